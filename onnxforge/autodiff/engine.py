@@ -1,0 +1,203 @@
+"""The reverse walk: which nodes lie between the wanted values and the loss, and gradient accumulation."""
+from __future__ import annotations
+
+__all__ = ["backward", "GradientError"]
+
+from collections.abc import Sequence
+
+import onnx
+from onnx import helper
+
+from ..graph import FLOAT_TYPES, GraphBuilder, Value
+from ..graph.builder import _all_inputs
+from .context import GradContext
+from .registry import lookup
+
+
+class GradientError(RuntimeError):
+    """A node on the path to the loss cannot be differentiated."""
+
+
+def backward(
+    b: GraphBuilder,
+    loss: Value | str,
+    wrt: Sequence[Value | str],
+    seed: Value | None = None,
+) -> dict[str, Value]:
+    """Append the gradient of ``loss`` with respect to each of ``wrt`` to the builder's graph.
+
+    The forward nodes are the builder's nodes at the time of the call. ``seed`` is the gradient flowing
+    into ``loss`` (ones shaped like it by default). Returns ``{name: gradient}``; a value the loss does
+    not depend on gets zeros of its shape.
+
+    Example:
+        >>> import onnx
+        >>> from onnxforge.graph import GraphBuilder
+        >>> b = GraphBuilder()
+        >>> x = b.input("x", onnx.TensorProto.FLOAT, (3,))
+        >>> loss = b.op("ReduceSum", [x * x], keepdims=0)
+        >>> grads = backward(b, loss, ["x"])
+        >>> sorted(grads)
+        ['x']
+    """
+    loss_name = loss if isinstance(loss, str) else loss.name
+    wrt_names = [w if isinstance(w, str) else w.name for w in wrt]
+    forward = list(b.nodes)
+    _annotate(b, forward, loss_name)
+
+    reached, parent = _forward_reach(b, forward, wrt_names)
+    needed = _backward_reach(forward, reached, loss_name)
+
+    loss_value = b.value(loss_name)
+    grads: dict[str, list[Value]] = {}
+    if loss_name in needed:
+        grads[loss_name] = [seed if seed is not None else _ones_like(b, loss_value)]
+
+    for node in reversed(forward):
+        outs = [o for o in node.output if o in needed]
+        if not outs:
+            continue
+        output_grads = [_total(b, grads.pop(o, None), o) if o else None for o in node.output]
+        if all(g is None for g in output_grads):
+            continue
+        rule = lookup(node.op_type)
+        if rule is None:
+            raise GradientError(_missing_rule_message(node, forward, parent, needed, loss_name))
+        ctx = GradContext(b, node, output_grads, needed)
+        input_grads = list(rule(ctx))
+        while len(input_grads) > len(node.input) and input_grads[-1] is None:
+            input_grads.pop()  # rules may list trailing optional inputs the node left out
+        if len(input_grads) > len(node.input):
+            raise GradientError(f"The {node.op_type} rule returned {len(input_grads)} gradients for "
+                                f"{len(node.input)} inputs (node {node.name!r}).")
+        contributions = list(zip(node.input, input_grads)) + list(ctx.capture_grads.items())
+        for name, g in contributions:
+            if g is not None and name in needed:
+                grads.setdefault(name, []).append(g)
+
+    result: dict[str, Value] = {}
+    for name in wrt_names:
+        total = _total(b, grads.get(name), name)
+        result[name] = total if total is not None else _zeros_like(b, b.value(name))
+    return result
+
+
+# ------------------------------------------------------------------ analysis
+def _is_float(b: GraphBuilder, name: str) -> bool:
+    v = b.values.get(name)
+    # Unknown dtype: assume differentiable, so that a missing rule is reported rather than skipped.
+    return v is not None and (v.dtype is None or v.dtype in FLOAT_TYPES)
+
+
+def _forward_reach(b: GraphBuilder, nodes: list[onnx.NodeProto], wrt: list[str]):
+    """Float values that depend on any of ``wrt``, and for each, the node and input it was reached by."""
+    reached = {w for w in wrt}
+    parent: dict[str, tuple[onnx.NodeProto, str]] = {}
+    for node in nodes:
+        hit = next((i for i in _all_inputs(node) if i in reached), None)
+        if hit is None:
+            continue
+        for out in node.output:
+            if out and _is_float(b, out):
+                reached.add(out)
+                parent[out] = (node, hit)
+    return reached, parent
+
+
+def _backward_reach(nodes: list[onnx.NodeProto], reached: set[str], loss: str) -> set[str]:
+    """Values on a path from a wanted value to the loss: they need gradients."""
+    if loss not in reached:
+        return set()
+    needed = {loss}
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output if o):
+            needed.update(i for i in _all_inputs(node) if i in reached)
+    return needed
+
+
+def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto], loss: str) -> None:
+    """Fill in dtypes and shapes the builder does not know, by ONNX shape inference."""
+    missing = [o for n in nodes for o in n.output if o and (b.values[o].dtype is None or b.values[o].shape is None)]
+    if not missing:
+        return
+    graph = helper.make_graph(
+        nodes, "annotate", [helper.make_tensor_value_info(v.name, v.dtype or 0, v.shape) for v in b.inputs],
+        [helper.make_tensor_value_info(o, 0, None) for o in missing],
+        initializer=list(b.initializers.values()),
+        value_info=[helper.make_tensor_value_info(v.name, v.dtype, v.shape) for n, v in b.values.items()
+                    if v.dtype and v.shape is not None and n not in b.initializers
+                    and n not in {i.name for i in b.inputs}],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", b.opset)])
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:
+        return
+    from ..graph.builder import _type_of
+
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        v = b.values.get(vi.name)
+        if v is None:
+            continue
+        dtype, shape = _type_of(vi)
+        v.dtype = v.dtype or dtype
+        if v.shape is None:
+            v.shape = shape
+
+
+# ------------------------------------------------------------------ emission
+def _total(b: GraphBuilder, parts: list[Value] | None, name: str) -> Value | None:
+    """Gradients reaching one value by several paths are summed."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    fwd = b.values.get(name)
+    return b.op("Sum", parts, dtype=fwd.dtype if fwd is not None else None)
+
+
+def _fill_like(b: GraphBuilder, v: Value, fill: float) -> Value:
+    dtype = v.dtype or onnx.TensorProto.FLOAT
+    if v.static_shape() is not None:
+        import numpy as np
+
+        from ..graph import np_dtype
+
+        return b.const(np.full(v.static_shape(), fill, dtype=np_dtype(dtype)))
+    tensor = helper.make_tensor("fill", dtype, [1], [fill])
+    return b.op("ConstantOfShape", [b.op("Shape", [v])], value=tensor, dtype=dtype, shape=v.shape)
+
+
+def _ones_like(b: GraphBuilder, v: Value) -> Value:
+    return _fill_like(b, v, 1.0)
+
+
+def _zeros_like(b: GraphBuilder, v: Value) -> Value:
+    return _fill_like(b, v, 0.0)
+
+
+def _missing_rule_message(node, forward, parent, needed, loss) -> str:
+    # Walk back from the node to a wanted value, and forward from it to the loss, to show why it matters.
+    back: list[str] = []
+    cur = next((i for i in _all_inputs(node) if i in needed), None)
+    while cur is not None and cur in parent:
+        back.append(cur)
+        cur = parent[cur][1]
+    if cur is not None:
+        back.append(cur)
+    fwd: list[str] = []
+    cur = next((o for o in node.output if o in needed), None)
+    consumers = {}
+    for n in forward:
+        for i in _all_inputs(n):
+            consumers.setdefault(i, []).append(n)
+    while cur is not None:
+        fwd.append(cur)
+        if cur == loss:
+            break
+        nxt = [o for n in consumers.get(cur, []) for o in n.output if o in needed]
+        cur = nxt[0] if nxt else None
+    path = " -> ".join(list(reversed(back)) + [f"[{node.op_type} {node.name!r}]"] + fwd)
+    return (f"No gradient rule for ONNX op {node.op_type!r} (node {node.name!r}). It lies on a path from a "
+            f"value whose gradient was asked for to the loss: {path}. Register one with "
+            f"onnxforge.autodiff.register({node.op_type!r}).")

@@ -1,0 +1,6 @@
+"""Gradient rules: control_flow ops."""
+from __future__ import annotations
+
+from ..registry import register  # noqa: F401
+
+__all__: list[str] = []

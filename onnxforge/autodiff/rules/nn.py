@@ -1,0 +1,6 @@
+"""Gradient rules: nn ops."""
+from __future__ import annotations
+
+from ..registry import register  # noqa: F401
+
+__all__: list[str] = []

@@ -1,0 +1,11 @@
+"""Symbolic values, the graph builder and the pinned opset: the only code that calls ``onnx.helper``."""
+from __future__ import annotations
+
+from .builder import GraphBuilder, ValueLike, subgraph_captures
+from .opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
+from .value import FLOAT_TYPES, Dim, Shape, Value, np_dtype, onnx_dtype
+
+__all__ = [
+    "GraphBuilder", "Value", "ValueLike", "Dim", "Shape", "FLOAT_TYPES", "np_dtype", "onnx_dtype",
+    "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET", "check_opset", "subgraph_captures",
+]

@@ -1,0 +1,320 @@
+"""The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
+from __future__ import annotations
+
+__all__ = ["GraphBuilder", "ValueLike"]
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .opset import DEFAULT_OPSET, opset_imports
+from .value import Shape, Value, np_dtype, onnx_dtype
+
+#: What ``op`` accepts as an input: a value, a value's name, a Python/numpy constant, or ``None`` for an
+#: omitted optional input.
+ValueLike = Union[Value, str, float, int, np.ndarray, None]
+
+# Ops whose first output's element type is not their first input's.
+_OUTPUT_DTYPE = {
+    "Shape": TensorProto.INT64,
+    "Size": TensorProto.INT64,
+    "ArgMax": TensorProto.INT64,
+    "ArgMin": TensorProto.INT64,
+    "NonZero": TensorProto.INT64,
+    **{op: TensorProto.BOOL for op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not",
+                                          "And", "Or", "Xor", "IsNaN", "IsInf")},
+}
+
+
+class GraphBuilder:
+    """Records nodes, initializers, inputs and outputs, and turns them into an ``onnx.ModelProto``.
+
+    Names are unique within a builder. Constants are deduplicated and stored as initializers.
+
+    Example:
+        >>> import onnx
+        >>> b = GraphBuilder()
+        >>> x = b.input("x", onnx.TensorProto.FLOAT, ("batch", 4))
+        >>> b.output(b.op("Relu", [x]), "y")
+        >>> model = b.to_model()
+        >>> onnx.checker.check_model(model, full_check=True)
+    """
+
+    def __init__(self, opset: int = DEFAULT_OPSET, prefix: str = ""):
+        self.opset = opset
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, TensorProto] = {}
+        self.inputs: list[Value] = []
+        self.outputs: list[Value] = []
+        self.values: dict[str, Value] = {}
+        self._taken: set[str] = set()
+        self._counter = itertools.count()
+        self._consts: dict[tuple, Value] = {}
+
+    # ----------------------------------------------------------------- naming
+    def fresh(self, hint: str = "v") -> str:
+        """A name not used yet in this builder, derived from ``hint``."""
+        base = f"{self.prefix}{hint}"
+        name = base
+        while name in self._taken:
+            name = f"{base}_{next(self._counter)}"
+        self._taken.add(name)
+        return name
+
+    def reserve(self, name: str) -> str:
+        """Claim an exact name (a graph input, an initializer, a node output read from a model)."""
+        if name in self._taken:
+            raise ValueError(f"Name {name!r} is already used in this graph.")
+        self._taken.add(name)
+        return name
+
+    def value(self, name: str) -> Value:
+        """The value called ``name`` (metadata may be partial for values read from a model)."""
+        try:
+            return self.values[name]
+        except KeyError:
+            raise KeyError(f"No value named {name!r} in this graph.") from None
+
+    def constant_value(self, name: str) -> np.ndarray | None:
+        """The value of ``name`` if it is an initializer or a ``Constant`` node's output, else ``None``."""
+        if name in self.initializers:
+            return numpy_helper.to_array(self.initializers[name])
+        for node in self.nodes:
+            if node.op_type == "Constant" and node.output[0] == name:
+                attr = node.attribute[0]
+                if attr.name == "value":
+                    return numpy_helper.to_array(attr.t)
+                return np.asarray(helper.get_attribute_value(attr))
+        return None
+
+    def _record(self, name: str, dtype: int | None, shape: Shape) -> Value:
+        value = Value(name, dtype, shape, self)
+        self.values[name] = value
+        return value
+
+    # --------------------------------------------------------- graph interface
+    def input(self, name: str, dtype: int, shape: Shape) -> Value:
+        """Declare a graph input."""
+        value = self._record(self.reserve(name), dtype, shape)
+        self.inputs.append(value)
+        return value
+
+    def output(self, value: Value, name: str | None = None) -> None:
+        """Declare ``value`` a graph output, under ``name`` (through an Identity) if given."""
+        if name is not None and name != value.name:
+            value = self.op("Identity", [value], name=name)
+        self.outputs.append(value)
+
+    def initializer(self, name: str, array: np.ndarray) -> Value:
+        """Add a named initializer holding ``array``."""
+        return self._store(self.reserve(name), np.asarray(array))
+
+    def _store(self, name: str, array: np.ndarray) -> Value:
+        self.initializers[name] = numpy_helper.from_array(array, name)
+        return self._record(name, onnx_dtype(array.dtype), array.shape)
+
+    def const(self, value: Any, dtype: int | np.dtype | type | None = None) -> Value:
+        """A constant tensor, stored once per (dtype, shape, bytes) as an initializer."""
+        if dtype is not None and not isinstance(dtype, (np.dtype, type)):
+            dtype = np_dtype(dtype)
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+            array = array.astype(np.float32)  # Python floats default to float32, like Keras
+        key = (array.dtype.str, array.shape, array.tobytes())
+        cached = self._consts.get(key)
+        if cached is None:
+            cached = self._store(self.fresh("const"), array)
+            self._consts[key] = cached
+        return cached
+
+    def _as_input(self, item: ValueLike, like: Value | None) -> str:
+        if item is None:
+            return ""
+        if isinstance(item, Value):
+            return item.name
+        if isinstance(item, str):
+            return item
+        dtype = like.dtype if like is not None and like.dtype is not None else None
+        return self.const(item, dtype).name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: Sequence[ValueLike],
+        *,
+        outputs: int | Sequence[str] = 1,
+        name: str | None = None,
+        dtype: int | None = None,
+        shape: Shape = None,
+        **attrs: Any,
+    ) -> Any:
+        """Emit one node; return its output value, or a list of them when ``outputs`` is not 1.
+
+        Constants among ``inputs`` take the element type of the first ``Value`` input. ``outputs`` is a
+        count or explicit names; ``name`` names the (single) output.
+        """
+        like = next((i for i in inputs if isinstance(i, Value)), None)
+        if like is None:
+            like = next((self.values[i] for i in inputs if isinstance(i, str) and i in self.values), None)
+        input_names = [self._as_input(i, like) for i in inputs]
+        if isinstance(outputs, int):
+            hint = name or op_type.lower()
+            out_names = [self.reserve(name) if name and k == 0 else self.fresh(hint) for k in range(outputs)]
+        else:
+            out_names = [self.reserve(n) if n else "" for n in outputs]
+        node = helper.make_node(op_type, input_names, out_names, name=self.fresh(f"n_{op_type}"), **attrs)
+        self.nodes.append(node)
+        out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
+        values = [self._record(n, out_dtype if k == 0 else None, shape if k == 0 else None)
+                  for k, n in enumerate(out_names) if n]
+        if isinstance(outputs, int) and outputs == 1:
+            return values[0]
+        return values
+
+    def add_node(self, node: onnx.NodeProto) -> onnx.NodeProto:
+        """Append an existing node (copied), claiming its output names."""
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        if not copy.name:
+            copy.name = self.fresh(f"n_{copy.op_type}")
+        else:
+            self._taken.add(copy.name)
+        for out in copy.output:
+            if out and out not in self.values:
+                self._taken.add(out)
+                self._record(out, None, None)
+        self.nodes.append(copy)
+        return copy
+
+    # --------------------------------------------------------------- building
+    def to_graph(self, name: str = "onnxforge", prune: bool = True, doc_string: str = "") -> onnx.GraphProto:
+        """The recorded graph. ``prune`` drops nodes and initializers no output depends on."""
+        nodes = _live_nodes(self.nodes, [o.name for o in self.outputs]) if prune else list(self.nodes)
+        used = {i for n in nodes for i in _all_inputs(n)} | {o.name for o in self.outputs}
+        inits = [t for k, t in self.initializers.items() if not prune or k in used]
+        return helper.make_graph(
+            nodes,
+            name,
+            [_value_info(v) for v in self.inputs],
+            [_value_info(v) for v in self.outputs],
+            initializer=inits,
+            doc_string=doc_string,
+        )
+
+    def to_model(self, name: str = "onnxforge", prune: bool = True, doc_string: str = "") -> onnx.ModelProto:
+        """The recorded graph as a model at this builder's opset, with onnxforge as producer."""
+        from .. import __version__
+
+        graph = self.to_graph(name, prune=prune, doc_string=doc_string)
+        model = helper.make_model(graph, opset_imports=opset_imports(self.opset),
+                                  producer_name="onnxforge", producer_version=__version__)
+        model.ir_version = min(model.ir_version, 10)  # what onnxruntime >= 1.20 reads
+        if any(o.dtype is None or o.shape is None for o in self.outputs):
+            _fill_output_types(model)
+        return model
+
+    @classmethod
+    def from_model(cls, model: onnx.ModelProto, infer_shapes: bool = True) -> GraphBuilder:
+        """A builder holding ``model``'s main graph, with dtypes and shapes from ONNX shape inference."""
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET)
+        if infer_shapes:
+            try:
+                model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+            except Exception:  # inference is a help, not a requirement: dtypes default below
+                pass
+        b = cls(opset=opset)
+        graph = model.graph
+        init_names = {t.name for t in graph.initializer}
+        for vi in graph.input:
+            if vi.name not in init_names:
+                b.input(vi.name, *_type_of(vi))
+        for t in graph.initializer:
+            b.reserve(t.name)
+            b.initializers[t.name] = t
+            b._record(t.name, t.data_type, tuple(t.dims))
+        for node in graph.node:
+            b.add_node(node)
+        for vi in list(graph.value_info) + list(graph.output):
+            if vi.name in b.values:
+                dtype, shape = _type_of(vi)
+                v = b.values[vi.name]
+                v.dtype = v.dtype or dtype
+                v.shape = v.shape if v.shape is not None else shape
+        b.outputs = [b.values[o.name] if o.name in b.values else b._record(o.name, *_type_of(o))
+                     for o in graph.output]
+        return b
+
+
+# --------------------------------------------------------------------- helpers
+def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
+    if op_type == "Cast":
+        return attrs["to"]
+    if op_type == "ConstantOfShape":
+        value = attrs.get("value")
+        return value.data_type if value is not None else TensorProto.FLOAT
+    if op_type in _OUTPUT_DTYPE:
+        return _OUTPUT_DTYPE[op_type]
+    return like.dtype if like is not None else None
+
+
+def _fill_output_types(model: onnx.ModelProto) -> None:
+    """Complete graph outputs' types by shape inference (the full checker wants them)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:
+        return
+    known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)
+             if vi.type.tensor_type.elem_type}
+    for out in model.graph.output:
+        t = out.type.tensor_type
+        if out.name in known and (not t.elem_type or not t.HasField("shape")):
+            out.type.CopyFrom(known[out.name].type)
+
+
+def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
+    t = vi.type.tensor_type
+    if not vi.type.HasField("tensor_type"):
+        return None, None
+    shape: Shape = None
+    if t.HasField("shape"):
+        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
+    return (t.elem_type or None), shape
+
+
+def _value_info(v: Value) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(v.name, v.dtype or TensorProto.UNDEFINED, v.shape)
+
+
+def _all_inputs(node: onnx.NodeProto) -> Iterable[str]:
+    """A node's inputs including names its subgraphs capture from the enclosing scope."""
+    yield from (i for i in node.input if i)
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            yield from subgraph_captures(g)
+
+
+def subgraph_captures(graph: onnx.GraphProto) -> set[str]:
+    """Names a subgraph reads from enclosing scopes (not defined inside it)."""
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for n in graph.node:
+        defined.update(o for o in n.output if o)
+    used: set[str] = {o.name for o in graph.output}
+    for n in graph.node:
+        used.update(_all_inputs(n))
+    return {u for u in used if u and u not in defined}
+
+
+def _live_nodes(nodes: list[onnx.NodeProto], outputs: list[str]) -> list[onnx.NodeProto]:
+    needed = set(outputs)
+    keep = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output if o):
+            keep.append(node)
+            needed.update(_all_inputs(node))
+    keep.reverse()
+    return keep

@@ -1,0 +1,192 @@
+"""The gradient case table machinery (JAX ``lax_autodiff_test`` style, tinygrad ``test_ops`` oracles).
+
+A ``Case`` names an op, its input shapes and generators, attributes and a torch reference. ``run_case``:
+1. builds a one-node model in float64 and checks its gradients by central finite differences along
+   random directions with a random upstream gradient (``check_gradients``, ONNX reference evaluator);
+2. compares those gradients with ``torch.autograd.grad`` on the same inputs, when torch is installed;
+3. builds the same model in float32, runs the gradient graph in onnxruntime and compares;
+4. for shapes with a symbolic ``"N"`` dim, runs one graph at two sizes of N;
+5. runs every emitted graph through the full checker.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxforge.autodiff import check_gradients, gradient_model
+from onnxforge.autodiff.gradcheck import LOSS, upstream_wrapped
+from onnxforge.graph import DEFAULT_OPSET
+from tests.conftest import check_full
+
+try:
+    import torch
+except ImportError:  # torch is an optional oracle
+    torch = None
+
+Gen = Callable[[np.random.Generator, tuple], np.ndarray]
+
+
+def normal(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def positive(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def away_from_zero(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """Values in ±[0.2, 2]: keeps kinks (Relu, Abs) out of the finite-difference stencil."""
+    return rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def distinct(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """A permutation of well-separated values: no ties for Max/MaxPool/Sort-like ops."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n).reshape(shape) * 0.1 - n * 0.05).astype(np.float64)
+
+
+@dataclass
+class Case:
+    """One row of a gradient case table.
+
+    ``inputs`` holds per forward input either a shape (tuple, may contain ``"N"``) to draw with ``gen``,
+    a fixed ``np.ndarray`` (integer arrays become initializers: axes, shapes, indices), or ``None`` for an
+    omitted optional input. ``torch_fn`` gets float64 torch tensors (and fixed arrays as tensors) and
+    returns a tensor or a tuple of tensors matching the node's outputs.
+    """
+
+    op: str
+    inputs: Sequence[Any]
+    attrs: dict = field(default_factory=dict)
+    torch_fn: Callable | None = None
+    gen: Gen | Sequence[Gen] = normal
+    wrt: Sequence[int] | None = None
+    outputs: int = 1
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    ort_rtol: float = 2e-3
+    ort_atol: float = 2e-4
+    ort: bool = True
+    name: str = ""
+    subgraph_builder: Callable | None = None  # for control-flow ops: returns attrs with GraphProtos
+
+    @property
+    def id(self) -> str:
+        return self.name or self.op
+
+
+def _shape(spec: tuple, n: int) -> tuple:
+    return tuple(n if d == "N" else d for d in spec)
+
+
+def _gen_for(case: Case, i: int) -> Gen:
+    return case.gen[i] if isinstance(case.gen, (list, tuple)) else case.gen
+
+
+def _float_slots(case: Case) -> list[int]:
+    return [i for i, spec in enumerate(case.inputs) if isinstance(spec, tuple)
+            or (isinstance(spec, np.ndarray) and spec.dtype.kind == "f" and False)]
+
+
+def build(case: Case, dtype: int, symbolic: bool) -> onnx.ModelProto:
+    """A model with one ``case.op`` node; tuple-shaped inputs are graph inputs of ``dtype``."""
+    in_names, graph_inputs, inits = [], [], []
+    for i, spec in enumerate(case.inputs):
+        if spec is None:
+            in_names.append("")
+        elif isinstance(spec, tuple):
+            name = f"x{i}"
+            shape = [("N" if symbolic else 2) if d == "N" else d for d in spec]
+            graph_inputs.append(helper.make_tensor_value_info(name, dtype, shape))
+            in_names.append(name)
+        else:
+            name = f"c{i}"
+            arr = np.asarray(spec)
+            if arr.dtype.kind == "f":
+                arr = arr.astype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
+            inits.append(numpy_helper.from_array(arr, name))
+            in_names.append(name)
+    out_names = [f"y{k}" for k in range(case.outputs)]
+    attrs = dict(case.attrs)
+    if case.subgraph_builder is not None:
+        attrs.update(case.subgraph_builder(dtype))
+    node = helper.make_node(case.op, in_names, out_names, **attrs)
+    graph = helper.make_graph([node], case.id, graph_inputs,
+                              [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in out_names],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", DEFAULT_OPSET)])
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)
+             if vi.type.tensor_type.elem_type and vi.type.tensor_type.HasField("shape")}
+    for out in model.graph.output:
+        if out.name in known:
+            out.type.CopyFrom(known[out.name].type)
+        else:  # inference could not type it: the op keeps the first input's dtype
+            out.type.tensor_type.elem_type = dtype
+    return model
+
+
+def draw(case: Case, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {f"x{i}": _gen_for(case, i)(rng, _shape(spec, n)).astype(np.float64)
+            for i, spec in enumerate(case.inputs) if isinstance(spec, tuple)}
+
+
+def run_case(case: Case) -> None:
+    """Check one case against finite differences, torch and onnxruntime (see module docstring)."""
+    rng = np.random.default_rng(1234)
+    float_slots = [i for i, s in enumerate(case.inputs) if isinstance(s, tuple)]
+    wrt_slots = list(case.wrt) if case.wrt is not None else float_slots
+    wrt = [f"x{i}" for i in wrt_slots]
+    symbolic = any("N" in s for s in case.inputs if isinstance(s, tuple))
+    sizes = (2, 3) if symbolic else (2,)
+
+    model64 = check_full(build(case, TensorProto.DOUBLE, symbolic))
+    model32 = check_full(build(case, TensorProto.FLOAT, symbolic))
+    outs = [o.name for o in model32.graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT]
+    grad32 = check_full(gradient_model(upstream_wrapped(model32, outs), LOSS, wrt))
+    session = ort.InferenceSession(grad32.SerializeToString(), providers=["CPUExecutionProvider"]) \
+        if case.ort else None
+
+    for n in sizes:
+        inputs = draw(case, rng, n)
+        result = check_gradients(model64, inputs, wrt, rtol=case.rtol, atol=case.atol, seed=n)
+        check_full(result.gradient_model)
+        if torch is not None and case.torch_fn is not None:
+            _compare_torch(case, inputs, result, wrt_slots)
+        if session is not None:
+            feeds = {k: v.astype(np.float32) for k, v in inputs.items()}
+            feeds.update({f"__upstream_{k}": v.astype(np.float32) for k, v in result.upstream.items()})
+            got = session.run([f"{w}_grad" for w in wrt], feeds)
+            for w, g in zip(wrt, got):
+                np.testing.assert_allclose(g, result.gradients[w], rtol=case.ort_rtol, atol=case.ort_atol,
+                                           err_msg=f"{case.id}: onnxruntime float32 gradient of {w} (N={n})")
+
+
+def _compare_torch(case: Case, inputs: dict, result, wrt_slots: list[int]) -> None:
+    args = []
+    for i, spec in enumerate(case.inputs):
+        if isinstance(spec, tuple):
+            args.append(torch.tensor(inputs[f"x{i}"], dtype=torch.float64, requires_grad=i in wrt_slots))
+        elif spec is None:
+            args.append(None)
+        else:
+            args.append(torch.tensor(np.asarray(spec)))
+    out = case.torch_fn(*args)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    pairs = [(o, result.upstream[f"y{k}"]) for k, o in enumerate(outs) if f"y{k}" in result.upstream]
+    for k, (o, _) in enumerate(pairs):
+        np.testing.assert_allclose(o.detach().numpy(), result.outputs[f"y{k}"], rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{case.id}: torch_fn's forward output y{k} differs from ONNX's")
+    tensors = [args[i] for i in wrt_slots]
+    grads = torch.autograd.grad([o for o, _ in pairs], tensors,
+                                grad_outputs=[torch.tensor(u) for _, u in pairs], allow_unused=True)
+    for i, g in zip(wrt_slots, grads):
+        expected = np.zeros_like(inputs[f"x{i}"]) if g is None else g.numpy()
+        np.testing.assert_allclose(result.gradients[f"x{i}"], expected, rtol=1e-6, atol=1e-8,
+                                   err_msg=f"{case.id}: gradient of input {i} differs from torch.autograd")

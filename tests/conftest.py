@@ -1,0 +1,42 @@
+"""Shared fixtures: the full ONNX checker every emitted graph goes through, and optional oracles."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+# Tests run on 2 cores next to each other; keep intra-op pools small and results reproducible.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def check_full(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Run ``onnx.checker.check_model(full_check=True)`` and assert only the ai.onnx domain is used."""
+    onnx.checker.check_model(model, full_check=True)
+    domains = {n.domain for n in model.graph.node} - {"", "ai.onnx"}
+    assert not domains, f"non-standard domains in an emitted graph: {domains}"
+    return model
+
+
+@pytest.fixture
+def checked():
+    """The one fixture every emitted graph goes through: the full checker plus the standard-domain check."""
+    return check_full
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip CUDA-marked tests cleanly when onnxruntime has no CUDA provider."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return
+    skip = pytest.mark.skip(reason="CUDAExecutionProvider not available (CPU-only onnxruntime)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
