@@ -139,6 +139,8 @@ class GraphBuilder:
             return item.name
         if isinstance(item, str):
             return item
+        if hasattr(item, "__onnx_value__"):  # a Variable read inside a trace
+            return item.__onnx_value__().name
         dtype = like.dtype if like is not None and like.dtype is not None else None
         return self.const(item, dtype).name
 
@@ -158,6 +160,7 @@ class GraphBuilder:
         Constants among ``inputs`` take the element type of the first ``Value`` input. ``outputs`` is a
         count or explicit names; ``name`` names the (single) output.
         """
+        inputs = [i.__onnx_value__() if hasattr(i, "__onnx_value__") else i for i in inputs]
         like = next((i for i in inputs if isinstance(i, Value)), None)
         if like is None:
             like = next((self.values[i] for i in inputs if isinstance(i, str) and i in self.values), None)

@@ -77,6 +77,8 @@ class Value:
     # Arithmetic: each emits one node. Kept to the ops the rules use constantly.
     def _bin(self, op: str, other: Any, reverse: bool = False) -> Value:
         assert self.builder is not None, f"{self!r} is not attached to a builder"
+        if hasattr(other, "__onnx_value__"):
+            other = other.__onnx_value__()
         a, b = (other, self) if reverse else (self, other)
         return self.builder.op(op, [a, b])
 

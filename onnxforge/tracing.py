@@ -1,0 +1,105 @@
+"""Tracing: the context in which layers' ``call()`` emit ONNX nodes for one program."""
+from __future__ import annotations
+
+__all__ = ["TraceContext", "current_trace"]
+
+import contextlib
+from collections.abc import Iterator
+from typing import Callable
+
+import numpy as np
+
+from .graph import GraphBuilder, Value, onnx_dtype
+from .variables import Variable
+
+_stack: list[TraceContext] = []
+
+
+def current_trace() -> TraceContext:
+    """The innermost active trace; layer code outside a trace is an error."""
+    if not _stack:
+        raise RuntimeError("No active trace: layers and Variables emit graph ops only while a model is being "
+                           "compiled (inside TraceContext.active()).")
+    return _stack[-1]
+
+
+class TraceContext:
+    """Everything a layer's ``call()`` may touch while one program is traced.
+
+    Args:
+        builder: where nodes go.
+        training: the Keras ``training`` flag of this program (Dropout, BatchNormalization).
+        weights: how a Variable enters the graph: ``"inputs"`` (a graph input named after the variable —
+            training steps and device-resident runtime programs) or ``"initializers"`` (its current value
+            baked in — exported inference graphs).
+        random_uniform: how the program draws U[0, 1) noise shaped like a shape tensor; set by the
+            compiler, which owns the RNG state of the program.
+
+    Example:
+        >>> import numpy as np, onnx
+        >>> from onnxforge.graph import GraphBuilder
+        >>> b = GraphBuilder()
+        >>> ctx = TraceContext(b, training=False, weights="initializers")
+        >>> w = Variable(np.eye(2, dtype=np.float32), name="w")
+        >>> with ctx.active():
+        ...     x = b.input("x", onnx.TensorProto.FLOAT, ("batch", 2))
+        ...     y = x @ w
+        >>> sorted(ctx.reads) == [w.uid]
+        True
+    """
+
+    def __init__(self, builder: GraphBuilder, training: bool, weights: str = "inputs",
+                 random_uniform: Callable[[Value], Value] | None = None):
+        if weights not in ("inputs", "initializers"):
+            raise ValueError(f"weights must be 'inputs' or 'initializers'. Received: weights={weights!r}")
+        self.b = builder
+        self.training = training
+        self.weights = weights
+        self._random_uniform = random_uniform
+        #: Variable uid -> (Variable, graph value) for every variable read.
+        self.reads: dict[int, tuple[Variable, Value]] = {}
+        #: Variable uid -> (Variable, new value): state updates (BatchNorm moving statistics).
+        self.updates: dict[int, tuple[Variable, Value]] = {}
+        #: Scalar losses added by layers (weight regularizers, activity regularizers).
+        self.losses: list[Value] = []
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[TraceContext]:
+        _stack.append(self)
+        try:
+            yield self
+        finally:
+            _stack.pop()
+
+    def read(self, var: Variable) -> Value:
+        """The graph value of ``var`` in this program (created on first read)."""
+        hit = self.reads.get(var.uid)
+        if hit is not None:
+            return hit[1]
+        if self.weights == "inputs":
+            value = self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
+        else:
+            value = self.b.initializer(var.name, var.numpy())
+        self.reads[var.uid] = (var, value)
+        return value
+
+    def update(self, var: Variable, new_value: Value) -> None:
+        """Record that this program's step sets ``var`` to ``new_value`` (non-trainable state only)."""
+        if self.training:
+            self.updates[var.uid] = (var, new_value)
+
+    def add_loss(self, value: Value) -> None:
+        """Add a scalar to the training loss (regularization)."""
+        self.losses.append(value)
+
+    def random_uniform(self, like: Value) -> Value:
+        """U[0, 1) noise with the shape of ``like``, from the program's RNG state."""
+        if self._random_uniform is None:
+            raise RuntimeError("This program has no random number source; random ops need a training "
+                               "program compiled by onnxforge.")
+        return self._random_uniform(like)
+
+
+def constant(value: np.ndarray | float, like: Value) -> Value:
+    """A constant in the dtype of ``like`` (helper for layer code)."""
+    return like.builder.const(value, like.dtype)
