@@ -107,7 +107,9 @@ class GraphBuilder:
     def output(self, value: Value, name: str | None = None) -> None:
         """Declare ``value`` a graph output, under ``name`` (through an Identity) if given."""
         if name is not None and name != value.name:
-            value = self.op("Identity", [value], name=name)
+            # The Identity carries the value's known type, so an output stays typed where ONNX shape
+            # inference cannot follow (e.g. a rank decided by a run-time axes input).
+            value = self.op("Identity", [value], name=name, dtype=value.dtype, shape=value.shape)
         self.outputs.append(value)
 
     def initializer(self, name: str, array: np.ndarray) -> Value:
