@@ -1,6 +1,272 @@
-"""Gradient rules: nn ops."""
+"""Gradient rules: normalizations, Dropout and the classification losses.
+
+The normalizations share one backward (``_normalized_grad``): with ``xhat = (x - mean) * inv`` over some
+axes and ``g`` the gradient reaching ``xhat``, ``dx = inv * (g - mean(g) - xhat * mean(g * xhat))``. Means
+are ``ReduceMean`` over the normalized axes, so no rule needs a static batch, spatial or sequence size.
+The losses share ``_loss_coefficients``: the weight each label position carries (class weight, 0 where
+``ignore_index``), times the upstream gradient, divided by the weight sum for ``reduction="mean"``.
+"""
 from __future__ import annotations
 
-from ..registry import register  # noqa: F401
+from collections.abc import Sequence
+
+import onnx
+
+from ...graph import Value
+from ..broadcast import unbroadcast
+from ..context import GradContext
+from ..registry import register
 
 __all__: list[str] = []
+
+_I64 = onnx.TensorProto.INT64
+_F32 = onnx.TensorProto.FLOAT
+_HALF = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+# ------------------------------------------------------------------ helpers
+def _rank(ctx: GradContext, v: Value) -> int:
+    if v.rank is None:
+        raise ctx.fail(f"the rank of input {v.name!r} must be known while building the gradient graph")
+    return v.rank
+
+
+def _ints(ctx: GradContext, values: Sequence[int]) -> Value:
+    return ctx.b.const([int(v) for v in values], _I64)
+
+
+def _mean(ctx: GradContext, v: Value, axes: Sequence[int]) -> Value:
+    return ctx.b.op("ReduceMean", [v, _ints(ctx, axes)], keepdims=1)
+
+
+def _sum(ctx: GradContext, v: Value, axes: Sequence[int], keepdims: int = 0) -> Value:
+    return ctx.b.op("ReduceSum", [v, _ints(ctx, axes)], keepdims=keepdims)
+
+
+def _cast(ctx: GradContext, v: Value | None, dtype: int) -> Value | None:
+    if v is None or v.dtype == dtype:
+        return v
+    return ctx.b.op("Cast", [v], to=dtype)
+
+
+def _per_channel(ctx: GradContext, v: Value, rank: int) -> Value:
+    """A ``(C,)`` vector as ``(C, 1, ..., 1)``: broadcasts along axis 1 of a rank-``rank`` ``(N, C, ...)``."""
+    if rank <= 2:
+        return v
+    return ctx.b.op("Unsqueeze", [v, _ints(ctx, range(1, rank - 1))])
+
+
+def _count(ctx: GradContext, x: Value, reduced: Value) -> Value:
+    """How many elements of ``x`` each element of the keepdims reduction ``reduced`` averages (at run time)."""
+    b = ctx.b
+    return b.op("Cast", [b.op("Div", [b.op("Size", [x]), b.op("Size", [reduced])])], to=x.dtype)
+
+
+def _normalized_grad(ctx: GradContext, g: Value, xhat: Value, inv: Value, axes: Sequence[int]) -> Value:
+    """``d loss / d x`` of ``xhat = (x - mean(x)) * inv`` with ``inv = 1 / sqrt(var(x) + eps)``, given
+    ``g = d loss / d xhat`` (means and variance over ``axes``)."""
+    return inv * (g - _mean(ctx, g, axes) - xhat * _mean(ctx, g * xhat, axes))
+
+
+def _statistics(ctx: GradContext, x: Value, axes: Sequence[int], eps: float) -> tuple[Value, Value]:
+    """Mean and ``1 / sqrt(var + eps)`` over ``axes`` (keepdims), recomputed in ``x``'s precision."""
+    mean = _mean(ctx, x, axes)
+    centered = x - mean
+    inv = ctx.b.op("Reciprocal", [ctx.b.op("Sqrt", [_mean(ctx, centered * centered, axes) + eps])])
+    return mean, inv
+
+
+# ------------------------------------------------------------------ BatchNormalization
+@register("BatchNormalization")
+def _batch_norm(ctx: GradContext):
+    # Inputs X, scale, B, input_mean, input_var; outputs Y and, in training mode, running_mean / var.
+    x, scale, mean_in, var_in = ctx.I(0), ctx.I(1), ctx.I(3), ctx.I(4)
+    b = ctx.b
+    rank = _rank(ctx, x)
+    axes = [0, *range(2, rank)]
+    eps = float(ctx.attr("epsilon", 1e-5))
+    dy = ctx.GO(0)
+    if not ctx.attr("training_mode", 0):
+        # Y = (X - mean) * inv * scale + B with the given statistics: every input is a plain operand.
+        dy = ctx.GO_or_zeros(0)
+        inv = b.op("Reciprocal", [b.op("Sqrt", [var_in + eps])])
+        xhat = (x - _per_channel(ctx, mean_in, rank)) * _per_channel(ctx, inv, rank)
+        dxhat_sum = _sum(ctx, dy * xhat, axes) if ctx.needs(1) or ctx.needs(4) else None
+        dbias = _sum(ctx, dy, axes) if any(ctx.needs(i) for i in (2, 3)) else None
+        return [
+            dy * _per_channel(ctx, scale * inv, rank) if ctx.needs(0) else None,
+            dxhat_sum if ctx.needs(1) else None,
+            dbias if ctx.needs(2) else None,
+            -(dbias * scale * inv) if ctx.needs(3) else None,
+            dxhat_sum * scale * inv * inv * -0.5 if ctx.needs(4) else None,
+        ]
+    # Training mode: batch statistics over N and the spatial axes; running stats blend them in with
+    # weight (1 - momentum), so they pass gradient to X and (momentum-scaled) to input_mean / input_var.
+    momentum = float(ctx.attr("momentum", 0.9))
+    mean, inv = _statistics(ctx, x, axes, eps)
+    centered = x - mean
+    xhat = centered * inv
+    dx = None
+    if dy is not None and ctx.needs(0):
+        dx = _normalized_grad(ctx, dy * _per_channel(ctx, scale, rank), xhat, inv, axes)
+    g_mean, g_var = ctx.GO(1), ctx.GO(2)
+    if (g_mean is not None or g_var is not None) and ctx.needs(0):
+        # d batch_mean / dx = 1 / M; d batch_var / dx = 2 (x - mean) / M (M elements per channel).
+        parts = []
+        if g_mean is not None:
+            parts.append(b.op("Expand", [_per_channel(ctx, g_mean, rank), b.op("Shape", [x])]))
+        if g_var is not None:
+            parts.append(_per_channel(ctx, g_var, rank) * centered * 2.0)
+        extra = (parts[0] if len(parts) == 1 else parts[0] + parts[1]) * (1.0 - momentum) / _count(ctx, x, mean)
+        dx = extra if dx is None else dx + extra
+    return [
+        dx,
+        _sum(ctx, dy * xhat, axes) if dy is not None and ctx.needs(1) else None,
+        _sum(ctx, dy, axes) if dy is not None and ctx.needs(2) else None,
+        g_mean * momentum if g_mean is not None and ctx.needs(3) else None,
+        g_var * momentum if g_var is not None and ctx.needs(4) else None,
+    ]
+
+
+# ------------------------------------------------------------------ InstanceNormalization
+@register("InstanceNormalization")
+def _instance_norm(ctx: GradContext):
+    x, scale = ctx.I(0), ctx.I(1)
+    rank = _rank(ctx, x)
+    axes = list(range(2, rank))
+    dy = ctx.GO(0)
+    mean, inv = _statistics(ctx, x, axes, float(ctx.attr("epsilon", 1e-5)))
+    xhat = (x - mean) * inv
+    return [
+        _normalized_grad(ctx, dy * _per_channel(ctx, scale, rank), xhat, inv, axes) if ctx.needs(0) else None,
+        _sum(ctx, dy * xhat, [0, *axes]) if ctx.needs(1) else None,
+        _sum(ctx, dy, [0, *axes]) if ctx.needs(2) else None,
+    ]
+
+
+# ------------------------------------------------------------------ LayerNormalization
+@register("LayerNormalization")
+def _layer_norm(ctx: GradContext):
+    x, scale, bias = ctx.I(0), ctx.I(1), ctx.I(2)
+    rank = _rank(ctx, x)
+    axis = int(ctx.attr("axis", -1)) % rank
+    axes = list(range(axis, rank))
+    stash = int(ctx.attr("stash_type", 1))
+    # Work where the forward pass did its statistics: float32 for half inputs under stash_type=1.
+    work = stash if x.dtype in _HALF and stash == _F32 else x.dtype
+    xw, dy, sw = _cast(ctx, x, work), _cast(ctx, ctx.GO_or_zeros(0), work), _cast(ctx, scale, work)
+    if work == stash:
+        # The forward node already computes Mean and InvStdDev (its optional outputs): reuse them.
+        mean, inv = ctx.O(1), ctx.O(2)
+    else:
+        mean, inv = _statistics(ctx, xw, axes, float(ctx.attr("epsilon", 1e-5)))
+    xhat = (xw - mean) * inv
+    dx = None
+    if ctx.needs(0):
+        dx = _normalized_grad(ctx, dy * sw, xhat, inv, axes)
+        g_mean, g_inv = _cast(ctx, ctx.GO(1), work), _cast(ctx, ctx.GO(2), work)
+        if g_mean is not None or g_inv is not None:
+            # d mean / dx = 1 / M, d inv / dx = -inv^2 * xhat / M (M elements per normalized slice).
+            parts = [g for g in (g_mean, None if g_inv is None else -(g_inv * inv * inv) * xhat) if g is not None]
+            dx = dx + (parts[0] if len(parts) == 1 else parts[0] + parts[1]) / _count(ctx, xw, mean)
+    out_shape = x.shape
+    return [
+        _cast(ctx, dx, x.dtype),
+        _cast(ctx, unbroadcast(dy * xhat, sw, out_shape), scale.dtype) if ctx.needs(1) else None,
+        _cast(ctx, unbroadcast(dy, _cast(ctx, bias, work), out_shape), bias.dtype) if ctx.needs(2) else None,
+    ]
+
+
+# ------------------------------------------------------------------ Dropout
+@register("Dropout")
+def _dropout(ctx: GradContext):
+    # Inputs data, ratio, training_mode; y = x * mask / (1 - ratio) when training, else y = x.
+    dy, x, b = ctx.GO(0), ctx.I(0), ctx.b
+    training = ctx.I(2)
+    flag = ctx.const_input(2)
+    if training is None or (flag is not None and not bool(flag)):
+        return [dy, None, None]
+    if ctx.I(1) is None:
+        scale: Value | float = 2.0  # the default ratio is 0.5
+    elif ctx.const_input(1) is not None:
+        ratio = float(ctx.const_input(1))
+        scale = 1.0 if ratio == 0.0 else 1.0 / (1.0 - ratio)  # ratio 0 is the identity, even if training
+    else:
+        scale = b.op("Reciprocal", [1.0 - _cast(ctx, ctx.I(1), x.dtype)])
+    if flag is None:
+        # training_mode known only at run time: the scale applies only when it is true (the mask output
+        # is all ones otherwise).
+        one = b.const(1.0, x.dtype)
+        scale = b.op("Where", [training, scale if isinstance(scale, Value) else b.const(scale, x.dtype), one],
+                     dtype=x.dtype)
+    mask = b.op("Cast", [ctx.O(1)], to=x.dtype)
+    return [dy * mask * scale, None, None]
+
+
+# ------------------------------------------------------------------ losses
+def _loss_coefficients(ctx: GradContext, dtype: int) -> tuple[Value, Value]:
+    """``(labels, coef)``: labels safe to compare with class indices (ignored ones replaced by 0) and the
+    gradient factor per label position, ``upstream * weight / (sum of weights if reduction is mean)``,
+    broadcastable against ``(N, C, d1, ...)``: a scalar, or the labels' shape with axis 1 inserted."""
+    b = ctx.b
+    labels = _cast(ctx, ctx.I(1), _I64)
+    weights = ctx.I(2)
+    reduction = ctx.attr("reduction", "mean")
+    if reduction not in ("none", "sum", "mean"):
+        raise ctx.fail(f"unknown reduction {reduction!r} (expected 'none', 'sum' or 'mean')")
+    ignore = ctx.attr("ignore_index")
+    keep = None
+    if ignore is not None:
+        keep = b.op("Not", [b.op("Equal", [labels, b.const(int(ignore), _I64)])])
+        labels = b.op("Where", [keep, labels, b.const(0, _I64)], dtype=_I64)
+    w = None
+    if weights is not None:
+        w = b.op("Gather", [weights, labels], axis=0)
+    if keep is not None:
+        kept = b.op("Cast", [keep], to=dtype)
+        w = kept if w is None else w * kept
+    g = ctx.GO(0)
+    if reduction == "mean":
+        total = b.op("Cast", [b.op("Size", [labels])], to=dtype) if w is None else b.op("ReduceSum", [w], keepdims=0)
+        g = g / total
+    if w is None and reduction != "none":
+        return labels, g  # one scalar factor for every position
+    coef = g if w is None else g * w
+    return labels, b.op("Unsqueeze", [coef, _ints(ctx, [1])])
+
+
+def _onehot_coef(ctx: GradContext, labels: Value, coef: Value, like: Value) -> Value:
+    """``onehot(labels) * coef`` with the classes along axis 1, shaped like ``like`` ``(N, C, d1, ...)``."""
+    b = ctx.b
+    rank = _rank(ctx, like)
+    classes = b.op("Range", [b.const(0, _I64), b.op("Gather", [b.op("Shape", [like]), b.const(1, _I64)], axis=0),
+                             b.const(1, _I64)])
+    classes = b.op("Reshape", [classes, _ints(ctx, [-1] + [1] * (rank - 2))])
+    hit = b.op("Equal", [b.op("Unsqueeze", [labels, _ints(ctx, [1])]), classes])
+    return b.op("Cast", [hit], to=like.dtype) * coef
+
+
+@register("NegativeLogLikelihoodLoss")
+def _nll_loss(ctx: GradContext):
+    # loss_i = -input[i, label_i] * w_i: the gradient lands on each label's class only.
+    x = ctx.I(0)
+    labels, coef = _loss_coefficients(ctx, x.dtype)
+    return [-_onehot_coef(ctx, labels, coef, x), None, None]
+
+
+@register("SoftmaxCrossEntropyLoss")
+def _softmax_cross_entropy(ctx: GradContext):
+    # loss_i = -log_softmax(scores)[i, label_i] * w_i, so d/dscores = coef * (softmax - onehot); a gradient
+    # reaching the log_prob output adds log-softmax's own backward, g - softmax * sum(g).
+    scores, b = ctx.I(0), ctx.b
+    prob = b.op("Exp", [ctx.O(1)])
+    grad = None
+    if ctx.GO(0) is not None:
+        labels, coef = _loss_coefficients(ctx, scores.dtype)
+        placed = _onehot_coef(ctx, labels, coef, scores)
+        grad = prob * coef - placed
+    g_log = ctx.GO(1)
+    if g_log is not None:
+        extra = g_log - prob * _sum(ctx, g_log, [1], keepdims=1)
+        grad = extra if grad is None else grad + extra
+    return [grad, None, None]
