@@ -14,11 +14,35 @@ import numpy as np
 import onnx
 from onnx import TensorProto
 from onnx.reference import ReferenceEvaluator
+from onnx.reference.ops.op_conv_transpose import ConvTranspose as _RefConvTranspose
 
 from ..graph import FLOAT_TYPES, GraphBuilder
 from .api import gradient_model
 
 LOSS = "__gradcheck_loss"
+
+
+def _grouped_conv_transpose(self, X, W, B=None, group=None, **attrs):
+    # onnx's reference ConvTranspose (onnx <= 1.23) slices W by output channels when group > 1 (wrong
+    # axis): run each group through its correct group=1 path and concatenate the output channels. It also
+    # pads by `pads` (zeros by default) when output_shape is given, where the spec derives the pads from
+    # output_shape with the larger half first unless auto_pad is SAME_UPPER: its SAME_LOWER path does that.
+    if attrs.get("output_shape") is not None and attrs.get("auto_pad") != "SAME_UPPER":
+        attrs.update(pads=None, auto_pad="SAME_LOWER")
+    if not group or group == 1:
+        return _RefConvTranspose._run(self, X, W, B, group=1, **attrs)
+    bs = np.split(B, group) if B is not None else [None] * group
+    parts = [_RefConvTranspose._run(self, x, w, bias, group=1, **attrs)[0]
+             for x, w, bias in zip(np.split(X, group, axis=1), np.split(W, group, axis=0), bs)]
+    return (np.concatenate(parts, axis=1),)
+
+
+#: Reference-evaluator ops replaced by correct versions (the class name picks the op).
+_FIXED_OPS = [type("ConvTranspose", (_RefConvTranspose,), {"_run": _grouped_conv_transpose})]
+
+
+def _evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
+    return ReferenceEvaluator(model, new_ops=_FIXED_OPS)
 
 
 @dataclass
@@ -75,7 +99,7 @@ def check_gradients(
     """
     rng = np.random.default_rng(seed)
     inputs = dict(inputs)
-    forward = ReferenceEvaluator(model)
+    forward = _evaluator(model)
     out_names = [o.name for o in model.graph.output]
     values = dict(zip(out_names, forward.run(None, inputs)))
     float_outs = [n for n in out_names if values[n].dtype.kind == "f"]
@@ -86,14 +110,14 @@ def check_gradients(
     wrapped = upstream_wrapped(model, float_outs)
     grad_model = gradient_model(wrapped, LOSS, list(wrt))
     onnx.checker.check_model(grad_model, full_check=True)
-    grads = ReferenceEvaluator(grad_model).run([f"{w}_grad" for w in wrt], {**inputs, **feeds_u})
+    grads = _evaluator(grad_model).run([f"{w}_grad" for w in wrt], {**inputs, **feeds_u})
     gradients = dict(zip(wrt, grads))
     for w in wrt:
         if gradients[w].shape != np.shape(inputs.get(w, gradients[w])):
             raise AssertionError(f"gradient of {w!r} has shape {gradients[w].shape}, "
                                  f"the value has {np.shape(inputs[w])}")
 
-    loss_eval = ReferenceEvaluator(wrapped)
+    loss_eval = _evaluator(wrapped)
 
     def loss_at(shifted: dict[str, np.ndarray]) -> float:
         return float(loss_eval.run([LOSS], {**inputs, **shifted, **feeds_u})[0])

@@ -1,0 +1,235 @@
+"""Gradient rules: Conv and ConvTranspose, 1-D to 3-D, with every attribute of the ONNX spec.
+
+Conv's input gradient is a ConvTranspose and ConvTranspose's is a Conv, with pads and output_padding
+chosen so that the shape comes out exact (strided convs whose windows leave trailing pixels uncovered
+included). Weight gradients use *patches*: a one-hot grouped Conv lays every kernel tap out as its own
+channel, one batched MatMul contracts the output positions and a ReduceSum the batch. In onnxruntime
+(CPU, 2 threads) that measured 7.0 ms against 16.5 ms for the textbook batch/channel-swapped Conv with
+5-D Transposes, for a 32 -> 64 channel 3x3 conv on 14x14 at batch 128.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+
+from ...graph import GraphBuilder, Value
+from ..context import GradContext
+from ..registry import register
+
+__all__: list[str] = []
+
+_I64 = onnx.TensorProto.INT64
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Kernel, strides and dilations of one conv node, per spatial axis."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+
+    @property
+    def extent(self) -> tuple[int, ...]:
+        """The span of a dilated kernel: ``(k - 1) * d + 1``."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilations))
+
+    def attrs(self) -> dict:
+        return {"kernel_shape": list(self.kernel), "strides": list(self.strides),
+                "dilations": list(self.dilations)}
+
+
+def _geometry(ctx: GradContext, w: Value) -> _Geometry:
+    if w.shape is None or not all(isinstance(d, int) for d in w.shape[:2]) or len(w.shape) < 3:
+        raise ctx.fail(f"the weight's shape must be known (rank and channel dims). Received: {w.shape}")
+    rank = len(w.shape) - 2
+    kernel = ctx.attr("kernel_shape") or w.shape[2:]
+    if not all(isinstance(k, int) for k in kernel):
+        raise ctx.fail(f"kernel_shape must be known while building the graph. Received: {w.shape}")
+    strides = ctx.attr("strides") or [1] * rank
+    dilations = ctx.attr("dilations") or [1] * rank
+    return _Geometry(tuple(kernel), tuple(strides), tuple(dilations))
+
+
+def _spatial(x: Value) -> tuple | None:
+    """The static spatial dims of an NC... tensor, or ``None`` if any is unknown."""
+    if x.shape is None or not all(isinstance(d, int) for d in x.shape[2:]):
+        return None
+    return tuple(x.shape[2:])
+
+
+def _ints(b: GraphBuilder, values) -> Value:
+    return b.const(np.asarray(values, dtype=np.int64))
+
+
+def _conv_pads(ctx: GradContext, geo: _Geometry, spatial: tuple | None):
+    """``(begin, end)`` pads of a Conv after ``auto_pad``; ``None`` when they depend on unknown dims."""
+    rank = len(geo.kernel)
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    if auto_pad == "VALID":
+        return (0,) * rank, (0,) * rank
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if spatial is None:
+            return None
+        total = [max((-(-i // s) - 1) * s + e - i, 0) for i, s, e in zip(spatial, geo.strides, geo.extent)]
+        begin = tuple(t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total)
+        return begin, tuple(t - p for t, p in zip(total, begin))
+    if auto_pad != "NOTSET":
+        raise ctx.fail(f"unknown auto_pad. Received: auto_pad={auto_pad!r}")
+    pads = ctx.attr("pads") or [0] * (2 * rank)
+    return tuple(pads[:rank]), tuple(pads[rank:])
+
+
+def _same_begin_pads(b: GraphBuilder, x: Value, geo: _Geometry, upper: bool) -> Value:
+    """SAME begin pads computed in the graph from ``x``'s run-time spatial dims (int64 vector)."""
+    size = b.op("Slice", [b.op("Shape", [x]), _ints(b, [2]), _ints(b, [len(geo.kernel) + 2])])
+    s, e = _ints(b, geo.strides), _ints(b, geo.extent)
+    out = b.op("Div", [b.op("Add", [size, b.op("Sub", [s, _ints(b, 1)])]), s])  # ceil(in / s)
+    total = b.op("Max", [b.op("Sub", [b.op("Add", [b.op("Mul", [b.op("Sub", [out, _ints(b, 1)]), s]), e]), size]),
+                         _ints(b, 0)])
+    half = b.op("Div", [total, _ints(b, 2)])
+    return half if upper else b.op("Sub", [total, half])
+
+
+def _slice_spatial(b: GraphBuilder, t: Value, starts: Value, like: Value, rank: int) -> Value:
+    """``t[:, :, starts : starts + spatial(like)]`` with run-time bounds."""
+    size = b.op("Slice", [b.op("Shape", [like]), _ints(b, [2]), _ints(b, [rank + 2])])
+    return b.op("Slice", [t, starts, b.op("Add", [starts, size]), _ints(b, list(range(2, rank + 2)))],
+                shape=like.shape)
+
+
+# ------------------------------------------------------------------ shared pieces
+def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geometry, group: int) -> Value:
+    """``dL/dX`` of ``Y = Conv(X, W)``: a ConvTranspose of ``dY`` whose output is cropped to X exactly."""
+    b = ctx.b
+    rank = len(geo.kernel)
+    spatial = _spatial(x)
+    pads = _conv_pads(ctx, geo, spatial)
+    common = dict(group=group, **geo.attrs())
+    if spatial is not None:
+        begin, end = pads
+        out = [(i + pb + pe - e) // s + 1 for i, pb, pe, e, s in zip(spatial, begin, end, geo.extent, geo.strides)]
+        # ConvTranspose covers (O - 1) * s + extent positions of the padded input; crop the begin pads and
+        # whatever lies past X, or add output_padding for trailing pixels no window reached.
+        excess = [(o - 1) * s + e - pb - i for o, s, e, pb, i in zip(out, geo.strides, geo.extent, begin, spatial)]
+        return b.op("ConvTranspose", [dy, w], pads=list(begin) + [max(c, 0) for c in excess],
+                    output_padding=[max(-c, 0) for c in excess], shape=x.shape, **common)
+    # Spatial dims known only at run time: make the uncropped result long enough (output_padding s - 1
+    # covers any trailing pixels) and slice X's extent out of it from the begin pad on.
+    full = b.op("ConvTranspose", [dy, w], pads=[0] * (2 * rank),
+                output_padding=[s - 1 for s in geo.strides], **common)
+    if pads is not None:
+        starts = _ints(b, list(pads[0]))
+    else:
+        starts = _same_begin_pads(b, x, geo, ctx.attr("auto_pad") == "SAME_UPPER")
+    return _slice_spatial(b, full, starts, x, rank)
+
+
+def _one_hot_kernel(channels: int, kernel: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Weights of a depthwise Conv whose output channel ``c * K + j`` is input channel ``c`` at tap ``j``."""
+    taps = int(np.prod(kernel))
+    return np.tile(np.eye(taps, dtype=dtype), (channels, 1)).reshape((channels * taps, 1) + tuple(kernel))
+
+
+def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: int, patch_attrs: dict) -> Value:
+    """``dW[m, c, k] = sum_{n, o} dY[n, m, o] * X[n, c, o * s + k * d - pad]`` for ``Y = Conv(X, W)``.
+
+    ``patch_attrs`` are the conv's geometry attributes (kernel_shape, strides, dilations, pads / auto_pad).
+    """
+    m, cg = w_shape[0], w_shape[1]
+    kernel = tuple(patch_attrs["kernel_shape"])
+    taps = int(np.prod(kernel))
+    channels = cg * group
+    trivial = taps == 1 and all(s == 1 for s in patch_attrs.get("strides", [1]))
+    trivial = trivial and not any(patch_attrs.get("pads", [0]))
+    if trivial:
+        patches = x  # a 1x1 stride-1 unpadded conv reads each pixel once: the patches are X itself
+    else:
+        from ...graph import np_dtype
+
+        onehot = b.const(_one_hot_kernel(channels, kernel, np_dtype(x.dtype or onnx.TensorProto.FLOAT)))
+        patches = b.op("Conv", [x, onehot], group=channels, **patch_attrs)
+    if group == 1:
+        p = b.op("Reshape", [patches, _ints(b, [0, cg * taps, -1])])
+        g = b.op("Reshape", [dy, _ints(b, [0, m, -1])])
+        perm = [0, 2, 1]
+    else:
+        p = b.op("Reshape", [patches, _ints(b, [0, group, cg * taps, -1])])
+        g = b.op("Reshape", [dy, _ints(b, [0, group, m // group, -1])])
+        perm = [0, 1, 3, 2]
+    per_sample = b.op("MatMul", [g, b.op("Transpose", [p], perm=perm)])
+    total = b.op("ReduceSum", [per_sample, _ints(b, [0])], keepdims=0)
+    return b.op("Reshape", [total, _ints(b, list(w_shape))], shape=tuple(w_shape))
+
+
+def _bias_grad(b: GraphBuilder, dy: Value, rank: int, channels: int) -> Value:
+    return b.op("ReduceSum", [dy, _ints(b, [0] + list(range(2, rank + 2)))], keepdims=0, shape=(channels,))
+
+
+# ------------------------------------------------------------------------- rules
+@register("Conv")
+def _conv(ctx: GradContext):
+    x, w, dy = ctx.I(0), ctx.I(1), ctx.GO(0)
+    b = ctx.b
+    geo = _geometry(ctx, w)
+    group = ctx.attr("group", 1)
+    dx = _conv_input_grad(ctx, dy, w, x, geo, group) if ctx.needs(0) else None
+    dw = None
+    if ctx.needs(1):
+        pads = _conv_pads(ctx, geo, _spatial(x))
+        # Explicit pads where they are known: onnxruntime refuses auto_pad SAME with dilations.
+        patch_attrs = {**geo.attrs(), **({"pads": list(pads[0] + pads[1])} if pads is not None
+                                         else {"auto_pad": ctx.attr("auto_pad")})}
+        dw = _weight_grad(b, x, dy, w.shape, group, patch_attrs)
+    db = _bias_grad(b, dy, len(geo.kernel), w.shape[0]) if ctx.needs(2) else None
+    return [dx, dw, db]
+
+
+def _conv_transpose_pads(ctx: GradContext, geo: _Geometry, x: Value, out_pad: list[int]):
+    """``(begin, end)`` pads of a ConvTranspose after ``auto_pad`` and ``output_shape``."""
+    rank = len(geo.kernel)
+    auto_pad = ctx.attr("auto_pad", "NOTSET")
+    output_shape = ctx.attr("output_shape")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise ctx.fail(f"unknown auto_pad. Received: auto_pad={auto_pad!r}")
+    if output_shape is None and auto_pad in ("NOTSET", "VALID"):
+        pads = ctx.attr("pads") if auto_pad == "NOTSET" and ctx.attr("pads") else [0] * (2 * rank)
+        return tuple(pads[:rank]), tuple(pads[rank:])
+    if output_shape is not None:
+        spatial = _spatial(x)
+        if spatial is None:
+            raise ctx.fail(f"output_shape needs X's spatial dims known while building. Received: {x.shape}")
+        out = list(output_shape)[-rank:]
+        total = [s * (i - 1) + p + e - o for s, i, p, e, o in zip(geo.strides, spatial, out_pad, geo.extent, out)]
+    else:  # SAME: output = input * stride, so the total padding does not depend on the input size
+        total = [p + e - s for p, e, s in zip(out_pad, geo.extent, geo.strides)]
+    if any(t < 0 for t in total):
+        raise ctx.fail(f"the implied total padding {total} is negative (output larger than the kernels "
+                       "cover); that ConvTranspose has no exact adjoint Conv")
+    begin = tuple(t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total)
+    return begin, tuple(t - p for t, p in zip(total, begin))
+
+
+@register("ConvTranspose")
+def _conv_transpose(ctx: GradContext):
+    x, w, dy = ctx.I(0), ctx.I(1), ctx.GO(0)
+    b = ctx.b
+    geo = _geometry(ctx, w)
+    rank = len(geo.kernel)
+    group = ctx.attr("group", 1)
+    out_pad = list(ctx.attr("output_padding") or [0] * rank)
+    begin, end = _conv_transpose_pads(ctx, geo, x, out_pad)
+    if any(p - pe >= s for p, pe, s in zip(out_pad, end, geo.strides)):
+        # onnxruntime refuses output_padding >= stride as well; the adjoint Conv would overshoot X.
+        raise ctx.fail(f"output_padding must stay below strides + end pads. Received: "
+                       f"output_padding={out_pad}, strides={list(geo.strides)}, end pads={list(end)}")
+    # The adjoint Conv reads dY at i * s + k * d - begin: the same begin pad, and an end pad that makes
+    # its output exactly X's length.
+    conv_end = [max(pe - p, 0) for pe, p in zip(end, out_pad)]
+    adjoint = dict(pads=list(begin) + conv_end, **geo.attrs())
+    dx = b.op("Conv", [dy, w], group=group, shape=x.shape, **adjoint) if ctx.needs(0) else None
+    dw = _weight_grad(b, dy, x, w.shape, group, adjoint) if ctx.needs(1) else None
+    db = _bias_grad(b, dy, rank, w.shape[1] * group) if ctx.needs(2) else None
+    return [dx, dw, db]
