@@ -73,6 +73,12 @@ def selu(x, alpha=SELU_ALPHA, gamma=SELU_GAMMA):
     return gamma * torch.where(x > 0, x, alpha * (torch.exp(x) - 1))
 
 
+def no_onnx_ad(case: Case) -> Case:
+    """Leave the onnx-ad oracle out of ``case`` (where it is known to be wrong; the others still run)."""
+    case.onnx_ad = False
+    return case
+
+
 COND = np.array([True, False, True])
 
 CASES = [
@@ -127,8 +133,10 @@ CASES = [
     Case("Clip", [("N", 4), None, ()], gen=[grid, None, full(0.45)],
          torch_fn=lambda x, _, hi: torch.clamp(x, max=hi), name="Clip_max_only"),
     Case("Clip", [("N", 4)], torch_fn=lambda x: x * 1, name="Clip_no_bounds"),
-    Case("Clip", [("N", 4), (), ()], gen=[grid, full(0.45), full(-0.35)], torch_fn=torch.clamp,
-         name="Clip_min_above_max"),
+    # With min > max every output is max, so min gets no gradient (finite differences and torch agree);
+    # onnx-ad's Clip rule still sends min the gradient below it, so that oracle is left out here.
+    no_onnx_ad(Case("Clip", [("N", 4), (), ()], gen=[grid, full(0.45), full(-0.35)], torch_fn=torch.clamp,
+                    name="Clip_min_above_max")),
     Case("Clip", [("N", 4), np.array(-0.35), np.array(0.45)], gen=grid,
          torch_fn=lambda x, lo, hi: torch.clamp(x, lo.item(), hi.item()), name="Clip_const_bounds"),
     # ---- unary math
