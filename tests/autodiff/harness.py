@@ -6,7 +6,10 @@ A ``Case`` names an op, its input shapes and generators, attributes and a torch 
 2. compares those gradients with ``torch.autograd.grad`` on the same inputs, when torch is installed;
 3. builds the same model in float32, runs the gradient graph in onnxruntime and compares;
 4. for shapes with a symbolic ``"N"`` dim, runs one graph at two sizes of N;
-5. runs every emitted graph through the full checker.
+5. runs every emitted graph through the full checker;
+6. compares with onnx-ad's reverse mode (a second, independent ONNX autodiff) where it supports the case.
+
+``run_model`` does the same for a whole model (control flow with captured weights, exported models).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 from onnxforge.autodiff import check_gradients, gradient_model
 from onnxforge.autodiff.gradcheck import LOSS, upstream_wrapped
@@ -28,6 +32,11 @@ try:
     import torch
 except ImportError:  # torch is an optional oracle
     torch = None
+
+try:
+    import onnx_ad
+except ImportError:  # onnx-ad is an optional oracle
+    onnx_ad = None
 
 Gen = Callable[[np.random.Generator, tuple], np.ndarray]
 
@@ -75,6 +84,8 @@ class Case:
     ort: bool = True
     name: str = ""
     subgraph_builder: Callable | None = None  # for control-flow ops: returns attrs with GraphProtos
+    onnx_ad: bool = True  # compare with onnx-ad too (where it supports the case)
+    keep_dtype: Sequence[int] = ()  # fixed float inputs that keep their own dtype (Resize scales: float32)
 
     @property
     def id(self) -> str:
@@ -108,7 +119,7 @@ def build(case: Case, dtype: int, symbolic: bool) -> onnx.ModelProto:
         else:
             name = f"c{i}"
             arr = np.asarray(spec)
-            if arr.dtype.kind == "f":
+            if arr.dtype.kind == "f" and i not in case.keep_dtype:
                 arr = arr.astype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
             inits.append(numpy_helper.from_array(arr, name))
             in_names.append(name)
@@ -159,6 +170,8 @@ def run_case(case: Case) -> None:
         check_full(result.gradient_model)
         if torch is not None and case.torch_fn is not None:
             _compare_torch(case, inputs, result, wrt_slots)
+        if case.onnx_ad:
+            compare_onnx_ad(model64, inputs, result, wrt, case.id)
         if session is not None:
             feeds = {k: v.astype(np.float32) for k, v in inputs.items()}
             feeds.update({f"__upstream_{k}": v.astype(np.float32) for k, v in result.upstream.items()})
@@ -190,3 +203,102 @@ def _compare_torch(case: Case, inputs: dict, result, wrt_slots: list[int]) -> No
         expected = np.zeros_like(inputs[f"x{i}"]) if g is None else g.numpy()
         np.testing.assert_allclose(result.gradients[f"x{i}"], expected, rtol=1e-6, atol=1e-8,
                                    err_msg=f"{case.id}: gradient of input {i} differs from torch.autograd")
+
+
+def compare_onnx_ad(model: onnx.ModelProto, inputs: dict, result, wrt: Sequence[str], name: str,
+                    rtol: float = 1e-6, atol: float = 1e-8) -> bool:
+    """Check ``result.gradients`` against onnx-ad's reverse mode on the float64 ``model``.
+
+    onnx-ad's adjoint model (``layout="onnx"``) keeps the model's inputs and outputs first, then takes one
+    seed input per seeded output and returns one adjoint output per differentiated input, each with a
+    trailing seed axis (here of size 1). onnx-ad counts as supporting a case when it builds and runs the
+    adjoint and its gradients pass the same finite-difference check ours did (it has conventions of its
+    own: no gradient for BatchNorm statistics, NaN for ReduceProd at zeros, ...). Returns whether it was
+    compared; skipping it never skips the other oracles.
+    """
+    if onnx_ad is None:
+        return False
+    seeded = [o.name for o in model.graph.output if o.name in result.upstream]
+    try:
+        adjoint = onnx_ad.reverse(model, inputs=list(wrt), outputs=seeded, layout="onnx")
+        n_in, n_out = len(model.graph.input), len(model.graph.output)
+        seeds = {vi.name: np.asarray(result.upstream[y])[..., None]
+                 for vi, y in zip(adjoint.graph.input[n_in:], seeded)}
+        names = [vi.name for vi in adjoint.graph.output[n_out:]]
+        got = {w: np.asarray(g)[..., 0] for w, g in zip(wrt, ReferenceEvaluator(adjoint).run(names, {**inputs, **seeds}))}
+        if not _passes_finite_differences(result, inputs, got, rtol, atol):
+            return False
+    except Exception:  # noqa: BLE001 (onnx_ad.UnsupportedOperator and whatever else it cannot do)
+        return False
+    for w in wrt:
+        np.testing.assert_allclose(result.gradients[w], got[w], rtol=rtol, atol=atol,
+                                   err_msg=f"{name}: gradient of {w} differs from onnx-ad's")
+    return True
+
+
+def _passes_finite_differences(result, inputs: dict, grads: dict, rtol: float, atol: float) -> bool:
+    evaluator = ReferenceEvaluator(result.wrapped_model)
+    feeds = {**inputs, **{f"__upstream_{n}": np.asarray(u) for n, u in result.upstream.items()}}
+    rng, eps = np.random.default_rng(99), 1e-6
+    for _ in range(2):
+        direction = {w: rng.standard_normal(np.shape(inputs[w])) for w in grads}
+        plus = evaluator.run([LOSS], {**feeds, **{w: inputs[w] + eps * d for w, d in direction.items()}})[0]
+        minus = evaluator.run([LOSS], {**feeds, **{w: inputs[w] - eps * d for w, d in direction.items()}})[0]
+        numeric = float(plus - minus) / (2 * eps)
+        analytic = sum(float(np.sum(grads[w] * d)) for w, d in direction.items())
+        if not abs(numeric - analytic) <= atol + rtol * max(abs(numeric), abs(analytic), 1.0):
+            return False
+    return True
+
+
+def run_model(
+    make: Callable[[int], onnx.ModelProto],
+    draw_inputs: Callable[[np.random.Generator, Any], dict[str, np.ndarray]],
+    wrt: Sequence[str],
+    *,
+    sizes: Sequence[Any] = (2, 3),
+    torch_fn: Callable | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    ort_rtol: float = 2e-3,
+    ort_atol: float = 2e-4,
+    name: str = "model",
+) -> None:
+    """``run_case`` for a whole model: ``make(elem_type)`` builds it in float64 and float32 (one graph,
+    dynamic dims), ``draw_inputs(rng, size)`` feeds it for each of ``sizes``; ``wrt`` names inputs.
+
+    ``torch_fn(**tensors)`` gets every input as a torch tensor (float64, ``requires_grad`` for ``wrt``) and
+    returns the model's outputs in order (float ones are compared and differentiated).
+    """
+    rng = np.random.default_rng(1234)
+    model64 = check_full(make(TensorProto.DOUBLE))
+    model32 = check_full(make(TensorProto.FLOAT))
+    outs = [o.name for o in model32.graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT]
+    grad32 = check_full(gradient_model(upstream_wrapped(model32, outs), LOSS, list(wrt)))
+    session = ort.InferenceSession(grad32.SerializeToString(), providers=["CPUExecutionProvider"])
+    for k, size in enumerate(sizes):
+        inputs = draw_inputs(rng, size)
+        result = check_gradients(model64, inputs, list(wrt), rtol=rtol, atol=atol, seed=k)
+        check_full(result.gradient_model)
+        if torch is not None and torch_fn is not None:
+            tensors = {n: torch.tensor(v, requires_grad=n in wrt) for n, v in inputs.items()}
+            out = torch_fn(**tensors)
+            out = list(out) if isinstance(out, (tuple, list)) else [out]
+            pairs = [(o, result.upstream[vi.name]) for o, vi in zip(out, model64.graph.output)
+                     if vi.name in result.upstream]
+            for o, vi in zip(out, model64.graph.output):
+                np.testing.assert_allclose(o.detach().numpy(), result.outputs[vi.name], rtol=1e-6, atol=1e-8,
+                                           err_msg=f"{name}: torch's forward output {vi.name} differs")
+            grads = torch.autograd.grad([o for o, _ in pairs], [tensors[w] for w in wrt],
+                                        grad_outputs=[torch.tensor(u) for _, u in pairs], allow_unused=True)
+            for w, g in zip(wrt, grads):
+                expected = np.zeros_like(inputs[w]) if g is None else g.numpy()
+                np.testing.assert_allclose(result.gradients[w], expected, rtol=1e-6, atol=1e-8,
+                                           err_msg=f"{name}: gradient of {w} differs from torch.autograd")
+        compare_onnx_ad(model64, inputs, result, wrt, name)
+        feeds = {n: v.astype(np.float32) if v.dtype == np.float64 else v for n, v in inputs.items()}
+        feeds.update({f"__upstream_{n}": v.astype(np.float32) for n, v in result.upstream.items()})
+        got = session.run([f"{w}_grad" for w in wrt], feeds)
+        for w, g in zip(wrt, got):
+            np.testing.assert_allclose(g, result.gradients[w], rtol=ort_rtol, atol=ort_atol,
+                                       err_msg=f"{name}: onnxruntime float32 gradient of {w} (size {size})")
