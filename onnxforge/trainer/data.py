@@ -1,0 +1,377 @@
+"""Turning what users pass to ``fit`` / ``evaluate`` / ``predict`` into batches of host arrays.
+
+Accepted, as in Keras: a numpy array (or anything ``np.asarray`` takes), a list or tuple of arrays (one
+per model input or output), a dict keyed by input or output names, and, for ``x`` alone, a batch
+source: a ``keras.utils.PyDataset``-like object (``__len__`` batches, ``__getitem__(i)``), a generator
+or any other iterable yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches.
+
+A batch is ``(xs, ys, sample_weight)``: lists of arrays in the model's input and output order and a
+per-sample weight vector or ``None``.
+"""
+from __future__ import annotations
+
+__all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source", "io_names",
+           "to_arrays", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
+
+import math
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+Batch = tuple[list[np.ndarray], list[np.ndarray], Union[np.ndarray, None]]
+
+
+def io_names(model: Any, kind: str) -> list[str] | None:
+    """The model's input (``kind="input"``) or output names, or ``None`` when not known yet."""
+    names = getattr(model, f"{kind}_names", None)
+    if names is None:
+        tensors = getattr(model, f"{kind}s", None)
+        try:
+            names = [t.name for t in tensors] if tensors else None
+        except (AttributeError, TypeError):
+            names = None
+    return list(names) if names else None
+
+
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, np.ndarray) or hasattr(value, "__array__") or np.isscalar(value)
+
+
+def is_batch_source(value: Any) -> bool:
+    """Whether ``value`` yields batches itself (generator, PyDataset-like) rather than holding arrays."""
+    if value is None or isinstance(value, (np.ndarray, list, tuple, Mapping, str, bytes)):
+        return False
+    if hasattr(value, "__array__"):
+        return False
+    return hasattr(value, "__iter__") or hasattr(value, "__next__") or (
+        hasattr(value, "__getitem__") and hasattr(value, "__len__"))
+
+
+def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list[np.ndarray]:
+    """One array per model input (or output) from an array, a list/tuple or a dict.
+
+    Args:
+        data: what the user passed.
+        names: the model's input (or output) names, ``None`` if unknown.
+        arg: the argument's name for error messages (``"x"``, ``"y"``, ``"validation_data[0]"``).
+        method: ``"fit"``, ``"evaluate"`` or ``"predict"``, for error messages.
+    """
+    if data is None:
+        return []
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
+                        f"{'input' if arg.startswith('x') else 'output'} names. Received: {arg}={data!r}")
+    if isinstance(data, Mapping):
+        if names is None:
+            names = list(data)
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"{method}(): {arg} is a dict without the key(s) {missing}. Expected keys "
+                             f"{names} (the model's names). Received keys: {list(data)}")
+        extra = [k for k in data if k not in names]
+        if extra:
+            warnings.warn(f"{method}(): ignoring key(s) {extra} of {arg}, which are not model names "
+                          f"{names}.", stacklevel=4)
+        arrays = [_as_array(data[n], f"{arg}[{n!r}]", method) for n in names]
+    elif isinstance(data, (list, tuple)):
+        all_arrays = bool(data) and all(
+            isinstance(v, np.ndarray) or (hasattr(v, "__array__") and not np.isscalar(v)) for v in data)
+        per_name = (names is not None and len(names) > 1 and len(data) == len(names)
+                    and all(isinstance(v, (list, tuple, np.ndarray)) for v in data))
+        if all_arrays or per_name:
+            arrays = [_as_array(v, f"{arg}[{i}]", method) for i, v in enumerate(data)]
+        else:
+            # Plain nested Python lists of numbers are one array (one sample per element).
+            arrays = [_as_array(data, arg, method)]
+    elif _is_array_like(data):
+        arrays = [_as_array(data, arg, method)]
+    else:
+        raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
+                        f"names. Received: {arg} of type {type(data).__name__}")
+    if names is not None and len(arrays) != len(names):
+        kind = "inputs" if arg.startswith("x") else "outputs"
+        raise ValueError(f"{method}(): the model has {len(names)} {kind} {names}, but {arg} holds "
+                         f"{len(arrays)} arrays.")
+    return arrays
+
+
+def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{method}(): {arg} could not be converted to a numpy array ({e}). "
+                        f"Received: {type(value).__name__}") from e
+    if array.dtype == object or array.dtype.kind in "USV":
+        raise TypeError(f"{method}(): {arg} must hold numbers. Received an array of dtype {array.dtype}")
+    if array.ndim == 0:
+        raise ValueError(f"{method}(): {arg} must have a batch dimension (one row per sample). "
+                         f"Received a scalar: {arg}={array!r}")
+    return array
+
+
+def _labelled(prefix: str, arrays: list[np.ndarray], names: list[str] | None) -> list[tuple[str, np.ndarray]]:
+    if len(arrays) == 1:
+        return [(prefix, arrays[0])]
+    labels = names if names is not None and len(names) == len(arrays) else range(len(arrays))
+    return [(f"{prefix}[{n!r}]" if isinstance(n, str) else f"{prefix}[{n}]", a) for n, a in zip(labels, arrays)]
+
+
+def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
+    """The common number of samples of ``named`` arrays; a clear error naming them if they differ."""
+    counts = {name: len(a) for name, a in named}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{name}: {n} samples" for name, n in counts.items())
+        raise ValueError(f"{method}(): data cardinality is ambiguous; all arrays must contain the same "
+                         f"number of samples (first dimension). Received: {detail}")
+    return next(iter(counts.values()))
+
+
+def class_weight_to_sample_weight(y: np.ndarray, class_weight: Mapping[int, float]) -> np.ndarray:
+    """Per-sample weights from ``class_weight``; labels are integers, ``(n, 1)`` or one-hot rows.
+
+    Classes absent from ``class_weight`` weigh 1, as in Keras 3.
+
+    Example:
+        >>> class_weight_to_sample_weight(np.array([0, 1, 1]), {1: 3.0}).tolist()
+        [1.0, 3.0, 3.0]
+    """
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels[..., 0] if labels.shape[-1] == 1 else np.argmax(labels, axis=-1)
+    labels = np.round(labels).astype(np.int64).reshape(len(labels), -1)[:, 0]
+    weights = np.ones(len(labels), dtype=np.float32)
+    for cls, w in class_weight.items():
+        weights[labels == int(cls)] = float(w)
+    return weights
+
+
+@dataclass
+class ArrayData:
+    """Whole-dataset arrays, already checked for matching sample counts."""
+
+    xs: list[np.ndarray]
+    ys: list[np.ndarray]
+    sample_weight: np.ndarray | None
+
+    @property
+    def n(self) -> int:
+        return len(self.xs[0]) if self.xs else len(self.ys[0])
+
+    def take(self, index: np.ndarray | slice) -> Batch:
+        sw = None if self.sample_weight is None else self.sample_weight[index]
+        return [a[index] for a in self.xs], [a[index] for a in self.ys], sw
+
+    def split(self, at: int) -> tuple[ArrayData, ArrayData]:
+        head, tail = slice(0, at), slice(at, None)
+        return ArrayData(*self.take(head)), ArrayData(*self.take(tail))
+
+
+class ArraySource:
+    """Batches of in-memory arrays.
+
+    Without ``steps`` an epoch is one pass (the last batch may be partial), reshuffled each epoch.
+    With ``steps`` in training, an epoch is ``steps`` batches from an endless stream of passes (each
+    pass reshuffled), so consecutive epochs continue where the previous one stopped, like a repeated
+    ``tf.data`` dataset. With ``steps`` in evaluation and prediction, at most ``steps`` batches from the
+    start.
+    """
+
+    def __init__(self, data: ArrayData, batch_size: int, shuffle: bool | str = False,
+                 steps: int | None = None, repeat: bool = False):
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.batches_per_pass = math.ceil(data.n / batch_size)
+        self.repeat = repeat and steps is not None
+        self.steps = steps if self.repeat else (
+            self.batches_per_pass if steps is None else min(steps, self.batches_per_pass))
+        self._stream: Iterator[Batch] | None = None
+        self.exhausted = False
+
+    def _order(self) -> np.ndarray:
+        n = self.data.n
+        if self.shuffle == "batch":
+            # Shuffle within batch-sized chunks only (Keras: for data that must be read in blocks).
+            order = np.arange(n)
+            for start in range(0, n, self.batch_size):
+                np.random.shuffle(order[start:start + self.batch_size])
+            return order
+        return np.random.permutation(n) if self.shuffle else np.arange(n)
+
+    def _one_pass(self) -> Iterator[Batch]:
+        order = self._order() if self.shuffle else None
+        for start in range(0, self.data.n, self.batch_size):
+            index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+            yield self.data.take(index)
+
+    def _endless(self) -> Iterator[Batch]:
+        while True:
+            yield from self._one_pass()
+
+    def epoch(self) -> Iterator[Batch]:
+        if not self.repeat:
+            for step, batch in enumerate(self._one_pass()):
+                if step >= self.steps:
+                    return
+                yield batch
+            return
+        if self._stream is None:
+            self._stream = self._endless()
+        for _ in range(self.steps):
+            yield next(self._stream)
+
+
+def unpack_batch(item: Any) -> tuple[Any, Any, Any]:
+    """``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` -> ``(x, y, sample_weight)``."""
+    if isinstance(item, list):
+        item = tuple(item)
+    if not isinstance(item, tuple):
+        return item, None, None
+    if len(item) == 1:
+        return item[0], None, None
+    if len(item) == 2:
+        return item[0], item[1], None
+    if len(item) == 3:
+        return item
+    raise ValueError("A batch must be x, (x,), (x, y) or (x, y, sample_weight). "
+                     f"Received a tuple of length {len(item)}")
+
+
+class IterableSource:
+    """Batches drawn from a PyDataset-like object, a generator or another iterable of batches.
+
+    A PyDataset-like object (``__len__`` and ``__getitem__``) gives ``len()`` batches per epoch and gets
+    ``on_epoch_end()`` after each. An iterator (a generator) is consumed across epochs; an epoch ends
+    after ``steps`` batches or when it runs out, after which ``exhausted`` is set. Other iterables are
+    iterated afresh each epoch.
+    """
+
+    def __init__(self, source: Any, method: str, model: Any, steps: int | None = None,
+                 class_weight: Mapping[int, float] | None = None):
+        self.source = source
+        self.method = method
+        self.in_names = io_names(model, "input")
+        self.out_names = io_names(model, "output")
+        self.class_weight = class_weight
+        self.indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__") and not hasattr(source, "__next__")
+        self.is_iterator = not self.indexed and iter(source) is source
+        if self.indexed:
+            self.steps: int | None = len(source) if steps is None else steps
+        else:
+            self.steps = steps
+        self.exhausted = False
+        self._iterator: Iterator[Any] | None = None
+
+    def _convert(self, item: Any, step: int) -> Batch:
+        x, y, sw = unpack_batch(item)
+        where = f"batch {step} of x"
+        xs = to_arrays(x, self.in_names, "x", self.method)
+        ys = to_arrays(y, self.out_names, "y", self.method)
+        if sw is not None:
+            sw = np.asarray(sw, dtype=np.float32).reshape(-1)
+        if self.class_weight is not None and ys:
+            if sw is not None:
+                raise ValueError(f"{self.method}(): cannot use class_weight when {where} also yields "
+                                 "sample weights.")
+            sw = class_weight_to_sample_weight(ys[0], self.class_weight)
+        named = _labelled("x", xs, self.in_names) + _labelled("y", ys, self.out_names)
+        if sw is not None:
+            named.append(("sample_weight", sw))
+        if named:
+            check_cardinality(self.method, named)
+        return xs, ys, sw
+
+    def _items(self) -> Iterator[Any]:
+        if self.indexed:
+            length = len(self.source)
+            for i in range(self.steps if self.steps is not None else length):
+                yield self.source[i % length]
+            if hasattr(self.source, "on_epoch_end"):
+                self.source.on_epoch_end()
+            return
+        if self.is_iterator:
+            it = self.source
+        elif self.steps is not None:
+            it = self._iterator = self._iterator or iter(self.source)
+        else:
+            it = iter(self.source)
+        count = 0
+        while self.steps is None or count < self.steps:
+            try:
+                item = next(it)
+            except StopIteration:
+                if self.is_iterator or self.steps is not None:
+                    self.exhausted = True
+                self._iterator = None
+                return
+            count += 1
+            yield item
+
+    def epoch(self) -> Iterator[Batch]:
+        for step, item in enumerate(self._items()):
+            yield self._convert(item, step)
+
+
+Source = Union[ArraySource, IterableSource]
+
+
+def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
+               class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
+               sw_arg: str = "sample_weight") -> ArrayData:
+    """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
+    in_names, out_names = io_names(model, "input"), io_names(model, "output")
+    xs = to_arrays(x, in_names, x_arg, method)
+    ys = to_arrays(y, out_names, y_arg, method)
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float32)
+        if sw.ndim != 1:
+            if sw.ndim == 2 and sw.shape[1] == 1:
+                sw = sw[:, 0]
+            else:
+                raise ValueError(f"{method}(): {sw_arg} must be a 1D array with one weight per sample. "
+                                 f"Received shape {sw.shape}")
+    if class_weight is not None:
+        if not isinstance(class_weight, Mapping):
+            raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
+                            f"Received: class_weight={class_weight!r}")
+        if sw is not None:
+            raise ValueError(f"{method}(): you cannot use class_weight and sample_weight at the same time.")
+        if len(ys) != 1:
+            raise ValueError(f"{method}(): class_weight is only supported for models with a single output. "
+                             f"Received {len(ys)} target arrays.")
+        sw = class_weight_to_sample_weight(ys[0], class_weight)
+    named = _labelled(x_arg, xs, in_names) + _labelled(y_arg, ys, out_names)
+    if sw is not None:
+        named.append((sw_arg, sw))
+    check_cardinality(method, named)
+    return ArrayData(xs, ys, sw)
+
+
+def split_validation(data: ArrayData, validation_split: float) -> tuple[ArrayData, ArrayData]:
+    """Keras ``validation_split``: the LAST fraction of the samples, taken before any shuffling."""
+    split_at = int(math.floor(data.n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == data.n:
+        raise ValueError(f"Training data contains {data.n} samples, which is not sufficient to split it "
+                         f"into a validation and training set as specified by "
+                         f"validation_split={validation_split}. Either provide more data, or a different "
+                         "value for the validation_split argument.")
+    return data.split(split_at)
+
+
+def make_source(method: str, model: Any, x: Any, y: Any, sample_weight: Any, batch_size: int,
+                shuffle: bool | str = False, steps: int | None = None,
+                class_weight: Mapping[int, float] | None = None) -> Source:
+    """A batch source for ``x`` / ``y`` / ``sample_weight`` as one of the loops receives them."""
+    if is_batch_source(x):
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise ValueError(f"{method}(): the {name} argument is not supported when x is a dataset or "
+                                 f"generator ({type(x).__name__}); yield (x, y, sample_weight) batches "
+                                 "instead.")
+        return IterableSource(x, method, model, steps=steps, class_weight=class_weight)
+    data = array_data(method, model, x, y, sample_weight, class_weight)
+    return ArraySource(data, batch_size, shuffle=shuffle, steps=steps, repeat=method == "fit")
