@@ -330,3 +330,11 @@ def test_progbar_logger_is_last_and_shows_learning_rate(capsys):
     sched = LearningRateScheduler(lambda e, lr: 0.5)
     FakeModel().fit(x, y, batch_size=4, epochs=1, callbacks=[sched, ProgbarLogger()], verbose=1)
     assert "learning_rate: 0.5000" in capsys.readouterr().out
+
+
+def test_a_callback_list_passed_to_fit_gets_history_and_params():
+    x, y = regression_data(4)
+    rec = Recorder()
+    history = FakeModel().fit(x, y, epochs=2, callbacks=CallbackList([rec]), verbose=0)
+    assert isinstance(history, History) and history.epoch == [0, 1]
+    assert rec.params == {"verbose": 0, "epochs": 2, "steps": 1}

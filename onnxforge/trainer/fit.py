@@ -89,6 +89,9 @@ class FitMixin:
     @staticmethod
     def _make_callbacks(callbacks: Any, method: str, **kwargs: Any) -> CallbackList:
         if isinstance(callbacks, CallbackList):
+            # A ready-made list still gets the defaults this loop needs, and this loop's parameters.
+            callbacks = CallbackList(callbacks.callbacks, add_history=kwargs.pop("add_history", False),
+                                     add_progbar=kwargs.pop("add_progbar", False), **kwargs)
             return callbacks
         if callbacks is not None and not isinstance(callbacks, (list, tuple, Callback)):
             raise TypeError(f"{method}(): callbacks must be a list of Callback instances. "
