@@ -88,8 +88,8 @@ for _op in REDUCE_OPS:
     ]
 # ReduceProd with one zero in every reduced slice, and with none.
 CASES += [
-    reduce_case("ReduceProd", (4, 3), [1], keepdims=0, gen=lambda r, s: np.where(np.eye(*s) > 0, 0.0, r.uniform(0.5, 1.5, s)),
-                name="ReduceProd_one_zero_per_row"),
+    reduce_case("ReduceProd", (4, 3), [1], keepdims=0, name="ReduceProd_one_zero_per_row",
+                gen=lambda r, s: np.where(np.eye(*s) > 0, 0.0, r.uniform(0.5, 1.5, s))),
     reduce_case("ReduceProd", ("N", 3), [1], keepdims=1, gen=positive, name="ReduceProd_no_zeros_N"),
     reduce_case("ReduceL2", (3, 4), [1], keepdims=0, gen=lambda r, s: np.concatenate(
         [np.zeros((1, s[1])), r.standard_normal((s[0] - 1, s[1]))]), name="ReduceL2_zero_row"),
@@ -98,7 +98,8 @@ CASES += [
 
 def _softmax_case(op, shape, axis, name=""):
     fn = torch.softmax if op == "Softmax" else torch.log_softmax
-    return Case(op, [shape], {"axis": axis} if axis is not None else {}, torch_fn=lambda x: fn(x, -1 if axis is None else axis),
+    return Case(op, [shape], {"axis": axis} if axis is not None else {},
+                torch_fn=lambda x: fn(x, -1 if axis is None else axis),
                 name=name or f"{op}_axis{axis}" + ("_N" if "N" in shape else ""))
 
 
