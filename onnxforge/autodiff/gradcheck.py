@@ -15,6 +15,8 @@ import onnx
 from onnx import TensorProto
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as _RefConvTranspose
+from onnx.reference.ops.op_global_max_pool import GlobalMaxPool as _RefGlobalMaxPool
+from onnx.reference.ops.op_max_pool import MaxPool as _RefMaxPool
 
 from ..graph import FLOAT_TYPES, GraphBuilder
 from .api import gradient_model
@@ -37,8 +39,33 @@ def _grouped_conv_transpose(self, X, W, B=None, group=None, **attrs):
     return (np.concatenate(parts, axis=1),)
 
 
+def _max_pool(self, x, auto_pad=None, ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
+              storage_order=0, strides=None):
+    # onnx's reference MaxPool (onnx <= 1.23) takes a shortcut for unit strides and dilations whose Indices
+    # are wrong, and pads SAME_LOWER like SAME_UPPER: resolve auto_pad per the spec and always run its
+    # general path (a port of onnxruntime's loops).
+    rank = len(kernel_shape)
+    strides, dilations = strides or [1] * rank, dilations or [1] * rank
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        total = [max((-(-i // s) - 1) * s + (k - 1) * d + 1 - i, 0)
+                 for i, k, s, d in zip(x.shape[2:], kernel_shape, strides, dilations)]
+        begin = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
+        pads = begin + [t - p for t, p in zip(total, begin)]
+    elif auto_pad == "VALID" or pads is None:
+        pads = [0] * (2 * rank)
+    return _RefMaxPool._max_pool(self, x, "NOTSET", ceil_mode, dilations, kernel_shape, pads, storage_order,
+                                 strides)
+
+
+def _global_max_pool(self, x):
+    # onnx's reference GlobalMaxPool (onnx <= 1.23) reduces the wrong axes unless there are 2 spatial dims.
+    return (x.max(axis=tuple(range(2, x.ndim)), keepdims=True),)
+
+
 #: Reference-evaluator ops replaced by correct versions (the class name picks the op).
-_FIXED_OPS = [type("ConvTranspose", (_RefConvTranspose,), {"_run": _grouped_conv_transpose})]
+_FIXED_OPS = [type("ConvTranspose", (_RefConvTranspose,), {"_run": _grouped_conv_transpose}),
+              type("MaxPool", (_RefMaxPool,), {"_run": _max_pool}),
+              type("GlobalMaxPool", (_RefGlobalMaxPool,), {"_run": _global_max_pool})]
 
 
 def _evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:

@@ -101,8 +101,12 @@ def _slice_spatial(b: GraphBuilder, t: Value, starts: Value, like: Value, rank: 
 
 
 # ------------------------------------------------------------------ shared pieces
-def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geometry, group: int) -> Value:
-    """``dL/dX`` of ``Y = Conv(X, W)``: a ConvTranspose of ``dY`` whose output is cropped to X exactly."""
+def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geometry, group: int,
+                     out: tuple | None = None) -> Value:
+    """``dL/dX`` of ``Y = Conv(X, W)``: a ConvTranspose of ``dY`` whose output is cropped to X exactly.
+
+    ``out``: the output's spatial dims when they are not the Conv formula's (pooling in ceil_mode).
+    """
     b = ctx.b
     rank = len(geo.kernel)
     spatial = _spatial(x)
@@ -110,7 +114,9 @@ def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geom
     common = dict(group=group, **geo.attrs())
     if spatial is not None:
         begin, end = pads
-        out = [(i + pb + pe - e) // s + 1 for i, pb, pe, e, s in zip(spatial, begin, end, geo.extent, geo.strides)]
+        if out is None:
+            out = [(i + pb + pe - e) // s + 1
+                   for i, pb, pe, e, s in zip(spatial, begin, end, geo.extent, geo.strides)]
         # ConvTranspose covers (O - 1) * s + extent positions of the padded input; crop the begin pads and
         # whatever lies past X, or add output_padding for trailing pixels no window reached.
         excess = [(o - 1) * s + e - pb - i for o, s, e, pb, i in zip(out, geo.strides, geo.extent, begin, spatial)]
