@@ -1,8 +1,432 @@
-"""The training methods every ``Model`` has (compile, fit, ...). Filled in by the trainer work."""
+"""The training methods every ``Model`` has: ``compile``, the ``*_on_batch`` methods, and the batch
+runners the ``fit`` / ``evaluate`` / ``predict`` loops (``FitMixin``) drive."""
 from __future__ import annotations
 
 __all__ = ["TrainingMixin"]
 
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-class TrainingMixin:
-    """Mixed into ``onnxforge.Model``: ``compile``, ``fit``, ``evaluate``, ``predict`` and the batch methods."""
+import numpy as np
+
+from .. import optimizers as optimizers_module
+from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
+from ..compiler.config import keras_dtype
+from ..metrics import Metric
+from ..runtime import Device, ProgramRunner, resolve_device
+from ..variables import Variable
+from .fit import FitMixin
+
+_PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
+
+
+class TrainingMixin(FitMixin):
+    """Mixed into ``onnxforge.Model``: ``compile``, ``train_on_batch``, ``test_on_batch``,
+    ``predict_on_batch``, ``reset_metrics``, and ``fit`` / ``evaluate`` / ``predict`` (``FitMixin``).
+
+    ``compile()`` resolves the loss, metrics and optimizer per output, captures which weights are
+    trainable, and builds three programs (``infer``; with a loss, ``eval_step`` and ``train_step``; see
+    ``onnxforge.compiler``). Each runs in one onnxruntime session created on first use; weights,
+    statistics, optimizer slots and the RNG state stay on the device between steps.
+
+    Internal API for the loops (all arrays are host numpy arrays, lists in the model's input / output
+    order; ``sample_weight`` is one vector for every output, or ``None``):
+
+    * ``_train_batch(xs, ys, sample_weight) -> dict[str, np.ndarray]``: one training step; returns this
+      batch's metric SUMS keyed ``"<tracker>/<state>"`` (``"loss/total"``, ``"loss/count"``,
+      ``"accuracy/total"``, ``"auc/true_positives"``, ...). Sums of several batches add up.
+    * ``_eval_batch(xs, ys, sample_weight) -> dict[str, np.ndarray]``: the same without updating anything.
+    * ``_predict_batch(xs) -> list[np.ndarray]``: one array per output (no compile needed).
+    * ``_metric_results(sums) -> dict[str, float]``: Keras's logs from accumulated sums, in Keras's order
+      (``loss``, ``<output>_loss`` for several outputs, then the metrics): the ``History`` keys.
+
+    The batch runners check what they receive against ``model.inputs`` / ``model.outputs`` (rank,
+    fixed dims, dtype, label range of sparse crossentropy, sample counts) and raise errors that name
+    the input or output, the value received and what was expected.
+
+    Like Keras 3, ``train_on_batch`` / ``test_on_batch`` accumulate metric state across calls until
+    ``reset_metrics()``; ``fit`` and ``evaluate`` start from fresh sums.
+    """
+
+    _compiled_config: CompileConfig | None = None
+    _programs: dict[str, Program]
+    _runners: dict[str, ProgramRunner]
+
+    # ------------------------------------------------------------------------------------ compile
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None, metrics: Any = None,
+                weighted_metrics: Any = None, run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Any = "auto", auto_scale_loss: bool = True, device: str | Device = "auto",
+                seed: int | None = None) -> None:
+        """Configures the model for training (Keras ``Model.compile``) and builds its programs.
+
+        Args:
+            optimizer: name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adamw"``, ``"adagrad"``) or an
+                ``onnxforge.optimizers.Optimizer``.
+            loss: a name (``"sparse_categorical_crossentropy"``, ``"mse"``, ...), a ``Loss``, a function
+                ``fn(y_true, y_pred)`` of graph values, or a list / dict of those per output.
+            loss_weights: a float per output (list or dict); the total loss is the weighted sum.
+            metrics: names (``"accuracy"``, ``"mae"``, ``"auc"``, ...) or ``Metric`` objects, or a list /
+                dict of them per output. Not weighted by ``sample_weight`` (Keras 3).
+            weighted_metrics: like ``metrics``, but weighted by ``sample_weight``.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras
+                compatibility; programs are always compiled graphs.
+            device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
+            seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
+                ``np.random.seed`` makes runs reproducible. Recompiling keeps the RNG state.
+
+        Example:
+            >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+            ...               metrics=["accuracy"])                                  # doctest: +SKIP
+        """
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError("Argument `steps_per_execution` must be a positive integer. "
+                             f"Received: steps_per_execution={steps_per_execution!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"Argument `seed` must be an integer or None. Received: seed={seed!r}")
+        self.optimizer = optimizers_module.get(optimizer, "optimizer")
+        self.loss = loss
+        self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
+                                  weighted_metrics=weighted_metrics)
+        self._device = resolve_device(device)
+        self._seed = seed
+        self.steps_per_execution = steps_per_execution
+        self.compiled = True
+        self._compiled_config = None
+        self._programs, self._runners = {}, {}
+        self._running_sums: dict[str, np.ndarray] = {}
+        if getattr(self, "built", False):
+            self._build_programs()
+
+    def _assert_compile_called(self, method: str) -> None:
+        if not getattr(self, "compiled", False):
+            raise RuntimeError(f"You must call `compile()` before calling `{method}()`. Model "
+                               f"{getattr(self, 'name', type(self).__name__)!r} has no optimizer and loss yet.")
+
+    def _build_programs(self) -> None:
+        """Resolve the compile arguments against the built model and make its programs (once)."""
+        args = self._compile_args
+        config = resolve_config(self, self.optimizer, args["loss"], args["loss_weights"], args["metrics"],
+                                args["weighted_metrics"])
+        self._warn_linear_outputs(config)
+        trainable = list(self.trainable_weights)   # trainable flags are captured here, as in Keras
+        self.optimizer.build(trainable)
+        programs = {"infer": build_infer(self)}
+        if config.has_loss:
+            programs["eval_step"] = build_eval_step(self, config)
+            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+        self._programs = programs
+        self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
+        self._trackers = config.trackers()
+        self._compiled_config = config
+
+    def _rng_variable(self) -> Variable:
+        """The model's in-graph RNG state ``[seed, counter]``, kept across recompiles (exact resumption)."""
+        var = getattr(self, "_rng_state", None)
+        seed = self._seed if self._seed is not None else int(np.random.randint(0, 2 ** 31 - 1))
+        if var is None:
+            var = Variable(np.asarray([seed, 0], np.int64), name="seed_generator/state", trainable=False,
+                           dtype=np.int64)
+            self._rng_state = var
+        elif self._seed is not None:
+            var.assign(np.asarray([seed, 0], np.int64))
+        return var
+
+    def _make_runner(self, program: Program) -> ProgramRunner:
+        return ProgramRunner(program.model, self._device, program.inputs, program.outputs, params=program.params,
+                             state=program.state, learning_rate=program.learning_rate, name=program.kind)
+
+    def _warn_linear_outputs(self, config: CompileConfig) -> None:
+        """The seed bug: ``Dense(10)`` (linear) + a crossentropy that expects probabilities."""
+        for out in config.outputs:
+            loss = out.loss
+            if loss is None or type(loss).__name__ not in _PROBABILISTIC or getattr(loss, "from_logits", True):
+                continue
+            layer = _output_layer(self, out.index)
+            activation = getattr(layer, "activation", None) if layer is not None else None
+            if activation is None or getattr(activation, "__name__", activation) != "linear":
+                continue
+            name = type(loss).__name__
+            fix = "activation='sigmoid'" if name == "BinaryCrossentropy" else "activation='softmax'"
+            warnings.warn(
+                f"Output {out.name!r} comes from layer {layer.name!r} ({type(layer).__name__}) with a linear "
+                f"activation, but the loss {name} has from_logits=False, so the raw scores are treated as "
+                "probabilities (as Keras does: clipped to [1e-7, 1 - 1e-7]"
+                + (" after dividing by their sum" if name != "BinaryCrossentropy" else "")
+                + "), which trains poorly. Use loss=onnxforge.losses."
+                f"{name}(from_logits=True), or give layer {layer.name!r} {fix}.", UserWarning, stacklevel=4)
+
+    def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
+        """Build the model from the first batch if compile() came before it was built."""
+        if self._programs:
+            return
+        if not getattr(self, "built", False):
+            build = getattr(self, "build", None)
+            if build is None or not xs:
+                raise RuntimeError(f"{method}(): the model is not built; call it on an Input first.")
+            shapes = [(None,) + tuple(x.shape[1:]) for x in xs]
+            build(shapes[0] if len(shapes) == 1 else shapes)
+        if getattr(self, "compiled", False):
+            self._build_programs()
+        else:
+            self._programs = {"infer": build_infer(self)}
+            self._device = getattr(self, "_device", None) or resolve_device("auto")
+            self._runners = {"infer": self._make_runner(self._programs["infer"])}
+
+    # ------------------------------------------------------------------------------------ batch runners
+    def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
+                     sample_weight: Any = None) -> dict[str, np.ndarray]:
+        self._assert_compile_called("train_on_batch")
+        self._ensure_programs(xs, "train_on_batch")
+        runner = self._step_runner("train_step", "train_on_batch")
+        feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
+        values = runner.run(feeds, learning_rate=self.optimizer.learning_rate)
+        self.optimizer._advance()
+        return self._sums(self._programs["train_step"], values)
+
+    def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
+                    sample_weight: Any = None) -> dict[str, np.ndarray]:
+        self._assert_compile_called("test_on_batch")
+        self._ensure_programs(xs, "test_on_batch")
+        runner = self._step_runner("eval_step", "test_on_batch")
+        values = runner.run(self._feeds(xs, ys, sample_weight, "test_on_batch"))
+        return self._sums(self._programs["eval_step"], values)
+
+    def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self._ensure_programs(xs, "predict")
+        return self._runners["infer"].run(self._input_feeds(xs, "predict"))
+
+    def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for name, metric in getattr(self, "_trackers", []):
+            keys = [f"{name}/{state}" for state, _ in metric.state_spec()]
+            if all(k in sums for k in keys):
+                results[name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
+        return results
+
+    def _step_runner(self, kind: str, method: str) -> ProgramRunner:
+        runner = self._runners.get(kind)
+        if runner is None:
+            raise RuntimeError(f"{method}(): no loss to compute. Provide a `loss` argument in `compile()`.")
+        return runner
+
+    @staticmethod
+    def _sums(program: Program, values: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        by_output = dict(zip(program.outputs, values))
+        return {f"{tracker}/{state}": np.asarray(by_output[out], np.float64) for tracker, state, out in program.sums}
+
+    # ------------------------------------------------------------------------------------ host-side checks
+    def _model_name(self) -> str:
+        return getattr(self, "name", type(self).__name__)
+
+    def _input_feeds(self, xs: Sequence[np.ndarray], method: str) -> dict[str, np.ndarray]:
+        names = list(self.input_names)
+        xs = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+        if len(xs) != len(names):
+            raise ValueError(f"{method}(): model {self._model_name()!r} has {len(names)} input(s) {names}, but "
+                             f"received {len(xs)} array(s).")
+        feeds = {}
+        for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
+            feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype),
+                                       f'Input {i} ("{name}") of model "{self._model_name()}"', method)
+        counts = {f"x[{n!r}]" if len(names) > 1 else "x": len(a) for n, a in feeds.items()}
+        _check_cardinality(method, counts)
+        return feeds
+
+    def _feeds(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None, sample_weight: Any,
+               method: str) -> dict[str, np.ndarray]:
+        """Host arrays for a step program: inputs, targets, sample weights, all checked."""
+        from ..compiler import names as io_names
+
+        feeds = self._input_feeds(xs, method)
+        config = self._compiled_config
+        outs = [o for o in config.outputs if o.has_target]
+        ys = [] if ys is None else (list(ys) if isinstance(ys, (list, tuple)) else [ys])
+        n_outputs = len(config.outputs)
+        if len(ys) not in (n_outputs, len(outs)):
+            raise ValueError(f"{method}(): model {self._model_name()!r} has {n_outputs} output(s) "
+                             f"{[o.name for o in config.outputs]} that need targets, but y holds {len(ys)} "
+                             "array(s).")
+        counts = {("x" if len(feeds) == 1 else f"x[{k!r}]"): len(v) for k, v in feeds.items()}
+        n = next(iter(counts.values()))
+        weights = _per_output_weights(sample_weight, outs, method)
+        for k, o in enumerate(outs):
+            y = np.asarray(ys[o.index] if len(ys) == n_outputs else ys[k])
+            label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
+            counts[label] = len(y)
+            w = weights[k]
+            if w is None:
+                w = np.ones(n, np.float32)
+            else:
+                counts["sample_weight" if len(outs) == 1 else f"sample_weight[{o.name!r}]"] = len(w)
+            feeds[io_names.sample_weight(o.name)] = w
+        _check_cardinality(method, counts)
+        return feeds
+
+    # ------------------------------------------------------------------------------------ public batch API
+    def _batch_data(self, method: str, x: Any, y: Any, sample_weight: Any, class_weight: Any = None):
+        from . import data as data_lib
+
+        return data_lib.array_data(method, self, x, y, sample_weight, class_weight)
+
+    def _logs(self, sums: Mapping[str, Any], return_dict: bool) -> Any:
+        logs = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in self._metric_results(sums).items()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _accumulate(self, sums: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        running = getattr(self, "_running_sums", None) or {}
+        for k, v in sums.items():
+            running[k] = running[k] + v if k in running else np.array(v, np.float64)
+        self._running_sums = running
+        return running
+
+    def reset_metrics(self) -> None:
+        """Clear the metric state that ``train_on_batch`` / ``test_on_batch`` accumulate."""
+        self._running_sums = {}
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the reported quantities, in order (``["loss", "accuracy"]``)."""
+        return [name for name, _ in getattr(self, "_trackers", [])]
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+                       return_dict: bool = False) -> Any:
+        """Runs one training step on one batch (Keras ``Model.train_on_batch``).
+
+        Returns:
+            The loss (a float) if the model has no metrics, else ``[loss, metric, ...]``, or a dict with
+            ``return_dict=True``; metric values accumulate across calls until ``reset_metrics()``.
+
+        Example:
+            >>> loss, acc = model.train_on_batch(x[:32], y[:32])                 # doctest: +SKIP
+        """
+        self._assert_compile_called("train_on_batch")
+        data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+        sums = self._train_batch(data.xs, data.ys, data.sample_weight)
+        return self._logs(self._accumulate(sums), return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        """Computes the loss and metrics on one batch without training (Keras ``Model.test_on_batch``)."""
+        self._assert_compile_called("test_on_batch")
+        data = self._batch_data("test_on_batch", x, y, sample_weight)
+        sums = self._eval_batch(data.xs, data.ys, data.sample_weight)
+        return self._logs(self._accumulate(sums), return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
+        data = self._batch_data("predict_on_batch", x, None, None)
+        outputs = self._predict_batch(data.xs)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    # ------------------------------------------------------------------------------------ introspection
+    @property
+    def compiled_programs(self) -> dict[str, Program]:
+        """The compiled programs by kind (``infer``, ``eval_step``, ``train_step``)."""
+        return dict(getattr(self, "_programs", {}) or {})
+
+    @property
+    def compiled_metrics(self) -> list[tuple[str, Metric]]:
+        """``(name, metric)`` of every reported quantity, the loss trackers included."""
+        return list(getattr(self, "_trackers", []))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _output_layer(model: Any, index: int) -> Any:
+    outputs = getattr(model, "outputs", None) or []
+    if index < len(outputs):
+        history = getattr(outputs[index], "_keras_history", None)
+        if history is not None:
+            return history[0]
+    layers = getattr(model, "layers", None) or []
+    return layers[-1] if layers and len(outputs) <= 1 else None
+
+
+def _check_cardinality(method: str, counts: Mapping[str, int]) -> None:
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{name}: {n} samples" for name, n in counts.items())
+        raise ValueError(f"{method}(): data cardinality is ambiguous; all arrays must contain the same number of "
+                         f"samples (first dimension). Received: {detail}")
+
+
+def _shape_ok(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
+
+
+def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndarray:
+    if array.dtype == dtype:
+        return array
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{method}(): {what} must hold numbers of dtype {dtype.name}. Received an array of "
+                        f"dtype {array.dtype}")
+    if dtype.kind in "iu" and array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
+        raise TypeError(f"{method}(): {what} expects integers (dtype {dtype.name}). Received an array of "
+                        f"dtype {array.dtype} with non-integer values")
+    return array.astype(dtype)
+
+
+def _check_array(array: np.ndarray, expected: tuple, dtype: np.dtype, what: str, method: str) -> np.ndarray:
+    if not _shape_ok(array.shape, expected):
+        raise ValueError(f"{what} is incompatible: expected shape={expected}, found shape={array.shape}")
+    return _cast(array, dtype, what, method)
+
+
+def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarray:
+    out_shape = tuple(out.shape)
+    if out.sparse_labels:
+        if y.ndim == len(out_shape) and y.shape[-1] == 1:
+            y = y.reshape(y.shape[:-1])
+        expected = out_shape[:-1]
+        if not _shape_ok(y.shape, expected):
+            hint = ""
+            if y.ndim == len(out_shape) and y.shape[-1] == out_shape[-1]:
+                hint = (" These look like one-hot labels: use loss='categorical_crossentropy' for one-hot "
+                        "targets, or pass integer class ids.")
+            raise ValueError(f"{method}(): arguments `target` and `output` must have the same shape up until the last "
+                             f"dimension. Received: {label}.shape={y.shape}, output {out.name!r} shape="
+                             f"{out_shape}.{hint}")
+        y = _cast(y, np.dtype(np.int64), label, method)
+        classes = out_shape[-1]
+        if isinstance(classes, int) and y.size:
+            ignore = getattr(out.loss, "ignore_class", None)
+            valid = y if ignore is None else y[y != ignore]
+            if valid.size and (valid.min() < 0 or valid.max() >= classes):
+                bad = int(valid.min()) if valid.min() < 0 else int(valid.max())
+                raise ValueError(f"{method}(): received a label value of {bad} in {label}, which is outside the valid "
+                                 f"range of [0, {classes}) for output {out.name!r} ({classes} classes).")
+        return y
+    if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
+        y = y.reshape(y.shape + (1,))
+    if not _shape_ok(y.shape, out_shape):
+        hint = ""
+        if y.ndim == len(out_shape) - 1 and isinstance(out_shape[-1], int) and out_shape[-1] > 1:
+            hint = (" Integer class labels need loss='sparse_categorical_crossentropy' (or one-hot encode "
+                    "them).")
+        raise ValueError(f"{method}(): arguments `target` and `output` must have the same shape. Received: "
+                         f"{label}.shape={y.shape}, output {out.name!r} shape={out_shape}.{hint}")
+    return _cast(y, np.dtype(np.float32), label, method)
+
+
+def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.ndarray | None]:
+    if sample_weight is None:
+        return [None] * len(outs)
+    if isinstance(sample_weight, Mapping):
+        return [None if sample_weight.get(o.name) is None else _weight_vector(sample_weight[o.name], method)
+                for o in outs]
+    if isinstance(sample_weight, (list, tuple)) and len(outs) > 1 and len(sample_weight) == len(outs):
+        return [None if w is None else _weight_vector(w, method) for w in sample_weight]
+    w = _weight_vector(sample_weight, method)
+    return [w] * len(outs)
+
+
+def _weight_vector(w: Any, method: str) -> np.ndarray:
+    w = np.asarray(w, np.float32)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1:
+        raise ValueError(f"{method}(): sample_weight must be a 1D array with one weight per sample. "
+                         f"Received shape {w.shape}")
+    return w

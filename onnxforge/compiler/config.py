@@ -1,0 +1,187 @@
+"""What ``compile()`` asked for, resolved per model output: loss, loss weight, metrics, target layout."""
+from __future__ import annotations
+
+__all__ = ["OutputConfig", "CompileConfig", "resolve_config", "keras_dtype"]
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from ..optimizers import Optimizer
+from . import names
+
+
+def keras_dtype(dtype: Any) -> np.dtype:
+    """A numpy dtype from whatever a KerasTensor carries (``"float32"``, a numpy dtype, an ONNX enum)."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    if isinstance(dtype, int) and not isinstance(dtype, bool):
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
+    return np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
+
+
+@dataclass
+class OutputConfig:
+    """One model output and everything compiled against it."""
+
+    name: str
+    index: int
+    shape: tuple            # Keras shape, ``None`` for unknown dims (the batch)
+    loss: losses_module.Loss | None = None
+    loss_weight: float = 1.0
+    metrics: list[tuple[str, metrics_module.Metric]] = field(default_factory=list)          # unweighted
+    weighted_metrics: list[tuple[str, metrics_module.Metric]] = field(default_factory=list)
+
+    @property
+    def sparse_labels(self) -> bool:
+        """Whether the targets are integer class ids (sparse crossentropy) rather than output-shaped."""
+        if self.loss is not None:
+            return bool(getattr(self.loss, "sparse_labels", False))
+        return any(isinstance(m, (metrics_module.SparseCategoricalAccuracy,
+                                  metrics_module.SparseTopKCategoricalAccuracy))
+                   for _, m in self.metrics + self.weighted_metrics)
+
+    @property
+    def has_target(self) -> bool:
+        return self.loss is not None or bool(self.metrics) or bool(self.weighted_metrics)
+
+    @property
+    def target_shape(self) -> tuple:
+        return self.shape[:-1] if self.sparse_labels else self.shape
+
+    @property
+    def target_dtype(self) -> np.dtype:
+        return np.dtype(np.int64) if self.sparse_labels else np.dtype(np.float32)
+
+
+@dataclass
+class CompileConfig:
+    """The resolved ``compile()`` arguments of a model."""
+
+    optimizer: Optimizer | None
+    outputs: list[OutputConfig]
+
+    @property
+    def has_loss(self) -> bool:
+        return any(o.loss is not None for o in self.outputs)
+
+    @property
+    def per_output_losses(self) -> bool:
+        """Keras logs ``<output>_loss`` when more than one output has a loss."""
+        return sum(o.loss is not None for o in self.outputs) > 1
+
+    def trackers(self) -> list[tuple[str, metrics_module.Metric]]:
+        """Every reported quantity in Keras's log order: ``loss``, per-output losses, then the metrics."""
+        out: list[tuple[str, metrics_module.Metric]] = [(names.LOSS, metrics_module.Mean(name=names.LOSS))]
+        if self.per_output_losses:
+            out += [(f"{o.name}_loss", metrics_module.Mean(name=f"{o.name}_loss"))
+                    for o in self.outputs if o.loss is not None]
+        for o in self.outputs:
+            out += o.metrics + o.weighted_metrics
+        return out
+
+
+# ------------------------------------------------------------------------------------------ resolution
+def _per_output(value: Any, output_names: list[str], argument: str, leaf: type | tuple) -> list[Any]:
+    """Spread a compile argument over the outputs: one value for all, a list in order, or a dict by name."""
+    n = len(output_names)
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in output_names]
+        if unknown:
+            raise ValueError(f"In compile(), the `{argument}` dict has key(s) {unknown} that are not model outputs. "
+                             f"Expected keys among {output_names}. Received: {argument}={value!r}")
+        return [value.get(name) for name in output_names]
+    if isinstance(value, (list, tuple)) and n > 1 and len(value) == n and not isinstance(value, leaf):
+        return list(value)
+    if isinstance(value, (list, tuple)) and n > 1 and len(value) != n and argument == "loss":
+        raise ValueError(f"In compile(), `{argument}` is a list of {len(value)} entries but the model has {n} "
+                         f"outputs {output_names}. Pass one entry per output, or a dict keyed by output names. "
+                         f"Received: {argument}={value!r}")
+    return [value] * n
+
+
+def _metric_list(value: Any, argument: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs: int, taken: set[str]
+                    ) -> tuple[str, metrics_module.Metric]:
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        last = out.shape[-1] if out.shape else None
+        metric = metrics_module.resolve_accuracy(identifier, last, out.sparse_labels)
+    else:
+        metric = metrics_module.get(identifier, argument)
+        if not isinstance(identifier, str) and isinstance(identifier, metrics_module.Metric) and \
+                any(m is metric for _, m in out.metrics + out.weighted_metrics):
+            raise ValueError(f"In compile(), the metric object {metric!r} is listed twice for output {out.name!r}.")
+    name = identifier if isinstance(identifier, str) else metric.name
+    if n_outputs > 1:
+        name = f"{out.name}_{name}"
+    if argument == "weighted_metrics" and name in taken:
+        name = f"weighted_{name}"
+    base, k = name, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name, metric
+
+
+def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, metrics: Any,
+                   weighted_metrics: Any) -> CompileConfig:
+    """Resolve ``compile()`` arguments against the model's outputs (Keras-style errors for bad values)."""
+    from .. import optimizers as optimizers_module
+
+    opt = optimizers_module.get(optimizer, "optimizer") if optimizer is not None else None
+    output_names = list(model.output_names)
+    shapes = [tuple(t.shape) for t in model.outputs]
+    outs = [OutputConfig(name, i, shape) for i, (name, shape) in enumerate(zip(output_names, shapes))]
+
+    for out, l in zip(outs, _per_output(loss, output_names, "loss", (str,))):
+        out.loss = losses_module.get(l, "loss") if l is not None else None
+    if loss_weights is not None:
+        if not isinstance(loss_weights, (Mapping, list, tuple, int, float)):
+            raise ValueError(f"In compile(), `loss_weights` must be a float, a list or a dict keyed by output names. "
+                             f"Received: loss_weights={loss_weights!r}")
+        weights = _per_output(loss_weights, output_names, "loss_weights", (str,))
+        if isinstance(loss_weights, (list, tuple)) and len(loss_weights) != len(outs):
+            raise ValueError(f"In compile(), `loss_weights` has {len(loss_weights)} entries but the model has "
+                             f"{len(outs)} outputs {output_names}. Received: loss_weights={loss_weights!r}")
+        for out, w in zip(outs, weights):
+            out.loss_weight = 1.0 if w is None else float(w)
+
+    taken = {names.LOSS} | {f"{o.name}_loss" for o in outs}
+    for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            per = _per_output(value, output_names, argument, ())
+        elif isinstance(value, (list, tuple)) and len(outs) > 1 and len(value) == len(outs) and \
+                all(isinstance(v, (list, tuple)) or v is None for v in value):
+            per = list(value)
+        elif isinstance(value, (list, tuple, str)) or isinstance(value, metrics_module.Metric) or callable(value):
+            per = [value] * len(outs)
+        else:
+            raise ValueError(f"In compile(), `{argument}` must be a list of metrics, or a list/dict of them per "
+                             f"output. Received: {argument}={value!r}")
+        for out, items in zip(outs, per):
+            target = out.metrics if argument == "metrics" else out.weighted_metrics
+            for identifier in _metric_list(items, argument):
+                target.append(_resolve_metric(identifier, out, argument, len(outs), taken))
+    return CompileConfig(optimizer=opt, outputs=outs)
+
+
+def check_names_unique(items: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in items:
+        if n in seen:
+            raise ValueError(f"Two {what} share the name {n!r}; names must be unique.")
+        seen.add(n)

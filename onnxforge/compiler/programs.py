@@ -1,0 +1,293 @@
+"""Building the three programs of a compiled model: ``infer``, ``eval_step`` and ``train_step``.
+
+Each program is an ``onnx.ModelProto`` in standard ``ai.onnx`` ops with the stable I/O names of
+``onnxforge.compiler.names``, plus a ``Program`` record telling the runtime which inputs come from the
+host each call, which are Variables (read-only parameters or state pairs) and which outputs go back to
+the host.
+
+Example:
+    >>> prog = build_infer(model)                                   # doctest: +SKIP
+    >>> [i.name for i in prog.model.graph.input][:1]                # doctest: +SKIP
+    ['input_layer']
+"""
+from __future__ import annotations
+
+__all__ = ["Program", "build_infer", "build_eval_step", "build_train_step", "CompileError"]
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..autodiff import backward
+from ..graph import GraphBuilder, Value, onnx_dtype
+from ..losses import batch_size, reduce
+from ..variables import Variable
+from . import names
+from .cleanup import cleanup
+from .config import CompileConfig, OutputConfig, keras_dtype
+from .rng import CounterRng
+from .trace import ProgramTrace, declare_input, onnx_shape, release, reserve
+
+_FLOAT = onnx.TensorProto.FLOAT
+
+
+class CompileError(ValueError):
+    """The model cannot be compiled as asked (no loss to train on, a state variable also trained, ...)."""
+
+
+@dataclass
+class Program:
+    """One compiled program and how to drive it.
+
+    Attributes:
+        kind: ``"infer"``, ``"eval_step"`` or ``"train_step"``.
+        model: the ONNX model.
+        inputs: host-fed inputs, in order: model inputs, then (steps) targets and sample weights.
+        params: ``(variable, input name)`` of read-only variables (weights, frozen weights, statistics).
+        state: ``(variable, input name, output name)`` of variables the program updates.
+        learning_rate: the learning-rate input (training steps), else ``None``.
+        outputs: outputs fetched to the host, in order (predictions, or metric sums).
+        sums: ``(tracker name, state name, output name)`` of every metric sum output.
+        trainable: the variables the step trains (captured at compile time).
+    """
+
+    kind: str
+    model: onnx.ModelProto
+    inputs: list[str]
+    params: list[tuple[Variable, str]] = field(default_factory=list)
+    state: list[tuple[Variable, str, str]] = field(default_factory=list)
+    learning_rate: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    sums: list[tuple[str, str, str]] = field(default_factory=list)
+    trainable: list[Variable] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ tracing
+class _Tracer:
+    """A builder with the model's inputs declared and its forward pass traced."""
+
+    def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
+                 rng_state: Variable | None = None):
+        self.model = model
+        self.training = training
+        self.b = b = GraphBuilder()
+        in_names = list(model.input_names)
+        out_names = list(model.output_names)
+        self.outs = config.outputs if config is not None else []
+        with_targets = [o for o in self.outs if o.has_target]
+        wanted = in_names + [names.target(o.name) for o in with_targets] + \
+            [names.sample_weight(o.name) for o in with_targets] + [names.LEARNING_RATE]
+        if config is None:
+            wanted += out_names
+        reserve(b, _unique(wanted))
+        self.xs = []
+        for name, kt in zip(in_names, model.inputs):
+            self.xs.append(b.input(release(b, name), onnx_dtype(keras_dtype(kt.dtype)), onnx_shape(kt.shape, name)))
+        self.targets: dict[str, Value] = {}
+        self.weights: dict[str, Value] = {}
+        for o in with_targets:
+            self.targets[o.name] = b.input(release(b, names.target(o.name)), onnx_dtype(o.target_dtype),
+                                           onnx_shape(o.target_shape, names.target(o.name)))
+        for o in with_targets:
+            self.weights[o.name] = b.input(release(b, names.sample_weight(o.name)), _FLOAT, (names.BATCH_DIM,))
+        self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
+        self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
+        with self.ctx.active():
+            preds = model.trace(list(self.xs), training=training)
+        preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
+        if len(preds) != len(out_names):
+            raise CompileError(f"model.trace returned {len(preds)} values for the model's {len(out_names)} "
+                               f"outputs {out_names}.")
+        for p, kt, name in zip(preds, model.outputs, out_names):
+            if p.shape is None:
+                p.shape = onnx_shape(kt.shape, name)
+            if p.dtype is None:
+                p.dtype = onnx_dtype(keras_dtype(kt.dtype))
+        self.preds = preds
+
+    def host_inputs(self) -> list[str]:
+        return [x.name for x in self.xs] + [t.name for t in self.targets.values()] + \
+            [w.name for w in self.weights.values()]
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for i in items:
+        seen.setdefault(i, None)
+    return list(seen)
+
+
+def _scalar(b: GraphBuilder, v: Value) -> Value:
+    """A scalar float32 from a loss term (summing anything that is not already a scalar)."""
+    if v.dtype not in (None, _FLOAT):
+        v = b.op("Cast", [v], to=_FLOAT)
+    if v.shape != ():
+        v = reduce("ReduceSum", v, None)
+    return v
+
+
+def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str, str, Value]]]:
+    """The total training loss and the batch sums of every tracker (loss, per-output losses, metrics)."""
+    b = t.b
+    if not config.has_loss:
+        raise CompileError("No loss to compute. Provide a `loss` argument in `compile()`.")
+    n = batch_size(t.preds[0])
+    terms, sums = [], []
+    per_output: list[tuple[OutputConfig, Value]] = []
+    for o in config.outputs:
+        if o.loss is None:
+            continue
+        value = _scalar(b, o.loss(t.targets[o.name], t.preds[o.index], t.weights[o.name]))
+        per_output.append((o, value))
+        terms.append(value if o.loss_weight == 1.0 else value * float(o.loss_weight))
+    terms += [_scalar(b, r) for r in t.ctx.losses]
+    total = terms[0] if len(terms) == 1 else b.op("Sum", terms, dtype=_FLOAT, shape=())
+    sums.append((names.LOSS, "total", total * n))
+    sums.append((names.LOSS, "count", n))
+    if config.per_output_losses:
+        for o, value in per_output:
+            sums.append((f"{o.name}_loss", "total", value * n))
+            sums.append((f"{o.name}_loss", "count", n))
+    return total, sums
+
+
+def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Value]]:
+    sums = []
+    for o in config.outputs:
+        for weighted, items in ((False, o.metrics), (True, o.weighted_metrics)):
+            for name, metric in items:
+                values = metric.batch_sums(t.targets[o.name], t.preds[o.index],
+                                           t.weights[o.name] if weighted else None)
+                for (state, _), v in zip(metric.state_spec(), values):
+                    sums.append((name, state, v))
+    return sums
+
+
+def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: list[tuple[Variable, Value, Value]],
+            sums: list[tuple[str, str, str]], lr: Value | None, trainable: Sequence[Variable] = ()) -> Program:
+    """Declare outputs, write metadata, clean the graph up and make the ``Program`` record."""
+    b = t.b
+    for name, value in host_out:
+        b.output(value, release(b, name) if name in b._taken and name not in b.values else name)
+    state_names: list[tuple[Variable, str, str]] = []
+    state_vars = set()
+    for var, v_in, v_out in state:
+        out_name = names.new_state(v_in.name)
+        b.output(v_out, out_name)
+        state_names.append((var, v_in.name, out_name))
+        state_vars.add(var.uid)
+    params = [(var, v.name) for var, v in t.ctx.reads.values() if var.uid not in state_vars]
+    host_inputs = t.host_inputs()
+    model = b.to_model(name=f"onnxforge_{kind}")
+    protected = set(host_inputs) | {s[1] for s in state_names} | ({lr.name} if lr is not None else set())
+    model, removed = cleanup(model, protected)
+    params = [(var, name) for var, name in params if name not in removed]
+    io = {
+        "inputs": {"data": [x.name for x in t.xs], "targets": [v.name for v in t.targets.values()],
+                   "sample_weights": [v.name for v in t.weights.values()],
+                   "learning_rate": lr.name if lr is not None else None,
+                   "params": [name for _, name in params], "state": [s[1] for s in state_names]},
+        "outputs": {"predictions" if kind == "infer" else "sums": [n for n, _ in host_out],
+                    "state": [s[2] for s in state_names]},
+    }
+    for key, value in ((names.PROGRAM_KEY, kind), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state_names])),
+                       (names.IO_KEY, json.dumps(io))):
+        model.metadata_props.add(key=key, value=value)
+    return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
+                   learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
+                   sums=sums, trainable=list(trainable))
+
+
+def _sum_outputs(sums: list[tuple[str, str, Value]]) -> tuple[list[tuple[str, Value]], list[tuple[str, str, str]]]:
+    host_out, records = [], []
+    for tracker, state, value in sums:
+        out = names.sum_output(tracker, state)
+        host_out.append((out, value))
+        records.append((tracker, state, out))
+    return host_out, records
+
+
+# ------------------------------------------------------------------------------------------ programs
+def build_infer(model: Any, weights: str = "inputs") -> Program:
+    """The inference program: model inputs -> model outputs (``training=False``).
+
+    Args:
+        model: a built model (``inputs``, ``outputs``, ``input_names``, ``output_names``, ``trace``).
+        weights: ``"inputs"`` (variables are graph inputs, bound from device memory at run time) or
+            ``"initializers"`` (their current values are baked in: a standalone, exportable graph).
+    """
+    t = _Tracer(model, training=False, weights=weights)
+    host_out = list(zip(model.output_names, t.preds))
+    return _finish(t, "infer", host_out, [], [], None)
+
+
+def build_eval_step(model: Any, config: CompileConfig) -> Program:
+    """The evaluation program: inputs, targets, sample weights, parameters -> loss and metric sums."""
+    t = _Tracer(model, training=False, weights="inputs", config=config)
+    _, loss_sums = _objective(t, config)
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
+    return _finish(t, "eval_step", host_out, [], records, None)
+
+
+def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],
+                     rng_state: Variable | None = None) -> Program:
+    """The training program: forward, loss, gradients (onnxforge autodiff), optimizer update, in one graph.
+
+    Args:
+        model: the model.
+        config: the resolved compile configuration (its optimizer emits the update).
+        trainable: the variables to train, as captured by ``compile()``; every other variable read is a
+            read-only input (frozen weights pass through untouched).
+        rng_state: the int64 ``[seed, counter]`` Variable of in-graph noise (Dropout), if any.
+    """
+    opt = config.optimizer
+    if opt is None:
+        raise CompileError("No optimizer to train with. Provide an `optimizer` argument in `compile()`.")
+    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state)
+    b, ctx = t.b, t.ctx
+    total, loss_sums = _objective(t, config)
+    trained = [v for v in trainable if v.uid in ctx.reads]
+    clash = [v.name for v in trained if v.uid in ctx.updates]
+    if clash:
+        raise CompileError(f"Variables {clash} are both trained and updated by their layer; a state variable "
+                           "must be non-trainable.")
+    params = [ctx.reads[v.uid][1] for v in trained]
+    objective = total * float(opt.loss_scale_factor) if opt.loss_scale_factor is not None else total
+    grads_by_name = backward(b, objective, params) if params else {}
+    grads = [grads_by_name[p.name] for p in params]
+    for g, p in zip(grads, params):
+        g.dtype = g.dtype or p.dtype
+        g.shape = g.shape if g.shape is not None else p.shape
+    lr = declare_input(b, release(b, names.LEARNING_RATE), np.float32, ())
+    iterations = ctx.read(opt.iterations)
+    slot_vars = [opt.slots(v) for v in trained]
+    slot_vals = [{k: ctx.read(sv) for k, sv in slots.items()} for slots in slot_vars]
+    new_params, new_slots = opt.update_graph(b, trained, params, grads, slot_vals, lr, iterations)
+
+    state: list[tuple[Variable, Value, Value]] = []
+    for var, p_in, p_new in zip(trained, params, new_params):
+        state.append((var, p_in, _typed(p_new, p_in)))
+    for slots, vals, news in zip(slot_vars, slot_vals, new_slots):
+        for k, sv in slots.items():
+            state.append((sv, vals[k], _typed(news[k], vals[k])))
+    state.append((opt.iterations, iterations, _typed(iterations + 1, iterations)))
+    for var, new_value in ctx.updates.values():
+        state.append((var, ctx.read(var), _typed(new_value, ctx.read(var))))
+    if t.rng is not None and t.rng.used:
+        state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
+
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
+    return _finish(t, "train_step", host_out, state, records, lr, trained)
+
+
+def _typed(value: Value, like: Value) -> Value:
+    """A state output carries its input's type (the builder may not know the update's shape)."""
+    if value.dtype is None:
+        value.dtype = like.dtype
+    if value.shape is None:
+        value.shape = like.shape
+    return value

@@ -1,0 +1,69 @@
+"""Tracing a model into a builder: program inputs, unique variable inputs, output annotations."""
+from __future__ import annotations
+
+__all__ = ["ProgramTrace", "onnx_shape", "declare_input", "reserve", "release"]
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..graph import GraphBuilder, Value, onnx_dtype
+from ..tracing import TraceContext
+from ..variables import Variable
+from . import names
+
+
+def onnx_shape(keras_shape: Sequence[Any] | None, prefix: str) -> tuple | None:
+    """A Keras shape as a graph shape: the leading ``None`` is ``"batch"``, other ``None``s get names."""
+    if keras_shape is None:
+        return None
+    dims: list[Any] = []
+    for i, d in enumerate(keras_shape):
+        if isinstance(d, (int, np.integer)) and d is not None and int(d) >= 0:
+            dims.append(int(d))
+        else:
+            dims.append(names.BATCH_DIM if i == 0 else f"{prefix}_dim{i}")
+    return tuple(dims)
+
+
+def reserve(b: GraphBuilder, wanted: Sequence[str]) -> None:
+    """Claim exact names before tracing, so no node the layers emit can take them."""
+    for name in wanted:
+        b.reserve(name)
+
+
+def release(b: GraphBuilder, name: str) -> str:
+    """Give back a name claimed by ``reserve`` right before declaring the value that carries it."""
+    b._taken.discard(name)
+    return name
+
+
+def declare_input(b: GraphBuilder, name: str, dtype: Any, shape: tuple | None, unique: bool = False) -> Value:
+    """A graph input called ``name`` (made unique with a suffix when ``unique`` and already taken)."""
+    if unique:
+        name = release(b, b.fresh(name))
+    return b.input(name, onnx_dtype(dtype), shape)
+
+
+class ProgramTrace(TraceContext):
+    """The trace context of a compiled program.
+
+    Variables enter as graph inputs named after them (a numeric suffix keeps names unique when two
+    variables share one), or as initializers holding their current values.
+    """
+
+    def __init__(self, builder: GraphBuilder, training: bool, weights: str = "inputs",
+                 random_uniform: Callable[[Value], Value] | None = None):
+        super().__init__(builder, training, weights, random_uniform)
+
+    def read(self, var: Variable) -> Value:
+        hit = self.reads.get(var.uid)
+        if hit is not None:
+            return hit[1]
+        if self.weights == "inputs":
+            value = declare_input(self.b, var.name, var.dtype, var.shape, unique=True)
+        else:
+            value = self.b.initializer(release(self.b, self.b.fresh(var.name)), np.array(var.numpy()))
+        self.reads[var.uid] = (var, value)
+        return value

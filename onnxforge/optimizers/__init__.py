@@ -1,0 +1,55 @@
+"""Keras-style optimizers whose update is emitted as graph ops, and learning-rate schedules.
+
+Example:
+    >>> opt = get("adam")
+    >>> type(opt).__name__, opt.learning_rate
+    ('Adam', 0.001)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from . import schedules
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .base import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "schedules", "get", "serialize",
+           "deserialize", "ALIASES"]
+
+#: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
+ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
+                                       "adagrad": Adagrad}
+
+
+def get(identifier: Any, argument: str = "optimizer") -> Optimizer:
+    """An optimizer from a name (``"adam"``), a config dict, or an ``Optimizer`` (returned as is)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = ALIASES.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer for argument `{argument}`: {identifier!r}. Valid choices are: "
+                             f"{sorted(ALIASES)} (or an onnxforge.optimizers.Optimizer). Received: "
+                             f"{argument}={identifier!r}")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = ALIASES.get(str(identifier["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"Unknown optimizer class {identifier['class_name']!r} for argument `{argument}`. "
+                             f"Valid choices are: {sorted(c.__name__ for c in ALIASES.values())}.")
+        return cls.from_config(identifier.get("config", {}))
+    raise ValueError(f"Could not interpret optimizer identifier for argument `{argument}`. "
+                     f"Received: {argument}={identifier!r}")
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}``."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Optimizer:
+    """The optimizer described by ``serialize``'s output."""
+    return get(config)

@@ -1,0 +1,269 @@
+"""The optimizer base class: state as Variables, the update as a pure function emitted in graph ops."""
+from __future__ import annotations
+
+__all__ = ["Optimizer"]
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..graph import GraphBuilder, Value
+from ..variables import Variable
+from .schedules import LearningRateSchedule, deserialize, serialize
+
+_FLOAT = onnx.TensorProto.FLOAT
+
+
+class Optimizer:
+    """Base of Keras-style optimizers.
+
+    An optimizer owns its state as ``Variable``s: ``iterations`` (int64, the number of updates applied)
+    and per-weight *slots* (momentum, velocity, ...). ``update_graph`` emits one training step's update
+    as graph ops, a pure function ``(params, grads, slots, lr, iterations) -> (new params, new slots)``,
+    with Keras's order: clip gradients, apply decoupled weight decay, then ``update_step`` per weight.
+    The learning rate is a graph *input*: ``learning_rate`` (the value for the current step, from a
+    schedule if there is one) is computed on the host and fed every step.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule``, or a callable with no arguments.
+        weight_decay: decoupled weight decay: ``w -= w * weight_decay * lr`` before each update.
+        clipnorm: clip each gradient to this L2 norm.
+        clipvalue: clip each gradient entry to [-clipvalue, clipvalue].
+        global_clipnorm: clip all gradients together to this global L2 norm.
+        loss_scale_factor: the loss is multiplied by it and the gradients divided by it.
+        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps: only the defaults.
+        name: prefix of the optimizer's variables.
+    """
+
+    #: Learning rate used when the subclass does not say otherwise.
+    default_learning_rate = 0.001
+
+    def __init__(self, learning_rate: Any, weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None, use_ema: bool = False,
+                 ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+                 loss_scale_factor: float | None = None, gradient_accumulation_steps: int | None = None,
+                 name: str | None = None, **kwargs: Any):
+        kwargs.pop("decay", None)  # Keras ignores the legacy argument too
+        if kwargs:
+            raise ValueError(f"Argument(s) not recognized: {kwargs}")
+        if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
+                             f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        if use_ema or gradient_accumulation_steps:
+            raise ValueError("use_ema and gradient_accumulation_steps are not supported by onnxforge optimizers "
+                             f"yet. Received: use_ema={use_ema!r}, gradient_accumulation_steps="
+                             f"{gradient_accumulation_steps!r}")
+        self.name = name or _snake(type(self).__name__)
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.loss_scale_factor = loss_scale_factor
+        self.use_ema = False
+        self.ema_momentum = ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
+        self.gradient_accumulation_steps = None
+        self._learning_rate = _check_learning_rate(learning_rate)
+        self.iterations = Variable(np.asarray(0, np.int64), name=f"{self.name}/iteration", trainable=False,
+                                   dtype=np.int64)
+        self._step_mirror: int | None = None
+        self._slots: dict[int, dict[str, Variable]] = {}
+        self._slot_order: list[Variable] = []
+        self._exclude_ids: set[int] = set()
+        self._exclude_pattern: re.Pattern[str] | None = None
+
+    # ---------------------------------------------------------------- learning rate (host side)
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (a schedule is evaluated at the current ``iterations``)."""
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self._host_iterations()))
+        if callable(lr):
+            return float(lr())
+        return float(lr)
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(self._learning_rate, LearningRateSchedule) and not isinstance(value, LearningRateSchedule) \
+                and not callable(value):
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object as its "
+                            "`learning_rate` constructor argument, hence its learning rate is not settable. If you "
+                            "need the learning rate to be settable, you should instantiate the optimizer with a "
+                            "float `learning_rate` argument.")
+        self._learning_rate = _check_learning_rate(value)
+
+    # Keras 2 spelling, still used by callbacks written for tf.keras.
+    lr = learning_rate
+
+    def _host_iterations(self) -> int:
+        """The step counter without a device round trip: a host mirror, re-read only when the host copy
+        of ``iterations`` is authoritative (after ``assign``/``numpy``)."""
+        if self.iterations._get_device() is None or self._step_mirror is None:
+            self._step_mirror = int(self.iterations.numpy())
+        return self._step_mirror
+
+    def _advance(self) -> None:
+        """Called by the runtime after each applied training step."""
+        self._step_mirror = self._host_iterations() + 1
+
+    # ---------------------------------------------------------------- state
+    def slot_specs(self) -> list[tuple[str, float]]:
+        """``[(slot name, initial value), ...]`` created for every trained weight."""
+        return []
+
+    def build(self, var_list: Sequence[Variable]) -> None:
+        """Create the slots of every weight in ``var_list`` that has none yet (idempotent)."""
+        for var in var_list:
+            if var.uid in self._slots:
+                continue
+            slots = {}
+            for slot, init in self.slot_specs():
+                name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_{slot}"
+                slots[slot] = Variable(np.full(var.shape, init, dtype=var.dtype), name=name, trainable=False,
+                                       dtype=var.dtype)
+                self._slot_order.append(slots[slot])
+            self._slots[var.uid] = slots
+
+    @property
+    def built(self) -> bool:
+        return bool(self._slots)
+
+    def slots(self, var: Variable) -> dict[str, Variable]:
+        """The slots of ``var`` (built on demand)."""
+        self.build([var])
+        return self._slots[var.uid]
+
+    @property
+    def variables(self) -> list[Variable]:
+        """``iterations`` then every slot, in creation order (the order ``get_weights`` uses)."""
+        return [self.iterations] + list(self._slot_order)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.variables]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        if len(weights) != len(self.variables):
+            raise ValueError(f"Optimizer {self.name!r} has {len(self.variables)} variables; received "
+                             f"{len(weights)} weights.")
+        for v, w in zip(self.variables, weights):
+            v.assign(w)
+        self._step_mirror = None
+
+    # ---------------------------------------------------------------- weight decay
+    def exclude_from_weight_decay(self, var_list: Sequence[Variable] | None = None,
+                                  var_names: Sequence[str] | None = None) -> None:
+        """Leave the given variables, or those whose name contains any of ``var_names``, undecayed."""
+        self._exclude_ids = {v.uid for v in var_list or []}
+        self._exclude_pattern = re.compile("|".join(set(var_names))) if var_names else None
+
+    def _use_weight_decay(self, var: Variable) -> bool:
+        if var.uid in self._exclude_ids:
+            return False
+        return not (self._exclude_pattern is not None and self._exclude_pattern.search(var.name))
+
+    # ---------------------------------------------------------------- the update, in graph ops
+    def update_graph(self, b: GraphBuilder, variables: Sequence[Variable], params: Sequence[Value],
+                     grads: Sequence[Value], slots: Sequence[dict[str, Value]], lr: Value,
+                     iterations: Value) -> tuple[list[Value], list[dict[str, Value]]]:
+        """Emit one update step. Returns the new parameters and the new slots, in the order given.
+
+        ``variables`` are the Variables behind ``params`` (for weight-decay exclusions); ``lr`` is a
+        float32 scalar and ``iterations`` the int64 step counter *before* this update.
+        """
+        grads = list(grads)
+        if self.loss_scale_factor is not None:
+            grads = [g * (1.0 / self.loss_scale_factor) for g in grads]
+        grads = self._clip(b, grads)
+        local_step = b.op("Cast", [iterations + 1], to=_FLOAT, shape=())
+        self._prepare_step(b, lr, local_step)
+        new_params, new_slots = [], []
+        for var, p, g, s in zip(variables, params, grads, slots):
+            if self.weight_decay is not None and self._use_weight_decay(var):
+                p = p - p * (lr * float(self.weight_decay))
+            p_new, s_new = self.update_step(b, p, g, dict(s), lr, local_step)
+            new_params.append(p_new)
+            new_slots.append(s_new)
+        return new_params, new_slots
+
+    def _prepare_step(self, b: GraphBuilder, lr: Value, local_step: Value) -> None:
+        """Per-step scalars shared by every weight (Adam's bias corrections)."""
+
+    def update_step(self, b: GraphBuilder, param: Value, grad: Value, slots: dict[str, Value], lr: Value,
+                    local_step: Value) -> tuple[Value, dict[str, Value]]:
+        """The new value of one weight and of its slots. ``local_step`` is ``iterations + 1`` as float."""
+        raise NotImplementedError
+
+    def _clip(self, b: GraphBuilder, grads: list[Value]) -> list[Value]:
+        if self.clipnorm and self.clipnorm > 0:
+            return [_clip_by_norm(b, g, float(self.clipnorm)) for g in grads]
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            return _clip_by_global_norm(b, grads, float(self.global_clipnorm))
+        if self.clipvalue and self.clipvalue > 0:
+            v = np.asarray(self.clipvalue, np.float32)
+            return [b.op("Clip", [g, -v, v], shape=g.shape) for g in grads]
+        return grads
+
+    # ---------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        lr = self._learning_rate
+        return {
+            "name": self.name,
+            "learning_rate": serialize(lr) if isinstance(lr, LearningRateSchedule) else
+            (lr if not callable(lr) else None),
+            "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+            "clipvalue": self.clipvalue, "use_ema": False, "ema_momentum": self.ema_momentum,
+            "ema_overwrite_frequency": self.ema_overwrite_frequency, "loss_scale_factor": self.loss_scale_factor,
+            "gradient_accumulation_steps": None,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = deserialize(config["learning_rate"])
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _check_learning_rate(lr: Any) -> Any:
+    if isinstance(lr, LearningRateSchedule) or callable(lr):
+        return lr
+    if isinstance(lr, (int, float, np.floating, np.integer)) and not isinstance(lr, bool):
+        return float(lr)
+    raise ValueError("Argument `learning_rate` should be float, or an instance of LearningRateSchedule, or a "
+                     "callable (that takes in the current iteration value and returns the corresponding learning "
+                     f"rate value). Received instead: learning_rate={lr!r}")
+
+
+def _sum_all(b: GraphBuilder, x: Value, keepdims: bool = False) -> Value:
+    return b.op("ReduceSum", [x], keepdims=int(keepdims))
+
+
+def _clip_by_norm(b: GraphBuilder, g: Value, clip: float) -> Value:
+    """Keras's ``_clip_by_norm``: ``g * clip / max(||g||, clip)``, safe at ``||g|| = 0``."""
+    l2sum = _sum_all(b, g * g, keepdims=True)
+    positive = b.op("Greater", [l2sum, 0.0])
+    safe = b.op("Where", [positive, l2sum, b.const(np.asarray(1.0, np.float32))])
+    l2norm = b.op("Where", [positive, b.op("Sqrt", [safe]), l2sum])
+    return b.op("Div", [g * clip, b.op("Max", [l2norm, b.const(np.asarray(clip, np.float32))])], shape=g.shape)
+
+
+def _clip_by_global_norm(b: GraphBuilder, grads: list[Value], clip: float) -> list[Value]:
+    """Keras's ``clip_by_global_norm``: scale every gradient by ``clip * min(1/norm, 1/clip)``; a non-finite
+    norm makes the scale NaN (as in Keras), so a broken step is visible rather than silently clipped."""
+    total = b.op("Sum", [_sum_all(b, g * g) for g in grads]) if len(grads) > 1 else _sum_all(b, grads[0] * grads[0])
+    norm = b.op("Sqrt", [total])
+    scale = b.op("Min", [b.op("Reciprocal", [norm]), b.const(np.asarray(1.0 / clip, np.float32))]) * clip
+    scale = scale + (norm - norm)
+    return [b.op("Mul", [g, scale], shape=g.shape) for g in grads]

@@ -1,0 +1,150 @@
+"""Learning-rate schedules, evaluated on the host once per step and fed to the training graph.
+
+A schedule maps the optimizer's step counter (the number of updates applied so far) to a learning rate.
+The training program takes the learning rate as an input, so a schedule never rebuilds a graph.
+
+Example:
+    >>> s = ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    >>> round(s(10), 6), round(s(5), 6)
+    (0.05, 0.070711)
+"""
+from __future__ import annotations
+
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "serialize",
+           "deserialize"]
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step) -> learning rate`` (a Python float), with a Keras-style config."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
+        return cls(**config)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (integer division if ``staircase``).
+
+    Args:
+        initial_learning_rate: the rate at step 0.
+        decay_steps: positive number of steps per decay period.
+        decay_rate: the factor per period.
+        staircase: decay at discrete intervals.
+        name: name of the schedule.
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
+                 name: str = "ExponentialDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return float(self.initial_learning_rate * self.decay_rate ** p)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class CosineDecay(LearningRateSchedule):
+    """Cosine decay from ``initial_learning_rate`` (or ``warmup_target``) to ``alpha`` times it over
+    ``decay_steps``, after an optional linear warmup of ``warmup_steps`` steps (Keras semantics).
+
+    Example:
+        >>> s = CosineDecay(1.0, decay_steps=10, alpha=0.1)
+        >>> s(0), round(s(5), 6), round(s(100), 6)
+        (1.0, 0.55, 0.1)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0, name: str = "CosineDecay",
+                 warmup_target: float | None = None, warmup_steps: int = 0):
+        if decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.alpha = alpha
+        self.name = name
+        self.warmup_target = warmup_target
+        self.warmup_steps = warmup_steps
+
+    def _decay(self, step: float, decay_from: float) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return decay_from * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step: int) -> float:
+        if self.warmup_target is None:
+            return float(self._decay(min(step, self.decay_steps), self.initial_learning_rate))
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            fraction = step / self.warmup_steps
+            return float((self.warmup_target - self.initial_learning_rate) * fraction + self.initial_learning_rate)
+        return float(self._decay(step - self.warmup_steps, self.warmup_target))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1] < step <=
+    boundaries[i]``, and ``values[-1]`` after the last boundary.
+
+    Example:
+        >>> s = PiecewiseConstantDecay([10, 20], [1.0, 0.5, 0.1])
+        >>> s(10), s(11), s(21)
+        (1.0, 0.5, 0.1)
+    """
+
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float], name: str = "PiecewiseConstant"):
+        if len(boundaries) != len(values) - 1:
+            raise ValueError("The length of boundaries should be 1 less than the length of values. Received: "
+                             f"boundaries={list(boundaries)} of length {len(boundaries)}, and values={list(values)} "
+                             f"of length {len(values)}.")
+        self.boundaries = list(boundaries)
+        self.values = list(values)
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        for boundary, value in zip(self.boundaries, self.values):
+            if step <= boundary:
+                return float(value)
+        return float(self.values[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+_SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+
+
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` of a built-in schedule."""
+    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
+    """The schedule described by ``serialize``'s output."""
+    cls = _SCHEDULES.get(config.get("class_name"))
+    if cls is None:
+        raise ValueError(f"Unknown learning rate schedule {config.get('class_name')!r}. Valid choices are: "
+                         f"{sorted(_SCHEDULES)}.")
+    return cls.from_config(config.get("config", {}))

@@ -1,0 +1,85 @@
+"""Device choice: which onnxruntime execution providers run the programs, and where state lives."""
+from __future__ import annotations
+
+__all__ = ["Device", "resolve_device", "available_providers"]
+
+import sys
+from dataclasses import dataclass
+
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+_noticed = False
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a program runs and where its device-resident state lives.
+
+    Attributes:
+        kind: ``"cpu"`` or ``"cuda"``.
+        device_id: the CUDA device ordinal.
+    """
+
+    kind: str = "cpu"
+    device_id: int = 0
+
+    @property
+    def providers(self) -> list:
+        if self.kind == "cuda":
+            return [(_CUDA, {"device_id": self.device_id}), _CPU]
+        return [_CPU]
+
+    @property
+    def ort_device(self) -> str:
+        """The device name onnxruntime's ``OrtValue`` / ``IOBinding`` calls take."""
+        return self.kind
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "cpu" else f"cuda:{self.device_id}"
+
+
+def resolve_device(device: str | Device = "auto") -> Device:
+    """The ``Device`` for ``compile(device=...)``.
+
+    ``"cpu"``; ``"cuda"`` / ``"gpu"`` / ``"cuda:N"`` (an error if onnxruntime has no CUDA provider);
+    ``"auto"``: CUDA when available, else the CPU with a one-line notice (printed once per process).
+
+    Example:
+        >>> resolve_device("cpu")
+        Device(kind='cpu', device_id=0)
+    """
+    global _noticed
+    if isinstance(device, Device):
+        return device
+    if not isinstance(device, str):
+        raise ValueError(f"Argument `device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'. Received: device={device!r}")
+    spec = device.strip().lower()
+    if spec == "cpu":
+        return Device("cpu")
+    if spec == "auto":
+        if _CUDA in available_providers():
+            return Device("cuda", 0)
+        if not _noticed:
+            _noticed = True
+            print("onnxforge: no CUDA execution provider in onnxruntime; running on the CPU.", file=sys.stderr)
+        return Device("cpu")
+    if spec in ("cuda", "gpu") or spec.startswith(("cuda:", "gpu:")):
+        index = 0
+        if ":" in spec:
+            try:
+                index = int(spec.split(":", 1)[1])
+            except ValueError:
+                raise ValueError(f"Argument `device` has a bad device index. Received: device={device!r}") from None
+        providers = available_providers()
+        if _CUDA not in providers:
+            raise RuntimeError(f"compile(device={device!r}) needs onnxruntime's CUDAExecutionProvider, which this "
+                               f"onnxruntime build lacks (available providers: {providers}). Install "
+                               "onnxruntime-gpu, or use device='cpu' or device='auto'.")
+        return Device("cuda", index)
+    raise ValueError(f"Argument `device` must be 'cpu', 'cuda', 'cuda:N' or 'auto'. Received: device={device!r}")

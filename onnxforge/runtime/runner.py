@@ -1,0 +1,128 @@
+"""Running one program step after step with device-resident state.
+
+Parameters, optimizer slots, statistics and RNG state are ``Variable``s whose live value is an
+onnxruntime ``OrtValue`` on the program's device. Each run binds them through ``IOBinding``, lets
+onnxruntime allocate the state outputs on the device, and hands the new ``OrtValue``s to the Variables:
+the only host transfers are the batch in and the fetched outputs (predictions or metric sums) out.
+"""
+from __future__ import annotations
+
+__all__ = ["ProgramRunner"]
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..variables import Variable
+from .device import Device
+from .session import create_session
+
+
+class ProgramRunner:
+    """Drives one program on one device.
+
+    Args:
+        model: the program.
+        device: where it runs.
+        inputs: names of the inputs fed from host arrays each call.
+        outputs: names of the outputs copied back to the host, in order.
+        params: ``(variable, input name)`` bound read-only from the variable's device value.
+        state: ``(variable, input name, output name)``: the output becomes the variable's new value.
+        learning_rate: the name of a scalar float input fed through ``run(learning_rate=...)``.
+        name: the program's name, for error messages.
+
+    The session is created on the first run and reused.
+
+    Example:
+        >>> import numpy as np, onnx
+        >>> from onnxforge.graph import GraphBuilder
+        >>> b = GraphBuilder()
+        >>> x = b.input("x", onnx.TensorProto.FLOAT, (2,))
+        >>> c = b.input("c", onnx.TensorProto.FLOAT, (2,))
+        >>> b.output(x + c, "y"); b.output(c + 1.0, "c:new")
+        >>> counter = Variable(np.zeros(2, np.float32), name="c", trainable=False)
+        >>> runner = ProgramRunner(b.to_model(), Device("cpu"), ["x"], ["y"], state=[(counter, "c", "c:new")])
+        >>> _ = runner.run({"x": np.ones(2, np.float32)}); runner.run({"x": np.ones(2, np.float32)})[0].tolist()
+        [2.0, 2.0]
+        >>> counter.numpy().tolist()
+        [2.0, 2.0]
+    """
+
+    def __init__(self, model: onnx.ModelProto, device: Device, inputs: Sequence[str], outputs: Sequence[str],
+                 params: Sequence[tuple[Variable, str]] = (), state: Sequence[tuple[Variable, str, str]] = (),
+                 learning_rate: str | None = None, name: str = "program"):
+        self.model = model
+        self.device = device
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.params = list(params)
+        self.state = list(state)
+        self.learning_rate = learning_rate
+        self.name = name
+        self._session = None
+        self._lr_cache: tuple[float, Any] | None = None
+        self.runs = 0
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = create_session(self.model, self.device, self.name)
+        return self._session
+
+    # ---------------------------------------------------------------- device values
+    def _on_device(self, value: Any) -> bool:
+        return value.device_name().lower() == self.device.ort_device
+
+    def device_value(self, var: Variable) -> Any:
+        """``var``'s live value on this runner's device (uploaded from the host once, when needed)."""
+        import onnxruntime as ort
+
+        current = var._get_device()
+        if current is not None and self._on_device(current):
+            return current
+        # A private copy: the host array stays untouched while the device value evolves.
+        host = np.array(var.numpy(), copy=True, order="C")
+        value = ort.OrtValue.ortvalue_from_numpy(host, self.device.ort_device, self.device.device_id)
+        var._set_device(value)
+        return value
+
+    def _lr_value(self, lr: float) -> Any:
+        import onnxruntime as ort
+
+        if self._lr_cache is None or self._lr_cache[0] != lr:
+            array = np.asarray(lr, np.float32)
+            self._lr_cache = (lr, ort.OrtValue.ortvalue_from_numpy(array, self.device.ort_device,
+                                                                   self.device.device_id))
+        return self._lr_cache[1]
+
+    # ---------------------------------------------------------------- running
+    def run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None = None) -> list[np.ndarray]:
+        """One run: bind the batch, the variables and the learning rate; return the fetched outputs."""
+        sess = self.session
+        io = sess.io_binding()
+        for name in self.inputs:
+            io.bind_cpu_input(name, np.ascontiguousarray(feeds[name]))
+        for var, name in self.params:
+            io.bind_ortvalue_input(name, self.device_value(var))
+        for var, name, _ in self.state:
+            io.bind_ortvalue_input(name, self.device_value(var))
+        if self.learning_rate is not None:
+            if learning_rate is None:
+                raise ValueError(f"The {self.name} program needs a learning rate.")
+            io.bind_ortvalue_input(self.learning_rate, self._lr_value(float(learning_rate)))
+        for name in self.outputs:
+            io.bind_output(name, "cpu")
+        for _, _, name in self.state:
+            io.bind_output(name, self.device.ort_device, self.device.device_id)
+        try:
+            sess.run_with_iobinding(io)
+        except Exception as e:
+            raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
+        values = io.get_outputs()
+        fetched = [values[i].numpy() for i in range(len(self.outputs))]
+        for k, (var, _, _) in enumerate(self.state):
+            var._set_device(values[len(self.outputs) + k])
+        self.runs += 1
+        return fetched

@@ -1,0 +1,34 @@
+"""onnxruntime sessions for compiled programs."""
+from __future__ import annotations
+
+__all__ = ["session_options", "create_session"]
+
+import onnx
+
+from .device import Device
+
+
+def session_options():
+    """Full graph optimization, default intra-op threads, warnings off (unused-initializer chatter)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return opts
+
+
+def create_session(model: onnx.ModelProto, device: Device, name: str = "program"):
+    """One ``InferenceSession`` for ``model`` on ``device``; a clear error names the program if it fails."""
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(),
+                                    providers=device.providers)
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise RuntimeError(f"onnxruntime could not load the {name} program: {e}") from e
+    if device.kind == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():
+        raise RuntimeError(f"onnxruntime could not start the CUDA execution provider for the {name} program "
+                           f"(the session fell back to {sess.get_providers()}). Check the CUDA and cuDNN "
+                           "installation, or compile with device='cpu'.")
+    return sess
