@@ -6,12 +6,12 @@ source: a ``keras.utils.PyDataset``-like object (``__len__`` batches, ``__getite
 or any other iterable yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches.
 
 A batch is ``(xs, ys, sample_weight)``: lists of arrays in the model's input and output order and a
-per-sample weight vector or ``None``.
+per-sample weight vector, a list of them (one per output, ``None`` for unweighted ones) or ``None``.
 """
 from __future__ import annotations
 
 __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source", "io_names",
-           "to_arrays", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
+           "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
 import math
 import warnings
@@ -21,7 +21,8 @@ from typing import Any, Union
 
 import numpy as np
 
-Batch = tuple[list[np.ndarray], list[np.ndarray], Union[np.ndarray, None]]
+Weights = Union[np.ndarray, list, None]  # one vector for all outputs, or one (or None) per output
+Batch = tuple[list[np.ndarray], list[np.ndarray], Weights]
 
 
 def io_names(model: Any, kind: str) -> list[str] | None:
@@ -129,6 +130,56 @@ def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
     return next(iter(counts.values()))
 
 
+def _weight_vector(value: Any, arg: str, method: str) -> np.ndarray:
+    w = np.asarray(value, dtype=np.float32)
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim != 1:
+        raise ValueError(f"{method}(): {arg} must be a 1D array with one weight per sample. "
+                         f"Received shape {w.shape}")
+    return w
+
+
+def to_weights(sample_weight: Any, out_names: list[str] | None, n_outputs: int, arg: str,
+               method: str) -> Weights:
+    """``sample_weight`` as one vector, or as a list with one vector (or ``None``) per output.
+
+    Per-output weights come as a dict keyed by output names or as a list with one entry per output.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, Mapping):
+        if out_names is None:
+            raise ValueError(f"{method}(): {arg} is a dict, but the model's output names are not known yet.")
+        unknown = [k for k in sample_weight if k not in out_names]
+        if unknown:
+            raise ValueError(f"{method}(): {arg} has key(s) {unknown} that are not output names {out_names}.")
+        return [None if sample_weight.get(n) is None else _weight_vector(sample_weight[n], f"{arg}[{n!r}]", method)
+                for n in out_names]
+    if (isinstance(sample_weight, (list, tuple)) and n_outputs > 1 and len(sample_weight) == n_outputs
+            and all(w is None or np.ndim(w) >= 1 for w in sample_weight)):
+        return [None if w is None else _weight_vector(w, f"{arg}[{i}]", method) for i, w in enumerate(sample_weight)]
+    return _weight_vector(sample_weight, arg, method)
+
+
+def _take_weights(sw: Weights, index: Any) -> Weights:
+    if sw is None:
+        return None
+    if isinstance(sw, list):
+        return [None if w is None else w[index] for w in sw]
+    return sw[index]
+
+
+def _labelled_weights(arg: str, sw: Weights, out_names: list[str] | None) -> list[tuple[str, np.ndarray]]:
+    if sw is None:
+        return []
+    if not isinstance(sw, list):
+        return [(arg, sw)]
+    labels = out_names if out_names is not None and len(out_names) == len(sw) else range(len(sw))
+    return [(f"{arg}[{n!r}]" if isinstance(n, str) else f"{arg}[{n}]", w)
+            for n, w in zip(labels, sw) if w is not None]
+
+
 def class_weight_to_sample_weight(y: np.ndarray, class_weight: Mapping[int, float]) -> np.ndarray:
     """Per-sample weights from ``class_weight``; labels are integers, ``(n, 1)`` or one-hot rows.
 
@@ -154,15 +205,14 @@ class ArrayData:
 
     xs: list[np.ndarray]
     ys: list[np.ndarray]
-    sample_weight: np.ndarray | None
+    sample_weight: Weights
 
     @property
     def n(self) -> int:
         return len(self.xs[0]) if self.xs else len(self.ys[0])
 
     def take(self, index: np.ndarray | slice) -> Batch:
-        sw = None if self.sample_weight is None else self.sample_weight[index]
-        return [a[index] for a in self.xs], [a[index] for a in self.ys], sw
+        return [a[index] for a in self.xs], [a[index] for a in self.ys], _take_weights(self.sample_weight, index)
 
     def split(self, at: int) -> tuple[ArrayData, ArrayData]:
         head, tail = slice(0, at), slice(at, None)
@@ -270,16 +320,17 @@ class IterableSource:
         where = f"batch {step} of x"
         xs = to_arrays(x, self.in_names, "x", self.method)
         ys = to_arrays(y, self.out_names, "y", self.method)
-        if sw is not None:
-            sw = np.asarray(sw, dtype=np.float32).reshape(-1)
+        sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
             if sw is not None:
                 raise ValueError(f"{self.method}(): cannot use class_weight when {where} also yields "
                                  "sample weights.")
+            if len(ys) != 1:
+                raise ValueError(f"{self.method}(): class_weight is only supported for models with a single "
+                                 f"output. Received {len(ys)} target arrays in {where}.")
             sw = class_weight_to_sample_weight(ys[0], self.class_weight)
-        named = _labelled("x", xs, self.in_names) + _labelled("y", ys, self.out_names)
-        if sw is not None:
-            named.append(("sample_weight", sw))
+        named = (_labelled("x", xs, self.in_names) + _labelled("y", ys, self.out_names)
+                 + _labelled_weights("sample_weight", sw, self.out_names))
         if named:
             check_cardinality(self.method, named)
         return xs, ys, sw
@@ -325,15 +376,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method)
     ys = to_arrays(y, out_names, y_arg, method)
-    sw = None
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float32)
-        if sw.ndim != 1:
-            if sw.ndim == 2 and sw.shape[1] == 1:
-                sw = sw[:, 0]
-            else:
-                raise ValueError(f"{method}(): {sw_arg} must be a 1D array with one weight per sample. "
-                                 f"Received shape {sw.shape}")
+    sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
         if not isinstance(class_weight, Mapping):
             raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
@@ -344,9 +387,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
             raise ValueError(f"{method}(): class_weight is only supported for models with a single output. "
                              f"Received {len(ys)} target arrays.")
         sw = class_weight_to_sample_weight(ys[0], class_weight)
-    named = _labelled(x_arg, xs, in_names) + _labelled(y_arg, ys, out_names)
-    if sw is not None:
-        named.append((sw_arg, sw))
+    named = _labelled(x_arg, xs, in_names) + _labelled(y_arg, ys, out_names) + _labelled_weights(sw_arg, sw, out_names)
     check_cardinality(method, named)
     return ArrayData(xs, ys, sw)
 

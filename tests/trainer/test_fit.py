@@ -389,3 +389,24 @@ def test_predict_errors_and_generators():
         model.predict(None)
     out = model.predict((np.full((2, 1), i, np.float64) for i in range(3)), verbose=0)
     assert out.shape == (6, 1)
+
+
+def test_per_output_sample_weights_as_dict_or_list_follow_their_samples():
+    class TwoTargets(FakeModel):
+        def _train_batch(self, xs, ys, sample_weight):
+            self.train_batches.append((xs, ys, sample_weight))
+            return {"loss_sum": 0.0, "weight_sum": 1.0, "abs_sum": 0.0, "count": 1.0}
+
+    x, y = regression_data(6)
+    model = TwoTargets(output_names=["a", "b"])
+    model.fit(x, [y, y], sample_weight={"b": np.arange(6.0)}, batch_size=4, verbose=0)
+    for xs, ys, sw in model.train_batches:
+        assert sw[0] is None and sw[1].tolist() == [float(i) for i in ids((xs,))]
+    model.fit(x, [y, y], sample_weight=[np.ones(6), 2 * np.ones(6)], batch_size=6, verbose=0)
+    assert [w.tolist() for w in model.train_batches[-1][2]] == [[1.0] * 6, [2.0] * 6]
+    with pytest.raises(ValueError, match=r"sample_weight\['a'\]: 5 samples"):
+        model.fit(x, [y, y], sample_weight={"a": np.ones(5)}, verbose=0)
+    with pytest.raises(ValueError, match=r"key\(s\) \['c'\] that are not output names"):
+        model.fit(x, [y, y], sample_weight={"c": np.ones(6)}, verbose=0)
+    with pytest.raises(ValueError, match="class_weight is only supported for models with a single output"):
+        model.fit(x, [y, y], class_weight={0: 2.0}, verbose=0)
