@@ -1,0 +1,334 @@
+"""Weight initializers with Keras 3 names, defaults, fan computation and seeding.
+
+An initializer is called with a shape (and dtype) and returns a host ``numpy`` array: weights are
+created on the host and enter programs as graph inputs or initializers.
+
+Seeding follows Keras 3: an initializer built with ``seed=None`` draws a seed once, at construction, from
+Python's ``random`` module (so ``set_random_seed`` makes whole models reproducible), and then returns the
+same values every time it is called with the same shape. Values are drawn with numpy, so they are
+distributed like Keras's but are not the same numbers.
+
+Example:
+    >>> from onnxforge import initializers
+    >>> init = initializers.get("glorot_uniform")
+    >>> w = init((3, 4))
+    >>> w.shape, bool(abs(w).max() <= (6 / 7) ** 0.5)
+    ((3, 4), True)
+"""
+from __future__ import annotations
+
+__all__ = [
+    "Initializer", "Constant", "Zeros", "Ones", "RandomNormal", "RandomUniform", "TruncatedNormal",
+    "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
+    "LecunNormal", "Orthogonal", "Identity", "compute_fans", "get", "serialize", "deserialize",
+    "set_random_seed",
+]
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python's and numpy's global generators, like ``keras.utils.set_random_seed``."""
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _make_default_seed() -> int:
+    return random.randint(1, int(1e9))
+
+
+def compute_fans(shape: tuple) -> tuple[int, int]:
+    """Keras's fan-in / fan-out of a weight shape (convolution kernels: ``(..., in, out)``)."""
+    shape = tuple(shape)
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return int(shape[0]), int(shape[0])
+    if len(shape) == 2:
+        return int(shape[0]), int(shape[1])
+    receptive = int(np.prod(shape[:-2]))
+    return int(shape[-2] * receptive), int(shape[-1] * receptive)
+
+
+class Initializer:
+    """Base class: ``__call__(shape, dtype=None) -> np.ndarray`` and a config round trip."""
+
+    def __call__(self, shape: tuple, dtype: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        return cls(**config)
+
+    def clone(self) -> Initializer:
+        return type(self).from_config(self.get_config())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    return np.dtype("float32" if dtype is None else dtype)
+
+
+class Constant(Initializer):
+    """Fills with ``value``."""
+
+    def __init__(self, value: float = 0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return np.full(tuple(shape), self.value, dtype=_dtype(dtype))
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+class Zeros(Initializer):
+    """Fills with 0."""
+
+    def __call__(self, shape, dtype=None):
+        return np.zeros(tuple(shape), dtype=_dtype(dtype))
+
+
+class Ones(Initializer):
+    """Fills with 1."""
+
+    def __call__(self, shape, dtype=None):
+        return np.ones(tuple(shape), dtype=_dtype(dtype))
+
+
+class _RandomInitializer(Initializer):
+    def __init__(self, seed: int | None = None):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}")
+        self._init_seed = seed
+        self.seed = int(seed) if seed is not None else _make_default_seed()
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def get_config(self):
+        return {"seed": self._init_seed}
+
+
+def _truncated(rng: np.random.Generator, shape: tuple, mean: float, stddev: float) -> np.ndarray:
+    """Normal samples redrawn until they fall within two standard deviations (as Keras)."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return mean + stddev * out
+
+
+class RandomNormal(_RandomInitializer):
+    """Normal distribution, ``mean=0.0``, ``stddev=0.05``."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().normal(self.mean, self.stddev, tuple(shape)).astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class RandomUniform(_RandomInitializer):
+    """Uniform distribution on ``[minval, maxval)``, defaults ``-0.05, 0.05``."""
+
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=None):
+        return self._rng().uniform(self.minval, self.maxval, tuple(shape)).astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+
+
+class TruncatedNormal(_RandomInitializer):
+    """Normal distribution truncated at two standard deviations, ``mean=0.0``, ``stddev=0.05``."""
+
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return _truncated(self._rng(), tuple(shape), self.mean, self.stddev).astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class VarianceScaling(_RandomInitializer):
+    """Keras's ``VarianceScaling``: ``scale / fan`` variance, truncated normal, normal or uniform."""
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
+                 seed: int | None = None):
+        if scale <= 0.0:
+            raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ValueError("Invalid `mode` argument: expected one of {'fan_in', 'fan_out', 'fan_avg'}. "
+                             f"Received: mode={mode}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in ("uniform", "truncated_normal", "untruncated_normal"):
+            raise ValueError("Invalid `distribution` argument: expected one of {'uniform', 'normal', "
+                             f"'truncated_normal', 'untruncated_normal'}}. Received: distribution={distribution}")
+        super().__init__(seed)
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        scale = self.scale / max(1.0, fan)
+        rng = self._rng()
+        if self.distribution == "truncated_normal":
+            # 0.879... is the stddev of a unit normal truncated to [-2, 2]: correct for the truncation.
+            out = _truncated(rng, shape, 0.0, math.sqrt(scale) / 0.87962566103423978)
+        elif self.distribution == "untruncated_normal":
+            out = rng.normal(0.0, math.sqrt(scale), shape)
+        else:
+            limit = math.sqrt(3.0 * scale)
+            out = rng.uniform(-limit, limit, shape)
+        return out.astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                **super().get_config()}
+
+
+def _fixed_variance_scaling(name: str, scale: float, mode: str, distribution: str, doc: str) -> type:
+    def __init__(self, seed: int | None = None):
+        VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed)
+
+    def get_config(self):
+        return {"seed": self._init_seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
+                                            "__module__": __name__})
+
+
+GlorotUniform = _fixed_variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform",
+                                        "Uniform on ±sqrt(6 / (fan_in + fan_out)).")
+GlorotNormal = _fixed_variance_scaling("GlorotNormal", 1.0, "fan_avg", "truncated_normal",
+                                       "Truncated normal, stddev sqrt(2 / (fan_in + fan_out)).")
+HeUniform = _fixed_variance_scaling("HeUniform", 2.0, "fan_in", "uniform", "Uniform on ±sqrt(6 / fan_in).")
+HeNormal = _fixed_variance_scaling("HeNormal", 2.0, "fan_in", "truncated_normal",
+                                   "Truncated normal, stddev sqrt(2 / fan_in).")
+LecunUniform = _fixed_variance_scaling("LecunUniform", 1.0, "fan_in", "uniform",
+                                       "Uniform on ±sqrt(3 / fan_in).")
+LecunNormal = _fixed_variance_scaling("LecunNormal", 1.0, "fan_in", "truncated_normal",
+                                      "Truncated normal, stddev sqrt(1 / fan_in).")
+
+
+class Orthogonal(_RandomInitializer):
+    """An orthogonal matrix (from the QR decomposition of a normal one) times ``gain``."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError("The tensor to initialize must be at least two-dimensional. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = self._rng().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))  # makes the decomposition unique, hence the distribution uniform
+        if rows < cols:
+            q = q.T
+        return (self.gain * q.reshape(shape)).astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"gain": self.gain, **super().get_config()}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only)."""
+
+    def __init__(self, gain: float = 1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if len(shape) != 2:
+            raise ValueError("Identity matrix initializer can only be used for 2D matrices. "
+                             f"Received: shape={shape} of rank {len(shape)}.")
+        return (self.gain * np.eye(*shape)).astype(_dtype(dtype))
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+_CLASSES = [Constant, Zeros, Ones, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
+            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity]
+_ALIASES: dict[str, type] = {cls.__name__: cls for cls in _CLASSES}
+_ALIASES.update({
+    "constant": Constant, "zeros": Zeros, "ones": Ones, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
+    "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal, "identity": Identity, "uniform": RandomUniform, "normal": RandomNormal,
+    "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity,
+})
+
+
+def serialize(initializer: Any) -> dict | str | None:
+    """Keras 3's serialized form: ``{"module", "class_name", "config", "registered_name"}``.
+
+    A plain callable serializes as its ``__name__`` (a custom object to pass again when deserializing).
+    """
+    if initializer is None:
+        return None
+    if not isinstance(initializer, Initializer):
+        return getattr(initializer, "__name__", repr(initializer))
+    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
+            "config": initializer.get_config(), "registered_name": None}
+
+
+def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
+    """The initializer described by ``serialize``'s output (or a ``{"class_name", "config"}`` dict)."""
+    name = config["class_name"]
+    cls = (custom_objects or {}).get(name) or _ALIASES.get(name)
+    if cls is None:
+        raise ValueError(f"Unknown initializer: {name!r}. Known: {sorted(k for k in _ALIASES if k[0].isupper())}")
+    return cls.from_config(config.get("config") or {})
+
+
+def get(identifier: Any) -> Initializer | None:
+    """An initializer from a name (``"he_normal"``), a config dict, an instance or a callable.
+
+    Raises:
+        ValueError: for an unknown name or an unsupported identifier type.
+    """
+    if identifier is None or isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        cls = _ALIASES.get(identifier)
+        if cls is None:
+            raise ValueError(f"Could not interpret initializer identifier: {identifier!r}. Known names: "
+                             f"{sorted(k for k in _ALIASES if k[0].islower())}")
+        return cls()
+    if callable(identifier):
+        if isinstance(identifier, type) and issubclass(identifier, Initializer):
+            return identifier()
+        return identifier
+    raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")

@@ -1,0 +1,126 @@
+"""Activation layers: ``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``."""
+from __future__ import annotations
+
+__all__ = ["ReLU", "LeakyReLU", "Softmax", "ELU"]
+
+from typing import Any
+
+import numpy as np
+
+from .. import activations as activations_mod
+from . import _ops
+from .base import Layer
+
+
+def _elems(shape) -> int:
+    return int(np.prod([d or 1 for d in shape[1:]]))
+
+
+class ReLU(Layer):
+    """``max(x, 0)`` with Keras's ``max_value``, ``negative_slope`` and ``threshold``."""
+
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0.0:
+            raise ValueError(f"max_value of a ReLU layer cannot be a negative value. Received: max_value={max_value}")
+        if negative_slope is None or negative_slope < 0.0:
+            raise ValueError("negative_slope of a ReLU layer cannot be a negative value. "
+                             f"Received: negative_slope={negative_slope}")
+        if threshold is None or threshold < 0.0:
+            raise ValueError(f"threshold of a ReLU layer cannot be a negative value. Received: threshold={threshold}")
+        self.max_value = None if max_value is None else float(max_value)
+        self.negative_slope, self.threshold = float(negative_slope), float(threshold)
+
+    def call(self, inputs):
+        return _ops.elementwise(inputs, lambda x: activations_mod.relu(
+            x, negative_slope=self.negative_slope, max_value=self.max_value, threshold=self.threshold))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return _elems(output_shapes[0])
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class LeakyReLU(Layer):
+    """``x`` for ``x >= 0``, else ``negative_slope * x``; Keras 3 layer default ``negative_slope=0.3``.
+
+    ``alpha`` (the tf.keras 2 name) is accepted too.
+    """
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs: Any):
+        if "alpha" in kwargs:
+            negative_slope = kwargs.pop("alpha")
+        super().__init__(**kwargs)
+        if negative_slope is None or negative_slope < 0.0:
+            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None or negative. "
+                             f"Received: negative_slope={negative_slope}")
+        self.negative_slope = float(negative_slope)
+
+    def call(self, inputs):
+        return _ops.elementwise(inputs, lambda x: activations_mod.leaky_relu(x, self.negative_slope))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return _elems(output_shapes[0])
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+
+    def __init__(self, alpha: float = 1.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.alpha = float(alpha)
+
+    def call(self, inputs):
+        return _ops.elementwise(inputs, lambda x: activations_mod.elu(x, self.alpha))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return _elems(output_shapes[0])
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class Softmax(Layer):
+    """Softmax along ``axis`` (default ``-1``); an optional boolean ``mask`` excludes entries."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, inputs, mask=None):
+        rank = len(inputs.shape)
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"Layer {self.name!r}: axis={self.axis} is out of range for input rank {rank}.")
+        x, perm = _ops.peel(inputs)
+        axis = self.axis % rank
+        if mask is not None:
+            x, perm = inputs, None
+            b = x.builder
+            keep = b.op("Cast", [mask], to=x.dtype)
+            x = x + (1.0 - keep) * -1e9  # masked entries get ~zero probability, as Keras
+        y = activations_mod.softmax(x, axis=perm[axis] if perm is not None else axis)
+        return y if perm is None else _ops.transpose(y, perm)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 3 * _elems(output_shapes[0])
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

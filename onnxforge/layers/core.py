@@ -1,0 +1,182 @@
+"""Core layers: ``Dense``, ``Activation``, ``Embedding``."""
+from __future__ import annotations
+
+__all__ = ["Dense", "Activation", "Embedding", "apply_activation", "check_positive_int", "no_constraint"]
+
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+
+from .. import activations as activations_mod
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..graph import Value
+from . import _ops
+from .base import InputSpec, Layer
+
+
+def check_positive_int(layer: str, arg: str, value: Any) -> int:
+    """``value`` as an int if it is a positive integer, else a Keras-style ``ValueError``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"Received an invalid value for `{arg}` of layer {layer}, expected a positive integer. "
+                         f"Received: {arg}={value!r}")
+    return int(value)
+
+
+def no_constraint(layer: str, **constraints: Any) -> None:
+    """Weight constraints are refused loudly rather than silently ignored."""
+    for arg, value in constraints.items():
+        if value is not None:
+            raise NotImplementedError(f"{layer}: weight constraints are not supported by onnxforge. "
+                                      f"Received: {arg}={value!r}")
+
+
+def apply_activation(activation: Callable, x: Value) -> Value:
+    """``activation(x)``; elementwise built-ins run before a pending layout transpose (see ``_ops``)."""
+    if activation is activations_mod.linear:
+        return x
+    if activation in activations_mod.ELEMENTWISE:
+        return _ops.elementwise(x, activation)
+    return activation(x)
+
+
+def _flops_activation(activation: Callable, out_elems: int) -> int:
+    return 0 if activation is activations_mod.linear else out_elems
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)``; kernel ``(input_dim, units)``.
+
+    Example:
+        >>> from onnxforge.layers import Dense, Input
+        >>> Dense(4, activation="relu")(Input(shape=(3,))).shape
+        (None, 4)
+    """
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = check_positive_int(self.name, "units", units)
+        no_constraint(self.name, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        self.activation = activations_mod.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+        self.input_spec = InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(f"Layer {self.name!r} needs a known last input dimension. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
+                                      name="kernel", regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs):
+        y = inputs @ self.kernel
+        if self.bias is not None:
+            y = y + self.bias
+        return apply_activation(self.activation, y)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        rows = int(np.prod([d or 1 for d in input_shapes[0][1:-1]]))
+        out = rows * self.units
+        return 2 * rows * input_shapes[0][-1] * self.units + (out if self.use_bias else 0) + \
+            _flops_activation(self.activation, out)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": activations_mod.serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
+                "bias_initializer": initializers_mod.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
+                "kernel_constraint": None, "bias_constraint": None}
+
+
+class Activation(Layer):
+    """Applies an activation function (a name like ``"relu"`` or a callable on graph values)."""
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = activations_mod.get(activation)
+
+    def call(self, inputs):
+        return apply_activation(self.activation, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return _flops_activation(self.activation, int(np.prod([d or 1 for d in output_shapes[0][1:]])))
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations_mod.serialize(self.activation)}
+
+
+class Embedding(Layer):
+    """Maps integer indices to dense vectors: ``embeddings[inputs]``; embeddings ``(input_dim, output_dim)``.
+
+    ``mask_zero`` is accepted and reported by ``compute_mask``; masks are not propagated to later layers yet.
+    """
+
+    _autocast = False  # indices stay integers
+
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
+                 weights: Any = None, input_length: int | None = None, **kwargs: Any):
+        if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
+            kwargs["input_shape"] = (input_length,)  # tf.keras 2 argument: the sequence length
+        super().__init__(**kwargs)
+        self.input_dim = check_positive_int(self.name, "input_dim", input_dim)
+        self.output_dim = check_positive_int(self.name, "output_dim", output_dim)
+        no_constraint(self.name, embeddings_constraint=embeddings_constraint)
+        self.embeddings_initializer = initializers_mod.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers_mod.get(embeddings_regularizer)
+        self.mask_zero = bool(mask_zero)
+        if weights is not None:
+            self.build(None)
+            self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer, name="embeddings",
+                                          regularizer=self.embeddings_regularizer)
+        self.built = True
+
+    def call(self, inputs):
+        b = inputs.builder
+        if inputs.dtype not in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
+            inputs = b.op("Cast", [inputs], to=onnx.TensorProto.INT64, shape=inputs.shape)
+        return b.op("Gather", [self.embeddings, inputs], axis=0)
+
+    def compute_mask(self, inputs: Value, mask: Any = None) -> Value | None:
+        if not self.mask_zero:
+            return None
+        return inputs.builder.op("Not", [inputs.builder.op("Equal", [inputs, 0])], shape=inputs.shape)
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape), self.output_dim)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 0  # a gather
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializers_mod.serialize(self.embeddings_initializer),
+                "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
+                "embeddings_constraint": None, "mask_zero": self.mask_zero}

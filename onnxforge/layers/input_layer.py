@@ -1,0 +1,75 @@
+"""``Input`` / ``InputLayer``: where a functional model's symbolic tensors start."""
+from __future__ import annotations
+
+__all__ = ["InputLayer", "Input"]
+
+from typing import Any
+
+from .base import Layer, auto_name
+from .keras_tensor import KerasTensor, Node
+
+
+class InputLayer(Layer):
+    """The layer behind ``Input``: no weights, one node without inputs, one output tensor.
+
+    Args:
+        shape: shape without the batch dim (``None`` for unknown dims).
+        batch_size: optional fixed batch size.
+        dtype: input dtype (``"float32"``; integer for ``Embedding`` inputs).
+        batch_shape: the full shape including the batch dim (instead of ``shape`` / ``batch_size``).
+        name: the input's name (default ``input_layer``, ``input_layer_1``, ...).
+    """
+
+    def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None,
+                 sparse: bool | None = None, batch_shape: Any = None, name: str | None = None, **kwargs: Any):
+        if sparse:
+            raise NotImplementedError("Sparse inputs are not supported by onnxforge. Received: sparse=True")
+        kwargs.pop("ragged", None)
+        if shape is not None and batch_shape is not None:
+            raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("You must pass a `shape` argument. Received: shape=None")
+            if isinstance(shape, int):
+                shape = (shape,)
+            batch_shape = (batch_size, *tuple(shape))
+        batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        if any(d is not None and d < 0 for d in batch_shape):
+            raise ValueError(f"Input shape dims must be non-negative or None. Received: batch_shape={batch_shape}")
+        super().__init__(name=name or auto_name("input_layer"), dtype=dtype, **kwargs)
+        self.batch_shape = batch_shape
+        self.sparse = False
+        self.built = True
+        tensor = KerasTensor(batch_shape, self.dtype, name=self.name)
+        Node(self, (), {}, tensor)
+        self._output_tensor = tensor
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 0
+
+    def get_config(self) -> dict:
+        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
+
+    @property
+    def output(self) -> KerasTensor:
+        return self._output_tensor
+
+
+def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: bool | None = None,
+          batch_shape: Any = None, name: str | None = None, tensor: Any = None) -> KerasTensor:
+    """A symbolic model input (Keras's ``keras.Input``).
+
+    Example:
+        >>> from onnxforge.layers import Input
+        >>> x = Input(shape=(28, 28, 1), name="image")
+        >>> x.shape, x.dtype, x.name
+        ((None, 28, 28, 1), 'float32', 'image')
+    """
+    if tensor is not None:
+        raise NotImplementedError("Input(tensor=...) is not supported by onnxforge.")
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
+                       name=name)
+    return layer.output

@@ -1,0 +1,144 @@
+"""Symbolic tensors of the functional API and the nodes that connect layers into a graph.
+
+A ``KerasTensor`` carries only a static shape (``None`` for the batch or an unknown dim), a dtype name and
+its history: the layer, the node index and the output index that produced it. Calling a layer on
+KerasTensors records a ``Node``; a ``Model`` is the graph of nodes between its inputs and outputs. No ONNX
+is emitted here: that happens when a model is traced (see ``onnxforge.tracing``).
+"""
+from __future__ import annotations
+
+__all__ = ["KerasTensor", "Node", "flatten", "map_structure", "is_shape", "standardize_dtype"]
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .base import Layer
+
+_tensor_ids = itertools.count()
+
+
+def standardize_dtype(dtype: Any) -> str:
+    """A dtype as its numpy name (``"float32"``); ``None`` means ``"float32"`` like Keras."""
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, int):  # an ONNX element type
+        import onnx
+
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype)).name
+    return np.dtype(dtype).name
+
+
+# ----------------------------------------------------------------- structures
+def flatten(structure: Any) -> list:
+    """The leaves of nested lists / tuples / dicts (dict values in key order), left to right."""
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in flatten(item)]
+    if isinstance(structure, dict):
+        return [leaf for key in sorted(structure) for leaf in flatten(structure[key])]
+    return [structure]
+
+
+def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
+    """``fn`` applied to every leaf, keeping lists, tuples and dicts."""
+    if isinstance(structure, list):
+        return [map_structure(fn, s) for s in structure]
+    if isinstance(structure, tuple):
+        return tuple(map_structure(fn, s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: map_structure(fn, v) for k, v in structure.items()}
+    return fn(structure)
+
+
+def is_shape(obj: Any) -> bool:
+    """Whether ``obj`` is one shape (a tuple/list of ints and ``None``) rather than a list of shapes."""
+    return isinstance(obj, (tuple, list)) and all(d is None or isinstance(d, (int, np.integer)) for d in obj)
+
+
+# ----------------------------------------------------------------- tensors
+class KerasHistory(NamedTuple):
+    layer: Any
+    node_index: int
+    tensor_index: int
+
+
+class KerasTensor:
+    """A symbolic tensor of the functional API: a shape, a dtype and where it came from.
+
+    Example:
+        >>> from onnxforge.layers import Input, Dense
+        >>> x = Input(shape=(3,))
+        >>> y = Dense(4)(x)
+        >>> y.shape, y.dtype
+        ((None, 4), 'float32')
+    """
+
+    def __init__(self, shape: Any, dtype: Any = "float32", name: str | None = None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = standardize_dtype(dtype)
+        uid = next(_tensor_ids)
+        self.name = name or ("keras_tensor" if uid == 0 else f"keras_tensor_{uid}")
+        self._keras_history: KerasHistory | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError("A symbolic KerasTensor has no truth value: it only describes a shape and dtype.")
+
+    # Arithmetic between symbolic tensors builds merge layers, as Keras's operators do.
+    def __add__(self, other: Any) -> KerasTensor:
+        from .merging import Add
+
+        return Add()([self, _require_symbolic(other, "+")])
+
+    def __mul__(self, other: Any) -> KerasTensor:
+        from .merging import Multiply
+
+        return Multiply()([self, _require_symbolic(other, "*")])
+
+
+def _require_symbolic(other: Any, op: str) -> KerasTensor:
+    if not isinstance(other, KerasTensor):
+        raise TypeError(f"KerasTensor {op} supports another KerasTensor only (use a layer for constants). "
+                        f"Received: {other!r}")
+    return other
+
+
+class Node:
+    """One call of a layer on symbolic tensors: its arguments and the tensors it produced.
+
+    ``args`` / ``kwargs`` keep the call's structure (a merge layer gets a list); KerasTensors among them are
+    the node's inputs.
+    """
+
+    def __init__(self, layer: Layer, args: tuple, kwargs: dict, outputs: Any):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+        self.input_tensors = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+        self.output_tensors = [t for t in flatten(outputs) if isinstance(t, KerasTensor)]
+        self.is_input = not self.input_tensors
+        index = len(layer._inbound_nodes)
+        layer._inbound_nodes.append(self)
+        for k, t in enumerate(self.output_tensors):
+            t._keras_history = KerasHistory(layer, index, k)
+
+    @property
+    def parent_nodes(self) -> list[Node]:
+        parents = []
+        for t in self.input_tensors:
+            layer, node_index, _ = t._keras_history
+            parents.append(layer._inbound_nodes[node_index])
+        return parents
+
+    def __repr__(self) -> str:
+        return f"<Node {self.layer.name} inputs={[t.name for t in self.input_tensors]}>"

@@ -1,0 +1,207 @@
+"""Merging layers: ``Add``, ``Subtract``, ``Multiply``, ``Average``, ``Maximum``, ``Minimum``, ``Concatenate``.
+
+Elementwise merges broadcast like Keras: non-batch dims right-aligned, a lower-rank input expanded at axis
+1. When every input is the same pending layout transpose (two conv branches of a residual block), the merge
+runs on the untransposed values.
+"""
+from __future__ import annotations
+
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+
+from typing import Any
+
+import numpy as np
+
+from . import _ops
+from .base import Layer
+
+
+def _same_perm_sources(values: list) -> tuple[list, tuple | None]:
+    """The untransposed inputs and their shared perm, when all inputs are the same kind of transpose."""
+    peeled = [_ops.peel(v) for v in values]
+    perms = {p for _, p in peeled}
+    if len(perms) == 1 and None not in perms:
+        return [s for s, _ in peeled], perms.pop()
+    return values, None
+
+
+class _Merge(Layer):
+    _min_inputs = 1
+
+    def _check_list(self, input_shape: Any) -> list:
+        if not isinstance(input_shape, (list, tuple)) or not input_shape or \
+                not all(isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"A merge layer ({self.name!r}) should be called on a list of inputs. "
+                             f"Received: input_shape={input_shape!r} (not a list of shapes)")
+        if len(input_shape) < self._min_inputs:
+            raise ValueError(f"A `{type(self).__name__}` layer ({self.name!r}) should be called on a list of at "
+                             f"least {self._min_inputs} inputs. Received: {len(input_shape)} inputs.")
+        return [tuple(s) for s in input_shape]
+
+    def _output_dtype(self, input_dtypes):
+        return input_dtypes[0] or self.compute_dtype
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 0
+
+
+def _broadcast(layer: str, a: tuple, b: tuple) -> tuple:
+    """Keras's elementwise output shape of non-batch dims ``a`` and ``b`` (right-aligned)."""
+    if len(a) < len(b):
+        a, b = b, a
+    out = list(a[: len(a) - len(b)])
+    for i, j in zip(a[len(a) - len(b):], b):
+        if i is None or j is None:
+            out.append(None if (i in (None, 1) and j in (None, 1)) or i == 1 or j == 1 else max(i, j))
+        elif i == 1:
+            out.append(j)
+        elif j == 1 or i == j:
+            out.append(i)
+        else:
+            raise ValueError(f"Inputs have incompatible shapes. Received shapes {a} and {b} (layer {layer!r})")
+    return tuple(out)
+
+
+class _ElementwiseMerge(_Merge):
+    _op = "Add"
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)  # validates broadcasting while the model is built
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._check_list(input_shape)
+        out = shapes[0][1:]
+        for s in shapes[1:]:
+            out = _broadcast(self.name, out, s[1:])
+        batch = next((s[0] for s in shapes if s[0] is not None), None)
+        return (batch, *out)
+
+    def _combine(self, values: list) -> Any:
+        b = values[0].builder
+        out = values[0]
+        for v in values[1:]:
+            out = b.op(self._op, [out, v])
+        return out
+
+    def call(self, inputs):
+        values = list(inputs)
+        rank = max(len(v.shape) for v in values)
+        if all(len(v.shape) == rank for v in values):
+            sources, perm = _same_perm_sources(values)
+            if perm is not None:
+                out = self._combine(sources)
+                out.shape = sources[0].shape
+                return _ops.transpose(out, perm)
+        # Keras expands lower-rank inputs at axis 1 until all ranks match.
+        expanded = []
+        for v in values:
+            if len(v.shape) < rank:
+                axes = list(range(1, 1 + rank - len(v.shape)))
+                v = v.builder.op("Unsqueeze", [v, _ops.ints(v.builder, axes)])
+            expanded.append(v)
+        return self._combine(expanded)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return (len(input_shapes) - 1) * int(np.prod([d or 1 for d in output_shapes[0][1:]]))
+
+
+class Add(_ElementwiseMerge):
+    """Sum of a list of inputs (same shape, or broadcastable).
+
+    Example:
+        >>> from onnxforge.layers import Add, Input
+        >>> a, b = Input(shape=(4,)), Input(shape=(4,))
+        >>> Add()([a, b]).shape
+        (None, 4)
+    """
+
+    _op = "Add"
+
+
+class Multiply(_ElementwiseMerge):
+    """Elementwise product of a list of inputs."""
+
+    _op = "Mul"
+
+
+class Maximum(_ElementwiseMerge):
+    """Elementwise maximum of a list of inputs."""
+
+    _op = "Max"
+
+
+class Minimum(_ElementwiseMerge):
+    """Elementwise minimum of a list of inputs."""
+
+    _op = "Min"
+
+
+class Subtract(_ElementwiseMerge):
+    """``inputs[0] - inputs[1]`` (exactly two inputs)."""
+
+    _op = "Sub"
+    _min_inputs = 2
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and len(input_shape) != 2:
+            raise ValueError(f"A `Subtract` layer ({self.name!r}) should be called on exactly 2 inputs. "
+                             f"Received: {len(input_shape)} inputs.")
+        return super().compute_output_shape(input_shape)
+
+
+class Average(_ElementwiseMerge):
+    """Elementwise mean of a list of inputs."""
+
+    def _combine(self, values):
+        total = values[0]
+        for v in values[1:]:
+            total = total.builder.op("Add", [total, v])
+        return total * (1.0 / len(values))
+
+
+class Concatenate(_Merge):
+    """Concatenates a list of inputs along ``axis`` (default ``-1``); other dims must match."""
+
+    def __init__(self, axis: int = -1, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def _norm(self, shapes: list) -> int:
+        rank = len(shapes[0])
+        if any(len(s) != rank for s in shapes) or not -rank <= self.axis < rank:
+            raise ValueError(f"A `Concatenate` layer ({self.name!r}) requires inputs with matching shapes except "
+                             f"for the concatenation axis. Received: input_shape={shapes}")
+        return self.axis % rank
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._check_list(input_shape)
+        axis = self._norm(shapes)
+        out = list(shapes[0])
+        for s in shapes[1:]:
+            for i, d in enumerate(s):
+                if i == axis:
+                    out[i] = None if out[i] is None or d is None else out[i] + d
+                elif out[i] is None:
+                    out[i] = d
+                elif d is not None and d != out[i]:
+                    raise ValueError(f"A `Concatenate` layer ({self.name!r}) requires inputs with matching shapes "
+                                     f"except for the concatenation axis. Received: input_shape={shapes}")
+        return tuple(out)
+
+    def call(self, inputs):
+        values = list(inputs)
+        axis = self.axis % len(values[0].shape)
+        sources, perm = _same_perm_sources(values)
+        b = values[0].builder
+        if perm is not None:
+            out = b.op("Concat", sources, axis=perm[axis])
+            return _ops.transpose(out, perm)
+        return b.op("Concat", values, axis=axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

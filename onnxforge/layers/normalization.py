@@ -1,0 +1,220 @@
+"""Normalization layers: ``BatchNormalization`` and ``LayerNormalization``.
+
+Both are emitted as plain arithmetic (ReduceMean, Sub, Mul, Sqrt, Div) rather than the ONNX
+``BatchNormalization`` / ``LayerNormalization`` ops: every piece has a simple gradient rule, the training
+graph of BatchNormalization needs batch statistics anyway, and the moving-statistics update is an explicit
+state output (``TraceContext.update``).
+"""
+from __future__ import annotations
+
+__all__ = ["BatchNormalization", "LayerNormalization"]
+
+from typing import Any
+
+import numpy as np
+
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..tracing import current_trace
+from . import _ops
+from .base import InputSpec, Layer
+from .core import no_constraint
+
+
+def _norm_axis(layer: str, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise ValueError(f"Invalid axis for layer {layer}: axis={axis} is out of range for input rank {rank}.")
+    return axis % rank
+
+
+class BatchNormalization(Layer):
+    """Normalizes with batch statistics in training and moving statistics in inference (Keras 3).
+
+    Training: ``y = (x - mean) / sqrt(var + epsilon) * gamma + beta`` over all axes but ``axis``, and
+    ``moving = moving * momentum + batch * (1 - momentum)`` (biased batch variance, as Keras). A frozen
+    layer (``trainable=False``) always runs in inference mode, as in Keras.
+
+    Weights, in order: ``gamma`` (if ``scale``), ``beta`` (if ``center``), ``moving_mean``,
+    ``moving_variance`` (non-trainable).
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
+                 scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
+                 beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, synchronized: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"Layer {self.name}: `axis` must be an integer. Received: axis={axis!r}")
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"Layer {self.name}: `momentum` must be in [0, 1]. Received: momentum={momentum!r}")
+        if float(epsilon) <= 0.0:
+            raise ValueError(f"Layer {self.name}: `epsilon` must be positive. Received: epsilon={epsilon!r}")
+        no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.axis = int(axis)
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.synchronized = bool(synchronized)
+        self.beta_initializer = initializers_mod.get(beta_initializer)
+        self.gamma_initializer = initializers_mod.get(gamma_initializer)
+        self.moving_mean_initializer = initializers_mod.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers_mod.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers_mod.get(beta_regularizer)
+        self.gamma_regularizer = regularizers_mod.get(gamma_regularizer)
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        axis = _norm_axis(self.name, self.axis, rank)
+        channels = input_shape[axis]
+        if channels is None:
+            raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
+                             f"{self.name!r} received an input with shape {tuple(input_shape)}.")
+        shape = (channels,)
+        self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
+                                      regularizer=self.gamma_regularizer) if self.scale else None)
+        self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
+                                     regularizer=self.beta_regularizer) if self.center else None)
+        self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
+                                           name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
+                                               name="moving_variance", trainable=False)
+        self.input_spec = InputSpec(ndim=rank, axes={self.axis: channels})
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None:
+            raise NotImplementedError(f"Layer {self.name!r}: masked batch statistics are not supported.")
+        training = bool(training) and self.trainable
+        # Work on the untransposed value when the input is a pending layout transpose (after a conv).
+        x, perm = _ops.peel(inputs)
+        rank = len(x.shape)
+        keras_axis = _norm_axis(self.name, self.axis, rank)
+        axis = perm[keras_axis] if perm is not None else keras_axis
+        channels = x.shape[axis]
+        b = x.builder
+        bshape = _ops.ints(b, [channels if i == axis else 1 for i in range(rank)])
+
+        def bcast(v):  # a (C,) weight shaped to broadcast against x
+            return b.op("Reshape", [v, bshape])
+
+        ctx = current_trace()
+        moving_mean, moving_variance = ctx.read(self.moving_mean), ctx.read(self.moving_variance)
+        if training:
+            reduce_axes = [i for i in range(rank) if i != axis]
+            mean = _ops.reduce("ReduceMean", x, reduce_axes, keepdims=True)
+            centered = x - mean
+            var = _ops.reduce("ReduceMean", centered * centered, reduce_axes, keepdims=True)
+            y = centered / b.op("Sqrt", [var + self.epsilon])
+            flat = _ops.ints(b, [channels])
+            m = self.momentum
+            for state, old, batch in ((self.moving_mean, moving_mean, mean),
+                                      (self.moving_variance, moving_variance, var)):
+                new = old * m + b.op("Reshape", [batch, flat]) * (1.0 - m)
+                ctx.update(state, _ops.set_shape(new, (channels,)))
+            if self.gamma is not None:
+                y = y * bcast(self.gamma)
+        else:
+            inv = b.op("Sqrt", [moving_variance + self.epsilon])
+            inv = (ctx.read(self.gamma) / inv) if self.gamma is not None else (1.0 / inv)
+            y = (x - bcast(moving_mean)) * bcast(inv)
+        if self.beta is not None:
+            y = y + bcast(self.beta)
+        y.shape = x.shape
+        return y if perm is None else _ops.transpose(y, perm)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 2 * int(np.prod([d or 1 for d in input_shapes[0][1:]]))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers_mod.serialize(self.beta_initializer),
+                "gamma_initializer": initializers_mod.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers_mod.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers_mod.serialize(self.moving_variance_initializer),
+                "beta_regularizer": regularizers_mod.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers_mod.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None, "synchronized": self.synchronized}
+
+
+class LayerNormalization(Layer):
+    """Normalizes each example over ``axis`` (an int or a list): ``(x - mean) / sqrt(var + epsilon) * gamma
+    + beta``; with ``rms_scaling=True``, ``x / sqrt(mean(x²) + epsilon) * gamma`` (Keras 3)."""
+
+    def __init__(self, axis: Any = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 rms_scaling: bool = False, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
+                 gamma_constraint: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)):
+            self.axis = [int(a) for a in axis]
+        elif isinstance(axis, (int, np.integer)):
+            self.axis = int(axis)
+        else:
+            raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
+        if float(epsilon) <= 0.0:
+            raise ValueError(f"Layer {self.name}: `epsilon` must be positive. Received: epsilon={epsilon!r}")
+        no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self.epsilon = float(epsilon)
+        self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
+        self.beta_initializer = initializers_mod.get(beta_initializer)
+        self.gamma_initializer = initializers_mod.get(gamma_initializer)
+        self.beta_regularizer = regularizers_mod.get(beta_regularizer)
+        self.gamma_regularizer = regularizers_mod.get(gamma_regularizer)
+
+    def _axes(self, rank: int) -> list[int]:
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        return sorted(_norm_axis(self.name, a, rank) for a in axes)
+
+    def build(self, input_shape):
+        axes = self._axes(len(input_shape))
+        if any(input_shape[a] is None for a in axes):
+            raise ValueError(f"Layer {self.name!r}: the normalized axes {self.axis} must have known sizes. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        shape = tuple(input_shape[a] for a in axes)
+        self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
+                                      regularizer=self.gamma_regularizer) if self.scale else None)
+        self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
+                                     regularizer=self.beta_regularizer)
+                     if self.center and not self.rms_scaling else None)
+        self.input_spec = InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in axes})
+        self.built = True
+
+    def call(self, inputs):
+        x, b = inputs, inputs.builder
+        rank = len(x.shape)
+        axes = self._axes(rank)
+        bshape = _ops.ints(b, [x.shape[i] if i in axes else 1 for i in range(rank)])
+
+        def bcast(v):
+            return b.op("Reshape", [v, bshape])
+
+        if self.rms_scaling:
+            y = x / b.op("Sqrt", [_ops.reduce("ReduceMean", x * x, axes, keepdims=True) + self.epsilon])
+        else:
+            centered = x - _ops.reduce("ReduceMean", x, axes, keepdims=True)
+            var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+            y = centered / b.op("Sqrt", [var + self.epsilon])
+        if self.gamma is not None:
+            y = y * bcast(self.gamma)
+        if self.beta is not None:
+            y = y + bcast(self.beta)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 7 * int(np.prod([d or 1 for d in input_shapes[0][1:]]))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": self.rms_scaling,
+                "beta_initializer": initializers_mod.serialize(self.beta_initializer),
+                "gamma_initializer": initializers_mod.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers_mod.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers_mod.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None}

@@ -1,0 +1,190 @@
+"""Pooling layers: windowed (``MaxPooling1D/2D``, ``AveragePooling1D/2D``) and global.
+
+Keras ``"same"`` average pooling divides by the number of real (unpadded) inputs in each window, which is
+ONNX ``AveragePool`` with ``count_include_pad=0``; the odd padding pixel goes at the end (TensorFlow's rule).
+"""
+from __future__ import annotations
+
+__all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
+           "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+           "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
+           "GlobalMaxPool1D", "GlobalMaxPool2D"]
+
+from typing import Any
+
+import numpy as np
+
+from . import _conv_utils as cu
+from . import _ops
+from .base import InputSpec, Layer
+from .reshaping import normalize_data_format, normalize_tuple
+
+
+class _Pooling(Layer):
+    _op = "MaxPool"
+
+    def __init__(self, rank: int, pool_size: Any, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rank = rank
+        self.pool_size = normalize_tuple(pool_size, rank, "pool_size")
+        self.strides = self.pool_size if strides is None else normalize_tuple(strides, rank, "strides")
+        self.padding = cu.check_padding(self.name, padding, ("valid", "same"))
+        self.data_format = normalize_data_format(data_format)
+        self.input_spec = InputSpec(ndim=rank + 2)
+
+    def _spatial(self, shape):
+        return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
+
+    def compute_output_shape(self, input_shape):
+        spatial = tuple(cu.conv_output_length(n, k, self.padding, s)
+                        for n, k, s in zip(self._spatial(input_shape), self.pool_size, self.strides))
+        if any(n is not None and n <= 0 for n in spatial):
+            raise ValueError(f"Layer {self.name!r}: computed output size would be negative. Received "
+                             f"input_shape={tuple(input_shape)}, pool_size={self.pool_size}, "
+                             f"strides={self.strides}, padding={self.padding!r}")
+        if self.data_format == "channels_last":
+            return (input_shape[0], *spatial, input_shape[-1])
+        return (input_shape[0], input_shape[1], *spatial)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)  # reject windows larger than the input while building
+        self.built = True
+
+    def call(self, inputs):
+        x = cu.to_channels_first(inputs, self.data_format)
+        shape = _ops.static_shape(x)
+        attrs = cu.padding_attrs(shape[2:], self.pool_size, self.strides, (1,) * self.rank, self.padding)
+        if self._op == "AveragePool":
+            attrs["count_include_pad"] = 0
+        spatial = tuple(cu.conv_output_length(n, k, self.padding, s)
+                        for n, k, s in zip(shape[2:], self.pool_size, self.strides))
+        y = x.builder.op(self._op, [x], kernel_shape=list(self.pool_size), strides=list(self.strides),
+                         shape=(x.shape[0], x.shape[1], *spatial), **attrs)
+        return cu.to_channels_last(y, self.data_format)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return int(np.prod([d or 1 for d in output_shapes[0][1:]])) * int(np.prod(self.pool_size))
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format}
+
+
+class MaxPooling1D(_Pooling):
+    """Max over windows of ``pool_size`` steps (``strides`` defaults to ``pool_size``)."""
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(1, pool_size, strides, padding, data_format, **kwargs)
+
+
+class MaxPooling2D(_Pooling):
+    """Max over ``pool_size`` windows (``strides`` defaults to ``pool_size``).
+
+    Example:
+        >>> from onnxforge.layers import MaxPooling2D, Input
+        >>> MaxPooling2D()(Input(shape=(5, 5, 3))).shape
+        (None, 2, 2, 3)
+    """
+
+    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(2, pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling1D(_Pooling):
+    """Mean over windows of ``pool_size`` steps; ``"same"`` windows average their real inputs only."""
+
+    _op = "AveragePool"
+
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(1, pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling2D(_Pooling):
+    """Mean over ``pool_size`` windows; ``"same"`` windows average their real inputs only."""
+
+    _op = "AveragePool"
+
+    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(2, pool_size, strides, padding, data_format, **kwargs)
+
+
+class _GlobalPooling(Layer):
+    _op = "ReduceMean"
+
+    def __init__(self, rank: int, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rank = rank
+        self.data_format = normalize_data_format(data_format)
+        self.keepdims = bool(keepdims)
+        self.input_spec = InputSpec(ndim=rank + 2)
+
+    def _axes(self) -> list[int]:
+        return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else \
+            list(range(2, self.rank + 2))
+
+    def call(self, inputs):
+        axes = self._axes()
+        src, perm = _ops.peel(inputs)
+        if perm is not None:
+            # Reduce the untransposed value when the surviving axes keep their order (NCHW -> NC).
+            kept = [perm[i] for i in range(len(perm)) if i not in axes]
+            if self.keepdims:
+                return _ops.transpose(_ops.reduce(self._op, src, [perm[a] for a in axes], True), perm)
+            if kept == sorted(kept):
+                return _ops.reduce(self._op, src, [perm[a] for a in axes], False)
+        return _ops.reduce(self._op, inputs, axes, self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        axes = self._axes()
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i not in axes)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return int(np.prod([d or 1 for d in input_shapes[0][1:]]))
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling1D(_GlobalPooling):
+    """Mean over the steps axis."""
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(1, data_format, keepdims, **kwargs)
+
+
+class GlobalAveragePooling2D(_GlobalPooling):
+    """Mean over both spatial axes: ``(batch, h, w, c) -> (batch, c)``."""
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(2, data_format, keepdims, **kwargs)
+
+
+class GlobalMaxPooling1D(_GlobalPooling):
+    """Max over the steps axis."""
+
+    _op = "ReduceMax"
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(1, data_format, keepdims, **kwargs)
+
+
+class GlobalMaxPooling2D(_GlobalPooling):
+    """Max over both spatial axes."""
+
+    _op = "ReduceMax"
+
+    def __init__(self, data_format: str | None = None, keepdims: bool = False, **kwargs: Any):
+        super().__init__(2, data_format, keepdims, **kwargs)
+
+
+# Keras's short aliases.
+MaxPool1D, MaxPool2D, AvgPool1D, AvgPool2D = MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D
+GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
+GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D

@@ -1,0 +1,283 @@
+"""``Model``: a functional graph of layers (``Model(inputs, outputs)``) or a subclass with its own ``call``.
+
+A model is a layer (it can be called inside another model: GANs, encoders) with the training methods of
+``TrainingMixin``. The compiler calls ``model.trace(values, training)`` inside a ``TraceContext`` to emit a
+program's forward graph.
+
+Example:
+    >>> from onnxforge.models import Model
+    >>> from onnxforge.layers import Input, Dense
+    >>> x = Input(shape=(3,), name="x")
+    >>> model = Model(x, Dense(2, name="out")(Dense(4)(x)), name="mlp")
+    >>> model.input_names, model.output_names, model.count_params()
+    (['x'], ['out'], 26)
+"""
+from __future__ import annotations
+
+__all__ = ["Model"]
+
+from collections.abc import Callable
+from typing import Any
+
+from ..graph import Value
+from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
+from ..layers.input_layer import InputLayer
+from ..layers.keras_tensor import KerasTensor, flatten, is_shape, map_structure, standardize_dtype
+from ..tracing import current_trace
+from ..trainer import TrainingMixin
+from .graph import FunctionalGraph, deserialize_graph, serialize_graph
+
+
+class Model(TrainingMixin, Layer):
+    """A Keras 3 model.
+
+    Functional: ``Model(inputs, outputs, name=None)`` where ``inputs`` / ``outputs`` are KerasTensors (or
+    lists of them). Subclassed: ``class M(Model)`` creating layers in ``__init__`` and using them in
+    ``call(inputs, training=None)``; it is built on first use or by ``build(input_shape)``.
+    """
+
+    _autocast = False  # each layer casts for itself (an Embedding wants its integer input)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        inputs = kwargs.pop("inputs", None)
+        outputs = kwargs.pop("outputs", None)
+        if len(args) > 2:
+            raise TypeError(f"Model() takes at most 2 positional arguments (inputs, outputs). Received {len(args)}.")
+        if args:
+            inputs = args[0]
+        if len(args) > 1:
+            outputs = args[1]
+        if (inputs is None) != (outputs is None):
+            raise ValueError("A functional Model needs both `inputs` and `outputs`. "
+                             f"Received: inputs={inputs!r}, outputs={outputs!r}")
+        if kwargs.get("name") is None:
+            prefix = "functional" if type(self) is Model else to_snake_case(type(self).__name__)
+            kwargs["name"] = auto_name(prefix)
+        self._graph: FunctionalGraph | None = None
+        self._input_specs: Any = None   # subclassed models: KerasTensor specs of the inputs once built
+        self._output_specs: Any = None
+        super().__init__(**kwargs)
+        if inputs is not None:
+            self._init_graph(inputs, outputs)
+
+    # ------------------------------------------------------------ functional graph
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
+        if isinstance(inputs, dict) or isinstance(outputs, dict):
+            raise NotImplementedError(f"Model {self.name!r}: dict inputs/outputs are not supported; pass lists.")
+        self._inputs_struct = list(inputs) if isinstance(inputs, tuple) else inputs
+        self._outputs_struct = list(outputs) if isinstance(outputs, tuple) else outputs
+        self._graph = FunctionalGraph(flatten(self._inputs_struct), flatten(self._outputs_struct), self.name)
+        names: dict[str, int] = {}
+        for layer in self._graph.layers:
+            names[layer.name] = names.get(layer.name, 0) + 1
+        for name, count in names.items():
+            if count > 1:
+                raise ValueError(f'The name "{name}" is used {count} times in the model {self.name!r}. '
+                                 "All layer names should be unique.")
+        self._check_weight_names()
+        self.input_spec = [InputSpec(shape=t.shape) for t in self._graph.inputs]
+        self.built = True
+
+    def _check_weight_names(self) -> None:
+        seen: dict[str, int] = {}
+        for w in self.weights:
+            if seen.setdefault(w.name, w.uid) != w.uid:
+                raise ValueError(f"Model {self.name!r}: two different weights are named {w.name!r} (layers with the "
+                                 "same name in different sub-models?). Weight names must be unique in a model: give "
+                                 "the layers unique names.")
+
+    def _flat_sublayers(self) -> list[Layer]:
+        tracked = super()._flat_sublayers()
+        if self._graph is None:
+            return tracked
+        graph_layers = [layer for layer in self._graph.layers if not isinstance(layer, InputLayer)]
+        return graph_layers + [layer for layer in tracked if all(layer is not g for g in graph_layers)]
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Functional: every layer of the graph, InputLayers included, in Keras order; subclassed: the
+        layers assigned as attributes."""
+        if self._graph is not None:
+            return list(self._graph.layers)
+        return self._flat_sublayers()
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by position ``index`` in ``layers``."""
+        if name is not None and index is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has "
+                                 f"{len(layers)} layers.")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    # ------------------------------------------------------------ inputs / outputs
+    def _require_built(self) -> None:
+        if self._graph is None and self._input_specs is None:
+            raise ValueError(f"Model {self.name!r} has no defined inputs yet: build it first with "
+                             "`model.build(input_shape)` (or call it on an Input).")
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        """The input KerasTensors (``.shape``, ``.dtype``, ``.name``), as a flat list."""
+        self._require_built()
+        if self._graph is not None:
+            return list(self._graph.inputs)
+        return flatten(self._input_specs)
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        """The output KerasTensors, as a flat list."""
+        self._require_built()
+        if self._graph is not None:
+            return list(self._graph.outputs)
+        if self._output_specs is None:
+            self._output_specs = self._spec_by_tracing((self._input_specs,), {})
+        return [t for t in flatten(self._output_specs) if isinstance(t, KerasTensor)]
+
+    @property
+    def input(self) -> Any:
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self) -> Any:
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the layers producing the outputs (Keras style), made unique with ``_1``, ``_2``..."""
+        names: list[str] = []
+        for k, t in enumerate(self.outputs):
+            base = t._keras_history.layer.name if t._keras_history is not None else ("output" if k == 0 else
+                                                                                     f"output_{k}")
+            name, n = base, 0
+            while name in names:
+                n += 1
+                name = f"{base}_{n}"
+            names.append(name)
+        return names
+
+    # ------------------------------------------------------------ building
+    def build(self, input_shape: Any = None) -> None:
+        """Create the weights of a subclassed model for ``input_shape`` (a shape or a list of shapes, batch
+        dim ``None``). Functional models are built at construction."""
+        if self._graph is not None:
+            self.built = True
+            return
+        if input_shape is None:
+            raise ValueError(f"Model {self.name!r}: build() needs an input_shape.")
+        if self._input_specs is None:
+            self._record_input_specs(input_shape, None)
+        self.built = True
+        # Tracing call() once on a scratch graph creates every sub-layer's weights (Keras does this too).
+        self._output_specs = self._spec_by_tracing((self._input_specs,), {})
+
+    def _record_input_specs(self, shapes: Any, dtypes: Any) -> None:
+        if is_shape(shapes):
+            dtype = dtypes if isinstance(dtypes, str) else None
+            self._input_specs = KerasTensor(tuple(shapes), standardize_dtype(dtype), name="input")
+            return
+        dtypes = dtypes if isinstance(dtypes, (list, tuple)) else [None] * len(shapes)
+        self._input_specs = [KerasTensor(tuple(s), standardize_dtype(d), name="input" if k == 0 else f"input_{k}")
+                             for k, (s, d) in enumerate(zip(shapes, dtypes))]
+
+    def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
+        if self.built:
+            return
+        self._record_input_specs(shapes, dtypes)
+        self._build_shapes = shapes
+        self.build(shapes)
+        self.built = True
+
+    # ------------------------------------------------------------ calling
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        """Functional models evaluate their graph; subclasses override this."""
+        if self._graph is None:
+            raise NotImplementedError(f"Model {type(self).__name__} has no graph: a subclassed model must "
+                                      "implement call().")
+        values = self._graph.run(flatten(inputs), lambda node, args, kwargs: node.layer(*args, **kwargs))
+        return self._restructure(values)
+
+    def _restructure(self, flat: list) -> Any:
+        it = iter(flat)
+        return map_structure(lambda _: next(it), self._outputs_struct)
+
+    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
+        if self._graph is None:
+            return super().compute_output_spec(*args, **kwargs)
+        specs = self._graph.run(flatten(args[0]),
+                                lambda node, a, k: node.layer.compute_output_spec(*a, **k))
+        return self._restructure(specs)
+
+    def trace(self, inputs: list[Value], training: bool) -> list[Value]:
+        """Emit the model's forward graph on ``inputs`` inside the active ``TraceContext``.
+
+        Args:
+            inputs: one graph value per model input, in ``inputs`` order.
+            training: the Keras training flag for this program (Dropout, BatchNormalization).
+
+        Returns:
+            One graph value per model output, in ``outputs`` order.
+        """
+        current_trace()  # fail early, with the trace's own message, outside a compilation
+        inputs = list(inputs)
+        if self._graph is not None and len(inputs) != len(self._graph.inputs):
+            raise ValueError(f"Model {self.name!r} expects {len(self._graph.inputs)} input(s) "
+                             f"({self.input_names}), but trace() received {len(inputs)}.")
+        out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
+        return [v for v in flatten(out) if isinstance(v, Value)]
+
+    def _count_flops(self, input_shapes: list, output_shapes: list) -> int | None:
+        from .summary import layer_flops
+
+        if self._graph is None:
+            return None
+        total = 0
+        for node in self._graph.nodes():
+            if node.is_input:
+                continue
+            flops = layer_flops(node.layer, [t.shape for t in node.input_tensors],
+                                [t.shape for t in node.output_tensors])
+            if flops is None:
+                return None
+            total += flops
+        return total
+
+    # ------------------------------------------------------------ reporting
+    def summary(self, print_fn: Callable[[str], Any] | None = None, line_length: int | None = None,
+                expand_nested: bool = False, show_trainable: bool = False) -> None:
+        """Print Keras's summary table, with a FLOPs column (per example, inference)."""
+        from .summary import print_summary
+
+        print_summary(self, print_fn)
+
+    # ------------------------------------------------------------ config
+    def get_config(self) -> dict:
+        if self._graph is None:
+            raise NotImplementedError(f"Model {type(self).__name__} is a subclassed model: implement get_config() "
+                                      "(and from_config() if needed) to serialize it.")
+        return {"name": self.name, "trainable": self.trainable,
+                **serialize_graph(self._graph, self._inputs_struct, self._outputs_struct)}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        if "layers" in config and "input_layers" in config:
+            inputs, outputs = deserialize_graph(config, custom_objects)
+            model = cls(inputs=inputs, outputs=outputs, name=config.get("name"))
+            if config.get("trainable") is False:
+                model.trainable = False
+            return model
+        return cls(**config)
