@@ -223,7 +223,7 @@ class FitMixin:
             training_logs = epoch_logs
             if self.stop_training:
                 break
-            if getattr(train_source, "exhausted", False):
+            if getattr(train_source, "exhausted", False) and epoch < epochs - 1:
                 warnings.warn("fit(): your input ran out of data; interrupting training.", stacklevel=2)
                 break
         callback_list.on_train_end(training_logs)

@@ -410,3 +410,18 @@ def test_per_output_sample_weights_as_dict_or_list_follow_their_samples():
         model.fit(x, [y, y], sample_weight={"c": np.ones(6)}, verbose=0)
     with pytest.raises(ValueError, match="class_weight is only supported for models with a single output"):
         model.fit(x, [y, y], class_weight={0: 2.0}, verbose=0)
+
+
+def test_a_generator_used_up_by_the_last_epoch_does_not_warn():
+    def gen():
+        for i in range(4):
+            yield np.full((2, 1), i, np.float64), np.zeros((2, 1))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = FakeModel().fit(gen(), epochs=2, steps_per_epoch=2, verbose=0)
+        assert history.epoch == [0, 1]
+        history = FakeModel().fit(gen(), epochs=1, verbose=0)
+        assert history.params["steps"] is None and history.epoch == [0]
+    with pytest.raises(ValueError, match="validation_split is only supported for arrays"):
+        FakeModel().fit(gen(), validation_split=0.5, verbose=0)
