@@ -303,7 +303,8 @@ def test_evaluate_and_predict_progress_bars(capsys):
 
 def test_progbar_formats_and_interactive_redraws():
     assert format_value(0.123456) == "0.1235" and format_value(1e-5) == "1.0000e-05"
-    assert format_value(0.0) == "0.0000" and format_value(float("nan")) == "nan"
+    assert format_value(0.0) == "0.0000e+00" and format_value(float("nan")) == "nan"
+    assert format_value(float("inf")) == "inf" and format_value(-2) == "-2.0000"
 
     class Tty(io.StringIO):
         def isatty(self):

@@ -20,9 +20,7 @@ def format_value(value: Any) -> str:
         number = float(value)
     except (TypeError, ValueError):
         return str(value)
-    if math.isfinite(number) and abs(number) <= 1e-3 and number != 0.0:
-        return f"{number:.4e}"
-    return f"{number:.4f}"
+    return f"{number:.4f}" if abs(number) > 1e-3 else f"{number:.4e}"
 
 
 def _format_eta(seconds: float) -> str:
