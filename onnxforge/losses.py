@@ -333,6 +333,9 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
         else:
             sample_weight = mask
     if sample_weight is not None:
+        if _rank(values) is None:
+            # A user function's result of unknown rank: one row per sample, so weights broadcast per row.
+            values = b.op("Reshape", [values, _axes(b, [0, -1])], dtype=values.dtype, shape=("batch", None))
         sample_weight = cast(sample_weight, values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         # Broadcast a per-sample weight over the remaining loss axes (e.g. per time step).

@@ -137,6 +137,10 @@ class MeanMetricWrapper(Metric):
 def mean_sums(values: Value, sample_weight: Value | None) -> list[Value]:
     """``[total, count]`` of Keras's weighted ``Mean`` over per-sample (or per-entry) ``values``."""
     b = values.builder
+    if _rank(values) is None:
+        # A user function's result of unknown rank: one row per sample, averaged per sample.
+        rows = b.op("Reshape", [values, b.const(np.asarray([0, -1], np.int64))], shape=("batch", None))
+        values = reduce("ReduceMean", rows, [1])
     if sample_weight is None:
         if _rank(values) and _rank(values) > 1:
             values = reduce("ReduceMean", values, list(range(1, _rank(values))))
