@@ -27,13 +27,14 @@ Batch = tuple[list[np.ndarray], list[np.ndarray], Weights]
 
 def io_names(model: Any, kind: str) -> list[str] | None:
     """The model's input (``kind="input"``) or output names, or ``None`` when not known yet."""
-    names = getattr(model, f"{kind}_names", None)
-    if names is None:
-        tensors = getattr(model, f"{kind}s", None)
-        try:
+    # An unbuilt model (a Sequential without an Input) raises here: its names come with its first batch.
+    try:
+        names = getattr(model, f"{kind}_names", None)
+        if names is None:
+            tensors = getattr(model, f"{kind}s", None)
             names = [t.name for t in tensors] if tensors else None
-        except (AttributeError, TypeError):
-            names = None
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        names = None
     return list(names) if names else None
 
 
