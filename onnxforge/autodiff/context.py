@@ -70,6 +70,10 @@ class GradContext:
         """Whether forward input ``i`` is on a path to the loss from a value whose gradient is wanted."""
         return i < len(self.node.input) and self.node.input[i] in self._needed
 
+    def needs_name(self, name: str) -> bool:
+        """Whether the value called ``name`` wants a gradient: ``needs`` for the names a subgraph captures."""
+        return name in self._needed
+
     def attr(self, name: str, default: Any = None) -> Any:
         """The node attribute ``name`` (bytes decoded to str), or ``default``."""
         value = self._attrs.get(name, default)

@@ -20,15 +20,17 @@ class GradientError(RuntimeError):
 
 def backward(
     b: GraphBuilder,
-    loss: Value | str,
+    loss: Value | str | Sequence[Value | str],
     wrt: Sequence[Value | str],
-    seed: Value | None = None,
+    seed: Value | Sequence[Value | None] | None = None,
 ) -> dict[str, Value]:
     """Append the gradient of ``loss`` with respect to each of ``wrt`` to the builder's graph.
 
     The forward nodes are the builder's nodes at the time of the call. ``seed`` is the gradient flowing
     into ``loss`` (ones shaped like it by default). Returns ``{name: gradient}``; a value the loss does
-    not depend on gets zeros of its shape.
+    not depend on gets zeros of its shape. ``loss`` may also be a list of values with a list of seeds,
+    one each: the vector-Jacobian product of several outputs at once (a control-flow body's outputs);
+    seeds of a value listed twice add up.
 
     Example:
         >>> import onnx
@@ -40,18 +42,22 @@ def backward(
         >>> sorted(grads)
         ['x']
     """
-    loss_name = loss if isinstance(loss, str) else loss.name
+    several = not isinstance(loss, (Value, str))
+    losses = list(loss) if several else [loss]
+    seeds = list(seed) if several and seed is not None else [seed] * len(losses)
+    loss_names = [v if isinstance(v, str) else v.name for v in losses]
+    loss_name = loss_names[0]
     wrt_names = [w if isinstance(w, str) else w.name for w in wrt]
     forward = list(b.nodes)
     _annotate(b, forward, loss_name)
 
     reached, parent = _forward_reach(b, forward, wrt_names)
-    needed = _backward_reach(forward, reached, loss_name)
+    needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))
 
-    loss_value = b.value(loss_name)
     grads: dict[str, list[Value]] = {}
-    if loss_name in needed:
-        grads[loss_name] = [seed if seed is not None else _ones_like(b, loss_value)]
+    for name, s in zip(loss_names, seeds):
+        if name in needed:
+            grads.setdefault(name, []).append(s if s is not None else _ones_like(b, b.value(name)))
 
     for node in reversed(forward):
         outs = [o for o in node.output if o in needed]

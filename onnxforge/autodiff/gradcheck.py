@@ -16,7 +16,10 @@ from onnx import TensorProto
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as _RefConvTranspose
 from onnx.reference.ops.op_global_max_pool import GlobalMaxPool as _RefGlobalMaxPool
+from onnx.reference.op_run import OpRun
+from onnx.reference.ops.op_loop import Loop as _RefLoop
 from onnx.reference.ops.op_max_pool import MaxPool as _RefMaxPool
+from onnx.reference.ops.op_scan import Scan as _RefScan
 
 from ..graph import FLOAT_TYPES, GraphBuilder
 from .api import gradient_model
@@ -62,10 +65,64 @@ def _global_max_pool(self, x):
     return (x.max(axis=tuple(range(2, x.ndim)), keepdims=True),)
 
 
+def _scan_init(self, onnx_node, run_params):
+    OpRun.__init__(self, onnx_node, run_params)  # skips the reference's refusal of other axes / directions
+    self.input_names, self.output_names = self.body.input_names, self.body.output_names
+
+
+def _scan(self, *args, context=None, num_scan_inputs=None, scan_input_axes=None, scan_input_directions=None,
+          scan_output_axes=None, scan_output_directions=None, bindings=None, **_):
+    # onnx's reference Scan (onnx <= 1.23) walks axis 0 forward only; the spec (and the reverse Scans of
+    # control-flow gradients) use any axis and direction.
+    n = len(args) - num_scan_inputs
+    k = len(self.output_names) - n
+    in_axes, in_dirs = scan_input_axes or [0] * num_scan_inputs, scan_input_directions or [0] * num_scan_inputs
+    out_axes, out_dirs = scan_output_axes or [0] * k, scan_output_directions or [0] * k
+    xs = [np.moveaxis(x, a % x.ndim, 0)[::-1 if d else 1] for x, a, d in zip(args[n:], in_axes, in_dirs)]
+    states, results = list(args[:n]), [[] for _ in range(k)]
+    for t in range(xs[0].shape[0]):
+        feeds = dict(context or {})
+        feeds.update(zip(self.input_names[:n], states))
+        feeds.update((name, x[t]) for name, x in zip(self.input_names[n:], xs))
+        outs = self._run_body(feeds, bindings=bindings)
+        states = list(outs[:n])
+        for r, o in zip(results, outs[n:]):
+            r.append(o)
+    if k and not xs[0].shape[0]:
+        raise RuntimeError("Scan with zero scan-input length and scan outputs is not supported.")
+    stacked = [np.stack(r[::-1] if d else r) for r, d in zip(results, out_dirs)]
+    return self._check_and_fix_outputs(tuple(states + [np.moveaxis(s, 0, a % s.ndim)
+                                                       for s, a in zip(stacked, out_axes)]))
+
+
+def _loop(self, M, cond, *args, context=None, bindings=None, **_):
+    # onnx's reference Loop (onnx <= 1.23) runs no iteration when cond is omitted (the spec: true), and
+    # concatenates scan outputs of rank >= 2 instead of stacking them along a new axis 0.
+    names_in = self.body.input_names
+    n = len(names_in) - 2
+    k = len(self.body.output_names) - 1 - n
+    states, results = list(args[:n]), [[] for _ in range(k)]
+    go, it = True if cond is None else bool(cond), 0
+    while go and (M is None or it < int(M)):
+        feeds = dict(context or {})
+        feeds.update({names_in[0]: np.array(it, dtype=np.int64), names_in[1]: np.array(go)})
+        feeds.update(zip(names_in[2:], states))
+        outs = self._run_body(feeds, bindings=bindings)
+        go, states = bool(outs[0]), list(outs[1:1 + n])
+        for r, o in zip(results, outs[1 + n:]):
+            r.append(o)
+        it += 1
+    if k and not it:
+        raise RuntimeError("Loop with zero iterations and scan outputs is not supported.")
+    return self._check_and_fix_outputs(tuple(states + [np.stack(r) for r in results]))
+
+
 #: Reference-evaluator ops replaced by correct versions (the class name picks the op).
 _FIXED_OPS = [type("ConvTranspose", (_RefConvTranspose,), {"_run": _grouped_conv_transpose}),
               type("MaxPool", (_RefMaxPool,), {"_run": _max_pool}),
-              type("GlobalMaxPool", (_RefGlobalMaxPool,), {"_run": _global_max_pool})]
+              type("GlobalMaxPool", (_RefGlobalMaxPool,), {"_run": _global_max_pool}),
+              type("Scan", (_RefScan,), {"__init__": _scan_init, "_run": _scan}),
+              type("Loop", (_RefLoop,), {"_run": _loop})]
 
 
 def _evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
