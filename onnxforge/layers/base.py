@@ -338,9 +338,8 @@ class Layer:
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape(s) for ``input_shape``; by default found by tracing ``call`` on a scratch graph."""
-        specs = map_structure(lambda s: KerasTensor(s, self.compute_dtype), _as_structure(input_shape))
-        out = self._spec_by_tracing((specs,), {})
-        return map_structure(lambda t: t.shape, out)
+        out = self._spec_by_tracing((_shape_specs(input_shape, self.compute_dtype),), {})
+        return out.shape if isinstance(out, KerasTensor) else map_structure(lambda t: t.shape, out)
 
     def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
         """Output KerasTensor(s) (no history) for symbolic arguments."""
@@ -350,9 +349,7 @@ class Layer:
         shapes = map_structure(lambda t: t.shape, first) if not isinstance(first, KerasTensor) else first.shape
         out = self.compute_output_shape(shapes)
         dtype = self._output_dtype([_dtype_of(t) for t in flatten(first)])
-        if is_shape(out):
-            return KerasTensor(out, dtype)
-        return map_structure(lambda s: KerasTensor(s, dtype), _as_structure(out))
+        return _shape_specs(out, dtype)
 
     def _output_dtype(self, input_dtypes: list[str | None]) -> str:
         return self.compute_dtype
@@ -575,6 +572,13 @@ class Layer:
 def _batchless(v: Value) -> tuple | None:
     shape = _ops.static_shape(v)
     return None if shape is None else (None, *shape[1:]) if shape else shape
+
+
+def _shape_specs(shapes: Any, dtype: str) -> Any:
+    """KerasTensors for one shape (a tuple) or a (nested) list of shapes."""
+    if is_shape(shapes):
+        return KerasTensor(tuple(shapes), dtype)
+    return [_shape_specs(s, dtype) for s in shapes]
 
 
 def _as_structure(shape: Any) -> Any:

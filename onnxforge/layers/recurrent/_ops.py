@@ -1,7 +1,7 @@
 """Graph helpers of the recurrent layers: dims as 1-D int64 tensors, zeros, slices, dropout masks."""
 from __future__ import annotations
 
-__all__ = ["dim", "zeros", "cols", "dropout_mask", "to_bool", "flip_time"]
+__all__ = ["dim", "zeros", "cols", "row", "dropout_mask", "to_bool", "flip_time"]
 
 from collections.abc import Sequence
 
@@ -33,6 +33,15 @@ def cols(w: Value, start: int, stop: int) -> Value:
     b = w.builder
     shape = None if w.shape is None else (*w.shape[:-1], stop - start)
     return b.op("Slice", [w, ints(b, [start]), ints(b, [stop]), ints(b, [-1])], shape=shape)
+
+
+def row(x: Value, k: int) -> Value:
+    """``x[k]`` (a Slice and a Reshape: the scalar-index Gather gradient mishandles this case today)."""
+    b = x.builder
+    shape = None if x.shape is None else tuple(x.shape[1:])
+    part = b.op("Slice", [x, ints(b, [k]), ints(b, [k + 1]), ints(b, [0])])
+    rest = b.op("Shape", [x], start=1)
+    return b.op("Reshape", [part, rest], shape=shape)
 
 
 def dropout_mask(rate: float, batch: Value, size: int, count: int | None, dtype: int) -> Value:

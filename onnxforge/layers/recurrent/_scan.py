@@ -33,8 +33,15 @@ def _step_shape(v: Value, drop_axis: int | None) -> tuple | None:
     return tuple(d if isinstance(d, int) else None for d in dims)
 
 
+def _input(sb: GraphBuilder, hint: str, dtype: int | None, shape: tuple | None) -> Value:
+    name = sb.fresh(hint)
+    sb._taken.discard(name)  # fresh() claimed it; input() claims it again
+    return sb.input(name, dtype, shape)
+
+
 def scan(b: GraphBuilder, step: StepFn, states: Sequence[Value], sequences: Sequence[Value],
-         num_outputs: int, reverse: bool = False, name: str = "rnn") -> tuple[list[Value], list[Value]]:
+         num_outputs: int, reverse: bool = False, outputs_in_time_order: bool = False,
+         name: str = "rnn") -> tuple[list[Value], list[Value]]:
     """Emit ``Scan`` over axis 0 of ``sequences`` (time-major) carrying ``states``.
 
     Args:
@@ -44,14 +51,16 @@ def scan(b: GraphBuilder, step: StepFn, states: Sequence[Value], sequences: Sequ
         sequences: time-major tensors ``(time, ...)``; the body sees one ``(...)`` slice per step.
         num_outputs: how many per-step outputs ``step`` returns (stacked along axis 0).
         reverse: walk the sequences from the last step to the first (outputs stay in walk order).
+        outputs_in_time_order: with ``reverse``, stack the outputs in input time order instead (Scan
+            prepends them), so a reversed walk needs no flip afterwards.
         name: body graph name.
 
     Returns:
         ``(final_states, stacked_outputs)``.
     """
     sb = body_builder(b)
-    state_in = [sb.input(sb.fresh(f"{name}_state"), s.dtype, _step_shape(s, None)) for s in states]
-    seq_in = [sb.input(sb.fresh(f"{name}_in"), x.dtype, _step_shape(x, 0)) for x in sequences]
+    state_in = [_input(sb, f"{name}_state", s.dtype, _step_shape(s, None)) for s in states]
+    seq_in = [_input(sb, f"{name}_in", x.dtype, _step_shape(x, 0)) for x in sequences]
     new_states, outputs = step(list(state_in), list(seq_in))
     if len(new_states) != len(states) or len(outputs) != num_outputs:
         raise ValueError(f"{name}: the step returned {len(new_states)} states and {len(outputs)} outputs, "
@@ -68,9 +77,11 @@ def scan(b: GraphBuilder, step: StepFn, states: Sequence[Value], sequences: Sequ
         seen.add(v.name)
         sb.output(v)
     body = sb.to_graph(name=b.fresh(f"{name}_body"))
+    attrs = {"scan_input_directions": [int(reverse)] * len(sequences)}
+    if num_outputs:  # (an empty ints attribute has no type to infer)
+        attrs["scan_output_directions"] = [int(reverse and outputs_in_time_order)] * num_outputs
     outs = b.op("Scan", list(states) + list(sequences), outputs=len(states) + num_outputs, body=body,
-                num_scan_inputs=len(sequences),
-                scan_input_directions=[int(reverse)] * len(sequences))
+                num_scan_inputs=len(sequences), **attrs)
     outs = outs if isinstance(outs, list) else [outs]
     final = outs[:len(states)]
     for f, s in zip(final, states):

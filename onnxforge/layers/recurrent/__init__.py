@@ -1,0 +1,16 @@
+"""Recurrent layers: cells, the ``RNN`` wrapper, ``SimpleRNN`` / ``LSTM`` / ``GRU``, ``Bidirectional``,
+``TimeDistributed`` and ``Masking``.
+
+Training programs run the recurrence as one ONNX ``Scan`` over a symbolic time axis (differentiated by
+onnxforge's Scan gradient rule); inference programs use the fused ONNX ``LSTM`` / ``GRU`` / ``RNN`` nodes
+where they express the layer.
+"""
+from __future__ import annotations
+
+from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .layers import GRU, LSTM, SimpleRNN
+from .masking import Masking, get_keras_mask, set_keras_mask
+from .rnn import RNN
+
+__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Masking",
+           "get_keras_mask", "set_keras_mask"]

@@ -1,0 +1,321 @@
+"""``RNN``: runs a cell over the time axis of ``(batch, time, features)`` inputs.
+
+Two graph forms, one semantics:
+
+* **Scan form** (training programs, and whenever a fused node cannot express the layer): one ONNX
+  ``Scan`` over the time-major sequence. For the built-in cells the input half of every gate is one big
+  MatMul over all steps *before* the loop; the body holds only the recurrent MatMul and the gate math,
+  reading the weights as outer-scope captures (the Scan gradient rule accumulates their gradients). Batch
+  size and sequence length are symbolic: one graph serves every length.
+* **Fused form** (inference programs): one ONNX ``LSTM`` / ``GRU`` / ``RNN`` node (see ``fused``) when the
+  cell is built-in with ONNX-expressible activations and no mask is given.
+
+Masks follow Keras: on a masked step the states keep their previous values and the output repeats the
+previous output (zeros before the first unmasked step), or is zero with ``zero_output_for_mask=True``.
+"""
+from __future__ import annotations
+
+__all__ = ["RNN"]
+
+from typing import Any
+
+import numpy as np
+
+from ...graph import Value
+from ...tracing import current_trace
+from .. import _ops as layer_ops
+from ..base import InputSpec, Layer
+from . import _ops
+from ._scan import scan
+from .cells import _RecurrentCell
+from .fused import fusable, fused_forward
+from .masking import get_keras_mask, set_keras_mask
+
+
+def _as_list(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def prefix_weight_names(layer: Layer, prefix: str) -> None:
+    """Give ``layer``'s weights Keras 3 paths under an enclosing layer (``lstm/lstm_cell/kernel``)."""
+    for w in layer.weights:
+        if not w.name.startswith(prefix + "/"):
+            w.name = f"{prefix}/{w.name}"
+
+
+class RNN(Layer):
+    """Base class for recurrent layers: ``cell`` applied at every time step (Keras 3 ``keras.layers.RNN``).
+
+    Args:
+        cell: a cell (``SimpleRNNCell``, ``LSTMCell``, ``GRUCell`` or any layer with ``call(inputs, states)``
+            returning ``(output, new_states)`` and a ``state_size``).
+        return_sequences: return the whole output sequence ``(batch, time, units)`` instead of the last
+            output ``(batch, units)``.
+        return_state: also return the final states (``[output, *states]``).
+        go_backwards: process the sequence from its end; the returned sequence is in processing order.
+        stateful: only ``False``: state never lives across batches in onnxforge programs.
+        unroll: accepted for compatibility; the loop is always an ONNX ``Scan`` (same results).
+        zero_output_for_mask: masked steps output zeros instead of repeating the previous output.
+
+    Call arguments:
+        sequences: ``(batch, time, features)``.
+        initial_state: a list of state tensors (``[h]``, or ``[h, c]`` for LSTM); zeros by default.
+        mask: bool ``(batch, time)``; ``False`` marks a step to skip. Defaults to the mask attached to
+            ``sequences`` by an upstream ``Masking`` / ``Embedding(mask_zero=True)`` (see ``masking``).
+        training: enables ``dropout`` / ``recurrent_dropout`` of the cell.
+
+    Attributes:
+        fused: ``None`` (default) uses the fused ONNX node in inference programs whenever it can express
+            the layer; ``False`` always uses ``Scan``; ``True`` makes an inexpressible configuration an
+            error in inference programs. Training programs always use ``Scan``.
+
+    Example:
+        >>> from onnxforge.layers import Input
+        >>> from onnxforge.layers.recurrent import RNN, LSTMCell
+        >>> RNN(LSTMCell(8), return_sequences=True)(Input(shape=(None, 3))).shape
+        (None, None, 8)
+    """
+
+    def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
+                 zero_output_for_mask: bool = False, **kwargs: Any):
+        if isinstance(cell, (list, tuple)):
+            raise NotImplementedError("RNN with a list of cells (StackedRNNCells) is not supported by onnxforge; "
+                                      "stack RNN layers instead. Received: cell=" + repr(cell))
+        if not callable(getattr(cell, "call", None)) or getattr(cell, "state_size", None) is None:
+            raise ValueError("Argument `cell` should have a `call` method and a `state_size` attribute. "
+                             f"Received: cell={cell!r}")
+        super().__init__(**kwargs)
+        if stateful:
+            raise ValueError(f"Layer {self.name}: stateful=True is not supported by onnxforge (compiled programs "
+                             "keep no state between batches; pass `initial_state` explicitly). "
+                             f"Received: stateful={stateful!r}")
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = False
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.supports_masking = True
+        self.input_spec = InputSpec(ndim=3)
+        self.fused: bool | None = None
+        # Set by Bidirectional: a backward pass returns its sequence in input time order (no flip needed).
+        self._time_order_outputs = False
+
+    # ------------------------------------------------------------ sizes
+    @property
+    def state_size(self) -> list[int]:
+        return [int(s) for s in _as_list(self.cell.state_size)]
+
+    @property
+    def _output_size(self) -> int:
+        size = getattr(self.cell, "output_size", None)
+        return int(size if size is not None else self.state_size[0])
+
+    # ------------------------------------------------------------ contract
+    def build(self, sequences_shape, initial_state_shape=None):
+        shape = tuple(sequences_shape)
+        if len(shape) != 3:
+            raise ValueError(f'Layer "{self.name}" expects inputs of shape (batch, timesteps, features). '
+                             f"Received: input_shape={shape}")
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            self.cell._maybe_build((shape[0], shape[2]))
+            prefix_weight_names(self.cell, self.name)
+        self.built = True
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, time = tuple(sequences_shape)[:2]
+        out = (batch, time, self._output_size) if self.return_sequences else (batch, self._output_size)
+        if self.return_state:
+            return (out, *[(batch, s) for s in self.state_size])
+        return out
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        mask = _as_list(mask)[0] if mask is not None else None
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.state_size) if self.return_state else out
+
+    # ------------------------------------------------------------ checks
+    def _check_sequences(self, x: Value) -> None:
+        if x.rank is not None and x.rank != 3:
+            raise ValueError(f'Layer "{self.name}" expects inputs of shape (batch, timesteps, features), rank 3. '
+                             f"Received: shape={x.shape}")
+        if x.shape is not None and x.shape[1] == 0:
+            raise ValueError(f'Layer "{self.name}" got a zero-length sequence: there is no time step to run. '
+                             f"Received: shape={x.shape}")
+
+    def _check_mask(self, mask: Any, x: Value) -> Value | None:
+        if mask is None:
+            return None
+        mask = _as_list(mask)[0]
+        if mask is None:
+            return None
+        if not isinstance(mask, Value):
+            raise ValueError(f'Layer "{self.name}": `mask` must be a graph tensor of shape (batch, timesteps). '
+                             f"Received: mask={mask!r}")
+        if mask.rank is not None and mask.rank != 2:
+            raise ValueError(f'Layer "{self.name}": `mask` must have shape (batch, timesteps) to match inputs of '
+                             f"shape {x.shape}. Received: mask shape={mask.shape}")
+        if mask.shape is not None and x.shape is not None:
+            for axis, name in ((0, "batch"), (1, "timesteps")):
+                m, d = mask.shape[axis], x.shape[axis]
+                if isinstance(m, int) and isinstance(d, int) and m != d:
+                    raise ValueError(f'Layer "{self.name}": the mask\'s {name} dim ({m}) does not match the '
+                                     f"inputs' ({d}). Received: mask shape={mask.shape}, inputs shape={x.shape}")
+        return _ops.to_bool(mask)
+
+    def _initial_states(self, x: Value, initial_state: Any) -> list[Value] | None:
+        if initial_state is None:
+            return None
+        states = _as_list(initial_state)
+        sizes = self.state_size
+        if len(states) != len(sizes):
+            raise ValueError(f'Layer "{self.name}" expects {len(sizes)} initial state tensor(s) of sizes {sizes}. '
+                             f"Received: {len(states)} initial state(s)")
+        out = []
+        for k, (s, size) in enumerate(zip(states, sizes)):
+            if not isinstance(s, Value):
+                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must be a graph tensor. Received: {s!r}')
+            if s.rank is not None and (s.rank != 2 or (isinstance(s.shape[1], int) and s.shape[1] != size)):
+                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must have shape (batch, {size}). '
+                                 f"Received: shape={s.shape}")
+            if s.dtype != x.dtype:
+                s = s.builder.op("Cast", [s], to=x.dtype, shape=s.shape)
+            out.append(s)
+        return out
+
+    def _use_fused(self, mask: Value | None) -> bool:
+        ctx = current_trace()
+        if ctx.training or self.fused is False:
+            return False
+        reason = "a mask was given (ONNX recurrent nodes have no per-step mask)" if mask is not None \
+            else fusable(self.cell)
+        if reason is not None and self.fused is True:
+            raise ValueError(f'Layer "{self.name}" cannot run as a fused ONNX node: {reason}. '
+                             "Received: fused=True")
+        return reason is None
+
+    # ------------------------------------------------------------ call
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        x = sequences
+        self._check_sequences(x)
+        if mask is None:
+            mask = get_keras_mask(x)
+        mask = self._check_mask(mask, x)
+        states0 = self._initial_states(x, initial_state)
+        ctx = current_trace()
+        if ctx.training and isinstance(self.cell, Layer):
+            self.cell._add_regularization(ctx, [])
+        if self._use_fused(mask):
+            seq, states = fused_forward(self.cell, x, states0, self.go_backwards, self.return_sequences,
+                                        time_order=self._time_order_outputs)
+            last = states[0]
+        else:
+            seq, last, states = self._scan_forward(x, states0, mask, bool(training))
+        batch = x.shape[0] if x.shape else None
+        for s, size in zip(states, self.state_size):
+            s.shape = (batch, size)
+        if self.return_sequences:
+            seq.shape = (batch, x.shape[1] if x.shape else None, self._output_size)
+            set_keras_mask(seq, mask)
+            output = seq
+        else:
+            if self.return_state and any(last is s for s in states):
+                # Keras returns the last output and the state as two tensors; two graph outputs need two names.
+                last = x.builder.op("Identity", [last], dtype=last.dtype)
+            output = last
+            output.shape = (batch, self._output_size)
+        if self.return_state:
+            return [output, *states]
+        return output
+
+    def _scan_forward(self, x: Value, states0: list[Value] | None, mask: Value | None,
+                      training: bool) -> tuple[Value | None, Value, list[Value]]:
+        """``(sequence or None, last output, final states)`` computed by one Scan."""
+        b, cell = x.builder, self.cell
+        batch = _ops.dim(x, 0)
+        fast = isinstance(cell, _RecurrentCell)
+        given = states0 is not None
+        if states0 is None:
+            states0 = self._zero_states(x, batch)
+        x_tm = layer_ops.transpose(x, (1, 0, 2))
+        if fast:
+            in_mask, rec_mask = cell._dropout_masks(x, batch, training)
+            seq_in = cell._project(x_tm, in_mask)  # every gate's input part for all steps: one MatMul
+            consts = cell._step_constants(rec_mask)
+
+            def cell_step(x_t: Value, states: list[Value]) -> tuple[Value, list[Value]]:
+                return cell._step_with(x_t, states, consts)
+        else:
+            seq_in = x_tm
+
+            def cell_step(x_t: Value, states: list[Value]) -> tuple[Value, list[Value]]:
+                out, new = cell(x_t, states, training=training)
+                return out, _as_list(new)
+
+        # The previous output is its own loop state when it can differ from the first state: a custom
+        # cell, or a mask with an initial state (Keras's first "previous output" is zeros).
+        carry_out = not fast or (mask is not None and given)
+        n = len(states0)
+        init = list(states0)
+        if carry_out:
+            init.append(_ops.zeros(b, [batch, self._output_size], x.dtype, shape=(None, self._output_size)))
+        sequences = [seq_in]
+        if mask is not None:
+            m_tm = b.op("Transpose", [mask], perm=[1, 0])
+            sequences.append(b.op("Unsqueeze", [m_tm, layer_ops.ints(b, [2])], shape=(None, None, 1)))
+        zero_out = self.zero_output_for_mask and mask is not None
+
+        def step(states: list[Value], inputs: list[Value]) -> tuple[list[Value], list[Value]]:
+            core = states[:n]
+            out, new = cell_step(inputs[0], core)
+            if len(new) != n:
+                raise ValueError(f'Layer "{self.name}": the cell returned {len(new)} states, expected {n}.')
+            prev = states[n] if carry_out else core[0]
+            y = out
+            if mask is not None:
+                sb, m = out.builder, inputs[1]
+                new = [sb.op("Where", [m, s_new, s_old]) for s_new, s_old in zip(new, core)]
+                out = sb.op("Where", [m, out, prev])  # a masked step repeats the previous output
+                y = y * sb.op("Cast", [m], to=y.dtype) if zero_out else out
+            carried = list(new) + ([out] if carry_out else [])
+            return carried, ([y] if self.return_sequences else [])
+
+        finals, stacked = scan(b, step, init, sequences, num_outputs=int(self.return_sequences),
+                               reverse=self.go_backwards, outputs_in_time_order=self._time_order_outputs,
+                               name=self.name)
+        states = finals[:n]
+        last = finals[n] if carry_out else states[0]
+        if zero_out:
+            # Keras zeroes the last output too when the last processed step is masked.
+            t_last = b.const(np.asarray(0 if self.go_backwards else -1, np.int64))
+            m_last = b.op("Gather", [mask, t_last], axis=1)
+            m_last = b.op("Unsqueeze", [b.op("Cast", [m_last], to=x.dtype), layer_ops.ints(b, [1])])
+            last = last * m_last
+        seq = layer_ops.transpose(stacked[0], (1, 0, 2)) if self.return_sequences else None
+        return seq, last, states
+
+    def _zero_states(self, x: Value, batch: Value) -> list[Value]:
+        get = getattr(self.cell, "get_initial_state", None)
+        if isinstance(self.cell, _RecurrentCell):
+            return get(batch)
+        return [_ops.zeros(x.builder, [batch, s], x.dtype, shape=(None, s)) for s in self.state_size]
+
+    # ------------------------------------------------------------ config
+    def get_config(self):
+        from ..serialization import serialize
+
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": False,
+                "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask,
+                "cell": serialize(self.cell)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> RNN:
+        from ..serialization import deserialize
+
+        config = dict(config)
+        cell = config.pop("cell")
+        return cls(deserialize(cell) if isinstance(cell, dict) else cell, **config)
+

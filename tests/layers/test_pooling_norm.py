@@ -1,0 +1,177 @@
+"""Pooling (Keras "same" semantics) and normalization layers against numpy / torch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from onnxforge import layers as L
+from onnxforge.models import Sequential
+from tests.layers.helpers import run, trace
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _numpy_pool2d(x, k, s, padding, reduce):
+    """NHWC pooling; "same" windows are clipped to the input (TF: the pad is never averaged)."""
+    n, h, w, c = x.shape
+    if padding == "valid":
+        oh, ow, top, left = (h - k) // s + 1, (w - k) // s + 1, 0, 0
+    else:
+        oh, ow = -(-h // s), -(-w // s)
+        top = max((oh - 1) * s + k - h, 0) // 2
+        left = max((ow - 1) * s + k - w, 0) // 2
+    out = np.zeros((n, oh, ow, c), np.float32)
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * s - top, j * s - left
+            window = x[:, max(r0, 0):r0 + k, max(c0, 0):c0 + k, :]
+            out[:, i, j] = reduce(window.reshape(n, -1, c), axis=1)
+    return out
+
+
+@pytest.mark.parametrize("cls,reduce", [(L.MaxPooling2D, np.max), (L.AveragePooling2D, np.mean)])
+@pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"), (2, 2, "same"),
+                                                  (3, 1, "same")])
+def test_pool2d(cls, reduce, pool, strides, padding):
+    layer = cls(pool, strides=strides, padding=padding)
+    x = _x(2, 5, 5, 3)
+    expected = _numpy_pool2d(x, pool, strides or pool, padding, reduce)
+    assert layer.compute_output_shape((None, 5, 5, 3)) == (None, *expected.shape[1:])
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_pool1d_and_channels_first():
+    x = _x(2, 7, 3)
+    y = run(L.AveragePooling1D(3, strides=2, padding="same"), x)
+    expected = _numpy_pool2d(x[:, :, None, :], 3, 2, "same", np.mean)  # a 1-wide image: same as 1-D
+    assert y.shape == (2, 4, 3)
+    np.testing.assert_allclose(y, expected[:, :, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run(L.MaxPooling1D(), x), np.maximum(x[:, 0:6:2], x[:, 1:7:2]))
+    xc = _x(2, 3, 4, 4)
+    y = run(L.MaxPooling2D(data_format="channels_first"), xc)
+    np.testing.assert_allclose(y, F.max_pool2d(torch.from_numpy(xc), 2).numpy())
+    config = L.MaxPooling2D(3, padding="same").get_config()
+    assert config["pool_size"] == [3, 3] and config["strides"] == [3, 3]
+    with pytest.raises(ValueError, match="negative"):
+        L.MaxPooling2D(4)(L.Input(shape=(3, 3, 1)))
+
+
+def test_global_pooling():
+    x = _x(2, 4, 5, 3)
+    np.testing.assert_allclose(run(L.GlobalAveragePooling2D(), x), x.mean((1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run(L.GlobalMaxPooling2D(keepdims=True), x), x.max((1, 2), keepdims=True))
+    np.testing.assert_allclose(run(L.GlobalAveragePooling1D(), x[:, 0]), x[:, 0].mean(1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run(L.GlobalAveragePooling2D(data_format="channels_first"), x), x.mean((2, 3)),
+                               rtol=1e-5, atol=1e-6)
+    assert L.GlobalAveragePooling2D()(L.Input(shape=(4, 5, 3))).shape == (None, 3)
+
+
+def test_global_pooling_after_conv_reads_nchw_with_and_without_keepdims():
+    for keepdims in (False, True):
+        model = Sequential([L.Input(shape=(5, 5, 2)), L.Conv2D(3, 3, padding="same"),
+                            L.GlobalMaxPooling2D(keepdims=keepdims)])
+        x = _x(2, 5, 5, 2)
+        conv = model.layers[0]
+        k, b = conv.get_weights()
+        y_conv = F.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(k).permute(3, 2, 0, 1),
+                          torch.from_numpy(b), padding=1).permute(0, 2, 3, 1).numpy()
+        np.testing.assert_allclose(run(model, x), y_conv.max((1, 2), keepdims=keepdims), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ BatchNormalization
+def _bn(axis=-1, **kwargs):
+    layer = L.BatchNormalization(axis=axis, **kwargs)
+    return layer
+
+
+def test_batchnorm_weights_config_and_inference():
+    layer = _bn(name="bn")
+    layer.build((None, 4, 3))
+    assert [w.name for w in layer.weights] == ["bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance"]
+    assert [w.name for w in layer.non_trainable_weights] == ["bn/moving_mean", "bn/moving_variance"]
+    gamma, beta, mean, var = _x(3, seed=1), _x(3, seed=2), _x(3, seed=3), np.abs(_x(3, seed=4)) + 0.5
+    layer.set_weights([gamma, beta, mean, var])
+    x = _x(2, 4, 3)
+    expected = (x - mean) / np.sqrt(var + 1e-3) * gamma + beta
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-5, atol=1e-5)
+    config = layer.get_config()
+    assert config["momentum"] == 0.99 and config["epsilon"] == 1e-3
+    assert L.BatchNormalization.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("axis,shape", [(-1, (4, 3, 3, 2)), (1, (4, 2, 3, 3))])
+def test_batchnorm_training_uses_batch_stats_and_updates(axis, shape):
+    layer = _bn(axis=axis, momentum=0.9)
+    layer.build((None, *shape[1:]))
+    c = shape[axis]
+    mean0, var0 = _x(c, seed=5), np.abs(_x(c, seed=6)) + 0.5
+    layer.set_weights([np.full(c, 2.0, np.float32), np.full(c, 0.5, np.float32), mean0, var0])
+    traced = trace(layer, ((*shape[1:],), np.float32), training=True)
+    x = _x(*shape) * 3 + 1
+    out = traced.run(x)
+    red = tuple(i for i in range(len(shape)) if i != axis % len(shape))
+    mu, var = x.mean(red, keepdims=True), x.var(red, keepdims=True)
+    np.testing.assert_allclose(out["out_0"], (x - mu) / np.sqrt(var + 1e-3) * 2.0 + 0.5, rtol=1e-4, atol=1e-4)
+    updates = {name.split("/")[1]: out[o] for name, o in traced.update_names.items()}
+    np.testing.assert_allclose(updates["moving_mean"], mean0 * 0.9 + mu.reshape(-1) * 0.1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(updates["moving_variance"], var0 * 0.9 + var.reshape(-1) * 0.1, rtol=1e-4, atol=1e-5)
+
+
+def test_frozen_batchnorm_runs_in_inference_mode_even_when_training():
+    layer = _bn(center=False, scale=False, trainable=False)
+    layer.build((None, 3))
+    assert len(layer.weights) == 2 and layer.trainable_weights == []
+    traced = trace(layer, ((3,), np.float32), training=True)
+    assert traced.update_names == {}
+    x = _x(5, 3)
+    np.testing.assert_allclose(traced(x), x / np.sqrt(1 + 1e-3), rtol=1e-5)
+
+
+def test_batchnorm_after_conv_stays_nchw_and_matches():
+    model = Sequential([L.Input(shape=(4, 4, 2)), L.Conv2D(3, 3, padding="same"), L.BatchNormalization()])
+    conv, bn = model.layers
+    bn.set_weights([_x(3, seed=1), _x(3, seed=2), _x(3, seed=3), np.abs(_x(3, seed=4)) + 0.5])
+    x = _x(2, 4, 4, 2)
+    k, b = conv.get_weights()
+    y_conv = F.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(k).permute(3, 2, 0, 1),
+                      torch.from_numpy(b), padding=1).permute(0, 2, 3, 1).numpy()
+    g, be, m, v = bn.get_weights()
+    traced = trace(model, ((4, 4, 2), np.float32))
+    np.testing.assert_allclose(traced(x), (y_conv - m) / np.sqrt(v + 1e-3) * g + be, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_errors():
+    with pytest.raises(ValueError, match="momentum"):
+        L.BatchNormalization(momentum=2.0)
+    with pytest.raises(ValueError, match=r"Axis -1.*defined dimension.*\(None, None\)"):
+        L.BatchNormalization()(L.Input(shape=(None,)))
+
+
+# ------------------------------------------------------------------ LayerNormalization
+def test_layernorm_matches_torch():
+    layer = L.LayerNormalization()
+    layer.build((None, 3, 4))
+    gamma, beta = _x(4, seed=1), _x(4, seed=2)
+    layer.set_weights([gamma, beta])
+    x = _x(2, 3, 4)
+    expected = F.layer_norm(torch.from_numpy(x), (4,), torch.from_numpy(gamma), torch.from_numpy(beta), eps=1e-3)
+    np.testing.assert_allclose(run(layer, x), expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert L.LayerNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_layernorm_multi_axis_and_rms():
+    layer = L.LayerNormalization(axis=[1, 2], epsilon=1e-5)
+    layer.build((None, 3, 4))
+    assert layer.gamma.shape == (3, 4)
+    x = _x(2, 3, 4)
+    expected = F.layer_norm(torch.from_numpy(x), (3, 4), eps=1e-5).numpy()
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-5, atol=1e-5)
+    rms = L.LayerNormalization(rms_scaling=True)
+    rms.build((None, 4))
+    assert [w.name.split("/")[1] for w in rms.weights] == ["gamma"]
+    x = _x(3, 4)
+    np.testing.assert_allclose(run(rms, x), x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-3), rtol=1e-5)
