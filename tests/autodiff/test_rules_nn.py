@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxforge.autodiff import GradientError, check_gradients, gradient_model
 from onnxforge.autodiff.gradcheck import LOSS, upstream_wrapped
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import Case, normal, positive, run_case
+from tests.autodiff.harness import Case, normal, positive, run_case, run_model
 from tests.conftest import check_full
 
 torch = pytest.importorskip("torch")
@@ -116,3 +116,153 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_gradient(case):
     run_case(case)
+
+
+# ------------------------------------------------------------------ whole-model checks
+def _vi(name: str, dtype: int, shape=None) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def _model(nodes, inputs, outputs, inits=()) -> onnx.ModelProto:
+    graph = helper.make_graph(nodes, "nn", inputs, outputs, initializer=list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", DEFAULT_OPSET)])
+    model.ir_version = 10
+    return model
+
+
+def test_batch_norm_training_only_y_reaches_the_loss():
+    # The usual training graph: the running statistics are outputs nobody differentiates.
+    def make(dt):
+        bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], training_mode=1)
+        return _model([bn], [_vi("x", dt, ["N", 3, 4]), _vi("s", dt, [3]), _vi("b", dt, [3]), _vi("m", dt, [3]),
+                             _vi("v", dt, [3])], [_vi("y", dt, ["N", 3, 4])])
+
+    def draw(rng, n):
+        return {"x": rng.standard_normal((n, 3, 4)), "s": rng.standard_normal(3), "b": rng.standard_normal(3),
+                "m": rng.standard_normal(3), "v": rng.uniform(0.5, 2, 3)}
+
+    run_model(make, draw, ["x", "s", "b"], sizes=(2, 5),
+              torch_fn=lambda x, s, b, m, v: F.batch_norm(x, None, None, s, b, training=True), name="BN_train_y")
+
+
+def test_layer_norm_mean_and_inv_std_outputs_carry_gradient():
+    # Float32 reuses the node's own Mean / InvStdDev outputs; float64 recomputes them (stash_type=1 types
+    # them float32, so they leave the model through a Cast to the model's dtype): both paths against torch.
+    def make(dt):
+        ln = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "mean", "inv"], axis=1)
+        casts = [helper.make_node("Cast", [v], [f"{v}_out"], to=dt) for v in ("mean", "inv")]
+        return _model([ln, *casts], [_vi("x", dt, ["N", 2, 3]), _vi("s", dt, [2, 3]), _vi("b", dt, [2, 3])],
+                      [_vi("y", dt, ["N", 2, 3]), _vi("mean_out", dt, ["N", 1, 1]), _vi("inv_out", dt, ["N", 1, 1])])
+
+    def draw(rng, n):
+        return {"x": rng.standard_normal((n, 2, 3)), "s": rng.standard_normal((2, 3)), "b": rng.standard_normal((2, 3))}
+
+    run_model(make, draw, ["x", "s", "b"], sizes=(2, 3), torch_fn=_ln_stats(1), name="LN_stats")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_with_labels_fed_at_run_time(reduction):
+    # Labels are an input of the graph, so one gradient graph serves every batch size.
+    def make(dt):
+        sce = helper.make_node("SoftmaxCrossEntropyLoss", ["scores", "labels", "w"], ["loss", "log_prob"],
+                               reduction=reduction, ignore_index=2)
+        nll = helper.make_node("NegativeLogLikelihoodLoss", ["scores", "labels"], ["nll"], reduction=reduction)
+        out_shape = ["N"] if reduction == "none" else []
+        return _model([sce, nll], [_vi("scores", dt, ["N", 5]), _vi("labels", TensorProto.INT64, ["N"]),
+                                   _vi("w", dt, [5])],
+                      [_vi("loss", dt, out_shape), _vi("log_prob", dt, ["N", 5]), _vi("nll", dt, out_shape)])
+
+    def draw(rng, n):
+        return {"scores": rng.standard_normal((n, 5)), "labels": rng.integers(0, 5, n).astype(np.int64),
+                "w": rng.uniform(0.5, 2.0, 5)}
+
+    def torch_fn(scores, labels, w):
+        return (F.cross_entropy(scores, labels, weight=w, ignore_index=2, reduction=reduction),
+                F.log_softmax(scores, 1), F.nll_loss(scores, labels, reduction=reduction))
+
+    run_model(make, draw, ["scores"], sizes=(4, 7), torch_fn=torch_fn, name=f"losses_{reduction}")
+
+
+# ------------------------------------------------------------------ Dropout
+def test_dropout_training_flag_fed_at_run_time_false_is_the_identity():
+    # ratio and training_mode are graph inputs: the rule cannot know the mode while building.
+    def make(dt):
+        d = helper.make_node("Dropout", ["x", "ratio", "training"], ["y", "mask"])
+        return _model([d], [_vi("x", dt, ["N", 4]), _vi("ratio", dt, []), _vi("training", TensorProto.BOOL, [])],
+                      [_vi("y", dt, ["N", 4]), _vi("mask", TensorProto.BOOL, ["N", 4])])
+
+    def draw(rng, n):
+        return {"x": rng.standard_normal((n, 4)), "ratio": np.array(0.4), "training": np.array(False)}
+
+    run_model(make, draw, ["x"], sizes=(2, 3), torch_fn=lambda x, ratio, training: (x * 1, None),
+              name="Dropout_runtime_flag")
+
+
+def _run_dropout(with_mask_output: bool, ratio_input: bool, training_input: bool, training: bool = True):
+    """Run a float32 Dropout's gradient graph in onnxruntime; return (x, upstream, y, mask or None, dx, ratio)."""
+    ratio = 0.3
+    f32 = TensorProto.FLOAT
+    inputs = [_vi("x", f32, ["N", 64])]
+    inits = []
+    if ratio_input:
+        inputs.append(_vi("ratio", f32, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(ratio, np.float32), "ratio"))
+    if training_input:
+        inputs.append(_vi("training", TensorProto.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(training), "training"))
+    outs = ["y", "mask"] if with_mask_output else ["y"]
+    model = _model([helper.make_node("Dropout", ["x", "ratio", "training"], outs, seed=7)], inputs,
+                   [_vi("y", f32, ["N", 64])] + ([_vi("mask", TensorProto.BOOL, ["N", 64])] if with_mask_output else []),
+                   inits)
+    grad = check_full(gradient_model(upstream_wrapped(check_full(model), ["y"]), LOSS, ["x"]))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.5, 1.5, (3, 64)).astype(np.float32)  # nonzero: y == 0 exactly where dropped
+    u = rng.standard_normal((3, 64)).astype(np.float32)
+    feeds = {"x": x, "__upstream_y": u}
+    if ratio_input:
+        feeds["ratio"] = np.array(ratio, np.float32)
+    if training_input:
+        feeds["training"] = np.array(training)
+    session = ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in grad.graph.output]
+    got = dict(zip(names, session.run(None, feeds)))
+    return x, u, got["y"], got.get("mask"), got["x_grad"], ratio
+
+
+@pytest.mark.parametrize("with_mask_output", [True, False], ids=["mask_output", "mask_added_by_rule"])
+@pytest.mark.parametrize("ratio_input", [True, False], ids=["ratio_input", "ratio_const"])
+def test_dropout_training_gradient_is_upstream_times_mask_over_keep(with_mask_output, ratio_input):
+    # onnxruntime's Dropout is random, so no finite differences: the gradient must be dy * mask / (1 - ratio)
+    # with the mask of the very same run (the forward node's mask output, added on demand).
+    x, u, y, mask, dx, ratio = _run_dropout(with_mask_output, ratio_input, training_input=False)
+    if mask is None:
+        mask = y != 0
+    else:
+        np.testing.assert_array_equal(mask, y != 0)
+    assert 0 < mask.mean() < 1, "the test needs both kept and dropped elements"
+    np.testing.assert_allclose(y, x * mask / (1 - ratio), rtol=1e-6)
+    np.testing.assert_allclose(dx, u * mask / (1 - ratio), rtol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_dropout_training_flag_fed_at_run_time(training):
+    x, u, y, mask, dx, ratio = _run_dropout(True, True, training_input=True, training=training)
+    if training:
+        assert 0 < mask.mean() < 1
+        np.testing.assert_allclose(dx, u * mask / (1 - ratio), rtol=1e-6)
+    else:
+        assert mask.all()
+        np.testing.assert_allclose(dx, u, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ refusals
+def test_unknown_rank_is_refused_with_the_node_named():
+    f32 = TensorProto.FLOAT
+    model = _model([helper.make_node("Reshape", ["x", "shape"], ["r"]),
+                    helper.make_node("LayerNormalization", ["r", "s"], ["y"], name="ln")],
+                   [_vi("x", f32, ["N", 4]), _vi("shape", TensorProto.INT64, ["K"]), _vi("s", f32, [4])],
+                   [_vi("y", f32, None)])
+    with pytest.raises(GradientError, match=r"LayerNormalization node 'ln'.*rank"):
+        gradient_model(model, "y", ["x"])
