@@ -76,7 +76,8 @@ class MLP(TrainingMixin):
         elif self.out_activation == "sigmoid":
             y = b.op("Sigmoid", [y])
         if self.l2 and training is not None:
-            ctx.add_loss(b.op("ReduceSum", [self.k1 * self.k1], keepdims=0) * self.l2)
+            k1 = ctx.read(self.k1)
+            ctx.add_loss(b.op("ReduceSum", [k1 * k1], keepdims=0) * self.l2)
         return [y]
 
     def numpy_forward(self, x, k1=None, b1=None, k2=None, b2=None):
