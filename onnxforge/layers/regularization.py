@@ -62,8 +62,9 @@ class Dropout(Layer):
         like = inputs
         if axes:
             b = inputs.builder
+            shape = tuple(1 if i in axes else d for i, d in enumerate(inputs.shape))
             like = b.op("Slice", [inputs, _ops.ints(b, [0] * len(axes)), _ops.ints(b, [1] * len(axes)),
-                                  _ops.ints(b, axes)])
+                                  _ops.ints(b, axes)], shape=shape)
         return self._drop(inputs, like)
 
     def compute_output_shape(self, input_shape):

@@ -11,6 +11,7 @@ from .cells import GRUCell, LSTMCell, SimpleRNNCell
 from .layers import GRU, LSTM, SimpleRNN
 from .masking import Masking, get_keras_mask, set_keras_mask
 from .rnn import RNN
+from .wrappers import Bidirectional, TimeDistributed
 
-__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Masking",
+__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking",
            "get_keras_mask", "set_keras_mask"]

@@ -43,6 +43,20 @@ def prefix_weight_names(layer: Layer, prefix: str) -> None:
             w.name = f"{prefix}/{w.name}"
 
 
+def _serialize(layer: Layer) -> dict:
+    """Keras 3's serialized layer dict (``keras.layers.serialize``) for a wrapped layer or cell."""
+    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+            "registered_name": None}
+
+
+def _deserialize(config: Any) -> Layer:
+    if isinstance(config, Layer):
+        return config
+    from ..serialization import deserialize
+
+    return deserialize(config)
+
+
 class RNN(Layer):
     """Base class for recurrent layers: ``cell`` applied at every time step (Keras 3 ``keras.layers.RNN``).
 
@@ -304,18 +318,13 @@ class RNN(Layer):
 
     # ------------------------------------------------------------ config
     def get_config(self):
-        from ..serialization import serialize
-
         return {**super().get_config(), "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": False,
                 "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask,
-                "cell": serialize(self.cell)}
+                "cell": _serialize(self.cell)}
 
     @classmethod
     def from_config(cls, config: dict) -> RNN:
-        from ..serialization import deserialize
-
         config = dict(config)
-        cell = config.pop("cell")
-        return cls(deserialize(cell) if isinstance(cell, dict) else cell, **config)
+        return cls(_deserialize(config.pop("cell")), **config)
 

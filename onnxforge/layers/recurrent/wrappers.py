@@ -5,29 +5,14 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 
 from typing import Any
 
-import numpy as np
-
 from ...graph import Value
 from .. import _ops as layer_ops
 from ..base import InputSpec, Layer
 from . import _ops
 from .masking import get_keras_mask, set_keras_mask
-from .rnn import RNN, prefix_weight_names
+from .rnn import RNN, _deserialize, _serialize, prefix_weight_names
 
 _MERGE_MODES = ("sum", "mul", "ave", "concat", None)
-
-
-def _serialize(layer: Layer) -> dict:
-    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
-            "registered_name": None}
-
-
-def _deserialize(config: Any) -> Layer:
-    if isinstance(config, Layer):
-        return config
-    from ..serialization import deserialize
-
-    return deserialize(config)
 
 
 def _clone(layer: Layer, **overrides: Any) -> Layer:
@@ -287,6 +272,3 @@ class TimeDistributed(Layer):
         config = dict(config)
         return cls(_deserialize(config.pop("layer")), **config)
 
-
-def _unused_np() -> Any:  # pragma: no cover
-    return np
