@@ -158,7 +158,7 @@ class TrainingMixin(FitMixin):
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
         """Build the model from the first batch if compile() came before it was built."""
-        if self._programs:
+        if getattr(self, "_programs", None):
             return
         if not getattr(self, "built", False):
             build = getattr(self, "build", None)
@@ -363,7 +363,7 @@ def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndar
         raise TypeError(f"{method}(): {what} must hold numbers of dtype {dtype.name}. Received an array of "
                         f"dtype {array.dtype}")
     if dtype.kind in "iu" and array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
-        raise TypeError(f"{method}(): {what} expects integers (dtype {dtype.name}). Received an array of "
+        raise ValueError(f"{method}(): {what} expects integers (dtype {dtype.name}). Received an array of "
                         f"dtype {array.dtype} with non-integer values")
     return array.astype(dtype)
 
