@@ -55,7 +55,9 @@ def dropout_mask(rate: float, batch: Value, size: int, count: int | None, dtype:
     like = zeros(b, dims, dtype, shape=(*([count] if count else []), None, size))
     u = current_trace().random_uniform(like)
     keep = b.op("Cast", [b.op("GreaterOrEqual", [u, float(rate)])], to=dtype)
-    return keep * float(1.0 / (1.0 - rate))
+    mask = keep * float(1.0 / (1.0 - rate))
+    mask.shape = like.shape
+    return mask
 
 
 def to_bool(mask: Value) -> Value:

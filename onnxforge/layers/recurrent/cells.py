@@ -139,19 +139,23 @@ class _RecurrentCell(Layer):
 
     def _project(self, x: Value, in_mask: Value | None) -> Value:
         """``(x * mask) @ kernel + bias`` for inputs of any rank ``(..., batch, in)``: every gate's input part."""
-        if in_mask is None or in_mask.rank == 2:
+        shape = None if x.shape is None else (*x.shape[:-1], self.gates * self.units)
+        bias = self._input_bias()
+        bias = None if bias is None else _weight(bias)
+        if in_mask is None or self._masks_per_gate is None:
             xm = x if in_mask is None else x * in_mask
             y = xm @ self.kernel
-            bias = self._input_bias()
-            return y if bias is None else y + bias
-        # One mask per gate: each gate sees its own dropped copy of the inputs.
-        u, kernel = self.units, _weight(self.kernel)
-        bias = None if self._input_bias() is None else _weight(self._input_bias())
-        parts = []
-        for g, m in enumerate(_gate_masks(in_mask, self.gates)):
-            y = (x * m) @ _ops.cols(kernel, g * u, (g + 1) * u)
-            parts.append(y if bias is None else y + _ops.cols(bias, g * u, (g + 1) * u))
-        return x.builder.op("Concat", parts, axis=-1)
+            y = y if bias is None else y + bias
+        else:
+            # One mask per gate: each gate sees its own dropped copy of the inputs.
+            u, kernel = self.units, _weight(self.kernel)
+            parts = []
+            for g, m in enumerate(_gate_masks(in_mask, self.gates)):
+                yg = (x * m) @ _ops.cols(kernel, g * u, (g + 1) * u)
+                parts.append(yg if bias is None else yg + _ops.cols(bias, g * u, (g + 1) * u))
+            y = x.builder.op("Concat", parts, axis=-1)
+        y.shape = shape  # the Scan body's input type comes from it
+        return y
 
     def _step_constants(self, rec_mask: Value | None) -> dict[str, Any]:
         """Outer-graph values the step reads (weight slices, per-gate masks): computed once, outside the loop."""
@@ -197,12 +201,11 @@ def _weight(v: Any) -> Value:
     return v.__onnx_value__() if hasattr(v, "__onnx_value__") else v
 
 
-def _gate_masks(rec_mask: Value | None, gates: int) -> list[Value | None]:
-    if rec_mask is None:
+def _gate_masks(mask: Value | None, gates: int) -> list[Value | None]:
+    """The per-gate slices of a ``(gates, batch, size)`` dropout mask."""
+    if mask is None:
         return [None] * gates
-    if rec_mask.rank == 2:
-        return [rec_mask] * gates
-    return [_ops.row(rec_mask, g) for g in range(gates)]
+    return [_ops.row(mask, g) for g in range(gates)]
 
 
 def _split(z: Value, parts: int, units: int) -> list[Value]:

@@ -290,8 +290,10 @@ class RNN(Layer):
             y = out
             if mask is not None:
                 sb, m = out.builder, inputs[1]
-                new = [sb.op("Where", [m, s_new, s_old]) for s_new, s_old in zip(new, core)]
-                out = sb.op("Where", [m, out, prev])  # a masked step repeats the previous output
+                new = [sb.op("Where", [m, s_new, s_old], dtype=s_old.dtype, shape=s_old.shape)
+                       for s_new, s_old in zip(new, core)]
+                # A masked step repeats the previous output.
+                out = sb.op("Where", [m, out, prev], dtype=prev.dtype, shape=prev.shape)
                 y = y * sb.op("Cast", [m], to=y.dtype) if zero_out else out
             carried = list(new) + ([out] if carry_out else [])
             return carried, ([y] if self.return_sequences else [])
