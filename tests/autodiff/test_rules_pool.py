@@ -214,3 +214,47 @@ def test_average_pool_dynamic_varying_divisor_is_refused():
     b.output(b.op("AveragePool", [x], kernel_shape=[3], pads=[1, 1]), "y")
     with pytest.raises(GradientError, match="AveragePool.*divisor varies"):
         gradient_model(b.to_model(), "y", ["x"])
+
+
+# ----------------------------------------------------- the Relu-mask-before-unpool pass
+def _relu_pool_model(extra_use: bool):
+    from onnxforge.autodiff import backward
+    from onnxforge.autodiff.passes import optimize
+
+    def build(passes: bool):
+        b = GraphBuilder()
+        z = b.input("z", TensorProto.FLOAT, ("N", 2, 6, 6))
+        u = b.input("u", TensorProto.FLOAT, ("N", 2, 3, 3))
+        r = b.op("Relu", [z])
+        y = b.op("MaxPool", [r], kernel_shape=[2, 2], strides=[2, 2])
+        loss = b.op("ReduceSum", [b.op("Mul", [y, u])], keepdims=0)
+        if extra_use:  # the Relu output feeds the loss twice: its gradient is a sum, nothing to fuse
+            loss = b.op("Add", [loss, b.op("ReduceSum", [b.op("Mul", [r, r])], keepdims=0)])
+        grad = backward(b, loss, ["z"])["z"]
+        grad.shape = z.shape
+        fired = optimize(b) if passes else 0
+        b.output(grad, "z_grad")
+        return check_full(b.to_model()), fired
+    return build
+
+
+@pytest.mark.parametrize("extra_use", [False, True], ids=["relu_then_pool", "relu_used_twice"])
+def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
+    build = _relu_pool_model(extra_use)
+    (plain, _), (fused, fired) = build(False), build(True)
+    assert fired == (0 if extra_use else 1)
+    pooled = next(n.output[0] for n in fused.graph.node if n.op_type == "MaxPool")
+    (greater,) = [n for n in fused.graph.node if n.op_type == "Greater"]
+    assert greater.input[0] == ("z" if extra_use else pooled)  # the mask is computed on the pooled tensor
+    rng = np.random.default_rng(0)
+    z = np.maximum(rng.integers(-2, 3, (3, 2, 6, 6)), -1).astype(np.float32)  # zeros and ties everywhere
+    u = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    got = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"z": z, "u": u})[0] for m in (plain, fused)]
+    tz = torch.tensor(z, requires_grad=True)
+    loss = (F.max_pool2d(F.relu(tz), 2) * torch.tensor(u)).sum()
+    if extra_use:
+        loss = loss + (F.relu(tz) ** 2).sum()
+    loss.backward()
+    for g in got:
+        np.testing.assert_allclose(g, tz.grad.numpy(), rtol=1e-6, atol=1e-6)

@@ -1,0 +1,213 @@
+"""Forward + loss + backward of the seed CNN: onnxforge's gradient graph in onnxruntime vs PyTorch.
+
+Model (NCHW, so both frameworks run the same layout and flatten order; a Keras NHWC input with one
+channel is the same bytes): input (N, 1, 28, 28) -> Conv 32 3x3 same -> ReLU -> MaxPool 2 -> Conv 64 3x3
+same -> ReLU -> MaxPool 2 -> Flatten -> Dense 128 -> ReLU -> Dense 10, mean softmax cross-entropy against
+one-hot labels built from LogSoftmax, Mul and reductions. Batch 128. The ONNX graph is built with
+GraphBuilder, its gradients come from ``onnxforge.autodiff.backward``; weights are graph inputs (as in a
+training step). onnxruntime CPU: intra_op_num_threads=2, all graph optimizations, IOBinding with the
+inputs bound once. PyTorch: ``torch.set_num_threads(2)``, the same weights, ``torch.autograd.grad``.
+The gradients are checked to agree (relative error ~1e-4) before timing; each side's time is the median
+of many interleaved runs. Usage: ``python bench/grad_cnn.py [--batch 128] [--runs 40] [--profile]``.
+
+Findings (see ``--profile``, onnxruntime's per-node profiler summed by op type): FILLED IN BELOW.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto
+
+from onnxforge.autodiff import backward
+from onnxforge.autodiff.passes import optimize
+from onnxforge.graph import GraphBuilder
+
+PARAMS = {  # name: shape (PyTorch / ONNX layouts: conv (out, in, kh, kw), dense (in, out))
+    "conv1_w": (32, 1, 3, 3), "conv1_b": (32,),
+    "conv2_w": (64, 32, 3, 3), "conv2_b": (64,),
+    "dense1_w": (64 * 7 * 7, 128), "dense1_b": (128,),
+    "dense2_w": (128, 10), "dense2_b": (10,),
+}
+
+
+def build_model(passes: bool = True) -> onnx.ModelProto:
+    """The training-step graph: loss and one gradient output per parameter (``passes``: run
+    ``onnxforge.autodiff.passes.optimize`` on it)."""
+    b = GraphBuilder()
+    f32 = TensorProto.FLOAT
+    x = b.input("x", f32, ("N", 1, 28, 28))
+    labels = b.input("labels", f32, ("N", 10))  # one-hot
+    p = {name: b.input(name, f32, shape) for name, shape in PARAMS.items()}
+    pool = dict(kernel_shape=[2, 2], strides=[2, 2])
+    h = b.op("Conv", [x, p["conv1_w"], p["conv1_b"]], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    h = b.op("MaxPool", [b.op("Relu", [h])], **pool)
+    h = b.op("Conv", [h, p["conv2_w"], p["conv2_b"]], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    h = b.op("MaxPool", [b.op("Relu", [h])], **pool)
+    h = b.op("Flatten", [h], axis=1)
+    h = b.op("Relu", [b.op("Gemm", [h, p["dense1_w"], p["dense1_b"]])])
+    logits = b.op("Gemm", [h, p["dense2_w"], p["dense2_b"]])
+    log_probs = b.op("LogSoftmax", [logits], axis=-1)
+    per_sample = b.op("ReduceSum", [b.op("Mul", [labels, log_probs]), b.const([1], TensorProto.INT64)], keepdims=0)
+    loss = b.op("Neg", [b.op("ReduceMean", [per_sample], keepdims=0)])
+    grads = backward(b, loss, list(PARAMS))
+    if passes:
+        optimize(b)
+    b.output(loss, "loss")
+    for name in PARAMS:
+        b.output(grads[name], f"{name}_grad")
+    model = b.to_model()
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def make_data(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {"x": rng.random((batch, 1, 28, 28), dtype=np.float32),
+             "labels": np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]}
+    for name, shape in PARAMS.items():
+        fan_in = int(np.prod(shape[1:])) if len(shape) == 4 else shape[0]
+        scale = np.sqrt(2.0 / fan_in) if name.endswith("_w") else 0.05
+        feeds[name] = (rng.standard_normal(shape) * scale).astype(np.float32)
+    return feeds
+
+
+# ------------------------------------------------------------------ runners
+def ort_runner(model: onnx.ModelProto, feeds: dict[str, np.ndarray], profile_dir: str | None = None):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if profile_dir:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(profile_dir, "grad_cnn")
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    binding = sess.io_binding()
+    for name, value in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+    names = [o.name for o in sess.get_outputs()]
+    for name in names:
+        binding.bind_output(name, "cpu")
+
+    def step():
+        sess.run_with_iobinding(binding)
+
+    def results():
+        step()
+        return {name: v.numpy() for name, v in zip(names, binding.get_outputs())}
+    return step, results, sess
+
+
+def torch_runner(feeds: dict[str, np.ndarray]):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(2)
+    x, labels = torch.from_numpy(feeds["x"]), torch.from_numpy(feeds["labels"])
+    p = {name: torch.from_numpy(feeds[name].copy()).requires_grad_() for name in PARAMS}
+    ordered = [p[name] for name in PARAMS]
+
+    def loss_fn():
+        h = F.max_pool2d(F.relu(F.conv2d(x, p["conv1_w"], p["conv1_b"], padding=1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, p["conv2_w"], p["conv2_b"], padding=1)), 2)
+        h = F.relu(h.flatten(1) @ p["dense1_w"] + p["dense1_b"])
+        logits = h @ p["dense2_w"] + p["dense2_b"]
+        return -(labels * F.log_softmax(logits, dim=-1)).sum(dim=1).mean()
+
+    def step():
+        return torch.autograd.grad(loss_fn(), ordered)
+
+    def results():
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, ordered)
+        out = {"loss": loss.detach().numpy()}
+        out.update({f"{name}_grad": g.numpy() for name, g in zip(PARAMS, grads)})
+        return out
+    return step, results
+
+
+def check_agreement(ours: dict, theirs: dict, rtol: float = 1e-4) -> float:
+    """The largest ``|a - b| / max|b|`` over all outputs; raises if above ``rtol``."""
+    worst = 0.0
+    for name, ref in theirs.items():
+        err = float(np.max(np.abs(ours[name] - ref)) / max(np.max(np.abs(ref)), 1e-12))
+        worst = max(worst, err)
+        if err > rtol:
+            raise AssertionError(f"{name}: onnxforge and PyTorch differ by {err:.2e} (relative to max |grad|)")
+    return worst
+
+
+def timed(step, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def profile_summary(sess: ort.InferenceSession, step, runs: int = 20) -> list[tuple[str, float, int]]:
+    """Per op type: mean ms per step and node count, from onnxruntime's profiler."""
+    for _ in range(runs):
+        step()
+    path = sess.end_profiling()
+    with open(path) as fh:
+        events = json.load(fh)
+    per_op: dict[str, float] = defaultdict(float)
+    nodes: dict[str, set] = defaultdict(set)
+    for ev in events:
+        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
+            op = ev["args"]["op_name"]
+            per_op[op] += ev["dur"] / 1e3
+            nodes[op].add(ev["name"])
+    os.remove(path)
+    total = runs + 0  # warm-up runs happened before profiling started? they are included; see below
+    return sorted(((op, ms / total, len(nodes[op])) for op, ms in per_op.items()), key=lambda r: -r[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--profile", action="store_true", help="print onnxruntime's per-op-type times")
+    args = parser.parse_args()
+
+    model = build_model()
+    feeds = make_data(args.batch)
+    ort_step, ort_results, _ = ort_runner(model, feeds)
+    torch_step, torch_results = torch_runner(feeds)
+    err = check_agreement(ort_results(), torch_results())
+    for _ in range(5):  # warm-up
+        ort_step()
+        torch_step()
+    ort_ms, torch_ms = [], []
+    for _ in range(args.runs // 5):  # interleave, so that load from other processes hits both alike
+        ort_ms += timed(ort_step, 5)
+        torch_ms += timed(torch_step, 5)
+    ours, theirs = statistics.median(ort_ms), statistics.median(torch_ms)
+    print(f"seed CNN, batch {args.batch}, 2 threads: gradients agree to {err:.1e} (relative)")
+    print(f"  onnxforge + onnxruntime: {ours:7.2f} ms/step (median of {len(ort_ms)}; min {min(ort_ms):.2f})")
+    print(f"  PyTorch:                 {theirs:7.2f} ms/step (median of {len(torch_ms)}; min {min(torch_ms):.2f})")
+    print(f"  ratio PyTorch / onnxforge: {theirs / ours:.2f}x")
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            step, _, sess = ort_runner(model, feeds, profile_dir=tmp)
+            for _ in range(5):
+                step()
+            rows = profile_summary(sess, step)
+        print("  onnxruntime profile (ms per step by op type, nodes):")
+        for op, ms, count in rows:
+            print(f"    {op:24s} {ms:7.2f}  x{count}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Graph passes over a finished gradient graph: rewrites that need to see across several rules.
+
+Each gradient rule only sees its own node, so some savings are invisible to it. A pass runs after
+``backward`` on the same builder, rewrites a pattern into an equivalent cheaper one, and leaves anything it
+does not recognize alone (a pass that does not fire costs speed, never correctness).
+
+``fuse_relu_mask_into_unpool``: for ``Y = MaxPool(Relu(Z))`` the Relu rule multiplies the unpooled
+gradient by the full-size mask ``Z > 0``. The unpooled gradient is nonzero only at each window's chosen
+pixel, whose value is ``Y`` itself, so the mask there equals ``Y > 0``: apply it to the pooled gradient
+(4x smaller for 2x2 pools) before MaxUnpool, and the full-size Greater, Cast and Mul disappear.
+"""
+from __future__ import annotations
+
+__all__ = ["optimize", "fuse_relu_mask_into_unpool"]
+
+import numpy as np
+import onnx
+
+from ..graph import GraphBuilder
+
+
+def optimize(b: GraphBuilder) -> int:
+    """Run every pass on ``b`` in place; return the number of rewrites.
+
+    Example:
+        >>> import onnx
+        >>> from onnxforge.autodiff import backward
+        >>> b = GraphBuilder()
+        >>> z = b.input("z", onnx.TensorProto.FLOAT, ("N", 1, 4, 4))
+        >>> y = b.op("MaxPool", [b.op("Relu", [z])], kernel_shape=[2, 2], strides=[2, 2])
+        >>> grads = backward(b, b.op("ReduceSum", [y], keepdims=0), ["z"])
+        >>> optimize(b)
+        1
+    """
+    return fuse_relu_mask_into_unpool(b)
+
+
+def _producers(b: GraphBuilder) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in b.nodes for out in node.output if out}
+
+
+def _consumers(b: GraphBuilder) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in b.nodes:
+        for name in node.input:
+            counts[name] = counts.get(name, 0) + 1
+    for out in b.outputs:
+        counts[out.name] = counts.get(out.name, 0) + 1
+    return counts
+
+
+def _is_zero(b: GraphBuilder, name: str) -> bool:
+    value = b.constant_value(name)
+    return value is not None and value.size == 1 and float(np.asarray(value).reshape(-1)[0]) == 0.0
+
+
+def _positive_mask_of(b: GraphBuilder, name: str, producers: dict) -> tuple[str, str, int] | None:
+    """``(Z, zero, to)`` if ``name`` is ``Cast(Greater(Z, zero), to=to)`` with a constant zero (how the
+    Relu rule masks its gradient), else ``None``."""
+    cast = producers.get(name)
+    if cast is None or cast.op_type != "Cast":
+        return None
+    greater = producers.get(cast.input[0])
+    if greater is None or greater.op_type != "Greater" or not _is_zero(b, greater.input[1]):
+        return None
+    to = next(a.i for a in cast.attribute if a.name == "to")
+    return greater.input[0], greater.input[1], to
+
+
+def fuse_relu_mask_into_unpool(b: GraphBuilder) -> int:
+    """Rewrite ``MaxUnpool(T, I) * Cast(Z > 0)`` into ``MaxUnpool(T * Cast(Y > 0), I)`` where
+    ``Y, I = MaxPool(Relu(Z))``. Returns the number of rewrites."""
+    producers = _producers(b)
+    consumers = _consumers(b)
+    rewrites = 0
+    for mul in [n for n in b.nodes if n.op_type == "Mul"]:
+        for unpooled, mask in (tuple(mul.input), tuple(reversed(mul.input))):
+            unpool = producers.get(unpooled)
+            relu_mask = _positive_mask_of(b, mask, producers)
+            if unpool is None or unpool.op_type != "MaxUnpool" or relu_mask is None or consumers.get(unpooled) != 1:
+                continue
+            pool = producers.get(unpool.input[1])
+            if pool is None or pool.op_type != "MaxPool" or list(pool.output).index(unpool.input[1]) != 1:
+                continue
+            relu = producers.get(pool.input[0])
+            if relu is None or relu.op_type != "Relu" or relu.input[0] != relu_mask[0]:
+                continue
+            _, zero, to = relu_mask
+            _insert_before(b, unpool, lambda: b.op("Mul", [unpool.input[0], b.op(
+                "Cast", [b.op("Greater", [pool.output[0], zero])], to=to)]))
+            unpool.input[0] = b.nodes[b.nodes.index(unpool) - 1].output[0]
+            before, after = b.values.get(unpool.output[0]), b.values.get(mul.output[0])
+            if after is not None and before is not None and after.shape is None:
+                after.shape = before.shape
+            unpool.output[0] = mul.output[0]  # the unpool now produces what the Mul did
+            b.nodes.remove(mul)
+            rewrites += 1
+            break
+    return rewrites
+
+
+def _insert_before(b: GraphBuilder, anchor: onnx.NodeProto, emit) -> None:
+    """Run ``emit`` (which appends nodes) and move what it appended to just before ``anchor``, keeping the
+    node list in topological order."""
+    mark = len(b.nodes)
+    emit()
+    new_nodes = b.nodes[mark:]
+    del b.nodes[mark:]
+    at = b.nodes.index(anchor)
+    b.nodes[at:at] = new_nodes
