@@ -307,3 +307,60 @@ def test_forward_outputs_unchanged_by_the_rewrite(checked):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     assert {n.op_type for n in grad.graph.node} >= {"Scan"}
     assert sum(n.op_type == "Scan" for n in grad.graph.node) == 2  # the forward and the reverse Scan
+
+
+def test_scan_nested_in_scan_body():
+    # An inner Scan over K sub-steps inside each outer step; W is captured two scopes out. The inner
+    # node is rewritten (residual outputs) inside the outer body, whose residuals then include its stacks.
+    def make(dt):
+        inner_body = helper.make_graph(
+            [_n("MatMul", ["hi", "W"], ["hw"]), _n("Add", ["hw", "x_k"], ["pre"]), _n("Tanh", ["pre"], ["hi_next"])],
+            "inner", [_vi("hi", dt, ["B", 4]), _vi("x_k", dt, ["B", 4])], [_vi("hi_next", dt, ["B", 4])])
+        outer_body = helper.make_graph(
+            [_n("Scan", ["h", "x_t"], ["h_inner"], body=inner_body, num_scan_inputs=1),
+             _n("Mul", ["h_inner", "scale"], ["h_next"]), _n("Identity", ["h_next"], ["y_t"])],
+            "outer", [_vi("h", dt, ["B", 4]), _vi("x_t", dt, ["K", "B", 4])],
+            [_vi("h_next", dt, ["B", 4]), _vi("y_t", dt, ["B", 4])])
+        scan = _n("Scan", ["h0", "xs"], ["h_last", "ys"], body=outer_body, num_scan_inputs=1)
+        return _model([scan], [_vi("h0", dt, ["B", 4]), _vi("xs", dt, ["T", "K", "B", 4]), _vi("W", dt, [4, 4]),
+                               _vi("scale", dt, [4])], [_vi("h_last", dt, ["B", 4]), _vi("ys", dt, ["T", "B", 4])])
+
+    def draw(rng, size):
+        t, k, bsz = size
+        return {"h0": rng.standard_normal((bsz, 4)), "xs": rng.standard_normal((t, k, bsz, 4)) * 0.5,
+                "W": rng.standard_normal((4, 4)) * 0.5, "scale": rng.uniform(0.5, 1.5, 4)}
+
+    def torch_fn(h0, xs, W, scale):
+        h, ys = h0, []
+        for x_t in xs:
+            for x_k in x_t:
+                h = torch.tanh(h @ W + x_k)
+            h = h * scale
+            ys.append(h)
+        return h, torch.stack(ys)
+
+    run_model(make, draw, ["h0", "xs", "W", "scale"], sizes=[(2, 3, 2), (3, 2, 1)], torch_fn=torch_fn,
+              name="Scan_in_Scan")
+
+
+def test_loop_that_runs_zero_times(checked):
+    # Nothing to walk back: the initial state's gradient is the final state's, the captures get zeros.
+    import onnxruntime as ort
+
+    f32 = TensorProto.FLOAT
+    loop = _n("Loop", ["M", "", "h0"], ["h_last", "ys"], body=_loop_body(f32, False))
+    model = checked(_model([loop], [_vi("M", I64, []), _vi("h0", f32, ["B", 4]), _vi("xs", f32, ["L", "B", 4]),
+                                    _vi("W", f32, [4, 4])], [_vi("h_last", f32, ["B", 4])]))
+    grad = checked(gradient_model(model, "h_last", ["h0", "W", "xs"]))
+    session = ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {k: v.astype(np.float32) for k, v in _loop_inputs(np.random.default_rng(0), (2, 3)).items()}
+    names = ["h0_grad", "W_grad", "xs_grad"]
+    dh0, dw, dxs = session.run(names, {"M": np.array(0, np.int64), **feeds})
+    np.testing.assert_array_equal(dh0, np.ones_like(feeds["h0"]))
+    assert not dw.any() and not dxs.any()
+    # The same graph with iterations still differentiates them.
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in feeds.items()}
+    _loop_torch(t["h0"], t["xs"], t["W"], 2)[0].sum().backward()
+    got = session.run(names, {"M": np.array(2, np.int64), **feeds})
+    for g, k in zip(got, ["h0", "W", "xs"]):
+        np.testing.assert_allclose(g, t[k].grad.numpy(), rtol=1e-4, atol=1e-5)

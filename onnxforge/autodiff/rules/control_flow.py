@@ -227,8 +227,13 @@ def _reverse_scan(
     outs_in = [(axis, direction) for _, _, axis, direction, want in scanned_in if want]
     if outs_in:  # dx leaves in x's layout: the reverse walk writes it backward
         attrs.update(scan_output_axes=[a for a, _ in outs_in], scan_output_directions=[1 - d for _, d in outs_in])
-    outs = b.op("Scan", init + [outer for outer, _, _, _ in seq], outputs=len(bwd_outputs), **attrs)
-    outs = outs if isinstance(outs, list) else [outs]
+    scan_inputs = init + [outer for outer, _, _, _ in seq]
+    if node.op_type == "Loop":
+        # A Loop may run zero times, and onnxruntime's Scan cannot walk an empty sequence.
+        outs = _unless_empty(b, seq[0][0], scan_inputs, init, [v.dtype for v in bwd_outputs], attrs)
+    else:
+        outs = b.op("Scan", scan_inputs, outputs=len(bwd_outputs), **attrs)
+        outs = outs if isinstance(outs, list) else [outs]
     state = dict(zip(floats, outs))
     carried_grads = [_typed(state[j], ctx.O(j)) if j in state else None for j in range(len(carried))]
     for c, g in zip(wanted, outs[len(floats):]):
@@ -236,6 +241,23 @@ def _reverse_scan(
     rest = iter(outs[len(floats) + len(wanted):])
     scan_grads = [_typed(next(rest), x) if want else None for _, x, _, _, want in scanned_in]
     return carried_grads, scan_grads
+
+
+def _unless_empty(b: GraphBuilder, stack: Value, inputs: list[Value], passthrough: list[Value],
+                  dtypes: list[int], attrs: dict) -> list[Value]:
+    """``Scan(inputs, **attrs)``, or ``passthrough`` (its initial states) when ``stack`` has no iteration."""
+    names = [b.fresh("scan_grad") for _ in passthrough]
+    run = helper.make_graph(
+        [helper.make_node("Scan", [v.name for v in inputs], names, name=b.fresh("n_Scan"), **attrs)],
+        b.fresh("iterations"), [], [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, dtypes)])
+    aliases = [b.fresh(f"{v.name}_kept") for v in passthrough]
+    skip = helper.make_graph(
+        [helper.make_node("Identity", [v.name], [a], name=b.fresh("n_Identity")) for v, a in zip(passthrough, aliases)],
+        b.fresh("no_iteration"), [], [helper.make_tensor_value_info(a, t, None) for a, t in zip(aliases, dtypes)])
+    count = b.op("Gather", [b.op("Shape", [stack]), b.const(0, onnx.TensorProto.INT64)], axis=0)
+    empty = b.op("Equal", [count, b.const(0, onnx.TensorProto.INT64)])
+    outs = b.op("If", [empty], outputs=len(passthrough), then_branch=skip, else_branch=run)
+    return outs if isinstance(outs, list) else [outs]
 
 
 def _set_graph_attr(node: onnx.NodeProto, name: str, graph: onnx.GraphProto) -> None:
