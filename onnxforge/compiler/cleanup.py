@@ -9,7 +9,7 @@ Example:
     >>> b.output(y, "y")
     >>> model, removed = cleanup(b.to_model())
     >>> [n.op_type for n in model.graph.node]
-    ['Exp', 'Add', 'Identity']
+    ['Exp', 'Add']
 """
 from __future__ import annotations
 
@@ -95,6 +95,39 @@ def _dce(graph: onnx.GraphProto) -> None:
     graph.node.extend(live)
 
 
+def _fold_output_identities(graph: onnx.GraphProto, captured: set[str]) -> None:
+    """``x = Op(...); y = Identity(x)`` with ``y`` a graph output becomes ``y = Op(...)``: onnxruntime copies
+    every Identity, and a training step outputs every parameter and optimizer slot."""
+    outputs = {o.name for o in graph.output}
+    sources = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output if o}
+    rename: dict[str, str] = {}
+    dropped = set()
+    for node in graph.node:
+        if node.op_type != "Identity" or node.domain not in ("", "ai.onnx") or node.output[0] not in outputs:
+            continue
+        src = node.input[0]
+        if src in sources or src in outputs or src in captured or src in rename or src not in producer:
+            continue
+        rename[src] = node.output[0]
+        dropped.add(id(node))
+    if not rename:
+        return
+    kept = []
+    for node in graph.node:
+        if id(node) in dropped:
+            continue
+        for i, name in enumerate(node.input):
+            node.input[i] = rename.get(name, name)
+        for i, name in enumerate(node.output):
+            node.output[i] = rename.get(name, name)
+        kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    for vi in graph.value_info:
+        vi.name = rename.get(vi.name, vi.name)
+
+
 def cleanup(model: onnx.ModelProto, protected_inputs: Iterable[str] = ()) -> tuple[onnx.ModelProto, set[str]]:
     """Merge duplicate constants and identical nodes, drop dead nodes, unused initializers and unused
     inputs (except ``protected_inputs``). Returns the model (changed in place) and the removed inputs."""
@@ -106,6 +139,7 @@ def cleanup(model: onnx.ModelProto, protected_inputs: Iterable[str] = ()) -> tup
     _dedup_initializers(graph, alias, keep=outputs | inputs | captured)
     _cse(graph, alias, keep=outputs | captured)
     _dce(graph)
+    _fold_output_identities(graph, captured)
     used = {name for node in graph.node for name in _all_inputs(node)} | outputs
     kept_inits = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]

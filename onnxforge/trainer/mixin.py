@@ -154,7 +154,8 @@ class TrainingMixin(FitMixin):
                 "probabilities (as Keras does: clipped to [1e-7, 1 - 1e-7]"
                 + (" after dividing by their sum" if name != "BinaryCrossentropy" else "")
                 + "), which trains poorly. Use loss=onnxforge.losses."
-                f"{name}(from_logits=True), or give layer {layer.name!r} {fix}.", UserWarning, stacklevel=4)
+                f"{name}(from_logits=True), or give layer {layer.name!r} {fix}.", UserWarning,
+                stacklevel=_user_stacklevel())
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
         """Build the model from the first batch if compile() came before it was built."""
@@ -257,7 +258,7 @@ class TrainingMixin(FitMixin):
             counts[label] = len(y)
             w = weights[k]
             if w is None:
-                w = np.ones(n, np.float32)
+                w = _ones(n)
             else:
                 counts["sample_weight" if len(outs) == 1 else f"sample_weight[{o.name!r}]"] = len(w)
             feeds[io_names.sample_weight(o.name)] = w
@@ -335,6 +336,30 @@ class TrainingMixin(FitMixin):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+_ONES: dict[int, np.ndarray] = {}
+
+
+def _ones(n: int) -> np.ndarray:
+    """Unit sample weights for a batch of ``n`` (cached: most batches share a size)."""
+    ones = _ONES.get(n)
+    if ones is None:
+        ones = _ONES[n] = np.ones(n, np.float32)
+        ones.setflags(write=False)
+    return ones
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside onnxforge."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _output_layer(model: Any, index: int) -> Any:
     outputs = getattr(model, "outputs", None) or []
     if index < len(outputs):
