@@ -28,6 +28,7 @@ from __future__ import annotations
 __all__ = ["Layer", "InputSpec", "clear_session", "auto_name", "to_snake_case"]
 
 import collections
+import functools
 import inspect
 import re
 import weakref
@@ -154,6 +155,30 @@ class Layer:
 
     _autocast: bool = True  # cast integer inputs to the layer's float dtype in traces
 
+    def __init_subclass__(cls, **kwargs: Any):
+        # Like Keras's build wrapper: a finished build() marks the layer built, and state can only be
+        # created in __init__ or inside build() (a second build() would silently duplicate weights).
+        super().__init_subclass__(**kwargs)
+        original = cls.__dict__.get("build")
+        if original is None or getattr(original, "_wrapped_build", False):
+            return
+
+        @functools.wraps(original)
+        def build(self: Layer, *args: Any, **kw: Any) -> None:
+            depth = self.__dict__.get("_build_depth", 0)
+            if depth == 0:
+                self.__dict__["_state_locked"] = bool(self.__dict__.get("built"))
+            self.__dict__["_build_depth"] = depth + 1
+            try:
+                original(self, *args, **kw)
+            finally:
+                self.__dict__["_build_depth"] = depth
+            if depth == 0:
+                self.built = True
+
+        build._wrapped_build = True  # type: ignore[attr-defined]
+        cls.build = build  # type: ignore[method-assign]
+
     def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None,
                  activity_regularizer: Any = None, **kwargs: Any):
         unknown = [k for k in kwargs if k not in _BASE_KWARGS]
@@ -245,6 +270,9 @@ class Layer:
             trainable: non-trainable weights are state (BatchNorm statistics), updated by the layer.
             regularizer: penalty added to the training loss.
         """
+        if self.built and (not self.__dict__.get("_build_depth") or self.__dict__.get("_state_locked")):
+            raise ValueError(f"Layer {self.name!r} is already built: cannot add weight {name!r}. All state must "
+                             "be created in the `__init__()` method or in the `build()` method.")
         if constraint is not None:
             raise NotImplementedError(f"Layer {self.name!r}: weight constraints are not supported by onnxforge. "
                                       f"Received: constraint={constraint!r}")
@@ -468,17 +496,22 @@ class Layer:
             kwargs["training"] = bool(training)
         else:
             kwargs.pop("training", None)
+        b = ctx.b
+        start = len(b.nodes)
         _training_stack.append(bool(training))
         try:
             outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()
+        _ops.fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
         # What summary() shows for layers of subclassed models, which have no nodes.
         self._last_io_shapes = (flatten_shapes(shapes) if shapes is not None else [],
                                 [_batchless(v) for v in flatten(outputs) if isinstance(v, Value)])
         if ctx.training:
+            start = len(b.nodes)
             self._add_regularization(ctx, outputs)
+            _ops.fill_shapes(b, start)
         return outputs
 
     def _cast_input(self, x: Any) -> Any:

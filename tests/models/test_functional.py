@@ -1,0 +1,171 @@
+"""Functional models: several inputs/outputs, shared layers, nested models, config, tracing, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from onnxforge import layers as L
+from onnxforge.graph import GraphBuilder
+from onnxforge.models import Input, Model, Sequential
+from onnxforge.tracing import TraceContext
+from tests.layers.helpers import run, trace
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _two_tower():
+    a, b = Input(shape=(4,), name="a"), Input(shape=(3,), name="b")
+    shared = L.Dense(5, activation="relu", name="shared")
+    ha = shared(L.Dense(4, name="proj_a")(a))
+    hb = shared(L.Dense(4, name="proj_b")(b))
+    merged = L.Concatenate(name="cat")([ha, hb])
+    out1 = L.Dense(2, name="head1")(merged)
+    out2 = L.Dense(1, activation="sigmoid", name="head2")(hb)
+    return Model([a, b], [out1, out2], name="towers")
+
+
+def test_multi_io_attributes_and_layer_order():
+    model = _two_tower()
+    assert model.input_names == ["a", "b"] and model.output_names == ["head1", "head2"]
+    assert [t.shape for t in model.inputs] == [(None, 4), (None, 3)]
+    assert [t.shape for t in model.outputs] == [(None, 2), (None, 1)]
+    assert model.outputs[0].dtype == "float32"
+    names = [layer.name for layer in model.layers]
+    assert set(names) == {"a", "b", "proj_a", "proj_b", "shared", "cat", "head1", "head2"}
+    assert names.index("a") < names.index("proj_a") < names.index("shared") < names.index("cat")
+    assert model.get_layer("shared") is model.get_layer(index=names.index("shared"))
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        model.get_layer("nope")
+    with pytest.raises(ValueError, match="only has"):
+        model.get_layer(index=99)
+
+
+def test_shared_layer_weights_are_counted_once():
+    model = _two_tower()
+    names = [w.name for w in model.weights]
+    assert len(names) == len(set(names)) == 2 * 5  # proj_a, proj_b, shared, head1, head2
+    assert model.count_params() == (4 * 4 + 4) + (3 * 4 + 4) + (4 * 5 + 5) + (10 * 2 + 2) + (5 + 1)
+    weights = model.get_weights()
+    model.set_weights([w + 1 for w in weights])
+    np.testing.assert_allclose(model.get_layer("shared").get_weights()[0], weights[names.index("shared/kernel")] + 1)
+
+
+def test_multi_io_trace_matches_numpy():
+    model = _two_tower()
+    w = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    xa, xb = _x(3, 4, seed=1), _x(3, 3, seed=2)
+
+    def dense(name, x):
+        k, b = w[name]
+        return x @ k + b
+
+    ha = np.maximum(dense("shared", dense("proj_a", xa)), 0)
+    hb = np.maximum(dense("shared", dense("proj_b", xb)), 0)
+    y1 = dense("head1", np.concatenate([ha, hb], -1))
+    y2 = 1 / (1 + np.exp(-dense("head2", hb)))
+    out1, out2 = run(model, xa, xb)
+    np.testing.assert_allclose(out1, y1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out2, y2, rtol=1e-5, atol=1e-5)
+
+
+def test_nested_models_gan_style():
+    generator = Sequential([Input(shape=(2,)), L.Dense(4, activation="relu"), L.Dense(3)], name="generator")
+    x = Input(shape=(3,))
+    discriminator = Model(x, L.Dense(1, activation="sigmoid")(L.Dense(4, activation="relu")(x)),
+                          name="discriminator")
+    z = Input(shape=(2,))
+    gan = Model(z, discriminator(generator(z)), name="gan")
+    assert [layer.name for layer in gan.layers][1:] == ["generator", "discriminator"]
+    assert len(gan.weights) == 8 and gan.count_params() == generator.count_params() + discriminator.count_params()
+    discriminator.trainable = False
+    assert len(gan.trainable_weights) == 4 and len(gan.non_trainable_weights) == 4
+    discriminator.trainable = True
+    zs = _x(5, 2)
+    np.testing.assert_allclose(run(gan, zs), run(discriminator, run(generator, zs)), rtol=1e-5, atol=1e-6)
+    # The same discriminator also serves on real samples in another model: one set of weights.
+    real = Input(shape=(3,))
+    both = Model([z, real], [discriminator(generator(z)), discriminator(real)])
+    assert len(both.weights) == 8
+
+
+def test_nested_model_called_twice_and_traced_in_training():
+    inner = Sequential([Input(shape=(3,)), L.Dense(3), L.BatchNormalization(), L.Dropout(0.5)], name="inner")
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    outer = Model([a, b], L.Add()([inner(a), inner(b)]))
+    traced = trace(outer, [((3,), np.float32), ((3,), np.float32)], training=True, weights="inputs")
+    assert len(traced.noise_names) == 2  # each call draws its own dropout mask
+    assert len(traced.update_names) == 2  # BN statistics: the last call's update wins, one per variable
+    assert {i.name for i in traced.model.graph.input} >= {w.name for w in outer.weights}
+
+
+def test_explicit_training_kwarg_on_a_node_is_kept():
+    x = Input(shape=(4,))
+    y = L.Dropout(0.5)(x, training=True)  # Monte-Carlo dropout: active even at inference
+    traced = trace(Model(x, y), ((4,), np.float32), training=False)
+    assert traced.noise_names == ["noise_0"]
+
+
+def test_functional_config_round_trip_with_shared_and_nested():
+    inner = Sequential([Input(shape=(3,)), L.Dense(2, name="inner_dense")], name="inner_seq")
+    a = Input(shape=(3,), name="a")
+    shared = L.Dense(3, name="sh")
+    y = inner(shared(shared(a)))
+    model = Model(a, [y, L.Dense(1, name="lin")(y)], name="cfg")
+    config = model.get_config()
+    assert config["input_layers"] == ["a", 0, 0]
+    assert config["output_layers"] == [["inner_seq", 0, 0], ["lin", 0, 0]]
+    sh_entry = next(e for e in config["layers"] if e["name"] == "sh")
+    assert sh_entry["inbound_nodes"][1]["args"][0]["config"]["keras_history"] == ["sh", 0, 0]
+    clone = Model.from_config(config)
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    x = _x(4, 3)
+    for got, want in zip(run(clone, x), run(model, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_construction_errors():
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    y = L.Add()([a, b])
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        Model(a, y)
+    with pytest.raises(ValueError, match='The name "dup" is used 2 times'):
+        Model(a, L.Dense(1, name="dup")(L.Dense(1, name="dup")(a)))
+    with pytest.raises(TypeError, match="KerasTensors"):
+        Model(a, np.zeros(3))
+    with pytest.raises(ValueError, match="both `inputs` and `outputs`"):
+        Model(inputs=a)
+    hidden = L.Dense(2)(a)
+    with pytest.raises(ValueError, match="must come from `Input"):
+        Model(hidden, L.Dense(1)(hidden))
+
+
+def test_trace_errors_name_the_layer_and_shape():
+    model = Model(*(lambda x: (x, L.Dense(2, name="fc")(x)))(Input(shape=(3,))))
+    b = GraphBuilder()
+    with TraceContext(b, training=False).active():
+        bad = b.input("x", 1, ("batch", 5))
+        with pytest.raises(ValueError, match=r"expected shape=\(None, 3\), found shape=\(None, 5\)"):
+            model.trace([bad], training=False)
+        with pytest.raises(ValueError, match="expects 1 input"):
+            model.trace([bad, bad], training=False)
+    with pytest.raises(RuntimeError, match="No active trace"):
+        model.trace([bad], training=False)
+
+
+def test_trace_sets_static_output_shapes():
+    model = _two_tower()
+    b = GraphBuilder()
+    with TraceContext(b, training=False, weights="initializers").active():
+        outs = model.trace([b.input("a", 1, ("batch", 4)), b.input("b", 1, ("batch", 3))], training=False)
+    assert [o.shape for o in outs] == [("batch", 2), ("batch", 1)]
+
+
+def test_output_names_are_unique():
+    x = Input(shape=(4,))
+    d = L.Dense(2, name="twice")
+    model = Model(x, [d(x), d(x)])
+    assert model.output_names == ["twice", "twice_1"]

@@ -1,0 +1,167 @@
+"""Sequential (deferred build, add/pop, config), subclassed models and summary()."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from onnxforge import layers as L
+from onnxforge.graph import GraphBuilder
+from onnxforge.layers.serialization import deserialize, serialize
+from onnxforge.models import Input, Model, Sequential
+from onnxforge.tracing import TraceContext
+from tests.layers.helpers import run, trace
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+# ------------------------------------------------------------------ Sequential
+def test_input_shape_on_first_layer_builds_immediately():
+    model = Sequential([L.Dense(4, input_shape=(3,), activation="relu"), L.Dense(2)], name="seq")
+    assert model.built and model.inputs[0].shape == (None, 3) and model.outputs[0].shape == (None, 2)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dense"]
+    assert model.count_params() == 16 + 10
+    x = _x(5, 3)
+    (k1, b1), (k2, b2) = (layer.get_weights() for layer in model.layers)
+    np.testing.assert_allclose(run(model, x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5, atol=1e-6)
+
+
+def test_deferred_build_by_build_or_by_trace():
+    model = Sequential([L.Dense(4), L.Dense(2)])
+    assert not model.built and model.weights == []
+    with pytest.raises(ValueError, match="has not been built yet"):
+        _ = model.inputs
+    with pytest.raises(ValueError, match="isn't built"):
+        model.count_params()
+    model.build((None, 6))
+    assert model.built and model.count_params() == 6 * 4 + 4 + 10
+    other = Sequential([L.Dense(3), L.Dense(1)])
+    b = GraphBuilder()
+    with TraceContext(b, training=False).active():
+        (out,) = other.trace([b.input("x", 1, ("batch", 7))], training=False)
+    assert out.shape == ("batch", 1) and other.inputs[0].shape == (None, 7)
+    with pytest.raises(ValueError, match="is built for input shape"):
+        other.build((None, 8))
+
+
+def test_add_input_pop_and_errors():
+    model = Sequential(name="stack")
+    model.add(Input(shape=(4,)))
+    model.add(L.Dense(3, name="d1"))
+    assert model.built and model.outputs[0].shape == (None, 3)
+    model.add(L.Dense(2, name="d2"))
+    assert model.outputs[0].shape == (None, 2)
+    assert model.pop().name == "d2" and model.outputs[0].shape == (None, 3)
+    with pytest.raises(ValueError, match="unique names"):
+        model.add(L.Dense(1, name="d1"))
+    with pytest.raises(TypeError, match="Only instances of `keras.Layer`"):
+        model.add("dense")
+    with pytest.raises(ValueError, match="already been configured"):
+        model.add(Input(shape=(5,)))
+    bad = L.Dense(2, name="bad")
+    bad.build((None, 9))
+    with pytest.raises(ValueError, match=r"Input 0 of layer \"bad\".*axis -1.*value 9.*\(None, 4\)"):
+        Sequential([Input(shape=(4,)), bad])
+    with pytest.raises(ValueError, match="already built: cannot add weight 'kernel'"):
+        bad.build((None, 9))
+
+
+def test_sequential_config_round_trip():
+    model = Sequential([Input(shape=(6, 6, 1)), L.Conv2D(2, 3, activation="relu"), L.MaxPooling2D(),
+                        L.Flatten(), L.Dropout(0.2), L.Dense(3, activation="softmax")], name="cnn")
+    config = model.get_config()
+    assert config["layers"][0]["class_name"] == "InputLayer" and config["build_input_shape"] == [None, 6, 6, 1]
+    clone = Sequential.from_config(config)
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    x = _x(2, 6, 6, 1)
+    np.testing.assert_allclose(run(clone, x), run(model, x), rtol=1e-6)
+    again = deserialize(serialize(model))
+    assert isinstance(again, Sequential) and again.count_params() == model.count_params()
+
+
+def test_sequential_unbuilt_config_and_nested_in_functional():
+    seq = Sequential([L.Dense(2)], name="unbuilt")
+    assert "build_input_shape" not in seq.get_config()
+    x = Input(shape=(5,))
+    model = Model(x, seq(x))  # building on first symbolic call
+    assert seq.built and model.outputs[0].shape == (None, 2)
+
+
+# ------------------------------------------------------------------ subclassed
+class TwoLayer(Model):
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = L.Dense(units, activation="relu")
+        self.drop = L.Dropout(0.5)
+        self.out = L.Dense(1)
+
+    def call(self, inputs, training=None):
+        return self.out(self.drop(self.hidden(inputs), training=training))
+
+
+def test_subclassed_model_builds_traces_and_reports():
+    model = TwoLayer(name="two")
+    assert model.layers == [model.hidden, model.drop, model.out] and model.weights == []
+    with pytest.raises(ValueError, match="has no defined inputs"):
+        _ = model.inputs
+    model.build((None, 3))
+    assert model.count_params() == 3 * 4 + 4 + 5
+    assert model.inputs[0].shape == (None, 3) and model.outputs[0].shape == (None, 1)
+    x = _x(4, 3)
+    (k1, b1), (k2, b2) = model.hidden.get_weights(), model.out.get_weights()
+    np.testing.assert_allclose(run(model, x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5, atol=1e-6)
+    traced = trace(model, ((3,), np.float32), training=True)
+    assert traced.noise_names == ["noise_0"]  # training reaches the Dropout through call()
+    with pytest.raises(NotImplementedError, match="subclassed"):
+        model.get_config()
+
+
+def test_subclassed_model_builds_on_first_trace_and_inside_functional():
+    model = TwoLayer(units=2)
+    b = GraphBuilder()
+    with TraceContext(b, training=False).active():
+        (out,) = model.trace([b.input("x", 1, ("batch", 5))], training=False)
+    assert model.built and model.count_params() == 5 * 2 + 2 + 3
+    wrapped = TwoLayer(units=3)
+    x = Input(shape=(2,))
+    assert Model(x, wrapped(x)).outputs[0].shape == (None, 1)
+
+
+# ------------------------------------------------------------------ summary
+def test_summary_table():
+    model = Sequential([Input(shape=(8, 8, 1)), L.Conv2D(4, 3, activation="relu", name="conv"),
+                        L.BatchNormalization(name="bn"), L.Flatten(name="flat"), L.Dense(10, name="logits")],
+                       name="tiny")
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert lines[0] == 'Model: "tiny"'
+    header = next(line for line in lines if "Layer (type)" in line)
+    assert all(h in header for h in ("Output Shape", "Param #", "FLOPs"))
+    conv_row = next(line for line in lines if "conv (Conv2D)" in line)
+    # 6*6 outputs x 4 filters x (3*3*1) MACs x 2, + bias adds + relu.
+    assert "(None, 6, 6, 4)" in conv_row and " 40 " in conv_row and "2,880" in conv_row
+    assert "(None, 144)" in next(line for line in lines if "flat (Flatten)" in line)
+    assert " Total params: 1,506 (5.88 KB)" in lines
+    assert " Trainable params: 1,498 (5.85 KB)" in lines
+    assert " Non-trainable params: 8 (32.00 B)" in lines
+    # conv 2,880 + BN 2 per element (288) + dense 2*144*10 + 10 bias (2,890).
+    assert "Total FLOPs: 6,058" in text and "Connected to" not in text
+    assert "InputLayer" not in text
+
+
+def test_functional_summary_shows_connections_and_subclassed_shapes():
+    a, b = Input(shape=(3,), name="a"), Input(shape=(3,), name="b")
+    model = Model([a, b], L.Add(name="sum")([a, b]), name="fan_in")
+    lines: list[str] = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Connected to" in text and "a[0][0]" in text and "b[0][0]" in text
+    assert "a (InputLayer)" in text
+    sub = TwoLayer()
+    sub.build((None, 3))
+    lines = []
+    sub.summary(print_fn=lines.append)
+    assert "(None, 4)" in next(line for line in lines if "(Dense)" in line)
