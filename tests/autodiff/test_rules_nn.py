@@ -266,3 +266,23 @@ def test_unknown_rank_is_refused_with_the_node_named():
                    [_vi("y", f32, None)])
     with pytest.raises(GradientError, match=r"LayerNormalization node 'ln'.*rank"):
         gradient_model(model, "y", ["x"])
+
+
+def test_layer_norm_float16_works_in_float32_statistics():
+    # stash_type=1: a float16 LayerNorm's Mean / InvStdDev are float32; the rule reuses them and casts.
+    def session(dt):
+        ln = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"])
+        model = _model([ln], [_vi("x", dt, ["N", 8]), _vi("s", dt, [8]), _vi("b", dt, [8])], [_vi("y", dt, ["N", 8])])
+        grad = check_full(gradient_model(upstream_wrapped(model, ["y"]), LOSS, ["x", "s", "b"]))
+        assert dt == TensorProto.FLOAT or "Cast" in {n.op_type for n in grad.graph.node}
+        return ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"])
+
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((3, 8)), "s": rng.standard_normal(8), "b": rng.standard_normal(8),
+             "__upstream_y": rng.standard_normal((3, 8))}
+    names = ["x_grad", "s_grad", "b_grad"]
+    full = session(TensorProto.FLOAT).run(names, {k: v.astype(np.float32) for k, v in feeds.items()})
+    half = session(TensorProto.FLOAT16).run(names, {k: v.astype(np.float16) for k, v in feeds.items()})
+    for a, h in zip(full, half):
+        assert h.dtype == np.float16
+        np.testing.assert_allclose(h.astype(np.float32), a, rtol=5e-3, atol=5e-3)

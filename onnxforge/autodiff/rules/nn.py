@@ -46,7 +46,7 @@ def _sum(ctx: GradContext, v: Value, axes: Sequence[int], keepdims: int = 0) -> 
 def _cast(ctx: GradContext, v: Value | None, dtype: int) -> Value | None:
     if v is None or v.dtype == dtype:
         return v
-    return ctx.b.op("Cast", [v], to=dtype)
+    return ctx.b.op("Cast", [v], to=dtype, shape=v.shape)
 
 
 def _per_channel(ctx: GradContext, v: Value, rank: int) -> Value:
