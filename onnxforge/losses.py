@@ -554,9 +554,11 @@ class BinaryCrossentropy(_ProbabilisticLoss):
 
 # ------------------------------------------------------------------------------------------ lookup
 def _snake(name: str) -> str:
+    """Keras's class-name rule: ``MeanSquaredError`` -> ``mean_squared_error``, ``AUC`` -> ``auc``."""
     import re
 
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 _CLASSES: dict[str, type[Loss]] = {

@@ -336,6 +336,11 @@ def confusion_sums(y_true: Value, y_pred: Value, sample_weight: Value | None, th
     y_true = cast(y_true, _FLOAT)
     y_pred = cast(y_pred, _FLOAT)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    if _rank(y_true) is not None and _rank(y_pred) is not None and _rank(y_true) != _rank(y_pred):
+        raise ValueError("Confusion metrics (AUC, Precision, Recall) need labels shaped like the predictions "
+                         f"(one 0/1 label per predicted probability). Received: y_true.shape={y_true.shape}, "
+                         f"y_pred.shape={y_pred.shape}. For integer class labels, one-hot encode them or use "
+                         "class_id with one-hot labels.")
     if class_id is not None:
         idx = b.const(np.asarray(class_id, np.int64))
         y_true = b.op("Gather", [y_true, idx], axis=-1)

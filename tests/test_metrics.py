@@ -212,3 +212,7 @@ def test_metric_sum_graphs_pass_full_checker(checked):
             b.output(v, f"s{k}")
             k += 1
     checked(b.to_model())
+
+
+def test_default_names_follow_keras():
+    assert [metrics.AUC().name, metrics.Precision().name, metrics.Recall().name] == ["auc", "precision", "recall"]

@@ -90,6 +90,8 @@ class CompileConfig:
 def _per_output(value: Any, output_names: list[str], argument: str, leaf: type | tuple) -> list[Any]:
     """Spread a compile argument over the outputs: one value for all, a list in order, or a dict by name."""
     n = len(output_names)
+    if isinstance(value, Mapping) and "class_name" in value and "class_name" not in output_names:
+        return [value] * n   # one serialized object, not a dict per output
     if isinstance(value, Mapping):
         unknown = [k for k in value if k not in output_names]
         if unknown:
@@ -162,7 +164,7 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
     for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
         if value is None:
             continue
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and not ("class_name" in value and "class_name" not in output_names):
             per = _per_output(value, output_names, argument, ())
         elif isinstance(value, (list, tuple)) and len(outs) > 1 and len(value) == len(outs) and \
                 all(isinstance(v, (list, tuple)) or v is None for v in value):

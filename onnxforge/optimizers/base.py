@@ -233,7 +233,8 @@ class Optimizer:
 
 # ------------------------------------------------------------------------------------------ helpers
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _check_learning_rate(lr: Any) -> Any:

@@ -98,6 +98,25 @@ class TrainingMixin(FitMixin):
         if getattr(self, "built", False):
             self._build_programs()
 
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The ``compile()`` arguments as JSON-friendly data (Keras ``get_compile_config``), or ``None``.
+
+        Built-in losses, metrics and optimizers become ``{"class_name": ..., "config": ...}``; strings stay
+        strings; other callables are stored by their ``__name__`` (they must be passed again on load).
+        """
+        if not getattr(self, "compiled", False):
+            return None
+        args = self._compile_args
+        return {"optimizer": optimizers_module.serialize(self.optimizer), "loss": _serialize(args["loss"]),
+                "loss_weights": args["loss_weights"], "metrics": _serialize(args["metrics"]),
+                "weighted_metrics": _serialize(args["weighted_metrics"]), "seed": self._seed}
+
+    def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
+        """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
+        self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
+                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
+                     weighted_metrics=config.get("weighted_metrics"), seed=config.get("seed"), device=device)
+
     def _assert_compile_called(self, method: str) -> None:
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"You must call `compile()` before calling `{method}()`. Model "
@@ -346,6 +365,19 @@ def _ones(n: int) -> np.ndarray:
         ones = _ONES[n] = np.ones(n, np.float32)
         ones.setflags(write=False)
     return ones
+
+
+def _serialize(value: Any) -> Any:
+    """Compile arguments as data: strings as they are, Keras objects as class name and config."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Mapping):
+        return {k: _serialize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize(v) for v in value]
+    if hasattr(value, "get_config") and not isinstance(value, type):
+        return {"class_name": type(value).__name__, "config": value.get_config()}
+    return getattr(value, "__name__", repr(value))
 
 
 def _user_stacklevel() -> int:

@@ -216,3 +216,27 @@ def test_fit_evaluate_predict_with_real_layers_learns():
     probs = model.predict(x, verbose=0)
     assert acc == pytest.approx(float((probs.argmax(-1) == y).mean()), abs=1e-6)
     assert loss == pytest.approx(float(np.mean(losses.sparse_categorical_crossentropy(y, probs))), rel=1e-4)
+
+
+def test_compile_config_round_trip():
+    m = MLP()
+    m.compile(optimizer=optimizers.Adam(learning_rate=0.02, amsgrad=True), device="cpu", seed=3,
+              loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=["accuracy", metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")])
+    config = m.get_compile_config()
+    import json
+    json.dumps(config)
+    again = MLP()
+    again.compile_from_config(json.loads(json.dumps(config)), device="cpu")
+    assert again.optimizer.amsgrad and again.optimizer.learning_rate == 0.02
+    assert again.metrics_names == ["loss", "accuracy", "top2"]
+    assert again.compiled_metrics[2][1].k == 2
+    x, y = _xy()
+    assert again.test_on_batch(x, y) == pytest.approx(m.test_on_batch(x, y), rel=1e-6)
+    assert MLP().get_compile_config() is None
+
+
+def test_confusion_metrics_reject_sparse_labels_at_compile():
+    with pytest.raises(ValueError, match=r"AUC, Precision, Recall.*y_true.shape=\('batch',\).*y_pred.shape"):
+        MLP().compile(optimizer="sgd", loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[metrics.AUC()], device="cpu")
