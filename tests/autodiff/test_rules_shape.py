@@ -123,6 +123,8 @@ CASES = [
          torch_fn=lambda x, s, e, a, st: t_slice(x, s, e, None, st), name="Slice_steps_without_axes"),
     Case("Slice", [(4, "N"), i64(3), i64(1), i64(0)], torch_fn=t_slice, name="Slice_empty"),
     # Gather family
+    Case("Gather", [("N", 3), np.array(1, np.int64)], attrs={"axis": 0}, torch_fn=lambda x, i: x[1],
+         name="Gather_scalar_index_dynamic_rows"),
     Case("Gather", [(5, "N"), i64([0, -1], [4, 0])], torch_fn=t_gather, name="Gather_rows_repeated"),
     Case("Gather", [("N", 4), i64(3, -1, 0, 3)], attrs={"axis": 1}, torch_fn=lambda x, i: t_gather(x, i, 1),
          name="Gather_axis1_repeated"),

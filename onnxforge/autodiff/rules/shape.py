@@ -205,7 +205,9 @@ def _gather(ctx):
     axis = ctx.attr("axis", 0)
     if x.rank is not None and axis % x.rank == 0 and index.rank is not None:
         # The embedding case: scatter-add rows straight into a zero table (repeated rows accumulate).
-        rows = b.op("Unsqueeze", [_wrap_negative(b, index, _dim(b, x, 0)), _i64(b, [-1])])
+        # A scalar dim, so that a scalar index stays a scalar (a (1,) dim would broadcast it to (1,)).
+        dim0 = b.op("Squeeze", [_dim(b, x, 0), _i64(b, [0])])
+        rows = b.op("Unsqueeze", [_wrap_negative(b, index, dim0), _i64(b, [-1])])
         zeros = _zeros(b, _shape(b, x), x.dtype)
         return [b.op("ScatterND", [zeros, rows, dy], reduction="add", shape=x.shape), None]
     return [_through_iota(ctx, "Gather", [index], axis=axis), None]
