@@ -202,6 +202,9 @@ def test_schedules_are_fed_per_step():
 
 # ------------------------------------------------------------------ real layers through fit / evaluate / predict
 def test_fit_evaluate_predict_with_real_layers_learns():
+    from onnxforge.initializers import set_random_seed
+
+    set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 4)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + 2 * (x[:, 2] > 0.5)
@@ -210,8 +213,8 @@ def test_fit_evaluate_predict_with_real_layers_learns():
                   metrics=["accuracy"], device="cpu", seed=1)
     history = model.fit(x, y, epochs=8, batch_size=32, validation_split=0.2, verbose=0)
     assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
-    assert history.history["loss"][-1] < history.history["loss"][0] * 0.7
-    assert history.history["accuracy"][-1] > 0.75
+    assert history.history["loss"][-1] < history.history["loss"][0] * 0.5
+    assert history.history["accuracy"][-1] > 0.85
     loss, acc = model.evaluate(x, y, verbose=0)
     probs = model.predict(x, verbose=0)
     assert acc == pytest.approx(float((probs.argmax(-1) == y).mean()), abs=1e-6)
