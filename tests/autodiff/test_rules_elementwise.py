@@ -348,3 +348,16 @@ def test_celu_float32(alpha):
         tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
         want = torch.autograd.grad(F.celu(tx, alpha), tx, torch.tensor(u0, dtype=torch.float64))[0]
         np.testing.assert_allclose(grad, want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+PRELU_CASES = [
+    Case("PRelu", [("N", 3, 4), (3, 1)], gen=away_from_zero,
+         torch_fn=lambda x, s: torch.where(x >= 0, x, s * x), name="PRelu_channel_slope"),
+    Case("PRelu", [(2, 5), (1,)], gen=away_from_zero, torch_fn=lambda x, s: torch.where(x >= 0, x, s * x),
+         name="PRelu_scalar_slope"),
+]
+
+
+@pytest.mark.parametrize("case", PRELU_CASES, ids=lambda c: c.id)
+def test_prelu(case):
+    run_case(case)

@@ -323,3 +323,12 @@ def _gelu(ctx, x, y, dy):
 # Float outputs that are piecewise constant in their float inputs, or depend only on their shape.
 register_zero("Sign", "Floor", "Ceil", "Round", "Hardmax", "EyeLike", "RandomNormalLike",
               "RandomUniformLike", "Bernoulli")
+
+
+@register("PRelu")
+def _prelu(ctx):
+    # y = x where x >= 0, slope * x elsewhere; slope broadcasts to x (unidirectionally).
+    x, slope, dy = ctx.I(0), ctx.I(1), ctx.GO(0)
+    negative = _float(ctx, _op(ctx, "Less", x, 0.0), x)
+    dx = dy * (1.0 - negative + slope * negative) if ctx.needs(0) else None
+    return [dx, _to(ctx, 1, dy * x * negative) if ctx.needs(1) else None]
