@@ -2,10 +2,25 @@
 
 Models written as tf.keras code compile into an inference graph and a training-step graph (forward,
 loss, gradients derived by onnxforge's own reverse-mode autodiff, optimizer update), all in standard
-``ai.onnx`` ops, executed by stock onnxruntime.
+``ai.onnx`` ops, executed by stock onnxruntime. ``import onnxforge as tf`` runs tf.keras code through
+the ``onnxforge.keras`` namespace.
+
+Example:
+    >>> import onnxforge as tf
+    >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+    >>> model.compile(optimizer="sgd", loss="mse")
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
+               regularizers)
+from .layers import Input, Layer
+from .models import Model, Sequential
+from .variables import Variable
+from . import keras  # noqa: E402  (after the modules it re-exports)
+
+__all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "layers", "models",
+           "losses", "metrics", "optimizers", "callbacks", "initializers", "activations", "regularizers",
+           "datasets"]

@@ -1,0 +1,29 @@
+"""A namespace mirroring ``tf.keras``, so tf.keras code runs after changing one import.
+
+``import onnxforge as tf`` makes ``tf.keras.Sequential``, ``tf.keras.layers.Conv2D``,
+``tf.keras.optimizers.Adam`` ... resolve to onnxforge's own classes; ``import onnxforge.keras as keras``
+does the same for Keras 3 code. This module only re-exports: it holds no logic.
+
+Example:
+    >>> import onnxforge as tf
+    >>> model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,))])
+    >>> model.count_params()
+    8
+"""
+from __future__ import annotations
+
+import sys
+
+from .. import (activations, callbacks, initializers, layers, losses, metrics, models, optimizers,
+                regularizers)
+from ..layers import Input, Layer
+from ..models import Model, Sequential
+from . import datasets
+
+__all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
+           "callbacks", "initializers", "activations", "regularizers", "datasets"]
+
+# `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
+for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
+              "optimizers", "regularizers"):
+    sys.modules[f"{__name__}.{_name}"] = globals()[_name]
