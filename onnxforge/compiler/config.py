@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __all__ = ["OutputConfig", "CompileConfig", "resolve_config", "keras_dtype"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,11 +179,3 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
             for identifier in _metric_list(items, argument):
                 target.append(_resolve_metric(identifier, out, argument, len(outs), taken))
     return CompileConfig(optimizer=opt, outputs=outs)
-
-
-def check_names_unique(items: Sequence[str], what: str) -> None:
-    seen: set[str] = set()
-    for n in items:
-        if n in seen:
-            raise ValueError(f"Two {what} share the name {n!r}; names must be unique.")
-        seen.add(n)

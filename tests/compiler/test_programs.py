@@ -111,8 +111,8 @@ def test_frozen_weights_pass_through_and_trainable_flags_are_captured_at_compile
 
 def test_loss_includes_regularization_and_matches_numpy():
     model = MLP(l2=0.01)
-    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                  device="cpu")
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), device="cpu",
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     x, y = _xy()
     logits = model.numpy_forward(x)
     logp = logits - logits.max(-1, keepdims=True)

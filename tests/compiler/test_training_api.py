@@ -164,8 +164,8 @@ def test_sample_and_class_weights(model):
     m.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss=losses.SparseCategoricalCrossentropy(from_logits=True),
               device="cpu")
     twin = MLP()
-    twin.compile(optimizer=optimizers.SGD(learning_rate=0.1), loss=losses.SparseCategoricalCrossentropy(from_logits=True),
-                 device="cpu")
+    twin.compile(optimizer=optimizers.SGD(learning_rate=0.1), device="cpu",
+                 loss=losses.SparseCategoricalCrossentropy(from_logits=True))
     a = m.train_on_batch(x, y, class_weight=cw)
     b = twin.train_on_batch(x, y, sample_weight=np.array([cw[c] for c in y]))
     assert a == pytest.approx(b, rel=1e-6)
