@@ -691,3 +691,40 @@ def test_errors_name_the_layer():
         GRU(-3)
     with pytest.raises(ValueError, match=r"features"):
         LSTM(3).build((None, 5))
+
+
+def test_regularizers_reach_the_training_loss(rng):
+    from onnxforge import regularizers
+
+    layer = LSTM(3, kernel_regularizer=regularizers.L2(0.5), recurrent_regularizer=regularizers.L1(0.25))
+    b = GraphBuilder()
+    ctx = TraceContext(b, training=True)
+    with ctx.active():
+        layer(b.input("x", F32, ("batch", "time", 2)))
+    assert len(ctx.losses) == 2
+    for k, v in enumerate(ctx.losses):
+        b.output(v, f"loss{k}")
+    model = check_full(b.to_model())
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {v.name: var.numpy() for var, v in ctx.reads.values()}
+    feeds["x"] = np.zeros((1, 2, 2), np.float32)
+    got = sess.run(None, feeds)
+    K, R = layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy()
+    np.testing.assert_allclose(sorted(float(g) for g in got),
+                               sorted([0.5 * float((K ** 2).sum()), 0.25 * float(np.abs(R).sum())]), rtol=1e-5)
+
+
+def test_trains_in_a_compiled_model_at_any_length(rng):
+    """Sequential([Bidirectional(LSTM), GRU, Dense]) compiles, fits (loss falls) and predicts any length."""
+    from onnxforge.layers import Dense
+    from onnxforge.layers.recurrent import Bidirectional
+    from onnxforge.models import Sequential
+
+    model = Sequential([Input(shape=(None, 3)), Bidirectional(LSTM(8, return_sequences=True)), GRU(4), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = rng.standard_normal((64, 6, 3)).astype(np.float32)
+    y = np.tanh(x.sum((1, 2)))[:, None].astype(np.float32)
+    history = model.fit(x, y, epochs=4, batch_size=16, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    for time in (2, 9):
+        assert model.predict(rng.standard_normal((5, time, 3)).astype(np.float32), verbose=0).shape == (5, 1)

@@ -36,7 +36,7 @@ def cols(w: Value, start: int, stop: int) -> Value:
 
 
 def row(x: Value, k: int) -> Value:
-    """``x[k]`` (a Slice and a Reshape: the scalar-index Gather gradient mishandles this case today)."""
+    """``x[k]``, a row of a stacked bias or of per-gate dropout masks (Slice + Reshape)."""
     b = x.builder
     shape = None if x.shape is None else tuple(x.shape[1:])
     part = b.op("Slice", [x, ints(b, [k]), ints(b, [k + 1]), ints(b, [0])])
