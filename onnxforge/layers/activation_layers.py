@@ -19,6 +19,8 @@ def _elems(shape) -> int:
 class ReLU(Layer):
     """``max(x, 0)`` with Keras's ``max_value``, ``negative_slope`` and ``threshold``."""
 
+    supports_masking = True
+
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0,
                  **kwargs: Any):
         super().__init__(**kwargs)
@@ -53,6 +55,8 @@ class LeakyReLU(Layer):
     ``alpha`` (the tf.keras 2 name) is accepted too.
     """
 
+    supports_masking = True
+
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any):
         if "alpha" in kwargs:
             negative_slope = kwargs.pop("alpha")
@@ -78,6 +82,8 @@ class LeakyReLU(Layer):
 class ELU(Layer):
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
 
+    supports_masking = True
+
     def __init__(self, alpha: float = 1.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -98,6 +104,8 @@ class ELU(Layer):
 class Softmax(Layer):
     """Softmax along ``axis`` (default ``-1``); an optional boolean ``mask`` excludes entries."""
 
+    supports_masking = True
+
     def __init__(self, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
         self.axis = int(axis)
@@ -112,6 +120,8 @@ class Softmax(Layer):
             x, perm = inputs, None
             b = x.builder
             keep = b.op("Cast", [mask], to=x.dtype)
+            if mask.rank is not None and mask.rank < rank:  # a (batch, time) sequence mask
+                keep = b.op("Unsqueeze", [keep, _ops.ints(b, list(range(mask.rank, rank)))])
             x = x + (1.0 - keep) * -1e9  # masked entries get ~zero probability, as Keras
         y = activations_mod.softmax(x, axis=perm[axis] if perm is not None else axis)
         return y if perm is None else _ops.transpose(y, perm)

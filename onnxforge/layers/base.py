@@ -154,6 +154,8 @@ class Layer:
     """
 
     _autocast: bool = True  # cast integer inputs to the layer's float dtype in traces
+    #: Whether the layer passes an incoming Keras mask (padding steps) on to its output unchanged.
+    supports_masking: bool = False
 
     def __init_subclass__(cls, **kwargs: Any):
         # Like Keras's build wrapper: a finished build() marks the layer built, and state can only be
@@ -189,8 +191,6 @@ class Layer:
             raise ValueError(f"Expected `trainable` to be a boolean. Received: trainable={trainable!r}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"Layer name must be a non-empty string without '/'. Received: name={name!r}")
-        d = self.__dict__
-        d.setdefault("_tracked_layers", [])
         self.name = name or auto_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         if isinstance(dtype, dict):  # a serialized Keras 3 DTypePolicy
@@ -217,18 +217,22 @@ class Layer:
         self._batch_input_shape = None if batch_shape is None else tuple(batch_shape)
 
     # ------------------------------------------------------------ tracking
-    def __setattr__(self, key: str, value: Any) -> None:
-        # Sub-layers assigned as attributes (alone or in lists) are tracked, so their weights are ours.
-        if not key.startswith("__"):
-            candidates = value if isinstance(value, (list, tuple)) else [value]
-            tracked = self.__dict__.setdefault("_tracked_layers", [])
-            for item in candidates:
-                if isinstance(item, Layer) and item is not self and all(item is not t for t in tracked):
-                    tracked.append(item)
-        object.__setattr__(self, key, value)
-
     def _flat_sublayers(self) -> list[Layer]:
-        return list(self.__dict__.get("_tracked_layers", []))
+        """Sub-layers held in attributes (alone, or in a list / tuple / dict), in assignment order.
+
+        Found when asked rather than recorded on assignment, so ``self.blocks.append(Dense(...))`` after
+        ``self.blocks = []`` counts too (Keras tracks such lists).
+        """
+        out: list[Layer] = []
+        for key, value in self.__dict__.items():
+            if key == "_inbound_nodes":
+                continue
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+                else (value,)
+            for item in items:
+                if isinstance(item, Layer) and item is not self and all(item is not o for o in out):
+                    out.append(item)
+        return out
 
     @property
     def dtype(self) -> str:
@@ -472,12 +476,16 @@ class Layer:
         Node(self, args, dict(kwargs), outputs)
         return outputs
 
-    def _call_accepts(self, arg: str) -> bool:
+    def _call_accepts(self, arg: str, explicit: bool = False) -> bool:
         try:
             params = inspect.signature(self.call).parameters
         except (TypeError, ValueError):
             return False
-        return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+        return arg in params or (not explicit and any(p.kind is p.VAR_KEYWORD for p in params.values()))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output mask for an input ``mask`` (bool ``(batch, time)``): passed on if ``supports_masking``."""
+        return mask if self.supports_masking else None
 
     def _traced_call(self, args: tuple, kwargs: dict) -> Any:
         ctx = current_trace()
@@ -492,6 +500,14 @@ class Layer:
         if training is None:
             training = _training_stack[-1] if _training_stack else ctx.training
         kwargs = dict(kwargs)
+        from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
+
+        in_values = [v for v in flatten(first) if isinstance(v, Value)]
+        in_masks = [get_keras_mask(v) for v in in_values]
+        previous_mask = None if all(m is None for m in in_masks) else (
+            in_masks[0] if isinstance(first, Value) else in_masks)
+        if previous_mask is not None and kwargs.get("mask") is None and self._call_accepts("mask", explicit=True):
+            kwargs["mask"] = previous_mask  # Keras feeds the upstream mask to a call() that takes one
         if self._call_accepts("training"):
             kwargs["training"] = bool(training)
         else:
@@ -503,6 +519,7 @@ class Layer:
             outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()
+        self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
         _ops.fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
         # What summary() shows for layers of subclassed models, which have no nodes.
@@ -513,6 +530,18 @@ class Layer:
             self._add_regularization(ctx, outputs)
             _ops.fill_shapes(b, start)
         return outputs
+
+    def _propagate_mask(self, first: Any, outputs: Any, previous_mask: Any, set_mask: Any, get_mask: Any) -> None:
+        out_values = [v for v in flatten(outputs) if isinstance(v, Value)]
+        if not out_values or any(get_mask(v) is not None for v in out_values):
+            return  # the layer attached its own output mask (recurrent layers, Masking)
+        mask = self.compute_mask(first, previous_mask)
+        if mask is None:
+            return
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(out_values)
+        for v, m in zip(out_values, masks):
+            if isinstance(m, Value):
+                set_mask(v, m)
 
     def _cast_input(self, x: Any) -> Any:
         if isinstance(x, Value) and x.dtype is not None and not x.is_float:

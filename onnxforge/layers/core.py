@@ -54,6 +54,8 @@ class Dense(Layer):
         (None, 4)
     """
 
+    supports_masking = True
+
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
@@ -108,6 +110,8 @@ class Dense(Layer):
 
 class Activation(Layer):
     """Applies an activation function (a name like ``"relu"`` or a callable on graph values)."""
+
+    supports_masking = True
 
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)

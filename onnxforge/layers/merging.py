@@ -44,6 +44,17 @@ class _Merge(Layer):
     def _count_flops(self, input_shapes, output_shapes):
         return 0
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras: a step survives the merge only if every input's mask keeps it."""
+        masks = [m for m in (mask or []) if m is not None] if isinstance(mask, (list, tuple)) else \
+            ([] if mask is None else [mask])
+        if not masks:
+            return None
+        out = masks[0]
+        for m in masks[1:]:
+            out = out.builder.op("And", [out, m], shape=out.shape)
+        return out
+
 
 def _broadcast(layer: str, a: tuple, b: tuple) -> tuple:
     """Keras's elementwise output shape of non-batch dims ``a`` and ``b`` (right-aligned)."""

@@ -35,8 +35,11 @@ class BatchNormalization(Layer):
     layer (``trainable=False``) always runs in inference mode, as in Keras.
 
     Weights, in order: ``gamma`` (if ``scale``), ``beta`` (if ``center``), ``moving_mean``,
-    ``moving_variance`` (non-trainable).
+    ``moving_variance`` (non-trainable). An incoming Keras mask passes through unchanged; padded steps
+    still count in the batch statistics (Keras 3 leaves them out).
     """
+
+    supports_masking = True
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
@@ -81,9 +84,8 @@ class BatchNormalization(Layer):
         self.input_spec = InputSpec(ndim=rank, axes={self.axis: channels})
         self.built = True
 
-    def call(self, inputs, training=None, mask=None):
-        if mask is not None:
-            raise NotImplementedError(f"Layer {self.name!r}: masked batch statistics are not supported.")
+    def call(self, inputs, training=None):
+        # A Keras mask passes through, but padded steps count in the batch statistics (Keras excludes them).
         training = bool(training) and self.trainable
         # Work on the untransposed value when the input is a pending layout transpose (after a conv).
         x, perm = _ops.peel(inputs)
@@ -143,6 +145,8 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalizes each example over ``axis`` (an int or a list): ``(x - mean) / sqrt(var + epsilon) * gamma
     + beta``; with ``rms_scaling=True``, ``x / sqrt(mean(x²) + epsilon) * gamma`` (Keras 3)."""
+
+    supports_masking = True
 
     def __init__(self, axis: Any = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
                  rms_scaling: bool = False, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",

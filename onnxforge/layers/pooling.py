@@ -127,8 +127,13 @@ class _GlobalPooling(Layer):
         return list(range(1, self.rank + 1)) if self.data_format == "channels_last" else \
             list(range(2, self.rank + 2))
 
-    def call(self, inputs):
+    def compute_mask(self, inputs, mask=None):
+        return None  # the steps axis is gone
+
+    def call(self, inputs, mask=None):
         axes = self._axes()
+        if mask is not None and self.rank == 1:
+            return self._masked(inputs, mask, axes[0])
         src, perm = _ops.peel(inputs)
         if perm is not None:
             # Reduce the untransposed value when the surviving axes keep their order (NCHW -> NC).
@@ -138,6 +143,17 @@ class _GlobalPooling(Layer):
             if kept == sorted(kept):
                 return _ops.reduce(self._op, src, [perm[a] for a in axes], False)
         return _ops.reduce(self._op, inputs, axes, self.keepdims)
+
+    def _masked(self, inputs, mask, axis):
+        """Keras: padded steps are left out of the mean (and can never be the max)."""
+        b = inputs.builder
+        feature_axis = 2 if self.data_format == "channels_last" else 1
+        keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=inputs.dtype), _ops.ints(b, [feature_axis])])
+        if self._op == "ReduceMax":
+            lowest = b.op("Mul", [b.op("Sub", [1.0, keep]), -3.0e38])
+            return _ops.reduce("ReduceMax", inputs + lowest, [axis], self.keepdims)
+        total = _ops.reduce("ReduceSum", inputs * keep, [axis], self.keepdims)
+        return total / _ops.reduce("ReduceSum", keep, [axis], self.keepdims)
 
     def compute_output_shape(self, input_shape):
         axes = self._axes()

@@ -34,6 +34,8 @@ class Dropout(Layer):
         seed: accepted for compatibility; randomness comes from the compiled program.
     """
 
+    supports_masking = True
+
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.rate = _check_rate(self.name, rate)
@@ -83,6 +85,8 @@ class GaussianNoise(Layer):
 
     The normal samples are made from two uniforms with the Box-Muller transform (standard ops only).
     """
+
+    supports_masking = True
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)

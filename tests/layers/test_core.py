@@ -143,6 +143,8 @@ def test_custom_layer_tracks_sublayers_and_infers_shapes():
     block.trainable = False
     assert block.trainable_weights == [] and not block.inner[0].trainable
     assert block.compute_output_shape((None, 4)) == (None, 2)
+    block.inner.append(L.Dense(1))  # appended later: still found
+    assert block._flat_sublayers()[-1] is block.inner[-1]
 
 
 def test_eager_call_is_refused():
