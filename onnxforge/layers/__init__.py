@@ -24,6 +24,10 @@ from .regularization import Dropout, GaussianNoise
 from .reshaping import Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .serialization import deserialize, get_registered_object, serialize
 
+# Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
+from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
+                        SimpleRNN, SimpleRNNCell, TimeDistributed)
+
 Convolution1D, Convolution2D = Conv1D, Conv2D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
 
@@ -39,5 +43,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
+    "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
+    "Masking",
     "serialize", "deserialize", "get_registered_object",
 ]

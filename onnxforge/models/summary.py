@@ -51,11 +51,13 @@ def _shape_text(shapes: list) -> str:
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
 
 
-def _rows(model: Model) -> tuple[list[list[list[str]]], bool, int | None]:
-    """Table rows (cells as lists of lines), whether to show "Connected to", and total FLOPs."""
+def _rows(model: Model) -> tuple[list[list[list[str]]], bool, tuple[int, bool]]:
+    """Table rows (cells as lists of lines), whether to show "Connected to", and (known FLOPs total,
+    whether some layer's FLOPs are unknown)."""
     graph = model._graph
     rows: list[list[list[str]]] = []
-    total: int | None = 0
+    total = 0
+    unknown = False
     sequential_like = graph is None or type(model).__name__ == "Sequential" or graph.is_sequential_like()
     layers = model.layers if graph is not None else model._flat_sublayers()
     for layer in layers:
@@ -72,15 +74,15 @@ def _rows(model: Model) -> tuple[list[list[list[str]]], bool, int | None]:
             per = [layer_flops(layer, i, o) for i, o in io]
             flops = None if not per or None in per else sum(per)
         if flops is None:
-            total = None
-        elif total is not None:
+            unknown = True
+        else:
             total += flops
         params = str(f"{layer.count_params():,}") if layer.built else "0 (unbuilt)"
         cells = [[f"{layer.name} ({type(layer).__name__})"], [shape], [params], [f"{flops:,}" if flops is not None else "?"]]
         if not sequential_like:
             cells.append(_connections(graph, nodes) or ["-"])
         rows.append(cells)
-    return rows, not sequential_like, total
+    return rows, not sequential_like, (total, unknown)
 
 
 def _connections(graph: Any, nodes: list[Node]) -> list[str]:
@@ -126,13 +128,14 @@ def print_summary(model: Model, print_fn: Callable[[str], Any] | None = None) ->
     """Print the summary of ``model`` one line at a time through ``print_fn`` (default ``print``)."""
     print_fn = print_fn or print
     headers = ["Layer (type)", "Output Shape", "Param #", "FLOPs"]
-    rows, connected, total = _rows(model)
+    rows, connected, (total, unknown) = _rows(model)
     if connected:
         headers.append("Connected to")
     lines = [f'Model: "{model.name}"', *_table(headers, rows, right={2, 3})]
     lines.append(_param_line("Total params", model.weights))
     lines.append(_param_line("Trainable params", model.trainable_weights))
     lines.append(_param_line("Non-trainable params", model.non_trainable_weights))
-    lines.append(f" Total FLOPs: {total:,} (per example, inference)" if total is not None else " Total FLOPs: ?")
+    lines.append(f" Total FLOPs: {total:,} (per example, inference)" if not unknown else
+                 f" Total FLOPs: {total:,}+ (per example, inference; layers marked ? not counted)")
     for text in lines:
         print_fn(text)
