@@ -169,3 +169,30 @@ def test_output_names_are_unique():
     d = L.Dense(2, name="twice")
     model = Model(x, [d(x), d(x)])
     assert model.output_names == ["twice", "twice_1"]
+
+
+def test_unknown_time_axis_runs_at_any_length():
+    model = Sequential([Input(shape=(None, 3)), L.Conv1D(4, 3, padding="same", activation="relu"),
+                        L.MaxPooling1D(2, padding="same"), L.Conv1D(2, 2, strides=2, padding="same"),
+                        L.GlobalAveragePooling1D(), L.Dense(2)])
+    assert model.outputs[0].shape == (None, 2)
+    assert [layer.output.shape for layer in model.layers[:3]] == [(None, None, 4), (None, None, 4), (None, None, 2)]
+    traced = trace(model, ((None, 3), np.float32))
+    import torch
+    import torch.nn.functional as F
+
+    c1, c2, d = model.layers[0], model.layers[2], model.layers[4]
+    for steps in (5, 8):
+        x = _x(2, steps, 3, seed=steps)
+        t = torch.from_numpy(x).permute(0, 2, 1)
+        k1, b1 = (torch.from_numpy(w) for w in c1.get_weights())
+        h = F.relu(F.conv1d(F.pad(t, (1, 1)), k1.permute(2, 1, 0), b1))
+        n = h.shape[-1]
+        h = F.max_pool1d(F.pad(h, (0, n % 2), value=-float("inf")), 2)
+        k2, b2 = (torch.from_numpy(w) for w in c2.get_weights())
+        n = h.shape[-1]
+        total = max((-(-n // 2) - 1) * 2 + 2 - n, 0)  # TF "same": the odd pad at the end
+        h = F.conv1d(F.pad(h, (total // 2, total - total // 2)), k2.permute(2, 1, 0), b2, stride=2)
+        k3, b3 = d.get_weights()
+        expected = h.mean(-1).numpy() @ k3 + b3
+        np.testing.assert_allclose(traced(x), expected, rtol=1e-4, atol=1e-5)
