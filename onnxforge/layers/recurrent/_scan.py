@@ -28,9 +28,9 @@ def body_builder(parent: GraphBuilder) -> GraphBuilder:
 def _step_shape(v: Value, drop_axis: int | None) -> tuple | None:
     if v.shape is None:
         return None
-    dims = list(v.shape) if drop_axis is None else [d for i, d in enumerate(v.shape) if i != drop_axis]
-    # Symbolic names of the outer graph mean nothing inside the body: keep static sizes only.
-    return tuple(d if isinstance(d, int) else None for d in dims)
+    # Symbolic dims keep their names: "batch" in the body is the outer batch, and equal names let the
+    # gradient rules see equal shapes at build time (no run-time unbroadcast in the backward body).
+    return tuple(v.shape) if drop_axis is None else tuple(d for i, d in enumerate(v.shape) if i != drop_axis)
 
 
 def _input(sb: GraphBuilder, hint: str, dtype: int | None, shape: tuple | None) -> Value:

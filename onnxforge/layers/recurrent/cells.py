@@ -127,11 +127,14 @@ class _RecurrentCell(Layer):
         per_gate = self._masks_per_gate
         dtype = x.dtype
         in_mask = rec_mask = None
+        lead = () if per_gate is None else (per_gate,)
+        batch_dim = x.shape[0] if x.shape else None
         if _active(self.dropout, training):
-            in_mask = _ops.dropout_mask(self.dropout, h_batch, int(x.shape[-1]) if x.shape else
-                                        int(self.kernel.shape[0]), per_gate, dtype)
+            in_mask = _ops.dropout_mask(self.dropout, h_batch, int(self.kernel.shape[0]), per_gate, dtype)
+            in_mask.shape = (*lead, batch_dim, int(self.kernel.shape[0]))
         if _active(self.recurrent_dropout, training):
             rec_mask = _ops.dropout_mask(self.recurrent_dropout, h_batch, self.units, per_gate, dtype)
+            rec_mask.shape = (*lead, batch_dim, self.units)
         return in_mask, rec_mask
 
     def _input_bias(self) -> Value | None:

@@ -253,6 +253,10 @@ class RNN(Layer):
         given = states0 is not None
         if states0 is None:
             states0 = self._zero_states(x, batch)
+        batch_dim, time_dim = (x.shape[0], x.shape[1]) if x.shape is not None else (None, None)
+        for s, size in zip(states0, self.state_size):
+            if s.shape is None or s.shape[0] is None:
+                s.shape = (batch_dim, size)
         x_tm = layer_ops.transpose(x, (1, 0, 2))
         if fast:
             in_mask, rec_mask = cell._dropout_masks(x, batch, training)
@@ -274,11 +278,11 @@ class RNN(Layer):
         n = len(states0)
         init = list(states0)
         if carry_out:
-            init.append(_ops.zeros(b, [batch, self._output_size], x.dtype, shape=(None, self._output_size)))
+            init.append(_ops.zeros(b, [batch, self._output_size], x.dtype, shape=(batch_dim, self._output_size)))
         sequences = [seq_in]
         if mask is not None:
             m_tm = b.op("Transpose", [mask], perm=[1, 0])
-            sequences.append(b.op("Unsqueeze", [m_tm, layer_ops.ints(b, [2])], shape=(None, None, 1)))
+            sequences.append(b.op("Unsqueeze", [m_tm, layer_ops.ints(b, [2])], shape=(time_dim, batch_dim, 1)))
         zero_out = self.zero_output_for_mask and mask is not None
 
         def step(states: list[Value], inputs: list[Value]) -> tuple[list[Value], list[Value]]:
