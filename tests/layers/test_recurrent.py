@@ -728,3 +728,40 @@ def test_trains_in_a_compiled_model_at_any_length(rng):
     assert history[-1] < history[0]
     for time in (2, 9):
         assert model.predict(rng.standard_normal((5, time, 3)).astype(np.float32), verbose=0).shape == (5, 1)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "simple"])
+def test_cell_single_step_call(kind, rng):
+    """A built-in cell called alone (Keras's ``cell(inputs, states)``) computes one Keras step."""
+    F, u, batch = 3, 4, 2
+    cell = {"lstm": LSTMCell, "gru": GRUCell, "simple": SimpleRNNCell}[kind](u)
+    n = 2 if kind == "lstm" else 1
+    b = GraphBuilder()
+    ctx = TraceContext(b, training=False, weights="initializers")
+    with ctx.active():
+        x = b.input("x", F32, ("batch", F))
+        states = [b.input(f"s{k}", F32, ("batch", u)) for k in range(n)]
+        out, new = cell(x, states)
+        b.output(out, "out")
+        for k, s in enumerate(new):
+            b.output(s, f"new{k}")
+    randomize(cell, rng)
+    sess = ort.InferenceSession(check_full(_rebake(b, ctx)).SerializeToString(), providers=["CPUExecutionProvider"])
+    xv = rng.standard_normal((batch, F)).astype(np.float32)
+    sv = [rng.standard_normal((batch, u)).astype(np.float32) for _ in range(n)]
+    got = sess.run(None, {"x": xv, **{f"s{k}": s for k, s in enumerate(sv)}})
+    w = {k: torch.tensor(getattr(cell, k).numpy().astype(np.float64)) for k in ("kernel", "recurrent_kernel", "bias")}
+    ref_out, ref_new = keras_cell_step(kind, {"units": u}, w, torch.tensor(xv.astype(np.float64)),
+                                       [torch.tensor(s.astype(np.float64)) for s in sv], None, None)
+    for g, r in zip(got, [ref_out, *ref_new]):
+        close(g, r)
+
+
+def _rebake(b: GraphBuilder, ctx: TraceContext) -> onnx.ModelProto:
+    """The model with its weight initializers refreshed from the variables (set after tracing)."""
+    model = b.to_model()
+    current = {v.name: var.numpy() for var, v in ctx.reads.values()}
+    for t in model.graph.initializer:
+        if t.name in current:
+            t.CopyFrom(onnx.numpy_helper.from_array(current[t.name], t.name))
+    return model

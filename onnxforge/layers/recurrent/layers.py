@@ -40,7 +40,6 @@ class _CellLayer(RNN):
         cell_config = dict(config.pop("cell")["config"])
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
-        config.pop("zero_output_for_mask", None)  # not an argument of the Keras cell layers
         return {**config, **cell_config}
 
     @classmethod

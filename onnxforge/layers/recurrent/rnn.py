@@ -249,7 +249,8 @@ class RNN(Layer):
         """``(sequence or None, last output, final states)`` computed by one Scan."""
         b, cell = x.builder, self.cell
         batch = _ops.dim(x, 0)
-        fast = isinstance(cell, _RecurrentCell)
+        # Built-in cells split into projection + step; a subclass that overrides call() is run as written.
+        fast = isinstance(cell, _RecurrentCell) and type(cell).call is _RecurrentCell.call
         given = states0 is not None
         if states0 is None:
             states0 = self._zero_states(x, batch)
