@@ -218,7 +218,9 @@ def test_serves_a_file_with_external_data_and_refuses_a_bad_file(serve, checked,
 
     model = checked(models.matmul_relu())
     path = tmp_path / "m.onnx"
-    onnx.save_model(model, str(path), save_as_external_data=True, location="m.data", size_threshold=0)
+    # save_model rewrites the proto it is given into external references: save a copy.
+    onnx.save_model(onnx.ModelProto.FromString(model.SerializeToString()), str(path), save_as_external_data=True,
+                    location="m.data", size_threshold=0)
     server = serve(path)
     status, body = post(server, {"inputs": {"x": [[1, 2, 3]]}})
     assert status == 200
