@@ -134,15 +134,21 @@ class ModelRunner:
         self.batch_symbol = self._find_batch_symbol()
 
     def _find_batch_symbol(self) -> str | None:
-        """The named dim that leads every input and every output, if any; requests can then be stacked.
+        """The named dim that leads every input, if every output leads with it too; else None.
 
-        Outputs must share it too: a model whose output is, say, a mean over the batch cannot be split
-        back into per-request answers.
+        Outputs must share it (or leave their first dim unnamed, which the batcher then checks at run
+        time): a model whose output is, say, a sum over the batch cannot be split back into answers.
         """
-        leads = [s.shape[0] if s.shape else None for s in self.inputs + self.outputs]
-        if not self.inputs or not isinstance(leads[0], str):
+        leads = {s.shape[0] if s.shape else 0 for s in self.inputs}
+        if len(leads) != 1:
             return None
-        return leads[0] if all(d == leads[0] for d in leads) else None
+        symbol = leads.pop()
+        if not isinstance(symbol, str):
+            return None
+        for out in self.outputs:
+            if not out.shape or out.shape[0] not in (symbol, None):
+                return None
+        return symbol
 
     @property
     def batchable(self) -> bool:

@@ -84,8 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             payload = json.loads(self.rfile.read(length))
-        except (ValueError, UnicodeDecodeError) as e:
+        except ValueError as e:  # includes JSONDecodeError and UnicodeDecodeError
             self._error(HTTPStatus.BAD_REQUEST, f"The request body is not valid JSON: {e}")
+            return
+        except RecursionError:
+            self._error(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON: nested too deeply")
             return
         try:
             outputs = app.predict(payload)

@@ -119,6 +119,9 @@ def test_instances_for_a_single_input_model(serve, checked):
     "body, fragments",
     [
         (b"{not json", ["not valid JSON"]),
+        (b"\xff\xfe{}", ["not valid JSON"]),
+        (b"[" * 100_000 + b"]" * 100_000, ["not valid JSON", "nested too deeply"]),
+        ({"inputs": {"x": json.loads("[" * 200 + "]" * 200), "scale": [[1]], "ids": [0]}}, ["Input 'x'"]),
         ([1, 2], ['exactly one of "inputs"', "Received: [1, 2]"]),
         ({"inputs": {"x": [[1, 2, 3]]}}, ["Missing input 'scale'", "x, scale, ids"]),
         ({"inputs": {"x": [[1, 2, 3]], "scale": [[1]], "ids": [0], "extra": [1]}}, ["Unknown input 'extra'"]),
@@ -228,3 +231,19 @@ def test_serves_a_file_with_external_data_and_refuses_a_bad_file(serve, checked,
     (tmp_path / "m.data").write_bytes(b"\0" * 4)  # now too short for the 3x4 weight
     with pytest.raises(OnnxLoadError, match="'m.data'"):
         InferenceServer(path, port=0)
+
+
+def test_batch_axis_detection(checked):
+    def runner(model):
+        return ModelRunner(checked(model), providers=["CPUExecutionProvider"])
+
+    assert runner(models.matmul_relu()).batch_symbol == "N"
+    assert runner(models.two_inputs()).batch_symbol == "N"
+    assert runner(models.matmul_relu(batch=2)).batch_symbol is None
+    assert runner(models.column_sum()).batch_symbol is None  # output [3] has no batch axis
+    unnamed_out = models.matmul_relu()
+    unnamed_out.graph.output[0].type.tensor_type.shape.dim[0].Clear()  # [?, 4]: checked at run time
+    assert runner(unnamed_out).batch_symbol == "N"
+    other_symbol = models.matmul_relu()
+    other_symbol.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "M"
+    assert runner(other_symbol).batch_symbol is None
