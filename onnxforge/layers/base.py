@@ -525,10 +525,11 @@ class Layer:
         # What summary() shows for layers of subclassed models, which have no nodes.
         self._last_io_shapes = (flatten_shapes(shapes) if shapes is not None else [],
                                 [_batchless(v) for v in flatten(outputs) if isinstance(v, Value)])
-        if ctx.training:
-            start = len(b.nodes)
-            self._add_regularization(ctx, outputs)
-            _ops.fill_shapes(b, start)
+        # Regularization terms join every loss, evaluation included (Keras reports them in val_loss);
+        # inference programs never read ctx.losses, so the clean-up pass drops them there.
+        start = len(b.nodes)
+        self._add_regularization(ctx, outputs)
+        _ops.fill_shapes(b, start)
         return outputs
 
     def _propagate_mask(self, first: Any, outputs: Any, previous_mask: Any, set_mask: Any, get_mask: Any) -> None:

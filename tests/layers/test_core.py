@@ -99,18 +99,18 @@ def test_trainable_flag_freezes_weights():
     assert frozen.trainable_weights == [] and not frozen.kernel.trainable
 
 
-def test_weight_regularizers_add_losses_in_training_only():
+@pytest.mark.parametrize("training", [True, False])
+def test_weight_regularizers_add_losses_in_training_and_evaluation(training):
+    # Keras adds weight regularization to the evaluation loss too (it shows in val_loss).
     layer = L.Dense(2, kernel_regularizer=regularizers.L2(0.1), bias_regularizer="l1",
                     bias_initializer="ones")
     layer.build((None, 3))
     x = _x(5, 3)
-    inference = trace(layer, ((3,), np.float32))
-    assert inference.loss_names == []
-    training = trace(layer, ((3,), np.float32), training=True, weights="inputs")
-    out = training.session.run(None, {"x0": x, layer.kernel.name: layer.kernel.numpy(),
-                                      layer.bias.name: layer.bias.numpy()})
-    names = [o.name for o in training.model.graph.output]
-    losses = sorted(float(out[names.index(n)]) for n in training.loss_names)
+    traced = trace(layer, ((3,), np.float32), training=training, weights="inputs")
+    out = traced.session.run(None, {"x0": x, layer.kernel.name: layer.kernel.numpy(),
+                                    layer.bias.name: layer.bias.numpy()})
+    names = [o.name for o in traced.model.graph.output]
+    losses = sorted(float(out[names.index(n)]) for n in traced.loss_names)
     expected = sorted([0.1 * float(np.sum(layer.kernel.numpy() ** 2)), 0.01 * 2.0])
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
 

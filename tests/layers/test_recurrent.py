@@ -28,7 +28,15 @@ from tests.conftest import check_full
 
 F32, BOOL = onnx.TensorProto.FLOAT, onnx.TensorProto.BOOL
 SIZES = [(2, 3), (3, 5)]  # (batch, time): two lengths and two batch sizes through one graph
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64_torch():
+    """The references run in float64; restore torch's default so other test modules are unaffected."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 # ---------------------------------------------------------------------------------------- harness

@@ -7,7 +7,8 @@ import torch
 
 from onnxforge.layers import Dense, Input
 from onnxforge.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed
-from tests.layers.test_recurrent import (SIZES, _random_mask, build, close, feeds_for, keras_rnn, randomize,
+from tests.layers.test_recurrent import (SIZES, _float64_torch,  # noqa: F401 (autouse fixture)
+                                         _random_mask, build, close, feeds_for, keras_rnn, randomize,
                                          torch_weights)
 
 
