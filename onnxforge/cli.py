@@ -116,8 +116,10 @@ def parameter_count(model: onnx.ModelProto) -> int:
     """Total elements of the graph's floating-point initializers (dense and sparse).
 
     Example:
+        >>> import numpy as np
         >>> m = onnx.ModelProto()
-        >>> m.graph.initializer.append(onnx.numpy_helper.from_array(__import__("numpy").zeros((3, 4), "float32")))
+        >>> m.graph.initializer.extend([onnx.numpy_helper.from_array(np.zeros((3, 4), np.float32), "w"),
+        ...                             onnx.numpy_helper.from_array(np.zeros(5, np.int64), "idx")])
         >>> parameter_count(m)
         12
     """
