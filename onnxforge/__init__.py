@@ -18,9 +18,10 @@ from . import (activations, callbacks, datasets, initializers, layers, losses, m
                regularizers)
 from .layers import Input, Layer
 from .models import Model, Sequential
+from .saving import load_model
 from .variables import Variable
 from . import keras  # noqa: E402  (after the modules it re-exports)
 
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "layers", "models",
            "losses", "metrics", "optimizers", "callbacks", "initializers", "activations", "regularizers",
-           "datasets"]
+           "datasets", "load_model"]

@@ -24,11 +24,12 @@ from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, flatten, is_shape, map_structure, standardize_dtype
 from ..tracing import current_trace
+from ..saving.mixin import SavingMixin
 from ..trainer import TrainingMixin
 from .graph import FunctionalGraph, deserialize_graph, serialize_graph
 
 
-class Model(TrainingMixin, Layer):
+class Model(TrainingMixin, SavingMixin, Layer):
     """A Keras 3 model.
 
     Functional: ``Model(inputs, outputs, name=None)`` where ``inputs`` / ``outputs`` are KerasTensors (or

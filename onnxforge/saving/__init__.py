@@ -2,11 +2,21 @@
 
 Model save / load / export build on these two pieces: every file onnxforge writes goes through
 :func:`atomic_write`, and every ``.onnx`` file it reads goes through :func:`load_onnx`.
+
+* ``export_inference`` / ``export_training`` / ``export_eval`` (``model.export*``): standalone ``.onnx``
+  files of the compiled programs, for onnxruntime anywhere.
+* ``save_model`` / ``load_model`` (``model.save``): one ``.onnx`` file holding the architecture, weights,
+  compile config and optimizer state; training resumes exactly.
+* ``save_weights`` / ``load_weights``: ``*.weights.onnx`` or ``*.npz``.
+* ``register_keras_serializable``: lets ``load_model`` rebuild custom layers.
 """
 from __future__ import annotations
 
 from onnxforge.saving.atomic import atomic_write, temp_files_for
 from onnxforge.saving.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, tensor_nbytes
+from onnxforge.layers.serialization import register_keras_serializable
+from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
+from onnxforge.saving.model_io import load_model, load_weights, save_model, save_weights
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -16,4 +26,13 @@ __all__ = [
     "load_onnx",
     "temp_files_for",
     "tensor_nbytes",
+    "export_inference",
+    "export_training",
+    "export_eval",
+    "write_onnx",
+    "save_model",
+    "load_model",
+    "save_weights",
+    "load_weights",
+    "register_keras_serializable",
 ]

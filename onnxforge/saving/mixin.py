@@ -1,0 +1,85 @@
+"""The saving methods every ``Model`` has: ``export``, ``export_training``, ``export_eval``, ``save``,
+``save_weights`` and ``load_weights`` (thin wrappers over ``onnxforge.saving``)."""
+from __future__ import annotations
+
+__all__ = ["SavingMixin"]
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import export as export_lib
+from . import model_io
+
+
+class SavingMixin:
+    """Mixed into ``onnxforge.Model``.
+
+    Example:
+        >>> import os, tempfile
+        >>> import onnxforge as tf
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.export(os.path.join(folder, "model.onnx"))               # serve this
+        >>> _ = model.export_training(os.path.join(folder, "train_step.onnx"))  # train anywhere
+        >>> _ = model.save(os.path.join(folder, "checkpoint.onnx"))             # resume later
+        >>> restored = tf.keras.models.load_model(os.path.join(folder, "checkpoint.onnx"))
+    """
+
+    def export(self, filepath: str | os.PathLike[str], format: str = "onnx", opset: int | None = None,
+               class_names: Sequence[str] | None = None, external_data: bool | None = None) -> Path:
+        """Write the inference graph as a standalone ``.onnx`` file any onnxruntime can run.
+
+        Weights are initializers named after their variables; the batch axis is ``batch`` (and a single
+        input's dynamic axis 1 is ``sequence``); inputs and outputs keep the Keras names
+        (``model.input_names`` / ``model.output_names``). ``metadata_props`` hold the producer, the
+        onnxforge version, the input layout (``{"image": "NHWC"}``) and ``class_names`` if given.
+
+        Args:
+            filepath: the file to write (atomically).
+            format: ``"onnx"`` (the only format).
+            opset: ``ai.onnx`` opset in ``[onnxforge.graph.MIN_OPSET, MAX_OPSET]``; default the pinned one.
+            class_names: names of the first output's classes, stored in the metadata.
+            external_data: keep tensors in a data file beside ``filepath``; default only past 2 GB.
+
+        Returns:
+            The written path.
+        """
+        if format != "onnx":
+            raise ValueError(f"export(): onnxforge exports ONNX only. Received: format={format!r}")
+        return export_lib.export_inference(self, filepath, opset=opset, class_names=class_names,
+                                           external_data=external_data)
+
+    def export_training(self, filepath: str | os.PathLike[str], opset: int | None = None,
+                        external_data: bool | None = None) -> Path:
+        """Write the compiled training step, self-contained (see ``onnxforge.saving.export_training``).
+
+        Every state tensor is an input ``<name>`` and an output ``<name>:new`` (pairs in
+        ``metadata_props["onnxforge.state"]``), with its current value stored as the input's default, so
+        the first step needs only the batch (``<input>``, ``target/<output>``, ``sample_weight/<output>``)
+        and ``learning_rate``.
+        """
+        return export_lib.export_training(self, filepath, opset=opset, external_data=external_data)
+
+    def export_eval(self, filepath: str | os.PathLike[str], opset: int | None = None,
+                    external_data: bool | None = None) -> Path:
+        """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``)."""
+        return export_lib.export_eval(self, filepath, opset=opset, external_data=external_data)
+
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
+             external_data: bool | None = None) -> Path:
+        """Save the whole model to one ``.onnx`` file; ``onnxforge.load_model`` resumes it exactly.
+
+        See ``onnxforge.saving.save_model``.
+        """
+        return model_io.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                                   external_data=external_data)
+
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> Path:
+        """Save the weights to ``*.weights.onnx`` or ``*.npz`` (no HDF5: onnxforge has no h5py)."""
+        return model_io.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
+        """Load weights saved by ``save_weights``, ``save`` or ``export`` (or an ``.npz`` of ``get_weights()``)."""
+        model_io.load_weights(self, filepath, skip_mismatch=skip_mismatch)
