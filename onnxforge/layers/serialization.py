@@ -107,8 +107,10 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"Expected a serialized layer dict with a 'class_name'. Received: {config!r}")
     registered = config.get("registered_name")
-    cls = get_registered_object(registered, custom_objects) if isinstance(registered, str) else None
-    if cls is None:
+    if isinstance(registered, str) and ">" in registered:
+        # Written by a registered class: only that registration (or custom_objects) may rebuild it.
+        cls = get_registered_object(registered, custom_objects) or (custom_objects or {}).get(config["class_name"])
+    else:
         cls = get_registered_object(config["class_name"], custom_objects)
     if cls is None:
         raise ValueError(f"Unknown layer: '{registered or config['class_name']}'. Please ensure you are using a "

@@ -430,6 +430,8 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_da
         raise FileNotFoundError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
     if external_data is None:
         external_data = _tensor_bytes(proto) > EXTERNAL_DATA_LIMIT
+    if external_data and not any(len(t.raw_data) >= _EXTERNAL_MIN_BYTES for t in proto.graph.initializer):
+        external_data = False   # nothing big enough to move: one file
     if not external_data:
         atomic_write(path, proto.SerializeToString())
         for old in _data_files(path):
@@ -469,7 +471,7 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_da
     finally:
         for t, blob in moved:   # hand the caller's proto back as it came
             del t.external_data[:]
-            t.data_location = onnx.TensorProto.DEFAULT
+            t.ClearField("data_location")
             t.raw_data = blob
     for old in _data_files(path):
         if old.name != location:
@@ -528,7 +530,7 @@ def export_training(model: Any, path: str | os.PathLike[str], opset: int | None 
         state = {}                                        # first step: the stored defaults
         for x, y in batches:
             feeds = {"input_layer": x, "target/dense": y, "sample_weight/dense": np.ones(len(x), "f"),
-                     "learning_rate": np.float32(0.01), **state}
+                     "learning_rate": np.asarray(0.01, np.float32), **state}
             out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
             state = {i: out[o] for i, o in pairs}
             loss = out["sums/loss/total"] / out["sums/loss/count"]

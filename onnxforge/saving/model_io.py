@@ -405,10 +405,10 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
             raise OnnxLoadError(path, f"it has no metadata_props[{META_WEIGHTS!r}] listing the weights; only files "
                                 "written by onnxforge's save(), save_weights() or export() can be loaded")
         labels = _json(meta, META_WEIGHTS, path)
-        missing = [k for k, n in enumerate(labels) if n is None]
-        if missing:
-            raise OnnxLoadError(path, f"it does not store the weights {[model.weights[k].name for k in missing if k < len(model.weights)]} "
-                                "(its inference graph does not read them); use a file from save_weights()")
+        missing = [model.weights[k].name for k, n in enumerate(labels) if n is None and k < len(model.weights)]
+        if any(n is None for n in labels):
+            raise OnnxLoadError(path, f"it does not store the weights {missing} (its inference graph does not read "
+                                "them); use a file from save_weights()")
         tensors = {t.name: t for t in proto.graph.initializer}
         arrays = [_tensor(tensors, n, path) for n in labels]
     else:
