@@ -14,14 +14,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models, optimizers,
+from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers,
                regularizers)
+from .gradient_tape import GradientTape
 from .layers import Input, Layer
 from .models import Model, Sequential
 from .saving import load_model
 from .variables import Variable
 from . import keras  # noqa: E402  (after the modules it re-exports)
 
-__all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "layers", "models",
-           "losses", "metrics", "optimizers", "callbacks", "initializers", "activations", "regularizers",
-           "datasets", "load_model"]
+__all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",
+           "layers", "models", "losses", "metrics", "optimizers", "callbacks", "initializers", "activations",
+           "regularizers", "datasets", "load_model"]

@@ -279,6 +279,7 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         state.append((var, ctx.read(var), _typed(new_value, ctx.read(var))))
     if t.rng is not None and t.rng.used:
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
+    state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]
 
     host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
     return _finish(t, "train_step", host_out, state, records, lr, trained)

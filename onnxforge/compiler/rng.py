@@ -24,9 +24,10 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CounterRng", "hash32"]
+__all__ = ["CounterRng", "SeedStreams", "hash32"]
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -118,3 +119,26 @@ class CounterRng:
         assert self._state is not None
         return self._state.builder.op("Add", [self._state, self._state.builder.const(np.asarray([0, 1], np.int64))],
                                       dtype=_INT64, shape=(2,))
+
+
+class SeedStreams:
+    """The streams a program draws from ``SeedGenerator`` state Variables: one ``CounterRng`` per state.
+
+    Args:
+        read: the program's reading of a Variable (its graph value).
+    """
+
+    def __init__(self, read: Callable[[Any], Value]):
+        self._read = read
+        self._streams: dict[int, tuple[Any, CounterRng]] = {}
+
+    def uniform(self, state: Any, like: Value) -> Value:
+        """U[0, 1) noise shaped like ``like`` from the stream of the state Variable ``state``."""
+        hit = self._streams.get(state.uid)
+        if hit is None:
+            hit = self._streams[state.uid] = (state, CounterRng(lambda: self._read(state)))
+        return hit[1].uniform(like)
+
+    def updates(self) -> list[tuple[Any, Value, Value]]:
+        """``(state variable, value read, value after the step)`` of every stream drawn from."""
+        return [(var, rng._state, rng.new_state()) for var, rng in self._streams.values() if rng.used]

@@ -12,6 +12,7 @@ from ..graph import GraphBuilder, Value, onnx_dtype
 from ..tracing import TraceContext
 from ..variables import Variable
 from . import names
+from .rng import SeedStreams
 
 
 def onnx_shape(keras_shape: Sequence[Any] | None, prefix: str) -> tuple | None:
@@ -56,6 +57,11 @@ class ProgramTrace(TraceContext):
     def __init__(self, builder: GraphBuilder, training: bool, weights: str = "inputs",
                  random_uniform: Callable[[Value], Value] | None = None):
         super().__init__(builder, training, weights, random_uniform)
+        self.seed_streams = SeedStreams(self.read)
+
+    def seeded_uniform(self, state: Variable, like: Value) -> Value:
+        """U[0, 1) noise from a ``SeedGenerator``'s state Variable (advanced by training programs)."""
+        return self.seed_streams.uniform(state, like)
 
     def read(self, var: Variable) -> Value:
         hit = self.reads.get(var.uid)

@@ -113,9 +113,59 @@ class Value:
     def __matmul__(self, o: Any) -> Value:
         return self._bin("MatMul", o)
 
+    # Comparisons give bool tensors (as in Keras), so ``if x > 0:`` reaches ``__bool__``'s explanation.
+    def __gt__(self, o: Any) -> Value:
+        return self._bin("Greater", o)
+
+    def __ge__(self, o: Any) -> Value:
+        return self._bin("GreaterOrEqual", o)
+
+    def __lt__(self, o: Any) -> Value:
+        return self._bin("Less", o)
+
+    def __le__(self, o: Any) -> Value:
+        return self._bin("LessOrEqual", o)
+
     def __bool__(self) -> bool:
         # Python control flow on a symbolic value cannot be traced into a graph.
         raise TypeError(
             f"The truth value of symbolic tensor {self.name!r} is not known while building the graph. "
             "Use graph ops instead of Python branching (for example ops.where(cond, a, b))."
         )
+
+    # Host conversions: a symbolic value has no number yet. Each error says what to write instead.
+    def _no_value(self, what: str) -> TypeError:
+        return TypeError(
+            f"{what} needs the value of symbolic tensor {self.name!r}, which is not known while the graph is "
+            "being built (inside a traced train_step or layer call). Write the computation with "
+            "onnxforge.ops (ops.mean, ops.where, ops.sqrt, ...) so it becomes part of the graph, and return "
+            "values you want to see on the host from train_step (they come back as numpy arrays)."
+        )
+
+    def __float__(self) -> float:
+        raise self._no_value("float()")
+
+    def __int__(self) -> int:
+        raise self._no_value("int()")
+
+    def __index__(self) -> int:
+        raise self._no_value("Using a tensor as a Python integer")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise self._no_value("Converting to a numpy array")
+
+    _UFUNC_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "true_divide": "Div", "divide": "Div",
+                  "matmul": "MatMul", "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual",
+                  "less_equal": "LessOrEqual"}
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # ``ndarray * value`` lands here: emit the node (the array becomes a constant) rather than letting
+        # numpy build an object array of per-element nodes. Other numpy functions cannot run symbolically.
+        op = self._UFUNC_OPS.get(ufunc.__name__)
+        if method == "__call__" and op is not None and len(inputs) == 2 and not kwargs:
+            assert self.builder is not None
+            return self.builder.op(op, list(inputs))
+        raise self._no_value(f"numpy.{ufunc.__name__}")
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        raise self._no_value(f"numpy.{func.__name__}")

@@ -165,6 +165,45 @@ class Optimizer:
             return False
         return not (self._exclude_pattern is not None and self._exclude_pattern.search(var.name))
 
+    # ---------------------------------------------------------------- custom training steps
+    def apply_gradients(self, grads_and_vars: Any) -> Value:
+        """Emit this optimizer's update of ``(gradient, Variable)`` pairs into a traced custom ``train_step``.
+
+        The update becomes part of the one training graph: the Variables, this optimizer's slots and
+        ``iterations`` are state of the program, and reads of the Variables later in the step see their
+        updated values (eager order). Pairs with a ``None`` gradient are skipped with a warning, as in Keras.
+
+        Returns:
+            The step counter after the update (a graph value).
+
+        Example:
+            >>> grads = tape.gradient(d_loss, d.trainable_weights)                  # doctest: +SKIP
+            >>> d_optimizer.apply_gradients(zip(grads, d.trainable_weights))       # doctest: +SKIP
+        """
+        from ..tracing import current_trace
+
+        try:
+            ctx = current_trace()
+        except RuntimeError:
+            ctx = None
+        apply = getattr(ctx, "apply_gradients", None)
+        if apply is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.apply_gradients emits the update into a compiled training graph, so it "
+                "works inside a Model subclass's train_step(self, data), which fit() / train_on_batch() trace "
+                "into one ONNX program. To train a model on arrays outside such a step, use "
+                "model.compile(optimizer=..., loss=...) and model.fit(...).")
+        return apply(self, grads_and_vars)
+
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable]) -> Value:
+        """Keras 3 spelling of ``apply_gradients(zip(grads, trainable_variables))``."""
+        return self.apply_gradients(zip(grads, trainable_variables))
+
+    def scale_loss(self, loss: Any) -> Any:
+        """``loss * loss_scale_factor`` (when set): call it on the loss before ``GradientTape.gradient`` in a
+        custom step, since ``apply_gradients`` divides the gradients by the factor (Keras 3)."""
+        return loss * float(self.loss_scale_factor) if self.loss_scale_factor is not None else loss
+
     # ---------------------------------------------------------------- the update, in graph ops
     def update_graph(self, b: GraphBuilder, variables: Sequence[Variable], params: Sequence[Value],
                      grads: Sequence[Value], slots: Sequence[dict[str, Value]], lr: Value,

@@ -77,6 +77,10 @@ class FitMixin:
     stop_predicting: bool = False
 
     # ----------------------------------------------------------------------------------------- checks
+    def _needs_targets(self) -> bool:
+        """Whether ``fit`` on arrays needs ``y`` (not for a custom ``train_step``)."""
+        return True
+
     def _require_compiled(self, method: str) -> None:
         compiled = getattr(self, "compiled", None)
         if compiled is None:
@@ -160,7 +164,7 @@ class FitMixin:
         if class_weight is not None and not isinstance(class_weight, Mapping):
             raise TypeError("fit(): class_weight must be a dict mapping class indices to weights. "
                             f"Received: class_weight={class_weight!r}")
-        if y is None and not data_lib.is_batch_source(x):
+        if y is None and not data_lib.is_batch_source(x) and self._needs_targets():
             raise ValueError("fit(): y (the targets) is required when x holds arrays. Received: y=None")
 
         val_source = None

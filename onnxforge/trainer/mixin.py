@@ -94,8 +94,13 @@ class TrainingMixin(FitMixin):
         self.compiled = True
         self._compiled_config = None
         self._programs, self._runners = {}, {}
+        self._custom_steps: dict = {}
+        self._custom_program: Program | None = None
         self._running_sums: dict[str, np.ndarray] = {}
-        if getattr(self, "built", False):
+        self._capture_trainable()
+        if self._has_custom_train_step():
+            self._rng_variable()   # compile(seed=...) restarts the custom step's random streams too
+        elif getattr(self, "built", False):
             self._build_programs()
 
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -128,7 +133,7 @@ class TrainingMixin(FitMixin):
         config = resolve_config(self, self.optimizer, args["loss"], args["loss_weights"], args["metrics"],
                                 args["weighted_metrics"])
         self._warn_linear_outputs(config)
-        trainable = list(self.trainable_weights)   # trainable flags are captured here, as in Keras
+        trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
         programs = {"infer": build_infer(self)}
         if config.has_loss:
@@ -138,6 +143,103 @@ class TrainingMixin(FitMixin):
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
+
+    # ------------------------------------------------------------------------------------ trainable capture
+    def _capture_trainable(self) -> None:
+        """Record what trains, at ``compile()`` time, as tf.keras 2 does.
+
+        The classic GAN pattern depends on it: compile the discriminator, then set
+        ``discriminator.trainable = False`` and compile the combined model; the discriminator's own program
+        still trains it, the combined model's does not. (Keras 3 reads the flag when the step is first
+        traced instead, so in that order its discriminator silently stops learning.) A built model keeps
+        the list of trainable Variables; an unbuilt one keeps every layer's flag, applied while its
+        weights are created on the first batch.
+        """
+        if getattr(self, "built", False):
+            self._trainable_at_compile: list[Variable] | None = list(self.trainable_weights)
+            self._trainable_flags: list[tuple[Any, bool]] = []
+        else:
+            self._trainable_at_compile = None
+            self._trainable_flags = [(layer, layer.trainable) for layer in _all_layers(self)]
+
+    def _compiled_trainable(self) -> list[Variable]:
+        captured = getattr(self, "_trainable_at_compile", None)
+        if captured is not None:
+            return list(captured)
+        flags = getattr(self, "_trainable_flags", None)
+        if not flags:
+            return list(self.trainable_weights)
+        now = [(layer, layer.trainable) for layer, _ in flags]
+        try:
+            for layer, flag in flags:   # parents first: a layer's setter also sets its sub-layers
+                layer.trainable = flag
+            trainable = list(self.trainable_weights)
+        finally:
+            for layer, flag in now:
+                layer.trainable = flag
+        self._trainable_at_compile = trainable
+        return list(trainable)
+
+    # ------------------------------------------------------------------------------------ custom steps
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """Override to write the training step yourself (Keras ``Model.train_step``).
+
+        ``fit`` and ``train_on_batch`` trace an override once into a single ONNX training graph (see
+        ``onnxforge.trainer.custom_step``): use ``onnxforge.ops``, ``onnxforge.GradientTape`` and
+        ``optimizer.apply_gradients``, and return a dict of scalar values to log. Without an override the
+        compiled loss and optimizer train the model; that default step is built by the compiler and
+        cannot be called from an override (``super().train_step(data)``).
+
+        Example:
+            >>> class GAN(Model):                                           # doctest: +SKIP
+            ...     def train_step(self, real):
+            ...         with onnxforge.GradientTape() as tape:
+            ...             d_loss = ...
+            ...         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            ...         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+            ...         return {"d_loss": d_loss}
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.train_step: the default training step is compiled by onnxforge from "
+            "compile(loss=...) and cannot be called from a custom train_step (super().train_step(data)). Write "
+            "the step with onnxforge.GradientTape and optimizer.apply_gradients instead.")
+
+    def _has_custom_train_step(self) -> bool:
+        return type(self).train_step is not TrainingMixin.train_step
+
+    def _needs_targets(self) -> bool:
+        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone)."""
+        return not self._has_custom_train_step()
+
+    def rng_variables(self) -> list[Variable]:
+        """The state Variables of this model's random streams, to save and restore with its weights.
+
+        The model's in-graph RNG (``seed_generator/state``: Dropout, GaussianNoise, ``ops.random`` without
+        a seed), once created, then the state of every ``ops.random.SeedGenerator`` held by the model or
+        its layers. Restoring them with the weights and optimizer variables resumes a run exactly.
+        """
+        from ..ops.random import SeedGenerator
+
+        out: list[Variable] = []
+        if getattr(self, "_rng_state", None) is not None:
+            out.append(self._rng_state)
+        for layer in _all_layers(self):
+            for value in vars(layer).values():
+                if isinstance(value, SeedGenerator) and all(value.state is not v for v in out):
+                    out.append(value.state)
+        return out
+
+    def tracked_optimizers(self) -> list[Any]:
+        """``self.optimizer`` (once compiled) and any other optimizer held as an attribute (a GAN's
+        ``d_optimizer`` / ``g_optimizer``), in that order: what to save with a custom-step model."""
+        out: list[Any] = []
+        for key, value in vars(self).items():
+            if isinstance(value, optimizers_module.Optimizer) and all(value is not o for o in out):
+                out.append(value)
+        opt = getattr(self, "optimizer", None)
+        if isinstance(opt, optimizers_module.Optimizer):
+            out = [opt] + [o for o in out if o is not opt]
+        return out
 
     def _rng_variable(self) -> Variable:
         """The model's in-graph RNG state ``[seed, counter]``, kept across recompiles (exact resumption)."""
@@ -197,6 +299,10 @@ class TrainingMixin(FitMixin):
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                      sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("train_on_batch")
+        if self._has_custom_train_step():
+            from .custom_step import train_batch
+
+            return train_batch(self, xs, ys, sample_weight)
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
@@ -345,8 +451,13 @@ class TrainingMixin(FitMixin):
     # ------------------------------------------------------------------------------------ introspection
     @property
     def compiled_programs(self) -> dict[str, Program]:
-        """The compiled programs by kind (``infer``, ``eval_step``, ``train_step``)."""
-        return dict(getattr(self, "_programs", {}) or {})
+        """The compiled programs by kind (``infer``, ``eval_step``, ``train_step``; a custom ``train_step``
+        once traced)."""
+        programs = dict(getattr(self, "_programs", {}) or {})
+        custom = getattr(self, "_custom_program", None)
+        if custom is not None:
+            programs["train_step"] = custom
+        return programs
 
     @property
     def compiled_metrics(self) -> list[tuple[str, Metric]]:
@@ -365,6 +476,21 @@ def _ones(n: int) -> np.ndarray:
         ones = _ONES[n] = np.ones(n, np.float32)
         ones.setflags(write=False)
     return ones
+
+
+def _all_layers(model: Any) -> list[Any]:
+    """``model`` and every layer under it, parents before children."""
+    out: list[Any] = []
+
+    def visit(layer: Any) -> None:
+        if any(layer is seen for seen in out):
+            return
+        out.append(layer)
+        for sub in layer._flat_sublayers() if hasattr(layer, "_flat_sublayers") else []:
+            visit(sub)
+
+    visit(model)
+    return out
 
 
 def _serialize(value: Any) -> Any:

@@ -1,0 +1,47 @@
+"""``onnxforge.ops``: a symbolic op namespace with ``keras.ops`` names, for custom training steps and layers.
+
+Inside a traced ``train_step`` (or a layer's ``call``), every op emits standard ``ai.onnx`` nodes on graph
+values and returns a graph value; gradients come from ``onnxforge.autodiff`` through ``GradientTape``.
+On plain numpy arrays, outside any trace, an op runs once with onnxruntime and returns numpy arrays.
+
+Shapes can hold the dynamic batch: ``ops.shape(x)`` gives ints for static dims and int64 scalar tensors for
+dynamic ones, which ``ops.zeros((ops.shape(x)[0], 1))`` or ``ops.random.normal((batch, 128))`` accept.
+
+What cannot be traced, and what to write instead:
+
+* Python branching on tensor values (``if loss > 1:``): use ``ops.where(cond, a, b)``.
+* numpy on symbolic values (``np.mean(x)``, ``float(x)``): use ``ops.mean``; return values you want on
+  the host from ``train_step``.
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import ops
+    >>> ops.concatenate([ops.ones((1, 2)), ops.zeros((1, 2))], axis=0).tolist()
+    [[1.0, 1.0], [0.0, 0.0]]
+"""
+from __future__ import annotations
+
+from . import random
+from .core import cast, cond, convert_to_numpy, convert_to_tensor, is_tensor, shape, stop_gradient
+from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
+                 log_softmax, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign,
+                 sparse_categorical_crossentropy, swish)
+from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ceil, clip, concatenate, cos, divide,
+                    equal, exp, expand_dims, expm1, floor, full, full_like, greater, greater_equal, less,
+                    less_equal, log, log1p, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
+                    mean, min, minimum, multiply, negative, not_equal, one_hot, ones, ones_like, power, prod,
+                    reciprocal, reshape, round, sign, sin, size, sqrt, square, squeeze, stack, std, subtract, sum,
+                    tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
+
+__all__ = [
+    "random", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
+    "binary_crossentropy", "categorical_crossentropy", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_sigmoid",
+    "log_softmax", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign",
+    "sparse_categorical_crossentropy", "swish",
+    "abs", "absolute", "add", "arange", "argmax", "argmin", "broadcast_to", "ceil", "clip", "concatenate", "cos",
+    "divide", "equal", "exp", "expand_dims", "expm1", "floor", "full", "full_like", "greater", "greater_equal",
+    "less", "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or", "logsumexp", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
+    "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "sqrt", "square", "squeeze", "stack",
+    "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
+]

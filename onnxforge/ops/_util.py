@@ -1,0 +1,255 @@
+"""What every op of ``onnxforge.ops`` shares: finding the graph, turning arguments into graph values,
+shape tensors with symbolic dims, and the eager fallback that runs an op once with onnxruntime.
+
+An op runs *symbolically* when any argument is a graph ``Value`` (or a ``Variable``), or when a trace is
+active (inside a compiled ``train_step`` or a layer's ``call``): it emits nodes and returns ``Value``s.
+Otherwise it runs *eagerly*: numpy arrays become the inputs of a one-op graph that onnxruntime evaluates,
+and the result comes back as numpy arrays, so ``ops.sigmoid(np.zeros(2))`` works like ``keras.ops``.
+"""
+from __future__ import annotations
+
+__all__ = ["symbolic", "builder_of", "as_value", "promote", "shape_tensor", "static_dims", "dtype_enum",
+           "record_dim", "fill_const", "int_const"]
+
+import functools
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype
+from ..variables import Variable
+
+_INT64 = onnx.TensorProto.INT64
+_FLOAT = onnx.TensorProto.FLOAT
+
+# builder -> {name of a scalar int64 Value made by ops.shape: the symbolic dim it measures ("batch")}
+_dims: weakref.WeakKeyDictionary[GraphBuilder, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+# ------------------------------------------------------------------------------------------ structure
+def _leaves(x: Any) -> list[Any]:
+    if isinstance(x, (list, tuple)):
+        return [leaf for item in x for leaf in _leaves(item)]
+    if isinstance(x, dict):
+        return [leaf for item in x.values() for leaf in _leaves(item)]
+    return [x]
+
+
+def _map(fn: Callable[[Any], Any], x: Any) -> Any:
+    if isinstance(x, list):
+        return [_map(fn, i) for i in x]
+    if isinstance(x, tuple):
+        return tuple(_map(fn, i) for i in x)
+    if isinstance(x, dict):
+        return {k: _map(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def _active_trace() -> Any:
+    from ..tracing import current_trace
+
+    try:
+        return current_trace()
+    except RuntimeError:
+        return None
+
+
+def builder_of(*args: Any) -> GraphBuilder | None:
+    """The graph the arguments live in: the first ``Value``'s builder, else the active trace's, else ``None``."""
+    leaves = _leaves(args)
+    for leaf in leaves:
+        if isinstance(leaf, Value):
+            return leaf.builder
+    ctx = _active_trace()
+    if ctx is not None:
+        return ctx.b
+    for leaf in leaves:
+        if isinstance(leaf, Variable):
+            raise RuntimeError(f"onnxforge.ops received Variable {leaf.name!r} outside a trace. Variables stand "
+                               "for graph values only while a program is traced (inside train_step or a "
+                               "layer's call); use variable.numpy() for its current value.")
+    return None
+
+
+# ------------------------------------------------------------------------------------------ dtypes
+def dtype_enum(dtype: Any) -> int:
+    """An ONNX element type from ``"float32"``, a numpy dtype or an ONNX enum."""
+    if isinstance(dtype, int) and not isinstance(dtype, bool):
+        return dtype
+    try:
+        return onnx_dtype(np.dtype(getattr(dtype, "name", dtype)))
+    except TypeError:
+        raise ValueError(f"Invalid dtype: {dtype!r}. Expected a dtype name such as 'float32' or 'int64'.") from None
+
+
+def _host_array(x: Any, dtype: int | None) -> np.ndarray:
+    if dtype is not None:
+        return np.asarray(x, dtype=np_dtype(dtype))
+    array = np.asarray(x)
+    if array.dtype == np.float64:
+        return array.astype(np.float32)   # Keras's floatx for Python and float64 numbers
+    if array.dtype.kind in "iu" and array.dtype != np.int64 and not isinstance(x, np.ndarray):
+        return array.astype(np.int64)
+    return array
+
+
+def as_value(x: Any, b: GraphBuilder, like: Value | None = None, dtype: Any = None) -> Value:
+    """``x`` as a graph value: Values pass, Variables are read through the trace, numbers and arrays
+    become constants (of ``dtype``, else of ``like``'s float type for Python numbers, else float32/int64)."""
+    if isinstance(x, Value):
+        return x if dtype is None or x.dtype == dtype_enum(dtype) else cast_value(x, dtype_enum(dtype))
+    if hasattr(x, "__onnx_value__"):
+        return as_value(x.__onnx_value__(), b, like, dtype)
+    if dtype is not None:
+        return b.const(_host_array(x, dtype_enum(dtype)))
+    if like is not None and like.dtype is not None and not isinstance(x, np.ndarray):
+        array = np.asarray(x)
+        if like.dtype in FLOAT_TYPES or array.dtype.kind in "iub":
+            return b.const(np.asarray(x, dtype=np_dtype(like.dtype)))
+    if like is not None and like.dtype in FLOAT_TYPES and isinstance(x, np.ndarray) and x.dtype.kind == "f":
+        return b.const(x.astype(np_dtype(like.dtype)))   # a float64 array meets a float32 tensor: Keras casts
+    return b.const(_host_array(x, None))
+
+
+def cast_value(x: Value, to: int) -> Value:
+    if x.dtype == to:
+        return x
+    return x.builder.op("Cast", [x], to=to, shape=x.shape)
+
+
+def promote(b: GraphBuilder, *xs: Any) -> list[Value]:
+    """Graph values of a common type: constants take the first tensor's type; int meets float -> float."""
+    like = next((x for x in xs if isinstance(x, Value)), None)
+    if like is None:
+        like = next((x.__onnx_value__() for x in xs if hasattr(x, "__onnx_value__")), None)
+    values = [as_value(x, b, like) for x in xs]
+    float_type = next((v.dtype for v in values if v.dtype in FLOAT_TYPES), None)
+    if float_type is not None:
+        values = [v if v.dtype in FLOAT_TYPES or v.dtype is None else cast_value(v, float_type) for v in values]
+    return values
+
+
+# ------------------------------------------------------------------------------------------ shapes
+def int_const(b: GraphBuilder, values: Sequence[int]) -> Value:
+    return b.const(np.asarray(list(values), np.int64))
+
+
+def record_dim(v: Value, symbol: Any) -> None:
+    """Remember that the scalar ``v`` measures the symbolic dim ``symbol`` (for later shape annotations)."""
+    if symbol is not None:
+        _dims.setdefault(v.builder, {})[v.name] = symbol
+
+
+def _dim_symbol(v: Value) -> Any:
+    return _dims.get(v.builder, {}).get(v.name)
+
+
+def shape_tensor(b: GraphBuilder, shape: Any) -> tuple[Value, tuple | None]:
+    """A 1-D int64 shape tensor from a tuple of ints and scalar ``Value``s (``ops.shape(x)[0]``), or from
+    a 1-D int tensor; with the static shape annotation it implies (symbolic dims by name when known)."""
+    if isinstance(shape, Value):
+        return cast_value(shape, _INT64), None
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    dims = list(shape)
+    if all(isinstance(d, (int, np.integer)) for d in dims):
+        if any(int(d) < 0 for d in dims):
+            raise ValueError(f"A shape must have non-negative dimensions. Received: shape={tuple(shape)}")
+        return int_const(b, [int(d) for d in dims]), tuple(int(d) for d in dims)
+    pieces, static = [], []
+    for d in dims:
+        if isinstance(d, (int, np.integer)):
+            pieces.append(int_const(b, [int(d)]))
+            static.append(int(d))
+        elif isinstance(d, Value):
+            d = cast_value(d, _INT64)
+            pieces.append(b.op("Reshape", [d, int_const(b, [1])], shape=(1,)))
+            static.append(_dim_symbol(d))
+        else:
+            raise TypeError(f"A shape holds ints and scalar tensors (such as ops.shape(x)[0]). Received: "
+                            f"shape={tuple(shape)!r} with an entry of type {type(d).__name__}")
+    return b.op("Concat", pieces, axis=0, shape=(len(dims),)), tuple(static)
+
+
+def static_dims(shape: Any) -> tuple | None:
+    """The static part of a shape argument (ints, or ``None`` for symbolic entries)."""
+    if isinstance(shape, Value):
+        return None
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else _dim_symbol(d) if isinstance(d, Value) else None
+                 for d in shape)
+
+
+def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
+    """``ConstantOfShape``: a tensor of ``shape`` filled with ``value``."""
+    tensor, static = shape_tensor(b, shape)
+    fill = onnx.numpy_helper.from_array(np.asarray([value], dtype=np_dtype(dtype)), "value")
+    return b.op("ConstantOfShape", [tensor], value=fill, dtype=dtype, shape=static)
+
+
+# ------------------------------------------------------------------------------------------ running
+def _eager_input(b: GraphBuilder, feeds: dict[str, np.ndarray], leaf: Any) -> Any:
+    if not isinstance(leaf, (np.ndarray, np.generic)) or isinstance(leaf, (np.str_, np.bytes_)):
+        return leaf
+    array = np.asarray(leaf)
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    elif array.dtype.kind in "iu" and array.dtype != np.int64:
+        array = array.astype(np.int64)
+    v = b.input(f"arg{len(feeds)}", onnx_dtype(array.dtype), array.shape)
+    feeds[v.name] = array
+    return v
+
+
+def _run_eagerly(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Trace ``fn`` on a scratch graph (numpy arrays as inputs) and run it once on the CPU."""
+    import onnxruntime as ort
+
+    from ..compiler.rng import CounterRng
+    from ..layers._ops import fill_shapes
+    from ..tracing import TraceContext
+
+    b = GraphBuilder()
+    feeds: dict[str, np.ndarray] = {}
+    args = _map(lambda leaf: _eager_input(b, feeds, leaf), args)
+    kwargs = _map(lambda leaf: _eager_input(b, feeds, leaf), kwargs)
+    # Eager random ops without a seed draw one from numpy's global RNG (np.random.seed makes them repeat).
+    seed = int(np.random.randint(0, 2 ** 31 - 1))
+    rng = CounterRng(lambda: b.const(np.asarray([seed, 0], np.int64)))
+    ctx = TraceContext(b, training=False, weights="initializers", random_uniform=rng.uniform)
+    with ctx.active():
+        out = fn(*args, **kwargs)
+    fill_shapes(b, 0)
+    values = [leaf for leaf in _leaves(out) if isinstance(leaf, Value)]
+    if not values:
+        return out
+    names = [f"out{k}" for k in range(len(values))]
+    for v, name in zip(values, names):
+        b.output(v, name)
+    sess = ort.InferenceSession(b.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    results = dict(zip([v.name for v in values], sess.run(names, feeds)))
+    return _map(lambda leaf: results[leaf.name] if isinstance(leaf, Value) else leaf, out)
+
+
+def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make ``fn`` (written on graph values) an op: symbolic inside a graph, eager on numpy arrays.
+
+    After emitting, every new value gets the shape ONNX infers for it: the gradient rules need ranks.
+    """
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        b = builder_of(args, kwargs)
+        if b is None:
+            return _run_eagerly(fn, args, kwargs)
+        from ..layers._ops import fill_shapes
+
+        start = len(b.nodes)
+        out = fn(*args, **kwargs)
+        fill_shapes(b, start)
+        return out
+
+    return op

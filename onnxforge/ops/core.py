@@ -1,0 +1,103 @@
+"""Core ops (``keras.ops.core``): dtype casts, shapes, and ``stop_gradient``.
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import ops
+    >>> ops.shape(np.zeros((2, 3)))
+    (2, 3)
+    >>> ops.cast(np.array([1.7, -0.2]), "int64").tolist()
+    [1, 0]
+"""
+from __future__ import annotations
+
+__all__ = ["cast", "convert_to_tensor", "convert_to_numpy", "shape", "stop_gradient", "is_tensor", "cond",
+           "stopped_outputs"]
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..graph import GraphBuilder, Value
+from ._util import _active_trace, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
+
+# builder -> outputs of ``stop_gradient`` nodes (GradientTape leaves those nodes out of the differentiated graph).
+_stopped: weakref.WeakKeyDictionary[GraphBuilder, set[str]] = weakref.WeakKeyDictionary()
+
+
+@symbolic
+def cast(x: Any, dtype: Any) -> Value:
+    """``x`` converted to ``dtype`` (``"float32"``, ``"int64"``, ``"bool"``, ...); float to int truncates."""
+    b = builder_of(x)
+    return cast_value(as_value(x, b), dtype_enum(dtype))
+
+
+@symbolic
+def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
+    """A graph value for ``x`` (numbers and arrays become constants; float64 becomes float32 unless asked)."""
+    b = builder_of(x)
+    return as_value(x, b, dtype=dtype)
+
+
+def convert_to_numpy(x: Any) -> np.ndarray:
+    """A host array; symbolic tensors have no value while tracing and raise an error that says why."""
+    return np.asarray(x)
+
+
+def is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a symbolic graph value."""
+    return isinstance(x, Value)
+
+
+def shape(x: Any) -> tuple:
+    """The shape of ``x`` as a tuple: static dims are ints, dynamic ones (the batch) are int64 scalar
+    tensors usable in other ops' shapes, e.g. ``ops.zeros((ops.shape(x)[0], 1))``.
+
+    A tensor of unknown rank gives its 1-D shape tensor instead of a tuple.
+    """
+    if hasattr(x, "__onnx_value__") and not isinstance(x, Value):
+        if _active_trace() is None:
+            return tuple(x.shape)
+        x = x.__onnx_value__()
+    if not isinstance(x, Value):
+        return tuple(np.shape(x))
+    b = x.builder
+    if x.shape is None:
+        return b.op("Shape", [x])
+    full = None
+    dims: list[Any] = []
+    for i, d in enumerate(x.shape):
+        if isinstance(d, int):
+            dims.append(d)
+            continue
+        full = full if full is not None else b.op("Shape", [x], shape=(len(x.shape),))
+        dim = b.op("Gather", [full, b.const(np.asarray(i, np.int64))], axis=0, shape=())
+        record_dim(dim, d)
+        dims.append(dim)
+    return tuple(dims)
+
+
+@symbolic
+def stop_gradient(variable: Any) -> Value:
+    """The same values, seen as a constant by ``GradientTape.gradient`` (no gradient flows through)."""
+    b = builder_of(variable)
+    v = as_value(variable, b)
+    out = b.op("Identity", [v], shape=v.shape)
+    _stopped.setdefault(b, set()).add(out.name)
+    return out
+
+
+def stopped_outputs(b: GraphBuilder) -> set[str]:
+    """Names of ``stop_gradient`` outputs in ``b``."""
+    return _stopped.get(b, set())
+
+
+def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
+    """Python booleans choose a branch at trace time; a symbolic ``pred`` cannot (see the error)."""
+    if isinstance(pred, Value):
+        raise TypeError(
+            f"ops.cond on the symbolic tensor {pred.name!r} is not supported: compute both branches and pick "
+            "with ops.where(pred, true_value, false_value) (both are evaluated; gradients flow to the chosen "
+            "entries).")
+    return true_fn() if pred else false_fn()

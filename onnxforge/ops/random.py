@@ -1,0 +1,142 @@
+"""Random ops (``keras.random``) drawn inside compiled graphs, reproducibly.
+
+Where the numbers come from (``seed`` argument):
+
+* ``None``: the program's own RNG state (the model's ``seed_generator/state`` Variable, seeded by
+  ``compile(seed=...)`` or numpy's global RNG). Each step of a training program advances it, so every step
+  draws new noise, the same seed repeats a run, and a run restored with its Variables continues exactly.
+* a ``SeedGenerator``: its own ``[seed, counter]`` state Variable, advanced by each step of a program that
+  uses it (Keras's ``SeedGenerator`` semantics, the state is saved with the model's variables).
+* an ``int``: a fixed stream: the same numbers at every call and every step (Keras's stateless int seeds).
+
+All draws are a counter-based hash of (seed, step counter, call, element index) in standard int64 ops
+(``onnxforge.compiler.rng``); normal samples use the Box-Muller transform.
+
+Example:
+    >>> from onnxforge import ops
+    >>> x = ops.random.normal((2000,), seed=7)
+    >>> bool(abs(x.mean()) < 0.1 and abs(x.std() - 1.0) < 0.1)
+    True
+    >>> bool((ops.random.uniform((5,), seed=3) == ops.random.uniform((5,), seed=3)).all())
+    True
+"""
+from __future__ import annotations
+
+__all__ = ["normal", "uniform", "dropout", "SeedGenerator"]
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..graph import Value
+from ..variables import Variable
+from ._util import _active_trace, as_value, builder_of, dtype_enum, fill_const, symbolic
+
+
+class SeedGenerator:
+    """A random stream with its own state Variable (``[seed, counter]``, int64).
+
+    Args:
+        seed: the stream's seed; default: drawn from numpy's global RNG.
+        name: prefix of the state Variable's name.
+
+    Example:
+        >>> gen = SeedGenerator(1337)
+        >>> gen.state.numpy().tolist()
+        [1337, 0]
+    """
+
+    def __init__(self, seed: int | None = None, name: str | None = None, **kwargs: Any):
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise ValueError(f"SeedGenerator: `seed` must be an integer or None. Received: seed={seed!r}")
+        self.seed = int(seed) if seed is not None else int(np.random.randint(0, 2 ** 31 - 1))
+        self.name = name or "seed_generator"
+        self.state = Variable(np.asarray([self.seed, 0], np.int64), name=f"{self.name}/state", trainable=False,
+                              dtype=np.int64)
+
+    def next_host_state(self) -> np.ndarray:
+        """The state for one eager draw, advancing the host counter (eager ops only)."""
+        state = np.array(self.state.numpy(), copy=True)
+        self.state.assign(state + np.asarray([0, 1], np.int64))
+        return state
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self.seed, "name": self.name}
+
+    def __repr__(self) -> str:
+        return f"<SeedGenerator name={self.name!r} seed={self.seed}>"
+
+
+def uniform_like(like: Value, seed: Any = None) -> Value:
+    """U[0, 1) noise shaped like ``like`` from the stream ``seed`` names (see the module docstring)."""
+    from ..compiler.rng import CounterRng
+
+    b = like.builder
+    ctx = _active_trace()
+    if isinstance(seed, SeedGenerator):
+        draw = getattr(ctx, "seeded_uniform", None)
+        if draw is not None:
+            return draw(seed.state, like)
+        state = seed.next_host_state()
+        return CounterRng(lambda: b.const(state)).uniform(like)
+    if seed is not None:
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"`seed` must be None, an int or a SeedGenerator. Received: seed={seed!r}")
+        # A stateless stream: the same numbers every call, as Keras's integer seeds give.
+        return CounterRng(lambda: b.const(np.asarray([int(seed), 0], np.int64))).uniform(like)
+    if ctx is None:
+        raise RuntimeError("Random ops need a graph under construction (a traced train_step or layer call).")
+    return ctx.random_uniform(like)
+
+
+def _zeros(shape: Any, dtype: Any) -> Value:
+    b = builder_of(shape)
+    assert b is not None
+    return fill_const(b, shape, 0, dtype_enum(dtype or "float32"))
+
+
+def _standard_normal(like: Value, seed: Any) -> Value:
+    b = like.builder
+    u1, u2 = uniform_like(like, seed), uniform_like(like, seed)
+    # 1 - u1 lies in (0, 1]: the log stays finite.
+    radius = b.op("Sqrt", [b.op("Log", [1.0 - u1]) * -2.0])
+    return radius * b.op("Cos", [u2 * (2.0 * math.pi)])
+
+
+@symbolic
+def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None) -> Value:
+    """Normal samples of ``shape`` (ints and scalar tensors such as ``ops.shape(x)[0]``)."""
+    like = _zeros(shape, dtype)
+    z = _standard_normal(like, seed)
+    b = like.builder
+    if not (isinstance(stddev, (int, float)) and stddev == 1.0):
+        z = z * as_value(stddev, b, z)
+    if not (isinstance(mean, (int, float)) and mean == 0.0):
+        z = z + as_value(mean, b, z)
+    z.shape = z.shape if z.shape is not None else like.shape
+    return z
+
+
+@symbolic
+def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None, seed: Any = None) -> Value:
+    """Uniform samples in ``[minval, maxval)`` of ``shape``."""
+    like = _zeros(shape, dtype)
+    u = uniform_like(like, seed)
+    b = like.builder
+    if not (isinstance(minval, (int, float)) and isinstance(maxval, (int, float)) and (minval, maxval) == (0, 1)):
+        u = u * (as_value(maxval, b, u) - as_value(minval, b, u)) + as_value(minval, b, u)
+    u.shape = u.shape if u.shape is not None else like.shape
+    return u
+
+
+@symbolic
+def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None) -> Value:
+    """Zero entries with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
+    if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        raise ValueError(f"ops.random.dropout: `rate` must be a float in [0, 1). Received: rate={rate!r}")
+    b = builder_of(inputs)
+    x = as_value(inputs, b)
+    like = x if noise_shape is None else _zeros(noise_shape, "float32")
+    keep = b.op("Cast", [b.op("GreaterOrEqual", [uniform_like(like, seed), float(rate)])], to=x.dtype)
+    return x * (keep * (1.0 / (1.0 - rate)))

@@ -1,0 +1,355 @@
+"""Custom training steps: a ``Model`` subclass's ``train_step(self, data)`` traced ONCE into one ONNX graph.
+
+Keras's modern GAN pattern overrides ``train_step`` with gradient tapes and several optimizers::
+
+    class GAN(onnxforge.Model):
+        def train_step(self, real):
+            noise = ops.random.normal((ops.shape(real)[0], 64))
+            with onnxforge.GradientTape() as tape:
+                d_loss = ...
+            grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+            with onnxforge.GradientTape() as tape:
+                g_loss = ...
+            ...
+            return {"d_loss": d_loss, "g_loss": g_loss}
+
+``fit`` / ``train_on_batch`` trace it on symbolic values (batch dimension ``"batch"``) into a single
+training program, run by onnxruntime every step:
+
+* Variables read are graph inputs. Eager semantics hold inside the trace: after
+  ``optimizer.apply_gradients`` a Variable's later reads see its *updated* value (the generator step
+  uses the discriminator just updated), and BatchNormalization's moving statistics updates chain the
+  same way. Every Variable changed by the step is a state pair (input -> ``<name>:new``), recorded in
+  ``metadata_props["onnxforge.state"]``; the others are read-only inputs.
+* Each optimizer's learning rate is a float32 scalar input ``learning_rate/<attribute>`` (the attribute
+  holding it: ``learning_rate/d_optimizer``), its step counter and slots are state.
+* Random ops (``ops.random.*`` without a seed, Dropout, GaussianNoise) draw from the model's RNG state
+  Variable ``seed_generator/state``; a ``SeedGenerator`` from its own. See ``onnxforge.ops.random``.
+* The returned dict's values are scalar outputs ``logs/<key>``; ``fit`` reports each key's mean over the
+  epoch's steps (what a Keras ``Mean`` tracker updated once per step gives).
+* Layers called without ``training=`` run in inference mode, as in Keras 3 (pass ``training=True`` for
+  Dropout and BatchNormalization batch statistics). Regularization losses are not added for you.
+
+The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
+(a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
+and ``sample_weight``. A batch whose feature shapes or dtypes differ from the traced ones is retraced.
+"""
+from __future__ import annotations
+
+__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "train_batch"]
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..compiler import names
+from ..compiler.cleanup import cleanup
+from ..compiler.programs import CompileError, Program
+from ..compiler.rng import CounterRng
+from ..compiler.trace import ProgramTrace, declare_input
+from ..graph import GraphBuilder, Value, onnx_dtype
+from ..runtime import ProgramRunner
+from ..variables import Variable
+
+_FLOAT = onnx.TensorProto.FLOAT
+#: Prefix of the outputs carrying the dict returned by ``train_step``.
+LOGS_PREFIX = "logs/"
+
+
+class CustomStepTrace(ProgramTrace):
+    """The trace of a custom ``train_step``: Variables keep their *current* graph value (eager order).
+
+    Args:
+        builder: the graph under construction.
+        rng_state: the model's int64 ``[seed, counter]`` RNG Variable.
+        owner: the model (names the learning-rate inputs after its optimizer attributes).
+    """
+
+    def __init__(self, builder: GraphBuilder, rng_state: Variable, owner: Any = None):
+        self.rng = CounterRng(lambda: self.read(rng_state))
+        self.rng_state = rng_state
+        super().__init__(builder, training=False, weights="inputs", random_uniform=self.rng.uniform)
+        self.owner = owner
+        #: Variable uid -> its value after the updates emitted so far.
+        self.current: dict[int, Value] = {}
+        #: Optimizers applied in this step, with their learning-rate inputs, in first-use order.
+        self.learning_rates: dict[int, tuple[Any, Value]] = {}
+
+    # ------------------------------------------------------------------------------------ variables
+    def read(self, var: Variable) -> Value:
+        hit = self.current.get(var.uid)
+        return hit if hit is not None else self._input(var)
+
+    def _input(self, var: Variable) -> Value:
+        """The graph input carrying ``var``'s value at the start of the step."""
+        if var.uid not in self.reads:
+            # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
+            name, k = var.name, 0
+            while name in self.b._taken:
+                k += 1
+                name = f"{var.name}_{k}"
+            self.reads[var.uid] = (var, self.b.input(name, onnx_dtype(var.dtype), var.shape))
+        return self.reads[var.uid][1]
+
+    def assign(self, var: Variable, value: Value) -> None:
+        """From here on, ``var`` reads as ``value``; the step outputs the last value assigned."""
+        original = self._input(var)
+        if value.dtype is None:
+            value.dtype = original.dtype
+        if value.shape is None:
+            value.shape = original.shape
+        self.current[var.uid] = value
+
+    def update(self, var: Variable, new_value: Value) -> None:
+        # Always a training program: BatchNormalization called with training=True updates its statistics.
+        self.assign(var, new_value)
+
+    # ------------------------------------------------------------------------------------ optimizers
+    def learning_rate_input(self, optimizer: Any) -> Value:
+        hit = self.learning_rates.get(id(optimizer))
+        if hit is None:
+            label = _attribute_name(self.owner, optimizer) or optimizer.name
+            value = declare_input(self.b, f"{names.LEARNING_RATE}/{label}", np.float32, (), unique=True)
+            hit = self.learning_rates[id(optimizer)] = (optimizer, value)
+        return hit[1]
+
+    def apply_gradients(self, optimizer: Any, grads_and_vars: Iterable[tuple[Any, Any]]) -> Value:
+        """Emit ``optimizer``'s update of the given Variables; later reads see the new values."""
+        from ..layers._ops import fill_shapes
+
+        pairs = [tuple(p) for p in grads_and_vars]
+        for p in pairs:
+            if len(p) != 2 or not isinstance(p[1], Variable):
+                raise TypeError(f"{optimizer.name}.apply_gradients expects (gradient, Variable) pairs, e.g. "
+                                f"zip(grads, model.trainable_weights). Received an entry {p!r}")
+        kept = [(g, v) for g, v in pairs if g is not None]
+        if not kept:
+            raise ValueError(f"{optimizer.name}.apply_gradients: no gradients provided for any variable "
+                             f"{[v.name for _, v in pairs]}. The loss does not depend on them inside the tape "
+                             "(was it computed outside the `with GradientTape()` block?).")
+        skipped = [v.name for g, v in pairs if g is None]
+        if skipped:
+            warnings.warn(f"Gradients do not exist for variables {skipped} when minimizing the loss; they are "
+                          "left unchanged.", stacklevel=3)
+        variables = [v for _, v in kept]
+        seen: set[int] = set()
+        for v in variables:
+            if v.uid in seen:
+                raise ValueError(f"{optimizer.name}.apply_gradients received variable {v.name!r} twice.")
+            seen.add(v.uid)
+        b = self.b
+        start = len(b.nodes)
+        params = [self.read(v) for v in variables]
+        grads = []
+        for (g, v), p in zip(kept, params):
+            g = g.__onnx_value__() if isinstance(g, Variable) else g
+            if not isinstance(g, Value):
+                raise TypeError(f"{optimizer.name}.apply_gradients: the gradient of {v.name!r} must be a graph "
+                                f"tensor (from GradientTape.gradient). Received: {g!r}")
+            g.dtype = g.dtype or p.dtype
+            g.shape = g.shape if g.shape is not None else p.shape
+            grads.append(g)
+        optimizer.build(variables)
+        lr = self.learning_rate_input(optimizer)
+        iterations = self.read(optimizer.iterations)
+        slot_vars = [optimizer.slots(v) for v in variables]
+        slot_vals = [{k: self.read(sv) for k, sv in slots.items()} for slots in slot_vars]
+        new_params, new_slots = optimizer.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
+        for v, new in zip(variables, new_params):
+            self.assign(v, new)
+        for slots, news in zip(slot_vars, new_slots):
+            for k, sv in slots.items():
+                self.assign(sv, news[k])
+        new_iterations = iterations + 1
+        self.assign(optimizer.iterations, new_iterations)
+        fill_shapes(b, start)
+        return new_iterations
+
+    def state_pairs(self) -> list[tuple[Variable, Value, Value]]:
+        """``(variable, input value, output value)`` of every Variable the step changes."""
+        pairs = [(self.reads[uid][0], self.reads[uid][1], value) for uid, value in self.current.items()
+                 if value is not self.reads[uid][1]]
+        if self.rng.used:
+            pairs.append((self.rng_state, self.reads[self.rng_state.uid][1], self.rng.new_state()))
+        pairs += self.seed_streams.updates()
+        return pairs
+
+
+def _attribute_name(owner: Any, obj: Any) -> str | None:
+    for key, value in getattr(owner, "__dict__", {}).items():
+        if value is obj:
+            return key
+    return None
+
+
+# ------------------------------------------------------------------------------------------ the program
+@dataclass
+class CustomStep:
+    """A traced custom step: its program, runner, the optimizers it advances and the logged keys."""
+
+    program: Program
+    runner: ProgramRunner
+    learning_rates: list[tuple[Any, str]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    data_inputs: list[str] = field(default_factory=list)
+
+    def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
+        feeds = dict(zip(self.data_inputs, arrays))
+        for opt, name in self.learning_rates:
+            feeds[name] = np.asarray(opt.learning_rate, np.float32)
+        values = self.runner.run(feeds)
+        for opt, _ in self.learning_rates:
+            opt._advance()
+        return {key: float(v) for key, v in zip(self.keys, values)}
+
+
+def _host(array: Any) -> np.ndarray:
+    a = np.asarray(array)
+    if a.dtype == np.float64 or a.dtype == np.float16:
+        return a.astype(np.float32)
+    if a.dtype.kind in "iu" and a.dtype != np.int64:
+        return a.astype(np.int64)
+    return a
+
+
+def _declare(b: GraphBuilder, name: str, array: np.ndarray) -> Value:
+    shape = (names.BATCH_DIM,) + tuple(int(d) for d in array.shape[1:]) if array.ndim else ()
+    return b.input(name, onnx_dtype(array.dtype), shape)
+
+
+def _data_names(prefix: str, n: int) -> list[str]:
+    return [prefix] if n == 1 else [f"{prefix}/{i}" for i in range(n)]
+
+
+def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], sample_weight: Any,
+                      device: Any) -> CustomStep:
+    """Trace ``model.train_step`` on symbolic data shaped like one batch and make its program and runner."""
+    from ..layers._ops import fill_shapes
+
+    b = GraphBuilder()
+    x_names, y_names = _data_names("x", len(xs)), _data_names("y", len(ys))
+    x_vals = [_declare(b, n, a) for n, a in zip(x_names, xs)]
+    y_vals = [_declare(b, n, a) for n, a in zip(y_names, ys)]
+    sw_val = _declare(b, "sample_weight", sample_weight) if sample_weight is not None else None
+    data_inputs = x_names + y_names + ([sw_val.name] if sw_val is not None else [])
+    x_data: Any = x_vals[0] if len(x_vals) == 1 else tuple(x_vals)
+    if y_vals or sw_val is not None:
+        y_data: Any = (y_vals[0] if len(y_vals) == 1 else tuple(y_vals)) if y_vals else None
+        data: Any = (x_data, y_data) if sw_val is None else (x_data, y_data, sw_val)
+    else:
+        data = x_data
+
+    rng_state = getattr(model, "_rng_state", None) or model._rng_variable()
+    ctx = CustomStepTrace(b, rng_state, owner=model)
+    with ctx.active():
+        logs = model.train_step(data)
+    logs = _check_logs(model, logs)
+
+    host_out = []
+    for key, value in logs.items():
+        v = value if isinstance(value, Value) else b.const(np.asarray(value, np.float32))
+        if v.shape is None:
+            fill_shapes(b, 0)
+        if v.shape not in ((), None) and any(d != 1 for d in v.shape):
+            raise CompileError(f"{type(model).__name__}.train_step returned {key!r} of shape {v.shape}: return "
+                               f"scalars (e.g. ops.mean({key})) so fit() can log them.")
+        if v.dtype != _FLOAT:
+            v = b.op("Cast", [v], to=_FLOAT, shape=v.shape)
+        if v.shape not in ((), None):
+            v = b.op("Reshape", [v, b.const(np.zeros(0, np.int64))], shape=())
+        host_out.append((LOGS_PREFIX + key, v))
+    return _finish(model, b, ctx, host_out, data_inputs, device)
+
+
+def _check_logs(model: Any, logs: Any) -> dict[str, Any]:
+    if not isinstance(logs, dict):
+        raise CompileError(f"{type(model).__name__}.train_step must return a dict of metric values such as "
+                           f"{{'d_loss': d_loss, 'g_loss': g_loss}}. Received: {type(logs).__name__}")
+    for key, value in logs.items():
+        if not isinstance(key, str) or "/" in key or not key:
+            raise CompileError(f"{type(model).__name__}.train_step: dict keys name the logs and must be non-empty "
+                               f"strings without '/'. Received key {key!r}")
+        if isinstance(value, Variable):
+            logs[key] = value.__onnx_value__()
+        elif not isinstance(value, (Value, int, float, np.number)):
+            hint = (" Keras metric objects keep host state that a compiled step cannot update: return the value "
+                    "itself; fit() reports its mean over the epoch as a Mean tracker would."
+                    if hasattr(value, "update_state") or hasattr(value, "result") else "")
+            raise CompileError(f"{type(model).__name__}.train_step returned {key!r}: {value!r}. Return graph "
+                               f"tensors or numbers.{hint}")
+    return logs
+
+
+def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tuple[str, Value]],
+            data_inputs: list[str], device: Any) -> CustomStep:
+    for name, value in host_out:
+        b.output(value, name)
+    state = []
+    for var, v_in, v_out in ctx.state_pairs():
+        out_name = names.new_state(v_in.name)
+        b.output(v_out, out_name)
+        state.append((var, v_in.name, out_name))
+    state_ids = {var.uid for var, _, _ in state}
+    params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
+    lrs = [(opt, value.name) for opt, value in ctx.learning_rates.values()]
+    host_inputs = data_inputs + [name for _, name in lrs]
+    onnx_model = b.to_model(name="onnxforge_train_step")
+    protected = set(host_inputs) | {s[1] for s in state}
+    onnx_model, removed = cleanup(onnx_model, protected)
+    params = [(var, name) for var, name in params if name not in removed]
+    io = {"inputs": {"data": data_inputs, "learning_rates": {opt.name: name for opt, name in lrs},
+                     "params": [name for _, name in params], "state": [s[1] for s in state]},
+          "outputs": {"logs": [name for name, _ in host_out], "state": [s[2] for s in state]}}
+    for key, value in ((names.PROGRAM_KEY, "train_step"), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
+                       (names.IO_KEY, json.dumps(io))):
+        onnx_model.metadata_props.add(key=key, value=value)
+    dim_checks = getattr(ctx, "dim_checks", None)
+    if dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
+        checks = [{"dims": list(dims), "min": minimum, "message": message} for dims, minimum, message in dim_checks]
+        onnx_model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    outputs = [name for name, _ in host_out]
+    program = Program(kind="train_step", model=onnx_model, inputs=host_inputs, params=params, state=state,
+                      outputs=outputs)
+    runner = ProgramRunner(onnx_model, device, host_inputs, outputs, params=params, state=state, name="train_step")
+    keys = [name[len(LOGS_PREFIX):] for name in outputs]
+    return CustomStep(program, runner, lrs, keys, data_inputs)
+
+
+# ------------------------------------------------------------------------------------------ driving
+def _signature(arrays: Sequence[np.ndarray]) -> tuple:
+    return tuple((a.shape[1:], a.dtype.str) for a in arrays)
+
+
+def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
+                sample_weight: Any) -> dict[str, np.ndarray]:
+    """One custom training step on host arrays; the logs as sums for the fit loop (``key/total``, ``key/count``)."""
+    from ..metrics import Mean
+
+    xs = [_host(x) for x in xs]
+    ys = [_host(y) for y in (ys or [])]
+    if isinstance(sample_weight, list):
+        if any(w is not None for w in sample_weight[1:]):
+            raise ValueError("A custom train_step receives one sample_weight vector; per-output weights are not "
+                             "supported.")
+        sample_weight = sample_weight[0] if sample_weight else None
+    sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
+    arrays = xs + ys + ([sw] if sw is not None else [])
+    key = (_signature(xs), _signature(ys), sw is not None)
+    steps = model.__dict__.setdefault("_custom_steps", {})
+    step = steps.get(key)
+    if step is None:
+        step = steps[key] = build_custom_step(model, xs, ys, sw, model._device)
+        model._custom_program = step.program
+        model._trackers = [(k, Mean(name=k)) for k in step.keys]
+    logs = step.run(arrays)
+    sums: dict[str, np.ndarray] = {}
+    for k, v in logs.items():
+        sums[f"{k}/total"] = np.asarray(v, np.float64)
+        sums[f"{k}/count"] = np.asarray(1.0, np.float64)
+    return sums
