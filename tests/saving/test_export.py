@@ -112,6 +112,15 @@ def test_functional_model_keeps_every_input_and_output_name(tmp_path, checked):
         np.testing.assert_allclose(g, w, rtol=1e-6)
 
 
+def test_channels_first_models_report_their_layout(tmp_path):
+    tf.layers.clear_session()
+    model = tf.keras.Sequential([L.Input((2, 6, 6), name="planes"), L.Conv2D(3, 3, data_format="channels_first"),
+                                 L.GlobalAveragePooling2D(data_format="channels_first")])
+    meta = _meta(onnx.load(str(model.export(tmp_path / "cf.onnx"))))
+    assert meta["onnxforge.data_format"] == "channels_first"
+    assert json.loads(meta["onnxforge.input_layout"]) == {"planes": "NCHW"}
+
+
 def test_export_errors_name_the_problem(tmp_path, trained):
     with pytest.raises(ValueError, match="class_names has 2 names"):
         trained.export(tmp_path / "m.onnx", class_names=["a", "b"])

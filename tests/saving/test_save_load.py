@@ -119,6 +119,21 @@ def test_include_optimizer_false_and_overwrite_false(tmp_path):
     assert not getattr(uncompiled, "compiled", False)
 
 
+def test_save_with_external_data_and_the_keras_spellings(tmp_path):
+    _fresh()
+    model = tf.keras.Sequential([L.Input((64,)), L.Dense(64), L.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", device="cpu")
+    x = np.ones((2, 64), np.float32)
+    model.fit(x, np.zeros((2, 2), np.float32), epochs=1, verbose=0)
+    path = model.save(tmp_path / "big.onnx", external_data=True)
+    assert len([p for p in os.listdir(tmp_path) if p.endswith(".data")]) == 1
+    assert tf.keras.models.load_model is tf.load_model is tf.keras.saving.load_model is load_model
+    loaded = tf.keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    for a, b in zip(loaded.optimizer.get_weights(), model.optimizer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 # ------------------------------------------------------------------------------------ every layer type
 def _functional_merges():
     a, b = L.Input((4,), name="a"), L.Input((4,), name="b")
