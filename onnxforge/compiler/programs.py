@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 
 from ..autodiff import backward
+from ..autodiff.passes import optimize as optimize_gradients
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..losses import batch_size, reduce
 from ..variables import Variable
@@ -197,6 +198,10 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
     for key, value in ((names.PROGRAM_KEY, kind), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state_names])),
                        (names.IO_KEY, json.dumps(io))):
         model.metadata_props.add(key=key, value=value)
+    if t.ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
+        checks = [{"dims": list(dims), "min": minimum, "message": message}
+                  for dims, minimum, message in t.ctx.dim_checks]
+        model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
     return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
                    learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
                    sums=sums, trainable=list(trainable))
@@ -258,6 +263,9 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     params = [ctx.reads[v.uid][1] for v in trained]
     objective = total * float(opt.loss_scale_factor) if opt.loss_scale_factor is not None else total
     grads_by_name = backward(b, objective, params) if params else {}
+    # Rewrites that span several gradient rules (e.g. a Relu mask applied before MaxUnpool, on the 4x
+    # smaller pooled gradient): each rule only sees its own node.
+    optimize_gradients(b)
     grads = [grads_by_name[p.name] for p in params]
     for g, p in zip(grads, params):
         g.dtype = g.dtype or p.dtype
