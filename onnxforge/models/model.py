@@ -274,6 +274,20 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 **serialize_graph(self._graph, self._inputs_struct, self._outputs_struct)}
 
     @classmethod
+    def from_onnx(cls, model: Any, trainable: list[str] | None = None, inputs: list[str] | None = None,
+                  outputs: list[str] | None = None, training_mode: bool = False, name: str | None = None) -> Model:
+        """Wrap an ONNX inference graph (proto, bytes or path) as a trainable model; see
+        ``onnxforge.models.onnx_model.from_onnx``.
+
+        Example:
+            >>> model = Model.from_onnx("resnet.onnx", trainable=["fc.weight", "fc.bias"])  # doctest: +SKIP
+        """
+        from .onnx_model import from_onnx
+
+        return from_onnx(model, trainable=trainable, inputs=inputs, outputs=outputs, training_mode=training_mode,
+                         name=name)
+
+    @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
         if "layers" in config and "input_layers" in config:
             inputs, outputs = deserialize_graph(config, custom_objects)
