@@ -62,6 +62,9 @@ class TraceContext:
         self.updates: dict[int, tuple[Variable, Value]] = {}
         #: Scalar losses added by layers (weight regularizers, activity regularizers).
         self.losses: list[Value] = []
+        #: Run-time size checks on symbolic dims, as ``(dims, minimum, message)``: ``(dim,)`` must be at least
+        #: ``minimum``; ``(a, b)`` must be equal. The compiler maps them to program inputs for the host.
+        self.dim_checks: list[tuple[tuple[str, ...], int | None, str]] = []
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -91,6 +94,17 @@ class TraceContext:
     def add_loss(self, value: Value) -> None:
         """Add a scalar to the training loss (regularization)."""
         self.losses.append(value)
+
+    def require_dim(self, dim: str, minimum: int, message: str) -> None:
+        """Ask for the symbolic dim ``dim`` to be at least ``minimum`` at run time (checked on the host,
+        before onnxruntime, with ``message``: e.g. a recurrent layer refusing a zero-length sequence)."""
+        if not any(d == (dim,) and m is not None and m >= minimum for d, m, _ in self.dim_checks):
+            self.dim_checks.append(((dim,), int(minimum), message))
+
+    def require_equal_dims(self, a: str, b: str, message: str) -> None:
+        """Ask for the symbolic dims ``a`` and ``b`` to be equal at run time (checked like ``require_dim``)."""
+        if a != b and not any(set(d) == {a, b} for d, _, _ in self.dim_checks):
+            self.dim_checks.append(((a, b), None, message))
 
     def random_uniform(self, like: Value) -> Value:
         """U[0, 1) noise with the shape of ``like``, from the program's RNG state."""

@@ -19,13 +19,16 @@ name                      meaning
 ========================  ======================================================================
 
 Programs record the pairs of state inputs and outputs in ``metadata_props["onnxforge.state"]`` (a JSON
-list of ``[input_name, output_name]``) and the role of every input and output in
-``metadata_props["onnxforge.io"]``.
+list of ``[input_name, output_name]``), the role of every input and output in
+``metadata_props["onnxforge.io"]``, and the run-time size checks layers asked for (``ProgramRunner`` applies
+them before each run) in ``metadata_props["onnxforge.dim_checks"]``: a JSON list of
+``{"dims": [symbol, ...], "min": int | null, "message": str}`` (one symbol: its size is at least ``min``; two:
+their sizes are equal), each symbol a ``dim_param`` of the graph's inputs.
 """
 from __future__ import annotations
 
-__all__ = ["LEARNING_RATE", "BATCH_DIM", "STATE_KEY", "IO_KEY", "PROGRAM_KEY", "target", "sample_weight",
-           "new_state", "sum_output", "LOSS"]
+__all__ = ["LEARNING_RATE", "BATCH_DIM", "STATE_KEY", "IO_KEY", "PROGRAM_KEY", "DIM_CHECKS_KEY", "target",
+           "sample_weight", "new_state", "sum_output", "LOSS"]
 
 #: The learning-rate input of a training step.
 LEARNING_RATE = "learning_rate"
@@ -37,6 +40,8 @@ STATE_KEY = "onnxforge.state"
 IO_KEY = "onnxforge.io"
 #: ``metadata_props`` key holding the program's kind (``infer``, ``eval_step``, ``train_step``).
 PROGRAM_KEY = "onnxforge.program"
+#: ``metadata_props`` key holding the JSON list of run-time dim checks (see the module docstring).
+DIM_CHECKS_KEY = "onnxforge.dim_checks"
 #: The name of the total-loss tracker (Keras's ``loss`` log key).
 LOSS = "loss"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = ["ProgramRunner"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ class ProgramRunner:
         self.name = name
         self._session = None
         self._lr_cache: tuple[float, Any] | None = None
+        self._dim_checks = _dim_checks(model, self.inputs)
         self.runs = 0
 
     @property
@@ -100,6 +101,8 @@ class ProgramRunner:
     # ---------------------------------------------------------------- running
     def run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None = None) -> list[np.ndarray]:
         """One run: bind the batch, the variables and the learning rate; return the fetched outputs."""
+        for check in self._dim_checks:
+            check(feeds)
         sess = self.session
         io = sess.io_binding()
         for name in self.inputs:
@@ -126,3 +129,42 @@ class ProgramRunner:
             var._set_device(values[len(self.outputs) + k])
         self.runs += 1
         return fetched
+
+
+def _dim_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[[Mapping[str, Any]], None]]:
+    """The program's run-time dim checks (``metadata_props["onnxforge.dim_checks"]``) as functions of the
+    feeds: each raises ``ValueError`` with the layer's message before onnxruntime sees a bad size."""
+    import json
+
+    from ..compiler.names import DIM_CHECKS_KEY
+
+    raw = next((p.value for p in model.metadata_props if p.key == DIM_CHECKS_KEY), None)
+    if raw is None:
+        return []
+    where: dict[str, tuple[str, int]] = {}  # dim symbol -> (host input, axis) that carries it
+    for vi in model.graph.input:
+        if vi.name in inputs:
+            for axis, d in enumerate(vi.type.tensor_type.shape.dim):
+                if d.dim_param:
+                    where.setdefault(d.dim_param, (vi.name, axis))
+    checks = []
+    for entry in json.loads(raw):
+        places = [where.get(d) for d in entry["dims"]]
+        if None in places:
+            continue  # a symbol no host input carries: nothing to check on the host
+        checks.append(_make_check(places, entry["min"], entry["message"]))
+    return checks
+
+
+def _make_check(places: list[tuple[str, int]], minimum: int | None,
+                message: str) -> Callable[[Mapping[str, Any]], None]:
+    def check(feeds: Mapping[str, Any]) -> None:
+        shapes = [np.shape(feeds[name]) if name in feeds else None for name, _ in places]
+        if any(s is None or len(s) <= axis for s, (_, axis) in zip(shapes, places)):
+            return  # missing or mis-ranked feeds are reported by the caller's own checks
+        sizes = [s[axis] for s, (_, axis) in zip(shapes, places)]
+        got = ", ".join(f"input {name!r} of shape {tuple(s)}" for (name, _), s in zip(places, shapes))
+        if (minimum is not None and sizes[0] < minimum) or (minimum is None and len(set(sizes)) > 1):
+            raise ValueError(f"{message} Received: {got}")
+
+    return check

@@ -36,6 +36,28 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def check_sequences_shape(name: str, shape: tuple) -> None:
+    """Raise the Keras-style error for inputs that are not ``(batch, timesteps, features)`` or have no step."""
+    if len(shape) != 3:
+        raise ValueError(f'Layer "{name}" expects inputs of shape (batch, timesteps, features), rank 3. '
+                         f"Received: shape={shape}")
+    if shape[1] == 0:
+        raise ValueError(f'Layer "{name}" got a zero-length sequence: there is no time step to run. '
+                         f"Received: shape={shape}")
+
+
+def check_mask_shape(name: str, mask_shape: tuple, shape: tuple) -> None:
+    """Raise when a mask is not ``(batch, timesteps)`` matching inputs of shape ``shape``."""
+    if len(mask_shape) != 2:
+        raise ValueError(f'Layer "{name}": `mask` must have shape (batch, timesteps) to match inputs of '
+                         f"shape {shape}. Received: mask shape={mask_shape}")
+    for axis, what in ((0, "batch"), (1, "timesteps")):
+        m, d = mask_shape[axis], shape[axis]
+        if isinstance(m, int) and isinstance(d, int) and m != d:
+            raise ValueError(f'Layer "{name}": the mask\'s {what} dim ({m}) does not match the inputs\' ({d}). '
+                             f"Received: mask shape={mask_shape}, inputs shape={shape}")
+
+
 def prefix_weight_names(layer: Layer, prefix: str) -> None:
     """Give ``layer``'s weights Keras 3 paths under an enclosing layer (``lstm/lstm_cell/kernel``)."""
     for w in layer.weights:
@@ -130,20 +152,32 @@ class RNN(Layer):
     # ------------------------------------------------------------ contract
     def build(self, sequences_shape, initial_state_shape=None):
         shape = tuple(sequences_shape)
-        if len(shape) != 3:
-            raise ValueError(f'Layer "{self.name}" expects inputs of shape (batch, timesteps, features). '
-                             f"Received: input_shape={shape}")
+        check_sequences_shape(self.name, shape)
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell._maybe_build((shape[0], shape[2]))
             prefix_weight_names(self.cell, self.name)
         self.built = True
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        check_sequences_shape(self.name, tuple(sequences_shape))
         batch, time = tuple(sequences_shape)[:2]
         out = (batch, time, self._output_size) if self.return_sequences else (batch, self._output_size)
         if self.return_state:
             return (out, *[(batch, s) for s in self.state_size])
         return out
+
+    def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None, **kwargs):
+        # Building a model on Inputs: check what call() would check, so a bad mask or initial state fails
+        # when the model is built rather than when it is compiled.
+        shape = getattr(sequences, "shape", None)
+        if shape is not None:
+            check_sequences_shape(self.name, tuple(shape))
+            m = _as_list(mask)[0] if mask is not None else None
+            if m is not None and getattr(m, "shape", None) is not None:
+                check_mask_shape(self.name, tuple(m.shape), tuple(shape))
+            if initial_state is not None:
+                self._check_state_shapes([getattr(t, "shape", None) for t in _as_list(initial_state)])
+        return super().compute_output_spec(sequences)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         mask = _as_list(mask)[0] if mask is not None else None
@@ -152,12 +186,14 @@ class RNN(Layer):
 
     # ------------------------------------------------------------ checks
     def _check_sequences(self, x: Value) -> None:
-        if x.rank is not None and x.rank != 3:
-            raise ValueError(f'Layer "{self.name}" expects inputs of shape (batch, timesteps, features), rank 3. '
-                             f"Received: shape={x.shape}")
-        if x.shape is not None and x.shape[1] == 0:
-            raise ValueError(f'Layer "{self.name}" got a zero-length sequence: there is no time step to run. '
-                             f"Received: shape={x.shape}")
+        if x.shape is not None:
+            check_sequences_shape(self.name, tuple(x.shape))
+        time = x.shape[1] if x.shape is not None else None
+        if isinstance(time, str):
+            # A symbolic length is checked on the host before each run (a Scan over zero steps fails
+            # inside onnxruntime, a fused node returns garbage).
+            current_trace().require_dim(time, 1, f'Layer "{self.name}" got a zero-length sequence: there is no '
+                                                  "time step to run.")
 
     def _check_mask(self, mask: Any, x: Value) -> Value | None:
         if mask is None:
@@ -168,32 +204,36 @@ class RNN(Layer):
         if not isinstance(mask, Value):
             raise ValueError(f'Layer "{self.name}": `mask` must be a graph tensor of shape (batch, timesteps). '
                              f"Received: mask={mask!r}")
-        if mask.rank is not None and mask.rank != 2:
-            raise ValueError(f'Layer "{self.name}": `mask` must have shape (batch, timesteps) to match inputs of '
-                             f"shape {x.shape}. Received: mask shape={mask.shape}")
-        if mask.shape is not None and x.shape is not None:
-            for axis, name in ((0, "batch"), (1, "timesteps")):
-                m, d = mask.shape[axis], x.shape[axis]
-                if isinstance(m, int) and isinstance(d, int) and m != d:
-                    raise ValueError(f'Layer "{self.name}": the mask\'s {name} dim ({m}) does not match the '
-                                     f"inputs' ({d}). Received: mask shape={mask.shape}, inputs shape={x.shape}")
+        if mask.shape is not None:
+            shape = tuple(x.shape) if x.shape is not None else (None, None, None)
+            check_mask_shape(self.name, tuple(mask.shape), shape)
+            m, d = mask.shape[1], shape[1]
+            if isinstance(m, str) and isinstance(d, str) and m != d:
+                # Two symbolic lengths (a mask fed as its own input): compared on the host before each run.
+                current_trace().require_equal_dims(m, d, f'Layer "{self.name}": the mask\'s timesteps dim does '
+                                                         "not match the inputs'.")
         return _ops.to_bool(mask)
+
+    def _check_state_shapes(self, shapes: list) -> None:
+        sizes = self.state_size
+        if len(shapes) != len(sizes):
+            raise ValueError(f'Layer "{self.name}" expects {len(sizes)} initial state tensor(s) of sizes {sizes}. '
+                             f"Received: {len(shapes)} initial state(s)")
+        for k, (shape, size) in enumerate(zip(shapes, sizes)):
+            if shape is not None and (len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != size)):
+                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must have shape (batch, {size}). '
+                                 f"Received: shape={tuple(shape)}")
 
     def _initial_states(self, x: Value, initial_state: Any) -> list[Value] | None:
         if initial_state is None:
             return None
         states = _as_list(initial_state)
-        sizes = self.state_size
-        if len(states) != len(sizes):
-            raise ValueError(f'Layer "{self.name}" expects {len(sizes)} initial state tensor(s) of sizes {sizes}. '
-                             f"Received: {len(states)} initial state(s)")
-        out = []
-        for k, (s, size) in enumerate(zip(states, sizes)):
+        for k, s in enumerate(states):
             if not isinstance(s, Value):
                 raise ValueError(f'Layer "{self.name}": initial_state[{k}] must be a graph tensor. Received: {s!r}')
-            if s.rank is not None and (s.rank != 2 or (isinstance(s.shape[1], int) and s.shape[1] != size)):
-                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must have shape (batch, {size}). '
-                                 f"Received: shape={s.shape}")
+        self._check_state_shapes([s.shape if s.rank is not None else None for s in states])
+        out = []
+        for s in states:
             if s.dtype != x.dtype:
                 s = s.builder.op("Cast", [s], to=x.dtype, shape=s.shape)
             out.append(s)

@@ -10,7 +10,7 @@ from .. import _ops as layer_ops
 from ..base import InputSpec, Layer
 from . import _ops
 from .masking import get_keras_mask, set_keras_mask
-from .rnn import RNN, _deserialize, _serialize, prefix_weight_names
+from .rnn import RNN, _deserialize, _serialize, check_mask_shape, check_sequences_shape, prefix_weight_names
 
 _MERGE_MODES = ("sum", "mul", "ave", "concat", None)
 
@@ -94,6 +94,7 @@ class Bidirectional(Layer):
             sub.fused = value
 
     def build(self, sequences_shape, initial_state_shape=None):
+        check_sequences_shape(self.name, tuple(sequences_shape))  # named after the wrapper, not its copies
         for sub in (self.forward_layer, self.backward_layer):
             if not sub.built:
                 sub._maybe_build(tuple(sequences_shape))
@@ -119,6 +120,13 @@ class Bidirectional(Layer):
         if self.return_state:
             return (*outs, *states, *states)
         return outs[0] if self.merge_mode is not None else list(outs)
+
+    def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None, **kwargs):
+        shape = getattr(sequences, "shape", None)
+        m = mask[0] if isinstance(mask, (list, tuple)) else mask
+        if shape is not None and getattr(m, "shape", None) is not None:
+            check_mask_shape(self.name, tuple(m.shape), tuple(shape))
+        return super().compute_output_spec(sequences)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         if isinstance(mask, (list, tuple)):
