@@ -1,0 +1,188 @@
+"""PyTorch ``nn.Module`` -> onnxforge model (and trained weights back into the module).
+
+``from_torch`` exports the module with ``torch.onnx.export`` (the TorchScript exporter, ``dynamo=False``:
+the new exporter needs onnxscript) and wraps the graph with ``onnxforge.Model.from_onnx``. The export keeps
+every parameter under its ``state_dict`` name (``fc1.weight``): constant folding is off (it would fold
+``Linear`` weights into transposed, renamed copies) and the module is traced in training mode (eval-mode
+export fuses BatchNorm into the preceding convolution). ``training_mode`` then decides how the graph's
+BatchNormalization / Dropout nodes behave inside ``fit``; the module's own state is left as it was.
+
+After ``fit``, ``to_torch_state_dict(model, module)`` writes the trained weights back into the module.
+
+Note on BatchNormalization running variance: ONNX updates it with the batch's population variance, PyTorch
+with the unbiased one (a factor ``n / (n - 1)`` on the batch term); losses and running means agree.
+
+Example:
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> model = from_torch(net, torch.zeros(2, 4))
+    >>> [v.name for v in model.trainable_weights]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> _ = model.fit(torch.randn(16, 4).numpy(), torch.randn(16, 3).numpy(), verbose=0)
+    >>> state = to_torch_state_dict(model, net)      # net now holds the trained weights
+"""
+from __future__ import annotations
+
+__all__ = ["from_torch", "to_torch_state_dict", "export_torch"]
+
+import copy
+import inspect
+import io
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import onnx
+import onnx.numpy_helper
+
+from onnxforge.models.onnx_model import OnnxModel, from_onnx
+
+#: The newest opset torch's TorchScript exporter writes; from_onnx converts it to onnxforge's opset.
+TORCH_OPSET = 20
+
+
+def _as_tuple(example_inputs: Any) -> tuple:
+    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+
+
+def _default_input_names(module: Any, count: int) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:count]]
+    if len(names) < count:
+        names = ["input" if k == 0 else f"input_{k}" for k in range(count)]
+    return names
+
+
+def _count_outputs(module: Any, args: tuple) -> int:
+    import torch
+
+    with torch.no_grad():
+        out = module(*args)
+    return len(out) if isinstance(out, (tuple, list)) else 1
+
+
+def export_torch(module: Any, example_inputs: Any, dynamic_batch: bool = True,
+                 input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
+                 opset: int = TORCH_OPSET, **export_kwargs: Any) -> onnx.ModelProto:
+    """The module as an ONNX ``ModelProto``, parameters under their ``state_dict`` names.
+
+    The module is traced in training mode without constant folding (see the module docstring); its
+    parameters, buffers and ``training`` flag are restored afterwards.
+
+    Args:
+        module: a ``torch.nn.Module``.
+        example_inputs: a tensor or a tuple of tensors, as ``module(*example_inputs)`` takes them.
+        dynamic_batch: make axis 0 of every input and output the symbolic ``batch`` dimension.
+        input_names / output_names: graph names (default: ``forward``'s argument names; ``output``,
+            ``output_1``, ...).
+        opset: the opset torch writes.
+        **export_kwargs: passed to ``torch.onnx.export`` (``dynamic_axes`` to add more symbolic axes...).
+    """
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"from_torch() expects a torch.nn.Module. Received: {type(module).__name__}")
+    args = _as_tuple(example_inputs)
+    bad = [type(a).__name__ for a in args if not isinstance(a, torch.Tensor)]
+    if bad:
+        raise TypeError(f"from_torch(): example_inputs must be tensors. Received: {bad}")
+    state = copy.deepcopy(module.state_dict())
+    was_training = module.training
+    try:
+        in_names = list(input_names) if input_names is not None else _default_input_names(module, len(args))
+        if output_names is None:
+            n_out = _count_outputs(module, args)
+            output_names = ["output" if k == 0 else f"output_{k}" for k in range(n_out)]
+        out_names = list(output_names)
+        if len(in_names) != len(args):
+            raise ValueError(f"from_torch(): {len(args)} example input(s) but {len(in_names)} input name(s). "
+                             f"Received: input_names={input_names!r}")
+        axes = dict(export_kwargs.pop("dynamic_axes", None) or {})
+        if dynamic_batch:
+            for n in in_names + out_names:
+                axes.setdefault(n, {})
+                if isinstance(axes[n], dict):
+                    axes[n].setdefault(0, "batch")
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and training-mode notices
+            torch.onnx.export(module, args, buffer, input_names=in_names, output_names=out_names,
+                              opset_version=opset, dynamic_axes=axes or None, do_constant_folding=False,
+                              training=torch.onnx.TrainingMode.TRAINING, dynamo=False, **export_kwargs)
+    finally:
+        module.load_state_dict(state)  # tracing in training mode moved BatchNorm statistics
+        module.train(was_training)
+    proto = onnx.load_from_string(buffer.getvalue())
+    # The exporter serialized the parameters after its tracing forward passes: put back the values the
+    # module had (BatchNorm running statistics moved during those passes).
+    for t in proto.graph.initializer:
+        if t.name in state:
+            t.CopyFrom(onnx.numpy_helper.from_array(state[t.name].detach().cpu().numpy(), t.name))
+    return proto
+
+
+def from_torch(module: Any, example_inputs: Any, dynamic_batch: bool = True, *,
+               input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
+               trainable: Sequence[str] | None = None, training_mode: bool | None = None,
+               name: str | None = None, opset: int = TORCH_OPSET, **export_kwargs: Any) -> OnnxModel:
+    """An onnxforge model computing ``module``, its weights named as in ``module.state_dict()``.
+
+    Args:
+        module: a ``torch.nn.Module`` (left unchanged).
+        example_inputs: a tensor or tuple of tensors for ``module(*example_inputs)``.
+        dynamic_batch: axis 0 of every input and output is symbolic, so any batch size runs.
+        input_names / output_names: the model's input and output names.
+        trainable: the parameter names to train; default: every parameter with ``requires_grad``
+            (buffers such as BatchNorm running statistics are state).
+        training_mode: whether BatchNorm / Dropout behave as in ``module.train()`` inside ``fit``;
+            default ``module.training``.
+        name: the onnxforge model's name.
+        opset: the opset torch exports at.
+        **export_kwargs: passed to ``torch.onnx.export``.
+
+    Returns:
+        An ``OnnxModel``: ``compile`` / ``fit`` / ``evaluate`` / ``predict`` / ``export`` like any model.
+    """
+    proto = export_torch(module, example_inputs, dynamic_batch, input_names, output_names, opset, **export_kwargs)
+    if trainable is None:
+        inits = {t.name for t in proto.graph.initializer}
+        trainable = [n for n, p in module.named_parameters() if p.requires_grad and n in inits]
+    if training_mode is None:
+        training_mode = bool(module.training)
+    return from_onnx(proto, trainable=list(trainable), training_mode=training_mode, name=name)
+
+
+def to_torch_state_dict(model: Any, module: Any = None, strict: bool = True) -> dict[str, Any]:
+    """The model's weights as a torch ``state_dict``; with ``module``, loaded into it too.
+
+    Args:
+        model: an onnxforge model made by ``from_torch`` (weights named like the module's state).
+        module: the ``nn.Module`` to write the weights into (in place), or ``None``.
+        strict: with ``module``, every weight of the model must match one of its entries (name and shape).
+
+    Returns:
+        ``{name: tensor}``: with ``module``, its whole ``state_dict`` after the update; else the model's
+        weights only.
+    """
+    import torch
+
+    weights = {v.name: torch.from_numpy(v.numpy().copy()) for v in model.weights}
+    if module is None:
+        return weights
+    own = module.state_dict()
+    unknown = [n for n in weights if n not in own]
+    mismatched = [f"{n}: {tuple(w.shape)} vs {tuple(own[n].shape)}" for n, w in weights.items()
+                  if n in own and tuple(w.shape) != tuple(own[n].shape)]
+    if strict and (unknown or mismatched):
+        raise ValueError(f"to_torch_state_dict(): the model's weights do not match the module's state_dict. "
+                         f"Unknown names: {unknown}; shape mismatches: {mismatched}")
+    update = {n: w.to(dtype=own[n].dtype) for n, w in weights.items() if n in own and not
+              any(m.startswith(f"{n}:") for m in mismatched)}
+    own.update(update)
+    module.load_state_dict(own)
+    return module.state_dict()
