@@ -6,6 +6,7 @@ References are numpy transcriptions of Keras 3's LSTM / GRU (``reset_after=True`
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 
@@ -250,6 +251,24 @@ def test_zero_length_sequences_fail_before_onnxruntime(sessions, rng):
     x = rng.standard_normal((4, 1, 3)).astype(np.float32)  # one step is enough
     assert model.predict(x, verbose=0).shape == (4, 1)
     model.fit(x, y, verbose=0)
+
+
+def test_exported_graph_keeps_the_length_check(tmp_path, sessions, rng):
+    """The exported file names its time axis ``sequence``; its dim check follows, and still applies."""
+    from onnxforge.runtime import Device, ProgramRunner
+
+    model = Sequential([Input((None, 2)), LSTM(3, name="exported_lstm")])
+    path = str(model.export(str(tmp_path / "lstm.onnx")))
+    proto = check_full(onnx.load(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert [c["dims"] for c in json.loads(meta["onnxforge.dim_checks"])] == [["sequence"]]
+    name = proto.graph.input[0].name
+    runner = ProgramRunner(proto, Device("cpu"), [name], [proto.graph.output[0].name])
+    with pytest.raises(ValueError, match=r'"exported_lstm" got a zero-length sequence.*\(2, 0, 2\)'):
+        runner.run({name: np.zeros((2, 0, 2), np.float32)})
+    assert sessions == []
+    x = rng.standard_normal((2, 4, 2)).astype(np.float32)
+    np.testing.assert_allclose(runner.run({name: x})[0], model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_wrong_mask_shapes_name_the_layer(sessions, rng):

@@ -226,6 +226,10 @@ def _name_sequence_axis(proto: onnx.ModelProto, model: Any) -> None:
                     rename(g)
 
     rename(proto.graph)
+    checks = _get_meta(proto, names.DIM_CHECKS_KEY)
+    if checks is not None:  # the run-time checks name the axis too (a recurrent layer's length >= 1)
+        renamed = [{**c, "dims": ["sequence" if d == old else d for d in c["dims"]]} for c in json.loads(checks)]
+        _set_meta(proto, names.DIM_CHECKS_KEY, json.dumps(renamed))
 
 
 def _array(var: Any) -> np.ndarray:
