@@ -1,9 +1,10 @@
 """Running one program step after step with device-resident state.
 
 Parameters, optimizer slots, statistics and RNG state are ``Variable``s whose live value is an
-onnxruntime ``OrtValue`` on the program's device. Each run binds them through ``IOBinding``, lets
-onnxruntime allocate the state outputs on the device, and hands the new ``OrtValue``s to the Variables:
-the only host transfers are the batch in and the fetched outputs (predictions or metric sums) out.
+onnxruntime ``OrtValue`` on the program's device. Each run binds them through ``IOBinding``, has
+onnxruntime write the state outputs into device buffers the runner keeps (two per state, used in turn),
+and hands the new ``OrtValue``s to the Variables: the only host transfers are the batch in and the
+fetched outputs (predictions or metric sums) out.
 """
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ class ProgramRunner:
         self.name = name
         self._session = None
         self._lr_cache: tuple[float, Any] | None = None
+        # Two IOBindings used in turn (ping-pong): each state output is written into the buffer that held the
+        # state before the previous step, which nothing references any more. In steady state every binding
+        # already holds the right buffers, so a step binds only the batch and allocates no state tensors.
+        self._bindings: list[_Binding] = []
+        self._other: dict[str, Any] = {}     # state output name -> the buffer its next value goes to
+        self._resident: dict[str, Any] = {}  # input name -> the device value last bound or handed out
         self._dim_checks = _dim_checks(model, self.inputs)
         self.runs = 0
 
@@ -104,31 +111,80 @@ class ProgramRunner:
         for check in self._dim_checks:
             check(feeds)
         sess = self.session
-        io = sess.io_binding()
+        if len(self._bindings) < 2:
+            io = sess.io_binding()
+            for name in self.outputs:  # bound first: get_outputs() lists outputs in binding order
+                io.bind_output(name, "cpu")
+            self._bindings.append(_Binding(io))
+        binding = self._bindings[self.runs % len(self._bindings)]
+        io = binding.io
         for name in self.inputs:
             io.bind_cpu_input(name, np.ascontiguousarray(feeds[name]))
         for var, name in self.params:
-            io.bind_ortvalue_input(name, self.device_value(var))
-        for var, name, _ in self.state:
-            io.bind_ortvalue_input(name, self.device_value(var))
+            binding.input(name, self._resident_value(var, name))
+        olds, news = [], []
+        for var, name, out in self.state:
+            current = self._resident_value(var, name)
+            other = self._other.get(out)
+            if other is None or other is current:
+                other = ort_empty_like(current, var.dtype, self.device)
+            binding.input(name, current)
+            binding.output(out, other)
+            olds.append(current)
+            news.append(other)
         if self.learning_rate is not None:
             if learning_rate is None:
                 raise ValueError(f"The {self.name} program needs a learning rate.")
-            io.bind_ortvalue_input(self.learning_rate, self._lr_value(float(learning_rate)))
+            binding.input(self.learning_rate, self._lr_value(float(learning_rate)))
         for name in self.outputs:
+            # Rebound every run (in place, keeping its position): a bound output keeps its last buffer,
+            # whose shape may not fit this batch.
             io.bind_output(name, "cpu")
-        for _, _, name in self.state:
-            io.bind_output(name, self.device.ort_device, self.device.device_id)
         try:
             sess.run_with_iobinding(io)
         except Exception as e:
             raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
         values = io.get_outputs()
         fetched = [values[i].numpy() for i in range(len(self.outputs))]
-        for k, (var, _, _) in enumerate(self.state):
-            var._set_device(values[len(self.outputs) + k])
+        for (var, name, out), old, new in zip(self.state, olds, news):
+            var._set_device(new)
+            self._resident[name] = new
+            self._other[out] = old
         self.runs += 1
         return fetched
+
+    def _resident_value(self, var: Variable, name: str) -> Any:
+        """``device_value(var)``, skipping the device check for the value this runner last handed out."""
+        value = var._get_device()
+        if value is None or value is not self._resident.get(name):
+            value = self._resident[name] = self.device_value(var)
+        return value
+
+
+class _Binding:
+    """An ``IOBinding`` and the device values it holds, so unchanged bindings are not redone."""
+
+    def __init__(self, io: Any):
+        self.io = io
+        self.inputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}
+
+    def input(self, name: str, value: Any) -> None:
+        if self.inputs.get(name) is not value:
+            self.io.bind_ortvalue_input(name, value)
+            self.inputs[name] = value
+
+    def output(self, name: str, value: Any) -> None:
+        if self.outputs.get(name) is not value:
+            self.io.bind_ortvalue_output(name, value)
+            self.outputs[name] = value
+
+
+def ort_empty_like(value: Any, dtype: np.dtype, device: Device) -> Any:
+    """An uninitialized ``OrtValue`` shaped like ``value`` on ``device``."""
+    import onnxruntime as ort
+
+    return ort.OrtValue.ortvalue_from_shape_and_type(value.shape(), dtype, device.ort_device, device.device_id)
 
 
 def _dim_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[[Mapping[str, Any]], None]]:

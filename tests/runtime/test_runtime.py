@@ -132,3 +132,32 @@ def test_variables_move_between_devices_of_two_runners():
     assert runner.session.get_providers() == ["CPUExecutionProvider"]
     opts = runtime.session_options()
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+
+def test_state_buffers_are_reused_in_turn_and_stay_correct():
+    """Two device buffers per state, used in turn: steady steps allocate none, fetched outputs keep their
+    order and batch shape, and a host assign or another runner's update is picked up."""
+    b = GraphBuilder()
+    x = b.input("x", onnx.TensorProto.FLOAT, ("N", 2))
+    c = b.input("c", onnx.TensorProto.FLOAT, (2,))
+    b.output(x + c, "y")                       # batch-shaped fetched output
+    b.output(c + 1.0, "c:new")
+    counter = Variable(np.zeros(2, np.float32), name="c", trainable=False)
+    runner = ProgramRunner(b.to_model(), Device("cpu"), ["x"], ["y"], state=[(counter, "c", "c:new")])
+    seen = []
+    for n in (3, 3, 3, 5, 1):
+        y, = runner.run({"x": np.zeros((n, 2), np.float32)})
+        assert y.shape == (n, 2)
+        seen.append(counter._get_device())
+    np.testing.assert_array_equal(y, [[4.0, 4.0]])  # the value before the 5th step
+    assert len({id(v) for v in seen}) == 2          # ping-pong between two buffers
+    assert seen[0] is seen[2] and seen[1] is seen[3]
+    counter.assign(np.full(2, 10.0, np.float32))     # host value wins, uploaded once
+    runner.run({"x": np.zeros((1, 2), np.float32)})
+    np.testing.assert_array_equal(counter.numpy(), [11.0, 11.0])
+    other = ProgramRunner(b.to_model(), Device("cpu"), ["x"], ["y"], state=[(counter, "c", "c:new")])
+    runner.run({"x": np.zeros((1, 2), np.float32)})  # 12
+    other.run({"x": np.zeros((1, 2), np.float32)})   # 13, in the other runner's buffers
+    y, = runner.run({"x": np.zeros((1, 2), np.float32)})
+    np.testing.assert_array_equal(y, [[13.0, 13.0]])
+    np.testing.assert_array_equal(counter.numpy(), [14.0, 14.0])
