@@ -226,7 +226,7 @@ def where(condition: Any, x1: Any = None, x2: Any = None) -> Value:
     if cond.dtype != _BOOL:
         cond = cast_value(cond, _BOOL)
     a, c = promote(b, x1, x2)
-    return b.op("Where", [cond, a, c])
+    return b.op("Where", [cond, a, c], dtype=a.dtype)
 
 
 # ------------------------------------------------------------------------------------------ comparisons
@@ -550,5 +550,6 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = "float32") ->
     """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``)."""
     b = _b(x)
     v = as_value(x, b)
-    values = b.const(np.asarray([0, 1], dtype=np_dtype(dtype_enum(dtype or "float32"))))
-    return b.op("OneHot", [v, int_const(b, [int(num_classes)]), values], axis=int(axis))
+    elem = dtype_enum(dtype or "float32")
+    values = b.const(np.asarray([0, 1], dtype=np_dtype(elem)))
+    return b.op("OneHot", [v, int_const(b, [int(num_classes)]), values], axis=int(axis), dtype=elem)

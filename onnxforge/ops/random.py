@@ -22,14 +22,15 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["normal", "uniform", "dropout", "SeedGenerator"]
+__all__ = ["normal", "uniform", "dropout", "SeedGenerator", "uniform_source"]
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..graph import Value
+from ..graph import GraphBuilder, Value
 from ..variables import Variable
 from ._util import _active_trace, as_value, builder_of, dtype_enum, fill_const, symbolic
 
@@ -68,26 +69,26 @@ class SeedGenerator:
         return f"<SeedGenerator name={self.name!r} seed={self.seed}>"
 
 
-def uniform_like(like: Value, seed: Any = None) -> Value:
-    """U[0, 1) noise shaped like ``like`` from the stream ``seed`` names (see the module docstring)."""
+def uniform_source(b: GraphBuilder, seed: Any = None) -> Callable[[Value], Value]:
+    """A function drawing U[0, 1) noise shaped like its argument from the stream ``seed`` names (see the
+    module docstring). One op makes one source, so its several draws (Box-Muller's two) differ."""
     from ..compiler.rng import CounterRng
 
-    b = like.builder
     ctx = _active_trace()
     if isinstance(seed, SeedGenerator):
         draw = getattr(ctx, "seeded_uniform", None)
         if draw is not None:
-            return draw(seed.state, like)
-        state = seed.next_host_state()
-        return CounterRng(lambda: b.const(state)).uniform(like)
+            return lambda like: draw(seed.state, like)
+        state = seed.next_host_state()   # eager: one host step per op
+        return CounterRng(lambda: b.const(state)).uniform
     if seed is not None:
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"`seed` must be None, an int or a SeedGenerator. Received: seed={seed!r}")
-        # A stateless stream: the same numbers every call, as Keras's integer seeds give.
-        return CounterRng(lambda: b.const(np.asarray([int(seed), 0], np.int64))).uniform(like)
+        # A stateless stream: the same numbers at every call, as Keras's integer seeds give.
+        return CounterRng(lambda: b.const(np.asarray([int(seed), 0], np.int64))).uniform
     if ctx is None:
         raise RuntimeError("Random ops need a graph under construction (a traced train_step or layer call).")
-    return ctx.random_uniform(like)
+    return ctx.random_uniform
 
 
 def _zeros(shape: Any, dtype: Any) -> Value:
@@ -98,7 +99,8 @@ def _zeros(shape: Any, dtype: Any) -> Value:
 
 def _standard_normal(like: Value, seed: Any) -> Value:
     b = like.builder
-    u1, u2 = uniform_like(like, seed), uniform_like(like, seed)
+    draw = uniform_source(b, seed)
+    u1, u2 = draw(like), draw(like)
     # 1 - u1 lies in (0, 1]: the log stays finite.
     radius = b.op("Sqrt", [b.op("Log", [1.0 - u1]) * -2.0])
     return radius * b.op("Cos", [u2 * (2.0 * math.pi)])
@@ -122,8 +124,8 @@ def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None
 def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None, seed: Any = None) -> Value:
     """Uniform samples in ``[minval, maxval)`` of ``shape``."""
     like = _zeros(shape, dtype)
-    u = uniform_like(like, seed)
     b = like.builder
+    u = uniform_source(b, seed)(like)
     if not (isinstance(minval, (int, float)) and isinstance(maxval, (int, float)) and (minval, maxval) == (0, 1)):
         u = u * (as_value(maxval, b, u) - as_value(minval, b, u)) + as_value(minval, b, u)
     u.shape = u.shape if u.shape is not None else like.shape
@@ -138,5 +140,5 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
     b = builder_of(inputs)
     x = as_value(inputs, b)
     like = x if noise_shape is None else _zeros(noise_shape, "float32")
-    keep = b.op("Cast", [b.op("GreaterOrEqual", [uniform_like(like, seed), float(rate)])], to=x.dtype)
+    keep = b.op("Cast", [b.op("GreaterOrEqual", [uniform_source(b, seed)(like), float(rate)])], to=x.dtype)
     return x * (keep * (1.0 / (1.0 - rate)))
