@@ -111,11 +111,11 @@ def test_fine_tune_then_re_export_passes_the_full_checker(tmp_path, checked):
         np.testing.assert_array_equal(v.numpy(), frozen_before[v.name])
     assert all(not np.array_equal(v.numpy(), trained_before[v.name]) for v in model.trainable_weights)
 
-    exported = checked(build_infer(model, weights="initializers").model)
+    out = model.export(tmp_path / "finetuned.onnx")
+    exported = checked(onnx.load(out))
     names = {t.name for t in exported.graph.initializer}
     assert {"fc1.weight", "fc2.weight", "bn.running_mean"} <= names  # weights keep their names
-    out = tmp_path / "finetuned.onnx"
-    onnx.save(exported, out)
+    assert checked(build_infer(model, weights="initializers").model).graph.input[0].name == "x"
     x_test = _data(5)[0]
     np.testing.assert_allclose(_run(onnx.load(out), {"x": x_test})[0], model.predict(x_test, verbose=0),
                                rtol=1e-6, atol=1e-6)
@@ -205,6 +205,21 @@ def test_config_round_trip_carries_the_graph_but_not_the_weights():
     clone.set_weights(model.get_weights())
     x = _data(4)[0]
     np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_save_and_load_resume_training_exactly(tmp_path):
+    model = from_onnx(_mlp_proto(), trainable=["fc2.weight", "fc2.bias", "bn.weight"], training_mode=True)
+    model.compile(optimizer="adam", loss="mse", seed=3)
+    x, y = _data(32)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "model.onnx")
+    restored = onnxforge.keras.models.load_model(tmp_path / "model.onnx")
+    assert isinstance(restored, OnnxModel) and restored.training_mode
+    assert [v.name for v in restored.trainable_weights] == ["bn.weight", "fc2.weight", "fc2.bias"]
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    a = model.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False).history["loss"]
+    b = restored.fit(x, y, epochs=2, batch_size=8, verbose=0, shuffle=False).history["loss"]
+    assert a == b
 
 
 def test_used_inside_a_functional_model():

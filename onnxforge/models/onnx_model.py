@@ -22,8 +22,8 @@ Training-mode nodes follow ``training_mode``:
       statistics and no dropout, as Keras layers do.
 
 ``get_config()`` carries the graph without the weights' data (a base64 ``ModelProto`` plus the weights'
-names, dtypes and shapes), so a saved model can be rebuilt from its config and then filled by
-``set_weights`` / a weights file, like any Keras model. Nodes inside control-flow bodies (If / Loop /
+names, dtypes and shapes), so ``model.save`` / ``onnxforge.keras.models.load_model`` need no source file:
+the config rebuilds the model and the saved weights fill it, as for any Keras model. Nodes inside control-flow bodies (If / Loop /
 Scan) are re-emitted as they are (their BatchNormalization / Dropout are not rewritten).
 
 Example:
