@@ -133,7 +133,8 @@ class Activation(Layer):
 class Embedding(Layer):
     """Maps integer indices to dense vectors: ``embeddings[inputs]``; embeddings ``(input_dim, output_dim)``.
 
-    ``mask_zero`` is accepted and reported by ``compute_mask``; masks are not propagated to later layers yet.
+    ``mask_zero=True`` makes index 0 padding: the mask it computes travels to later layers (recurrent layers
+    skip padded steps; global pooling and merges respect it), as in Keras.
     """
 
     _autocast = False  # indices stay integers
