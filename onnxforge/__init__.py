@@ -19,10 +19,11 @@ from . import (activations, callbacks, datasets, initializers, layers, losses, m
 from .gradient_tape import GradientTape
 from .layers import Input, Layer
 from .models import Model, Sequential
+from .models.onnx_model import OnnxModel, from_onnx
 from .saving import load_model
 from .variables import Variable
 from . import keras  # noqa: E402  (after the modules it re-exports)
 
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",
            "layers", "models", "losses", "metrics", "optimizers", "callbacks", "initializers", "activations",
-           "regularizers", "datasets", "load_model"]
+           "regularizers", "datasets", "load_model", "from_onnx", "OnnxModel"]
