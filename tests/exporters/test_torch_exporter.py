@@ -174,3 +174,29 @@ def test_frozen_parameters_and_bad_inputs():
         from_torch(lambda x: x, torch.zeros(1))
     with pytest.raises(TypeError, match="must be tensors"):
         from_torch(net, np.zeros((2, 6), np.float32))
+
+
+def test_example_continues_training_in_plain_onnxruntime(tmp_path):
+    """examples/finetune_torch_model.py's loop: the exported step resumes exactly where fit stopped."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "finetune_torch_model.py")
+    spec = importlib.util.spec_from_file_location("onnxforge_example_finetune_torch_model", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    torch.manual_seed(0)
+    net = example.DigitCNN()
+    x, y = _data((1, 28, 28), 10, n=16)
+    model = from_torch(net, torch.from_numpy(x[:2]), input_names=["image"], output_names=["logits"])
+    model.compile(optimizer=onnxforge.optimizers.SGD(0.05),
+                  loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(x[:8], y[:8])
+    exported = model.export_training(tmp_path / "step.onnx")
+    state, losses = example.continue_in_onnxruntime(str(exported), x[8:], y[8:], batch_size=8, learning_rate=0.05,
+                                                   epochs=1)
+    model.reset_metrics()
+    expected = model.train_on_batch(x[8:], y[8:])  # the same step, through onnxforge's own runner
+    np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
+    for v in model.trainable_weights:
+        np.testing.assert_allclose(state[v.name], v.numpy(), rtol=1e-5, atol=1e-7)
