@@ -81,8 +81,11 @@ def make_data(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------ runners
-def ort_runner(model: onnx.ModelProto, feeds: dict[str, np.ndarray], profile_dir: str | None = None):
+def ort_runner(model: onnx.ModelProto, feeds: dict[str, np.ndarray], profile_dir: str | None = None,
+               spinning: bool = True):
     so = ort.SessionOptions()
+    if not spinning:  # idle threads sleep: process CPU time then counts work only
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = 2
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -155,23 +158,30 @@ def timed(step, runs: int) -> list[float]:
     return times
 
 
-def profile_summary(sess: ort.InferenceSession, step, runs: int = 20) -> list[tuple[str, float, int]]:
-    """Per op type: mean ms per step and node count, from onnxruntime's profiler."""
-    for _ in range(runs):
+def profile_summary(sess: ort.InferenceSession, step, warm: int = 5, runs: int = 20):
+    """Per op type: median ms per step and node count, from onnxruntime's profiler (warm-up runs dropped)."""
+    for _ in range(warm + runs):
         step()
     path = sess.end_profiling()
     with open(path) as fh:
         events = json.load(fh)
-    per_op: dict[str, float] = defaultdict(float)
+    os.remove(path)
+    spans = sorted((ev["ts"], ev["ts"] + ev["dur"]) for ev in events if ev.get("name") == "model_run")[warm:]
+    per_run: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(spans))
+    per_node: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(spans))
     nodes: dict[str, set] = defaultdict(set)
     for ev in events:
-        if ev.get("cat") == "Node" and ev["name"].endswith("_kernel_time"):
-            op = ev["args"]["op_name"]
-            per_op[op] += ev["dur"] / 1e3
-            nodes[op].add(ev["name"])
-    os.remove(path)
-    total = runs + 0  # warm-up runs happened before profiling started? they are included; see below
-    return sorted(((op, ms / total, len(nodes[op])) for op, ms in per_op.items()), key=lambda r: -r[1])
+        if ev.get("cat") != "Node" or not ev["name"].endswith("_kernel_time"):
+            continue
+        k = next((i for i, (a, b) in enumerate(spans) if a <= ev["ts"] <= b), None)
+        if k is not None:
+            per_run[ev["args"]["op_name"]][k] += ev["dur"] / 1e3
+            per_node[f'{ev["args"]["op_name"]} {ev["name"][:-len("_kernel_time")]}'][k] += ev["dur"] / 1e3
+            nodes[ev["args"]["op_name"]].add(ev["name"])
+    step_ms = statistics.median((b - a) / 1e3 for a, b in spans)
+    rows = sorted(((op, statistics.median(ms), len(nodes[op])) for op, ms in per_run.items()), key=lambda r: -r[1])
+    top = sorted(((n, statistics.median(ms)) for n, ms in per_node.items()), key=lambda r: -r[1])
+    return step_ms, rows, top
 
 
 def main() -> None:
@@ -201,13 +211,13 @@ def main() -> None:
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp:
             step, _, sess = ort_runner(model, feeds, profile_dir=tmp)
-            for _ in range(5):
-                step()
-            rows = profile_summary(sess, step)
-        print("  onnxruntime profile (ms per step by op type, nodes):")
+            step_ms, rows, top = profile_summary(sess, step)
+        print(f"  onnxruntime profile: {step_ms:.2f} ms per run; median ms per step by op type (node count):")
         for op, ms, count in rows:
             print(f"    {op:24s} {ms:7.2f}  x{count}")
-
+        print("  costliest nodes (median ms per step):")
+        for name, ms in top[:12]:
+            print(f"    {name:60s} {ms:7.2f}")
 
 if __name__ == "__main__":
     main()

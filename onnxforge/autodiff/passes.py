@@ -8,10 +8,14 @@ does not recognize alone (a pass that does not fire costs speed, never correctne
 gradient by the full-size mask ``Z > 0``. The unpooled gradient is nonzero only at each window's chosen
 pixel, whose value is ``Y`` itself, so the mask there equals ``Y > 0``: apply it to the pooled gradient
 (4x smaller for 2x2 pools) before MaxUnpool, and the full-size Greater, Cast and Mul disappear.
+
+``sum_before_unpool``: a ReduceSum over the spatial axes of ``MaxUnpool(T, I)`` (a Conv bias gradient
+behind a pool) equals the same ReduceSum of ``T`` when the pool's windows are disjoint: MaxUnpool only
+places each value once within its own plane.
 """
 from __future__ import annotations
 
-__all__ = ["optimize", "fuse_relu_mask_into_unpool"]
+__all__ = ["optimize", "fuse_relu_mask_into_unpool", "sum_before_unpool"]
 
 import numpy as np
 import onnx
@@ -32,7 +36,7 @@ def optimize(b: GraphBuilder) -> int:
         >>> optimize(b)
         1
     """
-    return fuse_relu_mask_into_unpool(b)
+    return fuse_relu_mask_into_unpool(b) + sum_before_unpool(b)
 
 
 def _producers(b: GraphBuilder) -> dict[str, onnx.NodeProto]:
@@ -108,3 +112,36 @@ def _insert_before(b: GraphBuilder, anchor: onnx.NodeProto, emit) -> None:
     del b.nodes[mark:]
     at = b.nodes.index(anchor)
     b.nodes[at:at] = new_nodes
+
+
+def _disjoint_max_pool_indices(name: str, producers: dict) -> bool:
+    """Whether ``name`` is the Indices output of a MaxPool whose windows never share a pixel."""
+    pool = producers.get(name)
+    if pool is None or pool.op_type != "MaxPool" or list(pool.output).index(name) != 1:
+        return False
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
+    kernel = attrs["kernel_shape"]
+    strides = attrs.get("strides") or [1] * len(kernel)
+    dilations = attrs.get("dilations") or [1] * len(kernel)
+    return all(s >= (k - 1) * d + 1 for k, s, d in zip(kernel, strides, dilations))
+
+
+def sum_before_unpool(b: GraphBuilder) -> int:
+    """Rewrite ``ReduceSum(MaxUnpool(T, I), axes)`` into ``ReduceSum(T, axes)`` when ``axes`` covers every
+    spatial axis and ``I`` comes from a MaxPool with disjoint windows. Returns the number of rewrites."""
+    producers = _producers(b)
+    rewrites = 0
+    for node in [n for n in b.nodes if n.op_type == "ReduceSum" and len(n.input) > 1]:
+        unpool = producers.get(node.input[0])
+        axes = b.constant_value(node.input[1])
+        unpooled = b.values.get(node.input[0])
+        if unpool is None or unpool.op_type != "MaxUnpool" or axes is None or unpooled is None:
+            continue
+        rank = unpooled.rank
+        if rank is None or not _disjoint_max_pool_indices(unpool.input[1], producers):
+            continue
+        covered = {int(a) % rank for a in np.asarray(axes).reshape(-1)}
+        if set(range(2, rank)) <= covered:
+            node.input[0] = unpool.input[0]
+            rewrites += 1
+    return rewrites

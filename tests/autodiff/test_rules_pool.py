@@ -258,3 +258,31 @@ def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
     loss.backward()
     for g in got:
         np.testing.assert_allclose(g, tz.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool", [dict(kernel_shape=[2, 2], strides=[2, 2]), dict(kernel_shape=[3, 3], strides=[1, 1])],
+                         ids=["disjoint", "overlapping"])
+def test_bias_gradient_sums_the_pooled_gradient_when_windows_are_disjoint(pool):
+    from onnxforge.autodiff import backward
+    from onnxforge.autodiff.passes import sum_before_unpool
+
+    b = GraphBuilder()
+    x = b.input("x", TensorProto.FLOAT, ("N", 2, 6, 6))
+    w = b.input("w", TensorProto.FLOAT, (3, 2, 3, 3))
+    bias = b.input("bias", TensorProto.FLOAT, (3,))
+    u = b.input("u", TensorProto.FLOAT, ("N", 3, "h", "w"))
+    y = b.op("MaxPool", [b.op("Conv", [x, w, bias], pads=[1, 1, 1, 1])], **pool)
+    grads = backward(b, b.op("ReduceSum", [b.op("Mul", [y, u])], keepdims=0), ["w", "bias"])
+    assert sum_before_unpool(b) == (1 if pool["strides"] == [2, 2] else 0)
+    b.output(grads["bias"], "bias_grad")
+    model = check_full(b.to_model())
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((2, 2, 6, 6)).astype(np.float32),
+             "w": rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
+             "bias": rng.standard_normal(3).astype(np.float32)}
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in feeds.items()}
+    ty = F.max_pool2d(F.conv2d(t["x"], t["w"], t["bias"], padding=1), pool["kernel_shape"], pool["strides"])
+    feeds["u"] = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    (ty * torch.tensor(feeds["u"])).sum().backward()
+    (got,) = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    np.testing.assert_allclose(got, t["bias"].grad.numpy(), rtol=1e-5, atol=1e-5)
