@@ -114,6 +114,7 @@ CASES = [
          strides=[2], auto_pad="SAME_UPPER"),
     conv([("N", 2, "N"), (3, 2, 2)], "conv1d_dynamic_length_same_lower", auto_pad="SAME_LOWER"),
     conv([("N", 2, "N"), (3, 2, 2), (3,)], "conv1d_dynamic_length_pads_stride2", strides=[2], pads=[1, 1]),
+    conv([("N", 2, "N"), (3, 2, 2), (3,)], "conv1d_dynamic_length_pads_unit_stride", pads=[1, 0]),
 
     conv_t([("N", 2, 4, 3), (2, 3, 3, 3), (3,)], "convt2d_stride2_pads_outpad",
            strides=[2, 2], pads=[1, 0, 0, 1], output_padding=[1, 1]),
