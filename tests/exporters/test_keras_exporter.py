@@ -69,6 +69,7 @@ LAYERS = {
     "SimpleRNN": (lambda: L.SimpleRNN(3), (4, 2), "float32"),
     "Bidirectional": (lambda: L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="concat"), (4, 2),
                       "float32"),
+    "RNN": (lambda: L.RNN(L.LSTMCell(3), return_sequences=True), (4, 2), "float32"),
     "TimeDistributed": (lambda: L.TimeDistributed(L.Dense(3)), (4, 2), "float32"),
     "Masking": (lambda: L.Masking(), (4, 2), "float32"),
 }
@@ -147,6 +148,10 @@ def test_unsupported_layers_and_arguments_are_all_named():
     assert "'vol': class Conv3D" in problems[0]
     assert "'fc' (Dense): weight constraints" in problems[1] and "MaxNorm" in problems[1]
     assert "'bn' (BatchNormalization): argument renorm=True" in problems[2]
+
+    stacked = keras.Sequential([keras.Input((4, 2)), L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)])])
+    with pytest.raises(UnsupportedKerasLayerError, match="class StackedRNNCells"):
+        from_keras(stacked)
 
     class Custom(keras.Model):
         def call(self, x):
