@@ -1,10 +1,15 @@
 """Gradient rules: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (1-D to 3-D).
 
 Max pooling routes each output gradient to the first maximum of its window (row-major window order), as
-onnxruntime's forward and torch do, so ties break identically. The general route reads the positions
-from the forward node's own Indices output and scatters (MaxUnpool where windows cannot overlap, a
-ScatterElements sum where they can). Average pooling is linear: its gradient is a depthwise
-ConvTranspose of ``dY / divisor`` with a ones kernel, the divisor counting the taps each window averaged.
+onnxruntime's forward and torch do, so ties break identically: the rule reads the positions from the
+forward node's own Indices output and scatters (MaxUnpool where windows cannot overlap, a ScatterElements
+sum where they can). Asking for Indices makes onnxruntime's forward MaxPool ~3x slower (a scalar kernel),
+yet every Indices-free 2x2 formulation measured costs more in total: window extraction by a one-hot
+strided Conv with ArgMax or CumSum first-index masks and DepthToSpace (about +60% CPU time for the pool's
+forward and backward), SpaceToDepth with Where chains, or Transpose with ArgMax (+15-40%).
+Average pooling is linear: its gradient spreads ``dY / divisor`` back over each window with a depthwise
+ones kernel (the Conv input-gradient machinery of ``conv.py``), the divisor counting the taps each window
+averaged (pads included or not, ceil-mode windows clipped).
 """
 from __future__ import annotations
 
