@@ -259,3 +259,13 @@ def test_errors_name_what_is_wrong(tmp_path):
     model = from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]))
     with pytest.raises(GradientError, match="LpNormalization"):
         model.compile(optimizer="sgd", loss="mse")
+
+
+def test_frozen_model_config_keeps_which_initializers_train():
+    model = from_onnx(_mlp_proto(), trainable=["fc2.weight"])
+    model.trainable = False  # Keras's flag freezes everything, but the choice of weights survives a round trip
+    assert model.trainable_weights == []
+    clone = OnnxModel.from_config(model.get_config())
+    assert clone.trainable is False and clone.trainable_weights == []
+    clone.trainable = True
+    assert [v.name for v in clone.trainable_weights] == ["fc2.weight"]

@@ -196,7 +196,8 @@ def _classify(graph: onnx.GraphProto, trainable: Sequence[str] | None) -> tuple[
                 role = "weight"
             roles.setdefault(name, set()).add(role)
     floats = [t for t in graph.initializer if t.data_type in _FLOATS]
-    weights = [t.name for t in floats if "constant" not in roles.get(t.name, set()) and len(t.dims) >= 1]
+    # Unused initializers are left out: a weight nothing reads would only clutter the weight lists.
+    weights = [t.name for t in floats if t.name in roles and "constant" not in roles[t.name] and len(t.dims) >= 1]
     state = [t.name for t in floats if roles.get(t.name) == {"state"}]
     if trainable is None:
         return [n for n in weights if n not in state], [n for n in weights if n in state]
@@ -298,7 +299,7 @@ class OnnxModel(Model):
         weights = [[v.name, np.dtype(v.dtype).name, list(v.shape)] for v in self._variables.values()]
         return {"name": self.name, "trainable": self.trainable,
                 "onnx": base64.b64encode(stripped.SerializeToString()).decode("ascii"),
-                "weights": weights, "trainable_initializers": [v.name for v in self._variables.values() if v.trainable],
+                "weights": weights, "trainable_initializers": [v.name for v in self._trainable_variables],
                 "training_mode": self.training_mode}
 
     @classmethod
