@@ -391,7 +391,7 @@ class _Emitter:
               attrs: dict[str, Any] | None = None) -> None:
         new = onnx.NodeProto()
         new.CopyFrom(node)
-        new.name = ""
+        new.name = self.b.fresh(node.name) if node.name else ""  # errors then name the source's node
         del new.input[:]
         new.input.extend(inputs)
         del new.output[:]
