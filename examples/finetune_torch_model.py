@@ -10,7 +10,7 @@
 4. The weights trained by that loop go back into the ``nn.Module`` (``to_torch_state_dict``), and PyTorch
    itself measures the held-out accuracy.
 
-Run: ``python examples/finetune_torch_model.py [--epochs 3] [--out examples/output]`` (about a minute on 2 CPU
+Run: ``python examples/finetune_torch_model.py [--epochs 2] [--out examples/output]`` (20-60 s on 2 busy CPU
 cores).
 """
 from __future__ import annotations
@@ -94,7 +94,7 @@ def continue_in_onnxruntime(path: str, x: np.ndarray, y: np.ndarray, batch_size:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train", type=int, default=3000, help="digits to fine-tune on (of 4,000)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "output"))
@@ -114,7 +114,8 @@ def main() -> None:
 
     net = DigitCNN()
     pretrain_in_torch(net, x_pre, y_pre)
-    print(f"1. PyTorch, pre-trained on {len(x_pre)} digits: held-out accuracy {torch_accuracy(net, x_test, y_test):.3f}")
+    print(f"1. PyTorch, pre-trained on {len(x_pre)} digits: held-out accuracy "
+          f"{torch_accuracy(net, x_test, y_test):.3f}")
 
     model = from_torch(net, torch.from_numpy(x_test[:2]), input_names=["image"], output_names=["logits"])
     print(f"2. from_torch: inputs {model.input_names} {model.inputs[0].shape}, weights "

@@ -23,8 +23,9 @@ Training-mode nodes follow ``training_mode``:
 
 ``get_config()`` carries the graph without the weights' data (a base64 ``ModelProto`` plus the weights'
 names, dtypes and shapes), so ``model.save`` / ``onnxforge.keras.models.load_model`` need no source file:
-the config rebuilds the model and the saved weights fill it, as for any Keras model. Nodes inside control-flow bodies (If / Loop /
-Scan) are re-emitted as they are (their BatchNormalization / Dropout are not rewritten).
+the config rebuilds the model and the saved weights fill it, as for any Keras model. Nodes inside
+control-flow bodies (If / Loop / Scan) are re-emitted as they are (their BatchNormalization / Dropout are
+not rewritten).
 
 Example:
     >>> import numpy as np, onnx
@@ -120,7 +121,8 @@ def _normalize(model: onnx.ModelProto) -> onnx.ModelProto:
             # Opsets inside onnxforge's range have the signatures the gradient rules assume.
             if not MIN_OPSET <= opset <= MAX_OPSET:
                 raise ValueError(f"from_onnx(): the model's opset {opset} could not be converted to opset "
-                                 f"{DEFAULT_OPSET} ({e}). Export it at an opset in [{MIN_OPSET}, {MAX_OPSET}].") from None
+                                 f"{DEFAULT_OPSET} ({e}). Export it at an opset in [{MIN_OPSET}, {MAX_OPSET}]."
+                                 ) from None
     return model
 
 
@@ -235,7 +237,8 @@ class OnnxModel(Model):
                  training_mode: bool = False, name: str | None = None, trainable: bool = True,
                  dtype: Any = None):
         if not isinstance(training_mode, (bool, np.bool_)):
-            raise ValueError(f"from_onnx(): `training_mode` must be a boolean. Received: training_mode={training_mode!r}")
+            raise ValueError("from_onnx(): `training_mode` must be a boolean. "
+                             f"Received: training_mode={training_mode!r}")
         super().__init__(name=name, trainable=trainable, dtype=dtype)
         self.training_mode = bool(training_mode)
         self._proto = onnx_model
