@@ -144,7 +144,10 @@ class ProgramRunner:
             sess.run_with_iobinding(io)
         except Exception as e:
             raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
-        values = io.get_outputs()
+        # The raw vector, not get_outputs(): that wraps every state output too, and only the fetched ones
+        # (bound first) are read here.
+        raw = getattr(io, "get_outputs_as_ortvaluevector", io.get_outputs)
+        values = raw()
         fetched = [values[i].numpy() for i in range(len(self.outputs))]
         for (var, name, out), old, new in zip(self.state, olds, news):
             var._set_device(new)
