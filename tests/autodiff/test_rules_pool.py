@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto
@@ -53,7 +52,8 @@ def torch_pool(kind: str, **attrs):
             return pool(F.pad(x, flat, value=-np.inf), kernel, strides, 0, dilations)
         assert all(d == 1 for d in dilations) and native, "torch's avg_pool has no dilations or asymmetric pads"
         pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
-        return pool(x, kernel, strides, begin, ceil_mode=ceil, count_include_pad=bool(attrs.get("count_include_pad", 0)))
+        include = bool(attrs.get("count_include_pad", 0))
+        return pool(x, kernel, strides, begin, ceil_mode=ceil, count_include_pad=include)
     return fn
 
 
