@@ -107,7 +107,8 @@ def _program(build, *inputs):
     b = GraphBuilder()
     rng = CounterRng(lambda: b.const(np.asarray([1, 0], np.int64)))
     with TraceContext(b, training=True, random_uniform=rng.uniform).active():
-        values = [b.input(name, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dt)), shape) for name, dt, shape in inputs]
+        values = [b.input(name, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dt)), shape)
+                  for name, dt, shape in inputs]
         outs = build(*values)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     for k, v in enumerate(outs):
@@ -150,7 +151,8 @@ torch = pytest.importorskip("torch")
 
 GRADS = [
     ("sigmoid_mean", lambda x, y: ops.mean(ops.sigmoid(x) * y), lambda x, y: (torch.sigmoid(x) * y).mean()),
-    ("softplus", lambda x, y: ops.sum(ops.softplus(x * 3.0) * y), lambda x, y: (torch.nn.functional.softplus(x * 3) * y).sum()),
+    ("softplus", lambda x, y: ops.sum(ops.softplus(x * 3.0) * y),
+     lambda x, y: (torch.nn.functional.softplus(x * 3) * y).sum()),
     ("bce", lambda x, y: ops.mean(ops.binary_crossentropy(ops.sigmoid(y), x, from_logits=True)),
      lambda x, y: torch.nn.functional.binary_cross_entropy_with_logits(x, torch.sigmoid(y))),
     ("log_softmax", lambda x, y: ops.sum(ops.log_softmax(x) * y), lambda x, y: (torch.log_softmax(x, -1) * y).sum()),
@@ -158,7 +160,8 @@ GRADS = [
      lambda x, y: torch.where(x > 0, torch.clamp(y, -0.3, 0.3), x * y).sum()),
     ("concat_matmul", lambda x, y: ops.sum(ops.square(ops.matmul(ops.concatenate([x, y], axis=0), ops.transpose(y)))),
      lambda x, y: ((torch.cat([x, y]) @ y.T) ** 2).sum()),
-    ("leaky_std", lambda x, y: ops.std(ops.leaky_relu(x * y, 0.1)), lambda x, y: torch.nn.functional.leaky_relu(x * y, 0.1).std(unbiased=False)),
+    ("leaky_std", lambda x, y: ops.std(ops.leaky_relu(x * y, 0.1)),
+     lambda x, y: torch.nn.functional.leaky_relu(x * y, 0.1).std(unbiased=False)),
 ]
 
 

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import sys
 
-from .. import (activations, callbacks, initializers, layers, losses, metrics, models, optimizers,
+from .. import (activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers,
                 regularizers, saving)
 from ..layers import Input, Layer
+from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
 from . import datasets
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
-           "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model"]
+           "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
+           "random"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
-              "optimizers", "regularizers", "saving"):
+              "optimizers", "regularizers", "saving", "ops", "random"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]

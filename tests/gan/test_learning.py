@@ -55,7 +55,8 @@ class GAN(of.Model):
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
         with of.GradientTape() as tape:
-            g_loss = self.loss_fn(ops.zeros((batch, 1)), self.discriminator(self.generator(ops.random.normal((batch, 4)))))
+            fake = self.generator(ops.random.normal((batch, 4)))
+            g_loss = self.loss_fn(ops.zeros((batch, 1)), self.discriminator(fake))
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         return {"d_loss": d_loss, "g_loss": g_loss}

@@ -13,6 +13,8 @@ from onnxforge import layers, losses, optimizers
 from .common import (NoiseGAN, TorchDense, assert_dense_equal, dense_pair, keras_adam_eps, torch,
                      torch_gan_step)
 
+F = torch.nn.functional
+
 
 def _data(seed=1, n=6, latent=3):
     rng = np.random.default_rng(seed)
@@ -54,9 +56,9 @@ def _conv_pair(seed=0):
     g = of.Sequential([of.Input((3,)), layers.Dense(2 * 2 * 4, name="g_dense"), layers.Reshape((2, 2, 4)),
                        layers.Conv2DTranspose(3, 2, strides=2, name="g_up"),
                        layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name="g_bn"),
-                       layers.LeakyReLU(0.2), layers.Conv2D(1, 3, padding="same", activation="tanh", name="g_out")],
-                      name="conv_generator")
-    d = of.Sequential([of.Input((4, 4, 1)), layers.Conv2D(4, 2, strides=2, name="d_conv"), layers.LeakyReLU(0.2),
+                       layers.LeakyReLU(0.2), layers.UpSampling2D(2),
+                       layers.Conv2D(1, 3, padding="same", activation="tanh", name="g_out")], name="conv_generator")
+    d = of.Sequential([of.Input((8, 8, 1)), layers.Conv2D(4, 2, strides=2, name="d_conv"), layers.LeakyReLU(0.2),
                        layers.Flatten(), layers.Dropout(0.0), layers.Dense(1, name="d_out")], name="conv_discriminator")
     rng = np.random.default_rng(seed)
     for w in g.weights + d.weights:
@@ -88,7 +90,7 @@ class TorchConvG(torch.nn.Module):
 
     def forward(self, z):
         h = self.dense(z).reshape(-1, 2, 2, 4).permute(0, 3, 1, 2)   # Keras reshapes NHWC
-        h = F.leaky_relu(self.bn(self.up(h)), 0.2)
+        h = F.interpolate(F.leaky_relu(self.bn(self.up(h)), 0.2), scale_factor=2, mode="nearest")
         return torch.tanh(self.out(h)).permute(0, 2, 3, 1)
 
 
@@ -97,7 +99,7 @@ class TorchConvD(torch.nn.Module):
         super().__init__()
         conv, out = d.get_layer("d_conv"), d.get_layer("d_out")
         self.conv = torch.nn.Conv2d(1, 4, 2, stride=2)
-        self.out = torch.nn.Linear(16, 1)
+        self.out = torch.nn.Linear(64, 1)
         with torch.no_grad():
             self.conv.weight.copy_(torch.tensor(conv.kernel.numpy().transpose(3, 2, 0, 1)))
             self.conv.bias.copy_(torch.tensor(conv.bias.numpy()))
@@ -109,10 +111,8 @@ class TorchConvD(torch.nn.Module):
         return self.out(h.permute(0, 2, 3, 1).reshape(len(h), -1))
 
 
-F = torch.nn.functional
 
-
-def test_conv_transpose_batchnorm_gan_step_equals_pytorch(checked):
+def test_conv_transpose_batchnorm_upsampling_gan_step_equals_pytorch(checked):
     g, d = _conv_pair()
     G, D = TorchConvG(g), TorchConvD(d)
     gan = NoiseGAN(d, g, gen_training=True)
@@ -121,7 +121,7 @@ def test_conv_transpose_batchnorm_gan_step_equals_pytorch(checked):
     d_opt = torch.optim.Adam(D.parameters(), lr=0.02, eps=keras_adam_eps(1))
     g_opt = torch.optim.Adam(G.parameters(), lr=0.01, eps=keras_adam_eps(1))
     rng = np.random.default_rng(5)
-    real = np.tanh(rng.normal(size=(4, 4, 4, 1))).astype(np.float32)
+    real = np.tanh(rng.normal(size=(4, 8, 8, 1))).astype(np.float32)
     z1, z2 = rng.normal(size=(2, 4, 3)).astype(np.float32)
     logs = gan.train_on_batch([real, z1, z2], return_dict=True)
     t_d, t_g = torch_gan_step(G, D, d_opt, g_opt, real, z1, z2)
