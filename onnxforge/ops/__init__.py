@@ -30,8 +30,8 @@ from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ce
                     equal, exp, expand_dims, expm1, floor, full, full_like, greater, greater_equal, less,
                     less_equal, log, log1p, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum,
                     mean, min, minimum, multiply, negative, not_equal, one_hot, ones, ones_like, power, prod,
-                    reciprocal, reshape, round, sign, sin, size, sqrt, square, squeeze, stack, std, subtract, sum,
-                    tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
+                    reciprocal, reshape, round, sign, sin, size, slice, sqrt, square, squeeze, stack, std, subtract,
+                    sum, take, tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
 
 __all__ = [
     "random", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
@@ -42,6 +42,6 @@ __all__ = [
     "divide", "equal", "exp", "expand_dims", "expm1", "floor", "full", "full_like", "greater", "greater_equal",
     "less", "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
-    "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "sqrt", "square", "squeeze", "stack",
+    "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "slice", "take", "sqrt", "square", "squeeze", "stack",
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]

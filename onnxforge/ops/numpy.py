@@ -17,7 +17,7 @@ __all__ = [
     "ceil", "round", "reciprocal", "clip", "where", "equal", "not_equal", "greater", "greater_equal", "less",
     "less_equal", "logical_and", "logical_or", "logical_not", "sum", "mean", "max", "min", "prod", "var", "std",
     "logsumexp", "argmax", "argmin", "reshape", "transpose", "expand_dims", "squeeze", "concatenate", "stack",
-    "tile", "broadcast_to", "size", "ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "arange",
+    "tile", "broadcast_to", "size", "take", "slice", "ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "arange",
     "one_hot",
 ]
 
@@ -477,6 +477,30 @@ def size(x: Any) -> Value:
     """The number of entries (an int64 scalar tensor)."""
     b = _b(x)
     return b.op("Size", [as_value(x, b)], shape=())
+
+
+@symbolic
+def take(x: Any, indices: Any, axis: int | None = None) -> Value:
+    """Entries of ``x`` at integer ``indices`` along ``axis`` (``None``: of the flattened tensor)."""
+    b = _b(x, indices)
+    v = as_value(x, b)
+    if axis is None:
+        v, axis = b.op("Reshape", [v, int_const(b, [-1])]), 0
+    return b.op("Gather", [v, as_value(indices, b, dtype="int64")], axis=int(axis))
+
+
+@symbolic
+def slice(inputs: Any, start_indices: Sequence[int], shape: Sequence[int]) -> Value:  # noqa: A001
+    """The block of ``inputs`` starting at ``start_indices`` with size ``shape`` (``-1``: to the end)."""
+    b = _b(inputs)
+    v = as_value(inputs, b)
+    starts = [int(s) for s in start_indices]
+    sizes = [int(n) for n in shape]
+    if len(starts) != len(sizes):
+        raise ValueError(f"ops.slice: start_indices and shape must have the same length. Received: "
+                         f"start_indices={tuple(starts)}, shape={tuple(sizes)}")
+    ends = [np.iinfo(np.int64).max if n == -1 else s + n for s, n in zip(starts, sizes)]
+    return b.op("Slice", [v, int_const(b, starts), int_const(b, ends), int_const(b, list(range(len(starts))))])
 
 
 # ------------------------------------------------------------------------------------------ creation

@@ -34,6 +34,9 @@ training program, run by onnxruntime every step:
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
 and ``sample_weight``. A batch whose feature shapes or dtypes differ from the traced ones is retraced.
+
+Not supported yet: overriding ``test_step`` / ``predict_step`` (``evaluate`` needs ``compile(loss=...)``), and
+calling the compiled default step from an override (``super().train_step(data)``).
 """
 from __future__ import annotations
 
