@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from .graph import GraphBuilder, Value, np_dtype, onnx_dtype
+from .graph import GraphBuilder, Value, broadcast_shapes, np_dtype, onnx_dtype
 
 #: Keras's fuzz factor (``keras.backend.epsilon()``): probabilities are clipped to [EPSILON, 1 - EPSILON].
 EPSILON = 1e-7
@@ -103,7 +103,10 @@ def elementwise(op: str, *inputs: Any, shape: tuple | None = None, **attrs: Any)
     """One elementwise op, its output shaped like the first Value input unless ``shape`` is given."""
     first = next(i for i in inputs if isinstance(i, Value))
     out = first.builder.op(op, list(inputs), **attrs)
-    return _like(out, shape if shape is not None else first.shape)
+    if shape is None:  # the broadcast of the operands: gradients undo broadcasting from these shapes
+        shapes = [i.shape if isinstance(i, Value) else np.shape(i) for i in inputs]
+        shape = broadcast_shapes(*shapes) if all(s is not None for s in shapes) else first.shape
+    return _like(out, shape)
 
 
 def batch_size(x: Value, elem_type: int = _FLOAT) -> Value:
@@ -341,7 +344,7 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
         # Broadcast a per-sample weight over the remaining loss axes (e.g. per time step).
         while _rank(sample_weight) is not None and _rank(values) is not None and _rank(sample_weight) < _rank(values):
             sample_weight = expand_dims(sample_weight, -1)
-        values = elementwise("Mul", values, sample_weight, shape=values.shape)
+        values = elementwise("Mul", values, sample_weight)
     if reduction in (None, "none") or values.shape == ():
         return values
     loss = reduce("ReduceSum", values, None)
@@ -355,9 +358,7 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
 
 
 def _broadcast_shape(a: tuple | None, b: tuple | None) -> tuple | None:
-    if a is None or b is None:
-        return None
-    return a if len(a) >= len(b) else b
+    return broadcast_shapes(a, b)
 
 
 def _divide_no_nan(x: Value, y: Value) -> Value:

@@ -252,3 +252,21 @@ def test_loss_graphs_pass_full_checker_and_gradients_match_torch(checked, data, 
     total.backward()
     assert float(val) == pytest.approx(float(total.detach()), rel=1e-5)
     np.testing.assert_allclose(dz, tz.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_mse_on_a_rank_1_output_trains_with_the_right_gradient():
+    # A (batch,) output makes Keras's per-sample MSE a scalar that the sample weights then broadcast
+    # against: the loss's graph shapes must say so, or the gradient is not summed back (regression).
+    import onnxforge as tf
+
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(3,)), tf.keras.layers.Reshape(())])
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="mse", device="cpu")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    w, b = model.get_weights()
+    residual = y - (x @ w)[:, 0] - b[0]
+    loss = model.train_on_batch(x, y)
+    assert loss == pytest.approx(float(np.mean(residual ** 2)), rel=1e-5)
+    new_w, new_b = model.get_weights()
+    np.testing.assert_allclose(new_w[:, 0], w[:, 0] + 0.1 * 2 * x.T @ residual / 8, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_b, b + 0.1 * 2 * residual.mean(), rtol=1e-5, atol=1e-6)

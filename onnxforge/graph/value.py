@@ -1,7 +1,7 @@
 """Symbolic values: a name in a graph with its element type and (possibly symbolic) shape."""
 from __future__ import annotations
 
-__all__ = ["Value", "Dim", "Shape", "FLOAT_TYPES", "np_dtype", "onnx_dtype"]
+__all__ = ["Value", "Dim", "Shape", "FLOAT_TYPES", "np_dtype", "onnx_dtype", "broadcast_shapes"]
 
 from typing import TYPE_CHECKING, Any, Union
 
@@ -29,6 +29,25 @@ def np_dtype(elem_type: int) -> np.dtype:
 def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a numpy dtype (or anything ``np.dtype`` accepts)."""
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """The numpy-broadcast shape of ``shapes``; ``None`` if a rank is unknown, a dim ``None`` where unknown.
+
+    Example:
+        >>> broadcast_shapes(("batch",), ())
+        ('batch',)
+        >>> broadcast_shapes(("batch", 1), (3,))
+        ('batch', 3)
+    """
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out: list = []
+    for k in range(rank):
+        dims = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
+        out.append(dims.pop() if len(dims) == 1 else (1 if not dims else None))
+    return tuple(out)
 
 
 class Value:
