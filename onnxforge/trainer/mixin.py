@@ -45,8 +45,8 @@ class TrainingMixin(FitMixin):
     fixed dims, dtype, label range of sparse crossentropy, sample counts) and raise errors that name
     the input or output, the value received and what was expected.
 
-    Like Keras 3, ``train_on_batch`` / ``test_on_batch`` accumulate metric state across calls until
-    ``reset_metrics()``; ``fit`` and ``evaluate`` start from fresh sums.
+    Like Keras 3, ``train_on_batch`` / ``test_on_batch`` reset the metric state before each call (they
+    report that one batch's values); ``fit`` and ``evaluate`` start from fresh sums.
     """
 
     _compiled_config: CompileConfig | None = None
@@ -425,13 +425,14 @@ class TrainingMixin(FitMixin):
 
         Returns:
             The loss (a float) if the model has no metrics, else ``[loss, metric, ...]``, or a dict with
-            ``return_dict=True``; metric values accumulate across calls until ``reset_metrics()``.
+            ``return_dict=True``; the values of this batch alone (Keras 3 resets the metrics first).
 
         Example:
             >>> loss, acc = model.train_on_batch(x[:32], y[:32])                 # doctest: +SKIP
         """
         self._assert_compile_called("train_on_batch")
         data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+        self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
         sums = self._train_batch(data.xs, data.ys, data.sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
 
@@ -439,6 +440,7 @@ class TrainingMixin(FitMixin):
         """Computes the loss and metrics on one batch without training (Keras ``Model.test_on_batch``)."""
         self._assert_compile_called("test_on_batch")
         data = self._batch_data("test_on_batch", x, y, sample_weight)
+        self.reset_metrics()
         sums = self._eval_batch(data.xs, data.ys, data.sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
 
