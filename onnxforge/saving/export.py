@@ -34,7 +34,7 @@ from __future__ import annotations
 __all__ = [
     "EXTERNAL_DATA_LIMIT", "export_inference", "export_training", "export_eval", "inference_proto",
     "training_proto", "eval_proto", "write_onnx", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
-    "META_CLASS_NAMES", "META_LEARNING_RATE", "META_WEIGHTS",
+    "META_CLASS_NAMES", "META_LEARNING_RATE", "META_LEARNING_RATES", "META_WEIGHTS",
 ]
 
 import json
@@ -70,6 +70,8 @@ META_DATA_FORMAT = "onnxforge.data_format"
 META_CLASS_NAMES = "onnxforge.class_names"
 #: The optimizer's learning rate at export time (training exports; a hint, the input is required).
 META_LEARNING_RATE = "onnxforge.learning_rate"
+#: Custom training steps: JSON ``{learning-rate input: its value at export time}``, one per optimizer.
+META_LEARNING_RATES = "onnxforge.learning_rates"
 #: JSON list of the initializer names holding ``model.weights``, in that order (``load_weights`` reads it).
 META_WEIGHTS = "onnxforge.weights"
 
@@ -380,8 +382,52 @@ def _step_proto(model: Any, kind: str, opset: int | None, method: str) -> onnx.M
     return proto
 
 
+def _custom_step(model: Any, method: str) -> tuple[Program, Any] | None:
+    """The traced program of a ``train_step`` override and its ``CustomStep``, or ``None`` without one."""
+    if not getattr(model, "_has_custom_train_step", lambda: False)():
+        return None
+    if not getattr(model, "compiled", False):
+        raise RuntimeError(f"{method}(): model {_model_name(model)!r} is not compiled. Call `model.compile(...)` "
+                           "first: the exported step is the compiled one.")
+    program = getattr(model, "_custom_program", None)
+    if program is None:
+        raise RuntimeError(f"{method}(): model {_model_name(model)!r} has a custom train_step that has not been "
+                           "traced yet: its data inputs take their shapes from a batch. Run `model.fit(...)` or "
+                           "`model.train_on_batch(batch)` once, then export.")
+    step = next((s for s in (getattr(model, "_custom_steps", None) or {}).values() if s.program is program), None)
+    return program, step
+
+
+def _custom_training_proto(model: Any, program: Program, step: Any, opset: int | None) -> onnx.ModelProto:
+    """The traced custom step, each state input defaulting to its value now; learning rates by attribute."""
+    proto = _at_opset(_copy(program.model), opset)
+    _add_initializers(proto, list(program.params) + [(var, name) for var, name, _ in program.state])
+    compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
+    if compile_config is not None:
+        _set_meta(proto, "onnxforge.compile_config", json.dumps(compile_config, default=_json_default))
+    lrs = list(step.learning_rates) if step is not None else []
+    _set_meta(proto, META_LEARNING_RATES, json.dumps({name: float(opt.learning_rate) for opt, name in lrs}))
+    io = json.loads(_get_meta(proto, names.IO_KEY) or "{}")
+    if io:   # keyed by the input's own label (optimizer names collide: two "adam"s)
+        io["inputs"]["learning_rates"] = {name.split("/", 1)[-1]: name for _, name in lrs}
+        _set_meta(proto, names.IO_KEY, json.dumps(io))
+    _describe(proto, model, "train_step")
+    return proto
+
+
 def training_proto(model: Any, opset: int | None = None) -> onnx.ModelProto:
-    """The compiled training step with every state input defaulting to its current value (see module doc)."""
+    """The compiled training step with every state input defaulting to its current value (see module doc).
+
+    For a model with its own ``train_step`` this is the traced custom step: data inputs ``x`` / ``y`` /
+    ``sample_weight``, one learning-rate input per optimizer (``learning_rate/d_optimizer``, values at
+    export time in ``metadata_props["onnxforge.learning_rates"]``), logs ``logs/<key>``, and the state
+    pairs in ``metadata_props["onnxforge.state"]`` as for the compiled step.
+    """
+    if opset is not None:
+        check_opset(opset)
+    custom = _custom_step(model, "export_training")
+    if custom is not None:
+        return _custom_training_proto(model, *custom, opset)
     proto = _step_proto(model, "train_step", opset, "export_training")
     _set_meta(proto, META_LEARNING_RATE, repr(float(model.optimizer.learning_rate)))
     return proto

@@ -14,8 +14,14 @@ needed to resume training exactly:
 ``onnxforge.weights``                  initializer names of ``model.weights``, in that order
 ``onnxforge.saved_state``              JSON naming the initializers of the optimizer's variables
                                        (``iterations`` then slots), the in-graph RNG state
-                                       (Dropout masks) and numpy's global RNG (``fit``'s shuffling)
+                                       (Dropout masks) and numpy's global RNG (``fit``'s shuffling);
+                                       for custom-step models also every optimizer attribute
+                                       (``d_optimizer``...), each ``SeedGenerator`` state and the
+                                       arguments of a ``compile`` override (see ``custom_state``)
 =====================================  ===============================================================
+
+A custom-step model without ``call`` (Keras's GAN pattern) has no inference graph: its file is a graph of
+no nodes whose initializers hold the weights and state.
 
 State the inference graph does not read (optimizer slots, step counter, RNG states) is stored as extra
 initializers of the same graph; onnxruntime ignores them (and says so once per tensor when it loads a
@@ -55,6 +61,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..layers.serialization import _REGISTERED, deserialize, serialize
+from . import custom_state
 from .atomic import atomic_write
 from .export import META_WEIGHTS, _checked_write, _get_meta, _json_default, _set_meta, inference_proto
 from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
@@ -132,14 +139,31 @@ def _store(proto: onnx.ModelProto, taken: set[str], base: str, array: np.ndarray
 
 def _weights_proto(model: Any, method: str) -> tuple[onnx.ModelProto, set[str], list[str]]:
     """The inference graph with every weight stored (those the graph does not read as extra initializers)."""
-    proto, _ = inference_proto(model, method=method)
+    if _state_only(model):
+        proto = _state_only_proto()
+        listed: list[str | None] = [None] * len(model.weights)
+    else:
+        proto, _ = inference_proto(model, method=method)
+        listed = json.loads(_get_meta(proto, META_WEIGHTS) or "[]")
     taken = _taken_names(proto)
-    listed = json.loads(_get_meta(proto, META_WEIGHTS) or "[]")
     weight_names = []
     for var, name in zip(model.weights, listed):
         weight_names.append(name if name is not None else _store(proto, taken, var.name, var.numpy()))
     _set_meta(proto, META_WEIGHTS, json.dumps(weight_names))
     return proto, taken, weight_names
+
+
+def _state_only(model: Any) -> bool:
+    """A custom-step model without ``call`` (Keras's GAN pattern) has no inference graph to hold its weights."""
+    has_custom = getattr(model, "_has_custom_train_step", lambda: False)()
+    return has_custom and not getattr(model, "built", False)
+
+
+def _state_only_proto() -> onnx.ModelProto:
+    """A graph of no nodes: its initializers carry the state of a model that has no inference graph."""
+    from ..graph import GraphBuilder
+
+    return GraphBuilder().to_model(name="onnxforge_saved_state")
 
 
 def _numpy_rng_state() -> dict[str, np.ndarray] | None:
@@ -184,19 +208,33 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
             f"save(): model {getattr(model, 'name', '?')!r} cannot describe its architecture: {e} Implement "
             "get_config() (and from_config() if needed), decorate the class with "
             "@onnxforge.saving.register_keras_serializable(), or use save_weights().") from None
-    proto, taken, _ = _weights_proto(model, "save")
-    state: dict[str, Any] = {"input_shapes": [list(t.shape) for t in model.inputs],
-                             "input_dtypes": [str(t.dtype) for t in model.inputs],
-                             "optimizer": None, "rng": None, "numpy_rng": None}
     compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
+    # Checked before anything is built: a compile() override whose arguments cannot be stored fails here.
+    custom_compile = custom_state.custom_compile_config(model) if compile_config is not None else None
+    proto, taken, _ = _weights_proto(model, "save")
+    inputs = [] if _state_only(model) else list(model.inputs)
+    state: dict[str, Any] = {"input_shapes": [list(t.shape) for t in inputs],
+                             "input_dtypes": [str(t.dtype) for t in inputs],
+                             "optimizer": None, "rng": None, "numpy_rng": None}
+
+    def store(base: str, array: np.ndarray) -> str:
+        return _store(proto, taken, base, array)
+
     if compile_config is not None:
         _set_meta(proto, META_COMPILE_CONFIG, json.dumps(compile_config, default=_json_default))
+        if custom_compile is not None:
+            state["custom_compile"] = custom_compile
         optimizer = getattr(model, "optimizer", None)
         if include_optimizer and optimizer is not None:
-            state["optimizer"] = [[v.name, _store(proto, taken, v.name, v.numpy())] for v in optimizer.variables]
+            state["optimizer"] = [[v.name, store(v.name, v.numpy())] for v in optimizer.variables]
+            state["optimizer_built_for"] = custom_state.built_for(model, optimizer)
+        if include_optimizer:
+            state["optimizers"] = custom_state.optimizer_entries(model, store)
     rng = getattr(model, "_rng_state", None)
     if rng is not None:
-        state["rng"] = _store(proto, taken, rng.name, rng.numpy())
+        state["rng"] = store(rng.name, rng.numpy())
+    state["seed_generators"] = [[v.name, store(v.name, v.numpy())]
+                                for v in custom_state.seed_generator_variables(model)]
     numpy_rng = _numpy_rng_state()
     if numpy_rng is not None:
         state["numpy_rng"] = {k: _store(proto, taken, f"onnxforge/numpy_rng/{k}", v) for k, v in numpy_rng.items()}
@@ -345,8 +383,13 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
 
     compile_config = _json(meta, META_COMPILE_CONFIG, path) if META_COMPILE_CONFIG in meta else None
     if compile and compile_config is not None:
-        model.compile_from_config(_resolve_custom(compile_config, custom_objects))
-        _restore_optimizer(model, state.get("optimizer"), tensors, path)
+        if state.get("custom_compile") is not None:
+            custom_state.compile_custom(model, _resolve_custom(compile_config, custom_objects),
+                                        state["custom_compile"], custom_objects)
+        else:
+            model.compile_from_config(_resolve_custom(compile_config, custom_objects))
+        _restore_optimizer(model, state.get("optimizer"), tensors, path, state.get("optimizer_built_for"))
+        _restore_attribute_optimizers(model, state.get("optimizers") or [], tensors, path)
     if state.get("rng") is not None:
         rng_value = _tensor(tensors, state["rng"], path)
         var = getattr(model, "_rng_state", None)
@@ -356,26 +399,46 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
             from ..variables import Variable
 
             model._rng_state = Variable(rng_value, name="seed_generator/state", trainable=False, dtype=np.int64)
+    _restore_seed_generators(model, state.get("seed_generators") or [], tensors, path)
     if restore_numpy_rng and state.get("numpy_rng"):
         _set_numpy_rng_state({k: _tensor(tensors, n, path) for k, n in state["numpy_rng"].items()})
     return model
 
 
-def _restore_optimizer(model: Any, saved: Any, tensors: Mapping[str, onnx.TensorProto], path: Path) -> None:
+def _restore_optimizer(model: Any, saved: Any, tensors: Mapping[str, onnx.TensorProto], path: Path,
+                       built_for: Sequence[int] | None = None) -> None:
     optimizer = getattr(model, "optimizer", None)
     if not saved or optimizer is None:
         return
-    variables = optimizer.variables
     arrays = [_tensor(tensors, name, path) for _, name in saved]
-    if len(saved) == 1 and len(variables) >= 1:   # saved before the optimizer was built: its step only
-        variables, arrays = variables[:1], arrays[:1]
-    if len(variables) != len(arrays) or any(tuple(v.shape) != a.shape for v, a in zip(variables, arrays)):
-        warnings.warn(f"load_model('{path}'): the saved optimizer state ({len(arrays)} variables) does not fit the "
-                      f"rebuilt optimizer ({len(variables)} variables); it starts fresh.", stacklevel=3)
+    custom_state.restore_optimizer(model, optimizer, built_for, arrays, f"load_model('{path}')")
+
+
+def _restore_attribute_optimizers(model: Any, entries: Sequence[Any], tensors: Mapping[str, onnx.TensorProto],
+                                  path: Path) -> None:
+    """The optimizers a custom ``compile`` keeps as attributes (``d_optimizer``, ``g_optimizer``)."""
+    from ..optimizers import Optimizer
+
+    for entry in entries:
+        attr = entry.get("attribute") if isinstance(entry, dict) else None
+        opt = vars(model).get(attr) if isinstance(attr, str) else None
+        if not isinstance(opt, Optimizer):
+            warnings.warn(f"load_model('{path}'): the file holds the state of optimizer attribute {attr!r}, but the "
+                          "rebuilt model has no such optimizer after compile(); that state is not restored.",
+                          stacklevel=3)
+            continue
+        arrays = [_tensor(tensors, name, path) for _, name in entry.get("variables", [])]
+        custom_state.restore_optimizer(model, opt, entry.get("built_for"), arrays, f"load_model('{path}')")
+
+
+def _restore_seed_generators(model: Any, saved: Sequence[Any], tensors: Mapping[str, onnx.TensorProto],
+                             path: Path) -> None:
+    """Every ``SeedGenerator`` state, in ``model.rng_variables()`` order."""
+    if not saved:
         return
-    for var, array in zip(variables, arrays):
-        var.assign(array)
-    optimizer._step_mirror = None
+    variables = custom_state.seed_generator_variables(model)
+    arrays = [_tensor(tensors, name, path) for _, name in saved]
+    _assign(variables, arrays, [name for _, name in saved], f"load_model('{path}'): SeedGenerator states")
 
 
 def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bool = False,
