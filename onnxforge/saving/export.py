@@ -95,6 +95,11 @@ def _compiled_program(model: Any, kind: str, method: str) -> Program:
     if not getattr(model, "compiled", False):
         raise RuntimeError(f"{method}(): model {_model_name(model)!r} is not compiled. Call "
                            "`model.compile(optimizer=..., loss=...)` first: the exported step is the compiled one.")
+    if kind == "eval_step" and getattr(model, "_has_custom_train_step", lambda: False)() and \
+            not getattr(model, "built", False):
+        raise RuntimeError(f"{method}(): model {_model_name(model)!r} has a custom train_step and no call(), so it "
+                           "has no compiled evaluation step to export (test_step overrides are not supported). "
+                           "Use export_training() for its training step.")
     _require_built(model, method)
     programs = getattr(model, "_programs", None) or {}
     if "train_step" not in programs and "eval_step" not in programs:

@@ -142,6 +142,8 @@ def test_export_training_before_and_after_tracing(tmp_path):
     gan = _gan()
     with pytest.raises(RuntimeError, match="train_step.*not been traced.*train_on_batch"):
         gan.export_training(tmp_path / "early.onnx")
+    with pytest.raises(RuntimeError, match="custom train_step and no call.*export_training"):
+        gan.export_eval(tmp_path / "eval.onnx")
     gan.train_on_batch(DATA[:4])
     path = gan.export_training(tmp_path / "train.onnx")
     proto = onnx.load(str(path))
