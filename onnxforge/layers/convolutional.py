@@ -135,6 +135,8 @@ class _BaseConv(Layer):
                 "bias_initializer": initializers_mod.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
+                # Keras's convolutions write this key even when it is None (the base Layer only when set).
+                "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
                 "kernel_constraint": None, "bias_constraint": None}
 
 

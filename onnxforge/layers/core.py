@@ -184,4 +184,5 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers_mod.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
+                "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
                 "embeddings_constraint": None, "mask_zero": self.mask_zero}

@@ -5,6 +5,7 @@ __all__ = ["SimpleRNN", "LSTM", "GRU"]
 
 from typing import Any
 
+from ... import regularizers as regularizers_mod
 from .cells import GRUCell, LSTMCell, SimpleRNNCell, _RecurrentCell
 from .rnn import RNN
 
@@ -40,7 +41,9 @@ class _CellLayer(RNN):
         cell_config = dict(config.pop("cell")["config"])
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
-        return {**config, **cell_config}
+        # Keras's SimpleRNN / LSTM / GRU write activity_regularizer even when it is None.
+        activity = regularizers_mod.serialize(self.activity_regularizer)
+        return {**config, **cell_config, "activity_regularizer": activity}
 
     @classmethod
     def from_config(cls, config: dict):
