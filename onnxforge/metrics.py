@@ -326,11 +326,13 @@ class MeanAbsoluteError(MeanMetricWrapper):
 
 # ------------------------------------------------------------------------------------------ confusion
 def confusion_sums(y_true: Value, y_pred: Value, sample_weight: Value | None, thresholds: np.ndarray,
-                   class_id: int | None = None) -> dict[str, Value]:
+                   class_id: int | None = None, clip: bool = False) -> dict[str, Value]:
     """Weighted true/false positive/negative counts at each threshold (``y_pred > threshold`` is positive).
 
     Every entry of ``y_pred`` is one data point (Keras's non-multi-label behaviour); ``y_true`` counts
-    as positive where it is non-zero. Returns ``{"tp", "fp", "tn", "fn"}``, each of shape (T,).
+    as positive where it is non-zero. ``clip`` first clips the predictions to [0, 1], as Keras's bucketed
+    path for evenly spaced thresholds does (a logit of 3 then misses AUC's last threshold, ``1 + 1e-7``,
+    and a logit of -3 passes its first, ``-1e-7``). Returns ``{"tp", "fp", "tn", "fn"}``, each of shape (T,).
     """
     b = y_pred.builder
     y_true = cast(y_true, _FLOAT)
@@ -345,6 +347,9 @@ def confusion_sums(y_true: Value, y_pred: Value, sample_weight: Value | None, th
         idx = b.const(np.asarray(class_id, np.int64))
         y_true = b.op("Gather", [y_true, idx], axis=-1)
         y_pred = b.op("Gather", [y_pred, idx], axis=-1)
+    if clip:
+        zero, one = b.const(np.asarray(0.0, np.float32)), b.const(np.asarray(1.0, np.float32))
+        y_pred = b.op("Clip", [y_pred, zero, one])
     flat = b.const(np.asarray([1, -1], np.int64))
     preds = b.op("Reshape", [y_pred, flat])                                   # (1, M)
     labels = cast(cast(b.op("Reshape", [y_true, flat]), _BOOL), _FLOAT)       # (1, M)
@@ -377,6 +382,14 @@ def _thresholds(thresholds: Any, default: float = 0.5) -> tuple[np.ndarray, bool
     return np.asarray(list(thresholds), np.float64), False
 
 
+def _evenly_spaced(thresholds: Sequence[float]) -> bool:
+    """Keras's ``is_evenly_distributed_thresholds``: such thresholds take its bucketed (clipping) path."""
+    t = np.asarray(thresholds, np.float64)
+    if t.size < 3:
+        return False
+    return bool(np.allclose(t, np.arange(t.size, dtype=np.float32) / (t.size - 1), atol=EPSILON))
+
+
 def _check_top_k(cls: str, top_k: Any) -> None:
     if top_k is not None:
         raise ValueError(f"{cls}(top_k=...) is not supported by onnxforge yet. Received: top_k={top_k!r}")
@@ -407,7 +420,8 @@ class Precision(Metric):
         return [(names[k], (len(self.thresholds),)) for k in self._kind]
 
     def batch_sums(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
-        sums = confusion_sums(y_true, y_pred, sample_weight, self.thresholds, self.class_id)
+        sums = confusion_sums(y_true, y_pred, sample_weight, self.thresholds, self.class_id,
+                              clip=_evenly_spaced(self.thresholds))
         return [sums[k] for k in self._kind]
 
     def result_from(self, states: Sequence[np.ndarray]) -> Any:
@@ -487,7 +501,8 @@ class AUC(Metric):
     def batch_sums(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
         if self.from_logits:
             y_pred = elementwise("Sigmoid", y_pred)
-        sums = confusion_sums(y_true, y_pred, sample_weight, self.thresholds)
+        inner = list(self.thresholds[1:-1])
+        sums = confusion_sums(y_true, y_pred, sample_weight, self.thresholds, clip=_evenly_spaced([0.0, *inner, 1.0]))
         return [sums["tp"], sums["fp"], sums["tn"], sums["fn"]]
 
     def result_from(self, states: Sequence[np.ndarray]) -> float:
