@@ -30,6 +30,7 @@ Y_ONEHOT = np.eye(3, dtype="float32")[Y_SPARSE]
 Y_BINARY = RNG.integers(0, 2, size=(12, 1)).astype("float32")
 Y_REG = RNG.normal(size=(12, 2)).astype("float32")
 SAMPLE_WEIGHT = RNG.uniform(0.2, 2.0, size=(12,)).astype("float32")
+Y_MULTILABEL = (RNG.uniform(size=(12, 3)) > 0.5).astype("float32")
 
 
 def _pair(units: int = 3, activation: str | None = None, hidden: int = 4, seed: int = 1):
@@ -193,6 +194,17 @@ def _metric_cases():
             "binary_stats": ("binary_crossentropy", 1, "sigmoid", Y_BINARY,
                              [m.AUC(), m.AUC(curve="PR"), m.Precision(), m.Recall(), m.BinaryAccuracy()]),
             "regression": ("mse", 2, None, Y_REG, ["mae", "mse", m.MeanAbsoluteError(), m.MeanSquaredError()]),
+            # Logits (outside [0, 1]) fed to AUC/Precision without from_logits: Keras clips them on its
+            # evenly-spaced-thresholds path and compares them raw otherwise.
+            "confusion_on_logits": (
+                "binary_crossentropy", 1, None, Y_BINARY,
+                [m.AUC(name="roc"), m.AUC(summation_method="minoring", name="roc_min"),
+                 m.AUC(curve="PR", summation_method="majoring", name="pr_maj"), m.AUC(from_logits=True, name="lg"),
+                 m.AUC(thresholds=[0.2, 0.5, 0.9], name="uneven"), m.Precision(thresholds=[0.0, 0.5, 1.0], name="p3"),
+                 m.Recall(thresholds=[0.1, 0.7], name="r2"), m.Precision(name="p")]),
+            "confusion_multilabel": ("binary_crossentropy", 3, "sigmoid", Y_MULTILABEL,
+                                     [m.Precision(name="p"), m.Recall(class_id=1, name="r"),
+                                      m.AUC(num_thresholds=11, name="auc"), m.BinaryAccuracy(threshold=0.6)]),
         }.items():
             out.setdefault(name, {}).update({lib: (loss, metrics), "units": units, "act": act, "y": y})
     return out
@@ -212,12 +224,11 @@ def test_metrics_in_evaluate_match_keras(name):
     got = f.evaluate(X, y, batch_size=5, verbose=0, return_dict=True)
     assert sorted(got) == sorted(expected)
     for key in expected:
-        assert got[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), key
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-6, err_msg=key)
     weighted_k = k.evaluate(X, y, sample_weight=SAMPLE_WEIGHT, batch_size=5, verbose=0, return_dict=True)
     weighted_f = f.evaluate(X, y, sample_weight=SAMPLE_WEIGHT, batch_size=5, verbose=0, return_dict=True)
     for key in weighted_k:
-        assert weighted_f[key] == pytest.approx(weighted_k[key], rel=1e-5, abs=1e-6), key
-    assert f.evaluate(X, y, verbose=0) == pytest.approx(k.evaluate(X, y, verbose=0), rel=1e-5, abs=1e-6)
+        np.testing.assert_allclose(weighted_f[key], weighted_k[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 # ---------------------------------------------------------------------------------------------------- fit
