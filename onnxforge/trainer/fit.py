@@ -183,6 +183,10 @@ class FitMixin:
             train = data_lib.array_data("fit", self, x, y, sample_weight, class_weight)
             if validation_split and val_source is None:
                 train, held_out = data_lib.split_validation(train, validation_split)
+                if class_weight is not None:
+                    # Keras weighs only the training samples by class; the held-out part is validated
+                    # unweighted (class_weight excludes sample_weight, so these weights are all from it).
+                    held_out = data_lib.ArrayData(held_out.xs, held_out.ys, None)
                 val_source = data_lib.ArraySource(held_out, validation_batch_size, steps=validation_steps)
             train_source = data_lib.ArraySource(train, batch_size, shuffle=shuffle, steps=steps_per_epoch,
                                                 repeat=True)
