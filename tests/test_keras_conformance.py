@@ -63,18 +63,36 @@ OPTIMIZERS = {
     "adam_clipvalue": ("Adam", dict(learning_rate=0.01, clipvalue=0.01)),
     "rmsprop_global_clipnorm": ("RMSprop", dict(learning_rate=0.01, global_clipnorm=0.1)),
     "adagrad_clipnorm": ("Adagrad", dict(learning_rate=0.1, clipnorm=0.05)),
+    "adam_weight_decay": ("Adam", dict(learning_rate=0.01, weight_decay=0.1)),
+    "adam_betas_epsilon": ("Adam", dict(learning_rate=0.01, beta_1=0.5, beta_2=0.8, epsilon=1e-2)),
+    "adamw_amsgrad": ("AdamW", dict(learning_rate=0.01, amsgrad=True)),
+    "rmsprop_rho_clipvalue": ("RMSprop", dict(learning_rate=0.01, rho=0.5, epsilon=1e-3, clipvalue=0.05,
+                                              momentum=0.3, weight_decay=0.1)),
+    "adagrad_accumulator": ("Adagrad", dict(learning_rate=0.1, initial_accumulator_value=0.5, epsilon=1e-3)),
+    "sgd_exponential_decay": ("SGD", dict(learning_rate=("ExponentialDecay", dict(
+        initial_learning_rate=0.1, decay_steps=1, decay_rate=0.5)))),
+    "adam_cosine_decay": ("Adam", dict(learning_rate=("CosineDecay", dict(
+        initial_learning_rate=0.1, decay_steps=3, alpha=0.1)))),
 }
+
+
+def _make_optimizer(lib, cls: str, kwargs: dict):
+    kwargs = dict(kwargs)
+    if isinstance(kwargs["learning_rate"], tuple):
+        schedule, args = kwargs["learning_rate"]
+        kwargs["learning_rate"] = getattr(lib.optimizers.schedules, schedule)(**args)
+    return getattr(lib.optimizers, cls)(**kwargs)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_two_train_on_batch_steps_match_keras(name):
     cls, kwargs = OPTIMIZERS[name]
     k, f = _pair()
-    k.compile(optimizer=getattr(keras.optimizers, cls)(**kwargs),
+    k.compile(optimizer=_make_optimizer(keras, cls, kwargs),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    f.compile(optimizer=getattr(onnxforge.optimizers, cls)(**kwargs),
+    f.compile(optimizer=_make_optimizer(onnxforge, cls, kwargs),
               loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
-    for step in range(2):
+    for step in range(3 if isinstance(kwargs["learning_rate"], tuple) else 2):
         expected = k.train_on_batch(X, Y_SPARSE)
         got = f.train_on_batch(X, Y_SPARSE)
         assert got == pytest.approx(expected, rel=1e-5), f"loss at step {step + 1}"
@@ -328,3 +346,45 @@ def test_default_constructor_arguments_match_keras(name):
     expected = _strip(getattr(keras.layers, name)(**k_args).get_config())
     got = _strip(getattr(onnxforge.layers, name)(**f_args).get_config())
     assert _config_differences(expected, got, name) == []
+
+
+def test_fit_with_class_weight_matches_keras():
+    k, f = _pair(3, "softmax")
+    for model, lib in ((k, keras), (f, onnxforge)):
+        model.compile(optimizer=lib.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    kw = dict(epochs=2, batch_size=4, validation_split=0.25, shuffle=False, verbose=0, class_weight=CLASS_WEIGHT)
+    expected = k.fit(X, Y_SPARSE, **kw).history
+    got = f.fit(X, Y_SPARSE, **kw).history
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+# Config keys onnxforge keeps that Keras drops: Keras's Huber.get_config leaves out ``delta`` (so its own
+# round trip resets it to 1.0); onnxforge keeps it.
+_OUR_EXTRA_OBJECT_KEYS = {("Huber", "delta")}
+
+
+def _shared_classes(module: str) -> list[str]:
+    import inspect
+    ours, theirs = getattr(onnxforge, module), getattr(keras, module)
+    abstract = {"Optimizer", "Loss", "Metric", "LossFunctionWrapper", "MeanMetricWrapper"}
+    return sorted(f"{module}.{n}" for n in dir(ours) if inspect.isclass(getattr(ours, n))
+                  and hasattr(theirs, n) and n not in abstract)
+
+
+@pytest.mark.parametrize("path", [p for m in ("optimizers", "losses", "metrics") for p in _shared_classes(m)])
+def test_default_optimizer_loss_metric_configs_match_keras(path):
+    module, name = path.split(".")
+    expected = _strip(getattr(getattr(keras, module), name)().get_config())
+    got = _strip(getattr(getattr(onnxforge, module), name)().get_config())
+    for key in set(expected) - set(got):
+        assert _is_inert(key, expected[key], expected), f"{path}.{key} only in Keras (= {expected[key]!r})"
+    extra = {key for key in set(got) - set(expected) if (name, key) not in _OUR_EXTRA_OBJECT_KEYS}
+    assert not extra, f"{path}: keys only in onnxforge {extra}"
+    for key in set(expected) & set(got):
+        if isinstance(expected[key], float):   # Keras stores the learning rate as a float32 variable
+            assert got[key] == pytest.approx(expected[key], rel=1e-6), f"{path}.{key}"
+        else:
+            assert got[key] == expected[key], f"{path}.{key}"
