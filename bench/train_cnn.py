@@ -35,10 +35,15 @@ moved during each run, and the configurations run one after another, so the rati
       onnxforge              802 / 887                           437 MB
       torch 2.13             468 / 882                           ~610 MB
       onnxforge / torch      1.71x / 1.01x
+    run 3, 30,000 samples, best of 2 rounds, load 4.6 -> 2.7
+      onnxforge              1042 / 1017  (CPU ms/step 187 / 176)   350 MB
+      torch 2.13             542 / 1035   (CPU ms/step 288 / 175)   ~507 MB
+      onnxforge / torch      1.92x / 0.98x
 
 So the target to resolve (>= 1.0x PyTorch with defaults) holds with margin here; the product goal
-(>= 1.25x the best peer tuned) held in one run and not in the other: tuned PyTorch catches up when the
-load drops. A quiet machine (the issue's, with AVX-512) will put both far faster (PyTorch ~4,850 / 7,750
+(>= 1.25x the best peer tuned) held in run 1 only: with its allocator tuned, PyTorch matches onnxforge.
+The same step in a 1-thread session costs 107 CPU-ms; with 2 threads on this oversubscribed machine
+``fit`` spends ~175, the rest being threads waiting on each other. A quiet machine (the issue's, with AVX-512) will put both far faster (PyTorch ~4,850 / 7,750
 samples/s there) and may order them differently; rerun this file there.
 
 The machine: 2 vCPUs (AMD EPYC, AVX2, no AVX-512: onnxruntime's blocked NCHWc kernels run 8 wide),
