@@ -388,3 +388,63 @@ def test_default_optimizer_loss_metric_configs_match_keras(path):
             assert got[key] == pytest.approx(expected[key], rel=1e-6), f"{path}.{key}"
         else:
             assert got[key] == expected[key], f"{path}.{key}"
+
+
+# ------------------------------------------------------------------------- layers inside a training step
+_R = np.random.default_rng(3)
+_IMAGES = _R.normal(size=(8, 6, 6, 2)).astype("float32")
+_SEQUENCES = _R.normal(size=(8, 5, 3)).astype("float32")
+_TOKENS = _R.integers(0, 10, size=(8, 5)).astype("int64")
+_LABELS = _R.integers(0, 3, size=(8,)).astype("int64")
+# name: (Keras layers after the input, inputs, optimizer class and arguments)
+STEP_MODELS = {
+    "cnn_batchnorm": (lambda: [KL.Conv2D(3, 3, padding="same", activation="relu"), KL.BatchNormalization(),
+                               KL.MaxPooling2D(), KL.Flatten(), KL.Dense(3, activation="softmax")],
+                      _IMAGES, ("Adam", dict(learning_rate=0.01))),
+    "dense_norms": (lambda: [KL.Dense(4), KL.BatchNormalization(momentum=0.9), KL.Activation("relu"),
+                             KL.LayerNormalization(), KL.Dense(3, activation="softmax")],
+                    _SEQUENCES[:, 0], ("SGD", dict(learning_rate=0.1, momentum=0.9))),
+    "conv1d": (lambda: [KL.Conv1D(3, 2, padding="causal"), KL.GlobalMaxPooling1D(), KL.Dense(3, activation="softmax")],
+               _SEQUENCES, ("RMSprop", dict(learning_rate=0.01))),
+    "lstm": (lambda: [KL.LSTM(4), KL.Dense(3, activation="softmax")], _SEQUENCES, ("Adam", dict(learning_rate=0.01))),
+    "gru": (lambda: [KL.GRU(4, return_sequences=True), KL.GlobalAveragePooling1D(), KL.Dense(3, activation="softmax")],
+            _SEQUENCES, ("Adam", dict(learning_rate=0.01))),
+    "embedding_simple_rnn": (lambda: [KL.Embedding(10, 3), KL.SimpleRNN(4), KL.Dense(3, activation="softmax")],
+                             _TOKENS, ("Adagrad", dict(learning_rate=0.1))),
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_MODELS))
+def test_layer_models_train_like_keras(name):
+    """Two train_on_batch steps of small models with convolutions, normalization (moving statistics
+    included: they are weights), recurrent layers and embeddings; then the same predictions."""
+    make_layers, x, (cls, kwargs) = STEP_MODELS[name]
+    keras.utils.set_random_seed(4)
+    k = keras.Sequential([keras.Input(x.shape[1:], dtype=x.dtype), *make_layers()])
+    rng = np.random.default_rng(5)
+    k.set_weights([w if "moving" in v.path else rng.normal(0, 0.4, w.shape).astype("float32")
+                   for w, v in zip(k.get_weights(), k.weights)])
+    f = from_keras(k)
+    k.compile(optimizer=getattr(keras.optimizers, cls)(**kwargs), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    f.compile(optimizer=getattr(onnxforge.optimizers, cls)(**kwargs), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    for step in range(2):
+        np.testing.assert_allclose(f.train_on_batch(x, _LABELS), k.train_on_batch(x, _LABELS), rtol=1e-5,
+                                   err_msg=f"loss and accuracy at step {step + 1}")
+        assert _max_weight_diff(k, f) < 1e-5, f"weights after step {step + 1}"
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_fit_validation_split_keeps_sample_weights_and_initial_epoch_matches_keras():
+    k, f = _pair(3, "softmax")
+    for model, lib in ((k, keras), (f, onnxforge)):
+        model.compile(optimizer=lib.optimizers.RMSprop(0.01), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    kw = dict(epochs=3, initial_epoch=1, batch_size=5, validation_split=0.3, sample_weight=SAMPLE_WEIGHT,
+              shuffle=False, verbose=0)
+    expected = k.fit(X, Y_SPARSE, **kw).history
+    got = f.fit(X, Y_SPARSE, **kw).history
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
