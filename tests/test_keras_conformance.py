@@ -123,6 +123,9 @@ def _loss_cases():
             "mae": (lambda m: m.MeanAbsoluteError(), 2, None, Y_REG),
             "huber": (lambda m: m.Huber(delta=0.5), 2, None, Y_REG),
             "mse_string": (lambda m: "mse", 2, None, Y_REG),
+            "mae_sum": (lambda m: m.MeanAbsoluteError(reduction="sum"), 2, None, Y_REG),
+            "bce_mean": (lambda m: m.BinaryCrossentropy(reduction="mean"), 1, "sigmoid", Y_BINARY),
+            "ce_sum": (lambda m: m.CategoricalCrossentropy(reduction="sum"), 3, "softmax", Y_ONEHOT),
         }.items():
             cases.setdefault(name, {})[lib] = ctor(mod)
             cases[name].update(units=units, act=act, y=y)
@@ -247,6 +250,8 @@ def test_metrics_in_evaluate_match_keras(name):
     weighted_f = f.evaluate(X, y, sample_weight=SAMPLE_WEIGHT, batch_size=5, verbose=0, return_dict=True)
     for key in weighted_k:
         np.testing.assert_allclose(weighted_f[key], weighted_k[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    if not any(np.ndim(v) for v in expected.values()):   # the flat list: loss first, then Keras's order
+        np.testing.assert_allclose(f.evaluate(X, y, verbose=0), k.evaluate(X, y, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------- fit
