@@ -377,6 +377,10 @@ def confusion_sums(y_true: Value, y_pred: Value, sample_weight: Value | None, th
 def _thresholds(thresholds: Any, default: float = 0.5) -> tuple[np.ndarray, bool]:
     if thresholds is None:
         return np.asarray([default]), True
+    listed = [thresholds] if isinstance(thresholds, (int, float)) else list(thresholds)
+    invalid = [t for t in listed if t is None or t < 0 or t > 1]
+    if invalid:   # Keras's message, listing the offending values
+        raise ValueError(f"Threshold values must be in [0, 1]. Received: {invalid}")
     if isinstance(thresholds, (int, float)):
         return np.asarray([float(thresholds)]), True
     return np.asarray(list(thresholds), np.float64), False
