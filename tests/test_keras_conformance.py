@@ -453,3 +453,13 @@ def test_fit_validation_split_keeps_sample_weights_and_initial_epoch_matches_ker
     assert sorted(got) == sorted(expected)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("thresholds", [2.0, [-1, 0.5, 2], [None]])
+@pytest.mark.parametrize("cls", ["Precision", "Recall"])
+def test_threshold_range_errors_match_keras(cls, thresholds):
+    with pytest.raises(ValueError) as theirs:
+        getattr(keras.metrics, cls)(thresholds=thresholds)
+    with pytest.raises(ValueError) as ours:
+        getattr(onnxforge.metrics, cls)(thresholds=thresholds)
+    assert str(ours.value) == str(theirs.value)
