@@ -59,11 +59,19 @@ def backward(
         if name in needed:
             grads.setdefault(name, []).append(s if s is not None else _ones_like(b, b.value(name)))
 
+    wanted = set(wrt_names)
     for node in reversed(forward):
         outs = [o for o in node.output if o in needed]
         if not outs:
             continue
+        if not any(i in needed for i in _all_inputs(node)):
+            # Its needed outputs are wanted values computed by the graph (a rule asking for the gradients
+            # of its node's inputs): nothing flows further up, and their gradients must stay for the result.
+            continue
         output_grads = [_total(b, grads.pop(o, None), o) if o else None for o in node.output]
+        for o, g in zip(node.output, output_grads):
+            if o in wanted and g is not None:
+                grads[o] = [g]  # a wanted value that is also on a path to another wanted one keeps its total
         if all(g is None for g in output_grads):
             continue
         rule = lookup(node.op_type)

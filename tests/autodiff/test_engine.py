@@ -43,6 +43,25 @@ def test_a_value_the_loss_does_not_depend_on_gets_zeros_of_its_shape():
     assert du.shape == (4, 3) and not du.any()
 
 
+def test_a_wanted_value_computed_by_the_graph_keeps_its_gradient():
+    """wrt may name computed values (a rule asking for its node's inputs): their gradient is returned, not
+    pushed further up; one that also feeds another wanted value gets its total gradient."""
+    b = GraphBuilder()
+    x = b.input("x", TensorProto.FLOAT, ("n",))
+    h = b.op("Det", [b.op("Reshape", [x, b.const(np.array([-1, 1, 1], np.int64))])])  # upstream: needs no rule
+    w = b.op("Exp", [h])
+    loss = b.op("ReduceSum", [w * h], keepdims=0)
+    b.output(loss, "loss")
+    grads = backward(b, loss, [w.name, h.name])
+    b.output(grads[w.name], "dw")
+    b.output(grads[h.name], "dh")
+    model = check_full(b.to_model())
+    xv = np.array([0.5, -1.0, 2.0], np.float32)
+    dw, dh = _session(model).run(["dw", "dh"], {"x": xv})
+    np.testing.assert_allclose(dw, xv, rtol=1e-6)
+    np.testing.assert_allclose(dh, np.exp(xv) * (1 + xv), rtol=1e-6)
+
+
 def test_missing_rule_names_the_op_the_node_and_the_path_to_the_loss():
     b = GraphBuilder()
     x = b.input("x", TensorProto.FLOAT, (3,))

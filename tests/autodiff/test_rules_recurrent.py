@@ -280,9 +280,6 @@ class _SeqClassifier(torch.nn.Module):
         return self.fc(y[:, -1])
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG (open): in the torch-exported graph the LSTM weights get zero "
-                   "gradients; the Scan body's vjp comes out constant (no residuals saved). Single-node LSTM "
-                   "models differentiate correctly (tests above).")
 def test_exported_lstm_trains_like_torch():
     """from_torch(nn.LSTM model): three SGD steps in onnxruntime give torch's losses and weights."""
     import copy
