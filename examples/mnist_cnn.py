@@ -67,9 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=1, help="weights, shuffling and the graph's RNG")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "output"))
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    tf.keras.utils.set_random_seed(args.seed)  # a run is repeatable, as with keras.utils.set_random_seed
 
     (x_train, y_train), (x_test, y_test) = tf.keras.datasets.mnist.load_data()
     x_train = x_train.reshape(-1, 28, 28, 1).astype("float32") / 255.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from .. import (activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers,
-                regularizers, saving)
+                regularizers, saving, utils)
 from ..layers import Input, Layer
 from ..ops import random
 from ..models import Model, Sequential
@@ -24,9 +24,9 @@ from . import datasets
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random"]
+           "random", "utils"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
-              "optimizers", "regularizers", "saving", "ops", "random"):
+              "optimizers", "regularizers", "saving", "ops", "random", "utils"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
