@@ -30,7 +30,8 @@ def test_seed_code_runs_unchanged_and_warns_about_logits():
     x_test = x_test[:64].reshape(-1, 28, 28, 1).astype("float32") / 255.0
     y_test = y_test[:64]
     model = _seed_model()
-    with pytest.warns(UserWarning, match=r"dense_1.*from_logits=True"):
+    last = model.layers[-1].name  # "dense_1" in a fresh session; names count up across tests
+    with pytest.warns(UserWarning, match=rf"layer '{last}' \(Dense\).*from_logits=True"):
         model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
     history = model.fit(x_train, y_train, batch_size=128, epochs=2, validation_data=(x_test, y_test), verbose=0)
     assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
