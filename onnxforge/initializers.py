@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from ._keras_objects import object_config, object_from_config
+
 
 def set_random_seed(seed: int) -> None:
     """Seed Python's and numpy's global generators, like ``keras.utils.set_random_seed``."""
@@ -298,17 +300,13 @@ def serialize(initializer: Any) -> dict | str | None:
         return None
     if not isinstance(initializer, Initializer):
         return getattr(initializer, "__name__", repr(initializer))
-    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
-            "config": initializer.get_config(), "registered_name": None}
+    return object_config(initializer, "keras.initializers")
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
     """The initializer described by ``serialize``'s output (or a ``{"class_name", "config"}`` dict)."""
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _ALIASES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown initializer: {name!r}. Known: {sorted(k for k in _ALIASES if k[0].isupper())}")
-    return cls.from_config(config.get("config") or {})
+    return object_from_config(config, _ALIASES, custom_objects, "initializer",
+                              sorted(k for k in _ALIASES if k[0].isupper()))
 
 
 def get(identifier: Any) -> Initializer | None:

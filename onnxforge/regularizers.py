@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._keras_objects import object_config, object_from_config
 from .graph import Value
 
 
@@ -115,16 +116,12 @@ def serialize(regularizer: Regularizer | None) -> dict | None:
     """Keras 3's serialized form (``None`` stays ``None``)."""
     if regularizer is None:
         return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return object_config(regularizer, "keras.regularizers")
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Regularizer:
-    name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or _ALIASES.get(name)
-    if cls is None:
-        raise ValueError(f"Unknown regularizer: {name!r}. Known: {sorted(_ALIASES)}")
-    return cls.from_config(config.get("config") or {})
+    """The regularizer described by ``serialize``'s output."""
+    return object_from_config(config, _ALIASES, custom_objects, "regularizer", sorted(_ALIASES))
 
 
 def get(identifier: Any) -> Any:
