@@ -22,6 +22,7 @@ def test_defaults_leave_onnxruntime_to_choose(monkeypatch):
     monkeypatch.delenv("ONNXFORGE_ALLOW_SPINNING", raising=False)
     opts = session_options()
     assert opts.intra_op_num_threads == 0
+    assert not opts.enable_mem_pattern  # peak RSS of training steps (see onnxforge.runtime.session)
     with pytest.raises(Exception):  # onnxruntime raises when the entry was never set
         opts.get_session_config_entry("session.intra_op.allow_spinning")
 
