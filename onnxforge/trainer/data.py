@@ -38,6 +38,10 @@ def io_names(model: Any, kind: str) -> list[str] | None:
     return list(names) if names else None
 
 
+def _is_ort_value(value: Any) -> bool:
+    return type(value).__name__ == "OrtValue" and callable(getattr(value, "data_type", None))
+
+
 def _is_array_like(value: Any) -> bool:
     return isinstance(value, np.ndarray) or hasattr(value, "__array__") or np.isscalar(value)
 
@@ -319,6 +323,13 @@ class IterableSource:
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
         where = f"batch {step} of x"
+        if _is_ort_value(x) and (y is None or _is_ort_value(y)):
+            # A batch already on the model's device: the step binds it as it is (its checks read only the
+            # shape and type), so a dataset kept on a GPU is never copied back and forth.
+            if sw is not None or self.class_weight is not None:
+                raise ValueError(f"{self.method}(): {where} is an OrtValue batch; sample weights and class_weight "
+                                 "need host arrays.")
+            return [x], ([] if y is None else [y]), None
         xs = to_arrays(x, self.in_names, "x", self.method)
         ys = to_arrays(y, self.out_names, "y", self.method)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)

@@ -91,3 +91,23 @@ def test_ortvalue_batches_are_checked_without_a_copy():
         model.train_on_batch(x, ort.OrtValue.ortvalue_from_numpy(y.astype(np.int32)))
     with pytest.raises(ValueError, match="sample_weight and class_weight need host arrays"):
         model.train_on_batch(ort.OrtValue.ortvalue_from_numpy(x), y, sample_weight=np.ones(8))
+
+
+def test_fit_on_a_dataset_of_ortvalue_batches_matches_host_arrays():
+    x, y = _data(16)
+    a, b = _model(2), _model(2)
+    b.set_weights(a.get_weights())
+    on_device = [(ort.OrtValue.ortvalue_from_numpy(x[i:i + 4]), ort.OrtValue.ortvalue_from_numpy(y[i:i + 4]))
+                 for i in range(0, 16, 4)]
+    h_host = a.fit(x, y, batch_size=4, shuffle=False, verbose=0, epochs=2)
+    class Batches:  # PyDataset-like: len() batches, indexed
+        def __len__(self):
+            return len(on_device)
+
+        def __getitem__(self, i):
+            return on_device[i]
+    h_dev = b.fit(Batches(), verbose=0, epochs=2)
+    for key, values in h_host.history.items():
+        assert values == pytest.approx(h_dev.history[key], rel=1e-6), key
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6)
