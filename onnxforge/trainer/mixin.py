@@ -289,7 +289,7 @@ class TrainingMixin(FitMixin):
             build = getattr(self, "build", None)
             if build is None or not xs:
                 raise RuntimeError(f"{method}(): the model is not built; call it on an Input first.")
-            shapes = [(None,) + tuple(x.shape[1:]) for x in xs]
+            shapes = [(None,) + tuple(x.shape() if _is_ort_value(x) else x.shape)[1:] for x in xs]
             build(shapes[0] if len(shapes) == 1 else shapes)
         if getattr(self, "compiled", False):
             self._build_programs()

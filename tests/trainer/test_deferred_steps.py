@@ -111,3 +111,11 @@ def test_fit_on_a_dataset_of_ortvalue_batches_matches_host_arrays():
         assert values == pytest.approx(h_dev.history[key], rel=1e-6), key
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-6)
+
+
+def test_an_unbuilt_model_builds_from_an_ortvalue_batch():
+    x, y = _data(8)
+    model = of.keras.Sequential([of.keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss="mse", device="cpu")
+    loss = model.train_on_batch(ort.OrtValue.ortvalue_from_numpy(x), ort.OrtValue.ortvalue_from_numpy(np.zeros((8, 3), np.float32)))
+    assert np.isfinite(loss) and model.get_weights()[0].shape == (4, 3)
