@@ -11,7 +11,7 @@ default optimizations on ``--threads`` intra-op threads; torch computes the same
 each gradient's largest entry); times are medians of interleaved runs, with the process CPU time per run beside them.
 
 Usage: ``python bench/grad_zoo.py [--models resnet18,efficientnet_b0] [--batch 4] [--size 224]
-[--threads 1] [--runs 10]``
+[--threads 1] [--runs 10] [--session default|onnxforge]``
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from onnxforge.autodiff import gradient_model  # noqa: E402
+from onnxforge.runtime.session import DISABLED_OPTIMIZERS  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -137,7 +138,9 @@ def compare(name: str, args) -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(grads.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    disabled = list(DISABLED_OPTIMIZERS) if args.session == "onnxforge" else None
+    sess = ort.InferenceSession(grads.SerializeToString(), opts, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=disabled)
     wanted = ["x_grad"] + [f"{p}_grad" for p in params]
     feeds = {"x": x.numpy(), "u": u.numpy()}
     torch.set_num_threads(args.threads)
@@ -162,7 +165,8 @@ def compare(name: str, args) -> None:
                 torch_times.append(median_cpu(torch_step, 1))
     (ow, oc), (tw, tc) = ([statistics.median(v[i] for v in times) for i in (0, 1)]
                           for times in (ort_times, torch_times))
-    print(f"{name:16s} batch {args.batch} {args.size}px, {args.threads} thread(s): onnxforge+onnxruntime "
+    print(f"{name:16s} batch {args.batch} {args.size}px, {args.threads} thread(s), {args.session} session: "
+          f"onnxforge+onnxruntime "
           f"{ow:7.1f} ms (CPU {oc:7.1f}), torch {tw:7.1f} ms (CPU {tc:7.1f}); time ratio {ow / tw:.2f}, CPU ratio "
           f"{oc / tc:.2f} (below 1: faster); {len(grads.graph.node)} nodes, max rel. grad error {err:.1e}")
 
@@ -174,6 +178,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--session", choices=("default", "onnxforge"), default="default",
+                        help="onnxruntime's default graph transformers, or onnxforge's (no NCHWc layouts)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}")
     for name in args.models.split(","):
