@@ -158,3 +158,14 @@ def test_serve_subprocess_answers_then_stops_on_sigterm(tmp_path, checked):
             proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ulimit -v is a Linux/bash facility")
+def test_info_works_in_a_small_address_space(tmp_path):
+    """Issue 11: load_onnx reserved max_bytes + 1 (16 GiB) for every read, so `onnxforge info` of a 1 KB
+    file died with MemoryError under `ulimit -v 4000000`."""
+    path = write(models.matmul_relu(), tmp_path / "m.onnx")
+    script = f"ulimit -v 4000000 && exec {sys.executable} -m onnxforge.cli info {path}"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MemoryError" not in done.stderr and "x: float32 [N, 3]" in done.stdout, done.stdout
