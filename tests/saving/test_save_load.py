@@ -17,7 +17,7 @@ import pytest
 
 import onnxforge as tf
 from onnxforge.layers.serialization import serialize
-from onnxforge.saving import OnnxLoadError, load_model, register_keras_serializable, temp_files_for
+from onnxforge.saving import OnnxLoadError, integrity, load_model, register_keras_serializable, temp_files_for
 
 L = tf.keras.layers
 
@@ -91,7 +91,9 @@ def test_saved_file_is_a_runnable_onnx_model_with_configs_in_metadata(tmp_path, 
     path = model.save(tmp_path / "ckpt.onnx")
     proto = checked(onnx.load(str(path)))
     meta = {e.key: e.value for e in proto.metadata_props}
-    assert meta["onnxforge.format"] == "saved_model/1"
+    assert meta["onnxforge.format"] == "saved_model/2"
+    assert meta["onnxforge.digest"] == integrity.compute_digest(proto) and proto.metadata_props[-1].key == \
+        "onnxforge.digest"
     assert json.loads(meta["onnxforge.model_config"]) == json.loads(json.dumps(serialize(model)))
     assert json.loads(meta["onnxforge.compile_config"])["optimizer"]["class_name"] == "Adam"
     state = json.loads(meta["onnxforge.saved_state"])
@@ -243,8 +245,9 @@ def test_unknown_class_and_subclassed_model_errors(tmp_path):
     for e in proto.metadata_props:
         if e.key == "onnxforge.model_config":
             e.value = e.value.replace("tests>Scale", "elsewhere>Scale")
+    integrity.seal(proto)   # an edited file, re-sealed: what the loader sees after the digest passes
     onnx.save(proto, str(tmp_path / "renamed.onnx"))
-    with pytest.raises(ValueError, match=r"Unknown layer: 'elsewhere>Scale'.*register_keras_serializable"):
+    with pytest.raises(ValueError, match=r"Could not locate class 'elsewhere>Scale'.*register_keras_serializable"):
         load_model(tmp_path / "renamed.onnx")
     assert isinstance(load_model(tmp_path / "renamed.onnx",
                                  custom_objects={"elsewhere>Scale": Scale}).layers[0], Scale)
@@ -350,6 +353,10 @@ def test_load_model_refuses_what_it_cannot_rebuild(tmp_path):
     for e in proto.metadata_props:
         if e.key == "onnxforge.model_config":
             e.value = "{not json"
+    onnx.save(proto, str(tmp_path / "badjson.onnx"))
+    with pytest.raises(OnnxLoadError, match="does not match its SHA-256 digest"):
+        load_model(tmp_path / "badjson.onnx")
+    integrity.seal(proto)
     onnx.save(proto, str(tmp_path / "badjson.onnx"))
     with pytest.raises(OnnxLoadError, match="not valid JSON"):
         load_model(tmp_path / "badjson.onnx")
