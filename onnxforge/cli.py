@@ -23,6 +23,7 @@ from typing import Any
 
 import onnx
 
+from onnxforge.saving import integrity
 from onnxforge.saving.safe_load import OnnxLoadError, iter_tensors, load_onnx
 
 STATE_KEY = "onnxforge.state"
@@ -139,6 +140,8 @@ def state_pairs(model: onnx.ModelProto) -> tuple[list[list[str]] | None, list[st
         return None, []
     try:
         pairs = json.loads(props[STATE_KEY])
+    except RecursionError:
+        return [], [f"{STATE_KEY} is JSON nested too deeply"]
     except ValueError as e:
         return [], [f"{STATE_KEY} is not valid JSON: {e}"]
     if not isinstance(pairs, list):
@@ -222,6 +225,16 @@ def _run_checker(model: onnx.ModelProto, path: str) -> str | None:
     return None
 
 
+#: Formats of onnxforge checkpoints that always carry a digest (``onnxforge.saving.model_io``).
+_DIGEST_FORMATS = ("saved_model/2", "weights/2")
+
+
+def digest_status(model: onnx.ModelProto, path: str) -> str:
+    """``"ok"``, ``"absent"`` (a file that need not carry one) or why the SHA-256 digest check failed."""
+    fmt = next((p.value for p in model.metadata_props if p.key == "onnxforge.format"), None)
+    return integrity.digest_status(model, path, required=fmt in _DIGEST_FORMATS)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
@@ -229,13 +242,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if model is None:
         return 1
     providers = args.providers or ort.get_available_providers()
+    digest = digest_status(model, args.file)
     checker_error = _run_checker(model, args.file)
     sessions = _try_sessions(model, args.file, providers)
     _, state_problems = state_pairs(model)
     census = op_census(model)
-    ok = checker_error is None and not state_problems and all(s["ok"] for s in sessions.values())
+    ok = checker_error is None and not state_problems and all(s["ok"] for s in sessions.values()) and \
+        digest in ("ok", "absent")
     report = {"file": args.file, "ok": ok, "ir_version": model.ir_version, "opset": _opsets(model),
-              "checker": checker_error or "ok", "ops": census, "nodes": sum(sum(c.values()) for c in census.values()),
+              "digest": digest, "checker": checker_error or "ok", "ops": census, "nodes": sum(sum(c.values()) for c in census.values()),
               "sessions": sessions, "state_problems": state_problems}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -243,6 +258,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     out = [f"model: {args.file}",
            f"  ir_version: {model.ir_version}",
            "  opset: " + ", ".join(f"{d} {v}" for d, v in report["opset"].items()),
+           "  digest (SHA-256): " + {"ok": "ok", "absent": "none stored"}.get(digest, f"FAILED: {digest}"),
            f"  checker (full_check): {report['checker']}",
            f"  ops ({report['nodes']} nodes):"]
     for domain, ops in census.items():

@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnxforge.cli import main
+from onnxforge.cli import STATE_KEY, main
 from tests.serving import models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,3 +169,39 @@ def test_info_works_in_a_small_address_space(tmp_path):
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MemoryError" not in done.stderr and "x: float32 [N, 3]" in done.stdout, done.stdout
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    import onnxforge as tf
+
+    model = tf.keras.Sequential([tf.keras.layers.Input((3,)), tf.keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", device="cpu")
+    return model.save(tmp_path / "ckpt.onnx")
+
+
+def test_check_verifies_the_digest_of_a_checkpoint(tmp_path, capsys):
+    path = _checkpoint(tmp_path)
+    assert main(["check", str(path), "--providers", "CPUExecutionProvider"]) == 0
+    assert "digest (SHA-256): ok" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    raw = onnx.load(str(path)).graph.initializer[0].raw_data
+    data[bytes(data).index(raw) + 2] ^= 0x40
+    flipped = tmp_path / "flipped.onnx"
+    flipped.write_bytes(bytes(data))
+    assert main(["check", str(flipped), "--json", "--providers", "CPUExecutionProvider"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and "does not match its SHA-256 digest" in report["digest"]
+    # An export() has no digest and needs none.
+    plain = write(models.matmul_relu(), tmp_path / "plain.onnx")
+    assert main(["check", plain, "--providers", "CPUExecutionProvider"]) == 0
+    assert "digest (SHA-256): none stored" in capsys.readouterr().out
+
+
+def test_info_and_check_survive_hostile_metadata(tmp_path, capsys):
+    m = models.matmul_relu()
+    m.metadata_props.add(key=STATE_KEY, value="[" * 200_000 + "]" * 200_000)
+    path = write(m, tmp_path / "deep.onnx")
+    assert main(["info", path]) == 0
+    assert "nested too deeply" in capsys.readouterr().out
+    assert main(["check", path, "--providers", "CPUExecutionProvider"]) == 1
+    assert "nested too deeply" in capsys.readouterr().out
