@@ -424,3 +424,63 @@ def test_a_save_killed_mid_write_leaves_the_previous_file_intact(tmp_path):
     time.sleep(0.01)
     restored.save(path)                               # the next save clears the dead writer's leftovers
     assert temp_files_for(path) == []
+
+
+# A save(external_data=True) that stalls at a chosen point (so the parent can SIGKILL it there): while the
+# data file is half written ("data"), or after the data file is in place but before the .onnx file is
+# replaced ("onnx").
+_KILLED_EXTERNAL_WRITER = textwrap.dedent('''
+    import sys, time
+    import onnxforge as tf
+    import onnxforge.saving.export as export
+
+    path, stall_at = sys.argv[1], sys.argv[2]
+    L = tf.keras.layers
+    model = tf.keras.Sequential([L.Input((64,)), L.Dense(64), L.Dense(4)])
+    model.compile(optimizer="adam", loss="mse", device="cpu")
+    real = export.atomic_write
+
+    def stalling(target, data):
+        kind = "data" if str(target).endswith(".data") else "onnx"
+        if kind != stall_at:
+            return real(target, data)
+        def write(f):
+            if kind == "data":
+                data(f)
+            else:
+                f.write(data[: len(data) // 2])
+            f.flush()
+            print("stalled", flush=True)
+            time.sleep(120)
+        return real(target, write)
+
+    export.atomic_write = stalling
+    model.save(path, external_data=True)
+''')
+
+
+@pytest.mark.parametrize("stall_at", ["data", "onnx"])
+def test_a_killed_external_data_save_leaves_nothing_behind_after_the_next_save(tmp_path, stall_at):
+    """Issue 11: 4 of 10 kills during save(external_data=True) left a model-sized temporary data file that
+    later saves never removed (its name carries a fresh random token, so the target-based clean-up of
+    atomic_write never matched it)."""
+    path = tmp_path / "model.onnx"
+    for _ in range(2):   # two dead writers: both leftovers must go
+        proc = subprocess.Popen([sys.executable, "-c", _KILLED_EXTERNAL_WRITER, str(path), stall_at],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "stalled", proc.stderr.read()
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert any("onnxforge-tmp" in n for n in leftovers), leftovers   # the kills did leave litter
+
+    _fresh()
+    model = tf.keras.Sequential([L.Input((64,)), L.Dense(64), L.Dense(4)])
+    model.compile(optimizer="adam", loss="mse", device="cpu")
+    model.save(path, external_data=True)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in names if "onnxforge-tmp" in n], names
+    assert len([n for n in names if n.endswith(".data")]) == 1, names
+    np.testing.assert_array_equal(load_model(path).get_weights()[0], model.get_weights()[0])
