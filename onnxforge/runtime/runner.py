@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["ProgramRunner", "value_checks"]
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -75,11 +76,14 @@ class ProgramRunner:
         self.value_checks = value_checks(model, self.inputs)
         self._dim_checks = _dim_checks(model, self.inputs) + self.value_checks
         self.runs = 0
+        self._lock = threading.RLock()
 
     @property
     def session(self):
         if self._session is None:
-            self._session = create_session(self.model, self.device, self.name)
+            with self._lock:
+                if self._session is None:
+                    self._session = create_session(self.model, self.device, self.name)
         return self._session
 
     # ---------------------------------------------------------------- device values
@@ -110,9 +114,18 @@ class ProgramRunner:
 
     # ---------------------------------------------------------------- running
     def run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None = None) -> list[np.ndarray]:
-        """One run: bind the batch, the variables and the learning rate; return the fetched outputs."""
+        """One run: bind the batch, the variables and the learning rate; return the fetched outputs.
+
+        Thread-safe: the bindings, the state buffers and the run counter are shared by every caller, so
+        runs of one program take turns (``predict`` from several threads on one model gives each thread
+        its own answer; onnxruntime still uses its own threads inside each run).
+        """
         for check in self._dim_checks:
             check(feeds)
+        with self._lock:
+            return self._run(feeds, learning_rate)
+
+    def _run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None) -> list[np.ndarray]:
         sess = self.session
         if len(self._bindings) < 2:
             io = sess.io_binding()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["TrainingMixin"]
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from ..variables import Variable
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
+#: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
+_BUILD_LOCK = threading.RLock()
 
 
 class TrainingMixin(FitMixin):
@@ -139,10 +142,10 @@ class TrainingMixin(FitMixin):
         if config.has_loss:
             programs["eval_step"] = build_eval_step(self, config)
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
-        self._programs = programs
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
+        self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
     # ------------------------------------------------------------------------------------ trainable capture
     def _capture_trainable(self) -> None:
@@ -282,6 +285,11 @@ class TrainingMixin(FitMixin):
         """Build the model from the first batch if compile() came before it was built."""
         if getattr(self, "_programs", None):
             return
+        with _BUILD_LOCK:   # first calls from several threads: one builds, the others use its programs
+            if not getattr(self, "_programs", None):
+                self._build_for(xs, method)
+
+    def _build_for(self, xs: Sequence[np.ndarray], method: str) -> None:
         if not getattr(self, "built", False):
             build = getattr(self, "build", None)
             if build is None or not xs:
@@ -291,9 +299,10 @@ class TrainingMixin(FitMixin):
         if getattr(self, "compiled", False):
             self._build_programs()
         else:
-            self._programs = {"infer": build_infer(self)}
+            program = build_infer(self)
             self._device = getattr(self, "_device", None) or resolve_device("auto")
-            self._runners = {"infer": self._make_runner(self._programs["infer"])}
+            self._runners = {"infer": self._make_runner(program)}
+            self._programs = {"infer": program}   # last: see _build_programs
 
     # ------------------------------------------------------------------------------------ batch runners
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
