@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 import math
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -144,13 +147,34 @@ def test_serve_subprocess_answers_then_stops_on_sigterm(tmp_path, checked):
         url = line.split(" on ", 1)[1].split(" ", 1)[0]
         with urllib.request.urlopen(url + "/healthz", timeout=10) as resp:
             assert json.load(resp)["batching"] is True
-        req = urllib.request.Request(url + "/v1/predict", method="POST",
+        req = urllib.request.Request(url + "/v1/predict", method="POST", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"inputs": {"x": [[1, 2, 3]]}}).encode())
         with urllib.request.urlopen(req, timeout=10) as resp:
             y = json.load(resp)["outputs"]["y"]
         np.testing.assert_allclose(y, np.maximum(np.array([[1, 2, 3]], np.float32) @ models.W, 0), rtol=1e-6)
+        # A client dripping its request one byte a second must not hold up the shutdown (issue 11: it did,
+        # with no request deadline, for as long as the client kept dripping).
+        host, port = url[len("http://"):].rsplit(":", 1)
+        slow = socket.create_connection((host, int(port)), timeout=10)
+        slow.sendall(b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        stop_dripping = threading.Event()
+
+        def drip():
+            while not stop_dripping.wait(1.0):
+                try:
+                    slow.sendall(b" ")
+                except OSError:
+                    return
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        time.sleep(1.5)
+        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 8
+        stop_dripping.set()
+        slow.close()
         assert proc.stdout.read().strip() == "Stopped."
     finally:
         if proc.poll() is None:
