@@ -555,7 +555,9 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
         raise ValueError(f"load_weights(): model {getattr(model, 'name', '?')!r} is not built, so it has no weights "
                          "to load into. Build it (or run it on data) first.")
     if name.endswith(".npz"):
-        arrays, labels = _read_npz(path)
+        # No array may declare more than the model's weights hold together (plus the names array).
+        limit = sum(int(np.prod(w.shape)) * 8 for w in model.weights) + 64 * (len(model.weights) + 1) + 4096
+        arrays, labels = _read_npz(path, limit)
     elif name.endswith(".onnx"):
         proto = load_onnx(path, max_bytes=max_bytes)
         meta = metadata.meta_dict(proto, path)
@@ -583,8 +585,30 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
     _assign(model.weights, arrays, labels, f"load_weights('{path}')", skip_mismatch)
 
 
-def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
+def _npz_declared_bytes(path: Path) -> dict[str, int]:
+    """The bytes each ``.npy`` member of an ``.npz`` declares in its header, read without loading it
+    (a few KB of zipped zeros can declare gigabytes)."""
+    out: dict[str, int] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f, max_header_size=10_000)
+            out[info.filename[:-4]] = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    return out
+
+
+def _read_npz(path: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
     try:
+        if limit is not None:
+            for key, nbytes in _npz_declared_bytes(path).items():
+                if nbytes > limit:
+                    raise OnnxLoadError(path, f"array {key!r} declares {nbytes} bytes, more than all the model's "
+                                        f"weights together ({limit} bytes): not read", key=key)
         with np.load(path, allow_pickle=False) as data:
             keys = list(data.keys())
             if _NPZ_NAMES in keys:
@@ -596,6 +620,8 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
                 arrays = [data[k] for k in labels]
     except FileNotFoundError:
         raise FileNotFoundError(f"load_weights(): no such file: {str(path)!r}") from None
+    except OnnxLoadError:
+        raise
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"load_weights(): {str(path)!r} is not a readable weights .npz file ({e}).") from None
     return arrays, labels

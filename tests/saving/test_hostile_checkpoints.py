@@ -313,3 +313,23 @@ def test_save_weights_files_carry_and_check_a_digest(tmp_path, saved):
     with pytest.raises(OnnxLoadError, match="does not match its SHA-256 digest"):
         model.load_weights(tmp_path / "flip.weights.onnx")
     model.load_weights(path)
+
+
+def test_npz_weights_declaring_huge_arrays_are_not_read(tmp_path, saved):
+    """A few KB of zipped zeros can declare gigabytes; the header is checked before anything is read."""
+    import io
+    import zipfile
+
+    model = load_model(saved)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2**20, 2**12)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("arr_0.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            for _ in range(64):
+                f.write(b"\0" * 2**20)
+    assert (tmp_path / "bomb.npz").stat().st_size < 2**20
+    with pytest.raises(OnnxLoadError, match="'arr_0' declares 17179869184 bytes"):
+        model.load_weights(tmp_path / "bomb.npz")
+    np.savez(tmp_path / "ok.npz", *model.get_weights())
+    model.load_weights(tmp_path / "ok.npz")
