@@ -7,7 +7,7 @@ Every value ``load_model`` / ``load_weights`` act on comes through here first. A
 Example:
     >>> import onnx
     >>> m = onnx.ModelProto()
-    >>> m.metadata_props.add(key="onnxforge.saved_state", value="[]")
+    >>> _ = m.metadata_props.add(key="onnxforge.saved_state", value="[]")
     >>> try:
     ...     saved_state(meta_dict(m, "demo.onnx"), "demo.onnx")
     ... except OnnxLoadError as e:
