@@ -137,7 +137,7 @@ class TrainingMixin(FitMixin):
         self.optimizer.build(trainable)
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         if config.has_loss:
-            programs["eval_step"] = build_eval_step(self, config)
+            programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
         self._programs = programs
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
