@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# The oracle computes in float32 on the CPU: on a GPU machine Keras's torch backend would otherwise use CUDA
+# kernels (TF32 matmuls, cuDNN LSTMs) whose rounding is not the reference.
+os.environ.setdefault("KERAS_TORCH_DEVICE", "cpu")
 keras = pytest.importorskip("keras")
 if keras.backend.backend() != "torch":   # pragma: no cover - another backend was chosen before us
     pytest.skip("these comparisons run Keras on its torch backend", allow_module_level=True)

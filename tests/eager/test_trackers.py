@@ -113,14 +113,14 @@ def test_vae_trackers_give_keras_history_on_the_same_weights_and_data():
     want = kvae.fit(DATA, epochs=3, batch_size=8, shuffle=False, verbose=0).history
     got = fvae.fit(DATA, epochs=3, batch_size=8, shuffle=False, verbose=0).history
     assert sorted(got) == sorted(want) == ["kl_loss", "loss", "reconstruction_loss"]
-    for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=1e-4, err_msg=key)
+    for key in want:   # (a tracker not reset per epoch, or reset per step, is off by far more)
+        np.testing.assert_allclose(got[key], want[key], rtol=5e-4, err_msg=key)
     np.testing.assert_allclose(np.add(got["reconstruction_loss"], got["kl_loss"]), got["loss"], rtol=1e-5)
     for kw, fw in zip(kvae.weights, fvae.weights):
-        np.testing.assert_allclose(fw.numpy(), keras.ops.convert_to_numpy(kw.value), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(fw.numpy(), keras.ops.convert_to_numpy(kw.value), rtol=5e-4, atol=5e-5)
     # evaluate() runs the custom test_step; Keras resets the trackers first.
     np.testing.assert_allclose(fvae.evaluate(DATA, batch_size=8, verbose=0),
-                               kvae.evaluate(DATA, batch_size=8, verbose=0), rtol=1e-4)
+                               kvae.evaluate(DATA, batch_size=8, verbose=0), rtol=5e-4)
 
 
 class Sampling(of.layers.Layer):
