@@ -337,17 +337,29 @@ def inference_proto(model: Any, opset: int | None = None, class_names: Sequence[
     if opset is not None:
         check_opset(opset)
     _require_built(model, method)
-    program = build_infer(model)
+    stream = getattr(model, "_rng_stream", None)
+    program = build_infer(model, rng_state=stream() if stream is not None else None)
     proto = _at_opset(program.model, opset)
-    baked = {name for _, name in program.params}
+    # Random streams (a sampling layer's draws) are baked in at their current state, like the weights: the
+    # exported graph draws the same numbers every run and has only the model's inputs and outputs.
+    streams = [(var, name) for var, name, _ in program.state]
+    state_outputs = {out for _, _, out in program.state}
+    if state_outputs:
+        outs = [o for o in proto.graph.output if o.name not in state_outputs]
+        del proto.graph.output[:]
+        proto.graph.output.extend(outs)
+    baked = {name for _, name in program.params + streams}
     kept = [i for i in proto.graph.input if i.name not in baked]
     del proto.graph.input[:]
     proto.graph.input.extend(kept)
-    _add_initializers(proto, program.params)
+    _add_initializers(proto, program.params + streams)
     io = json.loads(_get_meta(proto, names.IO_KEY) or "{}")
     if io:
         io["inputs"]["params"] = []          # the weights are initializers now, not inputs
+        io["inputs"]["state"], io["outputs"]["state"] = [], []
         _set_meta(proto, names.IO_KEY, json.dumps(io))
+    if streams:
+        _set_meta(proto, names.STATE_KEY, "[]")
     _set_meta(proto, META_WEIGHTS, json.dumps(_weight_names(model, program.params)))
     if class_names is not None:
         _set_meta(proto, META_CLASS_NAMES, json.dumps(_check_class_names(class_names, model)))

@@ -138,9 +138,9 @@ class TrainingMixin(FitMixin):
         self._warn_linear_outputs(config)
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
-        programs = {"infer": build_infer(self)}
+        programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         if config.has_loss:
-            programs["eval_step"] = build_eval_step(self, config)
+            programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
@@ -207,8 +207,19 @@ class TrainingMixin(FitMixin):
             "compile(loss=...) and cannot be called from a custom train_step (super().train_step(data)). Write "
             "the step with onnxforge.GradientTape and optimizer.apply_gradients instead.")
 
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """Override to write the evaluation step yourself (Keras ``Model.test_step``): traced once for
+        ``evaluate`` like a custom ``train_step`` (no optimizer applied); return a dict of values or
+        metric results to log. Without an override, ``evaluate`` uses the compiled loss and metrics."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.test_step: the default evaluation step is compiled by onnxforge from "
+            "compile(loss=...) and cannot be called from an override (super().test_step(data)).")
+
     def _has_custom_train_step(self) -> bool:
         return type(self).train_step is not TrainingMixin.train_step
+
+    def _has_custom_test_step(self) -> bool:
+        return type(self).test_step is not TrainingMixin.test_step
 
     def _needs_targets(self) -> bool:
         """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone)."""
@@ -247,14 +258,20 @@ class TrainingMixin(FitMixin):
     def _rng_variable(self) -> Variable:
         """The model's in-graph RNG state ``[seed, counter]``, kept across recompiles (exact resumption)."""
         var = getattr(self, "_rng_state", None)
-        seed = self._seed if self._seed is not None else int(np.random.randint(0, 2 ** 31 - 1))
+        chosen = getattr(self, "_seed", None)   # None before compile(): predict draws need a stream too
+        seed = chosen if chosen is not None else int(np.random.randint(0, 2 ** 31 - 1))
         if var is None:
             var = Variable(np.asarray([seed, 0], np.int64), name="seed_generator/state", trainable=False,
                            dtype=np.int64)
             self._rng_state = var
-        elif self._seed is not None:
+        elif chosen is not None:
             var.assign(np.asarray([seed, 0], np.int64))
         return var
+
+    def _rng_stream(self) -> Variable:
+        """The model's RNG state Variable, created if needed but never reseeded (predict, export)."""
+        var = getattr(self, "_rng_state", None)
+        return var if var is not None else self._rng_variable()
 
     def _make_runner(self, program: Program) -> ProgramRunner:
         return ProgramRunner(program.model, self._device, program.inputs, program.outputs, params=program.params,
@@ -299,7 +316,7 @@ class TrainingMixin(FitMixin):
         if getattr(self, "compiled", False):
             self._build_programs()
         else:
-            program = build_infer(self)
+            program = build_infer(self, rng_state=self._rng_stream())
             self._device = getattr(self, "_device", None) or resolve_device("auto")
             self._runners = {"infer": self._make_runner(program)}
             self._programs = {"infer": program}   # last: see _build_programs
@@ -322,6 +339,10 @@ class TrainingMixin(FitMixin):
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("test_on_batch")
+        if self._has_custom_test_step():
+            from .custom_step import train_batch
+
+            return train_batch(self, xs, ys, sample_weight, method="test_step")
         self._ensure_programs(xs, "test_on_batch")
         runner = self._step_runner("eval_step", "test_on_batch")
         values = runner.run(self._feeds(xs, ys, sample_weight, "test_on_batch"))
@@ -425,8 +446,25 @@ class TrainingMixin(FitMixin):
         return running
 
     def reset_metrics(self) -> None:
-        """Clear the metric state that ``train_on_batch`` / ``test_on_batch`` accumulate."""
+        """Clear the metric state: what ``train_on_batch`` / ``test_on_batch`` accumulate, and every metric in
+        ``model.metrics`` (Keras resets them at the start of each epoch and of ``evaluate``)."""
         self._running_sums = {}
+        for metric in self.metrics:
+            reset = getattr(metric, "reset_state", None)
+            if reset is not None:
+                reset()
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """The model's metrics (Keras ``Model.metrics``): the compiled trackers, then the ``Metric`` objects held
+        as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
+        Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
+        out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        for layer in _all_layers(self):
+            for value in vars(layer).values():
+                if isinstance(value, Metric) and all(value is not m for m in out):
+                    out.append(value)
+        return out
 
     @property
     def metrics_names(self) -> list[str]:
