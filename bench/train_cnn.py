@@ -1,8 +1,54 @@
 """Keras ``fit`` against PyTorch and tf.keras, side by side in one run: samples/s, CPU ms per step, peak RSS.
 
 Usage: ``python bench/train_cnn.py [--models cnn,mlp,resbn] [--samples N] [--epochs 1] [--rounds 2]
-[--threads 2] [--markdown]``; ``--profile`` prints onnxruntime's per-op profile of onnxforge's compiled
-``train_step`` instead. The models are in ``bench/models.py``, the harness in ``bench/harness.py``.
+[--threads 2] [--markdown]``. ``--markdown`` prints the README table (machine, SIMD flags, load average,
+versions, then one row per model, peer and allocator); ``--profile`` prints onnxruntime's per-op profile of
+onnxforge's compiled ``train_step`` instead. The models (the seed CNN, an MLP 784-512-512-10, a residual CNN
+with BatchNormalization on 32x32x3) are in ``bench/models.py``, the harness (one subprocess per peer and
+malloc setting, best of ``--rounds``) in ``bench/harness.py``; tf.keras runs whenever TensorFlow imports
+(``pip install -e .[bench]`` installs it and PyTorch). ``bench/train_dcgan.py`` times the DCGAN step
+against Keras on torch, ``bench/grad_zoo.py`` ResNet-18 / EfficientNet-B0 gradients against torch.
+
+What was measured while choosing the formulations (2 vCPUs, AMD EPYC with AVX-512, shared with up to 9 other
+jobs, load 2-11: every figure is CPU time of 1-thread sessions, interleaved A/B, several repeats; wall times
+there mean nothing, and the final side-by-side table is for a quiet machine):
+
+* Where the seed CNN's step goes (batch 128, 1 thread, ~92 CPU-ms at the start): conv2's three GEMMs
+  (forward 13.5, input gradient 15.2, weight gradient 16 + its patches 8.7), MaxPool asking for Indices
+  (~21 for both pools; the plain MaxPool is ~4x cheaper), conv1 ~6, Dense ~5, Adam ~3, loss/metrics < 1.
+  onnxruntime's MLAS SGEMM does ~94 GFLOP/s per core here (1024^3) and ~75 on the conv shapes.
+* Conv input gradient: ConvTranspose 12.3 vs the stride-1 Conv with reversed taps 15.2 (seed conv2),
+  depthwise 13.9 vs 14.7; a strided depthwise gradient by zero insertion + Conv 28 vs 7.0. Kept:
+  ConvTranspose everywhere (whole step -1.3 CPU-ms, paired median).
+* Max-pool gradient without Indices for tiling windows (pool == strides, Keras's default): first pool,
+  forward + backward: MaxPool with Indices + MaxUnpool 15.4; strided Slices + Where-chain indices 26.9;
+  SpaceToDepth + ArgMax 19.9; per-tap masks + DepthToSpace 26.2; onnxruntime's Where costs 6.8 ms on 800k
+  elements (30x a Mul), DepthToSpace 9.2, Resize 3.2, a strided Slice 1.2. Kept: the plain MaxPool, one
+  strided Slice per tap, Equal and float arithmetic for the first maximum's offset, MaxUnpool: the whole
+  step -5.6 CPU-ms (paired median of 60 interleaved steps), ties still go to the first maximum.
+* Weight gradient: one-hot patches Conv + batched MatMul + ReduceSum 15.9 vs Einsum 25.9 vs two
+  Transposes + one big GEMM 20.2; the textbook batch/channel-swapped Conv loses on every shape tried
+  (16 ch at 32x32 62 vs 34, seed conv2 44 vs 30, conv1 6.2 vs 3.0). Patches: one-hot Conv 8.7 vs
+  Pad + 9 Slices + Concat 9.4 (tap-major) / 13.2 (channel-major). Kept as it was.
+* Session options: without the NCHWc layout transformer -4.5 CPU-ms (it only reaches pools and
+  constant-kernel convs, programs take weights as inputs, and its reorders cost more);
+  ORT_ENABLE_EXTENDED -3.8, ORT_ENABLE_BASIC +3.5. Without the memory pattern peak RSS 761 -> 449 MB
+  (residual BN CNN; PyTorch 539) and 246 -> 197 MB (seed CNN), CPU time unchanged. Threads and spinning
+  are left to onnxruntime (ONNXFORGE_INTRA_OP_THREADS / ONNXFORGE_ALLOW_SPINNING override them; this
+  bench passes --threads to every peer).
+* Reading the loss and metric sums back every step: MLP step 8.96 vs 8.67 CPU-ms with
+  ``steps_per_execution=40`` (3%, mostly the per-step Python logs); fit's other Python work (shuffled
+  gather, checks, binding) is ~1% of a step (cProfile).
+* The peers on one thread of this machine, seed CNN step: onnxforge ~85 CPU-ms after the changes above,
+  PyTorch 85-93, tf.keras 46-51. TensorFlow's oneDNN convolutions run about twice as fast per core as any
+  formulation found here in standard ONNX ops on MLAS (im2col materialized by a Conv or Slices, then GEMMs),
+  so the issue's >= 1.0x tf.keras is not reached on this model; PyTorch is matched on one thread, and the
+  2-thread comparison depends on each runtime's parallel efficiency, which only a quiet machine shows.
+* Residual BN CNN (1 thread): the conv machinery is ~65% of onnxforge's step (16-channel layers at 32x32
+  materialize 9x their input as patches: memory-bound), BatchNorm's arithmetic ~25-30% (forward 5
+  full-size passes, backward ~11, against ~13 in all for a fused formulation). tf.keras is ~2.5x faster.
+  MLP: at parity with tf.keras, ahead of PyTorch. DCGAN step (``bench/train_dcgan.py``, 1 thread):
+  78 vs 109 CPU-ms for Keras 3 on torch.
 """
 from __future__ import annotations
 

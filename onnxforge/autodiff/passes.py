@@ -126,7 +126,7 @@ def _max_pool_of(unpool: onnx.NodeProto, producers: dict, reach: int = 64) -> on
     if shape is None or shape.op_type != "Shape":
         return None
     x = shape.input[0]
-    seen, todo = set(), [unpool.input[1]]
+    seen, todo, found = set(), [unpool.input[1]], {}
     while todo and len(seen) < reach:
         node = producers.get(todo.pop())
         if node is None or id(node) in seen:
@@ -135,9 +135,17 @@ def _max_pool_of(unpool: onnx.NodeProto, producers: dict, reach: int = 64) -> on
         for name in node.input:
             src = producers.get(name)
             if src is not None and src.op_type == "MaxPool" and src.input[0] == x and src.output[0] == name:
-                return src
+                found[id(src)] = src
             todo.append(name)
-    return None
+    # The index computation also pools X over sub-boxes of each window; the pool itself tiles X (kernel ==
+    # strides, the only case the rule rebuilds indices for).
+    tiling = [p for p in found.values() if _attrs(p)["kernel_shape"] == (_attrs(p).get("strides") or [])]
+    return tiling[0] if len(tiling) == 1 else None
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: list(onnx.helper.get_attribute_value(a)) if a.type == onnx.AttributeProto.INTS
+            else onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
 def _disjoint(pool: onnx.NodeProto) -> bool:

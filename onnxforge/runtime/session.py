@@ -21,7 +21,7 @@ import os
 
 import onnx
 
-from .device import Device
+from .device import Device, gpu_settings
 
 DISABLED_OPTIMIZERS: tuple[str, ...] = ("NchwcTransformer",)
 
@@ -41,8 +41,9 @@ def _env_int(name: str) -> int | None:
 
 
 def session_options():
-    """Full graph optimization, no memory pattern, intra-op threads and spinning from the environment (else onnxruntime's
-    defaults), warnings off (unused-initializer chatter).
+    """Full graph optimization, no memory pattern, intra-op threads and spinning from the environment (else
+    onnxruntime's defaults), warnings off (unused-initializer chatter); deterministic compute when
+    ``enable_op_determinism`` asked for it.
 
     Example:
         >>> session_options().log_severity_level
@@ -51,6 +52,7 @@ def session_options():
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.use_deterministic_compute = gpu_settings()["deterministic"]
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_mem_pattern = False
