@@ -23,9 +23,12 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
 * Max-pool gradient without Indices for tiling windows (pool == strides, Keras's default): first pool,
   forward + backward: MaxPool with Indices + MaxUnpool 15.4; strided Slices + Where-chain indices 26.9;
   SpaceToDepth + ArgMax 19.9; per-tap masks + DepthToSpace 26.2; onnxruntime's Where costs 6.8 ms on 800k
-  elements (30x a Mul), DepthToSpace 9.2, Resize 3.2, a strided Slice 1.2. Kept: the plain MaxPool, one
-  strided Slice per tap, Equal and float arithmetic for the first maximum's offset, MaxUnpool: the whole
-  step -5.6 CPU-ms (paired median of 60 interleaved steps), ties still go to the first maximum.
+  elements (30x a Mul), DepthToSpace 9.2, Resize 3.2, a strided Slice 1.2. Kept: the plain MaxPool, each
+  tap tested by Equal against Y, float arithmetic for the first maximum's offset, MaxUnpool: the whole
+  step -5.6 CPU-ms (paired median of 60 interleaved steps), ties still go to the first maximum. The taps
+  were strided Slices first; a MaxPool over the box from the window's start to the tap (kernel 1x1, 1x2,
+  2x1 for 2x2 windows) does the same test in 2.7 vs 3.5 CPU-ms and runs on all of onnxruntime's threads
+  (Slice runs on one); no difference within noise on the whole step at one thread.
 * Weight gradient: one-hot patches Conv + batched MatMul + ReduceSum 15.9 vs Einsum 25.9 vs two
   Transposes + one big GEMM 20.2; the textbook batch/channel-swapped Conv loses on every shape tried
   (16 ch at 32x32 62 vs 34, seed conv2 44 vs 30, conv1 6.2 vs 3.0). Patches: one-hot Conv 8.7 vs
