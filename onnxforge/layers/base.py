@@ -42,7 +42,7 @@ from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
 from ..tracing import TraceContext, current_trace
 from ..variables import Variable
-from . import _ops
+from . import _ops, weight_budget
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 
 # ---------------------------------------------------------------- naming
@@ -285,6 +285,7 @@ class Layer:
             raise ValueError(f"Layer {self.name!r}: weight {name!r} needs a fully defined shape. "
                              f"Received: shape={shape}")
         dtype = standardize_dtype(dtype or self._dtype)
+        weight_budget.charge(shape, dtype, self.name, name)   # before allocating: configs may be hostile
         if initializer is None:
             initializer = "glorot_uniform" if "float" in dtype else "zeros"
         init = initializers_mod.get(initializer)
