@@ -291,20 +291,14 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
 
 
 # ------------------------------------------------------------------------------------------ save
-def _strip_layer_entries(value: Any) -> None:
-    """Keras's legacy writer serializes layers as ``{"class_name", "config"}`` (no module, no build config)."""
-    if isinstance(value, dict):
-        config = value.get("config")
-        if "class_name" in value and isinstance(config, dict) and value.get("module", "").startswith("keras") and \
-                (value.get("module") == "keras" or value.get("module", "").startswith(("keras.layers",
-                                                                                      "keras.src.models"))):
+def _strip_layer_entries(model_entry: dict) -> None:
+    """Keras's legacy writer gives the entries of a model's ``layers`` list (nested models' too) as
+    ``{"class_name", "config", ...}`` without module or build config; layers inside wrappers keep theirs."""
+    for entry in (model_entry.get("config") or {}).get("layers") or []:
+        if isinstance(entry, dict):
             for key in ("module", "registered_name", "build_config"):
-                value.pop(key, None)
-        for v in value.values():
-            _strip_layer_entries(v)
-    elif isinstance(value, list):
-        for v in value:
-            _strip_layer_entries(v)
+                entry.pop(key, None)
+            _strip_layer_entries(entry)
 
 
 def _save_names(group: Any, name: str, names: Sequence[str]) -> None:
