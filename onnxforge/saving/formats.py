@@ -140,8 +140,8 @@ def save_weights(model: Any, filepath: str | os.PathLike[str], overwrite: bool =
         return save_keras_weights(model, name)
     if lower.endswith((".weights.onnx", ".npz")):
         return model_io.save_weights(model, name, overwrite=overwrite)
-    raise ValueError("The filename must end in `.weights.h5` (Keras's weights file; onnxforge also writes "
-                     f"`.weights.onnx` and `.npz`). Received: filepath={name}")
+    raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={name} (Keras's weights file; "
+                     "onnxforge also writes `.weights.onnx` and `.npz`).")
 
 
 def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bool = False, **kwargs: Any) -> None:

@@ -289,5 +289,5 @@ def load_keras_weights(model: Any, filepath: str | os.PathLike[str], skip_mismat
         saveables = keras_saveables(model)
         if reader.group("optimizer/vars") is None:
             saveables = [s for s in saveables if not s.is_optimizer]
-        problems = reader.load(saveables)
+        problems = reader.load(saveables, skip_mismatch)
     _raise_problems(problems, path, skip_mismatch)

@@ -146,18 +146,25 @@ class H5Reader:
         return value
 
     # -------------------------------------------------------------- whole models
-    def load(self, saveables: Sequence[Saveable]) -> list[LoadProblem]:
-        """Assign every saveable's tensors from its ``vars`` group; returns the problems instead of raising
-        (the caller raises them together, or warns with ``skip_mismatch``). Nothing is assigned for an
-        object whose group does not fit."""
+    def load(self, saveables: Sequence[Saveable], skip_mismatch: bool = False) -> list[LoadProblem]:
+        """Assign every saveable's tensors from its ``vars`` group and return the problems found (the caller
+        raises them together, or warns with ``skip_mismatch``). When a layer does not fit and
+        ``skip_mismatch`` is false nothing at all is assigned; otherwise everything that fits is. An optimizer
+        that does not fit is left as it is (Keras starts it fresh) without blocking the rest."""
         problems: list[LoadProblem] = []
+        pending: list[tuple[StateRef, np.ndarray]] = []
         for s in saveables:
-            problem = self._load_one(s)
-            if problem is not None:
-                problems.append(problem)
+            found = self._load_one(s)
+            if isinstance(found, LoadProblem):
+                problems.append(found)
+            else:
+                pending += found
+        if skip_mismatch or all(p.optimizer for p in problems):
+            for ref, value in pending:
+                ref.write(value)
         return problems
 
-    def _load_one(self, s: Saveable) -> LoadProblem | None:
+    def _load_one(self, s: Saveable) -> LoadProblem | list[tuple[StateRef, np.ndarray]]:
         group = self.group(s.group)
         keys = sorted(group.keys(), key=lambda k: (len(k), k)) if group is not None else []
         what = _describe(s)
@@ -167,7 +174,7 @@ class H5Reader:
                                    f"{len(s.refs)} variables whereas the saved optimizer has {len(keys)} variables.",
                                    optimizer=True)
             if not s.refs and group is None:
-                return None
+                return []
             return LoadProblem(s.group, f"{what} expected {len(s.refs)} variables, but received {len(keys)} "
                                f"variables during loading (group {s.group!r}). Expected: "
                                f"{[r.label for r in s.refs]}")
@@ -180,9 +187,7 @@ class H5Reader:
                 if isinstance(e, KerasFileError):
                     raise
                 return LoadProblem(where, f"{what}: variable {ref.label!r} ({where}): {e}", optimizer=s.is_optimizer)
-        for ref, value in zip(s.refs, values):
-            ref.write(value)
-        return None
+        return list(zip(s.refs, values))
 
 
 def _describe(s: Saveable) -> str:
