@@ -28,6 +28,8 @@ from ... import metrics as metrics_module
 from ... import optimizers as optimizers_module
 
 _KERAS_DEFAULTS = {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+#: tf.keras 2 optimizer settings about how the update runs, not what it computes.
+_EXECUTION_ONLY = ("jit_compile", "is_legacy_optimizer")
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'|not recognized: \{'(\w+)'")
 
 
@@ -129,7 +131,7 @@ def _optimizer(value: Any, custom_objects: Mapping[str, Any] | None) -> Any:
     if value is None or isinstance(value, str):
         return value
     entry = dict(value)
-    config = dict(entry.get("config") or {})
+    config = {k: v for k, v in (entry.get("config") or {}).items() if k not in _EXECUTION_ONLY}
     schedule = config.get("learning_rate")
     if isinstance(schedule, Mapping) and "class_name" in schedule:
         config["learning_rate"] = {"class_name": schedule["class_name"], "config": schedule.get("config") or {}}

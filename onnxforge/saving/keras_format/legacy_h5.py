@@ -224,6 +224,10 @@ def _legacy_compile(model: Any, training_config: Mapping[str, Any], path: Path,
                     custom_objects: Mapping[str, Any] | None) -> None:
     config = dict(training_config)
     config["optimizer"] = config.pop("optimizer_config", None)
+    for key in ("metrics", "weighted_metrics"):   # tf.keras 2: one list per output, also for a single output
+        value = config.get(key)
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list) and len(model.outputs) == 1:
+            config[key] = value[0]
     try:
         kwargs = from_keras_compile_config(_legacy_metrics(config), custom_objects)
     except ValueError as e:
