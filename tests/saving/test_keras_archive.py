@@ -221,3 +221,52 @@ def test_untrained_compiled_model_loads_in_keras_without_skipping_state(tmp_path
     np.testing.assert_array_equal(np.asarray(loaded.layers[0].kernel), model.get_weights()[0])
     again = of.load_model(path)
     np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+
+
+# ------------------------------------------------------------------------------------------ custom layers
+def _block_class(ns, base, register):
+    """The same custom layer written against Keras and against onnxforge: sub-layers in a public attribute,
+    a private one, a list and a nested Sequential, plus a weight of its own."""
+
+    @register(package="kerasfile_tests")
+    class Block(base):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.proj = ns.layers.Dense(units)
+            self.ffn = ns.Sequential([ns.layers.Dense(units, activation="relu"), ns.layers.Dense(units)])
+            self.norms = [ns.layers.LayerNormalization(), ns.layers.LayerNormalization()]
+            self._gate = ns.layers.Dense(units, activation="sigmoid")
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(self.units,), initializer="ones", name="scale")
+            super().build(input_shape)
+
+        def call(self, x):
+            h = self.norms[0](ns.ops.multiply(self.proj(x), self.scale))
+            return self.norms[1](ns.ops.add(h, ns.ops.multiply(self.ffn(h), self._gate(h))))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    return Block
+
+
+def test_custom_layer_with_sublayers_both_ways(tmp_path):
+    k_block = _block_class(keras, keras.layers.Layer, keras.saving.register_keras_serializable)
+    _block_class(of, of.layers.Layer, of.saving.register_keras_serializable)
+    kmodel = keras.Sequential([keras.Input((4,)), k_block(4), L.Dense(1)])
+    randomize(kmodel)
+    kmodel.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    kmodel.fit(x, np.ones((8, 1), np.float32), batch_size=8, verbose=0)
+    kmodel.save(tmp_path / "k.keras")
+    model = of.load_model(tmp_path / "k.keras")
+    assert max_diff(kmodel.predict(x, verbose=0), model.predict(x, verbose=0)) <= 1e-6
+    model.save(tmp_path / "o.keras")
+    layout = h5_layout(archive_weights(tmp_path / "o.keras"))
+    assert layout == h5_layout(archive_weights(tmp_path / "k.keras"))
+    assert {"layers/block/_gate/vars", "layers/block/norms/layer_normalization_1/vars",
+            "layers/block/ffn/layers/dense_1/vars"} <= set(layout)
+    back = keras.saving.load_model(tmp_path / "o.keras")
+    assert max_diff(back.predict(x, verbose=0), kmodel.predict(x, verbose=0)) == 0.0
