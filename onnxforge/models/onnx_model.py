@@ -482,18 +482,40 @@ class _Emitter:
                     self.env[node.output[k]] = inputs[k + 2]
             self._copy(node, inputs, [self._fresh(node.output[0])], {"training_mode": 0})
             return
-        outputs = [self._fresh(node.output[0])]
-        for k in (1, 2):
+        # Training mode, spelled out in primitive ops rather than BatchNormalization(training_mode=1):
+        # onnxruntime's CUDA provider refuses training-mode BatchNormalization from opset 14 on, and other
+        # runtimes (web, mobile) lack it too. ONNX semantics: biased batch variance over every axis but 1,
+        # running = running * momentum + batch * (1 - momentum).
+        b = self.b
+        x, scale, bias, mean_in, var_in = (b.values[n] for n in inputs[:5])
+        eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        momentum = next((a.f for a in node.attribute if a.name == "momentum"), 0.9)
+        if x.shape is None:
+            raise ValueError(f"from_onnx: the input of BatchNormalization node {node.name!r} has an unknown rank; "
+                             "training mode needs it. Give the graph's inputs shapes (or run onnx shape inference).")
+        rank = len(x.shape)
+        axes = [0, *range(2, rank)]
+        per_channel = _ops.ints(b, [-1] + [1] * (rank - 2))
+        start = len(b.nodes)
+        mean = _ops.reduce("ReduceMean", x, axes, keepdims=True)
+        centered = x - mean
+        var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+        inv = b.op("Reshape", [scale, per_channel]) / b.op("Sqrt", [var + eps])
+        y = centered * inv + b.op("Reshape", [bias, per_channel])
+        y.shape = x.shape
+        self.env[node.output[0]] = y.name
+        flat = _ops.ints(b, [-1])
+        for k, (stat, batch) in ((1, (mean_in, mean)), (2, (var_in, var))):
+            new = stat * momentum + b.op("Reshape", [batch, flat]) * (1.0 - momentum)
             src = node.output[k] if len(node.output) > k else ""
-            outputs.append(self._fresh(src) if src else self.b.fresh("bn_running_stat"))
-        self._copy(node, inputs, outputs, {"training_mode": 1})
-        for k in (1, 2):
-            var = self.model._variables.get(node.input[k + 2])
-            new = self.b.values[outputs[k]]
-            stat = self.b.values[inputs[k + 2]]
-            new.dtype, new.shape = new.dtype or stat.dtype, new.shape if new.shape is not None else stat.shape
-            if var is not None:
-                self.ctx.update(var, new)
+            _ops.set_shape(new, stat.shape)
+            if src:
+                self.env[src] = new.name
+            new.dtype = new.dtype or stat.dtype
+            var_state = self.model._variables.get(node.input[k + 2])
+            if var_state is not None:
+                self.ctx.update(var_state, new)
+        self._fill_types(start, node, [self.env[node.output[0]]])
 
     def _dropout(self, node: onnx.NodeProto) -> None:
         b = self.b
