@@ -264,8 +264,10 @@ def test_custom_layer_with_sublayers_both_ways(tmp_path):
     model = of.load_model(tmp_path / "k.keras")
     assert max_diff(kmodel.predict(x, verbose=0), model.predict(x, verbose=0)) <= 1e-6
     model.save(tmp_path / "o.keras")
-    layout = h5_layout(archive_weights(tmp_path / "o.keras"))
-    assert layout == h5_layout(archive_weights(tmp_path / "k.keras"))
+    # Sub-layers made in __init__ get fresh auto names on every rebuild (Keras's too), so the groups' `name`
+    # attributes may differ; paths and shapes may not.
+    layout = {k: v[1] for k, v in h5_layout(archive_weights(tmp_path / "o.keras")).items()}
+    assert layout == {k: v[1] for k, v in h5_layout(archive_weights(tmp_path / "k.keras")).items()}
     assert {"layers/block/_gate/vars", "layers/block/norms/layer_normalization_1/vars",
             "layers/block/ffn/layers/dense_1/vars"} <= set(layout)
     back = keras.saving.load_model(tmp_path / "o.keras")
