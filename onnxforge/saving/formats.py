@@ -148,6 +148,7 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
     """Load weights from ``*.weights.h5`` / ``*.keras`` / legacy ``*.h5`` (Keras) or onnxforge's files."""
     name = _name(filepath, "load_weights")
     by_name = kwargs.pop("by_name", None)
+    max_bytes = kwargs.pop("max_bytes", DEFAULT_MAX_BYTES)
     if kwargs:
         raise ValueError(f"Invalid keyword arguments: {kwargs}")
     lower = name.lower()
@@ -156,13 +157,13 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
     if lower.endswith((".keras", ".weights.h5")):
         from .keras_format.archive import load_keras_weights
 
-        return load_keras_weights(model, name, skip_mismatch=skip_mismatch)
+        return load_keras_weights(model, name, skip_mismatch=skip_mismatch, max_bytes=max_bytes)
     if lower.endswith(_LEGACY):
         from .keras_format.legacy_h5 import load_legacy_weights
 
         return load_legacy_weights(model, name, skip_mismatch=skip_mismatch, by_name=bool(by_name))
     if lower.endswith((".onnx", ".npz")):
-        return model_io.load_weights(model, name, skip_mismatch=skip_mismatch)
+        return model_io.load_weights(model, name, skip_mismatch=skip_mismatch, max_bytes=max_bytes)
     raise ValueError(f"File format not supported: filepath={name}. onnxforge reads `.keras` files, `.weights.h5` "
                      "files, legacy H5 format files (`.h5` extension), and its own `.onnx`, `.weights.onnx` and "
                      "`.npz` files.")

@@ -272,3 +272,25 @@ def test_custom_layer_with_sublayers_both_ways(tmp_path):
             "layers/block/ffn/layers/dense_1/vars"} <= set(layout)
     back = keras.saving.load_model(tmp_path / "o.keras")
     assert max_diff(back.predict(x, verbose=0), kmodel.predict(x, verbose=0)) == 0.0
+
+
+def test_learning_rate_schedule_both_ways(tmp_path):
+    """A schedule is config, not a variable: Keras stores no learning-rate tensor for it, and neither do we."""
+    kmodel = keras.Sequential([keras.Input((3,)), L.Dense(2)])
+    kmodel.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)),
+                   loss="mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    kmodel.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    kmodel.save(tmp_path / "k.keras")
+    model = of.load_model(tmp_path / "k.keras")
+    assert model.optimizer.learning_rate == pytest.approx(float(kmodel.optimizer.learning_rate), rel=1e-6)
+    model.save(tmp_path / "o.keras")
+    assert h5_layout(archive_weights(tmp_path / "o.keras"))["optimizer/vars"][1] == [(), (3, 2), (3, 2), (2,), (2,)]
+    back = keras.saving.load_model(tmp_path / "o.keras")
+    kmodel.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    back.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for a, b, c in zip(kmodel.get_weights(), model.get_weights(), back.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+        np.testing.assert_array_equal(a, c)
