@@ -112,8 +112,19 @@ def test_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path, ar
     config = json.loads(archive["config.json"])
     config["config"]["layers"][1]["config"]["units"] = 10**9      # a 3 x 1e9 kernel: 12 GB
     config["config"]["layers"][1].pop("build_config", None)
-    with pytest.raises(ValueError, match=r"layer 'd1' asks for weight 'kernel' of shape \(3, 1000000000\)"):
+    with pytest.raises(ValueError, match=r"layer 'd1' declares weight 'kernel' of shape \(3, 1000000000\)"):
         of.load_model(_with_config(tmp_path, archive, config))
+    # A weights file declaring a matching dataset that stores nothing does not make it allocatable either.
+    def bomb_file(f):
+        f.create_group("layers/dense/vars").create_dataset("0", shape=(3, 10**9), dtype="f4", chunks=(1, 1024))
+        f["layers/dense_1/vars/0"] = np.zeros((2, 1), np.float32)
+        f["layers/dense_1/vars/1"] = np.zeros((1,), np.float32)
+
+    bomb = _h5(bomb_file)
+    path = _write(tmp_path / "shape_bomb.keras", [("config.json", json.dumps(config).encode()),
+                                                  ("model.weights.h5", bomb)])
+    with pytest.raises(ValueError, match=r"layer 'd1' declares weight 'kernel' of shape \(3, 1000000000\)"):
+        of.load_model(path)
 
 
 def test_unknown_and_custom_classes(tmp_path, archive):
@@ -132,7 +143,7 @@ def test_unknown_and_custom_classes(tmp_path, archive):
     config["config"]["layers"][1].update(module="my_package.layers", registered_name="my_package>Doubler")
     path = _write(tmp_path / "custom2.keras", [("config.json", json.dumps(config).encode()),
                                                ("model.weights.h5", members["model.weights.h5"])])
-    with pytest.raises(ValueError, match="Unknown layer: 'my_package>Doubler'"):
+    with pytest.raises(ValueError, match="Could not locate class 'my_package>Doubler'"):
         of.load_model(path)
     model = of.load_model(path, custom_objects={"my_package>Doubler": Doubler})
     assert type(model.layers[0]) is Doubler

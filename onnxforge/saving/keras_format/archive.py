@@ -10,8 +10,8 @@ slots, so training continues where Keras stopped.
 An archive is untrusted input. Only the three members above are read (nothing is extracted to disk), each
 with a size limit checked before reading (zip bombs), member names that would escape a folder are refused,
 the config is rebuilt with classes onnxforge has (``custom_objects`` / ``register_keras_serializable`` for
-others, never code from the file), layers may not ask for more memory than the weights file holds, and
-every tensor is read only after its shape matched the model.
+others, never code from the file), every weight a layer creates must match a tensor the weights file
+really stores before it is allocated, and every tensor is read only after its shape matched the model.
 
 Example:
     >>> import os, tempfile, numpy as np
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ...layers.serialization import deserialize, serialize
-from ...layers.weight_budget import weight_budget
+from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
@@ -53,8 +53,6 @@ KERAS_FORMAT_VERSION = "3.15.1"
 DEFAULT_MAX_BYTES = 16 * 2**30
 #: ``config.json`` / ``metadata.json`` larger than this are refused (real ones are kilobytes).
 MAX_CONFIG_BYTES = 64 * 2**20
-#: Memory layers may take beyond what the weights file holds (variables Keras does not save).
-_BUDGET_SLACK = 64 * 2**20
 #: A stored member expanding more than this many times is a zip bomb (Keras stores members uncompressed).
 _MAX_RATIO = 200
 
@@ -182,7 +180,7 @@ def _json(data: bytes, path: Path, key: str) -> Any:
 
 # ------------------------------------------------------------------------------------------ rebuild
 def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, safe_mode: bool,
-             budget: int) -> Any:
+             stored: list[tuple[int, ...]]) -> Any:
     if not isinstance(entry, dict) or "class_name" not in entry or not isinstance(entry.get("config"), dict):
         raise KerasFileError(path, "config.json is not a serialized Keras model (expected an object with "
                              "'class_name' and 'config')", key=_CONFIG)
@@ -190,7 +188,7 @@ def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, s
     custom = dict(custom_objects or {})
     model_entry = {k: v for k, v in entry.items() if k != "compile_config"}
     converted = keras_config_to_onnxforge(model_entry, custom)
-    with weight_budget(budget, f"load_model('{path}')"):
+    with weight_budget(stored, f"'{path}'"):
         try:
             model = deserialize(converted, custom)
         except RecursionError:
@@ -257,11 +255,11 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
             raise KerasFileError(path, "its weights are in Keras's npz layout (weights_format='npz'); onnxforge "
                                  "reads the default model.weights.h5", key="model.weights.npz")
         weights = _read_member(zf, path, _WEIGHTS, max_bytes)
-    model = _rebuild(entry, path, custom_objects, safe_mode, len(weights) + _BUDGET_SLACK)
-    compile_config = entry.get("compile_config") if compile else None
-    if compile_config is not None:
-        _compile(model, compile_config, path, custom_objects)
     with H5Reader(weights, path) as reader:
+        model = _rebuild(entry, path, custom_objects, safe_mode, reader.stored_shapes(skip=("optimizer",)))
+        compile_config = entry.get("compile_config") if compile else None
+        if compile_config is not None:
+            _compile(model, compile_config, path, custom_objects)
         problems = reader.load(keras_saveables(model, include_optimizer=compile_config is not None))
     _raise_problems(problems, path, skip_mismatch=False)
     return model

@@ -144,6 +144,10 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         return
     else:
         cls = _object_class(entry)
+    if class_name == "Bidirectional" and isinstance(config.get("layer"), dict):
+        # The wrapped layer is only a template, cloned into forward_layer / backward_layer: building it would
+        # create weights no file stores.
+        config["layer"].pop("build_config", None)
     count = len(problems)
     for value in config.values():
         _walk(value, owner, problems, custom_objects)

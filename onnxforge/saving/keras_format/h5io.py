@@ -145,6 +145,27 @@ class H5Reader:
             value = (value.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
         return value
 
+    def stored_shapes(self, under: str = "", skip: tuple[str, ...] = ()) -> list[tuple[int, ...]]:
+        """Shapes of the datasets below ``under`` (not below the top-level groups in ``skip``) that really
+        store their data: a dataset declaring more than a thousand times the bytes it stores (and over
+        1 MiB) is a shape bomb and does not count. The loader lets the rebuilt model create only weights of
+        these shapes (``onnxforge.layers.allocation``)."""
+        root = self.group(under) if under else self.file
+        shapes: list[tuple[int, ...]] = []
+        if root is None:
+            return shapes
+
+        def visit(name: str, obj: Any) -> None:
+            if not isinstance(obj, self.h5py.Dataset) or name.split("/")[0] in skip:
+                return
+            declared = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
+            if declared > 2**20 and declared > 1000 * obj.id.get_storage_size():
+                return
+            shapes.append(tuple(int(d) for d in obj.shape))
+
+        root.visititems(visit)
+        return shapes
+
     # -------------------------------------------------------------- whole models
     def load(self, saveables: Sequence[Saveable], skip_mismatch: bool = False) -> list[LoadProblem]:
         """Assign every saveable's tensors from its ``vars`` group and return the problems found (the caller

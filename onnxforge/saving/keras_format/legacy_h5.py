@@ -8,7 +8,7 @@ Weights are matched by position: the model's layers that have weights, in ``mode
 the file's layers that have weights, in ``layer_names`` order (Keras's ``load_weights_from_hdf5_group``).
 
 Reading goes through the same checks as ``.keras`` files (no links out of the file, shapes checked before
-reading, memory for layers bounded by the file's size, no bytecode unless ``safe_mode=False``).
+reading, every weight created must match a tensor the file stores, no bytecode unless ``safe_mode=False``).
 
 Example:
     >>> import os, tempfile, numpy as np
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ...layers.serialization import deserialize, serialize
-from ...layers.weight_budget import weight_budget
+from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES
 from .compile_config import from_keras_compile_config, to_keras_compile_config
@@ -44,7 +44,6 @@ from .errors import KerasFileError
 from .h5io import H5Reader, require_h5py
 from .layout import optimizer_refs
 
-_BUDGET_SLACK = 64 * 2**20
 #: HDF5 object headers hold at most this many bytes; longer name lists are split as Keras does.
 _HEADER_LIMIT = 64512
 
@@ -281,7 +280,7 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
         check_no_lambda_bytecode(model_config, safe_mode, f"load_model('{path}')")
         custom = dict(custom_objects or {})
         converted = keras_config_to_onnxforge(normalize_legacy_config(model_config), custom)
-        with weight_budget(path.stat().st_size + _BUDGET_SLACK, f"load_model('{path}')"):
+        with weight_budget(reader.stored_shapes("model_weights"), f"'{path}'"):
             model = deserialize(converted, custom)
         weights = reader.group("model_weights")
         if weights is None:
