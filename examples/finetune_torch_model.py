@@ -69,12 +69,13 @@ def continue_in_onnxruntime(path: str, x: np.ndarray, y: np.ndarray, batch_size:
     meta = {p.key: p.value for p in model.metadata_props}
     pairs = json.loads(meta["onnxforge.state"])          # [[state input, state output], ...]
     io = json.loads(meta["onnxforge.io"])
-    options = ort.SessionOptions()
-    options.log_severity_level = 3                      # state inputs with defaults: a notice per input
-    sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    # The initial state: a companion model with no inputs whose outputs are named after the inputs they feed.
+    init = ort.InferenceSession(os.path.join(os.path.dirname(path), meta["onnxforge.init_model"]),
+                                providers=["CPUExecutionProvider"])
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
     (data,), (target,), (weight,) = io["inputs"]["data"], io["inputs"]["targets"], io["inputs"]["sample_weights"]
     out_names = [o.name for o in sess.get_outputs()]
-    state: dict[str, np.ndarray] = {}                   # empty: the first step uses the stored defaults
     losses = []
     rng = np.random.default_rng(1)
     for _ in range(epochs):
@@ -85,7 +86,7 @@ def continue_in_onnxruntime(path: str, x: np.ndarray, y: np.ndarray, batch_size:
             feeds = {data: x[idx], target: y[idx].astype(np.int64), weight: np.ones(len(idx), np.float32),
                      io["inputs"]["learning_rate"]: np.array(learning_rate, np.float32), **state}
             result = dict(zip(out_names, sess.run(None, feeds)))
-            state = {i_name: result[o_name] for i_name, o_name in pairs}
+            state.update({i_name: result[o_name] for i_name, o_name in pairs})
             total += float(result["sums/loss/total"])
             count += float(result["sums/loss/count"])
         losses.append(total / count)

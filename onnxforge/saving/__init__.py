@@ -4,7 +4,8 @@ Model save / load / export build on these two pieces: every file onnxforge write
 :func:`atomic_write`, and every ``.onnx`` file it reads goes through :func:`load_onnx`.
 
 * ``export_inference`` / ``export_training`` / ``export_eval`` (``model.export*``): standalone ``.onnx``
-  files of the compiled programs, for onnxruntime anywhere.
+  files of the compiled programs, for onnxruntime anywhere; a step graph's initial state is a companion
+  model ``<name>.init.onnx`` (``portable``), and ``load_training`` reads both files.
 * ``save_model`` / ``load_model`` (``model.save``): one ``.onnx`` file holding the architecture, weights,
   compile config and optimizer state; training resumes exactly.
 * ``save_weights`` / ``load_weights``: ``*.weights.onnx`` or ``*.npz``.
@@ -17,6 +18,7 @@ from onnxforge.saving.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, iter_te
 from onnxforge.layers.serialization import register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.model_io import load_model, load_weights, save_model, save_weights
+from onnxforge.saving.portable import TrainingFile, companion_path, load_training
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -35,4 +37,7 @@ __all__ = [
     "save_weights",
     "load_weights",
     "register_keras_serializable",
+    "TrainingFile",
+    "companion_path",
+    "load_training",
 ]
