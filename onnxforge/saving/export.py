@@ -35,7 +35,7 @@ from __future__ import annotations
 
 __all__ = [
     "EXTERNAL_DATA_LIMIT", "export_inference", "export_training", "export_eval", "inference_proto",
-    "inference_parts", "training_proto", "training_parts", "eval_proto", "eval_parts", "write_onnx", "write_step", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
+    "inference_parts", "training_proto", "training_parts", "eval_proto", "eval_parts", "write_onnx", "write_step", "upgrade_training", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
     "META_CLASS_NAMES", "META_LEARNING_RATE", "META_LEARNING_RATES", "META_WEIGHTS",
 ]
 
@@ -56,6 +56,7 @@ from ..compiler.programs import Program, build_infer
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
 from . import portable
 from .atomic import atomic_write
+from .safe_load import OnnxLoadError
 
 #: Protobuf cannot serialize a message over 2 GiB; past this many bytes of tensor data (leaving room
 #: for the graph itself) weights go to an external-data file beside the ``.onnx`` file.
@@ -638,6 +639,30 @@ def write_step(proto: onnx.ModelProto, state: Sequence[tuple[str, np.ndarray]], 
         _set_meta(init, key, value)
     _checked_write(init, init_path, external_data, what)
     return _checked_write(proto, path, external_data, what)
+
+
+def upgrade_training(source: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
+                     external_data: bool | None = None) -> Path:
+    """Rewrite a step file of the first format (state inputs with initializer defaults) as a portable pair.
+
+    Args:
+        source: a file from ``export_training`` / ``export_eval`` of onnxforge <= 0.1.
+        target: where to write the step graph (default: ``source`` itself); its companion goes beside it.
+        external_data: see :func:`write_onnx`.
+
+    Returns:
+        The written step graph's path.
+
+    Raises:
+        OnnxLoadError: ``source`` is unreadable, not an onnxforge step file, or already portable.
+    """
+    loaded = portable.load_training(source)
+    if loaded.version != 1:
+        raise OnnxLoadError(source, f"it is already format {loaded.metadata.get(portable.FORMAT_KEY)!r} "
+                                    f"(its initial state is '{loaded.init_path.name}'); nothing to upgrade")
+    items = [(i.name, loaded.state[i.name]) for i in loaded.proto.graph.input if i.name in loaded.state]
+    return write_step(loaded.proto, items, target if target is not None else source, external_data,
+                      "upgrade_training")
 
 
 def _loop_doc(proto: onnx.ModelProto, init_name: str) -> str:
