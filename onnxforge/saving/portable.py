@@ -184,17 +184,17 @@ def split_defaults(proto: onnx.ModelProto) -> list[tuple[str, np.ndarray]]:
 def fed_inputs(proto: onnx.ModelProto) -> list[str]:
     """The inputs a step's caller feeds from its state: every input but the batch and the learning rates.
 
-    Read from ``metadata_props["onnxforge.io"]`` (``params`` and ``state``); without it, every input that
-    is neither data, target nor sample weight by the naming convention of ``onnxforge.compiler.names``.
+    Read from ``metadata_props["onnxforge.io"]`` (``params`` and ``state``); empty without it (a graph
+    that does not say its roles: nothing is required of its initial state).
     """
     io = _meta(proto).get(names.IO_KEY)
-    if io is not None:
-        try:
-            roles = json.loads(io)["inputs"]
-            return list(roles.get("params", [])) + list(roles.get("state", []))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass
-    return [i.name for i in proto.graph.input]
+    if io is None:
+        return []
+    try:
+        roles = json.loads(io)["inputs"]
+        return [str(n) for n in list(roles.get("params", [])) + list(roles.get("state", []))]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return []
 
 
 @dataclass
@@ -257,8 +257,8 @@ def load_training(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYT
         >>> model.compile(optimizer="sgd", loss="mse")
         >>> path = model.export_training(os.path.join(tempfile.mkdtemp(), "train.onnx"))
         >>> f = load_training(path)
-        >>> f.version, sorted(f.state)[:2]
-        (2, ['dense/bias', 'dense/kernel'])
+        >>> f.version, len(f.state), f.init_path.name   # kernel, bias, the optimizer's step counter
+        (2, 3, 'train.init.onnx')
     """
     proto = load_onnx(path, max_bytes=max_bytes)
     meta = _meta(proto)
@@ -266,7 +266,8 @@ def load_training(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYT
     wanted = fed_inputs(proto)
     if version == 1:
         defaults = dict(split_defaults(proto))
-        return TrainingFile(proto, {n: defaults[n] for n in wanted if n in defaults} | defaults, 1, None)
+        _check_state(proto, defaults, wanted, path)
+        return TrainingFile(proto, defaults, 1, None)
     name = meta.get(INIT_MODEL_KEY)
     if not name or os.path.basename(name) != name or name in (".", ".."):
         raise OnnxLoadError(path, f"metadata_props[{INIT_MODEL_KEY!r}] must name the initial-state model, a file "
