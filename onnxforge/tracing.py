@@ -121,6 +121,9 @@ class TraceContext:
         #: Run-time size checks on symbolic dims, as ``(dims, minimum, message)``: ``(dim,)`` must be at least
         #: ``minimum``; ``(a, b)`` must be equal. The compiler maps them to program inputs for the host.
         self.dim_checks: list[tuple[tuple[str, ...], int | None, str]] = []
+        #: Run-time value checks on host inputs, as ``(input name, minimum, maximum, message)``: every element
+        #: of that input must lie in ``[minimum, maximum]`` (an Embedding's ids).
+        self.value_checks: list[tuple[str, int, int, str]] = []
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -161,6 +164,25 @@ class TraceContext:
         """Ask for the symbolic dims ``a`` and ``b`` to be equal at run time (checked like ``require_dim``)."""
         if a != b and not any(set(d) == {a, b} for d, _, _ in self.dim_checks):
             self.dim_checks.append(((a, b), None, message))
+
+    def require_values(self, value: Value, minimum: int, maximum: int, message: str) -> bool:
+        """Ask for every element of ``value`` to lie in ``[minimum, maximum]``, checked on the host before
+        each run with ``message`` (ONNX has no way to raise; an Embedding's ``Gather`` would fail inside
+        onnxruntime for ids past the table, and silently wrap negative ones to the end).
+
+        Only possible when ``value`` is a program input, or one through ``Identity`` / ``Cast``; returns
+        whether the check could be placed.
+        """
+        name = value.name
+        producers = {out: node for node in self.b.nodes for out in node.output}
+        while name in producers and producers[name].op_type in ("Identity", "Cast"):
+            name = producers[name].input[0]
+        if name not in {v.name for v in self.b.inputs}:
+            return False
+        entry = (name, int(minimum), int(maximum), message)
+        if entry not in self.value_checks:
+            self.value_checks.append(entry)
+        return True
 
     def track_metric(self, metric: Any, sums: list[Value]) -> None:
         """A metric tracker's ``update_state`` inside this trace: only custom training steps keep trackers."""

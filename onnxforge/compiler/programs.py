@@ -202,6 +202,9 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
         checks = [{"dims": list(dims), "min": minimum, "message": message}
                   for dims, minimum, message in t.ctx.dim_checks]
         model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    if t.ctx.value_checks:  # ids an Embedding gathers with, checked on the host
+        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in t.ctx.value_checks]))
     return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
                    learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
                    sums=sums, trainable=list(trainable))

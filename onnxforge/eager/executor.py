@@ -159,6 +159,9 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
     if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(d), "min": m, "message": msg} for d, m, msg in ctx.dim_checks]
         model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    if ctx.value_checks:  # an Embedding's ids, checked on the host (ProgramRunner applies them)
+        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
                         seed[0].name if seed else None)
 

@@ -44,7 +44,7 @@ from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
 from ..tracing import TraceContext, current_trace, eager_executor
 from ..variables import Variable
-from . import _ops
+from . import _ops, allocation
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 
 # ---------------------------------------------------------------- naming
@@ -287,6 +287,9 @@ class Layer:
             raise ValueError(f"Layer {self.name!r}: weight {name!r} needs a fully defined shape. "
                              f"Received: shape={shape}")
         dtype = standardize_dtype(dtype or self._dtype)
+        # While a file is being loaded, the weight must match a tensor the file stores, checked before
+        # the initializer allocates anything (a config saying Dense(10**12) is only a few bytes).
+        allocation.claim(self.name, name, shape)
         if initializer is None:
             initializer = "glorot_uniform" if "float" in dtype else "zeros"
         init = initializers_mod.get(initializer)

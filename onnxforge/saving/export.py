@@ -55,7 +55,7 @@ from ..compiler import names
 from ..compiler.programs import Program, build_infer
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
 from . import portable
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temps
 from .safe_load import OnnxLoadError
 
 #: Protobuf cannot serialize a message over 2 GiB; past this many bytes of tensor data (leaving room
@@ -505,12 +505,24 @@ def _tensor_bytes(proto: onnx.ModelProto) -> int:
     return sum(len(t.raw_data) for t in proto.graph.initializer)
 
 
+def _data_name(path: Path) -> re.Pattern[str]:
+    """The names of the external-data files that writes to ``path`` create: ``<name>.<8 hex>.data``."""
+    return re.compile(re.escape(path.name) + r"\.[0-9a-f]{8}\.data\Z")
+
+
 def _data_files(path: Path) -> list[Path]:
-    pattern = re.compile(re.escape(path.name) + r"\.[0-9a-f]{8}\.data$")
+    pattern = _data_name(path)
     try:
         return [path.parent / n for n in os.listdir(path.parent) if pattern.match(n)]
     except FileNotFoundError:
         return []
+
+
+def _remove_stale_data_temps(path: Path) -> None:
+    """Half-written data files of earlier writes to ``path`` whose writer was killed: each has its own
+    random name, so ``atomic_write``'s clean-up of the same target never meets them."""
+    pattern = _data_name(path)
+    remove_stale_temps(path.parent, lambda name: pattern.match(name) is not None)
 
 
 def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_data: bool | None = None) -> Path:
@@ -532,6 +544,7 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_da
     path = Path(os.fspath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    _remove_stale_data_temps(path)
     if external_data is None:
         external_data = _tensor_bytes(proto) > EXTERNAL_DATA_LIMIT
     if external_data and not any(len(t.raw_data) >= _EXTERNAL_MIN_BYTES for t in proto.graph.initializer):

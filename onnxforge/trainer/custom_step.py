@@ -393,6 +393,10 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
     if dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(dims), "min": minimum, "message": message} for dims, minimum, message in dim_checks]
         onnx_model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    value_checks = getattr(ctx, "value_checks", None)
+    if value_checks:  # ids an Embedding gathers with, checked on the host
+        onnx_model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in value_checks]))
     outputs = [name for name, _ in host_out]
     program = Program(kind=kind, model=onnx_model, inputs=host_inputs, params=params, state=state,
                       outputs=outputs)

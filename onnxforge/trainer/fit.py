@@ -165,9 +165,8 @@ class FitMixin:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError("fit(): validation_split must be in [0, 1). "
                              f"Received: validation_split={validation_split!r}")
-        if class_weight is not None and not isinstance(class_weight, Mapping):
-            raise TypeError("fit(): class_weight must be a dict mapping class indices to weights. "
-                            f"Received: class_weight={class_weight!r}")
+        if class_weight is not None:
+            class_weight = data_lib.check_class_weight(class_weight, "fit")
         if y is None and not data_lib.is_batch_source(x) and self._needs_targets():
             raise ValueError("fit(): y (the targets) is required when x holds arrays. Received: y=None")
 

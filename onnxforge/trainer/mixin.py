@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["TrainingMixin"]
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from ..variables import Variable
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
+#: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
+_BUILD_LOCK = threading.RLock()
 
 
 class TrainingMixin(FitMixin):
@@ -139,10 +142,10 @@ class TrainingMixin(FitMixin):
         if config.has_loss:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
-        self._programs = programs
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
+        self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
     # ------------------------------------------------------------------------------------ trainable capture
     def _capture_trainable(self) -> None:
@@ -299,6 +302,11 @@ class TrainingMixin(FitMixin):
         """Build the model from the first batch if compile() came before it was built."""
         if getattr(self, "_programs", None):
             return
+        with _BUILD_LOCK:   # first calls from several threads: one builds, the others use its programs
+            if not getattr(self, "_programs", None):
+                self._build_for(xs, method)
+
+    def _build_for(self, xs: Sequence[np.ndarray], method: str) -> None:
         if not getattr(self, "built", False):
             build = getattr(self, "build", None)
             if build is None or not xs:
@@ -308,9 +316,10 @@ class TrainingMixin(FitMixin):
         if getattr(self, "compiled", False):
             self._build_programs()
         else:
-            self._programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
+            program = build_infer(self, rng_state=self._rng_stream())
             self._device = getattr(self, "_device", None) or resolve_device("auto")
-            self._runners = {"infer": self._make_runner(self._programs["infer"])}
+            self._runners = {"infer": self._make_runner(program)}
+            self._programs = {"infer": program}   # last: see _build_programs
 
     # ------------------------------------------------------------------------------------ batch runners
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
@@ -372,6 +381,11 @@ class TrainingMixin(FitMixin):
         if len(xs) != len(names):
             raise ValueError(f"{method}(): model {self._model_name()!r} has {len(names)} input(s) {names}, but "
                              f"received {len(xs)} array(s).")
+        runner = (getattr(self, "_runners", None) or {}).get("infer")
+        if runner is not None and runner.value_checks:   # on the arrays as given, before any cast
+            raw = {name: np.asarray(x) for name, x in zip(names, xs)}
+            for check in runner.value_checks:
+                check(raw)
         feeds = {}
         for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
             feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype),
@@ -470,6 +484,9 @@ class TrainingMixin(FitMixin):
         """
         self._assert_compile_called("train_on_batch")
         data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+        if data.n == 0:   # Keras fails too (deep in the backend); nothing runs, the step count stays
+            raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs at "
+                             f"least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
         self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
         sums = self._train_batch(data.xs, data.ys, data.sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
@@ -588,6 +605,12 @@ def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndar
     if dtype.kind in "iu" and array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
         raise ValueError(f"{method}(): {what} expects integers (dtype {dtype.name}). Received an array of "
                         f"dtype {array.dtype} with non-integer values")
+    if dtype.kind in "iu" and array.size:
+        # astype would wrap (uint64 2**63 -> 0) or saturate (1e19 -> INT_MIN) values that do not fit.
+        info, low, high = np.iinfo(dtype), array.min(), array.max()
+        if low < info.min or high > info.max:
+            raise ValueError(f"{method}(): {what} expects {dtype.name} values in [{info.min}, {info.max}]. "
+                             f"Received values in [{low}, {high}]")
     return array.astype(dtype)
 
 
@@ -646,7 +669,9 @@ def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.
 
 
 def _weight_vector(w: Any, method: str) -> np.ndarray:
-    w = np.asarray(w, np.float32)
+    from .data import numeric_weights
+
+    w = numeric_weights(w, "sample_weight", method)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
     if w.ndim != 1:
