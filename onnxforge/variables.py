@@ -32,12 +32,14 @@ class Variable:
     """
 
     def __init__(self, value: Any, name: str, trainable: bool = True, regularizer: Any = None,
-                 dtype: Any = np.float32):
+                 dtype: Any = np.float32, autocast: bool = True):
         self._host = np.array(value, dtype=dtype)
         self._device: Any = None  # an onnxruntime OrtValue, owned by the runtime
         self.name = name
         self.trainable = trainable
         self.regularizer = regularizer
+        #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
+        self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
 
     @property
@@ -74,7 +76,7 @@ class Variable:
     def __onnx_value__(self):
         from .tracing import current_trace
 
-        return current_trace().read(self)
+        return current_trace().read_autocast(self)
 
     def __repr__(self) -> str:
         return f"<Variable {self.name!r} shape={self.shape} trainable={self.trainable}>"

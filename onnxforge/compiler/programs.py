@@ -284,7 +284,7 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
             state.append((sv, vals[k], _typed(news[k], vals[k])))
     state.append((opt.iterations, iterations, _typed(iterations + 1, iterations)))
     for var, new_value in ctx.updates.values():
-        state.append((var, ctx.read(var), _typed(new_value, ctx.read(var))))
+        state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
     if t.rng is not None and t.rng.used:
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]

@@ -163,9 +163,11 @@ class GraphBuilder:
         count or explicit names; ``name`` names the (single) output.
         """
         inputs = [i.__onnx_value__() if hasattr(i, "__onnx_value__") else i for i in inputs]
-        like = next((i for i in inputs if isinstance(i, Value)), None)
+        # Where's data (and so its constants' and output's type) starts at its second input.
+        typed = inputs[1:] if op_type == "Where" else inputs
+        like = next((i for i in typed if isinstance(i, Value)), None)
         if like is None:
-            like = next((self.values[i] for i in inputs if isinstance(i, str) and i in self.values), None)
+            like = next((self.values[i] for i in typed if isinstance(i, str) and i in self.values), None)
         input_names = [self._as_input(i, like) for i in inputs]
         if isinstance(outputs, int):
             hint = name or op_type.lower()

@@ -87,22 +87,19 @@ class CustomStepTrace(ProgramTrace):
     # ------------------------------------------------------------------------------------ variables
     def read(self, var: Variable) -> Value:
         hit = self.current.get(var.uid)
-        return hit if hit is not None else self._input(var)
+        return hit if hit is not None else self.input_of(var)
 
-    def _input(self, var: Variable) -> Value:
-        """The graph input carrying ``var``'s value at the start of the step."""
-        if var.uid not in self.reads:
-            # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
-            name, k = var.name, 0
-            while name in self.b._taken:
-                k += 1
-                name = f"{var.name}_{k}"
-            self.reads[var.uid] = (var, self.b.input(name, onnx_dtype(var.dtype), var.shape))
-        return self.reads[var.uid][1]
+    def _declare(self, var: Variable) -> Value:
+        # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
+        name, k = var.name, 0
+        while name in self.b._taken:
+            k += 1
+            name = f"{var.name}_{k}"
+        return self.b.input(name, onnx_dtype(var.dtype), var.shape)
 
     def assign(self, var: Variable, value: Value) -> None:
         """From here on, ``var`` reads as ``value``; the step outputs the last value assigned."""
-        original = self._input(var)
+        original = self.input_of(var)
         if value.dtype is None:
             value.dtype = original.dtype
         if value.shape is None:
