@@ -337,8 +337,13 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
             sample_weight = mask
     if sample_weight is not None:
         if _rank(values) is None:
-            # A user function's result of unknown rank: one row per sample, so weights broadcast per row.
-            values = b.op("Reshape", [values, _axes(b, [0, -1])], dtype=values.dtype, shape=("batch", None))
+            # A user function's result of unknown rank: rows of its leading dim, so per-sample weights
+            # broadcast per row. A scalar becomes one row of one (weighted by every sample weight, as
+            # Keras's broadcasting does): the row count is Shape(values) ++ [1], first entry, at run time.
+            lead = b.op("Slice", [b.op("Concat", [b.op("Shape", [values]), _axes(b, [1])], axis=0),
+                                  _axes(b, [0]), _axes(b, [1])], shape=(1,))
+            target = b.op("Concat", [lead, _axes(b, [-1])], axis=0, shape=(2,))
+            values = b.op("Reshape", [values, target], dtype=values.dtype, shape=(None, None))
         sample_weight = cast(sample_weight, values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         # Broadcast a per-sample weight over the remaining loss axes (e.g. per time step).

@@ -94,9 +94,10 @@ _FLOAT_RANK = {onnx.TensorProto.FLOAT16: 1, onnx.TensorProto.BFLOAT16: 1, onnx.T
 
 def _promote(a: Value, c: Any) -> tuple[Any, Any]:
     """Operands of a common type, as Keras's type promotion gives for the cases layer code meets: the
-    narrower of two float tensors is cast to the wider (float16 + float32 -> float32), an integer tensor
-    meeting a float tensor or a Python float becomes float (Python numbers otherwise take the tensor's type,
-    which the builder does for constants)."""
+    narrower of two float tensors is cast to the wider (float16 + float32 -> float32), an integer or bool
+    tensor meeting a float tensor or a Python float becomes float, a bool meeting an integer becomes that
+    integer (Python numbers otherwise take the tensor's type, which the builder does for constants).
+    Two different integer types are left alone."""
     b = a.builder
     assert b is not None
     if isinstance(c, Value):
@@ -105,9 +106,9 @@ def _promote(a: Value, c: Any) -> tuple[Any, Any]:
         if a.is_float and c.is_float:
             wide = a.dtype if _FLOAT_RANK.get(a.dtype, 0) >= _FLOAT_RANK.get(c.dtype, 0) else c.dtype
             return _cast(a, wide), _cast(c, wide)
-        if a.is_float and c.dtype != onnx.TensorProto.BOOL:
-            return a, _cast(c, a.dtype)
-        if c.is_float and a.dtype != onnx.TensorProto.BOOL:
+        if a.is_float or (c.dtype == onnx.TensorProto.BOOL and a.dtype != onnx.TensorProto.BOOL):
+            return a, _cast(c, a.dtype)       # int or bool meets float, bool meets int
+        if c.is_float or a.dtype == onnx.TensorProto.BOOL:
             return _cast(a, c.dtype), c
         return a, c
     if a.dtype is not None and not a.is_float and a.dtype != onnx.TensorProto.BOOL \

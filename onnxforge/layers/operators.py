@@ -67,11 +67,34 @@ def decode_index(config: Any) -> Any:
     return config
 
 
+_SLOT = {"class_name": "__tensor__", "config": {}}
+
+
+def _encode_operand(x: Any) -> Any:
+    if isinstance(x, (np.ndarray, np.generic)):
+        return {"class_name": "__numpy__", "config": {"value": np.asarray(x).tolist(), "dtype": str(x.dtype)}}
+    if x is None or isinstance(x, (bool, int, float)):
+        return x
+    raise TypeError(f"A functional-API tensor can be combined with tensors, Python numbers and NumPy arrays. "
+                    f"Received: {x!r} of type {type(x).__name__}")
+
+
+def _decode_operand(x: Any) -> Any:
+    if isinstance(x, dict) and x.get("class_name") == "__numpy__":
+        return np.asarray(x["config"]["value"], dtype=x["config"]["dtype"])
+    return x
+
+
 class TensorOperator(Layer):
     """One Python operator applied to symbolic tensors in a functional model.
 
+    The node's arguments are its tensors only; constants (``2.0`` in ``2.0 * x``, NumPy arrays) live in the
+    layer's config, so the model's config stays JSON.
+
     Args:
         op: the Keras op name, a key of ``OPERATORS`` (``"add"``, ``"get_item"``, ...).
+        operands: the operator's arguments in order, a ``{"class_name": "__tensor__"}`` slot where a call
+            argument goes (default: every argument is a call argument).
         index: for ``"get_item"``, the index in Keras's JSON form (see ``encode_index``).
         **kwargs: base layer arguments (``name``).
     """
@@ -79,7 +102,7 @@ class TensorOperator(Layer):
     _autocast = False       # an operator computes in its operands' types (Keras ops do not autocast)
     supports_masking = True
 
-    def __init__(self, op: str, index: Any = None, **kwargs: Any):
+    def __init__(self, op: str, operands: list | None = None, index: Any = None, **kwargs: Any):
         if op not in OPERATORS:
             raise ValueError(f"Unknown tensor operator {op!r}. Expected one of {sorted(OPERATORS)}. "
                              f"Received: op={op!r}")
@@ -87,16 +110,22 @@ class TensorOperator(Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.op = op
+        self.operands = operands
         self.index = index
         self._key = decode_index(index) if op == "get_item" else None
 
     def call(self, *args: Any) -> Any:
+        if self.operands is not None:
+            tensors = iter(args)
+            args = tuple(next(tensors) if o == _SLOT else _decode_operand(o) for o in self.operands)
         if self.op == "get_item":
             return args[0][self._key]
         return OPERATORS[self.op](*args)
 
     def get_config(self) -> dict:
         config = {**super().get_config(), "op": self.op}
+        if self.operands is not None:
+            config["operands"] = self.operands
         if self.op == "get_item":
             config["index"] = self.index
         return config
@@ -104,7 +133,12 @@ class TensorOperator(Layer):
 
 def apply(op: str, *args: Any) -> Any:
     """``op`` applied to ``args`` (at least one a KerasTensor) as a new ``TensorOperator`` node."""
-    return TensorOperator(op)(*args)
+    from .keras_tensor import KerasTensor
+
+    if all(isinstance(a, KerasTensor) for a in args):
+        return TensorOperator(op)(*args)
+    operands = [_SLOT if isinstance(a, KerasTensor) else _encode_operand(a) for a in args]
+    return TensorOperator(op, operands=operands)(*[a for a in args if isinstance(a, KerasTensor)])
 
 
 def get_item(x: Any, key: Any) -> Any:
