@@ -538,12 +538,15 @@ class Layer:
             kwargs.pop("training", None)
         b = ctx.b
         start = len(b.nodes)
+        fallbacks = len(b.float32_fallbacks)
         _training_stack.append(bool(training))
         try:
             with autocast_scope(self._variable_autocast_dtype()):
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()
+        _warn_float64_fallback(self, [op for op, elem in b.float32_fallbacks[fallbacks:]
+                                      if elem == onnx.TensorProto.DOUBLE])
         self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
         _ops.fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
@@ -684,6 +687,24 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_float64_warned: set[tuple[str, str]] = set()
+
+
+def _warn_float64_fallback(layer: Layer, ops: list[str]) -> None:
+    """Say once per layer that some of its float64 ops run in float32 (onnxruntime has no float64 kernel)."""
+    new = sorted({op for op in ops if (layer.name, op) not in _float64_warned})
+    if not new:
+        return
+    _float64_warned.update((layer.name, op) for op in new)
+    import warnings
+
+    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) computes in float64, but onnxruntime's CPU "
+                  f"provider has no float64 kernel for {', '.join(new)}: onnxforge runs "
+                  f"{'that op' if len(new) == 1 else 'those ops'} in float32 between Casts (their results, and "
+                  "gradients, have float32 precision). The rest of the layer stays float64.", UserWarning,
+                  stacklevel=4)
 
 
 def _cast_keeping_mask(x: Value, to: int) -> Value:

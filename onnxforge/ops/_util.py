@@ -213,7 +213,7 @@ def _run_eagerly(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     from ..layers._ops import fill_shapes
     from ..tracing import TraceContext
 
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)
     feeds: dict[str, np.ndarray] = {}
     args = _map(lambda leaf: _eager_input(b, feeds, leaf), args)
     kwargs = _map(lambda leaf: _eager_input(b, feeds, leaf), kwargs)

@@ -155,19 +155,10 @@ class CustomStepTrace(ProgramTrace):
             g.dtype = g.dtype or p.dtype
             g.shape = g.shape if g.shape is not None else p.shape
             grads.append(g)
-        optimizer.build(variables)
         lr = self.learning_rate_input(optimizer)
-        iterations = self.read(optimizer.iterations)
-        slot_vars = [optimizer.slots(v) for v in variables]
-        slot_vals = [{k: self.read(sv) for k, sv in slots.items()} for slots in slot_vars]
-        new_params, new_slots = optimizer.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
-        for v, new in zip(variables, new_params):
-            self.assign(v, new)
-        for slots, news in zip(slot_vars, new_slots):
-            for k, sv in slots.items():
-                self.assign(sv, news[k])
-        new_iterations = iterations + 1
-        self.assign(optimizer.iterations, new_iterations)
+        for var, new in optimizer.apply_graph(b, self.read, variables, params, grads, lr):
+            self.assign(var, new)
+        new_iterations = self.read(optimizer.iterations)
         fill_shapes(b, start)
         return new_iterations
 
@@ -232,7 +223,7 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
     """Trace ``model.train_step`` on symbolic data shaped like one batch and make its program and runner."""
     from ..layers._ops import fill_shapes
 
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)
     x_names, y_names = _data_names("x", len(xs)), _data_names("y", len(ys))
     x_vals = [_declare(b, n, a) for n, a in zip(x_names, xs)]
     y_vals = [_declare(b, n, a) for n, a in zip(y_names, ys)]
