@@ -158,9 +158,12 @@ class Layer:
             starts a ``Sequential`` model.
     """
 
-    #: onnxforge's own rule, besides Keras's ``autocast``: integer inputs are cast to the compute dtype (ONNX
-    #: ops do not mix types). Layers that take integers (Embedding) or keep their input's type turn it off.
+    #: onnxforge's own layers, besides Keras's ``autocast``, cast integer inputs to the compute dtype (ONNX ops
+    #: do not mix types); layers that take integers (Embedding) turn it off, and so does every layer class
+    #: defined outside onnxforge (Keras leaves integer inputs alone).
     _autocast: bool = True
+    #: Keras's switch for converting call arguments at all (functional models leave it to their layers).
+    _convert_input_args: bool = True
     #: Whether the layer passes an incoming Keras mask (padding steps) on to its output unchanged.
     supports_masking: bool = False
 
@@ -168,6 +171,9 @@ class Layer:
         # Like Keras's build wrapper: a finished build() marks the layer built, and state can only be
         # created in __init__ or inside build() (a second build() would silently duplicate weights).
         super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("onnxforge.") and "_autocast" not in cls.__dict__:
+            # A user's layer sees what Keras gives it: integer inputs stay integers (an index stays an index).
+            cls._autocast = False
         original = cls.__dict__.get("build")
         if original is None or getattr(original, "_wrapped_build", False):
             return
@@ -495,7 +501,8 @@ class Layer:
         self._assert_input_compatibility(first)
         self._maybe_build(*self._input_structure_specs(first))
         self._assert_input_compatibility(first)
-        spec = self.compute_output_spec(*args, **kwargs)
+        cast_args, cast_kwargs = self._autocast_inputs(args, kwargs)   # the node keeps the original tensors
+        spec = self.compute_output_spec(*cast_args, **cast_kwargs)
         outputs = map_structure(lambda t: KerasTensor(t.shape, t.dtype) if isinstance(t, KerasTensor) else t, spec)
         Node(self, args, dict(kwargs), outputs)
         return outputs
@@ -574,9 +581,10 @@ class Layer:
 
     def _autocast_inputs(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         """Keras's input conversion: floating tensors anywhere in the call's arguments are cast to the compute
-        dtype (when ``autocast``); onnxforge also casts integer tensors of the first argument (``_autocast``)."""
+        dtype (when ``autocast``); onnxforge's own layers also cast integer tensors of the first argument
+        (``_autocast``). Graph values get a Cast node; KerasTensors a spec of the new dtype."""
         compute = self.compute_dtype
-        if "float" not in compute:
+        if "float" not in compute or not self._convert_input_args:
             return args, kwargs
         to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(compute)) if compute != "bfloat16" \
             else onnx.TensorProto.BFLOAT16
@@ -584,11 +592,15 @@ class Layer:
         def cast_float(x: Any) -> Any:
             if isinstance(x, Value) and x.is_float and x.dtype != to:
                 return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" in x.dtype and x.dtype != compute:
+                return KerasTensor(x.shape, compute)
             return x
 
         def cast_int(x: Any) -> Any:
             if isinstance(x, Value) and x.dtype is not None and not x.is_float:
                 return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" not in x.dtype:
+                return KerasTensor(x.shape, compute)
             return x
 
         if self.autocast:

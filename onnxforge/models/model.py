@@ -39,6 +39,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     _autocast = False  # each layer casts for itself (an Embedding wants its integer input)
 
+    @property
+    def _convert_input_args(self) -> bool:
+        # Keras: a functional model feeds its inputs to its layers as they come (each layer casts for
+        # itself); a subclassed model is a layer and autocasts its floating inputs.
+        return getattr(self, "_graph", None) is None
+
     def __init__(self, *args: Any, **kwargs: Any):
         inputs = kwargs.pop("inputs", None)
         outputs = kwargs.pop("outputs", None)
