@@ -5,7 +5,7 @@ __all__ = ["TraceContext", "current_trace", "autocast_scope", "autocast_dtype"]
 
 import contextlib
 from collections.abc import Iterator
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -126,6 +126,25 @@ class TraceContext:
         if self.weights == "inputs":
             return self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
         return self.b.initializer(var.name, var.numpy())
+
+    def assign_variable(self, var: Variable, value: Any) -> Value:
+        """``var.assign(value)`` inside this program: ``value`` (a graph value or a constant) converted to the
+        variable's dtype and shape, recorded as an update (see ``update``). Returns the assigned value."""
+        if hasattr(value, "__onnx_value__"):
+            value = value.__onnx_value__()
+        to = onnx_dtype(var.dtype)
+        if not isinstance(value, Value):
+            value = self.b.const(np.asarray(value, dtype=var.dtype))
+        elif value.dtype not in (None, to):
+            value = self.b.op("Cast", [value], to=to, shape=value.shape)
+        static = value.static_shape() if value.shape is not None else None
+        if static is not None and tuple(static) != tuple(var.shape):
+            if int(np.prod(static)) != int(np.prod(var.shape)) or len(static) > len(var.shape):
+                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.name!r} of "
+                                 f"shape {var.shape}.")
+            value = self.b.op("Reshape", [value, self.b.const(np.asarray(var.shape, np.int64))], shape=var.shape)
+        self.update(var, value)
+        return value
 
     def update(self, var: Variable, new_value: Value) -> None:
         """Record that this program's step sets ``var`` to ``new_value`` (non-trainable state only).

@@ -74,6 +74,9 @@ class CustomStepTrace(ProgramTrace):
         owner: the model (names the learning-rate inputs after its optimizer attributes).
     """
 
+    #: ``variable.assign(host value)`` inside the step is part of the step, run every time.
+    assigns_in_graph = True
+
     def __init__(self, builder: GraphBuilder, rng_state: Variable, owner: Any = None):
         self.rng = CounterRng(lambda: self.read(rng_state))
         self.rng_state = rng_state
