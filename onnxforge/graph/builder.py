@@ -27,6 +27,8 @@ NO_FLOAT64_KERNEL = frozenset({
     "Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "LRN",
     "InstanceNormalization", "RNN", "LSTM", "GRU", "MaxUnpool", "OneHot", "Resize", "Hardmax", "Erf", "NonZero",
     "Mean", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+    "Elu", "Selu", "Celu", "LeakyRelu", "PRelu", "ThresholdedRelu", "HardSigmoid", "HardSwish", "Softplus",
+    "Softsign", "Mish",
 })
 #: float16 ops whose CPU kernel refuses float16 at run time: scatters with a reduction (gradients of
 #: Gather). onnxruntime runs other float16 nodes in float32 itself (its InsertCastTransformer).

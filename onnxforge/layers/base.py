@@ -552,8 +552,7 @@ class Layer:
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()
-        _warn_float64_fallback(self, [op for op, elem in b.float32_fallbacks[fallbacks:]
-                                      if elem == onnx.TensorProto.DOUBLE])
+        _warn_float64_fallback(self, b, fallbacks)
         self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
         _ops.fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
@@ -702,11 +701,18 @@ class Layer:
 
 
 _float64_warned: set[tuple[str, str]] = set()
+# builder -> indices into its float32_fallbacks already reported by an inner layer.
+_fallbacks_claimed: weakref.WeakKeyDictionary[GraphBuilder, set[int]] = weakref.WeakKeyDictionary()
 
 
-def _warn_float64_fallback(layer: Layer, ops: list[str]) -> None:
-    """Say once per layer that some of its float64 ops run in float32 (onnxruntime has no float64 kernel)."""
-    new = sorted({op for op in ops if (layer.name, op) not in _float64_warned})
+def _warn_float64_fallback(layer: Layer, b: GraphBuilder, start: int) -> None:
+    """Say once per layer that some of its float64 ops run in float32 (onnxruntime has no float64 kernel).
+    The innermost layer that emitted them speaks; the models around it stay quiet."""
+    claimed = _fallbacks_claimed.setdefault(b, set())
+    mine = [k for k in range(start, len(b.float32_fallbacks)) if k not in claimed]
+    claimed.update(mine)
+    ops = {b.float32_fallbacks[k][0] for k in mine if b.float32_fallbacks[k][1] == onnx.TensorProto.DOUBLE}
+    new = sorted(op for op in ops if (layer.name, op) not in _float64_warned)
     if not new:
         return
     _float64_warned.update((layer.name, op) for op in new)

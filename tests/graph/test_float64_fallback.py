@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from onnxforge.graph import GraphBuilder
+from onnxforge.graph import DEFAULT_OPSET, GraphBuilder
 from onnxforge.graph.builder import NO_FLOAT64_KERNEL
 from tests.conftest import check_full
 
@@ -23,10 +23,14 @@ SIGNATURES = {
     "GRU": ([D, D, D], [D], {"hidden_size": 2}), "MaxUnpool": ([D, I64], [D], {"kernel_shape": [2]}),
     "OneHot": ([I64, I64, D], [D], {}), "Resize": ([D, F, F], [D], {}), "Hardmax": ([D], [D], {}),
     "Erf": ([D], [D], {}), "NonZero": ([D], [I64], {}), "Mean": ([D, D], [D], {}),
-    **{op: ([D], [D], {}) for op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")},
+    **{op: ([D], [D], {}) for op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+                                     "Elu", "Selu", "LeakyRelu", "ThresholdedRelu", "HardSigmoid", "HardSwish",
+                                     "Softplus", "Softsign", "Mish")},
+    "PRelu": ([D, D], [D], {}),
     # Controls: float64 kernels exist, so these must not be in the list.
     "MatMul": ([D, D], [D], {}), "MaxPool": ([D], [D], {"kernel_shape": [2]}), "Softmax": ([D], [D], {}),
     "BatchNormalization": ([D] * 5, [D], {}), "Exp": ([D], [D], {}), "Sqrt": ([D], [D], {}),
+    "Relu": ([D], [D], {}), "Sigmoid": ([D], [D], {}), "Tanh": ([D], [D], {}), "Cos": ([D], [D], {}),
 }
 
 
@@ -35,8 +39,8 @@ def _loads(op: str) -> bool:
     node = helper.make_node(op, [f"x{i}" for i in range(len(ins))], [f"y{i}" for i in range(len(outs))], **attrs)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(f"x{i}", t, None) for i, t in enumerate(ins)],
                               [helper.make_tensor_value_info(f"y{i}", t, None) for i, t in enumerate(outs)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", DEFAULT_OPSET)])
+    model.ir_version = 10
     try:
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types

@@ -121,3 +121,36 @@ def test_save_and_load_keep_the_loss_scale_state(tmp_path):
     for _ in range(2):
         assert g.train_on_batch(X, Y) == pytest.approx(f.train_on_batch(X, Y), rel=1e-6)
     assert max_diff(f.get_weights(), g.get_weights()) == 0.0
+
+
+def test_a_custom_train_step_with_scale_loss_matches_the_compiled_step():
+    """The tf.keras recipe: scale_loss before the tape's gradient, apply_gradients unscales and checks."""
+    class Custom(onnxforge.Model):
+        def train_step(self, data):
+            x, y = data
+            with onnxforge.GradientTape() as tape:
+                loss = onnxforge.ops.mean(onnxforge.ops.square(self(x, training=True) - y))
+                scaled = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, self.trainable_weights)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            return {"loss": loss}
+
+    def make(cls):
+        inp = fkeras.Input((4,))
+        model = cls(inp, fkeras.layers.Dense(2)(fkeras.layers.Dense(3, activation="tanh")(inp)))
+        random_weights(model, seed=6)
+        model.compile(optimizer=fkeras.optimizers.LossScaleOptimizer(fkeras.optimizers.Adam(0.01),
+                                                                     initial_scale=4.0, dynamic_growth_steps=2),
+                      loss="mse")
+        return model
+
+    custom, compiled = make(Custom), make(fkeras.Model)
+    bad = X.copy()
+    bad[1, 2] = np.nan
+    for batch in (X, X, bad, X, X):
+        got = custom.train_on_batch(batch, Y, return_dict=True)["loss"]
+        want = compiled.train_on_batch(batch, Y)
+        assert got == pytest.approx(want, rel=1e-6, nan_ok=True)
+        assert _scale_state(custom.optimizer, onnxforge) == _scale_state(compiled.optimizer, onnxforge)
+    assert max_diff(custom.get_weights(), compiled.get_weights()) < 1e-6
+    assert _scale_state(custom.optimizer, onnxforge) == (0, 8.0, 4)
