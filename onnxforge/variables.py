@@ -86,7 +86,7 @@ class Variable:
                              f"of shape {self.shape}.")
         self._host = array.copy()
         self._device = None
-        return self
+        return None
 
     def assign_add(self, delta: Any) -> Any:
         """``assign(self + delta)`` (in the graph inside a traced program, like ``assign``)."""
