@@ -111,9 +111,10 @@ def _promote(a: Value, c: Any) -> tuple[Any, Any]:
         if c.is_float or a.dtype == onnx.TensorProto.BOOL:
             return _cast(a, c.dtype), c
         return a, c
-    if a.dtype is not None and not a.is_float and a.dtype != onnx.TensorProto.BOOL \
-            and isinstance(c, (float, np.floating)):
-        return _cast(a, onnx.TensorProto.FLOAT), c
+    if a.dtype is not None and not a.is_float and isinstance(c, (float, np.floating)):
+        return _cast(a, onnx.TensorProto.FLOAT), c          # int or bool tensor * 0.5
+    if a.dtype == onnx.TensorProto.BOOL and isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+        return _cast(a, onnx.TensorProto.INT64), c          # bool tensor + 1
     return a, c
 
 

@@ -14,24 +14,48 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["TensorOperator", "OPERATORS", "encode_index", "decode_index"]
+__all__ = ["TensorOperator", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
+           "keras_op_entry_to_operator", "operator_entry_to_keras_op"]
 
 import operator
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .base import Layer, auto_name
+
+def _as_bool(x: Any) -> Any:
+    from ..graph import Value
+
+    if isinstance(x, Value) and x.dtype != onnx.TensorProto.BOOL:
+        return x.builder.op("Cast", [x], to=onnx.TensorProto.BOOL, shape=x.shape)
+    return x if isinstance(x, Value) else np.asarray(x, dtype=bool)
+
+
+def _logical(fn: Any) -> Any:
+    # Keras's ``&``, ``|``, ``^``, ``~`` on symbolic tensors are logical ops: operands become bools.
+    return lambda *args: fn(*[_as_bool(a) for a in args])
+
 
 #: Keras's op names (``keras.ops.<name>``) -> the Python operator applied to graph values.
 OPERATORS: dict[str, Any] = {
     "add": operator.add, "subtract": operator.sub, "multiply": operator.mul, "true_divide": operator.truediv,
     "floor_divide": operator.floordiv, "mod": operator.mod, "power": operator.pow, "matmul": operator.matmul,
-    "negative": operator.neg, "absolute": operator.abs, "logical_not": operator.invert,
+    "negative": operator.neg, "absolute": operator.abs, "logical_not": _logical(operator.invert),
     "greater": operator.gt, "greater_equal": operator.ge, "less": operator.lt, "less_equal": operator.le,
-    "logical_and": operator.and_, "logical_or": operator.or_, "logical_xor": operator.xor,
-    "get_item": operator.getitem,
+    "logical_and": _logical(operator.and_), "logical_or": _logical(operator.or_),
+    "logical_xor": _logical(operator.xor), "get_item": operator.getitem,
 }
+#: Keras's op classes (``keras.src.ops.numpy``, what Keras writes in functional configs) -> op names.
+KERAS_OP_CLASSES: dict[str, str] = {
+    "Add": "add", "Subtract": "subtract", "Multiply": "multiply", "TrueDivide": "true_divide",
+    "Divide": "true_divide", "FloorDivide": "floor_divide", "Mod": "mod", "Power": "power", "Matmul": "matmul",
+    "Negative": "negative", "Absolute": "absolute", "LogicalNot": "logical_not", "Greater": "greater",
+    "GreaterEqual": "greater_equal", "Less": "less", "LessEqual": "less_equal", "LogicalAnd": "logical_and",
+    "LogicalOr": "logical_or", "LogicalXor": "logical_xor", "GetItem": "get_item",
+}
+_OP_TO_KERAS = {op: cls for cls, op in KERAS_OP_CLASSES.items() if cls != "Divide"}
 
 
 def encode_index(key: Any) -> Any:
@@ -143,3 +167,68 @@ def apply(op: str, *args: Any) -> Any:
 
 def get_item(x: Any, key: Any) -> Any:
     return TensorOperator("get_item", index=encode_index(key))(x)
+
+
+# ------------------------------------------------------------------------------------------ Keras configs
+def _is_tensor_config(x: Any) -> bool:
+    return isinstance(x, dict) and x.get("class_name") == "__keras_tensor__"
+
+
+def _keras_key_to_index(key: Any) -> Any:
+    """Keras's serialized GetItem key (a tuple is written as a list) as ``encode_index`` data."""
+    if isinstance(key, list):
+        return {"class_name": "__tuple__", "config": {"value": [_keras_key_to_index(k) for k in key]}}
+    return key
+
+
+def _index_to_keras_key(index: Any) -> Any:
+    if isinstance(index, dict) and index.get("class_name") == "__tuple__":
+        return [_index_to_keras_key(k) for k in index["config"]["value"]]
+    return index
+
+
+def keras_op_entry_to_operator(entry: dict) -> str | None:
+    """Turn, in place, a Keras op node of a functional config (``{"module": "keras.src.ops.numpy",
+    "class_name": "Add", ...}``) into the ``TensorOperator`` entry onnxforge reads; the problem as text if
+    the op has no counterpart (``None`` when converted)."""
+    op = KERAS_OP_CLASSES.get(entry.get("class_name", ""))
+    config = entry.get("config") or {}
+    if op is None:
+        return f"op {config.get('name', '?')!r}: Keras op {entry.get('class_name')} has no onnxforge counterpart"
+    nodes = entry.get("inbound_nodes") or []
+    operands = None
+    index = None
+    for node in nodes:
+        args = list(node.get("args") or [])
+        if op == "get_item":
+            index = _keras_key_to_index(args[1]) if len(args) > 1 else node.get("kwargs", {}).get("key")
+            node["args"] = args[:1]
+        else:
+            slots = [_SLOT if _is_tensor_config(a) else a for a in args]
+            if any(s != _SLOT for s in slots):
+                operands = slots
+            node["args"] = [a for a in args if _is_tensor_config(a)]
+        node["kwargs"] = {}
+    entry.update(module="keras.layers", class_name="TensorOperator", registered_name=None)
+    entry["config"] = {"name": config.get("name") or entry.get("name"), "op": op,
+                       **({"operands": operands} if operands is not None else {}),
+                       **({"index": index} if op == "get_item" else {})}
+    return None
+
+
+def operator_entry_to_keras_op(entry: dict) -> None:
+    """The inverse: a ``TensorOperator`` entry written as the Keras op node Keras 3 reads, in place."""
+    config = entry.get("config") or {}
+    op = config.get("op")
+    cls = _OP_TO_KERAS.get(op)
+    if cls is None:
+        return
+    for node in entry.get("inbound_nodes") or []:
+        tensors = iter(node.get("args") or [])
+        if op == "get_item":
+            node["args"] = [next(tensors), _index_to_keras_key(config.get("index"))]
+        elif config.get("operands") is not None:
+            node["args"] = [next(tensors) if o == _SLOT else o for o in config["operands"]]
+    entry.update(module="keras.src.ops.numpy", class_name=cls, registered_name=cls)
+    entry["config"] = {"name": config.get("name")}
+    entry.pop("build_config", None)

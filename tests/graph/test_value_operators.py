@@ -162,3 +162,14 @@ def test_bad_indices_are_clear_errors():
         x["a"]
     with pytest.raises(IndexError, match="Boolean-mask"):
         x[:, np.array([True, False, True, True])]
+
+
+def test_bool_tensors_promote_like_keras():
+    out, _ = _run(lambda a, b: (a > 0.0) * 1.5, A, B)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, (A > 0) * 1.5)
+    out, _ = _run(lambda a, b: (a > 0.0) + 1, A, B)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, (A > 0) + 1)
+    out, _ = _run(lambda a, b: (a > 0.0) * b, A, B)
+    assert out.dtype == np.float32

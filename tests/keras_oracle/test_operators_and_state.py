@@ -101,3 +101,32 @@ def test_a_batchnorm_called_twice_per_step_applies_both_updates_like_keras():
     np.testing.assert_allclose(fbn.moving_variance.numpy(), keras.ops.convert_to_numpy(kbn.moving_variance),
                                atol=1e-5)
     np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), atol=1e-5)
+
+
+def test_operator_nodes_move_through_keras_files_both_ways(tmp_path):
+    """Keras writes `inputs + h`, `2.0 * x`, `x[:, 0]` as op nodes (keras.src.ops.numpy.Add, ...): onnxforge
+    reads them as TensorOperator nodes and writes its own back in Keras's form."""
+    import onnxforge
+
+    x = np.random.default_rng(3).normal(size=(2, 5, 4)).astype("float32")
+    inp = keras.Input((5, 4))
+    h = keras.layers.Dense(4)(inp)
+    k = keras.Model(inp, -(2.0 * (inp + h))[:, 0] ** 2)
+    k.save(tmp_path / "k.keras")
+    f = onnxforge.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+    f2 = _functional_operators(fkeras)
+    random_weights(f2, seed=7)
+    f2.save(tmp_path / "f.keras")
+    k2 = keras.saving.load_model(tmp_path / "f.keras")
+    other = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(k2.predict([x, other], verbose=0), f2.predict([x, other], verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    again = onnxforge.load_model(tmp_path / "f.keras")
+    np.testing.assert_array_equal(again.predict([x, other], verbose=0), f2.predict([x, other], verbose=0))
+
+    k3 = keras.Model(inp, keras.ops.sum(inp, axis=1))   # an op onnxforge does not read from files
+    k3.save(tmp_path / "sum.keras")
+    with pytest.raises(Exception, match="Keras op Sum has no onnxforge counterpart"):
+        onnxforge.load_model(tmp_path / "sum.keras")
