@@ -77,7 +77,7 @@ def test_mean_matches_keras_example():
 def np_confusion(y, p, thresholds, w=None):
     w = np.ones_like(p) if w is None else np.broadcast_to(w.reshape(-1, *[1] * (p.ndim - 1)), p.shape)
     y, p, w = (y != 0).ravel(), p.ravel(), w.ravel()
-    above = p[:, None] > thresholds[None, :]
+    above = p[:, None] > np.asarray(thresholds)[None, :]
     tp = (above & y[:, None]) * w[:, None]
     fp = (above & ~y[:, None]) * w[:, None]
     fn = (~above & y[:, None]) * w[:, None]
@@ -107,7 +107,7 @@ def test_auc_state_sums_and_roc_value(rng):
     w = rng.uniform(size=40).astype(np.float32)
     m = metrics.AUC()
     _update_in_batches(m, y, p, w, batch=7)
-    thresholds = m.thresholds
+    thresholds = np.asarray(m.thresholds)
     assert len(thresholds) == 200 and thresholds[0] == -1e-7 and thresholds[-1] == 1 + 1e-7
     want = np_confusion(y, p, thresholds, w)
     for got, exp in zip(m._states, want):

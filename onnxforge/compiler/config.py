@@ -42,9 +42,7 @@ class OutputConfig:
         """Whether the targets are integer class ids (sparse crossentropy) rather than output-shaped."""
         if self.loss is not None:
             return bool(getattr(self.loss, "sparse_labels", False))
-        return any(isinstance(m, (metrics_module.SparseCategoricalAccuracy,
-                                  metrics_module.SparseTopKCategoricalAccuracy))
-                   for _, m in self.metrics + self.weighted_metrics)
+        return any(getattr(m, "sparse_labels", False) for _, m in self.metrics + self.weighted_metrics)
 
     @property
     def has_target(self) -> bool:
