@@ -215,4 +215,7 @@ def test_metric_sum_graphs_pass_full_checker(checked):
 
 
 def test_default_names_follow_keras():
+    from onnxforge.layers import clear_session
+
+    clear_session()   # default names count up in a session, as in Keras: "auc", "auc_1", ...
     assert [metrics.AUC().name, metrics.Precision().name, metrics.Recall().name] == ["auc", "precision", "recall"]

@@ -119,7 +119,11 @@ class Metric:
     _direction: str | None = None
 
     def __init__(self, name: str | None = None, dtype: Any = None):
-        self.name = name or _snake(type(self).__name__)
+        # Like Keras, a metric named by default takes a session-unique name: "auc", "auc_1", ...
+        # (layers.base holds the counters ``clear_session`` resets; imported here to keep metrics below layers.)
+        from ..layers.base import auto_name
+
+        self.name = name or auto_name(_snake(type(self).__name__))
         if dtype not in _FLOAT_DTYPES:
             raise ValueError(f"Metric {self.name!r}: only float32 metrics are supported. Received: dtype={dtype!r}")
         self._dtype = "float32"
