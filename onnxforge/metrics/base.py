@@ -158,10 +158,6 @@ class Metric:
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Keras's stateful update on arrays (runs this metric's ops with onnxruntime)."""
-        if isinstance(y_true, Value) or isinstance(y_pred, Value):
-            raise TypeError(f"Metric {self.name!r}: update_state() received graph values. Inside a compiled step, "
-                            "return the value from train_step (fit() averages it per epoch), or pass the metric "
-                            "to compile(metrics=...).")
         sums = self._eager.run(lambda t, p, w: list(self.batch_sums(t, p, w)), y_true, y_pred, sample_weight)
         self.merge_state(sums)
 
@@ -248,8 +244,6 @@ class Mean(Metric):
         return mean_sums(cast(values, _FLOAT), sample_weight)
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        if isinstance(values, Value):
-            super().update_state(values, None)   # the same clear error
         sums = self._eager.run(lambda v, w: self.batch_sums(v, w), values, sample_weight)
         self.merge_state(sums)
 
@@ -290,8 +284,6 @@ class Sum(Metric):
         return [sum_of(cast(values, _FLOAT), sample_weight)]
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
-        if isinstance(values, Value):
-            super().update_state(values, None)
         sums = self._eager.run(lambda v, w: self.batch_sums(v, w), values, sample_weight)
         self.merge_state(sums)
 

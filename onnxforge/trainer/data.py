@@ -29,7 +29,9 @@ def io_names(model: Any, kind: str) -> list[str] | None:
     """The model's input (``kind="input"``) or output names, or ``None`` when not known yet."""
     # An unbuilt model (a Sequential without an Input) raises here: its names come with its first batch.
     try:
-        names = getattr(model, f"{kind}_names", None)
+        # Outputs are keyed by ``output_keys`` (the dict keys of a dict-output model) where a model has them.
+        names = getattr(model, "output_keys", None) if kind == "output" else None
+        names = names if names is not None else getattr(model, f"{kind}_names", None)
         if names is None:
             tensors = getattr(model, f"{kind}s", None)
             names = [t.name for t in tensors] if tensors else None
@@ -70,6 +72,14 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         if names is None:
             names = list(data)
         missing = [n for n in names if n not in data]
+        if missing and arg.startswith("y") and len(missing) < len(names):
+            # Targets for some outputs only (Keras allows it for outputs without a loss or metrics): the
+            # others are None here, and the step checks the outputs it trains on have theirs.
+            arrays = [None if n in missing else _as_array(data[n], f"{arg}[{n!r}]", method) for n in names]
+            extra = [k for k in data if k not in names]
+            if extra:
+                raise ValueError(f"{method}(): {arg} has key(s) {extra} that are not model outputs {names}.")
+            return arrays
         if missing:
             raise ValueError(f"{method}(): {arg} is a dict without the key(s) {missing}. Expected keys "
                              f"{names} (the model's names). Received keys: {list(data)}")
@@ -116,9 +126,10 @@ def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
 
 def _labelled(prefix: str, arrays: list[np.ndarray], names: list[str] | None) -> list[tuple[str, np.ndarray]]:
     if len(arrays) == 1:
-        return [(prefix, arrays[0])]
+        return [] if arrays[0] is None else [(prefix, arrays[0])]
     labels = names if names is not None and len(names) == len(arrays) else range(len(arrays))
-    return [(f"{prefix}[{n!r}]" if isinstance(n, str) else f"{prefix}[{n}]", a) for n, a in zip(labels, arrays)]
+    return [(f"{prefix}[{n!r}]" if isinstance(n, str) else f"{prefix}[{n}]", a) for n, a in zip(labels, arrays)
+            if a is not None]
 
 
 def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
@@ -210,10 +221,11 @@ class ArrayData:
 
     @property
     def n(self) -> int:
-        return len(self.xs[0]) if self.xs else len(self.ys[0])
+        return len(self.xs[0]) if self.xs else len(next(y for y in self.ys if y is not None))
 
     def take(self, index: np.ndarray | slice) -> Batch:
-        return [a[index] for a in self.xs], [a[index] for a in self.ys], _take_weights(self.sample_weight, index)
+        return ([a[index] for a in self.xs], [None if a is None else a[index] for a in self.ys],
+                _take_weights(self.sample_weight, index))
 
     def split(self, at: int) -> tuple[ArrayData, ArrayData]:
         head, tail = slice(0, at), slice(at, None)
