@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from .. import (activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers,
-                regularizers, saving, utils)
+                preprocessing, regularizers, saving, utils)
 from ..layers import Input, Layer
 from ..ops import random
 from ..models import Model, Sequential
@@ -24,9 +24,12 @@ from . import datasets
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random", "utils"]
+           "random", "utils", "preprocessing"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
-              "optimizers", "regularizers", "saving", "ops", "random", "utils"):
+              "optimizers", "regularizers", "saving", "ops", "random", "utils", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
+# `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.
+for _name in ("sequence", "image"):
+    sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)

@@ -5,7 +5,7 @@ Example:
     >>> m = F1Score(threshold=0.5)
     >>> m.update_state(np.array([[1, 1, 1], [1, 0, 0], [1, 1, 0]]),
     ...                np.array([[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]], np.float32))
-    >>> np.round(m.result(), 4).tolist()
+    >>> [round(float(v), 4) for v in m.result()]
     [0.5, 0.8, 0.6667]
 """
 from __future__ import annotations

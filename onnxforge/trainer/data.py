@@ -14,6 +14,7 @@ __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source",
            "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
 import math
+import random
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -306,23 +307,33 @@ def unpack_batch(item: Any) -> tuple[Any, Any, Any]:
 class IterableSource:
     """Batches drawn from a PyDataset-like object, a generator or another iterable of batches.
 
-    A PyDataset-like object (``__len__`` and ``__getitem__``) gives ``len()`` batches per epoch and gets
-    ``on_epoch_end()`` after each. An iterator (a generator) is consumed across epochs; an epoch ends
-    after ``steps`` batches or when it runs out, after which ``exhausted`` is set. Other iterables are
-    iterated afresh each epoch.
+    A PyDataset-like object (``__getitem__`` with ``__len__`` or ``num_batches``) gives its batches once
+    per epoch, between ``on_epoch_begin()`` and ``on_epoch_end()``, in a new random order each epoch when
+    ``shuffle`` (``fit``'s default, as in Keras 3); an endless one (``num_batches`` of ``None``) needs
+    ``steps`` and continues where the last epoch stopped. An iterator (a generator) is consumed across
+    epochs; an epoch ends after ``steps`` batches or when it runs out, after which ``exhausted`` is set.
+    Other iterables are iterated afresh each epoch.
     """
 
     def __init__(self, source: Any, method: str, model: Any, steps: int | None = None,
-                 class_weight: Mapping[int, float] | None = None):
+                 class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
         self.source = source
         self.method = method
         self.in_names = io_names(model, "input")
         self.out_names = io_names(model, "output")
         self.class_weight = class_weight
-        self.indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__") and not hasattr(source, "__next__")
+        self.shuffle = bool(shuffle)
+        self.indexed = hasattr(source, "__getitem__") and not hasattr(source, "__next__") and (
+            hasattr(source, "__len__") or hasattr(source, "num_batches"))
         self.is_iterator = not self.indexed and iter(source) is source
+        self._next_index = 0
         if self.indexed:
-            self.steps: int | None = len(source) if steps is None else steps
+            self.length = _num_batches(source)
+            if self.length is None and steps is None:
+                raise ValueError(f"{method}(): {type(source).__name__} is endless (num_batches is None): pass "
+                                 f"{'steps_per_epoch' if method == 'fit' else 'steps'} to say how many batches make "
+                                 "an epoch.")
+            self.steps: int | None = self.length if steps is None else steps
         else:
             self.steps = steps
         self.exhausted = False
@@ -350,9 +361,18 @@ class IterableSource:
 
     def _items(self) -> Iterator[Any]:
         if self.indexed:
-            length = len(self.source)
-            for i in range(self.steps if self.steps is not None else length):
-                yield self.source[i % length]
+            if hasattr(self.source, "on_epoch_begin"):
+                self.source.on_epoch_begin()
+            if self.length is None:   # endless: number the batches on from the last epoch
+                indices = range(self._next_index, self._next_index + self.steps)
+                self._next_index += self.steps
+            else:
+                order = list(range(self.length))
+                if self.shuffle:
+                    random.shuffle(order)
+                indices = [order[i % self.length] for i in range(self.steps)] if self.length else []
+            for i in indices:
+                yield self.source[i]
             if hasattr(self.source, "on_epoch_end"):
                 self.source.on_epoch_end()
             return
@@ -377,6 +397,18 @@ class IterableSource:
     def epoch(self) -> Iterator[Batch]:
         for step, item in enumerate(self._items()):
             yield self._convert(item, step)
+
+
+def _num_batches(source: Any) -> int | None:
+    """A PyDataset's number of batches: ``num_batches`` where defined (``None``: endless), else ``len``."""
+    if hasattr(source, "num_batches"):
+        try:
+            count = source.num_batches
+        except NotImplementedError:
+            count = None
+        else:
+            return None if count is None else int(count)
+    return len(source)
 
 
 Source = Union[ArraySource, IterableSource]
@@ -426,6 +458,6 @@ def make_source(method: str, model: Any, x: Any, y: Any, sample_weight: Any, bat
                 raise ValueError(f"{method}(): the {name} argument is not supported when x is a dataset or "
                                  f"generator ({type(x).__name__}); yield (x, y, sample_weight) batches "
                                  "instead.")
-        return IterableSource(x, method, model, steps=steps, class_weight=class_weight)
+        return IterableSource(x, method, model, steps=steps, class_weight=class_weight, shuffle=shuffle)
     data = array_data(method, model, x, y, sample_weight, class_weight)
     return ArraySource(data, batch_size, shuffle=shuffle, steps=steps, repeat=method == "fit")
