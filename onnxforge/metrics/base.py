@@ -19,7 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "mean_sums", "divide_no_nan", "EagerPrograms"]
+__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "mean_sums", "divide_no_nan", "EagerPrograms", "sum_of"]
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -129,26 +129,78 @@ class Metric:
         self._dtype = "float32"
         self._states: list[np.ndarray] | None = None
         self._eager = EagerPrograms()
+        self._metric_variables: list[Any] = []
+        self._checked_additive = False
 
     @property
     def dtype(self) -> str:
         return self._dtype
 
+    # ---------------------------------------------------------------- Keras-style variables
+    def add_variable(self, shape: Any = (), initializer: Any = "zeros", dtype: Any = None, aggregation: str = "sum",
+                     name: str | None = None) -> Any:
+        """A state variable for a metric written the Keras way (see ``onnxforge.metrics.stateful``)."""
+        from .stateful import MetricVariable
+
+        if aggregation not in ("sum", "mean", "none", None):
+            raise ValueError(f"Metric {self.name!r}: add_variable(aggregation=...) must be 'sum', 'mean' or 'none'. "
+                             f"Received: aggregation={aggregation!r}")
+        taken = {v.name for v in self._metric_variables}
+        base = name or f"variable_{len(self._metric_variables)}"
+        unique, k = base, 1
+        while unique in taken:
+            unique, k = f"{base}_{k}", k + 1
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape or ())
+        var = MetricVariable(unique, shape, dtype or "float32", initializer)
+        self._metric_variables.append(var)
+        return var
+
+    def add_weight(self, shape: Any = (), initializer: Any = "zeros", dtype: Any = None, name: str | None = None,
+                   aggregation: str = "sum") -> Any:
+        """Keras's older name of ``add_variable``."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, aggregation=aggregation, name=name)
+
+    def _user_defined(self) -> bool:
+        """A metric written the Keras way: its own update_state over variables from add_variable."""
+        return bool(self._metric_variables) and type(self).update_state is not Metric.update_state
+
     # ---------------------------------------------------------------- graph side
     def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
         """``[(state name, shape), ...]`` of the sums this metric keeps."""
+        if self._metric_variables:
+            return [(v.name, v.shape) for v in self._metric_variables]
         raise NotImplementedError(f"{type(self).__name__} does not define state_spec()")
 
     def batch_sums(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
         """One batch's contribution to each state sum, as graph values (float32)."""
+        if self._user_defined():
+            return self._traced_increments(y_true, y_pred, sample_weight)
         raise NotImplementedError(
             f"Metric {self.name!r} ({type(self).__name__}) has no graph form (batch_sums). onnxforge compiles a "
             "metric as per-batch sums: subclass MeanMetricWrapper with a function fn(y_true, y_pred) of graph ops, "
             "or implement state_spec / batch_sums / result_from.")
 
+    def _traced_increments(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
+        from .stateful import check_additive, trace_increments
+
+        args = (y_true, y_pred, sample_weight)
+        if not self._checked_additive:
+            specs = [None if a is None else (a.dtype, a.shape) for a in args]
+            check_additive(self.name, self._metric_variables, lambda t, p, w: self.update_state(t, p, w), specs)
+            self._checked_additive = True
+        b = y_pred.builder
+        return trace_increments(self._metric_variables, lambda: self.update_state(*args), b,
+                                lambda var: b.const(np.zeros(var.shape, var._dtype)))
+
     # ---------------------------------------------------------------- host side
     def result_from(self, states: Sequence[np.ndarray]) -> Any:
         """The metric value from accumulated state sums."""
+        if self._metric_variables:
+            for var, value in zip(self._metric_variables, states):
+                var._value = np.asarray(value).astype(var._dtype).reshape(var.shape)
+            out = self.result()
+            out = np.asarray(out.numpy() if hasattr(out, "numpy") else out)
+            return float(out) if out.ndim == 0 else out
         raise NotImplementedError
 
     def merge_state(self, states: Sequence[np.ndarray]) -> None:
@@ -170,6 +222,8 @@ class Metric:
     def reset_state(self) -> None:
         """Forget every update."""
         self._states = None
+        for var in self._metric_variables:
+            var.reset()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """``update_state(*args)``, then ``result()`` (Keras's ``Metric.__call__``)."""
@@ -177,8 +231,11 @@ class Metric:
         return self.result()
 
     @property
-    def variables(self) -> list[np.ndarray]:
-        """The accumulated state sums (zeros before any update), in ``state_spec`` order."""
+    def variables(self) -> list[Any]:
+        """The metric's state: its variables (a metric written with ``add_variable``), else the accumulated
+        sums (zeros before any update), in ``state_spec`` order."""
+        if self._metric_variables:
+            return list(self._metric_variables)
         if self._states is None:
             return [np.zeros(s, np.float32) for _, s in self.state_spec()]
         return [np.asarray(s, np.float32) for s in self._states]
