@@ -30,6 +30,7 @@ import onnx
 
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..losses import _snake, _rank, batch_size, cast, elementwise, reduce, squeeze_or_expand_to_same_rank
+from ..metric_tracing import trace_aware
 
 _FLOAT = onnx.TensorProto.FLOAT
 _FLOAT_DTYPES = (None, "float32", np.float32)
@@ -118,6 +119,11 @@ class Metric:
     #: ``"up"`` when larger is better, ``"down"`` when smaller is better (``EarlyStopping(mode="auto")``).
     _direction: str | None = None
 
+    def __init_subclass__(cls, **kwargs: Any):
+        # update_state / result inside a traced custom train_step record the tracker (metric_tracing).
+        super().__init_subclass__(**kwargs)
+        trace_aware(cls)
+
     def __init__(self, name: str | None = None, dtype: Any = None):
         # Like Keras, a metric named by default takes a session-unique name: "auc", "auc_1", ...
         # (layers.base holds the counters ``clear_session`` resets; imported here to keep metrics below layers.)
@@ -184,12 +190,13 @@ class Metric:
         from .stateful import check_additive, trace_increments
 
         args = (y_true, y_pred, sample_weight)
+        update = _raw(type(self).update_state)   # the class's own code, traced on graph values
         if not self._checked_additive:
             specs = [None if a is None else (a.dtype, a.shape) for a in args]
-            check_additive(self.name, self._metric_variables, lambda t, p, w: self.update_state(t, p, w), specs)
+            check_additive(self.name, self._metric_variables, lambda t, p, w: update(self, t, p, w), specs)
             self._checked_additive = True
         b = y_pred.builder
-        return trace_increments(self._metric_variables, lambda: self.update_state(*args), b,
+        return trace_increments(self._metric_variables, lambda: update(self, *args), b,
                                 lambda var: b.const(np.zeros(var.shape, var._dtype)))
 
     # ---------------------------------------------------------------- host side
@@ -205,6 +212,10 @@ class Metric:
 
     def merge_state(self, states: Sequence[np.ndarray]) -> None:
         """Add a batch's (or several batches') sums to this metric's host state."""
+        if self._metric_variables:   # a metric written with add_variable: its variables hold the state
+            for var, inc in zip(self._metric_variables, states):
+                var._value = (var._value + np.asarray(inc).reshape(var.shape)).astype(var._dtype)
+            return
         states = [np.asarray(s, np.float64) for s in states]
         self._states = states if self._states is None else [a + s for a, s in zip(self._states, states)]
 
@@ -249,6 +260,14 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+trace_aware(Metric)
+
+
+def _raw(method: Any) -> Any:
+    """A metric method without the trace-aware wrapper (``metric_tracing``): the code its class wrote."""
+    return getattr(method, "__wrapped__", method)
 
 
 # ------------------------------------------------------------------------------------------ means

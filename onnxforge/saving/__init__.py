@@ -13,7 +13,8 @@ Model save / load / export build on these two pieces: every file onnxforge write
 from __future__ import annotations
 
 from onnxforge.saving.atomic import atomic_write, temp_files_for
-from onnxforge.saving.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, tensor_nbytes
+from onnxforge.saving.safe_load import (DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, load_onnx_bytes,
+                                        tensor_nbytes)
 from onnxforge.layers.serialization import register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.model_io import load_model, load_weights, save_model, save_weights
@@ -24,6 +25,7 @@ __all__ = [
     "atomic_write",
     "iter_tensors",
     "load_onnx",
+    "load_onnx_bytes",
     "temp_files_for",
     "tensor_nbytes",
     "export_inference",
