@@ -132,3 +132,69 @@ def test_an_update_that_is_not_a_sum_is_refused_at_compile():
     standalone.update_state(Y, np.full((2, 3), 0.25, np.float32))
     standalone.update_state(Y, np.full((2, 3), 0.75, np.float32))
     assert float(standalone.result()) == 0.75
+
+
+def _tracker_model(lib):
+    ops = lib.ops
+
+    class SamplesSeen(lib.metrics.Metric):
+        def __init__(self, name="seen", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.n = self.add_variable(shape=(), name="n", initializer="zeros")
+
+        def update_state(self, values, sample_weight=None):
+            self.n.assign_add(ops.cast(ops.shape(values)[0], "float32"))
+
+        def result(self):
+            return self.n
+
+    class Regressor(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = lib.layers.Dense(1)
+            self.loss_tracker = lib.metrics.Mean(name="loss")
+            self.seen = SamplesSeen()
+
+        def call(self, x):
+            return self.dense(x)
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, self.seen]
+
+        def train_step(self, data):
+            x, y = data
+            if lib is keras:   # Keras's torch custom step, as its guide writes it
+                import torch
+
+                self.zero_grad()
+                loss = ops.mean(ops.square(self(x, training=True) - y))
+                loss.backward()
+                grads = [v.value.grad for v in self.trainable_weights]
+                with torch.no_grad():
+                    self.optimizer.apply(grads, self.trainable_weights)
+            else:
+                with onnxforge.GradientTape() as tape:
+                    loss = ops.mean(ops.square(self(x, training=True) - y))
+                grads = tape.gradient(loss, self.trainable_weights)
+                self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            self.loss_tracker.update_state(loss)
+            self.seen.update_state(x)
+            return {m.name: m.result() for m in self.metrics}
+
+    return Regressor()
+
+
+def test_custom_metric_as_a_tracker_in_a_custom_train_step_matches_keras():
+    y = R.normal(size=(13, 1)).astype("float32")
+    k, f = _tracker_model(keras), _tracker_model(fk)
+    k(X[:1])
+    f(X[:1])
+    f.set_weights(k.get_weights())
+    for model, lib in ((k, keras), (f, fk)):
+        model.compile(optimizer=lib.optimizers.SGD(0.05))
+    expected = k.fit(X, y, epochs=2, batch_size=5, shuffle=False, verbose=0).history
+    got = f.fit(X, y, epochs=2, batch_size=5, shuffle=False, verbose=0).history
+    assert got["seen"] == [13.0, 13.0] and sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, err_msg=key)

@@ -189,13 +189,13 @@ class Metric:
     def _traced_increments(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
         from .stateful import check_additive, trace_increments
 
-        args = (y_true, y_pred, sample_weight)
         update = _raw(type(self).update_state)   # the class's own code, traced on graph values
+        args = _fit_arguments(update, (y_true, y_pred, sample_weight))
         if not self._checked_additive:
             specs = [None if a is None else (a.dtype, a.shape) for a in args]
-            check_additive(self.name, self._metric_variables, lambda t, p, w: update(self, t, p, w), specs)
+            check_additive(self.name, self._metric_variables, lambda *values: update(self, *values), specs)
             self._checked_additive = True
-        b = y_pred.builder
+        b = next(a.builder for a in args if isinstance(a, Value))
         return trace_increments(self._metric_variables, lambda: update(self, *args), b,
                                 lambda var: b.const(np.zeros(var.shape, var._dtype)))
 
@@ -263,6 +263,25 @@ class Metric:
 
 
 trace_aware(Metric)
+
+
+def _fit_arguments(update: Any, args: tuple) -> tuple:
+    """As many of ``(y_true, y_pred, sample_weight)`` as ``update(self, ...)`` takes positionally: a tracker's
+    ``update_state(values, sample_weight=None)`` gets ``(values, sample_weight)``."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(update).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return args
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return args
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    if n >= len(args):
+        return args
+    if n == 2 and args[1] is None:   # (values, sample_weight) reached batch_sums as (values, None, weight)
+        return (args[0], args[2])
+    return args[:n]
 
 
 def _raw(method: Any) -> Any:
