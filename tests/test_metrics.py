@@ -219,3 +219,21 @@ def test_default_names_follow_keras():
 
     clear_session()   # default names count up in a session, as in Keras: "auc", "auc_1", ...
     assert [metrics.AUC().name, metrics.Precision().name, metrics.Recall().name] == ["auc", "precision", "recall"]
+
+
+def test_new_metrics_survive_save_and_load(tmp_path, rng):
+    import onnxforge as of
+
+    model = of.Sequential([of.layers.Input((4,)), of.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=[metrics.F1Score(average="macro"), metrics.AUC(multi_label=True, label_weights=[1, 2, 3]),
+                           metrics.OneHotMeanIoU(3), metrics.PrecisionAtRecall(0.3), "r2_score"])
+    x = rng.uniform(size=(20, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.evaluate(x, y, verbose=0, return_dict=True)
+    model.save(str(tmp_path / "m.onnx"))
+    after = of.load_model(str(tmp_path / "m.onnx")).evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(after) == sorted(before)
+    for key in before:
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-6, err_msg=key)
