@@ -840,7 +840,8 @@ ALIASES: dict[str, Callable[[], Loss]] = {
     "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
     "MSLE": MeanSquaredLogarithmicError,
     "cosine_similarity": CosineSimilarity,
-    "binary_focal_crossentropy": BinaryFocalCrossentropy, "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     **_CLASSES,
 }
 _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {

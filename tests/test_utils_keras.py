@@ -3,7 +3,6 @@ image files and arrays, ``smart_resize``, and ``PyDataset`` driven by ``fit`` / 
 from __future__ import annotations
 
 import os
-import random
 
 import numpy as np
 import pytest
@@ -26,8 +25,8 @@ def _np(x):
 
 
 # ------------------------------------------------------------------------------------- array helpers
-@pytest.mark.parametrize("labels,num_classes", [([0, 2, 1, 2], None), ([[1], [0], [3]], 5), (np.arange(6).reshape(2, 3), None),
-                                                (np.array([1.0, 0.0]), 2)])
+@pytest.mark.parametrize("labels,num_classes", [([0, 2, 1, 2], None), ([[1], [0], [3]], 5),
+                                                (np.arange(6).reshape(2, 3), None), (np.array([1.0, 0.0]), 2)])
 def test_to_categorical_matches_keras(labels, num_classes):
     expected = _np(keras.utils.to_categorical(labels, num_classes))
     got = fk.utils.to_categorical(labels, num_classes)
@@ -107,10 +106,12 @@ def test_save_and_load_img_match_keras(tmp_path):
     x = R.uniform(0, 255, (12, 9, 3)).astype("float32")
     path = str(tmp_path / "img.png")
     fk.utils.save_img(path, x)
-    for kwargs in ({}, dict(target_size=(6, 4)), dict(target_size=(5, 5), keep_aspect_ratio=True, interpolation="bilinear"),
+    for kwargs in ({}, dict(target_size=(6, 4)),
+                   dict(target_size=(5, 5), keep_aspect_ratio=True, interpolation="bilinear"),
                    dict(color_mode="grayscale"), dict(color_mode="rgba", target_size=(3, 7), interpolation="bicubic")):
         ours, theirs = fk.utils.load_img(path, **kwargs), keras.utils.load_img(path, **kwargs)
-        np.testing.assert_array_equal(fk.utils.img_to_array(ours), keras.utils.img_to_array(theirs), err_msg=str(kwargs))
+        np.testing.assert_array_equal(fk.utils.img_to_array(ours), keras.utils.img_to_array(theirs),
+                                      err_msg=str(kwargs))
     keras.utils.save_img(str(tmp_path / "k.png"), x)
     np.testing.assert_array_equal(np.asarray(fk.utils.load_img(str(tmp_path / "k.png"))),
                                   np.asarray(fk.utils.load_img(path)))

@@ -23,7 +23,7 @@ import onnx
 
 from ..graph import Value, np_dtype
 from ..losses import (
-    _is_symbolic, _rank, cast, expand_dims, reduce, run_eagerly, squeeze, squeeze_or_expand_to_same_rank,
+    _is_symbolic, _rank, cast, reduce, run_eagerly, squeeze, squeeze_or_expand_to_same_rank,
 )
 from .base import MeanMetricWrapper
 

@@ -55,7 +55,8 @@ class SensitivitySpecificityBase(Metric):
                  name: str | None = None, dtype: Any = None):
         super().__init__(name=name, dtype=dtype)
         if num_thresholds <= 0:
-            raise ValueError(f"Argument `num_thresholds` must be an integer > 0. Received: num_thresholds={num_thresholds}")
+            raise ValueError("Argument `num_thresholds` must be an integer > 0. "
+                             f"Received: num_thresholds={num_thresholds}")
         self.value = value
         self.class_id = class_id
         self.num_thresholds = num_thresholds
@@ -243,7 +244,8 @@ class AUC(Metric):
         if self.from_logits:
             y_pred = elementwise("Sigmoid", y_pred)
         sums = confusion_sums(y_true, y_pred, sample_weight, self._thresholds, evenly=self._evenly,
-                              multi_label=self.multi_label, label_weights=None if self.multi_label else self.label_weights)
+                              multi_label=self.multi_label,
+                              label_weights=None if self.multi_label else self.label_weights)
         return [sums["tp"], sums["fp"], sums["tn"], sums["fn"]]
 
     def _average(self, by_label: np.ndarray) -> float:

@@ -83,9 +83,9 @@ def _construct(factory: Callable[[], Metric], identifier: Any, argument: str) ->
     except TypeError as e:   # a class with required arguments (PrecisionAtRecall needs `recall`)
         required = [p.name for p in inspect.signature(factory).parameters.values()
                     if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        example = f"{getattr(factory, '__name__', factory)}({', '.join(f'{r}=...' for r in required)})"
         raise ValueError(f"Metric {identifier!r} for argument `{argument}` needs arguments {required}: pass an "
-                         f"instance such as {getattr(factory, '__name__', factory)}({', '.join(f'{r}=...' for r in required)}). "
-                         f"Received: {argument}={identifier!r}") from e
+                         f"instance such as {example}. Received: {argument}={identifier!r}") from e
 
 
 def get(identifier: Any, argument: str = "metrics") -> Metric:

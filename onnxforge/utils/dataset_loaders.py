@@ -224,7 +224,8 @@ def image_dataset_from_directory(directory: str, labels: Any = "inferred", label
         Images are float32 in [0, 255].
     """
     if color_mode not in _CHANNELS:
-        raise ValueError(f'`color_mode` must be one of {{"rgb", "rgba", "grayscale"}}. Received: color_mode={color_mode}')
+        raise ValueError('`color_mode` must be one of {"rgb", "rgba", "grayscale"}. '
+                         f"Received: color_mode={color_mode}")
     if interpolation not in ("bilinear", "nearest"):
         raise ValueError(f"image_dataset_from_directory supports interpolation 'bilinear' or 'nearest' in onnxforge. "
                          f"Received: interpolation={interpolation!r}")

@@ -28,7 +28,8 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError as e:   # pragma: no cover - depends on the environment
-        raise ImportError("This image function needs Pillow (PIL), which is not installed: `pip install pillow`.") from e
+        raise ImportError("This image function needs Pillow (PIL), which is not installed: "
+                          "`pip install pillow`.") from e
     return Image
 
 

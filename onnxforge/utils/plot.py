@@ -100,8 +100,9 @@ def model_to_dot(model: Any, show_shapes: bool = False, show_dtype: bool = False
     try:
         import pydot
     except ImportError as e:
-        raise ImportError("model_to_dot needs pydot: `pip install pydot` (and Graphviz, https://graphviz.org/download/, "
-                          "to render images). plot_model(model, 'model.dot') writes the diagram without either.") from e
+        raise ImportError("model_to_dot needs pydot: `pip install pydot` (and Graphviz, "
+                          "https://graphviz.org/download/, to render images). plot_model(model, 'model.dot') writes "
+                          "the diagram without either.") from e
     source = model_to_dot_source(model, show_shapes, show_dtype, show_layer_names, rankdir, expand_nested, dpi,
                                  show_layer_activations, show_trainable)
     return pydot.graph_from_dot_data(source)[0]
