@@ -157,3 +157,16 @@ def test_dict_data_errors_name_the_keys():
         f.fit({"text": X["text"]}, Y, verbose=0)
     with pytest.raises(ValueError, match="not model outputs"):
         f.compile(optimizer="sgd", loss={"scores": "mse"})
+
+
+def test_dict_model_keras_files_both_ways(tmp_path):
+    k, f = _pair()
+    f.save(str(tmp_path / "ours.keras"))
+    k.save(str(tmp_path / "theirs.keras"))
+    by_keras = keras.saving.load_model(str(tmp_path / "ours.keras"))
+    _close({key: np.asarray(v) for key, v in by_keras.predict(X, verbose=0).items()}, f.predict(X, verbose=0),
+           "Keras reading onnxforge's file")
+    by_us = onnxforge.load_model(str(tmp_path / "theirs.keras"))
+    assert by_us.output_keys == ["label", "score"]
+    _close(by_us.predict(X, verbose=0), {key: np.asarray(v) for key, v in k.predict(X, verbose=0).items()},
+           "onnxforge reading Keras's file")
