@@ -433,6 +433,10 @@ class TrainingMixin(FitMixin):
         for k, o in enumerate(outs):
             y = ys[o.index] if len(ys) == n_outputs else ys[k]
             label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            if y is None:
+                raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
+                                 f"but y has no targets for it. Received targets for "
+                                 f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
             if _is_ort_value(y):
                 expected = tuple(o.shape)[:-1] if o.sparse_labels else tuple(o.shape)
                 dtype = np.dtype(np.int64) if o.sparse_labels else np.dtype(o.target_dtype)
@@ -538,8 +542,7 @@ class TrainingMixin(FitMixin):
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
         data = self._batch_data("predict_on_batch", x, None, None)
-        outputs = self._predict_batch(data.xs)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._pack_outputs(self._predict_batch(data.xs))
 
     # ------------------------------------------------------------------------------------ introspection
     @property
