@@ -89,8 +89,8 @@ class Communicator:
         self.seconds = 0.0
         self.bytes = 0
         self.calls = 0
-        #: What the rank last waited for (named in errors and in the message printed on SIGTERM).
-        self.activity = "starting"
+        #: What the rank is doing (named in the message printed on SIGTERM).
+        self.activity = "starting up"
         self.broken: str | None = None
 
     # ------------------------------------------------------------------------------------ collectives
@@ -151,7 +151,7 @@ class Communicator:
     # ------------------------------------------------------------------------------------ waiting
     def _wait(self, requests: list[Any], what: str, nbytes: int) -> None:
         MPI = self.MPI
-        self.activity = what
+        self.activity = f"waiting for {what}"
         start = time.perf_counter()
         deadline = start + self.timeout
         try:
@@ -168,7 +168,7 @@ class Communicator:
         self.seconds += time.perf_counter() - start
         self.bytes += nbytes
         self.calls += 1
-        self.activity = "computing"
+        self.activity = "computing (in no collective)"
 
     def _check(self, what: str) -> None:
         if self.broken is not None:

@@ -103,11 +103,11 @@ class MPIStrategy:
 
     # ------------------------------------------------------------------------------------ trainer hooks
     def on_compile(self, model: Any) -> None:
-        """Each rank on its own GPU (``cuda:<local rank>``) when the model compiled for ``cuda``/``cuda:0`` and
-        several ranks share the machine; a fresh replica (programs are rebuilt after a recompile)."""
+        """Each rank on its own GPU (``cuda:<local rank mod GPUs>``) when the model compiled for ``cuda`` /
+        ``cuda:0`` and several ranks share the machine; a fresh replica (programs are rebuilt after a recompile)."""
         device = getattr(model, "_device", None)
         if device is not None and device.kind == "cuda" and device.device_id == 0 and self.comm.local_size > 1:
-            model._device = Device("cuda", self.comm.local_rank)
+            model._device = Device("cuda", self.comm.local_rank % _gpu_count())
         model._replica_driver = ReplicaDriver(model, self)
 
     def _driver(self, model: Any) -> ReplicaDriver:
@@ -134,6 +134,23 @@ class MPIStrategy:
         return adapt_callbacks(self.comm, method, callbacks, verbose)
 
 
+def _gpu_count() -> int:
+    """GPUs this process sees: ``$CUDA_VISIBLE_DEVICES`` when set, else the CUDA driver's count, else 1."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return max(1, len([d for d in visible.split(",") if d.strip()]))
+    try:
+        import ctypes
+
+        cuda = ctypes.CDLL("libcuda.so.1")
+        count = ctypes.c_int(0)
+        if cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0:
+            return count.value
+    except OSError:
+        pass
+    return 1
+
+
 def _share_numpy_random_state(comm: Communicator) -> None:
     """Rank 0's ``np.random`` state on every rank (``fit`` shuffles with it)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -154,7 +171,7 @@ def _report_termination(comm: Communicator) -> None:
 
     def handler(signum: int, frame: Any) -> None:
         sys.stderr.write(f"onnxforge.distribute: rank {comm.rank} of {comm.size} was terminated by SIGTERM while "
-                         f"waiting for {comm.activity}: the MPI launcher ends every rank when one fails; see its "
+                         f"{comm.activity}: the MPI launcher ends every rank when one fails; see its "
                          "message for the rank that failed first.\n")
         sys.stderr.flush()
         os._exit(128 + signal.SIGTERM)

@@ -57,15 +57,16 @@ def _replicated(size, build, compile_fn, call):
     return models, run_ranks([lambda m=m: call(m) for m in models])
 
 
-@pytest.mark.parametrize("size,batch", [(2, 8), (3, 8)])
+@pytest.mark.parametrize("size,batch", [(2, 10), (3, 10), (3, 8)])
 def test_fit_matches_one_process_with_sample_weights_regularizer_and_partial_batches(size, batch):
-    # 23 samples in batches of 8: 8, 8, 7; with 3 ranks the shards are uneven (3/3/2, 3/2/2).
-    x, y, w = _data()
+    # 22 samples in batches of 10: 10, 10, 2. With 3 ranks the shards are 4/3/3 and then 1/1/0: a rank
+    # without samples. Batches of 8 (8, 8, 6) give 3/3/2 and 2/2/2.
+    x, y, w = _data(n=22)
 
     def call(m):
         h = m.fit(x, y, sample_weight=w, batch_size=batch, epochs=3, shuffle=False, verbose=0)
-        return h.history, m.get_weights(), m.evaluate(x, y, batch_size=5, verbose=0), \
-            m.predict(x, batch_size=4, verbose=0)   # 23 = 5 x 4 + 3: a batch of 3 on 3 ranks is 1/1/1
+        return h.history, m.get_weights(), m.evaluate(x, y, batch_size=7, verbose=0), \
+            m.predict(x, batch_size=4, verbose=0)   # last batches of 1 and 2 samples: ranks left empty
 
     ref = _dense_model()
     _compile(ref)

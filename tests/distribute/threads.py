@@ -29,7 +29,7 @@ class ThreadComm(Communicator):
         self.local_rank, self.local_size = rank, group.size
         self.timeout = group.timeout
         self.seconds, self.bytes, self.calls = 0.0, 0, 0
-        self.activity, self.broken = "starting", None
+        self.activity, self.broken = "starting up", None
         self.log: list[str] = []
 
     def _exchange(self, value: Any, what: str) -> list[Any]:
