@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from . import backend_config, dtype_policies
 from .graph import GraphBuilder, Value, broadcast_shapes, np_dtype, onnx_dtype
 
 #: Keras's fuzz factor (``keras.backend.epsilon()``): probabilities are clipped to [EPSILON, 1 - EPSILON].
@@ -84,6 +85,10 @@ def expand_dims(x: Value, axis: int) -> Value:
         pos = axis if axis >= 0 else len(x.shape) + 1 + axis
         shape = x.shape[:pos] + (1,) + x.shape[pos:]
     return x.builder.op("Unsqueeze", [x, _axes(x.builder, [axis])], dtype=x.dtype, shape=shape)
+
+
+def _elem_type(dtype: str) -> int:
+    return onnx.TensorProto.BFLOAT16 if dtype == "bfloat16" else onnx_dtype(dtype)
 
 
 def cast(x: Value, elem_type: int) -> Value:
@@ -139,8 +144,9 @@ def _probabilities(y_pred: Value, axis: int) -> Value:
     ``axis`` (so scores that do not sum to 1 still form a distribution), then clip to [eps, 1 - eps]."""
     total = reduce("ReduceSum", y_pred, axis, keepdims=True)
     p = elementwise("Div", y_pred, total)
-    return elementwise("Clip", p, np.asarray(EPSILON, np_dtype(y_pred.dtype)),
-                       np.asarray(1.0 - EPSILON, np_dtype(y_pred.dtype)))
+    eps = backend_config.epsilon()
+    return elementwise("Clip", p, np.asarray(eps, np_dtype(y_pred.dtype)),
+                       np.asarray(1.0 - eps, np_dtype(y_pred.dtype)))
 
 
 def _num_classes(b: GraphBuilder, y: Value, axis: int) -> Value:
@@ -163,7 +169,7 @@ def run_eagerly(fn: Callable[..., Any], *arrays: Any, **kwargs: Any) -> Any:
     """
     import onnxruntime as ort
 
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)
     feeds, values = {}, []
     for i, a in enumerate(arrays):
         if a is None:
@@ -266,8 +272,8 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, lab
         softplus = elementwise("Softplus", elementwise("Neg", elementwise("Abs", x)))
         per = elementwise("Add", elementwise("Sub", elementwise("Relu", x), elementwise("Mul", x, z)), softplus)
     else:
-        dt = np_dtype(y_pred.dtype)
-        p = elementwise("Clip", y_pred, np.asarray(EPSILON, dt), np.asarray(1.0 - EPSILON, dt))
+        dt, eps = np_dtype(y_pred.dtype), backend_config.epsilon()
+        p = elementwise("Clip", y_pred, np.asarray(eps, dt), np.asarray(1.0 - eps, dt))
         pos = elementwise("Mul", y_true, elementwise("Log", p))
         neg = elementwise("Mul", elementwise("Sub", 1.0, y_true, shape=y_true.shape),
                           elementwise("Log", elementwise("Sub", 1.0, p, shape=p.shape)))
@@ -337,8 +343,13 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
             sample_weight = mask
     if sample_weight is not None:
         if _rank(values) is None:
-            # A user function's result of unknown rank: one row per sample, so weights broadcast per row.
-            values = b.op("Reshape", [values, _axes(b, [0, -1])], dtype=values.dtype, shape=("batch", None))
+            # A user function's result of unknown rank: rows of its leading dim, so per-sample weights
+            # broadcast per row. A scalar becomes one row of one (weighted by every sample weight, as
+            # Keras's broadcasting does): the row count is Shape(values) ++ [1], first entry, at run time.
+            lead = b.op("Slice", [b.op("Concat", [b.op("Shape", [values]), _axes(b, [1])], axis=0),
+                                  _axes(b, [0]), _axes(b, [1])], shape=(1,))
+            target = b.op("Concat", [lead, _axes(b, [-1])], axis=0, shape=(2,))
+            values = b.op("Reshape", [values, target], dtype=values.dtype, shape=(None, None))
         sample_weight = cast(sample_weight, values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         # Broadcast a per-sample weight over the remaining loss axes (e.g. per time step).
@@ -382,7 +393,7 @@ class Loss:
         name: name of the loss (used in logs).
         reduction: ``"sum_over_batch_size"`` (default), ``"sum"``, ``"mean"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
-        dtype: only ``None``/``"float32"`` are supported (onnxforge computes losses in float32).
+        dtype: the dtype the loss computes in (a dtype or policy name); default ``keras.config.floatx()``.
 
     Example:
         >>> import numpy as np
@@ -396,8 +407,16 @@ class Loss:
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None):
         self.name = name or _snake(type(self).__name__)
         self.reduction = _standardize_reduction(reduction)
-        if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"Only float32 losses are supported. Received: dtype={dtype!r}")
+        try:
+            policy = dtype_policies.get(dtype or backend_config.floatx())
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Loss {self.name!r}: {e} Received: dtype={dtype!r}") from None
+        self._dtype = policy.compute_dtype
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the loss computes in (``floatx()`` by default, whatever the model's policy)."""
+        return self._dtype
 
     def call(self, y_true: Value, y_pred: Value) -> Value | tuple[Value, Value | None]:
         raise NotImplementedError
@@ -406,6 +425,11 @@ class Loss:
         if not _is_symbolic(y_true, y_pred, sample_weight):
             return run_eagerly(self.__call__, y_true, y_pred, sample_weight)
         y_true = y_true if isinstance(y_true, Value) else y_pred.builder.const(np.asarray(y_true))
+        # Keras converts both to the loss's dtype: float16 predictions of a mixed-precision model are
+        # reduced in float32. Integer labels stay integers (a float round trip would give the same ids).
+        to = _elem_type(self._dtype)
+        y_pred = cast(y_pred, to) if y_pred.is_float else y_pred
+        y_true = cast(y_true, to) if y_true.is_float else y_true
         out = self.call(y_true, y_pred)
         values, mask = out if isinstance(out, tuple) else (out, None)
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)

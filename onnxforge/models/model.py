@@ -39,6 +39,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     _autocast = False  # each layer casts for itself (an Embedding wants its integer input)
 
+    @property
+    def _convert_input_args(self) -> bool:
+        # Keras: a functional model feeds its inputs to its layers as they come (each layer casts for
+        # itself); a subclassed model is a layer and autocasts its floating inputs.
+        return getattr(self, "_graph", None) is None
+
     def __init__(self, *args: Any, **kwargs: Any):
         inputs = kwargs.pop("inputs", None)
         outputs = kwargs.pop("outputs", None)
@@ -100,10 +106,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """Functional: every layer of the graph, InputLayers included, in Keras order; subclassed: the
-        layers assigned as attributes."""
+        """Functional: every layer of the graph, InputLayers included, in Keras order (operators such as
+        ``a + b`` are graph nodes but not layers, as in Keras); subclassed: the layers assigned as attributes."""
         if self._graph is not None:
-            return list(self._graph.layers)
+            from ..layers.operators import TensorOperator
+
+            return [layer for layer in self._graph.layers if not isinstance(layer, TensorOperator)]
         return self._flat_sublayers()
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:

@@ -7,9 +7,10 @@ __all__ = ["SavingMixin"]
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import export as export_lib
-from . import model_io
+from . import formats
 
 
 class SavingMixin:
@@ -28,7 +29,8 @@ class SavingMixin:
     """
 
     def export(self, filepath: str | os.PathLike[str], format: str = "onnx", opset: int | None = None,
-               class_names: Sequence[str] | None = None, external_data: bool | None = None) -> Path:
+               class_names: Sequence[str] | None = None, external_data: bool | None = None,
+               weights: str = "initializers") -> Path:
         """Write the inference graph as a standalone ``.onnx`` file any onnxruntime can run.
 
         Weights are initializers named after their variables; the batch axis is ``batch`` (and a single
@@ -42,6 +44,9 @@ class SavingMixin:
             opset: ``ai.onnx`` opset in ``[onnxforge.graph.MIN_OPSET, MAX_OPSET]``; default the pinned one.
             class_names: names of the first output's classes, stored in the metadata.
             external_data: keep tensors in a data file beside ``filepath``; default only past 2 GB.
+            weights: ``"initializers"`` (the weights inside) or ``"inputs"`` (true inputs, their values in
+                ``<name>.init.onnx`` beside it: predict with weights a runtime trained from
+                ``export_training``'s files).
 
         Returns:
             The written path.
@@ -49,37 +54,41 @@ class SavingMixin:
         if format != "onnx":
             raise ValueError(f"export(): onnxforge exports ONNX only. Received: format={format!r}")
         return export_lib.export_inference(self, filepath, opset=opset, class_names=class_names,
-                                           external_data=external_data)
+                                           external_data=external_data, weights=weights)
 
     def export_training(self, filepath: str | os.PathLike[str], opset: int | None = None,
                         external_data: bool | None = None) -> Path:
-        """Write the compiled training step, self-contained (see ``onnxforge.saving.export_training``).
+        """Write the compiled training step and its initial state (``<name>.init.onnx`` beside it).
 
-        Every state tensor is an input ``<name>`` and an output ``<name>:new`` (pairs in
-        ``metadata_props["onnxforge.state"]``), with its current value stored as the input's default, so
-        the first step needs only the batch (``<input>``, ``target/<output>``, ``sample_weight/<output>``)
-        and ``learning_rate``.
+        Every state tensor is a true input ``<name>`` and an output ``<name>:new`` (pairs in
+        ``metadata_props["onnxforge.state"]``); the companion model has no inputs and outputs the state's
+        current values under the input names. Each step feeds the batch (``<input>``,
+        ``target/<output>``, ``sample_weight/<output>``), ``learning_rate`` and the state. See
+        ``onnxforge.saving.export_training`` and the README's "Train from any runtime".
         """
         return export_lib.export_training(self, filepath, opset=opset, external_data=external_data)
 
     def export_eval(self, filepath: str | os.PathLike[str], opset: int | None = None,
                     external_data: bool | None = None) -> Path:
-        """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``)."""
+        """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``), weights as
+        true inputs, their current values in ``<name>.init.onnx``."""
         return export_lib.export_eval(self, filepath, opset=opset, external_data=external_data)
 
     def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
-             external_data: bool | None = None) -> Path:
-        """Save the whole model to one ``.onnx`` file; ``onnxforge.load_model`` resumes it exactly.
+             external_data: bool | None = None, **kwargs: Any) -> Path:
+        """Save the whole model: ``.onnx`` (onnxforge's file: ``onnxforge.load_model`` resumes it exactly),
+        ``.keras`` (Keras 3's archive, which ``keras.saving.load_model`` reads) or legacy ``.h5``.
 
         See ``onnxforge.saving.save_model``.
         """
-        return model_io.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
-                                   external_data=external_data)
+        return formats.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                                  external_data=external_data, **kwargs)
 
-    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> Path:
-        """Save the weights to ``*.weights.onnx`` or ``*.npz`` (no HDF5: onnxforge has no h5py)."""
-        return model_io.save_weights(self, filepath, overwrite=overwrite)
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> Path:
+        """Save the weights to ``*.weights.h5`` (Keras 3's file), ``*.weights.onnx`` or ``*.npz``."""
+        return formats.save_weights(self, filepath, overwrite=overwrite, **kwargs)
 
-    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
-        """Load weights saved by ``save_weights``, ``save`` or ``export`` (or an ``.npz`` of ``get_weights()``)."""
-        model_io.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Load weights saved by ``save_weights``, ``save`` or ``export`` (onnxforge's files, an ``.npz`` of
+        ``get_weights()``) or by Keras (``.weights.h5``, ``.keras``, legacy ``.h5``)."""
+        formats.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
