@@ -2,7 +2,7 @@
 
 Usage: ``python mpi_worker.py exact OUT`` (the seed CNN and an LSTM, 5 Adam steps at global batch 128,
 each rank saving its History losses and weights to ``OUT_<kind>_<rank>.npz``), ``kill`` (rank 1 kills itself
-with SIGKILL at step 3) or ``hang`` (rank 1 stops answering at step 3; the others' deadline is 10 s).
+with SIGKILL at step 3) or ``hang`` (rank 1 stops answering at step 3; the others' deadline is 15 s).
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class AtStep(tf.callbacks.Callback):
 
 def main() -> None:
     mode = sys.argv[1]
-    strategy = tf.distribute.MPIStrategy(timeout=10 if mode == "hang" else None)
+    strategy = tf.distribute.MPIStrategy(timeout=15 if mode == "hang" else None)
     if mode == "exact":
         for kind in ("cnn", "lstm"):
             with strategy.scope():

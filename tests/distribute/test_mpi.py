@@ -85,5 +85,5 @@ def test_a_rank_that_stops_answering_trips_the_others_deadline():
     text = out.stdout + out.stderr
     assert out.returncode != 0, text
     assert "DistributedError" in text and "rank 0 of 2 gave up on the gradient all-reduce" in text, text
-    assert "did not complete within 10 s" in text, text
+    assert "did not complete within 15 s" in text, text
     assert seconds < 120, seconds
