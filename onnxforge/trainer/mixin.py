@@ -439,8 +439,13 @@ class TrainingMixin(FitMixin):
         n = next(iter(counts.values()))
         weights = _per_output_weights(sample_weight, outs, method)
         for k, o in enumerate(outs):
-            y = np.asarray(ys[o.index] if len(ys) == n_outputs else ys[k])
+            y = ys[o.index] if len(ys) == n_outputs else ys[k]
             label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            if y is None:
+                raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
+                                 f"but y has no targets for it. Received targets for "
+                                 f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
+            y = np.asarray(y)
             feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
             counts[label] = len(y)
             w = weights[k]
@@ -529,8 +534,7 @@ class TrainingMixin(FitMixin):
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
         data = self._batch_data("predict_on_batch", x, None, None)
-        outputs = self._predict_batch(data.xs)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._pack_outputs(self._predict_batch(data.xs))
 
     # ------------------------------------------------------------------------------------ introspection
     @property
