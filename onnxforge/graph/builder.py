@@ -1,7 +1,7 @@
 """The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
 from __future__ import annotations
 
-__all__ = ["GraphBuilder", "ValueLike"]
+__all__ = ["GraphBuilder", "ValueLike", "ShapeInferenceError", "SEQUENCE_OPS", "run_shape_inference"]
 
 import itertools
 from collections.abc import Iterable, Sequence
@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .opset import DEFAULT_OPSET, opset_imports
+from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
 from .value import Shape, Value, np_dtype, onnx_dtype
 
 #: What ``op`` accepts as an input: a value, a value's name, a Python/numpy constant, or ``None`` for an
@@ -28,6 +28,15 @@ _OUTPUT_DTYPE = {
     **{op: TensorProto.BOOL for op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not",
                                           "And", "Or", "Xor", "IsNaN", "IsInf")},
 }
+
+
+#: Ops whose first output is a sequence of tensors (``Value.is_sequence``), not a tensor.
+SEQUENCE_OPS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase",
+                          "SplitToSequence", "SequenceMap"})
+
+
+class ShapeInferenceError(ValueError):
+    """ONNX shape inference rejected a graph: the message names the node it stopped at."""
 
 
 class GraphBuilder:
@@ -55,6 +64,9 @@ class GraphBuilder:
         self._taken: set[str] = set()
         self._counter = itertools.count()
         self._consts: dict[tuple, Value] = {}
+        # Constant nodes by output name, so ``constant_value`` is a lookup rather than a scan of every node
+        # (rules ask for it once or more per node: a scan made differentiating big graphs quadratic).
+        self._constant_nodes: dict[str, onnx.NodeProto] = {}
 
     # ----------------------------------------------------------------- naming
     def fresh(self, hint: str = "v") -> str:
@@ -84,18 +96,24 @@ class GraphBuilder:
         """The value of ``name`` if it is an initializer or a ``Constant`` node's output, else ``None``."""
         if name in self.initializers:
             return numpy_helper.to_array(self.initializers[name])
-        for node in self.nodes:
-            if node.op_type == "Constant" and node.output[0] == name:
-                attr = node.attribute[0]
-                if attr.name == "value":
-                    return numpy_helper.to_array(attr.t)
-                return np.asarray(helper.get_attribute_value(attr))
-        return None
+        node = self._constant_nodes.get(name)
+        if node is None or not node.attribute:
+            return None
+        attr = node.attribute[0]
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        if attr.name == "sparse_value":
+            return None
+        return np.asarray(helper.get_attribute_value(attr))
 
-    def _record(self, name: str, dtype: int | None, shape: Shape) -> Value:
-        value = Value(name, dtype, shape, self)
+    def _record(self, name: str, dtype: int | None, shape: Shape, sequence: bool = False) -> Value:
+        value = Value(name, dtype, shape, self, sequence=sequence)
         self.values[name] = value
         return value
+
+    def _index(self, node: onnx.NodeProto) -> None:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
+            self._constant_nodes[node.output[0]] = node
 
     # --------------------------------------------------------- graph interface
     def input(self, name: str, dtype: int, shape: Shape) -> Value:
@@ -174,12 +192,48 @@ class GraphBuilder:
             out_names = [self.reserve(n) if n else "" for n in outputs]
         node = helper.make_node(op_type, input_names, out_names, name=self.fresh(f"n_{op_type}"), **attrs)
         self.nodes.append(node)
+        self._index(node)
         out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
-        values = [self._record(n, out_dtype if k == 0 else None, shape if k == 0 else None)
+        sequence = op_type in SEQUENCE_OPS or (op_type == "Identity" and like is not None and like.is_sequence)
+        values = [self._record(n, out_dtype if k == 0 else None, shape if k == 0 else None,
+                               sequence=sequence and k == 0)
                   for k, n in enumerate(out_names) if n]
         if isinstance(outputs, int) and outputs == 1:
             return values[0]
         return values
+
+    def fill(self, dims: Value, like: Value, value: float) -> Value:
+        """A tensor of shape ``dims`` (an int64 shape tensor) holding ``value`` in ``like``'s element type.
+
+        A ``ConstantOfShape`` rather than a stored array, so a large zero costs nothing in the file. Where
+        ``like``'s type is not known while building, it is taken from ``like`` at run time (``CastLike``),
+        never assumed to be float32.
+        """
+        if like.is_sequence:
+            raise TypeError(f"fill() needs a tensor to take the element type from. Received: {like!r}")
+        if like.dtype is not None:
+            tensor = helper.make_tensor("value", like.dtype, [1], [value])
+            return self.op("ConstantOfShape", [dims], value=tensor, dtype=like.dtype)
+        scalar = self.op("CastLike", [self.const(np.array(value, np.float32)), like])
+        out = self.op("Expand", [scalar, dims])
+        out.dtype = None  # like's, whatever it turns out to be
+        return out
+
+    def fill_like(self, like: Value, value: float) -> Value:
+        """``value`` in ``like``'s element type and shape (see ``fill``)."""
+        static = like.static_shape()
+        dims = self.const(np.asarray(static, np.int64)) if static is not None else self.op("Shape", [like])
+        out = self.fill(dims, like, value)
+        out.shape = like.shape
+        return out
+
+    def zeros_like(self, like: Value) -> Value:
+        """Zeros in ``like``'s element type and shape, never materialized as an initializer."""
+        return self.fill_like(like, 0.0)
+
+    def ones_like(self, like: Value) -> Value:
+        """Ones in ``like``'s element type and shape, never materialized as an initializer."""
+        return self.fill_like(like, 1.0)
 
     def add_node(self, node: onnx.NodeProto) -> onnx.NodeProto:
         """Append an existing node (copied), claiming its output names."""
@@ -192,8 +246,9 @@ class GraphBuilder:
         for out in copy.output:
             if out and out not in self.values:
                 self._taken.add(out)
-                self._record(out, None, None)
+                self._record(out, None, None, sequence=copy.op_type in SEQUENCE_OPS)
         self.nodes.append(copy)
+        self._index(copy)
         return copy
 
     # --------------------------------------------------------------- building
@@ -218,7 +273,7 @@ class GraphBuilder:
         graph = self.to_graph(name, prune=prune, doc_string=doc_string)
         model = helper.make_model(graph, opset_imports=opset_imports(self.opset),
                                   producer_name="onnxforge", producer_version=__version__)
-        model.ir_version = min(model.ir_version, 10)  # what onnxruntime >= 1.20 reads
+        model.ir_version = ir_version_for(self.opset)
         if any(o.dtype is None or o.shape is None for o in self.outputs):
             _fill_output_types(model)
         return model
@@ -228,16 +283,13 @@ class GraphBuilder:
         """A builder holding ``model``'s main graph, with dtypes and shapes from ONNX shape inference."""
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET)
         if infer_shapes:
-            try:
-                model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-            except Exception:  # inference is a help, not a requirement: dtypes default below
-                pass
+            model = run_shape_inference(model, "reading the model")
         b = cls(opset=opset)
         graph = model.graph
         init_names = {t.name for t in graph.initializer}
         for vi in graph.input:
             if vi.name not in init_names:
-                b.input(vi.name, *_type_of(vi))
+                b.input(vi.name, *_type_of(vi)).is_sequence = vi.type.HasField("sequence_type")
         for t in graph.initializer:
             b.reserve(t.name)
             b.initializers[t.name] = t
@@ -250,6 +302,7 @@ class GraphBuilder:
                 v = b.values[vi.name]
                 v.dtype = v.dtype or dtype
                 v.shape = v.shape if v.shape is not None else shape
+                v.is_sequence = v.is_sequence or vi.type.HasField("sequence_type")
         b.outputs = [b.values[o.name] if o.name in b.values else b._record(o.name, *_type_of(o))
                      for o in graph.output]
         return b
@@ -267,12 +320,27 @@ def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
     return like.dtype if like is not None else None
 
 
+def run_shape_inference(model: onnx.ModelProto, doing: str) -> onnx.ModelProto:
+    """``onnx.shape_inference.infer_shapes`` with data propagation; a failure raises
+    ``ShapeInferenceError`` naming what was being done and the node ONNX stopped at (never swallowed: the
+    types it fills in decide the dtypes of emitted constants and zeros)."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as e:  # noqa: BLE001 (onnx raises several exception types; all mean the same here)
+        raise ShapeInferenceError(f"ONNX shape inference failed while {doing} (graph {model.graph.name!r}): "
+                                  f"{_first_line_with_node(str(e))}") from e
+
+
+def _first_line_with_node(message: str) -> str:
+    # onnx prefixes each failure with "(op_type:X, node name: Y)": keep those lines, drop the C++ noise.
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    named = [ln for ln in lines if "node name" in ln or "op_type" in ln]
+    return " | ".join(named or lines[:3])
+
+
 def _fill_output_types(model: onnx.ModelProto) -> None:
     """Complete graph outputs' types by shape inference (the full checker wants them)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:
-        return
+    inferred = run_shape_inference(model, "typing the graph's outputs")
     known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)
              if vi.type.tensor_type.elem_type}
     for out in model.graph.output:
@@ -282,6 +350,10 @@ def _fill_output_types(model: onnx.ModelProto) -> None:
 
 
 def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
+    """``(elem_type, shape)`` of a tensor value info; for a sequence, its elements' (shape ``None``)."""
+    if vi.type.HasField("sequence_type"):
+        elem = vi.type.sequence_type.elem_type
+        return (elem.tensor_type.elem_type or None) if elem.HasField("tensor_type") else None, None
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         return None, None
@@ -292,6 +364,8 @@ def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
 
 
 def _value_info(v: Value) -> onnx.ValueInfoProto:
+    if v.is_sequence:
+        return helper.make_tensor_sequence_value_info(v.name, v.dtype or TensorProto.UNDEFINED, None)
     return helper.make_tensor_value_info(v.name, v.dtype or TensorProto.UNDEFINED, v.shape)
 
 
