@@ -50,8 +50,12 @@ def backward(
     loss_name = loss_names[0]
     wrt_names = [w if isinstance(w, str) else w.name for w in wrt]
     _annotate(b, list(b.nodes))
-    if lower(b, lambda: _forward_reach(b, list(b.nodes), wrt_names)[0]):
-        _annotate(b, list(b.nodes))  # ops differentiated through their definitions (Attention, sequences)
+    def reach() -> set[str]:  # typed first: only float values carry gradients (a Range's output does not)
+        _annotate(b, list(b.nodes))
+        return _forward_reach(b, list(b.nodes), wrt_names)[0]
+
+    if lower(b, reach):  # ops differentiated through their definitions (Attention, sequences)
+        _annotate(b, list(b.nodes))
     forward = list(b.nodes)
     reached, parent = _forward_reach(b, forward, wrt_names)
     needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))

@@ -61,6 +61,7 @@ def lower(b: GraphBuilder, reach: Callable[[], set[str]]) -> int:
         reached = reach()
         todo = [n for n in b.nodes if any(o in reached for o in n.output if o) and lookup(n.op_type) is None
                 and n.domain in ("", "ai.onnx") and (n.op_type in LOWERINGS or _function_of(b, n) is not None)]
+        todo = [n for n in todo if n.op_type in LOWERINGS or _inlinable(_function_of(b, n))]
         if not todo:
             break
         for node in todo:
@@ -70,6 +71,13 @@ def lower(b: GraphBuilder, reach: Callable[[], set[str]]) -> int:
                 _inline_function(b, node, _function_of(b, node))
         count += len(todo)
     return count
+
+
+def _inlinable(fn: onnx.FunctionProto) -> bool:
+    # A body holding a subgraph (Range's Loop) would need its inner names renamed too; such ops keep their
+    # node (and need a rule).
+    return not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                   for n in fn.node for a in n.attribute)
 
 
 # ------------------------------------------------------------------ splicing
@@ -127,20 +135,22 @@ def _inline_function(b: GraphBuilder, node: onnx.NodeProto, fn: onnx.FunctionPro
         if k < len(node.output) and node.output[k]:
             rename[formal] = node.output[k]
     attrs = {a.name: a for a in node.attribute}
+    defaults = onnx.defs.get_schema(node.op_type, b.opset, node.domain).attributes
     prefix = node.name or node.op_type
     mark = len(b.nodes)
     for inner in fn.node:
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in inner.attribute):
-            raise NotImplementedError(f"The definition of {node.op_type} holds a subgraph; it cannot be inlined.")
         copy = onnx.NodeProto()
         copy.CopyFrom(inner)
         copy.name = b.fresh(f"{prefix}/{inner.op_type}")
         copy.ClearField("attribute")
         for a in inner.attribute:
             if a.ref_attr_name:
-                if a.ref_attr_name in attrs:
+                source = attrs.get(a.ref_attr_name)
+                if source is None and a.ref_attr_name in defaults and defaults[a.ref_attr_name].default_value.name:
+                    source = defaults[a.ref_attr_name].default_value  # the node left it at its default
+                if source is not None:
                     resolved = onnx.AttributeProto()
-                    resolved.CopyFrom(attrs[a.ref_attr_name])
+                    resolved.CopyFrom(source)
                     resolved.name = a.name
                     copy.attribute.append(resolved)
             else:

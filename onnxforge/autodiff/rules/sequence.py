@@ -30,14 +30,16 @@ _I64 = onnx.TensorProto.INT64
 
 
 # ------------------------------------------------------------------ element-wise helpers
-def _map(b: GraphBuilder, sequences: list[Value], body_nodes, n_in: int, dtype: int | None, hint: str) -> Value:
-    """``SequenceMap`` of ``sequences`` through a body of ``body_nodes(names) -> (nodes, out_name)``."""
-    names = [b.fresh(f"{hint}_in{k}") for k in range(n_in)]
+def _map(b: GraphBuilder, sequences: list[Value], body_nodes, dtype: int | None, hint: str) -> Value:
+    """``SequenceMap`` of ``sequences`` through a body of ``body_nodes(names) -> (nodes, out_name)`` whose
+    output elements are of type ``dtype``."""
+    names = [b.fresh(f"{hint}_in{k}") for k in range(len(sequences))]
     nodes, out = body_nodes(names)
-    elem = dtype or onnx.TensorProto.UNDEFINED
+    undefined = onnx.TensorProto.UNDEFINED
     body = helper.make_graph(nodes, b.fresh(f"{hint}_body"),
-                             [helper.make_tensor_value_info(n, elem, None) for n in names],
-                             [helper.make_tensor_value_info(out, elem, None)])
+                             [helper.make_tensor_value_info(n, s.dtype or undefined, None)
+                              for n, s in zip(names, sequences)],
+                             [helper.make_tensor_value_info(out, dtype or undefined, None)])
     return b.op("SequenceMap", sequences, body=body, dtype=dtype)
 
 
@@ -54,7 +56,7 @@ def zeros_like_sequence(b: GraphBuilder, s: Value) -> Value:
                 helper.make_node("CastLike", [scalar, names[0]], [cast]),
                 helper.make_node("Shape", [names[0]], [shape]),
                 helper.make_node("Expand", [cast, shape], [out])], out
-    return _map(b, [s], body, 1, s.dtype, "zeros_like")
+    return _map(b, [s], body, s.dtype, "zeros_like")
 
 
 def add_sequences(b: GraphBuilder, a: Value, c: Value) -> Value:
@@ -62,7 +64,7 @@ def add_sequences(b: GraphBuilder, a: Value, c: Value) -> Value:
     def body(names):
         out = b.fresh("sum")
         return [helper.make_node("Add", names, [out])], out
-    return _map(b, [a, c], body, 2, a.dtype or c.dtype, "add_sequences")
+    return _map(b, [a, c], body, a.dtype or c.dtype, "add_sequences")
 
 
 def _position(b: GraphBuilder, pos: Value | None, seq: Value, default_last: bool) -> Value:
@@ -133,7 +135,7 @@ def _concat_from_sequence(ctx: GradContext):
         return [helper.make_node("Shape", [names[0]], [shape]),
                 helper.make_node("Constant", [], [index], value=helper.make_tensor("a", _I64, [1], [axis])),
                 helper.make_node("Gather", [shape, index], [out], axis=0)], out
-    extents = _map(b, [s], body, 1, _I64, "extent")
+    extents = _map(b, [s], body, _I64, "extent")
     lengths = b.op("ConcatFromSequence", [extents], axis=0, dtype=_I64)
     return [b.op("SplitToSequence", [dy, lengths], axis=axis, dtype=s.dtype)]
 
