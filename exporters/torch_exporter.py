@@ -174,11 +174,12 @@ def _export_dynamo(module, args: tuple, in_names: list[str], out_names: list[str
         batch = torch.export.Dim.DYNAMIC
         export_kwargs["dynamic_shapes"] = tuple({0: batch} if a.dim() > 0 else None for a in args)
     module.train()  # Dropout stays in the graph; BatchNorm is not folded (see the module docstring)
+    export_kwargs.setdefault("optimize", False)  # its constant folding turns weights into anonymous copies
+    export_kwargs.setdefault("verbose", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, args, input_names=in_names, output_names=out_names,
-                                    opset_version=opset, dynamo=True, optimize=False, verbose=False,
-                                    **export_kwargs)
+                                    opset_version=opset, dynamo=True, **export_kwargs)
     return program.model_proto
 
 
@@ -197,6 +198,11 @@ def _canonical_parameter_names(module, proto: onnx.ModelProto) -> None:
     rename = {a: c for a, c in rename.items() if a in inits and c not in inits}
     if rename:
         _rename_everywhere(proto.graph, rename)
+    # The module's own order (what named_parameters() and the TorchScript exporter give), then the rest.
+    order = {name: k for k, name in enumerate(module.state_dict())}
+    ordered = sorted(proto.graph.initializer, key=lambda t: order.get(t.name, len(order)))
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(ordered)
 
 
 def _rename_everywhere(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
@@ -218,12 +224,28 @@ def _batch_statistics(module, proto: onnx.ModelProto) -> None:
 
     running = {f"{name}.running_mean" for name, m in module.named_modules()
                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats}
+    taken = {o for n in proto.graph.node for o in n.output} | {i for n in proto.graph.node for i in n.input}
     for node in proto.graph.node:
         if node.op_type == "BatchNormalization" and len(node.input) > 3 and node.input[3] in running:
             for a in list(node.attribute):
                 if a.name == "training_mode":
                     node.attribute.remove(a)
             node.attribute.append(onnx.helper.make_attribute("training_mode", 1))
+            while len(node.output) < 3:  # training mode has the updated running statistics as outputs too
+                name = f"{node.output[0]}_running_{'mean' if len(node.output) == 1 else 'var'}"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+                node.output.append(name)
+    # The running statistics become overridable inputs (initializers as defaults), as they are state: an
+    # onnxruntime session otherwise merges equal constant initializers (fresh statistics equal the fresh
+    # scale and bias) and its training-mode kernel then writes the updated statistics over the shared
+    # buffer, corrupting the normalization (onnxruntime 1.32, CPU, default optimizations).
+    inputs = {i.name for i in proto.graph.input}
+    for t in proto.graph.initializer:
+        if t.name in running or t.name.removesuffix("running_var") + "running_mean" in running:
+            if t.name not in inputs:
+                proto.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
 
 
 def _check_parameters_kept(module, args: tuple, proto: onnx.ModelProto, state: dict) -> None:

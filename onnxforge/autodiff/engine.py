@@ -139,8 +139,9 @@ def _backward_reach(nodes: list[onnx.NodeProto], reached: set[str], loss: str) -
 def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto]) -> None:
     """Fill in dtypes and shapes the builder does not know, by ONNX shape inference.
 
-    A graph that inference rejects raises ``ShapeInferenceError`` naming the node: the types decide the
-    element type of every constant and zero the rules emit, so guessing is not an option.
+    A graph that inference rejects (strictly: a type or shape inconsistency too) raises
+    ``ShapeInferenceError`` naming the node: the types decide the element type of every constant and zero
+    the rules emit, so guessing is not an option.
     """
     missing = [o for n in nodes for o in n.output
                if o and not b.values[o].is_sequence and (b.values[o].dtype is None or b.values[o].shape is None)]
@@ -162,7 +163,7 @@ def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto]) -> None:
                     and n not in inputs],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", b.opset)])
-    inferred = run_shape_inference(model, "typing the graph to differentiate")
+    inferred = run_shape_inference(model, "typing the graph to differentiate", strict=True)
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
         v = b.values.get(vi.name)
         if v is None:

@@ -35,6 +35,10 @@ SEQUENCE_OPS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert"
                           "SplitToSequence", "SequenceMap"})
 
 
+#: Ops whose output element type is that of input k rather than of their first value input.
+_DTYPE_SOURCE = {"Where": 1, "CastLike": 1, "OneHot": 2}
+
+
 class ShapeInferenceError(ValueError):
     """ONNX shape inference rejected a graph: the message names the node it stopped at."""
 
@@ -181,9 +185,12 @@ class GraphBuilder:
         count or explicit names; ``name`` names the (single) output.
         """
         inputs = [i.__onnx_value__() if hasattr(i, "__onnx_value__") else i for i in inputs]
-        like = next((i for i in inputs if isinstance(i, Value)), None)
-        if like is None:
-            like = next((self.values[i] for i in inputs if isinstance(i, str) and i in self.values), None)
+        # The output (and any Python constants among the inputs) take the element type of the first input
+        # that is a value -- for Where its branches', for CastLike its target's, for OneHot its values'.
+        source = _DTYPE_SOURCE.get(op_type, 0)
+        ordered = inputs[source:] + inputs[:source]
+        like = next((v for v in (i if isinstance(i, Value) else self.values.get(i) if isinstance(i, str) else None
+                                 for i in ordered) if v is not None), None)
         input_names = [self._as_input(i, like) for i in inputs]
         if isinstance(outputs, int):
             hint = name or op_type.lower()
@@ -205,18 +212,22 @@ class GraphBuilder:
     def fill(self, dims: Value, like: Value, value: float) -> Value:
         """A tensor of shape ``dims`` (an int64 shape tensor) holding ``value`` in ``like``'s element type.
 
-        A ``ConstantOfShape`` rather than a stored array, so a large zero costs nothing in the file. Where
+        A scalar constant expanded in the graph, never a stored array, so a large zero costs nothing in the
+        file. Where
         ``like``'s type is not known while building, it is taken from ``like`` at run time (``CastLike``),
         never assumed to be float32.
         """
         if like.is_sequence:
             raise TypeError(f"fill() needs a tensor to take the element type from. Received: {like!r}")
         if like.dtype is not None:
-            tensor = helper.make_tensor("value", like.dtype, [1], [value])
-            return self.op("ConstantOfShape", [dims], value=tensor, dtype=like.dtype)
-        scalar = self.op("CastLike", [self.const(np.array(value, np.float32)), like])
-        out = self.op("Expand", [scalar, dims])
-        out.dtype = None  # like's, whatever it turns out to be
+            scalar = self.const(np.asarray(value, np_dtype(like.dtype)))
+        else:
+            scalar = self.op("CastLike", [self.const(np.array(value, np.float32)), like])
+        if self.constant_value(dims.name) is not None and not np.asarray(self.constant_value(dims.name)).size:
+            return scalar  # a scalar: the constant itself
+        # Expand of a scalar rather than ConstantOfShape: as cheap, and onnx's version converter has no
+        # ConstantOfShape adapter below opset 20 (exports at opset 18 convert down).
+        out = self.op("Expand", [scalar, dims], dtype=like.dtype)
         return out
 
     def fill_like(self, like: Value, value: float) -> Value:
@@ -228,11 +239,11 @@ class GraphBuilder:
         return out
 
     def zeros_like(self, like: Value) -> Value:
-        """Zeros in ``like``'s element type and shape, never materialized as an initializer."""
+        """Zeros in ``like``'s element type and shape, never stored as an array."""
         return self.fill_like(like, 0.0)
 
     def ones_like(self, like: Value) -> Value:
-        """Ones in ``like``'s element type and shape, never materialized as an initializer."""
+        """Ones in ``like``'s element type and shape, never stored as an array."""
         return self.fill_like(like, 1.0)
 
     def add_node(self, node: onnx.NodeProto) -> onnx.NodeProto:
@@ -255,7 +266,8 @@ class GraphBuilder:
     def to_graph(self, name: str = "onnxforge", prune: bool = True, doc_string: str = "") -> onnx.GraphProto:
         """The recorded graph. ``prune`` drops nodes and initializers no output depends on."""
         nodes = _live_nodes(self.nodes, [o.name for o in self.outputs]) if prune else list(self.nodes)
-        used = {i for n in nodes for i in _all_inputs(n)} | {o.name for o in self.outputs}
+        used = {i for n in nodes for i in _all_inputs(n)} | {o.name for o in self.outputs} | \
+            {v.name for v in self.inputs}  # an input's initializer is its default: it stays
         inits = [t for k, t in self.initializers.items() if not prune or k in used]
         return helper.make_graph(
             nodes,
@@ -294,6 +306,11 @@ class GraphBuilder:
             b.reserve(t.name)
             b.initializers[t.name] = t
             b._record(t.name, t.data_type, tuple(t.dims))
+        # An input with an initializer is a default a caller may override (state, as a training-mode
+        # BatchNorm's statistics): it stays an input, so the model keeps its interface and onnxruntime
+        # never folds it as a constant.
+        overridable = [vi.name for vi in graph.input if vi.name in init_names]
+        b.inputs.extend(b.values[n] for n in overridable)
         for node in graph.node:
             b.add_node(node)
         for vi in list(graph.value_info) + list(graph.output):
@@ -320,15 +337,38 @@ def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
     return like.dtype if like is not None else None
 
 
-def run_shape_inference(model: onnx.ModelProto, doing: str) -> onnx.ModelProto:
+def run_shape_inference(model: onnx.ModelProto, doing: str, strict: bool = False) -> onnx.ModelProto:
     """``onnx.shape_inference.infer_shapes`` with data propagation; a failure raises
     ``ShapeInferenceError`` naming what was being done and the node ONNX stopped at (never swallowed: the
-    types it fills in decide the dtypes of emitted constants and zeros)."""
+    types it fills in decide the dtypes of emitted constants and zeros).
+
+    ``strict`` also fails on inconsistencies non-strict inference skips silently (mismatched element types,
+    unbroadcastable shapes, a recorded type that contradicts the inferred one), but not on types that are
+    merely unknown (an input declared without one): those stay unknown, as without ``strict``.
+    """
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
     except Exception as e:  # noqa: BLE001 (onnx raises several exception types; all mean the same here)
+        problems = _node_errors(str(e))
+        if strict and problems and all(_only_unknown(p) for p in problems):
+            return run_shape_inference(model, doing, strict=False)
+        real = [p for p in problems if not _only_unknown(p)] or problems
         raise ShapeInferenceError(f"ONNX shape inference failed while {doing} (graph {model.graph.name!r}): "
-                                  f"{_first_line_with_node(str(e))}") from e
+                                  f"{' | '.join(real) or _first_line_with_node(str(e))}") from e
+
+
+_UNKNOWN = ("expected to have type but instead is null", "type unknown", "Element type of input",
+            "has unknown", "is null")
+
+
+def _node_errors(message: str) -> list[str]:
+    """onnx's per-node messages, ``(op_type:X, node name: Y): ...`` each."""
+    parts = message.split("(op_type:")
+    return [("(op_type:" + p).strip().rstrip("|").strip() for p in parts[1:]]
+
+
+def _only_unknown(problem: str) -> bool:
+    return any(u in problem for u in _UNKNOWN)
 
 
 def _first_line_with_node(message: str) -> str:
