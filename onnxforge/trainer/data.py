@@ -132,13 +132,58 @@ def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
 
 
 def _weight_vector(value: Any, arg: str, method: str) -> np.ndarray:
-    w = np.asarray(value, dtype=np.float32)
+    w = numeric_weights(value, arg, method)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
     if w.ndim != 1:
         raise ValueError(f"{method}(): {arg} must be a 1D array with one weight per sample. "
                          f"Received shape {w.shape}")
     return w
+
+
+def numeric_weights(value: Any, arg: str, method: str) -> np.ndarray:
+    """``value`` as float32 weights, or a ``TypeError`` naming ``arg`` (strings, objects, None inside).
+
+    Example:
+        >>> numeric_weights([1, 2.5], "sample_weight", "fit").tolist()
+        [1.0, 2.5]
+    """
+    raw = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray([value])
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{method}(): {arg} must hold numbers (one weight per sample). Received: {arg}="
+                        f"{_brief(value)} (dtype {raw.dtype})")
+    w = raw.astype(np.float32)
+    if w.size and not np.isfinite(w).all():
+        raise ValueError(f"{method}(): {arg} must hold finite numbers. Received: {arg}={_brief(value)}")
+    return w
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_class_weight(class_weight: Any, method: str) -> dict[int, float]:
+    """``class_weight`` as ``{class index: weight}``; a clear error naming the argument otherwise.
+
+    Example:
+        >>> check_class_weight({0: 1, 1: 2.5}, "fit")
+        {0: 1.0, 1: 2.5}
+    """
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
+                        f"Received: class_weight={_brief(class_weight)}")
+    out: dict[int, float] = {}
+    for key, weight in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"{method}(): class_weight keys must be class indices (non-negative integers). "
+                             f"Received: class_weight={_brief(class_weight)} with key {key!r}")
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight):
+            raise ValueError(f"{method}(): class_weight values must be finite numbers. Received: "
+                             f"class_weight[{key!r}]={weight!r}")
+        out[int(key)] = float(weight)
+    return out
 
 
 def to_weights(sample_weight: Any, out_names: list[str] | None, n_outputs: int, arg: str,
@@ -379,9 +424,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
     ys = to_arrays(y, out_names, y_arg, method)
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
-        if not isinstance(class_weight, Mapping):
-            raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
-                            f"Received: class_weight={class_weight!r}")
+        class_weight = check_class_weight(class_weight, method)
         if sw is not None:
             raise ValueError(f"{method}(): you cannot use class_weight and sample_weight at the same time.")
         if len(ys) != 1:
