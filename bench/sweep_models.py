@@ -218,7 +218,7 @@ def _image(batch: int, size: int, g: torch.Generator):
 
 
 def _tokens(batch: int, length: int, g: torch.Generator):
-    return torch.randint(1, 200, (batch, length), generator=g)  # 0 is BERT's padding_idx (never trained)
+    return torch.randint(0, 200, (batch, length), generator=g)  # 0 is BERT's padding_idx
 
 
 #: name -> (module factory, example input(batch, generator), kind of target: "class", "token" or "pixel")

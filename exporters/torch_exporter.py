@@ -44,6 +44,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import onnx
 import onnx.numpy_helper
 
@@ -133,6 +134,7 @@ def export_torch(module: Any, example_inputs: Any, dynamic_batch: bool = True,
         if was_training:
             _batch_statistics(module, proto)
         _check_parameters_kept(module, args, proto, state)
+    _padding_rows_untrained(module, proto)
     # The exporter serialized the parameters after its tracing forward passes: put back the values the
     # module had (BatchNorm running statistics moved during those passes).
     for t in proto.graph.initializer:
@@ -246,6 +248,53 @@ def _batch_statistics(module, proto: onnx.ModelProto) -> None:
         if t.name in running or t.name.removesuffix("running_var") + "running_mean" in running:
             if t.name not in inputs:
                 proto.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+
+
+def _padding_rows_untrained(module, proto: onnx.ModelProto) -> None:
+    """``nn.Embedding(padding_idx=p)`` never sends gradient to row ``p`` from its lookups; the exported
+    ``Gather`` would. Each lookup of such a table becomes ``Where(ids == p, row_p, Gather(W, ids))``: the
+    same values, and no gradient to row ``p`` through the lookup (other uses of a tied weight still give
+    it one, as in torch)."""
+    import torch
+
+    pads = {f"{name}.weight": int(m.padding_idx) for name, m in module.named_modules()
+            if isinstance(m, torch.nn.Embedding) and m.padding_idx is not None}
+    if not pads:
+        return
+    inits = {t.name: t for t in proto.graph.initializer}
+    taken = {o for n in proto.graph.node for o in n.output} | set(inits) | {i.name for i in proto.graph.input}
+
+    def fresh(hint: str) -> str:
+        name = hint
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    nodes = []
+    for node in proto.graph.node:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        table = inits.get(node.input[0]) if node.op_type == "Gather" and node.input else None
+        if table is None or node.input[0] not in pads or axis != 0:
+            nodes.append(node)
+            continue
+        pad = pads[node.input[0]]
+        weight = onnx.numpy_helper.to_array(table)
+        row, index = fresh(f"{table.name}.padding_row"), fresh(f"{table.name}.padding_idx")
+        proto.graph.initializer.extend([onnx.numpy_helper.from_array(weight[pad].copy(), row),
+                                        onnx.numpy_helper.from_array(np.array(pad, np.int64), index)])
+        looked_up, ids, is_pad = fresh(f"{node.output[0]}_lookup"), fresh(f"{node.output[0]}_ids"), \
+            fresh(f"{node.output[0]}_is_padding")
+        out = node.output[0]
+        node.output[0] = looked_up
+        nodes += [node, onnx.helper.make_node("Cast", [node.input[1]], [ids], to=onnx.TensorProto.INT64),
+                  onnx.helper.make_node("Equal", [ids, index], [is_pad]),
+                  onnx.helper.make_node("Unsqueeze", [is_pad, fresh(f"{out}_last_axis")], [fresh(f"{out}_mask")])]
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array([-1], np.int64),
+                                                                    nodes[-1].input[1]))
+        nodes.append(onnx.helper.make_node("Where", [nodes[-1].output[0], row, looked_up], [out]))
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
 
 
 def _check_parameters_kept(module, args: tuple, proto: onnx.ModelProto, state: dict) -> None:

@@ -243,3 +243,26 @@ def test_a_parameter_the_export_turned_into_a_constant_is_an_error_naming_it():
     # torch's graph optimizer folds pos.weight[arange(5)] into a constant: it could never train.
     with pytest.raises(ValueError, match=r"pos\.weight \(5, 8\).*constants"):
         from_torch(TiedLM(), torch.randint(0, 12, (2, 5)), optimize=True)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_embedding_padding_row_is_not_trained_by_its_lookups(dynamo):
+    # nn.Embedding(padding_idx=0) gives row 0 no gradient from lookups; the exported Gather would.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Flatten(), nn.Linear(12, 3))
+    tokens = torch.tensor([[0, 3, 0], [5, 0, 9], [1, 2, 0], [0, 0, 7]])
+    y = np.array([0, 2, 1, 1])
+    model = from_torch(net, tokens[:2], dynamo=dynamo)
+    model.compile(optimizer=onnxforge.optimizers.SGD(0.5),
+                  loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ref = copy.deepcopy(net)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    for _ in range(2):
+        model.train_on_batch(tokens.numpy(), y)
+        opt.zero_grad()
+        F.cross_entropy(ref(tokens), torch.from_numpy(y)).backward()
+        opt.step()
+    trained = to_torch_state_dict(model)
+    np.testing.assert_array_equal(trained["0.weight"][0].numpy(), net[0].weight[0].detach().numpy())
+    for name, value in ref.named_parameters():
+        np.testing.assert_allclose(trained[name].numpy(), value.detach().numpy(), rtol=1e-4, atol=1e-6)
