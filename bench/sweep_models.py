@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = ["MODELS"]
 
-import math
 
 import torch
 from torch import nn
@@ -234,4 +233,3 @@ MODELS = {
     "transformer_encoder": (EncoderClassifier, lambda n, g: _tokens(n, 16, g), "class5"),
     "unet": (UNet, lambda n, g: _image(n, 32, g), "pixel"),
 }
-del math

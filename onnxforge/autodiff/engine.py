@@ -27,7 +27,10 @@ def backward(
 ) -> dict[str, Value]:
     """Append the gradient of ``loss`` with respect to each of ``wrt`` to the builder's graph.
 
-    The forward nodes are the builder's nodes at the time of the call. ``seed`` is the gradient flowing
+    The forward nodes are the builder's nodes at the time of the call; those on a path from a wanted value
+    that are differentiated through their definition (``lowering.py``: Attention, ONNX function ops,
+    sequences with a known layout) are first rewritten in place, keeping their output names. ``seed`` is
+    the gradient flowing
     into ``loss`` (ones shaped like it by default). Returns ``{name: gradient}``; a value the loss does
     not depend on gets zeros of its shape. ``loss`` may also be a list of values with a list of seeds,
     one each: the vector-Jacobian product of several outputs at once (a control-flow body's outputs);
