@@ -9,13 +9,14 @@ Options (measured on the seed CNN's ``train_step``, CPU time per step in a 1-thr
 * no memory pattern: onnxruntime would pre-plan one block for all of a step's intermediates, and for a
   training step that block outgrows what the arena reuses anyway (peak RSS of the residual BatchNorm CNN's
   ``fit`` 761 -> 449 MB, the seed CNN's 246 -> 197 MB; CPU time unchanged within noise, paired A/B);
-* onnxruntime's default intra-op threads (one per physical core) with spinning, unless the environment
-  says otherwise: ``ONNXFORGE_INTRA_OP_THREADS=N`` and ``ONNXFORGE_ALLOW_SPINNING=0|1`` (read when a session
-  is created), for machines shared with other work, where a spinning thread burns a core another job needs.
+* onnxruntime's default intra-op threads (one per physical core) with spinning, unless told otherwise:
+  ``set_intra_op_threads(n)`` (data-parallel ranks sharing a machine), else the environment's
+  ``ONNXFORGE_INTRA_OP_THREADS=N``; ``ONNXFORGE_ALLOW_SPINNING=0|1`` (both read when a session is created)
+  for machines shared with other work, where a spinning thread burns a core another job needs.
 """
 from __future__ import annotations
 
-__all__ = ["session_options", "create_session", "DISABLED_OPTIMIZERS"]
+__all__ = ["session_options", "create_session", "set_intra_op_threads", "DISABLED_OPTIMIZERS"]
 
 import os
 
@@ -40,6 +41,25 @@ def _env_int(name: str) -> int | None:
     return value
 
 
+# Threads each session's operators may use; None: onnxruntime's default (one per physical core). Several
+# processes on one machine (data-parallel ranks) each take their share instead of all fighting for every core.
+_intra_op_threads: int | None = None
+
+
+def set_intra_op_threads(threads: int | None) -> None:
+    """Intra-op threads of sessions created after this call (``None``: onnxruntime's default).
+
+    Example:
+        >>> set_intra_op_threads(1); session_options().intra_op_num_threads
+        1
+        >>> set_intra_op_threads(None)
+    """
+    global _intra_op_threads
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"Intra-op threads must be a positive integer or None. Received: threads={threads!r}")
+    _intra_op_threads = threads
+
+
 def session_options():
     """Full graph optimization, no memory pattern, intra-op threads and spinning from the environment (else
     onnxruntime's defaults), warnings off (unused-initializer chatter); deterministic compute when
@@ -56,7 +76,7 @@ def session_options():
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_mem_pattern = False
-    threads = _env_int("ONNXFORGE_INTRA_OP_THREADS")
+    threads = _intra_op_threads if _intra_op_threads is not None else _env_int("ONNXFORGE_INTRA_OP_THREADS")
     if threads:
         opts.intra_op_num_threads = threads
     spinning = os.environ.get("ONNXFORGE_ALLOW_SPINNING", "").strip()

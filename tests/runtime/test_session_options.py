@@ -48,3 +48,15 @@ def test_sessions_skip_the_nchwc_layout_transformer_and_still_run():
     conv = np.stack([padded[:, :, i:i + 3, j:j + 3].sum(axis=(1, 2, 3)) for i in range(6) for j in range(6)], -1)
     expected = conv.reshape(1, 6, 6).repeat(4, 0)[None].reshape(1, 4, 3, 2, 3, 2).max(axis=(3, 5))
     np.testing.assert_allclose(y, expected, rtol=1e-5)
+
+
+def test_set_intra_op_threads_wins_over_the_environment(monkeypatch):
+    from onnxforge.runtime.session import set_intra_op_threads
+
+    monkeypatch.setenv("ONNXFORGE_INTRA_OP_THREADS", "2")
+    set_intra_op_threads(1)
+    try:
+        assert session_options().intra_op_num_threads == 1
+    finally:
+        set_intra_op_threads(None)
+    assert session_options().intra_op_num_threads == 2
