@@ -42,6 +42,8 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
 * Reading the loss and metric sums back every step: MLP step 8.96 vs 8.67 CPU-ms with
   ``steps_per_execution=40`` (3%, mostly the per-step Python logs); fit's other Python work (shuffled
   gather, checks, binding) is ~1% of a step (cProfile).
+* All of the above together, seed CNN train_step as compiled before and after, each in the session the
+  runtime gives it: -5.9 CPU-ms (75.9 -> 70.4, paired median of 40 interleaved steps, 1 thread, load 7).
 * The peers on one thread of this machine, seed CNN step: onnxforge ~85 CPU-ms after the changes above,
   PyTorch 85-93, tf.keras 46-51. TensorFlow's oneDNN convolutions run about twice as fast per core as any
   formulation found here in standard ONNX ops on MLAS (im2col materialized by a Conv or Slices, then GEMMs),
