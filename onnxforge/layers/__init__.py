@@ -24,6 +24,9 @@ from .regularization import Dropout, GaussianNoise
 from .reshaping import Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .serialization import deserialize, get_registered_object, serialize
 
+from .einsum_dense import EinsumDense  # noqa: E402
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+
 # Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
                         SimpleRNN, SimpleRNNCell, TimeDistributed)
@@ -44,6 +47,6 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
-    "Masking",
+    "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention",
     "serialize", "deserialize", "get_registered_object",
 ]

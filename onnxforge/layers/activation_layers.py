@@ -102,27 +102,50 @@ class ELU(Layer):
 
 
 class Softmax(Layer):
-    """Softmax along ``axis`` (default ``-1``); an optional boolean ``mask`` excludes entries."""
+    """Softmax along ``axis`` (an int or a list of ints, default ``-1``).
+
+    An optional ``mask`` (broadcastable to the inputs; bool, or > 0.5) excludes entries as Keras 3 does:
+    they get ``-1e9`` before the softmax and ``0`` after it (so a fully masked row is all zeros).
+    """
 
     supports_masking = True
 
-    def __init__(self, axis: int = -1, **kwargs: Any):
+    def __init__(self, axis: Any = -1, **kwargs: Any):
         super().__init__(**kwargs)
-        self.axis = int(axis)
+        if isinstance(axis, (list, tuple)):
+            self.axis: Any = [int(a) for a in axis]
+        else:
+            self.axis = int(axis)
+
+    def _axes(self, rank: int) -> list[int]:
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if not -rank <= a < rank:
+                raise ValueError(f"Layer {self.name!r}: axis={self.axis} is out of range for input rank {rank}.")
+        return sorted(a % rank for a in axes)
 
     def call(self, inputs, mask=None):
+        from .attention._common import as_bool, masked_softmax
+
         rank = len(inputs.shape)
-        if not -rank <= self.axis < rank:
-            raise ValueError(f"Layer {self.name!r}: axis={self.axis} is out of range for input rank {rank}.")
-        x, perm = _ops.peel(inputs)
-        axis = self.axis % rank
+        axes = self._axes(rank)
         if mask is not None:
-            x, perm = inputs, None
-            b = x.builder
-            keep = b.op("Cast", [mask], to=x.dtype)
-            if mask.rank is not None and mask.rank < rank:  # a (batch, time) sequence mask
-                keep = b.op("Unsqueeze", [keep, _ops.ints(b, list(range(mask.rank, rank)))])
-            x = x + (1.0 - keep) * -1e9  # masked entries get ~zero probability, as Keras
+            if mask.rank is not None and mask.rank > rank:
+                raise ValueError("The `mask` must be broadcastable to `inputs` and must not have more dimensions. "
+                                 f"Received: inputs.shape={_ops.static_shape(inputs)}, "
+                                 f"mask.shape={_ops.static_shape(mask)}")
+            m_shape, i_shape = _ops.static_shape(mask), _ops.static_shape(inputs)
+            if m_shape is not None and i_shape is not None:
+                for m, i in zip(m_shape[::-1], i_shape[::-1]):
+                    if m is not None and i is not None and m not in (1, i):
+                        raise ValueError("The `mask` must be broadcastable to `inputs`. Each mask dimension must be "
+                                         f"1 or match the corresponding input dimension. Received: "
+                                         f"inputs.shape={i_shape}, mask.shape={m_shape}")
+            return masked_softmax(inputs, as_bool(mask), axes)
+        if len(axes) > 1:
+            return masked_softmax(inputs, None, axes)
+        x, perm = _ops.peel(inputs)
+        axis = axes[0]
         y = activations_mod.softmax(x, axis=perm[axis] if perm is not None else axis)
         return y if perm is None else _ops.transpose(y, perm)
 

@@ -205,6 +205,7 @@ class Layer:
         self._non_trainable_variables: list[Variable] = []
         self._weight_names: set[str] = set()
         self._inbound_nodes: list[Node] = []
+        self._losses: list[Any] = []  # add_loss() values of the latest outermost call (Keras 3)
         self.built = False
         self._build_shapes: Any = None
         self.input_spec: Any = None
@@ -358,6 +359,65 @@ class Layer:
             raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the layer isn't "
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # ------------------------------------------------------------ losses
+    def add_loss(self, loss: Any) -> None:
+        """Add a scalar (or tensor, summed) loss from inside ``call()``, as Keras 3's ``Layer.add_loss``.
+
+        Inside a compiled program the value joins the training loss (and ``val_loss``); ``layer.losses``
+        lists it until the next outermost call of a layer that contains this one clears it.
+
+        Example:
+            >>> from onnxforge import ops
+            >>> class Penalized(Layer):
+            ...     def call(self, x):
+            ...         self.add_loss(ops.mean(ops.square(x)) * 0.1)
+            ...         return x
+        """
+        from .keras_tensor import flatten as _flatten
+
+        values = _flatten(loss)
+        for v in values:
+            if not isinstance(v, Value):
+                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
+                                 f"input. Received invalid value: {v!r} (layer {self.name!r})")
+        ctx = current_trace()
+        for v in values:
+            ctx.add_loss(v)
+            self.__dict__.setdefault("_losses", []).append(v)
+
+    def _own_losses(self) -> list[Any]:
+        return list(self.__dict__.get("_losses", []))
+
+    def _all_sublayers(self) -> list[Layer]:
+        out: list[Layer] = []
+        for layer in self._flat_sublayers():
+            out.append(layer)
+            out.extend(layer._all_sublayers())
+        return out
+
+    def _clear_losses(self) -> None:
+        self.__dict__["_losses"] = []
+        for layer in self._all_sublayers():
+            layer.__dict__["_losses"] = []
+
+    @property
+    def losses(self) -> list[Any]:
+        """``add_loss`` values of this layer and its sub-layers, then the weight-regularization penalties.
+
+        Inside a trace (a custom ``train_step``) these are graph values of the current program; outside,
+        the penalties are floats computed from the current weights.
+        """
+        out = self._own_losses()
+        for layer in self._all_sublayers():
+            out.extend(layer._own_losses())
+        from ..tracing import _stack
+
+        ctx = _stack[-1] if _stack else None
+        for w in self.trainable_weights:
+            if w.regularizer is not None:
+                out.append(w.regularizer(ctx.read(w) if ctx is not None else w.numpy()))
+        return out
 
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:
@@ -514,6 +574,8 @@ class Layer:
             kwargs.pop("training", None)
         b = ctx.b
         start = len(b.nodes)
+        if not _training_stack:
+            self._clear_losses()  # Keras: the outermost call starts a fresh list of add_loss values
         _training_stack.append(bool(training))
         try:
             outputs = self.call(*args, **kwargs)
@@ -581,6 +643,7 @@ class Layer:
                     first = b.const(np.array(0, np.int64))
                     batch = b.op("Cast", [b.op("Gather", [b.op("Shape", [v]), first])], to=v.dtype, shape=())
                     ctx.add_loss(loss / batch)
+                    self.__dict__.setdefault("_losses", []).append(ctx.losses[-1])
 
     def _spec_by_tracing(self, args: tuple, kwargs: dict) -> Any:
         """Output specs found by tracing ``call`` on a scratch graph and running ONNX shape inference."""
@@ -599,6 +662,7 @@ class Layer:
 
         with ctx.active():
             out = self._traced_call(map_structure(to_value, args), map_structure(to_value, kwargs))
+        self._clear_losses()  # values of the scratch graph are no layer's losses
         values = [v for v in flatten(out) if isinstance(v, Value)]
         for v in values:
             b.output(v)

@@ -1,0 +1,13 @@
+"""The fewest constructor arguments of the layers added for the Keras 3 API surface (issue 12), so the
+default-config conformance test (``tests/test_keras_conformance.py``) can build each on both sides."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def extra_required_args(lib: Any) -> dict:
+    """``{class name: kwargs}`` for ``lib.layers`` (Keras or onnxforge)."""
+    return {
+        "EinsumDense": dict(equation="ab,bc->ac", output_shape=4),
+        "MultiHeadAttention": dict(num_heads=2, key_dim=3),
+    }
