@@ -247,8 +247,13 @@ def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxfo
         raise TypeError(f"from_keras(): {type(kmodel).__name__} is a subclassed Keras model, which has no config "
                         "to rebuild from. Convert Sequential or functional models, or export it to ONNX and use "
                         "onnxforge.Model.from_onnx.")
-    entry = keras_config_to_onnxforge(keras.saving.serialize_keras_object(kmodel), custom_objects)
-    model = deserialize(entry, custom_objects)
+    # A live model's Lambda functions are this program's own code: rebuild them from their bytecode
+    # (Keras itself refuses that for files, in safe mode, before we see them).
+    from onnxforge.layers.safe_mode import SafeModeScope
+
+    with SafeModeScope(safe_mode=isinstance(model_or_path, (str, os.PathLike))):
+        entry = keras_config_to_onnxforge(keras.saving.serialize_keras_object(kmodel), custom_objects)
+        model = deserialize(entry, custom_objects)
     _copy_weights(kmodel, model)
     return model
 
@@ -281,6 +286,7 @@ def to_keras(model: Any) -> Any:
                         f"{type(model).__name__} {getattr(model, 'name', '')!r}")
     entry = json.loads(json.dumps(serialize(model), default=_jsonable))
     _keras_modules(entry)
-    kmodel = keras.saving.deserialize_keras_object(entry)
+    # The model is live in this process: its Lambda bytecode is the caller's own code (Keras refuses it by default).
+    kmodel = keras.saving.deserialize_keras_object(entry, safe_mode=False)
     _copy_weights(model, kmodel)
     return kmodel

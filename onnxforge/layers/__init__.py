@@ -12,10 +12,11 @@ from __future__ import annotations
 from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from .base import InputSpec, Layer, clear_session
 from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from .core import Activation, Dense, Embedding
+from .core import Activation, Dense, Embedding, Identity
 from .input_layer import Input, InputLayer
 from .keras_tensor import KerasTensor, Node
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from .merge_functions import add, average, concatenate, dot, maximum, minimum, multiply, subtract
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
@@ -25,6 +26,9 @@ from .reshaping import Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .serialization import deserialize, get_registered_object, serialize
 
 from .einsum_dense import EinsumDense  # noqa: E402
+from .lambda_layer import Lambda  # noqa: E402
+from .reshaping_nd import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D,  # noqa: E402
+                           UpSampling3D, ZeroPadding1D, ZeroPadding3D)
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
 
 # Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
@@ -48,5 +52,8 @@ __all__ = [
     "ReLU", "LeakyReLU", "ELU", "Softmax",
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
     "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention",
+    "Identity", "Lambda", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
+    "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

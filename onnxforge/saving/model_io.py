@@ -60,6 +60,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ..layers.safe_mode import SafeModeScope
 from ..layers.serialization import _REGISTERED, deserialize, serialize
 from . import custom_state
 from .atomic import atomic_write
@@ -336,8 +337,9 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         custom_objects: ``{name: class or function}`` for custom layers, losses, metrics and optimizers
             that are not registered with ``register_keras_serializable``.
         compile: compile the model with the saved compile config and restore the optimizer state.
-        safe_mode: accepted for Keras compatibility; loading is always safe: nothing in the file is
-            executed, and nothing is unpickled.
+        safe_mode: as in Keras, ``True`` refuses the Python bytecode a ``Lambda`` layer of a Python
+            ``lambda`` stores; ``False`` loads it (only for files you trust). Nothing else in a file is
+            ever executed, and nothing is unpickled.
         restore_numpy_rng: set numpy's global RNG (what ``fit(shuffle=True)`` draws from) to its state at
             save time, so the next epochs shuffle as the uninterrupted run would have. ``False`` leaves the
             global RNG alone.
@@ -374,7 +376,8 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
     weight_names = _json(meta, META_WEIGHTS, path)
     tensors = {t.name: t for t in proto.graph.initializer}
 
-    model = deserialize(config, dict(custom_objects or {}))
+    with SafeModeScope(safe_mode):  # a Lambda's stored bytecode loads only with safe_mode=False (Keras)
+        model = deserialize(config, dict(custom_objects or {}))
     if not getattr(model, "built", False) and state.get("input_shapes"):
         shapes = [tuple(s) for s in state["input_shapes"]]
         model.build(shapes[0] if len(shapes) == 1 else shapes)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def _double(x):
+    return x * 2.0
+
+
 def extra_required_args(lib: Any) -> dict:
     """``{class name: kwargs}`` for ``lib.layers`` (Keras or onnxforge)."""
     return {
         "EinsumDense": dict(equation="ab,bc->ac", output_shape=4),
         "MultiHeadAttention": dict(num_heads=2, key_dim=3),
+        "Lambda": dict(function=_double),
+        "Dot": dict(axes=1), "RepeatVector": dict(n=2),
     }
