@@ -27,6 +27,12 @@ from .serialization import deserialize, get_registered_object, serialize
 
 from .einsum_dense import EinsumDense  # noqa: E402
 from .lambda_layer import Lambda  # noqa: E402
+from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
+                               SeparableConv1D)
+from .pooling_nd import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,  # noqa: E402
+                         AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D, AveragePooling3D,
+                         AvgPool3D, GlobalAveragePooling3D, GlobalAvgPool3D, GlobalMaxPool3D, GlobalMaxPooling3D,
+                         MaxPool3D, MaxPooling3D)
 from .reshaping_nd import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D,  # noqa: E402
                            UpSampling3D, ZeroPadding1D, ZeroPadding3D)
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
@@ -35,8 +41,9 @@ from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa:
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
                         SimpleRNN, SimpleRNNCell, TimeDistributed)
 
-Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
+Convolution1DTranspose, Convolution3DTranspose, SeparableConvolution1D = Conv1DTranspose, Conv3DTranspose, SeparableConv1D
 
 __all__ = [
     "Layer", "InputSpec", "KerasTensor", "Node", "Input", "InputLayer", "clear_session",
@@ -54,6 +61,11 @@ __all__ = [
     "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention",
     "Identity", "Lambda", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
     "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
+    "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "SeparableConv1D", "Convolution3D",
+    "Convolution1DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
+    "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "MaxPool3D", "AvgPool3D",
+    "GlobalAvgPool3D", "GlobalMaxPool3D", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -16,4 +16,12 @@ def extra_required_args(lib: Any) -> dict:
         "MultiHeadAttention": dict(num_heads=2, key_dim=3),
         "Lambda": dict(function=_double),
         "Dot": dict(axes=1), "RepeatVector": dict(n=2),
+        **{n: dict(filters=2, kernel_size=3) for n in (
+            "Conv3D", "Convolution3D", "Conv1DTranspose", "Convolution1DTranspose", "Conv3DTranspose",
+            "Convolution3DTranspose", "SeparableConv1D", "SeparableConvolution1D")},
+        "DepthwiseConv1D": dict(kernel_size=3), "AveragePooling3D": dict(pool_size=2),
+        "AvgPool3D": dict(pool_size=2),
+        **{n: dict(output_size=3) for n in (
+            "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
+            "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D")},
     }
