@@ -9,7 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
+from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import InputSpec, Layer, clear_session
 from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Activation, Dense, Embedding, Identity
@@ -27,6 +27,9 @@ from .serialization import deserialize, get_registered_object, serialize
 
 from .einsum_dense import EinsumDense  # noqa: E402
 from .lambda_layer import Lambda  # noqa: E402
+from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
+from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
+                                   SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
                                SeparableConv1D)
 from .pooling_nd import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,  # noqa: E402
@@ -66,6 +69,8 @@ __all__ = [
     "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "MaxPool3D", "AvgPool3D",
     "GlobalAvgPool3D", "GlobalMaxPool3D", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
     "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+    "PReLU", "GroupNormalization", "UnitNormalization", "RMSNormalization", "ActivityRegularization",
+    "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -19,7 +19,9 @@ def extra_required_args(lib: Any) -> dict:
         **{n: dict(filters=2, kernel_size=3) for n in (
             "Conv3D", "Convolution3D", "Conv1DTranspose", "Convolution1DTranspose", "Conv3DTranspose",
             "Convolution3DTranspose", "SeparableConv1D", "SeparableConvolution1D")},
-        "DepthwiseConv1D": dict(kernel_size=3), "AveragePooling3D": dict(pool_size=2),
+        "DepthwiseConv1D": dict(kernel_size=3),
+        **{n: dict(rate=0.2) for n in ("AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D",
+                                       "SpatialDropout3D")}, "AveragePooling3D": dict(pool_size=2),
         "AvgPool3D": dict(pool_size=2),
         **{n: dict(output_size=3) for n in (
             "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
