@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
+from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
@@ -136,9 +137,14 @@ class TrainingMixin(FitMixin):
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
         programs = {"infer": build_infer(self)}
-        if config.has_loss:
+        try:
             programs["eval_step"] = build_eval_step(self, config)
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+        except CompileError:
+            if config.has_loss:
+                raise
+            # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
+            programs.pop("eval_step", None)
         self._programs = programs
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
@@ -208,8 +214,10 @@ class TrainingMixin(FitMixin):
         return type(self).train_step is not TrainingMixin.train_step
 
     def _needs_targets(self) -> bool:
-        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone)."""
-        return not self._has_custom_train_step()
+        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone) and for
+        ``compile(loss=None)`` when layers add the loss themselves (``add_loss``)."""
+        args = getattr(self, "_compile_args", None) or {}
+        return not self._has_custom_train_step() and args.get("loss") is not None
 
     def rng_variables(self) -> list[Variable]:
         """The state Variables of this model's random streams, to save and restore with its weights.
