@@ -221,6 +221,27 @@ def _copy_weights(src: Any, dst: Any) -> None:
         b.set_weights(weights)
 
 
+def _copy_vocabularies(src: Any, dst: Any) -> None:
+    """Adapted lookup vocabularies (StringLookup, IntegerLookup, TextVectorization) live outside Keras's
+    config and weights: copy them by layer name, with their tf-idf weights."""
+    by_name = {layer.name: layer for layer in dst.layers}
+    for layer in src.layers:
+        twin = by_name.get(layer.name)
+        if hasattr(layer, "layers") and hasattr(twin, "layers"):
+            _copy_vocabularies(layer, twin)
+            continue
+        if twin is None or not hasattr(layer, "get_vocabulary") or not hasattr(twin, "set_vocabulary"):
+            continue
+        vocab = [v.decode("utf-8") if isinstance(v, bytes) else v for v in layer.get_vocabulary()]
+        lookup = getattr(layer, "_lookup_layer", layer)
+        if len(vocab) <= lookup._token_start_index():
+            continue  # nothing learned or set
+        idf = None
+        if getattr(lookup, "output_mode", None) == "tf_idf":
+            idf = np.asarray(lookup.idf_weights_const)[: len(vocab)]
+        twin.set_vocabulary(vocab, idf)
+
+
 def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxforge.Model:
     """The same model in onnxforge: a Keras 3 ``Sequential`` or functional model (or a ``.keras`` file).
 
@@ -255,6 +276,7 @@ def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxfo
         entry = keras_config_to_onnxforge(keras.saving.serialize_keras_object(kmodel), custom_objects)
         model = deserialize(entry, custom_objects)
     _copy_weights(kmodel, model)
+    _copy_vocabularies(kmodel, model)
     return model
 
 

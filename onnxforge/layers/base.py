@@ -607,7 +607,7 @@ class Layer:
                 set_mask(v, m)
 
     def _cast_input(self, x: Any) -> Any:
-        if isinstance(x, Value) and x.dtype is not None and not x.is_float:
+        if isinstance(x, Value) and x.dtype is not None and not x.is_float and x.dtype != onnx.TensorProto.STRING:
             to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
             return x.builder.op("Cast", [x], to=to, shape=x.shape)
         return x
@@ -657,7 +657,8 @@ class Layer:
                 return t
             k = next(counter)
             shape = tuple(("batch" if i == 0 else f"unk{k}_{i}") if d is None else d for i, d in enumerate(t.shape))
-            elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+            elem = onnx.TensorProto.STRING if t.dtype == "string" else \
+                onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
             return b.input(f"spec_input_{k}", elem, shape)
 
         with ctx.active():

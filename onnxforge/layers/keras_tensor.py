@@ -25,9 +25,14 @@ def standardize_dtype(dtype: Any) -> str:
     """A dtype as its numpy name (``"float32"``); ``None`` means ``"float32"`` like Keras."""
     if dtype is None:
         return "float32"
+    if dtype in ("string", "str") or dtype is str or dtype is bytes or \
+            (isinstance(dtype, np.dtype) and dtype.kind in "OUS"):
+        return "string"  # text tensors (ONNX STRING); numpy holds them as str objects
     if isinstance(dtype, int):  # an ONNX element type
         import onnx
 
+        if dtype == onnx.TensorProto.STRING:
+            return "string"
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype)).name
     return np.dtype(dtype).name
 

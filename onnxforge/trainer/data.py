@@ -106,8 +106,11 @@ def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
     except (ValueError, TypeError) as e:
         raise TypeError(f"{method}(): {arg} could not be converted to a numpy array ({e}). "
                         f"Received: {type(value).__name__}") from e
-    if array.dtype == object or array.dtype.kind in "USV":
-        raise TypeError(f"{method}(): {arg} must hold numbers. Received an array of dtype {array.dtype}")
+    if array.dtype.kind in "US" or (array.dtype == object and array.size and
+                                     all(isinstance(v, (str, bytes)) for v in array.flat)):
+        array = array.astype(object)  # text, for string inputs (StringLookup, TextVectorization)
+    elif array.dtype == object or array.dtype.kind == "V":
+        raise TypeError(f"{method}(): {arg} must hold numbers or strings. Received an array of dtype {array.dtype}")
     if array.ndim == 0:
         raise ValueError(f"{method}(): {arg} must have a batch dimension (one row per sample). "
                          f"Received a scalar: {arg}={array!r}")

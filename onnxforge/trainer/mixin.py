@@ -552,6 +552,10 @@ def _shape_ok(shape: tuple, expected: tuple) -> bool:
 def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndarray:
     if array.dtype == dtype:
         return array
+    if dtype == object:  # a string input: onnxruntime takes str objects
+        if array.dtype.kind not in "USO":
+            raise TypeError(f"{method}(): {what} expects strings. Received an array of dtype {array.dtype}")
+        return array.astype(str).astype(object) if array.dtype.kind == "S" else array.astype(object)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{method}(): {what} must hold numbers of dtype {dtype.name}. Received an array of "
                         f"dtype {array.dtype}")

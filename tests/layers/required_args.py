@@ -20,6 +20,8 @@ def extra_required_args(lib: Any) -> dict:
             "Conv3D", "Convolution3D", "Conv1DTranspose", "Convolution1DTranspose", "Conv3DTranspose",
             "Convolution3DTranspose", "SeparableConv1D", "SeparableConvolution1D")},
         "DepthwiseConv1D": dict(kernel_size=3),
+        "Rescaling": dict(scale=0.5), "Resizing": dict(height=4, width=5), "CenterCrop": dict(height=3, width=3),
+        "CategoryEncoding": dict(num_tokens=3), "Discretization": dict(bin_boundaries=[0.0, 1.0]),
         **{n: dict(rate=0.2) for n in ("AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D",
                                        "SpatialDropout3D")}, "AveragePooling3D": dict(pool_size=2),
         "AvgPool3D": dict(pool_size=2),
