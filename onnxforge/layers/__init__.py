@@ -29,7 +29,8 @@ from .einsum_dense import EinsumDense  # noqa: E402
 from .lambda_layer import Lambda  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
-                            Normalization, Rescaling, Resizing, StringLookup, TextVectorization)
+                            Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -74,7 +75,8 @@ __all__ = [
     "PReLU", "GroupNormalization", "UnitNormalization", "RMSNormalization", "ActivityRegularization",
     "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
-    "StringLookup", "IntegerLookup", "TextVectorization",
+    "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
+    "RandomTranslation", "RandomContrast", "RandomBrightness",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]
