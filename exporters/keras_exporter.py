@@ -22,37 +22,17 @@ from __future__ import annotations
 
 __all__ = ["from_keras", "to_keras", "keras_config_to_onnxforge", "UnsupportedKerasLayerError"]
 
-import inspect
-import json
 import os
-import re
 from typing import Any
 
 import numpy as np
 
 import onnxforge
-from onnxforge.layers.base import Layer
-from onnxforge.layers.serialization import deserialize, get_registered_object, serialize
-
-#: Arguments of Keras layers (and initializers) onnxforge does not take, with the value that makes them
-#: inert; ``None`` / ``False`` are always inert. A callable decides from the whole config.
-_INERT: dict[str, Any] = {
-    "renorm_momentum": lambda cfg: not cfg.get("renorm"),   # only read when renorm=True
-    "synchronized": False, "optional": False, "sparse": False, "ragged": False,
-    "lora_rank": None, "lora_alpha": None, "quantization_config": None,
-}
-
-
-class UnsupportedKerasLayerError(NotImplementedError):
-    """The Keras model uses layer classes or arguments onnxforge does not implement.
-
-    Attributes:
-        problems: one line per unsupported layer (its name, class and, where relevant, the argument).
-    """
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("from_keras(): onnxforge cannot rebuild this Keras model:\n  - " + "\n  - ".join(problems))
+from onnxforge.layers.serialization import deserialize, serialize
+# The config conversion lives in onnxforge (``.keras`` files use it too); re-exported here for callers.
+from onnxforge.saving.keras_format.config import (UnsupportedKerasLayerError, keras_config_to_onnxforge,
+                                                  onnxforge_config_to_keras)
+from onnxforge.saving.keras_format.config import _is_inert  # noqa: F401  (conformance tests read the rule)
 
 
 def _keras():
@@ -62,134 +42,6 @@ def _keras():
         raise ImportError("from_keras() / to_keras() need Keras 3: `pip install keras` (any backend; "
                           "KERAS_BACKEND=torch or jax reads models without TensorFlow).") from e
     return keras
-
-
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
-
-
-def _drop_inert_arguments(cls: type, config: dict, owner: str, problems: list[str]) -> None:
-    """Construct ``cls`` from ``config`` (unbuilt, cheap), dropping inert arguments it rejects, in place.
-
-    Trying beats reading signatures: layers such as LSTM pass ``**kwargs`` on to their cell."""
-    for _ in range(len(config) + 1):
-        try:
-            cls.from_config(dict(config)) if hasattr(cls, "from_config") else cls(**config)
-            return
-        except TypeError as e:
-            match = _UNEXPECTED.search(str(e))
-            if match is None or match.group(1) not in config:
-                problems.append(f"{owner}: {e}")
-                return
-            key = match.group(1)
-            if not _is_inert(key, config[key], config):
-                problems.append(f"{owner}: argument {key}={config[key]!r} is not supported by onnxforge")
-                return
-            del config[key]
-        except (ValueError, NotImplementedError) as e:
-            problems.append(f"{owner}: {e}")
-            return
-
-
-def _drop_unused_call_kwargs(cls: type, config: dict) -> None:
-    """Keras records call arguments such as ``mask=None`` in functional configs; drop the ``None`` ones a
-    layer's ``call`` does not take (they change nothing)."""
-    try:
-        params = inspect.signature(cls.call).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    for node in config.get("inbound_nodes") or []:
-        kwargs = node.get("kwargs") if isinstance(node, dict) else None
-        if isinstance(kwargs, dict):
-            for key in [k for k, v in kwargs.items() if v is None and k not in params]:
-                del kwargs[key]
-
-
-def _is_inert(key: str, value: Any, config: dict) -> bool:
-    if value is None or value is False:
-        return True
-    rule = _INERT.get(key, ...)
-    if callable(rule):
-        return bool(rule(config))
-    return rule is not ... and rule == value
-
-
-def _object_class(entry: dict) -> type | None:
-    """The onnxforge class a serialized Keras object names (initializers and regularizers)."""
-    module = entry.get("module") or ""
-    namespace = {"keras.initializers": onnxforge.initializers, "keras.regularizers": onnxforge.regularizers}.get(module)
-    cls = getattr(namespace, entry.get("class_name", ""), None) if namespace is not None else None
-    return cls if isinstance(cls, type) else None
-
-
-def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | None) -> None:
-    """Make one serialized Keras object (layer, model, initializer, ...) readable by onnxforge, in place.
-
-    Nested objects first, so a wrapper (Bidirectional) is tried with an already cleaned inner layer."""
-    class_name = entry.get("class_name")
-    module = entry.get("module") or ""
-    config = entry.get("config")
-    if not isinstance(config, dict):
-        return
-    is_model = module == "keras" and class_name in ("Sequential", "Functional", "Model")
-    if module.startswith("keras.layers") or is_model:
-        registered = entry.get("registered_name")
-        cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
-        if cls is None or not issubclass(cls, Layer):
-            problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
-                            "onnxforge counterpart")
-            return
-        owner = f"layer {config.get('name', '?')!r} ({class_name})"
-    elif module.startswith("keras.constraints"):
-        problems.append(f"{owner}: weight constraints are not supported ({class_name})")
-        return
-    else:
-        cls = _object_class(entry)
-    count = len(problems)
-    for value in config.values():
-        _walk(value, owner, problems, custom_objects)
-    if cls is not None and not is_model and len(problems) == count:
-        _drop_inert_arguments(cls, config, owner, problems)
-    if cls is not None and "inbound_nodes" in entry:
-        _drop_unused_call_kwargs(cls, entry)
-
-
-def _walk(value: Any, owner: str, problems: list[str], custom_objects: dict | None) -> None:
-    if isinstance(value, dict):
-        if "class_name" in value and isinstance(value.get("config"), dict) and value.get("class_name") not in (
-                "__keras_tensor__", "DTypePolicy", "FloatDTypePolicy"):
-            _clean(value, owner, problems, custom_objects)
-        else:
-            for v in value.values():
-                _walk(v, owner, problems, custom_objects)
-    elif isinstance(value, list):
-        for v in value:
-            _walk(v, owner, problems, custom_objects)
-
-
-def keras_config_to_onnxforge(entry: dict, custom_objects: dict | None = None) -> dict:
-    """A serialized Keras model (``keras.saving.serialize_keras_object``) made readable by
-    ``onnxforge.layers.deserialize``: inert new arguments dropped, tuples as lists.
-
-    Raises:
-        UnsupportedKerasLayerError: naming every unsupported layer class or argument at once.
-    """
-    entry = json.loads(json.dumps(entry, default=_jsonable))
-    problems: list[str] = []
-    _clean(entry, "model", problems, custom_objects)
-    if problems:
-        raise UnsupportedKerasLayerError(problems)
-    return entry
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"from_keras(): the model's config holds a {type(value).__name__} ({value!r}), which is not "
-                    "plain data.")
 
 
 def _pairs(src: Any, dst: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -280,18 +132,6 @@ def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxfo
     return model
 
 
-def _keras_modules(value: Any) -> None:
-    """onnxforge writes functional models under module ``keras``; Keras looks them up where it defines them."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "Functional" and value.get("module") == "keras":
-            value["module"], value["registered_name"] = "keras.src.models.functional", "Functional"
-        for v in value.values():
-            _keras_modules(v)
-    elif isinstance(value, list):
-        for v in value:
-            _keras_modules(v)
-
-
 def to_keras(model: Any) -> Any:
     """The same model in Keras 3 (needs ``keras`` installed): config and weights of an onnxforge
     ``Sequential`` / functional ``Model``.
@@ -306,8 +146,7 @@ def to_keras(model: Any) -> Any:
             not isinstance(model, onnxforge.Sequential):
         raise TypeError(f"to_keras() converts onnxforge Sequential and functional models. Received: "
                         f"{type(model).__name__} {getattr(model, 'name', '')!r}")
-    entry = json.loads(json.dumps(serialize(model), default=_jsonable))
-    _keras_modules(entry)
+    entry = onnxforge_config_to_keras(serialize(model))
     # The model is live in this process: its Lambda bytecode is the caller's own code (Keras refuses it by default).
     kmodel = keras.saving.deserialize_keras_object(entry, safe_mode=False)
     _copy_weights(model, kmodel)

@@ -22,6 +22,7 @@ from .models import Model, Sequential
 from .models.onnx_model import OnnxModel, from_onnx
 from .saving import load_model
 from .variables import Variable
+from . import eager  # noqa: E402  (registers the eager executor the layers and ops call on arrays)
 from . import keras  # noqa: E402  (after the modules it re-exports)
 
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",

@@ -502,12 +502,32 @@ def save_weights_npz(weights: list[np.ndarray], path: str | os.PathLike) -> None
         raise
 
 
+#: What ``ModelCheckpoint`` writes: Keras 3's formats first, then onnxforge's own.
+_WEIGHTS_SUFFIXES = (".weights.h5", ".weights.onnx", ".npz")
+_MODEL_SUFFIXES = (".keras", ".h5", ".onnx")
+
+
+def _check_checkpoint_path(filepath: str, save_weights_only: bool) -> None:
+    """Keras 3's rule (and messages): ``.weights.h5`` for weights, ``.keras`` for models, plus onnxforge's files."""
+    if save_weights_only:
+        if not filepath.endswith(_WEIGHTS_SUFFIXES):
+            raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end "
+                             "in `.weights.h5` (Keras weights format; onnxforge also writes `.weights.onnx` and "
+                             f"`.npz`). Received: filepath={filepath}")
+    elif not filepath.endswith(_MODEL_SUFFIXES):
+        raise ValueError("The filepath provided must end in `.keras` (Keras model format; also `.h5`, or `.onnx` for "
+                         "onnxforge's own file, which keeps the optimizer and RNG state for an exact resume). "
+                         f"Received: filepath={filepath}")
+
+
 class ModelCheckpoint(Callback):
     """Saves the model or its weights during training.
 
     Args:
         filepath: where to save; may hold ``str.format`` fields filled from the epoch number (from 1)
-            and the logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.npz"``.
+            and the logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``. As in Keras 3 it must end in
+            ``.keras`` (or ``.h5``) for models and ``.weights.h5`` for weights; onnxforge's own ``.onnx``
+            (models, with optimizer and RNG state) and ``.weights.onnx`` / ``.npz`` (weights) work too.
         monitor: the logs key compared when ``save_best_only``.
         verbose: 1 prints a message at each decision.
         save_best_only: save only when ``monitor`` improves on the best value so far.
@@ -534,6 +554,7 @@ class ModelCheckpoint(Callback):
             raise ValueError("ModelCheckpoint: save_freq must be 'epoch' or a positive integer. "
                              f"Received: save_freq={save_freq!r}")
         self.filepath = os.fspath(filepath)
+        _check_checkpoint_path(self.filepath, save_weights_only)
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only

@@ -23,6 +23,7 @@ from typing import Any
 
 import onnx
 
+from onnxforge.saving import integrity
 from onnxforge.saving.safe_load import OnnxLoadError, iter_tensors, load_onnx
 
 STATE_KEY = "onnxforge.state"
@@ -139,6 +140,8 @@ def state_pairs(model: onnx.ModelProto) -> tuple[list[list[str]] | None, list[st
         return None, []
     try:
         pairs = json.loads(props[STATE_KEY])
+    except RecursionError:
+        return [], [f"{STATE_KEY} is JSON nested too deeply"]
     except ValueError as e:
         return [], [f"{STATE_KEY} is not valid JSON: {e}"]
     if not isinstance(pairs, list):
@@ -222,6 +225,16 @@ def _run_checker(model: onnx.ModelProto, path: str) -> str | None:
     return None
 
 
+#: Formats of onnxforge checkpoints that always carry a digest (``onnxforge.saving.model_io``).
+_DIGEST_FORMATS = ("saved_model/2", "weights/2")
+
+
+def digest_status(model: onnx.ModelProto, path: str) -> str:
+    """``"ok"``, ``"absent"`` (a file that need not carry one) or why the SHA-256 digest check failed."""
+    fmt = next((p.value for p in model.metadata_props if p.key == "onnxforge.format"), None)
+    return integrity.digest_status(model, path, required=fmt in _DIGEST_FORMATS)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
@@ -229,13 +242,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if model is None:
         return 1
     providers = args.providers or ort.get_available_providers()
+    digest = digest_status(model, args.file)
     checker_error = _run_checker(model, args.file)
     sessions = _try_sessions(model, args.file, providers)
     _, state_problems = state_pairs(model)
     census = op_census(model)
-    ok = checker_error is None and not state_problems and all(s["ok"] for s in sessions.values())
+    ok = checker_error is None and not state_problems and all(s["ok"] for s in sessions.values()) and \
+        digest in ("ok", "absent")
     report = {"file": args.file, "ok": ok, "ir_version": model.ir_version, "opset": _opsets(model),
-              "checker": checker_error or "ok", "ops": census, "nodes": sum(sum(c.values()) for c in census.values()),
+              "digest": digest, "checker": checker_error or "ok", "ops": census, "nodes": sum(sum(c.values()) for c in census.values()),
               "sessions": sessions, "state_problems": state_problems}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -243,6 +258,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     out = [f"model: {args.file}",
            f"  ir_version: {model.ir_version}",
            "  opset: " + ", ".join(f"{d} {v}" for d, v in report["opset"].items()),
+           "  digest (SHA-256): " + {"ok": "ok", "absent": "none stored"}.get(digest, f"FAILED: {digest}"),
            f"  checker (full_check): {report['checker']}",
            f"  ops ({report['nodes']} nodes):"]
     for domain, ops in census.items():
@@ -299,8 +315,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from onnxforge.serving import InferenceServer
 
     try:
-        server = InferenceServer(args.file, host=args.host, port=args.port, max_batch=args.max_batch,
-                                 batch_timeout_ms=args.batch_timeout_ms, providers=args.providers,
+        server = InferenceServer(args.file, host=args.host, port=args.port, batching=args.batching,
+                                 max_batch=args.max_batch, batch_timeout_ms=args.batch_timeout_ms,
+                                 providers=args.providers, max_body_bytes=args.max_body_bytes,
+                                 max_inflight_bytes=args.max_inflight_bytes, max_connections=args.max_connections,
+                                 max_concurrent_runs=args.max_concurrent_runs, backlog=args.backlog,
+                                 read_timeout_s=args.read_timeout, write_timeout_s=args.write_timeout,
+                                 request_timeout_s=args.request_timeout, drain_timeout_s=args.drain_timeout,
+                                 allowed_hosts=args.allowed_hosts, non_finite=args.non_finite,
                                  log_requests=args.log_requests)
     except (OnnxLoadError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -314,8 +336,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stop.set())
     server.start()
     batching = (f"batching up to {args.max_batch} rows, {args.batch_timeout_ms:g} ms window"
-                if server.batching else "no batching (the model has no shared dynamic batch axis)")
+                if server.batching else "no batching")
     print(f"Serving {args.file} on {server.url} ({batching}); POST /v1/predict, GET /healthz", flush=True)
+    print(f"batching {server.batching_reason}", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.2):
             pass
@@ -323,6 +346,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server.shutdown()
     print("Stopped.", flush=True)
     return 0
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0. Received: {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -349,14 +379,40 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
 
-    serve = sub.add_parser("serve", help="HTTP JSON inference with dynamic batching")
+    serve = sub.add_parser("serve", help="HTTP JSON inference, batching requests when the graph allows it")
     serve.add_argument("file")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1 only)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default: 8000)")
     serve.add_argument("--max-batch", type=_positive_int, default=64, help="most rows per batched run")
     serve.add_argument("--batch-timeout-ms", type=float, default=2.0,
                        help="how long to collect requests for a batch (default: 2)")
+    serve.add_argument("--batching", choices=("auto", "on", "off"), default="auto",
+                       help="auto (default): batch concurrent requests only if the graph is proven "
+                            "row-independent; on: whenever inputs and outputs share a batch axis (you vouch "
+                            "that no output row depends on other rows); off: never")
     serve.add_argument("--providers", nargs="+", metavar="EP", help="execution providers in priority order")
+    serve.add_argument("--allowed-hosts", nargs="+", metavar="NAME", default=None,
+                       help="Host header names served besides IP addresses (default: localhost; '.example.com' "
+                            "allows subdomains; '*' disables the DNS-rebinding check)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=16 * 2**20,
+                       help="larger request bodies get 413 (default: 16 MiB)")
+    serve.add_argument("--max-inflight-bytes", type=_positive_int, default=64 * 2**20,
+                       help="request-body bytes held at once; beyond, 503 (default: 64 MiB)")
+    serve.add_argument("--max-connections", type=_positive_int, default=128,
+                       help="connections handled at once; more get 503 (default: 128)")
+    serve.add_argument("--max-concurrent-runs", type=_positive_int, default=None,
+                       help="unbatched model runs at once (default: the CPU count)")
+    serve.add_argument("--backlog", type=_positive_int, default=1024, help="listen backlog (default: 1024)")
+    serve.add_argument("--read-timeout", type=_positive_float, default=10.0,
+                       help="seconds a client may take to send its whole request (default: 10)")
+    serve.add_argument("--write-timeout", type=_positive_float, default=30.0,
+                       help="seconds a client may take to receive its answer (default: 30)")
+    serve.add_argument("--request-timeout", type=_positive_float, default=60.0,
+                       help="seconds a request may wait for the model before 503 (default: 60)")
+    serve.add_argument("--drain-timeout", type=_positive_float, default=10.0,
+                       help="seconds shutdown waits for requests being computed (default: 10)")
+    serve.add_argument("--non-finite", choices=("null", "error"), default="null",
+                       help="NaN / infinity in outputs: null (listed under 'non_finite') or a 500 error")
     serve.add_argument("--log-requests", action="store_true", help="log each request to stderr")
     serve.set_defaults(func=_cmd_serve)
     return parser

@@ -31,6 +31,7 @@ import onnx
 
 from . import losses as losses_module
 from .graph import Value, np_dtype
+from .metric_tracing import trace_aware
 from .losses import (
     EPSILON, _is_symbolic, _rank, _snake, batch_size, cast, elementwise, expand_dims, reduce, run_eagerly,
     squeeze, squeeze_or_expand_to_same_rank,
@@ -52,6 +53,11 @@ class Metric:
         name: the metric's name: its key in logs and ``History.history``.
         dtype: only ``None``/``"float32"``.
     """
+
+    def __init_subclass__(cls, **kwargs: Any):
+        # update_state / result inside a traced custom train_step record the tracker (metric_tracing).
+        super().__init_subclass__(**kwargs)
+        trace_aware(cls)
 
     def __init__(self, name: str | None = None, dtype: Any = None):
         self.name = name or _snake(type(self).__name__)
@@ -100,6 +106,9 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+trace_aware(Metric)
 
 
 def _divide_no_nan(x: Any, y: Any) -> Any:

@@ -1,11 +1,11 @@
 """Tracing: the context in which layers' ``call()`` emit ONNX nodes for one program."""
 from __future__ import annotations
 
-__all__ = ["TraceContext", "current_trace"]
+__all__ = ["TraceContext", "current_trace", "active_trace", "MetricResult", "set_eager_executor", "eager_executor"]
 
 import contextlib
 from collections.abc import Iterator
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from .graph import GraphBuilder, Value, onnx_dtype
 from .variables import Variable
 
 _stack: list[TraceContext] = []
+# The eager executor (``onnxforge.eager``): it compiles and runs, so it sits above the layers in the import
+# flow; it registers itself here when onnxforge is imported, and layers and ops reach it through this hook.
+_executor: Any = None
 
 
 def current_trace() -> TraceContext:
@@ -21,6 +24,59 @@ def current_trace() -> TraceContext:
         raise RuntimeError("No active trace: layers and Variables emit graph ops only while a model is being "
                            "compiled (inside TraceContext.active()).")
     return _stack[-1]
+
+
+def active_trace() -> TraceContext | None:
+    """The innermost active trace, or ``None`` outside any (eager code)."""
+    return _stack[-1] if _stack else None
+
+
+def set_eager_executor(executor: Any) -> None:
+    """Register what runs layers and ops on concrete arrays outside a trace (``onnxforge.eager`` does)."""
+    global _executor
+    _executor = executor
+
+
+def eager_executor() -> Any:
+    """The registered eager executor (``call_layer(layer, args, kwargs)``, ``run_function(fn, args, kwargs)``)."""
+    if _executor is None:
+        raise RuntimeError("No eager executor is registered: import onnxforge (the package) to call layers and "
+                           "ops on arrays.")
+    return _executor
+
+
+class MetricResult:
+    """What ``metric.result()`` gives inside a traced custom ``train_step``: a reference to the tracker.
+
+    Its value exists only once the step has run (the tracker's sums are added up on the host), so it can be
+    returned in the step's logs dict (``{"loss": self.loss_tracker.result()}``), and nothing else.
+    """
+
+    def __init__(self, metric: Any):
+        self.metric = metric
+
+    def _error(self, what: str) -> TypeError:
+        name = getattr(self.metric, "name", "?")
+        return TypeError(
+            f"{what} needs the value of metric {name!r} ({type(self.metric).__name__}).result(), which a traced "
+            "train_step does not have: the tracker's state is added up after each step runs. Return "
+            f"{name}.result() in the logs dict as it is (fit reports it), and compute with the values you "
+            "passed to update_state() instead.")
+
+    def __onnx_value__(self) -> Any:
+        raise self._error("Using it in graph ops")
+
+    def __float__(self) -> float:
+        raise self._error("float()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise self._error("Converting to a numpy array")
+
+    def __bool__(self) -> bool:
+        raise self._error("A truth value")
+
+    def __repr__(self) -> str:
+        return f"<MetricResult of {getattr(self.metric, 'name', '?')!r}>"
 
 
 class TraceContext:
@@ -65,6 +121,9 @@ class TraceContext:
         #: Run-time size checks on symbolic dims, as ``(dims, minimum, message)``: ``(dim,)`` must be at least
         #: ``minimum``; ``(a, b)`` must be equal. The compiler maps them to program inputs for the host.
         self.dim_checks: list[tuple[tuple[str, ...], int | None, str]] = []
+        #: Run-time value checks on host inputs, as ``(input name, minimum, maximum, message)``: every element
+        #: of that input must lie in ``[minimum, maximum]`` (an Embedding's ids).
+        self.value_checks: list[tuple[str, int, int, str]] = []
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -106,11 +165,45 @@ class TraceContext:
         if a != b and not any(set(d) == {a, b} for d, _, _ in self.dim_checks):
             self.dim_checks.append(((a, b), None, message))
 
+    def require_values(self, value: Value, minimum: int, maximum: int, message: str) -> bool:
+        """Ask for every element of ``value`` to lie in ``[minimum, maximum]``, checked on the host before
+        each run with ``message`` (ONNX has no way to raise; an Embedding's ``Gather`` would fail inside
+        onnxruntime for ids past the table, and silently wrap negative ones to the end).
+
+        Only possible when ``value`` is a program input, or one through ``Identity`` / ``Cast``; returns
+        whether the check could be placed.
+        """
+        name = value.name
+        producers = {out: node for node in self.b.nodes for out in node.output}
+        while name in producers and producers[name].op_type in ("Identity", "Cast"):
+            name = producers[name].input[0]
+        if name not in {v.name for v in self.b.inputs}:
+            return False
+        entry = (name, int(minimum), int(maximum), message)
+        if entry not in self.value_checks:
+            self.value_checks.append(entry)
+        return True
+
+    def track_metric(self, metric: Any, sums: list[Value]) -> None:
+        """A metric tracker's ``update_state`` inside this trace: only custom training steps keep trackers."""
+        raise TypeError(self._metric_error(metric, "update_state()"))
+
+    def metric_result(self, metric: Any) -> Any:
+        """A metric tracker's ``result()`` inside this trace (see ``track_metric``)."""
+        raise TypeError(self._metric_error(metric, "result()"))
+
+    def _metric_error(self, metric: Any, method: str) -> str:
+        name = getattr(metric, "name", "?")
+        return (f"Metric {name!r} ({type(metric).__name__}).{method} was called while onnxforge traces a graph "
+                "(a layer's call(), a loss, or a program without metric state). Keras metric trackers are updated "
+                "in a Model subclass's train_step (fit then reports tracker.result()); elsewhere return the value "
+                "or pass the metric to compile(metrics=...).")
+
     def random_uniform(self, like: Value) -> Value:
         """U[0, 1) noise with the shape of ``like``, from the program's RNG state."""
         if self._random_uniform is None:
-            raise RuntimeError("This program has no random number source; random ops need a training "
-                               "program compiled by onnxforge.")
+            raise RuntimeError("This program has no random number source: random ops need a program compiled "
+                               "by onnxforge (fit, predict, an eager call) or a seed (seed=1337, a SeedGenerator).")
         return self._random_uniform(like)
 
 

@@ -189,12 +189,12 @@ def test_model_checkpoint_uses_model_saving_methods(tmp_path):
 
     x, y = regression_data(4)
     Saving([1.0, 0.5]).fit(x, y, epochs=2, verbose=0, callbacks=[
-        ModelCheckpoint(str(tmp_path / "m{epoch}.onnxforge")),
-        ModelCheckpoint(str(tmp_path / "w{epoch}.weights"), save_weights_only=True)])
+        ModelCheckpoint(str(tmp_path / "m{epoch}.keras")),
+        ModelCheckpoint(str(tmp_path / "w{epoch}.weights.h5"), save_weights_only=True)])
     assert [s[0] for s in saved] == ["save", "save_weights"] * 2
-    assert saved[2][1].endswith("m2.onnxforge")
+    assert saved[2][1].endswith("m2.keras")
     with pytest.raises(ValueError, match="saves through model.save\\(\\).*save_weights_only=True"):
-        _fit_script([1.0], [ModelCheckpoint(str(tmp_path / "m.bin"))])
+        _fit_script([1.0], [ModelCheckpoint(str(tmp_path / "m.keras"))])
 
 
 def test_model_checkpoint_bad_format_and_save_freq(tmp_path):

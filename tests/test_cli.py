@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 import math
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -15,7 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnxforge.cli import main
+from onnxforge.cli import STATE_KEY, main
 from tests.serving import models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,13 +147,34 @@ def test_serve_subprocess_answers_then_stops_on_sigterm(tmp_path, checked):
         url = line.split(" on ", 1)[1].split(" ", 1)[0]
         with urllib.request.urlopen(url + "/healthz", timeout=10) as resp:
             assert json.load(resp)["batching"] is True
-        req = urllib.request.Request(url + "/v1/predict", method="POST",
+        req = urllib.request.Request(url + "/v1/predict", method="POST", headers={"Content-Type": "application/json"},
                                      data=json.dumps({"inputs": {"x": [[1, 2, 3]]}}).encode())
         with urllib.request.urlopen(req, timeout=10) as resp:
             y = json.load(resp)["outputs"]["y"]
         np.testing.assert_allclose(y, np.maximum(np.array([[1, 2, 3]], np.float32) @ models.W, 0), rtol=1e-6)
+        # A client dripping its request one byte a second must not hold up the shutdown (issue 11: it did,
+        # with no request deadline, for as long as the client kept dripping).
+        host, port = url[len("http://"):].rsplit(":", 1)
+        slow = socket.create_connection((host, int(port)), timeout=10)
+        slow.sendall(b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        stop_dripping = threading.Event()
+
+        def drip():
+            while not stop_dripping.wait(1.0):
+                try:
+                    slow.sendall(b" ")
+                except OSError:
+                    return
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        time.sleep(1.5)
+        started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 8
+        stop_dripping.set()
+        slow.close()
         assert proc.stdout.read().strip() == "Stopped."
     finally:
         if proc.poll() is None:
@@ -158,3 +182,50 @@ def test_serve_subprocess_answers_then_stops_on_sigterm(tmp_path, checked):
             proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ulimit -v is a Linux/bash facility")
+def test_info_works_in_a_small_address_space(tmp_path):
+    """Issue 11: load_onnx reserved max_bytes + 1 (16 GiB) for every read, so `onnxforge info` of a 1 KB
+    file died with MemoryError under `ulimit -v 4000000`."""
+    path = write(models.matmul_relu(), tmp_path / "m.onnx")
+    script = f"ulimit -v 4000000 && exec {sys.executable} -m onnxforge.cli info {path}"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MemoryError" not in done.stderr and "x: float32 [N, 3]" in done.stdout, done.stdout
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    import onnxforge as tf
+
+    model = tf.keras.Sequential([tf.keras.layers.Input((3,)), tf.keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse", device="cpu")
+    return model.save(tmp_path / "ckpt.onnx")
+
+
+def test_check_verifies_the_digest_of_a_checkpoint(tmp_path, capsys):
+    path = _checkpoint(tmp_path)
+    assert main(["check", str(path), "--providers", "CPUExecutionProvider"]) == 0
+    assert "digest (SHA-256): ok" in capsys.readouterr().out
+    data = bytearray(path.read_bytes())
+    raw = onnx.load(str(path)).graph.initializer[0].raw_data
+    data[bytes(data).index(raw) + 2] ^= 0x40
+    flipped = tmp_path / "flipped.onnx"
+    flipped.write_bytes(bytes(data))
+    assert main(["check", str(flipped), "--json", "--providers", "CPUExecutionProvider"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["ok"] and "does not match its SHA-256 digest" in report["digest"]
+    # An export() has no digest and needs none.
+    plain = write(models.matmul_relu(), tmp_path / "plain.onnx")
+    assert main(["check", plain, "--providers", "CPUExecutionProvider"]) == 0
+    assert "digest (SHA-256): none stored" in capsys.readouterr().out
+
+
+def test_info_and_check_survive_hostile_metadata(tmp_path, capsys):
+    m = models.matmul_relu()
+    m.metadata_props.add(key=STATE_KEY, value="[" * 200_000 + "]" * 200_000)
+    path = write(m, tmp_path / "deep.onnx")
+    assert main(["info", path]) == 0
+    assert "nested too deeply" in capsys.readouterr().out
+    assert main(["check", path, "--providers", "CPUExecutionProvider"]) == 1
+    assert "nested too deeply" in capsys.readouterr().out

@@ -269,3 +269,16 @@ def test_frozen_model_config_keeps_which_initializers_train():
     assert clone.trainable is False and clone.trainable_weights == []
     clone.trainable = True
     assert [v.name for v in clone.trainable_weights] == ["fc2.weight"]
+
+
+def test_training_mode_batch_norm_is_spelled_in_primitive_ops(tmp_path):
+    # onnxruntime's CUDA provider (and the web runtimes) refuse BatchNormalization(training_mode=1) from
+    # opset 14 on: the training program must spell the batch statistics out.
+    model = from_onnx(_mlp_proto(), training_mode=True)
+    model.compile(optimizer="sgd", loss="mse")
+    path = str(tmp_path / "train.onnx")
+    model.export_training(path)
+    nodes = onnx.load(path).graph.node
+    assert not [n.name for n in nodes if n.op_type == "BatchNormalization"
+                and any(a.name == "training_mode" and a.i for a in n.attribute)]
+    assert any(n.op_type == "ReduceMean" for n in nodes)

@@ -23,11 +23,14 @@ list of ``[input_name, output_name]``), the role of every input and output in
 ``metadata_props["onnxforge.io"]``, and the run-time size checks layers asked for (``ProgramRunner`` applies
 them before each run) in ``metadata_props["onnxforge.dim_checks"]``: a JSON list of
 ``{"dims": [symbol, ...], "min": int | null, "message": str}`` (one symbol: its size is at least ``min``; two:
-their sizes are equal), each symbol a ``dim_param`` of the graph's inputs.
+their sizes are equal), each symbol a ``dim_param`` of the graph's inputs; and the run-time value checks
+in ``metadata_props["onnxforge.value_checks"]``: a JSON list of ``{"input": name, "min": int, "max": int,
+"message": str}`` (every element of that input in ``[min, max]``: an Embedding's ids).
 """
 from __future__ import annotations
 
-__all__ = ["LEARNING_RATE", "BATCH_DIM", "STATE_KEY", "IO_KEY", "PROGRAM_KEY", "DIM_CHECKS_KEY", "target",
+__all__ = ["LEARNING_RATE", "BATCH_DIM", "STATE_KEY", "IO_KEY", "PROGRAM_KEY", "DIM_CHECKS_KEY", "VALUE_CHECKS_KEY",
+           "target",
            "sample_weight", "new_state", "sum_output", "LOSS"]
 
 #: The learning-rate input of a training step.
@@ -42,6 +45,8 @@ IO_KEY = "onnxforge.io"
 PROGRAM_KEY = "onnxforge.program"
 #: ``metadata_props`` key holding the JSON list of run-time dim checks (see the module docstring).
 DIM_CHECKS_KEY = "onnxforge.dim_checks"
+#: ``metadata_props`` key holding the JSON list of run-time value checks (see the module docstring).
+VALUE_CHECKS_KEY = "onnxforge.value_checks"
 #: The name of the total-loss tracker (Keras's ``loss`` log key).
 LOSS = "loss"
 

@@ -203,6 +203,9 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
         checks = [{"dims": list(dims), "min": minimum, "message": message}
                   for dims, minimum, message in t.ctx.dim_checks]
         model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    if t.ctx.value_checks:  # ids an Embedding gathers with, checked on the host
+        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in t.ctx.value_checks]))
     return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
                    learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
                    sums=sums, trainable=list(trainable))
@@ -218,25 +221,37 @@ def _sum_outputs(sums: list[tuple[str, str, Value]]) -> tuple[list[tuple[str, Va
 
 
 # ------------------------------------------------------------------------------------------ programs
-def build_infer(model: Any, weights: str = "inputs") -> Program:
+def build_infer(model: Any, weights: str = "inputs", rng_state: Variable | None = None) -> Program:
     """The inference program: model inputs -> model outputs (``training=False``).
 
     Args:
         model: a built model (``inputs``, ``outputs``, ``input_names``, ``output_names``, ``trace``).
         weights: ``"inputs"`` (variables are graph inputs, bound from device memory at run time) or
             ``"initializers"`` (their current values are baked in: a standalone, exportable graph).
+        rng_state: the int64 ``[seed, counter]`` Variable random ops in ``call()`` draw from (a VAE's sampling
+            layer; Dropout and GaussianNoise draw nothing at inference). With ``weights="inputs"`` it is state
+            each run advances, as ``SeedGenerator`` states are; baked in, it gives the same draws every run.
     """
-    t = _Tracer(model, training=False, weights=weights)
+    t = _Tracer(model, training=False, weights=weights, rng_state=rng_state)
     host_out = list(zip(model.output_names, t.preds))
-    return _finish(t, "infer", host_out, [], [], None)
+    return _finish(t, "infer", host_out, _stream_state(t, rng_state) if weights == "inputs" else [], [], None)
 
 
-def build_eval_step(model: Any, config: CompileConfig) -> Program:
-    """The evaluation program: inputs, targets, sample weights, parameters -> loss and metric sums."""
-    t = _Tracer(model, training=False, weights="inputs", config=config)
+def _stream_state(t: _Tracer, rng_state: Variable | None) -> list[tuple[Variable, Value, Value]]:
+    """The state pairs of the random streams an inference or evaluation program drew from."""
+    state: list[tuple[Variable, Value, Value]] = []
+    if t.rng is not None and t.rng.used:
+        state.append((rng_state, t.ctx.read(rng_state), t.rng.new_state()))
+    return state + [(var, old, _typed(new, old)) for var, old, new in t.ctx.seed_streams.updates()]
+
+
+def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | None = None) -> Program:
+    """The evaluation program: inputs, targets, sample weights, parameters -> loss and metric sums (and the
+    random streams advanced, where ``call()`` draws: see ``build_infer``)."""
+    t = _Tracer(model, training=False, weights="inputs", config=config, rng_state=rng_state)
     _, loss_sums = _objective(t, config)
     host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
-    return _finish(t, "eval_step", host_out, [], records, None)
+    return _finish(t, "eval_step", host_out, _stream_state(t, rng_state), records, None)
 
 
 def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],

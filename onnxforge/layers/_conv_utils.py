@@ -8,12 +8,13 @@ stride > 1 falls back on ``auto_pad="SAME_UPPER"``.
 from __future__ import annotations
 
 __all__ = ["conv_output_length", "padding_attrs", "transpose_padding", "to_channels_first",
-           "to_channels_last", "check_padding"]
+           "to_channels_last", "check_padding", "require_windows"]
 
 from collections.abc import Sequence
 from typing import Any
 
 from ..graph import Value
+from ..tracing import current_trace
 from . import _ops
 
 
@@ -33,6 +34,25 @@ def conv_output_length(n: int | None, k: int, padding: str, stride: int, dilatio
     if padding == "valid":
         return (n - dk) // stride + 1
     return (n - 1) // stride + 1  # "same" and "causal"
+
+
+def require_windows(layer: Any, spatial: Sequence[Any], kernel: Sequence[int], dilations: Sequence[int],
+                    padding: str) -> None:
+    """With ``"valid"`` padding, each spatial size known only at run time must cover the window.
+
+    A size fixed while building is checked then (``compute_output_shape``); a dynamic one (an
+    ``Input((None, None, 1))``) is checked on the host before each run, with this layer's name, instead of
+    surfacing as onnxruntime's "Invalid input shape" from an anonymous Conv node.
+    """
+    ctx = current_trace()
+    if padding != "valid" or ctx is None:
+        return
+    for axis, (n, k, d) in enumerate(zip(spatial, kernel, dilations)):
+        span = (k - 1) * d + 1
+        if isinstance(n, str) and span > 1:
+            ctx.require_dim(n, span, f"Layer {layer.name!r} ({type(layer).__name__}) needs spatial dimension {axis} "
+                            f"of its input to be at least {span}: its window (size {tuple(kernel)}, dilation "
+                            f"{tuple(dilations)}, padding='valid') cannot be greater than the input.")
 
 
 def _same_pads(n: int | None, k: int, stride: int, dilation: int) -> tuple[int, int] | None:

@@ -1,13 +1,15 @@
 """The ``Layer`` base class: Keras 3's ``__init__`` / ``build`` / ``call`` / ``get_config`` contract.
 
-A layer is called in one of two worlds:
+A layer is called in one of three worlds:
 
 * on ``KerasTensor``s (functional model construction): it builds its weights from the static input
   shape, validates the input, records a ``Node`` and returns KerasTensors with ``compute_output_shape``
   shapes;
 * on graph ``Value``s inside an active ``TraceContext`` (compilation): ``call()`` emits ONNX nodes.
   Variables used as op inputs are resolved through the trace; weight regularization is added to the
-  trace's losses in training programs.
+  trace's losses in training programs;
+* on concrete arrays (numpy, ``EagerTensor``) outside any trace: the call runs now, compiled into a small
+  ONNX program cached by signature (``onnxforge.eager``, reached through ``tracing.eager_executor()``).
 
 Example:
     >>> import numpy as np
@@ -40,9 +42,9 @@ import onnx
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
-from ..tracing import TraceContext, current_trace
+from ..tracing import TraceContext, current_trace, eager_executor
 from ..variables import Variable
-from . import _ops
+from . import _ops, allocation
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 
 # ---------------------------------------------------------------- naming
@@ -286,6 +288,9 @@ class Layer:
             raise ValueError(f"Layer {self.name!r}: weight {name!r} needs a fully defined shape. "
                              f"Received: shape={shape}")
         dtype = standardize_dtype(dtype or self._dtype)
+        # While a file is being loaded, the weight must match a tensor the file stores, checked before
+        # the initializer allocates anything (a config saying Dense(10**12) is only a few bytes).
+        allocation.claim(self.name, name, shape)
         if initializer is None:
             initializer = "glorot_uniform" if "float" in dtype else "zeros"
         init = initializers_mod.get(initializer)
@@ -497,10 +502,12 @@ class Layer:
             return self._symbolic_call(args, kwargs)
         if any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
+        if any(isinstance(t, (np.ndarray, np.generic)) for t in leaves):
+            # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
+            return eager_executor().call_layer(self, args, kwargs)
         raise TypeError(
-            f"Layer '{self.name}' was called on {type(args[0]).__name__} values. onnxforge layers run on "
-            "symbolic inputs (keras.Input(...)) to build models, and emit ONNX while a model is compiled; "
-            "use model.predict(x) to compute outputs.")
+            f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
+            "inputs (keras.Input(...)) to build models, or on numpy arrays to compute outputs now.")
 
     def _assert_input_compatibility(self, first: Any) -> None:
         if self.input_spec is None:

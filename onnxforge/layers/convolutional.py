@@ -113,6 +113,8 @@ class _BaseConv(Layer):
         dilations = dilations or self.dilation_rate
         padding = padding or self.padding
         spatial_in = tuple(in_shape[2:])
+        if x_cf.shape is not None:
+            cu.require_windows(self, x_cf.shape[2:], kernel, dilations, padding)
         attrs = cu.padding_attrs(spatial_in, kernel, strides, dilations, padding)
         spatial = tuple(cu.conv_output_length(n, k, padding, s, d)
                         for n, k, s, d in zip(spatial_in, kernel, strides, dilations))

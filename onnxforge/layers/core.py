@@ -12,6 +12,7 @@ from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import Value
+from ..tracing import current_trace
 from . import _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
@@ -166,6 +167,13 @@ class Embedding(Layer):
 
     def call(self, inputs):
         b = inputs.builder
+        ctx = current_trace()
+        if ctx is not None:
+            # Gather fails inside onnxruntime for ids >= input_dim and wraps negative ones to the end of
+            # the table; Keras (torch) raises. Ids fed straight from the data are checked before each run.
+            ctx.require_values(inputs, 0, self.input_dim - 1, f"Embedding layer {self.name!r} received an id "
+                               f"outside [0, input_dim={self.input_dim}): every id must be a non-negative integer "
+                               f"smaller than input_dim.")
         if inputs.dtype not in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
             inputs = b.op("Cast", [inputs], to=onnx.TensorProto.INT64, shape=inputs.shape)
         return b.op("Gather", [self.embeddings, inputs], axis=0)

@@ -56,6 +56,8 @@ class _Pooling(Layer):
     def call(self, inputs):
         x = cu.to_channels_first(inputs, self.data_format)
         shape = _ops.static_shape(x)
+        if x.shape is not None:
+            cu.require_windows(self, x.shape[2:], self.pool_size, (1,) * self.rank, self.padding)
         attrs = cu.padding_attrs(shape[2:], self.pool_size, self.strides, (1,) * self.rank, self.padding)
         if self._op == "AveragePool":
             attrs["count_include_pad"] = 0

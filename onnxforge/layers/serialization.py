@@ -52,38 +52,54 @@ def get_registered_name(cls: type) -> str:
     return _REGISTERED_NAMES.get(cls, cls.__name__)
 
 
-def _all_subclasses(cls: type) -> list[type]:
-    out = []
-    for sub in cls.__subclasses__():
-        out.append(sub)
-        out.extend(_all_subclasses(sub))
-    return out
-
-
 # Keras 3 names functional models "Functional"; both map to onnxforge's Model.
 _ALIASES = {"Functional": "Model"}
 
 
+def _builtin_classes() -> dict[str, type]:
+    """onnxforge's own layer and model classes, by the names they are exported under.
+
+    An explicit table, not a scan of ``Layer.__subclasses__()``: a file must not be able to pick a class
+    merely because some module of the running program happens to define it (Keras 3 refuses
+    unregistered classes the same way).
+    """
+    import onnxforge.layers as layers_pkg
+    import onnxforge.models as models_pkg
+    from onnxforge.models.onnx_model import OnnxModel
+
+    table: dict[str, type] = {"OnnxModel": OnnxModel}
+    for module in (layers_pkg, models_pkg):
+        for name in getattr(module, "__all__", ()):
+            cls = getattr(module, name, None)
+            if isinstance(cls, type) and issubclass(cls, Layer):
+                table.setdefault(name, cls)
+    return table
+
+
 def get_registered_object(name: str, custom_objects: dict | None = None) -> type | None:
-    """The layer (or model) class called ``name``: ``custom_objects`` first, then classes registered with
-    ``register_keras_serializable`` (``"package>name"``), then onnxforge's, then any ``Layer`` subclass
-    defined so far with that name."""
+    """The layer (or model) class called ``name``, or ``None``: ``custom_objects`` first, then classes
+    registered with ``register_keras_serializable`` (``"package>name"``), then onnxforge's own exported
+    layers and models (``"Dense"``, ``"Functional"``...). Nothing else: a class merely defined somewhere
+    in the program is not found, as in Keras 3.
+
+    Example:
+        >>> get_registered_object("Dense").__name__, get_registered_object("NoSuchLayer")
+        ('Dense', None)
+    """
+    if not isinstance(name, str):
+        return None
     if custom_objects and name in custom_objects:
         return custom_objects[name]
     if name in _REGISTERED:
         return _REGISTERED[name]
     if ">" in name:
         return None
-    import onnxforge.layers as layers_pkg
-    import onnxforge.models as models_pkg
+    return _builtin_classes().get(_ALIASES.get(name, name))
 
-    name = _ALIASES.get(name, name)
-    for module in (layers_pkg, models_pkg):
-        cls = getattr(module, name, None)
-        if isinstance(cls, type) and issubclass(cls, Layer):
-            return cls
-    matches = [c for c in _all_subclasses(Layer) if c.__name__ == name]
-    return matches[-1] if matches else None
+
+def _brief(config: object, limit: int = 300) -> str:
+    text = repr(config)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def serialize(layer: Layer) -> dict:
@@ -103,26 +119,51 @@ def serialize(layer: Layer) -> dict:
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
-    """The layer described by ``serialize``'s output (unbuilt unless it carries a ``build_config``)."""
+    """The layer described by ``serialize``'s output (unbuilt unless it carries a ``build_config``).
+
+    Only classes the program has chosen can be built: ``custom_objects``, registered classes and
+    onnxforge's own (see :func:`get_registered_object`). Every entry is type-checked before use.
+
+    Raises:
+        ValueError: an unknown class (Keras 3's "Could not locate class" message) or a malformed entry.
+        TypeError: an entry of the wrong type (``class_name: 5``).
+    """
     if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"Expected a serialized layer dict with a 'class_name'. Received: {config!r}")
-    registered = config.get("registered_name")
+        raise ValueError(f"Expected a serialized layer dict with a 'class_name'. Received: {_brief(config)}")
+    class_name, registered = config["class_name"], config.get("registered_name")
+    if not isinstance(class_name, str):
+        raise TypeError(f"Could not locate class {class_name!r}: 'class_name' must be a string. "
+                        f"Full object config: {_brief(config)}")
+    if registered is not None and not isinstance(registered, str):
+        raise TypeError(f"'registered_name' must be a string or null. Received: registered_name={registered!r}")
+    inner = config.get("config")
+    if inner is None:
+        inner = {}
+    if not isinstance(inner, dict):
+        raise TypeError(f"The 'config' of a serialized {class_name!r} must be a dict. Received: {_brief(inner)}")
+    build = config.get("build_config")
+    if build is not None and not isinstance(build, dict):
+        raise TypeError(f"The 'build_config' of a serialized {class_name!r} must be a dict. Received: "
+                        f"{_brief(build)}")
     if isinstance(registered, str) and ">" in registered:
         # Written by a registered class: only that registration (or custom_objects) may rebuild it.
-        cls = get_registered_object(registered, custom_objects) or (custom_objects or {}).get(config["class_name"])
+        cls = get_registered_object(registered, custom_objects) or (custom_objects or {}).get(class_name)
     else:
-        cls = get_registered_object(config["class_name"], custom_objects)
+        cls = get_registered_object(class_name, custom_objects)
     if cls is None:
-        raise ValueError(f"Unknown layer: '{registered or config['class_name']}'. Please ensure you are using a "
-                         "`keras.utils.custom_object_scope` equivalent: pass the class in `custom_objects`, or "
-                         "decorate it with `@onnxforge.saving.register_keras_serializable()` before loading.")
-    inner = config.get("config") or {}
+        wanted = registered if isinstance(registered, str) and ">" in registered else class_name
+        raise ValueError(f"Could not locate class '{wanted}'. Make sure custom classes are decorated with "
+                         "`@onnxforge.saving.register_keras_serializable()` (or passed in `custom_objects`), and "
+                         "that the decorator has run before loading. Full object config: " + _brief(config))
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"custom_objects[{class_name!r}] must be a Layer or Model class to rebuild a serialized "
+                        f"layer. Received: {cls!r}")
     import inspect
 
     if "custom_objects" in inspect.signature(cls.from_config).parameters:  # models: nested layer configs
         layer = cls.from_config(inner, custom_objects=custom_objects)
     else:
         layer = cls.from_config(inner)
-    if config.get("build_config"):
-        layer.build_from_config(config["build_config"])
+    if build:
+        layer.build_from_config(build)
     return layer

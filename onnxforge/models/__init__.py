@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..layers.input_layer import Input, InputLayer
 from .model import Model
 from .sequential import Sequential
-from ..saving.model_io import load_model, save_model  # noqa: E402  (tf.keras.models.load_model)
+from ..saving.formats import load_model, save_model  # noqa: E402  (tf.keras.models.load_model)
 
 #: Keras 3's class name of functional models (configs say ``"Functional"``).
 Functional = Model

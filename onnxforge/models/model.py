@@ -67,6 +67,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
             raise NotImplementedError(f"Model {self.name!r}: dict inputs/outputs are not supported; pass lists.")
         self._inputs_struct = list(inputs) if isinstance(inputs, tuple) else inputs
         self._outputs_struct = list(outputs) if isinstance(outputs, tuple) else outputs
+        for arg, value in (("inputs", self._inputs_struct), ("outputs", self._outputs_struct)):
+            if not flatten(value):   # Keras 3 refuses these too: a model of nothing cannot be traced or run
+                raise ValueError(f"`{arg}` argument cannot be empty. Received:\ninputs={inputs!r}\n"
+                                 f"outputs={outputs!r}")
         self._graph = FunctionalGraph(flatten(self._inputs_struct), flatten(self._outputs_struct), self.name)
         names: dict[str, int] = {}
         for layer in self._graph.layers:

@@ -45,6 +45,8 @@ from __future__ import annotations
 __all__ = ["OnnxModel", "from_onnx", "CONSTANT_INPUTS", "STATE_INPUTS"]
 
 import base64
+import binascii
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,8 +57,9 @@ from onnx import inliner, numpy_helper, version_converter
 from onnx import utils as onnx_utils
 
 from ..graph import Value
+from ..graph.untrusted import DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, load_onnx_bytes
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from ..layers import _ops
+from ..layers import _ops, allocation
 from ..layers.keras_tensor import KerasTensor, flatten
 from ..tracing import TraceContext, current_trace
 from ..variables import Variable
@@ -84,14 +87,14 @@ def _load(source: Any) -> onnx.ModelProto:
     if isinstance(source, onnx.ModelProto):
         model = onnx.ModelProto()
         model.CopyFrom(source)
+        # A proto in memory has no folder to resolve external data against: numpy_helper would read
+        # whatever file the location names, relative to the current directory.
+        check_tensors("from_onnx() ModelProto", model, max_tensor_bytes=DEFAULT_MAX_BYTES,
+                      external_refusal=" in a ModelProto: pass the .onnx file's path instead, so the data is "
+                      "read from the model's own folder and validated")
         return model
     if isinstance(source, (bytes, bytearray, memoryview)):
-        model = onnx.ModelProto()
-        try:
-            model.ParseFromString(bytes(source))
-        except Exception as e:  # protobuf's DecodeError
-            raise ValueError(f"from_onnx(): the bytes received are not a serialized ONNX model ({e}).") from None
-        return model
+        return load_onnx_bytes(bytes(source), "from_onnx() bytes")
     if isinstance(source, (str, os.PathLike)):
         from ..saving import load_onnx  # validates the file and any external data before reading it
 
@@ -217,6 +220,52 @@ def _classify(graph: onnx.GraphProto, trainable: Sequence[str] | None) -> tuple[
             [n for n in float_names if n not in chosen and (n in weights or n in state)])
 
 
+_DECLARED_DTYPES = ("float16", "float32", "float64")
+
+
+def _checked_config(config: Any, source: str) -> tuple[onnx.ModelProto, list[tuple[str, str, tuple[int, ...]]]]:
+    """The embedded graph (validated) and the declared weights ``(name, dtype, shape)`` of a config."""
+    def fail(key: str, why: str) -> OnnxLoadError:
+        return OnnxLoadError(source, f"entry {key!r} {why}", key=key)
+
+    if not isinstance(config, dict):
+        raise OnnxLoadError(source, f"expected a dict. Received: {type(config).__name__}")
+    for key, kinds, what in (("name", (str, type(None)), "a string"), ("trainable", (bool,), "a boolean"),
+                             ("training_mode", (bool,), "a boolean")):
+        if key in config and not isinstance(config[key], kinds):
+            raise fail(key, f"must be {what}. Received: {config[key]!r:.80}")
+    chosen = config.get("trainable_initializers")
+    if chosen is not None and (not isinstance(chosen, list) or not all(isinstance(n, str) for n in chosen)):
+        raise fail("trainable_initializers", "must be a list of initializer names or null")
+    encoded = config.get("onnx")
+    if not isinstance(encoded, str):
+        raise fail("onnx", f"must be a base64 string of an ONNX model. Received: {type(encoded).__name__}")
+    if len(encoded) > (DEFAULT_MAX_BYTES + 2) // 3 * 4:
+        raise fail("onnx", f"holds {len(encoded)} characters, over the limit for {DEFAULT_MAX_BYTES} bytes")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise fail("onnx", f"is not valid base64 ({e})") from None
+    proto = load_onnx_bytes(data, f"{source}, entry 'onnx'")
+    taken = {t.name for t in proto.graph.initializer}
+    declared = config.get("weights", [])
+    if not isinstance(declared, list):
+        raise fail("weights", f"must be a list of [name, dtype, shape]. Received: {declared!r:.80}")
+    weights = []
+    for k, entry in enumerate(declared):
+        ok = isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and \
+            entry[1] in _DECLARED_DTYPES and isinstance(entry[2], list) and len(entry[2]) <= 64 and \
+            all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in entry[2])
+        if not ok:
+            raise fail("weights", f"[{k}] must be [name, one of {list(_DECLARED_DTYPES)}, a list of non-negative "
+                       f"ints]. Received: {entry!r:.120}")
+        if entry[0] in taken:
+            raise fail("weights", f"[{k}] names {entry[0]!r} twice (or a constant of the graph)")
+        taken.add(entry[0])
+        weights.append((entry[0], entry[1], tuple(entry[2])))
+    return proto, weights
+
+
 # ------------------------------------------------------------------------------------------ the model
 class OnnxModel(Model):
     """An ONNX graph as a Keras model: its float initializers are Variables, its nodes the forward pass.
@@ -307,14 +356,29 @@ class OnnxModel(Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> OnnxModel:
-        """The model of ``get_config`` with zero weights (``set_weights`` / ``load_weights`` fill them)."""
-        proto = onnx.ModelProto()
-        proto.ParseFromString(base64.b64decode(config["onnx"]))
-        for name, dtype, shape in config.get("weights", []):
-            proto.graph.initializer.append(numpy_helper.from_array(np.zeros(shape, dtype), name))
+        """The model of ``get_config`` with zero weights (``set_weights`` / ``load_weights`` fill them).
+
+        The config may come from a file, so everything in it is checked before use: the embedded graph
+        goes through the same checks as ``onnxforge.saving.load_onnx`` (external data refused: it could
+        read any file next to the program), and the declared weights must be float tensors whose sizes
+        the file being loaded really stores (see ``onnxforge.layers.allocation``), or, outside a load, at
+        most ``DEFAULT_MAX_BYTES`` together. Errors are ``OnnxLoadError`` naming the config entry.
+        """
+        name = config.get("name")
+        source = f"config of OnnxModel {name!r}" if isinstance(name, str) else "config of an OnnxModel"
+        proto, weights = _checked_config(config, source)
+        total = 0
+        for wname, dtype, shape in weights:
+            allocation.claim(name if isinstance(name, str) else "onnx_model", wname, shape)
+            total += math.prod(shape) * np.dtype(dtype).itemsize
+            if total > DEFAULT_MAX_BYTES:
+                raise OnnxLoadError(source, f"the declared weights take more than {DEFAULT_MAX_BYTES} bytes "
+                                    f"(at {wname!r}, shape {list(shape)})", key="weights")
+        for wname, dtype, shape in weights:
+            proto.graph.initializer.append(numpy_helper.from_array(np.zeros(shape, dtype), wname))
         return cls(proto, trainable_initializers=config.get("trainable_initializers"),
-                   training_mode=bool(config.get("training_mode", False)), name=config.get("name"),
-                   trainable=bool(config.get("trainable", True)))
+                   training_mode=config.get("training_mode", False), name=name,
+                   trainable=config.get("trainable", True))
 
     # ------------------------------------------------------------ tracing
     def call(self, inputs: Any, training: bool | None = None) -> Any:
@@ -482,18 +546,40 @@ class _Emitter:
                     self.env[node.output[k]] = inputs[k + 2]
             self._copy(node, inputs, [self._fresh(node.output[0])], {"training_mode": 0})
             return
-        outputs = [self._fresh(node.output[0])]
-        for k in (1, 2):
+        # Training mode, spelled out in primitive ops rather than BatchNormalization(training_mode=1):
+        # onnxruntime's CUDA provider refuses training-mode BatchNormalization from opset 14 on, and other
+        # runtimes (web, mobile) lack it too. ONNX semantics: biased batch variance over every axis but 1,
+        # running = running * momentum + batch * (1 - momentum).
+        b = self.b
+        x, scale, bias, mean_in, var_in = (b.values[n] for n in inputs[:5])
+        eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        momentum = next((a.f for a in node.attribute if a.name == "momentum"), 0.9)
+        if x.shape is None:
+            raise ValueError(f"from_onnx: the input of BatchNormalization node {node.name!r} has an unknown rank; "
+                             "training mode needs it. Give the graph's inputs shapes (or run onnx shape inference).")
+        rank = len(x.shape)
+        axes = [0, *range(2, rank)]
+        per_channel = _ops.ints(b, [-1] + [1] * (rank - 2))
+        start = len(b.nodes)
+        mean = _ops.reduce("ReduceMean", x, axes, keepdims=True)
+        centered = x - mean
+        var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+        inv = b.op("Reshape", [scale, per_channel]) / b.op("Sqrt", [var + eps])
+        y = centered * inv + b.op("Reshape", [bias, per_channel])
+        y.shape = x.shape
+        self.env[node.output[0]] = y.name
+        flat = _ops.ints(b, [-1])
+        for k, (stat, batch) in ((1, (mean_in, mean)), (2, (var_in, var))):
+            new = stat * momentum + b.op("Reshape", [batch, flat]) * (1.0 - momentum)
             src = node.output[k] if len(node.output) > k else ""
-            outputs.append(self._fresh(src) if src else self.b.fresh("bn_running_stat"))
-        self._copy(node, inputs, outputs, {"training_mode": 1})
-        for k in (1, 2):
-            var = self.model._variables.get(node.input[k + 2])
-            new = self.b.values[outputs[k]]
-            stat = self.b.values[inputs[k + 2]]
-            new.dtype, new.shape = new.dtype or stat.dtype, new.shape if new.shape is not None else stat.shape
-            if var is not None:
-                self.ctx.update(var, new)
+            _ops.set_shape(new, stat.shape)
+            if src:
+                self.env[src] = new.name
+            new.dtype = new.dtype or stat.dtype
+            var_state = self.model._variables.get(node.input[k + 2])
+            if var_state is not None:
+                self.ctx.update(var_state, new)
+        self._fill_types(start, node, [self.env[node.output[0]]])
 
     def _dropout(self, node: onnx.NodeProto) -> None:
         b = self.b

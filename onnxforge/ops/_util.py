@@ -3,13 +3,14 @@ shape tensors with symbolic dims, and the eager fallback that runs an op once wi
 
 An op runs *symbolically* when any argument is a graph ``Value`` (or a ``Variable``), or when a trace is
 active (inside a compiled ``train_step`` or a layer's ``call``): it emits nodes and returns ``Value``s.
-Otherwise it runs *eagerly*: numpy arrays become the inputs of a one-op graph that onnxruntime evaluates,
-and the result comes back as numpy arrays, so ``ops.sigmoid(np.zeros(2))`` works like ``keras.ops``.
+Otherwise it runs *eagerly*: numpy arrays become the inputs of a small graph, compiled once per argument
+signature and run by onnxruntime (``onnxforge.eager``), and the result comes back as ``EagerTensor``s
+(numpy arrays with ``.numpy()``), so ``ops.sigmoid(np.zeros(2))`` works like ``keras.ops``.
 """
 from __future__ import annotations
 
 __all__ = ["symbolic", "builder_of", "as_value", "promote", "shape_tensor", "static_dims", "dtype_enum",
-           "record_dim", "fill_const", "int_const"]
+           "record_dim", "fill_const", "int_const", "symbol_size"]
 
 import functools
 import weakref
@@ -168,10 +169,27 @@ def shape_tensor(b: GraphBuilder, shape: Any) -> tuple[Value, tuple | None]:
             d = cast_value(d, _INT64)
             pieces.append(b.op("Reshape", [d, int_const(b, [1])], shape=(1,)))
             static.append(_dim_symbol(d))
+        elif isinstance(d, str) and symbol_size(b, d) is not None:
+            # x.shape[0] inside a trace is the symbol "batch": its size is read from an input carrying it.
+            pieces.append(b.op("Reshape", [symbol_size(b, d), int_const(b, [1])], shape=(1,)))
+            static.append(d)
         else:
             raise TypeError(f"A shape holds ints and scalar tensors (such as ops.shape(x)[0]). Received: "
                             f"shape={tuple(shape)!r} with an entry of type {type(d).__name__}")
     return b.op("Concat", pieces, axis=0, shape=(len(dims),)), tuple(static)
+
+
+def symbol_size(b: GraphBuilder, symbol: str) -> Value | None:
+    """The int64 scalar size of the symbolic dim ``symbol`` (``"batch"``), read from the first graph input
+    that carries it, or ``None`` when no input does."""
+    for v in b.inputs:
+        if v.shape is not None and symbol in v.shape:
+            axis = v.shape.index(symbol)
+            size = b.op("Gather", [b.op("Shape", [v]), b.const(np.asarray(axis, np.int64))], axis=0, dtype=_INT64,
+                        shape=())
+            record_dim(size, symbol)
+            return size
+    return None
 
 
 def static_dims(shape: Any) -> tuple | None:
@@ -180,8 +198,8 @@ def static_dims(shape: Any) -> tuple | None:
         return None
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
-    return tuple(int(d) if isinstance(d, (int, np.integer)) else _dim_symbol(d) if isinstance(d, Value) else None
-                 for d in shape)
+    return tuple(int(d) if isinstance(d, (int, np.integer)) else _dim_symbol(d) if isinstance(d, Value) else
+                 d if isinstance(d, str) else None for d in shape)
 
 
 def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
@@ -192,47 +210,11 @@ def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
 
 
 # ------------------------------------------------------------------------------------------ running
-def _eager_input(b: GraphBuilder, feeds: dict[str, np.ndarray], leaf: Any) -> Any:
-    if not isinstance(leaf, (np.ndarray, np.generic)) or isinstance(leaf, (np.str_, np.bytes_)):
-        return leaf
-    array = np.asarray(leaf)
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    elif array.dtype.kind in "iu" and array.dtype != np.int64:
-        array = array.astype(np.int64)
-    v = b.input(f"arg{len(feeds)}", onnx_dtype(array.dtype), array.shape)
-    feeds[v.name] = array
-    return v
-
-
 def _run_eagerly(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """Trace ``fn`` on a scratch graph (numpy arrays as inputs) and run it once on the CPU."""
-    import onnxruntime as ort
+    """Run ``fn`` on arrays now: compiled once per signature and run by onnxruntime (``onnxforge.eager``)."""
+    from ..tracing import eager_executor
 
-    from ..compiler.rng import CounterRng
-    from ..layers._ops import fill_shapes
-    from ..tracing import TraceContext
-
-    b = GraphBuilder()
-    feeds: dict[str, np.ndarray] = {}
-    args = _map(lambda leaf: _eager_input(b, feeds, leaf), args)
-    kwargs = _map(lambda leaf: _eager_input(b, feeds, leaf), kwargs)
-    # Eager random ops without a seed draw one from numpy's global RNG (np.random.seed makes them repeat).
-    seed = int(np.random.randint(0, 2 ** 31 - 1))
-    rng = CounterRng(lambda: b.const(np.asarray([seed, 0], np.int64)))
-    ctx = TraceContext(b, training=False, weights="initializers", random_uniform=rng.uniform)
-    with ctx.active():
-        out = fn(*args, **kwargs)
-    fill_shapes(b, 0)
-    values = [leaf for leaf in _leaves(out) if isinstance(leaf, Value)]
-    if not values:
-        return out
-    names = [f"out{k}" for k in range(len(values))]
-    for v, name in zip(values, names):
-        b.output(v, name)
-    sess = ort.InferenceSession(b.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
-    results = dict(zip([v.name for v in values], sess.run(names, feeds)))
-    return _map(lambda leaf: results[leaf.name] if isinstance(leaf, Value) else leaf, out)
+    return eager_executor().run_function(fn, args, kwargs)
 
 
 def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..eager_tensor import EagerTensor
 from ..graph import GraphBuilder, Value
-from ._util import _active_trace, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
+from ..variables import Variable
+from ._util import _active_trace, _host_array, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
 
 # builder -> outputs of ``stop_gradient`` nodes (GradientTape leaves those nodes out of the differentiated graph).
 _stopped: weakref.WeakKeyDictionary[GraphBuilder, set[str]] = weakref.WeakKeyDictionary()
@@ -34,10 +36,19 @@ def cast(x: Any, dtype: Any) -> Value:
 
 
 @symbolic
-def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
-    """A graph value for ``x`` (numbers and arrays become constants; float64 becomes float32 unless asked)."""
+def _convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
     b = builder_of(x)
     return as_value(x, b, dtype=dtype)
+
+
+def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Any:
+    """A tensor for ``x``: in a trace a graph value (numbers and arrays become constants), outside one an
+    ``EagerTensor``; float64 becomes float32 unless ``dtype`` says otherwise."""
+    if isinstance(x, Variable) and _active_trace() is None:
+        x = x.numpy()   # a Variable's current value, as Keras converts one outside a trace
+    if builder_of(x) is not None:
+        return _convert_to_tensor(x, dtype=dtype, sparse=sparse)
+    return EagerTensor(_host_array(x, None if dtype is None else dtype_enum(dtype)))
 
 
 def convert_to_numpy(x: Any) -> np.ndarray:
@@ -46,8 +57,8 @@ def convert_to_numpy(x: Any) -> np.ndarray:
 
 
 def is_tensor(x: Any) -> bool:
-    """Whether ``x`` is a symbolic graph value."""
-    return isinstance(x, Value)
+    """Whether ``x`` is a tensor: a symbolic graph value, or the ``EagerTensor`` of an eager call."""
+    return isinstance(x, (Value, EagerTensor))
 
 
 def shape(x: Any) -> tuple:

@@ -30,7 +30,7 @@ import onnx
 
 from ..graph import Value, np_dtype
 from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, promote, shape_tensor,
-                    static_dims, symbolic)
+                    static_dims, symbol_size, symbolic)
 
 _BOOL = 9  # onnx.TensorProto.BOOL
 
@@ -389,6 +389,7 @@ def reshape(x: Any, newshape: Any) -> Value:
     if isinstance(newshape, Value):
         return b.op("Reshape", [v, cast_value(newshape, 7)])
     dims = (newshape,) if isinstance(newshape, (int, np.integer)) else tuple(newshape)
+    dims = tuple(_symbol(b, d, "ops.reshape", dims) for d in dims)
     ints = [d for d in dims if isinstance(d, (int, np.integer))]
     if builtins.sum(1 for d in ints if d == -1) > 1:
         raise ValueError(f"ops.reshape: at most one dimension can be -1. Received: newshape={dims}")
@@ -460,8 +461,8 @@ def stack(x: Sequence[Any], axis: int = 0) -> Value:
 def tile(x: Any, repeats: Sequence[int]) -> Value:
     b = _b(x)
     v = as_value(x, b)
-    reps = [int(r) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
-    return b.op("Tile", [v, int_const(b, reps)])
+    reps = [_symbol(b, r, "ops.tile", repeats) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
+    return b.op("Tile", [v, _int_vector(b, reps)])
 
 
 @symbolic
@@ -489,18 +490,43 @@ def take(x: Any, indices: Any, axis: int | None = None) -> Value:
     return b.op("Gather", [v, as_value(indices, b, dtype="int64")], axis=int(axis))
 
 
+def _symbol(b: Any, d: Any, op: str, shape: Any) -> Any:
+    """A shape entry: ints and scalar tensors pass; a dim symbol (``x.shape[0]`` = ``"batch"``) becomes its
+    size read from the graph input carrying it."""
+    if isinstance(d, str):
+        size = symbol_size(b, d)
+        if size is None:
+            raise ValueError(f"{op}: the shape entry {d!r} names no dimension of the graph's inputs. Use "
+                             f"ops.shape(x)[i] for sizes known only at run time. Received: {shape!r}")
+        return size
+    return d
+
+
+def _int_vector(b: Any, items: Sequence[Any]) -> Value:
+    """A 1-D int64 tensor of ints and scalar tensors."""
+    if builtins.all(isinstance(i, (int, np.integer)) for i in items):
+        return int_const(b, [int(i) for i in items])
+    pieces = [int_const(b, [int(i)]) if isinstance(i, (int, np.integer)) else
+              b.op("Reshape", [cast_value(as_value(i, b), 7), int_const(b, [1])], shape=(1,)) for i in items]
+    return b.op("Concat", pieces, axis=0, shape=(len(items),))
+
+
 @symbolic
-def slice(inputs: Any, start_indices: Sequence[int], shape: Sequence[int]) -> Value:  # noqa: A001
-    """The block of ``inputs`` starting at ``start_indices`` with size ``shape`` (``-1``: to the end)."""
-    b = _b(inputs)
+def slice(inputs: Any, start_indices: Sequence[Any], shape: Sequence[Any]) -> Value:  # noqa: A001
+    """The block of ``inputs`` starting at ``start_indices`` with size ``shape`` (``-1``: to the end); entries
+    may be scalar tensors such as ``ops.shape(x)[1] - 1``."""
+    b = _b(inputs, start_indices, shape)
     v = as_value(inputs, b)
-    starts = [int(s) for s in start_indices]
-    sizes = [int(n) for n in shape]
+    starts = [_symbol(b, s, "ops.slice", start_indices) for s in start_indices]
+    sizes = [_symbol(b, n, "ops.slice", shape) for n in shape]
     if len(starts) != len(sizes):
         raise ValueError(f"ops.slice: start_indices and shape must have the same length. Received: "
-                         f"start_indices={tuple(starts)}, shape={tuple(sizes)}")
-    ends = [np.iinfo(np.int64).max if n == -1 else s + n for s, n in zip(starts, sizes)]
-    return b.op("Slice", [v, int_const(b, starts), int_const(b, ends), int_const(b, list(range(len(starts))))])
+                         f"start_indices={tuple(start_indices)}, shape={tuple(shape)}")
+    big = np.iinfo(np.int64).max
+    ends = [big if isinstance(n, (int, np.integer)) and n == -1 else
+            int(s) + int(n) if isinstance(s, (int, np.integer)) and isinstance(n, (int, np.integer)) else
+            as_value(s, b, dtype="int64") + as_value(n, b, dtype="int64") for s, n in zip(starts, sizes)]
+    return b.op("Slice", [v, _int_vector(b, starts), _int_vector(b, ends), int_const(b, list(range(len(starts))))])
 
 
 # ------------------------------------------------------------------------------------------ creation

@@ -1,7 +1,8 @@
 """Device choice: which onnxruntime execution providers run the programs, and where state lives."""
 from __future__ import annotations
 
-__all__ = ["Device", "resolve_device", "available_providers"]
+__all__ = ["Device", "resolve_device", "available_providers", "enable_tensor_float_32_execution",
+           "enable_op_determinism", "gpu_settings"]
 
 import sys
 from dataclasses import dataclass
@@ -9,6 +10,39 @@ from dataclasses import dataclass
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _noticed = False
+# CUDA numerics. TF32 off by default: float32 programs then give float32 results on the GPU, equal to the CPU's
+# within rounding and to PyTorch's default matmul precision (onnxruntime's CUDA provider turns TF32 on
+# unless told otherwise). Determinism off by default, as in TensorFlow and PyTorch.
+_settings = {"tf32": False, "deterministic": False}
+
+
+def enable_tensor_float_32_execution(enabled: bool) -> None:
+    """Let CUDA programs compiled after this call use TF32 tensor cores for float32 Conv/MatMul (faster,
+    about 10 bits of mantissa), as ``tf.config.experimental.enable_tensor_float_32_execution`` does.
+
+    Example:
+        >>> enable_tensor_float_32_execution(False); gpu_settings()["tf32"]
+        False
+    """
+    _settings["tf32"] = bool(enabled)
+
+
+def enable_op_determinism(enabled: bool = True) -> None:
+    """Make programs compiled after this call deterministic on the GPU (onnxruntime's deterministic
+    compute: no atomics-based reductions, fixed cuDNN algorithms), so a resumed run repeats bit for bit, as
+    ``tf.config.experimental.enable_op_determinism`` does. The CPU provider is deterministic already.
+
+    Example:
+        >>> enable_op_determinism(); gpu_settings()["deterministic"]
+        True
+        >>> enable_op_determinism(False)
+    """
+    _settings["deterministic"] = bool(enabled)
+
+
+def gpu_settings() -> dict:
+    """The current CUDA numerics settings: ``{"tf32": bool, "deterministic": bool}``."""
+    return dict(_settings)
 
 
 def available_providers() -> list[str]:
@@ -32,7 +66,10 @@ class Device:
     @property
     def providers(self) -> list:
         if self.kind == "cuda":
-            return [(_CUDA, {"device_id": self.device_id}), _CPU]
+            options = {"device_id": str(self.device_id), "use_tf32": "1" if _settings["tf32"] else "0"}
+            if _settings["deterministic"]:
+                options["cudnn_conv_algo_search"] = "DEFAULT"
+            return [(_CUDA, options), _CPU]
         return [_CPU]
 
     @property

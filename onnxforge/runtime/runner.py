@@ -8,8 +8,9 @@ fetched outputs (predictions or metric sums) out.
 """
 from __future__ import annotations
 
-__all__ = ["ProgramRunner"]
+__all__ = ["ProgramRunner", "value_checks"]
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -70,16 +71,22 @@ class ProgramRunner:
         self._bindings: list[_Binding] = []
         self._other: dict[str, Any] = {}     # state output name -> the buffer its next value goes to
         self._resident: dict[str, Any] = {}  # input name -> the device value last bound or handed out
-        self._dim_checks = _dim_checks(model, self.inputs)
+        #: Host-side checks of feed values (an Embedding's ids), also run by callers on raw arrays before
+        #: they cast them (a cast would wrap 2**63 to 0 or saturate 1e19 before these could see it).
+        self.value_checks = value_checks(model, self.inputs)
+        self._dim_checks = _dim_checks(model, self.inputs) + self.value_checks
         # onnxruntime cannot bind string tensors: programs with text in or out run through session.run.
         self._has_strings = any(vi.type.tensor_type.elem_type == onnx.TensorProto.STRING
                                 for vi in [*model.graph.input, *model.graph.output])
         self.runs = 0
+        self._lock = threading.RLock()
 
     @property
     def session(self):
         if self._session is None:
-            self._session = create_session(self.model, self.device, self.name)
+            with self._lock:
+                if self._session is None:
+                    self._session = create_session(self.model, self.device, self.name)
         return self._session
 
     # ---------------------------------------------------------------- device values
@@ -110,9 +117,18 @@ class ProgramRunner:
 
     # ---------------------------------------------------------------- running
     def run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None = None) -> list[np.ndarray]:
-        """One run: bind the batch, the variables and the learning rate; return the fetched outputs."""
+        """One run: bind the batch, the variables and the learning rate; return the fetched outputs.
+
+        Thread-safe: the bindings, the state buffers and the run counter are shared by every caller, so
+        runs of one program take turns (``predict`` from several threads on one model gives each thread
+        its own answer; onnxruntime still uses its own threads inside each run).
+        """
         for check in self._dim_checks:
             check(feeds)
+        with self._lock:
+            return self._run(feeds, learning_rate)
+
+    def _run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None) -> list[np.ndarray]:
         sess = self.session
         if self._has_strings:
             return self._run_host(feeds, learning_rate)
@@ -256,5 +272,45 @@ def _make_check(places: list[tuple[str, int]], minimum: int | None,
         got = ", ".join(f"input {name!r} of shape {tuple(s)}" for (name, _), s in zip(places, shapes))
         if (minimum is not None and sizes[0] < minimum) or (minimum is None and len(set(sizes)) > 1):
             raise ValueError(f"{message} Received: {got}")
+
+    return check
+
+
+def value_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[[Mapping[str, Any]], None]]:
+    """The program's run-time value checks (``metadata_props["onnxforge.value_checks"]``) on host feeds:
+    each raises ``ValueError`` with the layer's message when an element lies outside ``[min, max]`` (an
+    Embedding id past its table, negative, huge or not a finite number), naming the value received."""
+    import json
+
+    from ..compiler.names import VALUE_CHECKS_KEY
+
+    raw = next((p.value for p in model.metadata_props if p.key == VALUE_CHECKS_KEY), None)
+    if raw is None:
+        return []
+    return [_make_value_check(e["input"], int(e["min"]), int(e["max"]), str(e["message"]))
+            for e in json.loads(raw) if e.get("input") in inputs]
+
+
+def _make_value_check(name: str, minimum: int, maximum: int, message: str) -> Callable[[Mapping[str, Any]], None]:
+    def check(feeds: Mapping[str, Any]) -> None:
+        if name not in feeds:
+            return
+        a = np.asarray(feeds[name])
+        if a.size == 0 or a.dtype.kind not in "iuf":
+            return
+        integral = a.dtype.kind in "iu"
+        if not integral:
+            finite = np.isfinite(a)
+            if not finite.all():
+                raise ValueError(f"{message} Received: {a[~finite].flat[0]} in input {name!r}")
+            a = np.trunc(a)   # what the graph's Cast to int does
+        low, high = a.min(), a.max()
+        if low < minimum or high > maximum:
+            def show(x: Any) -> Any:
+                return int(x) if integral or abs(float(x)) < 2**53 else float(x)
+
+            bad = low if low < minimum else high
+            raise ValueError(f"{message} Received: {show(bad)} in input {name!r} (its values span "
+                             f"[{show(low)}, {show(high)}]; expected [{minimum}, {maximum}])")
 
     return check

@@ -5,14 +5,16 @@ __all__ = ["session_options", "create_session"]
 
 import onnx
 
-from .device import Device
+from .device import Device, gpu_settings
 
 
 def session_options():
-    """Full graph optimization, default intra-op threads, warnings off (unused-initializer chatter)."""
+    """Full graph optimization, default intra-op threads, warnings off (unused-initializer chatter);
+    deterministic compute when ``enable_op_determinism`` asked for it."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.use_deterministic_compute = gpu_settings()["deterministic"]
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     return opts

@@ -6,24 +6,29 @@ Model save / load / export build on these two pieces: every file onnxforge write
 * ``export_inference`` / ``export_training`` / ``export_eval`` (``model.export*``): standalone ``.onnx``
   files of the compiled programs, for onnxruntime anywhere.
 * ``save_model`` / ``load_model`` (``model.save``): one ``.onnx`` file holding the architecture, weights,
-  compile config and optimizer state; training resumes exactly.
-* ``save_weights`` / ``load_weights``: ``*.weights.onnx`` or ``*.npz``.
+  compile config and optimizer state; training resumes exactly. Also Keras 3's ``.keras`` archives and
+  legacy ``.h5`` files, both ways (``keras_format``; needs h5py).
+* ``save_weights`` / ``load_weights``: ``*.weights.onnx``, ``*.npz``, or Keras's ``*.weights.h5``.
 * ``register_keras_serializable``: lets ``load_model`` rebuild custom layers.
 """
 from __future__ import annotations
 
 from onnxforge.saving.atomic import atomic_write, temp_files_for
-from onnxforge.saving.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, tensor_nbytes
+from onnxforge.saving.safe_load import (DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, load_onnx_bytes,
+                                        tensor_nbytes)
 from onnxforge.layers.serialization import register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
-from onnxforge.saving.model_io import load_model, load_weights, save_model, save_weights
+from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
+from onnxforge.saving.keras_format.errors import KerasFileError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "OnnxLoadError",
+    "KerasFileError",
     "atomic_write",
     "iter_tensors",
     "load_onnx",
+    "load_onnx_bytes",
     "temp_files_for",
     "tensor_nbytes",
     "export_inference",

@@ -4,11 +4,11 @@ The new content goes to a temporary file in the target's own folder (``os.replac
 within one filesystem), is flushed and fsynced, then renamed over the target; the folder is fsynced so
 the rename itself survives a power cut. A process killed mid-write leaves the old file untouched plus a
 temporary file whose name carries the writer's pid; the next write to the same target removes such
-leftovers once their writer is gone.
+leftovers once their writer is gone (:func:`remove_stale_temps` does it for targets whose names vary).
 """
 from __future__ import annotations
 
-__all__ = ["atomic_write", "temp_files_for"]
+__all__ = ["atomic_write", "temp_files_for", "remove_stale_temps"]
 
 import contextlib
 import os
@@ -61,14 +61,44 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
+def remove_stale_temps(folder: str | os.PathLike[str], targets: Callable[[str], bool]) -> list[Path]:
+    """Delete temporary files in ``folder`` left by dead writers to any target whose name ``targets`` accepts.
+
+    :func:`atomic_write` cleans up after earlier writes to the *same* target by itself; this is for
+    writers whose targets change name every time (``save(external_data=True)`` writes its data file
+    under a fresh name), whose leftovers no later write to the same name would ever match.
+
+    Returns:
+        The files removed.
+
+    Example:
+        >>> import tempfile
+        >>> remove_stale_temps(tempfile.mkdtemp(), lambda name: name.endswith(".data"))
+        []
+    """
+    folder = Path(folder)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    removed = []
+    for name in names:
+        if not (name.startswith(".") and name.endswith(_TMP_SUFFIX)):
+            continue
+        # ".{target}.{pid}.{token}.onnxforge-tmp"
+        parts = name[1:-len(_TMP_SUFFIX)].rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or not targets(parts[0]):
+            continue
+        if not _writer_alive(int(parts[1])):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+                removed.append(folder / name)
+    return removed
+
+
 def _remove_stale_temps(target: Path) -> None:
     """Delete leftovers of writers to ``target`` that died mid-write (SIGKILL, power cut)."""
-    prefix = _temp_prefix(target)
-    for tmp in temp_files_for(target):
-        pid_text = tmp.name[len(prefix):-len(_TMP_SUFFIX)].split(".", 1)[0]
-        if pid_text.isdigit() and not _writer_alive(int(pid_text)):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    remove_stale_temps(target.parent, lambda name: name == target.name)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -52,7 +52,7 @@ from onnx import numpy_helper
 from ..compiler import names
 from ..compiler.programs import Program, build_infer
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temps
 
 #: Protobuf cannot serialize a message over 2 GiB; past this many bytes of tensor data (leaving room
 #: for the graph itself) weights go to an external-data file beside the ``.onnx`` file.
@@ -337,17 +337,29 @@ def inference_proto(model: Any, opset: int | None = None, class_names: Sequence[
     if opset is not None:
         check_opset(opset)
     _require_built(model, method)
-    program = build_infer(model)
+    stream = getattr(model, "_rng_stream", None)
+    program = build_infer(model, rng_state=stream() if stream is not None else None)
     proto = _at_opset(program.model, opset)
-    baked = {name for _, name in program.params}
+    # Random streams (a sampling layer's draws) are baked in at their current state, like the weights: the
+    # exported graph draws the same numbers every run and has only the model's inputs and outputs.
+    streams = [(var, name) for var, name, _ in program.state]
+    state_outputs = {out for _, _, out in program.state}
+    if state_outputs:
+        outs = [o for o in proto.graph.output if o.name not in state_outputs]
+        del proto.graph.output[:]
+        proto.graph.output.extend(outs)
+    baked = {name for _, name in program.params + streams}
     kept = [i for i in proto.graph.input if i.name not in baked]
     del proto.graph.input[:]
     proto.graph.input.extend(kept)
-    _add_initializers(proto, program.params)
+    _add_initializers(proto, program.params + streams)
     io = json.loads(_get_meta(proto, names.IO_KEY) or "{}")
     if io:
         io["inputs"]["params"] = []          # the weights are initializers now, not inputs
+        io["inputs"]["state"], io["outputs"]["state"] = [], []
         _set_meta(proto, names.IO_KEY, json.dumps(io))
+    if streams:
+        _set_meta(proto, names.STATE_KEY, "[]")
     _set_meta(proto, META_WEIGHTS, json.dumps(_weight_names(model, program.params)))
     if class_names is not None:
         _set_meta(proto, META_CLASS_NAMES, json.dumps(_check_class_names(class_names, model)))
@@ -456,12 +468,24 @@ def _tensor_bytes(proto: onnx.ModelProto) -> int:
     return sum(len(t.raw_data) for t in proto.graph.initializer)
 
 
+def _data_name(path: Path) -> re.Pattern[str]:
+    """The names of the external-data files that writes to ``path`` create: ``<name>.<8 hex>.data``."""
+    return re.compile(re.escape(path.name) + r"\.[0-9a-f]{8}\.data\Z")
+
+
 def _data_files(path: Path) -> list[Path]:
-    pattern = re.compile(re.escape(path.name) + r"\.[0-9a-f]{8}\.data$")
+    pattern = _data_name(path)
     try:
         return [path.parent / n for n in os.listdir(path.parent) if pattern.match(n)]
     except FileNotFoundError:
         return []
+
+
+def _remove_stale_data_temps(path: Path) -> None:
+    """Half-written data files of earlier writes to ``path`` whose writer was killed: each has its own
+    random name, so ``atomic_write``'s clean-up of the same target never meets them."""
+    pattern = _data_name(path)
+    remove_stale_temps(path.parent, lambda name: pattern.match(name) is not None)
 
 
 def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_data: bool | None = None) -> Path:
@@ -483,6 +507,7 @@ def write_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str], external_da
     path = Path(os.fspath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    _remove_stale_data_temps(path)
     if external_data is None:
         external_data = _tensor_bytes(proto) > EXTERNAL_DATA_LIMIT
     if external_data and not any(len(t.raw_data) >= _EXTERNAL_MIN_BYTES for t in proto.graph.initializer):

@@ -7,9 +7,10 @@ __all__ = ["SavingMixin"]
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import export as export_lib
-from . import model_io
+from . import formats
 
 
 class SavingMixin:
@@ -68,18 +69,20 @@ class SavingMixin:
         return export_lib.export_eval(self, filepath, opset=opset, external_data=external_data)
 
     def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
-             external_data: bool | None = None) -> Path:
-        """Save the whole model to one ``.onnx`` file; ``onnxforge.load_model`` resumes it exactly.
+             external_data: bool | None = None, **kwargs: Any) -> Path:
+        """Save the whole model: ``.onnx`` (onnxforge's file: ``onnxforge.load_model`` resumes it exactly),
+        ``.keras`` (Keras 3's archive, which ``keras.saving.load_model`` reads) or legacy ``.h5``.
 
         See ``onnxforge.saving.save_model``.
         """
-        return model_io.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
-                                   external_data=external_data)
+        return formats.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+                                  external_data=external_data, **kwargs)
 
-    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> Path:
-        """Save the weights to ``*.weights.onnx`` or ``*.npz`` (no HDF5: onnxforge has no h5py)."""
-        return model_io.save_weights(self, filepath, overwrite=overwrite)
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> Path:
+        """Save the weights to ``*.weights.h5`` (Keras 3's file), ``*.weights.onnx`` or ``*.npz``."""
+        return formats.save_weights(self, filepath, overwrite=overwrite, **kwargs)
 
-    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False) -> None:
-        """Load weights saved by ``save_weights``, ``save`` or ``export`` (or an ``.npz`` of ``get_weights()``)."""
-        model_io.load_weights(self, filepath, skip_mismatch=skip_mismatch)
+    def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Load weights saved by ``save_weights``, ``save`` or ``export`` (onnxforge's files, an ``.npz`` of
+        ``get_weights()``) or by Keras (``.weights.h5``, ``.keras``, legacy ``.h5``)."""
+        formats.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)

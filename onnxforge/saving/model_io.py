@@ -7,7 +7,8 @@ needed to resume training exactly:
 =====================================  ===============================================================
 ``metadata_props`` key                 content
 =====================================  ===============================================================
-``onnxforge.format``                   ``"saved_model/1"`` (``"weights/1"`` for ``save_weights``)
+``onnxforge.format``                   ``"saved_model/2"`` (``"weights/2"`` for ``save_weights``; the
+                                       ``/1`` formats of earlier releases have no digest and still load)
 ``onnxforge.model_config``             the architecture, Keras 3's serialized-layer JSON
 ``onnxforge.compile_config``           ``model.get_compile_config()``: optimizer config, losses, metrics,
                                        seed (absent for an uncompiled model)
@@ -18,6 +19,8 @@ needed to resume training exactly:
                                        for custom-step models also every optimizer attribute
                                        (``d_optimizer``...), each ``SeedGenerator`` state and the
                                        arguments of a ``compile`` override (see ``custom_state``)
+``onnxforge.digest``                   ``"sha256:<hex>"`` over every other entry and every tensor
+                                       (see ``integrity``); the last entry
 =====================================  ===============================================================
 
 A custom-step model without ``call`` (Keras's GAN pattern) has no inference graph: its file is a graph of
@@ -46,7 +49,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "META_FORMAT", "META_MODEL_CONFIG",
-           "META_COMPILE_CONFIG", "META_SAVED_STATE", "SAVED_MODEL_FORMAT", "WEIGHTS_FORMAT"]
+           "META_COMPILE_CONFIG", "META_SAVED_STATE", "SAVED_MODEL_FORMAT", "WEIGHTS_FORMAT",
+           "LEGACY_SAVED_MODEL_FORMAT", "LEGACY_WEIGHTS_FORMAT"]
 
 import json
 import os
@@ -60,9 +64,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ..layers.allocation import WeightBudgetError, weight_budget
 from ..layers.safe_mode import SafeModeScope
 from ..layers.serialization import _REGISTERED, deserialize, serialize
-from . import custom_state
+from . import custom_state, integrity, metadata
 from .atomic import atomic_write
 from .export import META_WEIGHTS, _checked_write, _get_meta, _json_default, _set_meta, inference_proto
 from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
@@ -71,8 +76,14 @@ META_FORMAT = "onnxforge.format"
 META_MODEL_CONFIG = "onnxforge.model_config"
 META_COMPILE_CONFIG = "onnxforge.compile_config"
 META_SAVED_STATE = "onnxforge.saved_state"
-SAVED_MODEL_FORMAT = "saved_model/1"
-WEIGHTS_FORMAT = "weights/1"
+#: The current formats carry a SHA-256 digest (``onnxforge.digest``) that loaders require. The "/1"
+#: formats (no digest) still load. "2" is one bit-flip away from neither "1" nor any other digit the
+#: loaders accept ("2" = 0x32; "1" = 0x31 is two flips away), so a single flipped bit cannot turn a
+#: digest-carrying file into an old-format one that is loaded unchecked.
+SAVED_MODEL_FORMAT = "saved_model/2"
+WEIGHTS_FORMAT = "weights/2"
+LEGACY_SAVED_MODEL_FORMAT = "saved_model/1"
+LEGACY_WEIGHTS_FORMAT = "weights/1"
 
 _NPZ_NAMES = "__names__"
 _HDF5 = (".h5", ".hdf5", ".keras")
@@ -242,6 +253,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
     _set_meta(proto, META_FORMAT, SAVED_MODEL_FORMAT)
     _set_meta(proto, META_MODEL_CONFIG, json.dumps(config, default=_json_default))
     _set_meta(proto, META_SAVED_STATE, json.dumps(state))
+    integrity.seal(proto)   # last: it covers every other entry and every tensor
     return _checked_write(proto, path, external_data, "save")
 
 
@@ -260,32 +272,35 @@ def save_weights(model: Any, filepath: str | os.PathLike[str], overwrite: bool =
         return atomic_write(path, lambda f: np.savez(f, **arrays))
     proto, _, _ = _weights_proto(model, "save_weights")
     _set_meta(proto, META_FORMAT, WEIGHTS_FORMAT)
+    integrity.seal(proto)
     return _checked_write(proto, path, None, "save_weights")
 
 
 # ------------------------------------------------------------------------------------------ load
-def _meta(proto: onnx.ModelProto) -> dict[str, str]:
-    return {e.key: e.value for e in proto.metadata_props}
-
-
-def _json(meta: Mapping[str, str], key: str, path: Path) -> Any:
-    try:
-        return json.loads(meta[key])
-    except (json.JSONDecodeError, TypeError) as e:
-        raise OnnxLoadError(path, f"metadata_props[{key!r}] is not valid JSON ({e})") from None
-
-
-def _tensor(tensors: Mapping[str, onnx.TensorProto], name: Any, path: Path) -> np.ndarray:
+def _tensor(tensors: Mapping[str, onnx.TensorProto], name: Any, path: Path, key: str = META_SAVED_STATE,
+            dtype: Any = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The array of a tensor named in the metadata, optionally required to have ``dtype`` and ``shape``."""
     if not isinstance(name, str) or name not in tensors:
-        raise OnnxLoadError(path, f"the tensor {name!r} named in the file's metadata is missing", tensor=str(name))
-    return numpy_helper.to_array(tensors[name])
+        raise OnnxLoadError(path, f"metadata_props[{key!r}] names the tensor {name!r}, which the file does not "
+                            "hold", tensor=str(name), key=key)
+    t = tensors[name]
+    if t.data_type == onnx.TensorProto.STRING:
+        raise OnnxLoadError(path, f"the tensor {name!r} named in metadata_props[{key!r}] holds strings, not "
+                            "numbers", tensor=name, key=key)
+    array = numpy_helper.to_array(t)
+    if (dtype is not None and array.dtype != np.dtype(dtype)) or (shape is not None and array.shape != shape):
+        raise OnnxLoadError(path, f"the tensor {name!r} named in metadata_props[{key!r}] has dtype {array.dtype} "
+                            f"and shape {array.shape}; expected {np.dtype(dtype) if dtype is not None else 'any'} "
+                            f"and {shape if shape is not None else 'any shape'}", tensor=name, key=key)
+    return array
 
 
 def _assign(variables: Sequence[Any], arrays: Sequence[np.ndarray], labels: Sequence[str], what: str,
-            skip_mismatch: bool = False) -> None:
+            skip_mismatch: bool = False, error: Any = ValueError) -> None:
+    """Check every array against its variable (count, shape; dtype kind), then assign them all."""
     if len(variables) != len(arrays):
-        raise ValueError(f"{what}: the file holds {len(arrays)} tensors but the model has {len(variables)} "
-                         f"({[v.name for v in variables][:8]}...). Received weights for {list(labels)[:8]}...")
+        raise error(f"{what}: the file holds {len(arrays)} tensors but the model has {len(variables)} "
+                    f"({[v.name for v in variables][:8]}...). Received weights for {list(labels)[:8]}...")
     pending = []
     for var, array, label in zip(variables, arrays, labels):
         if tuple(array.shape) != tuple(var.shape):
@@ -293,8 +308,11 @@ def _assign(variables: Sequence[Any], arrays: Sequence[np.ndarray], labels: Sequ
                 warnings.warn(f"{what}: skipping {var.name!r}: shape {tuple(var.shape)} in the model, "
                               f"{tuple(array.shape)} in the file ({label!r}).", stacklevel=3)
                 continue
-            raise ValueError(f"{what}: variable {var.name!r} has shape {tuple(var.shape)}, but the file's tensor "
-                             f"{label!r} has shape {tuple(array.shape)}.")
+            raise error(f"{what}: variable {var.name!r} has shape {tuple(var.shape)}, but the file's tensor "
+                        f"{label!r} has shape {tuple(array.shape)}.")
+        if array.dtype.kind not in "biuf" or (array.dtype.kind == "f") != (np.dtype(var.dtype).kind == "f"):
+            raise error(f"{what}: variable {var.name!r} has dtype {np.dtype(var.dtype).name}, but the file's tensor "
+                        f"{label!r} holds {array.dtype.name} values.")
         pending.append((var, array))
     for var, array in pending:
         var.assign(array)
@@ -311,16 +329,61 @@ def _resolve_custom(value: Any, custom_objects: Mapping[str, Any] | None) -> Any
     if isinstance(value, list):
         return [_resolve_custom(v, custom_objects) for v in value]
     if isinstance(value, dict):
-        if "class_name" in value and value["class_name"] in lookup:
-            found = lookup[value["class_name"]]
-            return found.from_config(value.get("config") or {}) if isinstance(found, type) else found
+        name = value.get("class_name")
+        if isinstance(name, str) and name in lookup:
+            found = lookup[name]
+            inner = value.get("config") or {}
+            if not isinstance(inner, dict):
+                raise TypeError(f"the config of {name!r} must be an object. Received: {inner!r:.80}")
+            return found.from_config(inner) if isinstance(found, type) else found
         return {k: _resolve_custom(v, custom_objects) for k, v in value.items()}
     return value
 
 
+class _Stage:
+    """Turns any failure while acting on one metadata entry into an ``OnnxLoadError`` naming that key.
+
+    The file has passed the format and digest checks by then, but its content is still untrusted (anyone
+    can recompute a digest): a config that no class accepts, a compile config naming a missing function,
+    state that does not fit the model must end as one clear error, not as whatever the code underneath
+    raised.
+    """
+
+    def __init__(self, path: Path, key: str, what: str) -> None:
+        self.path, self.key, self.what = path, key, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        if isinstance(error, OnnxLoadError):
+            if error.path == str(self.path):
+                return False
+            reason = f"{error.path}: {error.reason}"   # an embedded graph: say where it sits
+        else:
+            reason = f"{type(error).__name__}: {error}" if not isinstance(error, WeightBudgetError) else str(error)
+        raise OnnxLoadError(self.path, f"metadata_props[{self.key!r}] {self.what}: {reason}", key=self.key) from error
+
+
 def _read_saved(path: Path, max_bytes: int) -> tuple[onnx.ModelProto, dict[str, str]]:
     proto = load_onnx(path, max_bytes=max_bytes)
-    return proto, _meta(proto)
+    return proto, metadata.meta_dict(proto, path)
+
+
+def _check_format(path: Path, meta: Mapping[str, str], proto: onnx.ModelProto) -> None:
+    """The format key, then the digest: required from ``saved_model/2`` on, checked whenever present."""
+    fmt = meta.get(META_FORMAT)
+    if fmt in (WEIGHTS_FORMAT, LEGACY_WEIGHTS_FORMAT):
+        raise OnnxLoadError(path, "it holds weights only (save_weights); build the model and call "
+                            "model.load_weights() instead", key=META_FORMAT)
+    if fmt not in (SAVED_MODEL_FORMAT, LEGACY_SAVED_MODEL_FORMAT) or META_MODEL_CONFIG not in meta:
+        raise OnnxLoadError(path, f"it is an ONNX model but not one saved by onnxforge's model.save() "
+                            f"(metadata_props[{META_FORMAT!r}] is {fmt!r:.80}, expected {SAVED_MODEL_FORMAT!r}); "
+                            "run it with onnxruntime, or rebuild the model in Python and use load_weights()",
+                            key=META_FORMAT)
+    integrity.verify(proto, path, required=fmt == SAVED_MODEL_FORMAT)
 
 
 def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None,
@@ -331,6 +394,14 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
     After ``load_model``, ``fit`` continues exactly where the saved model stopped: the same losses as a
     run that never stopped (same seed, CPU), because the weights, optimizer slots, step counter, the
     in-graph RNG state (Dropout masks) and numpy's global RNG (``fit``'s shuffling) are all restored.
+
+    The file is untrusted input. In order, before anything acts on it: ``load_onnx``'s checks (framing,
+    sizes, external data confined to the file's folder); the format key and the SHA-256 digest over the
+    tensors and metadata (``onnxforge.saving.integrity``; files of the older ``saved_model/1`` format have
+    none and load without); every metadata value parsed with bounded nesting and type-checked; classes
+    resolved only from onnxforge's own, registered ones and ``custom_objects``; every weight the
+    architecture creates matched against a tensor the file stores before it is allocated; embedded ONNX
+    graphs (``OnnxModel``) checked like files, without external data.
 
     Args:
         filepath: a file written by ``model.save()``.
@@ -349,8 +420,9 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         The model, compiled if ``compile`` and the saved model was.
 
     Raises:
-        OnnxLoadError: the file is missing, not ONNX, truncated, corrupt, or not an onnxforge save.
-        ValueError: the architecture names an unknown class, or the tensors do not fit it.
+        OnnxLoadError: (a ``ValueError``) for every problem with the file, naming the metadata key
+            concerned: missing, not ONNX, truncated, corrupt, damaged (digest), not an onnxforge save,
+            malformed metadata, an unknown class, tensors that do not fit the architecture.
 
     Example:
         >>> model = load_model("model.onnx")           # doctest: +SKIP
@@ -358,54 +430,77 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
     """
     if not isinstance(safe_mode, bool):
         raise TypeError(f"load_model(): safe_mode must be a bool. Received: safe_mode={safe_mode!r}")
+    if custom_objects is not None and not isinstance(custom_objects, Mapping):
+        raise TypeError(f"load_model(): custom_objects must be a dict of names to classes or functions. "
+                        f"Received: custom_objects={custom_objects!r}")
     path = _fspath(filepath, "load_model")
     if path.name.lower().endswith(_HDF5):
         raise ValueError(f"load_model(): {str(path)!r} is a Keras .keras/.h5 file; onnxforge reads the .onnx files "
                          "that model.save() writes.")
     proto, meta = _read_saved(path, max_bytes)
-    fmt = meta.get(META_FORMAT)
-    if fmt == WEIGHTS_FORMAT:
-        raise OnnxLoadError(path, "it holds weights only (save_weights); build the model and call "
-                            "model.load_weights() instead")
-    if fmt != SAVED_MODEL_FORMAT or META_MODEL_CONFIG not in meta:
-        raise OnnxLoadError(path, f"it is an ONNX model but not one saved by onnxforge's model.save() "
-                            f"(metadata_props[{META_FORMAT!r}] is {fmt!r}, expected {SAVED_MODEL_FORMAT!r}); "
-                            "run it with onnxruntime, or rebuild the model in Python and use load_weights()")
-    config = _json(meta, META_MODEL_CONFIG, path)
-    state = _json(meta, META_SAVED_STATE, path) if META_SAVED_STATE in meta else {}
-    weight_names = _json(meta, META_WEIGHTS, path)
+    _check_format(path, meta, proto)
+    config = metadata.parse_json(meta, META_MODEL_CONFIG, path, dict)
+    state = metadata.saved_state(meta, path)
+    weight_names = metadata.weight_names(meta, META_WEIGHTS, path)
+    compile_config = metadata.parse_json(meta, META_COMPILE_CONFIG, path, dict) \
+        if META_COMPILE_CONFIG in meta else None
     tensors = {t.name: t for t in proto.graph.initializer}
+    stored = []
+    for name in weight_names:
+        if name not in tensors:
+            raise OnnxLoadError(path, f"metadata_props[{META_WEIGHTS!r}] names the tensor {name!r}, which the file "
+                                "does not hold", tensor=name, key=META_WEIGHTS)
+        stored.append(tuple(tensors[name].dims))
+    custom_objects = dict(custom_objects or {})
 
-    with SafeModeScope(safe_mode):  # a Lambda's stored bytecode loads only with safe_mode=False (Keras)
-        model = deserialize(config, dict(custom_objects or {}))
-    if not getattr(model, "built", False) and state.get("input_shapes"):
-        shapes = [tuple(s) for s in state["input_shapes"]]
-        model.build(shapes[0] if len(shapes) == 1 else shapes)
-    arrays = [_tensor(tensors, n, path) for n in weight_names]
-    _assign(model.weights, arrays, weight_names, f"load_model('{path}')")
+    # A Lambda's stored bytecode loads only with safe_mode=False, as in Keras.
+    with _Stage(path, META_MODEL_CONFIG, "does not describe a model this program can build"), \
+            weight_budget(stored, f"'{path}'"), SafeModeScope(safe_mode):
+        model = deserialize(config, custom_objects)
+        if not getattr(model, "built", False) and state["input_shapes"]:
+            shapes = [tuple(s) for s in state["input_shapes"]]
+            model.build(shapes[0] if len(shapes) == 1 else shapes)
+    arrays = [_tensor(tensors, n, path, META_WEIGHTS) for n in weight_names]
+    with _Stage(path, META_WEIGHTS, "does not fit the architecture"):
+        _assign(model.weights, arrays, weight_names, f"load_model('{path}')")
 
-    compile_config = _json(meta, META_COMPILE_CONFIG, path) if META_COMPILE_CONFIG in meta else None
     if compile and compile_config is not None:
-        if state.get("custom_compile") is not None:
-            custom_state.compile_custom(model, _resolve_custom(compile_config, custom_objects),
-                                        state["custom_compile"], custom_objects)
-        else:
-            model.compile_from_config(_resolve_custom(compile_config, custom_objects))
-        _restore_optimizer(model, state.get("optimizer"), tensors, path, state.get("optimizer_built_for"))
-        _restore_attribute_optimizers(model, state.get("optimizers") or [], tensors, path)
-    if state.get("rng") is not None:
-        rng_value = _tensor(tensors, state["rng"], path)
-        var = getattr(model, "_rng_state", None)
-        if var is not None:
-            var.assign(rng_value)
-        else:   # not compiled (yet): a later compile() keeps this state unless it is given a seed
-            from ..variables import Variable
+        with _Stage(path, META_COMPILE_CONFIG, "cannot be compiled"):
+            if state["custom_compile"] is not None:
+                custom_state.compile_custom(model, _resolve_custom(compile_config, custom_objects),
+                                            state["custom_compile"], custom_objects)
+            else:
+                model.compile_from_config(_resolve_custom(compile_config, custom_objects))
+        with _Stage(path, META_SAVED_STATE, "does not fit the compiled model"):
+            _restore_optimizer(model, state["optimizer"], tensors, path, state["optimizer_built_for"])
+            _restore_attribute_optimizers(model, state["optimizers"], tensors, path)
+    with _Stage(path, META_SAVED_STATE, "does not fit the model"):
+        if state["rng"] is not None:
+            rng_value = _tensor(tensors, state["rng"], path, dtype=np.int64, shape=(2,))
+            var = getattr(model, "_rng_state", None)
+            if var is not None:
+                var.assign(rng_value)
+            else:   # not compiled (yet): a later compile() keeps this state unless it is given a seed
+                from ..variables import Variable
 
-            model._rng_state = Variable(rng_value, name="seed_generator/state", trainable=False, dtype=np.int64)
-    _restore_seed_generators(model, state.get("seed_generators") or [], tensors, path)
-    if restore_numpy_rng and state.get("numpy_rng"):
-        _set_numpy_rng_state({k: _tensor(tensors, n, path) for k, n in state["numpy_rng"].items()})
+                model._rng_state = Variable(rng_value, name="seed_generator/state", trainable=False, dtype=np.int64)
+        _restore_seed_generators(model, state["seed_generators"], tensors, path)
+        if restore_numpy_rng and state["numpy_rng"]:
+            _set_numpy_rng_state(_numpy_rng_arrays(tensors, state["numpy_rng"], path))
     return model
+
+
+def _numpy_rng_arrays(tensors: Mapping[str, onnx.TensorProto], names: Mapping[str, str],
+                      path: Path) -> dict[str, np.ndarray]:
+    """numpy's MT19937 state as saved: 624 uint32 keys, [pos, has_gauss], the cached Gaussian."""
+    parts = {"keys": _tensor(tensors, names["keys"], path, dtype=np.uint32, shape=(624,)),
+             "pos_has_gauss": _tensor(tensors, names["pos_has_gauss"], path, dtype=np.int64, shape=(2,)),
+             "cached_gaussian": _tensor(tensors, names["cached_gaussian"], path, dtype=np.float64, shape=())}
+    pos, has_gauss = (int(v) for v in parts["pos_has_gauss"])
+    if not (0 <= pos <= 624 and has_gauss in (0, 1)):
+        raise OnnxLoadError(path, f"metadata_props[{META_SAVED_STATE!r}]: numpy_rng position {pos} / has_gauss "
+                            f"{has_gauss} are out of range", key=META_SAVED_STATE)
+    return parts
 
 
 def _restore_optimizer(model: Any, saved: Any, tensors: Mapping[str, onnx.TensorProto], path: Path,
@@ -423,15 +518,15 @@ def _restore_attribute_optimizers(model: Any, entries: Sequence[Any], tensors: M
     from ..optimizers import Optimizer
 
     for entry in entries:
-        attr = entry.get("attribute") if isinstance(entry, dict) else None
-        opt = vars(model).get(attr) if isinstance(attr, str) else None
+        attr = entry["attribute"]
+        opt = vars(model).get(attr)
         if not isinstance(opt, Optimizer):
             warnings.warn(f"load_model('{path}'): the file holds the state of optimizer attribute {attr!r}, but the "
                           "rebuilt model has no such optimizer after compile(); that state is not restored.",
                           stacklevel=3)
             continue
-        arrays = [_tensor(tensors, name, path) for _, name in entry.get("variables", [])]
-        custom_state.restore_optimizer(model, opt, entry.get("built_for"), arrays, f"load_model('{path}')")
+        arrays = [_tensor(tensors, name, path) for _, name in entry["variables"]]
+        custom_state.restore_optimizer(model, opt, entry["built_for"], arrays, f"load_model('{path}')")
 
 
 def _restore_seed_generators(model: Any, saved: Sequence[Any], tensors: Mapping[str, onnx.TensorProto],
@@ -440,7 +535,7 @@ def _restore_seed_generators(model: Any, saved: Sequence[Any], tensors: Mapping[
     if not saved:
         return
     variables = custom_state.seed_generator_variables(model)
-    arrays = [_tensor(tensors, name, path) for _, name in saved]
+    arrays = [_tensor(tensors, name, path, dtype=np.int64, shape=(2,)) for _, name in saved]
     _assign(variables, arrays, [name for _, name in saved], f"load_model('{path}'): SeedGenerator states")
 
 
@@ -463,28 +558,60 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
         raise ValueError(f"load_weights(): model {getattr(model, 'name', '?')!r} is not built, so it has no weights "
                          "to load into. Build it (or run it on data) first.")
     if name.endswith(".npz"):
-        arrays, labels = _read_npz(path)
+        # No array may declare more than the model's weights hold together (plus the names array).
+        limit = sum(int(np.prod(w.shape)) * 8 for w in model.weights) + 64 * (len(model.weights) + 1) + 4096
+        arrays, labels = _read_npz(path, limit)
     elif name.endswith(".onnx"):
         proto = load_onnx(path, max_bytes=max_bytes)
-        meta = _meta(proto)
+        meta = metadata.meta_dict(proto, path)
+        fmt = meta.get(META_FORMAT)
+        if fmt is not None and fmt not in (SAVED_MODEL_FORMAT, LEGACY_SAVED_MODEL_FORMAT, WEIGHTS_FORMAT,
+                                           LEGACY_WEIGHTS_FORMAT):
+            raise OnnxLoadError(path, f"metadata_props[{META_FORMAT!r}] is {fmt!r:.80}, not a format this "
+                                "onnxforge writes", key=META_FORMAT)
+        # export() files carry no format and no digest; save() / save_weights() files always do now.
+        integrity.verify(proto, path, required=fmt in (SAVED_MODEL_FORMAT, WEIGHTS_FORMAT))
         if META_WEIGHTS not in meta:
             raise OnnxLoadError(path, f"it has no metadata_props[{META_WEIGHTS!r}] listing the weights; only files "
-                                "written by onnxforge's save(), save_weights() or export() can be loaded")
-        labels = _json(meta, META_WEIGHTS, path)
+                                "written by onnxforge's save(), save_weights() or export() can be loaded",
+                                key=META_WEIGHTS)
+        labels = metadata.weight_names(meta, META_WEIGHTS, path, allow_null=True)
         missing = [model.weights[k].name for k, n in enumerate(labels) if n is None and k < len(model.weights)]
         if any(n is None for n in labels):
             raise OnnxLoadError(path, f"it does not store the weights {missing} (its inference graph does not read "
-                                "them); use a file from save_weights()")
+                                "them); use a file from save_weights()", key=META_WEIGHTS)
         tensors = {t.name: t for t in proto.graph.initializer}
-        arrays = [_tensor(tensors, n, path) for n in labels]
+        arrays = [_tensor(tensors, n, path, META_WEIGHTS) for n in labels]
     else:
         _check_weights_path(path, "load_weights")
         raise AssertionError("unreachable")
     _assign(model.weights, arrays, labels, f"load_weights('{path}')", skip_mismatch)
 
 
-def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
+def _npz_declared_bytes(path: Path) -> dict[str, int]:
+    """The bytes each ``.npy`` member of an ``.npz`` declares in its header, read without loading it
+    (a few KB of zipped zeros can declare gigabytes)."""
+    out: dict[str, int] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f, max_header_size=10_000)
+            out[info.filename[:-4]] = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    return out
+
+
+def _read_npz(path: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
     try:
+        if limit is not None:
+            for key, nbytes in _npz_declared_bytes(path).items():
+                if nbytes > limit:
+                    raise OnnxLoadError(path, f"array {key!r} declares {nbytes} bytes, more than all the model's "
+                                        f"weights together ({limit} bytes): not read", key=key)
         with np.load(path, allow_pickle=False) as data:
             keys = list(data.keys())
             if _NPZ_NAMES in keys:
@@ -496,6 +623,8 @@ def _read_npz(path: Path) -> tuple[list[np.ndarray], list[str]]:
                 arrays = [data[k] for k in labels]
     except FileNotFoundError:
         raise FileNotFoundError(f"load_weights(): no such file: {str(path)!r}") from None
+    except OnnxLoadError:
+        raise
     except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"load_weights(): {str(path)!r} is not a readable weights .npz file ({e}).") from None
     return arrays, labels

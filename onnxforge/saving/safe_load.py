@@ -2,242 +2,82 @@
 
 An ONNX file is a protobuf: parsing it runs no code, but what it *points to* needs checking. This
 loader refuses files that are not ONNX models (with a hint when they are a known other format, e.g. a
-pickle or a Git LFS pointer), truncated or corrupt files, external-data locations that leave the model's
-folder (absolute paths, ``..``, symlinks), external data files too short for the tensor they feed, and
-tensors whose declared size is over a limit or does not match the bytes stored. External data is
-validated and read here rather than by ``onnx``'s own loader, which follows any location it is given.
+pickle or a Git LFS pointer), truncated or corrupt files, text fields that are not UTF-8, external-data
+locations that leave the model's folder (absolute paths, ``..``, symlinks), external-data entries that
+onnxruntime would refuse (unknown keys, offsets that are not plain ASCII integers), external data files
+too short for the tensor they feed, and tensors whose declared size is over a limit or does not match
+the bytes stored. External data is validated and read here rather than by ``onnx``'s own loader, which
+follows any location it is given.
+
+The file is read at its real size (``stat`` first, then bounded chunks): nothing is reserved for the
+``max_bytes`` limit itself, so loading a small file works in a small address space.
+
+The checks that need no file system live in :mod:`onnxforge.graph.untrusted` (also used for ONNX graphs
+embedded in saved configs); :class:`OnnxLoadError` is defined there and re-exported here.
 """
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_BYTES", "OnnxLoadError", "iter_tensors", "load_onnx", "tensor_nbytes"]
+__all__ = ["DEFAULT_MAX_BYTES", "OnnxLoadError", "iter_tensors", "load_onnx", "load_onnx_bytes", "tensor_nbytes",
+           "read_bounded"]
 
 import hashlib
-import io
-import math
 import os
+import re
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError
 
-#: Default cap on everything one model may occupy: the protobuf file plus all its external data.
-DEFAULT_MAX_BYTES = 16 * 2**30
+from ..graph.untrusted import (DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, dtype_name, iter_tensors,
+                               load_onnx_bytes, parse_model, tensor_nbytes)
 
 _T = onnx.TensorProto
 
-#: Bits per element of every fixed-width ONNX tensor type (STRING has no fixed width).
-_BITS: dict[int, int] = {
-    _T.FLOAT: 32, _T.UINT8: 8, _T.INT8: 8, _T.UINT16: 16, _T.INT16: 16, _T.INT32: 32, _T.INT64: 64,
-    _T.BOOL: 8, _T.FLOAT16: 16, _T.DOUBLE: 64, _T.UINT32: 32, _T.UINT64: 64, _T.COMPLEX64: 64,
-    _T.COMPLEX128: 128, _T.BFLOAT16: 16, _T.FLOAT8E4M3FN: 8, _T.FLOAT8E4M3FNUZ: 8, _T.FLOAT8E5M2: 8,
-    _T.FLOAT8E5M2FNUZ: 8,
-}
-# Newer types exist only in newer onnx releases; look them up by name so older releases still import.
-for _name, _bits in (("UINT4", 4), ("INT4", 4), ("FLOAT4E2M1", 4), ("FLOAT8E8M0", 8), ("UINT2", 2),
-                     ("INT2", 2), ("FLOAT6E2M3", 6), ("FLOAT6E3M2", 6)):
-    if hasattr(_T, _name):
-        _BITS[getattr(_T, _name)] = _bits
+#: Bytes read per ``read`` call: large enough to be fast, small enough never to matter for memory.
+_CHUNK = 1 << 20
+
+#: What onnxruntime (1.2x-1.3x, ``ParseStringWithClassicLocale``) takes as offset / length: ASCII digits
+#: and nothing else (no sign, no spaces; "-0" reads as 0). Python's ``str.isdigit`` would also take
+#: "١٢" (Arabic-Indic) or "²", and ``int()`` takes "1_6" and " 16".
+_INTEGER = re.compile(r"(?:-(?=0+\Z))?([0-9]+)\Z")
+#: The keys onnxruntime knows; it refuses any other ("model format error!").
+_EXTERNAL_KEYS = ("location", "offset", "length", "checksum")
 
 
-class OnnxLoadError(ValueError):
-    """An ``.onnx`` file (or its external data) cannot be loaded safely; the message says why.
+def read_bounded(path: str | os.PathLike[str], max_bytes: int, what: str = "the file") -> bytes:
+    """The content of a regular file, read in chunks after checking its size against ``max_bytes``.
 
-    Attributes:
-        path: The model file.
-        reason: What is wrong, without the file name.
-        tensor: The tensor concerned, if any.
-        location: The external-data location concerned, if any.
+    Never asks for more memory than the file holds (a single ``read(max_bytes + 1)`` would reserve the
+    whole limit up front, failing under ``ulimit -v`` even for a tiny file).
+
+    Raises:
+        OnnxLoadError: missing, not a regular file, empty, over ``max_bytes``, or changing while read.
     """
-
-    def __init__(self, path: str | os.PathLike[str], reason: str, *, tensor: str | None = None,
-                 location: str | None = None) -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.tensor = tensor
-        self.location = location
-        super().__init__(f"Cannot load ONNX model '{self.path}': {reason}")
-
-
-def tensor_nbytes(dims: list[int] | tuple[int, ...], data_type: int) -> int | None:
-    """Bytes that ``raw_data`` must hold for a tensor of these dims and type (None for STRING/unknown).
-
-    Example:
-        >>> tensor_nbytes([3, 2], onnx.TensorProto.FLOAT)
-        24
-    """
-    bits = _BITS.get(data_type)
-    if bits is None:
-        return None
-    return (math.prod(dims) * bits + 7) // 8  # sub-byte types are packed, last byte padded
-
-
-def _dtype_name(data_type: int) -> str:
     try:
-        return _T.DataType.Name(data_type)
-    except ValueError:
-        return f"<unknown data_type {data_type}>"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Walking every tensor of a model (initializers, Constant attributes, subgraphs, functions, training).
-
-
-def _graph_tensors(graph: onnx.GraphProto, scope: str) -> Iterator[tuple[onnx.TensorProto, str]]:
-    for t in graph.initializer:
-        yield t, f"initializer '{t.name}'{scope}"
-    for st in graph.sparse_initializer:
-        yield st.values, f"sparse initializer '{st.values.name}' (values){scope}"
-        yield st.indices, f"sparse initializer '{st.values.name}' (indices){scope}"
-    for node in graph.node:
-        yield from _node_tensors(node, scope)
-
-
-def _node_tensors(node: onnx.NodeProto, scope: str) -> Iterator[tuple[onnx.TensorProto, str]]:
-    node_name = f"node '{node.name}' ({node.op_type})" if node.name else f"a {node.op_type} node"
-    for a in node.attribute:
-        where = f"attribute '{a.name}' of {node_name}{scope}"
-        if a.HasField("t"):
-            yield a.t, where
-        for i, t in enumerate(a.tensors):
-            yield t, f"{where}[{i}]"
-        sparse = ([a.sparse_tensor] if a.HasField("sparse_tensor") else []) + list(a.sparse_tensors)
-        for st in sparse:
-            yield st.values, f"{where} (sparse values)"
-            yield st.indices, f"{where} (sparse indices)"
-        inner = f" in subgraph '{a.name}' of {node_name}{scope}"
-        if a.HasField("g"):
-            yield from _graph_tensors(a.g, inner)
-        for g in a.graphs:
-            yield from _graph_tensors(g, inner)
-
-
-def iter_tensors(model: onnx.ModelProto) -> Iterator[tuple[onnx.TensorProto, str]]:
-    """Every ``TensorProto`` stored in ``model``, with a human description of where it sits.
-
-    Covers graph and sparse initializers, tensor attributes (``Constant`` values), subgraphs of
-    ``If``/``Loop``/``Scan`` at any depth, model-local functions and training-info graphs.
-
-    Example:
-        >>> m = onnx.ModelProto()
-        >>> list(iter_tensors(m))
-        []
-    """
-    yield from _graph_tensors(model.graph, "")
-    for f in model.functions:
-        for node in f.node:
-            yield from _node_tensors(node, f" in function '{f.name}'")
-    for i, ti in enumerate(model.training_info):
-        yield from _graph_tensors(ti.initialization, f" in training_info[{i}].initialization")
-        yield from _graph_tensors(ti.algorithm, f" in training_info[{i}].algorithm")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Recognising the file before protobuf sees it.
-
-_FOREIGN_FORMATS: tuple[tuple[bytes, int, str], ...] = (
-    (b"PK\x03\x04", 0, "a ZIP archive (e.g. a PyTorch .pt, a Keras .keras or a NumPy .npz file)"),
-    (b"\x89HDF\r\n\x1a\n", 0, "an HDF5 file (e.g. a Keras .h5 file)"),
-    (b"\x93NUMPY", 0, "a NumPy .npy file"),
-    (b"GGUF", 0, "a GGUF file"),
-    (b"ORTM", 4, "an onnxruntime .ort (flatbuffer) model; open it with onnxruntime directly"),
-    (b"version https://git-lfs", 0, "a Git LFS pointer, not the model itself (run `git lfs pull`)"),
-    (b"\x7fELF", 0, "an ELF executable"),
-    (b"MZ", 0, "a Windows executable"),
-)
-
-_WIRE_TYPE = {
-    FieldDescriptor.TYPE_INT64: 0, FieldDescriptor.TYPE_INT32: 0, FieldDescriptor.TYPE_UINT64: 0,
-    FieldDescriptor.TYPE_UINT32: 0, FieldDescriptor.TYPE_BOOL: 0, FieldDescriptor.TYPE_ENUM: 0,
-    FieldDescriptor.TYPE_STRING: 2, FieldDescriptor.TYPE_BYTES: 2, FieldDescriptor.TYPE_MESSAGE: 2,
-    FieldDescriptor.TYPE_DOUBLE: 1, FieldDescriptor.TYPE_FIXED64: 1, FieldDescriptor.TYPE_FLOAT: 5,
-    FieldDescriptor.TYPE_FIXED32: 5,
-}
-#: ModelProto's top-level fields: number -> (name, protobuf wire type).
-_MODEL_FIELDS = {f.number: (f.name, _WIRE_TYPE.get(f.type, -1)) for f in onnx.ModelProto.DESCRIPTOR.fields}
-
-
-def _sniff_foreign(data: bytes) -> str | None:
-    for magic, offset, what in _FOREIGN_FORMATS:
-        if data[offset:offset + len(magic)] == magic:
-            return what
-    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
-        return "a Python pickle (never unpickled here: unpickling can run arbitrary code)"
-    head = data[:64].lstrip()
-    if head[:1] in (b"{", b"["):
-        return "a JSON or text file"
-    return None
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise _Truncated
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ValueError("a varint longer than 10 bytes")
-
-
-def _check_framing(path: Path, data: bytes) -> None:
-    """Walk the top-level protobuf fields: catches foreign files and truncation with a precise message.
-
-    Only the outermost layer is walked (a handful of fields); protobuf's own parser checks the inside.
-    """
-    pos = 0
-    first = True
-    while pos < len(data):
-        start = pos
-        try:
-            tag, pos = _varint(data, pos)
-            field, wire = tag >> 3, tag & 7
-            name, expected = _MODEL_FIELDS.get(field, (None, None))
-            if first and (name is None or wire != expected):
-                foreign = _sniff_foreign(data)
-                what = f"it looks like {foreign}" if foreign else (
-                    f"its first bytes {data[:8].hex(' ')} are not an ONNX ModelProto field "
-                    "(a model normally starts with ir_version, bytes 08 ..)")
-                raise OnnxLoadError(path, f"not an ONNX model: {what}")
-            first = False
-            label = f"field '{name}'" if name and wire == expected else f"protobuf field #{field}"
-            if wire == 0:
-                _, pos = _varint(data, pos)
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            elif wire == 2:
-                length, pos = _varint(data, pos)
-                if pos + length > len(data):
-                    raise OnnxLoadError(
-                        path, f"the file is truncated: {label} at byte {start} declares {length} bytes but "
-                        f"only {len(data) - pos} remain (file size {len(data)} bytes)")
-                pos += length
-            else:
-                raise OnnxLoadError(
-                    path, f"corrupt protobuf: invalid wire type {wire} for {label} at byte {start}")
-            if pos > len(data):
-                raise _Truncated
-        except _Truncated:
-            raise OnnxLoadError(
-                path, f"the file is truncated: it ends inside the field starting at byte {start} "
-                f"(file size {len(data)} bytes)") from None
-        except ValueError as e:
-            if isinstance(e, OnnxLoadError):
-                raise
-            raise OnnxLoadError(path, f"corrupt protobuf at byte {start}: {e}") from None
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())   # of the file opened, not of whatever the path names later
+            if not stat.S_ISREG(st.st_mode):
+                raise OnnxLoadError(path, "not a regular file")
+            if st.st_size == 0:
+                raise OnnxLoadError(path, f"{what} is empty")
+            if st.st_size > max_bytes:
+                raise OnnxLoadError(path, f"{what} has {st.st_size} bytes, over the limit of {max_bytes} "
+                                    "(max_bytes)")
+            chunks, total = [], 0
+            while total <= st.st_size:
+                chunk = f.read(min(_CHUNK, st.st_size + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+    except IsADirectoryError:
+        raise OnnxLoadError(path, "not a regular file") from None
+    except OSError as e:
+        raise OnnxLoadError(path, f"cannot open the file: {e.strerror}") from None
+    if total != st.st_size:
+        raise OnnxLoadError(path, f"{what} changed size while being read ({st.st_size} bytes, then {total})")
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -277,10 +117,16 @@ def _check_location(path: Path, base: Path, name: str, location: str) -> Path:
 
 def _plan_external(path: Path, base: Path, t: onnx.TensorProto, name: str, nbytes: int | None,
                    sizes: dict[Path, int]) -> _ExternalRead:
-    entries = {e.key: e.value for e in t.external_data}
+    entries: dict[str, str] = {}
+    for e in t.external_data:
+        if e.key not in _EXTERNAL_KEYS:
+            raise OnnxLoadError(path, f"{name} has an external data entry {e.key!r}; onnxruntime only reads "
+                                f"{list(_EXTERNAL_KEYS)}", tensor=name)
+        if e.value:   # onnxruntime skips empty values: the default applies
+            entries[e.key] = e.value
     location = entries.get("location", "")
     if t.data_type == _T.STRING or nbytes is None:
-        raise OnnxLoadError(path, f"{name} of type {_dtype_name(t.data_type)} cannot use external data",
+        raise OnnxLoadError(path, f"{name} of type {dtype_name(t.data_type)} cannot use external data",
                             tensor=name, location=location)
     file = _check_location(path, base, name, location)
     if file not in sizes:
@@ -299,10 +145,11 @@ def _plan_external(path: Path, base: Path, t: onnx.TensorProto, name: str, nbyte
         text = entries.get(key)
         if text is None:
             return default
-        if not text.strip().isdigit():
+        match = _INTEGER.match(text)
+        if match is None:
             raise OnnxLoadError(path, f"{name} has external data {key}={text!r}, expected a non-negative "
-                                "integer", tensor=name, location=location)
-        return int(text)
+                                "integer in ASCII digits", tensor=name, location=location)
+        return int(match.group(1))
 
     offset = integer("offset", 0)
     length = integer("length", max(size - offset, 0))
@@ -313,18 +160,29 @@ def _plan_external(path: Path, base: Path, t: onnx.TensorProto, name: str, nbyte
             tensor=name, location=location)
     if length != nbytes:
         raise OnnxLoadError(
-            path, f"{name} declares dims {list(t.dims)} of {_dtype_name(t.data_type)} = {nbytes} bytes, but "
+            path, f"{name} declares dims {list(t.dims)} of {dtype_name(t.data_type)} = {nbytes} bytes, but "
             f"its external data in '{location}' has length {length}", tensor=name, location=location)
     return _ExternalRead(t, name, location, file, offset, length, entries.get("checksum"))
 
 
 def _read_external(path: Path, r: _ExternalRead) -> bytes:
-    with open(r.file, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OnnxLoadError(path, f"{r.name}: external data '{r.location}' is not a regular file",
-                                tensor=r.name, location=r.location)
-        f.seek(r.offset)
-        blob = f.read(r.length)
+    try:
+        with open(r.file, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OnnxLoadError(path, f"{r.name}: external data '{r.location}' is not a regular file",
+                                    tensor=r.name, location=r.location)
+            f.seek(r.offset)
+            chunks, total = [], 0
+            while total < r.length:
+                chunk = f.read(min(_CHUNK, r.length - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+    except OSError as e:
+        raise OnnxLoadError(path, f"{r.name}: cannot read external data '{r.location}': {e.strerror}",
+                            tensor=r.name, location=r.location) from None
+    blob = b"".join(chunks) if len(chunks) != 1 else chunks[0]
     if len(blob) != r.length:
         raise OnnxLoadError(path, f"{r.name}: external data file '{r.location}' shrank while reading "
                             f"(got {len(blob)} of {r.length} bytes)", tensor=r.name, location=r.location)
@@ -332,45 +190,6 @@ def _read_external(path: Path, r: _ExternalRead) -> bytes:
         raise OnnxLoadError(path, f"{r.name}: external data in '{r.location}' does not match its SHA-1 "
                             "checksum", tensor=r.name, location=r.location)
     return blob
-
-
-# ---------------------------------------------------------------------------------------------------
-# Inline data.
-
-
-def _inline_count(t: onnx.TensorProto, n: int) -> tuple[str, int, int] | None:
-    """(field, stored count, expected count) for a tensor whose data sits in a typed field."""
-    dt = t.data_type
-    if t.string_data or dt == _T.STRING:
-        return "string_data", len(t.string_data), n
-    pairs = 2 if dt in (_T.COMPLEX64, _T.COMPLEX128) else 1
-    bits = _BITS.get(dt, 8)
-    per_int32 = 32 // bits if bits in (2, 4) else 1
-    for field, expected in (("float_data", n * pairs), ("double_data", n * pairs), ("int64_data", n),
-                            ("uint64_data", n), ("int32_data", -(-n // per_int32))):
-        stored = len(getattr(t, field))
-        if stored:
-            return field, stored, expected
-    return None
-
-
-def _check_inline(path: Path, t: onnx.TensorProto, name: str, n: int, nbytes: int | None) -> None:
-    if t.HasField("raw_data"):
-        if nbytes is None:
-            raise OnnxLoadError(path, f"{name} of type {_dtype_name(t.data_type)} cannot use raw_data",
-                                tensor=name)
-        if len(t.raw_data) != nbytes:
-            raise OnnxLoadError(
-                path, f"{name} declares dims {list(t.dims)} of {_dtype_name(t.data_type)} = {nbytes} bytes, "
-                f"but its raw_data holds {len(t.raw_data)} bytes", tensor=name)
-        return
-    counted = _inline_count(t, n)
-    stored, expected, field = (0, n, "any data field") if counted is None else (counted[1], counted[2],
-                                                                                counted[0])
-    if stored != expected:
-        raise OnnxLoadError(
-            path, f"{name} declares dims {list(t.dims)} ({n} elements of {_dtype_name(t.data_type)}), "
-            f"but {field} holds {stored} values where {expected} are needed", tensor=name)
 
 
 def load_onnx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES,
@@ -388,12 +207,14 @@ def load_onnx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
             not read; the returned tensors keep their ``external_data`` references.
 
     Returns:
-        The model, with external data loaded into ``raw_data`` unless ``load_external_data=False``.
+        The model, with external data loaded into ``raw_data`` unless ``load_external_data=False``
+        (each such tensor then reads exactly as if it had been stored inline).
 
     Raises:
         OnnxLoadError: (a ``ValueError``) naming the file and what is wrong: missing or unreadable,
-            not an ONNX protobuf, truncated or corrupt, a bad external-data location, an external
-            file too short, a tensor over ``max_tensor_bytes`` or whose data does not match its dims.
+            not an ONNX protobuf, truncated or corrupt, text that is not UTF-8, a bad external-data
+            location or entry, an external file too short, a tensor over ``max_tensor_bytes`` or
+            whose data does not match its dims.
 
     Example:
         >>> import tempfile, os, onnx
@@ -413,76 +234,34 @@ def load_onnx(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
         raise ValueError(f"max_tensor_bytes must be a positive int or None. "
                          f"Received: max_tensor_bytes={max_tensor_bytes!r}")
     path = Path(path)
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise OnnxLoadError(path, f"cannot open the file: {e.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise OnnxLoadError(path, "not a regular file")
-    if st.st_size == 0:
-        raise OnnxLoadError(path, "the file is empty")
-    if st.st_size > max_bytes:
-        raise OnnxLoadError(path, f"the file has {st.st_size} bytes, over the limit of {max_bytes} "
-                            "(max_bytes)")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise OnnxLoadError(path, f"cannot read the file: {e.strerror}") from None
-    if len(data) > max_bytes:
-        raise OnnxLoadError(path, f"the file grew past the limit of {max_bytes} bytes while being read")
-
-    _check_framing(path, data)
-    try:
-        # External data is handled below, by code that checks where it points.
-        model = onnx.load(io.BytesIO(data), load_external_data=False)
-    except (DecodeError, RuntimeError, ValueError, MemoryError) as e:
-        raise OnnxLoadError(path, f"corrupt or not an ONNX model: the protobuf parser refused it ({e})") \
-            from None
+    data = read_bounded(path, max_bytes)
+    size = len(data)
+    model = parse_model(path, data)
     del data
-    if model.ir_version <= 0:
-        raise OnnxLoadError(path, "not an ONNX model: ir_version is missing")
-    if not model.HasField("graph"):
-        raise OnnxLoadError(path, "not an ONNX model: it has no graph")
 
     base = path.parent
-    total = st.st_size
+    total = size
     sizes: dict[Path, int] = {}
     reads: list[_ExternalRead] = []
-    for t, where in iter_tensors(model):
-        name = f"tensor '{t.name}' ({where})" if t.name and t.name not in where else f"tensor {where}"
-        if t.data_type not in _BITS and t.data_type != _T.STRING:
-            raise OnnxLoadError(path, f"{name} has unknown data_type {t.data_type}", tensor=name)
-        if any(d < 0 for d in t.dims):
-            raise OnnxLoadError(path, f"{name} has negative dims {list(t.dims)}", tensor=name)
-        if t.HasField("segment"):
-            raise OnnxLoadError(path, f"{name} is a segment of a chunked tensor, which is not supported",
-                                tensor=name)
-        n = math.prod(t.dims)
-        nbytes = tensor_nbytes(t.dims, t.data_type)
-        if nbytes is not None and nbytes > max_tensor_bytes:
-            raise OnnxLoadError(
-                path, f"{name} declares dims {list(t.dims)} of {_dtype_name(t.data_type)} = {nbytes} bytes, "
-                f"over the limit of {max_tensor_bytes} bytes (max_tensor_bytes)", tensor=name)
-        if t.data_location == _T.EXTERNAL:
-            location = next((e.value for e in t.external_data if e.key == "location"), "")
-            if not allow_external_data:
-                raise OnnxLoadError(path, f"{name} stores its data in external file {location!r}, and "
-                                    "external data is not allowed (allow_external_data=False)",
-                                    tensor=name, location=location)
-            r = _plan_external(path, base, t, name, nbytes, sizes)
-            total += r.length
-            if total > max_bytes:
-                raise OnnxLoadError(path, f"the model and its external data exceed the limit of {max_bytes} "
-                                    f"bytes (max_bytes) at {name}", tensor=name, location=r.location)
-            reads.append(r)
-        else:
-            _check_inline(path, t, name, n, nbytes)
 
+    def external(t: onnx.TensorProto, name: str, nbytes: int | None) -> int:
+        nonlocal total
+        r = _plan_external(path, base, t, name, nbytes, sizes)
+        total += r.length
+        if total > max_bytes:
+            raise OnnxLoadError(path, f"the model and its external data exceed the limit of {max_bytes} "
+                                f"bytes (max_bytes) at {name}", tensor=name, location=r.location)
+        reads.append(r)
+        return r.length
+
+    check_tensors(path, model, max_tensor_bytes=max_tensor_bytes,
+                  external=external if allow_external_data else None,
+                  external_refusal=" (allow_external_data=False)")
     if load_external_data:
         for r in reads:
             blob = _read_external(path, r)
             r.tensor.raw_data = blob
             del r.tensor.external_data[:]
-            r.tensor.data_location = _T.DEFAULT
+            # Cleared, not set to DEFAULT: the tensor then serializes exactly as an inline one (digests).
+            r.tensor.ClearField("data_location")
     return model

@@ -1,4 +1,7 @@
-"""Serve an ONNX model over HTTP/JSON with dynamic batching, using only onnxruntime, numpy and the stdlib.
+"""Serve an ONNX model over HTTP/JSON, using only onnxruntime, numpy and the stdlib.
+
+Concurrent requests are batched only for graphs proven row-independent (``row_independence``); the
+server bounds connections, request memory and time per client (``limits``) and answers strict JSON.
 
 Example:
     >>> from onnxforge.serving import InferenceServer

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from onnxforge.runtime.runner import value_checks
 from onnxforge.saving.safe_load import iter_tensors, load_onnx
 
 Dim = Union[int, str, None]
@@ -113,6 +114,7 @@ class ModelRunner:
         providers = list(providers) if providers is not None else _default_providers()
         if isinstance(model, onnx.ModelProto):
             self.source = "<ModelProto>"
+            proto = model
             source: str | bytes = model.SerializeToString()
         else:
             self.source = str(model)
@@ -132,6 +134,11 @@ class ModelRunner:
                     "the server feeds tensors of bool, int, uint, float16/32/64 or string.")
         self.output_names = [o.name for o in self.outputs]
         self.batch_symbol = self._find_batch_symbol()
+        #: The graph as validated (external data not loaded): what the batching analysis reads.
+        self.proto = proto
+        # Ids an Embedding gathers with (onnxforge exports record the check): a bad id is a 400 naming the
+        # layer, not onnxruntime's failure inside Gather, nor a silent wrap of -1 to the last row.
+        self._value_checks = value_checks(proto, [s.name for s in self.inputs])
 
     def _find_batch_symbol(self) -> str | None:
         """The named dim that leads every input, if every output leads with it too; else None.
@@ -193,6 +200,11 @@ class ModelRunner:
             raise RequestError(f"Missing input '{missing[0]}'; the model's inputs are: {', '.join(names)}")
         feeds = {s.name: _to_array(s, values[s.name]) for s in self.inputs}
         self._check_named_dims(feeds)
+        for check in self._value_checks:
+            try:
+                check(feeds)
+            except ValueError as e:
+                raise RequestError(str(e)) from None
         return feeds
 
     @staticmethod

@@ -28,6 +28,10 @@ training program, run by onnxruntime every step:
   Variable ``seed_generator/state``; a ``SeedGenerator`` from its own. See ``onnxforge.ops.random``.
 * The returned dict's values are scalar outputs ``logs/<key>``; ``fit`` reports each key's mean over the
   epoch's steps (what a Keras ``Mean`` tracker updated once per step gives).
+* Metric trackers work as in Keras's VAE and GAN examples: ``tracker.update_state(loss)`` in the step
+  emits the batch's state sums as outputs ``metrics/<k>/<name>/<state>``, added to the tracker on the host
+  after each step; a returned ``tracker.result()`` is logged as the tracker's result. ``fit`` resets
+  ``model.metrics`` (the trackers the model holds, or its ``metrics`` property) at each epoch's start.
 * Layers called without ``training=`` run in inference mode, as in Keras 3 (pass ``training=True`` for
   Dropout and BatchNormalization batch statistics). Regularization losses are not added for you.
 
@@ -35,8 +39,9 @@ The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` 
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
 and ``sample_weight``. A batch whose feature shapes or dtypes differ from the traced ones is retraced.
 
-Not supported yet: overriding ``test_step`` / ``predict_step`` (``evaluate`` needs ``compile(loss=...)``), and
-calling the compiled default step from an override (``super().train_step(data)``).
+A ``test_step`` override is traced the same way for ``evaluate`` (no optimizer is applied there). Not
+supported yet: overriding ``predict_step``, and calling the compiled default step from an override
+(``super().train_step(data)``).
 """
 from __future__ import annotations
 
@@ -58,11 +63,14 @@ from ..compiler.rng import CounterRng
 from ..compiler.trace import ProgramTrace, declare_input
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..runtime import ProgramRunner
+from ..tracing import MetricResult
 from ..variables import Variable
 
 _FLOAT = onnx.TensorProto.FLOAT
 #: Prefix of the outputs carrying the dict returned by ``train_step``.
 LOGS_PREFIX = "logs/"
+#: Prefix of the outputs carrying the state sums of metric trackers updated in the step.
+METRICS_PREFIX = "metrics/"
 
 
 class CustomStepTrace(ProgramTrace):
@@ -83,6 +91,22 @@ class CustomStepTrace(ProgramTrace):
         self.current: dict[int, Value] = {}
         #: Optimizers applied in this step, with their learning-rate inputs, in first-use order.
         self.learning_rates: dict[int, tuple[Any, Value]] = {}
+        #: Metric trackers updated in this step: id -> (metric, this step's state sums), in first-use order.
+        self.trackers: dict[int, tuple[Any, list[Value]]] = {}
+
+    # ------------------------------------------------------------------------------------ metric trackers
+    def track_metric(self, metric: Any, sums: list[Value]) -> None:
+        """``metric.update_state(...)`` in the step: its batch sums become outputs added up on the host."""
+        hit = self.trackers.get(id(metric))
+        if hit is not None:   # updated twice in one step: both updates count
+            sums = [self.b.op("Add", [a, s]) for a, s in zip(hit[1], sums)]
+            for s, a in zip(sums, hit[1]):
+                s.dtype, s.shape = a.dtype, a.shape
+        self.trackers[id(metric)] = (metric, sums)
+
+    def metric_result(self, metric: Any) -> MetricResult:
+        """``metric.result()`` in the step: a reference the logs may return (the host knows the value)."""
+        return MetricResult(metric)
 
     # ------------------------------------------------------------------------------------ variables
     def read(self, var: Variable) -> Value:
@@ -201,15 +225,51 @@ class CustomStep:
     learning_rates: list[tuple[Any, str]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     data_inputs: list[str] = field(default_factory=list)
+    #: ``(metric, output names of its state sums)`` of every tracker the step updates.
+    trackers: list[tuple[Any, list[str]]] = field(default_factory=list)
+    #: The logged keys whose value is a tracker's ``result()``, in the order of the returned dict.
+    results: dict[str, Any] = field(default_factory=dict)
+    #: Every logged key, in the order of the returned dict.
+    order: list[str] = field(default_factory=list)
+    #: ``log_trackers()``, made once.
+    log_entries: list[tuple[str, Any]] = field(default_factory=list)
 
     def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
+        """One step; the values of the plain (non-tracker) logs. Tracker sums go into their metrics."""
         feeds = dict(zip(self.data_inputs, arrays))
         for opt, name in self.learning_rates:
             feeds[name] = np.asarray(opt.learning_rate, np.float32)
         values = self.runner.run(feeds)
         for opt, _ in self.learning_rates:
             opt._advance()
-        return {key: float(v) for key, v in zip(self.keys, values)}
+        logs = {key: float(v) for key, v in zip(self.keys, values)}
+        at = len(self.keys)
+        for metric, outs in self.trackers:
+            metric.merge_state(values[at:at + len(outs)])
+            at += len(outs)
+        return logs
+
+    def log_trackers(self) -> list[tuple[str, Any]]:
+        """``(key, tracker)`` pairs for ``fit``'s logs: a mean over steps for plain values, the metric's own
+        result for tracker results (Keras reports ``metric.result()``, accumulated since its last reset)."""
+        from ..metrics import Mean
+
+        return [(key, _TrackerLog(self.results[key]) if key in self.results else Mean(name=key))
+                for key in self.order]
+
+
+class _TrackerLog:
+    """A log entry read from a live metric tracker (no sums of its own in the fit loop)."""
+
+    def __init__(self, metric: Any):
+        self.metric = metric
+        self.name = metric.name
+
+    def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
+        return []
+
+    def result_from(self, states: Sequence[np.ndarray]) -> Any:
+        return self.metric.result()
 
 
 def _host(array: Any) -> np.ndarray:
@@ -231,8 +291,9 @@ def _data_names(prefix: str, n: int) -> list[str]:
 
 
 def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], sample_weight: Any,
-                      device: Any) -> CustomStep:
-    """Trace ``model.train_step`` on symbolic data shaped like one batch and make its program and runner."""
+                      device: Any, method: str = "train_step") -> CustomStep:
+    """Trace ``model.train_step`` (or ``test_step``) on symbolic data shaped like one batch and make its
+    program and runner."""
     from ..layers._ops import fill_shapes
 
     b = GraphBuilder()
@@ -251,46 +312,60 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
     rng_state = getattr(model, "_rng_state", None) or model._rng_variable()
     ctx = CustomStepTrace(b, rng_state, owner=model)
     with ctx.active():
-        logs = model.train_step(data)
-    logs = _check_logs(model, logs)
+        logs = getattr(model, method)(data)
+    logs = _check_logs(model, logs, method)
 
     host_out = []
+    order = list(logs)
+    results = {key: value.metric for key, value in logs.items() if isinstance(value, MetricResult)}
     for key, value in logs.items():
+        if key in results:
+            continue
         v = value if isinstance(value, Value) else b.const(np.asarray(value, np.float32))
         if v.shape is None:
             fill_shapes(b, 0)
         if v.shape not in ((), None) and any(d != 1 for d in v.shape):
-            raise CompileError(f"{type(model).__name__}.train_step returned {key!r} of shape {v.shape}: return "
+            raise CompileError(f"{type(model).__name__}.{method} returned {key!r} of shape {v.shape}: return "
                                f"scalars (e.g. ops.mean({key})) so fit() can log them.")
         if v.dtype != _FLOAT:
             v = b.op("Cast", [v], to=_FLOAT, shape=v.shape)
         if v.shape not in ((), None):
             v = b.op("Reshape", [v, b.const(np.zeros(0, np.int64))], shape=())
         host_out.append((LOGS_PREFIX + key, v))
-    return _finish(model, b, ctx, host_out, data_inputs, device)
+    n_logs = len(host_out)
+    trackers = []
+    for k, (metric, sums) in enumerate(ctx.trackers.values()):
+        outs = []
+        for (state, _), v in zip(metric.state_spec(), sums):
+            outs.append(f"{METRICS_PREFIX}{k}/{metric.name}/{state}")
+            host_out.append((outs[-1], v if v.dtype in (None, _FLOAT) else b.op("Cast", [v], to=_FLOAT, shape=v.shape)))
+        trackers.append((metric, outs))
+    step = _finish(model, b, ctx, host_out, data_inputs, device, n_logs, method)
+    step.trackers, step.results, step.order = trackers, results, order
+    return step
 
 
-def _check_logs(model: Any, logs: Any) -> dict[str, Any]:
+def _check_logs(model: Any, logs: Any, method: str = "train_step") -> dict[str, Any]:
     if not isinstance(logs, dict):
-        raise CompileError(f"{type(model).__name__}.train_step must return a dict of metric values such as "
+        raise CompileError(f"{type(model).__name__}.{method} must return a dict of metric values such as "
                            f"{{'d_loss': d_loss, 'g_loss': g_loss}}. Received: {type(logs).__name__}")
     for key, value in logs.items():
         if not isinstance(key, str) or "/" in key or not key:
-            raise CompileError(f"{type(model).__name__}.train_step: dict keys name the logs and must be non-empty "
+            raise CompileError(f"{type(model).__name__}.{method}: dict keys name the logs and must be non-empty "
                                f"strings without '/'. Received key {key!r}")
         if isinstance(value, Variable):
             logs[key] = value.__onnx_value__()
-        elif not isinstance(value, (Value, int, float, np.number)):
-            hint = (" Keras metric objects keep host state that a compiled step cannot update: return the value "
-                    "itself; fit() reports its mean over the epoch as a Mean tracker would."
+        elif not isinstance(value, (Value, MetricResult, int, float, np.number)):
+            hint = (" Return tracker.result() for a metric tracker updated with tracker.update_state(value) in "
+                    "the step, or the value itself (fit() reports its mean over the epoch)."
                     if hasattr(value, "update_state") or hasattr(value, "result") else "")
-            raise CompileError(f"{type(model).__name__}.train_step returned {key!r}: {value!r}. Return graph "
-                               f"tensors or numbers.{hint}")
+            raise CompileError(f"{type(model).__name__}.{method} returned {key!r}: {value!r}. Return graph "
+                               f"tensors, numbers or metric results.{hint}")
     return logs
 
 
 def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tuple[str, Value]],
-            data_inputs: list[str], device: Any) -> CustomStep:
+            data_inputs: list[str], device: Any, n_logs: int | None = None, kind: str = "train_step") -> CustomStep:
     for name, value in host_out:
         b.output(value, name)
     state = []
@@ -302,25 +377,31 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
     params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
     lrs = [(opt, value.name) for opt, value in ctx.learning_rates.values()]
     host_inputs = data_inputs + [name for _, name in lrs]
-    onnx_model = b.to_model(name="onnxforge_train_step")
+    onnx_model = b.to_model(name=f"onnxforge_{kind}")
     protected = set(host_inputs) | {s[1] for s in state}
     onnx_model, removed = cleanup(onnx_model, protected)
     params = [(var, name) for var, name in params if name not in removed]
     io = {"inputs": {"data": data_inputs, "learning_rates": {opt.name: name for opt, name in lrs},
                      "params": [name for _, name in params], "state": [s[1] for s in state]},
-          "outputs": {"logs": [name for name, _ in host_out], "state": [s[2] for s in state]}}
-    for key, value in ((names.PROGRAM_KEY, "train_step"), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
+          "outputs": {"logs": [name for name, _ in host_out[:n_logs]], "state": [s[2] for s in state]}}
+    if n_logs is not None and n_logs < len(host_out):
+        io["outputs"]["metric_sums"] = [name for name, _ in host_out[n_logs:]]
+    for key, value in ((names.PROGRAM_KEY, kind), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
                        (names.IO_KEY, json.dumps(io))):
         onnx_model.metadata_props.add(key=key, value=value)
     dim_checks = getattr(ctx, "dim_checks", None)
     if dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(dims), "min": minimum, "message": message} for dims, minimum, message in dim_checks]
         onnx_model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    value_checks = getattr(ctx, "value_checks", None)
+    if value_checks:  # ids an Embedding gathers with, checked on the host
+        onnx_model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in value_checks]))
     outputs = [name for name, _ in host_out]
-    program = Program(kind="train_step", model=onnx_model, inputs=host_inputs, params=params, state=state,
+    program = Program(kind=kind, model=onnx_model, inputs=host_inputs, params=params, state=state,
                       outputs=outputs)
-    runner = ProgramRunner(onnx_model, device, host_inputs, outputs, params=params, state=state, name="train_step")
-    keys = [name[len(LOGS_PREFIX):] for name in outputs]
+    runner = ProgramRunner(onnx_model, device, host_inputs, outputs, params=params, state=state, name=kind)
+    keys = [name[len(LOGS_PREFIX):] for name in outputs[:n_logs]]
     return CustomStep(program, runner, lrs, keys, data_inputs)
 
 
@@ -330,10 +411,9 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
 
 
 def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
-                sample_weight: Any) -> dict[str, np.ndarray]:
-    """One custom training step on host arrays; the logs as sums for the fit loop (``key/total``, ``key/count``)."""
-    from ..metrics import Mean
-
+                sample_weight: Any, method: str = "train_step") -> dict[str, np.ndarray]:
+    """One custom training (or ``test_step``) step on host arrays; the plain logs as sums for the fit loop
+    (``key/total``, ``key/count``); tracker results are read from the trackers themselves."""
     xs = [_host(x) for x in xs]
     ys = [_host(y) for y in (ys or [])]
     if isinstance(sample_weight, list):
@@ -344,12 +424,14 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
     sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
     arrays = xs + ys + ([sw] if sw is not None else [])
     key = (_signature(xs), _signature(ys), sw is not None)
-    steps = model.__dict__.setdefault("_custom_steps", {})
+    steps = model.__dict__.setdefault("_custom_steps" if method == "train_step" else "_custom_test_steps", {})
     step = steps.get(key)
     if step is None:
-        step = steps[key] = build_custom_step(model, xs, ys, sw, model._device)
-        model._custom_program = step.program
-        model._trackers = [(k, Mean(name=k)) for k in step.keys]
+        step = steps[key] = build_custom_step(model, xs, ys, sw, model._device, method)
+        if method == "train_step":
+            model._custom_program = step.program
+        step.log_entries = step.log_trackers()
+    model._trackers = step.log_entries   # what fit / evaluate report, in the step's order
     logs = step.run(arrays)
     sums: dict[str, np.ndarray] = {}
     for k, v in logs.items():

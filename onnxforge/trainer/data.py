@@ -52,7 +52,7 @@ def is_batch_source(value: Any) -> bool:
         hasattr(value, "__getitem__") and hasattr(value, "__len__"))
 
 
-def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list[np.ndarray]:
+def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False) -> list[np.ndarray]:
     """One array per model input (or output) from an array, a list/tuple or a dict.
 
     Args:
@@ -60,6 +60,7 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         names: the model's input (or output) names, ``None`` if unknown.
         arg: the argument's name for error messages (``"x"``, ``"y"``, ``"validation_data[0]"``).
         method: ``"fit"``, ``"evaluate"`` or ``"predict"``, for error messages.
+        text_ok: accept arrays of strings (the model has a string input: StringLookup, TextVectorization).
     """
     if data is None:
         return []
@@ -77,19 +78,19 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         if extra:
             warnings.warn(f"{method}(): ignoring key(s) {extra} of {arg}, which are not model names "
                           f"{names}.", stacklevel=4)
-        arrays = [_as_array(data[n], f"{arg}[{n!r}]", method) for n in names]
+        arrays = [_as_array(data[n], f"{arg}[{n!r}]", method, text_ok) for n in names]
     elif isinstance(data, (list, tuple)):
         all_arrays = bool(data) and all(
             isinstance(v, np.ndarray) or (hasattr(v, "__array__") and not np.isscalar(v)) for v in data)
         per_name = (names is not None and len(names) > 1 and len(data) == len(names)
                     and all(isinstance(v, (list, tuple, np.ndarray)) for v in data))
         if all_arrays or per_name:
-            arrays = [_as_array(v, f"{arg}[{i}]", method) for i, v in enumerate(data)]
+            arrays = [_as_array(v, f"{arg}[{i}]", method, text_ok) for i, v in enumerate(data)]
         else:
             # Plain nested Python lists of numbers are one array (one sample per element).
-            arrays = [_as_array(data, arg, method)]
+            arrays = [_as_array(data, arg, method, text_ok)]
     elif _is_array_like(data):
-        arrays = [_as_array(data, arg, method)]
+        arrays = [_as_array(data, arg, method, text_ok)]
     else:
         raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
                         f"names. Received: {arg} of type {type(data).__name__}")
@@ -100,17 +101,18 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
     return arrays
 
 
-def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
+def _as_array(value: Any, arg: str, method: str, text_ok: bool = False) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as e:
         raise TypeError(f"{method}(): {arg} could not be converted to a numpy array ({e}). "
                         f"Received: {type(value).__name__}") from e
-    if array.dtype.kind in "US" or (array.dtype == object and array.size and
-                                     all(isinstance(v, (str, bytes)) for v in array.flat)):
-        array = array.astype(object)  # text, for string inputs (StringLookup, TextVectorization)
-    elif array.dtype == object or array.dtype.kind == "V":
-        raise TypeError(f"{method}(): {arg} must hold numbers or strings. Received an array of dtype {array.dtype}")
+    text = array.dtype.kind in "US" or (array.dtype == object and array.size and
+                                        all(isinstance(v, (str, bytes)) for v in array.flat))
+    if text and text_ok:
+        array = array.astype(object)  # strings for a string input (StringLookup, TextVectorization)
+    elif array.dtype == object or array.dtype.kind in "USV":
+        raise TypeError(f"{method}(): {arg} must hold numbers. Received an array of dtype {array.dtype}")
     if array.ndim == 0:
         raise ValueError(f"{method}(): {arg} must have a batch dimension (one row per sample). "
                          f"Received a scalar: {arg}={array!r}")
@@ -135,13 +137,58 @@ def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
 
 
 def _weight_vector(value: Any, arg: str, method: str) -> np.ndarray:
-    w = np.asarray(value, dtype=np.float32)
+    w = numeric_weights(value, arg, method)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
     if w.ndim != 1:
         raise ValueError(f"{method}(): {arg} must be a 1D array with one weight per sample. "
                          f"Received shape {w.shape}")
     return w
+
+
+def numeric_weights(value: Any, arg: str, method: str) -> np.ndarray:
+    """``value`` as float32 weights, or a ``TypeError`` naming ``arg`` (strings, objects, None inside).
+
+    Example:
+        >>> numeric_weights([1, 2.5], "sample_weight", "fit").tolist()
+        [1.0, 2.5]
+    """
+    raw = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray([value])
+    if raw.dtype.kind not in "biuf":
+        raise TypeError(f"{method}(): {arg} must hold numbers (one weight per sample). Received: {arg}="
+                        f"{_brief(value)} (dtype {raw.dtype})")
+    w = raw.astype(np.float32)
+    if w.size and not np.isfinite(w).all():
+        raise ValueError(f"{method}(): {arg} must hold finite numbers. Received: {arg}={_brief(value)}")
+    return w
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_class_weight(class_weight: Any, method: str) -> dict[int, float]:
+    """``class_weight`` as ``{class index: weight}``; a clear error naming the argument otherwise.
+
+    Example:
+        >>> check_class_weight({0: 1, 1: 2.5}, "fit")
+        {0: 1.0, 1: 2.5}
+    """
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
+                        f"Received: class_weight={_brief(class_weight)}")
+    out: dict[int, float] = {}
+    for key, weight in class_weight.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(f"{method}(): class_weight keys must be class indices (non-negative integers). "
+                             f"Received: class_weight={_brief(class_weight)} with key {key!r}")
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(weight):
+            raise ValueError(f"{method}(): class_weight values must be finite numbers. Received: "
+                             f"class_weight[{key!r}]={weight!r}")
+        out[int(key)] = float(weight)
+    return out
 
 
 def to_weights(sample_weight: Any, out_names: list[str] | None, n_outputs: int, arg: str,
@@ -308,6 +355,7 @@ class IterableSource:
         self.source = source
         self.method = method
         self.in_names = io_names(model, "input")
+        self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
         self.class_weight = class_weight
         self.indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__") and not hasattr(source, "__next__")
@@ -322,7 +370,7 @@ class IterableSource:
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
         where = f"batch {step} of x"
-        xs = to_arrays(x, self.in_names, "x", self.method)
+        xs = to_arrays(x, self.in_names, "x", self.method, self.text_ok)
         ys = to_arrays(y, self.out_names, "y", self.method)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
@@ -373,18 +421,21 @@ class IterableSource:
 Source = Union[ArraySource, IterableSource]
 
 
+def has_text_input(model: Any) -> bool:
+    """Whether any of ``model``'s inputs is a string tensor."""
+    return any(getattr(t, "dtype", None) == "string" for t in getattr(model, "inputs", None) or [])
+
+
 def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
                class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
                sw_arg: str = "sample_weight") -> ArrayData:
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
-    xs = to_arrays(x, in_names, x_arg, method)
+    xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(y, out_names, y_arg, method)
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
-        if not isinstance(class_weight, Mapping):
-            raise TypeError(f"{method}(): class_weight must be a dict mapping class indices to weights. "
-                            f"Received: class_weight={class_weight!r}")
+        class_weight = check_class_weight(class_weight, method)
         if sw is not None:
             raise ValueError(f"{method}(): you cannot use class_weight and sample_weight at the same time.")
         if len(ys) != 1:

@@ -81,6 +81,10 @@ class FitMixin:
         """Whether ``fit`` on arrays needs ``y`` (not for a custom ``train_step``)."""
         return True
 
+    def _needs_eval_targets(self) -> bool:
+        """Whether ``evaluate`` on arrays needs ``y`` (not for a custom ``test_step``)."""
+        return not getattr(self, "_has_custom_test_step", lambda: False)()
+
     def _require_compiled(self, method: str) -> None:
         compiled = getattr(self, "compiled", None)
         if compiled is None:
@@ -161,9 +165,8 @@ class FitMixin:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError("fit(): validation_split must be in [0, 1). "
                              f"Received: validation_split={validation_split!r}")
-        if class_weight is not None and not isinstance(class_weight, Mapping):
-            raise TypeError("fit(): class_weight must be a dict mapping class indices to weights. "
-                            f"Received: class_weight={class_weight!r}")
+        if class_weight is not None:
+            class_weight = data_lib.check_class_weight(class_weight, "fit")
         if y is None and not data_lib.is_batch_source(x) and self._needs_targets():
             raise ValueError("fit(): y (the targets) is required when x holds arrays. Received: y=None")
 
@@ -198,7 +201,10 @@ class FitMixin:
         warn_nan = not any(isinstance(c, TerminateOnNaN) for c in callback_list.callbacks)
         callback_list.on_train_begin()
         training_logs: dict[str, Any] | None = None
+        reset_metrics = getattr(self, "reset_metrics", None)
         for epoch in range(initial_epoch, epochs):
+            if reset_metrics is not None:
+                reset_metrics()   # Keras: model.metrics (custom-step trackers too) start each epoch afresh
             callback_list.on_epoch_begin(epoch)
             totals: dict[str, Any] = {}
             steps = 0
@@ -251,17 +257,22 @@ class FitMixin:
     def _test_loop(self, source: Any, callback_list: CallbackList, method: str) -> dict[str, Any]:
         """One evaluation pass; the metric results in the model's order (loss first)."""
         self.stop_evaluating = False
+        reset_metrics = getattr(self, "reset_metrics", None)
+        if reset_metrics is not None:
+            reset_metrics()   # as Keras's evaluate does
         callback_list.on_test_begin()
         totals: dict[str, Any] = {}
         logs: dict[str, Any] = {}
+        steps = 0
         for step, (xs, ys, sw) in enumerate(source.epoch()):
             callback_list.on_test_batch_begin(step)
             _add_sums(totals, self._eval_batch(xs, ys, sw))
+            steps += 1
             logs = _pythonify(self._metric_results(totals))
             callback_list.on_test_batch_end(step, logs)
             if self.stop_evaluating:
                 break
-        if not totals:
+        if not steps:   # (a custom test_step logging only metric trackers adds no sums)
             raise ValueError(f"{method}(): the evaluation data produced no batches.")
         results = _pythonify(self._metric_results(totals), sort=False)
         callback_list.on_test_end(_pythonify(results))
@@ -293,7 +304,7 @@ class FitMixin:
         verbose = _resolve_verbose(verbose, "evaluate")
         batch_size = _positive_int(batch_size, "batch_size", "evaluate", 32)
         steps = _positive_int(steps, "steps", "evaluate")
-        if y is None and x is not None and not data_lib.is_batch_source(x):
+        if y is None and x is not None and not data_lib.is_batch_source(x) and self._needs_eval_targets():
             raise ValueError("evaluate(): y (the targets) is required when x holds arrays. Received: y=None")
         source = self._eval_source("evaluate", x, y, sample_weight, batch_size, steps)
         callback_list = self._make_callbacks(callbacks, "evaluate", add_progbar=verbose != 0, model=self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["TrainingMixin"]
 
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,8 @@ from ..variables import Variable
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
+#: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
+_BUILD_LOCK = threading.RLock()
 
 
 class TrainingMixin(FitMixin):
@@ -136,19 +139,19 @@ class TrainingMixin(FitMixin):
         self._warn_linear_outputs(config)
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
-        programs = {"infer": build_infer(self)}
+        programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         try:
-            programs["eval_step"] = build_eval_step(self, config)
+            programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
         except CompileError:
             if config.has_loss:
                 raise
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
-        self._programs = programs
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
+        self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
     # ------------------------------------------------------------------------------------ trainable capture
     def _capture_trainable(self) -> None:
@@ -210,8 +213,19 @@ class TrainingMixin(FitMixin):
             "compile(loss=...) and cannot be called from a custom train_step (super().train_step(data)). Write "
             "the step with onnxforge.GradientTape and optimizer.apply_gradients instead.")
 
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """Override to write the evaluation step yourself (Keras ``Model.test_step``): traced once for
+        ``evaluate`` like a custom ``train_step`` (no optimizer applied); return a dict of values or
+        metric results to log. Without an override, ``evaluate`` uses the compiled loss and metrics."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.test_step: the default evaluation step is compiled by onnxforge from "
+            "compile(loss=...) and cannot be called from an override (super().test_step(data)).")
+
     def _has_custom_train_step(self) -> bool:
         return type(self).train_step is not TrainingMixin.train_step
+
+    def _has_custom_test_step(self) -> bool:
+        return type(self).test_step is not TrainingMixin.test_step
 
     def _needs_targets(self) -> bool:
         """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone) and for
@@ -252,14 +266,20 @@ class TrainingMixin(FitMixin):
     def _rng_variable(self) -> Variable:
         """The model's in-graph RNG state ``[seed, counter]``, kept across recompiles (exact resumption)."""
         var = getattr(self, "_rng_state", None)
-        seed = self._seed if self._seed is not None else int(np.random.randint(0, 2 ** 31 - 1))
+        chosen = getattr(self, "_seed", None)   # None before compile(): predict draws need a stream too
+        seed = chosen if chosen is not None else int(np.random.randint(0, 2 ** 31 - 1))
         if var is None:
             var = Variable(np.asarray([seed, 0], np.int64), name="seed_generator/state", trainable=False,
                            dtype=np.int64)
             self._rng_state = var
-        elif self._seed is not None:
+        elif chosen is not None:
             var.assign(np.asarray([seed, 0], np.int64))
         return var
+
+    def _rng_stream(self) -> Variable:
+        """The model's RNG state Variable, created if needed but never reseeded (predict, export)."""
+        var = getattr(self, "_rng_state", None)
+        return var if var is not None else self._rng_variable()
 
     def _make_runner(self, program: Program) -> ProgramRunner:
         return ProgramRunner(program.model, self._device, program.inputs, program.outputs, params=program.params,
@@ -290,6 +310,11 @@ class TrainingMixin(FitMixin):
         """Build the model from the first batch if compile() came before it was built."""
         if getattr(self, "_programs", None):
             return
+        with _BUILD_LOCK:   # first calls from several threads: one builds, the others use its programs
+            if not getattr(self, "_programs", None):
+                self._build_for(xs, method)
+
+    def _build_for(self, xs: Sequence[np.ndarray], method: str) -> None:
         if not getattr(self, "built", False):
             build = getattr(self, "build", None)
             if build is None or not xs:
@@ -299,9 +324,10 @@ class TrainingMixin(FitMixin):
         if getattr(self, "compiled", False):
             self._build_programs()
         else:
-            self._programs = {"infer": build_infer(self)}
+            program = build_infer(self, rng_state=self._rng_stream())
             self._device = getattr(self, "_device", None) or resolve_device("auto")
-            self._runners = {"infer": self._make_runner(self._programs["infer"])}
+            self._runners = {"infer": self._make_runner(program)}
+            self._programs = {"infer": program}   # last: see _build_programs
 
     # ------------------------------------------------------------------------------------ batch runners
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
@@ -321,6 +347,10 @@ class TrainingMixin(FitMixin):
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("test_on_batch")
+        if self._has_custom_test_step():
+            from .custom_step import train_batch
+
+            return train_batch(self, xs, ys, sample_weight, method="test_step")
         self._ensure_programs(xs, "test_on_batch")
         runner = self._step_runner("eval_step", "test_on_batch")
         values = runner.run(self._feeds(xs, ys, sample_weight, "test_on_batch"))
@@ -359,6 +389,11 @@ class TrainingMixin(FitMixin):
         if len(xs) != len(names):
             raise ValueError(f"{method}(): model {self._model_name()!r} has {len(names)} input(s) {names}, but "
                              f"received {len(xs)} array(s).")
+        runner = (getattr(self, "_runners", None) or {}).get("infer")
+        if runner is not None and runner.value_checks:   # on the arrays as given, before any cast
+            raw = {name: np.asarray(x) for name, x in zip(names, xs)}
+            for check in runner.value_checks:
+                check(raw)
         feeds = {}
         for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
             feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype),
@@ -419,8 +454,25 @@ class TrainingMixin(FitMixin):
         return running
 
     def reset_metrics(self) -> None:
-        """Clear the metric state that ``train_on_batch`` / ``test_on_batch`` accumulate."""
+        """Clear the metric state: what ``train_on_batch`` / ``test_on_batch`` accumulate, and every metric in
+        ``model.metrics`` (Keras resets them at the start of each epoch and of ``evaluate``)."""
         self._running_sums = {}
+        for metric in self.metrics:
+            reset = getattr(metric, "reset_state", None)
+            if reset is not None:
+                reset()
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """The model's metrics (Keras ``Model.metrics``): the compiled trackers, then the ``Metric`` objects held
+        as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
+        Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
+        out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        for layer in _all_layers(self):
+            for value in vars(layer).values():
+                if isinstance(value, Metric) and all(value is not m for m in out):
+                    out.append(value)
+        return out
 
     @property
     def metrics_names(self) -> list[str]:
@@ -440,6 +492,9 @@ class TrainingMixin(FitMixin):
         """
         self._assert_compile_called("train_on_batch")
         data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+        if data.n == 0:   # Keras fails too (deep in the backend); nothing runs, the step count stays
+            raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs at "
+                             f"least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
         self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
         sums = self._train_batch(data.xs, data.ys, data.sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
@@ -562,6 +617,12 @@ def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndar
     if dtype.kind in "iu" and array.dtype.kind == "f" and not np.all(np.isfinite(array) & (array == np.round(array))):
         raise ValueError(f"{method}(): {what} expects integers (dtype {dtype.name}). Received an array of "
                         f"dtype {array.dtype} with non-integer values")
+    if dtype.kind in "iu" and array.size:
+        # astype would wrap (uint64 2**63 -> 0) or saturate (1e19 -> INT_MIN) values that do not fit.
+        info, low, high = np.iinfo(dtype), array.min(), array.max()
+        if low < info.min or high > info.max:
+            raise ValueError(f"{method}(): {what} expects {dtype.name} values in [{info.min}, {info.max}]. "
+                             f"Received values in [{low}, {high}]")
     return array.astype(dtype)
 
 
@@ -620,7 +681,9 @@ def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.
 
 
 def _weight_vector(w: Any, method: str) -> np.ndarray:
-    w = np.asarray(w, np.float32)
+    from .data import numeric_weights
+
+    w = numeric_weights(w, "sample_weight", method)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
     if w.ndim != 1:

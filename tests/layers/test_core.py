@@ -147,9 +147,9 @@ def test_custom_layer_tracks_sublayers_and_infers_shapes():
     assert block._flat_sublayers()[-1] is block.inner[-1]
 
 
-def test_eager_call_is_refused():
-    with pytest.raises(TypeError, match="model.predict"):
-        L.Dense(2)(np.zeros((1, 3), np.float32))
+def test_call_on_non_tensors_is_refused():
+    with pytest.raises(TypeError, match=r"'dense_\w*' was called on str values.*numpy arrays"):
+        L.Dense(2)("abc")
 
 
 # ------------------------------------------------------------------ Activation

@@ -6,6 +6,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+import onnxforge
 from onnxforge import losses, optimizers, runtime
 from onnxforge.graph import GraphBuilder
 from onnxforge.runtime import Device, ProgramRunner, resolve_device
@@ -62,7 +63,7 @@ def test_cuda_training_keeps_state_on_the_gpu():
     assert model.k1._get_device().device_name().lower() == "cuda"
     cpu = _compiled(device="cpu")
     cpu_losses = [cpu.train_on_batch(x, y) for _ in range(3)]
-    np.testing.assert_allclose(losses_seen, cpu_losses, rtol=1e-4)
+    np.testing.assert_allclose(losses_seen, cpu_losses, rtol=1e-5)
 
 
 # ------------------------------------------------------------------ device-resident state
@@ -161,3 +162,40 @@ def test_state_buffers_are_reused_in_turn_and_stay_correct():
     y, = runner.run({"x": np.zeros((1, 2), np.float32)})
     np.testing.assert_array_equal(y, [[13.0, 13.0]])
     np.testing.assert_array_equal(counter.numpy(), [14.0, 14.0])
+
+
+def test_cuda_numerics_settings_reach_the_provider_and_session_options(monkeypatch):
+    from onnxforge.runtime import device as device_module
+    from onnxforge.runtime import enable_op_determinism, enable_tensor_float_32_execution, session_options
+
+    monkeypatch.setattr(device_module, "_settings", {"tf32": False, "deterministic": False})
+    name, options = Device("cuda", 1).providers[0]
+    assert name == "CUDAExecutionProvider" and options == {"device_id": "1", "use_tf32": "0"}
+    assert not session_options().use_deterministic_compute
+    enable_tensor_float_32_execution(True)
+    enable_op_determinism()
+    _, options = Device("cuda").providers[0]
+    assert options["use_tf32"] == "1" and options["cudnn_conv_algo_search"] == "DEFAULT"
+    assert session_options().use_deterministic_compute
+    assert Device("cpu").providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not HAS_CUDA, reason="needs onnxruntime's CUDA execution provider")
+def test_cuda_trains_batch_norm_and_conv_like_the_cpu():
+    layers = onnxforge.layers
+
+    def run(device):
+        onnxforge.utils.set_random_seed(0)
+        model = onnxforge.Sequential([layers.Input((8, 8, 2)), layers.Conv2D(4, 3), layers.BatchNormalization(),
+                                      layers.ReLU(), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(3)])
+        model.compile(optimizer="adam", loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      device=device)
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(16, 8, 8, 2)).astype(np.float32), rng.integers(0, 3, 16)
+        return [model.train_on_batch(x, y) for _ in range(3)], model.get_weights()
+
+    (gpu_losses, gpu_weights), (cpu_losses, cpu_weights) = run("cuda"), run("cpu")
+    np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5)
+    for g, c in zip(gpu_weights, cpu_weights):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)

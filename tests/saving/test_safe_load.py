@@ -269,3 +269,96 @@ def test_packed_sub_byte_types_are_sized_right(tmp_path):
     assert len(load_onnx(save(m, tmp_path / "m.onnx")).graph.initializer) == 2
     m.graph.initializer[1].raw_data = b"\x21\x43\x05\x00"
     expect(save(m, tmp_path / "m.onnx"), "= 3 bytes", "raw_data holds 4 bytes")
+
+
+# ------------------------------------------------------------------------------------ hardening (issue 11)
+@pytest.mark.parametrize("offset", ["\u0661\u0662", "\u00b2", "1_6", "0x10", "1e2", "16 ", " 16", "+16", "\uff11\uff16"])
+def test_external_offsets_onnxruntime_would_refuse_are_refused(tmp_path, offset):
+    """Non-ASCII digits (Arabic-Indic, superscripts, fullwidth) pass str.isdigit; onnxruntime refuses
+    them (and signs, spaces, underscores), and so must the loader (before: accepted, or a raw ValueError)."""
+    (tmp_path / "ort").mkdir()
+    (tmp_path / "ort" / "w.bin").write_bytes(b"\0" * 16 + W.tobytes())
+    with pytest.raises(Exception):   # the oracle
+        ort.InferenceSession(save(matmul_relu(external("w.bin", offset=offset, length=24)), tmp_path / "ort" / "m.onnx"),
+                             providers=["CPUExecutionProvider"])
+    (tmp_path / "w.bin").write_bytes(b"\0" * 16 + W.tobytes())
+    expect(save(matmul_relu(external("w.bin", offset=offset, length=24)), tmp_path / "m.onnx"),
+           f"offset={offset!r}", "ASCII digits")
+
+
+@pytest.mark.parametrize("offset", ["16", "0016"])
+def test_external_offsets_onnxruntime_accepts_load(tmp_path, offset):
+    (tmp_path / "w.bin").write_bytes(b"\0" * 16 + W.tobytes())
+    path = save(matmul_relu(external("w.bin", offset=offset, length=24)), tmp_path / "m.onnx")
+    (w,) = load_onnx(path).graph.initializer
+    np.testing.assert_array_equal(numpy_helper.to_array(w), W)
+    ort.InferenceSession(path, providers=["CPUExecutionProvider"])   # the oracle takes it too
+
+
+def test_external_data_with_a_key_onnxruntime_refuses(tmp_path):
+    (tmp_path / "w.bin").write_bytes(W.tobytes())
+    t = external("w.bin")
+    t.external_data.add(key="basepath", value="/etc")
+    expect(save(matmul_relu(t), tmp_path / "m.onnx"), "'basepath'", "onnxruntime only reads")
+
+
+def test_text_that_is_not_utf8_is_refused(tmp_path):
+    """protobuf hands back bytes for such a field; code expecting str used to crash on it later."""
+    m = matmul_relu()
+    m.metadata_props.add(key="note", value="@@@@")
+    data = m.SerializeToString().replace(b"@@@@", b"\xff\xfe@@")
+    p = tmp_path / "m.onnx"
+    p.write_bytes(data)
+    expect(p, "ModelProto.metadata_props[0].value", "not valid UTF-8")
+
+
+def test_sparse_dense_shape_is_a_size_claim(tmp_path):
+    values = numpy_helper.from_array(np.ones(1, np.float32), "s")
+    indices = numpy_helper.from_array(np.zeros(1, np.int64), "s_idx")
+    sparse = helper.make_sparse_tensor(values, indices, [2**40])
+    m = matmul_relu()
+    m.graph.sparse_initializer.append(sparse)
+    expect(save(m, tmp_path / "m.onnx"), "dense shape [1099511627776]", "max_tensor_bytes")
+
+
+def test_file_is_read_at_its_size_not_at_the_limit(tmp_path, monkeypatch):
+    """load_onnx used to call f.read(max_bytes + 1), reserving 16 GiB for any file."""
+    import builtins
+
+    requested = []
+    real_open = builtins.open
+
+    class Spy:
+        def __init__(self, f):
+            self.f = f
+
+        def read(self, n=-1):
+            requested.append(n)
+            return self.f.read(n)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    path = save(matmul_relu(), tmp_path / "m.onnx")
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: Spy(real_open(p, *a, **k)) if str(p) == path
+                        else real_open(p, *a, **k))
+    load_onnx(path)
+    assert requested and max(requested) <= os.path.getsize(path) + 1
+
+
+def test_bytes_loader_refuses_external_data_and_bombs():
+    from onnxforge.saving import load_onnx_bytes
+
+    m = matmul_relu(external("secret.bin"))
+    with pytest.raises(OnnxLoadError, match=r"external file 'secret.bin'.*not allowed in an embedded graph"):
+        load_onnx_bytes(m.SerializeToString(), "embedded")
+    bomb = matmul_relu(TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**20, 2**20]))
+    with pytest.raises(OnnxLoadError, match="4398046511104 bytes, over the limit"):
+        load_onnx_bytes(bomb.SerializeToString(), "embedded", max_bytes=2**30)
+    assert load_onnx_bytes(matmul_relu().SerializeToString()) == matmul_relu()

@@ -68,6 +68,7 @@ def test_healthz_and_binding(serve, checked):
         "inputs": [{"name": "x", "dtype": "float32", "shape": ["N", 3]}],
         "outputs": [{"name": "y", "dtype": "float32", "shape": ["N", 4]}],
         "batching": True,
+        "batching_reason": "on: every output row provably depends on its own input row only",
     }
     assert get(server, "/nope")[0] == 404
 

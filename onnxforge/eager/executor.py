@@ -1,0 +1,291 @@
+"""Running layers, models and ops on concrete arrays: each call signature compiles once into a small ONNX
+program, run by onnxruntime with the Variables bound from where they live.
+
+A call is traced like any program (``ProgramTrace``, the layers' ``call()`` emitting ONNX) on graph
+inputs shaped like its arrays, cleaned up, and kept with a ``ProgramRunner`` under its signature (see
+``onnxforge.eager.signature``): later calls with the same signature only bind the arrays and run.
+
+* Variables are inputs bound from their device-resident values (the ``OrtValue`` a training step left
+  there): an eager call after ``fit`` reads the trained weights without copying the model, and a call
+  that changes state (BatchNormalization's moving statistics under ``training=True``, as Keras 3 updates
+  them in eager calls; a ``SeedGenerator``'s counter) hands the new value to the Variable.
+* Layers and models leave the leading (batch) axis free when every array shares it, so one program
+  serves every batch size; a ``call()`` that needs concrete sizes is traced again with static shapes.
+* Random draws without a seed take a fresh ``[seed, 0]`` per call from numpy's global generator
+  (``keras.utils.set_random_seed`` / ``np.random.seed`` repeat them); an int seed is a fixed stream and a
+  ``SeedGenerator`` advances its own state Variable, as in Keras 3.
+* Results come back as ``EagerTensor``s (numpy arrays with ``.numpy()``).
+"""
+from __future__ import annotations
+
+__all__ = ["EagerExecutor", "EagerProgram"]
+
+import collections
+import json
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..compiler import names
+from ..compiler.cleanup import cleanup
+from ..compiler.rng import CounterRng
+from ..compiler.trace import ProgramTrace, release
+from ..eager_tensor import as_eager
+from ..graph import GraphBuilder, Value, onnx_dtype
+from ..layers._ops import fill_shapes
+from ..layers.keras_tensor import map_structure
+from ..runtime import Device, ProgramRunner
+from ..tracing import active_trace
+from ..variables import Variable
+from .signature import Uncacheable, array_leaves, map_arrays, shared_batch, signature
+
+_INT64 = onnx.TensorProto.INT64
+#: Programs kept per layer, and for all ops together (least recently used dropped first).
+LAYER_CACHE_SIZE = 32
+OPS_CACHE_SIZE = 256
+
+
+class _Out:
+    """Where output ``index`` of the program goes in the call's result structure."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+@dataclass
+class EagerProgram:
+    """One compiled call signature: its ONNX program, how to feed it and how to rebuild the result."""
+
+    model: onnx.ModelProto
+    inputs: list[str]
+    outputs: list[str]
+    template: Any
+    params: list[tuple[Variable, str]]
+    state: list[tuple[Variable, str, str]]
+    seed_input: str | None = None
+    runners: dict[Device, ProgramRunner] = field(default_factory=dict)
+
+    def run(self, arrays: list[np.ndarray]) -> Any:
+        device = self._device()
+        runner = self.runners.get(device)
+        if runner is None:
+            runner = self.runners[device] = ProgramRunner(self.model, device, self.inputs, self.outputs,
+                                                          params=self.params, state=self.state, name="eager")
+        feeds = dict(zip(self.inputs, arrays))
+        if self.seed_input is not None:
+            feeds[self.seed_input] = np.asarray([np.random.randint(0, 2 ** 31 - 1), 0], np.int64)
+        values = runner.run(feeds)
+        return map_structure(lambda leaf: as_eager(values[leaf.index]) if isinstance(leaf, _Out) else leaf,
+                             self.template)
+
+    def _device(self) -> Device:
+        """Where the Variables live now (after a CUDA training run: there), else the CPU."""
+        for var, *_ in (*self.params, *self.state):
+            value = var._get_device()
+            if value is not None and value.device_name().lower() == "cuda":
+                return Device("cuda", 0)
+            if value is not None:
+                break
+        return Device("cpu")
+
+
+def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
+                 free_batch: bool, training: bool) -> EagerProgram:
+    """Trace ``call(*args, **kwargs)`` with the ``arrays`` among the arguments as graph inputs."""
+    b = GraphBuilder()
+    inputs: list[str] = []
+    it = iter(arrays)
+
+    def to_input(_: Any) -> Value:
+        a = next(it)
+        shape = tuple(a.shape)
+        if free_batch and shape:
+            shape = (names.BATCH_DIM, *shape[1:])
+        v = b.input(f"input_{len(inputs)}", onnx_dtype(a.dtype), shape)
+        inputs.append(v.name)
+        return v
+
+    graph_args, graph_kwargs = map_arrays((args, kwargs), to_input)
+    seed: list[Value] = []
+
+    def read_seed() -> Value:
+        if not seed:
+            seed.append(b.input(release(b, b.fresh("eager_seed")), _INT64, (2,)))
+        return seed[0]
+
+    rng = CounterRng(read_seed)
+    ctx = ProgramTrace(b, training=training, weights="inputs", random_uniform=rng.uniform)
+    with ctx.active():
+        out = call(*graph_args, **graph_kwargs)
+        out = map_structure(lambda leaf: leaf.__onnx_value__() if isinstance(leaf, Variable) else leaf, out)
+    fill_shapes(b, 0)
+
+    values: dict[str, int] = {}
+    outputs: list[str] = []
+
+    def mark(leaf: Any) -> Any:
+        if not isinstance(leaf, Value):
+            return leaf
+        if leaf.name not in values:
+            values[leaf.name] = len(outputs)
+            name = release(b, b.fresh("eager_output"))
+            b.output(leaf, name)
+            outputs.append(name)
+        return _Out(values[leaf.name])
+
+    template = map_structure(mark, out)
+    state: list[tuple[Variable, str, str]] = []
+    # The state input is the value the program started from (``reads``), not a read after the update.
+    pairs = [(var, ctx.reads[var.uid][1] if var.uid in ctx.reads else ctx.read(var), new)
+             for var, new in ctx.updates.values()] + ctx.seed_streams.updates()
+    for var, v_in, v_out in pairs:
+        v_out.dtype = v_out.dtype or v_in.dtype
+        v_out.shape = v_out.shape if v_out.shape is not None else v_in.shape
+        out_name = names.new_state(v_in.name)
+        b.output(v_out, out_name)
+        state.append((var, v_in.name, out_name))
+    state_ids = {var.uid for var, _, _ in state}
+    params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
+    host = inputs + [s.name for s in seed]
+    model = b.to_model(name="onnxforge_eager")
+    model, removed = cleanup(model, set(host) | {s[1] for s in state})
+    params = [(var, name) for var, name in params if name not in removed]
+    if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
+        checks = [{"dims": list(d), "min": m, "message": msg} for d, m, msg in ctx.dim_checks]
+        model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+    if ctx.value_checks:  # an Embedding's ids, checked on the host (ProgramRunner applies them)
+        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+            [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
+    return EagerProgram(model, host, outputs, template, params, state,
+                        seed[0].name if seed else None)
+
+
+# ------------------------------------------------------------------------------------------ arrays
+def layer_array(layer: Any, array: Any, dtype: Any = None) -> np.ndarray:
+    """A call argument as the layer receives it: float arrays in the layer's (float) compute dtype, as
+    Keras autocasts them; small or unsigned integers as int64; ``dtype`` (a model input's) wins."""
+    a = np.asarray(array)
+    if dtype is not None:
+        return a if a.dtype == np.dtype(dtype) else a.astype(dtype)
+    if a.dtype.kind == "f":
+        compute = np.dtype(getattr(layer, "compute_dtype", None) or "float32")
+        target = compute if compute.kind == "f" else np.dtype(np.float32)
+        return a if a.dtype == target else a.astype(target)
+    if a.dtype.kind in "iu" and a.dtype not in (np.int32, np.int64):
+        return a.astype(np.int64)
+    return a
+
+
+def op_array(array: Any) -> np.ndarray:
+    """An op argument: float64 becomes float32 (Keras's floatx), other integers int64."""
+    a = np.asarray(array)
+    if a.dtype == np.float64:
+        return a.astype(np.float32)
+    if a.dtype.kind in "iu" and a.dtype != np.int64:
+        return a.astype(np.int64)
+    return a
+
+
+def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    specs = None
+    if getattr(layer, "_graph", None) is not None and args:
+        specs = [t.dtype for t in layer.inputs]
+        if len(array_leaves(args[0])) != len(specs):
+            specs = None
+    if specs is None:
+        return map_arrays((args, kwargs), lambda a: layer_array(layer, a))
+    it = iter(specs)
+    first = map_arrays(args[0], lambda a: layer_array(layer, a, next(it)))
+    rest = map_arrays((args[1:], kwargs), lambda a: layer_array(layer, a))
+    return (first, *rest[0]), rest[1]
+
+
+# ------------------------------------------------------------------------------------------ executor
+_STATIC = object()   # marks a free-batch key whose call needs static shapes
+
+
+class EagerExecutor:
+    """Compiles and caches eager calls; registered with ``onnxforge.tracing`` when onnxforge is imported."""
+
+    def __init__(self) -> None:
+        self._layers: weakref.WeakKeyDictionary[Any, collections.OrderedDict] = weakref.WeakKeyDictionary()
+        self._ops: collections.OrderedDict = collections.OrderedDict()
+        #: Programs compiled so far (a test hook: a second identical call must not add one).
+        self.compiled = 0
+
+    # ---------------------------------------------------------------- layers and models
+    def call_layer(self, layer: Any, args: tuple, kwargs: dict) -> Any:
+        """``layer(*args, **kwargs)`` on arrays: inside a trace they are constants; outside one, run now."""
+        args, kwargs = _cast_layer_args(layer, args, kwargs)
+        ctx = active_trace()
+        if ctx is not None:
+            args, kwargs = map_arrays((args, kwargs), lambda a: ctx.b.const(a))
+            return layer(*args, **kwargs)
+        training = bool(kwargs.get("training") or False)
+        arrays = array_leaves((args, kwargs))
+        version = getattr(layer, "_graph", None)   # a Sequential that gained a layer is another program
+        cache = self._layers.setdefault(layer, collections.OrderedDict())
+
+        def call(*a: Any, **k: Any) -> Any:
+            return layer(*a, **k)
+
+        try:
+            free_key = (version, training, signature((args, kwargs), free_batch=True)[0])
+            static_key = (version, training, signature((args, kwargs), free_batch=False)[0])
+        except Uncacheable:
+            return compile_call(call, args, kwargs, arrays, False, training).run(arrays)
+        free = shared_batch(arrays) and cache.get(free_key) is not _STATIC
+        key = free_key if free else static_key
+        entry = cache.get(key)
+        if entry is None:
+            try:
+                entry = self._compile(call, args, kwargs, arrays, free, training)
+            except Exception:
+                if not free:
+                    raise
+                # A call() that computes with concrete sizes (x.shape[0]): trace it as Keras runs it eagerly.
+                entry = self._compile(call, args, kwargs, arrays, False, training)
+                cache[free_key] = _STATIC
+                key = static_key
+            cache[key] = entry
+            _trim(cache, LAYER_CACHE_SIZE)
+        cache.move_to_end(key)
+        return entry.run(arrays)
+
+    # ---------------------------------------------------------------- ops
+    def run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        """An op (written on graph values) applied to arrays and plain values, compiled per signature."""
+        args, kwargs = map_arrays((args, kwargs), op_array)
+        arrays = array_leaves((args, kwargs))
+        try:
+            key = (fn, signature((args, kwargs), free_batch=False)[0])
+        except Uncacheable:
+            return compile_call(fn, args, kwargs, arrays, False, False).run(arrays)
+        entry = self._ops.get(key)
+        if entry is None:
+            entry = self._ops[key] = self._compile(fn, args, kwargs, arrays, False, False)
+            _trim(self._ops, OPS_CACHE_SIZE)
+        self._ops.move_to_end(key)
+        return entry.run(arrays)
+
+    def _compile(self, call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
+                 free_batch: bool, training: bool) -> EagerProgram:
+        program = compile_call(call, args, kwargs, arrays, free_batch, training)
+        self.compiled += 1
+        return program
+
+    def clear(self) -> None:
+        """Forget every compiled program (``keras.backend.clear_session``)."""
+        self._layers = weakref.WeakKeyDictionary()
+        self._ops.clear()
+
+
+def _trim(cache: collections.OrderedDict, size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)

@@ -1,0 +1,216 @@
+"""HDF5 weights in Keras 3's layout (``<path>/vars/<i>``), written and read with checks for hostile files.
+
+h5py is optional: onnxforge needs it only for Keras's ``.keras`` / ``.weights.h5`` / ``.h5`` files
+(``pip install h5py``, which ``pip install keras`` brings too).
+
+Reading never trusts the file: links that point elsewhere (soft links, external links, external or
+virtual datasets) are refused, a dataset is read only after its shape matched the variable it is for (so a
+dataset declaring a huge shape is never allocated), and only numeric data types are accepted.
+
+Example:
+    >>> import onnxforge as of
+    >>> from onnxforge.saving.keras_format.layout import keras_saveables
+    >>> model = of.Sequential([of.layers.Input((3,)), of.layers.Dense(2)])
+    >>> data = write_h5(keras_saveables(model))
+    >>> with H5Reader(data, "demo.weights.h5") as reader:
+    ...     problems = reader.load(keras_saveables(model))
+    >>> problems
+    []
+"""
+from __future__ import annotations
+
+__all__ = ["require_h5py", "write_h5", "H5Reader", "LoadProblem"]
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import KerasFileError
+from .layout import Saveable, StateRef
+
+_NUMERIC_KINDS = "biuf"
+
+
+def require_h5py(what: str) -> Any:
+    """``h5py``, or an ImportError saying what needs it and how to install it."""
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError(f"{what} needs the h5py package (Keras's weights are HDF5): `pip install h5py` "
+                          "(installing keras brings it too). onnxforge's own format, `.onnx`, needs nothing "
+                          "extra.") from e
+    return h5py
+
+
+# ------------------------------------------------------------------------------------------ write
+def write_h5(saveables: Sequence[Saveable]) -> bytes:
+    """The ``model.weights.h5`` bytes Keras 3 writes for these objects (same groups, names and datasets)."""
+    h5py = require_h5py("Writing Keras weights")
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        for s in saveables:
+            group = f.require_group(s.group)
+            group.attrs["name"] = s.name
+            for i, ref in enumerate(s.refs):
+                group[str(i)] = np.asarray(ref.read())
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ read
+@dataclass
+class LoadProblem:
+    """Something in the file that does not fit the model (reported together, as Keras does)."""
+
+    path: str
+    message: str
+    optimizer: bool = False
+
+
+class H5Reader:
+    """Read Keras-layout weights from HDF5 bytes or a file path, refusing anything a safe file cannot hold.
+
+    Args:
+        source: the HDF5 bytes (from a ``.keras`` archive) or a path (a ``.weights.h5`` file).
+        path: the file name used in errors.
+    """
+
+    def __init__(self, source: bytes | str | os.PathLike[str], path: str | os.PathLike[str]):
+        self.h5py = require_h5py("Reading Keras weights")
+        self.path = os.fspath(path)
+        try:
+            handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
+            self.file = self.h5py.File(handle, "r")
+        except (OSError, ValueError) as e:
+            raise KerasFileError(self.path, f"the weights are not a readable HDF5 file ({e})") from None
+
+    def __enter__(self) -> H5Reader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    # -------------------------------------------------------------- safe access
+    def _link_class(self, parent: Any, name: str) -> Any:
+        return parent.get(name, default=None, getclass=True, getlink=True)
+
+    def group(self, path: str) -> Any | None:
+        """The group at ``path``, ``None`` if absent; links that leave the file are refused."""
+        current = self.file
+        for part in path.split("/"):
+            if not part:
+                raise KerasFileError(self.path, "an empty component in an HDF5 path", key=path)
+            if part not in current:
+                return None
+            link = self._link_class(current, part)
+            if link is not None and link is not self.h5py.HardLink:
+                raise KerasFileError(self.path, f"the file holds an HDF5 {link.__name__}, which a weights file "
+                                     "never needs (it could point outside the file); refusing it", key=path)
+            current = current[part]
+            if not isinstance(current, self.h5py.Group):
+                raise KerasFileError(self.path, f"expected an HDF5 group, found a {type(current).__name__}",
+                                     key=path)
+        return current
+
+    def dataset(self, group: Any, key: str, where: str) -> Any:
+        link = self._link_class(group, key)
+        if link is not None and link is not self.h5py.HardLink:
+            raise KerasFileError(self.path, f"the file holds an HDF5 {link.__name__} where a dataset should be; "
+                                 "refusing it", key=where)
+        ds = group[key]
+        if not isinstance(ds, self.h5py.Dataset):
+            raise KerasFileError(self.path, f"expected a dataset, found a {type(ds).__name__}", key=where)
+        if ds.external:
+            raise KerasFileError(self.path, "the dataset stores its data in an external file; refusing it",
+                                 key=where)
+        if ds.is_virtual:
+            raise KerasFileError(self.path, "the dataset is virtual (it maps other files); refusing it", key=where)
+        if ds.dtype.kind not in _NUMERIC_KINDS:
+            raise KerasFileError(self.path, f"the dataset has data type {ds.dtype}, not a numeric tensor", key=where)
+        return ds
+
+    def read(self, ds: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+        """The dataset's values, read only once its declared shape is the expected one (so the most a hostile
+        file can make us allocate is the model's own size)."""
+        if tuple(ds.shape) != tuple(shape):
+            raise ValueError(f"shape mismatch: the model expects {tuple(shape)}, the file holds {tuple(ds.shape)}")
+        value = np.asarray(ds[()])
+        if ds.attrs.get("dtype") == "bfloat16":     # Keras stores bfloat16 as its raw 16-bit patterns
+            value = (value.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return value
+
+    def stored_shapes(self, under: str = "", skip: tuple[str, ...] = ()) -> list[tuple[int, ...]]:
+        """Shapes of the datasets below ``under`` (not below the top-level groups in ``skip``) that really
+        store their data: a dataset declaring more than a thousand times the bytes it stores (and over
+        1 MiB) is a shape bomb and does not count. The loader lets the rebuilt model create only weights of
+        these shapes (``onnxforge.layers.allocation``)."""
+        root = self.group(under) if under else self.file
+        shapes: list[tuple[int, ...]] = []
+        if root is None:
+            return shapes
+
+        def visit(name: str, obj: Any) -> None:
+            if not isinstance(obj, self.h5py.Dataset) or name.split("/")[0] in skip:
+                return
+            declared = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
+            if declared > 2**20 and declared > 1000 * obj.id.get_storage_size():
+                return
+            shapes.append(tuple(int(d) for d in obj.shape))
+
+        root.visititems(visit)
+        return shapes
+
+    # -------------------------------------------------------------- whole models
+    def load(self, saveables: Sequence[Saveable], skip_mismatch: bool = False) -> list[LoadProblem]:
+        """Assign every saveable's tensors from its ``vars`` group and return the problems found (the caller
+        raises them together, or warns with ``skip_mismatch``). When a layer does not fit and
+        ``skip_mismatch`` is false nothing at all is assigned; otherwise everything that fits is. An optimizer
+        that does not fit is left as it is (Keras starts it fresh) without blocking the rest."""
+        problems: list[LoadProblem] = []
+        pending: list[tuple[StateRef, np.ndarray]] = []
+        for s in saveables:
+            found = self._load_one(s)
+            if isinstance(found, LoadProblem):
+                problems.append(found)
+            else:
+                pending += found
+        if skip_mismatch or all(p.optimizer for p in problems):
+            for ref, value in pending:
+                ref.write(value)
+        return problems
+
+    def _load_one(self, s: Saveable) -> LoadProblem | list[tuple[StateRef, np.ndarray]]:
+        group = self.group(s.group)
+        keys = sorted(group.keys(), key=lambda k: (len(k), k)) if group is not None else []
+        what = _describe(s)
+        if len(keys) != len(s.refs) or any(k != str(i) for i, k in enumerate(keys)):
+            if s.is_optimizer:
+                return LoadProblem(s.group, f"Skipping variable loading for optimizer '{s.obj.name}', because it has "
+                                   f"{len(s.refs)} variables whereas the saved optimizer has {len(keys)} variables.",
+                                   optimizer=True)
+            if not s.refs and group is None:
+                return []
+            return LoadProblem(s.group, f"{what} expected {len(s.refs)} variables, but received {len(keys)} "
+                               f"variables during loading (group {s.group!r}). Expected: "
+                               f"{[r.label for r in s.refs]}")
+        values = []
+        for i, ref in enumerate(s.refs):
+            where = f"{s.group}/{i}"
+            try:
+                values.append(self.read(self.dataset(group, str(i), where), ref.shape, where))
+            except ValueError as e:
+                if isinstance(e, KerasFileError):
+                    raise
+                return LoadProblem(where, f"{what}: variable {ref.label!r} ({where}): {e}", optimizer=s.is_optimizer)
+        return list(zip(s.refs, values))
+
+
+def _describe(s: Saveable) -> str:
+    kind = "Optimizer" if s.is_optimizer else "Layer"
+    return f"{kind} '{getattr(s.obj, 'name', '?')}' ({type(s.obj).__name__})"

@@ -1,0 +1,261 @@
+"""A ``.keras`` / ``.weights.h5`` / ``.h5`` file is untrusted input: zip bombs, names escaping the folder,
+duplicated members, corrupt JSON, configs asking for huge layers, HDF5 datasets declaring huge shapes, links
+and external storage, non-numeric data, unknown classes and Python bytecode are each refused with a clear
+error before anything is allocated or run; h5py missing says so; writes are atomic."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+h5py = pytest.importorskip("h5py")
+
+import onnxforge as of  # noqa: E402
+from onnxforge.saving import KerasFileError, temp_files_for  # noqa: E402
+from onnxforge.saving.keras_format import UnsupportedKerasLayerError  # noqa: E402
+
+
+def _model():
+    return of.Sequential([of.layers.Input((3,)), of.layers.Dense(2, name="d1"), of.layers.Dense(1, name="d2")])
+
+
+@pytest.fixture
+def archive(tmp_path):
+    path = _model().save(tmp_path / "good.keras")
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def _write(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def _h5(build) -> bytes:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        build(f)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ the zip
+def test_not_a_zip_truncated_and_missing_members(tmp_path, archive):
+    (tmp_path / "text.keras").write_text("hello")
+    with pytest.raises(KerasFileError, match="not a zip archive"):
+        of.load_model(tmp_path / "text.keras")
+    data = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(KerasFileError, match="not a zip archive|cannot be read"):
+        of.load_model(tmp_path / "cut.keras")
+    _write(tmp_path / "noconfig.keras", [(k, v) for k, v in archive.items() if k != "config.json"])
+    with pytest.raises(KerasFileError, match=r"no 'config.json'.*\(at 'config.json'\)"):
+        of.load_model(tmp_path / "noconfig.keras")
+    _write(tmp_path / "noweights.keras", [(k, v) for k, v in archive.items() if k != "model.weights.h5"])
+    with pytest.raises(KerasFileError, match="no 'model.weights.h5'"):
+        of.load_model(tmp_path / "noweights.keras")
+    with pytest.raises(FileNotFoundError, match="accessible `.keras` zip file"):
+        of.load_model(tmp_path / "absent.keras")
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil", "assets/../../evil", "C:/evil", "assets\\..\\evil"])
+def test_member_names_escaping_the_folder_are_refused(tmp_path, archive, name):
+    _write(tmp_path / "m.keras", [*archive.items(), (name, b"x")])
+    with pytest.raises(KerasFileError, match="leaves the archive's folder") as info:
+        of.load_model(tmp_path / "m.keras")
+    assert info.value.key == name
+    assert not (tmp_path.parent / "evil.txt").exists()
+
+
+def test_duplicated_members_are_ambiguous(tmp_path, archive):
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        _write(tmp_path / "dup.keras", [*archive.items(), ("config.json", b"{}")])
+    with pytest.raises(KerasFileError, match="more than once"):
+        of.load_model(tmp_path / "dup.keras")
+
+
+def test_zip_bombs_and_size_limits(tmp_path, archive):
+    bomb = bytes(24 * 2**20)                              # 24 MiB of zeros deflate to ~24 KiB
+    _write(tmp_path / "bomb.keras", [("config.json", archive["config.json"]), ("model.weights.h5", bomb)],
+           compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(KerasFileError, match="decompression bomb"):
+        of.load_model(tmp_path / "bomb.keras")
+    with pytest.raises(KerasFileError, match="over the limit of 100"):
+        of.load_model(tmp_path / "good.keras", max_bytes=100)
+    big_config = b"[" + b"0," * (40 * 2**20) + b"0]"
+    _write(tmp_path / "bigconfig.keras", [("config.json", big_config), ("model.weights.h5", archive["model.weights.h5"])])
+    with pytest.raises(KerasFileError, match=r"over the limit.*\(at 'config.json'\)"):
+        of.load_model(tmp_path / "bigconfig.keras")
+
+
+# ------------------------------------------------------------------------------------------ the config
+def _with_config(tmp_path, archive, config, name="c.keras"):
+    data = config if isinstance(config, bytes) else json.dumps(config).encode()
+    return _write(tmp_path / name, [("config.json", data), ("model.weights.h5", archive["model.weights.h5"])])
+
+
+def test_corrupt_and_deeply_nested_json(tmp_path, archive):
+    with pytest.raises(KerasFileError, match="not valid JSON"):
+        of.load_model(_with_config(tmp_path, archive, b"{not json"))
+    with pytest.raises(KerasFileError, match="not valid JSON.*Recursion|nests too deeply"):
+        of.load_model(_with_config(tmp_path, archive, b"[" * 200000 + b"]" * 200000))
+    with pytest.raises(KerasFileError, match="not a serialized Keras model"):
+        of.load_model(_with_config(tmp_path, archive, [1, 2, 3]))
+
+
+def test_config_asking_for_huge_layers_is_refused_before_allocating(tmp_path, archive):
+    config = json.loads(archive["config.json"])
+    config["config"]["layers"][1]["config"]["units"] = 10**9      # a 3 x 1e9 kernel: 12 GB
+    config["config"]["layers"][1].pop("build_config", None)
+    with pytest.raises(ValueError, match=r"layer 'd1' declares weight 'kernel' of shape \(3, 1000000000\)"):
+        of.load_model(_with_config(tmp_path, archive, config))
+    # A weights file declaring a matching dataset that stores nothing does not make it allocatable either.
+    def bomb_file(f):
+        f.create_group("layers/dense/vars").create_dataset("0", shape=(3, 10**9), dtype="f4", chunks=(1, 1024))
+        f["layers/dense_1/vars/0"] = np.zeros((2, 1), np.float32)
+        f["layers/dense_1/vars/1"] = np.zeros((1,), np.float32)
+
+    bomb = _h5(bomb_file)
+    path = _write(tmp_path / "shape_bomb.keras", [("config.json", json.dumps(config).encode()),
+                                                  ("model.weights.h5", bomb)])
+    with pytest.raises(ValueError, match=r"layer 'd1' declares weight 'kernel' of shape \(3, 1000000000\)"):
+        of.load_model(path)
+
+
+def test_unknown_and_custom_classes(tmp_path, archive):
+    config = json.loads(archive["config.json"])
+    config["config"]["layers"][1]["class_name"] = "NoSuchLayer"
+    with pytest.raises(UnsupportedKerasLayerError, match="class NoSuchLayer .* has no onnxforge counterpart"):
+        of.load_model(_with_config(tmp_path, archive, config))
+
+    class Doubler(of.layers.Dense):
+        pass
+
+    saved = of.Sequential([of.layers.Input((3,)), Doubler(2, name="d1")]).save(tmp_path / "custom.keras")
+    with zipfile.ZipFile(saved) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][1].update(module="my_package.layers", registered_name="my_package>Doubler")
+    path = _write(tmp_path / "custom2.keras", [("config.json", json.dumps(config).encode()),
+                                               ("model.weights.h5", members["model.weights.h5"])])
+    with pytest.raises(ValueError, match="Could not locate class 'my_package>Doubler'"):
+        of.load_model(path)
+    model = of.load_model(path, custom_objects={"my_package>Doubler": Doubler})
+    assert type(model.layers[0]) is Doubler
+
+
+def test_lambda_bytecode_needs_safe_mode_false(tmp_path, archive):
+    config = json.loads(archive["config.json"])
+    config["config"]["layers"].insert(2, {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                                          "config": {"name": "lam", "function": {"class_name": "__lambda__", "config": {
+                                              "code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}})
+    with pytest.raises(ValueError, match=r"layer 'lam' holds a Python `lambda`.*safe_mode=False"):
+        of.load_model(_with_config(tmp_path, archive, config))
+
+
+# ------------------------------------------------------------------------------------------ the HDF5
+def _weights_with(build):
+    def make(f):
+        f.create_group("vars").attrs["name"] = "sequential"
+        d2 = f.create_group("layers/dense_1/vars")
+        d2["0"] = np.zeros((2, 1), np.float32)
+        d2["1"] = np.zeros((1,), np.float32)
+        build(f)
+
+    return _h5(make)
+
+
+def _load_weights_file(tmp_path, data):
+    (tmp_path / "w.weights.h5").write_bytes(data)
+    model = _model()
+    model.load_weights(tmp_path / "w.weights.h5")
+    return model
+
+
+def test_dataset_declaring_a_huge_shape_is_never_read(tmp_path):
+    def build(f):
+        g = f.create_group("layers/dense/vars")
+        g.create_dataset("0", shape=(10**6, 10**6), dtype="f4", chunks=(1, 1))   # 4 TB declared, nothing stored
+        g["1"] = np.zeros((2,), np.float32)
+
+    data = _weights_with(build)
+    assert len(data) < 100_000
+    with pytest.raises(ValueError, match=r"expects \(3, 2\), the file holds \(1000000, 1000000\)"):
+        _load_weights_file(tmp_path, data)
+
+
+@pytest.mark.parametrize("kind", ["soft", "external"])
+def test_links_out_of_the_file_are_refused(tmp_path, kind):
+    (tmp_path / "other.h5").write_bytes(_h5(lambda f: f.create_dataset("x", data=np.ones((3, 2), np.float32))))
+
+    def build(f):
+        g = f.create_group("layers/dense/vars")
+        g["1"] = np.zeros((2,), np.float32)
+        g["0"] = h5py.SoftLink("/layers/dense_1/vars/0") if kind == "soft" else \
+            h5py.ExternalLink(str(tmp_path / "other.h5"), "/x")
+
+    with pytest.raises(KerasFileError, match=r"(SoftLink|ExternalLink).*refusing.*\(at 'layers/dense/vars/0'\)"):
+        _load_weights_file(tmp_path, _weights_with(build))
+
+
+def test_external_storage_and_non_numeric_data_are_refused(tmp_path):
+    (tmp_path / "raw.bin").write_bytes(np.ones((3, 2), np.float32).tobytes())
+
+    def external(f):
+        g = f.create_group("layers/dense/vars")
+        g.create_dataset("0", shape=(3, 2), dtype="f4", external=[(str(tmp_path / "raw.bin"), 0, 24)])
+        g["1"] = np.zeros((2,), np.float32)
+
+    with pytest.raises(KerasFileError, match="external file"):
+        _load_weights_file(tmp_path, _weights_with(external))
+
+    def strings(f):
+        g = f.create_group("layers/dense/vars")
+        g["0"] = np.array([b"a", b"b"])
+        g["1"] = np.zeros((2,), np.float32)
+
+    with pytest.raises(KerasFileError, match="not a numeric tensor"):
+        _load_weights_file(tmp_path, _weights_with(strings))
+    (tmp_path / "junk.weights.h5").write_bytes(b"\x89HDF junk")
+    with pytest.raises(KerasFileError, match="not a readable HDF5 file"):
+        _model().load_weights(tmp_path / "junk.weights.h5")
+
+
+def test_legacy_h5_without_a_model_config(tmp_path):
+    (tmp_path / "w.h5").write_bytes(_h5(lambda f: f.attrs.__setitem__("layer_names", np.asarray([b"d1"]))))
+    with pytest.raises(KerasFileError, match="No model config found.*weights only"):
+        of.load_model(tmp_path / "w.h5")
+
+
+# ------------------------------------------------------------------------------------------ h5py, atomicity
+def test_missing_h5py_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    model = _model()
+    with pytest.raises(ImportError, match=r"needs the h5py package.*pip install h5py"):
+        model.save(tmp_path / "m.keras")
+    with pytest.raises(ImportError, match="h5py"):
+        model.save_weights(tmp_path / "m.weights.h5")
+    model.save(tmp_path / "m.onnx")           # onnxforge's own format needs nothing extra
+
+
+def test_a_failed_save_leaves_the_previous_file(tmp_path, monkeypatch):
+    from onnxforge.saving.keras_format import archive as archive_module
+
+    model = _model()
+    path = model.save(tmp_path / "m.keras")
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        archive_module.save_keras(model, path)
+    assert path.read_bytes() == before and temp_files_for(path) == []
+    with pytest.raises(FileExistsError):
+        model.save(path, overwrite=False)
