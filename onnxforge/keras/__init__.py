@@ -20,11 +20,11 @@ from ..layers import Input, Layer
 from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
-from . import datasets
+from . import backend, datasets
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random", "utils"]
+           "random", "utils", "backend"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
