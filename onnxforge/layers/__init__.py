@@ -41,7 +41,8 @@ from .pooling_nd import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, Ada
                          MaxPool3D, MaxPooling3D)
 from .reshaping_nd import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D,  # noqa: E402
                            UpSampling3D, ZeroPadding1D, ZeroPadding3D)
-from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+from .attention import (AdditiveAttention, Attention, GroupedQueryAttention, GroupQueryAttention,  # noqa: E402
+                        MultiHeadAttention)
 
 # Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
@@ -64,7 +65,8 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
-    "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention",
+    "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
+    "GroupedQueryAttention",
     "Identity", "Lambda", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
     "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
     "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "SeparableConv1D", "Convolution3D",

@@ -99,3 +99,15 @@ def test_einsum_dense_matches_keras(equation, output_shape, bias_axes, shape):
         return keras.Model(x, keras.layers.EinsumDense(equation, output_shape, bias_axes=bias_axes,
                                                        activation="tanh")(x))
     check_layer_parity(make, R.normal(size=(3, *shape)).astype("float32"), train=True)
+
+
+@pytest.mark.parametrize("kwargs,call", [
+    (dict(head_dim=3, num_query_heads=4, num_key_value_heads=2), {}),
+    (dict(head_dim=2, num_query_heads=3, num_key_value_heads=1, use_bias=False), dict(use_causal_mask=True)),
+    (dict(head_dim=3, num_query_heads=2, num_key_value_heads=2, use_gate=True, sliding_window=2), {}),
+])
+def test_group_query_attention_matches_keras_and_trains(kwargs, call):
+    def make(keras):
+        x = keras.Input((5, 8))
+        return keras.Model(x, keras.layers.GroupQueryAttention(**kwargs)(x, x, **call))
+    check_layer_parity(make, SEQ, train=True)
