@@ -1,7 +1,7 @@
 """The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
 from __future__ import annotations
 
-__all__ = ["GraphBuilder", "ValueLike"]
+__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER"]
 
 import itertools
 from collections.abc import Iterable, Sequence
@@ -17,6 +17,34 @@ from .value import Shape, Value, np_dtype, onnx_dtype
 #: What ``op`` accepts as an input: a value, a value's name, a Python/numpy constant, or ``None`` for an
 #: omitted optional input.
 ValueLike = Union[Value, str, float, int, np.ndarray, None]
+
+#: Ops onnxruntime's CPU provider cannot compute in float64: no kernel (the session refuses the graph) or a
+#: kernel that fails when run (LSTM, GRU). ``tests/graph/test_float64_fallback.py`` checks the list against
+#: the installed onnxruntime. The builder computes them in float32 between Casts, so float64 models run
+#: everywhere (when built with ``float32_fallback=True``); ``float32_fallbacks`` records each use (layers
+#: warn, naming themselves).
+NO_FLOAT64_KERNEL = frozenset({
+    "Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "LRN",
+    "InstanceNormalization", "RNN", "LSTM", "GRU", "MaxUnpool", "OneHot", "Resize", "Hardmax", "Erf", "NonZero",
+    "Mean", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+    "Elu", "Selu", "Celu", "LeakyRelu", "PRelu", "ThresholdedRelu", "HardSigmoid", "HardSwish", "Softplus",
+    "Softsign", "Mish",
+})
+#: float16 ops whose CPU kernel refuses float16 at run time: scatters with a reduction (gradients of
+#: Gather). onnxruntime runs other float16 nodes in float32 itself (its InsertCastTransformer).
+NO_FLOAT16_REDUCING_SCATTER = frozenset({"ScatterND", "ScatterElements"})
+
+
+def _float32_fallback(op_type: str, inputs: Sequence[Any], attrs: dict) -> int | None:
+    """The element type ``op_type`` cannot run in on these inputs (computed in float32 instead), or None."""
+    dtypes = {i.dtype for i in inputs if isinstance(i, Value)}
+    if op_type in NO_FLOAT64_KERNEL and TensorProto.DOUBLE in dtypes:
+        return TensorProto.DOUBLE
+    if op_type in NO_FLOAT16_REDUCING_SCATTER and TensorProto.FLOAT16 in dtypes \
+            and attrs.get("reduction", "none") not in ("none", b"none"):
+        return TensorProto.FLOAT16
+    return None
+
 
 # Ops whose first output's element type is not their first input's.
 _OUTPUT_DTYPE = {
@@ -44,9 +72,13 @@ class GraphBuilder:
         >>> onnx.checker.check_model(model, full_check=True)
     """
 
-    def __init__(self, opset: int = DEFAULT_OPSET, prefix: str = ""):
+    def __init__(self, opset: int = DEFAULT_OPSET, prefix: str = "", float32_fallback: bool = False):
         self.opset = opset
         self.prefix = prefix
+        #: Compute ops onnxruntime's CPU provider cannot run in float64 (or float16 reducing scatters) in
+        #: float32 between Casts. On for programs onnxforge runs; off for graphs made for other runtimes
+        #: and for float64 gradient checks, which must stay exact.
+        self.float32_fallback = float32_fallback
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, TensorProto] = {}
         self.inputs: list[Value] = []
@@ -55,6 +87,8 @@ class GraphBuilder:
         self._taken: set[str] = set()
         self._counter = itertools.count()
         self._consts: dict[tuple, Value] = {}
+        #: ``(op type, element type)`` of ops emitted in float32 between Casts (see ``NO_FLOAT64_KERNEL``).
+        self.float32_fallbacks: list[tuple[str, int]] = []
 
     # ----------------------------------------------------------------- naming
     def fresh(self, hint: str = "v") -> str:
@@ -163,9 +197,14 @@ class GraphBuilder:
         count or explicit names; ``name`` names the (single) output.
         """
         inputs = [i.__onnx_value__() if hasattr(i, "__onnx_value__") else i for i in inputs]
-        like = next((i for i in inputs if isinstance(i, Value)), None)
+        wide = _float32_fallback(op_type, inputs, attrs) if self.float32_fallback else None
+        if wide is not None:
+            return self._op_in_float32(op_type, inputs, outputs, name, dtype, shape, attrs, wide)
+        # Where's data (and so its constants' and output's type) starts at its second input.
+        typed = inputs[1:] if op_type == "Where" else inputs
+        like = next((i for i in typed if isinstance(i, Value)), None)
         if like is None:
-            like = next((self.values[i] for i in inputs if isinstance(i, str) and i in self.values), None)
+            like = next((self.values[i] for i in typed if isinstance(i, str) and i in self.values), None)
         input_names = [self._as_input(i, like) for i in inputs]
         if isinstance(outputs, int):
             hint = name or op_type.lower()
@@ -180,6 +219,34 @@ class GraphBuilder:
         if isinstance(outputs, int) and outputs == 1:
             return values[0]
         return values
+
+    def _op_in_float32(self, op_type: str, inputs: list, outputs: int | Sequence[str], name: str | None,
+                       dtype: int | None, shape: Shape, attrs: dict, elem: int) -> Any:
+        """``op_type`` on ``elem`` (float64 / float16) inputs, computed in float32: Cast in, the op, Cast its
+        float outputs back to ``elem``."""
+        self.float32_fallbacks.append((op_type, elem))
+        down = [self.op("Cast", [i], to=TensorProto.FLOAT, shape=i.shape)
+                if isinstance(i, Value) and i.dtype == elem else i for i in inputs]
+        count = outputs if isinstance(outputs, int) else len(outputs)
+        names = [None] * count if isinstance(outputs, int) else list(outputs)
+        like = next(i for i in inputs if isinstance(i, Value) and i.dtype == elem)
+        out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
+        inner_dtype = TensorProto.FLOAT if out_dtype == elem else out_dtype
+        inner = self.op(op_type, down, outputs=count, dtype=inner_dtype, shape=shape, **attrs)
+        inner = [inner] if count == 1 else inner
+        results = []
+        for k, v in enumerate(inner):
+            target = names[k] if names[k] else (name if k == 0 else None)
+            # Later outputs are untyped here; the recurrent ops' (Y_h, Y_c) are data like Y.
+            data = v.dtype == TensorProto.FLOAT or (k > 0 and op_type in ("RNN", "LSTM", "GRU"))
+            if data and (k > 0 or out_dtype == elem):
+                v = self.op("Cast", [v], to=elem, name=target, shape=v.shape)
+            elif target:
+                v = self.op("Identity", [v], name=target, dtype=v.dtype, shape=v.shape)
+            results.append(v)
+        if isinstance(outputs, int) and outputs == 1:
+            return results[0]
+        return results
 
     def add_node(self, node: onnx.NodeProto) -> onnx.NodeProto:
         """Append an existing node (copied), claiming its output names."""

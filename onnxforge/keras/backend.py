@@ -1,5 +1,5 @@
 """``keras.backend``: the few helpers Keras 3 keeps there (``epsilon``, ``floatx``, ``clear_session``,
-``image_data_format``, dtype helpers, ``get_uid``, ``is_keras_tensor``).
+``image_data_format``, dtype helpers, ``get_uid``, ``is_keras_tensor``); the settings are ``keras.config``'s.
 
 Example:
     >>> from onnxforge.keras import backend
@@ -19,52 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ..backend_config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from ..layers.base import clear_session as _clear_layer_names
 from ..layers.keras_tensor import KerasTensor
 from ..layers.keras_tensor import standardize_dtype as _standardize
-
-try:  # process-wide numeric settings (keras.config), when this build has them
-    from ..backend_config import (epsilon, floatx, image_data_format, set_epsilon, set_floatx,  # type: ignore
-                                  set_image_data_format)
-except ImportError:  # pragma: no cover - exercised only without the settings module
-    _settings: dict[str, Any] = {"epsilon": 1e-7}
-
-    def epsilon() -> float:
-        """The fuzz factor of losses and metrics: ``1e-7``."""
-        return float(_settings["epsilon"])
-
-    def set_epsilon(value: float) -> None:
-        """Set the fuzz factor (a positive float)."""
-        value = float(value)
-        if not value > 0.0:
-            raise ValueError(f"`epsilon` must be a positive float. Received: value={value!r}")
-        _settings["epsilon"] = value
-
-    def floatx() -> str:
-        """The default float type: ``"float32"``."""
-        return "float32"
-
-    def set_floatx(value: str) -> None:
-        """Only ``"float32"`` is available in this build."""
-        if value != "float32":
-            raise ValueError(f"onnxforge runs float32 models. Received: value={value!r}")
-
-    def image_data_format() -> str:
-        """``"channels_last"``, the layout onnxforge's image layers take by default."""
-        return "channels_last"
-
-    def set_image_data_format(data_format: str) -> None:
-        """Only ``"channels_last"`` is supported as the default (layers take ``data_format=`` per layer)."""
-        if data_format != "channels_last":
-            raise ValueError("onnxforge's default image layout is channels_last (pass data_format= to a layer for "
-                             f"channels_first). Received: data_format={data_format!r}")
+from .config import backend
 
 _uids: collections.Counter[str] = collections.Counter()
-
-
-def backend() -> str:
-    """The name of the engine running the models: ``"onnxforge"`` (ONNX programs run by onnxruntime)."""
-    return "onnxforge"
 
 
 def clear_session(free_memory: bool = True) -> None:

@@ -24,6 +24,7 @@ def create_session(model: onnx.ModelProto, device: Device, name: str = "program"
     """One ``InferenceSession`` for ``model`` on ``device``; a clear error names the program if it fails."""
     import onnxruntime as ort
 
+    _check_cpu_dtypes(model, device, name)
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(),
                                     providers=device.providers)
@@ -34,3 +35,17 @@ def create_session(model: onnx.ModelProto, device: Device, name: str = "program"
                            f"(the session fell back to {sess.get_providers()}). Check the CUDA and cuDNN "
                            "installation, or compile with device='cpu'.")
     return sess
+
+
+def _check_cpu_dtypes(model: onnx.ModelProto, device: Device, name: str) -> None:
+    """bfloat16 arithmetic cannot run on onnxruntime's CPU provider (it has bfloat16 Cast kernels only):
+    say so, naming the program, before onnxruntime refuses the graph with a kernel-lookup error."""
+    if device.kind != "cpu":
+        return
+    bf16 = onnx.TensorProto.BFLOAT16
+    if any(n.op_type == "Cast" and any(a.name == "to" and a.i == bf16 for a in n.attribute)
+           for n in model.graph.node):
+        raise RuntimeError(
+            f"The {name} program computes in bfloat16 (a 'mixed_bfloat16' or 'bfloat16' dtype policy), but "
+            "onnxruntime's CPU execution provider has no bfloat16 kernels. Compile with device='cuda', or use "
+            "the 'mixed_float16' or 'float32' policy on the CPU.")

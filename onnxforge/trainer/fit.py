@@ -328,8 +328,9 @@ class FitMixin:
             callbacks: callbacks whose ``on_predict_*`` hooks run.
 
         Returns:
-            One numpy array for a single-output model, else a list of arrays (one per output), all
-            batches concatenated along the first axis.
+            One numpy array for a single-output model, else a list of arrays (one per output), or a dict
+            keyed like the model's outputs when it was built with a dict; all batches concatenated along the
+            first axis.
 
         Example:
             >>> probabilities = model.predict(x_test, verbose=0)  # doctest: +SKIP
@@ -362,4 +363,8 @@ class FitMixin:
             raise ValueError("predict(): the input data produced no batches; x is empty or an exhausted "
                              "generator.")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
-        return merged[0] if len(merged) == 1 else merged
+        return self._pack_outputs(merged)
+
+    def _pack_outputs(self, outputs: list) -> Any:
+        """One array for a single output, else a list (models built on a dict of outputs return a dict)."""
+        return outputs[0] if len(outputs) == 1 else outputs

@@ -73,8 +73,10 @@ class TrainingMixin(FitMixin):
             metrics: names (``"accuracy"``, ``"mae"``, ``"auc"``, ...) or ``Metric`` objects, or a list /
                 dict of them per output. Not weighted by ``sample_weight`` (Keras 3).
             weighted_metrics: like ``metrics``, but weighted by ``sample_weight``.
-            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras
-                compatibility; programs are always compiled graphs.
+            auto_scale_loss: under the ``mixed_float16`` dtype policy, wrap the optimizer in a
+                ``LossScaleOptimizer`` (Keras's default).
+            run_eagerly, steps_per_execution, jit_compile: accepted for Keras compatibility; programs are
+                always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
                 ``np.random.seed`` makes runs reproducible. Recompiling keeps the RNG state.
@@ -89,6 +91,12 @@ class TrainingMixin(FitMixin):
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise ValueError(f"Argument `seed` must be an integer or None. Received: seed={seed!r}")
         self.optimizer = optimizers_module.get(optimizer, "optimizer")
+        policy = getattr(self, "dtype_policy", None)
+        if auto_scale_loss and getattr(policy, "name", None) == "mixed_float16" \
+                and not isinstance(self.optimizer, optimizers_module.LossScaleOptimizer):
+            # Keras: float16 gradients underflow without loss scaling, so a mixed_float16 model's optimizer
+            # is wrapped (the scale lives in the training graph as optimizer state).
+            self.optimizer = optimizers_module.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
         self.loss = loss
         self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                   weighted_metrics=weighted_metrics)
@@ -420,8 +428,13 @@ class TrainingMixin(FitMixin):
         n = next(iter(counts.values()))
         weights = _per_output_weights(sample_weight, outs, method)
         for k, o in enumerate(outs):
-            y = np.asarray(ys[o.index] if len(ys) == n_outputs else ys[k])
+            y = ys[o.index] if len(ys) == n_outputs else ys[k]
             label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            if y is None:
+                raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
+                                 f"but y has no targets for it. Received targets for "
+                                 f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
+            y = np.asarray(y)
             feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
             counts[label] = len(y)
             w = weights[k]
@@ -510,8 +523,7 @@ class TrainingMixin(FitMixin):
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
         data = self._batch_data("predict_on_batch", x, None, None)
-        outputs = self._predict_batch(data.xs)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._pack_outputs(self._predict_batch(data.xs))
 
     # ------------------------------------------------------------------------------------ introspection
     @property

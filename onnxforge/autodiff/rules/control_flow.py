@@ -37,7 +37,7 @@ class _Body:
     def __init__(self, parent: GraphBuilder, graph: onnx.GraphProto):
         self.graph = onnx.GraphProto()
         self.graph.CopyFrom(graph)  # the node's own attribute is rewritten later
-        self.b = b = GraphBuilder(opset=parent.opset)
+        self.b = b = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
         b._taken, b._counter = parent._taken, parent._counter
         self.inputs = [self.declare(vi.name, *_type_of(vi)) for vi in graph.input]
         for t in graph.initializer:

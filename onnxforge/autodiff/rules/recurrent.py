@@ -36,7 +36,7 @@ class _Step:
     carry the element type ``dt`` (so the Scan rule can save any of them per iteration)."""
 
     def __init__(self, parent: GraphBuilder, dt: int):
-        self.b = b = GraphBuilder(opset=parent.opset)
+        self.b = b = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
         b._taken, b._counter = parent._taken, parent._counter
         self.dt = dt
 
