@@ -92,3 +92,14 @@ def test_bad_arguments_name_the_layer_and_value():
         layers.Cropping1D((2, 2))(layers.Input((4, 3)))
     with pytest.raises(ValueError, match="Incompatible input shapes"):
         layers.Dot(axes=1)([layers.Input((3,)), layers.Input((4,))])
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(tie_weights=False), dict(logit_soft_cap=2.0)])
+def test_reversible_embedding_matches_keras_and_trains(kwargs):
+    def make(keras):
+        t = keras.Input((5,), dtype="int32")
+        emb = keras.layers.ReversibleEmbedding(12, 4, **kwargs)
+        h = keras.layers.Dense(4, activation="tanh")(emb(t))
+        return keras.Model(t, emb(h, reverse=True))
+    tokens = R.integers(0, 12, size=(3, 5)).astype("int32")
+    check_layer_parity(make, tokens, train=True)
