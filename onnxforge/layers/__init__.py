@@ -29,6 +29,7 @@ from .serialization import deserialize, get_registered_object, serialize
 from .einsum_dense import EinsumDense  # noqa: E402
 from .lambda_layer import Lambda  # noqa: E402
 from .reversible_embedding import ReversibleEmbedding  # noqa: E402
+from .wrapper import Pipeline, Wrapper  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
                             Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
@@ -69,7 +70,7 @@ __all__ = [
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
     "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
     "GroupedQueryAttention",
-    "Identity", "Lambda", "ReversibleEmbedding", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
+    "Identity", "Lambda", "ReversibleEmbedding", "Wrapper", "Pipeline", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
     "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
     "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "SeparableConv1D", "Convolution3D",
     "Convolution1DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",

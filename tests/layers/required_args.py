@@ -15,7 +15,8 @@ def extra_required_args(lib: Any) -> dict:
         "EinsumDense": dict(equation="ab,bc->ac", output_shape=4),
         "MultiHeadAttention": dict(num_heads=2, key_dim=3),
         "GroupQueryAttention": dict(head_dim=3, num_query_heads=4, num_key_value_heads=2),
-        "Lambda": dict(function=_double), "ReversibleEmbedding": dict(input_dim=10, output_dim=3),
+        "Lambda": dict(function=_double), "Wrapper": dict(layer=lib.layers.Dense(2)),
+        "Pipeline": dict(layers=[lib.layers.Rescaling(0.5), lib.layers.RandomFlip()]), "ReversibleEmbedding": dict(input_dim=10, output_dim=3),
         "Dot": dict(axes=1), "RepeatVector": dict(n=2),
         **{n: dict(filters=2, kernel_size=3) for n in (
             "Conv3D", "Convolution3D", "Conv1DTranspose", "Convolution1DTranspose", "Conv3DTranspose",

@@ -129,3 +129,15 @@ def test_augmented_model_trains_and_predicts_deterministically():
     assert any(n.op_type == "GatherND" for n in step.model.graph.node)
     assert not any(n.op_type == "GatherND" for n in model.compiled_programs["infer"].model.graph.node)
     assert math.isfinite(model.evaluate(IMAGES, np.ones((3, 1), "float32"), verbose=0))
+
+
+@pytest.mark.parametrize("random", [False, True])
+def test_pipeline_of_preprocessing_layers_matches_keras(random):
+    def make(lib):
+        x = lib.Input((6, 7, 2))
+        steps = [lib.layers.Rescaling(1 / 255.0), lib.layers.CenterCrop(4, 5)]
+        if random:
+            steps.insert(1, lib.layers.RandomFlip())
+        return lib.Model(x, lib.layers.Dense(3)(lib.layers.Pipeline(steps)(x)))
+    # A random step draws other flips than Keras in training: its case compares inference only.
+    check_layer_parity(make, IMAGES, train=not random)
