@@ -154,16 +154,21 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "dtype", "shape", "builder")
+    __slots__ = ("name", "dtype", "shape", "builder", "is_sequence")
 
-    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None):
+    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
+                 sequence: bool = False):
         self.name = name
         self.dtype = dtype
         self.shape = None if shape is None else tuple(shape)
         self.builder = builder
+        #: A sequence of tensors (``dtype`` is then its elements' type, ``shape`` ``None``).
+        self.is_sequence = sequence
 
     def __repr__(self) -> str:
         dtype = onnx.TensorProto.DataType.Name(self.dtype) if self.dtype else "?"
+        if self.is_sequence:
+            return f"Value({self.name!r}, sequence of {dtype})"
         return f"Value({self.name!r}, {dtype}, {self.shape})"
 
     @property

@@ -1,11 +1,29 @@
 """onnxruntime sessions for compiled programs."""
 from __future__ import annotations
 
-__all__ = ["session_options", "create_session"]
+__all__ = ["session_options", "create_session", "set_intra_op_threads"]
 
 import onnx
 
 from .device import Device, gpu_settings
+
+# Threads each session's operators may use; None: onnxruntime's default (one per physical core). Several
+# processes on one machine (data-parallel ranks) each take their share instead of all fighting for every core.
+_intra_op_threads: int | None = None
+
+
+def set_intra_op_threads(threads: int | None) -> None:
+    """Intra-op threads of sessions created after this call (``None``: onnxruntime's default).
+
+    Example:
+        >>> set_intra_op_threads(1); session_options().intra_op_num_threads
+        1
+        >>> set_intra_op_threads(None)
+    """
+    global _intra_op_threads
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"Intra-op threads must be a positive integer or None. Received: threads={threads!r}")
+    _intra_op_threads = threads
 
 
 def session_options():
@@ -17,6 +35,8 @@ def session_options():
     opts.use_deterministic_compute = gpu_settings()["deterministic"]
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    if _intra_op_threads is not None:
+        opts.intra_op_num_threads = _intra_op_threads
     return opts
 
 

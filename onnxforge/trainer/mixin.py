@@ -18,6 +18,7 @@ from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
 from ..variables import Variable
+from . import distribution
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
@@ -110,6 +111,10 @@ class TrainingMixin(FitMixin):
         self._custom_program: Program | None = None
         self._running_sums: dict[str, np.ndarray] = {}
         self._capture_trainable()
+        # Compiled inside `with strategy.scope():` (or earlier so): fit / evaluate / predict run data-parallel.
+        self._distribute_strategy = distribution.current_strategy() or distribution.strategy_of(self)
+        if self._distribute_strategy is not None:
+            self._distribute_strategy.on_compile(self)
         if self._has_custom_train_step():
             self._rng_variable()   # compile(seed=...) restarts the custom step's random streams too
         elif getattr(self, "built", False):
@@ -133,6 +138,11 @@ class TrainingMixin(FitMixin):
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
                      weighted_metrics=config.get("weighted_metrics"), seed=config.get("seed"), device=device)
+
+    @property
+    def distribute_strategy(self) -> Any:
+        """The ``onnxforge.distribute`` strategy the model was compiled under, or ``None`` (one process)."""
+        return distribution.strategy_of(self)
 
     def _assert_compile_called(self, method: str) -> None:
         if not getattr(self, "compiled", False):
@@ -341,6 +351,9 @@ class TrainingMixin(FitMixin):
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                      sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("train_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.train_batch(self, xs, ys, sample_weight)
         if self._has_custom_train_step():
             from .custom_step import train_batch
 
@@ -355,6 +368,9 @@ class TrainingMixin(FitMixin):
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("test_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.eval_batch(self, xs, ys, sample_weight)
         if self._has_custom_test_step():
             from .custom_step import train_batch
 
@@ -365,6 +381,9 @@ class TrainingMixin(FitMixin):
         return self._sums(self._programs["eval_step"], values)
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
         return self._runners["infer"].run(self._input_feeds(xs, "predict"))
 
