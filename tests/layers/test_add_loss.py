@@ -127,3 +127,20 @@ def test_add_loss_refuses_non_tensors():
     layer = onnxforge.layers.Dense(2)
     with TraceContext(GraphBuilder(), training=True).active(), pytest.raises(ValueError, match="add_loss"):
         layer.add_loss(3.0)
+
+
+def test_eager_calls_leave_this_calls_losses_like_keras():
+    x = X[:4]
+    for lib in (keras, fkeras):
+        layer = _penalty_layer(lib)(0.5)
+        layer(x)
+        first = [float(keras.ops.convert_to_numpy(v)) for v in layer.losses]
+        layer(x * 2.0)
+        second = [float(keras.ops.convert_to_numpy(v)) for v in layer.losses]
+        if lib is keras:
+            expected = (first, second)
+        else:
+            got = (first, second)
+    assert len(got[0]) == 2 and len(got[1]) == 2  # cleared at each call, as Keras does
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)
