@@ -82,6 +82,9 @@ class ProgramRunner:
         self._dim_checks = _dim_checks(model, self.inputs) + self.value_checks
         self._constants: dict[int, tuple[np.ndarray, Any]] = {}  # id of a read-only host array -> its upload
         self._run_options: Any = None
+        # onnxruntime cannot bind string tensors: programs with text in or out run through session.run.
+        self._has_strings = any(vi.type.tensor_type.elem_type == onnx.TensorProto.STRING
+                                for vi in [*model.graph.input, *model.graph.output])
         self.runs = 0
         self._lock = threading.RLock()
 
@@ -141,6 +144,8 @@ class ProgramRunner:
 
     def _run(self, feeds: Mapping[str, Any], learning_rate: float | None, fetch: bool) -> list[Any]:
         sess = self.session
+        if self._has_strings:
+            return self._run_host(feeds, learning_rate)
         if len(self._bindings) < 2:
             io = sess.io_binding()
             for name in self.outputs:  # bound first: get_outputs() lists outputs in binding order
@@ -216,6 +221,32 @@ class ProgramRunner:
             # Return once the work is queued: the caller reads the outputs (and waits) later.
             self._run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
         return self._run_options
+
+    def _run_host(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None) -> list[np.ndarray]:
+        """A run through ``session.run`` with host arrays (string tensors cannot be bound as OrtValues)."""
+        import onnxruntime as ort
+
+        host = {name: feeds[name] for name in self.inputs}
+        for var, name in self.params:
+            host[name] = self._resident_value(var, name).numpy()
+        for var, name, _ in self.state:
+            host[name] = self._resident_value(var, name).numpy()
+        if self.learning_rate is not None:
+            if learning_rate is None:
+                raise ValueError(f"The {self.name} program needs a learning rate.")
+            host[self.learning_rate] = np.asarray(learning_rate, np.float32)
+        names = self.outputs + [out for _, _, out in self.state]
+        try:
+            values = self.session.run(names, host)
+        except Exception as e:
+            raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
+        for (var, name, _), new in zip(self.state, values[len(self.outputs):]):
+            value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(new), self.device.ort_device,
+                                                     self.device.device_id)
+            var._set_device(value)
+            self._resident[name] = value
+        self.runs += 1
+        return values[:len(self.outputs)]
 
     def _resident_value(self, var: Variable, name: str) -> Any:
         """``device_value(var)``, skipping the device check for the value this runner last handed out."""

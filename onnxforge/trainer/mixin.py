@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
+from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
@@ -160,9 +161,14 @@ class TrainingMixin(FitMixin):
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
-        if config.has_loss:
+        try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+        except CompileError:
+            if config.has_loss:
+                raise
+            # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
+            programs.pop("eval_step", None)
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
@@ -243,8 +249,10 @@ class TrainingMixin(FitMixin):
         return type(self).test_step is not TrainingMixin.test_step
 
     def _needs_targets(self) -> bool:
-        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone)."""
-        return not self._has_custom_train_step()
+        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone) and for
+        ``compile(loss=None)`` when layers add the loss themselves (``add_loss``)."""
+        args = getattr(self, "_compile_args", None) or {}
+        return not self._has_custom_train_step() and args.get("loss") is not None
 
     def rng_variables(self) -> list[Variable]:
         """The state Variables of this model's random streams, to save and restore with its weights.
@@ -657,6 +665,10 @@ def _shape_ok(shape: tuple, expected: tuple) -> bool:
 def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndarray:
     if array.dtype == dtype:
         return array
+    if dtype == object:  # a string input: onnxruntime takes str objects
+        if array.dtype.kind not in "USO":
+            raise TypeError(f"{method}(): {what} expects strings. Received an array of dtype {array.dtype}")
+        return array.astype(str).astype(object) if array.dtype.kind == "S" else array.astype(object)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{method}(): {what} must hold numbers of dtype {dtype.name}. Received an array of "
                         f"dtype {array.dtype}")
