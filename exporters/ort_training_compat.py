@@ -51,7 +51,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["LossType", "OptimType", "generate_artifacts", "load_checkpoint", "save_checkpoint", "CHECKPOINT_KEY"]
+__all__ = ["LossType", "OptimType", "generate_artifacts", "load_checkpoint", "save_checkpoint"]
 
 import enum
 import json
@@ -66,17 +66,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxforge import optimizers as optimizers_lib
 from onnxforge.autodiff import gradient_model
-from onnxforge.compiler import names
+from onnxforge.graph import contract
 from onnxforge.graph import GraphBuilder
 from onnxforge.models.onnx_model import _classify, _load, _normalize
 from onnxforge.saving import load_onnx, portable
 from onnxforge.saving.export import write_onnx
 from onnxforge.variables import Variable
 
-#: ``metadata_props`` key of a checkpoint: JSON ``{"requires_grad", "frozen_params", "optimizer_state"}``.
-CHECKPOINT_KEY = "onnxforge.checkpoint"
-#: ``metadata_props`` key of the other artefacts: JSON description of the inputs' and outputs' roles.
-ARTIFACT_KEY = "onnxforge.artifact"
 
 
 class LossType(enum.Enum):
@@ -132,10 +128,10 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarr
         "onnxforge checkpoint (onnxruntime-training layout): no inputs; its outputs are the initial value of "
         "every state input of the training, eval and optimizer models, by name."))
     model.graph.name = "onnxforge_checkpoint"
-    model.metadata_props.add(key=CHECKPOINT_KEY, value=json.dumps(
+    model.metadata_props.add(key=contract.CHECKPOINT_KEY, value=json.dumps(
         {"format": 2, "requires_grad": list(requires_grad), "frozen_params": list(frozen_params),
          "optimizer_state": list(optimizer_state)}))
-    model.metadata_props.add(key=portable.FORMAT_KEY, value=portable.INIT_FORMAT)
+    model.metadata_props.add(key=contract.FORMAT_KEY, value=portable.INIT_FORMAT)
     onnx.checker.check_model(model, full_check=True)
     return write_onnx(model, Path(path), external_data=external_data)
 
@@ -149,10 +145,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     model = load_onnx(path)
     meta = {p.key: p.value for p in model.metadata_props}
-    if CHECKPOINT_KEY not in meta:
+    if contract.CHECKPOINT_KEY not in meta:
         raise ValueError(f"load_checkpoint(): {os.fspath(path)!r} is an ONNX model but not an onnxforge checkpoint "
-                         f"(no metadata_props[{CHECKPOINT_KEY!r}]).")
-    info = json.loads(meta[CHECKPOINT_KEY])
+                         f"(no metadata_props[{contract.CHECKPOINT_KEY!r}]).")
+    info = json.loads(meta[contract.CHECKPOINT_KEY])
     if info.get("format", 1) == 1:
         info["tensors"] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         return info
@@ -163,7 +159,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _write(model: onnx.ModelProto, path: Path, checkpoint: str) -> Path:
-    model.metadata_props.add(key=portable.INIT_MODEL_KEY, value=checkpoint)
+    model.metadata_props.add(key=contract.INIT_MODEL_KEY, value=checkpoint)
     onnx.checker.check_model(model, full_check=True)
     return write_onnx(model, path)
 
@@ -243,7 +239,7 @@ def _accumulating(grad_model: onnx.ModelProto, params: Sequence[str]) -> onnx.Mo
 def _optimizer_model(optimizer: Any, params: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     """The update of every parameter; returns the model and the optimizer state's initial values."""
     b = GraphBuilder()
-    lr = b.input(names.LEARNING_RATE, TensorProto.FLOAT, ())
+    lr = b.input(contract.LEARNING_RATE, TensorProto.FLOAT, ())
     step = b.input("step", TensorProto.INT64, ())
     variables, values, grads, slots = [], [], [], []
     state: dict[str, np.ndarray] = {"step": np.array(0, np.int64)}
@@ -261,20 +257,20 @@ def _optimizer_model(optimizer: Any, params: Mapping[str, np.ndarray]) -> tuple[
     new_params, new_slots = optimizer.update_graph(b, variables, values, grads, slots, lr, step)
     pairs = []
     for value, new in zip(values, new_params):
-        b.output(new, names.new_state(value.name))
-        pairs.append([value.name, names.new_state(value.name)])
+        b.output(new, contract.new_state(value.name))
+        pairs.append([value.name, contract.new_state(value.name)])
     for own, news in zip(slots, new_slots):
         for slot, value in own.items():
-            b.output(news[slot], names.new_state(value.name))
-            pairs.append([value.name, names.new_state(value.name)])
-    b.output(step + 1, names.new_state("step"))
-    pairs.append(["step", names.new_state("step")])
+            b.output(news[slot], contract.new_state(value.name))
+            pairs.append([value.name, contract.new_state(value.name)])
+    b.output(step + 1, contract.new_state("step"))
+    pairs.append(["step", contract.new_state("step")])
     for out in b.outputs:  # every output carries its input's type
         source = b.values.get(out.name.removesuffix(":new"))
         if source is not None:
             out.dtype, out.shape = source.dtype, source.shape
     model = b.to_model(name="onnxforge_optimizer")   # the state's initial values go to the checkpoint
-    model.metadata_props.add(key=names.STATE_KEY, value=json.dumps(pairs))
+    model.metadata_props.add(key=contract.STATE_KEY, value=json.dumps(pairs))
     return model, state
 
 
@@ -288,7 +284,7 @@ def _optimizer(optimizer: Any) -> Any:
 
 
 def _describe(model: onnx.ModelProto, kind: str, **roles: Any) -> onnx.ModelProto:
-    model.metadata_props.add(key=ARTIFACT_KEY, value=json.dumps({"kind": kind, **roles}))
+    model.metadata_props.add(key=contract.ARTIFACT_KEY, value=json.dumps({"kind": kind, **roles}))
     model.doc_string = (f"onnxforge {kind} (onnxruntime-training layout, standard ai.onnx ops). Every input but "
                         "the batch and learning_rate starts as the output of the same name of the model named by "
                         "metadata_props['onnxforge.init_model'] (the checkpoint: no inputs).")

@@ -12,8 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers,
                regularizers)
 from .gradient_tape import GradientTape

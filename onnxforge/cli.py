@@ -24,10 +24,11 @@ from typing import Any
 
 import onnx
 
+from onnxforge.graph.value import np_dtype
+from onnxforge.graph import contract
 from onnxforge.saving import integrity, portable
 from onnxforge.saving.safe_load import OnnxLoadError, iter_tensors, load_onnx
 
-STATE_KEY = "onnxforge.state"
 _PROTOBUF_LIMIT = 2**31 - 1  # a serialized ModelProto cannot be larger
 
 _FLOAT_TYPES = {getattr(onnx.TensorProto, n) for n in (
@@ -43,7 +44,7 @@ def _dtype_name(elem_type: int) -> str:
     if elem_type == onnx.TensorProto.STRING:
         return "string"
     try:
-        return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
+        return np_dtype(elem_type).name
     except (KeyError, ValueError, TypeError):
         try:
             return onnx.TensorProto.DataType.Name(elem_type).lower()
@@ -137,28 +138,29 @@ def state_pairs(model: onnx.ModelProto) -> tuple[list[list[str]] | None, list[st
     name that is not a graph input (first) or output (second).
     """
     props = {p.key: p.value for p in model.metadata_props}
-    if STATE_KEY not in props:
+    if contract.STATE_KEY not in props:
         return None, []
     try:
-        pairs = json.loads(props[STATE_KEY])
+        pairs = json.loads(props[contract.STATE_KEY])
     except RecursionError:
-        return [], [f"{STATE_KEY} is JSON nested too deeply"]
+        return [], [f"{contract.STATE_KEY} is JSON nested too deeply"]
     except ValueError as e:
-        return [], [f"{STATE_KEY} is not valid JSON: {e}"]
+        return [], [f"{contract.STATE_KEY} is not valid JSON: {e}"]
     if not isinstance(pairs, list):
-        return [], [f"{STATE_KEY} must be a JSON list of [input_name, output_name]; got {type(pairs).__name__}"]
+        return [], [f"{contract.STATE_KEY} must be a JSON list of [input_name, output_name]; "
+                    f"got {type(pairs).__name__}"]
     inputs = {i.name for i in model.graph.input}
     outputs = {o.name for o in model.graph.output}
     problems: list[str] = []
     good: list[list[str]] = []
     for k, pair in enumerate(pairs):
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-            problems.append(f"{STATE_KEY}[{k}] must be [input_name, output_name]; got {pair!r}")
+            problems.append(f"{contract.STATE_KEY}[{k}] must be [input_name, output_name]; got {pair!r}")
             continue
         if pair[0] not in inputs:
-            problems.append(f"{STATE_KEY}[{k}]: '{pair[0]}' is not a graph input")
+            problems.append(f"{contract.STATE_KEY}[{k}]: '{pair[0]}' is not a graph input")
         if pair[1] not in outputs:
-            problems.append(f"{STATE_KEY}[{k}]: '{pair[1]}' is not a graph output")
+            problems.append(f"{contract.STATE_KEY}[{k}]: '{pair[1]}' is not a graph output")
         good.append(pair)
     return good, problems
 
@@ -230,7 +232,7 @@ def initial_state_status(model: onnx.ModelProto, path: str, pairs: list[list[str
     """How a step graph's initial state travels: ``"none"`` (not a step graph), ``"ok: ..."``, a note on the
     first format, or ``"FAILED: <why>"`` (the companion model is missing, foreign or does not fit)."""
     meta = {p.key: p.value for p in model.metadata_props}
-    if portable.INIT_MODEL_KEY in meta:
+    if contract.INIT_MODEL_KEY in meta:
         try:
             loaded = portable.load_training(path)
         except OnnxLoadError as e:
@@ -254,7 +256,7 @@ _DIGEST_FORMATS = ("saved_model/2", "weights/2")
 
 def digest_status(model: onnx.ModelProto, path: str) -> str:
     """``"ok"``, ``"absent"`` (a file that need not carry one) or why the SHA-256 digest check failed."""
-    fmt = next((p.value for p in model.metadata_props if p.key == "onnxforge.format"), None)
+    fmt = next((p.value for p in model.metadata_props if p.key == contract.FORMAT_KEY), None)
     return integrity.digest_status(model, path, required=fmt in _DIGEST_FORMATS)
 
 
@@ -328,13 +330,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if info["metadata"]:
         out.append("metadata:")
         for key, value in info["metadata"].items():
-            if key != STATE_KEY:
+            if key != contract.STATE_KEY:
                 out.append(f"  {key}: {value if len(value) <= 200 else value[:197] + '...'}")
-    init_name = info["metadata"].get(portable.INIT_MODEL_KEY)
+    init_name = info["metadata"].get(contract.INIT_MODEL_KEY)
     if init_name is not None:
         out.append(f"initial state: {init_name} (a model with no inputs: run it once, feed its outputs by name)")
     if info["state"] is not None:
-        out.append(f"training state ({STATE_KEY}): {len(info['state'])} pairs")
+        out.append(f"training state ({contract.STATE_KEY}): {len(info['state'])} pairs")
         out += [f"  {a} -> {b}" for a, b in info["state"]]
         out += [f"  problem: {p}" for p in info["state_problems"]]
     print("\n".join(out))

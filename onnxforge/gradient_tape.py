@@ -30,6 +30,7 @@ from typing import Any
 
 import onnx
 
+from .graph.shape_inference import fill_shapes
 from .autodiff import backward
 from .autodiff.engine import _backward_reach, _forward_reach
 from .graph import FLOAT_TYPES, GraphBuilder, Value
@@ -219,8 +220,6 @@ class GradientTape:
 def _differentiate(b: GraphBuilder, nodes: list[onnx.NodeProto], targets: list[Value], wrt: list[str],
                    seeds: list[Any] | None) -> dict[str, Value]:
     """``backward`` over the recorded ``nodes`` only; the gradient nodes are appended to ``b``."""
-    from .layers._ops import fill_shapes
-
     saved = b.nodes
     b.nodes = list(nodes)   # the engine differentiates the builder's nodes: show it just the recorded ones
     try:

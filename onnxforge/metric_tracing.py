@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph.shape_inference import fill_shapes
 from .graph import Value
 from .tracing import active_trace
 
@@ -71,8 +72,6 @@ def _wrap_update(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise TypeError(f"Metric {self.name!r} ({type(self).__name__}).update_state() received symbolic "
                                 "tensors outside the trace that made them; update trackers inside train_step.")
             return fn(self, *args, **kwargs)
-        from .layers._ops import fill_shapes
-
         if any(isinstance(v, Value) and v.shape is None for v in _leaves((args, kwargs))):
             fill_shapes(ctx.b, 0)   # values made by Python arithmetic in train_step: the sums need ranks
         start = len(ctx.b.nodes)

@@ -18,7 +18,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnxforge.cli import STATE_KEY, main
+from onnxforge.cli import main
+from onnxforge.graph.contract import STATE_KEY
 from tests.serving import models
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,9 +6,8 @@ __all__ = ["GradContext"]
 from typing import Any
 
 import onnx
-from onnx import helper
 
-from ..graph import GraphBuilder, Value
+from ..graph import GraphBuilder, Value, protos
 
 
 class GradContext:
@@ -25,7 +24,7 @@ class GradContext:
         self.node = node
         self._output_grads = output_grads
         self._needed = needed
-        self._attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        self._attrs = protos.attributes(node)
         #: Gradients for names a subgraph captures from the enclosing scope (control-flow rules).
         self.capture_grads: dict[str, Value] = {}
 

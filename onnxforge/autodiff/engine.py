@@ -6,10 +6,10 @@ __all__ = ["backward", "GradientError"]
 from collections.abc import Sequence
 
 import onnx
-from onnx import helper
 
-from ..graph import FLOAT_TYPES, GraphBuilder, Value
-from ..graph.builder import _all_inputs, _type_of, run_shape_inference
+from ..graph import FLOAT_TYPES, GraphBuilder, Value, protos
+from ..graph.builder import _all_inputs
+from ..graph.shape_inference import run_shape_inference, type_of
 from .context import GradContext
 from .lowering import lower
 from .registry import lookup
@@ -154,24 +154,24 @@ def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto]) -> None:
 
     def info(v: Value) -> onnx.ValueInfoProto:
         if v.is_sequence:
-            return helper.make_tensor_sequence_value_info(v.name, v.dtype or 0, None)
-        return helper.make_tensor_value_info(v.name, v.dtype or 0, v.shape)
+            return protos.sequence_value_info(v.name, v.dtype or 0)
+        return protos.value_info(v.name, v.dtype or 0, v.shape)
 
-    graph = helper.make_graph(
+    graph = protos.graph(
         nodes, "annotate", [info(v) for v in b.inputs],
-        [helper.make_tensor_value_info(o, 0, None) for o in missing],
+        [protos.value_info(o, 0, None) for o in missing],
         initializer=list(b.initializers.values()),
         value_info=[info(v) for n, v in b.values.items()
                     if v.dtype and (v.shape is not None or v.is_sequence) and n not in b.initializers
                     and n not in inputs],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", b.opset)])
+    model = protos.model(graph, opset=b.opset)
     inferred = run_shape_inference(model, "typing the graph to differentiate", strict=True)
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
         v = b.values.get(vi.name)
         if v is None:
             continue
-        dtype, shape = _type_of(vi)
+        dtype, shape = type_of(vi)
         v.dtype = v.dtype or dtype
         v.is_sequence = v.is_sequence or vi.type.HasField("sequence_type")
         if v.shape is None and not v.is_sequence:

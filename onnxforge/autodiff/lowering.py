@@ -26,9 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 import onnx
-from onnx import helper
 
-from ..graph import GraphBuilder, Value
+from ..graph import GraphBuilder, Value, protos
 
 #: ``lowering(b, node) -> outputs``: emit (with ``b.op``) nodes computing ``node``'s outputs from its inputs
 #: and return one value (or ``None`` for an output the node left out) per output of the node.
@@ -88,7 +87,7 @@ def _replace(b: GraphBuilder, node: onnx.NodeProto, emit: Callable[[], list[Valu
     values = list(emit())
     for name, v in zip(node.output, values):
         if name and v is not None:
-            b.add_node(helper.make_node("Identity", [v.name], [name], name=b.fresh(f"{node.name or node.op_type}_out")))
+            b.add_node(protos.node("Identity", [v.name], [name], name=b.fresh(f"{node.name or node.op_type}_out")))
     _splice(b, node, mark)
 
 
@@ -114,7 +113,7 @@ def _function_of(b: GraphBuilder, node: onnx.NodeProto) -> onnx.FunctionProto | 
             v = b.values.get(name) if name else None
             if name and (v is None or v.dtype is None):
                 return None  # the specialized body depends on input types we do not know
-            types.append(helper.make_tensor_type_proto(v.dtype, v.shape).SerializeToString() if name else b"")
+            types.append(protos.tensor_type(v.dtype, v.shape).SerializeToString() if name else b"")
         fn = schema.get_context_dependent_function_with_opset_version(b.opset, node.SerializeToString(), types)
     else:
         return None
@@ -202,7 +201,7 @@ def _split_plan(b: GraphBuilder, node: onnx.NodeProto) -> tuple[int, list[int] |
     """``(axis, sizes, squeeze)`` of a SplitToSequence whose pieces are known while building, else ``None``:
     ``sizes`` ``None`` means pieces of 1 along ``axis``."""
     x = b.values.get(node.input[0])
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = protos.attributes(node)
     axis, keepdims = int(attrs.get("axis", 0)), int(attrs.get("keepdims", 1))
     if x is None or x.shape is None:
         return None
@@ -241,11 +240,11 @@ def _rewrite_sequence(b: GraphBuilder, node: onnx.NodeProto, users: list[onnx.No
         elif user.op_type == "SequenceLength":
             out = b.const(np.asarray(len(items), np.int64))
         else:
-            attrs = {a.name: helper.get_attribute_value(a) for a in user.attribute}
+            attrs = protos.attributes(user)
             axis, new_axis = int(attrs["axis"]), int(attrs.get("new_axis", 0))
             parts = items
             if new_axis:
                 parts = [b.op("Unsqueeze", [p, b.const(np.asarray([axis], np.int64))]) for p in items]
             out = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=axis)
-        b.add_node(helper.make_node("Identity", [out.name], [user.output[0]], name=b.fresh("n_Identity")))
+        b.add_node(protos.node("Identity", [out.name], [user.output[0]], name=b.fresh("n_Identity")))
         _splice(b, user, mark)

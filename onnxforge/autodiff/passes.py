@@ -21,7 +21,7 @@ __all__ = ["optimize", "fuse_relu_mask_into_unpool", "sum_before_unpool"]
 import numpy as np
 import onnx
 
-from ..graph import GraphBuilder
+from ..graph import GraphBuilder, protos
 
 
 def optimize(b: GraphBuilder) -> int:
@@ -144,13 +144,13 @@ def _max_pool_of(unpool: onnx.NodeProto, producers: dict, reach: int = 64) -> on
 
 
 def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: list(onnx.helper.get_attribute_value(a)) if a.type == onnx.AttributeProto.INTS
-            else onnx.helper.get_attribute_value(a) for a in node.attribute}
+    return {a.name: list(protos.attribute_value(a)) if a.type == onnx.AttributeProto.INTS
+            else protos.attribute_value(a) for a in node.attribute}
 
 
 def _disjoint(pool: onnx.NodeProto) -> bool:
     """Whether a MaxPool's windows never share a pixel."""
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
+    attrs = protos.attributes(pool)
     kernel = attrs["kernel_shape"]
     strides = attrs.get("strides") or [1] * len(kernel)
     dilations = attrs.get("dilations") or [1] * len(kernel)

@@ -4,11 +4,10 @@ The compiler builds graphs and never executes anything: ``onnxforge.runtime`` ru
 """
 from __future__ import annotations
 
-from . import names
 from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, resolve_config
 from .programs import CompileError, Program, build_eval_step, build_infer, build_train_step
 from .rng import CounterRng
 
-__all__ = ["names", "cleanup", "CompileConfig", "OutputConfig", "resolve_config", "CompileError", "Program",
+__all__ = ["cleanup", "CompileConfig", "OutputConfig", "resolve_config", "CompileError", "Program",
            "build_infer", "build_eval_step", "build_train_step", "CounterRng"]

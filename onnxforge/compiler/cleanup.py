@@ -18,8 +18,8 @@ __all__ = ["cleanup"]
 from collections.abc import Iterable
 
 import onnx
-from onnx import numpy_helper
 
+from ..graph import protos
 from ..graph.builder import _all_inputs, subgraph_captures
 
 # Ops whose outputs differ between two identical nodes.
@@ -39,7 +39,7 @@ def _dedup_initializers(graph: onnx.GraphProto, alias: dict[str, str], keep: set
         if t.name in keep:
             kept.append(t)
             continue
-        key = (t.data_type, tuple(t.dims), numpy_helper.to_array(t).tobytes())
+        key = (t.data_type, tuple(t.dims), protos.array_from_tensor(t).tobytes())
         if key in seen:
             alias[t.name] = seen[key]
         else:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import onnx
 
+from ..graph.value import np_dtype
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from ..optimizers import Optimizer
-from . import names
+from ..graph import contract
 
 
 def keras_dtype(dtype: Any) -> np.dtype:
@@ -21,7 +21,7 @@ def keras_dtype(dtype: Any) -> np.dtype:
     if dtype is None:
         return np.dtype(np.float32)
     if isinstance(dtype, int) and not isinstance(dtype, bool):
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
+        return np_dtype(dtype)
     if dtype == "string":
         return np.dtype(object)  # ONNX STRING tensors are object arrays of str in numpy / onnxruntime
     return np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
@@ -85,7 +85,7 @@ class CompileConfig:
         log key is the name they were asked by (a single output's); the per-output losses; then every other
         metric (prefixed by its output, or renamed to be unique) sorted by name, as Keras's
         ``_flatten_metrics_in_order`` does."""
-        out: list[tuple[str, metrics_module.Metric]] = [(names.LOSS, metrics_module.Mean(name=names.LOSS))]
+        out: list[tuple[str, metrics_module.Metric]] = [(contract.LOSS, metrics_module.Mean(name=contract.LOSS))]
         metrics = [item for o in self.outputs for item in o.metrics + o.weighted_metrics]
         out += [(n, m) for n, m in metrics if self.raw_names.get(n, n) == n]
         if self.per_output_losses:
@@ -172,7 +172,7 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
         for out, w in zip(outs, weights):
             out.loss_weight = 1.0 if w is None else float(w)
 
-    taken = {names.LOSS} | {f"{o.name}_loss" for o in outs}
+    taken = {contract.LOSS} | {f"{o.name}_loss" for o in outs}
     raw_names: dict[str, str] = {}
     for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
         if value is None:

@@ -1,7 +1,7 @@
 """Building the three programs of a compiled model: ``infer``, ``eval_step`` and ``train_step``.
 
 Each program is an ``onnx.ModelProto`` in standard ``ai.onnx`` ops with the stable I/O names of
-``onnxforge.compiler.names``, plus a ``Program`` record telling the runtime which inputs come from the
+``onnxforge.graph.contract``, plus a ``Program`` record telling the runtime which inputs come from the
 host each call, which are Variables (read-only parameters or state pairs) and which outputs go back to
 the host.
 
@@ -27,7 +27,7 @@ from ..autodiff.passes import optimize as optimize_gradients
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..losses import batch_size, reduce
 from ..variables import Variable
-from . import names
+from ..graph import contract
 from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, keras_dtype
 from .rng import CounterRng
@@ -80,8 +80,8 @@ class _Tracer:
         out_names = list(model.output_names)
         self.outs = config.outputs if config is not None else []
         with_targets = [o for o in self.outs if o.has_target]
-        wanted = in_names + [names.target(o.name) for o in with_targets] + \
-            [names.sample_weight(o.name) for o in with_targets] + [names.LEARNING_RATE]
+        wanted = in_names + [contract.target(o.name) for o in with_targets] + \
+            [contract.sample_weight(o.name) for o in with_targets] + [contract.LEARNING_RATE]
         if config is None:
             wanted += out_names
         reserve(b, _unique(wanted))
@@ -91,10 +91,10 @@ class _Tracer:
         self.targets: dict[str, Value] = {}
         self.weights: dict[str, Value] = {}
         for o in with_targets:
-            self.targets[o.name] = b.input(release(b, names.target(o.name)), onnx_dtype(o.target_dtype),
-                                           onnx_shape(o.target_shape, names.target(o.name)))
+            self.targets[o.name] = b.input(release(b, contract.target(o.name)), onnx_dtype(o.target_dtype),
+                                           onnx_shape(o.target_shape, contract.target(o.name)))
         for o in with_targets:
-            self.weights[o.name] = b.input(release(b, names.sample_weight(o.name)), _FLOAT, (names.BATCH_DIM,))
+            self.weights[o.name] = b.input(release(b, contract.sample_weight(o.name)), _FLOAT, (contract.BATCH_DIM,))
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
         self.ctx.replicated = replicated
@@ -151,8 +151,8 @@ def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str
         terms.append(value if o.loss_weight == 1.0 else value * float(o.loss_weight))
     terms += [_scalar(b, r) for r in t.ctx.losses]
     total = terms[0] if len(terms) == 1 else b.op("Sum", terms, dtype=_FLOAT, shape=())
-    sums.append((names.LOSS, "total", total * n))
-    sums.append((names.LOSS, "count", n))
+    sums.append((contract.LOSS, "total", total * n))
+    sums.append((contract.LOSS, "count", n))
     if config.per_output_losses:
         for o, value in per_output:
             sums.append((f"{o.name}_loss", "total", value * n))
@@ -186,7 +186,7 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
     state_names: list[tuple[Variable, str, str]] = []
     state_vars = set()
     for var, v_in, v_out in state:
-        out_name = names.new_state(v_in.name)
+        out_name = contract.new_state(v_in.name)
         b.output(v_out, out_name)
         state_names.append((var, v_in.name, out_name))
         state_vars.add(var.uid)
@@ -204,15 +204,16 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
         "outputs": {"predictions" if kind == "infer" else "sums": [n for n, _ in host_out],
                     "state": [s[2] for s in state_names]},
     }
-    for key, value in ((names.PROGRAM_KEY, kind), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state_names])),
-                       (names.IO_KEY, json.dumps(io))):
+    pairs = json.dumps([[s[1], s[2]] for s in state_names])
+    for key, value in ((contract.PROGRAM_KEY, kind), (contract.STATE_KEY, pairs),
+                       (contract.IO_KEY, json.dumps(io))):
         model.metadata_props.add(key=key, value=value)
     if t.ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(dims), "min": minimum, "message": message}
                   for dims, minimum, message in t.ctx.dim_checks]
-        model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+        model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     if t.ctx.value_checks:  # ids an Embedding gathers with, checked on the host
-        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+        model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in t.ctx.value_checks]))
     return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
                    learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
@@ -222,7 +223,7 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
 def _sum_outputs(sums: list[tuple[str, str, Value]]) -> tuple[list[tuple[str, Value]], list[tuple[str, str, str]]]:
     host_out, records = [], []
     for tracker, state, value in sums:
-        out = names.sum_output(tracker, state)
+        out = contract.sum_output(tracker, state)
         host_out.append((out, value))
         records.append((tracker, state, out))
     return host_out, records
@@ -294,7 +295,7 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     for g, p in zip(grads, params):
         g.dtype = g.dtype or p.dtype
         g.shape = g.shape if g.shape is not None else p.shape
-    lr = declare_input(b, release(b, names.LEARNING_RATE), np.float32, ())
+    lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())
     state: list[tuple[Variable, Value, Value]] = []
     for var, new_value in opt.apply_graph(b, ctx.read, trained, params, grads, lr):
         state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))

@@ -39,7 +39,7 @@ from ..graph import GraphBuilder, Value
 from ..losses import batch_size
 from ..optimizers import Optimizer
 from ..variables import Variable
-from . import names
+from ..graph import contract
 from .cleanup import cleanup
 from .config import CompileConfig
 from .programs import CompileError, Program, _finish, _metric_sums, _scalar, _sum_outputs, _Tracer, _typed
@@ -127,7 +127,7 @@ def _share_objective(t: _Tracer, config: CompileConfig, global_batch: Value
         reg = regularization[0] if len(regularization) == 1 else b.op("Sum", regularization, dtype=_FLOAT, shape=())
         terms.append(reg * share)
     total = terms[0] if len(terms) == 1 else b.op("Sum", terms, dtype=_FLOAT, shape=())
-    sums = [(names.LOSS, "total", total * global_batch), (names.LOSS, "count", n)]
+    sums = [(contract.LOSS, "total", total * global_batch), (contract.LOSS, "count", n)]
     if config.per_output_losses:
         for o, value in per_output:
             sums += [(f"{o.name}_loss", "total", value * global_batch), (f"{o.name}_loss", "count", n)]
@@ -253,7 +253,7 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
         inputs.append(bucket.name)
         for var, offset, size in bucket.members:
             grads[var.uid] = _piece(b, flat, offset, size, var.shape)
-    lr = declare_input(b, release(b, names.LEARNING_RATE), np.float32, ())
+    lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())
     params = [ctx.read(v) for v in trained]
     iterations = ctx.read(optimizer.iterations)
     slot_vars = [optimizer.slots(v) for v in trained]
@@ -275,12 +275,12 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
             state.append((var, old, _typed(_piece(b, mean, offset, size, var.shape), old)))
     state_names = []
     for var, v_in, v_out in state:
-        out = names.new_state(v_in.name)
+        out = contract.new_state(v_in.name)
         b.output(v_out, out)
         state_names.append((var, v_in.name, out))
     model = b.to_model(name="onnxforge_replica_apply")
     model, _ = cleanup(model, set(inputs) | {s[1] for s in state_names} | {lr.name})
-    model.metadata_props.add(key=names.PROGRAM_KEY, value="replica_apply")
+    model.metadata_props.add(key=contract.PROGRAM_KEY, value="replica_apply")
     return Program(kind="replica_apply", model=model, inputs=inputs, state=state_names, learning_rate=lr.name,
                    trainable=list(trained))
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..tracing import TraceContext
 from ..variables import Variable
-from . import names
+from ..graph import contract
 from .rng import SeedStreams
 
 
@@ -24,7 +24,7 @@ def onnx_shape(keras_shape: Sequence[Any] | None, prefix: str) -> tuple | None:
         if isinstance(d, (int, np.integer)) and d is not None and int(d) >= 0:
             dims.append(int(d))
         else:
-            dims.append(names.BATCH_DIM if i == 0 else f"{prefix}_dim{i}")
+            dims.append(contract.BATCH_DIM if i == 0 else f"{prefix}_dim{i}")
     return tuple(dims)
 
 

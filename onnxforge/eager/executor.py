@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..compiler import names
+from ..graph.shape_inference import fill_shapes
+from ..graph import contract
 from ..compiler.cleanup import cleanup
 from ..compiler.rng import CounterRng
 from ..compiler.trace import ProgramTrace, release
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
-from ..layers._ops import fill_shapes
 from ..layers.keras_tensor import map_structure
 from ..runtime import Device, ProgramRunner
 from ..tracing import active_trace
@@ -114,7 +114,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         a = next(it)
         shape = tuple(a.shape)
         if free_batch and shape:
-            shape = (names.BATCH_DIM, *shape[1:])
+            shape = (contract.BATCH_DIM, *shape[1:])
         v = b.input(f"input_{len(inputs)}", onnx_dtype(a.dtype), shape)
         inputs.append(v.name)
         return v
@@ -161,7 +161,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
     for var, v_in, v_out in pairs:
         v_out.dtype = v_out.dtype or v_in.dtype
         v_out.shape = v_out.shape if v_out.shape is not None else v_in.shape
-        out_name = names.new_state(v_in.name)
+        out_name = contract.new_state(v_in.name)
         b.output(v_out, out_name)
         state.append((var, v_in.name, out_name))
     state_ids = {var.uid for var, _, _ in state}
@@ -172,9 +172,9 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
     params = [(var, name) for var, name in params if name not in removed]
     if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(d), "min": m, "message": msg} for d, m, msg in ctx.dim_checks]
-        model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+        model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     if ctx.value_checks:  # an Embedding's ids, checked on the host (ProgramRunner applies them)
-        model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+        model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
                         seed[0].name if seed else None, loss_slots=loss_slots)

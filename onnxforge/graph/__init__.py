@@ -1,4 +1,7 @@
-"""Symbolic values, the graph builder and the pinned opset: the only code that calls ``onnx.helper``."""
+"""Level 0: symbolic values, the graph builder, ONNX shape inference, the pinned opset, typed proto
+constructors (``protos``), the file contract (``contract``: program I/O names and metadata keys), checks of
+untrusted files and program partitioning. The only code that calls ``onnx.helper``; it imports nothing
+else from onnxforge."""
 from __future__ import annotations
 
 from .builder import GraphBuilder, ValueLike, subgraph_captures

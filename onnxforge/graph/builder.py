@@ -1,8 +1,7 @@
 """The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
 from __future__ import annotations
 
-__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER", "ShapeInferenceError",
-           "SEQUENCE_OPS", "run_shape_inference"]
+__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER", "SEQUENCE_OPS"]
 
 import itertools
 from collections.abc import Iterable, Sequence
@@ -12,7 +11,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .._version import __version__
 from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
+from .shape_inference import fill_output_types, run_shape_inference, type_of
 from .value import Shape, Value, np_dtype, onnx_dtype
 
 #: What ``op`` accepts as an input: a value, a value's name, a Python/numpy constant, or ``None`` for an
@@ -66,10 +67,6 @@ SEQUENCE_OPS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert"
 
 #: Ops whose output element type is that of input k rather than of their first value input.
 _DTYPE_SOURCE = {"Where": 1, "CastLike": 1, "OneHot": 2}
-
-
-class ShapeInferenceError(ValueError):
-    """ONNX shape inference rejected a graph: the message names the node it stopped at."""
 
 
 class GraphBuilder:
@@ -346,14 +343,12 @@ class GraphBuilder:
 
     def to_model(self, name: str = "onnxforge", prune: bool = True, doc_string: str = "") -> onnx.ModelProto:
         """The recorded graph as a model at this builder's opset, with onnxforge as producer."""
-        from .. import __version__
-
         graph = self.to_graph(name, prune=prune, doc_string=doc_string)
         model = helper.make_model(graph, opset_imports=opset_imports(self.opset),
                                   producer_name="onnxforge", producer_version=__version__)
         model.ir_version = ir_version_for(self.opset)
         if any(o.dtype is None or o.shape is None for o in self.outputs):
-            _fill_output_types(model)
+            fill_output_types(model)
         return model
 
     @classmethod
@@ -367,7 +362,7 @@ class GraphBuilder:
         init_names = {t.name for t in graph.initializer}
         for vi in graph.input:
             if vi.name not in init_names:
-                b.input(vi.name, *_type_of(vi)).is_sequence = vi.type.HasField("sequence_type")
+                b.input(vi.name, *type_of(vi)).is_sequence = vi.type.HasField("sequence_type")
         for t in graph.initializer:
             b.reserve(t.name)
             b.initializers[t.name] = t
@@ -381,12 +376,12 @@ class GraphBuilder:
             b.add_node(node)
         for vi in list(graph.value_info) + list(graph.output):
             if vi.name in b.values:
-                dtype, shape = _type_of(vi)
+                dtype, shape = type_of(vi)
                 v = b.values[vi.name]
                 v.dtype = v.dtype or dtype
                 v.shape = v.shape if v.shape is not None else shape
                 v.is_sequence = v.is_sequence or vi.type.HasField("sequence_type")
-        b.outputs = [b.values[o.name] if o.name in b.values else b._record(o.name, *_type_of(o))
+        b.outputs = [b.values[o.name] if o.name in b.values else b._record(o.name, *type_of(o))
                      for o in graph.output]
         return b
 
@@ -401,72 +396,6 @@ def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
     if op_type in _OUTPUT_DTYPE:
         return _OUTPUT_DTYPE[op_type]
     return like.dtype if like is not None else None
-
-
-def run_shape_inference(model: onnx.ModelProto, doing: str, strict: bool = False) -> onnx.ModelProto:
-    """``onnx.shape_inference.infer_shapes`` with data propagation; a failure raises
-    ``ShapeInferenceError`` naming what was being done and the node ONNX stopped at (never swallowed: the
-    types it fills in decide the dtypes of emitted constants and zeros).
-
-    ``strict`` also fails on inconsistencies non-strict inference skips silently (mismatched element types,
-    unbroadcastable shapes, a recorded type that contradicts the inferred one), but not on types that are
-    merely unknown (an input declared without one): those stay unknown, as without ``strict``.
-    """
-    try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
-    except Exception as e:  # noqa: BLE001 (onnx raises several exception types; all mean the same here)
-        problems = _node_errors(str(e))
-        if strict and problems and all(_only_unknown(p) for p in problems):
-            return run_shape_inference(model, doing, strict=False)
-        real = [p for p in problems if not _only_unknown(p)] or problems
-        raise ShapeInferenceError(f"ONNX shape inference failed while {doing} (graph {model.graph.name!r}): "
-                                  f"{' | '.join(real) or _first_line_with_node(str(e))}") from e
-
-
-_UNKNOWN = ("expected to have type but instead is null", "type unknown", "Element type of input",
-            "has unknown", "is null")
-
-
-def _node_errors(message: str) -> list[str]:
-    """onnx's per-node messages, ``(op_type:X, node name: Y): ...`` each."""
-    parts = message.split("(op_type:")
-    return [("(op_type:" + p).strip().rstrip("|").strip() for p in parts[1:]]
-
-
-def _only_unknown(problem: str) -> bool:
-    return any(u in problem for u in _UNKNOWN)
-
-
-def _first_line_with_node(message: str) -> str:
-    # onnx prefixes each failure with "(op_type:X, node name: Y)": keep those lines, drop the C++ noise.
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    named = [ln for ln in lines if "node name" in ln or "op_type" in ln]
-    return " | ".join(named or lines[:3])
-
-
-def _fill_output_types(model: onnx.ModelProto) -> None:
-    """Complete graph outputs' types by shape inference (the full checker wants them)."""
-    inferred = run_shape_inference(model, "typing the graph's outputs")
-    known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)
-             if vi.type.tensor_type.elem_type}
-    for out in model.graph.output:
-        t = out.type.tensor_type
-        if out.name in known and (not t.elem_type or not t.HasField("shape")):
-            out.type.CopyFrom(known[out.name].type)
-
-
-def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
-    """``(elem_type, shape)`` of a tensor value info; for a sequence, its elements' (shape ``None``)."""
-    if vi.type.HasField("sequence_type"):
-        elem = vi.type.sequence_type.elem_type
-        return (elem.tensor_type.elem_type or None) if elem.HasField("tensor_type") else None, None
-    t = vi.type.tensor_type
-    if not vi.type.HasField("tensor_type"):
-        return None, None
-    shape: Shape = None
-    if t.HasField("shape"):
-        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
-    return (t.elem_type or None), shape
 
 
 def _value_info(v: Value) -> onnx.ValueInfoProto:

@@ -9,7 +9,7 @@ of conv / pool / BN / relu layers keeps one NCHW layout inside and transposes on
 from __future__ import annotations
 
 __all__ = ["ints", "static_shape", "transpose", "peel", "elementwise", "set_shape", "merge_shape",
-           "inverse_perm", "reduce", "fill_shapes"]
+           "inverse_perm", "reduce"]
 
 import weakref
 from collections.abc import Callable, Sequence
@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from ..graph import GraphBuilder, Value
 
@@ -113,46 +112,3 @@ def reduce(op: str, x: Value, axes: Sequence[int], keepdims: bool) -> Value:
         red = {a % rank for a in axes}
         shape = tuple((1 if i in red else d) for i, d in enumerate(x.shape) if keepdims or i not in red)
     return x.builder.op(op, [x, ints(x.builder, axes)], keepdims=int(keepdims), shape=shape)
-
-
-def _type_proto(v: Value) -> onnx.TypeProto | None:
-    if v.dtype is None:
-        return None
-    return helper.make_tensor_type_proto(v.dtype, None if v.shape is None else list(v.shape))
-
-
-def fill_shapes(b: GraphBuilder, start: int) -> None:
-    """Give every value made by ``b.nodes[start:]`` that lacks a shape (or dtype) the one ONNX infers.
-
-    Gradient rules need ranks and static dims of intermediate values (MatMul, Conv weights, pooling), and
-    layer code written with ``Value`` arithmetic does not annotate them; ONNX's own per-node inference does,
-    from the inputs' shapes and the values of small integer constants (shapes, axes, pads).
-    """
-    for node in b.nodes[start:]:
-        outs = [b.values.get(o) for o in node.output if o]
-        if all(v is None or (v.shape is not None and v.dtype is not None) for v in outs):
-            continue
-        types, data = {}, {}
-        for name in node.input:
-            v = b.values.get(name) if name else None
-            proto = None if v is None else _type_proto(v)
-            if proto is None:
-                continue
-            types[name] = proto
-            init = b.initializers.get(name)
-            if init is not None and init.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
-                data[name] = init
-        try:
-            schema = onnx.defs.get_schema(node.op_type, b.opset, node.domain)
-            inferred = onnx.shape_inference.infer_node_outputs(schema, node, types, data)
-        except Exception:  # inference is a help (ops with subgraphs, unknown input types)
-            continue
-        for name, proto in inferred.items():
-            v = b.values.get(name)
-            if v is None:
-                continue
-            tt = proto.tensor_type
-            if v.dtype is None and tt.elem_type:
-                v.dtype = tt.elem_type
-            if v.shape is None and tt.HasField("shape"):
-                v.shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)

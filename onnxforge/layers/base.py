@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..graph.value import onnx_dtype
 from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
@@ -654,7 +655,7 @@ class Layer:
         compute = self.compute_dtype
         if "float" not in compute or not self._convert_input_args:
             return args, kwargs
-        to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(compute)) if compute != "bfloat16" \
+        to = onnx_dtype(compute) if compute != "bfloat16" \
             else onnx.TensorProto.BFLOAT16
 
         def cast_float(x: Any) -> Any:
@@ -733,7 +734,7 @@ class Layer:
             k = next(counter)
             shape = tuple(("batch" if i == 0 else f"unk{k}_{i}") if d is None else d for i, d in enumerate(t.shape))
             elem = onnx.TensorProto.STRING if t.dtype == "string" else \
-                onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+                onnx_dtype(t.dtype)
             return b.input(f"spec_input_{k}", elem, shape)
 
         with ctx.active():

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..graph.value import np_dtype
 from ..backend_config import floatx
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def standardize_dtype(dtype: Any) -> str:
             return "bfloat16"
         if dtype == onnx.TensorProto.STRING:
             return "string"
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype)).name
+        return np_dtype(dtype).name
     if dtype == "bfloat16" or getattr(dtype, "name", None) == "bfloat16":
         return "bfloat16"
     return np.dtype(dtype).name

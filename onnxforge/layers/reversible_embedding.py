@@ -6,9 +6,7 @@ __all__ = ["ReversibleEmbedding"]
 
 from typing import Any
 
-import numpy as np
-import onnx
-
+from ..graph.value import onnx_dtype
 from . import _ops
 from .core import Embedding
 from .keras_tensor import KerasTensor
@@ -60,7 +58,7 @@ class ReversibleEmbedding(Embedding):
             kernel = self.reverse_embeddings
         x = inputs
         if self.reverse_dtype is not None:
-            to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.reverse_dtype))
+            to = onnx_dtype(self.reverse_dtype)
             x, kernel = b.op("Cast", [x], to=to), b.op("Cast", [kernel], to=to)
         logits = x @ kernel
         if self.logit_soft_cap is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..graph import Value
+from ..graph import Value, protos
 from ..losses import EPSILON, _rank, cast, expand_dims, squeeze_or_expand_to_same_rank
 from .base import Metric, divide_no_nan
 
@@ -41,14 +41,14 @@ def _const(b: Any, value: Any, dtype: Any = np.float32) -> Value:
 
 
 def _ones_like(b: Any, x: Value) -> Value:
-    return b.op("ConstantOfShape", [b.op("Shape", [x])], value=onnx.helper.make_tensor("one", _FLOAT, [1], [1.0]))
+    return b.op("ConstantOfShape", [b.op("Shape", [x])], value=protos.tensor("one", _FLOAT, [1], [1.0]))
 
 
 def filter_top_k(x: Value, k: int) -> Value:
     """Keep the ``k`` largest entries of the last axis of ``x`` and set the rest to ``NEG_INF``."""
     b = x.builder
     _, idx = b.op("TopK", [x, _const(b, [k], np.int64)], axis=-1, largest=1, sorted=1, outputs=2)
-    zeros = b.op("ConstantOfShape", [b.op("Shape", [x])], value=onnx.helper.make_tensor("zero", _FLOAT, [1], [0.0]))
+    zeros = b.op("ConstantOfShape", [b.op("Shape", [x])], value=protos.tensor("zero", _FLOAT, [1], [0.0]))
     mask = b.op("ScatterElements", [zeros, idx, _ones_like(b, idx)], axis=-1)
     return b.op("Where", [cast(mask, _BOOL), x, _const(b, NEG_INF)], shape=x.shape)
 
@@ -173,7 +173,7 @@ def _bucketed(preds: Value, pos_w: Value, neg_w: Value, thresholds: np.ndarray) 
     grid = b.op("Concat", [_const(b, [n_t + 1], np.int64), n_labels], axis=0)
 
     def count(weights: Value) -> Value:
-        zeros = b.op("ConstantOfShape", [size], value=onnx.helper.make_tensor("zero", _FLOAT, [1], [0.0]))
+        zeros = b.op("ConstantOfShape", [size], value=protos.tensor("zero", _FLOAT, [1], [0.0]))
         sums = b.op("ScatterElements", [zeros, flat, b.op("Reshape", [weights, _const(b, [-1], np.int64)])],
                     axis=0, reduction="add")
         per_bucket = b.op("Slice", [b.op("Reshape", [sums, grid]), _const(b, [0], np.int64),

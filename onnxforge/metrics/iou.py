@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..graph import Value
+from ..graph import Value, protos
 from ..losses import EPSILON, _rank, cast, expand_dims
 from .base import Metric
 
@@ -74,7 +74,7 @@ class _IoUBase(Metric):
         p = self._ids(y_pred, self.sparse_y_pred)
         flat = b.const(np.asarray([-1], np.int64))
         if sample_weight is None:
-            w = b.op("ConstantOfShape", [b.op("Shape", [t])], value=onnx.helper.make_tensor("one", _FLOAT, [1], [1.0]))
+            w = b.op("ConstantOfShape", [b.op("Shape", [t])], value=protos.tensor("one", _FLOAT, [1], [1.0]))
         else:
             w = cast(sample_weight, _FLOAT)
             if self._integer:   # Keras converts the weights to the metric's integer dtype

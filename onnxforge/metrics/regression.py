@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from .. import losses as L
-from ..graph import Value
+from ..graph import Value, protos
 from ..losses import _rank, cast, elementwise, expand_dims, reduce, squeeze_or_expand_to_same_rank
 from .accuracy_metrics import eager
 from .base import Mean, MeanMetricWrapper, Metric, divide_no_nan
@@ -167,7 +167,7 @@ class R2Score(Metric):
         self._columns = y_pred.shape[-1]
         if sample_weight is None:
             w = b.op("ConstantOfShape", [b.op("Shape", [y_true])],
-                     value=onnx.helper.make_tensor("one", _FLOAT, [1], [1.0]))
+                     value=protos.tensor("one", _FLOAT, [1], [1.0]))
         else:
             w = cast(sample_weight, _FLOAT)
             if _rank(w) == 1:

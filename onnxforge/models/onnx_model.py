@@ -53,10 +53,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import inliner, numpy_helper, version_converter
+from onnx import inliner, version_converter
 from onnx import utils as onnx_utils
 
-from ..graph import Value
+from ..graph import Value, protos
 from ..graph.untrusted import DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, load_onnx_bytes
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from ..layers import _ops, allocation
@@ -179,8 +179,8 @@ def _constant_values(graph: onnx.GraphProto, init_arrays: dict[str, np.ndarray])
         if node.op_type == "Constant" and node.attribute:
             attr = node.attribute[0]
             try:
-                out[node.output[0]] = numpy_helper.to_array(attr.t) if attr.name == "value" \
-                    else np.asarray(onnx.helper.get_attribute_value(attr))
+                out[node.output[0]] = protos.array_from_tensor(attr.t) if attr.name == "value" \
+                    else np.asarray(protos.attribute_value(attr))
             except Exception:  # sparse constants and the like: not needed as known values
                 pass
     return out
@@ -292,7 +292,7 @@ class OnnxModel(Model):
         self.training_mode = bool(training_mode)
         self._proto = onnx_model
         graph = onnx_model.graph
-        init_arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        init_arrays = {t.name: protos.array_from_tensor(t) for t in graph.initializer}
         train_names, frozen_names = _classify(graph, trainable_initializers)
         self._variables: dict[str, Variable] = {}
         for names, flag, bucket in ((train_names, True, self._trainable_variables),
@@ -375,7 +375,7 @@ class OnnxModel(Model):
                 raise OnnxLoadError(source, f"the declared weights take more than {DEFAULT_MAX_BYTES} bytes "
                                     f"(at {wname!r}, shape {list(shape)})", key="weights")
         for wname, dtype, shape in weights:
-            proto.graph.initializer.append(numpy_helper.from_array(np.zeros(shape, dtype), wname))
+            proto.graph.initializer.append(protos.tensor_from_array(np.zeros(shape, dtype), wname))
         return cls(proto, trainable_initializers=config.get("trainable_initializers"),
                    training_mode=config.get("training_mode", False), name=name,
                    trainable=config.get("trainable", True))
@@ -474,7 +474,7 @@ class _Emitter:
             keep = [a for a in new.attribute if a.name not in attrs]
             del new.attribute[:]
             new.attribute.extend(keep)
-            new.attribute.extend(onnx.helper.make_attribute(k, v) for k, v in attrs.items())
+            new.attribute.extend(protos.attribute(k, v) for k, v in attrs.items())
         start = len(self.b.nodes)
         self.b.add_node(new)
         self._fill_types(start, node, outputs)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype
+from ..graph.shape_inference import fill_shapes
+from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype, protos
 from ..variables import Variable
 
 _INT64 = onnx.TensorProto.INT64
@@ -205,7 +206,7 @@ def static_dims(shape: Any) -> tuple | None:
 def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
     """``ConstantOfShape``: a tensor of ``shape`` filled with ``value``."""
     tensor, static = shape_tensor(b, shape)
-    fill = onnx.numpy_helper.from_array(np.asarray([value], dtype=np_dtype(dtype)), "value")
+    fill = protos.tensor_from_array(np.asarray([value], dtype=np_dtype(dtype)), "value")
     return b.op("ConstantOfShape", [tensor], value=fill, dtype=dtype, shape=static)
 
 
@@ -227,8 +228,6 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
         b = builder_of(args, kwargs)
         if b is None:
             return _run_eagerly(fn, args, kwargs)
-        from ..layers._ops import fill_shapes
-
         start = len(b.nodes)
         out = fn(*args, **kwargs)
         fill_shapes(b, start)

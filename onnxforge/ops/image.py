@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.shape_inference import fill_shapes
 from ..graph import Value
 from ._util import as_value, builder_of, symbolic
 
@@ -79,8 +80,6 @@ def extract_patches(images: Any, size: Any, strides: Any = None, dilation_rate: 
     attrs = cu.padding_attrs(tuple(cf.shape[2:]), kernel, strides, dilations, padding)
     y = b.op("Conv", [cf, weight], kernel_shape=list(kernel), strides=list(strides), dilations=list(dilations),
              **attrs)
-    from ..layers._ops import fill_shapes
-
     fill_shapes(b, len(b.nodes) - 1)
     y = cu.to_channels_last(y, data_format)
     if unbatched:

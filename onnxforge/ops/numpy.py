@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 
 from ..backend_config import floatx
-from ..graph import Value, np_dtype
+from ..graph import Value, np_dtype, protos
 from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, promote, shape_tensor,
                     static_dims, symbol_size, symbolic)
 
@@ -569,7 +569,7 @@ def full_like(x: Any, fill_value: Any, dtype: Any = None) -> Value:
     elem = dtype_enum(dtype) if dtype is not None else v.dtype
     if isinstance(fill_value, Value):
         return b.op("Add", [full_like(v, 0, dtype=elem), cast_value(fill_value, elem)])
-    fill = onnx.numpy_helper.from_array(np.asarray([fill_value], dtype=np_dtype(elem)), "value")
+    fill = protos.tensor_from_array(np.asarray([fill_value], dtype=np_dtype(elem)), "value")
     return b.op("ConstantOfShape", [b.op("Shape", [v])], value=fill, dtype=elem, shape=v.shape)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..graph.contract import DIM_CHECKS_KEY, VALUE_CHECKS_KEY
 from ..variables import Variable
 from .device import Device
 from .session import create_session
@@ -287,7 +288,6 @@ def _dim_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[
     feeds: each raises ``ValueError`` with the layer's message before onnxruntime sees a bad size."""
     import json
 
-    from ..compiler.names import DIM_CHECKS_KEY
 
     raw = next((p.value for p in model.metadata_props if p.key == DIM_CHECKS_KEY), None)
     if raw is None:
@@ -327,7 +327,6 @@ def value_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable
     Embedding id past its table, negative, huge or not a finite number), naming the value received."""
     import json
 
-    from ..compiler.names import VALUE_CHECKS_KEY
 
     raw = next((p.value for p in model.metadata_props if p.key == VALUE_CHECKS_KEY), None)
     if raw is None:

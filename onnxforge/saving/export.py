@@ -7,7 +7,7 @@ Three exports, each one self-contained file in standard ``ai.onnx`` ops that pas
   its variable (``dense/kernel``): model inputs -> model outputs, Keras input / output names, a dynamic
   ``batch`` axis (and ``sequence`` axis where a single input has one).
 * :func:`export_training` -- the compiled ``train_step`` program with its I/O contract (see
-  ``onnxforge.compiler.names``): every state tensor (weights, optimizer slots, step counter, BatchNorm
+  ``onnxforge.graph.contract``): every state tensor (weights, optimizer slots, step counter, BatchNorm
   statistics, RNG state) is a true input (no initializer default) and, as ``<name>:new``, an output; the
   pairs are listed in ``metadata_props["onnxforge.state"]``. The state's value at export time goes to a
   companion model ``<name>.init.onnx`` with no inputs whose outputs, named after the inputs, are that
@@ -35,8 +35,8 @@ from __future__ import annotations
 
 __all__ = [
     "EXTERNAL_DATA_LIMIT", "export_inference", "export_training", "export_eval", "inference_proto",
-    "inference_parts", "training_proto", "training_parts", "eval_proto", "eval_parts", "write_onnx", "write_step", "upgrade_training", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
-    "META_CLASS_NAMES", "META_LEARNING_RATE", "META_LEARNING_RATES", "META_WEIGHTS",
+    "inference_parts", "training_proto", "training_parts", "eval_proto", "eval_parts", "write_onnx", "write_step",
+    "upgrade_training",
 ]
 
 import json
@@ -49,10 +49,11 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from ..compiler import names
+from ..graph.value import np_dtype
+from .._version import __version__
 from ..compiler.programs import Program, build_infer
+from ..graph import contract, protos
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset, ir_version_for
 from . import portable
 from .atomic import atomic_write, remove_stale_temps
@@ -65,19 +66,6 @@ EXTERNAL_DATA_LIMIT = 2**31 - 2**27
 _EXTERNAL_MIN_BYTES = 1024
 _ALIGN = 64
 
-META_VERSION = "onnxforge.version"
-#: JSON ``{input name: layout}``, e.g. ``{"image": "NHWC"}`` (Keras ``channels_last``).
-META_LAYOUT = "onnxforge.input_layout"
-#: ``"channels_last"`` or ``"channels_first"``.
-META_DATA_FORMAT = "onnxforge.data_format"
-#: JSON list of class names, one per entry of the first output's last axis.
-META_CLASS_NAMES = "onnxforge.class_names"
-#: The optimizer's learning rate at export time (training exports; a hint, the input is required).
-META_LEARNING_RATE = "onnxforge.learning_rate"
-#: Custom training steps: JSON ``{learning-rate input: its value at export time}``, one per optimizer.
-META_LEARNING_RATES = "onnxforge.learning_rates"
-#: JSON list of the initializer names holding ``model.weights``, in that order (``load_weights`` reads it).
-META_WEIGHTS = "onnxforge.weights"
 
 _FLOAT_KINDS = "fc"
 
@@ -179,34 +167,32 @@ def _layout(rank: int, dtype_kind: str, fmt: str) -> str:
 
 def _describe(proto: onnx.ModelProto, model: Any, kind: str) -> None:
     """doc_string and metadata_props common to every export."""
-    from .. import __version__
-
     fmt = data_format(model)
     layouts = {}
     for vi in proto.graph.input:
         if vi.name not in names_of_data(proto):
             continue
         t = vi.type.tensor_type
-        kind_char = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).kind
+        kind_char = np_dtype(t.elem_type).kind
         layouts[vi.name] = _layout(len(t.shape.dim), kind_char, fmt)
     proto.producer_name = "onnxforge"
     proto.producer_version = __version__
-    _set_meta(proto, META_VERSION, __version__)
-    _set_meta(proto, META_DATA_FORMAT, fmt)
-    _set_meta(proto, META_LAYOUT, json.dumps(layouts))
+    _set_meta(proto, contract.VERSION_KEY, __version__)
+    _set_meta(proto, contract.DATA_FORMAT_KEY, fmt)
+    _set_meta(proto, contract.INPUT_LAYOUT_KEY, json.dumps(layouts))
     what = {"infer": "inference graph (model inputs -> model outputs)",
             "train_step": "training step (forward, loss, gradients, optimizer update; state in -> state:new out)",
             "eval_step": "evaluation step (loss and metric batch sums)"}[kind]
     ins = ", ".join(f"{n} [{layouts.get(n, '?')}]" for n in layouts)
     proto.doc_string = (f"Model {_model_name(model)!r}: {what}, exported by onnxforge {__version__}. "
                         f"Inputs: {ins}. Data format: {fmt}. State pairs (training): metadata_props"
-                        f"['{names.STATE_KEY}']; input/output roles: metadata_props['{names.IO_KEY}'].")
+                        f"['{contract.STATE_KEY}']; input/output roles: metadata_props['{contract.IO_KEY}'].")
     proto.graph.doc_string = proto.doc_string
 
 
 def names_of_data(proto: onnx.ModelProto) -> list[str]:
     """The data inputs (model inputs) of a program, from its ``onnxforge.io`` metadata."""
-    io = _get_meta(proto, names.IO_KEY)
+    io = _get_meta(proto, contract.IO_KEY)
     if io is None:
         return [i.name for i in proto.graph.input]
     return list(json.loads(io)["inputs"]["data"])
@@ -237,10 +223,10 @@ def _name_sequence_axis(proto: onnx.ModelProto, model: Any) -> None:
                     rename(g)
 
     rename(proto.graph)
-    checks = _get_meta(proto, names.DIM_CHECKS_KEY)
+    checks = _get_meta(proto, contract.DIM_CHECKS_KEY)
     if checks is not None:  # the run-time checks name the axis too (a recurrent layer's length >= 1)
         renamed = [{**c, "dims": ["sequence" if d == old else d for d in c["dims"]]} for c in json.loads(checks)]
-        _set_meta(proto, names.DIM_CHECKS_KEY, json.dumps(renamed))
+        _set_meta(proto, contract.DIM_CHECKS_KEY, json.dumps(renamed))
 
 
 def _array(var: Any) -> np.ndarray:
@@ -249,7 +235,7 @@ def _array(var: Any) -> np.ndarray:
 
 def _add_initializers(proto: onnx.ModelProto, items: Sequence[tuple[Any, str]], first: bool = True) -> None:
     """Store each variable's current value as an initializer called ``name`` (weights first, for readers)."""
-    tensors = [numpy_helper.from_array(_array(var), name) for var, name in items]
+    tensors = [protos.tensor_from_array(_array(var), name) for var, name in items]
     if first:
         rest = list(proto.graph.initializer)
         del proto.graph.initializer[:]
@@ -266,7 +252,7 @@ def _random_feeds(proto: onnx.ModelProto, rng: np.random.Generator) -> dict[str,
         if vi.name in init:
             continue
         t = vi.type.tensor_type
-        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        dtype = np_dtype(t.elem_type)
         shape = tuple(d.dim_value if d.HasField("dim_value") else 3 for d in t.shape.dim)
         feeds[vi.name] = (rng.normal(size=shape).astype(dtype) if dtype.kind in _FLOAT_KINDS
                           else np.zeros(shape, dtype))
@@ -357,16 +343,16 @@ def inference_proto(model: Any, opset: int | None = None, class_names: Sequence[
     del proto.graph.input[:]
     proto.graph.input.extend(kept)
     _add_initializers(proto, program.params + streams)
-    io = json.loads(_get_meta(proto, names.IO_KEY) or "{}")
+    io = json.loads(_get_meta(proto, contract.IO_KEY) or "{}")
     if io:
         io["inputs"]["params"] = []          # the weights are initializers now, not inputs
         io["inputs"]["state"], io["outputs"]["state"] = [], []
-        _set_meta(proto, names.IO_KEY, json.dumps(io))
+        _set_meta(proto, contract.IO_KEY, json.dumps(io))
     if streams:
-        _set_meta(proto, names.STATE_KEY, "[]")
-    _set_meta(proto, META_WEIGHTS, json.dumps(_weight_names(model, program.params)))
+        _set_meta(proto, contract.STATE_KEY, "[]")
+    _set_meta(proto, contract.WEIGHTS_KEY, json.dumps(_weight_names(model, program.params)))
     if class_names is not None:
-        _set_meta(proto, META_CLASS_NAMES, json.dumps(_check_class_names(class_names, model)))
+        _set_meta(proto, contract.CLASS_NAMES_KEY, json.dumps(_check_class_names(class_names, model)))
     _name_sequence_axis(proto, model)
     _describe(proto, model, "infer")
     return proto, list(program.params)
@@ -386,7 +372,7 @@ def inference_parts(model: Any, opset: int | None = None, class_names: Sequence[
     program = build_infer(model, rng_state=stream() if stream is not None else None)
     proto = _at_opset(_copy(program.model), opset)
     if class_names is not None:
-        _set_meta(proto, META_CLASS_NAMES, json.dumps(_check_class_names(class_names, model)))
+        _set_meta(proto, contract.CLASS_NAMES_KEY, json.dumps(_check_class_names(class_names, model)))
     _name_sequence_axis(proto, model)
     _describe(proto, model, "infer")
     return proto, _state_items(program)
@@ -421,7 +407,7 @@ def _step_parts(model: Any, kind: str, opset: int | None, method: str) -> tuple[
     proto = _at_opset(_copy(program.model), opset)
     compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
     if compile_config is not None:
-        _set_meta(proto, "onnxforge.compile_config", json.dumps(compile_config, default=_json_default))
+        _set_meta(proto, contract.COMPILE_CONFIG_KEY, json.dumps(compile_config, default=_json_default))
     _describe(proto, model, kind)
     return proto, _state_items(program)
 
@@ -448,13 +434,13 @@ def _custom_training_parts(model: Any, program: Program, step: Any,
     proto = _at_opset(_copy(program.model), opset)
     compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
     if compile_config is not None:
-        _set_meta(proto, "onnxforge.compile_config", json.dumps(compile_config, default=_json_default))
+        _set_meta(proto, contract.COMPILE_CONFIG_KEY, json.dumps(compile_config, default=_json_default))
     lrs = list(step.learning_rates) if step is not None else []
-    _set_meta(proto, META_LEARNING_RATES, json.dumps({name: float(opt.learning_rate) for opt, name in lrs}))
-    io = json.loads(_get_meta(proto, names.IO_KEY) or "{}")
+    _set_meta(proto, contract.LEARNING_RATES_KEY, json.dumps({name: float(opt.learning_rate) for opt, name in lrs}))
+    io = json.loads(_get_meta(proto, contract.IO_KEY) or "{}")
     if io:   # keyed by the input's own label (optimizer names collide: two "adam"s)
         io["inputs"]["learning_rates"] = {name.split("/", 1)[-1]: name for _, name in lrs}
-        _set_meta(proto, names.IO_KEY, json.dumps(io))
+        _set_meta(proto, contract.IO_KEY, json.dumps(io))
     _describe(proto, model, "train_step")
     return proto, _state_items(program)
 
@@ -473,7 +459,7 @@ def training_parts(model: Any, opset: int | None = None) -> tuple[onnx.ModelProt
     if custom is not None:
         return _custom_training_parts(model, *custom, opset)
     proto, items = _step_parts(model, "train_step", opset, "export_training")
-    _set_meta(proto, META_LEARNING_RATE, repr(float(model.optimizer.learning_rate)))
+    _set_meta(proto, contract.LEARNING_RATE_KEY, repr(float(model.optimizer.learning_rate)))
     return proto, items
 
 
@@ -637,18 +623,18 @@ def write_step(proto: onnx.ModelProto, state: Sequence[tuple[str, np.ndarray]], 
     if unknown:
         raise ValueError(f"{what}: initial values for {unknown[:5]}, which are not inputs of the graph")
     init_path = portable.companion_path(path)
-    kind = _get_meta(proto, names.PROGRAM_KEY) or "train_step"
+    kind = _get_meta(proto, contract.PROGRAM_KEY) or "train_step"
     export_id = secrets.token_hex(8)
-    for key, value in ((portable.FORMAT_KEY, f"{kind}/{portable.STEP_VERSION}"),
-                       (portable.INIT_MODEL_KEY, init_path.name), (portable.EXPORT_ID_KEY, export_id)):
+    for key, value in ((contract.FORMAT_KEY, f"{kind}/{portable.STEP_VERSION}"),
+                       (contract.INIT_MODEL_KEY, init_path.name), (contract.EXPORT_ID_KEY, export_id)):
         _set_meta(proto, key, value)
     proto.doc_string = (proto.doc_string + " " if proto.doc_string else "") + _loop_doc(proto, init_path.name)
     init = portable.initial_state_model(state, opset=_opset_of(proto), doc_string=(
         f"Initial state of '{path.name}' (onnxforge {kind}): no inputs; run it once and feed each output to "
         f"the input of the same name of '{path.name}'."))
     init.producer_version = proto.producer_version
-    for key, value in ((portable.FORMAT_KEY, portable.INIT_FORMAT), (portable.INIT_FOR_KEY, path.name),
-                       (portable.EXPORT_ID_KEY, export_id), (names.PROGRAM_KEY, "initial_state")):
+    for key, value in ((contract.FORMAT_KEY, portable.INIT_FORMAT), (contract.INIT_FOR_KEY, path.name),
+                       (contract.EXPORT_ID_KEY, export_id), (contract.PROGRAM_KEY, "initial_state")):
         _set_meta(init, key, value)
     _checked_write(init, init_path, external_data, what)
     return _checked_write(proto, path, external_data, what)
@@ -671,7 +657,7 @@ def upgrade_training(source: str | os.PathLike[str], target: str | os.PathLike[s
     """
     loaded = portable.load_training(source)
     if loaded.version != 1:
-        raise OnnxLoadError(source, f"it is already format {loaded.metadata.get(portable.FORMAT_KEY)!r} "
+        raise OnnxLoadError(source, f"it is already format {loaded.metadata.get(contract.FORMAT_KEY)!r} "
                                     f"(its initial state is '{loaded.init_path.name}'); nothing to upgrade")
     items = [(i.name, loaded.state[i.name]) for i in loaded.proto.graph.input if i.name in loaded.state]
     return write_step(loaded.proto, items, target if target is not None else source, external_data,
@@ -680,7 +666,7 @@ def upgrade_training(source: str | os.PathLike[str], target: str | os.PathLike[s
 
 def _loop_doc(proto: onnx.ModelProto, init_name: str) -> str:
     """How to drive the step, from the graph's own roles (the doc_string any ONNX viewer shows)."""
-    io = json.loads(_get_meta(proto, names.IO_KEY) or "{}").get("inputs", {})
+    io = json.loads(_get_meta(proto, contract.IO_KEY) or "{}").get("inputs", {})
     batch = [n for key in ("data", "targets", "sample_weights") for n in io.get(key, [])]
     rates = ([io["learning_rate"]] if io.get("learning_rate") else []) + list(io.get("learning_rates", {}).values())
     text = (f"How to run it: (1) run '{init_name}' (same folder, no inputs) once: its outputs, by name, are the "
@@ -689,12 +675,12 @@ def _loop_doc(proto: onnx.ModelProto, init_name: str) -> str:
     if rates:
         text += f", the learning rate ({', '.join(rates)}: float32 scalar)"
     text += " and the state."
-    if json.loads(_get_meta(proto, names.STATE_KEY) or "[]"):
-        text += (f" (3) For each [input, output] pair in metadata_props['{names.STATE_KEY}'] the output is the "
+    if json.loads(_get_meta(proto, contract.STATE_KEY) or "[]"):
+        text += (f" (3) For each [input, output] pair in metadata_props['{contract.STATE_KEY}'] the output is the "
                  "input's next value.")
-    if any(o.name == names.sum_output(names.LOSS, "total") for o in proto.graph.output):
+    if any(o.name == contract.sum_output(contract.LOSS, "total") for o in proto.graph.output):
         text += " Batch loss = sums/loss/total / sums/loss/count."
-    return text + f" Input roles: metadata_props['{names.IO_KEY}']."
+    return text + f" Input roles: metadata_props['{contract.IO_KEY}']."
 
 
 # ------------------------------------------------------------------------------------------ public

@@ -26,7 +26,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["META_DIGEST", "compute_digest", "seal", "verify", "digest_status"]
+__all__ = ["compute_digest", "seal", "verify", "digest_status"]
 
 import hashlib
 import os
@@ -37,9 +37,9 @@ import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from ..graph import contract
 from ..graph.untrusted import OnnxLoadError
 
-META_DIGEST = "onnxforge.digest"
 _PREFIX = "sha256:"
 _VALUE = re.compile(r"sha256:[0-9a-f]{64}\Z")
 #: Bumped if what the digest covers ever changes; part of the hashed bytes.
@@ -80,7 +80,7 @@ def compute_digest(model: onnx.ModelProto) -> str:
         h.update(data)
 
     top = _copy_without(model, "graph")
-    kept = [(e.key, e.value) for e in top.metadata_props if e.key != META_DIGEST]
+    kept = [(e.key, e.value) for e in top.metadata_props if e.key != contract.DIGEST_KEY]
     del top.metadata_props[:]
     for key, value in kept:
         top.metadata_props.add(key=key, value=value)
@@ -99,22 +99,23 @@ def compute_digest(model: onnx.ModelProto) -> str:
 def seal(model: onnx.ModelProto) -> None:
     """Store ``model``'s digest in it (replacing any earlier one), as the last ``metadata_props`` entry."""
     value = compute_digest(model)
-    kept = [(e.key, e.value) for e in model.metadata_props if e.key != META_DIGEST]
+    kept = [(e.key, e.value) for e in model.metadata_props if e.key != contract.DIGEST_KEY]
     del model.metadata_props[:]
     for key, v in kept:
         model.metadata_props.add(key=key, value=v)
-    model.metadata_props.add(key=META_DIGEST, value=value)
+    model.metadata_props.add(key=contract.DIGEST_KEY, value=value)
 
 
 def _stored(model: onnx.ModelProto, source: str | os.PathLike[str]) -> str | None:
-    values = [e.value for e in model.metadata_props if e.key == META_DIGEST]
+    values = [e.value for e in model.metadata_props if e.key == contract.DIGEST_KEY]
     if len(values) > 1:
-        raise OnnxLoadError(source, f"metadata_props[{META_DIGEST!r}] appears {len(values)} times", key=META_DIGEST)
+        raise OnnxLoadError(source, f"metadata_props[{contract.DIGEST_KEY!r}] appears {len(values)} times",
+                            key=contract.DIGEST_KEY)
     if not values:
         return None
     if not _VALUE.match(values[0]):
-        raise OnnxLoadError(source, f"metadata_props[{META_DIGEST!r}] is {values[0][:80]!r}, not 'sha256:' and 64 "
-                            "lowercase hex digits: the file is damaged", key=META_DIGEST)
+        raise OnnxLoadError(source, f"metadata_props[{contract.DIGEST_KEY!r}] is {values[0][:80]!r}, not "
+                            "'sha256:' and 64 lowercase hex digits: the file is damaged", key=contract.DIGEST_KEY)
     return values[0]
 
 
@@ -136,16 +137,17 @@ def verify(model: onnx.ModelProto, source: str | os.PathLike[str], *, required: 
     stored = _stored(model, source)
     if stored is None:
         if required:
-            raise OnnxLoadError(source, f"metadata_props[{META_DIGEST!r}] is missing, but this file's format "
-                                "always carries one: the file is damaged or was edited", key=META_DIGEST)
+            raise OnnxLoadError(source, f"metadata_props[{contract.DIGEST_KEY!r}] is missing, but this file's format "
+                                "always carries one: the file is damaged or was edited", key=contract.DIGEST_KEY)
         return False
     actual = compute_digest(model)
     if actual != stored:
-        raise OnnxLoadError(source, f"the file does not match its SHA-256 digest (metadata_props[{META_DIGEST!r}]): "
+        raise OnnxLoadError(source, f"the file does not match its SHA-256 digest "
+                            f"(metadata_props[{contract.DIGEST_KEY!r}]): "
                             f"stored {stored[len(_PREFIX):len(_PREFIX) + 16]}..., computed "
                             f"{actual[len(_PREFIX):len(_PREFIX) + 16]}...; the file is damaged (a flipped bit, a "
                             "truncated copy, an external data file from another save) or was edited",
-                            key=META_DIGEST)
+                            key=contract.DIGEST_KEY)
     return True
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import onnx
 
+from ..graph import contract
 from ..graph.untrusted import OnnxLoadError
 
 #: Deeper JSON than this is refused: Keras configs nest a few levels per nested model, far below it,
@@ -33,14 +34,13 @@ MAX_JSON_DEPTH = 256
 
 _Path = str | os.PathLike[str]
 
-KEY_STATE = "onnxforge.saved_state"
 
 
 def meta_dict(proto: onnx.ModelProto, path: _Path) -> dict[str, str]:
     """``metadata_props`` as a dict; an ``onnxforge.*`` key given twice is refused (which one counts?)."""
     out: dict[str, str] = {}
     for entry in proto.metadata_props:
-        if entry.key in out and entry.key.startswith("onnxforge."):
+        if entry.key in out and entry.key.startswith(contract.KEY_PREFIX):
             raise OnnxLoadError(path, f"metadata_props[{entry.key!r}] appears more than once", key=entry.key)
         out.setdefault(entry.key, entry.value)
     return out
@@ -149,11 +149,11 @@ def saved_state(meta: Mapping[str, str], path: _Path) -> dict[str, Any]:
 
     Missing entries get their empty defaults; unknown entries are ignored (a later format may add some).
     """
-    if KEY_STATE not in meta:
+    if contract.SAVED_STATE_KEY not in meta:
         return {"input_shapes": [], "optimizer": None, "optimizers": [], "seed_generators": [], "rng": None,
                 "numpy_rng": None, "custom_compile": None, "optimizer_built_for": None}
-    raw = parse_json(meta, KEY_STATE, path, dict)
-    c = _Checker(path, KEY_STATE)
+    raw = parse_json(meta, contract.SAVED_STATE_KEY, path, dict)
+    c = _Checker(path, contract.SAVED_STATE_KEY)
     state: dict[str, Any] = {
         "input_shapes": input_shapes(raw.get("input_shapes", []), c),
         "optimizer": None if raw.get("optimizer") is None else c.name_pairs(raw["optimizer"], "optimizer"),

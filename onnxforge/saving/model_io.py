@@ -48,8 +48,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "META_FORMAT", "META_MODEL_CONFIG",
-           "META_COMPILE_CONFIG", "META_SAVED_STATE", "SAVED_MODEL_FORMAT", "WEIGHTS_FORMAT",
+__all__ = ["save_model", "load_model", "save_weights", "load_weights",
+           "SAVED_MODEL_FORMAT", "WEIGHTS_FORMAT",
            "LEGACY_SAVED_MODEL_FORMAT", "LEGACY_WEIGHTS_FORMAT"]
 
 import json
@@ -62,20 +62,16 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from ..layers.allocation import WeightBudgetError, weight_budget
 from ..layers.safe_mode import SafeModeScope
 from ..layers.serialization import _REGISTERED, deserialize, serialize
 from . import custom_state, integrity, metadata
 from .atomic import atomic_write
-from .export import META_WEIGHTS, _checked_write, _get_meta, _json_default, _set_meta, inference_proto
+from ..graph import contract, protos
+from .export import _checked_write, _get_meta, _json_default, _set_meta, inference_proto
 from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
 
-META_FORMAT = "onnxforge.format"
-META_MODEL_CONFIG = "onnxforge.model_config"
-META_COMPILE_CONFIG = "onnxforge.compile_config"
-META_SAVED_STATE = "onnxforge.saved_state"
 #: The current formats carry a SHA-256 digest (``onnxforge.digest``) that loaders require. The "/1"
 #: formats (no digest) still load. "2" is one bit-flip away from neither "1" nor any other digit the
 #: loaders accept ("2" = 0x32; "1" = 0x31 is two flips away), so a single flipped bit cannot turn a
@@ -145,7 +141,7 @@ def _taken_names(proto: onnx.ModelProto) -> set[str]:
 
 def _store(proto: onnx.ModelProto, taken: set[str], base: str, array: np.ndarray) -> str:
     name = _unique(base, taken)
-    proto.graph.initializer.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
+    proto.graph.initializer.append(protos.tensor_from_array(np.asarray(array, order="C"), name))
     return name
 
 
@@ -156,12 +152,12 @@ def _weights_proto(model: Any, method: str) -> tuple[onnx.ModelProto, set[str], 
         listed: list[str | None] = [None] * len(model.weights)
     else:
         proto, _ = inference_proto(model, method=method)
-        listed = json.loads(_get_meta(proto, META_WEIGHTS) or "[]")
+        listed = json.loads(_get_meta(proto, contract.WEIGHTS_KEY) or "[]")
     taken = _taken_names(proto)
     weight_names = []
     for var, name in zip(model.weights, listed):
         weight_names.append(name if name is not None else _store(proto, taken, var.name, var.numpy()))
-    _set_meta(proto, META_WEIGHTS, json.dumps(weight_names))
+    _set_meta(proto, contract.WEIGHTS_KEY, json.dumps(weight_names))
     return proto, taken, weight_names
 
 
@@ -233,7 +229,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
         return _store(proto, taken, base, array)
 
     if compile_config is not None:
-        _set_meta(proto, META_COMPILE_CONFIG, json.dumps(compile_config, default=_json_default))
+        _set_meta(proto, contract.COMPILE_CONFIG_KEY, json.dumps(compile_config, default=_json_default))
         if custom_compile is not None:
             state["custom_compile"] = custom_compile
         optimizer = getattr(model, "optimizer", None)
@@ -250,9 +246,9 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
     numpy_rng = _numpy_rng_state()
     if numpy_rng is not None:
         state["numpy_rng"] = {k: _store(proto, taken, f"onnxforge/numpy_rng/{k}", v) for k, v in numpy_rng.items()}
-    _set_meta(proto, META_FORMAT, SAVED_MODEL_FORMAT)
-    _set_meta(proto, META_MODEL_CONFIG, json.dumps(config, default=_json_default))
-    _set_meta(proto, META_SAVED_STATE, json.dumps(state))
+    _set_meta(proto, contract.FORMAT_KEY, SAVED_MODEL_FORMAT)
+    _set_meta(proto, contract.MODEL_CONFIG_KEY, json.dumps(config, default=_json_default))
+    _set_meta(proto, contract.SAVED_STATE_KEY, json.dumps(state))
     integrity.seal(proto)   # last: it covers every other entry and every tensor
     return _checked_write(proto, path, external_data, "save")
 
@@ -271,13 +267,13 @@ def save_weights(model: Any, filepath: str | os.PathLike[str], overwrite: bool =
         arrays[_NPZ_NAMES] = np.asarray(names, dtype=np.str_)
         return atomic_write(path, lambda f: np.savez(f, **arrays))
     proto, _, _ = _weights_proto(model, "save_weights")
-    _set_meta(proto, META_FORMAT, WEIGHTS_FORMAT)
+    _set_meta(proto, contract.FORMAT_KEY, WEIGHTS_FORMAT)
     integrity.seal(proto)
     return _checked_write(proto, path, None, "save_weights")
 
 
 # ------------------------------------------------------------------------------------------ load
-def _tensor(tensors: Mapping[str, onnx.TensorProto], name: Any, path: Path, key: str = META_SAVED_STATE,
+def _tensor(tensors: Mapping[str, onnx.TensorProto], name: Any, path: Path, key: str = contract.SAVED_STATE_KEY,
             dtype: Any = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """The array of a tensor named in the metadata, optionally required to have ``dtype`` and ``shape``."""
     if not isinstance(name, str) or name not in tensors:
@@ -287,7 +283,7 @@ def _tensor(tensors: Mapping[str, onnx.TensorProto], name: Any, path: Path, key:
     if t.data_type == onnx.TensorProto.STRING:
         raise OnnxLoadError(path, f"the tensor {name!r} named in metadata_props[{key!r}] holds strings, not "
                             "numbers", tensor=name, key=key)
-    array = numpy_helper.to_array(t)
+    array = protos.array_from_tensor(t)
     if (dtype is not None and array.dtype != np.dtype(dtype)) or (shape is not None and array.shape != shape):
         raise OnnxLoadError(path, f"the tensor {name!r} named in metadata_props[{key!r}] has dtype {array.dtype} "
                             f"and shape {array.shape}; expected {np.dtype(dtype) if dtype is not None else 'any'} "
@@ -374,15 +370,16 @@ def _read_saved(path: Path, max_bytes: int) -> tuple[onnx.ModelProto, dict[str, 
 
 def _check_format(path: Path, meta: Mapping[str, str], proto: onnx.ModelProto) -> None:
     """The format key, then the digest: required from ``saved_model/2`` on, checked whenever present."""
-    fmt = meta.get(META_FORMAT)
+    fmt = meta.get(contract.FORMAT_KEY)
     if fmt in (WEIGHTS_FORMAT, LEGACY_WEIGHTS_FORMAT):
         raise OnnxLoadError(path, "it holds weights only (save_weights); build the model and call "
-                            "model.load_weights() instead", key=META_FORMAT)
-    if fmt not in (SAVED_MODEL_FORMAT, LEGACY_SAVED_MODEL_FORMAT) or META_MODEL_CONFIG not in meta:
+                            "model.load_weights() instead", key=contract.FORMAT_KEY)
+    if fmt not in (SAVED_MODEL_FORMAT, LEGACY_SAVED_MODEL_FORMAT) or contract.MODEL_CONFIG_KEY not in meta:
         raise OnnxLoadError(path, f"it is an ONNX model but not one saved by onnxforge's model.save() "
-                            f"(metadata_props[{META_FORMAT!r}] is {fmt!r:.80}, expected {SAVED_MODEL_FORMAT!r}); "
+                            f"(metadata_props[{contract.FORMAT_KEY!r}] is {fmt!r:.80}, "
+                            f"expected {SAVED_MODEL_FORMAT!r}); "
                             "run it with onnxruntime, or rebuild the model in Python and use load_weights()",
-                            key=META_FORMAT)
+                            key=contract.FORMAT_KEY)
     integrity.verify(proto, path, required=fmt == SAVED_MODEL_FORMAT)
 
 
@@ -439,42 +436,42 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
                          "that model.save() writes.")
     proto, meta = _read_saved(path, max_bytes)
     _check_format(path, meta, proto)
-    config = metadata.parse_json(meta, META_MODEL_CONFIG, path, dict)
+    config = metadata.parse_json(meta, contract.MODEL_CONFIG_KEY, path, dict)
     state = metadata.saved_state(meta, path)
-    weight_names = metadata.weight_names(meta, META_WEIGHTS, path)
-    compile_config = metadata.parse_json(meta, META_COMPILE_CONFIG, path, dict) \
-        if META_COMPILE_CONFIG in meta else None
+    weight_names = metadata.weight_names(meta, contract.WEIGHTS_KEY, path)
+    compile_config = metadata.parse_json(meta, contract.COMPILE_CONFIG_KEY, path, dict) \
+        if contract.COMPILE_CONFIG_KEY in meta else None
     tensors = {t.name: t for t in proto.graph.initializer}
     stored = []
     for name in weight_names:
         if name not in tensors:
-            raise OnnxLoadError(path, f"metadata_props[{META_WEIGHTS!r}] names the tensor {name!r}, which the file "
-                                "does not hold", tensor=name, key=META_WEIGHTS)
+            raise OnnxLoadError(path, f"metadata_props[{contract.WEIGHTS_KEY!r}] names the tensor {name!r}, "
+                                "which the file does not hold", tensor=name, key=contract.WEIGHTS_KEY)
         stored.append(tuple(tensors[name].dims))
     custom_objects = dict(custom_objects or {})
 
     # A Lambda's stored bytecode loads only with safe_mode=False, as in Keras.
-    with _Stage(path, META_MODEL_CONFIG, "does not describe a model this program can build"), \
+    with _Stage(path, contract.MODEL_CONFIG_KEY, "does not describe a model this program can build"), \
             weight_budget(stored, f"'{path}'"), SafeModeScope(safe_mode):
         model = deserialize(config, custom_objects)
         if not getattr(model, "built", False) and state["input_shapes"]:
             shapes = [tuple(s) for s in state["input_shapes"]]
             model.build(shapes[0] if len(shapes) == 1 else shapes)
-    arrays = [_tensor(tensors, n, path, META_WEIGHTS) for n in weight_names]
-    with _Stage(path, META_WEIGHTS, "does not fit the architecture"):
+    arrays = [_tensor(tensors, n, path, contract.WEIGHTS_KEY) for n in weight_names]
+    with _Stage(path, contract.WEIGHTS_KEY, "does not fit the architecture"):
         _assign(model.weights, arrays, weight_names, f"load_model('{path}')")
 
     if compile and compile_config is not None:
-        with _Stage(path, META_COMPILE_CONFIG, "cannot be compiled"):
+        with _Stage(path, contract.COMPILE_CONFIG_KEY, "cannot be compiled"):
             if state["custom_compile"] is not None:
                 custom_state.compile_custom(model, _resolve_custom(compile_config, custom_objects),
                                             state["custom_compile"], custom_objects)
             else:
                 model.compile_from_config(_resolve_custom(compile_config, custom_objects))
-        with _Stage(path, META_SAVED_STATE, "does not fit the compiled model"):
+        with _Stage(path, contract.SAVED_STATE_KEY, "does not fit the compiled model"):
             _restore_optimizer(model, state["optimizer"], tensors, path, state["optimizer_built_for"])
             _restore_attribute_optimizers(model, state["optimizers"], tensors, path)
-    with _Stage(path, META_SAVED_STATE, "does not fit the model"):
+    with _Stage(path, contract.SAVED_STATE_KEY, "does not fit the model"):
         if state["rng"] is not None:
             rng_value = _tensor(tensors, state["rng"], path, dtype=np.int64, shape=(2,))
             var = getattr(model, "_rng_state", None)
@@ -498,8 +495,8 @@ def _numpy_rng_arrays(tensors: Mapping[str, onnx.TensorProto], names: Mapping[st
              "cached_gaussian": _tensor(tensors, names["cached_gaussian"], path, dtype=np.float64, shape=())}
     pos, has_gauss = (int(v) for v in parts["pos_has_gauss"])
     if not (0 <= pos <= 624 and has_gauss in (0, 1)):
-        raise OnnxLoadError(path, f"metadata_props[{META_SAVED_STATE!r}]: numpy_rng position {pos} / has_gauss "
-                            f"{has_gauss} are out of range", key=META_SAVED_STATE)
+        raise OnnxLoadError(path, f"metadata_props[{contract.SAVED_STATE_KEY!r}]: numpy_rng position {pos} / has_gauss "
+                            f"{has_gauss} are out of range", key=contract.SAVED_STATE_KEY)
     return parts
 
 
@@ -564,24 +561,24 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
     elif name.endswith(".onnx"):
         proto = load_onnx(path, max_bytes=max_bytes)
         meta = metadata.meta_dict(proto, path)
-        fmt = meta.get(META_FORMAT)
+        fmt = meta.get(contract.FORMAT_KEY)
         if fmt is not None and fmt not in (SAVED_MODEL_FORMAT, LEGACY_SAVED_MODEL_FORMAT, WEIGHTS_FORMAT,
                                            LEGACY_WEIGHTS_FORMAT):
-            raise OnnxLoadError(path, f"metadata_props[{META_FORMAT!r}] is {fmt!r:.80}, not a format this "
-                                "onnxforge writes", key=META_FORMAT)
+            raise OnnxLoadError(path, f"metadata_props[{contract.FORMAT_KEY!r}] is {fmt!r:.80}, not a format this "
+                                "onnxforge writes", key=contract.FORMAT_KEY)
         # export() files carry no format and no digest; save() / save_weights() files always do now.
         integrity.verify(proto, path, required=fmt in (SAVED_MODEL_FORMAT, WEIGHTS_FORMAT))
-        if META_WEIGHTS not in meta:
-            raise OnnxLoadError(path, f"it has no metadata_props[{META_WEIGHTS!r}] listing the weights; only files "
-                                "written by onnxforge's save(), save_weights() or export() can be loaded",
-                                key=META_WEIGHTS)
-        labels = metadata.weight_names(meta, META_WEIGHTS, path, allow_null=True)
+        if contract.WEIGHTS_KEY not in meta:
+            raise OnnxLoadError(path, f"it has no metadata_props[{contract.WEIGHTS_KEY!r}] listing the weights; "
+                                "only files written by onnxforge's save(), save_weights() or export() can be loaded",
+                                key=contract.WEIGHTS_KEY)
+        labels = metadata.weight_names(meta, contract.WEIGHTS_KEY, path, allow_null=True)
         missing = [model.weights[k].name for k, n in enumerate(labels) if n is None and k < len(model.weights)]
         if any(n is None for n in labels):
             raise OnnxLoadError(path, f"it does not store the weights {missing} (its inference graph does not read "
-                                "them); use a file from save_weights()", key=META_WEIGHTS)
+                                "them); use a file from save_weights()", key=contract.WEIGHTS_KEY)
         tensors = {t.name: t for t in proto.graph.initializer}
-        arrays = [_tensor(tensors, n, path, META_WEIGHTS) for n in labels]
+        arrays = [_tensor(tensors, n, path, contract.WEIGHTS_KEY) for n in labels]
     else:
         _check_weights_path(path, "load_weights")
         raise AssertionError("unreachable")

@@ -39,7 +39,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["FORMAT_KEY", "INIT_MODEL_KEY", "INIT_FOR_KEY", "EXPORT_ID_KEY", "INIT_FORMAT", "TrainingFile",
+__all__ = ["INIT_FORMAT", "TrainingFile",
            "companion_path", "initial_state_model", "initial_values", "split_defaults", "load_training",
            "fed_inputs"]
 
@@ -51,22 +51,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from ..compiler import names
-from ..graph import GraphBuilder
+from ..graph import GraphBuilder, contract, protos
 from ..graph.opset import DEFAULT_OPSET
 from ..graph.value import np_dtype, onnx_dtype
 from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
 
-#: ``metadata_props`` key: the file's format, ``"<kind>/<version>"`` (``train_step/2``, ``initial_state/1``).
-FORMAT_KEY = "onnxforge.format"
-#: Step graphs: the companion model's file name (same folder) whose outputs are the initial state.
-INIT_MODEL_KEY = "onnxforge.init_model"
-#: Companion models: the file name of the step graph they initialize.
-INIT_FOR_KEY = "onnxforge.init_for"
-#: Both files of a pair: one random id, so a companion left over from another export is detected.
-EXPORT_ID_KEY = "onnxforge.export_id"
 #: The companion model's format.
 INIT_FORMAT = "initial_state/1"
 #: The step graphs' format version written by this module (format 1: state inputs with initializer defaults).
@@ -126,7 +116,7 @@ def initial_state_model(items: Sequence[tuple[str, np.ndarray]], opset: int = DE
         array = np.asarray(array)
         if _filled(array):
             shape = b.const(np.asarray(array.shape, np.int64))
-            fill = numpy_helper.from_array(array.reshape(-1)[:1].copy(), "value")
+            fill = protos.tensor_from_array(array.reshape(-1)[:1].copy(), "value")
             value = b.op("ConstantOfShape", [shape], name=name, value=fill, shape=array.shape,
                          dtype=onnx_dtype(array.dtype))
         else:
@@ -157,11 +147,11 @@ def initial_values(init: onnx.ModelProto, path: str | os.PathLike[str]) -> dict[
             raise OnnxLoadError(path, f"output {out.name!r} of the initial-state model is not an Identity of an "
                                       "initializer or a ConstantOfShape (not written by onnxforge)")
         if node.op_type == "Identity":
-            values[out.name] = numpy_helper.to_array(source)
+            values[out.name] = protos.array_from_tensor(source)
             continue
-        dims = numpy_helper.to_array(source).astype(np.int64).reshape(-1)
+        dims = protos.array_from_tensor(source).astype(np.int64).reshape(-1)
         fill = next((a.t for a in node.attribute if a.name == "value"), None)
-        first = numpy_helper.to_array(fill).reshape(-1)[:1] if fill is not None else np.zeros(1, np.float32)
+        first = protos.array_from_tensor(fill).reshape(-1)[:1] if fill is not None else np.zeros(1, np.float32)
         if (dims < 0).any() or int(np.prod(dims)) * first.itemsize > DEFAULT_MAX_BYTES:
             raise OnnxLoadError(path, f"output {out.name!r} asks for a tensor of shape {dims.tolist()}")
         values[out.name] = np.full(tuple(int(d) for d in dims), first[0], first.dtype)
@@ -172,7 +162,7 @@ def split_defaults(proto: onnx.ModelProto) -> list[tuple[str, np.ndarray]]:
     """Remove the initializers that are also graph inputs (format-1 defaults); return them, in input order."""
     inputs = [i.name for i in proto.graph.input]
     by_name = {t.name: t for t in proto.graph.initializer}
-    moved = [(n, numpy_helper.to_array(by_name[n])) for n in inputs if n in by_name]
+    moved = [(n, protos.array_from_tensor(by_name[n])) for n in inputs if n in by_name]
     if moved:
         gone = {n for n, _ in moved}
         kept = [t for t in proto.graph.initializer if t.name not in gone]
@@ -187,7 +177,7 @@ def fed_inputs(proto: onnx.ModelProto) -> list[str]:
     Read from ``metadata_props["onnxforge.io"]`` (``params`` and ``state``); empty without it (a graph
     that does not say its roles: nothing is required of its initial state).
     """
-    io = _meta(proto).get(names.IO_KEY)
+    io = _meta(proto).get(contract.IO_KEY)
     if io is None:
         return []
     try:
@@ -217,7 +207,7 @@ class TrainingFile:
     @property
     def pairs(self) -> list[tuple[str, str]]:
         """``[(state input, state output)]`` from ``metadata_props["onnxforge.state"]``."""
-        return [tuple(p) for p in json.loads(_meta(self.proto).get(names.STATE_KEY, "[]"))]
+        return [tuple(p) for p in json.loads(_meta(self.proto).get(contract.STATE_KEY, "[]"))]
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -225,12 +215,12 @@ class TrainingFile:
 
 
 def _version(meta: dict[str, str], path: str | os.PathLike[str]) -> int:
-    fmt = meta.get(FORMAT_KEY)
+    fmt = meta.get(contract.FORMAT_KEY)
     if fmt is None:
         return 1
     kind, _, version = fmt.rpartition("/")
     if kind not in ("train_step", "eval_step", "infer") or not version.isdigit():
-        raise OnnxLoadError(path, f"metadata_props[{FORMAT_KEY!r}] is {fmt!r}, not an onnxforge step graph "
+        raise OnnxLoadError(path, f"metadata_props[{contract.FORMAT_KEY!r}] is {fmt!r}, not an onnxforge step graph "
                                   "(train_step/N, eval_step/N or infer/N)")
     if int(version) > STEP_VERSION:
         raise OnnxLoadError(path, f"it is format {fmt!r}, newer than this onnxforge reads (up to "
@@ -268,23 +258,24 @@ def load_training(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYT
         defaults = dict(split_defaults(proto))
         _check_state(proto, defaults, wanted, path)
         return TrainingFile(proto, defaults, 1, None)
-    name = meta.get(INIT_MODEL_KEY)
+    name = meta.get(contract.INIT_MODEL_KEY)
     if not name or os.path.basename(name) != name or name in (".", ".."):
-        raise OnnxLoadError(path, f"metadata_props[{INIT_MODEL_KEY!r}] must name the initial-state model, a file "
-                                  f"in the same folder. Received: {name!r}")
+        raise OnnxLoadError(path, f"metadata_props[{contract.INIT_MODEL_KEY!r}] must name the initial-state model, "
+                                  f"a file in the same folder. Received: {name!r}")
     init_path = Path(os.fspath(path)).parent / name
     if not init_path.exists():
         raise OnnxLoadError(path, f"its initial-state model '{name}' is missing (expected at {str(init_path)!r}); "
                                   "copy both files of an export together")
     init = load_onnx(init_path, max_bytes=max_bytes)
     init_meta = _meta(init)
-    if init_meta.get(FORMAT_KEY) != INIT_FORMAT:
-        raise OnnxLoadError(init_path, f"metadata_props[{FORMAT_KEY!r}] is {init_meta.get(FORMAT_KEY)!r}, "
+    if init_meta.get(contract.FORMAT_KEY) != INIT_FORMAT:
+        raise OnnxLoadError(init_path, f"metadata_props[{contract.FORMAT_KEY!r}] is "
+                                       f"{init_meta.get(contract.FORMAT_KEY)!r}, "
                                        f"expected {INIT_FORMAT!r}")
-    if init_meta.get(EXPORT_ID_KEY) != meta.get(EXPORT_ID_KEY):
+    if init_meta.get(contract.EXPORT_ID_KEY) != meta.get(contract.EXPORT_ID_KEY):
         raise OnnxLoadError(init_path, f"it belongs to another export than '{os.fspath(path)}' (export id "
-                                       f"{init_meta.get(EXPORT_ID_KEY)!r}, the step graph has "
-                                       f"{meta.get(EXPORT_ID_KEY)!r}); export again")
+                                       f"{init_meta.get(contract.EXPORT_ID_KEY)!r}, the step graph has "
+                                       f"{meta.get(contract.EXPORT_ID_KEY)!r}); export again")
     state = initial_values(init, init_path)
     _check_state(proto, state, wanted, path)
     return TrainingFile(proto, state, version, init_path)

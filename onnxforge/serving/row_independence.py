@@ -41,7 +41,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+
+from ..graph import protos
 
 CONST = "const"
 
@@ -86,7 +87,7 @@ _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "R
 def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for a in node.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a)
+            return protos.attribute_value(a)
     return default
 
 
@@ -177,7 +178,7 @@ def _const_state(t: onnx.TensorProto) -> Any:
     if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and len(t.dims) <= 1 and \
             (not t.dims or t.dims[0] <= 64) and t.data_location != onnx.TensorProto.EXTERNAL:
         try:
-            values = numpy_helper.to_array(t)
+            values = protos.array_from_tensor(t)
         except Exception:  # noqa: BLE001 - an unreadable constant is simply not a known one
             return CONST
         return Shape(tuple(int(v) for v in values.reshape(-1)), scalar=values.ndim == 0)
@@ -717,7 +718,7 @@ def analyze(model: onnx.ModelProto, batch_inputs: Sequence[str] | None = None) -
             if a.HasField("t"):
                 an.state[node.output[0]] = _const_state(a.t)
             elif a.name in ("value_int", "value_ints"):
-                v = onnx.helper.get_attribute_value(a)
+                v = protos.attribute_value(a)
                 an.state[node.output[0]] = Shape(tuple(v) if isinstance(v, list) else (v,),
                                                  scalar=not isinstance(v, list))
             else:

@@ -56,7 +56,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..compiler import names
+from ..graph.shape_inference import fill_shapes
+from ..graph import contract
 from ..compiler.cleanup import cleanup
 from ..compiler.programs import CompileError, Program
 from ..compiler.rng import CounterRng
@@ -142,14 +143,12 @@ class CustomStepTrace(ProgramTrace):
         hit = self.learning_rates.get(id(optimizer))
         if hit is None:
             label = _attribute_name(self.owner, optimizer) or optimizer.name
-            value = declare_input(self.b, f"{names.LEARNING_RATE}/{label}", np.float32, (), unique=True)
+            value = declare_input(self.b, f"{contract.LEARNING_RATE}/{label}", np.float32, (), unique=True)
             hit = self.learning_rates[id(optimizer)] = (optimizer, value)
         return hit[1]
 
     def apply_gradients(self, optimizer: Any, grads_and_vars: Iterable[tuple[Any, Any]]) -> Value:
         """Emit ``optimizer``'s update of the given Variables; later reads see the new values."""
-        from ..layers._ops import fill_shapes
-
         pairs = [tuple(p) for p in grads_and_vars]
         for p in pairs:
             if len(p) != 2 or not isinstance(p[1], Variable):
@@ -273,7 +272,7 @@ def _host(array: Any) -> np.ndarray:
 
 
 def _declare(b: GraphBuilder, name: str, array: np.ndarray) -> Value:
-    shape = (names.BATCH_DIM,) + tuple(int(d) for d in array.shape[1:]) if array.ndim else ()
+    shape = (contract.BATCH_DIM,) + tuple(int(d) for d in array.shape[1:]) if array.ndim else ()
     return b.input(name, onnx_dtype(array.dtype), shape)
 
 
@@ -285,8 +284,6 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
                       device: Any, method: str = "train_step") -> CustomStep:
     """Trace ``model.train_step`` (or ``test_step``) on symbolic data shaped like one batch and make its
     program and runner."""
-    from ..layers._ops import fill_shapes
-
     b = GraphBuilder(float32_fallback=True)
     x_names, y_names = _data_names("x", len(xs)), _data_names("y", len(ys))
     x_vals = [_declare(b, n, a) for n, a in zip(x_names, xs)]
@@ -361,7 +358,7 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
         b.output(value, name)
     state = []
     for var, v_in, v_out in ctx.state_pairs():
-        out_name = names.new_state(v_in.name)
+        out_name = contract.new_state(v_in.name)
         b.output(v_out, out_name)
         state.append((var, v_in.name, out_name))
     state_ids = {var.uid for var, _, _ in state}
@@ -377,16 +374,16 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
           "outputs": {"logs": [name for name, _ in host_out[:n_logs]], "state": [s[2] for s in state]}}
     if n_logs is not None and n_logs < len(host_out):
         io["outputs"]["metric_sums"] = [name for name, _ in host_out[n_logs:]]
-    for key, value in ((names.PROGRAM_KEY, kind), (names.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
-                       (names.IO_KEY, json.dumps(io))):
+    for key, value in ((contract.PROGRAM_KEY, kind), (contract.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
+                       (contract.IO_KEY, json.dumps(io))):
         onnx_model.metadata_props.add(key=key, value=value)
     dim_checks = getattr(ctx, "dim_checks", None)
     if dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = [{"dims": list(dims), "min": minimum, "message": message} for dims, minimum, message in dim_checks]
-        onnx_model.metadata_props.add(key=names.DIM_CHECKS_KEY, value=json.dumps(checks))
+        onnx_model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     value_checks = getattr(ctx, "value_checks", None)
     if value_checks:  # ids an Embedding gathers with, checked on the host
-        onnx_model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
+        onnx_model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in value_checks]))
     outputs = [name for name, _ in host_out]
     program = Program(kind=kind, model=onnx_model, inputs=host_inputs, params=params, state=state,

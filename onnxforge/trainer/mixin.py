@@ -443,7 +443,7 @@ class TrainingMixin(FitMixin):
     def _feeds(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None, sample_weight: Any,
                method: str) -> dict[str, np.ndarray]:
         """Host arrays for a step program: inputs, targets, sample weights, all checked."""
-        from ..compiler import names as io_names
+        from ..graph import contract as io_names
 
         feeds = self._input_feeds(xs, method)
         config = self._compiled_config

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from onnxforge.autodiff import check_gradients, gradient_model
 from onnxforge.graph import GraphBuilder
-from onnxforge.graph.builder import ShapeInferenceError
+from onnxforge.graph.shape_inference import ShapeInferenceError
 from tests.autodiff.harness import HAVE_TORCH, torch  # torch: optional oracle
 from tests.conftest import check_full
 

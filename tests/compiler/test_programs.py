@@ -10,7 +10,8 @@ import onnxruntime as ort
 import pytest
 
 from onnxforge import losses, optimizers
-from onnxforge.compiler import build_infer, cleanup, names
+from onnxforge.compiler import build_infer, cleanup
+from onnxforge.graph import contract
 from onnxforge.graph import GraphBuilder
 from onnxforge.layers import Dense, Dropout, Input
 from onnxforge.models import Model, Sequential
@@ -38,10 +39,10 @@ def test_programs_pass_full_checker_with_stable_names_and_state_metadata(checked
     for p in programs.values():
         checked(p.model)
         meta = {m.key: m.value for m in p.model.metadata_props}
-        assert meta[names.PROGRAM_KEY] == p.kind
-        pairs = json.loads(meta[names.STATE_KEY])
+        assert meta[contract.PROGRAM_KEY] == p.kind
+        pairs = json.loads(meta[contract.STATE_KEY])
         assert pairs == [[i, o] for _, i, o in p.state]
-        io = json.loads(meta[names.IO_KEY])
+        io = json.loads(meta[contract.IO_KEY])
         graph_inputs = [i.name for i in p.model.graph.input]
         assert set(io["inputs"]["params"]) | set(io["inputs"]["state"]) | set(p.inputs) | \
             ({p.learning_rate} if p.learning_rate else set()) == set(graph_inputs)
@@ -67,8 +68,8 @@ def test_train_step_runs_from_the_graph_alone_with_plain_onnxruntime():
     program = model.compiled_programs["train_step"].model
     sess = ort.InferenceSession(program.SerializeToString(), providers=["CPUExecutionProvider"])
     meta = {m.key: m.value for m in program.metadata_props}
-    pairs = json.loads(meta[names.STATE_KEY])
-    io = json.loads(meta[names.IO_KEY])
+    pairs = json.loads(meta[contract.STATE_KEY])
+    io = json.loads(meta[contract.IO_KEY])
     by_name = {v.name: v for v in reference.weights}
     state = {i: (by_name[i].numpy() if i in by_name else None) for i, _ in pairs}
     state["SGD/iteration"] = np.asarray(0, np.int64)

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 import onnxforge as tf
-from onnxforge.compiler import names
+from onnxforge.graph import contract
 from onnxforge.graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from onnxforge.saving import load_onnx, write_onnx
 from onnxforge.saving.export import training_proto
@@ -60,7 +60,7 @@ def test_export_is_standalone_checked_named_and_matches_predict_at_any_batch(tmp
     assert [i.name for i in proto.graph.input] == ["image"]
     assert [o.name for o in proto.graph.output] == ["probs"]
     dims = proto.graph.input[0].type.tensor_type.shape.dim
-    assert dims[0].dim_param == names.BATCH_DIM and [d.dim_value for d in dims[1:]] == [8, 8, 1]
+    assert dims[0].dim_param == contract.BATCH_DIM and [d.dim_value for d in dims[1:]] == [8, 8, 1]
     init = {t.name for t in proto.graph.initializer}
     assert {w.name for w in trained.weights} <= init   # Keras-named weights, none merged
     meta = _meta(proto)
@@ -148,7 +148,7 @@ def test_each_export_is_emitted_at_the_requested_opset(tmp_path, trained, checke
         path = export(tmp_path / f"{kind}.onnx", opset=opset)
         proto = checked(onnx.load(str(path)))
         assert [(o.domain, o.version) for o in proto.opset_import] == [("", opset)]
-        assert _meta(proto)[names.PROGRAM_KEY] == kind
+        assert _meta(proto)[contract.PROGRAM_KEY] == kind
     got = _session(tmp_path / "infer.onnx").run(None, {"image": x})[0]
     np.testing.assert_allclose(got, trained.predict(x, verbose=0), rtol=1e-6)
     default = onnx.load(str(trained.export(tmp_path / "default.onnx")))
@@ -230,7 +230,7 @@ def test_training_export_has_true_state_inputs_and_an_initial_state_model(tmp_pa
     path = trained.export_training(tmp_path / "train.onnx")
     proto = checked(onnx.load(str(path)))
     meta = _meta(proto)
-    pairs = json.loads(meta[names.STATE_KEY])
+    pairs = json.loads(meta[contract.STATE_KEY])
     program = trained.compiled_programs["train_step"]
     assert pairs == [[i, o] for _, i, o in program.state]
     state_in = {i for i, _ in pairs}
@@ -264,7 +264,7 @@ def test_training_export_has_true_state_inputs_and_an_initial_state_model(tmp_pa
 def test_training_export_steps_equal_train_on_batch(tmp_path, trained):
     path = trained.export_training(tmp_path / "train.onnx")
     sess = _session(path)
-    pairs = json.loads(sess.get_modelmeta().custom_metadata_map[names.STATE_KEY])
+    pairs = json.loads(sess.get_modelmeta().custom_metadata_map[contract.STATE_KEY])
     out_names = [o.name for o in sess.get_outputs()]
     state = _initial(path)
     for step in range(3):
@@ -284,7 +284,7 @@ def test_training_export_steps_equal_train_on_batch(tmp_path, trained):
 def test_eval_export_equals_evaluate(tmp_path, trained, checked):
     path = trained.export_eval(tmp_path / "eval.onnx")
     proto = checked(onnx.load(str(path)))
-    assert json.loads(_meta(proto)[names.STATE_KEY]) == []
+    assert json.loads(_meta(proto)[contract.STATE_KEY]) == []
     assert _meta(proto)["onnxforge.format"] == "eval_step/2"
     x, y = _data(5, seed=4)
     sess = _session(path)

@@ -21,7 +21,7 @@ import pytest
 
 import onnxforge as tf
 from onnxforge import cli
-from onnxforge.compiler import names
+from onnxforge.graph import contract
 from onnxforge.saving import OnnxLoadError, companion_path, load_training, portable
 from onnxforge.saving.export import training_parts, upgrade_training, write_onnx
 
@@ -54,7 +54,7 @@ def _run(path, feeds=None):
 
 def _steps(path, state, batches):
     """Train from the step file with onnxruntime; returns the losses and the final state."""
-    pairs = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[names.STATE_KEY])
+    pairs = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[contract.STATE_KEY])
     state, losses = dict(state), []
     for x, y in batches:
         out = _run(path, {"image": x, "target/probs": y, "sample_weight/probs": np.ones(len(x), np.float32),
@@ -192,16 +192,16 @@ def test_missing_foreign_or_mismatched_companions_are_clear_errors(tmp_path, cap
     other.export_training(tmp_path / "c.onnx")
     step = onnx.load(str(tmp_path / "c.onnx"))
     init = portable.initial_state_model(training_parts(wide)[1])  # carries c's id: only the shapes disagree
-    init.metadata_props.add(key=portable.FORMAT_KEY, value=portable.INIT_FORMAT)
-    init.metadata_props.add(key=portable.EXPORT_ID_KEY,
-                            value={p.key: p.value for p in step.metadata_props}[portable.EXPORT_ID_KEY])
+    init.metadata_props.add(key=contract.FORMAT_KEY, value=portable.INIT_FORMAT)
+    init.metadata_props.add(key=contract.EXPORT_ID_KEY,
+                            value={p.key: p.value for p in step.metadata_props}[contract.EXPORT_ID_KEY])
     write_onnx(init, companion_path(tmp_path / "c.onnx"))
     with pytest.raises(OnnxLoadError, match=r"initial value of 'conv2d/kernel' is float32\[3, 3, 1, 5\]; the input "
                                             r"wants float32\[3, 3, 1, 3\]"):
         load_training(tmp_path / "c.onnx")
 
     for entry in step.metadata_props:
-        if entry.key == portable.FORMAT_KEY:
+        if entry.key == contract.FORMAT_KEY:
             entry.value = "train_step/9"
     write_onnx(step, tmp_path / "future.onnx")
     with pytest.raises(OnnxLoadError, match="newer than this onnxforge reads"):

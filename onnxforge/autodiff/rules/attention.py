@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper
 
-from ...graph import GraphBuilder, Value, np_dtype
+from ...graph import GraphBuilder, Value, np_dtype, protos
 from ..lowering import register_lowering
 
 __all__: list[str] = []
@@ -77,7 +76,7 @@ def _positions(b: GraphBuilder, length: Value) -> Value:
 
 @register_lowering("Attention")
 def _attention(b: GraphBuilder, node: onnx.NodeProto) -> list[Value | None]:
-    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = protos.attributes(node)
 
     def get(i: int) -> Value | None:
         return b.value(node.input[i]) if i < len(node.input) and node.input[i] else None

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import onnx
-from onnx import helper
 
-from ...graph import GraphBuilder, Value
-from ...graph.builder import _all_inputs, _live_nodes, _type_of, subgraph_captures
+from ...graph import GraphBuilder, Value, protos
+from ...graph.builder import _all_inputs, _live_nodes, subgraph_captures
+from ...graph.shape_inference import type_of
 from ..context import GradContext
 from ..engine import backward
 from ..registry import register
@@ -39,7 +39,7 @@ class _Body:
         self.graph.CopyFrom(graph)  # the node's own attribute is rewritten later
         self.b = b = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
         b._taken, b._counter = parent._taken, parent._counter
-        self.inputs = [self.declare(vi.name, *_type_of(vi)) for vi in graph.input]
+        self.inputs = [self.declare(vi.name, *type_of(vi)) for vi in graph.input]
         for t in graph.initializer:
             b._taken.add(t.name)
             b.initializers[t.name] = t
@@ -53,7 +53,7 @@ class _Body:
         for vi in list(graph.value_info) + list(graph.output):
             v = b.values.get(vi.name)
             if v is not None and v.dtype is None:
-                v.dtype, v.shape = _type_of(vi)
+                v.dtype, v.shape = type_of(vi)
         self.outputs = [o.name for o in graph.output]
         self.n_forward = len(b.nodes)
 
@@ -97,19 +97,19 @@ class _Body:
                 # A graph output must be computed in the graph, once: pass inputs, outer values and
                 # repeats through an Identity.
                 alias = b.fresh(f"{v.name}_out")
-                extra.append(helper.make_node("Identity", [v.name], [alias], name=b.fresh("n_Identity")))
+                extra.append(protos.node("Identity", [v.name], [alias], name=b.fresh("n_Identity")))
                 v = b._record(alias, v.dtype, v.shape)
             seen.add(v.name)
             out_values.append(v)
         kept = _live_nodes(nodes + extra, [v.name for v in out_values])
         used = {i for n in kept for i in _all_inputs(n)}
         inits = [t for k, t in b.initializers.items() if k in used]
-        return helper.make_graph(kept, name, [_info(v) for v in inputs], [_info(v) for v in out_values],
+        return protos.graph(kept, name, [_info(v) for v in inputs], [_info(v) for v in out_values],
                                  initializer=inits)
 
 
 def _info(v: Value) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(v.name, v.dtype or onnx.TensorProto.UNDEFINED, v.shape)
+    return protos.value_info(v.name, v.dtype or onnx.TensorProto.UNDEFINED, v.shape)
 
 
 def _zeros(b: GraphBuilder, v: Value) -> Value:
@@ -199,14 +199,14 @@ def _reverse_scan(
     saves, saved_infos, stacks = [], [], []
     for r in residuals:
         alias = b.fresh(f"{r}_saved")
-        saves.append(helper.make_node("Identity", [r], [alias], name=b.fresh("n_Identity")))
-        saved_infos.append(helper.make_tensor_value_info(alias, sb.value(r).dtype, None))
+        saves.append(protos.node("Identity", [r], [alias], name=b.fresh("n_Identity")))
+        saved_infos.append(protos.value_info(alias, sb.value(r).dtype, None))
         stack = b.fresh(f"{r}_stack")
         node.output.append(stack)
         stacks.append(b._record(stack, sb.value(r).dtype, None))
     fwd_nodes = body.forward_nodes + saves
     used = {i for n in fwd_nodes for i in _all_inputs(n)}
-    _set_graph_attr(node, "body", helper.make_graph(
+    _set_graph_attr(node, "body", protos.graph(
         fwd_nodes, body.graph.name or "body", list(body.graph.input), list(body.graph.output) + saved_infos,
         initializer=[t for k, t in sb.initializers.items() if k in used], value_info=list(body.graph.value_info)))
     for key in ("scan_output_axes", "scan_output_directions"):
@@ -246,13 +246,13 @@ def _unless_empty(b: GraphBuilder, stack: Value, inputs: list[Value], passthroug
                   dtypes: list[int], attrs: dict) -> list[Value]:
     """``Scan(inputs, **attrs)``, or ``passthrough`` (its initial states) when ``stack`` has no iteration."""
     names = [b.fresh("scan_grad") for _ in passthrough]
-    run = helper.make_graph(
-        [helper.make_node("Scan", [v.name for v in inputs], names, name=b.fresh("n_Scan"), **attrs)],
-        b.fresh("iterations"), [], [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, dtypes)])
+    run = protos.graph(
+        [protos.node("Scan", [v.name for v in inputs], names, name=b.fresh("n_Scan"), **attrs)],
+        b.fresh("iterations"), [], [protos.value_info(n, t, None) for n, t in zip(names, dtypes)])
     aliases = [b.fresh(f"{v.name}_kept") for v in passthrough]
-    skip = helper.make_graph(
-        [helper.make_node("Identity", [v.name], [a], name=b.fresh("n_Identity")) for v, a in zip(passthrough, aliases)],
-        b.fresh("no_iteration"), [], [helper.make_tensor_value_info(a, t, None) for a, t in zip(aliases, dtypes)])
+    skip = protos.graph(
+        [protos.node("Identity", [v.name], [a], name=b.fresh("n_Identity")) for v, a in zip(passthrough, aliases)],
+        b.fresh("no_iteration"), [], [protos.value_info(a, t, None) for a, t in zip(aliases, dtypes)])
     count = b.op("Gather", [b.op("Shape", [stack]), b.const(0, onnx.TensorProto.INT64)], axis=0)
     empty = b.op("Equal", [count, b.const(0, onnx.TensorProto.INT64)])
     outs = b.op("If", [empty], outputs=len(passthrough), then_branch=skip, else_branch=run)
@@ -264,7 +264,7 @@ def _set_graph_attr(node: onnx.NodeProto, name: str, graph: onnx.GraphProto) -> 
         if a.name == name:
             a.g.CopyFrom(graph)
             return
-    node.attribute.append(helper.make_attribute(name, graph))
+    node.attribute.append(protos.attribute(name, graph))
 
 
 def _extend_ints(node: onnx.NodeProto, name: str, count: int) -> None:

@@ -21,7 +21,7 @@ import itertools
 import numpy as np
 import onnx
 
-from ...graph import GraphBuilder, Value, np_dtype
+from ...graph import GraphBuilder, Value, np_dtype, protos
 from ..context import GradContext
 from ..registry import register
 from .conv import _conv_input_grad, _conv_pads, _Geometry, _ints, _spatial
@@ -100,7 +100,7 @@ def _scatter_by_indices(ctx: GradContext, x: Value, dy: Value, geo: _Geometry, p
                   "pads": [max(o - i, 0) for i, o in zip(spatial, out)] + [0] * len(out)}
         return b.op("MaxUnpool", [dy, idx, b.op("Shape", [x])], shape=x.shape, **unpool)
     # Overlapping windows may pick one pixel several times: sum their gradients.
-    zero = onnx.helper.make_tensor("zero", dy.dtype or onnx.TensorProto.FLOAT, [1], [0])
+    zero = protos.tensor("zero", dy.dtype or onnx.TensorProto.FLOAT, [1], [0])
     flat = b.op("ConstantOfShape", [b.op("Reshape", [b.op("Size", [x]), _ints(b, [1])])], value=zero,
                 dtype=dy.dtype)
     summed = b.op("ScatterElements", [flat, b.op("Reshape", [idx, _ints(b, [-1])]),

@@ -17,9 +17,9 @@ defaults (Sigmoid, Tanh, Tanh) are refused.
 from __future__ import annotations
 
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
-from ...graph import GraphBuilder, Value
+from ...graph import GraphBuilder, Value, protos
 from ..context import GradContext
 from ..engine import backward
 from ..registry import register
@@ -57,14 +57,14 @@ class _Step:
         produced = {o for n in b.nodes for o in n.output}
         outs = [v if v.name in produced and v.name not in {o.name for o in outputs[:k]}
                 else self.op("Identity", [v]) for k, v in enumerate(outputs)]
-        info = [helper.make_tensor_value_info(n, v.dtype, None) for n, v in b.values.items()
+        info = [protos.value_info(n, v.dtype, None) for n, v in b.values.items()
                 if n in produced and n not in {o.name for o in outs} and v.dtype]
-        return helper.make_graph(list(b.nodes), name, [_vi(v) for v in b.inputs], [_vi(v) for v in outs],
+        return protos.graph(list(b.nodes), name, [_vi(v) for v in b.inputs], [_vi(v) for v in outs],
                                  initializer=list(b.initializers.values()), value_info=info)
 
 
 def _vi(v: Value) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(v.name, v.dtype, v.shape)
+    return protos.value_info(v.name, v.dtype, v.shape)
 
 
 def _i64(b: GraphBuilder, value) -> Value:
@@ -107,7 +107,7 @@ def _recurrent(op: str):
         if h0 is None or (op == "LSTM" and c0 is None):
             dims = b.op("Concat", [b.op("Slice", [shape_x, _i64(b, [1]), _i64(b, [2])]),
                                    b.op("Slice", [b.op("Shape", [R]), _i64(b, [2]), _i64(b, [3])])], axis=0)
-            zeros = b.op("ConstantOfShape", [dims], value=helper.make_tensor("z", dt, [1], [0]), dtype=dt)
+            zeros = b.op("ConstantOfShape", [dims], value=protos.tensor("z", dt, [1], [0]), dtype=dt)
         mask = None
         if lens is not None:  # [T, B, 1]: 1 while step t < the sequence's length
             steps = b.op("Range", [_i64(b, 0), b.op("Gather", [shape_x, _i64(b, 0)], axis=0), _i64(b, 1)])

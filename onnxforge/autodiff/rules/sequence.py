@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper
 
-from ...graph import GraphBuilder, Value
+from ...graph import GraphBuilder, Value, protos
 from ..context import GradContext
 from ..registry import register
 
@@ -36,10 +35,10 @@ def _map(b: GraphBuilder, sequences: list[Value], body_nodes, dtype: int | None,
     names = [b.fresh(f"{hint}_in{k}") for k in range(len(sequences))]
     nodes, out = body_nodes(names)
     undefined = onnx.TensorProto.UNDEFINED
-    body = helper.make_graph(nodes, b.fresh(f"{hint}_body"),
-                             [helper.make_tensor_value_info(n, s.dtype or undefined, None)
+    body = protos.graph(nodes, b.fresh(f"{hint}_body"),
+                             [protos.value_info(n, s.dtype or undefined, None)
                               for n, s in zip(names, sequences)],
-                             [helper.make_tensor_value_info(out, dtype or undefined, None)])
+                             [protos.value_info(out, dtype or undefined, None)])
     return b.op("SequenceMap", sequences, body=body, dtype=dtype)
 
 
@@ -48,14 +47,14 @@ def zeros_like_sequence(b: GraphBuilder, s: Value) -> Value:
     def body(names):
         shape, out = b.fresh("zeros_shape"), b.fresh("zeros")
         if s.dtype is not None:
-            zero = helper.make_tensor("value", s.dtype, [1], [0])
-            return [helper.make_node("Shape", [names[0]], [shape]),
-                    helper.make_node("ConstantOfShape", [shape], [out], value=zero)], out
+            zero = protos.tensor("value", s.dtype, [1], [0])
+            return [protos.node("Shape", [names[0]], [shape]),
+                    protos.node("ConstantOfShape", [shape], [out], value=zero)], out
         cast, scalar = b.fresh("zero_like"), b.fresh("zero_scalar")
-        return [helper.make_node("Constant", [], [scalar], value=helper.make_tensor("z", 1, [], [0.0])),
-                helper.make_node("CastLike", [scalar, names[0]], [cast]),
-                helper.make_node("Shape", [names[0]], [shape]),
-                helper.make_node("Expand", [cast, shape], [out])], out
+        return [protos.node("Constant", [], [scalar], value=protos.tensor("z", 1, [], [0.0])),
+                protos.node("CastLike", [scalar, names[0]], [cast]),
+                protos.node("Shape", [names[0]], [shape]),
+                protos.node("Expand", [cast, shape], [out])], out
     return _map(b, [s], body, s.dtype, "zeros_like")
 
 
@@ -63,7 +62,7 @@ def add_sequences(b: GraphBuilder, a: Value, c: Value) -> Value:
     """The element-wise sum of two sequences of equal length (gradients reaching one sequence twice)."""
     def body(names):
         out = b.fresh("sum")
-        return [helper.make_node("Add", names, [out])], out
+        return [protos.node("Add", names, [out])], out
     return _map(b, [a, c], body, a.dtype or c.dtype, "add_sequences")
 
 
@@ -132,9 +131,9 @@ def _concat_from_sequence(ctx: GradContext):
 
     def body(names):  # each element's extent along the concatenation axis, as a 1-element tensor
         shape, index, out = b.fresh("shape"), b.fresh("axis"), b.fresh("extent")
-        return [helper.make_node("Shape", [names[0]], [shape]),
-                helper.make_node("Constant", [], [index], value=helper.make_tensor("a", _I64, [1], [axis])),
-                helper.make_node("Gather", [shape, index], [out], axis=0)], out
+        return [protos.node("Shape", [names[0]], [shape]),
+                protos.node("Constant", [], [index], value=protos.tensor("a", _I64, [1], [axis])),
+                protos.node("Gather", [shape, index], [out], axis=0)], out
     extents = _map(b, [s], body, _I64, "extent")
     lengths = b.op("ConcatFromSequence", [extents], axis=0, dtype=_I64)
     return [b.op("SplitToSequence", [dy, lengths], axis=axis, dtype=s.dtype)]

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
-from ...graph import GraphBuilder, Value, np_dtype
+from ...graph import GraphBuilder, Value, np_dtype, protos
 from ..broadcast import unbroadcast
 from ..context import GradContext
 from ..registry import register
@@ -56,7 +56,7 @@ def _reshape_to(b: GraphBuilder, g: Value, x: Value) -> Value:
 
 
 def _zeros(b: GraphBuilder, shape: Value, dtype: int) -> Value:
-    return b.op("ConstantOfShape", [shape], value=helper.make_tensor("zero", dtype, [1], [0]), dtype=dtype)
+    return b.op("ConstantOfShape", [shape], value=protos.tensor("zero", dtype, [1], [0]), dtype=dtype)
 
 
 def _op(b: GraphBuilder, op_type: str, inputs: list, **attrs) -> Value:
@@ -251,7 +251,7 @@ def _scatter_elements(ctx):
         if ctx.needs(2):
             raise ctx.fail("reduction='mul' has no division-free gradient for updates (it needs the product "
                            "of the other factors written to the same position); only data is supported.")
-        ones = b.op("ConstantOfShape", [b.op("Shape", [data])], value=helper.make_tensor("one", dy.dtype, [1], [1]))
+        ones = b.op("ConstantOfShape", [b.op("Shape", [data])], value=protos.tensor("one", dy.dtype, [1], [1]))
         return [dy * b.op("ScatterElements", [ones, index, updates], axis=axis, reduction="mul"), None, None]
     if reduction in ("max", "min"):
         # The winner takes the gradient; ties share it evenly (as torch.scatter_reduce amax/amin does).
@@ -407,7 +407,7 @@ def _axis_matrix(ctx: GradContext, k: int, a: int, out_first: bool) -> Value:
         eye = b.const(np.eye(x.shape[a], dtype=np_dtype(x.dtype)))
     else:
         square = b.op("Concat", [n, n], axis=0)
-        eye = b.op("EyeLike", [b.op("ConstantOfShape", [square], value=helper.make_tensor("z", x.dtype, [1], [0]))])
+        eye = b.op("EyeLike", [b.op("ConstantOfShape", [square], value=protos.tensor("z", x.dtype, [1], [0]))])
 
     def along(v: Value, other: Value) -> Value:  # a length-2 vector: v on the resized eye axis
         pair = [v, other] if out_first else [other, v]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ...graph.value import onnx_dtype
 from ...graph import Value
 from .. import _ops
 from ..base import Layer
@@ -85,7 +86,7 @@ class CategoryEncoding(Layer):
         self.num_tokens, self.output_mode, self.sparse = int(num_tokens), output_mode, False
 
     def call(self, inputs, count_weights=None):
-        dtype = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
+        dtype = onnx_dtype(self.compute_dtype)
         if count_weights is not None:
             if self.output_mode != "count":
                 raise ValueError("`count_weights` is not used when `output_mode` is not `'count'`. "
@@ -192,7 +193,7 @@ class Discretization(Layer):
         if self.output_mode == "int":
             return indices
         _ops.fill_shapes(b, start)  # the encoding reads the rank
-        dtype = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
+        dtype = onnx_dtype(self.compute_dtype)
         return encode_categorical(indices, self.output_mode, self._depth(), dtype)
 
     def _output_dtype(self, input_dtypes):

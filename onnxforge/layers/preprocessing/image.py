@@ -14,8 +14,8 @@ import math
 from typing import Any
 
 import numpy as np
-import onnx
 
+from ...graph.value import np_dtype, onnx_dtype
 from ...graph import Value
 from .. import _ops
 from ..base import InputSpec, Layer
@@ -137,14 +137,14 @@ def _antialiased(x: Value, sizes: tuple[int, int], targets: tuple[int, int], kin
 def _as_float(x: Value, dtype: str) -> Value:
     if x.is_float:
         return x
-    to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    to = onnx_dtype(dtype)
     return x.builder.op("Cast", [x], to=to, shape=x.shape)
 
 
 def _saturate_back(y: Value, like: Value) -> Value:
     """Round and clip a resized integer image back to its dtype (Keras's ``_saturate_cast``)."""
     b = y.builder
-    info = np.iinfo(onnx.helper.tensor_dtype_to_np_dtype(like.dtype))
+    info = np.iinfo(np_dtype(like.dtype))
     y = b.op("Clip", [b.op("Round", [y]), b.const(np.asarray(float(info.min), np.float32), y.dtype),
                       b.const(np.asarray(float(info.max), np.float32), y.dtype)])
     return b.op("Cast", [y], to=like.dtype)

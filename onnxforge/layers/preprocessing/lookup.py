@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ...graph import Value
+from ...graph.value import onnx_dtype
+from ...graph import Value, protos
 from .. import _ops
 from ..base import Layer
 from .adapt_data import batches
@@ -204,7 +205,7 @@ class _IndexLookup(Layer):
                 "tokens with FarmHash, which ONNX's standard operators cannot compute. Use num_oov_indices=1 (or "
                 "IntegerLookup with oov_method='floormod').")
         if not self._tokens:  # nothing learned yet: every token is out of vocabulary
-            zeros = b.op("ConstantOfShape", [b.op("Shape", [x])], value=onnx.helper.make_tensor("z", _I64, [1], [0]))
+            zeros = b.op("ConstantOfShape", [b.op("Shape", [x])], value=protos.tensor("z", _I64, [1], [0]))
             result = zeros + oov
         else:
             table = self._dense_table()
@@ -269,7 +270,7 @@ class _IndexLookup(Layer):
             raise RuntimeError(f"When using `output_mode={self.output_mode}` and `pad_to_max_tokens=False`, the "
                                "vocabulary size cannot be changed after the layer is called. Set a vocabulary or "
                                "call adapt() first.")
-        dtype = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
+        dtype = onnx_dtype(self.compute_dtype)
         encoded = encode_categorical(ids, "count" if self.output_mode == "tf_idf" else self.output_mode,
                                      self._depth(), dtype)
         if self.output_mode == "tf_idf":

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ...graph.value import np_dtype
 from ...graph import Value
 from .. import _ops
 from ..base import Layer
@@ -166,7 +167,7 @@ class TextVectorization(Layer):
         x = inputs
         if x.dtype != _STRING:
             raise TypeError(f"TextVectorization {self.name!r} expects string inputs. Received dtype "
-                            f"{onnx.helper.tensor_dtype_to_np_dtype(x.dtype) if x.dtype else None}")
+                            f"{np_dtype(x.dtype) if x.dtype else None}")
         rank = len(x.shape)
         if rank > 1 and self._split is not None:
             if x.shape[-1] != 1:

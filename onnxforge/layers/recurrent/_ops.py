@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import onnx
 
-from ...graph import GraphBuilder, Value
+from ...graph import GraphBuilder, Value, protos
 from ...tracing import current_trace
 from .._ops import ints
 
@@ -24,7 +24,7 @@ def zeros(b: GraphBuilder, dims: Sequence[Value | int], dtype: int, shape: tuple
     """Zeros of shape ``dims`` (each a static int or a ``dim`` tensor)."""
     parts = [d if isinstance(d, Value) else ints(b, [int(d)]) for d in dims]
     full = parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=0, shape=(len(parts),))
-    zero = onnx.helper.make_tensor("zero", dtype, [1], [0])
+    zero = protos.tensor("zero", dtype, [1], [0])
     return b.op("ConstantOfShape", [full], value=zero, dtype=dtype, shape=shape)
 
 

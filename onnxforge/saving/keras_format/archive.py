@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..._version import __version__
 from ...layers.serialization import deserialize, serialize
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
@@ -71,8 +72,6 @@ def _keras_config(model: Any) -> dict:
 
 
 def _metadata() -> dict[str, str]:
-    from ... import __version__
-
     return {"keras_version": KERAS_FORMAT_VERSION, "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
             "producer": f"onnxforge {__version__}"}
 
