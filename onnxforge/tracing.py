@@ -1,21 +1,41 @@
 """Tracing: the context in which layers' ``call()`` emit ONNX nodes for one program."""
 from __future__ import annotations
 
-__all__ = ["TraceContext", "current_trace", "active_trace", "MetricResult", "set_eager_executor", "eager_executor"]
+__all__ = ["TraceContext", "current_trace", "active_trace", "MetricResult", "set_eager_executor", "eager_executor",
+           "autocast_scope", "autocast_dtype"]
 
 import contextlib
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
+import onnx
 
 from .graph import GraphBuilder, Value, onnx_dtype
 from .variables import Variable
 
+_BFLOAT16 = onnx.TensorProto.BFLOAT16
 _stack: list[TraceContext] = []
+# The dtype Variables read inside a layer's call are cast to (Keras's AutocastScope); None: no cast.
+_autocast: list[str | None] = []
 # The eager executor (``onnxforge.eager``): it compiles and runs, so it sits above the layers in the import
 # flow; it registers itself here when onnxforge is imported, and layers and ops reach it through this hook.
 _executor: Any = None
+
+
+@contextlib.contextmanager
+def autocast_scope(dtype: str | None) -> Iterator[None]:
+    """Within the block, float Variables with ``autocast=True`` read as graph values of ``dtype``."""
+    _autocast.append(dtype)
+    try:
+        yield
+    finally:
+        _autocast.pop()
+
+
+def autocast_dtype() -> str | None:
+    """The dtype of the innermost autocast scope, or ``None`` (no scope, or one that turns casting off)."""
+    return _autocast[-1] if _autocast else None
 
 
 def current_trace() -> TraceContext:
@@ -124,6 +144,11 @@ class TraceContext:
         #: Run-time value checks on host inputs, as ``(input name, minimum, maximum, message)``: every element
         #: of that input must lie in ``[minimum, maximum]`` (an Embedding's ids).
         self.value_checks: list[tuple[str, int, int, str]] = []
+        #: Whether this program is one replica of a data-parallel step (``onnxforge.distribute``): then
+        #: ``cross_replica_sum`` cuts the graph where the replicas must exchange values.
+        self.replicated = False
+        #: ``(local value, summed input)`` of every ``cross_replica_sum`` in a replicated program, in order.
+        self.replica_sums: list[tuple[Value, Value]] = []
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -134,21 +159,86 @@ class TraceContext:
             _stack.pop()
 
     def read(self, var: Variable) -> Value:
-        """The graph value of ``var`` in this program (created on first read)."""
+        """The graph value of ``var`` at this point of the program: its value after the updates recorded so
+        far (eager order: a layer called twice per step sees its first call's update), else its input."""
+        hit = self.updates.get(var.uid)
+        return hit[1] if hit is not None else self.input_of(var)
+
+    def read_autocast(self, var: Variable) -> Value:
+        """``read(var)``, cast to the autocast scope's dtype where Keras would cast it: a float Variable with
+        ``autocast=True`` read inside a mixed-precision layer's call. A Cast per read, never shared: a
+        GradientTape records only the nodes emitted inside it, so each read must own its path."""
+        value = self.read(var)
+        dtype = autocast_dtype()
+        if dtype is None or not getattr(var, "autocast", True) or not value.is_float:
+            return value
+        to = onnx_dtype(dtype) if dtype != "bfloat16" else _BFLOAT16
+        if value.dtype == to:
+            return value
+        return self.b.op("Cast", [value], to=to, shape=value.shape)
+
+    def input_of(self, var: Variable) -> Value:
+        """The graph value carrying ``var``'s value at the start of the program (created on first use)."""
         hit = self.reads.get(var.uid)
         if hit is not None:
             return hit[1]
-        if self.weights == "inputs":
-            value = self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
-        else:
-            value = self.b.initializer(var.name, var.numpy())
+        value = self._declare(var)
         self.reads[var.uid] = (var, value)
         return value
 
+    def _declare(self, var: Variable) -> Value:
+        """How a variable enters the graph; subclasses choose names."""
+        if self.weights == "inputs":
+            return self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
+        return self.b.initializer(var.name, var.numpy())
+
+    def assign_variable(self, var: Variable, value: Any) -> Value:
+        """``var.assign(value)`` inside this program: ``value`` (a graph value or a constant) converted to the
+        variable's dtype and shape, recorded as an update (see ``update``). Returns the assigned value."""
+        if hasattr(value, "__onnx_value__"):
+            value = value.__onnx_value__()
+        to = onnx_dtype(var.dtype)
+        if not isinstance(value, Value):
+            value = self.b.const(np.asarray(value, dtype=var.dtype))
+        elif value.dtype not in (None, to):
+            value = self.b.op("Cast", [value], to=to, shape=value.shape)
+        static = value.static_shape() if value.shape is not None else None
+        if static is not None and tuple(static) != tuple(var.shape):
+            if int(np.prod(static)) != int(np.prod(var.shape)) or len(static) > len(var.shape):
+                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.name!r} of "
+                                 f"shape {var.shape}.")
+            value = self.b.op("Reshape", [value, self.b.const(np.asarray(var.shape, np.int64))], shape=var.shape)
+        self.update(var, value)
+        return value
+
     def update(self, var: Variable, new_value: Value) -> None:
-        """Record that this program's step sets ``var`` to ``new_value`` (non-trainable state only)."""
+        """Record that this program's step sets ``var`` to ``new_value`` (non-trainable state only).
+
+        Updates chain: later reads of ``var`` in the same program see ``new_value``, and the program's
+        output for ``var`` is its last update (Keras applies every ``assign`` of a step in order)."""
         if self.training:
+            self.input_of(var)  # the state pair needs the input even if the layer never read it
+            if new_value.dtype is None:
+                new_value.dtype = onnx_dtype(var.dtype)
+            if new_value.shape is None:
+                new_value.shape = var.shape
             self.updates[var.uid] = (var, new_value)
+
+    def cross_replica_sum(self, local: Value) -> Value:
+        """The sum of ``local`` over every replica of a data-parallel step (synchronized BatchNormalization's
+        batch moments). One replica (every program but a replicated one): ``local`` itself.
+
+        In a replicated program the graph is cut here: ``local`` becomes an output the runtime all-reduces
+        between program stages, and the sum a new input of the same type; gradients reach ``local`` the
+        same way back (``onnxforge.distribute`` splits the program at these cuts).
+        """
+        if not self.replicated:
+            return local
+        name = self.b.fresh(f"replica_sum_{len(self.replica_sums)}")
+        self.b._taken.discard(name)   # claimed by fresh(); input() claims it again
+        total = self.b.input(name, local.dtype, local.shape)
+        self.replica_sums.append((local, total))
+        return total
 
     def add_loss(self, value: Value) -> None:
         """Add a scalar to the training loss (regularization)."""

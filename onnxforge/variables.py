@@ -11,6 +11,18 @@ import numpy as np
 _ids = itertools.count()
 
 
+def _active_trace() -> Any:
+    from .tracing import _stack
+
+    return _stack[-1] if _stack else None
+
+
+def _is_symbolic(value: Any) -> bool:
+    if hasattr(value, "__onnx_value__") or type(value).__name__ == "Value":
+        return True
+    return isinstance(value, (list, tuple)) and any(_is_symbolic(v) for v in value)
+
+
 class Variable:
     """A named tensor of state: a layer weight, a BatchNorm statistic, an optimizer slot.
 
@@ -32,12 +44,14 @@ class Variable:
     """
 
     def __init__(self, value: Any, name: str, trainable: bool = True, regularizer: Any = None,
-                 dtype: Any = np.float32):
+                 dtype: Any = np.float32, autocast: bool = True):
         self._host = np.array(value, dtype=dtype)
         self._device: Any = None  # an onnxruntime OrtValue, owned by the runtime
         self.name = name
         self.trainable = trainable
         self.regularizer = regularizer
+        #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
+        self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
 
     @property
@@ -55,14 +69,89 @@ class Variable:
             self._device = None  # host is authoritative again until the runtime uploads it
         return self._host
 
-    def assign(self, value: Any) -> None:
-        """Replace the value from the host. The shape must match."""
+    def assign(self, value: Any) -> Any:
+        """Replace the value. The shape must match.
+
+        From the host, the value is copied now. Inside a traced program (a custom ``train_step``, a layer's
+        ``call`` in training) a symbolic value is assigned in the graph instead: later reads in the same step
+        see it, and the program outputs it as the Variable's new state, as Keras's ``assign`` does. In a
+        custom ``train_step`` a host value is assigned in the graph too (every step, like the code says).
+        """
+        ctx = _active_trace()
+        if ctx is not None and (_is_symbolic(value) or getattr(ctx, "assigns_in_graph", False)):
+            return ctx.assign_variable(self, value)
         array = np.asarray(value, dtype=self.dtype)
         if array.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {array.shape} to variable {self.name!r} "
                              f"of shape {self.shape}.")
         self._host = array.copy()
         self._device = None
+        return None
+
+    def assign_add(self, delta: Any) -> Any:
+        """``assign(self + delta)`` (in the graph inside a traced program, like ``assign``)."""
+        ctx = _active_trace()
+        if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
+            return ctx.assign_variable(self, self.__onnx_value__() + delta)
+        return self.assign(self.numpy() + np.asarray(delta, dtype=self.dtype))
+
+    def assign_sub(self, delta: Any) -> Any:
+        """``assign(self - delta)`` (in the graph inside a traced program, like ``assign``)."""
+        ctx = _active_trace()
+        if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
+            return ctx.assign_variable(self, self.__onnx_value__() - delta)
+        return self.assign(self.numpy() - np.asarray(delta, dtype=self.dtype))
+
+    @property
+    def value(self) -> Any:
+        """The graph value inside a trace, else the host array (Keras's ``variable.value``)."""
+        return self.__onnx_value__() if _active_trace() is not None else self.numpy()
+
+    # Arithmetic, as Keras Variables allow (``self.count + 1``): on the graph value inside a trace, on the
+    # host array outside one. ``ndarray + variable`` defers to __radd__ instead of looping in numpy.
+    __array_ufunc__ = None
+
+    def _operand(self) -> Any:
+        return self.__onnx_value__() if _active_trace() is not None else self.numpy()
+
+    def __add__(self, o: Any) -> Any:
+        return self._operand() + o
+
+    def __radd__(self, o: Any) -> Any:
+        return o + self._operand()
+
+    def __sub__(self, o: Any) -> Any:
+        return self._operand() - o
+
+    def __rsub__(self, o: Any) -> Any:
+        return o - self._operand()
+
+    def __mul__(self, o: Any) -> Any:
+        return self._operand() * o
+
+    def __rmul__(self, o: Any) -> Any:
+        return o * self._operand()
+
+    def __truediv__(self, o: Any) -> Any:
+        return self._operand() / o
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return o / self._operand()
+
+    def __pow__(self, o: Any) -> Any:
+        return self._operand() ** o
+
+    def __matmul__(self, o: Any) -> Any:
+        return self._operand() @ o
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return o @ self._operand()
+
+    def __neg__(self) -> Any:
+        return -self._operand()
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._operand()[key]
 
     # Runtime hooks: the device copy is swapped in without touching the host.
     def _set_device(self, ortvalue: Any) -> None:
@@ -74,7 +163,7 @@ class Variable:
     def __onnx_value__(self):
         from .tracing import current_trace
 
-        return current_trace().read(self)
+        return current_trace().read_autocast(self)
 
     def __repr__(self) -> str:
         return f"<Variable {self.name!r} shape={self.shape} trainable={self.trainable}>"

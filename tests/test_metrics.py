@@ -77,7 +77,7 @@ def test_mean_matches_keras_example():
 def np_confusion(y, p, thresholds, w=None):
     w = np.ones_like(p) if w is None else np.broadcast_to(w.reshape(-1, *[1] * (p.ndim - 1)), p.shape)
     y, p, w = (y != 0).ravel(), p.ravel(), w.ravel()
-    above = p[:, None] > thresholds[None, :]
+    above = p[:, None] > np.asarray(thresholds)[None, :]
     tp = (above & y[:, None]) * w[:, None]
     fp = (above & ~y[:, None]) * w[:, None]
     fn = (~above & y[:, None]) * w[:, None]
@@ -107,7 +107,7 @@ def test_auc_state_sums_and_roc_value(rng):
     w = rng.uniform(size=40).astype(np.float32)
     m = metrics.AUC()
     _update_in_batches(m, y, p, w, batch=7)
-    thresholds = m.thresholds
+    thresholds = np.asarray(m.thresholds)
     assert len(thresholds) == 200 and thresholds[0] == -1e-7 and thresholds[-1] == 1 + 1e-7
     want = np_confusion(y, p, thresholds, w)
     for got, exp in zip(m._states, want):
@@ -215,4 +215,25 @@ def test_metric_sum_graphs_pass_full_checker(checked):
 
 
 def test_default_names_follow_keras():
+    from onnxforge.layers import clear_session
+
+    clear_session()   # default names count up in a session, as in Keras: "auc", "auc_1", ...
     assert [metrics.AUC().name, metrics.Precision().name, metrics.Recall().name] == ["auc", "precision", "recall"]
+
+
+def test_new_metrics_survive_save_and_load(tmp_path, rng):
+    import onnxforge as of
+
+    model = of.Sequential([of.layers.Input((4,)), of.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=[metrics.F1Score(average="macro"), metrics.AUC(multi_label=True, label_weights=[1, 2, 3]),
+                           metrics.OneHotMeanIoU(3), metrics.PrecisionAtRecall(0.3), "r2_score"])
+    x = rng.uniform(size=(20, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 20)]
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.evaluate(x, y, verbose=0, return_dict=True)
+    model.save(str(tmp_path / "m.onnx"))
+    after = of.load_model(str(tmp_path / "m.onnx")).evaluate(x, y, verbose=0, return_dict=True)
+    assert sorted(after) == sorted(before)
+    for key in before:
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-6, err_msg=key)

@@ -42,9 +42,7 @@ class OutputConfig:
         """Whether the targets are integer class ids (sparse crossentropy) rather than output-shaped."""
         if self.loss is not None:
             return bool(getattr(self.loss, "sparse_labels", False))
-        return any(isinstance(m, (metrics_module.SparseCategoricalAccuracy,
-                                  metrics_module.SparseTopKCategoricalAccuracy))
-                   for _, m in self.metrics + self.weighted_metrics)
+        return any(getattr(m, "sparse_labels", False) for _, m in self.metrics + self.weighted_metrics)
 
     @property
     def has_target(self) -> bool:
@@ -65,6 +63,11 @@ class CompileConfig:
 
     optimizer: Optimizer | None
     outputs: list[OutputConfig]
+    #: Output names in the order Keras lists their ``<output>_loss`` values (a dict of losses given for a
+    #: dict-output model keeps its own key order; otherwise the outputs' order).
+    loss_order: list[str] = field(default_factory=list)
+    #: Tracker name -> the name the metric was asked by (before the output prefix and de-duplication).
+    raw_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_loss(self) -> bool:
@@ -76,13 +79,18 @@ class CompileConfig:
         return sum(o.loss is not None for o in self.outputs) > 1
 
     def trackers(self) -> list[tuple[str, metrics_module.Metric]]:
-        """Every reported quantity in Keras's log order: ``loss``, per-output losses, then the metrics."""
+        """Every reported quantity in Keras's order (that of ``evaluate``'s list): ``loss``; the metrics whose
+        log key is the name they were asked by (a single output's); the per-output losses; then every other
+        metric (prefixed by its output, or renamed to be unique) sorted by name, as Keras's
+        ``_flatten_metrics_in_order`` does."""
         out: list[tuple[str, metrics_module.Metric]] = [(names.LOSS, metrics_module.Mean(name=names.LOSS))]
+        metrics = [item for o in self.outputs for item in o.metrics + o.weighted_metrics]
+        out += [(n, m) for n, m in metrics if self.raw_names.get(n, n) == n]
         if self.per_output_losses:
-            out += [(f"{o.name}_loss", metrics_module.Mean(name=f"{o.name}_loss"))
-                    for o in self.outputs if o.loss is not None]
-        for o in self.outputs:
-            out += o.metrics + o.weighted_metrics
+            with_loss = {o.name for o in self.outputs if o.loss is not None}
+            out += [(f"{name}_loss", metrics_module.Mean(name=f"{name}_loss"))
+                    for name in self.loss_order if name in with_loss]
+        out += sorted(((n, m) for n, m in metrics if self.raw_names.get(n, n) != n), key=lambda item: item[0])
         return out
 
 
@@ -115,8 +123,8 @@ def _metric_list(value: Any, argument: str) -> list[Any]:
     return [value]
 
 
-def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs: int, taken: set[str]
-                    ) -> tuple[str, metrics_module.Metric]:
+def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs: int, taken: set[str],
+                    raw_names: dict[str, str]) -> tuple[str, metrics_module.Metric]:
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
         last = out.shape[-1] if out.shape else None
         metric = metrics_module.resolve_accuracy(identifier, last, out.sparse_labels)
@@ -125,15 +133,16 @@ def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs
         if not isinstance(identifier, str) and isinstance(identifier, metrics_module.Metric) and \
                 any(m is metric for _, m in out.metrics + out.weighted_metrics):
             raise ValueError(f"In compile(), the metric object {metric!r} is listed twice for output {out.name!r}.")
-    name = identifier if isinstance(identifier, str) else metric.name
-    if n_outputs > 1:
-        name = f"{out.name}_{name}"
-    if argument == "weighted_metrics" and name in taken:
-        name = f"weighted_{name}"
+    raw = identifier if isinstance(identifier, str) else metric.name
+    prefix = f"{out.name}_" if n_outputs > 1 else ""
+    name = prefix + raw
+    if argument == "weighted_metrics" and name in taken:   # Keras: "<output>_weighted_<name>"
+        name = f"{prefix}weighted_{raw}"
     base, k = name, 1
     while name in taken:
         name, k = f"{base}_{k}", k + 1
     taken.add(name)
+    raw_names[name] = raw
     return name, metric
 
 
@@ -143,7 +152,8 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
     from .. import optimizers as optimizers_module
 
     opt = optimizers_module.get(optimizer, "optimizer") if optimizer is not None else None
-    output_names = list(model.output_names)
+    # A model built on a dict of outputs is compiled by its keys (``loss={"x": ...}``, logs ``x_loss``).
+    output_names = list(getattr(model, "output_keys", None) or model.output_names)
     shapes = [tuple(t.shape) for t in model.outputs]
     outs = [OutputConfig(name, i, shape) for i, (name, shape) in enumerate(zip(output_names, shapes))]
 
@@ -161,6 +171,7 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
             out.loss_weight = 1.0 if w is None else float(w)
 
     taken = {names.LOSS} | {f"{o.name}_loss" for o in outs}
+    raw_names: dict[str, str] = {}
     for argument, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
         if value is None:
             continue
@@ -177,5 +188,11 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
         for out, items in zip(outs, per):
             target = out.metrics if argument == "metrics" else out.weighted_metrics
             for identifier in _metric_list(items, argument):
-                target.append(_resolve_metric(identifier, out, argument, len(outs), taken))
-    return CompileConfig(optimizer=opt, outputs=outs)
+                target.append(_resolve_metric(identifier, out, argument, len(outs), taken, raw_names))
+    dict_outputs = getattr(model, "output_keys", output_names) != getattr(model, "output_names", output_names) or \
+        isinstance(getattr(model, "_outputs_struct", None), Mapping)
+    if isinstance(loss, Mapping) and dict_outputs:
+        loss_order = [k for k in loss if k in output_names] + [n for n in output_names if n not in loss]
+    else:
+        loss_order = list(output_names)
+    return CompileConfig(optimizer=opt, outputs=outs, loss_order=loss_order, raw_names=raw_names)

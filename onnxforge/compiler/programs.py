@@ -72,10 +72,10 @@ class _Tracer:
     """A builder with the model's inputs declared and its forward pass traced."""
 
     def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
-                 rng_state: Variable | None = None):
+                 rng_state: Variable | None = None, replicated: bool = False):
         self.model = model
         self.training = training
-        self.b = b = GraphBuilder()
+        self.b = b = GraphBuilder(float32_fallback=True)
         in_names = list(model.input_names)
         out_names = list(model.output_names)
         self.outs = config.outputs if config is not None else []
@@ -97,6 +97,9 @@ class _Tracer:
             self.weights[o.name] = b.input(release(b, names.sample_weight(o.name)), _FLOAT, (names.BATCH_DIM,))
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
+        self.ctx.replicated = replicated
+        #: Host-fed inputs declared after tracing (a replicated step's global batch size, its cut inputs).
+        self.extra_inputs: list[Value] = []
         with self.ctx.active():
             preds = model.trace(list(self.xs), training=training)
         preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
@@ -112,7 +115,7 @@ class _Tracer:
 
     def host_inputs(self) -> list[str]:
         return [x.name for x in self.xs] + [t.name for t in self.targets.values()] + \
-            [w.name for w in self.weights.values()]
+            [w.name for w in self.weights.values()] + [v.name for v in self.extra_inputs]
 
 
 def _unique(items: Sequence[str]) -> list[str]:
@@ -159,9 +162,14 @@ def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str
 def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Value]]:
     sums = []
     for o in config.outputs:
+        pred = t.preds[o.index]
+        if pred.is_float and pred.dtype != _FLOAT:
+            # Keras metrics convert predictions to their dtype (float32): a float16 or float64 output is
+            # scored in float32, whatever the model's policy.
+            pred = t.b.op("Cast", [pred], to=_FLOAT, shape=pred.shape)
         for weighted, items in ((False, o.metrics), (True, o.weighted_metrics)):
             for name, metric in items:
-                values = metric.batch_sums(t.targets[o.name], t.preds[o.index],
+                values = metric.batch_sums(t.targets[o.name], pred,
                                            t.weights[o.name] if weighted else None)
                 for (state, _), v in zip(metric.state_spec(), values):
                     sums.append((name, state, v))
@@ -276,7 +284,7 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         raise CompileError(f"Variables {clash} are both trained and updated by their layer; a state variable "
                            "must be non-trainable.")
     params = [ctx.reads[v.uid][1] for v in trained]
-    objective = total * float(opt.loss_scale_factor) if opt.loss_scale_factor is not None else total
+    objective = opt.scale_loss_graph(total, ctx.read)
     grads_by_name = backward(b, objective, params) if params else {}
     # Rewrites that span several gradient rules (e.g. a Relu mask applied before MaxUnpool, on the 4x
     # smaller pooled gradient): each rule only sees its own node.
@@ -286,20 +294,11 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         g.dtype = g.dtype or p.dtype
         g.shape = g.shape if g.shape is not None else p.shape
     lr = declare_input(b, release(b, names.LEARNING_RATE), np.float32, ())
-    iterations = ctx.read(opt.iterations)
-    slot_vars = [opt.slots(v) for v in trained]
-    slot_vals = [{k: ctx.read(sv) for k, sv in slots.items()} for slots in slot_vars]
-    new_params, new_slots = opt.update_graph(b, trained, params, grads, slot_vals, lr, iterations)
-
     state: list[tuple[Variable, Value, Value]] = []
-    for var, p_in, p_new in zip(trained, params, new_params):
-        state.append((var, p_in, _typed(p_new, p_in)))
-    for slots, vals, news in zip(slot_vars, slot_vals, new_slots):
-        for k, sv in slots.items():
-            state.append((sv, vals[k], _typed(news[k], vals[k])))
-    state.append((opt.iterations, iterations, _typed(iterations + 1, iterations)))
+    for var, new_value in opt.apply_graph(b, ctx.read, trained, params, grads, lr):
+        state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
     for var, new_value in ctx.updates.values():
-        state.append((var, ctx.read(var), _typed(new_value, ctx.read(var))))
+        state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
     if t.rng is not None and t.rng.used:
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]

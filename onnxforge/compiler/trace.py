@@ -63,13 +63,7 @@ class ProgramTrace(TraceContext):
         """U[0, 1) noise from a ``SeedGenerator``'s state Variable (advanced by training programs)."""
         return self.seed_streams.uniform(state, like)
 
-    def read(self, var: Variable) -> Value:
-        hit = self.reads.get(var.uid)
-        if hit is not None:
-            return hit[1]
+    def _declare(self, var: Variable) -> Value:
         if self.weights == "inputs":
-            value = declare_input(self.b, var.name, var.dtype, var.shape, unique=True)
-        else:
-            value = self.b.initializer(release(self.b, self.b.fresh(var.name)), np.array(var.numpy()))
-        self.reads[var.uid] = (var, value)
-        return value
+            return declare_input(self.b, var.name, var.dtype, var.shape, unique=True)
+        return self.b.initializer(release(self.b, self.b.fresh(var.name)), np.array(var.numpy()))

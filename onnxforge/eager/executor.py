@@ -98,7 +98,7 @@ class EagerProgram:
 def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
                  free_batch: bool, training: bool) -> EagerProgram:
     """Trace ``call(*args, **kwargs)`` with the ``arrays`` among the arguments as graph inputs."""
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)   # float64 layers run on onnxruntime's CPU provider too
     inputs: list[str] = []
     it = iter(arrays)
 

@@ -1,7 +1,7 @@
 """Symbolic values: a name in a graph with its element type and (possibly symbolic) shape."""
 from __future__ import annotations
 
-__all__ = ["Value", "Dim", "Shape", "FLOAT_TYPES", "np_dtype", "onnx_dtype", "broadcast_shapes"]
+__all__ = ["Value", "Dim", "Shape", "FLOAT_TYPES", "np_dtype", "onnx_dtype", "broadcast_shapes", "matmul_shape"]
 
 from typing import TYPE_CHECKING, Any, Union
 
@@ -50,6 +50,91 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     return tuple(out)
 
 
+def matmul_shape(a: Shape, b: Shape) -> Shape:
+    """The shape of ``a @ b`` (NumPy's matmul rules); ``None`` if a rank is unknown.
+
+    Example:
+        >>> matmul_shape(("batch", 4, 3), (3, 5))
+        ('batch', 4, 5)
+        >>> matmul_shape((3,), (3, 5))
+        (5,)
+    """
+    if a is None or b is None or len(a) == 0 or len(b) == 0:
+        return None
+    a2 = (1, *a) if len(a) == 1 else tuple(a)
+    b2 = (*b, 1) if len(b) == 1 else tuple(b)
+    batch = broadcast_shapes(a2[:-2], b2[:-2])
+    if batch is None:
+        return None
+    out = [*batch, a2[-2], b2[-1]]
+    if len(b) == 1:
+        out.pop(-1)
+    if len(a) == 1:
+        out.pop(-2 if len(b) != 1 else -1)
+    return tuple(out)
+
+
+def _shape_of(x: Any) -> Shape:
+    if isinstance(x, Value):
+        return x.shape
+    return tuple(np.shape(x))
+
+
+def _is_float_operand(x: Any) -> bool:
+    if isinstance(x, Value):
+        return x.is_float
+    if hasattr(x, "__onnx_value__"):
+        return x.__onnx_value__().is_float
+    return np.asarray(x).dtype.kind == "f"
+
+
+_FLOAT_RANK = {onnx.TensorProto.FLOAT16: 1, onnx.TensorProto.BFLOAT16: 1, onnx.TensorProto.FLOAT: 2,
+               onnx.TensorProto.DOUBLE: 3}
+
+
+def _promote(a: Value, c: Any) -> tuple[Any, Any]:
+    """Operands of a common type, as Keras's type promotion gives for the cases layer code meets: the
+    narrower of two float tensors is cast to the wider (float16 + float32 -> float32), an integer or bool
+    tensor meeting a float tensor or a Python float becomes float, a bool meeting an integer becomes that
+    integer (Python numbers otherwise take the tensor's type, which the builder does for constants).
+    Two different integer types are left alone."""
+    b = a.builder
+    assert b is not None
+    if isinstance(c, Value):
+        if a.dtype is None or c.dtype is None or a.dtype == c.dtype:
+            return a, c
+        if a.is_float and c.is_float:
+            wide = a.dtype if _FLOAT_RANK.get(a.dtype, 0) >= _FLOAT_RANK.get(c.dtype, 0) else c.dtype
+            return _cast(a, wide), _cast(c, wide)
+        if a.is_float or (c.dtype == onnx.TensorProto.BOOL and a.dtype != onnx.TensorProto.BOOL):
+            return a, _cast(c, a.dtype)       # int or bool meets float, bool meets int
+        if c.is_float or a.dtype == onnx.TensorProto.BOOL:
+            return _cast(a, c.dtype), c
+        return a, c
+    if a.dtype is not None and not a.is_float and isinstance(c, (float, np.floating)):
+        return _cast(a, onnx.TensorProto.FLOAT), c          # int or bool tensor * 0.5
+    if a.dtype == onnx.TensorProto.BOOL and isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+        return _cast(a, onnx.TensorProto.INT64), c          # bool tensor + 1
+    return a, c
+
+
+def _python_mod(b: Any, a: Any, c: Any) -> Value:
+    """``a % c`` with Python's sign convention (the divisor's), for int and float operands."""
+    shape = broadcast_shapes(_shape_of(a), _shape_of(c))
+    if not any(isinstance(v, Value) and v.is_float for v in (a, c)):
+        return b.op("Mod", [a, c], shape=shape)   # integer Mod (fmod=0) already follows the divisor's sign
+    r = b.op("Mod", [a, c], fmod=1, shape=shape)  # C's fmod: the dividend's sign
+    wrong_sign = b.op("And", [b.op("Not", [b.op("Equal", [r, 0.0])]), b.op("Less", [b.op("Mul", [r, c]), 0.0])])
+    return b.op("Where", [wrong_sign, b.op("Add", [r, c], shape=shape), r], shape=shape)
+
+
+def _cast(v: Value, to: int) -> Value:
+    if v.dtype == to:
+        return v
+    assert v.builder is not None
+    return v.builder.op("Cast", [v], to=to, shape=v.shape)
+
+
 class Value:
     """A tensor in a graph under construction.
 
@@ -67,16 +152,21 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "dtype", "shape", "builder")
+    __slots__ = ("name", "dtype", "shape", "builder", "is_sequence")
 
-    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None):
+    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
+                 sequence: bool = False):
         self.name = name
         self.dtype = dtype
         self.shape = None if shape is None else tuple(shape)
         self.builder = builder
+        #: A sequence of tensors (``dtype`` is then its elements' type, ``shape`` ``None``).
+        self.is_sequence = sequence
 
     def __repr__(self) -> str:
         dtype = onnx.TensorProto.DataType.Name(self.dtype) if self.dtype else "?"
+        if self.is_sequence:
+            return f"Value({self.name!r}, sequence of {dtype})"
         return f"Value({self.name!r}, {dtype}, {self.shape})"
 
     @property
@@ -93,13 +183,13 @@ class Value:
             return None
         return self.shape
 
-    # Arithmetic: each emits one node. Kept to the ops the rules use constantly.
+    # Operators: each emits one node (two where dtypes must be promoted) and annotates the static shape, so
+    # ``LayerNormalization()(inputs + attn)`` sees the same shape as ``ops.add(inputs, attn)`` gives.
     def _bin(self, op: str, other: Any, reverse: bool = False) -> Value:
-        assert self.builder is not None, f"{self!r} is not attached to a builder"
-        if hasattr(other, "__onnx_value__"):
-            other = other.__onnx_value__()
-        a, b = (other, self) if reverse else (self, other)
-        return self.builder.op(op, [a, b])
+        a, c = self._operands(other, reverse)
+        shapes = [_shape_of(a), _shape_of(c)]
+        shape = matmul_shape(*shapes) if op == "MatMul" else broadcast_shapes(*shapes)
+        return self.builder.op(op, [a, c], shape=shape)
 
     def __add__(self, o: Any) -> Value:
         return self._bin("Add", o)
@@ -120,19 +210,118 @@ class Value:
         return self._bin("Mul", o, True)
 
     def __truediv__(self, o: Any) -> Value:
+        if not self.is_float and self.dtype is not None and not _is_float_operand(o):
+            return self._as_float()._bin("Div", o)   # true division of integers gives floats (NumPy, Keras)
         return self._bin("Div", o)
 
     def __rtruediv__(self, o: Any) -> Value:
+        if not self.is_float and self.dtype is not None and not _is_float_operand(o):
+            return self._as_float()._bin("Div", o, True)
         return self._bin("Div", o, True)
 
-    def __neg__(self) -> Value:
-        assert self.builder is not None
-        return self.builder.op("Neg", [self])
+    def __pow__(self, o: Any) -> Value:
+        return self._bin("Pow", o)
+
+    def __rpow__(self, o: Any) -> Value:
+        return self._bin("Pow", o, True)
+
+    def __mod__(self, o: Any) -> Value:
+        return self._mod(o, False)
+
+    def __rmod__(self, o: Any) -> Value:
+        return self._mod(o, True)
+
+    def _mod(self, o: Any, reverse: bool) -> Value:
+        a, c = self._operands(o, reverse)
+        return _python_mod(self.builder, a, c)
+
+    def __floordiv__(self, o: Any) -> Value:
+        return self._floordiv(o, False)
+
+    def __rfloordiv__(self, o: Any) -> Value:
+        return self._floordiv(o, True)
+
+    def _floordiv(self, o: Any, reverse: bool) -> Value:
+        b = self.builder
+        a, c = self._operands(o, reverse)
+        shape = broadcast_shapes(_shape_of(a), _shape_of(c))
+        if any(isinstance(v, Value) and v.is_float for v in (a, c)):
+            return b.op("Floor", [b.op("Div", [a, c], shape=shape)], shape=shape)
+        # Integer Div truncates toward zero; Python floors: a // c = (a - a mod c) / c, an exact division.
+        return b.op("Div", [b.op("Sub", [a, _python_mod(b, a, c)], shape=shape), c], shape=shape)
+
+    def _operands(self, o: Any, reverse: bool) -> tuple[Any, Any]:
+        assert self.builder is not None, f"{self!r} is not attached to a builder"
+        if hasattr(o, "__onnx_value__"):
+            o = o.__onnx_value__()
+        a, c = _promote(self, o)
+        return (c, a) if reverse else (a, c)
 
     def __matmul__(self, o: Any) -> Value:
         return self._bin("MatMul", o)
 
+    def __rmatmul__(self, o: Any) -> Value:
+        return self._bin("MatMul", o, True)
+
+    def __neg__(self) -> Value:
+        assert self.builder is not None
+        return self.builder.op("Neg", [self], shape=self.shape)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        assert self.builder is not None
+        return self.builder.op("Abs", [self], shape=self.shape)
+
+    def __invert__(self) -> Value:
+        assert self.builder is not None
+        if self.dtype == onnx.TensorProto.BOOL:
+            return self.builder.op("Not", [self], shape=self.shape)
+        return self.builder.op("BitwiseNot", [self], shape=self.shape)
+
+    def _logical(self, op: str, o: Any, reverse: bool = False) -> Value:
+        bitwise = {"And": "BitwiseAnd", "Or": "BitwiseOr", "Xor": "BitwiseXor"}
+        if self.dtype != onnx.TensorProto.BOOL:
+            op = bitwise[op]
+        return self._bin(op, o, reverse)
+
+    def __and__(self, o: Any) -> Value:
+        return self._logical("And", o)
+
+    def __rand__(self, o: Any) -> Value:
+        return self._logical("And", o, True)
+
+    def __or__(self, o: Any) -> Value:
+        return self._logical("Or", o)
+
+    def __ror__(self, o: Any) -> Value:
+        return self._logical("Or", o, True)
+
+    def __xor__(self, o: Any) -> Value:
+        return self._logical("Xor", o)
+
+    def __rxor__(self, o: Any) -> Value:
+        return self._logical("Xor", o, True)
+
+    def __getitem__(self, key: Any) -> Value:
+        from .indexing import getitem
+
+        return getitem(self, key)
+
+    def __iter__(self) -> Any:
+        first = self.shape[0] if self.shape else None
+        if not isinstance(first, int):
+            raise TypeError(f"Cannot iterate over symbolic tensor {self.name!r} of shape {self.shape}: its first "
+                            "dimension is not known while tracing. Index it (x[:, 0]) instead.")
+        return iter([self[i] for i in range(first)])
+
+    def _as_float(self) -> Value:
+        assert self.builder is not None
+        return self.builder.op("Cast", [self], to=onnx.TensorProto.FLOAT, shape=self.shape)
+
     # Comparisons give bool tensors (as in Keras), so ``if x > 0:`` reaches ``__bool__``'s explanation.
+    # ``==`` stays identity: values are dict keys and list members throughout the compiler.
     def __gt__(self, o: Any) -> Value:
         return self._bin("Greater", o)
 
@@ -174,7 +363,7 @@ class Value:
         raise self._no_value("Converting to a numpy array")
 
     _UFUNC_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "true_divide": "Div", "divide": "Div",
-                  "matmul": "MatMul", "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual",
+                  "matmul": "MatMul", "power": "Pow", "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual",
                   "less_equal": "LessOrEqual"}
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -182,8 +371,7 @@ class Value:
         # numpy build an object array of per-element nodes. Other numpy functions cannot run symbolically.
         op = self._UFUNC_OPS.get(ufunc.__name__)
         if method == "__call__" and op is not None and len(inputs) == 2 and not kwargs:
-            assert self.builder is not None
-            return self.builder.op(op, list(inputs))
+            return self._bin(op, inputs[1]) if inputs[0] is self else self._bin(op, inputs[0], reverse=True)
         raise self._no_value(f"numpy.{ufunc.__name__}")
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:

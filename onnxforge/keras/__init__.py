@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import sys
 
-from .. import (activations, callbacks, initializers, layers, losses, metrics, models, ops, optimizers,
-                regularizers, saving, utils)
+from .. import (activations, callbacks, dtype_policies, initializers, layers, losses, metrics, models, ops,
+                optimizers, preprocessing, regularizers, saving, utils)
+from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
 from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
-from . import datasets
+from . import backend, config, datasets, mixed_precision
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random", "utils"]
+           "random", "utils", "backend", "config", "mixed_precision", "dtype_policies", "DTypePolicy", "FloatDTypePolicy",
+           "preprocessing"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
-              "optimizers", "regularizers", "saving", "ops", "random", "utils"):
+              "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
+# `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.
+for _name in ("sequence", "image"):
+    sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)

@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 import onnx
 
+from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
-from ..tracing import TraceContext, current_trace, eager_executor
+from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
 from . import _ops, allocation
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -149,13 +150,22 @@ class Layer:
     Args:
         trainable: whether the layer's weights are trained.
         name: unique name; defaults to the snake-cased class name plus a counter (``dense_1``).
-        dtype: dtype of the weights and computations (``"float32"``).
+        dtype: the dtype policy: a dtype name (``"float64"``), a policy name (``"mixed_float16"``: float32
+            weights, float16 computations), a ``DTypePolicy`` or its serialized dict; default the global
+            policy (``keras.config.set_dtype_policy``).
+        autocast: whether floating inputs are cast to the compute dtype (and, under a mixed policy, weights
+            read in ``call`` are cast to it too), as Keras's ``autocast``.
         activity_regularizer: penalty on the layer's outputs (divided by the batch size, as Keras 3).
         input_shape / batch_input_shape / input_dim / batch_size: the model input shape, when this layer
             starts a ``Sequential`` model.
     """
 
-    _autocast: bool = True  # cast integer inputs to the layer's float dtype in traces
+    #: onnxforge's own layers, besides Keras's ``autocast``, cast integer inputs to the compute dtype (ONNX ops
+    #: do not mix types); layers that take integers (Embedding) turn it off, and so does every layer class
+    #: defined outside onnxforge (Keras leaves integer inputs alone).
+    _autocast: bool = True
+    #: Keras's switch for converting call arguments at all (functional models leave it to their layers).
+    _convert_input_args: bool = True
     #: Whether the layer passes an incoming Keras mask (padding steps) on to its output unchanged.
     supports_masking: bool = False
 
@@ -163,6 +173,9 @@ class Layer:
         # Like Keras's build wrapper: a finished build() marks the layer built, and state can only be
         # created in __init__ or inside build() (a second build() would silently duplicate weights).
         super().__init_subclass__(**kwargs)
+        if not cls.__module__.startswith("onnxforge.") and "_autocast" not in cls.__dict__:
+            # A user's layer sees what Keras gives it: integer inputs stay integers (an index stays an index).
+            cls._autocast = False
         original = cls.__dict__.get("build")
         if original is None or getattr(original, "_wrapped_build", False):
             return
@@ -183,7 +196,7 @@ class Layer:
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]
 
-    def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None,
+    def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None, autocast: bool = True,
                  activity_regularizer: Any = None, **kwargs: Any):
         unknown = [k for k in kwargs if k not in _BASE_KWARGS]
         if unknown:
@@ -195,13 +208,11 @@ class Layer:
             raise ValueError(f"Layer name must be a non-empty string without '/'. Received: name={name!r}")
         self.name = name or auto_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        if isinstance(dtype, dict):  # a serialized Keras 3 DTypePolicy
-            dtype = (dtype.get("config") or {}).get("name")
         try:
-            self._dtype = standardize_dtype(dtype)
-        except TypeError:
-            raise ValueError(f"Layer {self.name!r}: unsupported dtype (mixed-precision policies are not "
-                             f"supported). Received: dtype={dtype!r}") from None
+            self._dtype_policy = dtype_policies.get(dtype)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Layer {self.name!r}: {e} Received: dtype={dtype!r}") from None
+        self.autocast = bool(autocast)
         self.activity_regularizer = regularizers_mod.get(activity_regularizer)
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
@@ -237,16 +248,32 @@ class Layer:
         return out
 
     @property
+    def dtype_policy(self) -> dtype_policies.DTypePolicy:
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value: Any) -> None:
+        self._dtype_policy = dtype_policies.get(value)
+
+    @property
     def dtype(self) -> str:
-        return self._dtype
+        """Alias of ``variable_dtype`` (Keras 3)."""
+        return self._dtype_policy.variable_dtype
 
     @property
     def compute_dtype(self) -> str:
-        return self._dtype
+        """The dtype of the layer's computations: floating inputs are cast to it."""
+        return self._dtype_policy.compute_dtype
 
     @property
     def variable_dtype(self) -> str:
-        return self._dtype
+        """The dtype of the layer's weights."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype floating inputs are converted to."""
+        return self.compute_dtype
 
     @property
     def trainable(self) -> bool:
@@ -265,7 +292,7 @@ class Layer:
     # ------------------------------------------------------------ weights
     def add_weight(self, shape: Any = None, initializer: Any = None, name: str | None = None,
                    trainable: bool = True, regularizer: Any = None, dtype: Any = None,
-                   constraint: Any = None) -> Variable:
+                   constraint: Any = None, autocast: bool = True) -> Variable:
         """Create a weight ``Variable`` named ``f"{layer.name}/{name}"`` and track it.
 
         Args:
@@ -275,6 +302,8 @@ class Layer:
             name: the weight's own name (``"kernel"``).
             trainable: non-trainable weights are state (BatchNorm statistics), updated by the layer.
             regularizer: penalty added to the training loss.
+            autocast: under a mixed policy, whether ``call`` reads the weight cast to the compute dtype
+                (Keras's ``autocast``; normalization layers keep their statistics in float32).
         """
         if self.built and (not self.__dict__.get("_build_depth") or self.__dict__.get("_state_locked")):
             raise ValueError(f"Layer {self.name!r} is already built: cannot add weight {name!r}. All state must "
@@ -286,7 +315,7 @@ class Layer:
         if any(d is None or int(d) < 0 for d in shape):
             raise ValueError(f"Layer {self.name!r}: weight {name!r} needs a fully defined shape. "
                              f"Received: shape={shape}")
-        dtype = standardize_dtype(dtype or self._dtype)
+        dtype = standardize_dtype(dtype or self.variable_dtype)
         # While a file is being loaded, the weight must match a tensor the file stores, checked before
         # the initializer allocates anything (a config saying Dense(10**12) is only a few bytes).
         allocation.claim(self.name, name, shape)
@@ -305,7 +334,7 @@ class Layer:
         self._weight_names.add(wname)
         # A weight added to a frozen layer starts frozen (Keras: the layer's flag governs).
         variable = Variable(value, name=f"{self.name}/{wname}", trainable=bool(trainable) and self._trainable,
-                            regularizer=regularizers_mod.get(regularizer), dtype=dtype)
+                            regularizer=regularizers_mod.get(regularizer), dtype=dtype, autocast=autocast)
         (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
         return variable
 
@@ -393,7 +422,8 @@ class Layer:
 
     def get_config(self) -> dict:
         """The constructor arguments (JSON-friendly); ``from_config`` rebuilds an equal, unbuilt layer."""
-        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                                  "dtype": dtype_policies.serialize(self.dtype_policy)}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers_mod.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None and type(self).__name__ != "InputLayer":
@@ -478,7 +508,8 @@ class Layer:
         self._assert_input_compatibility(first)
         self._maybe_build(*self._input_structure_specs(first))
         self._assert_input_compatibility(first)
-        spec = self.compute_output_spec(*args, **kwargs)
+        cast_args, cast_kwargs = self._autocast_inputs(args, kwargs)   # the node keeps the original tensors
+        spec = self.compute_output_spec(*cast_args, **cast_kwargs)
         outputs = map_structure(lambda t: KerasTensor(t.shape, t.dtype) if isinstance(t, KerasTensor) else t, spec)
         Node(self, args, dict(kwargs), outputs)
         return outputs
@@ -501,8 +532,8 @@ class Layer:
         shapes, dtypes = self._input_structure_specs(first)
         self._maybe_build(shapes, dtypes)
         self._assert_input_compatibility(first)
-        if self._autocast and "float" in self.compute_dtype:
-            args = (map_structure(self._cast_input, first), *args[1:])
+        args, kwargs = self._autocast_inputs(args, kwargs)
+        first = args[0]
         training = kwargs.get("training")
         if training is None:
             training = _training_stack[-1] if _training_stack else ctx.training
@@ -521,11 +552,14 @@ class Layer:
             kwargs.pop("training", None)
         b = ctx.b
         start = len(b.nodes)
+        fallbacks = len(b.float32_fallbacks)
         _training_stack.append(bool(training))
         try:
-            outputs = self.call(*args, **kwargs)
+            with autocast_scope(self._variable_autocast_dtype()):
+                outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()
+        _warn_float64_fallback(self, b, fallbacks)
         self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
         _ops.fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
@@ -551,11 +585,45 @@ class Layer:
             if isinstance(m, Value):
                 set_mask(v, m)
 
-    def _cast_input(self, x: Any) -> Any:
-        if isinstance(x, Value) and x.dtype is not None and not x.is_float:
-            to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
-            return x.builder.op("Cast", [x], to=to, shape=x.shape)
-        return x
+    def _autocast_inputs(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Keras's input conversion: floating tensors anywhere in the call's arguments are cast to the compute
+        dtype (when ``autocast``); onnxforge's own layers also cast integer tensors of the first argument
+        (``_autocast``). Graph values get a Cast node; KerasTensors a spec of the new dtype."""
+        compute = self.compute_dtype
+        if "float" not in compute or not self._convert_input_args:
+            return args, kwargs
+        to = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(compute)) if compute != "bfloat16" \
+            else onnx.TensorProto.BFLOAT16
+
+        def cast_float(x: Any) -> Any:
+            if isinstance(x, Value) and x.is_float and x.dtype != to:
+                return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" in x.dtype and x.dtype != compute:
+                return KerasTensor(x.shape, compute)
+            return x
+
+        def cast_int(x: Any) -> Any:
+            if isinstance(x, Value) and x.dtype is not None and not x.is_float:
+                return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" not in x.dtype:
+                return KerasTensor(x.shape, compute)
+            return x
+
+        if self.autocast:
+            args, kwargs = map_structure(cast_float, args), map_structure(cast_float, kwargs)
+        if self._autocast:
+            args = (map_structure(cast_int, args[0]), *args[1:])
+        return args, kwargs
+
+    def _variable_autocast_dtype(self) -> str | None:
+        """The dtype weights read in ``call`` are cast to: Keras's autocast scope rules (a mixed policy
+        opens one; a layer with another compute dtype or without ``autocast`` replaces the outer one)."""
+        current = autocast_dtype()
+        if current is not None:
+            if not self.autocast or "float" not in self.compute_dtype:
+                return None
+            return self.compute_dtype
+        return self.compute_dtype if self.compute_dtype != self.variable_dtype else None
 
     def _annotate_output_shapes(self, first: Any, shapes: Any, outputs: Any) -> None:
         if type(self).compute_output_shape is Layer.compute_output_shape:
@@ -637,6 +705,41 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_float64_warned: set[tuple[str, str]] = set()
+# builder -> indices into its float32_fallbacks already reported by an inner layer.
+_fallbacks_claimed: weakref.WeakKeyDictionary[GraphBuilder, set[int]] = weakref.WeakKeyDictionary()
+
+
+def _warn_float64_fallback(layer: Layer, b: GraphBuilder, start: int) -> None:
+    """Say once per layer that some of its float64 ops run in float32 (onnxruntime has no float64 kernel).
+    The innermost layer that emitted them speaks; the models around it stay quiet."""
+    claimed = _fallbacks_claimed.setdefault(b, set())
+    mine = [k for k in range(start, len(b.float32_fallbacks)) if k not in claimed]
+    claimed.update(mine)
+    ops = {b.float32_fallbacks[k][0] for k in mine if b.float32_fallbacks[k][1] == onnx.TensorProto.DOUBLE}
+    new = sorted(op for op in ops if (layer.name, op) not in _float64_warned)
+    if not new:
+        return
+    _float64_warned.update((layer.name, op) for op in new)
+    import warnings
+
+    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) computes in float64, but onnxruntime's CPU "
+                  f"provider has no float64 kernel for {', '.join(new)}: onnxforge runs "
+                  f"{'that op' if len(new) == 1 else 'those ops'} in float32 between Casts (their results, and "
+                  "gradients, have float32 precision). The rest of the layer stays float64.", UserWarning,
+                  stacklevel=4)
+
+
+def _cast_keeping_mask(x: Value, to: int) -> Value:
+    from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
+
+    y = x.builder.op("Cast", [x], to=to, shape=x.shape)
+    mask = get_keras_mask(x)
+    if mask is not None:
+        set_keras_mask(y, mask)
+    return y
 
 
 def _batchless(v: Value) -> tuple | None:

@@ -6,7 +6,7 @@ __all__ = ["InputLayer", "Input"]
 from typing import Any
 
 from .base import Layer, auto_name
-from .keras_tensor import KerasTensor, Node
+from .keras_tensor import KerasTensor, Node, standardize_dtype
 
 
 class InputLayer(Layer):
@@ -15,7 +15,7 @@ class InputLayer(Layer):
     Args:
         shape: shape without the batch dim (``None`` for unknown dims).
         batch_size: optional fixed batch size.
-        dtype: input dtype (``"float32"``; integer for ``Embedding`` inputs).
+        dtype: input dtype (default ``keras.config.floatx()``; integer for ``Embedding`` inputs).
         batch_shape: the full shape including the batch dim (instead of ``shape`` / ``batch_size``).
         name: the input's name (default ``input_layer``, ``input_layer_1``, ...).
     """
@@ -36,13 +36,19 @@ class InputLayer(Layer):
         batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         if any(d is not None and d < 0 for d in batch_shape):
             raise ValueError(f"Input shape dims must be non-negative or None. Received: batch_shape={batch_shape}")
-        super().__init__(name=name or auto_name("input_layer"), dtype=dtype, **kwargs)
+        super().__init__(name=name or auto_name("input_layer"), **kwargs)
+        # Keras keeps the input's dtype apart from the layer's policy: floatx() unless given.
+        self._input_dtype = standardize_dtype(dtype.name if hasattr(dtype, "compute_dtype") else dtype)
         self.batch_shape = batch_shape
         self.sparse = False
         self.built = True
         tensor = KerasTensor(batch_shape, self.dtype, name=self.name)
         Node(self, (), {}, tensor)
         self._output_tensor = tensor
+
+    @property
+    def dtype(self) -> str:
+        return self._input_dtype
 
     def call(self, inputs: Any) -> Any:
         return inputs

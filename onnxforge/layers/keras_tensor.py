@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..backend_config import floatx
+
 if TYPE_CHECKING:
     from .base import Layer
 
@@ -22,13 +24,17 @@ _tensor_ids = itertools.count()
 
 
 def standardize_dtype(dtype: Any) -> str:
-    """A dtype as its numpy name (``"float32"``); ``None`` means ``"float32"`` like Keras."""
+    """A dtype as its numpy name (``"float32"``); ``None`` means ``floatx()`` like Keras."""
     if dtype is None:
-        return "float32"
-    if isinstance(dtype, int):  # an ONNX element type
+        return floatx()
+    if isinstance(dtype, int) and not isinstance(dtype, bool):  # an ONNX element type
         import onnx
 
+        if dtype == onnx.TensorProto.BFLOAT16:
+            return "bfloat16"
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype)).name
+    if dtype == "bfloat16" or getattr(dtype, "name", None) == "bfloat16":
+        return "bfloat16"
     return np.dtype(dtype).name
 
 
@@ -76,7 +82,7 @@ class KerasTensor:
         ((None, 4), 'float32')
     """
 
-    def __init__(self, shape: Any, dtype: Any = "float32", name: str | None = None):
+    def __init__(self, shape: Any, dtype: Any = None, name: str | None = None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = standardize_dtype(dtype)
         uid = next(_tensor_ids)
@@ -93,23 +99,116 @@ class KerasTensor:
     def __bool__(self) -> bool:
         raise TypeError("A symbolic KerasTensor has no truth value: it only describes a shape and dtype.")
 
-    # Arithmetic between symbolic tensors builds merge layers, as Keras's operators do.
-    def __add__(self, other: Any) -> KerasTensor:
-        from .merging import Add
+    # Python operators record a TensorOperator node (Keras 3 records an op node), with NumPy broadcasting
+    # and constants: ``inputs + attn``, ``x * 0.5``, ``1.0 - x``, ``x[:, 0]``, ``a @ b``.
+    __array_ufunc__ = None  # ``ndarray + KerasTensor`` defers to __radd__ instead of looping in numpy
 
-        return Add()([self, _require_symbolic(other, "+")])
+    def _op(self, op: str, *args: Any) -> KerasTensor:
+        from .operators import apply
 
-    def __mul__(self, other: Any) -> KerasTensor:
-        from .merging import Multiply
+        return apply(op, *args)
 
-        return Multiply()([self, _require_symbolic(other, "*")])
+    def __add__(self, o: Any) -> KerasTensor:
+        return self._op("add", self, o)
 
+    def __radd__(self, o: Any) -> KerasTensor:
+        return self._op("add", o, self)
 
-def _require_symbolic(other: Any, op: str) -> KerasTensor:
-    if not isinstance(other, KerasTensor):
-        raise TypeError(f"KerasTensor {op} supports another KerasTensor only (use a layer for constants). "
-                        f"Received: {other!r}")
-    return other
+    def __sub__(self, o: Any) -> KerasTensor:
+        return self._op("subtract", self, o)
+
+    def __rsub__(self, o: Any) -> KerasTensor:
+        return self._op("subtract", o, self)
+
+    def __mul__(self, o: Any) -> KerasTensor:
+        return self._op("multiply", self, o)
+
+    def __rmul__(self, o: Any) -> KerasTensor:
+        return self._op("multiply", o, self)
+
+    def __truediv__(self, o: Any) -> KerasTensor:
+        return self._op("true_divide", self, o)
+
+    def __rtruediv__(self, o: Any) -> KerasTensor:
+        return self._op("true_divide", o, self)
+
+    def __floordiv__(self, o: Any) -> KerasTensor:
+        return self._op("floor_divide", self, o)
+
+    def __rfloordiv__(self, o: Any) -> KerasTensor:
+        return self._op("floor_divide", o, self)
+
+    def __mod__(self, o: Any) -> KerasTensor:
+        return self._op("mod", self, o)
+
+    def __rmod__(self, o: Any) -> KerasTensor:
+        return self._op("mod", o, self)
+
+    def __pow__(self, o: Any) -> KerasTensor:
+        return self._op("power", self, o)
+
+    def __rpow__(self, o: Any) -> KerasTensor:
+        return self._op("power", o, self)
+
+    def __matmul__(self, o: Any) -> KerasTensor:
+        return self._op("matmul", self, o)
+
+    def __rmatmul__(self, o: Any) -> KerasTensor:
+        return self._op("matmul", o, self)
+
+    def __neg__(self) -> KerasTensor:
+        return self._op("negative", self)
+
+    def __pos__(self) -> KerasTensor:
+        return self
+
+    def __abs__(self) -> KerasTensor:
+        return self._op("absolute", self)
+
+    def __invert__(self) -> KerasTensor:
+        return self._op("logical_not", self)
+
+    def __and__(self, o: Any) -> KerasTensor:
+        return self._op("logical_and", self, o)
+
+    def __rand__(self, o: Any) -> KerasTensor:
+        return self._op("logical_and", o, self)
+
+    def __or__(self, o: Any) -> KerasTensor:
+        return self._op("logical_or", self, o)
+
+    def __ror__(self, o: Any) -> KerasTensor:
+        return self._op("logical_or", o, self)
+
+    def __xor__(self, o: Any) -> KerasTensor:
+        return self._op("logical_xor", self, o)
+
+    def __rxor__(self, o: Any) -> KerasTensor:
+        return self._op("logical_xor", o, self)
+
+    # ``==`` stays identity (tensors are looked up in dicts and lists while models are built).
+    def __gt__(self, o: Any) -> KerasTensor:
+        return self._op("greater", self, o)
+
+    def __ge__(self, o: Any) -> KerasTensor:
+        return self._op("greater_equal", self, o)
+
+    def __lt__(self, o: Any) -> KerasTensor:
+        return self._op("less", self, o)
+
+    def __le__(self, o: Any) -> KerasTensor:
+        return self._op("less_equal", self, o)
+
+    def __getitem__(self, key: Any) -> KerasTensor:
+        from .operators import get_item
+
+        return get_item(self, key)
+
+    def __iter__(self) -> Any:
+        if not self.shape or self.shape[0] is None:
+            raise TypeError(f"Cannot iterate over symbolic tensor {self.name} of shape {self.shape}: its first "
+                            "dimension is not known. Index it (x[:, 0]) or use ops.unstack with a known size.")
+        return iter([self[i] for i in range(self.shape[0])])
 
 
 class Node:

@@ -12,13 +12,37 @@ __all__ = ["BatchNormalization", "LayerNormalization"]
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from ..graph import Value, onnx_dtype
 from ..tracing import current_trace
 from . import _ops
 from .base import InputSpec, Layer
 from .core import no_constraint
+
+
+_HALF = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def _cast_to(v: Value, dtype: int | None) -> Value:
+    if dtype is None or v.dtype == dtype:
+        return v
+    return v.builder.op("Cast", [v], to=dtype, shape=v.shape)
+
+
+def _upcast_half(x: Value) -> Value:
+    """Keras's ``result_type(x.dtype, "float32")``: half inputs are normalized in float32."""
+    return _cast_to(x, onnx.TensorProto.FLOAT) if x.dtype in _HALF else x
+
+
+def _to_compute_dtype(layer: Layer, y: Value) -> Value:
+    compute = layer.compute_dtype
+    if "float" not in compute:
+        return y
+    to = onnx.TensorProto.BFLOAT16 if compute == "bfloat16" else onnx_dtype(compute)
+    return _cast_to(y, to)
 
 
 def _norm_axis(layer: str, axis: int, rank: int) -> int:
@@ -73,14 +97,15 @@ class BatchNormalization(Layer):
             raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "
                              f"{self.name!r} received an input with shape {tuple(input_shape)}.")
         shape = (channels,)
+        # autocast=False: statistics and affine weights stay in the variable dtype under a mixed policy.
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer) if self.scale else None)
+                                      regularizer=self.gamma_regularizer, autocast=False) if self.scale else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
-                                     regularizer=self.beta_regularizer) if self.center else None)
+                                     regularizer=self.beta_regularizer, autocast=False) if self.center else None)
         self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
-                                           name="moving_mean", trainable=False)
+                                           name="moving_mean", trainable=False, autocast=False)
         self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
-                                               name="moving_variance", trainable=False)
+                                               name="moving_variance", trainable=False, autocast=False)
         self.input_spec = InputSpec(ndim=rank, axes={self.axis: channels})
         self.built = True
 
@@ -89,6 +114,9 @@ class BatchNormalization(Layer):
         training = bool(training) and self.trainable
         # Work on the untransposed value when the input is a pending layout transpose (after a conv).
         x, perm = _ops.peel(inputs)
+        # As Keras: float16 / bfloat16 inputs are normalized in float32 (they overflow otherwise), the
+        # statistics and weights are read in that dtype, and the output is cast to the compute dtype.
+        x = _upcast_half(x)
         rank = len(x.shape)
         keras_axis = _norm_axis(self.name, self.axis, rank)
         axis = perm[keras_axis] if perm is not None else keras_axis
@@ -100,29 +128,62 @@ class BatchNormalization(Layer):
             return b.op("Reshape", [v, bshape])
 
         ctx = current_trace()
-        moving_mean, moving_variance = ctx.read(self.moving_mean), ctx.read(self.moving_variance)
+        moving_mean = _cast_to(ctx.read(self.moving_mean), x.dtype)
+        moving_variance = _cast_to(ctx.read(self.moving_variance), x.dtype)
         if training:
             reduce_axes = [i for i in range(rank) if i != axis]
-            mean = _ops.reduce("ReduceMean", x, reduce_axes, keepdims=True)
-            centered = x - mean
-            var = _ops.reduce("ReduceMean", centered * centered, reduce_axes, keepdims=True)
+            if self.synchronized and ctx.replicated:
+                mean, var = self._global_moments(ctx, x, reduce_axes, moving_mean, bcast, channels)
+                centered = x - mean
+            else:
+                mean = _ops.reduce("ReduceMean", x, reduce_axes, keepdims=True)
+                centered = x - mean
+                var = _ops.reduce("ReduceMean", centered * centered, reduce_axes, keepdims=True)
             y = centered / b.op("Sqrt", [var + self.epsilon])
             flat = _ops.ints(b, [channels])
             m = self.momentum
             for state, old, batch in ((self.moving_mean, moving_mean, mean),
                                       (self.moving_variance, moving_variance, var)):
                 new = old * m + b.op("Reshape", [batch, flat]) * (1.0 - m)
-                ctx.update(state, _ops.set_shape(new, (channels,)))
+                new = _cast_to(_ops.set_shape(new, (channels,)), ctx.read(state).dtype)
+                ctx.update(state, new)
             if self.gamma is not None:
-                y = y * bcast(self.gamma)
+                y = y * bcast(_cast_to(ctx.read(self.gamma), x.dtype))
         else:
             inv = b.op("Sqrt", [moving_variance + self.epsilon])
-            inv = (ctx.read(self.gamma) / inv) if self.gamma is not None else (1.0 / inv)
+            inv = (_cast_to(ctx.read(self.gamma), x.dtype) / inv) if self.gamma is not None else (1.0 / inv)
             y = (x - bcast(moving_mean)) * bcast(inv)
         if self.beta is not None:
-            y = y + bcast(self.beta)
+            y = y + bcast(_cast_to(ctx.read(self.beta), x.dtype))
         y.shape = x.shape
+        y = _to_compute_dtype(self, y)
         return y if perm is None else _ops.transpose(y, perm)
+
+    def _global_moments(self, ctx, x, reduce_axes, shift, bcast, channels):
+        """Mean and biased variance over every replica's batch (``synchronized=True`` in a data-parallel step).
+
+        Each replica sums ``x - shift`` and its square per channel and counts its elements; one
+        ``cross_replica_sum`` adds the three up over the replicas (Keras's synchronized BatchNormalization
+        all-reduces the same sums). The shift, the moving mean (equal on every replica), keeps
+        ``E[d^2] - E[d]^2`` from cancelling catastrophically when the data's mean is large against its spread.
+        """
+        b = x.builder
+        d = x - bcast(shift)
+        s1 = _ops.reduce("ReduceSum", d, reduce_axes, keepdims=False)
+        s2 = _ops.reduce("ReduceSum", d * d, reduce_axes, keepdims=False)
+        count = b.op("Div", [b.op("Size", [x]), b.const(np.asarray(channels, np.int64))])
+        count = b.op("Reshape", [b.op("Cast", [count], to=1), _ops.ints(b, [1])])
+        local = _ops.set_shape(b.op("Concat", [_ops.set_shape(s1, (channels,)), _ops.set_shape(s2, (channels,)),
+                                              _ops.set_shape(count, (1,))], axis=0), (2 * channels + 1,))
+        total = ctx.cross_replica_sum(local)
+
+        def part(start, stop):
+            return b.op("Slice", [total, _ops.ints(b, [start]), _ops.ints(b, [stop]), _ops.ints(b, [0])])
+
+        inv_n = b.op("Reciprocal", [part(2 * channels, 2 * channels + 1)])
+        mean_d = part(0, channels) * inv_n
+        var = b.op("Relu", [part(channels, 2 * channels) * inv_n - mean_d * mean_d])   # rounding can dip below 0
+        return bcast(mean_d + shift), bcast(var)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -153,6 +214,7 @@ class LayerNormalization(Layer):
                  beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
                  gamma_constraint: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
+        self.autocast = False   # Keras: inputs keep their dtype; the normalization runs in float32 or wider
         if isinstance(axis, (list, tuple)):
             self.axis = [int(a) for a in axis]
         elif isinstance(axis, (int, np.integer)):
@@ -180,15 +242,15 @@ class LayerNormalization(Layer):
                              f"Received: input_shape={tuple(input_shape)}")
         shape = tuple(input_shape[a] for a in axes)
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer) if self.scale else None)
+                                      regularizer=self.gamma_regularizer, autocast=False) if self.scale else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
-                                     regularizer=self.beta_regularizer)
+                                     regularizer=self.beta_regularizer, autocast=False)
                      if self.center and not self.rms_scaling else None)
         self.input_spec = InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in axes})
         self.built = True
 
     def call(self, inputs):
-        x, b = inputs, inputs.builder
+        x, b = _upcast_half(inputs), inputs.builder
         rank = len(x.shape)
         axes = self._axes(rank)
         bshape = _ops.ints(b, [x.shape[i] if i in axes else 1 for i in range(rank)])
@@ -202,11 +264,12 @@ class LayerNormalization(Layer):
             centered = x - _ops.reduce("ReduceMean", x, axes, keepdims=True)
             var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
             y = centered / b.op("Sqrt", [var + self.epsilon])
+        ctx = current_trace()
         if self.gamma is not None:
-            y = y * bcast(self.gamma)
+            y = y * bcast(_cast_to(ctx.read(self.gamma), x.dtype))
         if self.beta is not None:
-            y = y + bcast(self.beta)
-        return y
+            y = y + bcast(_cast_to(ctx.read(self.beta), x.dtype))
+        return _to_compute_dtype(self, y)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -6,7 +6,7 @@ one walk serves tracing (graph ``Value``s) and shape inference (``KerasTensor`` 
 """
 from __future__ import annotations
 
-__all__ = ["FunctionalGraph", "serialize_graph", "deserialize_graph"]
+__all__ = ["FunctionalGraph", "serialize_graph", "deserialize_graph", "pack_as"]
 
 import collections
 from collections.abc import Callable
@@ -160,6 +160,26 @@ class FunctionalGraph:
         return [known[id(t)] for t in self.outputs]
 
 
+def pack_as(structure: Any, flat: list) -> Any:
+    """``flat`` values (in ``flatten`` order: dict values by sorted key) put back into ``structure``'s shape.
+
+    Example:
+        >>> pack_as({"y": 0, "x": 0}, [1, 2])
+        {'y': 2, 'x': 1}
+    """
+    it = iter(flat)
+
+    def fill(s: Any) -> Any:
+        if isinstance(s, dict):
+            filled = {k: fill(s[k]) for k in sorted(s)}
+            return {k: filled[k] for k in s}
+        if isinstance(s, (list, tuple)):
+            return type(s)(fill(i) for i in s)
+        return next(it)
+
+    return fill(structure)
+
+
 # --------------------------------------------------------------------- config
 def _tensor_config(graph: FunctionalGraph, t: Any) -> Any:
     if not isinstance(t, KerasTensor):
@@ -257,6 +277,8 @@ def deserialize_graph(config: dict, custom_objects: dict | None = None) -> tuple
     def structure(x: Any) -> Any:
         if _is_history(x):
             return history_to_tensor(x)
+        if isinstance(x, dict):   # a model built on dicts of inputs / outputs
+            return {k: structure(v) for k, v in x.items()}
         return [structure(i) for i in x]
 
     return structure(config["input_layers"]), structure(config["output_layers"])

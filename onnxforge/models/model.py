@@ -16,17 +16,18 @@ from __future__ import annotations
 
 __all__ = ["Model"]
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from ..graph import Value
 from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
-from ..layers.keras_tensor import KerasTensor, flatten, is_shape, map_structure, standardize_dtype
+from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dtype
 from ..tracing import current_trace
 from ..saving.mixin import SavingMixin
 from ..trainer import TrainingMixin
-from .graph import FunctionalGraph, deserialize_graph, serialize_graph
+from .graph import FunctionalGraph, deserialize_graph, pack_as, serialize_graph
 
 
 class Model(TrainingMixin, SavingMixin, Layer):
@@ -38,6 +39,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
     """
 
     _autocast = False  # each layer casts for itself (an Embedding wants its integer input)
+
+    @property
+    def _convert_input_args(self) -> bool:
+        # Keras: a functional model feeds its inputs to its layers as they come (each layer casts for
+        # itself); a subclassed model is a layer and autocasts its floating inputs.
+        return getattr(self, "_graph", None) is None
 
     def __init__(self, *args: Any, **kwargs: Any):
         inputs = kwargs.pop("inputs", None)
@@ -63,8 +70,17 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     # ------------------------------------------------------------ functional graph
     def _init_graph(self, inputs: Any, outputs: Any) -> None:
-        if isinstance(inputs, dict) or isinstance(outputs, dict):
-            raise NotImplementedError(f"Model {self.name!r}: dict inputs/outputs are not supported; pass lists.")
+        for what, struct in (("inputs", inputs), ("outputs", outputs)):
+            if isinstance(struct, dict) and not all(isinstance(k, str) for k in struct):
+                raise ValueError(f"Model {self.name!r}: the keys of a dict of {what} must be strings. "
+                                 f"Received keys: {list(struct)}")
+        if isinstance(inputs, dict):
+            for key, t in inputs.items():
+                if isinstance(t, KerasTensor) and t.name != key:
+                    warnings.warn(f"When providing `inputs` as a dict, all keys in the dict must match the names of "
+                                  f"the corresponding tensors. Received key {key!r} mapping to value {t!r} which "
+                                  f"has name {t.name!r}. Change the tensor name to {key!r} (via `Input(..., "
+                                  f"name={key!r})`)", stacklevel=3)
         self._inputs_struct = list(inputs) if isinstance(inputs, tuple) else inputs
         self._outputs_struct = list(outputs) if isinstance(outputs, tuple) else outputs
         for arg, value in (("inputs", self._inputs_struct), ("outputs", self._outputs_struct)):
@@ -100,10 +116,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """Functional: every layer of the graph, InputLayers included, in Keras order; subclassed: the
-        layers assigned as attributes."""
+        """Functional: every layer of the graph, InputLayers included, in Keras order (operators such as
+        ``a + b`` are graph nodes but not layers, as in Keras); subclassed: the layers assigned as attributes."""
         if self._graph is not None:
-            return list(self._graph.layers)
+            from ..layers.operators import TensorOperator
+
+            return [layer for layer in self._graph.layers if not isinstance(layer, TensorOperator)]
         return self._flat_sublayers()
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -159,7 +177,19 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def input_names(self) -> list[str]:
+        """The names data is matched by (and the inference graph's input names): the dict keys of a model
+        built on a dict of inputs (in sorted order, as the inputs flatten), else the input tensors' names."""
+        if self._graph is not None and isinstance(self._inputs_struct, dict):
+            return sorted(self._inputs_struct)
         return [t.name for t in self.inputs]
+
+    @property
+    def output_keys(self) -> list[str]:
+        """The names ``compile()``, ``fit()`` and ``predict()`` key outputs by: the dict keys (sorted) of a model
+        built with a dict of outputs, else ``output_names``. Logs are prefixed with them (``"x_loss"``)."""
+        if self._graph is not None and isinstance(self._outputs_struct, dict):
+            return sorted(self._outputs_struct)
+        return self.output_names
 
     @property
     def output_names(self) -> list[str]:
@@ -174,6 +204,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 name = f"{base}_{n}"
             names.append(name)
         return names
+
+    def _pack_outputs(self, outputs: list) -> Any:
+        """``predict``'s result: a dict keyed like ``outputs`` for a dict-output model, else one array or a list."""
+        if self._graph is not None and isinstance(self._outputs_struct, dict):
+            return dict(zip(self.output_keys, outputs))
+        return outputs[0] if len(outputs) == 1 else outputs
 
     # ------------------------------------------------------------ building
     def build(self, input_shape: Any = None) -> None:
@@ -217,8 +253,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return self._restructure(values)
 
     def _restructure(self, flat: list) -> Any:
-        it = iter(flat)
-        return map_structure(lambda _: next(it), self._outputs_struct)
+        return pack_as(self._outputs_struct, flat)
 
     def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
         if self._graph is None:

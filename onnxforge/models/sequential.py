@@ -6,6 +6,7 @@ __all__ = ["Sequential"]
 from typing import Any
 
 from ..layers.base import Layer, auto_name
+from ..backend_config import floatx
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, is_shape
 from .model import Model
@@ -112,12 +113,20 @@ class Sequential(Model):
                 return
             raise ValueError(f"Sequential model {self.name!r} is built for input shape {current}. "
                              f"Received: input_shape={tuple(input_shape)}")
-        self._build_graph(input_shape, "float32")
+        self._build_graph(input_shape, self._first_compute_dtype())
 
     def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
         if self.built:
             return
-        self._build_graph(shapes, dtypes if isinstance(dtypes, str) else "float32")
+        # Keras makes the input in the first layer's compute dtype; integer data keeps its type here (an
+        # Embedding's ids would lose precision as floats).
+        given = dtypes if isinstance(dtypes, str) else None
+        self._build_graph(shapes, given if given is not None and "float" not in given else self._first_compute_dtype())
+
+    def _first_compute_dtype(self) -> str:
+        first = next((layer for layer in self._seq if not isinstance(layer, InputLayer)), None)
+        dtype = getattr(first, "compute_dtype", None)
+        return dtype if isinstance(dtype, str) and "float" in dtype else floatx()
 
     # ------------------------------------------------------------ views
     @property

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..backend_config import floatx
 from ..graph import Value, np_dtype
 from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, promote, shape_tensor,
                     static_dims, symbol_size, symbolic)
@@ -544,21 +545,21 @@ def full(shape: Any, fill_value: Any, dtype: Any = None) -> Value:
         base = fill_const(b, shape, 0, fill_value.dtype)
         return b.op("Add", [base, fill_value])
     elem = dtype_enum(dtype) if dtype is not None else dtype_enum(
-        "float32" if isinstance(fill_value, float) or np.asarray(fill_value).dtype.kind == "f" else
+        floatx() if isinstance(fill_value, float) or np.asarray(fill_value).dtype.kind == "f" else
         "bool" if isinstance(fill_value, (bool, np.bool_)) else "int64")
     return fill_const(b, shape, fill_value, elem)
 
 
 @symbolic
-def ones(shape: Any, dtype: Any = "float32") -> Value:
-    """A tensor of ones; ``shape`` may hold scalar tensors (``(ops.shape(x)[0], 1)``)."""
-    return fill_const(_creation_builder(shape), shape, 1, dtype_enum(dtype or "float32"))
+def ones(shape: Any, dtype: Any = None) -> Value:
+    """A tensor of ones (default dtype ``floatx()``); ``shape`` may hold scalar tensors (``(ops.shape(x)[0], 1)``)."""
+    return fill_const(_creation_builder(shape), shape, 1, dtype_enum(dtype or floatx()))
 
 
 @symbolic
-def zeros(shape: Any, dtype: Any = "float32") -> Value:
-    """A tensor of zeros; ``shape`` may hold scalar tensors (``(ops.shape(x)[0], 1)``)."""
-    return fill_const(_creation_builder(shape), shape, 0, dtype_enum(dtype or "float32"))
+def zeros(shape: Any, dtype: Any = None) -> Value:
+    """A tensor of zeros (default dtype ``floatx()``); ``shape`` may hold scalar tensors."""
+    return fill_const(_creation_builder(shape), shape, 0, dtype_enum(dtype or floatx()))
 
 
 @symbolic
@@ -590,16 +591,16 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Va
     if stop is None:
         start, stop = 0, start
     is_float = builtins.any(isinstance(a, float) for a in (start, stop, step))
-    elem = dtype_enum(dtype) if dtype is not None else dtype_enum("float32" if is_float else "int64")
+    elem = dtype_enum(dtype) if dtype is not None else dtype_enum(floatx() if is_float else "int64")
     lo, hi, st = (as_value(a, b, dtype=elem) for a in (start, stop, step))
     return b.op("Range", [lo, hi, st], dtype=elem)
 
 
 @symbolic
-def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = "float32") -> Value:
-    """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``)."""
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Value:
+    """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``; default dtype ``floatx()``)."""
     b = _b(x)
     v = as_value(x, b)
-    elem = dtype_enum(dtype or "float32")
+    elem = dtype_enum(dtype or floatx())
     values = b.const(np.asarray([0, 1], dtype=np_dtype(elem)))
     return b.op("OneHot", [v, int_const(b, [int(num_classes)]), values], axis=int(axis), dtype=elem)

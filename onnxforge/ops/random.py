@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..backend_config import floatx
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
 from ._util import _active_trace, as_value, builder_of, dtype_enum, fill_const, symbolic
@@ -94,7 +95,7 @@ def uniform_source(b: GraphBuilder, seed: Any = None) -> Callable[[Value], Value
 def _zeros(shape: Any, dtype: Any) -> Value:
     b = builder_of(shape)
     assert b is not None
-    return fill_const(b, shape, 0, dtype_enum(dtype or "float32"))
+    return fill_const(b, shape, 0, dtype_enum(dtype or floatx()))
 
 
 def _standard_normal(like: Value, seed: Any) -> Value:

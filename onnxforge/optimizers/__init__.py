@@ -13,11 +13,12 @@ from . import schedules
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .base import Optimizer
+from .loss_scale import LossScaleOptimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "schedules", "get", "serialize",
-           "deserialize", "ALIASES"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LossScaleOptimizer", "schedules", "get",
+           "serialize", "deserialize", "ALIASES"]
 
 #: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
 ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
@@ -36,10 +37,11 @@ def get(identifier: Any, argument: str = "optimizer") -> Optimizer:
                              f"{argument}={identifier!r}")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = ALIASES.get(str(identifier["class_name"]).lower())
+        cls = {**ALIASES, "lossscaleoptimizer": LossScaleOptimizer}.get(str(identifier["class_name"]).lower())
         if cls is None:
             raise ValueError(f"Unknown optimizer class {identifier['class_name']!r} for argument `{argument}`. "
-                             f"Valid choices are: {sorted(c.__name__ for c in ALIASES.values())}.")
+                             f"Valid choices are: {sorted(c.__name__ for c in ALIASES.values())} and "
+                             "LossScaleOptimizer.")
         return cls.from_config(identifier.get("config", {}))
     raise ValueError(f"Could not interpret optimizer identifier for argument `{argument}`. "
                      f"Received: {argument}={identifier!r}")

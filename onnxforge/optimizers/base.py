@@ -4,7 +4,7 @@ from __future__ import annotations
 __all__ = ["Optimizer"]
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -202,7 +202,37 @@ class Optimizer:
     def scale_loss(self, loss: Any) -> Any:
         """``loss * loss_scale_factor`` (when set): call it on the loss before ``GradientTape.gradient`` in a
         custom step, since ``apply_gradients`` divides the gradients by the factor (Keras 3)."""
+        if isinstance(loss, Value):
+            from ..tracing import current_trace
+
+            return self.scale_loss_graph(loss, current_trace().read)
         return loss * float(self.loss_scale_factor) if self.loss_scale_factor is not None else loss
+
+    def scale_loss_graph(self, loss: Value, read: Callable[[Variable], Value]) -> Value:
+        """The objective the gradients are taken of, in graph ops (``read`` gives a Variable's value)."""
+        return loss * float(self.loss_scale_factor) if self.loss_scale_factor is not None else loss
+
+    def apply_graph(self, b: GraphBuilder, read: Callable[[Variable], Value], variables: Sequence[Variable],
+                    params: Sequence[Value], grads: Sequence[Value], lr: Value) -> list[tuple[Variable, Value]]:
+        """One training step's update as ``(Variable, new value)`` pairs: the weights, then the slots, then the
+        step counter (every piece of optimizer state the step changes).
+
+        Args:
+            b: the graph.
+            read: a Variable's current graph value (slots, ``iterations``).
+            variables: the trained Variables; ``params`` their values, ``grads`` their gradients.
+            lr: the float32 learning-rate input.
+        """
+        self.build(variables)
+        iterations = read(self.iterations)
+        slot_vars = [self.slots(v) for v in variables]
+        slot_vals = [{k: read(sv) for k, sv in slots.items()} for slots in slot_vars]
+        new_params, new_slots = self.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
+        updates = list(zip(variables, new_params))
+        for slots, news in zip(slot_vars, new_slots):
+            updates += [(sv, news[k]) for k, sv in slots.items()]
+        updates.append((self.iterations, iterations + 1))
+        return updates
 
     # ---------------------------------------------------------------- the update, in graph ops
     def update_graph(self, b: GraphBuilder, variables: Sequence[Variable], params: Sequence[Value],

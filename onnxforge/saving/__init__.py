@@ -4,7 +4,8 @@ Model save / load / export build on these two pieces: every file onnxforge write
 :func:`atomic_write`, and every ``.onnx`` file it reads goes through :func:`load_onnx`.
 
 * ``export_inference`` / ``export_training`` / ``export_eval`` (``model.export*``): standalone ``.onnx``
-  files of the compiled programs, for onnxruntime anywhere.
+  files of the compiled programs, for onnxruntime anywhere; a step graph's initial state is a companion
+  model ``<name>.init.onnx`` (``portable``), and ``load_training`` reads both files.
 * ``save_model`` / ``load_model`` (``model.save``): one ``.onnx`` file holding the architecture, weights,
   compile config and optimizer state; training resumes exactly. Also Keras 3's ``.keras`` archives and
   legacy ``.h5`` files, both ways (``keras_format``; needs h5py).
@@ -20,6 +21,7 @@ from onnxforge.layers.serialization import register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
 from onnxforge.saving.keras_format.errors import KerasFileError
+from onnxforge.saving.portable import TrainingFile, companion_path, load_training
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -40,4 +42,7 @@ __all__ = [
     "save_weights",
     "load_weights",
     "register_keras_serializable",
+    "TrainingFile",
+    "companion_path",
+    "load_training",
 ]

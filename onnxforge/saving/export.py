@@ -8,12 +8,14 @@ Three exports, each one self-contained file in standard ``ai.onnx`` ops that pas
   ``batch`` axis (and ``sequence`` axis where a single input has one).
 * :func:`export_training` -- the compiled ``train_step`` program with its I/O contract (see
   ``onnxforge.compiler.names``): every state tensor (weights, optimizer slots, step counter, BatchNorm
-  statistics, RNG state) is an input and, as ``<name>:new``, an output; the pairs are listed in
-  ``metadata_props["onnxforge.state"]``. Each state input also has an initializer of the same name
-  holding its value at export time: ONNX makes such an initializer the input's *default*, so the first
-  step needs no state fed at all and later steps feed the previous step's ``:new`` outputs.
-* :func:`export_eval` -- the ``eval_step`` program (loss and metric batch sums), weights as inputs with
-  their current values as defaults.
+  statistics, RNG state) is a true input (no initializer default) and, as ``<name>:new``, an output; the
+  pairs are listed in ``metadata_props["onnxforge.state"]``. The state's value at export time goes to a
+  companion model ``<name>.init.onnx`` with no inputs whose outputs, named after the inputs, are that
+  state (format and reasons: ``onnxforge.saving.portable``).
+* :func:`export_eval` -- the ``eval_step`` program (loss and metric batch sums), weights as true inputs,
+  their current values in the companion model.
+* ``export_inference(..., weights="inputs")`` -- the inference graph in the same form, to predict with
+  weights trained elsewhere.
 
 Every file carries ``doc_string`` and ``metadata_props``: producer, onnxforge version, the program kind,
 the role of every input and output, the input layout (``NHWC``...), and class names when given. Files
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 __all__ = [
     "EXTERNAL_DATA_LIMIT", "export_inference", "export_training", "export_eval", "inference_proto",
-    "training_proto", "eval_proto", "write_onnx", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
+    "inference_parts", "training_proto", "training_parts", "eval_proto", "eval_parts", "write_onnx", "write_step", "upgrade_training", "META_VERSION", "META_LAYOUT", "META_DATA_FORMAT",
     "META_CLASS_NAMES", "META_LEARNING_RATE", "META_LEARNING_RATES", "META_WEIGHTS",
 ]
 
@@ -51,8 +53,10 @@ from onnx import numpy_helper
 
 from ..compiler import names
 from ..compiler.programs import Program, build_infer
-from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
+from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset, ir_version_for
+from . import portable
 from .atomic import atomic_write, remove_stale_temps
+from .safe_load import OnnxLoadError
 
 #: Protobuf cannot serialize a message over 2 GiB; past this many bytes of tensor data (leaving room
 #: for the graph itself) weights go to an external-data file beside the ``.onnx`` file.
@@ -313,7 +317,7 @@ def _at_opset(proto: onnx.ModelProto, opset: int | None, verify: bool = True) ->
         raise ValueError(f"Cannot express this graph at opset={opset} (it is built at opset {current}); "
                          f"onnx.version_converter failed: {e}. Ops used: {ops}. Supported range: "
                          f"[{MIN_OPSET}, {MAX_OPSET}]; the default {DEFAULT_OPSET} always works.") from e
-    converted.ir_version = min(converted.ir_version, 10)   # what onnxruntime >= 1.20 reads
+    converted.ir_version = ir_version_for(opset)   # 10 (what onnxruntime >= 1.20 reads) unless opset needs more
     del converted.metadata_props[:]
     converted.metadata_props.extend(proto.metadata_props)
     try:
@@ -368,6 +372,26 @@ def inference_proto(model: Any, opset: int | None = None, class_names: Sequence[
     return proto, list(program.params)
 
 
+def inference_parts(model: Any, opset: int | None = None, class_names: Sequence[str] | None = None,
+                    method: str = "export") -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """The inference graph with the weights as true inputs, and ``(input, value now)`` of each weight.
+
+    What a runtime that trains the model (from ``export_training``'s files) runs to predict with the weights
+    it trained: feed them by name. A random stream drawn in ``call()`` is state here, as in ``eval_step``.
+    """
+    if opset is not None:
+        check_opset(opset)
+    _require_built(model, method)
+    stream = getattr(model, "_rng_stream", None)
+    program = build_infer(model, rng_state=stream() if stream is not None else None)
+    proto = _at_opset(_copy(program.model), opset)
+    if class_names is not None:
+        _set_meta(proto, META_CLASS_NAMES, json.dumps(_check_class_names(class_names, model)))
+    _name_sequence_axis(proto, model)
+    _describe(proto, model, "infer")
+    return proto, _state_items(program)
+
+
 def _weight_names(model: Any, params: Sequence[tuple[Any, str]]) -> list[str | None]:
     by_uid = {var.uid: name for var, name in params}
     return [by_uid.get(w.uid) for w in model.weights]
@@ -385,18 +409,21 @@ def _check_class_names(class_names: Any, model: Any) -> list[str]:
     return list(class_names)
 
 
-def _step_proto(model: Any, kind: str, opset: int | None, method: str) -> onnx.ModelProto:
+def _state_items(program: Program) -> list[tuple[str, np.ndarray]]:
+    """``(input name, value now)`` of every input a step's caller keeps: read-only parameters, then state."""
+    return [(name, _array(var)) for var, name in list(program.params) + [(v, n) for v, n, _ in program.state]]
+
+
+def _step_parts(model: Any, kind: str, opset: int | None, method: str) -> tuple[onnx.ModelProto, list]:
     if opset is not None:
         check_opset(opset)
     program = _compiled_program(model, kind, method)
     proto = _at_opset(_copy(program.model), opset)
-    defaults = list(program.params) + [(var, name) for var, name, _ in program.state]
-    _add_initializers(proto, defaults)
     compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
     if compile_config is not None:
         _set_meta(proto, "onnxforge.compile_config", json.dumps(compile_config, default=_json_default))
     _describe(proto, model, kind)
-    return proto
+    return proto, _state_items(program)
 
 
 def _custom_step(model: Any, method: str) -> tuple[Program, Any] | None:
@@ -415,10 +442,10 @@ def _custom_step(model: Any, method: str) -> tuple[Program, Any] | None:
     return program, step
 
 
-def _custom_training_proto(model: Any, program: Program, step: Any, opset: int | None) -> onnx.ModelProto:
-    """The traced custom step, each state input defaulting to its value now; learning rates by attribute."""
+def _custom_training_parts(model: Any, program: Program, step: Any,
+                           opset: int | None) -> tuple[onnx.ModelProto, list]:
+    """The traced custom step and its state's values now; learning rates by attribute."""
     proto = _at_opset(_copy(program.model), opset)
-    _add_initializers(proto, list(program.params) + [(var, name) for var, name, _ in program.state])
     compile_config = model.get_compile_config() if hasattr(model, "get_compile_config") else None
     if compile_config is not None:
         _set_meta(proto, "onnxforge.compile_config", json.dumps(compile_config, default=_json_default))
@@ -429,11 +456,11 @@ def _custom_training_proto(model: Any, program: Program, step: Any, opset: int |
         io["inputs"]["learning_rates"] = {name.split("/", 1)[-1]: name for _, name in lrs}
         _set_meta(proto, names.IO_KEY, json.dumps(io))
     _describe(proto, model, "train_step")
-    return proto
+    return proto, _state_items(program)
 
 
-def training_proto(model: Any, opset: int | None = None) -> onnx.ModelProto:
-    """The compiled training step with every state input defaulting to its current value (see module doc).
+def training_parts(model: Any, opset: int | None = None) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """The compiled training step (no input defaults) and ``(input, value now)`` of every state input.
 
     For a model with its own ``train_step`` this is the traced custom step: data inputs ``x`` / ``y`` /
     ``sample_weight``, one learning-rate input per optimizer (``learning_rate/d_optimizer``, values at
@@ -444,15 +471,25 @@ def training_proto(model: Any, opset: int | None = None) -> onnx.ModelProto:
         check_opset(opset)
     custom = _custom_step(model, "export_training")
     if custom is not None:
-        return _custom_training_proto(model, *custom, opset)
-    proto = _step_proto(model, "train_step", opset, "export_training")
+        return _custom_training_parts(model, *custom, opset)
+    proto, items = _step_parts(model, "train_step", opset, "export_training")
     _set_meta(proto, META_LEARNING_RATE, repr(float(model.optimizer.learning_rate)))
-    return proto
+    return proto, items
+
+
+def training_proto(model: Any, opset: int | None = None) -> onnx.ModelProto:
+    """The compiled training step graph alone: every state tensor a true input, with no default."""
+    return training_parts(model, opset)[0]
+
+
+def eval_parts(model: Any, opset: int | None = None) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """The compiled evaluation step (weights as true inputs) and the weights' values now."""
+    return _step_parts(model, "eval_step", opset, "export_eval")
 
 
 def eval_proto(model: Any, opset: int | None = None) -> onnx.ModelProto:
-    """The compiled evaluation step, weights as inputs defaulting to their current values."""
-    return _step_proto(model, "eval_step", opset, "export_eval")
+    """The compiled evaluation step graph alone, weights as true inputs."""
+    return eval_parts(model, opset)[0]
 
 
 def _json_default(value: Any) -> Any:
@@ -576,9 +613,94 @@ def _checked_write(proto: onnx.ModelProto, path: str | os.PathLike[str], externa
     return written
 
 
+def write_step(proto: onnx.ModelProto, state: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike[str],
+               external_data: bool | None = None, what: str = "export") -> Path:
+    """Write a step graph and its initial-state companion (see ``onnxforge.saving.portable``).
+
+    The companion (``<name>.init.onnx``) is written first, then the step graph that names it, each
+    atomically and each checked by the full checker; both carry one fresh ``onnxforge.export_id``.
+    ``external_data`` applies to each file (the companion holds the weights). ``proto`` gets the format
+    metadata; the state inputs must have no initializer defaults (``portable.split_defaults`` removes them).
+
+    Returns:
+        The step graph's path.
+    """
+    path = Path(os.fspath(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot write {str(path)!r}: the folder {str(path.parent)!r} does not exist.")
+    inputs = {i.name for i in proto.graph.input}
+    defaults = sorted(inputs & {t.name for t in proto.graph.initializer})
+    if defaults:
+        raise ValueError(f"{what}: inputs {defaults[:5]} have initializer defaults, which onnxruntime's JavaScript "
+                         "API does not list; move them to the initial state (portable.split_defaults).")
+    unknown = [n for n, _ in state if n not in inputs]
+    if unknown:
+        raise ValueError(f"{what}: initial values for {unknown[:5]}, which are not inputs of the graph")
+    init_path = portable.companion_path(path)
+    kind = _get_meta(proto, names.PROGRAM_KEY) or "train_step"
+    export_id = secrets.token_hex(8)
+    for key, value in ((portable.FORMAT_KEY, f"{kind}/{portable.STEP_VERSION}"),
+                       (portable.INIT_MODEL_KEY, init_path.name), (portable.EXPORT_ID_KEY, export_id)):
+        _set_meta(proto, key, value)
+    proto.doc_string = (proto.doc_string + " " if proto.doc_string else "") + _loop_doc(proto, init_path.name)
+    init = portable.initial_state_model(state, opset=_opset_of(proto), doc_string=(
+        f"Initial state of '{path.name}' (onnxforge {kind}): no inputs; run it once and feed each output to "
+        f"the input of the same name of '{path.name}'."))
+    init.producer_version = proto.producer_version
+    for key, value in ((portable.FORMAT_KEY, portable.INIT_FORMAT), (portable.INIT_FOR_KEY, path.name),
+                       (portable.EXPORT_ID_KEY, export_id), (names.PROGRAM_KEY, "initial_state")):
+        _set_meta(init, key, value)
+    _checked_write(init, init_path, external_data, what)
+    return _checked_write(proto, path, external_data, what)
+
+
+def upgrade_training(source: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
+                     external_data: bool | None = None) -> Path:
+    """Rewrite a step file of the first format (state inputs with initializer defaults) as a portable pair.
+
+    Args:
+        source: a file from ``export_training`` / ``export_eval`` of onnxforge <= 0.1.
+        target: where to write the step graph (default: ``source`` itself); its companion goes beside it.
+        external_data: see :func:`write_onnx`.
+
+    Returns:
+        The written step graph's path.
+
+    Raises:
+        OnnxLoadError: ``source`` is unreadable, not an onnxforge step file, or already portable.
+    """
+    loaded = portable.load_training(source)
+    if loaded.version != 1:
+        raise OnnxLoadError(source, f"it is already format {loaded.metadata.get(portable.FORMAT_KEY)!r} "
+                                    f"(its initial state is '{loaded.init_path.name}'); nothing to upgrade")
+    items = [(i.name, loaded.state[i.name]) for i in loaded.proto.graph.input if i.name in loaded.state]
+    return write_step(loaded.proto, items, target if target is not None else source, external_data,
+                      "upgrade_training")
+
+
+def _loop_doc(proto: onnx.ModelProto, init_name: str) -> str:
+    """How to drive the step, from the graph's own roles (the doc_string any ONNX viewer shows)."""
+    io = json.loads(_get_meta(proto, names.IO_KEY) or "{}").get("inputs", {})
+    batch = [n for key in ("data", "targets", "sample_weights") for n in io.get(key, [])]
+    rates = ([io["learning_rate"]] if io.get("learning_rate") else []) + list(io.get("learning_rates", {}).values())
+    text = (f"How to run it: (1) run '{init_name}' (same folder, no inputs) once: its outputs, by name, are the "
+            f"initial value of every other input here (weights, optimizer slots, counters, statistics, RNG state); "
+            f"keep them as the state. (2) Each step feed the batch ({', '.join(batch) or 'see onnxforge.io'})")
+    if rates:
+        text += f", the learning rate ({', '.join(rates)}: float32 scalar)"
+    text += " and the state."
+    if json.loads(_get_meta(proto, names.STATE_KEY) or "[]"):
+        text += (f" (3) For each [input, output] pair in metadata_props['{names.STATE_KEY}'] the output is the "
+                 "input's next value.")
+    if any(o.name == names.sum_output(names.LOSS, "total") for o in proto.graph.output):
+        text += " Batch loss = sums/loss/total / sums/loss/count."
+    return text + f" Input roles: metadata_props['{names.IO_KEY}']."
+
+
 # ------------------------------------------------------------------------------------------ public
 def export_inference(model: Any, path: str | os.PathLike[str], opset: int | None = None,
-                     class_names: Sequence[str] | None = None, external_data: bool | None = None) -> Path:
+                     class_names: Sequence[str] | None = None, external_data: bool | None = None,
+                     weights: str = "initializers") -> Path:
     """Write ``model``'s inference graph to ``path`` (what ``model.export(path)`` does).
 
     Args:
@@ -590,40 +712,51 @@ def export_inference(model: Any, path: str | os.PathLike[str], opset: int | None
         class_names: optional names of the classes (the first output's last axis), stored in
             ``metadata_props["onnxforge.class_names"]``.
         external_data: see :func:`write_onnx` (default: only past 2 GB).
+        weights: ``"initializers"`` (default): the weights are inside, the graph has the model's inputs only.
+            ``"inputs"``: every weight is a true input and ``<name>.init.onnx`` beside ``path`` holds their
+            values (as :func:`export_training` writes), for runtimes that train the weights themselves.
 
     Returns:
         The written path.
     """
+    if weights == "inputs":
+        return write_step(*inference_parts(model, opset, class_names), path, external_data, "export")
+    if weights != "initializers":
+        raise ValueError(f"export(): weights must be 'initializers' or 'inputs'. Received: weights={weights!r}")
     proto, _ = inference_proto(model, opset, class_names)
     return _checked_write(proto, path, external_data, "export")
 
 
 def export_training(model: Any, path: str | os.PathLike[str], opset: int | None = None,
                     external_data: bool | None = None) -> Path:
-    """Write the compiled training step to ``path`` (what ``model.export_training(path)`` does).
+    """Write the compiled training step to ``path`` and its initial state to ``<name>.init.onnx`` beside it.
 
-    The file is self-contained: each state input has a default (its value now). With onnxruntime alone::
+    Every state tensor is a true graph input (no initializer defaults, so every onnxruntime binding lists
+    and accepts it) and, as ``<name>:new``, an output; ``metadata_props["onnxforge.state"]`` pairs them.
+    The companion model has no inputs; its outputs, named after the inputs they feed, are the state now.
+    With onnxruntime alone (JavaScript: ``await init.run({})`` and the same loop)::
 
         sess = ort.InferenceSession(path)
         meta = sess.get_modelmeta().custom_metadata_map
+        init = ort.InferenceSession(os.path.join(os.path.dirname(path), meta["onnxforge.init_model"]))
+        state = dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
         pairs = json.loads(meta["onnxforge.state"])      # [[input, output], ...]
-        state = {}                                        # first step: the stored defaults
         for x, y in batches:
             feeds = {"input_layer": x, "target/dense": y, "sample_weight/dense": np.ones(len(x), "f"),
                      "learning_rate": np.asarray(0.01, np.float32), **state}
             out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
-            state = {i: out[o] for i, o in pairs}
+            state.update({i: out[o] for i, o in pairs})
             loss = out["sums/loss/total"] / out["sums/loss/count"]
 
-    onnxruntime logs a warning per initializer that is also an input ("will not be treated as constant");
-    that is the point here: set ``SessionOptions.log_severity_level = 3`` to silence it.
+    ``onnxforge.saving.load_training`` reads the pair (and files of the earlier one-file format).
     """
-    proto = training_proto(model, opset)
-    return _checked_write(proto, path, external_data, "export_training")
+    proto, state = training_parts(model, opset)
+    return write_step(proto, state, path, external_data, "export_training")
 
 
 def export_eval(model: Any, path: str | os.PathLike[str], opset: int | None = None,
                 external_data: bool | None = None) -> Path:
-    """Write the compiled evaluation step (loss and metric sums) to ``path``; weights default to their values."""
-    proto = eval_proto(model, opset)
-    return _checked_write(proto, path, external_data, "export_eval")
+    """Write the compiled evaluation step (loss and metric sums) to ``path``, weights as true inputs, and
+    their current values to ``<name>.init.onnx`` (feed a training loop's state instead to evaluate it)."""
+    proto, state = eval_parts(model, opset)
+    return write_step(proto, state, path, external_data, "export_eval")

@@ -29,7 +29,8 @@ class SavingMixin:
     """
 
     def export(self, filepath: str | os.PathLike[str], format: str = "onnx", opset: int | None = None,
-               class_names: Sequence[str] | None = None, external_data: bool | None = None) -> Path:
+               class_names: Sequence[str] | None = None, external_data: bool | None = None,
+               weights: str = "initializers") -> Path:
         """Write the inference graph as a standalone ``.onnx`` file any onnxruntime can run.
 
         Weights are initializers named after their variables; the batch axis is ``batch`` (and a single
@@ -43,6 +44,9 @@ class SavingMixin:
             opset: ``ai.onnx`` opset in ``[onnxforge.graph.MIN_OPSET, MAX_OPSET]``; default the pinned one.
             class_names: names of the first output's classes, stored in the metadata.
             external_data: keep tensors in a data file beside ``filepath``; default only past 2 GB.
+            weights: ``"initializers"`` (the weights inside) or ``"inputs"`` (true inputs, their values in
+                ``<name>.init.onnx`` beside it: predict with weights a runtime trained from
+                ``export_training``'s files).
 
         Returns:
             The written path.
@@ -50,22 +54,24 @@ class SavingMixin:
         if format != "onnx":
             raise ValueError(f"export(): onnxforge exports ONNX only. Received: format={format!r}")
         return export_lib.export_inference(self, filepath, opset=opset, class_names=class_names,
-                                           external_data=external_data)
+                                           external_data=external_data, weights=weights)
 
     def export_training(self, filepath: str | os.PathLike[str], opset: int | None = None,
                         external_data: bool | None = None) -> Path:
-        """Write the compiled training step, self-contained (see ``onnxforge.saving.export_training``).
+        """Write the compiled training step and its initial state (``<name>.init.onnx`` beside it).
 
-        Every state tensor is an input ``<name>`` and an output ``<name>:new`` (pairs in
-        ``metadata_props["onnxforge.state"]``), with its current value stored as the input's default, so
-        the first step needs only the batch (``<input>``, ``target/<output>``, ``sample_weight/<output>``)
-        and ``learning_rate``.
+        Every state tensor is a true input ``<name>`` and an output ``<name>:new`` (pairs in
+        ``metadata_props["onnxforge.state"]``); the companion model has no inputs and outputs the state's
+        current values under the input names. Each step feeds the batch (``<input>``,
+        ``target/<output>``, ``sample_weight/<output>``), ``learning_rate`` and the state. See
+        ``onnxforge.saving.export_training`` and the README's "Train from any runtime".
         """
         return export_lib.export_training(self, filepath, opset=opset, external_data=external_data)
 
     def export_eval(self, filepath: str | os.PathLike[str], opset: int | None = None,
                     external_data: bool | None = None) -> Path:
-        """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``)."""
+        """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``), weights as
+        true inputs, their current values in ``<name>.init.onnx``."""
         return export_lib.export_eval(self, filepath, opset=opset, external_data=external_data)
 
     def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,

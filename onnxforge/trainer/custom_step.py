@@ -82,6 +82,9 @@ class CustomStepTrace(ProgramTrace):
         owner: the model (names the learning-rate inputs after its optimizer attributes).
     """
 
+    #: ``variable.assign(host value)`` inside the step is part of the step, run every time.
+    assigns_in_graph = True
+
     def __init__(self, builder: GraphBuilder, rng_state: Variable, owner: Any = None):
         self.rng = CounterRng(lambda: self.read(rng_state))
         self.rng_state = rng_state
@@ -111,22 +114,19 @@ class CustomStepTrace(ProgramTrace):
     # ------------------------------------------------------------------------------------ variables
     def read(self, var: Variable) -> Value:
         hit = self.current.get(var.uid)
-        return hit if hit is not None else self._input(var)
+        return hit if hit is not None else self.input_of(var)
 
-    def _input(self, var: Variable) -> Value:
-        """The graph input carrying ``var``'s value at the start of the step."""
-        if var.uid not in self.reads:
-            # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
-            name, k = var.name, 0
-            while name in self.b._taken:
-                k += 1
-                name = f"{var.name}_{k}"
-            self.reads[var.uid] = (var, self.b.input(name, onnx_dtype(var.dtype), var.shape))
-        return self.reads[var.uid][1]
+    def _declare(self, var: Variable) -> Value:
+        # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
+        name, k = var.name, 0
+        while name in self.b._taken:
+            k += 1
+            name = f"{var.name}_{k}"
+        return self.b.input(name, onnx_dtype(var.dtype), var.shape)
 
     def assign(self, var: Variable, value: Value) -> None:
         """From here on, ``var`` reads as ``value``; the step outputs the last value assigned."""
-        original = self._input(var)
+        original = self.input_of(var)
         if value.dtype is None:
             value.dtype = original.dtype
         if value.shape is None:
@@ -182,19 +182,10 @@ class CustomStepTrace(ProgramTrace):
             g.dtype = g.dtype or p.dtype
             g.shape = g.shape if g.shape is not None else p.shape
             grads.append(g)
-        optimizer.build(variables)
         lr = self.learning_rate_input(optimizer)
-        iterations = self.read(optimizer.iterations)
-        slot_vars = [optimizer.slots(v) for v in variables]
-        slot_vals = [{k: self.read(sv) for k, sv in slots.items()} for slots in slot_vars]
-        new_params, new_slots = optimizer.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
-        for v, new in zip(variables, new_params):
-            self.assign(v, new)
-        for slots, news in zip(slot_vars, new_slots):
-            for k, sv in slots.items():
-                self.assign(sv, news[k])
-        new_iterations = iterations + 1
-        self.assign(optimizer.iterations, new_iterations)
+        for var, new in optimizer.apply_graph(b, self.read, variables, params, grads, lr):
+            self.assign(var, new)
+        new_iterations = self.read(optimizer.iterations)
         fill_shapes(b, start)
         return new_iterations
 
@@ -296,7 +287,7 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
     program and runner."""
     from ..layers._ops import fill_shapes
 
-    b = GraphBuilder()
+    b = GraphBuilder(float32_fallback=True)
     x_names, y_names = _data_names("x", len(xs)), _data_names("y", len(ys))
     x_vals = [_declare(b, n, a) for n, a in zip(x_names, xs)]
     y_vals = [_declare(b, n, a) for n, a in zip(y_names, ys)]

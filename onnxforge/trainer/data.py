@@ -14,6 +14,7 @@ __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source",
            "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
 import math
+import random
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ def io_names(model: Any, kind: str) -> list[str] | None:
     """The model's input (``kind="input"``) or output names, or ``None`` when not known yet."""
     # An unbuilt model (a Sequential without an Input) raises here: its names come with its first batch.
     try:
-        names = getattr(model, f"{kind}_names", None)
+        # Outputs are keyed by ``output_keys`` (the dict keys of a dict-output model) where a model has them.
+        names = getattr(model, "output_keys", None) if kind == "output" else None
+        names = names if names is not None else getattr(model, f"{kind}_names", None)
         if names is None:
             tensors = getattr(model, f"{kind}s", None)
             names = [t.name for t in tensors] if tensors else None
@@ -70,6 +73,14 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         if names is None:
             names = list(data)
         missing = [n for n in names if n not in data]
+        if missing and arg.startswith("y") and len(missing) < len(names):
+            # Targets for some outputs only (Keras allows it for outputs without a loss or metrics): the
+            # others are None here, and the step checks the outputs it trains on have theirs.
+            arrays = [None if n in missing else _as_array(data[n], f"{arg}[{n!r}]", method) for n in names]
+            extra = [k for k in data if k not in names]
+            if extra:
+                raise ValueError(f"{method}(): {arg} has key(s) {extra} that are not model outputs {names}.")
+            return arrays
         if missing:
             raise ValueError(f"{method}(): {arg} is a dict without the key(s) {missing}. Expected keys "
                              f"{names} (the model's names). Received keys: {list(data)}")
@@ -116,9 +127,10 @@ def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
 
 def _labelled(prefix: str, arrays: list[np.ndarray], names: list[str] | None) -> list[tuple[str, np.ndarray]]:
     if len(arrays) == 1:
-        return [(prefix, arrays[0])]
+        return [] if arrays[0] is None else [(prefix, arrays[0])]
     labels = names if names is not None and len(names) == len(arrays) else range(len(arrays))
-    return [(f"{prefix}[{n!r}]" if isinstance(n, str) else f"{prefix}[{n}]", a) for n, a in zip(labels, arrays)]
+    return [(f"{prefix}[{n!r}]" if isinstance(n, str) else f"{prefix}[{n}]", a) for n, a in zip(labels, arrays)
+            if a is not None]
 
 
 def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
@@ -255,10 +267,11 @@ class ArrayData:
 
     @property
     def n(self) -> int:
-        return len(self.xs[0]) if self.xs else len(self.ys[0])
+        return len(self.xs[0]) if self.xs else len(next(y for y in self.ys if y is not None))
 
     def take(self, index: np.ndarray | slice) -> Batch:
-        return [a[index] for a in self.xs], [a[index] for a in self.ys], _take_weights(self.sample_weight, index)
+        return ([a[index] for a in self.xs], [None if a is None else a[index] for a in self.ys],
+                _take_weights(self.sample_weight, index))
 
     def split(self, at: int) -> tuple[ArrayData, ArrayData]:
         head, tail = slice(0, at), slice(at, None)
@@ -339,23 +352,33 @@ def unpack_batch(item: Any) -> tuple[Any, Any, Any]:
 class IterableSource:
     """Batches drawn from a PyDataset-like object, a generator or another iterable of batches.
 
-    A PyDataset-like object (``__len__`` and ``__getitem__``) gives ``len()`` batches per epoch and gets
-    ``on_epoch_end()`` after each. An iterator (a generator) is consumed across epochs; an epoch ends
-    after ``steps`` batches or when it runs out, after which ``exhausted`` is set. Other iterables are
-    iterated afresh each epoch.
+    A PyDataset-like object (``__getitem__`` with ``__len__`` or ``num_batches``) gives its batches once
+    per epoch, between ``on_epoch_begin()`` and ``on_epoch_end()``, in a new random order each epoch when
+    ``shuffle`` (``fit``'s default, as in Keras 3); an endless one (``num_batches`` of ``None``) needs
+    ``steps`` and continues where the last epoch stopped. An iterator (a generator) is consumed across
+    epochs; an epoch ends after ``steps`` batches or when it runs out, after which ``exhausted`` is set.
+    Other iterables are iterated afresh each epoch.
     """
 
     def __init__(self, source: Any, method: str, model: Any, steps: int | None = None,
-                 class_weight: Mapping[int, float] | None = None):
+                 class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
         self.source = source
         self.method = method
         self.in_names = io_names(model, "input")
         self.out_names = io_names(model, "output")
         self.class_weight = class_weight
-        self.indexed = hasattr(source, "__getitem__") and hasattr(source, "__len__") and not hasattr(source, "__next__")
+        self.shuffle = bool(shuffle)
+        self.indexed = hasattr(source, "__getitem__") and not hasattr(source, "__next__") and (
+            hasattr(source, "__len__") or hasattr(source, "num_batches"))
         self.is_iterator = not self.indexed and iter(source) is source
+        self._next_index = 0
         if self.indexed:
-            self.steps: int | None = len(source) if steps is None else steps
+            self.length = _num_batches(source)
+            if self.length is None and steps is None:
+                raise ValueError(f"{method}(): {type(source).__name__} is endless (num_batches is None): pass "
+                                 f"{'steps_per_epoch' if method == 'fit' else 'steps'} to say how many batches make "
+                                 "an epoch.")
+            self.steps: int | None = self.length if steps is None else steps
         else:
             self.steps = steps
         self.exhausted = False
@@ -383,9 +406,18 @@ class IterableSource:
 
     def _items(self) -> Iterator[Any]:
         if self.indexed:
-            length = len(self.source)
-            for i in range(self.steps if self.steps is not None else length):
-                yield self.source[i % length]
+            if hasattr(self.source, "on_epoch_begin"):
+                self.source.on_epoch_begin()
+            if self.length is None:   # endless: number the batches on from the last epoch
+                indices = range(self._next_index, self._next_index + self.steps)
+                self._next_index += self.steps
+            else:
+                order = list(range(self.length))
+                if self.shuffle:
+                    random.shuffle(order)
+                indices = [order[i % self.length] for i in range(self.steps)] if self.length else []
+            for i in indices:
+                yield self.source[i]
             if hasattr(self.source, "on_epoch_end"):
                 self.source.on_epoch_end()
             return
@@ -410,6 +442,18 @@ class IterableSource:
     def epoch(self) -> Iterator[Batch]:
         for step, item in enumerate(self._items()):
             yield self._convert(item, step)
+
+
+def _num_batches(source: Any) -> int | None:
+    """A PyDataset's number of batches: ``num_batches`` where defined (``None``: endless), else ``len``."""
+    if hasattr(source, "num_batches"):
+        try:
+            count = source.num_batches
+        except NotImplementedError:
+            count = None
+        else:
+            return None if count is None else int(count)
+    return len(source)
 
 
 Source = Union[ArraySource, IterableSource]
@@ -457,6 +501,6 @@ def make_source(method: str, model: Any, x: Any, y: Any, sample_weight: Any, bat
                 raise ValueError(f"{method}(): the {name} argument is not supported when x is a dataset or "
                                  f"generator ({type(x).__name__}); yield (x, y, sample_weight) batches "
                                  "instead.")
-        return IterableSource(x, method, model, steps=steps, class_weight=class_weight)
+        return IterableSource(x, method, model, steps=steps, class_weight=class_weight, shuffle=shuffle)
     data = array_data(method, model, x, y, sample_weight, class_weight)
     return ArraySource(data, batch_size, shuffle=shuffle, steps=steps, repeat=method == "fit")

@@ -94,6 +94,12 @@ class FitMixin:
             raise RuntimeError(f"You must call compile() before {method}(): model {name!r} has no optimizer "
                                "and loss yet. Call model.compile(optimizer=..., loss=..., metrics=...) first.")
 
+    def _distributed_loop(self, method: str, callbacks: Any, verbose: int) -> tuple[Any, int]:
+        """Under a data-parallel strategy: the callbacks and verbosity this rank runs the loop with (side
+        effects on rank 0 only; see ``onnxforge.trainer.distribution``). Otherwise both unchanged."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        return (callbacks, verbose) if strategy is None else strategy.adapt_loop(self, method, callbacks, verbose)
+
     @staticmethod
     def _make_callbacks(callbacks: Any, method: str, **kwargs: Any) -> CallbackList:
         if isinstance(callbacks, CallbackList):
@@ -194,6 +200,7 @@ class FitMixin:
             train_source = data_lib.ArraySource(train, batch_size, shuffle=shuffle, steps=steps_per_epoch,
                                                 repeat=True)
 
+        callbacks, verbose = self._distributed_loop("fit", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "fit", add_history=True, add_progbar=verbose != 0,
                                              model=self, verbose=verbose, epochs=epochs,
                                              steps=train_source.steps)
@@ -307,6 +314,7 @@ class FitMixin:
         if y is None and x is not None and not data_lib.is_batch_source(x) and self._needs_eval_targets():
             raise ValueError("evaluate(): y (the targets) is required when x holds arrays. Received: y=None")
         source = self._eval_source("evaluate", x, y, sample_weight, batch_size, steps)
+        callbacks, verbose = self._distributed_loop("evaluate", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "evaluate", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
         results = self._test_loop(source, callback_list, "evaluate")
@@ -328,8 +336,9 @@ class FitMixin:
             callbacks: callbacks whose ``on_predict_*`` hooks run.
 
         Returns:
-            One numpy array for a single-output model, else a list of arrays (one per output), all
-            batches concatenated along the first axis.
+            One numpy array for a single-output model, else a list of arrays (one per output), or a dict
+            keyed like the model's outputs when it was built with a dict; all batches concatenated along the
+            first axis.
 
         Example:
             >>> probabilities = model.predict(x_test, verbose=0)  # doctest: +SKIP
@@ -345,6 +354,7 @@ class FitMixin:
         else:
             data = data_lib.array_data("predict", self, x, None, None)
             source = data_lib.ArraySource(data, batch_size, steps=steps)
+        callbacks, verbose = self._distributed_loop("predict", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "predict", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
         self.stop_predicting = False
@@ -362,4 +372,8 @@ class FitMixin:
             raise ValueError("predict(): the input data produced no batches; x is empty or an exhausted "
                              "generator.")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
-        return merged[0] if len(merged) == 1 else merged
+        return self._pack_outputs(merged)
+
+    def _pack_outputs(self, outputs: list) -> Any:
+        """One array for a single output, else a list (models built on a dict of outputs return a dict)."""
+        return outputs[0] if len(outputs) == 1 else outputs

@@ -17,6 +17,7 @@ from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
 from ..variables import Variable
+from . import distribution
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
@@ -72,8 +73,10 @@ class TrainingMixin(FitMixin):
             metrics: names (``"accuracy"``, ``"mae"``, ``"auc"``, ...) or ``Metric`` objects, or a list /
                 dict of them per output. Not weighted by ``sample_weight`` (Keras 3).
             weighted_metrics: like ``metrics``, but weighted by ``sample_weight``.
-            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss: accepted for Keras
-                compatibility; programs are always compiled graphs.
+            auto_scale_loss: under the ``mixed_float16`` dtype policy, wrap the optimizer in a
+                ``LossScaleOptimizer`` (Keras's default).
+            run_eagerly, steps_per_execution, jit_compile: accepted for Keras compatibility; programs are
+                always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
                 ``np.random.seed`` makes runs reproducible. Recompiling keeps the RNG state.
@@ -88,6 +91,12 @@ class TrainingMixin(FitMixin):
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise ValueError(f"Argument `seed` must be an integer or None. Received: seed={seed!r}")
         self.optimizer = optimizers_module.get(optimizer, "optimizer")
+        policy = getattr(self, "dtype_policy", None)
+        if auto_scale_loss and getattr(policy, "name", None) == "mixed_float16" \
+                and not isinstance(self.optimizer, optimizers_module.LossScaleOptimizer):
+            # Keras: float16 gradients underflow without loss scaling, so a mixed_float16 model's optimizer
+            # is wrapped (the scale lives in the training graph as optimizer state).
+            self.optimizer = optimizers_module.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
         self.loss = loss
         self._compile_args = dict(loss=loss, loss_weights=loss_weights, metrics=metrics,
                                   weighted_metrics=weighted_metrics)
@@ -101,6 +110,10 @@ class TrainingMixin(FitMixin):
         self._custom_program: Program | None = None
         self._running_sums: dict[str, np.ndarray] = {}
         self._capture_trainable()
+        # Compiled inside `with strategy.scope():` (or earlier so): fit / evaluate / predict run data-parallel.
+        self._distribute_strategy = distribution.current_strategy() or distribution.strategy_of(self)
+        if self._distribute_strategy is not None:
+            self._distribute_strategy.on_compile(self)
         if self._has_custom_train_step():
             self._rng_variable()   # compile(seed=...) restarts the custom step's random streams too
         elif getattr(self, "built", False):
@@ -124,6 +137,11 @@ class TrainingMixin(FitMixin):
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
                      weighted_metrics=config.get("weighted_metrics"), seed=config.get("seed"), device=device)
+
+    @property
+    def distribute_strategy(self) -> Any:
+        """The ``onnxforge.distribute`` strategy the model was compiled under, or ``None`` (one process)."""
+        return distribution.strategy_of(self)
 
     def _assert_compile_called(self, method: str) -> None:
         if not getattr(self, "compiled", False):
@@ -325,6 +343,9 @@ class TrainingMixin(FitMixin):
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                      sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("train_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.train_batch(self, xs, ys, sample_weight)
         if self._has_custom_train_step():
             from .custom_step import train_batch
 
@@ -339,6 +360,9 @@ class TrainingMixin(FitMixin):
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("test_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.eval_batch(self, xs, ys, sample_weight)
         if self._has_custom_test_step():
             from .custom_step import train_batch
 
@@ -349,6 +373,9 @@ class TrainingMixin(FitMixin):
         return self._sums(self._programs["eval_step"], values)
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
         return self._runners["infer"].run(self._input_feeds(xs, "predict"))
 
@@ -412,8 +439,13 @@ class TrainingMixin(FitMixin):
         n = next(iter(counts.values()))
         weights = _per_output_weights(sample_weight, outs, method)
         for k, o in enumerate(outs):
-            y = np.asarray(ys[o.index] if len(ys) == n_outputs else ys[k])
+            y = ys[o.index] if len(ys) == n_outputs else ys[k]
             label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            if y is None:
+                raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
+                                 f"but y has no targets for it. Received targets for "
+                                 f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
+            y = np.asarray(y)
             feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
             counts[label] = len(y)
             w = weights[k]
@@ -502,8 +534,7 @@ class TrainingMixin(FitMixin):
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
         data = self._batch_data("predict_on_batch", x, None, None)
-        outputs = self._predict_batch(data.xs)
-        return outputs[0] if len(outputs) == 1 else outputs
+        return self._pack_outputs(self._predict_batch(data.xs))
 
     # ------------------------------------------------------------------------------------ introspection
     @property

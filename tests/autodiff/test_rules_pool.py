@@ -8,11 +8,11 @@ from onnx import TensorProto
 
 from onnxforge.autodiff import GradientError, gradient_model
 from onnxforge.graph import GraphBuilder
-from tests.autodiff.harness import Case, distinct, run_case
+from tests.autodiff.harness import (  # torch, F: optional oracle
+    F, Case, distinct, run_case, needs_torch, torch,
+)
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 def _pads(attrs: dict, spatial) -> tuple[list[int], list[int]]:
@@ -152,6 +152,7 @@ TIE_CASES = [
 
 
 @pytest.mark.parametrize("attrs", [a for _, a in TIE_CASES], ids=[n for n, _ in TIE_CASES])
+@needs_torch
 def test_max_pool_ties_go_to_the_first_index_like_torch(attrs):
     """Few distinct values (and relu-like zero plateaus): every window has ties; gradients match torch."""
     rng = np.random.default_rng(0)
@@ -160,6 +161,7 @@ def test_max_pool_ties_go_to_the_first_index_like_torch(attrs):
     _against_torch("MaxPool", x, torch_pool("max", **torch_attrs), **attrs)
 
 
+@needs_torch
 def test_average_pool_same_lower_against_torch():
     x = np.random.default_rng(0).standard_normal((2, 2, 6, 5)).astype(np.float32)
     attrs = dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER")
@@ -173,12 +175,14 @@ def test_average_pool_same_lower_against_torch():
     _against_torch("AveragePool", x, reference, **attrs)
 
 
+@needs_torch
 def test_global_max_pool_ties_go_to_the_first_index():
     x = np.zeros((2, 3, 4, 4), np.float32)
     x[0, 0, 1, 2] = x[0, 0, 3, 0] = 1.0  # two maxima: the first in row-major order gets the gradient
     _against_torch("GlobalMaxPool", x, lambda t: F.max_pool2d(t, t.shape[2:]))
 
 
+@needs_torch
 def test_max_pool_runs_at_many_lengths_with_one_graph():
     sess = _pool_grad_session("MaxPool", ("N", 2, "L"), kernel_shape=[3], strides=[2], pads=[1, 1])
     rng = np.random.default_rng(0)
@@ -239,6 +243,7 @@ def _relu_pool_model(extra_use: bool):
 
 
 @pytest.mark.parametrize("extra_use", [False, True], ids=["relu_then_pool", "relu_used_twice"])
+@needs_torch
 def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
     build = _relu_pool_model(extra_use)
     (plain, _), (fused, fired) = build(False), build(True)
@@ -262,6 +267,7 @@ def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
 
 @pytest.mark.parametrize("pool", [dict(kernel_shape=[2, 2], strides=[2, 2]), dict(kernel_shape=[3, 3], strides=[1, 1])],
                          ids=["disjoint", "overlapping"])
+@needs_torch
 def test_bias_gradient_sums_the_pooled_gradient_when_windows_are_disjoint(pool):
     from onnxforge.autodiff import backward
     from onnxforge.autodiff.passes import sum_before_unpool

@@ -17,8 +17,6 @@ from exporters.ort_training_compat import LossType, OptimType, generate_artifact
 from onnxforge.models.onnx_model import from_onnx
 from tests.conftest import check_full
 
-ort.set_default_logger_severity(3)  # state inputs with defaults make onnxruntime warn once per input
-
 
 def _session(path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -99,10 +97,19 @@ def test_layout_names_and_full_checker(tmp_path):
     assert ckpt["frozen_params"] == ["fc1.bias"] and "step" in ckpt["optimizer_state"]
     np.testing.assert_array_equal(ckpt["tensors"]["fc2.weight"],
                                   numpy_helper.to_array(_mlp_proto().graph.initializer[2]))
-    # onnxruntime reads the checkpoint too: it outputs every stored tensor.
-    values = dict(zip([o.name for o in _session(paths["checkpoint"]).get_outputs()],
-                      _session(paths["checkpoint"]).run(None, {})))
-    np.testing.assert_array_equal(values["checkpoint/fc2.weight.momentum"], np.zeros((2, 8), np.float32))
+    # onnxruntime reads the checkpoint too: a model with no inputs whose outputs, named after the inputs they
+    # feed, start every artefact's state (no input of any artefact has an initializer default).
+    ckpt_sess = _session(paths["checkpoint"])
+    values = dict(zip([o.name for o in ckpt_sess.get_outputs()], ckpt_sess.run(None, {})))
+    np.testing.assert_array_equal(values["fc2.weight.momentum"], np.zeros((2, 8), np.float32))
+    np.testing.assert_array_equal(values["fc1.weight_grad.accumulation.buffer"], np.zeros((8, 4), np.float32))
+    assert values["lazy_reset_grad"].tolist() == [True] and int(values["step"]) == 0
+    batch = {"x", "target", "learning_rate"} | {f"{p}_grad.accumulation.out" for p in ckpt["requires_grad"]}
+    for kind in ("training_model", "eval_model", "optimizer_model"):
+        proto = models[kind]
+        assert not {i.name for i in proto.graph.input} & {t.name for t in proto.graph.initializer}, kind
+        assert {i.name for i in proto.graph.input} - batch <= set(values), kind
+        assert {p.key: p.value for p in proto.metadata_props}["onnxforge.init_model"] == "mlp_checkpoint"
 
 
 def test_plain_onnxruntime_loop_reproduces_torch_sgd(tmp_path):
@@ -174,6 +181,7 @@ def test_loss_values(tmp_path, loss):
     x, t = _regression(6)
     t = (t > 0).astype(np.float32)
     feeds = {"x": x} if loss is None else {"x": x, "target": t}
+    feeds.update(load_checkpoint(paths["checkpoint"])["tensors"])   # the weights, as the checkpoint has them
     got, logits = _session(paths["eval_model"]).run(["loss", "y"], feeds)
     expected = {"BCEWithLogitsLoss": np.mean(np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))),
                 "L1Loss": np.mean(np.abs(logits - t)), "MSELoss": np.mean((logits - t) ** 2),

@@ -1,5 +1,6 @@
 """model.export / export_training / export_eval: full checker, Keras names, dynamic axes, metadata,
-opset= (range errors, conversion verified), external data, and the training step's self-contained state."""
+opset= (range errors, conversion verified), external data, and the step graphs' true state inputs with their
+initial-state companion models."""
 from __future__ import annotations
 
 import json
@@ -19,14 +20,8 @@ from onnxforge.saving.export import training_proto
 L = tf.keras.layers
 
 
-def _quiet() -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3   # state initializers that are also inputs: a warning each, by design
-    return options
-
-
 def _session(path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), _quiet(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def _meta(proto: onnx.ModelProto) -> dict[str, str]:
@@ -137,7 +132,7 @@ def test_export_errors_name_the_problem(tmp_path, trained):
 
 
 # ------------------------------------------------------------------------------------ opsets
-@pytest.mark.parametrize("opset", [17, 23, 21.0, "21", True])
+@pytest.mark.parametrize("opset", [17, 25, 21.0, "21", True])
 def test_opset_outside_the_supported_range_is_a_clear_error(tmp_path, trained, opset):
     for export in (trained.export, trained.export_training, trained.export_eval):
         with pytest.raises(ValueError, match=rf"\[{MIN_OPSET}, {MAX_OPSET}\].*Received: opset="):
@@ -193,12 +188,15 @@ def test_external_data_lives_beside_the_file_loads_safely_and_is_replaced_cleanl
     checked(load_onnx(path))
     x = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
     np.testing.assert_array_equal(_session(path).run(None, {"features": x})[0], model.predict(x, verbose=0))
-    model.export_training(tmp_path / "big.onnx", external_data=True)   # a new data file, the old one removed
+    # The training step holds no weights (they are its companion's): its old data file goes, the
+    # companion's weights go to a data file of its own.
+    model.export_training(tmp_path / "big.onnx", external_data=True)
     again = [p for p in os.listdir(tmp_path) if p.endswith(".data")]
-    assert len(again) == 1 and again != data
+    assert len(again) == 1 and again[0].startswith("big.init.onnx.")
     checked(load_onnx(tmp_path / "big.onnx"))
-    model.export(tmp_path / "big.onnx")                                # one file again: no data file left
-    assert [p for p in os.listdir(tmp_path) if p.endswith(".data")] == []
+    checked(load_onnx(tmp_path / "big.init.onnx"))
+    model.export(tmp_path / "big.onnx")                                # one file again: its data file gone
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".data")] == again   # the companion's is its own
 
 
 def test_external_data_is_chosen_automatically_past_the_limit(tmp_path, monkeypatch):
@@ -221,7 +219,14 @@ def test_write_onnx_leaves_the_callers_proto_unchanged(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ training / eval
-def test_training_export_is_self_contained_with_state_pairs_and_defaults(tmp_path, trained, checked):
+def _initial(path) -> dict[str, np.ndarray]:
+    """Run the companion model the step file names: its outputs are the initial state, by input name."""
+    meta = _session(path).get_modelmeta().custom_metadata_map
+    init = _session(os.path.join(os.path.dirname(str(path)), meta["onnxforge.init_model"]))
+    return dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
+
+
+def test_training_export_has_true_state_inputs_and_an_initial_state_model(tmp_path, trained, checked):
     path = trained.export_training(tmp_path / "train.onnx")
     proto = checked(onnx.load(str(path)))
     meta = _meta(proto)
@@ -230,30 +235,44 @@ def test_training_export_is_self_contained_with_state_pairs_and_defaults(tmp_pat
     assert pairs == [[i, o] for _, i, o in program.state]
     state_in = {i for i, _ in pairs}
     assert {"adam/iteration", "seed_generator/state", "batch_normalization/moving_mean"} <= state_in
-    defaults = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
     graph_inputs = [i.name for i in proto.graph.input]
-    assert state_in <= set(defaults) and state_in <= set(graph_inputs)   # an input with a default value
-    assert int(defaults["adam/iteration"]) == 2                          # the state at export time
+    assert not set(graph_inputs) & {t.name for t in proto.graph.initializer}   # no input has a default
+    assert state_in <= set(graph_inputs)
+    assert meta["onnxforge.format"] == "train_step/2" and meta["onnxforge.init_model"] == "train.init.onnx"
+    assert "train.init.onnx" in proto.doc_string and "onnxforge.state" in proto.doc_string
+
+    init = checked(onnx.load(str(tmp_path / "train.init.onnx")))
+    init_meta = _meta(init)
+    assert list(init.graph.input) == []
+    assert init_meta["onnxforge.format"] == "initial_state/1" and init_meta["onnxforge.init_for"] == "train.onnx"
+    assert init_meta["onnxforge.export_id"] == meta["onnxforge.export_id"]
+    assert {n.domain for m in (proto, init) for n in m.graph.node} <= {"", "ai.onnx"}
+    values = _initial(path)
+    # Every input but the batch and the learning rate comes from the companion, under its own name.
+    assert [n for n in graph_inputs if n not in values] == ["image", "target/probs", "sample_weight/probs",
+                                                            "learning_rate"]
+    assert set(values) <= set(graph_inputs)
+    assert int(values["adam/iteration"]) == 2                # the state at export time
     by_name = {v.name: v for v in trained.weights}
-    np.testing.assert_array_equal(defaults["conv2d/kernel"], by_name["conv2d/kernel"].numpy())
-    required = [i.name for i in proto.graph.input if i.name not in defaults]
-    assert required == ["image", "target/probs", "sample_weight/probs", "learning_rate"]
+    for name in ("conv2d/kernel", "batch_normalization/moving_variance"):
+        np.testing.assert_array_equal(values[name], by_name[name].numpy())
+    assert values["seed_generator/state"].tolist() == trained._rng_state.numpy().tolist()
     assert float(meta["onnxforge.learning_rate"]) == pytest.approx(0.001)
     assert json.loads(meta["onnxforge.compile_config"])["optimizer"]["class_name"] == "Adam"
-    assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}
 
 
 def test_training_export_steps_equal_train_on_batch(tmp_path, trained):
-    sess = _session(trained.export_training(tmp_path / "train.onnx"))
+    path = trained.export_training(tmp_path / "train.onnx")
+    sess = _session(path)
     pairs = json.loads(sess.get_modelmeta().custom_metadata_map[names.STATE_KEY])
     out_names = [o.name for o in sess.get_outputs()]
-    state: dict[str, np.ndarray] = {}
+    state = _initial(path)
     for step in range(3):
         x, y = _data(4, seed=10 + step)
         feeds = {"image": x, "target/probs": y.astype(np.int64), "sample_weight/probs": np.ones(4, np.float32),
                  "learning_rate": np.asarray(0.001, np.float32), **state}
         out = dict(zip(out_names, sess.run(None, feeds)))
-        state = {i: out[o] for i, o in pairs}
+        state.update({i: out[o] for i, o in pairs})
         logs = trained.train_on_batch(x, y, return_dict=True)
         trained.reset_metrics()
         assert out["sums/loss/total"] / out["sums/loss/count"] == pytest.approx(logs["loss"], rel=1e-6)
@@ -266,10 +285,11 @@ def test_eval_export_equals_evaluate(tmp_path, trained, checked):
     path = trained.export_eval(tmp_path / "eval.onnx")
     proto = checked(onnx.load(str(path)))
     assert json.loads(_meta(proto)[names.STATE_KEY]) == []
+    assert _meta(proto)["onnxforge.format"] == "eval_step/2"
     x, y = _data(5, seed=4)
     sess = _session(path)
-    out = dict(zip([o.name for o in sess.get_outputs()],
-                   sess.run(None, {"image": x, "target/probs": y, "sample_weight/probs": np.ones(5, np.float32)})))
+    feeds = {"image": x, "target/probs": y, "sample_weight/probs": np.ones(5, np.float32), **_initial(path)}
+    out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     loss, acc = trained.evaluate(x, y, verbose=0)
     assert out["sums/loss/total"] / out["sums/loss/count"] == pytest.approx(loss, rel=1e-6)
     assert out["sums/accuracy/total"] / out["sums/accuracy/count"] == pytest.approx(acc)

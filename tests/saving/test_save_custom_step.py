@@ -150,16 +150,18 @@ def test_export_training_before_and_after_tracing(tmp_path):
     onnx.checker.check_model(proto, full_check=True)
     assert {n.domain for n in proto.graph.node} <= {"", "ai.onnx"}
 
-    # One step in plain onnxruntime, fed only the batch and learning rates (state defaults to its values now),
-    # equals the model's own next step: same losses, same new weights, optimizer and RNG states.
+    # One step in plain onnxruntime, fed the batch, the learning rates and the companion model's outputs (the
+    # state now), equals the model's own next step: same losses, same new weights, optimizer and RNG states.
     meta = {e.key: e.value for e in proto.metadata_props}
     pairs = json.loads(meta["onnxforge.state"])
     rates = json.loads(meta["onnxforge.learning_rates"])
     assert sorted(rates) == ["learning_rate/d_optimizer", "learning_rate/g_optimizer"]
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feeds = {"x": DATA[4:8], **{k: np.asarray(v, np.float32) for k, v in rates.items()}}
+    assert not {i.name for i in proto.graph.input} & {t.name for t in proto.graph.initializer}
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    init = ort.InferenceSession(str(tmp_path / meta["onnxforge.init_model"]), providers=["CPUExecutionProvider"])
+    state = dict(zip([o.name for o in init.get_outputs()], init.run(None, {})))
+    assert sorted(state) == sorted(i.name for i in sess.get_inputs() if i.name not in rates and i.name != "x")
+    feeds = {"x": DATA[4:8], **{k: np.asarray(v, np.float32) for k, v in rates.items()}, **state}
     out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     by_input = {i: out[o] for i, o in pairs}
 

@@ -37,7 +37,7 @@ class _Body:
     def __init__(self, parent: GraphBuilder, graph: onnx.GraphProto):
         self.graph = onnx.GraphProto()
         self.graph.CopyFrom(graph)  # the node's own attribute is rewritten later
-        self.b = b = GraphBuilder(opset=parent.opset)
+        self.b = b = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
         b._taken, b._counter = parent._taken, parent._counter
         self.inputs = [self.declare(vi.name, *_type_of(vi)) for vi in graph.input]
         for t in graph.initializer:
@@ -113,8 +113,7 @@ def _info(v: Value) -> onnx.ValueInfoProto:
 
 
 def _zeros(b: GraphBuilder, v: Value) -> Value:
-    zero = helper.make_tensor("zero", v.dtype or onnx.TensorProto.FLOAT, [1], [0])
-    return b.op("ConstantOfShape", [b.op("Shape", [v])], value=zero, dtype=v.dtype, shape=v.shape)
+    return b.zeros_like(v)
 
 
 def _typed(v: Value, like: Value) -> Value:

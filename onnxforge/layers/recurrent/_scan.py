@@ -19,7 +19,7 @@ StepFn = Callable[[list[Value], list[Value]], tuple[list[Value], list[Value]]]
 
 def body_builder(parent: GraphBuilder) -> GraphBuilder:
     """A builder for a subgraph of ``parent``: same opset, one shared set of taken names."""
-    sb = GraphBuilder(opset=parent.opset)
+    sb = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
     # Sharing the name registry (not copying it) keeps names unique across the two scopes both ways.
     sb._taken, sb._counter = parent._taken, parent._counter
     return sb

@@ -10,8 +10,8 @@ from .cells import GRUCell, LSTMCell, SimpleRNNCell, _RecurrentCell
 from .rnn import RNN
 
 _RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask")
-_LAYER_ARGS = ("name", "trainable", "dtype", "activity_regularizer", "input_shape", "batch_input_shape",
-               "input_dim", "batch_size")
+_LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "activity_regularizer", "input_shape",
+               "batch_input_shape", "input_dim", "batch_size")
 
 
 class _CellLayer(RNN):

@@ -258,6 +258,8 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
     with H5Reader(weights, path) as reader:
         model = _rebuild(entry, path, custom_objects, safe_mode, reader.stored_shapes(skip=("optimizer",)))
         compile_config = entry.get("compile_config") if compile else None
+        if compile_config == {}:   # Keras writes {} for a model never compiled, and skips it on load
+            compile_config = None
         if compile_config is not None:
             _compile(model, compile_config, path, custom_objects)
         problems = reader.load(keras_saveables(model, include_optimizer=compile_config is not None))

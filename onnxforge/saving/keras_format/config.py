@@ -36,6 +36,7 @@ import numpy as np
 from ... import initializers as initializers_module
 from ... import regularizers as regularizers_module
 from ...layers.base import Layer
+from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
 from ...layers.serialization import get_registered_object
 
 #: Arguments of Keras layers (and initializers) onnxforge does not take, with the value that makes them
@@ -131,6 +132,11 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     if not isinstance(config, dict):
         return
     is_model = module == "keras" and class_name in ("Sequential", "Functional", "Model")
+    if module.startswith("keras.src.ops"):   # an op node of a functional model (``inputs + attn``)
+        problem = keras_op_entry_to_operator(entry)
+        if problem:
+            problems.append(problem)
+        return
     if module.startswith("keras.layers") or is_model:
         registered = entry.get("registered_name")
         cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
@@ -197,10 +203,13 @@ def jsonable(value: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------ to Keras
 def _keras_modules(value: Any) -> None:
-    """onnxforge writes functional models under module ``keras``; Keras looks them up where it defines them."""
+    """onnxforge writes functional models under module ``keras``; Keras looks them up where it defines them.
+    Operator nodes (``TensorOperator``) become the op nodes Keras records for ``inputs + attn``."""
     if isinstance(value, dict):
         if value.get("class_name") == "Functional" and value.get("module") == "keras":
             value["module"], value["registered_name"] = "keras.src.models.functional", "Functional"
+        if value.get("class_name") == "TensorOperator" and "inbound_nodes" in value:
+            operator_entry_to_keras_op(value)
         for v in value.values():
             _keras_modules(v)
     elif isinstance(value, list):

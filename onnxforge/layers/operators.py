@@ -1,0 +1,234 @@
+"""Python operators on functional-API tensors: ``inputs + attn``, ``x * 0.5``, ``-x``, ``x[:, 0]``, ``a @ b``.
+
+Keras 3 records each operator applied to a ``KerasTensor`` as an operation node of the functional graph
+(``keras.ops.Add``, ``keras.ops.GetItem``, ...). onnxforge records a ``TensorOperator`` layer node that
+applies the same Python operator to the traced graph values, so the output spec (shape and dtype) is the
+one the graph computes, with NumPy broadcasting, and the model traces, trains and serializes like any other
+layer graph. Operators never autocast: like Keras's ops, they compute in their operands' types.
+
+Example:
+    >>> from onnxforge.layers import Input
+    >>> x = Input(shape=(4, 6))
+    >>> (x + 1.0).shape, (x[:, 0] * x[:, 1]).shape, (x @ Input(shape=(6, 2))).shape
+    ((None, 4, 6), (None, 6), (None, 4, 2))
+"""
+from __future__ import annotations
+
+__all__ = ["TensorOperator", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
+           "keras_op_entry_to_operator", "operator_entry_to_keras_op"]
+
+import operator
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .base import Layer, auto_name
+
+def _as_bool(x: Any) -> Any:
+    from ..graph import Value
+
+    if isinstance(x, Value) and x.dtype != onnx.TensorProto.BOOL:
+        return x.builder.op("Cast", [x], to=onnx.TensorProto.BOOL, shape=x.shape)
+    return x if isinstance(x, Value) else np.asarray(x, dtype=bool)
+
+
+def _logical(fn: Any) -> Any:
+    # Keras's ``&``, ``|``, ``^``, ``~`` on symbolic tensors are logical ops: operands become bools.
+    return lambda *args: fn(*[_as_bool(a) for a in args])
+
+
+#: Keras's op names (``keras.ops.<name>``) -> the Python operator applied to graph values.
+OPERATORS: dict[str, Any] = {
+    "add": operator.add, "subtract": operator.sub, "multiply": operator.mul, "true_divide": operator.truediv,
+    "floor_divide": operator.floordiv, "mod": operator.mod, "power": operator.pow, "matmul": operator.matmul,
+    "negative": operator.neg, "absolute": operator.abs, "logical_not": _logical(operator.invert),
+    "greater": operator.gt, "greater_equal": operator.ge, "less": operator.lt, "less_equal": operator.le,
+    "logical_and": _logical(operator.and_), "logical_or": _logical(operator.or_),
+    "logical_xor": _logical(operator.xor), "get_item": operator.getitem,
+}
+#: Keras's op classes (``keras.src.ops.numpy``, what Keras writes in functional configs) -> op names.
+KERAS_OP_CLASSES: dict[str, str] = {
+    "Add": "add", "Subtract": "subtract", "Multiply": "multiply", "TrueDivide": "true_divide",
+    "Divide": "true_divide", "FloorDivide": "floor_divide", "Mod": "mod", "Power": "power", "Matmul": "matmul",
+    "Negative": "negative", "Absolute": "absolute", "LogicalNot": "logical_not", "Greater": "greater",
+    "GreaterEqual": "greater_equal", "Less": "less", "LessEqual": "less_equal", "LogicalAnd": "logical_and",
+    "LogicalOr": "logical_or", "LogicalXor": "logical_xor", "GetItem": "get_item",
+}
+_OP_TO_KERAS = {op: cls for cls, op in KERAS_OP_CLASSES.items() if cls != "Divide"}
+
+
+def encode_index(key: Any) -> Any:
+    """An index (ints, slices, ``...``, ``None``, int lists) in Keras's JSON form (``__slice__``, ...)."""
+    if isinstance(key, tuple):
+        return {"class_name": "__tuple__", "config": {"value": [encode_index(k) for k in key]}}
+    if isinstance(key, slice):
+        return {"class_name": "__slice__", "config": {"start": encode_index(key.start),
+                                                      "stop": encode_index(key.stop),
+                                                      "step": encode_index(key.step)}}
+    if key is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(key, (np.integer, np.ndarray)):
+        return key.tolist()
+    if key is None or isinstance(key, (int, list)):
+        return key
+    raise TypeError(f"Only integers, slices, ellipsis, None and integer lists can index a functional-API "
+                    f"tensor. Received: {key!r} of type {type(key).__name__}")
+
+
+def decode_index(config: Any) -> Any:
+    """The inverse of ``encode_index``."""
+    if isinstance(config, dict):
+        kind, inner = config.get("class_name"), config.get("config") or {}
+        if kind == "__tuple__":
+            return tuple(decode_index(k) for k in inner["value"])
+        if kind == "__slice__":
+            return slice(decode_index(inner.get("start")), decode_index(inner.get("stop")),
+                         decode_index(inner.get("step")))
+        if kind == "__ellipsis__":
+            return Ellipsis
+        raise ValueError(f"Unknown index entry in a TensorOperator config: {config!r}")
+    return config
+
+
+_SLOT = {"class_name": "__tensor__", "config": {}}
+
+
+def _encode_operand(x: Any) -> Any:
+    if isinstance(x, (np.ndarray, np.generic)):
+        return {"class_name": "__numpy__", "config": {"value": np.asarray(x).tolist(), "dtype": str(x.dtype)}}
+    if x is None or isinstance(x, (bool, int, float)):
+        return x
+    raise TypeError(f"A functional-API tensor can be combined with tensors, Python numbers and NumPy arrays. "
+                    f"Received: {x!r} of type {type(x).__name__}")
+
+
+def _decode_operand(x: Any) -> Any:
+    if isinstance(x, dict) and x.get("class_name") == "__numpy__":
+        return np.asarray(x["config"]["value"], dtype=x["config"]["dtype"])
+    return x
+
+
+class TensorOperator(Layer):
+    """One Python operator applied to symbolic tensors in a functional model.
+
+    The node's arguments are its tensors only; constants (``2.0`` in ``2.0 * x``, NumPy arrays) live in the
+    layer's config, so the model's config stays JSON.
+
+    Args:
+        op: the Keras op name, a key of ``OPERATORS`` (``"add"``, ``"get_item"``, ...).
+        operands: the operator's arguments in order, a ``{"class_name": "__tensor__"}`` slot where a call
+            argument goes (default: every argument is a call argument).
+        index: for ``"get_item"``, the index in Keras's JSON form (see ``encode_index``).
+        **kwargs: base layer arguments (``name``).
+    """
+
+    _autocast = False       # an operator computes in its operands' types (Keras ops do not autocast)
+    supports_masking = True
+
+    def __init__(self, op: str, operands: list | None = None, index: Any = None, **kwargs: Any):
+        if op not in OPERATORS:
+            raise ValueError(f"Unknown tensor operator {op!r}. Expected one of {sorted(OPERATORS)}. "
+                             f"Received: op={op!r}")
+        kwargs.setdefault("name", auto_name(op))
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.op = op
+        self.operands = operands
+        self.index = index
+        self._key = decode_index(index) if op == "get_item" else None
+
+    def call(self, *args: Any) -> Any:
+        if self.operands is not None:
+            tensors = iter(args)
+            args = tuple(next(tensors) if o == _SLOT else _decode_operand(o) for o in self.operands)
+        if self.op == "get_item":
+            return args[0][self._key]
+        return OPERATORS[self.op](*args)
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "op": self.op}
+        if self.operands is not None:
+            config["operands"] = self.operands
+        if self.op == "get_item":
+            config["index"] = self.index
+        return config
+
+
+def apply(op: str, *args: Any) -> Any:
+    """``op`` applied to ``args`` (at least one a KerasTensor) as a new ``TensorOperator`` node."""
+    from .keras_tensor import KerasTensor
+
+    if all(isinstance(a, KerasTensor) for a in args):
+        return TensorOperator(op)(*args)
+    operands = [_SLOT if isinstance(a, KerasTensor) else _encode_operand(a) for a in args]
+    return TensorOperator(op, operands=operands)(*[a for a in args if isinstance(a, KerasTensor)])
+
+
+def get_item(x: Any, key: Any) -> Any:
+    return TensorOperator("get_item", index=encode_index(key))(x)
+
+
+# ------------------------------------------------------------------------------------------ Keras configs
+def _is_tensor_config(x: Any) -> bool:
+    return isinstance(x, dict) and x.get("class_name") == "__keras_tensor__"
+
+
+def _keras_key_to_index(key: Any) -> Any:
+    """Keras's serialized GetItem key (a tuple is written as a list) as ``encode_index`` data."""
+    if isinstance(key, list):
+        return {"class_name": "__tuple__", "config": {"value": [_keras_key_to_index(k) for k in key]}}
+    return key
+
+
+def _index_to_keras_key(index: Any) -> Any:
+    if isinstance(index, dict) and index.get("class_name") == "__tuple__":
+        return [_index_to_keras_key(k) for k in index["config"]["value"]]
+    return index
+
+
+def keras_op_entry_to_operator(entry: dict) -> str | None:
+    """Turn, in place, a Keras op node of a functional config (``{"module": "keras.src.ops.numpy",
+    "class_name": "Add", ...}``) into the ``TensorOperator`` entry onnxforge reads; the problem as text if
+    the op has no counterpart (``None`` when converted)."""
+    op = KERAS_OP_CLASSES.get(entry.get("class_name", ""))
+    config = entry.get("config") or {}
+    if op is None:
+        return f"op {config.get('name', '?')!r}: Keras op {entry.get('class_name')} has no onnxforge counterpart"
+    nodes = entry.get("inbound_nodes") or []
+    operands = None
+    index = None
+    for node in nodes:
+        args = list(node.get("args") or [])
+        if op == "get_item":
+            index = _keras_key_to_index(args[1]) if len(args) > 1 else node.get("kwargs", {}).get("key")
+            node["args"] = args[:1]
+        else:
+            slots = [_SLOT if _is_tensor_config(a) else a for a in args]
+            if any(s != _SLOT for s in slots):
+                operands = slots
+            node["args"] = [a for a in args if _is_tensor_config(a)]
+        node["kwargs"] = {}
+    entry.update(module="keras.layers", class_name="TensorOperator", registered_name=None)
+    entry["config"] = {"name": config.get("name") or entry.get("name"), "op": op,
+                       **({"operands": operands} if operands is not None else {}),
+                       **({"index": index} if op == "get_item" else {})}
+    return None
+
+
+def operator_entry_to_keras_op(entry: dict) -> None:
+    """The inverse: a ``TensorOperator`` entry written as the Keras op node Keras 3 reads, in place."""
+    config = entry.get("config") or {}
+    op = config.get("op")
+    cls = _OP_TO_KERAS.get(op)
+    if cls is None:
+        return
+    for node in entry.get("inbound_nodes") or []:
+        tensors = iter(node.get("args") or [])
+        if op == "get_item":
+            node["args"] = [next(tensors), _index_to_keras_key(config.get("index"))]
+        elif config.get("operands") is not None:
+            node["args"] = [next(tensors) if o == _SLOT else o for o in config["operands"]]
+    entry.update(module="keras.src.ops.numpy", class_name=cls, registered_name=cls)
+    entry["config"] = {"name": config.get("name")}
+    entry.pop("build_config", None)

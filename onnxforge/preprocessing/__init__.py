@@ -1,0 +1,16 @@
+"""``keras.preprocessing``: what Keras 3 still keeps there (``sequence.pad_sequences``, the ``image``
+helpers, and the dataset builders); the preprocessing *layers* live in ``onnxforge.layers``.
+
+Example:
+    >>> from onnxforge.preprocessing import sequence
+    >>> sequence.pad_sequences([[1], [2, 3]]).tolist()
+    [[0, 1], [2, 3]]
+"""
+from __future__ import annotations
+
+from ..utils.dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, \
+    timeseries_dataset_from_array
+from . import image, sequence
+
+__all__ = ["image", "sequence", "image_dataset_from_directory", "text_dataset_from_directory",
+           "timeseries_dataset_from_array"]
