@@ -137,8 +137,9 @@ def _scalar(b: GraphBuilder, v: Value) -> Value:
 def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str, str, Value]]]:
     """The total training loss and the batch sums of every tracker (loss, per-output losses, metrics)."""
     b = t.b
-    if not config.has_loss:
-        raise CompileError("No loss to compute. Provide a `loss` argument in `compile()`.")
+    if not config.has_loss and not t.ctx.losses:
+        raise CompileError("No loss to compute. Provide a `loss` argument in `compile()` (or add losses with "
+                           "`Layer.add_loss` inside `call()`).")
     n = batch_size(t.preds[0])
     terms, sums = [], []
     per_output: list[tuple[OutputConfig, Value]] = []

@@ -28,6 +28,8 @@ def np_dtype(elem_type: int) -> np.dtype:
 
 def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a numpy dtype (or anything ``np.dtype`` accepts)."""
+    if isinstance(dtype, str) and dtype == "string":
+        return onnx.TensorProto.STRING
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 

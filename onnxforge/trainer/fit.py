@@ -208,6 +208,9 @@ class FitMixin:
         warn_nan = not any(isinstance(c, TerminateOnNaN) for c in callback_list.callbacks)
         callback_list.on_train_begin()
         training_logs: dict[str, Any] | None = None
+        # Keras's steps_per_execution: the sums are read back (and the batch callbacks run) once per this
+        # many steps; the steps in between leave their outputs on the device and never wait for it.
+        per_execution = max(int(getattr(self, "steps_per_execution", 1) or 1), 1)
         reset_metrics = getattr(self, "reset_metrics", None)
         for epoch in range(initial_epoch, epochs):
             if reset_metrics is not None:
@@ -215,19 +218,24 @@ class FitMixin:
             callback_list.on_epoch_begin(epoch)
             totals: dict[str, Any] = {}
             steps = 0
+            pending: list[Any] = []
             for step, (xs, ys, sw) in enumerate(train_source.epoch()):
-                callback_list.on_train_batch_begin(step)
-                _add_sums(totals, self._train_batch(xs, ys, sw))
-                logs = _pythonify(self._metric_results(totals))
+                if step % per_execution == 0:
+                    callback_list.on_train_batch_begin(step)
+                if per_execution == 1:
+                    pending.append(self._train_batch(xs, ys, sw))
+                else:
+                    pending.append(self._train_batch(xs, ys, sw, fetch=False))
                 steps = step + 1
-                callback_list.on_train_batch_end(step, logs)
-                if warn_nan and "loss" in logs and not np.all(np.isfinite(logs["loss"])):
+                if steps % per_execution:
+                    continue
+                if self._end_execution(totals, pending, callback_list, step, epoch, warn_nan):
                     warn_nan = False
-                    warnings.warn(f"fit(): the loss became {logs['loss']} at epoch {epoch + 1}, batch {step}; "
-                                  "training goes on. Add onnxforge.callbacks.TerminateOnNaN() to stop at the "
-                                  "first invalid loss.", RuntimeWarning, stacklevel=2)
                 if self.stop_training:
                     break
+            if pending:  # the epoch's last, shorter execution
+                if self._end_execution(totals, pending, callback_list, steps - 1, epoch, warn_nan):
+                    warn_nan = False
             if steps == 0:
                 if epoch == initial_epoch:
                     raise ValueError("fit(): the training data produced no batches; x is empty or an "
@@ -249,6 +257,22 @@ class FitMixin:
                 break
         callback_list.on_train_end(training_logs)
         return callback_list.history
+
+    def _end_execution(self, totals: dict[str, Any], pending: list[Any], callback_list: CallbackList, step: int,
+                       epoch: int, warn_nan: bool) -> bool:
+        """Add the pending steps' sums (reading deferred ones back now), run ``on_train_batch_end`` and warn
+        once about a non-finite loss; return whether it warned."""
+        for sums in pending:
+            _add_sums(totals, sums() if callable(sums) else sums)
+        pending.clear()
+        logs = _pythonify(self._metric_results(totals))
+        callback_list.on_train_batch_end(step, logs)
+        if warn_nan and "loss" in logs and not np.all(np.isfinite(logs["loss"])):
+            warnings.warn(f"fit(): the loss became {logs['loss']} at epoch {epoch + 1}, batch {step}; "
+                          "training goes on. Add onnxforge.callbacks.TerminateOnNaN() to stop at the "
+                          "first invalid loss.", RuntimeWarning, stacklevel=3)
+            return True
+        return False
 
     # --------------------------------------------------------------------------------------- evaluate
     def _eval_source(self, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int,

@@ -122,6 +122,11 @@ def test_gradient(case):
 
 # ------------------------------------------------------------------ beyond the harness
 def _pool_grad_session(op: str, shape, **attrs) -> ort.InferenceSession:
+    return ort.InferenceSession(_pool_grad_model(op, shape, **attrs).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+
+
+def _pool_grad_model(op: str, shape, **attrs):
     b = GraphBuilder()
     x = b.input("x", TensorProto.FLOAT, shape)
     u = b.input("u", TensorProto.FLOAT, tuple(f"u{k}" for k in range(len(shape))))
@@ -129,7 +134,7 @@ def _pool_grad_session(op: str, shape, **attrs) -> ort.InferenceSession:
     b.output(b.op("ReduceSum", [b.op("Mul", [y, u])], keepdims=0), "loss")
     model = gradient_model(b.to_model(), "loss", ["x"])
     check_full(model)
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return model
 
 
 def _against_torch(op: str, x: np.ndarray, torch_fn, shape=None, **attrs) -> None:
@@ -148,6 +153,8 @@ TIE_CASES = [
     ("3x3_s2_ceil", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
     ("2x2_s1_dilated", dict(kernel_shape=[2, 2], dilations=[2, 2])),
     ("2x2_s2_col_major", dict(kernel_shape=[2, 2], strides=[2, 2], storage_order=1)),
+    ("3x3_s3_tiles", dict(kernel_shape=[3, 3], strides=[3, 3])),
+    ("3x1_s3x1_tiles", dict(kernel_shape=[3, 1], strides=[3, 1])),
 ]
 
 
@@ -159,6 +166,20 @@ def test_max_pool_ties_go_to_the_first_index_like_torch(attrs):
     x = np.maximum(rng.integers(-2, 3, (3, 2, 7, 6)), 0).astype(np.float32)
     torch_attrs = {k: v for k, v in attrs.items() if k != "storage_order"}
     _against_torch("MaxPool", x, torch_pool("max", **torch_attrs), **attrs)
+
+
+@pytest.mark.parametrize("shape,kernel", [((3, 2, 9), [2]), ((2, 2, 5, 4, 6), [2, 2, 2])], ids=["1d", "3d"])
+@needs_torch
+def test_tiled_max_pool_ties_1d_3d_and_no_indices_asked(shape, kernel):
+    """Windows that tile X (kernel == strides): the forward MaxPool runs without Indices (the rule rebuilds
+    them from X and Y) and plateaus still send each gradient to the window's first maximum."""
+    x = np.maximum(np.random.default_rng(2).integers(-2, 3, shape), 0).astype(np.float32)
+    attrs = dict(kernel_shape=kernel, strides=kernel)
+    model = _pool_grad_model("MaxPool", ("N",) + shape[1:], **attrs)
+    pools = [n for n in model.graph.node if n.op_type == "MaxPool"]  # the forward pool and the taps' boxes
+    assert pools and all(len([o for o in n.output if o]) == 1 for n in pools)
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[len(kernel) - 1]
+    _against_torch("MaxPool", x, lambda t: pool(t, kernel, kernel), **attrs)
 
 
 @needs_torch
