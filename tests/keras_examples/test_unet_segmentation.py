@@ -1,7 +1,10 @@
 """A U-Net segmenter in the manner of keras.io's "Image segmentation with a U-Net-like architecture":
 double Conv2D blocks with BatchNormalization, MaxPooling2D down, Conv2DTranspose(strides=2) up,
-``layers.concatenate`` skip connections, a per-pixel softmax with sparse cross-entropy on integer masks,
-the predicted masks scored with ``keras.metrics.MeanIoU``, and a ``.keras`` save / load round trip.
+``layers.concatenate`` skip connections, a per-pixel softmax with categorical cross-entropy on masks
+one-hot encoded by ``keras.utils.to_categorical``, the predicted masks scored with
+``keras.metrics.MeanIoU``, and a ``.keras`` save / load round trip. (keras.io's segmenter uses sparse
+cross-entropy on the integer masks; Keras 3.15 on torch 2.13 fails in ``backward()`` on a 4-D sparse
+cross-entropy with "grad_input must be contiguous", so the oracle could not run it.)
 
 Tolerance: Keras's initial weights copied, ``shuffle=False``, no randomness in training: losses within 3%
 of Keras's (BatchNormalization's batch statistics included) and pixel accuracy / mean IoU within 0.03.
@@ -42,9 +45,12 @@ def unet(keras, data, init, tmp_path):
     model = keras.Model(inputs, outputs)
     init(model)
 
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="categorical_crossentropy",
                   metrics=["accuracy"])
-    history = model.fit(x_train, y_train, batch_size=16, epochs=4, validation_data=(x_val, y_val),
+    y_train_onehot = keras.utils.to_categorical(y_train[..., 0], NUM_CLASSES)
+    y_val_onehot = keras.utils.to_categorical(y_val[..., 0], NUM_CLASSES)
+    history = model.fit(x_train, y_train_onehot, batch_size=16, epochs=4,
+                        validation_data=(x_val, y_val_onehot),
                         shuffle=False, verbose=0)
     val_preds = model.predict(x_val, verbose=0)
     mean_iou = keras.metrics.MeanIoU(num_classes=NUM_CLASSES)
