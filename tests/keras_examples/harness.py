@@ -2,11 +2,15 @@
 
 A program is written once against the ``keras`` API: ``program(keras, data, init)`` builds its models with
 the module it is given (real ``keras`` or ``onnxforge.keras``), calls ``init(model)`` right after building
-each model whose weights the harness may copy (in the same order in both runs), trains, and returns its final metrics as ``{name: float}``.
+each model whose weights the harness may copy (in the same order in both runs), trains, and returns its
+final metrics as ``{name: value}``.
 
-``run_both`` runs Keras first; with ``copy_weights=True`` its ``init`` records the Keras model's initial
-weights and onnxforge's ``init`` sets them, so both frameworks start from the same point (the tight
-comparisons); otherwise both initialize independently from the same seed (the accuracy-band comparisons).
+``run_both`` runs Keras first; with ``copy_weights=True`` Keras's ``init`` records the model's initial
+weights and onnxforge's ``init`` sets them, so both frameworks start from the same point; with
+``copy_weights=False`` each initializes on its own. What remains different is each framework's randomness
+(Dropout masks, ``keras.random`` draws) and float32 summation order; each test states how that bounds
+the comparison.
+
 Gradients in a custom ``train_step`` are the one thing Keras 3 leaves to each backend: ``value_and_grad``
 is torch's ``backward()`` under Keras (keras.io "customizing fit() with PyTorch") and ``GradientTape`` under
 onnxforge (its tf.keras-style tape).

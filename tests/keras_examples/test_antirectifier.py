@@ -3,15 +3,16 @@
 ``ops.concatenate`` and ``ops.matmul``, and ``get_config``; the model trained on flattened digits with
 logits and ``SparseCategoricalAccuracy``, saved as ``.keras`` and loaded back with ``custom_objects``.
 
-Tolerance: Keras's initial weights copied, but Dropout masks differ: test accuracies within 0.05 of each
-other and over 0.8; the reloaded model predicts exactly what the trained one does, and the layer's
-config round-trips.
+Tolerance: Keras's initial weights copied, but Dropout masks and ``fit``'s shuffling differ. Over four
+seeds from the same weights, test accuracy was 0.880-0.906 (Keras) and 0.878-0.902 (onnxforge), test
+loss 0.379-0.409 and 0.367-0.412. Bounds: accuracies within 0.05, losses within 15%, both over 0.8; the
+reloaded model predicts what the trained one does (1e-5), and the layer's config round-trips.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .harness import assert_band, mnist, run_both, workdir
+from .harness import assert_band, assert_close, mnist, run_both, workdir
 
 
 def antirectifier(keras, data, init, tmp_path):
@@ -75,4 +76,5 @@ def antirectifier(keras, data, init, tmp_path):
 def test_antirectifier(tmp_path):
     want, got = run_both(antirectifier, mnist(1500, 500), copy_weights=True, tmp_path=tmp_path)
     assert_band(want, got, 0.05, ["test_accuracy"])
+    assert_close(want, got, rtol=0.15, keys=["test_loss"])
     assert min(want["test_accuracy"], got["test_accuracy"]) > 0.8

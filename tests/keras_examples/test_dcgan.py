@@ -3,10 +3,12 @@ with its own ``compile(d_optimizer, g_optimizer, loss_fn)``, two ``keras.metrics
 from a ``SeedGenerator`` and label noise from ``keras.random.uniform`` inside the step, and a
 ``GANMonitor`` callback that calls the generator eagerly on random latent vectors after each epoch.
 
-Tolerance: Keras's initial weights copied into both networks, but every noise draw differs between the
-frameworks: GAN losses wander, so each epoch's d_loss and g_loss must stay within 0.25 of Keras's (a
-collapsed or untrained side is off by more: d_loss falls towards 0 and g_loss climbs past 3), and the
-monitor's images must have the right shape and a mean intensity within 0.15 of Keras's.
+Tolerance: Keras's initial weights copied into both networks, but every noise draw (latent vectors, label
+noise, Dropout) differs between the frameworks. Averaged over an epoch's ten steps that matters little
+this early: over four seeds, each framework's epoch losses moved by at most 0.003 and the two
+frameworks' by at most 0.003 from each other. Bounds: each epoch's d_loss and g_loss within 0.03 of
+Keras's, the monitor's images shaped (4, 28, 28, 1) in [0, 255] with a mean intensity within 0.02 of
+Keras's, and the generator called eagerly after training within 0.02 too.
 """
 from __future__ import annotations
 
@@ -129,5 +131,5 @@ def dcgan(keras, data, init):
 
 def test_dcgan():
     want, got = run_both(dcgan, mnist(640, 10), copy_weights=True)
-    assert_band(want, got, 0.25, ["d_loss_epoch0", "d_loss_epoch1", "g_loss_epoch0", "g_loss_epoch1"])
-    assert_band(want, got, 0.15, ["sample_mean", "eager_mean"])
+    assert_band(want, got, 0.03, ["d_loss_epoch0", "d_loss_epoch1", "g_loss_epoch0", "g_loss_epoch1"])
+    assert_band(want, got, 0.02, ["sample_mean", "eager_mean"])

@@ -4,10 +4,11 @@ comparisons, ``ops.reshape`` and an ``ops.tile`` whose repeats hold the run-time
 a model with two outputs ``[logits, features]`` compiled with ``loss=[loss_fn, None]``; and a
 ``TextGenerator`` callback that generates greedily with ``predict`` after training, then eager calls.
 
-Tolerance: Keras's initial weights copied, but Dropout masks differ between frameworks: the final losses
-within 10% of each other, both learning (under half the first epoch's loss... measured against the
-uniform loss ln 20 ≈ 3.0), and greedy generation continuing the counting pattern for the same share of
-prompts within 0.15.
+Tolerance: Keras's initial weights copied, but Dropout masks and ``fit``'s shuffling differ between the
+frameworks. Over four seeds from the same weights the final loss was 1.025-1.034 (Keras) and 1.027-1.045
+(onnxforge), and greedy generation continued the counting pattern for 0.65-0.80 and 0.60-0.75 of the 20
+prompts. Bounds: final losses within 5%, the greedy share within 0.15 (three prompts), and learning
+(final loss under half the first epoch's; a uniform guess scores ln 20 = 3.0).
 """
 from __future__ import annotations
 
@@ -117,6 +118,6 @@ def test_miniature_gpt():
     sequences = synthetic.counting_sequences(600, MAXLEN + 1, VOCAB)
     prompts = [list(s[:4]) for s in synthetic.counting_sequences(20, 4, VOCAB, seed=1)]
     want, got = run_both(miniature_gpt, (sequences, prompts), copy_weights=True)
-    assert_close(want, got, rtol=0.10, keys=["loss"])
+    assert_close(want, got, rtol=0.05, keys=["loss"])
     assert_band(want, got, 0.15, ["greedy_continues"])
     assert want["loss"] < 0.5 * want["first_loss"]

@@ -2,14 +2,16 @@
 ``keras.utils.to_categorical``, ``validation_split``, ``evaluate``.
 
 Tolerance: both start from Keras's initial weights (copied), but Dropout draws different masks in each
-framework, so the test accuracies must land in the same band (within 0.05 of each other) and both
-learn (over 0.8 on held-out digits, chance is 0.10).
+framework and ``fit`` shuffles with each framework's generator. Over four seeds from the same weights,
+Keras scored test accuracy 0.864-0.870, validation accuracy 0.853-0.880 and test loss 0.581-0.601;
+onnxforge 0.858-0.870, 0.847-0.887 and 0.580-0.605. Bounds: test accuracy within 0.04, validation
+accuracy within 0.06, test loss within 10%, and both learn (over 0.8 on held-out digits; chance is 0.1).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .harness import assert_band, mnist, run_both
+from .harness import assert_band, assert_close, mnist, run_both
 
 
 def mnist_convnet(keras, data, init):
@@ -42,6 +44,7 @@ def mnist_convnet(keras, data, init):
 
 def test_mnist_convnet():
     want, got = run_both(mnist_convnet, mnist(1500, 500), copy_weights=True)
-    assert_band(want, got, 0.05, ["test_accuracy", "val_accuracy"])
-    assert_band(want, got, 0.15, ["test_loss"])
+    assert_band(want, got, 0.04, ["test_accuracy"])
+    assert_band(want, got, 0.06, ["val_accuracy"])
+    assert_close(want, got, rtol=0.1, keys=["test_loss"])
     assert min(want["test_accuracy"], got["test_accuracy"]) > 0.8

@@ -1,15 +1,19 @@
 """keras.io "Image similarity estimation using a Siamese Network with a contrastive loss": pairs of
 digits, one embedding network (BatchNormalization, Conv2D, AveragePooling2D, Dense) shared by both
 towers — so its BatchNormalization runs twice per step — a ``Lambda`` Euclidean distance using
-``keras.backend.epsilon()``, a custom contrastive loss returning a scalar, RMSprop and accuracy.
+``keras.backend.epsilon()``, a custom contrastive loss returning a scalar, RMSprop(0.01) and accuracy.
 
 Tolerance: Keras's initial weights copied, the same pairs, ``shuffle=False``, no randomness in training,
 so the first epoch's loss agrees within 0.5%. After that the runs drift apart as float32 rounding allows:
 the BatchNormalization on the distance makes the output nearly blind to the towers' scale, so at the
 start their gradients are ~1e-7, where summation order decides their digits, and RMSprop divides each
 gradient by its own running size, turning rounding noise into steps of the learning rate. (With SGD
-instead, the two frameworks agree to 6 digits after 3 epochs.) So the final losses are compared within
-10% and accuracies within 0.05, and both must learn (validation accuracy over 0.7; chance is 0.5).
+instead, the two frameworks agree to 6 digits after 3 epochs: the second test checks that within 0.1%.) Keras itself, from its initial weights
+changed by one part in a million, ends at loss 0.101-0.116, validation loss 0.138-0.169 and validation
+accuracy 0.77-0.81 (onnxforge likewise: 0.108-0.113, 0.150-0.178, 0.745-0.785). So the final numbers are
+compared at about three standard deviations of the difference of two such runs: loss within 15%,
+validation loss within 35%, accuracies within 0.08; and both must learn (validation accuracy over 0.7;
+chance is 0.5).
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def make_pairs(x, y, rng):
     return np.array(pairs), np.array(labels).astype("float32")
 
 
-def siamese_contrastive(keras, data, init):
+def siamese_contrastive(keras, data, init, optimizer=lambda keras: keras.optimizers.RMSprop(0.01)):
     (x_train, y_train), (x_val, y_val) = data
     ops = keras.ops
     keras.utils.set_random_seed(4)
@@ -80,7 +84,7 @@ def siamese_contrastive(keras, data, init):
 
         return contrastive_loss
 
-    siamese.compile(loss=loss(margin=1), optimizer=keras.optimizers.RMSprop(0.01), metrics=["accuracy"])
+    siamese.compile(loss=loss(margin=1), optimizer=optimizer(keras), metrics=["accuracy"])
     history = siamese.fit([x_train_1, x_train_2], labels_train,
                           validation_data=([x_val_1, x_val_2], labels_val),
                           batch_size=32, epochs=3, shuffle=False, verbose=0)
@@ -91,6 +95,16 @@ def siamese_contrastive(keras, data, init):
 def test_siamese_contrastive():
     want, got = run_both(siamese_contrastive, mnist(600, 200), copy_weights=True)
     assert_close(want, got, rtol=0.005, keys=["loss_epoch1"])
-    assert_close(want, got, rtol=0.1, keys=["loss", "val_loss"])
-    assert_band(want, got, 0.05, ["accuracy", "val_accuracy"])
+    assert_close(want, got, rtol=0.15, keys=["loss"])
+    assert_close(want, got, rtol=0.35, keys=["val_loss"])
+    assert_band(want, got, 0.08, ["accuracy", "val_accuracy"])
     assert min(want["val_accuracy"], got["val_accuracy"]) > 0.7
+
+
+def test_siamese_contrastive_with_sgd_agrees_to_rounding():
+    """The same program with plain SGD, where rounding differences are not amplified: every number close."""
+    want, got = run_both(siamese_contrastive, mnist(600, 200), copy_weights=True,
+                         optimizer=lambda keras: keras.optimizers.SGD(0.05))
+    assert_close(want, got, rtol=1e-3, keys=["loss_epoch1", "loss", "val_loss"])
+    assert_band(want, got, 0.01, ["accuracy", "val_accuracy"])
+    assert want["val_accuracy"] > 0.65

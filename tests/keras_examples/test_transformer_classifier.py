@@ -2,8 +2,11 @@
 (MultiHeadAttention, a feed-forward Sequential, residual ``inputs + attn`` into LayerNormalization,
 Dropout) and a ``TokenAndPositionEmbedding`` subclass (``ops.arange`` positions), on padded reviews.
 
-Tolerance: Keras's initial weights copied, but Dropout masks differ between the frameworks, so the
-validation accuracies must agree within 0.06 and both learn (over 0.8; chance is 0.5).
+Tolerance: Keras's initial weights copied, but Dropout masks and ``fit``'s shuffling differ between the
+frameworks (with neither, the two agree to 6 digits). Over four seeds from the same weights, validation
+accuracy was 0.995-1.0 on both sides and the final training loss 0.036-0.038 (Keras) and 0.026-0.032
+(onnxforge). Bounds: validation accuracies within 0.03, final losses within 0.03, and both learn
+(validation accuracy over 0.8; chance is 0.5).
 """
 from __future__ import annotations
 
@@ -71,5 +74,5 @@ def test_transformer_classifier():
     texts, labels = synthetic.reviews(1000, vocab=VOCAB, max_len=30)
     data = (texts[:800], labels[:800]), (texts[800:], labels[800:])
     want, got = run_both(transformer_classifier, data, copy_weights=True)
-    assert_band(want, got, 0.06, ["val_accuracy"])
+    assert_band(want, got, 0.03, ["val_accuracy", "loss"])
     assert min(want["val_accuracy"], got["val_accuracy"]) > 0.8

@@ -4,8 +4,10 @@ training images and random augmentation in a ``data_augmentation`` Sequential, a
 (Dense projection plus an Embedding of ``ops.arange`` positions), pre-norm transformer blocks with
 MultiHeadAttention and ``layers.Add``, gelu MLPs, AdamW and top-5 accuracy, on real digits.
 
-Tolerance: Keras's initial weights copied, but Dropout and augmentation draw different random numbers in
-each framework: test accuracies within 0.08 of each other and both learning (over 0.6; chance is 0.1).
+Tolerance: Keras's initial weights copied, but Dropout, augmentation and ``fit``'s shuffling draw
+different random numbers in each framework. Over four seeds from the same weights, test accuracy was
+0.820-0.866 (Keras) and 0.828-0.856 (onnxforge), top-5 accuracy 0.976-0.988 and 0.980-0.982. Bounds:
+both within 0.08 of Keras's, and both learn (accuracy over 0.6; chance is 0.1).
 """
 from __future__ import annotations
 
