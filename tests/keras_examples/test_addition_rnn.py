@@ -4,8 +4,9 @@ Dense on every step; answers decoded from ``predict``.
 
 Tolerance: Keras's initial weights copied, no randomness in training (``shuffle=False``, no Dropout), so
 both run the same float32 computation up to summation order: losses within 2% of Keras's after 5 epochs
-(measured agreement is far closer; 2% leaves room for float32 rounding drifting through 500 Adam
-steps) and the exact-answer rates within 0.05.
+(measured agreement is far closer; 2% leaves room for float32 rounding drifting through some 200 Adam
+steps), and the answers decoded from ``predict`` right for the same share of characters and of whole
+answers within 0.05.
 """
 from __future__ import annotations
 
@@ -77,13 +78,18 @@ def addition_rnn(keras, data, init):
     history = model.fit(x_train, y_train, batch_size=32, epochs=5, validation_data=(x_val, y_val),
                         shuffle=False, verbose=0)
     predictions = model.predict(x_val, verbose=0)
-    correct = np.mean([ctable.decode(p) == ctable.decode(t) for p, t in zip(predictions, y_val)])
+    decoded = [(ctable.decode(p), ctable.decode(t)) for p, t in zip(predictions, y_val)]
+    correct = np.mean([guess == answer for guess, answer in decoded])
+    right_chars = np.mean([g == a for guess, answer in decoded for g, a in zip(guess, answer)])
     return {"loss": history.history["loss"][-1], "val_loss": history.history["val_loss"][-1],
-            "val_accuracy": history.history["val_accuracy"][-1], "exact_answers": float(correct)}
+            "val_accuracy": history.history["val_accuracy"][-1], "exact_answers": float(correct),
+            "decoded_char_accuracy": float(right_chars)}
 
 
 def test_addition_rnn():
     want, got = run_both(addition_rnn, make_data(1500), copy_weights=True)
     assert_close(want, got, rtol=0.02, keys=["loss", "val_loss"])
-    assert_band(want, got, 0.05, ["val_accuracy", "exact_answers"])
-    assert want["val_accuracy"] > 0.4   # learning, not chance (1/12 per character)
+    assert_band(want, got, 0.05, ["val_accuracy", "exact_answers", "decoded_char_accuracy"])
+    # Learning, not chance (1/12 per character); whole answers need far more than these five epochs.
+    assert want["decoded_char_accuracy"] > 0.35
+    np.testing.assert_allclose(want["decoded_char_accuracy"], want["val_accuracy"], atol=1e-6)
