@@ -38,6 +38,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,6 +86,32 @@ class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
 
 
+_lingering = threading.BoundedSemaphore(32)   # refused sockets drained at once; past this, closed outright
+
+
+def _linger_close(sock: socket.socket, max_bytes: int, seconds: float) -> None:
+    """Half-close, drain at most ``max_bytes`` for at most ``seconds``, close. Closing a socket with unread
+    input makes the kernel send a reset, so a client still sending its request would get a broken pipe
+    instead of the answer already written for it."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + seconds
+        drained = 0
+        while drained < max_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            chunk = sock.recv(_CHUNK)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
 def _refuse(sock: socket.socket) -> None:
     body = json.dumps({"error": "Too many connections; retry later"}).encode()
     head = (f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -92,11 +119,21 @@ def _refuse(sock: socket.socket) -> None:
     try:
         sock.settimeout(0.5)
         sock.sendall(head + body)
-        sock.shutdown(socket.SHUT_WR)
     except OSError:
-        pass
-    finally:
         sock.close()
+        return
+    # Called from the accept loop: the lingering close runs beside it, a bounded number at a time.
+    if not _lingering.acquire(blocking=False):
+        sock.close()
+        return
+
+    def linger() -> None:
+        try:
+            _linger_close(sock, _CHUNK, 0.5)
+        finally:
+            _lingering.release()
+
+    threading.Thread(target=linger, name="onnxforge-refused", daemon=True).start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,9 +142,22 @@ class _Handler(BaseHTTPRequestHandler):
     # One request per connection: no idle keep-alive connection can hold up a shutdown.
     protocol_version = "HTTP/1.0"
 
+    #: Bytes and seconds of a refused body read and thrown away after the answer (see ``finish``).
+    LINGER_BYTES, LINGER_SECONDS = 1 << 20, 1.0
+
     def setup(self) -> None:
         self.timeout = self.server.app.read_timeout_s   # per recv; the whole request has a deadline too
+        self._body_unread = False
         super().setup()
+
+    def finish(self) -> None:
+        super().finish()
+        if self._body_unread:
+            self._linger()
+
+    def _linger(self) -> None:
+        """A lingering close for a request answered before its body was read (403, 411, 413, 415, 503)."""
+        _linger_close(self.connection, self.LINGER_BYTES, self.LINGER_SECONDS)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.log_requests:
@@ -127,8 +177,10 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:   # the client left (or was cut off at its deadline): nothing to tell it
             self.close_connection = True
 
-    def _error(self, status: int, message: str, extra: Mapping[str, str] | None = None) -> None:
+    def _error(self, status: int, message: str, extra: Mapping[str, str] | None = None,
+               body_unread: bool = False) -> None:
         self.close_connection = True
+        self._body_unread = body_unread
         self._send(status, json.dumps({"error": message}).encode(), extra)
 
     def _host_ok(self) -> bool:
@@ -136,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         if host_allowed(self.headers.get("Host"), app.allowed_hosts):
             return True
         self._error(HTTPStatus.FORBIDDEN, f"Host {self.headers.get('Host')!r} is not allowed (DNS rebinding "
-                    "protection); start the server with --allowed-hosts naming it")
+                    "protection); start the server with --allowed-hosts naming it", body_unread=True)
         return False
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
@@ -159,21 +211,24 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         length_text = self.headers.get("Content-Length")
         if length_text is None or not length_text.strip().isascii() or not length_text.strip().isdigit():
-            self._error(HTTPStatus.LENGTH_REQUIRED, "POST /v1/predict needs a Content-Length header")
+            self._error(HTTPStatus.LENGTH_REQUIRED, "POST /v1/predict needs a Content-Length header",
+                        body_unread=True)
             return
         length = int(length_text)
         if length > app.max_body_bytes:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"Request body of {length} bytes is over the limit of {app.max_body_bytes} bytes")
+                        f"Request body of {length} bytes is over the limit of {app.max_body_bytes} bytes",
+                        body_unread=True)
             return
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "POST /v1/predict takes a JSON body: send "
-                        f"'Content-Type: application/json'. Received: Content-Type={self.headers.get('Content-Type')!r}")
+                        f"'Content-Type: application/json'. Received: Content-Type={self.headers.get('Content-Type')!r}",
+                        body_unread=True)
             return
         if not app.body_budget.take(length):
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, "The server holds as many request bodies as it may; "
-                        "retry later", {"Retry-After": "1"})
+                        "retry later", {"Retry-After": "1"}, body_unread=True)
             return
         try:
             self._predict(length)

@@ -168,10 +168,18 @@ def test_shutdown_does_not_wait_for_slow_clients(serve):
     slow.close()
 
 
+def _wait_until(condition, what: str, seconds: float = TIMEOUT) -> None:
+    """Poll instead of sleeping a fixed time: on a loaded machine the server's threads may lag."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 def test_connection_cap_answers_503(serve):
     server = serve(models.matmul_relu(), max_connections=2, read_timeout_s=5)
     held = [socket.create_connection((server.host, server.port), timeout=TIMEOUT) for _ in range(2)]
-    time.sleep(0.3)
+    _wait_until(lambda: len(server.connections) >= 2, "the two held connections")
     status, body = request(server, {"inputs": {"x": [[1, 2, 3]]}})
     assert status == 503 and "Too many connections" in body["error"]
     for s in held:
@@ -189,7 +197,7 @@ def test_request_memory_is_bounded(serve):
     # One client holds 900 bytes of budget (it declared them and sends slowly); a second 900 must wait: 503.
     held = socket.create_connection((server.host, server.port), timeout=TIMEOUT)
     held.sendall(b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{")
-    time.sleep(0.3)
+    _wait_until(lambda: server.body_budget.used >= 900, "the held body's budget")
     big = {"inputs": {"x": [[1.0, 2.0, 3.0]] * 50}}
     assert 600 < len(json.dumps(big)) <= 1000
     status, body = request(server, big)
@@ -285,3 +293,37 @@ def test_bad_options_are_refused():
                          ({"allowed_hosts": "localhost"}, "allowed_hosts must be a list")):
         with pytest.raises(ValueError, match=fragment):
             InferenceServer(m, port=0, **kw)
+
+
+def _send_slowly_then_read(server, head: bytes, body: bytes) -> bytes:
+    """A client that writes its request in pieces with pauses, then reads the answer to the end: if the
+    server closed without draining, a later piece meets a reset (broken pipe) instead."""
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(head)
+        for piece in (body[: len(body) // 2], body[len(body) // 2:]):
+            time.sleep(0.2)          # the server has answered (and, without a lingering close, closed) by now
+            sock.sendall(piece)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_refused_body_still_gets_its_answer_not_a_reset(serve):
+    # Answered before its body is read (413), the client keeps sending: the server drains a bounded amount
+    # (lingering close) so the client reads the 413 instead of hitting a reset or a broken pipe.
+    server = serve(models.matmul_relu(), max_body_bytes=1000, read_timeout_s=5)
+    body = b"[" + b"0," * 5_000 + b"0]"
+    head = f"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    answer = _send_slowly_then_read(server, head.encode(), body)
+    assert answer.startswith(b"HTTP/1.0 413") and b"over the limit of 1000 bytes" in answer
+
+
+def test_a_connection_over_the_cap_reads_its_503_while_still_sending(serve):
+    server = serve(models.matmul_relu(), max_connections=1, read_timeout_s=5)
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT):
+        _wait_until(lambda: len(server.connections) >= 1, "the held connection")
+        body = json.dumps({"inputs": {"x": [[1, 2, 3]]}}).encode()
+        head = f"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        answer = _send_slowly_then_read(server, head.encode(), body)
+    assert answer.startswith(b"HTTP/1.0 503") and b"Too many connections" in answer
