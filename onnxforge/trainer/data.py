@@ -11,7 +11,7 @@ per-sample weight vector, a list of them (one per output, ``None`` for unweighte
 from __future__ import annotations
 
 __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source", "io_names",
-           "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
+           "target_slots", "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
 import math
 import random
@@ -45,6 +45,12 @@ def _is_ort_value(value: Any) -> bool:
     return type(value).__name__ == "OrtValue" and callable(getattr(value, "data_type", None))
 
 
+def target_slots(model: Any) -> list[bool] | None:
+    """Which outputs of a compiled, built model have a loss (``None`` before that is known)."""
+    config = getattr(model, "_compiled_config", None)
+    return None if config is None else [o.loss is not None for o in config.outputs]
+
+
 def _is_array_like(value: Any) -> bool:
     return isinstance(value, np.ndarray) or hasattr(value, "__array__") or np.isscalar(value)
 
@@ -59,7 +65,8 @@ def is_batch_source(value: Any) -> bool:
         hasattr(value, "__getitem__") and hasattr(value, "__len__"))
 
 
-def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False) -> list[np.ndarray]:
+def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False,
+              targeted: list[bool] | None = None) -> list[np.ndarray]:
     """One array per model input (or output) from an array, a list/tuple or a dict.
 
     Args:
@@ -68,6 +75,8 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok
         arg: the argument's name for error messages (``"x"``, ``"y"``, ``"validation_data[0]"``).
         method: ``"fit"``, ``"evaluate"`` or ``"predict"``, for error messages.
         text_ok: accept arrays of strings (the model has a string input: StringLookup, TextVectorization).
+        targeted: for targets, which outputs have a loss (``target_slots``); fewer arrays than outputs
+            then fill those outputs in order, as Keras matches ``y`` to the losses that are not None.
     """
     if data is None:
         return []
@@ -109,6 +118,12 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok
     else:
         raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
                         f"names. Received: {arg} of type {type(data).__name__}")
+    if (targeted is not None and names is not None and len(names) == len(targeted)
+            and 0 < len(arrays) < len(names) and len(arrays) == sum(targeted)):
+        # Keras: with some outputs' losses None (``loss=[loss_fn, None]``), y may hold targets for the
+        # outputs that have a loss only, in order; the others get None.
+        given = iter(arrays)
+        arrays = [next(given) if t else None for t in targeted]
     if names is not None and len(arrays) != len(names):
         kind = "inputs" if arg.startswith("x") else "outputs"
         raise ValueError(f"{method}(): the model has {len(names)} {kind} {names}, but {arg} holds "
@@ -376,6 +391,7 @@ class IterableSource:
         self.in_names = io_names(model, "input")
         self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
+        self.targeted = target_slots(model)
         self.class_weight = class_weight
         self.shuffle = bool(shuffle)
         self.indexed = hasattr(source, "__getitem__") and not hasattr(source, "__next__") and (
@@ -405,7 +421,7 @@ class IterableSource:
                                  "need host arrays.")
             return [x], ([] if y is None else [y]), None
         xs = to_arrays(x, self.in_names, "x", self.method, self.text_ok)
-        ys = to_arrays(y, self.out_names, "y", self.method)
+        ys = to_arrays(y, self.out_names, "y", self.method, targeted=self.targeted)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
             if sw is not None:
@@ -491,7 +507,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
-    ys = to_arrays(y, out_names, y_arg, method)
+    ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
         class_weight = check_class_weight(class_weight, method)

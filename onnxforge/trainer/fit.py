@@ -60,9 +60,13 @@ def _should_eval(epoch: int, validation_freq: Any) -> bool:
 def _unpack_validation_data(validation_data: Any) -> tuple[Any, Any, Any]:
     if data_lib.is_batch_source(validation_data):
         return validation_data, None, None
+    if isinstance(validation_data, Mapping) or (isinstance(validation_data, tuple) and len(validation_data) == 1):
+        # Keras: inputs alone (a model whose losses need no targets: add_loss, an endpoint layer).
+        return (validation_data if isinstance(validation_data, Mapping) else validation_data[0]), None, None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("fit(): validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                         "val_sample_weight), or a dataset/generator of such batches. Received: "
+                         "val_sample_weight), (x_val,) or a dict of inputs when the losses need no targets, or a "
+                         "dataset/generator of such batches. Received: "
                          f"validation_data of type {type(validation_data).__name__}"
                          + (f" and length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
     x, y, *sw = validation_data

@@ -170,7 +170,7 @@ class TrainingMixin(FitMixin):
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
-        self._trackers = config.trackers()
+        self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
@@ -253,6 +253,11 @@ class TrainingMixin(FitMixin):
         ``compile(loss=None)`` when layers add the loss themselves (``add_loss``)."""
         args = getattr(self, "_compile_args", None) or {}
         return not self._has_custom_train_step() and args.get("loss") is not None
+
+    def _needs_eval_targets(self) -> bool:
+        """``evaluate(x)`` without ``y``: fine for a custom ``test_step`` and for ``compile(loss=None)``."""
+        args = getattr(self, "_compile_args", None) or {}
+        return not self._has_custom_test_step() and args.get("loss") is not None
 
     def rng_variables(self) -> list[Variable]:
         """The state Variables of this model's random streams, to save and restore with its weights.
@@ -589,6 +594,17 @@ class TrainingMixin(FitMixin):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _layer_trackers(programs: Mapping[str, Program]) -> list[tuple[str, Any]]:
+    """The metrics layers update in ``call()``, by tracker name, from the step programs (the training step's
+    first: a metric updated only with ``training=True`` still reports in ``fit``)."""
+    out: dict[str, Any] = {}
+    for kind in ("train_step", "eval_step"):
+        program = programs.get(kind)
+        for name, metric in (program.layer_metrics if program is not None else []):
+            out.setdefault(name, metric)
+    return list(out.items())
+
+
 _ONES: dict[int, np.ndarray] = {}
 
 

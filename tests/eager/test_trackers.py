@@ -169,13 +169,15 @@ def test_trackers_reset_each_epoch_and_sampling_draws_in_training_and_predict():
     assert encoder(DATA[:4])[2].shape == (4, 2)                          # and so does an eager call
 
 
-def test_a_tracker_used_where_no_metric_state_is_kept_names_the_tracker():
+def test_a_tracker_result_where_no_metric_state_is_kept_names_the_tracker():
+    # update_state inside call() is Keras's endpoint-layer pattern (tests/trainer/test_layer_metrics.py);
+    # a result() there has no value to give.
     tracker = of.metrics.Mean(name="my_tracker")
 
     class Bad(of.layers.Layer):
         def call(self, x):
             tracker.update_state(x)
-            return x
+            return x * tracker.result()
 
-    with pytest.raises(TypeError, match=r"Metric 'my_tracker' \(Mean\)\.update_state\(\).*train_step"):
+    with pytest.raises(TypeError, match=r"Metric 'my_tracker' \(Mean\)\.result\(\).*train_step"):
         Bad()(of.Input((3,)))
