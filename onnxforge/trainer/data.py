@@ -111,6 +111,24 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
     return arrays
 
 
+def targets_for_losses(model: Any, y: Any, out_names: list[str] | None) -> Any:
+    """Keras's rule for a loss given per output with ``None`` entries (``loss=[fn, None]``): ``y`` may hold
+    targets for the outputs that have a loss only, in order; they are keyed by those outputs' names."""
+    if y is None or out_names is None or len(out_names) < 2 or isinstance(y, Mapping):
+        return y
+    loss = (getattr(model, "_compile_args", None) or {}).get("loss")
+    if not isinstance(loss, (list, tuple)) or len(loss) != len(out_names) or all(f is not None for f in loss):
+        return y
+    if isinstance(y, (list, tuple)) and y and all(_is_array_like(v) and not np.isscalar(v) for v in y):
+        given = list(y)
+    elif _is_array_like(y):
+        given = [y]
+    else:
+        return y
+    with_loss = [name for name, fn in zip(out_names, loss) if fn is not None]
+    return dict(zip(with_loss, given)) if len(given) == len(with_loss) else y
+
+
 def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
     try:
         array = np.asarray(value)
@@ -364,6 +382,7 @@ class IterableSource:
                  class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
         self.source = source
         self.method = method
+        self.model = model
         self.in_names = io_names(model, "input")
         self.out_names = io_names(model, "output")
         self.class_weight = class_weight
@@ -388,7 +407,7 @@ class IterableSource:
         x, y, sw = unpack_batch(item)
         where = f"batch {step} of x"
         xs = to_arrays(x, self.in_names, "x", self.method)
-        ys = to_arrays(y, self.out_names, "y", self.method)
+        ys = to_arrays(targets_for_losses(self.model, y, self.out_names), self.out_names, "y", self.method)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
             if sw is not None:
@@ -465,7 +484,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method)
-    ys = to_arrays(y, out_names, y_arg, method)
+    ys = to_arrays(targets_for_losses(model, y, out_names), out_names, y_arg, method)
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
         class_weight = check_class_weight(class_weight, method)

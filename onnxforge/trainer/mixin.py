@@ -396,7 +396,7 @@ class TrainingMixin(FitMixin):
                 check(raw)
         feeds = {}
         for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
-            feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype),
+            feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
                                        f'Input {i} ("{name}") of model "{self._model_name()}"', method)
         counts = {f"x[{n!r}]" if len(names) > 1 else "x": len(a) for n, a in feeds.items()}
         _check_cardinality(method, counts)
@@ -602,6 +602,16 @@ def _check_cardinality(method: str, counts: Mapping[str, int]) -> None:
         detail = ", ".join(f"{name}: {n} samples" for name, n in counts.items())
         raise ValueError(f"{method}(): data cardinality is ambiguous; all arrays must contain the same number of "
                          f"samples (first dimension). Received: {detail}")
+
+
+def _adjust_rank(array: np.ndarray, expected: tuple) -> np.ndarray:
+    """Keras's functional rule on data: ``(n, 28, 28)`` feeds an ``Input((28, 28, 1))`` and a trailing axis
+    of size 1 too many is dropped (the model's call applies the same rule to tensors)."""
+    if array.ndim == len(expected) - 1 and expected and expected[-1] == 1:
+        return array[..., None]
+    if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        return array[..., 0]
+    return array
 
 
 def _shape_ok(shape: tuple, expected: tuple) -> bool:

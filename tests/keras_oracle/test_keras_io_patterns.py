@@ -1,0 +1,119 @@
+"""Patterns that public Keras 3 programs use, each a minimal program run by Keras 3 (torch) and onnxforge.
+
+Each test writes one program once against the ``keras`` API and runs it with both libraries on the same
+weights; the numbers must agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .common import copy_weights, fkeras, keras, max_diff, random_weights
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+
+RNG = np.random.default_rng(0)
+
+
+def _pair(build):
+    k, f = build(keras), build(fkeras)
+    random_weights(k)
+    copy_weights(k, f)
+    return k, f
+
+
+# --------------------------------------------------------------------------- functional input rank
+def _image_model(K):
+    inp = K.Input((6, 6, 1))
+    x = K.layers.Conv2D(2, 3)(inp)
+    return K.Model(inp, K.layers.Dense(3)(K.layers.Flatten()(x)))
+
+
+def test_functional_model_takes_images_without_their_channel_axis_as_keras_does():
+    """``(n, 28, 28)`` digits into ``Input((28, 28, 1))``: Keras adds the axis (and drops an extra one)."""
+    k, f = _pair(_image_model)
+    x = RNG.normal(size=(4, 6, 6)).astype("float32")
+    want = k.predict(x, verbose=0)
+    np.testing.assert_allclose(f.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(f(x)), want, rtol=1e-5, atol=1e-6)
+    # A wrapper model calls the functional one on rank-3 graph values (the trainer pattern).
+    outer_in = fkeras.Input((6, 6))
+    assert fkeras.Model(outer_in, f(outer_in)).output.shape == (None, 3)
+    for m, K in ((k, keras), (f, fkeras)):
+        m.compile(optimizer=K.optimizers.SGD(0.1), loss="mse")
+    y = RNG.normal(size=(4, 3)).astype("float32")
+    assert f.train_on_batch(x, y) == pytest.approx(k.train_on_batch(x, y), rel=1e-5)
+    assert max_diff(k.get_weights(), f.get_weights()) < 1e-5
+
+
+def test_functional_model_squeezes_a_trailing_unit_axis_and_refuses_other_ranks():
+    def build(K):
+        inp = K.Input((5,))
+        return K.Model(inp, K.layers.Dense(2)(inp))
+
+    k, f = _pair(build)
+    x = RNG.normal(size=(3, 5, 1)).astype("float32")
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="incompatible"):
+        f.predict(RNG.normal(size=(3, 5, 2)).astype("float32"), verbose=0)
+    with pytest.raises(ValueError, match=r"expected ndim=2, found ndim=4"):
+        f(fkeras.Input((5, 1, 1)))
+
+
+# --------------------------------------------------------------------------- keras.ops on KerasTensors
+def _ops_model(K):
+    ops = K.ops
+    tokens = K.Input((None,), dtype="int32")
+    e = K.layers.Embedding(11, 4)(tokens)
+    pooled = ops.mean(e, axis=1)
+    peak = ops.max(e, axis=(1,), keepdims=False)
+    extra = ops.expand_dims(ops.sum(ops.square(pooled), axis=-1), -1)
+    merged = ops.concatenate([pooled, peak, extra, ops.cast(ops.shape(e)[2], "float32") * ops.ones_like(extra)],
+                             axis=-1)
+    out = K.layers.Dense(2)(ops.reshape(merged, (-1, 10)))
+    return K.Model(tokens, ops.softmax(out, axis=-1))
+
+
+def test_keras_ops_applied_to_functional_tensors_become_graph_nodes():
+    k, f = _pair(_ops_model)
+    x = RNG.integers(0, 11, size=(5, 7)).astype("int32")
+    want = k.predict(x, verbose=0)
+    np.testing.assert_allclose(f.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    # Op nodes are not layers (as in Keras), but they are part of the model's graph and its config.
+    assert [type(layer).__name__ for layer in f.layers] == ["InputLayer", "Embedding", "Dense"]
+    again = fkeras.Model.from_config(f.get_config())
+    again.set_weights(f.get_weights())
+    np.testing.assert_allclose(again.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    y = np.eye(2, dtype="float32")[RNG.integers(0, 2, 5)]
+    for m, K in ((k, keras), (f, fkeras)):
+        m.compile(optimizer=K.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    for _ in range(2):
+        assert f.train_on_batch(x, y) == pytest.approx(k.train_on_batch(x, y), rel=1e-5)
+    assert max_diff(k.get_weights(), f.get_weights()) < 1e-5
+
+
+def test_keras_op_on_functional_tensor_with_an_unsupported_argument_is_refused_clearly():
+    inp = fkeras.Input((3,))
+    with pytest.raises(TypeError, match="keras.ops call on functional-API tensors"):
+        fkeras.ops.add(inp, object())
+
+
+# --------------------------------------------------------------------------- loss=[fn, None]
+def _two_heads(K):
+    inp = K.Input((4,))
+    hidden = K.layers.Dense(3, name="hidden")(inp)
+    return K.Model(inp, [K.layers.Dense(2, name="head")(hidden), hidden])
+
+
+def test_targets_only_for_the_outputs_with_a_loss():
+    """``compile(loss=[fn, None])`` and ``fit(x, y)`` with one target array, as a miniature GPT that also
+    returns its embeddings does."""
+    k, f = _pair(_two_heads)
+    x = RNG.normal(size=(8, 4)).astype("float32")
+    y = RNG.normal(size=(8, 2)).astype("float32")
+    for m, K in ((k, keras), (f, fkeras)):
+        m.compile(optimizer=K.optimizers.SGD(0.1), loss=[K.losses.MeanSquaredError(), None])
+    hk = k.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    hf = f.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(hf.history["loss"], hk.history["loss"], rtol=1e-5)
+    assert max_diff(k.get_weights(), f.get_weights()) < 1e-5
