@@ -117,3 +117,65 @@ def test_targets_only_for_the_outputs_with_a_loss():
     hf = f.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(hf.history["loss"], hk.history["loss"], rtol=1e-5)
     assert max_diff(k.get_weights(), f.get_weights()) < 1e-5
+
+
+# --------------------------------------------------------------------------- keras.config switches
+@pytest.mark.parametrize("K", [keras, fkeras], ids=["keras", "onnxforge"])
+def test_config_debug_caps_and_switches(K):
+    inp = K.Input((3,))
+    model = K.Model(inp, K.layers.Dense(1)(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((40, 3), "float32"), np.zeros((40, 1), "float32")
+    K.config.set_max_epochs(2)
+    K.config.set_max_steps_per_epoch(3)
+    try:
+        with pytest.warns(UserWarning, match="Limiting epochs to 2"):
+            history = model.fit(x, y, batch_size=4, epochs=5, verbose=0)
+        assert len(history.history["loss"]) == 2
+        assert K.config.max_epochs() == 2 and K.config.max_steps_per_epoch() == 3
+    finally:
+        K.config.set_max_epochs(None)
+        K.config.set_max_steps_per_epoch(None)
+    assert K.config.max_epochs() is None
+    K.config.disable_traceback_filtering()
+    assert not K.config.is_traceback_filtering_enabled()
+    K.config.enable_traceback_filtering()
+    K.config.disable_interactive_logging()
+    try:
+        assert not K.config.is_interactive_logging_enabled()
+        model.fit(x, y, batch_size=20, epochs=1, verbose=1)
+    finally:
+        K.config.enable_interactive_logging()
+    assert K.config.is_interactive_logging_enabled()
+
+
+def test_progress_goes_to_logging_when_interactive_logging_is_off(capsys, caplog):
+    inp = fkeras.Input((3,))
+    model = fkeras.Model(inp, fkeras.layers.Dense(1)(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    fkeras.config.disable_interactive_logging()
+    try:
+        with caplog.at_level("INFO", logger="onnxforge"):
+            model.fit(np.ones((8, 3)), np.zeros((8, 1)), batch_size=4, epochs=1, verbose=1)
+    finally:
+        fkeras.config.enable_interactive_logging()
+    assert "loss" not in capsys.readouterr().out
+    assert any("loss" in r.getMessage() for r in caplog.records)
+
+
+def test_max_steps_per_epoch_caps_the_batches_of_an_epoch():
+    seen = []
+
+    class Count(fkeras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    inp = fkeras.Input((3,))
+    model = fkeras.Model(inp, fkeras.layers.Dense(1)(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    fkeras.config.set_max_steps_per_epoch(3)
+    try:
+        model.fit(np.ones((40, 3)), np.zeros((40, 1)), batch_size=4, epochs=1, verbose=0, callbacks=[Count()])
+    finally:
+        fkeras.config.set_max_steps_per_epoch(None)
+    assert seen == [0, 1, 2]
