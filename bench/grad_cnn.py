@@ -10,7 +10,9 @@ inputs bound once. PyTorch: ``torch.set_num_threads(2)``, the same weights, ``to
 The gradients are checked to agree (relative error ~1e-4) before timing; each side's time is the median
 of many interleaved runs. Usage: ``python bench/grad_cnn.py [--batch 128] [--runs 40] [--profile]``.
 
-Findings (2 shared vCPUs, AMD EPYC; other jobs ran beside it, so numbers come from quiet windows;
+Findings recorded before the Conv input gradient became a ConvTranspose and tiling max-pools stopped asking
+for Indices (``bench/train_cnn.py``'s docstring has the A/B figures of those changes)
+(2 shared vCPUs, AMD EPYC; other jobs ran beside it, so numbers come from quiet windows;
 ``--profile`` prints onnxruntime's per-node profiler summed per op type and the costliest nodes):
 
 * A quiet run: onnxforge + onnxruntime 74.0 ms/step (min 66.6), PyTorch 115.1 ms (min 82.1): ratio 1.56x

@@ -73,6 +73,27 @@ def _copy_weights(src: Any, dst: Any) -> None:
         b.set_weights(weights)
 
 
+def _copy_vocabularies(src: Any, dst: Any) -> None:
+    """Adapted lookup vocabularies (StringLookup, IntegerLookup, TextVectorization) live outside Keras's
+    config and weights: copy them by layer name, with their tf-idf weights."""
+    by_name = {layer.name: layer for layer in dst.layers}
+    for layer in src.layers:
+        twin = by_name.get(layer.name)
+        if hasattr(layer, "layers") and hasattr(twin, "layers"):
+            _copy_vocabularies(layer, twin)
+            continue
+        if twin is None or not hasattr(layer, "get_vocabulary") or not hasattr(twin, "set_vocabulary"):
+            continue
+        vocab = [v.decode("utf-8") if isinstance(v, bytes) else v for v in layer.get_vocabulary()]
+        lookup = getattr(layer, "_lookup_layer", layer)
+        if len(vocab) <= lookup._token_start_index():
+            continue  # nothing learned or set
+        idf = None
+        if getattr(lookup, "output_mode", None) == "tf_idf":
+            idf = np.asarray(lookup.idf_weights_const)[: len(vocab)]
+        twin.set_vocabulary(vocab, idf)
+
+
 def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxforge.Model:
     """The same model in onnxforge: a Keras 3 ``Sequential`` or functional model (or a ``.keras`` file).
 
@@ -99,9 +120,15 @@ def from_keras(model_or_path: Any, custom_objects: dict | None = None) -> onnxfo
         raise TypeError(f"from_keras(): {type(kmodel).__name__} is a subclassed Keras model, which has no config "
                         "to rebuild from. Convert Sequential or functional models, or export it to ONNX and use "
                         "onnxforge.Model.from_onnx.")
-    entry = keras_config_to_onnxforge(keras.saving.serialize_keras_object(kmodel), custom_objects)
-    model = deserialize(entry, custom_objects)
+    # A live model's Lambda functions are this program's own code: rebuild them from their bytecode
+    # (Keras itself refuses that for files, in safe mode, before we see them).
+    from onnxforge.layers.safe_mode import SafeModeScope
+
+    with SafeModeScope(safe_mode=isinstance(model_or_path, (str, os.PathLike))):
+        entry = keras_config_to_onnxforge(keras.saving.serialize_keras_object(kmodel), custom_objects)
+        model = deserialize(entry, custom_objects)
     _copy_weights(kmodel, model)
+    _copy_vocabularies(kmodel, model)
     return model
 
 
@@ -120,6 +147,7 @@ def to_keras(model: Any) -> Any:
         raise TypeError(f"to_keras() converts onnxforge Sequential and functional models. Received: "
                         f"{type(model).__name__} {getattr(model, 'name', '')!r}")
     entry = onnxforge_config_to_keras(serialize(model))
-    kmodel = keras.saving.deserialize_keras_object(entry)
+    # The model is live in this process: its Lambda bytecode is the caller's own code (Keras refuses it by default).
+    kmodel = keras.saving.deserialize_keras_object(entry, safe_mode=False)
     _copy_weights(model, kmodel)
     return kmodel

@@ -43,9 +43,13 @@ def _make_default_seed() -> int:
     return random.randint(1, int(1e9))
 
 
-def compute_fans(shape: tuple) -> tuple[int, int]:
-    """Keras's fan-in / fan-out of a weight shape (convolution kernels: ``(..., in, out)``)."""
+def compute_fans(shape: tuple, input_axes: Any = None, output_axes: Any = None) -> tuple[int, int]:
+    """Keras's fan-in / fan-out of a weight shape (convolution kernels: ``(..., in, out)``); with
+    ``input_axes`` and ``output_axes`` (einsum kernels), the products of those axes."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return (int(np.prod([shape[a] for a in input_axes], dtype=np.int64)),
+                int(np.prod([shape[a] for a in output_axes], dtype=np.int64)))
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
@@ -177,7 +181,7 @@ class VarianceScaling(_RandomInitializer):
     """Keras's ``VarianceScaling``: ``scale / fan`` variance, truncated normal, normal or uniform."""
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal",
-                 seed: int | None = None):
+                 seed: int | None = None, input_axes: Any = None, output_axes: Any = None):
         if scale <= 0.0:
             raise ValueError(f"Argument `scale` must be positive float. Received: scale={scale}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -191,10 +195,13 @@ class VarianceScaling(_RandomInitializer):
                              f"'truncated_normal', 'untruncated_normal'}}. Received: distribution={distribution}")
         super().__init__(seed)
         self.scale, self.mode, self.distribution = scale, mode, distribution
+        # Axes of an einsum kernel that count as its inputs / outputs (EinsumDense sets them).
+        self.input_axes = None if input_axes is None else [int(a) for a in input_axes]
+        self.output_axes = None if output_axes is None else [int(a) for a in output_axes]
 
     def __call__(self, shape, dtype=None):
         shape = tuple(shape)
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         scale = self.scale / max(1.0, fan)
         rng = self._rng()
@@ -210,15 +217,16 @@ class VarianceScaling(_RandomInitializer):
 
     def get_config(self):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                **super().get_config()}
+                **super().get_config(), "input_axes": self.input_axes, "output_axes": self.output_axes}
 
 
 def _fixed_variance_scaling(name: str, scale: float, mode: str, distribution: str, doc: str) -> type:
-    def __init__(self, seed: int | None = None):
-        VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed)
+    def __init__(self, seed: int | None = None, input_axes: Any = None, output_axes: Any = None):
+        VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution, seed=seed,
+                                 input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self):
-        return {"seed": self._init_seed}
+        return {"seed": self._init_seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
 
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
                                             "__module__": __name__})

@@ -144,6 +144,11 @@ class TraceContext:
         #: Run-time value checks on host inputs, as ``(input name, minimum, maximum, message)``: every element
         #: of that input must lie in ``[minimum, maximum]`` (an Embedding's ids).
         self.value_checks: list[tuple[str, int, int, str]] = []
+        #: Whether this program is one replica of a data-parallel step (``onnxforge.distribute``): then
+        #: ``cross_replica_sum`` cuts the graph where the replicas must exchange values.
+        self.replicated = False
+        #: ``(local value, summed input)`` of every ``cross_replica_sum`` in a replicated program, in order.
+        self.replica_sums: list[tuple[Value, Value]] = []
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -218,6 +223,22 @@ class TraceContext:
             if new_value.shape is None:
                 new_value.shape = var.shape
             self.updates[var.uid] = (var, new_value)
+
+    def cross_replica_sum(self, local: Value) -> Value:
+        """The sum of ``local`` over every replica of a data-parallel step (synchronized BatchNormalization's
+        batch moments). One replica (every program but a replicated one): ``local`` itself.
+
+        In a replicated program the graph is cut here: ``local`` becomes an output the runtime all-reduces
+        between program stages, and the sum a new input of the same type; gradients reach ``local`` the
+        same way back (``onnxforge.distribute`` splits the program at these cuts).
+        """
+        if not self.replicated:
+            return local
+        name = self.b.fresh(f"replica_sum_{len(self.replica_sums)}")
+        self.b._taken.discard(name)   # claimed by fresh(); input() claims it again
+        total = self.b.input(name, local.dtype, local.shape)
+        self.replica_sums.append((local, total))
+        return total
 
     def add_loss(self, value: Value) -> None:
         """Add a scalar to the training loss (regularization)."""

@@ -27,6 +27,7 @@ KL = keras.layers
 
 import onnxforge  # noqa: E402
 from exporters.keras_exporter import _is_inert, from_keras  # noqa: E402
+from tests.layers.required_args import extra_required_args  # noqa: E402
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 5)).astype("float32")
@@ -309,6 +310,7 @@ def _required_args(lib) -> dict:
         "InputLayer": dict(shape=(3,)),
         "Bidirectional": dict(layer=L.LSTM(2)),
         "TimeDistributed": dict(layer=L.Dense(2)), "RNN": dict(cell=L.GRUCell(2)),
+        **extra_required_args(lib),
     }
 
 

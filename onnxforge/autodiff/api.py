@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import onnx
 
-from ..graph import MIN_OPSET, DEFAULT_OPSET, GraphBuilder
+from ..graph import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, GraphBuilder
+from ..graph.opset import ir_version_for
 from .engine import backward
 
 
@@ -33,6 +34,9 @@ def gradient_model(model: onnx.ModelProto, loss: str, wrt: Sequence[str]) -> onn
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET)
     if opset < MIN_OPSET:
         model = onnx.version_converter.convert_version(model, DEFAULT_OPSET)
+    elif opset > MAX_OPSET:
+        raise ValueError(f"gradient_model supports ai.onnx opsets up to {MAX_OPSET} (what the installed "
+                         f"onnxruntime runs completely). Received a model at opset {opset}.")
     b = GraphBuilder.from_model(model)
     known = set(b.values)
     if loss not in known:
@@ -55,7 +59,7 @@ def gradient_model(model: onnx.ModelProto, loss: str, wrt: Sequence[str]) -> onn
     out = b.to_model(name=model.graph.name or "onnxforge", doc_string=model.graph.doc_string)
     extra = [o for o in model.opset_import if o.domain not in ("", "ai.onnx")]
     out.opset_import.extend(extra)
-    out.ir_version = max(out.ir_version, min(model.ir_version, 10))
+    out.ir_version = max(out.ir_version, min(model.ir_version, ir_version_for(b.opset)))
     for p in model.metadata_props:
         out.metadata_props.add(key=p.key, value=p.value)
     return out

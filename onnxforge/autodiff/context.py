@@ -85,8 +85,12 @@ class GradContext:
         return self.b.constant_value(name) if name else None
 
     def zeros_like(self, v: Value) -> Value:
-        zero = helper.make_tensor("zero", v.dtype or onnx.TensorProto.FLOAT, [1], [0])
-        return self.b.op("ConstantOfShape", [self.b.op("Shape", [v])], value=zero, dtype=v.dtype, shape=v.shape)
+        """Zeros in ``v``'s element type and shape (``ConstantOfShape``; the type is never assumed)."""
+        if v.is_sequence:
+            from .rules.sequence import zeros_like_sequence
+
+            return zeros_like_sequence(self.b, v)
+        return self.b.zeros_like(v)
 
     def fail(self, why: str) -> RuntimeError:
         """An error naming this node, for a rule that cannot handle an attribute combination."""

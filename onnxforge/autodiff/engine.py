@@ -9,8 +9,9 @@ import onnx
 from onnx import helper
 
 from ..graph import FLOAT_TYPES, GraphBuilder, Value
-from ..graph.builder import _all_inputs
+from ..graph.builder import _all_inputs, _type_of, run_shape_inference
 from .context import GradContext
+from .lowering import lower
 from .registry import lookup
 
 
@@ -26,7 +27,10 @@ def backward(
 ) -> dict[str, Value]:
     """Append the gradient of ``loss`` with respect to each of ``wrt`` to the builder's graph.
 
-    The forward nodes are the builder's nodes at the time of the call. ``seed`` is the gradient flowing
+    The forward nodes are the builder's nodes at the time of the call; those on a path from a wanted value
+    that are differentiated through their definition (``lowering.py``: Attention, ONNX function ops,
+    sequences with a known layout) are first rewritten in place, keeping their output names. ``seed`` is
+    the gradient flowing
     into ``loss`` (ones shaped like it by default). Returns ``{name: gradient}``; a value the loss does
     not depend on gets zeros of its shape. ``loss`` may also be a list of values with a list of seeds,
     one each: the vector-Jacobian product of several outputs at once (a control-flow body's outputs);
@@ -48,9 +52,14 @@ def backward(
     loss_names = [v if isinstance(v, str) else v.name for v in losses]
     loss_name = loss_names[0]
     wrt_names = [w if isinstance(w, str) else w.name for w in wrt]
-    forward = list(b.nodes)
-    _annotate(b, forward, loss_name)
+    _annotate(b, list(b.nodes))
+    def reach() -> set[str]:  # typed first: only float values carry gradients (a Range's output does not)
+        _annotate(b, list(b.nodes))
+        return _forward_reach(b, list(b.nodes), wrt_names)[0]
 
+    if lower(b, reach):  # ops differentiated through their definitions (Attention, sequences)
+        _annotate(b, list(b.nodes))
+    forward = list(b.nodes)
     reached, parent = _forward_reach(b, forward, wrt_names)
     needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))
 
@@ -92,7 +101,8 @@ def backward(
     result: dict[str, Value] = {}
     for name in wrt_names:
         total = _total(b, grads.get(name), name)
-        result[name] = total if total is not None else _zeros_like(b, b.value(name))
+        # A value the loss never reaches gets zeros of its shape: a ConstantOfShape, not a stored array.
+        result[name] = total if total is not None else b.zeros_like(b.value(name))
     return result
 
 
@@ -129,65 +139,65 @@ def _backward_reach(nodes: list[onnx.NodeProto], reached: set[str], loss: str) -
     return needed
 
 
-def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto], loss: str) -> None:
-    """Fill in dtypes and shapes the builder does not know, by ONNX shape inference."""
-    missing = [o for n in nodes for o in n.output if o and (b.values[o].dtype is None or b.values[o].shape is None)]
+def _annotate(b: GraphBuilder, nodes: list[onnx.NodeProto]) -> None:
+    """Fill in dtypes and shapes the builder does not know, by ONNX shape inference.
+
+    A graph that inference rejects (strictly: a type or shape inconsistency too) raises
+    ``ShapeInferenceError`` naming the node: the types decide the element type of every constant and zero
+    the rules emit, so guessing is not an option.
+    """
+    missing = [o for n in nodes for o in n.output
+               if o and not b.values[o].is_sequence and (b.values[o].dtype is None or b.values[o].shape is None)]
     if not missing:
         return
+    inputs = {v.name for v in b.inputs}
+
+    def info(v: Value) -> onnx.ValueInfoProto:
+        if v.is_sequence:
+            return helper.make_tensor_sequence_value_info(v.name, v.dtype or 0, None)
+        return helper.make_tensor_value_info(v.name, v.dtype or 0, v.shape)
+
     graph = helper.make_graph(
-        nodes, "annotate", [helper.make_tensor_value_info(v.name, v.dtype or 0, v.shape) for v in b.inputs],
+        nodes, "annotate", [info(v) for v in b.inputs],
         [helper.make_tensor_value_info(o, 0, None) for o in missing],
         initializer=list(b.initializers.values()),
-        value_info=[helper.make_tensor_value_info(v.name, v.dtype, v.shape) for n, v in b.values.items()
-                    if v.dtype and v.shape is not None and n not in b.initializers
-                    and n not in {i.name for i in b.inputs}],
+        value_info=[info(v) for n, v in b.values.items()
+                    if v.dtype and (v.shape is not None or v.is_sequence) and n not in b.initializers
+                    and n not in inputs],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", b.opset)])
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:
-        return
-    from ..graph.builder import _type_of
-
+    inferred = run_shape_inference(model, "typing the graph to differentiate", strict=True)
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
         v = b.values.get(vi.name)
         if v is None:
             continue
         dtype, shape = _type_of(vi)
         v.dtype = v.dtype or dtype
-        if v.shape is None:
+        v.is_sequence = v.is_sequence or vi.type.HasField("sequence_type")
+        if v.shape is None and not v.is_sequence:
             v.shape = shape
 
 
 # ------------------------------------------------------------------ emission
 def _total(b: GraphBuilder, parts: list[Value] | None, name: str) -> Value | None:
-    """Gradients reaching one value by several paths are summed."""
+    """Gradients reaching one value by several paths are summed (element by element for a sequence)."""
     if not parts:
         return None
     if len(parts) == 1:
         return parts[0]
     fwd = b.values.get(name)
+    if fwd is not None and fwd.is_sequence:
+        from .rules.sequence import add_sequences
+
+        total = parts[0]
+        for p in parts[1:]:
+            total = add_sequences(b, total, p)
+        return total
     return b.op("Sum", parts, dtype=fwd.dtype if fwd is not None else None)
 
 
-def _fill_like(b: GraphBuilder, v: Value, fill: float) -> Value:
-    dtype = v.dtype or onnx.TensorProto.FLOAT
-    if v.static_shape() is not None:
-        import numpy as np
-
-        from ..graph import np_dtype
-
-        return b.const(np.full(v.static_shape(), fill, dtype=np_dtype(dtype)))
-    tensor = helper.make_tensor("fill", dtype, [1], [fill])
-    return b.op("ConstantOfShape", [b.op("Shape", [v])], value=tensor, dtype=dtype, shape=v.shape)
-
-
 def _ones_like(b: GraphBuilder, v: Value) -> Value:
-    return _fill_like(b, v, 1.0)
-
-
-def _zeros_like(b: GraphBuilder, v: Value) -> Value:
-    return _fill_like(b, v, 0.0)
+    return b.ones_like(v)
 
 
 def _missing_rule_message(node, forward, parent, needed, loss) -> str:

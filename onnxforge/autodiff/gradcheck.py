@@ -20,6 +20,7 @@ from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_loop import Loop as _RefLoop
 from onnx.reference.ops.op_max_pool import MaxPool as _RefMaxPool
 from onnx.reference.ops.op_scan import Scan as _RefScan
+from onnx.reference.ops.op_sequence_insert import SequenceInsert as _RefSequenceInsert
 
 from ..graph import FLOAT_TYPES, GraphBuilder
 from .api import gradient_model
@@ -117,12 +118,25 @@ def _loop(self, M, cond, *args, context=None, bindings=None, **_):
     return self._check_and_fix_outputs(tuple(states + [np.stack(r) for r in results]))
 
 
+def _sequence_insert(self, S, T, ind=None):
+    # onnx's reference SequenceInsert (onnx <= 1.23) maps position len(S) (the end, valid per the spec's
+    # range [-n, n]) to 0 with a modulo: insert where the spec says.
+    seq = list(S)
+    if ind is None:
+        seq.append(T)
+    else:
+        pos = int(np.asarray(ind).reshape(-1)[0])
+        seq.insert(pos + len(seq) if pos < 0 else pos, T)
+    return (seq,)
+
+
 #: Reference-evaluator ops replaced by correct versions (the class name picks the op).
 _FIXED_OPS = [type("ConvTranspose", (_RefConvTranspose,), {"_run": _grouped_conv_transpose}),
               type("MaxPool", (_RefMaxPool,), {"_run": _max_pool}),
               type("GlobalMaxPool", (_RefGlobalMaxPool,), {"_run": _global_max_pool}),
               type("Scan", (_RefScan,), {"__init__": _scan_init, "_run": _scan}),
-              type("Loop", (_RefLoop,), {"_run": _loop})]
+              type("Loop", (_RefLoop,), {"_run": _loop}),
+              type("SequenceInsert", (_RefSequenceInsert,), {"_run": _sequence_insert})]
 
 
 def _evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:

@@ -4,7 +4,8 @@ Each gradient rule only sees its own node, so some savings are invisible to it. 
 ``backward`` on the same builder, rewrites a pattern into an equivalent cheaper one, and leaves anything it
 does not recognize alone (a pass that does not fire costs speed, never correctness).
 
-``fuse_relu_mask_into_unpool``: for ``Y = MaxPool(Relu(Z))`` the Relu rule multiplies the unpooled
+``fuse_relu_mask_into_unpool``: for ``Y = MaxPool(Relu(Z))`` (indices from the pool's Indices output or
+rebuilt by the max-pool rule from X and Y) the Relu rule multiplies the unpooled
 gradient by the full-size mask ``Z > 0``. The unpooled gradient is nonzero only at each window's chosen
 pixel, whose value is ``Y`` itself, so the mask there equals ``Y > 0``: apply it to the pooled gradient
 (4x smaller for 2x2 pools) before MaxUnpool, and the full-size Greater, Cast and Mul disappear.
@@ -83,8 +84,8 @@ def fuse_relu_mask_into_unpool(b: GraphBuilder) -> int:
             relu_mask = _positive_mask_of(b, mask, producers)
             if unpool is None or unpool.op_type != "MaxUnpool" or relu_mask is None or consumers.get(unpooled) != 1:
                 continue
-            pool = producers.get(unpool.input[1])
-            if pool is None or pool.op_type != "MaxPool" or list(pool.output).index(unpool.input[1]) != 1:
+            pool = _max_pool_of(unpool, producers)
+            if pool is None:
                 continue
             relu = producers.get(pool.input[0])
             if relu is None or relu.op_type != "Relu" or relu.input[0] != relu_mask[0]:
@@ -114,11 +115,41 @@ def _insert_before(b: GraphBuilder, anchor: onnx.NodeProto, emit) -> None:
     b.nodes[at:at] = new_nodes
 
 
-def _disjoint_max_pool_indices(name: str, producers: dict) -> bool:
-    """Whether ``name`` is the Indices output of a MaxPool whose windows never share a pixel."""
-    pool = producers.get(name)
-    if pool is None or pool.op_type != "MaxPool" or list(pool.output).index(name) != 1:
-        return False
+def _max_pool_of(unpool: onnx.NodeProto, producers: dict, reach: int = 64) -> onnx.NodeProto | None:
+    """The MaxPool whose windows ``MaxUnpool(T, I, ...)`` scatters back into: the producer of ``I`` when ``I``
+    is a MaxPool's Indices output, or, when the max-pool rule rebuilt the indices from X and Y, the MaxPool
+    of X whose output Y the index computation reads (found within ``reach`` producers of ``I``)."""
+    pool = producers.get(unpool.input[1])
+    if pool is not None and pool.op_type == "MaxPool":
+        return pool if list(pool.output).index(unpool.input[1]) == 1 else None
+    shape = producers.get(unpool.input[2]) if len(unpool.input) > 2 else None
+    if shape is None or shape.op_type != "Shape":
+        return None
+    x = shape.input[0]
+    seen, todo, found = set(), [unpool.input[1]], {}
+    while todo and len(seen) < reach:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for name in node.input:
+            src = producers.get(name)
+            if src is not None and src.op_type == "MaxPool" and src.input[0] == x and src.output[0] == name:
+                found[id(src)] = src
+            todo.append(name)
+    # The index computation also pools X over sub-boxes of each window; the pool itself tiles X (kernel ==
+    # strides, the only case the rule rebuilds indices for).
+    tiling = [p for p in found.values() if _attrs(p)["kernel_shape"] == (_attrs(p).get("strides") or [])]
+    return tiling[0] if len(tiling) == 1 else None
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: list(onnx.helper.get_attribute_value(a)) if a.type == onnx.AttributeProto.INTS
+            else onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _disjoint(pool: onnx.NodeProto) -> bool:
+    """Whether a MaxPool's windows never share a pixel."""
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in pool.attribute}
     kernel = attrs["kernel_shape"]
     strides = attrs.get("strides") or [1] * len(kernel)
@@ -138,7 +169,8 @@ def sum_before_unpool(b: GraphBuilder) -> int:
         if unpool is None or unpool.op_type != "MaxUnpool" or axes is None or unpooled is None:
             continue
         rank = unpooled.rank
-        if rank is None or not _disjoint_max_pool_indices(unpool.input[1], producers):
+        pool = _max_pool_of(unpool, producers) if rank is not None else None
+        if pool is None or not _disjoint(pool):
             continue
         covered = {int(a) % rank for a in np.asarray(axes).reshape(-1)}
         if set(range(2, rank)) <= covered:

@@ -22,6 +22,8 @@ def keras_dtype(dtype: Any) -> np.dtype:
         return np.dtype(np.float32)
     if isinstance(dtype, int) and not isinstance(dtype, bool):
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
+    if dtype == "string":
+        return np.dtype(object)  # ONNX STRING tensors are object arrays of str in numpy / onnxruntime
     return np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
 
 

@@ -72,7 +72,7 @@ class _Tracer:
     """A builder with the model's inputs declared and its forward pass traced."""
 
     def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
-                 rng_state: Variable | None = None):
+                 rng_state: Variable | None = None, replicated: bool = False):
         self.model = model
         self.training = training
         self.b = b = GraphBuilder(float32_fallback=True)
@@ -97,6 +97,9 @@ class _Tracer:
             self.weights[o.name] = b.input(release(b, names.sample_weight(o.name)), _FLOAT, (names.BATCH_DIM,))
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
+        self.ctx.replicated = replicated
+        #: Host-fed inputs declared after tracing (a replicated step's global batch size, its cut inputs).
+        self.extra_inputs: list[Value] = []
         with self.ctx.active():
             preds = model.trace(list(self.xs), training=training)
         preds = list(preds) if isinstance(preds, (list, tuple)) else [preds]
@@ -112,7 +115,7 @@ class _Tracer:
 
     def host_inputs(self) -> list[str]:
         return [x.name for x in self.xs] + [t.name for t in self.targets.values()] + \
-            [w.name for w in self.weights.values()]
+            [w.name for w in self.weights.values()] + [v.name for v in self.extra_inputs]
 
 
 def _unique(items: Sequence[str]) -> list[str]:
@@ -134,8 +137,9 @@ def _scalar(b: GraphBuilder, v: Value) -> Value:
 def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str, str, Value]]]:
     """The total training loss and the batch sums of every tracker (loss, per-output losses, metrics)."""
     b = t.b
-    if not config.has_loss:
-        raise CompileError("No loss to compute. Provide a `loss` argument in `compile()`.")
+    if not config.has_loss and not t.ctx.losses:
+        raise CompileError("No loss to compute. Provide a `loss` argument in `compile()` (or add losses with "
+                           "`Layer.add_loss` inside `call()`).")
     n = batch_size(t.preds[0])
     terms, sums = [], []
     per_output: list[tuple[OutputConfig, Value]] = []

@@ -70,6 +70,9 @@ class EagerProgram:
     state: list[tuple[Variable, str, str]]
     seed_input: str | None = None
     runners: dict[Device, ProgramRunner] = field(default_factory=dict)
+    #: ``(layer weakref, output indices)``: the ``add_loss`` values each layer recorded, as outputs, so
+    #: ``layer.losses`` holds this call's numbers afterwards (Keras 3's eager semantics).
+    loss_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
 
     def run(self, arrays: list[np.ndarray]) -> Any:
         device = self._device()
@@ -81,6 +84,10 @@ class EagerProgram:
         if self.seed_input is not None:
             feeds[self.seed_input] = np.asarray([np.random.randint(0, 2 ** 31 - 1), 0], np.int64)
         values = runner.run(feeds)
+        for ref, indices in self.loss_slots:
+            layer = ref()
+            if layer is not None:
+                layer.__dict__["_losses"] = [as_eager(values[k]) for k in indices]
         return map_structure(lambda leaf: as_eager(values[leaf.index]) if isinstance(leaf, _Out) else leaf,
                              self.template)
 
@@ -96,8 +103,9 @@ class EagerProgram:
 
 
 def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
-                 free_batch: bool, training: bool) -> EagerProgram:
-    """Trace ``call(*args, **kwargs)`` with the ``arrays`` among the arguments as graph inputs."""
+                 free_batch: bool, training: bool, owner: Any = None) -> EagerProgram:
+    """Trace ``call(*args, **kwargs)`` with the ``arrays`` among the arguments as graph inputs; ``owner``
+    (the layer called) gets its and its sub-layers' ``add_loss`` values back after each run."""
     b = GraphBuilder(float32_fallback=True)   # float64 layers run on onnxruntime's CPU provider too
     inputs: list[str] = []
     it = iter(arrays)
@@ -140,6 +148,12 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         return _Out(values[leaf.name])
 
     template = map_structure(mark, out)
+    loss_slots = []
+    if owner is not None:
+        for layer in [owner, *owner._all_sublayers()]:
+            recorded = [v for v in layer._own_losses() if isinstance(v, Value) and v.builder is b]
+            if recorded:
+                loss_slots.append((weakref.ref(layer), [mark(v).index for v in recorded]))
     state: list[tuple[Variable, str, str]] = []
     # The state input is the value the program started from (``reads``), not a read after the update.
     pairs = [(var, ctx.reads[var.uid][1] if var.uid in ctx.reads else ctx.read(var), new)
@@ -163,7 +177,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         model.metadata_props.add(key=names.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
-                        seed[0].name if seed else None)
+                        seed[0].name if seed else None, loss_slots=loss_slots)
 
 
 # ------------------------------------------------------------------------------------------ arrays
@@ -239,18 +253,18 @@ class EagerExecutor:
             free_key = (version, training, signature((args, kwargs), free_batch=True)[0])
             static_key = (version, training, signature((args, kwargs), free_batch=False)[0])
         except Uncacheable:
-            return compile_call(call, args, kwargs, arrays, False, training).run(arrays)
+            return compile_call(call, args, kwargs, arrays, False, training, owner=layer).run(arrays)
         free = shared_batch(arrays) and cache.get(free_key) is not _STATIC
         key = free_key if free else static_key
         entry = cache.get(key)
         if entry is None:
             try:
-                entry = self._compile(call, args, kwargs, arrays, free, training)
+                entry = self._compile(call, args, kwargs, arrays, free, training, layer)
             except Exception:
                 if not free:
                     raise
                 # A call() that computes with concrete sizes (x.shape[0]): trace it as Keras runs it eagerly.
-                entry = self._compile(call, args, kwargs, arrays, False, training)
+                entry = self._compile(call, args, kwargs, arrays, False, training, layer)
                 cache[free_key] = _STATIC
                 key = static_key
             cache[key] = entry
@@ -275,8 +289,8 @@ class EagerExecutor:
         return entry.run(arrays)
 
     def _compile(self, call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
-                 free_batch: bool, training: bool) -> EagerProgram:
-        program = compile_call(call, args, kwargs, arrays, free_batch, training)
+                 free_batch: bool, training: bool, owner: Any = None) -> EagerProgram:
+        program = compile_call(call, args, kwargs, arrays, free_batch, training, owner)
         self.compiled += 1
         return program
 

@@ -1,7 +1,8 @@
 """The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
 from __future__ import annotations
 
-__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER"]
+__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER", "ShapeInferenceError",
+           "SEQUENCE_OPS", "run_shape_inference"]
 
 import itertools
 from collections.abc import Iterable, Sequence
@@ -11,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .opset import DEFAULT_OPSET, opset_imports
+from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
 from .value import Shape, Value, np_dtype, onnx_dtype
 
 #: What ``op`` accepts as an input: a value, a value's name, a Python/numpy constant, or ``None`` for an
@@ -58,6 +59,19 @@ _OUTPUT_DTYPE = {
 }
 
 
+#: Ops whose first output is a sequence of tensors (``Value.is_sequence``), not a tensor.
+SEQUENCE_OPS = frozenset({"SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase",
+                          "SplitToSequence", "SequenceMap"})
+
+
+#: Ops whose output element type is that of input k rather than of their first value input.
+_DTYPE_SOURCE = {"Where": 1, "CastLike": 1, "OneHot": 2}
+
+
+class ShapeInferenceError(ValueError):
+    """ONNX shape inference rejected a graph: the message names the node it stopped at."""
+
+
 class GraphBuilder:
     """Records nodes, initializers, inputs and outputs, and turns them into an ``onnx.ModelProto``.
 
@@ -89,6 +103,9 @@ class GraphBuilder:
         self._consts: dict[tuple, Value] = {}
         #: ``(op type, element type)`` of ops emitted in float32 between Casts (see ``NO_FLOAT64_KERNEL``).
         self.float32_fallbacks: list[tuple[str, int]] = []
+        # Constant nodes by output name, so ``constant_value`` is a lookup rather than a scan of every node
+        # (rules ask for it once or more per node: a scan made differentiating big graphs quadratic).
+        self._constant_nodes: dict[str, onnx.NodeProto] = {}
 
     # ----------------------------------------------------------------- naming
     def fresh(self, hint: str = "v") -> str:
@@ -118,18 +135,24 @@ class GraphBuilder:
         """The value of ``name`` if it is an initializer or a ``Constant`` node's output, else ``None``."""
         if name in self.initializers:
             return numpy_helper.to_array(self.initializers[name])
-        for node in self.nodes:
-            if node.op_type == "Constant" and node.output[0] == name:
-                attr = node.attribute[0]
-                if attr.name == "value":
-                    return numpy_helper.to_array(attr.t)
-                return np.asarray(helper.get_attribute_value(attr))
-        return None
+        node = self._constant_nodes.get(name)
+        if node is None or not node.attribute:
+            return None
+        attr = node.attribute[0]
+        if attr.name == "value":
+            return numpy_helper.to_array(attr.t)
+        if attr.name == "sparse_value":
+            return None
+        return np.asarray(helper.get_attribute_value(attr))
 
-    def _record(self, name: str, dtype: int | None, shape: Shape) -> Value:
-        value = Value(name, dtype, shape, self)
+    def _record(self, name: str, dtype: int | None, shape: Shape, sequence: bool = False) -> Value:
+        value = Value(name, dtype, shape, self, sequence=sequence)
         self.values[name] = value
         return value
+
+    def _index(self, node: onnx.NodeProto) -> None:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
+            self._constant_nodes[node.output[0]] = node
 
     # --------------------------------------------------------- graph interface
     def input(self, name: str, dtype: int, shape: Shape) -> Value:
@@ -200,11 +223,12 @@ class GraphBuilder:
         wide = _float32_fallback(op_type, inputs, attrs) if self.float32_fallback else None
         if wide is not None:
             return self._op_in_float32(op_type, inputs, outputs, name, dtype, shape, attrs, wide)
-        # Where's data (and so its constants' and output's type) starts at its second input.
-        typed = inputs[1:] if op_type == "Where" else inputs
-        like = next((i for i in typed if isinstance(i, Value)), None)
-        if like is None:
-            like = next((self.values[i] for i in typed if isinstance(i, str) and i in self.values), None)
+        # The output (and any Python constants among the inputs) take the element type of the first input
+        # that is a value -- for Where its branches', for CastLike its target's, for OneHot its values'.
+        source = _DTYPE_SOURCE.get(op_type, 0)
+        ordered = inputs[source:] + inputs[:source]
+        like = next((v for v in (i if isinstance(i, Value) else self.values.get(i) if isinstance(i, str) else None
+                                 for i in ordered) if v is not None), None)
         input_names = [self._as_input(i, like) for i in inputs]
         if isinstance(outputs, int):
             hint = name or op_type.lower()
@@ -213,8 +237,11 @@ class GraphBuilder:
             out_names = [self.reserve(n) if n else "" for n in outputs]
         node = helper.make_node(op_type, input_names, out_names, name=self.fresh(f"n_{op_type}"), **attrs)
         self.nodes.append(node)
+        self._index(node)
         out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
-        values = [self._record(n, out_dtype if k == 0 else None, shape if k == 0 else None)
+        sequence = op_type in SEQUENCE_OPS or (op_type == "Identity" and like is not None and like.is_sequence)
+        values = [self._record(n, out_dtype if k == 0 else None, shape if k == 0 else None,
+                               sequence=sequence and k == 0)
                   for k, n in enumerate(out_names) if n]
         if isinstance(outputs, int) and outputs == 1:
             return values[0]
@@ -248,6 +275,43 @@ class GraphBuilder:
             return results[0]
         return results
 
+    def fill(self, dims: Value, like: Value, value: float) -> Value:
+        """A tensor of shape ``dims`` (an int64 shape tensor) holding ``value`` in ``like``'s element type.
+
+        A scalar constant expanded in the graph, never a stored array, so a large zero costs nothing in the
+        file. Where
+        ``like``'s type is not known while building, it is taken from ``like`` at run time (``CastLike``),
+        never assumed to be float32.
+        """
+        if like.is_sequence:
+            raise TypeError(f"fill() needs a tensor to take the element type from. Received: {like!r}")
+        if like.dtype is not None:
+            scalar = self.const(np.asarray(value, np_dtype(like.dtype)))
+        else:
+            scalar = self.op("CastLike", [self.const(np.array(value, np.float32)), like])
+        if self.constant_value(dims.name) is not None and not np.asarray(self.constant_value(dims.name)).size:
+            return scalar  # a scalar: the constant itself
+        # Expand of a scalar rather than ConstantOfShape: as cheap, and onnx's version converter has no
+        # ConstantOfShape adapter below opset 20 (exports at opset 18 convert down).
+        out = self.op("Expand", [scalar, dims], dtype=like.dtype)
+        return out
+
+    def fill_like(self, like: Value, value: float) -> Value:
+        """``value`` in ``like``'s element type and shape (see ``fill``)."""
+        static = like.static_shape()
+        dims = self.const(np.asarray(static, np.int64)) if static is not None else self.op("Shape", [like])
+        out = self.fill(dims, like, value)
+        out.shape = like.shape
+        return out
+
+    def zeros_like(self, like: Value) -> Value:
+        """Zeros in ``like``'s element type and shape, never stored as an array."""
+        return self.fill_like(like, 0.0)
+
+    def ones_like(self, like: Value) -> Value:
+        """Ones in ``like``'s element type and shape, never stored as an array."""
+        return self.fill_like(like, 1.0)
+
     def add_node(self, node: onnx.NodeProto) -> onnx.NodeProto:
         """Append an existing node (copied), claiming its output names."""
         copy = onnx.NodeProto()
@@ -259,15 +323,17 @@ class GraphBuilder:
         for out in copy.output:
             if out and out not in self.values:
                 self._taken.add(out)
-                self._record(out, None, None)
+                self._record(out, None, None, sequence=copy.op_type in SEQUENCE_OPS)
         self.nodes.append(copy)
+        self._index(copy)
         return copy
 
     # --------------------------------------------------------------- building
     def to_graph(self, name: str = "onnxforge", prune: bool = True, doc_string: str = "") -> onnx.GraphProto:
         """The recorded graph. ``prune`` drops nodes and initializers no output depends on."""
         nodes = _live_nodes(self.nodes, [o.name for o in self.outputs]) if prune else list(self.nodes)
-        used = {i for n in nodes for i in _all_inputs(n)} | {o.name for o in self.outputs}
+        used = {i for n in nodes for i in _all_inputs(n)} | {o.name for o in self.outputs} | \
+            {v.name for v in self.inputs}  # an input's initializer is its default: it stays
         inits = [t for k, t in self.initializers.items() if not prune or k in used]
         return helper.make_graph(
             nodes,
@@ -285,7 +351,7 @@ class GraphBuilder:
         graph = self.to_graph(name, prune=prune, doc_string=doc_string)
         model = helper.make_model(graph, opset_imports=opset_imports(self.opset),
                                   producer_name="onnxforge", producer_version=__version__)
-        model.ir_version = min(model.ir_version, 10)  # what onnxruntime >= 1.20 reads
+        model.ir_version = ir_version_for(self.opset)
         if any(o.dtype is None or o.shape is None for o in self.outputs):
             _fill_output_types(model)
         return model
@@ -295,20 +361,22 @@ class GraphBuilder:
         """A builder holding ``model``'s main graph, with dtypes and shapes from ONNX shape inference."""
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), DEFAULT_OPSET)
         if infer_shapes:
-            try:
-                model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-            except Exception:  # inference is a help, not a requirement: dtypes default below
-                pass
+            model = run_shape_inference(model, "reading the model")
         b = cls(opset=opset)
         graph = model.graph
         init_names = {t.name for t in graph.initializer}
         for vi in graph.input:
             if vi.name not in init_names:
-                b.input(vi.name, *_type_of(vi))
+                b.input(vi.name, *_type_of(vi)).is_sequence = vi.type.HasField("sequence_type")
         for t in graph.initializer:
             b.reserve(t.name)
             b.initializers[t.name] = t
             b._record(t.name, t.data_type, tuple(t.dims))
+        # An input with an initializer is a default a caller may override (state, as a training-mode
+        # BatchNorm's statistics): it stays an input, so the model keeps its interface and onnxruntime
+        # never folds it as a constant.
+        overridable = [vi.name for vi in graph.input if vi.name in init_names]
+        b.inputs.extend(b.values[n] for n in overridable)
         for node in graph.node:
             b.add_node(node)
         for vi in list(graph.value_info) + list(graph.output):
@@ -317,6 +385,7 @@ class GraphBuilder:
                 v = b.values[vi.name]
                 v.dtype = v.dtype or dtype
                 v.shape = v.shape if v.shape is not None else shape
+                v.is_sequence = v.is_sequence or vi.type.HasField("sequence_type")
         b.outputs = [b.values[o.name] if o.name in b.values else b._record(o.name, *_type_of(o))
                      for o in graph.output]
         return b
@@ -334,12 +403,50 @@ def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
     return like.dtype if like is not None else None
 
 
+def run_shape_inference(model: onnx.ModelProto, doing: str, strict: bool = False) -> onnx.ModelProto:
+    """``onnx.shape_inference.infer_shapes`` with data propagation; a failure raises
+    ``ShapeInferenceError`` naming what was being done and the node ONNX stopped at (never swallowed: the
+    types it fills in decide the dtypes of emitted constants and zeros).
+
+    ``strict`` also fails on inconsistencies non-strict inference skips silently (mismatched element types,
+    unbroadcastable shapes, a recorded type that contradicts the inferred one), but not on types that are
+    merely unknown (an input declared without one): those stay unknown, as without ``strict``.
+    """
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=strict, data_prop=True)
+    except Exception as e:  # noqa: BLE001 (onnx raises several exception types; all mean the same here)
+        problems = _node_errors(str(e))
+        if strict and problems and all(_only_unknown(p) for p in problems):
+            return run_shape_inference(model, doing, strict=False)
+        real = [p for p in problems if not _only_unknown(p)] or problems
+        raise ShapeInferenceError(f"ONNX shape inference failed while {doing} (graph {model.graph.name!r}): "
+                                  f"{' | '.join(real) or _first_line_with_node(str(e))}") from e
+
+
+_UNKNOWN = ("expected to have type but instead is null", "type unknown", "Element type of input",
+            "has unknown", "is null")
+
+
+def _node_errors(message: str) -> list[str]:
+    """onnx's per-node messages, ``(op_type:X, node name: Y): ...`` each."""
+    parts = message.split("(op_type:")
+    return [("(op_type:" + p).strip().rstrip("|").strip() for p in parts[1:]]
+
+
+def _only_unknown(problem: str) -> bool:
+    return any(u in problem for u in _UNKNOWN)
+
+
+def _first_line_with_node(message: str) -> str:
+    # onnx prefixes each failure with "(op_type:X, node name: Y)": keep those lines, drop the C++ noise.
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    named = [ln for ln in lines if "node name" in ln or "op_type" in ln]
+    return " | ".join(named or lines[:3])
+
+
 def _fill_output_types(model: onnx.ModelProto) -> None:
     """Complete graph outputs' types by shape inference (the full checker wants them)."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:
-        return
+    inferred = run_shape_inference(model, "typing the graph's outputs")
     known = {vi.name: vi for vi in list(inferred.graph.value_info) + list(inferred.graph.output)
              if vi.type.tensor_type.elem_type}
     for out in model.graph.output:
@@ -349,6 +456,10 @@ def _fill_output_types(model: onnx.ModelProto) -> None:
 
 
 def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
+    """``(elem_type, shape)`` of a tensor value info; for a sequence, its elements' (shape ``None``)."""
+    if vi.type.HasField("sequence_type"):
+        elem = vi.type.sequence_type.elem_type
+        return (elem.tensor_type.elem_type or None) if elem.HasField("tensor_type") else None, None
     t = vi.type.tensor_type
     if not vi.type.HasField("tensor_type"):
         return None, None
@@ -359,6 +470,8 @@ def _type_of(vi: onnx.ValueInfoProto) -> tuple[int | None, Shape]:
 
 
 def _value_info(v: Value) -> onnx.ValueInfoProto:
+    if v.is_sequence:
+        return helper.make_tensor_sequence_value_info(v.name, v.dtype or TensorProto.UNDEFINED, None)
     return helper.make_tensor_value_info(v.name, v.dtype or TensorProto.UNDEFINED, v.shape)
 
 

@@ -1,7 +1,7 @@
 """The one pinned default opset, and the range of opsets onnxforge can emit."""
 from __future__ import annotations
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET", "check_opset", "opset_imports"]
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET", "check_opset", "opset_imports", "ir_version_for"]
 
 import onnx
 
@@ -12,8 +12,10 @@ DEFAULT_OPSET = 21
 #: The oldest opset whose operator signatures the builder and the rules assume (ReduceMean axes as an
 #: input arrived in 18).
 MIN_OPSET = 18
-#: The newest opset the pinned onnxruntime range is known to run completely.
-MAX_OPSET = 22
+#: The newest opset onnxforge emits and differentiates: 23 brought Attention, RMSNormalization and
+#: RotaryEmbedding (torch's exporter writes scaled-dot-product attention as Attention there), 24 Swish,
+#: TensorScatter and Attention's nonpad_kv_seqlen. onnxruntime 1.32 runs both on the CPU provider.
+MAX_OPSET = 24
 
 
 def check_opset(opset: int) -> int:
@@ -34,3 +36,14 @@ def check_opset(opset: int) -> int:
 def opset_imports(opset: int = DEFAULT_OPSET) -> list[onnx.OperatorSetIdProto]:
     """The ``opset_import`` list of an emitted model: the default ``ai.onnx`` domain only."""
     return [onnx.helper.make_opsetid("", opset)]
+
+
+def ir_version_for(opset: int) -> int:
+    """The IR version an emitted model at ``opset`` declares: 10 (what onnxruntime >= 1.20 reads) unless
+    the opset needs a newer one (opset 23 needs IR 11, 24 needs 12).
+
+    Example:
+        >>> ir_version_for(21), ir_version_for(23)
+        (10, 11)
+    """
+    return max(10, onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)]))

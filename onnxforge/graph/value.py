@@ -28,6 +28,8 @@ def np_dtype(elem_type: int) -> np.dtype:
 
 def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a numpy dtype (or anything ``np.dtype`` accepts)."""
+    if isinstance(dtype, str) and dtype == "string":
+        return onnx.TensorProto.STRING
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
@@ -152,16 +154,21 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "dtype", "shape", "builder")
+    __slots__ = ("name", "dtype", "shape", "builder", "is_sequence")
 
-    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None):
+    def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
+                 sequence: bool = False):
         self.name = name
         self.dtype = dtype
         self.shape = None if shape is None else tuple(shape)
         self.builder = builder
+        #: A sequence of tensors (``dtype`` is then its elements' type, ``shape`` ``None``).
+        self.is_sequence = sequence
 
     def __repr__(self) -> str:
         dtype = onnx.TensorProto.DataType.Name(self.dtype) if self.dtype else "?"
+        if self.is_sequence:
+            return f"Value({self.name!r}, sequence of {dtype})"
         return f"Value({self.name!r}, {dtype}, {self.shape})"
 
     @property

@@ -1,9 +1,109 @@
-"""``keras.backend`` (tf.keras's spelling of ``keras.config``): floatx, epsilon, clear_session (re-exports)."""
+"""``keras.backend``: the few helpers Keras 3 keeps there (``epsilon``, ``floatx``, ``clear_session``,
+``image_data_format``, dtype helpers, ``get_uid``, ``is_keras_tensor``); the settings are ``keras.config``'s.
+
+Example:
+    >>> from onnxforge.keras import backend
+    >>> backend.epsilon(), backend.floatx(), backend.image_data_format()
+    (1e-07, 'float32', 'channels_last')
+    >>> backend.result_type("int32", "float32")
+    'float32'
+"""
 from __future__ import annotations
 
+__all__ = ["backend", "clear_session", "epsilon", "floatx", "get_uid", "image_data_format", "is_float_dtype",
+           "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon", "set_floatx", "set_image_data_format",
+           "standardize_dtype"]
+
+import collections
+from typing import Any
+
+import numpy as np
+
 from ..backend_config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
-from ..layers import clear_session
+from ..layers.base import clear_session as _clear_layer_names
+from ..layers.keras_tensor import KerasTensor
+from ..layers.keras_tensor import standardize_dtype as _standardize
 from .config import backend
 
-__all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
-           "clear_session", "backend"]
+_uids: collections.Counter[str] = collections.Counter()
+
+
+def clear_session(free_memory: bool = True) -> None:
+    """Reset the automatic layer names (``dense``, ``dense_1``, ...) and ``get_uid`` counters, as Keras does."""
+    _clear_layer_names()
+    _uids.clear()
+
+
+def get_uid(prefix: str = "") -> int:
+    """A counter per ``prefix``: 1 on the first call, then 2, 3, ..."""
+    _uids[prefix] += 1
+    return _uids[prefix]
+
+
+def is_keras_tensor(x: Any) -> bool:
+    """Whether ``x`` is a symbolic tensor of the functional API."""
+    return isinstance(x, KerasTensor)
+
+
+def standardize_dtype(dtype: Any) -> str:
+    """A dtype's Keras name (``"float32"``, ``"int64"``, ``"string"``...); ``None`` is ``floatx()``."""
+    if dtype is None:
+        return floatx()
+    if dtype is float:
+        return floatx()
+    if dtype is int:
+        return "int64"
+    if dtype is bool:
+        return "bool"
+    return _standardize(dtype)
+
+
+def is_float_dtype(dtype: Any) -> bool:
+    name = standardize_dtype(dtype)
+    return name.startswith("float") or name.startswith("bfloat")
+
+
+def is_int_dtype(dtype: Any) -> bool:
+    name = standardize_dtype(dtype)
+    return name.startswith("int") or name.startswith("uint")
+
+
+def _int_join(a: str, b: str) -> str:
+    """JAX's integer lattice: same signedness widens; mixed takes a signed type wide enough (or a float)."""
+    ia, ib = np.iinfo(a), np.iinfo(b)
+    if (ia.min < 0) == (ib.min < 0):
+        return a if ia.bits >= ib.bits else b
+    unsigned, signed = (ia, ib) if ia.min == 0 else (ib, ia)
+    if signed.bits > unsigned.bits:
+        return f"int{signed.bits}"
+    return f"int{unsigned.bits * 2}" if unsigned.bits < 64 else "float64"
+
+
+def _canonical(name: str) -> str:
+    """Keras (like JAX without x64) computes 64-bit types in 32 bits."""
+    return {"int64": "int32", "uint64": "uint32", "float64": "float32"}.get(name, name)
+
+
+def result_type(*dtypes: Any) -> str:
+    """Keras 3's type promotion (JAX's lattice, 64-bit types computed in 32 bits): an integer and a float
+    give the float, Python numbers are weak (they take the other operand's type)."""
+    strong = [standardize_dtype(d) for d in dtypes if d not in (int, float, bool)]
+    weak = {d for d in dtypes if d in (int, float, bool)}
+    if bool in weak:
+        strong.append("bool")
+    floats = [n for n in strong if is_float_dtype(n)]
+    ints = [n for n in strong if is_int_dtype(n)]
+    if floats:
+        if set(floats) == {"float16", "bfloat16"}:
+            return "float32"
+        return _canonical(max(floats, key=lambda n: 2 if n == "bfloat16" else np.dtype(n).itemsize))
+    if float in weak:
+        return floatx()
+    if ints:
+        out = ints[0]
+        for n in ints[1:]:
+            out = _int_join(out, n)
+        return _canonical(out if out != "float64" else "float64")
+    if int in weak:
+        return "int32"
+    return "bool" if strong else floatx()

@@ -9,13 +9,14 @@ Example:
 """
 from __future__ import annotations
 
-from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
+from .activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import InputSpec, Layer, clear_session
 from .convolutional import Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from .core import Activation, Dense, Embedding
+from .core import Activation, Dense, Embedding, Identity
 from .input_layer import Input, InputLayer
 from .keras_tensor import KerasTensor, Node
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from .merge_functions import add, average, concatenate, dot, maximum, minimum, multiply, subtract
 from .normalization import BatchNormalization, LayerNormalization
 from .operators import OpCall, TensorOperator
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
@@ -25,12 +26,34 @@ from .regularization import Dropout, GaussianNoise
 from .reshaping import Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .serialization import deserialize, get_registered_object, serialize
 
+from .einsum_dense import EinsumDense  # noqa: E402
+from .lambda_layer import Lambda  # noqa: E402
+from .reversible_embedding import ReversibleEmbedding  # noqa: E402
+from .wrapper import Pipeline, Wrapper  # noqa: E402
+from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
+from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
+                            Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization)
+from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
+                                   SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
+from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
+                               SeparableConv1D)
+from .pooling_nd import (AdaptiveAveragePooling1D, AdaptiveAveragePooling2D, AdaptiveAveragePooling3D,  # noqa: E402
+                         AdaptiveMaxPooling1D, AdaptiveMaxPooling2D, AdaptiveMaxPooling3D, AveragePooling3D,
+                         AvgPool3D, GlobalAveragePooling3D, GlobalAvgPool3D, GlobalMaxPool3D, GlobalMaxPooling3D,
+                         MaxPool3D, MaxPooling3D)
+from .reshaping_nd import (Cropping1D, Cropping2D, Cropping3D, RepeatVector, UpSampling1D,  # noqa: E402
+                           UpSampling3D, ZeroPadding1D, ZeroPadding3D)
+from .attention import (AdditiveAttention, Attention, GroupedQueryAttention, GroupQueryAttention,  # noqa: E402
+                        MultiHeadAttention)
+
 # Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
                         SimpleRNN, SimpleRNNCell, TimeDistributed)
 
-Convolution1D, Convolution2D = Conv1D, Conv2D
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution2DTranspose, SeparableConvolution2D = Conv2DTranspose, SeparableConv2D
+Convolution1DTranspose, Convolution3DTranspose, SeparableConvolution1D = Conv1DTranspose, Conv3DTranspose, SeparableConv1D
 
 __all__ = [
     "Layer", "InputSpec", "KerasTensor", "Node", "Input", "InputLayer", "clear_session",
@@ -45,6 +68,20 @@ __all__ = [
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
-    "Masking",
+    "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
+    "GroupedQueryAttention",
+    "Identity", "Lambda", "ReversibleEmbedding", "Wrapper", "Pipeline", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
+    "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
+    "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "SeparableConv1D", "Convolution3D",
+    "Convolution1DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
+    "MaxPooling3D", "AveragePooling3D", "GlobalAveragePooling3D", "GlobalMaxPooling3D", "MaxPool3D", "AvgPool3D",
+    "GlobalAvgPool3D", "GlobalMaxPool3D", "AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D", "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D",
+    "PReLU", "GroupNormalization", "UnitNormalization", "RMSNormalization", "ActivityRegularization",
+    "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
+    "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
+    "RandomTranslation", "RandomContrast", "RandomBrightness",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -230,6 +230,7 @@ class Layer:
         self._non_trainable_variables: list[Variable] = []
         self._weight_names: set[str] = set()
         self._inbound_nodes: list[Node] = []
+        self._losses: list[Any] = []  # add_loss() values of the latest outermost call (Keras 3)
         self.built = False
         self._build_shapes: Any = None
         self.input_spec: Any = None
@@ -405,6 +406,65 @@ class Layer:
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
+    # ------------------------------------------------------------ losses
+    def add_loss(self, loss: Any) -> None:
+        """Add a scalar (or tensor, summed) loss from inside ``call()``, as Keras 3's ``Layer.add_loss``.
+
+        Inside a compiled program the value joins the training loss (and ``val_loss``); ``layer.losses``
+        lists it until the next outermost call of a layer that contains this one clears it.
+
+        Example:
+            >>> from onnxforge import ops
+            >>> class Penalized(Layer):
+            ...     def call(self, x):
+            ...         self.add_loss(ops.mean(ops.square(x)) * 0.1)
+            ...         return x
+        """
+        from .keras_tensor import flatten as _flatten
+
+        values = _flatten(loss)
+        for v in values:
+            if not isinstance(v, Value):
+                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
+                                 f"input. Received invalid value: {v!r} (layer {self.name!r})")
+        ctx = current_trace()
+        for v in values:
+            ctx.add_loss(v)
+            self.__dict__.setdefault("_losses", []).append(v)
+
+    def _own_losses(self) -> list[Any]:
+        return list(self.__dict__.get("_losses", []))
+
+    def _all_sublayers(self) -> list[Layer]:
+        out: list[Layer] = []
+        for layer in self._flat_sublayers():
+            out.append(layer)
+            out.extend(layer._all_sublayers())
+        return out
+
+    def _clear_losses(self) -> None:
+        self.__dict__["_losses"] = []
+        for layer in self._all_sublayers():
+            layer.__dict__["_losses"] = []
+
+    @property
+    def losses(self) -> list[Any]:
+        """``add_loss`` values of this layer and its sub-layers, then the weight-regularization penalties.
+
+        Inside a trace (a custom ``train_step``) these are graph values of the current program; outside,
+        the penalties are floats computed from the current weights.
+        """
+        out = self._own_losses()
+        for layer in self._all_sublayers():
+            out.extend(layer._own_losses())
+        from ..tracing import _stack
+
+        ctx = _stack[-1] if _stack else None
+        for w in self.trainable_weights:
+            if w.regularizer is not None:
+                out.append(w.regularizer(ctx.read(w) if ctx is not None else w.numpy()))
+        return out
+
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:
         """Create the weights for ``input_shape`` (batch dim ``None``). Override in layers with weights."""
@@ -564,6 +624,8 @@ class Layer:
             kwargs.pop("training", None)
         b = ctx.b
         start = len(b.nodes)
+        if not _training_stack:
+            self._clear_losses()  # Keras: the outermost call starts a fresh list of add_loss values
         fallbacks = len(b.float32_fallbacks)
         _training_stack.append(bool(training))
         try:
@@ -615,9 +677,9 @@ class Layer:
             return x
 
         def cast_int(x: Any) -> Any:
-            if isinstance(x, Value) and x.dtype is not None and not x.is_float:
+            if isinstance(x, Value) and x.dtype is not None and not x.is_float and x.dtype != onnx.TensorProto.STRING:
                 return _cast_keeping_mask(x, to)
-            if isinstance(x, KerasTensor) and "float" not in x.dtype:
+            if isinstance(x, KerasTensor) and "float" not in x.dtype and x.dtype != "string":
                 return KerasTensor(x.shape, compute)
             return x
 
@@ -668,6 +730,7 @@ class Layer:
                     first = b.const(np.array(0, np.int64))
                     batch = b.op("Cast", [b.op("Gather", [b.op("Shape", [v]), first])], to=v.dtype, shape=())
                     ctx.add_loss(loss / batch)
+                    self.__dict__.setdefault("_losses", []).append(ctx.losses[-1])
 
     def _spec_by_tracing(self, args: tuple, kwargs: dict) -> Any:
         """Output specs found by tracing ``call`` on a scratch graph and running ONNX shape inference."""
@@ -681,11 +744,13 @@ class Layer:
                 return t
             k = next(counter)
             shape = tuple(("batch" if i == 0 else f"unk{k}_{i}") if d is None else d for i, d in enumerate(t.shape))
-            elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+            elem = onnx.TensorProto.STRING if t.dtype == "string" else \
+                onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
             return b.input(f"spec_input_{k}", elem, shape)
 
         with ctx.active():
             out = self._traced_call(map_structure(to_value, args), map_structure(to_value, kwargs))
+        self._clear_losses()  # values of the scratch graph are no layer's losses
         values = [v for v in flatten(out) if isinstance(v, Value)]
         for v in values:
             b.output(v)

@@ -210,18 +210,19 @@ class Conv2D(_Conv):
                          activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
 
 
-class DepthwiseConv2D(_BaseConv):
-    """Per-channel 2-D convolution: ``depth_multiplier`` filters per input channel.
+class _DepthwiseConv(_BaseConv):
+    """Per-channel N-D convolution: ``depth_multiplier`` filters per input channel.
 
-    Kernel ``(kh, kw, in, depth_multiplier)``; output channel ``c * depth_multiplier + m`` (Keras's order).
+    Kernel ``(*kernel_size, in, depth_multiplier)``; output channel ``c * depth_multiplier + m`` (Keras's order).
     """
 
-    def __init__(self, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", depth_multiplier: int = 1,
-                 data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
-                 use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
-                 depthwise_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
-                 depthwise_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
-        super().__init__(2, None, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
+    def __init__(self, rank: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 depth_multiplier: int = 1, data_format: str | None = None, dilation_rate: Any = 1,
+                 activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", depthwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, depthwise_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any):
+        super().__init__(rank, None, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
         self.depth_multiplier = check_positive_int(self.name, "depth_multiplier", depth_multiplier)
@@ -263,27 +264,40 @@ class DepthwiseConv2D(_BaseConv):
         return config
 
 
+class DepthwiseConv2D(_DepthwiseConv):
+    """Per-channel 2-D convolution: ``depth_multiplier`` filters per input channel.
+
+    Kernel ``(kh, kw, in, depth_multiplier)``; output channel ``c * depth_multiplier + m`` (Keras's order).
+    """
+
+    def __init__(self, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: str | None = None, dilation_rate: Any = (1, 1), activation: Any = None,
+                 use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 depthwise_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
+                 depthwise_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
+        super().__init__(2, kernel_size, strides, padding, depth_multiplier, data_format, dilation_rate, activation,
+                         use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
+                         activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
+
+
 def _depthwise_weight(b, kernel, in_channels: int, multiplier: int, kernel_size):
-    """Keras ``(kh, kw, in, mult)`` -> ONNX grouped ``(in * mult, 1, kh, kw)``."""
-    w = b.op("Transpose", [kernel], perm=[2, 3, 0, 1])
+    """Keras ``(*k, in, mult)`` -> ONNX grouped ``(in * mult, 1, *k)``."""
+    r = len(kernel_size)
+    w = b.op("Transpose", [kernel], perm=[r, r + 1, *range(r)])
     return b.op("Reshape", [w, _ops.ints(b, [in_channels * multiplier, 1, *kernel_size])])
 
 
-class SeparableConv2D(_BaseConv):
-    """Depthwise convolution followed by a 1x1 pointwise convolution (bias and activation at the end).
+class _SeparableConv(_BaseConv):
+    """N-D depthwise convolution followed by a pointwise (size-1) convolution, bias and activation at the end."""
 
-    Weights: ``depthwise_kernel (kh, kw, in, depth_multiplier)``, ``pointwise_kernel
-    (1, 1, in * depth_multiplier, filters)``, ``bias (filters,)``.
-    """
-
-    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
-                 data_format: str | None = None, dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
+    def __init__(self, rank: int, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: Any = 1, depth_multiplier: int = 1,
                  activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  depthwise_regularizer: Any = None, pointwise_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, depthwise_constraint: Any = None, pointwise_constraint: Any = None,
                  bias_constraint: Any = None, **kwargs: Any):
-        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
+        super().__init__(rank, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
         no_constraint(self.name, pointwise_constraint=pointwise_constraint)
@@ -296,7 +310,8 @@ class SeparableConv2D(_BaseConv):
         self.depthwise_kernel = self.add_weight(shape=(*self.kernel_size, in_channels, self.depth_multiplier),
                                                 initializer=self.kernel_initializer, name="depthwise_kernel",
                                                 regularizer=self.kernel_regularizer)
-        self.pointwise_kernel = self.add_weight(shape=(1, 1, in_channels * self.depth_multiplier, self.filters),
+        self.pointwise_kernel = self.add_weight(shape=(*(1,) * self.rank, in_channels * self.depth_multiplier,
+                                                       self.filters),
                                                 initializer=self.pointwise_initializer, name="pointwise_kernel",
                                                 regularizer=self.pointwise_regularizer)
         self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
@@ -312,7 +327,8 @@ class SeparableConv2D(_BaseConv):
                                       self.kernel_size)
         y = self._conv(x, depthwise, None, _cf_shape(x), mid, in_channels)
         y = self._conv(y, self._weight_to_onnx(b, self.pointwise_kernel), self.bias, _cf_shape(y), self.filters, 1,
-                       kernel=(1, 1), strides=(1, 1), dilations=(1, 1), padding="valid")
+                       kernel=(1,) * self.rank, strides=(1,) * self.rank, dilations=(1,) * self.rank,
+                       padding="valid")
         return apply_activation(self.activation, cu.to_channels_last(y, self.data_format))
 
     def _count_flops(self, input_shapes, output_shapes):
@@ -337,25 +353,45 @@ class SeparableConv2D(_BaseConv):
         return config
 
 
-class Conv2DTranspose(_BaseConv):
-    """Transposed 2-D convolution (the gradient of ``Conv2D`` w.r.t. its input), Keras output sizes.
+class SeparableConv2D(_SeparableConv):
+    """Depthwise convolution followed by a 1x1 pointwise convolution (bias and activation at the end).
 
-    Kernel ``(kh, kw, filters, in)``. ``output_padding`` (each < stride) adds rows/columns at the end.
+    Weights: ``depthwise_kernel (kh, kw, in, depth_multiplier)``, ``pointwise_kernel
+    (1, 1, in * depth_multiplier, filters)``, ``bias (filters,)``.
     """
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
-                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1),
+                 data_format: str | None = None, dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
+                 activation: Any = None, use_bias: bool = True, depthwise_initializer: Any = "glorot_uniform",
+                 pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 depthwise_regularizer: Any = None, pointwise_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, depthwise_constraint: Any = None, pointwise_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any):
+        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier,
+                         activation, use_bias, depthwise_initializer, pointwise_initializer, bias_initializer,
+                         depthwise_regularizer, pointwise_regularizer, bias_regularizer, activity_regularizer,
+                         depthwise_constraint, pointwise_constraint, bias_constraint, **kwargs)
+
+
+class _ConvTranspose(_BaseConv):
+    """Transposed N-D convolution (the gradient of a convolution w.r.t. its input), Keras output sizes.
+
+    Kernel ``(*kernel_size, filters, in)``. ``output_padding`` (each < stride) adds steps at the end.
+    """
+
+    def __init__(self, rank: int, filters: int, kernel_size: Any, strides: Any = 1, padding: str = "valid",
+                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = 1,
                  activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any):
-        super().__init__(2, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
+        super().__init__(rank, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
                          use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
                          activity_regularizer, kernel_constraint, bias_constraint, **kwargs)
         if output_padding is None:
             self.output_padding = None
         else:
-            self.output_padding = normalize_tuple(output_padding, 2, "output_padding", allow_zero=True)
+            self.output_padding = normalize_tuple(output_padding, rank, "output_padding", allow_zero=True)
             for s, p in zip(self.strides, self.output_padding):
                 if p >= s:
                     raise ValueError(f"Strides must be greater than output padding. Received strides={self.strides}, "
@@ -368,16 +404,16 @@ class Conv2DTranspose(_BaseConv):
                                       regularizer=self.kernel_regularizer)
         self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
                                      regularizer=self.bias_regularizer) if self.use_bias else None)
-        self.input_spec = InputSpec(ndim=4, axes={self._channel_axis: in_channels})
+        self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis: in_channels})
         self.built = True
 
     def _paddings_per_axis(self):
-        ops = self.output_padding or (None, None)
+        ops = self.output_padding or (None,) * self.rank
         return [cu.transpose_padding(k, self.padding, p, s, d)
                 for k, p, s, d in zip(self.kernel_size, ops, self.strides, self.dilation_rate)]
 
     def compute_output_shape(self, input_shape):
-        ops = self.output_padding or (None, None)
+        ops = self.output_padding or (None,) * self.rank
         spatial = tuple(cu.transpose_output_length(n, k, self.padding, p, s, d) for n, k, p, s, d in
                         zip(self._spatial(input_shape), self.kernel_size, ops, self.strides, self.dilation_rate))
         return self._with_spatial(input_shape, spatial, self.filters)
@@ -385,8 +421,9 @@ class Conv2DTranspose(_BaseConv):
     def call(self, inputs):
         b = inputs.builder
         x = cu.to_channels_first(inputs, self.data_format)
-        # Keras (kh, kw, out, in) -> ONNX ConvTranspose (in, out, kh, kw).
-        weight = b.op("Transpose", [self.kernel], perm=[3, 2, 0, 1])
+        # Keras (*k, out, in) -> ONNX ConvTranspose (in, out, *k).
+        r = self.rank
+        weight = b.op("Transpose", [self.kernel], perm=[r + 1, r, *range(r)])
         pads = self._paddings_per_axis()
         in_shape = _cf_shape(x)
         spatial = self._spatial(self.compute_output_shape(self._with_spatial(in_shape, in_shape[2:], in_shape[1])))
@@ -408,3 +445,20 @@ class Conv2DTranspose(_BaseConv):
         config.pop("groups")
         config["output_padding"] = None if self.output_padding is None else list(self.output_padding)
         return config
+
+
+class Conv2DTranspose(_ConvTranspose):
+    """Transposed 2-D convolution (the gradient of ``Conv2D`` w.r.t. its input), Keras output sizes.
+
+    Kernel ``(kh, kw, filters, in)``. ``output_padding`` (each < stride) adds rows/columns at the end.
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
+                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1),
+                 activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any):
+        super().__init__(2, filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate,
+                         activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                         bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint, **kwargs)

@@ -1,7 +1,7 @@
 """Core layers: ``Dense``, ``Activation``, ``Embedding``."""
 from __future__ import annotations
 
-__all__ = ["Dense", "Activation", "Embedding", "apply_activation", "check_positive_int", "no_constraint"]
+__all__ = ["Dense", "Activation", "Embedding", "Identity", "apply_activation", "check_positive_int", "no_constraint"]
 
 from typing import Any, Callable
 
@@ -15,6 +15,7 @@ from ..graph import Value
 from ..tracing import current_trace
 from . import _ops
 from .base import InputSpec, Layer
+from .keras_tensor import KerasTensor
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -194,3 +195,30 @@ class Embedding(Layer):
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
                 "embeddings_constraint": None, "mask_zero": self.mask_zero}
+
+
+class Identity(Layer):
+    """Returns its inputs unchanged (any structure); a placeholder that keeps masks.
+
+    Example:
+        >>> from onnxforge.layers import Identity, Input
+        >>> Identity()(Input(shape=(3,))).shape
+        (None, 3)
+    """
+
+    supports_masking = True
+    _autocast = False
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, *args, **kwargs):
+        from .keras_tensor import map_structure as _map
+
+        return _map(lambda t: KerasTensor(t.shape, t.dtype) if isinstance(t, KerasTensor) else t, args[0])
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 0

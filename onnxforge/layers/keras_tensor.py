@@ -27,11 +27,16 @@ def standardize_dtype(dtype: Any) -> str:
     """A dtype as its numpy name (``"float32"``); ``None`` means ``floatx()`` like Keras."""
     if dtype is None:
         return floatx()
+    if isinstance(dtype, str) and dtype in ("string", "str") or dtype is str or dtype is bytes or \
+            (isinstance(dtype, np.dtype) and dtype.kind in "OUS"):
+        return "string"  # text tensors (ONNX STRING); numpy holds them as str objects
     if isinstance(dtype, int) and not isinstance(dtype, bool):  # an ONNX element type
         import onnx
 
         if dtype == onnx.TensorProto.BFLOAT16:
             return "bfloat16"
+        if dtype == onnx.TensorProto.STRING:
+            return "string"
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype)).name
     if dtype == "bfloat16" or getattr(dtype, "name", None) == "bfloat16":
         return "bfloat16"

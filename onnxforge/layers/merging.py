@@ -6,7 +6,7 @@ runs on the untransposed values.
 """
 from __future__ import annotations
 
-__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+__all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"]
 
 from typing import Any
 
@@ -216,3 +216,99 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class Dot(_Merge):
+    """Batch-wise dot product of two inputs along ``axes`` (Keras's ``batch_dot``); ``normalize=True``
+    L2-normalizes both along those axes first (cosine similarity).
+
+    The output keeps ``x``'s other axes, then ``y``'s other non-batch axes; a rank-1 result becomes
+    ``(batch, 1)``.
+
+    Example:
+        >>> from onnxforge.layers import Dot, Input
+        >>> a, b = Input(shape=(4,)), Input(shape=(4,))
+        >>> Dot(axes=1, normalize=True)([a, b]).shape
+        (None, 1)
+    """
+
+    supports_masking = True
+
+    def __init__(self, axes: Any, normalize: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        if not isinstance(axes, int):
+            if not isinstance(axes, (list, tuple)):
+                raise TypeError(f"Invalid type for argument `axes`: it should be a list or an int. Received: axes={axes}")
+            if len(axes) != 2:
+                raise ValueError(f"Invalid format for argument `axes`: it should contain two elements. "
+                                 f"Received: axes={axes}")
+            if not all(isinstance(a, int) for a in axes):
+                raise ValueError(f"Invalid format for argument `axes`: list elements should be integers. "
+                                 f"Received: axes={axes}")
+            axes = list(axes)
+        self.axes = axes
+        self.normalize = bool(normalize)
+
+    def _resolved(self, ranks: tuple[int, int]) -> list[int]:
+        if isinstance(self.axes, int):
+            axes = [self.axes % ranks[0], self.axes % ranks[1]] if self.axes < 0 else [self.axes] * 2
+        else:
+            axes = [a % r if a < 0 else a for a, r in zip(self.axes, ranks)]
+        if 0 in axes:
+            raise ValueError(f"Layer {self.name!r}: cannot perform batch_dot over axis 0 (the batch axis). "
+                             f"Received: axes={self.axes}")
+        return axes
+
+    def _shapes(self, input_shape: Any) -> tuple[tuple, tuple]:
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or \
+                not all(isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"A `Dot` layer should be called on a list of 2 inputs. Received: input_shape={input_shape}")
+        return tuple(input_shape[0]), tuple(input_shape[1])
+
+    def build(self, input_shape):
+        s1, s2 = self._shapes(input_shape)
+        a1, a2 = self._resolved((len(s1), len(s2)))
+        if s1[a1] is not None and s2[a2] is not None and s1[a1] != s2[a2]:
+            raise ValueError(f"Incompatible input shapes: axis values {s1[a1]} (at axis {a1}) != {s2[a2]} (at axis "
+                             f"{a2}). Full input shapes: {s1}, {s2}")
+
+    def compute_output_shape(self, input_shape):
+        s1, s2 = (list(s) for s in self._shapes(input_shape))
+        a1, a2 = self._resolved((len(s1), len(s2)))
+        s1.pop(a1)
+        s2.pop(a2)
+        out = s1 + s2[1:]
+        return tuple(out + [1] if len(out) == 1 else out)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"A `Dot` layer should be called on exactly 2 inputs. Received: inputs={inputs}")
+        from ._math import l2_normalize
+
+        x, y = inputs
+        nx, ny = len(x.shape), len(y.shape)
+        a1, a2 = self._resolved((nx, ny))
+        if self.normalize:
+            x, y = l2_normalize(x, [a1], 1e-7), l2_normalize(y, [a2], 1e-7)
+        b = x.builder
+        if nx == 2 and ny == 2:
+            return _ops.reduce("ReduceSum", x * y, [1], keepdims=True)
+        # batch_dot as one Einsum: x's labels, y's batch label shared and its axis a2 contracted with x's a1.
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        xs = letters[:nx]
+        ylab = ["a"] + [letters[nx + i] for i in range(ny - 1)]
+        ylab[a2] = xs[a1]
+        out = "".join(c for i, c in enumerate(xs) if i != a1) + "".join(c for i, c in enumerate(ylab) if i not in (0, a2))
+        y_out = b.op("Einsum", [x, y], equation=f"{xs},{''.join(ylab)}->{out}")
+        if len(out) == 1:
+            y_out = b.op("Unsqueeze", [y_out, _ops.ints(b, [1])])
+        return y_out
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 2 * int(np.prod([d or 1 for d in input_shapes[0][1:]]))
+
+    def get_config(self):
+        return {**super().get_config(), "axes": self.axes, "normalize": self.normalize}

@@ -132,9 +132,13 @@ class BatchNormalization(Layer):
         moving_variance = _cast_to(ctx.read(self.moving_variance), x.dtype)
         if training:
             reduce_axes = [i for i in range(rank) if i != axis]
-            mean = _ops.reduce("ReduceMean", x, reduce_axes, keepdims=True)
-            centered = x - mean
-            var = _ops.reduce("ReduceMean", centered * centered, reduce_axes, keepdims=True)
+            if self.synchronized and ctx.replicated:
+                mean, var = self._global_moments(ctx, x, reduce_axes, moving_mean, bcast, channels)
+                centered = x - mean
+            else:
+                mean = _ops.reduce("ReduceMean", x, reduce_axes, keepdims=True)
+                centered = x - mean
+                var = _ops.reduce("ReduceMean", centered * centered, reduce_axes, keepdims=True)
             y = centered / b.op("Sqrt", [var + self.epsilon])
             flat = _ops.ints(b, [channels])
             m = self.momentum
@@ -154,6 +158,32 @@ class BatchNormalization(Layer):
         y.shape = x.shape
         y = _to_compute_dtype(self, y)
         return y if perm is None else _ops.transpose(y, perm)
+
+    def _global_moments(self, ctx, x, reduce_axes, shift, bcast, channels):
+        """Mean and biased variance over every replica's batch (``synchronized=True`` in a data-parallel step).
+
+        Each replica sums ``x - shift`` and its square per channel and counts its elements; one
+        ``cross_replica_sum`` adds the three up over the replicas (Keras's synchronized BatchNormalization
+        all-reduces the same sums). The shift, the moving mean (equal on every replica), keeps
+        ``E[d^2] - E[d]^2`` from cancelling catastrophically when the data's mean is large against its spread.
+        """
+        b = x.builder
+        d = x - bcast(shift)
+        s1 = _ops.reduce("ReduceSum", d, reduce_axes, keepdims=False)
+        s2 = _ops.reduce("ReduceSum", d * d, reduce_axes, keepdims=False)
+        count = b.op("Div", [b.op("Size", [x]), b.const(np.asarray(channels, np.int64))])
+        count = b.op("Reshape", [b.op("Cast", [count], to=1), _ops.ints(b, [1])])
+        local = _ops.set_shape(b.op("Concat", [_ops.set_shape(s1, (channels,)), _ops.set_shape(s2, (channels,)),
+                                              _ops.set_shape(count, (1,))], axis=0), (2 * channels + 1,))
+        total = ctx.cross_replica_sum(local)
+
+        def part(start, stop):
+            return b.op("Slice", [total, _ops.ints(b, [start]), _ops.ints(b, [stop]), _ops.ints(b, [0])])
+
+        inv_n = b.op("Reciprocal", [part(2 * channels, 2 * channels + 1)])
+        mean_d = part(0, channels) * inv_n
+        var = b.op("Relu", [part(channels, 2 * channels) * inv_n - mean_d * mean_d])   # rounding can dip below 0
+        return bcast(mean_d + shift), bcast(var)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -2,6 +2,8 @@
 
 Keras ``"same"`` average pooling divides by the number of real (unpadded) inputs in each window, which is
 ONNX ``AveragePool`` with ``count_include_pad=0``; the odd padding pixel goes at the end (TensorFlow's rule).
+Where the padding is uneven, Keras 3 on its torch backend repeats the edge values instead (and counts
+them), so onnxforge does the same: an ``edge`` ``Pad`` before a valid ``AveragePool``.
 """
 from __future__ import annotations
 
@@ -59,6 +61,17 @@ class _Pooling(Layer):
         attrs = cu.padding_attrs(shape[2:], self.pool_size, self.strides, (1,) * self.rank, self.padding)
         if self._op == "AveragePool":
             attrs["count_include_pad"] = 0
+            pads = attrs.get("pads")
+            if pads is not None and pads[:self.rank] != pads[self.rank:]:
+                # Keras 3 (torch backend) pads uneven "same" windows by repeating the edge values, which
+                # then count in the mean; even pads are left out of it (count_include_pad=0).
+                b = x.builder
+                padded = None if x.shape is None else (*x.shape[:2], *(
+                    d + p + q if isinstance(d, int) else None
+                    for d, p, q in zip(x.shape[2:], pads[:self.rank], pads[self.rank:])))
+                x = b.op("Pad", [x, _ops.ints(b, [0, 0, *pads[:self.rank], 0, 0, *pads[self.rank:]])], mode="edge",
+                         shape=padded)
+                attrs["pads"] = [0] * (2 * self.rank)
         spatial = tuple(cu.conv_output_length(n, k, self.padding, s)
                         for n, k, s in zip(shape[2:], self.pool_size, self.strides))
         y = x.builder.op(self._op, [x], kernel_shape=list(self.pool_size), strides=list(self.strides),

@@ -5,7 +5,7 @@ layer never needs its own seed in the graph (``seed`` is kept for config compati
 """
 from __future__ import annotations
 
-__all__ = ["Dropout", "GaussianNoise"]
+__all__ = ["Dropout", "GaussianNoise", "standard_normal"]
 
 import math
 from typing import Any
@@ -15,6 +15,16 @@ from ..graph import Value
 from ..tracing import current_trace
 from . import _ops
 from .base import Layer
+
+
+def standard_normal(like: Value) -> Value:
+    """N(0, 1) noise shaped like ``like``, from two uniforms of the program's RNG (Box-Muller)."""
+    ctx = current_trace()
+    b = like.builder
+    u1, u2 = ctx.random_uniform(like), ctx.random_uniform(like)
+    # 1 - u1 lies in (0, 1]: the log stays finite.
+    radius = b.op("Sqrt", [b.op("Log", [1.0 - u1]) * -2.0])
+    return radius * b.op("Cos", [u2 * (2.0 * math.pi)])
 
 
 def _check_rate(name: str, rate: Any) -> float:
@@ -97,13 +107,7 @@ class GaussianNoise(Layer):
         self.seed = seed
 
     def _noisy(self, x: Value) -> Value:
-        ctx = current_trace()
-        b = x.builder
-        u1, u2 = ctx.random_uniform(x), ctx.random_uniform(x)
-        # 1 - u1 lies in (0, 1]: the log stays finite.
-        radius = b.op("Sqrt", [b.op("Log", [1.0 - u1]) * -2.0])
-        normal = radius * b.op("Cos", [u2 * (2.0 * math.pi)])
-        return x + normal * self.stddev
+        return x + standard_normal(x) * self.stddev
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0.0:

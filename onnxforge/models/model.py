@@ -250,8 +250,14 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if self._graph is None:
             raise NotImplementedError(f"Model {type(self).__name__} has no graph: a subclassed model must "
                                       "implement call().")
-        values = self._graph.run(self._adjust_input_rank(flatten(inputs)),
-                                 lambda node, args, kwargs: node.layer(*args, **kwargs))
+        def call_node(node: Any, args: tuple, kwargs: dict) -> Any:
+            # Keras 3: the model's own `training` (when given) replaces a value recorded in a node's call,
+            # such as the `training=True` default that preprocessing layers write into configs.
+            if training is not None and "training" in kwargs:
+                kwargs = {**kwargs, "training": training}
+            return node.layer(*args, **kwargs)
+
+        values = self._graph.run(self._adjust_input_rank(flatten(inputs)), call_node)
         return self._restructure(values)
 
     def _adjust_input_rank(self, flat: list) -> list:

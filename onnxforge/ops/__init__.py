@@ -21,7 +21,7 @@ Example:
 """
 from __future__ import annotations
 
-from . import random
+from . import image, random
 from .arrays import *  # noqa: F401,F403  (the keras.ops.numpy array functions)
 from .arrays import __all__ as _arrays_all
 from .numpy_math import *  # noqa: F401,F403
@@ -52,7 +52,7 @@ from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ce
                     sum, take, tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
 
 __all__ = [
-    "random", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
+    "random", "image", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
     "binary_crossentropy", "categorical_crossentropy", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_sigmoid",
     "log_softmax", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign",
     "sparse_categorical_crossentropy", "swish",

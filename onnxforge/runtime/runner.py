@@ -4,7 +4,10 @@ Parameters, optimizer slots, statistics and RNG state are ``Variable``s whose li
 onnxruntime ``OrtValue`` on the program's device. Each run binds them through ``IOBinding``, has
 onnxruntime write the state outputs into device buffers the runner keeps (two per state, used in turn),
 and hands the new ``OrtValue``s to the Variables: the only host transfers are the batch in and the
-fetched outputs (predictions or metric sums) out.
+fetched outputs (predictions or metric sums) out. A feed that is already an ``OrtValue`` on the program's
+device (a batch kept there) is bound as it is, read-only host arrays (constant sample weights) are uploaded
+once and reused, and ``run(..., fetch=False)`` leaves the outputs on the device without waiting for them, so
+a loop that reads its metric sums only every few steps never waits on the device in between.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import onnx
 from ..variables import Variable
 from .device import Device
 from .session import create_session
+
+_MAX_CONSTANTS = 8  # read-only host feeds kept uploaded per runner (one per batch size in practice)
 
 
 class ProgramRunner:
@@ -75,6 +80,11 @@ class ProgramRunner:
         #: they cast them (a cast would wrap 2**63 to 0 or saturate 1e19 before these could see it).
         self.value_checks = value_checks(model, self.inputs)
         self._dim_checks = _dim_checks(model, self.inputs) + self.value_checks
+        self._constants: dict[int, tuple[np.ndarray, Any]] = {}  # id of a read-only host array -> its upload
+        self._run_options: Any = None
+        # onnxruntime cannot bind string tensors: programs with text in or out run through session.run.
+        self._has_strings = any(vi.type.tensor_type.elem_type == onnx.TensorProto.STRING
+                                for vi in [*model.graph.input, *model.graph.output])
         self.runs = 0
         self._lock = threading.RLock()
 
@@ -113,20 +123,29 @@ class ProgramRunner:
         return self._lr_cache[1]
 
     # ---------------------------------------------------------------- running
-    def run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None = None) -> list[np.ndarray]:
+    def run(self, feeds: Mapping[str, Any], learning_rate: float | None = None,
+            fetch: bool = True) -> list[Any]:
         """One run: bind the batch, the variables and the learning rate; return the fetched outputs.
 
         Thread-safe: the bindings, the state buffers and the run counter are shared by every caller, so
         runs of one program take turns (``predict`` from several threads on one model gives each thread
         its own answer; onnxruntime still uses its own threads inside each run).
+
+        Args:
+            feeds: host arrays, or ``OrtValue``s already on this runner's device, by input name.
+            learning_rate: the value of the learning-rate input, if the program has one.
+            fetch: ``True``: the outputs as host arrays. ``False``: as ``OrtValue``s left where the program
+                wrote them (call ``.numpy()`` later); on CUDA the run then returns without synchronizing.
         """
         for check in self._dim_checks:
             check(feeds)
         with self._lock:
-            return self._run(feeds, learning_rate)
+            return self._run(feeds, learning_rate, fetch)
 
-    def _run(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None) -> list[np.ndarray]:
+    def _run(self, feeds: Mapping[str, Any], learning_rate: float | None, fetch: bool) -> list[Any]:
         sess = self.session
+        if self._has_strings:
+            return self._run_host(feeds, learning_rate)
         if len(self._bindings) < 2:
             io = sess.io_binding()
             for name in self.outputs:  # bound first: get_outputs() lists outputs in binding order
@@ -135,7 +154,7 @@ class ProgramRunner:
         binding = self._bindings[self.runs % len(self._bindings)]
         io = binding.io
         for name in self.inputs:
-            io.bind_cpu_input(name, np.ascontiguousarray(feeds[name]))
+            self._bind_feed(io, name, feeds[name])
         for var, name in self.params:
             binding.input(name, self._resident_value(var, name))
         olds, news = [], []
@@ -152,25 +171,82 @@ class ProgramRunner:
             if learning_rate is None:
                 raise ValueError(f"The {self.name} program needs a learning rate.")
             binding.input(self.learning_rate, self._lr_value(float(learning_rate)))
+        where = "cpu" if fetch else self.device.ort_device
         for name in self.outputs:
             # Rebound every run (in place, keeping its position): a bound output keeps its last buffer,
-            # whose shape may not fit this batch.
-            io.bind_output(name, "cpu")
+            # whose shape may not fit this batch, and a deferred output must keep its own.
+            io.bind_output(name, where, self.device.device_id if where != "cpu" else 0)
         try:
-            sess.run_with_iobinding(io)
+            sess.run_with_iobinding(io, None if fetch else self._deferred_options())
         except Exception as e:
             raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
         # The raw vector, not get_outputs(): that wraps every state output too, and only the fetched ones
         # (bound first) are read here.
         raw = getattr(io, "get_outputs_as_ortvaluevector", io.get_outputs)
         values = raw()
-        fetched = [values[i].numpy() for i in range(len(self.outputs))]
+        fetched = [values[i].numpy() if fetch else values[i] for i in range(len(self.outputs))]
         for (var, name, out), old, new in zip(self.state, olds, news):
             var._set_device(new)
             self._resident[name] = new
             self._other[out] = old
         self.runs += 1
         return fetched
+
+    def _bind_feed(self, io: Any, name: str, value: Any) -> None:
+        import onnxruntime as ort
+
+        if isinstance(value, (ort.OrtValue, ort.capi.onnxruntime_pybind11_state.OrtValue)):
+            if not self._on_device(value):
+                raise ValueError(f"The {self.name} program runs on {self.device}; input {name!r} is an OrtValue on "
+                                 f"{value.device_name()}. Pass a host array or an OrtValue on {self.device}.")
+            io.bind_ortvalue_input(name, value)
+        elif isinstance(value, np.ndarray) and not value.flags.writeable:
+            # Read-only host arrays (the trainer's cached unit sample weights) cannot change: upload once.
+            cached = self._constants.get(id(value))
+            if cached is None or cached[0] is not value:
+                device_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), self.device.ort_device,
+                                                                self.device.device_id)
+                if len(self._constants) >= _MAX_CONSTANTS:  # a stream of read-only batches must not pile up
+                    self._constants.pop(next(iter(self._constants)))
+                cached = self._constants[id(value)] = (value, device_value)
+            io.bind_ortvalue_input(name, cached[1])
+        else:
+            io.bind_cpu_input(name, np.ascontiguousarray(value))
+
+    def _deferred_options(self) -> Any:
+        if self._run_options is None:
+            import onnxruntime as ort
+
+            self._run_options = ort.RunOptions()
+            # Return once the work is queued: the caller reads the outputs (and waits) later.
+            self._run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+        return self._run_options
+
+    def _run_host(self, feeds: Mapping[str, np.ndarray], learning_rate: float | None) -> list[np.ndarray]:
+        """A run through ``session.run`` with host arrays (string tensors cannot be bound as OrtValues)."""
+        import onnxruntime as ort
+
+        host = {name: feeds[name] for name in self.inputs}
+        for var, name in self.params:
+            host[name] = self._resident_value(var, name).numpy()
+        for var, name, _ in self.state:
+            host[name] = self._resident_value(var, name).numpy()
+        if self.learning_rate is not None:
+            if learning_rate is None:
+                raise ValueError(f"The {self.name} program needs a learning rate.")
+            host[self.learning_rate] = np.asarray(learning_rate, np.float32)
+        names = self.outputs + [out for _, _, out in self.state]
+        try:
+            values = self.session.run(names, host)
+        except Exception as e:
+            raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
+        for (var, name, _), new in zip(self.state, values[len(self.outputs):]):
+            value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(new), self.device.ort_device,
+                                                     self.device.device_id)
+            var._set_device(value)
+            self._resident[name] = value
+        self.runs += 1
+        return values[:len(self.outputs)]
 
     def _resident_value(self, var: Variable, name: str) -> Any:
         """``device_value(var)``, skipping the device check for the value this runner last handed out."""
@@ -234,7 +310,7 @@ def _dim_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[
 def _make_check(places: list[tuple[str, int]], minimum: int | None,
                 message: str) -> Callable[[Mapping[str, Any]], None]:
     def check(feeds: Mapping[str, Any]) -> None:
-        shapes = [np.shape(feeds[name]) if name in feeds else None for name, _ in places]
+        shapes = [_shape(feeds[name]) if name in feeds else None for name, _ in places]
         if any(s is None or len(s) <= axis for s, (_, axis) in zip(shapes, places)):
             return  # missing or mis-ranked feeds are reported by the caller's own checks
         sizes = [s[axis] for s, (_, axis) in zip(shapes, places)]
@@ -262,8 +338,8 @@ def value_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable
 
 def _make_value_check(name: str, minimum: int, maximum: int, message: str) -> Callable[[Mapping[str, Any]], None]:
     def check(feeds: Mapping[str, Any]) -> None:
-        if name not in feeds:
-            return
+        if name not in feeds or callable(getattr(feeds[name], "data_type", None)):
+            return  # absent, or an OrtValue on the device: its values are not read back to be checked
         a = np.asarray(feeds[name])
         if a.size == 0 or a.dtype.kind not in "iuf":
             return
@@ -283,3 +359,9 @@ def _make_value_check(name: str, minimum: int, maximum: int, message: str) -> Ca
                              f"[{show(low)}, {show(high)}]; expected [{minimum}, {maximum}])")
 
     return check
+
+
+def _shape(value: Any) -> tuple:
+    """The shape of a host array or an ``OrtValue``."""
+    shape = getattr(value, "shape", None)
+    return tuple(shape()) if callable(shape) else np.shape(value)

@@ -53,7 +53,7 @@ from onnx import numpy_helper
 
 from ..compiler import names
 from ..compiler.programs import Program, build_infer
-from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset
+from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset, ir_version_for
 from . import portable
 from .atomic import atomic_write, remove_stale_temps
 from .safe_load import OnnxLoadError
@@ -317,7 +317,7 @@ def _at_opset(proto: onnx.ModelProto, opset: int | None, verify: bool = True) ->
         raise ValueError(f"Cannot express this graph at opset={opset} (it is built at opset {current}); "
                          f"onnx.version_converter failed: {e}. Ops used: {ops}. Supported range: "
                          f"[{MIN_OPSET}, {MAX_OPSET}]; the default {DEFAULT_OPSET} always works.") from e
-    converted.ir_version = min(converted.ir_version, 10)   # what onnxruntime >= 1.20 reads
+    converted.ir_version = ir_version_for(opset)   # 10 (what onnxruntime >= 1.20 reads) unless opset needs more
     del converted.metadata_props[:]
     converted.metadata_props.extend(proto.metadata_props)
     try:

@@ -65,6 +65,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..layers.allocation import WeightBudgetError, weight_budget
+from ..layers.safe_mode import SafeModeScope
 from ..layers.serialization import _REGISTERED, deserialize, serialize
 from . import custom_state, integrity, metadata
 from .atomic import atomic_write
@@ -407,8 +408,9 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         custom_objects: ``{name: class or function}`` for custom layers, losses, metrics and optimizers
             that are not registered with ``register_keras_serializable``.
         compile: compile the model with the saved compile config and restore the optimizer state.
-        safe_mode: accepted for Keras compatibility; loading is always safe: nothing in the file is
-            executed, and nothing is unpickled.
+        safe_mode: as in Keras, ``True`` refuses the Python bytecode a ``Lambda`` layer of a Python
+            ``lambda`` stores; ``False`` loads it (only for files you trust). Nothing else in a file is
+            ever executed, and nothing is unpickled.
         restore_numpy_rng: set numpy's global RNG (what ``fit(shuffle=True)`` draws from) to its state at
             save time, so the next epochs shuffle as the uninterrupted run would have. ``False`` leaves the
             global RNG alone.
@@ -451,8 +453,9 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         stored.append(tuple(tensors[name].dims))
     custom_objects = dict(custom_objects or {})
 
+    # A Lambda's stored bytecode loads only with safe_mode=False, as in Keras.
     with _Stage(path, META_MODEL_CONFIG, "does not describe a model this program can build"), \
-            weight_budget(stored, f"'{path}'"):
+            weight_budget(stored, f"'{path}'"), SafeModeScope(safe_mode):
         model = deserialize(config, custom_objects)
         if not getattr(model, "built", False) and state["input_shapes"]:
             shapes = [tuple(s) for s in state["input_shapes"]]

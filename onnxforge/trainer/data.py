@@ -41,6 +41,10 @@ def io_names(model: Any, kind: str) -> list[str] | None:
     return list(names) if names else None
 
 
+def _is_ort_value(value: Any) -> bool:
+    return type(value).__name__ == "OrtValue" and callable(getattr(value, "data_type", None))
+
+
 def _is_array_like(value: Any) -> bool:
     return isinstance(value, np.ndarray) or hasattr(value, "__array__") or np.isscalar(value)
 
@@ -55,7 +59,7 @@ def is_batch_source(value: Any) -> bool:
         hasattr(value, "__getitem__") and hasattr(value, "__len__"))
 
 
-def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list[np.ndarray]:
+def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False) -> list[np.ndarray]:
     """One array per model input (or output) from an array, a list/tuple or a dict.
 
     Args:
@@ -63,6 +67,7 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         names: the model's input (or output) names, ``None`` if unknown.
         arg: the argument's name for error messages (``"x"``, ``"y"``, ``"validation_data[0]"``).
         method: ``"fit"``, ``"evaluate"`` or ``"predict"``, for error messages.
+        text_ok: accept arrays of strings (the model has a string input: StringLookup, TextVectorization).
     """
     if data is None:
         return []
@@ -88,19 +93,19 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str) -> list
         if extra:
             warnings.warn(f"{method}(): ignoring key(s) {extra} of {arg}, which are not model names "
                           f"{names}.", stacklevel=4)
-        arrays = [_as_array(data[n], f"{arg}[{n!r}]", method) for n in names]
+        arrays = [_as_array(data[n], f"{arg}[{n!r}]", method, text_ok) for n in names]
     elif isinstance(data, (list, tuple)):
         all_arrays = bool(data) and all(
             isinstance(v, np.ndarray) or (hasattr(v, "__array__") and not np.isscalar(v)) for v in data)
         per_name = (names is not None and len(names) > 1 and len(data) == len(names)
                     and all(isinstance(v, (list, tuple, np.ndarray)) for v in data))
         if all_arrays or per_name:
-            arrays = [_as_array(v, f"{arg}[{i}]", method) for i, v in enumerate(data)]
+            arrays = [_as_array(v, f"{arg}[{i}]", method, text_ok) for i, v in enumerate(data)]
         else:
             # Plain nested Python lists of numbers are one array (one sample per element).
-            arrays = [_as_array(data, arg, method)]
+            arrays = [_as_array(data, arg, method, text_ok)]
     elif _is_array_like(data):
-        arrays = [_as_array(data, arg, method)]
+        arrays = [_as_array(data, arg, method, text_ok)]
     else:
         raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
                         f"names. Received: {arg} of type {type(data).__name__}")
@@ -129,13 +134,17 @@ def targets_for_losses(model: Any, y: Any, out_names: list[str] | None) -> Any:
     return dict(zip(with_loss, given)) if len(given) == len(with_loss) else y
 
 
-def _as_array(value: Any, arg: str, method: str) -> np.ndarray:
+def _as_array(value: Any, arg: str, method: str, text_ok: bool = False) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as e:
         raise TypeError(f"{method}(): {arg} could not be converted to a numpy array ({e}). "
                         f"Received: {type(value).__name__}") from e
-    if array.dtype == object or array.dtype.kind in "USV":
+    text = array.dtype.kind in "US" or (array.dtype == object and array.size and
+                                        all(isinstance(v, (str, bytes)) for v in array.flat))
+    if text and text_ok:
+        array = array.astype(object)  # strings for a string input (StringLookup, TextVectorization)
+    elif array.dtype == object or array.dtype.kind in "USV":
         raise TypeError(f"{method}(): {arg} must hold numbers. Received an array of dtype {array.dtype}")
     if array.ndim == 0:
         raise ValueError(f"{method}(): {arg} must have a batch dimension (one row per sample). "
@@ -384,6 +393,7 @@ class IterableSource:
         self.method = method
         self.model = model
         self.in_names = io_names(model, "input")
+        self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
         self.class_weight = class_weight
         self.shuffle = bool(shuffle)
@@ -406,7 +416,14 @@ class IterableSource:
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
         where = f"batch {step} of x"
-        xs = to_arrays(x, self.in_names, "x", self.method)
+        if _is_ort_value(x) and (y is None or _is_ort_value(y)):
+            # A batch already on the model's device: the step binds it as it is (its checks read only the
+            # shape and type), so a dataset kept on a GPU is never copied back and forth.
+            if sw is not None or self.class_weight is not None:
+                raise ValueError(f"{self.method}(): {where} is an OrtValue batch; sample weights and class_weight "
+                                 "need host arrays.")
+            return [x], ([] if y is None else [y]), None
+        xs = to_arrays(x, self.in_names, "x", self.method, self.text_ok)
         ys = to_arrays(targets_for_losses(self.model, y, self.out_names), self.out_names, "y", self.method)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
@@ -478,12 +495,21 @@ def _num_batches(source: Any) -> int | None:
 Source = Union[ArraySource, IterableSource]
 
 
+def has_text_input(model: Any) -> bool:
+    """Whether any of ``model``'s inputs is a string tensor (``False`` for a model not built yet)."""
+    try:
+        inputs = getattr(model, "inputs", None) or []
+    except ValueError:  # a subclassed model before its first call has no inputs
+        return False
+    return any(getattr(t, "dtype", None) == "string" for t in inputs)
+
+
 def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
                class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
                sw_arg: str = "sample_weight") -> ArrayData:
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
-    xs = to_arrays(x, in_names, x_arg, method)
+    xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(targets_for_losses(model, y, out_names), out_names, y_arg, method)
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:

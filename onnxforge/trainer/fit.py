@@ -94,6 +94,12 @@ class FitMixin:
             raise RuntimeError(f"You must call compile() before {method}(): model {name!r} has no optimizer "
                                "and loss yet. Call model.compile(optimizer=..., loss=..., metrics=...) first.")
 
+    def _distributed_loop(self, method: str, callbacks: Any, verbose: int) -> tuple[Any, int]:
+        """Under a data-parallel strategy: the callbacks and verbosity this rank runs the loop with (side
+        effects on rank 0 only; see ``onnxforge.trainer.distribution``). Otherwise both unchanged."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        return (callbacks, verbose) if strategy is None else strategy.adapt_loop(self, method, callbacks, verbose)
+
     @staticmethod
     def _make_callbacks(callbacks: Any, method: str, **kwargs: Any) -> CallbackList:
         if isinstance(callbacks, CallbackList):
@@ -195,6 +201,7 @@ class FitMixin:
             train_source = data_lib.ArraySource(train, batch_size, shuffle=shuffle, steps=steps_per_epoch,
                                                 repeat=True)
 
+        callbacks, verbose = self._distributed_loop("fit", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "fit", add_history=True, add_progbar=verbose != 0,
                                              model=self, verbose=verbose, epochs=epochs,
                                              steps=train_source.steps)
@@ -202,6 +209,9 @@ class FitMixin:
         warn_nan = not any(isinstance(c, TerminateOnNaN) for c in callback_list.callbacks)
         callback_list.on_train_begin()
         training_logs: dict[str, Any] | None = None
+        # Keras's steps_per_execution: the sums are read back (and the batch callbacks run) once per this
+        # many steps; the steps in between leave their outputs on the device and never wait for it.
+        per_execution = max(int(getattr(self, "steps_per_execution", 1) or 1), 1)
         reset_metrics = getattr(self, "reset_metrics", None)
         for epoch in range(initial_epoch, epochs):
             if reset_metrics is not None:
@@ -209,19 +219,24 @@ class FitMixin:
             callback_list.on_epoch_begin(epoch)
             totals: dict[str, Any] = {}
             steps = 0
+            pending: list[Any] = []
             for step, (xs, ys, sw) in enumerate(train_source.epoch()):
-                callback_list.on_train_batch_begin(step)
-                _add_sums(totals, self._train_batch(xs, ys, sw))
-                logs = _pythonify(self._metric_results(totals))
+                if step % per_execution == 0:
+                    callback_list.on_train_batch_begin(step)
+                if per_execution == 1:
+                    pending.append(self._train_batch(xs, ys, sw))
+                else:
+                    pending.append(self._train_batch(xs, ys, sw, fetch=False))
                 steps = step + 1
-                callback_list.on_train_batch_end(step, logs)
-                if warn_nan and "loss" in logs and not np.all(np.isfinite(logs["loss"])):
+                if steps % per_execution:
+                    continue
+                if self._end_execution(totals, pending, callback_list, step, epoch, warn_nan):
                     warn_nan = False
-                    warnings.warn(f"fit(): the loss became {logs['loss']} at epoch {epoch + 1}, batch {step}; "
-                                  "training goes on. Add onnxforge.callbacks.TerminateOnNaN() to stop at the "
-                                  "first invalid loss.", RuntimeWarning, stacklevel=2)
                 if self.stop_training:
                     break
+            if pending:  # the epoch's last, shorter execution
+                if self._end_execution(totals, pending, callback_list, steps - 1, epoch, warn_nan):
+                    warn_nan = False
             if steps == 0:
                 if epoch == initial_epoch:
                     raise ValueError("fit(): the training data produced no batches; x is empty or an "
@@ -243,6 +258,22 @@ class FitMixin:
                 break
         callback_list.on_train_end(training_logs)
         return callback_list.history
+
+    def _end_execution(self, totals: dict[str, Any], pending: list[Any], callback_list: CallbackList, step: int,
+                       epoch: int, warn_nan: bool) -> bool:
+        """Add the pending steps' sums (reading deferred ones back now), run ``on_train_batch_end`` and warn
+        once about a non-finite loss; return whether it warned."""
+        for sums in pending:
+            _add_sums(totals, sums() if callable(sums) else sums)
+        pending.clear()
+        logs = _pythonify(self._metric_results(totals))
+        callback_list.on_train_batch_end(step, logs)
+        if warn_nan and "loss" in logs and not np.all(np.isfinite(logs["loss"])):
+            warnings.warn(f"fit(): the loss became {logs['loss']} at epoch {epoch + 1}, batch {step}; "
+                          "training goes on. Add onnxforge.callbacks.TerminateOnNaN() to stop at the "
+                          "first invalid loss.", RuntimeWarning, stacklevel=3)
+            return True
+        return False
 
     # --------------------------------------------------------------------------------------- evaluate
     def _eval_source(self, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int,
@@ -308,6 +339,7 @@ class FitMixin:
         if y is None and x is not None and not data_lib.is_batch_source(x) and self._needs_eval_targets():
             raise ValueError("evaluate(): y (the targets) is required when x holds arrays. Received: y=None")
         source = self._eval_source("evaluate", x, y, sample_weight, batch_size, steps)
+        callbacks, verbose = self._distributed_loop("evaluate", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "evaluate", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
         results = self._test_loop(source, callback_list, "evaluate")
@@ -347,6 +379,7 @@ class FitMixin:
         else:
             data = data_lib.array_data("predict", self, x, None, None)
             source = data_lib.ArraySource(data, batch_size, steps=steps)
+        callbacks, verbose = self._distributed_loop("predict", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "predict", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
         self.stop_predicting = False

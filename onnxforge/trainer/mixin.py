@@ -13,10 +13,12 @@ import numpy as np
 
 from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
+from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
 from ..variables import Variable
+from . import distribution
 from .fit import FitMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
@@ -74,7 +76,10 @@ class TrainingMixin(FitMixin):
             weighted_metrics: like ``metrics``, but weighted by ``sample_weight``.
             auto_scale_loss: under the ``mixed_float16`` dtype policy, wrap the optimizer in a
                 ``LossScaleOptimizer`` (Keras's default).
-            run_eagerly, steps_per_execution, jit_compile: accepted for Keras compatibility; programs are
+            steps_per_execution: ``fit`` reads the loss and metric sums back from the device, and calls
+                ``on_train_batch_begin`` / ``on_train_batch_end``, once per this many steps (as Keras does):
+                the steps in between never wait for the device.
+            run_eagerly, jit_compile: accepted for Keras compatibility; programs are
                 always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
@@ -109,6 +114,10 @@ class TrainingMixin(FitMixin):
         self._custom_program: Program | None = None
         self._running_sums: dict[str, np.ndarray] = {}
         self._capture_trainable()
+        # Compiled inside `with strategy.scope():` (or earlier so): fit / evaluate / predict run data-parallel.
+        self._distribute_strategy = distribution.current_strategy() or distribution.strategy_of(self)
+        if self._distribute_strategy is not None:
+            self._distribute_strategy.on_compile(self)
         if self._has_custom_train_step():
             self._rng_variable()   # compile(seed=...) restarts the custom step's random streams too
         elif getattr(self, "built", False):
@@ -133,6 +142,11 @@ class TrainingMixin(FitMixin):
                      loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
                      weighted_metrics=config.get("weighted_metrics"), seed=config.get("seed"), device=device)
 
+    @property
+    def distribute_strategy(self) -> Any:
+        """The ``onnxforge.distribute`` strategy the model was compiled under, or ``None`` (one process)."""
+        return distribution.strategy_of(self)
+
     def _assert_compile_called(self, method: str) -> None:
         if not getattr(self, "compiled", False):
             raise RuntimeError(f"You must call `compile()` before calling `{method}()`. Model "
@@ -147,9 +161,14 @@ class TrainingMixin(FitMixin):
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
-        if config.has_loss:
+        try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+        except CompileError:
+            if config.has_loss:
+                raise
+            # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
+            programs.pop("eval_step", None)
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers()
         self._compiled_config = config
@@ -230,8 +249,10 @@ class TrainingMixin(FitMixin):
         return type(self).test_step is not TrainingMixin.test_step
 
     def _needs_targets(self) -> bool:
-        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone)."""
-        return not self._has_custom_train_step()
+        """``fit(x)`` without ``y`` is fine for a custom ``train_step`` (a GAN trains on images alone) and for
+        ``compile(loss=None)`` when layers add the loss themselves (``add_loss``)."""
+        args = getattr(self, "_compile_args", None) or {}
+        return not self._has_custom_train_step() and args.get("loss") is not None
 
     def rng_variables(self) -> list[Variable]:
         """The state Variables of this model's random streams, to save and restore with its weights.
@@ -319,7 +340,7 @@ class TrainingMixin(FitMixin):
             build = getattr(self, "build", None)
             if build is None or not xs:
                 raise RuntimeError(f"{method}(): the model is not built; call it on an Input first.")
-            shapes = [(None,) + tuple(x.shape[1:]) for x in xs]
+            shapes = [(None,) + tuple(x.shape() if _is_ort_value(x) else x.shape)[1:] for x in xs]
             build(shapes[0] if len(shapes) == 1 else shapes)
         if getattr(self, "compiled", False):
             self._build_programs()
@@ -331,8 +352,13 @@ class TrainingMixin(FitMixin):
 
     # ------------------------------------------------------------------------------------ batch runners
     def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
-                     sample_weight: Any = None) -> dict[str, np.ndarray]:
+                     sample_weight: Any = None, fetch: bool = True) -> Any:
+        """One step; its metric sums, or with ``fetch=False`` a function that reads them later (the step's
+        outputs stay on the device until then)."""
         self._assert_compile_called("train_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.train_batch(self, xs, ys, sample_weight)
         if self._has_custom_train_step():
             from .custom_step import train_batch
 
@@ -340,13 +366,19 @@ class TrainingMixin(FitMixin):
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
-        values = runner.run(feeds, learning_rate=self.optimizer.learning_rate)
+        values = runner.run(feeds, learning_rate=self.optimizer.learning_rate, fetch=fetch)
         self.optimizer._advance()
-        return self._sums(self._programs["train_step"], values)
+        program = self._programs["train_step"]
+        if not fetch:
+            return lambda: self._sums(program, [v.numpy() for v in values])
+        return self._sums(program, values)
 
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
         self._assert_compile_called("test_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.eval_batch(self, xs, ys, sample_weight)
         if self._has_custom_test_step():
             from .custom_step import train_batch
 
@@ -357,6 +389,9 @@ class TrainingMixin(FitMixin):
         return self._sums(self._programs["eval_step"], values)
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
         return self._runners["infer"].run(self._input_feeds(xs, "predict"))
 
@@ -396,9 +431,13 @@ class TrainingMixin(FitMixin):
                 check(raw)
         feeds = {}
         for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
-            feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
-                                       f'Input {i} ("{name}") of model "{self._model_name()}"', method)
-        counts = {f"x[{n!r}]" if len(names) > 1 else "x": len(a) for n, a in feeds.items()}
+            what = f'Input {i} ("{name}") of model "{self._model_name()}"'
+            if _is_ort_value(x):
+                feeds[name] = _check_ort_value(x, tuple(kt.shape), keras_dtype(kt.dtype), what)
+            else:
+                feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
+                                           what, method)
+        counts = {f"x[{n!r}]" if len(names) > 1 else "x": _length(a) for n, a in feeds.items()}
         _check_cardinality(method, counts)
         return feeds
 
@@ -416,7 +455,7 @@ class TrainingMixin(FitMixin):
             raise ValueError(f"{method}(): model {self._model_name()!r} has {n_outputs} output(s) "
                              f"{[o.name for o in config.outputs]} that need targets, but y holds {len(ys)} "
                              "array(s).")
-        counts = {("x" if len(feeds) == 1 else f"x[{k!r}]"): len(v) for k, v in feeds.items()}
+        counts = {("x" if len(feeds) == 1 else f"x[{k!r}]"): _length(v) for k, v in feeds.items()}
         n = next(iter(counts.values()))
         weights = _per_output_weights(sample_weight, outs, method)
         for k, o in enumerate(outs):
@@ -426,9 +465,14 @@ class TrainingMixin(FitMixin):
                 raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
                                  f"but y has no targets for it. Received targets for "
                                  f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
-            y = np.asarray(y)
-            feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
-            counts[label] = len(y)
+            if _is_ort_value(y):
+                expected = tuple(o.shape)[:-1] if o.sparse_labels else tuple(o.shape)
+                dtype = np.dtype(np.int64) if o.sparse_labels else np.dtype(o.target_dtype)
+                feeds[io_names.target(o.name)] = _check_ort_value(y, expected, dtype, f"{method}(): {label}")
+            else:
+                y = np.asarray(y)
+                feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
+            counts[label] = _length(y)
             w = weights[k]
             if w is None:
                 w = _ones(n)
@@ -496,12 +540,23 @@ class TrainingMixin(FitMixin):
             >>> loss, acc = model.train_on_batch(x[:32], y[:32])                 # doctest: +SKIP
         """
         self._assert_compile_called("train_on_batch")
-        data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
-        if data.n == 0:   # Keras fails too (deep in the backend); nothing runs, the step count stays
-            raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs at "
-                             f"least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
+        if _is_ort_value(x) or _is_ort_value(y):
+            # A batch already on the model's device (``onnxruntime.OrtValue``): bound as it is, no copy.
+            if sample_weight is not None or class_weight is not None:
+                raise ValueError("train_on_batch(): sample_weight and class_weight need host arrays; a batch given "
+                                 "as OrtValues trains unweighted.")
+            xs, ys = [x], (None if y is None else [y])
+            if _length(x) == 0:
+                raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs "
+                                 f"at least one sample. Received: x with shape {tuple(x.shape())}")
+        else:
+            data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+            if data.n == 0:   # Keras fails too (deep in the backend); nothing runs, the step count stays
+                raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs "
+                                 f"at least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
+            xs, ys, sample_weight = data.xs, data.ys, data.sample_weight
         self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
-        sums = self._train_batch(data.xs, data.ys, data.sample_weight)
+        sums = self._train_batch(xs, ys, sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
@@ -621,6 +676,10 @@ def _shape_ok(shape: tuple, expected: tuple) -> bool:
 def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndarray:
     if array.dtype == dtype:
         return array
+    if dtype == object:  # a string input: onnxruntime takes str objects
+        if array.dtype.kind not in "USO":
+            raise TypeError(f"{method}(): {what} expects strings. Received an array of dtype {array.dtype}")
+        return array.astype(str).astype(object) if array.dtype.kind == "S" else array.astype(object)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{method}(): {what} must hold numbers of dtype {dtype.name}. Received an array of "
                         f"dtype {array.dtype}")
@@ -634,6 +693,31 @@ def _cast(array: np.ndarray, dtype: np.dtype, what: str, method: str) -> np.ndar
             raise ValueError(f"{method}(): {what} expects {dtype.name} values in [{info.min}, {info.max}]. "
                              f"Received values in [{low}, {high}]")
     return array.astype(dtype)
+
+
+def _is_ort_value(value: Any) -> bool:
+    """Whether ``value`` is an onnxruntime ``OrtValue`` (a tensor that may live on a device)."""
+    return type(value).__name__ == "OrtValue" and callable(getattr(value, "data_type", None))
+
+
+def _length(value: Any) -> int:
+    shape = value.shape() if _is_ort_value(value) else np.shape(value)
+    return int(shape[0]) if len(shape) else 1
+
+
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
+
+
+def _check_ort_value(value: Any, expected: tuple, dtype: np.dtype, what: str) -> Any:
+    """Shape and dtype checks for an ``OrtValue`` feed, without reading it back (it is bound as it is)."""
+    shape, kind = tuple(value.shape()), value.data_type()
+    if not _shape_ok(shape, expected):
+        raise ValueError(f"{what} is incompatible: expected shape={expected}, found shape={shape}")
+    if _ORT_TYPES.get(kind) != np.dtype(dtype):
+        raise TypeError(f"{what} must be an OrtValue of dtype {np.dtype(dtype).name} (an OrtValue is bound without "
+                        f"a conversion). Received: an OrtValue of type {kind}")
+    return value
 
 
 def _check_array(array: np.ndarray, expected: tuple, dtype: np.dtype, what: str, method: str) -> np.ndarray:

@@ -64,9 +64,9 @@ def test_a_wanted_value_computed_by_the_graph_keeps_its_gradient():
 
 def test_missing_rule_names_the_op_the_node_and_the_path_to_the_loss():
     b = GraphBuilder()
-    x = b.input("x", TensorProto.FLOAT, (3,))
+    x = b.input("x", TensorProto.FLOAT, (9,))
     hidden = b.op("Exp", [x], name="hidden")
-    odd = b.op("Det", [b.op("Reshape", [hidden, b.const(np.array([1, 3, 1], np.int64))])], name="odd")
+    odd = b.op("Det", [b.op("Reshape", [hidden, b.const(np.array([1, 3, 3], np.int64))])], name="odd")
     loss = b.op("ReduceSum", [odd], keepdims=0, name="loss")
     with pytest.raises(GradientError, match=r"No gradient rule for ONNX op 'Det' \(node 'n_Det'\).*"
                                             r"x -> hidden -> .*\[Det 'n_Det'\] -> odd -> loss"):

@@ -13,10 +13,9 @@ from onnx import TensorProto, helper
 
 from onnxforge.autodiff import gradient_model
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import run_model
+from tests.autodiff.harness import F, run_model, needs_torch, torch  # torch, F: optional oracle
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
 
 I64, BOOL = TensorProto.INT64, TensorProto.BOOL
 
@@ -343,6 +342,7 @@ def test_scan_nested_in_scan_body():
               name="Scan_in_Scan")
 
 
+@needs_torch
 def test_loop_that_runs_zero_times(checked):
     # Nothing to walk back: the initial state's gradient is the final state's, the captures get zeros.
     import onnxruntime as ort

@@ -9,11 +9,9 @@ from onnx import TensorProto
 
 from onnxforge.autodiff import GradientError, gradient_model
 from onnxforge.graph import GraphBuilder
-from tests.autodiff.harness import Case, run_case
+from tests.autodiff.harness import F, Case, run_case, needs_torch, torch  # torch, F: optional oracle
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 def _same_pads(auto_pad: str, spatial, kernel, strides, dilations):
@@ -145,6 +143,7 @@ def _conv_model(op: str, x_shape, w_shape, **attrs) -> onnx.ModelProto:
     return b.to_model()
 
 
+@needs_torch
 def test_conv_gradient_serves_many_lengths_with_one_graph():
     """A SAME strided Conv1D on a run-time length: one gradient graph, lengths 5..12, against torch."""
     attrs = {"strides": [3], "auto_pad": "SAME_LOWER"}

@@ -6,9 +6,8 @@ from onnx import TensorProto, helper
 
 from onnxforge.autodiff import GradientError, gradient_model
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import Case, run_case
+from tests.autodiff.harness import F, Case, run_case, torch  # torch, F: optional oracle
 
-torch = pytest.importorskip("torch")
 
 
 def _mm(shape_a, shape_b, name):
@@ -58,8 +57,8 @@ GEMM = [
 ]
 
 
-def _es(equation, *shapes, name="", wrt=None, ort=True):
-    return Case("Einsum", list(shapes), {"equation": equation}, wrt=wrt, ort=ort,
+def _es(equation, *shapes, name="", wrt=None, ort=True, onnx_ad=True):
+    return Case("Einsum", list(shapes), {"equation": equation}, wrt=wrt, ort=ort, onnx_ad=onnx_ad,
                 torch_fn=lambda *xs: torch.einsum(equation, *xs), name=name or f"Einsum[{equation}]")
 
 
@@ -70,8 +69,9 @@ EINSUM = [
     _es("ij,jk", (2, 3), (3, 4), name="Einsum[implicit ij,jk]"),
     _es("ba", ("N", 3), name="Einsum[implicit transpose]"),
     _es("ij->ji", (2, "N")),
-    _es("ij->", ("N", 3)),
-    _es("ij->j", ("N", 3)),
+    # onnx-ad 0.3's adjoints of reductions to fewer axes do not run (a Reshape to the wrong rank).
+    _es("ij->", ("N", 3), onnx_ad=False),
+    _es("ij->j", ("N", 3), onnx_ad=False),
     _es("i,j->ij", (3,), ("N",)),
     _es("ij,ij->i", ("N", 3), ("N", 3)),
     _es("ij,jk->i", ("N", 3), (3, 4)),                    # k only in operand 1: its gradient is expanded

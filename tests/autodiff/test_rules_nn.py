@@ -10,11 +10,11 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxforge.autodiff import GradientError, check_gradients, gradient_model
 from onnxforge.autodiff.gradcheck import LOSS, upstream_wrapped
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import Case, normal, positive, run_case, run_model
+from tests.autodiff.harness import (  # torch, F: optional oracle
+    F, Case, normal, positive, run_case, run_model, torch,
+)
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 # ------------------------------------------------------------------ torch references

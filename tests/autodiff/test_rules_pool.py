@@ -8,11 +8,11 @@ from onnx import TensorProto
 
 from onnxforge.autodiff import GradientError, gradient_model
 from onnxforge.graph import GraphBuilder
-from tests.autodiff.harness import Case, distinct, run_case
+from tests.autodiff.harness import (  # torch, F: optional oracle
+    F, Case, distinct, run_case, needs_torch, torch,
+)
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 
 
 def _pads(attrs: dict, spatial) -> tuple[list[int], list[int]]:
@@ -122,6 +122,11 @@ def test_gradient(case):
 
 # ------------------------------------------------------------------ beyond the harness
 def _pool_grad_session(op: str, shape, **attrs) -> ort.InferenceSession:
+    return ort.InferenceSession(_pool_grad_model(op, shape, **attrs).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+
+
+def _pool_grad_model(op: str, shape, **attrs):
     b = GraphBuilder()
     x = b.input("x", TensorProto.FLOAT, shape)
     u = b.input("u", TensorProto.FLOAT, tuple(f"u{k}" for k in range(len(shape))))
@@ -129,7 +134,7 @@ def _pool_grad_session(op: str, shape, **attrs) -> ort.InferenceSession:
     b.output(b.op("ReduceSum", [b.op("Mul", [y, u])], keepdims=0), "loss")
     model = gradient_model(b.to_model(), "loss", ["x"])
     check_full(model)
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return model
 
 
 def _against_torch(op: str, x: np.ndarray, torch_fn, shape=None, **attrs) -> None:
@@ -148,10 +153,13 @@ TIE_CASES = [
     ("3x3_s2_ceil", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)),
     ("2x2_s1_dilated", dict(kernel_shape=[2, 2], dilations=[2, 2])),
     ("2x2_s2_col_major", dict(kernel_shape=[2, 2], strides=[2, 2], storage_order=1)),
+    ("3x3_s3_tiles", dict(kernel_shape=[3, 3], strides=[3, 3])),
+    ("3x1_s3x1_tiles", dict(kernel_shape=[3, 1], strides=[3, 1])),
 ]
 
 
 @pytest.mark.parametrize("attrs", [a for _, a in TIE_CASES], ids=[n for n, _ in TIE_CASES])
+@needs_torch
 def test_max_pool_ties_go_to_the_first_index_like_torch(attrs):
     """Few distinct values (and relu-like zero plateaus): every window has ties; gradients match torch."""
     rng = np.random.default_rng(0)
@@ -160,6 +168,21 @@ def test_max_pool_ties_go_to_the_first_index_like_torch(attrs):
     _against_torch("MaxPool", x, torch_pool("max", **torch_attrs), **attrs)
 
 
+@pytest.mark.parametrize("shape,kernel", [((3, 2, 9), [2]), ((2, 2, 5, 4, 6), [2, 2, 2])], ids=["1d", "3d"])
+@needs_torch
+def test_tiled_max_pool_ties_1d_3d_and_no_indices_asked(shape, kernel):
+    """Windows that tile X (kernel == strides): the forward MaxPool runs without Indices (the rule rebuilds
+    them from X and Y) and plateaus still send each gradient to the window's first maximum."""
+    x = np.maximum(np.random.default_rng(2).integers(-2, 3, shape), 0).astype(np.float32)
+    attrs = dict(kernel_shape=kernel, strides=kernel)
+    model = _pool_grad_model("MaxPool", ("N",) + shape[1:], **attrs)
+    pools = [n for n in model.graph.node if n.op_type == "MaxPool"]  # the forward pool and the taps' boxes
+    assert pools and all(len([o for o in n.output if o]) == 1 for n in pools)
+    pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[len(kernel) - 1]
+    _against_torch("MaxPool", x, lambda t: pool(t, kernel, kernel), **attrs)
+
+
+@needs_torch
 def test_average_pool_same_lower_against_torch():
     x = np.random.default_rng(0).standard_normal((2, 2, 6, 5)).astype(np.float32)
     attrs = dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER")
@@ -173,12 +196,14 @@ def test_average_pool_same_lower_against_torch():
     _against_torch("AveragePool", x, reference, **attrs)
 
 
+@needs_torch
 def test_global_max_pool_ties_go_to_the_first_index():
     x = np.zeros((2, 3, 4, 4), np.float32)
     x[0, 0, 1, 2] = x[0, 0, 3, 0] = 1.0  # two maxima: the first in row-major order gets the gradient
     _against_torch("GlobalMaxPool", x, lambda t: F.max_pool2d(t, t.shape[2:]))
 
 
+@needs_torch
 def test_max_pool_runs_at_many_lengths_with_one_graph():
     sess = _pool_grad_session("MaxPool", ("N", 2, "L"), kernel_shape=[3], strides=[2], pads=[1, 1])
     rng = np.random.default_rng(0)
@@ -239,6 +264,7 @@ def _relu_pool_model(extra_use: bool):
 
 
 @pytest.mark.parametrize("extra_use", [False, True], ids=["relu_then_pool", "relu_used_twice"])
+@needs_torch
 def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
     build = _relu_pool_model(extra_use)
     (plain, _), (fused, fired) = build(False), build(True)
@@ -262,6 +288,7 @@ def test_relu_mask_moves_before_unpool_without_changing_gradients(extra_use):
 
 @pytest.mark.parametrize("pool", [dict(kernel_shape=[2, 2], strides=[2, 2]), dict(kernel_shape=[3, 3], strides=[1, 1])],
                          ids=["disjoint", "overlapping"])
+@needs_torch
 def test_bias_gradient_sums_the_pooled_gradient_when_windows_are_disjoint(pool):
     from onnxforge.autodiff import backward
     from onnxforge.autodiff.passes import sum_before_unpool

@@ -18,10 +18,9 @@ from onnx import TensorProto, helper
 from onnxforge.autodiff import GradientError, check_gradients, gradient_model
 from onnxforge.autodiff.gradcheck import LOSS, upstream_wrapped
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import run_model
+from tests.autodiff.harness import F, run_model, needs_torch, torch  # torch, F: optional oracle
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
 
 I_SIZE, H = 3, 4
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -208,6 +207,7 @@ ORT_CASES = [
 
 @pytest.mark.parametrize("op,attrs,lens", ORT_CASES,
                          ids=["lstm-lens", "lstm-clip-forget", "gru-lens-clip", "gru-lbr1-lens", "rnn-lens"])
+@needs_torch
 def test_lengths_clip_input_forget_against_onnxruntime(op, attrs, lens):
     """What ONNX's reference evaluator ignores: the fused forward in onnxruntime agrees with the spec loop
     in torch, and our gradient graph (run by onnxruntime, float32) agrees with torch.autograd on it."""
@@ -247,6 +247,7 @@ LAYOUT1_CASES = [
 
 
 @pytest.mark.parametrize("op,attrs,present", LAYOUT1_CASES, ids=["lstm", "gru", "rnn"])
+@needs_torch
 def test_batch_major_layout(op, attrs, present):
     """layout=1 (what batch_first modules may export): onnxruntime's CPU kernels refuse it, so finite
     differences (reference evaluator, float64) and torch.autograd on ``batch_first`` modules only."""
@@ -280,6 +281,7 @@ class _SeqClassifier(torch.nn.Module):
         return self.fc(y[:, -1])
 
 
+@needs_torch
 def test_exported_lstm_trains_like_torch():
     """from_torch(nn.LSTM model): three SGD steps in onnxruntime give torch's losses and weights."""
     import copy

@@ -8,10 +8,11 @@ from onnx import TensorProto, helper
 
 from onnxforge.autodiff import gradient_model
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import Case, distinct, normal, positive, run_case
+from tests.autodiff.harness import (  # torch, F: optional oracle
+    F, Case, distinct, normal, positive, run_case, needs_torch, torch,
+)
 from tests.conftest import check_full
 
-torch = pytest.importorskip("torch")
 
 
 def _dims(x, axes, noop):
@@ -168,6 +169,7 @@ def _torch_grad(op, x, dims, keepdim, u):
 
 @pytest.mark.parametrize("op", ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceLogSumExp", "ReduceProd"])
 @pytest.mark.parametrize("axes,noop", [([1, -1], 0), ([0], 0), ([], 0), ([], 1)])
+@needs_torch
 def test_axes_known_only_at_run_time(op, axes, noop):
     """Axes fed at run time (negative, empty with and without noop_with_empty_axes), keepdims=0, one graph."""
     sess = _grad_session(op, ["N", 3, 4], {"keepdims": 0, "noop_with_empty_axes": noop}, axes_input=True)
@@ -185,6 +187,7 @@ def test_axes_known_only_at_run_time(op, axes, noop):
 
 
 @pytest.mark.parametrize("op,torch_fn", [("ReduceMax", torch.amax), ("ReduceMin", torch.amin)])
+@needs_torch
 def test_ties_share_the_gradient_evenly_like_torch(op, torch_fn):
     """At ties the gradient is split evenly among the extrema (torch.amax / amin), not given to one."""
     sess = _grad_session(op, ["N", 4], {"keepdims": 0}, axes_input=True)

@@ -5,13 +5,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import torch
-import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
 from onnxforge.autodiff import GradientError, check_gradients, gradient_model
 from onnxforge.graph import DEFAULT_OPSET
-from tests.autodiff.harness import Case, distinct, run_case
+from tests.autodiff.harness import (  # torch, F: optional oracle
+    F, Case, distinct, run_case, needs_torch, torch,
+)
 from tests.conftest import check_full
 
 BIG = np.iinfo(np.int64).max
@@ -92,8 +92,9 @@ CASES = [
     Case("Reshape", [(2, 3, 4), i64(4, -1, 2)], torch_fn=lambda x, s: x.reshape(4, -1, 2)),
     Case("Reshape", [(2, 3), i64(3, 2)], attrs={"allowzero": 1}, torch_fn=lambda x, s: x.reshape(3, 2),
          name="Reshape_allowzero"),
+    # onnx-ad 0.3's adjoint of an empty reshape does not run (its Expand broadcasts (3,3,0) with (0,3,1)).
     Case("Reshape", [(0, 3), i64(3, 0)], attrs={"allowzero": 1}, torch_fn=lambda x, s: x.reshape(3, 0),
-         name="Reshape_allowzero_empty"),
+         name="Reshape_allowzero_empty", onnx_ad=False),
     Case("Flatten", [("N", 2, 3)], attrs={"axis": 2}, torch_fn=lambda x: x.reshape(x.shape[0] * 2, 3)),
     Case("Flatten", [(2, 3, 4)], attrs={"axis": -1}, torch_fn=lambda x: x.reshape(6, 4),
          name="Flatten_negative_axis"),
@@ -276,6 +277,7 @@ def _ort_grad(model: onnx.ModelProto, feeds: dict, upstream: np.ndarray) -> np.n
 
 
 @pytest.mark.parametrize("runtime_pads", [False, True])
+@needs_torch
 def test_pad_negative_pads(runtime_pads):
     # Negative pads crop (the reference evaluator cannot run them): check in onnxruntime against torch,
     # whose F.pad crops on negative pads too. Pads fed at run time take the in-graph path.
@@ -295,6 +297,7 @@ def test_pad_negative_pads(runtime_pads):
         np.testing.assert_allclose(_ort_grad(model, feeds, up), expected.numpy(), rtol=1e-6, atol=1e-6)
 
 
+@needs_torch
 def test_resize_runtime_scales():
     # Scales fed at run time: every axis goes through the interpolation-matrix path, the batch axis too.
     model = _model([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear")],
@@ -311,6 +314,7 @@ def test_resize_runtime_scales():
         np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@needs_torch
 def test_slice_runtime_starts_and_steps():
     # starts / ends / steps fed at run time (not constants): the general scatter path.
     ins = [("x", TensorProto.FLOAT, [5, "N"])] + [(n, TensorProto.INT64, [2]) for n in ("s", "e", "st")]

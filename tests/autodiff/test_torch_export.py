@@ -115,3 +115,18 @@ def test_conv_net_with_batch_norm_in_training_mode():
     bn = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
     assert bn and any(a.name == "training_mode" and a.i == 1 for a in bn[0].attribute)
     _check(module, "conv", model, names)
+
+
+def test_dynamo_export_of_a_training_mode_conv_net_uses_batch_statistics():
+    # torch's dynamo exporter writes a training-mode BatchNorm in inference form (and, optimized, folds it
+    # into the Conv); export_torch keeps it unfolded and in training mode, as the module computes.
+    pytest.importorskip("onnxscript")
+    from exporters.torch_exporter import export_torch
+
+    torch.manual_seed(0)
+    module = ConvNet().train()
+    model = export_torch(module, _inputs("conv", 4, np.random.default_rng(1)), input_names=["x", "t"],
+                         output_names=["loss"])
+    bn = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
+    assert bn and any(a.name == "training_mode" and a.i == 1 for a in bn[0].attribute)
+    _check(module, "conv", model, ["x", "t"])

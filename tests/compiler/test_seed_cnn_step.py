@@ -108,4 +108,10 @@ def test_seed_cnn_step_graph_is_lean():
         src = producers.get(node.input[0])
         assert src is not None and src.op_type in ("MaxPool", "Add", "MatMul", "Gemm"), (src, shapes.get(node.input[0]))
     counts = Counter(n.op_type for n in graph.node)
-    assert counts["MaxPool"] == 2
+    # The two forward pools, without Indices (the max-pool rule rebuilds them from X and Y, testing each
+    # window tap through a smaller MaxPool over the box up to it: 3 per 2x2 pool).
+    pools = [n for n in graph.node if n.op_type == "MaxPool"]
+    attrs = [{a.name: list(a.ints) for a in n.attribute} for n in pools]
+    assert sum(a["kernel_shape"] == [2, 2] for a in attrs) == 2 and counts["MaxPool"] == 2 + 2 * 3
+    assert all(len([o for o in n.output if o]) == 1 for n in pools)
+    assert counts["MaxUnpool"] == 2

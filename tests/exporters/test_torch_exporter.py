@@ -70,9 +70,9 @@ def _data(shape, classes, n=8, seed=0):
     return rng.standard_normal((n, *shape)).astype(np.float32), rng.integers(0, classes, n)
 
 
-def _train_both(net, x, y, steps=3, lr=0.1):
+def _train_both(net, x, y, steps=3, lr=0.1, dynamo=True):
     """SGD steps through onnxforge and through torch from the same weights: per-step losses, and both."""
-    model = from_torch(net, torch.from_numpy(x[:2]))
+    model = from_torch(net, torch.from_numpy(x[:2]), dynamo=dynamo)
     model.compile(optimizer=onnxforge.optimizers.SGD(lr),
                   loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
     ref = copy.deepcopy(net)
@@ -89,13 +89,14 @@ def _train_both(net, x, y, steps=3, lr=0.1):
     return model, ref, np.array(ours), np.array(theirs)
 
 
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
 @pytest.mark.parametrize("kind", list(CASES))
-def test_sgd_steps_reproduce_torch_training(kind):
+def test_sgd_steps_reproduce_torch_training(kind, dynamo):
     torch.manual_seed(0)
     factory, shape, classes = CASES[kind]
     net = factory()
     x, y = _data(shape, classes)
-    model, ref, ours, theirs = _train_both(net, x, y)
+    model, ref, ours, theirs = _train_both(net, x, y, dynamo=dynamo)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, err_msg=f"{kind}: losses per step")
     assert theirs[-1] < theirs[0]  # the steps did move the weights
     trained = to_torch_state_dict(model)
@@ -200,3 +201,68 @@ def test_example_continues_training_in_plain_onnxruntime(tmp_path):
     np.testing.assert_allclose(losses[0], expected, rtol=1e-5)
     for v in model.trainable_weights:
         np.testing.assert_allclose(state[v.name], v.numpy(), rtol=1e-5, atol=1e-7)
+
+
+class TiedLM(nn.Module):
+    """Embedding and output projection sharing one weight (as GPT-2's wte / lm_head), and a learned position
+    embedding read through a constant range (what the dynamo exporter's optimizer folds away)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.pos = nn.Embedding(12, 8), nn.Embedding(5, 8)
+        self.head = nn.Linear(8, 12, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, tokens):
+        h = torch.tanh(self.embed(tokens) + self.pos(torch.arange(tokens.shape[1])))
+        return self.head(h).mean(1)
+
+
+def test_tied_weights_train_under_their_canonical_name():
+    torch.manual_seed(0)
+    net = TiedLM()
+    tokens = torch.randint(0, 12, (8, 5))
+    y = np.random.default_rng(0).integers(0, 12, 8)
+    model = from_torch(net, tokens[:2])
+    assert [v.name for v in model.trainable_weights] == [n for n, _ in net.named_parameters()]
+    model.compile(optimizer=onnxforge.optimizers.SGD(0.5),
+                  loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ref = copy.deepcopy(net)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    for _ in range(2):
+        model.train_on_batch(tokens.numpy(), y)
+        opt.zero_grad()
+        F.cross_entropy(ref(tokens), torch.from_numpy(y)).backward()
+        opt.step()
+    trained = to_torch_state_dict(model)
+    for name, value in ref.named_parameters():  # the tied weight got both uses' gradients
+        np.testing.assert_allclose(trained[name].numpy(), value.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_a_parameter_the_export_turned_into_a_constant_is_an_error_naming_it():
+    # torch's graph optimizer folds pos.weight[arange(5)] into a constant: it could never train.
+    with pytest.raises(ValueError, match=r"pos\.weight \(5, 8\).*constants"):
+        from_torch(TiedLM(), torch.randint(0, 12, (2, 5)), optimize=True)
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_embedding_padding_row_is_not_trained_by_its_lookups(dynamo):
+    # nn.Embedding(padding_idx=0) gives row 0 no gradient from lookups; the exported Gather would.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Flatten(), nn.Linear(12, 3))
+    tokens = torch.tensor([[0, 3, 0], [5, 0, 9], [1, 2, 0], [0, 0, 7]])
+    y = np.array([0, 2, 1, 1])
+    model = from_torch(net, tokens[:2], dynamo=dynamo)
+    model.compile(optimizer=onnxforge.optimizers.SGD(0.5),
+                  loss=onnxforge.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ref = copy.deepcopy(net)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.5)
+    for _ in range(2):
+        model.train_on_batch(tokens.numpy(), y)
+        opt.zero_grad()
+        F.cross_entropy(ref(tokens), torch.from_numpy(y)).backward()
+        opt.step()
+    trained = to_torch_state_dict(model)
+    np.testing.assert_array_equal(trained["0.weight"][0].numpy(), net[0].weight[0].detach().numpy())
+    for name, value in ref.named_parameters():
+        np.testing.assert_allclose(trained[name].numpy(), value.detach().numpy(), rtol=1e-4, atol=1e-6)

@@ -72,5 +72,5 @@ def test_from_model_reads_types_and_constant_values():
 
 def test_opset_range_is_checked_with_a_clear_error():
     assert check_opset(DEFAULT_OPSET) == DEFAULT_OPSET
-    with pytest.raises(ValueError, match=r"opset must be an int in \[18, 22\].*Received: opset=9"):
+    with pytest.raises(ValueError, match=r"opset must be an int in \[18, 24\].*Received: opset=9"):
         check_opset(9)

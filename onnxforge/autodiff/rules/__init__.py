@@ -1,6 +1,8 @@
 """Gradient rules, one module per op family. Importing this package registers them all."""
 from __future__ import annotations
 
-from . import control_flow, conv, elementwise, matmul, nn, pool, recurrent, reduce, shape  # noqa: F401
+from . import (  # noqa: F401
+    attention, control_flow, conv, elementwise, matmul, nn, pool, recurrent, reduce, sequence, shape,
+)
 
 __all__: list[str] = []

@@ -113,8 +113,7 @@ def _info(v: Value) -> onnx.ValueInfoProto:
 
 
 def _zeros(b: GraphBuilder, v: Value) -> Value:
-    zero = helper.make_tensor("zero", v.dtype or onnx.TensorProto.FLOAT, [1], [0])
-    return b.op("ConstantOfShape", [b.op("Shape", [v])], value=zero, dtype=v.dtype, shape=v.shape)
+    return b.zeros_like(v)
 
 
 def _typed(v: Value, like: Value) -> Value:

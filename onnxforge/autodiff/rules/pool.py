@@ -1,17 +1,22 @@
 """Gradient rules: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (1-D to 3-D).
 
 Max pooling routes each output gradient to the first maximum of its window (row-major window order), as
-onnxruntime's forward and torch do, so ties break identically: the rule reads the positions from the
-forward node's own Indices output and scatters (MaxUnpool where windows cannot overlap, a ScatterElements
-sum where they can). Asking for Indices makes onnxruntime's forward MaxPool ~3x slower (a scalar kernel),
-yet every Indices-free 2x2 formulation measured costs more in total: window extraction by a one-hot
-strided Conv with ArgMax or CumSum first-index masks and DepthToSpace (about +60% CPU time for the pool's
-forward and backward), SpaceToDepth with Where chains, or Transpose with ArgMax (+15-40%).
+onnxruntime's forward and torch do, so ties break identically. Where the windows tile the input (kernel ==
+strides, no pads or dilations: Keras's default pool 2 stride 2) the forward MaxPool stays Indices-free and
+the rule rebuilds the indices from X and Y (a small MaxPool per tap, Equal, float arithmetic) for MaxUnpool:
+asking onnxruntime for Indices picks a scalar kernel ~4x slower than the plain MaxPool (11.5 extra CPU-ms on
+the seed CNN's first pool), and this saved 4-5 CPU-ms of its 85 ms step (paired A/B, 1 thread). Elsewhere
+the rule reads the positions from the forward node's own Indices output and scatters (MaxUnpool where
+windows cannot overlap, a ScatterElements sum where they can). Measured and dropped: SpaceToDepth or a
+one-hot strided Conv with ArgMax or DepthToSpace, Where chains (Where costs ~30x a Mul in onnxruntime),
+full-size masks with Resize-upsampled maxima.
 Average pooling is linear: its gradient spreads ``dY / divisor`` back over each window with a depthwise
 ones kernel (the Conv input-gradient machinery of ``conv.py``), the divisor counting the taps each window
 averaged (pads included or not, ceil-mode windows clipped).
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import onnx
@@ -103,6 +108,74 @@ def _scatter_by_indices(ctx: GradContext, x: Value, dy: Value, geo: _Geometry, p
     return b.op("Reshape", [summed, b.op("Shape", [x])], shape=x.shape)
 
 
+_MAX_TILE_TAPS = 9  # past 3x3 windows the per-tap comparisons cost more than asking MaxPool for Indices
+
+
+def _tiles(ctx: GradContext, x: Value, geo: _Geometry, pads, spatial) -> tuple | None:
+    """The pooled spatial dims when the windows tile X exactly as far as they reach (kernel == strides, no
+    dilation, no pads, floor mode, static dims), so each pixel belongs to at most one window; else ``None``."""
+    if spatial is None or pads is None or any(pads[0] + pads[1]) or ctx.attr("ceil_mode", 0):
+        return None
+    if x.shape is None or not isinstance(x.shape[1], int) or ctx.has_output(1):
+        return None  # Indices the model computes anyway are cheaper to reuse than to recompute
+    taps = int(np.prod(geo.kernel))
+    if geo.kernel != geo.strides or any(d != 1 for d in geo.dilations) or not 1 < taps <= _MAX_TILE_TAPS:
+        return None
+    out = tuple(i // k for i, k in zip(spatial, geo.kernel))
+    return out if all(o > 0 for o in out) else None
+
+
+def _first_max_indices(ctx: GradContext, x: Value, y: Value, kernel: tuple, spatial: tuple, out: tuple) -> Value:
+    """The flat index into X of each window's first maximum (row-major window order, as onnxruntime's
+    MaxPool with Indices and torch pick it), from X and the pooled Y alone.
+
+    Each tap is tested against Y through the max of its box (``_box_max``); walking the taps from last to
+    first, ``off += match * (tap_offset - off)`` leaves the first matching tap's offset (exact small integers in
+    float32; Where is ~30x slower than Mul in onnxruntime). A plane base and a batch base make the offsets
+    flat indices for MaxUnpool.
+    """
+    b = ctx.b
+    rank = len(kernel)
+    row_strides = [int(np.prod(spatial[d + 1:])) for d in range(rank)]
+    taps = list(itertools.product(*(range(k) for k in kernel)))  # row-major, the order ties resolve in
+    offsets = [float(sum(a * st for a, st in zip(t, row_strides))) for t in taps]
+    f32 = onnx.TensorProto.FLOAT
+    off: Value | float = offsets[-1]  # windows have 2 taps at least, so the loop makes it a Value
+    for t, o in zip(reversed(taps[:-1]), reversed(offsets[:-1])):
+        hit = b.op("Cast", [b.op("Equal", [_box_max(b, x, t, kernel, spatial, out, y.shape), y])], to=f32)
+        if isinstance(off, float):
+            off = b.op("Sub", [b.const(np.float32(off)), b.op("Mul", [hit, b.const(np.float32(off - o))])])
+        else:
+            off = b.op("Sub", [off, b.op("Mul", [hit, b.op("Sub", [off, b.const(np.float32(o))])])])
+    local = b.op("Cast", [off], to=onnx.TensorProto.INT64)
+    channels, plane = x.shape[1], int(np.prod(spatial))
+    grid = np.zeros((1, channels) + tuple(out), np.int64) + np.arange(channels).reshape((1, channels) + (1,) * rank) * plane
+    for d in range(rank):
+        shape = [1] * (rank + 2)
+        shape[d + 2] = out[d]
+        grid = grid + (np.arange(out[d]) * kernel[d] * row_strides[d]).reshape(shape)
+    batch = b.op("Squeeze", [b.op("Slice", [b.op("Shape", [x]), _ints(b, [0]), _ints(b, [1])]), _ints(b, [0])])
+    first = b.op("Mul", [b.op("Range", [_ints(b, 0), batch, _ints(b, 1)]), _ints(b, channels * plane)])
+    first = b.op("Reshape", [first, _ints(b, [-1] + [1] * (rank + 1))])
+    return b.op("Add", [b.op("Add", [local, b.const(grid)]), first], shape=y.shape)
+
+
+def _box_max(b: GraphBuilder, x: Value, tap: tuple, kernel: tuple, spatial: tuple, out: tuple, shape) -> Value:
+    """Per window, the max over the taps from the window's start up to ``tap`` on every axis: a MaxPool with
+    kernel ``tap + 1`` and the windows' strides, cropped to the pooled dims. Every tap in that box comes at or
+    before ``tap`` in row-major order, so once the earlier taps are known to fall short of the window's max
+    Y, the box reaches Y exactly when ``tap`` does. (Cheaper than a strided Slice of the tap itself: 2.7 vs
+    3.5 CPU-ms for the three taps of the seed CNN's first pool, and onnxruntime runs pools on all threads.)"""
+    box = [a + 1 for a in tap]
+    got = [(i - k) // s + 1 for i, k, s in zip(spatial, box, kernel)]
+    pooled = b.op("MaxPool", [x], kernel_shape=box, strides=list(kernel), shape=(*shape[:2], *got))
+    if tuple(got) == tuple(out):
+        return pooled
+    rank = len(kernel)  # leftover pixels past the last full window give the smaller boxes an extra output
+    return b.op("Slice", [pooled, _ints(b, [0] * rank), _ints(b, list(out)), _ints(b, list(range(2, rank + 2)))],
+                shape=shape)
+
+
 @register("MaxPool")
 def _max_pool(ctx: GradContext):
     x, dy = ctx.I(0), ctx.GO(0)
@@ -111,6 +184,13 @@ def _max_pool(ctx: GradContext):
     geo = _pool_geometry(ctx)
     spatial = _spatial(x)
     pads = _conv_pads(ctx, geo, spatial)
+    out = _tiles(ctx, x, geo, pads, spatial)
+    if out is not None:
+        # Keras's default (pool 2, stride 2): the forward MaxPool stays Indices-free (asking for Indices picks
+        # a scalar kernel ~4x slower than the plain one) and the indices are rebuilt from X and Y.
+        idx = _first_max_indices(ctx, x, ctx.O(0), geo.kernel, spatial, out)
+        unpool = {"kernel_shape": [max(i - o + 1, 1) for i, o in zip(spatial, out)]}
+        return [ctx.b.op("MaxUnpool", [dy, idx, ctx.b.op("Shape", [x])], shape=x.shape, **unpool)]
     return [_scatter_by_indices(ctx, x, dy, geo, pads, spatial)]
 
 

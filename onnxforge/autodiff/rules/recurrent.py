@@ -87,7 +87,9 @@ def _check(ctx: GradContext, op: str) -> None:
 def _recurrent(op: str):
     def rule(ctx: GradContext):
         _check(ctx, op)
-        b, dt = ctx.b, ctx.I(0).dtype or TensorProto.FLOAT
+        b, dt = ctx.b, ctx.I(0).dtype
+        if dt is None:  # every state, zero and constant of the backward scan takes it: never guess float32
+            raise ctx.fail(f"the element type of input {ctx.I(0).name!r} is unknown after shape inference.")
         G = _GATES[op]
         direction = ctx.attr("direction", "forward")
         layout = int(ctx.attr("layout", 0))

@@ -104,12 +104,14 @@ def _reduce_sum_square(ctx):
 
 @register("ReduceL2")
 def _reduce_l2(ctx):
-    # d|x| / dx = x / |x|; at |x| = 0 the gradient is 0, as torch's norm backward masks it.
+    # d|x| / dx = x / |x|; at |x| = 0 the gradient is 0, as torch's norm backward masks it. With
+    # noop_with_empty_axes and no axes nothing is reduced: y = |x| element by element, the same formula
+    # with the incoming gradient already shaped like x.
     x, y, b = ctx.I(0), ctx.O(0), ctx.b
     zero = b.op("Equal", [y, b.const(0.0, y.dtype)])
     safe = b.op("Where", [zero, b.const(1.0, y.dtype), y], dtype=y.dtype)
     scale = b.op("Where", [zero, b.const(0.0, y.dtype), ctx.GO(0) / safe], dtype=y.dtype)
-    return [x * _keep(ctx, scale), None]
+    return [x * (scale if _is_noop(ctx) else _keep(ctx, scale)), None]
 
 
 @register("ReduceLogSumExp")

@@ -237,7 +237,7 @@ class TimeDistributed(Layer):
         child = self._child_shape(input_shape)
         if not self.layer.built:
             self.layer._maybe_build(child)
-            prefix_weight_names(self.layer, self.name)
+        prefix_weight_names(self.layer, self.name)  # also for an inner layer built from its own config
         self.built = True
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,226 @@
+"""``EinsumDense``: a dense layer whose product is an einsum equation (Keras 3 semantics and weight shapes).
+
+``MultiHeadAttention`` builds its projections from it, so its kernel layouts (``query/kernel`` of shape
+``(dim, heads, key_dim)``, ...) are Keras's. Equations of the dense kind (the input's trailing labels
+contracted with the kernel's leading ones) are emitted as one ``MatMul`` between reshaped operands, which
+onnxruntime runs faster than ``Einsum``; every other equation is an ONNX ``Einsum``.
+"""
+from __future__ import annotations
+
+__all__ = ["EinsumDense", "analyze_einsum"]
+
+import copy
+import re
+from typing import Any
+
+import numpy as np
+
+from .. import activations as activations_mod
+from .. import initializers as initializers_mod
+from .. import regularizers as regularizers_mod
+from ..graph import Value
+from . import _ops
+from .base import InputSpec, Layer
+from .core import apply_activation, no_constraint
+
+_FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
+    (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
+    (re.compile(r"^\.\.\.([a-zA-Z]+),([a-zA-Z]+)->\.\.\.([a-zA-Z]+)$"), "left"),
+    (re.compile(r"^([a-zA-Z]{2,})\.\.\.,([a-zA-Z]+)->([a-zA-Z]+)\.\.\.$"), "right"),
+)
+
+
+def _split(equation: str) -> tuple[str, str, str, str | None]:
+    eq = equation.replace(" ", "")
+    for pattern, elided in _FORMS:
+        match = pattern.match(eq)
+        if match:
+            return match.group(1), match.group(2), match.group(3), elided
+    raise ValueError(f"Invalid einsum equation '{equation}'. Equations must be in the form [X],[Y]->[Z], "
+                     "...[X],[Y]->...[Z], or [X]...,[Y]->[Z]....")
+
+
+def analyze_einsum(equation: str, bias_axes: str | None, input_shape: tuple,
+                   output_shape: tuple) -> tuple[tuple, tuple | None, tuple, list[int], list[int]]:
+    """``(kernel_shape, bias_shape, full_output_shape, kernel_input_axes, kernel_output_axes)``.
+
+    ``output_shape`` gives the output's dims after the batch dim, elided dims excluded (Keras's
+    ``EinsumDense(output_shape=...)``); the batch dim and elided dims come from the input.
+    """
+    in_spec, w_spec, out_spec, elided_side = _split(equation)
+    input_shape = tuple(input_shape)
+    elided = len(input_shape) - len(in_spec)
+    if elided < 0 or (elided > 0 and elided_side is None):
+        raise ValueError(f"Einsum equation '{equation}' does not match the input rank {len(input_shape)}. "
+                         f"Received: input_shape={input_shape}")
+    full = [input_shape[0], *((output_shape,) if isinstance(output_shape, int) else tuple(output_shape))]
+    if elided_side == "left":
+        full[1:1] = list(input_shape[1:elided])
+        in_pos = {c: i + elided for i, c in enumerate(in_spec)}
+        out_pos = {c: i + elided for i, c in enumerate(out_spec)}
+    else:
+        if elided_side == "right":
+            full.extend(input_shape[len(input_shape) - elided:])
+        in_pos = {c: i for i, c in enumerate(in_spec)}
+        out_pos = {c: i for i, c in enumerate(out_spec)}
+    if len(full) != len(out_spec) + (elided if elided_side else 0):
+        raise ValueError(f"Einsum equation '{equation}': `output_shape` does not fit the output spec "
+                         f"'{out_spec}' for input_shape={input_shape}. Received: output_shape={output_shape}")
+    for c in in_spec:
+        if c in out_pos and full[out_pos[c]] is not None and full[out_pos[c]] != input_shape[in_pos[c]]:
+            raise ValueError(f"Input shape and output shape do not match at shared dimension '{c}'. Input shape is "
+                             f"{input_shape[in_pos[c]]}, and output shape is {full[out_pos[c]]}.")
+        if c in out_pos and full[out_pos[c]] is None:
+            full[out_pos[c]] = input_shape[in_pos[c]]
+    for c in out_spec:
+        if c not in in_spec and c not in w_spec:
+            raise ValueError(f"Dimension '{c}' was specified in the output '{out_spec}' but has no corresponding "
+                             f"dim in the input spec '{in_spec}' or weight spec '{w_spec}'")
+    kernel, k_in, k_out = [], [], []
+    for i, c in enumerate(w_spec):
+        if c in out_pos:
+            kernel.append(full[out_pos[c]])
+            k_out.append(i)
+        elif c in in_pos:
+            kernel.append(input_shape[in_pos[c]])
+            k_in.append(i)
+        else:
+            raise ValueError(f"Weight dimension '{c}' did not have a match in either the input spec '{in_spec}' "
+                             f"or the output spec '{out_spec}'. For this layer, the weight must be fully specified.")
+    bias = None
+    if bias_axes is not None:
+        for c in bias_axes:
+            if c not in out_spec:
+                raise ValueError(f"Bias dimension '{c}' was requested, but is not part of the output spec "
+                                 f"'{out_spec}'")
+        first = min(out_spec.find(c) for c in bias_axes)
+        bias = [full[out_pos[c]] if c in bias_axes else 1 for c in out_spec[first:]]
+        if elided_side == "right":
+            bias += [1] * elided
+        bias = tuple(bias)
+    return tuple(kernel), bias, tuple(full), k_in, k_out
+
+
+class EinsumDense(Layer):
+    """``activation(einsum(equation, inputs, kernel) + bias)`` (Keras 3 ``keras.layers.EinsumDense``).
+
+    Args:
+        equation: ``"ab,bc->ac"``-style equation: input, kernel, output (``...`` allowed on the left of
+            input and output, or on their right).
+        output_shape: the output dims after the batch dim (an int or a tuple; ``None`` for a dim the input
+            decides).
+        activation: applied to the result.
+        bias_axes: the output labels the bias spans (``None``: no bias).
+        kernel_initializer / bias_initializer / kernel_regularizer / bias_regularizer: as ``Dense``.
+
+    Example:
+        >>> from onnxforge.layers import EinsumDense, Input
+        >>> layer = EinsumDense("abc,cde->abde", output_shape=(None, 2, 4), bias_axes="de")
+        >>> layer(Input(shape=(5, 3))).shape, layer.kernel.shape
+        ((None, 5, 2, 4), (3, 2, 4))
+    """
+
+    def __init__(self, equation: str, output_shape: Any, activation: Any = None, bias_axes: str | None = None,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, lora_rank: Any = None, lora_alpha: Any = None,
+                 quantization_config: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        _split(str(equation))  # reject malformed equations now, as Keras does at build time
+        no_constraint(self.name, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        for arg, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                           ("quantization_config", quantization_config)):
+            if value is not None:
+                raise NotImplementedError(f"EinsumDense {self.name!r}: {arg} is not supported by onnxforge. "
+                                          f"Received: {arg}={value!r}")
+        self.equation = str(equation)
+        self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+        self.bias_axes = bias_axes
+        self.activation = activations_mod.get(activation)
+        self.kernel_initializer = initializers_mod.get(kernel_initializer)
+        self.bias_initializer = initializers_mod.get(bias_initializer)
+        self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
+        self.bias_regularizer = regularizers_mod.get(bias_regularizer)
+
+    def build(self, input_shape):
+        kernel_shape, bias_shape, _, k_in, k_out = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape),
+                                                                  self.partial_output_shape)
+        if any(d is None for d in kernel_shape):
+            raise ValueError(f"EinsumDense {self.name!r}: the kernel shape {kernel_shape} is not fully known. "
+                             f"Received: input_shape={tuple(input_shape)}")
+        init = self.kernel_initializer
+        if isinstance(init, initializers_mod.VarianceScaling) and (init.input_axes is None or init.output_axes is None):
+            # Keras: the fans of an einsum kernel are its contracted and its output axes.
+            init = copy.copy(init)
+            init.input_axes, init.output_axes = k_in, k_out
+        self.input_spec = InputSpec(ndim=len(input_shape))
+        self.kernel = self.add_weight(shape=kernel_shape, initializer=init, name="kernel",
+                                      regularizer=self.kernel_regularizer)
+        self.bias = (self.add_weight(shape=bias_shape, initializer=self.bias_initializer, name="bias",
+                                     regularizer=self.bias_regularizer) if bias_shape is not None else None)
+
+    def compute_output_shape(self, input_shape):
+        return analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2]
+
+    def call(self, inputs):
+        y = einsum_product(self.equation, inputs, self.kernel, tuple(self.kernel.shape))
+        if self.bias is not None:
+            y = y + self.bias
+        return apply_activation(self.activation, y)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        out = int(np.prod([d or 1 for d in output_shapes[0][1:]]))
+        contracted = int(np.prod(self.kernel.shape)) // max(1, int(np.prod([d or 1 for d in self._kernel_out()])))
+        return 2 * out * contracted
+
+    def _kernel_out(self) -> list[int]:
+        _, w_spec, out_spec, _ = _split(self.equation)
+        return [d for c, d in zip(w_spec, self.kernel.shape) if c in out_spec]
+
+    def get_config(self):
+        return {**super().get_config(), "output_shape": list(self.partial_output_shape), "equation": self.equation,
+                "activation": activations_mod.serialize(self.activation), "bias_axes": self.bias_axes,
+                "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
+                "bias_initializer": initializers_mod.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
+                "kernel_constraint": None, "bias_constraint": None, "quantization_config": None}
+
+
+def _dense_form(equation: str) -> tuple[int, int] | None:
+    """``(contracted, kernel_free)`` label counts when ``equation`` is a reshaped matrix product: the input's
+    trailing labels are the kernel's leading ones, in order, and the output is the input's free labels then
+    the kernel's free labels."""
+    in_spec, w_spec, out_spec, elided = _split(equation)
+    if elided == "right":
+        return None
+    for n in range(1, min(len(in_spec), len(w_spec)) + 1):
+        contracted = in_spec[len(in_spec) - n:]
+        if w_spec[:n] != contracted:
+            continue
+        free_in, free_w = in_spec[:len(in_spec) - n], w_spec[n:]
+        if out_spec == free_in + free_w and not set(contracted) & set(out_spec) and \
+                len(set(in_spec + w_spec)) == len(free_in) + len(contracted) + len(free_w):
+            return n, len(free_w)
+    return None
+
+
+def einsum_product(equation: str, x: Value, kernel: Any, kernel_shape: tuple) -> Value:
+    """``einsum(equation, x, kernel)`` as a MatMul of reshaped operands where it is one, else ``Einsum``."""
+    b = x.builder
+    form = _dense_form(equation)
+    if form is None:
+        return b.op("Einsum", [x, kernel], equation=equation)
+    n_contracted, n_free = form
+    rank = len(x.shape)
+    k = int(np.prod(kernel_shape[:n_contracted], dtype=np.int64))
+    free_dims = list(kernel_shape[n_contracted:])
+    if n_contracted > 1:
+        x = b.op("Reshape", [x, _ops.ints(b, [0] * (rank - n_contracted) + [k])])
+    if len(kernel_shape) != 2:
+        kernel = b.op("Reshape", [kernel, _ops.ints(b, [k, int(np.prod(free_dims, dtype=np.int64))])])
+    y = x @ kernel
+    if n_free != 1:
+        y = b.op("Reshape", [y, _ops.ints(b, [0] * (rank - n_contracted) + free_dims)])
+    return y

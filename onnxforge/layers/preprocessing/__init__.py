@@ -1,0 +1,14 @@
+"""Preprocessing layers that compile into the model graph (Keras 3 names, arguments and ``adapt()``)."""
+from __future__ import annotations
+
+from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                           RandomZoom)
+from .encoding import CategoryEncoding, Discretization, Hashing
+from .image import CenterCrop, Rescaling, Resizing
+from .lookup import IntegerLookup, StringLookup
+from .normalization import Normalization
+from .text_vectorization import TextVectorization
+
+__all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
+           "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
+           "RandomTranslation", "RandomContrast", "RandomBrightness"]

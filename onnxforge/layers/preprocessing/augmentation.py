@@ -1,0 +1,401 @@
+"""Random image augmentation active in training programs only (identity, cast to float, at inference):
+``RandomFlip``, ``RandomRotation``, ``RandomZoom``, ``RandomTranslation``, ``RandomContrast``,
+``RandomBrightness``.
+
+Each draws its per-image parameters from the program's in-graph RNG (``current_trace().random_uniform``,
+like ``Dropout``) with Keras 3's distributions; given the same parameters, the transforms compute Keras's
+numbers: the geometric layers build Keras's affine matrices and resample like its torch backend's
+``map_coordinates`` (bilinear or nearest, with the ``reflect`` / ``wrap`` / ``nearest`` / ``constant`` fill
+modes) from standard ops (``Floor``, ``Mod``, ``GatherND``).
+"""
+from __future__ import annotations
+
+__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+           "affine_transform"]
+
+import math
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ...graph import Value
+from ...tracing import current_trace
+from .. import _ops
+from ..base import Layer
+from ..reshaping import normalize_data_format
+
+_I64 = onnx.TensorProto.INT64
+_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+def _f(b, value: float, like: Value) -> Value:
+    return b.const(np.asarray(value, np.float32), like.dtype)
+
+
+def _i(b, value: int) -> Value:
+    return b.const(np.asarray(value, np.int64))
+
+
+def _fix_index(b, index: Value, size: int, mode: str) -> Value:
+    """Keras's index fixers: where an out-of-range sample index reads from."""
+    if mode in ("constant", "nearest"):
+        return b.op("Clip", [index, _i(b, 0), _i(b, size - 1)])
+    if mode == "wrap":
+        return b.op("Mod", [index, _i(b, size)])
+
+    def mirror(idx: Value, n: int) -> Value:  # |(idx + s) mod 2s - s|, s = n - 1: a triangular wave
+        s = n - 1
+        if s == 0:
+            return idx * _i(b, 0)
+        return b.op("Abs", [b.op("Mod", [idx + _i(b, s), _i(b, 2 * s)]) - _i(b, s)])
+
+    # reflect = (mirror(2 * idx + 1, 2 * size + 1) - 1) // 2; the mirrored value is >= 1, so Div floors.
+    return b.op("Div", [mirror(index * _i(b, 2) + _i(b, 1), 2 * size + 1) - _i(b, 1), _i(b, 2)])
+
+
+def affine_transform(images: Value, transform: Value, interpolation: str = "bilinear", fill_mode: str = "constant",
+                     fill_value: float = 0.0, data_format: str = "channels_last") -> Value:
+    """Keras 3's ``ops.image.affine_transform`` for a batch of images with known sizes.
+
+    ``transform`` is ``(batch, 8)``: ``[a0, a1, a2, b0, b1, b2, c0, c1]`` maps an output pixel ``(x, y)`` to
+    the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (``c0 = c1 = 0``).
+    """
+    b = images.builder
+    x = images if data_format == "channels_last" else _ops.transpose(images, (0, 2, 3, 1))
+    _, h, w, c = _ops.static_shape(x)
+    if h is None or w is None or c is None:
+        raise ValueError(f"affine_transform needs images of known height, width and channels. Received shape "
+                         f"{_ops.static_shape(images)}")
+    coef = [b.op("Unsqueeze", [b.op("Gather", [transform, _i(b, k)], axis=1), _ops.ints(b, [1, 2])])
+            for k in range(6)]  # each (B, 1, 1)
+    rows = b.const(np.arange(h, dtype=np.float32).reshape(1, h, 1), x.dtype)
+    cols = b.const(np.arange(w, dtype=np.float32).reshape(1, 1, w), x.dtype)
+    a0, a1, a2, b0, b1, b2 = coef
+    y_in = b1 * rows + b0 * cols + b2  # (B, H, W)
+    x_in = a1 * rows + a0 * cols + a2
+    flat = b.op("Reshape", [x, _ops.ints(b, [0, h * w, c])])
+
+    def sample(yi: Value, xi: Value) -> Value:
+        """Pixels at integer (yi, xi) (B, H, W), after the fill mode's index fixing; (B, H, W, C)."""
+        fy, fx = _fix_index(b, yi, h, fill_mode), _fix_index(b, xi, w, fill_mode)
+        index = b.op("Reshape", [fy * _i(b, w) + fx, _ops.ints(b, [0, h * w, 1])])
+        got = b.op("GatherND", [flat, index], batch_dims=1)
+        got = b.op("Reshape", [got, _ops.ints(b, [0, h, w, c])])
+        if fill_mode != "constant":
+            return got
+        valid = b.op("And", [b.op("And", [b.op("GreaterOrEqual", [yi, _i(b, 0)]), b.op("Less", [yi, _i(b, h)])]),
+                             b.op("And", [b.op("GreaterOrEqual", [xi, _i(b, 0)]), b.op("Less", [xi, _i(b, w)])])])
+        valid = b.op("Unsqueeze", [valid, _ops.ints(b, [3])])
+        return b.op("Where", [valid, got, _f(b, fill_value, x)], dtype=x.dtype)
+
+    def as_int(v: Value) -> Value:
+        return b.op("Cast", [v], to=_I64)
+
+    if interpolation == "nearest":
+        out = sample(as_int(b.op("Round", [y_in])), as_int(b.op("Round", [x_in])))
+    else:
+        y0, x0 = b.op("Floor", [y_in]), b.op("Floor", [x_in])
+        wy1, wx1 = y_in - y0, x_in - x0
+        wy0, wx0 = 1.0 - wy1, 1.0 - wx1
+        iy0, ix0 = as_int(y0), as_int(x0)
+        iy1, ix1 = iy0 + _i(b, 1), ix0 + _i(b, 1)
+        out = None
+        for iy, wy in ((iy0, wy0), (iy1, wy1)):
+            for ix, wx in ((ix0, wx0), (ix1, wx1)):
+                term = sample(iy, ix) * b.op("Unsqueeze", [wy * wx, _ops.ints(b, [3])])
+                out = term if out is None else out + term
+    out.shape = x.shape
+    return out if data_format == "channels_last" else _ops.transpose(out, (0, 3, 1, 2))
+
+
+class _RandomImageLayer(Layer):
+    """Shared: Keras's training flag (identity at inference), per-image uniforms, config."""
+
+    def __init__(self, data_format: str | None = None, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_format = normalize_data_format(data_format)
+        self.seed = seed
+
+    def _uniform(self, images: Value, low: float, high: float, count: int = 1) -> list[Value]:
+        """``count`` independent U[low, high) draws per image, each shaped ``(B, 1, 1, 1)``."""
+        b = images.builder
+        rank = len(images.shape)
+        axes = list(range(1, rank))
+        like = b.op("Slice", [images, _ops.ints(b, [0] * len(axes)), _ops.ints(b, [1] * len(axes)),
+                              _ops.ints(b, axes)], shape=(images.shape[0], *(1,) * len(axes)))
+        ctx = current_trace()
+        return [ctx.random_uniform(like) * (high - low) + low for _ in range(count)]
+
+    def _hw(self, images: Value) -> tuple[int, int]:
+        shape = _ops.static_shape(images)
+        h, w = (shape[1], shape[2]) if self.data_format == "channels_last" else (shape[2], shape[3])
+        if h is None or w is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} needs images of known size. Received shape {shape}")
+        return h, w
+
+    def call(self, inputs, training=True):
+        if not training:
+            return inputs
+        if len(inputs.shape) != 4:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects batched images (rank 4). Received shape "
+                             f"{_ops.static_shape(inputs)}")
+        return self._augment(inputs)
+
+    def _augment(self, images: Value) -> Value:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return 0  # identity at inference
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format, "seed": self.seed}
+
+
+class RandomFlip(_RandomImageLayer):
+    """Flips each image with probability 1/2: ``"horizontal"``, ``"vertical"``, or
+    ``"horizontal_and_vertical"`` (Keras 3 flips both axes on the same draw).
+
+    Example:
+        >>> from onnxforge.layers import Input, RandomFlip
+        >>> RandomFlip("horizontal")(Input(shape=(8, 8, 3))).shape
+        (None, 8, 8, 3)
+    """
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None, data_format: str | None = None,
+                 **kwargs: Any):
+        super().__init__(data_format, seed, **kwargs)
+        if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
+            raise ValueError(f"RandomFlip layer {self.name} received an unknown mode argument {mode}")
+        self.mode = mode
+
+    def _augment(self, images):
+        b = images.builder
+        (u,) = self._uniform(images, 0.0, 1.0)
+        flip = b.op("LessOrEqual", [u, 0.5])  # Keras: flip where uniform <= 0.5
+        # A horizontal flip reverses the width axis, a vertical one the height axis.
+        width_axis, height_axis = (2, 1) if self.data_format == "channels_last" else (3, 2)
+        out = images
+        for wanted, axis in (("horizontal", width_axis), ("vertical", height_axis)):
+            if self.mode in (wanted, "horizontal_and_vertical"):
+                flipped = b.op("Slice", [out, _ops.ints(b, [-1]), _ops.ints(b, [np.iinfo(np.int64).min]),
+                                         _ops.ints(b, [axis]), _ops.ints(b, [-1])], shape=out.shape)
+                out = b.op("Where", [flip, flipped, out], dtype=out.dtype, shape=out.shape)
+        return out
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def _symmetric(factor: Any, name: str, error: str, check) -> tuple[float, float]:
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise ValueError(error + f"Received: {name}={factor}")
+        for v in factor:
+            check(v)
+        return tuple(sorted(float(v) for v in factor))  # type: ignore[return-value]
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        check(factor)
+        return -abs(float(factor)), abs(float(factor))
+    raise ValueError(error + f"Received: {name}={factor}")
+
+
+class _AffineLayer(_RandomImageLayer):
+    def __init__(self, fill_mode: str, interpolation: str, fill_value: float, data_format: str | None,
+                 seed: int | None, **kwargs: Any):
+        super().__init__(data_format, seed, **kwargs)
+        if fill_mode not in _FILL_MODES:
+            raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one {_FILL_MODES}.")
+        if interpolation not in _INTERPOLATIONS:
+            raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of one {_INTERPOLATIONS}.")
+        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
+
+    def _apply(self, images: Value, params: list[Value]) -> Value:
+        """``params``: the six (B, 1, 1, 1) coefficients a0, a1, a2, b0, b1, b2."""
+        b = images.builder
+        flat = [b.op("Reshape", [p, _ops.ints(b, [-1, 1])]) for p in params]
+        zeros = flat[0] * 0.0
+        transform = b.op("Concat", flat + [zeros, zeros], axis=1)
+        return affine_transform(images, transform, self.interpolation, self.fill_mode, self.fill_value,
+                                self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
+                "fill_value": self.fill_value}
+
+
+class RandomRotation(_AffineLayer):
+    """Rotates each image by an angle drawn uniformly from ``factor * 2π`` (a fraction of a full turn, or a
+    ``(low, high)`` pair), about its center (Keras 3's ``RandomRotation``).
+
+    Example:
+        >>> from onnxforge.layers import Input, RandomRotation
+        >>> RandomRotation(0.1)(Input(shape=(8, 8, 3))).shape
+        (None, 8, 8, 3)
+    """
+
+    def __init__(self, factor: Any, fill_mode: str = "reflect", interpolation: str = "bilinear",
+                 seed: int | None = None, fill_value: float = 0.0, data_format: str | None = None, **kwargs: Any):
+        super().__init__(fill_mode, interpolation, fill_value, data_format, seed, **kwargs)
+
+        def check(v):
+            if not -1 <= v <= 1:
+                raise ValueError(f"The `factor` argument should be a number (or a list of two numbers) in the range "
+                                 f"[-1.0, 1.0]. Received: factor={factor}")
+        self.factor = _symmetric(factor, "factor", "", check)
+
+    def _augment(self, images):
+        h, w = self._hw(images)
+        (angle,) = self._uniform(images, self.factor[0] * 360.0, self.factor[1] * 360.0)
+        b = images.builder
+        theta = angle * (math.pi / 180.0)
+        cos, sin = b.op("Cos", [theta]), b.op("Sin", [theta])
+        cx, cy = 0.5 * (w - 1), 0.5 * (h - 1)
+        a0, a1 = cos, -sin
+        b0, b1 = sin, cos
+        a2 = cx - a0 * cx - a1 * cy
+        b2 = cy - b0 * cx - b1 * cy
+        return self._apply(images, [a0, a1, a2, b0, b1, b2])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor)}
+
+
+def _zoom_range(factor: Any, name: str) -> tuple[float, float]:
+    def check(v):
+        if v > 1.0 or v <= -1.0:
+            raise ValueError(f"The `{name}` argument should be a number (or a list of two numbers) in the range "
+                             f"(-1.0, 1.0]. Received: {name}={factor}")
+    return _symmetric(factor, name, f"The `{name}` argument should be a number or a list of two numbers. ", check)
+
+
+class RandomZoom(_AffineLayer):
+    """Zooms each image by ``1 + U(height_factor)`` vertically (and ``1 + U(width_factor)`` horizontally, or
+    the same factor when ``width_factor`` is ``None``); positive factors zoom out (Keras 3's ``RandomZoom``).
+
+    Example:
+        >>> from onnxforge.layers import Input, RandomZoom
+        >>> RandomZoom(0.2)(Input(shape=(8, 8, 3))).shape
+        (None, 8, 8, 3)
+    """
+
+    def __init__(self, height_factor: Any, width_factor: Any = None, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(fill_mode, interpolation, fill_value, data_format, seed, **kwargs)
+        self.height_factor, self.width_factor = height_factor, width_factor
+        self.height_lower, self.height_upper = _zoom_range(height_factor, "height_factor")
+        if width_factor is not None:
+            self.width_lower, self.width_upper = _zoom_range(width_factor, "width_factor")
+
+    def _augment(self, images):
+        h, w = self._hw(images)
+        (zy,) = self._uniform(images, 1.0 + self.height_lower, 1.0 + self.height_upper)
+        zx = zy if self.width_factor is None else self._uniform(images, 1.0 + self.width_lower,
+                                                                1.0 + self.width_upper)[0]
+        zero = zy * 0.0
+        x_offset = (1.0 - zx) * ((w - 1.0) / 2.0)
+        y_offset = (1.0 - zy) * ((h - 1.0) / 2.0)
+        return self._apply(images, [zx, zero, x_offset, zero, zy, y_offset])
+
+    def get_config(self):
+        def plain(v):
+            return list(v) if isinstance(v, tuple) else v
+        return {**super().get_config(), "height_factor": plain(self.height_factor),
+                "width_factor": plain(self.width_factor)}
+
+
+class RandomTranslation(_AffineLayer):
+    """Shifts each image by ``U(height_factor) * height`` rows and ``U(width_factor) * width`` columns
+    (Keras 3's ``RandomTranslation``).
+
+    Example:
+        >>> from onnxforge.layers import Input, RandomTranslation
+        >>> RandomTranslation(0.1, 0.2)(Input(shape=(8, 8, 3))).shape
+        (None, 8, 8, 3)
+    """
+
+    def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
+                 interpolation: str = "bilinear", seed: int | None = None, fill_value: float = 0.0,
+                 data_format: str | None = None, **kwargs: Any):
+        super().__init__(fill_mode, interpolation, fill_value, data_format, seed, **kwargs)
+        self.height_factor, self.width_factor = height_factor, width_factor
+        self.height_lower, self.height_upper = _zoom_range(height_factor, "height_factor")
+        self.width_lower, self.width_upper = _zoom_range(width_factor, "width_factor")
+
+    def _augment(self, images):
+        h, w = self._hw(images)
+        dy, dx = self._uniform(images, self.height_lower, self.height_upper)[0] * float(h), \
+            self._uniform(images, self.width_lower, self.width_upper)[0] * float(w)
+        one, zero = dy * 0.0 + 1.0, dy * 0.0
+        return self._apply(images, [one, zero, -dx, zero, one, -dy])
+
+    def get_config(self):
+        def plain(v):
+            return list(v) if isinstance(v, tuple) else v
+        return {**super().get_config(), "height_factor": plain(self.height_factor),
+                "width_factor": plain(self.width_factor)}
+
+
+class RandomContrast(_RandomImageLayer):
+    """Scales each image's deviation from its per-channel mean by a factor from ``U(1 - lower, 1 + upper)``
+    (Keras 3's ranges), then clips to ``value_range``."""
+
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, **kwargs: Any):
+        super().__init__(kwargs.pop("data_format", None), seed, **kwargs)
+
+        def check(v):
+            if not 0 <= v <= 1:
+                raise ValueError(f"The `factor` argument should be a number (or a list of two numbers) in the range "
+                                 f"[0.0, 1.0]. Received: factor={factor}")
+        if isinstance(factor, (tuple, list)):
+            if len(factor) != 2 or factor[0] > 1 or factor[1] < 0:
+                raise ValueError(f"The `factor` argument should be a number (or a list of two numbers) in the range "
+                                 f"[0.0, 1.0]. Received: factor={factor}")
+            self.factor = tuple(sorted(factor))
+        else:
+            check(factor)
+            self.factor = (max(-abs(factor), 0), abs(factor))
+        self.value_range = tuple(value_range)
+
+    def _augment(self, images):
+        b = images.builder
+        (f,) = self._uniform(images, 1.0 - self.factor[0], 1.0 + self.factor[1])
+        axes = [1, 2] if self.data_format == "channels_last" else [2, 3]
+        mean = _ops.reduce("ReduceMean", _ops.reduce("ReduceMean", images, [axes[0]], True), [axes[1]], True)
+        out = (images - mean) * f + mean
+        return b.op("Clip", [out, _f(b, self.value_range[0], images), _f(b, self.value_range[1], images)])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}
+
+
+class RandomBrightness(_RandomImageLayer):
+    """Adds ``U(factor) * (value_range[1] - value_range[0])`` to each image, then clips to ``value_range``
+    (Keras 3's ``RandomBrightness``)."""
+
+    def __init__(self, factor: Any, value_range: Any = (0, 255), seed: int | None = None, **kwargs: Any):
+        super().__init__(kwargs.pop("data_format", None), seed, **kwargs)
+
+        def check(v):
+            if not -1 <= v <= 1:
+                raise ValueError(f"The `factor` argument should be a number (or a list of two numbers) in the range "
+                                 f"[-1.0, 1.0]. Received: factor={factor}")
+        self.factor = _symmetric(factor, "factor", "", check)
+        if not isinstance(value_range, (tuple, list)) or len(value_range) != 2:
+            raise ValueError(f"The `value_range` argument should be a list of two numbers. "
+                             f"Received: value_range={value_range}")
+        self.value_range = sorted(value_range)
+
+    def _augment(self, images):
+        b = images.builder
+        (delta,) = self._uniform(images, self.factor[0], self.factor[1])
+        out = images + delta * float(self.value_range[1] - self.value_range[0])
+        return b.op("Clip", [out, _f(b, self.value_range[0], images), _f(b, self.value_range[1], images)])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": list(self.factor), "value_range": list(self.value_range)}

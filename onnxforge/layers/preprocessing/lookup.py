@@ -1,0 +1,357 @@
+"""``StringLookup`` and ``IntegerLookup``: vocabulary lookups in standard ONNX operators (Keras 3 semantics).
+
+A token's index is found by comparing it with the constant vocabulary (``Equal`` against a ``(V,)``
+tensor, then ``ArgMax``), which works for strings and integers alike; integer vocabularies over a compact
+range use a ``Gather`` from a dense table instead. Out-of-vocabulary tokens get the OOV index
+(``num_oov_indices=1``), or ``x mod num_oov_indices`` for integers (Keras's ``floormod`` method); Keras
+hashes strings into several OOV buckets with FarmHash, which ONNX cannot do, so that case is refused.
+``invert=True`` maps indices back to tokens with a ``Gather``. ``adapt()`` counts tokens and keeps the most
+frequent (ties broken as Keras does).
+"""
+from __future__ import annotations
+
+__all__ = ["StringLookup", "IntegerLookup"]
+
+import collections
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ...graph import Value
+from .. import _ops
+from ..base import Layer
+from .adapt_data import batches
+from .encoding import _encoded_shape, encode_categorical
+
+_I64, _STRING = onnx.TensorProto.INT64, onnx.TensorProto.STRING
+_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+
+
+class _IndexLookup(Layer):
+    _autocast = False
+    _is_string = False
+
+    def __init__(self, max_tokens: int | None, num_oov_indices: int, mask_token: Any, oov_token: Any,
+                 vocabulary: Any, vocabulary_dtype: str, idf_weights: Any, invert: bool, output_mode: str,
+                 sparse: bool, pad_to_max_tokens: bool, oov_method: str = "floormod", salt: Any = None,
+                 vocabulary_size: int | None = None, name: str | None = None, **kwargs: Any):
+        kwargs.pop("has_input_vocabulary", None)
+        kwargs.pop("dtype", None)
+        trainable = kwargs.pop("trainable", True)
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        if max_tokens is not None and max_tokens <= 1:
+            raise ValueError(f"If set, `max_tokens` must be greater than 1. Received: max_tokens={max_tokens}")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ValueError("If pad_to_max_tokens is True, must set `max_tokens`. Received: max_tokens=None")
+        if num_oov_indices < 0:
+            raise ValueError(f"`num_oov_indices` must be greater than or equal to 0. "
+                             f"Received: num_oov_indices={num_oov_indices}")
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        if output_mode not in _MODES:
+            raise ValueError(f"Invalid value for argument `output_mode`. Expected one of {_MODES}. "
+                             f"Received: output_mode={output_mode}")
+        if invert and output_mode != "int":
+            raise ValueError(f"`output_mode` must be `'int'` when `invert` is true. Received: output_mode={output_mode}")
+        if sparse:
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: sparse outputs are not supported.")
+        if oov_method not in ("floormod", "farmhash"):
+            raise ValueError(f"`oov_method` must be 'floormod' or 'farmhash'. Received: oov_method={oov_method!r}")
+        if num_oov_indices > 1 and not invert and (self._is_string or oov_method == "farmhash"):
+            raise NotImplementedError(
+                f"{type(self).__name__} {self.name!r}: num_oov_indices={num_oov_indices} buckets out-of-vocabulary "
+                "tokens with FarmHash, which ONNX's standard operators cannot compute. Use num_oov_indices=1 (or "
+                "IntegerLookup with oov_method='floormod').")
+        self.invert, self.max_tokens, self.num_oov_indices = bool(invert), max_tokens, int(num_oov_indices)
+        self.mask_token, self.oov_token, self.output_mode = mask_token, oov_token, output_mode
+        self.sparse, self.pad_to_max_tokens = False, bool(pad_to_max_tokens)
+        self.vocabulary_dtype, self.oov_method, self.salt = vocabulary_dtype, oov_method, salt
+        self.input_vocabulary = None if isinstance(vocabulary, str) else vocabulary
+        if isinstance(vocabulary, str):
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: vocabulary files are not supported; pass "
+                                      "the tokens as a list.")
+        self.input_idf_weights = idf_weights
+        self._tokens: list = []
+        self._idf: np.ndarray | None = None
+        self._frozen_vocab_size = vocabulary_size
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+        elif output_mode == "tf_idf" and idf_weights is not None:
+            raise ValueError("`idf_weights` should only be set together with `vocabulary`.")
+
+    # ------------------------------------------------------------------ vocabulary
+    def _oov_start_index(self) -> int:
+        return 1 if self.mask_token is not None and self.output_mode == "int" else 0
+
+    def _token_start_index(self) -> int:
+        return self._oov_start_index() + self.num_oov_indices
+
+    def _as_token(self, value: Any) -> Any:
+        if self._is_string:
+            return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        return int(value)
+
+    def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
+        """Use ``vocabulary`` (optionally starting with the mask and OOV tokens) and, for ``tf_idf``, its
+        ``idf_weights``."""
+        if self.output_mode == "tf_idf" and idf_weights is None:
+            raise ValueError("`idf_weights` must be set if output_mode is 'tf_idf'.")
+        if self.output_mode != "tf_idf" and idf_weights is not None:
+            raise ValueError("`idf_weights` should only be set if output_mode is `'tf_idf'`. Received: "
+                             f"output_mode={self.output_mode} and idf_weights={idf_weights}")
+        tokens = [self._as_token(v) for v in np.asarray(vocabulary, dtype=object).reshape(-1)]
+        if not tokens:
+            raise ValueError(f"Cannot set an empty vocabulary. Received: vocabulary={vocabulary}")
+        start = self._token_start_index()
+        special = [self.mask_token] * self._oov_start_index() + [self.oov_token] * self.num_oov_indices
+        found_special = tokens[:start] == special
+        if found_special:
+            tokens = tokens[start:]
+        repeated = [t for t, n in collections.Counter(tokens).items() if n > 1]
+        if repeated:
+            raise ValueError("The passed vocabulary has at least one repeated term. Please uniquify your dataset. "
+                             f"The repeated terms are: {sorted(repeated)}")
+        if self.mask_token is not None and self.mask_token in tokens:
+            raise ValueError("Found reserved mask token at unexpected location in `vocabulary`. Either remove all "
+                             "mask and OOV tokens, or include them only at the start of the vocabulary in precisely "
+                             f"this order: {special}. Received: mask_token={self.mask_token}")
+        if self.oov_token is not None and self.invert and self.oov_token in tokens:
+            raise ValueError("Found reserved OOV token at unexpected location in `vocabulary`. Received: "
+                             f"oov_token={self.oov_token}")
+        if self.max_tokens is not None and start + len(tokens) > self.max_tokens:
+            raise ValueError("Attempted to set a vocabulary larger than the maximum vocab size. Received vocabulary "
+                             f"size is {start + len(tokens)}; `max_tokens` is {self.max_tokens}.")
+        self._tokens = tokens
+        self._frozen_vocab_size = self.vocabulary_size()
+        if self.output_mode == "tf_idf":
+            weights = np.asarray(idf_weights, np.float64).reshape(-1)
+            if len(weights) != len(np.asarray(vocabulary, dtype=object).reshape(-1)):
+                raise ValueError("`idf_weights` must be the same length as vocabulary. "
+                                 f"len(idf_weights) is {len(weights)}; len(vocabulary) is {len(tokens)}")
+            front = 0 if found_special else start
+            back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens and self.max_tokens else 0
+            self._idf = np.pad(weights, (front, back), constant_values=(np.average(weights) if front else 0, 0))
+
+    def get_vocabulary(self, include_special_tokens: bool = True) -> list:
+        """The vocabulary, by index (with the mask and OOV tokens first unless ``include_special_tokens=False``)."""
+        vocab = [self.oov_token] * self._token_start_index() + list(self._tokens)
+        if self.mask_token is not None and self.output_mode == "int":
+            vocab[0] = self.mask_token
+        return vocab if include_special_tokens else vocab[self._token_start_index():]
+
+    def vocabulary_size(self) -> int:
+        """The number of indices the layer can output (mask and OOV indices included)."""
+        return len(self._tokens) + self._token_start_index()
+
+    def adapt(self, data: Any, steps: int | None = None) -> None:
+        """Learn the vocabulary from ``data``: the most frequent tokens first (then, like Keras, the larger
+        token first among equal counts), at most ``max_tokens`` indices in all."""
+        if self.input_vocabulary is not None:
+            raise ValueError(f"Cannot adapt layer '{self.name}' after setting a static vocabulary via `vocabulary` "
+                             "argument or `set_vocabulary()` method.")
+        counts: collections.Counter = collections.Counter()
+        doc_counts: collections.Counter = collections.Counter()
+        documents = 0
+        for batch in batches(data, f"{type(self).__name__} {self.name!r}", steps):
+            array = np.asarray(batch, dtype=object)
+            if array.ndim == 1:
+                array = array.reshape(-1, 1)
+            elif array.ndim == 0:
+                array = array.reshape(1, 1)
+            rows = [[self._as_token(v) for v in row.reshape(-1)] for row in array]
+            for row in rows:
+                counts.update(row)
+                doc_counts.update(set(row))
+            documents += len(rows)
+        for special in (self.mask_token, self.oov_token):
+            counts.pop(special, None)
+        tokens = list(counts)
+        order = sorted(range(len(tokens)), key=lambda i: (counts[tokens[i]], tokens[i]), reverse=True)
+        if self.max_tokens:
+            order = order[: self.max_tokens - self._token_start_index()]
+        self._tokens = [tokens[i] for i in order]
+        if self.output_mode == "tf_idf":
+            idf = np.log(1 + documents / (1 + np.asarray([doc_counts[t] for t in self._tokens], np.float64)))
+            back = self.max_tokens - self._token_start_index() - len(idf) if self.pad_to_max_tokens else 0
+            self._idf = np.pad(idf, (self._token_start_index(), back),
+                               constant_values=(idf.mean() if len(idf) else 0.0, 0))
+        self._frozen_vocab_size = self.vocabulary_size()
+
+    # ------------------------------------------------------------------ graph
+    def _key_const(self, b: Any, values: list) -> Value:
+        if self._is_string:
+            return b.const(np.asarray(values, dtype=object), _STRING)
+        return b.const(np.asarray(values, np.int64))
+
+    def _lookup(self, x: Value) -> Value:
+        b = x.builder
+        rank = len(x.shape)
+        if not self._is_string and x.dtype != _I64:
+            x = b.op("Cast", [x], to=_I64, shape=x.shape)
+        start = self._token_start_index()
+        oov_start = self._oov_start_index()
+        if self.num_oov_indices == 0:
+            oov: Any = b.const(np.asarray(-1, np.int64))
+        elif self.num_oov_indices == 1:
+            oov = b.const(np.asarray(oov_start, np.int64))
+        elif not self._is_string and self.oov_method == "floormod":
+            oov = b.op("Mod", [x, b.const(np.asarray(self.num_oov_indices, np.int64))]) + \
+                b.const(np.asarray(oov_start, np.int64))
+        else:
+            raise NotImplementedError(
+                f"{type(self).__name__} {self.name!r}: num_oov_indices={self.num_oov_indices} buckets out-of-vocabulary "
+                "tokens with FarmHash, which ONNX's standard operators cannot compute. Use num_oov_indices=1 (or "
+                "IntegerLookup with oov_method='floormod').")
+        if not self._tokens:  # nothing learned yet: every token is out of vocabulary
+            zeros = b.op("ConstantOfShape", [b.op("Shape", [x])], value=onnx.helper.make_tensor("z", _I64, [1], [0]))
+            result = zeros + oov
+        else:
+            table = self._dense_table()
+            if table is not None:
+                low, values = table
+                shifted = x - b.const(np.asarray(low, np.int64))
+                inside = b.op("And", [b.op("GreaterOrEqual", [shifted, b.const(np.asarray(0, np.int64))]),
+                                      b.op("Less", [shifted, b.const(np.asarray(len(values), np.int64))])])
+                safe = b.op("Where", [inside, shifted, b.const(np.asarray(0, np.int64))], dtype=_I64)
+                hit = b.op("Gather", [b.const(values), safe], axis=0)
+                known = b.op("And", [inside, b.op("GreaterOrEqual", [hit, b.const(np.asarray(0, np.int64))])])
+                result = b.op("Where", [known, hit, oov], dtype=_I64)
+            else:
+                vocab = self._key_const(b, self._tokens)
+                equal = b.op("Cast", [b.op("Equal", [b.op("Unsqueeze", [x, _ops.ints(b, [rank])]), vocab])],
+                             to=onnx.TensorProto.FLOAT)
+                index = b.op("ArgMax", [equal], axis=rank, keepdims=0)
+                found = b.op("Greater", [_ops.reduce("ReduceMax", equal, [rank], keepdims=False), 0.0])
+                result = b.op("Where", [found, index + b.const(np.asarray(start, np.int64)), oov], dtype=_I64)
+        if self.mask_token is not None:
+            mask_value = 0 if self.output_mode == "int" else np.iinfo(np.int64).max
+            is_mask = b.op("Equal", [x, self._key_const(b, [self.mask_token])])
+            result = b.op("Where", [is_mask, b.const(np.asarray([mask_value], np.int64)), result], dtype=_I64)
+        return result
+
+    def _dense_table(self) -> tuple[int, np.ndarray] | None:
+        """For integer vocabularies over a compact range: ``(lowest token, index of each value or -1)``."""
+        if self._is_string or len(self._tokens) < 16:
+            return None
+        low, high = min(self._tokens), max(self._tokens)
+        if high - low + 1 > 4 * len(self._tokens) + 1024:
+            return None
+        values = np.full(high - low + 1, -1, np.int64)
+        values[np.asarray(self._tokens) - low] = np.arange(len(self._tokens)) + self._token_start_index()
+        return low, values
+
+    def _invert(self, ids: Value) -> Value:
+        b = ids.builder
+        if ids.dtype != _I64:
+            ids = b.op("Cast", [ids], to=_I64, shape=ids.shape)
+        vocab = self.get_vocabulary()
+        table = self._key_const(b, vocab)
+        inside = b.op("And", [b.op("GreaterOrEqual", [ids, b.const(np.asarray(0, np.int64))]),
+                              b.op("Less", [ids, b.const(np.asarray(len(vocab), np.int64))])])
+        safe = b.op("Where", [inside, ids, b.const(np.asarray(0, np.int64))], dtype=_I64)
+        tokens = b.op("Gather", [table, safe], axis=0)
+        oov = self._key_const(b, [self.oov_token])
+        return b.op("Where", [inside, tokens, oov], dtype=table.dtype)
+
+    def _depth(self) -> int:
+        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+
+    def call(self, inputs):
+        if self.invert:
+            return self._invert(inputs)
+        start = len(inputs.builder.nodes)
+        ids = self._lookup(inputs)
+        if self.output_mode == "int":
+            return ids
+        _ops.fill_shapes(inputs.builder, start)  # the encoding reads the rank
+        if self.output_mode != "int" and not self._tokens and not self.pad_to_max_tokens:
+            raise RuntimeError(f"When using `output_mode={self.output_mode}` and `pad_to_max_tokens=False`, the "
+                               "vocabulary size cannot be changed after the layer is called. Set a vocabulary or "
+                               "call adapt() first.")
+        dtype = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.compute_dtype))
+        encoded = encode_categorical(ids, "count" if self.output_mode == "tf_idf" else self.output_mode,
+                                     self._depth(), dtype)
+        if self.output_mode == "tf_idf":
+            encoded = encoded * inputs.builder.const(self._idf.astype(self.compute_dtype))
+        return encoded
+
+    def _output_dtype(self, input_dtypes):
+        if self.invert:
+            return "string" if self._is_string else self.vocabulary_dtype
+        return "int64" if self.output_mode == "int" else self.compute_dtype
+
+    def compute_output_shape(self, input_shape):
+        if self.output_mode == "int":
+            return tuple(input_shape)
+        return _encoded_shape(tuple(input_shape), "count" if self.output_mode == "tf_idf" else self.output_mode,
+                              self._depth())
+
+    def _count_flops(self, input_shapes, output_shapes):
+        return int(np.prod([d or 1 for d in input_shapes[0][1:]])) * max(1, len(self._tokens))
+
+    def get_config(self):
+        vocabulary = self.input_vocabulary
+        if vocabulary is None and self._tokens:  # adapted: Keras keeps it in assets; a config keeps it here
+            vocabulary = list(self._tokens)
+        if isinstance(vocabulary, np.ndarray):
+            vocabulary = vocabulary.tolist()
+        idf = self.input_idf_weights
+        if idf is None and self._idf is not None and self.input_vocabulary is None:
+            idf = self._idf[self._token_start_index():self._token_start_index() + len(self._tokens)].tolist()
+        return {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
+                "mask_token": self.mask_token, "output_mode": self.output_mode, "sparse": self.sparse,
+                "pad_to_max_tokens": self.pad_to_max_tokens, "vocabulary_dtype": self.vocabulary_dtype,
+                "idf_weights": None if idf is None else np.asarray(idf).tolist(), "vocabulary": vocabulary,
+                "vocabulary_size": self._frozen_vocab_size, "oov_method": self.oov_method, "salt": self.salt}
+
+
+class StringLookup(_IndexLookup):
+    """Maps strings to indices of a vocabulary (Keras 3's ``StringLookup``); ``invert=True`` maps back.
+
+    Index 0 is the OOV token ``"[UNK]"`` by default (with a ``mask_token``, 0 is the mask and 1 the OOV).
+
+    Example:
+        >>> from onnxforge.layers import Input, StringLookup
+        >>> layer = StringLookup(vocabulary=["a", "b", "c"])
+        >>> layer.get_vocabulary()
+        ['[UNK]', 'a', 'b', 'c']
+        >>> layer(Input(shape=(4,), dtype="string")).dtype
+        'int64'
+    """
+
+    _is_string = True
+
+    def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, mask_token: Any = None,
+                 oov_token: str = "[UNK]", vocabulary: Any = None, idf_weights: Any = None, invert: bool = False,
+                 output_mode: str = "int", pad_to_max_tokens: bool = False, sparse: bool = False,
+                 encoding: str = "utf-8", name: str | None = None, **kwargs: Any):
+        kwargs.pop("vocabulary_dtype", None)
+        self.encoding = encoding
+        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, "string", idf_weights,
+                         invert, output_mode, sparse, pad_to_max_tokens, name=name, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("vocabulary_dtype")
+        return {**config, "encoding": self.encoding}
+
+
+class IntegerLookup(_IndexLookup):
+    """Maps integers to indices of a vocabulary (Keras 3's ``IntegerLookup``); ``invert=True`` maps back.
+
+    Example:
+        >>> from onnxforge.layers import Input, IntegerLookup
+        >>> IntegerLookup(vocabulary=[12, 36, 1138]).get_vocabulary()
+        [-1, 12, 36, 1138]
+    """
+
+    def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, mask_token: Any = None,
+                 oov_token: int = -1, output_mode: str = "int", sparse: bool = False, pad_to_max_tokens: bool = False,
+                 vocabulary_dtype: str = "int64", idf_weights: Any = None, vocabulary: Any = None,
+                 invert: bool = False, name: str | None = None, **kwargs: Any):
+        if vocabulary_dtype != "int64":
+            raise ValueError(f"`vocabulary_dtype` must be 'int64'. Received: vocabulary_dtype={vocabulary_dtype}")
+        super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, vocabulary_dtype,
+                         idf_weights, invert, output_mode, sparse, pad_to_max_tokens, name=name, **kwargs)

@@ -1,0 +1,127 @@
+"""Image ops (``keras.ops.image``): ``extract_patches``, ``resize``, ``affine_transform``.
+
+Symbolic on graph values (inside a traced layer or ``train_step``), eager on NumPy arrays, with Keras 3's
+arguments and numbers: ``extract_patches`` is Keras's convolution with an identity kernel (patch values in
+``(row, column, channel)`` order), differentiable through the ``Conv`` gradient rule; ``resize`` and
+``affine_transform`` share the implementations of the ``Resizing`` and random-augmentation layers.
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import ops
+    >>> ops.image.extract_patches(np.ones((1, 4, 4, 3), np.float32), 2).shape
+    (1, 2, 2, 12)
+"""
+from __future__ import annotations
+
+__all__ = ["extract_patches", "resize", "affine_transform"]
+
+from typing import Any
+
+import numpy as np
+
+from ..graph import Value
+from ._util import as_value, builder_of, symbolic
+
+
+def _b(*args: Any):
+    return builder_of(args)
+
+
+def _tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if isinstance(value, (list, tuple)) and len(value) == n and all(isinstance(v, (int, np.integer)) for v in value):
+        return tuple(int(v) for v in value)
+    raise ValueError(f"extract_patches(): `{name}` must be an int or a tuple of {n} ints. Received: {name}={value!r}")
+
+
+@symbolic
+def extract_patches(images: Any, size: Any, strides: Any = None, dilation_rate: Any = 1, padding: str = "valid",
+                    data_format: str | None = None) -> Value:
+    """Patches of ``images`` as channels: ``(N, H, W, C)`` -> ``(N, h', w', ph * pw * C)`` (3-D patches for a
+    ``size`` of 3 ints on ``(N, D, H, W, C)``), Keras 3's ``ops.image.extract_patches``.
+
+    Args:
+        images: a batch (or a single image / volume).
+        size: the patch size: an int or ``(ph, pw)`` (``(pd, ph, pw)`` for volumes).
+        strides: steps between patches (default ``size``: non-overlapping).
+        dilation_rate: spacing of the sampled pixels (not with ``strides > 1``).
+        padding: ``"valid"`` or ``"same"``.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+    """
+    from ..layers import _conv_utils as cu
+    from ..layers.reshaping import normalize_data_format
+
+    if not isinstance(size, (int, np.integer)) and not (isinstance(size, (tuple, list)) and len(size) in (2, 3)):
+        raise ValueError(f"Invalid `size` argument. Expected an int or a tuple of length 2 or 3. Received: size={size}")
+    b = _b(images)
+    x = as_value(images, b)
+    rank = 3 if isinstance(size, (tuple, list)) and len(size) == 3 else 2
+    kernel = _tuple(size, rank, "size")
+    strides = kernel if not strides else _tuple(strides, rank, "strides")
+    dilations = _tuple(dilation_rate, rank, "dilation_rate")
+    if max(strides) > 1 and max(dilations) > 1:
+        raise ValueError("`strides > 1` not supported in conjunction with `dilation_rate > 1`. "
+                         f"Received: strides={strides} and dilation_rate={dilations}")
+    padding = cu.check_padding("extract_patches", padding, ("valid", "same"))
+    data_format = normalize_data_format(data_format)
+    unbatched = len(x.shape) == rank + 1
+    if unbatched:
+        x = b.op("Unsqueeze", [x, b.const(np.asarray([0], np.int64))], shape=(1, *x.shape))
+    cf = cu.to_channels_first(x, data_format)
+    channels = cf.shape[1]
+    if not isinstance(channels, int):
+        raise ValueError(f"extract_patches(): the channel dimension must be known. Received shape {x.shape}")
+    out = int(np.prod(kernel)) * channels
+    # The identity kernel in Keras's layout (*k, C, out), moved to ONNX's (out, C, *k).
+    eye = np.eye(out, dtype=np.float32).reshape(*kernel, channels, out)
+    weight = b.const(np.ascontiguousarray(np.moveaxis(eye, [-1, -2], [0, 1])), cf.dtype)
+    attrs = cu.padding_attrs(tuple(cf.shape[2:]), kernel, strides, dilations, padding)
+    y = b.op("Conv", [cf, weight], kernel_shape=list(kernel), strides=list(strides), dilations=list(dilations),
+             **attrs)
+    from ..layers._ops import fill_shapes
+
+    fill_shapes(b, len(b.nodes) - 1)
+    y = cu.to_channels_last(y, data_format)
+    if unbatched:
+        y = b.op("Squeeze", [y, b.const(np.asarray([0], np.int64))])
+    return y
+
+
+@symbolic
+def resize(images: Any, size: Any, interpolation: str = "bilinear", antialias: bool = False,
+           crop_to_aspect_ratio: bool = False, pad_to_aspect_ratio: bool = False, fill_mode: str = "constant",
+           fill_value: float = 0.0, data_format: str | None = None) -> Value:
+    """Resize images to ``size = (height, width)``: Keras 3's ``ops.image.resize`` on its torch backend
+    (``bilinear`` / ``bicubic`` with half-pixel centers, ``nearest`` as ``nearest-exact``)."""
+    from ..layers.preprocessing.image import resize_images
+    from ..layers.reshaping import normalize_data_format
+
+    if fill_mode != "constant":
+        raise ValueError(f"Invalid value for argument `fill_mode`. Only `'constant'` is supported. "
+                         f"Received: fill_mode={fill_mode}")
+    if interpolation not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"Invalid value for argument `interpolation`. Expected one of ('bilinear', 'nearest', "
+                         f"'bicubic'). Received: interpolation={interpolation}")
+    if len(tuple(size)) != 2:
+        raise ValueError(f"Argument `size` must be a tuple of two elements (height, width). Received: size={size}")
+    b = _b(images)
+    x = as_value(images, b)
+    if not x.is_float:
+        x = b.op("Cast", [x], to=1, shape=x.shape)
+    return resize_images(x, tuple(size), interpolation, antialias, crop_to_aspect_ratio, pad_to_aspect_ratio,
+                         fill_value, normalize_data_format(data_format), "ops.image.resize")
+
+
+@symbolic
+def affine_transform(images: Any, transform: Any, interpolation: str = "bilinear", fill_mode: str = "constant",
+                     fill_value: float = 0.0, data_format: str | None = None) -> Value:
+    """Keras 3's ``ops.image.affine_transform``: ``transform`` ``(N, 8)`` maps output pixels to input points."""
+    from ..layers.preprocessing.augmentation import affine_transform as _affine
+    from ..layers.reshaping import normalize_data_format
+
+    b = _b(images, transform)
+    x, t = as_value(images, b), as_value(transform, b)
+    if len(t.shape) == 1:
+        t = b.op("Unsqueeze", [t, b.const(np.asarray([0], np.int64))])
+    return _affine(x, t, interpolation, fill_mode, fill_value, normalize_data_format(data_format))

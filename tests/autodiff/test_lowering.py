@@ -1,0 +1,96 @@
+"""Ops differentiated through their ONNX definition (function ops without a rule of their own):
+RMSNormalization and RotaryEmbedding (opset 23), Swish (24), GroupNormalization (21) and any other
+function op. Finite differences, torch and onnxruntime, as for every rule."""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxforge.autodiff import gradient_model
+from onnxforge.autodiff.registry import lookup
+from tests.autodiff.harness import F, Case, run_case, torch  # torch, F: optional oracle
+from tests.conftest import check_full
+
+RNG = np.random.default_rng(7)
+COS, SIN = np.cos(RNG.uniform(0, 3, (6, 4))), np.sin(RNG.uniform(0, 3, (6, 4)))
+POSITIONS = np.array([[0, 2, 5], [1, 1, 3]], np.int64)
+
+
+def _rope(x, cos, sin, pos, interleaved=False, rot=None):
+    """torch's reading of the ONNX RotaryEmbedding spec, for 4D (B, heads, S, head) inputs."""
+    x = x.transpose(1, 2)
+    rot = rot or x.shape[-1]
+    c, s = cos[pos].unsqueeze(2), sin[pos].unsqueeze(2)
+    xr, keep = x[..., :rot], x[..., rot:]
+    x1, x2 = (xr[..., 0::2], xr[..., 1::2]) if interleaved else xr.chunk(2, -1)
+    real, imag = c * x1 - s * x2, s * x1 + c * x2
+    out = torch.stack([real, imag], -1).reshape(xr.shape) if interleaved else torch.cat([real, imag], -1)
+    return torch.cat([out, keep], -1).transpose(1, 2)
+
+
+CASES = [
+    # RMSNormalization's statistics are float32 by its spec (stash_type=1; onnx's reference runs nothing
+    # else): torch's float64 differs at ~1e-5 relative. Epsilons are powers of two, exact in float32.
+    Case("RMSNormalization", [("N", 3, 8), (8,)], {"epsilon": 2.0 ** -16}, torch_rtol=1e-4,
+         torch_fn=lambda x, w: F.rms_norm(x, (8,), w, eps=2.0 ** -16), opset=23, name="RMSNormalization"),
+    Case("RMSNormalization", [("N", 3, 4), (3, 4)], {"axis": 1, "epsilon": 2.0 ** -10}, torch_rtol=1e-4,
+         torch_fn=lambda x, w: F.rms_norm(x, (3, 4), w, eps=2.0 ** -10), opset=23, name="RMSNormalization_axis1"),
+    # stash_type=DOUBLE: float32 statistics would drown the float64 finite differences.
+    Case("Swish", [("N", 5)], {"alpha": 1.5}, torch_fn=lambda x: x * torch.sigmoid(1.5 * x), opset=24),
+    Case("GroupNormalization", [("N", 4, 3), (4,), (4,)], {"num_groups": 2, "epsilon": 2.0 ** -16,
+                                                          "stash_type": TensorProto.DOUBLE},
+         torch_fn=lambda x, w, b: F.group_norm(x, 2, w, b, eps=2.0 ** -16), name="GroupNormalization"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_gradient(case):
+    assert lookup(case.op) is None  # differentiated through its definition, not a rule
+    run_case(case)
+
+
+@pytest.mark.parametrize("attrs,width", [({}, 8), ({"interleaved": 1, "rotary_embedding_dim": 8}, 12)],
+                         ids=["halves", "interleaved_partial"])
+def test_rotary_embedding(attrs, width):
+    # RotaryEmbedding has float32 / float16 / bfloat16 kernels only: no float64 finite differences. It is
+    # linear in x, so float32 onnxruntime against torch.autograd is tight; the forward of its definition is
+    # checked against onnxruntime's own RotaryEmbedding kernel.
+    node = helper.make_node("RotaryEmbedding", ["x", "cos", "sin", "pos"], ["y"], **attrs)
+    node2 = helper.make_node("ReduceSum", ["yu"], ["loss"], keepdims=0)
+    mul = helper.make_node("Mul", ["y", "u"], ["yu"])
+    f32 = TensorProto.FLOAT
+    g = helper.make_graph([node, mul, node2], "rope", [helper.make_tensor_value_info("x", f32, ["N", 2, 3, width]),
+                                                       helper.make_tensor_value_info("u", f32, ["N", 2, 3, width])],
+                          [helper.make_tensor_value_info("y", f32, ["N", 2, 3, width]),
+                           helper.make_tensor_value_info("loss", f32, [])],
+                          initializer=[numpy_helper.from_array(COS.astype(np.float32), "cos"),
+                                       numpy_helper.from_array(SIN.astype(np.float32), "sin"),
+                                       numpy_helper.from_array(POSITIONS, "pos")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)], ir_version=11)
+    grad = check_full(gradient_model(model, "loss", ["x"]))
+    assert "RotaryEmbedding" not in {n.op_type for n in grad.graph.node}
+    rng = np.random.default_rng(0)
+    x, u = (rng.standard_normal((2, 2, 3, width)).astype(np.float32) for _ in range(2))
+    native = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["y"], {"x": x, "u": u})
+    y, dx = ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        ["y", "x_grad"], {"x": x, "u": u})
+    np.testing.assert_allclose(y, native[0], rtol=1e-5, atol=1e-6)
+    if torch:
+        tx = torch.tensor(x, requires_grad=True)
+        out = _rope(tx, torch.tensor(COS, dtype=torch.float32), torch.tensor(SIN, dtype=torch.float32),
+                    torch.tensor(POSITIONS), bool(attrs), attrs.get("rotary_embedding_dim"))
+        np.testing.assert_allclose(out.detach().numpy(), y, rtol=1e-5, atol=1e-6)
+        (out * torch.tensor(u)).sum().backward()
+        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_definition_replaces_the_node_only_where_a_gradient_flows():
+    nodes = [helper.make_node("Swish", ["x"], ["a"]), helper.make_node("Swish", ["c"], ["b"]),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3]) for n in "xc"],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 24)], ir_version=12)
+    grad = check_full(gradient_model(model, "y", ["x"]))
+    assert [n.op_type for n in grad.graph.node].count("Swish") == 1  # c's Swish stays as it was
