@@ -210,13 +210,19 @@ def _decode_arg(x: Any, tensors: Any) -> Any:
 
 
 def _resolve_op(path: str) -> Any:
+    """``"numpy.expand_dims"`` (under ``onnxforge.ops``) or ``"activations.softmax"`` (under ``onnxforge``)."""
     import importlib
 
     module, _, name = path.rpartition(".")
+    package = "onnxforge" if module in _TOP_LEVEL_OP_MODULES else "onnxforge.ops"
     try:
-        return getattr(importlib.import_module(f"onnxforge.ops.{module}" if module else "onnxforge.ops"), name)
+        return getattr(importlib.import_module(f"{package}.{module}" if module else package), name)
     except (ImportError, AttributeError):
         raise ValueError(f"Unknown keras.ops function {path!r} in an OpCall config.") from None
+
+
+# Modules outside onnxforge.ops whose functions also become OpCall nodes on functional-API tensors.
+_TOP_LEVEL_OP_MODULES = ("activations",)
 
 
 class OpCall(Layer):
@@ -258,6 +264,8 @@ def op_call(fn: Any, args: tuple, kwargs: dict) -> Any:
     from .keras_tensor import KerasTensor, flatten
 
     module = fn.__module__.rpartition(".")[2] if fn.__module__.startswith("onnxforge.ops.") else ""
+    if fn.__module__ in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES):
+        module = fn.__module__.rpartition(".")[2]
     path = f"{module}.{fn.__name__}" if module else fn.__name__
     tensors: list[KerasTensor] = []
 

@@ -462,10 +462,20 @@ def stack(x: Sequence[Any], axis: int = 0) -> Value:
 
 
 @symbolic
-def tile(x: Any, repeats: Sequence[int]) -> Value:
-    b = _b(x)
+def tile(x: Any, repeats: Any) -> Value:
+    """``x`` repeated ``repeats`` times along each axis (NumPy's rule when the lengths differ: the shorter
+    of ``x``'s shape and ``repeats`` is padded with leading 1s); ``repeats`` may be a 1-D int tensor."""
+    b = _b(x, repeats)
     v = as_value(x, b)
+    if isinstance(repeats, Value) and repeats.shape is not None and len(repeats.shape) == 1:
+        # A computed repeats vector (ops.concatenate([batch, [1, 1]])): one entry per axis of x.
+        return b.op("Tile", [v, cast_value(repeats, 7)])
     reps = [_symbol(b, r, "ops.tile", repeats) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
+    rank = len(v.shape) if v.shape is not None else len(reps)
+    if len(reps) < rank:
+        reps = [1] * (rank - len(reps)) + reps
+    elif len(reps) > rank:
+        v = b.op("Unsqueeze", [v, int_const(b, list(range(len(reps) - rank)))])
     return b.op("Tile", [v, _int_vector(b, reps)])
 
 

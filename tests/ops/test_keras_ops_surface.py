@@ -128,6 +128,8 @@ VALUES = [
     ("switch", lambda o: o.switch(1, [lambda v: v + 1.0, lambda v: v * 3.0], X)),
     ("saturate_cast", lambda o: o.saturate_cast(X * 1000, "int8")),
     ("psnr", lambda o: o.psnr(P, P * 0.9, 1.0)),
+    ("tile_short_repeats", lambda o: o.tile(X, (2,))), ("tile_long_repeats", lambda o: o.tile(X, (2, 1, 3))),
+    ("round_decimals", lambda o: o.round(X * 10, 1)),
 ]
 
 
@@ -275,3 +277,37 @@ def test_ops_on_functional_tensors_build_models_like_keras():
 
     k, f = build(keras), build(of.keras)
     np.testing.assert_allclose(f.predict(X3, verbose=0), k.predict(X3, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_tile_by_a_computed_repeats_vector_in_a_layer_matches_keras():
+    """The miniature-GPT causal mask: ``ops.tile(mask, concatenate([batch, [1, 1]]))`` inside call()."""
+    def build(K):
+        o = K.ops
+
+        class Causal(K.layers.Layer):
+            def call(self, x):
+                n = o.shape(x)[1]
+                mask = o.cast(o.arange(n)[:, None] >= o.arange(n), "float32")
+                mult = o.concatenate([o.expand_dims(o.shape(x)[0], -1), o.convert_to_tensor([1, 1])], 0)
+                return o.matmul(o.tile(o.reshape(mask, [1, n, n]), mult), x)
+
+        inp = K.Input((None, 4))
+        return K.Model(inp, Causal()(inp))
+
+    np.testing.assert_allclose(build(of.keras).predict(X3, verbose=0), build(keras).predict(X3, verbose=0),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_activations_take_arrays_and_functional_tensors_like_keras():
+    logits = X[:1]
+    for name in ("softmax", "gelu", "relu", "silu", "hard_sigmoid", "elu"):
+        want = kops.convert_to_numpy(getattr(keras.activations, name)(kops.convert_to_tensor(logits)))
+        np.testing.assert_allclose(np.asarray(getattr(of.keras.activations, name)(logits)), want, rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
+    inp = of.keras.Input((4,))
+    model = of.keras.Model(inp, of.keras.activations.softmax(inp * 2.0))
+    np.testing.assert_allclose(model.predict(X, verbose=0),
+                               kops.convert_to_numpy(keras.activations.softmax(kops.convert_to_tensor(X * 2.0))),
+                               rtol=1e-5, atol=1e-6)
+    again = of.keras.Model.from_config(model.get_config())
+    np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0))
