@@ -179,3 +179,37 @@ def test_max_steps_per_epoch_caps_the_batches_of_an_epoch():
     finally:
         fkeras.config.set_max_steps_per_epoch(None)
     assert seen == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------- Conv.convolution_op
+def _standardized_convs(K):
+    ops = K.ops
+
+    class Override(K.layers.Conv2D):     # replaces the convolution itself
+        def convolution_op(self, inputs, kernel):
+            mean, var = ops.moments(kernel, axes=[0, 1, 2], keepdims=True)
+            return ops.conv(inputs, (kernel - mean) / ops.sqrt(var + 1e-10), padding="valid",
+                            strides=list(self.strides))
+
+    class WithCall(K.layers.Conv2D):     # calls the inherited convolution on a transformed kernel
+        def call(self, inputs):
+            mean, var = ops.moments(self.kernel, axes=[0, 1, 2], keepdims=True)
+            result = self.convolution_op(inputs, (self.kernel - mean) / ops.sqrt(var + 1e-10))
+            return result + self.bias if self.use_bias else result
+
+    inp = K.Input((8, 8, 2))
+    x = WithCall(3, 3, activation="relu")(inp)
+    x = Override(4, 3, strides=2, activation="tanh")(x)
+    return K.Model(inp, K.layers.Dense(2)(K.layers.Flatten()(x)))
+
+
+def test_conv_subclasses_that_override_or_call_convolution_op_train_like_keras():
+    k, f = _pair(_standardized_convs)
+    x = RNG.normal(size=(4, 8, 8, 2)).astype("float32")
+    y = RNG.normal(size=(4, 2)).astype("float32")
+    np.testing.assert_allclose(f.predict(x, verbose=0), k.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    for m, K in ((k, keras), (f, fkeras)):
+        m.compile(optimizer=K.optimizers.SGD(0.05), loss="mse")
+    for _ in range(2):
+        assert f.train_on_batch(x, y) == pytest.approx(k.train_on_batch(x, y), rel=1e-4)
+    assert max_diff(k.get_weights(), f.get_weights()) < 1e-4
