@@ -275,8 +275,10 @@ class TraceContext:
         return True
 
     def track_metric(self, metric: Any, sums: list[Value]) -> None:
-        """A metric tracker's ``update_state`` inside this trace: only custom training steps keep trackers."""
-        raise TypeError(self._metric_error(metric, "update_state()"))
+        """A metric tracker's ``update_state`` inside this trace. Traces that keep metric state (training and
+        evaluation programs, custom steps) record the sums; elsewhere (shape inference, inference programs)
+        there is no state to update, as a Keras layer's metric is not reported by ``predict``."""
+        return None
 
     def metric_result(self, metric: Any) -> Any:
         """A metric tracker's ``result()`` inside this trace (see ``track_metric``)."""

@@ -65,6 +65,8 @@ class Program:
     outputs: list[str] = field(default_factory=list)
     sums: list[tuple[str, str, str]] = field(default_factory=list)
     trainable: list[Variable] = field(default_factory=list)
+    #: ``(log name, Metric)`` of the metrics layers update in ``call()`` (their sums are among ``sums``).
+    layer_metrics: list[tuple[str, Any]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ tracing
@@ -177,6 +179,25 @@ def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Valu
     return sums
 
 
+def _layer_metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Value]]:
+    """Batch sums of the metrics layers updated in ``call()``, under their names (a compiled metric of the
+    same name keeps it)."""
+    taken = {name for name, _ in config.trackers()}
+    sums = []
+    for metric, values in t.ctx.layer_metrics:
+        if metric.name in taken:
+            continue
+        taken.add(metric.name)
+        for (state, _), v in zip(metric.state_spec(), values):
+            sums.append((metric.name, state, v))
+    return sums
+
+
+def _layer_metrics(t: _Tracer, config: CompileConfig) -> list[tuple[str, Any]]:
+    taken = {name for name, _ in config.trackers()}
+    return [(m.name, m) for m, _ in t.ctx.layer_metrics if m.name not in taken]
+
+
 def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: list[tuple[Variable, Value, Value]],
             sums: list[tuple[str, str, str]], lr: Value | None, trainable: Sequence[Variable] = ()) -> Program:
     """Declare outputs, write metadata, clean the graph up and make the ``Program`` record."""
@@ -258,8 +279,10 @@ def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | Non
     random streams advanced, where ``call()`` draws: see ``build_infer``)."""
     t = _Tracer(model, training=False, weights="inputs", config=config, rng_state=rng_state)
     _, loss_sums = _objective(t, config)
-    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
-    return _finish(t, "eval_step", host_out, _stream_state(t, rng_state), records, None)
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + _layer_metric_sums(t, config))
+    program = _finish(t, "eval_step", host_out, _stream_state(t, rng_state), records, None)
+    program.layer_metrics = _layer_metrics(t, config)
+    return program
 
 
 def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],
@@ -304,8 +327,10 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]
 
-    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
-    return _finish(t, "train_step", host_out, state, records, lr, trained)
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + _layer_metric_sums(t, config))
+    program = _finish(t, "train_step", host_out, state, records, lr, trained)
+    program.layer_metrics = _layer_metrics(t, config)
+    return program
 
 
 def _typed(value: Value, like: Value) -> Value:

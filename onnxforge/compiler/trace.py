@@ -58,6 +58,18 @@ class ProgramTrace(TraceContext):
                  random_uniform: Callable[[Value], Value] | None = None):
         super().__init__(builder, training, weights, random_uniform)
         self.seed_streams = SeedStreams(self.read)
+        #: Metrics a layer updated in its ``call()`` (Keras's endpoint-layer pattern), with their batch sums:
+        #: evaluation and training programs report them after the compiled metrics.
+        self.layer_metrics: list[tuple[Any, list[Value]]] = []
+
+    def track_metric(self, metric: Any, sums: list[Value]) -> None:
+        """``metric.update_state(...)`` inside a layer's ``call()``: keep the batch sums (a layer called twice
+        updates its metric twice: the sums add)."""
+        for k, (known, old) in enumerate(self.layer_metrics):
+            if known is metric:
+                self.layer_metrics[k] = (metric, [a + b for a, b in zip(old, sums)])
+                return
+        self.layer_metrics.append((metric, list(sums)))
 
     def seeded_uniform(self, state: Variable, like: Value) -> Value:
         """U[0, 1) noise from a ``SeedGenerator``'s state Variable (advanced by training programs)."""

@@ -536,9 +536,13 @@ class Layer:
     # ------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args:
-            if "inputs" not in kwargs:
-                raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument.")
-            args = (kwargs.pop("inputs"),)
+            # Keras binds the first argument of call() by its own name too (``layer(logits=x, targets=t)``).
+            first = _first_call_argument(type(self).call)
+            key = first if first in kwargs else "inputs" if "inputs" in kwargs else None
+            if key is None:
+                raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
+                                f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
+            args = (kwargs.pop(key),)
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
@@ -844,3 +848,16 @@ def flatten_shapes(shapes: Any) -> list:
     if isinstance(shapes, dict):
         return [s for k in sorted(shapes) for s in flatten_shapes(shapes[k])]
     return [s for item in shapes for s in flatten_shapes(item)]
+
+
+@functools.lru_cache(maxsize=None)
+def _first_call_argument(call: Any) -> str | None:
+    """The name of ``call``'s first parameter after ``self`` (what Keras binds the inputs to)."""
+    try:
+        params = list(inspect.signature(call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    first = params[0] if params else None
+    if first is None or first.kind not in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD):
+        return None
+    return first.name

@@ -228,6 +228,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._output_specs = self._spec_by_tracing((self._input_specs,), {})
 
     def _record_input_specs(self, shapes: Any, dtypes: Any) -> None:
+        if isinstance(shapes, dict):
+            # A dict of inputs (``fit({"inputs": ..., "targets": ...})``): call() receives the same dict.
+            dtypes = dtypes if isinstance(dtypes, dict) else {}
+            self._input_specs = {k: KerasTensor(tuple(v), standardize_dtype(dtypes.get(k)), name=k)
+                                 for k, v in shapes.items()}
+            return
         if is_shape(shapes):
             dtype = dtypes if isinstance(dtypes, str) else None
             self._input_specs = KerasTensor(tuple(shapes), standardize_dtype(dtype), name="input")
@@ -305,7 +311,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if self._graph is not None and len(inputs) != len(self._graph.inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self._graph.inputs)} input(s) "
                              f"({self.input_names}), but trace() received {len(inputs)}.")
-        out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
+        if self._graph is None and isinstance(self._input_specs, dict):
+            out = self(pack_as(self._input_specs, inputs), training=training)
+        else:
+            out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
         return [v for v in flatten(out) if isinstance(v, Value)]
 
     def _count_flops(self, input_shapes: list, output_shapes: list) -> int | None:

@@ -82,8 +82,12 @@ class FitMixin:
         return True
 
     def _needs_eval_targets(self) -> bool:
-        """Whether ``evaluate`` on arrays needs ``y`` (not for a custom ``test_step``)."""
-        return not getattr(self, "_has_custom_test_step", lambda: False)()
+        """Whether ``evaluate`` on arrays needs ``y``: not for a custom ``test_step``, nor for ``compile(loss=None)``
+        with layers adding their losses (Keras's endpoint layers take the targets as inputs)."""
+        if getattr(self, "_has_custom_test_step", lambda: False)():
+            return False
+        args = getattr(self, "_compile_args", None)
+        return args is None or args.get("loss") is not None or bool(args.get("metrics"))
 
     def _require_compiled(self, method: str) -> None:
         compiled = getattr(self, "compiled", None)

@@ -170,7 +170,12 @@ class TrainingMixin(FitMixin):
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
-        self._trackers = config.trackers()
+        trackers = config.trackers()
+        for program in programs.values():   # metrics layers update in call() (endpoint layers), after Keras's own
+            for name, metric in program.layer_metrics:
+                if all(name != known for known, _ in trackers):
+                    trackers.append((name, metric))
+        self._trackers = trackers
         self._compiled_config = config
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 

@@ -213,3 +213,83 @@ def test_conv_subclasses_that_override_or_call_convolution_op_train_like_keras()
     for _ in range(2):
         assert f.train_on_batch(x, y) == pytest.approx(k.train_on_batch(x, y), rel=1e-4)
     assert max_diff(k.get_weights(), f.get_weights()) < 1e-4
+
+
+# --------------------------------------------------------------------------- endpoint layers
+def _endpoint_layer(K):
+    class LogisticEndpoint(K.layers.Layer):
+        def __init__(self, name=None):
+            super().__init__(name=name)
+            self.loss_fn = K.losses.BinaryCrossentropy(from_logits=True)
+            self.accuracy_metric = K.metrics.BinaryAccuracy(name="accuracy")
+
+        def call(self, logits, targets=None, sample_weight=None):
+            if targets is not None:
+                self.add_loss(self.loss_fn(targets, logits, sample_weight))
+                self.accuracy_metric.update_state(targets, K.ops.sigmoid(logits), sample_weight)
+            return K.ops.sigmoid(logits)
+
+    return LogisticEndpoint
+
+
+def _endpoint_data():
+    r = np.random.default_rng(3)
+    return {"inputs": r.normal(size=(12, 5)).astype("float32"),
+            "targets": (r.random((12, 1)) > 0.5).astype("float32"),
+            "sample_weight": r.random((12, 1)).astype("float32")}
+
+
+def test_metric_updated_in_a_layer_call_is_reported_like_keras():
+    def build(K):
+        inputs = K.Input((5,), name="inputs")
+        targets = K.Input((1,), name="targets")
+        weights = K.Input((1,), name="sample_weight")
+        preds = _endpoint_layer(K)()(K.layers.Dense(1)(inputs), targets, weights)
+        model = K.Model([inputs, targets, weights], preds)
+        model.compile(K.optimizers.SGD(0.1))
+        return model
+
+    k, f = _pair(build)
+    data = _endpoint_data()
+    hk = k.fit(data, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    hf = f.fit(data, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    assert sorted(hf.history) == sorted(hk.history) == ["accuracy", "loss"]
+    for key in hk.history:
+        np.testing.assert_allclose(hf.history[key], hk.history[key], rtol=1e-5, atol=1e-6)
+    ek, ef = k.evaluate(data, verbose=0, return_dict=True), f.evaluate(data, verbose=0, return_dict=True)
+    assert ek.keys() == ef.keys()
+    for key in ek:
+        assert ef[key] == pytest.approx(ek[key], rel=1e-5)
+
+
+def test_subclassed_model_fed_a_dict_calls_layers_by_keyword():
+    """Keras's ``LogReg(keras.Model)``: ``call(self, inputs)`` reads ``inputs["inputs"]`` and calls the endpoint
+    layer with keywords only (``logits=...``)."""
+    def build(K):
+        Endpoint = _endpoint_layer(K)
+
+        class LogReg(K.Model):
+            def __init__(self):
+                super().__init__()
+                self.dense = K.layers.Dense(1)
+                self.logistic_endpoint = Endpoint()
+
+            def call(self, inputs):
+                logits = self.dense(inputs["inputs"])
+                return self.logistic_endpoint(logits=logits, targets=inputs["targets"],
+                                              sample_weight=inputs["sample_weight"])
+
+        model = LogReg()
+        model.compile(K.optimizers.SGD(0.1))
+        return model
+
+    data = _endpoint_data()
+    k, f = build(keras), build(fkeras)
+    k.fit(data, batch_size=12, epochs=1, verbose=0)     # builds Keras's weights
+    f.fit(data, batch_size=12, epochs=1, verbose=0)
+    f.set_weights(k.get_weights())
+    hk = k.fit(data, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    hf = f.fit(data, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for key in ("loss", "accuracy"):
+        np.testing.assert_allclose(hf.history[key], hk.history[key], rtol=1e-5, atol=1e-6)
+    assert [t.name for t in f.inputs] == ["inputs", "sample_weight", "targets"]
