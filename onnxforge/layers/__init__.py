@@ -32,7 +32,7 @@ from .reversible_embedding import ReversibleEmbedding  # noqa: E402
 from .wrapper import Pipeline, Wrapper  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
-                            Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
@@ -81,7 +81,7 @@ __all__ = [
     "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
     "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
-    "RandomTranslation", "RandomContrast", "RandomBrightness",
+    "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]
