@@ -63,9 +63,7 @@ def _broadcast(layer: str, a: tuple, b: tuple) -> tuple:
     out = list(a[: len(a) - len(b)])
     for i, j in zip(a[len(a) - len(b):], b):
         if i is None or j is None:
-            # An unknown size meets a known one: the known one wins unless it is 1 (then it broadcasts).
-            known = j if i is None else i
-            out.append(known if known not in (None, 1) else None)
+            out.append(None)   # Keras's merge layers: unknown whenever one side is unknown
         elif i == 1:
             out.append(j)
         elif j == 1 or i == j:
