@@ -130,6 +130,7 @@ VALUES = [
     ("psnr", lambda o: o.psnr(P, P * 0.9, 1.0)),
     ("tile_short_repeats", lambda o: o.tile(X, (2,))), ("tile_long_repeats", lambda o: o.tile(X, (2, 1, 3))),
     ("round_decimals", lambda o: o.round(X * 10, 1)),
+    ("scalar_in_scalar_out", lambda o: o.sigmoid(np.float32(0.3))), ("scalar_add", lambda o: o.add(np.array(2.0), 1.0)),
 ]
 
 
