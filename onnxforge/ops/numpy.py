@@ -195,7 +195,10 @@ def ceil(x: Any) -> Value:
 def round(x: Any, decimals: int = 0) -> Value:  # noqa: A001
     """Round half to even, like NumPy and Keras."""
     if decimals:
-        raise NotImplementedError(f"ops.round supports decimals=0 only. Received: decimals={decimals!r}")
+        # NumPy's rule: scale by 10**decimals, round half to even, scale back.
+        scale = 10.0 ** int(decimals)
+        v = _float(x)
+        return v.builder.op("Round", [v * scale], shape=v.shape) / scale
     return _unary("Round", _float(x))
 
 

@@ -388,6 +388,7 @@ class IterableSource:
                  class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
         self.source = source
         self.method = method
+        self.model = model
         self.in_names = io_names(model, "input")
         self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
@@ -412,6 +413,9 @@ class IterableSource:
 
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
+        if isinstance(x, Mapping) and self.in_names is None:
+            build_from_dict(self.model, x)
+            self.in_names = io_names(self.model, "input")
         where = f"batch {step} of x"
         if _is_ort_value(x) and (y is None or _is_ort_value(y)):
             # A batch already on the model's device: the step binds it as it is (its checks read only the
@@ -501,10 +505,27 @@ def has_text_input(model: Any) -> bool:
     return any(getattr(t, "dtype", None) == "string" for t in inputs)
 
 
+def build_from_dict(model: Any, x: Any) -> None:
+    """An unbuilt subclassed model given a dict of input arrays is built on that dict (its ``call()`` reads
+    ``inputs["name"]``, as in Keras), so the arrays are then matched by key."""
+    if not isinstance(x, Mapping) or getattr(model, "built", True) or getattr(model, "_graph", None) is not None:
+        return
+    if not hasattr(model, "_record_input_specs") or getattr(model, "_input_specs", None) is not None:
+        return
+    arrays = {k: v for k, v in x.items() if _is_array_like(v) and not np.isscalar(v)}
+    if len(arrays) != len(x):
+        return
+    shapes = {k: (None,) + tuple(np.shape(v))[1:] for k, v in arrays.items()}
+    dtypes = {k: np.asarray(v).dtype.name for k, v in arrays.items()}
+    model._record_input_specs(shapes, {k: (d if d not in ("float64",) else None) for k, d in dtypes.items()})
+    model.build(shapes)
+
+
 def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
                class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
                sw_arg: str = "sample_weight") -> ArrayData:
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
+    build_from_dict(model, x)
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))

@@ -440,7 +440,8 @@ class TrainingMixin(FitMixin):
             if _is_ort_value(x):
                 feeds[name] = _check_ort_value(x, tuple(kt.shape), keras_dtype(kt.dtype), what)
             else:
-                feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype), what, method)
+                feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
+                                           what, method)
         counts = {f"x[{n!r}]" if len(names) > 1 else "x": _length(a) for n, a in feeds.items()}
         _check_cardinality(method, counts)
         return feeds
@@ -672,6 +673,16 @@ def _check_cardinality(method: str, counts: Mapping[str, int]) -> None:
         detail = ", ".join(f"{name}: {n} samples" for name, n in counts.items())
         raise ValueError(f"{method}(): data cardinality is ambiguous; all arrays must contain the same number of "
                          f"samples (first dimension). Received: {detail}")
+
+
+def _adjust_rank(array: np.ndarray, expected: tuple) -> np.ndarray:
+    """Keras's functional rule on data: ``(n, 28, 28)`` feeds an ``Input((28, 28, 1))`` and a trailing axis
+    of size 1 too many is dropped (the model's call applies the same rule to tensors)."""
+    if array.ndim == len(expected) - 1 and expected and expected[-1] == 1:
+        return array[..., None]
+    if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        return array[..., 0]
+    return array
 
 
 def _shape_ok(shape: tuple, expected: tuple) -> bool:
