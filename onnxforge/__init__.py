@@ -23,6 +23,8 @@ from .saving import load_model
 from .variables import Variable
 from . import eager  # noqa: E402  (registers the eager executor the layers and ops call on arrays)
 from . import keras  # noqa: E402  (after the modules it re-exports)
+# `import onnxforge as tf`: the TensorFlow tensor functions Keras programs use around tf.GradientTape.
+from .tf_compat import *  # noqa: E402,F401,F403
 from . import distribute  # noqa: E402  (MPIStrategy; starts no MPI until a strategy is made)
 
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",

@@ -159,6 +159,20 @@ def mish(x: Value) -> Value:
     return y
 
 
+def _anywhere(fn: Callable) -> Callable:
+    # Keras activations take any tensor: graph values (in layers), functional-API tensors (a graph node)
+    # and arrays, which run now (``keras.activations.softmax(logits)`` in a sampling callback).
+    from .ops._util import symbolic
+
+    return symbolic(fn)
+
+
+relu, relu6, sigmoid, tanh, softmax, log_softmax, gelu, silu, elu, selu, softplus, softsign, leaky_relu, \
+    exponential, hard_sigmoid, hard_silu, mish = (
+        _anywhere(f) for f in (relu, relu6, sigmoid, tanh, softmax, log_softmax, gelu, silu, elu, selu, softplus,
+                               softsign, leaky_relu, exponential, hard_sigmoid, hard_silu, mish))
+swish, hard_swish = silu, hard_silu
+
 _BY_NAME: dict[str, Callable] = {
     "relu": relu, "relu6": relu6, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
     "log_softmax": log_softmax, "gelu": gelu, "silu": silu, "swish": silu, "elu": elu, "selu": selu,

@@ -12,7 +12,11 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format"]
+__all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
+           "max_epochs", "set_max_epochs", "max_steps_per_epoch", "set_max_steps_per_epoch",
+           "enable_traceback_filtering", "disable_traceback_filtering", "is_traceback_filtering_enabled",
+           "enable_interactive_logging", "disable_interactive_logging", "is_interactive_logging_enabled",
+           "enable_flash_attention", "disable_flash_attention", "is_flash_attention_enabled"]
 
 _FLOATX = "float32"
 _EPSILON = 1e-7
@@ -61,3 +65,76 @@ def set_image_data_format(data_format: str) -> None:
     if data_format != "channels_last":
         raise ValueError("onnxforge layers take channels_last inputs (they transpose to ONNX's NCHW inside). "
                          f"Received: data_format={data_format!r}")
+
+
+# Keras's debugging and logging switches. Programs call them at the top (``keras.config.
+# disable_traceback_filtering()``); onnxforge keeps their state so the getters answer as Keras's do.
+_SWITCHES = {"traceback_filtering": True, "interactive_logging": True, "flash_attention": None}
+_CAPS: dict[str, int | None] = {"max_epochs": None, "max_steps_per_epoch": None}
+
+
+def enable_traceback_filtering() -> None:
+    """Keras trims its own frames from tracebacks; onnxforge never does, so this only records the switch."""
+    _SWITCHES["traceback_filtering"] = True
+
+
+def disable_traceback_filtering() -> None:
+    """Record that full tracebacks are wanted (onnxforge always shows them)."""
+    _SWITCHES["traceback_filtering"] = False
+
+
+def is_traceback_filtering_enabled() -> bool:
+    return bool(_SWITCHES["traceback_filtering"])
+
+
+def enable_interactive_logging() -> None:
+    """Progress bars and ``model.summary()`` print to stdout (the default)."""
+    _SWITCHES["interactive_logging"] = True
+
+
+def disable_interactive_logging() -> None:
+    """Send progress output to Python's ``logging`` instead of stdout (as Keras sends it to absl)."""
+    _SWITCHES["interactive_logging"] = False
+
+
+def is_interactive_logging_enabled() -> bool:
+    return bool(_SWITCHES["interactive_logging"])
+
+
+def enable_flash_attention() -> None:
+    """Accepted for Keras compatibility: attention is emitted as plain ONNX ops either way."""
+    _SWITCHES["flash_attention"] = True
+
+
+def disable_flash_attention() -> None:
+    _SWITCHES["flash_attention"] = False
+
+
+def is_flash_attention_enabled() -> bool | None:
+    return _SWITCHES["flash_attention"]
+
+
+def _cap(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"`{name}` must be a positive integer or None. Received: {name}={value!r}")
+    _CAPS[name] = value
+
+
+def max_epochs() -> int | None:
+    """The cap on ``fit(epochs=...)`` set by ``set_max_epochs`` (``None``: no cap)."""
+    return _CAPS["max_epochs"]
+
+
+def set_max_epochs(max_epochs: int | None) -> None:
+    """Cap the epochs of every ``fit`` (Keras's switch for quick debugging runs)."""
+    _cap("max_epochs", max_epochs)
+
+
+def max_steps_per_epoch() -> int | None:
+    """The cap on the batches of one epoch set by ``set_max_steps_per_epoch`` (``None``: no cap)."""
+    return _CAPS["max_steps_per_epoch"]
+
+
+def set_max_steps_per_epoch(max_steps_per_epoch: int | None) -> None:
+    """Cap the batches of every epoch of ``fit`` (Keras's switch for quick debugging runs)."""
+    _cap("max_steps_per_epoch", max_steps_per_epoch)

@@ -5,8 +5,10 @@ Keras's VAE and GAN examples keep ``keras.metrics.Mean`` trackers and, in a cust
 state as sums on the host, so inside a trace ``update_state`` emits the batch's sums (``batch_sums``) and
 hands them to the active trace (``TraceContext.track_metric``); a custom step outputs them and adds them
 to the tracker after each run. ``result()`` inside a trace gives a ``MetricResult`` reference that the
-step's logs may return. Traces that keep no metric state (a layer's ``call()``) raise an error naming the
-tracker. Outside any trace both methods run as they always did, on arrays.
+step's logs may return. A metric updated inside a layer's ``call()`` (Keras's endpoint layer) is recorded
+by the trace too: compiled ``train_step`` / ``eval_step`` programs output its sums and ``fit`` reports it
+after the compiled metrics; an eager call adds them to the metric. Outside any trace both methods run as
+they always did, on arrays.
 
 ``trace_aware(cls)`` wraps a metric class's own ``update_state`` / ``result`` this way; ``Metric`` applies
 it to itself and to every subclass.

@@ -149,6 +149,9 @@ class TraceContext:
         self.replicated = False
         #: ``(local value, summed input)`` of every ``cross_replica_sum`` in a replicated program, in order.
         self.replica_sums: list[tuple[Value, Value]] = []
+        #: Metrics updated inside layers' ``call()`` (Keras's endpoint-layer pattern): id -> (metric, this
+        #: program's state sums), in first-use order. Step programs output the sums and report the metrics.
+        self.layer_metrics: dict[int, tuple[Any, list[Value]]] = {}
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:
@@ -275,8 +278,15 @@ class TraceContext:
         return True
 
     def track_metric(self, metric: Any, sums: list[Value]) -> None:
-        """A metric tracker's ``update_state`` inside this trace: only custom training steps keep trackers."""
-        raise TypeError(self._metric_error(metric, "update_state()"))
+        """A metric's ``update_state`` inside this trace (a layer's ``call()``, as Keras's endpoint layer does):
+        its batch sums are recorded in ``layer_metrics``; an update repeated in one program counts twice."""
+        hit = self.layer_metrics.get(id(metric))
+        if hit is not None:
+            total = [self.b.op("Add", [a, s]) for a, s in zip(hit[1], sums)]
+            for t, a in zip(total, hit[1]):
+                t.dtype, t.shape = a.dtype, a.shape
+            sums = total
+        self.layer_metrics[id(metric)] = (metric, sums)
 
     def metric_result(self, metric: Any) -> Any:
         """A metric tracker's ``result()`` inside this trace (see ``track_metric``)."""
@@ -285,9 +295,9 @@ class TraceContext:
     def _metric_error(self, metric: Any, method: str) -> str:
         name = getattr(metric, "name", "?")
         return (f"Metric {name!r} ({type(metric).__name__}).{method} was called while onnxforge traces a graph "
-                "(a layer's call(), a loss, or a program without metric state). Keras metric trackers are updated "
-                "in a Model subclass's train_step (fit then reports tracker.result()); elsewhere return the value "
-                "or pass the metric to compile(metrics=...).")
+                "(a layer's call(), a loss, or a program without metric state). A metric's result() is known on the "
+                "host only: return the tracker's result() from a Model subclass's train_step (fit then reports "
+                "it), or let fit report a metric that a layer updates in call().")
 
     def random_uniform(self, like: Value) -> Value:
         """U[0, 1) noise with the shape of ``like``, from the program's RNG state."""

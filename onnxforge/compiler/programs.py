@@ -54,6 +54,9 @@ class Program:
         outputs: outputs fetched to the host, in order (predictions, or metric sums).
         sums: ``(tracker name, state name, output name)`` of every metric sum output.
         trainable: the variables the step trains (captured at compile time).
+        layer_metrics: ``(tracker name, metric)`` of the metrics layers update in ``call()``, whose sums the
+            program outputs under that name (reported after the compiled metrics, as Keras lists sublayer
+            metrics after its own).
     """
 
     kind: str
@@ -65,6 +68,7 @@ class Program:
     outputs: list[str] = field(default_factory=list)
     sums: list[tuple[str, str, str]] = field(default_factory=list)
     trainable: list[Variable] = field(default_factory=list)
+    layer_metrics: list[tuple[str, Any]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ tracing
@@ -177,6 +181,23 @@ def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Valu
     return sums
 
 
+def _layer_metric_sums(t: _Tracer, config: CompileConfig
+                       ) -> tuple[list[tuple[str, str, Value]], list[tuple[str, Any]]]:
+    """The batch sums of every metric a layer updated in ``call()`` (Keras's endpoint layer), each under the
+    metric's name (made unique against the compiled trackers': Keras would let one overwrite the other)."""
+    taken = {name for name, _ in config.trackers()}
+    sums, trackers = [], []
+    for metric, values in t.ctx.layer_metrics.values():
+        name, k = metric.name, 0
+        while name in taken:
+            k += 1
+            name = f"{metric.name}_{k}"
+        taken.add(name)
+        trackers.append((name, metric))
+        sums += [(name, state, v) for (state, _), v in zip(metric.state_spec(), values)]
+    return sums, trackers
+
+
 def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: list[tuple[Variable, Value, Value]],
             sums: list[tuple[str, str, str]], lr: Value | None, trainable: Sequence[Variable] = ()) -> Program:
     """Declare outputs, write metadata, clean the graph up and make the ``Program`` record."""
@@ -259,8 +280,11 @@ def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | Non
     random streams advanced, where ``call()`` draws: see ``build_infer``)."""
     t = _Tracer(model, training=False, weights="inputs", config=config, rng_state=rng_state)
     _, loss_sums = _objective(t, config)
-    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
-    return _finish(t, "eval_step", host_out, _stream_state(t, rng_state), records, None)
+    layer_sums, layer_metrics = _layer_metric_sums(t, config)
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + layer_sums)
+    program = _finish(t, "eval_step", host_out, _stream_state(t, rng_state), records, None)
+    program.layer_metrics = layer_metrics
+    return program
 
 
 def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],
@@ -305,8 +329,11 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]
 
-    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
-    return _finish(t, "train_step", host_out, state, records, lr, trained)
+    layer_sums, layer_metrics = _layer_metric_sums(t, config)
+    host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + layer_sums)
+    program = _finish(t, "train_step", host_out, state, records, lr, trained)
+    program.layer_metrics = layer_metrics
+    return program
 
 
 def _typed(value: Value, like: Value) -> Value:

@@ -82,7 +82,7 @@ class StageRunner:
             elif name in carried:
                 io.bind_ortvalue_input(name, carried[name])
             else:
-                io.bind_cpu_input(name, np.ascontiguousarray(feeds[name]))
+                io.bind_cpu_input(name, np.asarray(feeds[name], order="C"))
         for name in self.outputs:
             if name in self.preset:
                 io.bind_ortvalue_output(name, self.preset[name])

@@ -73,6 +73,9 @@ class EagerProgram:
     #: ``(layer weakref, output indices)``: the ``add_loss`` values each layer recorded, as outputs, so
     #: ``layer.losses`` holds this call's numbers afterwards (Keras 3's eager semantics).
     loss_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
+    #: ``(metric weakref, output indices)``: the state sums of metrics updated inside ``call()``, added to
+    #: each metric after a run (Keras's eager ``update_state``).
+    metric_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
 
     def run(self, arrays: list[np.ndarray]) -> Any:
         device = self._device()
@@ -88,6 +91,10 @@ class EagerProgram:
             layer = ref()
             if layer is not None:
                 layer.__dict__["_losses"] = [as_eager(values[k]) for k in indices]
+        for ref, indices in self.metric_slots:
+            metric = ref()
+            if metric is not None:
+                metric.merge_state([values[k] for k in indices])
         return map_structure(lambda leaf: as_eager(values[leaf.index]) if isinstance(leaf, _Out) else leaf,
                              self.template)
 
@@ -154,6 +161,8 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
             recorded = [v for v in layer._own_losses() if isinstance(v, Value) and v.builder is b]
             if recorded:
                 loss_slots.append((weakref.ref(layer), [mark(v).index for v in recorded]))
+    metric_slots = [(weakref.ref(metric), [mark(v).index for v in sums])
+                    for metric, sums in ctx.layer_metrics.values()]
     state: list[tuple[Variable, str, str]] = []
     # The state input is the value the program started from (``reads``), not a read after the update.
     pairs = [(var, ctx.reads[var.uid][1] if var.uid in ctx.reads else ctx.read(var), new)
@@ -177,7 +186,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
-                        seed[0].name if seed else None, loss_slots=loss_slots)
+                        seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots)
 
 
 # ------------------------------------------------------------------------------------------ arrays

@@ -1,7 +1,12 @@
 """``keras.config``: floatx, epsilon, the image layout and the global dtype policy (re-exports only)."""
 from __future__ import annotations
 
-from ..backend_config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
+from ..backend_config import (disable_flash_attention, disable_interactive_logging, disable_traceback_filtering,
+                              enable_flash_attention, enable_interactive_logging, enable_traceback_filtering,
+                              epsilon, floatx, image_data_format, is_flash_attention_enabled,
+                              is_interactive_logging_enabled, is_traceback_filtering_enabled, max_epochs,
+                              max_steps_per_epoch, set_epsilon, set_floatx, set_image_data_format, set_max_epochs,
+                              set_max_steps_per_epoch)
 from ..dtype_policies import dtype_policy, set_dtype_policy
 
 
@@ -11,4 +16,8 @@ def backend() -> str:
 
 
 __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
-           "dtype_policy", "set_dtype_policy", "backend"]
+           "dtype_policy", "set_dtype_policy", "backend", "max_epochs", "set_max_epochs", "max_steps_per_epoch",
+           "set_max_steps_per_epoch", "enable_traceback_filtering", "disable_traceback_filtering",
+           "is_traceback_filtering_enabled", "enable_interactive_logging", "disable_interactive_logging",
+           "is_interactive_logging_enabled", "enable_flash_attention", "disable_flash_attention",
+           "is_flash_attention_enabled"]

@@ -18,7 +18,7 @@ from .keras_tensor import KerasTensor, Node
 from .merging import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .merge_functions import add, average, concatenate, dot, maximum, minimum, multiply, subtract
 from .normalization import BatchNormalization, LayerNormalization
-from .operators import TensorOperator
+from .operators import OpCall, TensorOperator
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
@@ -32,7 +32,7 @@ from .reversible_embedding import ReversibleEmbedding  # noqa: E402
 from .wrapper import Pipeline, Wrapper  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
-                            Normalization, RandomBrightness, RandomContrast, RandomFlip, RandomRotation,
+                            Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
@@ -64,7 +64,7 @@ __all__ = [
     "MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPool2D", "AvgPool1D",
     "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D",
-    "BatchNormalization", "LayerNormalization", "TensorOperator",
+    "BatchNormalization", "LayerNormalization", "TensorOperator", "OpCall",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
     "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
@@ -81,7 +81,7 @@ __all__ = [
     "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
     "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
-    "RandomTranslation", "RandomContrast", "RandomBrightness",
+    "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -77,15 +77,20 @@ class InputSpec:
     """What a layer accepts: rank (``ndim`` / ``min_ndim`` / ``max_ndim``) and fixed axis sizes (``axes``)."""
 
     def __init__(self, ndim: int | None = None, min_ndim: int | None = None, max_ndim: int | None = None,
-                 axes: dict[int, int] | None = None, shape: tuple | None = None, dtype: Any = None):
+                 axes: dict[int, int] | None = None, shape: tuple | None = None, dtype: Any = None,
+                 allow_last_axis_squeeze: bool = False, name: str | None = None, optional: bool = False):
         self.ndim = len(shape) if shape is not None else ndim
         self.min_ndim, self.max_ndim = min_ndim, max_ndim
         self.axes = dict(axes or {})
         self.shape = None if shape is None else tuple(shape)
         self.dtype = dtype
+        # Keras: a rank-N spec also takes rank N+1 inputs whose last axis is 1, and rank N-1 inputs when
+        # the spec's last axis is 1 (a functional model expands or squeezes them).
+        self.allow_last_axis_squeeze = allow_last_axis_squeeze
+        self.name, self.optional = name, optional
 
     def __repr__(self) -> str:
-        parts = [f"{k}={v}" for k, v in vars(self).items() if v not in (None, {})]
+        parts = [f"{k}={v}" for k, v in vars(self).items() if v not in (None, {}, False)]
         return f"InputSpec({', '.join(parts)})"
 
 
@@ -99,7 +104,7 @@ def _check_spec(layer: Layer, index: int, spec: InputSpec, shape: tuple | None) 
     shape = _display_shape(shape)
     ndim = len(shape)
     prefix = f'Input {index} of layer "{layer.name}" is incompatible with the layer:'
-    if spec.ndim is not None and ndim != spec.ndim:
+    if spec.ndim is not None and ndim != spec.ndim and not spec.allow_last_axis_squeeze:
         raise ValueError(f"{prefix} expected ndim={spec.ndim}, found ndim={ndim}. Full shape received: {shape}")
     if spec.min_ndim is not None and ndim < spec.min_ndim:
         raise ValueError(f"{prefix} expected min_ndim={spec.min_ndim}, found ndim={ndim}. "
@@ -114,7 +119,14 @@ def _check_spec(layer: Layer, index: int, spec: InputSpec, shape: tuple | None) 
             raise ValueError(f"{prefix} expected axis {axis} of input shape to have value {value}, "
                              f"but received input with shape {shape}")
     if spec.shape is not None:
-        for expected, got in zip(spec.shape, shape):
+        spec_shape = spec.shape
+        if spec.allow_last_axis_squeeze:
+            if ndim not in (len(spec_shape) - 1, len(spec_shape), len(spec_shape) + 1):
+                raise ValueError(f"{prefix} expected ndim={len(spec_shape)}, found ndim={ndim}. "
+                                 f"Full shape received: {shape}")
+            shape = shape[:-1] if shape and shape[-1] == 1 else shape
+            spec_shape = spec_shape[:-1] if spec_shape and spec_shape[-1] == 1 else spec_shape
+        for expected, got in zip(spec_shape, shape):
             if expected is not None and got is not None and expected != got:
                 raise ValueError(f"{prefix} expected shape={spec.shape}, found shape={shape}")
 
@@ -525,9 +537,13 @@ class Layer:
     # ------------------------------------------------------------ calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args:
-            if "inputs" not in kwargs:
-                raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument.")
-            args = (kwargs.pop("inputs"),)
+            # Keras binds the first argument of call() by its own name too (``layer(logits=x, targets=t)``).
+            first = _first_call_argument(type(self).call)
+            key = first if first in kwargs else "inputs" if "inputs" in kwargs else None
+            if key is None:
+                raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
+                                f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
+            args = (kwargs.pop(key),)
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
@@ -833,3 +849,16 @@ def flatten_shapes(shapes: Any) -> list:
     if isinstance(shapes, dict):
         return [s for k in sorted(shapes) for s in flatten_shapes(shapes[k])]
     return [s for item in shapes for s in flatten_shapes(item)]
+
+
+@functools.lru_cache(maxsize=None)
+def _first_call_argument(call: Any) -> str | None:
+    """The name of ``call``'s first parameter after ``self`` (what Keras binds the inputs to)."""
+    try:
+        params = list(inspect.signature(call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    first = params[0] if params else None
+    if first is None or first.kind not in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD):
+        return None
+    return first.name

@@ -152,7 +152,24 @@ class _Conv(_BaseConv):
                                      regularizer=self.bias_regularizer) if self.use_bias else None)
         self._finish_build(input_shape, in_channels)
 
+    def convolution_op(self, inputs, kernel):
+        """``inputs`` convolved by ``kernel`` (Keras layout ``(*kernel_size, in / groups, filters)``), without
+        bias or activation: Keras's hook, which subclasses override (weight standardization) or call."""
+        b = inputs.builder
+        x = cu.to_channels_first(inputs, self.data_format)
+        y = self._conv(x, self._weight_to_onnx(b, kernel), None, _cf_shape(x), self.filters, self.groups)
+        return cu.to_channels_last(y, self.data_format)
+
     def call(self, inputs):
+        if type(self).convolution_op is not _Conv.convolution_op:
+            # A subclass's own convolution: Keras's call, bias and activation around it.
+            outputs = self.convolution_op(inputs, self.kernel)
+            if self.use_bias:
+                shape = (1,) * (self.rank + 1) + (self.filters,) if self.data_format == "channels_last" else \
+                    (1, self.filters) + (1,) * self.rank
+                bias = outputs.builder.op("Reshape", [self.bias, _ops.ints(outputs.builder, shape)], shape=shape)
+                outputs = outputs + bias
+            return apply_activation(self.activation, outputs)
         b = inputs.builder
         x = cu.to_channels_first(inputs, self.data_format)
         y = self._conv(x, self._weight_to_onnx(b, self.kernel), self.bias, _cf_shape(x), self.filters, self.groups)

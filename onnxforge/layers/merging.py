@@ -63,7 +63,7 @@ def _broadcast(layer: str, a: tuple, b: tuple) -> tuple:
     out = list(a[: len(a) - len(b)])
     for i, j in zip(a[len(a) - len(b):], b):
         if i is None or j is None:
-            out.append(None if (i in (None, 1) and j in (None, 1)) or i == 1 or j == 1 else max(i, j))
+            out.append(None)   # Keras's merge layers: unknown whenever one side is unknown
         elif i == 1:
             out.append(j)
         elif j == 1 or i == j:

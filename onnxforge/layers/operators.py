@@ -14,7 +14,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["TensorOperator", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
+__all__ = ["TensorOperator", "OpCall", "op_call", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
            "keras_op_entry_to_operator", "operator_entry_to_keras_op"]
 
 import operator
@@ -167,6 +167,123 @@ def apply(op: str, *args: Any) -> Any:
 
 def get_item(x: Any, key: Any) -> Any:
     return TensorOperator("get_item", index=encode_index(key))(x)
+
+
+# ------------------------------------------------------------------------------------------ keras.ops calls
+def _encode_arg(x: Any) -> Any:
+    """A non-tensor argument of an op call in JSON form (tuples and NumPy arrays tagged)."""
+    if isinstance(x, tuple):
+        return {"class_name": "__tuple__", "config": {"value": [_encode_arg(i) for i in x]}}
+    if isinstance(x, list):
+        return [_encode_arg(i) for i in x]
+    if isinstance(x, dict):
+        if x.get("class_name") == "__tensor__":
+            return x
+        return {"class_name": "__dict__", "config": {k: _encode_arg(v) for k, v in x.items()}}
+    if isinstance(x, np.generic):
+        return x.item()
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, np.ndarray):
+        return _encode_operand(x)
+    dtype_name = getattr(x, "name", None)
+    if isinstance(dtype_name, str) and isinstance(x, np.dtype):
+        return dtype_name
+    raise TypeError(f"A keras.ops call on functional-API tensors takes tensors, Python numbers, strings, "
+                    f"tuples, lists and NumPy arrays. Received: {x!r} of type {type(x).__name__}")
+
+
+def _decode_arg(x: Any, tensors: Any) -> Any:
+    if isinstance(x, list):
+        return [_decode_arg(i, tensors) for i in x]
+    if isinstance(x, dict):
+        kind = x.get("class_name")
+        if kind == "__tensor__":
+            return next(tensors)
+        if kind == "__tuple__":
+            return tuple(_decode_arg(i, tensors) for i in x["config"]["value"])
+        if kind == "__dict__":
+            return {k: _decode_arg(v, tensors) for k, v in x["config"].items()}
+        if kind == "__numpy__":
+            return _decode_operand(x)
+    return x
+
+
+def _resolve_op(path: str) -> Any:
+    """``"numpy.expand_dims"`` (under ``onnxforge.ops``) or ``"activations.softmax"`` (under ``onnxforge``)."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    package = "onnxforge" if module in _TOP_LEVEL_OP_MODULES else "onnxforge.ops"
+    try:
+        return getattr(importlib.import_module(f"{package}.{module}" if module else package), name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"Unknown keras.ops function {path!r} in an OpCall config.") from None
+
+
+# Modules outside onnxforge.ops whose functions also become OpCall nodes on functional-API tensors.
+_TOP_LEVEL_OP_MODULES = ("activations",)
+
+
+class OpCall(Layer):
+    """One ``keras.ops`` function applied to functional-API tensors (``ops.expand_dims(inputs, -1)``).
+
+    Keras 3 records such a call as an operation node of the functional graph; onnxforge records this layer,
+    whose call applies the same op to the traced graph values. The tensors are the node's arguments; every
+    other argument (axes, shapes, numbers) is kept, in JSON form, in the config.
+
+    Args:
+        op: the op's path under ``onnxforge.ops`` (``"numpy.expand_dims"``, ``"nn.softmax"``).
+        args: the positional arguments, a ``{"class_name": "__tensor__"}`` slot where a tensor goes.
+        kwargs: the keyword arguments, likewise.
+        **kw: base layer arguments (``name``).
+    """
+
+    _autocast = False     # keras.ops compute in their operands' types
+    supports_masking = False
+
+    def __init__(self, op: str, args: list | None = None, kwargs: dict | None = None, **kw: Any):
+        self._fn = _resolve_op(op)
+        kw.setdefault("name", auto_name(op.rpartition(".")[2]))
+        kw.setdefault("autocast", False)
+        super().__init__(**kw)
+        self.op, self.op_args, self.op_kwargs = op, list(args or []), dict(kwargs or {})
+
+    def call(self, *tensors: Any) -> Any:
+        it = iter(tensors)
+        args = _decode_arg(self.op_args, it)
+        kwargs = {k: _decode_arg(v, it) for k, v in self.op_kwargs.items()}
+        return self._fn(*args, **kwargs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "op": self.op, "args": self.op_args, "kwargs": self.op_kwargs}
+
+
+def op_call(fn: Any, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` with KerasTensors among the arguments, as a new ``OpCall`` node."""
+    from .keras_tensor import KerasTensor, flatten
+
+    module = fn.__module__.rpartition(".")[2] if fn.__module__.startswith("onnxforge.ops.") else ""
+    if fn.__module__ in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES):
+        module = fn.__module__.rpartition(".")[2]
+    path = f"{module}.{fn.__name__}" if module else fn.__name__
+    tensors: list[KerasTensor] = []
+
+    def slot(x: Any) -> Any:
+        if isinstance(x, KerasTensor):
+            tensors.append(x)
+            return dict(_SLOT)
+        if isinstance(x, (list, tuple)):
+            items = [slot(i) for i in x]
+            return items if isinstance(x, list) else tuple(items)
+        if isinstance(x, dict):
+            return {k: slot(v) for k, v in x.items()}
+        return x
+
+    enc_args = _encode_arg([slot(a) for a in args])
+    enc_kwargs = {k: _encode_arg(slot(v)) for k, v in kwargs.items()}
+    assert len(tensors) == len([t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)])
+    return OpCall(path, enc_args, enc_kwargs)(*tensors)
 
 
 # ------------------------------------------------------------------------------------------ Keras configs

@@ -96,7 +96,8 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 raise ValueError(f'The name "{name}" is used {count} times in the model {self.name!r}. '
                                  "All layer names should be unique.")
         self._check_weight_names()
-        self.input_spec = [InputSpec(shape=t.shape) for t in self._graph.inputs]
+        self.input_spec = [InputSpec(shape=(None, *t.shape[1:]) if t.shape else t.shape, allow_last_axis_squeeze=True,
+                                     name=t.name) for t in self._graph.inputs]
         self.built = True
 
     def _check_weight_names(self) -> None:
@@ -119,9 +120,9 @@ class Model(TrainingMixin, SavingMixin, Layer):
         """Functional: every layer of the graph, InputLayers included, in Keras order (operators such as
         ``a + b`` are graph nodes but not layers, as in Keras); subclassed: the layers assigned as attributes."""
         if self._graph is not None:
-            from ..layers.operators import TensorOperator
+            from ..layers.operators import OpCall, TensorOperator
 
-            return [layer for layer in self._graph.layers if not isinstance(layer, TensorOperator)]
+            return [layer for layer in self._graph.layers if not isinstance(layer, (TensorOperator, OpCall))]
         return self._flat_sublayers()
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -227,6 +228,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._output_specs = self._spec_by_tracing((self._input_specs,), {})
 
     def _record_input_specs(self, shapes: Any, dtypes: Any) -> None:
+        if isinstance(shapes, dict):
+            # A dict of inputs (``fit({"inputs": ..., "targets": ...})``): call() receives the same dict.
+            dtypes = dtypes if isinstance(dtypes, dict) else {}
+            self._input_specs = {k: KerasTensor(tuple(v), standardize_dtype(dtypes.get(k)), name=k)
+                                 for k, v in shapes.items()}
+            return
         if is_shape(shapes):
             dtype = dtypes if isinstance(dtypes, str) else None
             self._input_specs = KerasTensor(tuple(shapes), standardize_dtype(dtype), name="input")
@@ -256,8 +263,28 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 kwargs = {**kwargs, "training": training}
             return node.layer(*args, **kwargs)
 
-        values = self._graph.run(flatten(inputs), call_node)
+        values = self._graph.run(self._adjust_input_rank(flatten(inputs)), call_node)
         return self._restructure(values)
+
+    def _adjust_input_rank(self, flat: list) -> list:
+        """Keras's functional rule: an input one rank short of an ``Input`` whose last axis is 1 gets that
+        axis (``(n, 28, 28)`` into ``Input((28, 28, 1))``), one extra trailing axis of size 1 is squeezed."""
+        from .. import ops
+
+        adjusted = []
+        for x, ref in zip(flat, self._graph.inputs):
+            shape = _shape_of(x)
+            if shape is None or len(shape) == len(ref.shape):
+                adjusted.append(x)
+            elif len(shape) == len(ref.shape) + 1 and shape[-1] == 1:
+                adjusted.append(ops.squeeze(x, axis=-1))
+            elif len(shape) == len(ref.shape) - 1 and ref.shape[-1] == 1:
+                adjusted.append(ops.expand_dims(x, axis=-1))
+            else:
+                raise ValueError(f"Invalid input shape for input {x!r} with name {ref.name!r} of model "
+                                 f"{self.name!r}. Expected shape {ref.shape}, but input has incompatible shape "
+                                 f"{tuple(shape)}")
+        return adjusted
 
     def _restructure(self, flat: list) -> Any:
         return pack_as(self._outputs_struct, flat)
@@ -265,7 +292,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
         if self._graph is None:
             return super().compute_output_spec(*args, **kwargs)
-        specs = self._graph.run(flatten(args[0]),
+        specs = self._graph.run(self._adjust_input_rank(flatten(args[0])),
                                 lambda node, a, k: node.layer.compute_output_spec(*a, **k))
         return self._restructure(specs)
 
@@ -284,7 +311,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if self._graph is not None and len(inputs) != len(self._graph.inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self._graph.inputs)} input(s) "
                              f"({self.input_names}), but trace() received {len(inputs)}.")
-        out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
+        if self._graph is None and isinstance(self._input_specs, dict):
+            out = self(pack_as(self._input_specs, inputs), training=training)
+        else:
+            out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
         return [v for v in flatten(out) if isinstance(v, Value)]
 
     def _count_flops(self, input_shapes: list, output_shapes: list) -> int | None:
@@ -342,3 +372,14 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 model.trainable = False
             return model
         return cls(**config)
+
+
+def _shape_of(x: Any) -> tuple | None:
+    if isinstance(x, KerasTensor):
+        return tuple(x.shape)
+    if isinstance(x, Value):
+        from ..layers._ops import static_shape
+
+        return static_shape(x)
+    shape = getattr(x, "shape", None)
+    return None if shape is None else tuple(shape)

@@ -22,6 +22,24 @@ Example:
 from __future__ import annotations
 
 from . import image, random
+from .arrays import *  # noqa: F401,F403  (the keras.ops.numpy array functions)
+from .arrays import __all__ as _arrays_all
+from .numpy_math import *  # noqa: F401,F403
+from .numpy_math import __all__ as _numpy_math_all
+from .products import *  # noqa: F401,F403
+from .products import __all__ as _products_all
+from .sorting import *  # noqa: F401,F403
+from .sorting import __all__ as _sorting_all
+from .control import *  # noqa: F401,F403
+from .control import __all__ as _control_all
+from .nn_conv import *  # noqa: F401,F403
+from .nn_conv import __all__ as _nn_conv_all
+from .nn_functional import *  # noqa: F401,F403
+from .nn_functional import __all__ as _nn_functional_all
+from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
+                   segment_min, segment_prod, segment_sum, top_k)
+from .linalg import det, inv, norm, solve
+from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
 from .core import cast, cond, convert_to_numpy, convert_to_tensor, is_tensor, shape, stop_gradient
 from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
                  log_softmax, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign,
@@ -45,3 +63,17 @@ __all__ = [
     "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "slice", "take", "sqrt", "square", "squeeze", "stack",
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
+__all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
+            *_nn_functional_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
+            "solve", "linalg", "math"]
+
+# Keras also exposes every NumPy-like op as ``keras.ops.numpy.<name>`` and every nn op as ``keras.ops.nn.<name>``.
+from . import nn as _nn_namespace  # noqa: E402
+from . import numpy as _numpy_namespace  # noqa: E402
+
+for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all]),
+                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all])):
+    for _name in _names:
+        if not hasattr(_namespace, _name):
+            setattr(_namespace, _name, globals()[_name])

@@ -211,6 +211,12 @@ def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
 
 
 # ------------------------------------------------------------------------------------------ running
+def _has_keras_tensor(*args: Any) -> bool:
+    from ..layers.keras_tensor import KerasTensor
+
+    return any(isinstance(leaf, KerasTensor) for leaf in _leaves(args))
+
+
 def _run_eagerly(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """Run ``fn`` on arrays now: compiled once per signature and run by onnxruntime (``onnxforge.eager``)."""
     from ..tracing import eager_executor
@@ -227,6 +233,11 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
     def op(*args: Any, **kwargs: Any) -> Any:
         b = builder_of(args, kwargs)
         if b is None:
+            if _has_keras_tensor(args, kwargs):
+                # ``ops.expand_dims(keras.Input(...), -1)``: a node of the functional graph, as in Keras 3.
+                from ..layers.operators import op_call
+
+                return op_call(op, args, kwargs)
             return _run_eagerly(fn, args, kwargs)
         start = len(b.nodes)
         out = fn(*args, **kwargs)

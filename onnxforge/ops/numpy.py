@@ -195,7 +195,10 @@ def ceil(x: Any) -> Value:
 def round(x: Any, decimals: int = 0) -> Value:  # noqa: A001
     """Round half to even, like NumPy and Keras."""
     if decimals:
-        raise NotImplementedError(f"ops.round supports decimals=0 only. Received: decimals={decimals!r}")
+        # NumPy's rule: scale by 10**decimals, round half to even, scale back.
+        scale = 10.0 ** int(decimals)
+        v = _float(x)
+        return v.builder.op("Round", [v * scale], shape=v.shape) / scale
     return _unary("Round", _float(x))
 
 
@@ -459,11 +462,35 @@ def stack(x: Sequence[Any], axis: int = 0) -> Value:
 
 
 @symbolic
-def tile(x: Any, repeats: Sequence[int]) -> Value:
-    b = _b(x)
+def tile(x: Any, repeats: Any) -> Value:
+    """``x`` repeated ``repeats[i]`` times along each axis, as ``numpy.tile`` (and Keras) do.
+
+    ``repeats`` is an int, a list of ints and scalar tensors (``ops.shape(x)[0]``), or a 1-D int tensor
+    (keras.io's causal mask: ``ops.concatenate([ops.expand_dims(batch_size, -1), [1, 1]], 0)``). Fewer
+    entries than ``x`` has axes repeat its last axes; more give ``x`` new leading axes.
+    """
+    b = _b(x, repeats)
     v = as_value(x, b)
-    reps = [_symbol(b, r, "ops.tile", repeats) for r in (repeats if isinstance(repeats, (list, tuple)) else [repeats])]
-    return b.op("Tile", [v, _int_vector(b, reps)])
+    if isinstance(repeats, np.ndarray) and repeats.ndim == 1:
+        repeats = [int(r) for r in repeats]
+    if isinstance(repeats, Value) and repeats.rank == 1:
+        n = repeats.shape[0]
+        if not isinstance(n, int):
+            raise ValueError(f"ops.tile: a tensor of repeats needs a known length (one entry per axis). "
+                             f"Received: repeats={repeats!r}")
+        reps = cast_value(repeats, 7)
+    else:
+        items = list(repeats) if isinstance(repeats, (list, tuple)) else [repeats]
+        n = len(items)
+        reps = _int_vector(b, [_symbol(b, r, "ops.tile", repeats) for r in items])
+    rank = v.rank
+    if rank is None:
+        raise ValueError(f"ops.tile needs the rank of its input to align it with repeats. Received: x={v!r}")
+    if n > rank:   # numpy: x gains leading axes of size 1
+        v = b.op("Unsqueeze", [v, int_const(b, list(range(n - rank)))])
+    elif n < rank:   # numpy: the leading axes are repeated once
+        reps = b.op("Concat", [int_const(b, [1] * (rank - n)), reps], axis=0, shape=(rank,))
+    return b.op("Tile", [v, reps])
 
 
 @symbolic

@@ -205,14 +205,14 @@ class ProgramRunner:
             # Read-only host arrays (the trainer's cached unit sample weights) cannot change: upload once.
             cached = self._constants.get(id(value))
             if cached is None or cached[0] is not value:
-                device_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), self.device.ort_device,
+                device_value = ort.OrtValue.ortvalue_from_numpy(np.asarray(value, order="C"), self.device.ort_device,
                                                                 self.device.device_id)
                 if len(self._constants) >= _MAX_CONSTANTS:  # a stream of read-only batches must not pile up
                     self._constants.pop(next(iter(self._constants)))
                 cached = self._constants[id(value)] = (value, device_value)
             io.bind_ortvalue_input(name, cached[1])
         else:
-            io.bind_cpu_input(name, np.ascontiguousarray(value))
+            io.bind_cpu_input(name, np.asarray(value, order="C"))
 
     def _deferred_options(self) -> Any:
         if self._run_options is None:
@@ -242,7 +242,7 @@ class ProgramRunner:
         except Exception as e:
             raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
         for (var, name, _), new in zip(self.state, values[len(self.outputs):]):
-            value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(new), self.device.ort_device,
+            value = ort.OrtValue.ortvalue_from_numpy(np.asarray(new, order="C"), self.device.ort_device,
                                                      self.device.device_id)
             var._set_device(value)
             self._resident[name] = value

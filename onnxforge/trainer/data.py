@@ -11,7 +11,7 @@ per-sample weight vector, a list of them (one per output, ``None`` for unweighte
 from __future__ import annotations
 
 __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source", "io_names",
-           "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
+           "target_slots", "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
 import math
 import random
@@ -45,6 +45,12 @@ def _is_ort_value(value: Any) -> bool:
     return type(value).__name__ == "OrtValue" and callable(getattr(value, "data_type", None))
 
 
+def target_slots(model: Any) -> list[bool] | None:
+    """Which outputs of a compiled, built model have a loss (``None`` before that is known)."""
+    config = getattr(model, "_compiled_config", None)
+    return None if config is None else [o.loss is not None for o in config.outputs]
+
+
 def _is_array_like(value: Any) -> bool:
     return isinstance(value, np.ndarray) or hasattr(value, "__array__") or np.isscalar(value)
 
@@ -59,7 +65,8 @@ def is_batch_source(value: Any) -> bool:
         hasattr(value, "__getitem__") and hasattr(value, "__len__"))
 
 
-def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False) -> list[np.ndarray]:
+def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok: bool = False,
+              targeted: list[bool] | None = None) -> list[np.ndarray]:
     """One array per model input (or output) from an array, a list/tuple or a dict.
 
     Args:
@@ -68,6 +75,8 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok
         arg: the argument's name for error messages (``"x"``, ``"y"``, ``"validation_data[0]"``).
         method: ``"fit"``, ``"evaluate"`` or ``"predict"``, for error messages.
         text_ok: accept arrays of strings (the model has a string input: StringLookup, TextVectorization).
+        targeted: for targets, which outputs have a loss (``target_slots``); fewer arrays than outputs
+            then fill those outputs in order, as Keras matches ``y`` to the losses that are not None.
     """
     if data is None:
         return []
@@ -109,6 +118,12 @@ def to_arrays(data: Any, names: list[str] | None, arg: str, method: str, text_ok
     else:
         raise TypeError(f"{method}(): {arg} must be a numpy array, a list of arrays or a dict keyed by "
                         f"names. Received: {arg} of type {type(data).__name__}")
+    if (targeted is not None and names is not None and len(names) == len(targeted)
+            and 0 < len(arrays) < len(names) and len(arrays) == sum(targeted)):
+        # Keras: with some outputs' losses None (``loss=[loss_fn, None]``), y may hold targets for the
+        # outputs that have a loss only, in order; the others get None.
+        given = iter(arrays)
+        arrays = [next(given) if t else None for t in targeted]
     if names is not None and len(arrays) != len(names):
         kind = "inputs" if arg.startswith("x") else "outputs"
         raise ValueError(f"{method}(): the model has {len(names)} {kind} {names}, but {arg} holds "
@@ -373,9 +388,11 @@ class IterableSource:
                  class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
         self.source = source
         self.method = method
+        self.model = model
         self.in_names = io_names(model, "input")
         self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
+        self.targeted = target_slots(model)
         self.class_weight = class_weight
         self.shuffle = bool(shuffle)
         self.indexed = hasattr(source, "__getitem__") and not hasattr(source, "__next__") and (
@@ -396,6 +413,9 @@ class IterableSource:
 
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
+        if isinstance(x, Mapping) and self.in_names is None:
+            build_from_dict(self.model, x)
+            self.in_names = io_names(self.model, "input")
         where = f"batch {step} of x"
         if _is_ort_value(x) and (y is None or _is_ort_value(y)):
             # A batch already on the model's device: the step binds it as it is (its checks read only the
@@ -405,7 +425,7 @@ class IterableSource:
                                  "need host arrays.")
             return [x], ([] if y is None else [y]), None
         xs = to_arrays(x, self.in_names, "x", self.method, self.text_ok)
-        ys = to_arrays(y, self.out_names, "y", self.method)
+        ys = to_arrays(y, self.out_names, "y", self.method, targeted=self.targeted)
         sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
             if sw is not None:
@@ -485,13 +505,30 @@ def has_text_input(model: Any) -> bool:
     return any(getattr(t, "dtype", None) == "string" for t in inputs)
 
 
+def build_from_dict(model: Any, x: Any) -> None:
+    """An unbuilt subclassed model given a dict of input arrays is built on that dict (its ``call()`` reads
+    ``inputs["name"]``, as in Keras), so the arrays are then matched by key."""
+    if not isinstance(x, Mapping) or getattr(model, "built", True) or getattr(model, "_graph", None) is not None:
+        return
+    if not hasattr(model, "_record_input_specs") or getattr(model, "_input_specs", None) is not None:
+        return
+    arrays = {k: v for k, v in x.items() if _is_array_like(v) and not np.isscalar(v)}
+    if len(arrays) != len(x):
+        return
+    shapes = {k: (None,) + tuple(np.shape(v))[1:] for k, v in arrays.items()}
+    dtypes = {k: np.asarray(v).dtype.name for k, v in arrays.items()}
+    model._record_input_specs(shapes, {k: (d if d not in ("float64",) else None) for k, d in dtypes.items()})
+    model.build(shapes)
+
+
 def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
                class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
                sw_arg: str = "sample_weight") -> ArrayData:
     """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
+    build_from_dict(model, x)
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
-    ys = to_arrays(y, out_names, y_arg, method)
+    ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
     if class_weight is not None:
         class_weight = check_class_weight(class_weight, method)

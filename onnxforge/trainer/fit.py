@@ -60,9 +60,13 @@ def _should_eval(epoch: int, validation_freq: Any) -> bool:
 def _unpack_validation_data(validation_data: Any) -> tuple[Any, Any, Any]:
     if data_lib.is_batch_source(validation_data):
         return validation_data, None, None
+    if isinstance(validation_data, Mapping) or (isinstance(validation_data, tuple) and len(validation_data) == 1):
+        # Keras: inputs alone (a model whose losses need no targets: add_loss, an endpoint layer).
+        return (validation_data if isinstance(validation_data, Mapping) else validation_data[0]), None, None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("fit(): validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                         "val_sample_weight), or a dataset/generator of such batches. Received: "
+                         "val_sample_weight), (x_val,) or a dict of inputs when the losses need no targets, or a "
+                         "dataset/generator of such batches. Received: "
                          f"validation_data of type {type(validation_data).__name__}"
                          + (f" and length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
     x, y, *sw = validation_data
@@ -82,8 +86,12 @@ class FitMixin:
         return True
 
     def _needs_eval_targets(self) -> bool:
-        """Whether ``evaluate`` on arrays needs ``y`` (not for a custom ``test_step``)."""
-        return not getattr(self, "_has_custom_test_step", lambda: False)()
+        """Whether ``evaluate`` on arrays needs ``y``: not for a custom ``test_step``, nor for ``compile(loss=None)``
+        with layers adding their losses (Keras's endpoint layers take the targets as inputs)."""
+        if getattr(self, "_has_custom_test_step", lambda: False)():
+            return False
+        args = getattr(self, "_compile_args", None)
+        return args is None or args.get("loss") is not None or bool(args.get("metrics"))
 
     def _require_compiled(self, method: str) -> None:
         compiled = getattr(self, "compiled", None)
@@ -173,6 +181,7 @@ class FitMixin:
                              f"Received: validation_split={validation_split!r}")
         if class_weight is not None:
             class_weight = data_lib.check_class_weight(class_weight, "fit")
+        epochs, steps_per_epoch = _debug_caps(epochs, steps_per_epoch)
         if y is None and not data_lib.is_batch_source(x) and self._needs_targets():
             raise ValueError("fit(): y (the targets) is required when x holds arrays. Received: y=None")
 
@@ -401,3 +410,17 @@ class FitMixin:
     def _pack_outputs(self, outputs: list) -> Any:
         """One array for a single output, else a list (models built on a dict of outputs return a dict)."""
         return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _debug_caps(epochs: int, steps_per_epoch: int | None) -> tuple[int, int | None]:
+    """``keras.config.set_max_epochs`` / ``set_max_steps_per_epoch`` caps, with Keras's warnings."""
+    from ..backend_config import max_epochs, max_steps_per_epoch
+
+    if max_epochs() and max_epochs() < epochs:
+        warnings.warn(f"Limiting epochs to {max_epochs()}", stacklevel=3)
+        epochs = max_epochs()
+    cap = max_steps_per_epoch()
+    if cap and (not steps_per_epoch or cap < steps_per_epoch):
+        warnings.warn(f"Limiting steps_per_epoch to {cap}", stacklevel=3)
+        steps_per_epoch = cap
+    return epochs, steps_per_epoch

@@ -170,7 +170,7 @@ class TrainingMixin(FitMixin):
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
-        self._trackers = config.trackers()
+        self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
@@ -253,6 +253,11 @@ class TrainingMixin(FitMixin):
         ``compile(loss=None)`` when layers add the loss themselves (``add_loss``)."""
         args = getattr(self, "_compile_args", None) or {}
         return not self._has_custom_train_step() and args.get("loss") is not None
+
+    def _needs_eval_targets(self) -> bool:
+        """``evaluate(x)`` without ``y``: fine for a custom ``test_step`` and for ``compile(loss=None)``."""
+        args = getattr(self, "_compile_args", None) or {}
+        return not self._has_custom_test_step() and args.get("loss") is not None
 
     def rng_variables(self) -> list[Variable]:
         """The state Variables of this model's random streams, to save and restore with its weights.
@@ -435,7 +440,8 @@ class TrainingMixin(FitMixin):
             if _is_ort_value(x):
                 feeds[name] = _check_ort_value(x, tuple(kt.shape), keras_dtype(kt.dtype), what)
             else:
-                feeds[name] = _check_array(np.asarray(x), tuple(kt.shape), keras_dtype(kt.dtype), what, method)
+                feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
+                                           what, method)
         counts = {f"x[{n!r}]" if len(names) > 1 else "x": _length(a) for n, a in feeds.items()}
         _check_cardinality(method, counts)
         return feeds
@@ -589,6 +595,17 @@ class TrainingMixin(FitMixin):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def _layer_trackers(programs: Mapping[str, Program]) -> list[tuple[str, Any]]:
+    """The metrics layers update in ``call()``, by tracker name, from the step programs (the training step's
+    first: a metric updated only with ``training=True`` still reports in ``fit``)."""
+    out: dict[str, Any] = {}
+    for kind in ("train_step", "eval_step"):
+        program = programs.get(kind)
+        for name, metric in (program.layer_metrics if program is not None else []):
+            out.setdefault(name, metric)
+    return list(out.items())
+
+
 _ONES: dict[int, np.ndarray] = {}
 
 
@@ -656,6 +673,16 @@ def _check_cardinality(method: str, counts: Mapping[str, int]) -> None:
         detail = ", ".join(f"{name}: {n} samples" for name, n in counts.items())
         raise ValueError(f"{method}(): data cardinality is ambiguous; all arrays must contain the same number of "
                          f"samples (first dimension). Received: {detail}")
+
+
+def _adjust_rank(array: np.ndarray, expected: tuple) -> np.ndarray:
+    """Keras's functional rule on data: ``(n, 28, 28)`` feeds an ``Input((28, 28, 1))`` and a trailing axis
+    of size 1 too many is dropped (the model's call applies the same rule to tensors)."""
+    if array.ndim == len(expected) - 1 and expected and expected[-1] == 1:
+        return array[..., None]
+    if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        return array[..., 0]
+    return array
 
 
 def _shape_ok(shape: tuple, expected: tuple) -> bool:

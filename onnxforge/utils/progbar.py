@@ -3,6 +3,7 @@ from __future__ import annotations
 
 __all__ = ["Progbar", "format_value"]
 
+import logging
 import math
 import sys
 import time
@@ -175,5 +176,13 @@ class Progbar:
         return f"{counter} - {now - self._start:.0f}s - {per_step}{self._metrics_text()}"
 
     def _write(self, text: str) -> None:
+        from ..backend_config import is_interactive_logging_enabled
+
+        if self._stream is None and not is_interactive_logging_enabled():
+            # keras.config.disable_interactive_logging(): whole lines go to logging, as Keras sends them to absl.
+            line = text.strip("\r\n\b ")
+            if line and text.endswith("\n"):
+                logging.getLogger("onnxforge").info(line)
+            return
         self.stream.write(text)
         self.stream.flush()

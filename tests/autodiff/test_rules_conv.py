@@ -114,6 +114,16 @@ CASES = [
     conv([("N", 2, "N"), (3, 2, 2), (3,)], "conv1d_dynamic_length_pads_stride2", strides=[2], pads=[1, 1]),
     conv([("N", 2, "N"), (3, 2, 2), (3,)], "conv1d_dynamic_length_pads_unit_stride", pads=[1, 0]),
 
+    # 16+ input channels at unit stride: the weight gradient is one GEMM per tap over the whole batch,
+    # packing dY (more output channels) or the X slices (more input channels).
+    conv([("N", 16, 4, 5), (20, 16, 3, 3), (20,)], "conv2d_taps_pad1", pads=[1, 1, 1, 1]),
+    conv([("N", 17, 5, 6), (2, 17, 2, 3)], "conv2d_taps_dilated_asym_pads", dilations=[2, 1], pads=[1, 0, 0, 2]),
+    conv([("N", 16, 7), (4, 16, 3), (4,)], "conv1d_taps_pads_past_kernel", pads=[3, 0]),
+    conv([("N", 16, 3, 3, 4), (2, 16, 2, 2, 3)], "conv3d_taps", pads=[1, 0, 0, 0, 1, 1]),
+    conv([("N", 16, 3, 4), (20, 16, 1, 1), (20,)], "conv2d_taps_1x1"),
+    conv([("N", 16, 3, 4), (3, 16, 1, 1)], "conv2d_taps_1x1_padded", pads=[1, 0, 0, 1]),
+    conv([("N", 16, 5, 4), (3, 16, 2, 2)], "conv2d_taps_same_upper", auto_pad="SAME_UPPER"),
+    conv_t([("N", 3, 4, 3), (3, 16, 3, 3), (16,)], "convt2d_taps_unit_stride", pads=[1, 0, 1, 1]),
     conv_t([("N", 2, 4, 3), (2, 3, 3, 3), (3,)], "convt2d_stride2_pads_outpad",
            strides=[2, 2], pads=[1, 0, 0, 1], output_padding=[1, 1]),
     conv_t([("N", 4, 3, 4), (4, 2, 3, 2), (4,)], "convt2d_group2_dilated",

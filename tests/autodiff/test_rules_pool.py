@@ -183,6 +183,17 @@ def test_tiled_max_pool_ties_1d_3d_and_no_indices_asked(shape, kernel):
 
 
 @needs_torch
+def test_tiled_max_pool_indices_past_float32_exactness(monkeypatch):
+    """Samples too large for float32 to hold every flat index exactly (> 2**24 elements) add the window
+    corners in int64 after the Cast instead: the same gradients, shown here with the limit lowered."""
+    import onnxforge.autodiff.rules.pool as pool_rule
+
+    monkeypatch.setattr(pool_rule, "_FLOAT_EXACT", 8)
+    x = np.maximum(np.random.default_rng(3).integers(-2, 3, (3, 2, 6, 4)), 0).astype(np.float32)
+    _against_torch("MaxPool", x, lambda t: F.max_pool2d(t, 2, 2), kernel_shape=[2, 2], strides=[2, 2])
+
+
+@needs_torch
 def test_average_pool_same_lower_against_torch():
     x = np.random.default_rng(0).standard_normal((2, 2, 6, 5)).astype(np.float32)
     attrs = dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER")

@@ -92,3 +92,33 @@ def test_shapes_in_a_custom_train_step():
     assert logs["batch"] == 3.0
     pred = X[:3].reshape(3, -1) @ model.dense.kernel.numpy() + model.dense.bias.numpy()
     assert logs["loss"] == pytest.approx(float(np.mean((pred[:2] - y[:2]) ** 2)), rel=1e-5)
+
+
+def _causal_attention_mask(batch_size, n_dest, n_src, dtype):
+    """keras.io's miniature GPT builds its mask this way: the repeats of ``ops.tile`` are a 1-D tensor."""
+    i = ops.arange(n_dest)[:, None]
+    j = ops.arange(n_src)
+    mask = ops.reshape(ops.cast(i >= j - n_src + n_dest, dtype), [1, n_dest, n_src])
+    mult = ops.concatenate([ops.expand_dims(batch_size, -1), ops.convert_to_tensor([1, 1])], 0)
+    return ops.tile(mask, mult)
+
+
+class CausalMask(of.layers.Layer):
+    def call(self, x):
+        shape = ops.shape(x)
+        return _causal_attention_mask(shape[0], shape[1], shape[1], "float32") * ops.expand_dims(x, -1)
+
+
+def test_tile_by_a_tensor_of_repeats_in_a_traced_mask():
+    inp = of.Input((4,))
+    model = of.Model(inp, CausalMask()(inp))
+    for n in (3, 1):
+        x = RNG.normal(size=(n, 4)).astype("float32")
+        want = np.tril(np.ones((4, 4), np.float32))[None] * x[:, :, None]
+        np.testing.assert_array_equal(model.predict(x, verbose=0), want)
+
+
+@pytest.mark.parametrize("reps", [2, [3], [2, 1], [2, 1, 3], (1, 2, 1, 2), np.array([1, 2])])
+def test_tile_aligns_repeats_and_axes_as_numpy(reps):
+    x = RNG.normal(size=(2, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(ops.tile(x, reps)), np.tile(x, reps))

@@ -169,13 +169,35 @@ def test_trackers_reset_each_epoch_and_sampling_draws_in_training_and_predict():
     assert encoder(DATA[:4])[2].shape == (4, 2)                          # and so does an eager call
 
 
-def test_a_tracker_used_where_no_metric_state_is_kept_names_the_tracker():
+def test_a_tracker_result_where_no_metric_state_is_kept_names_the_tracker():
+    # update_state inside call() is Keras's endpoint-layer pattern (tests/trainer/test_layer_metrics.py);
+    # a result() there has no value to give.
     tracker = of.metrics.Mean(name="my_tracker")
 
     class Bad(of.layers.Layer):
         def call(self, x):
             tracker.update_state(x)
+            return x * tracker.result()
+
+    with pytest.raises(TypeError, match=r"Metric 'my_tracker' \(Mean\)\.result\(\).*train_step"):
+        Bad()(of.Input((3,)))
+
+
+def test_a_tracker_updated_in_a_layer_call_is_reported_by_compiled_steps():
+    """As in Keras (the endpoint-layer pattern), a layer may update a metric in call(): building the model
+    is fine, and fit / evaluate report the metric under its name."""
+    class Tracked(of.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.tracker = of.metrics.Mean(name="my_tracker")
+
+        def call(self, x):
+            self.tracker.update_state(x)
             return x
 
-    with pytest.raises(TypeError, match=r"Metric 'my_tracker' \(Mean\)\.update_state\(\).*train_step"):
-        Bad()(of.Input((3,)))
+    inp = of.Input((3,))
+    model = of.Model(inp, of.layers.Dense(1)(Tracked()(inp)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    logs = model.evaluate(x, np.zeros((4, 1)), verbose=0, return_dict=True)
+    assert logs["my_tracker"] == pytest.approx(x.mean())

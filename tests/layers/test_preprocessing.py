@@ -4,6 +4,7 @@ StringLookup and TextVectorization: learned state, outputs (through from_keras a
 configs."""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -17,6 +18,11 @@ import onnxforge.keras as fkeras  # noqa: E402
 from exporters.keras_exporter import from_keras  # noqa: E402
 from onnxforge import layers as L  # noqa: E402
 from tests.layers.keras_parity import check_layer_parity  # noqa: E402
+
+# Keras's lookup, text and discretization layers (and adapt() on anything but an array) run on TensorFlow
+# whatever the backend; the test extra installs tensorflow-cpu for them.
+needs_keras_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
+                                    reason="the Keras oracle for this layer needs TensorFlow (pip install -e '.[test]')")
 
 R = np.random.default_rng(8)
 DATA = (R.normal(size=(40, 3, 4)) * [1.0, 5.0, 0.1, 2.0] + [0.0, 3.0, -1.0, 10.0]).astype("float32")
@@ -32,6 +38,7 @@ def _predict_both(make, x, native=False):
 
 
 # ----------------------------------------------------------------------------------------- Normalization
+@needs_keras_tf
 @pytest.mark.parametrize("kind", ["array", "list_of_batches", "generator"])
 @pytest.mark.parametrize("axis", [-1, None, (1, 2)])
 def test_normalization_adapt_matches_keras(kind, axis):
@@ -124,6 +131,7 @@ def test_category_encoding_matches_keras(mode):
     np.testing.assert_array_equal(got, expected)
 
 
+@needs_keras_tf
 @pytest.mark.parametrize("mode", ["int", "one_hot", "multi_hot", "count"])
 def test_discretization_matches_keras(mode):
     values = R.normal(size=(300, 2)).astype("float32")
@@ -145,6 +153,7 @@ def test_discretization_matches_keras(mode):
 INTS = np.array([[12, 36, 7], [1138, 12, -5], [36, 36, 0]], "int64")
 
 
+@needs_keras_tf
 @pytest.mark.parametrize("kwargs", [
     dict(vocabulary=[12, 36, 1138]),
     dict(vocabulary=[12, 36, 1138], mask_token=0),
@@ -176,6 +185,7 @@ def _ours(layer_fn, x):
     return fkeras.Model(i, layer_fn(i)).predict(x, verbose=0)
 
 
+@needs_keras_tf
 @pytest.mark.parametrize("kwargs", [dict(), dict(mask_token=""), dict(output_mode="multi_hot"),
                                     dict(output_mode="count"), dict(output_mode="tf_idf"), dict(max_tokens=4)])
 def test_adapted_string_lookup_matches_keras(kwargs):
@@ -199,6 +209,7 @@ def test_string_lookup_invert_maps_indices_back():
     assert masked.predict(np.array([[0, 1, 3, 2]]), verbose=0).tolist() == [["", "[UNK]", "y", "x"]]
 
 
+@needs_keras_tf
 @pytest.mark.parametrize("kwargs", [dict(output_sequence_length=6), dict(output_sequence_length=3),
                                     dict(), dict(output_mode="multi_hot"),
                                     dict(output_mode="count", standardize="lower"),

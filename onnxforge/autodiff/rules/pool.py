@@ -125,39 +125,54 @@ def _tiles(ctx: GradContext, x: Value, geo: _Geometry, pads, spatial) -> tuple |
     return out if all(o > 0 for o in out) else None
 
 
+_FLOAT_EXACT = 2 ** 24  # float32 holds every integer below this exactly
+
+
 def _first_max_indices(ctx: GradContext, x: Value, y: Value, kernel: tuple, spatial: tuple, out: tuple) -> Value:
     """The flat index into X of each window's first maximum (row-major window order, as onnxruntime's
     MaxPool with Indices and torch pick it), from X and the pooled Y alone.
 
-    Each tap is tested against Y through the max of its box (``_box_max``); walking the taps from last to
-    first, ``off += match * (tap_offset - off)`` leaves the first matching tap's offset (exact small integers in
-    float32; Where is ~30x slower than Mul in onnxruntime). A plane base and a batch base make the offsets
-    flat indices for MaxUnpool.
+    Every tap but the last is tested against Y through the max of its box (``_box_max``); the box of tap t
+    holds only taps at or before t, so ``reached_t = Or(box_0 == Y, ..., box_t == Y)`` says whether the first
+    maximum lies at or before t. The first maximum's offset is then ``o_last + sum_t (o_t - o_{t+1}) *
+    reached_t``: one Cast and one Add or Sub per tap (a Mul too where the step is not +-1), the booleans
+    combined by Or (1-byte tensors). Each window's offset within its sample (the channel plane and window
+    corner, a constant) is added in float32 too while those indices stay exact, so the only int64 work is
+    the Cast and the batch base. Seed CNN, both pools: 1.8 CPU-ms less than the Sub/Mul chain this replaced
+    (first pool, forward + backward, 1 thread); Where would cost ~30x a Mul in onnxruntime.
     """
     b = ctx.b
     rank = len(kernel)
     row_strides = [int(np.prod(spatial[d + 1:])) for d in range(rank)]
     taps = list(itertools.product(*(range(k) for k in kernel)))  # row-major, the order ties resolve in
-    offsets = [float(sum(a * st for a, st in zip(t, row_strides))) for t in taps]
-    f32 = onnx.TensorProto.FLOAT
-    off: Value | float = offsets[-1]  # windows have 2 taps at least, so the loop makes it a Value
-    for t, o in zip(reversed(taps[:-1]), reversed(offsets[:-1])):
-        hit = b.op("Cast", [b.op("Equal", [_box_max(b, x, t, kernel, spatial, out, y.shape), y])], to=f32)
-        if isinstance(off, float):
-            off = b.op("Sub", [b.const(np.float32(off)), b.op("Mul", [hit, b.const(np.float32(off - o))])])
-        else:
-            off = b.op("Sub", [off, b.op("Mul", [hit, b.op("Sub", [off, b.const(np.float32(o))])])])
-    local = b.op("Cast", [off], to=onnx.TensorProto.INT64)
+    offsets = [int(sum(a * st for a, st in zip(t, row_strides))) for t in taps]
     channels, plane = x.shape[1], int(np.prod(spatial))
     grid = np.zeros((1, channels) + tuple(out), np.int64) + np.arange(channels).reshape((1, channels) + (1,) * rank) * plane
     for d in range(rank):
         shape = [1] * (rank + 2)
         shape[d + 2] = out[d]
         grid = grid + (np.arange(out[d]) * kernel[d] * row_strides[d]).reshape(shape)
+    fold = channels * plane < _FLOAT_EXACT  # the window corners can ride along in float32
+    f32 = onnx.TensorProto.FLOAT
+    off: Value | None = None
+    base = grid + offsets[-1] if fold else np.asarray(offsets[-1])
+    reached = None
+    for t, o, o_next in zip(taps[:-1], offsets[:-1], offsets[1:]):
+        hit = b.op("Equal", [_box_max(b, x, t, kernel, spatial, out, y.shape), y])
+        reached = hit if reached is None else b.op("Or", [reached, hit])
+        term = b.op("Cast", [reached], to=f32)
+        step = o - o_next
+        if step not in (1, -1):
+            term, step = b.op("Mul", [term, b.const(np.float32(abs(step)))]), (1 if step > 0 else -1)
+        acc = b.const(base.astype(np.float32)) if off is None else off
+        off = b.op("Add", [acc, term]) if step > 0 else b.op("Sub", [acc, term])
+    local = b.op("Cast", [off], to=onnx.TensorProto.INT64)
+    if not fold:
+        local = b.op("Add", [local, b.const(grid)])
     batch = b.op("Squeeze", [b.op("Slice", [b.op("Shape", [x]), _ints(b, [0]), _ints(b, [1])]), _ints(b, [0])])
     first = b.op("Mul", [b.op("Range", [_ints(b, 0), batch, _ints(b, 1)]), _ints(b, channels * plane)])
     first = b.op("Reshape", [first, _ints(b, [-1] + [1] * (rank + 1))])
-    return b.op("Add", [b.op("Add", [local, b.const(grid)]), first], shape=y.shape)
+    return b.op("Add", [local, first], shape=y.shape)
 
 
 def _box_max(b: GraphBuilder, x: Value, tap: tuple, kernel: tuple, spatial: tuple, out: tuple, shape) -> Value:

@@ -263,6 +263,35 @@ def _scatter_elements(ctx):
     raise ctx.fail(f"unknown reduction={reduction!r}.")
 
 
+@register("ScatterND")
+def _scatter_nd(ctx):
+    b, data, index, updates, dy = ctx.b, ctx.I(0), ctx.I(1), ctx.I(2), ctx.GO(0)
+    reduction = ctx.attr("reduction", "none")
+
+    def gather(t: Value) -> Value:
+        return b.op("GatherND", [t, index])
+
+    if reduction == "none":  # overwritten positions lose their data gradient to the update written there
+        d_data = b.op("ScatterND", [dy, index, _zeros(b, b.op("Shape", [updates]), dy.dtype)], shape=data.shape)
+        return [d_data, None, gather(dy)]
+    if reduction == "add":
+        return [dy, None, gather(dy)]
+    if reduction == "mul":
+        if ctx.needs(2):
+            raise ctx.fail("reduction='mul' has no division-free gradient for updates (it needs the product "
+                           "of the other factors written to the same position); only data is supported.")
+        ones = b.op("ConstantOfShape", [b.op("Shape", [data])], value=helper.make_tensor("one", dy.dtype, [1], [1]))
+        return [dy * b.op("ScatterND", [ones, index, updates], reduction="mul"), None, None]
+    if reduction in ("max", "min"):
+        # The winner takes the gradient; ties share it evenly, as for ScatterElements.
+        out = ctx.O(0)
+        hit_data = b.op("Cast", [b.op("Equal", [out, data])], to=dy.dtype)
+        hit_upd = b.op("Cast", [b.op("Equal", [gather(out), updates])], to=dy.dtype)
+        share = dy / b.op("ScatterND", [hit_data, index, hit_upd], reduction="add")
+        return [share * hit_data, None, gather(share) * hit_upd]
+    raise ctx.fail(f"unknown reduction={reduction!r}.")
+
+
 # ------------------------------------------------------------ broadcast/tile
 @register("Expand")
 def _expand(ctx):

@@ -7,8 +7,9 @@ from .encoding import CategoryEncoding, Discretization, Hashing
 from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
+from .random_crop import RandomCrop
 from .text_vectorization import TextVectorization
 
 __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
-           "RandomTranslation", "RandomContrast", "RandomBrightness"]
+           "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop"]

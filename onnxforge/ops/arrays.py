@@ -1,0 +1,634 @@
+"""Array manipulation ``keras.ops.numpy`` ops: split / flip / roll / repeat / pad, axis moves, stacking,
+``meshgrid``, triangles and diagonals, ``eye`` and ``linspace``.
+
+Shapes follow NumPy (and Keras): static sizes stay static in the graph, a dynamic batch stays dynamic.
+Every op emits standard ``ai.onnx`` nodes whose gradient rules exist (triangles are ``Where`` masks, not
+``Trilu``, for that reason).
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import ops
+    >>> [p.tolist() for p in ops.split(np.arange(6), 3)]
+    [[0, 1], [2, 3], [4, 5]]
+    >>> ops.eye(2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+"""
+from __future__ import annotations
+
+__all__ = [
+    "split",
+    "array_split",
+    "hsplit",
+    "vsplit",
+    "dsplit",
+    "unstack",
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "repeat",
+    "moveaxis",
+    "swapaxes",
+    "rot90",
+    "ravel",
+    "ndim",
+    "hstack",
+    "vstack",
+    "dstack",
+    "column_stack",
+    "append",
+    "meshgrid",
+    "tril",
+    "triu",
+    "tri",
+    "eye",
+    "identity",
+    "diagonal",
+    "trace",
+    "diag",
+    "diagflat",
+    "linspace",
+    "logspace",
+    "geomspace",
+    "empty",
+    "empty_like",
+    "copy",
+    "array",
+    "vander",
+    "pad",
+]
+
+import builtins
+import string
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..backend_config import floatx
+from ..graph import FLOAT_TYPES, Value, np_dtype
+from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
+from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
+
+
+@symbolic
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Value]:
+    """Equal sections (an int, which must divide the axis) or pieces cut at the given indices."""
+    v = value(x)
+    rank = rank_of(v, "split")
+    axis = axis_index(axis, rank, "split")
+    size = v.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = int(indices_or_sections)
+        if isinstance(size, int):
+            if size % n:
+                raise ValueError(f"ops.split: array split does not result in an equal division: axis {axis} has "
+                                 f"size {size}, sections={n}.")
+            return _split_at(v, axis, [size // n * k for k in range(1, n)])
+        b = v.builder
+        return list(emit(b, "Split", [v], outputs=n, axis=axis, num_outputs=n))
+    return _split_at(v, axis, [int(i) for i in indices_or_sections])
+
+
+def _split_at(v: Value, axis: int, cuts: list[int]) -> list[Value]:
+    bounds = [0, *cuts, BIG]
+    return [slice_axis(v, axis, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+@symbolic
+def array_split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Value]:
+    """Like ``split``, but ``n`` sections need not divide the axis (the first ones are one longer)."""
+    v = value(x)
+    axis = axis_index(axis, rank_of(v, "array_split"), "array_split")
+    if isinstance(indices_or_sections, (int, np.integer)):
+        size = v.shape[axis]
+        if not isinstance(size, int):
+            raise ValueError("ops.array_split into sections needs a static size along the axis.")
+        n = int(indices_or_sections)
+        q, r = divmod(size, n)
+        cuts, at = [], 0
+        for k in range(n - 1):
+            at += q + (1 if k < r else 0)
+            cuts.append(at)
+        return _split_at(v, axis, cuts)
+    return split(v, indices_or_sections, axis)
+
+
+@symbolic
+def hsplit(x: Any, indices_or_sections: Any) -> list[Value]:
+    v = value(x)
+    return split(v, indices_or_sections, axis=0 if rank_of(v, "hsplit") == 1 else 1)
+
+
+@symbolic
+def vsplit(x: Any, indices_or_sections: Any) -> list[Value]:
+    return split(x, indices_or_sections, axis=0)
+
+
+@symbolic
+def dsplit(x: Any, indices_or_sections: Any) -> list[Value]:
+    return split(x, indices_or_sections, axis=2)
+
+
+@symbolic
+def unstack(x: Any, num: int | None = None, axis: int = 0) -> list[Value]:
+    """The slices of ``x`` along ``axis`` (whose size must be static or given as ``num``)."""
+    v = value(x)
+    rank = rank_of(v, "unstack")
+    axis = axis_index(axis, rank, "unstack")
+    n = v.shape[axis] if isinstance(v.shape[axis], int) else num
+    if n is None:
+        raise ValueError("ops.unstack needs a static size along `axis` (or `num`).")
+    b = v.builder
+    return [emit(b, "Squeeze", [slice_axis(v, axis, k, k + 1), int_const(b, [axis])]) for k in range(int(n))]
+
+
+@symbolic
+def flip(x: Any, axis: Any = None) -> Value:
+    v = value(x)
+    rank = rank_of(v, "flip")
+    axes = range(rank) if axis is None else [axis] if isinstance(axis, (int, np.integer)) else axis
+    for a in axes:
+        v = slice_axis(v, axis_index(int(a), rank, "flip"), -1, -BIG, -1)
+    return v
+
+
+@symbolic
+def fliplr(x: Any) -> Value:
+    return flip(x, axis=1)
+
+
+@symbolic
+def flipud(x: Any) -> Value:
+    return flip(x, axis=0)
+
+
+@symbolic
+def roll(x: Any, shift: Any, axis: Any = None) -> Value:
+    """Entries shifted by ``shift`` along ``axis`` (of the flattened tensor when ``None``), wrapping round."""
+    v = value(x)
+    b = v.builder
+    if axis is None:
+        flat = emit(b, "Reshape", [v, int_const(b, [-1])])
+        return emit(b, "Reshape", [roll(flat, shift, 0), emit(b, "Shape", [v])], shape=v.shape)
+    shifts = [shift] if isinstance(shift, (int, np.integer)) else list(shift)
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    rank = rank_of(v, "roll")
+    for s, a in zip(shifts, axes):
+        a = axis_index(int(a), rank, "roll")
+        size = v.shape[a]
+        if isinstance(size, int):
+            s = int(s) % size if size else 0
+            if s:
+                v = emit(b, "Concat", [slice_axis(v, a, size - s, BIG), slice_axis(v, a, 0, size - s)], axis=a)
+        else:
+            n = dim(v, a)
+            k = emit(b, "Mod", [as_value(np.int64(int(s)), b), n], fmod=0)
+            v = emit(b, "Concat", [slice_axis(v, a, n - k, BIG), slice_axis(v, a, 0, n - k)], axis=a)
+    return v
+
+
+@symbolic
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Value:
+    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened tensor when ``None``)."""
+    v = value(x)
+    b = v.builder
+    if axis is None:
+        v, axis = emit(b, "Reshape", [v, int_const(b, [-1])]), 0
+    rank = rank_of(v, "repeat")
+    axis = axis_index(axis, rank, "repeat")
+    if isinstance(repeats, (int, np.integer)):
+        r = int(repeats)
+        # Insert a new axis after `axis`, tile it r times, merge the two.
+        expanded = emit(b, "Unsqueeze", [v, int_const(b, [axis + 1])])
+        reps = [1] * (rank + 1)
+        reps[axis + 1] = r
+        tiled = emit(b, "Tile", [expanded, int_const(b, reps)])
+        shape = emit(b, "Shape", [v])
+        new_dim = emit(b, "Mul", [emit(b, "Slice", [shape, int_const(b, [axis]), int_const(b, [axis + 1])]),
+                               int_const(b, [r])])
+        target = emit(b, "Concat", [emit(b, "Slice", [shape, int_const(b, [0]), int_const(b, [axis])]), new_dim,
+                                 emit(b, "Slice", [shape, int_const(b, [axis + 1]), int_const(b, [BIG])])], axis=0)
+        static = None
+        if v.shape is not None:
+            static = tuple(d * r if i == axis and isinstance(d, int) else (None if i == axis else d)
+                           for i, d in enumerate(v.shape))
+        return emit(b, "Reshape", [tiled, target], shape=static)
+    counts = np.asarray(repeats, np.int64).reshape(-1)
+    index = np.repeat(np.arange(len(counts)), counts)
+    return emit(b, "Gather", [v, int_const(b, index.tolist())], axis=axis)
+
+
+@symbolic
+def moveaxis(x: Any, source: Any, destination: Any) -> Value:
+    v = value(x)
+    rank = rank_of(v, "moveaxis")
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    src = [axis_index(int(s), rank, "moveaxis") for s in src]
+    dst = [axis_index(int(d), rank, "moveaxis") for d in dst]
+    order = [a for a in range(rank) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    from .numpy import transpose
+
+    return transpose(v, order)
+
+
+@symbolic
+def swapaxes(x: Any, axis1: int, axis2: int) -> Value:
+    v = value(x)
+    rank = rank_of(v, "swapaxes")
+    perm = list(range(rank))
+    a1, a2 = axis_index(axis1, rank, "swapaxes"), axis_index(axis2, rank, "swapaxes")
+    perm[a1], perm[a2] = perm[a2], perm[a1]
+    from .numpy import transpose
+
+    return transpose(v, perm)
+
+
+@symbolic
+def rot90(array: Any, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Value:
+    v = value(array)
+    k %= 4
+    a1, a2 = axes
+    for _ in range(k):
+        v = swapaxes(flip(v, a2), a1, a2)
+    return v
+
+
+@symbolic
+def ravel(x: Any) -> Value:
+    v = value(x)
+    b = v.builder
+    return emit(b, "Reshape", [v, int_const(b, [-1])])
+
+
+def ndim(x: Any) -> int:
+    """The rank of ``x`` (a Python int)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return np.ndim(x)
+    return len(shape)
+
+
+@symbolic
+def hstack(xs: Sequence[Any]) -> Value:
+    from .numpy import concatenate
+
+    values = [value(x) if isinstance(x, Value) else x for x in xs]
+    first = next((v for v in values if isinstance(v, Value)), None)
+    rank = len(first.shape) if first is not None and first.shape is not None else np.ndim(values[0])
+    return concatenate(list(xs), axis=0 if rank == 1 else 1)
+
+
+@symbolic
+def vstack(xs: Sequence[Any]) -> Value:
+    from .numpy import concatenate
+
+    b = builder_of(*xs)
+    values = promote(b, *xs)
+    values = [emit(b, "Unsqueeze", [v, int_const(b, [0])]) if v.shape is not None and len(v.shape) == 1 else v
+              for v in values]
+    return concatenate(values, axis=0)
+
+
+@symbolic
+def dstack(xs: Sequence[Any]) -> Value:
+    from .numpy import concatenate
+
+    b = builder_of(*xs)
+    out = []
+    for v in promote(b, *xs):
+        rank = len(v.shape) if v.shape is not None else 3
+        if rank == 1:
+            v = emit(b, "Unsqueeze", [v, int_const(b, [0, 2])])
+        elif rank == 2:
+            v = emit(b, "Unsqueeze", [v, int_const(b, [2])])
+        out.append(v)
+    return concatenate(out, axis=2)
+
+
+@symbolic
+def column_stack(xs: Sequence[Any]) -> Value:
+    from .numpy import concatenate
+
+    b = builder_of(*xs)
+    values = [emit(b, "Unsqueeze", [v, int_const(b, [1])]) if v.shape is not None and len(v.shape) == 1 else v
+              for v in promote(b, *xs)]
+    return concatenate(values, axis=1)
+
+
+@symbolic
+def append(x1: Any, x2: Any, axis: int | None = None) -> Value:
+    from .numpy import concatenate
+
+    b = builder_of(x1, x2)
+    a, c = promote(b, x1, x2)
+    if axis is None:
+        a, c = (emit(b, "Reshape", [t, int_const(b, [-1])]) for t in (a, c))
+        axis = 0
+    return concatenate([a, c], axis=axis)
+
+
+@symbolic
+def meshgrid(*x: Any, indexing: str = "xy") -> list[Value]:
+    """Coordinate grids from 1-D tensors (``"xy"``: the first two output axes swapped, as NumPy)."""
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f"ops.meshgrid: indexing must be 'xy' or 'ij'. Received: indexing={indexing!r}")
+    b = builder_of(*x)
+    values = [emit(b, "Reshape", [as_value(t, b), int_const(b, [-1])]) for t in x]
+    n = len(values)
+    # Output axis k holds input `order[k]`.
+    order = list(range(n))
+    if indexing == "xy" and n >= 2:
+        order[0], order[1] = 1, 0
+    sizes = [emit(b, "Shape", [values[i]]) for i in order]
+    target = emit(b, "Concat", sizes, axis=0)
+    grids = []
+    for i, v in enumerate(values):
+        shape = [1] * n
+        shape[order.index(i)] = -1
+        grids.append(emit(b, "Expand", [emit(b, "Reshape", [v, int_const(b, shape)]), target]))
+    return grids
+
+
+def _triangle_mask(b: Any, rows: Value, cols: Value, k: Any, lower: bool) -> Value:
+    r = emit(b, "Unsqueeze", [emit(b, "Range", [as_value(np.int64(0), b), rows, as_value(np.int64(1), b)]),
+                           int_const(b, [1])])
+    c = emit(b, "Unsqueeze", [emit(b, "Range", [as_value(np.int64(0), b), cols, as_value(np.int64(1), b)]),
+                           int_const(b, [0])])
+    offset = c - r
+    kk = as_value(np.int64(int(k)), b) if not isinstance(k, Value) else cast_value(k, INT64)
+    return emit(b, "LessOrEqual", [offset, kk]) if lower else emit(b, "GreaterOrEqual", [offset, kk])
+
+
+@symbolic
+def tril(x: Any, k: int = 0) -> Value:
+    """The lower triangle (entries on and below the ``k``-th diagonal) of the last two axes."""
+    v = value(x)
+    b = v.builder
+    # A mask through Where rather than ONNX's Trilu: Where has a gradient rule.
+    mask = _triangle_mask(b, dim(v, -2), dim(v, -1), k, True)
+    if v.dtype == BOOL:   # onnxruntime has no boolean Where
+        return emit(b, "And", [v, mask])
+    return emit(b, "Where", [mask, v, as_value(0, b, like=v)], dtype=v.dtype)
+
+
+@symbolic
+def triu(x: Any, k: int = 0) -> Value:
+    """The upper triangle (entries on and above the ``k``-th diagonal) of the last two axes."""
+    v = value(x)
+    b = v.builder
+    # A mask through Where rather than ONNX's Trilu: Where has a gradient rule.
+    mask = _triangle_mask(b, dim(v, -2), dim(v, -1), k, False)
+    if v.dtype == BOOL:   # onnxruntime has no boolean Where
+        return emit(b, "And", [v, mask])
+    return emit(b, "Where", [mask, v, as_value(0, b, like=v)], dtype=v.dtype)
+
+
+def _creation(*args: Any) -> Any:
+    b = builder_of(args)
+    assert b is not None   # `symbolic` calls creation ops only inside a graph
+    return b
+
+
+def _size(b: Any, n: Any) -> Value:
+    return cast_value(as_value(n, b), INT64) if isinstance(n, Value) else as_value(np.int64(int(n)), b)
+
+
+@symbolic
+def tri(N: Any, M: Any = None, k: int = 0, dtype: Any = None) -> Value:
+    b = _creation(N, M, k)
+    rows = _size(b, N)
+    cols = rows if M is None else _size(b, M)
+    mask = _triangle_mask(b, rows, cols, k, True)
+    return cast_value(mask, dtype_enum(dtype or floatx()))
+
+
+@symbolic
+def eye(N: Any, M: Any = None, k: int = 0, dtype: Any = None) -> Value:
+    """A 2-D tensor with ones on the ``k``-th diagonal (default dtype ``floatx()``)."""
+    b = _creation(N, M, k)
+    rows = _size(b, N)
+    cols = rows if M is None else _size(b, M)
+    r = emit(b, "Unsqueeze", [emit(b, "Range", [as_value(np.int64(0), b), rows, as_value(np.int64(1), b)]),
+                           int_const(b, [1])])
+    c = emit(b, "Unsqueeze", [emit(b, "Range", [as_value(np.int64(0), b), cols, as_value(np.int64(1), b)]),
+                           int_const(b, [0])])
+    kk = as_value(np.int64(int(k)), b) if not isinstance(k, Value) else cast_value(k, INT64)
+    out = cast_value(emit(b, "Equal", [c - r, kk]), dtype_enum(dtype or floatx()))
+    if isinstance(N, (int, np.integer)) and (M is None or isinstance(M, (int, np.integer))):
+        out.shape = (int(N), int(N if M is None else M))
+    return out
+
+
+@symbolic
+def identity(n: Any, dtype: Any = None) -> Value:
+    return eye(n, dtype=dtype)
+
+
+@symbolic
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Value:
+    """The ``offset`` diagonal of the ``axis1`` x ``axis2`` planes, as the last axis (NumPy's layout)."""
+    v = value(x)
+    rank = rank_of(v, "diagonal")
+    a1, a2 = axis_index(axis1, rank, "diagonal"), axis_index(axis2, rank, "diagonal")
+    rest = [a for a in range(rank) if a not in (a1, a2)]
+    from .numpy import transpose
+
+    m = transpose(v, rest + [a1, a2])
+    n1, n2 = v.shape[a1], v.shape[a2]
+    if not (isinstance(n1, int) and isinstance(n2, int)):
+        raise ValueError("ops.diagonal needs static sizes along axis1 and axis2.")
+    offset = int(offset)
+    rows = np.arange(builtins.max(0, -offset), n1)
+    rows = rows[rows + offset < n2]
+    b = v.builder
+    if not len(rows):
+        return emit(b, "Slice", [emit(b, "ReduceSum", [m, int_const(b, [-1])], keepdims=0), int_const(b, [0]),
+                              int_const(b, [0]), int_const(b, [-1])])
+    flat = emit(b, "Reshape", [m, emit(b, "Concat", [emit(b, "Slice", [emit(b, "Shape", [m]), int_const(b, [0]),
+                                                              int_const(b, [-2])]),
+                                               int_const(b, [n1 * n2])], axis=0)])
+    return emit(b, "Gather", [flat, int_const(b, (rows * n2 + rows + offset).tolist())], axis=-1)
+
+
+@symbolic
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Value:
+    d = diagonal(x, offset, axis1, axis2)
+    return emit(d.builder, "ReduceSum", [d, int_const(d.builder, [-1])], keepdims=0)
+
+
+@symbolic
+def diag(x: Any, k: int = 0) -> Value:
+    """The ``k``-th diagonal of a matrix, or the square matrix with a vector on its ``k``-th diagonal."""
+    v = value(x)
+    rank = rank_of(v, "diag")
+    if rank == 2:
+        return diagonal(v, k)
+    if rank != 1:
+        raise ValueError(f"ops.diag takes a 1-D or 2-D tensor. Received rank {rank}.")
+    n = v.shape[0]
+    if not isinstance(n, int):
+        raise ValueError("ops.diag of a vector needs its static size.")
+    size = n + builtins.abs(int(k))
+    rows = np.arange(n) + builtins.max(0, -int(k))
+    cols = np.arange(n) + builtins.max(0, int(k))
+    b = v.builder
+    zeros = emit(b, "Mul", [emit(b, "ConstantOfShape", [int_const(b, [size * size])],
+                              value=_zero_tensor(v.dtype)), as_value(0, b, like=v)])
+    flat = emit(b, "ScatterElements", [zeros, int_const(b, (rows * size + cols).tolist()), v], axis=0)
+    return emit(b, "Reshape", [flat, int_const(b, [size, size])], shape=(size, size))
+
+
+def _zero_tensor(dtype: int) -> Any:
+    import onnx
+
+    return onnx.numpy_helper.from_array(np.zeros(1, np_dtype(dtype)), "value")
+
+
+@symbolic
+def diagflat(x: Any, k: int = 0) -> Value:
+    return diag(ravel(x), k)
+
+
+@symbolic
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype: Any = None, axis: int = 0) -> Any:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included when ``endpoint``)."""
+    b = _creation(start, stop)
+    elem = dtype_enum(dtype or floatx())
+    compute = elem if elem in FLOAT_TYPES else dtype_enum(floatx())
+    lo = as_value(start, b, dtype=compute)
+    hi = as_value(stop, b, dtype=compute)
+    num = int(num)
+    div = (num - 1) if endpoint else num
+    step = (hi - lo) / builtins.max(div, 1) if div > 0 else hi - lo
+    idx = cast_value(emit(b, "Range", [as_value(np.int64(0), b), as_value(np.int64(num), b),
+                                    as_value(np.int64(1), b)]), compute)
+    lo_r = emit(lo.builder, "Unsqueeze", [lo, int_const(b, [lo.shape.__len__() if lo.shape else 0])]) \
+        if lo.shape else lo
+    step_r = emit(step.builder, "Unsqueeze", [step, int_const(b, [len(step.shape)])]) if step.shape else step
+    out = lo_r + idx * step_r if lo.shape else lo + idx * step
+    if endpoint and num > 1 and not lo.shape:
+        # The last value is exactly ``stop`` (as NumPy), not ``start + (num - 1) * step``.
+        last = emit(b, "Equal", [emit(b, "Range", [as_value(np.int64(0), b), as_value(np.int64(num), b),
+                                             as_value(np.int64(1), b)]), as_value(np.int64(num - 1), b)])
+        out = emit(b, "Where", [last, hi, out], dtype=compute)
+    if lo.shape and axis != 0:
+        from .numpy import transpose
+
+        rank = len(lo.shape) + 1
+        axis = axis % rank
+        perm = list(range(rank - 1))
+        perm.insert(axis, rank - 1)
+        out = transpose(out, perm)
+    elif lo.shape:
+        from .numpy import transpose
+
+        rank = len(lo.shape) + 1
+        out = transpose(out, [rank - 1] + list(range(rank - 1)))
+    out.shape = (num,) if not lo.shape else out.shape
+    out = cast_value(out, elem)
+    return (out, step) if retstep else out
+
+
+@symbolic
+def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: float = 10.0, dtype: Any = None,
+             axis: int = 0) -> Value:
+    exps = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    b = exps.builder
+    out = emit(b, "Pow", [as_value(float(base), b, like=exps), exps])
+    return cast_value(out, dtype_enum(dtype or floatx()))
+
+
+@symbolic
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None,
+              axis: int = 0) -> Value:
+    b = _creation(start, stop)
+    lo, hi = as_value(start, b, dtype=floatx()), as_value(stop, b, dtype=floatx())
+    logs = linspace(emit(b, "Log", [lo]), emit(b, "Log", [hi]), num, endpoint=endpoint, axis=axis)
+    return cast_value(emit(b, "Exp", [logs]), dtype_enum(dtype or floatx()))
+
+
+@symbolic
+def empty(shape: Any, dtype: Any = None) -> Value:
+    from .numpy import zeros
+
+    return zeros(shape, dtype=dtype)
+
+
+@symbolic
+def empty_like(x: Any, dtype: Any = None) -> Value:
+    from .numpy import zeros_like
+
+    return zeros_like(x, dtype=dtype)
+
+
+@symbolic
+def copy(x: Any) -> Value:
+    v = value(x)
+    return emit(v.builder, "Identity", [v], shape=v.shape)
+
+
+@symbolic
+def array(x: Any, dtype: Any = None) -> Value:
+    v = value(x)
+    return v if dtype is None else cast_value(v, dtype_enum(dtype))
+
+
+@symbolic
+def vander(x: Any, N: int | None = None, increasing: bool = False) -> Value:
+    v = value(x)
+    b = v.builder
+    n = v.shape[0] if N is None else N
+    if not isinstance(n, int):
+        raise ValueError("ops.vander needs N or a static length.")
+    powers = np.arange(n) if increasing else np.arange(n)[::-1]
+    return emit(b, "Pow", [emit(b, "Unsqueeze", [v, int_const(b, [1])]),
+                        b.const(powers.astype(np_dtype(v.dtype) if v.dtype is not None else np.float32))])
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+
+
+@symbolic
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = None) -> Value:
+    """Pad every axis by ``pad_width`` (an int, one ``(before, after)`` pair for all axes, or one pair per
+    axis) with ``mode`` ``"constant"``, ``"reflect"``, ``"symmetric"``, ``"edge"`` or ``"wrap"``."""
+    v = value(x)
+    b = v.builder
+    n = rank_of(v, "pad")
+    widths = np.asarray(pad_width, dtype=np.int64)
+    if widths.ndim == 0:
+        widths = np.full((n, 2), int(widths))
+    elif widths.ndim == 1:
+        widths = np.tile(widths.reshape(1, -1), (n, 1)) if widths.size == 2 else widths.reshape(n, 1).repeat(2, 1)
+    if widths.shape != (n, 2) or (widths < 0).any():
+        raise ValueError(f"ops.pad: pad_width must give non-negative (before, after) sizes for each of the {n} "
+                         f"axes. Received: pad_width={pad_width!r}")
+    if mode == "symmetric":
+        # Reflection that repeats the edge entry: mirror slices joined on each side.
+        for axis, (before, after) in enumerate(widths.tolist()):
+            pieces = []
+            if before:
+                pieces.append(flip(slice_axis(v, axis, 0, before), axis))
+            pieces.append(v)
+            if after:
+                pieces.append(flip(slice_axis(v, axis, -after, BIG), axis))
+            if len(pieces) > 1:
+                v = emit(b, "Concat", pieces, axis=axis)
+        return v
+    if mode not in _PAD_MODES:
+        raise ValueError(f"ops.pad: mode must be one of {sorted([*_PAD_MODES, 'symmetric'])}. Received: "
+                         f"mode={mode!r}")
+    if mode != "constant" and constant_values not in (None, 0):
+        raise ValueError(f"ops.pad: constant_values only applies to mode='constant'. Received: mode={mode!r}")
+    pads = int_const(b, widths[:, 0].tolist() + widths[:, 1].tolist())
+    inputs = [v, pads]
+    if mode == "constant" and constant_values is not None:
+        inputs.append(as_value(constant_values, b, like=v))
+    return emit(b, "Pad", inputs, mode=_PAD_MODES[mode])

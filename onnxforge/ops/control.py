@@ -1,0 +1,277 @@
+"""``keras.ops`` core utilities beyond ``cast`` / ``cond``: ``scatter`` / ``scatter_update`` /
+``slice_update``, loops (``fori_loop``, ``while_loop``, ``scan``, ``map``, ``vectorized_map``) and
+``switch``, ``dtype`` and ``saturate_cast``.
+
+Loops run at trace time: a loop whose trip count is a Python int (or a static size) is unrolled into the
+graph, which is what Keras's own backends do under ``jit`` for short static loops, and gives the same values
+and gradients. A loop whose length is known only at run time (a dynamic batch in ``vectorized_map``) is
+refused with a message naming the fix, as a Python ``if`` on a tensor is.
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import ops
+    >>> ops.fori_loop(0, 3, lambda i, x: x + i, np.float32(0.0)).tolist()
+    3.0
+    >>> ops.scatter(np.array([[0], [2]]), np.array([5.0, 6.0]), (4,)).tolist()
+    [5.0, 0.0, 6.0, 0.0]
+"""
+from __future__ import annotations
+
+__all__ = ["scatter", "scatter_update", "slice_update", "fori_loop", "while_loop", "scan", "map",
+           "vectorized_map", "switch", "dtype", "saturate_cast", "associative_scan"]
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..graph import FLOAT_TYPES, Value, np_dtype
+from ._arrays_util import emit
+from ._util import as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, shape_tensor, symbolic
+
+
+def _tree_map(fn: Callable[..., Any], *trees: Any) -> Any:
+    first = trees[0]
+    if isinstance(first, (list, tuple)):
+        items = [_tree_map(fn, *parts) for parts in zip(*trees)]
+        return type(first)(items) if isinstance(first, tuple) else items
+    if isinstance(first, dict):
+        return {k: _tree_map(fn, *(t[k] for t in trees)) for k in first}
+    return fn(*trees)
+
+
+def _leaves(tree: Any) -> list[Any]:
+    if isinstance(tree, (list, tuple)):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    if isinstance(tree, dict):
+        return [leaf for k in tree for leaf in _leaves(tree[k])]
+    return [tree]
+
+
+# ------------------------------------------------------------------------------------------ scatter
+@symbolic
+def scatter(indices: Any, values: Any, shape: Any) -> Value:
+    """A zero tensor of ``shape`` with ``values`` added at ``indices`` (``(n, rank)`` or ``(n, k)`` for
+    slices); repeated indices accumulate, as in Keras."""
+    b = builder_of(indices, values, shape)
+    vals = as_value(values, b)
+    idx = cast_value(as_value(indices, b), 7)
+    zeros = fill_const(b, shape, 0, vals.dtype)
+    return emit(b, "ScatterND", [zeros, idx, vals], reduction="add")
+
+
+@symbolic
+def scatter_update(inputs: Any, indices: Any, updates: Any) -> Value:
+    """``inputs`` with the entries (or slices) at ``indices`` replaced by ``updates``."""
+    b = builder_of(inputs, indices, updates)
+    v = as_value(inputs, b)
+    idx = cast_value(as_value(indices, b), 7)
+    return emit(b, "ScatterND", [v, idx, as_value(updates, b, like=v)])
+
+
+@symbolic
+def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Value:
+    """``inputs`` with the block starting at ``start_indices`` replaced by ``updates``."""
+    b = builder_of(inputs, start_indices, updates)
+    v = as_value(inputs, b)
+    u = as_value(updates, b, like=v)
+    starts = list(start_indices) if isinstance(start_indices, (list, tuple)) else None
+    static = (starts is not None and builtins.all(isinstance(s, (int, np.integer)) for s in starts)
+              and v.shape is not None and u.shape is not None
+              and builtins.all(isinstance(d, int) for d in (*v.shape, *u.shape)))
+    if static:
+        # Pad the update to the full shape and pick it inside the block: Pad and Where have gradient rules.
+        before = [int(s) for s in starts]
+        after = [n - s - m for n, s, m in zip(v.shape, before, u.shape)]
+        pads = int_const(b, before + after)
+        padded = emit(b, "Pad", [u, pads])
+        mask = np.zeros(v.shape, np.bool_)
+        mask[tuple(builtins.slice(s, s + m) for s, m in zip(before, u.shape))] = True
+        return emit(b, "Where", [as_value(mask, b), padded, v])
+    # Dynamic starts: scatter the update's entries to their shifted coordinates.
+    u_shape = emit(b, "Shape", [u])
+    coords = emit(b, "Transpose", [emit(b, "NonZero", [emit(b, "ConstantOfShape", [u_shape],
+                                                            value=_one_bool_tensor())])], perm=[1, 0])
+    start_vec = shape_tensor(b, starts if starts is not None else start_indices)[0]
+    index = emit(b, "Reshape", [coords + start_vec, emit(b, "Concat", [u_shape, int_const(b, [-1])], axis=0)])
+    return emit(b, "ScatterND", [v, index, u])
+
+
+def _one_bool_tensor() -> Any:
+    import onnx
+
+    return onnx.numpy_helper.from_array(np.ones(1, np.bool_), "value")
+
+
+# ------------------------------------------------------------------------------------------ loops
+def _static_int(value: Any, what: str, op: str) -> int:
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return int(value)
+    raise TypeError(f"ops.{op}: {what} must be a Python int here (the loop is unrolled into the graph). "
+                    f"Received: {what}={value!r}. For a data-dependent count, express the computation with "
+                    "batched ops (ops.cumsum, ops.where, ...).")
+
+
+def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
+    """``for i in range(lower, upper): val = body_fun(i, val)``; returns ``val``."""
+    lo, hi = _static_int(lower, "lower", "fori_loop"), _static_int(upper, "upper", "fori_loop")
+    val = init_val
+    for i in range(lo, hi):
+        val = body_fun(i, val)
+    return val
+
+
+def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any,
+               maximum_iterations: int | None = None) -> Any:
+    """``while cond(*vars): vars = body(*vars)``, where ``cond`` must give a Python bool at trace time."""
+    single = not isinstance(loop_vars, (list, tuple))
+    state = (loop_vars,) if single else tuple(loop_vars)
+    steps = 0
+    while maximum_iterations is None or steps < maximum_iterations:
+        keep = cond(*state)
+        if isinstance(keep, Value) or (hasattr(keep, "__onnx_value__")):
+            raise TypeError("ops.while_loop: the condition depends on tensor values, which a traced graph "
+                            "cannot decide while tracing. Bound the loop with a Python count (ops.fori_loop) "
+                            "and mask finished steps with ops.where.")
+        if not bool(np.asarray(keep)):
+            break
+        out = body(*state)
+        state = (out,) if single or not isinstance(out, (list, tuple)) else tuple(out)
+        steps += 1
+    return state[0] if single else type(loop_vars)(state) if isinstance(loop_vars, list) else state
+
+
+def _length(xs: Any, length: Any, op: str) -> int:
+    if length is not None:
+        return _static_int(length, "length", op)
+    leaves = _leaves(xs)
+    if not leaves or leaves[0] is None:
+        raise ValueError(f"ops.{op} needs xs or length.")
+    n = getattr(leaves[0], "shape", None)
+    n = n[0] if n else None
+    if not isinstance(n, (int, np.integer)):
+        raise ValueError(f"ops.{op} maps over the first axis, which must have a static size (it is unrolled "
+                         f"into the graph). Received a first axis of size {n!r}; write the function with "
+                         "batched ops instead.")
+    return int(n)
+
+
+def _index(tree: Any, i: int) -> Any:
+    def take(x: Any) -> Any:
+        if isinstance(x, Value) or hasattr(x, "__onnx_value__"):
+            b = builder_of(x)
+            v = as_value(x, b)
+            return emit(b, "Gather", [v, as_value(np.int64(i), b)], axis=0)
+        return np.asarray(x)[i]
+
+    return _tree_map(take, tree)
+
+
+def _stack(items: list[Any]) -> Any:
+    def join(*leaves: Any) -> Any:
+        b = builder_of(*leaves)
+        if b is None:
+            return np.stack([np.asarray(x) for x in leaves])
+        values = [as_value(x, b) for x in leaves]
+        return emit(b, "Concat", [emit(b, "Unsqueeze", [v, int_const(b, [0])]) for v in values], axis=0)
+
+    return _tree_map(join, *items)
+
+
+def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
+         reverse: bool = False, unroll: Any = 1) -> tuple[Any, Any]:
+    """``carry, y = f(carry, x)`` over the first axis of ``xs``; returns the final carry and the stacked
+    ``y``s (JAX's ``lax.scan`` semantics, as Keras)."""
+    n = _length(xs, length, "scan")
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    carry, ys = init, []
+    for i in order:
+        carry, y = f(carry, None if xs is None else _index(xs, i))
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    if not ys or builtins.all(y is None for y in _leaves(ys[0])):
+        return carry, None
+    return carry, _stack(ys)
+
+
+def map(f: Callable[[Any], Any], xs: Any) -> Any:  # noqa: A001 (Keras's name)
+    """``f`` applied to each slice of ``xs`` along its first axis, the results stacked."""
+    n = _length(xs, None, "map")
+    return _stack([f(_index(xs, i)) for i in range(n)])
+
+
+def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
+    """``function`` applied to each slice of ``elements`` along axis 0 (unrolled over a static size)."""
+    n = _length(elements, None, "vectorized_map")
+    return _stack([function(_index(elements, i)) for i in range(n)])
+
+
+def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False, axis: int = 0) -> Any:
+    """Inclusive scan of the associative ``f`` along ``axis`` (a static size), computed sequentially."""
+    if axis != 0:
+        from .arrays import moveaxis
+
+        moved = _tree_map(lambda x: moveaxis(x, axis, 0), elems)
+        out = associative_scan(f, moved, reverse, 0)
+        return _tree_map(lambda x: moveaxis(x, 0, axis), out)
+    n = _length(elems, None, "associative_scan")
+    order = list(range(n - 1, -1, -1)) if reverse else list(range(n))
+    acc, outs = None, {}
+    for i in order:
+        item = _index(elems, i)
+        acc = item if acc is None else f(acc, item)
+        outs[i] = acc
+    return _stack([outs[i] for i in range(n)])
+
+
+def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -> Any:
+    """``branches[index](*operands)``; a symbolic ``index`` evaluates every branch and selects (clamped)."""
+    if not isinstance(index, Value) and not hasattr(index, "__onnx_value__"):
+        i = builtins.min(builtins.max(int(np.asarray(index)), 0), len(branches) - 1)
+        return branches[i](*operands)
+    outs = [branch(*operands) for branch in branches]
+    b = builder_of(index)
+    idx = cast_value(as_value(index, b), 7)
+    idx = emit(b, "Clip", [idx, as_value(np.int64(0), b), as_value(np.int64(len(branches) - 1), b)])
+
+    def pick(*leaves: Any) -> Any:
+        values = [as_value(x, b) for x in leaves]
+        out = values[-1]
+        for k in range(len(values) - 2, -1, -1):
+            out = emit(b, "Where", [emit(b, "Equal", [idx, as_value(np.int64(k), b)]), values[k], out])
+        return out
+
+    return _tree_map(pick, *outs)
+
+
+# ------------------------------------------------------------------------------------------ dtypes
+def dtype(x: Any) -> str:
+    """The Keras dtype name of ``x`` (``"float32"``, ``"int64"``, ...)."""
+    if isinstance(x, Value):
+        return np.dtype(np_dtype(x.dtype)).name if x.dtype is not None else "float32"
+    if hasattr(x, "__onnx_value__"):
+        return dtype(x.__onnx_value__())
+    from ..layers.keras_tensor import KerasTensor
+
+    if isinstance(x, KerasTensor):
+        return x.dtype
+    return np.asarray(x).dtype.name
+
+
+@symbolic
+def saturate_cast(x: Any, dtype: Any) -> Value:  # noqa: A002
+    """Cast with out-of-range values clipped to the target type's limits (no wrap-around)."""
+    b = builder_of(x)
+    v = as_value(x, b)
+    target = np.dtype(np_dtype(dtype_enum(dtype)))
+    if target.kind in "iu" and v.dtype in FLOAT_TYPES:
+        info = np.iinfo(target)
+        v = emit(b, "Clip", [v, as_value(float(info.min), b, like=v), as_value(float(info.max), b, like=v)])
+    elif target.kind == "f" and v.dtype in FLOAT_TYPES:
+        info = np.finfo(target)
+        v = emit(b, "Clip", [v, as_value(float(info.min), b, like=v), as_value(float(info.max), b, like=v)])
+    return cast_value(v, dtype_enum(dtype))
