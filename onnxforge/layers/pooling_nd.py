@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.shape_inference import fill_shapes
 from . import _ops
 from .base import InputSpec, Layer
 from .pooling import _GlobalPooling, _Pooling
@@ -116,7 +117,7 @@ class _AdaptivePooling(Layer):
             perm = [i for i in range(rank) if i != axis] + [axis]
             moved = _ops.transpose(x, perm)
             y = _ops.transpose(moved @ b.const(weights, x.dtype), _ops.inverse_perm(perm))
-        _ops.fill_shapes(b, start)  # the next axis reads this one's shape
+        fill_shapes(b, start)  # the next axis reads this one's shape
         return y
 
     def _count_flops(self, input_shapes, output_shapes):

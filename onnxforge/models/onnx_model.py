@@ -56,6 +56,7 @@ import onnx
 from onnx import inliner, version_converter
 from onnx import utils as onnx_utils
 
+from ..graph.shape_inference import fill_shapes
 from ..graph import Value, protos
 from ..graph.untrusted import DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, load_onnx_bytes
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
@@ -480,7 +481,7 @@ class _Emitter:
         self._fill_types(start, node, outputs)
 
     def _fill_types(self, start: int, source: onnx.NodeProto | None, outputs: list[str]) -> None:
-        _ops.fill_shapes(self.b, start)
+        fill_shapes(self.b, start)
         if source is None:
             return
         for src, new in zip(source.output, outputs):
@@ -604,7 +605,7 @@ class _Emitter:
         self.env[node.output[0]] = y.name
         if wants_mask:
             self.env[node.output[1]] = mask.name
-        _ops.fill_shapes(b, start)
+        fill_shapes(b, start)
 
 
 # ------------------------------------------------------------------------------------------ entry point

@@ -16,7 +16,7 @@ BIG = np.iinfo(np.int64).max   # a Slice end meaning "to the end"
 
 def emit(b: Any, op_type: str, inputs: list, **kwargs: Any) -> Any:
     """Emit one node and give its outputs ONNX's inferred shapes at once (later steps read ranks)."""
-    from ..layers._ops import fill_shapes
+    from ..graph.shape_inference import fill_shapes
 
     start = len(b.nodes)
     out = b.op(op_type, inputs, **kwargs)

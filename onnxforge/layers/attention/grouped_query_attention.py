@@ -11,6 +11,7 @@ __all__ = ["GroupedQueryAttention", "GroupQueryAttention"]
 
 from typing import Any
 
+from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
 from .. import _ops
@@ -85,7 +86,7 @@ class GroupQueryAttention(MultiHeadAttention):
         expanded = b.op("Unsqueeze", [x, _ops.ints(b, [3])])
         tiled = b.op("Tile", [expanded, _ops.ints(b, [1, 1, 1, self.num_repeats, 1])])
         out = b.op("Reshape", [tiled, _ops.ints(b, [0, 0, self.num_query_heads, self.head_dim])])
-        _ops.fill_shapes(b, start)
+        fill_shapes(b, start)
         return out
 
     def compute_output_shape(self, query_shape, value_shape=None, key_shape=None):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
 from ...graph import Value
@@ -298,7 +299,7 @@ class MultiHeadAttention(Layer):
         if attention_mask is not None:
             attention_mask = C.as_bool(attention_mask)
         mask = C.both(attention_mask, auto)
-        _ops.fill_shapes(b, start)
+        fill_shapes(b, start)
         return mask
 
     def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None, attention_mask=None,
@@ -318,7 +319,7 @@ class MultiHeadAttention(Layer):
         out, scores = self._compute_attention(q, k, v, mask, bool(training), bool(return_attention_scores))
         if gate is not None:
             out = out * gate
-            _ops.fill_shapes(out.builder, len(out.builder.nodes) - 1)
+            fill_shapes(out.builder, len(out.builder.nodes) - 1)
         out = self._output_dense(out)
         if query_mask is not None:
             set_keras_mask(out, query_mask)
@@ -347,13 +348,13 @@ class MultiHeadAttention(Layer):
                                       rank=self._scores_rank)
         else:
             probs = C.masked_softmax(logits, mask, self._norm_axes, rank=self._scores_rank)
-        _ops.fill_shapes(b, start)  # sub-layers read the shapes of what they get
+        fill_shapes(b, start)  # sub-layers read the shapes of what they get
         dropped = self._dropout_layer(probs, training=training) if self._dropout > 0.0 else probs
         if rank == 4:
             out = _ops.transpose(dropped @ _ops.transpose(v, (0, 2, 1, 3)), (0, 2, 1, 3))
         else:
             out = b.op("Einsum", [dropped, v], equation=self._combine_equation)
-        _ops.fill_shapes(b, start)  # the output projection reads the rank
+        fill_shapes(b, start)  # the output projection reads the rank
         return out, probs
 
     def get_config(self):

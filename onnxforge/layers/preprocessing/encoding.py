@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ...graph.shape_inference import fill_shapes
 from ...graph.value import onnx_dtype
 from ...graph import Value
 from .. import _ops
@@ -192,7 +193,7 @@ class Discretization(Layer):
         indices = _ops.reduce("ReduceSum", b.op("Cast", [above], to=onnx.TensorProto.INT64), [rank], keepdims=False)
         if self.output_mode == "int":
             return indices
-        _ops.fill_shapes(b, start)  # the encoding reads the rank
+        fill_shapes(b, start)  # the encoding reads the rank
         dtype = onnx_dtype(self.compute_dtype)
         return encode_categorical(indices, self.output_mode, self._depth(), dtype)
 

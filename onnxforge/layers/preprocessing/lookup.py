@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ...graph.shape_inference import fill_shapes
 from ...graph.value import onnx_dtype
 from ...graph import Value, protos
 from .. import _ops
@@ -265,7 +266,7 @@ class _IndexLookup(Layer):
         ids = self._lookup(inputs)
         if self.output_mode == "int":
             return ids
-        _ops.fill_shapes(inputs.builder, start)  # the encoding reads the rank
+        fill_shapes(inputs.builder, start)  # the encoding reads the rank
         if self.output_mode != "int" and not self._tokens and not self.pad_to_max_tokens:
             raise RuntimeError(f"When using `output_mode={self.output_mode}` and `pad_to_max_tokens=False`, the "
                                "vocabulary size cannot be changed after the layer is called. Set a vocabulary or "
