@@ -2,69 +2,20 @@
 from __future__ import annotations
 
 __all__ = ["TraceContext", "current_trace", "active_trace", "MetricResult", "set_eager_executor", "eager_executor",
-           "autocast_scope", "autocast_dtype"]
+           "autocast_scope", "autocast_dtype", "constant"]
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
 import onnx
 
 from .graph import GraphBuilder, Value, onnx_dtype
+from .trace_state import (active_trace, autocast_dtype, autocast_scope, current_trace, eager_executor, entered,
+                          set_eager_executor)
 from .variables import Variable
 
 _BFLOAT16 = onnx.TensorProto.BFLOAT16
-_stack: list[TraceContext] = []
-# The dtype Variables read inside a layer's call are cast to (Keras's AutocastScope); None: no cast.
-_autocast: list[str | None] = []
-# The eager executor (``onnxforge.eager``): it compiles and runs, so it sits above the layers in the import
-# flow; it registers itself here when onnxforge is imported, and layers and ops reach it through this hook.
-_executor: Any = None
-
-
-@contextlib.contextmanager
-def autocast_scope(dtype: str | None) -> Iterator[None]:
-    """Within the block, float Variables with ``autocast=True`` read as graph values of ``dtype``."""
-    _autocast.append(dtype)
-    try:
-        yield
-    finally:
-        _autocast.pop()
-
-
-def autocast_dtype() -> str | None:
-    """The dtype of the innermost autocast scope, or ``None`` (no scope, or one that turns casting off)."""
-    return _autocast[-1] if _autocast else None
-
-
-def current_trace() -> TraceContext:
-    """The innermost active trace; layer code outside a trace is an error."""
-    if not _stack:
-        raise RuntimeError("No active trace: layers and Variables emit graph ops only while a model is being "
-                           "compiled (inside TraceContext.active()).")
-    return _stack[-1]
-
-
-def active_trace() -> TraceContext | None:
-    """The innermost active trace, or ``None`` outside any (eager code)."""
-    return _stack[-1] if _stack else None
-
-
-def set_eager_executor(executor: Any) -> None:
-    """Register what runs layers and ops on concrete arrays outside a trace (``onnxforge.eager`` does)."""
-    global _executor
-    _executor = executor
-
-
-def eager_executor() -> Any:
-    """The registered eager executor (``call_layer(layer, args, kwargs)``, ``run_function(fn, args, kwargs)``)."""
-    if _executor is None:
-        raise RuntimeError("No eager executor is registered: import onnxforge (the package) to call layers and "
-                           "ops on arrays.")
-    return _executor
-
-
 class MetricResult:
     """What ``metric.result()`` gives inside a traced custom ``train_step``: a reference to the tracker.
 
@@ -153,13 +104,9 @@ class TraceContext:
         #: program's state sums), in first-use order. Step programs output the sums and report the metrics.
         self.layer_metrics: dict[int, tuple[Any, list[Value]]] = {}
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[TraceContext]:
-        _stack.append(self)
-        try:
-            yield self
-        finally:
-            _stack.pop()
+    def active(self) -> contextlib.AbstractContextManager[TraceContext]:
+        """Make this the trace layers emit into, for the ``with`` block."""
+        return entered(self)
 
     def read(self, var: Variable) -> Value:
         """The graph value of ``var`` at this point of the program: its value after the updates recorded so

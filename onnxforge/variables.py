@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from .trace_state import active_trace, current_trace
+
 _ids = itertools.count()
 
 
 def _active_trace() -> Any:
-    from .tracing import _stack
-
-    return _stack[-1] if _stack else None
+    return active_trace()
 
 
 def _is_symbolic(value: Any) -> bool:
@@ -161,8 +161,6 @@ class Variable:
         return self._device
 
     def __onnx_value__(self):
-        from .tracing import current_trace
-
         return current_trace().read_autocast(self)
 
     def __repr__(self) -> str:

@@ -39,12 +39,13 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..graph.shape_inference import fill_shapes
 from ..graph.value import onnx_dtype
 from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
-from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from ..tracing import TraceContext, active_trace, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
 from . import _ops, allocation
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -458,9 +459,8 @@ class Layer:
         out = self._own_losses()
         for layer in self._all_sublayers():
             out.extend(layer._own_losses())
-        from ..tracing import _stack
 
-        ctx = _stack[-1] if _stack else None
+        ctx = active_trace()
         for w in self.trainable_weights:
             if w.regularizer is not None:
                 out.append(w.regularizer(ctx.read(w) if ctx is not None else w.numpy()))
@@ -640,7 +640,7 @@ class Layer:
             _training_stack.pop()
         _warn_float64_fallback(self, b, fallbacks)
         self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
-        _ops.fill_shapes(b, start)
+        fill_shapes(b, start)
         self._annotate_output_shapes(args[0], shapes, outputs)
         # What summary() shows for layers of subclassed models, which have no nodes.
         self._last_io_shapes = (flatten_shapes(shapes) if shapes is not None else [],
@@ -649,7 +649,7 @@ class Layer:
         # inference programs never read ctx.losses, so the clean-up pass drops them there.
         start = len(b.nodes)
         self._add_regularization(ctx, outputs)
-        _ops.fill_shapes(b, start)
+        fill_shapes(b, start)
         return outputs
 
     def _propagate_mask(self, first: Any, outputs: Any, previous_mask: Any, set_mask: Any, get_mask: Any) -> None:

@@ -1,0 +1,76 @@
+"""What is active now: the stack of traces layers emit into, the autocast scope, and the eager hook.
+
+A bottom module (it imports nothing from onnxforge), so ``Variable`` (below ``tracing``) can find the trace
+it is read in, and the eager executor (``onnxforge.eager``, which compiles and runs programs and so sits
+above the layers in the import flow) can register itself here for layers and ops to reach.
+"""
+from __future__ import annotations
+
+__all__ = ["current_trace", "active_trace", "entered", "set_eager_executor", "eager_executor", "autocast_scope",
+           "autocast_dtype"]
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .tracing import TraceContext
+
+_stack: list[TraceContext] = []
+# The dtype Variables read inside a layer's call are cast to (Keras's AutocastScope); None: no cast.
+_autocast: list[str | None] = []
+# The eager executor (``onnxforge.eager``): it compiles and runs, so it sits above the layers in the import
+# flow; it registers itself here when onnxforge is imported, and layers and ops reach it through this hook.
+_executor: Any = None
+
+
+@contextlib.contextmanager
+def autocast_scope(dtype: str | None) -> Iterator[None]:
+    """Within the block, float Variables with ``autocast=True`` read as graph values of ``dtype``."""
+    _autocast.append(dtype)
+    try:
+        yield
+    finally:
+        _autocast.pop()
+
+
+def autocast_dtype() -> str | None:
+    """The dtype of the innermost autocast scope, or ``None`` (no scope, or one that turns casting off)."""
+    return _autocast[-1] if _autocast else None
+
+
+def current_trace() -> TraceContext:
+    """The innermost active trace; layer code outside a trace is an error."""
+    if not _stack:
+        raise RuntimeError("No active trace: layers and Variables emit graph ops only while a model is being "
+                           "compiled (inside TraceContext.active()).")
+    return _stack[-1]
+
+
+@contextlib.contextmanager
+def entered(trace: TraceContext) -> Iterator[TraceContext]:
+    """Make ``trace`` the innermost active trace for the block (``TraceContext.active()``)."""
+    _stack.append(trace)
+    try:
+        yield trace
+    finally:
+        _stack.pop()
+
+
+def active_trace() -> TraceContext | None:
+    """The innermost active trace, or ``None`` outside any (eager code)."""
+    return _stack[-1] if _stack else None
+
+
+def set_eager_executor(executor: Any) -> None:
+    """Register what runs layers and ops on concrete arrays outside a trace (``onnxforge.eager`` does)."""
+    global _executor
+    _executor = executor
+
+
+def eager_executor() -> Any:
+    """The registered eager executor (``call_layer(layer, args, kwargs)``, ``run_function(fn, args, kwargs)``)."""
+    if _executor is None:
+        raise RuntimeError("No eager executor is registered: import onnxforge (the package) to call layers and "
+                           "ops on arrays.")
+    return _executor
