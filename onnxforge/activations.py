@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from . import keras_objects
 from .graph import Value
 
 
@@ -192,17 +193,13 @@ def serialize(activation: Callable) -> str | Any:
         if fn is activation and name not in ("swish", "hard_swish"):
             return name
     if hasattr(activation, "get_config"):
-        from .layers.serialization import serialize as serialize_layer
-
-        return serialize_layer(activation)
+        return keras_objects.serialize(activation)
     return getattr(activation, "__name__", repr(activation))
 
 
 def deserialize(name: Any, custom_objects: dict | None = None) -> Callable:
     if isinstance(name, dict):
-        from .layers.serialization import deserialize as deserialize_layer
-
-        return deserialize_layer(name, custom_objects)
+        return keras_objects.deserialize(name, custom_objects)
     fn = (custom_objects or {}).get(name) or _BY_NAME.get(name)
     if fn is None:
         raise ValueError(f"Unknown activation function: {name!r}. Known: {sorted(_BY_NAME)}")

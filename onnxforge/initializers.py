@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._keras_objects import object_config, object_from_config
+from .keras_objects import object_config, object_from_config
 
 
 def set_random_seed(seed: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._keras_objects import object_config, object_from_config
+from .keras_objects import object_config, object_from_config
 from .graph import Value
 
 

@@ -24,6 +24,7 @@ from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, 
                       GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .regularization import Dropout, GaussianNoise
 from .reshaping import Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+from ..keras_objects import register_builtin_classes
 from .serialization import deserialize, get_registered_object, serialize
 
 from .einsum_dense import EinsumDense  # noqa: E402
@@ -85,3 +86,8 @@ __all__ = [
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]
+
+# onnxforge's own layers, by their exported names, for ``deserialize`` / ``load_model`` (the registry sits
+# below the layers, in ``onnxforge.keras_objects``, so it never imports them).
+register_builtin_classes({name: obj for name, obj in dict(globals()).items()
+                          if name in __all__ and isinstance(obj, type) and issubclass(obj, Layer)})

@@ -42,7 +42,7 @@ def _function_config(fn: Callable) -> Any:
         return {"class_name": "__lambda__", "config": {"code": code, "defaults": fn.__defaults__,
                                                         "closure": closure}}
     if callable(fn):
-        from .serialization import _REGISTERED_NAMES
+        from ..keras_objects import _REGISTERED_NAMES
 
         name = getattr(fn, "__name__", type(fn).__name__)
         module = getattr(fn, "__module__", None) or "builtins"
@@ -84,7 +84,7 @@ def _load_function(config: Any, custom_objects: dict | None, safe_mode: bool) ->
     for key in (name, registered):
         if key in custom:
             return custom[key]
-    from .serialization import _REGISTERED
+    from ..keras_objects import _REGISTERED
 
     if registered in _REGISTERED:
         return _REGISTERED[registered]

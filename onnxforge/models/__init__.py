@@ -9,8 +9,10 @@ Example:
 """
 from __future__ import annotations
 
+from ..keras_objects import register_builtin_classes
 from ..layers.input_layer import Input, InputLayer
 from .model import Model
+from .onnx_model import OnnxModel
 from .sequential import Sequential
 from ..saving.formats import load_model, save_model  # noqa: E402  (tf.keras.models.load_model)
 
@@ -18,3 +20,7 @@ from ..saving.formats import load_model, save_model  # noqa: E402  (tf.keras.mod
 Functional = Model
 
 __all__ = ["Model", "Sequential", "Input", "InputLayer", "Functional", "load_model", "save_model"]
+
+# The model classes, by their exported names, for ``deserialize`` / ``load_model`` (see ``onnxforge.layers``).
+register_builtin_classes({"OnnxModel": OnnxModel, "Model": Model, "Sequential": Sequential, "Functional": Model,
+                          "InputLayer": InputLayer})

@@ -81,7 +81,7 @@ def _storable_loss(value: Any) -> bool:
     """A Keras loss object whose class the loader has: a built-in one or a registered one (a bare
     ``LossFunctionWrapper`` wraps a function, which cannot be stored)."""
     from .. import losses
-    from ..layers.serialization import _REGISTERED_NAMES
+    from ..keras_objects import _REGISTERED_NAMES
 
     if not isinstance(value, losses.Loss) or type(value) is losses.LossFunctionWrapper:
         return False

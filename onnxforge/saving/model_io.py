@@ -65,7 +65,7 @@ import onnx
 
 from ..layers.allocation import WeightBudgetError, weight_budget
 from ..layers.safe_mode import SafeModeScope
-from ..layers.serialization import _REGISTERED, deserialize, serialize
+from ..keras_objects import _REGISTERED, deserialize, serialize
 from . import custom_state, integrity, metadata
 from .atomic import atomic_write
 from ..graph import contract, protos

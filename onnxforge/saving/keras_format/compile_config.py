@@ -85,7 +85,7 @@ def _construct(factory: Callable[[Any], Any], entry: dict, what: str) -> Any:
 
 
 def _lookup(name: str, custom_objects: Mapping[str, Any] | None) -> Any:
-    from ...layers.serialization import _REGISTERED
+    from ...keras_objects import _REGISTERED
 
     if custom_objects and name in custom_objects:
         return custom_objects[name]
