@@ -62,11 +62,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 from onnxforge import optimizers as optimizers_lib
 from onnxforge.autodiff import gradient_model
-from onnxforge.graph import contract
+from onnxforge.graph import contract, onnx_dtype, protos
 from onnxforge.graph import GraphBuilder
 from onnxforge.models.onnx_model import _classify, _load, _normalize
 from onnxforge.saving import load_onnx, portable
@@ -150,7 +150,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                          f"(no metadata_props[{contract.CHECKPOINT_KEY!r}]).")
     info = json.loads(meta[contract.CHECKPOINT_KEY])
     if info.get("format", 1) == 1:
-        info["tensors"] = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        info["tensors"] = {t.name: protos.array_from_tensor(t) for t in model.graph.initializer}
         return info
     values = portable.initial_values(model, path)
     stored = list(info["requires_grad"]) + list(info["frozen_params"]) + list(info["optimizer_state"])
@@ -172,7 +172,7 @@ def _expose(model: onnx.ModelProto, wanted: Sequence[str]) -> onnx.ModelProto:
     for name in wanted:
         if name in inits and name not in present:
             t = inits[name]
-            model.graph.input.append(helper.make_tensor_value_info(name, t.data_type, list(t.dims)))
+            model.graph.input.append(protos.value_info(name, t.data_type, list(t.dims)))
     kept = [t for t in model.graph.initializer if t.name not in set(wanted)]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
@@ -245,7 +245,7 @@ def _optimizer_model(optimizer: Any, params: Mapping[str, np.ndarray]) -> tuple[
     state: dict[str, np.ndarray] = {"step": np.array(0, np.int64)}
     for name, array in params.items():
         var = Variable(array, name=name, dtype=array.dtype)
-        elem = helper.np_dtype_to_tensor_dtype(array.dtype)
+        elem = onnx_dtype(array.dtype)
         variables.append(var)
         values.append(b.input(name, elem, array.shape))
         grads.append(b.input(f"{name}_grad.accumulation.out", elem, array.shape))
@@ -371,7 +371,7 @@ def generate_artifacts(model: Any, requires_grad: Sequence[str] | None = None,
     folder = Path(artifact_directory) if artifact_directory is not None else Path.cwd()
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = f"{prefix}checkpoint"
-    tensors = {n: numpy_helper.to_array(inits[n]) for n in params}
+    tensors = {n: protos.array_from_tensor(inits[n]) for n in params}
     state: dict[str, np.ndarray] = {}
     models = {"training_model": training, "eval_model": eval_model}
     if optimizer is not None:

@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnx.numpy_helper
 
+from onnxforge.graph import protos
 from onnxforge.models.onnx_model import OnnxModel, from_onnx
 
 #: The opset torch exports at by default; from_onnx converts it to onnxforge's opset. 23 and 24 work too
@@ -139,7 +139,7 @@ def export_torch(module: Any, example_inputs: Any, dynamic_batch: bool = True,
     # module had (BatchNorm running statistics moved during those passes).
     for t in proto.graph.initializer:
         if t.name in state:
-            t.CopyFrom(onnx.numpy_helper.from_array(state[t.name].detach().cpu().numpy(), t.name))
+            t.CopyFrom(protos.tensor_from_array(state[t.name].detach().cpu().numpy(), t.name))
     return proto
 
 
@@ -232,7 +232,7 @@ def _batch_statistics(module, proto: onnx.ModelProto) -> None:
             for a in list(node.attribute):
                 if a.name == "training_mode":
                     node.attribute.remove(a)
-            node.attribute.append(onnx.helper.make_attribute("training_mode", 1))
+            node.attribute.append(protos.attribute("training_mode", 1))
             while len(node.output) < 3:  # training mode has the updated running statistics as outputs too
                 name = f"{node.output[0]}_running_{'mean' if len(node.output) == 1 else 'var'}"
                 while name in taken:
@@ -247,7 +247,7 @@ def _batch_statistics(module, proto: onnx.ModelProto) -> None:
     for t in proto.graph.initializer:
         if t.name in running or t.name.removesuffix("running_var") + "running_mean" in running:
             if t.name not in inputs:
-                proto.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+                proto.graph.input.append(protos.value_info(t.name, t.data_type, list(t.dims)))
 
 
 def _padding_rows_untrained(module, proto: onnx.ModelProto) -> None:
@@ -279,20 +279,20 @@ def _padding_rows_untrained(module, proto: onnx.ModelProto) -> None:
             nodes.append(node)
             continue
         pad = pads[node.input[0]]
-        weight = onnx.numpy_helper.to_array(table)
+        weight = protos.array_from_tensor(table)
         row, index = fresh(f"{table.name}.padding_row"), fresh(f"{table.name}.padding_idx")
-        proto.graph.initializer.extend([onnx.numpy_helper.from_array(weight[pad].copy(), row),
-                                        onnx.numpy_helper.from_array(np.array(pad, np.int64), index)])
+        proto.graph.initializer.extend([protos.tensor_from_array(weight[pad].copy(), row),
+                                        protos.tensor_from_array(np.array(pad, np.int64), index)])
         looked_up, ids, is_pad = fresh(f"{node.output[0]}_lookup"), fresh(f"{node.output[0]}_ids"), \
             fresh(f"{node.output[0]}_is_padding")
         out = node.output[0]
         node.output[0] = looked_up
-        nodes += [node, onnx.helper.make_node("Cast", [node.input[1]], [ids], to=onnx.TensorProto.INT64),
-                  onnx.helper.make_node("Equal", [ids, index], [is_pad]),
-                  onnx.helper.make_node("Unsqueeze", [is_pad, fresh(f"{out}_last_axis")], [fresh(f"{out}_mask")])]
-        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array([-1], np.int64),
+        nodes += [node, protos.node("Cast", [node.input[1]], [ids], to=onnx.TensorProto.INT64),
+                  protos.node("Equal", [ids, index], [is_pad]),
+                  protos.node("Unsqueeze", [is_pad, fresh(f"{out}_last_axis")], [fresh(f"{out}_mask")])]
+        proto.graph.initializer.append(protos.tensor_from_array(np.array([-1], np.int64),
                                                                     nodes[-1].input[1]))
-        nodes.append(onnx.helper.make_node("Where", [nodes[-1].output[0], row, looked_up], [out]))
+        nodes.append(protos.node("Where", [nodes[-1].output[0], row, looked_up], [out]))
     del proto.graph.node[:]
     proto.graph.node.extend(nodes)
 

@@ -37,7 +37,7 @@ __all__ = ["LEARNING_RATE", "BATCH_DIM", "LOSS", "target", "sample_weight", "new
            "KEY_PREFIX", "STATE_KEY", "IO_KEY", "PROGRAM_KEY", "DIM_CHECKS_KEY", "VALUE_CHECKS_KEY", "FORMAT_KEY",
            "INIT_MODEL_KEY", "INIT_FOR_KEY", "EXPORT_ID_KEY", "VERSION_KEY", "INPUT_LAYOUT_KEY", "DATA_FORMAT_KEY",
            "CLASS_NAMES_KEY", "LEARNING_RATE_KEY", "LEARNING_RATES_KEY", "WEIGHTS_KEY", "MODEL_CONFIG_KEY",
-           "COMPILE_CONFIG_KEY", "SAVED_STATE_KEY", "DIGEST_KEY", "CHECKPOINT_KEY", "ARTIFACT_KEY", "METADATA_KEYS"]
+           "COMPILE_CONFIG_KEY", "SAVED_STATE_KEY", "DIGEST_KEY", "DIGEST_DOMAIN", "CHECKPOINT_KEY", "ARTIFACT_KEY", "METADATA_KEYS"]
 
 #: The learning-rate input of a training step.
 LEARNING_RATE = "learning_rate"
@@ -114,6 +114,9 @@ COMPILE_CONFIG_KEY = "onnxforge.compile_config"
 SAVED_STATE_KEY = "onnxforge.saved_state"
 #: SHA-256 digest of the file's content (``saving.integrity``); loaders of the current formats require it.
 DIGEST_KEY = "onnxforge.digest"
+#: The bytes the digest's hash starts with (its domain separator); bumped if what the digest covers ever
+#: changes.
+DIGEST_DOMAIN = b"onnxforge.digest/1\n"
 
 # onnxruntime-training compatible artefacts (``exporters.ort_training_compat``).
 #: A checkpoint: JSON ``{"requires_grad", "frozen_params", "optimizer_state"}``.

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 
 from ..backend_config import floatx
-from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph import FLOAT_TYPES, Value, np_dtype, protos
 from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 
@@ -485,9 +485,7 @@ def diag(x: Any, k: int = 0) -> Value:
 
 
 def _zero_tensor(dtype: int) -> Any:
-    import onnx
-
-    return onnx.numpy_helper.from_array(np.zeros(1, np_dtype(dtype)), "value")
+    return protos.tensor_from_array(np.zeros(1, np_dtype(dtype)), "value")
 
 
 @symbolic

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph import FLOAT_TYPES, Value, np_dtype, protos
 from ._arrays_util import emit
 from ._util import as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, shape_tensor, symbolic
 
@@ -99,9 +99,7 @@ def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Value:
 
 
 def _one_bool_tensor() -> Any:
-    import onnx
-
-    return onnx.numpy_helper.from_array(np.ones(1, np.bool_), "value")
+    return protos.tensor_from_array(np.ones(1, np.bool_), "value")
 
 
 # ------------------------------------------------------------------------------------------ loops

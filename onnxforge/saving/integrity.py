@@ -42,8 +42,7 @@ from ..graph.untrusted import OnnxLoadError
 
 _PREFIX = "sha256:"
 _VALUE = re.compile(r"sha256:[0-9a-f]{64}\Z")
-#: Bumped if what the digest covers ever changes; part of the hashed bytes.
-_DOMAIN = b"onnxforge.digest/1\n"
+_DOMAIN = contract.DIGEST_DOMAIN
 
 
 def _repeated(field: FieldDescriptor) -> bool:
