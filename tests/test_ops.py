@@ -9,7 +9,7 @@ import pytest
 
 import onnxforge as of
 from onnxforge import ops
-from onnxforge.compiler.rng import CounterRng
+from onnxforge.graph.rng import CounterRng
 from onnxforge.graph import GraphBuilder
 from onnxforge.tracing import TraceContext
 from tests.conftest import check_full

@@ -30,7 +30,7 @@ from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, keras_dtype
-from .rng import CounterRng
+from ..graph.rng import CounterRng
 from .trace import ProgramTrace, declare_input, onnx_shape, release, reserve
 
 _FLOAT = onnx.TensorProto.FLOAT

@@ -12,7 +12,7 @@ from ..graph import GraphBuilder, Value, onnx_dtype
 from ..tracing import TraceContext
 from ..variables import Variable
 from ..graph import contract
-from .rng import SeedStreams
+from ..graph.rng import SeedStreams
 
 
 def onnx_shape(keras_shape: Sequence[Any] | None, prefix: str) -> tuple | None:

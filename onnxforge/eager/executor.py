@@ -33,7 +33,7 @@ import onnx
 from ..graph.shape_inference import fill_shapes
 from ..graph import contract
 from ..compiler.cleanup import cleanup
-from ..compiler.rng import CounterRng
+from ..graph.rng import CounterRng
 from ..compiler.trace import ProgramTrace, release
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype

@@ -10,7 +10,7 @@ Where the numbers come from (``seed`` argument):
 * an ``int``: a fixed stream: the same numbers at every call and every step (Keras's stateless int seeds).
 
 All draws are a counter-based hash of (seed, step counter, call, element index) in standard int64 ops
-(``onnxforge.compiler.rng``); normal samples use the Box-Muller transform.
+(``onnxforge.graph.rng``); normal samples use the Box-Muller transform.
 
 Example:
     >>> from onnxforge import ops
@@ -32,6 +32,7 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import GraphBuilder, Value
+from ..graph.rng import CounterRng
 from ..variables import Variable
 from ._util import _active_trace, as_value, builder_of, dtype_enum, fill_const, symbolic
 
@@ -73,8 +74,6 @@ class SeedGenerator:
 def uniform_source(b: GraphBuilder, seed: Any = None) -> Callable[[Value], Value]:
     """A function drawing U[0, 1) noise shaped like its argument from the stream ``seed`` names (see the
     module docstring). One op makes one source, so its several draws (Box-Muller's two) differ."""
-    from ..compiler.rng import CounterRng
-
     ctx = _active_trace()
     if isinstance(seed, SeedGenerator):
         draw = getattr(ctx, "seeded_uniform", None)

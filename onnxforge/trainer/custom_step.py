@@ -60,7 +60,7 @@ from ..graph.shape_inference import fill_shapes
 from ..graph import contract
 from ..compiler.cleanup import cleanup
 from ..compiler.programs import CompileError, Program
-from ..compiler.rng import CounterRng
+from ..graph.rng import CounterRng
 from ..compiler.trace import ProgramTrace, declare_input
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..runtime import ProgramRunner

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..graph import GraphBuilder, Value
+from .builder import GraphBuilder
+from .value import Value
 
 _M32 = 0xFFFFFFFF
 _INT64 = onnx.TensorProto.INT64
