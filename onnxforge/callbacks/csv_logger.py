@@ -1,0 +1,84 @@
+"""``CSVLogger``: stream each epoch's logs to a CSV file."""
+from __future__ import annotations
+
+__all__ = ["CSVLogger"]
+
+import collections
+import csv
+import os
+from typing import Any
+
+import numpy as np
+
+from .callback import Callback
+
+
+class CSVLogger(Callback):
+    """Streams each epoch's logs to a CSV file: a header ``epoch,<sorted keys>`` then one row per epoch.
+
+    ``epoch`` counts from 0, as in Keras.
+
+    Args:
+        filename: the CSV file.
+        separator: the field separator.
+        append: append to an existing file (no second header) instead of overwriting it.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+        >>> log = CSVLogger(path)
+        >>> log.on_train_begin(); log.on_epoch_end(0, {"loss": 0.5}); log.on_train_end()
+        >>> open(path).read().splitlines()
+        ['epoch,loss', '0,0.5']
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        super().__init__()
+        self.filename = os.fspath(filename)
+        self.sep = separator
+        self.append = append
+        self.keys: list[str] | None = None
+        self.writer: csv.DictWriter | None = None
+        self.csv_file: Any = None
+        self._append_header = True
+
+    def on_train_begin(self, logs=None):
+        self._append_header = True
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename, encoding="utf-8") as f:
+                self._append_header = not bool(len(f.readline()))
+        folder = os.path.dirname(self.filename)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        self.keys = None
+        self.writer = None
+
+    @staticmethod
+    def _cell(value: Any) -> Any:
+        if isinstance(value, str) or np.ndim(value) == 0:
+            return value.item() if isinstance(value, np.generic) else value
+        return '"[%s]"' % ", ".join(map(str, np.ravel(value)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        if self.model is not None and getattr(self.model, "stop_training", False):
+            # The last epoch may lack keys (validation skipped): keep the columns, mark the gaps.
+            logs = {k: logs.get(k, "NA") for k in self.keys}
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
+                                         delimiter=self.sep, extrasaction="ignore", restval="NA")
+            if self._append_header:
+                self.writer.writeheader()
+        row = collections.OrderedDict({"epoch": epoch})
+        row.update((k, self._cell(logs.get(k, "NA"))) for k in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None:
+            self.csv_file.close()
+            self.csv_file = None
+        self.writer = None
