@@ -280,7 +280,7 @@ def _scatter_nd(ctx):
         if ctx.needs(2):
             raise ctx.fail("reduction='mul' has no division-free gradient for updates (it needs the product "
                            "of the other factors written to the same position); only data is supported.")
-        ones = b.op("ConstantOfShape", [b.op("Shape", [data])], value=helper.make_tensor("one", dy.dtype, [1], [1]))
+        ones = b.op("ConstantOfShape", [b.op("Shape", [data])], value=protos.tensor("one", dy.dtype, [1], [1]))
         return [dy * b.op("ScatterND", [ones, index, updates], reduction="mul"), None, None]
     if reduction in ("max", "min"):
         # The winner takes the gradient; ties share it evenly, as for ScatterElements.
