@@ -27,7 +27,7 @@ import onnx
 from onnxforge.graph.value import np_dtype
 from onnxforge.graph import contract
 from onnxforge.saving import integrity, portable
-from onnxforge.saving.safe_load import OnnxLoadError, iter_tensors, load_onnx
+from onnxforge.graph.safe_load import OnnxLoadError, iter_tensors, load_onnx
 
 _PROTOBUF_LIMIT = 2**31 - 1  # a serialized ModelProto cannot be larger
 

@@ -56,8 +56,9 @@ import onnx
 from onnx import inliner, version_converter
 from onnx import utils as onnx_utils
 
-from ..graph.shape_inference import fill_shapes
 from ..graph import Value, protos
+from ..graph.safe_load import load_onnx
+from ..graph.shape_inference import fill_shapes
 from ..graph.untrusted import DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, load_onnx_bytes
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 from ..layers import _ops, allocation
@@ -97,9 +98,7 @@ def _load(source: Any) -> onnx.ModelProto:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return load_onnx_bytes(bytes(source), "from_onnx() bytes")
     if isinstance(source, (str, os.PathLike)):
-        from ..saving import load_onnx  # validates the file and any external data before reading it
-
-        return load_onnx(source)
+        return load_onnx(source)  # validates the file and any external data before reading it
     raise TypeError("from_onnx() expects an onnx.ModelProto, its serialized bytes or a path to an .onnx file. "
                     f"Received: {type(source).__name__}")
 

@@ -57,7 +57,7 @@ from ..graph import contract, protos
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, check_opset, ir_version_for
 from . import portable
 from .atomic import atomic_write, remove_stale_temps
-from .safe_load import OnnxLoadError
+from ..graph.safe_load import OnnxLoadError
 
 #: Protobuf cannot serialize a message over 2 GiB; past this many bytes of tensor data (leaving room
 #: for the graph itself) weights go to an external-data file beside the ``.onnx`` file.

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import model_io
-from .safe_load import DEFAULT_MAX_BYTES
+from ..graph.safe_load import DEFAULT_MAX_BYTES
 
 _LEGACY = (".h5", ".hdf5")
 

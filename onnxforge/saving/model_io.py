@@ -70,7 +70,7 @@ from . import custom_state, integrity, metadata
 from .atomic import atomic_write
 from ..graph import contract, protos
 from .export import _checked_write, _get_meta, _json_default, _set_meta, inference_proto
-from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
+from ..graph.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
 
 #: The current formats carry a SHA-256 digest (``onnxforge.digest``) that loaders require. The "/1"
 #: formats (no digest) still load. "2" is one bit-flip away from neither "1" nor any other digit the

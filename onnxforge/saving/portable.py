@@ -55,7 +55,7 @@ import onnx
 from ..graph import GraphBuilder, contract, protos
 from ..graph.opset import DEFAULT_OPSET
 from ..graph.value import np_dtype, onnx_dtype
-from .safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
+from ..graph.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
 
 #: The companion model's format.
 INIT_FORMAT = "initial_state/1"

@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from onnxforge.runtime.runner import value_checks
-from onnxforge.saving.safe_load import iter_tensors, load_onnx
+from onnxforge.graph.safe_load import iter_tensors, load_onnx
 
 Dim = Union[int, str, None]
 

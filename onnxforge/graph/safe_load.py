@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import onnx
 
-from ..graph.untrusted import (DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, dtype_name, iter_tensors,
+from .untrusted import (DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, dtype_name, iter_tensors,
                                load_onnx_bytes, parse_model, tensor_nbytes)
 
 _T = onnx.TensorProto
