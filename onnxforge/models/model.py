@@ -25,8 +25,8 @@ from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dtype
 from ..tracing import current_trace
-from ..saving.mixin import SavingMixin
 from ..trainer import TrainingMixin
+from .saving_methods import SavingMixin
 from .graph import FunctionalGraph, deserialize_graph, pack_as, serialize_graph
 
 

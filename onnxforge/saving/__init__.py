@@ -15,13 +15,21 @@ Model save / load / export build on these two pieces: every file onnxforge write
 from __future__ import annotations
 
 from onnxforge.saving.atomic import atomic_write, temp_files_for
-from onnxforge.saving.safe_load import (DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, load_onnx_bytes,
+from onnxforge.graph.safe_load import (DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, load_onnx_bytes,
                                         tensor_nbytes)
 from onnxforge.layers.serialization import register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
 from onnxforge.saving.keras_format.errors import KerasFileError
 from onnxforge.saving.portable import TrainingFile, companion_path, load_training
+from onnxforge import models as _models
+from onnxforge.models.saving_methods import register_saving_functions as _register
+
+# Model.save / save_weights / load_weights / export* call these (the models sit below saving and cannot
+# import it), and ``keras.models.load_model`` / ``save_model`` are these functions, as in tf.keras.
+_register(export_inference=export_inference, export_training=export_training, export_eval=export_eval,
+          save_model=save_model, save_weights=save_weights, load_weights=load_weights)
+_models.load_model, _models.save_model = load_model, save_model
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

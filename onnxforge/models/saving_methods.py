@@ -1,16 +1,35 @@
 """The saving methods every ``Model`` has: ``export``, ``export_training``, ``export_eval``, ``save``,
-``save_weights`` and ``load_weights`` (thin wrappers over ``onnxforge.saving``)."""
+``save_weights`` and ``load_weights``.
+
+The class needs the methods, but the work is done by ``onnxforge.saving``, which sits above the models (it
+rebuilds models from files). So the methods call functions that ``onnxforge.saving`` registers here when it
+is imported (``import onnxforge`` imports it), instead of importing up.
+"""
 from __future__ import annotations
 
-__all__ = ["SavingMixin"]
+__all__ = ["SavingMixin", "register_saving_functions"]
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import export as export_lib
-from . import formats
+#: ``{name: function}`` registered by ``onnxforge.saving``: export_inference, export_training, export_eval,
+#: save_model, save_weights, load_weights.
+_SAVING: dict[str, Callable[..., Any]] = {}
+
+
+def register_saving_functions(**functions: Callable[..., Any]) -> None:
+    """Called by ``onnxforge.saving`` when imported: the functions the saving methods delegate to."""
+    _SAVING.update(functions)
+
+
+def _saving(name: str) -> Callable[..., Any]:
+    try:
+        return _SAVING[name]
+    except KeyError:
+        raise RuntimeError(f"Model saving is not set up ({name!r} missing): import onnxforge (the package), which "
+                           "imports onnxforge.saving.") from None
 
 
 class SavingMixin:
@@ -53,7 +72,7 @@ class SavingMixin:
         """
         if format != "onnx":
             raise ValueError(f"export(): onnxforge exports ONNX only. Received: format={format!r}")
-        return export_lib.export_inference(self, filepath, opset=opset, class_names=class_names,
+        return _saving("export_inference")(self, filepath, opset=opset, class_names=class_names,
                                            external_data=external_data, weights=weights)
 
     def export_training(self, filepath: str | os.PathLike[str], opset: int | None = None,
@@ -66,13 +85,13 @@ class SavingMixin:
         ``target/<output>``, ``sample_weight/<output>``), ``learning_rate`` and the state. See
         ``onnxforge.saving.export_training`` and the README's "Train from any runtime".
         """
-        return export_lib.export_training(self, filepath, opset=opset, external_data=external_data)
+        return _saving("export_training")(self, filepath, opset=opset, external_data=external_data)
 
     def export_eval(self, filepath: str | os.PathLike[str], opset: int | None = None,
                     external_data: bool | None = None) -> Path:
         """Write the compiled evaluation step (loss and metric batch sums ``sums/<metric>/<state>``), weights as
         true inputs, their current values in ``<name>.init.onnx``."""
-        return export_lib.export_eval(self, filepath, opset=opset, external_data=external_data)
+        return _saving("export_eval")(self, filepath, opset=opset, external_data=external_data)
 
     def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
              external_data: bool | None = None, **kwargs: Any) -> Path:
@@ -81,14 +100,14 @@ class SavingMixin:
 
         See ``onnxforge.saving.save_model``.
         """
-        return formats.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
+        return _saving("save_model")(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
                                   external_data=external_data, **kwargs)
 
     def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> Path:
         """Save the weights to ``*.weights.h5`` (Keras 3's file), ``*.weights.onnx`` or ``*.npz``."""
-        return formats.save_weights(self, filepath, overwrite=overwrite, **kwargs)
+        return _saving("save_weights")(self, filepath, overwrite=overwrite, **kwargs)
 
     def load_weights(self, filepath: str | os.PathLike[str], skip_mismatch: bool = False, **kwargs: Any) -> None:
         """Load weights saved by ``save_weights``, ``save`` or ``export`` (onnxforge's files, an ``.npz`` of
         ``get_weights()``) or by Keras (``.weights.h5``, ``.keras``, legacy ``.h5``)."""
-        formats.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+        _saving("load_weights")(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
