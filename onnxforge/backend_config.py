@@ -18,6 +18,8 @@ __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format"
            "enable_interactive_logging", "disable_interactive_logging", "is_interactive_logging_enabled",
            "enable_flash_attention", "disable_flash_attention", "is_flash_attention_enabled"]
 
+from typing import Any
+
 _FLOATX = "float32"
 _EPSILON = 1e-7
 _ACCEPTED_FLOATX = ("bfloat16", "float16", "float32", "float64")
@@ -71,6 +73,17 @@ def set_image_data_format(data_format: str) -> None:
 # disable_traceback_filtering()``); onnxforge keeps their state so the getters answer as Keras's do.
 _SWITCHES = {"traceback_filtering": True, "interactive_logging": True, "flash_attention": None}
 _CAPS: dict[str, int | None] = {"max_epochs": None, "max_steps_per_epoch": None}
+
+
+def normalize_data_format(value: Any) -> str:
+    """``"channels_last"`` (the default) or ``"channels_first"``: a layer's or op's ``data_format`` argument, checked."""
+    if value is None:
+        return "channels_last"
+    data_format = str(value).lower()
+    if data_format not in ("channels_first", "channels_last"):
+        raise ValueError("The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
+                         f"Received: data_format={value!r}")
+    return data_format
 
 
 def enable_traceback_filtering() -> None:

@@ -6,7 +6,7 @@ __all__ = ["l2_normalize"]
 from collections.abc import Sequence
 
 from ..graph import Value
-from . import _ops
+from ..graph import emit as _ops
 
 
 def l2_normalize(x: Value, axes: Sequence[int], epsilon: float) -> Value:

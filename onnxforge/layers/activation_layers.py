@@ -10,7 +10,7 @@ import numpy as np
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import no_constraint
 

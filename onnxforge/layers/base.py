@@ -47,7 +47,8 @@ from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
 from ..tracing import TraceContext, active_trace, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
-from . import _ops, allocation
+from ..graph import emit as _ops
+from . import allocation
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 
 # ---------------------------------------------------------------- naming

@@ -17,8 +17,8 @@ import numpy as np
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from . import _conv_utils as cu
-from . import _ops
+from ..ops import _conv_utils as cu
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import _flops_activation, apply_activation, check_positive_int, no_constraint
 from .reshaping import normalize_data_format, normalize_tuple

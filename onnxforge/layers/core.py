@@ -13,7 +13,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import Value
 from ..tracing import current_trace
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
 

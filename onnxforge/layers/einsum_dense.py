@@ -19,7 +19,7 @@ from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import Value
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import apply_activation, no_constraint
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _ops
+from ..graph import emit as _ops
 from .base import Layer
 
 

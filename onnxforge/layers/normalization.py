@@ -18,7 +18,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import Value, onnx_dtype
 from ..tracing import current_trace
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import no_constraint
 

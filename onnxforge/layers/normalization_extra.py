@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
-from . import _ops
+from ..graph import emit as _ops
 from ._math import l2_normalize
 from .base import InputSpec, Layer
 from .core import no_constraint

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _conv_utils as cu
-from . import _ops
+from ..ops import _conv_utils as cu
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .reshaping import normalize_data_format, normalize_tuple
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph.shape_inference import fill_shapes
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .pooling import _GlobalPooling, _Pooling
 from .reshaping import normalize_data_format, normalize_tuple

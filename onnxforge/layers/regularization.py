@@ -13,7 +13,7 @@ from typing import Any
 
 from ..graph import Value
 from ..tracing import current_trace
-from . import _ops
+from ..graph import emit as _ops
 from .base import Layer
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import regularizers as regularizers_mod
 from ..tracing import current_trace
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .regularization import Dropout, _check_rate, standard_normal
 from .reshaping import normalize_data_format

@@ -8,19 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _ops
+from ..backend_config import normalize_data_format
+from ..graph import emit as _ops
 from .base import InputSpec, Layer
-
-
-def normalize_data_format(value: Any) -> str:
-    """``"channels_last"`` (the default) or ``"channels_first"``."""
-    if value is None:
-        return "channels_last"
-    data_format = str(value).lower()
-    if data_format not in ("channels_first", "channels_last"):
-        raise ValueError("The `data_format` argument must be one of {'channels_first', 'channels_last'}. "
-                         f"Received: data_format={value!r}")
-    return data_format
 
 
 def normalize_tuple(value: Any, n: int, name: str, allow_zero: bool = False) -> tuple[int, ...]:

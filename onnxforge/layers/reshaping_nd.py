@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _ops
+from ..graph import emit as _ops
 from .base import InputSpec
 from .core import check_positive_int
 from .reshaping import _ShapeLayer, normalize_data_format, normalize_tuple

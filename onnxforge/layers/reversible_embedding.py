@@ -7,7 +7,7 @@ __all__ = ["ReversibleEmbedding"]
 from typing import Any
 
 from ..graph.value import onnx_dtype
-from . import _ops
+from ..graph import emit as _ops
 from .core import Embedding
 from .keras_tensor import KerasTensor
 

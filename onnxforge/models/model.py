@@ -378,7 +378,7 @@ def _shape_of(x: Any) -> tuple | None:
     if isinstance(x, KerasTensor):
         return tuple(x.shape)
     if isinstance(x, Value):
-        from ..layers._ops import static_shape
+        from ..graph.emit import static_shape
 
         return static_shape(x)
     shape = getattr(x, "shape", None)

@@ -61,7 +61,8 @@ from ..graph.safe_load import load_onnx
 from ..graph.shape_inference import fill_shapes
 from ..graph.untrusted import DEFAULT_MAX_BYTES, OnnxLoadError, check_tensors, load_onnx_bytes
 from ..graph.opset import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
-from ..layers import _ops, allocation
+from ..graph import emit as _ops
+from ..layers import allocation
 from ..layers.keras_tensor import KerasTensor, flatten
 from ..tracing import TraceContext, current_trace
 from ..variables import Variable

@@ -19,9 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from ..backend_config import normalize_data_format
 from ..graph.shape_inference import fill_shapes
 from ..graph import Value
 from ._util import as_value, builder_of, symbolic
+from . import _conv_utils as cu
+from ._image_kernels import affine_transform as _affine
+from ._image_kernels import resize_images
 
 
 def _b(*args: Any):
@@ -50,9 +54,6 @@ def extract_patches(images: Any, size: Any, strides: Any = None, dilation_rate: 
         padding: ``"valid"`` or ``"same"``.
         data_format: ``"channels_last"`` (default) or ``"channels_first"``.
     """
-    from ..layers import _conv_utils as cu
-    from ..layers.reshaping import normalize_data_format
-
     if not isinstance(size, (int, np.integer)) and not (isinstance(size, (tuple, list)) and len(size) in (2, 3)):
         raise ValueError(f"Invalid `size` argument. Expected an int or a tuple of length 2 or 3. Received: size={size}")
     b = _b(images)
@@ -93,9 +94,6 @@ def resize(images: Any, size: Any, interpolation: str = "bilinear", antialias: b
            fill_value: float = 0.0, data_format: str | None = None) -> Value:
     """Resize images to ``size = (height, width)``: Keras 3's ``ops.image.resize`` on its torch backend
     (``bilinear`` / ``bicubic`` with half-pixel centers, ``nearest`` as ``nearest-exact``)."""
-    from ..layers.preprocessing.image import resize_images
-    from ..layers.reshaping import normalize_data_format
-
     if fill_mode != "constant":
         raise ValueError(f"Invalid value for argument `fill_mode`. Only `'constant'` is supported. "
                          f"Received: fill_mode={fill_mode}")
@@ -116,9 +114,6 @@ def resize(images: Any, size: Any, interpolation: str = "bilinear", antialias: b
 def affine_transform(images: Any, transform: Any, interpolation: str = "bilinear", fill_mode: str = "constant",
                      fill_value: float = 0.0, data_format: str | None = None) -> Value:
     """Keras 3's ``ops.image.affine_transform``: ``transform`` ``(N, 8)`` maps output pixels to input points."""
-    from ..layers.preprocessing.augmentation import affine_transform as _affine
-    from ..layers.reshaping import normalize_data_format
-
     b = _b(images, transform)
     x, t = as_value(images, b), as_value(transform, b)
     if len(t.shape) == 1:

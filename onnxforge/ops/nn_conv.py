@@ -22,6 +22,7 @@ import numpy as np
 from ..graph import Value
 from ._arrays_util import emit
 from ._util import as_value, builder_of, promote, symbolic
+from . import _conv_utils as cu
 
 
 def _tuple(value: Any, n: int, name: str) -> list[int]:
@@ -65,8 +66,6 @@ def _kernel_to_onnx(kernel: Value) -> Value:
 
 
 def _conv(x: Value, w: Value, strides: list[int], padding: str, dilations: list[int], group: int) -> Value:
-    from ..layers import _conv_utils as cu
-
     kernel = list(w.shape[2:])
     spatial = list(x.shape[2:])
     if padding == "causal":
@@ -128,8 +127,6 @@ def separable_conv(inputs: Any, depthwise_kernel: Any, pointwise_kernel: Any, st
 def conv_transpose(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "valid", output_padding: Any = None,
                    data_format: str | None = None, dilation_rate: Any = 1) -> Value:
     """Transposed convolution; ``kernel`` is ``(*kernel_size, out_channels, in_channels)`` as in Keras."""
-    from ..layers import _conv_utils as cu
-
     data_format = _check(padding, data_format)
     b = builder_of(inputs, kernel)
     x, k = promote(b, inputs, kernel)
@@ -147,8 +144,6 @@ def conv_transpose(inputs: Any, kernel: Any, strides: Any = 1, padding: str = "v
 
 
 def _pool(op_type: str, inputs: Any, pool_size: Any, strides: Any, padding: str, data_format: str | None) -> Value:
-    from ..layers import _conv_utils as cu
-
     data_format = _check(padding, data_format)
     b = builder_of(inputs)
     x = as_value(inputs, b)

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 
 from ...graph import Value
-from .. import _ops
+from ...graph import emit as _ops
 
 _BOOL = onnx.TensorProto.BOOL
 _I64 = onnx.TensorProto.INT64

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...graph import Value
 from ...tracing import current_trace
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from . import _common as C
 

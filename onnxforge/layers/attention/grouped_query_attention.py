@@ -14,7 +14,7 @@ from typing import Any
 from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import auto_name
 from ..keras_tensor import KerasTensor
 from .multi_head_attention import MultiHeadAttention, _positive_int

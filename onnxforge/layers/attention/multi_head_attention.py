@@ -26,7 +26,7 @@ from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
 from ...graph import Value
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from ..einsum_dense import EinsumDense
 from ..keras_tensor import KerasTensor

@@ -10,8 +10,7 @@ modes) from standard ops (``Floor``, ``Mod``, ``GatherND``).
 """
 from __future__ import annotations
 
-__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
-           "affine_transform"]
+__all__ = ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
 
 import math
 from typing import Any
@@ -21,93 +20,15 @@ import onnx
 
 from ...graph import Value
 from ...tracing import current_trace
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from ..reshaping import normalize_data_format
+from ...ops._image_kernels import _f, affine_transform
+
 
 _I64 = onnx.TensorProto.INT64
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 _INTERPOLATIONS = ("nearest", "bilinear")
-
-
-def _f(b, value: float, like: Value) -> Value:
-    return b.const(np.asarray(value, np.float32), like.dtype)
-
-
-def _i(b, value: int) -> Value:
-    return b.const(np.asarray(value, np.int64))
-
-
-def _fix_index(b, index: Value, size: int, mode: str) -> Value:
-    """Keras's index fixers: where an out-of-range sample index reads from."""
-    if mode in ("constant", "nearest"):
-        return b.op("Clip", [index, _i(b, 0), _i(b, size - 1)])
-    if mode == "wrap":
-        return b.op("Mod", [index, _i(b, size)])
-
-    def mirror(idx: Value, n: int) -> Value:  # |(idx + s) mod 2s - s|, s = n - 1: a triangular wave
-        s = n - 1
-        if s == 0:
-            return idx * _i(b, 0)
-        return b.op("Abs", [b.op("Mod", [idx + _i(b, s), _i(b, 2 * s)]) - _i(b, s)])
-
-    # reflect = (mirror(2 * idx + 1, 2 * size + 1) - 1) // 2; the mirrored value is >= 1, so Div floors.
-    return b.op("Div", [mirror(index * _i(b, 2) + _i(b, 1), 2 * size + 1) - _i(b, 1), _i(b, 2)])
-
-
-def affine_transform(images: Value, transform: Value, interpolation: str = "bilinear", fill_mode: str = "constant",
-                     fill_value: float = 0.0, data_format: str = "channels_last") -> Value:
-    """Keras 3's ``ops.image.affine_transform`` for a batch of images with known sizes.
-
-    ``transform`` is ``(batch, 8)``: ``[a0, a1, a2, b0, b1, b2, c0, c1]`` maps an output pixel ``(x, y)`` to
-    the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (``c0 = c1 = 0``).
-    """
-    b = images.builder
-    x = images if data_format == "channels_last" else _ops.transpose(images, (0, 2, 3, 1))
-    _, h, w, c = _ops.static_shape(x)
-    if h is None or w is None or c is None:
-        raise ValueError(f"affine_transform needs images of known height, width and channels. Received shape "
-                         f"{_ops.static_shape(images)}")
-    coef = [b.op("Unsqueeze", [b.op("Gather", [transform, _i(b, k)], axis=1), _ops.ints(b, [1, 2])])
-            for k in range(6)]  # each (B, 1, 1)
-    rows = b.const(np.arange(h, dtype=np.float32).reshape(1, h, 1), x.dtype)
-    cols = b.const(np.arange(w, dtype=np.float32).reshape(1, 1, w), x.dtype)
-    a0, a1, a2, b0, b1, b2 = coef
-    y_in = b1 * rows + b0 * cols + b2  # (B, H, W)
-    x_in = a1 * rows + a0 * cols + a2
-    flat = b.op("Reshape", [x, _ops.ints(b, [0, h * w, c])])
-
-    def sample(yi: Value, xi: Value) -> Value:
-        """Pixels at integer (yi, xi) (B, H, W), after the fill mode's index fixing; (B, H, W, C)."""
-        fy, fx = _fix_index(b, yi, h, fill_mode), _fix_index(b, xi, w, fill_mode)
-        index = b.op("Reshape", [fy * _i(b, w) + fx, _ops.ints(b, [0, h * w, 1])])
-        got = b.op("GatherND", [flat, index], batch_dims=1)
-        got = b.op("Reshape", [got, _ops.ints(b, [0, h, w, c])])
-        if fill_mode != "constant":
-            return got
-        valid = b.op("And", [b.op("And", [b.op("GreaterOrEqual", [yi, _i(b, 0)]), b.op("Less", [yi, _i(b, h)])]),
-                             b.op("And", [b.op("GreaterOrEqual", [xi, _i(b, 0)]), b.op("Less", [xi, _i(b, w)])])])
-        valid = b.op("Unsqueeze", [valid, _ops.ints(b, [3])])
-        return b.op("Where", [valid, got, _f(b, fill_value, x)], dtype=x.dtype)
-
-    def as_int(v: Value) -> Value:
-        return b.op("Cast", [v], to=_I64)
-
-    if interpolation == "nearest":
-        out = sample(as_int(b.op("Round", [y_in])), as_int(b.op("Round", [x_in])))
-    else:
-        y0, x0 = b.op("Floor", [y_in]), b.op("Floor", [x_in])
-        wy1, wx1 = y_in - y0, x_in - x0
-        wy0, wx0 = 1.0 - wy1, 1.0 - wx1
-        iy0, ix0 = as_int(y0), as_int(x0)
-        iy1, ix1 = iy0 + _i(b, 1), ix0 + _i(b, 1)
-        out = None
-        for iy, wy in ((iy0, wy0), (iy1, wy1)):
-            for ix, wx in ((ix0, wx0), (ix1, wx1)):
-                term = sample(iy, ix) * b.op("Unsqueeze", [wy * wx, _ops.ints(b, [3])])
-                out = term if out is None else out + term
-    out.shape = x.shape
-    return out if data_format == "channels_last" else _ops.transpose(out, (0, 3, 1, 2))
 
 
 class _RandomImageLayer(Layer):

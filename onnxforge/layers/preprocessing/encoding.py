@@ -16,7 +16,7 @@ import onnx
 from ...graph.shape_inference import fill_shapes
 from ...graph.value import onnx_dtype
 from ...graph import Value
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from .adapt_data import batches
 

@@ -21,7 +21,7 @@ import onnx
 from ...graph.shape_inference import fill_shapes
 from ...graph.value import onnx_dtype
 from ...graph import Value, protos
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from .adapt_data import batches
 from .encoding import _encoded_shape, encode_categorical

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import Value
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from .adapt_data import batches
 

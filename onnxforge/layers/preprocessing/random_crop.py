@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from ...tracing import current_trace
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from ..reshaping import normalize_data_format
 from .image import resize_images

@@ -23,7 +23,7 @@ import onnx
 
 from ...graph.value import np_dtype
 from ...graph import Value
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 from ..recurrent._scan import _input as _body_input
 from ..recurrent._scan import body_builder

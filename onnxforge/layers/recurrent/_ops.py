@@ -10,7 +10,7 @@ import onnx
 
 from ...graph import GraphBuilder, Value, protos
 from ...tracing import current_trace
-from .._ops import ints
+from ...graph.emit import ints
 
 _I64 = onnx.TensorProto.INT64
 

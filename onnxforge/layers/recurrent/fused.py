@@ -22,7 +22,7 @@ import numpy as np
 
 from ... import activations as activations_mod
 from ...graph import Value, np_dtype
-from .. import _ops as layer_ops
+from ...graph import emit as layer_ops
 from . import _ops
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
 

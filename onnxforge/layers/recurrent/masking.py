@@ -19,7 +19,7 @@ from typing import Any
 import onnx
 
 from ...graph import GraphBuilder, Value
-from .. import _ops
+from ...graph import emit as _ops
 from ..base import Layer
 
 _masks: weakref.WeakKeyDictionary[GraphBuilder, dict[str, Value]] = weakref.WeakKeyDictionary()

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...graph import Value
 from ...tracing import current_trace
-from .. import _ops as layer_ops
+from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
 from . import _ops
 from ._scan import scan

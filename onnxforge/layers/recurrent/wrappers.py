@@ -6,7 +6,7 @@ __all__ = ["Bidirectional", "TimeDistributed"]
 from typing import Any
 
 from ...graph import Value
-from .. import _ops as layer_ops
+from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
 from . import _ops
 from .masking import get_keras_mask, set_keras_mask

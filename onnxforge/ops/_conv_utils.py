@@ -1,4 +1,4 @@
-"""Shape and padding arithmetic shared by convolution and pooling layers (Keras / TensorFlow semantics).
+"""Shape and padding arithmetic shared by the convolution and pooling ops and layers (Keras / TensorFlow semantics).
 
 Keras ``"same"`` padding puts the odd pixel at the end (TensorFlow's rule), which is ONNX's
 ``SAME_UPPER``. Pads are emitted explicitly wherever they are known while building (always for stride 1,
@@ -15,7 +15,7 @@ from typing import Any
 
 from ..graph import Value
 from ..tracing import current_trace
-from . import _ops
+from ..graph import emit as _ops
 
 
 def check_padding(layer: str, padding: Any, allowed: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""Small graph helpers shared by the layers: int constants, shapes, and layout-aware transposes.
+"""Small graph emitters shared by the layers and ops: int constants, shapes, and layout-aware transposes.
 
 Layout: ONNX convolutions and pools are NCHW, Keras defaults to channels_last. A channels_last conv layer
 transposes in, runs the op, and transposes out. ``transpose`` remembers which value is a transpose of which
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..graph import GraphBuilder, Value
+from .builder import GraphBuilder
+from .value import Value
 
 _I64 = onnx.TensorProto.INT64
 
