@@ -18,6 +18,7 @@ from .. import (activations, callbacks, dtype_policies, initializers, layers, lo
                 optimizers, preprocessing, regularizers, saving, utils)
 from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
+from ..layers.lambda_layer import register_lambda_globals
 from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
@@ -32,6 +33,8 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
+# A Python lambda loaded into a Lambda layer reads `keras` as this namespace.
+register_lambda_globals(keras=sys.modules[__name__])
 # `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.
 for _name in ("sequence", "image"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import activations, ops
 from .base import Layer
 from .keras_tensor import KerasTensor, flatten, is_shape, map_structure
 from .safe_mode import in_safe_mode
@@ -53,10 +54,17 @@ def _function_config(fn: Callable) -> Any:
     raise ValueError(f"Invalid input type for serialization. Received: {fn} of type {type(fn)}.")
 
 
-def _load_lambda(config: dict) -> Callable:
-    from .. import keras as keras_namespace
-    from .. import ops
+#: Globals a loaded lambda sees besides ``ops`` and numpy: ``keras`` (the ``onnxforge.keras`` namespace, which
+#: sits above the layers and registers itself here when imported).
+_LAMBDA_GLOBALS: dict[str, Any] = {}
 
+
+def register_lambda_globals(**names: Any) -> None:
+    """Called by ``onnxforge.keras``: names a deserialized Python lambda can read as globals."""
+    _LAMBDA_GLOBALS.update(names)
+
+
+def _load_lambda(config: dict) -> Callable:
     inner = config.get("config") or {}
     code = marshal.loads(base64.b64decode(inner["code"]))
     defaults = inner.get("defaults")
@@ -65,7 +73,7 @@ def _load_lambda(config: dict) -> Callable:
     if closure is not None:
         cells = tuple(types.CellType(v) for v in closure)
     # Names such a function usually reads: keras.ops as `ops` or `keras.ops`, numpy as `np`.
-    globs = {"__builtins__": builtins, "ops": ops, "keras": keras_namespace, "np": np, "numpy": np}
+    globs = {**_LAMBDA_GLOBALS, "__builtins__": builtins, "ops": ops, "np": np, "numpy": np}
     return types.FunctionType(code, globs, name=code.co_name, argdefs=tuple(defaults) if defaults else None,
                               closure=cells)
 
@@ -90,8 +98,6 @@ def _load_function(config: Any, custom_objects: dict | None, safe_mode: bool) ->
         return _REGISTERED[registered]
     module = config.get("module") or ""
     if module.startswith(("keras", "onnxforge")) or module == "builtins":
-        from .. import activations, ops
-
         for namespace in (ops, ops.nn, activations):
             fn = getattr(namespace, name, None) if isinstance(name, str) else None
             if callable(fn):

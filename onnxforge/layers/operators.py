@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..ops._util import register_functional_tensor
 from .base import Layer, auto_name
 
 def _as_bool(x: Any) -> Any:
@@ -349,3 +350,12 @@ def operator_entry_to_keras_op(entry: dict) -> None:
     entry.update(module="keras.src.ops.numpy", class_name=cls, registered_name=cls)
     entry["config"] = {"name": config.get("name")}
     entry.pop("build_config", None)
+
+
+def _register() -> None:
+    from .keras_tensor import KerasTensor
+
+    register_functional_tensor(KerasTensor, op_call)
+
+
+_register()

@@ -211,10 +211,24 @@ def fill_const(b: GraphBuilder, shape: Any, value: float, dtype: int) -> Value:
 
 
 # ------------------------------------------------------------------------------------------ running
-def _has_keras_tensor(*args: Any) -> bool:
-    from ..layers.keras_tensor import KerasTensor
+# The functional API's symbolic tensor (``KerasTensor``) and what records an op called on one as a node of the
+# functional graph (``layers.operators.op_call``) belong to the layers, which sit above the ops: onnxforge.layers
+# registers both here when imported.
+_FUNCTIONAL: list[tuple[type, Callable[..., Any]]] = []
 
-    return any(isinstance(leaf, KerasTensor) for leaf in _leaves(args))
+
+def register_functional_tensor(tensor_type: type, op_call: Callable[..., Any]) -> None:
+    """Called by ``onnxforge.layers``: ops given a ``tensor_type`` argument become ``op_call(op, args, kwargs)``."""
+    _FUNCTIONAL[:] = [(tensor_type, op_call)]
+
+
+def is_functional_tensor(x: Any) -> bool:
+    """Whether ``x`` is a functional-API symbolic tensor (a ``KerasTensor``)."""
+    return bool(_FUNCTIONAL) and isinstance(x, _FUNCTIONAL[0][0])
+
+
+def _has_keras_tensor(*args: Any) -> bool:
+    return any(is_functional_tensor(leaf) for leaf in _leaves(args))
 
 
 def _run_eagerly(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
@@ -235,9 +249,7 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
         if b is None:
             if _has_keras_tensor(args, kwargs):
                 # ``ops.expand_dims(keras.Input(...), -1)``: a node of the functional graph, as in Keras 3.
-                from ..layers.operators import op_call
-
-                return op_call(op, args, kwargs)
+                return _FUNCTIONAL[0][1](op, args, kwargs)
             return _run_eagerly(fn, args, kwargs)
         start = len(b.nodes)
         out = fn(*args, **kwargs)

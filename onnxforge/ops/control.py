@@ -28,7 +28,8 @@ import numpy as np
 
 from ..graph import FLOAT_TYPES, Value, np_dtype, protos
 from ._arrays_util import emit
-from ._util import as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, shape_tensor, symbolic
+from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, is_functional_tensor,
+                    shape_tensor, symbolic)
 
 
 def _tree_map(fn: Callable[..., Any], *trees: Any) -> Any:
@@ -253,9 +254,7 @@ def dtype(x: Any) -> str:
         return np.dtype(np_dtype(x.dtype)).name if x.dtype is not None else "float32"
     if hasattr(x, "__onnx_value__"):
         return dtype(x.__onnx_value__())
-    from ..layers.keras_tensor import KerasTensor
-
-    if isinstance(x, KerasTensor):
+    if is_functional_tensor(x):  # a KerasTensor
         return x.dtype
     return np.asarray(x).dtype.name
 
