@@ -13,7 +13,7 @@ MODULES = [
     "onnxforge.metrics.f_score", "onnxforge.metrics.iou", "onnxforge.metrics.lookup", "onnxforge.utils",
     "onnxforge.utils.numerical", "onnxforge.utils.sequence", "onnxforge.utils.image", "onnxforge.utils.py_dataset",
     "onnxforge.utils.dataset", "onnxforge.utils.dataset_loaders", "onnxforge.utils.plot", "onnxforge.utils.file",
-    "onnxforge.preprocessing", "onnxforge.models.graph",
+    "onnxforge.preprocessing", "onnxforge.models.functional_graph",
 ]
 
 

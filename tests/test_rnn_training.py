@@ -18,7 +18,7 @@ from onnxforge import optimizers
 from onnxforge.layers import Dense, Embedding, Input
 from onnxforge.layers.recurrent import GRU, LSTM, Bidirectional, Masking
 from onnxforge.models import Model, Sequential
-from onnxforge.runtime import runner as runner_module
+from onnxforge.runtime import session_runner as runner_module
 from tests.conftest import check_full
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

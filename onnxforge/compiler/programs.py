@@ -31,7 +31,7 @@ from ..graph import contract
 from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, keras_dtype
 from ..graph.rng import CounterRng
-from .trace import ProgramTrace, declare_input, onnx_shape, release, reserve
+from .program_trace import ProgramTrace, declare_input, onnx_shape, release, reserve
 
 _FLOAT = onnx.TensorProto.FLOAT
 

@@ -43,7 +43,7 @@ from ..graph import contract
 from .cleanup import cleanup
 from .config import CompileConfig
 from .programs import CompileError, Program, _finish, _metric_sums, _scalar, _sum_outputs, _Tracer, _typed
-from .trace import ProgramTrace, declare_input, release
+from .program_trace import ProgramTrace, declare_input, release
 
 _FLOAT = onnx.TensorProto.FLOAT
 #: float32 scalar input: the number of samples in the global batch this step (all replicas together).

@@ -34,7 +34,7 @@ from ..graph.shape_inference import fill_shapes
 from ..graph import contract
 from ..compiler.cleanup import cleanup
 from ..graph.rng import CounterRng
-from ..compiler.trace import ProgramTrace, release
+from ..compiler.program_trace import ProgramTrace, release
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.keras_tensor import map_structure

@@ -27,7 +27,7 @@ from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dt
 from ..tracing import current_trace
 from ..trainer import TrainingMixin
 from .saving_methods import SavingMixin
-from .graph import FunctionalGraph, deserialize_graph, pack_as, serialize_graph
+from .functional_graph import FunctionalGraph, deserialize_graph, pack_as, serialize_graph
 
 
 class Model(TrainingMixin, SavingMixin, Layer):

@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 from onnxforge.serving.batcher import Batcher
-from onnxforge.serving.runner import ModelRunner, RequestError, TensorSpec
+from onnxforge.serving.request_runner import ModelRunner, RequestError, TensorSpec
 from onnxforge.serving.server import InferenceServer
 
 __all__ = ["Batcher", "InferenceServer", "ModelRunner", "RequestError", "TensorSpec"]

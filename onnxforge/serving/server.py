@@ -51,7 +51,7 @@ import onnxruntime as ort
 from onnxforge.serving.batcher import Batcher
 from onnxforge.serving.limits import ByteBudget, Connections, host_allowed
 from onnxforge.serving.row_independence import analyze
-from onnxforge.serving.runner import ModelRunner, RequestError
+from onnxforge.serving.request_runner import ModelRunner, RequestError
 
 BATCHING_MODES = ("auto", "on", "off")
 NON_FINITE_MODES = ("null", "error")

@@ -61,7 +61,7 @@ from ..graph import contract
 from ..compiler.cleanup import cleanup
 from ..compiler.programs import CompileError, Program
 from ..graph.rng import CounterRng
-from ..compiler.trace import ProgramTrace, declare_input
+from ..compiler.program_trace import ProgramTrace, declare_input
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..runtime import ProgramRunner
 from ..tracing import MetricResult

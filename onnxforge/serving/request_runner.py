@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from onnxforge.runtime.runner import value_checks
+from onnxforge.runtime.session_runner import value_checks
 from onnxforge.graph.safe_load import iter_tensors, load_onnx
 
 Dim = Union[int, str, None]
