@@ -7,7 +7,9 @@ import importlib
 import pytest
 
 MODULES = [
-    "onnxforge.losses", "onnxforge.metrics", "onnxforge.metrics.base", "onnxforge.metrics.accuracy_metrics",
+    "onnxforge.losses", "onnxforge.losses.values", "onnxforge.losses.functions", "onnxforge.losses.loss",
+    "onnxforge.losses.classes", "onnxforge.losses.lookup",
+    "onnxforge.metrics", "onnxforge.metrics.base", "onnxforge.metrics.accuracy_metrics",
     "onnxforge.metrics.regression", "onnxforge.metrics.hinge_metrics", "onnxforge.metrics.probabilistic",
     "onnxforge.metrics.correlation", "onnxforge.metrics.confusion", "onnxforge.metrics.curves",
     "onnxforge.metrics.f_score", "onnxforge.metrics.iou", "onnxforge.metrics.lookup", "onnxforge.utils",

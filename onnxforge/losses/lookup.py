@@ -1,0 +1,97 @@
+"""Losses by name: ``get`` (a string, a function, a config or a ``Loss``) and ``serialize``."""
+from __future__ import annotations
+
+__all__ = ["get", "serialize"]
+
+from collections.abc import Callable
+from typing import Any
+
+from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy,
+                      CategoricalFocalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge, Huber, KLDivergence,
+                      LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError,
+                      MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy, SquaredHinge)
+from .loss import Loss, LossFunctionWrapper
+from .functions import (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
+                        categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber,
+                        kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error,
+                        mean_squared_error, mean_squared_logarithmic_error, poisson, sparse_categorical_crossentropy,
+                        squared_hinge)
+
+
+_CLASSES: dict[str, type[Loss]] = {
+    c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
+                            MeanSquaredError, MeanAbsoluteError, Huber, Hinge, SquaredHinge, CategoricalHinge,
+                            LogCosh, Poisson, KLDivergence, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+                            CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)
+}
+#: String identifiers accepted by ``get`` (and ``compile(loss=...)``), as in Keras.
+ALIASES: dict[str, Callable[[], Loss]] = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError, "MSE": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "huber": Huber, "huber_loss": Huber,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "log_cosh": LogCosh, "logcosh": LogCosh, "poisson": Poisson,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "KLD": KLDivergence,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError, "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError, "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    **_CLASSES,
+}
+_FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    categorical_crossentropy: CategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy,
+    mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
+    hinge: Hinge, squared_hinge: SquaredHinge, categorical_hinge: CategoricalHinge, log_cosh: LogCosh,
+    poisson: Poisson, kl_divergence: KLDivergence, mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError, cosine_similarity: CosineSimilarity,
+    binary_focal_crossentropy: BinaryFocalCrossentropy, categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+}
+
+
+def get(identifier: Any, argument: str = "loss") -> Loss | None:
+    """A ``Loss`` from a name, a config dict, a loss function or a ``Loss`` (returned as is).
+
+    Keras's own loss functions map to their classes (so ``'mse'`` and ``keras.losses.mse`` behave the
+    same); other callables ``fn(y_true, y_pred)`` are wrapped. Unknown names raise a ``ValueError`` that
+    lists the valid ones.
+
+    Example:
+        >>> get("mse").name
+        'mean_squared_error'
+    """
+    if identifier is None or isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        factory = ALIASES.get(identifier)
+        if factory is None:
+            raise ValueError(f"Unknown loss for argument `{argument}`: {identifier!r}. Valid choices are: "
+                             f"{sorted(ALIASES)} (or a keras-style Loss object or a function "
+                             f"fn(y_true, y_pred)). Received: {argument}={identifier!r}")
+        return factory()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _CLASSES.get(identifier["class_name"])
+        if cls is None:
+            raise ValueError(f"Unknown loss class {identifier['class_name']!r} for argument `{argument}`. "
+                             f"Valid choices are: {sorted(_CLASSES)}.")
+        return cls.from_config(identifier.get("config", {}))
+    if identifier in _FUNCTIONS:
+        return _FUNCTIONS[identifier]()
+    if callable(identifier):
+        return LossFunctionWrapper(identifier)
+    raise ValueError(f"Could not interpret loss identifier for argument `{argument}`. "
+                     f"Received: {argument}={identifier!r}")
+
+
+def serialize(loss: Loss) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` for a built-in loss."""
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
