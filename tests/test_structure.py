@@ -63,7 +63,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "long: onnxforge.models.onnx_model": "loading, conversion and the OnnxModel class: to split",
     "long: onnxforge.ops.arrays": "array ops: to split by family",
     "long: onnxforge.ops.numpy": "numpy ops: to split by family",
-    "long: onnxforge.saving.export": "inference, training and portable exports: to split",
     "long: onnxforge.saving.model_io": "model files: writing and reading: to split",
     "long: onnxforge.serving.row_independence": "the row-independence proof: to split",
     "long: onnxforge.trainer.data": "input adapters: to split",

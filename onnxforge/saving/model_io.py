@@ -69,7 +69,8 @@ from ..keras_objects import _REGISTERED, deserialize, serialize
 from . import custom_state, integrity, metadata
 from .atomic import atomic_write
 from ..graph import contract, protos
-from .export import _checked_write, _get_meta, _json_default, _set_meta, inference_proto
+from .export_protos import inference_proto
+from .onnx_file import _checked_write, _get_meta, _json_default, _set_meta
 from ..graph.safe_load import DEFAULT_MAX_BYTES, OnnxLoadError, load_onnx
 
 #: The current formats carry a SHA-256 digest (``onnxforge.digest``) that loaders require. The "/1"

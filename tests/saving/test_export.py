@@ -200,7 +200,7 @@ def test_external_data_lives_beside_the_file_loads_safely_and_is_replaced_cleanl
 
 
 def test_external_data_is_chosen_automatically_past_the_limit(tmp_path, monkeypatch):
-    from onnxforge.saving import export as export_lib
+    from onnxforge.saving import onnx_file as export_lib  # the module that owns the limit
 
     monkeypatch.setattr(export_lib, "EXTERNAL_DATA_LIMIT", 1000)
     tf.layers.clear_session()

@@ -430,7 +430,7 @@ def test_a_save_killed_mid_write_leaves_the_previous_file_intact(tmp_path):
 _KILLED_EXTERNAL_WRITER = textwrap.dedent('''
     import sys, time
     import onnxforge as tf
-    import onnxforge.saving.export as export
+    import onnxforge.saving.onnx_file as export
 
     path, stall_at = sys.argv[1], sys.argv[2]
     L = tf.keras.layers
