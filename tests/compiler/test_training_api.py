@@ -80,8 +80,10 @@ def test_wrong_input_shape_rank_and_dtype_name_the_input(model):
     x, y = _xy()
     with pytest.raises(ValueError, match=r'Input 0 \("features"\).*expected shape=\(None, 4\), found shape=\(12, 5\)'):
         model.train_on_batch(np.zeros((12, 5), np.float32), y)
-    with pytest.raises(ValueError, match=r"expected shape=\(None, 4\), found shape=\(12, 4, 1\)"):
-        model.test_on_batch(x[..., None], y)
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 4\), found shape=\(12, 4, 2\)"):
+        model.test_on_batch(np.repeat(x[..., None], 2, axis=-1), y)
+    # Keras's functional rule: a trailing axis of size 1 too many is dropped, one too few is added.
+    assert model.test_on_batch(x[..., None], y) == pytest.approx(model.test_on_batch(x, y), rel=1e-6)
     with pytest.raises(TypeError, match="dtype"):
         model.predict_on_batch(np.array([["a"] * 4] * 2))
 
