@@ -15,6 +15,7 @@ from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
 from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
+from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
 from ..variables import Variable
@@ -135,6 +136,14 @@ class TrainingMixin(FitMixin):
         return {"optimizer": optimizers_module.serialize(self.optimizer), "loss": _serialize(args["loss"]),
                 "loss_weights": args["loss_weights"], "metrics": _serialize(args["metrics"]),
                 "weighted_metrics": _serialize(args["weighted_metrics"]), "seed": self._seed}
+
+    @mark_default_compute_loss
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        """Keras 3's loss hook: the compiled losses of ``y_pred`` against ``y`` plus the layers' ``add_loss``
+        terms. Override it to compute the loss another way (``fit`` and ``evaluate`` trace the override into
+        their programs; see ``onnxforge.compiler.custom_loss``)."""
+        return default_compute_loss(self, x, y, y_pred, sample_weight)
 
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
