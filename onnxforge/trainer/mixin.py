@@ -15,6 +15,7 @@ from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
 from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
+from .compile_metrics import compiled_trackers
 from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, resolve_device
@@ -531,6 +532,8 @@ class TrainingMixin(FitMixin):
         as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
         Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
         out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        if not out and self._has_custom_train_step():
+            out = compiled_trackers(self)   # Keras's loss tracker and compile_metrics, for the step to update
         for layer in _all_layers(self):
             for value in vars(layer).values():
                 if isinstance(value, Metric) and all(value is not m for m in out):
