@@ -63,7 +63,7 @@ class InputLayer(Layer):
         return 0
 
     def get_config(self) -> dict:
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
+        return {"batch_shape": tuple(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
 
     @property
     def output(self) -> KerasTensor:
