@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import keras_objects
+from .custom_objects import lookup
 from .graph import Value
 
 
@@ -200,7 +201,7 @@ def serialize(activation: Callable) -> str | Any:
 def deserialize(name: Any, custom_objects: dict | None = None) -> Callable:
     if isinstance(name, dict):
         return keras_objects.deserialize(name, custom_objects)
-    fn = (custom_objects or {}).get(name) or _BY_NAME.get(name)
+    fn = (custom_objects or {}).get(name) or lookup(name) or _BY_NAME.get(name)
     if fn is None:
         raise ValueError(f"Unknown activation function: {name!r}. Known: {sorted(_BY_NAME)}")
     return fn

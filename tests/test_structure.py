@@ -32,7 +32,7 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
     # The Keras objects, in the order they build on each other. eager_tensor is the array type eager ops
     # return (it imports nothing), not the executor (eager/). Losses are written on graph values directly;
     # ops.nn's crossentropies call them.
-    ("keras state", ("trace_state", "keras_objects", "backend_config", "dtype_policies", "variables", "eager_tensor",
+    ("keras state", ("trace_state", "custom_objects", "keras_objects", "backend_config", "dtype_policies", "variables", "eager_tensor",
                      "initializers", "regularizers", "tracing", "metric_tracing")),
     ("losses", ("losses",)),
     ("ops", ("ops",)),

@@ -15,8 +15,10 @@ from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
 from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
+from .compile_metrics import compiled_trackers
+from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..metrics import Metric
-from ..runtime import Device, ProgramRunner, resolve_device
+from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..variables import Variable
 from . import distribution
 from .fit import FitMixin
@@ -136,6 +138,14 @@ class TrainingMixin(FitMixin):
                 "loss_weights": args["loss_weights"], "metrics": _serialize(args["metrics"]),
                 "weighted_metrics": _serialize(args["weighted_metrics"]), "seed": self._seed}
 
+    @mark_default_compute_loss
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        """Keras 3's loss hook: the compiled losses of ``y_pred`` against ``y`` plus the layers' ``add_loss``
+        terms. Override it to compute the loss another way (``fit`` and ``evaluate`` trace the override into
+        their programs; see ``onnxforge.compiler.custom_loss``)."""
+        return default_compute_loss(self, x, y, y_pred, sample_weight)
+
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
@@ -163,7 +173,8 @@ class TrainingMixin(FitMixin):
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
-            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable(),
+                                                      fused_ops=fused_training_ops(self._device))
         except CompileError:
             if config.has_loss:
                 raise
@@ -172,7 +183,21 @@ class TrainingMixin(FitMixin):
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
+        self._portable_programs: dict[str, Program] = {}
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
+
+    def _portable_program(self, kind: str) -> Program:
+        """The compiled ``kind`` program as any runtime runs it: the one this process runs unless it holds a
+        fused training kernel only the CPU provider runs (see ``fused_training_ops``); that one is traced
+        again without (once), for files. Same inputs, outputs and state pairs, the same step in other ops."""
+        program = self._programs[kind]
+        if program.portable:
+            return program
+        cached = self._portable_programs.get(kind)
+        if cached is None:   # only a train_step is ever built with fused kernels; the RNG is not reseeded
+            cached = build_train_step(self, self._compiled_config, self._compiled_trainable(), self._rng_stream())
+            self._portable_programs[kind] = cached
+        return cached
 
     # ------------------------------------------------------------------------------------ trainable capture
     def _capture_trainable(self) -> None:
@@ -522,6 +547,8 @@ class TrainingMixin(FitMixin):
         as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
         Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
         out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        if not out and self._has_custom_train_step():
+            out = compiled_trackers(self)   # Keras's loss tracker and compile_metrics, for the step to update
         for layer in _all_layers(self):
             for value in vars(layer).values():
                 if isinstance(value, Metric) and all(value is not m for m in out):
