@@ -203,7 +203,9 @@ def deserialize(name: Any, custom_objects: dict | None = None) -> Callable:
         from .layers.serialization import deserialize as deserialize_layer
 
         return deserialize_layer(name, custom_objects)
-    fn = (custom_objects or {}).get(name) or _BY_NAME.get(name)
+    from .custom_objects import lookup
+
+    fn = (custom_objects or {}).get(name) or lookup(name) or _BY_NAME.get(name)
     if fn is None:
         raise ValueError(f"Unknown activation function: {name!r}. Known: {sorted(_BY_NAME)}")
     return fn

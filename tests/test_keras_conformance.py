@@ -306,7 +306,7 @@ def _required_args(lib) -> dict:
         "AveragePooling2D": dict(pool_size=2), "AvgPool1D": dict(pool_size=2), "AvgPool2D": dict(pool_size=2),
         **{n: dict(filters=2, kernel_size=3) for n in (
             "Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D", "Convolution2D", "Convolution2DTranspose",
-            "SeparableConv2D", "SeparableConvolution2D")},
+            "SeparableConv2D", "SeparableConvolution2D", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")},
         **{n: dict(units=2) for n in ("GRU", "GRUCell", "LSTM", "LSTMCell", "SimpleRNN", "SimpleRNNCell")},
         "InputLayer": dict(shape=(3,)),
         "Bidirectional": dict(layer=L.LSTM(2)),

@@ -38,6 +38,8 @@ class OutputConfig:
     loss_weight: float = 1.0
     metrics: list[tuple[str, metrics_module.Metric]] = field(default_factory=list)          # unweighted
     weighted_metrics: list[tuple[str, metrics_module.Metric]] = field(default_factory=list)
+    #: Targets fed even without a loss or metric: a model's own ``compute_loss`` reads them.
+    needs_target: bool = False
 
     @property
     def sparse_labels(self) -> bool:
@@ -48,7 +50,7 @@ class OutputConfig:
 
     @property
     def has_target(self) -> bool:
-        return self.loss is not None or bool(self.metrics) or bool(self.weighted_metrics)
+        return self.loss is not None or bool(self.metrics) or bool(self.weighted_metrics) or self.needs_target
 
     @property
     def target_shape(self) -> tuple:
@@ -70,10 +72,12 @@ class CompileConfig:
     loss_order: list[str] = field(default_factory=list)
     #: Tracker name -> the name the metric was asked by (before the output prefix and de-duplication).
     raw_names: dict[str, str] = field(default_factory=dict)
+    #: The model overrides Keras's ``compute_loss``: its result is the loss (see ``compiler.custom_loss``).
+    custom_loss: bool = False
 
     @property
     def has_loss(self) -> bool:
-        return any(o.loss is not None for o in self.outputs)
+        return self.custom_loss or any(o.loss is not None for o in self.outputs)
 
     @property
     def per_output_losses(self) -> bool:
@@ -197,4 +201,9 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
         loss_order = [k for k in loss if k in output_names] + [n for n in output_names if n not in loss]
     else:
         loss_order = list(output_names)
-    return CompileConfig(optimizer=opt, outputs=outs, loss_order=loss_order, raw_names=raw_names)
+    from .custom_loss import overrides_compute_loss
+
+    custom = overrides_compute_loss(model)
+    for out in outs:
+        out.needs_target = custom
+    return CompileConfig(optimizer=opt, outputs=outs, loss_order=loss_order, raw_names=raw_names, custom_loss=custom)

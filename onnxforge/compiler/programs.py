@@ -30,6 +30,7 @@ from ..variables import Variable
 from . import names
 from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, keras_dtype
+from .custom_loss import custom_objective
 from .rng import CounterRng
 from .trace import ProgramTrace, declare_input, onnx_shape, release, reserve
 
@@ -145,6 +146,8 @@ def _scalar(b: GraphBuilder, v: Value) -> Value:
 def _objective(t: _Tracer, config: CompileConfig) -> tuple[Value, list[tuple[str, str, Value]]]:
     """The total training loss and the batch sums of every tracker (loss, per-output losses, metrics)."""
     b = t.b
+    if config.custom_loss:
+        return custom_objective(t, config)
     if not config.has_loss and not t.ctx.losses:
         raise CompileError("No loss to compute. Provide a `loss` argument in `compile()` (or add losses with "
                            "`Layer.add_loss` inside `call()`).")

@@ -45,7 +45,7 @@ from .. import regularizers as regularizers_mod
 from ..graph import GraphBuilder, Value
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
-from . import _ops, allocation
+from . import _ops, allocation, auto_config
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 
 # ---------------------------------------------------------------- naming
@@ -207,6 +207,12 @@ class Layer:
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        obj = super().__new__(cls)
+        # Keras 3's automatic config: a user's layer without get_config() still clones and saves.
+        obj.__dict__["_auto_config"] = auto_config.capture_init_args(cls, args, kwargs)
+        return obj
 
     def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None, autocast: bool = True,
                  activity_regularizer: Any = None, **kwargs: Any):
@@ -492,10 +498,16 @@ class Layer:
     def _output_dtype(self, input_dtypes: list[str | None]) -> str:
         return self.compute_dtype
 
+    @auto_config.mark_default
     def get_config(self) -> dict:
         """The constructor arguments (JSON-friendly); ``from_config`` rebuilds an equal, unbuilt layer."""
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
                                   "dtype": dtype_policies.serialize(self.dtype_policy)}
+        recorded = self.__dict__.get("_auto_config")
+        if recorded is not None and auto_config.uses_default_config(self):
+            config.update(recorded)
+            if not auto_config.accepts_name(type(self)):
+                config.pop("name")
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers_mod.serialize(self.activity_regularizer)
         if self._batch_input_shape is not None and type(self).__name__ != "InputLayer":

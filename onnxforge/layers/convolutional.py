@@ -129,9 +129,9 @@ class _BaseConv(Layer):
         return b.op("Transpose", [kernel], perm=[r + 1, r, *range(r)])
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+        return {**super().get_config(), "filters": self.filters, "kernel_size": tuple(self.kernel_size),
+                "strides": tuple(self.strides), "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": tuple(self.dilation_rate), "groups": self.groups,
                 "activation": activations_mod.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers_mod.serialize(self.kernel_initializer),
                 "bias_initializer": initializers_mod.serialize(self.bias_initializer),
@@ -460,7 +460,7 @@ class _ConvTranspose(_BaseConv):
     def get_config(self):
         config = super().get_config()
         config.pop("groups")
-        config["output_padding"] = None if self.output_padding is None else list(self.output_padding)
+        config["output_padding"] = None if self.output_padding is None else tuple(self.output_padding)
         return config
 
 

@@ -18,13 +18,19 @@ class InputLayer(Layer):
         dtype: input dtype (default ``keras.config.floatx()``; integer for ``Embedding`` inputs).
         batch_shape: the full shape including the batch dim (instead of ``shape`` / ``batch_size``).
         name: the input's name (default ``input_layer``, ``input_layer_1``, ...).
+        input_tensor: an existing KerasTensor this layer adopts as its output (it becomes a model input, as
+            in Keras 3; ``clone_model(..., input_tensors=...)`` builds on it).
     """
 
     def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None,
-                 sparse: bool | None = None, batch_shape: Any = None, name: str | None = None, **kwargs: Any):
+                 sparse: bool | None = None, batch_shape: Any = None, name: str | None = None,
+                 input_tensor: Any = None, **kwargs: Any):
         if sparse:
             raise NotImplementedError("Sparse inputs are not supported by onnxforge. Received: sparse=True")
         kwargs.pop("ragged", None)
+        kwargs.pop("optional", None)
+        if input_tensor is not None:
+            shape, batch_size, batch_shape, dtype = _adopt(input_tensor, shape, batch_size, batch_shape, dtype)
         if shape is not None and batch_shape is not None:
             raise ValueError("You cannot pass both `shape` and `batch_shape` at the same time.")
         if batch_shape is None:
@@ -42,7 +48,7 @@ class InputLayer(Layer):
         self.batch_shape = batch_shape
         self.sparse = False
         self.built = True
-        tensor = KerasTensor(batch_shape, self.dtype, name=self.name)
+        tensor = input_tensor if input_tensor is not None else KerasTensor(batch_shape, self.dtype, name=self.name)
         Node(self, (), {}, tensor)
         self._output_tensor = tensor
 
@@ -57,15 +63,32 @@ class InputLayer(Layer):
         return 0
 
     def get_config(self) -> dict:
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
+        return {"batch_shape": tuple(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
 
     @property
     def output(self) -> KerasTensor:
         return self._output_tensor
 
 
+def _adopt(tensor: Any, shape: Any, batch_size: Any, batch_shape: Any, dtype: Any) -> tuple:
+    """The batch shape and dtype of an adopted ``input_tensor``, refusing arguments that contradict them."""
+    if not isinstance(tensor, KerasTensor):
+        raise ValueError(f"Argument `input_tensor` must be a KerasTensor. Received invalid type: "
+                         f"input_tensor={tensor!r} (of type {type(tensor).__name__})")
+    given = tuple(tensor.shape)
+    checks = (("batch_size", batch_size, batch_size is not None and (not given or given[0] != batch_size)),
+              ("shape", shape, shape is not None and tuple(shape) != given[1:]),
+              ("batch_shape", batch_shape, batch_shape is not None and tuple(batch_shape) != given),
+              ("dtype", dtype, dtype is not None and standardize_dtype(dtype) != tensor.dtype))
+    for arg, value, bad in checks:
+        if bad:
+            raise ValueError(f"When providing the `input_tensor` argument, you cannot provide an incompatible "
+                             f"`{arg}` argument. Received: {arg}={value!r}, input_tensor={tensor!r}")
+    return None, None, given, tensor.dtype
+
+
 def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: bool | None = None,
-          batch_shape: Any = None, name: str | None = None, tensor: Any = None) -> KerasTensor:
+          batch_shape: Any = None, name: str | None = None, tensor: Any = None, optional: bool = False) -> KerasTensor:
     """A symbolic model input (Keras's ``keras.Input``).
 
     Example:
@@ -74,8 +97,6 @@ def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, s
         >>> x.shape, x.dtype, x.name
         ((None, 28, 28, 1), 'float32', 'image')
     """
-    if tensor is not None:
-        raise NotImplementedError("Input(tensor=...) is not supported by onnxforge.")
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
-                       name=name)
+                       name=name, input_tensor=tensor)
     return layer.output

@@ -82,7 +82,7 @@ class _Pooling(Layer):
         return int(np.prod([d or 1 for d in output_shapes[0][1:]])) * int(np.prod(self.pool_size))
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+        return {**super().get_config(), "pool_size": tuple(self.pool_size), "strides": tuple(self.strides),
                 "padding": self.padding, "data_format": self.data_format}
 
 

@@ -123,7 +123,7 @@ class _AdaptivePooling(Layer):
         return int(np.prod([d or 1 for d in input_shapes[0][1:]]))
 
     def get_config(self):
-        return {**super().get_config(), "output_size": list(self.output_size), "data_format": self.data_format}
+        return {**super().get_config(), "output_size": tuple(self.output_size), "data_format": self.data_format}
 
 
 class AdaptiveAveragePooling1D(_AdaptivePooling):

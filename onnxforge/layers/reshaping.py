@@ -120,7 +120,7 @@ class Reshape(_ShapeLayer):
         return (input_shape[0], *self._resolved(input_shape))
 
     def get_config(self):
-        return {**super().get_config(), "target_shape": list(self.target_shape)}
+        return {**super().get_config(), "target_shape": tuple(self.target_shape)}
 
 
 class Permute(_ShapeLayer):
@@ -142,7 +142,7 @@ class Permute(_ShapeLayer):
         return (input_shape[0], *(input_shape[d] for d in self.dims))
 
     def get_config(self):
-        return {**super().get_config(), "dims": list(self.dims)}
+        return {**super().get_config(), "dims": tuple(self.dims)}
 
 
 class ZeroPadding2D(_ShapeLayer):
@@ -188,7 +188,7 @@ class ZeroPadding2D(_ShapeLayer):
         return tuple(shape)
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding], "data_format": self.data_format}
+        return {**super().get_config(), "padding": tuple(tuple(p) for p in self.padding), "data_format": self.data_format}
 
 
 class UpSampling2D(_ShapeLayer):
@@ -250,5 +250,5 @@ class UpSampling2D(_ShapeLayer):
         return tuple(shape)
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format,
+        return {**super().get_config(), "size": tuple(self.size), "data_format": self.data_format,
                 "interpolation": self.interpolation}

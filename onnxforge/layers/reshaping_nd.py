@@ -103,7 +103,7 @@ class _Cropping(_ShapeLayer):
         return b.op("Slice", [inputs, _ops.ints(b, starts), _ops.ints(b, ends), _ops.ints(b, axes)])
 
     def get_config(self):
-        cropping = [list(p) for p in self.cropping]
+        cropping = tuple(tuple(p) for p in self.cropping)
         return {**super().get_config(), "cropping": cropping, "data_format": self.data_format}
 
 
@@ -119,7 +119,7 @@ class Cropping1D(_Cropping):
     def get_config(self):
         config = super().get_config()
         config.pop("data_format")
-        config["cropping"] = list(self.cropping[0])
+        config["cropping"] = tuple(self.cropping[0])
         return config
 
 
@@ -171,7 +171,7 @@ class _ZeroPadding(_ShapeLayer):
         return tuple(shape)
 
     def get_config(self):
-        return {**super().get_config(), "padding": [list(p) for p in self.padding], "data_format": self.data_format}
+        return {**super().get_config(), "padding": tuple(tuple(p) for p in self.padding), "data_format": self.data_format}
 
 
 class ZeroPadding1D(_ZeroPadding):
@@ -183,7 +183,7 @@ class ZeroPadding1D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "padding": list(self.padding[0])}
+        return {**super().get_config(), "padding": tuple(self.padding[0])}
 
 
 class ZeroPadding3D(_ZeroPadding):
@@ -253,4 +253,4 @@ class UpSampling3D(_ShapeLayer):
         return tuple(shape)
 
     def get_config(self):
-        return {**super().get_config(), "size": list(self.size), "data_format": self.data_format}
+        return {**super().get_config(), "size": tuple(self.size), "data_format": self.data_format}

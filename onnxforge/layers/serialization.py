@@ -6,6 +6,7 @@ __all__ = ["serialize", "deserialize", "get_registered_object", "get_registered_
 
 from collections.abc import Callable
 
+from ..custom_objects import get_custom_objects, lookup
 from .base import Layer
 
 #: ``"package>name"`` -> class, filled by ``register_keras_serializable``.
@@ -42,6 +43,7 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
         key = f"{package}>{name or cls.__name__}"
         _REGISTERED[key] = cls
         _REGISTERED_NAMES[cls] = key
+        get_custom_objects()[key] = cls   # Keras lists registered classes among the custom objects
         return cls
 
     return decorator
@@ -90,6 +92,9 @@ def get_registered_object(name: str, custom_objects: dict | None = None) -> type
         return None
     if custom_objects and name in custom_objects:
         return custom_objects[name]
+    scoped = lookup(name)   # custom_object_scope / get_custom_objects()
+    if isinstance(scoped, type):
+        return scoped
     if name in _REGISTERED:
         return _REGISTERED[name]
     if ">" in name:
@@ -148,6 +153,8 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     if isinstance(registered, str) and ">" in registered:
         # Written by a registered class: only that registration (or custom_objects) may rebuild it.
         cls = get_registered_object(registered, custom_objects) or (custom_objects or {}).get(class_name)
+        if cls is None and isinstance(lookup(class_name), type):
+            cls = lookup(class_name)
     else:
         cls = get_registered_object(class_name, custom_objects)
     if cls is None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Value
+from ..layers import auto_config
 from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dtype
@@ -168,11 +169,15 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def input(self) -> Any:
+        if self._graph is not None and isinstance(self._inputs_struct, dict):
+            return dict(self._inputs_struct)   # Keras 3 gives a dict-input model's inputs back as the dict
         inputs = self.inputs
         return inputs[0] if len(inputs) == 1 else inputs
 
     @property
     def output(self) -> Any:
+        if self._graph is not None and isinstance(self._outputs_struct, dict):
+            return dict(self._outputs_struct)
         outputs = self.outputs
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -342,10 +347,16 @@ class Model(TrainingMixin, SavingMixin, Layer):
         print_summary(self, print_fn)
 
     # ------------------------------------------------------------ config
+    @auto_config.mark_default
     def get_config(self) -> dict:
         if self._graph is None:
-            raise NotImplementedError(f"Model {type(self).__name__} is a subclassed model: implement get_config() "
-                                      "(and from_config() if needed) to serialize it.")
+            # Keras 3: a subclassed model's base config (for its own get_config() to extend), or the
+            # constructor arguments recorded when they are plain values.
+            if auto_config.uses_default_config(self) and self.__dict__.get("_auto_config") is None:
+                raise NotImplementedError(f"Model {type(self).__name__} is a subclassed model created with "
+                                          "non-serializable constructor arguments: implement get_config() (and "
+                                          "from_config() if needed) to serialize it.")
+            return Layer.get_config(self)
         return {"name": self.name, "trainable": self.trainable,
                 **serialize_graph(self._graph, self._inputs_struct, self._outputs_struct)}
 

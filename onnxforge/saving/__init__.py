@@ -17,7 +17,8 @@ from __future__ import annotations
 from onnxforge.saving.atomic import atomic_write, temp_files_for
 from onnxforge.saving.safe_load import (DEFAULT_MAX_BYTES, OnnxLoadError, iter_tensors, load_onnx, load_onnx_bytes,
                                         tensor_nbytes)
-from onnxforge.layers.serialization import register_keras_serializable
+from onnxforge.custom_objects import CustomObjectScope, custom_object_scope, get_custom_objects
+from onnxforge.layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
 from onnxforge.saving.keras_format.errors import KerasFileError
@@ -42,6 +43,11 @@ __all__ = [
     "save_weights",
     "load_weights",
     "register_keras_serializable",
+    "get_registered_name",
+    "get_registered_object",
+    "custom_object_scope",
+    "CustomObjectScope",
+    "get_custom_objects",
     "TrainingFile",
     "companion_path",
     "load_training",

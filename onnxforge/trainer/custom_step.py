@@ -340,6 +340,12 @@ def _check_logs(model: Any, logs: Any, method: str = "train_step") -> dict[str, 
     if not isinstance(logs, dict):
         raise CompileError(f"{type(model).__name__}.{method} must return a dict of metric values such as "
                            f"{{'d_loss': d_loss, 'g_loss': g_loss}}. Received: {type(logs).__name__}")
+    if any(isinstance(v, dict) for v in logs.values()):
+        # Keras flattens nested results: {"compile_metrics": {"mae": ...}} logs as "mae".
+        flat: dict[str, Any] = {}
+        for key, value in logs.items():
+            flat.update(value if isinstance(value, dict) else {key: value})
+        logs = flat
     for key, value in logs.items():
         if not isinstance(key, str) or "/" in key or not key:
             raise CompileError(f"{type(model).__name__}.{method}: dict keys name the logs and must be non-empty "

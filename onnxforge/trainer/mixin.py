@@ -15,6 +15,8 @@ from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
 from ..compiler.programs import CompileError
 from ..compiler.config import keras_dtype
+from .compile_metrics import compiled_trackers
+from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..metrics import Metric
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..variables import Variable
@@ -135,6 +137,14 @@ class TrainingMixin(FitMixin):
         return {"optimizer": optimizers_module.serialize(self.optimizer), "loss": _serialize(args["loss"]),
                 "loss_weights": args["loss_weights"], "metrics": _serialize(args["metrics"]),
                 "weighted_metrics": _serialize(args["weighted_metrics"]), "seed": self._seed}
+
+    @mark_default_compute_loss
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        """Keras 3's loss hook: the compiled losses of ``y_pred`` against ``y`` plus the layers' ``add_loss``
+        terms. Override it to compute the loss another way (``fit`` and ``evaluate`` trace the override into
+        their programs; see ``onnxforge.compiler.custom_loss``)."""
+        return default_compute_loss(self, x, y, y_pred, sample_weight)
 
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
@@ -537,6 +547,8 @@ class TrainingMixin(FitMixin):
         as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
         Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
         out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        if not out and self._has_custom_train_step():
+            out = compiled_trackers(self)   # Keras's loss tracker and compile_metrics, for the step to update
         for layer in _all_layers(self):
             for value in vars(layer).values():
                 if isinstance(value, Metric) and all(value is not m for m in out):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..custom_objects import CustomObjectScope, custom_object_scope, get_custom_objects
 from ..initializers import set_random_seed
 from ..layers.base import clear_session
 from ..layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
@@ -27,7 +28,8 @@ __all__ = ["Progbar", "set_random_seed", "to_categorical", "normalize", "pad_seq
            "img_to_array", "load_img", "save_img", "PyDataset", "Sequence", "Dataset", "split_dataset",
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "plot_model", "model_to_dot", "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
-           "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object"]
+           "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object",
+           "custom_object_scope", "CustomObjectScope", "get_custom_objects"]
 
 
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:

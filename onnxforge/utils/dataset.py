@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..eager_tensor import as_eager
+
 #: Accepted wherever tf.data takes ``tf.data.AUTOTUNE`` (``prefetch``, ``num_parallel_calls``).
 AUTOTUNE = -1
 _UNKNOWN = -2
@@ -154,15 +156,20 @@ class Dataset:
         return self
 
     # ------------------------------------------------------------------ iteration
-    def __iter__(self) -> Iterator[Any]:
+    def _elements(self) -> Iterator[Any]:
         it: Iterator[Any] = iter(self._source())
         for stage in self._stages:
             it = _STAGES[stage[0]](it, *stage[1:])
         return it
 
+    def __iter__(self) -> Iterator[Any]:
+        # tf.data yields tensors, and tutorials call ``.numpy()`` on them (``for x, y in ds.take(1):``):
+        # the arrays come as EagerTensors, numpy arrays with that method.
+        return (_map_leaves(as_eager, element) for element in self._elements())
+
     def as_numpy_iterator(self) -> Iterator[Any]:
-        """The elements as NumPy arrays (they already are)."""
-        return iter(self)
+        """The elements as plain NumPy arrays."""
+        return self._elements()
 
     def cardinality(self) -> int:
         """The number of elements: -1 for infinite, -2 when unknown (tf.data's codes)."""

@@ -64,7 +64,7 @@ def test_conv2d_channels_first_activation_and_weights():
 def test_conv2d_config_and_errors():
     layer = L.Conv2D(8, 3, strides=2, padding="same", name="c")
     config = layer.get_config()
-    assert config["kernel_size"] == [3, 3] and config["strides"] == [2, 2]
+    assert config["kernel_size"] == (3, 3) and config["strides"] == (2, 2)   # tuples, as Keras 3
     assert L.Conv2D.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="padding='full'"):
         L.Conv2D(2, 3, padding="full")

@@ -55,7 +55,7 @@ def test_pool1d_and_channels_first():
     y = run(L.MaxPooling2D(data_format="channels_first"), xc)
     np.testing.assert_allclose(y, F.max_pool2d(torch.from_numpy(xc), 2).numpy())
     config = L.MaxPooling2D(3, padding="same").get_config()
-    assert config["pool_size"] == [3, 3] and config["strides"] == [3, 3]
+    assert config["pool_size"] == (3, 3) and config["strides"] == (3, 3)   # tuples, as Keras 3
     with pytest.raises(ValueError, match="negative"):
         L.MaxPooling2D(4)(L.Input(shape=(3, 3, 1)))
 

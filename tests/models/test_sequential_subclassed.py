@@ -114,8 +114,13 @@ def test_subclassed_model_builds_traces_and_reports():
     np.testing.assert_allclose(run(model, x), np.maximum(x @ k1 + b1, 0) @ k2 + b2, rtol=1e-5, atol=1e-6)
     traced = trace(model, ((3,), np.float32), training=True)
     assert traced.noise_names == ["noise_0"]  # training reaches the Dropout through call()
+    # Keras 3's automatic config: plain constructor arguments serialize without a get_config() ...
+    config = model.get_config()
+    assert (config["name"], config["units"]) == ("two", 4)
+    assert type(TwoLayer.from_config(config)) is TwoLayer
+    # ... others need one.
     with pytest.raises(NotImplementedError, match="subclassed"):
-        model.get_config()
+        TwoLayer(units=np.int64(4)).get_config()
 
 
 def test_subclassed_model_builds_on_first_trace_and_inside_functional():

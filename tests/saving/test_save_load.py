@@ -253,14 +253,20 @@ def test_unknown_class_and_subclassed_model_errors(tmp_path):
                                  custom_objects={"elsewhere>Scale": Scale}).layers[0], Scale)
 
     class Net(tf.keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = L.Dense(2)
+        def __init__(self, units=2, **kwargs):
+            super().__init__(**kwargs)
+            self.d = L.Dense(units)
 
         def call(self, x):
             return self.d(x)
 
-    net = Net()
+    # Plain constructor arguments are Keras 3's automatic config: such a model saves without get_config().
+    plain = Net(units=3)
+    plain.build((None, 3))
+    plain.save(tmp_path / "plain.onnx")
+    loaded = load_model(tmp_path / "plain.onnx", custom_objects={"Net": Net})
+    np.testing.assert_array_equal(loaded.get_weights()[0], plain.get_weights()[0])
+    net = Net(units=np.int64(2))   # not a plain value: no automatic config
     net.build((None, 3))
     with pytest.raises(NotImplementedError, match="get_config.*save_weights"):
         net.save(tmp_path / "net.onnx")

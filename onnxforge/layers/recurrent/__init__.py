@@ -8,10 +8,11 @@ where they express the layer.
 from __future__ import annotations
 
 from .cells import GRUCell, LSTMCell, SimpleRNNCell
+from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .layers import GRU, LSTM, SimpleRNN
 from .masking import Masking, get_keras_mask, set_keras_mask
 from .rnn import RNN
 from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking",
-           "get_keras_mask", "set_keras_mask"]
+           "get_keras_mask", "set_keras_mask", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]

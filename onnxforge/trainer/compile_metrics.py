@@ -1,0 +1,118 @@
+"""``model.metrics`` of a compiled model with its own ``train_step``: Keras 3's loss tracker and
+``compile_metrics``.
+
+Keras's "customizing fit()" pattern compiles a loss and metrics, then writes the step itself::
+
+    for metric in self.metrics:
+        if metric.name == "loss":
+            metric.update_state(loss)
+        else:
+            metric.update_state(y, y_pred)
+    return {m.name: m.result() for m in self.metrics}
+
+``model.metrics`` is then ``[Mean(name="loss"), compile_metrics]``, where ``compile_metrics`` updates every
+metric given to ``compile()`` (resolved against the model's outputs on first use, as the compiled programs
+resolve them) and returns their results as a dict, which the logs flatten (``loss``, ``mae``, ...).
+
+Example:
+    >>> from onnxforge.metrics import MeanAbsoluteError
+    >>> wrapper = CompileMetrics([[("mae", MeanAbsoluteError())]], ["out"])
+    >>> wrapper.update_state([[1.0], [2.0]], [[1.5], [2.0]])
+    >>> wrapper.result()
+    {'mae': 0.25}
+"""
+from __future__ import annotations
+
+__all__ = ["CompileMetrics", "compiled_trackers"]
+
+from typing import Any
+
+from ..compiler.custom_loss import _unpack
+from ..metrics import Mean
+
+
+class CompileMetrics:
+    """The metrics of ``compile(metrics=..., weighted_metrics=...)`` as one tracker named ``compile_metrics``.
+
+    Args:
+        per_output: for each output, its ``(log name, metric)`` pairs; ``None`` to resolve them from
+            ``model``'s compile arguments on first use.
+        output_names: the outputs' names, in order (``y`` / ``y_pred`` dicts are read by these keys).
+        weighted: for each output, the log names of its weighted metrics (only they receive the sample
+            weight); ``None``: all of them.
+        model: the compiled model to resolve against.
+    """
+
+    name = "compile_metrics"
+
+    def __init__(self, per_output: list[list[tuple[str, Any]]] | None, output_names: list[str] | None,
+                 weighted: list[set[str]] | None = None, model: Any = None):
+        self._per_output = per_output
+        self._output_names = output_names
+        self._weighted = weighted
+        self._model = model
+
+    @classmethod
+    def from_model(cls, model: Any) -> CompileMetrics:
+        """Resolved lazily: a subclassed model knows its outputs once its step has called it."""
+        return cls(None, None, None, model)
+
+    def _resolve(self) -> None:
+        if self._per_output is not None:
+            return
+        from ..compiler import resolve_config
+
+        args = self._model._compile_args
+        config = resolve_config(self._model, None, args["loss"], args["loss_weights"], args["metrics"],
+                                args["weighted_metrics"])
+        self._output_names = [o.name for o in config.outputs]
+        self._per_output = [list(o.metrics) + list(o.weighted_metrics) for o in config.outputs]
+        self._weighted = [{name for name, _ in o.weighted_metrics} for o in config.outputs]
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The wrapped metric objects (empty until resolved)."""
+        return [m for items in (self._per_output or []) for _, m in items]
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Update every compiled metric of every output with its target and prediction."""
+        self._resolve()
+        keys = self._output_names
+        ys, preds, weights = _unpack(y_true, keys, "y"), _unpack(y_pred, keys, "y_pred"), \
+            _unpack(sample_weight, keys, "sample_weight")
+        for k, items in enumerate(self._per_output):
+            for name, metric in items:
+                weighted = self._weighted is None or name in self._weighted[k]
+                if weighted and weights[k] is not None:
+                    metric.update_state(ys[k], preds[k], sample_weight=weights[k])
+                else:
+                    metric.update_state(ys[k], preds[k])
+
+    def result(self) -> dict[str, Any]:
+        """``{log name: result}`` of every compiled metric (the logs flatten this dict)."""
+        return {name: metric.result() for items in (self._per_output or []) for name, metric in items}
+
+    def reset_state(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def __repr__(self) -> str:
+        return f"<CompileMetrics {[name for items in (self._per_output or []) for name, _ in items]}>"
+
+
+def compiled_trackers(model: Any) -> list[Any]:
+    """Keras's ``[loss tracker, compile_metrics]`` for a compiled model whose step is its own, made once per
+    ``compile()`` (the same objects every time ``model.metrics`` is read)."""
+    args = getattr(model, "_compile_args", None)
+    if not getattr(model, "compiled", False) or args is None:
+        return []
+    cached = model.__dict__.get("_compile_trackers")
+    if cached is not None and cached[0] is args:
+        return list(cached[1])
+    trackers: list[Any] = []
+    if args.get("loss") is not None:
+        trackers.append(Mean(name="loss"))
+    if args.get("metrics") or args.get("weighted_metrics"):
+        trackers.append(CompileMetrics.from_model(model))
+    model.__dict__["_compile_trackers"] = (args, trackers)
+    return list(trackers)
