@@ -64,7 +64,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "long: onnxforge.ops.arrays": "array ops (~60 keras.ops): not split by family yet",
     "long: onnxforge.ops.numpy": "numpy ops: not split by family yet",
     "long: onnxforge.saving.model_io": "whole-model .onnx files, writing and reading: not split yet",
-    "long: onnxforge.trainer.data": "fit/evaluate input adapters (arrays, datasets, generators): not split yet",
     "long: onnxforge.trainer.mixin": "TrainingMixin: compile, batch methods, feeds and checks: not split yet",
 }
 

@@ -818,7 +818,7 @@ def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.
 
 
 def _weight_vector(w: Any, method: str) -> np.ndarray:
-    from .data import numeric_weights
+    from .data_checks import numeric_weights
 
     w = numeric_weights(w, "sample_weight", method)
     if w.ndim == 2 and w.shape[1] == 1:
