@@ -152,6 +152,12 @@ class TraceContext:
         #: Metrics updated inside layers' ``call()`` (Keras's endpoint-layer pattern): id -> (metric, this
         #: program's state sums), in first-use order. Step programs output the sums and report the metrics.
         self.layer_metrics: dict[int, tuple[Any, list[Value]]] = {}
+        #: Whether layers may emit fused training kernels that only onnxruntime's CPU provider is known to run
+        #: (``BatchNormalization(training_mode=1)``: the CUDA provider refuses it from opset 14, and files
+        #: must run everywhere). The compiler turns it on for CPU programs of this process, never for a file.
+        self.fused_training_ops = False
+        #: Whether a layer emitted such a kernel (the program is then rebuilt without for export).
+        self.used_fused_ops = False
 
     @contextlib.contextmanager
     def active(self) -> Iterator[TraceContext]:

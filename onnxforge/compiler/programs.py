@@ -58,6 +58,8 @@ class Program:
         layer_metrics: ``(tracker name, metric)`` of the metrics layers update in ``call()``, whose sums the
             program outputs under that name (reported after the compiled metrics, as Keras lists sublayer
             metrics after its own).
+        portable: ``False`` when the graph holds a fused training kernel only onnxruntime's CPU provider is
+            known to run (``build_train_step(fused_ops=True)``); exports rebuild such a program without.
     """
 
     kind: str
@@ -70,6 +72,7 @@ class Program:
     sums: list[tuple[str, str, str]] = field(default_factory=list)
     trainable: list[Variable] = field(default_factory=list)
     layer_metrics: list[tuple[str, Any]] = field(default_factory=list)
+    portable: bool = True
 
 
 # ------------------------------------------------------------------------------------------ tracing
@@ -77,7 +80,7 @@ class _Tracer:
     """A builder with the model's inputs declared and its forward pass traced."""
 
     def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
-                 rng_state: Variable | None = None, replicated: bool = False):
+                 rng_state: Variable | None = None, replicated: bool = False, fused_ops: bool = False):
         self.model = model
         self.training = training
         self.b = b = GraphBuilder(float32_fallback=True)
@@ -103,6 +106,7 @@ class _Tracer:
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
         self.ctx.replicated = replicated
+        self.ctx.fused_training_ops = fused_ops
         #: Host-fed inputs declared after tracing (a replicated step's global batch size, its cut inputs).
         self.extra_inputs: list[Value] = []
         with self.ctx.active():
@@ -240,7 +244,7 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in t.ctx.value_checks]))
     return Program(kind=kind, model=model, inputs=host_inputs, params=params, state=state_names,
                    learning_rate=lr.name if lr is not None else None, outputs=[n for n, _ in host_out],
-                   sums=sums, trainable=list(trainable))
+                   sums=sums, trainable=list(trainable), portable=not t.ctx.used_fused_ops)
 
 
 def _sum_outputs(sums: list[tuple[str, str, Value]]) -> tuple[list[tuple[str, Value]], list[tuple[str, str, str]]]:
@@ -290,7 +294,7 @@ def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | Non
 
 
 def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],
-                     rng_state: Variable | None = None) -> Program:
+                     rng_state: Variable | None = None, fused_ops: bool = False) -> Program:
     """The training program: forward, loss, gradients (onnxforge autodiff), optimizer update, in one graph.
 
     Args:
@@ -299,11 +303,15 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
         trainable: the variables to train, as captured by ``compile()``; every other variable read is a
             read-only input (frozen weights pass through untouched).
         rng_state: the int64 ``[seed, counter]`` Variable of in-graph noise (Dropout), if any.
+        fused_ops: let layers emit fused training kernels that only onnxruntime's CPU provider is known to
+            run (BatchNormalization's batch statistics, normalization and moving statistics as one
+            ``BatchNormalization(training_mode=1)``). Only for a CPU program run in this process: the result
+            is then marked ``portable=False``, and whatever writes a file builds the step again without.
     """
     opt = config.optimizer
     if opt is None:
         raise CompileError("No optimizer to train with. Provide an `optimizer` argument in `compile()`.")
-    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state)
+    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state, fused_ops=fused_ops)
     b, ctx = t.b, t.ctx
     total, loss_sums = _objective(t, config)
     trained = [v for v in trainable if v.uid in ctx.reads]

@@ -1,9 +1,11 @@
 """Normalization layers: ``BatchNormalization`` and ``LayerNormalization``.
 
 Both are emitted as plain arithmetic (ReduceMean, Sub, Mul, Sqrt, Div) rather than the ONNX
-``BatchNormalization`` / ``LayerNormalization`` ops: every piece has a simple gradient rule, the training
-graph of BatchNormalization needs batch statistics anyway, and the moving-statistics update is an explicit
-state output (``TraceContext.update``).
+``BatchNormalization`` / ``LayerNormalization`` ops: every piece has a simple gradient rule, and the
+moving-statistics update is an explicit state output (``TraceContext.update``). The exception is
+BatchNormalization's training step on a channels-first float value (after a conv, or on a Dense output),
+where ONNX's training-mode BatchNormalization computes the batch statistics, the normalization and the
+moving-statistics update in one onnxruntime kernel and its gradient rule needs a few passes over X.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .core import no_constraint
 
 
 _HALF = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+_FUSED_DTYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)  # onnxruntime's CPU BatchNormalization types
 
 
 def _cast_to(v: Value, dtype: int | None) -> Value:
@@ -130,7 +133,14 @@ class BatchNormalization(Layer):
         ctx = current_trace()
         moving_mean = _cast_to(ctx.read(self.moving_mean), x.dtype)
         moving_variance = _cast_to(ctx.read(self.moving_variance), x.dtype)
-        if training:
+        # Channels-first float training (after a conv, or a Dense output): one BatchNormalization op.
+        # Only where the compiler allows it (a CPU step of this process, never a file: see
+        # ``TraceContext.fused_training_ops``).
+        fused = (training and ctx.fused_training_ops and axis == 1 and rank >= 2 and x.dtype in _FUSED_DTYPES
+                 and not (self.synchronized and ctx.replicated))
+        if fused:
+            y = self._fused_training(ctx, x, channels, moving_mean, moving_variance)
+        elif training:
             reduce_axes = [i for i in range(rank) if i != axis]
             if self.synchronized and ctx.replicated:
                 mean, var = self._global_moments(ctx, x, reduce_axes, moving_mean, bcast, channels)
@@ -153,11 +163,31 @@ class BatchNormalization(Layer):
             inv = b.op("Sqrt", [moving_variance + self.epsilon])
             inv = (_cast_to(ctx.read(self.gamma), x.dtype) / inv) if self.gamma is not None else (1.0 / inv)
             y = (x - bcast(moving_mean)) * bcast(inv)
-        if self.beta is not None:
+        if self.beta is not None and not fused:
             y = y + bcast(_cast_to(ctx.read(self.beta), x.dtype))
         y.shape = x.shape
         y = _to_compute_dtype(self, y)
         return y if perm is None else _ops.transpose(y, perm)
+
+    def _fused_training(self, ctx, x: Value, channels: int, moving_mean: Value, moving_variance: Value) -> Value:
+        """Training mode on a channels-first value as ONNX's ``BatchNormalization(training_mode=1)``: one
+        onnxruntime kernel for the statistics, the normalization and the moving-statistics update (the
+        spec's ``running = input * momentum + batch * (1 - momentum)`` with the biased batch variance is
+        Keras's update), and a gradient rule that folds the backward into a few passes over X
+        (``autodiff/rules/nn.py``). Residual BatchNorm CNN of ``bench/train_cnn.py``, 1 thread: see there."""
+        b = x.builder
+        ctx.used_fused_ops = True
+        dims = _ops.ints(b, [channels])
+        scale = (_cast_to(ctx.read(self.gamma), x.dtype) if self.gamma is not None
+                 else b.fill(dims, x, 1.0))
+        bias = _cast_to(ctx.read(self.beta), x.dtype) if self.beta is not None else b.fill(dims, x, 0.0)
+        y, new_mean, new_var = b.op("BatchNormalization", [x, scale, bias, moving_mean, moving_variance], outputs=3,
+                                    training_mode=1, momentum=self.momentum, epsilon=self.epsilon)
+        for state, new in ((self.moving_mean, new_mean), (self.moving_variance, new_var)):
+            new.dtype = x.dtype
+            ctx.update(state, _cast_to(_ops.set_shape(new, (channels,)), ctx.read(state).dtype))
+        y.dtype = x.dtype
+        return y
 
     def _global_moments(self, ctx, x, reduce_axes, shift, bcast, channels):
         """Mean and biased variance over every replica's batch (``synchronized=True`` in a data-parallel step).

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 __all__ = ["Device", "resolve_device", "available_providers", "enable_tensor_float_32_execution",
-           "enable_op_determinism", "gpu_settings"]
+           "enable_op_determinism", "gpu_settings", "fused_training_ops"]
 
 import sys
 from dataclasses import dataclass
@@ -79,6 +79,21 @@ class Device:
 
     def __str__(self) -> str:
         return self.kind if self.kind == "cpu" else f"cuda:{self.device_id}"
+
+
+def fused_training_ops(device: Device) -> bool:
+    """Whether a training step compiled to run on ``device`` in this process may use fused training kernels.
+
+    Only the CPU provider: onnxruntime's CPU ``BatchNormalization`` computes the batch statistics, the
+    normalization and the moving statistics in one kernel with ``training_mode=1`` (fewer passes over the
+    activations than the same in elementwise ops), but its CUDA provider refuses ``training_mode=1`` from
+    opset 14 on, and a file may be run by any runtime: those keep the portable formulation.
+
+    Example:
+        >>> fused_training_ops(Device("cpu")), fused_training_ops(Device("cuda", 0))
+        (True, False)
+    """
+    return device.kind == "cpu"
 
 
 def resolve_device(device: str | Device = "auto") -> Device:

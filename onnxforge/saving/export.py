@@ -113,7 +113,8 @@ def _compiled_program(model: Any, kind: str, method: str) -> Program:
     if program is None:
         raise RuntimeError(f"{method}(): model {_model_name(model)!r} was compiled without a loss, so it has no "
                            f"{kind} program. Provide a `loss` argument in `compile()`.")
-    return program
+    # A file runs anywhere: not the CPU-only fused kernels this process's CPU step may use.
+    return program if program.portable else model._portable_program(kind)
 
 
 def _copy(proto: onnx.ModelProto) -> onnx.ModelProto:

@@ -18,7 +18,7 @@ from ..compiler.config import keras_dtype
 from .compile_metrics import compiled_trackers
 from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..metrics import Metric
-from ..runtime import Device, ProgramRunner, resolve_device
+from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..variables import Variable
 from . import distribution
 from .fit import FitMixin
@@ -173,7 +173,8 @@ class TrainingMixin(FitMixin):
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
-            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable())
+            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable(),
+                                                      fused_ops=fused_training_ops(self._device))
         except CompileError:
             if config.has_loss:
                 raise
@@ -182,7 +183,21 @@ class TrainingMixin(FitMixin):
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
+        self._portable_programs: dict[str, Program] = {}
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
+
+    def _portable_program(self, kind: str) -> Program:
+        """The compiled ``kind`` program as any runtime runs it: the one this process runs unless it holds a
+        fused training kernel only the CPU provider runs (see ``fused_training_ops``); that one is traced
+        again without (once), for files. Same inputs, outputs and state pairs, the same step in other ops."""
+        program = self._programs[kind]
+        if program.portable:
+            return program
+        cached = self._portable_programs.get(kind)
+        if cached is None:   # only a train_step is ever built with fused kernels; the RNG is not reseeded
+            cached = build_train_step(self, self._compiled_config, self._compiled_trainable(), self._rng_stream())
+            self._portable_programs[kind] = cached
+        return cached
 
     # ------------------------------------------------------------------------------------ trainable capture
     def _capture_trainable(self) -> None:

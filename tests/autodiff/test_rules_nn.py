@@ -63,6 +63,14 @@ CASES = [
     Case("BatchNormalization", [("N", 3), (3,), (3,), (3,), (3,)], gen=[normal] * 4 + [positive],
          attrs={"training_mode": 1, "momentum": 0.8, "epsilon": 1e-3}, outputs=3,
          torch_fn=_bn_train(0.8, 1e-3), name="BatchNorm_training_2d"),
+    # The training-mode rule's partial paths: only X's gradient (scale, bias and statistics held), and
+    # every gradient but X's (no recomputed xhat needed for dX).
+    Case("BatchNormalization", [("N", 3, 2, 2), (3,), (3,), (3,), (3,)], gen=[normal] * 4 + [positive],
+         attrs={"training_mode": 1, "momentum": 0.5}, outputs=3, wrt=[0], torch_fn=_bn_train(0.5),
+         name="BatchNorm_training_x_only"),
+    Case("BatchNormalization", [(3, 2, 4), (2,), (2,), (2,), (2,)], gen=[normal] * 4 + [positive],
+         attrs={"training_mode": 1}, outputs=3, wrt=[1, 2, 3, 4], torch_fn=_bn_train(),
+         name="BatchNorm_training_params_only"),
     Case("InstanceNormalization", [("N", 3, 5), (3,), (3,)], torch_fn=lambda x, s, b: F.instance_norm(x, weight=s, bias=b)),
     Case("InstanceNormalization", [(2, 2, 3, 2), (2,), (2,)], attrs={"epsilon": 1e-2},
          torch_fn=lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=1e-2), name="InstanceNorm_2d"),

@@ -138,14 +138,14 @@ def test_native_onnxforge_model_to_keras():
 
 
 def test_unsupported_layers_and_arguments_are_all_named():
-    kmodel = keras.Sequential([keras.Input((4, 4, 4, 1)), L.ConvLSTM2D(2, 2, name="vol"), L.Flatten(),
+    kmodel = keras.Sequential([keras.Input((4, 4, 3)), L.Solarization(name="vol"), L.Flatten(),
                                L.Dense(2, kernel_constraint=keras.constraints.MaxNorm(2), name="fc"),
                                L.BatchNormalization(renorm=True, name="bn")])
     with pytest.raises(UnsupportedKerasLayerError) as info:
         from_keras(kmodel)
     problems = info.value.problems
     assert len(problems) == 3
-    assert "'vol': class ConvLSTM2D" in problems[0]
+    assert "'vol': class Solarization" in problems[0]
     assert "'fc' (Dense): weight constraints" in problems[1] and "MaxNorm" in problems[1]
     assert "'bn' (BatchNormalization): argument renorm=True" in problems[2]
 

@@ -72,7 +72,10 @@ def test_export_is_standalone_checked_named_and_matches_predict_at_any_batch(tmp
     sess = _session(path)
     for n in (1, 5):
         x, _ = _data(n, seed=n)
-        np.testing.assert_array_equal(sess.run(None, {"image": x})[0], trained.predict(x, verbose=0))
+        # Not bit-exact: the exported weights are initializers, which onnxruntime folds (the BatchNorm
+        # arithmetic, Conv/Gemm fusions) where predict's program takes them as inputs; the results differ
+        # in the last bit for some weights (6 of 16 trained seeds before any speed change).
+        np.testing.assert_allclose(sess.run(None, {"image": x})[0], trained.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
 
 
 def test_sequence_axis_is_dynamic_and_named(tmp_path, checked):

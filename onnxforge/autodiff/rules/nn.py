@@ -103,29 +103,70 @@ def _batch_norm(ctx: GradContext):
     # Training mode: batch statistics over N and the spatial axes; running stats blend them in with
     # weight (1 - momentum), so they pass gradient to X and (momentum-scaled) to input_mean / input_var.
     momentum = float(ctx.attr("momentum", 0.9))
-    mean, inv = _statistics(ctx, x, axes, eps)
-    centered = x - mean
-    xhat = centered * inv
-    dx = None
-    if dy is not None and ctx.needs(0):
-        dx = _normalized_grad(ctx, dy * _per_channel(ctx, scale, rank), xhat, inv, axes)
     g_mean, g_var = ctx.GO(1), ctx.GO(2)
-    if (g_mean is not None or g_var is not None) and ctx.needs(0):
-        # d batch_mean / dx = 1 / M; d batch_var / dx = 2 (x - mean) / M (M elements per channel).
-        parts = []
-        if g_mean is not None:
-            parts.append(b.op("Expand", [_per_channel(ctx, g_mean, rank), b.op("Shape", [x])]))
+    need_x = ctx.needs(0) and (dy is not None or g_mean is not None or g_var is not None)
+    xhat = inv = count = None
+    if need_x or (dy is not None and ctx.needs(1)):
+        xhat, inv = _batch_xhat(ctx, x, eps)
+        count = _per_channel_count(ctx, x)
+    dy_sum = _sum(ctx, dy, axes) if dy is not None and (ctx.needs(0) or ctx.needs(2)) else None
+    dy_xhat_sum = _sum(ctx, dy * xhat, axes) if dy is not None and xhat is not None else None
+    dx = None
+    if need_x and dy is not None:
+        # dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)) = a * dy + b * xhat + c per channel,
+        # folded so that only dy * xhat (above) and these three full-size products and sums touch X's size.
+        a = scale * inv
+        dx = dy * _per_channel(ctx, a, rank) + (xhat * _per_channel(ctx, -(a * dy_xhat_sum) / count, rank)
+                                                 + _per_channel(ctx, -(a * dy_sum) / count, rank))
+    if need_x and (g_mean is not None or g_var is not None):
+        # d batch_mean / dx = 1 / M; d batch_var / dx = 2 (x - mean) / M = 2 xhat / (inv M).
+        weight = (1.0 - momentum) / count
+        per = None
         if g_var is not None:
-            parts.append(_per_channel(ctx, g_var, rank) * centered * 2.0)
-        extra = (parts[0] if len(parts) == 1 else parts[0] + parts[1]) * (1.0 - momentum) / _count(ctx, x, mean)
-        dx = extra if dx is None else dx + extra
+            per = xhat * _per_channel(ctx, g_var * 2.0 * weight / inv, rank)
+        if g_mean is not None:
+            shift = _per_channel(ctx, g_mean * weight, rank)
+            per = b.op("Expand", [shift, b.op("Shape", [x])]) if per is None else per + shift
+        dx = per if dx is None else dx + per
     return [
         dx,
-        _sum(ctx, dy * xhat, axes) if dy is not None and ctx.needs(1) else None,
-        _sum(ctx, dy, axes) if dy is not None and ctx.needs(2) else None,
+        dy_xhat_sum if dy is not None and ctx.needs(1) else None,
+        dy_sum if dy is not None and ctx.needs(2) else None,
         g_mean * momentum if g_mean is not None and ctx.needs(3) else None,
         g_var * momentum if g_var is not None and ctx.needs(4) else None,
     ]
+
+
+def _batch_xhat(ctx: GradContext, x: Value, eps: float) -> tuple[Value, Value]:
+    """``xhat = (x - mean) / sqrt(var + eps)`` over axis 1's complement and ``inv = 1 / sqrt(var + eps)``
+    as a ``(C,)`` vector, recomputed for a training-mode BatchNormalization's gradient.
+
+    For float and double, one more training-mode BatchNormalization with unit scale, zero bias and momentum
+    0 returns exactly these (its running statistics are then the batch mean and biased variance, whatever
+    the input statistics): one pass over X in onnxruntime, against five for the same in elementwise ops.
+    """
+    b = ctx.b
+    rank = _rank(ctx, x)
+    axes = [0, *range(2, rank)]
+    if x.dtype in (_F32, onnx.TensorProto.DOUBLE):
+        channel = b.op("Slice", [b.op("Shape", [x]), _ints(ctx, [1]), _ints(ctx, [2])])
+        # Four distinct buffers: onnxruntime may write the running statistics in place over the input ones,
+        # and a buffer shared with the scale or bias would then be read after it changed.
+        scale, bias, mean_in, var_in = (b.fill(channel, x, v) for v in (1.0, 0.0, 2.0, 3.0))
+        xhat, _, var = b.op("BatchNormalization", [x, scale, bias, mean_in, var_in], outputs=3, training_mode=1,
+                            momentum=0.0, epsilon=eps)
+        xhat.shape, xhat.dtype, var.dtype = x.shape, x.dtype, x.dtype
+        return xhat, b.op("Reciprocal", [b.op("Sqrt", [var + eps])])
+    mean, inv = _statistics(ctx, x, axes, eps)
+    flat = b.op("Reshape", [inv, b.op("Slice", [b.op("Shape", [x]), _ints(ctx, [1]), _ints(ctx, [2])])])
+    return (x - mean) * inv, flat
+
+
+def _per_channel_count(ctx: GradContext, x: Value) -> Value:
+    """How many elements of ``x`` share each channel of axis 1 (``N * spatial``), as a scalar of x's dtype."""
+    b = ctx.b
+    shape = b.op("Shape", [x])
+    return b.op("Cast", [b.op("Div", [b.op("Size", [x]), b.op("Gather", [shape, _ints(ctx, [1])])])], to=x.dtype)
 
 
 # ------------------------------------------------------------------ InstanceNormalization
