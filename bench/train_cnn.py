@@ -33,6 +33,17 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   Transposes + one big GEMM 20.2; the textbook batch/channel-swapped Conv loses on every shape tried
   (16 ch at 32x32 62 vs 34, seed conv2 44 vs 30, conv1 6.2 vs 3.0). Patches: one-hot Conv 8.7 vs
   Pad + 9 Slices + Concat 9.4 (tap-major) / 13.2 (channel-major). Kept as it was.
+* Later rounds (seed CNN train_step, 1 thread unless said, paired medians of 30-40 interleaved steps, load
+  4-5): conv2's input gradient as a Conv over dY with the transposed, flipped kernel (pads extent-1-p)
+  instead of ConvTranspose: +3.0 and +3.4 CPU-ms at 1 thread; at 2 threads with spinning -13.6 CPU-ms /
+  -4.8 ms wall (ConvTranspose runs one parallel section per image, which an oversubscribed machine
+  punishes), without spinning +2.8 CPU-ms / +4.1 wall: ConvTranspose kept (alone, 2 threads with spinning:
+  36 vs 24 ms wall on this loaded machine; 12.0 vs 15.1 at 1 thread). The max-pool gradient as a first-hit
+  mask on the [N*C*H/2, 2, W/2, 2] view (Equal against the broadcast Y, tap weights 8/4/2/1, ReduceMax,
+  Equal, Cast, Mul by the broadcast dY), ties exact: 74-77 vs 8.0-8.7 CPU-ms for pool 1 forward + backward
+  (onnxruntime's broadcast Equal and Mul over these inner unit axes cost 16-18 ms each). The weight
+  gradient's centre tap of a 'same' conv reads the unpadded X instead of a Slice of the padded one (one
+  0.43 ms copy less in the profile, bit-identical): -1.1 and +0.1 CPU-ms, within noise; kept.
 * Session options: without the NCHWc layout transformer -4.5 CPU-ms (it only reaches pools and
   constant-kernel convs, programs take weights as inputs, and its reorders cost more);
   ORT_ENABLE_EXTENDED -3.8, ORT_ENABLE_BASIC +3.5. Without the memory pattern peak RSS 761 -> 449 MB

@@ -209,7 +209,7 @@ def _weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, p
     padded = [i + pb + pe for i, pb, pe in zip(spatial, pads[:rank], pads[rank:])]
     out = [n - (k - 1) * d for n, k, d in zip(padded, kernel, dilations)]
     swap = [1, 0] + list(range(2, rank + 2))  # [N, C, ...] <-> [C, N, ...]
-    xc = b.op("Transpose", [x], perm=swap)
+    unpadded = xc = b.op("Transpose", [x], perm=swap)
     if any(pads):
         xc = b.op("Pad", [xc, _ints(b, [0, 0] + pads[:rank] + [0, 0] + pads[rank:])])
     g = b.op("Reshape", [b.op("Transpose", [dy], perm=swap), _ints(b, [m, -1])])
@@ -219,7 +219,9 @@ def _weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, p
     per_tap = []
     for tap in itertools.product(*(range(k) for k in kernel)):
         starts = [t * d for t, d in zip(tap, dilations)]
-        if any(starts) or any(st + o != n for st, o, n in zip(starts, out, padded)):
+        if list(starts) == pads[:rank] and list(out) == list(spatial):
+            tap_x = unpadded  # the tap that reads X exactly where it lies ('same' padding's centre): no copy
+        elif any(starts) or any(st + o != n for st, o, n in zip(starts, out, padded)):
             tap_x = b.op("Slice", [xc, _ints(b, starts), _ints(b, [st + o for st, o in zip(starts, out)]), axes])
         else:
             tap_x = xc  # a 1x1 kernel reads the (padded) X as it is
