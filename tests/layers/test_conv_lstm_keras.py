@@ -89,3 +89,18 @@ def test_config_weights_and_errors():
     with pytest.raises(ValueError, match="ndim=5"):
         fkeras.layers.ConvLSTM2D(2, 3)(fkeras.Input((4, 4, 1)))
     assert keras.layers.ConvLSTM2D.__name__ == fkeras.layers.ConvLSTM2D.__name__
+
+
+def test_keras_files_move_both_ways(tmp_path):
+    pytest.importorskip("h5py")
+    x = np.random.default_rng(4).random((2, 3, 6, 6, 1)).astype("float32")
+    inp = fkeras.Input((3, 6, 6, 1))
+    ours = fkeras.Model(inp, fkeras.layers.ConvLSTM2D(2, 3, padding="same")(inp))
+    ours.save(tmp_path / "ours.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "ours.keras").predict(x, verbose=0),
+                               ours.predict(x, verbose=0), atol=1e-6)
+    kin = keras.Input((3, 6, 6, 1))
+    theirs = keras.Model(kin, keras.layers.ConvLSTM2D(2, 3, return_sequences=True)(kin))
+    theirs.save(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(fkeras.saving.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
+                               theirs.predict(x, verbose=0), atol=1e-6)

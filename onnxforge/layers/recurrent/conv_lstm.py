@@ -44,6 +44,14 @@ def _tuple(layer: str, arg: str, value: Any, rank: int) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
 
 
+class ConvLSTMCell(Layer):
+    """Holds a ConvLSTM layer's ``kernel``, ``recurrent_kernel`` and ``bias`` (the layer runs the steps)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.kernel = self.recurrent_kernel = self.bias = None
+
+
 class _ConvLSTM(Layer):
     """The rank-generic ConvLSTM layer (see the module docstring)."""
 
@@ -98,6 +106,20 @@ class _ConvLSTM(Layer):
         self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
         self.go_backwards, self.stateful = bool(go_backwards), False
         self.input_spec = InputSpec(ndim=r + 3)
+        # Keras keeps the weights on a cell (``.keras`` files store them under ``<layer>/cell``).
+        self.cell = ConvLSTMCell(name=f"{self.name}_cell", dtype=self.dtype_policy)
+
+    @property
+    def kernel(self) -> Any:
+        return self.cell.kernel
+
+    @property
+    def recurrent_kernel(self) -> Any:
+        return self.cell.recurrent_kernel
+
+    @property
+    def bias(self) -> Any:
+        return self.cell.bias
 
     # ------------------------------------------------------------ shapes and weights
     def _spatial_out(self, spatial: tuple) -> tuple:
@@ -123,14 +145,15 @@ class _ConvLSTM(Layer):
         channels = shape[-1]
         if channels is None:
             raise ValueError(f"Layer {self.name} needs a known channel dimension. Received: input_shape={shape}")
-        f = self.filters
-        self.kernel = self.add_weight(shape=(*self.kernel_size, channels, 4 * f), initializer=self.kernel_initializer,
+        f, cell = self.filters, self.cell
+        cell.kernel = cell.add_weight(shape=(*self.kernel_size, channels, 4 * f), initializer=self.kernel_initializer,
                                       name="kernel", regularizer=self.kernel_regularizer)
-        self.recurrent_kernel = self.add_weight(shape=(*self.kernel_size, f, 4 * f), name="recurrent_kernel",
+        cell.recurrent_kernel = cell.add_weight(shape=(*self.kernel_size, f, 4 * f), name="recurrent_kernel",
                                                 initializer=self.recurrent_initializer,
                                                 regularizer=self.recurrent_regularizer)
-        self.bias = self.add_weight(shape=(4 * f,), initializer=self._bias_init(), name="bias",
+        cell.bias = cell.add_weight(shape=(4 * f,), initializer=self._bias_init(), name="bias",
                                     regularizer=self.bias_regularizer) if self.use_bias else None
+        cell.built = True
         self.input_spec = InputSpec(ndim=self.rank + 3, axes={-1: channels})
 
     def _bias_init(self) -> Any:
