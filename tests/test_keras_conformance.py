@@ -12,7 +12,6 @@ Deliberate differences, each named where it is allowed: configs keep ``SimpleRNN
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import warnings
 
@@ -28,7 +27,7 @@ KL = keras.layers
 
 import onnxforge  # noqa: E402
 from exporters.keras_exporter import _is_inert, from_keras  # noqa: E402
-from tests.layers.required_args import extra_required_args  # noqa: E402
+from tests.layers.required_args import KERAS_TF_MISSING, KERAS_TF_REASON, extra_required_args  # noqa: E402
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 5)).astype("float32")
@@ -362,8 +361,8 @@ _LAYERS_ON_TENSORFLOW = {"IntegerLookup", "StringLookup", "TextVectorization"}
 
 @pytest.mark.parametrize("name", _shared_layer_classes())
 def test_default_constructor_arguments_match_keras(name):
-    if name in _LAYERS_ON_TENSORFLOW and importlib.util.find_spec("tensorflow") is None:
-        pytest.skip(f"Keras's {name} runs on TensorFlow whatever the backend (the test extra installs it)")
+    if name in _LAYERS_ON_TENSORFLOW and KERAS_TF_MISSING:
+        pytest.skip(KERAS_TF_REASON)
     k_args, f_args = _required_args(keras).get(name, {}), _required_args(onnxforge).get(name, {})
     expected = _strip(getattr(keras.layers, name)(**k_args).get_config())
     got = _strip(getattr(onnxforge.layers, name)(**f_args).get_config())

@@ -2,7 +2,13 @@
 default-config conformance test (``tests/test_keras_conformance.py``) can build each on both sides."""
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
+
+#: Keras builds its lookup, text and discretization layers (and adapt() on anything but an array) on TensorFlow
+#: whatever the backend; the test extra installs tensorflow-cpu, the oracle for ours.
+KERAS_TF_MISSING = importlib.util.find_spec("tensorflow") is None
+KERAS_TF_REASON = "the Keras oracle for this layer runs on TensorFlow (the test extra installs tensorflow-cpu)"
 
 
 def _double(x):

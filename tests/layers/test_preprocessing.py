@@ -4,7 +4,6 @@ StringLookup and TextVectorization: learned state, outputs (through from_keras a
 configs."""
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
@@ -18,11 +17,9 @@ import onnxforge.keras as fkeras  # noqa: E402
 from exporters.keras_exporter import from_keras  # noqa: E402
 from onnxforge import layers as L  # noqa: E402
 from tests.layers.keras_parity import check_layer_parity  # noqa: E402
+from tests.layers.required_args import KERAS_TF_MISSING, KERAS_TF_REASON  # noqa: E402
 
-# Keras's lookup, text and discretization layers (and adapt() on anything but an array) run on TensorFlow
-# whatever the backend; the test extra installs tensorflow-cpu for them.
-needs_keras_tf = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                                    reason="the Keras oracle for this layer needs TensorFlow (pip install -e '.[test]')")
+needs_keras_tf = pytest.mark.skipif(KERAS_TF_MISSING, reason=KERAS_TF_REASON)
 
 R = np.random.default_rng(8)
 DATA = (R.normal(size=(40, 3, 4)) * [1.0, 5.0, 0.1, 2.0] + [0.0, 3.0, -1.0, 10.0]).astype("float32")
