@@ -19,11 +19,14 @@ class GradContext:
     """
 
     def __init__(self, b: GraphBuilder, node: onnx.NodeProto, output_grads: list[Value | None],
-                 needed: set[str]):
+                 needed: set[str], producers: dict[str, onnx.NodeProto] | None = None,
+                 uses: dict[str, int] | None = None):
         self.b = b
         self.node = node
         self._output_grads = output_grads
         self._needed = needed
+        self._producers = producers or {}
+        self._uses = uses or {}
         self._attrs = protos.attributes(node)
         #: Gradients for names a subgraph captures from the enclosing scope (control-flow rules).
         self.capture_grads: dict[str, Value] = {}
@@ -72,6 +75,17 @@ class GradContext:
     def needs_name(self, name: str) -> bool:
         """Whether the value called ``name`` wants a gradient: ``needs`` for the names a subgraph captures."""
         return name in self._needed
+
+    def producer(self, name: str) -> onnx.NodeProto | None:
+        """The forward node that computes ``name`` (``None`` for graph inputs, initializers and values the
+        engine was not told about)."""
+        return self._producers.get(name)
+
+    def use_count(self, name: str) -> int:
+        """How many times the forward graph reads ``name`` (node inputs, subgraph captures, graph outputs,
+        the loss and the wanted values each count), so a rule can tell that it is a value's only reader.
+        Without that index every value counts as read more than once: fusions across nodes stay off."""
+        return self._uses.get(name, 2)
 
     def attr(self, name: str, default: Any = None) -> Any:
         """The node attribute ``name`` (bytes decoded to str), or ``default``."""

@@ -63,6 +63,8 @@ def backward(
     reached, parent = _forward_reach(b, forward, wrt_names)
     needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))
 
+    producers = {out: node for node in forward for out in node.output if out}
+    uses = _use_counts(b, forward, loss_names + wrt_names)
     grads: dict[str, list[Value]] = {}
     for name, s in zip(loss_names, seeds):
         if name in needed:
@@ -86,7 +88,7 @@ def backward(
         rule = lookup(node.op_type)
         if rule is None:
             raise GradientError(_missing_rule_message(node, forward, parent, needed, loss_name))
-        ctx = GradContext(b, node, output_grads, needed)
+        ctx = GradContext(b, node, output_grads, needed, producers, uses)
         input_grads = list(rule(ctx))
         while len(input_grads) > len(node.input) and input_grads[-1] is None:
             input_grads.pop()  # rules may list trailing optional inputs the node left out
@@ -126,6 +128,15 @@ def _forward_reach(b: GraphBuilder, nodes: list[onnx.NodeProto], wrt: list[str])
                 reached.add(out)
                 parent[out] = (node, hit)
     return reached, parent
+
+
+def _use_counts(b: GraphBuilder, nodes: list[onnx.NodeProto], extra: list[str]) -> dict[str, int]:
+    """How many times each value is read: by the nodes (subgraph captures included), as a graph output, and
+    once for each of ``extra`` (the losses and the wanted values, whose gradients must stay whole)."""
+    uses: dict[str, int] = {}
+    for name in [i for node in nodes for i in _all_inputs(node)] + [o.name for o in b.outputs] + list(extra):
+        uses[name] = uses.get(name, 0) + 1
+    return uses
 
 
 def _backward_reach(nodes: list[onnx.NodeProto], reached: set[str], loss: str) -> set[str]:

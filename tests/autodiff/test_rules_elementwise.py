@@ -14,7 +14,7 @@ from onnx.reference.ops import op_erf
 from onnxforge.autodiff import GradientError, check_gradients, gradient_model
 from onnxforge.graph import GraphBuilder
 from tests.autodiff.harness import (  # torch, F: optional oracle
-    F, Case, away_from_zero, distinct, normal, positive, run_case, needs_torch, torch,
+    F, Case, away_from_zero, distinct, normal, positive, run_case, run_model, needs_torch, torch,
 )
 from tests.conftest import check_full
 
@@ -364,3 +364,51 @@ PRELU_CASES = [
 @pytest.mark.parametrize("case", PRELU_CASES, ids=lambda c: c.id)
 def test_prelu(case):
     run_case(case)
+
+
+# ------------------------------------------------------------------ SiLU: x * Sigmoid(x) differentiated as one
+def _silu_model(order: str, extra_reader: bool):
+    """``y = x * Sigmoid(x)`` (``order`` "xs" or "sx"), and with ``extra_reader`` also ``z = Sigmoid(x) * w``
+    (the Sigmoid read twice: the fused SiLU rule must not apply)."""
+    def make(elem):
+        b = GraphBuilder()
+        x = b.input("x", elem, ("N", 5))
+        w = b.input("w", elem, ("N", 5))
+        s = b.op("Sigmoid", [x])
+        b.output(x * s if order == "xs" else s * x, "y")
+        if extra_reader:
+            b.output(s * w, "z")
+        return b.to_model()
+    return make
+
+
+def _silu_inputs(rng, n):
+    # Large magnitudes too: s saturates at 0 and 1 there, where 1 + x - y must stay exact.
+    x = rng.standard_normal((n, 5)) * 3.0
+    x[0, :3] = [30.0, -30.0, 0.0]
+    return {"x": x, "w": rng.standard_normal((n, 5))}
+
+
+@pytest.mark.parametrize("order", ["xs", "sx"])
+@pytest.mark.parametrize("extra_reader", [False, True], ids=["sigmoid_read_once", "sigmoid_read_twice"])
+def test_silu_gradient(order, extra_reader):
+    def reference(x, w):
+        s = torch.sigmoid(x)
+        return (x * s, s * w) if extra_reader else x * s
+    run_model(_silu_model(order, extra_reader), _silu_inputs, ["x", "w"] if extra_reader else ["x"],
+              torch_fn=reference, name=f"silu_{order}")
+
+
+def test_silu_gradient_is_fused_only_where_the_sigmoid_has_one_reader():
+    ops = {}
+    for extra in (False, True):
+        model = _silu_model("xs", extra)(TensorProto.FLOAT)
+        outs = ["y", "z"] if extra else ["y"]
+        b = GraphBuilder.from_model(model)
+        loss = b.op("ReduceSum", [b.op("Concat", [b.value(o) for o in outs], axis=1)], keepdims=0)
+        b.output(loss, "loss")
+        grad = gradient_model(b.to_model(), "loss", ["x"])
+        ops[extra] = [n.op_type for n in grad.graph.node]
+    # The Sigmoid rule's 1 - s (a Sub) appears only when the Sigmoid has another reader.
+    assert ops[False].count("Sub") == 1 and ops[False].count("Mul") == 3, ops[False]
+    assert ops[True].count("Mul") > ops[False].count("Mul"), ops

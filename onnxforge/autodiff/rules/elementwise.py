@@ -114,7 +114,29 @@ def _sub(ctx):
 @register("Mul")
 def _mul(ctx):
     dy, a, b = ctx.GO(0), ctx.I(0), ctx.I(1)
+    silu = _silu_operand(ctx)
+    if silu is not None:
+        # y = x * s with s = Sigmoid(x) read by nothing else (SiLU / swish): the whole dL/dx through both
+        # factors is dy * s * (1 + x - y), four passes over the tensor where the Mul and Sigmoid rules would
+        # make six (dy*s, dy*x, 1-s, s*(1-s), the product, the sum); s gets no gradient of its own, so the
+        # Sigmoid rule never runs. EfficientNet-B0 forward+backward (49 SiLUs, batch 4, 1 thread): 418 -> 404 ms.
+        x, s, y = ctx.I(silu), ctx.I(1 - silu), ctx.O(0)
+        grads: list[Value | None] = [None, None]
+        grads[silu] = dy * (s * ((x - y) + 1.0))
+        return grads
     return [_to(ctx, 0, dy * b) if ctx.needs(0) else None, _to(ctx, 1, dy * a) if ctx.needs(1) else None]
+
+
+def _silu_operand(ctx: GradContext) -> int | None:
+    """The index of ``x`` when this Mul is ``x * Sigmoid(x)`` (either order), the Sigmoid's output has no
+    other reader and ``x`` wants a gradient; else ``None``."""
+    for i in (0, 1):
+        x, s = ctx.node.input[i], ctx.node.input[1 - i]
+        sigmoid = ctx.producer(s)
+        if (sigmoid is not None and sigmoid.op_type == "Sigmoid" and sigmoid.input[0] == x
+                and ctx.use_count(s) == 1 and ctx.needs(i)):
+            return i
+    return None
 
 
 @register("Div")
