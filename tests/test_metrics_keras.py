@@ -20,6 +20,15 @@ if keras.backend.backend() != "torch":   # pragma: no cover - another backend wa
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
 import onnxforge  # noqa: E402
+from onnxforge.layers.base import clear_session  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Both sides number default names (``precision``, ``precision_1``) from process-wide counters: start
+    each test from zero on both, whatever ran before it in this process."""
+    keras.backend.clear_session(free_memory=False)  # the names only: no garbage collection per test
+    clear_session()
 
 R = np.random.default_rng(7)
 N = 10
