@@ -21,6 +21,7 @@ from onnxforge.custom_objects import CustomObjectScope, custom_object_scope, get
 from onnxforge.layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
+from onnxforge.saving.object_serialization import deserialize_keras_object, serialize_keras_object
 from onnxforge.saving.keras_format.errors import KerasFileError
 from onnxforge.saving.portable import TrainingFile, companion_path, load_training
 from onnxforge import models as _models
@@ -56,6 +57,8 @@ __all__ = [
     "custom_object_scope",
     "CustomObjectScope",
     "get_custom_objects",
+    "serialize_keras_object",
+    "deserialize_keras_object",
     "TrainingFile",
     "companion_path",
     "load_training",

@@ -1,0 +1,164 @@
+"""``keras.saving.serialize_keras_object`` / ``deserialize_keras_object``: any Keras object as Keras 3's
+``{"module", "class_name", "config", "registered_name"}`` dict and back.
+
+Custom layers use them in ``get_config`` / ``from_config`` to carry nested objects (a sub-layer, a loss, an
+initializer), as the Keras serialization guide shows. The dicts have Keras 3's shape, so a config written by
+Keras deserializes here and the other way round. Objects are told apart by their base class (layers,
+losses, metrics, optimizers, initializers, regularizers); functions (activations, loss functions) are
+written by name, as Keras writes them. Reading only builds classes the program has chosen: onnxforge's
+own, registered ones and ``custom_objects`` (the same rule as ``load_model``).
+"""
+from __future__ import annotations
+
+__all__ = ["serialize_keras_object", "deserialize_keras_object"]
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import activations, initializers, keras_objects, losses, metrics, optimizers, regularizers
+from ..custom_objects import lookup
+from ..layers import Layer
+from ..layers.serialization import deserialize as deserialize_layer
+from ..layers.serialization import serialize as serialize_layer
+from .keras_format.config import keras_config_to_onnxforge, onnxforge_config_to_keras
+
+# Base class -> the Keras module its objects are written under.
+_KINDS: tuple[tuple[type, str], ...] = (
+    (losses.Loss, "keras.losses"),
+    (metrics.Metric, "keras.metrics"),
+    (optimizers.Optimizer, "keras.optimizers"),
+    (initializers.Initializer, "keras.initializers"),
+    (regularizers.Regularizer, "keras.regularizers"),
+)
+
+
+def serialize_keras_object(obj: Any) -> Any:
+    """``obj`` as JSON-ready data in Keras 3's format.
+
+    Plain values (None, bools, numbers, strings) and NumPy scalars come back as Python values; lists,
+    tuples and dicts are serialized item by item; a function is written by name; any other object needs a
+    ``get_config`` method.
+
+    Example:
+        >>> import onnxforge as tf
+        >>> d = serialize_keras_object(tf.keras.losses.MeanSquaredError())
+        >>> d["module"], d["class_name"]
+        ('keras.losses', 'MeanSquaredError')
+        >>> serialize_keras_object(tf.keras.activations.relu)["config"]
+        'relu'
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (list, tuple)):
+        items = [serialize_keras_object(i) for i in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    if isinstance(obj, dict):
+        return {k: serialize_keras_object(v) for k, v in obj.items()}
+    if isinstance(obj, Layer):
+        out = onnxforge_config_to_keras(serialize_layer(obj))
+        out.setdefault("registered_name", None)
+        return out
+    if isinstance(obj, type):
+        raise TypeError(f"serialize_keras_object() takes an object, not a class. Received: {obj!r}")
+    if callable(obj) and not hasattr(obj, "get_config"):
+        name = getattr(obj, "__name__", None)
+        if not isinstance(name, str) or name == "<lambda>":
+            raise TypeError("serialize_keras_object() can write a function only by its name; a lambda has none. "
+                            f"Received: {obj!r}")
+        registered = keras_objects.get_registered_name(obj) if isinstance(obj, type) else None
+        return {"module": "builtins", "class_name": "function", "config": name,
+                "registered_name": registered or "function"}
+    if not hasattr(obj, "get_config"):
+        raise TypeError(f"Cannot serialize {obj!r}: it is not a Keras object (no get_config()), nor a plain "
+                        "value, list, dict or named function.")
+    module = next((m for base, m in _KINDS if isinstance(obj, base)), type(obj).__module__)
+    cls = type(obj)
+    registered = keras_objects.get_registered_name(cls)
+    return {"module": module, "class_name": cls.__name__, "config": serialize_keras_object(obj.get_config()),
+            "registered_name": registered if ">" in registered else None}
+
+
+def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **kwargs: Any) -> Any:
+    """The object ``serialize_keras_object`` (here or in Keras 3) wrote as ``config``.
+
+    Example:
+        >>> import onnxforge as tf
+        >>> loss = deserialize_keras_object({"module": "keras.losses", "class_name": "Huber",
+        ...                                  "config": {"delta": 2.0}, "registered_name": None})
+        >>> type(loss).__name__, loss.delta
+        ('Huber', 2.0)
+
+    Raises:
+        ValueError: an unknown class or function (names the entry).
+        TypeError: an entry of the wrong type.
+    """
+    if config is None or isinstance(config, (bool, int, float, str)):
+        return config
+    if isinstance(config, (list, tuple)):
+        items = [deserialize_keras_object(i, custom_objects) for i in config]
+        return items if isinstance(config, list) else tuple(items)
+    if not isinstance(config, dict):
+        raise TypeError(f"deserialize_keras_object() reads JSON-like data. Received: {type(config).__name__}")
+    if "class_name" not in config or "config" not in config:
+        return {k: deserialize_keras_object(v, custom_objects) for k, v in config.items()}
+    class_name, inner = config["class_name"], config["config"]
+    if not isinstance(class_name, str):
+        raise TypeError(f"'class_name' must be a string. Received: class_name={class_name!r}")
+    if class_name == "__tuple__" and isinstance(inner, dict):
+        return tuple(deserialize_keras_object(i, custom_objects) for i in inner.get("value", []))
+    if class_name == "function":
+        return _function(inner, config.get("registered_name"), custom_objects)
+    module = config.get("module") or ""
+    if module in ("keras.layers", "keras", "keras.models") or module.startswith("keras.src.layers") or \
+            _chosen_class(config, custom_objects, Layer) is not None:
+        # Arguments newer Keras releases add with an inert default are dropped, anything else unsupported
+        # is refused with every problem named (the same reading as a .keras file's config.json).
+        return deserialize_layer(keras_config_to_onnxforge(config, custom_objects), custom_objects)
+    cls = _chosen_class(config, custom_objects, object)
+    if cls is not None:
+        return cls.from_config(inner)
+    readers: dict[str, Callable[[dict], Any]] = {
+        "keras.losses": losses.get, "keras.metrics": metrics.deserialize, "keras.optimizers": optimizers.deserialize,
+        "keras.initializers": initializers.deserialize, "keras.regularizers": regularizers.deserialize,
+    }
+    reader = readers.get(module)
+    if reader is None:
+        raise ValueError(f"Could not locate class '{class_name}' (module {module!r}). Pass it in custom_objects "
+                         "or decorate it with @onnxforge.saving.register_keras_serializable().")
+    return reader({k: v for k, v in config.items() if k in ("class_name", "config", "module", "registered_name")})
+
+
+def _chosen_class(config: dict, custom_objects: dict | None, base: type) -> type | None:
+    """The class the program supplied for this entry (``custom_objects``, a ``custom_object_scope``, a
+    ``register_keras_serializable`` registration), if it derives from ``base``; onnxforge's own classes are
+    found by the per-kind readers instead."""
+    for name in (config.get("registered_name"), config["class_name"]):
+        if isinstance(name, str):
+            cls = (custom_objects or {}).get(name) or lookup(name)
+            if isinstance(cls, type) and issubclass(cls, base):
+                return cls
+    return None
+
+
+def _function(name: Any, registered: Any, custom_objects: dict | None) -> Callable:
+    if not isinstance(name, str):
+        raise TypeError(f"A serialized function's 'config' must be its name. Received: {name!r}")
+    for key in (registered, name):
+        if isinstance(key, str) and key != "function":
+            found = (custom_objects or {}).get(key) or lookup(key)
+            if callable(found):
+                return found
+    for module in (activations, losses):  # the function itself (Keras returns losses.mean_squared_error, not a Loss)
+        found = getattr(module, name, None)
+        if callable(found) and not isinstance(found, type) and not name.startswith("_"):
+            return found
+    for getter in (activations.get, losses.get):
+        try:
+            return getter(name)
+        except (ValueError, TypeError, KeyError):
+            continue
+    raise ValueError(f"Could not locate function '{name}'. Pass it in custom_objects or register it.")
