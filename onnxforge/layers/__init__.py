@@ -34,7 +34,8 @@ from .wrapper import Pipeline, Wrapper  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
                             Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
-                            RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization)
+                            RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization,
+                            RandomGrayscale, RandomInvert)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -83,7 +84,7 @@ __all__ = [
     "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
     "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
-    "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
+    "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomInvert",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -1,4 +1,4 @@
-"""Image ops (``keras.ops.image``): ``extract_patches``, ``resize``, ``affine_transform``.
+"""Image ops (``keras.ops.image``): ``extract_patches``, ``resize``, ``affine_transform``, ``rgb_to_grayscale``.
 
 Symbolic on graph values (inside a traced layer or ``train_step``), eager on NumPy arrays, with Keras 3's
 arguments and numbers: ``extract_patches`` is Keras's convolution with an identity kernel (patch values in
@@ -13,7 +13,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["extract_patches", "resize", "affine_transform"]
+__all__ = ["extract_patches", "resize", "affine_transform", "rgb_to_grayscale"]
 
 from typing import Any
 
@@ -119,3 +119,39 @@ def affine_transform(images: Any, transform: Any, interpolation: str = "bilinear
     if len(t.shape) == 1:
         t = b.op("Unsqueeze", [t, b.const(np.asarray([0], np.int64))])
     return _affine(x, t, interpolation, fill_mode, fill_value, normalize_data_format(data_format))
+
+
+# ITU-R 601 luma weights, as Keras 3 (and torchvision) use them.
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+@symbolic
+def rgb_to_grayscale(images: Any, data_format: str | None = None) -> Value:
+    """Keras 3's ``ops.image.rgb_to_grayscale``: ``0.2989 R + 0.587 G + 0.114 B`` as one channel (a
+    one-channel input is returned as it is), in the images' own type, for a single image or a batch.
+
+    Example:
+        >>> import numpy as np
+        >>> from onnxforge import ops
+        >>> ops.image.rgb_to_grayscale(np.ones((2, 4, 4, 3), np.float32)).shape
+        (2, 4, 4, 1)
+    """
+    b = _b(images)
+    x = as_value(images, b)
+    shape = x.shape
+    if shape is None or len(shape) not in (3, 4):
+        raise ValueError("Invalid images rank: expected rank 3 (single image) or rank 4 (batch of images). "
+                         f"Received input with shape: images.shape={shape}")
+    axis = len(shape) - 3 if normalize_data_format(data_format) == "channels_first" else len(shape) - 1
+    if shape[axis] not in (1, 3):
+        raise ValueError("Invalid channel size: expected 3 (RGB) or 1 (Grayscale). "
+                         f"Received input with shape: images.shape={shape}")
+    if shape[axis] == 1:
+        return x
+    weights_shape = [1] * len(shape)
+    weights_shape[axis] = 3
+    compute = x if x.is_float else b.op("Cast", [x], to=1, shape=shape)
+    weights = b.const(np.asarray(_LUMA, np.float32).reshape(weights_shape), compute.dtype)
+    out_shape = tuple(1 if i == axis else d for i, d in enumerate(shape))
+    gray = b.op("ReduceSum", [compute * weights, b.const(np.asarray([axis], np.int64))], keepdims=1, shape=out_shape)
+    return gray if x.is_float else b.op("Cast", [gray], to=x.dtype, shape=out_shape)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                            RandomZoom)
+from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
 from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
@@ -12,4 +13,5 @@ from .text_vectorization import TextVectorization
 
 __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
-           "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop"]
+           "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
+           "RandomGrayscale", "RandomInvert"]
