@@ -51,7 +51,7 @@ from .attention import (AdditiveAttention, Attention, GroupedQueryAttention, Gro
 
 # Recurrent layers live in their own package (one Scan per layer); re-exported so `layers.LSTM` works.
 from .recurrent import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking,  # noqa: E402
-                        SimpleRNN, SimpleRNNCell, TimeDistributed)
+                        SimpleRNN, SimpleRNNCell, StackedRNNCells, TimeDistributed)
 from .recurrent.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D  # noqa: E402
 
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
@@ -70,7 +70,7 @@ __all__ = [
     "BatchNormalization", "LayerNormalization", "TensorOperator", "OpCall",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "ReLU", "LeakyReLU", "ELU", "Softmax",
-    "RNN", "SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "SimpleRNNCell", "LSTMCell", "GRUCell", "Bidirectional", "TimeDistributed",
+    "RNN", "SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "Bidirectional", "TimeDistributed",
     "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
     "GroupedQueryAttention",
     "Identity", "Lambda", "ReversibleEmbedding", "Wrapper", "Pipeline", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",

@@ -22,6 +22,7 @@ def extra_required_args(lib: Any) -> dict:
         "MultiHeadAttention": dict(num_heads=2, key_dim=3),
         "GroupQueryAttention": dict(head_dim=3, num_query_heads=4, num_key_value_heads=2),
         "Lambda": dict(function=_double), "Wrapper": dict(layer=lib.layers.Dense(2)),
+        "StackedRNNCells": dict(cells=[lib.layers.LSTMCell(3), lib.layers.GRUCell(2)]),
         "Pipeline": dict(layers=[lib.layers.Rescaling(0.5), lib.layers.RandomFlip()]), "ReversibleEmbedding": dict(input_dim=10, output_dim=3),
         "Dot": dict(axes=1), "RepeatVector": dict(n=2),
         **{n: dict(filters=2, kernel_size=3) for n in (

@@ -12,7 +12,8 @@ from .conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from .layers import GRU, LSTM, SimpleRNN
 from .masking import Masking, get_keras_mask, set_keras_mask
 from .rnn import RNN
+from .stacked import StackedRNNCells
 from .wrappers import Bidirectional, TimeDistributed
 
-__all__ = ["RNN", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking",
+__all__ = ["RNN", "StackedRNNCells", "SimpleRNNCell", "LSTMCell", "GRUCell", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed", "Masking",
            "get_keras_mask", "set_keras_mask", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]

@@ -29,6 +29,7 @@ from . import _ops
 from ._scan import scan
 from .cells import _RecurrentCell
 from .fused import fusable, fused_forward
+from .stacked import StackedRNNCells, deserialize_cell, serialize_cell
 from .masking import get_keras_mask, set_keras_mask
 
 
@@ -65,18 +66,7 @@ def prefix_weight_names(layer: Layer, prefix: str) -> None:
             w.name = f"{prefix}/{w.name}"
 
 
-def _serialize(layer: Layer) -> dict:
-    """Keras 3's serialized layer dict (``keras.layers.serialize``) for a wrapped layer or cell."""
-    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
-            "registered_name": None}
-
-
-def _deserialize(config: Any) -> Layer:
-    if isinstance(config, Layer):
-        return config
-    from ..serialization import deserialize
-
-    return deserialize(config)
+_serialize, _deserialize = serialize_cell, deserialize_cell
 
 
 class RNN(Layer):
@@ -116,8 +106,7 @@ class RNN(Layer):
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, **kwargs: Any):
         if isinstance(cell, (list, tuple)):
-            raise NotImplementedError("RNN with a list of cells (StackedRNNCells) is not supported by onnxforge; "
-                                      "stack RNN layers instead. Received: cell=" + repr(cell))
+            cell = StackedRNNCells(cell)  # Keras wraps a list of cells the same way
         if not callable(getattr(cell, "call", None)) or getattr(cell, "state_size", None) is None:
             raise ValueError("Argument `cell` should have a `call` method and a `state_size` attribute. "
                              f"Received: cell={cell!r}")
@@ -163,8 +152,19 @@ class RNN(Layer):
         batch, time = tuple(sequences_shape)[:2]
         out = (batch, time, self._output_size) if self.return_sequences else (batch, self._output_size)
         if self.return_state:
-            return (out, *[(batch, s) for s in self.state_size])
+            return (out, *self._group_states([(batch, s) for s in self.state_size]))
         return out
+
+    def _group_states(self, states: list) -> list:
+        """Final states as Keras returns them: flat, except that stacked cells give one entry per cell (a
+        list when that cell has several states: ``[[h1, c1], h2]`` for an LSTM cell under a GRU cell)."""
+        if not isinstance(self.cell, StackedRNNCells):
+            return list(states)
+        grouped, at = [], 0
+        for n in self.cell.states_per_cell:
+            grouped.append(list(states[at:at + n]) if n > 1 else states[at])
+            at += n
+        return grouped
 
     def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None, **kwargs):
         # Building a model on Inputs: check what call() would check, so a bad mask or initial state fails
@@ -176,7 +176,8 @@ class RNN(Layer):
             if m is not None and getattr(m, "shape", None) is not None:
                 check_mask_shape(self.name, tuple(m.shape), tuple(shape))
             if initial_state is not None:
-                self._check_state_shapes([getattr(t, "shape", None) for t in _as_list(initial_state)])
+                self._check_state_shapes([getattr(t, "shape", None) for item in _as_list(initial_state)
+                                          for t in _as_list(item)])
         return super().compute_output_spec(sequences)
 
     def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
@@ -227,7 +228,8 @@ class RNN(Layer):
     def _initial_states(self, x: Value, initial_state: Any) -> list[Value] | None:
         if initial_state is None:
             return None
-        states = _as_list(initial_state)
+        # Stacked cells take their states per cell ([[h1, c1], h2]) or flat, as Keras accepts both.
+        states = [s for item in _as_list(initial_state) for s in _as_list(item)]
         for k, s in enumerate(states):
             if not isinstance(s, Value):
                 raise ValueError(f'Layer "{self.name}": initial_state[{k}] must be a graph tensor. Received: {s!r}')
@@ -281,7 +283,7 @@ class RNN(Layer):
             output = last
             output.shape = (batch, self._output_size)
         if self.return_state:
-            return [output, *states]
+            return [output, *self._group_states(states)]
         return output
 
     def _scan_forward(self, x: Value, states0: list[Value] | None, mask: Value | None,
