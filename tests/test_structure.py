@@ -63,7 +63,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "long: onnxforge.models.onnx_model": "loading, conversion and the OnnxModel class: not split yet",
     "long: onnxforge.ops.arrays": "array ops (~60 keras.ops): not split by family yet",
     "long: onnxforge.ops.numpy": "numpy ops: not split by family yet",
-    "long: onnxforge.saving.model_io": "whole-model .onnx files, writing and reading: not split yet",
     "long: onnxforge.trainer.mixin": "TrainingMixin: compile, batch methods, feeds and checks: not split yet",
 }
 

@@ -114,7 +114,7 @@ def custom_compile_config(model: Any) -> dict[str, Any] | None:
 
 def _deserialize_arg(entry: Mapping[str, Any], custom_objects: Mapping[str, Any] | None) -> Any:
     from .. import losses, optimizers
-    from .model_io import _resolve_custom
+    from .model_reading import _resolve_custom
 
     if "optimizer" in entry:
         return optimizers.deserialize(entry["optimizer"])

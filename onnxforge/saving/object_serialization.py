@@ -125,7 +125,9 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
         "keras.losses": losses.get, "keras.metrics": metrics.deserialize, "keras.optimizers": optimizers.deserialize,
         "keras.initializers": initializers.deserialize, "keras.regularizers": regularizers.deserialize,
     }
-    reader = readers.get(module)
+    # Keras's backend-specific classes live deeper (``keras.src.backend.torch.optimizers.torch_adam``).
+    reader = readers.get(module) or next((r for m, r in readers.items() if f".{m.split('.')[-1]}." in f".{module}."),
+                                         None)
     if reader is None:
         raise ValueError(f"Could not locate class '{class_name}' (module {module!r}). Pass it in custom_objects "
                          "or decorate it with @onnxforge.saving.register_keras_serializable().")
