@@ -149,9 +149,11 @@ def test_unsupported_layers_and_arguments_are_all_named():
     assert "'fc' (Dense): weight constraints" in problems[1] and "MaxNorm" in problems[1]
     assert "'bn' (BatchNormalization): argument renorm=True" in problems[2]
 
+    # Stacked cells used to be refused here; they convert now, weights and all.
     stacked = keras.Sequential([keras.Input((4, 2)), L.RNN([L.GRUCell(3), L.SimpleRNNCell(2)])])
-    with pytest.raises(UnsupportedKerasLayerError, match="class StackedRNNCells"):
-        from_keras(stacked)
+    x = np.random.default_rng(0).standard_normal((2, 4, 2)).astype("float32")
+    np.testing.assert_allclose(from_keras(stacked).predict(x, verbose=0),
+                               keras.ops.convert_to_numpy(stacked(x)), rtol=1e-5, atol=1e-6)
 
     class Custom(keras.Model):
         def call(self, x):
