@@ -62,7 +62,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "long: onnxforge.layers.base": "Layer: weights, calling, masks, losses, config in one class: not split yet",
     "long: onnxforge.ops.arrays": "array ops (~60 keras.ops): not split by family yet",
     "long: onnxforge.ops.numpy": "numpy ops: not split by family yet",
-    "long: onnxforge.trainer.mixin": "TrainingMixin: compile, batch methods, feeds and checks: not split yet",
 }
 
 

@@ -1,0 +1,269 @@
+"""The batch half of ``TrainingMixin``: the runners ``fit`` / ``evaluate`` / ``predict`` drive
+(``_train_batch``, ``_eval_batch``, ``_predict_batch``), the feeds they check and build, the public
+``train_on_batch`` / ``test_on_batch`` / ``predict_on_batch``, metric sums and logs, and introspection.
+"""
+from __future__ import annotations
+
+__all__ = ["BatchMethodsMixin"]
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..compiler import Program
+from ..compiler.config import keras_dtype
+from ..metrics import Metric
+from ..runtime import ProgramRunner
+from . import distribution
+from .compile_metrics import compiled_trackers
+from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
+                          _check_target, _is_ort_value, _length, _ones, _per_output_weights)
+
+
+
+class BatchMethodsMixin:
+    """Mixed into ``TrainingMixin`` (which documents the internal API): one batch at a time, checked on the
+    host before onnxruntime sees it."""
+
+    # ------------------------------------------------------------------------------------ batch runners
+    def _train_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
+                     sample_weight: Any = None, fetch: bool = True) -> Any:
+        """One step; its metric sums, or with ``fetch=False`` a function that reads them later (the step's
+        outputs stay on the device until then)."""
+        self._assert_compile_called("train_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.train_batch(self, xs, ys, sample_weight)
+        if self._has_custom_train_step():
+            from .custom_step import train_batch
+
+            return train_batch(self, xs, ys, sample_weight)
+        self._ensure_programs(xs, "train_on_batch")
+        runner = self._step_runner("train_step", "train_on_batch")
+        feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
+        values = runner.run(feeds, learning_rate=self.optimizer.learning_rate, fetch=fetch)
+        self.optimizer._advance()
+        program = self._programs["train_step"]
+        if not fetch:
+            return lambda: self._sums(program, [v.numpy() for v in values])
+        return self._sums(program, values)
+
+    def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
+                    sample_weight: Any = None) -> dict[str, np.ndarray]:
+        self._assert_compile_called("test_on_batch")
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.eval_batch(self, xs, ys, sample_weight)
+        if self._has_custom_test_step():
+            from .custom_step import train_batch
+
+            return train_batch(self, xs, ys, sample_weight, method="test_step")
+        self._ensure_programs(xs, "test_on_batch")
+        runner = self._step_runner("eval_step", "test_on_batch")
+        values = runner.run(self._feeds(xs, ys, sample_weight, "test_on_batch"))
+        return self._sums(self._programs["eval_step"], values)
+
+    def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        strategy = distribution.strategy_of(self)
+        if strategy is not None:
+            return strategy.predict_batch(self, xs)
+        self._ensure_programs(xs, "predict")
+        return self._runners["infer"].run(self._input_feeds(xs, "predict"))
+
+    def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for name, metric in getattr(self, "_trackers", []):
+            keys = [f"{name}/{state}" for state, _ in metric.state_spec()]
+            if all(k in sums for k in keys):
+                results[name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
+        return results
+
+    def _step_runner(self, kind: str, method: str) -> ProgramRunner:
+        runner = self._runners.get(kind)
+        if runner is None:
+            raise RuntimeError(f"{method}(): no loss to compute. Provide a `loss` argument in `compile()`.")
+        return runner
+
+    @staticmethod
+    def _sums(program: Program, values: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        by_output = dict(zip(program.outputs, values))
+        return {f"{tracker}/{state}": np.asarray(by_output[out], np.float64) for tracker, state, out in program.sums}
+
+    # ------------------------------------------------------------------------------------ host-side checks
+    def _model_name(self) -> str:
+        return getattr(self, "name", type(self).__name__)
+
+    def _input_feeds(self, xs: Sequence[np.ndarray], method: str) -> dict[str, np.ndarray]:
+        names = list(self.input_names)
+        xs = list(xs) if isinstance(xs, (list, tuple)) else [xs]
+        if len(xs) != len(names):
+            raise ValueError(f"{method}(): model {self._model_name()!r} has {len(names)} input(s) {names}, but "
+                             f"received {len(xs)} array(s).")
+        runner = (getattr(self, "_runners", None) or {}).get("infer")
+        if runner is not None and runner.value_checks:   # on the arrays as given, before any cast
+            raw = {name: np.asarray(x) for name, x in zip(names, xs)}
+            for check in runner.value_checks:
+                check(raw)
+        feeds = {}
+        for i, (name, kt, x) in enumerate(zip(names, self.inputs, xs)):
+            what = f'Input {i} ("{name}") of model "{self._model_name()}"'
+            if _is_ort_value(x):
+                feeds[name] = _check_ort_value(x, tuple(kt.shape), keras_dtype(kt.dtype), what)
+            else:
+                feeds[name] = _check_array(_adjust_rank(np.asarray(x), tuple(kt.shape)), tuple(kt.shape), keras_dtype(kt.dtype),
+                                           what, method)
+        counts = {f"x[{n!r}]" if len(names) > 1 else "x": _length(a) for n, a in feeds.items()}
+        _check_cardinality(method, counts)
+        return feeds
+
+    def _feeds(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None, sample_weight: Any,
+               method: str) -> dict[str, np.ndarray]:
+        """Host arrays for a step program: inputs, targets, sample weights, all checked."""
+        from ..graph import contract as io_names
+
+        feeds = self._input_feeds(xs, method)
+        config = self._compiled_config
+        outs = [o for o in config.outputs if o.has_target]
+        ys = [] if ys is None else (list(ys) if isinstance(ys, (list, tuple)) else [ys])
+        n_outputs = len(config.outputs)
+        if len(ys) not in (n_outputs, len(outs)):
+            raise ValueError(f"{method}(): model {self._model_name()!r} has {n_outputs} output(s) "
+                             f"{[o.name for o in config.outputs]} that need targets, but y holds {len(ys)} "
+                             "array(s).")
+        counts = {("x" if len(feeds) == 1 else f"x[{k!r}]"): _length(v) for k, v in feeds.items()}
+        n = next(iter(counts.values()))
+        weights = _per_output_weights(sample_weight, outs, method)
+        for k, o in enumerate(outs):
+            y = ys[o.index] if len(ys) == n_outputs else ys[k]
+            label = "y" if len(outs) == 1 else f"y[{o.name!r}]"
+            if y is None:
+                raise ValueError(f"{method}(): output {o.name!r} of model {self._model_name()!r} has a loss or metrics "
+                                 f"but y has no targets for it. Received targets for "
+                                 f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
+            if _is_ort_value(y):
+                expected = tuple(o.shape)[:-1] if o.sparse_labels else tuple(o.shape)
+                dtype = np.dtype(np.int64) if o.sparse_labels else np.dtype(o.target_dtype)
+                feeds[io_names.target(o.name)] = _check_ort_value(y, expected, dtype, f"{method}(): {label}")
+            else:
+                y = np.asarray(y)
+                feeds[io_names.target(o.name)] = _check_target(y, o, label, method)
+            counts[label] = _length(y)
+            w = weights[k]
+            if w is None:
+                w = _ones(n)
+            else:
+                counts["sample_weight" if len(outs) == 1 else f"sample_weight[{o.name!r}]"] = len(w)
+            feeds[io_names.sample_weight(o.name)] = w
+        _check_cardinality(method, counts)
+        return feeds
+
+    # ------------------------------------------------------------------------------------ public batch API
+    def _batch_data(self, method: str, x: Any, y: Any, sample_weight: Any, class_weight: Any = None):
+        from . import data as data_lib
+
+        return data_lib.array_data(method, self, x, y, sample_weight, class_weight)
+
+    def _logs(self, sums: Mapping[str, Any], return_dict: bool) -> Any:
+        logs = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in self._metric_results(sums).items()}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _accumulate(self, sums: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        running = getattr(self, "_running_sums", None) or {}
+        for k, v in sums.items():
+            running[k] = running[k] + v if k in running else np.array(v, np.float64)
+        self._running_sums = running
+        return running
+
+    def reset_metrics(self) -> None:
+        """Clear the metric state: what ``train_on_batch`` / ``test_on_batch`` accumulate, and every metric in
+        ``model.metrics`` (Keras resets them at the start of each epoch and of ``evaluate``)."""
+        self._running_sums = {}
+        for metric in self.metrics:
+            reset = getattr(metric, "reset_state", None)
+            if reset is not None:
+                reset()
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """The model's metrics (Keras ``Model.metrics``): the compiled trackers, then the ``Metric`` objects held
+        as attributes of the model and its layers (a custom step's ``keras.metrics.Mean`` trackers).
+        Override it as Keras's examples do (``return [self.loss_tracker]``) to choose what ``fit`` resets."""
+        out: list[Metric] = [m for _, m in getattr(self, "_trackers", []) if isinstance(m, Metric)]
+        if not out and self._has_custom_train_step():
+            out = compiled_trackers(self)   # Keras's loss tracker and compile_metrics, for the step to update
+        for layer in _all_layers(self):
+            for value in vars(layer).values():
+                if isinstance(value, Metric) and all(value is not m for m in out):
+                    out.append(value)
+        return out
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """The names of the reported quantities, in order (``["loss", "accuracy"]``)."""
+        return [name for name, _ in getattr(self, "_trackers", [])]
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
+                       return_dict: bool = False) -> Any:
+        """Runs one training step on one batch (Keras ``Model.train_on_batch``).
+
+        Returns:
+            The loss (a float) if the model has no metrics, else ``[loss, metric, ...]``, or a dict with
+            ``return_dict=True``; the values of this batch alone (Keras 3 resets the metrics first).
+
+        Example:
+            >>> loss, acc = model.train_on_batch(x[:32], y[:32])                 # doctest: +SKIP
+        """
+        self._assert_compile_called("train_on_batch")
+        if _is_ort_value(x) or _is_ort_value(y):
+            # A batch already on the model's device (``onnxruntime.OrtValue``): bound as it is, no copy.
+            if sample_weight is not None or class_weight is not None:
+                raise ValueError("train_on_batch(): sample_weight and class_weight need host arrays; a batch given "
+                                 "as OrtValues trains unweighted.")
+            xs, ys = [x], (None if y is None else [y])
+            if _length(x) == 0:
+                raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs "
+                                 f"at least one sample. Received: x with shape {tuple(x.shape())}")
+        else:
+            data = self._batch_data("train_on_batch", x, y, sample_weight, class_weight)
+            if data.n == 0:   # Keras fails too (deep in the backend); nothing runs, the step count stays
+                raise ValueError("train_on_batch(): received an empty batch (0 samples); a training step needs "
+                                 f"at least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
+            xs, ys, sample_weight = data.xs, data.ys, data.sample_weight
+        self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
+        sums = self._train_batch(xs, ys, sample_weight)
+        return self._logs(self._accumulate(sums), return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False) -> Any:
+        """Computes the loss and metrics on one batch without training (Keras ``Model.test_on_batch``)."""
+        self._assert_compile_called("test_on_batch")
+        data = self._batch_data("test_on_batch", x, y, sample_weight)
+        self.reset_metrics()
+        sums = self._eval_batch(data.xs, data.ys, data.sample_weight)
+        return self._logs(self._accumulate(sums), return_dict)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
+        data = self._batch_data("predict_on_batch", x, None, None)
+        return self._pack_outputs(self._predict_batch(data.xs))
+
+    # ------------------------------------------------------------------------------------ introspection
+    @property
+    def compiled_programs(self) -> dict[str, Program]:
+        """The compiled programs by kind (``infer``, ``eval_step``, ``train_step``; a custom ``train_step``
+        once traced)."""
+        programs = dict(getattr(self, "_programs", {}) or {})
+        custom = getattr(self, "_custom_program", None)
+        if custom is not None:
+            programs["train_step"] = custom
+        return programs
+
+    @property
+    def compiled_metrics(self) -> list[tuple[str, Metric]]:
+        """``(name, metric)`` of every reported quantity, the loss trackers included."""
+        return list(getattr(self, "_trackers", []))
+
+
