@@ -7,7 +7,6 @@ __all__ = ["ReversibleEmbedding"]
 from typing import Any
 
 from ..graph.value import onnx_dtype
-from ..graph import emit as _ops
 from .core import Embedding
 from .keras_tensor import KerasTensor
 

@@ -1,0 +1,387 @@
+"""How a ``Layer`` is called: ``__call__`` on KerasTensors (symbolic), graph values (tracing) or arrays
+(eager), input checks and autocasting, masks, weight and activity regularization, output shapes by tracing.
+
+``CallingMixin`` holds these methods; ``Layer`` (``layers.base``) is composed from it and keeps the state,
+weights, losses and config.
+"""
+from __future__ import annotations
+
+__all__ = ["CallingMixin", "flatten_shapes"]
+
+import functools
+import inspect
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+
+from ..graph import GraphBuilder, Value
+from ..graph import emit as _ops
+from ..graph.shape_inference import fill_shapes
+from ..graph.value import onnx_dtype
+from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from .input_spec import _check_spec
+from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
+
+if TYPE_CHECKING:
+    from .base import Layer
+
+
+
+# ---------------------------------------------------------------- call context
+# The ``training`` flag of the enclosing layer calls: an inner layer called without ``training`` inherits
+# it (as Keras's call context does), and the trace's own flag is the outermost default.
+_training_stack: list[bool] = []
+# Regularized variables already added to a trace's losses (a shared layer is penalized once).
+_regularized: weakref.WeakKeyDictionary[TraceContext, set[int]] = weakref.WeakKeyDictionary()
+
+_BASE_KWARGS = ("input_shape", "batch_input_shape", "input_dim", "batch_size")
+
+
+def _spec_of(x: Any) -> Any:
+    if isinstance(x, KerasTensor):
+        return x.shape
+    if isinstance(x, Value):
+        return _ops.static_shape(x)
+    return None
+
+
+def _dtype_of(x: Any) -> str | None:
+    if isinstance(x, KerasTensor):
+        return x.dtype
+    if isinstance(x, Value) and x.dtype:
+        return standardize_dtype(x.dtype)
+    return None
+
+
+
+class CallingMixin:
+    """The calling half of ``Layer`` (see the module docstring)."""
+
+    # ------------------------------------------------------------ calling
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args:
+            # Keras binds the first argument of call() by its own name too (``layer(logits=x, targets=t)``).
+            first = _first_call_argument(type(self).call)
+            key = first if first in kwargs else "inputs" if "inputs" in kwargs else None
+            if key is None:
+                raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
+                                f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
+            args = (kwargs.pop(key),)
+        leaves = flatten((args, kwargs))
+        if any(isinstance(t, KerasTensor) for t in leaves):
+            return self._symbolic_call(args, kwargs)
+        if any(isinstance(t, Value) for t in leaves):
+            return self._traced_call(args, kwargs)
+        if any(isinstance(t, (np.ndarray, np.generic)) for t in leaves):
+            # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
+            return eager_executor().call_layer(self, args, kwargs)
+        raise TypeError(
+            f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
+            "inputs (keras.Input(...)) to build models, or on numpy arrays to compute outputs now.")
+
+    def _assert_input_compatibility(self, first: Any) -> None:
+        if self.input_spec is None:
+            return
+        specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]
+        tensors = [t for t in flatten(first) if isinstance(t, (KerasTensor, Value))]
+        if len(specs) != len(tensors):
+            raise ValueError(f'Layer "{self.name}" expects {len(specs)} input(s), but it received '
+                             f"{len(tensors)} input tensors. Inputs received: {first!r}")
+        for i, (spec, t) in enumerate(zip(specs, tensors)):
+            if spec is not None:
+                _check_spec(self, i, spec, _spec_of(t))
+
+    def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
+        if self.built:
+            return
+        self._build_shapes = shapes
+        self.build(shapes)
+        self.built = True
+
+    def _input_structure_specs(self, first: Any) -> tuple[Any, Any]:
+        shapes = _spec_of(first) if isinstance(first, (KerasTensor, Value)) else map_structure(_spec_of, first)
+        dtypes = _dtype_of(first) if isinstance(first, (KerasTensor, Value)) else map_structure(_dtype_of, first)
+        return shapes, dtypes
+
+    def _symbolic_call(self, args: tuple, kwargs: dict) -> Any:
+        first = args[0]
+        self._assert_input_compatibility(first)
+        self._maybe_build(*self._input_structure_specs(first))
+        self._assert_input_compatibility(first)
+        cast_args, cast_kwargs = self._autocast_inputs(args, kwargs)   # the node keeps the original tensors
+        spec = self.compute_output_spec(*cast_args, **cast_kwargs)
+        outputs = map_structure(lambda t: KerasTensor(t.shape, t.dtype) if isinstance(t, KerasTensor) else t, spec)
+        Node(self, args, dict(kwargs), outputs)
+        return outputs
+
+    def _call_accepts(self, arg: str, explicit: bool = False) -> bool:
+        try:
+            params = inspect.signature(self.call).parameters
+        except (TypeError, ValueError):
+            return False
+        return arg in params or (not explicit and any(p.kind is p.VAR_KEYWORD for p in params.values()))
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        """The output mask for an input ``mask`` (bool ``(batch, time)``): passed on if ``supports_masking``."""
+        return mask if self.supports_masking else None
+
+    def _traced_call(self, args: tuple, kwargs: dict) -> Any:
+        ctx = current_trace()
+        first = args[0]
+        self._assert_input_compatibility(first)
+        shapes, dtypes = self._input_structure_specs(first)
+        self._maybe_build(shapes, dtypes)
+        self._assert_input_compatibility(first)
+        args, kwargs = self._autocast_inputs(args, kwargs)
+        first = args[0]
+        training = kwargs.get("training")
+        if training is None:
+            training = _training_stack[-1] if _training_stack else ctx.training
+        kwargs = dict(kwargs)
+        from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
+
+        in_values = [v for v in flatten(first) if isinstance(v, Value)]
+        in_masks = [get_keras_mask(v) for v in in_values]
+        previous_mask = None if all(m is None for m in in_masks) else (
+            in_masks[0] if isinstance(first, Value) else in_masks)
+        if previous_mask is not None and kwargs.get("mask") is None and self._call_accepts("mask", explicit=True):
+            kwargs["mask"] = previous_mask  # Keras feeds the upstream mask to a call() that takes one
+        if self._call_accepts("training"):
+            kwargs["training"] = bool(training)
+        else:
+            kwargs.pop("training", None)
+        b = ctx.b
+        start = len(b.nodes)
+        if not _training_stack:
+            self._clear_losses()  # Keras: the outermost call starts a fresh list of add_loss values
+        fallbacks = len(b.float32_fallbacks)
+        _training_stack.append(bool(training))
+        try:
+            with autocast_scope(self._variable_autocast_dtype()):
+                outputs = self.call(*args, **kwargs)
+        finally:
+            _training_stack.pop()
+        _warn_float64_fallback(self, b, fallbacks)
+        self._propagate_mask(first, outputs, previous_mask, set_keras_mask, get_keras_mask)
+        fill_shapes(b, start)
+        self._annotate_output_shapes(args[0], shapes, outputs)
+        # What summary() shows for layers of subclassed models, which have no nodes.
+        self._last_io_shapes = (flatten_shapes(shapes) if shapes is not None else [],
+                                [_batchless(v) for v in flatten(outputs) if isinstance(v, Value)])
+        # Regularization terms join every loss, evaluation included (Keras reports them in val_loss);
+        # inference programs never read ctx.losses, so the clean-up pass drops them there.
+        start = len(b.nodes)
+        self._add_regularization(ctx, outputs)
+        fill_shapes(b, start)
+        return outputs
+
+    def _propagate_mask(self, first: Any, outputs: Any, previous_mask: Any, set_mask: Any, get_mask: Any) -> None:
+        out_values = [v for v in flatten(outputs) if isinstance(v, Value)]
+        if not out_values or any(get_mask(v) is not None for v in out_values):
+            return  # the layer attached its own output mask (recurrent layers, Masking)
+        mask = self.compute_mask(first, previous_mask)
+        if mask is None:
+            return
+        masks = mask if isinstance(mask, (list, tuple)) else [mask] * len(out_values)
+        for v, m in zip(out_values, masks):
+            if isinstance(m, Value):
+                set_mask(v, m)
+
+    def _autocast_inputs(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Keras's input conversion: floating tensors anywhere in the call's arguments are cast to the compute
+        dtype (when ``autocast``); onnxforge's own layers also cast integer tensors of the first argument
+        (``_autocast``). Graph values get a Cast node; KerasTensors a spec of the new dtype."""
+        compute = self.compute_dtype
+        if "float" not in compute or not self._convert_input_args:
+            return args, kwargs
+        to = onnx_dtype(compute) if compute != "bfloat16" \
+            else onnx.TensorProto.BFLOAT16
+
+        def cast_float(x: Any) -> Any:
+            if isinstance(x, Value) and x.is_float and x.dtype != to:
+                return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" in x.dtype and x.dtype != compute:
+                return KerasTensor(x.shape, compute)
+            return x
+
+        def cast_int(x: Any) -> Any:
+            if isinstance(x, Value) and x.dtype is not None and not x.is_float and x.dtype != onnx.TensorProto.STRING:
+                return _cast_keeping_mask(x, to)
+            if isinstance(x, KerasTensor) and "float" not in x.dtype and x.dtype != "string":
+                return KerasTensor(x.shape, compute)
+            return x
+
+        if self.autocast:
+            args, kwargs = map_structure(cast_float, args), map_structure(cast_float, kwargs)
+        if self._autocast:
+            args = (map_structure(cast_int, args[0]), *args[1:])
+        return args, kwargs
+
+    def _variable_autocast_dtype(self) -> str | None:
+        """The dtype weights read in ``call`` are cast to: Keras's autocast scope rules (a mixed policy
+        opens one; a layer with another compute dtype or without ``autocast`` replaces the outer one)."""
+        current = autocast_dtype()
+        if current is not None:
+            if not self.autocast or "float" not in self.compute_dtype:
+                return None
+            return self.compute_dtype
+        return self.compute_dtype if self.compute_dtype != self.variable_dtype else None
+
+    def _annotate_output_shapes(self, first: Any, shapes: Any, outputs: Any) -> None:
+        # Layer's own compute_output_shape (this mixin cannot import Layer: base imports it).
+        if type(self).compute_output_shape.__qualname__ == "Layer.compute_output_shape":
+            return  # call() itself is the only description of the outputs
+        batch: Any = "batch"
+        for v in flatten(first):
+            if isinstance(v, Value) and v.shape:
+                batch = v.shape[0]
+                break
+        computed = self.compute_output_shape(shapes)
+        computed = [computed] if is_shape(computed) else flatten_shapes(computed)
+        values = [v for v in flatten(outputs) if isinstance(v, Value)]
+        if len(values) != len(computed):
+            return
+        for v, s in zip(values, computed):
+            if s is not None:
+                v.shape = _ops.merge_shape(s, v.shape, batch)
+
+    def _add_regularization(self, ctx: TraceContext, outputs: Any) -> None:
+        done = _regularized.setdefault(ctx, set())
+        for w in self._own_weights():
+            if w.regularizer is not None and w.trainable and self.trainable and w.uid not in done:
+                done.add(w.uid)
+                ctx.add_loss(w.regularizer(ctx.read(w)))
+        if self.activity_regularizer is not None:
+            for v in flatten(outputs):
+                if isinstance(v, Value):
+                    b = v.builder
+                    loss = self.activity_regularizer(v)
+                    first = b.const(np.array(0, np.int64))
+                    batch = b.op("Cast", [b.op("Gather", [b.op("Shape", [v]), first])], to=v.dtype, shape=())
+                    ctx.add_loss(loss / batch)
+                    self.__dict__.setdefault("_losses", []).append(ctx.losses[-1])
+
+    def _spec_by_tracing(self, args: tuple, kwargs: dict) -> Any:
+        """Output specs found by tracing ``call`` on a scratch graph and running ONNX shape inference."""
+        b = GraphBuilder()
+        ctx = TraceContext(b, training=False, weights="inputs",
+                           random_uniform=lambda like: b.op("RandomUniformLike", [like], shape=like.shape))
+        counter = iter(range(10**9))
+
+        def to_value(t: Any) -> Any:
+            if not isinstance(t, KerasTensor):
+                return t
+            k = next(counter)
+            shape = tuple(("batch" if i == 0 else f"unk{k}_{i}") if d is None else d for i, d in enumerate(t.shape))
+            elem = onnx.TensorProto.STRING if t.dtype == "string" else \
+                onnx_dtype(t.dtype)
+            return b.input(f"spec_input_{k}", elem, shape)
+
+        with ctx.active():
+            out = self._traced_call(map_structure(to_value, args), map_structure(to_value, kwargs))
+        self._clear_losses()  # values of the scratch graph are no layer's losses
+        values = [v for v in flatten(out) if isinstance(v, Value)]
+        for v in values:
+            b.output(v)
+        inferred = {}
+        try:
+            model = b.to_model()
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+            for vi in model.graph.output:
+                tt = vi.type.tensor_type
+                dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim) \
+                    if tt.HasField("shape") else None
+                inferred[vi.name] = (dims, tt.elem_type)
+        except Exception:  # inference is a help: fall back on what the layers annotated
+            pass
+
+        def to_spec(v: Any) -> Any:
+            if not isinstance(v, Value):
+                return v
+            dims, elem = inferred.get(v.name, (None, None))
+            shape = _ops.static_shape(v) if v.shape is not None else dims
+            if shape is None:
+                raise ValueError(f"Layer '{self.name}': could not infer the output shape of call(); implement "
+                                 "compute_output_shape(input_shape).")
+            if dims is not None and len(dims) == len(shape):
+                shape = tuple(s if s is not None else d for s, d in zip(shape, dims))
+            return KerasTensor(shape, standardize_dtype(v.dtype or elem or self.compute_dtype))
+
+        return map_structure(to_spec, out)
+
+
+_float64_warned: set[tuple[str, str]] = set()
+# builder -> indices into its float32_fallbacks already reported by an inner layer.
+_fallbacks_claimed: weakref.WeakKeyDictionary[GraphBuilder, set[int]] = weakref.WeakKeyDictionary()
+
+
+def _warn_float64_fallback(layer: Layer, b: GraphBuilder, start: int) -> None:
+    """Say once per layer that some of its float64 ops run in float32 (onnxruntime has no float64 kernel).
+    The innermost layer that emitted them speaks; the models around it stay quiet."""
+    claimed = _fallbacks_claimed.setdefault(b, set())
+    mine = [k for k in range(start, len(b.float32_fallbacks)) if k not in claimed]
+    claimed.update(mine)
+    ops = {b.float32_fallbacks[k][0] for k in mine if b.float32_fallbacks[k][1] == onnx.TensorProto.DOUBLE}
+    new = sorted(op for op in ops if (layer.name, op) not in _float64_warned)
+    if not new:
+        return
+    _float64_warned.update((layer.name, op) for op in new)
+    import warnings
+
+    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) computes in float64, but onnxruntime's CPU "
+                  f"provider has no float64 kernel for {', '.join(new)}: onnxforge runs "
+                  f"{'that op' if len(new) == 1 else 'those ops'} in float32 between Casts (their results, and "
+                  "gradients, have float32 precision). The rest of the layer stays float64.", UserWarning,
+                  stacklevel=4)
+
+
+def _cast_keeping_mask(x: Value, to: int) -> Value:
+    from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
+
+    y = x.builder.op("Cast", [x], to=to, shape=x.shape)
+    mask = get_keras_mask(x)
+    if mask is not None:
+        set_keras_mask(y, mask)
+    return y
+
+
+def _batchless(v: Value) -> tuple | None:
+    shape = _ops.static_shape(v)
+    return None if shape is None else (None, *shape[1:]) if shape else shape
+
+
+def _shape_specs(shapes: Any, dtype: str) -> Any:
+    """KerasTensors for one shape (a tuple) or a (nested) list of shapes."""
+    if is_shape(shapes):
+        return KerasTensor(tuple(shapes), dtype)
+    return [_shape_specs(s, dtype) for s in shapes]
+
+
+def _as_structure(shape: Any) -> Any:
+    """One shape stays a tuple; a list of shapes becomes a list of tuples."""
+    if is_shape(shape):
+        return tuple(shape)
+    return [_as_structure(s) for s in shape]
+
+
+def flatten_shapes(shapes: Any) -> list:
+    if shapes is None or is_shape(shapes):
+        return [tuple(shapes)]
+    if isinstance(shapes, dict):
+        return [s for k in sorted(shapes) for s in flatten_shapes(shapes[k])]
+    return [s for item in shapes for s in flatten_shapes(item)]
+
+
+@functools.lru_cache(maxsize=None)
+def _first_call_argument(call: Any) -> str | None:
+    """The name of ``call``'s first parameter after ``self`` (what Keras binds the inputs to)."""
+    try:
+        params = list(inspect.signature(call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    first = params[0] if params else None
+    if first is None or first.kind not in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD):
+        return None
+    return first.name
