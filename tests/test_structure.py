@@ -59,8 +59,6 @@ LONG_MODULES: dict[str, str] = {}
 #: Violations not fixed yet, one line each saying why; the test fails on any other (and on a listed one
 #: that is gone, so the list only shrinks).
 KNOWN_VIOLATIONS: dict[str, str] = {
-    "long: onnxforge.ops.arrays": "array ops (~60 keras.ops): not split by family yet",
-    "long: onnxforge.ops.numpy": "numpy ops: not split by family yet",
 }
 
 

@@ -9,6 +9,7 @@ write their configs, so only classes defined outside onnxforge are recorded.
 Example:
     >>> from onnxforge.layers import Layer
     >>> class Scale(Layer):
+    ...     __module__ = "my_project.layers"   # a user's module (doctest runs this one inside onnxforge)
     ...     def __init__(self, factor=2.0, **kwargs):
     ...         super().__init__(**kwargs)
     ...         self.factor = factor

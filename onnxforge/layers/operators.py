@@ -18,6 +18,7 @@ __all__ = ["TensorOperator", "OpCall", "op_call", "OPERATORS", "KERAS_OP_CLASSES
            "keras_op_entry_to_operator", "operator_entry_to_keras_op"]
 
 import operator
+import sys
 from typing import Any
 
 import numpy as np
@@ -265,6 +266,9 @@ def op_call(fn: Any, args: tuple, kwargs: dict) -> Any:
     from .keras_tensor import KerasTensor, flatten
 
     module = fn.__module__.rpartition(".")[2] if fn.__module__.startswith("onnxforge.ops.") else ""
+    # A module split out of another records its ops under the old name, so that saved configs keep
+    # loading in older versions (``numpy_shapes.reshape`` is written ``numpy.reshape``).
+    module = getattr(sys.modules.get(fn.__module__), "OPCALL_MODULE", module)
     if fn.__module__ in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES):
         module = fn.__module__.rpartition(".")[2]
     path = f"{module}.{fn.__name__}" if module else fn.__name__

@@ -6,7 +6,7 @@ Example:
     >>> ops.sigmoid(np.array([0.0])).tolist()
     [0.5]
     >>> ops.binary_crossentropy(np.array([1.0]), np.array([0.0]), from_logits=True)
-    array([0.6931472], dtype=float32)
+    tensor([0.6931472], dtype=float32)
 """
 from __future__ import annotations
 

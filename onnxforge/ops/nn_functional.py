@@ -280,7 +280,7 @@ def dot_product_attention(query: Any, key: Any, value: Any, bias: Any = None, ma
         logits = emit(b, "Where", [keep, logits, neg])
     if is_causal:
         from ._arrays_util import dim
-        from .arrays import _triangle_mask
+        from .arrays_creation import _triangle_mask
 
         causal = _triangle_mask(b, dim(logits, 2), dim(logits, 3), 0, True)   # query t sees keys s <= t
         logits = emit(b, "Where", [causal, logits, neg])

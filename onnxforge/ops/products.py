@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from ..backend_config import floatx
-from ..graph import FLOAT_TYPES, Value, np_dtype
-from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
+from ..graph import FLOAT_TYPES, Value
+from ._arrays_util import BOOL, INT64, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 from .arrays import moveaxis
 

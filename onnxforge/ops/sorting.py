@@ -34,17 +34,16 @@ __all__ = [
 ]
 
 import builtins
-import string
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..backend_config import floatx
-from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph import FLOAT_TYPES, Value
 from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
-from .arrays import linspace
+from .arrays_creation import linspace
 
 
 def _topk(v: Value, axis: int, largest: bool, k: Any = None) -> tuple[Value, Value]:

@@ -25,6 +25,7 @@ Writes are atomic (see :func:`onnxforge.saving.atomic_write`).
 Example:
     >>> import os, tempfile, onnx
     >>> import onnxforge as tf
+    >>> tf.keras.backend.clear_session()   # layer names count from zero again
     >>> model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(3,), name="out")])
     >>> path = export_inference(model, os.path.join(tempfile.mkdtemp(), "model.onnx"))
     >>> m = onnx.load(path)
