@@ -76,6 +76,68 @@ def conv(inputs, name, **attrs) -> Case:
     return Case("Conv", inputs, attrs=attrs, torch_fn=torch_conv(**attrs), name=name, ort_rtol=5e-3)
 
 
+def conv_const(x_spec, w_shape, name, **attrs) -> Case:
+    """A Conv whose weight is an initializer, differentiated for X only: unit-stride kernels become a Conv of
+    dY with the kernel reversed (see ``_reversed_conv_input_grad``); the rest keep ConvTranspose."""
+    w = np.random.default_rng(len(name)).normal(size=w_shape)
+    return Case("Conv", [x_spec, w], attrs=attrs, wrt=[0], torch_fn=torch_conv(**attrs), name=name, ort_rtol=5e-3)
+
+
+# (case, the op that computes dX): constant weights, each shape rule of the reversed-kernel Conv.
+CONSTANT_WEIGHT_CASES = [
+    (conv_const(("N", 3, 6, 6), (3, 1, 5, 5), "const_depthwise_5x5", group=3, pads=[2, 2, 2, 2]), "Conv"),
+    (conv_const(("N", 2, 6, 7), (2, 1, 3, 3), "const_depthwise_dilated_asym_pads", group=2, dilations=[2, 1],
+                pads=[2, 0, 1, 1]), "Conv"),
+    (conv_const(("N", 3, 5, 6), (4, 3, 3, 3), "const_3x3_asym_pads", pads=[1, 0, 2, 1]), "Conv"),
+    (conv_const(("N", 2, 4, 3, 5), (2, 2, 2, 2, 3), "const_conv3d", pads=[1, 0, 1, 0, 1, 2]), "Conv"),
+    (conv_const(("N", 3, 7), (3, 1, 3), "const_depthwise_1d_same_upper", group=3, auto_pad="SAME_UPPER"), "Conv"),
+    (conv_const(("N", 3, 4, 4), (5, 3, 1, 1), "const_1x1"), "ConvTranspose"),
+    (conv_const(("N", 2, 7, 6), (3, 2, 3, 3), "const_stride2", strides=[2, 2], pads=[1, 1, 1, 1]), "ConvTranspose"),
+    (conv_const(("N", 3, 6), (2, 3, 2), "const_pads_past_kernel", pads=[2, 1]), "ConvTranspose"),
+    (conv_const(("N", 2, 5, 5), (4, 1, 3, 3), "const_depth_multiplier_2", group=2, pads=[1, 1, 1, 1]),
+     "ConvTranspose"),
+    (conv_const(("N", 4, 5, 5), (6, 2, 3, 3), "const_group2", group=2, pads=[1, 1, 1, 1]), "ConvTranspose"),
+]
+
+
+@pytest.mark.parametrize("case", [c for c, _ in CONSTANT_WEIGHT_CASES], ids=lambda c: c.id)
+def test_gradient_with_constant_weights(case):
+    run_case(case)
+
+
+@pytest.mark.parametrize("case,op", CONSTANT_WEIGHT_CASES, ids=lambda c: getattr(c, "id", c))
+def test_constant_weights_choose_the_input_gradient_op(case, op):
+    from tests.autodiff.harness import build
+    model = build(case, TensorProto.FLOAT, symbolic=False)
+    grads = gradient_model(model, "y0", ["x0"])
+    backward = [n.op_type for n in grads.graph.node][1:]   # the forward Conv comes first
+    other = ({"Conv", "ConvTranspose"} - {op}).pop()
+    assert backward.count(op) == 1 and other not in backward, backward
+
+
+@pytest.mark.parametrize("spatial,pads,strides,pointwise", [
+    ((14, 14), [0, 0, 0, 0], [1, 1], True), ((13, 15), [0, 0, 0, 0], [1, 1], False),
+    ((14, 14), [1, 0, 0, 0], [1, 1], False), ((28, 28), [0, 0, 0, 0], [2, 2], False)])
+def test_pointwise_weight_gradient_applies_where_it_pays(spatial, pads, strides, pointwise):
+    """One MatMul per sample only for unpadded unit-stride 1x1 convs with 196+ positions."""
+    model = _conv_model("Conv", (2, 16, *spatial), (4, 16, 1, 1), pads=pads, strides=strides)
+    ops = [n.op_type for n in gradient_model(model, "y", ["w"]).graph.node]
+    # The other formulations are a GEMM per tap (Gemm) or a one-hot patches Conv after the forward one.
+    assert ("Gemm" not in ops and ops.count("Conv") == 1) == pointwise, ops
+
+
+def test_a_weight_input_with_a_default_keeps_conv_transpose():
+    """An initializer that is also a graph input is fed at run time: no reversed-kernel Conv is folded."""
+    b = GraphBuilder()
+    x = b.input("x", TensorProto.FLOAT, (2, 3, 5, 5))
+    w = b.input("w", TensorProto.FLOAT, (3, 1, 3, 3))
+    b.output(b.op("Conv", [x, w], group=3, pads=[1, 1, 1, 1]), "y")
+    model = b.to_model()
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((3, 1, 3, 3), np.float32), "w"))
+    grads = gradient_model(model, "y", ["x"])
+    assert [n.op_type for n in grads.graph.node].count("ConvTranspose") == 1
+
+
 def conv_t(inputs, name, **attrs) -> Case:
     return Case("ConvTranspose", inputs, attrs=attrs, torch_fn=torch_conv_transpose(**attrs), name=name,
                 ort_rtol=5e-3)
@@ -96,7 +158,7 @@ CASES = [
     conv([("N", 2, 7, 6), (3, 2, 3, 3)], "conv2d_valid_stride2", strides=[2, 2], auto_pad="VALID"),
     conv([("N", 2, 4, 5, 3), (3, 2, 2, 3, 2), (3,)], "conv3d_strides_pads",
          strides=[1, 2, 1], pads=[1, 0, 1, 0, 1, 0]),
-    # Unit stride: the input gradient is a Conv with reversed taps (per group, channels swapped).
+    # Unit stride, weights fed at run time: the input gradient is a ConvTranspose cropped by the pads.
     conv([("N", 2, 6, 7), (6, 1, 3, 2), (6,)], "conv2d_unit_stride_depthwise_x3_dilated_asym_pads",
          group=2, dilations=[2, 1], pads=[2, 0, 1, 1]),
     conv([("N", 2, 4, 3, 5), (2, 2, 2, 2, 3)], "conv3d_unit_stride", pads=[1, 0, 1, 0, 1, 2]),
@@ -121,6 +183,14 @@ CASES = [
     conv([("N", 16, 7), (4, 16, 3), (4,)], "conv1d_taps_pads_past_kernel", pads=[3, 0]),
     conv([("N", 16, 3, 3, 4), (2, 16, 2, 2, 3)], "conv3d_taps", pads=[1, 0, 0, 0, 1, 1]),
     conv([("N", 16, 3, 4), (20, 16, 1, 1), (20,)], "conv2d_taps_1x1"),
+    # 1x1 unit stride, 196+ positions: one GEMM per sample, X and dY read where they lie.
+    Case("Conv", [("N", 3, 14, 14), (5, 3, 1, 1), (5,)], wrt=[1, 2], torch_fn=torch_conv(), name="conv2d_pointwise",
+         ort_rtol=5e-3),
+    Case("Conv", [("N", 4, 200), (2, 4, 1)], wrt=[1], torch_fn=torch_conv(), name="conv1d_pointwise", ort_rtol=5e-3),
+    Case("Conv", [("N", 2, 6, 6, 6), (3, 2, 1, 1, 1)], wrt=[1], torch_fn=torch_conv(dilations=[2, 2, 2]),
+         attrs={"dilations": [2, 2, 2]}, name="conv3d_pointwise_dilated", ort_rtol=5e-3),
+    Case("ConvTranspose", [("N", 3, 14, 15), (3, 4, 1, 1)], wrt=[1], torch_fn=torch_conv_transpose(),
+         name="convt2d_pointwise", ort_rtol=5e-3),
     conv([("N", 16, 3, 4), (3, 16, 1, 1)], "conv2d_taps_1x1_padded", pads=[1, 0, 0, 1]),
     conv([("N", 16, 5, 4), (3, 16, 2, 2)], "conv2d_taps_same_upper", auto_pad="SAME_UPPER"),
     conv_t([("N", 3, 4, 3), (3, 16, 3, 3), (16,)], "convt2d_taps_unit_stride", pads=[1, 0, 1, 1]),

@@ -104,6 +104,37 @@ def _slice_spatial(b: GraphBuilder, t: Value, starts: Value, like: Value, rank: 
 
 
 # ------------------------------------------------------------------ shared pieces
+def _reversed_conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geometry, group: int,
+                              pads: tuple) -> Value | None:
+    """The unit-stride input gradient as a Conv of ``dY`` with the kernel reversed (and its channel axes
+    swapped), when the weight is a constant of the graph; ``None`` where ConvTranspose stays the faster.
+
+    With a constant kernel onnxruntime folds the reversal and runs the Conv in its blocked NCHWc layout,
+    which it never does for ConvTranspose (gradient graphs of exported models, weights as initializers;
+    1 thread, AVX-512, CPU-ms, ConvTranspose -> reversed Conv): depthwise 5x5 on 4x672x14x14 3.72 -> 0.51,
+    4x240x28x28 4.19 -> 0.71, depthwise 3x3 on 4x144x56x56 3.78 -> 1.85; ungrouped 3x3 on 4x64x56x56
+    10.1 -> 8.7, 4x512x7x7 11.9 -> 8.3. 1x1 kernels gained nothing (5.75 -> 6.19 on 4x96x112x112), and
+    with a weight fed at run time ConvTranspose stays ahead (depthwise 13.9 vs 14.7), so both keep it.
+    """
+    if ctx.const_input(1) is None or w.name in {v.name for v in ctx.b.inputs}:
+        return None   # fed at run time (a graph input overrides its initializer)
+    rank = len(geo.kernel)
+    depthwise = w.shape[1] == 1 and w.shape[0] == group and x.shape is not None and x.shape[1] == group
+    if not (depthwise or (group == 1 and any(k > 1 for k in geo.kernel))):
+        return None
+    reverse_pads = [e - 1 - p for p, e in zip(pads[0] + pads[1], geo.extent + geo.extent)]
+    if min(reverse_pads) < 0:
+        return None
+    b = ctx.b
+    spatial_axes = list(range(2, rank + 2))
+    flipped = b.op("Slice", [w, _ints(b, [-1] * rank), _ints(b, [-(2 ** 62)] * rank), _ints(b, spatial_axes),
+                             _ints(b, [-1] * rank)], shape=w.shape)
+    if not depthwise:
+        flipped = b.op("Transpose", [flipped], perm=[1, 0, *spatial_axes])
+    return b.op("Conv", [dy, flipped], group=group, kernel_shape=list(geo.kernel), dilations=list(geo.dilations),
+                pads=reverse_pads, shape=x.shape)
+
+
 def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geometry, group: int,
                      out: tuple | None = None) -> Value:
     """``dL/dX`` of ``Y = Conv(X, W)``, shaped exactly like X: a ConvTranspose of ``dY`` cropped or
@@ -117,6 +148,9 @@ def _conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, geo: _Geom
     pads = _conv_pads(ctx, geo, spatial)
     common = dict(group=group, **geo.attrs())
     if pads is not None and out is None and all(st == 1 for st in geo.strides):
+        reversed_conv = _reversed_conv_input_grad(ctx, dy, w, x, geo, group, pads)
+        if reversed_conv is not None:
+            return reversed_conv
         # Unit stride: the same pads crop ConvTranspose's full output to exactly X's extent, whatever the
         # spatial dims. ConvTranspose (GEMM + col2im) measured 12.3 CPU-ms against 15.2 for the equivalent
         # stride-1 Conv with reversed taps (conv2 of the seed CNN, 1 thread, AVX-512) and 22.5 vs 29.6 on AVX2;
@@ -161,6 +195,10 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     """
     m, cg = w_shape[0], w_shape[1]
     by_taps = None
+    if group == 1:
+        pointwise = _pointwise_weight_grad(b, x, dy, w_shape, patch_attrs, spatial or _spatial(x))
+        if pointwise is not None:
+            return pointwise
     if group == 1 and cg >= _TAPS_MIN_CHANNELS:
         by_taps = _weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial or _spatial(x))
     elif group > 1 and cg == 1 and m == group:
@@ -188,6 +226,33 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     per_sample = b.op("MatMul", [g, b.op("Transpose", [p], perm=perm)])
     total = b.op("ReduceSum", [per_sample, _ints(b, [0])], keepdims=0)
     return b.op("Reshape", [total, _ints(b, list(w_shape))], shape=tuple(w_shape))
+
+
+_POINTWISE_MIN_POSITIONS = 196  # below this the per-sample GEMMs are too short to beat one GEMM over the batch
+
+
+def _pointwise_weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, patch_attrs: dict,
+                           spatial: tuple | None) -> Value | None:
+    """A 1x1, unit-stride, unpadded ungrouped conv's weight gradient as one GEMM per sample,
+    ``sum_n dY[n] @ X[n]^T``, or ``None`` where it does not apply or pay.
+
+    X and dY are read where they lie: no batch/channel-swapping Transposes of either (onnxruntime fuses the
+    small Transpose of X's last two axes into the MatMul). EfficientNet-B0's 1x1 convs (batch 4, 1 thread,
+    AVX-512, CPU-ms, swapped single GEMM -> per-sample GEMMs): 16 -> 96 at 112x112 3.51 -> 1.54, 24 -> 144
+    at 56x56 1.42 -> 1.07, 144 -> 40 at 28x28 0.49 -> 0.39, equal at 14x14; at 7x7 the per-sample GEMMs
+    are too short (320 -> 1280: 1.60 -> 2.92), so fewer than ``_POINTWISE_MIN_POSITIONS`` positions keep
+    the swapped GEMM.
+    """
+    rank = len(patch_attrs["kernel_shape"])
+    if (spatial is None or int(np.prod(spatial)) < _POINTWISE_MIN_POSITIONS
+            or any(k != 1 for k in patch_attrs["kernel_shape"]) or "pads" not in patch_attrs
+            or any(patch_attrs["pads"]) or any(s != 1 for s in patch_attrs.get("strides") or [1] * rank)):
+        return None
+    m, c = w_shape[0], w_shape[1]
+    x_rows = b.op("Transpose", [b.op("Reshape", [x, _ints(b, [0, c, -1])])], perm=[0, 2, 1])  # [N, O, C]
+    per_sample = b.op("MatMul", [b.op("Reshape", [dy, _ints(b, [0, m, -1])]), x_rows])        # [N, M, C]
+    summed = b.op("ReduceSum", [per_sample, _ints(b, [0])], keepdims=0)
+    return b.op("Reshape", [summed, _ints(b, list(w_shape))], shape=tuple(w_shape))
 
 
 def _weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, patch_attrs: dict,
