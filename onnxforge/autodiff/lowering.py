@@ -15,8 +15,14 @@ these decompositions):
   constant: plain tensors, no sequence gradients needed. Other sequences keep their ops and are
   differentiated by the sequence rules (``rules/sequence.py``).
 
-Only nodes on a path from a wanted value are rewritten; each keeps its output names, so the graph's
-outputs and every other reader are unchanged.
+* **CastLike whose target type is known** becomes ``Cast(to=...)``, anywhere in the graph. torch's default
+  exporter writes a conv's missing bias as ``Expand(CastLike(0, activation), Shape(weight)[:1])``: the
+  reference to a run-time tensor, for its type only, keeps onnxruntime from folding the zero bias into a
+  constant, and a Conv with a computed bias never gets the NCHWc kernel (ResNet-18 exported that way, batch
+  8, 64 px: forward convs 2-6 ms each instead of 1.3-2.5). A Cast of a constant folds.
+
+Except for the last, only nodes on a path from a wanted value are rewritten; each keeps its output names,
+so the graph's outputs and every other reader are unchanged.
 """
 from __future__ import annotations
 
@@ -55,7 +61,8 @@ def lower(b: GraphBuilder, reach: Callable[[], set[str]]) -> int:
     number of nodes rewritten."""
     from .registry import lookup
 
-    count = _lower_static_sequences(b, reach())
+    count = _cast_like_to_cast(b)
+    count += _lower_static_sequences(b, reach())
     for _ in range(_MAX_ROUNDS):
         reached = reach()
         todo = [n for n in b.nodes if any(o in reached for o in n.output if o) and lookup(n.op_type) is None
@@ -69,6 +76,22 @@ def lower(b: GraphBuilder, reach: Callable[[], set[str]]) -> int:
             else:
                 _inline_function(b, node, _function_of(b, node))
         count += len(todo)
+    return count
+
+
+def _cast_like_to_cast(b: GraphBuilder) -> int:
+    """Rewrite every ``CastLike(x, like)`` whose ``like`` has a known element type as ``Cast(x, to=...)``."""
+    count = 0
+    for i, node in enumerate(b.nodes):
+        if node.op_type != "CastLike" or node.domain not in ("", "ai.onnx") or len(node.input) != 2:
+            continue
+        like = b.values.get(node.input[1])
+        if like is None or not like.dtype:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}  # saturate (opset 19+)
+        b.nodes[i] = protos.node("Cast", [node.input[0]], list(node.output), name=node.name, to=like.dtype,
+                                 **attrs)
+        count += 1
     return count
 
 

@@ -94,3 +94,54 @@ def test_the_definition_replaces_the_node_only_where_a_gradient_flows():
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 24)], ir_version=12)
     grad = check_full(gradient_model(model, "y", ["x"]))
     assert [n.op_type for n in grad.graph.node].count("Swish") == 1  # c's Swish stays as it was
+
+
+def _conv_with_exported_zero_bias(dtype: int = TensorProto.FLOAT) -> "onnx.ModelProto":
+    """A Conv whose missing bias is written as torch's default exporter writes it:
+    ``Expand(CastLike(0, activation), Shape(weight)[:1])``, then a Relu and a sum."""
+    np_dtype = helper.tensor_dtype_to_np_dtype(dtype)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["act"]),
+        helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.zeros((), np.float32))),
+        helper.make_node("CastLike", ["zero", "act"], ["zero_like"]),
+        helper.make_node("Shape", ["w"], ["channels"], start=0, end=1),
+        helper.make_node("Expand", ["zero_like", "channels"], ["bias"]),
+        helper.make_node("Conv", ["act", "w", "bias"], ["y"], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceSum", ["y"], ["loss"], keepdims=0),
+    ]
+    w = numpy_helper.from_array(np.random.default_rng(3).normal(size=(4, 3, 3, 3)).astype(np_dtype), "w")
+    graph = helper.make_graph(nodes, "exported_conv", [helper.make_tensor_value_info("x", dtype, [2, 3, 5, 5])],
+                              [helper.make_tensor_value_info("loss", dtype, [])], initializer=[w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+
+
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT, TensorProto.DOUBLE])
+def test_cast_like_of_a_known_type_becomes_a_cast_that_onnxruntime_folds(dtype, tmp_path):
+    """No CastLike is left; the Cast takes the type from the graph; onnxruntime folds the zero bias into a
+    constant (what lets it pick its NCHWc Conv); the gradients are the same as with a stored zero bias."""
+    model = _conv_with_exported_zero_bias(dtype)
+    grads = check_full(gradient_model(model, "loss", ["x", "w"]))
+    casts = [n for n in grads.graph.node if n.op_type in ("Cast", "CastLike")]
+    assert [(n.op_type, n.attribute[0].i) for n in casts[:1]] == [("Cast", dtype)]
+    if dtype != TensorProto.FLOAT:
+        return  # onnxruntime's CPU provider has no float64 Conv
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(grads.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    import onnx
+    optimized = onnx.load(options.optimized_model_filepath)
+    constants = {t.name for t in optimized.graph.initializer}
+    conv = next(n for n in optimized.graph.node if n.op_type == "Conv" and n.input[0] == "act")
+    assert len(conv.input) < 3 or conv.input[2] in constants, "the zero bias was not folded"
+
+    x = RNG.normal(size=(2, 3, 5, 5)).astype(helper.tensor_dtype_to_np_dtype(dtype))
+    stored = _conv_with_exported_zero_bias(dtype)
+    del stored.graph.node[1:5]
+    stored.graph.initializer.append(numpy_helper.from_array(np.zeros(4, x.dtype), "bias"))
+    want = ort.InferenceSession(gradient_model(stored, "loss", ["x", "w"]).SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(["x_grad", "w_grad"], {"x": x})
+    got = session.run(["x_grad", "w_grad"], {"x": x})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)

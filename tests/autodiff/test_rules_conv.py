@@ -183,6 +183,9 @@ CASES = [
     conv([("N", 16, 7), (4, 16, 3), (4,)], "conv1d_taps_pads_past_kernel", pads=[3, 0]),
     conv([("N", 16, 3, 3, 4), (2, 16, 2, 2, 3)], "conv3d_taps", pads=[1, 0, 0, 0, 1, 1]),
     conv([("N", 16, 3, 4), (20, 16, 1, 1), (20,)], "conv2d_taps_1x1"),
+    # Few output positions per sample (2x2 here): patches and dY contracted over the whole batch at once.
+    conv([("N", 4, 5, 5), (8, 4, 3, 3), (8,)], "conv2d_strided_few_positions", strides=[2, 2]),
+    conv([("N", 3, 4, 9), (10, 3, 2, 3)], "conv2d_strided_few_positions_asym", strides=[3, 4], pads=[1, 0, 0, 1]),
     # 1x1 unit stride, 196+ positions: one GEMM per sample, X and dY read where they lie.
     Case("Conv", [("N", 3, 14, 14), (5, 3, 1, 1), (5,)], wrt=[1, 2], torch_fn=torch_conv(), name="conv2d_pointwise",
          ort_rtol=5e-3),
