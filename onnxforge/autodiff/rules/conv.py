@@ -1,15 +1,19 @@
 """Gradient rules: Conv and ConvTranspose, 1-D to 3-D, with every attribute of the ONNX spec.
 
 Conv's input gradient is a ConvTranspose with pads and output_padding chosen so the shape comes out exact
-(strided convs whose windows leave trailing pixels uncovered included); at unit stride it beat the
-equivalent Conv with reversed taps on AVX2 and AVX-512 alike. ConvTranspose's input gradient is a Conv.
+(strided convs whose windows leave trailing pixels uncovered included); at unit stride, with a kernel fed
+at run time, it beat the equivalent Conv with reversed taps on AVX2 and AVX-512 alike. A constant kernel
+(the initializers of an exported model) gets the reversed-taps Conv instead, which onnxruntime runs in its
+NCHWc layout (``_reversed_conv_input_grad``). ConvTranspose's input gradient is a Conv.
 Weight gradients use *patches*: a one-hot grouped Conv lays every kernel tap out as its own channel, one
 batched MatMul contracts the output positions and a ReduceSum the batch. In onnxruntime (CPU, 2 threads)
 that measured 7.0 ms against 16.5 ms for the textbook batch/channel-swapped Conv with 5-D Transposes,
 for a 32 -> 64 channel 3x3 conv on 14x14 at batch 128 (and 38 vs 51 CPU-ms on the benchmark machine).
-Where that is not the fastest, two shapes get their own formulation: ungrouped unit-stride convs with 16 or
-more input channels take one GEMM per kernel tap over the whole batch, and depthwise convs one product and
-sum per tap (see the two ``*_by_taps`` functions for the measurements).
+Where that is not the fastest, other shapes get their own formulation: unpadded unit-stride 1x1 convs one
+GEMM per sample on X and dY as they lie (``_pointwise_weight_grad``), ungrouped unit-stride convs with 16
+or more input channels one GEMM per kernel tap over the whole batch, depthwise convs one product and sum
+per tap (see the two ``*_by_taps`` functions for the measurements), and ungrouped convs with few output
+positions per sample a single GEMM over the whole batch on the patches.
 """
 from __future__ import annotations
 
