@@ -88,7 +88,7 @@ def _cast_like_to_cast(b: GraphBuilder) -> int:
         like = b.values.get(node.input[1])
         if like is None or not like.dtype:
             continue
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}  # saturate (opset 19+)
+        attrs = {a.name: protos.attribute_value(a) for a in node.attribute}  # saturate (opset 19+)
         b.nodes[i] = protos.node("Cast", [node.input[0]], list(node.output), name=node.name, to=like.dtype,
                                  **attrs)
         count += 1
