@@ -128,6 +128,13 @@ class GraphBuilder:
         except KeyError:
             raise KeyError(f"No value named {name!r} in this graph.") from None
 
+    def is_fixed(self, name: str) -> bool:
+        """Whether ``name`` is a constant no run can change: an initializer that is not also a graph input
+        (an input's initializer is only its default), or a ``Constant`` node's output."""
+        if name in self.initializers:
+            return all(v.name != name for v in self.inputs)
+        return name in self._constant_nodes
+
     def constant_value(self, name: str) -> np.ndarray | None:
         """The value of ``name`` if it is an initializer or a ``Constant`` node's output, else ``None``."""
         if name in self.initializers:

@@ -44,8 +44,8 @@ from ..tracing import active_trace, current_trace
 from ..variables import Variable
 from . import allocation, auto_config
 from .input_spec import InputSpec
-from .keras_tensor import KerasTensor, Node, flatten, map_structure, standardize_dtype
-from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure, _dtype_of, _shape_specs
+from .keras_tensor import Node, standardize_dtype
+from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 
 # ---------------------------------------------------------------- naming
 _name_uids: collections.Counter[str] = collections.Counter()
@@ -392,24 +392,6 @@ class Layer(CallingMixin):
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         """Emit the layer's ops on graph ``Value``s (inside a trace). Override."""
         raise NotImplementedError(f"Layer {type(self).__name__} does not implement call().")
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        """Output shape(s) for ``input_shape``; by default found by tracing ``call`` on a scratch graph."""
-        out = self._spec_by_tracing((_shape_specs(input_shape, self.compute_dtype),), {})
-        return out.shape if isinstance(out, KerasTensor) else map_structure(lambda t: t.shape, out)
-
-    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
-        """Output KerasTensor(s) (no history) for symbolic arguments."""
-        if type(self).compute_output_shape is Layer.compute_output_shape:
-            return self._spec_by_tracing(args, kwargs)
-        first = args[0]
-        shapes = map_structure(lambda t: t.shape, first) if not isinstance(first, KerasTensor) else first.shape
-        out = self.compute_output_shape(shapes)
-        dtype = self._output_dtype([_dtype_of(t) for t in flatten(first)])
-        return _shape_specs(out, dtype)
-
-    def _output_dtype(self, input_dtypes: list[str | None]) -> str:
-        return self.compute_dtype
 
     @auto_config.mark_default
     def get_config(self) -> dict:

@@ -229,10 +229,27 @@ class CallingMixin:
             return self.compute_dtype
         return self.compute_dtype if self.compute_dtype != self.variable_dtype else None
 
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape(s) for ``input_shape``; by default found by tracing ``call`` on a scratch graph."""
+        out = self._spec_by_tracing((_shape_specs(input_shape, self.compute_dtype),), {})
+        return out.shape if isinstance(out, KerasTensor) else map_structure(lambda t: t.shape, out)
+
+    def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
+        """Output KerasTensor(s) (no history) for symbolic arguments."""
+        if type(self).compute_output_shape is CallingMixin.compute_output_shape:
+            return self._spec_by_tracing(args, kwargs)
+        first = args[0]
+        shapes = map_structure(lambda t: t.shape, first) if not isinstance(first, KerasTensor) else first.shape
+        out = self.compute_output_shape(shapes)
+        dtype = self._output_dtype([_dtype_of(t) for t in flatten(first)])
+        return _shape_specs(out, dtype)
+
+    def _output_dtype(self, input_dtypes: list[str | None]) -> str:
+        return self.compute_dtype
+
     def _annotate_output_shapes(self, first: Any, shapes: Any, outputs: Any) -> None:
-        # Layer's own compute_output_shape (this mixin cannot import Layer: base imports it).
-        if type(self).compute_output_shape.__qualname__ == "Layer.compute_output_shape":
-            return  # call() itself is the only description of the outputs
+        if type(self).compute_output_shape is CallingMixin.compute_output_shape:
+            return  # the default traces call(): call() itself is the only description of the outputs
         batch: Any = "batch"
         for v in flatten(first):
             if isinstance(v, Value) and v.shape:

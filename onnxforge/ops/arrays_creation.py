@@ -38,28 +38,26 @@ def _triangle_mask(b: Any, rows: Value, cols: Value, k: Any, lower: bool) -> Val
     return emit(b, "LessOrEqual", [offset, kk]) if lower else emit(b, "GreaterOrEqual", [offset, kk])
 
 
-@symbolic
-def tril(x: Any, k: int = 0) -> Value:
-    """The lower triangle (entries on and below the ``k``-th diagonal) of the last two axes."""
+def _triangle(x: Any, k: Any, lower: bool) -> Value:
     v = value(x)
     b = v.builder
     # A mask through Where rather than ONNX's Trilu: Where has a gradient rule.
-    mask = _triangle_mask(b, dim(v, -2), dim(v, -1), k, True)
+    mask = _triangle_mask(b, dim(v, -2), dim(v, -1), k, lower)
     if v.dtype == BOOL:   # onnxruntime has no boolean Where
         return emit(b, "And", [v, mask])
     return emit(b, "Where", [mask, v, as_value(0, b, like=v)], dtype=v.dtype)
+
+
+@symbolic
+def tril(x: Any, k: int = 0) -> Value:
+    """The lower triangle (entries on and below the ``k``-th diagonal) of the last two axes."""
+    return _triangle(x, k, lower=True)
 
 
 @symbolic
 def triu(x: Any, k: int = 0) -> Value:
     """The upper triangle (entries on and above the ``k``-th diagonal) of the last two axes."""
-    v = value(x)
-    b = v.builder
-    # A mask through Where rather than ONNX's Trilu: Where has a gradient rule.
-    mask = _triangle_mask(b, dim(v, -2), dim(v, -1), k, False)
-    if v.dtype == BOOL:   # onnxruntime has no boolean Where
-        return emit(b, "And", [v, mask])
-    return emit(b, "Where", [mask, v, as_value(0, b, like=v)], dtype=v.dtype)
+    return _triangle(x, k, lower=False)
 
 
 def _creation(*args: Any) -> Any:

@@ -24,17 +24,13 @@ __all__ = [
 from typing import Any
 
 from ..graph import Value
-from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
+from ._util import as_value, cast_value, dtype_enum, int_const, promote, symbolic
 # Shapes and creation live in numpy_shapes.py; re-exported here, the keras.ops.numpy namespace.
-from .numpy_shapes import (_axes, arange, broadcast_to, concatenate, expand_dims, full,  # noqa: F401
+from .numpy_shapes import (_axes, _b, arange, broadcast_to, concatenate, expand_dims, full,  # noqa: F401
                            full_like, one_hot, ones, ones_like, reshape, size, slice, squeeze, stack, take, tile,
                            transpose, zeros, zeros_like)
 
 _BOOL = 9  # onnx.TensorProto.BOOL
-
-
-def _b(*args: Any):
-    return builder_of(args)
 
 
 def _binary(op: str, x1: Any, x2: Any) -> Value:

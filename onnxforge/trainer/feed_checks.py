@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler import Program
+from .data_checks import to_weights
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -200,24 +201,6 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
 
 
 def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.ndarray | None]:
-    if sample_weight is None:
-        return [None] * len(outs)
-    if isinstance(sample_weight, Mapping):
-        return [None if sample_weight.get(o.name) is None else _weight_vector(sample_weight[o.name], method)
-                for o in outs]
-    if isinstance(sample_weight, (list, tuple)) and len(outs) > 1 and len(sample_weight) == len(outs):
-        return [None if w is None else _weight_vector(w, method) for w in sample_weight]
-    w = _weight_vector(sample_weight, method)
-    return [w] * len(outs)
-
-
-def _weight_vector(w: Any, method: str) -> np.ndarray:
-    from .data_checks import numeric_weights
-
-    w = numeric_weights(w, "sample_weight", method)
-    if w.ndim == 2 and w.shape[1] == 1:
-        w = w[:, 0]
-    if w.ndim != 1:
-        raise ValueError(f"{method}(): sample_weight must be a 1D array with one weight per sample. "
-                         f"Received shape {w.shape}")
-    return w
+    """``sample_weight`` as one vector (or ``None``) per output, read as ``fit`` reads it."""
+    weights = to_weights(sample_weight, [o.name for o in outs], len(outs), "sample_weight", method)
+    return weights if isinstance(weights, list) else [weights] * len(outs)

@@ -9,8 +9,8 @@ Weight gradients use *patches*: a one-hot grouped Conv lays every kernel tap out
 batched MatMul contracts the output positions and a ReduceSum the batch. In onnxruntime (CPU, 2 threads)
 that measured 7.0 ms against 16.5 ms for the textbook batch/channel-swapped Conv with 5-D Transposes,
 for a 32 -> 64 channel 3x3 conv on 14x14 at batch 128 (and 38 vs 51 CPU-ms on the benchmark machine).
-Where that is not the fastest, other shapes get their own formulation: unpadded unit-stride 1x1 convs one
-GEMM per sample on X and dY as they lie (``_pointwise_weight_grad``), ungrouped unit-stride convs with 16
+Where that is not the fastest, other shapes get their own formulation: unpadded unit-stride 1x1 convs with
+many positions keep the patches formulation (their patches are X itself), ungrouped unit-stride convs with 16
 or more input channels one GEMM per kernel tap over the whole batch, depthwise convs one product and sum
 per tap (see the two ``*_by_taps`` functions for the measurements), and ungrouped convs with few output
 positions per sample a single GEMM over the whole batch on the patches.
@@ -120,8 +120,8 @@ def _reversed_conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, g
     10.1 -> 8.7, 4x512x7x7 11.9 -> 8.3. 1x1 kernels gained nothing (5.75 -> 6.19 on 4x96x112x112), and
     with a weight fed at run time ConvTranspose stays ahead (depthwise 13.9 vs 14.7), so both keep it.
     """
-    if ctx.const_input(1) is None or w.name in {v.name for v in ctx.b.inputs}:
-        return None   # fed at run time (a graph input overrides its initializer)
+    if not ctx.b.is_fixed(w.name):
+        return None   # a weight fed at run time
     rank = len(geo.kernel)
     depthwise = w.shape[1] == 1 and w.shape[0] == group and x.shape is not None and x.shape[1] == group
     if not (depthwise or (group == 1 and any(k > 1 for k in geo.kernel))):
@@ -198,43 +198,46 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     ``spatial`` X's static spatial dims where the caller knows them better than X's annotation.
     """
     m, cg = w_shape[0], w_shape[1]
-    by_taps = None
-    if group == 1:
-        pointwise = _pointwise_weight_grad(b, x, dy, w_shape, patch_attrs, spatial or _spatial(x))
-        if pointwise is not None:
-            return pointwise
-    if group == 1 and cg >= _TAPS_MIN_CHANNELS:
-        by_taps = _weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial or _spatial(x))
-    elif group > 1 and cg == 1 and m == group:
-        by_taps = _depthwise_weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial or _spatial(x))
-    if by_taps is not None:
-        return by_taps
+    spatial = spatial or _spatial(x)
+    out = _output_spatial(spatial, patch_attrs)
+    positions = int(np.prod(out)) if out is not None else None
     kernel = tuple(patch_attrs["kernel_shape"])
     taps = int(np.prod(kernel))
-    channels = cg * group
+    # A 1x1 stride-1 unpadded conv reads each pixel once: its patches are X itself.
     trivial = taps == 1 and all(s == 1 for s in patch_attrs.get("strides", [1]))
     trivial = trivial and not any(patch_attrs.get("pads", [0]))
+    # With many positions, such a conv's weight gradient is best one GEMM per sample on X and dY as they lie
+    # (no batch/channel Transposes; onnxruntime fuses the small Transpose of X's last two axes into the
+    # MatMul). EfficientNet-B0's 1x1 convs (batch 4, 1 thread, AVX-512, CPU-ms, GEMM per tap -> per sample):
+    # 16 -> 96 at 112x112 3.51 -> 1.54, 24 -> 144 at 56x56 1.42 -> 1.07, 144 -> 40 at 28x28 0.49 -> 0.39,
+    # equal at 14x14; at 7x7 the per-sample GEMMs are too short (320 -> 1280: 1.60 -> 2.92).
+    pointwise = trivial and group == 1 and positions is not None and positions >= _POINTWISE_MIN_POSITIONS
+    by_taps = None
+    if group == 1 and cg >= _TAPS_MIN_CHANNELS and not pointwise:
+        by_taps = _weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
+    elif group > 1 and cg == 1 and m == group:
+        by_taps = _depthwise_weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
+    if by_taps is not None:
+        return by_taps
+    channels = cg * group
     if trivial:
-        patches = x  # a 1x1 stride-1 unpadded conv reads each pixel once: the patches are X itself
+        patches = x
     else:
         onehot = b.const(_one_hot_kernel(channels, kernel, np_dtype(x.dtype or onnx.TensorProto.FLOAT)))
         patches = b.op("Conv", [x, onehot], group=channels, **patch_attrs)
-    positions = _output_positions(spatial or _spatial(x), patch_attrs) if _spatial(dy) is None else \
-        int(np.prod(dy.shape[2:]))
-    if group == 1 and positions is not None and positions * (m + cg * taps) < m * cg * taps:
-        # Few output positions per sample: the per-sample products would be far bigger ([N, M, C*K]) than
-        # patches and dY themselves, so both are laid out channel-major and contracted over the whole batch
-        # at once. ResNet-18's last stride-2 conv at 64 px (256 -> 512, 2x2 outputs, batch 8): the ReduceSum
-        # of the per-sample products alone took 7.8 ms.
-        p = b.op("Reshape", [b.op("Transpose", [b.op("Reshape", [patches, _ints(b, [0, cg * taps, -1])])],
-                                  perm=[1, 0, 2]), _ints(b, [cg * taps, -1])])
-        g = b.op("Reshape", [b.op("Transpose", [b.op("Reshape", [dy, _ints(b, [0, m, -1])])], perm=[1, 0, 2]),
-                             _ints(b, [m, -1])])
-        return b.op("Reshape", [b.op("Gemm", [g, p], transB=1), _ints(b, list(w_shape))], shape=tuple(w_shape))
     if group == 1:
         p = b.op("Reshape", [patches, _ints(b, [0, cg * taps, -1])])
         g = b.op("Reshape", [dy, _ints(b, [0, m, -1])])
         perm = [0, 2, 1]
+        if not pointwise and positions is not None and positions * (m + cg * taps) < m * cg * taps:
+            # Few output positions per sample: the per-sample products would be far bigger ([N, M, C*K])
+            # than patches and dY themselves, so both are laid out channel-major and contracted over the
+            # whole batch at once. ResNet-18's last stride-2 conv at 64 px (256 -> 512, 2x2 outputs, batch
+            # 8): the ReduceSum of the per-sample products alone took 7.8 ms.
+            def channel_major(t: Value, rows: int) -> Value:
+                return b.op("Reshape", [b.op("Transpose", [t], perm=[1, 0, 2]), _ints(b, [rows, -1])])
+            grid = b.op("Gemm", [channel_major(g, m), channel_major(p, cg * taps)], transB=1)
+            return b.op("Reshape", [grid, _ints(b, list(w_shape))], shape=tuple(w_shape))
     else:
         p = b.op("Reshape", [patches, _ints(b, [0, group, cg * taps, -1])])
         g = b.op("Reshape", [dy, _ints(b, [0, group, m // group, -1])])
@@ -244,43 +247,19 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     return b.op("Reshape", [total, _ints(b, list(w_shape))], shape=tuple(w_shape))
 
 
-def _output_positions(spatial: tuple | None, patch_attrs: dict) -> int | None:
-    """How many output positions per sample a conv with ``patch_attrs`` has on ``spatial``, if known."""
+def _output_spatial(spatial: tuple | None, patch_attrs: dict) -> list[int] | None:
+    """The output's spatial dims of a conv with ``patch_attrs`` (explicit pads) on ``spatial``, if known."""
     if spatial is None or "pads" not in patch_attrs:
         return None
     rank = len(spatial)
     pads, kernel = patch_attrs["pads"], patch_attrs["kernel_shape"]
     strides = patch_attrs.get("strides") or [1] * rank
     dilations = patch_attrs.get("dilations") or [1] * rank
-    return int(np.prod([(i + pb + pe - (k - 1) * d - 1) // s + 1 for i, pb, pe, k, d, s
-                        in zip(spatial, pads[:rank], pads[rank:], kernel, dilations, strides)]))
+    return [(i + pb + pe - (k - 1) * d - 1) // s + 1
+            for i, pb, pe, k, d, s in zip(spatial, pads[:rank], pads[rank:], kernel, dilations, strides)]
 
 
 _POINTWISE_MIN_POSITIONS = 196  # below this the per-sample GEMMs are too short to beat one GEMM over the batch
-
-
-def _pointwise_weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, patch_attrs: dict,
-                           spatial: tuple | None) -> Value | None:
-    """A 1x1, unit-stride, unpadded ungrouped conv's weight gradient as one GEMM per sample,
-    ``sum_n dY[n] @ X[n]^T``, or ``None`` where it does not apply or pay.
-
-    X and dY are read where they lie: no batch/channel-swapping Transposes of either (onnxruntime fuses the
-    small Transpose of X's last two axes into the MatMul). EfficientNet-B0's 1x1 convs (batch 4, 1 thread,
-    AVX-512, CPU-ms, swapped single GEMM -> per-sample GEMMs): 16 -> 96 at 112x112 3.51 -> 1.54, 24 -> 144
-    at 56x56 1.42 -> 1.07, 144 -> 40 at 28x28 0.49 -> 0.39, equal at 14x14; at 7x7 the per-sample GEMMs
-    are too short (320 -> 1280: 1.60 -> 2.92), so fewer than ``_POINTWISE_MIN_POSITIONS`` positions keep
-    the swapped GEMM.
-    """
-    rank = len(patch_attrs["kernel_shape"])
-    if (spatial is None or int(np.prod(spatial)) < _POINTWISE_MIN_POSITIONS
-            or any(k != 1 for k in patch_attrs["kernel_shape"]) or "pads" not in patch_attrs
-            or any(patch_attrs["pads"]) or any(s != 1 for s in patch_attrs.get("strides") or [1] * rank)):
-        return None
-    m, c = w_shape[0], w_shape[1]
-    x_rows = b.op("Transpose", [b.op("Reshape", [x, _ints(b, [0, c, -1])])], perm=[0, 2, 1])  # [N, O, C]
-    per_sample = b.op("MatMul", [b.op("Reshape", [dy, _ints(b, [0, m, -1])]), x_rows])        # [N, M, C]
-    summed = b.op("ReduceSum", [per_sample, _ints(b, [0])], keepdims=0)
-    return b.op("Reshape", [summed, _ints(b, list(w_shape))], shape=tuple(w_shape))
 
 
 def _weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, patch_attrs: dict,
@@ -305,7 +284,7 @@ def _weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, p
     m, c = w_shape[0], w_shape[1]
     pads = list(patch_attrs["pads"])
     padded = [i + pb + pe for i, pb, pe in zip(spatial, pads[:rank], pads[rank:])]
-    out = [n - (k - 1) * d for n, k, d in zip(padded, kernel, dilations)]
+    out = _output_spatial(spatial, patch_attrs)
     swap = [1, 0] + list(range(2, rank + 2))  # [N, C, ...] <-> [C, N, ...]
     unpadded = xc = b.op("Transpose", [x], perm=swap)
     if any(pads):
@@ -357,7 +336,7 @@ def _depthwise_weight_grad_by_taps(b: GraphBuilder, x: Value, dy: Value, w_shape
     channels = w_shape[0]
     pads = list(patch_attrs["pads"])
     padded = [i + pb + pe for i, pb, pe in zip(spatial, pads[:rank], pads[rank:])]
-    out = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilations, strides)]
+    out = _output_spatial(spatial, patch_attrs)
     spatial_axes = list(range(2, rank + 2))
     axes = _ints(b, spatial_axes)
     xp = b.op("Pad", [x, _ints(b, [0, 0] + pads[:rank] + [0, 0] + pads[rank:])]) if any(pads) else x
