@@ -31,9 +31,9 @@ def sessions(monkeypatch):
     made: list[str] = []
     real = runner_module.create_session
 
-    def counting(model, device, name="program"):
+    def counting(model, device, name="program", threads=None):
         made.append(name)
-        return real(model, device, name)
+        return real(model, device, name, threads)
 
     monkeypatch.setattr(runner_module, "create_session", counting)
     return made

@@ -24,8 +24,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["GLOBAL_BATCH", "STATE_UPDATE", "STATE_MEAN", "Bucket", "Cut", "ReplicaGrads", "build_replica_grads",
-           "build_apply_step"]
+__all__ = ["GLOBAL_BATCH", "STATE_UPDATE", "STATE_MEAN", "Bucket", "Cut", "ReplicaGrads", "RowValues",
+           "build_replica_grads", "build_apply_step", "replica_seed", "shard_bounds",
+           "shard_bucket_name"]
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,34 @@ STATE_UPDATE = "replica/state_update"
 STATE_MEAN = "replica/state_mean"
 #: Reductions whose value is a sum over the batch rather than a mean.
 _SUM_REDUCTIONS = ("sum", None, "none")
+
+
+#: Seeds of replica r > 0 are replica 0's moved by r times this (the golden ratio's 32-bit word).
+_SEED_STRIDE = 0x9E3779B1
+_SEED_MODULUS = 2 ** 31 - 1
+
+
+def replica_seed(seed: int, replica: int) -> int:
+    """The seed replica ``replica`` draws with when replica 0 draws with ``seed``: a different stream per
+    replica, the same on every run.
+
+    Example:
+        >>> replica_seed(7, 0), replica_seed(7, 1) != 7
+        (7, True)
+    """
+    return (seed + replica * _SEED_STRIDE) % _SEED_MODULUS if replica else seed
+
+
+def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
+    """``[lo, hi)`` of rank ``rank``'s shard of ``n`` samples (``np.array_split`` order).
+
+    Example:
+        >>> [shard_bounds(5, r, 2) for r in range(2)]
+        [(0, 3), (3, 5)]
+    """
+    q, r = divmod(n, size)
+    lo = rank * q + min(rank, r)
+    return lo, lo + q + (1 if rank < r else 0)
 
 
 def bucket_name(i: int) -> str:
@@ -95,6 +124,9 @@ class ReplicaGrads:
         buckets: the gradient buckets, in output order.
         averaged: ``(variable, offset, size)`` of every state variable averaged over the replicas.
         cuts: the cross-replica sums (forward moments, then the gradients that go back through them).
+        rows: what decides whether sharding the batch is exact (``graph.row_independence.analyze_values``):
+            the batch inputs, the model's outputs in training mode, the added losses, the random draws.
+        random_state: the random streams' state variables (each replica draws from its own).
     """
 
     program: Program
@@ -102,6 +134,20 @@ class ReplicaGrads:
     buckets: list[Bucket]
     averaged: list[tuple[Variable, int, int]]
     cuts: list[Cut]
+    rows: RowValues = field(default_factory=lambda: RowValues([], [], [], {}))
+    random_state: list[Variable] = field(default_factory=list)
+
+
+@dataclass
+class RowValues:
+    """Value names of a replica's program that say whether its rows are independent: ``batch_inputs`` carry
+    the batch; the model's outputs ``forward`` must keep rows apart; ``penalties`` (``add_loss`` terms) must not
+    depend on the batch; ``noise`` maps each random draw to the value it was drawn like."""
+
+    batch_inputs: list[str]
+    forward: list[str]
+    penalties: list[str]
+    noise: dict[str, str]
 
 
 def _share_objective(t: _Tracer, config: CompileConfig, global_batch: Value
@@ -234,23 +280,42 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]
     sum_out, records = _sum_outputs(loss_sums + _metric_sums(t, config))
     program = _finish(t, "replica_grads", sum_out + host_out, state, records, None, trained)
-    return ReplicaGrads(program, trained, buckets, averaged, cuts)
+    noise = dict(t.rng.draws) if t.rng is not None else {}
+    noise.update(ctx.seed_streams.draws())
+    rows = RowValues([n for n in t.host_inputs() if n not in {v.name for v in t.extra_inputs}],
+                     [p.name for p in t.preds], [v.name for v in ctx.losses if hasattr(v, "name")], noise)
+    random_state = ([rng_state] if t.rng is not None and t.rng.used else []) + \
+        ctx.seed_streams.variables()
+    return ReplicaGrads(program, trained, buckets, averaged, cuts, rows, random_state)
+
+
+def shard_bucket_name(bucket: str, shard: int) -> str:
+    """The input of ``replica_apply`` that takes ``bucket`` as shard ``shard`` computed it."""
+    return f"{bucket}/shard_{shard}"
 
 
 def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets: Sequence[Bucket],
-                     averaged: Sequence[tuple[Variable, int, int]]) -> Program:
+                     averaged: Sequence[tuple[Variable, int, int]], shards: int = 1) -> Program:
     """The ``replica_apply`` program: summed gradient buckets (and averaged state) -> the optimizer update.
 
     Inputs are the bucket names and ``STATE_MEAN`` (host-fed, or bound from device buffers), the learning
     rate, and, as state pairs, the trained variables, their slots, ``iterations`` and the averaged state.
+    With ``shards > 1`` each bucket comes in once per shard (``shard_bucket_name``) and the program sums them
+    first: the shards of one process (``trainer.core_parallel``) hand their buffers over as they are.
     """
     b = GraphBuilder()
     ctx = ProgramTrace(b, training=True, weights="inputs")
     inputs: list[str] = []
     grads: dict[int, Value] = {}
     for bucket in buckets:
-        flat = declare_input(b, bucket.name, bucket.dtype, (bucket.size,))
-        inputs.append(bucket.name)
+        if shards == 1:
+            flat = declare_input(b, bucket.name, bucket.dtype, (bucket.size,))
+            inputs.append(bucket.name)
+        else:
+            parts = [declare_input(b, shard_bucket_name(bucket.name, r), bucket.dtype, (bucket.size,))
+                     for r in range(shards)]
+            inputs += [p.name for p in parts]
+            flat = b.op("Sum", parts, dtype=parts[0].dtype, shape=(bucket.size,))
         for var, offset, size in bucket.members:
             grads[var.uid] = _piece(b, flat, offset, size, var.shape)
     lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())

@@ -27,28 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.replicated import GLOBAL_BATCH, STATE_MEAN, STATE_UPDATE
+from ..compiler.replicated import GLOBAL_BATCH, STATE_MEAN, STATE_UPDATE, replica_seed, shard_bounds
 from ..runtime import ProgramRunner
 from ..trainer.mixin import _BUILD_LOCK
 from ..variables import Variable
 from .program_split import ReplicaPrograms, build_replica_programs
 from .stage_runner import StageRunner
 
-#: Seeds of rank r > 0 are rank 0's moved by r times this (the golden ratio's 32-bit word), modulo 2**31 - 1.
-_SEED_STRIDE = 0x9E3779B1
 _MAX_DIMS = 8
-
-
-def shard_bounds(n: int, rank: int, size: int) -> tuple[int, int]:
-    """``[lo, hi)`` of rank ``rank``'s shard of ``n`` samples (``np.array_split`` order).
-
-    Example:
-        >>> [shard_bounds(5, r, 2) for r in range(2)]
-        [(0, 3), (3, 5)]
-    """
-    q, r = divmod(n, size)
-    lo = rank * q + min(rank, r)
-    return lo, lo + q + (1 if rank < r else 0)
 
 
 class ReplicaDriver:
@@ -87,7 +73,7 @@ class ReplicaDriver:
         if not self._seeded and self.comm.rank > 0:
             for var in rng:
                 state = np.array(var.numpy(), copy=True)
-                state.flat[0] = (int(state.flat[0]) + self.comm.rank * _SEED_STRIDE) % (2 ** 31 - 1)
+                state.flat[0] = replica_seed(int(state.flat[0]), self.comm.rank)
                 var.assign(state)
         self._seeded = True
         self.needs_sync = False

@@ -77,6 +77,8 @@ class CounterRng:
         self._read_state = read_state
         self._state: Value | None = None
         self._calls = 0
+        #: ``(noise, template)`` value names of every draw: the row-independence analysis reads them.
+        self.draws: list[tuple[str, str]] = []
 
     @property
     def used(self) -> bool:
@@ -113,6 +115,7 @@ class CounterRng:
         u = b.op("Reshape", [u, shape], shape=like.shape)
         if like.dtype not in (None, onnx.TensorProto.FLOAT):
             u = b.op("Cast", [u], to=like.dtype, shape=like.shape)
+        self.draws.append((u.name, like.name))
         return u
 
     def new_state(self) -> Value:
@@ -139,6 +142,14 @@ class SeedStreams:
         if hit is None:
             hit = self._streams[state.uid] = (state, CounterRng(lambda: self._read(state)))
         return hit[1].uniform(like)
+
+    def variables(self) -> list[Any]:
+        """The state variables of the streams drawn from."""
+        return [var for var, rng in self._streams.values() if rng.used]
+
+    def draws(self) -> list[tuple[str, str]]:
+        """``(noise, template)`` value names of every draw from every stream."""
+        return [d for _, rng in self._streams.values() for d in rng.draws]
 
     def updates(self) -> list[tuple[Any, Value, Value]]:
         """``(state variable, value read, value after the step)`` of every stream drawn from."""

@@ -13,10 +13,13 @@ Options (measured on the seed CNN's ``train_step``, CPU time per step in a 1-thr
   ``set_intra_op_threads(n)`` (data-parallel ranks sharing a machine), else the environment's
   ``ONNXFORGE_INTRA_OP_THREADS=N``; ``ONNXFORGE_ALLOW_SPINNING=0|1`` (both read when a session is created)
   for machines shared with other work, where a spinning thread burns a core another job needs.
+
+On the CPU, ``fit`` usually spends the cores differently: one shard of each batch per core, each in a
+one-thread session (``trainer.core_parallel``); the thread setting then says how many shards.
 """
 from __future__ import annotations
 
-__all__ = ["session_options", "create_session", "set_intra_op_threads", "DISABLED_OPTIMIZERS"]
+__all__ = ["session_options", "create_session", "set_intra_op_threads", "intra_op_threads", "DISABLED_OPTIMIZERS"]
 
 import os
 
@@ -60,10 +63,22 @@ def set_intra_op_threads(threads: int | None) -> None:
     _intra_op_threads = threads
 
 
-def session_options():
-    """Full graph optimization, no memory pattern, intra-op threads and spinning from the environment (else
-    onnxruntime's defaults), warnings off (unused-initializer chatter); deterministic compute when
-    ``enable_op_determinism`` asked for it.
+def intra_op_threads() -> int | None:
+    """The intra-op threads sessions get: ``set_intra_op_threads``'s, else ``$ONNXFORGE_INTRA_OP_THREADS``,
+    else ``None`` (onnxruntime's default: one per physical core).
+
+    Example:
+        >>> set_intra_op_threads(3); intra_op_threads()
+        3
+        >>> set_intra_op_threads(None)
+    """
+    return _intra_op_threads if _intra_op_threads is not None else _env_int("ONNXFORGE_INTRA_OP_THREADS")
+
+
+def session_options(threads: int | None = None):
+    """Full graph optimization, no memory pattern, intra-op threads (``threads``, else from the environment,
+    else onnxruntime's default) and spinning from the environment, warnings off (unused-initializer
+    chatter); deterministic compute when ``enable_op_determinism`` asked for it.
 
     Example:
         >>> session_options().log_severity_level
@@ -76,7 +91,8 @@ def session_options():
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_mem_pattern = False
-    threads = _intra_op_threads if _intra_op_threads is not None else _env_int("ONNXFORGE_INTRA_OP_THREADS")
+    if threads is None:
+        threads = intra_op_threads()
     if threads:
         opts.intra_op_num_threads = threads
     spinning = os.environ.get("ONNXFORGE_ALLOW_SPINNING", "").strip()
@@ -88,13 +104,14 @@ def session_options():
     return opts
 
 
-def create_session(model: onnx.ModelProto, device: Device, name: str = "program"):
-    """One ``InferenceSession`` for ``model`` on ``device``; a clear error names the program if it fails."""
+def create_session(model: onnx.ModelProto, device: Device, name: str = "program", threads: int | None = None):
+    """One ``InferenceSession`` for ``model`` on ``device`` (``threads`` intra-op threads, else the default of
+    ``session_options``); a clear error names the program if it fails."""
     import onnxruntime as ort
 
     _check_cpu_dtypes(model, device, name)
     try:
-        sess = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(),
+        sess = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(threads),
                                     providers=device.providers, disabled_optimizers=list(DISABLED_OPTIMIZERS))
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeError(f"onnxruntime could not load the {name} program: {e}") from e

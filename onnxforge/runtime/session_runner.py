@@ -40,6 +40,7 @@ class ProgramRunner:
         state: ``(variable, input name, output name)``: the output becomes the variable's new value.
         learning_rate: the name of a scalar float input fed through ``run(learning_rate=...)``.
         name: the program's name, for error messages.
+        threads: intra-op threads of its session (default: ``session.intra_op_threads()``).
 
     The session is created on the first run and reused.
 
@@ -60,8 +61,9 @@ class ProgramRunner:
 
     def __init__(self, model: onnx.ModelProto, device: Device, inputs: Sequence[str], outputs: Sequence[str],
                  params: Sequence[tuple[Variable, str]] = (), state: Sequence[tuple[Variable, str, str]] = (),
-                 learning_rate: str | None = None, name: str = "program"):
+                 learning_rate: str | None = None, name: str = "program", threads: int | None = None):
         self.model = model
+        self.threads = threads
         self.device = device
         self.inputs = list(inputs)
         self.outputs = list(outputs)
@@ -94,7 +96,7 @@ class ProgramRunner:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = create_session(self.model, self.device, self.name)
+                    self._session = create_session(self.model, self.device, self.name, self.threads)
         return self._session
 
     # ---------------------------------------------------------------- device values
@@ -200,6 +202,8 @@ class ProgramRunner:
             if not self._on_device(value):
                 raise ValueError(f"The {self.name} program runs on {self.device}; input {name!r} is an OrtValue on "
                                  f"{value.device_name()}. Pass a host array or an OrtValue on {self.device}.")
+            if not isinstance(value, ort.OrtValue):   # a raw output of another run (``fetch=False``)
+                value = ort.OrtValue(value)
             io.bind_ortvalue_input(name, value)
         elif isinstance(value, np.ndarray) and not value.flags.writeable:
             # Read-only host arrays (the trainer's cached unit sample weights) cannot change: upload once.

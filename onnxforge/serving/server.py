@@ -15,7 +15,7 @@ slot within ``request_timeout_s``).
 What it guarantees under load and abuse:
 
 * **Batching only when it cannot mix clients.** Requests are concatenated along the batch axis only for
-  graphs :mod:`onnxforge.serving.row_independence` proves row-independent (``batching="auto"``), or when
+  graphs :mod:`onnxforge.graph.row_independence` proves row-independent (``batching="auto"``), or when
   the operator says so (``"on"``); a graph computing a batch statistic runs each request alone.
 * **Bounded resources.** At most ``max_connections`` connections (more get an immediate 503), a listen
   backlog of ``backlog``, bodies of at most ``max_body_bytes`` and ``max_inflight_bytes`` of them held at
@@ -50,7 +50,7 @@ import onnxruntime as ort
 
 from onnxforge.serving.batcher import Batcher
 from onnxforge.serving.limits import ByteBudget, Connections, host_allowed
-from onnxforge.serving.row_independence import analyze
+from onnxforge.graph.row_independence import analyze
 from onnxforge.serving.request_runner import ModelRunner, RequestError
 
 BATCHING_MODES = ("auto", "on", "off")

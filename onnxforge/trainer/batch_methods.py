@@ -16,6 +16,7 @@ from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import ProgramRunner
 from . import distribution
+from .core_parallel import CoreShards, plan_shards
 from .compile_metrics import compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights)
@@ -42,12 +43,37 @@ class BatchMethodsMixin:
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
+        sharded = self._core_shards(feeds)
+        if sharded is not None:
+            for check in runner._dim_checks:   # the run-time size checks the one-session step makes
+                check(feeds)
+            sums = sharded.train_batch(feeds, self.optimizer.learning_rate)
+            self.optimizer._advance()
+            return sums if fetch else (lambda: sums)
         values = runner.run(feeds, learning_rate=self.optimizer.learning_rate, fetch=fetch)
         self.optimizer._advance()
         program = self._programs["train_step"]
         if not fetch:
             return lambda: self._sums(program, [v.numpy() for v in values])
         return self._sums(program, values)
+
+    def _core_shards(self, feeds: Mapping[str, Any]) -> CoreShards | None:
+        """The step sharded over this machine's cores for a batch like ``feeds``, or ``None`` for the
+        one-session step (see ``core_parallel``); built once per compile and shard count."""
+        if not all(isinstance(v, np.ndarray) for v in feeds.values()):
+            return None   # OrtValues the caller placed: bound whole, as given
+        shards = plan_shards(_length(next(iter(feeds.values()))))
+        if shards < 2:
+            return None
+        cache = getattr(self, "_shard_steps", None)
+        if cache is None or cache[0] is not self._programs:
+            cache = self._shard_steps = (self._programs, {})
+        if shards not in cache[1]:
+            from .mixin import _BUILD_LOCK   # tracing is process-global: builds take turns across threads
+
+            with _BUILD_LOCK:
+                cache[1][shards], self._shard_reason = CoreShards.for_model(self, shards)
+        return cache[1][shards]
 
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
 import onnxforge as tf
-from onnxforge.serving.row_independence import analyze
+from onnxforge.graph.row_independence import analyze
 
 L = tf.keras.layers
 rng = np.random.default_rng(0)

@@ -36,14 +36,14 @@ The per-op rules are in ``row_rules``, the tracked values and shared tables in `
 """
 from __future__ import annotations
 
-__all__ = ["analyze", "CONST", "Rows", "Shape"]
+__all__ = ["analyze", "analyze_values", "CONST", "Rows", "Shape"]
 
 from collections.abc import Sequence
 from typing import Any
 
 import onnx
 
-from ..graph import protos
+from . import protos
 from .row_rules import _RULES, _SHAPE_AWARE, _batch_first, _broadcast, _reduce, _unary
 from .row_values import (CONST, Rows, Shape, _BATCH_FIRST, _BROADCAST, _REDUCE, _Taint, _UNARY, _const_state,
                          _is_const, _label)
@@ -54,6 +54,7 @@ class _Analyzer:
                  parent: _Analyzer | None = None) -> None:
         self.opset, self.ranks, self.dims, self.parent = opset, ranks, dims, parent
         self.state: dict[str, Any] = {}
+        self.noise: dict[str, str] = {}
 
     # ------------------------------------------------------------ lookups
     def get(self, name: str) -> Any:
@@ -96,6 +97,11 @@ class _Analyzer:
             for name, s in zip(node.output, outs):
                 if name:
                     self.state[name] = s
+                if name in self.noise:   # counter-based noise: shaped like its template, blind to row data
+                    try:
+                        self.state[name] = self.get(self.noise[name])
+                    except _Taint as e:
+                        self.state[name] = e
 
     def visit(self, node: onnx.NodeProto) -> list[Any]:
         ins = [self.get(i) for i in node.input]
@@ -149,12 +155,41 @@ def analyze(model: onnx.ModelProto, batch_inputs: Sequence[str] | None = None) -
     Args:
         model: the graph (external data need not be loaded: only dims and small constants are read).
         batch_inputs: the inputs whose axis 0 is the batch (default: every graph input that is not an
-            initializer).
+            initializer). Any other input is fed once for the whole batch, so it is the same for every row.
 
     Returns:
         ``(True, "")`` or ``(False, reason)``, the reason naming the first node that mixes rows (or the
         output that does not carry the batch on axis 0).
     """
+    an = _walk(model, batch_inputs, {})
+    return _verdict(an, [o.name for o in model.graph.output], ())
+
+
+def analyze_values(model: onnx.ModelProto, rows: Sequence[str], const: Sequence[str] = (),
+                   batch_inputs: Sequence[str] | None = None, noise: dict[str, str] | None = None
+                   ) -> tuple[bool, str]:
+    """Like :func:`analyze` for chosen values of the graph instead of its outputs: each of ``rows`` must
+    carry the batch on axis 0, row by row, and each of ``const`` must not depend on the batch at all.
+
+    ``noise`` maps a value to the value it was drawn "like" (``uniform(like)`` of a counter-based random
+    stream): such noise depends on the positions and the random state, never on another row's data, so it
+    takes the state of its template. This is what lets a training step with Dropout be cut into shards.
+
+    Example:
+        >>> from onnx import helper, TensorProto as T
+        >>> x = helper.make_tensor_value_info("x", T.FLOAT, ["N", 3])
+        >>> w = helper.make_tensor_value_info("w", T.FLOAT, [3, 3])
+        >>> g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"]),
+        ...                        helper.make_node("ReduceSumSquare", ["w"], ["r"], keepdims=0)], "g", [x, w],
+        ...                       [helper.make_tensor_value_info("y", T.FLOAT, ["N", 3])])
+        >>> analyze_values(helper.make_model(g), rows=["y"], const=["r"], batch_inputs=["x"])
+        (True, '')
+    """
+    an = _walk(model, batch_inputs, dict(noise or {}))
+    return _verdict(an, list(rows), list(const))
+
+
+def _walk(model: onnx.ModelProto, batch_inputs: Sequence[str] | None, noise: dict[str, str]) -> _Analyzer:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 21)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -164,11 +199,15 @@ def analyze(model: onnx.ModelProto, batch_inputs: Sequence[str] | None = None) -
     dims: dict[str, tuple] = {}
     _collect(inferred.graph, ranks, dims)
     an = _Analyzer(opset, ranks, dims)
+    an.noise = noise
     inits = {t.name for t in model.graph.initializer}
     names = list(batch_inputs) if batch_inputs is not None else [i.name for i in model.graph.input
                                                                   if i.name not in inits]
     for name in names:
         an.state[name] = Rows(0)
+    for i in model.graph.input:  # fed once for the whole batch: the same for every row
+        if i.name not in inits and i.name not in an.state:
+            an.state[i.name] = CONST
     graph = onnx.GraphProto()
     graph.CopyFrom(inferred.graph) if inferred is not model else graph.CopyFrom(model.graph)
     # Constant nodes become initializer-like states (their small integer values are known).
@@ -187,10 +226,16 @@ def analyze(model: onnx.ModelProto, batch_inputs: Sequence[str] | None = None) -
     del graph.node[:]
     graph.node.extend(kept)
     an.run(graph)
-    for out in model.graph.output:
-        s = an.state.get(out.name)
+    return an
+
+
+def _verdict(an: _Analyzer, rows: list[str], const: list[str]) -> tuple[bool, str]:
+    for name in [*rows, *const]:
+        s = an.state.get(name)
         if isinstance(s, _Taint):
             return False, str(s)
-        if s != Rows(0):
-            return False, f"output '{out.name}' does not carry the batch on axis 0"
+        if name in rows and s != Rows(0):
+            return False, f"output '{name}' does not carry the batch on axis 0"
+        if name not in rows and not _is_const(s):
+            return False, f"value '{name}' depends on the batch"
     return True, ""

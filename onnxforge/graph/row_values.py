@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import onnx
 
-from ..graph import protos
+from . import protos
 
 if TYPE_CHECKING:  # the analyzer uses these helpers; they only name its type
     from .row_independence import _Analyzer
