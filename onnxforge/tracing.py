@@ -98,10 +98,6 @@ class TraceContext:
         #: Whether this program is one replica of a data-parallel step (``onnxforge.distribute``): then
         #: ``cross_replica_sum`` cuts the graph where the replicas must exchange values.
         self.replicated = False
-        #: In a replicated program, every BatchNormalization takes its statistics over all replicas, as if
-        #: ``synchronized=True`` (the shards of one batch in ``trainer.core_parallel``: one batch, one set of
-        #: statistics, as in a single session).
-        self.synchronize_batch_norm = False
         #: ``(local value, summed input)`` of every ``cross_replica_sum`` in a replicated program, in order.
         self.replica_sums: list[tuple[Value, Value]] = []
         #: Metrics updated inside layers' ``call()`` (Keras's endpoint-layer pattern): id -> (metric, this

@@ -80,8 +80,7 @@ class _Tracer:
     """A builder with the model's inputs declared and its forward pass traced."""
 
     def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
-                 rng_state: Variable | None = None, replicated: bool = False, fused_ops: bool = False,
-                 synchronize_batch_norm: bool = False):
+                 rng_state: Variable | None = None, replicated: bool = False, fused_ops: bool = False):
         self.model = model
         self.training = training
         self.b = b = GraphBuilder(float32_fallback=True)
@@ -107,7 +106,6 @@ class _Tracer:
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
         self.ctx.replicated = replicated
-        self.ctx.synchronize_batch_norm = synchronize_batch_norm
         self.ctx.fused_training_ops = fused_ops
         #: Host-fed inputs declared after tracing (a replicated step's global batch size, its cut inputs).
         self.extra_inputs: list[Value] = []

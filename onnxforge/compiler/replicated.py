@@ -26,7 +26,7 @@ from __future__ import annotations
 
 __all__ = ["GLOBAL_BATCH", "STATE_UPDATE", "STATE_MEAN", "Bucket", "Cut", "ReplicaGrads", "RowValues",
            "build_replica_grads", "build_apply_step", "replica_seed", "shard_bounds",
-           "shard_bucket_name", "stage_programs"]
+           "shard_bucket_name"]
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +41,6 @@ from ..losses import batch_size
 from ..optimizers import Optimizer
 from ..variables import Variable
 from ..graph import contract
-from ..graph.partition import plan_stages, split_stages
 from .cleanup import cleanup
 from .config import CompileConfig
 from .programs import CompileError, Program, _finish, _metric_sums, _scalar, _sum_outputs, _Tracer, _typed
@@ -202,8 +201,7 @@ def _size(var: Variable) -> int:
 
 
 def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variable], rng_state: Variable | None,
-                        plan_buckets: Callable[[list[Variable]], list[list[int]]],
-                        synchronize_batch_norm: bool = False) -> ReplicaGrads:
+                        plan_buckets: Callable[[list[Variable]], list[list[int]]]) -> ReplicaGrads:
     """The ``replica_grads`` program (see the module docstring).
 
     Args:
@@ -212,13 +210,11 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
         trainable: the variables ``compile()`` captured as trainable.
         rng_state: the model's in-graph RNG state (each replica keeps its own stream).
         plan_buckets: groups the trained variables into buckets: lists of indices, each list one dtype.
-        synchronize_batch_norm: every BatchNormalization as if ``synchronized=True`` (shards of one batch).
     """
     opt = config.optimizer
     if opt is None:
         raise CompileError("No optimizer to train with. Provide an `optimizer` argument in `compile()`.")
-    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state, replicated=True,
-                synchronize_batch_norm=synchronize_batch_norm)
+    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state, replicated=True)
     b, ctx = t.b, t.ctx
     global_batch = declare_input(b, GLOBAL_BATCH, np.float32, ())
     t.extra_inputs.append(global_batch)
@@ -291,18 +287,6 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
     random_state = ([rng_state] if t.rng is not None and t.rng.used else []) + \
         ctx.seed_streams.variables()
     return ReplicaGrads(program, trained, buckets, averaged, cuts, rows, random_state)
-
-
-def stage_programs(grads: ReplicaGrads) -> tuple[list[onnx.ModelProto], list[list[Cut]]]:
-    """The gradient program cut into stages at its exchanges (``graph.partition``), and the cuts summed over
-    the replicas after each stage (``rounds[s]``; empty after the last). One stage when nothing is exchanged."""
-    whole = grads.program.model
-    if not grads.cuts:
-        return [whole], [[]]
-    stage_of = plan_stages(whole, [(c.source, c.result) for c in grads.cuts])
-    stages = split_stages(whole, stage_of)
-    rounds = [[c for c in grads.cuts if stage_of[c.result] == s + 1] for s in range(len(stages))]
-    return stages, rounds
 
 
 def shard_bucket_name(bucket: str, shard: int) -> str:

@@ -26,7 +26,8 @@ import onnx
 
 from ..compiler import Program
 from ..compiler.config import CompileConfig
-from ..compiler.replicated import Cut, ReplicaGrads, build_apply_step, build_replica_grads, stage_programs
+from ..compiler.replicated import Cut, ReplicaGrads, build_apply_step, build_replica_grads
+from ..graph.partition import plan_stages, split_stages
 from ..variables import Variable
 from .buckets import DEFAULT_BUCKET_BYTES, plan_buckets
 
@@ -53,6 +54,12 @@ def build_replica_programs(model: Any, config: CompileConfig, trainable: Sequenc
     """Trace, cut and bucket one replica's training step (see the module docstring)."""
     grads = build_replica_grads(model, config, trainable, rng_state,
                                 lambda variables: plan_buckets(variables, bucket_bytes))
-    stages, rounds = stage_programs(grads)
+    whole = grads.program.model
+    if not grads.cuts:
+        stages, rounds = [whole], [[]]
+    else:
+        stage_of = plan_stages(whole, [(c.source, c.result) for c in grads.cuts])
+        stages = split_stages(whole, stage_of)
+        rounds = [[c for c in grads.cuts if stage_of[c.result] == s + 1] for s in range(len(stages))]
     apply = build_apply_step(config.optimizer, grads.trained, grads.buckets, grads.averaged)
     return ReplicaPrograms(grads, stages, rounds, apply)

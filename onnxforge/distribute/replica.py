@@ -32,7 +32,7 @@ from ..runtime import ProgramRunner
 from ..trainer.mixin import _BUILD_LOCK
 from ..variables import Variable
 from .program_split import ReplicaPrograms, build_replica_programs
-from ..runtime.stage_runner import StageRunner
+from .stage_runner import StageRunner
 
 _MAX_DIMS = 8
 

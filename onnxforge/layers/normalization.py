@@ -137,12 +137,12 @@ class BatchNormalization(Layer):
         # Only where the compiler allows it (a CPU step of this process, never a file: see
         # ``TraceContext.fused_training_ops``).
         fused = (training and ctx.fused_training_ops and axis == 1 and rank >= 2 and x.dtype in _FUSED_DTYPES
-                 and not self._synchronized(ctx))
+                 and not (self.synchronized and ctx.replicated))
         if fused:
             y = self._fused_training(ctx, x, channels, moving_mean, moving_variance)
         elif training:
             reduce_axes = [i for i in range(rank) if i != axis]
-            if self._synchronized(ctx):
+            if self.synchronized and ctx.replicated:
                 mean, var = self._global_moments(ctx, x, reduce_axes, moving_mean, bcast, channels)
                 centered = x - mean
             else:
@@ -168,11 +168,6 @@ class BatchNormalization(Layer):
         y.shape = x.shape
         y = _to_compute_dtype(self, y)
         return y if perm is None else _ops.transpose(y, perm)
-
-    def _synchronized(self, ctx) -> bool:
-        """Statistics over every replica's batch: ``synchronized=True``, or a program whose replicas are the
-        shards of one batch."""
-        return ctx.replicated and (self.synchronized or ctx.synchronize_batch_norm)
 
     def _fused_training(self, ctx, x: Value, channels: int, moving_mean: Value, moving_variance: Value) -> Value:
         """Training mode on a channels-first value as ONNX's ``BatchNormalization(training_mode=1)``: one

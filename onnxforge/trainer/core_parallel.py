@@ -10,13 +10,12 @@ in the phases when the hypervisor places the two vCPUs far apart, which hurts th
 sessions on 64 samples each 30 ms in both phases.
 
 When: the model trains on the CPU with the step ``compile()`` builds (no custom ``train_step``), built-in
-losses and every trained variable in float32; ``graph.row_independence`` proves that each output row of the
-training forward pass depends on its own input row only (random draws, which depend on positions and the
-seed, excepted; BatchNormalization's statistics are those of the whole batch, see ``CoreShards``), so the
-shards' gradients sum to the batch's (up to the order of float32 additions); the model reuses its weights
-enough per sample (``MIN_WEIGHT_REUSE``); and every shard gets at least ``MIN_SHARD`` samples. Otherwise the
-one-session step runs. The gradient of each shard is that of its share of the batch's loss
-(``compiler.replicated``), so uneven shards are exact too.
+losses, no state that depends on the whole batch (BatchNormalization's statistics) and every trained variable
+in float32; ``graph.row_independence`` proves that each output row of the training forward pass depends on
+its own input row only (random draws, which depend on positions and the seed, excepted), so the shards'
+gradients sum to the batch's (up to the order of float32 additions); and every shard gets at least
+``MIN_SHARD`` samples. Otherwise the one-session step runs. The gradient of each shard is that of its share
+of the batch's loss (``compiler.replicated``), so uneven shards are exact too.
 
 What differs from the one-session step: the order of float32 sums, and random draws (Dropout masks): each
 shard draws from its own stream (the model's, its seed moved by the shard's index), so the masks differ
@@ -42,12 +41,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..compiler.replicated import (GLOBAL_BATCH, STATE_MEAN, STATE_UPDATE, ReplicaGrads, build_apply_step,
-                                   build_replica_grads, replica_seed, shard_bounds, shard_bucket_name,
-                                   stage_programs)
+from ..compiler.replicated import (GLOBAL_BATCH, ReplicaGrads, build_apply_step, build_replica_grads,
+                                   replica_seed, shard_bounds, shard_bucket_name)
 from ..graph.row_independence import analyze_values
 from ..runtime import ProgramRunner
-from ..runtime.stage_runner import StageRunner, device_value
 from ..runtime.session import intra_op_threads
 
 #: Fewest samples per shard: below this the fixed cost of a run and of the hand-over outweighs the gain
@@ -187,60 +184,45 @@ def weight_reuse(model: onnx.ModelProto, forward: Sequence[str], params: Sequenc
 
 
 class CoreShards:
-    """The sharded training step of one compiled model (see the module docstring); built by ``for_model``.
-
-    Each shard runs the replicated gradient program (``compiler.replicated``), cut into stages where
-    BatchNormalization needs the statistics of the whole batch: after such a stage the shards' moment sums
-    are added up and fed to the next, and the same for the gradients flowing back through them. The shards
-    write their gradients into buffers allocated once, which the update program reads as they are.
-    """
+    """The sharded training step of one compiled model (see the module docstring); built by ``for_model``."""
 
     def __init__(self, model: Any, grads: ReplicaGrads, shards: int):
-        import onnxruntime as ort
-
         self.model = model
         self.grads = grads
         self.shards = shards
         program = grads.program
-        device = self.device = model._device
-        self.stages, self.rounds = stage_programs(grads)
-        random = {v.uid for v in grads.random_state}
-        self._random = [(var, name, out) for var, name, out in program.state if var.uid in random]
-        self._sums = [(f"{tracker}/{state}", out) for tracker, state, out in program.sums]
-        self._buckets = [[ort.OrtValue.ortvalue_from_numpy(np.zeros(b.size, b.dtype)) for b in grads.buckets]
-                         for _ in range(shards)]
-        fetch = [out for _, out in self._sums] + [c.source for c in grads.cuts]
-        if grads.averaged:
-            fetch.append(STATE_UPDATE)
-        whole = {i.name for i in program.model.graph.input}
-        carry = [i.name for m in self.stages for i in m.graph.input if i.name not in whole]
-        params = {name: var for var, name in program.params}
+        device = model._device
+        self._bucket_index = [program.outputs.index(b.name) for b in grads.buckets]
+        self._sum_index = [(f"{tracker}/{state}", program.outputs.index(out)) for tracker, state, out in program.sums]
+        random_names = {var.uid: (name, out) for var, name, out in program.state
+                        if var.uid in {v.uid for v in grads.random_state}}
+        self._random = [(var, *random_names[var.uid]) for var in grads.random_state]
         # Shard 0 reads and advances the model's own random state; shard r > 0 is fed the same state with its
         # seed moved by r (every shard runs every step, so their counters stay equal).
-        own_state = {name: (var, out) for var, name, out in self._random}
-        self._runners = [[StageRunner(stage, device, f"train_step (shard {r}" + (f", stage {s})" if len(self.stages) > 1
-                                                                                 else ")"),
-                                      params, own_state if r == 0 else {},
-                                      {b.name: v for b, v in zip(grads.buckets, self._buckets[r])}, carry, fetch,
-                                      threads=1)
-                          for s, stage in enumerate(self.stages)] for r in range(shards)]
-        apply = build_apply_step(model.optimizer, grads.trained, grads.buckets, grads.averaged, shards=shards)
+        self._runners = [ProgramRunner(program.model, device, program.inputs, program.outputs, params=program.params,
+                                       state=program.state, name="train_step (shard 0)", threads=1)]
+        for r in range(1, shards):
+            self._runners.append(ProgramRunner(
+                program.model, device, program.inputs + [name for _, name, _ in self._random], program.outputs,
+                params=program.params, name=f"train_step (shard {r})", threads=1))
+        apply = build_apply_step(model.optimizer, grads.trained, grads.buckets, [], shards=shards)
         self._apply = ProgramRunner(apply.model, device, apply.inputs, [], state=apply.state,
                                     learning_rate=apply.learning_rate, name="train_step (update)", threads=1)
-        self._apply_feeds = {shard_bucket_name(b.name, r): self._buckets[r][i]
-                             for i, b in enumerate(grads.buckets) for r in range(shards)}
+        self._bucket_names = [[shard_bucket_name(b.name, r) for r in range(shards)] for b in grads.buckets]
         self._pool = ThreadPoolExecutor(max_workers=shards - 1, thread_name_prefix="onnxforge-shard")
         # One step at a time: two callers' shards must not meet in one update.
         self._lock = threading.Lock()
 
     @classmethod
     def for_model(cls, model: Any, shards: int) -> tuple[CoreShards | None, str]:
-        """The sharded step, or ``None`` and the reason it would not be exact (or would not pay)."""
+        """The sharded step, or ``None`` and the reason it would not be exact."""
         ok, why = shardable(model)
         if not ok:
             return None, why
         grads = build_replica_grads(model, model._compiled_config, model._compiled_trainable(), model._rng_stream(),
-                                    lambda variables: [list(range(len(variables)))], synchronize_batch_norm=True)
+                                    lambda variables: [list(range(len(variables)))])
+        if grads.averaged or grads.cuts:
+            return None, "state computed from the whole batch (BatchNormalization's statistics)"
         stateful = {v.uid for v, _, _ in grads.program.state} - {v.uid for v in grads.random_state}
         if stateful:
             return None, "layer state the step updates"
@@ -254,6 +236,11 @@ class CoreShards:
                           "gradient sums would cost more than they save")
         return cls(model, grads, shards), ""
 
+    def train_batch(self, feeds: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, np.ndarray]:
+        """One step on the batch ``feeds`` (checked host arrays by input name): the metric sums."""
+        with self._lock:
+            return self._step(feeds, learning_rate)
+
     def shard_feeds(self, feeds: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Each shard's feeds: its slice of the batch, the batch's size, and for shard r > 0 the random
         state with its seed moved by r."""
@@ -266,41 +253,28 @@ class CoreShards:
             part[GLOBAL_BATCH] = total
             local.append(part)
         for var, name, _ in self._random:
-            state = np.array(device_value(var, self.device).numpy(), copy=True)
+            state = np.array(self._runners[0].device_value(var).numpy(), copy=True)
             for r in range(1, self.shards):
                 moved = state.copy()
                 moved.flat[0] = replica_seed(int(state.flat[0]), r)
                 local[r][name] = moved
         return local
 
-    def train_batch(self, feeds: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, np.ndarray]:
-        """One step on the batch ``feeds`` (checked host arrays by input name): the metric sums."""
-        with self._lock:
-            return self._step(feeds, learning_rate)
-
     def _step(self, feeds: Mapping[str, np.ndarray], learning_rate: Any) -> dict[str, np.ndarray]:
         local = self.shard_feeds(feeds)
-        for var, _ in self.grads.program.params:   # uploaded once here, not by each shard at the same moment
-            device_value(var, self.device)
-        host: list[dict[str, Any]] = [{} for _ in range(self.shards)]
-        carried: list[dict[str, Any]] = [{} for _ in range(self.shards)]
-
-        def run(r: int, s: int) -> None:
-            out, kept = self._runners[r][s].run(local[r], carried[r])
-            host[r].update(out)
-            carried[r].update(kept)
-
-        for s, cuts in enumerate(self.rounds):
-            futures = [self._pool.submit(run, r, s) for r in range(1, self.shards)]
-            run(0, s)
-            for f in futures:
-                f.result()
-            for c in cuts:   # the whole batch's moments (or their gradients), the same for every shard
-                total = np.sum([np.asarray(h[c.source], np.float32) for h in host], axis=0).reshape(c.shape)
-                for part in local:
-                    part[c.result] = total
-        apply_feeds = dict(self._apply_feeds)
-        if self.grads.averaged:
-            apply_feeds[STATE_MEAN] = np.mean([np.asarray(h[STATE_UPDATE], np.float32) for h in host], axis=0)
+        first = self._runners[0]
+        for var, _ in first.params:   # uploaded once here, not by each shard at the same moment
+            first.device_value(var)
+        futures = [self._pool.submit(runner.run, part, None, False)
+                   for runner, part in zip(self._runners[1:], local[1:])]
+        outputs = [first.run(local[0], fetch=False)] + [f.result() for f in futures]
+        apply_feeds = {}
+        for names, index in zip(self._bucket_names, self._bucket_index):
+            for name, values in zip(names, outputs):
+                apply_feeds[name] = values[index]
         self._apply.run(apply_feeds, learning_rate=learning_rate)
-        return {key: np.sum([np.asarray(h[out], np.float64) for h in host], axis=0) for key, out in self._sums}
+        sums = {}
+        for key, index in self._sum_index:
+            sums[key] = sum(np.asarray(values[index].numpy(), np.float64) for values in outputs)
+        return sums
+

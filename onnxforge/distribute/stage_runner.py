@@ -1,5 +1,4 @@
-"""Running one stage of a replica's gradient program (data parallelism over MPI ranks, or over the cores of
-one process) with its outputs where the next step wants them.
+"""Running one stage of a replica's gradient program with its outputs where the next step wants them.
 
 Unlike ``runtime.ProgramRunner`` (whose fetched outputs are fresh host arrays), a stage writes each gradient
 bucket into a buffer allocated once: on the CPU a numpy array onnxruntime writes into directly, which MPI
@@ -21,9 +20,8 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..runtime import Device, create_session
 from ..variables import Variable
-from .device import Device
-from .session import create_session
 
 
 def device_value(var: Variable, device: Device) -> Any:
@@ -51,14 +49,12 @@ class StageRunner:
         preset: ``{output name: OrtValue}`` written in place (gradient buckets).
         carry: output names later stages read: kept as device ``OrtValue``s.
         fetch: output names copied to the host (metric sums, exchange sources).
-        threads: intra-op threads of its session (default: ``session.intra_op_threads()``).
     """
 
     def __init__(self, model: onnx.ModelProto, device: Device, name: str, params: Mapping[str, Variable],
                  state: Mapping[str, tuple[Variable, str]], preset: Mapping[str, Any], carry: Sequence[str],
-                 fetch: Sequence[str], threads: int | None = None):
+                 fetch: Sequence[str]):
         self.model = model
-        self.threads = threads
         self.device = device
         self.name = name
         self.inputs = [i.name for i in model.graph.input]
@@ -75,7 +71,7 @@ class StageRunner:
                                                                                             dict[str, Any]]:
         """One run. Returns the host outputs (metric sums, exchange sources) and the carried device values."""
         if self._session is None:
-            self._session = create_session(self.model, self.device, self.name, self.threads)
+            self._session = create_session(self.model, self.device, self.name)
             self._io = self._session.io_binding()
         io = self._io
         for name in self.inputs:
