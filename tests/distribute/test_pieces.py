@@ -165,3 +165,27 @@ def test_intra_op_threads_setting():
     assert session_options().intra_op_num_threads == 0
     with pytest.raises(ValueError, match="threads"):
         set_intra_op_threads(0)
+
+
+def test_a_stage_releases_what_it_bound():
+    """After a run the stage's binding holds neither its inputs nor its outputs: a carried value lives only as
+    long as the caller keeps it (a step in many stages would otherwise hold every stage's values at once)."""
+    import weakref
+
+    from onnxforge.distribute.stage_runner import StageRunner
+    from onnxforge.runtime import Device
+
+    b = GraphBuilder()
+    x = b.input("x", F, ("N", 4))
+    carried_in = b.input("c", F, ("N", 4))
+    b.output(b.op("Add", [x, carried_in]), "next")
+    b.output(b.op("ReduceSum", [x], keepdims=0), "sum")
+    runner = StageRunner(b.to_model(), Device("cpu"), "stage", {}, {}, {}, carry=["next"], fetch=["sum"])
+    previous = ort.OrtValue.ortvalue_from_numpy(np.ones((2, 4), np.float32))
+    host, kept = runner.run({"x": np.arange(8, dtype=np.float32).reshape(2, 4)}, {"c": previous})
+    assert float(host["sum"]) == 28.0
+    np.testing.assert_array_equal(kept["next"].numpy(), np.arange(8).reshape(2, 4) + 1)
+    assert len(runner._io.get_outputs()) == 0
+    gone = weakref.ref(previous)
+    del previous
+    assert gone() is None   # the binding no longer holds the carried input
