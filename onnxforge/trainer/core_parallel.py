@@ -108,9 +108,8 @@ def shardable(model: Any) -> tuple[bool, str]:
     for out in config.outputs:
         if out.loss is not None and not _built_in(out.loss):
             return False, f"the loss {type(out.loss).__name__} of output {out.name!r} is not a built-in loss"
-    opt = model.optimizer
-    if getattr(opt, "loss_scale_factor", None) is not None:
-        return False, "a loss scale factor"
+    if hasattr(model.optimizer, "dynamic_scale"):   # its skip-on-overflow and scale updates live in apply_graph
+        return False, "dynamic loss scaling (LossScaleOptimizer)"
     trainable = model._compiled_trainable()
     if not trainable:
         return False, "no trainable weights"
@@ -219,6 +218,8 @@ class CoreShards:
         ok, why = shardable(model)
         if not ok:
             return None, why
+        if getattr(model._programs.get("train_step"), "layer_metrics", None):
+            return None, "metrics updated inside layers' call()"
         grads = build_replica_grads(model, model._compiled_config, model._compiled_trainable(), model._rng_stream(),
                                     lambda variables: [list(range(len(variables)))])
         if grads.averaged or grads.cuts:

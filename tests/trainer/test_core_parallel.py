@@ -56,6 +56,33 @@ def test_sharded_steps_match_the_one_session_step(monkeypatch, n):
     assert int(two.optimizer.iterations.numpy()) == 3
 
 
+def test_a_fixed_loss_scale_in_shards(monkeypatch):
+    """The shards scale their share of the loss as the one-session step does, and the update unscales once."""
+    def model_fn():
+        model = _cnn()
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, loss_scale_factor=64.0),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+    batches = [_data(2 * MIN_SHARD, seed) for seed in range(2)]
+    one, _ = _train(monkeypatch, "1", model_fn, batches)
+    two, _ = _train(monkeypatch, "2", model_fn, batches)
+    assert _sharded(two)
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_dynamic_loss_scaling_keeps_one_session(monkeypatch):
+    """LossScaleOptimizer skips steps with non-finite gradients and moves its scale: one session does that."""
+    monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", "2")
+    model = _cnn()
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y, w = _data(2 * MIN_SHARD)
+    model.train_on_batch(x, y)
+    assert not _sharded(model) and "LossScaleOptimizer" in model._shard_reason
+    assert int(model.optimizer.step_counter.numpy()) == 1
+
+
 def test_sharded_programs_pass_the_full_checker(monkeypatch):
     monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", "2")
     model = _cnn()
@@ -153,6 +180,21 @@ def test_rows_mixed_in_the_forward_pass_keep_one_session(monkeypatch):
     two, _ = _train(monkeypatch, "2", model_fn, [_data(2 * MIN_SHARD)])
     assert not _sharded(two)
     assert "batch axis" in two._shard_reason
+
+
+def test_metrics_updated_in_layers_keep_one_session(monkeypatch):
+    class Watch(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.level = keras.metrics.Mean(name="level")
+
+        def call(self, x):
+            self.level.update_state(ops.mean(x))
+            return x
+
+    two, logs = _train(monkeypatch, "2", lambda: _cnn(extra=[Watch()]), [_data(2 * MIN_SHARD)])
+    assert not _sharded(two) and "inside layers" in two._shard_reason
+    assert "level" in logs[0]
 
 
 def test_user_losses_keep_one_session(monkeypatch):
