@@ -71,6 +71,20 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   CUDA compiles and every file (export_training, export_eval, export) keep the arithmetic formulation.
   MLP: at parity with tf.keras, ahead of PyTorch. DCGAN step (``bench/train_dcgan.py``, 1 thread):
   78 vs 109 CPU-ms for Keras 3 on torch.
+* Two threads on this VM (2026-12-05, quiet): the seed CNN's one-session step runs 38-40 ms in some phases
+  and 75-85 ms in others, switching within a process every few seconds to minutes, while a compute-bound
+  2-thread MatMul stays put (1.3 ms) and steal time stays 0. The slow phases hit what hands data from core to
+  core: conv2's weight-gradient subgraph alone (Pad, 8 Slices on one thread, 9 GEMMs on two) runs 12 ms in
+  one phase and 34 ms in the other, its Slices 0.3 ms each at 1 thread and 0.8 (fast phase) or 2.2 (slow
+  phase) beside a 2-thread GEMM. Most likely the hypervisor placing the two vCPUs near or far apart; PyTorch
+  (OpenMP, static partitions: each core keeps its half of every tensor) suffers far less. Hence the
+  sharded step (``onnxforge/trainer/core_parallel.py``): one shard of the batch per core, one-thread
+  sessions side by side, the summed gradients applied once: 30-32 ms in both phases (two 64-sample shards
+  ~29.7 ms of kernels each, the update 1.2-1.9 ms, Python ~0.5). Dense-only models keep one session (MLP
+  batch 128: 6.3 sharded vs 6.1; batch 64: 5.3 vs 3.4), and so do BatchNorm models: sharding the residual
+  BN CNN with the whole batch's moments summed between its 15 stages took it from 180 to 152-167 ms but to
+  1.5 GB of peak RSS (30 sessions); one arena shared by the stages brought that to 580 MB and the step to
+  204-216 ms, slower than one session, so it was reverted.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import ProgramRunner
 from . import distribution
-from .core_parallel import CoreShards, plan_shards
+from .core_parallel import CoreShards, ShardedProgram, plan_shards
 from .compile_metrics import compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights)
@@ -60,6 +60,13 @@ class BatchMethodsMixin:
     def _core_shards(self, feeds: Mapping[str, Any]) -> CoreShards | None:
         """The step sharded over this machine's cores for a batch like ``feeds``, or ``None`` for the
         one-session step (see ``core_parallel``); built once per compile and shard count."""
+        return self._shard_cache("train_step", feeds, lambda shards: CoreShards.for_model(self, shards))
+
+    def _sharded_program(self, kind: str, feeds: Mapping[str, Any]) -> ShardedProgram | None:
+        """``predict``'s or ``evaluate``'s program in shards for a batch like ``feeds``, or ``None``."""
+        return self._shard_cache(kind, feeds, lambda shards: ShardedProgram.for_model(self, kind, shards))
+
+    def _shard_cache(self, kind: str, feeds: Mapping[str, Any], build: Any) -> Any:
         if not all(isinstance(v, np.ndarray) for v in feeds.values()):
             return None   # OrtValues the caller placed: bound whole, as given
         shards = plan_shards(_length(next(iter(feeds.values()))))
@@ -67,13 +74,16 @@ class BatchMethodsMixin:
             return None
         cache = getattr(self, "_shard_steps", None)
         if cache is None or cache[0] is not self._programs:
-            cache = self._shard_steps = (self._programs, {})
-        if shards not in cache[1]:
+            cache = self._shard_steps = (self._programs, {}, {})
+        key = shards if kind == "train_step" else (kind, shards)
+        if key not in cache[1]:
             from .mixin import _BUILD_LOCK   # tracing is process-global: builds take turns across threads
 
             with _BUILD_LOCK:
-                cache[1][shards], self._shard_reason = CoreShards.for_model(self, shards)
-        return cache[1][shards]
+                cache[1][key], cache[2][key] = build(shards)
+                if kind == "train_step":
+                    self._shard_reason = cache[2][key]
+        return cache[1][key]
 
     def _eval_batch(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                     sample_weight: Any = None) -> dict[str, np.ndarray]:
@@ -87,15 +97,26 @@ class BatchMethodsMixin:
             return train_batch(self, xs, ys, sample_weight, method="test_step")
         self._ensure_programs(xs, "test_on_batch")
         runner = self._step_runner("eval_step", "test_on_batch")
-        values = runner.run(self._feeds(xs, ys, sample_weight, "test_on_batch"))
-        return self._sums(self._programs["eval_step"], values)
+        feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
+        sharded = self._sharded_program("eval_step", feeds)
+        if sharded is not None:
+            for check in runner._dim_checks:
+                check(feeds)
+            return self._sums(self._programs["eval_step"], sharded.sums(feeds))
+        return self._sums(self._programs["eval_step"], runner.run(feeds))
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         strategy = distribution.strategy_of(self)
         if strategy is not None:
             return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
-        return self._runners["infer"].run(self._input_feeds(xs, "predict"))
+        feeds = self._input_feeds(xs, "predict")
+        sharded = self._sharded_program("infer", feeds)
+        if sharded is not None:
+            for check in self._runners["infer"]._dim_checks:
+                check(feeds)
+            return sharded.predict(feeds)
+        return self._runners["infer"].run(feeds)
 
     def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
         results: dict[str, Any] = {}

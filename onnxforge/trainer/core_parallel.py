@@ -30,7 +30,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CoreShards", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards", "shardable", "weight_reuse"]
+__all__ = ["CoreShards", "ShardedProgram", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards", "shardable", "weight_reuse"]
 
 import os
 import threading
@@ -43,7 +43,7 @@ import onnx
 
 from ..compiler.replicated import (GLOBAL_BATCH, ReplicaGrads, build_apply_step, build_replica_grads,
                                    replica_seed, shard_bounds, shard_bucket_name)
-from ..graph.row_independence import analyze_values
+from ..graph.row_independence import analyze, analyze_values
 from ..runtime import ProgramRunner
 from ..runtime.session import intra_op_threads
 
@@ -279,3 +279,52 @@ class CoreShards:
             sums[key] = sum(np.asarray(values[index].numpy(), np.float64) for values in outputs)
         return sums
 
+
+
+class ShardedProgram:
+    """A program without gradients (``predict``'s infer, ``evaluate``'s eval_step) run in shards: each shard's
+    rows in a one-thread session, side by side; predictions are concatenated, metric sums added. Exact where
+    ``graph.row_independence`` proves the inference pass row by row (see ``for_model``)."""
+
+    def __init__(self, program: Any, device: Any, shards: int):
+        self.program = program
+        self.shards = shards
+        self._runners = [ProgramRunner(program.model, device, program.inputs, program.outputs, params=program.params,
+                                       name=f"{program.kind} (shard {r})", threads=1) for r in range(shards)]
+        self._pool = ThreadPoolExecutor(max_workers=shards - 1, thread_name_prefix="onnxforge-shard")
+
+    @classmethod
+    def for_model(cls, model: Any, kind: str, shards: int) -> tuple[ShardedProgram | None, str]:
+        """``kind`` (``"infer"`` or ``"eval_step"``) of ``model`` in shards, or ``None`` and why not."""
+        if model._device.kind != "cpu":
+            return None, "not on the CPU"
+        program = model._programs[kind]
+        if program.state or getattr(program, "layer_metrics", None):
+            return None, "state or metrics the program updates"
+        if kind == "eval_step":
+            if model._has_custom_test_step():
+                return None, "a custom test_step"
+            ok, why = shardable(model)
+            if not ok:
+                return None, why
+        infer = model._programs["infer"]
+        ok, why = analyze(infer.model, list(infer.inputs))
+        return (cls(program, model._device, shards), "") if ok else (None, why)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[list[Any]]:
+        """Each shard's outputs, in shard order."""
+        n = len(next(iter(feeds.values())))
+        parts = []
+        for r in range(self.shards):
+            lo, hi = shard_bounds(n, r, self.shards)
+            parts.append({name: value[lo:hi] for name, value in feeds.items()})
+        futures = [self._pool.submit(runner.run, part) for runner, part in zip(self._runners[1:], parts[1:])]
+        return [self._runners[0].run(parts[0])] + [f.result() for f in futures]
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The outputs of the whole batch."""
+        return [np.concatenate(outs, axis=0) for outs in zip(*self.run(feeds))]
+
+    def sums(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The outputs (metric sums) added over the shards, in the program's output order."""
+        return [np.sum([np.asarray(o, np.float64) for o in outs], axis=0) for outs in zip(*self.run(feeds))]

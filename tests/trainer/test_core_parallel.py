@@ -236,3 +236,36 @@ def test_cores_follow_the_intra_op_setting(monkeypatch):
     monkeypatch.delenv("ONNXFORGE_CORE_SHARDS", raising=False)
     monkeypatch.setenv("ONNXFORGE_INTRA_OP_THREADS", "3")
     assert available_cores() == 3
+
+
+def _sharded_kind(model, kind: str, shards: int = 2) -> bool:
+    cache = getattr(model, "_shard_steps", None)
+    return cache is not None and cache[1].get((kind, shards)) is not None
+
+
+@pytest.mark.parametrize("extra", [[], [layers.Dropout(0.5)]], ids=["plain", "dropout"])
+def test_predict_and_evaluate_in_shards_match_one_session(monkeypatch, extra):
+    x, y, w = _data(2 * MIN_SHARD + 3)
+    results = []
+    for shards in ("1", "2"):
+        monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", shards)
+        model = _cnn(extra=extra)
+        results.append((model.predict(x, batch_size=len(x), verbose=0),
+                        model.evaluate(x, y, sample_weight=w, batch_size=len(x), verbose=0, return_dict=True)))
+        assert _sharded_kind(model, "infer") == _sharded_kind(model, "eval_step") == (shards == "2")
+    (p1, e1), (p2, e2) = results
+    np.testing.assert_allclose(p2, p1, rtol=1e-5, atol=1e-6)
+    assert e1.keys() == e2.keys()
+    for k in e1:
+        np.testing.assert_allclose(e2[k], e1[k], rtol=1e-5, err_msg=k)
+
+
+def test_inference_that_mixes_rows_keeps_one_session(monkeypatch):
+    monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", "2")
+    centre = layers.Lambda(lambda t: t - ops.mean(t, axis=0, keepdims=True))
+    model = _cnn(extra=[centre])
+    x, y, _ = _data(2 * MIN_SHARD)
+    out = model.predict(x, batch_size=len(x), verbose=0)
+    assert not _sharded_kind(model, "infer")
+    whole = model(x)   # the same batch in one eager call: the batch mean over all rows
+    np.testing.assert_allclose(out, np.asarray(whole), rtol=1e-5, atol=1e-6)
