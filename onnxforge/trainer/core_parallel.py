@@ -1,21 +1,23 @@
 """Data parallelism across the cores of one machine: on the CPU, ``fit`` cuts each training batch into one
 shard per core, runs the shards side by side in one-thread onnxruntime sessions, and applies the summed
-gradients once.
+gradients once; ``predict`` and ``evaluate`` run their batches in shards the same way (``ShardedProgram``).
 
 Why: one session with ``n`` intra-op threads splits every operator across the cores, so each operator hands
 its output from core to core, and the operators onnxruntime runs on one thread (Slice, Pad, Transpose, Cast,
 MaxUnpool) leave the other cores waiting. Shards keep each core on its own samples from the first layer to the
 last; only the gradients meet. Seed CNN step (batch 128, 2 vCPUs, AVX-512): one 2-thread session 39 ms (82 ms
 in the phases when the hypervisor places the two vCPUs far apart, which hurts the hand-overs), two 1-thread
-sessions on 64 samples each 30 ms in both phases.
+sessions on 64 samples each 30-32 ms in both phases.
 
-When: the model trains on the CPU with the step ``compile()`` builds (no custom ``train_step``), built-in
-losses, no state that depends on the whole batch (BatchNormalization's statistics) and every trained variable
-in float32; ``graph.row_independence`` proves that each output row of the training forward pass depends on
-its own input row only (random draws, which depend on positions and the seed, excepted), so the shards'
-gradients sum to the batch's (up to the order of float32 additions); and every shard gets at least
-``MIN_SHARD`` samples. Otherwise the one-session step runs. The gradient of each shard is that of its share
-of the batch's loss (``compiler.replicated``), so uneven shards are exact too.
+When (``CoreShards.for_model``): the model trains on the CPU with the step ``compile()`` builds (no custom
+``train_step``), built-in losses, every trained variable in float32, no ``LossScaleOptimizer``, no metrics
+updated inside layers and no state computed from the whole batch (BatchNormalization's statistics);
+``graph.row_independence`` proves that each output row of the training forward pass depends on its own input
+row only (random draws, which depend on positions and the seed, excepted) and that added losses do not depend
+on the batch, so the shards' gradients sum to the batch's (up to the order of float32 additions); the model
+uses each weight at least ``MIN_WEIGHT_REUSE`` times per sample; and every shard gets at least ``MIN_SHARD``
+samples. Otherwise the one-session step runs. The gradient of each shard is that of its share of the batch's
+loss (``compiler.replicated``), so uneven shards are exact too.
 
 What differs from the one-session step: the order of float32 sums, and random draws (Dropout masks): each
 shard draws from its own stream (the model's, its seed moved by the shard's index), so the masks differ
@@ -30,7 +32,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CoreShards", "ShardedProgram", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards", "shardable", "weight_reuse"]
+__all__ = ["CoreShards", "ShardedProgram", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards",
+           "shardable", "weight_reuse"]
 
 import os
 import threading
@@ -47,8 +50,8 @@ from ..graph.row_independence import analyze, analyze_values
 from ..runtime import ProgramRunner
 from ..runtime.session import intra_op_threads
 
-#: Fewest samples per shard: below this the fixed cost of a run and of the hand-over outweighs the gain
-#: (seed CNN, 2 cores: batch 32 as two shards of 16 is slower than one session; 64 as two of 32 is faster).
+#: Fewest samples per shard: each shard pays a run's fixed cost and the update reads every shard's gradients,
+#: so small batches stay whole (seed CNN, 2 cores, batch 64 as two shards of 32: 18.0 vs 19.9 ms per step).
 MIN_SHARD = 32
 SHARDS_ENV = "ONNXFORGE_CORE_SHARDS"
 #: Fewest multiply-adds per sample per trained weight for sharding to pay. Each shard makes a whole set of
@@ -182,6 +185,22 @@ def weight_reuse(model: onnx.ModelProto, forward: Sequence[str], params: Sequenc
     return macs / total if total else 0.0
 
 
+class _Workers:
+    """Threads for shards 1..n-1 (shard 0 runs on the caller's thread), made again in a forked child, where
+    the parent's threads do not exist."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self._pid = -1
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        if self._pid != os.getpid():
+            self._pool = ThreadPoolExecutor(max_workers=self.count, thread_name_prefix="onnxforge-shard")
+            self._pid = os.getpid()
+        return self._pool.submit(fn, *args)
+
+
 class CoreShards:
     """The sharded training step of one compiled model (see the module docstring); built by ``for_model``."""
 
@@ -208,7 +227,7 @@ class CoreShards:
         self._apply = ProgramRunner(apply.model, device, apply.inputs, [], state=apply.state,
                                     learning_rate=apply.learning_rate, name="train_step (update)", threads=1)
         self._bucket_names = [[shard_bucket_name(b.name, r) for r in range(shards)] for b in grads.buckets]
-        self._pool = ThreadPoolExecutor(max_workers=shards - 1, thread_name_prefix="onnxforge-shard")
+        self._pool = _Workers(shards - 1)
         # One step at a time: two callers' shards must not meet in one update.
         self._lock = threading.Lock()
 
@@ -291,7 +310,7 @@ class ShardedProgram:
         self.shards = shards
         self._runners = [ProgramRunner(program.model, device, program.inputs, program.outputs, params=program.params,
                                        name=f"{program.kind} (shard {r})", threads=1) for r in range(shards)]
-        self._pool = ThreadPoolExecutor(max_workers=shards - 1, thread_name_prefix="onnxforge-shard")
+        self._pool = _Workers(shards - 1)
 
     @classmethod
     def for_model(cls, model: Any, kind: str, shards: int) -> tuple[ShardedProgram | None, str]:

@@ -2,6 +2,9 @@
 are provably independent, the one-session step everywhere else."""
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -220,7 +223,8 @@ def test_dense_only_models_keep_one_session(monkeypatch):
     model = keras.Sequential([keras.Input((16,)), layers.Dense(32, activation="relu"), layers.Dense(10)])
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
-    model.train_on_batch(rng.standard_normal((4 * MIN_SHARD, 16)).astype(np.float32), rng.integers(0, 10, 4 * MIN_SHARD))
+    n = 4 * MIN_SHARD
+    model.train_on_batch(rng.standard_normal((n, 16)).astype(np.float32), rng.integers(0, 10, n))
     assert not _sharded(model)
     assert "used 1.0 times per sample" in model._shard_reason
 
@@ -269,3 +273,30 @@ def test_inference_that_mixes_rows_keeps_one_session(monkeypatch):
     assert not _sharded_kind(model, "infer")
     whole = model(x)   # the same batch in one eager call: the batch mean over all rows
     np.testing.assert_allclose(out, np.asarray(whole), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_trains_in_shards(monkeypatch):
+    """The parent's shard threads do not exist in a forked child: it makes its own instead of waiting forever."""
+    monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", "2")
+    model = _cnn()
+    x, y, w = _data(2 * MIN_SHARD)
+    model.train_on_batch(x, y)
+    assert _sharded(model)
+    pid = os.fork()
+    if pid == 0:   # child: one more sharded step, then report through the exit code
+        code = 1
+        try:
+            loss = model.train_on_batch(x, y)
+            code = 0 if np.all(np.isfinite(loss)) else 2
+        finally:
+            os._exit(code)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    pytest.fail("the forked child hung on its sharded step")
