@@ -128,8 +128,7 @@ class ReplicaDriver:
         model._step_runner("train_step", "train_on_batch")   # the no-loss error, if so
         programs = self._ensure_train()
         feeds = model._feeds(xs, ys, sample_weight, "train_on_batch")
-        for check in getattr(model._runners["train_step"], "_dim_checks", ()):
-            check(feeds)   # the run-time size checks the one-process step makes (a zero-length sequence)
+        model._runners["train_step"].check_feeds(feeds)   # what the one-process step checks (a zero-length sequence)
         local, n_local, n = self._shard(feeds)
         local[GLOBAL_BATCH] = np.asarray(n, np.float32)
         self.steps += 1

@@ -161,8 +161,7 @@ def analyze(model: onnx.ModelProto, batch_inputs: Sequence[str] | None = None) -
         ``(True, "")`` or ``(False, reason)``, the reason naming the first node that mixes rows (or the
         output that does not carry the batch on axis 0).
     """
-    an = _walk(model, batch_inputs, {})
-    return _verdict(an, [o.name for o in model.graph.output], ())
+    return analyze_values(model, [o.name for o in model.graph.output], (), batch_inputs)
 
 
 def analyze_values(model: onnx.ModelProto, rows: Sequence[str], const: Sequence[str] = (),
@@ -186,7 +185,15 @@ def analyze_values(model: onnx.ModelProto, rows: Sequence[str], const: Sequence[
         (True, '')
     """
     an = _walk(model, batch_inputs, dict(noise or {}))
-    return _verdict(an, list(rows), list(const))
+    for name in [*rows, *const]:
+        s = an.state.get(name)
+        if isinstance(s, _Taint):
+            return False, str(s)
+        if name in rows and s != Rows(0):
+            return False, f"output '{name}' does not carry the batch on axis 0"
+        if name not in rows and not _is_const(s):
+            return False, f"value '{name}' depends on the batch"
+    return True, ""
 
 
 def _walk(model: onnx.ModelProto, batch_inputs: Sequence[str] | None, noise: dict[str, str]) -> _Analyzer:
@@ -227,15 +234,3 @@ def _walk(model: onnx.ModelProto, batch_inputs: Sequence[str] | None, noise: dic
     graph.node.extend(kept)
     an.run(graph)
     return an
-
-
-def _verdict(an: _Analyzer, rows: list[str], const: list[str]) -> tuple[bool, str]:
-    for name in [*rows, *const]:
-        s = an.state.get(name)
-        if isinstance(s, _Taint):
-            return False, str(s)
-        if name in rows and s != Rows(0):
-            return False, f"output '{name}' does not carry the batch on axis 0"
-        if name not in rows and not _is_const(s):
-            return False, f"value '{name}' depends on the batch"
-    return True, ""

@@ -140,10 +140,15 @@ class ProgramRunner:
             fetch: ``True``: the outputs as host arrays. ``False``: as ``OrtValue``s left where the program
                 wrote them (call ``.numpy()`` later); on CUDA the run then returns without synchronizing.
         """
-        for check in self._dim_checks:
-            check(feeds)
+        self.check_feeds(feeds)
         with self._lock:
             return self._run(feeds, learning_rate, fetch)
+
+    def check_feeds(self, feeds: Mapping[str, Any]) -> None:
+        """The run-time checks of ``run`` (sizes the graph needs, an Embedding's ids), for callers that cut the
+        feeds up before running them (sharded steps, data-parallel ranks)."""
+        for check in self._dim_checks:
+            check(feeds)
 
     def _run(self, feeds: Mapping[str, Any], learning_rate: float | None, fetch: bool) -> list[Any]:
         sess = self.session

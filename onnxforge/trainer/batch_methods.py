@@ -45,8 +45,7 @@ class BatchMethodsMixin:
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
         sharded = self._core_shards(feeds)
         if sharded is not None:
-            for check in runner._dim_checks:   # the run-time size checks the one-session step makes
-                check(feeds)
+            runner.check_feeds(feeds)
             sums = sharded.train_batch(feeds, self.optimizer.learning_rate)
             self.optimizer._advance()
             return sums if fetch else (lambda: sums)
@@ -100,8 +99,7 @@ class BatchMethodsMixin:
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
         sharded = self._sharded_program("eval_step", feeds)
         if sharded is not None:
-            for check in runner._dim_checks:
-                check(feeds)
+            runner.check_feeds(feeds)
             return self._sums(self._programs["eval_step"], sharded.sums(feeds))
         return self._sums(self._programs["eval_step"], runner.run(feeds))
 
@@ -113,8 +111,7 @@ class BatchMethodsMixin:
         feeds = self._input_feeds(xs, "predict")
         sharded = self._sharded_program("infer", feeds)
         if sharded is not None:
-            for check in self._runners["infer"]._dim_checks:
-                check(feeds)
+            self._runners["infer"].check_feeds(feeds)
             return sharded.predict(feeds)
         return self._runners["infer"].run(feeds)
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 __all__ = ["CoreShards", "ShardedProgram", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards",
            "shardable", "weight_reuse"]
 
+import functools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -65,20 +66,17 @@ _LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Cast", "Identity", "Squeeze", 
 
 
 def available_cores() -> int:
-    """The cores sharding spreads over (see the module docstring)."""
+    """The cores sharding spreads over (see the module docstring); read for every batch, so cheap."""
     raw = os.environ.get(SHARDS_ENV, "").strip()
     if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value < 1:
+        if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"Environment variable {SHARDS_ENV} must be a positive integer (1: no sharding). "
                              f"Received: {SHARDS_ENV}={raw!r}")
-        return value
+        return int(raw)
     return intra_op_threads() or _physical_cores()
 
 
+@functools.lru_cache(maxsize=1)
 def _physical_cores() -> int:
     """Physical cores among the CPUs this process may use (hyperthreads share one core's units)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
@@ -99,18 +97,26 @@ def plan_shards(batch: int, cores: int | None = None) -> int:
     return max(1, min(cores, batch // MIN_SHARD))
 
 
-def shardable(model: Any) -> tuple[bool, str]:
-    """Whether the model's compiled step may run in shards, and if not, why (checks that need no tracing)."""
-    if model._device.kind != "cpu":
-        return False, "not on the CPU"
-    if model._has_custom_train_step():
-        return False, "a custom train_step"
+def _losses_per_sample(model: Any) -> tuple[bool, str]:
+    """Whether the compiled losses are built-in ones (per-sample values reduced over the batch), else why."""
     config = model._compiled_config
     if config is None or config.custom_loss:
         return False, "a custom compute_loss"
     for out in config.outputs:
         if out.loss is not None and not _built_in(out.loss):
             return False, f"the loss {type(out.loss).__name__} of output {out.name!r} is not a built-in loss"
+    return True, ""
+
+
+def shardable(model: Any) -> tuple[bool, str]:
+    """Whether the model's compiled step may run in shards, and if not, why (checks that need no tracing)."""
+    if model._device.kind != "cpu":
+        return False, "not on the CPU"
+    if model._has_custom_train_step():
+        return False, "a custom train_step"
+    ok, why = _losses_per_sample(model)
+    if not ok:
+        return False, why
     if hasattr(model.optimizer, "dynamic_scale"):   # its skip-on-overflow and scale updates live in apply_graph
         return False, "dynamic loss scaling (LossScaleOptimizer)"
     trainable = model._compiled_trainable()
@@ -194,18 +200,26 @@ class _Workers:
         self._pid = -1
         self._pool: ThreadPoolExecutor | None = None
 
-    def submit(self, fn: Any, *args: Any) -> Any:
+    def map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
+        """``fn`` on every item, the first on this thread, the others side by side on the workers."""
         if self._pid != os.getpid():
             self._pool = ThreadPoolExecutor(max_workers=self.count, thread_name_prefix="onnxforge-shard")
             self._pid = os.getpid()
-        return self._pool.submit(fn, *args)
+        futures = [self._pool.submit(fn, item) for item in items[1:]]
+        return [fn(items[0])] + [f.result() for f in futures]
+
+
+def _slices(feeds: Mapping[str, np.ndarray], shards: int) -> list[dict[str, np.ndarray]]:
+    """The feeds of each shard: views of consecutive rows (``shard_bounds`` order)."""
+    n = len(next(iter(feeds.values())))
+    return [{name: value[lo:hi] for name, value in feeds.items()}
+            for lo, hi in (shard_bounds(n, r, shards) for r in range(shards))]
 
 
 class CoreShards:
     """The sharded training step of one compiled model (see the module docstring); built by ``for_model``."""
 
     def __init__(self, model: Any, grads: ReplicaGrads, shards: int):
-        self.model = model
         self.grads = grads
         self.shards = shards
         program = grads.program
@@ -264,14 +278,10 @@ class CoreShards:
     def shard_feeds(self, feeds: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Each shard's feeds: its slice of the batch, the batch's size, and for shard r > 0 the random
         state with its seed moved by r."""
-        n = len(next(iter(feeds.values())))
-        total = np.asarray(n, np.float32)
-        local = []
-        for r in range(self.shards):
-            lo, hi = shard_bounds(n, r, self.shards)
-            part = {name: value[lo:hi] for name, value in feeds.items()}
+        local = _slices(feeds, self.shards)
+        total = np.asarray(len(next(iter(feeds.values()))), np.float32)
+        for part in local:
             part[GLOBAL_BATCH] = total
-            local.append(part)
         for var, name, _ in self._random:
             state = np.array(self._runners[0].device_value(var).numpy(), copy=True)
             for r in range(1, self.shards):
@@ -285,9 +295,7 @@ class CoreShards:
         first = self._runners[0]
         for var, _ in first.params:   # uploaded once here, not by each shard at the same moment
             first.device_value(var)
-        futures = [self._pool.submit(runner.run, part, None, False)
-                   for runner, part in zip(self._runners[1:], local[1:])]
-        outputs = [first.run(local[0], fetch=False)] + [f.result() for f in futures]
+        outputs = self._pool.map(lambda r: self._runners[r].run(local[r], fetch=False), range(self.shards))
         apply_feeds = {}
         for names, index in zip(self._bucket_names, self._bucket_index):
             for name, values in zip(names, outputs):
@@ -299,14 +307,12 @@ class CoreShards:
         return sums
 
 
-
 class ShardedProgram:
     """A program without gradients (``predict``'s infer, ``evaluate``'s eval_step) run in shards: each shard's
     rows in a one-thread session, side by side; predictions are concatenated, metric sums added. Exact where
     ``graph.row_independence`` proves the inference pass row by row (see ``for_model``)."""
 
     def __init__(self, program: Any, device: Any, shards: int):
-        self.program = program
         self.shards = shards
         self._runners = [ProgramRunner(program.model, device, program.inputs, program.outputs, params=program.params,
                                        name=f"{program.kind} (shard {r})", threads=1) for r in range(shards)]
@@ -323,7 +329,7 @@ class ShardedProgram:
         if kind == "eval_step":
             if model._has_custom_test_step():
                 return None, "a custom test_step"
-            ok, why = shardable(model)
+            ok, why = _losses_per_sample(model)
             if not ok:
                 return None, why
         infer = model._programs["infer"]
@@ -332,13 +338,8 @@ class ShardedProgram:
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[list[Any]]:
         """Each shard's outputs, in shard order."""
-        n = len(next(iter(feeds.values())))
-        parts = []
-        for r in range(self.shards):
-            lo, hi = shard_bounds(n, r, self.shards)
-            parts.append({name: value[lo:hi] for name, value in feeds.items()})
-        futures = [self._pool.submit(runner.run, part) for runner, part in zip(self._runners[1:], parts[1:])]
-        return [self._runners[0].run(parts[0])] + [f.result() for f in futures]
+        parts = _slices(feeds, self.shards)
+        return self._pool.map(lambda r: self._runners[r].run(parts[r]), range(self.shards))
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """The outputs of the whole batch."""
