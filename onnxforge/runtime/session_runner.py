@@ -11,7 +11,7 @@ a loop that reads its metric sums only every few steps never waits on the device
 """
 from __future__ import annotations
 
-__all__ = ["ProgramRunner", "value_checks"]
+__all__ = ["ProgramRunner", "device_value", "ort_empty_like", "value_checks"]
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -105,16 +105,7 @@ class ProgramRunner:
 
     def device_value(self, var: Variable) -> Any:
         """``var``'s live value on this runner's device (uploaded from the host once, when needed)."""
-        import onnxruntime as ort
-
-        current = var._get_device()
-        if current is not None and self._on_device(current):
-            return current
-        # A private copy: the host array stays untouched while the device value evolves.
-        host = np.array(var.numpy(), copy=True, order="C")
-        value = ort.OrtValue.ortvalue_from_numpy(host, self.device.ort_device, self.device.device_id)
-        var._set_device(value)
-        return value
+        return device_value(var, self.device)
 
     def _lr_value(self, lr: float) -> Any:
         import onnxruntime as ort
@@ -283,6 +274,20 @@ class _Binding:
         if self.outputs.get(name) is not value:
             self.io.bind_ortvalue_output(name, value)
             self.outputs[name] = value
+
+
+def device_value(var: Variable, device: Device) -> Any:
+    """``var``'s live value on ``device`` (uploaded from the host once, when needed)."""
+    import onnxruntime as ort
+
+    current = var._get_device()
+    if current is not None and current.device_name().lower() == device.ort_device:
+        return current
+    # A private copy: the host array stays untouched while the device value evolves.
+    host = np.array(var.numpy(), copy=True, order="C")
+    value = ort.OrtValue.ortvalue_from_numpy(host, device.ort_device, device.device_id)
+    var._set_device(value)
+    return value
 
 
 def ort_empty_like(value: Any, dtype: np.dtype, device: Device) -> Any:
