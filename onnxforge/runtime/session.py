@@ -19,8 +19,10 @@ one-thread session (``trainer.core_parallel``); the thread setting then says how
 """
 from __future__ import annotations
 
-__all__ = ["session_options", "create_session", "set_intra_op_threads", "intra_op_threads", "DISABLED_OPTIMIZERS"]
+__all__ = ["session_options", "create_session", "set_intra_op_threads", "intra_op_threads", "physical_cores",
+           "planned_threads", "DISABLED_OPTIMIZERS"]
 
+import functools
 import os
 
 import onnx
@@ -73,6 +75,35 @@ def intra_op_threads() -> int | None:
         >>> set_intra_op_threads(None)
     """
     return _intra_op_threads if _intra_op_threads is not None else _env_int("ONNXFORGE_INTRA_OP_THREADS")
+
+
+@functools.lru_cache(maxsize=1)
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may use (hyperthreads share one core's units)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        try:
+            base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+            with open(f"{base}/physical_package_id") as f, open(f"{base}/core_id") as g:
+                cores.add((f.read().strip(), g.read().strip()))
+        except OSError:
+            cores.add(("", str(cpu)))
+    return max(1, len(cores))
+
+
+def planned_threads(device: Device) -> int | None:
+    """The intra-op threads a session on ``device`` created now would use: ``intra_op_threads()``, else one per
+    physical core; ``None`` off the CPU. The compiler hands it to the gradient rules (``autodiff.tuning``).
+
+    Example:
+        >>> set_intra_op_threads(3); planned_threads(Device("cpu")), planned_threads(Device("cuda"))
+        (3, None)
+        >>> set_intra_op_threads(None)
+    """
+    if device.kind != "cpu":
+        return None
+    return intra_op_threads() or physical_cores()
 
 
 def session_options(threads: int | None = None):

@@ -17,7 +17,9 @@ row only (random draws, which depend on positions and the seed, excepted) and th
 on the batch, so the shards' gradients sum to the batch's (up to the order of float32 additions); the model
 uses each weight at least ``MIN_WEIGHT_REUSE`` times per sample; and every shard gets at least ``MIN_SHARD``
 samples. Otherwise the one-session step runs. The gradient of each shard is that of its share of the batch's
-loss (``compiler.replicated``), so uneven shards are exact too.
+loss (``compiler.replicated``), so uneven shards are exact too. The update that follows runs as element ranges
+on every core where the optimizer's update is elementwise and the weights are many (``segment_update``), else
+as one program.
 
 What differs from the one-session step: the order of float32 sums, and random draws (Dropout masks): each
 shard draws from its own stream (the model's, its seed moved by the shard's index), so the masks differ
@@ -35,7 +37,6 @@ from __future__ import annotations
 __all__ = ["CoreShards", "ShardedProgram", "MIN_SHARD", "MIN_WEIGHT_REUSE", "available_cores", "plan_shards",
            "shardable", "weight_reuse"]
 
-import functools
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -45,11 +46,12 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..autodiff.tuning import session_threads
 from ..compiler.replicated import (GLOBAL_BATCH, ReplicaGrads, build_apply_step, build_replica_grads,
                                    replica_seed, shard_bounds, shard_bucket_name)
 from ..graph.row_independence import analyze, analyze_values
 from ..runtime import ProgramRunner
-from ..runtime.session import intra_op_threads
+from ..runtime.session import intra_op_threads, physical_cores
 from .segment_update import SegmentUpdate
 
 #: Fewest samples per shard: each shard pays a run's fixed cost and the update reads every shard's gradients,
@@ -74,22 +76,7 @@ def available_cores() -> int:
             raise ValueError(f"Environment variable {SHARDS_ENV} must be a positive integer (1: no sharding). "
                              f"Received: {SHARDS_ENV}={raw!r}")
         return int(raw)
-    return intra_op_threads() or _physical_cores()
-
-
-@functools.lru_cache(maxsize=1)
-def _physical_cores() -> int:
-    """Physical cores among the CPUs this process may use (hyperthreads share one core's units)."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    cores = set()
-    for cpu in cpus:
-        try:
-            base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
-            with open(f"{base}/physical_package_id") as f, open(f"{base}/core_id") as g:
-                cores.add((f.read().strip(), g.read().strip()))
-        except OSError:
-            cores.add(("", str(cpu)))
-    return max(1, len(cores))
+    return intra_op_threads() or physical_cores()
 
 
 def plan_shards(batch: int, cores: int | None = None) -> int:
@@ -258,8 +245,9 @@ class CoreShards:
             return None, why
         if getattr(model._programs.get("train_step"), "layer_metrics", None):
             return None, "metrics updated inside layers' call()"
-        grads = build_replica_grads(model, model._compiled_config, model._compiled_trainable(), model._rng_stream(),
-                                    lambda variables: [list(range(len(variables)))])
+        with session_threads(1):  # each shard runs in a one-thread session
+            grads = build_replica_grads(model, model._compiled_config, model._compiled_trainable(),
+                                        model._rng_stream(), lambda variables: [list(range(len(variables)))])
         if grads.averaged or grads.cuts:
             return None, "state computed from the whole batch (BatchNormalization's statistics)"
         stateful = {v.uid for v, _, _ in grads.program.state} - {v.uid for v in grads.random_state}

@@ -15,7 +15,9 @@ from .. import optimizers as optimizers_module
 from ..compiler import CompileConfig, Program, build_eval_step, build_infer, build_train_step, resolve_config
 from ..compiler.programs import CompileError
 from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
+from ..autodiff.tuning import session_threads
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
+from ..runtime.session import planned_threads
 from ..variables import Variable
 from . import distribution
 from .batch_methods import BatchMethodsMixin
@@ -172,8 +174,9 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
-            programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable(),
-                                                      fused_ops=fused_training_ops(self._device))
+            with session_threads(planned_threads(self._device)):
+                programs["train_step"] = build_train_step(self, config, trainable, self._rng_variable(),
+                                                          fused_ops=fused_training_ops(self._device))
         except CompileError:
             if config.has_loss:
                 raise

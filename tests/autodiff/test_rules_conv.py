@@ -8,6 +8,7 @@ import pytest
 from onnx import TensorProto
 
 from onnxforge.autodiff import GradientError, gradient_model
+from onnxforge.autodiff.tuning import session_threads
 from onnxforge.graph import GraphBuilder
 from tests.autodiff.harness import F, Case, run_case, needs_torch, torch  # torch, F: optional oracle
 from tests.conftest import check_full
@@ -277,3 +278,25 @@ def test_conv_unknown_weight_shape_is_refused():
     b.output(b.op("Conv", [x, w], shape=None), "y")
     with pytest.raises(GradientError, match="Conv.*weight's shape"):
         gradient_model(b.to_model(), "y", ["x"])
+
+
+TAPS_CASES = [c for c in CASES if "_taps" in c.id and "depthwise" not in c.id and not c.id.startswith("convt")]
+
+
+@pytest.mark.parametrize("case", TAPS_CASES, ids=lambda c: c.id)
+def test_gradient_for_threaded_sessions(case):
+    """Programs built for several intra-op threads take the patches formulation below 128 channels: the same
+    gradients (float64 numeric check, torch when installed)."""
+    with session_threads(2):
+        run_case(case)
+
+
+@pytest.mark.parametrize("channels,threads,taps", [(16, None, True), (16, 1, True), (16, 2, False), (127, 4, False),
+                                                   (128, 2, True), (8, 1, False)])
+def test_weight_gradient_formulation_follows_the_session_threads(channels, threads, taps):
+    model = _conv_model("Conv", (2, channels, 6, 6), (4, channels, 3, 3), pads=[1, 1, 1, 1])
+    with session_threads(threads):
+        ops = [n.op_type for n in gradient_model(model, "y", ["w"]).graph.node]
+    # The taps: a GEMM per tap over Slices of the padded X; the patches: a one-hot Conv after the forward one.
+    assert (ops.count("Gemm") == 9 and ops.count("Conv") == 1) == taps, ops
+    assert (ops.count("Conv") == 2) == (not taps), ops

@@ -26,6 +26,7 @@ import onnx
 from ...graph import GraphBuilder, Value, np_dtype
 from ..context import GradContext
 from ..registry import register
+from ..tuning import planned_threads
 
 __all__: list[str] = []
 
@@ -188,6 +189,17 @@ def _one_hot_kernel(channels: int, kernel: tuple[int, ...], dtype: np.dtype) -> 
 
 
 _TAPS_MIN_CHANNELS = 16  # below this the per-tap GEMMs are too thin to beat the batched patches MatMul
+# In a session with several intra-op threads the taps' Slices and Pad run on one thread while the patches Conv
+# and MatMul use them all, and on some VMs every hand-over between cores is slow: there the taps win only from
+# 128 channels (2 threads, AVX-512, whole training step of Conv-pool-Dense, ms: 16 -> 16 at 32x32, batch 128,
+# taps 25.6 vs patches 20.7; 32 -> 64 at 14x14, 21.9 vs 19.7; 128 -> 128 at 14x14, batch 32, 28.9 vs 32.1;
+# 256 -> 256 at 7x7 even; the residual BatchNorm CNN of bench/ 177 vs 156 ms per step). One thread keeps 16.
+_TAPS_MIN_CHANNELS_THREADED = 128
+
+
+def _taps_min_channels() -> int:
+    threads = planned_threads()
+    return _TAPS_MIN_CHANNELS if threads is None or threads <= 1 else _TAPS_MIN_CHANNELS_THREADED
 
 
 def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: int, patch_attrs: dict,
@@ -213,7 +225,7 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     # equal at 14x14; at 7x7 the per-sample GEMMs are too short (320 -> 1280: 1.60 -> 2.92).
     pointwise = trivial and group == 1 and positions is not None and positions >= _POINTWISE_MIN_POSITIONS
     by_taps = None
-    if group == 1 and cg >= _TAPS_MIN_CHANNELS and not pointwise:
+    if group == 1 and cg >= _taps_min_channels() and not pointwise:
         by_taps = _weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
     elif group > 1 and cg == 1 and m == group:
         by_taps = _depthwise_weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
