@@ -280,15 +280,21 @@ def test_conv_unknown_weight_shape_is_refused():
         gradient_model(b.to_model(), "y", ["x"])
 
 
-TAPS_CASES = [c for c in CASES if "_taps" in c.id and "depthwise" not in c.id and not c.id.startswith("convt")]
-
-
-@pytest.mark.parametrize("case", TAPS_CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", [c for c in CASES if c.id.startswith("conv") and not c.id.startswith("convt")],
+                         ids=lambda c: c.id)
 def test_gradient_for_threaded_sessions(case):
-    """Programs built for several intra-op threads take the patches formulation below 128 channels: the same
-    gradients (float64 numeric check, torch when installed)."""
+    """Programs built for several intra-op threads take the patches formulation below 128 channels and the
+    reversed Conv for fed weights: the same gradients (float64 numeric check, torch when installed)."""
     with session_threads(2):
         run_case(case)
+
+
+@pytest.mark.parametrize("threads,op", [(None, "ConvTranspose"), (1, "ConvTranspose"), (2, "Conv")])
+def test_fed_weights_input_gradient_follows_the_session_threads(threads, op):
+    model = _conv_model("Conv", (2, 3, 6, 6), (4, 3, 3, 3), pads=[1, 1, 1, 1])
+    with session_threads(threads):
+        backward = [n.op_type for n in gradient_model(model, "y", ["x"]).graph.node][1:]
+    assert op in backward and ({"Conv", "ConvTranspose"} - {op}).pop() not in backward, backward
 
 
 @pytest.mark.parametrize("channels,threads,taps", [(16, None, True), (16, 1, True), (16, 2, False), (127, 4, False),

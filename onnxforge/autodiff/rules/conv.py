@@ -119,10 +119,14 @@ def _reversed_conv_input_grad(ctx: GradContext, dy: Value, w: Value, x: Value, g
     1 thread, AVX-512, CPU-ms, ConvTranspose -> reversed Conv): depthwise 5x5 on 4x672x14x14 3.72 -> 0.51,
     4x240x28x28 4.19 -> 0.71, depthwise 3x3 on 4x144x56x56 3.78 -> 1.85; ungrouped 3x3 on 4x64x56x56
     10.1 -> 8.7, 4x512x7x7 11.9 -> 8.3. 1x1 kernels gained nothing (5.75 -> 6.19 on 4x96x112x112), and
-    with a weight fed at run time ConvTranspose stays ahead (depthwise 13.9 vs 14.7), so both keep it.
+    with a weight fed at run time ConvTranspose stays ahead at one thread (depthwise 13.9 vs 14.7), so both
+    keep it. With several intra-op threads (``autodiff.tuning``) the reversed Conv wins for fed weights too:
+    ConvTranspose runs its col2im on one thread (2 threads, in-process A/B of whole training steps: the
+    residual BatchNorm CNN of bench/ 163 -> 152 ms, 245 -> 190 in the VM's slow phases; the seed CNN as one
+    session 40.0 vs 39.9, 58 -> 54 in slow phases).
     """
-    if not ctx.b.is_fixed(w.name):
-        return None   # a weight fed at run time
+    if not ctx.b.is_fixed(w.name) and (planned_threads() or 1) <= 1:
+        return None   # a weight fed at run time, in a one-thread session
     rank = len(geo.kernel)
     depthwise = w.shape[1] == 1 and w.shape[0] == group and x.shape is not None and x.shape[1] == group
     if not (depthwise or (group == 1 and any(k > 1 for k in geo.kernel))):
