@@ -85,6 +85,22 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   BN CNN with the whole batch's moments summed between its 15 stages took it from 180 to 152-167 ms but to
   1.5 GB of peak RSS (30 sessions); one arena shared by the stages brought that to 580 MB and the step to
   204-216 ms, slower than one session, so it was reverted.
+* Later the same day, A/B inside one process (two models compiled side by side, their epochs interleaved, so
+  both meet the VM's phases alike; medians of 8): the sharded step's update as two element ranges, one per
+  core (``onnxforge/trainer/segment_update.py``): 1.75 -> ~1.1 ms per step (ranges 0.9 ms each, binding
+  0.08); cutting a range into cache-sized chunks was slower (335k elements: 1.01 -> 1.17-1.38 ms). In
+  programs for 2-thread sessions: conv weight gradients by patches below 128 channels, the residual BN CNN
+  183 -> 162 ms (whole steps of Conv-pool-Dense, 2 threads: 16 -> 16 ch at 32x32 25.6 -> 20.7, 32 -> 64 at
+  14x14 21.9 -> 19.7, 128 -> 128 at 14x14 28.9 vs 32.1 kept as taps; at 1 thread the taps win: 31.9 vs 39.2,
+  28.5 vs 35.7); fed-weight input gradients as reversed Convs, 163 -> 152 (245 -> 190 in slow phases), seed
+  CNN as one session 40.0 vs 39.9 (58 -> 54 slow). Measured on seed conv2 (batch 64, 1 thread) and dropped:
+  NHWC im2col + one GEMM (the GEMM [12544, 288] x [288, 64] runs at 103 GFLOP/s, 4.5 ms, but Pad + Slices +
+  Concat of the patches cost 3.4: forward 8.5 vs the Conv's 6.0), the input gradient from dY's patches (10.5
+  vs ConvTranspose 5.7) or GEMM + shifted-slice col2im, row-shifted GEMMs on the width-flattened image (K=32
+  at 86 GFLOP/s, nine of them as slow as the Conv), the batch stacked into one tall image (5.9-6.3 vs 5.75 ms),
+  Winograd F(2x2, 3x3) (its tile transforms in ONNX ops cost more than the GEMMs save at 14x14); interleaving
+  max-pool tap planes by Concat (1.17 ms vs MaxUnpool's 0.46), DepthToSpace 3.0; onnxruntime's parallel
+  executor (residual BN CNN 349 vs 178 ms); pinning the session threads to cores (MLP 4.6-6.4 vs 4.1-4.7).
 """
 from __future__ import annotations
 
