@@ -96,9 +96,10 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   CNN as one session 40.0 vs 39.9 (58 -> 54 slow). Measured on seed conv2 (batch 64, 1 thread) and dropped:
   NHWC im2col + one GEMM (the GEMM [12544, 288] x [288, 64] runs at 103 GFLOP/s, 4.5 ms, but Pad + Slices +
   Concat of the patches cost 3.4: forward 8.5 vs the Conv's 6.0), the input gradient from dY's patches (10.5
-  vs ConvTranspose 5.7) or GEMM + shifted-slice col2im, row-shifted GEMMs on the width-flattened image (K=32
-  at 86 GFLOP/s, nine of them as slow as the Conv), the batch stacked into one tall image (5.9-6.3 vs 5.75 ms),
-  Winograd F(2x2, 3x3) (its tile transforms in ONNX ops cost more than the GEMMs save at 14x14); interleaving
+  vs ConvTranspose 5.7) or GEMM + col2im by padded shifted slices (9.3), row-shifted GEMMs on the
+  width-flattened image (K=32 at 86 GFLOP/s: nine of them as slow as the Conv, before their slices), the batch
+  stacked into one tall image (5.9-6.3 vs 5.75 ms). Not built: Winograd F(2x2, 3x3), whose 16 strided tile
+  slices and ~56 transform passes in ONNX ops were estimated to cost more than its GEMMs save. Interleaving
   max-pool tap planes by Concat (1.17 ms vs MaxUnpool's 0.46), DepthToSpace 3.0; onnxruntime's parallel
   executor (residual BN CNN 349 vs 178 ms); pinning the session threads to cores (MLP 4.6-6.4 vs 4.1-4.7).
 """
