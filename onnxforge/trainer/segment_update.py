@@ -53,6 +53,7 @@ class SegmentUpdate:
                 for slot, _, _ in slots:
                     owners.setdefault(slot.uid, slot)
         self._written = list(owners.values()) + [optimizer.iterations]
+        self._shapes = {var.uid: tuple(var.shape) for var in self._written}  # as compiled
         self._spare: dict[int, Any] = {}   # variable uid -> the buffer its next value goes to
         self._lr: tuple[float, Any] | None = None
         # Two IOBindings per program, used in turn like the variables' two buffers.
@@ -92,6 +93,10 @@ class SegmentUpdate:
         current = {var.uid: device_value(var, self.device) for var in self._written}
         spare = {}
         for var in self._written:
+            if tuple(current[var.uid].shape()) != self._shapes[var.uid]:
+                # The pieces are bound by address: a buffer of another size would be read and written past its end.
+                raise RuntimeError(f"Variable {var.name!r} holds a device value of shape {current[var.uid].shape()}; "
+                                   f"the compiled update expects {self._shapes[var.uid]}.")
             buffer = self._spare.get(var.uid)
             if buffer is None or buffer is current[var.uid] or buffer.shape() != current[var.uid].shape():
                 buffer = ort_empty_like(current[var.uid], var.dtype, self.device)

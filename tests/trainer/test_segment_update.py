@@ -147,3 +147,15 @@ def test_small_models_update_in_one_program(monkeypatch):
     """Below ``MIN_SEGMENT`` elements per range, handing a range to another thread costs more than it saves."""
     two = _train(monkeypatch, "2", OPTIMIZERS["adam"], _batches(1))
     assert _step(two)._ranged is None and _step(two)._apply is not None
+
+
+def test_a_device_value_of_another_shape_is_refused_before_binding(monkeypatch, small_ranges):
+    """The pieces are bound by address: a buffer of the wrong size must never reach onnxruntime (the shard
+    programs refuse it too; the update checks on its own, since it reads and writes by address)."""
+    import onnxruntime as ort
+    two = _train(monkeypatch, "2", OPTIMIZERS["adam"], _batches(1))
+    ranged = _step(two)._ranged
+    kernel = two.trainable_weights[0]
+    kernel._set_device(ort.OrtValue.ortvalue_from_numpy(np.zeros(3, np.float32)))
+    with pytest.raises(RuntimeError, match=f"{kernel.name}.*shape"):
+        ranged.run([None, None], 0.01)
