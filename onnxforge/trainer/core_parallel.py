@@ -229,6 +229,7 @@ class CoreShards:
         # The update in element ranges on every core where the optimizer allows it (one bucket: all float32).
         self._ranged = SegmentUpdate.for_optimizer(model.optimizer, grads.buckets[0], shards, device,
                                                    self._pool.map) if len(grads.buckets) == 1 else None
+        self._apply: ProgramRunner | None = None
         if self._ranged is None:
             apply = build_apply_step(model.optimizer, grads.trained, grads.buckets, [], shards=shards)
             self._apply = ProgramRunner(apply.model, device, apply.inputs, [], state=apply.state,
