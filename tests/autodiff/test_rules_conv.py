@@ -297,10 +297,12 @@ def test_fed_weights_input_gradient_follows_the_session_threads(threads, op):
     assert op in backward and ({"Conv", "ConvTranspose"} - {op}).pop() not in backward, backward
 
 
-@pytest.mark.parametrize("channels,threads,taps", [(16, None, True), (16, 1, True), (16, 2, False), (127, 4, False),
-                                                   (128, 2, True), (8, 1, False)])
-def test_weight_gradient_formulation_follows_the_session_threads(channels, threads, taps):
-    model = _conv_model("Conv", (2, channels, 6, 6), (4, channels, 3, 3), pads=[1, 1, 1, 1])
+@pytest.mark.parametrize("channels,spatial,threads,taps", [
+    (16, 6, None, True), (16, 6, 1, True), (16, 6, 2, False), (127, 6, 4, False), (128, 6, 2, True), (8, 6, 1, False),
+    (16, 56, 2, True), (16, 32, 2, False)])
+def test_weight_gradient_formulation_follows_the_session_threads(channels, spatial, threads, taps):
+    """Threaded sessions take the patches below 128 channels while they stay under 1 MiB per sample."""
+    model = _conv_model("Conv", (2, channels, spatial, spatial), (4, channels, 3, 3), pads=[1, 1, 1, 1])
     with session_threads(threads):
         ops = [n.op_type for n in gradient_model(model, "y", ["w"]).graph.node]
     # The taps: a GEMM per tap over Slices of the padded X; the patches: a one-hot Conv after the forward one.

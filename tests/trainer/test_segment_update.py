@@ -124,7 +124,8 @@ def test_weights_set_between_steps_are_the_ones_updated(monkeypatch, small_range
     """``set_weights`` gives a variable a new buffer: the ranges bind it, not the buffer they last wrote."""
     batches = _batches(4)
     rng = np.random.default_rng(5)
-    replacement = [rng.standard_normal(w.shape).astype(np.float32) * 0.1 for w in _model(OPTIMIZERS["adam"]).get_weights()]
+    shapes = [w.shape for w in _model(OPTIMIZERS["adam"]).get_weights()]
+    replacement = [rng.standard_normal(shape).astype(np.float32) * 0.1 for shape in shapes]
 
     def reset(model, i):
         if i == 1:

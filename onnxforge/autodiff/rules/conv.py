@@ -199,11 +199,18 @@ _TAPS_MIN_CHANNELS = 16  # below this the per-tap GEMMs are too thin to beat the
 # taps 25.6 vs patches 20.7; 32 -> 64 at 14x14, 21.9 vs 19.7; 128 -> 128 at 14x14, batch 32, 28.9 vs 32.1;
 # 256 -> 256 at 7x7 even; the residual BatchNorm CNN of bench/ 177 vs 156 ms per step). One thread keeps 16.
 _TAPS_MIN_CHANNELS_THREADED = 128
+# The patches hold every tap of X at once (9x X for a 3x3 kernel), the taps one Slice at a time: past this many
+# patch elements per sample (1 MiB of float32; 128 MiB at batch 128) the threaded choice keeps the taps, so a
+# wide early layer (64 channels at 56x56: 7 MiB per sample) does not trade memory for speed.
+_THREADED_PATCHES_MAX_PER_SAMPLE = 1 << 18
 
 
-def _taps_min_channels() -> int:
+def _taps_min_channels(patch_elements: int | None) -> int:
+    """Fewest input channels for the per-tap GEMMs, given the patches' elements per sample (if known)."""
     threads = planned_threads()
-    return _TAPS_MIN_CHANNELS if threads is None or threads <= 1 else _TAPS_MIN_CHANNELS_THREADED
+    if threads is None or threads <= 1 or patch_elements is None or patch_elements > _THREADED_PATCHES_MAX_PER_SAMPLE:
+        return _TAPS_MIN_CHANNELS
+    return _TAPS_MIN_CHANNELS_THREADED
 
 
 def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: int, patch_attrs: dict,
@@ -229,7 +236,8 @@ def _weight_grad(b: GraphBuilder, x: Value, dy: Value, w_shape: tuple, group: in
     # equal at 14x14; at 7x7 the per-sample GEMMs are too short (320 -> 1280: 1.60 -> 2.92).
     pointwise = trivial and group == 1 and positions is not None and positions >= _POINTWISE_MIN_POSITIONS
     by_taps = None
-    if group == 1 and cg >= _taps_min_channels() and not pointwise:
+    patch_elements = cg * taps * positions if positions is not None else None
+    if group == 1 and cg >= _taps_min_channels(patch_elements) and not pointwise:
         by_taps = _weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
     elif group > 1 and cg == 1 and m == group:
         by_taps = _depthwise_weight_grad_by_taps(b, x, dy, w_shape, patch_attrs, spatial)
