@@ -53,6 +53,10 @@ class Variable:
         #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
         self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
+        # Bumped by every new device value (a step's output, an upload after ``assign`` or ``numpy()`` handed
+        # the host array out): constant-weight sessions compare it with the one they were built from
+        # (``runtime.frozen``), after uploading whatever lives on the host.
+        self._version = 0
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -156,6 +160,7 @@ class Variable:
     # Runtime hooks: the device copy is swapped in without touching the host.
     def _set_device(self, ortvalue: Any) -> None:
         self._device = ortvalue
+        self._version += 1
 
     def _get_device(self) -> Any:
         return self._device

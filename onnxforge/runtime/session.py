@@ -5,7 +5,8 @@ Options (measured on the seed CNN's ``train_step``, CPU time per step in a 1-thr
 * full graph optimization (``ORT_ENABLE_ALL``) except the NCHWc layout transformer: compiled programs take
   their weights as inputs, so NCHWc only ever reaches pools and constant-kernel convs, and the reorders it
   wraps them in cost more than they save (-4 CPU-ms of ~88 without it; ``ORT_ENABLE_EXTENDED`` -2..-4;
-  ``ORT_ENABLE_BASIC`` +4);
+  ``ORT_ENABLE_BASIC`` +4); the constant-weight inference sessions of ``runtime.frozen`` keep it, since there
+  it reaches every conv (seed CNN inference 2x faster);
 * no memory pattern: onnxruntime would pre-plan one block for all of a step's intermediates, and for a
   training step that block outgrows what the arena reuses anyway (peak RSS of the residual BatchNorm CNN's
   ``fit`` 761 -> 449 MB, the seed CNN's 246 -> 197 MB; CPU time unchanged within noise, paired A/B);
@@ -135,15 +136,18 @@ def session_options(threads: int | None = None):
     return opts
 
 
-def create_session(model: onnx.ModelProto, device: Device, name: str = "program", threads: int | None = None):
+def create_session(model: onnx.ModelProto, device: Device, name: str = "program", threads: int | None = None,
+                   layout_optimizations: bool = False):
     """One ``InferenceSession`` for ``model`` on ``device`` (``threads`` intra-op threads, else the default of
-    ``session_options``); a clear error names the program if it fails."""
+    ``session_options``); a clear error names the program if it fails. ``layout_optimizations`` keeps the
+    NCHWc transformer on (for programs whose weights are constants: ``runtime.frozen``)."""
     import onnxruntime as ort
 
     _check_cpu_dtypes(model, device, name)
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(threads),
-                                    providers=device.providers, disabled_optimizers=list(DISABLED_OPTIMIZERS))
+                                    providers=device.providers,
+                                    disabled_optimizers=[] if layout_optimizations else list(DISABLED_OPTIMIZERS))
     except Exception as e:  # onnxruntime raises its own exception types
         raise RuntimeError(f"onnxruntime could not load the {name} program: {e}") from e
     if device.kind == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():

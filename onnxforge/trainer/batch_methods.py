@@ -15,6 +15,7 @@ from ..compiler import Program
 from ..compiler.config import keras_dtype
 from ..metrics import Metric
 from ..runtime import ProgramRunner
+from ..runtime.frozen import FrozenProgram
 from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
 from .compile_metrics import compiled_trackers
@@ -100,8 +101,14 @@ class BatchMethodsMixin:
         sharded = self._sharded_program("eval_step", feeds)
         if sharded is not None:
             runner.check_feeds(feeds)
-            return self._sums(self._programs["eval_step"], sharded.sums(feeds))
-        return self._sums(self._programs["eval_step"], runner.run(feeds))
+            regular = lambda: sharded.sums(feeds)  # noqa: E731
+        else:
+            regular = lambda: runner.run(feeds)  # noqa: E731
+        frozen = self._frozen_program("eval_step", feeds)
+        if frozen is not None:
+            runner.check_feeds(feeds)
+            return self._sums(self._programs["eval_step"], frozen.run(feeds, regular))
+        return self._sums(self._programs["eval_step"], regular())
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         strategy = distribution.strategy_of(self)
@@ -109,11 +116,35 @@ class BatchMethodsMixin:
             return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
         feeds = self._input_feeds(xs, "predict")
+        runner = self._runners["infer"]
         sharded = self._sharded_program("infer", feeds)
         if sharded is not None:
-            self._runners["infer"].check_feeds(feeds)
-            return sharded.predict(feeds)
-        return self._runners["infer"].run(feeds)
+            runner.check_feeds(feeds)
+            regular = lambda: sharded.predict(feeds)  # noqa: E731
+        else:
+            regular = lambda: runner.run(feeds)  # noqa: E731
+        frozen = self._frozen_program("infer", feeds)
+        if frozen is not None:
+            runner.check_feeds(feeds)
+            return frozen.run(feeds, regular)
+        return regular()
+
+    def _frozen_program(self, kind: str, feeds: Mapping[str, Any]) -> FrozenProgram | None:
+        """``kind`` (``"infer"`` or ``"eval_step"``) run with constant weights while they do not change
+        (``runtime.frozen``), or ``None`` where it cannot be; built once per compile."""
+        if not all(isinstance(v, np.ndarray) for v in feeds.values()):
+            return None   # OrtValues the caller placed stay bound as given
+        cache = getattr(self, "_frozen_programs", None)
+        if cache is None or cache[0] is not self._programs:
+            cache = self._frozen_programs = (self._programs, {})
+        if kind not in cache[1]:
+            program, runner = self._programs[kind], self._runners[kind]
+            eligible = FrozenProgram.eligible(program.model, self._device, runner.params, runner.state)
+            if kind == "eval_step" and getattr(program, "layer_metrics", None):
+                eligible = False   # metrics updated inside layers read their state from the session's runs
+            cache[1][kind] = FrozenProgram(program.model, self._device, runner.inputs, runner.outputs, runner.params,
+                                           name=runner.name) if eligible else None
+        return cache[1][kind]
 
     def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
         results: dict[str, Any] = {}
