@@ -44,6 +44,16 @@ def _fit_keras(tf, args) -> dict:
     model = keras_model(args.model, tf)
     warm = min(len(x), args.batch * 8)
     model.fit(x[:warm], y[:warm], batch_size=args.batch, epochs=1, verbose=0)  # compile, sessions, caches
+    if getattr(args, "task", "fit") == "predict":
+        model.predict(x[:warm], batch_size=args.batch, verbose=0)
+
+        def predict_epochs():
+            for _ in range(args.epochs):
+                out = model.predict(x, batch_size=args.batch, verbose=0)
+            return out
+        seconds, cpu, out = _timed(predict_epochs)
+        return {"seconds": seconds, "cpu_seconds": cpu, "loss": float("nan"),
+                "accuracy": float(np.mean(np.argmax(out, -1) == y))}
     seconds, cpu, history = _timed(lambda: model.fit(x, y, batch_size=args.batch, epochs=args.epochs,
                                                      verbose=0, shuffle=True))
     return {"seconds": seconds, "cpu_seconds": cpu, "loss": float(history.history["loss"][-1]),
@@ -101,6 +111,8 @@ def _run_torch(args) -> dict:
         return total / n, correct / n
 
     epoch(min(len(x), args.batch * 8))  # warm-up, as for the others
+    if getattr(args, "task", "fit") == "predict":
+        return _predict_torch(net, x, y, args, torch)
 
     def timed_epochs():
         out = None
@@ -109,6 +121,22 @@ def _run_torch(args) -> dict:
         return out
     seconds, cpu, (loss, acc) = _timed(timed_epochs)
     return {"seconds": seconds, "cpu_seconds": cpu, "loss": loss, "accuracy": acc}
+
+
+def _predict_torch(net, x, y, args, torch) -> dict:
+    """Inference as a PyTorch user serves it: eval mode, no autograd, batch by batch, outputs on the host."""
+    net.eval()
+
+    def predict_epochs():
+        with torch.inference_mode():
+            for _ in range(args.epochs):
+                out = np.concatenate([net(x[i:i + args.batch]).numpy() for i in range(0, len(x), args.batch)])
+        return out
+    with torch.inference_mode():
+        net(x[:args.batch])   # warm
+    seconds, cpu, out = _timed(predict_epochs)
+    return {"seconds": seconds, "cpu_seconds": cpu, "loss": float("nan"),
+            "accuracy": float(np.mean(np.argmax(out, -1) == y.numpy()))}
 
 
 RUNNERS = {"onnxforge": _run_onnxforge, "torch": _run_torch, "tf.keras": _run_tf_keras}
@@ -135,7 +163,8 @@ def _spawn(script: str, peer: str, model: str, samples: int, tuned: bool, args) 
     if tuned:
         env.update(TUNED_MALLOC)
     cmd = [sys.executable, script, "--worker", peer, "--model", model, "--samples", str(samples),
-           "--epochs", str(args.epochs), "--batch", str(args.batch), "--threads", str(args.threads)]
+           "--epochs", str(args.epochs), "--batch", str(args.batch), "--threads", str(args.threads),
+           "--task", getattr(args, "task", "fit")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -201,8 +230,9 @@ def report(best: dict, info: dict, args, markdown: bool = False) -> str:
     load = f"{info['load_before'][0]:.1f} -> {info['load_after'][0]:.1f}"
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     head = (f"{info['cpu']}, {info['cpus']} logical CPUs, SIMD: {' '.join(info['simd']) or 'none'}; "
-            f"load average {load}; Python {info['python']}, {versions}. Batch {args.batch}, {args.epochs} "
-            f"timed epoch(s), {args.threads or 'default'} threads per peer, best of {args.rounds} round(s).")
+            f"load average {load}; Python {info['python']}, {versions}. {getattr(args, 'task', 'fit')}, batch "
+            f"{args.batch}, {args.epochs} timed epoch(s), {args.threads or 'default'} threads per peer, best of "
+            f"{args.rounds} round(s).")
     if "tf.keras" not in info["peers"]:
         head += " tf.keras: not run (TensorFlow is not importable here)."
     lines.append(head)

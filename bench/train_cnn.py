@@ -1,7 +1,8 @@
 """Keras ``fit`` against PyTorch and tf.keras, side by side in one run: samples/s, CPU ms per step, peak RSS.
 
 Usage: ``python bench/train_cnn.py [--models cnn,mlp,resbn] [--samples N] [--epochs 1] [--rounds 2]
-[--threads 2] [--markdown]``. ``--markdown`` prints the README table (machine, SIMD flags, load average,
+[--threads 2] [--task fit|predict] [--markdown]``; ``--task predict`` times inference instead (Keras's
+``predict`` after a short ``fit``, PyTorch in eval mode under ``inference_mode``). ``--markdown`` prints the README table (machine, SIMD flags, load average,
 versions, then one row per model, peer and allocator); ``--profile`` prints onnxruntime's per-op profile of
 onnxforge's compiled ``train_step`` instead. The models (the seed CNN, an MLP 784-512-512-10, a residual CNN
 with BatchNormalization on 32x32x3) are in ``bench/models.py``, the harness (one subprocess per peer and
@@ -198,6 +199,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of every peer (0: its default)")
+    parser.add_argument("--task", default="fit", choices=["fit", "predict"],
+                        help="time training (fit) or inference (predict) of each peer")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     parser.add_argument("--profile", action="store_true", help="profile onnxforge's compiled train_step")
     parser.add_argument("--model", default="cnn", choices=sorted(MODELS), help=argparse.SUPPRESS)
