@@ -107,6 +107,14 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   smaller one (residual BN CNN 149 -> 143 ms at 2 threads, 248 -> 241 at 1 thread); BatchNormalization's fused
   training kernel beats the arithmetic form at 2 threads too (235 vs 270 ms, slow phase); splitting the MLP's
   one-session step into gradients + a ranged update lost (5.8 vs 4.1 ms); spinning stays on (MLP 4.0 vs 4.8).
+* On the Intel Xeon VM (AVX-512, AMX; 2026-12-05 evening), one thread, kernels interleaved in one process
+  (``bench/kernels.py``): MLAS's SGEMM 142 GFLOP/s against torch 167 and TensorFlow 152, but the seed conv2 as
+  onnxruntime's Conv with fed weights 88 against 150 / 141 (its input gradient 102 vs 147 / 152). With constant
+  weights the same Conv reaches 140 (NCHWc), which is why ``predict`` now runs with constant weights
+  (``runtime/frozen.py``) and why no training formulation here catches up on this CPU. Measured and dropped
+  on it: Relu after MaxPool instead of before (exact for values and gradients; 47.25 vs 47.13 ms per step);
+  the pool gradient's box MaxPools replaced by reductions over the [N*C*H/2, 2, W/2, 2] view (ReduceMax over the
+  row pair is cheap, 0.40 ms, but over the inner pair of columns 1.73 ms, slower than the 1x2 MaxPool's 1.2).
 """
 from __future__ import annotations
 
