@@ -44,7 +44,7 @@ def _fit_keras(tf, args) -> dict:
     model = keras_model(args.model, tf)
     warm = min(len(x), args.batch * 8)
     model.fit(x[:warm], y[:warm], batch_size=args.batch, epochs=1, verbose=0)  # compile, sessions, caches
-    if getattr(args, "task", "fit") == "predict":
+    if args.task == "predict":
         model.predict(x[:warm], batch_size=args.batch, verbose=0)
 
         def predict_epochs():
@@ -111,7 +111,7 @@ def _run_torch(args) -> dict:
         return total / n, correct / n
 
     epoch(min(len(x), args.batch * 8))  # warm-up, as for the others
-    if getattr(args, "task", "fit") == "predict":
+    if args.task == "predict":
         return _predict_torch(net, x, y, args, torch)
 
     def timed_epochs():
@@ -164,7 +164,7 @@ def _spawn(script: str, peer: str, model: str, samples: int, tuned: bool, args) 
         env.update(TUNED_MALLOC)
     cmd = [sys.executable, script, "--worker", peer, "--model", model, "--samples", str(samples),
            "--epochs", str(args.epochs), "--batch", str(args.batch), "--threads", str(args.threads),
-           "--task", getattr(args, "task", "fit")]
+           "--task", args.task]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -230,7 +230,7 @@ def report(best: dict, info: dict, args, markdown: bool = False) -> str:
     load = f"{info['load_before'][0]:.1f} -> {info['load_after'][0]:.1f}"
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     head = (f"{info['cpu']}, {info['cpus']} logical CPUs, SIMD: {' '.join(info['simd']) or 'none'}; "
-            f"load average {load}; Python {info['python']}, {versions}. {getattr(args, 'task', 'fit')}, batch "
+            f"load average {load}; Python {info['python']}, {versions}. {args.task}, batch "
             f"{args.batch}, {args.epochs} timed epoch(s), {args.threads or 'default'} threads per peer, best of "
             f"{args.rounds} round(s).")
     if "tf.keras" not in info["peers"]:

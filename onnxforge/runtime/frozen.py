@@ -120,22 +120,20 @@ class FrozenProgram:
         from .session_runner import device_value
 
         for var, _ in self.params:   # a value written on the host since is uploaded now, bumping its count
-            device_value(var, self.device)
+            if var._get_device() is None:
+                device_value(var, self.device)
         return tuple(var._version for var, _ in self.params)
 
-    def run(self, feeds: Mapping[str, np.ndarray], regular: Callable[[], list[np.ndarray]],
-            estimate: float | None = None) -> list[np.ndarray]:
+    def run(self, feeds: Mapping[str, np.ndarray], regular: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
         """The outputs for ``feeds`` (host arrays by input name): from the constant-weight session when it
-        holds the current weights or building it now pays, else from ``regular()`` (the compiled program).
-        ``estimate`` overrides the expected build time in seconds, for when builds wait until they pay."""
+        holds the current weights or building it now pays, else from ``regular()`` (the compiled program)."""
         with self._lock:
             versions = self._versions()
             if versions != self._built_for or self.disabled is not None:
                 if versions != self._seen:
                     self._new_weights(versions)
                 self._batches += 1
-                wanted = self._eager or (self._batches > 1 and self._spent >= (
-                    self._estimate if estimate is None else estimate))
+                wanted = self._eager or (self._batches > 1 and self._spent >= self._estimate)
                 if self.disabled is not None or not wanted:
                     start = time.perf_counter()
                     values = regular()

@@ -118,7 +118,7 @@ class ProgramRunner:
 
     # ---------------------------------------------------------------- running
     def run(self, feeds: Mapping[str, Any], learning_rate: float | None = None,
-            fetch: bool = True) -> list[Any]:
+            fetch: bool = True, checked: bool = False) -> list[Any]:
         """One run: bind the batch, the variables and the learning rate; return the fetched outputs.
 
         Thread-safe: the bindings, the state buffers and the run counter are shared by every caller, so
@@ -130,8 +130,10 @@ class ProgramRunner:
             learning_rate: the value of the learning-rate input, if the program has one.
             fetch: ``True``: the outputs as host arrays. ``False``: as ``OrtValue``s left where the program
                 wrote them (call ``.numpy()`` later); on CUDA the run then returns without synchronizing.
+            checked: the caller already ran ``check_feeds`` on these feeds.
         """
-        self.check_feeds(feeds)
+        if not checked:
+            self.check_feeds(feeds)
         with self._lock:
             return self._run(feeds, learning_rate, fetch)
 

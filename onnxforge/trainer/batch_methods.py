@@ -6,7 +6,7 @@ from __future__ import annotations
 
 __all__ = ["BatchMethodsMixin"]
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,19 +96,9 @@ class BatchMethodsMixin:
 
             return train_batch(self, xs, ys, sample_weight, method="test_step")
         self._ensure_programs(xs, "test_on_batch")
-        runner = self._step_runner("eval_step", "test_on_batch")
+        self._step_runner("eval_step", "test_on_batch")   # a clear error where compile() had no loss
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
-        sharded = self._sharded_program("eval_step", feeds)
-        if sharded is not None:
-            runner.check_feeds(feeds)
-            regular = lambda: sharded.sums(feeds)  # noqa: E731
-        else:
-            regular = lambda: runner.run(feeds)  # noqa: E731
-        frozen = self._frozen_program("eval_step", feeds)
-        if frozen is not None:
-            runner.check_feeds(feeds)
-            return self._sums(self._programs["eval_step"], frozen.run(feeds, regular))
-        return self._sums(self._programs["eval_step"], regular())
+        return self._sums(self._programs["eval_step"], self._run_inference("eval_step", feeds, ShardedProgram.sums))
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         strategy = distribution.strategy_of(self)
@@ -116,18 +106,22 @@ class BatchMethodsMixin:
             return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
         feeds = self._input_feeds(xs, "predict")
-        runner = self._runners["infer"]
-        sharded = self._sharded_program("infer", feeds)
-        if sharded is not None:
-            runner.check_feeds(feeds)
-            regular = lambda: sharded.predict(feeds)  # noqa: E731
-        else:
-            regular = lambda: runner.run(feeds)  # noqa: E731
-        frozen = self._frozen_program("infer", feeds)
-        if frozen is not None:
-            runner.check_feeds(feeds)
-            return frozen.run(feeds, regular)
-        return regular()
+        return self._run_inference("infer", feeds, ShardedProgram.predict)
+
+    def _run_inference(self, kind: str, feeds: Mapping[str, Any],
+                       combine: Callable[[ShardedProgram, Mapping[str, Any]], list[np.ndarray]]) -> list[np.ndarray]:
+        """``kind``'s outputs for ``feeds``: from the constant-weight session while it holds the current weights
+        (``runtime.frozen``), else from the compiled program, in shards (``combine`` joins their outputs) where
+        that is exact. The feeds are checked once, before either runs."""
+        runner = self._runners[kind]
+        runner.check_feeds(feeds)
+
+        def compiled() -> list[np.ndarray]:
+            sharded = self._sharded_program(kind, feeds)
+            return runner.run(feeds, checked=True) if sharded is None else combine(sharded, feeds)
+
+        frozen = self._frozen_program(kind, feeds)
+        return compiled() if frozen is None else frozen.run(feeds, compiled)
 
     def _frozen_program(self, kind: str, feeds: Mapping[str, Any]) -> FrozenProgram | None:
         """``kind`` (``"infer"`` or ``"eval_step"``) run with constant weights while they do not change

@@ -250,6 +250,8 @@ def _sharded_kind(model, kind: str, shards: int = 2) -> bool:
 @pytest.mark.parametrize("extra", [[], [layers.Dropout(0.5)]], ids=["plain", "dropout"])
 def test_predict_and_evaluate_in_shards_match_one_session(monkeypatch, extra):
     x, y, w = _data(2 * MIN_SHARD + 3)
+    # The compiled programs, in shards or not (constant-weight sessions would answer both runs otherwise).
+    monkeypatch.setenv("ONNXFORGE_FROZEN_INFERENCE", "0")
     results = []
     for shards in ("1", "2"):
         monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", shards)
@@ -266,6 +268,7 @@ def test_predict_and_evaluate_in_shards_match_one_session(monkeypatch, extra):
 
 def test_inference_that_mixes_rows_keeps_one_session(monkeypatch):
     monkeypatch.setenv("ONNXFORGE_CORE_SHARDS", "2")
+    monkeypatch.setenv("ONNXFORGE_FROZEN_INFERENCE", "0")   # the compiled program's choice is under test
     centre = layers.Lambda(lambda t: t - ops.mean(t, axis=0, keepdims=True))
     model = _cnn(extra=[centre])
     x, y, _ = _data(2 * MIN_SHARD)
