@@ -144,6 +144,49 @@ def test_batchnorm_after_conv_stays_nchw_and_matches():
     np.testing.assert_allclose(traced(x), (y_conv - m) / np.sqrt(v + 1e-3) * g + be, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("center,scale", [(True, True), (False, False)])
+def test_batchnorm_inference_is_one_op_that_onnxruntime_folds_into_the_conv(tmp_path, center, scale):
+    """Inference on a conv's channels-first output is one ONNX BatchNormalization, so that onnxruntime folds
+    it into the Conv of an exported file; without gamma / beta it normalizes with ones and zeros."""
+    import onnx
+    import onnxruntime as ort
+
+    model = Sequential([L.Input(shape=(5, 5, 2)), L.Conv2D(4, 3, padding="same"),
+                        L.BatchNormalization(center=center, scale=scale), L.ReLU()])
+    bn = model.layers[1]
+    stats = [_x(4, seed=3), np.abs(_x(4, seed=4)) + 0.5]
+    bn.set_weights(([_x(4, seed=1)] if scale else []) + ([_x(4, seed=2)] if center else []) + stats)
+    x = _x(3, 5, 5, 2)
+    k, b = model.layers[0].get_weights()
+    y_conv = F.conv2d(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(k).permute(3, 2, 0, 1),
+                      torch.from_numpy(b), padding=1).permute(0, 2, 3, 1).numpy()
+    gamma = bn.gamma.numpy() if scale else 1.0
+    beta = bn.beta.numpy() if center else 0.0
+    expected = np.maximum((y_conv - stats[0]) / np.sqrt(stats[1] + 1e-3) * gamma + beta, 0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    path = model.export(tmp_path / "m.onnx")
+    ops = [n.op_type for n in onnx.load(path).graph.node]
+    assert ops.count("BatchNormalization") == 1 and "Sub" not in ops and "Div" not in ops
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    assert [n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node].count("BatchNormalization") == 0
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], expected,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_float64_inference_keeps_a_float64_epsilon():
+    """float64 stays arithmetic: ONNX BatchNormalization's epsilon is a float32 attribute."""
+    layer = _bn(dtype="float64")
+    layer.build((None, 3))
+    gamma, beta, mean, var = (v.astype(np.float64) for v in (_x(3, seed=1), _x(3, seed=2), _x(3, seed=3),
+                                                                 np.abs(_x(3, seed=4)) + 0.5))
+    layer.set_weights([gamma, beta, mean, var])
+    x = _x(4, 3).astype(np.float64)
+    np.testing.assert_allclose(run(layer, x), (x - mean) / np.sqrt(var + 1e-3) * gamma + beta, rtol=1e-13)
+
+
 def test_batchnorm_errors():
     with pytest.raises(ValueError, match="momentum"):
         L.BatchNormalization(momentum=2.0)
