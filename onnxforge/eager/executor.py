@@ -15,6 +15,9 @@ inputs shaped like its arrays, cleaned up, and kept with a ``ProgramRunner`` und
   (``keras.utils.set_random_seed`` / ``np.random.seed`` repeat them); an int seed is a fixed stream and a
   ``SeedGenerator`` advances its own state Variable, as in Keras 3.
 * Results come back as ``EagerTensor``s (numpy arrays with ``.numpy()``).
+* On the CPU a call whose program updates no state runs with the weights as constants while they do not
+  change (``runtime.frozen``, as ``predict``): the seed CNN's ``model(x)`` on a batch of 128 in 4.1 instead of
+  8.4 ms (2 threads, Intel Xeon).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.keras_tensor import map_structure
 from ..runtime import Device, ProgramRunner
+from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
 from ..variables import Variable
 from .signature import Uncacheable, array_leaves, map_arrays, shared_batch, signature
@@ -70,6 +74,9 @@ class EagerProgram:
     state: list[tuple[Variable, str, str]]
     seed_input: str | None = None
     runners: dict[Device, ProgramRunner] = field(default_factory=dict)
+    #: Per device, the program run with constant weights while they do not change (``runtime.frozen``), or
+    #: ``None`` where it cannot be.
+    frozen: dict[Device, FrozenProgram | None] = field(default_factory=dict)
     #: ``(layer weakref, output indices)``: the ``add_loss`` values each layer recorded, as outputs, so
     #: ``layer.losses`` holds this call's numbers afterwards (Keras 3's eager semantics).
     loss_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
@@ -86,7 +93,16 @@ class EagerProgram:
         feeds = dict(zip(self.inputs, arrays))
         if self.seed_input is not None:
             feeds[self.seed_input] = np.asarray([np.random.randint(0, 2 ** 31 - 1), 0], np.int64)
-        values = runner.run(feeds)
+        if device not in self.frozen:
+            eligible = FrozenProgram.eligible(self.model, device, runner.params, runner.state)
+            self.frozen[device] = FrozenProgram(self.model, device, runner.inputs, runner.outputs, runner.params,
+                                                name="eager") if eligible else None
+        frozen = self.frozen[device]
+        if frozen is None:
+            values = runner.run(feeds)
+        else:
+            runner.check_feeds(feeds)
+            values = frozen.run(feeds, lambda: runner.run(feeds, checked=True))
         for ref, indices in self.loss_slots:
             layer = ref()
             if layer is not None:

@@ -15,16 +15,22 @@ after every single batch (a GAN loop's ``predict`` between training steps: three
 row), builds wait until they pay, ski-rental style: until the batches run under the current weights (two or
 more) have cost as much time as the last build took.
 
+Eager calls (``model(x)``, ``layer(x)`` on arrays) run their programs the same way. The constant copies all
+programs hold together stay under ``FROZEN_BUDGET_BYTES``: a build past it releases the least recently built
+sessions first (they are rebuilt when next used, as after a change of weights).
+
 ``ONNXFORGE_FROZEN_INFERENCE=0`` turns this off (every batch then runs the program as compiled).
 """
 from __future__ import annotations
 
-__all__ = ["FrozenProgram", "frozen_inference_enabled"]
+__all__ = ["FROZEN_BUDGET_BYTES", "FrozenProgram", "frozen_bytes", "frozen_inference_enabled"]
 
+import collections
 import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +48,45 @@ _CHURN = 3
 _FIRST_BUILD_ESTIMATE_S = 0.05
 # Past this many bytes of parameters a second, constant copy of them is not worth its memory.
 MAX_FROZEN_BYTES = 1 << 30
+#: The constant copies every live constant-weight session holds, together, at most (least recently built
+#: released first): a model called eagerly with many signatures, or many models, each hold one.
+FROZEN_BUDGET_BYTES = 1 << 30
+
+_live: collections.OrderedDict[int, weakref.ref] = collections.OrderedDict()   # built sessions, oldest first
+_live_lock = threading.Lock()
+
+
+def frozen_bytes() -> int:
+    """Bytes of parameters the live constant-weight sessions hold now."""
+    with _live_lock:
+        return sum(p.nbytes for p in (ref() for ref in _live.values()) if p is not None and p._session is not None)
+
+
+def _admit(program: FrozenProgram) -> None:
+    """Record ``program``'s new session as the most recent; release the oldest others past the budget."""
+    with _live_lock:
+        _live.pop(id(program), None)
+        _live[id(program)] = weakref.ref(program, lambda _, key=id(program): _live.pop(key, None))
+        total = 0
+        holders = []
+        for key, ref in list(_live.items()):
+            held = ref()
+            if held is None or held._session is None:
+                _live.pop(key, None)
+                continue
+            total += held.nbytes
+            holders.append(held)
+        for held in holders:   # oldest first; the new one is last and never released here
+            if total <= FROZEN_BUDGET_BYTES or held is program:
+                break
+            if held._lock.acquire(blocking=False):   # one running or building now keeps its session
+                try:
+                    if held._session is not None:
+                        held._release()
+                        total -= held.nbytes
+                finally:
+                    held._lock.release()
+            _live.pop(id(held), None)
 
 
 def frozen_inference_enabled() -> bool:
@@ -104,6 +149,8 @@ class FrozenProgram:
         self._lock = threading.Lock()
         #: Why constant-weight sessions stopped being built (a build failed), or ``None``.
         self.disabled: str | None = None
+        #: Bytes of parameters a constant-weight session of this program holds.
+        self.nbytes = sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize for var, _ in self.params)
 
     @classmethod
     def eligible(cls, model: onnx.ModelProto, device: Device, params: Sequence[tuple[Variable, str]],
@@ -141,6 +188,7 @@ class FrozenProgram:
                     return values
                 try:
                     self._build(versions)
+                    _admit(self)
                 except Exception as e:  # a model onnxruntime cannot load with constants (2 GB protobuf limit...)
                     self.disabled = str(e)
                     warnings.warn(f"onnxforge: the {self.name} program cannot run with constant weights, so it "
@@ -161,6 +209,15 @@ class FrozenProgram:
             if self._singles >= _CHURN:
                 self._eager = False
         self._seen, self._batches, self._spent = versions, 0, 0.0
+
+    def _release(self) -> None:
+        """Free the constant-weight session (the caller holds ``_lock``) for the budget's sake; it is rebuilt
+        once the batches run without it have cost as much as its build did (so that two programs the budget
+        cannot hold together do not rebuild on every call)."""
+        self._session = None
+        self._built_for = None
+        self._seen = None
+        self._eager = False
 
     def _build(self, versions: tuple[int, ...]) -> None:
         start = time.perf_counter()

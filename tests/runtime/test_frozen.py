@@ -206,3 +206,60 @@ def test_not_eligible_off_the_cpu_or_with_state():
     assert not FrozenProgram.eligible(program.model, tf.runtime.Device("cuda"), runner.params, runner.state)
     assert not FrozenProgram.eligible(program.model, model._device, runner.params, [object()])
     assert not FrozenProgram.eligible(program.model, model._device, [], [])
+
+
+# ------------------------------------------------------------------ eager calls
+def _eager_programs(model) -> list:
+    from onnxforge.eager import executor
+
+    return [p for p in executor._layers[model].values() if hasattr(p, "frozen")]
+
+
+def test_eager_calls_run_frozen_and_follow_the_weights():
+    model, (x, y) = _cnn(), _data()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    got = np.asarray(model(x))
+    (program,) = _eager_programs(model)
+    frozen = program.frozen[tf.runtime.Device("cpu")]
+    assert frozen.builds == 1 and [i.name for i in frozen._session.get_inputs()] == program.inputs
+    np.testing.assert_allclose(got, _compiled_predict(model, x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), got)   # same session, same bits
+    model.train_on_batch(x[:16], y[:16])
+    np.testing.assert_allclose(np.asarray(model(x)), _compiled_predict(model, x), rtol=1e-5, atol=1e-5)
+    kernel = model.layers[-1].kernel
+    kernel.assign(kernel.numpy() * 0.0)
+    np.testing.assert_allclose(np.asarray(model(x)), np.broadcast_to(model.layers[-1].bias.numpy(), (len(x), 5)),
+                               atol=1e-6)
+    assert frozen.builds == 3
+
+
+def test_eager_calls_that_update_state_run_as_compiled():
+    layer = L.BatchNormalization()
+    x = np.random.default_rng(0).random((8, 3), dtype=np.float32)
+    layer(x, training=True)
+    from onnxforge.eager import executor
+
+    (program,) = executor._layers[layer].values()
+    assert program.frozen[tf.runtime.Device("cpu")] is None
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.01 * x.mean(0), rtol=1e-5)
+
+
+def test_the_budget_releases_the_least_recently_built_session(monkeypatch):
+    first, second = _cnn(0), _cnn(1)
+    x, _ = _data()
+    first.predict(x, batch_size=16, verbose=0)
+    a = _frozen(first)
+    assert a._session is not None and frozen_module.frozen_bytes() >= a.nbytes
+    monkeypatch.setattr(frozen_module, "FROZEN_BUDGET_BYTES", a.nbytes + a.nbytes // 2)   # room for one
+    second.predict(x, batch_size=16, verbose=0)
+    b = _frozen(second)
+    assert b._session is not None and a._session is None
+    assert frozen_module.frozen_bytes() <= frozen_module.FROZEN_BUDGET_BYTES
+    # The released program answers from the compiled program, right, and is rebuilt only once the batches run
+    # without it have cost as much as its build did.
+    np.testing.assert_allclose(first.predict(x[:16], verbose=0), _compiled_predict(first, x[:16]),
+                               rtol=1e-5, atol=1e-5)
+    assert a._session is None and a.builds == 1
+    a._estimate = 0.0   # a build that cost nothing pays at the next batch
+    first.predict(x[:16], verbose=0)
+    assert a._session is not None and a.builds == 2 and b._session is None
