@@ -206,6 +206,57 @@ def test_layernorm_matches_torch():
     assert L.LayerNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
+def _weighted_sum_grads(traced, x, weights) -> dict[str, np.ndarray]:
+    """Gradients of ``sum(out * weights)`` w.r.t. the input and the gamma / beta initializers of a traced layer,
+    by onnxforge's autodiff, run in onnxruntime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    from onnxforge.autodiff import gradient_model
+
+    model = onnx.ModelProto()
+    model.CopyFrom(traced.model)
+    graph = model.graph
+    graph.initializer.append(onnx.numpy_helper.from_array(weights, "sum_weights"))
+    graph.node.append(helper.make_node("Mul", [traced.output_names[0], "sum_weights"], ["weighted"]))
+    graph.value_info.append(helper.make_tensor_value_info("weighted", onnx.TensorProto.FLOAT, None))
+    names = {key: next(i.name for i in graph.initializer if i.name.endswith(key)) for key in ("gamma", "beta")}
+    grad = gradient_model(model, "weighted", [traced.input_names[0], *names.values()])
+    session = ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = session.run([f"{traced.input_names[0]}_grad", *(f"{n}_grad" for n in names.values())],
+                       {traced.input_names[0]: x})
+    return dict(zip(["x", *names], outs))
+
+
+@pytest.mark.parametrize("axis,ops", [(-1, 1), ([1, 2], 1), (1, 0), ([2, 1], 1)])
+def test_layernorm_over_trailing_axes_is_one_op_and_trains_like_torch(axis, ops):
+    """Trailing axes: one ONNX LayerNormalization; any other set of axes: the arithmetic form. Values and
+    the gradients of a step (x, gamma, beta) match torch either way."""
+    layer = L.LayerNormalization(axis=axis, epsilon=1e-4)
+    layer.build((None, 3, 4))
+    gamma, beta = _x(*layer.gamma.shape, seed=1), _x(*layer.beta.shape, seed=2)
+    layer.set_weights([gamma, beta])
+    traced = trace(layer, ((3, 4), np.float32), training=True)
+    assert traced.count("LayerNormalization") == ops
+    x = _x(2, 3, 4) * 3 + 1
+    axes = [a % 3 for a in (axis if isinstance(axis, list) else [axis])]
+    xt = torch.from_numpy(x).requires_grad_()
+    mean = xt.mean(dim=axes, keepdim=True)
+    var = ((xt - mean) ** 2).mean(dim=axes, keepdim=True)
+    shape = [3 if 1 in axes else 1, 4 if 2 in axes else 1]
+    gt = torch.from_numpy(gamma).reshape(shape).requires_grad_()
+    bt = torch.from_numpy(beta).reshape(shape).requires_grad_()
+    yt = (xt - mean) / torch.sqrt(var + 1e-4) * gt + bt
+    np.testing.assert_allclose(traced(x), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    weights = _x(2, 3, 4, seed=7)
+    (yt * torch.from_numpy(weights)).sum().backward()
+    grads = _weighted_sum_grads(traced, x, weights)
+    np.testing.assert_allclose(grads["x"], xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grads["gamma"], gt.grad.numpy().reshape(gamma.shape), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(grads["beta"], bt.grad.numpy().reshape(beta.shape), rtol=1e-4, atol=1e-5)
+
+
 def test_layernorm_multi_axis_and_rms():
     layer = L.LayerNormalization(axis=[1, 2], epsilon=1e-5)
     layer.build((None, 3, 4))
