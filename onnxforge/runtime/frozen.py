@@ -40,7 +40,7 @@ import onnx
 from ..graph import protos
 from ..variables import Variable
 from .device import Device
-from .session import create_session
+from .session import computes_in_bfloat16, create_session
 
 # After this many sets of weights in a row that each ran a single batch, builds wait until they pay.
 _CHURN = 3
@@ -155,8 +155,11 @@ class FrozenProgram:
     @classmethod
     def eligible(cls, model: onnx.ModelProto, device: Device, params: Sequence[tuple[Variable, str]],
                  state: Sequence[Any]) -> bool:
-        """Whether a program may run frozen: on the CPU, updating no state, not too big, no string tensors."""
+        """Whether a program may run frozen: on the CPU, updating no state, not too big, no string tensors, not
+        in bfloat16 (which the CPU provider refuses: the compiled program's run says so)."""
         if device.kind != "cpu" or state or not params or not frozen_inference_enabled():
+            return False
+        if computes_in_bfloat16(model):
             return False
         size = sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize for var, _ in params)
         strings = any(vi.type.tensor_type.elem_type == onnx.TensorProto.STRING

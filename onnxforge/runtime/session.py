@@ -20,8 +20,8 @@ one-thread session (``trainer.core_parallel``); the thread setting then says how
 """
 from __future__ import annotations
 
-__all__ = ["session_options", "create_session", "set_intra_op_threads", "intra_op_threads", "physical_cores",
-           "planned_threads", "DISABLED_OPTIMIZERS"]
+__all__ = ["session_options", "create_session", "computes_in_bfloat16", "set_intra_op_threads", "intra_op_threads",
+           "physical_cores", "planned_threads", "DISABLED_OPTIMIZERS"]
 
 import functools
 import os
@@ -157,14 +157,17 @@ def create_session(model: onnx.ModelProto, device: Device, name: str = "program"
     return sess
 
 
+def computes_in_bfloat16(model: onnx.ModelProto) -> bool:
+    """Whether the program casts anything to bfloat16 (a 'bfloat16' / 'mixed_bfloat16' dtype policy)."""
+    bf16 = onnx.TensorProto.BFLOAT16
+    return any(n.op_type == "Cast" and any(a.name == "to" and a.i == bf16 for a in n.attribute)
+               for n in model.graph.node)
+
+
 def _check_cpu_dtypes(model: onnx.ModelProto, device: Device, name: str) -> None:
     """bfloat16 arithmetic cannot run on onnxruntime's CPU provider (it has bfloat16 Cast kernels only):
     say so, naming the program, before onnxruntime refuses the graph with a kernel-lookup error."""
-    if device.kind != "cpu":
-        return
-    bf16 = onnx.TensorProto.BFLOAT16
-    if any(n.op_type == "Cast" and any(a.name == "to" and a.i == bf16 for a in n.attribute)
-           for n in model.graph.node):
+    if device.kind == "cpu" and computes_in_bfloat16(model):
         raise RuntimeError(
             f"The {name} program computes in bfloat16 (a 'mixed_bfloat16' or 'bfloat16' dtype policy), but "
             "onnxruntime's CPU execution provider has no bfloat16 kernels. Compile with device='cuda', or use "
