@@ -94,9 +94,7 @@ class EagerProgram:
         if self.seed_input is not None:
             feeds[self.seed_input] = np.asarray([np.random.randint(0, 2 ** 31 - 1), 0], np.int64)
         if device not in self.frozen:
-            eligible = FrozenProgram.eligible(self.model, device, runner.params, runner.state)
-            self.frozen[device] = FrozenProgram(self.model, device, runner.inputs, runner.outputs, runner.params,
-                                                name="eager") if eligible else None
+            self.frozen[device] = FrozenProgram.for_runner(self.model, runner)
         frozen = self.frozen[device]
         if frozen is None:
             values = runner.run(feeds)

@@ -50,6 +50,16 @@ def _to_compute_dtype(layer: Layer, y: Value) -> Value:
     return _cast_to(y, to)
 
 
+def _scale_and_bias(layer: Layer, ctx: Any, x: Value, dims: list[int]) -> tuple[Value, Value]:
+    """The layer's ``gamma`` and ``beta`` in X's dtype, or ones and zeros of shape ``dims`` where it has none:
+    the scale and bias inputs of ONNX's normalization ops."""
+    b = x.builder
+    shape = _ops.ints(b, dims)
+    scale = _cast_to(ctx.read(layer.gamma), x.dtype) if layer.gamma is not None else b.fill(shape, x, 1.0)
+    bias = _cast_to(ctx.read(layer.beta), x.dtype) if layer.beta is not None else b.fill(shape, x, 0.0)
+    return scale, bias
+
+
 def _norm_axis(layer: str, axis: int, rank: int) -> int:
     if not -rank <= axis < rank:
         raise ValueError(f"Invalid axis for layer {layer}: axis={axis} is out of range for input rank {rank}.")
@@ -173,15 +183,6 @@ class BatchNormalization(Layer):
         y = _to_compute_dtype(self, y)
         return y if perm is None else _ops.transpose(y, perm)
 
-    def _affine(self, ctx, x: Value, channels: int) -> tuple[Value, Value]:
-        """``gamma`` and ``beta`` in X's dtype, or ones and zeros where the layer has none."""
-        b = x.builder
-        dims = _ops.ints(b, [channels])
-        scale = (_cast_to(ctx.read(self.gamma), x.dtype) if self.gamma is not None
-                 else b.fill(dims, x, 1.0))
-        bias = _cast_to(ctx.read(self.beta), x.dtype) if self.beta is not None else b.fill(dims, x, 0.0)
-        return scale, bias
-
     def _inference_op(self, ctx, x: Value, channels: int, moving_mean: Value, moving_variance: Value) -> Value:
         """Inference on a channels-first value as ONNX's ``BatchNormalization`` with the moving statistics:
         ``x * inv + (beta - mean * inv)``, ``inv = gamma / sqrt(var + epsilon)``, as Keras's TensorFlow
@@ -190,7 +191,7 @@ class BatchNormalization(Layer):
         runs in its blocked layout with the activation fused: the residual BatchNorm CNN of ``bench/`` predicts
         a batch of 128 in 10.0 instead of 19.5 ms (2 threads, Intel Xeon). float32 only: the op's ``epsilon``
         attribute is a float32, which would move a float64 model's outputs by ~1e-11 relative."""
-        scale, bias = self._affine(ctx, x, channels)
+        scale, bias = _scale_and_bias(self, ctx, x, [channels])
         y = x.builder.op("BatchNormalization", [x, scale, bias, moving_mean, moving_variance],
                          epsilon=self.epsilon)
         y.dtype = x.dtype
@@ -204,7 +205,7 @@ class BatchNormalization(Layer):
         (``autodiff/rules/nn.py``). Residual BatchNorm CNN of ``bench/train_cnn.py``, 1 thread: see there."""
         b = x.builder
         ctx.used_fused_ops = True
-        scale, bias = self._affine(ctx, x, channels)
+        scale, bias = _scale_and_bias(self, ctx, x, [channels])
         y, new_mean, new_var = b.op("BatchNormalization", [x, scale, bias, moving_mean, moving_variance], outputs=3,
                                     training_mode=1, momentum=self.momentum, epsilon=self.epsilon)
         for state, new in ((self.moving_mean, new_mean), (self.moving_variance, new_var)):
@@ -307,13 +308,13 @@ class LayerNormalization(Layer):
         x, b = _upcast_half(inputs), inputs.builder
         rank = len(x.shape)
         axes = self._axes(rank)
+        if not self.rms_scaling and x.dtype == onnx.TensorProto.FLOAT and axes == list(range(axes[0], rank)):
+            return _to_compute_dtype(self, self._layer_norm_op(x, axes[0]))
         bshape = _ops.ints(b, [x.shape[i] if i in axes else 1 for i in range(rank)])
 
         def bcast(v):
             return b.op("Reshape", [v, bshape])
 
-        if not self.rms_scaling and x.dtype == onnx.TensorProto.FLOAT and axes == list(range(axes[0], rank)):
-            return _to_compute_dtype(self, self._layer_norm_op(x, axes[0]))
         if self.rms_scaling:
             y = x / b.op("Sqrt", [_ops.reduce("ReduceMean", x * x, axes, keepdims=True) + self.epsilon])
         else:
@@ -333,13 +334,8 @@ class LayerNormalization(Layer):
         transformer (MultiHeadAttention, 64 x 128 tokens, batch 64, 2 threads, Intel Xeon, the two forms trained
         side by side in one process): 76.3 vs 79.8 ms per step, predict level (24.9 vs 24.4 ms). Its variance
         is onnxruntime's, within float32 rounding of the arithmetic form's (Keras computes E[x²] - E[x]² too)."""
-        b, ctx = x.builder, current_trace()
-        shape = tuple(x.shape[axis:])
-        scale = (_cast_to(ctx.read(self.gamma), x.dtype) if self.gamma is not None
-                 else b.const(np.ones(shape, np.float32)))
-        bias = (_cast_to(ctx.read(self.beta), x.dtype) if self.beta is not None
-                else b.const(np.zeros(shape, np.float32)))
-        y = b.op("LayerNormalization", [x, scale, bias], axis=axis, epsilon=self.epsilon)
+        scale, bias = _scale_and_bias(self, current_trace(), x, list(x.shape[axis:]))
+        y = x.builder.op("LayerNormalization", [x, scale, bias], axis=axis, epsilon=self.epsilon)
         y.dtype, y.shape = x.dtype, x.shape
         return y
 

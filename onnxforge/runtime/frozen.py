@@ -56,6 +56,10 @@ _live: collections.OrderedDict[int, weakref.ref] = collections.OrderedDict()   #
 _live_lock = threading.Lock()
 
 
+def _param_bytes(params: Sequence[tuple[Variable, str]]) -> int:
+    return sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize for var, _ in params)
+
+
 def frozen_bytes() -> int:
     """Bytes of parameters the live constant-weight sessions hold now."""
     with _live_lock:
@@ -66,7 +70,7 @@ def _admit(program: FrozenProgram) -> None:
     """Record ``program``'s new session as the most recent; release the oldest others past the budget."""
     with _live_lock:
         _live.pop(id(program), None)
-        _live[id(program)] = weakref.ref(program, lambda _, key=id(program): _live.pop(key, None))
+        _live[id(program)] = weakref.ref(program)   # programs collected since are dropped below
         total = 0
         holders = []
         for key, ref in list(_live.items()):
@@ -150,7 +154,7 @@ class FrozenProgram:
         #: Why constant-weight sessions stopped being built (a build failed), or ``None``.
         self.disabled: str | None = None
         #: Bytes of parameters a constant-weight session of this program holds.
-        self.nbytes = sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize for var, _ in self.params)
+        self.nbytes = _param_bytes(self.params)
 
     @classmethod
     def eligible(cls, model: onnx.ModelProto, device: Device, params: Sequence[tuple[Variable, str]],
@@ -161,10 +165,17 @@ class FrozenProgram:
             return False
         if computes_in_bfloat16(model):
             return False
-        size = sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize for var, _ in params)
         strings = any(vi.type.tensor_type.elem_type == onnx.TensorProto.STRING
                       for vi in [*model.graph.input, *model.graph.output])
-        return size <= MAX_FROZEN_BYTES and not strings
+        return _param_bytes(params) <= MAX_FROZEN_BYTES and not strings
+
+    @classmethod
+    def for_runner(cls, model: onnx.ModelProto, runner: Any) -> FrozenProgram | None:
+        """The frozen twin of the program ``runner`` (a ``ProgramRunner``) runs, or ``None`` where it is not
+        ``eligible``."""
+        if not cls.eligible(model, runner.device, runner.params, runner.state):
+            return None
+        return cls(model, runner.device, runner.inputs, runner.outputs, runner.params, name=runner.name)
 
     def _versions(self) -> tuple[int, ...]:
         from .session_runner import device_value
@@ -191,12 +202,12 @@ class FrozenProgram:
                     return values
                 try:
                     self._build(versions)
-                    _admit(self)
                 except Exception as e:  # a model onnxruntime cannot load with constants (2 GB protobuf limit...)
                     self.disabled = str(e)
                     warnings.warn(f"onnxforge: the {self.name} program cannot run with constant weights, so it "
                                   f"keeps running as compiled: {e}", RuntimeWarning, stacklevel=2)
                     return regular()
+                _admit(self)
                 self._eager = True
             session = self._session
         try:

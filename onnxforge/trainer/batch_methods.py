@@ -132,12 +132,10 @@ class BatchMethodsMixin:
         if cache is None or cache[0] is not self._programs:
             cache = self._frozen_programs = (self._programs, {})
         if kind not in cache[1]:
-            program, runner = self._programs[kind], self._runners[kind]
-            eligible = FrozenProgram.eligible(program.model, self._device, runner.params, runner.state)
-            if kind == "eval_step" and getattr(program, "layer_metrics", None):
-                eligible = False   # metrics updated inside layers read their state from the session's runs
-            cache[1][kind] = FrozenProgram(program.model, self._device, runner.inputs, runner.outputs, runner.params,
-                                           name=runner.name) if eligible else None
+            program = self._programs[kind]
+            # Metrics updated inside layers read their state from the compiled session's runs.
+            layer_metrics = kind == "eval_step" and getattr(program, "layer_metrics", None)
+            cache[1][kind] = None if layer_metrics else FrozenProgram.for_runner(program.model, self._runners[kind])
         return cache[1][kind]
 
     def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
