@@ -26,6 +26,7 @@ from ..autodiff import backward
 from ..autodiff.passes import optimize as optimize_gradients
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..losses import batch_size, reduce
+from ..keras_masks import get_keras_mask, set_keras_mask
 from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
@@ -178,7 +179,9 @@ def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Valu
         if pred.is_float and pred.dtype != _FLOAT:
             # Keras metrics convert predictions to their dtype (float32): a float16 or float64 output is
             # scored in float32, whatever the model's policy.
-            pred = t.b.op("Cast", [pred], to=_FLOAT, shape=pred.shape)
+            cast_pred = t.b.op("Cast", [pred], to=_FLOAT, shape=pred.shape)
+            set_keras_mask(cast_pred, get_keras_mask(pred))   # padded steps stay out of the metrics
+            pred = cast_pred
         for weighted, items in ((False, o.metrics), (True, o.weighted_metrics)):
             for name, metric in items:
                 values = metric.batch_sums(t.targets[o.name], pred,

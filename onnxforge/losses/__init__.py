@@ -43,7 +43,7 @@ from .functions import (KLD, MAE, MAPE, MSE, MSLE, _INT64, _f, _hinge_labels, _m
                         mean_squared_logarithmic_error, mse, msle, poisson, sparse_categorical_crossentropy,
                         squared_hinge)
 from .loss import (Loss, LossFunctionWrapper, _REDUCTIONS, _broadcast_shape, _divide_no_nan, _snake,
-                   _standardize_reduction, reduce_weighted_values)
+                   _standardize_reduction, mask_sample_weight, reduce_weighted_values)
 from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCrossentropy,
                       CategoricalFocalCrossentropy, CategoricalHinge, CosineSimilarity, Hinge, Huber, KLDivergence,
                       LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError,

@@ -1,7 +1,7 @@
 """The ``Loss`` base class: reduction over the batch with sample weights and masks, as Keras 3."""
 from __future__ import annotations
 
-__all__ = ["Loss", "LossFunctionWrapper"]
+__all__ = ["Loss", "LossFunctionWrapper", "mask_sample_weight"]
 
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend_config, dtype_policies
 from ..graph import Value, broadcast_shapes, np_dtype
+from ..keras_masks import get_keras_mask
 from .values import (_axes, _elem_type, _is_symbolic, _rank, cast, elementwise, expand_dims, reduce, run_eagerly,
                      squeeze_or_expand_to_same_rank)
 
@@ -39,8 +40,7 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
             valid = reduce("ReduceSum", mask, None)
             mask = elementwise("Mul", mask, _divide_no_nan(total, valid))
         if sample_weight is not None:
-            m, w = squeeze_or_expand_to_same_rank(mask, cast(sample_weight, values.dtype))
-            sample_weight = elementwise("Mul", w, m, shape=_broadcast_shape(w.shape, m.shape))
+            sample_weight = mask_sample_weight(mask, cast(sample_weight, values.dtype))
         else:
             sample_weight = mask
     if sample_weight is not None:
@@ -68,6 +68,16 @@ def reduce_weighted_values(values: Value, sample_weight: Value | None = None, ma
     count = cast(b.op("Size", [values], shape=()), values.dtype)
     # x * (1 / n) rather than x / n: only Mul lies on the gradient path.
     return elementwise("Mul", loss, elementwise("Reciprocal", count), shape=())
+
+
+def mask_sample_weight(mask: Value, sample_weight: Value) -> Value:
+    """``sample_weight * mask``, a per-sample weight ``(batch,)`` spread over the mask's other axes (time
+    steps). Keras 3 broadcasts it against the mask's last axis instead, which fails unless the batch and the
+    last axis happen to have the same size, and then weights time steps by sample: here it weights samples."""
+    m, w = squeeze_or_expand_to_same_rank(mask, sample_weight)
+    while _rank(w) is not None and _rank(m) is not None and _rank(w) < _rank(m):
+        w = expand_dims(w, -1)
+    return elementwise("Mul", w, m, shape=_broadcast_shape(w.shape, m.shape))
 
 
 def _broadcast_shape(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -128,6 +138,9 @@ class Loss:
         if not _is_symbolic(y_true, y_pred, sample_weight):
             return run_eagerly(self.__call__, y_true, y_pred, sample_weight)
         y_true = y_true if isinstance(y_true, Value) else y_pred.builder.const(np.asarray(y_true))
+        # A prediction's Keras mask (padded time steps of a sequence model) weights its entries: Keras 3 divides
+        # by the number of valid entries, so padding neither counts nor dilutes the loss.
+        in_mask = get_keras_mask(y_pred)
         # Keras converts both to the loss's dtype: float16 predictions of a mixed-precision model are
         # reduced in float32. Integer labels stay integers (a float round trip would give the same ids).
         to = _elem_type(self._dtype)
@@ -135,6 +148,9 @@ class Loss:
         y_true = cast(y_true, to) if y_true.is_float else y_true
         out = self.call(y_true, y_pred)
         values, mask = out if isinstance(out, tuple) else (out, None)
+        if in_mask is not None:
+            in_mask = cast(in_mask, values.dtype)
+            mask = in_mask if mask is None else elementwise("Mul", mask, in_mask)
         return reduce_weighted_values(values, sample_weight, mask, self.reduction)
 
     def get_config(self) -> dict[str, Any]:

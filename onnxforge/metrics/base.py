@@ -29,7 +29,9 @@ import numpy as np
 import onnx
 
 from ..graph import GraphBuilder, Value, onnx_dtype
-from ..losses import _snake, _rank, batch_size, cast, elementwise, reduce, squeeze_or_expand_to_same_rank
+from ..keras_masks import get_keras_mask
+from ..losses import (_snake, _rank, batch_size, cast, elementwise, mask_sample_weight, reduce,
+                      squeeze_or_expand_to_same_rank)
 from ..metric_tracing import trace_aware
 
 _FLOAT = onnx.TensorProto.FLOAT
@@ -410,9 +412,18 @@ class MeanMetricWrapper(Metric):
         return [("total", ()), ("count", ())]
 
     def batch_sums(self, y_true: Value, y_pred: Value, sample_weight: Value | None) -> list[Value]:
+        mask = get_keras_mask(y_pred)
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
         if isinstance(values, (int, float, np.ndarray)):
             values = y_pred.builder.const(np.asarray(values, np.float32))
+        if mask is not None:
+            # Keras 3 (MeanMetricWrapper): the prediction's mask joins the sample weight, so padded entries
+            # count neither in the total nor in the count.
+            mask = cast(mask, _FLOAT)
+            if sample_weight is None:
+                sample_weight = mask
+            else:
+                sample_weight = mask_sample_weight(mask, cast(sample_weight, _FLOAT))
         return mean_sums(cast(values, _FLOAT), sample_weight)
 
     def result_from(self, states: Sequence[np.ndarray]) -> float:

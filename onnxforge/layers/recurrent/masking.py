@@ -1,9 +1,8 @@
 """Keras masks in traced graphs, and the ``Masking`` layer.
 
-Keras carries a layer's output mask on the output tensor itself (``_keras_mask``). A graph ``Value`` has no
-room for it (``__slots__``), so masks live in a side table per builder: ``set_keras_mask(value, mask)``
-after a layer produced ``value``, ``get_keras_mask(value)`` when the next layer wants it. The recurrent
-layers read the table when ``call`` gets no explicit ``mask=``, and write it for their outputs (Keras's
+Masks live in a side table per builder (``onnxforge.keras_masks``, re-exported here):
+``set_keras_mask(value, mask)`` after a layer produced ``value``, ``get_keras_mask(value)`` when the next
+layer wants it. The recurrent layers read the table when ``call`` gets no explicit ``mask=``, and write it for their outputs (Keras's
 ``compute_mask``). A model tracer propagates masks for every other layer the Keras way::
 
     mask = layer.compute_mask(inputs, previous_mask)   # for layers that define compute_mask
@@ -13,34 +12,14 @@ from __future__ import annotations
 
 __all__ = ["Masking", "set_keras_mask", "get_keras_mask"]
 
-import weakref
 from typing import Any
 
 import onnx
 
-from ...graph import GraphBuilder, Value
+from ...graph import Value
 from ...graph import emit as _ops
+from ...keras_masks import get_keras_mask, set_keras_mask
 from ..base import Layer
-
-_masks: weakref.WeakKeyDictionary[GraphBuilder, dict[str, Value]] = weakref.WeakKeyDictionary()
-
-
-def set_keras_mask(value: Any, mask: Value | None) -> None:
-    """Attach ``mask`` (bool ``(batch, time)``) to the graph value ``value``; ``None`` clears it."""
-    if not isinstance(value, Value) or value.builder is None:
-        return
-    table = _masks.setdefault(value.builder, {})
-    if mask is None:
-        table.pop(value.name, None)
-    else:
-        table[value.name] = mask
-
-
-def get_keras_mask(value: Any) -> Value | None:
-    """The mask attached to ``value`` by ``set_keras_mask``, if any."""
-    if not isinstance(value, Value) or value.builder is None:
-        return None
-    return _masks.get(value.builder, {}).get(value.name)
 
 
 class Masking(Layer):
