@@ -56,6 +56,37 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
+_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
+
+
+def _all_scalars(x: Any) -> bool:
+    if isinstance(x, (list, tuple)):
+        return all(_all_scalars(i) for i in x)
+    return isinstance(x, _SCALARS)
+
+
+def host_arrays(x: Any) -> Any:
+    """A layer's inputs as Keras 3 accepts them, with other frameworks' tensors and nested lists of Python
+    scalars (``layer([[1.0, 2.0]])``, ``vectorize(["the cat"])``) turned into numpy arrays; symbolic
+    tensors, arrays and other structures are left as they are."""
+    if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic)) or x is None:
+        return x
+    if isinstance(x, (list, tuple)):
+        if x and _all_scalars(x):
+            return np.asarray(x)
+        return type(x)(host_arrays(i) for i in x) if type(x) in (list, tuple) else x
+    if isinstance(x, dict):
+        return {k: host_arrays(v) for k, v in x.items()}
+    to_numpy = getattr(x, "numpy", None)
+    if callable(to_numpy) and hasattr(x, "__array__"):   # a TensorFlow, PyTorch or JAX tensor on the host
+        detach = getattr(x, "detach", None)
+        try:
+            return np.asarray((detach().cpu() if callable(detach) else x).numpy())
+        except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
+            return x
+    return x
+
+
 class CallingMixin:
     """The calling half of ``Layer`` (see the module docstring)."""
 
@@ -69,6 +100,7 @@ class CallingMixin:
                 raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
                                 f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
             args = (kwargs.pop(key),)
+        args = (host_arrays(args[0]),) + tuple(args[1:])
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
@@ -79,7 +111,9 @@ class CallingMixin:
             return eager_executor().call_layer(self, args, kwargs)
         raise TypeError(
             f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
-            "inputs (keras.Input(...)) to build models, or on numpy arrays to compute outputs now.")
+            "inputs (keras.Input(...)) to build models, or on arrays (numpy, or tensors of other frameworks "
+            "holding values) to compute outputs now; a symbolic tensor of another framework (inside tf.function "
+            "or tf.data's map) has no values to compute with.")
 
     def _assert_input_compatibility(self, first: Any) -> None:
         if self.input_spec is None:
