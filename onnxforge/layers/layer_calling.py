@@ -20,9 +20,12 @@ from ..graph import GraphBuilder, Value
 from ..graph import emit as _ops
 from ..graph.shape_inference import fill_shapes
 from ..graph.value import onnx_dtype
+from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from .host_inputs import host_arrays
 from .input_spec import _check_spec
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
+from .symbolic_masks import attach_symbolic_masks, fresh_tensor, symbolic_masks
 
 if TYPE_CHECKING:
     from .base import Layer
@@ -56,37 +59,6 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
-_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
-
-
-def _all_scalars(x: Any) -> bool:
-    if isinstance(x, (list, tuple)):
-        return all(_all_scalars(i) for i in x)
-    return isinstance(x, _SCALARS)
-
-
-def host_arrays(x: Any) -> Any:
-    """A layer's inputs as Keras 3 accepts them, with other frameworks' tensors and nested lists of Python
-    scalars (``layer([[1.0, 2.0]])``, ``vectorize(["the cat"])``) turned into numpy arrays; symbolic
-    tensors, arrays and other structures are left as they are."""
-    if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic)) or x is None:
-        return x
-    if isinstance(x, (list, tuple)):
-        if x and _all_scalars(x):
-            return np.asarray(x)
-        return type(x)(host_arrays(i) for i in x) if type(x) in (list, tuple) else x
-    if isinstance(x, dict):
-        return {k: host_arrays(v) for k, v in x.items()}
-    to_numpy = getattr(x, "numpy", None)
-    if callable(to_numpy) and hasattr(x, "__array__"):   # a TensorFlow, PyTorch or JAX tensor on the host
-        detach = getattr(x, "detach", None)
-        try:
-            return np.asarray((detach().cpu() if callable(detach) else x).numpy())
-        except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
-            return x
-    return x
-
-
 class CallingMixin:
     """The calling half of ``Layer`` (see the module docstring)."""
 
@@ -111,9 +83,9 @@ class CallingMixin:
             return eager_executor().call_layer(self, args, kwargs)
         raise TypeError(
             f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
-            "inputs (keras.Input(...)) to build models, or on arrays (numpy, or tensors of other frameworks "
-            "holding values) to compute outputs now; a symbolic tensor of another framework (inside tf.function "
-            "or tf.data's map) has no values to compute with.")
+            "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors holding "
+            "values) to compute outputs now; a symbolic tensor of another framework (inside tf.function or "
+            "tf.data's map) has no values to compute with.")
 
     def _assert_input_compatibility(self, first: Any) -> None:
         if self.input_spec is None:
@@ -145,8 +117,16 @@ class CallingMixin:
         self._maybe_build(*self._input_structure_specs(first))
         self._assert_input_compatibility(first)
         cast_args, cast_kwargs = self._autocast_inputs(args, kwargs)   # the node keeps the original tensors
-        spec = self.compute_output_spec(*cast_args, **cast_kwargs)
-        outputs = map_structure(lambda t: KerasTensor(t.shape, t.dtype) if isinstance(t, KerasTensor) else t, spec)
+        in_masks = [getattr(t, "_keras_mask", None) for t in flatten(first) if isinstance(t, KerasTensor)]
+        token = symbolic_masks.set(in_masks if any(m is not None for m in in_masks) else None)
+        try:
+            spec = self.compute_output_spec(*cast_args, **cast_kwargs)
+        finally:
+            symbolic_masks.reset(token)
+        outputs = map_structure(fresh_tensor, spec)
+        if type(self).compute_output_shape is not CallingMixin.compute_output_shape:
+            # call() was not traced: ask compute_mask
+            attach_symbolic_masks(self, first, in_masks, outputs, CallingMixin.compute_mask)
         Node(self, args, dict(kwargs), outputs)
         return outputs
 
@@ -174,7 +154,6 @@ class CallingMixin:
         if training is None:
             training = _training_stack[-1] if _training_stack else ctx.training
         kwargs = dict(kwargs)
-        from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
 
         in_values = [v for v in flatten(first) if isinstance(v, Value)]
         in_masks = [get_keras_mask(v) for v in in_values]
@@ -330,8 +309,16 @@ class CallingMixin:
                 onnx_dtype(t.dtype)
             return b.input(f"spec_input_{k}", elem, shape)
 
+        traced_args = map_structure(to_value, args)
+        masks = symbolic_masks.get()
+        if masks is not None:   # Keras 3: call() gets the upstream mask while the model is built, too
+            firsts = [v for v in flatten(traced_args[0]) if isinstance(v, Value)]
+            for v, m in zip(firsts, masks):
+                if isinstance(m, KerasTensor):
+                    set_keras_mask(v, b.input(f"spec_mask_{next(counter)}", onnx.TensorProto.BOOL,
+                                              tuple("batch" if i == 0 else d for i, d in enumerate(m.shape))))
         with ctx.active():
-            out = self._traced_call(map_structure(to_value, args), map_structure(to_value, kwargs))
+            out = self._traced_call(traced_args, map_structure(to_value, kwargs))
         self._clear_losses()  # values of the scratch graph are no layer's losses
         values = [v for v in flatten(out) if isinstance(v, Value)]
         for v in values:
@@ -358,7 +345,11 @@ class CallingMixin:
                                  "compute_output_shape(input_shape).")
             if dims is not None and len(dims) == len(shape):
                 shape = tuple(s if s is not None else d for s, d in zip(shape, dims))
-            return KerasTensor(shape, standardize_dtype(v.dtype or elem or self.compute_dtype))
+            spec = KerasTensor(shape, standardize_dtype(v.dtype or elem or self.compute_dtype))
+            mask = get_keras_mask(v)
+            if mask is not None and mask.shape is not None:
+                spec._keras_mask = KerasTensor(tuple(d if isinstance(d, int) else None for d in mask.shape), "bool")
+            return spec
 
         return map_structure(to_spec, out)
 
@@ -389,7 +380,6 @@ def _warn_float64_fallback(layer: Layer, b: GraphBuilder, start: int) -> None:
 
 
 def _cast_keeping_mask(x: Value, to: int) -> Value:
-    from .recurrent.masking import get_keras_mask, set_keras_mask  # the masks' side table
 
     y = x.builder.op("Cast", [x], to=to, shape=x.shape)
     mask = get_keras_mask(x)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import onnxforge.keras as keras
-from onnxforge.layers.layer_calling import host_arrays
+from onnxforge.layers.host_inputs import host_arrays
 
 
 def test_nested_lists_of_scalars_become_one_array():

@@ -64,3 +64,36 @@ def test_add_merges_masks():
     summed = ea.get_weights()[0][ia] + eb.get_weights()[0][ib]
     keep = ((ia != 0) & (ib != 0))[..., None]
     np.testing.assert_allclose(run(model, ia, ib), (summed * keep).sum(1) / keep.sum(1), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- masks on KerasTensors
+def test_keras_tensors_carry_masks_while_the_model_is_built():
+    """Keras 3 keeps each functional tensor's mask as ``_keras_mask`` and feeds it to ``call(mask=...)`` while
+    building, so a layer that needs its mask (the masking guide's TemporalSoftmax) sees it from the start."""
+    import onnxforge.keras as keras
+
+    seen = []
+
+    class TemporalSoftmax(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs, mask=None):
+            seen.append(mask is not None)
+            weights = keras.ops.expand_dims(keras.ops.cast(mask, "float32"), -1)
+            exp = keras.ops.exp(inputs) * weights
+            return exp / keras.ops.sum(exp, axis=1, keepdims=True)
+
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    embedded = keras.layers.Embedding(input_dim=10, output_dim=4, mask_zero=True)(inputs)
+    assert embedded._keras_mask.shape == (None, None) and embedded._keras_mask.dtype == "bool"
+    dense = keras.layers.Dense(1)(embedded)
+    assert dense._keras_mask is embedded._keras_mask or dense._keras_mask.shape == (None, None)
+    outputs = TemporalSoftmax()(dense)
+    assert seen == [True]
+    assert not hasattr(keras.layers.LSTM(2)(embedded), "_keras_mask")   # the sequence is consumed
+    model = keras.Model(inputs, outputs)
+    y = model.predict(np.array([[1, 2, 0], [3, 0, 0]], np.int32), verbose=0)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    assert y[0, 2, 0] == 0.0 and y[1, 1, 0] == 0.0 and y[1, 2, 0] == 0.0

@@ -1,0 +1,47 @@
+"""What a layer call accepts besides symbolic tensors and numpy arrays, as Keras 3 does: nested lists of
+Python scalars and other frameworks' tensors holding values, turned into numpy arrays before dispatch.
+
+Example:
+    >>> host_arrays([[1.0, 2.0]]).shape
+    (1, 2)
+"""
+from __future__ import annotations
+
+__all__ = ["host_arrays"]
+
+from typing import Any
+
+import numpy as np
+
+from ..graph import Value
+from .keras_tensor import KerasTensor
+
+_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
+
+
+def _all_scalars(x: Any) -> bool:
+    if isinstance(x, (list, tuple)):
+        return all(_all_scalars(i) for i in x)
+    return isinstance(x, _SCALARS)
+
+
+def host_arrays(x: Any) -> Any:
+    """A layer's inputs as Keras 3 accepts them, with other frameworks' tensors and nested lists of Python
+    scalars (``layer([[1.0, 2.0]])``, ``vectorize(["the cat"])``) turned into numpy arrays; symbolic
+    tensors, arrays and other structures are left as they are."""
+    if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic)) or x is None:
+        return x
+    if isinstance(x, (list, tuple)):
+        if x and _all_scalars(x):
+            return np.asarray(x)
+        return type(x)(host_arrays(i) for i in x) if type(x) in (list, tuple) else x
+    if isinstance(x, dict):
+        return {k: host_arrays(v) for k, v in x.items()}
+    to_numpy = getattr(x, "numpy", None)
+    if callable(to_numpy) and hasattr(x, "__array__"):   # a TensorFlow, PyTorch or JAX tensor on the host
+        detach = getattr(x, "detach", None)
+        try:
+            return np.asarray((detach().cpu() if callable(detach) else x).numpy())
+        except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
+            return x
+    return x
