@@ -18,7 +18,7 @@ from ..runtime import ProgramRunner
 from ..runtime.frozen import FrozenProgram
 from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
-from .compile_metrics import compiled_trackers
+from .compile_metrics import CompiledMetrics, compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights)
 
@@ -329,8 +329,9 @@ class BatchMethodsMixin:
         return programs
 
     @property
-    def compiled_metrics(self) -> list[tuple[str, Metric]]:
-        """``(name, metric)`` of every reported quantity, the loss trackers included."""
-        return list(getattr(self, "_trackers", []))
+    def compiled_metrics(self) -> CompiledMetrics:
+        """``(name, metric)`` of every reported quantity, the loss trackers included; its ``update_state(y,
+        y_pred)`` is tf.keras 2's call in a custom ``train_step`` (deprecated in Keras 3; see ``CompiledMetrics``)."""
+        return CompiledMetrics(list(getattr(self, "_trackers", [])), self)
 
 

@@ -147,6 +147,19 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         their programs; see ``onnxforge.compiler.custom_loss``)."""
         return default_compute_loss(self, x, y, y_pred, sample_weight)
 
+    def compiled_loss(self, y: Any, y_pred: Any, sample_weight: Any = None, regularization_losses: Any = None) -> Any:
+        """tf.keras 2's loss call in a custom ``train_step``, kept as Keras 3 keeps it (deprecated): it is
+        ``self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)``. ``regularization_losses``
+        is ignored, as in Keras 3: ``compute_loss`` already adds ``self.losses``; adding them here would count
+        them twice. It updates no metric (``compiled_metrics.update_state`` does that).
+
+        Example:
+            >>> loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)  # doctest: +SKIP
+        """
+        warnings.warn("`model.compiled_loss()` is deprecated. Instead, use "
+                      "`model.compute_loss(x, y, y_pred, sample_weight, training)`.", stacklevel=2)
+        return self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
