@@ -37,7 +37,9 @@ training program, run by onnxruntime every step:
 
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
-and ``sample_weight``. A batch whose feature shapes or dtypes differ from the traced ones is retraced.
+and ``sample_weight``. Data holding a dict (``fit({"x": x, "y": y})``, a dataset of dicts) reaches the step in
+the structure it was given, its inputs named by their paths (``x``, ``y``; see ``step_data``). A batch whose
+feature shapes, dtypes or structure differ from the traced ones is retraced.
 
 A ``test_step`` override is traced the same way for ``evaluate`` (no optimizer is applied there), and a
 ``predict_step`` override for ``predict`` (``custom_predict``). Not supported yet: calling the compiled default
@@ -421,7 +423,7 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
                 sample_weight: Any, method: str = "train_step") -> dict[str, np.ndarray]:
     """One custom training (or ``test_step``) step on host arrays; the plain logs as sums for the fit loop
     (``key/total``, ``key/count``); tracker results are read from the trackers themselves."""
-    xs = [_host(x) for x in xs]
+    xs = StepData([_host(x) for x in xs], xs.spec) if isinstance(xs, StepData) else [_host(x) for x in xs]
     ys = [_host(y) for y in (ys or [])]
     if isinstance(sample_weight, list):
         if any(w is not None for w in sample_weight[1:]):
@@ -430,7 +432,7 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
         sample_weight = sample_weight[0] if sample_weight else None
     sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
     arrays = xs + ys + ([sw] if sw is not None else [])
-    key = (_signature(xs), _signature(ys), sw is not None)
+    key = (_signature(xs), _signature(ys), sw is not None, getattr(xs, "spec", None))
     steps = model.__dict__.setdefault("_custom_steps" if method == "train_step" else "_custom_test_steps", {})
     step = steps.get(key)
     if step is None:

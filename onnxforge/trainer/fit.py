@@ -289,11 +289,12 @@ class FitMixin:
     def _eval_source(self, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int,
                      steps: int | None, names: tuple[str, str, str] = ("x", "y", "sample_weight")):
         if data_lib.is_batch_source(x):
-            return data_lib.make_source(method, self, x, y, sample_weight, batch_size, steps=steps)
+            return data_lib.make_source(method, self, x, y, sample_weight, batch_size, steps=steps,
+                                        step="test_step")
         if x is None:
             raise ValueError(f"{method}(): {names[0]} is required. Received: {names[0]}=None")
         data = data_lib.array_data(method, self, x, y, sample_weight, x_arg=names[0], y_arg=names[1],
-                                   sw_arg=names[2])
+                                   sw_arg=names[2], step="test_step")
         return data_lib.ArraySource(data, batch_size, steps=steps)
 
     def _test_loop(self, source: Any, callback_list: CallbackList, method: str) -> dict[str, Any]:
