@@ -59,6 +59,23 @@ class Variable:
         self._version = 0
 
     @property
+    def path(self) -> str:
+        """Keras 3's ``variable.path``: the layers' names and the weight's own joined by ``/``
+        (``"dense/kernel"``, ``"lstm/lstm_cell/kernel"``).
+
+        onnxforge's ``name`` holds this same string (Keras 3's ``name`` is the last part, ``"kernel"``): programs
+        name their state inputs, weight files and optimizer slots by it, so it stays. Unlike Keras 3, the path
+        does not start with the name of a ``Sequential`` or subclassed model the layer was built in (Keras:
+        ``"sequential/dense/kernel"``); for a functional model's layers, or a layer built on its own, the two
+        agree.
+
+        Example:
+            >>> Variable(np.zeros(2, np.float32), name="dense/bias").path
+            'dense/bias'
+        """
+        return self.name
+
+    @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self._host.shape) if self._device is None else tuple(self._device.shape())
 

@@ -18,7 +18,7 @@ from ..runtime import ProgramRunner
 from ..runtime.frozen import FrozenProgram
 from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
-from .compile_metrics import compiled_trackers
+from .compile_metrics import CompiledMetrics, compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights)
 
@@ -100,8 +100,17 @@ class BatchMethodsMixin:
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
         return self._sums(self._programs["eval_step"], self._run_inference("eval_step", feeds, ShardedProgram.sums))
 
-    def _predict_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _predict_batch(self, xs: Sequence[np.ndarray]) -> Any:
+        """The outputs on one batch: one array per output, or a ``predict_step`` override's result."""
         strategy = distribution.strategy_of(self)
+        if self._has_custom_predict_step():
+            if strategy is not None:
+                raise NotImplementedError(f"{type(self).__name__} overrides predict_step, which "
+                                          f"{type(strategy).__name__} does not run data-parallel yet; predict in one "
+                                          "process.")
+            from .custom_predict import predict_batch
+
+            return predict_batch(self, xs)
         if strategy is not None:
             return strategy.predict_batch(self, xs)
         self._ensure_programs(xs, "predict")
@@ -313,9 +322,11 @@ class BatchMethodsMixin:
         return self._logs(self._accumulate(sums), return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
-        """The model's outputs on one batch: an array, or a list of arrays for several outputs."""
+        """The model's outputs on one batch: an array, or a list of arrays for several outputs (what an
+        overridden ``predict_step`` returns, if any)."""
         data = self._batch_data("predict_on_batch", x, None, None)
-        return self._pack_outputs(self._predict_batch(data.xs))
+        outputs = self._predict_batch(data.xs)
+        return outputs if self._has_custom_predict_step() else self._pack_outputs(outputs)
 
     # ------------------------------------------------------------------------------------ introspection
     @property
@@ -329,8 +340,9 @@ class BatchMethodsMixin:
         return programs
 
     @property
-    def compiled_metrics(self) -> list[tuple[str, Metric]]:
-        """``(name, metric)`` of every reported quantity, the loss trackers included."""
-        return list(getattr(self, "_trackers", []))
+    def compiled_metrics(self) -> CompiledMetrics:
+        """``(name, metric)`` of every reported quantity, the loss trackers included; its ``update_state(y,
+        y_pred)`` is tf.keras 2's call in a custom ``train_step`` (deprecated in Keras 3; see ``CompiledMetrics``)."""
+        return CompiledMetrics(list(getattr(self, "_trackers", [])), self)
 
 

@@ -14,6 +14,11 @@ Keras's "customizing fit()" pattern compiles a loss and metrics, then writes the
 metric given to ``compile()`` (resolved against the model's outputs on first use, as the compiled programs
 resolve them) and returns their results as a dict, which the logs flatten (``loss``, ``mae``, ...).
 
+tf.keras 2's guide wrote the same step with ``self.compiled_metrics.update_state(y, y_pred)``; Keras 3 keeps that
+call, deprecated, on its TensorFlow backend (``keras/src/backend/tensorflow/trainer.py``): it updates every metric
+of ``model.metrics``, a ``Mean`` with ``y_pred`` alone (so the ``loss`` tracker averages the predictions, not the
+loss) and the others with ``(y, y_pred)``. ``CompiledMetrics`` does the same.
+
 Example:
     >>> from onnxforge.metrics import MeanAbsoluteError
     >>> wrapper = CompileMetrics([[("mae", MeanAbsoluteError())]], ["out"])
@@ -23,8 +28,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CompileMetrics", "compiled_trackers"]
+__all__ = ["CompileMetrics", "CompiledMetrics", "compiled_trackers"]
 
+import warnings
 from typing import Any
 
 from ..compiler.custom_loss import _unpack
@@ -116,3 +122,37 @@ def compiled_trackers(model: Any) -> list[Any]:
         trackers.append(CompileMetrics.from_model(model))
     model.__dict__["_compile_trackers"] = (args, trackers)
     return list(trackers)
+
+
+class CompiledMetrics(list):
+    """``model.compiled_metrics``: the ``(name, metric)`` pair of every reported quantity (a list, as onnxforge
+    has always returned) with tf.keras 2's ``update_state(y, y_pred, sample_weight=None)``, kept as Keras 3 keeps
+    it: deprecated, and updating ``model.metrics`` in Keras 3's way (see the module docstring).
+
+    Example:
+        >>> from onnxforge.metrics import Mean
+        >>> class Holder:
+        ...     metrics = [Mean(name="loss")]
+        >>> shim = CompiledMetrics([], Holder())
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     shim.update_state([[0.0]], [[2.0], [4.0]])
+        >>> Holder.metrics[0].result()
+        3.0
+    """
+
+    def __init__(self, pairs: list[tuple[str, Any]], model: Any):
+        super().__init__(pairs)
+        self._model = model
+
+    def update_state(self, y: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Keras 3's deprecated shim: each ``Mean`` of ``model.metrics`` gets ``y_pred``, every other metric
+        ``(y, y_pred)``; all of them ``sample_weight``."""
+        warnings.warn("`model.compiled_metrics()` is deprecated. Instead, use e.g.:\n```\nfor metric in "
+                      "self.metrics:\n    metric.update_state(y, y_pred)\n```\n", stacklevel=2)
+        for metric in self._model.metrics:
+            if isinstance(metric, Mean):
+                metric.update_state(y_pred, sample_weight=sample_weight)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)

@@ -37,15 +37,17 @@ training program, run by onnxruntime every step:
 
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
-and ``sample_weight``. A batch whose feature shapes or dtypes differ from the traced ones is retraced.
+and ``sample_weight``. Data holding a dict (``fit({"x": x, "y": y})``, a dataset of dicts) reaches the step in
+the structure it was given, its inputs named by their paths (``x``, ``y``; see ``step_data``). A batch whose
+feature shapes, dtypes or structure differ from the traced ones is retraced.
 
-A ``test_step`` override is traced the same way for ``evaluate`` (no optimizer is applied there). Not
-supported yet: overriding ``predict_step``, and calling the compiled default step from an override
-(``super().train_step(data)``).
+A ``test_step`` override is traced the same way for ``evaluate`` (no optimizer is applied there), and a
+``predict_step`` override for ``predict`` (``custom_predict``). Not supported yet: calling the compiled default
+training or evaluation step from an override (``super().train_step(data)``).
 """
 from __future__ import annotations
 
-__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "train_batch"]
+__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "declare_data", "train_batch"]
 
 import json
 import warnings
@@ -66,6 +68,7 @@ from ..graph import GraphBuilder, Value, onnx_dtype
 from ..runtime import ProgramRunner
 from ..tracing import MetricResult
 from ..variables import Variable
+from .step_data import StepData, leaf_names, rebuild
 
 _FLOAT = onnx.TensorProto.FLOAT
 #: Prefix of the outputs carrying the dict returned by ``train_step``.
@@ -280,11 +283,14 @@ def _data_names(prefix: str, n: int) -> list[str]:
     return [prefix] if n == 1 else [f"{prefix}/{i}" for i in range(n)]
 
 
-def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], sample_weight: Any,
-                      device: Any, method: str = "train_step") -> CustomStep:
-    """Trace ``model.train_step`` (or ``test_step``) on symbolic data shaped like one batch and make its
-    program and runner."""
-    b = GraphBuilder(float32_fallback=True)
+def declare_data(b: GraphBuilder, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] = (),
+                 sample_weight: Any = None) -> tuple[Any, list[str]]:
+    """The step's ``data`` argument as graph inputs shaped like one batch, and their names: ``StepData`` in its
+    own structure (inputs named by their paths: ``x``, ``y``), else ``x``, ``(x, y)`` or ``(x, y, sample_weight)``
+    with a tuple for several arrays (inputs ``x`` or ``x/0``, ``x/1``..., ``y``..., ``sample_weight``)."""
+    if isinstance(xs, StepData):
+        values = [_declare(b, name, a) for name, a in zip(leaf_names(xs.spec), xs)]
+        return rebuild(xs.spec, values), [v.name for v in values]
     x_names, y_names = _data_names("x", len(xs)), _data_names("y", len(ys))
     x_vals = [_declare(b, n, a) for n, a in zip(x_names, xs)]
     y_vals = [_declare(b, n, a) for n, a in zip(y_names, ys)]
@@ -293,10 +299,16 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
     x_data: Any = x_vals[0] if len(x_vals) == 1 else tuple(x_vals)
     if y_vals or sw_val is not None:
         y_data: Any = (y_vals[0] if len(y_vals) == 1 else tuple(y_vals)) if y_vals else None
-        data: Any = (x_data, y_data) if sw_val is None else (x_data, y_data, sw_val)
-    else:
-        data = x_data
+        return ((x_data, y_data) if sw_val is None else (x_data, y_data, sw_val)), data_inputs
+    return x_data, data_inputs
 
+
+def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], sample_weight: Any,
+                      device: Any, method: str = "train_step") -> CustomStep:
+    """Trace ``model.train_step`` (or ``test_step``) on symbolic data shaped like one batch and make its
+    program and runner."""
+    b = GraphBuilder(float32_fallback=True)
+    data, data_inputs = declare_data(b, xs, ys, sample_weight)
     rng_state = getattr(model, "_rng_state", None) or model._rng_variable()
     ctx = CustomStepTrace(b, rng_state, owner=model)
     with ctx.active():
@@ -359,7 +371,10 @@ def _check_logs(model: Any, logs: Any, method: str = "train_step") -> dict[str, 
 
 
 def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tuple[str, Value]],
-            data_inputs: list[str], device: Any, n_logs: int | None = None, kind: str = "train_step") -> CustomStep:
+            data_inputs: list[str], device: Any, n_logs: int | None = None, kind: str = "train_step",
+            label: str = "logs") -> CustomStep:
+    """The program and runner of a traced step whose host outputs are ``host_out`` (the first ``n_logs`` of them
+    are its ``label`` outputs in the I/O metadata, the rest metric sums)."""
     for name, value in host_out:
         b.output(value, name)
     state = []
@@ -377,7 +392,7 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
     params = [(var, name) for var, name in params if name not in removed]
     io = {"inputs": {"data": data_inputs, "learning_rates": {opt.name: name for opt, name in lrs},
                      "params": [name for _, name in params], "state": [s[1] for s in state]},
-          "outputs": {"logs": [name for name, _ in host_out[:n_logs]], "state": [s[2] for s in state]}}
+          "outputs": {label: [name for name, _ in host_out[:n_logs]], "state": [s[2] for s in state]}}
     if n_logs is not None and n_logs < len(host_out):
         io["outputs"]["metric_sums"] = [name for name, _ in host_out[n_logs:]]
     for key, value in ((contract.PROGRAM_KEY, kind), (contract.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
@@ -408,7 +423,7 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
                 sample_weight: Any, method: str = "train_step") -> dict[str, np.ndarray]:
     """One custom training (or ``test_step``) step on host arrays; the plain logs as sums for the fit loop
     (``key/total``, ``key/count``); tracker results are read from the trackers themselves."""
-    xs = [_host(x) for x in xs]
+    xs = StepData([_host(x) for x in xs], xs.spec) if isinstance(xs, StepData) else [_host(x) for x in xs]
     ys = [_host(y) for y in (ys or [])]
     if isinstance(sample_weight, list):
         if any(w is not None for w in sample_weight[1:]):
@@ -417,7 +432,7 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
         sample_weight = sample_weight[0] if sample_weight else None
     sw = None if sample_weight is None else np.asarray(sample_weight, np.float32)
     arrays = xs + ys + ([sw] if sw is not None else [])
-    key = (_signature(xs), _signature(ys), sw is not None)
+    key = (_signature(xs), _signature(ys), sw is not None, getattr(xs, "spec", None))
     steps = model.__dict__.setdefault("_custom_steps" if method == "train_step" else "_custom_test_steps", {})
     step = steps.get(key)
     if step is None:

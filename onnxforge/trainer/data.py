@@ -8,7 +8,8 @@ or any other iterable yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` ba
 A batch is ``(xs, ys, sample_weight)``: lists of arrays in the model's input and output order and a
 per-sample weight vector, a list of them (one per output, ``None`` for unweighted ones) or ``None``.
 
-Checking and converting the user's arrays and weights is ``data_checks``; this module batches them.
+Checking and converting the user's arrays and weights is ``data_checks``; this module batches them. A model
+whose own ``train_step`` / ``test_step`` / ``predict_step`` receives a dict gets it as given (``step_data``).
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from typing import Any, Union
 
 import numpy as np
 
-from .data_checks import (Batch, Weights, _is_array_like, _is_ort_value, _labelled, _labelled_weights, _take_weights,
-                          check_cardinality, check_class_weight, class_weight_to_sample_weight, io_names,
+from .data_checks import (Batch, Weights, _as_array, _is_array_like, _is_ort_value, _labelled, _labelled_weights,
+                          _take_weights, check_cardinality, check_class_weight, class_weight_to_sample_weight, io_names,
                           is_batch_source, target_slots, to_arrays, to_weights)
+from .step_data import STEP_OF, StepData, flatten, has_mapping, leaf_names, pack_batch
 
 
 @dataclass
@@ -41,6 +43,8 @@ class ArrayData:
         return len(self.xs[0]) if self.xs else len(next(y for y in self.ys if y is not None))
 
     def take(self, index: np.ndarray | slice) -> Batch:
+        if isinstance(self.xs, StepData):
+            return self.xs.take(index), [], None
         return ([a[index] for a in self.xs], [None if a is None else a[index] for a in self.ys],
                 _take_weights(self.sample_weight, index))
 
@@ -132,9 +136,11 @@ class IterableSource:
     """
 
     def __init__(self, source: Any, method: str, model: Any, steps: int | None = None,
-                 class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False):
+                 class_weight: Mapping[int, float] | None = None, shuffle: bool | str = False,
+                 step: str | None = None):
         self.source = source
         self.method = method
+        self.step = step or STEP_OF.get(method)
         self.model = model
         self.in_names = io_names(model, "input")
         self.text_ok = has_text_input(model)
@@ -160,6 +166,11 @@ class IterableSource:
 
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
+        if keeps_structure(self.model, self.step, item):
+            if self.class_weight is not None:
+                raise ValueError(f"{self.method}(): class_weight needs (x, y) batches of arrays; the model's own "
+                                 f"{self.step} receives the batches as they are (batch {step} holds a dict).")
+            return structured_batch(item, self.method, f"batch {step}"), [], None
         if isinstance(x, Mapping) and self.in_names is None:
             build_from_dict(self.model, x)
             self.in_names = io_names(self.model, "input")
@@ -268,10 +279,34 @@ def build_from_dict(model: Any, x: Any) -> None:
     model.build(shapes)
 
 
+def keeps_structure(model: Any, step: str | None, data: Any) -> bool:
+    """Whether ``data`` goes to the model's own ``step`` as it is: it holds a dict and the step is overridden (a
+    dict for the compiled steps is matched to the model's input and output names instead)."""
+    has_custom = getattr(model, f"_has_custom_{step}", None) if step else None
+    return has_custom is not None and has_custom() and has_mapping(data)
+
+
+def structured_batch(data: Any, method: str, arg: str) -> StepData:
+    """``data``'s arrays, checked, with its structure (see ``step_data``)."""
+    leaves, spec = flatten(data)
+    labels = [f"{arg}[{name!r}]" for name in leaf_names(spec)]
+    named = [(label, _as_array(a, label, method)) for label, a in zip(labels, leaves)]
+    check_cardinality(method, named)
+    return StepData([a for _, a in named], spec)
+
+
 def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
                class_weight: Mapping[int, float] | None = None, x_arg: str = "x", y_arg: str = "y",
-               sw_arg: str = "sample_weight") -> ArrayData:
-    """Check and assemble whole-dataset arrays (the argument names go into error messages)."""
+               sw_arg: str = "sample_weight", step: str | None = None) -> ArrayData:
+    """Check and assemble whole-dataset arrays (the argument names go into error messages; ``step`` is the
+    step the data feeds, by default the one ``method`` runs)."""
+    step = step or STEP_OF.get(method)
+    if keeps_structure(model, step, (x, y, sample_weight)):
+        if class_weight is not None:
+            raise ValueError(f"{method}(): class_weight needs x and y arrays; the model's own {step} receives "
+                             f"{x_arg} as it is (a dict).")
+        label = x_arg if y is None and sample_weight is None else "data"
+        return ArrayData(structured_batch(pack_batch(x, y, sample_weight), method, label), [], None)
     build_from_dict(model, x)
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
@@ -303,14 +338,15 @@ def split_validation(data: ArrayData, validation_split: float) -> tuple[ArrayDat
 
 def make_source(method: str, model: Any, x: Any, y: Any, sample_weight: Any, batch_size: int,
                 shuffle: bool | str = False, steps: int | None = None,
-                class_weight: Mapping[int, float] | None = None) -> Source:
-    """A batch source for ``x`` / ``y`` / ``sample_weight`` as one of the loops receives them."""
+                class_weight: Mapping[int, float] | None = None, step: str | None = None) -> Source:
+    """A batch source for ``x`` / ``y`` / ``sample_weight`` as one of the loops receives them (feeding ``step``,
+    by default the one ``method`` runs)."""
     if is_batch_source(x):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
                 raise ValueError(f"{method}(): the {name} argument is not supported when x is a dataset or "
                                  f"generator ({type(x).__name__}); yield (x, y, sample_weight) batches "
                                  "instead.")
-        return IterableSource(x, method, model, steps=steps, class_weight=class_weight, shuffle=shuffle)
-    data = array_data(method, model, x, y, sample_weight, class_weight)
+        return IterableSource(x, method, model, steps=steps, class_weight=class_weight, shuffle=shuffle, step=step)
+    data = array_data(method, model, x, y, sample_weight, class_weight, step=step)
     return ArraySource(data, batch_size, shuffle=shuffle, steps=steps, repeat=method == "fit")

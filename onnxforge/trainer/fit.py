@@ -7,7 +7,8 @@ with ``_metric_results``. Reducing sums on the host keeps the last, partial batc
 
 Batch runners the model provides (``TrainingMixin``):
     ``_train_batch(xs, ys, sample_weight) -> dict[str, float]`` (sums), ``_eval_batch`` likewise,
-    ``_predict_batch(xs) -> list[np.ndarray]``, ``_metric_results(sums) -> dict[str, float]``.
+    ``_predict_batch(xs) -> list[np.ndarray]`` (an overridden ``predict_step``'s result as it is),
+    ``_metric_results(sums) -> dict[str, float]``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..callbacks import Callback, CallbackList, History, TerminateOnNaN
 from . import data as data_lib
+from .step_data import concat_batches
 
 
 def _resolve_verbose(verbose: Any, method: str) -> int:
@@ -287,11 +289,12 @@ class FitMixin:
     def _eval_source(self, method: str, x: Any, y: Any, sample_weight: Any, batch_size: int,
                      steps: int | None, names: tuple[str, str, str] = ("x", "y", "sample_weight")):
         if data_lib.is_batch_source(x):
-            return data_lib.make_source(method, self, x, y, sample_weight, batch_size, steps=steps)
+            return data_lib.make_source(method, self, x, y, sample_weight, batch_size, steps=steps,
+                                        step="test_step")
         if x is None:
             raise ValueError(f"{method}(): {names[0]} is required. Received: {names[0]}=None")
         data = data_lib.array_data(method, self, x, y, sample_weight, x_arg=names[0], y_arg=names[1],
-                                   sw_arg=names[2])
+                                   sw_arg=names[2], step="test_step")
         return data_lib.ArraySource(data, batch_size, steps=steps)
 
     def _test_loop(self, source: Any, callback_list: CallbackList, method: str) -> dict[str, Any]:
@@ -392,10 +395,12 @@ class FitMixin:
                                              verbose=verbose, epochs=1, steps=source.steps)
         self.stop_predicting = False
         callback_list.on_predict_begin()
-        chunks: list[list[np.ndarray]] = []
+        chunks: list[Any] = []
+        custom = getattr(self, "_has_custom_predict_step", lambda: False)()   # its result: any structure
         for step, (xs, _, _) in enumerate(source.epoch()):
             callback_list.on_predict_batch_begin(step)
-            outputs = [np.asarray(o) for o in self._predict_batch(xs)]
+            outputs = self._predict_batch(xs)
+            outputs = outputs if custom else [np.asarray(o) for o in outputs]
             chunks.append(outputs)
             callback_list.on_predict_batch_end(step, {"outputs": outputs})
             if self.stop_predicting:
@@ -404,6 +409,8 @@ class FitMixin:
         if not chunks:
             raise ValueError("predict(): the input data produced no batches; x is empty or an exhausted "
                              "generator.")
+        if custom:
+            return concat_batches(chunks, f"{type(self).__name__}.predict_step")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
         return self._pack_outputs(merged)
 

@@ -114,6 +114,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         self._compiled_config = None
         self._programs, self._runners = {}, {}
         self._custom_steps: dict = {}
+        self._custom_predict_steps: dict = {}   # traced on this compile's device
         self._custom_program: Program | None = None
         self._running_sums: dict[str, np.ndarray] = {}
         self._capture_trainable()
@@ -146,6 +147,19 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         terms. Override it to compute the loss another way (``fit`` and ``evaluate`` trace the override into
         their programs; see ``onnxforge.compiler.custom_loss``)."""
         return default_compute_loss(self, x, y, y_pred, sample_weight)
+
+    def compiled_loss(self, y: Any, y_pred: Any, sample_weight: Any = None, regularization_losses: Any = None) -> Any:
+        """tf.keras 2's loss call in a custom ``train_step``, kept as Keras 3 keeps it (deprecated): it is
+        ``self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)``. ``regularization_losses``
+        is ignored, as in Keras 3: ``compute_loss`` already adds ``self.losses``; adding them here would count
+        them twice. It updates no metric (``compiled_metrics.update_state`` does that).
+
+        Example:
+            >>> loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)  # doctest: +SKIP
+        """
+        warnings.warn("`model.compiled_loss()` is deprecated. Instead, use "
+                      "`model.compute_loss(x, y, y_pred, sample_weight, training)`.", stacklevel=2)
+        return self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)
 
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
@@ -268,6 +282,26 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         raise NotImplementedError(
             f"{type(self).__name__}.test_step: the default evaluation step is compiled by onnxforge from "
             "compile(loss=...) and cannot be called from an override (super().test_step(data)).")
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs on one batch (Keras ``Model.predict_step``): ``self(x, training=False)`` for the
+        ``x`` of ``data``. Override it to return something else (a dict of probabilities and classes): ``predict``
+        traces the override once into an inference program and joins its results over the batches, leaf by
+        leaf (see ``onnxforge.trainer.custom_predict``); ``super().predict_step(data)`` works inside it.
+
+        Example:
+            >>> class Classifier(Model):                                           # doctest: +SKIP
+            ...     def predict_step(self, data):
+            ...         y = super().predict_step(data)
+            ...         return {"probs": ops.softmax(y), "cls": ops.argmax(y, axis=-1)}
+        """
+        from .data import unpack_batch
+
+        x, _, _ = unpack_batch(data)
+        return self(x, training=False)
+
+    def _has_custom_predict_step(self) -> bool:
+        return type(self).predict_step is not TrainingMixin.predict_step
 
     def _has_custom_train_step(self) -> bool:
         return type(self).train_step is not TrainingMixin.train_step

@@ -36,6 +36,25 @@ def test_outputs_and_per_cell_states_match_keras(as_list):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+def _structure(t):
+    return [_structure(s) for s in t] if isinstance(t, (list, tuple)) else tuple(t.shape)
+
+
+def test_eager_call_gives_one_list_per_cell_as_keras():
+    """Keras 3 returns ``[out, [h1, c1], [h2], [h3]]`` from a call on tensors (every cell's states as a list),
+    but ``[out, [h1, c1], h2, h3]`` on a functional model's inputs: onnxforge does both."""
+    layers = {lib: _stacked(lib, True, return_state=True) for lib in (keras, onnxforge)}
+    want, got = _structure(layers[keras](X)), _structure(layers[onnxforge](X))
+    assert got == want == [(3, 2), [(3, 6), (3, 6)], [(3, 3)], [(3, 2)]]
+    x = {lib: lib.Input((5, 4)) for lib in (keras, onnxforge)}
+    symbolic = {lib: _structure(_stacked(lib, True, return_state=True)(x[lib])) for lib in (keras, onnxforge)}
+    assert symbolic[onnxforge] == symbolic[keras] == [(None, 2), [(None, 6), (None, 6)], (None, 3), (None, 2)]
+    out, *states = layers[onnxforge](X)
+    again = onnxforge.layers.RNN([onnxforge.layers.LSTMCell(6), onnxforge.layers.GRUCell(3),
+                                  onnxforge.layers.SimpleRNNCell(2)])(X, initial_state=states)
+    assert again.shape == (3, 2)
+
+
 def test_initial_states_per_cell_match_keras():
     rng = np.random.default_rng(1)
     h1, c1, h2, h3 = (rng.standard_normal((3, n)).astype("float32") for n in (6, 6, 3, 2))

@@ -152,17 +152,19 @@ class RNN(Layer):
         batch, time = tuple(sequences_shape)[:2]
         out = (batch, time, self._output_size) if self.return_sequences else (batch, self._output_size)
         if self.return_state:
-            return (out, *self._group_states([(batch, s) for s in self.state_size]))
+            return (out, *self._group_states([(batch, s) for s in self.state_size], symbolic=True))
         return out
 
-    def _group_states(self, states: list) -> list:
-        """Final states as Keras returns them: flat, except that stacked cells give one entry per cell (a
-        list when that cell has several states: ``[[h1, c1], h2]`` for an LSTM cell under a GRU cell)."""
+    def _group_states(self, states: list, symbolic: bool = False) -> list:
+        """Final states as Keras 3 returns them: flat for one cell; for stacked cells one list per cell when
+        called on tensors (``[[h1, c1], [h2]]`` for an LSTM cell under a GRU cell), but on a functional
+        model's inputs a cell with one state gives the tensor itself (``[[h1, c1], h2]``): Keras 3 builds
+        those from ``compute_output_shape``, which unwraps a cell's single state size."""
         if not isinstance(self.cell, StackedRNNCells):
             return list(states)
         grouped, at = [], 0
         for n in self.cell.states_per_cell:
-            grouped.append(list(states[at:at + n]) if n > 1 else states[at])
+            grouped.append(states[at] if n == 1 and symbolic else list(states[at:at + n]))
             at += n
         return grouped
 

@@ -1,20 +1,15 @@
-"""The TensorFlow names that Keras programs written for the TF backend use around ``tf.GradientTape``.
-
-Keras 3 examples whose ``train_step`` takes gradients with ``tf.GradientTape`` (a DCGAN, a VAE, WGAN-GP)
-also call a few TensorFlow functions: ``tf.shape``, ``tf.random.uniform``, ``tf.reduce_mean``,
-``tf.concat``, ... With ``import onnxforge as tf`` these resolve to the ``keras.ops`` they stand for, with
-TensorFlow's argument names and defaults (``tf.gather``'s ``axis=0``, ``tf.split``'s sizes,
-``tf.argmax``'s ``axis=0``), so such a program runs after changing its imports. Only the tensor functions
-are here: ``tf.data`` pipelines, ``tf.strings`` and ``tf.io`` are not (feed NumPy arrays or a
-``keras.utils.PyDataset``).
+"""The TensorFlow tensor functions, as the ``keras.ops`` they stand for with TensorFlow's argument names and
+defaults (``tf.gather``'s ``axis=0``, ``tf.split``'s sizes, ``tf.argmax``'s ``axis=0``). Each is built from
+``keras.ops``, so it runs on arrays now, emits nodes in a traced step and makes a node of a functional model.
 
 Example:
     >>> import numpy as np
-    >>> import onnxforge as tf
-    >>> tf.reduce_mean(tf.square(np.array([1.0, 3.0]))).tolist()
+    >>> reduce_mean(square(np.array([1.0, 3.0]))).tolist()
     5.0
-    >>> tf.gather(np.array([[1, 2], [3, 4]]), [1]).tolist()
+    >>> gather(np.array([[1, 2], [3, 4]]), [1]).tolist()
     [[3, 4]]
+    >>> sequence_mask([1, 3], 4).tolist()
+    [[True, False, False, False], [True, True, True, False]]
 """
 from __future__ import annotations
 
@@ -23,8 +18,9 @@ __all__ = [
     "stack", "tile", "gather", "split", "where", "range", "zeros", "ones", "zeros_like", "ones_like", "fill", "eye",
     "square", "sqrt", "exp", "abs", "floor", "maximum", "minimum", "clip_by_value", "matmul", "einsum", "argmax",
     "argmin", "reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_any", "reduce_all",
-    "stop_gradient", "one_hot", "function", "newaxis", "float16", "float32", "float64", "bfloat16", "int8",
-    "int32", "int64", "uint8", "bool", "random", "nn", "math",
+    "stop_gradient", "one_hot", "equal", "not_equal", "add_n", "sequence_mask", "boolean_mask", "function",
+    "newaxis", "float16", "float32", "float64", "bfloat16", "int8", "int32", "int64", "uint8", "bool", "random",
+    "nn", "math",
 ]
 
 import builtins
@@ -34,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from . import ops as _ops
-from .ops import random as _random
+from .. import ops as _ops
+from ..eager_tensor import as_eager
+from ..ops import random as _random
 
 newaxis = None
 float16, float32, float64, bfloat16 = "float16", "float32", "float64", "bfloat16"
@@ -60,11 +57,11 @@ eye = _ops.eye
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Any:
-    """``tf.constant``: a NumPy array (broadcast to ``shape`` when given)."""
+    """``tf.constant``: an ``EagerTensor`` (a NumPy array with ``numpy()``; broadcast to ``shape`` when given)."""
     array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
     if array.dtype == np.float64 and dtype is None:
         array = array.astype(np.float32)   # TensorFlow's default float type
-    return np.broadcast_to(array, shape).copy() if shape is not None else array
+    return as_eager(np.broadcast_to(array, shape).copy() if shape is not None else array)
 
 
 def transpose(a: Any, perm: Any = None, conjugate: builtins.bool = False, name: str | None = None) -> Any:
@@ -154,8 +151,79 @@ def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = Non
     return out
 
 
+def equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.equal``: elementwise ``x == y`` (broadcasting), a bool tensor."""
+    return _ops.equal(x, y)
+
+
+def not_equal(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.not_equal``: elementwise ``x != y`` (broadcasting), a bool tensor."""
+    return _ops.not_equal(x, y)
+
+
+def add_n(inputs: Any, name: str | None = None) -> Any:
+    """``tf.add_n``: the elementwise sum of a list of tensors of one shape (no broadcasting, as TensorFlow)."""
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError("Inputs must be an iterable of at least one Tensor/IndexedSlices with the same dtype and "
+                         "shape. Received: inputs=[]")
+    shapes = {tuple(np.shape(t)) for t in inputs if isinstance(t, (np.ndarray, list, builtins.float, builtins.int))}
+    if len(shapes) > 1:
+        raise ValueError(f"tf.add_n: every input must have the same shape. Received shapes {sorted(shapes)}")
+    total = inputs[0]
+    for t in inputs[1:]:
+        total = _ops.add(total, t)
+    return total if len(inputs) > 1 else _ops.convert_to_tensor(total)
+
+
+def sequence_mask(lengths: Any, maxlen: Any = None, dtype: Any = "bool", name: str | None = None) -> Any:
+    """``tf.sequence_mask``: ``mask[..., j] = j < lengths[...]``, ``maxlen`` wide (default: the longest)."""
+    lengths = _ops.convert_to_tensor(lengths) if isinstance(lengths, (list, tuple, builtins.int)) else lengths
+    if maxlen is None:
+        maxlen = _ops.max(lengths)
+    positions = _ops.arange(0, maxlen, 1, dtype="int64")
+    mask = _ops.less(positions, _ops.expand_dims(_ops.cast(lengths, "int64"), -1))
+    return mask if _dtype_name(dtype) == "bool" else _ops.cast(mask, dtype)
+
+
+def boolean_mask(tensor: Any, mask: Any, axis: int | None = None, name: str | None = None) -> Any:
+    """``tf.boolean_mask``: the entries of ``tensor`` where ``mask`` (rank k, shaped like ``tensor``'s axes
+    ``axis`` to ``axis + k - 1``) is true, those k axes flattened into one. The result's length depends on the
+    data: in a traced step it is a run-time dimension (reduce it, as a masked loss does)."""
+    mask = np.asarray(mask) if isinstance(mask, (list, tuple)) else mask
+    axis = 0 if axis is None else builtins.int(axis)
+    dims, k = _ops.shape(tensor), len(_ops.shape(mask))
+    if not isinstance(dims, tuple) or k == 0 or axis < 0 or axis + k > len(dims):
+        raise ValueError(f"tf.boolean_mask needs a mask of rank 1 or more that fits tensor's axes from `axis` on, "
+                         f"and a tensor of known rank. Received: mask rank {k}, axis={axis}, tensor shape {dims}")
+    static = _ops.shape(mask)
+    if any(isinstance(a, builtins.int) and isinstance(b, builtins.int) and a != b
+           for a, b in zip(dims[axis:axis + k], static)):
+        raise ValueError(f"tf.boolean_mask: mask shape {static} does not match tensor shape {dims} at axis {axis}")
+    flat = _ops.reshape(tensor, dims[:axis] + (-1,) + dims[axis + k:]) if k > 1 else tensor
+    keep = _ops.nonzero(_ops.reshape(mask, (-1,)))[0]
+    return _ops.take(flat, keep, axis=axis)
+
+
+def _dtype_name(dtype: Any) -> str:
+    return dtype if isinstance(dtype, str) else np.dtype(dtype).name
+
+
 def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """``tf.function``: programs are compiled graphs already, so the decorator returns the function as is."""
+    """``tf.function``, as a no-op: it returns ``func`` unchanged and ignores its arguments
+    (``input_signature``, ``jit_compile``, ``reduce_retracing``, ...).
+
+    The decorated function runs as plain Python on every call: each op on arrays runs at once (compiled
+    once per signature by the eager executor), nothing is traced into one graph, and a Python side effect
+    (``print``) runs on every call rather than once per trace. What ``fit`` / ``evaluate`` / ``predict`` run
+    (``train_step``, ``call``) is always compiled into ONNX programs, with or without this decorator.
+
+    Example:
+        >>> def double(x):
+        ...     return x * 2
+        >>> function(double) is double, function(jit_compile=True)(double) is double
+        (True, True)
+    """
     if func is None:
         return lambda f: f
     return func
