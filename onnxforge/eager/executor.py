@@ -40,7 +40,8 @@ from ..graph.rng import CounterRng
 from ..compiler.program_trace import ProgramTrace, release
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
-from ..layers.keras_tensor import map_structure
+from ..keras_masks import get_keras_mask, set_keras_mask
+from ..layers.keras_tensor import flatten, map_structure
 from ..runtime import Device, ProgramRunner
 from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
@@ -121,6 +122,19 @@ class EagerProgram:
             if value is not None:
                 break
         return Device("cpu")
+
+
+#: The keyword under which an eager layer call hands its input masks to the traced call (never a layer's own).
+_MASKS = "__onnxforge_keras_masks__"
+
+
+def _with_masks(out: Any, masks: list) -> Any:
+    """``out`` with each leaf's Keras mask (computed in the same program) attached as ``_keras_mask``."""
+    leaves = flatten(out)
+    for leaf, mask in zip(leaves, masks):
+        if mask is not None and isinstance(leaf, np.ndarray) and hasattr(leaf, "__dict__"):
+            leaf._keras_mask = as_eager(mask)
+    return out
 
 
 def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
@@ -259,24 +273,34 @@ class EagerExecutor:
     # ---------------------------------------------------------------- layers and models
     def call_layer(self, layer: Any, args: tuple, kwargs: dict) -> Any:
         """``layer(*args, **kwargs)`` on arrays: inside a trace they are constants; outside one, run now."""
+        # Read before the cast: a cast array is a new array, without the caller's _keras_mask.
+        in_masks = [getattr(a, "_keras_mask", None) for a in flatten(args[0]) if isinstance(a, np.ndarray)] \
+            if args else []
         args, kwargs = _cast_layer_args(layer, args, kwargs)
         ctx = active_trace()
         if ctx is not None:
             args, kwargs = map_arrays((args, kwargs), lambda a: ctx.b.const(a))
             return layer(*args, **kwargs)
         training = bool(kwargs.get("training") or False)
+        if any(m is not None for m in in_masks):   # Keras masks ride on eager tensors as _keras_mask
+            kwargs = {**kwargs, _MASKS: [np.asarray(m, bool) if m is not None else None for m in in_masks]}
         arrays = array_leaves((args, kwargs))
         version = getattr(layer, "_graph", None)   # a Sequential that gained a layer is another program
         cache = self._layers.setdefault(layer, collections.OrderedDict())
 
         def call(*a: Any, **k: Any) -> Any:
-            return layer(*a, **k)
+            masks = k.pop(_MASKS, None)
+            if masks is not None:
+                for v, m in zip([v for v in flatten(a[0]) if isinstance(v, Value)], masks):
+                    set_keras_mask(v, m)
+            out = layer(*a, **k)
+            return out, [get_keras_mask(v) for v in flatten(out)]
 
         try:
             free_key = (version, training, signature((args, kwargs), free_batch=True)[0])
             static_key = (version, training, signature((args, kwargs), free_batch=False)[0])
         except Uncacheable:
-            return compile_call(call, args, kwargs, arrays, False, training, owner=layer).run(arrays)
+            return _with_masks(*compile_call(call, args, kwargs, arrays, False, training, owner=layer).run(arrays))
         free = shared_batch(arrays) and cache.get(free_key) is not _STATIC
         key = free_key if free else static_key
         entry = cache.get(key)
@@ -293,7 +317,7 @@ class EagerExecutor:
             cache[key] = entry
             _trim(cache, LAYER_CACHE_SIZE)
         cache.move_to_end(key)
-        return entry.run(arrays)
+        return _with_masks(*entry.run(arrays))
 
     # ---------------------------------------------------------------- ops
     def run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:

@@ -43,6 +43,7 @@ from ..graph import Value
 from ..tracing import active_trace, current_trace
 from ..variables import Variable
 from . import allocation, auto_config
+from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
 from .keras_tensor import Node, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
@@ -102,6 +103,7 @@ class Layer(CallingMixin):
         if not cls.__module__.startswith("onnxforge.") and "_autocast" not in cls.__dict__:
             # A user's layer sees what Keras gives it: integer inputs stay integers (an index stays an index).
             cls._autocast = False
+        wrap_compute_mask(cls)
         original = cls.__dict__.get("build")
         if original is None or getattr(original, "_wrapped_build", False):
             return

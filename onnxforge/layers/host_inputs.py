@@ -7,14 +7,16 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["host_arrays"]
+__all__ = ["host_arrays", "wrap_compute_mask"]
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from ..graph import Value
-from .keras_tensor import KerasTensor
+from ..tracing import eager_executor
+from .keras_tensor import KerasTensor, flatten
 
 _SCALARS = (bool, int, float, complex, str, bytes, np.generic)
 
@@ -45,3 +47,25 @@ def host_arrays(x: Any) -> Any:
         except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
             return x
     return x
+
+
+def wrap_compute_mask(cls: type) -> None:
+    """Let ``cls.compute_mask`` (written on graph values) take arrays too, as Keras's does on eager tensors:
+    ``Embedding(mask_zero=True).compute_mask(ids)`` runs as a compiled eager function."""
+    original = cls.__dict__.get("compute_mask")
+    if original is None or getattr(original, "_wrapped_compute_mask", False):
+        return
+
+    @functools.wraps(original)
+    def compute_mask(self: Any, inputs: Any, mask: Any = None) -> Any:
+        leaves = flatten((inputs, mask))
+        if any(isinstance(t, (Value, KerasTensor)) for t in leaves) or \
+                not any(isinstance(t, np.ndarray) for t in leaves):
+            return original(self, inputs, mask)
+        bound = self.__dict__.get("_eager_compute_mask")
+        if bound is None:   # one function object per layer: the eager cache is keyed by it
+            bound = self.__dict__["_eager_compute_mask"] = functools.partial(original, self)
+        return eager_executor().run_function(bound, (host_arrays(inputs), mask), {})
+
+    compute_mask._wrapped_compute_mask = True  # type: ignore[attr-defined]
+    cls.compute_mask = compute_mask  # type: ignore[attr-defined]

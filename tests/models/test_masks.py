@@ -97,3 +97,22 @@ def test_keras_tensors_carry_masks_while_the_model_is_built():
     y = model.predict(np.array([[1, 2, 0], [3, 0, 0]], np.int32), verbose=0)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
     assert y[0, 2, 0] == 0.0 and y[1, 1, 0] == 0.0 and y[1, 2, 0] == 0.0
+
+
+def test_eager_calls_carry_masks_layer_to_layer():
+    """Keras attaches the output mask to an eager tensor (``_keras_mask``) and the next eager layer call uses
+    it: an LSTM after Masking, called layer by layer, equals the same layers in a model."""
+    import onnxforge.keras as keras
+
+    ids = keras.utils.pad_sequences([[7, 6, 3], [7, 8, 3, 5, 9]], padding="post")
+    embedding = keras.layers.Embedding(input_dim=10, output_dim=2, mask_zero=True)
+    np.testing.assert_array_equal(embedding(ids)._keras_mask, ids != 0)
+    np.testing.assert_array_equal(embedding.compute_mask(ids), ids != 0)
+    x = np.random.default_rng(0).random((2, 4, 2)).astype(np.float32)
+    x[0, 2:] = 0.0
+    masking, lstm = keras.layers.Masking(0.0), keras.layers.LSTM(2, return_sequences=True)
+    eager = lstm(masking(x))
+    model = keras.Sequential([keras.Input((4, 2)), masking, lstm])
+    np.testing.assert_allclose(eager, model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(eager[0, 2], eager[0, 1])   # masked steps repeat the last valid output
+    np.testing.assert_array_equal(eager._keras_mask, np.any(x != 0, axis=-1))
