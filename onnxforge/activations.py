@@ -189,17 +189,26 @@ ELEMENTWISE = frozenset(f for name, f in _BY_NAME.items() if name not in ("softm
 
 
 def serialize(activation: Callable) -> str | Any:
-    """The Keras name of a built-in activation (``"relu"``); other callables as their ``__name__``."""
+    """The Keras name of a built-in activation (``"relu"``); other functions as Keras 3 writes them,
+    ``{"class_name": "function", "config": <name>, ...}``."""
     for name, fn in _BY_NAME.items():
         if fn is activation and name not in ("swish", "hard_swish"):
             return name
     if hasattr(activation, "get_config"):
         return keras_objects.serialize(activation)
-    return getattr(activation, "__name__", repr(activation))
+    if callable(activation) and isinstance(getattr(activation, "__name__", None), str):
+        # Keras 3's form of a function, named "package>name" once registered: Keras resolves a bare string
+        # only among its own activations, this form through custom_objects too.
+        return {"module": "builtins", "class_name": "function",
+                "config": keras_objects.get_registered_name(activation), "registered_name": "function"}
+    return repr(activation)
 
 
 def deserialize(name: Any, custom_objects: dict | None = None) -> Callable:
-    if isinstance(name, dict):
+    if isinstance(name, dict) and name.get("class_name") == "function":
+        # Keras 3 writes a function as {"class_name": "function", "config": <its (registered) name>}.
+        name = name.get("config")
+    elif isinstance(name, dict):
         return keras_objects.deserialize(name, custom_objects)
     fn = (custom_objects or {}).get(name) or lookup(name) or _BY_NAME.get(name)
     if fn is None:

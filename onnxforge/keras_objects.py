@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .custom_objects import get_custom_objects, lookup
+from .custom_objects import custom_object_scope, get_custom_objects, lookup
 
 
 def object_config(obj: Any, module: str) -> dict:
@@ -35,17 +35,18 @@ def object_from_config(config: dict, aliases: dict[str, type], custom_objects: d
     return cls.from_config(config.get("config") or {})
 
 
-#: ``"package>name"`` -> class, filled by ``register_keras_serializable``.
-_REGISTERED: dict[str, type] = {}
-_REGISTERED_NAMES: dict[type, str] = {}
+#: ``"package>name"`` -> class or function, filled by ``register_keras_serializable``.
+_REGISTERED: dict[str, Any] = {}
+_REGISTERED_NAMES: dict[Any, str] = {}
 
 
-def register_keras_serializable(package: str = "Custom", name: str | None = None) -> Callable[[type], type]:
-    """Class decorator: let ``load_model`` / ``deserialize`` rebuild this custom layer (or model, loss,
-    metric) from its config, as Keras's ``keras.saving.register_keras_serializable``.
+def register_keras_serializable(package: str = "Custom", name: str | None = None) -> Callable[[Any], Any]:
+    """Decorator: let ``load_model`` / ``deserialize`` rebuild this custom layer (or model, loss, metric)
+    from its config, or find this custom function (an activation, a loss) by name, as Keras's
+    ``keras.saving.register_keras_serializable``.
 
-    The class is stored under ``"<package>><name>"`` (``name`` defaults to the class name) and written
-    with that ``registered_name`` in configs. Loading a file never imports or runs code from it: only
+    The object is stored under ``"<package>><name>"`` (``name`` defaults to its ``__name__``) and written
+    with that ``registered_name`` in configs (a function is written as that name). Loading a file never imports or runs code from it: only
     classes defined in the loading program (registered, passed in ``custom_objects``, or onnxforge's own)
     can be instantiated. Registering again under the same name replaces the class (notebooks re-run cells).
 
@@ -57,15 +58,23 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
         ...         return x * 2.0
         >>> get_registered_name(Scale), get_registered_object("demo>Scale") is Scale
         ('demo>Scale', True)
+        >>> @register_keras_serializable(package="demo")
+        ... def squared(x):
+        ...     return x * x
+        >>> get_registered_name(squared)
+        'demo>squared'
     """
     if not isinstance(package, str) or not package or ">" in package:
         raise ValueError(f"register_keras_serializable(): package must be a non-empty string without '>'. "
                          f"Received: package={package!r}")
 
-    def decorator(cls: type) -> type:
-        if not isinstance(cls, type) or not hasattr(cls, "get_config"):
-            raise TypeError("register_keras_serializable() decorates a class with a get_config() method. "
-                            f"Received: {cls!r}")
+    def decorator(cls: Any) -> Any:
+        # A class must be able to describe itself; a function is written by its registered name alone.
+        if isinstance(cls, type) and not hasattr(cls, "get_config"):
+            raise TypeError("register_keras_serializable() decorates a class with a get_config() method "
+                            f"(or a function). Received: {cls!r}")
+        if not isinstance(cls, type) and not (callable(cls) and isinstance(getattr(cls, "__name__", None), str)):
+            raise TypeError(f"register_keras_serializable() decorates a class or a named function. Received: {cls!r}")
         key = f"{package}>{name or cls.__name__}"
         _REGISTERED[key] = cls
         _REGISTERED_NAMES[cls] = key
@@ -75,9 +84,13 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
     return decorator
 
 
-def get_registered_name(cls: type) -> str:
-    """The name ``cls`` is serialized under: ``"package>name"`` if registered, else the class name."""
-    return _REGISTERED_NAMES.get(cls, cls.__name__)
+def get_registered_name(cls: Any) -> str:
+    """The name ``cls`` (a class or function) is serialized under: ``"package>name"`` if registered, else its
+    ``__name__``."""
+    try:
+        return _REGISTERED_NAMES.get(cls, cls.__name__)
+    except TypeError:       # an unhashable callable cannot have been registered
+        return cls.__name__
 
 
 # Keras 3 names functional models "Functional"; both map to onnxforge's Model.
@@ -137,7 +150,11 @@ def serialize(layer: Any) -> dict:
     module = "keras" if is_model else "keras.layers"
     registered = _REGISTERED_NAMES.get(type(layer))
     out = {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": registered}
-    build = layer.get_build_config() if not is_model else None
+    # A subclassed model is rebuilt from its build_config, as Keras does (its weights exist only once built);
+    # functional and Sequential models rebuild from their layers.
+    subclassed = is_model and getattr(layer, "_graph", None) is None and \
+        not isinstance(layer, _BUILTIN.get("Sequential", ()))
+    build = layer.get_build_config() if not is_model or subclassed else None
     if build is not None:
         out["build_config"] = build
     return out
@@ -186,10 +203,13 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Any:
     if not (isinstance(cls, type) and layer_class is not None and issubclass(cls, layer_class)):
         raise TypeError(f"custom_objects[{class_name!r}] must be a Layer or Model class to rebuild a serialized "
                         f"layer. Received: {cls!r}")
-    if "custom_objects" in inspect.signature(cls.from_config).parameters:  # models: nested layer configs
-        layer = cls.from_config(inner, custom_objects=custom_objects)
-    else:
-        layer = cls.from_config(inner)
+    # custom_objects are in scope while the layer rebuilds itself (Keras does the same), so that the
+    # functions its config names (``Dense(activation="custom_fn")``) resolve.
+    with custom_object_scope(custom_objects):
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # models: nested layer configs
+            layer = cls.from_config(inner, custom_objects=custom_objects)
+        else:
+            layer = cls.from_config(inner)
     if build:
         layer.build_from_config(build)
     return layer

@@ -415,6 +415,21 @@ class Layer(CallingMixin):
     def from_config(cls, config: dict) -> Layer:
         return cls(**config)
 
+    def save_own_variables(self, store: Any) -> None:
+        """Write this layer's own variables into ``store`` as ``"0"``, ``"1"``... (Keras 3's ``.keras`` layout).
+        Override (calling ``super()``) to store more; ``load_own_variables`` reads it back."""
+        for i, v in enumerate(self._trainable_variables + self._non_trainable_variables):
+            store[str(i)] = v.numpy()
+
+    def load_own_variables(self, store: Any) -> None:
+        """Assign this layer's own variables from ``store`` (what ``save_own_variables`` wrote)."""
+        own = self._trainable_variables + self._non_trainable_variables
+        if len(store.keys()) != len(own):
+            raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store.keys())} "
+                             f"variables during loading. Expected: {[v.name for v in own]}")
+        for i, v in enumerate(own):
+            v.assign(store[str(i)])
+
     def get_build_config(self) -> dict | None:
         return None if self._build_shapes is None else {"input_shape": self._build_shapes}
 

@@ -19,9 +19,10 @@ from .cloning import clone_model
 #: Keras 3's class name of functional models (configs say ``"Functional"``).
 Functional = Model
 
-# load_model / save_model (tf.keras.models.load_model) are onnxforge.saving's functions, set here by
+# load_model / save_model / model_from_json (tf.keras.models.load_model) are onnxforge.saving's functions, set here by
 # onnxforge.saving when imported: saving sits above the models, which cannot import it.
-__all__ = ["Model", "Sequential", "Input", "InputLayer", "Functional", "load_model", "save_model", "clone_model"]
+__all__ = ["Model", "Sequential", "Input", "InputLayer", "Functional", "load_model", "save_model", "model_from_json",
+           "clone_model"]
 
 # The model classes, by their exported names, for ``deserialize`` / ``load_model`` (see ``onnxforge.layers``).
 register_builtin_classes({"OnnxModel": OnnxModel, "Model": Model, "Sequential": Sequential, "Functional": Model,

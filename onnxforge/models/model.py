@@ -228,6 +228,8 @@ class Model(TrainingMixin, SavingMixin, Layer):
             raise ValueError(f"Model {self.name!r}: build() needs an input_shape.")
         if self._input_specs is None:
             self._record_input_specs(input_shape, None)
+        # get_build_config() reports it: a saved subclassed model is rebuilt (its weights created) from it.
+        self._build_shapes = input_shape
         self.built = True
         # Tracing call() once on a scratch graph creates every sub-layer's weights (Keras does this too).
         self._output_specs = self._spec_by_tracing((self._input_specs,), {})

@@ -1,5 +1,5 @@
 """The saving methods every ``Model`` has: ``export``, ``export_training``, ``export_eval``, ``save``,
-``save_weights`` and ``load_weights``.
+``save_weights``, ``load_weights`` and ``to_json``.
 
 The class needs the methods, but the work is done by ``onnxforge.saving``, which sits above the models (it
 rebuilds models from files). So the methods call functions that ``onnxforge.saving`` registers here when it
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 __all__ = ["SavingMixin", "register_saving_functions"]
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 #: ``{name: function}`` registered by ``onnxforge.saving``: export_inference, export_training, export_eval,
-#: save_model, save_weights, load_weights.
+#: save_model, save_weights, load_weights, serialize_keras_object.
 _SAVING: dict[str, Callable[..., Any]] = {}
 
 
@@ -102,6 +103,15 @@ class SavingMixin:
         """
         return _saving("save_model")(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer,
                                   external_data=external_data, **kwargs)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's architecture as Keras 3's JSON (``serialize_keras_object(model)``), which
+        ``keras.models.model_from_json`` (here or in Keras) rebuilds, unbuilt weights aside.
+
+        Args:
+            **kwargs: passed on to ``json.dumps`` (``indent=2``).
+        """
+        return json.dumps(_saving("serialize_keras_object")(self), **kwargs)
 
     def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any) -> Path:
         """Save the weights to ``*.weights.h5`` (Keras 3's file), ``*.weights.onnx`` or ``*.npz``."""

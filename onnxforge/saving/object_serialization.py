@@ -10,8 +10,9 @@ own, registered ones and ``custom_objects`` (the same rule as ``load_model``).
 """
 from __future__ import annotations
 
-__all__ = ["serialize_keras_object", "deserialize_keras_object"]
+__all__ = ["serialize_keras_object", "deserialize_keras_object", "model_from_json"]
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -69,9 +70,9 @@ def serialize_keras_object(obj: Any) -> Any:
         if not isinstance(name, str) or name == "<lambda>":
             raise TypeError("serialize_keras_object() can write a function only by its name; a lambda has none. "
                             f"Received: {obj!r}")
-        registered = keras_objects.get_registered_name(obj) if isinstance(obj, type) else None
-        return {"module": "builtins", "class_name": "function", "config": name,
-                "registered_name": registered or "function"}
+        # Keras writes a registered function's "package>name" as its config, registered_name "function".
+        return {"module": "builtins", "class_name": "function", "config": keras_objects.get_registered_name(obj),
+                "registered_name": "function"}
     if not hasattr(obj, "get_config"):
         raise TypeError(f"Cannot serialize {obj!r}: it is not a Keras object (no get_config()), nor a plain "
                         "value, list, dict or named function.")
@@ -113,7 +114,8 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
     if class_name == "function":
         return _function(inner, config.get("registered_name"), custom_objects)
     module = config.get("module") or ""
-    if module in ("keras.layers", "keras", "keras.models") or module.startswith("keras.src.layers") or \
+    keras_layer_modules = ("keras.src.layers", "keras.src.models")     # Keras writes Functional under the latter
+    if module in ("keras.layers", "keras", "keras.models") or module.startswith(keras_layer_modules) or \
             _chosen_class(config, custom_objects, Layer) is not None:
         # Arguments newer Keras releases add with an inert default are dropped, anything else unsupported
         # is refused with every problem named (the same reading as a .keras file's config.json).
@@ -164,3 +166,22 @@ def _function(name: Any, registered: Any, custom_objects: dict | None) -> Callab
         except (ValueError, TypeError, KeyError):
             continue
     raise ValueError(f"Could not locate function '{name}'. Pass it in custom_objects or register it.")
+
+
+def model_from_json(json_string: str, custom_objects: dict | None = None) -> Any:
+    """The (unbuilt-weights) model ``Model.to_json()`` described, here or in Keras 3 (``keras.models.model_from_json``).
+
+    Example:
+        >>> import onnxforge as tf
+        >>> inputs = tf.keras.Input((3,))
+        >>> model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(inputs))
+        >>> again = model_from_json(model.to_json())
+        >>> [type(l).__name__ for l in again.layers]
+        ['InputLayer', 'Dense']
+    """
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"model_from_json() reads the JSON string Model.to_json() writes ({type(e).__name__}: {e})") \
+            from None
+    return deserialize_keras_object(config, custom_objects=custom_objects)

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["StringLookup", "IntegerLookup"]
 
 import collections
+import os
 from typing import Any
 
 import numpy as np
@@ -257,7 +258,11 @@ class _IndexLookup(Layer):
         return b.op("Where", [inside, tokens, oov], dtype=table.dtype)
 
     def _depth(self) -> int:
-        return self.max_tokens if self.pad_to_max_tokens else self.vocabulary_size()
+        if self.pad_to_max_tokens:
+            return self.max_tokens
+        # Rebuilt from a Keras file, the vocabulary arrives with the assets, after the graph is built: the
+        # config's vocabulary_size gives the output width meanwhile (as Keras's compute_output_shape).
+        return self.vocabulary_size() if self._tokens or not self._frozen_vocab_size else self._frozen_vocab_size
 
     def call(self, inputs):
         if self.invert:
@@ -307,6 +312,43 @@ class _IndexLookup(Layer):
                 "pad_to_max_tokens": self.pad_to_max_tokens, "vocabulary_dtype": self.vocabulary_dtype,
                 "idf_weights": None if idf is None else np.asarray(idf).tolist(), "vocabulary": vocabulary,
                 "vocabulary_size": self._frozen_vocab_size, "oov_method": self.oov_method, "salt": self.salt}
+
+    # ------------------------------------------------------------------ .keras state (as Keras 3's IndexLookup)
+    def save_own_variables(self, store: Any) -> None:
+        # Keras keeps tf_idf weights as a variable and reads them back unconditionally in that mode.
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            store["idf_weights"] = self._idf.astype(np.float32)
+
+    def load_own_variables(self, store: Any) -> None:
+        # Paired with the vocabulary by load_assets, which Keras calls next (the config may hold both instead).
+        found = self.output_mode == "tf_idf" and "idf_weights" in store.keys()
+        self._stored_idf = np.asarray(store["idf_weights"], np.float64).reshape(-1) if found else None
+
+    def save_assets(self, dir_path: str) -> None:
+        """Write an adapted vocabulary to ``vocabulary.txt`` (one token a line), where Keras keeps it; a
+        vocabulary given to the constructor is in the config instead."""
+        if self.input_vocabulary is not None:
+            return
+        with open(os.path.join(dir_path, "vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(str(w) for w in self.get_vocabulary(include_special_tokens=True)))
+
+    def load_assets(self, dir_path: str | None) -> None:
+        """Read the vocabulary ``save_assets`` (here or in Keras) wrote; nothing when the config has one."""
+        path = os.path.join(dir_path, "vocabulary.txt") if dir_path is not None else None
+        if self.input_vocabulary is not None or path is None or not os.path.isfile(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        try:
+            values = lines if self._is_string else [int(line) for line in lines]
+        except ValueError:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: vocabulary.txt holds a line that is not an "
+                             "integer") from None
+        idf = getattr(self, "_stored_idf", None) if self.output_mode == "tf_idf" else None
+        if values:      # set_vocabulary leaves input_vocabulary None: the layer stays adapted, not given one
+            self.set_vocabulary(values, idf_weights=idf)
 
 
 class StringLookup(_IndexLookup):

@@ -145,6 +145,19 @@ class TextVectorization(Layer):
     def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
         self._lookup_layer.set_vocabulary(vocabulary, idf_weights)
 
+    # Keras 3 writes the vocabulary (and tf_idf weights) both here and under ``_lookup_layer``; either reads.
+    def save_own_variables(self, store: Any) -> None:
+        self._lookup_layer.save_own_variables(store)
+
+    def load_own_variables(self, store: Any) -> None:
+        self._lookup_layer.load_own_variables(store)
+
+    def save_assets(self, dir_path: str) -> None:
+        self._lookup_layer.save_assets(dir_path)
+
+    def load_assets(self, dir_path: str | None) -> None:
+        self._lookup_layer.load_assets(dir_path)
+
     def _tokens(self, texts: np.ndarray) -> list[list[str]]:
         rows = []
         for t in np.asarray(texts, dtype=object).reshape(-1):
@@ -199,7 +212,7 @@ class TextVectorization(Layer):
         batch = tuple(input_shape)[0]
         if self._output_mode == "int":
             return (batch, self._output_sequence_length)
-        depth = self._max_tokens if self._pad_to_max_tokens else self.vocabulary_size()
+        depth = self._lookup_layer._depth()
         return (batch, depth)
 
     def _count_flops(self, input_shapes, output_shapes):

@@ -7,7 +7,7 @@ reads it, optimizer state included. ``load_keras`` reads archives Keras wrote: t
 onnxforge's layers, the weights, the compile config and the optimizer's step counter, learning rate and
 slots, so training continues where Keras stopped.
 
-An archive is untrusted input. Only the three members above are read (nothing is extracted to disk), each
+An archive is untrusted input. Only the three members above and the ``assets/`` files (:mod:`.assets`; bounded, written to a temporary folder for ``load_assets``) are read, each
 with a size limit checked before reading (zip bombs), member names that would escape a folder are refused,
 the config is rebuilt with classes onnxforge has (``custom_objects`` / ``register_keras_serializable`` for
 others, never code from the file), every weight a layer creates must match a tensor the weights file
@@ -44,6 +44,7 @@ from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
+from .assets import load_assets, read_assets, save_assets
 from .errors import KerasFileError
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
@@ -93,13 +94,17 @@ def save_keras(model: Any, filepath: str | os.PathLike[str], include_optimizer: 
         warnings.warn("You are saving a model that has not yet been built. It might not contain any weights yet. "
                       "Consider building the model first by calling it on some data.", stacklevel=3)
     config = json.dumps(_keras_config(model))
-    weights = write_h5(keras_saveables(model, include_optimizer))
+    saveables = keras_saveables(model, include_optimizer)
+    weights = write_h5(saveables)
+    assets = save_assets(saveables)     # save_assets() hooks: lookup vocabularies, custom layers' files
 
     def write(f: Any) -> None:
         with zipfile.ZipFile(f, "w") as zf:      # stored, uncompressed: as Keras writes it
             zf.writestr(_METADATA, json.dumps(_metadata()))
             zf.writestr(_CONFIG, config)
             zf.writestr(_WEIGHTS, weights)
+            for name, data in assets.items():
+                zf.writestr(name, data)
 
     return atomic_write(path, write)
 
@@ -254,6 +259,7 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
             raise KerasFileError(path, "its weights are in Keras's npz layout (weights_format='npz'); onnxforge "
                                  "reads the default model.weights.h5", key="model.weights.npz")
         weights = _read_member(zf, path, _WEIGHTS, max_bytes)
+        assets = read_assets(zf.namelist(), lambda name, limit: _read_member(zf, path, name, limit), path, max_bytes)
     with H5Reader(weights, path) as reader:
         model = _rebuild(entry, path, custom_objects, safe_mode, reader.stored_shapes(skip=("optimizer",)))
         compile_config = entry.get("compile_config") if compile else None
@@ -261,8 +267,10 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
             compile_config = None
         if compile_config is not None:
             _compile(model, compile_config, path, custom_objects)
-        problems = reader.load(keras_saveables(model, include_optimizer=compile_config is not None))
+        saveables = keras_saveables(model, include_optimizer=compile_config is not None)
+        problems = reader.load(saveables)
     _raise_problems(problems, path, skip_mismatch=False)
+    load_assets(saveables, assets, path)
     return model
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from ... import initializers as initializers_module
 from ... import regularizers as regularizers_module
+from ...custom_objects import custom_object_scope
 from ...layers.base import Layer
 from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
 from ...layers.serialization import get_registered_object
@@ -66,13 +67,16 @@ class UnsupportedKerasLayerError(NotImplementedError):
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
-def _drop_inert_arguments(cls: type, config: dict, owner: str, problems: list[str]) -> None:
+def _drop_inert_arguments(cls: type, config: dict, owner: str, problems: list[str],
+                          custom_objects: dict | None = None) -> None:
     """Construct ``cls`` from ``config`` (unbuilt, cheap), dropping inert arguments it rejects, in place.
 
-    Trying beats reading signatures: layers such as LSTM pass ``**kwargs`` on to their cell."""
+    Trying beats reading signatures: layers such as LSTM pass ``**kwargs`` on to their cell. The trial runs
+    with ``custom_objects`` in scope, as the real rebuild does, so ``Dense(activation=custom_fn)`` finds it."""
     for _ in range(len(config) + 1):
         try:
-            cls.from_config(dict(config)) if hasattr(cls, "from_config") else cls(**config)
+            with custom_object_scope(custom_objects):
+                cls.from_config(dict(config)) if hasattr(cls, "from_config") else cls(**config)
             return
         except TypeError as e:
             match = _UNEXPECTED.search(str(e))
@@ -140,7 +144,7 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     if module.startswith("keras.layers") or is_model:
         registered = entry.get("registered_name")
         cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
-        if cls is None or not issubclass(cls, Layer):
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
             problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
                             "onnxforge counterpart")
             return
@@ -158,7 +162,7 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     for value in config.values():
         _walk(value, owner, problems, custom_objects)
     if cls is not None and not is_model and len(problems) == count:
-        _drop_inert_arguments(cls, config, owner, problems)
+        _drop_inert_arguments(cls, config, owner, problems, custom_objects)
     if cls is not None and "inbound_nodes" in entry:
         _drop_unused_call_kwargs(cls, entry)
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import KerasFileError
 from .layout import Saveable, StateRef
+from .stores import overrides, own_entries, run_load_hooks
 
 _NUMERIC_KINDS = "biuf"
 
@@ -55,8 +56,8 @@ def write_h5(saveables: Sequence[Saveable]) -> bytes:
         for s in saveables:
             group = f.require_group(s.group)
             group.attrs["name"] = s.name
-            for i, ref in enumerate(s.refs):
-                group[str(i)] = np.asarray(ref.read())
+            for key, value in own_entries(s):    # a save_own_variables override writes its own keys
+                group[key] = value
     return buffer.getvalue()
 
 
@@ -174,12 +175,17 @@ class H5Reader:
         that does not fit is left as it is (Keras starts it fresh) without blocking the rest."""
         problems: list[LoadProblem] = []
         pending: list[tuple[StateRef, np.ndarray]] = []
+        hooked = [s for s in saveables if overrides(s.obj, "load_own_variables")]
         for s in saveables:
+            if s in hooked:       # read by its own load_own_variables, once the rest is known to fit
+                continue
             found = self._load_one(s)
             if isinstance(found, LoadProblem):
                 problems.append(found)
             else:
                 pending += found
+        if skip_mismatch or all(p.optimizer for p in problems):
+            problems += run_load_hooks(hooked, self, LoadProblem)
         if skip_mismatch or all(p.optimizer for p in problems):
             for ref, value in pending:
                 ref.write(value)

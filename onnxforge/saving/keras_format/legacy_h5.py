@@ -296,12 +296,20 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
 # ------------------------------------------------------------------------------------------ save
 def _strip_layer_entries(model_entry: dict) -> None:
     """Keras's legacy writer gives the entries of a model's ``layers`` list (nested models' too) as
-    ``{"class_name", "config", ...}`` without module or build config; layers inside wrappers keep theirs."""
+    ``{"class_name", "config", ...}`` without module or build config; layers inside wrappers keep theirs.
+    A registered class is named by its ``"package>name"`` there, so that loading finds the registration."""
     for entry in (model_entry.get("config") or {}).get("layers") or []:
         if isinstance(entry, dict):
+            _registered_class_name(entry)
             for key in ("module", "registered_name", "build_config"):
                 entry.pop(key, None)
             _strip_layer_entries(entry)
+
+
+def _registered_class_name(entry: dict) -> None:
+    registered = entry.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        entry["class_name"] = registered
 
 
 def _save_names(group: Any, name: str, names: Sequence[str]) -> None:
@@ -346,6 +354,7 @@ def save_legacy_h5(model: Any, filepath: str | os.PathLike[str], include_optimiz
                   "or onnxforge's own `model.save('my_model.onnx')`.", stacklevel=3)
     entry = onnxforge_config_to_keras(serialize(model))
     _strip_layer_entries(entry)
+    _registered_class_name(entry)
     model_config = {"class_name": entry["class_name"], "config": entry["config"]}
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:

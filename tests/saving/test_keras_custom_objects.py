@@ -1,0 +1,148 @@
+"""Custom functions, registered classes, subclassed models and JSON configs in Keras's files, both ways
+against real Keras 3 (torch backend)."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.saving.keras_oracle import keras
+
+import onnxforge as of  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+X = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+
+
+def squared(x):
+    return x * x
+
+
+# ------------------------------------------------------------------------------------------ functions
+def test_register_keras_serializable_takes_a_function():
+    fn = of.saving.register_keras_serializable(package="t_kco", name="sq")(squared)
+    assert fn is squared
+    keras.saving.register_keras_serializable(package="t_kco", name="sq")(squared)
+    assert of.saving.get_registered_name(squared) == "t_kco>sq" == keras.saving.get_registered_name(squared)
+    dense = of.layers.Dense(2, activation=squared)
+    assert dense.get_config()["activation"] == keras.layers.Dense(2, activation=squared).get_config()["activation"]
+    assert of.layers.Dense.from_config(dense.get_config()).activation is squared
+    with pytest.raises(TypeError):
+        of.saving.register_keras_serializable()(type("NoConfig", (), {}))
+
+
+@pytest.mark.parametrize("how", ["activation_layer", "dense_argument"])
+def test_custom_activation_loads_with_custom_objects(how, tmp_path):
+    def custom_fn(x):
+        return x * x
+
+    inputs = of.keras.Input((4,))
+    hidden = of.keras.layers.Dense(3)(inputs)
+    outputs = (of.keras.layers.Activation(custom_fn)(hidden) if how == "activation_layer"
+               else of.keras.layers.Dense(3, activation=custom_fn)(hidden))
+    model = of.keras.Model(inputs, outputs)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = of.keras.models.load_model(path, custom_objects={"custom_fn": custom_fn})
+    np.testing.assert_allclose(again(X), model(X), rtol=1e-6)
+    kmodel = keras.models.load_model(path, custom_objects={"custom_fn": custom_fn})
+    np.testing.assert_allclose(np.asarray(kmodel(X).detach()), model(X), rtol=1e-5, atol=1e-6)
+
+
+def test_keras_written_custom_function_loads(tmp_path):
+    """Keras writes functions as {"class_name": "function", "config": name}; onnxforge reads that form."""
+    def custom_fn(x):
+        return x * x
+
+    inputs = keras.Input((4,))
+    kmodel = keras.Model(inputs, keras.layers.Dense(3, activation=custom_fn)(inputs))
+    path = tmp_path / "k.keras"
+    kmodel.save(path)
+    model = of.keras.models.load_model(path, custom_objects={"custom_fn": custom_fn})
+    np.testing.assert_allclose(model(X), np.asarray(kmodel(X).detach()), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ JSON
+def test_to_json_and_model_from_json_both_ways():
+    inputs = of.keras.Input((4,))
+    model = of.keras.Model(inputs, of.keras.layers.Dense(2, name="out")(inputs))
+    text = model.to_json(indent=1)
+    assert json.loads(text)["class_name"] == "Functional"
+    again = of.keras.models.model_from_json(text)
+    assert [type(l).__name__ for l in again.layers] == ["InputLayer", "Dense"]
+    assert [type(l).__name__ for l in keras.models.model_from_json(text).layers] == ["InputLayer", "Dense"]
+    kin = keras.Input((4,))
+    from_keras = of.keras.models.model_from_json(keras.Model(kin, keras.layers.Dense(2)(kin)).to_json())
+    assert from_keras.layers[-1].units == 2
+    with pytest.raises(ValueError, match="JSON"):
+        of.keras.models.model_from_json("{not json")
+
+
+# ------------------------------------------------------------------------------------------ subclassed
+def _subclassed(ns, register):
+    @register(package="t_kco", name="Sub")
+    class Sub(ns.Model):
+        def __init__(self, hidden_units, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden_units = hidden_units
+            self.dense_layers = [ns.layers.Dense(u) for u in hidden_units]
+
+        def call(self, inputs):
+            for layer in self.dense_layers:
+                inputs = layer(inputs)
+            return inputs
+
+        def get_config(self):
+            return {"hidden_units": self.hidden_units}
+
+    return Sub
+
+
+@pytest.mark.parametrize("build", ["call", "build"])
+def test_subclassed_model_round_trips_with_its_build_config(build, tmp_path):
+    Sub = _subclassed(of.keras, of.keras.saving.register_keras_serializable)
+    model = Sub([5, 1])
+    model(X[:2]) if build == "call" else model.build((None, 4))
+    assert model.get_build_config() is not None
+    path = tmp_path / "sub.keras"
+    model.save(path)
+    again = of.keras.models.load_model(path)
+    np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    KSub = _subclassed(keras, keras.saving.register_keras_serializable)
+    kmodel = keras.models.load_model(path, custom_objects={"t_kco>Sub": KSub})
+    np.testing.assert_allclose(kmodel.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ legacy .h5
+def _scale_class(ns, register):
+    @register(package="t_kco_h5")
+    class Scale(ns.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    return Scale
+
+
+def test_legacy_h5_registered_layer_loads_without_custom_objects(tmp_path):
+    Scale = _scale_class(of.keras, of.keras.saving.register_keras_serializable)
+    inputs = of.keras.Input((4,))
+    model = of.keras.Model(inputs, of.keras.layers.Dense(2)(Scale(3.0)(inputs)))
+    path = tmp_path / "m.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(path)
+        again = of.keras.models.load_model(path)
+    assert again.layers[1].factor == 3.0
+    np.testing.assert_allclose(again(X), model(X), rtol=1e-6)
+    _scale_class(keras, keras.saving.register_keras_serializable)
+    kmodel = keras.models.load_model(path)      # Keras finds it by "package>name" too
+    np.testing.assert_allclose(np.asarray(kmodel(X).detach()), model(X), rtol=1e-5, atol=1e-6)
