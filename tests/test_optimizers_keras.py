@@ -1,5 +1,6 @@
-"""Nadam, Adamax, Adadelta and Lion: the graph update equals real Keras 3's (torch backend) on the same weights
-and gradients, step after step; their defaults, configs and lookup names are Keras's."""
+"""Nadam, Adamax, Adadelta, Lion and the PolynomialDecay, InverseTimeDecay and CosineDecayRestarts schedules
+against real Keras 3 (torch backend): the graph update equals Keras's on the same weights and gradients step after
+step, schedules give Keras's rates step by step, and defaults, configs and lookup names are Keras's."""
 from __future__ import annotations
 
 import numpy as np
@@ -90,3 +91,29 @@ def test_compile_by_name_trains_as_keras(name):
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for want, got in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+SCHEDULES = [
+    ("PolynomialDecay", (0.1, 10), {}),
+    ("PolynomialDecay", (0.1, 10), dict(end_learning_rate=0.01, power=0.5, cycle=True)),
+    ("PolynomialDecay", (1.0, 7), dict(power=2.0)),
+    ("InverseTimeDecay", (0.1, 5, 0.5), {}),
+    ("InverseTimeDecay", (0.1, 5, 0.5), dict(staircase=True)),
+    ("CosineDecayRestarts", (0.1, 10), {}),
+    ("CosineDecayRestarts", (0.1, 10), dict(t_mul=1.0, m_mul=0.5, alpha=0.1)),
+    ("CosineDecayRestarts", (1.0, 3), dict(t_mul=3.0, m_mul=0.7, alpha=0.05)),
+    ("CosineDecayRestarts", (1.0, 5), dict(t_mul=1.5)),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", SCHEDULES, ids=[f"{c[0]}-{i}" for i, c in enumerate(SCHEDULES)])
+def test_schedules_match_real_keras_step_by_step(name, args, kwargs):
+    """Every step of the first 200, restarts' period boundaries included (float32 as in Keras)."""
+    from onnxforge.optimizers import schedules
+
+    theirs, mine = getattr(keras.optimizers.schedules, name)(*args, **kwargs), getattr(schedules, name)(*args, **kwargs)
+    want = [float(keras.ops.convert_to_numpy(theirs(step))) for step in range(200)]
+    np.testing.assert_allclose([mine(step) for step in range(200)], want, rtol=1e-6, atol=1e-7)
+    assert mine.get_config() == theirs.get_config()
+    again = schedules.deserialize(schedules.serialize(mine))
+    assert type(again) is type(mine) and again.get_config() == mine.get_config()
