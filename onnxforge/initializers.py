@@ -21,7 +21,9 @@ __all__ = [
     "Initializer", "Constant", "Zeros", "Ones", "RandomNormal", "RandomUniform", "TruncatedNormal",
     "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
     "LecunNormal", "Orthogonal", "Identity", "compute_fans", "get", "serialize", "deserialize",
-    "set_random_seed",
+    "set_random_seed", "constant", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
+    "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "orthogonal", "identity",
 ]
 
 import math
@@ -297,6 +299,15 @@ _ALIASES.update({
     "orthogonal": Orthogonal, "identity": Identity, "uniform": RandomUniform, "normal": RandomNormal,
     "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity,
 })
+
+
+# Keras 3 exports the snake-case names as the classes themselves (``keras.initializers.he_normal is HeNormal``),
+# so ``he_normal()``, ``he_normal(seed=1)`` and ``isinstance(x, he_normal)`` all work as there.
+constant, zeros, ones = Constant, Zeros, Ones
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, HeNormal
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
 
 
 def serialize(initializer: Any) -> dict | str | None:

@@ -43,3 +43,21 @@ def test_clear_session_resets_layer_names_and_uids():
     B.clear_session()
     assert fkeras.layers.Dense(2).name == "dense" and B.get_uid("a") == 1
     assert B.is_keras_tensor(fkeras.Input((2,))) and not B.is_keras_tensor(1.0)
+
+
+def test_set_value_and_get_value_reach_the_learning_rate_and_variables():
+    """tf.keras scripts: ``K.set_value(model.optimizer.learning_rate, x)`` changes the rate fed to the graph."""
+    import numpy as np
+
+    from onnxforge.variables import Variable
+
+    opt = fkeras.optimizers.SGD(learning_rate=0.1)
+    fkeras.backend.set_value(opt.learning_rate, 0.02)
+    assert opt.learning_rate == 0.02 and fkeras.backend.get_value(opt.learning_rate) == np.float32(0.02)
+    v = Variable(np.zeros(2, np.float32), "w")
+    fkeras.backend.set_value(v, [1.0, 2.0])
+    got = fkeras.backend.get_value(v)
+    got[0] = 9.0                         # a copy, as tf.keras's
+    assert v.numpy().tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="assign"):
+        fkeras.backend.set_value(0.1, 0.2)

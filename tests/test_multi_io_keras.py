@@ -186,3 +186,40 @@ def test_dict_model_keras_files_both_ways(tmp_path):
     assert by_us.output_keys == ["label", "score"]
     _close(by_us.predict(X, verbose=0), {key: np.asarray(v) for key, v in k.predict(X, verbose=0).items()},
            "onnxforge reading Keras's file")
+
+
+METRIC_LISTS = [["mae", "acc"], ("mae", "acc"), [["mae", "mse"], "acc"], ["mae", None], [None, "acc"], [["mae"], ["acc"]],
+                {"cls": "acc"}]
+
+
+def _two_outputs(lib, dict_outputs=False):
+    inp = lib.Input((4,))
+    score = lib.layers.Dense(1, name="score")(inp)
+    cls = lib.layers.Dense(3, activation="softmax", name="cls")(inp)
+    return lib.Model(inp, {"score": score, "cls": cls} if dict_outputs else [score, cls])
+
+
+def _history_keys(lib, metrics, dict_outputs=False):
+    model = _two_outputs(lib, dict_outputs)
+    model.compile("adam", loss={"score": "mse", "cls": "categorical_crossentropy"}, metrics=metrics)
+    y = {"score": np.ones((8, 1)), "cls": np.eye(3)[np.arange(8) % 3]}
+    history = model.fit(np.ones((8, 4)), y if dict_outputs else [y["score"], y["cls"]], verbose=0)
+    return sorted(history.history)
+
+
+@pytest.mark.parametrize("metrics", METRIC_LISTS, ids=str)
+def test_a_metrics_list_per_output_maps_by_position_as_in_keras_3(metrics):
+    """``metrics=["mae", "acc"]`` on two outputs: ``score_mae`` and ``cls_acc``, not both metrics on both."""
+    assert _history_keys(onnxforge.keras, metrics) == _history_keys(keras, metrics)
+
+
+def test_dict_outputs_take_a_metrics_list_in_keras_output_order():
+    assert _history_keys(onnxforge.keras, ["mae", "acc"], True) == _history_keys(keras, ["mae", "acc"], True)
+
+
+@pytest.mark.parametrize("metrics", [["mae"], ["mae", "acc", "mse"], [["mae"]]], ids=str)
+def test_a_metrics_list_of_another_length_is_refused_as_in_keras_3(metrics):
+    with pytest.raises(ValueError):
+        _history_keys(keras, metrics)          # Keras refuses it when the metrics are built, at fit
+    with pytest.raises(ValueError, match="one entry per output"):
+        _two_outputs(onnxforge.keras).compile("adam", loss=["mse", "mse"], metrics=metrics)

@@ -294,3 +294,33 @@ def test_errors_name_the_argument():
     config = optimizers.serialize(optimizers.Adam(learning_rate=0.02, amsgrad=True))
     again = optimizers.deserialize(config)
     assert again.amsgrad and again.learning_rate == 0.02
+
+
+def test_learning_rate_reads_as_a_float_with_keras_variable_methods():
+    import copy
+    import json
+    import pickle
+
+    opt = optimizers.Adam(learning_rate=0.01)
+    lr = opt.learning_rate
+    assert lr == 0.01 and lr < 0.1 and lr * 2 == 0.02 and 1 - lr == 0.99 and float(lr) == 0.01
+    assert isinstance(lr, float) and f"{lr:.3f}" == "0.010" and repr(lr) == "0.01" and json.dumps(lr) == "0.01"
+    assert lr.numpy().dtype == np.float32 and np.asarray(lr).shape == () and np.float32(lr) == np.float32(0.01)
+    assert type(copy.deepcopy(lr)) is float and type(pickle.loads(pickle.dumps(lr))) is float
+    lr.assign(0.5)
+    assert opt.learning_rate == 0.5 and opt.lr == 0.5 and opt.get_config()["learning_rate"] == 0.5
+    opt.learning_rate.assign(np.float32(0.25))
+    assert opt.learning_rate == 0.25 and type(opt._learning_rate) is float
+    opt.learning_rate = np.asarray(0.125)
+    assert opt.learning_rate == 0.125
+    scheduled = optimizers.SGD(learning_rate=schedules.ExponentialDecay(1.0, 10, 0.5))
+    assert scheduled.learning_rate.numpy() == 1.0
+    with pytest.raises(TypeError, match="not settable"):
+        scheduled.learning_rate.assign(0.1)
+
+
+def test_iterations_reads_as_an_int():
+    opt = optimizers.SGD()
+    opt.iterations.assign(7)
+    assert int(opt.iterations) == 7 and list(range(opt.iterations))[-1] == 6
+    assert opt.iterations.dtype == np.int64 and opt.variables[0] is opt.iterations

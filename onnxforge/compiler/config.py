@@ -121,6 +121,33 @@ def _per_output(value: Any, output_names: list[str], argument: str, leaf: type |
     return [value] * n
 
 
+def _metrics_per_output(value: list | tuple, output_names: list[str], argument: str) -> list[Any]:
+    """Keras 3's rule for a list of metrics (``CompileMetrics.build``): with one output every metric applies to
+    it (nested lists flattened); with several, the list must have one entry per output, matched by position
+    (an entry is a metric, a list of them, or ``None``), and any other length is an error.
+
+    Example:
+        >>> _metrics_per_output(["mae", "acc"], ["score", "cls"], "metrics")
+        ['mae', 'acc']
+        >>> _metrics_per_output([["mae", ["mse"]]], ["y"], "metrics")
+        [['mae', 'mse']]
+    """
+    if len(output_names) == 1:
+        return [_flatten(value)]
+    if len(value) != len(output_names):
+        raise ValueError(f"In compile(), `{argument}` is a list of {len(value)} entries but the model has "
+                         f"{len(output_names)} outputs {output_names}. As in Keras 3, a list of metrics on a model "
+                         "with several outputs has one entry per output (a metric, a list of metrics, or None), "
+                         f"or use a dict keyed by output names. Received: {argument}={list(value)!r}")
+    return list(value)
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _flatten(v)]
+    return [] if value is None else [value]
+
+
 def _metric_list(value: Any, argument: str) -> list[Any]:
     if value is None:
         return []
@@ -183,10 +210,9 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
             continue
         if isinstance(value, Mapping) and not ("class_name" in value and "class_name" not in output_names):
             per = _per_output(value, output_names, argument, ())
-        elif isinstance(value, (list, tuple)) and len(outs) > 1 and len(value) == len(outs) and \
-                all(isinstance(v, (list, tuple)) or v is None for v in value):
-            per = list(value)
-        elif isinstance(value, (list, tuple, str)) or isinstance(value, metrics_module.Metric) or callable(value):
+        elif isinstance(value, (list, tuple)):
+            per = _metrics_per_output(value, output_names, argument)
+        elif isinstance(value, str) or isinstance(value, metrics_module.Metric) or callable(value):
             per = [value] * len(outs)
         else:
             raise ValueError(f"In compile(), `{argument}` must be a list of metrics, or a list/dict of them per "

@@ -69,9 +69,10 @@ class SegmentProgram:
 def elementwise_update(optimizer: Any) -> tuple[bool, str]:
     """Whether ``optimizer``'s update may be cut into element ranges, and if not, why.
 
-    Built-in optimizers (SGD, Adam, AdamW, RMSprop, Adagrad) update element by element; clipping by norm
-    looks at a whole tensor (``clipnorm``) or at all of them (``global_clipnorm``), and a subclass that
-    overrides the update may look anywhere.
+    Built-in optimizers (SGD, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RMSprop, Adagrad) update element by
+    element (Nadam's momentum-schedule product is a per-step scalar); clipping by norm looks at a whole tensor
+    (``clipnorm``) or at all of them (``global_clipnorm``), and a subclass that overrides the update may look
+    anywhere.
     """
     if not isinstance(optimizer, Optimizer):
         return False, f"optimizer {type(optimizer).__name__} is not an onnxforge optimizer"

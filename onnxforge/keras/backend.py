@@ -10,9 +10,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["backend", "clear_session", "epsilon", "floatx", "get_uid", "image_data_format", "is_float_dtype",
-           "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon", "set_floatx", "set_image_data_format",
-           "standardize_dtype"]
+__all__ = ["backend", "clear_session", "epsilon", "floatx", "get_uid", "get_value", "image_data_format",
+           "is_float_dtype", "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon", "set_floatx",
+           "set_image_data_format", "set_value", "standardize_dtype"]
 
 import collections
 from typing import Any
@@ -38,6 +38,26 @@ def get_uid(prefix: str = "") -> int:
     """A counter per ``prefix``: 1 on the first call, then 2, 3, ..."""
     _uids[prefix] += 1
     return _uids[prefix]
+
+
+def set_value(x: Any, value: Any) -> None:
+    """tf.keras's ``backend.set_value``: ``x.assign(value)`` for a Variable or an optimizer's learning rate.
+
+    Example:
+        >>> from onnxforge.optimizers import Adam
+        >>> opt = Adam()
+        >>> set_value(opt.learning_rate, 0.01); get_value(opt.learning_rate)
+        array(0.01, dtype=float32)
+    """
+    if not hasattr(x, "assign"):
+        raise TypeError("set_value needs a Variable (or an optimizer's learning_rate), something with `assign`. "
+                        f"Received: x={x!r} of type {type(x).__name__}")
+    x.assign(value)
+
+
+def get_value(x: Any) -> np.ndarray:
+    """tf.keras's ``backend.get_value``: the value of a Variable, a learning rate or an array, as numpy (a copy)."""
+    return np.array(x.numpy() if hasattr(x, "numpy") else x, copy=True)
 
 
 def is_keras_tensor(x: Any) -> bool:

@@ -10,19 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 from . import schedules
+from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .base import Optimizer
+from .lion import Lion
 from .loss_scale import LossScaleOptimizer
+from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LossScaleOptimizer", "schedules", "get",
-           "serialize", "deserialize", "ALIASES"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion", "RMSprop", "Adagrad",
+           "LossScaleOptimizer", "schedules", "get", "serialize", "deserialize", "ALIASES"]
 
 #: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
-ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop,
-                                       "adagrad": Adagrad}
+ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "nadam": Nadam, "adamax": Adamax,
+                                       "adadelta": Adadelta, "lion": Lion, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def get(identifier: Any, argument: str = "optimizer") -> Optimizer:

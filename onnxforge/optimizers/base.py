@@ -1,7 +1,7 @@
 """The optimizer base class: state as Variables, the update as a pure function emitted in graph ops."""
 from __future__ import annotations
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "StepCounter"]
 
 import re
 from collections.abc import Callable, Sequence
@@ -12,6 +12,7 @@ import onnx
 
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
+from .learning_rate import LearningRate, _scalar
 from .schedules import LearningRateSchedule, deserialize, serialize
 
 _FLOAT = onnx.TensorProto.FLOAT
@@ -67,8 +68,8 @@ class Optimizer:
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.gradient_accumulation_steps = None
         self._learning_rate = _check_learning_rate(learning_rate)
-        self.iterations = Variable(np.asarray(0, np.int64), name=f"{self.name}/iteration", trainable=False,
-                                   dtype=np.int64)
+        self.iterations = StepCounter(np.asarray(0, np.int64), name=f"{self.name}/iteration", trainable=False,
+                                      dtype=np.int64)
         self._step_mirror: int | None = None
         self._slots: dict[int, dict[str, Variable]] = {}
         self._slot_order: list[Variable] = []
@@ -77,14 +78,15 @@ class Optimizer:
 
     # ---------------------------------------------------------------- learning rate (host side)
     @property
-    def learning_rate(self) -> float:
-        """The learning rate of the next step (a schedule is evaluated at the current ``iterations``)."""
+    def learning_rate(self) -> LearningRate:
+        """The learning rate of the next step (a schedule is evaluated at the current ``iterations``): a float
+        with Keras Variable's ``assign`` and ``numpy`` (``optimizer.learning_rate.assign(0.5)``)."""
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
-            return float(lr(self._host_iterations()))
+            return LearningRate(lr(self._host_iterations()), self)
         if callable(lr):
-            return float(lr())
-        return float(lr)
+            return LearningRate(lr(), self)
+        return LearningRate(lr, self)
 
     @learning_rate.setter
     def learning_rate(self, value: Any) -> None:
@@ -300,6 +302,21 @@ class Optimizer:
         return f"<{type(self).__name__} name={self.name!r} learning_rate={self._learning_rate!r}>"
 
 
+class StepCounter(Variable):
+    """``iterations``: the int64 Variable counting applied updates, readable as a Python int (``int(...)``,
+    ``range(...)``) as Keras code reads ``optimizer.iterations``.
+
+    Example:
+        >>> int(StepCounter(np.asarray(3, np.int64), name="sgd/iteration", trainable=False, dtype=np.int64))
+        3
+    """
+
+    def __int__(self) -> int:
+        return int(self.numpy())
+
+    __index__ = __int__
+
+
 # ------------------------------------------------------------------------------------------ helpers
 def _snake(name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
@@ -309,6 +326,7 @@ def _snake(name: str) -> str:
 def _check_learning_rate(lr: Any) -> Any:
     if isinstance(lr, LearningRateSchedule) or callable(lr):
         return lr
+    lr = _scalar(lr)   # numpy scalars, 0-d arrays, tensors: what Keras code assigns to a Variable
     if isinstance(lr, (int, float, np.floating, np.integer)) and not isinstance(lr, bool):
         return float(lr)
     raise ValueError("Argument `learning_rate` should be float, or an instance of LearningRateSchedule, or a "

@@ -10,12 +10,14 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay", "serialize",
-           "deserialize"]
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "CosineDecayRestarts", "PiecewiseConstantDecay",
+           "PolynomialDecay", "InverseTimeDecay", "serialize", "deserialize"]
 
 import math
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 
 class LearningRateSchedule:
@@ -133,7 +135,123 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-_SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}
+class PolynomialDecay(LearningRateSchedule):
+    """``(initial - end) * (1 - step / decay_steps) ** power + end``, the step held at ``decay_steps``; with
+    ``cycle`` the period grows to the first multiple of ``decay_steps`` above the step instead (Keras semantics).
+
+    Example:
+        >>> s = PolynomialDecay(1.0, decay_steps=10, end_learning_rate=0.0, power=2.0)
+        >>> s(0), round(s(5), 6), s(20)
+        (1.0, 0.25, 0.0)
+        >>> round(PolynomialDecay(1.0, 10, 0.0, cycle=True)(15), 6)
+        0.25
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, end_learning_rate: float = 0.0001,
+                 power: float = 1.0, cycle: bool = False, name: str = "PolynomialDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = cycle
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        decay_steps = float(self.decay_steps)
+        if self.cycle:
+            # Keras: the first multiple of decay_steps at or above the step, and one period at step 0.
+            decay_steps *= 1.0 if step == 0 else math.ceil(step / self.decay_steps)
+        else:
+            step = min(step, decay_steps)
+        p = step / decay_steps
+        end = self.end_learning_rate
+        return float((self.initial_learning_rate - end) * (1.0 - p) ** self.power + end)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (integer division if ``staircase``).
+
+    Example:
+        >>> s = InverseTimeDecay(1.0, decay_steps=10, decay_rate=0.5)
+        >>> s(0), s(10), round(s(15), 6), InverseTimeDecay(1.0, 10, 0.5, staircase=True)(15)
+        (1.0, 0.6666666666666666, 0.571429, 0.6666666666666666)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
+                 name: str = "InverseTimeDecay"):
+        if decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return float(self.initial_learning_rate / (1.0 + self.decay_rate * p))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): the first period lasts ``first_decay_steps``, each next one
+    ``t_mul`` times longer and starting from ``m_mul`` times the previous initial rate; within a period the
+    rate falls from its start to ``alpha`` times the initial rate (Keras semantics).
+
+    Example:
+        >>> s = CosineDecayRestarts(1.0, first_decay_steps=10, t_mul=2.0, m_mul=0.5)
+        >>> s(0), round(s(5), 6), s(10), round(s(20), 6), s(30)
+        (1.0, 0.5, 0.5, 0.25, 0.25)
+    """
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: int, t_mul: float = 2.0, m_mul: float = 1.0,
+                 alpha: float = 0.0, name: str = "SGDRDecay"):
+        if first_decay_steps <= 0:
+            raise ValueError("Argument `first_decay_steps` must be > 0. Received: "
+                             f"first_decay_steps={first_decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self._t_mul = t_mul
+        self._m_mul = m_mul
+        self.alpha = alpha
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        # float32 as in Keras: which period a step falls in is a floor of a logarithm, and at a period's
+        # boundary float32 and float64 may land on either side of it.
+        f32 = np.float32
+        fraction = f32(step) / f32(self.first_decay_steps)
+        t_mul = f32(self._t_mul)
+        if t_mul == 1.0:
+            i_restart = np.floor(fraction)
+            fraction = fraction - i_restart
+        else:
+            i_restart = np.floor(np.log(f32(1.0) - fraction * (f32(1.0) - t_mul)) / np.log(t_mul))
+            sum_r = (f32(1.0) - t_mul ** i_restart) / (f32(1.0) - t_mul)
+            fraction = (fraction - sum_r) / t_mul ** i_restart
+        cosine = f32(0.5) * f32(self._m_mul) ** i_restart * (f32(1.0) + np.cos(f32(math.pi) * fraction))
+        alpha = f32(self.alpha)
+        return float(f32(self.initial_learning_rate) * ((f32(1.0) - alpha) * cosine + alpha))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self._t_mul, "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+
+
+_SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, CosineDecayRestarts, PiecewiseConstantDecay,
+                                      PolynomialDecay, InverseTimeDecay)}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:

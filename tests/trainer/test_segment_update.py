@@ -85,6 +85,10 @@ OPTIMIZERS = {
     "rmsprop_centered": lambda: keras.optimizers.RMSprop(0.01, momentum=0.5, centered=True),
     "adagrad": lambda: keras.optimizers.Adagrad(0.1),
     "adam_clipvalue": lambda: keras.optimizers.Adam(0.01, clipvalue=0.01),
+    "nadam": lambda: keras.optimizers.Nadam(0.01),
+    "adamax": lambda: keras.optimizers.Adamax(0.01),
+    "adadelta": lambda: keras.optimizers.Adadelta(1.0),
+    "lion": lambda: keras.optimizers.Lion(0.01),
 }
 
 
