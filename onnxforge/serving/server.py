@@ -167,9 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
         digits = length_text.strip().lstrip("0") or "0"
         # Bounded before int(): Python refuses to parse over 4300 digits, and no such length can fit anyway.
         if len(digits) > len(str(app.max_body_bytes)) or int(digits) > app.max_body_bytes:
-            shown = digits if len(digits) <= 30 else f"a number of {len(digits)} digits"
+            shown = f"{digits} bytes" if len(digits) <= 30 else f"a Content-Length of {len(digits)} digits"
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"Request body of {shown} bytes is over the limit of {app.max_body_bytes} bytes",
+                        f"Request body of {shown} is over the limit of {app.max_body_bytes} bytes",
                         body_unread=True)
             return
         length = int(digits)

@@ -344,7 +344,7 @@ def test_a_content_length_of_thousands_of_digits_is_413_not_silence(serve):
     answer = _raw(server, b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
                   + b"9" * 5000 + b"\r\n\r\n{}")
     assert answer.startswith(b"HTTP/1.0 413"), answer[:200]
-    assert b"a number of 5000 digits" in answer and b"over the limit" in answer
+    assert b"a Content-Length of 5000 digits" in answer and b"over the limit" in answer
     # Leading zeros do not count against the bound.
     body = json.dumps({"inputs": {"x": [[1, 2, 3]]}}).encode()
     answer = _raw(server, b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
