@@ -63,6 +63,11 @@ MaxPool3D, AvgPool3D = MaxPooling3D, AveragePooling3D
 GlobalAvgPool3D, GlobalMaxPool3D = GlobalAveragePooling3D, GlobalMaxPooling3D
 
 
+#: The largest bin matrix (length x output steps, float32) an average pooling axis may build: the sizes come
+#: from a config, and a checkpoint of a few KB could otherwise ask for gigabytes at the first call.
+MAX_BIN_MATRIX_BYTES = 64 * 2**20
+
+
 def adaptive_bins(length: int, out: int) -> list[tuple[int, int]]:
     """``[(start, end), ...]`` of each output step: PyTorch's (and Keras 3's) adaptive pooling bins."""
     return [(math.floor(i * length / out), math.ceil((i + 1) * length / out)) for i in range(out)]
@@ -83,10 +88,19 @@ class _AdaptivePooling(Layer):
             list(range(2, self._rank + 2))
 
     def build(self, input_shape):
-        for axis in self._axes():
+        for axis, out in zip(self._axes(), self.output_size):
             if input_shape[axis] is None:
                 raise ValueError(f"Layer {self.name!r}: adaptive pooling needs known spatial sizes. Received: "
                                  f"input_shape={tuple(input_shape)}")
+            self._check_bin_matrix(input_shape[axis], out, input_shape)
+
+    def _check_bin_matrix(self, length: int, out: int, input_shape: Any) -> None:
+        """Refuse, naming the layer, a bin matrix over MAX_BIN_MATRIX_BYTES: checked when built and again when
+        called, since a loaded model may be called on other sizes than its build config's."""
+        if not self._max and length * out * 4 > MAX_BIN_MATRIX_BYTES:
+            raise ValueError(f"Layer {self.name!r}: averaging {length} steps into {out} bins takes a {length} x "
+                             f"{out} float32 bin matrix, over the {MAX_BIN_MATRIX_BYTES // 2**20} MiB this layer may "
+                             f"build. Received: input_shape={tuple(input_shape)}, output_size={tuple(self.output_size)}")
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_last":
@@ -103,6 +117,7 @@ class _AdaptivePooling(Layer):
         b = x.builder
         start = len(b.nodes)
         length = _ops.static_shape(x)[axis]
+        self._check_bin_matrix(length, out, tuple(x.shape))
         bins = adaptive_bins(length, out)
         if self._max:
             parts = [_ops.reduce("ReduceMax", b.op("Slice", [x, _ops.ints(b, [s]), _ops.ints(b, [e]),

@@ -11,7 +11,6 @@ __all__ = ["load_model", "load_weights"]
 
 import os
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from ..keras_objects import _REGISTERED, deserialize
 from ..layers.allocation import WeightBudgetError, weight_budget
 from ..layers.safe_mode import SafeModeScope
 from . import custom_state, integrity, metadata
-from .model_files import (_HDF5, _NPZ_NAMES, LEGACY_SAVED_MODEL_FORMAT, LEGACY_WEIGHTS_FORMAT, SAVED_MODEL_FORMAT,
+from .npz_weights import read_npz
+from .model_files import (_HDF5, LEGACY_SAVED_MODEL_FORMAT, LEGACY_WEIGHTS_FORMAT, SAVED_MODEL_FORMAT,
                           WEIGHTS_FORMAT, _check_weights_path, _fspath, _set_numpy_rng_state)
 
 
@@ -316,7 +316,8 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
     if name.endswith(".npz"):
         # No array may declare more than the model's weights hold together (plus the names array).
         limit = sum(int(np.prod(w.shape)) * 8 for w in model.weights) + 64 * (len(model.weights) + 1) + 4096
-        arrays, labels = _read_npz(path, limit)
+        # Room past the model's weights, so a file with a few too many still gets the count mismatch's message.
+        arrays, labels = read_npz(path, limit, max_members=2 * (len(model.weights) + 1) + 16)
     elif name.endswith(".onnx"):
         proto = load_onnx(path, max_bytes=max_bytes)
         meta = metadata.meta_dict(proto, path)
@@ -342,45 +343,3 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
         _check_weights_path(path, "load_weights")
         raise AssertionError("unreachable")
     _assign(model.weights, arrays, labels, f"load_weights('{path}')", skip_mismatch)
-
-
-def _npz_declared_bytes(path: Path) -> dict[str, int]:
-    """The bytes each ``.npy`` member of an ``.npz`` declares in its header, read without loading it
-    (a few KB of zipped zeros can declare gigabytes)."""
-    out: dict[str, int] = {}
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with archive.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                    np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f, max_header_size=10_000)
-            out[info.filename[:-4]] = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
-    return out
-
-
-def _read_npz(path: Path, limit: int | None = None) -> tuple[list[np.ndarray], list[str]]:
-    try:
-        if limit is not None:
-            for key, nbytes in _npz_declared_bytes(path).items():
-                if nbytes > limit:
-                    raise OnnxLoadError(path, f"array {key!r} declares {nbytes} bytes, more than all the model's "
-                                        f"weights together ({limit} bytes): not read", key=key)
-        with np.load(path, allow_pickle=False) as data:
-            keys = list(data.keys())
-            if _NPZ_NAMES in keys:
-                labels = [str(n) for n in data[_NPZ_NAMES]]
-                arrays = [data[f"w{k:05d}"] for k in range(len(labels))]
-            else:   # np.savez(*arrays): arr_0, arr_1, ...
-                count = len(keys)
-                labels = [f"arr_{k}" for k in range(count)]
-                arrays = [data[k] for k in labels]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"load_weights(): no such file: {str(path)!r}") from None
-    except OnnxLoadError:
-        raise
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"load_weights(): {str(path)!r} is not a readable weights .npz file ({e}).") from None
-    return arrays, labels

@@ -8,6 +8,8 @@ budget for request bodies, and the Host check against DNS rebinding. Standard li
   their request are cut at once and those being answered get a bounded drain time.
 * :class:`ByteBudget` bounds the request bodies held at once (a JSON body costs ~20x its size once
   parsed); a request that does not fit is answered 503 instead of queued.
+* :func:`refuse` answers a connection over the cap with 503 from the accept loop, and :func:`linger_close`
+  closes a socket whose request was answered unread without resetting it.
 * :func:`host_allowed` implements the ``Host`` check: a web page that rebinds its own DNS name to
   127.0.0.1 can make a browser send requests here, but the browser still sends that name as ``Host``.
 
@@ -17,13 +19,16 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Connections", "ByteBudget", "host_allowed", "host_name"]
+__all__ = ["Connections", "ByteBudget", "host_allowed", "host_name", "linger_close", "refuse"]
 
 import ipaddress
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterable
+
+_CHUNK = 1 << 16
 
 
 class ByteBudget:
@@ -127,6 +132,56 @@ class Connections:
             for sock in list(self._open):
                 self._cut(sock)
             self._lock.notify_all()
+
+
+_lingering = threading.BoundedSemaphore(32)   # refused sockets drained at once; past this, closed outright
+
+
+def linger_close(sock: socket.socket, max_bytes: int, seconds: float) -> None:
+    """Half-close, drain at most ``max_bytes`` for at most ``seconds``, close. Closing a socket with unread
+    input makes the kernel send a reset, so a client still sending its request would get a broken pipe
+    instead of the answer already written for it."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + seconds
+        drained = 0
+        while drained < max_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
+            chunk = sock.recv(_CHUNK)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def refuse(sock: socket.socket) -> None:
+    body = json.dumps({"error": "Too many connections; retry later"}).encode()
+    head = (f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Retry-After: 1\r\nConnection: close\r\n\r\n").encode()
+    try:
+        sock.settimeout(0.5)
+        sock.sendall(head + body)
+    except OSError:
+        sock.close()
+        return
+    # Called from the accept loop: the lingering close runs beside it, a bounded number at a time.
+    if not _lingering.acquire(blocking=False):
+        sock.close()
+        return
+
+    def linger() -> None:
+        try:
+            linger_close(sock, _CHUNK, 0.5)
+        finally:
+            _lingering.release()
+
+    threading.Thread(target=linger, name="onnxforge-refused", daemon=True).start()
 
 
 def host_name(header: str) -> str:

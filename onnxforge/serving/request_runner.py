@@ -8,6 +8,7 @@ __all__ = ["ModelRunner", "RequestError", "TensorSpec"]
 
 import os
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -93,6 +94,9 @@ class ModelRunner:
         providers: onnxruntime execution providers, in priority order. Defaults to CUDA (if
             available) then CPU.
         session_options: Passed to ``onnxruntime.InferenceSession``.
+        max_input_bytes: The most bytes one request's input arrays may take together (string inputs count
+            every value padded to the longest, as numpy stores them); checked on the decoded JSON before
+            any array is built.
 
     Example:
         >>> import numpy as np, onnx
@@ -110,7 +114,11 @@ class ModelRunner:
 
     def __init__(self, model: str | os.PathLike[str] | onnx.ModelProto, *,
                  providers: Sequence[str] | None = None,
-                 session_options: ort.SessionOptions | None = None) -> None:
+                 session_options: ort.SessionOptions | None = None,
+                 max_input_bytes: int = 256 * 2**20) -> None:
+        if not isinstance(max_input_bytes, int) or isinstance(max_input_bytes, bool) or max_input_bytes < 1:
+            raise ValueError(f"max_input_bytes must be a positive int. Received: max_input_bytes={max_input_bytes!r}")
+        self.max_input_bytes = max_input_bytes
         providers = list(providers) if providers is not None else _default_providers()
         if isinstance(model, onnx.ModelProto):
             self.source = "<ModelProto>"
@@ -198,7 +206,11 @@ class ModelRunner:
         missing = [n for n in names if n not in values]
         if missing:
             raise RequestError(f"Missing input '{missing[0]}'; the model's inputs are: {', '.join(names)}")
-        feeds = {s.name: _to_array(s, values[s.name]) for s in self.inputs}
+        feeds: dict[str, np.ndarray] = {}
+        left = self.max_input_bytes
+        for spec in self.inputs:
+            feeds[spec.name] = _to_array(spec, values[spec.name], left)
+            left -= feeds[spec.name].nbytes
         self._check_named_dims(feeds)
         for check in self._value_checks:
             try:
@@ -255,41 +267,83 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _kind_name(arr: np.ndarray) -> str:
-    return {"f": "float", "i": "integer", "u": "integer", "b": "bool", "U": "string"}.get(arr.dtype.kind,
-                                                                                       arr.dtype.name)
+#: The Python types a JSON leaf may have for each numpy dtype kind (bool is not an int here: JSON keeps them apart).
+_LEAF_TYPES: dict[str, tuple[type, ...]] = {"f": (int, float), "i": (int,), "u": (int,), "b": (bool,), "U": (str,)}
+_SEQUENCES = {list, tuple}
+_JSON_NAMES = {bool: "bool", int: "integer", float: "float", str: "string", type(None): "null", dict: "object"}
 
 
-def _to_array(spec: TensorSpec, value: Any) -> np.ndarray:
-    """One JSON value -> an array of the input's dtype and shape, or a RequestError saying why not."""
+def _nested_shape(name: str, value: Any) -> tuple[list[int], list[Any]]:
+    """The shape and the flat leaves of a rectangular nested list, walked one depth at a time.
+
+    No numpy and no recursion: numpy would build the array before anything is checked (strings pad to the
+    longest one, so a small body of one long string and many empty ones becomes gigabytes), and a nesting
+    depth only the JSON parser bounds must not meet Python's recursion limit. Each depth costs a few passes
+    in C (``map``, ``set``, ``chain``), so a large request is checked about as fast as numpy reads it.
+    """
+    shape: list[int] = []
+    level = [value]
+    while level:
+        types = set(map(type, level))
+        if not types <= _SEQUENCES:
+            if types & _SEQUENCES:
+                raise RequestError(f"Input '{name}' is not a rectangular nested list of values: lists and values "
+                                   f"are mixed at depth {len(shape)}.")
+            break
+        sizes = set(map(len, level))
+        if len(sizes) > 1:
+            raise RequestError(f"Input '{name}' is not a rectangular nested list of values: the lists at depth "
+                               f"{len(shape)} have lengths {sorted(sizes)[:4]}.")
+        shape.append(sizes.pop())
+        level = list(chain.from_iterable(level))
+    return shape, level
+
+
+def _to_array(spec: TensorSpec, value: Any, max_bytes: int) -> np.ndarray:
+    """One JSON value -> an array of the input's dtype and shape, or a RequestError saying why not.
+
+    Everything is checked on the decoded JSON (shape, leaf types, value range, the bytes the array will
+    take, at most ``max_bytes``) before numpy allocates anything.
+    """
     want = spec.dtype
     assert want is not None
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise RequestError(f"Input '{spec.name}' is not a rectangular nested list of values ({e}).") from None
-    if arr.dtype.kind == "O":
-        raise RequestError(f"Input '{spec.name}' is not a rectangular nested list of {want.name} values "
-                           "(ragged rows, mixed types, nulls, or integers too large).")
-    allowed = {"f": "fiu", "i": "iu", "u": "iu", "b": "b", "U": "U"}[want.kind]
-    if arr.size and arr.dtype.kind not in allowed:
-        raise RequestError(f"Input '{spec.name}' expects {want.name} values; received {_kind_name(arr)} values.")
-    if want.kind in "iu" and arr.size:
-        info = np.iinfo(want)
-        if arr.min() < info.min or arr.max() > info.max:
-            raise RequestError(f"Input '{spec.name}' expects {want.name} values in [{info.min}, {info.max}]; "
-                               f"received values in [{arr.min()}, {arr.max()}].")
-    if want.kind == "f" and arr.size and arr.dtype.kind == "f":
-        finite = arr[np.isfinite(arr)]
-        if finite.size and np.abs(finite).max() > np.finfo(want).max:
-            raise RequestError(f"Input '{spec.name}' has values beyond the {want.name} range "
-                               f"(max {np.finfo(want).max}).")
+    if isinstance(value, np.ndarray):   # a Python caller's array: the same checks, on its values
+        value = value.tolist()
+    shape, leaves = _nested_shape(spec.name, value)
+    bad = set(map(type, leaves)).difference(_LEAF_TYPES[want.kind])
+    if bad:
+        wrong = next(v for v in leaves if type(v) in bad)
+        got = _JSON_NAMES.get(type(wrong), type(wrong).__name__)
+        raise RequestError(f"Input '{spec.name}' expects {want.name} values; received {got} values "
+                           f"(e.g. {_brief(wrong)}).")
     if spec.shape is not None:
-        ok = arr.ndim == len(spec.shape) and all(
-            not isinstance(d, int) or d == s for d, s in zip(spec.shape, arr.shape))
+        ok = len(shape) == len(spec.shape) and all(
+            not isinstance(d, int) or d == s for d, s in zip(spec.shape, shape))
         if not ok:
             dynamic = [d for d in spec.shape if not isinstance(d, int)]
             note = " (named or ? dims take any size)" if dynamic else ""
             raise RequestError(f"Input '{spec.name}' expects shape {spec.describe()}{note}; received shape "
-                               f"{list(arr.shape)}.")
-    return arr.astype(want, copy=False) if want.kind != "U" else arr
+                               f"{shape}.")
+    itemsize = 4 * max(map(len, leaves), default=1) if want.kind == "U" else want.itemsize
+    if len(leaves) * itemsize > max_bytes:
+        raise RequestError(f"Input '{spec.name}' would take {len(leaves) * itemsize} bytes as "
+                           f"{'strings' if want.kind == 'U' else want.name} "
+                           f"({len(leaves)} values{' padded to the longest' if want.kind == 'U' else ''}); the "
+                           f"request's inputs may take only {max_bytes} more bytes (max_input_bytes).")
+    if leaves and want.kind in "iu":
+        info, low, high = np.iinfo(want), min(leaves), max(leaves)
+        if low < info.min or high > info.max:
+            raise RequestError(f"Input '{spec.name}' expects {want.name} values in [{info.min}, {info.max}]; "
+                               f"received values in [{low}, {high}] ({'too large' if high > info.max else 'too small'}).")
+    if want.kind == "f":
+        beyond = RequestError(f"Input '{spec.name}' has values beyond the {want.name} range "
+                              f"(max {float(np.finfo(want).max):g}).")
+        try:   # float64 holds every JSON number closely enough to check the range; a huge int overflows here
+            wide = np.array(leaves, dtype=np.float64)
+        except OverflowError:
+            raise beyond from None
+        finite = wide[np.isfinite(wide)]
+        if finite.size and np.abs(finite).max() > np.finfo(want).max:
+            raise beyond
+        return wide.astype(want, copy=False).reshape(shape)
+    return np.array(leaves, dtype=want).reshape(shape)

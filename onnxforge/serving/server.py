@@ -9,8 +9,9 @@ Endpoints:
 Answers other than 200, each with ``{"error": ...}``: 400 a bad request (naming the input, received versus
 expected shape or dtype), 403 a ``Host`` header not allowed, 404 an unknown path, 411 no
 ``Content-Length``, 413 a body over ``max_body_bytes``, 415 a body that is not declared JSON, 500 the
-model failed (naming the node), 503 the server is busy (connection cap, body memory budget, or no model
-slot within ``request_timeout_s``).
+model failed (naming the node), 503 the server is busy (connection cap, body memory budget, no model
+slot within ``request_timeout_s``, or out of memory); the standard library's own refusals (a bad request
+line, 414, 431, 501) are JSON too.
 
 What it guarantees under load and abuse:
 
@@ -38,7 +39,6 @@ import json
 import os
 import socket
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +49,7 @@ import onnx
 import onnxruntime as ort
 
 from onnxforge.serving.batcher import Batcher
-from onnxforge.serving.limits import ByteBudget, Connections, host_allowed
+from onnxforge.serving.limits import ByteBudget, Connections, host_allowed, linger_close, refuse
 from onnxforge.graph.row_independence import analyze
 from onnxforge.serving.request_runner import ModelRunner, RequestError
 
@@ -71,7 +71,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         if not self.app.connections.admit(request):
-            _refuse(request)   # over the connection cap: answer at once, from the accept loop
+            refuse(request)   # over the connection cap: answer at once, from the accept loop
             return
         super().process_request(request, client_address)
 
@@ -84,56 +84,6 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
-
-
-_lingering = threading.BoundedSemaphore(32)   # refused sockets drained at once; past this, closed outright
-
-
-def _linger_close(sock: socket.socket, max_bytes: int, seconds: float) -> None:
-    """Half-close, drain at most ``max_bytes`` for at most ``seconds``, close. Closing a socket with unread
-    input makes the kernel send a reset, so a client still sending its request would get a broken pipe
-    instead of the answer already written for it."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        deadline = time.monotonic() + seconds
-        drained = 0
-        while drained < max_bytes:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            sock.settimeout(left)
-            chunk = sock.recv(_CHUNK)
-            if not chunk:
-                break
-            drained += len(chunk)
-    except OSError:
-        pass
-    finally:
-        sock.close()
-
-
-def _refuse(sock: socket.socket) -> None:
-    body = json.dumps({"error": "Too many connections; retry later"}).encode()
-    head = (f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Retry-After: 1\r\nConnection: close\r\n\r\n").encode()
-    try:
-        sock.settimeout(0.5)
-        sock.sendall(head + body)
-    except OSError:
-        sock.close()
-        return
-    # Called from the accept loop: the lingering close runs beside it, a bounded number at a time.
-    if not _lingering.acquire(blocking=False):
-        sock.close()
-        return
-
-    def linger() -> None:
-        try:
-            _linger_close(sock, _CHUNK, 0.5)
-        finally:
-            _lingering.release()
-
-    threading.Thread(target=linger, name="onnxforge-refused", daemon=True).start()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -157,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _linger(self) -> None:
         """A lingering close for a request answered before its body was read (403, 411, 413, 415, 503)."""
-        _linger_close(self.connection, self.LINGER_BYTES, self.LINGER_SECONDS)
+        linger_close(self.connection, self.LINGER_BYTES, self.LINGER_SECONDS)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.log_requests:
@@ -214,12 +164,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.LENGTH_REQUIRED, "POST /v1/predict needs a Content-Length header",
                         body_unread=True)
             return
-        length = int(length_text)
-        if length > app.max_body_bytes:
+        digits = length_text.strip().lstrip("0") or "0"
+        # Bounded before int(): Python refuses to parse over 4300 digits, and no such length can fit anyway.
+        if len(digits) > len(str(app.max_body_bytes)) or int(digits) > app.max_body_bytes:
+            shown = f"{digits} bytes" if len(digits) <= 30 else f"a Content-Length of {len(digits)} digits"
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"Request body of {length} bytes is over the limit of {app.max_body_bytes} bytes",
+                        f"Request body of {shown} is over the limit of {app.max_body_bytes} bytes",
                         body_unread=True)
             return
+        length = int(digits)
         kind = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         if kind != "application/json":
             self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "POST /v1/predict takes a JSON body: send "
@@ -251,12 +204,18 @@ class _Handler(BaseHTTPRequestHandler):
         except RecursionError:
             self._error(HTTPStatus.BAD_REQUEST, "The request body is not valid JSON: nested too deeply")
             return
+        except MemoryError:
+            self._out_of_memory()
+            return
         del body
         try:
             outputs = app.predict(payload)
             data, non_finite = app.encode(outputs)
         except RequestError as e:
             self._error(HTTPStatus.BAD_REQUEST, str(e))
+            return
+        except MemoryError:   # before the catch-all: the model did not fail, this process ran short
+            self._out_of_memory()
             return
         except (_Busy, TimeoutError) as e:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(e) or "Timed out waiting for the model",
@@ -266,6 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"Model run failed: {type(e).__name__}: {e}")
             return
         self._send(HTTPStatus.OK, data)
+
+    def _out_of_memory(self) -> None:
+        self._error(HTTPStatus.SERVICE_UNAVAILABLE, "The server does not have the memory for this request now; "
+                    "retry later or send a smaller one", {"Retry-After": "1"})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (bad request line, 414, 431, 501) answered as JSON too."""
+        short = self.responses.get(code, ("Error", ""))[0]
+        self.log_error("code %d, message %s", code, message)
+        self._error(code, f"{message or short}" + (f": {explain}" if explain else ""))
 
     def _read_body(self, length: int) -> bytes:
         parts, got = [], 0
@@ -292,7 +261,8 @@ class InferenceServer:
         max_batch: The most rows one batched run may take; 1 turns batching off.
         batch_timeout_ms: How long to wait for more requests after the first of a batch.
         providers: onnxruntime execution providers (default: CUDA if available, then CPU).
-        max_body_bytes: Larger request bodies get 413.
+        max_body_bytes: Larger request bodies get 413; a request's input arrays may take at most 4 times this
+            (strings count padded to the longest, as numpy stores them): 400 otherwise.
         max_inflight_bytes: The most request-body bytes held at once (parsed JSON costs ~20x); beyond, 503.
         max_connections: The most connections handled at once; more get an immediate 503.
         max_concurrent_runs: The most unbatched model runs at once (default: the CPU count).
@@ -352,7 +322,10 @@ class InferenceServer:
             allowed_hosts = ["localhost"]
         if isinstance(allowed_hosts, str) or not all(isinstance(h, str) for h in allowed_hosts):
             raise ValueError(f"allowed_hosts must be a list of host names. Received: allowed_hosts={allowed_hosts!r}")
-        self.runner = ModelRunner(model, providers=providers, session_options=session_options)
+        # 4 bytes per body byte is what any numeric body can need (int64 from "1,"); only strings padded to
+        # the longest one go past it, and those are refused before numpy pads them.
+        self.runner = ModelRunner(model, providers=providers, session_options=session_options,
+                                  max_input_bytes=4 * max_body_bytes)
         self.max_body_bytes = max_body_bytes
         self.read_timeout_s, self.write_timeout_s = float(read_timeout_s), float(write_timeout_s)
         self.request_timeout_s, self.drain_timeout_s = float(request_timeout_s), float(drain_timeout_s)

@@ -333,3 +333,52 @@ def test_npz_weights_declaring_huge_arrays_are_not_read(tmp_path, saved):
         model.load_weights(tmp_path / "bomb.npz")
     np.savez(tmp_path / "ok.npz", *model.get_weights())
     model.load_weights(tmp_path / "ok.npz")
+
+
+def _npz(path, members):
+    """A zip of ``(name, bytes)`` members, deflated, as np.savez_compressed writes."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return path
+
+
+def _npy(shape, dtype="<f8", data=b""):
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue() + data
+
+
+def test_npz_members_np_load_would_read_whole_are_refused(tmp_path, saved):
+    """np.load serves members without the .npy suffix too: raw bytes read whole, or a .npy header declaring
+    a terabyte that numpy allocates before reading. Every member is checked first."""
+    model = load_model(saved)
+    with pytest.raises(OnnxLoadError, match=r"member '__names__' is not one a weights \.npz holds") as info:
+        model.load_weights(_npz(tmp_path / "raw.npz", [("__names__", b"\0" * 2**20)]))
+    assert info.value.key == "__names__"
+    with pytest.raises(OnnxLoadError, match=r"member 'w00000' is not one"):
+        model.load_weights(_npz(tmp_path / "huge.npz", [("w00000", _npy((2**37,)))]))
+    with pytest.raises(OnnxLoadError, match=r"member 'kernel.npy' is not one"):
+        model.load_weights(_npz(tmp_path / "other.npz", [("kernel.npy", _npy((2,), data=b"\0" * 16))]))
+
+
+def test_npz_members_that_declare_more_than_they_store_or_repeat_are_refused(tmp_path, saved):
+    model = load_model(saved)
+    short = _npz(tmp_path / "short.npz", [("arr_0.npy", _npy((300,), data=b"\0" * 8))])
+    with pytest.raises(OnnxLoadError, match=r"member 'arr_0.npy' stores 8 bytes after its header, which declares 2400"):
+        model.load_weights(short)
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        twice = _npz(tmp_path / "twice.npz", [("arr_0.npy", _npy((1,), data=b"\0" * 8))] * 2)
+    with pytest.raises(OnnxLoadError, match=r"member 'arr_0.npy' appears twice"):
+        model.load_weights(twice)
+    many = _npz(tmp_path / "many.npz", [(f"arr_{k}.npy", _npy((1,), data=b"\0" * 8)) for k in range(50)])
+    with pytest.raises(OnnxLoadError, match=r"holds 50 members, far more than the model's weights.*at most 26"):
+        model.load_weights(many)
+    np.savez_compressed(tmp_path / "ok.npz", *model.get_weights())
+    model.load_weights(tmp_path / "ok.npz")
+    model.save_weights(tmp_path / "own.npz")
+    model.load_weights(tmp_path / "own.npz")

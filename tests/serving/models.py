@@ -48,3 +48,12 @@ def column_sum() -> onnx.ModelProto:
         [helper.make_tensor_value_info("total", TensorProto.FLOAT, [3])],
         [numpy_helper.from_array(np.array([0], np.int64), "axes")],
     )
+
+
+def strings() -> onnx.ModelProto:
+    """y = Identity(s): s [N, 3] string -> y [N, 3] string."""
+    return _model(
+        [helper.make_node("Identity", ["s"], ["y"])],
+        [helper.make_tensor_value_info("s", TensorProto.STRING, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.STRING, ["N", 3])],
+    )

@@ -327,3 +327,53 @@ def test_a_connection_over_the_cap_reads_its_503_while_still_sending(serve):
         head = f"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         answer = _send_slowly_then_read(server, head.encode(), body)
     assert answer.startswith(b"HTTP/1.0 503") and b"Too many connections" in answer
+
+
+def _raw(server, data: bytes) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_content_length_of_thousands_of_digits_is_413_not_silence(serve):
+    # int() refuses strings over 4300 digits: the length is bounded before it is parsed.
+    server = serve(models.matmul_relu())
+    answer = _raw(server, b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
+                  + b"9" * 5000 + b"\r\n\r\n{}")
+    assert answer.startswith(b"HTTP/1.0 413"), answer[:200]
+    assert b"a Content-Length of 5000 digits" in answer and b"over the limit" in answer
+    # Leading zeros do not count against the bound.
+    body = json.dumps({"inputs": {"x": [[1, 2, 3]]}}).encode()
+    answer = _raw(server, b"POST /v1/predict HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
+                  + b"0" * 40 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert answer.startswith(b"HTTP/1.0 200"), answer[:200]
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"PUT /v1/predict HTTP/1.0\r\n\r\n", b"501"),
+    (b"GET /" + b"a" * 70_000 + b" HTTP/1.0\r\n\r\n", b"414"),
+    (b"GET / HTTP/1.0\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
+    (b"GET / HTTP/9.9 extra\r\n\r\n", None),   # no version understood: the body alone, as HTTP/0.9
+])
+def test_the_standard_librarys_own_refusals_are_json_too(serve, request_bytes, status):
+    answer = _raw(serve(models.matmul_relu()), request_bytes)
+    if status is None:
+        assert "Bad request" in json.loads(answer)["error"], answer[:300]
+        return
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == status and b"Content-Type: application/json" in head, answer[:300]
+    assert isinstance(json.loads(body)["error"], str)
+
+
+def test_running_out_of_memory_is_503_not_a_model_failure(serve, monkeypatch):
+    server = serve(models.matmul_relu(), batching="off")
+
+    def no_memory(payload):
+        raise MemoryError()
+
+    monkeypatch.setattr(server.runner, "parse_request", no_memory)
+    status, body = request(server, {"inputs": {"x": [[1, 2, 3]]}})
+    assert status == 503 and "memory" in body["error"] and "Model run failed" not in body["error"]

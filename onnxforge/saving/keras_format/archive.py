@@ -45,7 +45,7 @@ from ..atomic import atomic_write
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
 from .assets import load_assets, read_assets, save_assets
-from .errors import KerasFileError
+from .errors import KerasFileError, Stage
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
 
@@ -188,16 +188,23 @@ def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, s
     if not isinstance(entry, dict) or "class_name" not in entry or not isinstance(entry.get("config"), dict):
         raise KerasFileError(path, "config.json is not a serialized Keras model (expected an object with "
                              "'class_name' and 'config')", key=_CONFIG)
-    check_no_lambda_bytecode(entry, safe_mode, f"load_model('{path}')")
+    refuse_lambdas(entry, safe_mode, path, _CONFIG)
     custom = dict(custom_objects or {})
-    model_entry = {k: v for k, v in entry.items() if k != "compile_config"}
-    converted = keras_config_to_onnxforge(model_entry, custom)
-    with weight_budget(stored, f"'{path}'"):
+    # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the member.
+    with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"):
+        converted = keras_config_to_onnxforge({k: v for k, v in entry.items() if k != "compile_config"}, custom)
+    with Stage(path, _CONFIG, "config.json does not describe a model onnxforge can build"), \
+            weight_budget(stored, f"'{path}'"):
+        return deserialize(converted, custom)
+
+
+def refuse_lambdas(entry: Any, safe_mode: bool, path: Path, key: str) -> None:
+    """Keras's refusal of serialized bytecode (unless ``safe_mode=False``), as a KerasFileError naming ``key``."""
+    with Stage(path, key, f"{key} cannot be searched for Python bytecode"):
         try:
-            model = deserialize(converted, custom)
-        except RecursionError:
-            raise KerasFileError(path, "the model config nests too deeply", key=_CONFIG) from None
-    return model
+            check_no_lambda_bytecode(entry, safe_mode, "safe_mode=True")
+        except ValueError as e:
+            raise KerasFileError(path, str(e), key=key) from None
 
 
 def _raise_problems(problems: Sequence[LoadProblem], path: Path, skip_mismatch: bool) -> None:
@@ -219,15 +226,17 @@ def _raise_problems(problems: Sequence[LoadProblem], path: Path, skip_mismatch: 
 def _compile(model: Any, compile_config: Any, path: Path, custom_objects: Mapping[str, Any] | None) -> None:
     if not isinstance(compile_config, Mapping):
         raise KerasFileError(path, "compile_config is not an object", key="compile_config")
-    try:
-        kwargs = from_keras_compile_config(compile_config, custom_objects)
-    except ValueError as e:
-        raise KerasFileError(path, f"its compile config cannot be rebuilt: {e}. Load with compile=False and "
-                             "compile the model yourself", key="compile_config") from None
-    model.compile(**kwargs)
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None and getattr(model, "built", False):
-        optimizer.build(model.trainable_weights)   # as Keras's compile_from_config: the slots exist to load into
+    with Stage(path, "compile_config", "its compile config cannot be applied (load with compile=False and "
+               "compile the model yourself)"):
+        try:
+            kwargs = from_keras_compile_config(compile_config, custom_objects)
+        except ValueError as e:
+            raise KerasFileError(path, f"its compile config cannot be rebuilt: {e}. Load with compile=False and "
+                                 "compile the model yourself", key="compile_config") from None
+        model.compile(**kwargs)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and getattr(model, "built", False):
+            optimizer.build(model.trainable_weights)   # as Keras's compile_from_config: slots to load into
 
 
 def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None,
@@ -246,8 +255,9 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
 
     Raises:
         FileNotFoundError: no such file.
-        KerasFileError: the archive is not a zip, lacks a member, is hostile or does not fit its config.
-        UnsupportedKerasLayerError: the model uses layers or arguments onnxforge does not have.
+        KerasFileError: the archive is not a zip, lacks a member, is hostile or does not fit its config;
+            any failure while rebuilding, compiling or filling the model ends as one, naming the member.
+        UnsupportedKerasLayerError: (a KerasFileError) the model uses layers or arguments onnxforge lacks.
     """
     if not isinstance(safe_mode, bool):
         raise TypeError(f"load_model(): safe_mode must be a bool. Received: safe_mode={safe_mode!r}")
@@ -261,14 +271,17 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         weights = _read_member(zf, path, _WEIGHTS, max_bytes)
         assets = read_assets(zf.namelist(), lambda name, limit: _read_member(zf, path, name, limit), path, max_bytes)
     with H5Reader(weights, path) as reader:
-        model = _rebuild(entry, path, custom_objects, safe_mode, reader.stored_shapes(skip=("optimizer",)))
+        with Stage(path, _WEIGHTS, "the weights file cannot be read"):
+            stored = reader.stored_shapes(skip=("optimizer",))
+        model = _rebuild(entry, path, custom_objects, safe_mode, stored)
         compile_config = entry.get("compile_config") if compile else None
         if compile_config == {}:   # Keras writes {} for a model never compiled, and skips it on load
             compile_config = None
         if compile_config is not None:
             _compile(model, compile_config, path, custom_objects)
         saveables = keras_saveables(model, include_optimizer=compile_config is not None)
-        problems = reader.load(saveables)
+        with Stage(path, _WEIGHTS, "the weights cannot be loaded into the model"):
+            problems = reader.load(saveables)
     _raise_problems(problems, path, skip_mismatch=False)
     load_assets(saveables, assets, path)
     return model
@@ -292,7 +305,8 @@ def load_keras_weights(model: Any, filepath: str | os.PathLike[str], skip_mismat
         if not path.exists():
             raise FileNotFoundError(f"load_weights(): no such file: {str(path)!r}")
         source = path
-    with H5Reader(source, path) as reader:
+    with H5Reader(source, path) as reader, Stage(path, _WEIGHTS if path.name.endswith(".keras") else None,
+                                                 "the weights cannot be loaded into the model"):
         saveables = keras_saveables(model)
         if reader.group("optimizer/vars") is None:
             saveables = [s for s in saveables if not s.is_optimizer]

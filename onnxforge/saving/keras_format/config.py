@@ -39,6 +39,7 @@ from ...custom_objects import custom_object_scope
 from ...layers.base import Layer
 from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
 from ...layers.serialization import get_registered_object
+from .errors import UnsupportedKerasLayerError
 
 #: Arguments of Keras layers (and initializers) onnxforge does not take, with the value that makes them
 #: inert; ``None`` / ``False`` are always inert. A callable decides from the whole config.
@@ -50,18 +51,6 @@ _INERT: dict[str, Any] = {
 
 #: Keras classes that are data, not layers, inside a layer config.
 _PLAIN = ("__keras_tensor__", "DTypePolicy", "FloatDTypePolicy", "__tuple__", "__numpy__")
-
-
-class UnsupportedKerasLayerError(NotImplementedError):
-    """The Keras model uses layer classes or arguments onnxforge does not implement.
-
-    Attributes:
-        problems: one line per unsupported layer (its name, class and, where relevant, the argument).
-    """
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("onnxforge cannot rebuild this Keras model:\n  - " + "\n  - ".join(problems))
 
 
 _UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")

@@ -141,7 +141,11 @@ class H5Reader:
         file can make us allocate is the model's own size)."""
         if tuple(ds.shape) != tuple(shape):
             raise ValueError(f"shape mismatch: the model expects {tuple(shape)}, the file holds {tuple(ds.shape)}")
-        value = np.asarray(ds[()])
+        try:
+            value = np.asarray(ds[()])
+        except (OSError, RuntimeError, TypeError, ValueError) as e:   # h5py's own: a corrupt or truncated chunk
+            raise KerasFileError(self.path, f"the dataset cannot be read ({type(e).__name__}: {e})",
+                                 key=where) from None
         if ds.attrs.get("dtype") == "bfloat16":     # Keras stores bfloat16 as its raw 16-bit patterns
             value = (value.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
         return value
@@ -164,7 +168,11 @@ class H5Reader:
                 return
             shapes.append(tuple(int(d) for d in obj.shape))
 
-        root.visititems(visit)
+        try:
+            root.visititems(visit)
+        except (OSError, RuntimeError, TypeError, ValueError) as e:   # a corrupt object header or B-tree
+            raise KerasFileError(self.path, f"the HDF5 file cannot be walked ({type(e).__name__}: {e})",
+                                 key=under or "/") from None
         return shapes
 
     # -------------------------------------------------------------- whole models

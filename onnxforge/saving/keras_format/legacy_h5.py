@@ -36,11 +36,10 @@ import numpy as np
 from ...layers.serialization import deserialize, serialize
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
-from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES
+from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES, refuse_lambdas
 from .compile_config import from_keras_compile_config, to_keras_compile_config
-from .config import (check_no_lambda_bytecode, keras_config_to_onnxforge, normalize_legacy_config,
-                     onnxforge_config_to_keras)
-from .errors import KerasFileError
+from .config import keras_config_to_onnxforge, normalize_legacy_config, onnxforge_config_to_keras
+from .errors import KerasFileError, Stage
 from .h5io import H5Reader, require_h5py
 from .layout import optimizer_refs
 
@@ -215,7 +214,8 @@ def load_legacy_weights(model: Any, filepath: str | os.PathLike[str], skip_misma
             group = reader.group("model_weights")
         if "layer_names" not in group.attrs:
             raise KerasFileError(path, "it has no 'layer_names' attribute: not a legacy Keras weights or model file")
-        _load_weights_group(reader, group, model, skip_mismatch, by_name)
+        with Stage(path, group.name, "the weights cannot be loaded into the model"):
+            _load_weights_group(reader, group, model, skip_mismatch, by_name)
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -259,9 +259,9 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
 
     Raises:
         FileNotFoundError: no such file.
-        KerasFileError: not an HDF5 model file, or hostile.
-        UnsupportedKerasLayerError: layers or arguments onnxforge does not have.
-        ValueError: the weights do not fit the architecture.
+        KerasFileError: not an HDF5 model file, hostile, or weights that do not fit the architecture; any
+            failure while rebuilding, compiling or filling the model ends as one, naming the attribute or group.
+        UnsupportedKerasLayerError: (a KerasFileError) layers or arguments onnxforge does not have.
     """
     if not isinstance(safe_mode, bool):
         raise TypeError(f"load_model(): safe_mode must be a bool. Received: safe_mode={safe_mode!r}")
@@ -277,19 +277,28 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
             raise KerasFileError(path, f"No model config found in the file{hint}", key="model_config")
         if not isinstance(model_config, dict) or "class_name" not in model_config:
             raise KerasFileError(path, "model_config is not a serialized Keras model", key="model_config")
-        check_no_lambda_bytecode(model_config, safe_mode, f"load_model('{path}')")
+        refuse_lambdas(model_config, safe_mode, path, "model_config")
         custom = dict(custom_objects or {})
-        converted = keras_config_to_onnxforge(normalize_legacy_config(model_config), custom)
-        with weight_budget(reader.stored_shapes("model_weights"), f"'{path}'"):
+        # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the part.
+        with Stage(path, "model_config", "model_config cannot be read as a Keras model config"):
+            converted = keras_config_to_onnxforge(normalize_legacy_config(model_config), custom)
+        with Stage(path, "model_weights", "the weights cannot be read"):
+            stored = reader.stored_shapes("model_weights")
+        with Stage(path, "model_config", "model_config does not describe a model onnxforge can build"), \
+                weight_budget(stored, f"'{path}'"):
             model = deserialize(converted, custom)
         weights = reader.group("model_weights")
         if weights is None:
             raise KerasFileError(path, "the file has no 'model_weights' group", key="model_weights")
-        _load_weights_group(reader, weights, model, skip_mismatch=False, by_name=False)
+        with Stage(path, "model_weights", "the weights cannot be loaded into the model"):
+            _load_weights_group(reader, weights, model, skip_mismatch=False, by_name=False)
         training_config = _json_attr(reader, reader.file, "training_config") if compile else None
         if isinstance(training_config, Mapping):
-            _legacy_compile(model, training_config, path, custom_objects)
-            _load_optimizer(reader, model)
+            with Stage(path, "training_config", "its training config cannot be applied (load with compile=False "
+                       "and compile the model yourself)"):
+                _legacy_compile(model, training_config, path, custom_objects)
+            with Stage(path, "optimizer_weights", "the optimizer's state cannot be loaded"):
+                _load_optimizer(reader, model)
     return model
 
 
