@@ -210,23 +210,25 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """``tf.function``, as a no-op: it returns ``func`` unchanged and ignores its arguments
-    (``input_signature``, ``jit_compile``, ``reduce_retracing``, ...).
-
-    The decorated function runs as plain Python on every call: each op on arrays runs at once (compiled
-    once per signature by the eager executor), nothing is traced into one graph, and a Python side effect
-    (``print``) runs on every call rather than once per trace. What ``fit`` / ``evaluate`` / ``predict`` run
-    (``train_step``, ``call``) is always compiled into ONNX programs, with or without this decorator.
+    """``tf.function``: ``func`` traced once per input signature into one ONNX program run by onnxruntime
+    (``onnxforge.trainer.compiled_function``), so a training loop written with ``GradientTape`` and
+    ``optimizer.apply_gradients`` runs as TensorFlow's guide writes it. ``input_signature``, ``jit_compile``,
+    ``reduce_retracing`` and ``autograph`` are accepted and have no effect (each new array shape is traced).
 
     Example:
-        >>> def double(x):
+        >>> import numpy as np
+        >>> @function
+        ... def double(x):
         ...     return x * 2
-        >>> function(double) is double, function(jit_compile=True)(double) is double
-        (True, True)
+        >>> double(np.arange(3, dtype=np.float32)).tolist()
+        [0.0, 2.0, 4.0]
     """
+    from ..trainer.compiled_function import compile_function
+    from .config import functions_run_eagerly
+
     if func is None:
-        return lambda f: f
-    return func
+        return lambda f: compile_function(f, functions_run_eagerly)
+    return compile_function(func, functions_run_eagerly)
 
 
 random = types.SimpleNamespace(

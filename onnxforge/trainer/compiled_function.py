@@ -1,0 +1,213 @@
+"""``tf.function``: a Python function on tensors traced once per input signature into one ONNX program.
+
+TensorFlow's guide "Writing a training loop from scratch" compiles its step with ``@tf.function``::
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss_value = loss_fn(y, logits)
+        grads = tape.gradient(loss_value, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+        train_acc_metric.update_state(y, logits)
+        return loss_value
+
+The first call with a new signature (each array argument's shape and dtype; other arguments by value, as
+TensorFlow retraces on Python values) traces the function with the arrays as graph inputs, the way a
+custom ``Model.train_step`` is traced (``custom_step.CustomStepTrace``): Variables read are program inputs,
+those the function changes (optimizer updates, ``assign``, BatchNormalization statistics, the random
+stream) are state kept in onnxruntime, each optimizer's learning rate is fed per call, and metric trackers
+get the batch's sums after each call. Later calls with that signature only run the program. What the
+function returns comes back as arrays in the same structure (``tracker.result()`` as the tracker's value).
+
+As in TensorFlow, Python side effects (``print``) run once per trace, not per call. Called inside another
+trace (a ``train_step``, another compiled function) the function is inlined. With
+``tf.config.run_functions_eagerly(True)`` it runs as plain Python.
+
+Example:
+    >>> import numpy as np
+    >>> import onnxforge as tf
+    >>> w = tf.Variable(np.ones(3, np.float32), name="w")
+    >>> @tf.function
+    ... def step(x):
+    ...     with tf.GradientTape() as tape:
+    ...         loss = tf.reduce_sum(w * x)
+    ...     w.assign_sub(0.5 * tape.gradient(loss, [w])[0])
+    ...     return loss
+    >>> float(step(np.array([1.0, 2.0, 3.0], np.float32))), w.numpy().tolist()
+    (6.0, [0.5, 0.0, -0.5])
+"""
+from __future__ import annotations
+
+__all__ = ["CompiledFunction", "compile_function"]
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..eager_tensor import as_eager
+from ..graph import GraphBuilder, Value, onnx_dtype
+from ..layers.host_inputs import host_arrays
+from ..layers.keras_tensor import map_structure
+from ..runtime import Device
+from ..tracing import MetricResult, active_trace
+from ..variables import Variable
+from .custom_step import CustomStep, CustomStepTrace, _finish, _host
+
+#: The random stream of compiled functions that draw random numbers outside any model.
+_RNG: list[Variable] = []
+
+
+def _rng_state() -> Variable:
+    if not _RNG:
+        seed = int(np.random.randint(0, 2 ** 31 - 1))
+        _RNG.append(Variable(np.asarray([seed, 0], np.int64), name="function_seed/state", trainable=False,
+                             dtype=np.int64))
+    return _RNG[0]
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
+
+
+def _leaves(tree: Any) -> list:
+    """The leaves in ``map_structure``'s order (``flatten`` sorts dict keys; the traced inputs follow this)."""
+    out: list = []
+    map_structure(out.append, tree)
+    return out
+
+
+class _Slot:
+    """Where a returned leaf comes from: a program output, a tracker's result, or a Python value."""
+
+    def __init__(self, kind: str, payload: Any):
+        self.kind, self.payload = kind, payload
+
+
+def _signature(tree: Any) -> Any:
+    """A hashable key: arrays by shape and dtype, Variables by identity, other values by value."""
+    def leaf(x: Any) -> Any:
+        if _is_array(x):
+            return ("array", x.shape, x.dtype.str)
+        if isinstance(x, Variable):
+            return ("variable", x.uid)
+        try:
+            hash(x)
+        except TypeError:
+            return ("object", id(x))
+        return ("value", type(x).__name__, x)
+    return repr(map_structure(lambda x: type(x).__name__, tree)), tuple(leaf(x) for x in _leaves(tree))
+
+
+class _Traced:
+    """One traced signature: its step (program, runner, optimizers, trackers) and the output template."""
+
+    def __init__(self, step: CustomStep, template: Any, results: dict[int, Any]):
+        self.step = step
+        self.template = template
+        self.results = results
+
+
+class CompiledFunction:
+    """The callable ``tf.function(fn)`` returns (see the module docstring); ``python_function`` is ``fn``."""
+
+    def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False):
+        self.python_function = fn
+        self._run_eagerly = run_eagerly
+        self._traces: dict[Any, _Traced] = {}
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # A decorated method: bind it, one compiled function per instance.
+        if obj is None:
+            return self
+        bound = obj.__dict__.get(f"_compiled_{self.python_function.__name__}")
+        if bound is None:
+            bound = CompiledFunction(self.python_function.__get__(obj, objtype), self._run_eagerly)
+            obj.__dict__[f"_compiled_{self.python_function.__name__}"] = bound
+        return bound
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if active_trace() is not None or self._run_eagerly():
+            return self.python_function(*args, **kwargs)
+        tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
+        tree = map_structure(lambda x: _host(x) if _is_array(x) else x, tree)
+        key = _signature(tree)
+        traced = self._traces.get(key)
+        if traced is None:
+            traced = self._traces[key] = self._trace(tree)
+        arrays = [x for x in _leaves(tree) if _is_array(x)]
+        return self._run(traced, arrays)
+
+    def _trace(self, tree: Any) -> _Traced:
+        b = GraphBuilder(float32_fallback=True)
+        names: list[str] = []
+
+        def to_input(x: Any) -> Any:
+            if not _is_array(x):
+                return x
+            v = b.input(f"arg_{len(names)}", onnx_dtype(x.dtype), tuple(x.shape))
+            names.append(v.name)
+            return v
+
+        graph_args, graph_kwargs = map_structure(to_input, tree)
+        ctx = CustomStepTrace(b, _rng_state())
+        with ctx.active():
+            out = self.python_function(*graph_args, **graph_kwargs)
+        host_out: list[tuple[str, Value]] = []
+        results: dict[int, Any] = {}
+
+        def mark(leaf: Any) -> Any:
+            if isinstance(leaf, Variable):
+                leaf = ctx.read(leaf)
+            if isinstance(leaf, MetricResult):
+                results[len(results)] = leaf.metric
+                return _Slot("result", len(results) - 1)
+            if isinstance(leaf, Value):
+                host_out.append((f"returns/{len(host_out)}", leaf))
+                return _Slot("output", len(host_out) - 1)
+            return _Slot("python", leaf)
+
+        template = map_structure(mark, out)
+        n_returns = len(host_out)
+        trackers = []
+        for k, (metric, sums) in enumerate(ctx.trackers.values()):
+            outs = []
+            for (state, _), v in zip(metric.state_spec(), sums):
+                outs.append(f"metrics/{k}/{metric.name}/{state}")
+                host_out.append((outs[-1], v))
+            trackers.append((metric, outs))
+        step = _finish(None, b, ctx, host_out, names, Device("cpu"), n_returns, kind="function",
+                       label="returns")
+        step.trackers = trackers
+        return _Traced(step, template, results)
+
+    def _run(self, traced: _Traced, arrays: list[np.ndarray]) -> Any:
+        step = traced.step
+        feeds = dict(zip(step.data_inputs, arrays))
+        for opt, name in step.learning_rates:
+            feeds[name] = np.asarray(opt.learning_rate, np.float32)
+        values = step.runner.run(feeds)
+        for opt, _ in step.learning_rates:
+            opt._advance()
+        at = len(step.keys)
+        for metric, outs in step.trackers:
+            metric.merge_state(values[at:at + len(outs)])
+            at += len(outs)
+
+        def fill(slot: _Slot) -> Any:
+            if slot.kind == "output":
+                return as_eager(np.asarray(values[slot.payload]))
+            if slot.kind == "result":
+                return traced.results[slot.payload].result()
+            return slot.payload
+
+        return map_structure(fill, traced.template)
+
+
+def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False) -> CompiledFunction:
+    """``fn`` compiled per input signature (``tf.function``; see the module docstring); it runs as plain
+    Python whenever ``run_eagerly()`` says so (``tf.config.run_functions_eagerly``)."""
+    return fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn, run_eagerly)
