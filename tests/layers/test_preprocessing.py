@@ -129,6 +129,20 @@ def test_category_encoding_matches_keras(mode):
 
 
 @needs_keras_tf
+@pytest.mark.parametrize("make, x", [
+    (lambda lib: lib.layers.CategoryEncoding(num_tokens=4, output_mode="one_hot"), np.array([3, 2, 0, 1])),
+    (lambda lib: lib.layers.StringLookup(vocabulary=list("abcd"), output_mode="one_hot"), np.array(["a", "z"])),
+    (lambda lib: lib.layers.IntegerLookup(vocabulary=[12, 36], output_mode="one_hot"), np.array([12, 36, 99])),
+    (lambda lib: lib.layers.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot"),
+     np.array([-1.0, 0.5, 2.0], "float32")),
+])
+def test_one_hot_of_a_rank_1_input_is_one_row_per_element_like_keras(make, x):
+    """(N,) one-hot encodes to (N, depth) as an (N, 1) input does; it came out (N, 1, depth)."""
+    expected = keras.ops.convert_to_numpy(make(keras)(x))
+    np.testing.assert_array_equal(np.asarray(make(fkeras)(x)), expected)
+
+
+@needs_keras_tf
 @pytest.mark.parametrize("mode", ["int", "one_hot", "multi_hot", "count"])
 def test_discretization_matches_keras(mode):
     values = R.normal(size=(300, 2)).astype("float32")
