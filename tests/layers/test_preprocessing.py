@@ -49,6 +49,22 @@ def test_normalization_adapt_matches_keras(kind, axis):
     assert [tuple(w.shape) for w in f.weights] == [tuple(w.shape) for w in k.weights]
 
 
+@needs_keras_tf
+@pytest.mark.parametrize("kwargs", [dict(), dict(axis=None), dict(axis=(1, 2)), dict(mean=[1.0, 2.0, 3.0, 4.0],
+                                                                                   variance=[1.0, 4.0, 0.25, 9.0])])
+def test_normalization_mean_and_variance_attributes_match_keras(kwargs):
+    """The TF regression tutorial prints ``normalizer.mean.numpy()``: broadcast to the input's rank."""
+    k, f = keras.layers.Normalization(**kwargs), L.Normalization(**kwargs)
+    assert f.mean is None and k.mean is None
+    for layer in (k, f):
+        layer.build(DATA.shape) if "mean" in kwargs else layer.adapt(DATA)
+    for name in ("mean", "variance"):
+        want = keras.ops.convert_to_numpy(getattr(k, name))
+        got = getattr(f, name).numpy()
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [dict(), dict(invert=True), dict(axis=None)])
 def test_adapted_normalization_model_matches_keras(kwargs):
     def make(lib):
