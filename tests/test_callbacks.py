@@ -218,6 +218,15 @@ def test_learning_rate_scheduler_changes_the_optimizer_lr():
         FakeModel().fit(x, y, callbacks=[LearningRateScheduler(lambda e, lr: "fast")], verbose=0)
 
 
+
+def test_learning_rate_scheduler_accepts_a_one_argument_schedule_like_keras():
+    """The older ``schedule(epoch)`` form (the TF overfit/underfit tutorial's) raised TypeError."""
+    x, y = regression_data(6)
+    model = FakeModel(lr=0.1)
+    history = model.fit(x, y, batch_size=6, epochs=3, verbose=0,
+                        callbacks=[LearningRateScheduler(lambda epoch: 1e-3 * 10 ** (epoch / 2))])
+    assert history.history["learning_rate"] == pytest.approx([1e-3, 1e-3 * 10 ** 0.5, 1e-2])
+
 def test_reduce_lr_on_plateau():
     plateau = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=2, min_lr=0.02, verbose=1)
     x, y = regression_data(4)

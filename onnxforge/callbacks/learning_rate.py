@@ -28,14 +28,15 @@ class LearningRateScheduler(Callback):
     The learning rate is an input of the training-step graph, so changing it rebuilds nothing.
 
     Args:
-        schedule: ``schedule(epoch, lr) -> new lr`` (``epoch`` counts from 0).
+        schedule: ``schedule(epoch, lr) -> new lr`` (``epoch`` counts from 0); like Keras, a schedule that
+            raises ``TypeError`` when given two arguments is called as ``schedule(epoch)``.
         verbose: 1 prints the new rate at each epoch.
 
     Example:
         >>> halve = LearningRateScheduler(lambda epoch, lr: lr * 0.5)
     """
 
-    def __init__(self, schedule: Callable[[int, float], float], verbose: int = 0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"LearningRateScheduler: schedule must be callable. Received: schedule={schedule!r}")
@@ -43,7 +44,11 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        lr = self.schedule(epoch, _optimizer_lr(self.model, "LearningRateScheduler"))
+        current = _optimizer_lr(self.model, "LearningRateScheduler")
+        try:
+            lr = self.schedule(epoch, current)
+        except TypeError:   # the older one-argument form, schedule(epoch), which Keras still accepts
+            lr = self.schedule(epoch)
         if isinstance(lr, np.ndarray) and lr.ndim == 0:
             lr = lr.item()
         if not isinstance(lr, (float, int, np.floating, np.integer)) or isinstance(lr, bool):

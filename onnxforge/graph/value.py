@@ -82,6 +82,12 @@ def _shape_of(x: Any) -> Shape:
     return tuple(np.shape(x))
 
 
+def _is_tensor_operand(x: Any) -> bool:
+    """Whether ``==`` with ``x`` compares elementwise: a value, a number, an array, a Variable read in a trace.
+    Anything else (``None``, strings, tuples) keeps Python's identity comparison."""
+    return isinstance(x, (Value, bool, int, float, np.generic, np.ndarray)) or hasattr(x, "__onnx_value__")
+
+
 def _is_float_operand(x: Any) -> bool:
     if isinstance(x, Value):
         return x.is_float
@@ -174,6 +180,17 @@ class Value:
     @property
     def rank(self) -> int | None:
         return None if self.shape is None else len(self.shape)
+
+    @property
+    def ndim(self) -> int | None:
+        """The rank, as Keras tensors call it (``None`` when unknown)."""
+        return self.rank
+
+    @property
+    def T(self) -> Value:  # noqa: N802 - the NumPy / Keras name
+        """The transpose with all axes reversed (ONNX Transpose's default order)."""
+        assert self.builder is not None
+        return self.builder.op("Transpose", [self], shape=None if self.shape is None else self.shape[::-1])
 
     @property
     def is_float(self) -> bool:
@@ -323,7 +340,23 @@ class Value:
         return self.builder.op("Cast", [self], to=onnx.TensorProto.FLOAT, shape=self.shape)
 
     # Comparisons give bool tensors (as in Keras), so ``if x > 0:`` reaches ``__bool__``'s explanation.
-    # ``==`` stays identity: values are dict keys and list members throughout the compiler.
+    # ``==`` and ``!=`` too: ``mask = y_true != 0`` in a loss must be a tensor, not Python's ``True``. Hashing
+    # stays identity, so values remain dict keys and set members (both look at identity before ``==``);
+    # the compiler compares values by name, never with ``==`` or list membership (``x in [a, b]`` would
+    # reach ``__bool__`` and fail loudly). Operands that are no tensor (``None``, strings) compare by identity.
+    __hash__ = object.__hash__
+
+    def __eq__(self, o: Any) -> Any:
+        return self._bin("Equal", o) if _is_tensor_operand(o) else NotImplemented
+
+    def __ne__(self, o: Any) -> Any:
+        return self._not(self._bin("Equal", o)) if _is_tensor_operand(o) else NotImplemented
+
+    @staticmethod
+    def _not(v: Value) -> Value:
+        assert v.builder is not None
+        return v.builder.op("Not", [v], shape=v.shape)
+
     def __gt__(self, o: Any) -> Value:
         return self._bin("Greater", o)
 
@@ -366,12 +399,14 @@ class Value:
 
     _UFUNC_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "true_divide": "Div", "divide": "Div",
                   "matmul": "MatMul", "power": "Pow", "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual",
-                  "less_equal": "LessOrEqual"}
+                  "less_equal": "LessOrEqual", "equal": "Equal"}
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # ``ndarray * value`` lands here: emit the node (the array becomes a constant) rather than letting
         # numpy build an object array of per-element nodes. Other numpy functions cannot run symbolically.
         op = self._UFUNC_OPS.get(ufunc.__name__)
+        if ufunc.__name__ == "not_equal" and method == "__call__" and len(inputs) == 2 and not kwargs:
+            return self._not(self.__array_ufunc__(np.equal, method, *inputs))
         if method == "__call__" and op is not None and len(inputs) == 2 and not kwargs:
             return self._bin(op, inputs[1]) if inputs[0] is self else self._bin(op, inputs[0], reverse=True)
         raise self._no_value(f"numpy.{ufunc.__name__}")

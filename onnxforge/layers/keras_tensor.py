@@ -71,6 +71,11 @@ def is_shape(obj: Any) -> bool:
 
 
 # ----------------------------------------------------------------- tensors
+def _is_constant(x: Any) -> bool:
+    """A number or an array, which operators on KerasTensors keep as constants."""
+    return isinstance(x, (bool, int, float, np.generic, np.ndarray))
+
+
 class KerasHistory(NamedTuple):
     layer: Any
     node_index: int
@@ -192,7 +197,25 @@ class KerasTensor:
     def __rxor__(self, o: Any) -> KerasTensor:
         return self._op("logical_xor", o, self)
 
-    # ``==`` stays identity (tensors are looked up in dicts and lists while models are built).
+    # ``!=`` records a not_equal node, as Keras 3's KerasTensor does. ``==`` between two KerasTensors stays
+    # identity, as in Keras 3 (models look tensors up in lists while they are built); ``==`` with a number or
+    # an array records an equal node (Keras 3 answers ``False`` there, which no one writing
+    # ``inputs == 0`` means). Hashing stays identity either way.
+    __hash__ = object.__hash__
+
+    def __eq__(self, o: Any) -> Any:
+        return self._op("equal", self, o) if _is_constant(o) else NotImplemented
+
+    def __ne__(self, o: Any) -> Any:
+        return self._op("not_equal", self, o) if isinstance(o, KerasTensor) or _is_constant(o) else NotImplemented
+
+    @property
+    def T(self) -> KerasTensor:  # noqa: N802 - the NumPy name
+        """The transpose with all axes reversed (``ops.transpose``)."""
+        from ..ops import transpose
+
+        return transpose(self)
+
     def __gt__(self, o: Any) -> KerasTensor:
         return self._op("greater", self, o)
 

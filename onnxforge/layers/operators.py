@@ -48,6 +48,7 @@ OPERATORS: dict[str, Any] = {
     "greater": operator.gt, "greater_equal": operator.ge, "less": operator.lt, "less_equal": operator.le,
     "logical_and": _logical(operator.and_), "logical_or": _logical(operator.or_),
     "logical_xor": _logical(operator.xor), "get_item": operator.getitem,
+    "equal": operator.eq, "not_equal": operator.ne,
 }
 #: Keras's op classes (``keras.src.ops.numpy``, what Keras writes in functional configs) -> op names.
 KERAS_OP_CLASSES: dict[str, str] = {
@@ -56,6 +57,7 @@ KERAS_OP_CLASSES: dict[str, str] = {
     "Negative": "negative", "Absolute": "absolute", "LogicalNot": "logical_not", "Greater": "greater",
     "GreaterEqual": "greater_equal", "Less": "less", "LessEqual": "less_equal", "LogicalAnd": "logical_and",
     "LogicalOr": "logical_or", "LogicalXor": "logical_xor", "GetItem": "get_item",
+    "Equal": "equal", "NotEqual": "not_equal",
 }
 _OP_TO_KERAS = {op: cls for cls, op in KERAS_OP_CLASSES.items() if cls != "Divide"}
 

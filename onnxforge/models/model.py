@@ -182,6 +182,24 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return outputs[0] if len(outputs) == 1 else outputs
 
     @property
+    def input_shape(self) -> Any:
+        """The input's shape tuple (``(None, 8)``), or a list of them for several inputs, as in Keras."""
+        return self._io_shapes("inputs")
+
+    @property
+    def output_shape(self) -> Any:
+        """The output's shape tuple, or a list of them for several outputs (dict outputs flatten by key)."""
+        return self._io_shapes("outputs")
+
+    def _io_shapes(self, which: str) -> Any:
+        try:
+            tensors = getattr(self, which)
+        except ValueError as e:   # unbuilt: an AttributeError, as in Keras, so hasattr() answers False
+            raise AttributeError(str(e)) from None
+        shapes = [tuple(t.shape) for t in tensors]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
     def input_names(self) -> list[str]:
         """The names data is matched by (and the inference graph's input names): the dict keys of a model
         built on a dict of inputs (in sorted order, as the inputs flatten), else the input tensors' names."""

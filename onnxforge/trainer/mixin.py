@@ -57,6 +57,8 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
     report that one batch's values); ``fit`` and ``evaluate`` start from fresh sums.
     """
 
+    #: Whether ``compile()`` has run (Keras's ``model.compiled``); saving and cloning read it too.
+    compiled: bool = False
     _compiled_config: CompileConfig | None = None
     _programs: dict[str, Program]
     _runners: dict[str, ProgramRunner]

@@ -173,3 +173,35 @@ def test_bool_tensors_promote_like_keras():
     np.testing.assert_array_equal(out, (A > 0) + 1)
     out, _ = _run(lambda a, b: (a > 0.0) * b, A, B)
     assert out.dtype == np.float32
+
+
+def test_equality_is_elementwise_with_tensors_numbers_and_arrays():
+    """``y_true != 0`` in a loss must be a bool tensor: an identity ``==`` made masks constant True."""
+    a = A.copy()
+    a[:, 0] = B[:, 0]
+    cases = (lambda x, y: x == y, lambda x, y: x != y, lambda x, y: x == 0.5, lambda x, y: 0.0 != x,
+             lambda x, y: x == ROW, lambda x, y: ROW != x)
+    for fn in cases:
+        out, traced = _run(fn, a, B)
+        assert out.dtype == np.bool_ and traced == ("batch", 4, 5)
+        np.testing.assert_array_equal(out, fn(a, B))
+    ints, _ = _run(lambda x: x == 2.0, np.arange(6, dtype=np.int64).reshape(2, 3))   # promoted like `>`
+    np.testing.assert_array_equal(ints, np.arange(6).reshape(2, 3) == 2)
+
+
+def test_values_hash_by_identity_and_compare_with_non_tensors_by_identity():
+    b = GraphBuilder()
+    x = b.input("x", F, ("batch", 3))
+    y = b.input("y", F, ("batch", 3))
+    table = {x: 1, y: 2}
+    assert table[x] == 1 and table[y] == 2 and len({x, y, x}) == 2
+    assert (x == None) is False and (x != None) is True and (x == "x") is False  # noqa: E711
+    assert x in [x] and x in {x, y}
+
+
+def test_ndim_and_transpose():
+    out, traced = _run(lambda x: x.T, A)
+    np.testing.assert_array_equal(out, A.T)
+    assert traced == (5, 4, "batch")
+    b = GraphBuilder()
+    assert b.input("x", F, ("batch", 3)).ndim == 2 and b.input("u", F, None).ndim is None

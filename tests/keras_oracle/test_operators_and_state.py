@@ -130,3 +130,62 @@ def test_operator_nodes_move_through_keras_files_both_ways(tmp_path):
     k3.save(tmp_path / "sum.keras")
     with pytest.raises(Exception, match="Keras op Sum has no onnxforge counterpart"):
         onnxforge.load_model(tmp_path / "sum.keras")
+
+
+def _masked(K):
+    """A masked loss written with ``!=`` and a metric with ``==``, as the Keras tutorials write them."""
+    def masked_mse(y_true, y_pred):
+        mask = K.ops.cast(y_true != 0, "float32")
+        return K.ops.sum(K.ops.square(y_true - y_pred) * mask) / K.ops.sum(mask)
+
+    class Hits(K.metrics.Metric):
+        def __init__(self, **kwargs):
+            super().__init__(name="hits", **kwargs)
+            self.hits = self.add_variable(shape=(), name="hits", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            same = K.ops.round(y_pred) == y_true
+            self.hits.assign_add(K.ops.sum(K.ops.cast(same, "float32")))
+
+        def result(self):
+            return self.hits
+
+    model = K.Sequential([K.Input((5,)), K.layers.Dense(5)])
+    model.compile(optimizer="sgd", loss=masked_mse, metrics=[Hits()])
+    return model
+
+
+def test_equality_operators_in_losses_and_metrics_compare_elementwise_like_keras():
+    rng = np.random.default_rng(8)
+    x = rng.random((16, 5)).astype("float32")
+    y = rng.integers(0, 3, (16, 5)).astype("float32")
+    k, f = _masked(keras), _masked(fkeras)
+    random_weights(k, seed=9)
+    copy_weights(k, f)
+    got, want = f.evaluate(x, y, verbose=0, return_dict=True), k.evaluate(x, y, verbose=0, return_dict=True)
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
+    assert got["hits"] == pytest.approx(want["hits"])
+
+
+def _comparisons(K):
+    inp, other = K.Input((4,)), K.Input((4,))
+    return K.Model([inp, other], K.layers.Concatenate()([inp != other, inp != 0.0, 2.0 != inp]))
+
+
+def test_functional_comparisons_match_keras_and_move_through_keras_files(tmp_path):
+    import onnxforge
+
+    a = np.array([[0, 1, 2, 3]], "float32")
+    b = np.array([[0, 2, 2, 1]], "float32")
+    k, f = _comparisons(keras), _comparisons(fkeras)
+    np.testing.assert_array_equal(f.predict([a, b], verbose=0), k.predict([a, b], verbose=0))
+    inp = fkeras.Input((4,))
+    assert (inp == inp) is True and (inp == fkeras.Input((4,))) is False   # identity between tensors, as Keras
+    eq = fkeras.Model(inp, [inp == 1.0, inp.T])
+    np.testing.assert_array_equal(eq.predict(a, verbose=0)[0], a == 1.0)
+    f.save(tmp_path / "f.keras")
+    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "f.keras").predict([a, b], verbose=0),
+                                  k.predict([a, b], verbose=0))
+    k.save(tmp_path / "k.keras")
+    np.testing.assert_array_equal(onnxforge.load_model(tmp_path / "k.keras").predict([a, b], verbose=0),
+                                  k.predict([a, b], verbose=0))

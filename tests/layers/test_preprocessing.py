@@ -49,6 +49,22 @@ def test_normalization_adapt_matches_keras(kind, axis):
     assert [tuple(w.shape) for w in f.weights] == [tuple(w.shape) for w in k.weights]
 
 
+@needs_keras_tf
+@pytest.mark.parametrize("kwargs", [dict(), dict(axis=None), dict(axis=(1, 2)), dict(mean=[1.0, 2.0, 3.0, 4.0],
+                                                                                   variance=[1.0, 4.0, 0.25, 9.0])])
+def test_normalization_mean_and_variance_attributes_match_keras(kwargs):
+    """The TF regression tutorial prints ``normalizer.mean.numpy()``: broadcast to the input's rank."""
+    k, f = keras.layers.Normalization(**kwargs), L.Normalization(**kwargs)
+    assert f.mean is None and k.mean is None
+    for layer in (k, f):
+        layer.build(DATA.shape) if "mean" in kwargs else layer.adapt(DATA)
+    for name in ("mean", "variance"):
+        want = keras.ops.convert_to_numpy(getattr(k, name))
+        got = getattr(f, name).numpy()
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs", [dict(), dict(invert=True), dict(axis=None)])
 def test_adapted_normalization_model_matches_keras(kwargs):
     def make(lib):
@@ -126,6 +142,20 @@ def test_category_encoding_matches_keras(mode):
         return lib.Model(i, lib.layers.CategoryEncoding(num_tokens=5, output_mode=mode)(i))
     expected, got, _, _ = _predict_both(make, x)
     np.testing.assert_array_equal(got, expected)
+
+
+@needs_keras_tf
+@pytest.mark.parametrize("make, x", [
+    (lambda lib: lib.layers.CategoryEncoding(num_tokens=4, output_mode="one_hot"), np.array([3, 2, 0, 1])),
+    (lambda lib: lib.layers.StringLookup(vocabulary=list("abcd"), output_mode="one_hot"), np.array(["a", "z"])),
+    (lambda lib: lib.layers.IntegerLookup(vocabulary=[12, 36], output_mode="one_hot"), np.array([12, 36, 99])),
+    (lambda lib: lib.layers.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot"),
+     np.array([-1.0, 0.5, 2.0], "float32")),
+])
+def test_one_hot_of_a_rank_1_input_is_one_row_per_element_like_keras(make, x):
+    """(N,) one-hot encodes to (N, depth) as an (N, 1) input does; it came out (N, 1, depth)."""
+    expected = keras.ops.convert_to_numpy(make(keras)(x))
+    np.testing.assert_array_equal(np.asarray(make(fkeras)(x)), expected)
 
 
 @needs_keras_tf

@@ -42,6 +42,22 @@ def test_multi_io_attributes_and_layer_order():
         model.get_layer(index=99)
 
 
+
+def test_input_and_output_shape_and_compiled_like_keras():
+    """Keras's ``model.input_shape`` / ``output_shape``: one tuple, or a list for several (values checked
+    against Keras 3.15); ``compiled`` is False until compile()."""
+    model = _two_tower()
+    assert model.input_shape == [(None, 4), (None, 3)] and model.output_shape == [(None, 2), (None, 1)]
+    seq = Sequential([Input(shape=(8,)), L.Dense(2)])
+    assert seq.input_shape == (None, 8) and seq.output_shape == (None, 2)
+    a = Input(shape=(2,), name="a")
+    one = Model([a], {"x": L.Dense(1)(a)})
+    assert one.input_shape == (None, 2) and one.output_shape == (None, 1)
+    assert not hasattr(Sequential([L.Dense(1)]), "input_shape")    # unbuilt: an AttributeError, as in Keras
+    assert seq.compiled is False
+    seq.compile(optimizer="sgd", loss="mse")
+    assert seq.compiled is True
+
 def test_shared_layer_weights_are_counted_once():
     model = _two_tower()
     names = [w.name for w in model.weights]

@@ -35,7 +35,9 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
         x = b.op("Cast", [x], to=onnx.TensorProto.INT64, shape=x.shape)
     rank = len(x.shape)
     if rank == 1:
-        x = b.op("Unsqueeze", [x, _ops.ints(b, [1])])
+        # The shape is annotated so the one_hot test below sees the trailing 1 and squeezes it back:
+        # Keras one-hot encodes a rank-1 input to (N, depth), as it does an (N, 1) one.
+        x = b.op("Unsqueeze", [x, _ops.ints(b, [1])], shape=(*x.shape, 1))
         rank = 2
     if mode == "one_hot" and x.shape is not None and x.shape[-1] == 1:
         x = b.op("Squeeze", [x, _ops.ints(b, [rank - 1])])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...eager_tensor import EagerTensor
 from ...graph import Value
 from ...graph import emit as _ops
 from ..base import Layer
@@ -129,6 +130,27 @@ class Normalization(Layer):
             total_mean = new_mean
         self.adapt_mean.assign(np.asarray(total_mean, np.float32).reshape(self.adapt_mean.shape))
         self.adapt_variance.assign(np.asarray(total_var, np.float32).reshape(self.adapt_variance.shape))
+
+    # Keras's ``layer.mean`` / ``layer.variance``: the statistics broadcast to the input's rank (1 on the
+    # reduced axes) in the compute dtype, ``None`` before build. Read from the weights on each access, so
+    # they follow adapt(), set_weights() and loading (Keras refreshes them at those points).
+    @property
+    def mean(self) -> EagerTensor | None:
+        """The mean, shaped ``(1, features)`` for the default axis (Keras prints ``normalizer.mean.numpy()``)."""
+        return self._broadcast_statistic(0)
+
+    @property
+    def variance(self) -> EagerTensor | None:
+        """The variance, shaped like ``mean``."""
+        return self._broadcast_statistic(1)
+
+    def _broadcast_statistic(self, k: int) -> EagerTensor | None:
+        if self._fixed is not None:
+            return EagerTensor(self._fixed[k])
+        if self._build_input_shape is None:
+            return None
+        weight = (self.adapt_mean, self.adapt_variance)[k]
+        return EagerTensor(np.asarray(weight.numpy()).reshape(self._broadcast_shape).astype(self.compute_dtype))
 
     def _statistics(self, x: Value) -> tuple[Any, Any]:
         b = x.builder
