@@ -21,6 +21,7 @@ from ..runtime.session import planned_threads
 from ..variables import Variable
 from . import distribution
 from .batch_methods import BatchMethodsMixin
+from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
 
@@ -162,6 +163,31 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         warnings.warn("`model.compiled_loss()` is deprecated. Instead, use "
                       "`model.compute_loss(x, y, y_pred, sample_weight, training)`.", stacklevel=2)
         return self.compute_loss(x=None, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]:
+        """Keras 3's metrics hook for a custom ``train_step``: update the metrics given to ``compile()`` with
+        ``y`` and ``y_pred`` (not the ``loss`` tracker, as in Keras) and return ``get_metrics_result()``.
+
+        Example:
+            >>> return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)   # doctest: +SKIP
+        """
+        del x   # the default implementation does not use it (Keras 3)
+        for metric in self.metrics:
+            if isinstance(metric, CompileMetrics):
+                metric.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def get_metrics_result(self) -> dict[str, Any]:
+        """``{name: result}`` of every metric in ``self.metrics``, a dict result (``compile_metrics``) flattened
+        into the top level, as Keras 3 returns it."""
+        out: dict[str, Any] = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                out.update(result)
+            else:
+                out[metric.name] = result
+        return out
 
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
