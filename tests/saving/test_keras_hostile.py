@@ -342,3 +342,12 @@ def test_a_corrupt_compressed_chunk_is_a_keras_file_error_naming_the_dataset(tmp
     data[chunk.byte_offset:chunk.byte_offset + chunk.size] = b"\xaa" * chunk.size
     with pytest.raises(KerasFileError, match=r"cannot be read \(OSError.*\(at 'layers/dense/vars/0'\)"):
         _load_weights_file(tmp_path, bytes(data))
+
+
+def test_missing_keras_file_is_both_value_error_and_file_not_found(tmp_path):
+    """Keras 3 raises ValueError for a missing .keras path; Python code catches FileNotFoundError."""
+    import onnxforge.keras as fkeras
+
+    for expected in (ValueError, FileNotFoundError):
+        with pytest.raises(expected, match="File not found: filepath="):
+            fkeras.models.load_model(tmp_path / "missing.keras")

@@ -45,7 +45,7 @@ from ..atomic import atomic_write
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
 from .assets import load_assets, read_assets, save_assets
-from .errors import KerasFileError, Stage
+from .errors import KerasFileError, KerasFileNotFoundError, Stage
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
 
@@ -126,7 +126,7 @@ def _unsafe_name(name: str) -> bool:
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
     if not path.exists():
-        raise FileNotFoundError(f"File not found: filepath={path}. Please ensure the file is an accessible "
+        raise KerasFileNotFoundError(f"File not found: filepath={path}. Please ensure the file is an accessible "
                                 "`.keras` zip file.")
     if path.is_dir():
         raise KerasFileError(path, "it is a folder; onnxforge reads zipped .keras archives")

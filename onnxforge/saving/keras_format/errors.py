@@ -2,7 +2,7 @@
 sure of it."""
 from __future__ import annotations
 
-__all__ = ["KerasFileError", "UnsupportedKerasLayerError", "Stage"]
+__all__ = ["KerasFileError", "KerasFileNotFoundError", "UnsupportedKerasLayerError", "Stage"]
 
 import os
 from typing import Any
@@ -32,6 +32,11 @@ class KerasFileError(ValueError):
         self.key = key
         where = f" (at {key!r})" if key else ""
         super().__init__(f"Cannot load Keras file '{self.path}': {reason}{where}")
+
+
+class KerasFileNotFoundError(FileNotFoundError, ValueError):
+    """A ``.keras`` path that does not exist: Keras 3 raises ``ValueError`` here, Python code expects
+    ``FileNotFoundError``; this is both, so either ``except`` catches it."""
 
 
 class UnsupportedKerasLayerError(KerasFileError, NotImplementedError):
