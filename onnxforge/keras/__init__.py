@@ -22,7 +22,7 @@ from ..layers.lambda_layer import register_lambda_globals
 from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
-from . import backend, config, datasets, mixed_precision
+from . import backend, config, datasets, legacy_optimizers, mixed_precision
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
@@ -33,6 +33,9 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
+# `tf.keras.optimizers.legacy.Adam` (tf.keras 2.11+) names the same optimizers as `tf.keras.optimizers.Adam`.
+optimizers.legacy = legacy_optimizers
+sys.modules[f"{__name__}.optimizers.legacy"] = legacy_optimizers
 # A Python lambda loaded into a Lambda layer reads `keras` as this namespace.
 register_lambda_globals(keras=sys.modules[__name__])
 # `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.

@@ -26,5 +26,21 @@ from .printing import print  # noqa: A004 (TensorFlow's name)
 from .tensor_types import Tensor, TensorShape
 from .tensors import *  # noqa: F401,F403
 from .tensors import __all__ as _tensor_names
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import __all__ as _elementwise_names
+from .array_fns import *  # noqa: F401,F403
+from .array_fns import __all__ as _array_names
+from .math_fns import argsort, clip_by_global_norm, clip_by_norm, cumsum, norm, reduce_logsumexp, reduce_std, \
+    reduce_variance, sort
+from .namespaces import linalg, math
+from .nn_fns import nn
+from .random_fns import random
+from .variable import Variable
 
-__all__ = [*_tensor_names, "data", "nest", "config", "print", "Tensor", "TensorShape"]
+# Only in tf.math: TensorFlow 2 has no top-level alias of these (tf.log is tf.math.log), so neither do we.
+_MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squared_difference", "is_nan",
+              "is_finite", "is_inf", "divide_no_nan", "logical_xor", "ceil", "log1p", "log"}
+_TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
+__all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
+           "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
+           "nest", "config", "print", "Tensor", "TensorShape"]

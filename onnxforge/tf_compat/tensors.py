@@ -4,7 +4,7 @@ defaults (``tf.gather``'s ``axis=0``, ``tf.split``'s sizes, ``tf.argmax``'s ``ax
 
 Example:
     >>> import numpy as np
-    >>> reduce_mean(square(np.array([1.0, 3.0]))).tolist()
+    >>> reduce_mean(np.array([1.0, 9.0])).tolist()
     5.0
     >>> gather(np.array([[1, 2], [3, 4]]), [1]).tolist()
     [[3, 4]]
@@ -15,16 +15,14 @@ from __future__ import annotations
 
 __all__ = [
     "shape", "cast", "constant", "convert_to_tensor", "reshape", "transpose", "expand_dims", "squeeze", "concat",
-    "stack", "tile", "gather", "split", "where", "range", "zeros", "ones", "zeros_like", "ones_like", "fill", "eye",
-    "square", "sqrt", "exp", "abs", "floor", "maximum", "minimum", "clip_by_value", "matmul", "einsum", "argmax",
+    "stack", "tile", "gather", "split", "range", "zeros", "ones", "zeros_like", "ones_like", "fill",
+    "clip_by_value", "matmul", "einsum", "argmax",
     "argmin", "reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_any", "reduce_all",
     "stop_gradient", "one_hot", "equal", "not_equal", "add_n", "sequence_mask", "boolean_mask", "function",
-    "newaxis", "float16", "float32", "float64", "bfloat16", "int8", "int32", "int64", "uint8", "bool", "random",
-    "nn", "math",
+    "newaxis", "float16", "float32", "float64", "bfloat16", "int8", "int32", "int64", "uint8", "bool",
 ]
 
 import builtins
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -32,35 +30,79 @@ import numpy as np
 
 from .. import ops as _ops
 from ..eager_tensor import as_eager
-from ..ops import random as _random
 
 newaxis = None
 float16, float32, float64, bfloat16 = "float16", "float32", "float64", "bfloat16"
 int8, int32, int64, uint8, bool = "int8", "int32", "int64", "uint8", "bool"  # noqa: A001 (TensorFlow's names)
 
-shape = _ops.shape
-cast = _ops.cast
-convert_to_tensor = _ops.convert_to_tensor
-reshape = _ops.reshape
-expand_dims = _ops.expand_dims
-squeeze = _ops.squeeze
-stack = _ops.stack
-tile = _ops.tile
-where = _ops.where
-zeros_like, ones_like = _ops.zeros_like, _ops.ones_like
-square, sqrt, exp, abs, floor = _ops.square, _ops.sqrt, _ops.exp, _ops.abs, _ops.floor  # noqa: A001
-maximum, minimum = _ops.maximum, _ops.minimum
-clip_by_value = _ops.clip
-einsum = _ops.einsum
-stop_gradient = _ops.stop_gradient
-eye = _ops.eye
+def shape(input: Any, out_type: Any = "int32", name: str | None = None) -> Any:  # noqa: A002
+    """``tf.shape``: the dimensions of ``input``, a tuple of ints (static) and scalar tensors (run-time), which
+    indexes, slices and feeds ``tf.zeros`` / ``tf.random.*`` as TensorFlow's int32 shape tensor does."""
+    return _ops.shape(input)
+
+
+def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
+    return _ops.cast(x, dtype)
+
+
+def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None, name: str | None = None) -> Any:
+    """``tf.convert_to_tensor``: Python floats become float32 and Python ints int32 (TensorFlow's defaults,
+    or ``dtype_hint``), arrays keep their dtype."""
+    if dtype is None and not hasattr(value, "dtype"):
+        return constant(value, dtype=dtype_hint)
+    return _ops.convert_to_tensor(value, dtype=dtype)
+
+
+def reshape(tensor: Any, shape: Any, name: str | None = None) -> Any:
+    return _ops.reshape(tensor, tuple(shape) if isinstance(shape, list) else shape)
+
+
+def expand_dims(input: Any, axis: int, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.expand_dims(input, axis)
+
+
+def squeeze(input: Any, axis: Any = None, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.squeeze(input, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+
+def stack(values: Any, axis: int = 0, name: str | None = None) -> Any:
+    return _ops.stack(list(values), axis=axis)
+
+
+def tile(input: Any, multiples: Any, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.tile(input, multiples)
+
+
+def zeros_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.zeros_like(input, dtype=dtype)
+
+
+def ones_like(input: Any, dtype: Any = None, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.ones_like(input, dtype=dtype)
+
+
+def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | None = None) -> Any:
+    return _ops.clip(t, clip_value_min, clip_value_max)
+
+
+def einsum(equation: str, *inputs: Any, **kwargs: Any) -> Any:
+    """``tf.einsum``: ``kwargs`` (``optimize``, ``name``) only tune or name the op in TensorFlow."""
+    return _ops.einsum(equation, *inputs)
+
+
+def stop_gradient(input: Any, name: str | None = None) -> Any:  # noqa: A002
+    return _ops.stop_gradient(input)
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Any:
     """``tf.constant``: an ``EagerTensor`` (a NumPy array with ``numpy()``; broadcast to ``shape`` when given)."""
     array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
-    if array.dtype == np.float64 and dtype is None:
-        array = array.astype(np.float32)   # TensorFlow's default float type
+    if dtype is None and not isinstance(value, np.ndarray | np.generic):
+        # TensorFlow's types for Python numbers: float32 and int32 (NumPy's would be float64 and int64).
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif array.dtype == np.int64 and array.size and -2**31 <= array.min() and array.max() < 2**31:
+            array = array.astype(np.int32)
     return as_eager(np.broadcast_to(array, shape).copy() if shape is not None else array)
 
 
@@ -91,6 +133,13 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0, num: int | None = 
 
 
 def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name: str | None = None) -> Any:  # noqa: A001
+    """``tf.range``: int32 for Python int bounds, float32 for Python floats (TensorFlow's inferred types)."""
+    if dtype is None:
+        bounds = [b for b in (start, limit, delta) if b is not None]
+        if all(isinstance(b, builtins.int) and not isinstance(b, builtins.bool) for b in bounds):
+            dtype = "int32"
+        elif all(isinstance(b, (builtins.int, builtins.float)) for b in bounds):
+            dtype = "float32"
     return _ops.arange(start, limit, delta, dtype=dtype)
 
 
@@ -107,7 +156,16 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Any:
 
 
 def matmul(a: Any, b: Any, transpose_a: builtins.bool = False, transpose_b: builtins.bool = False,
-           name: str | None = None, **kwargs: Any) -> Any:
+           adjoint_a: builtins.bool = False, adjoint_b: builtins.bool = False, a_is_sparse: builtins.bool = False,
+           b_is_sparse: builtins.bool = False, output_type: Any = None, grad_a: builtins.bool = False,
+           grad_b: builtins.bool = False, name: str | None = None) -> Any:
+    """``tf.matmul``: the adjoint of a real matrix is its transpose; ``*_is_sparse`` and ``grad_*`` are only
+    performance hints in TensorFlow; ``output_type`` (int8 products into int32) is not supported."""
+    if output_type is not None:
+        raise NotImplementedError(f"tf.matmul with output_type is not supported. Received: output_type={output_type}")
+    if any("complex" in _ops.dtype(t) for t in (a, b) if hasattr(t, "dtype")) and (adjoint_a or adjoint_b):
+        raise NotImplementedError("tf.matmul: adjoint_a / adjoint_b of complex matrices are not supported.")
+    transpose_a, transpose_b = transpose_a or adjoint_a, transpose_b or adjoint_b
     if transpose_a:
         a = _ops.swapaxes(a, -1, -2)
     if transpose_b:
@@ -124,11 +182,17 @@ def argmin(input: Any, axis: int | None = None, output_type: Any = "int64", name
     return _ops.cast(_ops.argmin(input, axis=0 if axis is None else axis), output_type)
 
 
-def _reduction(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _reduction(fn: Callable[..., Any], tf_name: str | None = None) -> Callable[..., Any]:
     def reduce(input_tensor: Any, axis: Any = None, keepdims: builtins.bool = False, name: str | None = None) -> Any:
-        return fn(input_tensor, axis=axis, keepdims=keepdims)
+        axis = tuple(axis) if isinstance(axis, list) else axis
+        out = fn(input_tensor, axis=axis, keepdims=keepdims)
+        # TensorFlow keeps an integer input's type (reduce_mean truncates); eager ops widen int32 to int64.
+        kind = _ops.dtype(input_tensor) if hasattr(input_tensor, "dtype") else None
+        if kind and kind.startswith(("int", "uint")) and _ops.dtype(out) != kind:
+            out = _ops.cast(out, kind)
+        return out
 
-    reduce.__name__ = f"reduce_{fn.__name__}"
+    reduce.__name__ = reduce.__qualname__ = tf_name or f"reduce_{fn.__name__}"
     return reduce
 
 
@@ -141,14 +205,18 @@ reduce_any = _reduction(_ops.any)
 reduce_all = _reduction(_ops.all)
 
 
-def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None, axis: int = -1,
-            dtype: Any = "float32", name: str | None = None) -> Any:
-    out = _ops.one_hot(indices, depth, axis=axis, dtype=dtype)
-    if on_value is not None or off_value is not None:
-        on = 1.0 if on_value is None else on_value
-        off = 0.0 if off_value is None else off_value
-        out = out * (on - off) + off
-    return out
+def one_hot(indices: Any, depth: int, on_value: Any = None, off_value: Any = None, axis: int | None = None,
+            dtype: Any = None, name: str | None = None) -> Any:
+    """``tf.one_hot``: ``on_value`` at each index, ``off_value`` elsewhere; the dtype is ``dtype``, else that
+    of ``on_value`` / ``off_value``, else float32 (TensorFlow's rule)."""
+    if dtype is None:
+        given = [v for v in (on_value, off_value) if v is not None]
+        dtype = constant(given[0]).dtype.name if given else "float32"
+    indices = np.asarray(indices) if isinstance(indices, (list, tuple)) else indices
+    hot = _ops.cast(_ops.one_hot(indices, depth, axis=-1 if axis is None else axis), "bool")
+    on = _ops.cast(1 if on_value is None else on_value, dtype)
+    off = _ops.cast(0 if off_value is None else off_value, dtype)
+    return _ops.cast(_ops.where(hot, on, off), dtype)   # eager ops widen int32 to int64
 
 
 def equal(x: Any, y: Any, name: str | None = None) -> Any:
@@ -230,36 +298,3 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return lambda f: compile_function(f, functions_run_eagerly)
     return compile_function(func, functions_run_eagerly)
 
-
-random = types.SimpleNamespace(
-    uniform=lambda shape, minval=0.0, maxval=None, dtype="float32", seed=None, name=None: _random.uniform(
-        shape, minval=minval, maxval=1.0 if maxval is None else maxval, dtype=dtype, seed=seed),
-    normal=lambda shape, mean=0.0, stddev=1.0, dtype="float32", seed=None, name=None: _random.normal(
-        shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed),
-    set_seed=lambda seed: np.random.seed(seed),
-)
-
-nn = types.SimpleNamespace(
-    relu=_ops.relu, relu6=_ops.relu6, sigmoid=_ops.sigmoid, tanh=_ops.tanh, elu=_ops.elu, selu=_ops.selu,
-    gelu=lambda features, approximate=False, name=None: _ops.gelu(features, approximate=approximate),
-    silu=_ops.silu, swish=_ops.silu, softplus=_ops.softplus, leaky_relu=lambda features, alpha=0.2, name=None:
-    _ops.leaky_relu(features, negative_slope=alpha),
-    softmax=lambda logits, axis=-1, name=None: _ops.softmax(logits, axis=axis),
-    log_softmax=lambda logits, axis=-1, name=None: _ops.log_softmax(logits, axis=axis),
-    moments=lambda x, axes, keepdims=False, name=None: _ops.moments(x, axes, keepdims=keepdims),
-    l2_normalize=lambda x, axis=None, epsilon=1e-12, name=None: _ops.normalize(x, axis=-1 if axis is None else axis,
-                                                                              epsilon=epsilon),
-    sigmoid_cross_entropy_with_logits=lambda labels=None, logits=None, name=None: _ops.binary_crossentropy(
-        labels, logits, from_logits=True),
-)
-
-math = types.SimpleNamespace(
-    reduce_mean=reduce_mean, reduce_sum=reduce_sum, reduce_max=reduce_max, reduce_min=reduce_min,
-    reduce_prod=reduce_prod, reduce_any=reduce_any, reduce_all=reduce_all, log=_ops.log, exp=_ops.exp,
-    sqrt=_ops.sqrt, square=_ops.square, abs=_ops.abs, maximum=_ops.maximum, minimum=_ops.minimum,
-    equal=_ops.equal, not_equal=_ops.not_equal, greater=_ops.greater, less=_ops.less, floor=_ops.floor,
-    ceil=_ops.ceil, round=_ops.round, sigmoid=_ops.sigmoid, tanh=_ops.tanh, pow=_ops.power, log1p=_ops.log1p,
-    argmax=argmax, argmin=argmin, l2_normalize=nn.l2_normalize, reduce_logsumexp=_reduction(_ops.logsumexp),
-    cumsum=lambda x, axis=0, exclusive=False, reverse=False, name=None: _ops.cumsum(x, axis=axis),
-    divide_no_nan=_ops.divide_no_nan, top_k=lambda input, k=1, sorted=True, name=None: _ops.top_k(input, k, sorted),
-)

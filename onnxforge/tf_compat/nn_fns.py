@@ -1,0 +1,118 @@
+"""``tf.nn``: activations with TensorFlow's parameter names (``features``, ``beta``, ``alpha``) and the
+losses and helpers custom training loops call (``softmax_cross_entropy_with_logits``,
+``sparse_softmax_cross_entropy_with_logits``, ``dropout``, ``embedding_lookup``), built from ``keras.ops``.
+
+The crossentropies are ``-sum(labels * log_softmax(logits))`` per row, unclipped and unreduced, as
+TensorFlow's (a Keras loss clips probabilities and averages over the batch; these do neither).
+
+Example:
+    >>> import numpy as np
+    >>> logits = np.array([[2.0, 0.0], [0.0, 2.0]], "float32")
+    >>> [round(float(v), 4) for v in sparse_softmax_cross_entropy_with_logits(labels=[0, 0], logits=logits)]
+    [0.1269, 2.1269]
+"""
+from __future__ import annotations
+
+__all__ = ["nn"]
+
+import builtins
+import types
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from ..ops import random as _random
+from .math_fns import l2_normalize
+
+
+def _features(fn: Any, name: str) -> Any:
+    def op(features: Any, name: str | None = None) -> Any:
+        return fn(features)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``tf.nn.{name}(features, name=None)``."
+    return op
+
+
+def _as_array(x: Any) -> Any:
+    return np.asarray(x) if isinstance(x, (list, tuple, builtins.int, builtins.float)) else x
+
+
+def silu(features: Any, beta: Any = 1.0) -> Any:
+    """``tf.nn.silu`` / ``swish``: ``features * sigmoid(beta * features)``."""
+    if isinstance(beta, (builtins.int, builtins.float)) and beta == 1.0:
+        return _ops.silu(features)
+    return _ops.multiply(features, _ops.sigmoid(_ops.multiply(beta, features)))
+
+
+def softmax_cross_entropy_with_logits(labels: Any, logits: Any, axis: int = -1, name: str | None = None) -> Any:
+    """``tf.nn.softmax_cross_entropy_with_logits``: ``-sum(labels * log_softmax(logits), axis)``, one value
+    per row; differentiable in both ``labels`` and ``logits``, as TensorFlow 2's."""
+    logits = _as_array(logits)
+    labels = _ops.cast(_as_array(labels), _ops.dtype(logits))
+    return _ops.negative(_ops.sum(_ops.multiply(labels, _ops.log_softmax(logits, axis=axis)), axis=axis))
+
+
+def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any, name: str | None = None) -> Any:
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits``: ``-log_softmax(logits)[..., labels]``, with
+    integer ``labels`` shaped like ``logits`` less its last axis."""
+    logits = _as_array(logits)
+    labels = _ops.cast(_as_array(labels), "int64")
+    log_p = _ops.log_softmax(logits, axis=-1)
+    picked = _ops.take_along_axis(log_p, _ops.expand_dims(labels, -1), axis=-1)
+    return _ops.negative(_ops.squeeze(picked, axis=-1))
+
+
+def sigmoid_cross_entropy_with_logits(labels: Any = None, logits: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: ``max(x, 0) - x * z + log(1 + exp(-|x|))``, elementwise."""
+    if labels is None or logits is None:
+        raise ValueError("tf.nn.sigmoid_cross_entropy_with_logits needs both labels and logits.")
+    return _ops.binary_crossentropy(_as_array(labels), _as_array(logits), from_logits=True)
+
+
+def moments(x: Any, axes: Any, shift: Any = None, keepdims: builtins.bool = False, name: str | None = None) -> Any:
+    """``tf.nn.moments``: ``(mean, variance)`` over ``axes`` (``shift`` is unused, as in TensorFlow 2)."""
+    return _ops.moments(x, axes, keepdims=keepdims)
+
+
+def dropout(x: Any, rate: Any, noise_shape: Any = None, seed: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.dropout``: zero each entry with probability ``rate``, scale the rest by ``1 / (1 - rate)``
+    (always, whether training or not: ``tf.nn.dropout`` has no training flag)."""
+    return _random.dropout(x, rate, noise_shape=noise_shape, seed=seed)
+
+
+def embedding_lookup(params: Any, ids: Any, max_norm: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.embedding_lookup``: the rows ``params[ids]`` (``params`` one tensor, not a sharded list)."""
+    if max_norm is not None:
+        raise NotImplementedError(f"tf.nn.embedding_lookup with max_norm is not supported. Received: "
+                                  f"max_norm={max_norm}")
+    if isinstance(params, (list, tuple)):
+        raise NotImplementedError("tf.nn.embedding_lookup over a list of sharded params is not supported; "
+                                  "pass one tensor.")
+    return _ops.take(params, _as_array(ids), axis=0)
+
+
+def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | None = None) -> Any:
+    """``tf.nn.bias_add``: ``bias`` added along the channel axis (last, or 1 for ``NC...`` formats)."""
+    if data_format is not None and data_format.startswith("NC"):
+        ndim = len(_ops.shape(value))
+        bias = _ops.reshape(bias, (-1,) + (1,) * (ndim - 2))
+    return _ops.add(value, bias)
+
+
+nn = types.SimpleNamespace(
+    relu=_features(_ops.relu, "relu"), relu6=_features(_ops.relu6, "relu6"), elu=_features(_ops.elu, "elu"),
+    selu=_features(_ops.selu, "selu"), softplus=_features(_ops.softplus, "softplus"),
+    softsign=_features(_ops.softsign, "softsign"),
+    sigmoid=lambda x, name=None: _ops.sigmoid(x), tanh=lambda x, name=None: _ops.tanh(x),
+    gelu=lambda features, approximate=False, name=None: _ops.gelu(features, approximate=approximate),
+    silu=silu, swish=silu,
+    leaky_relu=lambda features, alpha=0.2, name=None: _ops.leaky_relu(features, negative_slope=alpha),
+    softmax=lambda logits, axis=None, name=None: _ops.softmax(logits, axis=-1 if axis is None else axis),
+    log_softmax=lambda logits, axis=None, name=None: _ops.log_softmax(logits, axis=-1 if axis is None else axis),
+    moments=moments, l2_normalize=l2_normalize, dropout=dropout, embedding_lookup=embedding_lookup,
+    bias_add=bias_add, sigmoid_cross_entropy_with_logits=sigmoid_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits=softmax_cross_entropy_with_logits,
+    sparse_softmax_cross_entropy_with_logits=sparse_softmax_cross_entropy_with_logits,
+)

@@ -1,0 +1,89 @@
+"""``tf.random``: draws from ``keras.random``'s in-graph generator (see ``onnxforge.ops.random`` for what
+``seed`` means), with TensorFlow's argument names and distributions.
+
+``categorical`` samples by the Gumbel-max trick (``argmax(logits + Gumbel noise)`` is distributed as
+``softmax(logits)``, TensorFlow's distribution for unnormalized log-probabilities); ``shuffle`` sorts the rows
+by independent uniform keys, which gives every permutation the same probability. Both are ordinary graph ops,
+so they run eagerly, in a traced ``train_step`` and in a Lambda layer; the numbers differ from TensorFlow's
+(another generator), the distributions do not.
+
+Example:
+    >>> import numpy as np
+    >>> sorted(shuffle(np.arange(5), seed=1).tolist())
+    [0, 1, 2, 3, 4]
+    >>> categorical([[-np.inf, 0.0]], 3, seed=2).tolist()
+    [[1, 1, 1]]
+"""
+from __future__ import annotations
+
+__all__ = ["random"]
+
+import builtins
+import types
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from ..ops import random as _random
+
+
+def _shape(shape: Any) -> Any:
+    return tuple(shape) if isinstance(shape, (list, tuple)) else shape
+
+
+def uniform(shape: Any, minval: Any = 0, maxval: Any = None, dtype: Any = "float32", seed: Any = None,
+            name: str | None = None) -> Any:
+    """``tf.random.uniform``: floats in ``[minval, maxval)`` (``maxval`` 1 by default), or integers in
+    ``[minval, maxval)`` for an integer ``dtype`` (``maxval`` then required, as TensorFlow)."""
+    if np.dtype(dtype).kind in "iu":
+        if maxval is None:
+            raise ValueError(f"tf.random.uniform: maxval must be specified for an integer dtype. "
+                             f"Received: dtype={dtype}")
+        u = _random.uniform(_shape(shape), minval=0.0, maxval=1.0, dtype="float32", seed=seed)
+        span = _ops.cast(_ops.subtract(maxval, minval), "float32")
+        return _ops.add(_ops.cast(_ops.floor(_ops.multiply(u, span)), dtype), _ops.cast(minval, dtype))
+    return _random.uniform(_shape(shape), minval=minval, maxval=1.0 if maxval is None else maxval, dtype=dtype,
+                           seed=seed)
+
+
+def normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = "float32", seed: Any = None,
+           name: str | None = None) -> Any:
+    """``tf.random.normal``: normal samples of ``shape``."""
+    return _random.normal(_shape(shape), mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
+def categorical(logits: Any, num_samples: Any, dtype: Any = None, seed: Any = None, name: str | None = None) -> Any:
+    """``tf.random.categorical``: ``[batch, num_samples]`` class indices (int64 by default) drawn from
+    ``softmax(logits[b])`` for each row ``b``; a ``-inf`` logit is never drawn."""
+    logits = np.asarray(logits, "float32") if isinstance(logits, (list, tuple, np.ndarray)) and \
+        np.asarray(logits).dtype == np.float64 else logits
+    dims = _ops.shape(logits)
+    if len(dims) != 2:
+        raise ValueError(f"tf.random.categorical: logits must be [batch_size, num_classes]. Received shape {dims}")
+    # Uniforms in [tiny, 1): the Gumbel noise -log(-log(u)) stays finite.
+    tiny = float(np.finfo(np.float32).tiny)
+    u = _random.uniform((dims[0], num_samples, dims[1]), minval=tiny, maxval=1.0, dtype="float32", seed=seed)
+    gumbel = _ops.negative(_ops.log(_ops.negative(_ops.log(u))))
+    scores = _ops.add(_ops.expand_dims(_ops.cast(logits, "float32"), 1), gumbel)
+    out_dtype = "int64" if dtype is None else dtype
+    if np.dtype(out_dtype).name not in ("int32", "int64"):
+        raise ValueError(f"tf.random.categorical: dtype must be int32 or int64. Received: dtype={dtype}")
+    return _ops.cast(_ops.argmax(scores, axis=-1), out_dtype)
+
+
+def shuffle(value: Any, seed: Any = None, name: str | None = None) -> Any:
+    """``tf.random.shuffle``: ``value``'s rows (first axis) in a uniformly random order."""
+    value = np.asarray(value) if isinstance(value, (list, tuple)) else value
+    n = _ops.shape(value)[0]
+    keys = _random.uniform((n,), dtype="float32", seed=seed)
+    return _ops.take(value, _ops.argsort(keys, axis=0), axis=0)
+
+
+def set_seed(seed: builtins.int | None) -> None:
+    """``tf.random.set_seed``: seeds NumPy's global generator, which seeds the programs' RNG state."""
+    np.random.seed(seed)
+
+
+random = types.SimpleNamespace(uniform=uniform, normal=normal, categorical=categorical, shuffle=shuffle,
+                               set_seed=set_seed)
