@@ -60,6 +60,8 @@ class Variable:
         #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
         self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
+        #: Whether a layer holds it as a weight: the first one names it (``layers/variable_tracking.py``).
+        self._owned = False
         # Bumped by every new device value (a step's output, an upload after ``assign`` or ``numpy()`` handed
         # the host array out): constant-weight sessions compare it with the one they were built from
         # (``runtime.frozen``), after uploading whatever lives on the host.
