@@ -11,6 +11,13 @@ import numpy as np
 from .trace_state import active_trace, current_trace
 
 _ids = itertools.count()
+_unnamed = itertools.count()
+
+
+def _default_name() -> str:
+    """Keras 3's name for a variable created without one: ``variable``, then ``variable_1``, ..."""
+    n = next(_unnamed)
+    return "variable" if n == 0 else f"variable_{n}"
 
 
 def _active_trace() -> Any:
@@ -43,16 +50,18 @@ class Variable:
         6.0
     """
 
-    def __init__(self, value: Any, name: str, trainable: bool = True, regularizer: Any = None,
+    def __init__(self, value: Any, name: str | None = None, trainable: bool = True, regularizer: Any = None,
                  dtype: Any = np.float32, autocast: bool = True):
         self._host = np.array(value, dtype=dtype)
         self._device: Any = None  # an onnxruntime OrtValue, owned by the runtime
-        self.name = name
+        self.name = name if name is not None else _default_name()
         self.trainable = trainable
         self.regularizer = regularizer
         #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
         self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
+        #: Whether a layer holds it as a weight: the first one names it (``layers/variable_tracking.py``).
+        self._owned = False
         # Bumped by every new device value (a step's output, an upload after ``assign`` or ``numpy()`` handed
         # the host array out): constant-weight sessions compare it with the one they were built from
         # (``runtime.frozen``), after uploading whatever lives on the host.
@@ -82,6 +91,10 @@ class Variable:
     @property
     def dtype(self) -> np.dtype:
         return self._host.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
     def numpy(self) -> np.ndarray:
         """The current value as a host array (copied back from the device if it lives there)."""
@@ -173,6 +186,56 @@ class Variable:
 
     def __getitem__(self, key: Any) -> Any:
         return self._operand()[key]
+
+    # Comparisons give bool tensors, as Keras's do. ``==`` / ``!=`` stay identity: Variables are dict keys and
+    # list members throughout the compiler and the runtime (``v in weights`` must not compare elementwise).
+    def __gt__(self, o: Any) -> Any:
+        return self._operand() > o
+
+    def __ge__(self, o: Any) -> Any:
+        return self._operand() >= o
+
+    def __lt__(self, o: Any) -> Any:
+        return self._operand() < o
+
+    def __le__(self, o: Any) -> Any:
+        return self._operand() <= o
+
+    __hash__ = object.__hash__
+
+    # Host conversions (``np.asarray(layer.kernel)``, ``int(optimizer.iterations)``): the current value outside a
+    # trace. Inside one the value is not known yet; the graph value's own conversions raise and say why.
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        value = self._operand()
+        if not isinstance(value, np.ndarray):
+            return value.__array__(dtype)  # a graph value: raises with its explanation
+        if copy is False:
+            if dtype is not None and np.dtype(dtype) != value.dtype:
+                raise ValueError(f"Variable {self.name!r}: converting {value.dtype} to {np.dtype(dtype)} needs a "
+                                 "copy, and copy=False was given.")
+            return value
+        # A copy: writing into the result must not change the weight behind the runtime's back.
+        return np.array(value, dtype=dtype, copy=True)
+
+    def __float__(self) -> float:
+        return float(self._operand())
+
+    def __int__(self) -> int:
+        return int(self._operand())
+
+    def __index__(self) -> int:
+        value = self._operand()
+        if isinstance(value, np.ndarray) and value.dtype.kind not in "iub":
+            raise TypeError(f"Variable {self.name!r} of dtype {value.dtype} cannot be used as an index.")
+        return int(value)
+
+    def __bool__(self) -> bool:
+        return bool(self._operand())  # numpy's rule: only a one-element value has a truth value
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError(f"len() of a scalar Variable ({self.name!r}, shape ()).")
+        return self.shape[0]
 
     # Runtime hooks: the device copy is swapped in without touching the host.
     def _set_device(self, ortvalue: Any) -> None:

@@ -34,3 +34,61 @@ def test_path_matches_keras():
     assert [w.path for w in dense[fkeras].weights] == [w.path for w in dense[keras].weights]
     assert [w.path for w in _functional(fkeras).weights] == [w.path for w in _functional(keras).weights]
     assert np.array_equal(dense[fkeras].kernel.numpy().shape, (3, 2))
+
+
+# ---------------------------------------------------------------------------------------- outside a trace
+def test_host_conversions():
+    dense = fkeras.layers.Dense(3, name="conv_d")
+    dense.build((None, 4))
+    kernel = dense.kernel
+    assert np.asarray(kernel).shape == (4, 3) and np.array(kernel).dtype == np.float32
+    assert np.asarray(kernel, dtype=np.float64).dtype == np.float64
+    np.asarray(kernel)[0, 0] = 99.0                   # a copy: the weight does not change behind the runtime
+    assert kernel.numpy()[0, 0] != 99.0
+    np.testing.assert_array_equal(fkeras.ops.convert_to_numpy(kernel), kernel.numpy())
+    assert kernel.ndim == 2 and len(kernel) == 4 and len(dense.bias) == 3
+    count = fkeras.Variable(np.asarray(7, np.int64), name="count")
+    assert int(count) == 7 and float(count) == 7.0 and bool(count) and list(range(3))[:count] == [0, 1, 2]
+    assert not bool(fkeras.Variable(0.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(kernel)
+    with pytest.raises(TypeError, match="len"):
+        len(count)
+
+
+def test_comparisons_and_eager_ops():
+    v = fkeras.Variable(np.asarray([-1.0, 0.0, 2.0], np.float32), name="cmp")
+    assert (v > 0).tolist() == [False, False, True] and (v <= 0).tolist() == [True, True, False]
+    assert v in [fkeras.Variable(np.zeros(3, np.float32)), v]     # == stays identity: weights live in lists
+    assert float(fkeras.ops.sum(v)) == 1.0
+    np.testing.assert_allclose(np.asarray(fkeras.ops.add(v, 1.0)), [0.0, 1.0, 3.0])
+    assert float(fkeras.ops.norm(v)) == pytest.approx(5 ** 0.5)
+
+
+def test_keras_variable_constructor():
+    import onnxforge as of
+
+    v = fkeras.Variable(initializer="ones", shape=(2,), name="scale")
+    assert (v.name, v.path, v.dtype, v.numpy().tolist()) == ("scale", "scale", np.float32, [1.0, 1.0])
+    assert fkeras.Variable(np.zeros(3)).dtype == np.float64          # an array keeps its dtype
+    assert fkeras.Variable(1.0).dtype == np.float32 and fkeras.Variable(3).dtype == np.int32
+    assert fkeras.Variable([1.0, 2.0], dtype="float16").dtype == np.float16
+    assert not fkeras.Variable(np.zeros(2), trainable=False).trainable
+    with pytest.raises(ValueError, match="shape"):
+        fkeras.Variable(initializer="zeros")
+    with pytest.raises(ValueError, match="cannot contain character `/`"):
+        fkeras.Variable(1.0, name="a/b")
+    dense = fkeras.layers.Dense(1)
+    dense.build((None, 2))
+    assert isinstance(dense.kernel, fkeras.Variable) and isinstance(v, of.Variable)
+    names = [fkeras.Variable(1.0).name, of.Variable(np.zeros(2)).name]   # Keras: "variable", then unique
+    assert all(n == "variable" or n.startswith("variable_") for n in names) and names[0] != names[1]
+
+
+def test_keras_variable_matches_keras():
+    keras = pytest.importorskip("keras")
+    for args, kwargs in [((np.zeros(3),), {}), ((1.0,), {}), (("ones",), {"shape": (2, 2)}),
+                         ((np.ones(2),), {"dtype": "float32", "trainable": False})]:
+        ours, theirs = fkeras.Variable(*args, **kwargs), keras.Variable(*args, **kwargs)
+        assert (str(ours.dtype), ours.shape, ours.trainable) == (theirs.dtype, tuple(theirs.shape), theirs.trainable)
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

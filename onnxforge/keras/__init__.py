@@ -23,11 +23,12 @@ from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
+from .variable import Variable
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
            "random", "utils", "backend", "config", "mixed_precision", "dtype_policies", "DTypePolicy", "FloatDTypePolicy",
-           "preprocessing"]
+           "preprocessing", "Variable"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",

@@ -47,6 +47,7 @@ from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
 from .keras_tensor import Node, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
+from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
 # ---------------------------------------------------------------- naming
 _name_uids: collections.Counter[str] = collections.Counter()
@@ -148,8 +149,7 @@ class Layer(CallingMixin):
             raise ValueError(f"Layer {self.name!r}: {e} Received: dtype={dtype!r}") from None
         self.autocast = bool(autocast)
         self.activity_regularizer = regularizers_mod.get(activity_regularizer)
-        self._trainable_variables: list[Variable] = []
-        self._non_trainable_variables: list[Variable] = []
+        self._tracker()  # kept if a subclass already assigned a Variable before calling this
         self._weight_names: set[str] = set()
         self._inbound_nodes: list[Node] = []
         self._losses: list[Any] = []  # add_loss() values of the latest outermost call (Keras 3)
@@ -165,6 +165,34 @@ class Layer(CallingMixin):
         self._batch_input_shape = None if batch_shape is None else tuple(batch_shape)
 
     # ------------------------------------------------------------ tracking
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Keras 3 tracks Variables assigned to attributes (alone or in containers) as the layer's weights, in
+        # the order the layer first holds them; sub-layers are found when asked (``_flat_sublayers``).
+        if name not in UNTRACKED and isinstance(value, (Variable, list, tuple, dict)):
+            self._tracker().track(value, self)
+        super().__setattr__(name, value)
+
+    def _tracker(self) -> TrackedVariables:
+        tracked = self.__dict__.get("_tracked")
+        if tracked is None:
+            tracked = self.__dict__["_tracked"] = TrackedVariables()
+        return tracked
+
+    def _synced_tracker(self) -> TrackedVariables:
+        """The tracked variables, with those added to attribute containers since (``self.vs.append(v)``)."""
+        tracked = self._tracker()
+        tracked.sync(self)
+        return tracked
+
+    @property
+    def _trainable_variables(self) -> list[Variable]:
+        """Own trainable variables (``add_weight`` and attributes), in tracking order (Keras's list)."""
+        return self._synced_tracker().trainable
+
+    @property
+    def _non_trainable_variables(self) -> list[Variable]:
+        return self._synced_tracker().non_trainable
+
     def _flat_sublayers(self) -> list[Layer]:
         """Sub-layers held in attributes (alone, or in a list / tuple / dict), in assignment order.
 
@@ -261,22 +289,19 @@ class Layer(CallingMixin):
         if value.shape != shape:
             raise ValueError(f"Layer {self.name!r}: initializer of weight {name!r} returned shape {value.shape}, "
                              f"expected {shape}.")
-        base = name or "variable"
-        wname, k = base, 0
-        while wname in self._weight_names:
-            k += 1
-            wname = f"{base}_{k}"
-        self._weight_names.add(wname)
+        wname = claim_name(self, name or "variable")
         # A weight added to a frozen layer starts frozen (Keras: the layer's flag governs).
         variable = Variable(value, name=f"{self.name}/{wname}", trainable=bool(trainable) and self._trainable,
                             regularizer=regularizers_mod.get(regularizer), dtype=dtype, autocast=autocast)
-        (self._trainable_variables if trainable else self._non_trainable_variables).append(variable)
+        self._tracker().add(variable, bool(trainable))
+        variable._owned = True
         return variable
 
     add_variable = add_weight
 
     def _own_weights(self) -> list[Variable]:
-        return self._trainable_variables + self._non_trainable_variables
+        tracked = self._synced_tracker()
+        return tracked.trainable + tracked.non_trainable
 
     @property
     def weights(self) -> list[Variable]:

@@ -1,11 +1,12 @@
 """What every op of ``onnxforge.ops`` shares: finding the graph, turning arguments into graph values,
 shape tensors with symbolic dims, and the eager fallback that runs an op once with onnxruntime.
 
-An op runs *symbolically* when any argument is a graph ``Value`` (or a ``Variable``), or when a trace is
+An op runs *symbolically* when any argument is a graph ``Value``, or when a trace is
 active (inside a compiled ``train_step`` or a layer's ``call``): it emits nodes and returns ``Value``s.
 Otherwise it runs *eagerly*: numpy arrays become the inputs of a small graph, compiled once per argument
 signature and run by onnxruntime (``onnxforge.eager``), and the result comes back as ``EagerTensor``s
-(numpy arrays with ``.numpy()``), so ``ops.sigmoid(np.zeros(2))`` works like ``keras.ops``.
+(numpy arrays with ``.numpy()``), so ``ops.sigmoid(np.zeros(2))`` works like ``keras.ops``; a ``Variable``
+stands for its graph value in a trace and for its current value outside one.
 """
 from __future__ import annotations
 
@@ -66,14 +67,7 @@ def builder_of(*args: Any) -> GraphBuilder | None:
         if isinstance(leaf, Value):
             return leaf.builder
     ctx = _active_trace()
-    if ctx is not None:
-        return ctx.b
-    for leaf in leaves:
-        if isinstance(leaf, Variable):
-            raise RuntimeError(f"onnxforge.ops received Variable {leaf.name!r} outside a trace. Variables stand "
-                               "for graph values only while a program is traced (inside train_step or a "
-                               "layer's call); use variable.numpy() for its current value.")
-    return None
+    return ctx.b if ctx is not None else None
 
 
 # ------------------------------------------------------------------------------------------ dtypes
@@ -250,6 +244,8 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _has_keras_tensor(args, kwargs):
                 # ``ops.expand_dims(keras.Input(...), -1)``: a node of the functional graph, as in Keras 3.
                 return _FUNCTIONAL[0][1](op, args, kwargs)
+            # Outside a trace a Variable is its current value (``ops.sum(layer.kernel)``), as in Keras.
+            args, kwargs = _map(lambda x: x.numpy() if isinstance(x, Variable) else x, (args, kwargs))
             return _run_eagerly(fn, args, kwargs)
         start = len(b.nodes)
         out = fn(*args, **kwargs)

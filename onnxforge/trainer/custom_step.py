@@ -309,7 +309,7 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
     program and runner."""
     b = GraphBuilder(float32_fallback=True)
     data, data_inputs = declare_data(b, xs, ys, sample_weight)
-    rng_state = getattr(model, "_rng_state", None) or model._rng_variable()
+    rng_state = model._rng_stream()
     ctx = CustomStepTrace(b, rng_state, owner=model)
     with ctx.active():
         logs = getattr(model, method)(data)
