@@ -81,8 +81,11 @@ def test_keras_variable_constructor():
     dense = fkeras.layers.Dense(1)
     dense.build((None, 2))
     assert isinstance(dense.kernel, fkeras.Variable) and isinstance(v, of.Variable)
-    names = [fkeras.Variable(1.0).name, of.Variable(np.zeros(2)).name]   # Keras: "variable", then unique
+    from onnxforge.variables import Variable as CoreVariable
+
+    names = [fkeras.Variable(1.0).name, CoreVariable(np.zeros(2)).name]   # Keras: "variable", then unique
     assert all(n == "variable" or n.startswith("variable_") for n in names) and names[0] != names[1]
+    assert of.Variable(np.zeros(2)).name.startswith("Variable")   # tf.Variable keeps TensorFlow's names
 
 
 def test_keras_variable_matches_keras():
