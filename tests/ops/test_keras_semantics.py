@@ -83,3 +83,44 @@ def test_graphs_pass_the_full_checker_and_run():
     repeated, hot = sess.run(None, {"x": X, "counts": np.array([0, 3, 1], "int32"), "idx": idx})
     np.testing.assert_array_equal(repeated, np.repeat(X, [0, 3, 1], axis=1))
     np.testing.assert_array_equal(hot, keras.ops.convert_to_numpy(keras.ops.one_hot(idx, 4)))
+
+
+# ------------------------------------------------------------------------------------------ softmax axes
+X3 = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+
+
+@pytest.mark.parametrize("axis", [(1, 2), (0, 2), (0, 1, 2)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_over_a_tuple_of_axes_matches_keras(name, axis):
+    want = keras.ops.convert_to_numpy(getattr(keras.ops, name)(X3, axis=axis))
+    np.testing.assert_allclose(np.asarray(getattr(ops, name)(X3, axis=axis)), want, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_over_a_tuple_of_axes_has_torch_gradients():
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    import onnxforge as of
+    from onnxforge.graph import GraphBuilder
+    from onnxforge.tracing import TraceContext
+    from tests.conftest import check_full
+
+    w = np.random.default_rng(1).normal(size=X3.shape).astype("float32")
+    b = GraphBuilder()
+    with TraceContext(b, training=True).active():
+        x = b.input("x", 1, ("batch", 3, 4))
+        with of.GradientTape() as tape:
+            tape.watch(x)
+            loss = ops.sum(ops.softmax(x, axis=(1, 2)) * w)
+        b.output(tape.gradient(loss, x), "grad")
+    model = check_full(b.to_model())
+    got, = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": X3})
+    tx = torch.tensor(X3, dtype=torch.float64, requires_grad=True)
+    (torch.softmax(tx.reshape(2, -1), -1).reshape(2, 3, 4) * torch.tensor(w, dtype=torch.float64)).sum().backward()
+    np.testing.assert_allclose(got, tx.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_softmax_over_negative_axes_matches_numpy():
+    e = np.exp(X3 - X3.max(axis=(1, 2), keepdims=True))   # Keras's torch backend rejects negative tuple axes
+    np.testing.assert_allclose(np.asarray(ops.softmax(X3, axis=(-1, -2))), e / e.sum(axis=(1, 2), keepdims=True),
+                               rtol=1e-5, atol=1e-7)
