@@ -55,7 +55,7 @@ CASES = [
     ("max_bool", lambda o: o.max(F > 0.5, axis=1)), ("min_bool", lambda o: o.min(F > 0.5)),
     ("mean_bool", lambda o: o.mean(F > 0.5)), ("mean_int", lambda o: o.mean(I32, axis=0)),
     ("bool_plus_int", lambda o: o.add(F > 0.5, 1)), ("bool_plus_int32", lambda o: o.add(F > 0.5, I32)),
-    ("where_int", lambda o: o.where(F > 0.5, I32, 0)), ("concatenate_mixed", lambda o: o.concatenate(
+    ("where_int", lambda o: o.where(F > 0.5, I32, 0)), ("count_nonzero", lambda o: o.count_nonzero(I32, axis=0)), ("concatenate_mixed", lambda o: o.concatenate(
         [I32, I32.astype("int64")], axis=0)),
 ]
 
