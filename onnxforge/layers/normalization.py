@@ -115,8 +115,7 @@ class BatchNormalization(Layer):
         shape = (channels,)
         # autocast=False: statistics and affine weights stay in the variable dtype under a mixed policy.
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer, autocast=False)
-                      if self.scale or self.rms_scaling else None)
+                                      regularizer=self.gamma_regularizer, autocast=False) if self.scale else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
                                      regularizer=self.beta_regularizer, autocast=False) if self.center else None)
         self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
