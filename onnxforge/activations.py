@@ -73,13 +73,21 @@ def tanh(x: Value) -> Value:
     return _op("Tanh", x)
 
 
-def softmax(x: Value, axis: int = -1) -> Value:
-    """``exp(x) / sum(exp(x))`` along ``axis``."""
+def softmax(x: Value, axis: int | tuple[int, ...] = -1) -> Value:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (or jointly over a tuple of axes)."""
+    if isinstance(axis, (tuple, list)):
+        from . import ops
+
+        return ops.softmax(x, axis)
     return _op("Softmax", x, axis=int(axis))
 
 
-def log_softmax(x: Value, axis: int = -1) -> Value:
-    """``log(softmax(x))`` along ``axis``, computed stably."""
+def log_softmax(x: Value, axis: int | tuple[int, ...] = -1) -> Value:
+    """``log(softmax(x))`` along ``axis`` (or jointly over a tuple of axes), computed stably."""
+    if isinstance(axis, (tuple, list)):
+        from . import ops
+
+        return ops.log_softmax(x, axis)
     return _op("LogSoftmax", x, axis=int(axis))
 
 

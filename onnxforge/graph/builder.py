@@ -229,6 +229,7 @@ class GraphBuilder:
             return self._op_in_float32(op_type, inputs, outputs, name, dtype, shape, attrs, wide)
         # The output (and any Python constants among the inputs) take the element type of the first input
         # that is a value -- for Where its branches', for CastLike its target's, for OneHot its values'.
+        _check_one_type(op_type, inputs)
         source = _DTYPE_SOURCE.get(op_type, 0)
         ordered = inputs[source:] + inputs[:source]
         like = next((v for v in (i if isinstance(i, Value) else self.values.get(i) if isinstance(i, str) else None
@@ -394,6 +395,25 @@ class GraphBuilder:
 
 
 # --------------------------------------------------------------------- helpers
+#: Ops whose tensor inputs (from the k-th on) share one type parameter T: an operand of another type makes a
+#: graph onnxruntime refuses only at load time, far from the op that built it, so it is an error here.
+_ONE_TYPE = {**{op: 0 for op in ("Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Sum", "Mean", "MatMul", "Concat",
+                                 "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor")},
+             "Where": 1}
+
+
+def _check_one_type(op_type: str, inputs: list) -> None:
+    first = _ONE_TYPE.get(op_type)
+    if first is None:
+        return
+    dtypes = {i.dtype for i in inputs[first:] if isinstance(i, Value) and i.dtype is not None}
+    if len(dtypes) > 1:
+        names = sorted(helper.tensor_dtype_to_np_dtype(d).name if d != TensorProto.BFLOAT16 else "bfloat16"
+                       for d in dtypes)
+        raise TypeError(f"{op_type} needs operands of one dtype; cast them to a common dtype first (onnxforge.ops "
+                        f"promote as Keras does). Received: dtypes={names}")
+
+
 def _infer_dtype(op_type: str, attrs: dict, like: Value | None) -> int | None:
     if op_type == "Cast":
         return attrs["to"]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import onnx
 
+from .dtypes import result_type
+
 if TYPE_CHECKING:
     from .builder import GraphBuilder
 
@@ -96,33 +98,19 @@ def _is_float_operand(x: Any) -> bool:
     return np.asarray(x).dtype.kind == "f"
 
 
-_FLOAT_RANK = {onnx.TensorProto.FLOAT16: 1, onnx.TensorProto.BFLOAT16: 1, onnx.TensorProto.FLOAT: 2,
-               onnx.TensorProto.DOUBLE: 3}
-
-
 def _promote(a: Value, c: Any) -> tuple[Any, Any]:
-    """Operands of a common type, as Keras's type promotion gives for the cases layer code meets: the
-    narrower of two float tensors is cast to the wider (float16 + float32 -> float32), an integer or bool
-    tensor meeting a float tensor or a Python float becomes float, a bool meeting an integer becomes that
-    integer (Python numbers otherwise take the tensor's type, which the builder does for constants).
-    Two different integer types are left alone."""
-    b = a.builder
-    assert b is not None
+    """Operands of the type Keras's promotion gives (``dtypes.result_type``): float16 + float32 -> float32,
+    int32 + int64 -> int64, an integer or bool tensor meeting a float tensor or a Python float becomes float,
+    a bool meeting an integer becomes that integer (a Python int: int32). Other Python numbers and arrays
+    take the tensor's type, which the builder does for constants."""
     if isinstance(c, Value):
         if a.dtype is None or c.dtype is None or a.dtype == c.dtype:
             return a, c
-        if a.is_float and c.is_float:
-            wide = a.dtype if _FLOAT_RANK.get(a.dtype, 0) >= _FLOAT_RANK.get(c.dtype, 0) else c.dtype
-            return _cast(a, wide), _cast(c, wide)
-        if a.is_float or (c.dtype == onnx.TensorProto.BOOL and a.dtype != onnx.TensorProto.BOOL):
-            return a, _cast(c, a.dtype)       # int or bool meets float, bool meets int
-        if c.is_float or a.dtype == onnx.TensorProto.BOOL:
-            return _cast(a, c.dtype), c
-        return a, c
-    if a.dtype is not None and not a.is_float and isinstance(c, (float, np.floating)):
-        return _cast(a, onnx.TensorProto.FLOAT), c          # int or bool tensor * 0.5
-    if a.dtype == onnx.TensorProto.BOOL and isinstance(c, (int, np.integer)) and not isinstance(c, bool):
-        return _cast(a, onnx.TensorProto.INT64), c          # bool tensor + 1
+        to = result_type([a.dtype, c.dtype])
+        return _cast(a, to), _cast(c, to)
+    if a.dtype is not None and isinstance(c, (bool, int, float, np.bool_, np.integer, np.floating)):
+        kind = bool if isinstance(c, (bool, np.bool_)) else float if isinstance(c, (float, np.floating)) else int
+        return _cast(a, result_type([a.dtype], weak=[kind])), c
     return a, c
 
 

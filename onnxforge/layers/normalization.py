@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -260,7 +261,9 @@ class BatchNormalization(Layer):
 
 class LayerNormalization(Layer):
     """Normalizes each example over ``axis`` (an int or a list): ``(x - mean) / sqrt(var + epsilon) * gamma
-    + beta``; with ``rms_scaling=True``, ``x / sqrt(mean(x²) + epsilon) * gamma`` (Keras 3)."""
+    + beta``. ``rms_scaling=True`` (deprecated in Keras 3.15) computes what Keras does, ``x / sqrt(var +
+    epsilon) * gamma``: the input is not centered and is scaled by its variance, not its mean square; gamma is
+    always created, beta never (``keras.layers.RMSNormalization`` is the root-mean-square form)."""
 
     supports_masking = True
 
@@ -281,6 +284,10 @@ class LayerNormalization(Layer):
         no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.epsilon = float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
+        if self.rms_scaling:
+            warnings.warn("You passed `rms_scaling=True`, which is deprecated. This argument incorrectly scales "
+                          "the input by the variance, not the root mean square. To correctly use RMS "
+                          "Normalization, please use `keras.layers.RMSNormalization` instead.", stacklevel=2)
         self.beta_initializer = initializers_mod.get(beta_initializer)
         self.gamma_initializer = initializers_mod.get(gamma_initializer)
         self.beta_regularizer = regularizers_mod.get(beta_regularizer)
@@ -297,7 +304,8 @@ class LayerNormalization(Layer):
                              f"Received: input_shape={tuple(input_shape)}")
         shape = tuple(input_shape[a] for a in axes)
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer, autocast=False) if self.scale else None)
+                                      regularizer=self.gamma_regularizer, autocast=False)
+                      if self.scale or self.rms_scaling else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
                                      regularizer=self.beta_regularizer, autocast=False)
                      if self.center and not self.rms_scaling else None)
@@ -315,12 +323,10 @@ class LayerNormalization(Layer):
         def bcast(v):
             return b.op("Reshape", [v, bshape])
 
-        if self.rms_scaling:
-            y = x / b.op("Sqrt", [_ops.reduce("ReduceMean", x * x, axes, keepdims=True) + self.epsilon])
-        else:
-            centered = x - _ops.reduce("ReduceMean", x, axes, keepdims=True)
-            var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
-            y = centered / b.op("Sqrt", [var + self.epsilon])
+        centered = x - _ops.reduce("ReduceMean", x, axes, keepdims=True)
+        var = _ops.reduce("ReduceMean", centered * centered, axes, keepdims=True)
+        # Keras 3.15's rms_scaling divides the uncentered input by the (centered) deviation.
+        y = (x if self.rms_scaling else centered) / b.op("Sqrt", [var + self.epsilon])
         ctx = current_trace()
         if self.gamma is not None:
             y = y * bcast(_cast_to(ctx.read(self.gamma), x.dtype))

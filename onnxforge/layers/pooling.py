@@ -12,6 +12,7 @@ __all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D
            "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D",
            "GlobalMaxPool1D", "GlobalMaxPool2D"]
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,13 @@ class _GlobalPooling(Layer):
     def call(self, inputs, mask=None):
         axes = self._axes()
         if mask is not None and self.rank == 1:
-            return self._masked(inputs, mask, axes[0])
+            if self._op != "ReduceMax":
+                return self._masked(inputs, mask, axes[0])
+            # Keras 2 and 3 leave the mask out of GlobalMaxPooling1D (padded steps take part in the max);
+            # Keras 3 says so with this warning.
+            warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with a mask "
+                          "attached to it. However, this layer does not support masking and will therefore "
+                          "destroy the mask information. Downstream layers will not see the mask.", stacklevel=2)
         src, perm = _ops.peel(inputs)
         if perm is not None:
             # Reduce the untransposed value when the surviving axes keep their order (NCHW -> NC).
@@ -160,13 +167,10 @@ class _GlobalPooling(Layer):
         return _ops.reduce(self._op, inputs, axes, self.keepdims)
 
     def _masked(self, inputs, mask, axis):
-        """Keras: padded steps are left out of the mean (and can never be the max)."""
+        """Keras's GlobalAveragePooling1D: padded steps are left out of the mean."""
         b = inputs.builder
         feature_axis = 2 if self.data_format == "channels_last" else 1
         keep = b.op("Unsqueeze", [b.op("Cast", [mask], to=inputs.dtype), _ops.ints(b, [feature_axis])])
-        if self._op == "ReduceMax":
-            lowest = b.op("Mul", [b.op("Sub", [1.0, keep]), -3.0e38])
-            return _ops.reduce("ReduceMax", inputs + lowest, [axis], self.keepdims)
         total = _ops.reduce("ReduceSum", inputs * keep, [axis], self.keepdims)
         return total / _ops.reduce("ReduceSum", keep, [axis], self.keepdims)
 

@@ -1,7 +1,7 @@
 """Helpers shared by the array-manipulation ops: emitting with shapes inferred at once, axes, sizes, slices."""
 from __future__ import annotations
 
-__all__ = ["emit", "value", "rank_of", "axis_index", "dim", "slice_axis", "BIG", "BOOL", "INT64"]
+__all__ = ["emit", "value", "rank_of", "axis_index", "dim", "slice_axis", "BIG", "BOOL", "INT32", "INT64"]
 
 from typing import Any
 
@@ -10,7 +10,7 @@ import numpy as np
 from ..graph import Value
 from ._util import as_value, builder_of, cast_value, int_const
 
-BOOL, INT64 = 9, 7
+BOOL, INT32, INT64 = 9, 6, 7
 BIG = np.iinfo(np.int64).max   # a Slice end meaning "to the end"
 
 

@@ -23,6 +23,7 @@ import onnx
 
 from ..graph.shape_inference import fill_shapes
 from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype, protos
+from ..graph.dtypes import result_type
 from ..variables import Variable
 
 _INT64 = onnx.TensorProto.INT64
@@ -116,16 +117,35 @@ def cast_value(x: Value, to: int) -> Value:
     return x.builder.op("Cast", [x], to=to, shape=x.shape)
 
 
+def _weak_kind(x: Any) -> type | None:
+    """The Python number type of an operand that takes the type of the tensors it meets (Python and NumPy
+    scalars, lists of them, float64 arrays: onnxforge reads those in the float type they meet), else ``None``
+    for a tensor or array, whose own type takes part in the promotion."""
+    if isinstance(x, Value):
+        return None
+    if isinstance(x, np.ndarray) and x.dtype != np.float64:
+        return None
+    kind = np.asarray(x).dtype.kind
+    return bool if kind == "b" else int if kind in "iu" else float if kind == "f" else None
+
+
 def promote(b: GraphBuilder, *xs: Any) -> list[Value]:
-    """Graph values of a common type: constants take the first tensor's type; int meets float -> float."""
-    like = next((x for x in xs if isinstance(x, Value)), None)
-    if like is None:
-        like = next((x.__onnx_value__() for x in xs if hasattr(x, "__onnx_value__")), None)
-    values = [as_value(x, b, like) for x in xs]
-    float_type = next((v.dtype for v in values if v.dtype in FLOAT_TYPES), None)
-    if float_type is not None:
-        values = [v if v.dtype in FLOAT_TYPES or v.dtype is None else cast_value(v, float_type) for v in values]
-    return values
+    """Graph values of the one type Keras's promotion gives them (``keras.backend.result_type``): tensors and
+    arrays by the promotion lattice (int32 + int64 -> int64, bool + int32 -> int32, int + float -> float),
+    Python numbers taking the tensors' type unless their kind is above it (int32 * 0.5 -> floatx)."""
+    values = [x.__onnx_value__() if hasattr(x, "__onnx_value__") else x for x in xs]
+    kinds = [_weak_kind(v) for v in values]
+    if all(k is not None for k in kinds):   # numbers only: the constants they become meet as tensors
+        return promote(b, *[as_value(v, b) for v in values])
+    strong = [v.dtype if isinstance(v, Value) else onnx_dtype(_host_array(v, None).dtype)
+              for v, k in zip(values, kinds) if k is None]
+    if None in strong:   # a value of unknown type: constants follow the first tensor, as they always did
+        like = next(v for v in values if isinstance(v, Value))
+        return [as_value(v, b, like) for v in values]
+    from ..backend_config import floatx
+
+    target = result_type(strong, weak=[k for k in kinds if k is not None], weak_float=dtype_enum(floatx()))
+    return [cast_value(v, target) if isinstance(v, Value) else as_value(v, b, dtype=target) for v in values]
 
 
 # ------------------------------------------------------------------------------------------ shapes

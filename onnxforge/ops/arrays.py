@@ -64,8 +64,8 @@ from typing import Any
 import numpy as np
 
 from ..graph import Value
-from ._arrays_util import BIG, axis_index, dim, emit, rank_of, slice_axis, value
-from ._util import as_value, builder_of, int_const, promote, symbolic
+from ._arrays_util import BIG, INT64, axis_index, dim, emit, rank_of, slice_axis, value
+from ._util import as_value, builder_of, cast_value, int_const, promote, symbolic
 
 
 @symbolic
@@ -189,33 +189,68 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Value:
 
 @symbolic
 def repeat(x: Any, repeats: Any, axis: int | None = None) -> Value:
-    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened tensor when ``None``)."""
+    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened tensor when ``None``).
+
+    ``repeats`` is one count, or one count per entry along ``axis``; as in NumPy and Keras, a sequence or
+    tensor holding a single count (``[n]``) is that count for every entry.
+    """
     v = value(x)
     b = v.builder
     if axis is None:
         v, axis = emit(b, "Reshape", [v, int_const(b, [-1])]), 0
     rank = rank_of(v, "repeat")
     axis = axis_index(axis, rank, "repeat")
-    if isinstance(repeats, (int, np.integer)):
-        r = int(repeats)
-        # Insert a new axis after `axis`, tile it r times, merge the two.
-        expanded = emit(b, "Unsqueeze", [v, int_const(b, [axis + 1])])
-        reps = [1] * (rank + 1)
-        reps[axis + 1] = r
-        tiled = emit(b, "Tile", [expanded, int_const(b, reps)])
-        shape = emit(b, "Shape", [v])
-        new_dim = emit(b, "Mul", [emit(b, "Slice", [shape, int_const(b, [axis]), int_const(b, [axis + 1])]),
-                               int_const(b, [r])])
-        target = emit(b, "Concat", [emit(b, "Slice", [shape, int_const(b, [0]), int_const(b, [axis])]), new_dim,
-                                 emit(b, "Slice", [shape, int_const(b, [axis + 1]), int_const(b, [BIG])])], axis=0)
-        static = None
-        if v.shape is not None:
-            static = tuple(d * r if i == axis and isinstance(d, int) else (None if i == axis else d)
-                           for i, d in enumerate(v.shape))
-        return emit(b, "Reshape", [tiled, target], shape=static)
-    counts = np.asarray(repeats, np.int64).reshape(-1)
-    index = np.repeat(np.arange(len(counts)), counts)
-    return emit(b, "Gather", [v, int_const(b, index.tolist())], axis=axis)
+    if isinstance(repeats, Value):
+        size = int(np.prod(repeats.shape)) if repeats.shape is not None and all(
+            isinstance(d, int) for d in repeats.shape) else None
+    else:
+        repeats = np.asarray(repeats, np.int64)
+        size = repeats.size
+    if size == 1:
+        return _repeat_each(v, axis, repeats)
+    length = v.shape[axis] if v.shape is not None else None
+    if isinstance(length, int) and size is not None and length != size:
+        raise ValueError(f"ops.repeat: `repeats` holds one count per entry along axis {axis} ({length} entries) "
+                         f"or a single count. Received: repeats of length {size}")
+    if isinstance(repeats, Value):
+        return emit(b, "Gather", [v, _repeat_index(repeats)], axis=axis)
+    return emit(b, "Gather", [v, int_const(b, np.repeat(np.arange(size), repeats.reshape(-1)).tolist())], axis=axis)
+
+
+def _repeat_each(v: Value, axis: int, repeats: Any) -> Value:
+    """Every entry along ``axis`` repeated the one count ``repeats`` times: a new axis after ``axis`` is
+    tiled, then merged with it."""
+    b = v.builder
+    rank = len(v.shape)
+    r = int(np.asarray(repeats).reshape(-1)[0]) if not isinstance(repeats, Value) else None
+    count = int_const(b, [r]) if r is not None else emit(b, "Reshape", [cast_value(repeats, INT64),
+                                                                        int_const(b, [1])])
+    expanded = emit(b, "Unsqueeze", [v, int_const(b, [axis + 1])])
+    reps = emit(b, "Concat", [int_const(b, [1] * (axis + 1)), count, int_const(b, [1] * (rank - axis - 1))],
+                axis=0)
+    tiled = emit(b, "Tile", [expanded, reps])
+    shape = emit(b, "Shape", [v])
+    new_dim = emit(b, "Mul", [emit(b, "Slice", [shape, int_const(b, [axis]), int_const(b, [axis + 1])]), count])
+    target = emit(b, "Concat", [emit(b, "Slice", [shape, int_const(b, [0]), int_const(b, [axis])]), new_dim,
+                             emit(b, "Slice", [shape, int_const(b, [axis + 1]), int_const(b, [BIG])])], axis=0)
+    static = None
+    if v.shape is not None:
+        static = tuple(d * r if i == axis and isinstance(d, int) and r is not None else (None if i == axis else d)
+                       for i, d in enumerate(v.shape))
+    return emit(b, "Reshape", [tiled, target], shape=static)
+
+
+def _repeat_index(counts: Value) -> Value:
+    """The Gather index that repeats entry ``i`` ``counts[i]`` times, for counts known only at run time:
+    output position ``p`` takes the entry whose running total of counts first exceeds ``p``."""
+    b = counts.builder
+    c = emit(b, "Reshape", [cast_value(counts, INT64), int_const(b, [-1])])
+    ends = emit(b, "CumSum", [c, as_value(np.int64(0), b)])
+    total = emit(b, "ReduceSum", [c], keepdims=0)
+    positions = emit(b, "Range", [as_value(np.int64(0), b), total, as_value(np.int64(1), b)])
+    passed = emit(b, "LessOrEqual", [emit(b, "Unsqueeze", [ends, int_const(b, [0])]),
+                                     emit(b, "Unsqueeze", [positions, int_const(b, [1])])])
+    return emit(b, "ReduceSum", [cast_value(passed, INT64), int_const(b, [1])], keepdims=0)
 
 
 @symbolic

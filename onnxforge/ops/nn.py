@@ -14,7 +14,10 @@ __all__ = ["sigmoid", "softplus", "softsign", "relu", "relu6", "leaky_relu", "el
            "swish", "log_sigmoid", "hard_sigmoid", "softmax", "log_softmax", "binary_crossentropy",
            "categorical_crossentropy", "sparse_categorical_crossentropy"]
 
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from ..graph import Value
 from ._util import as_value, builder_of, cast_value, promote, symbolic
@@ -110,13 +113,26 @@ def hard_sigmoid(x: Any) -> Value:
 
 
 @symbolic
-def softmax(x: Any, axis: int = -1) -> Value:
-    return _unary("Softmax", x, axis=int(axis))
+def softmax(x: Any, axis: int | Sequence[int] = -1) -> Value:
+    """Softmax along ``axis``, or jointly over several axes (a tuple, as Keras accepts)."""
+    if isinstance(axis, (tuple, list)) and len(axis) != 1:
+        return _unary("Exp", log_softmax(x, axis))
+    return _unary("Softmax", x, axis=_one_axis(axis))
 
 
 @symbolic
-def log_softmax(x: Any, axis: int = -1) -> Value:
-    return _unary("LogSoftmax", x, axis=int(axis))
+def log_softmax(x: Any, axis: int | Sequence[int] = -1) -> Value:
+    """Log-softmax along ``axis``, or jointly over several axes (a tuple)."""
+    if isinstance(axis, (tuple, list)) and len(axis) != 1:
+        # ONNX's LogSoftmax takes one axis: x - log(sum(exp(x))) over the axes (ReduceLogSumExp is stable).
+        v = _float(x)
+        lse = v.builder.op("ReduceLogSumExp", [v, v.builder.const(np.asarray(axis, np.int64))], keepdims=1)
+        return v.builder.op("Sub", [v, lse], shape=v.shape)
+    return _unary("LogSoftmax", x, axis=_one_axis(axis))
+
+
+def _one_axis(axis: int | Sequence[int]) -> int:
+    return int(axis[0]) if isinstance(axis, (tuple, list)) else int(axis)
 
 
 @symbolic

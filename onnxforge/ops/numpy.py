@@ -30,7 +30,8 @@ from .numpy_shapes import (_axes, _b, arange, broadcast_to, concatenate, expand_
                            full_like, one_hot, ones, ones_like, reshape, size, slice, squeeze, stack, take, tile,
                            transpose, zeros, zeros_like)
 
-_BOOL = 9  # onnx.TensorProto.BOOL
+_BOOL, _INT32 = 9, 6  # onnx.TensorProto.BOOL, INT32
+_NARROW_INTS = (_BOOL, 3, 5, 2, 4)   # BOOL, INT8, INT16, UINT8, UINT16
 
 
 def _binary(op: str, x1: Any, x2: Any) -> Value:
@@ -300,10 +301,17 @@ def _reduce(op: str, x: Any, axis: Any, keepdims: bool) -> Value:
     return b.op(op, [v, int_const(b, axes)], keepdims=int(bool(keepdims)), shape=shape)
 
 
+def _accumulated(x: Any) -> Value:
+    """``x`` in the type Keras sums and multiplies it in: bools and narrow integers count in int32 (onnxruntime
+    has no ReduceSum or ReduceProd for them); Keras's uint32 for unsigned ones is its torch backend's int32."""
+    v = as_value(x, _b(x))
+    return cast_value(v, _INT32) if v.dtype in _NARROW_INTS else v
+
+
 @symbolic
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A001
-    """Sum over ``axis`` (an int, a tuple, or ``None`` for all axes)."""
-    return _reduce("ReduceSum", x, axis, keepdims)
+    """Sum over ``axis`` (an int, a tuple, or ``None`` for all axes); bools are counted in int32, as in Keras."""
+    return _reduce("ReduceSum", _accumulated(x), axis, keepdims)
 
 
 @symbolic
@@ -328,7 +336,7 @@ def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -
 
 @symbolic
 def prod(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Value:
-    out = _reduce("ReduceProd", x, axis, keepdims)
+    out = _reduce("ReduceProd", _accumulated(x), axis, keepdims)
     return out if dtype is None else cast_value(out, dtype_enum(dtype))
 
 
@@ -357,12 +365,13 @@ def _arg(op: str, x: Any, axis: Any, keepdims: bool) -> Value:
     if axis is None:
         v = b.op("Reshape", [v, int_const(b, [-1])])
         axis = 0
-    return b.op(op, [v], axis=int(axis), keepdims=int(bool(keepdims)))
+    # Keras's indices are int32 (all backends); ONNX computes int64.
+    return cast_value(b.op(op, [v], axis=int(axis), keepdims=int(bool(keepdims))), _INT32)
 
 
 @symbolic
 def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Value:
-    """Index (int64) of the largest entry along ``axis`` (``None``: of the flattened tensor)."""
+    """Index (int32, as in Keras) of the largest entry along ``axis`` (``None``: of the flattened tensor)."""
     return _arg("ArgMax", x, axis, keepdims)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ..backend_config import floatx
 from ..graph import Value, np_dtype, protos
@@ -284,7 +285,17 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Va
 def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Value:
     """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``; default dtype ``floatx()``)."""
     b = _b(x)
-    v = as_value(x, b)
+    # onnxruntime's OneHot kernels take int64 indices (none for int32); float indices truncate, as in Keras.
+    v = cast_value(as_value(x, b), onnx.TensorProto.INT64)
+    depth = int_const(b, [int(num_classes)])
+    # A negative index is an all-zero row in Keras (TF and torch); ONNX would count it from the end, so it is
+    # moved out of range, where OneHot writes only the off value.
+    v = b.op("Where", [b.op("Less", [v, b.const(np.asarray(0, np.int64))]), depth, v])
     elem = dtype_enum(dtype or floatx())
-    values = b.const(np.asarray([0, 1], dtype=np_dtype(elem)))
-    return b.op("OneHot", [v, int_const(b, [int(num_classes)]), values], axis=int(axis), dtype=elem)
+    # onnxruntime has OneHot kernels for these outputs only (none for int32 or bool): others are cast after.
+    kernel = elem if elem in _ONEHOT_OUTPUTS else onnx.TensorProto.FLOAT
+    values = b.const(np.asarray([0, 1], dtype=np_dtype(kernel)))
+    return cast_value(b.op("OneHot", [v, depth, values], axis=int(axis), dtype=kernel), elem)
+
+
+_ONEHOT_OUTPUTS = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.INT64)

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value
-from ._arrays_util import BOOL, INT64, emit, rank_of, slice_axis, value
+from ._arrays_util import BOOL, INT32, INT64, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 from .arrays import moveaxis
 
@@ -182,7 +182,8 @@ def all(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A00
 def count_nonzero(x: Any, axis: Any = None) -> Value:
     v = value(x)
     b = v.builder
-    nz = cast_value(emit(b, "Not", [emit(b, "Equal", [v, as_value(0, b, like=v)])]) if v.dtype != BOOL else v, INT64)
+    # Counted in int32, Keras's result type on every backend (a count past 2**31 would need int64 anyway).
+    nz = cast_value(emit(b, "Not", [emit(b, "Equal", [v, as_value(0, b, like=v)])]) if v.dtype != BOOL else v, INT32)
     axes = _reduce_axes(axis)
     return emit(b, "ReduceSum", [nz] if axes is None else [nz, int_const(b, axes)], keepdims=0)
 

@@ -22,7 +22,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["normal", "uniform", "dropout", "SeedGenerator", "uniform_source"]
+__all__ = ["normal", "uniform", "dropout", "SeedGenerator", "uniform_source", "randint", "truncated_normal",
+           "categorical", "shuffle", "binomial", "gamma", "beta"]
 
 import math
 from collections.abc import Callable
@@ -142,3 +143,7 @@ def dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None)
     like = x if noise_shape is None else _zeros(noise_shape, "float32")
     keep = b.op("Cast", [b.op("GreaterOrEqual", [uniform_source(b, seed)(like), float(rate)])], to=x.dtype)
     return x * (keep * (1.0 / (1.0 - rate)))
+
+
+# Distributions built on the uniform source live in random_draws.py; re-exported here, the keras.random namespace.
+from .random_draws import beta, binomial, categorical, gamma, randint, shuffle, truncated_normal  # noqa: E402,F401

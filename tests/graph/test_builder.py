@@ -74,3 +74,14 @@ def test_opset_range_is_checked_with_a_clear_error():
     assert check_opset(DEFAULT_OPSET) == DEFAULT_OPSET
     with pytest.raises(ValueError, match=r"opset must be an int in \[18, 24\].*Received: opset=9"):
         check_opset(9)
+
+
+def test_operands_of_two_dtypes_are_an_error_where_the_op_is_built():
+    """onnxruntime would refuse such a graph only at load time, far from the code that built the node."""
+    b = GraphBuilder()
+    i32 = b.input("a", onnx.TensorProto.INT32, (2,))
+    i64 = b.input("c", onnx.TensorProto.INT64, (2,))
+    for op, inputs in [("Add", [i32, i64]), ("Concat", [i32, i64]), ("Where", [b.op("Less", [i32, 0]), i32, i64])]:
+        with pytest.raises(TypeError, match=r"dtypes=\['int32', 'int64'\]"):
+            b.op(op, inputs, **({"axis": 0} if op == "Concat" else {}))
+    assert (i32 + i64).dtype == onnx.TensorProto.INT64   # the Value operators promote, as Keras does

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -264,8 +265,70 @@ def test_layernorm_multi_axis_and_rms():
     x = _x(2, 3, 4)
     expected = F.layer_norm(torch.from_numpy(x), (3, 4), eps=1e-5).numpy()
     np.testing.assert_allclose(run(layer, x), expected, rtol=1e-5, atol=1e-5)
-    rms = L.LayerNormalization(rms_scaling=True)
-    rms.build((None, 4))
-    assert [w.name.split("/")[1] for w in rms.weights] == ["gamma"]
-    x = _x(3, 4)
-    np.testing.assert_allclose(run(rms, x), x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-3), rtol=1e-5)
+
+
+
+def _keras_rms_scaling(x, gamma, axes, epsilon):
+    """Keras 3.15's ``rms_scaling=True``: the uncentered input over its (centered) deviation, times gamma."""
+    return x / np.sqrt(x.var(axis=tuple(axes), keepdims=True) + epsilon) * gamma
+
+
+@pytest.mark.parametrize("axis,scale", [(-1, True), ([1, 2], False)])
+def test_layernorm_rms_scaling_is_keras_3_15s(axis, scale):
+    with pytest.warns(UserWarning, match="rms_scaling=True.*deprecated"):
+        rms = L.LayerNormalization(axis=axis, rms_scaling=True, scale=scale)
+    rms.build((None, 3, 4))
+    assert [w.name.split("/")[1] for w in rms.weights] == ["gamma"]   # gamma even with scale=False; no beta
+    gamma = _x(*rms.gamma.shape, seed=1)
+    rms.set_weights([gamma])
+    x = _x(2, 3, 4) * 2 + 1
+    axes = [a % 3 for a in (axis if isinstance(axis, list) else [axis])]
+    shape = [3 if 1 in axes else 1, 4 if 2 in axes else 1]
+    want = _keras_rms_scaling(x.astype(np.float64), gamma.reshape(shape), axes, 1e-3)
+    np.testing.assert_allclose(run(rms, x), want, rtol=1e-5, atol=1e-5)
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() == "torch":
+        with pytest.warns(UserWarning):
+            reference = keras.layers.LayerNormalization(axis=axis, rms_scaling=True, scale=scale)
+        reference.build((None, 3, 4))
+        reference.set_weights([gamma])
+        np.testing.assert_allclose(run(rms, x), keras.ops.convert_to_numpy(reference(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_layernorm_rms_scaling_gradients():
+    """Gradients of a step (x, gamma) against torch autograd, and x's by finite differences in float64."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    from onnxforge.autodiff import gradient_model
+    from onnxforge.autodiff.gradcheck import check_gradients
+
+    with pytest.warns(UserWarning):
+        layer = L.LayerNormalization(axis=[1, 2], rms_scaling=True, epsilon=1e-4)
+    layer.build((None, 3, 4))
+    gamma = _x(3, 4, seed=1)
+    layer.set_weights([gamma])
+    traced = trace(layer, ((3, 4), np.float32), training=True)
+    x, weights = _x(2, 3, 4) * 3 + 1, _x(2, 3, 4, seed=7)
+    model = traced.model
+    model.graph.initializer.append(onnx.numpy_helper.from_array(weights, "sum_weights"))
+    model.graph.node.append(helper.make_node("Mul", [traced.output_names[0], "sum_weights"], ["weighted"]))
+    model.graph.value_info.append(helper.make_tensor_value_info("weighted", onnx.TensorProto.FLOAT, None))
+    gamma_name = next(i.name for i in model.graph.initializer if i.name.endswith("gamma"))
+    grad = gradient_model(model, "weighted", [traced.input_names[0], gamma_name])
+    gx, gg = ort.InferenceSession(grad.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        [f"{traced.input_names[0]}_grad", f"{gamma_name}_grad"], {traced.input_names[0]: x})
+    xt = torch.from_numpy(x.astype(np.float64)).requires_grad_()
+    gt = torch.from_numpy(gamma.astype(np.float64)).requires_grad_()
+    var = xt.var(dim=(1, 2), unbiased=False, keepdim=True)
+    (xt / torch.sqrt(var + 1e-4) * gt * torch.from_numpy(weights.astype(np.float64))).sum().backward()
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gg, gt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+    with pytest.warns(UserWarning):
+        wide = L.LayerNormalization(axis=[1, 2], rms_scaling=True, epsilon=1e-4, dtype="float64")
+    wide.build((None, 3, 4))
+    wide.set_weights([gamma.astype(np.float64)])
+    traced64 = trace(wide, ((3, 4), np.float64))
+    check_gradients(traced64.model, {traced64.input_names[0]: x.astype(np.float64)}, [traced64.input_names[0]],
+                    rtol=1e-5, atol=1e-7)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from onnxforge import layers as L
 from onnxforge.layers.recurrent import LSTM
@@ -30,12 +31,24 @@ def test_mask_flows_through_dense_to_global_average_pooling():
     np.testing.assert_allclose(run(plain, ids), plain.layers[0].get_weights()[0][ids].max(1), rtol=1e-6)
 
 
-def test_masked_global_max_pooling_skips_padding():
+def test_global_max_pooling_leaves_the_mask_out_like_keras():
+    """Keras 2 and 3: GlobalMaxPooling1D takes no mask, so padded steps take part in the max (Keras 3 warns)."""
     model = Sequential([Input(shape=(5,), dtype="int32"), L.Embedding(6, 3, mask_zero=True), L.GlobalMaxPooling1D()])
+    emb = model.layers[0]
+    weights = emb.get_weights()[0]
+    weights[0] = 5.0                                    # the padding row is the largest: it wins the max
+    emb.set_weights([weights])
     ids = _ids(1)
-    emb = model.layers[0].get_weights()[0][ids]
-    expected = np.where((ids != 0)[..., None], emb, -np.inf).max(1)
-    np.testing.assert_allclose(run(model, ids), expected, rtol=1e-6)
+    with pytest.warns(UserWarning, match="does not support masking"):
+        got = run(model, ids)
+    np.testing.assert_allclose(got, weights[ids].max(1), rtol=1e-6)
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() == "torch":
+        reference = keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(6, 3, mask_zero=True),
+                                      keras.layers.GlobalMaxPooling1D()])
+        reference.set_weights([weights])
+        with pytest.warns(UserWarning, match="does not support masking"):
+            np.testing.assert_allclose(got, reference.predict(ids, verbose=0), rtol=1e-6)
 
 
 def test_embedding_mask_reaches_a_recurrent_layer_like_an_explicit_mask():
