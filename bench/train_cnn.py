@@ -115,6 +115,17 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   on it: Relu after MaxPool instead of before (exact for values and gradients; 47.25 vs 47.13 ms per step);
   the pool gradient's box MaxPools replaced by reductions over the [N*C*H/2, 2, W/2, 2] view (ReduceMax over the
   row pair is cheap, 0.40 ms, but over the inner pair of columns 1.73 ms, slower than the 1x2 MaxPool's 1.2).
+* Back on an AMD EPYC VM (Zen 4, AVX-512, 2026-12-06, quiet, load 0.2-1.3): MLAS's fed-weight conv2 77 GFLOP/s
+  against TensorFlow's 99 and torch's 89 (``bench/kernels.py``); a 64-sample shard's step 30.2 ms at one thread
+  (conv2 forward 6.1, input gradient 5.9, weight gradient 6.4 of which 1.7 is the tap slices and pad, pools
+  with their gradients ~5, Dense 2.0 at ~40 GFLOP/s). Measured there and dropped: conv2's forward and weight
+  gradient sharing one im2col (9 tap slices + Concat, then one GEMM each way): 16.3 ms (CNHW patches) and
+  19.6 (NHWC) against 13.2 for the Conv plus the tap GEMMs; the weight gradient's taps sliced from NHWC (long
+  contiguous runs, transposed GEMMs): 14.1-14.6 vs 12.9. ReLU gradients at 2 threads: Where 33 ms vs
+  Greater+Cast+Mul 8.3 on 2M elements, and the latter swings 2.8-13.4 ms run to run at 2 threads against a
+  steady 1.86 at one thread (the cross-core phases again). Residual BN CNN at one thread: 251 ms against torch
+  184 and TensorFlow 174 (its 16-channel 32x32 convs run MLAS at ~55 GFLOP/s), and 1.43x from the second
+  thread against torch's 1.7x.
 """
 from __future__ import annotations
 
