@@ -210,3 +210,15 @@ def test_endless_py_dataset_needs_steps():
         f.fit(Endless(), epochs=1, verbose=0)
     history = f.fit(Endless(), epochs=2, steps_per_epoch=3, verbose=0).history
     assert len(history["loss"]) == 2
+
+
+def test_keras_tensor_helpers_match_keras():
+    """keras.KerasTensor, keras.utils.is_keras_tensor and get_source_inputs (they were missing)."""
+    import onnxforge.keras as fk
+
+    a, b = fk.Input((3,), name="a"), fk.Input((2,), name="b")
+    y = fk.layers.Concatenate()([fk.layers.Dense(2)(a), b])
+    assert isinstance(y, fk.KerasTensor) and fk.utils.is_keras_tensor(y)
+    assert not fk.utils.is_keras_tensor(np.zeros(2))
+    assert [t.name for t in fk.utils.get_source_inputs(y)] == ["a", "b"]   # Keras 3.15's order
+    assert fk.utils.get_source_inputs(a)[0] is a

@@ -18,6 +18,7 @@ from .. import (activations, callbacks, dtype_policies, initializers, layers, lo
                 optimizers, preprocessing, regularizers, saving, utils)
 from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
+from ..layers.keras_tensor import KerasTensor
 from ..layers.lambda_layer import register_lambda_globals
 from ..ops import random
 from ..models import Model, Sequential
@@ -28,7 +29,7 @@ from .variable import Variable
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
            "random", "utils", "backend", "config", "mixed_precision", "dtype_policies", "DTypePolicy", "FloatDTypePolicy",
-           "preprocessing", "Variable"]
+           "preprocessing", "Variable", "KerasTensor"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",

@@ -18,6 +18,7 @@ from .dataset import Dataset, split_dataset
 from .dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, timeseries_dataset_from_array
 from .file import get_file
 from .image import array_to_img, img_to_array, load_img, save_img, smart_resize
+from .keras_tensors import get_source_inputs, is_keras_tensor
 from .numerical import normalize, to_categorical
 from .plot import model_to_dot, plot_model
 from .progbar import Progbar
@@ -29,7 +30,7 @@ __all__ = ["Progbar", "set_random_seed", "to_categorical", "normalize", "pad_seq
            "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
            "plot_model", "model_to_dot", "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
            "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object",
-           "custom_object_scope", "CustomObjectScope", "get_custom_objects"]
+           "custom_object_scope", "CustomObjectScope", "get_custom_objects", "is_keras_tensor", "get_source_inputs"]
 
 
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
