@@ -263,17 +263,22 @@ class OpCall(Layer):
         return {**super().get_config(), "op": self.op, "args": self.op_args, "kwargs": self.op_kwargs}
 
 
-def op_call(fn: Any, args: tuple, kwargs: dict) -> Any:
-    """``fn(*args, **kwargs)`` with KerasTensors among the arguments, as a new ``OpCall`` node."""
-    from .keras_tensor import KerasTensor, flatten
-
+def op_path(fn: Any) -> str:
+    """The name an ``OpCall`` config gives ``fn`` (``"numpy.expand_dims"``; see ``_resolve_op``)."""
     module = fn.__module__.rpartition(".")[2] if fn.__module__.startswith("onnxforge.ops.") else ""
     # A module split out of another records its ops under the old name, so that saved configs keep
     # loading in older versions (``numpy_shapes.reshape`` is written ``numpy.reshape``).
     module = getattr(sys.modules.get(fn.__module__), "OPCALL_MODULE", module)
     if fn.__module__ in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES):
         module = fn.__module__.rpartition(".")[2]
-    path = f"{module}.{fn.__name__}" if module else fn.__name__
+    return f"{module}.{fn.__name__}" if module else fn.__name__
+
+
+def op_call(fn: Any, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` with KerasTensors among the arguments, as a new ``OpCall`` node."""
+    from .keras_tensor import KerasTensor, flatten
+
+    path = op_path(fn)
     tensors: list[KerasTensor] = []
 
     def slot(x: Any) -> Any:

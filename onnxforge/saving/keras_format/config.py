@@ -38,6 +38,7 @@ from ... import regularizers as regularizers_module
 from ...custom_objects import custom_object_scope
 from ...layers.base import Layer
 from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
+from .op_nodes import keras_op_entry_to_opcall
 from ...layers.serialization import get_registered_object
 from .errors import UnsupportedKerasLayerError
 
@@ -127,6 +128,8 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     is_model = module == "keras" and class_name in ("Sequential", "Functional", "Model")
     if module.startswith("keras.src.ops"):   # an op node of a functional model (``inputs + attn``)
         problem = keras_op_entry_to_operator(entry)
+        if problem:   # not a Python operator: a keras.ops function (ops.expand_dims), read as an OpCall
+            problem = keras_op_entry_to_opcall(entry)
         if problem:
             problems.append(problem)
         return

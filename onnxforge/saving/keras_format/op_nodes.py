@@ -1,0 +1,83 @@
+"""``keras.ops`` calls on functional tensors in Keras's ``.keras`` configs, as onnxforge ``OpCall`` layers.
+
+Keras 3 records ``ops.expand_dims(x, -1)`` in a functional model as an operation node: the op's class
+(``{"module": "keras.src.ops.numpy", "class_name": "ExpandDims", "config": {"axis": -1}}``), whose config
+holds the op's non-tensor arguments, and an inbound node whose ``args`` are the call's tensors and
+constants (``Concatenate`` gets one list of tensors, ``Multiply`` a tensor and ``2.0``). onnxforge records the
+same call as an ``OpCall`` layer naming the ``keras.ops`` function. ``keras_op_entry_to_opcall`` converts the
+first into the second: the class name gives the function (``ExpandDims`` -> ``expand_dims`` in the module of
+the same name under ``onnxforge.ops``), the config's entries become keyword arguments, and the call's
+arguments keep their order with slots where the tensors go. The Python operators (``x + y``, ``x[0]``) have
+their own mapping (``layers.operators.keras_op_entry_to_operator``).
+
+Example:
+    >>> entry = {"module": "keras.src.ops.numpy", "class_name": "ExpandDims", "name": "expand_dims",
+    ...          "config": {"name": "expand_dims", "axis": -1},
+    ...          "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {}}], "kwargs": {}}]}
+    >>> keras_op_entry_to_opcall(entry) is None, entry["class_name"], entry["config"]["op"]
+    (True, 'OpCall', 'numpy.expand_dims')
+"""
+from __future__ import annotations
+
+__all__ = ["keras_op_entry_to_opcall"]
+
+import inspect
+import re
+from typing import Any
+
+from ... import ops as ops_module
+from ...layers.operators import _SLOT, _encode_arg, _is_tensor_config, op_path
+
+
+def _function_name(class_name: str) -> str:
+    """Keras's op class name as its ``keras.ops`` function name (``ExpandDims`` -> ``expand_dims``)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", class_name).lower()
+
+
+def _resolve(module: str, class_name: str) -> Any:
+    name = _function_name(class_name)
+    family = getattr(ops_module, module.rpartition(".")[2], None)   # keras.src.ops.image -> onnxforge.ops.image
+    for where in (family, ops_module):
+        fn = getattr(where, name, None) if where is not None else None
+        if callable(fn):
+            return fn
+    return None
+
+
+def keras_op_entry_to_opcall(entry: dict) -> str | None:
+    """Turn, in place, a Keras op node of a functional config into an ``OpCall`` entry; the problem as text if
+    onnxforge has no such op or its arguments do not fit (``None`` when converted)."""
+    class_name = entry.get("class_name", "")
+    config = dict(entry.get("config") or {})
+    name = config.pop("name", None) or entry.get("name")
+    fn = _resolve(entry.get("module") or "", class_name)
+    if fn is None:
+        return f"op {name!r}: Keras op {class_name} has no onnxforge counterpart"
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1:
+        return f"op {name!r}: Keras op {class_name} called {len(nodes)} times; onnxforge reads one call per op node"
+    node = nodes[0]
+    tensors: list[Any] = []
+
+    def slot(x: Any) -> Any:
+        if _is_tensor_config(x):
+            tensors.append(x)
+            return dict(_SLOT)
+        if isinstance(x, list):
+            return [slot(i) for i in x]
+        if isinstance(x, dict):
+            return {k: slot(v) for k, v in x.items()}
+        return x
+
+    args = [slot(a) for a in node.get("args") or []]
+    kwargs = {k: slot(v) for k, v in (node.get("kwargs") or {}).items()}
+    kwargs.update(config)   # the op's constructor arguments are its function's keyword arguments
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as e:
+        return f"op {name!r}: Keras op {class_name}'s arguments do not fit onnxforge's {fn.__name__}: {e}"
+    entry.update(module="keras.layers", class_name="OpCall", registered_name=None)
+    entry["config"] = {"name": name, "op": op_path(fn), "args": _encode_arg(args),
+                       "kwargs": {k: _encode_arg(v) for k, v in kwargs.items()}}
+    node["args"], node["kwargs"] = tensors, {}
+    return None

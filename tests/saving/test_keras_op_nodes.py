@@ -1,0 +1,47 @@
+"""A functional model that calls ``keras.ops`` on its tensors, saved by real Keras 3 as a ``.keras`` file and
+loaded by onnxforge: the op nodes become ``OpCall`` layers (they were refused as "no onnxforge counterpart")."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+
+import onnxforge.keras as fkeras  # noqa: E402
+
+
+def _keras_model():
+    ops = keras.ops
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(6)(inputs)
+    x = ops.expand_dims(x, -1)
+    x = ops.concatenate([x, ops.square(x)], axis=-1)
+    x = ops.transpose(x, (0, 2, 1))
+    x = ops.reshape(x, (-1, 12))
+    x = ops.sum(ops.softmax(x, axis=-1) * x, axis=-1, keepdims=True)
+    x = ops.maximum(x, 0.25)
+    return keras.Model(inputs, keras.layers.Dense(2)(ops.tanh(x)))
+
+
+def test_keras_op_nodes_load_and_predict_alike(tmp_path):
+    model = _keras_model()
+    path = tmp_path / "ops.keras"
+    model.save(path)
+    x = np.random.default_rng(0).random((3, 4)).astype(np.float32)
+    loaded = fkeras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(model.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_an_unknown_keras_op_is_named(tmp_path):
+    from onnxforge.saving.keras_format.op_nodes import keras_op_entry_to_opcall
+
+    entry = {"module": "keras.src.ops.numpy", "class_name": "NoSuchOp", "config": {"name": "no_such_op"},
+             "inbound_nodes": [{"args": [], "kwargs": {}}]}
+    assert "NoSuchOp has no onnxforge counterpart" in keras_op_entry_to_opcall(entry)
+    entry = {"module": "keras.src.ops.numpy", "class_name": "Sum", "config": {"name": "s", "bogus": 1},
+             "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {}}], "kwargs": {}}]}
+    assert "do not fit" in keras_op_entry_to_opcall(entry)
