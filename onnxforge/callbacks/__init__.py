@@ -22,4 +22,5 @@ from .history import History, ProgbarLogger
 from .lambda_callback import LambdaCallback
 from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from .model_checkpoint import ModelCheckpoint, save_weights_npz  # noqa: F401  (save_weights_npz: tests, users)
+from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN
