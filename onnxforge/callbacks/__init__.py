@@ -10,8 +10,10 @@ from __future__ import annotations
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
+    "BackupAndRestore", "TensorBoard",
 ]
 
+from .backup_and_restore import BackupAndRestore
 from .callback import _HOOKS, Callback  # noqa: F401  (_HOOKS: the hook names, read by tests)
 from .callback_list import CallbackList
 from .csv_logger import CSVLogger
@@ -20,4 +22,5 @@ from .history import History, ProgbarLogger
 from .lambda_callback import LambdaCallback
 from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from .model_checkpoint import ModelCheckpoint, save_weights_npz  # noqa: F401  (save_weights_npz: tests, users)
+from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN

@@ -121,3 +121,7 @@ class SavingMixin:
         """Load weights saved by ``save_weights``, ``save`` or ``export`` (onnxforge's files, an ``.npz`` of
         ``get_weights()``) or by Keras (``.weights.h5``, ``.keras``, legacy ``.h5``)."""
         _saving("load_weights")(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def _restore_training_state(self, filepath: str | os.PathLike[str]) -> None:
+        """Weights, optimizer and RNG state from a ``save()`` file, into this compiled model (BackupAndRestore)."""
+        _saving("restore_training_state")(self, filepath)

@@ -21,6 +21,7 @@ from onnxforge.custom_objects import CustomObjectScope, custom_object_scope, get
 from onnxforge.layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
 from onnxforge.saving.export import export_eval, export_inference, export_training, write_onnx
 from onnxforge.saving.formats import load_model, load_weights, save_model, save_weights
+from onnxforge.saving.model_reading import restore_training_state
 from onnxforge.saving.object_serialization import deserialize_keras_object, model_from_json, serialize_keras_object
 from onnxforge.saving.keras_format.errors import KerasFileError
 from onnxforge.saving.portable import TrainingFile, companion_path, load_training
@@ -31,7 +32,7 @@ from onnxforge.models.saving_methods import register_saving_functions as _regist
 # import it), and ``keras.models.load_model`` / ``save_model`` are these functions, as in tf.keras.
 _register(export_inference=export_inference, export_training=export_training, export_eval=export_eval,
           save_model=save_model, save_weights=save_weights, load_weights=load_weights,
-          serialize_keras_object=serialize_keras_object)
+          serialize_keras_object=serialize_keras_object, restore_training_state=restore_training_state)
 _models.load_model, _models.save_model, _models.model_from_json = load_model, save_model, model_from_json
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "load_model",
     "save_weights",
     "load_weights",
+    "restore_training_state",
     "register_keras_serializable",
     "get_registered_name",
     "get_registered_object",

@@ -7,7 +7,7 @@ architecture is rebuilt from JSON with classes the program already has, and tens
 """
 from __future__ import annotations
 
-__all__ = ["load_model", "load_weights"]
+__all__ = ["load_model", "load_weights", "restore_training_state"]
 
 import os
 import warnings
@@ -227,9 +227,60 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
                                             state["custom_compile"], custom_objects)
             else:
                 model.compile_from_config(_resolve_custom(compile_config, custom_objects))
-        with _Stage(path, contract.SAVED_STATE_KEY, "does not fit the compiled model"):
-            _restore_optimizer(model, state["optimizer"], tensors, path, state["optimizer_built_for"])
-            _restore_attribute_optimizers(model, state["optimizers"], tensors, path)
+        _restore_optimizers(model, state, tensors, path)
+    _restore_rng(model, state, tensors, path, restore_numpy_rng)
+    return model
+
+
+def restore_training_state(model: Any, filepath: str | os.PathLike[str],
+                           max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Put a ``model.save()`` file's training state back into ``model`` itself, already compiled.
+
+    What ``load_model`` restores, minus rebuilding and compiling: the weights, the optimizers' state (step
+    counter and slots) and every RNG state (numpy's global one included), so that training goes on exactly
+    as the saved run would have. ``BackupAndRestore`` resumes through it, and must restore into the model
+    that ``fit`` is running, which holds the user's callbacks, data and compile arguments.
+
+    Args:
+        model: a built, compiled model with the saved model's architecture.
+        filepath: a file written by ``model.save()``.
+        max_bytes: the most the file may hold.
+
+    Example:
+        >>> import os, tempfile, numpy as np
+        >>> import onnxforge as tf
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> path = os.path.join(tempfile.mkdtemp(), "state.onnx")
+        >>> _ = model.save(path)
+        >>> before = model.get_weights()[0].copy()
+        >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0)
+        >>> restore_training_state(model, path)
+        >>> bool(np.array_equal(model.get_weights()[0], before))
+        True
+    """
+    path = _fspath(filepath, "restore_training_state")
+    proto, meta = _read_saved(path, max_bytes)
+    _check_format(path, meta, proto)
+    state = metadata.saved_state(meta, path)
+    weight_names = metadata.weight_names(meta, contract.WEIGHTS_KEY, path)
+    tensors = {t.name: t for t in proto.graph.initializer}
+    arrays = [_tensor(tensors, n, path, contract.WEIGHTS_KEY) for n in weight_names]
+    with _Stage(path, contract.WEIGHTS_KEY, "does not fit the architecture"):
+        _assign(model.weights, arrays, weight_names, f"restore_training_state('{path}')")
+    _restore_optimizers(model, state, tensors, path)
+    _restore_rng(model, state, tensors, path, restore_numpy_rng=True)
+
+
+def _restore_optimizers(model: Any, state: Mapping[str, Any], tensors: Mapping[str, onnx.TensorProto],
+                        path: Path) -> None:
+    with _Stage(path, contract.SAVED_STATE_KEY, "does not fit the compiled model"):
+        _restore_optimizer(model, state["optimizer"], tensors, path, state["optimizer_built_for"])
+        _restore_attribute_optimizers(model, state["optimizers"], tensors, path)
+
+
+def _restore_rng(model: Any, state: Mapping[str, Any], tensors: Mapping[str, onnx.TensorProto], path: Path,
+                 restore_numpy_rng: bool) -> None:
     with _Stage(path, contract.SAVED_STATE_KEY, "does not fit the model"):
         if state["rng"] is not None:
             rng_value = _tensor(tensors, state["rng"], path, dtype=np.int64, shape=(2,))
@@ -243,7 +294,6 @@ def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
         _restore_seed_generators(model, state["seed_generators"], tensors, path)
         if restore_numpy_rng and state["numpy_rng"]:
             _set_numpy_rng_state(_numpy_rng_arrays(tensors, state["numpy_rng"], path))
-    return model
 
 
 def _numpy_rng_arrays(tensors: Mapping[str, onnx.TensorProto], names: Mapping[str, str],

@@ -218,6 +218,10 @@ class FitMixin:
         self.stop_training = False
         warn_nan = not any(isinstance(c, TerminateOnNaN) for c in callback_list.callbacks)
         callback_list.on_train_begin()
+        # BackupAndRestore sets where a resumed run starts (Keras: ``self._initial_epoch or initial_epoch``);
+        # cleared so that a later fit without a backup starts where it is told.
+        initial_epoch = getattr(self, "_initial_epoch", None) or initial_epoch
+        self._initial_epoch = None
         training_logs: dict[str, Any] | None = None
         # Keras's steps_per_execution: the sums are read back (and the batch callbacks run) once per this
         # many steps; the steps in between leave their outputs on the device and never wait for it.
