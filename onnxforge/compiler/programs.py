@@ -15,7 +15,7 @@ from __future__ import annotations
 __all__ = ["Program", "build_infer", "build_eval_step", "build_train_step", "CompileError"]
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +81,8 @@ class _Tracer:
     """A builder with the model's inputs declared and its forward pass traced."""
 
     def __init__(self, model: Any, training: bool, weights: str, config: CompileConfig | None = None,
-                 rng_state: Variable | None = None, replicated: bool = False, fused_ops: bool = False):
+                 rng_state: Variable | None = None, replicated: bool = False, fused_ops: bool = False,
+                 weight_ranks: Mapping[str, int] | None = None):
         self.model = model
         self.training = training
         self.b = b = GraphBuilder(float32_fallback=True)
@@ -103,7 +104,8 @@ class _Tracer:
             self.targets[o.name] = b.input(release(b, contract.target(o.name)), onnx_dtype(o.target_dtype),
                                            onnx_shape(o.target_shape, contract.target(o.name)))
         for o in with_targets:
-            self.weights[o.name] = b.input(release(b, contract.sample_weight(o.name)), _FLOAT, (contract.BATCH_DIM,))
+            self.weights[o.name] = b.input(release(b, contract.sample_weight(o.name)), _FLOAT,
+                                           _weight_shape(o, (weight_ranks or {}).get(o.name, 1)))
         self.rng = CounterRng(lambda: self.ctx.read(rng_state)) if rng_state is not None else None
         self.ctx = ProgramTrace(b, training, weights, random_uniform=self.rng.uniform if self.rng else None)
         self.ctx.replicated = replicated
@@ -126,6 +128,15 @@ class _Tracer:
     def host_inputs(self) -> list[str]:
         return [x.name for x in self.xs] + [t.name for t in self.targets.values()] + \
             [w.name for w in self.weights.values()] + [v.name for v in self.extra_inputs]
+
+
+def _weight_shape(o: OutputConfig, rank: int) -> tuple:
+    """The sample-weight input of output ``o``: one weight per sample, ``(batch,)``, or with ``rank > 1`` one
+    per loss entry (Keras's temporal weights), shaped like the loss before reduction: the target without its
+    class axis, with the target's own dim names, since the two must agree."""
+    if rank == 1:
+        return (contract.BATCH_DIM,)
+    return onnx_shape(o.target_shape, contract.target(o.name))[:rank]
 
 
 def _unique(items: Sequence[str]) -> list[str]:
@@ -285,10 +296,13 @@ def _stream_state(t: _Tracer, rng_state: Variable | None) -> list[tuple[Variable
     return state + [(var, old, _typed(new, old)) for var, old, new in t.ctx.seed_streams.updates()]
 
 
-def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | None = None) -> Program:
+def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | None = None,
+                    weight_ranks: Mapping[str, int] | None = None) -> Program:
     """The evaluation program: inputs, targets, sample weights, parameters -> loss and metric sums (and the
-    random streams advanced, where ``call()`` draws: see ``build_infer``)."""
-    t = _Tracer(model, training=False, weights="inputs", config=config, rng_state=rng_state)
+    random streams advanced, where ``call()`` draws: see ``build_infer``). ``weight_ranks`` gives an output's
+    sample weights a rank above 1 (see ``build_train_step``)."""
+    t = _Tracer(model, training=False, weights="inputs", config=config, rng_state=rng_state,
+                weight_ranks=weight_ranks)
     _, loss_sums = _objective(t, config)
     layer_sums, layer_metrics = _layer_metric_sums(t, config)
     host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + layer_sums)
@@ -298,7 +312,8 @@ def build_eval_step(model: Any, config: CompileConfig, rng_state: Variable | Non
 
 
 def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Variable],
-                     rng_state: Variable | None = None, fused_ops: bool = False) -> Program:
+                     rng_state: Variable | None = None, fused_ops: bool = False,
+                     weight_ranks: Mapping[str, int] | None = None) -> Program:
     """The training program: forward, loss, gradients (onnxforge autodiff), optimizer update, in one graph.
 
     Args:
@@ -311,11 +326,14 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
             run (BatchNormalization's batch statistics, normalization and moving statistics as one
             ``BatchNormalization(training_mode=1)``). Only for a CPU program run in this process: the result
             is then marked ``portable=False``, and whatever writes a file builds the step again without.
+        weight_ranks: output name -> rank of its sample weights where above 1: Keras's temporal weights,
+            ``(batch, steps)``, one per loss entry. Other outputs keep one weight per sample, ``(batch,)``.
     """
     opt = config.optimizer
     if opt is None:
         raise CompileError("No optimizer to train with. Provide an `optimizer` argument in `compile()`.")
-    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state, fused_ops=fused_ops)
+    t = _Tracer(model, training=True, weights="inputs", config=config, rng_state=rng_state, fused_ops=fused_ops,
+                weight_ranks=weight_ranks)
     b, ctx = t.b, t.ctx
     total, loss_sums = _objective(t, config)
     trained = [v for v in trainable if v.uid in ctx.reads]

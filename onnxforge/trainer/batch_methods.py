@@ -18,9 +18,11 @@ from ..runtime import ProgramRunner
 from ..runtime.frozen import FrozenProgram
 from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
+from .temporal_weights import temporal_step
 from .compile_metrics import CompiledMetrics, compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
-                          _check_target, _is_ort_value, _length, _ones, _per_output_weights)
+                          _check_target, _is_ort_value, _length, _ones, _per_output_weights,
+                          check_weights)
 
 
 
@@ -44,7 +46,11 @@ class BatchMethodsMixin:
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
-        sharded = self._core_shards(feeds)
+        program = self._programs["train_step"]
+        temporal = temporal_step(self, "train_step", feeds)
+        if temporal is not None:   # rank-2 weights: their own programs, run whole (rare; kept simple)
+            program, runner = temporal
+        sharded = None if temporal is not None else self._core_shards(feeds)
         if sharded is not None:
             runner.check_feeds(feeds)
             sums = sharded.train_batch(feeds, self.optimizer.learning_rate)
@@ -52,7 +58,6 @@ class BatchMethodsMixin:
             return sums if fetch else (lambda: sums)
         values = runner.run(feeds, learning_rate=self.optimizer.learning_rate, fetch=fetch)
         self.optimizer._advance()
-        program = self._programs["train_step"]
         if not fetch:
             return lambda: self._sums(program, [v.numpy() for v in values])
         return self._sums(program, values)
@@ -98,6 +103,10 @@ class BatchMethodsMixin:
         self._ensure_programs(xs, "test_on_batch")
         self._step_runner("eval_step", "test_on_batch")   # a clear error where compile() had no loss
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
+        temporal = temporal_step(self, "eval_step", feeds)
+        if temporal is not None:
+            program, runner = temporal
+            return self._sums(program, runner.run(feeds))
         return self._sums(self._programs["eval_step"], self._run_inference("eval_step", feeds, ShardedProgram.sums))
 
     def _predict_batch(self, xs: Sequence[np.ndarray]) -> Any:
@@ -229,6 +238,8 @@ class BatchMethodsMixin:
             if w is None:
                 w = _ones(n)
             else:
+                w = check_weights(w, feeds[io_names.target(o.name)], o, label.replace("y", "sample_weight", 1),
+                                  method)
                 counts["sample_weight" if len(outs) == 1 else f"sample_weight[{o.name!r}]"] = len(w)
             feeds[io_names.sample_weight(o.name)] = w
         _check_cardinality(method, counts)

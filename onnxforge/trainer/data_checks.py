@@ -157,11 +157,15 @@ def check_cardinality(method: str, named: list[tuple[str, np.ndarray]]) -> int:
 
 
 def _weight_vector(value: Any, arg: str, method: str) -> np.ndarray:
+    """One weight per sample, ``(samples,)`` (``(samples, 1)`` squeezed), or a higher-rank array left as it is:
+    Keras's temporal weights, one per sample and time step, checked against the output they weigh when it
+    is fed (``feed_checks.check_weights``)."""
     w = numeric_weights(value, arg, method)
     if w.ndim == 2 and w.shape[1] == 1:
         w = w[:, 0]
-    if w.ndim != 1:
-        raise ValueError(f"{method}(): {arg} must be a 1D array with one weight per sample. "
+    if w.ndim == 0:
+        raise ValueError(f"{method}(): {arg} must be an array with one weight per sample, shape (samples,), or "
+                         f"for a sequence output one per sample and time step, shape (samples, steps). "
                          f"Received shape {w.shape}")
     return w
 

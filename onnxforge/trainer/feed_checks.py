@@ -204,3 +204,17 @@ def _per_output_weights(sample_weight: Any, outs: list, method: str) -> list[np.
     """``sample_weight`` as one vector (or ``None``) per output, read as ``fit`` reads it."""
     weights = to_weights(sample_weight, [o.name for o in outs], len(outs), "sample_weight", method)
     return weights if isinstance(weights, list) else [weights] * len(outs)
+
+
+def check_weights(w: np.ndarray, y: Any, out: Any, label: str, method: str) -> np.ndarray:
+    """``w`` for output ``out`` with checked targets ``y``: one weight per sample, or Keras's temporal weights,
+    one per loss entry (the target's shape without its class axis: ``(samples, steps)``), else a clear error."""
+    if w.ndim == 1:
+        return w
+    y_shape = tuple(y.shape()) if _is_ort_value(y) else np.shape(y)
+    loss_shape = y_shape if out.sparse_labels else y_shape[:-1]
+    if len(loss_shape) >= 2 and w.shape == loss_shape:
+        return w
+    also = f", or one per sample and time step, shape {loss_shape}" if len(loss_shape) >= 2 else ""
+    raise ValueError(f"{method}(): {label} has shape {w.shape}, but output {out.name!r} takes one weight per sample, "
+                     f"shape ({y_shape[0]},){also}.")
