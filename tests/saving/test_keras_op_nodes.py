@@ -13,17 +13,19 @@ keras = pytest.importorskip("keras")
 import onnxforge.keras as fkeras  # noqa: E402
 
 
-def _keras_model():
-    ops = keras.ops
-    inputs = keras.Input((4,))
-    x = keras.layers.Dense(6)(inputs)
+def _keras_model(lib=None):
+    lib = lib or keras
+    ops = lib.ops
+    inputs = lib.Input((4,))
+    x = lib.layers.Dense(6)(inputs)
     x = ops.expand_dims(x, -1)
     x = ops.concatenate([x, ops.square(x)], axis=-1)
     x = ops.transpose(x, (0, 2, 1))
     x = ops.reshape(x, (-1, 12))
     x = ops.sum(ops.softmax(x, axis=-1) * x, axis=-1, keepdims=True)
     x = ops.maximum(x, 0.25)
-    return keras.Model(inputs, keras.layers.Dense(2)(ops.tanh(x)))
+    x = ops.where(x > 0.5, x, ops.zeros_like(x))
+    return lib.Model(inputs, lib.layers.Dense(2)(ops.tanh(x)))
 
 
 def test_keras_op_nodes_load_and_predict_alike(tmp_path):
@@ -34,6 +36,19 @@ def test_keras_op_nodes_load_and_predict_alike(tmp_path):
     loaded = fkeras.models.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(model.predict(x, verbose=0)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_onnxforge_op_calls_load_in_keras(tmp_path):
+    """The other way: onnxforge's OpCall layers are written as Keras's op nodes, so Keras reads the file."""
+    model = _keras_model(fkeras)
+    path = tmp_path / "of_ops.keras"
+    model.save(path)
+    x = np.random.default_rng(1).random((3, 4)).astype(np.float32)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    again = fkeras.models.load_model(path)   # and onnxforge reads its own file back
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_an_unknown_keras_op_is_named(tmp_path):

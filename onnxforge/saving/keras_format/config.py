@@ -38,7 +38,7 @@ from ... import regularizers as regularizers_module
 from ...custom_objects import custom_object_scope
 from ...layers.base import Layer
 from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
-from .op_nodes import keras_op_entry_to_opcall
+from .op_nodes import keras_op_entry_to_opcall, opcall_entry_to_keras_op
 from ...layers.serialization import get_registered_object
 from .errors import UnsupportedKerasLayerError
 
@@ -206,6 +206,8 @@ def _keras_modules(value: Any) -> None:
             value["module"], value["registered_name"] = "keras.src.models.functional", "Functional"
         if value.get("class_name") == "TensorOperator" and "inbound_nodes" in value:
             operator_entry_to_keras_op(value)
+        if value.get("class_name") == "OpCall" and "inbound_nodes" in value:
+            opcall_entry_to_keras_op(value)
         for v in value.values():
             _keras_modules(v)
     elif isinstance(value, list):

@@ -7,7 +7,10 @@ constants (``Concatenate`` gets one list of tensors, ``Multiply`` a tensor and `
 same call as an ``OpCall`` layer naming the ``keras.ops`` function. ``keras_op_entry_to_opcall`` converts the
 first into the second: the class name gives the function (``ExpandDims`` -> ``expand_dims`` in the module of
 the same name under ``onnxforge.ops``), the config's entries become keyword arguments, and the call's
-arguments keep their order with slots where the tensors go. The Python operators (``x + y``, ``x[0]``) have
+arguments keep their order with slots where the tensors go. ``opcall_entry_to_keras_op`` writes an ``OpCall``
+back as Keras's node where the split is certain: the op's operand parameters (``x``, ``x1``, ``xs``,
+``indices``, ...) lead its signature and go to the call, every other argument is a JSON value and goes to the
+config. Other calls stay ``OpCall`` layers (onnxforge reads them; Keras does not). The Python operators (``x + y``, ``x[0]``) have
 their own mapping (``layers.operators.keras_op_entry_to_operator``).
 
 Example:
@@ -19,14 +22,14 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["keras_op_entry_to_opcall"]
+__all__ = ["keras_op_entry_to_opcall", "opcall_entry_to_keras_op"]
 
 import inspect
 import re
 from typing import Any
 
 from ... import ops as ops_module
-from ...layers.operators import _SLOT, _encode_arg, _is_tensor_config, op_path
+from ...layers.operators import _SLOT, _decode_arg, _encode_arg, _is_tensor_config, _resolve_op, op_path
 
 
 def _function_name(class_name: str) -> str:
@@ -81,3 +84,75 @@ def keras_op_entry_to_opcall(entry: dict) -> str | None:
                        "kwargs": {k: _encode_arg(v) for k, v in kwargs.items()}}
     node["args"], node["kwargs"] = tensors, {}
     return None
+
+
+#: Parameter names of keras.ops functions that Keras's op classes take in ``call`` (operands), not in ``__init__``.
+_OPERANDS = frozenset({"x", "x1", "x2", "x3", "xs", "a", "b", "y", "condition", "indices", "values", "updates",
+                       "inputs", "target", "output", "logits", "labels", "kernel", "bias", "weights", "query",
+                       "key", "value", "mask", "start_indices", "segment_ids", "data", "images"})
+#: Families of keras.ops whose class names are the CamelCase of their function names.
+_FAMILIES = ("numpy", "nn", "core", "math", "image")
+
+
+def _class_name(function: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in function.split("_"))
+
+
+def _holds_tensor(x: Any) -> bool:
+    if _is_tensor_config(x):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_holds_tensor(i) for i in x)
+    return isinstance(x, dict) and any(_holds_tensor(v) for v in x.values())
+
+
+def _as_json(x: Any) -> Any:
+    """``x`` as plain JSON (tuples as lists), or ``_NOT_JSON``."""
+    if isinstance(x, (list, tuple)):
+        items = [_as_json(i) for i in x]
+        return _NOT_JSON if any(i is _NOT_JSON for i in items) else items
+    if _is_tensor_config(x) or x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def opcall_entry_to_keras_op(entry: dict) -> None:
+    """Write, in place, an ``OpCall`` entry of a functional config as the op node Keras 3 reads, where the
+    split between call operands and constructor arguments is certain (see the module docstring)."""
+    config = entry.get("config") or {}
+    family, _, name = str(config.get("op", "")).rpartition(".")
+    nodes = entry.get("inbound_nodes") or []
+    if family not in _FAMILIES or len(nodes) != 1:
+        return
+    try:
+        fn = _resolve_op(config["op"])
+        tensors = iter(nodes[0].get("args") or [])
+        args = _decode_arg(config.get("args") or [], tensors)
+        kwargs = {k: _decode_arg(v, tensors) for k, v in (config.get("kwargs") or {}).items()}
+        signature = inspect.signature(fn)
+        bound = signature.bind(*args, **kwargs)
+    except (ValueError, TypeError, StopIteration):
+        return
+    call_args: list[Any] = []
+    constructor: dict[str, Any] = {}
+    for pname, value in bound.arguments.items():
+        kind = signature.parameters[pname].kind
+        value = _as_json(value)
+        if kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) or value is _NOT_JSON:
+            return
+        if pname in _OPERANDS:
+            if constructor:   # an operand after a constructor argument: not a Keras call
+                return
+            call_args.append(value)
+        elif _holds_tensor(value):
+            return
+        else:
+            constructor[pname] = value
+    cls = _class_name(name)
+    entry.update(module=f"keras.src.ops.{family}", class_name=cls, registered_name=cls)
+    entry["config"] = {"name": config.get("name"), **constructor}
+    nodes[0]["args"], nodes[0]["kwargs"] = call_args, {}
+    entry.pop("build_config", None)
