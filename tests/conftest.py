@@ -9,6 +9,9 @@ import pytest
 
 # Tests run on 2 cores next to each other; keep intra-op pools small and results reproducible.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Keras is the oracle on its torch backend everywhere; importing TensorFlow first (the tf.* comparisons)
+# would otherwise load Keras on the TensorFlow backend for every test module that follows.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 def check_full(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -6,24 +6,9 @@ __all__ = ["BackupAndRestore"]
 import json
 import os
 import shutil
-import tempfile
 
+from .atomic_file import write_atomically
 from .callback import Callback
-
-
-def _write_text_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class BackupAndRestore(Callback):
@@ -120,8 +105,8 @@ class BackupAndRestore(Callback):
         # Each write is atomic (model.save writes through a temporary file and a rename too), so a crash
         # leaves whole files; the order is Keras's.
         self.model.save(self._weights_path, overwrite=True)
-        _write_text_atomically(self._training_metadata_path,
-                               json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        state = json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}).encode()
+        write_atomically(self._training_metadata_path, lambda f: f.write(state))
 
     def _should_save_on_batch(self, batch: int) -> bool:
         """Keras's count, which also holds with ``steps_per_execution`` (batch indices jumping by more than one)."""

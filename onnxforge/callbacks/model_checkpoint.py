@@ -4,11 +4,11 @@ from __future__ import annotations
 __all__ = ["ModelCheckpoint"]
 
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
+from .atomic_file import write_atomically
 from .callback import Callback, Logs
 from .monitor import _auto_mode, _check_mode, _to_float
 
@@ -26,20 +26,7 @@ def save_weights_npz(weights: list[np.ndarray], path: str | os.PathLike) -> None
         >>> np.load(path)["arr_0"].tolist()
         [1.0, 1.0]
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, *[np.asarray(w) for w in weights])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomically(path, lambda f: np.savez(f, *[np.asarray(w) for w in weights]))
 
 
 #: What ``ModelCheckpoint`` writes: Keras 3's formats first, then onnxforge's own.

@@ -1,7 +1,8 @@
 """The graph builder: the one place that makes ONNX protos (nodes, initializers, value infos, models)."""
 from __future__ import annotations
 
-__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER", "SEQUENCE_OPS"]
+__all__ = ["GraphBuilder", "ValueLike", "NO_FLOAT64_KERNEL", "NO_FLOAT16_REDUCING_SCATTER", "SEQUENCE_OPS",
+           "unique_name"]
 
 import itertools
 from collections.abc import Iterable, Sequence
@@ -437,6 +438,23 @@ def _all_inputs(node: onnx.NodeProto) -> Iterable[str]:
     for attr in node.attribute:
         for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
             yield from subgraph_captures(g)
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ...: the first not in ``taken``, which now holds it (weight,
+    initializer and output names).
+
+    Example:
+        >>> taken = {"kernel"}
+        >>> unique_name("kernel", taken), unique_name("kernel", taken), sorted(taken)
+        ('kernel_1', 'kernel_2', ['kernel', 'kernel_1', 'kernel_2'])
+    """
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
 
 
 def subgraph_captures(graph: onnx.GraphProto) -> set[str]:

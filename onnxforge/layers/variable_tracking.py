@@ -34,6 +34,7 @@ __all__ = ["UNTRACKED", "TrackedVariables", "variables_in", "claim_name"]
 from collections.abc import Iterator
 from typing import Any
 
+from ..graph import unique_name
 from ..variables import Variable
 
 #: onnxforge's own attributes on layers and models that hold Variables the layer does not own: the
@@ -106,10 +107,4 @@ class TrackedVariables:
 
 def claim_name(layer: Any, base: str) -> str:
     """``base``, or ``base_1``, ``base_2``, ... : a weight name not yet used in ``layer`` (now taken)."""
-    taken = layer.__dict__.setdefault("_weight_names", set())
-    name, k = base, 0
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
+    return unique_name(base, layer.__dict__.setdefault("_weight_names", set()))

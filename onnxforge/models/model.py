@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..graph import Value
+from ..graph import Value, unique_name
 from ..layers import auto_config
 from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
@@ -219,14 +219,11 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def output_names(self) -> list[str]:
         """Names of the layers producing the outputs (Keras style), made unique with ``_1``, ``_2``..."""
         names: list[str] = []
+        taken: set[str] = set()
         for k, t in enumerate(self.outputs):
             base = t._keras_history.layer.name if t._keras_history is not None else ("output" if k == 0 else
                                                                                      f"output_{k}")
-            name, n = base, 0
-            while name in names:
-                n += 1
-                name = f"{base}_{n}"
-            names.append(name)
+            names.append(unique_name(base, taken))
         return names
 
     def _pack_outputs(self, outputs: list) -> Any:

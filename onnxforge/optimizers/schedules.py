@@ -34,7 +34,30 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _PeriodDecay(LearningRateSchedule):
+    """The constructor and config that ExponentialDecay and InverseTimeDecay share: a rate that decays by
+    ``decay_rate`` per ``decay_steps`` steps, continuously or (``staircase``) at each period's end."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
+                 name: str | None = None):
+        if decay_steps <= 0:
+            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name or type(self).__name__
+
+    def _periods(self, step: int) -> float:
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_PeriodDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (integer division if ``staircase``).
 
     Args:
@@ -42,28 +65,11 @@ class ExponentialDecay(LearningRateSchedule):
         decay_steps: positive number of steps per decay period.
         decay_rate: the factor per period.
         staircase: decay at discrete intervals.
-        name: name of the schedule.
+        name: name of the schedule (default ``"ExponentialDecay"``).
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
-        if decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate * self.decay_rate ** p)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return float(self.initial_learning_rate * self.decay_rate ** self._periods(step))
 
 
 class CosineDecay(LearningRateSchedule):
@@ -175,7 +181,7 @@ class PolynomialDecay(LearningRateSchedule):
                 "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_PeriodDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (integer division if ``staircase``).
 
     Example:
@@ -184,25 +190,8 @@ class InverseTimeDecay(LearningRateSchedule):
         (1.0, 0.6666666666666666, 0.571429, 0.6666666666666666)
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
-                 name: str = "InverseTimeDecay"):
-        if decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={decay_steps}")
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate / (1.0 + self.decay_rate * p))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return float(self.initial_learning_rate / (1.0 + self.decay_rate * self._periods(step)))
 
 
 class CosineDecayRestarts(LearningRateSchedule):

@@ -64,7 +64,7 @@ import onnx
 from ..keras_objects import serialize
 from . import custom_state, integrity
 from .atomic import atomic_write
-from ..graph import contract, protos
+from ..graph import contract, protos, unique_name
 from .export_protos import inference_proto
 from .onnx_file import _checked_write, _get_meta, _json_default, _set_meta
 from .model_files import (LEGACY_SAVED_MODEL_FORMAT, LEGACY_WEIGHTS_FORMAT, SAVED_MODEL_FORMAT, WEIGHTS_FORMAT,
@@ -75,15 +75,6 @@ from .model_reading import load_model, load_weights  # noqa: F401
 
 
 # ------------------------------------------------------------------------------------------ tensors
-def _unique(base: str, taken: set[str]) -> str:
-    name, k = base, 0
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
-
-
 def _taken_names(proto: onnx.ModelProto) -> set[str]:
     g = proto.graph
     taken = {t.name for t in g.initializer} | {i.name for i in g.input} | {o.name for o in g.output}
@@ -94,7 +85,7 @@ def _taken_names(proto: onnx.ModelProto) -> set[str]:
 
 
 def _store(proto: onnx.ModelProto, taken: set[str], base: str, array: np.ndarray) -> str:
-    name = _unique(base, taken)
+    name = unique_name(base, taken)
     proto.graph.initializer.append(protos.tensor_from_array(np.asarray(array, order="C"), name))
     return name
 

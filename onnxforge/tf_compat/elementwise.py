@@ -1,10 +1,10 @@
 """TensorFlow's elementwise functions (``tf.add``, ``tf.tanh``, ``tf.math.rsqrt``, ``tf.greater``, ...) with
 TensorFlow's parameter names (``x``, ``y``, ``name``) and result dtypes, built from ``keras.ops``.
 
-``keras.ops`` promotes integer results to int64 on arrays (``ops.add``, ``ops.sign``, ``ops.power``) and
-turns integer division into float32; TensorFlow keeps the operands' integer type and divides int32/int64 into
-float64 (in a graph; on arrays the eager executor hands float64 over as float32), so the wrappers here cast
-where the two differ.
+``keras.ops`` follows Keras's dtype rules, which keep int32 and int64, but its eager ops compute the narrow
+integers (int8, int16, uint8, uint16) in int32 (onnxruntime lacks kernels for them) and it turns integer
+division into float32; TensorFlow keeps every operand type and divides int32/int64 into float64 (in a graph;
+on arrays the eager executor hands float64 over as float32), so the wrappers here cast where the two differ.
 
 Example:
     >>> import numpy as np
@@ -43,8 +43,8 @@ def _same_dtype(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 def _keep_dtype(x: Any, out: Any, y: Any = None) -> Any:
     """``out`` in the dtype of the tensor operand (``x``, else ``y``): TensorFlow's arithmetic takes operands
-    of one dtype and keeps it, where onnxforge's eager ops widen int32 to int64. A Python number has no type
-    to keep."""
+    of one dtype and keeps it, where onnxforge's eager ops compute narrow integers in int32. A Python number
+    has no type to keep."""
     like = x if hasattr(x, "dtype") else y
     if not hasattr(like, "dtype") or _ops.dtype(out) == _ops.dtype(like):
         return out
@@ -100,7 +100,7 @@ floor = _unary(_ops.floor, "floor")
 
 
 def pow(x: Any, y: Any, name: str | None = None) -> Any:  # noqa: A001 (TensorFlow's name)
-    """``tf.pow(x, y)``: ``x ** y``; an integer ``x`` keeps its type (``ops.power`` would give int64)."""
+    """``tf.pow(x, y)``: ``x ** y``; an integer ``x`` keeps its type (a narrow one too)."""
     return _keep_dtype(x, _ops.power(x, y), y)
 
 

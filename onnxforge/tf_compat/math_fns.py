@@ -60,7 +60,7 @@ def cumsum(x: Any, axis: int = 0, exclusive: builtins.bool = False, reverse: bui
     else:
         out = _ops.cumsum(x, axis=axis)
     out = _ops.flip(out, axis=axis) if reverse else out
-    return out if _ops.dtype(out) == dtype else _ops.cast(out, dtype)   # ops.cumsum widens int32 to int64
+    return out if _ops.dtype(out) == dtype else _ops.cast(out, dtype)   # narrow integers sum in int32 here
 
 
 def top_k(input: Any, k: int = 1, sorted: builtins.bool = True, index_type: Any = "int32",  # noqa: A002

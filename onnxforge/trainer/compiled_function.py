@@ -54,7 +54,7 @@ from ..layers.keras_tensor import map_structure
 from ..runtime import Device
 from ..tracing import MetricResult, active_trace
 from ..variables import Variable
-from .custom_step import CustomStep, CustomStepTrace, _finish, _host
+from .custom_step import CustomStep, CustomStepTrace, _finish, _host, tracker_outputs
 
 #: The random stream of compiled functions that draw random numbers outside any model.
 _RNG: list[Variable] = []
@@ -172,30 +172,14 @@ class CompiledFunction:
 
         template = map_structure(mark, out)
         n_returns = len(host_out)
-        trackers = []
-        for k, (metric, sums) in enumerate(ctx.trackers.values()):
-            outs = []
-            for (state, _), v in zip(metric.state_spec(), sums):
-                outs.append(f"metrics/{k}/{metric.name}/{state}")
-                host_out.append((outs[-1], v))
-            trackers.append((metric, outs))
+        trackers = tracker_outputs(b, ctx, host_out)
         step = _finish(None, b, ctx, host_out, names, Device("cpu"), n_returns, kind="function",
                        label="returns")
         step.trackers = trackers
         return _Traced(step, template, results)
 
     def _run(self, traced: _Traced, arrays: list[np.ndarray]) -> Any:
-        step = traced.step
-        feeds = dict(zip(step.data_inputs, arrays))
-        for opt, name in step.learning_rates:
-            feeds[name] = np.asarray(opt.learning_rate, np.float32)
-        values = step.runner.run(feeds)
-        for opt, _ in step.learning_rates:
-            opt._advance()
-        at = len(step.keys)
-        for metric, outs in step.trackers:
-            metric.merge_state(values[at:at + len(outs)])
-            at += len(outs)
+        values = traced.step.run_outputs(arrays)
 
         def fill(slot: _Slot) -> Any:
             if slot.kind == "output":

@@ -47,7 +47,7 @@ training or evaluation step from an override (``super().train_step(data)``).
 """
 from __future__ import annotations
 
-__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "declare_data", "train_batch"]
+__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "declare_data", "tracker_outputs", "train_batch"]
 
 import json
 import warnings
@@ -229,18 +229,23 @@ class CustomStep:
 
     def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
         """One step; the values of the plain (non-tracker) logs. Tracker sums go into their metrics."""
+        values = self.run_outputs(arrays)
+        return {key: float(v) for key, v in zip(self.keys, values)}
+
+    def run_outputs(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One step on the data ``arrays``: the learning rates fed, the optimizers advanced, the trackers'
+        sums merged into their metrics; the program's outputs (the ``keys`` outputs first)."""
         feeds = dict(zip(self.data_inputs, arrays))
         for opt, name in self.learning_rates:
             feeds[name] = np.asarray(opt.learning_rate, np.float32)
         values = self.runner.run(feeds)
         for opt, _ in self.learning_rates:
             opt._advance()
-        logs = {key: float(v) for key, v in zip(self.keys, values)}
         at = len(self.keys)
         for metric, outs in self.trackers:
             metric.merge_state(values[at:at + len(outs)])
             at += len(outs)
-        return logs
+        return values
 
     def log_trackers(self) -> list[tuple[str, Any]]:
         """``(key, tracker)`` pairs for ``fit``'s logs: a mean over steps for plain values, the metric's own
@@ -333,6 +338,16 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
             v = b.op("Reshape", [v, b.const(np.zeros(0, np.int64))], shape=())
         host_out.append((LOGS_PREFIX + key, v))
     n_logs = len(host_out)
+    trackers = tracker_outputs(b, ctx, host_out)
+    step = _finish(model, b, ctx, host_out, data_inputs, device, n_logs, method)
+    step.trackers, step.results, step.order = trackers, results, order
+    return step
+
+
+def tracker_outputs(b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tuple[str, Value]]
+                    ) -> list[tuple[Any, list[str]]]:
+    """Append the state sums of every metric tracker the step updated to ``host_out`` (float32 outputs
+    ``metrics/<k>/<name>/<state>``); ``(metric, output names)`` for ``CustomStep.trackers``."""
     trackers = []
     for k, (metric, sums) in enumerate(ctx.trackers.values()):
         outs = []
@@ -340,9 +355,7 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
             outs.append(f"{METRICS_PREFIX}{k}/{metric.name}/{state}")
             host_out.append((outs[-1], v if v.dtype in (None, _FLOAT) else b.op("Cast", [v], to=_FLOAT, shape=v.shape)))
         trackers.append((metric, outs))
-    step = _finish(model, b, ctx, host_out, data_inputs, device, n_logs, method)
-    step.trackers, step.results, step.order = trackers, results, order
-    return step
+    return trackers
 
 
 def _check_logs(model: Any, logs: Any, method: str = "train_step") -> dict[str, Any]:
