@@ -42,7 +42,7 @@ from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..layers.keras_tensor import flatten, map_structure
-from ..runtime import Device, ProgramRunner
+from ..runtime import Device, ProgramRunner, variables_device
 from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
 from ..variables import Variable
@@ -115,13 +115,7 @@ class EagerProgram:
 
     def _device(self) -> Device:
         """Where the Variables live now (after a CUDA training run: there), else the CPU."""
-        for var, *_ in (*self.params, *self.state):
-            value = var._get_device()
-            if value is not None and value.device_name().lower() == "cuda":
-                return Device("cuda", 0)
-            if value is not None:
-                break
-        return Device("cpu")
+        return variables_device(var for var, *_ in (*self.params, *self.state))
 
 
 #: The keyword under which an eager layer call hands its input masks to the traced call (never a layer's own).

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 __all__ = ["Device", "resolve_device", "available_providers", "enable_tensor_float_32_execution",
-           "enable_op_determinism", "gpu_settings", "fused_training_ops"]
+           "enable_op_determinism", "gpu_settings", "fused_training_ops", "variables_device"]
 
 import sys
+from typing import Any
 from dataclasses import dataclass
 
 _CUDA = "CUDAExecutionProvider"
@@ -94,6 +95,16 @@ def fused_training_ops(device: Device) -> bool:
         (True, False)
     """
     return device.kind == "cpu"
+
+
+def variables_device(variables: Any) -> Device:
+    """Where ``variables`` live now: CUDA after a CUDA training run put the first one with a device value
+    there, else the CPU (a program reading them runs where they are, with no copies)."""
+    for var in variables:
+        value = var._get_device()
+        if value is not None:
+            return Device("cuda", 0) if value.device_name().lower() == "cuda" else Device("cpu")
+    return Device("cpu")
 
 
 def resolve_device(device: str | Device = "auto") -> Device:

@@ -51,7 +51,7 @@ from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
-from ..runtime import Device
+from ..runtime import variables_device
 from ..tracing import MetricResult, active_trace
 from ..variables import Variable
 from .custom_step import CustomStep, CustomStepTrace, _finish, _host, tracker_outputs
@@ -173,8 +173,9 @@ class CompiledFunction:
         template = map_structure(mark, out)
         n_returns = len(host_out)
         trackers = tracker_outputs(b, ctx, host_out)
-        step = _finish(None, b, ctx, host_out, names, Device("cpu"), n_returns, kind="function",
-                       label="returns")
+        # The program runs where the Variables it reads live (CUDA after a CUDA fit), so nothing is copied.
+        device = variables_device(var for var, _ in ctx.reads.values())
+        step = _finish(None, b, ctx, host_out, names, device, n_returns, kind="function", label="returns")
         step.trackers = trackers
         return _Traced(step, template, results)
 
