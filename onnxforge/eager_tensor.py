@@ -14,11 +14,34 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["EagerTensor", "as_eager"]
+__all__ = ["EagerTensor", "as_eager", "set_tape_hooks"]
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+#: ``(ufunc hook, getitem hook)``, set by ``onnxforge.eager.tape`` while an eager GradientTape records: numpy
+#: calls on tensors the tape follows go to onnxforge's ops so the tape sees them (TensorFlow records its
+#: tensors' operators the same way). Each hook returns ``NotImplemented`` to leave the call to numpy.
+_TAPE_HOOKS: list[Callable[..., Any] | None] = [None, None]
+
+
+def set_tape_hooks(ufunc: Callable[..., Any] | None, getitem: Callable[..., Any] | None) -> None:
+    """Install (or, with ``None``, remove) the recording hooks of eager GradientTapes."""
+    _TAPE_HOOKS[:] = [ufunc, getitem]
+
+
+def _plain(x: Any) -> Any:
+    return x.view(np.ndarray) if isinstance(x, EagerTensor) else x
+
+
+def _wrap(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.view(EagerTensor)
+    if isinstance(x, np.generic) and not isinstance(x, (np.str_, np.bytes_)):
+        return np.asarray(x).view(EagerTensor)
+    return x
 
 
 class EagerTensor(np.ndarray):
@@ -26,6 +49,31 @@ class EagerTensor(np.ndarray):
 
     def __new__(cls, value: Any) -> EagerTensor:
         return np.asarray(value).view(cls)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        hook = _TAPE_HOOKS[0]
+        if hook is not None:
+            out = hook(ufunc, method, inputs, kwargs)
+            if out is not NotImplemented:
+                return out
+        # numpy's own computation on plain views, the results as EagerTensors (0-d ones too).
+        outs = kwargs.get("out")
+        if outs:
+            kwargs["out"] = tuple(_plain(o) for o in outs)
+        result = getattr(ufunc, method)(*(_plain(x) for x in inputs), **kwargs)
+        if outs:
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        if isinstance(result, tuple):
+            return tuple(_wrap(r) for r in result)
+        return _wrap(result)
+
+    def __getitem__(self, index: Any) -> Any:
+        hook = _TAPE_HOOKS[1]
+        if hook is not None:
+            out = hook(self, index)
+            if out is not NotImplemented:
+                return out
+        return super().__getitem__(index)
 
     def numpy(self) -> np.ndarray:
         """The values as a plain ``numpy.ndarray`` (a view, no copy)."""

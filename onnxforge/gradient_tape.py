@@ -1,4 +1,9 @@
-"""``GradientTape``: reverse-mode gradients inside a traced custom ``train_step``, TensorFlow's way.
+"""``GradientTape``: reverse-mode gradients, TensorFlow's way, in a traced step or eagerly.
+
+Outside a trace (a script, a notebook, an eager training loop) the tape records the calls on concrete
+arrays that touch trainable Variables or watched arrays, and ``gradient`` joins and differentiates them as
+one cached ONNX program (``onnxforge.eager.tape``). Inside a trace (a custom ``train_step``, a
+``tf.function``) it works on the graph being built, as follows.
 
 The tape records which nodes were emitted between entering and leaving its ``with`` block; ``gradient``
 differentiates *only those nodes* with ``onnxforge.autodiff.backward``, so values computed before the tape
@@ -28,6 +33,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import onnx
 
 from .graph.shape_inference import fill_shapes
@@ -36,6 +42,8 @@ from .autodiff.engine import _backward_reach, _forward_reach
 from .graph import FLOAT_TYPES, GraphBuilder, Value
 from .tracing import TraceContext, current_trace
 from .variables import Variable
+from .eager import tape as eager_tape
+from .eager_tensor import as_eager
 
 
 def _flatten(x: Any) -> list[Any]:
@@ -74,6 +82,8 @@ class GradientTape:
 
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
         self.persistent = bool(persistent)
+        self.watch_accessed_variables = bool(watch_accessed_variables)
+        self._recording: eager_tape.Recording | None = None   # set while and after recording eagerly
         self._ctx: TraceContext | None = None
         self._start = 0
         self._end: int | None = None
@@ -85,17 +95,20 @@ class GradientTape:
     def __enter__(self) -> GradientTape:
         try:
             ctx = current_trace()
-        except RuntimeError:
-            raise RuntimeError(
-                "GradientTape records graph ops, so it works while onnxforge traces a program: inside a Model "
-                "subclass's train_step(self, data), which fit() and train_on_batch() compile into one ONNX "
-                "training graph. Outside a trace there is nothing to record.") from None
+        except RuntimeError:   # eager: record the calls on concrete arrays
+            self._recording = eager_tape.Recording(self.watch_accessed_variables)
+            self._used = False
+            eager_tape.push(self._recording)
+            return self
         self._ctx = ctx
         self._start = len(ctx.b.nodes)
         self._end = None
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self._ctx is None and self._recording is not None:
+            eager_tape.pop(self._recording)
+            return
         assert self._ctx is not None
         self._end = len(self._ctx.b.nodes)
         # The values Variables had inside the block (a later optimizer update must not change them).
@@ -104,12 +117,25 @@ class GradientTape:
     def watch(self, tensor: Any) -> None:
         """Accepted for compatibility: any value the recorded nodes use can be a ``gradient`` source."""
         for leaf in _flatten(tensor):
-            if not isinstance(leaf, (Value, Variable)):
+            if self._recording is not None and self._ctx is None:
+                if not isinstance(leaf, (np.ndarray, Variable)):
+                    raise TypeError(f"GradientTape.watch expects tensors (arrays) or Variables. Received: "
+                                    f"{leaf!r} of type {type(leaf).__name__}")
+                self._recording.watch(leaf)
+            elif not isinstance(leaf, (Value, Variable)):
                 raise TypeError(f"GradientTape.watch expects graph tensors or Variables. Received: {leaf!r}")
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:
         """Nodes emitted inside this block are not recorded (they are constants to ``gradient``)."""
+        if self._eager("stop_recording"):
+            assert self._recording is not None
+            self._recording.paused += 1
+            try:
+                yield
+            finally:
+                self._recording.paused -= 1
+            return
         b = self._builder("stop_recording")
         span = [len(b.nodes), -1]
         self._paused.append(span)
@@ -120,8 +146,19 @@ class GradientTape:
 
     def reset(self) -> None:
         """Forget what was recorded so far and record from here."""
+        if self._eager("reset"):
+            assert self._recording is not None
+            self._recording.reset()
+            return
         b = self._builder("reset")
         self._start, self._paused = len(b.nodes), []
+
+    def _eager(self, method: str) -> bool:
+        """Whether this tape recorded eagerly (a tape never entered has nothing to answer ``method``)."""
+        if self._recording is not None and self._ctx is None:
+            return True
+        self._builder(method)
+        return False
 
     def _builder(self, method: str) -> GraphBuilder:
         if self._ctx is None:
@@ -176,11 +213,14 @@ class GradientTape:
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError("unconnected_gradients must be 'none' or 'zero'. Received: "
                              f"unconnected_gradients={unconnected_gradients!r}")
-        b = self._builder("gradient")
+        eager = self._eager("gradient")
         if self._used and not self.persistent:
             raise RuntimeError("A non-persistent GradientTape can only be used to compute one set of gradients. "
                                "Use GradientTape(persistent=True) to call gradient() several times.")
         self._used = True
+        if eager:
+            return self._eager_gradient(target, sources, output_gradients, unconnected_gradients)
+        b = self._builder("gradient")
         targets = [t.__onnx_value__() if isinstance(t, Variable) else t for t in _flatten(target)]
         for t in targets:
             if not isinstance(t, Value):
@@ -215,6 +255,90 @@ class GradientTape:
         if isinstance(sources, (list, tuple, dict)):
             return _restructure(sources, iter(out))
         return out[0]
+
+    def _eager_gradient(self, target: Any, sources: Any, output_gradients: Any, unconnected_gradients: str) -> Any:
+        rec = self._recording
+        assert rec is not None
+        flat_sources = _flatten(sources)
+        for s in flat_sources:
+            if not isinstance(s, (np.ndarray, Variable)):
+                raise TypeError(f"GradientTape.gradient: sources must be Variables or tensors. Received: {s!r} of "
+                                f"type {type(s).__name__}")
+        targets = _flatten(target)
+        for t in targets:
+            # A number or array no recorded run produced is a constant: its gradients are None (TensorFlow's).
+            if isinstance(t, Variable) or not isinstance(t, (np.ndarray, np.generic, int, float)):
+                raise TypeError(f"GradientTape.gradient: the target must be a tensor computed while the tape "
+                                f"recorded. Received: {t!r} of type {type(t).__name__}")
+        seeds = None if output_gradients is None else _flatten(output_gradients)
+        if seeds is not None and len(seeds) != len(targets):
+            raise ValueError(f"GradientTape.gradient: output_gradients must hold one array per target "
+                             f"({len(targets)}). Received {len(seeds)}.")
+        out = rec.gradient(targets, flat_sources, seeds, unconnected_gradients)
+        if not self.persistent:
+            rec.reset()   # a used non-persistent tape keeps nothing alive (TensorFlow frees its tape too)
+        if isinstance(sources, (list, tuple, dict)):
+            return _restructure(sources, iter(out))
+        return out[0]
+
+
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: str = "none",
+                 parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """The Jacobian of ``target`` w.r.t. each source, shaped ``target.shape + source.shape`` (eager tapes).
+
+        One gradient per element of ``target``, each with a one-hot ``output_gradients``: the joined
+        program is compiled once and run ``target.size`` times. ``parallel_iterations`` and
+        ``experimental_use_pfor`` are accepted for compatibility.
+        """
+        if not self._eager("jacobian"):
+            raise NotImplementedError("GradientTape.jacobian works on eager tapes; inside a traced step or "
+                                      "tf.function, take gradients of the target's entries with "
+                                      "tape.gradient(target, sources, output_gradients=...).")
+        if self._used and not self.persistent:
+            raise RuntimeError("A non-persistent GradientTape can only be used to compute one set of gradients. "
+                               "Use GradientTape(persistent=True) to call jacobian() after gradient().")
+        self._used = True
+        rec = self._recording
+        assert rec is not None
+        flat_sources = _flatten(sources)
+        value = np.asarray(target)
+        rows = []
+        for i in range(value.size):
+            seed = np.zeros(value.size, value.dtype)
+            seed[i] = 1
+            rows.append(rec.gradient([target], flat_sources, [seed.reshape(value.shape)], unconnected_gradients))
+        out = []
+        for k, source in enumerate(flat_sources):
+            shape = tuple(np.shape(source.numpy() if isinstance(source, Variable) else source))
+            column = [row[k] for row in rows]
+            if all(g is None for g in column) and rows:
+                out.append(None)
+                continue
+            zero = np.zeros(shape, value.dtype)
+            stacked = np.stack([zero if g is None else np.asarray(g) for g in column]) if rows else \
+                np.zeros((0, *shape), value.dtype)
+            out.append(as_eager(stacked.reshape(value.shape + shape)))
+        if not self.persistent:
+            rec.reset()
+        if isinstance(sources, (list, tuple, dict)):
+            return _restructure(sources, iter(out))
+        return out[0]
+
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: str = "none",
+                       parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """Per-example Jacobians: ``target`` ``[B, ...]`` w.r.t. ``source`` ``[B, ...]`` whose rows are
+        independent, shaped ``[B] + target.shape[1:] + source.shape[1:]`` (eager tapes)."""
+        full = self.jacobian(target, source, unconnected_gradients)
+        if full is None:
+            return None
+        t_shape, s_shape = np.shape(target), np.shape(full)[np.ndim(target):]
+        if not t_shape or not s_shape or t_shape[0] != s_shape[0]:
+            raise ValueError(f"GradientTape.batch_jacobian needs target and source with the same first (batch) "
+                             f"dimension. Received target shape {t_shape} and source shape {s_shape}.")
+        batch = t_shape[0]
+        full = np.asarray(full).reshape(batch, -1, batch, int(np.prod(s_shape[1:], dtype=np.int64)))
+        diagonal = np.stack([full[b, :, b, :] for b in range(batch)])
+        return as_eager(diagonal.reshape((batch, *t_shape[1:], *s_shape[1:])))
 
 
 def _differentiate(b: GraphBuilder, nodes: list[onnx.NodeProto], targets: list[Value], wrt: list[str],

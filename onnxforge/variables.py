@@ -1,7 +1,7 @@
 """Variables: the weights and state of layers and optimizers, shared by every program that uses them."""
 from __future__ import annotations
 
-__all__ = ["Variable"]
+__all__ = ["Variable", "set_tape_read", "tape_follows"]
 
 import itertools
 from typing import Any
@@ -22,6 +22,23 @@ def _default_name() -> str:
 
 def _active_trace() -> Any:
     return active_trace()
+
+
+#: Set by ``onnxforge.eager.tape`` while an eager GradientTape records: ``(read, follows)``: a Variable's value
+#: for arithmetic, read through a recorded op when the tape follows the Variable (``None``: read the host
+#: array), and whether an open tape follows it (eager ops then take the Variable itself, not its array).
+_TAPE_READ: list[Any] = [None, None]
+
+
+def set_tape_read(read: Any, follows: Any = None) -> None:
+    """Install (or, with ``None``, remove) the eager tape's Variable read and follow test."""
+    _TAPE_READ[:] = [read, follows]
+
+
+def tape_follows(var: Any) -> bool:
+    """Whether an open eager GradientTape follows ``var`` (so an eager op must read it as a Variable)."""
+    follows = _TAPE_READ[1]
+    return follows is not None and follows(var)
 
 
 def _is_symbolic(value: Any) -> bool:
@@ -146,7 +163,11 @@ class Variable:
     __array_ufunc__ = None
 
     def _operand(self) -> Any:
-        return self.__onnx_value__() if _active_trace() is not None else self.numpy()
+        if _active_trace() is not None:
+            return self.__onnx_value__()
+        read = _TAPE_READ[0]
+        recorded = read(self) if read is not None else None
+        return recorded if recorded is not None else self.numpy()
 
     def __add__(self, o: Any) -> Any:
         return self._operand() + o

@@ -15,7 +15,10 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..tracing import set_eager_executor
+from . import tape
 from .executor import EagerExecutor, EagerProgram
 
 __all__ = ["EagerExecutor", "EagerProgram", "executor"]
@@ -23,3 +26,20 @@ __all__ = ["EagerExecutor", "EagerProgram", "executor"]
 #: The process-wide executor (its caches are per layer, and one for all ops).
 executor = EagerExecutor()
 set_eager_executor(executor)
+
+
+def _getitem(tensor: Any, key: Any) -> Any:
+    return tensor[tape.index_from_key(key)]
+
+
+def _run_op(name: str, args: tuple) -> Any:
+    """An ``onnxforge.ops`` function (or indexing) on arrays, eagerly: what a recording tape sends numpy
+    calls to, so they are recorded like any op."""
+    from .. import ops
+
+    if name == "__getitem__":
+        return executor.run_function(_getitem, args, {})
+    return getattr(ops, name)(*args)
+
+
+tape.set_op_runner(_run_op)

@@ -47,6 +47,7 @@ from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
 from ..variables import Variable
 from .signature import Uncacheable, array_leaves, map_arrays, shared_batch, signature
+from .tape import record_run, wants_record
 
 _INT64 = onnx.TensorProto.INT64
 #: Programs kept per layer, and for all ops together (least recently used dropped first).
@@ -85,7 +86,9 @@ class EagerProgram:
     #: each metric after a run (Keras's eager ``update_state``).
     metric_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
 
-    def run(self, arrays: list[np.ndarray]) -> Any:
+    def run(self, arrays: list[np.ndarray], originals: list[Any] | None = None) -> Any:
+        """Run on ``arrays`` (one per host input); ``originals`` are the caller's objects they were converted
+        from, by which an open eager GradientTape links this run to the runs that produced them."""
         device = self._device()
         runner = self.runners.get(device)
         if runner is None:
@@ -94,6 +97,9 @@ class EagerProgram:
         feeds = dict(zip(self.inputs, arrays))
         if self.seed_input is not None:
             feeds[self.seed_input] = np.asarray([np.random.randint(0, 2 ** 31 - 1), 0], np.int64)
+        recordings = wants_record(arrays if originals is None else originals,
+                                  [var for var, _ in self.params] + [var for var, _, _ in self.state])
+        fixed = self._fixed(feeds) if recordings else {}
         if device not in self.frozen:
             self.frozen[device] = FrozenProgram.for_runner(self.model, runner)
         frozen = self.frozen[device]
@@ -102,16 +108,38 @@ class EagerProgram:
         else:
             runner.check_feeds(feeds)
             values = frozen.run(feeds, lambda: runner.run(feeds, checked=True))
+        results: list[tuple[Any, str]] = []
         for ref, indices in self.loss_slots:
             layer = ref()
             if layer is not None:
-                layer.__dict__["_losses"] = [as_eager(values[k]) for k in indices]
+                losses = [as_eager(values[k]) for k in indices]
+                results.extend((obj, self.outputs[k]) for obj, k in zip(losses, indices))
+                layer.__dict__["_losses"] = losses
         for ref, indices in self.metric_slots:
             metric = ref()
             if metric is not None:
                 metric.merge_state([values[k] for k in indices])
-        return map_structure(lambda leaf: as_eager(values[leaf.index]) if isinstance(leaf, _Out) else leaf,
-                             self.template)
+
+        def fill(leaf: Any) -> Any:
+            if not isinstance(leaf, _Out):
+                return leaf
+            obj = as_eager(values[leaf.index])
+            results.append((obj, self.outputs[leaf.index]))
+            return obj
+
+        out = map_structure(fill, self.template)
+        if recordings:
+            host = {name: (orig, a) for name, orig, a in zip(self.inputs, originals or arrays, arrays)}
+            record_run(recordings, self, self.model, host, {name: var for var, name in self.params}, fixed,
+                       results)
+        return out
+
+    def _fixed(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The seed and state values this run starts from (a gradient replays the run with them)."""
+        fixed = {self.seed_input: feeds[self.seed_input]} if self.seed_input is not None else {}
+        for var, name, _ in self.state:
+            fixed[name] = np.array(var.numpy(), copy=True)
+        return fixed
 
     def _device(self) -> Device:
         """Where the Variables live now (after a CUDA training run: there), else the CPU."""
@@ -272,7 +300,9 @@ class EagerExecutor:
         # Read before the cast: a cast array is a new array, without the caller's _keras_mask.
         in_masks = [getattr(a, "_keras_mask", None) for a in flatten(args[0]) if isinstance(a, np.ndarray)] \
             if args else []
+        before = array_leaves((args, kwargs))
         args, kwargs = _cast_layer_args(layer, args, kwargs)
+        origin = {id(cast): orig for cast, orig in zip(array_leaves((args, kwargs)), before)}
         ctx = active_trace()
         if ctx is not None:
             args, kwargs = map_arrays((args, kwargs), lambda a: ctx.b.const(a))
@@ -281,6 +311,7 @@ class EagerExecutor:
         if any(m is not None for m in in_masks):   # Keras masks ride on eager tensors as _keras_mask
             kwargs = {**kwargs, _MASKS: [np.asarray(m, bool) if m is not None else None for m in in_masks]}
         arrays = array_leaves((args, kwargs))
+        originals = [origin.get(id(a), a) for a in arrays]
         version = getattr(layer, "_graph", None)   # a Sequential that gained a layer is another program
         cache = self._layers.setdefault(layer, collections.OrderedDict())
 
@@ -296,7 +327,8 @@ class EagerExecutor:
             free_key = (version, training, signature((args, kwargs), free_batch=True)[0])
             static_key = (version, training, signature((args, kwargs), free_batch=False)[0])
         except Uncacheable:
-            return _with_masks(*compile_call(call, args, kwargs, arrays, False, training, owner=layer).run(arrays))
+            return _with_masks(*compile_call(call, args, kwargs, arrays, False, training, owner=layer)
+                               .run(arrays, originals))
         free = shared_batch(arrays) and cache.get(free_key) is not _STATIC
         key = free_key if free else static_key
         entry = cache.get(key)
@@ -313,23 +345,24 @@ class EagerExecutor:
             cache[key] = entry
             _trim(cache, LAYER_CACHE_SIZE)
         cache.move_to_end(key)
-        return _with_masks(*entry.run(arrays))
+        return _with_masks(*entry.run(arrays, originals))
 
     # ---------------------------------------------------------------- ops
     def run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """An op (written on graph values) applied to arrays and plain values, compiled per signature."""
+        before = array_leaves((args, kwargs))
         args, kwargs = map_arrays((args, kwargs), op_array)
         arrays = array_leaves((args, kwargs))
         try:
             key = (fn, signature((args, kwargs), free_batch=False)[0])
         except Uncacheable:
-            return compile_call(fn, args, kwargs, arrays, False, False).run(arrays)
+            return compile_call(fn, args, kwargs, arrays, False, False).run(arrays, before)
         entry = self._ops.get(key)
         if entry is None:
             entry = self._ops[key] = self._compile(fn, args, kwargs, arrays, False, False)
             _trim(self._ops, OPS_CACHE_SIZE)
         self._ops.move_to_end(key)
-        return entry.run(arrays)
+        return entry.run(arrays, before)
 
     def _compile(self, call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
                  free_batch: bool, training: bool, owner: Any = None) -> EagerProgram:

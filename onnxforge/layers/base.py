@@ -40,8 +40,8 @@ from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..graph import Value
-from ..tracing import active_trace, current_trace
-from ..variables import Variable
+from ..tracing import active_trace, current_trace, eager_executor
+from ..variables import Variable, tape_follows
 from . import allocation, auto_config
 from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
@@ -407,8 +407,14 @@ class Layer(CallingMixin):
 
         ctx = active_trace()
         for w in self.trainable_weights:
-            if w.regularizer is not None:
-                out.append(w.regularizer(ctx.read(w) if ctx is not None else w.numpy()))
+            if w.regularizer is None:
+                continue
+            if ctx is not None:
+                out.append(w.regularizer(ctx.read(w)))
+            elif tape_follows(w):   # an eager GradientTape records the penalty, so it is differentiable
+                out.append(eager_executor().run_function(_penalty, (w.regularizer, w), {}))
+            else:
+                out.append(w.regularizer(w.numpy()))
         return out
 
     # ------------------------------------------------------------ contract
@@ -486,3 +492,6 @@ class Layer(CallingMixin):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _penalty(regularizer: Any, var: Variable) -> Any:
+    """``regularizer`` of ``var``'s value in the program being traced (an eager call's)."""
+    return regularizer(current_trace().read(var))

@@ -137,31 +137,22 @@ def _is_symbolic(*xs: Any) -> bool:
     return any(isinstance(x, Value) for x in xs)
 
 
+def _loss_array(a: Any) -> Any:
+    """Integer and bool arrays as int64, the rest as float32 (Keras's floatx); an array already of one of those
+    dtypes is passed as it is, so an eager GradientTape links it to the call that produced it."""
+    arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+    want = np.int64 if arr.dtype.kind in "iub" else np.float32
+    return arr if arr.dtype == want else arr.astype(want)
+
+
 def run_eagerly(fn: Callable[..., Any], *arrays: Any, **kwargs: Any) -> Any:
-    """Trace ``fn`` on graph inputs shaped like ``arrays`` and run it once on the CPU with onnxruntime.
+    """``fn`` (written on graph values) run now on ``arrays`` by the eager executor: one program per
+    signature, compiled once; an open eager GradientTape records the run.
 
     Integer arrays enter as int64, everything else as float32 (Keras's floatx). ``fn`` returns a Value or
-    a list of Values; the result has the same structure as numpy arrays.
+    a list of Values; the result has the same structure, as EagerTensors.
     """
-    import onnxruntime as ort
+    from ..tracing import eager_executor
 
-    b = GraphBuilder(float32_fallback=True)
-    feeds, values = {}, []
-    for i, a in enumerate(arrays):
-        if a is None:
-            values.append(None)
-            continue
-        arr = np.asarray(a)
-        arr = arr.astype(np.int64) if arr.dtype.kind in "iub" else arr.astype(np.float32)
-        v = b.input(f"arg{i}", onnx_dtype(arr.dtype), arr.shape)
-        feeds[v.name] = arr
-        values.append(v)
-    out = fn(*values, **kwargs)
-    outs = list(out) if isinstance(out, (list, tuple)) else [out]
-    names = []
-    for k, o in enumerate(outs):
-        b.output(o, f"out{k}")
-        names.append(f"out{k}")
-    sess = ort.InferenceSession(b.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
-    results = sess.run(names, feeds)
-    return results if isinstance(out, (list, tuple)) else results[0]
+    args = tuple(None if a is None else _loss_array(a) for a in arrays)
+    return eager_executor().run_function(fn, args, kwargs)

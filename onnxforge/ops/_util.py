@@ -24,7 +24,7 @@ import onnx
 from ..graph.shape_inference import fill_shapes
 from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype, protos
 from ..graph.dtypes import result_type
-from ..variables import Variable
+from ..variables import Variable, tape_follows
 
 _INT64 = onnx.TensorProto.INT64
 _FLOAT = onnx.TensorProto.FLOAT
@@ -264,8 +264,10 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
             if _has_keras_tensor(args, kwargs):
                 # ``ops.expand_dims(keras.Input(...), -1)``: a node of the functional graph, as in Keras 3.
                 return _FUNCTIONAL[0][1](op, args, kwargs)
-            # Outside a trace a Variable is its current value (``ops.sum(layer.kernel)``), as in Keras.
-            args, kwargs = _map(lambda x: x.numpy() if isinstance(x, Variable) else x, (args, kwargs))
+            # Outside a trace a Variable is its current value (``ops.sum(layer.kernel)``), as in Keras; while an
+            # eager GradientTape follows it, the program reads the Variable itself so the tape can link it.
+            args, kwargs = _map(lambda x: x.numpy() if isinstance(x, Variable) and not tape_follows(x) else x,
+                                (args, kwargs))
             return _run_eagerly(fn, args, kwargs)
         start = len(b.nodes)
         out = fn(*args, **kwargs)

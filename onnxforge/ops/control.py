@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import FLOAT_TYPES, Value, np_dtype, protos
+from ..variables import Variable
 from ._arrays_util import emit
 from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, is_functional_tensor,
                     shape_tensor, symbolic)
@@ -252,6 +253,8 @@ def dtype(x: Any) -> str:
     """The Keras dtype name of ``x`` (``"float32"``, ``"int64"``, ...)."""
     if isinstance(x, Value):
         return np.dtype(np_dtype(x.dtype)).name if x.dtype is not None else "float32"
+    if isinstance(x, Variable):   # its own dtype, inside a trace or not (an eager tf.matmul of Variables)
+        return np.dtype(x.dtype).name
     if hasattr(x, "__onnx_value__"):
         return dtype(x.__onnx_value__())
     if is_functional_tensor(x):  # a KerasTensor

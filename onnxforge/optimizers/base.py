@@ -13,6 +13,17 @@ import onnx
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
 from .learning_rate import LearningRate, _scalar
+
+#: ``apply_gradients`` outside a trace, and the ``GradientTape`` class ``minimize`` records with
+#: (``onnxforge.trainer.eager_apply`` registers both when imported: they sit above optimizers in the flow).
+_EAGER_APPLY: list[Callable[..., Any]] = []
+_TAPE: list[Any] = []
+
+
+def set_eager_apply(fn: Callable[..., Any], tape_class: Any) -> None:
+    """Register how ``apply_gradients`` runs on arrays outside a trace, and the tape ``minimize`` uses."""
+    _EAGER_APPLY[:] = [fn]
+    _TAPE[:] = [tape_class]
 from .schedules import LearningRateSchedule, deserialize, serialize
 
 _FLOAT = onnx.TensorProto.FLOAT
@@ -189,6 +200,8 @@ class Optimizer:
         except RuntimeError:
             ctx = None
         apply = getattr(ctx, "apply_gradients", None)
+        if apply is None and ctx is None and _EAGER_APPLY:
+            return _EAGER_APPLY[0](self, grads_and_vars)   # an eager training loop
         if apply is None:
             raise RuntimeError(
                 f"{type(self).__name__}.apply_gradients emits the update into a compiled training graph, so it "
@@ -196,6 +209,29 @@ class Optimizer:
                 "into one ONNX program. To train a model on arrays outside such a step, use "
                 "model.compile(optimizer=..., loss=...) and model.fit(...).")
         return apply(self, grads_and_vars)
+
+    def minimize(self, loss: Any, var_list: Any, tape: Any = None) -> Any:
+        """One update step of ``var_list`` on ``loss`` (tf.keras 2's ``minimize``): ``loss`` is a callable
+        taking no arguments, or a tensor that ``tape`` (a ``GradientTape``) recorded; ``var_list`` a list of
+        Variables or a callable returning one. Eagerly or inside a traced step.
+
+        Example:
+            >>> import onnxforge as tf
+            >>> x = tf.Variable(3.0)
+            >>> opt = tf.keras.optimizers.SGD(0.1)
+            >>> _ = opt.minimize(lambda: x ** 2, [x])
+            >>> round(float(x.numpy()), 4)
+            2.4
+        """
+        if callable(loss):
+            with _TAPE[0]() as tape:
+                loss = loss()
+        elif tape is None:
+            raise ValueError(f"{type(self).__name__}.minimize: `tape` is required when a tensor loss is passed "
+                             f"(a callable loss is recorded here). Received: loss={loss!r}, tape=None.")
+        variables = list(var_list() if callable(var_list) else var_list)
+        grads = tape.gradient(loss, variables)
+        return self.apply_gradients(zip(grads, variables))
 
     def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable]) -> Value:
         """Keras 3 spelling of ``apply_gradients(zip(grads, trainable_variables))``."""

@@ -95,7 +95,18 @@ def test_inlined_inside_a_trace_and_eager_switch():
     np.testing.assert_allclose(model.predict(np.ones((1, 2), np.float32), verbose=0), [[2.0, 2.0]])
 
 
-def test_eager_tape_outside_a_function_still_says_why():
-    with pytest.raises(RuntimeError, match="GradientTape records graph ops"):
-        with tf.GradientTape():
-            pass
+def test_tape_in_a_function_run_eagerly_records_eagerly():
+    w = tf.Variable(np.array([1.0, 2.0], np.float32), name="w_eager_switch")
+
+    @tf.function
+    def grad(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(w * x)
+        return tape.gradient(loss, w)
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        np.testing.assert_allclose(grad(np.array([3.0, 4.0], np.float32)), [3.0, 4.0])
+    finally:
+        tf.config.run_functions_eagerly(False)
+    np.testing.assert_allclose(grad(np.array([3.0, 4.0], np.float32)), [3.0, 4.0])
