@@ -265,3 +265,47 @@ def test_optimizer_minimize_with_a_callable_or_a_recorded_loss():
     assert float(x.numpy()) == pytest.approx(3.0 * 0.8 ** 3 - 0.2, rel=1e-6)
     with pytest.raises(ValueError, match="tape"):
         opt.minimize(x * 2.0, [x])
+
+
+def _gan_pair(seed: int):
+    L = keras.layers
+    generator = keras.Sequential([keras.Input((4,)), L.Dense(7 * 7 * 2, use_bias=False), L.BatchNormalization(),
+                                  L.LeakyReLU(), L.Reshape((7, 7, 2)),
+                                  L.Conv2DTranspose(1, 3, strides=2, padding="same", activation="tanh")])
+    discriminator = keras.Sequential([keras.Input((14, 14, 1)), L.Conv2D(2, 3, strides=2, padding="same"),
+                                      L.LeakyReLU(), L.Flatten(), L.Dense(1)])
+    rng = np.random.default_rng(seed)
+    for m in (generator, discriminator):
+        m.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32) for w in m.get_weights()])
+    return generator, discriminator
+
+
+def test_two_tapes_at_once_as_the_dcgan_tutorial_equal_the_compiled_step():
+    """TensorFlow's DCGAN tutorial step (two tapes in one ``with``), run eagerly and as a tf.function."""
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    rng = np.random.default_rng(5)
+    images = rng.random((6, 14, 14, 1), dtype=np.float32)
+    noises = [rng.normal(size=(6, 4)).astype(np.float32) for _ in range(3)]
+    results = []
+    for compiled in (False, True):
+        generator, discriminator = _gan_pair(7)
+        g_opt, d_opt = keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2)
+
+        def step(real, noise):
+            with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+                fake = generator(noise, training=True)
+                real_out, fake_out = discriminator(real, training=True), discriminator(fake, training=True)
+                g_loss = bce(tf.ones_like(fake_out), fake_out)
+                d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
+            g_grads = gen_tape.gradient(g_loss, generator.trainable_variables)
+            d_grads = disc_tape.gradient(d_loss, discriminator.trainable_variables)
+            g_opt.apply_gradients(zip(g_grads, generator.trainable_variables))
+            d_opt.apply_gradients(zip(d_grads, discriminator.trainable_variables))
+            return g_loss, d_loss
+
+        run = tf.function(step) if compiled else step
+        losses = [tuple(float(v) for v in run(images, z)) for z in noises]
+        results.append((losses, generator.get_weights() + discriminator.get_weights()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
