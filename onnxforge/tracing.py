@@ -89,9 +89,10 @@ class TraceContext:
         self.updates: dict[int, tuple[Variable, Value]] = {}
         #: Scalar losses added by layers (weight regularizers, activity regularizers).
         self.losses: list[Value] = []
-        #: Run-time size checks on symbolic dims, as ``(dims, minimum, message)``: ``(dim,)`` must be at least
-        #: ``minimum``; ``(a, b)`` must be equal. The compiler maps them to program inputs for the host.
-        self.dim_checks: list[tuple[tuple[str, ...], int | None, str]] = []
+        #: Run-time size checks on symbolic dims, as ``(dims, minimum, message, maximum)``: ``(dim,)`` must lie
+        #: in ``[minimum, maximum]`` (no maximum: ``None``); ``(a, b)`` must be equal. The compiler maps them to
+        #: program inputs for the host (``dim_check_records``).
+        self.dim_checks: list[tuple[tuple[str, ...], int | None, str, int | None]] = []
         #: Run-time value checks on host inputs, as ``(input name, minimum, maximum, message)``: every element
         #: of that input must lie in ``[minimum, maximum]`` (an Embedding's ids).
         self.value_checks: list[tuple[str, int, int, str]] = []
@@ -148,9 +149,10 @@ class TraceContext:
             return self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
         return self.b.initializer(var.name, var.numpy())
 
-    def assign_variable(self, var: Variable, value: Any) -> Value:
+    def assign_variable(self, var: Variable, value: Any, in_inference: bool = False) -> Value:
         """``var.assign(value)`` inside this program: ``value`` (a graph value or a constant) converted to the
-        variable's dtype and shape, recorded as an update (see ``update``). Returns the assigned value."""
+        variable's dtype and shape, recorded as an update (see ``update``; ``in_inference``: in inference
+        programs too). Returns the assigned value."""
         if hasattr(value, "__onnx_value__"):
             value = value.__onnx_value__()
         to = onnx_dtype(var.dtype)
@@ -164,15 +166,16 @@ class TraceContext:
                 raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.name!r} of "
                                  f"shape {var.shape}.")
             value = self.b.op("Reshape", [value, self.b.const(np.asarray(var.shape, np.int64))], shape=var.shape)
-        self.update(var, value)
+        self.update(var, value, in_inference)
         return value
 
-    def update(self, var: Variable, new_value: Value) -> None:
+    def update(self, var: Variable, new_value: Value, in_inference: bool = False) -> None:
         """Record that this program's step sets ``var`` to ``new_value`` (non-trainable state only).
 
         Updates chain: later reads of ``var`` in the same program see ``new_value``, and the program's
-        output for ``var`` is its last update (Keras applies every ``assign`` of a step in order)."""
-        if self.training:
+        output for ``var`` is its last update (Keras applies every ``assign`` of a step in order). Inference
+        programs keep only the updates made ``in_inference`` (a stateful RNN's states)."""
+        if self.training or in_inference:
             self.input_of(var)  # the state pair needs the input even if the layer never read it
             if new_value.dtype is None:
                 new_value.dtype = onnx_dtype(var.dtype)
@@ -200,16 +203,23 @@ class TraceContext:
         """Add a scalar to the training loss (regularization)."""
         self.losses.append(value)
 
-    def require_dim(self, dim: str, minimum: int, message: str) -> None:
-        """Ask for the symbolic dim ``dim`` to be at least ``minimum`` at run time (checked on the host,
-        before onnxruntime, with ``message``: e.g. a recurrent layer refusing a zero-length sequence)."""
-        if not any(d == (dim,) and m is not None and m >= minimum for d, m, _ in self.dim_checks):
-            self.dim_checks.append(((dim,), int(minimum), message))
+    def require_dim(self, dim: str, minimum: int, message: str, maximum: int | None = None) -> None:
+        """Ask for the symbolic dim ``dim`` to be at least ``minimum`` (and at most ``maximum``) at run time
+        (checked on the host, before onnxruntime, with ``message``: e.g. a recurrent layer refusing a
+        zero-length sequence, a stateful one a batch of another size than its states')."""
+        if not any(d == (dim,) and m is not None and m >= minimum and (maximum is None or x == maximum)
+                   for d, m, _, x in self.dim_checks):
+            self.dim_checks.append(((dim,), int(minimum), message, maximum))
 
     def require_equal_dims(self, a: str, b: str, message: str) -> None:
         """Ask for the symbolic dims ``a`` and ``b`` to be equal at run time (checked like ``require_dim``)."""
-        if a != b and not any(set(d) == {a, b} for d, _, _ in self.dim_checks):
-            self.dim_checks.append(((a, b), None, message))
+        if a != b and not any(set(d) == {a, b} for d, *_ in self.dim_checks):
+            self.dim_checks.append(((a, b), None, message, None))
+
+    def dim_check_records(self) -> list[dict[str, Any]]:
+        """``dim_checks`` as the program's ``onnxforge.dim_checks`` JSON records (``graph/contract.py``)."""
+        return [{"dims": list(d), "min": m, "message": msg, **({"max": x} if x is not None else {})}
+                for d, m, msg, x in self.dim_checks]
 
     def require_values(self, value: Value, minimum: int, maximum: int, message: str) -> bool:
         """Ask for every element of ``value`` to lie in ``[minimum, maximum]``, checked on the host before

@@ -251,8 +251,7 @@ def _finish(t: _Tracer, kind: str, host_out: list[tuple[str, Value]], state: lis
                        (contract.IO_KEY, json.dumps(io))):
         model.metadata_props.add(key=key, value=value)
     if t.ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
-        checks = [{"dims": list(dims), "min": minimum, "message": message}
-                  for dims, minimum, message in t.ctx.dim_checks]
+        checks = t.ctx.dim_check_records()
         model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     if t.ctx.value_checks:  # ids an Embedding gathers with, checked on the host
         model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
@@ -289,8 +288,14 @@ def build_infer(model: Any, weights: str = "inputs", rng_state: Variable | None 
 
 
 def _stream_state(t: _Tracer, rng_state: Variable | None) -> list[tuple[Variable, Value, Value]]:
-    """The state pairs of the random streams an inference or evaluation program drew from."""
+    """The state pairs of an inference or evaluation program: what its layers assigned in ``call()`` (a
+    stateful RNN's states, as Keras keeps them across ``predict`` batches) and the random streams it drew
+    from."""
     state: list[tuple[Variable, Value, Value]] = []
+    for var, new in t.ctx.updates.values():
+        # The input is the value the program started from (a read after the assignment sees the new one).
+        old = t.ctx.reads[var.uid][1] if var.uid in t.ctx.reads else t.ctx.read(var)
+        state.append((var, old, _typed(new, old)))
     if t.rng is not None and t.rng.used:
         state.append((rng_state, t.ctx.read(rng_state), t.rng.new_state()))
     return state + [(var, old, _typed(new, old)) for var, old, new in t.ctx.seed_streams.updates()]

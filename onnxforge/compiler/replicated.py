@@ -267,7 +267,9 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
     offset = 0
     for var, new_value in ctx.updates.values():
         old = ctx.read(var)
-        if np.dtype(var.dtype) == np.float32:   # BatchNorm moving statistics: the replicas' mean (Keras ON_READ)
+        # BatchNorm moving statistics: the replicas' mean (Keras ON_READ); a stateful RNN's states are each
+        # replica's own rows.
+        if np.dtype(var.dtype) == np.float32 and not getattr(var, "_replica_local", False):
             averaged.append((var, offset, _size(var)))
             averaged_parts.append(_flat(b, _typed(new_value, old)))
             offset += _size(var)

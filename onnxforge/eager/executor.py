@@ -230,7 +230,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
     model, removed = cleanup(model, set(host) | {s[1] for s in state})
     params = [(var, name) for var, name in params if name not in removed]
     if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
-        checks = [{"dims": list(d), "min": m, "message": msg} for d, m, msg in ctx.dim_checks]
+        checks = ctx.dim_check_records()
         model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     if ctx.value_checks:  # an Embedding's ids, checked on the host (ProgramRunner applies them)
         model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(

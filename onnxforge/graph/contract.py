@@ -26,7 +26,8 @@ Programs record the pairs of state inputs and outputs in ``metadata_props["onnxf
 list of ``[input_name, output_name]``), the role of every input and output in
 ``metadata_props["onnxforge.io"]``, and the run-time size checks layers asked for (``ProgramRunner`` applies
 them before each run) in ``metadata_props["onnxforge.dim_checks"]``: a JSON list of
-``{"dims": [symbol, ...], "min": int | null, "message": str}`` (one symbol: its size is at least ``min``; two:
+``{"dims": [symbol, ...], "min": int | null, "message": str}`` and an optional ``"max": int`` (one symbol: its
+size is at least ``min`` and at most ``max``; two:
 their sizes are equal), each symbol a ``dim_param`` of the graph's inputs; and the run-time value checks
 in ``metadata_props["onnxforge.value_checks"]``: a JSON list of ``{"input": name, "min": int, "max": int,
 "message": str}`` (every element of that input in ``[min, max]``: an Embedding's ids).

@@ -39,7 +39,7 @@ from ..variables import Variable
 
 #: onnxforge's own attributes on layers and models that hold Variables the layer does not own: the
 #: model's training-time bookkeeping (sub-layers' weights captured at compile) and its dropout RNG state.
-UNTRACKED = frozenset({"_tracked", "_inbound_nodes", "_trainable_at_compile", "_rng_state"})
+UNTRACKED = frozenset({"_tracked", "_inbound_nodes", "_trainable_at_compile", "_rng_state", "_rnn_states"})
 
 
 def variables_in(value: Any, seen: set[int] | None = None) -> Iterator[Variable]:

@@ -319,19 +319,20 @@ def _dim_checks(model: onnx.ModelProto, inputs: Sequence[str]) -> list[Callable[
         places = [where.get(d) for d in entry["dims"]]
         if None in places:
             continue  # a symbol no host input carries: nothing to check on the host
-        checks.append(_make_check(places, entry["min"], entry["message"]))
+        checks.append(_make_check(places, entry["min"], entry["message"], entry.get("max")))
     return checks
 
 
-def _make_check(places: list[tuple[str, int]], minimum: int | None,
-                message: str) -> Callable[[Mapping[str, Any]], None]:
+def _make_check(places: list[tuple[str, int]], minimum: int | None, message: str,
+                maximum: int | None = None) -> Callable[[Mapping[str, Any]], None]:
     def check(feeds: Mapping[str, Any]) -> None:
         shapes = [_shape(feeds[name]) if name in feeds else None for name, _ in places]
         if any(s is None or len(s) <= axis for s, (_, axis) in zip(shapes, places)):
             return  # missing or mis-ranked feeds are reported by the caller's own checks
         sizes = [s[axis] for s, (_, axis) in zip(shapes, places)]
         got = ", ".join(f"input {name!r} of shape {tuple(s)}" for (name, _), s in zip(places, shapes))
-        if (minimum is not None and sizes[0] < minimum) or (minimum is None and len(set(sizes)) > 1):
+        if (minimum is not None and sizes[0] < minimum) or (maximum is not None and sizes[0] > maximum) or \
+                (minimum is None and len(set(sizes)) > 1):
             raise ValueError(f"{message} Received: {got}")
 
     return check

@@ -274,6 +274,13 @@ class BatchMethodsMixin:
             if reset is not None:
                 reset()
 
+    def reset_states(self) -> None:
+        """Zero the states of every stateful recurrent layer (tf.keras 2's ``model.reset_states()``; Keras 3
+        calls ``reset_states()`` on the layers)."""
+        for layer in self._all_sublayers():
+            if getattr(layer, "stateful", False) and callable(getattr(layer, "reset_states", None)):
+                layer.reset_states()
+
     @property
     def metrics(self) -> list[Metric]:
         """The model's metrics (Keras ``Model.metrics``): the compiled trackers, then the ``Metric`` objects held

@@ -137,7 +137,7 @@ class CustomStepTrace(ProgramTrace):
             value.shape = original.shape
         self.current[var.uid] = value
 
-    def update(self, var: Variable, new_value: Value) -> None:
+    def update(self, var: Variable, new_value: Value, in_inference: bool = False) -> None:
         # Always a training program: BatchNormalization called with training=True updates its statistics.
         self.assign(var, new_value)
 
@@ -411,9 +411,8 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
     for key, value in ((contract.PROGRAM_KEY, kind), (contract.STATE_KEY, json.dumps([[s[1], s[2]] for s in state])),
                        (contract.IO_KEY, json.dumps(io))):
         onnx_model.metadata_props.add(key=key, value=value)
-    dim_checks = getattr(ctx, "dim_checks", None)
-    if dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
-        checks = [{"dims": list(dims), "min": minimum, "message": message} for dims, minimum, message in dim_checks]
+    if getattr(ctx, "dim_checks", None):  # sizes only known at run time (a recurrent layer's sequence length)
+        checks = ctx.dim_check_records()
         onnx_model.metadata_props.add(key=contract.DIM_CHECKS_KEY, value=json.dumps(checks))
     value_checks = getattr(ctx, "value_checks", None)
     if value_checks:  # ids an Embedding gathers with, checked on the host

@@ -693,8 +693,8 @@ def test_errors_name_the_layer():
         _trace_raw(LSTM(3, name="n_states"), ("batch", "time", 2), state_shapes=[("batch", 3)])
     with pytest.raises(ValueError, match=r"state_size.*\(batch, 3\)"):
         _trace_raw(GRU(3, name="state_size"), ("batch", "time", 2), state_shapes=[("batch", 4)])
-    with pytest.raises(ValueError, match=r"stateful=True"):
-        LSTM(3, stateful=True)
+    with pytest.raises(ValueError, match=r"stateful=True.*batch size must be static"):
+        LSTM(3, stateful=True).build((None, 5, 2))
     with pytest.raises(ValueError, match=r"units=-3"):
         GRU(-3)
     with pytest.raises(ValueError, match=r"features"):

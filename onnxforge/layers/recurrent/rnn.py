@@ -25,7 +25,7 @@ from ...graph import Value
 from ...tracing import current_trace
 from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
-from . import _ops
+from . import _ops, stateful
 from ._scan import scan
 from .cells import _RecurrentCell
 from .fused import fusable, fused_forward
@@ -79,7 +79,8 @@ class RNN(Layer):
             output ``(batch, units)``.
         return_state: also return the final states (``[output, *states]``).
         go_backwards: process the sequence from its end; the returned sequence is in processing order.
-        stateful: only ``False``: state never lives across batches in onnxforge programs.
+        stateful: keep the final states of each batch as the initial states of the next (``stateful.py``;
+            needs a static batch size); ``reset_states()`` zeroes them.
         unroll: accepted for compatibility; the loop is always an ONNX ``Scan`` (same results).
         zero_output_for_mask: masked steps output zeros instead of repeating the previous output.
 
@@ -111,15 +112,12 @@ class RNN(Layer):
             raise ValueError("Argument `cell` should have a `call` method and a `state_size` attribute. "
                              f"Received: cell={cell!r}")
         super().__init__(**kwargs)
-        if stateful:
-            raise ValueError(f"Layer {self.name}: stateful=True is not supported by onnxforge (compiled programs "
-                             "keep no state between batches; pass `initial_state` explicitly). "
-                             f"Received: stateful={stateful!r}")
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
-        self.stateful = False
+        self.stateful = bool(stateful)
+        self._rnn_states: list | None = None   # untracked, as Keras's: not weights, not saved with them
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
@@ -138,6 +136,17 @@ class RNN(Layer):
         size = getattr(self.cell, "output_size", None)
         return int(size if size is not None else self.state_size[0])
 
+    @property
+    def states(self) -> list | None:
+        """A stateful layer's state Variables (``None`` before it is built, or when not stateful)."""
+        return self._rnn_states
+
+    def reset_states(self) -> None:
+        """Zero the states of a stateful layer (``reset_state`` is the same)."""
+        stateful.zero_states(self)
+
+    reset_state = reset_states
+
     # ------------------------------------------------------------ contract
     def build(self, sequences_shape, initial_state_shape=None):
         shape = tuple(sequences_shape)
@@ -145,6 +154,11 @@ class RNN(Layer):
         if isinstance(self.cell, Layer) and not self.cell.built:
             self.cell._maybe_build((shape[0], shape[2]))
             prefix_weight_names(self.cell, self.name)
+        if self.stateful:
+            if self._rnn_states is None:
+                self._rnn_states = stateful.create_states(self, shape[0], shape)
+            else:
+                self.reset_states()
         self.built = True
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
@@ -262,6 +276,8 @@ class RNN(Layer):
             mask = get_keras_mask(x)
         mask = self._check_mask(mask, x)
         states0 = self._initial_states(x, initial_state)
+        if states0 is None and self.stateful:
+            states0 = stateful.read_states(self, x)
         ctx = current_trace()
         if ctx.training and isinstance(self.cell, Layer):
             self.cell._add_regularization(ctx, [])
@@ -274,6 +290,8 @@ class RNN(Layer):
         batch = x.shape[0] if x.shape else None
         for s, size in zip(states, self.state_size):
             s.shape = (batch, size)
+        if self.stateful:
+            stateful.write_states(self, states)
         if self.return_sequences:
             seq.shape = (batch, x.shape[1] if x.shape else None, self._output_size)
             set_keras_mask(seq, mask)
@@ -370,7 +388,7 @@ class RNN(Layer):
     # ------------------------------------------------------------ config
     def get_config(self):
         return {**super().get_config(), "return_sequences": self.return_sequences,
-                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": False,
+                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
                 "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask,
                 "cell": _serialize(self.cell)}
 
