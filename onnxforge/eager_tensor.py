@@ -67,6 +67,31 @@ class EagerTensor(np.ndarray):
             return tuple(_wrap(r) for r in result)
         return _wrap(result)
 
+    # ``loss += extra`` while a tape records ``loss``: a new recorded tensor rebound to the name (TensorFlow's
+    # tensors are immutable, so its ``+=`` rebinds too); numpy's in-place update would hide it from the tape.
+    def _inplace(self, ufunc: Any, other: Any, numpy_inplace: Any) -> Any:
+        hook = _TAPE_HOOKS[0]
+        if hook is not None:
+            out = hook(ufunc, "__call__", (self, other), {})
+            if out is not NotImplemented:
+                return out
+        return numpy_inplace(other)
+
+    def __iadd__(self, other: Any) -> Any:
+        return self._inplace(np.add, other, super().__iadd__)
+
+    def __isub__(self, other: Any) -> Any:
+        return self._inplace(np.subtract, other, super().__isub__)
+
+    def __imul__(self, other: Any) -> Any:
+        return self._inplace(np.multiply, other, super().__imul__)
+
+    def __itruediv__(self, other: Any) -> Any:
+        return self._inplace(np.true_divide, other, super().__itruediv__)
+
+    def __ipow__(self, other: Any) -> Any:
+        return self._inplace(np.power, other, super().__ipow__)
+
     def __getitem__(self, index: Any) -> Any:
         hook = _TAPE_HOOKS[1]
         if hook is not None:

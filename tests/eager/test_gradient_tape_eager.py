@@ -309,3 +309,40 @@ def test_two_tapes_at_once_as_the_dcgan_tutorial_equal_the_compiled_step():
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
     for a, b in zip(results[0][1], results[1][1]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+class _ActivityPenalty(keras.layers.Layer):
+    def call(self, inputs):
+        self.add_loss(1e-2 * tf.reduce_sum(inputs))
+        return inputs
+
+
+def test_add_loss_and_inplace_plus_are_recorded():
+    """The guide's "losses tracked by the model": ``loss_value += sum(model.losses)`` inside the tape."""
+    inputs = keras.Input(shape=(6,))
+    h = _ActivityPenalty()(keras.layers.Dense(4, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(h))
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    x, y = rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def step():
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss_value = loss_fn(y, logits)
+            loss_value += sum(model.losses)
+        return tape.gradient(loss_value, model.trainable_weights)
+
+    eager = step()
+    compiled = tf.function(step)()
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    penalty_only = np.asarray(eager[0]) - np.asarray(tf.function(lambda: _without_penalty(model, x, y, loss_fn))()[0])
+    assert np.abs(penalty_only).max() > 1e-4   # the penalty's gradient is in there
+
+
+def _without_penalty(model, x, y, loss_fn):
+    with tf.GradientTape() as tape:
+        loss_value = loss_fn(y, model(x, training=True))
+    return tape.gradient(loss_value, model.trainable_weights)
