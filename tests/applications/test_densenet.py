@@ -51,7 +51,8 @@ def test_imagenet_weights_come_from_keras_cache(tmp_path, monkeypatch):
     oracle.fresh_sessions(keras)
     kmodel = keras.applications.DenseNet121(weights=None, include_top=False, input_shape=(32, 32, 3))
     oracle.randomized_weights(kmodel, seed=9)
-    md5 = oracle.write_legacy_h5(kmodel, tmp_path / "models" / "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    file_name = "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    md5 = oracle.write_legacy_h5(kmodel, tmp_path / "models" / file_name)
     blocks = (6, 12, 24, 16)
     monkeypatch.setitem(densenet.WEIGHTS_HASHES, blocks, (densenet.WEIGHTS_HASHES[blocks][0], "0" * 32, md5))
     model = densenet.DenseNet121(include_top=False, input_shape=(32, 32, 3))
