@@ -72,7 +72,7 @@ def assert_same_outputs(keras: Any, ours: Callable, theirs: Callable, **kwargs: 
     model, kmodel = build_pair(keras, ours, theirs, **kwargs)
     assert_same_structure(model, kmodel)
     model.set_weights(randomized_weights(kmodel))
-    x = images()
+    x = images(shape=(2,) + tuple(model.input_shape[1:]))
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0))
     return model, kmodel
 
@@ -83,7 +83,7 @@ def assert_keras_weights_file_loads(keras: Any, ours: Callable, theirs: Callable
     randomized_weights(kmodel, seed=3)
     kmodel.save_weights(tmp / "w.weights.h5")
     model.load_weights(tmp / "w.weights.h5")
-    x = images(seed=4)
+    x = images(seed=4, shape=(2,) + tuple(model.input_shape[1:]))
     assert_close(model.predict(x, verbose=0), kmodel.predict(x, verbose=0))
 
 
