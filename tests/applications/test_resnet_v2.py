@@ -19,8 +19,6 @@ def test_same_layers_and_weights_as_keras(variant):
     # the unnamed 1x1 shortcut pools get automatic names: equal only because both counters start afresh
     ours, theirs = getattr(resnet_v2, variant), getattr(keras.applications, variant)
     oracle.assert_same_structure(*oracle.build_pair(keras, ours, theirs, input_shape=(32, 32, 3), classes=10))
-    oracle.assert_same_structure(*oracle.build_pair(keras, ours, theirs, include_top=False, pooling="avg",
-                                                    input_shape=(32, 32, 3)))
 
 
 def test_resnet50v2_outputs_match_keras_top_and_pooled():

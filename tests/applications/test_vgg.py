@@ -18,9 +18,6 @@ VARIANTS = [(vgg16, "VGG16"), (vgg19, "VGG19")]
 def test_same_layers_and_weights_as_keras(module, variant):
     ours, theirs = getattr(module, variant), getattr(keras.applications, variant)
     oracle.assert_same_structure(*oracle.build_pair(keras, ours, theirs, input_shape=(32, 32, 3), classes=10))
-    # VGG's pooling layers are unnamed in Keras: automatic names, equal from fresh counters
-    oracle.assert_same_structure(*oracle.build_pair(keras, ours, theirs, include_top=False, pooling="max",
-                                                    input_shape=(32, 32, 3)))
 
 
 @pytest.mark.parametrize("module, variant", VARIANTS)
