@@ -14,5 +14,17 @@ Example:
 from __future__ import annotations
 
 from . import imagenet_utils
+from . import densenet, inception_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception
+from .densenet import DenseNet121, DenseNet169, DenseNet201
+from .inception_v3 import InceptionV3
+from .resnet import ResNet50, ResNet101, ResNet152
+from .resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
+from .vgg16 import VGG16
+from .vgg19 import VGG19
+from .xception import Xception
 
-__all__ = ["imagenet_utils"]
+__all__ = ["imagenet_utils",
+           "densenet", "inception_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
+           "DenseNet121", "DenseNet169", "DenseNet201", "ResNet50", "ResNet101", "ResNet152",
+           "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
+           "InceptionV3", "Xception"]
