@@ -13,6 +13,10 @@ Example:
 """
 from __future__ import annotations
 
-from . import imagenet_utils
+from . import imagenet_utils, mobilenet, mobilenet_v2, mobilenet_v3
+from .mobilenet import MobileNet
+from .mobilenet_v2 import MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
 
-__all__ = ["imagenet_utils"]
+__all__ = ["imagenet_utils", "mobilenet", "mobilenet_v2", "mobilenet_v3", "MobileNet", "MobileNetV2",
+           "MobileNetV3Small", "MobileNetV3Large"]

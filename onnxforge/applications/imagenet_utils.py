@@ -238,12 +238,13 @@ def classifier_top(x: Any, classes: int, classifier_activation: Any, weights: An
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def pooled_features(x: Any, pooling: str | None) -> Any:
-    """``include_top=False``: the feature map as it is, or pooled (``"avg"`` / ``"max"``)."""
+def pooled_features(x: Any, pooling: str | None, avg_name: str | None = None, max_name: str | None = None) -> Any:
+    """``include_top=False``: the feature map as it is, or pooled (``"avg"`` / ``"max"``); the pooling layer
+    takes ``avg_name`` / ``max_name`` where the family names it (MobileNetV3's ``avg_pool``)."""
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D()(x)
+        return layers.GlobalAveragePooling2D(name=avg_name)(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D()(x)
+        return layers.GlobalMaxPooling2D(name=max_name)(x)
     if pooling is not None:
         raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     return x
