@@ -13,10 +13,11 @@ Example:
 """
 from __future__ import annotations
 
-from . import imagenet_utils, mobilenet, mobilenet_v2, mobilenet_v3
+from . import imagenet_utils, mobilenet, mobilenet_v2, mobilenet_v3, nasnet
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
 from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from .nasnet import NASNetLarge, NASNetMobile
 
-__all__ = ["imagenet_utils", "mobilenet", "mobilenet_v2", "mobilenet_v3", "MobileNet", "MobileNetV2",
-           "MobileNetV3Small", "MobileNetV3Large"]
+__all__ = ["imagenet_utils", "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "MobileNet", "MobileNetV2",
+           "MobileNetV3Small", "MobileNetV3Large", "NASNetMobile", "NASNetLarge"]
