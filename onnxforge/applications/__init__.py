@@ -15,8 +15,13 @@ from __future__ import annotations
 
 from . import imagenet_utils
 from . import densenet, inception_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception
+from . import mobilenet, mobilenet_v2, mobilenet_v3, nasnet
 from .densenet import DenseNet121, DenseNet169, DenseNet201
 from .inception_v3 import InceptionV3
+from .mobilenet import MobileNet
+from .mobilenet_v2 import MobileNetV2
+from .mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from .nasnet import NASNetLarge, NASNetMobile
 from .resnet import ResNet50, ResNet101, ResNet152
 from .resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from .vgg16 import VGG16
@@ -25,6 +30,8 @@ from .xception import Xception
 
 __all__ = ["imagenet_utils",
            "densenet", "inception_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
+           "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet",
            "DenseNet121", "DenseNet169", "DenseNet201", "ResNet50", "ResNet101", "ResNet152",
            "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
-           "InceptionV3", "Xception"]
+           "InceptionV3", "Xception", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
+           "NASNetMobile", "NASNetLarge"]

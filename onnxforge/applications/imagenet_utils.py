@@ -238,14 +238,16 @@ def classifier_top(x: Any, classes: int, classifier_activation: Any, weights: An
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def pooled_features(x: Any, pooling: str | None, named: bool = False) -> Any:
+def pooled_features(x: Any, pooling: str | None, named: bool = False, avg_name: str | None = None,
+                    max_name: str | None = None) -> Any:
     """``include_top=False``: the feature map as it is, or pooled (``"avg"`` / ``"max"``). ``named``: the
-    pooling layer is called ``avg_pool`` / ``max_pool`` (ResNet, DenseNet...), else it gets an automatic name
-    (VGG, Inception...), as in each Keras family."""
+    pooling layer is called ``avg_pool`` / ``max_pool`` (ResNet, DenseNet, EfficientNet...), else it gets an
+    automatic name (VGG, Inception...), as in each Keras family; ``avg_name`` / ``max_name`` name it outright
+    (MobileNetV3)."""
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
+        return layers.GlobalAveragePooling2D(name=avg_name or ("avg_pool" if named else None))(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
+        return layers.GlobalMaxPooling2D(name=max_name or ("max_pool" if named else None))(x)
     if pooling is not None:
         raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     return x

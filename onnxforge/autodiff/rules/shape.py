@@ -188,8 +188,22 @@ def _slice_unit_step(ctx: GradContext) -> Value:
 
     begin = clamp(starts)
     end = b.op("Max", [clamp(ends), begin])  # an empty slice (end <= start) still pads to full size
-    pads = b.op("Concat", [begin, b.op("Sub", [dims, end])], axis=0)
-    return b.op("Pad", [dy, pads, None, axes], mode="constant", shape=x.shape)
+    return _pad_on_axes(b, dy, begin, b.op("Sub", [dims, end]), axes, x.shape)
+
+
+def _pad_on_axes(b: GraphBuilder, x: Value, begin: Value, end: Value, axes: Value, shape=None) -> Value:
+    """Zero-pad ``x`` by ``begin`` / ``end`` on ``axes``, as a Pad over every axis (no ``axes`` input).
+
+    onnxruntime's transpose optimizer (1.32, from the basic level up) moves a Transpose through a Pad as if
+    its pads covered every axis, ignoring ``axes``: with run-time pads it gathers past their end (NASNet's
+    Cropping2D after a channels-first conv). Scattering the pads over all axes sidesteps it.
+    """
+    rank = b.op("Size", [b.op("Shape", [x])])
+    axes = b.op("Where", [b.op("Less", [axes, _i64(b, 0)]), b.op("Add", [axes, rank]), axes])
+    where = b.op("Concat", [axes, b.op("Add", [axes, rank])], axis=0)
+    zeros = b.op("Expand", [_i64(b, [0]), b.op("Reshape", [b.op("Add", [rank, rank]), _i64(b, [1])])])
+    pads = b.op("ScatterElements", [zeros, where, b.op("Concat", [begin, end], axis=0)], axis=0)
+    return b.op("Pad", [x, pads], mode="constant", shape=shape)
 
 
 # ------------------------------------------------------------------- gather
@@ -349,8 +363,11 @@ def _pad_constant_grad(ctx: GradContext) -> Value:
         ends = b.op("Sub", [out_dims, b.op("Max", [hi, zero])])
         refill = b.op("Max", [b.op("Neg", [pads]), zero])
     g = _op(b, "Slice", [dy, begin, ends, axes])
-    if refill is not None:
-        g = _op(b, "Pad", [g, refill, None, axes], mode="constant")
+    if refill is not None and axes is None:
+        g = _op(b, "Pad", [g, refill], mode="constant")
+    elif refill is not None:
+        lo, hi = b.op("Split", [refill], outputs=2, axis=0, num_outputs=2)
+        g = _pad_on_axes(b, g, lo, hi, axes)
     g.shape = x.shape
     return g
 
