@@ -238,12 +238,13 @@ def classifier_top(x: Any, classes: int, classifier_activation: Any, weights: An
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def pooled_features(x: Any, pooling: str | None) -> Any:
-    """``include_top=False``: the feature map as it is, or pooled (``"avg"`` / ``"max"``)."""
+def pooled_features(x: Any, pooling: str | None, named: bool = False) -> Any:
+    """``include_top=False``: the feature map as it is, or pooled (``"avg"`` / ``"max"``); ``named`` calls
+    the pooling layer ``avg_pool`` / ``max_pool``, as some families (EfficientNet) do."""
     if pooling == "avg":
-        return layers.GlobalAveragePooling2D()(x)
+        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
     if pooling == "max":
-        return layers.GlobalMaxPooling2D()(x)
+        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
     if pooling is not None:
         raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     return x
