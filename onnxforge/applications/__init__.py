@@ -13,6 +13,16 @@ Example:
 """
 from __future__ import annotations
 
-from . import imagenet_utils
+from . import convnext, efficientnet, efficientnet_v2, imagenet_utils
+from .convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
+from .efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4,
+                           EfficientNetB5, EfficientNetB6, EfficientNetB7)
+from .efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2, EfficientNetV2B3,
+                              EfficientNetV2L, EfficientNetV2M, EfficientNetV2S)
 
-__all__ = ["imagenet_utils"]
+__all__ = ["imagenet_utils", "convnext", "efficientnet", "efficientnet_v2",
+           "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
+           "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
+           "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+           "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
+           "EfficientNetV2M", "EfficientNetV2L"]
