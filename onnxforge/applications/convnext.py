@@ -10,7 +10,7 @@ passes its argument through. ``LayerScale`` and ``StochasticDepth`` are Keras's 
 Example:
     >>> model = ConvNeXtTiny(weights=None, input_shape=(32, 32, 3), include_top=False, pooling="avg")
     >>> model.output.shape, model.count_params()
-    ((None, 768), 27821664)
+    ((None, 768), 27820128)
 """
 from __future__ import annotations
 
