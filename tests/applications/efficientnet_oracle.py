@@ -3,6 +3,7 @@ weights that make the comparison mean something, and the checks against Keras.""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 
 import numpy as np
@@ -69,26 +70,35 @@ def fingerprint(ours, name: str, **kwargs) -> tuple[str, int, int]:
 
 
 def check_outputs_and_weight_files(km, om, tmp_path, set_extra=None) -> None:
-    """Keras's (perturbed) weights copied with ``set_weights`` give Keras's outputs; so do a
-    ``.weights.h5`` file and a legacy ``.h5`` model file saved by Keras (the layout of its ImageNet files:
-    layers by name, weights in order). ``set_extra(weights)`` may change weights only a file can carry."""
+    """Keras's (perturbed) weights copied with ``set_weights`` give Keras's outputs; so does a
+    ``.weights.h5`` file saved by Keras; a legacy ``.h5`` weights file written by Keras (the layout of its
+    ImageNet files: a group per layer, weights in order) gives Keras's weights exactly. ``set_extra(weights)``
+    may change weights only a file carries into Keras's outputs."""
     x = images(km)
     weights = perturbed_weights(km)
     km.set_weights(weights)
     om.set_weights(weights)
-    assert_close(om.predict(x, verbose=0), km.predict(x, verbose=0))
+    expected = km.predict(x, verbose=0)
+    assert_close(om.predict(x, verbose=0), expected)
     if set_extra is not None:
         set_extra(weights)
         km.set_weights(weights)
     km.save_weights(tmp_path / "w.weights.h5")
-    km.load_weights(tmp_path / "w.weights.h5")
-    om.load_weights(tmp_path / "w.weights.h5")
-    expected = km.predict(x, verbose=0)
-    assert_close(om.predict(x, verbose=0), expected)
-    km.save(tmp_path / "m.h5")
     om.set_weights([np.zeros_like(w) for w in weights])
-    om.load_weights(tmp_path / "m.h5")
+    om.load_weights(tmp_path / "w.weights.h5")
+    if set_extra is not None:
+        km.load_weights(tmp_path / "w.weights.h5")
+        expected = km.predict(x, verbose=0)
     assert_close(om.predict(x, verbose=0), expected)
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(tmp_path / "legacy.h5", "w") as f:   # how Keras's ImageNet files were written
+        legacy_h5_format.save_weights_to_hdf5_group(f, km)
+    om.set_weights([np.zeros_like(w) for w in weights])
+    om.load_weights(tmp_path / "legacy.h5")
+    for mine, theirs in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def check_pooled_outputs(km, om) -> None:
@@ -111,3 +121,11 @@ def check_fit_then_keras_load(keras, model, tmp_path) -> None:
     loaded = keras.saving.load_model(tmp_path / "x.keras")
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     assert_close(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def assert_same_signatures(keras, ours, names) -> None:
+    """Each builder takes Keras's arguments, in Keras's order, with Keras's defaults."""
+    for name in names:
+        theirs = inspect.signature(getattr(keras.applications, name)).parameters.values()
+        mine = inspect.signature(getattr(ours, name)).parameters.values()
+        assert [(p.name, p.default) for p in mine] == [(p.name, p.default) for p in theirs], name

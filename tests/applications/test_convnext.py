@@ -9,9 +9,11 @@ keras = pytest.importorskip("keras")
 
 from onnxforge import layers, models  # noqa: E402
 from onnxforge.applications import convnext  # noqa: E402
-from tests.applications.efficientnet_oracle import (assert_close, assert_same_structure, build_pair,  # noqa: E402
-                                                    check_fit_then_keras_load, check_outputs_and_weight_files,
-                                                    check_pooled_outputs, fingerprint, images, perturbed_weights)
+from tests.applications.efficientnet_oracle import (assert_close, assert_same_signatures,  # noqa: E402
+                                                    assert_same_structure, build_pair,
+                                                    check_fit_then_keras_load,
+                                                    check_outputs_and_weight_files, check_pooled_outputs,
+                                                    fingerprint)
 
 SMALL = (32, 32, 3)   # the smallest input Keras accepts
 
@@ -22,6 +24,10 @@ KERAS_FINGERPRINTS = {
     "ConvNeXtSmall": ("ccf99ca4cfd91411", 49460071, 261),
     "ConvNeXtBase": ("a54bb774e747368e", 87573639, 261),
 }
+
+
+def test_signatures_match_keras():
+    assert_same_signatures(keras, convnext, [n for n in convnext.__all__ if n.startswith("ConvNeXt")])
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -54,19 +60,6 @@ def test_fit_step_then_keras_loads_the_saved_model(tmp_path):
     check_fit_then_keras_load(keras, model, tmp_path)
 
 
-def test_keras_saved_convnext_loads_here(tmp_path):
-    from onnxforge.saving import load_model
-
-    keras.backend.clear_session()
-    km = keras.applications.ConvNeXtTiny(weights=None, input_shape=SMALL, include_top=False, pooling="avg")
-    km.set_weights(perturbed_weights(km))
-    km.save(tmp_path / "k.keras")
-    loaded = load_model(tmp_path / "k.keras")
-    assert type(loaded.get_layer("convnext_tiny_stage_0_block_0_layer_scale")) is convnext.LayerScale
-    x = images(km)
-    assert_close(loaded.predict(x, verbose=0), km.predict(x, verbose=0))
-
-
 def test_layer_scale_and_stochastic_depth_are_keras_s_layers(tmp_path):
     from keras.src.applications import convnext as keras_convnext
 
@@ -88,6 +81,23 @@ def test_layer_scale_and_stochastic_depth_are_keras_s_layers(tmp_path):
     dropped = np.asarray(model(x, training=True))
     for row, row_in in zip(dropped, 0.5 * x):
         assert np.allclose(row, 0.0) or np.allclose(row, row_in / 0.75, rtol=1e-5)
+
+
+def test_keras_saved_layer_scale_loads_here(tmp_path):
+    from keras.src.applications import convnext as keras_convnext
+
+    from onnxforge.saving import load_model
+
+    inputs = keras.Input(shape=(2, 2, 4))
+    x = keras_convnext.LayerScale(1e-6, 4, name="scale")(inputs)
+    km = keras.Model(inputs, inputs + keras_convnext.StochasticDepth(0.1, name="drop")(x))
+    km.set_weights([np.array([1.0, 2.0, 3.0, 4.0], "float32")])
+    km.save(tmp_path / "k.keras")
+    loaded = load_model(tmp_path / "k.keras")
+    assert type(loaded.get_layer("scale")) is convnext.LayerScale
+    assert type(loaded.get_layer("drop")) is convnext.StochasticDepth
+    x = np.random.default_rng(0).standard_normal((3, 2, 2, 4)).astype("float32")
+    assert_close(loaded.predict(x, verbose=0), km.predict(x, verbose=0))
 
 
 def test_argument_errors(tmp_path):

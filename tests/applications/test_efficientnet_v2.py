@@ -7,9 +7,10 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from onnxforge.applications import efficientnet_v2  # noqa: E402
-from tests.applications.efficientnet_oracle import (assert_same_structure, build_pair,  # noqa: E402
-                                                    check_fit_then_keras_load, check_outputs_and_weight_files,
-                                                    check_pooled_outputs, fingerprint)
+from tests.applications.efficientnet_oracle import (assert_same_signatures, assert_same_structure,  # noqa: E402
+                                                    build_pair, check_fit_then_keras_load,
+                                                    check_outputs_and_weight_files, check_pooled_outputs,
+                                                    fingerprint)
 
 SMALL = (32, 32, 3)   # the smallest input Keras accepts
 
@@ -22,6 +23,10 @@ KERAS_FINGERPRINTS = {
     "EfficientNetV2S": ("12d4d602840de16c", 20340327, 516),
     "EfficientNetV2M": ("f4bcc9a235948181", 53159355, 743),
 }
+
+
+def test_signatures_match_keras():
+    assert_same_signatures(keras, efficientnet_v2, [n for n in efficientnet_v2.__all__ if n.startswith("EfficientNet")])
 
 
 @pytest.mark.parametrize("name, kwargs", [
