@@ -149,6 +149,10 @@ def serialize(layer: Any) -> dict:
         class_name = "Functional"
     module = "keras" if is_model else "keras.layers"
     registered = _REGISTERED_NAMES.get(type(layer))
+    # A layer Keras defines outside keras.layers (ConvNeXt's LayerScale) is written where Keras finds it.
+    keras_module = type(layer).__dict__.get("_keras_module")   # not inherited: a subclass is the user's own
+    if keras_module is not None and registered is None:
+        module, registered = keras_module, class_name
     out = {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": registered}
     # A subclassed model is rebuilt from its build_config, as Keras does (its weights exist only once built);
     # functional and Sequential models rebuild from their layers.

@@ -16,7 +16,13 @@ from __future__ import annotations
 from . import imagenet_utils
 from . import densenet, inception_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception
 from . import mobilenet, mobilenet_v2, mobilenet_v3, nasnet
+from . import convnext, efficientnet, efficientnet_v2
+from .convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
 from .densenet import DenseNet121, DenseNet169, DenseNet201
+from .efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2, EfficientNetB3, EfficientNetB4,
+                           EfficientNetB5, EfficientNetB6, EfficientNetB7)
+from .efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2, EfficientNetV2B3,
+                              EfficientNetV2L, EfficientNetV2M, EfficientNetV2S)
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
@@ -30,8 +36,13 @@ from .xception import Xception
 
 __all__ = ["imagenet_utils",
            "densenet", "inception_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
-           "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet",
+           "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "convnext", "efficientnet", "efficientnet_v2",
            "DenseNet121", "DenseNet169", "DenseNet201", "ResNet50", "ResNet101", "ResNet152",
            "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
            "InceptionV3", "Xception", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
-           "NASNetMobile", "NASNetLarge"]
+           "NASNetMobile", "NASNetLarge",
+           "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
+           "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
+           "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+           "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
+           "EfficientNetV2M", "EfficientNetV2L"]
