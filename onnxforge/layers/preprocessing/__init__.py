@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                            RandomZoom)
+from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
 from .image import CenterCrop, Rescaling, Resizing
@@ -10,8 +11,10 @@ from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
 from .random_crop import RandomCrop
 from .text_vectorization import TextVectorization
+from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
 __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
-           "RandomGrayscale", "RandomInvert"]
+           "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+           "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization"]
