@@ -36,7 +36,8 @@ from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashin
                             Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization,
                             RandomGrayscale, RandomInvert, RandomHue, RandomSaturation, RandomColorDegeneration,
-                            RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization)
+                            RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization,
+                            RandomShear, MixUp, CutMix, RandomColorJitter, RandAugment)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -87,7 +88,8 @@ __all__ = [
     "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
     "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomInvert",
     "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
-    "RandomPosterization", "AutoContrast", "Equalization",
+    "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",
+    "RandAugment",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

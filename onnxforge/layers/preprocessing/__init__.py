@@ -10,6 +10,10 @@ from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
 from .random_crop import RandomCrop
+from .random_shear import RandomShear
+from .mixing import CutMix, MixUp
+from .color_jitter import RandomColorJitter
+from .rand_augment import RandAugment
 from .text_vectorization import TextVectorization
 from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
@@ -17,4 +21,5 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
-           "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization"]
+           "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
+           "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment"]

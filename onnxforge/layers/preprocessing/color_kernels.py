@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["rgb_to_hsv", "hsv_to_rgb", "split_channels", "join_channels"]
 
 import numpy as np
+import onnx
 
 from ...graph import Value
 from ...graph import emit as _ops
@@ -63,7 +64,7 @@ def rgb_to_hsv(images: Value, data_format: str) -> Value:
     norm = 1.0 / (_where(positive_spread, spread, one) * 6.0)
     hue = _where(b.op("Equal", [value, g]), norm * (bl - r) + 2.0 / 6.0, norm * (r - g) + 4.0 / 6.0)
     hue = _where(b.op("Equal", [value, r]), norm * (g - bl), hue)
-    negative = b.op("Cast", [b.op("Less", [hue, 0.0])], to=images.dtype, shape=r.shape)
+    negative = b.op("Cast", [b.op("Less", [hue, 0.0])], to=hue.dtype or onnx.TensorProto.FLOAT, shape=r.shape)
     hue = _where(positive_spread, hue, r * 0.0) + negative
     return join_channels([hue, saturation, value], data_format, images)
 

@@ -93,17 +93,8 @@ class ImageAugmentationLayer(_RandomImageLayer):
             data["labels"] = labels if rank == 3 else self._transform_labels(labels, params)
         return data
 
-    def _draw(self, images: Value) -> Any:
-        return None
-
-    def _transform(self, images: Value, params: Any) -> Value:
-        raise NotImplementedError
-
     def _transform_labels(self, labels: Value, params: Any) -> Value:
         return labels
-
-    def _augment(self, images: Value) -> Value:
-        return self._transform(images, self._draw(images))
 
     def _channel_axis(self) -> int:
         return 3 if self.data_format == "channels_last" else 1
