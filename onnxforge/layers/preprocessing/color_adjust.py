@@ -79,15 +79,14 @@ class RandomHue(_FactorLayer):
 class RandomSaturation(_FactorLayer):
     """Scales each image's HSV saturation by ``f / (1 - f + epsilon)``, ``f ~ U(factor)`` (``factor`` in
     [0, 1]: 0.5 keeps the image, 0 makes it gray, 1 saturates it), clipping the scaled saturation to
-    ``value_range`` as Keras 3's ``RandomSaturation`` does.
+    ``value_range`` as Keras 3's ``RandomSaturation`` does (which reads a number ``f`` as ``U(-f, f)``: the
+    negative half grays the image fully).
 
     Example:
         >>> from onnxforge.layers import Input, RandomSaturation
         >>> RandomSaturation((0.5, 0.5))(Input(shape=(8, 8, 3))).shape
         (None, 8, 8, 3)
     """
-
-    _BOUNDS = (0, 1)
 
     def _draw(self, images):
         (f,) = self._uniform(images, *self.factor)

@@ -83,7 +83,7 @@ def _mix(x: Value, weight: Value, order: Value) -> Value:
     if w.dtype != x.dtype:
         w = b.op("Cast", [w], to=x.dtype)
     other = b.op("Gather", [x, order], axis=0, shape=x.shape)
-    return w * x + (1.0 - w) * other
+    return _ops.set_shape(w * x + (1.0 - w) * other, x.shape)
 
 
 class MixUp(ImageAugmentationLayer):
@@ -150,7 +150,8 @@ class CutMix(ImageAugmentationLayer):
         h, w = self._hw(images)
         ctx = current_trace()
         # One alpha per batch: the first image's uniform, broadcast.
-        first = b.op("Slice", [_per_image(images), _ops.ints(b, [0]), _ops.ints(b, [1]), _ops.ints(b, [0])])
+        first = b.op("Slice", [_per_image(images), _ops.ints(b, [0]), _ops.ints(b, [1]), _ops.ints(b, [0])],
+                     shape=(1, 1))
         alpha = ctx.random_uniform(first) * float(self.factor[1] - self.factor[0]) + float(self.factor[0]) + 1e-6
         weight = beta_draw(images, alpha, float(self.factor[1]) + 1e-6)
         ratio = b.op("Sqrt", [1.0 - weight])

@@ -43,6 +43,9 @@ class RandomShear(_AffineLayer):
         super().__init__(fill_mode, interpolation, fill_value, data_format, seed, **kwargs)
         self.x_factor = _shear_range(x_factor, "x_factor")
         self.y_factor = _shear_range(y_factor, "y_factor")
+        # The config keeps the arguments as given: Keras 3.15 writes the (-f, f) range it read from a number f,
+        # which its own constructor then refuses (-f < 0), so its RandomShear files do not load again.
+        self._factor_args = (x_factor, y_factor)
 
     def _draw(self, images):
         b = images.builder
@@ -62,4 +65,7 @@ class RandomShear(_AffineLayer):
         return self._transform(images, self._draw(images))
 
     def get_config(self):
-        return {**super().get_config(), "x_factor": list(self.x_factor), "y_factor": list(self.y_factor)}
+        def plain(v):
+            return list(v) if isinstance(v, tuple) else v
+        return {**super().get_config(), "x_factor": plain(self._factor_args[0]),
+                "y_factor": plain(self._factor_args[1])}
