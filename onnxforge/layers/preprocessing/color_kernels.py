@@ -8,7 +8,7 @@ Example:
     >>> x = b.input("x", onnx.TensorProto.FLOAT, (1, 1, 1, 3))
     >>> b.output(hsv_to_rgb(rgb_to_hsv(x, "channels_last"), "channels_last"), "y")
     >>> sess = ort.InferenceSession(b.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
-    >>> sess.run(None, {"x": np.array([[[[0.2, 0.4, 0.8]]]], np.float32)})[0].round(3).tolist()
+    >>> sess.run(None, {"x": np.array([[[[0.2, 0.4, 0.8]]]], np.float32)})[0].astype(float).round(3).tolist()
     [[[[0.2, 0.4, 0.8]]]]
 """
 from __future__ import annotations
