@@ -227,3 +227,17 @@ def test_model_with_rand_augment_and_jitter_trains_predicts_and_loads_in_keras(t
     theirs = keras.saving.load_model(tmp_path / "aug.keras")
     assert [type(layer).__name__ for layer in theirs.layers][:2] == ["RandAugment", "RandomColorJitter"]
     np.testing.assert_allclose(_np(theirs.predict(x, verbose=0)), first, rtol=1e-5, atol=1e-6)
+
+
+def test_keras_files_with_the_new_layers_load_and_predict_alike(tmp_path):
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.RandAugment(value_range=(0, 1))(inp)
+    x = keras.layers.RandomColorJitter(value_range=(0, 1), hue_factor=0.1)(x)
+    x = keras.layers.MixUp()(keras.layers.Solarization()(x))
+    x = keras.layers.RandomShear(0.2)(keras.layers.CutMix()(x))   # Keras writes (-0.2, 0.2) for 0.2
+    x = keras.layers.RandomPosterization(4)(keras.layers.AutoContrast(value_range=(0, 1))(x))
+    theirs = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    theirs.save(tmp_path / "theirs.keras")
+    ours = onnxforge.keras.saving.load_model(tmp_path / "theirs.keras")
+    images = R.uniform(size=(2, 12, 12, 3)).astype("float32")
+    np.testing.assert_allclose(ours.predict(images, verbose=0), _np(theirs.predict(images, verbose=0)), atol=1e-5)

@@ -16,7 +16,9 @@ def _shear_range(factor: Any, name: str) -> tuple[float, float]:
     error = ("The `factor` argument should be a number (or a list of two numbers) in the range [0, 1.0]. "
              f"Received: {name}={factor}")
     values = list(factor) if isinstance(factor, (tuple, list)) else [factor]
-    if isinstance(factor, (tuple, list)) and len(values) != 2:
+    if len(values) == 2 and all(isinstance(v, (int, float)) for v in values) and values[0] == -values[1] < 0:
+        values = [values[1]]   # the (-f, f) that Keras 3.15 writes for f (its own constructor refuses it)
+    elif isinstance(factor, (tuple, list)) and len(values) != 2:
         raise ValueError(error)
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
