@@ -35,7 +35,9 @@ from .normalization_extra import GroupNormalization, RMSNormalization, UnitNorma
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
                             Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization,
-                            RandomGrayscale, RandomInvert)
+                            RandomGrayscale, RandomInvert, RandomHue, RandomSaturation, RandomColorDegeneration,
+                            RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization,
+                            RandomShear, MixUp, CutMix, RandomColorJitter, RandAugment)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -85,6 +87,9 @@ __all__ = [
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
     "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
     "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomInvert",
+    "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
+    "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",
+    "RandAugment",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

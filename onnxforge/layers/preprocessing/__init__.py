@@ -3,15 +3,23 @@ from __future__ import annotations
 
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                            RandomZoom)
+from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
 from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
 from .random_crop import RandomCrop
+from .random_shear import RandomShear
+from .mixing import CutMix, MixUp
+from .color_jitter import RandomColorJitter
+from .rand_augment import RandAugment
 from .text_vectorization import TextVectorization
+from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
 __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
-           "RandomGrayscale", "RandomInvert"]
+           "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
+           "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
+           "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment"]

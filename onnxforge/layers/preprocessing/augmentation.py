@@ -65,6 +65,13 @@ class _RandomImageLayer(Layer):
         return self._augment(inputs)
 
     def _augment(self, images: Value) -> Value:
+        return self._transform(images, self._draw(images))
+
+    # The split that RandAugment uses: one call's random parameters, then the transform they give.
+    def _draw(self, images: Value) -> Any:
+        return None
+
+    def _transform(self, images: Value, params: Any) -> Value:
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
@@ -169,9 +176,11 @@ class RandomRotation(_AffineLayer):
                                  f"[-1.0, 1.0]. Received: factor={factor}")
         self.factor = _symmetric(factor, "factor", "", check)
 
-    def _augment(self, images):
+    def _draw(self, images):
+        return self._uniform(images, self.factor[0] * 360.0, self.factor[1] * 360.0)[0]
+
+    def _transform(self, images, angle):
         h, w = self._hw(images)
-        (angle,) = self._uniform(images, self.factor[0] * 360.0, self.factor[1] * 360.0)
         b = images.builder
         theta = angle * (math.pi / 180.0)
         cos, sin = b.op("Cos", [theta]), b.op("Sin", [theta])
@@ -248,10 +257,13 @@ class RandomTranslation(_AffineLayer):
         self.height_lower, self.height_upper = _zoom_range(height_factor, "height_factor")
         self.width_lower, self.width_upper = _zoom_range(width_factor, "width_factor")
 
-    def _augment(self, images):
+    def _draw(self, images):
+        return (self._uniform(images, self.height_lower, self.height_upper)[0],
+                self._uniform(images, self.width_lower, self.width_upper)[0])
+
+    def _transform(self, images, params):
         h, w = self._hw(images)
-        dy, dx = self._uniform(images, self.height_lower, self.height_upper)[0] * float(h), \
-            self._uniform(images, self.width_lower, self.width_upper)[0] * float(w)
+        dy, dx = params[0] * float(h), params[1] * float(w)
         one, zero = dy * 0.0 + 1.0, dy * 0.0
         return self._apply(images, [one, zero, -dx, zero, one, -dy])
 
@@ -283,9 +295,11 @@ class RandomContrast(_RandomImageLayer):
             self.factor = (max(-abs(factor), 0), abs(factor))
         self.value_range = tuple(value_range)
 
-    def _augment(self, images):
+    def _draw(self, images):
+        return self._uniform(images, 1.0 - self.factor[0], 1.0 + self.factor[1])[0]
+
+    def _transform(self, images, f):
         b = images.builder
-        (f,) = self._uniform(images, 1.0 - self.factor[0], 1.0 + self.factor[1])
         axes = [1, 2] if self.data_format == "channels_last" else [2, 3]
         mean = _ops.reduce("ReduceMean", _ops.reduce("ReduceMean", images, [axes[0]], True), [axes[1]], True)
         out = (images - mean) * f + mean
@@ -312,9 +326,11 @@ class RandomBrightness(_RandomImageLayer):
                              f"Received: value_range={value_range}")
         self.value_range = sorted(value_range)
 
-    def _augment(self, images):
+    def _draw(self, images):
+        return self._uniform(images, self.factor[0], self.factor[1])[0]
+
+    def _transform(self, images, delta):
         b = images.builder
-        (delta,) = self._uniform(images, self.factor[0], self.factor[1])
         out = images + delta * float(self.value_range[1] - self.value_range[0])
         return b.op("Clip", [out, _f(b, self.value_range[0], images), _f(b, self.value_range[1], images)])
 
