@@ -160,9 +160,10 @@ def _with_masks(out: Any, masks: list) -> Any:
 
 
 def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
-                 free_batch: bool, training: bool, owner: Any = None) -> EagerProgram:
+                 free_batch: bool, training: bool, owner: Any = None, training_given: bool = True) -> EagerProgram:
     """Trace ``call(*args, **kwargs)`` with the ``arrays`` among the arguments as graph inputs; ``owner``
-    (the layer called) gets its and its sub-layers' ``add_loss`` values back after each run."""
+    (the layer called) gets its and its sub-layers' ``add_loss`` values back after each run. Without
+    ``training_given`` each layer takes its own ``call()`` default for ``training``, as in Keras 3."""
     b = GraphBuilder(float32_fallback=True)   # float64 layers run on onnxruntime's CPU provider too
     inputs: list[str] = []
     it = iter(arrays)
@@ -186,6 +187,7 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
 
     rng = CounterRng(read_seed)
     ctx = ProgramTrace(b, training=training, weights="inputs", random_uniform=rng.uniform)
+    ctx.training_unspecified = not training_given
     with ctx.active():
         out = call(*graph_args, **graph_kwargs)
         out = map_structure(lambda leaf: leaf.__onnx_value__() if isinstance(leaf, Variable) else leaf, out)
@@ -308,6 +310,7 @@ class EagerExecutor:
             args, kwargs = map_arrays((args, kwargs), lambda a: ctx.b.const(a))
             return layer(*args, **kwargs)
         training = bool(kwargs.get("training") or False)
+        given = kwargs.get("training") is not None
         if any(m is not None for m in in_masks):   # Keras masks ride on eager tensors as _keras_mask
             kwargs = {**kwargs, _MASKS: [np.asarray(m, bool) if m is not None else None for m in in_masks]}
         arrays = array_leaves((args, kwargs))
@@ -327,19 +330,19 @@ class EagerExecutor:
             free_key = (version, training, signature((args, kwargs), free_batch=True)[0])
             static_key = (version, training, signature((args, kwargs), free_batch=False)[0])
         except Uncacheable:
-            return _with_masks(*compile_call(call, args, kwargs, arrays, False, training, owner=layer)
-                               .run(arrays, originals))
+            return _with_masks(*compile_call(call, args, kwargs, arrays, False, training, owner=layer,
+                                             training_given=given).run(arrays, originals))
         free = shared_batch(arrays) and cache.get(free_key) is not _STATIC
         key = free_key if free else static_key
         entry = cache.get(key)
         if entry is None:
             try:
-                entry = self._compile(call, args, kwargs, arrays, free, training, layer)
+                entry = self._compile(call, args, kwargs, arrays, free, training, layer, given)
             except Exception:
                 if not free:
                     raise
                 # A call() that computes with concrete sizes (x.shape[0]): trace it as Keras runs it eagerly.
-                entry = self._compile(call, args, kwargs, arrays, False, training, layer)
+                entry = self._compile(call, args, kwargs, arrays, False, training, layer, given)
                 cache[free_key] = _STATIC
                 key = static_key
             cache[key] = entry
@@ -365,8 +368,8 @@ class EagerExecutor:
         return entry.run(arrays, before)
 
     def _compile(self, call: Callable[..., Any], args: tuple, kwargs: dict, arrays: list[np.ndarray],
-                 free_batch: bool, training: bool, owner: Any = None) -> EagerProgram:
-        program = compile_call(call, args, kwargs, arrays, free_batch, training, owner)
+                 free_batch: bool, training: bool, owner: Any = None, training_given: bool = True) -> EagerProgram:
+        program = compile_call(call, args, kwargs, arrays, free_batch, training, owner, training_given)
         self.compiled += 1
         return program
 

@@ -34,8 +34,24 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------- call context
 # The ``training`` flag of the enclosing layer calls: an inner layer called without ``training`` inherits
-# it (as Keras's call context does), and the trace's own flag is the outermost default.
-_training_stack: list[bool] = []
+# it (as Keras's call context does), and the trace's own flag is the outermost default. ``None``: nobody
+# said (an eager ``layer(x)``): each layer then takes its ``call()``'s own default, as Keras 3 does (True for
+# augmentation layers, so ``data_augmentation(x)`` in a ``tf.data`` map augments; False for Dropout).
+_training_stack: list[bool | None] = []
+_CALL_DEFAULTS: dict[type, bool | None] = {}
+
+
+def _call_default_training(layer: Any) -> bool | None:
+    """The default of ``training`` in ``layer.call``'s signature (``None`` where it has none)."""
+    cls = type(layer)
+    if cls not in _CALL_DEFAULTS:
+        try:
+            param = inspect.signature(layer.call).parameters.get("training")
+        except (TypeError, ValueError):
+            param = None
+        default = None if param is None or param.default is inspect.Parameter.empty else param.default
+        _CALL_DEFAULTS[cls] = default if isinstance(default, bool) else None
+    return _CALL_DEFAULTS[cls]
 # Regularized variables already added to a trace's losses (a shared layer is penalized once).
 _regularized: weakref.WeakKeyDictionary[TraceContext, set[int]] = weakref.WeakKeyDictionary()
 
@@ -152,7 +168,12 @@ class CallingMixin:
         first = args[0]
         training = kwargs.get("training")
         if training is None:
-            training = _training_stack[-1] if _training_stack else ctx.training
+            if _training_stack:
+                training = _training_stack[-1]
+            elif not getattr(ctx, "training_unspecified", False):
+                training = ctx.training
+        if training is None:
+            training = _call_default_training(self)
         kwargs = dict(kwargs)
 
         in_values = [v for v in flatten(first) if isinstance(v, Value)]
@@ -170,7 +191,7 @@ class CallingMixin:
         if not _training_stack:
             self._clear_losses()  # Keras: the outermost call starts a fresh list of add_loss values
         fallbacks = len(b.float32_fallbacks)
-        _training_stack.append(bool(training))
+        _training_stack.append(training)
         try:
             with autocast_scope(self._variable_autocast_dtype()):
                 outputs = self.call(*args, **kwargs)

@@ -39,9 +39,9 @@ def test_inference_is_keras_documented_crop_to_aspect_and_resize():
     keras = pytest.importorskip("keras")
     layer = fkeras.layers.RandomCrop(4, 3)
     want = keras.ops.convert_to_numpy(keras.ops.image.resize(X, (4, 3), crop_to_aspect_ratio=True))
-    np.testing.assert_allclose(np.asarray(layer(X)), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(layer(X, training=False)), want, rtol=1e-5, atol=1e-4)
     same = fkeras.layers.RandomCrop(7, 6)
-    np.testing.assert_array_equal(np.asarray(same(X)), X)
+    np.testing.assert_array_equal(np.asarray(same(X, training=False)), X)
 
 
 def test_in_a_model_it_trains_predicts_and_round_trips_its_config():
