@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import (activations, callbacks, dtype_policies, initializers, layers, losses, metrics, models, ops,
-                optimizers, preprocessing, regularizers, saving, utils)
+from .. import (activations, callbacks, constraints, dtype_policies, initializers, layers, losses, metrics, models,
+                ops, optimizers, preprocessing, regularizers, saving, utils)
 from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
 from ..layers.keras_tensor import KerasTensor
@@ -27,12 +27,12 @@ from . import backend, config, datasets, legacy_optimizers, mixed_precision
 from .variable import Variable
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
-           "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random", "utils", "backend", "config", "mixed_precision", "dtype_policies", "DTypePolicy", "FloatDTypePolicy",
-           "preprocessing", "Variable", "KerasTensor"]
+           "callbacks", "initializers", "activations", "regularizers", "constraints", "datasets", "saving",
+           "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
+           "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
-for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
+for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `tf.keras.optimizers.legacy.Adam` (tf.keras 2.11+) names the same optimizers as `tf.keras.optimizers.Adam`.
