@@ -104,7 +104,7 @@ class MaxNorm(Constraint):
 
     Example:
         >>> import numpy as np
-        >>> MaxNorm(1.0)(np.array([[3.0], [4.0]], np.float32)).round(4).ravel().tolist()
+        >>> MaxNorm(1.0)(np.array([[3.0], [4.0]])).round(4).ravel().tolist()
         [0.6, 0.8]
     """
 
@@ -126,7 +126,7 @@ class MinMaxNorm(Constraint):
 
     Example:
         >>> import numpy as np
-        >>> MinMaxNorm(2.0, 3.0)(np.array([[0.6], [0.8]], np.float32)).round(4).ravel().tolist()
+        >>> MinMaxNorm(2.0, 3.0)(np.array([[0.6], [0.8]])).round(4).ravel().tolist()
         [1.2, 1.6]
     """
 
@@ -165,7 +165,7 @@ class UnitNorm(Constraint):
 
     Example:
         >>> import numpy as np
-        >>> UnitNorm()(np.array([[3.0], [4.0]], np.float32)).round(4).ravel().tolist()
+        >>> UnitNorm()(np.array([[3.0], [4.0]])).round(4).ravel().tolist()
         [0.6, 0.8]
     """
 

@@ -25,11 +25,35 @@ from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
 from .variable import Variable
+from ..initializers import Initializer
+from ..layers import InputSpec
+from ..losses import Loss
+from ..metrics import Metric
+from ..optimizers import Optimizer
+from ..regularizers import Regularizer
+from ..saving.keras_format.archive import KERAS_FORMAT_VERSION
+
+#: The Keras release whose API and file format this namespace follows (``keras.__version__``); onnxforge's own
+#: version is ``onnxforge.__version__``.
+__version__ = KERAS_FORMAT_VERSION
+
+
+def version() -> str:
+    """``keras.version()``: the Keras release this namespace follows (see ``__version__``).
+
+    Example:
+        >>> import onnxforge.keras as keras
+        >>> keras.version() == keras.__version__
+        True
+    """
+    return __version__
+
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
            "callbacks", "initializers", "activations", "regularizers", "constraints", "datasets", "saving",
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
-           "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor"]
+           "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
+           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
