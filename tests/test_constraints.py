@@ -60,6 +60,8 @@ def test_get_serialize_and_errors():
     assert constraints.serialize(constraints.MaxNorm(3)) == keras.constraints.serialize(keras.constraints.MaxNorm(3))
     back = constraints.deserialize(keras.constraints.serialize(keras.constraints.MinMaxNorm(0.2, 2.0, 0.5, 1)))
     assert back.get_config() == {"min_value": 0.2, "max_value": 2.0, "rate": 0.5, "axis": 1}
+    entry = keras.utils.serialize_keras_object(keras.constraints.UnitNorm(axis=1))
+    assert tf.keras.utils.deserialize_keras_object(entry).get_config() == {"axis": 1}
     with pytest.raises(ValueError, match=r"`kernel_constraint`.*kernel_constraint='max_nrom'"):
         ok.layers.Dense(2, kernel_constraint="max_nrom")
     with pytest.raises(ValueError, match=r"`embeddings_constraint`.*embeddings_constraint=1.5"):
