@@ -13,8 +13,8 @@ Example:
 from __future__ import annotations
 
 from ._version import __version__
-from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models, ops, optimizers,
-               regularizers)
+from . import (activations, callbacks, constraints, datasets, initializers, layers, losses, metrics, models, ops,
+               optimizers, regularizers)
 from .gradient_tape import GradientTape
 from .layers import Input, Layer
 from .models import Model, Sequential
@@ -29,4 +29,4 @@ from . import distribute  # noqa: E402  (MPIStrategy; starts no MPI until a stra
 
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",
            "layers", "models", "losses", "metrics", "optimizers", "callbacks", "initializers", "activations",
-           "regularizers", "datasets", "load_model", "from_onnx", "OnnxModel", "distribute"]
+           "regularizers", "constraints", "datasets", "load_model", "from_onnx", "OnnxModel", "distribute"]

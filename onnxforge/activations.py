@@ -19,7 +19,8 @@ from __future__ import annotations
 __all__ = [
     "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "silu", "swish", "elu", "selu",
     "softplus", "softsign", "leaky_relu", "linear", "exponential", "hard_sigmoid", "hard_silu", "hard_swish",
-    "mish", "get", "serialize", "deserialize", "ELEMENTWISE",
+    "mish", "celu", "glu", "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "tanh_shrink", "threshold", "get", "serialize", "deserialize", "ELEMENTWISE",
 ]
 
 import math
@@ -29,6 +30,10 @@ from typing import Any
 from . import keras_objects
 from .custom_objects import lookup
 from .graph import Value
+# Keras 3.15's newer activations are its ``keras.ops`` of the same names (defaults included); ops sit below
+# this module in the flow and already take graph values, functional tensors and arrays.
+from .ops import (celu, glu, hard_shrink, hard_tanh, log_sigmoid, soft_shrink, sparse_plus, sparse_sigmoid, sparsemax,
+                  squareplus, tanh_shrink, threshold)
 
 
 def _op(op: str, x: Value, **attrs: Any) -> Value:
@@ -188,12 +193,15 @@ _BY_NAME: dict[str, Callable] = {
     "log_softmax": log_softmax, "gelu": gelu, "silu": silu, "swish": silu, "elu": elu, "selu": selu,
     "softplus": softplus, "softsign": softsign, "leaky_relu": leaky_relu, "linear": linear,
     "exponential": exponential, "hard_sigmoid": hard_sigmoid, "hard_silu": hard_silu, "hard_swish": hard_silu,
-    "mish": mish,
+    "mish": mish, "celu": celu, "glu": glu, "hard_shrink": hard_shrink, "hard_tanh": hard_tanh,
+    "log_sigmoid": log_sigmoid, "soft_shrink": soft_shrink, "sparse_plus": sparse_plus,
+    "sparse_sigmoid": sparse_sigmoid, "sparsemax": sparsemax, "squareplus": squareplus, "tanh_shrink": tanh_shrink,
+    "threshold": threshold,
 }
 
 #: Activations that act on each element alone: safe to apply in any memory layout (the convolution
 #: layers apply these before transposing back to channels_last).
-ELEMENTWISE = frozenset(f for name, f in _BY_NAME.items() if name not in ("softmax", "log_softmax"))
+ELEMENTWISE = frozenset(f for name, f in _BY_NAME.items() if name not in ("softmax", "log_softmax", "glu", "sparsemax"))
 
 
 def serialize(activation: Callable) -> str | Any:

@@ -23,7 +23,7 @@ __all__ = [
     "LecunNormal", "Orthogonal", "Identity", "compute_fans", "get", "serialize", "deserialize",
     "set_random_seed", "constant", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
     "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "orthogonal", "identity",
+    "lecun_normal", "orthogonal", "identity", "OrthogonalInitializer", "IdentityInitializer",
 ]
 
 import math
@@ -349,3 +349,8 @@ def get(identifier: Any) -> Initializer | None:
             return identifier()
         return identifier
     raise ValueError(f"Could not interpret initializer identifier: {identifier!r}")
+
+
+# Keras 3's class names for these two (``keras.initializers.OrthogonalInitializer``), the short ones aliases.
+OrthogonalInitializer = Orthogonal
+IdentityInitializer = Identity

@@ -74,6 +74,8 @@ class Variable:
         self.name = name if name is not None else _default_name()
         self.trainable = trainable
         self.regularizer = regularizer
+        #: Projection the optimizer applies after each update (``constraints``); Keras sets it after creation.
+        self._constraint: Any = None
         #: Under a mixed-precision layer, reads in ``call`` are cast to the compute dtype (Keras's autocast).
         self.autocast = bool(autocast)
         self.uid = next(_ids)  # stable identity for dict keys across renames
@@ -83,6 +85,18 @@ class Variable:
         # the host array out): constant-weight sessions compare it with the one they were built from
         # (``runtime.frozen``), after uploading whatever lives on the host.
         self._version = 0
+
+    @property
+    def constraint(self) -> Any:
+        """Keras's ``variable.constraint``: a callable the optimizer applies to the updated value, or ``None``."""
+        return self._constraint
+
+    @constraint.setter
+    def constraint(self, value: Any) -> None:
+        if value is not None and not callable(value):
+            raise ValueError("Invalid value for attribute `constraint`. Expected a callable (such as a "
+                             f"`keras.constraints.Constraint` instance) or `None`. Received: constraint={value!r}")
+        self._constraint = value
 
     @property
     def path(self) -> str:

@@ -39,6 +39,7 @@ from ..autodiff.passes import optimize as optimize_gradients
 from ..graph import GraphBuilder, Value
 from ..losses import batch_size
 from ..optimizers import Optimizer
+from ..optimizers.base import apply_constraints
 from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
@@ -328,7 +329,7 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
     new_params, new_slots = optimizer.update_graph(b, trained, params, [grads[v.uid] for v in trained], slot_vals,
                                                    lr, iterations)
     state: list[tuple[Variable, Value, Value]] = []
-    for var, p_in, p_new in zip(trained, params, new_params):
+    for var, p_in, p_new in zip(trained, params, apply_constraints(trained, new_params)):
         state.append((var, p_in, _typed(p_new, p_in)))
     for slots, vals, news in zip(slot_vars, slot_vals, new_slots):
         for k, sv in slots.items():

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import (activations, applications, callbacks, dtype_policies, initializers, layers, losses, metrics, models,
-                ops, optimizers, preprocessing, regularizers, saving, utils)
+from .. import (activations, applications, callbacks, constraints, dtype_policies, initializers, layers, losses,
+                metrics, models, ops, optimizers, preprocessing, regularizers, saving, utils)
 from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
 from ..layers.keras_tensor import KerasTensor
@@ -25,14 +25,38 @@ from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
 from .variable import Variable
+from ..initializers import Initializer
+from ..layers import InputSpec
+from ..losses import Loss
+from ..metrics import Metric
+from ..optimizers import Optimizer
+from ..regularizers import Regularizer
+from ..saving.keras_format.archive import KERAS_FORMAT_VERSION
+
+#: The Keras release whose API and file format this namespace follows (``keras.__version__``); onnxforge's own
+#: version is ``onnxforge.__version__``.
+__version__ = KERAS_FORMAT_VERSION
+
+
+def version() -> str:
+    """``keras.version()``: the Keras release this namespace follows (see ``__version__``).
+
+    Example:
+        >>> import onnxforge.keras as keras
+        >>> keras.version() == keras.__version__
+        True
+    """
+    return __version__
+
 
 __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses", "metrics", "optimizers",
-           "callbacks", "initializers", "activations", "regularizers", "datasets", "saving", "load_model", "ops",
-           "random", "utils", "backend", "config", "mixed_precision", "dtype_policies", "DTypePolicy", "FloatDTypePolicy",
-           "preprocessing", "Variable", "KerasTensor", "applications"]
+           "callbacks", "initializers", "activations", "regularizers", "constraints", "datasets", "saving",
+           "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
+           "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
+           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
-for _name in ("activations", "callbacks", "initializers", "layers", "losses", "metrics", "models",
+for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `from keras.applications.resnet50 import preprocess_input` and the other families' modules.

@@ -10,9 +10,10 @@ import numpy as np
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
-from .core import no_constraint
+from .core import set_constraints
 
 
 def _elems(shape) -> int:
@@ -178,7 +179,7 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer: Any = "Zeros", alpha_regularizer: Any = None, alpha_constraint: Any = None,
                  shared_axes: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
-        no_constraint(self.name, alpha_constraint=alpha_constraint)
+        set_constraints(self, alpha_constraint=alpha_constraint)
         self.alpha_initializer = initializers_mod.get(alpha_initializer)
         self.alpha_regularizer = regularizers_mod.get(alpha_regularizer)
         if shared_axes is None:
@@ -198,7 +199,7 @@ class PReLU(Layer):
             raise ValueError(f"Layer {self.name!r}: `alpha` needs known input dims (or share the unknown ones with "
                              f"`shared_axes`). Received: input_shape={tuple(input_shape)}")
         self.alpha = self.add_weight(shape=tuple(shape), name="alpha", initializer=self.alpha_initializer,
-                                     regularizer=self.alpha_regularizer)
+                                     regularizer=self.alpha_regularizer, constraint=self.alpha_constraint)
         axes = {i: input_shape[i] for i in range(1, len(input_shape)) if i not in (self.shared_axes or ())}
         self.input_spec = InputSpec(ndim=len(input_shape), axes=axes if self.shared_axes else {})
 
@@ -216,4 +217,4 @@ class PReLU(Layer):
         return {**super().get_config(),
                 "alpha_initializer": initializers_mod.serialize(self.alpha_initializer),
                 "alpha_regularizer": regularizers_mod.serialize(self.alpha_regularizer),
-                "alpha_constraint": None, "shared_axes": self.shared_axes}
+                "alpha_constraint": constraints_mod.serialize(self.alpha_constraint), "shared_axes": self.shared_axes}

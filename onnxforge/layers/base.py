@@ -39,6 +39,7 @@ import numpy as np
 from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from ..constraints import check_constraint
 from ..graph import Value
 from ..tracing import active_trace, current_trace, eager_executor
 from ..variables import Variable, tape_follows
@@ -265,15 +266,15 @@ class Layer(CallingMixin):
             name: the weight's own name (``"kernel"``).
             trainable: non-trainable weights are state (BatchNorm statistics), updated by the layer.
             regularizer: penalty added to the training loss.
+            constraint: projection the optimizer applies to the weight after each update (a name such as
+                ``"non_neg"``, a ``constraints.Constraint`` or a callable), stored as ``variable.constraint``.
             autocast: under a mixed policy, whether ``call`` reads the weight cast to the compute dtype
                 (Keras's ``autocast``; normalization layers keep their statistics in float32).
         """
         if self.built and (not self.__dict__.get("_build_depth") or self.__dict__.get("_state_locked")):
             raise ValueError(f"Layer {self.name!r} is already built: cannot add weight {name!r}. All state must "
                              "be created in the `__init__()` method or in the `build()` method.")
-        if constraint is not None:
-            raise NotImplementedError(f"Layer {self.name!r}: weight constraints are not supported by onnxforge. "
-                                      f"Received: constraint={constraint!r}")
+        constraint = check_constraint(self.name, "constraint", constraint)
         shape = tuple(() if shape is None else shape)
         if any(d is None or int(d) < 0 for d in shape):
             raise ValueError(f"Layer {self.name!r}: weight {name!r} needs a fully defined shape. "
@@ -293,6 +294,7 @@ class Layer(CallingMixin):
         # A weight added to a frozen layer starts frozen (Keras: the layer's flag governs).
         variable = Variable(value, name=f"{self.name}/{wname}", trainable=bool(trainable) and self._trainable,
                             regularizer=regularizers_mod.get(regularizer), dtype=dtype, autocast=autocast)
+        variable.constraint = constraint
         self._tracker().add(variable, bool(trainable))
         variable._owned = True
         return variable

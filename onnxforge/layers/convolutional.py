@@ -17,10 +17,11 @@ import numpy as np
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
 from ..ops import _conv_utils as cu
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
-from .core import _flops_activation, apply_activation, check_positive_int, no_constraint
+from .core import _flops_activation, apply_activation, check_positive_int, set_constraints
 from .reshaping import normalize_data_format, normalize_tuple
 
 
@@ -54,7 +55,7 @@ class _BaseConv(Layer):
                              f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
         self.padding = cu.check_padding(self.name, padding, self._paddings)
         self.data_format = normalize_data_format(data_format)
-        no_constraint(self.name, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
@@ -139,7 +140,8 @@ class _BaseConv(Layer):
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 # Keras's convolutions write this key even when it is None (the base Layer only when set).
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
-                "kernel_constraint": None, "bias_constraint": None}
+                "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
 
 
 class _Conv(_BaseConv):
@@ -147,9 +149,10 @@ class _Conv(_BaseConv):
         in_channels = self._input_channels(input_shape)
         self.kernel = self.add_weight(shape=(*self.kernel_size, in_channels // self.groups, self.filters),
                                       initializer=self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self._finish_build(input_shape, in_channels)
 
     def convolution_op(self, inputs, kernel):
@@ -251,9 +254,10 @@ class _DepthwiseConv(_BaseConv):
         in_channels = self._input_channels(input_shape)
         self.kernel = self.add_weight(shape=(*self.kernel_size, in_channels, self.depth_multiplier),
                                       initializer=self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=(in_channels * self.depth_multiplier,), initializer=self.bias_initializer,
-                                     name="bias", regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     name="bias", regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self._finish_build(input_shape, in_channels)
 
     def call(self, inputs):
@@ -317,7 +321,7 @@ class _SeparableConv(_BaseConv):
         super().__init__(rank, filters, kernel_size, strides, padding, data_format, dilation_rate, 1, activation,
                          use_bias, depthwise_initializer, bias_initializer, depthwise_regularizer, bias_regularizer,
                          activity_regularizer, depthwise_constraint, bias_constraint, **kwargs)
-        no_constraint(self.name, pointwise_constraint=pointwise_constraint)
+        set_constraints(self, pointwise_constraint=pointwise_constraint)
         self.depth_multiplier = check_positive_int(self.name, "depth_multiplier", depth_multiplier)
         self.pointwise_initializer = initializers_mod.get(pointwise_initializer)
         self.pointwise_regularizer = regularizers_mod.get(pointwise_regularizer)
@@ -326,13 +330,15 @@ class _SeparableConv(_BaseConv):
         in_channels = self._input_channels(input_shape)
         self.depthwise_kernel = self.add_weight(shape=(*self.kernel_size, in_channels, self.depth_multiplier),
                                                 initializer=self.kernel_initializer, name="depthwise_kernel",
-                                                regularizer=self.kernel_regularizer)
+                                                regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.pointwise_kernel = self.add_weight(shape=(*(1,) * self.rank, in_channels * self.depth_multiplier,
                                                        self.filters),
                                                 initializer=self.pointwise_initializer, name="pointwise_kernel",
-                                                regularizer=self.pointwise_regularizer)
+                                                regularizer=self.pointwise_regularizer,
+                                                constraint=self.pointwise_constraint)
         self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self._finish_build(input_shape, in_channels)
 
     def call(self, inputs):
@@ -366,7 +372,7 @@ class _SeparableConv(_BaseConv):
         config.update({"depth_multiplier": self.depth_multiplier,
                        "pointwise_initializer": initializers_mod.serialize(self.pointwise_initializer),
                        "pointwise_regularizer": regularizers_mod.serialize(self.pointwise_regularizer),
-                       "pointwise_constraint": None})
+                       "pointwise_constraint": constraints_mod.serialize(self.pointwise_constraint)})
         return config
 
 
@@ -418,9 +424,10 @@ class _ConvTranspose(_BaseConv):
         in_channels = self._input_channels(input_shape)
         self.kernel = self.add_weight(shape=(*self.kernel_size, self.filters, in_channels),
                                       initializer=self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=(self.filters,), initializer=self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis: in_channels})
         self.built = True
 

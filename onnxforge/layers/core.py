@@ -1,7 +1,7 @@
 """Core layers: ``Dense``, ``Activation``, ``Embedding``."""
 from __future__ import annotations
 
-__all__ = ["Dense", "Activation", "Embedding", "Identity", "apply_activation", "check_positive_int", "no_constraint"]
+__all__ = ["Dense", "Activation", "Embedding", "Identity", "apply_activation", "check_positive_int", "set_constraints"]
 
 from typing import Any, Callable
 
@@ -11,6 +11,8 @@ import onnx
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
+from ..constraints import check_constraint
 from ..graph import Value
 from ..tracing import current_trace
 from ..graph import emit as _ops
@@ -26,12 +28,11 @@ def check_positive_int(layer: str, arg: str, value: Any) -> int:
     return int(value)
 
 
-def no_constraint(layer: str, **constraints: Any) -> None:
-    """Weight constraints are refused loudly rather than silently ignored."""
+def set_constraints(layer: Any, **constraints: Any) -> None:
+    """Set ``layer.<arg>`` to each constraint argument, read by ``constraints.get`` (a bad one raises with the
+    argument named); ``build`` hands them to ``add_weight``."""
     for arg, value in constraints.items():
-        if value is not None:
-            raise NotImplementedError(f"{layer}: weight constraints are not supported by onnxforge. "
-                                      f"Received: {arg}={value!r}")
+        setattr(layer, arg, check_constraint(layer.name, arg, value))
 
 
 def apply_activation(activation: Callable, x: Value) -> Value:
@@ -64,7 +65,7 @@ class Dense(Layer):
                  kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = check_positive_int(self.name, "units", units)
-        no_constraint(self.name, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers_mod.get(kernel_initializer)
@@ -79,9 +80,11 @@ class Dense(Layer):
             raise ValueError(f"Layer {self.name!r} needs a known last input dimension. "
                              f"Received: input_shape={tuple(input_shape)}")
         self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
+                                      name="kernel", regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
@@ -107,7 +110,8 @@ class Dense(Layer):
                 "bias_initializer": initializers_mod.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
-                "kernel_constraint": None, "bias_constraint": None}
+                "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):
@@ -149,7 +153,7 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         self.input_dim = check_positive_int(self.name, "input_dim", input_dim)
         self.output_dim = check_positive_int(self.name, "output_dim", output_dim)
-        no_constraint(self.name, embeddings_constraint=embeddings_constraint)
+        set_constraints(self, embeddings_constraint=embeddings_constraint)
         self.embeddings_initializer = initializers_mod.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers_mod.get(embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
@@ -162,7 +166,8 @@ class Embedding(Layer):
             return
         self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
                                           initializer=self.embeddings_initializer, name="embeddings",
-                                          regularizer=self.embeddings_regularizer)
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         self.built = True
 
     def call(self, inputs):
@@ -194,7 +199,8 @@ class Embedding(Layer):
                 "embeddings_initializer": initializers_mod.serialize(self.embeddings_initializer),
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
-                "embeddings_constraint": None, "mask_zero": self.mask_zero}
+                "embeddings_constraint": constraints_mod.serialize(self.embeddings_constraint),
+                "mask_zero": self.mask_zero}
 
 
 class Identity(Layer):

@@ -18,10 +18,11 @@ import numpy as np
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
 from ..graph import Value
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
-from .core import apply_activation, no_constraint
+from .core import apply_activation, set_constraints
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -127,7 +128,7 @@ class EinsumDense(Layer):
                  quantization_config: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         _split(str(equation))  # reject malformed equations now, as Keras does at build time
-        no_constraint(self.name, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         for arg, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
                            ("quantization_config", quantization_config)):
             if value is not None:
@@ -155,9 +156,10 @@ class EinsumDense(Layer):
             init.input_axes, init.output_axes = k_in, k_out
         self.input_spec = InputSpec(ndim=len(input_shape))
         self.kernel = self.add_weight(shape=kernel_shape, initializer=init, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=bias_shape, initializer=self.bias_initializer, name="bias",
-                                     regularizer=self.bias_regularizer) if bias_shape is not None else None)
+                                     regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if bias_shape is not None else None)
 
     def compute_output_shape(self, input_shape):
         return analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2]
@@ -185,7 +187,8 @@ class EinsumDense(Layer):
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
-                "kernel_constraint": None, "bias_constraint": None, "quantization_config": None}
+                "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None}
 
 
 def _dense_form(equation: str) -> tuple[int, int] | None:

@@ -21,11 +21,12 @@ import onnx
 
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
 from ..graph import Value, onnx_dtype
 from ..tracing import current_trace
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
-from .core import no_constraint
+from .core import set_constraints
 
 
 _HALF = (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
@@ -93,7 +94,7 @@ class BatchNormalization(Layer):
             raise ValueError(f"Layer {self.name}: `momentum` must be in [0, 1]. Received: momentum={momentum!r}")
         if float(epsilon) <= 0.0:
             raise ValueError(f"Layer {self.name}: `epsilon` must be positive. Received: epsilon={epsilon!r}")
-        no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        set_constraints(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.axis = int(axis)
         self.momentum, self.epsilon = float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
@@ -115,9 +116,11 @@ class BatchNormalization(Layer):
         shape = (channels,)
         # autocast=False: statistics and affine weights stay in the variable dtype under a mixed policy.
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer, autocast=False) if self.scale else None)
+                                      regularizer=self.gamma_regularizer,
+                                      constraint=self.gamma_constraint, autocast=False) if self.scale else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
-                                     regularizer=self.beta_regularizer, autocast=False) if self.center else None)
+                                     regularizer=self.beta_regularizer,
+                                     constraint=self.beta_constraint, autocast=False) if self.center else None)
         self.moving_mean = self.add_weight(shape=shape, initializer=self.moving_mean_initializer,
                                            name="moving_mean", trainable=False, autocast=False)
         self.moving_variance = self.add_weight(shape=shape, initializer=self.moving_variance_initializer,
@@ -256,7 +259,8 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer": initializers_mod.serialize(self.moving_variance_initializer),
                 "beta_regularizer": regularizers_mod.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers_mod.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None, "synchronized": self.synchronized}
+                "beta_constraint": constraints_mod.serialize(self.beta_constraint),
+                "gamma_constraint": constraints_mod.serialize(self.gamma_constraint), "synchronized": self.synchronized}
 
 
 class LayerNormalization(Layer):
@@ -281,7 +285,7 @@ class LayerNormalization(Layer):
             raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
         if float(epsilon) <= 0.0:
             raise ValueError(f"Layer {self.name}: `epsilon` must be positive. Received: epsilon={epsilon!r}")
-        no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        set_constraints(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.epsilon = float(epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
         if self.rms_scaling:
@@ -304,10 +308,11 @@ class LayerNormalization(Layer):
                              f"Received: input_shape={tuple(input_shape)}")
         shape = tuple(input_shape[a] for a in axes)
         self.gamma = (self.add_weight(shape=shape, initializer=self.gamma_initializer, name="gamma",
-                                      regularizer=self.gamma_regularizer, autocast=False)
+                                      regularizer=self.gamma_regularizer,
+                                      constraint=self.gamma_constraint, autocast=False)
                       if self.scale or self.rms_scaling else None)
         self.beta = (self.add_weight(shape=shape, initializer=self.beta_initializer, name="beta",
-                                     regularizer=self.beta_regularizer, autocast=False)
+                                     regularizer=self.beta_regularizer, constraint=self.beta_constraint, autocast=False)
                      if self.center and not self.rms_scaling else None)
         self.input_spec = InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in axes})
         self.built = True
@@ -358,4 +363,5 @@ class LayerNormalization(Layer):
                 "gamma_initializer": initializers_mod.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers_mod.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers_mod.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+                "beta_constraint": constraints_mod.serialize(self.beta_constraint),
+                "gamma_constraint": constraints_mod.serialize(self.gamma_constraint)}

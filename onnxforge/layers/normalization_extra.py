@@ -13,10 +13,11 @@ import numpy as np
 
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
+from .. import constraints as constraints_mod
 from ..graph import emit as _ops
 from ._math import l2_normalize
 from .base import InputSpec, Layer
-from .core import no_constraint
+from .core import set_constraints
 
 
 def _axes_list(axis: Any) -> list[int]:
@@ -57,7 +58,7 @@ class GroupNormalization(Layer):
             raise ValueError(f"Layer {self.name!r}: `groups` must be a positive integer or -1. Received: groups={groups!r}")
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"Layer {self.name!r}: `axis` must be an integer. Received: axis={axis!r}")
-        no_constraint(self.name, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        set_constraints(self, beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers_mod.get(beta_initializer)
@@ -78,9 +79,11 @@ class GroupNormalization(Layer):
             raise ValueError(f"Number of groups ({self.groups}) must be a multiple of the number of channels ({dim}).")
         self.input_spec = InputSpec(ndim=len(input_shape), axes={self.axis: dim})
         self.gamma = (self.add_weight(shape=(dim,), name="gamma", initializer=self.gamma_initializer,
-                                      regularizer=self.gamma_regularizer) if self.scale else None)
+                                      regularizer=self.gamma_regularizer,
+                                      constraint=self.gamma_constraint) if self.scale else None)
         self.beta = (self.add_weight(shape=(dim,), name="beta", initializer=self.beta_initializer,
-                                     regularizer=self.beta_regularizer) if self.center else None)
+                                     regularizer=self.beta_regularizer,
+                                     constraint=self.beta_constraint) if self.center else None)
 
     def call(self, inputs):
         b = inputs.builder
@@ -123,7 +126,8 @@ class GroupNormalization(Layer):
                 "gamma_initializer": initializers_mod.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers_mod.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers_mod.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+                "beta_constraint": constraints_mod.serialize(self.beta_constraint),
+                "gamma_constraint": constraints_mod.serialize(self.gamma_constraint)}
 
 
 class UnitNormalization(Layer):

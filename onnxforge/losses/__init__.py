@@ -16,7 +16,8 @@ Example:
     [0.5]
 
 One module per concern: ``values`` (helpers on graph values the metrics share), ``functions`` (the loss
-functions), ``loss`` (the ``Loss`` base and its reduction), ``classes`` (the loss classes) and ``lookup``
+functions), ``loss`` (the ``Loss`` base and its reduction), ``classes`` (the loss classes), ``overlap`` (Dice,
+Tversky and the generalized crossentropy) and ``lookup``
 (``get`` / ``serialize``). Every name, private helpers included, stays importable from ``onnxforge.losses``.
 """
 from __future__ import annotations
@@ -30,7 +31,8 @@ __all__ = [
     "MeanAbsolutePercentageError", "MeanSquaredLogarithmicError", "CosineSimilarity", "BinaryFocalCrossentropy",
     "CategoricalFocalCrossentropy", "hinge", "squared_hinge", "categorical_hinge", "log_cosh", "poisson",
     "kl_divergence", "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "cosine_similarity",
-    "binary_focal_crossentropy", "categorical_focal_crossentropy", "mape", "msle", "kld", "logcosh",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "mape", "msle", "kld", "logcosh", "deserialize",
+    "Dice", "Tversky", "CategoricalGeneralizedCrossEntropy", "dice", "tversky", "categorical_generalized_cross_entropy",
 ]
 
 from .values import (EPSILON, _FLOAT, _axes, _drop, _elem_type, _is_symbolic, _like, _num_classes, _probabilities,
@@ -49,4 +51,6 @@ from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCr
                       LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError,
                       MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy, SquaredHinge,
                       _ProbabilisticLoss, _simple_loss)
-from .lookup import ALIASES, _CLASSES, _FUNCTIONS, get, serialize
+from .overlap import (CategoricalGeneralizedCrossEntropy, Dice, Tversky, categorical_generalized_cross_entropy, dice,
+                      tversky)
+from .lookup import ALIASES, _CLASSES, _FUNCTIONS, deserialize, get, serialize

@@ -1,7 +1,7 @@
 """Losses by name: ``get`` (a string, a function, a config or a ``Loss``) and ``serialize``."""
 from __future__ import annotations
 
-__all__ = ["get", "serialize"]
+__all__ = ["get", "serialize", "deserialize"]
 
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +11,7 @@ from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCr
                       LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError,
                       MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy, SquaredHinge)
 from .loss import Loss, LossFunctionWrapper
+from .overlap import CategoricalGeneralizedCrossEntropy, Dice, Tversky, dice, tversky
 from .functions import (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
                         categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber,
                         kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error,
@@ -22,7 +23,8 @@ _CLASSES: dict[str, type[Loss]] = {
     c.__name__: c for c in (SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
                             MeanSquaredError, MeanAbsoluteError, Huber, Hinge, SquaredHinge, CategoricalHinge,
                             LogCosh, Poisson, KLDivergence, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
-                            CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)
+                            CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
+                            CategoricalGeneralizedCrossEntropy)
 }
 #: String identifiers accepted by ``get`` (and ``compile(loss=...)``), as in Keras.
 ALIASES: dict[str, Callable[[], Loss]] = {
@@ -42,6 +44,7 @@ ALIASES: dict[str, Callable[[], Loss]] = {
     "cosine_similarity": CosineSimilarity,
     "binary_focal_crossentropy": BinaryFocalCrossentropy,
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky, "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
     **_CLASSES,
 }
 _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
@@ -55,6 +58,7 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
     poisson: Poisson, kl_divergence: KLDivergence, mean_absolute_percentage_error: MeanAbsolutePercentageError,
     mean_squared_logarithmic_error: MeanSquaredLogarithmicError, cosine_similarity: CosineSimilarity,
     binary_focal_crossentropy: BinaryFocalCrossentropy, categorical_focal_crossentropy: CategoricalFocalCrossentropy,
+    dice: Dice, tversky: Tversky,
 }
 
 
@@ -90,6 +94,19 @@ def get(identifier: Any, argument: str = "loss") -> Loss | None:
         return LossFunctionWrapper(identifier)
     raise ValueError(f"Could not interpret loss identifier for argument `{argument}`. "
                      f"Received: {argument}={identifier!r}")
+
+
+def deserialize(config: Any, custom_objects: dict | None = None) -> Loss:
+    """Keras's ``keras.losses.deserialize``: the loss a config dict (or a name) describes; ``custom_objects``
+    classes first.
+
+    Example:
+        >>> deserialize({"class_name": "Huber", "config": {"delta": 2.0}}).delta
+        2.0
+    """
+    if isinstance(config, dict) and config.get("class_name") in (custom_objects or {}):
+        return custom_objects[config["class_name"]].from_config(config.get("config") or {})
+    return get(config, "config")
 
 
 def serialize(loss: Loss) -> dict[str, Any]:

@@ -14,8 +14,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["moments", "normalize", "batch_normalization", "layer_normalization", "rms_normalization", "glu",
-           "hard_silu", "hard_swish", "hard_tanh", "celu", "sparse_plus", "squareplus", "threshold", "soft_shrink",
-           "hard_shrink", "tanh_shrink", "sparsemax", "multi_hot", "dot_product_attention", "psnr", "polar"]
+           "hard_silu", "hard_swish", "hard_tanh", "celu", "sparse_plus", "sparse_sigmoid", "squareplus", "threshold",
+           "soft_shrink", "hard_shrink", "tanh_shrink", "sparsemax", "multi_hot", "dot_product_attention", "psnr", "polar"]
 
 import math
 from typing import Any
@@ -176,6 +176,17 @@ def sparse_plus(x: Any) -> Value:
     low = emit(b, "LessOrEqual", [v, as_value(-1.0, b, like=v)])
     high = emit(b, "GreaterOrEqual", [v, as_value(1.0, b, like=v)])
     return emit(b, "Where", [low, as_value(0.0, b, like=v), emit(b, "Where", [high, v, mid])])
+
+
+@symbolic
+def sparse_sigmoid(x: Any) -> Value:
+    """0 at or below -1, ``(x + 1) / 2`` between, 1 at or above 1 (Keras's piecewise-linear sigmoid)."""
+    v = _float(x)
+    b = v.builder
+    low = emit(b, "LessOrEqual", [v, as_value(-1.0, b, like=v)])
+    high = emit(b, "GreaterOrEqual", [v, as_value(1.0, b, like=v)])
+    return emit(b, "Where", [low, as_value(0.0, b, like=v),
+                             emit(b, "Where", [high, as_value(1.0, b, like=v), (v + 1.0) * 0.5])])
 
 
 @symbolic

@@ -1,7 +1,7 @@
 """The optimizer base class: state as Variables, the update as a pure function emitted in graph ops."""
 from __future__ import annotations
 
-__all__ = ["Optimizer", "StepCounter"]
+__all__ = ["Optimizer", "StepCounter", "apply_constraints"]
 
 import re
 from collections.abc import Callable, Sequence
@@ -260,13 +260,15 @@ class Optimizer:
             read: a Variable's current graph value (slots, ``iterations``).
             variables: the trained Variables; ``params`` their values, ``grads`` their gradients.
             lr: the float32 learning-rate input.
+
+        A weight's ``constraint`` projects its new value, after the update, as Keras's ``apply`` does.
         """
         self.build(variables)
         iterations = read(self.iterations)
         slot_vars = [self.slots(v) for v in variables]
         slot_vals = [{k: read(sv) for k, sv in slots.items()} for slots in slot_vars]
         new_params, new_slots = self.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
-        updates = list(zip(variables, new_params))
+        updates = list(zip(variables, apply_constraints(variables, new_params)))
         for slots, news in zip(slot_vars, new_slots):
             updates += [(sv, news[k]) for k, sv in slots.items()]
         updates.append((self.iterations, iterations + 1))
@@ -354,6 +356,39 @@ class StepCounter(Variable):
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def apply_constraints(variables: Sequence[Variable], new_params: Sequence[Value]) -> list[Value]:
+    """Each updated weight through its Variable's ``constraint`` (if any), Keras's
+    ``variable.assign(variable.constraint(variable))`` after the update, in graph ops.
+
+    Example:
+        >>> from onnxforge import constraints
+        >>> from onnxforge.graph import GraphBuilder
+        >>> b = GraphBuilder()
+        >>> w = Variable(np.zeros(2, np.float32))
+        >>> w.constraint = constraints.NonNeg()
+        >>> p = b.input("p", onnx.TensorProto.FLOAT, (2,))
+        >>> apply_constraints([w], [p])[0].builder.nodes[-1].op_type
+        'Max'
+    """
+    out = []
+    for var, new in zip(variables, new_params):
+        constraint = getattr(var, "constraint", None)
+        if constraint is None:
+            out.append(new)
+            continue
+        projected = constraint(new)
+        projected = projected.__onnx_value__() if hasattr(projected, "__onnx_value__") else projected
+        if not isinstance(projected, Value):
+            raise TypeError(f"The constraint {constraint!r} of {var.name!r} must return a tensor computed from its "
+                            f"argument with keras.ops (it runs inside the training graph). Received: {projected!r}")
+        if projected.dtype is not None and new.dtype is not None and projected.dtype != new.dtype:
+            projected = projected.builder.op("Cast", [projected], to=new.dtype, shape=projected.shape)
+        projected.dtype = projected.dtype or new.dtype
+        projected.shape = projected.shape if projected.shape is not None else new.shape
+        out.append(projected)
+    return out
+
+
 def _snake(name: str) -> str:
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()

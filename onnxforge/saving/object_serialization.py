@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, initializers, keras_objects, losses, metrics, optimizers, regularizers
+from .. import activations, constraints, initializers, keras_objects, losses, metrics, optimizers, regularizers
 from ..custom_objects import lookup
 from ..layers import Layer
 from ..layers.serialization import deserialize as deserialize_layer
@@ -126,6 +126,7 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
     readers: dict[str, Callable[[dict], Any]] = {
         "keras.losses": losses.get, "keras.metrics": metrics.deserialize, "keras.optimizers": optimizers.deserialize,
         "keras.initializers": initializers.deserialize, "keras.regularizers": regularizers.deserialize,
+        "keras.constraints": constraints.deserialize,
     }
     # Keras's backend-specific classes live deeper (``keras.src.backend.torch.optimizers.torch_adam``).
     reader = readers.get(module) or next((r for m, r in readers.items() if f".{m.split('.')[-1]}." in f".{module}."),

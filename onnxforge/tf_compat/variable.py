@@ -52,7 +52,8 @@ class Variable(_variables.Variable, metaclass=_VariableType):
 
     ``validate_shape``, ``caching_device``, ``synchronization``, ``aggregation`` and
     ``experimental_enable_variable_lifting`` only place or share the variable in TensorFlow and are
-    accepted; ``variable_def`` / ``import_scope`` (TensorFlow 1 protos) and ``constraint`` are refused.
+    accepted; ``variable_def`` / ``import_scope`` (TensorFlow 1 protos) are refused. ``constraint`` (a
+    projection the optimizer applies after each update) becomes ``variable.constraint``.
     A second positional string is read as the name, as onnxforge's own ``Variable(value, name)``.
     """
 
@@ -63,8 +64,7 @@ class Variable(_variables.Variable, metaclass=_VariableType):
                  **kwargs: Any):
         if isinstance(trainable, str):   # onnxforge's Variable(value, "name") order
             trainable, name = None, trainable
-        for arg, value in (("variable_def", variable_def), ("import_scope", import_scope),
-                           ("constraint", constraint)):
+        for arg, value in (("variable_def", variable_def), ("import_scope", import_scope)):
             if value is not None:
                 raise NotImplementedError(f"tf.Variable: {arg} is not supported. Received: {arg}={value!r}")
         if initial_value is None:
@@ -79,5 +79,6 @@ class Variable(_variables.Variable, metaclass=_VariableType):
             name = "Variable" if count == 0 else f"Variable_{count}"
         super().__init__(initial_value, name=name, trainable=True if trainable is None else bool(trainable),
                          dtype=dtype, **kwargs)
+        self.constraint = constraint
         if shape is not None and tuple(shape) != self.shape and None not in tuple(shape):
             raise ValueError(f"tf.Variable: initial_value has shape {self.shape}, not shape={tuple(shape)}.")

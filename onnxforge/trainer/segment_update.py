@@ -65,10 +65,14 @@ class SegmentUpdate:
                       run_all: Callable[[Callable[[int], Any], Sequence[int]], list[Any]],
                       parts: int | None = None) -> SegmentUpdate | None:
         """The ranged update of ``bucket`` in ``parts`` ranges (default: ``shards``), or ``None`` where it would
-        not be exact (``elementwise_update``) or would not pay (ranges under ``MIN_SEGMENT`` elements)."""
+        not be exact (``elementwise_update``; a weight with a ``constraint``) or would not pay (ranges under
+        ``MIN_SEGMENT`` elements)."""
         parts = min(parts or shards, bucket.size // MIN_SEGMENT)
         if parts < 2 or not elementwise_update(optimizer)[0]:
             return None
+        if any(getattr(var, "constraint", None) is not None for var, _, _ in bucket.members):
+            return None   # a weight constraint (MaxNorm) reads whole tensors: the one-program update applies it
+
         plan = plan_segments(bucket.members, parts)
         programs = [build_segment_apply(optimizer, segments, shards, advance=j == 0) for j, segments in enumerate(plan)]
         return cls(optimizer, programs, device, run_all)

@@ -64,8 +64,10 @@ def test_dense_errors():
         layer(L.Input(shape=(5,)))
     with pytest.raises(ValueError, match=r'"fc2".*min_ndim=2.*ndim=1'):
         L.Dense(2, name="fc2")(L.Input(batch_shape=(3,)))
-    with pytest.raises(NotImplementedError, match="kernel_constraint"):
-        L.Dense(2, kernel_constraint="max_norm")
+    with pytest.raises(ValueError, match="kernel_constraint=3"):
+        L.Dense(2, kernel_constraint=3)
+    with pytest.raises(ValueError, match="bias_constraint='no_such'"):
+        L.Dense(2, bias_constraint="no_such")
 
 
 def test_set_weights_errors():

@@ -14,6 +14,7 @@ from typing import Any
 from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
+from ...constraints import serialize as serialize_constraint
 from ...graph import emit as _ops
 from ..base import auto_name
 from ..keras_tensor import KerasTensor
@@ -116,7 +117,8 @@ class GroupQueryAttention(MultiHeadAttention):
             "kernel_regularizer": regularizers_mod.serialize(self._kernel_regularizer),
             "bias_regularizer": regularizers_mod.serialize(self._bias_regularizer),
             "activity_regularizer": regularizers_mod.serialize(self._activity_regularizer),
-            "kernel_constraint": None, "bias_constraint": None, "seed": self.seed})
+            "kernel_constraint": serialize_constraint(self._kernel_constraint),
+            "bias_constraint": serialize_constraint(self._bias_constraint), "seed": self.seed})
         return config
 
 

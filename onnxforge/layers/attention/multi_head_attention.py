@@ -25,6 +25,7 @@ import numpy as np
 from ...graph.shape_inference import fill_shapes
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
+from ...constraints import check_constraint, serialize as serialize_constraint
 from ...graph import Value
 from ...graph import emit as _ops
 from ..base import Layer
@@ -130,10 +131,8 @@ class MultiHeadAttention(Layer):
         if flash_attention and dropout > 0.0:
             raise ValueError("Dropout is not supported when flash attention is enabled. Please set dropout to 0.0 to "
                              "use flash attention.")
-        for arg, value in (("kernel_constraint", kernel_constraint), ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"{self.name}: weight constraints are not supported by onnxforge. "
-                                          f"Received: {arg}={value!r}")
+        self._kernel_constraint = check_constraint(self.name, "kernel_constraint", kernel_constraint)
+        self._bias_constraint = check_constraint(self.name, "bias_constraint", bias_constraint)
         self._dropout = float(dropout)
         self._use_bias, self._use_gate = bool(use_bias), bool(use_gate)
         if output_shape:
@@ -179,6 +178,7 @@ class MultiHeadAttention(Layer):
         return dict(kernel_initializer=self._kernel_initializer.clone(),
                     bias_initializer=self._bias_initializer.clone(), kernel_regularizer=self._kernel_regularizer,
                     bias_regularizer=self._bias_regularizer, activity_regularizer=self._activity_regularizer,
+                    kernel_constraint=self._kernel_constraint, bias_constraint=self._bias_constraint,
                     dtype=self.dtype)
 
     def _projection(self, name: str, input_shape: tuple, last_dims: list[int], activation: Any = None,
@@ -369,4 +369,5 @@ class MultiHeadAttention(Layer):
                 "kernel_regularizer": regularizers_mod.serialize(self._kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self._bias_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self._activity_regularizer),
-                "kernel_constraint": None, "bias_constraint": None, "seed": self.seed}
+                "kernel_constraint": serialize_constraint(self._kernel_constraint),
+                "bias_constraint": serialize_constraint(self._bias_constraint), "seed": self.seed}

@@ -28,9 +28,10 @@ import numpy as np
 from ... import activations as activations_mod
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
+from ... import constraints as constraints_mod
 from ...graph import Value, onnx_dtype
 from ..base import Layer
-from ..core import check_positive_int, no_constraint
+from ..core import check_positive_int, set_constraints
 from . import _ops
 
 
@@ -62,7 +63,7 @@ class _RecurrentCell(Layer):
         implementation = kwargs.pop("implementation", 2)
         super().__init__(**kwargs)
         self.units = check_positive_int(self.name, "units", units)
-        no_constraint(self.name, kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+        set_constraints(self, kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
                       bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
         self.use_bias = bool(use_bias)
@@ -101,12 +102,14 @@ class _RecurrentCell(Layer):
                              f"Received: input_shape={tuple(input_shape)}")
         width = self.gates * self.units
         self.kernel = self.add_weight(shape=(input_dim, width), initializer=self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
+                                      name="kernel", regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer,
-                                                name="recurrent_kernel", regularizer=self.recurrent_regularizer)
+                                                name="recurrent_kernel", regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
         if self.use_bias:
             self.bias = self.add_weight(shape=self._bias_shape(), initializer=self._bias_init(), name="bias",
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
     def _bias_shape(self) -> tuple:
@@ -193,7 +196,9 @@ class _RecurrentCell(Layer):
             "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
             "recurrent_regularizer": regularizers_mod.serialize(self.recurrent_regularizer),
             "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
-            "kernel_constraint": None, "recurrent_constraint": None, "bias_constraint": None,
+            "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints_mod.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints_mod.serialize(self.bias_constraint),
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed,
         })
         return config

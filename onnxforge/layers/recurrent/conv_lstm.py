@@ -27,11 +27,12 @@ import numpy as np
 from ... import activations as activations_mod
 from ... import initializers as initializers_mod
 from ... import regularizers as regularizers_mod
+from ... import constraints as constraints_mod
 from ...graph import Value
 from ...ops import _conv_utils as cu
 from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
-from ..core import apply_activation, check_positive_int
+from ..core import apply_activation, check_positive_int, set_constraints
 from . import _ops as rnn_ops
 from ._scan import scan
 
@@ -87,11 +88,8 @@ class _ConvLSTM(Layer):
         if stateful:
             raise ValueError(f"Layer {self.name}: stateful=True is not supported by onnxforge (compiled programs keep "
                              "no state between batches). Received: stateful=True")
-        for arg, value in (("kernel_constraint", kernel_constraint), ("recurrent_constraint", recurrent_constraint),
-                           ("bias_constraint", bias_constraint)):
-            if value is not None:
-                raise NotImplementedError(f"Layer {self.name}: weight constraints are not supported. Received: "
-                                          f"{arg}={value!r}")
+        set_constraints(self, kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                        bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
         self.recurrent_activation = activations_mod.get(recurrent_activation)
         self.use_bias = bool(use_bias)
@@ -147,12 +145,15 @@ class _ConvLSTM(Layer):
             raise ValueError(f"Layer {self.name} needs a known channel dimension. Received: input_shape={shape}")
         f, cell = self.filters, self.cell
         cell.kernel = cell.add_weight(shape=(*self.kernel_size, channels, 4 * f), initializer=self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
+                                      name="kernel", regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         cell.recurrent_kernel = cell.add_weight(shape=(*self.kernel_size, f, 4 * f), name="recurrent_kernel",
                                                 initializer=self.recurrent_initializer,
-                                                regularizer=self.recurrent_regularizer)
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint)
         cell.bias = cell.add_weight(shape=(4 * f,), initializer=self._bias_init(), name="bias",
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint) if self.use_bias else None
         cell.built = True
         self.input_spec = InputSpec(ndim=self.rank + 3, axes={-1: channels})
 
@@ -272,8 +273,11 @@ class _ConvLSTM(Layer):
                 "kernel_regularizer": reg(self.kernel_regularizer),
                 "recurrent_regularizer": reg(self.recurrent_regularizer),
                 "bias_regularizer": reg(self.bias_regularizer),
-                "activity_regularizer": reg(self.activity_regularizer), "kernel_constraint": None,
-                "recurrent_constraint": None, "bias_constraint": None, "dropout": 0.0, "recurrent_dropout": 0.0,
+                "activity_regularizer": reg(self.activity_regularizer),
+                "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
+                "recurrent_constraint": constraints_mod.serialize(self.recurrent_constraint),
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint),
+                "dropout": 0.0, "recurrent_dropout": 0.0,
                 "seed": self.seed, "return_sequences": self.return_sequences, "return_state": self.return_state,
                 "go_backwards": self.go_backwards, "stateful": False}
 

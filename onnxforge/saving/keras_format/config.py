@@ -142,8 +142,7 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
             return
         owner = f"layer {config.get('name', '?')!r} ({class_name})"
     elif module.startswith("keras.constraints"):
-        problems.append(f"{owner}: weight constraints are not supported ({class_name})")
-        return
+        return   # plain numbers and axes: onnxforge.constraints reads Keras's configs as they are
     else:
         cls = _object_class(entry)
     if class_name == "Bidirectional" and isinstance(config.get("layer"), dict):
