@@ -25,7 +25,12 @@ VARIANTS = [
 
 
 def _pair(fn, **kw):
+    """Both models from fresh name counters, so automatically named layers are named alike whatever ran before."""
+    from onnxforge import layers as of_layers
+
     kw = dict(input_shape=SHAPE, weights=None, **kw)
+    keras.backend.clear_session()
+    of_layers.clear_session()
     return getattr(applications, fn)(**kw), getattr(keras.applications, fn)(**kw)
 
 

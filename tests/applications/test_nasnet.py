@@ -25,6 +25,7 @@ def theirs():
     """Keras's NASNet-A Mobile (5 classes, logits) with its weights moved off their initial values."""
     from keras.src.applications.nasnet import NASNet
 
+    keras.backend.clear_session()   # fresh name counters: automatically named layers compare alike
     model = NASNet(SHAPE, weights=None, classes=5, classifier_activation=None, **MOBILE)
     rng = np.random.default_rng(0)
     model.set_weights([np.abs(w) + rng.random(w.shape).astype(np.float32) if "moving_variance" in v.path
@@ -49,6 +50,9 @@ def _close(a, b, rtol=1e-4):
 
 
 def test_same_layers_weights_and_predictions_as_keras(theirs, images, expected):
+    from onnxforge import layers as of_layers
+
+    of_layers.clear_session()
     ours = applications.NASNetMobile(input_shape=SHAPE, weights=None, classes=5, classifier_activation=None)
     assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
     # Weight paths differ only by Keras's name scopes (onnxforge has none); names and shapes are Keras's.

@@ -67,7 +67,5 @@ class RandomShear(_AffineLayer):
         return self._transform(images, self._draw(images))
 
     def get_config(self):
-        def plain(v):
-            return list(v) if isinstance(v, tuple) else v
-        return {**super().get_config(), "x_factor": plain(self._factor_args[0]),
-                "y_factor": plain(self._factor_args[1])}
+        # Keras 3.15 writes each factor as its (low, high) range; the constructor reads that form back.
+        return {**super().get_config(), "x_factor": list(self.x_factor), "y_factor": list(self.y_factor)}
