@@ -24,6 +24,7 @@ from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
+from ..utils import tree
 from .variable import Variable
 from ..initializers import Initializer
 from ..layers import InputSpec
@@ -53,11 +54,12 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "callbacks", "initializers", "activations", "regularizers", "constraints", "datasets", "saving",
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
-           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications"]
+           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
-              "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing"):
+              "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing",
+              "tree"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `from keras.applications.resnet50 import preprocess_input` and the other families' modules.
 sys.modules[f"{__name__}.applications"] = applications
