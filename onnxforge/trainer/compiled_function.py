@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from ..eager.tape import record_run, wants_record
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.host_inputs import host_arrays
@@ -133,13 +134,14 @@ class CompiledFunction:
         if active_trace() is not None or self._run_eagerly():
             return self.python_function(*args, **kwargs)
         tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
+        given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
         tree = map_structure(lambda x: _host(x) if _is_array(x) else x, tree)
         key = _signature(tree)
         traced = self._traces.get(key)
         if traced is None:
             traced = self._traces[key] = self._trace(tree)
         arrays = [x for x in _leaves(tree) if _is_array(x)]
-        return self._run(traced, arrays)
+        return self._run(traced, arrays, given if len(given) == len(arrays) else arrays)
 
     def _trace(self, tree: Any) -> _Traced:
         b = GraphBuilder(float32_fallback=True)
@@ -179,17 +181,31 @@ class CompiledFunction:
         step.trackers = trackers
         return _Traced(step, template, results)
 
-    def _run(self, traced: _Traced, arrays: list[np.ndarray]) -> Any:
-        values = traced.step.run_outputs(arrays)
+    def _run(self, traced: _Traced, arrays: list[np.ndarray], originals: list[Any]) -> Any:
+        step = traced.step
+        runner = step.runner
+        # Inside an eager GradientTape a function without an optimizer is one more recorded run: the tape
+        # differentiates through its program like through any eager call's.
+        recordings = [] if step.learning_rates else wants_record(originals, [var for var, _ in runner.params])
+        fixed = {name: np.array(var.numpy(), copy=True) for var, name, _ in runner.state} if recordings else {}
+        values = step.run_outputs(arrays)
+        results: list[tuple[Any, str]] = []
 
         def fill(slot: _Slot) -> Any:
             if slot.kind == "output":
-                return as_eager(np.asarray(values[slot.payload]))
+                out = as_eager(np.asarray(values[slot.payload]))
+                results.append((out, runner.outputs[slot.payload]))
+                return out
             if slot.kind == "result":
                 return traced.results[slot.payload].result()
             return slot.payload
 
-        return map_structure(fill, traced.template)
+        out = map_structure(fill, traced.template)
+        if recordings:
+            host = {name: (orig, a) for name, orig, a in zip(step.data_inputs, originals, arrays)}
+            record_run(recordings, step, runner.model, host, {name: var for var, name in runner.params}, fixed,
+                       results)
+        return out
 
 
 def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False) -> CompiledFunction:

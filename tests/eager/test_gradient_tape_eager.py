@@ -346,3 +346,22 @@ def _without_penalty(model, x, y, loss_fn):
     with tf.GradientTape() as tape:
         loss_value = loss_fn(y, model(x, training=True))
     return tape.gradient(loss_value, model.trainable_weights)
+
+
+def test_a_compiled_function_inside_an_eager_tape_is_recorded():
+    """A ``tf.function`` forward (no optimizer) called inside an eager tape is one recorded run; its Dropout
+    mask is replayed from the random state the call started from."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dropout(0.5)])
+
+    @tf.function
+    def forward(x):
+        return model(x, training=True) * 2.0
+
+    x = np.random.default_rng(0).random((6, 3)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        y = forward(x)
+        loss = tf.reduce_sum(y)
+    kernel_grad, bias_grad = tape.gradient(loss, model.trainable_weights)
+    mask = (np.asarray(y) != 0).astype(np.float32)   # Dropout's kept units of this very call (scale 2)
+    np.testing.assert_allclose(kernel_grad, x.T @ (mask * 4.0), rtol=1e-5)
+    np.testing.assert_allclose(bias_grad, (mask * 4.0).sum(0), rtol=1e-5)
