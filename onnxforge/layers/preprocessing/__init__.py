@@ -10,6 +10,7 @@ from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
 from .random_crop import RandomCrop
+from .random_erasing import RandomErasing
 from .random_shear import RandomShear
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
@@ -22,4 +23,5 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
-           "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment"]
+           "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
+           "RandomErasing"]
