@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ...graph import Value
 from ...graph import emit as _ops
 from ..regularization import standard_normal
 from .image_base import ImageAugmentationLayer, factor_pair
