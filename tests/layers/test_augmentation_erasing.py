@@ -1,7 +1,8 @@
-"""RandomErasing against real Keras 3 (torch backend): for the same drawn uniforms (fed to the traced graph,
-turned into Keras's ``batch_masks`` / ``apply_erasing`` / ``fill_value``) the training output equals Keras's
-``transform_images``; boxes, probabilities and fills behave per image; identity at inference; configs equal
-Keras's and ``.keras`` files load both ways; every graph passes the full ONNX checker (``trace`` checks it)."""
+"""RandomErasing and RandomGaussianBlur against real Keras 3 (torch backend): for the same drawn uniforms (fed
+to the traced graph, turned into Keras's transformation dict) the training output equals Keras's
+``transform_images``; boxes, probabilities, fills and blurs behave per image; identity at inference; configs
+equal Keras's and ``.keras`` files load both ways; every graph passes the full ONNX checker (``trace`` checks
+it)."""
 from __future__ import annotations
 
 import math
@@ -182,3 +183,98 @@ def test_keras_files_load_both_ways(tmp_path):
     erasing = next(layer for layer in loaded.layers if type(layer).__name__ == "RandomErasing")
     assert erasing.scale == (0.1, 0.2) and erasing.value_range == [0, 1]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), _np(kmodel.predict(x, verbose=0)), atol=1e-4)
+
+
+# RandomGaussianBlur: per-image probability and threshold, then one (sigma_x, sigma_y) for the batch.
+
+BLUR_CASES = {
+    "default": lambda K: K.RandomGaussianBlur(),
+    "wide": lambda K: K.RandomGaussianBlur(factor=(0.4, 0.9), kernel_size=5, sigma=(0.3, 1.0)),
+    "clipped_01": lambda K: K.RandomGaussianBlur(kernel_size=7, sigma=0.8, value_range=(0.1, 0.9)),
+    "cf": lambda K: K.RandomGaussianBlur(kernel_size=(5, 5), data_format="channels_first"),
+}
+
+
+def _blur_noise(n):
+    return ([R.uniform(size=(n, 1, 1, 1)).astype("float32") for _ in range(2)]
+            + [np.array(v, "float32").reshape(1, 1, 1, 1) for v in R.uniform(size=2)])
+
+
+@pytest.mark.parametrize("name", list(BLUR_CASES))
+def test_blur_equals_keras_for_the_same_draws(name):
+    layer = BLUR_CASES[name](keras.layers)
+    images = IMAGES / 255.0 if name.endswith("01") else IMAGES
+    if name == "cf":
+        images = np.ascontiguousarray(np.moveaxis(images, -1, 1))
+    ours = trace(BLUR_CASES[name](L), (images.shape[1:], np.float32), training=True)
+    noise = _blur_noise(B)
+    assert len(ours.noise_names) == 4
+    got = ours(images, noise=noise)
+    apply = noise[1].reshape(-1) < _lerp(noise[0].reshape(-1), layer.factor)
+    sigma = np.array([_lerp(noise[k].reshape(()), layer.sigma) + np.float32(1e-6) for k in (2, 3)], "float32")
+    want = _np(layer.transform_images(_tensor(images),
+                                      {"should_apply_blur": _tensor(apply), "blur_factor": _tensor(sigma)}))
+    assert 0 < apply.sum() < B and not np.allclose(want, images)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * images.max())
+
+
+def test_blur_keeps_the_mass_of_an_inner_point_and_separates_the_axes():
+    image = np.zeros((1, 9, 9, 1), "float32")
+    image[0, 4, 4, 0] = 100.0
+    traced = trace(L.RandomGaussianBlur(factor=(1.0, 1.0), kernel_size=5, sigma=(0.0, 1.0)),
+                   ((9, 9, 1), np.float32), training=True)
+    fixed = [np.zeros((1, 1, 1, 1), "float32"), np.zeros((1, 1, 1, 1), "float32")]
+    out = traced(image, noise=fixed + [np.full((1, 1, 1, 1), 0.9, "float32"), np.zeros((1, 1, 1, 1), "float32")])
+    assert abs(out.sum() - 100.0) < 1e-3
+    # sigma_y = 1e-6: the blur runs along the row only (sigma_x = 0.9).
+    np.testing.assert_allclose(out[0, :, :, 0].sum(axis=1), [0, 0, 0, 0, 100, 0, 0, 0, 0], atol=1e-3)
+    assert (out[0, 4, 2:7, 0] > 1).all() and out[0, 4, 4, 0] < 100
+
+
+def test_blur_identity_at_inference_and_where_not_drawn():
+    layer = L.RandomGaussianBlur(value_range=(0, 255))
+    np.testing.assert_array_equal(trace(layer, (IMAGES.shape[1:], np.float32))(IMAGES), IMAGES)
+    traced = trace(layer, (IMAGES.shape[1:], np.float32), training=True)
+    never = [np.zeros((B, 1, 1, 1), "float32"), np.full((B, 1, 1, 1), 0.99, "float32")]
+    out = traced(IMAGES, noise=never + [np.full((1, 1, 1, 1), 0.5, "float32")] * 2)
+    np.testing.assert_array_equal(out, IMAGES)
+    single = L.RandomGaussianBlur(factor=(1.0, 1.0))(IMAGES[0], training=True)
+    assert single.shape == IMAGES[0].shape and not np.array_equal(single, IMAGES[0])
+
+
+def test_blur_arguments_are_checked_like_keras():
+    with pytest.raises(ValueError, match="kernel_size=4"):
+        L.RandomGaussianBlur(kernel_size=4)
+    with pytest.raises(ValueError, match="sigma=2"):
+        L.RandomGaussianBlur(sigma=2)
+    with pytest.raises(ValueError, match="square"):
+        L.RandomGaussianBlur(kernel_size=(3, 5))
+
+
+@pytest.mark.parametrize("name", list(BLUR_CASES))
+def test_blur_config_equals_keras_and_round_trips(name):
+    ours, theirs = BLUR_CASES[name](L), BLUR_CASES[name](keras.layers)
+    config, want = ours.get_config(), theirs.get_config()
+    for key in set(want) - {"name", "dtype", "trainable"}:
+        assert config[key] == (list(want[key]) if isinstance(want[key], tuple) else want[key]), key
+    assert type(ours).from_config(config).get_config() == config
+
+
+def test_blur_keras_files_load_both_ways(tmp_path):
+    x = R.uniform(0, 255, size=(4, 6, 6, 3)).astype("float32")
+    model = onnxforge.Sequential([L.Input((6, 6, 3)), L.RandomGaussianBlur(kernel_size=5, sigma=(0.2, 0.7)),
+                                  L.Flatten(), L.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    assert np.isfinite(model.fit(x / 255.0, np.zeros((4, 2), "float32"), verbose=0).history["loss"]).all()
+    for program in model.compiled_programs.values():
+        check_full(program.model)
+    model.save(tmp_path / "ours.keras")
+    theirs = keras.saving.load_model(tmp_path / "ours.keras")
+    assert type(theirs.layers[0]).__name__ == "RandomGaussianBlur" and theirs.layers[0].kernel_size == (5, 5)
+    np.testing.assert_allclose(_np(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), rtol=1e-5,
+                               atol=1e-5)
+    inp = keras.Input((6, 6, 3))
+    kmodel = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.RandomGaussianBlur()(inp))))
+    kmodel.save(tmp_path / "theirs.keras")
+    loaded = onnxforge.keras.saving.load_model(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), _np(kmodel.predict(x, verbose=0)), atol=1e-3)

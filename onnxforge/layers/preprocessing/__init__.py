@@ -11,6 +11,7 @@ from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
 from .random_crop import RandomCrop
 from .random_erasing import RandomErasing
+from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
@@ -24,4 +25,4 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
-           "RandomErasing"]
+           "RandomErasing", "RandomGaussianBlur"]
