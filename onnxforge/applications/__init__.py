@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from . import imagenet_utils
-from . import densenet, inception_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception
+from . import densenet, inception_resnet_v2, inception_v3, resnet, resnet50, resnet_v2, vgg16, vgg19, xception
 from . import mobilenet, mobilenet_v2, mobilenet_v3, nasnet
 from . import convnext, efficientnet, efficientnet_v2
 from .convnext import ConvNeXtBase, ConvNeXtLarge, ConvNeXtSmall, ConvNeXtTiny, ConvNeXtXLarge
@@ -23,6 +23,7 @@ from .efficientnet import (EfficientNetB0, EfficientNetB1, EfficientNetB2, Effic
                            EfficientNetB5, EfficientNetB6, EfficientNetB7)
 from .efficientnet_v2 import (EfficientNetV2B0, EfficientNetV2B1, EfficientNetV2B2, EfficientNetV2B3,
                               EfficientNetV2L, EfficientNetV2M, EfficientNetV2S)
+from .inception_resnet_v2 import InceptionResNetV2
 from .inception_v3 import InceptionV3
 from .mobilenet import MobileNet
 from .mobilenet_v2 import MobileNetV2
@@ -35,11 +36,13 @@ from .vgg19 import VGG19
 from .xception import Xception
 
 __all__ = ["imagenet_utils",
-           "densenet", "inception_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19", "xception",
+           "densenet", "inception_resnet_v2", "inception_v3", "resnet", "resnet50", "resnet_v2", "vgg16", "vgg19",
+           "xception",
            "mobilenet", "mobilenet_v2", "mobilenet_v3", "nasnet", "convnext", "efficientnet", "efficientnet_v2",
            "DenseNet121", "DenseNet169", "DenseNet201", "ResNet50", "ResNet101", "ResNet152",
            "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
-           "InceptionV3", "Xception", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
+           "InceptionV3", "InceptionResNetV2", "Xception", "MobileNet", "MobileNetV2", "MobileNetV3Small",
+           "MobileNetV3Large",
            "NASNetMobile", "NASNetLarge",
            "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
            "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
