@@ -16,7 +16,8 @@ def test_builders_and_family_modules_are_reachable_as_in_keras():
         family = importlib.import_module(f"onnxforge.keras.applications.{module}")
         assert family is getattr(applications, module)
         assert callable(family.preprocess_input) and callable(family.decode_predictions)
-    from onnxforge.keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input  # noqa: F401
+    from onnxforge.keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
+    assert MobileNetV2 is applications.MobileNetV2 and preprocess_input is applications.mobilenet_v2.preprocess_input
     names = [n for n in dir(tf.keras.applications) if n[0].isupper()]
     assert len(names) >= 40
     assert tf.keras.applications.InceptionResNetV2 is applications.InceptionResNetV2
