@@ -25,6 +25,7 @@ from ..keras_objects import register_builtin_classes
 from ..models import Model, Sequential
 from ..tracing import current_trace
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/convnext/"
 #: variant -> (sha256 of the file with the classifier, of the ``_notop`` file), as Keras checks them.
@@ -243,15 +244,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [255.0]
     """
     return x
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds``; see ``imagenet_utils.decode_predictions``.
-
-    Example:
-        >>> decode_predictions([[0.5, 0.5]])
-        Traceback (most recent call last):
-        ...
-        ValueError: `decode_predictions` expects a batch of predictions (i.e. a 2D array of shape (samples, 1000)). Received array with shape: (1, 2)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)

@@ -20,6 +20,7 @@ from typing import Any
 from .. import backend_config, layers
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 # Keras's md5 of each (with top, without top) file, by the blocks per dense stage.
@@ -92,10 +93,7 @@ def DenseNet(blocks: Any, include_top: bool = True, weights: Any = "imagenet", i
     x = layers.BatchNormalization(axis=_AXIS, epsilon=_EPS, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
 
-    if include_top:
-        x = imagenet_utils.classifier_top(x, classes, classifier_activation, weights)
-    else:
-        x = imagenet_utils.pooled_features(x, pooling, named=True)
+    x = imagenet_utils.top_or_pooled(x, include_top, classes, classifier_activation, weights, pooling, named=True)
 
     model = Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
     if weights == "imagenet" and tuple(blocks) not in WEIGHTS_HASHES:
@@ -167,14 +165,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [-2.118, -2.036, -1.804]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``).
-
-    Example:
-        >>> decode_predictions([[0.0] * 10])
-        Traceback (most recent call last):
-        ValueError: `decode_predictions` expects a batch of predictions ... Received array with shape: (1, 10)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = ["preprocess_input", "decode_predictions", "obtain_input_shape", "correct_pad", "validate_activation",
            "check_weights_argument", "load_application_weights", "input_layer", "model_inputs", "classifier_top",
-           "pooled_features",
+           "pooled_features", "top_or_pooled",
            "CLASS_INDEX_PATH"]
 
 import json
@@ -251,3 +251,12 @@ def pooled_features(x: Any, pooling: str | None, named: bool = False, avg_name: 
     if pooling is not None:
         raise ValueError(f"`pooling` should be None, 'avg' or 'max'. Received: pooling={pooling!r}")
     return x
+
+
+def top_or_pooled(x: Any, include_top: bool, classes: int, classifier_activation: Any, weights: Any,
+                  pooling: str | None, **pool_names: Any) -> Any:
+    """The end of a builder: the ImageNet classifier (``classifier_top``) with ``include_top``, else the
+    features as ``pooling`` asks (``pooled_features``, which takes ``named`` / ``avg_name`` / ``max_name``)."""
+    if include_top:
+        return classifier_top(x, classes, classifier_activation, weights)
+    return pooled_features(x, pooling, **pool_names)

@@ -26,6 +26,7 @@ from .. import backend_config, layers
 from ..keras_objects import register_builtin_classes
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
 WEIGHTS = (("inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5", "e693bd0210a403b3192acc6073ad2e96"),
@@ -169,10 +170,7 @@ def InceptionResNetV2(include_top: bool = True, weights: Any = "imagenet", input
     x = inception_resnet_block(x, 1.0, "block8", 10, activation=None)
     x = conv2d_bn(x, 1536, 1, name="conv_7b")
 
-    if include_top:
-        x = imagenet_utils.classifier_top(x, classes, classifier_activation, weights)
-    else:
-        x = imagenet_utils.pooled_features(x, pooling)
+    x = imagenet_utils.top_or_pooled(x, include_top, classes, classifier_activation, weights, pooling)
 
     model = Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
     file_name, file_hash = WEIGHTS[0 if include_top else 1]
@@ -189,14 +187,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [-1.0, 0.0, 1.0]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``).
-
-    Example:
-        >>> decode_predictions([[0.0] * 10])
-        Traceback (most recent call last):
-        ValueError: `decode_predictions` expects a batch of predictions ... Received array with shape: (1, 10)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)

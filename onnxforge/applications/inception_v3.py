@@ -20,6 +20,7 @@ from typing import Any
 from .. import backend_config, layers
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
 WEIGHTS = (("inception_v3_weights_tf_dim_ordering_tf_kernels.h5", "9a0d58056eeedaa3f26cb7ebd46da564"),
@@ -121,10 +122,7 @@ def InceptionV3(include_top: bool = True, weights: Any = "imagenet", input_tenso
     for i in range(2):
         x = _block8(x, i)
 
-    if include_top:
-        x = imagenet_utils.classifier_top(x, classes, classifier_activation, weights)
-    else:
-        x = imagenet_utils.pooled_features(x, pooling)
+    x = imagenet_utils.top_or_pooled(x, include_top, classes, classifier_activation, weights, pooling)
 
     model = Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
     file_name, file_hash = WEIGHTS[0 if include_top else 1]
@@ -141,14 +139,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [-1.0, 0.0, 1.0]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``).
-
-    Example:
-        >>> decode_predictions([[0.0] * 10])
-        Traceback (most recent call last):
-        ValueError: `decode_predictions` expects a batch of predictions ... Received array with shape: (1, 10)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)

@@ -22,6 +22,7 @@ from .. import backend_config, layers
 from ..layers.keras_tensor import KerasTensor
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 BASE_WEIGHT_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
 # Keras's md5 of each ImageNet file: (with top, without top).
@@ -240,8 +241,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [0.0, 255.0]
     """
     return x
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``)."""
-    return imagenet_utils.decode_predictions(preds, top=top)

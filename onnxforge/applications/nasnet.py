@@ -19,6 +19,7 @@ from typing import Any
 from .. import backend_config, layers
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/"
 # (file name in Keras's cache, origin, md5) by (default size, include_top).
@@ -221,8 +222,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [[-1.0, 1.0]]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``)."""
-    return imagenet_utils.decode_predictions(preds, top=top)

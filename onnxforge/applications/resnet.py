@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .. import backend_config, layers
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 # Keras's md5 of each (with top, without top) file.
@@ -75,10 +76,7 @@ def ResNet(stack_fn: Callable[[Any], Any], preact: bool, use_bias: bool, include
         x = _bn(x, "post_bn")
         x = layers.Activation("relu", name="post_relu")(x)
 
-    if include_top:
-        x = imagenet_utils.classifier_top(x, classes, classifier_activation, weights)
-    else:
-        x = imagenet_utils.pooled_features(x, pooling, named=True)
+    x = imagenet_utils.top_or_pooled(x, include_top, classes, classifier_activation, weights, pooling, named=True)
 
     model = Model(imagenet_utils.model_inputs(input_tensor, img_input), x, name=name)
     file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
@@ -208,14 +206,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [-103.939, -116.779, -123.68]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``).
-
-    Example:
-        >>> decode_predictions([[0.0] * 10])
-        Traceback (most recent call last):
-        ValueError: `decode_predictions` expects a batch of predictions ... Received array with shape: (1, 10)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)

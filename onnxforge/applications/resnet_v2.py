@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import decode_predictions  # one for every family, as in Keras
 from .resnet import ResNet, stack_residual_blocks_v2
 
 
@@ -79,14 +80,3 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
         [-1.0, 0.0, 1.0]
     """
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-def decode_predictions(preds: Any, top: int = 5) -> list[list[tuple[str, str, float]]]:
-    """The ``top`` ImageNet classes of each row of ``preds`` (see ``imagenet_utils.decode_predictions``).
-
-    Example:
-        >>> decode_predictions([[0.0] * 10])
-        Traceback (most recent call last):
-        ValueError: `decode_predictions` expects a batch of predictions ... Received array with shape: (1, 10)
-    """
-    return imagenet_utils.decode_predictions(preds, top=top)
