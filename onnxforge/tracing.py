@@ -174,7 +174,9 @@ class TraceContext:
 
         Updates chain: later reads of ``var`` in the same program see ``new_value``, and the program's
         output for ``var`` is its last update (Keras applies every ``assign`` of a step in order). Inference
-        programs keep only the updates made ``in_inference`` (a stateful RNN's states)."""
+        programs keep only the updates made ``in_inference``: a stateful RNN's states and every
+        ``Variable.assign`` in a layer's ``call()`` (Keras assigns in every mode), not the statistics that
+        built-in layers update only in training."""
         if self.training or in_inference:
             self.input_of(var)  # the state pair needs the input even if the layer never read it
             if new_value.dtype is None:

@@ -138,13 +138,14 @@ class Variable:
         """Replace the value. The shape must match.
 
         From the host, the value is copied now. Inside a traced program (a custom ``train_step``, a layer's
-        ``call`` in training) a symbolic value is assigned in the graph instead: later reads in the same step
-        see it, and the program outputs it as the Variable's new state, as Keras's ``assign`` does. In a
-        custom ``train_step`` a host value is assigned in the graph too (every step, like the code says).
+        ``call`` in any mode: ``fit``, ``evaluate``, ``predict``, an eager call) a symbolic value is assigned
+        in the graph instead: later reads in the same step see it, and the program outputs it as the
+        Variable's new state, which persists after the run, as Keras's ``assign`` does. In a custom
+        ``train_step`` a host value is assigned in the graph too (every step, like the code says).
         """
         ctx = _active_trace()
         if ctx is not None and (_is_symbolic(value) or getattr(ctx, "assigns_in_graph", False)):
-            return ctx.assign_variable(self, value)
+            return ctx.assign_variable(self, value, in_inference=True)
         array = np.asarray(value, dtype=self.dtype)
         if array.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {array.shape} to variable {self.name!r} "
@@ -157,14 +158,14 @@ class Variable:
         """``assign(self + delta)`` (in the graph inside a traced program, like ``assign``)."""
         ctx = _active_trace()
         if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
-            return ctx.assign_variable(self, self.__onnx_value__() + delta)
+            return ctx.assign_variable(self, self.__onnx_value__() + delta, in_inference=True)
         return self.assign(self.numpy() + np.asarray(delta, dtype=self.dtype))
 
     def assign_sub(self, delta: Any) -> Any:
         """``assign(self - delta)`` (in the graph inside a traced program, like ``assign``)."""
         ctx = _active_trace()
         if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
-            return ctx.assign_variable(self, self.__onnx_value__() - delta)
+            return ctx.assign_variable(self, self.__onnx_value__() - delta, in_inference=True)
         return self.assign(self.numpy() - np.asarray(delta, dtype=self.dtype))
 
     @property
