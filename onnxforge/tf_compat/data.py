@@ -1,28 +1,52 @@
 """``tf.data``: ``Dataset`` is onnxforge's in-memory ``keras.utils.Dataset``, which ``fit`` accepts.
 
-It has ``from_tensor_slices`` and the methods tutorials chain (``shuffle``, ``batch``, ``map``,
-``prefetch``, ``cache``, ``take``, ``skip``, ``repeat``, ``filter``, ``unbatch``); iterating it yields
-``EagerTensor`` batches. Readers of files and generators (``TFRecordDataset``, ``from_generator``) are not
-here: load the data into arrays, or use a ``keras.utils.PyDataset``.
+It has tf.data's sources (``from_tensor_slices``, ``from_tensors``, ``range``, ``from_generator``, ``zip``,
+``counter``, ``sample_from_datasets``, ``choose_from_datasets``) and the methods programs chain (``shuffle``,
+``batch``, ``padded_batch``, ``map``, ``filter``, ``window``, ``flat_map``, ``interleave``, ``prefetch``,
+``cache``, ...); iterating it yields ``EagerTensor`` elements. Readers of files (``TFRecordDataset``,
+``TextLineDataset``) are not here: load the data into arrays, or use a ``keras.utils.PyDataset``.
 
 Example:
     >>> import numpy as np
     >>> ds = Dataset.from_tensor_slices((np.arange(4.0), np.arange(4))).batch(2).prefetch(AUTOTUNE)
     >>> [y.tolist() for _, y in ds]
     [[0, 1], [2, 3]]
+    >>> experimental.cardinality(ds) == 2, INFINITE_CARDINALITY
+    (True, -1)
 """
 from __future__ import annotations
 
-__all__ = ["Dataset", "AUTOTUNE", "experimental"]
+__all__ = ["Dataset", "AUTOTUNE", "experimental", "Options", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY"]
 
+import enum
 import types
+from typing import Any
 
 from ..utils.dataset import AUTOTUNE, Dataset
+from ..utils.dataset_methods import INFINITE as INFINITE_CARDINALITY
+from ..utils.dataset_methods import UNKNOWN as UNKNOWN_CARDINALITY
+from ..utils.dataset_methods import Options
 
-experimental = types.SimpleNamespace(AUTOTUNE=AUTOTUNE)
+
+class AutoShardPolicy(enum.IntEnum):
+    """``tf.data.experimental.AutoShardPolicy`` (accepted in ``Options``; onnxforge shards nothing)."""
+    OFF = -1
+    AUTO = 0
+    FILE = 1
+    DATA = 2
+    HINT = 3
 
 
-def __getattr__(name: str) -> None:
-    raise AttributeError(f"onnxforge's tf.data has only Dataset (in memory: from_tensor_slices) and AUTOTUNE; "
-                         f"tf.data.{name} is not supported. Load the data into NumPy arrays, or use a "
-                         f"keras.utils.PyDataset.")
+def _cardinality(dataset: Dataset) -> int:
+    return dataset.cardinality()
+
+
+experimental = types.SimpleNamespace(
+    AUTOTUNE=AUTOTUNE, INFINITE_CARDINALITY=INFINITE_CARDINALITY, UNKNOWN_CARDINALITY=UNKNOWN_CARDINALITY,
+    cardinality=_cardinality, AutoShardPolicy=AutoShardPolicy,
+    sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets)
+
+
+def __getattr__(name: str) -> Any:
+    raise AttributeError(f"onnxforge's tf.data has Dataset (in memory), Options and AUTOTUNE; tf.data.{name} is not "
+                         "supported. Load the data into NumPy arrays, or use a keras.utils.PyDataset.")

@@ -27,50 +27,20 @@ from typing import Any
 import numpy as np
 
 from ..eager_tensor import as_eager
+from .dataset_methods import EXTRA_STAGES, DatasetMethods
+from .dataset_structure import as_element
+from .dataset_structure import call_spread as _call
+from .dataset_structure import leaves as _leaves
+from .dataset_structure import map_leaves as _map_leaves
+from .dataset_structure import split_batch as _split_batch
+from .dataset_structure import stack as _stack
 
 #: Accepted wherever tf.data takes ``tf.data.AUTOTUNE`` (``prefetch``, ``num_parallel_calls``).
 AUTOTUNE = -1
 _UNKNOWN = -2
 
 
-def _map_leaves(fn: Callable[[Any], Any], structure: Any) -> Any:
-    if isinstance(structure, tuple):
-        return tuple(_map_leaves(fn, s) for s in structure)
-    if isinstance(structure, list):
-        return [_map_leaves(fn, s) for s in structure]
-    if isinstance(structure, dict):
-        return {k: _map_leaves(fn, v) for k, v in structure.items()}
-    return fn(structure)
-
-
-def _leaves(structure: Any) -> list[Any]:
-    if isinstance(structure, (tuple, list)):
-        return [leaf for s in structure for leaf in _leaves(s)]
-    if isinstance(structure, dict):
-        return [leaf for k in structure for leaf in _leaves(structure[k])]
-    return [structure]
-
-
-def _stack(elements: list[Any]) -> Any:
-    first = elements[0]
-    if isinstance(first, (tuple, list)):
-        return type(first)(_stack([e[i] for e in elements]) for i in range(len(first)))
-    if isinstance(first, dict):
-        return {k: _stack([e[k] for e in elements]) for k in first}
-    return np.stack([np.asarray(e) for e in elements])
-
-
-def _split_batch(batch: Any) -> list[Any]:
-    n = len(_leaves(batch)[0])
-    return [_map_leaves(lambda a, i=i: a[i], batch) for i in range(n)]
-
-
-def _call(fn: Callable[..., Any], element: Any) -> Any:
-    """tf.data's calling convention: a tuple element is spread over the function's arguments."""
-    return fn(*element) if isinstance(element, tuple) else fn(element)
-
-
-class Dataset:
+class Dataset(DatasetMethods):
     """An iterable, re-iterable pipeline over in-memory elements.
 
     Build one with ``Dataset.from_tensor_slices(arrays)`` (one element per row) or get one from
@@ -217,7 +187,7 @@ def _shuffle(it: Iterator[Any], buffer_size: int, seed: int | None, reshuffle: b
 
 def _map(it: Iterator[Any], fn: Callable[..., Any]) -> Iterator[Any]:
     for element in it:
-        yield _call(fn, element)
+        yield as_element(_call(fn, element))
 
 
 def _filter(it: Iterator[Any], predicate: Callable[..., Any]) -> Iterator[Any]:
@@ -242,7 +212,7 @@ def _repeat(it: Iterator[Any], count: int | None) -> Iterator[Any]:
 
 
 _STAGES = {"batch": _batch, "unbatch": _unbatch, "shuffle": _shuffle, "map": _map, "filter": _filter,
-           "take": _take, "skip": _skip, "repeat": _repeat}
+           "take": _take, "skip": _skip, "repeat": _repeat, **EXTRA_STAGES}
 
 
 # ---------------------------------------------------------------------- split_dataset

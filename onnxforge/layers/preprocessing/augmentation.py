@@ -57,12 +57,26 @@ class _RandomImageLayer(Layer):
         return h, w
 
     def call(self, inputs, training=True):
+        # Keras's BaseImagePreprocessingLayer: a batch, one image (a tf.data ``map`` before ``batch``), or a
+        # dict whose "images" entry is transformed.
+        data = dict(inputs) if isinstance(inputs, dict) else None
+        images = data["images"] if data is not None else inputs
         if not training:
             return inputs
-        if len(inputs.shape) != 4:
-            raise ValueError(f"{type(self).__name__} {self.name!r} expects batched images (rank 4). Received shape "
-                             f"{_ops.static_shape(inputs)}")
-        return self._augment(inputs)
+        rank = len(images.shape)
+        if rank not in (3, 4):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: expected image tensor to have rank 3 (single "
+                             f"image) or 4 (batch of images). Received: shape={_ops.static_shape(images)}")
+        b = images.builder
+        if rank == 3:
+            images = b.op("Unsqueeze", [images, _ops.ints(b, [0])], shape=(1, *images.shape))
+        out = self._augment(images)
+        if rank == 3:
+            out = b.op("Squeeze", [out, _ops.ints(b, [0])], shape=None if out.shape is None else tuple(out.shape[1:]))
+        if data is None:
+            return out
+        data["images"] = out
+        return data
 
     def _augment(self, images: Value) -> Value:
         return self._transform(images, self._draw(images))
