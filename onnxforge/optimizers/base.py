@@ -52,6 +52,9 @@ class Optimizer:
 
     #: Learning rate used when the subclass does not say otherwise.
     default_learning_rate = 0.001
+    #: Whether ``update_step`` reads each element of a weight alone, so the update may be cut into element
+    #: ranges (``compiler/segment_apply.py``); one that takes a norm or a mean over a weight says False.
+    elementwise = True
 
     def __init__(self, learning_rate: Any, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, use_ema: bool = False,
@@ -128,6 +131,11 @@ class Optimizer:
         """``[(slot name, initial value), ...]`` created for every trained weight."""
         return []
 
+    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of ``slot`` for a weight of ``shape`` (the weight's own, unless a factored moment says
+        otherwise: Adafactor's row and column statistics)."""
+        return shape
+
     def build(self, var_list: Sequence[Variable]) -> None:
         """Create the slots of every weight in ``var_list`` that has none yet (idempotent)."""
         for var in var_list:
@@ -136,8 +144,8 @@ class Optimizer:
             slots = {}
             for slot, init in self.slot_specs():
                 name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_{slot}"
-                slots[slot] = Variable(np.full(var.shape, init, dtype=var.dtype), name=name, trainable=False,
-                                       dtype=var.dtype)
+                slots[slot] = Variable(np.full(self.slot_shape(slot, tuple(var.shape)), init, dtype=var.dtype),
+                                       name=name, trainable=False, dtype=var.dtype)
                 self._slot_order.append(slots[slot])
             self._slots[var.uid] = slots
 

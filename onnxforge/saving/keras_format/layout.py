@@ -45,6 +45,7 @@ _SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
     "Adamax": [("momentum", "norm")],
     "Adadelta": [("accumulated_grad", "accumulated_delta_var")],
     "Ftrl": [("accumulator", "linear")],
+    "Adafactor": [("r", "c", "velocity")],
 }
 
 
