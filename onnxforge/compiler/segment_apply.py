@@ -87,6 +87,8 @@ def elementwise_update(optimizer: Any) -> tuple[bool, str]:
         return False, "clipping by norm reads whole tensors"
     if optimizer.loss_scale_factor is not None:
         return False, "loss_scale_factor"
+    if optimizer.use_ema:
+        return False, "use_ema (the averages are kept by the one-program update)"
     return True, ""
 
 
