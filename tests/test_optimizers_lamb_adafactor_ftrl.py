@@ -183,3 +183,46 @@ def test_swap_ema_weights_matches_keras(oracle, c):
         np.testing.assert_allclose(result, want[f"f{k}/evaluate"], rtol=1e-4)
         for i, w in enumerate(model.get_weights()):
             np.testing.assert_allclose(w, want[f"f{k}/after_evaluate{i}"], rtol=1e-4, atol=2e-6)
+
+
+# ------------------------------------------------------------------------------------------ no oracle needed
+@pytest.mark.parametrize("cls", [optimizers.Lamb, optimizers.Adafactor, optimizers.Ftrl])
+def test_configs_round_trip_with_ema_and_schedules(cls):
+    opt = cls(learning_rate=of.keras.optimizers.schedules.deserialize(SCHEDULE), use_ema=True, ema_momentum=0.9,
+              ema_overwrite_frequency=4, weight_decay=0.01, clipnorm=2.0)
+    config = opt.get_config()
+    assert config["use_ema"] is True and config["ema_overwrite_frequency"] == 4
+    again = optimizers.deserialize(json.loads(json.dumps(optimizers.serialize(opt))))
+    assert type(again) is cls and again.get_config() == config
+    assert type(of.keras.optimizers.get(cls.__name__.lower())) is cls
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match=r"ema_momentum.*Received: ema_momentum=1.5"):
+        optimizers.Lamb(use_ema=True, ema_momentum=1.5)
+    with pytest.raises(ValueError, match=r"ema_overwrite_frequency.*Received: ema_overwrite_frequency=0.5"):
+        optimizers.SGD(use_ema=True, ema_overwrite_frequency=0.5)
+    for arg, value in [("initial_accumulator_value", -0.1), ("learning_rate_power", 0.5),
+                       ("l1_regularization_strength", -1.0), ("l2_shrinkage_regularization_strength", -1.0)]:
+        with pytest.raises(ValueError, match=rf"`{arg}`.*Received: {arg}={value}"):
+            optimizers.Ftrl(**{arg: value})
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        optimizers.Adafactor(gradient_accumulation_steps=2)
+
+
+def test_swap_needs_an_ema_optimizer():
+    data = _data()
+    model = of.keras.Sequential([of.keras.Input((3,)), of.keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="use_ema=True.*Received: use_ema=False"):
+        model.fit(data["x"], data["y"], validation_data=(data["x"], data["y"]), verbose=0,
+                  callbacks=[of.keras.callbacks.SwapEMAWeights()])
+
+
+def test_adafactor_factors_rank_two_and_up_only():
+    opt = optimizers.Adafactor()
+    shapes = {shape: {k: v.shape for k, v in opt.slots(of.Variable(np.zeros(shape, np.float32))).items()}
+              for shape in SHAPES}
+    assert shapes[(3, 2)] == {"r": (3,), "c": (2,), "velocity": (3, 2)}
+    assert shapes[(2, 3, 4)] == {"r": (2, 3), "c": (2, 4), "velocity": (2, 3, 4)}
+    assert shapes[(4,)] == {"r": (), "c": (), "velocity": (4,)}
