@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-    "BackupAndRestore", "TensorBoard",
+    "BackupAndRestore", "TensorBoard", "SwapEMAWeights",
 ]
 
 from .backup_and_restore import BackupAndRestore
@@ -22,5 +22,6 @@ from .history import History, ProgbarLogger
 from .lambda_callback import LambdaCallback
 from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from .model_checkpoint import ModelCheckpoint, save_weights_npz  # noqa: F401  (save_weights_npz: tests, users)
+from .swap_ema_weights import SwapEMAWeights
 from .tensorboard import TensorBoard
 from .terminate_on_nan import TerminateOnNaN

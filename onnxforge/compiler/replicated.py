@@ -40,6 +40,7 @@ from ..graph import GraphBuilder, Value
 from ..losses import batch_size
 from ..optimizers import Optimizer
 from ..optimizers.base import apply_constraints
+from ..optimizers.ema import ema_graph
 from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
@@ -329,6 +330,9 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
     new_params, new_slots = optimizer.update_graph(b, trained, params, [grads[v.uid] for v in trained], slot_vals,
                                                    lr, iterations)
     state: list[tuple[Variable, Value, Value]] = []
+    if getattr(optimizer, "use_ema", False):   # as Optimizer.apply_graph: the averages follow the update, before the constraints
+        new_params, averages = ema_graph(optimizer, b, ctx.read, trained, new_params, iterations)
+        state += [(avg, ctx.read(avg), _typed(new, ctx.read(avg))) for avg, new in averages]
     for var, p_in, p_new in zip(trained, params, apply_constraints(trained, new_params)):
         state.append((var, p_in, _typed(p_new, p_in)))
     for slots, vals, news in zip(slot_vars, slot_vals, new_slots):

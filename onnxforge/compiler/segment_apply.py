@@ -69,8 +69,9 @@ class SegmentProgram:
 def elementwise_update(optimizer: Any) -> tuple[bool, str]:
     """Whether ``optimizer``'s update may be cut into element ranges, and if not, why.
 
-    Built-in optimizers (SGD, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RMSprop, Adagrad) update element by
-    element (Nadam's momentum-schedule product is a per-step scalar); clipping by norm looks at a whole tensor
+    Built-in optimizers (SGD, Adam, AdamW, Nadam, Adamax, Adadelta, Lion, RMSprop, Adagrad, Ftrl) update element
+    by element (Nadam's momentum-schedule product is a per-step scalar); Lamb's trust ratio and Adafactor's
+    factored moments and RMS read whole tensors (``Optimizer.elementwise``); clipping by norm looks at a whole tensor
     (``clipnorm``) or at all of them (``global_clipnorm``), and a subclass that overrides the update may look
     anywhere.
     """
@@ -80,10 +81,14 @@ def elementwise_update(optimizer: Any) -> tuple[bool, str]:
     if kind.update_graph is not Optimizer.update_graph or not kind.update_step.__module__.startswith(
             "onnxforge.optimizers"):
         return False, f"{kind.__name__} defines its own update"
+    if not kind.elementwise:
+        return False, f"{kind.__name__}'s update reads whole tensors (norms, means)"
     if optimizer.clipnorm or optimizer.global_clipnorm:
         return False, "clipping by norm reads whole tensors"
     if optimizer.loss_scale_factor is not None:
         return False, "loss_scale_factor"
+    if optimizer.use_ema:
+        return False, "use_ema (the averages are kept by the one-program update)"
     return True, ""
 
 

@@ -11,10 +11,13 @@ from typing import Any
 
 from . import schedules
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .base import Optimizer
+from .ftrl import Ftrl
+from .lamb import Lamb
 from .lion import Lion
 from .loss_scale import LossScaleOptimizer
 from .nadam import Nadam
@@ -22,11 +25,12 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion", "RMSprop", "Adagrad",
-           "LossScaleOptimizer", "schedules", "get", "serialize", "deserialize", "ALIASES"]
+           "Lamb", "Adafactor", "Ftrl", "LossScaleOptimizer", "schedules", "get", "serialize", "deserialize", "ALIASES"]
 
 #: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
 ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "nadam": Nadam, "adamax": Adamax,
-                                       "adadelta": Adadelta, "lion": Lion, "rmsprop": RMSprop, "adagrad": Adagrad}
+                                       "adadelta": Adadelta, "lion": Lion, "rmsprop": RMSprop, "adagrad": Adagrad,
+                                       "lamb": Lamb, "adafactor": Adafactor, "ftrl": Ftrl}
 
 
 def get(identifier: Any, argument: str = "optimizer") -> Optimizer:

@@ -12,6 +12,7 @@ import onnx
 
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
+from .ema import check_ema_arguments, ema_graph, overwrite_with_averages
 from .learning_rate import LearningRate, _scalar
 
 #: ``apply_gradients`` outside a trace, and the ``GradientTape`` class ``minimize`` records with
@@ -46,12 +47,19 @@ class Optimizer:
         clipvalue: clip each gradient entry to [-clipvalue, clipvalue].
         global_clipnorm: clip all gradients together to this global L2 norm.
         loss_scale_factor: the loss is multiplied by it and the gradients divided by it.
-        use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps: only the defaults.
+        use_ema: keep an exponential moving average of each trained weight (``average`` Variables updated in
+            the step graph; ``fit`` ends with the weights set to them; ``SwapEMAWeights`` swaps them in).
+        ema_momentum: the average's momentum, in [0, 1] (0.99).
+        ema_overwrite_frequency: every this many steps the weights are replaced by their averages (None).
+        gradient_accumulation_steps: only the default (None).
         name: prefix of the optimizer's variables.
     """
 
     #: Learning rate used when the subclass does not say otherwise.
     default_learning_rate = 0.001
+    #: Whether ``update_step`` reads each element of a weight alone, so the update may be cut into element
+    #: ranges (``compiler/segment_apply.py``); one that takes a norm or a mean over a weight says False.
+    elementwise = True
 
     def __init__(self, learning_rate: Any, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, use_ema: bool = False,
@@ -64,17 +72,17 @@ class Optimizer:
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
                              f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
-        if use_ema or gradient_accumulation_steps:
-            raise ValueError("use_ema and gradient_accumulation_steps are not supported by onnxforge optimizers "
-                             f"yet. Received: use_ema={use_ema!r}, gradient_accumulation_steps="
-                             f"{gradient_accumulation_steps!r}")
+        if gradient_accumulation_steps:
+            raise ValueError("gradient_accumulation_steps is not supported by onnxforge optimizers yet. Received: "
+                             f"gradient_accumulation_steps={gradient_accumulation_steps!r}")
+        check_ema_arguments(use_ema, ema_momentum, ema_overwrite_frequency)
         self.name = name or _snake(type(self).__name__)
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.loss_scale_factor = loss_scale_factor
-        self.use_ema = False
+        self.use_ema = bool(use_ema)
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.gradient_accumulation_steps = None
@@ -84,6 +92,8 @@ class Optimizer:
         self._step_mirror: int | None = None
         self._slots: dict[int, dict[str, Variable]] = {}
         self._slot_order: list[Variable] = []
+        self._averages: dict[int, Variable] = {}   # use_ema: each trained weight's moving average
+        self._averaged: list[Variable] = []        # the weights behind them, in creation order
         self._exclude_ids: set[int] = set()
         self._exclude_pattern: re.Pattern[str] | None = None
 
@@ -128,16 +138,26 @@ class Optimizer:
         """``[(slot name, initial value), ...]`` created for every trained weight."""
         return []
 
+    def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of ``slot`` for a weight of ``shape`` (the weight's own, unless a factored moment says
+        otherwise: Adafactor's row and column statistics)."""
+        return shape
+
     def build(self, var_list: Sequence[Variable]) -> None:
         """Create the slots of every weight in ``var_list`` that has none yet (idempotent)."""
         for var in var_list:
             if var.uid in self._slots:
                 continue
+            if self.use_ema:
+                name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_average"
+                self._averages[var.uid] = Variable(np.zeros(var.shape, dtype=var.dtype), name=name,
+                                                   trainable=False, dtype=var.dtype)
+                self._averaged.append(var)
             slots = {}
             for slot, init in self.slot_specs():
                 name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_{slot}"
-                slots[slot] = Variable(np.full(var.shape, init, dtype=var.dtype), name=name, trainable=False,
-                                       dtype=var.dtype)
+                slots[slot] = Variable(np.full(self.slot_shape(slot, tuple(var.shape)), init, dtype=var.dtype),
+                                       name=name, trainable=False, dtype=var.dtype)
                 self._slot_order.append(slots[slot])
             self._slots[var.uid] = slots
 
@@ -152,8 +172,23 @@ class Optimizer:
 
     @property
     def variables(self) -> list[Variable]:
-        """``iterations`` then every slot, in creation order (the order ``get_weights`` uses)."""
-        return [self.iterations] + list(self._slot_order)
+        """``iterations``, the EMA averages (``use_ema``), then every slot, in creation order (the order
+        ``get_weights`` uses; Keras creates the averages before the slots too)."""
+        return [self.iterations] + [self._averages[v.uid] for v in self._averaged] + list(self._slot_order)
+
+    def average_of(self, var: Variable) -> Variable:
+        """The moving average of ``var`` (``use_ema``; built on demand)."""
+        self.build([var])
+        return self._averages[var.uid]
+
+    def averaged_pairs(self) -> list[tuple[Variable, Variable]]:
+        """``(weight, its moving average)`` for every averaged weight, in creation order."""
+        return [(v, self._averages[v.uid]) for v in self._averaged]
+
+    def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
+        """Keras's end of ``fit``: with ``use_ema``, each weight of ``var_list`` takes its moving average."""
+        if self.use_ema:
+            overwrite_with_averages(self, var_list)
 
     def get_weights(self) -> list[np.ndarray]:
         return [v.numpy() for v in self.variables]
@@ -268,7 +303,10 @@ class Optimizer:
         slot_vars = [self.slots(v) for v in variables]
         slot_vals = [{k: read(sv) for k, sv in slots.items()} for slots in slot_vars]
         new_params, new_slots = self.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
-        updates = list(zip(variables, apply_constraints(variables, new_params)))
+        averages: list[tuple[Variable, Value]] = []
+        if self.use_ema:   # Keras: the averages follow the update, before the constraints
+            new_params, averages = ema_graph(self, b, read, variables, new_params, iterations)
+        updates = list(zip(variables, apply_constraints(variables, new_params))) + averages
         for slots, news in zip(slot_vars, new_slots):
             updates += [(sv, news[k]) for k, sv in slots.items()]
         updates.append((self.iterations, iterations + 1))
@@ -324,7 +362,7 @@ class Optimizer:
             "learning_rate": serialize(lr) if isinstance(lr, LearningRateSchedule) else
             (lr if not callable(lr) else None),
             "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-            "clipvalue": self.clipvalue, "use_ema": False, "ema_momentum": self.ema_momentum,
+            "clipvalue": self.clipvalue, "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
             "ema_overwrite_frequency": self.ema_overwrite_frequency, "loss_scale_factor": self.loss_scale_factor,
             "gradient_accumulation_steps": None,
         }

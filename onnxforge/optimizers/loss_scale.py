@@ -176,6 +176,9 @@ class LossScaleOptimizer(Optimizer):
         new_scale = b.op("Where", [finite, grown, scale * 0.5], dtype=_FLOAT, shape=())
         return updates + [(self.step_counter, new_counter), (self.dynamic_scale, new_scale)]
 
+    def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
+        self.inner_optimizer.finalize_variable_values(var_list)
+
     def update_graph(self, *args: Any, **kwargs: Any) -> Any:
         return self.inner_optimizer.update_graph(*args, **kwargs)
 

@@ -270,6 +270,9 @@ class FitMixin:
             if getattr(train_source, "exhausted", False) and epoch < epochs - 1:
                 warnings.warn("fit(): your input ran out of data; interrupting training.", stacklevel=2)
                 break
+        finalize = getattr(self.optimizer, "finalize_variable_values", None)
+        if finalize is not None and epochs > 0:   # Keras: use_ema leaves the weights at their moving averages
+            finalize(self.trainable_weights)
         callback_list.on_train_end(training_logs)
         return callback_list.history
 

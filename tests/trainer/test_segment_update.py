@@ -89,6 +89,7 @@ OPTIMIZERS = {
     "adamax": lambda: keras.optimizers.Adamax(0.01),
     "adadelta": lambda: keras.optimizers.Adadelta(1.0),
     "lion": lambda: keras.optimizers.Lion(0.01),
+    "ftrl": lambda: keras.optimizers.Ftrl(0.1, l1_regularization_strength=0.001, beta=0.1),
 }
 
 
@@ -164,3 +165,20 @@ def test_a_device_value_of_another_shape_is_refused_before_binding(monkeypatch, 
     kernel._set_device(ort.OrtValue.ortvalue_from_numpy(np.zeros(3, np.float32)))
     with pytest.raises(RuntimeError, match=f"{kernel.name}.*shape"):
         ranged.run([None, None], 0.01)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: keras.optimizers.Lamb(0.01, weight_decay=0.01), "whole tensors"),
+    (lambda: keras.optimizers.Adafactor(0.1), "whole tensors"),
+    (lambda: keras.optimizers.Adam(0.01, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=2), "use_ema"),
+], ids=["lamb", "adafactor", "adam_ema"])
+def test_whole_tensor_updates_and_averages_stay_one_program(monkeypatch, small_ranges, make, reason):
+    """Lamb's trust ratio and Adafactor's RMS read whole weights, and the EMA averages are not range slots: the
+    sharded step applies them in its one update program, exactly as the one-session step does."""
+    assert reason in elementwise_update(make())[1]
+    batches = _batches(3)
+    one = _train(monkeypatch, "1", make, batches)
+    two = _train(monkeypatch, "2", make, batches)
+    assert _step(two)._ranged is None and _step(two)._apply is not None
+    check_full(_step(two)._apply.model)
+    _assert_same_training(one, two)

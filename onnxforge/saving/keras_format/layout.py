@@ -45,6 +45,7 @@ _SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
     "Adamax": [("momentum", "norm")],
     "Adadelta": [("accumulated_grad", "accumulated_delta_var")],
     "Ftrl": [("accumulator", "linear")],
+    "Adafactor": [("r", "c", "velocity")],
 }
 
 
@@ -271,12 +272,16 @@ def trained_variables(opt: Optimizer, model: Any) -> list[Variable]:
 
 def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     """``opt``'s tensors in Keras 3's ``optimizer.variables`` order: ``iterations``, the learning rate
-    (unless it is a schedule or a callable), then the slots (grouped as Keras creates them)."""
+    (unless it is a schedule or a callable), the moving averages (``use_ema``), then the slots (grouped as Keras
+    creates them)."""
     refs = [StateRef(f"{opt.name}/iteration", opt.iterations, optimizer=opt)]
     lr = getattr(opt, "_learning_rate", None)
     if not isinstance(lr, LearningRateSchedule) and not callable(lr):
         refs.append(StateRef(f"{opt.name}/learning_rate", None, optimizer=opt))
     variables = trained_variables(opt, model)
+    averages = getattr(opt, "_averages", {})
+    # use_ema: Keras's base build creates the averages before any slot.
+    refs += [StateRef(averages[v.uid].name, averages[v.uid]) for v in variables if v.uid in averages]
     for group in _slot_groups(opt):
         for var in variables:
             slots = opt._slots[var.uid]
