@@ -37,11 +37,15 @@ class _DtypeStub:
     """``numpy.dtype(spec, align, copy)`` as a pickle asks for it; the byte order arrives in its state."""
 
     def __init__(self, spec: Any = None, align: Any = False, copy: Any = True) -> None:
+        if isinstance(spec, bytes):     # Python 2 pickles (CIFAR's) read with encoding="bytes"
+            spec = spec.decode("latin1")
         if not isinstance(spec, str) or not _DTYPE_SPEC.fullmatch(spec):
             raise pickle.UnpicklingError(f"a numpy dtype {spec!r} that these dataset files never hold")
         self.dtype = np.dtype(spec)
 
     def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) >= 2 and isinstance(state[1], bytes):
+            state = (state[0], state[1].decode("latin1"), *state[2:])
         if not (isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "=")):
             raise pickle.UnpicklingError(f"a numpy dtype state {state!r:.80} that is not a plain dtype's")
         if any(part is not None for part in state[2:5]):     # sub-array, field names, fields
@@ -117,7 +121,7 @@ def _from_bytes(data: Any, dtype: np.dtype, shape: tuple[int, ...], order: str) 
     if len(data) != count * dtype.itemsize:
         raise pickle.UnpicklingError(f"an array of shape {shape} and dtype {dtype} ({count * dtype.itemsize} "
                                      f"bytes) whose data holds {len(data)} bytes")
-    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order=order).copy()
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order=order).copy(order="K")
 
 
 def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:

@@ -63,6 +63,9 @@ def load_data(path: str = "reuters.npz", num_words: int | None = None, skip_top:
         raise ValueError(f"{_LOADER}: after filtering for sequences shorter than maxlen={maxlen}, no sequence was "
                          "kept. Increase maxlen.")
     xs = cut_vocabulary(xs, num_words, skip_top, oov_char)
+    if maxlen:
+        # Keras's length cut leaves a list of labels, so an empty split comes out as np.array([]) (float64).
+        labels = list(labels)
     split = int(len(xs) * (1 - test_split))
     return ((as_object_array(xs[:split]), np.array(labels[:split])),
             (as_object_array(xs[split:]), np.array(labels[split:])))
