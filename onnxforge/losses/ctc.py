@@ -134,8 +134,8 @@ def ctc_loss_values(target: Value, output: Value, target_length: Value, output_l
     extended, blocked = _extended_labels(b, labels, blank)
     # emissions (B, T, S): log-probabilities of each state's symbol, a product with the one-hot symbols
     log_probs = b.op("LogSoftmax", [logits], axis=-1)
-    onoff = b.const(np.asarray([0.0, 1.0], np_dtype(out_type)))
-    one_hot = b.op("OneHot", [extended, b.op("Squeeze", [classes]), onoff], axis=1)   # (B, C, S)
+    ids = b.op("Unsqueeze", [b.op("Range", [_i64(b, 0), b.op("Squeeze", [classes]), _i64(b, 1)]), _i64(b, [0, 2])])
+    one_hot = b.op("Cast", [b.op("Equal", [b.op("Unsqueeze", [extended, _i64(b, [1])]), ids])], to=out_type)  # (B,C,S)
     emissions = b.op("Transpose", [b.op("MatMul", [log_probs, one_hot])], perm=[1, 0, 2])
     zero = b.const(np.asarray(0.0, np_dtype(out_type)))
     unreachable = b.const(np.asarray(_UNREACHABLE, np_dtype(out_type)))

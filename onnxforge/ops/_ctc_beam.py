@@ -36,12 +36,15 @@ class _Beam:
     def active(self) -> bool:
         return self.new[0] != _NEG
 
-    def labels(self) -> list[int]:
+    def labels(self, merge_repeated: bool) -> list[int]:
         out, node = [], self
         while node.parent is not None:
             out.append(node.label)
             node = node.parent
-        return out[::-1]
+        out.reverse()
+        if merge_repeated:   # tf.compat.v1's decoder also collapses repeats of the decoded labels
+            out = [c for i, c in enumerate(out) if i == 0 or c != out[i - 1]]
+        return out
 
 
 class _Leaves:
@@ -62,7 +65,8 @@ class _Leaves:
         return total > _NEG and (len(self.items) < self.limit or total > self.bottom().new[0])
 
 
-def _decode_one(steps: np.ndarray, blank: int, beam_width: int, top_paths: int) -> tuple[list[list[int]], list]:
+def _decode_one(steps: np.ndarray, blank: int, beam_width: int, top_paths: int,
+                merge_repeated: bool) -> tuple[list[list[int]], list]:
     root = _Beam(None, -1)
     root.new = [0.0, 0.0, _NEG]
     leaves = _Leaves(beam_width)
@@ -105,13 +109,14 @@ def _decode_one(steps: np.ndarray, blank: int, beam_width: int, top_paths: int) 
     if len(best) < top_paths:
         raise ValueError(f"ctc_decode: the beam search kept {len(best)} paths, fewer than the requested "
                          f"top_paths={top_paths} (too few time steps or classes for that many).")
-    return [e.labels() for e in best[:top_paths]], [e.new[0] for e in best[:top_paths]]
+    return [e.labels(merge_repeated) for e in best[:top_paths]], [e.new[0] for e in best[:top_paths]]
 
 
 def beam_search(inputs: np.ndarray, sequence_lengths: np.ndarray, beam_width: int, top_paths: int,
-                mask_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+                mask_index: int | None, merge_repeated: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(decoded (top_paths, batch, max_time) int32 padded with -1, scores (batch, top_paths))`` of logits
-    ``inputs`` ``(batch, max_time, classes)``; ``mask_index`` is the blank (``None``: the last class)."""
+    ``inputs`` ``(batch, max_time, classes)``; ``mask_index`` is the blank (``None``: the last class);
+    ``merge_repeated`` collapses repeated labels of the decoded paths (tf.compat.v1's default, not Keras 3's)."""
     x = np.asarray(inputs)
     x = x.astype(np.float32) if x.dtype.kind != "f" or x.dtype == np.float16 else x
     batch, steps, classes = x.shape
@@ -126,7 +131,8 @@ def beam_search(inputs: np.ndarray, sequence_lengths: np.ndarray, beam_width: in
     decoded = np.full((top_paths, batch, steps), -1, np.int32)
     scores = np.zeros((batch, top_paths), x.dtype)
     for b in range(batch):
-        paths, logps = _decode_one(x[b, :lengths[b]].astype(np.float64), blank, beam_width, top_paths)
+        paths, logps = _decode_one(x[b, :lengths[b]].astype(np.float64), blank, beam_width, top_paths,
+                                   merge_repeated)
         for k, (path, logp) in enumerate(zip(paths, logps)):
             decoded[k, b, :len(path)] = path
             scores[b, k] = logp
