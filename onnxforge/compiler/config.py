@@ -49,16 +49,23 @@ class OutputConfig:
         return any(getattr(m, "sparse_labels", False) for _, m in self.metrics + self.weighted_metrics)
 
     @property
+    def sequence_labels(self) -> bool:
+        """Whether the targets are integer sequences ``(batch, max_length)`` whatever the output's shape (CTC)."""
+        return bool(getattr(self.loss, "sequence_labels", False))
+
+    @property
     def has_target(self) -> bool:
         return self.loss is not None or bool(self.metrics) or bool(self.weighted_metrics) or self.needs_target
 
     @property
     def target_shape(self) -> tuple:
+        if self.sequence_labels:
+            return (self.shape[0], None)
         return self.shape[:-1] if self.sparse_labels else self.shape
 
     @property
     def target_dtype(self) -> np.dtype:
-        return np.dtype(np.int64) if self.sparse_labels else np.dtype(np.float32)
+        return np.dtype(np.int64) if self.sparse_labels or self.sequence_labels else np.dtype(np.float32)
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """``keras.backend``: the few helpers Keras 3 keeps there (``epsilon``, ``floatx``, ``clear_session``,
 ``image_data_format``, dtype helpers, ``get_uid``, ``is_keras_tensor``); the settings are ``keras.config``'s.
+tf.keras 2's CTC helpers ``ctc_batch_cost`` and ``ctc_decode`` (softmax probabilities in, the last class the
+blank) are here too, since the classic OCR examples call them.
 
 Example:
     >>> from onnxforge.keras import backend
@@ -10,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["backend", "clear_session", "epsilon", "floatx", "get_uid", "get_value", "image_data_format",
+__all__ = ["backend", "clear_session", "ctc_batch_cost", "ctc_decode", "epsilon", "floatx", "get_uid", "get_value", "image_data_format",
            "is_float_dtype", "is_int_dtype", "is_keras_tensor", "result_type", "set_epsilon", "set_floatx",
            "set_image_data_format", "set_value", "standardize_dtype"]
 
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from ..backend_config import epsilon, floatx, image_data_format, set_epsilon, set_floatx, set_image_data_format
 from ..layers.base import clear_session as _clear_layer_names
 from ..layers.keras_tensor import KerasTensor
@@ -127,3 +130,57 @@ def result_type(*dtypes: Any) -> str:
     if int in weak:
         return "int32"
     return "bool" if strong else floatx()
+
+
+def _column(x: Any) -> Any:
+    """A ``(batch, 1)`` or ``(batch,)`` length tensor as ``(batch,)``."""
+    if isinstance(x, (list, tuple)) or isinstance(x, np.ndarray) or np.isscalar(x):
+        return np.asarray(x).reshape(-1)
+    return ops.reshape(x, (-1,))
+
+
+def ctc_batch_cost(y_true: Any, y_pred: Any, input_length: Any, label_length: Any) -> Any:
+    """tf.keras 2's CTC loss per sample, ``(batch, 1)``: ``y_pred`` holds softmax probabilities
+    ``(batch, time, classes)`` whose last class is the blank; ``y_true`` the labels ``(batch, max_length)``
+    (entries past ``label_length`` ignored); ``input_length`` / ``label_length`` are ``(batch, 1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> probs = np.full((1, 4, 3), 1 / 3, np.float32)
+        >>> loss = ctc_batch_cost(np.array([[0, 1]]), probs, np.array([[4]]), np.array([[2]]))
+        >>> loss.shape, round(float(loss[0, 0]), 3)
+        ((1, 1), 1.686)
+    """
+    logits = ops.log(ops.add(y_pred, epsilon()))
+    loss = ops.ctc_loss(y_true, logits, _column(label_length), _column(input_length), mask_index=-1)
+    return ops.expand_dims(loss, 1)
+
+
+def ctc_decode(y_pred: Any, input_length: Any, greedy: bool = True, beam_width: int = 100,
+               top_paths: int = 1) -> tuple[list[Any], Any]:
+    """tf.keras 2's CTC decoding of softmax probabilities ``y_pred`` ``(batch, time, classes)`` (last class the
+    blank): ``([decoded (batch, time) padded with -1, one per path], log_probabilities (batch, paths))``.
+    Greedy decoding (the default) is graph ops; beam search runs on the host, on arrays (it collapses repeated
+    decoded labels, as tf.compat.v1's decoder does).
+
+    Example:
+        >>> import numpy as np
+        >>> probs = np.array([[[0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]], np.float32)
+        >>> decoded, _ = ctc_decode(probs, np.array([3]))
+        >>> np.asarray(decoded[0]).tolist()
+        [[1, 0, -1]]
+    """
+    lengths = _column(input_length)
+    if greedy:
+        decoded, scores = ops.ctc_decode(ops.log(ops.add(y_pred, epsilon())), lengths, mask_index=None)
+        return [ops.cast(decoded[0], "int64")], scores
+    if not isinstance(y_pred, np.ndarray):
+        y_pred = np.asarray(y_pred.numpy() if hasattr(y_pred, "numpy") else y_pred)
+    from ..ops._ctc_beam import beam_search
+
+    if top_paths > beam_width:
+        raise ValueError(f"Argument `top_paths` must be at most `beam_width`. Received: top_paths={top_paths}, "
+                         f"beam_width={beam_width}")
+    decoded, scores = beam_search(np.log(y_pred.astype(np.float32) + np.float32(epsilon())), lengths, int(beam_width),
+                                  int(top_paths), None, merge_repeated=True)
+    return [d.astype(np.int64) for d in decoded], scores

@@ -116,6 +116,8 @@ class Loss:
 
     #: The target is an integer class index rather than a tensor shaped like the prediction.
     sparse_labels = False
+    #: The target is an integer sequence ``(batch, max_length)`` of its own length (CTC's labels).
+    sequence_labels = False
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: Any = None):
         self.name = name or _snake(type(self).__name__)

@@ -36,6 +36,7 @@ from .nn_conv import *  # noqa: F401,F403
 from .nn_conv import __all__ as _nn_conv_all
 from .nn_functional import *  # noqa: F401,F403
 from .nn_functional import __all__ as _nn_functional_all
+from .nn_ctc import ctc_decode, ctc_loss
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -64,7 +65,7 @@ __all__ = [
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
-            *_nn_functional_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            *_nn_functional_all, "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 
@@ -73,7 +74,7 @@ from . import nn as _nn_namespace  # noqa: E402
 from . import numpy as _numpy_namespace  # noqa: E402
 
 for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all]),
-                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all])):
+                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, "ctc_loss", "ctc_decode"])):
     for _name in _names:
         if not hasattr(_namespace, _name):
             setattr(_namespace, _name, globals()[_name])

@@ -227,8 +227,7 @@ class BatchMethodsMixin:
                                  f"but y has no targets for it. Received targets for "
                                  f"{[c.name for c in config.outputs if ys[c.index] is not None]}")
             if _is_ort_value(y):
-                expected = tuple(o.shape)[:-1] if o.sparse_labels else tuple(o.shape)
-                dtype = np.dtype(np.int64) if o.sparse_labels else np.dtype(o.target_dtype)
+                expected, dtype = tuple(o.target_shape), np.dtype(o.target_dtype)
                 feeds[io_names.target(o.name)] = _check_ort_value(y, expected, dtype, f"{method}(): {label}")
             else:
                 y = np.asarray(y)

@@ -166,6 +166,12 @@ def _check_array(array: np.ndarray, expected: tuple, dtype: np.dtype, what: str,
 
 def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarray:
     out_shape = tuple(out.shape)
+    if getattr(out, "sequence_labels", False):
+        if y.ndim != 2:
+            raise ValueError(f"{method}(): the {type(out.loss).__name__} loss of output {out.name!r} takes integer label "
+                             f"sequences of shape (batch_size, max_length), padded with the blank. Received: "
+                             f"{label}.shape={y.shape}")
+        return _cast(y, np.dtype(np.int64), label, method)
     if out.sparse_labels:
         if y.ndim == len(out_shape) and y.shape[-1] == 1:
             y = y.reshape(y.shape[:-1])
@@ -212,7 +218,8 @@ def check_weights(w: np.ndarray, y: Any, out: Any, label: str, method: str) -> n
     if w.ndim == 1:
         return w
     y_shape = tuple(y.shape()) if _is_ort_value(y) else np.shape(y)
-    loss_shape = y_shape if out.sparse_labels else y_shape[:-1]
+    loss_shape = y_shape[:1] if getattr(out, "sequence_labels", False) else y_shape if out.sparse_labels else \
+        y_shape[:-1]
     if len(loss_shape) >= 2 and w.shape == loss_shape:
         return w
     also = f", or one per sample and time step, shape {loss_shape}" if len(loss_shape) >= 2 else ""
