@@ -157,7 +157,7 @@ class OrthogonalRegularizer(Regularizer):
         >>> import numpy as np
         >>> from onnxforge import regularizers
         >>> regularizers.OrthogonalRegularizer(factor=1.0)(np.array([[1.0, 0.0], [1.0, 1.0]]))  # doctest: +ELLIPSIS
-        0.3535...
+        0.7071...
     """
 
     def __init__(self, factor: float = 0.01, mode: str = "rows"):

@@ -152,6 +152,7 @@ class Circle(LossFunctionWrapper):
     """
 
     sparse_labels = True   # one integer label per row
+    labels_are_classes = False   # a label names a group of embeddings: no range to check against the output
 
     def __init__(self, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
                  reduction: str | None = "sum_over_batch_size", name: str = "circle", dtype: Any = None):
