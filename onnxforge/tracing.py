@@ -87,6 +87,10 @@ class TraceContext:
         self.reads: dict[int, tuple[Variable, Value]] = {}
         #: Variable uid -> (Variable, new value): state updates (BatchNorm moving statistics).
         self.updates: dict[int, tuple[Variable, Value]] = {}
+        #: Variable uid -> the values a trainable variable was assigned in this training step, in order
+        #: (SpectralNormalization's kernel). Each is a fresh node whose input gets no gradient: TensorFlow's
+        #: ``assign`` is not differentiable, and a weight's gradient sums those of all the values it was read as.
+        self.versions: dict[int, list[Value]] = {}
         #: Scalar losses added by layers (weight regularizers, activity regularizers).
         self.losses: list[Value] = []
         #: Run-time size checks on symbolic dims, as ``(dims, minimum, message, maximum)``: ``(dim,)`` must lie
@@ -183,6 +187,9 @@ class TraceContext:
                 new_value.dtype = onnx_dtype(var.dtype)
             if new_value.shape is None:
                 new_value.shape = var.shape
+            if self.training and var.trainable:
+                new_value = self.b.op("Identity", [new_value], dtype=new_value.dtype, shape=new_value.shape)
+                self.versions.setdefault(var.uid, []).append(new_value)
             self.updates[var.uid] = (var, new_value)
 
     def cross_replica_sum(self, local: Value) -> Value:

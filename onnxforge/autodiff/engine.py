@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __all__ = ["backward", "GradientError"]
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import onnx
 
@@ -24,6 +24,7 @@ def backward(
     loss: Value | str | Sequence[Value | str],
     wrt: Sequence[Value | str],
     seed: Value | Sequence[Value | None] | None = None,
+    cut: Collection[str] = (),
 ) -> dict[str, Value]:
     """Append the gradient of ``loss`` with respect to each of ``wrt`` to the builder's graph.
 
@@ -34,7 +35,9 @@ def backward(
     into ``loss`` (ones shaped like it by default). Returns ``{name: gradient}``; a value the loss does
     not depend on gets zeros of its shape. ``loss`` may also be a list of values with a list of seeds,
     one each: the vector-Jacobian product of several outputs at once (a control-flow body's outputs);
-    seeds of a value listed twice add up.
+    seeds of a value listed twice add up. ``cut`` names values whose producing nodes pass no gradient on
+    (``stop_gradient`` outputs, a weight's value assigned in the step): they are leaves, as TensorFlow's
+    ``stop_gradient`` and variable assignments are.
 
     Example:
         >>> import onnx
@@ -59,12 +62,12 @@ def backward(
 
     if lower(b, reach):  # ops differentiated through their definitions (Attention, sequences)
         _annotate(b, list(b.nodes))
-    forward = list(b.nodes)
+    forward = [n for n in b.nodes if not cut or not any(o in cut for o in n.output)]
     reached, parent = _forward_reach(b, forward, wrt_names)
     needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))
 
     producers = {out: node for node in forward for out in node.output if out}
-    uses = _use_counts(b, forward, loss_names + wrt_names)
+    uses = _use_counts(b, list(b.nodes), loss_names + wrt_names)  # cut nodes still read their inputs
     grads: dict[str, list[Value]] = {}
     for name, s in zip(loss_names, seeds):
         if name in needed:

@@ -61,6 +61,8 @@ class Program:
             metrics after its own).
         portable: ``False`` when the graph holds a fused training kernel only onnxruntime's CPU provider is
             known to run (``build_train_step(fused_ops=True)``); exports rebuild such a program without.
+        reassigned: names of the trained variables a layer also assigns in the step (SpectralNormalization's
+            kernel): the optimizer updates them from the assigned value.
     """
 
     kind: str
@@ -74,6 +76,7 @@ class Program:
     trainable: list[Variable] = field(default_factory=list)
     layer_metrics: list[tuple[str, Any]] = field(default_factory=list)
     portable: bool = True
+    reassigned: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ tracing
@@ -342,26 +345,27 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     b, ctx = t.b, t.ctx
     total, loss_sums = _objective(t, config)
     trained = [v for v in trainable if v.uid in ctx.reads]
-    clash = [v.name for v in trained if v.uid in ctx.updates]
-    if clash:
-        raise CompileError(f"Variables {clash} are both trained and updated by their layer; a state variable "
-                           "must be non-trainable.")
     params = [ctx.reads[v.uid][1] for v in trained]
     objective = opt.scale_loss_graph(total, ctx.read)
-    grads_by_name = backward(b, objective, params) if params else {}
+    grads = _weight_gradients(b, objective, ctx, trained)
     # Rewrites that span several gradient rules (e.g. a Relu mask applied before MaxUnpool, on the 4x
     # smaller pooled gradient): each rule only sees its own node.
     optimize_gradients(b)
-    grads = [grads_by_name[p.name] for p in params]
     for g, p in zip(grads, params):
         g.dtype = g.dtype or p.dtype
         g.shape = g.shape if g.shape is not None else p.shape
     lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())
     state: list[tuple[Variable, Value, Value]] = []
-    for var, new_value in opt.apply_graph(b, ctx.read, trained, params, grads, lr):
+    # A weight its layer assigned in the step (SpectralNormalization's kernel) is updated from that value, as
+    # Keras's optimizer updates the variable after the forward pass assigned it.
+    current = [ctx.read(v) for v in trained]
+    for var, new_value in opt.apply_graph(b, ctx.read, trained, current, grads, lr):
         state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
+    reassigned = {v.uid for v in trained if v.uid in ctx.updates}
+    program_reassigned = [v.name for v in trained if v.uid in reassigned]
     for var, new_value in ctx.updates.values():
-        state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
+        if var.uid not in reassigned:
+            state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
     if t.rng is not None and t.rng.used:
         state.append((rng_state, ctx.read(rng_state), t.rng.new_state()))
     state += [(var, old, _typed(new, old)) for var, old, new in ctx.seed_streams.updates()]
@@ -370,7 +374,28 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     host_out, records = _sum_outputs(loss_sums + _metric_sums(t, config) + layer_sums)
     program = _finish(t, "train_step", host_out, state, records, lr, trained)
     program.layer_metrics = layer_metrics
+    program.reassigned = program_reassigned
     return program
+
+
+def _weight_gradients(b: GraphBuilder, objective: Value, ctx: Any, trained: Sequence[Variable]) -> list[Value]:
+    """The gradient of ``objective`` for each trained variable, TensorFlow's way: the sum over every value the
+    variable was read as (its input, then each value a layer assigned it in the step), with no gradient
+    through an assignment or a ``stop_gradient``."""
+    from ..ops.core import stopped_outputs
+
+    versions = [[ctx.reads[v.uid][1], *ctx.versions.get(v.uid, [])] for v in trained]
+    wrt = [value for vs in versions for value in vs]
+    cut = set(stopped_outputs(b)) | {value.name for vs in versions for value in vs[1:]}
+    by_name = backward(b, objective, wrt, cut=cut) if wrt else {}
+    grads = []
+    for vs in versions:
+        parts = [by_name[value.name] for value in vs]
+        total = parts[0]
+        for part in parts[1:]:
+            total = b.op("Add", [total, part], dtype=vs[0].dtype, shape=vs[0].shape)
+        grads.append(total)
+    return grads
 
 
 def _typed(value: Value, like: Value) -> Value:

@@ -31,6 +31,7 @@ from .einsum_dense import EinsumDense  # noqa: E402
 from .lambda_layer import Lambda  # noqa: E402
 from .reversible_embedding import ReversibleEmbedding  # noqa: E402
 from .wrapper import Pipeline, Wrapper  # noqa: E402
+from .spectral_normalization import SpectralNormalization  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
 from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
                             Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
@@ -76,7 +77,7 @@ __all__ = [
     "RNN", "SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "Bidirectional", "TimeDistributed",
     "Masking", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "GroupQueryAttention",
     "GroupedQueryAttention",
-    "Identity", "Lambda", "ReversibleEmbedding", "Wrapper", "Pipeline", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
+    "Identity", "Lambda", "ReversibleEmbedding", "Wrapper", "Pipeline", "SpectralNormalization", "Dot", "RepeatVector", "Cropping1D", "Cropping2D", "Cropping3D", "ZeroPadding1D",
     "ZeroPadding3D", "UpSampling1D", "UpSampling3D",
     "Conv3D", "Conv1DTranspose", "Conv3DTranspose", "DepthwiseConv1D", "SeparableConv1D", "Convolution3D",
     "Convolution1DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",

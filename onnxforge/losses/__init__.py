@@ -17,7 +17,7 @@ Example:
 
 One module per concern: ``values`` (helpers on graph values the metrics share), ``functions`` (the loss
 functions), ``loss`` (the ``Loss`` base and its reduction), ``classes`` (the loss classes), ``overlap`` (Dice,
-Tversky and the generalized crossentropy), ``ctc`` (``CTC``) and ``lookup``
+Tversky and the generalized crossentropy), ``ctc`` (``CTC``), ``metric_learning`` (the Circle loss) and ``lookup``
 (``get`` / ``serialize``). Every name, private helpers included, stays importable from ``onnxforge.losses``.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
     "kl_divergence", "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "cosine_similarity",
     "binary_focal_crossentropy", "categorical_focal_crossentropy", "mape", "msle", "kld", "logcosh", "deserialize",
     "Dice", "Tversky", "CategoricalGeneralizedCrossEntropy", "dice", "tversky", "categorical_generalized_cross_entropy",
-    "CTC", "ctc",
+    "CTC", "ctc", "Circle", "circle",
 ]
 
 from .values import (EPSILON, _FLOAT, _axes, _drop, _elem_type, _is_symbolic, _like, _num_classes, _probabilities,
@@ -55,4 +55,5 @@ from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCr
 from .overlap import (CategoricalGeneralizedCrossEntropy, Dice, Tversky, categorical_generalized_cross_entropy, dice,
                       tversky)
 from .ctc import CTC, ctc
+from .metric_learning import Circle, circle
 from .lookup import ALIASES, _CLASSES, _FUNCTIONS, deserialize, get, serialize

@@ -12,6 +12,7 @@ from .classes import (BinaryCrossentropy, BinaryFocalCrossentropy, CategoricalCr
                       MeanSquaredLogarithmicError, Poisson, SparseCategoricalCrossentropy, SquaredHinge)
 from .loss import Loss, LossFunctionWrapper
 from .ctc import CTC, ctc
+from .metric_learning import Circle, circle
 from .overlap import CategoricalGeneralizedCrossEntropy, Dice, Tversky, dice, tversky
 from .functions import (binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy,
                         categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber,
@@ -25,7 +26,7 @@ _CLASSES: dict[str, type[Loss]] = {
                             MeanSquaredError, MeanAbsoluteError, Huber, Hinge, SquaredHinge, CategoricalHinge,
                             LogCosh, Poisson, KLDivergence, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
                             CosineSimilarity, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, Dice, Tversky,
-                            CategoricalGeneralizedCrossEntropy, CTC)
+                            CategoricalGeneralizedCrossEntropy, CTC, Circle)
 }
 #: String identifiers accepted by ``get`` (and ``compile(loss=...)``), as in Keras.
 ALIASES: dict[str, Callable[[], Loss]] = {
@@ -47,6 +48,7 @@ ALIASES: dict[str, Callable[[], Loss]] = {
     "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     "dice": Dice, "tversky": Tversky, "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
     "ctc": CTC,
+    "circle": Circle,
     **_CLASSES,
 }
 _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
@@ -60,7 +62,7 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[[], Loss]] = {
     poisson: Poisson, kl_divergence: KLDivergence, mean_absolute_percentage_error: MeanAbsolutePercentageError,
     mean_squared_logarithmic_error: MeanSquaredLogarithmicError, cosine_similarity: CosineSimilarity,
     binary_focal_crossentropy: BinaryFocalCrossentropy, categorical_focal_crossentropy: CategoricalFocalCrossentropy,
-    dice: Dice, tversky: Tversky, ctc: CTC,
+    dice: Dice, tversky: Tversky, ctc: CTC, circle: Circle,
 }
 
 

@@ -150,6 +150,10 @@ class Loss:
         y_true = cast(y_true, to) if y_true.is_float else y_true
         out = self.call(y_true, y_pred)
         values, mask = out if isinstance(out, tuple) else (out, None)
+        out_mask = get_keras_mask(values)   # a loss function's own mask (circle's rows with nothing to learn)
+        if out_mask is not None:
+            out_mask = cast(out_mask, values.dtype)
+            mask = out_mask if mask is None else elementwise("Mul", mask, out_mask)
         if in_mask is not None:
             in_mask = cast(in_mask, values.dtype)
             mask = in_mask if mask is None else elementwise("Mul", mask, in_mask)

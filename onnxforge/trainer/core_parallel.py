@@ -246,6 +246,8 @@ class CoreShards:
             return None, why
         if getattr(model._programs.get("train_step"), "layer_metrics", None):
             return None, "metrics updated inside layers' call()"
+        if getattr(model._programs.get("train_step"), "reassigned", None):
+            return None, "weights their layer assigns in the step (SpectralNormalization)"
         with session_threads(1):  # each shard runs in a one-thread session
             grads = build_replica_grads(model, model._compiled_config, model._compiled_trainable(),
                                         model._rng_stream(), lambda variables: [list(range(len(variables)))])

@@ -186,7 +186,8 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
                              f"{out_shape}.{hint}")
         y = _cast(y, np.dtype(np.int64), label, method)
         classes = out_shape[-1]
-        if isinstance(classes, int) and y.size:
+        # Circle's labels name groups of embeddings, not output classes: any integer is valid.
+        if isinstance(classes, int) and y.size and getattr(out.loss, "labels_are_classes", True):
             ignore = getattr(out.loss, "ignore_class", None)
             valid = y if ignore is None else y[y != ignore]
             if valid.size and (valid.min() < 0 or valid.max() >= classes):
