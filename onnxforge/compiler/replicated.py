@@ -41,6 +41,7 @@ from ..losses import batch_size
 from ..optimizers import Optimizer
 from ..optimizers.base import apply_constraints
 from ..optimizers.ema import ema_graph
+from ..ops.core import stopped_outputs
 from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
@@ -239,7 +240,8 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
         t.extra_inputs.append(back)
         objective = objective + b.op("ReduceSum", [local * back], keepdims=0, dtype=_FLOAT, shape=())
     wrt = params + [summed for _, summed in ctx.replica_sums]
-    grads_by_name = backward(b, objective, wrt) if wrt else {}
+    # stop_gradient holds in the sharded step as in the one-session one (its outputs are cut).
+    grads_by_name = backward(b, objective, wrt, cut=stopped_outputs(b)) if wrt else {}
     optimize_gradients(b)
     for j, (local, summed) in enumerate(ctx.replica_sums):
         g = grads_by_name.get(summed.name)

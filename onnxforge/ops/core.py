@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..eager_tensor import EagerTensor
+from ..eager_tensor import EagerTensor, as_eager
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
-from ._util import _active_trace, _host_array, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
+from ._util import _active_trace, _has_keras_tensor, _host_array, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
 
 # builder -> outputs of ``stop_gradient`` nodes (GradientTape leaves those nodes out of the differentiated graph).
 _stopped: weakref.WeakKeyDictionary[GraphBuilder, set[str]] = weakref.WeakKeyDictionary()
@@ -89,9 +89,26 @@ def shape(x: Any) -> tuple:
     return tuple(dims)
 
 
+def stop_gradient(variable: Any) -> Any:
+    """The same values, seen as a constant by ``GradientTape.gradient`` (no gradient flows through).
+
+    Example:
+        >>> import onnxforge as tf
+        >>> x = tf.Variable(3.0)
+        >>> with tf.GradientTape() as tape:
+        ...     z = x * x + stop_gradient(x * 2.0)
+        >>> float(tape.gradient(z, x))
+        6.0
+    """
+    if builder_of(variable) is None and not _has_keras_tensor(variable):
+        # Eager: a fresh array no recorded run produced, so an eager GradientTape links nothing through it.
+        value = variable.numpy() if isinstance(variable, Variable) else np.asarray(variable)
+        return as_eager(np.array(value, copy=True))
+    return _stop_gradient(variable)
+
+
 @symbolic
-def stop_gradient(variable: Any) -> Value:
-    """The same values, seen as a constant by ``GradientTape.gradient`` (no gradient flows through)."""
+def _stop_gradient(variable: Any) -> Value:
     b = builder_of(variable)
     v = as_value(variable, b)
     out = b.op("Identity", [v], shape=v.shape)
