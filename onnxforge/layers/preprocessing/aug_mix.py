@@ -37,7 +37,8 @@ def gamma_draw(like: Value, alpha: float) -> Value:
     b = like.builder
     ctx = current_trace()
     shape = b.op("Concat", [b.op("Shape", [like]), _ops.ints(b, [_CANDIDATES])], axis=0)
-    many = b.op("Expand", [b.op("Unsqueeze", [like * 0.0, _ops.ints(b, [-1])]), shape])
+    many = b.op("Expand", [b.op("Unsqueeze", [like * 0.0, _ops.ints(b, [-1])]), shape],
+                shape=(*like.shape, _CANDIDATES) if like.shape is not None else None)
     boosted = alpha + 1.0 if alpha < 1.0 else alpha
     d = boosted - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
