@@ -188,6 +188,10 @@ def affine_transform(images: Value, transform: Value, interpolation: str = "bili
     if h is None or w is None or c is None:
         raise ValueError(f"affine_transform needs images of known height, width and channels. Received shape "
                          f"{_ops.static_shape(images)}")
+    # One transform for the whole batch (Keras's (8,) or (1, 8)) is repeated per image, as TensorFlow's kernel does.
+    batch = b.op("Slice", [b.op("Shape", [x]), _ops.ints(b, [0]), _ops.ints(b, [1])])
+    transform = b.op("Expand", [transform, b.op("Concat", [batch, _ops.ints(b, [8])], axis=0)],
+                     shape=(x.shape[0], 8))
     coef = [b.op("Unsqueeze", [b.op("Gather", [transform, _i(b, k)], axis=1), _ops.ints(b, [1, 2])])
             for k in range(6)]  # each (B, 1, 1)
     rows = b.const(np.arange(h, dtype=np.float32).reshape(1, h, 1), x.dtype)
