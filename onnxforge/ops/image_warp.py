@@ -14,7 +14,7 @@ Example:
     >>> from onnxforge import ops
     >>> x = np.arange(12, dtype=np.float32).reshape(3, 4)
     >>> ops.image.map_coordinates(x, np.float32([[0.5, 2.0], [1.0, 3.0]]), order=1).tolist()
-    [[3.0, 11.0]]
+    [3.0, 11.0]
 """
 from __future__ import annotations
 
