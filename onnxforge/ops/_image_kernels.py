@@ -174,11 +174,13 @@ def _fix_index(b, index: Value, size: int, mode: str) -> Value:
 
 
 def affine_transform(images: Value, transform: Value, interpolation: str = "bilinear", fill_mode: str = "constant",
-                     fill_value: float = 0.0, data_format: str = "channels_last") -> Value:
+                     fill_value: float = 0.0, data_format: str = "channels_last", projective: bool = False) -> Value:
     """Keras 3's ``ops.image.affine_transform`` for a batch of images with known sizes.
 
     ``transform`` is ``(batch, 8)``: ``[a0, a1, a2, b0, b1, b2, c0, c1]`` maps an output pixel ``(x, y)`` to
-    the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (``c0 = c1 = 0``).
+    the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)`` (``c0 = c1 = 0``). With ``projective`` both are
+    divided by ``c0 x + c1 y + 1`` (a pixel where that is 0 gets ``fill_value``) and ``nearest`` rounds halves
+    away from zero: TensorFlow's ``ImageProjectiveTransformV3``, which ``perspective_transform`` follows.
     """
     b = images.builder
     x = images if data_format == "channels_last" else _ops.transpose(images, (0, 2, 3, 1))
@@ -186,6 +188,10 @@ def affine_transform(images: Value, transform: Value, interpolation: str = "bili
     if h is None or w is None or c is None:
         raise ValueError(f"affine_transform needs images of known height, width and channels. Received shape "
                          f"{_ops.static_shape(images)}")
+    # One transform for the whole batch (Keras's (8,) or (1, 8)) is repeated per image, as TensorFlow's kernel does.
+    batch = b.op("Slice", [b.op("Shape", [x]), _ops.ints(b, [0]), _ops.ints(b, [1])])
+    transform = b.op("Expand", [transform, b.op("Concat", [batch, _ops.ints(b, [8])], axis=0)],
+                     shape=(x.shape[0], 8))
     coef = [b.op("Unsqueeze", [b.op("Gather", [transform, _i(b, k)], axis=1), _ops.ints(b, [1, 2])])
             for k in range(6)]  # each (B, 1, 1)
     rows = b.const(np.arange(h, dtype=np.float32).reshape(1, h, 1), x.dtype)
@@ -193,6 +199,13 @@ def affine_transform(images: Value, transform: Value, interpolation: str = "bili
     a0, a1, a2, b0, b1, b2 = coef
     y_in = b1 * rows + b0 * cols + b2  # (B, H, W)
     x_in = a1 * rows + a0 * cols + a2
+    if projective:
+        c0, c1 = [b.op("Unsqueeze", [b.op("Gather", [transform, _i(b, k)], axis=1), _ops.ints(b, [1, 2])])
+                  for k in (6, 7)]
+        k = c1 * rows + c0 * cols + 1.0
+        degenerate = b.op("Unsqueeze", [b.op("Equal", [k, 0.0]), _ops.ints(b, [3])])
+        k = b.op("Where", [b.op("Equal", [k, 0.0]), k * 0.0 + 1.0, k], dtype=k.dtype)
+        y_in, x_in = y_in / k, x_in / k
     flat = b.op("Reshape", [x, _ops.ints(b, [0, h * w, c])])
 
     def sample(yi: Value, xi: Value) -> Value:
@@ -211,8 +224,13 @@ def affine_transform(images: Value, transform: Value, interpolation: str = "bili
     def as_int(v: Value) -> Value:
         return b.op("Cast", [v], to=_I64)
 
+    def round_(v: Value) -> Value:
+        if not projective:
+            return b.op("Round", [v])
+        return b.op("Sign", [v]) * b.op("Floor", [b.op("Abs", [v]) + 0.5])
+
     if interpolation == "nearest":
-        out = sample(as_int(b.op("Round", [y_in])), as_int(b.op("Round", [x_in])))
+        out = sample(as_int(round_(y_in)), as_int(round_(x_in)))
     else:
         y0, x0 = b.op("Floor", [y_in]), b.op("Floor", [x_in])
         wy1, wx1 = y_in - y0, x_in - x0
@@ -224,5 +242,7 @@ def affine_transform(images: Value, transform: Value, interpolation: str = "bili
             for ix, wx in ((ix0, wx0), (ix1, wx1)):
                 term = sample(iy, ix) * b.op("Unsqueeze", [wy * wx, _ops.ints(b, [3])])
                 out = term if out is None else out + term
+    if projective:
+        out = b.op("Where", [degenerate, _f(b, fill_value, x), out], dtype=out.dtype)
     out.shape = x.shape
     return out if data_format == "channels_last" else _ops.transpose(out, (0, 3, 1, 2))

@@ -1,4 +1,6 @@
-"""Image ops (``keras.ops.image``): ``extract_patches``, ``resize``, ``affine_transform``, ``rgb_to_grayscale``.
+"""Image ops (``keras.ops.image``): ``extract_patches``, ``resize``, ``affine_transform``, ``rgb_to_grayscale`` here;
+the colour and filter ops (``image_filters``), crops, pads and ``scale_and_translate`` (``image_geometry``) and
+the warps (``image_warp``) re-exported from their modules.
 
 Symbolic on graph values (inside a traced layer or ``train_step``), eager on NumPy arrays, with Keras 3's
 arguments and numbers: ``extract_patches`` is Keras's convolution with an identity kernel (patch values in
@@ -13,7 +15,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["extract_patches", "resize", "affine_transform", "rgb_to_grayscale"]
+__all__ = ["extract_patches", "extract_patches_3d", "resize", "affine_transform", "rgb_to_grayscale", "rgb_to_hsv",
+           "hsv_to_rgb", "gaussian_blur", "sobel_edges", "ssim", "crop_images", "pad_images", "scale_and_translate",
+           "map_coordinates", "perspective_transform", "elastic_transform"]
 
 from typing import Any
 
@@ -155,3 +159,36 @@ def rgb_to_grayscale(images: Any, data_format: str | None = None) -> Value:
     out_shape = tuple(1 if i == axis else d for i, d in enumerate(shape))
     gray = b.op("ReduceSum", [compute * weights, b.const(np.asarray([axis], np.int64))], keepdims=1, shape=out_shape)
     return gray if x.is_float else b.op("Cast", [gray], to=x.dtype, shape=out_shape)
+
+
+@symbolic
+def extract_patches_3d(volumes: Any, size: Any, strides: Any = None, dilation_rate: Any = 1, padding: str = "valid",
+                       data_format: str | None = None) -> Value:
+    """Patches of volumes as channels, ``(N, D, H, W, C)`` -> ``(N, d', h', w', pd * ph * pw * C)`` (one volume
+    without the batch axis), Keras 3's ``ops.image.extract_patches_3d``.
+
+    Example:
+        >>> import numpy as np
+        >>> from onnxforge import ops
+        >>> ops.image.extract_patches_3d(np.ones((4, 4, 4, 2), np.float32), 2).shape
+        (2, 2, 2, 16)
+    """
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size),) * 3
+    if not isinstance(size, (tuple, list)) or len(size) != 3:
+        raise TypeError(f"Invalid `size` argument. Expected an int or a tuple of length 3. Received: size={size}")
+    if isinstance(strides, (int, np.integer)) and not isinstance(strides, bool):
+        strides = (int(strides),) * 3
+    if strides is not None and (not isinstance(strides, (tuple, list)) or len(strides) != 3):
+        raise ValueError(f"Invalid `strides` argument. Got: {strides}")
+    b = _b(volumes)
+    x = as_value(volumes, b)
+    if x.shape is None or len(x.shape) not in (4, 5):
+        raise ValueError(f"extract_patches_3d(): `volumes` must be 4D or 5D. Received: volumes.shape={x.shape}")
+    return extract_patches(x, tuple(size), strides, dilation_rate, padding, data_format)
+
+
+# The other families of keras.ops.image, written in their own modules.
+from .image_filters import gaussian_blur, hsv_to_rgb, rgb_to_hsv, sobel_edges, ssim  # noqa: E402
+from .image_geometry import crop_images, pad_images, scale_and_translate  # noqa: E402
+from .image_warp import elastic_transform, map_coordinates, perspective_transform  # noqa: E402

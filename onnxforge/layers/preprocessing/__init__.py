@@ -13,6 +13,8 @@ from .random_crop import RandomCrop
 from .random_erasing import RandomErasing
 from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
+from .random_warps import RandomElasticTransform, RandomPerspective
+from .aug_mix import AugMix
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
 from .rand_augment import RandAugment
@@ -25,4 +27,4 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
-           "RandomErasing", "RandomGaussianBlur"]
+           "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix"]

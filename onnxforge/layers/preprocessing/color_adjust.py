@@ -2,7 +2,7 @@
 ``RandomColorDegeneration``, ``RandomSharpness``.
 
 Each draws one factor per image from the program's RNG with Keras's distribution and applies Keras's
-arithmetic to it (HSV through ``color_kernels``; sharpness as Keras's 3x3 smoothing kernel, a grouped
+arithmetic to it (HSV through ``ops._color_kernels``; sharpness as Keras's 3x3 smoothing kernel, a grouped
 ``Conv`` with zero padding).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ...backend_config import epsilon
 from ...graph import Value
 from ...graph import emit as _ops
 from ...ops.image import rgb_to_grayscale
-from .color_kernels import hsv_to_rgb, join_channels, rgb_to_hsv, split_channels
+from ...ops._color_kernels import hsv_to_rgb, join_channels, rgb_to_hsv, split_channels
 from .image_base import ImageAugmentationLayer, factor_pair, to_range, value_range_pair
 
 

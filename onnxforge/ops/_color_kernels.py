@@ -18,8 +18,8 @@ __all__ = ["rgb_to_hsv", "hsv_to_rgb", "split_channels", "join_channels"]
 import numpy as np
 import onnx
 
-from ...graph import Value
-from ...graph import emit as _ops
+from ..graph import Value
+from ..graph import emit as _ops
 
 
 def _axis(data_format: str) -> int:
