@@ -379,9 +379,13 @@ class STFT(Initializer):
 
     def __call__(self, shape, dtype=None):
         frame_length, _, bins = tuple(shape)
+        dtype = _dtype(dtype)
         # Keras reads the DFT size from the bins, 2 (bins - 1): an odd fft_length gives the even one below.
-        angle = -2.0 * np.pi * np.arange(frame_length)[:, None] * np.arange(bins)[None, :] / ((bins - 1) * 2)
-        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        # The angles are rounded in the kernel's dtype in Keras's order, so that the sines which should be 0
+        # (the Nyquist bin) keep Keras's signs, and the phase ("angle" spectrograms) its branch.
+        freq = np.arange(bins, dtype=dtype)[None, :] / dtype.type((bins - 1) * 2)
+        angle = (dtype.type(-2) * np.arange(frame_length, dtype=dtype)[:, None]) * freq * dtype.type(np.pi)
+        kernel = (np.cos(angle) if self.side == "real" else np.sin(angle)).astype(np.float64)
         if self.window is not None:
             win = (signal_window(self.window, frame_length, self.periodic) if isinstance(self.window, str)
                    else np.asarray(self.window, np.float64))
@@ -391,7 +395,7 @@ class STFT(Initializer):
             scale = (np.sqrt(np.sum(win ** 2)) if self.scaling == "density" else
                      np.sum(np.abs(win)) if self.scaling == "spectrum" else 1.0)
             kernel = kernel * win[:, None] / scale
-        return kernel[:, None, :].astype(_dtype(dtype))
+        return kernel[:, None, :].astype(dtype)
 
     def get_config(self):
         window = self.window.tolist() if isinstance(self.window, np.ndarray) else self.window

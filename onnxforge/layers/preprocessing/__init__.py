@@ -16,6 +16,7 @@ from .random_shear import RandomShear
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
 from .rand_augment import RandAugment
+from .stft_spectrogram import STFTSpectrogram
 from .text_vectorization import TextVectorization
 from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
@@ -25,4 +26,4 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
-           "RandomErasing", "RandomGaussianBlur"]
+           "RandomErasing", "RandomGaussianBlur", "STFTSpectrogram"]
