@@ -38,7 +38,7 @@ from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashin
                             RandomGrayscale, RandomInvert, RandomHue, RandomSaturation, RandomColorDegeneration,
                             RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization,
                             RandomShear, MixUp, CutMix, RandomColorJitter, RandAugment, RandomErasing,
-                            RandomGaussianBlur, STFTSpectrogram)
+                            RandomGaussianBlur, STFTSpectrogram, MelSpectrogram)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -90,7 +90,7 @@ __all__ = [
     "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomInvert",
     "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
     "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",
-    "RandAugment", "RandomErasing", "RandomGaussianBlur", "STFTSpectrogram",
+    "RandAugment", "RandomErasing", "RandomGaussianBlur", "STFTSpectrogram", "MelSpectrogram",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -144,7 +144,7 @@ def stft(x: Any, sequence_length: int, sequence_stride: int, fft_length: int, wi
         table = table * win[:, None]
     elif isinstance(win, Value):
         frames = emit(b, "Mul", [frames, win])
-    spectrum = emit(b, "MatMul", [frames, as_value(table.astype(np_dtype(v.dtype)), b)])
+    spectrum = emit(b, "MatMul", [frames, b.const(table, v.dtype)])
     real, imag = emit(b, "Split", [spectrum, int_const(b, [len(bins), len(bins)])], outputs=2, axis=-1)
     return real, imag
 
@@ -239,7 +239,7 @@ def istft(x: Any, sequence_length: int, sequence_stride: int, fft_length: int, l
     if isinstance(win, np.ndarray):
         table = table * win[None, :]
     frames = emit(b, "MatMul", [emit(b, "Concat", [real, imag], axis=-1),
-                                as_value(table.astype(np_dtype(real.dtype)), b)])
+                                b.const(table, real.dtype)])
     if isinstance(win, Value):
         frames = emit(b, "Mul", [frames, win])
     signal = _overlap_add(frames, n, stride)

@@ -13,6 +13,7 @@ from .random_crop import RandomCrop
 from .random_erasing import RandomErasing
 from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
+from .mel_spectrogram import MelSpectrogram
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
 from .rand_augment import RandAugment
@@ -26,4 +27,4 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
-           "RandomErasing", "RandomGaussianBlur", "STFTSpectrogram"]
+           "RandomErasing", "RandomGaussianBlur", "STFTSpectrogram", "MelSpectrogram"]
