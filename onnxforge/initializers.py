@@ -330,7 +330,7 @@ def signal_window(window: Any, length: int, periodic: bool = False) -> np.ndarra
 
     Example:
         >>> from onnxforge.initializers import signal_window
-        >>> signal_window("hann", 4, periodic=True).tolist()
+        >>> signal_window("hann", 4, periodic=True).round(6).tolist()
         [0.0, 0.5, 1.0, 0.5]
     """
     kind = _WINDOW_KIND.get(window) if isinstance(window, str) else None
