@@ -24,6 +24,7 @@ __all__ = [
     "set_random_seed", "constant", "zeros", "ones", "random_normal", "random_uniform", "truncated_normal",
     "variance_scaling", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
     "lecun_normal", "orthogonal", "identity", "OrthogonalInitializer", "IdentityInitializer",
+    "STFT", "STFTInitializer", "stft", "signal_window",
 ]
 
 import math
@@ -288,8 +289,121 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
+# ------------------------------------------------------------------------------------------ STFT kernels
+# scipy.signal's window names (with its aliases) that numpy computes here: sums of cosines, and a few shapes.
+_COSINE_SUMS = {
+    ("hann", "han"): (0.5, 0.5),
+    ("hamming", "hamm", "ham"): (0.54, 0.46),
+    ("blackman", "black", "blk"): (0.42, 0.5, 0.08),
+    ("blackmanharris", "blackharr", "bkh"): (0.35875, 0.48829, 0.14128, 0.01168),
+    ("nuttall", "nutl", "nut"): (0.3635819, 0.4891775, 0.1365995, 0.0106411),
+    ("flattop", "flat", "flt"): (0.21557895, 0.41663158, 0.277263158, 0.083578947, 0.006947368),
+}
+_SHAPES = {("boxcar", "box", "ones", "rect", "rectangular"): "boxcar", ("bartlett", "bart", "brt"): "bartlett",
+           ("triang", "triangle", "tri"): "triang", ("cosine", "halfcosine"): "cosine"}
+_WINDOW_KIND = {alias: coeffs for names, coeffs in {**_COSINE_SUMS, **_SHAPES}.items() for alias in names}
+
+
+def _symmetric_window(kind: Any, m: int) -> np.ndarray:
+    n = np.arange(m, dtype=np.float64)
+    if isinstance(kind, tuple):   # a_0 - a_1 cos(2 pi n / (m - 1)) + a_2 cos(...) - ...
+        return sum((-1) ** k * a * np.cos(2.0 * np.pi * k * n / (m - 1)) for k, a in enumerate(kind))
+    if kind == "boxcar":
+        return np.ones(m)
+    if kind == "bartlett":
+        return np.where(n <= (m - 1) / 2.0, 2.0 * n / (m - 1), 2.0 - 2.0 * n / (m - 1))
+    if kind == "triang":
+        half = np.arange(1, (m + 1) // 2 + 1, dtype=np.float64)
+        if m % 2 == 0:
+            w = (2 * half - 1.0) / m
+            return np.concatenate([w, w[::-1]])
+        w = 2 * half / (m + 1.0)
+        return np.concatenate([w, w[-2::-1]])
+    return np.sin(np.pi / m * (n + 0.5))   # cosine
+
+
+def signal_window(window: Any, length: int, periodic: bool = False) -> np.ndarray:
+    """The float64 window ``scipy.signal.get_window(window, length, fftbins=periodic)`` names.
+
+    Common names are computed with numpy; other scipy windows (tuples such as ``("kaiser", 8.0)``) need
+    scipy installed.
+
+    Example:
+        >>> from onnxforge.initializers import signal_window
+        >>> signal_window("hann", 4, periodic=True).round(6).tolist()
+        [0.0, 0.5, 1.0, 0.5]
+    """
+    kind = _WINDOW_KIND.get(window) if isinstance(window, str) else None
+    if kind is None:
+        try:
+            import scipy.signal
+        except ImportError:
+            raise ValueError(f"Unknown window: {window!r}. Without scipy installed, a window is one of "
+                             f"{sorted(_WINDOW_KIND)}.") from None
+        try:
+            return np.asarray(scipy.signal.get_window(window, length, fftbins=periodic), np.float64)
+        except ValueError as error:
+            raise ValueError(f"Unknown window: {window!r} ({error}).") from None
+    if length <= 1:
+        return np.ones(max(int(length), 0))
+    # A periodic window of length m is the symmetric one of length m + 1 without its last sample.
+    return _symmetric_window(kind, length + 1)[:-1] if periodic else _symmetric_window(kind, length)
+
+
+class STFT(Initializer):
+    """Conv1D kernels ``(frame_length, 1, fft_length // 2 + 1)`` computing the real or imaginary part of a
+    windowed DFT (Keras 3's ``STFT`` initializer, used by ``STFTSpectrogram``).
+
+    Args:
+        side: ``"real"`` (cosines) or ``"imag"`` (minus sines).
+        window: a scipy window name, an array of ``frame_length`` values, or ``None`` for no window.
+        scaling: ``"density"`` divides by the window's L2 norm, ``"spectrum"`` by its L1 norm, ``None`` not.
+        periodic: whether a named window is periodic (scipy's ``fftbins``).
+
+    Example:
+        >>> from onnxforge.initializers import STFT
+        >>> STFT("real", "hann")((16, 1, 9)).shape
+        (16, 1, 9)
+    """
+
+    def __init__(self, side: str = "real", window: Any = "hann", scaling: str | None = "density",
+                 periodic: bool = False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"side should be 'real' or 'imag'. Received: side={side!r}")
+        if isinstance(window, str):
+            signal_window(window, 1)   # an unknown name fails now, as in Keras
+        if scaling is not None and scaling not in ("density", "spectrum"):
+            raise ValueError("Scaling is invalid, it must be `None`, 'density' or 'spectrum'. "
+                             f"Received: scaling={scaling!r}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype=None):
+        frame_length, _, bins = tuple(shape)
+        dtype = _dtype(dtype)
+        # Keras reads the DFT size from the bins, 2 (bins - 1): an odd fft_length gives the even one below.
+        # The angles are rounded in the kernel's dtype in Keras's order, so that the sines which should be 0
+        # (the Nyquist bin) keep Keras's signs, and the phase ("angle" spectrograms) its branch.
+        freq = np.arange(bins, dtype=dtype)[None, :] / dtype.type((bins - 1) * 2)
+        angle = (dtype.type(-2) * np.arange(frame_length, dtype=dtype)[:, None]) * freq * dtype.type(np.pi)
+        kernel = (np.cos(angle) if self.side == "real" else np.sin(angle)).astype(np.float64)
+        if self.window is not None:
+            win = (signal_window(self.window, frame_length, self.periodic) if isinstance(self.window, str)
+                   else np.asarray(self.window, np.float64))
+            if win.shape != (frame_length,):
+                raise ValueError(f"The shape of `window` must be equal to [frame_length]. Received: window "
+                                 f"shape={win.shape}, frame_length={frame_length}")
+            scale = (np.sqrt(np.sum(win ** 2)) if self.scaling == "density" else
+                     np.sum(np.abs(win)) if self.scaling == "spectrum" else 1.0)
+            kernel = kernel * win[:, None] / scale
+        return kernel[:, None, :].astype(dtype)
+
+    def get_config(self):
+        window = self.window.tolist() if isinstance(self.window, np.ndarray) else self.window
+        return {"side": self.side, "window": window, "periodic": self.periodic, "scaling": self.scaling}
+
+
 _CLASSES = [Constant, Zeros, Ones, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling,
-            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity]
+            GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity, STFT]
 _ALIASES: dict[str, type] = {cls.__name__: cls for cls in _CLASSES}
 _ALIASES.update({
     "constant": Constant, "zeros": Zeros, "ones": Ones, "random_normal": RandomNormal,
@@ -297,7 +411,7 @@ _ALIASES.update({
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
     "orthogonal": Orthogonal, "identity": Identity, "uniform": RandomUniform, "normal": RandomNormal,
-    "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity,
+    "OrthogonalInitializer": Orthogonal, "IdentityInitializer": Identity, "STFTInitializer": STFT, "stft": STFT,
 })
 
 
@@ -354,3 +468,4 @@ def get(identifier: Any) -> Initializer | None:
 # Keras 3's class names for these two (``keras.initializers.OrthogonalInitializer``), the short ones aliases.
 OrthogonalInitializer = Orthogonal
 IdentityInitializer = Identity
+STFTInitializer = stft = STFT

@@ -39,7 +39,8 @@ from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashin
                             RandomGrayscale, RandomInvert, RandomHue, RandomSaturation, RandomColorDegeneration,
                             RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization,
                             RandomShear, MixUp, CutMix, RandomColorJitter, RandAugment, RandomErasing,
-                            RandomGaussianBlur, RandomPerspective, RandomElasticTransform, AugMix)
+                            RandomGaussianBlur, RandomPerspective, RandomElasticTransform, AugMix, STFTSpectrogram,
+                            MelSpectrogram)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -92,6 +93,7 @@ __all__ = [
     "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
     "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",
     "RandAugment", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix",
+    "STFTSpectrogram", "MelSpectrogram",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -40,6 +40,7 @@ from .nn_ctc import ctc_decode, ctc_loss
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
+from .spectral import istft, stft
 from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
 from .core import cast, cond, convert_to_numpy, convert_to_tensor, is_tensor, shape, stop_gradient
 from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
@@ -66,8 +67,11 @@ __all__ = [
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
-            "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
+            "rfft", "stft", "istft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
+
+# stft / istft live in spectral.py; Keras lists them under keras.ops.math too.
+math.stft, math.istft = stft, istft
 
 # Keras also exposes every NumPy-like op as ``keras.ops.numpy.<name>`` and every nn op as ``keras.ops.nn.<name>``.
 from . import nn as _nn_namespace  # noqa: E402

@@ -15,9 +15,11 @@ from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
 from .random_warps import RandomElasticTransform, RandomPerspective
 from .aug_mix import AugMix
+from .mel_spectrogram import MelSpectrogram
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
 from .rand_augment import RandAugment
+from .stft_spectrogram import STFTSpectrogram
 from .text_vectorization import TextVectorization
 from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
@@ -27,4 +29,5 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
-           "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix"]
+           "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix", "STFTSpectrogram",
+           "MelSpectrogram"]
