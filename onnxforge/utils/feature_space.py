@@ -16,7 +16,7 @@ Example:
     >>> fs = FeatureSpace({"x": FeatureSpace.float_normalized(), "c": FeatureSpace.string_categorical()})
     >>> fs.adapt({"x": np.array([1.0, 3.0]), "c": np.array(["a", "b"])})
     >>> fs({"x": np.array([1.0, 3.0]), "c": np.array(["b", "z"])}).tolist()
-    [[0.0, 0.0, 1.0, -1.0], [1.0, 0.0, 0.0, 1.0]]
+    [[0.0, 1.0, 0.0, -1.0], [1.0, 0.0, 0.0, 1.0]]
 """
 from __future__ import annotations
 
