@@ -33,7 +33,7 @@ from .reversible_embedding import ReversibleEmbedding  # noqa: E402
 from .wrapper import Pipeline, Wrapper  # noqa: E402
 from .spectral_normalization import SpectralNormalization  # noqa: E402
 from .normalization_extra import GroupNormalization, RMSNormalization, UnitNormalization  # noqa: E402
-from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashing, IntegerLookup,  # noqa: E402
+from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, HashedCrossing, Hashing, IntegerLookup,  # noqa: E402
                             Normalization, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling, Resizing, StringLookup, TextVectorization,
                             RandomGrayscale, RandomInvert, RandomHue, RandomSaturation, RandomColorDegeneration,
@@ -88,7 +88,7 @@ __all__ = [
     "PReLU", "GroupNormalization", "UnitNormalization", "RMSNormalization", "ActivityRegularization",
     "AlphaDropout", "GaussianDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
-    "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
+    "HashedCrossing", "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
     "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop", "RandomGrayscale", "RandomInvert",
     "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
     "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",

@@ -6,7 +6,7 @@ one walk serves tracing (graph ``Value``s) and shape inference (``KerasTensor`` 
 """
 from __future__ import annotations
 
-__all__ = ["FunctionalGraph", "serialize_graph", "deserialize_graph", "pack_as"]
+__all__ = ["FunctionalGraph", "serialize_graph", "deserialize_graph", "pack_as", "detach_inputs"]
 
 import collections
 from collections.abc import Callable
@@ -158,6 +158,58 @@ class FunctionalGraph:
                     if isinstance(spec, KerasTensor):
                         known[id(spec)] = value
         return [known[id(t)] for t in self.outputs]
+
+
+def detach_inputs(inputs: Any, outputs: Any) -> tuple[Any, Any]:
+    """Keras's ``clone_graph_nodes``: a model may start from intermediate tensors (``Model(encoded, preds)``
+    where ``encoded`` came out of preprocessing layers). Each such input gets a fresh ``Input`` of its shape
+    and dtype (named ``<tensor name>CLONE``), and the layer calls between the inputs and ``outputs`` are made
+    again on it, so the new model holds only those layers (shared with the original graph).
+
+    Returns:
+        ``(inputs, outputs)`` in the structures given; unchanged when every input comes from ``Input(...)``.
+    """
+    from ..layers.input_layer import Input
+
+    flat = flatten(inputs)
+    if all(not isinstance(t, KerasTensor) or t._keras_history is None or
+           isinstance(t._keras_history.layer, InputLayer) for t in flat):
+        return inputs, outputs
+    mapping: dict[int, Any] = {}
+    for t in flat:
+        layer = t._keras_history.layer if isinstance(t, KerasTensor) and t._keras_history else None
+        if isinstance(t, KerasTensor) and not isinstance(layer, InputLayer):
+            mapping[id(t)] = Input(batch_shape=tuple(t.shape), dtype=t.dtype, name=f"{t.name}CLONE")
+    order: list[Node] = []
+    seen: set[int] = set()
+
+    def visit(t: KerasTensor) -> None:
+        if id(t) in mapping or t._keras_history is None:
+            return
+        layer, node_index, _ = t._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        for parent in node.input_tensors:
+            visit(parent)
+        order.append(node)
+
+    for t in flatten(outputs):
+        if isinstance(t, KerasTensor):
+            visit(t)
+
+    def swap(x: Any) -> Any:
+        return mapping.get(id(x), x) if isinstance(x, KerasTensor) else x
+
+    for node in order:
+        if node.is_input or not any(id(t) in mapping for t in node.input_tensors):
+            continue   # upstream of the new inputs (or another Input's branch): the original node serves
+        out = node.layer(*map_structure(swap, node.args), **map_structure(swap, node.kwargs))
+        for old, new in zip(flatten(node.outputs), flatten(out)):
+            if isinstance(old, KerasTensor):
+                mapping[id(old)] = new
+    return pack_as(inputs, [swap(t) for t in flat]), pack_as(outputs, [swap(t) for t in flatten(outputs)])
 
 
 def pack_as(structure: Any, flat: list) -> Any:

@@ -28,7 +28,7 @@ from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dt
 from ..tracing import current_trace
 from ..trainer import TrainingMixin
 from .saving_methods import SavingMixin
-from .functional_graph import FunctionalGraph, deserialize_graph, pack_as, serialize_graph
+from .functional_graph import FunctionalGraph, deserialize_graph, detach_inputs, pack_as, serialize_graph
 
 
 class Model(TrainingMixin, SavingMixin, Layer):
@@ -88,6 +88,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if not flatten(value):   # Keras 3 refuses these too: a model of nothing cannot be traced or run
                 raise ValueError(f"`{arg}` argument cannot be empty. Received:\ninputs={inputs!r}\n"
                                  f"outputs={outputs!r}")
+        self._inputs_struct, self._outputs_struct = detach_inputs(self._inputs_struct, self._outputs_struct)
         self._graph = FunctionalGraph(flatten(self._inputs_struct), flatten(self._outputs_struct), self.name)
         names: dict[str, int] = {}
         for layer in self._graph.layers:

@@ -17,6 +17,7 @@ from ..layers.keras_tensor import standardize_dtype
 from ..saving.object_serialization import deserialize_keras_object, serialize_keras_object
 from ..layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
 from .dataset import Dataset, split_dataset
+from .feature_space import FeatureSpace
 from .dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, timeseries_dataset_from_array
 from .file import get_file
 from .image import array_to_img, img_to_array, load_img, save_img, smart_resize
@@ -33,7 +34,7 @@ __all__ = ["Progbar", "set_random_seed", "to_categorical", "normalize", "pad_seq
            "plot_model", "model_to_dot", "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
            "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "is_keras_tensor", "get_source_inputs",
-           "serialize_keras_object", "deserialize_keras_object", "standardize_dtype"]
+           "serialize_keras_object", "deserialize_keras_object", "standardize_dtype", "FeatureSpace"]
 
 
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:

@@ -157,9 +157,22 @@ def test_construction_errors():
         Model(a, np.zeros(3))
     with pytest.raises(ValueError, match="both `inputs` and `outputs`"):
         Model(inputs=a)
-    hidden = L.Dense(2)(a)
-    with pytest.raises(ValueError, match="must come from `Input"):
-        Model(hidden, L.Dense(1)(hidden))
+
+
+def test_a_model_may_start_from_intermediate_tensors_like_keras():
+    """Keras 3 (``clone_graph_nodes``): an intermediate input gets a fresh Input named ``<tensor>CLONE``
+    and the model holds only the layers after it (keras.io's FeatureSpace training model)."""
+    a = Input(shape=(3,))
+    hidden = L.Dense(2, name="first")(a)
+    head = L.Dense(1, name="head")
+    model = Model(hidden, head(hidden))
+    assert [layer.name for layer in model.layers] == [f"{hidden.name}CLONE", "head"]
+    assert model.inputs[0].shape == (None, 2)
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    kernel, bias = head.get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), x @ kernel + bias, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        Model(hidden, L.Add()([hidden, L.Dense(2)(Input(shape=(3,)))]))
 
 
 def test_trace_errors_name_the_layer_and_shape():

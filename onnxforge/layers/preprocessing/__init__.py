@@ -6,6 +6,7 @@ from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomR
 from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
+from .hashed_crossing import HashedCrossing
 from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization
@@ -24,6 +25,7 @@ from .text_vectorization import TextVectorization
 from .tone import AutoContrast, Equalization, RandomPosterization, Solarization
 
 __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEncoding", "Discretization", "Hashing",
+           "HashedCrossing",
            "StringLookup", "IntegerLookup", "TextVectorization", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast", "RandomBrightness", "RandomCrop",
            "RandomGrayscale", "RandomInvert", "RandomHue", "RandomSaturation", "RandomColorDegeneration",
