@@ -310,6 +310,7 @@ def _required_args(lib) -> dict:
         "InputLayer": dict(shape=(3,)),
         "Bidirectional": dict(layer=L.LSTM(2)),
         "TimeDistributed": dict(layer=L.Dense(2)), "RNN": dict(cell=L.GRUCell(2)),
+        "SpectralNormalization": dict(layer=L.Dense(2)),
         **extra_required_args(lib),
     }
 

@@ -166,6 +166,20 @@ class GraphBuilder:
         self.inputs.append(value)
         return value
 
+    def body_builder(self) -> GraphBuilder:
+        """A builder for a subgraph of this graph (a ``Loop`` / ``Scan`` / ``If`` body): same opset, and one name
+        registry shared with this builder (not a copy), so names stay unique across both scopes; the body's
+        nodes may read this graph's values by name."""
+        sb = GraphBuilder(opset=self.opset, float32_fallback=self.float32_fallback)
+        sb._taken, sb._counter = self._taken, self._counter
+        return sb
+
+    def body_input(self, hint: str, dtype: int | None, shape: Shape) -> Value:
+        """A graph input named after ``hint`` (a fresh name): a body's iteration number, condition or state."""
+        name = self.fresh(hint)
+        self._taken.discard(name)  # fresh() claimed it; input() claims it again
+        return self.input(name, dtype, shape)
+
     def output(self, value: Value, name: str | None = None) -> None:
         """Declare ``value`` a graph output, under ``name`` (through an Identity) if given."""
         if name is not None and name != value.name:

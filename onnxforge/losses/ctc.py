@@ -68,18 +68,6 @@ def _extended_labels(b: GraphBuilder, labels: Value, blank: Value) -> tuple[Valu
     return extended, blocked
 
 
-def _body_builder(parent: GraphBuilder) -> GraphBuilder:
-    sb = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
-    sb._taken, sb._counter = parent._taken, parent._counter   # one name space across the two scopes
-    return sb
-
-
-def _body_input(sb: GraphBuilder, hint: str, dtype: int, shape: tuple | None) -> Value:
-    name = sb.fresh(hint)
-    sb._taken.discard(name)
-    return sb.input(name, dtype, shape)
-
-
 def _alpha_step(sb: GraphBuilder, alpha: Value, emit: Value, valid: Value, skip_penalty: Value,
                 pad1: Value, pad2: Value) -> Value:
     """One time step of the forward recursion: each state sums (in log space) the paths that stay, come from
@@ -103,10 +91,10 @@ def _forward(b: GraphBuilder, emissions: Value, valid: Value, alpha0: Value, ski
     rows = b.op("Slice", [b.op("Shape", [alpha0]), _i64(b, [0]), _i64(b, [1])])
     pad1 = b.op("Expand", [unreachable, b.op("Concat", [rows, _i64(b, [1])], axis=0)])
     pad2 = b.op("Expand", [unreachable, b.op("Concat", [rows, _i64(b, [2])], axis=0)])
-    sb = _body_builder(b)
-    alpha = _body_input(sb, "ctc_alpha", dtype, None)
-    emit = _body_input(sb, "ctc_emission", dtype, None)
-    ok = _body_input(sb, "ctc_valid", onnx.TensorProto.BOOL, None)
+    sb = b.body_builder()
+    alpha = sb.body_input("ctc_alpha", dtype, None)
+    emit = sb.body_input("ctc_emission", dtype, None)
+    ok = sb.body_input("ctc_valid", onnx.TensorProto.BOOL, None)
     new = _alpha_step(sb, alpha, emit, ok, skip_penalty, pad1, pad2)
     sb.output(new)
     body = sb.to_graph(name=b.fresh("ctc_body"))

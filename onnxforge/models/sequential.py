@@ -125,6 +125,8 @@ class Sequential(Model):
 
     def _first_compute_dtype(self) -> str:
         first = next((layer for layer in self._seq if not isinstance(layer, InputLayer)), None)
+        if getattr(first, "reads_strings", False):   # TextVectorization first: the model is fed text
+            return "string"
         dtype = getattr(first, "compute_dtype", None)
         return dtype if isinstance(dtype, str) and "float" in dtype else floatx()
 

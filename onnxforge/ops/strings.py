@@ -27,7 +27,6 @@ import numpy as np
 import onnx
 
 from ..graph import Value
-from ..graph.builder import body_scope
 from ._util import as_value, int_const, symbolic
 
 try:   # the regex parser re uses (Python 3.11+), else its older public name
@@ -83,22 +82,22 @@ def replace_literal(flat: Value, literal: str, rewrite: str, first_only: bool = 
     pieces, counts = b.op("StringSplit", [flat], outputs=2, delimiter=literal, **attrs)
     pieces.dtype, pieces.shape = _STRING, (flat.shape[0] if flat.shape else None, None)
     counts.dtype, counts.shape = _I64, flat.shape
-    sep = b.const(np.asarray(rewrite, dtype=object), _STRING)
-    with body_scope(b) as sb:
-        i = sb.input(sb.fresh("piece_i"), _I64, ())
-        cond = sb.input(sb.fresh("piece_cond"), _BOOL, ())
-        acc = sb.input(sb.fresh("joined"), _STRING, flat.shape)
-        piece = sb.op("Gather", [pieces, i], axis=1, dtype=_STRING, shape=flat.shape)
-        glued = sb.op("StringConcat", [sb.op("StringConcat", [acc, sep], dtype=_STRING, shape=flat.shape), piece],
-                      dtype=_STRING, shape=flat.shape)
-        # Rows split into fewer pieces are padded with "": those columns must not add the rewrite.
-        present = sb.op("Less", [i, counts], dtype=_BOOL, shape=flat.shape)
-        first = sb.op("Equal", [i, sb.const(np.asarray(0, np.int64))], dtype=_BOOL, shape=())
-        step = sb.op("Where", [first, piece, sb.op("Where", [present, glued, acc], dtype=_STRING, shape=flat.shape)],
-                     dtype=_STRING, shape=flat.shape)
-        sb.output(sb.op("Identity", [cond], dtype=_BOOL, shape=()))
-        sb.output(step)
-        body = sb.to_graph(name=b.fresh("replace_body"))
+    sep = b.const(np.asarray(rewrite, dtype=object), _STRING) if rewrite else None
+    sb = b.body_builder()
+    i = sb.body_input("piece_i", _I64, ())
+    cond = sb.body_input("piece_cond", _BOOL, ())
+    acc = sb.body_input("joined", _STRING, flat.shape)
+    piece = sb.op("Gather", [pieces, i], axis=1, dtype=_STRING, shape=flat.shape)
+    left = acc if not rewrite else sb.op("StringConcat", [acc, sep], dtype=_STRING, shape=flat.shape)
+    glued = sb.op("StringConcat", [left, piece], dtype=_STRING, shape=flat.shape)
+    # Rows split into fewer pieces are padded with "": those columns must not add the rewrite.
+    present = sb.op("Less", [i, counts], dtype=_BOOL, shape=flat.shape)
+    first = sb.op("Equal", [i, sb.const(np.asarray(0, np.int64))], dtype=_BOOL, shape=())
+    step = sb.op("Where", [first, piece, sb.op("Where", [present, glued, acc], dtype=_STRING, shape=flat.shape)],
+                 dtype=_STRING, shape=flat.shape)
+    sb.output(sb.op("Identity", [cond], dtype=_BOOL, shape=()))
+    sb.output(step)
+    body = sb.to_graph(name=b.fresh("replace_body"))
     count = b.op("Gather", [b.op("Shape", [pieces], dtype=_I64), int_const(b, [1])], axis=0, dtype=_I64, shape=(1,))
     count = b.op("Reshape", [count, int_const(b, [])], dtype=_I64, shape=())
     empty = b.op("Where", [b.op("Equal", [flat, flat], dtype=_BOOL, shape=flat.shape),

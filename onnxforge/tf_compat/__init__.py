@@ -6,7 +6,9 @@ and the tf.keras guides' custom training loops also call TensorFlow itself: tens
 ``tf.TensorShape`` / ``tf.Tensor`` (``tensor_types``), ``tf.print``, ``tf.data.Dataset`` (``data``: the
 in-memory ``keras.utils.Dataset``) and ``tf.config.run_functions_eagerly``. With ``import onnxforge as tf``
 these resolve to onnxforge's own, with TensorFlow's argument names, defaults and results, so such a program
-runs after changing its imports. ``tf.strings``, ``tf.io``, ``tf.sparse``, ``tf.distribute`` and the
+runs after changing its imports. ``tf.strings`` has the standardization functions text tutorials pass to
+``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
+``regex_full_match``, ``join``: ``onnxforge.ops.strings``); ``tf.io``, ``tf.sparse``, ``tf.distribute`` and the
 file-reading parts of ``tf.data`` are not here.
 
 Example:
@@ -20,6 +22,8 @@ Example:
     [[0, 1], [2]]
 """
 from __future__ import annotations
+
+import types
 
 from . import config, data, nest
 from .printing import print  # noqa: A004 (TensorFlow's name)
@@ -37,9 +41,12 @@ from .nn_fns import nn
 from .random_fns import random
 from .variable import Variable
 from ..utils.tensor_spec import TensorSpec
+from ..ops import strings as _string_ops
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
+strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
+                                   ("lower", "upper", "regex_replace", "regex_full_match", "join")})
 
 # Only in tf.math: TensorFlow 2 has no top-level alias of these (tf.log is tf.math.log), so neither do we.
 _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squared_difference", "is_nan",
@@ -47,4 +54,4 @@ _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squ
 _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
-           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string"]
+           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings"]

@@ -255,11 +255,15 @@ Source = Union[ArraySource, IterableSource]
 
 
 def has_text_input(model: Any) -> bool:
-    """Whether any of ``model``'s inputs is a string tensor (``False`` for a model not built yet)."""
+    """Whether any of ``model``'s inputs is a string tensor (for a model not built yet: whether its first layer
+    reads strings, as ``Sequential([TextVectorization(...), ...])``)."""
     try:
         inputs = getattr(model, "inputs", None) or []
     except ValueError:  # a subclassed model before its first call has no inputs
-        return False
+        inputs = []
+    if not inputs:   # an unbuilt Sequential starting with a layer that reads text: built on the strings given
+        first = next(iter(getattr(model, "layers", None) or []), None)
+        return bool(getattr(first, "reads_strings", False))
     return any(getattr(t, "dtype", None) == "string" for t in inputs)
 
 

@@ -1,15 +1,18 @@
 """``TextVectorization``: standardize, split and look up text in standard ONNX string operators.
 
-* ``lower``: ``StringNormalizer`` (ASCII letters, as ``tf.strings.lower`` which Keras calls);
-* ``strip_punctuation``: for each character of Keras's punctuation set, ``StringSplit`` on it and join the
-  pieces back with ``StringConcat`` in a ``Loop`` (ONNX has no regex replace);
+* ``lower``: ``ops.strings.lower`` (``StringNormalizer``: ASCII letters, as ``tf.strings.lower`` which Keras
+  calls);
+* ``strip_punctuation``: ``ops.strings.regex_replace`` of Keras's punctuation class (for each character,
+  ``StringSplit`` on it and the pieces joined back in a ``Loop``: ONNX has no regex replace);
+* a callable ``standardize`` (the ``custom_standardization`` of TensorFlow's text tutorials) is traced: it may
+  call ``tf.strings.lower`` / ``regex_replace`` / ``join`` (``ops.strings``) on the string tensor;
 * ``split="whitespace"``: ``StringSplit`` (runs of whitespace), padded with empty strings, which the
   lookup maps to the mask index 0;
 * the lookup is a ``StringLookup`` with ``mask_token=""`` (Keras's), then ``output_sequence_length``
   truncates or zero-pads.
 
-``split="character"``, ``ngrams`` and callable standardize / split functions have no standard-op
-formulation and are refused with a clear error.
+``split="character"``, ``ngrams`` and callable split functions have no standard-op formulation and are
+refused with a clear error.
 """
 from __future__ import annotations
 
@@ -25,14 +28,16 @@ from ...graph.value import np_dtype
 from ...graph import Value
 from ...graph import emit as _ops
 from ..base import Layer
-from ..recurrent._scan import _input as _body_input
-from ..recurrent._scan import body_builder
+from ...custom_objects import lookup
+from ...keras_objects import get_registered_name, get_registered_object
+from ...ops import strings as _strings
 from .adapt_data import batches
 from .lookup import StringLookup
 
 #: The characters Keras's default standardization strips (its regex ``[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']``).
 PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
 _PUNCT_RE = re.compile("[" + re.escape(PUNCTUATION) + "]")
+_MODES = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 _STRING, _I64 = onnx.TensorProto.STRING, onnx.TensorProto.INT64
 
 
@@ -44,36 +49,19 @@ def _standardize_text(text: str, mode: str | None) -> str:
     return text
 
 
-def _empty_like(x: Value) -> Value:
-    b = x.builder
-    same = b.op("Equal", [x, x], shape=x.shape)
-    empty = b.const(np.asarray("", dtype=object), _STRING)
-    return b.op("Where", [same, empty, empty], dtype=_STRING, shape=x.shape)
-
-
-def _join_pieces(pieces: Value, like: Value) -> Value:
-    """Concatenate the strings of ``pieces`` ``(B, P)`` along ``P``: a ``Loop`` of ``StringConcat`` (a
-    ``Scan`` over string slices gives wrong results in onnxruntime)."""
-    b = pieces.builder
-    sb = body_builder(b)
-    i = _body_input(sb, "join_i", _I64, ())
-    cond = _body_input(sb, "join_cond", onnx.TensorProto.BOOL, ())
-    acc = _body_input(sb, "join_acc", _STRING, like.shape)
-    piece = sb.op("Gather", [pieces, i], axis=1, dtype=_STRING, shape=like.shape)
-    sb.output(sb.op("Identity", [cond], dtype=onnx.TensorProto.BOOL, shape=()))
-    sb.output(sb.op("StringConcat", [acc, piece], dtype=_STRING, shape=like.shape))
-    body = sb.to_graph(name=b.fresh("join_body"))
-    count = b.op("Gather", [b.op("Shape", [pieces]), b.const(np.asarray(1, np.int64))], axis=0, shape=())
-    return b.op("Loop", [count, "", _empty_like(like)], body=body, dtype=_STRING, shape=like.shape)
-
-
-def _strip(x: Value) -> Value:
-    b = x.builder
-    for ch in PUNCTUATION:
-        pieces, _ = b.op("StringSplit", [x], outputs=2, delimiter=ch)
-        pieces.dtype, pieces.shape = _STRING, (x.shape[0], None)
-        x = _join_pieces(pieces, x)
-    return x
+def _resolve_standardize(standardize: Any, owner: str) -> Any:
+    """A built-in mode, or the function a config names (Keras writes a callable ``standardize`` as a function
+    entry; the loading program supplies it through ``custom_objects`` or registration)."""
+    if standardize is None or callable(standardize) or standardize in _MODES:
+        return standardize
+    name = standardize.get("config") if isinstance(standardize, dict) and standardize.get("class_name") == "function" \
+        else standardize
+    fn = lookup(name) or get_registered_object(name) if isinstance(name, str) else None
+    if callable(fn):
+        return fn
+    raise ValueError(f"TextVectorization {owner}: standardize={standardize!r} is neither one of {_MODES} nor a "
+                     "function known to this program; pass the function in custom_objects or register it with "
+                     "keras.saving.register_keras_serializable().")
 
 
 class TextVectorization(Layer):
@@ -82,8 +70,8 @@ class TextVectorization(Layer):
 
     Args:
         max_tokens: vocabulary size limit (mask and OOV indices included).
-        standardize: ``"lower_and_strip_punctuation"`` (default), ``"lower"``, ``"strip_punctuation"`` or
-            ``None``.
+        standardize: ``"lower_and_strip_punctuation"`` (default), ``"lower"``, ``"strip_punctuation"``, ``None``,
+            or a function of a string tensor written with ``tf.strings`` ops (traced into the graph).
         split: ``"whitespace"`` (default) or ``None`` (each input is one token).
         output_mode: ``"int"``, ``"multi_hot"``, ``"count"`` or ``"tf_idf"``.
         output_sequence_length: ``"int"`` outputs are truncated or padded with 0 to this length.
@@ -98,6 +86,8 @@ class TextVectorization(Layer):
     """
 
     _autocast = False
+    #: Takes string tensors (an unbuilt ``Sequential`` starting with it is fed text).
+    reads_strings = True
 
     def __init__(self, max_tokens: int | None = None, standardize: Any = "lower_and_strip_punctuation",
                  split: Any = "whitespace", ngrams: Any = None, output_mode: str = "int",
@@ -106,10 +96,7 @@ class TextVectorization(Layer):
                  name: str | None = None, **kwargs: Any):
         vocabulary_size = kwargs.pop("vocabulary_size", None)
         super().__init__(name=name, **kwargs)
-        if standardize not in (None, "lower_and_strip_punctuation", "lower", "strip_punctuation"):
-            raise NotImplementedError(
-                f"TextVectorization {self.name!r}: standardize={standardize!r} cannot be written in standard ONNX "
-                "operators; use None, 'lower', 'strip_punctuation' or 'lower_and_strip_punctuation'.")
+        standardize = _resolve_standardize(standardize, repr(self.name))
         if split not in (None, "whitespace"):
             raise NotImplementedError(
                 f"TextVectorization {self.name!r}: split={split!r} cannot be written in standard ONNX operators "
@@ -159,9 +146,14 @@ class TextVectorization(Layer):
         self._lookup_layer.load_assets(dir_path)
 
     def _tokens(self, texts: np.ndarray) -> list[list[str]]:
+        texts = np.asarray(texts, dtype=object)
+        texts = np.vectorize(lambda t: t.decode("utf-8") if isinstance(t, bytes) else str(t), otypes=[object])(texts)
+        mode = self._standardize
+        if callable(mode):   # the same function the graph traces, run eagerly on this batch
+            texts, mode = np.asarray(mode(texts), dtype=object), None
         rows = []
-        for t in np.asarray(texts, dtype=object).reshape(-1):
-            text = _standardize_text(t.decode("utf-8") if isinstance(t, bytes) else str(t), self._standardize)
+        for t in texts.reshape(-1):
+            text = _standardize_text(t.decode("utf-8") if isinstance(t, bytes) else str(t), mode)
             rows.append(text.split() if self._split == "whitespace" else [text])
         return rows
 
@@ -181,16 +173,22 @@ class TextVectorization(Layer):
         if x.dtype != _STRING:
             raise TypeError(f"TextVectorization {self.name!r} expects string inputs. Received dtype "
                             f"{np_dtype(x.dtype) if x.dtype else None}")
+        # Standardize, then split (Keras's order): a callable sees the input as given.
+        if callable(self._standardize):
+            x = self._standardize(x)
+            if not isinstance(x, Value) or x.dtype != _STRING:
+                raise TypeError(f"TextVectorization {self.name!r}: the standardize function must return a string "
+                                f"tensor (built with tf.strings ops). Received: {x!r}")
+        if self._standardize in ("lower", "lower_and_strip_punctuation"):
+            x = _strings.lower(x)
+        if self._standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            x = _strings.regex_replace(x, _PUNCT_RE.pattern, "")
         rank = len(x.shape)
         if rank > 1 and self._split is not None:
             if x.shape[-1] != 1:
                 raise ValueError("When using `TextVectorization` to tokenize strings, the input rank must be 1 or the "
                                  f"last shape dimension must be 1. Received: inputs.shape={_ops.static_shape(x)}")
             x = b.op("Squeeze", [x, _ops.ints(b, [rank - 1])], dtype=_STRING, shape=tuple(x.shape[:-1]))
-        if self._standardize in ("lower", "lower_and_strip_punctuation"):
-            x = b.op("StringNormalizer", [x], case_change_action="LOWER", locale="C", dtype=_STRING, shape=x.shape)
-        if self._standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
-            x = _strip(x)
         if self._split == "whitespace":
             tokens, _ = b.op("StringSplit", [x], outputs=2)
             tokens.dtype, tokens.shape = _STRING, (x.shape[0], None)
@@ -220,7 +218,11 @@ class TextVectorization(Layer):
 
     def get_config(self):
         lookup = self._lookup_layer.get_config()
-        return {**super().get_config(), "max_tokens": self._max_tokens, "standardize": self._standardize,
+        standardize = self._standardize
+        if callable(standardize):   # Keras writes a function by its (registered) name
+            standardize = {"module": "builtins", "class_name": "function",
+                           "config": get_registered_name(standardize), "registered_name": "function"}
+        return {**super().get_config(), "max_tokens": self._max_tokens, "standardize": standardize,
                 "split": self._split, "ngrams": None, "output_mode": self._output_mode,
                 "output_sequence_length": self._output_sequence_length, "pad_to_max_tokens": self._pad_to_max_tokens,
                 "sparse": False, "ragged": False, "vocabulary": lookup["vocabulary"],

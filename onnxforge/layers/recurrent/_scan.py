@@ -19,10 +19,7 @@ StepFn = Callable[[list[Value], list[Value]], tuple[list[Value], list[Value]]]
 
 def body_builder(parent: GraphBuilder) -> GraphBuilder:
     """A builder for a subgraph of ``parent``: same opset, one shared set of taken names."""
-    sb = GraphBuilder(opset=parent.opset, float32_fallback=parent.float32_fallback)
-    # Sharing the name registry (not copying it) keeps names unique across the two scopes both ways.
-    sb._taken, sb._counter = parent._taken, parent._counter
-    return sb
+    return parent.body_builder()
 
 
 def _step_shape(v: Value, drop_axis: int | None) -> tuple | None:
@@ -34,9 +31,7 @@ def _step_shape(v: Value, drop_axis: int | None) -> tuple | None:
 
 
 def _input(sb: GraphBuilder, hint: str, dtype: int | None, shape: tuple | None) -> Value:
-    name = sb.fresh(hint)
-    sb._taken.discard(name)  # fresh() claimed it; input() claims it again
-    return sb.input(name, dtype, shape)
+    return sb.body_input(hint, dtype, shape)
 
 
 def scan(b: GraphBuilder, step: StepFn, states: Sequence[Value], sequences: Sequence[Value],
