@@ -44,6 +44,8 @@ from .numpy_special import *  # noqa: F401,F403
 from .numpy_special import __all__ as _numpy_special_all
 from .numpy_signal import *  # noqa: F401,F403
 from .numpy_signal import __all__ as _numpy_signal_all
+from .nn_patches import *  # noqa: F401,F403
+from .nn_patches import __all__ as _nn_patches_all
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -71,7 +73,7 @@ __all__ = [
     "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "slice", "take", "sqrt", "square", "squeeze", "stack",
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
-__all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all, *_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
+__all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all, *_nn_patches_all, *_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
@@ -83,7 +85,7 @@ from . import numpy as _numpy_namespace  # noqa: E402
 for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all,
                                                *_nan_reductions_all, *_bitwise_all, *_numpy_special_all,
                                                *_numpy_signal_all]),
-                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all])):
+                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all])):
     for _name in _names:
         if not hasattr(_namespace, _name):
             setattr(_namespace, _name, globals()[_name])
