@@ -46,6 +46,8 @@ from .numpy_signal import *  # noqa: F401,F403
 from .numpy_signal import __all__ as _numpy_signal_all
 from .nn_patches import *  # noqa: F401,F403
 from .nn_patches import __all__ as _nn_patches_all
+from .linalg_extra import *  # noqa: F401,F403
+from .linalg_extra import __all__ as _linalg_extra_all
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -73,7 +75,7 @@ __all__ = [
     "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "slice", "take", "sqrt", "square", "squeeze", "stack",
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
-__all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all, *_nn_patches_all, *_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
+__all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all, *_nn_patches_all, *_linalg_extra_all, *_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]

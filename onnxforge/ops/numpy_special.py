@@ -14,7 +14,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["erfc", "i0", "fmax", "fmin", "ldexp", "nextafter", "gcd", "lcm", "isin", "isreal", "angle"]
+__all__ = ["erfc", "i0", "fmax", "fmin", "ldexp", "nextafter", "gcd", "lcm", "isin", "isreal", "angle", "get_item",
+           "view"]
 
 import math
 from typing import Any
@@ -232,3 +233,36 @@ def angle(x: Any) -> Value:
     b = v.builder
     out = emit(b, "Where", [emit(b, "Less", [v, _const(v, 0.0)]), _const(v, math.pi), _const(v, 0.0)])
     return emit(b, "Where", [emit(b, "IsNaN", [v]), v, out])
+
+
+# ------------------------------------------------------------------------------------------ indexing, views
+@symbolic
+def get_item(x: Any, key: Any) -> Value:
+    """``x[key]``: ints, slices, ``None``, ``...`` and index tensors, as tensor indexing takes them."""
+    return value(x)[key]
+
+
+# Reinterpretations that standard ONNX ops can make exactly: a Cast between integer types of one width wraps
+# modulo 2**bits, which keeps the bit pattern; bools are the bytes 0 and 1.
+_SAME_BITS = [{3, 2, BOOL}, {5, 4}, {6, 12}, {7, 13}]
+
+
+@symbolic
+def view(x: Any, dtype: Any = None) -> Value:
+    """``x``'s bits read as ``dtype``, where that is exact in standard ONNX ops: the same type, signed and
+    unsigned integers of one width (``int32`` <-> ``uint32``), and bools as ``int8`` / ``uint8``. Other views
+    (float bits as integers, changes of width) raise ``ValueError``: ONNX has no bit-cast."""
+    v = value(x)
+    if dtype is None:
+        return v
+    target = dtype_enum(dtype)
+    if target == v.dtype:
+        return emit(v.builder, "Identity", [v])
+    if not any(v.dtype in group and target in group for group in _SAME_BITS):
+        source = np.dtype(np_dtype(v.dtype)).name
+        raise ValueError(f"ops.view: onnxforge reinterprets only between integer types of one width (and bool "
+                         f"as int8/uint8); ONNX has no bit-cast for a view from {source}. Received: "
+                         f"dtype={np.dtype(np_dtype(target)).name!r}")
+    if target == BOOL:
+        return emit(v.builder, "Not", [emit(v.builder, "Equal", [v, as_value(0, v.builder, like=v)])])
+    return cast_value(v, target)
