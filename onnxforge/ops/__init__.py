@@ -75,8 +75,9 @@ __all__ = [
     "power", "prod", "reciprocal", "reshape", "round", "sign", "sin", "size", "slice", "take", "sqrt", "square", "squeeze", "stack",
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
-__all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all, *_nn_patches_all, *_linalg_extra_all, *_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
-            *_nn_functional_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+__all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
+            *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
+            *_nn_patches_all, *_linalg_extra_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 
@@ -84,10 +85,13 @@ __all__ += [*_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_si
 from . import nn as _nn_namespace  # noqa: E402
 from . import numpy as _numpy_namespace  # noqa: E402
 
+# Keras 3.15 keeps erfc and cdist in its math module and slogdet among the NumPy ops; one_hot is an nn op too.
+_MATH_ONLY = {"erfc"}
 for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all,
-                                               *_nan_reductions_all, *_bitwise_all, *_numpy_special_all,
-                                               *_numpy_signal_all]),
-                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all])):
+                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet",
+                                               *(n for n in _numpy_special_all if n not in _MATH_ONLY)]),
+                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all, "one_hot"]),
+                           (math, ["erfc", "cdist"])):
     for _name in _names:
         if not hasattr(_namespace, _name):
             setattr(_namespace, _name, globals()[_name])
