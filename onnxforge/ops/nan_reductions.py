@@ -155,17 +155,24 @@ def nanargmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Value:
 
 
 # ------------------------------------------------------------------------------------------ running totals
+def _cumulative_input(x: Any, axis: int | None, name: str) -> Value:
+    v = value(x)
+    if axis is not None:
+        axis_index(int(axis), rank_of(v, name), name)
+    return v
+
+
 @symbolic
 def nancumsum(x: Any, axis: int | None = None, dtype: Any = None) -> Value:
     """Cumulative sum treating NaNs as zero (``None``: of the flattened tensor)."""
-    v = value(x)
+    v = _cumulative_input(x, axis, "nancumsum")
     return cumsum(_masked(v, 0.0) if v.dtype in FLOAT_TYPES else v, axis=axis, dtype=dtype)
 
 
 @symbolic
 def nancumprod(x: Any, axis: int | None = None, dtype: Any = None) -> Value:
     """Cumulative product treating NaNs as one (``None``: of the flattened tensor)."""
-    v = value(x)
+    v = _cumulative_input(x, axis, "nancumprod")
     return cumprod(_masked(v, 1.0) if v.dtype in FLOAT_TYPES else v, axis=axis, dtype=dtype)
 
 
@@ -181,7 +188,9 @@ def _rows(v: Value, axes: list[int]) -> Value:
         target = emit(b, "Concat", [head, int_const(b, [-1])], axis=0)
     else:
         target = int_const(b, [-1])
-    return emit(b, "Reshape", [moved, target])
+    reduced = [v.shape[a] for a in axes]
+    flat = math.prod(reduced) if all(isinstance(d, int) for d in reduced) else None
+    return emit(b, "Reshape", [moved, target], shape=(*(v.shape[i] for i in kept), flat))
 
 
 def _pick(sorted_rows: Value, index: Value) -> Value:

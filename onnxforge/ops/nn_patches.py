@@ -63,6 +63,10 @@ def _block(block_size: Any, name: str) -> int:
 
 
 # ------------------------------------------------------------------------------------------ depth <-> space
+def _times(d: Any, r: int) -> int | None:
+    return d * r if isinstance(d, int) else None
+
+
 @symbolic
 def depth_to_space(x: Any, block_size: int, data_format: str = "channels_last") -> Value:
     """``(N, H, W, C * r**2)`` to ``(N, H * r, W * r, C)`` (``r = block_size``; channels_first alike)."""
@@ -81,7 +85,9 @@ def depth_to_space(x: Any, block_size: int, data_format: str = "channels_last") 
     moved = emit(b, "Transpose", [blocks], perm=[0, 1, 3, 2, 4, 5])
     head = emit(b, "Mul", [emit(b, "Slice", [emit(b, "Shape", [v]), int_const(b, [0]), int_const(b, [3])]),
                            int_const(b, [1, r, r])])
-    out = emit(b, "Reshape", [moved, emit(b, "Concat", [head, int_const(b, [depth])], axis=0)])
+    n, h, w = v.shape[:3]
+    out = emit(b, "Reshape", [moved, emit(b, "Concat", [head, int_const(b, [depth])], axis=0)],
+               shape=(n, _times(h, r), _times(w, r), depth))
     return _to_first(out) if first else out
 
 
@@ -105,7 +111,10 @@ def space_to_depth(x: Any, block_size: int, data_format: str = "channels_last") 
 
     target = emit(b, "Concat", [part(0), part(1), int_const(b, [r]), part(2), int_const(b, [r]), part(3)], axis=0)
     moved = emit(b, "Transpose", [emit(b, "Reshape", [v, target])], perm=[0, 1, 3, 2, 4, 5])
-    out = emit(b, "Reshape", [moved, int_const(b, [0, 0, 0, -1])])
+    n, h, w, c = v.shape
+    out = emit(b, "Reshape", [moved, int_const(b, [0, 0, 0, -1])],
+               shape=(n, h // r if isinstance(h, int) else None, w // r if isinstance(w, int) else None,
+                      c * r * r if isinstance(c, int) else None))
     return _to_first(out) if first else out
 
 
