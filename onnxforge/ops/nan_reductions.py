@@ -234,6 +234,9 @@ def nanquantile(x: Any, q: Any, axis: Any = None, method: str = "linear", keepdi
     """
     if method not in _METHODS:
         raise ValueError(f"ops.nanquantile: `method` must be one of {_METHODS}. Received: method={method!r}")
+    if isinstance(q, Value) or hasattr(q, "__onnx_value__"):
+        raise ValueError("ops.nanquantile: `q` must be a number or a list of numbers (it fixes the output's "
+                         "shape). Received: a symbolic tensor")
     qs = np.asarray(q.numpy() if hasattr(q, "numpy") else q, np.float64)
     if qs.ndim > 1:
         raise ValueError(f"ops.nanquantile: `q` must be a number or a 1-D list. Received: q with shape {qs.shape}")
