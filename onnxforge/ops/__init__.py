@@ -48,6 +48,7 @@ from .nn_patches import *  # noqa: F401,F403
 from .nn_patches import __all__ as _nn_patches_all
 from .linalg_extra import *  # noqa: F401,F403
 from .linalg_extra import __all__ as _linalg_extra_all
+from .einops import rearrange
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -77,7 +78,7 @@ __all__ = [
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
-            *_nn_patches_all, *_linalg_extra_all, "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            *_nn_patches_all, *_linalg_extra_all, "rearrange", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 

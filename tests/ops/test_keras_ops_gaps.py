@@ -1,5 +1,5 @@
 """The keras.ops functions added to close the gap with Keras 3.15 (NaN reductions, bitwise ops, special
-functions, windows, correlation, depth/space, adaptive pooling, unfold/fold, slogdet, cdist, view): values
+functions, windows, correlation, depth/space, adaptive pooling, unfold/fold, slogdet, cdist, view, rearrange): values
 against Keras on the TensorFlow backend (run once in a subprocess, ``keras_ops_gap_cases.py``), eagerly and in
 traced graphs with the inputs' exact dtypes; NumPy where Keras's TensorFlow backend departs from NumPy;
 gradients against torch autograd; functional models, layers and ``tf.function``; and the errors."""
@@ -285,6 +285,16 @@ def test_functional_model_with_the_new_ops_round_trips_its_config():
         np.testing.assert_allclose(m.predict(x_np, verbose=0), want, rtol=1e-5, atol=1e-6)
 
 
+def test_rearrange_keeps_a_free_batch_in_a_functional_model():
+    inp = of.keras.Input((4, 6, 8))
+    model = of.keras.Model(inp, of.keras.ops.rearrange(inp, "b (h h1) w c -> b h w (c h1)", h1=2))
+    assert model.output.shape == (None, 2, 6, 16)
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).normal(size=(batch, 4, 6, 8)).astype("float32")
+        want = x.reshape(batch, 2, 2, 6, 8).transpose(0, 1, 3, 4, 2).reshape(batch, 2, 6, 16)
+        np.testing.assert_array_equal(of.keras.Model.from_config(model.get_config()).predict(x, verbose=0), want)
+
+
 def test_layer_call_and_tf_function_use_the_new_ops():
     class Patches(of.keras.layers.Layer):
         def call(self, x):
@@ -308,7 +318,7 @@ def test_namespaces_hold_the_new_ops_where_keras_does():
     assert fops.nn.one_hot is fops.one_hot and fops.nn.unfold is fops.unfold
     assert fops.numpy.nansum is fops.nansum and fops.numpy.slogdet is fops.slogdet
     assert fops.math.erfc is fops.erfc and fops.math.cdist is fops.cdist
-    assert of.keras.ops.nn.depth_to_space is fops.depth_to_space
+    assert of.keras.ops.nn.depth_to_space is fops.depth_to_space and of.keras.ops.rearrange is fops.rearrange
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -329,6 +339,10 @@ def test_namespaces_hold_the_new_ops_where_keras_does():
     (lambda: fops.slogdet(X), ValueError, "square"),
     (lambda: fops.cdist(X, Y[:, :3]), ValueError, "last axes"),
     (lambda: fops.nancumsum(XN, axis=5), ValueError, "axis"),
+    (lambda: fops.rearrange(IMG, "b h w -> b h w"), ValueError, "names 3 input axes"),
+    (lambda: fops.rearrange(IMG, "b h w c -> b h w"), ValueError, "once on each side"),
+    (lambda: fops.rearrange(IMG, "b (h1 h) w c -> b h1 h w c"), ValueError, r"group \(h1 h\)"),
+    (lambda: fops.rearrange(IMG, "b (h1 h) w c -> b h1 h w c", h1=3), ValueError, "size 4 cannot split"),
 ])
 def test_bad_arguments_name_themselves(call, error, match):
     with pytest.raises(error, match=match):
