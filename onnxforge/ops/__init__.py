@@ -37,6 +37,19 @@ from .nn_conv import __all__ as _nn_conv_all
 from .nn_functional import *  # noqa: F401,F403
 from .nn_functional import __all__ as _nn_functional_all
 from .nn_ctc import ctc_decode, ctc_loss
+from .nan_reductions import *  # noqa: F401,F403
+from .nan_reductions import __all__ as _nan_reductions_all
+from .bitwise import *  # noqa: F401,F403
+from .bitwise import __all__ as _bitwise_all
+from .numpy_special import *  # noqa: F401,F403
+from .numpy_special import __all__ as _numpy_special_all
+from .numpy_signal import *  # noqa: F401,F403
+from .numpy_signal import __all__ as _numpy_signal_all
+from .nn_patches import *  # noqa: F401,F403
+from .nn_patches import __all__ as _nn_patches_all
+from .linalg_extra import *  # noqa: F401,F403
+from .linalg_extra import __all__ as _linalg_extra_all
+from .einops import rearrange
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -66,7 +79,8 @@ __all__ = [
     "std", "subtract", "sum", "tanh", "tile", "transpose", "true_divide", "var", "where", "zeros", "zeros_like",
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
-            *_nn_functional_all, "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
+            *_nn_patches_all, *_linalg_extra_all, "rearrange", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "stft", "istft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 
@@ -77,8 +91,13 @@ math.stft, math.istft = stft, istft
 from . import nn as _nn_namespace  # noqa: E402
 from . import numpy as _numpy_namespace  # noqa: E402
 
-for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all]),
-                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, "ctc_loss", "ctc_decode"])):
+# Keras 3.15 keeps erfc and cdist in its math module and slogdet among the NumPy ops; one_hot is an nn op too.
+_MATH_ONLY = {"erfc"}
+for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all,
+                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet",
+                                               *(n for n in _numpy_special_all if n not in _MATH_ONLY)]),
+                           (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all, "one_hot", "ctc_loss", "ctc_decode"]),
+                           (math, ["erfc", "cdist"])):
     for _name in _names:
         if not hasattr(_namespace, _name):
             setattr(_namespace, _name, globals()[_name])
