@@ -122,6 +122,10 @@ class Layer(CallingMixin):
                 self.__dict__["_build_depth"] = depth
             if depth == 0:
                 self.built = True
+                if self.__dict__.get("_build_shapes") is None and len(args) + len(kw) == 1:
+                    # Keras records what build() was called with, so a layer built by hand still saves its
+                    # build config (``get_build_config``) and is rebuilt on loading.
+                    self.__dict__["_build_shapes"] = args[0] if args else next(iter(kw.values()))
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ class InputLayer(Layer):
         if sparse:
             raise NotImplementedError("Sparse inputs are not supported by onnxforge. Received: sparse=True")
         kwargs.pop("ragged", None)
-        kwargs.pop("optional", None)
+        optional = bool(kwargs.pop("optional", False))
         if input_tensor is not None:
             shape, batch_size, batch_shape, dtype = _adopt(input_tensor, shape, batch_size, batch_shape, dtype)
         if shape is not None and batch_shape is not None:
@@ -47,6 +47,7 @@ class InputLayer(Layer):
         self._input_dtype = standardize_dtype(dtype.name if hasattr(dtype, "compute_dtype") else dtype)
         self.batch_shape = batch_shape
         self.sparse = False
+        self.optional = optional
         self.built = True
         tensor = input_tensor if input_tensor is not None else KerasTensor(batch_shape, self.dtype, name=self.name)
         Node(self, (), {}, tensor)
@@ -63,7 +64,8 @@ class InputLayer(Layer):
         return 0
 
     def get_config(self) -> dict:
-        return {"batch_shape": tuple(self.batch_shape), "dtype": self.dtype, "sparse": False, "name": self.name}
+        return {"batch_shape": tuple(self.batch_shape), "dtype": self.dtype, "sparse": False, "ragged": False,
+                "name": self.name, "optional": self.optional}
 
     @property
     def output(self) -> KerasTensor:

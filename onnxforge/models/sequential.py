@@ -6,6 +6,7 @@ __all__ = ["Sequential"]
 from typing import Any
 
 from ..layers.base import Layer, auto_name
+from .. import dtype_policies
 from ..backend_config import floatx
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, is_shape
@@ -149,6 +150,7 @@ class Sequential(Model):
         from ..layers.serialization import serialize
 
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                                  "dtype": dtype_policies.serialize(self.dtype_policy),
                                   "layers": [serialize(layer) for layer in self._seq]}
         if self._graph is not None:
             config["build_input_shape"] = list(self._graph.inputs[0].shape)

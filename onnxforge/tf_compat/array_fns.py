@@ -1,6 +1,7 @@
 """TensorFlow's indexing and shape functions that ``keras.ops`` spells differently: ``tf.pad`` (upper-case
 modes), ``tf.size`` / ``tf.rank`` (int32 tensors), ``tf.gather_nd``, ``tf.unstack``, ``tf.reverse``,
-``tf.roll``, ``tf.eye`` (``batch_shape``) and the one-argument ``tf.where`` (the indices of true entries).
+``tf.roll``, ``tf.eye`` (``batch_shape``), ``tf.linspace`` (TensorFlow's result dtype) and the one-argument
+``tf.where`` (the indices of true entries).
 
 Example:
     >>> import numpy as np
@@ -12,7 +13,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["pad", "size", "rank", "gather_nd", "unstack", "reverse", "roll", "where", "eye"]
+__all__ = ["pad", "size", "rank", "gather_nd", "unstack", "reverse", "roll", "where", "eye", "linspace"]
 
 import builtins
 from typing import Any
@@ -111,3 +112,27 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None, 
         return out
     batch = tuple(np.asarray(batch_shape).tolist())
     return _ops.broadcast_to(out, batch + tuple(_ops.shape(out)))
+
+
+def linspace(start: Any, stop: Any, num: int, name: str | None = None, axis: int = 0) -> Any:
+    """``tf.linspace``: ``num`` evenly spaced values from ``start`` to ``stop``, both included.
+
+    The dtype is ``start``'s as TensorFlow converts it: float32 for a Python float, an array's own float
+    dtype, and float64 for integers (TensorFlow computes integer bounds in float64). Array bounds give one
+    sequence per element, stacked along ``axis``.
+
+    Example:
+        >>> linspace(0.0, 250, 3).tolist()
+        [0.0, 125.0, 250.0]
+    """
+    if isinstance(num, builtins.bool) or not isinstance(num, (builtins.int, np.integer)) or num < 0:
+        raise ValueError(f"tf.linspace: num must be a non-negative integer. Received: num={num!r}")
+    if hasattr(start, "dtype"):
+        dtype = np.dtype(str(start.dtype)) if not hasattr(start, "__onnx_value__") else None
+    else:
+        dtype = np.asarray(start).dtype
+        if dtype == np.float64 and not isinstance(start, np.ndarray | np.generic):
+            dtype = np.dtype(np.float32)   # a Python float: TensorFlow's float32
+    if dtype is not None and dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return _ops.linspace(start, stop, int(num), dtype=None if dtype is None else dtype.name, axis=axis)

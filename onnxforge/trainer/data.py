@@ -18,6 +18,7 @@ __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source",
 
 import math
 import random
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
@@ -132,7 +133,8 @@ class IterableSource:
     ``shuffle`` (``fit``'s default, as in Keras 3); an endless one (``num_batches`` of ``None``) needs
     ``steps`` and continues where the last epoch stopped. An iterator (a generator) is consumed across
     epochs; an epoch ends after ``steps`` batches or when it runs out, after which ``exhausted`` is set.
-    Other iterables are iterated afresh each epoch.
+    Other iterables (a ``tf.data`` dataset) are iterated afresh each epoch; with ``steps``, an epoch takes
+    ``steps`` batches, continuing where the last one stopped and starting a new pass when one ends.
     """
 
     def __init__(self, source: Any, method: str, model: Any, steps: int | None = None,
@@ -223,13 +225,26 @@ class IterableSource:
         else:
             it = iter(self.source)
         count = 0
+        restarted = False
         while self.steps is None or count < self.steps:
             try:
                 item = next(it)
             except StopIteration:
-                if self.is_iterator or self.steps is not None:
-                    self.exhausted = True
                 self._iterator = None
+                if self.is_iterator:
+                    self.exhausted = True
+                    return
+                if self.steps is None:
+                    return
+                # A dataset walked ``steps`` batches at a time (``validation_steps``, ``steps_per_epoch``) is read
+                # again from its start once a pass ends, as Keras's epoch iterator does; it never runs dry.
+                if count == 0 and not restarted:
+                    it = self._iterator = iter(self.source)
+                    restarted = True
+                    continue
+                if count:
+                    warnings.warn(f"{self.method}(): your input ran out of data after {count} of {self.steps} "
+                                  "steps; the next epoch reads it again from the start.", stacklevel=4)
                 return
             count += 1
             yield item

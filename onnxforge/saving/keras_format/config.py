@@ -138,7 +138,8 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
-                            "onnxforge counterpart")
+                            "onnxforge counterpart (a class of your own: pass it in custom_objects={...} or "
+                            "decorate it with @keras.saving.register_keras_serializable())")
             return
         owner = f"layer {config.get('name', '?')!r} ({class_name})"
     elif module.startswith("keras.constraints"):
