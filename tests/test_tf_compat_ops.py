@@ -59,6 +59,8 @@ CASES = [
     ("constant", ([1, 2],), {}), ("constant", (1.5,), {}), ("range", (5,), {}), ("range", (0.0, 2.0, 0.5), {}),
     ("convert_to_tensor", (3,), {}), ("one_hot", ([0, 2], 3), {"on_value": 5, "off_value": -1}),
     ("one_hot", ([0, 2], 3), {"axis": 0}), ("nn.softmax", (X,), {}), ("math.floordiv", (I32, 3), {}),
+    ("linspace", (0.0, 250, 251), {}), ("linspace", (0, 10, 5), {}), ("linspace", (np.float64(-1), 1.0, 4), {}),
+    ("linspace", ([0.0, 1.0], [1.0, 3.0], 3), {"axis": 1}), ("linspace", (X[0], X[1], 4), {}),
 ]
 
 
@@ -217,3 +219,8 @@ def test_variable_takes_tensorflows_arguments():
     assert not tf.Variable(1.0, trainable=False).trainable
     assert isinstance(keras.layers.Dense(1).add_weight(shape=(1,), name="w"), tf.Variable)
     assert tf.keras.optimizers.legacy.SGD(0.1).learning_rate == 0.1
+
+
+def test_linspace_rejects_a_bad_count():
+    with pytest.raises(ValueError, match=r"num must be a non-negative integer. Received: num=2.5"):
+        tf.linspace(0.0, 1.0, 2.5)

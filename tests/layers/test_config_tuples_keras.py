@@ -35,3 +35,15 @@ def test_shape_entries_are_tuples_like_keras(name):
 def test_input_layer_batch_shape_is_a_tuple():
     assert fkeras.layers.InputLayer(shape=(3,)).get_config()["batch_shape"] == \
         keras.layers.InputLayer(shape=(3,)).get_config()["batch_shape"] == (None, 3)
+
+
+def test_input_layer_and_sequential_configs_have_keras_keys():
+    # keras.io "Save, serialize and export": programs print and compare model.get_config() with Keras's.
+    ours = fkeras.layers.InputLayer(shape=(3,), name="i").get_config()
+    theirs = keras.layers.InputLayer(shape=(3,), name="i").get_config()
+    assert ours == theirs
+    assert fkeras.layers.InputLayer(shape=(3,), optional=True).get_config()["optional"] is True
+    ours = fkeras.Sequential([fkeras.Input((4,)), fkeras.layers.Dense(1)], name="s").get_config()
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="s").get_config()
+    assert sorted(ours) == sorted(theirs) and ours["dtype"] == theirs["dtype"]
+    assert fkeras.Sequential.from_config(ours).get_config()["dtype"] == ours["dtype"]

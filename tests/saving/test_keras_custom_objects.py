@@ -115,6 +115,44 @@ def test_subclassed_model_round_trips_with_its_build_config(build, tmp_path):
     np.testing.assert_allclose(kmodel.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+
+def _hand_built(ns):
+    class Scaled(ns.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 2), initializer="random_normal")
+
+        def call(self, x):
+            return ns.ops.matmul(x, self.w)
+
+    return Scaled
+
+
+def test_a_layer_built_by_hand_records_its_build_config_as_keras_does():
+    # keras.io "Save, serialize and export": layer.build(shape) is recorded by Keras's build wrapper, so the
+    # layer's serialized form carries a build_config and deserializing it recreates the weights.
+    layer, klayer = _hand_built(of.keras)(), _hand_built(keras)()
+    layer.build((None, 3))
+    klayer.build((None, 3))
+    assert layer.get_build_config() == klayer.get_build_config() == {"input_shape": (None, 3)}
+    dense, kdense = of.keras.layers.Dense(4), keras.layers.Dense(4)
+    dense.build(input_shape=(None, 5))
+    kdense.build(input_shape=(None, 5))
+    assert dense.get_build_config() == kdense.get_build_config()
+    entry = of.keras.saving.serialize_keras_object(layer)
+    assert entry["build_config"] == {"input_shape": [None, 3]}
+    again = of.keras.saving.deserialize_keras_object(entry, custom_objects={"Scaled": type(layer)})
+    assert again.built and [tuple(w.shape) for w in again.weights] == [(3, 2)]
+
+
+def test_an_unregistered_layer_of_ones_own_fails_to_load_naming_the_remedy(tmp_path):
+    Scaled = _hand_built(of.keras)
+    model = of.keras.Sequential([of.keras.Input((3,)), Scaled()])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"Scaled .*custom_objects=.*register_keras_serializable"):
+        of.keras.models.load_model(tmp_path / "m.keras")
+    again = of.keras.models.load_model(tmp_path / "m.keras", custom_objects={"Scaled": Scaled})
+    np.testing.assert_allclose(again.predict(X[:, :3], verbose=0), model.predict(X[:, :3], verbose=0), rtol=1e-6)
+
 # ------------------------------------------------------------------------------------------ legacy .h5
 def _scale_class(ns, register):
     @register(package="t_kco_h5")

@@ -135,6 +135,29 @@ def test_validation_steps_limits_validation_batches():
     assert [ids(b) for b in model.eval_batches] == [[0, 1], [2, 3]] * 2
 
 
+
+class _Passes:
+    """A tf.data.Dataset-like re-iterable: each iter() starts a new pass over ``n`` batches."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield np.full((2, 1), i, np.float64), np.zeros((2, 1))
+
+
+def test_reiterable_dataset_with_steps_reads_a_new_pass_when_one_ends():
+    # Keras's epoch iterator: validation_steps / steps_per_epoch walk on through a dataset and start it again
+    # once a pass ends (keras.io's "Training & evaluation" guide: a one-batch validation set, validation_steps=1).
+    model = FakeModel()
+    with pytest.warns(UserWarning, match="ran out of data after 1 of 2 steps"):
+        history = model.fit(_Passes(3), epochs=3, steps_per_epoch=2, validation_data=_Passes(1),
+                            validation_steps=1, verbose=0)
+    assert [ids(b)[0] for b in model.train_batches] == [0, 1, 2, 0, 1]
+    assert [ids(b)[0] for b in model.eval_batches] == [0, 0, 0]
+    assert history.epoch == [0, 1, 2] and len(history.history["val_loss"]) == 3
+
 def test_bad_validation_data():
     x, y = regression_data(4)
     with pytest.raises(ValueError, match="validation_data must be a tuple"):
