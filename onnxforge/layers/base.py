@@ -2,9 +2,8 @@
 
 A layer is called in one of three worlds:
 
-* on ``KerasTensor``s (functional model construction): it builds its weights from the static input
-  shape, validates the input, records a ``Node`` and returns KerasTensors with ``compute_output_shape``
-  shapes;
+* on ``KerasTensor``s (functional model construction): it builds its weights from the static input shape,
+  validates the input, records a ``Node`` and returns KerasTensors with ``compute_output_shape`` shapes;
 * on graph ``Value``s inside an active ``TraceContext`` (compilation): ``call()`` emits ONNX nodes.
   Variables used as op inputs are resolved through the trace; weight regularization is added to the
   trace's losses in training programs;
@@ -122,10 +121,8 @@ class Layer(CallingMixin):
                 self.__dict__["_build_depth"] = depth
             if depth == 0:
                 self.built = True
-                if self.__dict__.get("_build_shapes") is None and len(args) + len(kw) == 1:
-                    # Keras records what build() was called with, so a layer built by hand still saves its
-                    # build config (``get_build_config``) and is rebuilt on loading.
-                    self.__dict__["_build_shapes"] = args[0] if args else next(iter(kw.values()))
+                if self.__dict__.get("_build_shapes") is None and len(args) + len(kw) == 1:  # built by hand: Keras
+                    self.__dict__["_build_shapes"] = (*args, *kw.values())[0]   # records the build config too
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]

@@ -65,10 +65,21 @@ def _crop_box(height: int, width: int, target_h: int, target_w: int) -> tuple[in
 
 def resize_images(x: Value, size: tuple[int, int], interpolation: str = "bilinear", antialias: bool = False,
                   crop_to_aspect_ratio: bool = False, pad_to_aspect_ratio: bool = False, fill_value: float = 0.0,
-                  data_format: str = "channels_last", layer: str = "resize") -> Value:
-    """``ops.image.resize`` semantics (Keras 3, torch backend) on a float graph value of rank 3 or 4."""
+                  data_format: str = "channels_last", layer: str = "resize", cubic_coeff_a: float = -0.75,
+                  cubic_exclude_outside: bool = False) -> Value:
+    """``ops.image.resize`` semantics (Keras 3, torch backend) on a float graph value of rank 3 or 4.
+
+    ``cubic_coeff_a`` is the bicubic kernel's Keys parameter: torch's -0.75 (Keras on torch), or TensorFlow's
+    -0.5 (``tf.image.resize``, which also drops the taps outside the image and renormalizes:
+    ``cubic_exclude_outside``)."""
     b = x.builder
     rank = len(x.shape)
+    if interpolation == "bicubic" and rank == 3 and not antialias:
+        # onnxruntime's cubic kernel needs the 4-D layout below: resize an image as a batch of one.
+        batch = b.op("Unsqueeze", [x, _ops.ints(b, [0])], shape=(1, *x.shape))
+        y = resize_images(batch, size, interpolation, antialias, crop_to_aspect_ratio, pad_to_aspect_ratio,
+                          fill_value, data_format, layer, cubic_coeff_a, cubic_exclude_outside)
+        return b.op("Squeeze", [y, _ops.ints(b, [0])], shape=tuple(y.shape[1:]))
     ha, wa = _spatial_axes(rank, data_format)
     shape = _ops.static_shape(x)
     height, width = shape[ha], shape[wa]
@@ -99,7 +110,8 @@ def resize_images(x: Value, size: tuple[int, int], interpolation: str = "bilinea
             raise ValueError(f"{layer}: antialias=True needs known image sizes. Received: input shape {shape}")
         return _antialiased(x, (height, width), (th, tw), interpolation, (ha, wa), tuple(out_shape))
     attrs = {"bilinear": dict(mode="linear", coordinate_transformation_mode="half_pixel"),
-             "bicubic": dict(mode="cubic", coordinate_transformation_mode="half_pixel", cubic_coeff_a=-0.75),
+             "bicubic": dict(mode="cubic", coordinate_transformation_mode="half_pixel",
+                            cubic_coeff_a=float(cubic_coeff_a), exclude_outside=int(cubic_exclude_outside)),
              "nearest": dict(mode="nearest", coordinate_transformation_mode="half_pixel",
                              nearest_mode="round_prefer_ceil")}[interpolation]
     if interpolation == "bicubic" and rank == 4 and data_format == "channels_last":

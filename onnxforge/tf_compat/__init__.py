@@ -8,8 +8,9 @@ in-memory ``keras.utils.Dataset``) and ``tf.config.run_functions_eagerly``. With
 these resolve to onnxforge's own, with TensorFlow's argument names, defaults and results, so such a program
 runs after changing its imports. ``tf.strings`` has the standardization functions text tutorials pass to
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
-``regex_full_match``, ``join``: ``onnxforge.ops.strings``); ``tf.io``, ``tf.sparse``, ``tf.distribute`` and the
-file-reading parts of ``tf.data`` are not here.
+``regex_full_match``, ``join``: ``onnxforge.ops.strings``); ``tf.image`` has the resizing, cropping, flipping,
+colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``); ``tf.io``,
+``tf.sparse``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
     >>> import numpy as np
@@ -37,6 +38,7 @@ from .array_fns import __all__ as _array_names
 from .math_fns import argsort, clip_by_global_norm, clip_by_norm, cumsum, norm, reduce_logsumexp, reduce_std, \
     reduce_variance, sort
 from .namespaces import linalg, math
+from .image_fns import image
 from .nn_fns import nn
 from .random_fns import random
 from .variable import Variable
@@ -54,4 +56,4 @@ _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squ
 _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
-           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings"]
+           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "image"]
