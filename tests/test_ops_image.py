@@ -61,6 +61,13 @@ def test_resize_matches_keras(kwargs):
     np.testing.assert_allclose(ops.image.resize(x, **kwargs), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_bicubic_resize_of_one_unbatched_image_matches_keras():
+    # onnxforge's bicubic Resize needs a 4-D layout: an (H, W, C) image goes through as a batch of one.
+    x = R.uniform(size=(6, 7, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(keras.ops.image.resize(x, (9, 4), interpolation="bicubic"))
+    np.testing.assert_allclose(ops.image.resize(x, (9, 4), interpolation="bicubic"), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_affine_transform_matches_keras():
     x = R.uniform(size=(2, 5, 6, 2)).astype("float32")
     t = np.array([[1.1, 0.2, -0.5, -0.1, 0.9, 0.7, 0, 0], [0.8, 0.0, 1.0, 0.0, 1.2, -1.0, 0, 0]], "float32")
