@@ -491,3 +491,19 @@ def test_threshold_range_errors_match_keras(cls, thresholds):
     with pytest.raises(ValueError) as ours:
         getattr(onnxforge.metrics, cls)(thresholds=thresholds)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"run_eagerly": True}, {"jit_compile": True}, {"jit_compile": False}])
+def test_compile_flags_read_back_like_keras(kwargs):
+    # keras.io guides read model.run_eagerly / model.jit_compile (and set them) around compile().
+    def flags(lib):
+        model = lib.Sequential([lib.Input((2,)), lib.layers.Dense(1)])
+        before = (model.run_eagerly, bool(model.jit_compile))
+        model.compile("sgd", "mse", **kwargs)
+        return before, (model.run_eagerly, model.jit_compile)
+
+    want = flags(keras)
+    got = flags(onnxforge.keras)
+    assert got[0] == (False, False) and got[1][0] == want[1][0]
+    # Keras resolves "auto" by backend (torch: True); onnxforge never hands a step to XLA.
+    assert got[1][1] is (kwargs.get("jit_compile") is True)

@@ -60,6 +60,10 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
 
     #: Whether ``compile()`` has run (Keras's ``model.compiled``); saving and cloning read it too.
     compiled: bool = False
+    #: Keras's flags, read back by programs (``model.run_eagerly``); programs here are always compiled graphs,
+    #: so neither changes how a step runs, and ``jit_compile`` (XLA) resolves ``"auto"`` to False.
+    run_eagerly: bool = False
+    jit_compile: bool = False
     _compiled_config: CompileConfig | None = None
     _programs: dict[str, Program]
     _runners: dict[str, ProgramRunner]
@@ -85,8 +89,8 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
             steps_per_execution: ``fit`` reads the loss and metric sums back from the device, and calls
                 ``on_train_batch_begin`` / ``on_train_batch_end``, once per this many steps (as Keras does):
                 the steps in between never wait for the device.
-            run_eagerly, jit_compile: accepted for Keras compatibility; programs are
-                always compiled graphs.
+            run_eagerly, jit_compile: accepted for Keras compatibility and read back as
+                ``model.run_eagerly`` / ``model.jit_compile``; programs are always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
                 ``np.random.seed`` makes runs reproducible. Recompiling keeps the RNG state.
@@ -113,6 +117,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         self._device = resolve_device(device)
         self._seed = seed
         self.steps_per_execution = steps_per_execution
+        self.run_eagerly, self.jit_compile = bool(run_eagerly), jit_compile is True
         self.compiled = True
         self._compiled_config = None
         self._programs, self._runners = {}, {}
