@@ -88,7 +88,7 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):   # ``training`` as Keras's (subclasses forward their **kwargs)
         y = inputs @ self.kernel
         if self.bias is not None:
             y = y + self.bias

@@ -164,7 +164,7 @@ class EinsumDense(Layer):
     def compute_output_shape(self, input_shape):
         return analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2]
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):   # ``training`` accepted as Keras's Dense family
         y = einsum_product(self.equation, inputs, self.kernel, tuple(self.kernel.shape))
         if self.bias is not None:
             y = y + self.bias

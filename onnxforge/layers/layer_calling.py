@@ -182,7 +182,9 @@ class CallingMixin:
             in_masks[0] if isinstance(first, Value) else in_masks)
         if previous_mask is not None and kwargs.get("mask") is None and self._call_accepts("mask", explicit=True):
             kwargs["mask"] = previous_mask  # Keras feeds the upstream mask to a call() that takes one
-        if self._call_accepts("training"):
+        # As Keras: only a call() naming ``training`` gets it; one taking ``**kwargs`` never does, even when the
+        # caller passed it (``super().call(inputs, *args, **kwargs)`` forwards its kwargs on).
+        if self._call_accepts("training", explicit=True):
             kwargs["training"] = bool(training)
         else:
             kwargs.pop("training", None)

@@ -300,3 +300,32 @@ def test_merging_an_unknown_size_with_a_known_one_gives_keras_shapes():
         a, b = K.Input((None, 4)), K.Input((3, 1))
         assert tuple(K.layers.Add()([a, b]).shape) == (None, None, 4), K
         assert tuple(K.layers.Multiply()([K.Input((None, 1)), K.Input((1, 4))]).shape) == (None, None, 4), K
+
+
+# --------------------------------------------------------------------------- call(**kwargs) and training
+def _kwargs_dense(K, seen):
+    class BiasedDense(K.layers.Dense):   # keras.io "Save, serialize and export": call(inputs, *args, **kwargs)
+        def call(self, inputs, *args, **kwargs):
+            seen.append(sorted(kwargs))
+            return super().call(inputs, *args, **kwargs) + 1.0
+
+    return BiasedDense
+
+
+def test_a_call_taking_only_kwargs_never_gets_training_as_in_keras():
+    x = RNG.normal(size=(4, 3)).astype("float32")
+    y = RNG.normal(size=(4, 2)).astype("float32")
+    runs = {}
+    for name, K in (("keras", keras), ("onnxforge", fkeras)):
+        seen = []
+        model = K.Sequential([K.Input((3,)), _kwargs_dense(K, seen)(2)])
+        model.set_weights([np.full((3, 2), 0.1, "float32"), np.zeros(2, "float32")])
+        model.compile(K.optimizers.SGD(0.1), "mse")
+        loss = model.fit(x, y, epochs=2, verbose=0).history["loss"]
+        out = K.ops.convert_to_numpy(model(x))
+        layer = _kwargs_dense(K, seen)(2)
+        layer(x, training=True)
+        runs[name] = (loss, out, seen[-1])
+    np.testing.assert_allclose(runs["onnxforge"][0], runs["keras"][0], rtol=1e-5)
+    np.testing.assert_allclose(runs["onnxforge"][1], runs["keras"][1], rtol=1e-5, atol=1e-6)
+    assert runs["onnxforge"][2] == runs["keras"][2] == []   # Keras never hands training to **kwargs
