@@ -23,6 +23,7 @@ from ..custom_objects import lookup
 from ..layers import Layer
 from ..layers.serialization import deserialize as deserialize_layer
 from ..layers.serialization import serialize as serialize_layer
+from .keras_format import archive as _archive
 from .keras_format.config import keras_config_to_onnxforge, onnxforge_config_to_keras
 
 # Base class -> the Keras module its objects are written under.
@@ -186,3 +187,6 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Any
         raise ValueError(f"model_from_json() reads the JSON string Model.to_json() writes ({type(e).__name__}: {e})") \
             from None
     return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+_archive.SERIALIZE_OBJECT[:] = [serialize_keras_object]   # a model's own get_compile_config(), saved as Keras does

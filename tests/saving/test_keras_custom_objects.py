@@ -153,6 +153,53 @@ def test_an_unregistered_layer_of_ones_own_fails_to_load_naming_the_remedy(tmp_p
     again = of.keras.models.load_model(tmp_path / "m.keras", custom_objects={"Scaled": Scaled})
     np.testing.assert_allclose(again.predict(X[:, :3], verbose=0), model.predict(X[:, :3], verbose=0), rtol=1e-6)
 
+
+def _custom_compile_model(ns, register, tape):
+    @register(package="t_kco", name="CustomCompile")
+    class CustomCompile(ns.Model):   # keras.io "Save, serialize and export": get/compile_from_config hooks
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = ns.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def compile(self, optimizer, loss_fn):
+            super().compile(optimizer)
+            self.model_optimizer, self.loss_fn = optimizer, loss_fn
+
+        def get_compile_config(self):
+            return {"model_optimizer": self.model_optimizer, "loss_fn": self.loss_fn}
+
+        def compile_from_config(self, config):
+            self.compile(optimizer=ns.utils.deserialize_keras_object(config["model_optimizer"]),
+                         loss_fn=ns.utils.deserialize_keras_object(config["loss_fn"]))
+
+        def train_step(self, data):
+            x, y = data
+            with tape() as t:
+                loss = self.loss_fn(y, self(x, training=True))
+            grads = t.gradient(loss, self.trainable_weights)
+            self.model_optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            return {"loss": loss}
+
+    return CustomCompile
+
+
+def test_a_models_own_compile_config_hooks_save_and_load(tmp_path):
+    Model = _custom_compile_model(of.keras, of.keras.saving.register_keras_serializable, of.GradientTape)
+    model = Model()
+    model.compile(optimizer=of.keras.optimizers.SGD(0.05), loss_fn=of.keras.losses.MeanSquaredError())
+    model.fit(X, X[:, :3], verbose=0)
+    model.save(tmp_path / "m.keras")
+    entry = json.loads(__import__("zipfile").ZipFile(tmp_path / "m.keras").read("config.json"))
+    assert entry["compile_config"]["model_optimizer"]["class_name"] == "SGD"
+    again = of.keras.models.load_model(tmp_path / "m.keras")
+    assert type(again.model_optimizer).__name__ == "SGD" and type(again.loss_fn).__name__ == "MeanSquaredError"
+    assert float(np.asarray(again.model_optimizer.learning_rate)) == pytest.approx(0.05)
+    np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    again.fit(X, X[:, :3], verbose=0)   # compiled by its own hook: it trains on
+
 # ------------------------------------------------------------------------------------------ legacy .h5
 def _scale_class(ns, register):
     @register(package="t_kco_h5")

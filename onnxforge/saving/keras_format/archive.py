@@ -58,16 +58,28 @@ MAX_CONFIG_BYTES = 64 * 2**20
 #: A stored member expanding more than this many times is a zip bomb (Keras stores members uncompressed).
 _MAX_RATIO = 200
 
+#: ``serialize_keras_object``, registered by ``saving/object_serialization.py`` (which imports this package).
+SERIALIZE_OBJECT: list[Any] = []
+
 _CONFIG = "config.json"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.weights.h5"
 
 
 # ------------------------------------------------------------------------------------------ save
+def _user_defines(model: Any, method: str) -> bool:
+    """Whether a class of the user's own, above onnxforge's, defines ``method`` (Keras's saving hooks)."""
+    return any(method in cls.__dict__ for cls in type(model).__mro__ if not cls.__module__.startswith("onnxforge."))
+
+
 def _keras_config(model: Any) -> dict:
     config = onnxforge_config_to_keras(serialize(model))
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
-    if compile_config is not None:
+    if compile_config is not None and _user_defines(model, "get_compile_config"):
+        # The user's own config (optimizers, losses as objects), serialized as Keras does, for their
+        # compile_from_config to read back.
+        config["compile_config"] = SERIALIZE_OBJECT[0](compile_config)
+    elif compile_config is not None:
         config["compile_config"] = to_keras_compile_config(compile_config)
     return config
 
@@ -228,6 +240,9 @@ def _compile(model: Any, compile_config: Any, path: Path, custom_objects: Mappin
         raise KerasFileError(path, "compile_config is not an object", key="compile_config")
     with Stage(path, "compile_config", "its compile config cannot be applied (load with compile=False and "
                "compile the model yourself)"):
+        if _user_defines(model, "compile_from_config"):
+            model.compile_from_config(compile_config)   # the model's own hook reads its own config (Keras)
+            return
         try:
             kwargs = from_keras_compile_config(compile_config, custom_objects)
         except ValueError as e:
