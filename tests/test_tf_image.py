@@ -80,6 +80,8 @@ def test_random_augmentations_draw_within_their_ranges():
     assert 0.5 <= float(np.median(factor)) < 1.5
     one = np.asarray(tf.image.stateless_random_crop(BATCH, [2, 3, 3, 3], seed=(1, 2)))
     np.testing.assert_array_equal(one, np.asarray(tf.image.stateless_random_crop(BATCH, [2, 3, 3, 3], seed=(1, 2))))
+    np.testing.assert_array_equal(np.asarray(tf.image.stateless_random_brightness(IMG, 0.2, (1, 2))),
+                                  np.asarray(tf.image.stateless_random_brightness(IMG, 0.2, seed=(1, 2))))
     hue = np.asarray(tf.image.stateless_random_hue(IMG, 0.1, seed=(4, 5)))
     assert hue.shape == IMG.shape and np.isfinite(hue).all()
 

@@ -315,7 +315,7 @@ def random_hue(image: Any, max_delta: float, seed: Any = None) -> Any:
 
 
 def random_crop(value: Any, size: Any, seed: Any = None, name: str | None = None) -> Any:
-    """``tf.random_crop`` / ``tf.image.random_crop``: a ``size`` window at a uniformly random offset."""
+    """``tf.image.random_crop``: a ``size`` window at a uniformly random offset."""
     value = _array(value)
     shape = tuple(_ops.shape(value))
     size = [int(s) for s in np.asarray(size).tolist()]
@@ -335,6 +335,21 @@ def _stateless(seed: Any) -> int:
     return int((pair[0] * 1_000_003 + pair[1]) % (2**31 - 1))
 
 
+def _stateless_form(fn: Any) -> Any:
+    """TensorFlow's ``stateless_`` form of a random function: the same draw for the same ``seed`` pair (the
+    last argument, as TensorFlow orders it, or ``seed=``)."""
+    def stateless(*args: Any, seed: Any = None, **kwargs: Any) -> Any:
+        if seed is None:
+            if not args:
+                raise ValueError(f"tf.image.stateless_{fn.__name__}: seed is required (a shape [2] tensor).")
+            *args, seed = args
+        return fn(*args, seed=_stateless(seed), **kwargs)
+
+    stateless.__name__ = f"stateless_{fn.__name__}"
+    stateless.__doc__ = f"``tf.image.stateless_{fn.__name__}``: ``{fn.__name__}`` with its draw fixed by ``seed``."
+    return stateless
+
+
 image = types.SimpleNamespace(
     ResizeMethod=ResizeMethod, resize=resize, convert_image_dtype=convert_image_dtype,
     flip_left_right=flip_left_right, flip_up_down=flip_up_down, rot90=rot90, rgb_to_grayscale=rgb_to_grayscale,
@@ -345,14 +360,7 @@ image = types.SimpleNamespace(
     central_crop=central_crop, random_flip_left_right=random_flip_left_right,
     random_flip_up_down=random_flip_up_down, random_brightness=random_brightness, random_contrast=random_contrast,
     random_saturation=random_saturation, random_hue=random_hue, random_crop=random_crop,
-    stateless_random_flip_left_right=lambda image, seed: random_flip_left_right(image, _stateless(seed)),
-    stateless_random_flip_up_down=lambda image, seed: random_flip_up_down(image, _stateless(seed)),
-    stateless_random_brightness=lambda image, max_delta, seed: random_brightness(image, max_delta,
-                                                                                 _stateless(seed)),
-    stateless_random_contrast=lambda image, lower, upper, seed: random_contrast(image, lower, upper,
-                                                                                _stateless(seed)),
-    stateless_random_saturation=lambda image, lower, upper, seed: random_saturation(image, lower, upper,
-                                                                                    _stateless(seed)),
-    stateless_random_hue=lambda image, max_delta, seed: random_hue(image, max_delta, _stateless(seed)),
-    stateless_random_crop=lambda value, size, seed: random_crop(value, size, _stateless(seed)),
+    **{f"stateless_{fn.__name__}": _stateless_form(fn) for fn in (
+        random_flip_left_right, random_flip_up_down, random_brightness, random_contrast, random_saturation,
+        random_hue, random_crop)},
 )
