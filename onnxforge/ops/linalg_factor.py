@@ -166,7 +166,7 @@ def lu_factor(x: Any) -> tuple[Value, Value]:
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> lu, p = ops.lu_factor(np.array([[1.0, 2.0], [3.0, 4.0]]))
-        >>> np.round(lu, 4).tolist(), p.tolist()
+        >>> np.round(lu.astype(float), 4).tolist(), p.tolist()
         ([[3.0, 4.0], [0.3333, 0.6667]], [1, 0])
     """
     a, back = float_matrix(x, "lu_factor", square=True, limit=MAX_FACTOR_SIZE)
@@ -227,7 +227,7 @@ def qr(x: Any, mode: str = "reduced") -> tuple[Value, Value]:
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> q, r = ops.qr(np.array([[3.0, 1.0], [4.0, 2.0]]))
-        >>> np.round(r, 4).tolist()
+        >>> np.round(r.astype(float), 4).tolist()
         [[-5.0, -2.2], [0.0, 0.4]]
     """
     if mode not in ("reduced", "complete"):

@@ -207,7 +207,7 @@ def svd(x: Any, full_matrices: bool = True, compute_uv: bool = True) -> Any:
     Example:
         >>> import numpy as np
         >>> from onnxforge import ops
-        >>> np.round(ops.svd(np.array([[3.0, 0.0], [4.0, 5.0]]), compute_uv=False), 4).tolist()
+        >>> np.round(ops.svd(np.array([[3.0, 0.0], [4.0, 5.0]]), compute_uv=False).astype(float), 4).tolist()
         [6.7082, 2.2361]
     """
     return _svd(x, full_matrices=bool(full_matrices), compute_uv=bool(compute_uv))
@@ -248,7 +248,7 @@ def pinv(x: Any, rcond: float | None = None) -> Value:
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> a = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-        >>> np.round(ops.pinv(a) @ a, 4).tolist()
+        >>> (np.round(ops.pinv(a) @ a, 4) + 0.0).tolist()
         [[1.0, 0.0], [0.0, 1.0]]
     """
     return _pinv(x, rcond=rcond)
