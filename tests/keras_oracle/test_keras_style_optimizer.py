@@ -188,3 +188,23 @@ def test_copy_weights_helper_still_applies():
     copy_weights(a, b)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(x, y)
+
+
+def test_keras_file_keeps_the_slots_for_onnxforge_and_for_keras(tmp_path):
+    x, y = _batches(1)[0]
+    model = _model(fkeras)
+    model.compile(optimizer=momentum_sgd_class(fkeras)(learning_rate=0.1), loss="mse")
+    model.fit(x, y, verbose=0)
+    path = tmp_path / "custom_opt.keras"
+    model.save(path)
+    again = fkeras.models.load_model(path, custom_objects={"MomentumSGD": momentum_sgd_class(fkeras)})
+    for a, b in zip(model.optimizer.variables, again.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    theirs = keras.models.load_model(path, custom_objects={"MomentumSGD": momentum_sgd_class(keras)})
+    assert int(keras.ops.convert_to_numpy(theirs.optimizer.iterations)) == 1
+    for a, b in zip(model.optimizer.momentums, theirs.optimizer.momentums):
+        np.testing.assert_array_equal(a.numpy(), keras.ops.convert_to_numpy(b))
+    again.fit(x, y, verbose=0)
+    model.fit(x, y, verbose=0)
+    for a, b in zip(model.get_weights(), again.get_weights()):   # the reloaded slots carry the momentum on
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
