@@ -24,6 +24,7 @@ from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
 from .host_inputs import host_arrays
 from .input_spec import _check_spec
+from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 from .symbolic_masks import attach_symbolic_masks, fresh_tensor, symbolic_masks
 
@@ -75,7 +76,7 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
-class CallingMixin:
+class CallingMixin(LayerAttributesMixin):
     """The calling half of ``Layer`` (see the module docstring)."""
 
     # ------------------------------------------------------------ calling

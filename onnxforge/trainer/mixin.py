@@ -24,13 +24,14 @@ from .batch_methods import BatchMethodsMixin
 from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
+from .model_state import ModelStateMixin
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
 #: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
 _BUILD_LOCK = threading.RLock()
 
 
-class TrainingMixin(BatchMethodsMixin, FitMixin):
+class TrainingMixin(BatchMethodsMixin, FitMixin, ModelStateMixin):
     """Mixed into ``onnxforge.Model``: ``compile``, ``train_on_batch``, ``test_on_batch``,
     ``predict_on_batch``, ``reset_metrics``, and ``fit`` / ``evaluate`` / ``predict`` (``FitMixin``).
 
@@ -85,7 +86,8 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
             steps_per_execution: ``fit`` reads the loss and metric sums back from the device, and calls
                 ``on_train_batch_begin`` / ``on_train_batch_end``, once per this many steps (as Keras does):
                 the steps in between never wait for the device.
-            run_eagerly, jit_compile: accepted for Keras compatibility; programs are
+            run_eagerly, jit_compile: stored as Keras stores them (``model.run_eagerly``, ``model.jit_compile``;
+                ``"auto"`` is ``False``, and ``run_eagerly=True`` turns ``jit_compile`` off); programs are
                 always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
@@ -113,6 +115,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         self._device = resolve_device(device)
         self._seed = seed
         self.steps_per_execution = steps_per_execution
+        self._set_execution_flags(run_eagerly, jit_compile)
         self.compiled = True
         self._compiled_config = None
         self._programs, self._runners = {}, {}
