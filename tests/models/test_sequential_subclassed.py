@@ -170,3 +170,20 @@ def test_functional_summary_shows_connections_and_subclassed_shapes():
     lines = []
     sub.summary(print_fn=lines.append)
     assert "(None, 4)" in next(line for line in lines if "(Dense)" in line)
+
+
+def test_subclass_passing_itself_to_model_init():
+    # TensorFlow's text-generation tutorial writes `super().__init__(self)`, which tf.keras 2 ignored.
+    import onnxforge as tf
+
+    class MyModel(tf.keras.Model):
+        def __init__(self):
+            super().__init__(self)
+            self.dense = tf.keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = MyModel()
+    assert model.name.startswith("my_model")
+    assert tuple(model(np.ones((3, 4), np.float32)).shape) == (3, 2)
