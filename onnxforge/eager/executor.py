@@ -85,6 +85,9 @@ class EagerProgram:
     #: ``(metric weakref, output indices)``: the state sums of metrics updated inside ``call()``, added to
     #: each metric after a run (Keras's eager ``update_state``).
     metric_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
+    #: ``(layer weakref, attribute, output index)``: tensors a ``call()`` kept on a layer
+    #: (``self.last_attention_weights = scores``), set to this run's arrays as TensorFlow's eager calls leave them.
+    attribute_slots: list[tuple[Any, str, int]] = field(default_factory=list)
 
     def run(self, arrays: list[np.ndarray], originals: list[Any] | None = None) -> Any:
         """Run on ``arrays`` (one per host input); ``originals`` are the caller's objects they were converted
@@ -119,6 +122,10 @@ class EagerProgram:
             metric = ref()
             if metric is not None:
                 metric.merge_state([values[k] for k in indices])
+        for ref, attribute, k in self.attribute_slots:
+            layer = ref()
+            if layer is not None:
+                layer.__dict__[attribute] = as_eager(values[k])
 
         def fill(leaf: Any) -> Any:
             if not isinstance(leaf, _Out):
@@ -213,6 +220,11 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
             recorded = [v for v in layer._own_losses() if isinstance(v, Value) and v.builder is b]
             if recorded:
                 loss_slots.append((weakref.ref(layer), [mark(v).index for v in recorded]))
+        attribute_slots = [(weakref.ref(layer), name, mark(v).index)
+                           for layer in [owner, *owner._all_sublayers()] for name, v in vars(layer).items()
+                           if isinstance(v, Value) and v.builder is b]
+    else:
+        attribute_slots = []
     metric_slots = [(weakref.ref(metric), [mark(v).index for v in sums])
                     for metric, sums in ctx.layer_metrics.values()]
     state: list[tuple[Variable, str, str]] = []
@@ -238,7 +250,8 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
-                        seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots)
+                        seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots,
+                        attribute_slots=attribute_slots)
 
 
 # ------------------------------------------------------------------------------------------ arrays

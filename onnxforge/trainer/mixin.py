@@ -25,6 +25,7 @@ from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
 from .model_state import ModelStateMixin
+from .target_shapes import apply_target_shapes, may_wait_for_targets
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
 #: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
@@ -213,6 +214,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, ModelStateMixin):
         args = self._compile_args
         config = resolve_config(self, self.optimizer, args["loss"], args["loss_weights"], args["metrics"],
                                 args["weighted_metrics"])
+        apply_target_shapes(self, config)
         self._warn_linear_outputs(config)
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
@@ -227,6 +229,14 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, ModelStateMixin):
                 raise
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
+        except Exception:
+            if getattr(self, "_fed_target_shapes", None) or not may_wait_for_targets(config):
+                raise
+            # A user loss that does not take output-shaped targets (sparse ids for logits): the steps are built
+            # for the first batch's targets instead (trainer/target_shapes.py); predict() needs none.
+            self._runners = {"infer": self._make_runner(programs["infer"])}
+            self._programs = {"infer": programs["infer"]}
+            return
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
