@@ -55,7 +55,7 @@ from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, l
 from .linalg import det, inv, norm, solve
 from .spectral import istft, stft
 from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
-from .core import cast, cond, convert_to_numpy, convert_to_tensor, is_tensor, shape, stop_gradient
+from .core import cast, cond, convert_to_numpy, convert_to_tensor, custom_gradient, is_tensor, shape, stop_gradient
 from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
                  log_softmax, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign,
                  sparse_categorical_crossentropy, swish)
@@ -68,6 +68,7 @@ from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ce
 
 __all__ = [
     "random", "image", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
+    "custom_gradient",
     "binary_crossentropy", "categorical_crossentropy", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_sigmoid",
     "log_softmax", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign",
     "sparse_categorical_crossentropy", "swish",
