@@ -23,17 +23,21 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["run_custom_gradient"]
+__all__ = ["run_custom_gradient", "StoredRegion", "store_regions", "register_stored"]
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import onnx
+from onnx import compose
 
 from ..autodiff.custom import CustomGradient, register
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype, protos
 from ..graph.opset import DEFAULT_OPSET, ir_version_for
+from ..graph.shape_inference import fill_shapes
 from ..ops.custom_gradients import call_grad, flatten, pack, split_result
 from ..ops._util import as_value, cast_value
 from ..graph import FLOAT_TYPES
@@ -142,3 +146,71 @@ def run_custom_gradient(f: Callable[..., Any], args: tuple, kwargs: dict) -> Any
     tape.record_run(recordings, program, model, host, params, fixed,
                     [(obj, f"out{j}") for j, obj in enumerate(results)])
     return pack(outputs, iter(results))
+
+
+# ------------------------------------------------------------------------------------------ compiled calls
+@dataclass(eq=False)
+class StoredRegion:
+    """A custom-gradient region of a compiled eager program, its backward already traced in that program's
+    graph from placeholder upstream values: the nodes and constants to add, prefixed, to a joined graph."""
+
+    inputs: list[str]
+    outputs: list[str]
+    upstream: list[str]
+    grads: list[str | None]
+    nodes: list[onnx.NodeProto]
+    initializers: list[onnx.TensorProto]
+
+
+def store_regions(b: GraphBuilder, ctx: Any) -> list[StoredRegion]:
+    """Trace each region's backward now (the program's trace is still open) and take its nodes out of the
+    forward program: a layer with a custom gradient called eagerly under a tape gets its gradient in the
+    tape's joined graph, where ``grad``'s own closure (values of this graph) cannot be traced again."""
+    from ..graph.builder import _all_inputs
+
+    stored = []
+    for record in {id(r): r for r in b.custom_gradients.values()}.values():
+        ups = []
+        for name in record.outputs:
+            out = b.value(name)
+            # A placeholder no node produces: the joined graph feeds it the output's gradient.
+            ups.append(b._record(b.fresh("custom_upstream"), out.dtype, out.shape))
+        start = len(b.nodes)
+        with ctx.active():
+            grads = record.backward(ups)
+        nodes = b.nodes[start:]
+        del b.nodes[start:]
+        read = {name for node in nodes for name in _all_inputs(node)}
+        stored.append(StoredRegion(list(record.inputs), list(record.outputs), [u.name for u in ups],
+                                   [None if g is None else g.name for g in grads], nodes,
+                                   [t for name, t in b.initializers.items() if name in read]))
+    return stored
+
+
+def register_stored(b: GraphBuilder, prefix: str, regions: list[StoredRegion]) -> None:
+    """Register ``regions`` (of the run under ``prefix`` in the joined graph ``b``) with the autodiff engine."""
+    from ..graph.builder import _all_inputs
+
+    for region in regions:
+        def backward(upstream: list[Value], region: StoredRegion = region) -> list[Value | None]:
+            # The values the nodes read from the program are declared inputs, so they get the prefix too.
+            made = {o for node in region.nodes for o in node.output} | {t.name for t in region.initializers}
+            outside = [protos.value_info(n, 0, None) for n in dict.fromkeys(
+                i for node in region.nodes for i in _all_inputs(node)) if n not in made]
+            graph = compose.add_prefix_graph(protos.graph(region.nodes, "region", outside, [],
+                                                          initializer=region.initializers), prefix)
+            start = len(b.nodes)
+            for up, name in zip(upstream, region.upstream):
+                b.add_node(protos.node("Identity", [up.name], [prefix + name]))
+                b.values[prefix + name].dtype, b.values[prefix + name].shape = up.dtype, up.shape
+            for t in graph.initializer:
+                if t.name not in b.initializers:
+                    b.initializers[t.name] = t
+                    b._record(t.name, t.data_type, tuple(t.dims))
+            for node in graph.node:
+                b.add_node(node)
+            fill_shapes(b, start)
+            return [None if g is None else b.values[prefix + g] for g in region.grads]
+
+        register(b, CustomGradient([prefix + n for n in region.inputs], [prefix + n for n in region.outputs],
+                                   backward))

@@ -134,6 +134,15 @@ def eager_results(tf):
     return out
 
 
+def model_results(tf, keras):
+    """The reversal layer inside a model called eagerly under a tape, and fit (the compiled step)."""
+    model = reversal_model(keras)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(model(DATA_X)))
+    out = {f"tape_w{k}": np.asarray(g) for k, g in enumerate(tape.gradient(loss, model.trainable_weights))}
+    return {**out, **fit_results(keras)}
+
+
 def fit_results(keras):
     model = reversal_model(keras)
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
@@ -146,5 +155,5 @@ if __name__ == "__main__":
     import keras
     import tensorflow as tf
 
-    results = {**eager_results(tf), **fit_results(keras)}
+    results = {**eager_results(tf), **model_results(tf, keras)}
     np.savez(sys.argv[1], **results)
