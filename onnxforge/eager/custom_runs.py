@@ -17,9 +17,9 @@ Example:
     ...     return x * 1.0, lambda dy: tf.clip_by_value(dy, -0.5, 0.5)
     >>> x = tf.Variable([1.0, 2.0])
     >>> with tf.GradientTape() as tape:
-    ...     loss = tf.reduce_sum(clip_grad(x) * np.array([3.0, -0.1], np.float32))
+    ...     loss = tf.reduce_sum(clip_grad(x) * np.array([3.0, -0.25], np.float32))
     >>> np.round(tape.gradient(loss, x), 4).tolist()
-    [0.5, -0.1]
+    [0.5, -0.25]
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype, protos
 from ..graph.opset import DEFAULT_OPSET, ir_version_for
 from ..graph.shape_inference import fill_shapes
-from ..ops.custom_gradients import call_grad, flatten, pack, split_result
+from ..ops.custom_gradients import call_grad, check_variables, flatten, pack, split_result
 from ..ops._util import as_value, cast_value
 from ..graph import FLOAT_TYPES
 from ..tracing import TraceContext
@@ -113,6 +113,7 @@ def run_custom_gradient(f: Callable[..., Any], args: tuple, kwargs: dict) -> Any
             if var.trainable and id(var) not in given:
                 variables.setdefault(var.uid, var)
     var_list = sorted(variables.values(), key=lambda v: getattr(v, "path", v.name))
+    check_variables(f, grad, var_list)
     recordings = tape.wants_record([leaf for leaf in leaves if not isinstance(leaf, Variable)],
                                    [leaf for leaf in leaves if isinstance(leaf, Variable)] + var_list)
     flat_out = [np.asarray(y) for y in flatten(outputs)]

@@ -27,7 +27,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["custom_gradient", "register_eager_custom_gradient", "call_grad", "flatten", "pack"]
+__all__ = ["custom_gradient", "register_eager_custom_gradient", "call_grad", "check_variables", "flatten", "pack",
+           "split_result"]
 
 import functools
 import inspect
@@ -143,14 +144,19 @@ def _upstream_by_keyword(fn: Callable[..., Any]) -> bool:
     return p is not None and p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
 
 
+def check_variables(f: Any, grad: Callable[..., Any], variables: Sequence[Variable]) -> None:
+    """TensorFlow's rule: a function that reads trainable Variables needs a ``grad`` taking ``variables``."""
+    if variables and not _accepts_variables(grad):
+        names = [getattr(v, "path", v.name) for v in variables]
+        raise TypeError(f"The grad function of custom_gradient function {_name(f)!r} must accept the keyword argument "
+                        f"'variables', since the function reads the trainable variables {names}.")
+
+
 def call_grad(f: Any, grad: Callable[..., Any], upstream: Sequence[Any], inputs: Sequence[Any],
               variables: Sequence[Variable]) -> tuple[list[Any], list[Any]]:
     """Call ``grad`` the way TensorFlow (or Keras's torch form) does; its input and variable gradients, checked."""
     extra = {"variables": list(variables)} if variables else {}
-    if variables and not _accepts_variables(grad):
-        names = [v.path if hasattr(v, "path") else v.name for v in variables]
-        raise TypeError(f"The grad function of custom_gradient function {_name(f)!r} must accept the keyword argument "
-                        f"'variables', since the function reads the trainable variables {names}.")
+    check_variables(f, grad, variables)
     if _upstream_by_keyword(grad):
         out = grad(*inputs, upstream=upstream[0] if len(upstream) == 1 else tuple(upstream), **extra)
     else:
@@ -200,6 +206,7 @@ def _traced(f: Callable[..., Any], b: GraphBuilder, args: tuple, kwargs: dict) -
         v = as_value(y, b)
         boundary.append(b.op("Identity", [v], dtype=v.dtype, shape=v.shape))
     variables, var_values = _variables_read(b, inner, [v for v in values if v is not None])
+    check_variables(f, grad, variables)
     inputs = [v for v in values if v is not None]
 
     ctx = _active_trace()
