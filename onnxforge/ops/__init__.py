@@ -50,6 +50,8 @@ from .nn_patches import __all__ as _nn_patches_all
 from .linalg_extra import *  # noqa: F401,F403
 from .linalg_extra import __all__ as _linalg_extra_all
 from .einops import rearrange
+from .unique import unique
+from .vectorize import vectorize
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
@@ -81,7 +83,7 @@ __all__ = [
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
-            *_nn_patches_all, *_linalg_extra_all, "rearrange", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            *_nn_patches_all, *_linalg_extra_all, "rearrange", "unique", "vectorize", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "stft", "istft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 
@@ -95,7 +97,7 @@ from . import numpy as _numpy_namespace  # noqa: E402
 # Keras 3.15 keeps erfc and cdist in its math module and slogdet among the NumPy ops; one_hot is an nn op too.
 _MATH_ONLY = {"erfc"}
 for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all,
-                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet",
+                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet", "unique", "vectorize",
                                                *(n for n in _numpy_special_all if n not in _MATH_ONLY)]),
                            (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all, "one_hot", "ctc_loss", "ctc_decode"]),
                            (math, ["erfc", "cdist"])):
