@@ -47,6 +47,7 @@ from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
 from ..variables import Variable
 from .signature import Uncacheable, array_leaves, map_arrays, shared_batch, signature
+from .custom_runs import register_stored, store_regions
 from .tape import record_run, wants_record
 
 _INT64 = onnx.TensorProto.INT64
@@ -88,6 +89,13 @@ class EagerProgram:
     #: ``(layer weakref, attribute, output index)``: tensors a ``call()`` kept on a layer
     #: (``self.last_attention_weights = scores``), set to this run's arrays as TensorFlow's eager calls leave them.
     attribute_slots: list[tuple[Any, str, int]] = field(default_factory=list)
+    #: The program's ``custom_gradient`` regions with their backward traced (``custom_runs.store_regions``).
+    custom_regions: list[Any] = field(default_factory=list)
+
+    def custom_gradient_regions(self, b: GraphBuilder, prefix: str) -> None:
+        """Called by an eager tape's joined graph: this run's custom gradients, under ``prefix``."""
+        if self.custom_regions:
+            register_stored(b, prefix, self.custom_regions)
 
     def run(self, arrays: list[np.ndarray], originals: list[Any] | None = None) -> Any:
         """Run on ``arrays`` (one per host input); ``originals`` are the caller's objects they were converted
@@ -237,11 +245,14 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         out_name = contract.new_state(v_in.name)
         b.output(v_out, out_name)
         state.append((var, v_in.name, out_name))
+    # Custom gradients: their backward is traced now, and the forward keeps its names (no clean-up), since
+    # a tape's joined graph adds those nodes under this run's prefix.
+    regions = store_regions(b, ctx) if b.custom_gradients else []
     state_ids = {var.uid for var, _, _ in state}
     params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
     host = inputs + [s.name for s in seed]
     model = b.to_model(name="onnxforge_eager")
-    model, removed = cleanup(model, set(host) | {s[1] for s in state})
+    model, removed = cleanup(model, set(host) | {s[1] for s in state}) if not regions else (model, set())
     params = [(var, name) for var, name in params if name not in removed]
     if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = ctx.dim_check_records()
@@ -251,7 +262,8 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
                         seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots,
-                        attribute_slots=attribute_slots)
+                        attribute_slots=attribute_slots,
+                        custom_regions=regions)
 
 
 # ------------------------------------------------------------------------------------------ arrays
