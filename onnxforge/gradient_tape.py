@@ -38,6 +38,7 @@ import onnx
 
 from .graph.shape_inference import fill_shapes
 from .autodiff import backward
+from .autodiff.custom import opaque
 from .autodiff.engine import _backward_reach, _forward_reach
 from .graph import FLOAT_TYPES, GraphBuilder, Value
 from .tracing import TraceContext, current_trace
@@ -234,10 +235,11 @@ class GradientTape:
 
         nodes = self._recorded(b)
         wrt = [v.name for v in values if v is not None and (v.dtype is None or v.dtype in FLOAT_TYPES)]
-        reached, _ = _forward_reach(b, nodes, wrt)
+        walked = opaque(b, nodes)   # a custom_gradient region connects its inputs to its outputs as one node
+        reached, _ = _forward_reach(b, walked, wrt)
         needed: set[str] = set()
         for t in targets:
-            needed |= _backward_reach(nodes, reached, t.name)
+            needed |= _backward_reach(walked, reached, t.name)
         wanted = [name for name in dict.fromkeys(wrt) if name in needed]
         grads = _differentiate(b, nodes, targets, wanted, seeds) if wanted else {}
 

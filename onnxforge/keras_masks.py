@@ -13,6 +13,9 @@ Example:
     >>> set_keras_mask(x, mask)
     >>> get_keras_mask(x) is mask
     True
+    >>> del x._keras_mask   # Keras's attribute on the tensor is the same table
+    >>> get_keras_mask(x) is None
+    True
 """
 from __future__ import annotations
 
@@ -42,3 +45,14 @@ def get_keras_mask(value: Any) -> Value | None:
     if not isinstance(value, Value) or value.builder is None:
         return None
     return _masks.get(value.builder, {}).get(value.name)
+
+
+def _delete_keras_mask(value: Value) -> None:
+    set_keras_mask(value, None)
+
+
+# Keras programs read and drop masks through the tensor attribute itself (TensorFlow's NMT tutorial ends its
+# model's call() with ``del logits._keras_mask`` so that its masked loss sees none): on a traced Value the
+# attribute is a view of the side table.
+Value._keras_mask = property(get_keras_mask, set_keras_mask, _delete_keras_mask,
+                             doc="The Keras mask of this value (``None`` if it has none).")

@@ -199,6 +199,22 @@ def test_mean_and_sum_match_keras():
         assert f(values[:2]) == pytest.approx(float(k(values[:2])), rel=1e-5)   # __call__: update, then result
 
 
+def test_state_attributes_read_as_keras_names_them():
+    # The VAE example's trackers are Means; Keras programs read their `total` / `count` (and AUC's counts).
+    values = np.array([1.0, 2.0, 4.0], np.float32)
+    k, f = keras.metrics.Mean(), onnxforge.metrics.Mean()
+    k.update_state(values)
+    f.update_state(values)
+    for name in ("total", "count"):
+        assert float(getattr(f, name)) == pytest.approx(float(np.asarray(getattr(k, name))))
+    k_auc, f_auc = keras.metrics.AUC(num_thresholds=7), onnxforge.metrics.AUC(num_thresholds=7)
+    k_auc.update_state([0, 1, 1], [0.2, 0.6, 0.9])
+    f_auc.update_state([0, 1, 1], [0.2, 0.6, 0.9])
+    np.testing.assert_allclose(np.asarray(f_auc.true_positives), np.asarray(k_auc.true_positives))
+    with pytest.raises(AttributeError, match="no attribute 'totals'"):
+        f.totals
+
+
 def test_iou_spreads_a_per_sample_weight_over_its_pixels():
     """Keras refuses one weight per image for segmentation IoU; onnxforge applies it to every pixel, which
     gives what Keras gives for the weights spread out by hand."""

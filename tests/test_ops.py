@@ -217,3 +217,14 @@ def test_symbolic_errors_name_the_fix():
         _program(build, ("x", np.float32, ("batch", 4)))
     with pytest.raises(ValueError, match="at most one dimension can be -1"):
         ops.reshape(X, (-1, -1))
+
+
+def test_bincount_without_minlength_follows_the_data():
+    # Keras counts up to max(x) + 1 when minlength is not given (keras.io's ops-only examples call it so).
+    x = np.array([0, 1, 1, 3, 5])
+    np.testing.assert_array_equal(ops.bincount(x), np.bincount(x))
+    np.testing.assert_array_equal(ops.bincount(x, minlength=8), np.bincount(x, minlength=8))
+    w = np.array([0.5, 1.0, 2.0, 0.25, 4.0], np.float32)
+    np.testing.assert_allclose(ops.bincount(x, weights=w), np.bincount(x, weights=w))
+    np.testing.assert_array_equal(ops.bincount(np.array([[0, 2], [1, 1]])), [[1, 0, 1], [0, 2, 0]])
+    assert np.asarray(ops.bincount(np.zeros((0,), np.int64))).shape == (0,)

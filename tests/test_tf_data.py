@@ -78,6 +78,11 @@ PIPELINES = {
         output_signature=t.TensorSpec(shape=[None], dtype=t.int32)).bucket_by_sequence_length(
         element_length_func=lambda elem: t.shape(elem)[0], bucket_boundaries=[3, 5], bucket_batch_sizes=[2, 2, 2]),
         [[[1, 2, 3, 4], [5, 6, 7, 0]], [[7, 8, 9, 10, 11, 0], [13, 14, 15, 16, 19, 20]], [[0, 0], [21, 22]]]),
+    # tf.data reads a Python list as one tensor, never as a structure to slice leaf by leaf.
+    "slices_of_lists": (lambda t: t.data.Dataset.from_tensor_slices(([[1, 2], [3, 4], [5, 6]], [0, 1, 2])),
+                        [([1, 2], 0), ([3, 4], 1), ([5, 6], 2)]),
+    "slices_list_of_arrays": (lambda t: t.data.Dataset.from_tensor_slices([np.zeros(2), np.ones(2)]),
+                              [[0.0, 0.0], [1.0, 1.0]]),
     "choose_from_datasets": (lambda t: t.data.Dataset.choose_from_datasets(
         [t.data.Dataset.range(3), t.data.Dataset.range(10, 13)],
         t.data.Dataset.from_tensor_slices(np.array([0, 1, 1, 0, 0], np.int64))), [0, 10, 11, 1, 2]),
@@ -171,6 +176,14 @@ def test_tensor_spec():
     assert tf.TensorSpec(None, tf.string).shape is None
     with pytest.raises(TypeError, match="shape"):
         tf.TensorSpec([2, "x"])
+
+
+def test_slices_of_a_list_of_texts_pair_with_their_labels():
+    # The text tutorials' raw dataset: a list of strings and their labels, sliced into (text, label) pairs.
+    ds = D.from_tensor_slices((["good film", "bad plot", "fine"], [1, 0, 1])).batch(2)
+    texts, labels = next(iter(ds))
+    assert np.asarray(texts).tolist() == ["good film", "bad plot"] and np.asarray(labels).tolist() == [1, 0]
+    assert len(ds) == 2
 
 
 def test_fit_on_generator_and_padded_batches():

@@ -11,6 +11,7 @@ from ..graph import FLOAT_TYPES, GraphBuilder, Value, protos
 from ..graph.builder import _all_inputs
 from ..graph.shape_inference import run_shape_inference, type_of
 from .context import GradContext
+from .custom import STAND_IN_OP, opaque, stand_in_grads
 from .lowering import lower
 from .registry import lookup
 
@@ -37,7 +38,8 @@ def backward(
     one each: the vector-Jacobian product of several outputs at once (a control-flow body's outputs);
     seeds of a value listed twice add up. ``cut`` names values whose producing nodes pass no gradient on
     (``stop_gradient`` outputs, a weight's value assigned in the step): they are leaves, as TensorFlow's
-    ``stop_gradient`` and variable assignments are.
+    ``stop_gradient`` and variable assignments are. A region registered with ``custom.register`` (a
+    ``custom_gradient`` function) is not differentiated: its recorded backward gives its inputs' gradients.
 
     Example:
         >>> import onnx
@@ -63,6 +65,7 @@ def backward(
     if lower(b, reach):  # ops differentiated through their definitions (Attention, sequences)
         _annotate(b, list(b.nodes))
     forward = [n for n in b.nodes if not cut or not any(o in cut for o in n.output)]
+    forward = opaque(b, forward)   # custom-gradient regions: one stand-in node each
     reached, parent = _forward_reach(b, forward, wrt_names)
     needed = set().union(*(_backward_reach(forward, reached, n) for n in loss_names))
 
@@ -88,17 +91,20 @@ def backward(
                 grads[o] = [g]  # a wanted value that is also on a path to another wanted one keeps its total
         if all(g is None for g in output_grads):
             continue
-        rule = lookup(node.op_type)
-        if rule is None:
-            raise GradientError(_missing_rule_message(node, forward, parent, needed, loss_name))
-        ctx = GradContext(b, node, output_grads, needed, producers, uses)
-        input_grads = list(rule(ctx))
+        if node.op_type == STAND_IN_OP:
+            input_grads, captured = stand_in_grads(b, node, output_grads), {}
+        else:
+            rule = lookup(node.op_type)
+            if rule is None:
+                raise GradientError(_missing_rule_message(node, forward, parent, needed, loss_name))
+            ctx = GradContext(b, node, output_grads, needed, producers, uses)
+            input_grads, captured = list(rule(ctx)), ctx.capture_grads
         while len(input_grads) > len(node.input) and input_grads[-1] is None:
             input_grads.pop()  # rules may list trailing optional inputs the node left out
         if len(input_grads) > len(node.input):
             raise GradientError(f"The {node.op_type} rule returned {len(input_grads)} gradients for "
                                 f"{len(node.input)} inputs (node {node.name!r}).")
-        contributions = list(zip(node.input, input_grads)) + list(ctx.capture_grads.items())
+        contributions = list(zip(node.input, input_grads)) + list(captured.items())
         for name, g in contributions:
             if g is not None and name in needed:
                 grads.setdefault(name, []).append(g)

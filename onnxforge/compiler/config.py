@@ -40,6 +40,19 @@ class OutputConfig:
     weighted_metrics: list[tuple[str, metrics_module.Metric]] = field(default_factory=list)
     #: Targets fed even without a loss or metric: a model's own ``compute_loss`` reads them.
     needs_target: bool = False
+    #: The targets' shape as fed (batch ``None``), where a user loss function fixes none and the data's differs
+    #: from the output's (TensorFlow's masked sequence losses: ``(batch, steps)`` ids for ``(batch, steps,
+    #: vocab)`` logits); set by ``trainer/target_shapes.py``.
+    fed_target_shape: tuple | None = None
+
+    @property
+    def free_target_shape(self) -> bool:
+        """Whether the loss is the user's (a function, or a ``Loss`` subclass of theirs), which (as in Keras)
+        takes targets of whatever shape are fed."""
+        if self.loss is None or self.sparse_labels or self.sequence_labels:
+            return False
+        code = getattr(self.loss, "fn", None) or type(self.loss)
+        return not (getattr(code, "__module__", None) or "").startswith("onnxforge.losses")
 
     @property
     def sparse_labels(self) -> bool:
@@ -61,7 +74,9 @@ class OutputConfig:
     def target_shape(self) -> tuple:
         if self.sequence_labels:
             return (self.shape[0], None)
-        return self.shape[:-1] if self.sparse_labels else self.shape
+        if self.sparse_labels:
+            return self.shape[:-1]
+        return self.fed_target_shape if self.fed_target_shape is not None else self.shape
 
     @property
     def target_dtype(self) -> np.dtype:

@@ -41,6 +41,7 @@ from ..losses import batch_size
 from ..optimizers import Optimizer
 from ..optimizers.base import apply_constraints
 from ..optimizers.ema import ema_graph
+from ..optimizers.keras_style import is_keras_style
 from ..ops.core import stopped_outputs
 from ..variables import Variable
 from ..graph import contract
@@ -326,21 +327,12 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
             grads[var.uid] = _piece(b, flat, offset, size, var.shape)
     lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())
     params = [ctx.read(v) for v in trained]
-    iterations = ctx.read(optimizer.iterations)
-    slot_vars = [optimizer.slots(v) for v in trained]
-    slot_vals = [{k: ctx.read(sv) for k, sv in slots.items()} for slots in slot_vars]
-    new_params, new_slots = optimizer.update_graph(b, trained, params, [grads[v.uid] for v in trained], slot_vals,
-                                                   lr, iterations)
     state: list[tuple[Variable, Value, Value]] = []
-    if getattr(optimizer, "use_ema", False):   # as Optimizer.apply_graph: the averages follow the update, before the constraints
-        new_params, averages = ema_graph(optimizer, b, ctx.read, trained, new_params, iterations)
-        state += [(avg, ctx.read(avg), _typed(new, ctx.read(avg))) for avg, new in averages]
-    for var, p_in, p_new in zip(trained, params, apply_constraints(trained, new_params)):
-        state.append((var, p_in, _typed(p_new, p_in)))
-    for slots, vals, news in zip(slot_vars, slot_vals, new_slots):
-        for k, sv in slots.items():
-            state.append((sv, vals[k], _typed(news[k], vals[k])))
-    state.append((optimizer.iterations, iterations, _typed(iterations + 1, iterations)))
+    if is_keras_style(optimizer):   # a user's Keras 3 update_step: traced by apply_graph, its writes are the state
+        updates = optimizer.apply_graph(b, ctx.read, trained, params, [grads[v.uid] for v in trained], lr)
+        state += [(var, ctx.read(var), _typed(new, ctx.read(var))) for var, new in updates]
+    else:
+        state += _update_state(optimizer, b, ctx, trained, params, grads, lr)
     if averaged:
         mean = declare_input(b, STATE_MEAN, np.float32, (sum(size for _, _, size in averaged),))
         inputs.append(STATE_MEAN)
@@ -357,6 +349,27 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
     model.metadata_props.add(key=contract.PROGRAM_KEY, value="replica_apply")
     return Program(kind="replica_apply", model=model, inputs=inputs, state=state_names, learning_rate=lr.name,
                    trainable=list(trained))
+
+
+def _update_state(optimizer: Optimizer, b: GraphBuilder, ctx: ProgramTrace, trained: Sequence[Variable],
+                  params: Sequence[Value], grads: dict[int, Value], lr: Value) -> list[tuple[Variable, Value, Value]]:
+    """``(variable, input, new value)`` of a built-in optimizer's update: weights, EMA averages, slots, step."""
+    state: list[tuple[Variable, Value, Value]] = []
+    iterations = ctx.read(optimizer.iterations)
+    slot_vars = [optimizer.slots(v) for v in trained]
+    slot_vals = [{k: ctx.read(sv) for k, sv in slots.items()} for slots in slot_vars]
+    new_params, new_slots = optimizer.update_graph(b, trained, params, [grads[v.uid] for v in trained], slot_vals,
+                                                   lr, iterations)
+    if getattr(optimizer, "use_ema", False):   # as Optimizer.apply_graph: the averages follow the update, before the constraints
+        new_params, averages = ema_graph(optimizer, b, ctx.read, trained, new_params, iterations)
+        state += [(avg, ctx.read(avg), _typed(new, ctx.read(avg))) for avg, new in averages]
+    for var, p_in, p_new in zip(trained, params, apply_constraints(trained, new_params)):
+        state.append((var, p_in, _typed(p_new, p_in)))
+    for slots, vals, news in zip(slot_vars, slot_vals, new_slots):
+        for k, sv in slots.items():
+            state.append((sv, vals[k], _typed(news[k], vals[k])))
+    state.append((optimizer.iterations, iterations, _typed(iterations + 1, iterations)))
+    return state
 
 
 def _piece(b: GraphBuilder, flat: Value, offset: int, size: int, shape: tuple) -> Value:

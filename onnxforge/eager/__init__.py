@@ -43,3 +43,8 @@ def _run_op(name: str, args: tuple) -> Any:
 
 
 tape.set_op_runner(_run_op)
+
+from ..ops.custom_gradients import register_eager_custom_gradient  # noqa: E402
+from .custom_runs import run_custom_gradient  # noqa: E402
+
+register_eager_custom_gradient(run_custom_gradient)

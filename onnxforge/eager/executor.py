@@ -47,6 +47,7 @@ from ..runtime.frozen import FrozenProgram
 from ..tracing import active_trace
 from ..variables import Variable
 from .signature import Uncacheable, array_leaves, map_arrays, shared_batch, signature
+from .custom_runs import register_stored, store_regions
 from .tape import record_run, wants_record
 
 _INT64 = onnx.TensorProto.INT64
@@ -85,6 +86,16 @@ class EagerProgram:
     #: ``(metric weakref, output indices)``: the state sums of metrics updated inside ``call()``, added to
     #: each metric after a run (Keras's eager ``update_state``).
     metric_slots: list[tuple[Any, list[int]]] = field(default_factory=list)
+    #: ``(layer weakref, attribute, output index)``: tensors a ``call()`` kept on a layer
+    #: (``self.last_attention_weights = scores``), set to this run's arrays as TensorFlow's eager calls leave them.
+    attribute_slots: list[tuple[Any, str, int]] = field(default_factory=list)
+    #: The program's ``custom_gradient`` regions with their backward traced (``custom_runs.store_regions``).
+    custom_regions: list[Any] = field(default_factory=list)
+
+    def custom_gradient_regions(self, b: GraphBuilder, prefix: str) -> None:
+        """Called by an eager tape's joined graph: this run's custom gradients, under ``prefix``."""
+        if self.custom_regions:
+            register_stored(b, prefix, self.custom_regions)
 
     def run(self, arrays: list[np.ndarray], originals: list[Any] | None = None) -> Any:
         """Run on ``arrays`` (one per host input); ``originals`` are the caller's objects they were converted
@@ -119,6 +130,10 @@ class EagerProgram:
             metric = ref()
             if metric is not None:
                 metric.merge_state([values[k] for k in indices])
+        for ref, attribute, k in self.attribute_slots:
+            layer = ref()
+            if layer is not None:
+                layer.__dict__[attribute] = as_eager(values[k])
 
         def fill(leaf: Any) -> Any:
             if not isinstance(leaf, _Out):
@@ -213,6 +228,11 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
             recorded = [v for v in layer._own_losses() if isinstance(v, Value) and v.builder is b]
             if recorded:
                 loss_slots.append((weakref.ref(layer), [mark(v).index for v in recorded]))
+        attribute_slots = [(weakref.ref(layer), name, mark(v).index)
+                           for layer in [owner, *owner._all_sublayers()] for name, v in vars(layer).items()
+                           if isinstance(v, Value) and v.builder is b]
+    else:
+        attribute_slots = []
     metric_slots = [(weakref.ref(metric), [mark(v).index for v in sums])
                     for metric, sums in ctx.layer_metrics.values()]
     state: list[tuple[Variable, str, str]] = []
@@ -225,11 +245,14 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         out_name = contract.new_state(v_in.name)
         b.output(v_out, out_name)
         state.append((var, v_in.name, out_name))
+    # Custom gradients: their backward is traced now, and the forward keeps its names (no clean-up), since
+    # a tape's joined graph adds those nodes under this run's prefix.
+    regions = store_regions(b, ctx) if b.custom_gradients else []
     state_ids = {var.uid for var, _, _ in state}
     params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
     host = inputs + [s.name for s in seed]
     model = b.to_model(name="onnxforge_eager")
-    model, removed = cleanup(model, set(host) | {s[1] for s in state})
+    model, removed = cleanup(model, set(host) | {s[1] for s in state}) if not regions else (model, set())
     params = [(var, name) for var, name in params if name not in removed]
     if ctx.dim_checks:  # sizes only known at run time (a recurrent layer's sequence length)
         checks = ctx.dim_check_records()
@@ -238,7 +261,9 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
         model.metadata_props.add(key=contract.VALUE_CHECKS_KEY, value=json.dumps(
             [{"input": n, "min": lo, "max": hi, "message": m} for n, lo, hi, m in ctx.value_checks]))
     return EagerProgram(model, host, outputs, template, params, state,
-                        seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots)
+                        seed[0].name if seed else None, loss_slots=loss_slots, metric_slots=metric_slots,
+                        attribute_slots=attribute_slots,
+                        custom_regions=regions)
 
 
 # ------------------------------------------------------------------------------------------ arrays

@@ -41,6 +41,7 @@ from onnx import compose
 
 from .. import eager_tensor
 from ..autodiff import backward
+from ..autodiff.custom import opaque
 from ..autodiff.engine import _backward_reach, _forward_reach
 from ..compiler.cleanup import cleanup
 from ..eager_tensor import as_eager
@@ -359,13 +360,18 @@ def _joined(plan: _Plan) -> onnx.ModelProto:
 
 def _compile(plan: _Plan) -> _GradientProgram:
     b = GraphBuilder.from_model(_joined(plan))
+    for p, run in enumerate(plan.runs):
+        regions = getattr(run.program, "custom_gradient_regions", None)
+        if regions is not None:   # a custom_gradient call or a program holding some: its gradients are given
+            regions(b, f"r{p}/")
     targets = [b.values[o.name] for o in b.outputs]
     b.outputs = []
     wrt = [name for _, name in plan.wrt if b.values[name].dtype in FLOAT_TYPES]
-    reached, _ = _forward_reach(b, list(b.nodes), wrt)
+    walked = opaque(b, list(b.nodes))
+    reached, _ = _forward_reach(b, walked, wrt)
     needed: set[str] = set()
     for t in targets:
-        needed |= _backward_reach(list(b.nodes), reached, t.name)
+        needed |= _backward_reach(walked, reached, t.name)
     wanted = [name for name in dict.fromkeys(wrt) if name in needed]
     connected, outputs = [], []
     if wanted:

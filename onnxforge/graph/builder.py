@@ -104,6 +104,9 @@ class GraphBuilder:
         # Constant nodes by output name, so ``constant_value`` is a lookup rather than a scan of every node
         # (rules ask for it once or more per node: a scan made differentiating big graphs quadratic).
         self._constant_nodes: dict[str, onnx.NodeProto] = {}
+        #: Boundary output name -> its custom-gradient region (``autodiff/custom.py``): filled by
+        #: ``custom_gradient`` functions traced into this graph, read by the autodiff engine.
+        self.custom_gradients: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- naming
     def fresh(self, hint: str = "v") -> str:

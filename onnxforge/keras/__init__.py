@@ -26,6 +26,7 @@ from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
 from ..utils import tree
 from .variable import Variable
+from .scopes import device, name_scope
 from ..initializers import Initializer
 from ..layers import InputSpec
 from ..losses import Loss
@@ -54,7 +55,8 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "callbacks", "initializers", "activations", "regularizers", "constraints", "datasets", "saving",
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
-           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree"]
+           "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree",
+           "name_scope", "device"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",

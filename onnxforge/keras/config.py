@@ -8,6 +8,7 @@ from ..backend_config import (disable_flash_attention, disable_interactive_loggi
                               max_steps_per_epoch, set_epsilon, set_floatx, set_image_data_format, set_max_epochs,
                               set_max_steps_per_epoch)
 from ..dtype_policies import dtype_policy, set_dtype_policy
+from ..layers.safe_mode import enable_unsafe_deserialization
 
 
 def backend() -> str:
@@ -15,9 +16,30 @@ def backend() -> str:
     return "onnx"
 
 
+def set_backend(backend: str) -> None:
+    """Keras's backend switch. onnxforge has one backend, ``"onnx"`` (what ``backend()`` returns): asking for it
+    is a no-op, any other name an error (import Keras itself to run on JAX, TensorFlow or torch).
+
+    Example:
+        >>> set_backend("onnx")
+        >>> set_backend("jax")
+        Traceback (most recent call last):
+        ...
+        ValueError: onnxforge runs Keras code on its own backend, 'onnx'; it cannot switch to another. Received: backend='jax'
+    """
+    if backend != "onnx":
+        raise ValueError("onnxforge runs Keras code on its own backend, 'onnx'; it cannot switch to another. "
+                         f"Received: backend={backend!r}")
+
+
+def is_nnx_enabled() -> bool:
+    """Keras's Flax NNX switch (JAX backend only): always ``False`` here."""
+    return False
+
+
 __all__ = ["floatx", "set_floatx", "epsilon", "set_epsilon", "image_data_format", "set_image_data_format",
            "dtype_policy", "set_dtype_policy", "backend", "max_epochs", "set_max_epochs", "max_steps_per_epoch",
            "set_max_steps_per_epoch", "enable_traceback_filtering", "disable_traceback_filtering",
            "is_traceback_filtering_enabled", "enable_interactive_logging", "disable_interactive_logging",
            "is_interactive_logging_enabled", "enable_flash_attention", "disable_flash_attention",
-           "is_flash_attention_enabled"]
+           "is_flash_attention_enabled", "enable_unsafe_deserialization", "set_backend", "is_nnx_enabled"]

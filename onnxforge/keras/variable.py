@@ -27,6 +27,7 @@ from .. import initializers
 from ..backend_config import floatx
 from ..layers.keras_tensor import standardize_dtype
 from ..variables import Variable as _Variable
+from .scopes import current_path
 
 
 class _AnyVariable(type):
@@ -87,3 +88,6 @@ class Variable(_Variable, metaclass=_AnyVariable):
                              f"Received: name={name}")
         value = _initial_value(initializer, shape, dtype)
         super().__init__(value, name=name, trainable=bool(trainable), dtype=value.dtype, autocast=autocast)
+        scope = current_path()
+        if scope:   # keras.name_scope: the path starts with the open scopes' names
+            self.name = f"{scope}/{self.name}"

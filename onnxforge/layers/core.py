@@ -157,6 +157,7 @@ class Embedding(Layer):
         self.embeddings_initializer = initializers_mod.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers_mod.get(embeddings_regularizer)
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero  # as Keras: the layer reports the mask it makes
         if weights is not None:
             self.build(None)
             self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])

@@ -7,7 +7,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["host_arrays", "wrap_compute_mask"]
+__all__ = ["host_arrays", "read_variable_inputs", "wrap_compute_mask"]
 
 import functools
 from typing import Any
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..graph import Value
-from ..tracing import eager_executor
+from ..tracing import active_trace, eager_executor
+from ..variables import Variable
 from .keras_tensor import KerasTensor, flatten
 
 _SCALARS = (bool, int, float, complex, str, bytes, np.generic)
@@ -31,8 +32,8 @@ def host_arrays(x: Any) -> Any:
     """A layer's inputs as Keras 3 accepts them, with other frameworks' tensors and nested lists of Python
     scalars (``layer([[1.0, 2.0]])``, ``vectorize(["the cat"])``) turned into numpy arrays; symbolic
     tensors, arrays and other structures are left as they are."""
-    if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic)) or x is None:
-        return x
+    if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic, Variable)) or x is None:
+        return x   # a Variable stays one: a GradientTape follows it into the call (read_variable_inputs)
     if isinstance(x, (list, tuple)):
         if x and _all_scalars(x):
             return np.asarray(x)
@@ -47,6 +48,17 @@ def host_arrays(x: Any) -> Any:
         except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
             return x
     return x
+
+
+def read_variable_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Variables among a layer's call arguments (``model(tf.Variable(x))`` under a ``GradientTape``, as
+    TensorFlow's tutorials take gradients with respect to inputs): read in the graph being traced, so that
+    an eager call's program takes them as state it reads, which the tape links to the Variable."""
+    if active_trace() is None or not any(isinstance(t, Variable) for t in flatten((args, kwargs))):
+        return args, kwargs
+    from .keras_tensor import map_structure
+
+    return map_structure(lambda t: t.__onnx_value__() if isinstance(t, Variable) else t, (args, kwargs))
 
 
 def wrap_compute_mask(cls: type) -> None:

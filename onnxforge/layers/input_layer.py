@@ -22,6 +22,9 @@ class InputLayer(Layer):
             in Keras 3; ``clone_model(..., input_tensors=...)`` builds on it).
     """
 
+    #: Keras never gives an InputLayer a path (no weights live under it).
+    path = None
+
     def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None,
                  sparse: bool | None = None, batch_shape: Any = None, name: str | None = None,
                  input_tensor: Any = None, **kwargs: Any):

@@ -22,8 +22,10 @@ from ..graph.shape_inference import fill_shapes
 from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
-from .host_inputs import host_arrays
+from ..variables import Variable
+from .host_inputs import host_arrays, read_variable_inputs
 from .input_spec import _check_spec
+from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
 from .symbolic_masks import attach_symbolic_masks, fresh_tensor, symbolic_masks
 
@@ -75,7 +77,7 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
-class CallingMixin:
+class CallingMixin(LayerAttributesMixin):
     """The calling half of ``Layer`` (see the module docstring)."""
 
     # ------------------------------------------------------------ calling
@@ -88,13 +90,13 @@ class CallingMixin:
                 raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
                                 f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
             args = (kwargs.pop(key),)
-        args = (host_arrays(args[0]),) + tuple(args[1:])
+        args, kwargs = read_variable_inputs((host_arrays(args[0]),) + tuple(args[1:]), kwargs)
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
         if any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
-        if any(isinstance(t, (np.ndarray, np.generic)) for t in leaves):
+        if any(isinstance(t, (np.ndarray, np.generic, Variable)) for t in leaves):
             # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
             return eager_executor().call_layer(self, args, kwargs)
         raise TypeError(

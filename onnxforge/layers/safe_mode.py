@@ -14,7 +14,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["SafeModeScope", "in_safe_mode", "enable_unsafe_deserialization"]
+__all__ = ["SafeModeScope", "in_safe_mode", "enable_unsafe_deserialization", "safe_mode_override"]
 
 import threading
 from typing import Any
@@ -29,6 +29,20 @@ def in_safe_mode() -> bool:
     if stack:
         return stack[-1]
     return not _unsafe_everywhere
+
+
+def safe_mode_override() -> bool | None:
+    """What overrides a loading function's ``safe_mode`` argument, as in Keras: the innermost
+    ``SafeModeScope``, else ``False`` after ``enable_unsafe_deserialization()``, else ``None`` (the argument holds).
+
+    Example:
+        >>> safe_mode_override() is None or safe_mode_override() is False
+        True
+    """
+    stack = getattr(_state, "stack", None)
+    if stack:
+        return stack[-1]
+    return False if _unsafe_everywhere else None
 
 
 def enable_unsafe_deserialization() -> None:

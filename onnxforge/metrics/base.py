@@ -253,6 +253,24 @@ class Metric:
             return [np.zeros(s, np.float32) for _, s in self.state_spec()]
         return [np.asarray(s, np.float32) for s in self._states]
 
+    def __getattr__(self, name: str) -> Any:
+        # Keras's metrics hold their state as attributes named like it (``Mean.total``, ``Mean.count``,
+        # ``AUC.true_positives``): here the state sums of ``variables``, by their ``state_spec`` names.
+        if name.startswith("_") or self.__dict__.get("_reading_state_names"):
+            raise AttributeError(name)
+        self.__dict__["_reading_state_names"] = True   # a state_spec reading an unset attribute lands here
+        try:
+            names = [state for state, _ in self.state_spec()]
+        except (NotImplementedError, AttributeError):
+            names = []
+        finally:
+            del self.__dict__["_reading_state_names"]
+        if name in names:
+            from ..eager_tensor import as_eager
+
+            return as_eager(np.asarray(self.variables[names.index(name)]))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype}
 

@@ -50,6 +50,10 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def __init__(self, *args: Any, **kwargs: Any):
         inputs = kwargs.pop("inputs", None)
         outputs = kwargs.pop("outputs", None)
+        if len(args) == 1 and args[0] is self:
+            # TensorFlow's text-generation tutorial subclasses with ``super().__init__(self)``, which tf.keras 2
+            # ignored; the model itself is never a functional input, so dropping it changes nothing else.
+            args = ()
         if len(args) > 2:
             raise TypeError(f"Model() takes at most 2 positional arguments (inputs, outputs). Received {len(args)}.")
         if args:

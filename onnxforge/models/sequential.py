@@ -99,6 +99,10 @@ class Sequential(Model):
         for layer in self._seq[1:]:
             x = layer(x)
         self._init_graph(first.output, x)
+        # Keras's Sequential runs its graph without checking the input against the shape it was built for:
+        # one built by a first call on (batch, 7, 16) serves (1, 1, 16) later (a Transformer's feed-forward
+        # block in a greedy decoding loop); its layers check what they need themselves.
+        self.input_spec = None
 
     def build(self, input_shape: Any = None) -> None:
         """Build for ``input_shape`` (batch dim ``None``), or from the model's Input if it has one."""

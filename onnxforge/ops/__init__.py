@@ -50,12 +50,16 @@ from .nn_patches import __all__ as _nn_patches_all
 from .linalg_extra import *  # noqa: F401,F403
 from .linalg_extra import __all__ as _linalg_extra_all
 from .einops import rearrange
+from .linalg_factor import cholesky, cholesky_inverse, lu_factor, qr, solve_triangular
+from .linalg_spectral import eig, eigh, lstsq, matrix_rank, pinv, svd
+from .unique import unique
+from .vectorize import vectorize
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
 from .spectral import istft, stft
 from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
-from .core import cast, cond, convert_to_numpy, convert_to_tensor, is_tensor, shape, stop_gradient
+from .core import cast, cond, convert_to_numpy, convert_to_tensor, custom_gradient, is_tensor, shape, stop_gradient
 from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
                  log_softmax, relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign,
                  sparse_categorical_crossentropy, swish)
@@ -66,8 +70,11 @@ from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ce
                     reciprocal, reshape, round, sign, sin, size, slice, sqrt, square, squeeze, stack, std, subtract,
                     sum, take, tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
 
+_DECOMPOSITIONS = ["cholesky", "cholesky_inverse", "solve_triangular", "lu_factor", "qr", "eigh", "eig", "svd",
+                   "lstsq", "pinv", "matrix_rank"]
 __all__ = [
     "random", "image", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
+    "custom_gradient",
     "binary_crossentropy", "categorical_crossentropy", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_sigmoid",
     "log_softmax", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign",
     "sparse_categorical_crossentropy", "swish",
@@ -80,8 +87,8 @@ __all__ = [
 ]
 __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_control_all, *_nn_conv_all,
             *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
-            *_nn_patches_all, *_linalg_extra_all, "rearrange", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
-            "rfft", "stft", "istft", "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
+            *_nn_patches_all, *_linalg_extra_all, "rearrange", "unique", "vectorize", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
+            "rfft", "stft", "istft", *_DECOMPOSITIONS, "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
             "solve", "linalg", "math"]
 
 # stft / istft live in spectral.py; Keras lists them under keras.ops.math too.
@@ -94,10 +101,10 @@ from . import numpy as _numpy_namespace  # noqa: E402
 # Keras 3.15 keeps erfc and cdist in its math module and slogdet among the NumPy ops; one_hot is an nn op too.
 _MATH_ONLY = {"erfc"}
 for _namespace, _names in ((_numpy_namespace, [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all,
-                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet",
+                                               *_nan_reductions_all, *_bitwise_all, *_numpy_signal_all, "slogdet", "unique", "vectorize",
                                                *(n for n in _numpy_special_all if n not in _MATH_ONLY)]),
                            (_nn_namespace, [*_nn_conv_all, *_nn_functional_all, *_nn_patches_all, "one_hot", "ctc_loss", "ctc_decode"]),
-                           (math, ["erfc", "cdist"])):
+                           (math, ["erfc", "cdist"]), (linalg, _DECOMPOSITIONS)):
     for _name in _names:
         if not hasattr(_namespace, _name):
             setattr(_namespace, _name, globals()[_name])

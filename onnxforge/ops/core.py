@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["cast", "convert_to_tensor", "convert_to_numpy", "shape", "stop_gradient", "is_tensor", "cond",
-           "stopped_outputs"]
+           "stopped_outputs", "custom_gradient"]
 
 import weakref
 from collections.abc import Callable
@@ -129,3 +129,6 @@ def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> 
             "with ops.where(pred, true_value, false_value) (both are evaluated; gradients flow to the chosen "
             "entries).")
     return true_fn() if pred else false_fn()
+
+
+from .custom_gradients import custom_gradient  # noqa: E402  (keras.ops.core.custom_gradient)

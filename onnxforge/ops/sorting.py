@@ -267,14 +267,17 @@ def nonzero(x: Any) -> tuple[Value, ...]:
 
 @symbolic
 def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = False) -> Value:
-    """Counts of each non-negative integer in ``x`` (1-D, or 2-D counted per row as Keras), with a static
-    length ``minlength`` (a graph cannot size its output by the data: pass ``minlength`` >= max + 1)."""
+    """Counts of each non-negative integer in ``x`` (1-D, or 2-D counted per row as Keras), ``max(x) + 1``
+    of them or ``minlength`` if that is more. With ``minlength`` >= max + 1 the length is static; without,
+    it follows the data (as on arrays in Keras), so a graph knows it only at run time."""
     b = builder_of(x, weights)
     v = cast_value(as_value(x, b), INT64)
-    if not minlength:
-        raise ValueError("ops.bincount in a graph needs minlength (at least the largest value + 1): the output "
-                         "size cannot depend on the data.")
-    classes = int_const(b, list(range(int(minlength))))
+    if minlength:
+        classes = int_const(b, list(range(int(minlength))))
+    else:
+        top = emit(b, "Add", [emit(b, "ReduceMax", [v], keepdims=0), b.const(np.asarray(1, np.int64))])
+        top = emit(b, "Max", [top, b.const(np.asarray(0, np.int64))])   # empty x: no counts
+        classes = emit(b, "Range", [b.const(np.asarray(0, np.int64)), top, b.const(np.asarray(1, np.int64))])
     hits = emit(b, "Equal", [emit(b, "Unsqueeze", [v, int_const(b, [-1])]), classes])
     if weights is None:
         counts = cast_value(hits, INT64)

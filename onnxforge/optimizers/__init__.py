@@ -15,6 +15,7 @@ from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from ..keras_objects import get_registered_name
 from .base import Optimizer
 from .ftrl import Ftrl
 from .lamb import Lamb
@@ -56,8 +57,13 @@ def get(identifier: Any, argument: str = "optimizer") -> Optimizer:
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """``{"class_name": ..., "config": ...}``; a user's optimizer class also names its module and registered name,
+    as Keras writes them, so Keras (given the class in ``custom_objects``) reads the file back."""
+    kind = type(optimizer)
+    out = {"class_name": kind.__name__, "config": optimizer.get_config()}
+    if not kind.__module__.startswith("onnxforge."):
+        out.update(module=kind.__module__, registered_name=get_registered_name(kind))
+    return out
 
 
 def deserialize(config: dict[str, Any]) -> Optimizer:

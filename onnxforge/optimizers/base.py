@@ -13,6 +13,7 @@ import onnx
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
 from .ema import check_ema_arguments, ema_graph, overwrite_with_averages
+from .keras_style import KerasOptimizerAPI, is_keras_style, keras_style_apply
 from .learning_rate import LearningRate, _scalar
 
 #: ``apply_gradients`` outside a trace, and the ``GradientTape`` class ``minimize`` records with
@@ -30,7 +31,7 @@ from .schedules import LearningRateSchedule, deserialize, serialize
 _FLOAT = onnx.TensorProto.FLOAT
 
 
-class Optimizer:
+class Optimizer(KerasOptimizerAPI):
     """Base of Keras-style optimizers.
 
     An optimizer owns its state as ``Variable``s: ``iterations`` (int64, the number of updates applied)
@@ -96,12 +97,19 @@ class Optimizer:
         self._averaged: list[Variable] = []        # the weights behind them, in creation order
         self._exclude_ids: set[int] = set()
         self._exclude_pattern: re.Pattern[str] | None = None
+        # Keras 3's bookkeeping for optimizers written its way (``keras_style.py``): the list ``build`` got.
+        self._trainable_variables: list[Variable] = []
+        self._trainable_variables_indices: dict[int, int] = {}
+        self._built = False
+        self._traced_learning_rate: Value | None = None
 
     # ---------------------------------------------------------------- learning rate (host side)
     @property
     def learning_rate(self) -> LearningRate:
         """The learning rate of the next step (a schedule is evaluated at the current ``iterations``): a float
         with Keras Variable's ``assign`` and ``numpy`` (``optimizer.learning_rate.assign(0.5)``)."""
+        if getattr(self, "_traced_learning_rate", None) is not None:
+            return self._traced_learning_rate   # inside a Keras-style update_step: the step's input
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule):
             return LearningRate(lr(self._host_iterations()), self)
@@ -148,6 +156,8 @@ class Optimizer:
         for var in var_list:
             if var.uid in self._slots:
                 continue
+            self._trainable_variables_indices[self._var_key(var)] = len(self._trainable_variables)
+            self._trainable_variables.append(var)
             if self.use_ema:
                 name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_average"
                 self._averages[var.uid] = Variable(np.zeros(var.shape, dtype=var.dtype), name=name,
@@ -160,14 +170,20 @@ class Optimizer:
                                        name=name, trainable=False, dtype=var.dtype)
                 self._slot_order.append(slots[slot])
             self._slots[var.uid] = slots
+        self._built = True
 
     @property
     def built(self) -> bool:
-        return bool(self._slots)
+        return self._built or bool(self._slots)
+
+    @built.setter
+    def built(self, value: bool) -> None:
+        self._built = bool(value)
 
     def slots(self, var: Variable) -> dict[str, Variable]:
         """The slots of ``var`` (built on demand)."""
-        self.build([var])
+        if var.uid not in self._slots:
+            self.build([var])
         return self._slots[var.uid]
 
     @property
@@ -178,7 +194,8 @@ class Optimizer:
 
     def average_of(self, var: Variable) -> Variable:
         """The moving average of ``var`` (``use_ema``; built on demand)."""
-        self.build([var])
+        if var.uid not in self._averages:
+            self.build([var])
         return self._averages[var.uid]
 
     def averaged_pairs(self) -> list[tuple[Variable, Variable]]:
@@ -298,12 +315,20 @@ class Optimizer:
 
         A weight's ``constraint`` projects its new value, after the update, as Keras's ``apply`` does.
         """
+        if is_keras_style(self):   # update_step(gradient, variable, learning_rate), traced per weight
+            iterations = read(self.iterations)
+            new_params, others = keras_style_apply(self, b, read, variables, params, grads, lr)
+            averages: list[tuple[Variable, Value]] = []
+            if self.use_ema:
+                new_params, averages = ema_graph(self, b, read, variables, new_params, iterations)
+            return list(zip(variables, apply_constraints(variables, new_params))) + averages + others + [
+                (self.iterations, iterations + 1)]
         self.build(variables)
         iterations = read(self.iterations)
         slot_vars = [self.slots(v) for v in variables]
         slot_vals = [{k: read(sv) for k, sv in slots.items()} for slots in slot_vars]
         new_params, new_slots = self.update_graph(b, variables, params, grads, slot_vals, lr, iterations)
-        averages: list[tuple[Variable, Value]] = []
+        averages = []
         if self.use_ema:   # Keras: the averages follow the update, before the constraints
             new_params, averages = ema_graph(self, b, read, variables, new_params, iterations)
         updates = list(zip(variables, apply_constraints(variables, new_params))) + averages
@@ -321,10 +346,10 @@ class Optimizer:
         ``variables`` are the Variables behind ``params`` (for weight-decay exclusions); ``lr`` is a
         float32 scalar and ``iterations`` the int64 step counter *before* this update.
         """
-        grads = list(grads)
-        if self.loss_scale_factor is not None:
-            grads = [g * (1.0 / self.loss_scale_factor) for g in grads]
-        grads = self._clip(b, grads)
+        if is_keras_style(self):
+            raise NotImplementedError(f"{type(self).__name__} updates the Keras 3 way (update_step(gradient, "
+                                      "variable, learning_rate)): its update is emitted by apply_graph.")
+        grads = self._prepared_gradients(b, list(grads))
         local_step = b.op("Cast", [iterations + 1], to=_FLOAT, shape=())
         self._prepare_step(b, lr, local_step)
         new_params, new_slots = [], []
@@ -335,6 +360,12 @@ class Optimizer:
             new_params.append(p_new)
             new_slots.append(s_new)
         return new_params, new_slots
+
+    def _prepared_gradients(self, b: GraphBuilder, grads: list[Value]) -> list[Value]:
+        """The gradients divided by ``loss_scale_factor`` and clipped, as Keras's ``apply`` does first."""
+        if self.loss_scale_factor is not None:
+            grads = [g * (1.0 / self.loss_scale_factor) for g in grads]
+        return self._clip(b, grads)
 
     def _prepare_step(self, b: GraphBuilder, lr: Value, local_step: Value) -> None:
         """Per-step scalars shared by every weight (Adam's bias corrections)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import types
 
-from . import config, data, nest
+from . import config, data, nest, train
 from .printing import print  # noqa: A004 (TensorFlow's name)
 from .tensor_types import Tensor, TensorShape
 from .tensors import *  # noqa: F401,F403
@@ -56,4 +56,4 @@ _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squ
 _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
-           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "image"]
+           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image"]

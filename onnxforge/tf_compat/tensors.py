@@ -18,7 +18,7 @@ __all__ = [
     "stack", "tile", "gather", "split", "range", "zeros", "ones", "zeros_like", "ones_like", "fill",
     "clip_by_value", "matmul", "einsum", "argmax",
     "argmin", "reduce_mean", "reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_any", "reduce_all",
-    "stop_gradient", "one_hot", "equal", "not_equal", "add_n", "sequence_mask", "boolean_mask", "function",
+    "stop_gradient", "custom_gradient", "identity", "one_hot", "equal", "not_equal", "add_n", "sequence_mask", "boolean_mask", "function",
     "newaxis", "float16", "float32", "float64", "bfloat16", "int8", "int32", "int64", "uint8", "bool",
 ]
 
@@ -92,6 +92,20 @@ def einsum(equation: str, *inputs: Any, **kwargs: Any) -> Any:
 
 def stop_gradient(input: Any, name: str | None = None) -> Any:  # noqa: A002
     return _ops.stop_gradient(input)
+
+
+def identity(input: Any, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.identity``: the same values as a new tensor (an ``Identity`` node in a graph, a copy eagerly)."""
+    return _ops.copy(input)
+
+
+def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
+    """``tf.custom_gradient``: ``f(*args)`` returns ``(y, grad)`` and gradients through it come from
+    ``grad(*dys)`` (``grad(*dys, variables=...)`` returning ``(input_grads, variable_grads)`` when ``f``
+    reads trainable Variables); usable bare or called with no function (``@tf.custom_gradient()``)."""
+    if f is None:
+        return _ops.custom_gradient
+    return _ops.custom_gradient(f)
 
 
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Any:

@@ -18,6 +18,7 @@ from ..runtime import ProgramRunner
 from ..runtime.frozen import FrozenProgram
 from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
+from .target_shapes import adopt_target_shapes
 from .temporal_weights import temporal_step
 from .compile_metrics import CompiledMetrics, compiled_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
@@ -43,6 +44,7 @@ class BatchMethodsMixin:
             from .custom_step import train_batch
 
             return train_batch(self, xs, ys, sample_weight)
+        adopt_target_shapes(self, ys)
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
@@ -100,6 +102,7 @@ class BatchMethodsMixin:
             from .custom_step import train_batch
 
             return train_batch(self, xs, ys, sample_weight, method="test_step")
+        adopt_target_shapes(self, ys)
         self._ensure_programs(xs, "test_on_batch")
         self._step_runner("eval_step", "test_on_batch")   # a clear error where compile() had no loss
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")

@@ -195,6 +195,8 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
                 raise ValueError(f"{method}(): received a label value of {bad} in {label}, which is outside the valid "
                                  f"range of [0, {classes}) for output {out.name!r} ({classes} classes).")
         return y
+    if getattr(out, "fed_target_shape", None) is not None:
+        out_shape = tuple(out.fed_target_shape)   # a user loss's targets, shaped as the data first came
     if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
         y = y.reshape(y.shape + (1,))
     if not _shape_ok(y.shape, out_shape):

@@ -24,13 +24,15 @@ from .batch_methods import BatchMethodsMixin
 from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
+from .model_state import ModelStateMixin
+from .target_shapes import apply_target_shapes, may_wait_for_targets
 
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
 #: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
 _BUILD_LOCK = threading.RLock()
 
 
-class TrainingMixin(BatchMethodsMixin, FitMixin):
+class TrainingMixin(BatchMethodsMixin, FitMixin, ModelStateMixin):
     """Mixed into ``onnxforge.Model``: ``compile``, ``train_on_batch``, ``test_on_batch``,
     ``predict_on_batch``, ``reset_metrics``, and ``fit`` / ``evaluate`` / ``predict`` (``FitMixin``).
 
@@ -60,10 +62,6 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
 
     #: Whether ``compile()`` has run (Keras's ``model.compiled``); saving and cloning read it too.
     compiled: bool = False
-    #: Keras's flags, read back by programs (``model.run_eagerly``); programs here are always compiled graphs,
-    #: so neither changes how a step runs, and ``jit_compile`` (XLA) resolves ``"auto"`` to False.
-    run_eagerly: bool = False
-    jit_compile: bool = False
     _compiled_config: CompileConfig | None = None
     _programs: dict[str, Program]
     _runners: dict[str, ProgramRunner]
@@ -89,8 +87,9 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
             steps_per_execution: ``fit`` reads the loss and metric sums back from the device, and calls
                 ``on_train_batch_begin`` / ``on_train_batch_end``, once per this many steps (as Keras does):
                 the steps in between never wait for the device.
-            run_eagerly, jit_compile: accepted for Keras compatibility and read back as
-                ``model.run_eagerly`` / ``model.jit_compile``; programs are always compiled graphs.
+            run_eagerly, jit_compile: stored as Keras stores them (``model.run_eagerly``, ``model.jit_compile``;
+                ``"auto"`` is ``False``, and ``run_eagerly=True`` turns ``jit_compile`` off); programs are
+                always compiled graphs.
             device: ``"cpu"``, ``"cuda"`` (an error without the CUDA provider), ``"cuda:N"`` or ``"auto"``.
             seed: the seed of in-graph randomness (Dropout); default: drawn from numpy's global RNG, so
                 ``np.random.seed`` makes runs reproducible. Recompiling keeps the RNG state.
@@ -117,7 +116,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         self._device = resolve_device(device)
         self._seed = seed
         self.steps_per_execution = steps_per_execution
-        self.run_eagerly, self.jit_compile = bool(run_eagerly), jit_compile is True
+        self._set_execution_flags(run_eagerly, jit_compile)
         self.compiled = True
         self._compiled_config = None
         self._programs, self._runners = {}, {}
@@ -215,6 +214,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
         args = self._compile_args
         config = resolve_config(self, self.optimizer, args["loss"], args["loss_weights"], args["metrics"],
                                 args["weighted_metrics"])
+        apply_target_shapes(self, config)
         self._warn_linear_outputs(config)
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
@@ -229,6 +229,14 @@ class TrainingMixin(BatchMethodsMixin, FitMixin):
                 raise
             # compile(loss=None) and no layer adds a loss (add_loss): a model for predict() only.
             programs.pop("eval_step", None)
+        except Exception:
+            if getattr(self, "_fed_target_shapes", None) or not may_wait_for_targets(config):
+                raise
+            # A user loss that does not take output-shaped targets (sparse ids for logits): the steps are built
+            # for the first batch's targets instead (trainer/target_shapes.py); predict() needs none.
+            self._runners = {"infer": self._make_runner(programs["infer"])}
+            self._programs = {"infer": programs["infer"]}
+            return
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config

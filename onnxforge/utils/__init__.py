@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend_config import disable_interactive_logging, enable_interactive_logging, is_interactive_logging_enabled
 from ..custom_objects import CustomObjectScope, custom_object_scope, get_custom_objects
 from ..initializers import set_random_seed
 from ..layers.base import clear_session
 from ..layers.keras_tensor import standardize_dtype
 from ..saving.object_serialization import deserialize_keras_object, serialize_keras_object
 from ..layers.serialization import get_registered_name, get_registered_object, register_keras_serializable
+from .config import Config
 from .dataset import Dataset, split_dataset
 from .feature_space import FeatureSpace
 from .dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, timeseries_dataset_from_array
@@ -34,7 +36,8 @@ __all__ = ["Progbar", "set_random_seed", "to_categorical", "normalize", "pad_seq
            "plot_model", "model_to_dot", "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
            "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "is_keras_tensor", "get_source_inputs",
-           "serialize_keras_object", "deserialize_keras_object", "standardize_dtype", "FeatureSpace"]
+           "serialize_keras_object", "deserialize_keras_object", "standardize_dtype", "FeatureSpace", "Config",
+           "enable_interactive_logging", "disable_interactive_logging", "is_interactive_logging_enabled"]
 
 
 def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:

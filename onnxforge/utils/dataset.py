@@ -40,6 +40,15 @@ AUTOTUNE = -1
 _UNKNOWN = -2
 
 
+def _tensor_leaves(structure: Any) -> Any:
+    """``structure`` with its leaves as arrays, where tuples and dicts nest but lists are leaves (tf.data's rule)."""
+    if isinstance(structure, tuple):
+        return tuple(_tensor_leaves(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _tensor_leaves(v) for k, v in structure.items()}
+    return np.asarray(structure)
+
+
 class Dataset(DatasetMethods):
     """An iterable, re-iterable pipeline over in-memory elements.
 
@@ -62,8 +71,11 @@ class Dataset(DatasetMethods):
 
     @classmethod
     def from_tensor_slices(cls, tensors: Any) -> Dataset:
-        """A dataset of the rows of ``tensors`` (an array, or a tuple / dict of arrays with as many rows)."""
-        arrays = _map_leaves(np.asarray, tensors)
+        """A dataset of the rows of ``tensors`` (an array, or a tuple / dict of arrays with as many rows).
+
+        As in tf.data, a Python list is one tensor, not a structure: ``(["a b", "c"], [0, 1])`` slices into two
+        (text, label) pairs, and a list of equal-shaped arrays into its stacked rows."""
+        arrays = _tensor_leaves(tensors)
         counts = {len(a) for a in _leaves(arrays)}
         if len(counts) != 1:
             raise ValueError(f"Dataset.from_tensor_slices: every array must have the same number of rows. Received "

@@ -365,3 +365,23 @@ def test_a_compiled_function_inside_an_eager_tape_is_recorded():
     mask = (np.asarray(y) != 0).astype(np.float32)   # Dropout's kept units of this very call (scale 2)
     np.testing.assert_allclose(kernel_grad, x.T @ (mask * 4.0), rtol=1e-5)
     np.testing.assert_allclose(bias_grad, (mask * 4.0).sum(0), rtol=1e-5)
+
+
+def test_variable_fed_to_a_layer_or_model_is_followed():
+    # TensorFlow's tutorials call `model(tf.Variable(x))` under a tape and ask for d loss / d x.
+    rng = np.random.default_rng(0)
+    w, bias = rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+    x0 = rng.normal(size=(4, 3)).astype(np.float32)
+    dense = tf.keras.layers.Dense(2, activation="tanh")
+    dense.build((None, 3))
+    dense.set_weights([w, bias])
+    inputs = tf.keras.Input((3,))
+    model = tf.keras.Model(inputs, dense(inputs))
+    expected = (1.0 - np.tanh(x0 @ w + bias) ** 2) @ w.T
+    for fn in (dense, model):
+        x = tf.Variable(x0)
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(fn(x))
+        np.testing.assert_allclose(np.asarray(tape.gradient(y, x)), expected, rtol=1e-5, atol=1e-6)
+        x.assign(x0 * 2.0)   # the program reads the Variable's current value on every call
+        np.testing.assert_allclose(np.asarray(fn(x)), np.tanh(2.0 * x0 @ w + bias), rtol=1e-5, atol=1e-6)

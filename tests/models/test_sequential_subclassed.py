@@ -170,3 +170,31 @@ def test_functional_summary_shows_connections_and_subclassed_shapes():
     lines = []
     sub.summary(print_fn=lines.append)
     assert "(None, 4)" in next(line for line in lines if "(Dense)" in line)
+
+
+def test_subclass_passing_itself_to_model_init():
+    # TensorFlow's text-generation tutorial writes `super().__init__(self)`, which tf.keras 2 ignored.
+    import onnxforge as tf
+
+    class MyModel(tf.keras.Model):
+        def __init__(self):
+            super().__init__(self)
+            self.dense = tf.keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = MyModel()
+    assert model.name.startswith("my_model")
+    assert tuple(model(np.ones((3, 4), np.float32)).shape) == (3, 2)
+
+
+def test_sequential_built_by_a_call_takes_other_lengths_later():
+    # Keras's Sequential never checks its input against the shape it was built for (a Transformer's
+    # feed-forward block, built on the training length, then run one token at a time).
+    seq = Sequential([L.Dense(3, kernel_initializer="ones"), L.Dense(2, kernel_initializer="ones")])
+    seq(np.ones((2, 7, 4), np.float32))
+    out = np.asarray(seq(np.ones((1, 1, 4), np.float32)))
+    np.testing.assert_allclose(out, np.full((1, 1, 2), 12.0))
+    with pytest.raises(ValueError, match="(?i)incompatible|expected"):
+        seq(np.ones((1, 1, 5), np.float32))   # the Dense still checks its own last axis

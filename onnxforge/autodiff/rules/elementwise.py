@@ -252,7 +252,9 @@ def _cast(ctx):
 _unary("Neg")(lambda ctx, x, y, dy: -dy)
 _unary("Exp")(lambda ctx, x, y, dy: dy * y)
 _unary("Log")(lambda ctx, x, y, dy: dy / x)
-_unary("Sqrt")(lambda ctx, x, y, dy: dy * 0.5 / y)
+# dy / (y + y), not dy * 0.5 / y: the same rounding, and no Python constant, whose type would follow dy's --
+# unknown while a gradient arriving through a broadcast is built, which made float32 constants in float64 graphs.
+_unary("Sqrt")(lambda ctx, x, y, dy: dy / (y + y))
 _unary("Reciprocal")(lambda ctx, x, y, dy: -(dy * (y * y)))
 _unary("Tanh")(lambda ctx, x, y, dy: dy * (1.0 - y * y))
 _unary("Sigmoid")(lambda ctx, x, y, dy: dy * (y * (1.0 - y)))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import ops as keras_ops
 from ...graph import Value
 from ...tracing import current_trace
 from ...graph import emit as layer_ops
@@ -378,6 +379,22 @@ class RNN(Layer):
             last = last * m_last
         seq = layer_ops.transpose(stacked[0], (1, 0, 2)) if self.return_sequences else None
         return seq, last, states
+
+    def get_initial_state(self, batch_size: Any) -> list[Any]:
+        """Zero states for a batch: one ``(batch_size, size)`` tensor per entry of ``state_size``.
+
+        ``batch_size`` is an int or a scalar tensor, as in Keras 3; tf.keras 2 programs (TensorFlow's text
+        generation tutorial) pass the layer's inputs instead, whose first dimension is then the batch size.
+
+        Example:
+            >>> from onnxforge import layers
+            >>> [s.shape for s in layers.LSTM(4).get_initial_state(2)]
+            [(2, 4), (2, 4)]
+        """
+        if getattr(batch_size, "ndim", getattr(batch_size, "rank", 0)):
+            batch_size = keras_ops.shape(batch_size)[0]
+        dtype = getattr(self.cell, "compute_dtype", None) or "float32"
+        return [keras_ops.zeros((batch_size, size), dtype=dtype) for size in self.state_size]
 
     def _zero_states(self, x: Value, batch: Value) -> list[Value]:
         get = getattr(self.cell, "get_initial_state", None)

@@ -42,6 +42,7 @@ from ..._version import __version__
 from ...layers.serialization import deserialize, serialize
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
+from ...layers.safe_mode import safe_mode_override
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
 from .assets import load_assets, read_assets, save_assets
@@ -276,6 +277,8 @@ def load_keras(filepath: str | os.PathLike[str], custom_objects: Mapping[str, An
     """
     if not isinstance(safe_mode, bool):
         raise TypeError(f"load_model(): safe_mode must be a bool. Received: safe_mode={safe_mode!r}")
+    forced = safe_mode_override()   # enable_unsafe_deserialization() / SafeModeScope win, as in Keras
+    safe_mode = safe_mode if forced is None else forced
     path = Path(os.fspath(filepath))
     require_h5py("Loading a .keras file")
     with _open_zip(path) as zf:

@@ -34,6 +34,7 @@ from ...layers.input_layer import InputLayer
 from ...optimizers import Optimizer
 from ...optimizers.schedules import LearningRateSchedule
 from ...variables import Variable
+from ...optimizers.keras_style import is_keras_style
 
 #: Optimizers whose slots Keras creates interleaved per variable (``add_optimizer_variables(vars, [a, b])``):
 #: each group is interleaved, groups follow each other. Any other optimizer: one group per slot kind.
@@ -282,6 +283,8 @@ def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     averages = getattr(opt, "_averages", {})
     # use_ema: Keras's base build creates the averages before any slot.
     refs += [StateRef(averages[v.uid].name, averages[v.uid]) for v in variables if v.uid in averages]
+    if is_keras_style(opt):   # a user's build: its add_variable calls, in the order they ran (Keras's order)
+        return refs + [StateRef(v.name, v) for v in opt._slot_order]
     for group in _slot_groups(opt):
         for var in variables:
             slots = opt._slots[var.uid]

@@ -36,6 +36,7 @@ import numpy as np
 from ...layers.serialization import deserialize, serialize
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
+from ...layers.safe_mode import safe_mode_override
 from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES, refuse_lambdas
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import keras_config_to_onnxforge, normalize_legacy_config, onnxforge_config_to_keras
@@ -265,6 +266,8 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
     """
     if not isinstance(safe_mode, bool):
         raise TypeError(f"load_model(): safe_mode must be a bool. Received: safe_mode={safe_mode!r}")
+    forced = safe_mode_override()   # enable_unsafe_deserialization() / SafeModeScope win, as in Keras
+    safe_mode = safe_mode if forced is None else forced
     path = Path(os.fspath(filepath))
     require_h5py("Loading a legacy .h5 Keras file")
     if not path.exists():

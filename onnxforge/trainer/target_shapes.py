@@ -1,0 +1,90 @@
+"""Targets shaped by the data for user losses: Keras fixes no target shape, so a loss function of the user's
+may take targets that are not shaped like the output (TensorFlow's NMT and Transformer tutorials: ``(batch,
+steps)`` token ids against ``(batch, steps, vocab)`` logits, through a masked sparse crossentropy).
+
+The compiled steps declare each target as an input. For a user loss (``OutputConfig.free_target_shape``) the
+output's shape is the first guess; a batch whose targets do not fit it records their shape
+(``OutputConfig.fed_target_shape``) and the steps are built again for it, once. A compile whose steps cannot
+be built on the guess waits for the first batch instead of failing.
+
+Example:
+    >>> import numpy as np
+    >>> from onnxforge import keras
+    >>> def masked_loss(y_true, y_pred):
+    ...     ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+    ...     mask = keras.ops.cast(y_true != 0, "float32")
+    ...     return keras.ops.sum(ce * mask) / keras.ops.sum(mask)
+    >>> inputs = keras.Input((4,), dtype="int32")
+    >>> logits = keras.layers.Dense(6)(keras.layers.Embedding(6, 3)(inputs))
+    >>> model = keras.Model(inputs, logits)
+    >>> model.compile("adam", loss=masked_loss)
+    >>> ids = np.array([[1, 2, 3, 0]] * 4)
+    >>> len(model.fit(ids, ids, epochs=2, verbose=0).history["loss"])
+    2
+    >>> model._compiled_config.outputs[0].target_shape
+    (None, 4)
+"""
+from __future__ import annotations
+
+__all__ = ["adopt_target_shapes", "apply_target_shapes", "may_wait_for_targets"]
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .feed_checks import _is_ort_value, _shape_ok
+
+
+def _fits(y_shape: tuple, target_shape: tuple) -> bool:
+    """Whether the compiled steps take targets of ``y_shape`` (as ``feed_checks._check_target`` reads them:
+    a missing trailing 1 is added)."""
+    if len(y_shape) == len(target_shape) - 1 and target_shape[-1] == 1:
+        y_shape = (*y_shape, 1)
+    return _shape_ok(y_shape, target_shape)
+
+
+def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
+    """Record the shapes of fed targets that a user loss's output-shaped guess does not take, and drop the
+    compiled steps so that the next ``_ensure_programs`` builds them for these shapes."""
+    if ys is None:
+        return
+    ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
+    fed = getattr(model, "_fed_target_shapes", None)
+    if fed is None:
+        fed = model._fed_target_shapes = {}
+    config = model._compiled_config
+    if config is None:   # the steps wait for the first batch: its targets' shapes are the ones to use
+        for index, y in enumerate(ys):
+            if y is not None and not _is_ort_value(y):
+                fed.setdefault(index, (None, *np.shape(y)[1:]))
+        model._programs, model._runners = {}, {}   # predict()'s alone: the steps are built now
+        return
+    if len(ys) != len(config.outputs):
+        return
+    changed = False
+    for o in config.outputs:
+        y = ys[o.index]
+        if not o.has_target or not o.free_target_shape or y is None or _is_ort_value(y):
+            continue
+        shape = (None, *np.shape(y)[1:])
+        if not _fits(tuple(np.shape(y)), tuple(o.target_shape)):
+            fed[o.index] = shape
+            changed = True
+    if changed:
+        model._programs, model._runners = {}, {}
+
+
+def apply_target_shapes(model: Any, config: Any) -> None:
+    """Give a freshly resolved compile config the target shapes the data showed (see ``adopt_target_shapes``)."""
+    fed = getattr(model, "_fed_target_shapes", None) or {}
+    for o in config.outputs:
+        shape = fed.get(o.index)
+        if shape is not None and o.free_target_shape and not _fits(shape, tuple(o.shape)):
+            o.fed_target_shape = shape
+
+
+def may_wait_for_targets(config: Any) -> bool:
+    """Whether steps that failed to build on output-shaped targets may wait for the data's (a user loss whose
+    targets were not seen yet)."""
+    return any(o.has_target and o.free_target_shape and o.fed_target_shape is None for o in config.outputs)
