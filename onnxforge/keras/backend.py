@@ -1,5 +1,6 @@
 """``keras.backend``: the few helpers Keras 3 keeps there (``epsilon``, ``floatx``, ``clear_session``,
 ``image_data_format``, dtype helpers, ``get_uid``, ``is_keras_tensor``); the settings are ``keras.config``'s.
+tf.keras 2's tensor functions (``K.mean``, ``K.square``, ``K.int_shape``...) come from ``backend_legacy``.
 tf.keras 2's CTC helpers ``ctc_batch_cost`` and ``ctc_decode`` (softmax probabilities in, the last class the
 blank) are here too, since the classic OCR examples call them.
 
@@ -26,9 +27,22 @@ from ..backend_config import epsilon, floatx, image_data_format, set_epsilon, se
 from ..layers.base import clear_session as _clear_layer_names
 from ..layers.keras_tensor import KerasTensor
 from ..layers.keras_tensor import standardize_dtype as _standardize
+from . import backend_legacy as _legacy
 from .config import backend
 
+__all__ += _legacy.__all__
+
 _uids: collections.Counter[str] = collections.Counter()
+
+
+def __getattr__(name: str) -> Any:
+    # Served lazily rather than star-imported: they shadow builtins (max, sum, round...) this module uses.
+    if name in _legacy.__all__:
+        return getattr(_legacy, name)
+    error = _legacy.removed_name_error(name)
+    if error is not None:
+        raise error
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def clear_session(free_memory: bool = True) -> None:
