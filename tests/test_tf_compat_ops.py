@@ -221,6 +221,17 @@ def test_variable_takes_tensorflows_arguments():
     assert tf.keras.optimizers.legacy.SGD(0.1).learning_rate == 0.1
 
 
+def test_old_lr_argument():
+    """tf.keras 2 took ``lr=``: the legacy classes still do; the current ones raise as Keras 3 does, naming
+    ``learning_rate``."""
+    sgd = tf.keras.optimizers.legacy.SGD(lr=0.05, momentum=0.9)
+    assert sgd.learning_rate == pytest.approx(0.05) and sgd.momentum == 0.9
+    with pytest.raises(ValueError, match="not both"):
+        tf.keras.optimizers.legacy.Adam(lr=0.1, learning_rate=0.2)
+    with pytest.raises(ValueError, match=r"not recognized.*'lr': 0.01.*learning_rate="):
+        tf.keras.optimizers.Adam(lr=0.01)
+
+
 def test_linspace_rejects_a_bad_count():
     with pytest.raises(ValueError, match=r"num must be a non-negative integer. Received: num=2.5"):
         tf.linspace(0.0, 1.0, 2.5)

@@ -5,7 +5,7 @@ tf.keras 2 code names ``tf.keras.optimizers.legacy.Adam`` to keep the old optimi
 speed on M1 Macs, or to load old checkpoints). onnxforge has one implementation of each optimizer, compiled
 into the training graph, so each legacy name is a subclass of it that changes nothing but refuses a
 nonzero ``decay``: the legacy classes divided the learning rate by ``1 + decay * iterations``, which the
-current ones silently ignore (Keras 3 dropped the argument), so accepting it would train differently.
+current ones silently ignore (Keras 3 dropped the argument), so accepting it would train differently. The old ``lr`` alias of ``learning_rate`` is accepted.
 
 Example:
     >>> import onnxforge as tf
@@ -25,6 +25,12 @@ __all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "Adagrad"]
 
 def _legacy(base: type) -> type:
     def __init__(self: Any, *args: Any, decay: float = 0.0, **kwargs: Any) -> None:
+        if "lr" in kwargs:  # the legacy classes took tf.keras 1's `lr` as an alias of `learning_rate`
+            if "learning_rate" in kwargs or args:
+                raise ValueError(f"tf.keras.optimizers.legacy.{base.__name__}: pass `lr` or `learning_rate`, not "
+                                 f"both. Received: lr={kwargs['lr']!r}, learning_rate="
+                                 f"{kwargs.get('learning_rate', args[0] if args else None)!r}")
+            kwargs["learning_rate"] = kwargs.pop("lr")
         if decay:
             raise NotImplementedError(
                 f"tf.keras.optimizers.legacy.{base.__name__}: the legacy `decay` argument (learning rate divided "

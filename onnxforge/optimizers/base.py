@@ -69,7 +69,8 @@ class Optimizer(KerasOptimizerAPI):
                  name: str | None = None, **kwargs: Any):
         kwargs.pop("decay", None)  # Keras ignores the legacy argument too
         if kwargs:
-            raise ValueError(f"Argument(s) not recognized: {kwargs}")
+            hint = " (`lr` is tf.keras 2's name: pass `learning_rate=` instead)" if "lr" in kwargs else ""
+            raise ValueError(f"Argument(s) not recognized: {kwargs}{hint}")
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
                              f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
