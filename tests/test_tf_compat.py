@@ -89,8 +89,24 @@ def test_the_guides_tensorflow_names_resolve():
 def test_unsupported_tf_data_and_config_names_say_so():
     with pytest.raises(AttributeError, match="tf.data.TFRecordDataset is not supported"):
         tf.data.TFRecordDataset
-    with pytest.raises(AttributeError, match="tf.config.list_physical_devices is not supported"):
-        tf.config.list_physical_devices
+    with pytest.raises(AttributeError, match="tf.config.set_visible_devices is not supported"):
+        tf.config.set_visible_devices
+
+
+def test_gpu_setup_preamble_runs():
+    """tf.keras 2 scripts open with this; the answer follows onnxruntime's providers, as TF's follows CUDA."""
+    import onnxruntime
+
+    gpus = tf.config.list_physical_devices("GPU")
+    assert bool(gpus) == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+        assert tf.config.experimental.get_memory_growth(gpu)
+    cpus = tf.config.experimental.list_physical_devices("CPU")
+    assert [(d.name, d.device_type) for d in cpus] == [("/physical_device:CPU:0", "CPU")]
+    assert len(tf.config.list_physical_devices()) == 1 + len(gpus)
+    with pytest.raises(ValueError, match="device='GPU'"):
+        tf.config.experimental.set_memory_growth("GPU", True)
 
 
 def test_fit_takes_a_tf_data_pipeline():
