@@ -24,6 +24,7 @@ from .batch_methods import BatchMethodsMixin
 from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
+from .generator_methods import GeneratorMethodsMixin
 from .model_state import ModelStateMixin
 from .target_shapes import apply_target_shapes, may_wait_for_targets
 
@@ -32,7 +33,7 @@ _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "B
 _BUILD_LOCK = threading.RLock()
 
 
-class TrainingMixin(BatchMethodsMixin, FitMixin, ModelStateMixin):
+class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelStateMixin):
     """Mixed into ``onnxforge.Model``: ``compile``, ``train_on_batch``, ``test_on_batch``,
     ``predict_on_batch``, ``reset_metrics``, and ``fit`` / ``evaluate`` / ``predict`` (``FitMixin``).
 
