@@ -267,3 +267,19 @@ def test_run_functions_eagerly_is_recorded():
         assert tf.config.functions_run_eagerly() is True
     finally:
         tf.config.run_functions_eagerly(False)
+
+
+def test_tf2_experimental_preprocessing_names_are_the_layers():
+    """TF 2.3-2.5 code imports preprocessing layers from `layers.experimental.preprocessing`."""
+    from onnxforge.keras.layers.experimental.preprocessing import Normalization, Rescaling
+
+    exp = tf.keras.layers.experimental
+    for name in exp.preprocessing.__all__:
+        assert getattr(exp.preprocessing, name) is getattr(keras.layers, name)
+    assert exp.EinsumDense is keras.layers.EinsumDense
+    data = np.arange(12, dtype=np.float32).reshape(4, 3)
+    norm = Normalization()
+    norm.adapt(data)
+    model = keras.Sequential([keras.Input((3,)), Rescaling(2.0), norm])
+    want = (data * 2.0 - data.mean(0)) / np.sqrt(data.var(0))
+    np.testing.assert_allclose(model.predict(data, verbose=0), want, rtol=1e-5)

@@ -67,6 +67,9 @@ for _name in ("activations", "callbacks", "constraints", "initializers", "layers
 sys.modules[f"{__name__}.applications"] = applications
 for _name in [n for n in dir(applications) if isinstance(getattr(applications, n), type(sys))]:
     sys.modules[f"{__name__}.applications.{_name}"] = getattr(applications, _name)
+# `from tensorflow.keras.layers.experimental.preprocessing import Rescaling` (TF 2.3-2.5 code).
+sys.modules[f"{__name__}.layers.experimental"] = layers.experimental
+sys.modules[f"{__name__}.layers.experimental.preprocessing"] = layers.experimental.preprocessing
 # `tf.keras.optimizers.legacy.Adam` (tf.keras 2.11+) names the same optimizers as `tf.keras.optimizers.Adam`.
 optimizers.legacy = legacy_optimizers
 sys.modules[f"{__name__}.optimizers.legacy"] = legacy_optimizers

@@ -102,3 +102,6 @@ __all__ = [
 # below the layers, in ``onnxforge.keras_objects``, so it never imports them).
 register_builtin_classes({name: obj for name, obj in dict(globals()).items()
                           if name in __all__ and isinstance(obj, type) and issubclass(obj, Layer)})
+
+# tf.keras 2's `layers.experimental.preprocessing.Rescaling` ... (aliases; imported last: it reads this module).
+from . import experimental  # noqa: E402
