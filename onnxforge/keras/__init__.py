@@ -76,5 +76,5 @@ sys.modules[f"{__name__}.optimizers.legacy"] = legacy_optimizers
 # A Python lambda loaded into a Lambda layer reads `keras` as this namespace.
 register_lambda_globals(keras=sys.modules[__name__])
 # `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.
-for _name in ("sequence", "image"):
+for _name in ("sequence", "image", "text"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)

@@ -1,5 +1,6 @@
 """``keras.preprocessing``: what Keras 3 still keeps there (``sequence.pad_sequences``, the ``image``
-helpers, and the dataset builders); the preprocessing *layers* live in ``onnxforge.layers``.
+helpers, the dataset builders) and tf.keras's ``text.Tokenizer``; the preprocessing *layers* live in
+``onnxforge.layers``.
 
 Example:
     >>> from onnxforge.preprocessing import sequence
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from ..utils.dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, \
     timeseries_dataset_from_array
-from . import image, sequence
+from . import image, sequence, text
 
-__all__ = ["image", "sequence", "image_dataset_from_directory", "text_dataset_from_directory",
+__all__ = ["image", "sequence", "text", "image_dataset_from_directory", "text_dataset_from_directory",
            "timeseries_dataset_from_array"]
