@@ -150,7 +150,10 @@ class IterableSource:
         self.targeted = target_slots(model)
         self.class_weight = class_weight
         self.shuffle = bool(shuffle)
-        self.indexed = hasattr(source, "__getitem__") and not hasattr(source, "__next__") and (
+        # A PyDataset is indexed even when it is also an iterator (ImageDataGenerator.flow's), as in Keras;
+        # found by class name since utils/ sits above trainer/.
+        self.indexed = hasattr(source, "__getitem__") and (
+            not hasattr(source, "__next__") or any(c.__name__ == "PyDataset" for c in type(source).__mro__)) and (
             hasattr(source, "__len__") or hasattr(source, "num_batches"))
         self.is_iterator = not self.indexed and iter(source) is source
         self._next_index = 0
