@@ -56,7 +56,11 @@ def apply_affine_transform(x: np.ndarray, theta: float = 0, tx: float = 0, ty: f
                            order: int = 1) -> np.ndarray:
     """One image ``x`` (3-D) rotated by ``theta`` degrees, shifted by ``tx`` rows / ``ty`` columns, sheared by
     ``shear`` degrees and zoomed by ``1 / zx``, ``1 / zy`` about its centre, with one resampling."""
-    import scipy.ndimage
+    try:
+        import scipy.ndimage
+    except ImportError as err:   # as tf.keras 2: the geometric transforms need SciPy, nothing else does
+        raise ImportError("ImageDataGenerator's rotation, shift, shear and zoom need SciPy (pip install scipy); "
+                          "flips, rescale and the normalizations do not.") from err
 
     if x.ndim != 3 or sorted((row_axis, col_axis, channel_axis)) != [0, 1, 2] or channel_axis not in (0, 2):
         raise ValueError("apply_affine_transform needs a 3-D image with channels first or last. Received: "
