@@ -449,10 +449,15 @@ class Layer(CallingMixin):
     def from_config(cls, config: dict) -> Layer:
         return cls(**config)
 
+    def _keras_saved_variables(self) -> list:
+        """The variables Keras 3 writes as this layer's ``"0"``, ``"1"``... Layers whose Keras twin saves a fixed
+        list (Dense: kernel then bias) override this, so an extra variable a subclass adds stays out of it."""
+        return self._trainable_variables + self._non_trainable_variables
+
     def save_own_variables(self, store: Any) -> None:
         """Write this layer's own variables into ``store`` as ``"0"``, ``"1"``... (Keras 3's ``.keras`` layout).
         Override (calling ``super()``) to store more; ``load_own_variables`` reads it back."""
-        for i, v in enumerate(self._trainable_variables + self._non_trainable_variables):
+        for i, v in enumerate(self._keras_saved_variables()):
             store[str(i)] = v.numpy()
 
     def load_own_variables(self, store: Any) -> None:
@@ -461,7 +466,7 @@ class Layer(CallingMixin):
         if len(store.keys()) != len(own):
             raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store.keys())} "
                              f"variables during loading. Expected: {[v.name for v in own]}")
-        for i, v in enumerate(own):
+        for i, v in enumerate(self._keras_saved_variables()):
             v.assign(store[str(i)])
 
     def get_build_config(self) -> dict | None:
