@@ -63,6 +63,8 @@ def serialize_keras_object(obj: Any) -> Any:
     if isinstance(obj, Layer):
         out = onnxforge_config_to_keras(serialize_layer(obj))
         out.setdefault("registered_name", None)
+        if isinstance(out["registered_name"], str) and ">" in out["registered_name"]:
+            out["module"] = None    # Keras names a registered class by its registration alone
         return out
     if isinstance(obj, type):
         raise TypeError(f"serialize_keras_object() takes an object, not a class. Received: {obj!r}")
@@ -77,9 +79,9 @@ def serialize_keras_object(obj: Any) -> Any:
     if not hasattr(obj, "get_config"):
         raise TypeError(f"Cannot serialize {obj!r}: it is not a Keras object (no get_config()), nor a plain "
                         "value, list, dict or named function.")
-    module = next((m for base, m in _KINDS if isinstance(obj, base)), type(obj).__module__)
     cls = type(obj)
     registered = keras_objects.get_registered_name(cls)
+    module = None if ">" in registered else next((m for base, m in _KINDS if isinstance(obj, base)), cls.__module__)
     return {"module": module, "class_name": cls.__name__, "config": serialize_keras_object(obj.get_config()),
             "registered_name": registered if ">" in registered else None}
 
