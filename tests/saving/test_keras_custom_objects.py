@@ -286,7 +286,7 @@ def test_nested_objects_in_a_custom_config_serialize_and_load(tmp_path):
     ours, theirs = _kernel_mult(of.keras, "t_nest"), _kernel_mult(keras, "t_nest")
     got, want = of.keras.saving.serialize_keras_object(ours), keras.saving.serialize_keras_object(theirs)
     keys = ("module", "class_name", "registered_name")
-    assert {k: got[k] for k in keys} == {k: want[k] for k in keys}      # a registered class: module None
+    assert {k: got[k] for k in keys} == {k: want[k] for k in keys}      # a registered class: its module
     for key in ("kernel_regularizer", "kernel_initializer"):
         assert got["config"][key] == want["config"][key]
     model = of.keras.Sequential([of.keras.Input((4,)), ours])
