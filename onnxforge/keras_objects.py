@@ -29,7 +29,14 @@ def object_from_config(config: dict, aliases: dict[str, type], custom_objects: d
                        known: list[str]) -> Any:
     """The object ``object_config`` described: a custom class first, then the module's own names."""
     name = config["class_name"]
-    cls = (custom_objects or {}).get(name) or aliases.get(name)
+    cls = (custom_objects or {}).get(name)
+    registered = config.get("registered_name")
+    if cls is None and isinstance(registered, str) and ">" in registered:
+        # Keras writes a registered class (``@register_keras_serializable(package=...)``) by that name.
+        cls = (custom_objects or {}).get(registered) or lookup(registered) or _REGISTERED.get(registered)
+    if cls is None:
+        scoped = lookup(name)   # custom_object_scope / get_custom_objects()
+        cls = scoped if isinstance(scoped, type) else aliases.get(name)
     if cls is None:
         raise ValueError(f"Unknown {kind}: {name!r}. Known: {known}")
     return cls.from_config(config.get("config") or {})

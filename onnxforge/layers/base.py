@@ -449,19 +449,20 @@ class Layer(CallingMixin):
     def from_config(cls, config: dict) -> Layer:
         return cls(**config)
 
+    def _keras_saved_variables(self) -> list:   # Dense & co. override it: Keras saves a fixed list for them
+        return self._trainable_variables + self._non_trainable_variables
+
     def save_own_variables(self, store: Any) -> None:
-        """Write this layer's own variables into ``store`` as ``"0"``, ``"1"``... (Keras 3's ``.keras`` layout).
-        Override (calling ``super()``) to store more; ``load_own_variables`` reads it back."""
-        for i, v in enumerate(self._trainable_variables + self._non_trainable_variables):
+        """Write this layer's variables into ``store`` as ``"0"``, ``"1"``... (Keras 3's ``.keras`` layout)."""
+        for i, v in enumerate(self._keras_saved_variables()):
             store[str(i)] = v.numpy()
 
     def load_own_variables(self, store: Any) -> None:
         """Assign this layer's own variables from ``store`` (what ``save_own_variables`` wrote)."""
-        own = self._trainable_variables + self._non_trainable_variables
-        if len(store.keys()) != len(own):
+        if len(store.keys()) != len(own := self._trainable_variables + self._non_trainable_variables):
             raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store.keys())} "
                              f"variables during loading. Expected: {[v.name for v in own]}")
-        for i, v in enumerate(own):
+        for i, v in enumerate(self._keras_saved_variables()):
             v.assign(store[str(i)])
 
     def get_build_config(self) -> dict | None:
@@ -471,7 +472,6 @@ class Layer(CallingMixin):
         if config and "input_shape" in config and not self.built:
             self._maybe_build(_as_structure(config["input_shape"]))
 
-    # ------------------------------------------------------------ symbolic info
     @property
     def input(self) -> Any:
         """The input tensor(s) of the first call on symbolic tensors."""

@@ -145,6 +145,10 @@ class _BaseConv(Layer):
 
 
 class _Conv(_BaseConv):
+
+    def _keras_saved_variables(self):    # Keras's BaseConv.save_own_variables writes exactly these
+        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
+
     def build(self, input_shape):
         in_channels = self._input_channels(input_shape)
         self.kernel = self.add_weight(shape=(*self.kernel_size, in_channels // self.groups, self.filters),

@@ -74,6 +74,9 @@ class Dense(Layer):
         self.bias_regularizer = regularizers_mod.get(bias_regularizer)
         self.input_spec = InputSpec(min_ndim=2)
 
+    def _keras_saved_variables(self):    # Keras's Dense.save_own_variables writes exactly these
+        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
+
     def build(self, input_shape):
         input_dim = input_shape[-1]
         if input_dim is None:
@@ -161,6 +164,9 @@ class Embedding(Layer):
         if weights is not None:
             self.build(None)
             self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
+
+    def _keras_saved_variables(self):    # Keras's Embedding.save_own_variables writes exactly these
+        return [v for v in (getattr(self, "embeddings", None),) if v is not None]
 
     def build(self, input_shape=None):
         if self.built:

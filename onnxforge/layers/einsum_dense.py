@@ -143,6 +143,9 @@ class EinsumDense(Layer):
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
         self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
+    def _keras_saved_variables(self):    # Keras's EinsumDense.save_own_variables writes exactly these
+        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
+
     def build(self, input_shape):
         kernel_shape, bias_shape, _, k_in, k_out = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape),
                                                                   self.partial_output_shape)

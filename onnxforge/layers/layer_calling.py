@@ -419,10 +419,12 @@ def _batchless(v: Value) -> tuple | None:
 
 
 def _shape_specs(shapes: Any, dtype: str) -> Any:
-    """KerasTensors for one shape (a tuple) or a (nested) list of shapes."""
+    """KerasTensors for one shape (a tuple) or a (nested) list or tuple of shapes, kept a tuple where the
+    shapes were (``RNN(return_state=True)`` gives a tuple in Keras 3)."""
     if is_shape(shapes):
         return KerasTensor(tuple(shapes), dtype)
-    return [_shape_specs(s, dtype) for s in shapes]
+    specs = [_shape_specs(s, dtype) for s in shapes]
+    return tuple(specs) if isinstance(shapes, tuple) else specs
 
 
 def _as_structure(shape: Any) -> Any:

@@ -128,7 +128,7 @@ class TensorOperator(Layer):
     """
 
     _autocast = False       # an operator computes in its operands' types (Keras ops do not autocast)
-    supports_masking = True
+    supports_masking = False   # Keras 3: `x * 2` on a masked KerasTensor has no mask
 
     def __init__(self, op: str, operands: list | None = None, index: Any = None, **kwargs: Any):
         if op not in OPERATORS:

@@ -40,6 +40,10 @@ class ReversibleEmbedding(Embedding):
         self.reverse_dtype = reverse_dtype
         self.logit_soft_cap = logit_soft_cap
 
+    def _keras_saved_variables(self):    # Keras appends the untied reverse table after the embeddings
+        return super()._keras_saved_variables() + [v for v in (getattr(self, "reverse_embeddings", None),)
+                                                    if v is not None]
+
     def build(self, input_shape=None):
         super().build(input_shape)
         if not self.tie_weights:

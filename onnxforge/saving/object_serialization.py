@@ -63,6 +63,8 @@ def serialize_keras_object(obj: Any) -> Any:
     if isinstance(obj, Layer):
         out = onnxforge_config_to_keras(serialize_layer(obj))
         out.setdefault("registered_name", None)
+        if isinstance(out["registered_name"], str) and ">" in out["registered_name"]:
+            out["module"] = _defining_module(type(obj))
         return out
     if isinstance(obj, type):
         raise TypeError(f"serialize_keras_object() takes an object, not a class. Received: {obj!r}")
@@ -77,11 +79,17 @@ def serialize_keras_object(obj: Any) -> Any:
     if not hasattr(obj, "get_config"):
         raise TypeError(f"Cannot serialize {obj!r}: it is not a Keras object (no get_config()), nor a plain "
                         "value, list, dict or named function.")
-    module = next((m for base, m in _KINDS if isinstance(obj, base)), type(obj).__module__)
     cls = type(obj)
     registered = keras_objects.get_registered_name(cls)
+    module = _defining_module(cls) if ">" in registered else \
+        next((m for base, m in _KINDS if isinstance(obj, base)), cls.__module__)
     return {"module": module, "class_name": cls.__name__, "config": serialize_keras_object(obj.get_config()),
             "registered_name": registered if ">" in registered else None}
+
+
+def _defining_module(cls: type) -> str | None:
+    """Where Keras says a registered custom class lives: its module, or None for a script's ``__main__``."""
+    return None if cls.__module__ == "__main__" else cls.__module__
 
 
 def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **kwargs: Any) -> Any:

@@ -773,3 +773,20 @@ def _rebake(b: GraphBuilder, ctx: TraceContext) -> onnx.ModelProto:
         if t.name in current:
             t.CopyFrom(onnx.numpy_helper.from_array(current[t.name], t.name))
     return model
+
+
+def test_python_operator_on_a_masked_keras_tensor_drops_the_mask_as_keras():
+    """Keras 3: ``h * 2.0`` on an Embedding(mask_zero=True) output carries no mask, so the RNN after it runs
+    every step (the padded ones too); keeping the mask would change the numbers."""
+    from tests.saving.keras_oracle import keras
+    import onnxforge as of
+
+    def run(ns):
+        inp = ns.Input((4,), dtype="int32")
+        h = ns.layers.Embedding(10, 2, mask_zero=True, embeddings_initializer="ones")(inp) * 0.5
+        out = ns.layers.SimpleRNN(2, kernel_initializer="ones", recurrent_initializer="ones",
+                                  return_sequences=True)(h)
+        assert getattr(h, "_keras_mask", None) is None
+        return np.asarray(ns.Model(inp, out).predict(np.array([[3, 1, 0, 0]]), verbose=0))
+
+    np.testing.assert_allclose(run(of.keras), run(keras), rtol=1e-5, atol=1e-6)

@@ -185,3 +185,24 @@ def test_time_distributed_contract():
         TimeDistributed(Dense(2)).build((None, 3))
     with pytest.raises(ValueError, match="Layer` instance"):
         TimeDistributed("dense")
+
+
+def test_return_state_and_unmerged_outputs_are_tuples_as_in_keras():
+    from tests.saving.keras_oracle import keras
+    import onnxforge as of
+
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(2, 3, 4)
+
+    def structures(ns):
+        L = ns.layers
+        makers = [lambda: L.LSTM(2, return_state=True),
+                  lambda: L.RNN([L.LSTMCell(2), L.GRUCell(3)], return_state=True),
+                  lambda: L.Bidirectional(L.GRU(2), merge_mode=None),
+                  lambda: L.Bidirectional(L.LSTM(2, return_state=True))]
+        eager = [type(make()(x)).__name__ for make in makers]
+        symbolic = [type(make()(ns.Input((3, 4)))).__name__ for make in makers]
+        return eager, symbolic
+
+    assert structures(of.keras) == structures(keras)
+    a, b = of.keras.layers.Bidirectional(of.keras.layers.GRU(2), merge_mode=None)(of.keras.Input((3, 4)))
+    assert a.shape == b.shape == (None, 2)

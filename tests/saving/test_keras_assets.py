@@ -152,3 +152,56 @@ def test_failing_load_own_variables_is_reported(tmp_path):
     other.save_weights(path)        # no "extra": the hook's KeyError becomes the load error
     with pytest.raises(Exception, match="load_own_variables"):
         model.load_weights(path)
+
+
+@of.saving.register_keras_serializable(package="t_assets")
+class VariableBeforeBuild(of.keras.layers.Dense):
+    """Keras's saving guide: a Variable made in ``__init__`` (so tracked before the kernel), kept under its own
+    key, while Dense's own entries stay ``"0"`` = kernel and ``"1"`` = bias."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.my_variable = of.keras.Variable(np.arange(1, units + 1, dtype="float32"), name="my_variable")
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store["variables"] = self.my_variable.numpy()
+
+    def load_own_variables(self, store):
+        self.my_variable.assign(store["variables"])
+        self.kernel.assign(store["0"])
+        self.bias.assign(store["1"])
+
+    def call(self, inputs, training=False):
+        return super().call(inputs) * self.my_variable
+
+
+def test_dense_subclass_extra_variable_keeps_keras_slots(tmp_path):
+    from .keras_oracle import keras
+
+    model = of.keras.Sequential([of.keras.Input((5,)), VariableBeforeBuild(3)])
+    model.layers[0].my_variable.assign(np.array([2.0, -1.0, 0.5], np.float32))
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    path = tmp_path / "v.keras"
+    model.save(path)
+    again = of.keras.models.load_model(path)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+    class KerasTwin(keras.layers.Dense):        # the same layer in real Keras: where does it put each array?
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.my_variable = keras.Variable(np.ones(units, "float32"), name="my_variable")
+
+        def save_own_variables(self, store):
+            super().save_own_variables(store)
+            store["variables"] = self.my_variable.numpy()
+
+    twin = keras.Sequential([keras.Input((5,)), KerasTwin(3)])
+    twin.save_weights(tmp_path / "k.weights.h5")
+    model.save_weights(tmp_path / "o.weights.h5")
+    import h5py
+    with h5py.File(tmp_path / "k.weights.h5") as k, h5py.File(tmp_path / "o.weights.h5") as o:
+        for f in (k, o):
+            group = f["layers/keras_twin/vars" if f is k else "layers/variable_before_build/vars"]
+            assert sorted(group) == ["0", "1", "variables"]
+            assert [group[n].shape for n in ("0", "1", "variables")] == [(5, 3), (3,), (3,)]

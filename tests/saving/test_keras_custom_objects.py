@@ -231,3 +231,69 @@ def test_legacy_h5_registered_layer_loads_without_custom_objects(tmp_path):
     _scale_class(keras, keras.saving.register_keras_serializable)
     kmodel = keras.models.load_model(path)      # Keras finds it by "package>name" too
     np.testing.assert_allclose(np.asarray(kmodel(X).detach()), model(X), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ nested objects
+def _kernel_mult(ns, tag):
+    """The serialization guide's ``MyDense``: ``get_config`` returns its registered regularizer and initializer
+    objects as they are, and Keras serializes them into entries of their own."""
+    ops = ns.ops
+
+    @ns.saving.register_keras_serializable(package=f"{tag}_MyLayers", name="Regularizer")
+    class MyRegularizer(ns.regularizers.Regularizer):
+        def __init__(self, factor):
+            self.factor = factor
+
+        def __call__(self, x):
+            return self.factor * ops.sum(ops.square(x))
+
+        def get_config(self):
+            return {"factor": self.factor}
+
+    @ns.saving.register_keras_serializable(package=f"{tag}_MyLayers", name="Initializer")
+    class MyInitializer(ns.initializers.Initializer):
+        def __init__(self, value):
+            self.value = value
+
+        def __call__(self, shape, dtype=None):
+            return ops.full(shape, self.value, dtype="float32")
+
+        def get_config(self):
+            return {"value": self.value}
+
+    @ns.saving.register_keras_serializable(package=f"{tag}_MyLayers", name="KernelMult")
+    class MyDense(ns.layers.Layer):
+        def __init__(self, units, *, kernel_regularizer=None, kernel_initializer=None, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.kernel_regularizer, self.kernel_initializer = units, kernel_regularizer, \
+                kernel_initializer
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units, "kernel_regularizer": self.kernel_regularizer,
+                    "kernel_initializer": self.kernel_initializer}
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                          initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+
+        def call(self, inputs):
+            return ops.matmul(inputs, self.kernel)
+
+    return MyDense(3, kernel_regularizer=MyRegularizer(0.1), kernel_initializer=MyInitializer(0.5))
+
+
+def test_nested_objects_in_a_custom_config_serialize_and_load(tmp_path):
+    ours, theirs = _kernel_mult(of.keras, "t_nest"), _kernel_mult(keras, "t_nest")
+    got, want = of.keras.saving.serialize_keras_object(ours), keras.saving.serialize_keras_object(theirs)
+    keys = ("module", "class_name", "registered_name")
+    assert {k: got[k] for k in keys} == {k: want[k] for k in keys}      # a registered class: its module
+    for key in ("kernel_regularizer", "kernel_initializer"):
+        assert got["config"][key] == want["config"][key]
+    model = of.keras.Sequential([of.keras.Input((4,)), ours])
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    again = of.keras.models.load_model(path)       # add_weight rebuilds both objects from their entries
+    layer = again.layers[0]
+    np.testing.assert_allclose(again.predict(X, verbose=0), X @ np.full((4, 3), 0.5, "float32"), rtol=1e-6)
+    assert type(layer.kernel_regularizer).__name__ == "dict"        # Keras hands the entry to __init__ too
+    np.testing.assert_allclose(float(np.asarray(again.losses[0])), 0.1 * 12 * 0.25, rtol=1e-6)

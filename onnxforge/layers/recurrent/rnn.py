@@ -304,7 +304,7 @@ class RNN(Layer):
             output = last
             output.shape = (batch, self._output_size)
         if self.return_state:
-            return [output, *self._group_states(states)]
+            return (output, *self._group_states(states))     # a tuple, as Keras 3's RNN returns
         return output
 
     def _scan_forward(self, x: Value, states0: list[Value] | None, mask: Value | None,

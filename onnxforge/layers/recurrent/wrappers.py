@@ -119,7 +119,7 @@ class Bidirectional(Layer):
             outs = (tuple(out),)
         if self.return_state:
             return (*outs, *states, *states)
-        return outs[0] if self.merge_mode is not None else list(outs)
+        return outs[0] if self.merge_mode is not None else outs
 
     def compute_output_spec(self, sequences, initial_state=None, mask=None, training=None, **kwargs):
         shape = getattr(sequences, "shape", None)
@@ -185,9 +185,9 @@ class Bidirectional(Layer):
         if self.return_sequences:
             for o in outputs:
                 set_keras_mask(o, None if mask is None else _ops.to_bool(mask))
-        if self.return_state:
-            return [*outputs, *states_out]
-        return outputs[0] if len(outputs) == 1 else outputs
+        if self.return_state:   # tuples, as Keras 3 returns them
+            return (*outputs, *states_out)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def get_config(self):
         config = {**super().get_config(), "merge_mode": self.merge_mode, "layer": _serialize(self.forward_layer),

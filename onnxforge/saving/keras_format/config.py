@@ -187,13 +187,18 @@ def keras_config_to_onnxforge(entry: dict, custom_objects: dict | None = None) -
 
 
 def jsonable(value: Any) -> Any:
-    """``json.dumps(default=...)`` for the numpy scalars and arrays configs may hold."""
+    """``json.dumps(default=...)`` for the numpy scalars, arrays and Keras objects configs may hold."""
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, tuple):
         return list(value)
+    if hasattr(value, "get_config") and not isinstance(value, type):
+        # A custom layer's get_config may hold its objects as they are (a regularizer, a sub-layer); Keras
+        # serializes such nested objects itself, into their own class/config entries.
+        from ..object_serialization import serialize_keras_object
+        return serialize_keras_object(value)
     raise TypeError(f"The model's config holds a {type(value).__name__} ({value!r}), which is not plain data.")
 
 

@@ -213,7 +213,7 @@ class _Walk:
                 return
             self.out.append(Saveable(path, obj.name, obj, optimizer_refs(obj, owner)))
         elif isinstance(obj, Layer):
-            own = obj._trainable_variables + obj._non_trainable_variables
+            own = obj._keras_saved_variables()
             self.out.append(Saveable(path, obj.name, obj, [StateRef(v.name, v) for v in own]))
         self.visited.add(id(obj))
         for name, child in _children(obj):
