@@ -459,10 +459,10 @@ class Layer(CallingMixin):
 
     def load_own_variables(self, store: Any) -> None:
         """Assign this layer's own variables from ``store`` (what ``save_own_variables`` wrote)."""
-        if len(store.keys()) != len(own := self._trainable_variables + self._non_trainable_variables):
+        if len(store.keys()) != len(own := self._keras_saved_variables()):
             raise ValueError(f"Layer '{self.name}' expected {len(own)} variables, but received {len(store.keys())} "
                              f"variables during loading. Expected: {[v.name for v in own]}")
-        for i, v in enumerate(self._keras_saved_variables()):
+        for i, v in enumerate(own):
             v.assign(store[str(i)])
 
     def get_build_config(self) -> dict | None:
