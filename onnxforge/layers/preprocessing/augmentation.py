@@ -56,27 +56,44 @@ class _RandomImageLayer(Layer):
             raise ValueError(f"{type(self).__name__} {self.name!r} needs images of known size. Received shape {shape}")
         return h, w
 
+    #: Whether the layer transforms its inputs at inference too (``AutoContrast`` does, as in Keras).
+    _ALWAYS = False
+
     def call(self, inputs, training=True):
         # Keras's BaseImagePreprocessingLayer: a batch, one image (a tf.data ``map`` before ``batch``), or a
-        # dict whose "images" entry is transformed.
+        # dict whose "images" entry is transformed (and its "labels" with the same draws, where they mix).
         data = dict(inputs) if isinstance(inputs, dict) else None
         images = data["images"] if data is not None else inputs
-        if not training:
+        if not (training or self._ALWAYS):
             return inputs
+        images = self._prepare(images)
         rank = len(images.shape)
         if rank not in (3, 4):
-            raise ValueError(f"{type(self).__name__} {self.name!r}: expected image tensor to have rank 3 (single "
-                             f"image) or 4 (batch of images). Received: shape={_ops.static_shape(images)}")
+            raise ValueError("Expected image tensor to have rank 3 (single image) or 4 (batch of images). "
+                             f"Received: data.shape={_ops.static_shape(images)}")
         b = images.builder
-        if rank == 3:
+        if rank == 3:   # one image: a batch of one, as Keras's transform_single_image
             images = b.op("Unsqueeze", [images, _ops.ints(b, [0])], shape=(1, *images.shape))
-        out = self._augment(images)
+        out, params = self._augment_with_params(images)
         if rank == 3:
             out = b.op("Squeeze", [out, _ops.ints(b, [0])], shape=None if out.shape is None else tuple(out.shape[1:]))
         if data is None:
             return out
         data["images"] = out
+        if "labels" in data and rank == 4:
+            data["labels"] = self._transform_labels(data["labels"], params)
         return data
+
+    def _prepare(self, images: Value) -> Value:
+        """The images as the layer transforms them (the older layers take them as given)."""
+        return images
+
+    def _augment_with_params(self, images: Value) -> tuple[Value, Any]:
+        """The transformed images and the draws that made them (``None``: nothing the labels need)."""
+        return self._augment(images), None
+
+    def _transform_labels(self, labels: Value, params: Any) -> Value:
+        return labels
 
     def _augment(self, images: Value) -> Value:
         return self._transform(images, self._draw(images))

@@ -22,7 +22,6 @@ from typing import Any
 import onnx
 
 from ...graph import Value
-from ...graph import emit as _ops
 from .augmentation import _RandomImageLayer
 
 _FLOATS = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
@@ -61,40 +60,17 @@ def to_range(images: Value, source: Any, target: Any) -> Value:
 
 
 class ImageAugmentationLayer(_RandomImageLayer):
-    """Shared: dict inputs, single images, the draw/transform split, identity outside training."""
+    """Shared: the draw/transform split (its draws also reach ``_transform_labels``) and float images; dict
+    inputs, single images and identity outside training come from ``_RandomImageLayer.call``."""
 
-    #: Whether the layer transforms its inputs at inference too (``AutoContrast`` does, as in Keras).
-    _ALWAYS = False
-
-    def call(self, inputs, training=True):
-        data = dict(inputs) if isinstance(inputs, dict) else None
-        images = data["images"] if data is not None else inputs
-        if not (training or self._ALWAYS):
-            return inputs
+    def _prepare(self, images: Value) -> Value:
         if images.dtype not in _FLOATS:
             images = images.builder.op("Cast", [images], to=onnx.TensorProto.FLOAT, shape=images.shape)
-        rank = len(images.shape)
-        if rank not in (3, 4):
-            raise ValueError("Expected image tensor to have rank 3 (single image) or 4 (batch of images). "
-                             f"Received: data.shape={_ops.static_shape(images)}")
-        if rank == 3:  # one image: a batch of one, as Keras's transform_single_image
-            b = images.builder
-            images = b.op("Unsqueeze", [images, _ops.ints(b, [0])], shape=(1, *images.shape))
-        params = self._draw(images)
-        out = self._transform(images, params)
-        if rank == 3:
-            out = out.builder.op("Squeeze", [out, _ops.ints(out.builder, [0])], shape=tuple(out.shape[1:])
-                                 if out.shape is not None else None)
-        if data is None:
-            return out
-        data["images"] = out
-        if "labels" in data:
-            labels = data["labels"]
-            data["labels"] = labels if rank == 3 else self._transform_labels(labels, params)
-        return data
+        return images
 
-    def _transform_labels(self, labels: Value, params: Any) -> Value:
-        return labels
+    def _augment_with_params(self, images: Value) -> tuple[Value, Any]:
+        params = self._draw(images)
+        return self._transform(images, params), params
 
     def _channel_axis(self) -> int:
         return 3 if self.data_format == "channels_last" else 1
