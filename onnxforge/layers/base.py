@@ -39,14 +39,13 @@ from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..constraints import check_constraint
-from ..graph import Value
-from ..tracing import active_trace, current_trace, eager_executor
-from ..variables import Variable, tape_follows
+from ..variables import Variable
 from . import allocation, auto_config
 from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
 from .keras_tensor import Node, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
+from .layer_losses import LossesMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
 # ---------------------------------------------------------------- naming
@@ -72,7 +71,7 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
-class Layer(CallingMixin):
+class Layer(CallingMixin, LossesMixin):
     """Base class of all layers (Keras 3 semantics).
 
     Args:
@@ -356,70 +355,6 @@ class Layer(CallingMixin):
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
-    # ------------------------------------------------------------ losses
-    def add_loss(self, loss: Any) -> None:
-        """Add a scalar (or tensor, summed) loss from inside ``call()``, as Keras 3's ``Layer.add_loss``.
-
-        Inside a compiled program the value joins the training loss (and ``val_loss``); ``layer.losses``
-        lists it until the next outermost call of a layer that contains this one clears it.
-
-        Example:
-            >>> from onnxforge import ops
-            >>> class Penalized(Layer):
-            ...     def call(self, x):
-            ...         self.add_loss(ops.mean(ops.square(x)) * 0.1)
-            ...         return x
-        """
-        from .keras_tensor import flatten as _flatten
-
-        values = _flatten(loss)
-        for v in values:
-            if not isinstance(v, Value):
-                raise ValueError("`add_loss()` can only be called from inside `build()` or `call()`, on a tensor "
-                                 f"input. Received invalid value: {v!r} (layer {self.name!r})")
-        ctx = current_trace()
-        for v in values:
-            ctx.add_loss(v)
-            self.__dict__.setdefault("_losses", []).append(v)
-
-    def _own_losses(self) -> list[Any]:
-        return list(self.__dict__.get("_losses", []))
-
-    def _all_sublayers(self) -> list[Layer]:
-        out: list[Layer] = []
-        for layer in self._flat_sublayers():
-            out.append(layer)
-            out.extend(layer._all_sublayers())
-        return out
-
-    def _clear_losses(self) -> None:
-        self.__dict__["_losses"] = []
-        for layer in self._all_sublayers():
-            layer.__dict__["_losses"] = []
-
-    @property
-    def losses(self) -> list[Any]:
-        """``add_loss`` values of this layer and its sub-layers, then the weight-regularization penalties.
-
-        Inside a trace (a custom ``train_step``) these are graph values of the current program; outside,
-        the penalties are floats computed from the current weights.
-        """
-        out = self._own_losses()
-        for layer in self._all_sublayers():
-            out.extend(layer._own_losses())
-
-        ctx = active_trace()
-        for w in self.trainable_weights:
-            if w.regularizer is None:
-                continue
-            if ctx is not None:
-                out.append(w.regularizer(ctx.read(w)))
-            elif tape_follows(w):   # an eager GradientTape records the penalty, so it is differentiable
-                out.append(eager_executor().run_function(_penalty, (w.regularizer, w), {}))
-            else:
-                out.append(w.regularizer(w.numpy()))
-        return out
-
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:
         """Create the weights for ``input_shape`` (batch dim ``None``). Override in layers with weights."""
@@ -494,7 +429,3 @@ class Layer(CallingMixin):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
-
-def _penalty(regularizer: Any, var: Variable) -> Any:
-    """``regularizer`` of ``var``'s value in the program being traced (an eager call's)."""
-    return regularizer(current_trace().read(var))

@@ -1,7 +1,7 @@
 """The optimizer base class: state as Variables, the update as a pure function emitted in graph ops."""
 from __future__ import annotations
 
-__all__ = ["Optimizer", "StepCounter", "apply_constraints"]
+__all__ = ["Optimizer", "StepCounter", "apply_constraints", "set_eager_apply"]
 
 import re
 from collections.abc import Callable, Sequence
@@ -13,25 +13,16 @@ import onnx
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
 from .ema import check_ema_arguments, ema_graph, overwrite_with_averages
+from .custom_steps import CustomStepMixin, set_eager_apply
 from .keras_style import KerasOptimizerAPI, is_keras_style, keras_style_apply
 from .learning_rate import LearningRate, _scalar
 
-#: ``apply_gradients`` outside a trace, and the ``GradientTape`` class ``minimize`` records with
-#: (``onnxforge.trainer.eager_apply`` registers both when imported: they sit above optimizers in the flow).
-_EAGER_APPLY: list[Callable[..., Any]] = []
-_TAPE: list[Any] = []
-
-
-def set_eager_apply(fn: Callable[..., Any], tape_class: Any) -> None:
-    """Register how ``apply_gradients`` runs on arrays outside a trace, and the tape ``minimize`` uses."""
-    _EAGER_APPLY[:] = [fn]
-    _TAPE[:] = [tape_class]
 from .schedules import LearningRateSchedule, deserialize, serialize
 
 _FLOAT = onnx.TensorProto.FLOAT
 
 
-class Optimizer(KerasOptimizerAPI):
+class Optimizer(CustomStepMixin, KerasOptimizerAPI):
     """Base of Keras-style optimizers.
 
     An optimizer owns its state as ``Variable``s: ``iterations`` (int64, the number of updates applied)
@@ -230,74 +221,6 @@ class Optimizer(KerasOptimizerAPI):
         if var.uid in self._exclude_ids:
             return False
         return not (self._exclude_pattern is not None and self._exclude_pattern.search(var.name))
-
-    # ---------------------------------------------------------------- custom training steps
-    def apply_gradients(self, grads_and_vars: Any) -> Value:
-        """Emit this optimizer's update of ``(gradient, Variable)`` pairs into a traced custom ``train_step``.
-
-        The update becomes part of the one training graph: the Variables, this optimizer's slots and
-        ``iterations`` are state of the program, and reads of the Variables later in the step see their
-        updated values (eager order). Pairs with a ``None`` gradient are skipped with a warning, as in Keras.
-
-        Returns:
-            The step counter after the update (a graph value).
-
-        Example:
-            >>> grads = tape.gradient(d_loss, d.trainable_weights)                  # doctest: +SKIP
-            >>> d_optimizer.apply_gradients(zip(grads, d.trainable_weights))       # doctest: +SKIP
-        """
-        from ..tracing import current_trace
-
-        try:
-            ctx = current_trace()
-        except RuntimeError:
-            ctx = None
-        apply = getattr(ctx, "apply_gradients", None)
-        if apply is None and ctx is None and _EAGER_APPLY:
-            return _EAGER_APPLY[0](self, grads_and_vars)   # an eager training loop
-        if apply is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.apply_gradients emits the update into a compiled training graph, so it "
-                "works inside a Model subclass's train_step(self, data), which fit() / train_on_batch() trace "
-                "into one ONNX program. To train a model on arrays outside such a step, use "
-                "model.compile(optimizer=..., loss=...) and model.fit(...).")
-        return apply(self, grads_and_vars)
-
-    def minimize(self, loss: Any, var_list: Any, tape: Any = None) -> Any:
-        """One update step of ``var_list`` on ``loss`` (tf.keras 2's ``minimize``): ``loss`` is a callable
-        taking no arguments, or a tensor that ``tape`` (a ``GradientTape``) recorded; ``var_list`` a list of
-        Variables or a callable returning one. Eagerly or inside a traced step.
-
-        Example:
-            >>> import onnxforge as tf
-            >>> x = tf.Variable(3.0)
-            >>> opt = tf.keras.optimizers.SGD(0.1)
-            >>> _ = opt.minimize(lambda: x ** 2, [x])
-            >>> round(float(x.numpy()), 4)
-            2.4
-        """
-        if callable(loss):
-            with _TAPE[0]() as tape:
-                loss = loss()
-        elif tape is None:
-            raise ValueError(f"{type(self).__name__}.minimize: `tape` is required when a tensor loss is passed "
-                             f"(a callable loss is recorded here). Received: loss={loss!r}, tape=None.")
-        variables = list(var_list() if callable(var_list) else var_list)
-        grads = tape.gradient(loss, variables)
-        return self.apply_gradients(zip(grads, variables))
-
-    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable]) -> Value:
-        """Keras 3 spelling of ``apply_gradients(zip(grads, trainable_variables))``."""
-        return self.apply_gradients(zip(grads, trainable_variables))
-
-    def scale_loss(self, loss: Any) -> Any:
-        """``loss * loss_scale_factor`` (when set): call it on the loss before ``GradientTape.gradient`` in a
-        custom step, since ``apply_gradients`` divides the gradients by the factor (Keras 3)."""
-        if isinstance(loss, Value):
-            from ..tracing import current_trace
-
-            return self.scale_loss_graph(loss, current_trace().read)
-        return loss * float(self.loss_scale_factor) if self.loss_scale_factor is not None else loss
 
     def scale_loss_graph(self, loss: Value, read: Callable[[Variable], Value]) -> Value:
         """The objective the gradients are taken of, in graph ops (``read`` gives a Variable's value)."""
