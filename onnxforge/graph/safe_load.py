@@ -43,6 +43,8 @@ _CHUNK = 1 << 20
 _INTEGER = re.compile(r"(?:-(?=0+\Z))?([0-9]+)\Z")
 #: The keys onnxruntime knows; it refuses any other ("model format error!").
 _EXTERNAL_KEYS = ("location", "offset", "length", "checksum")
+#: The location onnxruntime reads as "the offset is a memory address" (``kTensorProtoMemoryAddressTag``).
+_ORT_MEMORY_MARKER = "*/_ORT_MEM_ADDR_/*"
 
 
 def read_bounded(path: str | os.PathLike[str], max_bytes: int, what: str = "the file") -> bytes:
@@ -102,6 +104,11 @@ def _check_location(path: Path, base: Path, name: str, location: str) -> Path:
 
     if not location or "\x00" in location:
         raise fail("is empty or contains a NUL byte")
+    if location.replace("\\", "/") == _ORT_MEMORY_MARKER:
+        # onnxruntime reads this location's offset as a pointer into its own memory; a file (in a folder
+        # named '*') could satisfy the range checks below, so it is refused by name.
+        raise fail("is onnxruntime's in-memory-address marker (its offset would be read as a memory address), "
+                   "never a file")
     # The spec says POSIX paths; also parse as Windows so "C:\\x" or "..\\x" cannot slip through there.
     if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or \
             PureWindowsPath(location).drive or location.startswith(("/", "\\")):

@@ -14,7 +14,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["TensorOperator", "OpCall", "op_call", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
+__all__ = ["TensorOperator", "OpCall", "op_call", "is_public_op", "OPERATORS", "KERAS_OP_CLASSES", "encode_index", "decode_index",
            "keras_op_entry_to_operator", "operator_entry_to_keras_op"]
 
 import operator
@@ -213,16 +213,40 @@ def _decode_arg(x: Any, tensors: Any) -> Any:
     return x
 
 
+def is_public_op(fn: Any) -> bool:
+    """Whether ``fn`` is a public op of ``onnxforge.ops`` (or an activation): a function its defining module
+    lists in ``__all__``. A file's config names ops by path, and a path may reach any attribute of those
+    modules, so private helpers (``_util.register_functional_tensor``, which rewires every later functional
+    call) and names they import must not resolve."""
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__name__", None) or ""
+    if isinstance(fn, type) or not callable(fn) or name.startswith("_"):
+        return False
+    if not (module.startswith("onnxforge.ops.") or module in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES)):
+        return False
+    if any(part.startswith("_") for part in module.split(".")):
+        return False
+    return name in getattr(sys.modules.get(module), "__all__", ())
+
+
 def _resolve_op(path: str) -> Any:
-    """``"numpy.expand_dims"`` (under ``onnxforge.ops``) or ``"activations.softmax"`` (under ``onnxforge``)."""
+    """``"numpy.expand_dims"`` (under ``onnxforge.ops``) or ``"activations.softmax"`` (under ``onnxforge``);
+    only public ops (see :func:`is_public_op`): the path comes from a file."""
     import importlib
 
-    module, _, name = path.rpartition(".")
+    module, _, name = str(path).rpartition(".")
+    unknown = ValueError(f"Unknown keras.ops function {path!r} in an OpCall config.")
+    if not isinstance(path, str) or not all(part.isidentifier() and not part.startswith("_")
+                                            for part in path.split(".")):
+        raise unknown
     package = "onnxforge" if module in _TOP_LEVEL_OP_MODULES else "onnxforge.ops"
     try:
-        return getattr(importlib.import_module(f"{package}.{module}" if module else package), name)
+        fn = getattr(importlib.import_module(f"{package}.{module}" if module else package), name)
     except (ImportError, AttributeError):
-        raise ValueError(f"Unknown keras.ops function {path!r} in an OpCall config.") from None
+        raise unknown from None
+    if not is_public_op(fn):
+        raise unknown
+    return fn
 
 
 # Modules outside onnxforge.ops whose functions also become OpCall nodes on functional-API tensors.

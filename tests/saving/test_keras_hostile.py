@@ -167,6 +167,40 @@ def test_lambda_bytecode_needs_safe_mode_false(tmp_path, archive):
         of.load_model(_with_config(tmp_path, archive, config))
 
 
+def _functional_with_op(tmp_path):
+    inputs = of.layers.Input((3,))
+    model = of.Model(inputs, of.layers.Dense(2, name="d")(of.ops.expand_dims(inputs, -1)[..., 0]))
+    with zipfile.ZipFile(model.save(tmp_path / "ops.keras")) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    config = json.loads(members["config.json"])
+    return members, config, next(l for l in config["config"]["layers"] if l["class_name"] == "ExpandDims")
+
+
+def test_op_nodes_cannot_name_private_helpers(tmp_path):
+    # An op node's module and class name (or an OpCall's path) come from the file; they once reached any
+    # attribute of onnxforge.ops' modules: _util.register_functional_tensor rewired every later functional call.
+    from onnxforge.ops import _util
+
+    before = list(_util._FUNCTIONAL)
+    members, config, node = _functional_with_op(tmp_path)
+    node.update(module="keras.src.ops._util", class_name="RegisterFunctionalTensor", config={"name": "x"})
+    node["inbound_nodes"][0]["kwargs"] = {"op_call": "pwned"}
+    with pytest.raises(UnsupportedKerasLayerError, match="RegisterFunctionalTensor has no onnxforge counterpart"):
+        of.load_model(_with_config(tmp_path, members, config))
+    members, config, node = _functional_with_op(tmp_path)
+    node.update(module="keras.layers", class_name="OpCall", registered_name=None,
+                config={"name": "x", "op": "_util.register_functional_tensor",
+                        "args": [{"class_name": "__tensor__"}], "kwargs": {"op_call": "pwned"}})
+    with pytest.raises(KerasFileError, match="Unknown keras.ops function '_util.register_functional_tensor'"):
+        of.load_model(_with_config(tmp_path, members, config))
+    assert _util._FUNCTIONAL == before
+    for path in ("numpy.np", "core.Any", "arrays_creation.builtins", "numpy.__class__", "numpy._leaves"):
+        with pytest.raises(ValueError, match="Unknown keras.ops function"):
+            of.layers.OpCall(path)
+    model = of.load_model(tmp_path / "ops.keras")     # the public op still loads
+    assert model.predict(np.ones((1, 3), np.float32), verbose=0).shape == (1, 2)
+
+
 # ------------------------------------------------------------------------------------------ the HDF5
 def _weights_with(build):
     def make(f):

@@ -175,6 +175,8 @@ def test_deeply_nested_subgraphs_fail_cleanly(tmp_path):
         ("..\\secret.bin", "contains '..'"),
         ("C:\\Windows\\win.ini", "absolute path"),
         ("", "is empty"),
+        ("*/_ORT_MEM_ADDR_/*", "in-memory-address marker"),   # onnxruntime would read offset as a pointer
+        ("*\\_ORT_MEM_ADDR_\\*", "in-memory-address marker"),
     ],
 )
 def test_external_location_escaping_the_folder(tmp_path, location, fragment):

@@ -29,7 +29,8 @@ import re
 from typing import Any
 
 from ... import ops as ops_module
-from ...layers.operators import _SLOT, _decode_arg, _encode_arg, _is_tensor_config, _resolve_op, op_path
+from ...layers.operators import (_SLOT, _decode_arg, _encode_arg, _is_tensor_config, _resolve_op, is_public_op,
+                                 op_path)
 
 
 def _function_name(class_name: str) -> str:
@@ -39,10 +40,13 @@ def _function_name(class_name: str) -> str:
 
 def _resolve(module: str, class_name: str) -> Any:
     name = _function_name(class_name)
-    family = getattr(ops_module, module.rpartition(".")[2], None)   # keras.src.ops.image -> onnxforge.ops.image
+    family_name = module.rpartition(".")[2]
+    # keras.src.ops.image -> onnxforge.ops.image; a private family or helper (both come from the file) never
+    # resolves: only public ops may be called (is_public_op).
+    family = getattr(ops_module, family_name, None) if not family_name.startswith("_") else None
     for where in (family, ops_module):
         fn = getattr(where, name, None) if where is not None else None
-        if callable(fn):
+        if is_public_op(fn):
             return fn
     return None
 
