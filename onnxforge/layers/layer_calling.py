@@ -109,6 +109,14 @@ class CallingMixin(LayerAttributesMixin):
         if self.input_spec is None:
             return
         specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]
+        names = [getattr(spec, "name", None) for spec in specs]
+        if isinstance(first, dict) and all(names):
+            # Keras: named specs take a dict's values by name (a functional model built on a list of inputs).
+            missing = [n for n in names if n not in first]
+            if missing:
+                raise ValueError(f'Layer "{self.name}": missing data for input(s) {missing}. You passed a data '
+                                 f"dictionary with keys {list(first)}. Expected the following keys: {names}")
+            first = [first[n] for n in names]
         tensors = [t for t in flatten(first) if isinstance(t, (KerasTensor, Value))]
         if len(specs) != len(tensors):
             raise ValueError(f'Layer "{self.name}" expects {len(specs)} input(s), but it received '

@@ -290,8 +290,21 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 kwargs = {**kwargs, "training": training}
             return node.layer(*args, **kwargs)
 
-        values = self._graph.run(self._adjust_input_rank(flatten(inputs)), call_node)
+        values = self._graph.run(self._adjust_input_rank(flatten(self._standardize_inputs(inputs))), call_node)
         return self._restructure(values)
+
+    def _standardize_inputs(self, inputs: Any) -> Any:
+        """A dict given to a model built on a list (or one tensor) of inputs: its values by input name, as
+        Keras's functional ``_standardize_inputs`` does (flattening the dict would order them by key)."""
+        if not isinstance(inputs, dict) or isinstance(self._inputs_struct, dict):
+            return inputs
+        names = [t.name for t in self._graph.inputs]
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise ValueError(f"Model {self.name!r}: the structure of `inputs` doesn't match the expected structure. "
+                             f"A dict of inputs needs a key per input name {names}; missing {missing}. "
+                             f"Received keys: {sorted(inputs)}")
+        return [inputs[n] for n in names]
 
     def _adjust_input_rank(self, flat: list) -> list:
         """Keras's functional rule: an input one rank short of an ``Input`` whose last axis is 1 gets that
@@ -319,7 +332,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
     def compute_output_spec(self, *args: Any, **kwargs: Any) -> Any:
         if self._graph is None:
             return super().compute_output_spec(*args, **kwargs)
-        specs = self._graph.run(self._adjust_input_rank(flatten(args[0])),
+        specs = self._graph.run(self._adjust_input_rank(flatten(self._standardize_inputs(args[0]))),
                                 lambda node, a, k: node.layer.compute_output_spec(*a, **k))
         return self._restructure(specs)
 
