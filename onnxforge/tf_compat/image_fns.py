@@ -5,8 +5,8 @@ bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``,
 ``adjust_*`` functions, ``per_image_standardization``; the YUV / YIQ / HSV conversions, ``psnr``,
 ``total_variation`` and ``image_gradients`` come from ``image_color``), ``convert_image_dtype``, and the
 random augmentations (``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the
-draw). They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda layer. Images are
-``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32 and
+draw). They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda
+layer. Images are ``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32 and
 back, as TensorFlow's do. The random draws come from onnxforge's generator: their distributions are
 TensorFlow's, their numbers are not.
 
