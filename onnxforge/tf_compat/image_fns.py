@@ -4,10 +4,10 @@ Resizing (``resize`` with TensorFlow's method names, ``resize_with_crop_or_pad``
 bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``, ``grayscale_to_rgb``, the
 ``adjust_*`` functions, ``per_image_standardization``; the YUV / YIQ / HSV conversions, ``psnr``,
 ``total_variation`` and ``image_gradients`` come from ``image_color``), ``convert_image_dtype``, and the
-random augmentations (``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the
-draw). They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda
-layer. Images are ``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32 and
-back, as TensorFlow's do. The random draws come from onnxforge's generator: their distributions are
+random augmentations (``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the draw).
+They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda layer. Images
+are ``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32
+and back, as TensorFlow's do. The random draws come from onnxforge's generator: their distributions are
 TensorFlow's, their numbers are not.
 
 Example:
