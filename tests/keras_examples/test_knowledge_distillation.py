@@ -7,8 +7,7 @@ student. A ``clone_model`` of the student trained from scratch is the baseline.
 
 Tolerance: Keras's initial weights copied for all three models, no Dropout, ``shuffle=False``: nothing is
 random, and the two frameworks differ by float32 summation order only (measured: the same four digits);
-accuracies within 0.02, losses
-within 2%.
+accuracies within 0.02, losses within 2%.
 """
 from __future__ import annotations
 
