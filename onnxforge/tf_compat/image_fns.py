@@ -2,11 +2,12 @@
 
 Resizing (``resize`` with TensorFlow's method names, ``resize_with_crop_or_pad``, ``central_crop``, the
 bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``, ``grayscale_to_rgb``, the
-``adjust_*`` functions, ``per_image_standardization``), ``convert_image_dtype``, and the random augmentations
-(``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the draw). They are
-``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda layer. Images are
-``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32 and
-back, as TensorFlow's do. The random draws come from onnxforge's generator: their distributions are
+``adjust_*`` functions, ``per_image_standardization``; the YUV / YIQ / HSV conversions, ``psnr``,
+``total_variation`` and ``image_gradients`` come from ``image_color``), ``convert_image_dtype``, and the
+random augmentations (``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the draw).
+They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda layer. Images
+are ``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32
+and back, as TensorFlow's do. The random draws come from onnxforge's generator: their distributions are
 TensorFlow's, their numbers are not.
 
 Example:
@@ -31,11 +32,12 @@ from .. import ops as _ops
 from ..ops import random as _random
 from ..ops._image_kernels import resize_images
 from ..ops._util import as_value, builder_of, symbolic
+from . import image_color as _color
 
 ResizeMethod = types.SimpleNamespace(BILINEAR="bilinear", NEAREST_NEIGHBOR="nearest", BICUBIC="bicubic",
                                      AREA="area", LANCZOS3="lanczos3", LANCZOS5="lanczos5", GAUSSIAN="gaussian",
                                      MITCHELLCUBIC="mitchellcubic")
-_METHODS = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic"}
+_METHODS = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic", "area": "area"}
 
 
 def _array(image: Any) -> Any:
@@ -93,7 +95,7 @@ def resize(images: Any, size: Any, method: str = "bilinear", preserve_aspect_rat
     key = str(getattr(method, "value", method)).lower()
     if key not in _METHODS:
         raise ValueError(f"tf.image.resize: method must be one of {sorted(_METHODS)} (tf.image.ResizeMethod."
-                         f"BILINEAR, NEAREST_NEIGHBOR, BICUBIC). Received: method={method!r}")
+                         f"BILINEAR, NEAREST_NEIGHBOR, BICUBIC, AREA). Received: method={method!r}")
     size = [int(s) for s in np.asarray(size).tolist()]
     if len(size) != 2 or min(size) <= 0:
         raise ValueError(f"tf.image.resize: size must be [new_height, new_width], both positive. Received: size={size}")
@@ -101,9 +103,36 @@ def resize(images: Any, size: Any, method: str = "bilinear", preserve_aspect_rat
         height, width = shape[-3], shape[-2]
         scale = min(size[0] / height, size[1] / width)
         size = [int(np.round(scale * height)), int(np.round(scale * width))]
-    out = _resize(images, tuple(size), _METHODS[key], bool(antialias))
+    if key == "area":
+        out = _resize_area(_ops.cast(images, "float32"), (shape[-3], shape[-2]), tuple(size))
+    else:
+        out = _resize(images, tuple(size), _METHODS[key], bool(antialias))
     dtype = _dtype(images)
     return _ops.cast(out, dtype.name) if key == "nearest" and dtype != np.float32 else out
+
+
+def _area_matrix(length: int, out: int) -> np.ndarray:
+    """``(out, length)`` weights of TensorFlow's ``ResizeArea`` along one axis: each output cell averages the
+    input cells its span ``[i * scale, (i + 1) * scale)`` overlaps, by the overlap (cells past the edge read
+    the last one)."""
+    scale = length / out
+    weights = np.zeros((out, length), np.float64)
+    for i in range(out):
+        lo, hi = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(lo)), int(np.ceil(hi))):
+            weights[i, min(j, length - 1)] += min(j + 1, hi) - max(j, lo)
+    return (weights / scale).astype(np.float32)
+
+
+def _resize_area(images: Any, sizes: tuple, size: tuple[int, int]) -> Any:
+    """``method="area"`` as two constant matrices, the image's spatial axes moved last for the products."""
+    if sizes[0] is None or sizes[1] is None:
+        raise ValueError(f"tf.image.resize: method='area' needs known image sizes. Received: height={sizes[0]}, "
+                         f"width={sizes[1]}")
+    planes = _ops.moveaxis(images, -1, -3)   # (..., channels, height, width)
+    planes = _ops.matmul(_area_matrix(sizes[0], size[0]), planes)
+    planes = _ops.matmul(planes, _area_matrix(sizes[1], size[1]).T)
+    return _ops.moveaxis(planes, -3, -1)
 
 
 @symbolic
@@ -360,6 +389,7 @@ image = types.SimpleNamespace(
     central_crop=central_crop, random_flip_left_right=random_flip_left_right,
     random_flip_up_down=random_flip_up_down, random_brightness=random_brightness, random_contrast=random_contrast,
     random_saturation=random_saturation, random_hue=random_hue, random_crop=random_crop,
+    **{fn: getattr(_color, fn) for fn in _color.__all__},
     **{f"stateless_{fn.__name__}": _stateless_form(fn) for fn in (
         random_flip_left_right, random_flip_up_down, random_brightness, random_contrast, random_saturation,
         random_hue, random_crop)},
