@@ -50,6 +50,7 @@ from ..graph.opset import ir_version_for
 from ..runtime import Device, ProgramRunner, variables_device
 from .. import variables
 from ..variables import Variable
+from .tape_sources import reroot
 
 #: Joined gradient programs kept (least recently used dropped first).
 CACHE_SIZE = 32
@@ -115,7 +116,8 @@ class Recording:
         grads: list[Any] = [None] * len(sources)
         if plan.wrt:
             entry = _program(plan)
-            values = entry.run(plan)
+            # No source connected to the targets: no program to run (one without outputs does not load).
+            values = entry.run(plan) if entry.connected else []
             for i, value in zip(entry.connected, values):
                 grads[i] = as_eager(value)
         if unconnected_gradients == "zero":
@@ -354,6 +356,8 @@ def _joined(plan: _Plan) -> onnx.ModelProto:
     outputs = [protos.value_info(f"r{p}/{name}", outputs_of[p][name], None) for _, p, name in plan.targets]
     for k, s in enumerate(plan.seeds or []):
         inputs.append(protos.value_info(f"seed/{k}", onnx_dtype(s.dtype), s.shape))
+    # A source returned by a run whose later nodes read the value behind it (Grad-CAM's conv output).
+    nodes = reroot(nodes, [name for _, name in plan.wrt])
     g = protos.graph(nodes, "gradient_tape", inputs, outputs, initializer=initializers)
     return protos.model(g, opset, ir_version=ir_version_for(opset))
 
@@ -459,6 +463,9 @@ def _index_key(index: Any) -> Any:
             out.append(("slice", part.start, part.stop, part.step))
         elif part is None or part is Ellipsis or isinstance(part, (int, np.integer)) and not isinstance(part, bool):
             out.append(("item", None if part is None else "..." if part is Ellipsis else int(part)))
+        elif isinstance(part, np.ndarray) and part.ndim == 0 and part.dtype.kind in "iu":
+            # An eager integer scalar (``preds[:, tf.argmax(preds[0])]``) is a known index, as in TensorFlow.
+            out.append(("item", int(part)))
         else:
             return None
     return ("tuple" if isinstance(index, tuple) else "one", tuple(out))

@@ -35,9 +35,11 @@ def set_constraints(layer: Any, **constraints: Any) -> None:
         setattr(layer, arg, check_constraint(layer.name, arg, value))
 
 
-def apply_activation(activation: Callable, x: Value) -> Value:
+def apply_activation(activation: Callable | None, x: Value) -> Value:
     """``activation(x)``; elementwise built-ins run before a pending layout transpose (see ``_ops``)."""
-    if activation is activations_mod.linear:
+    # None is the identity, as in Keras's layers: Grad-CAM programs write ``layer.activation = None`` on a
+    # built model to read the logits under a softmax classifier.
+    if activation is None or activation is activations_mod.linear:
         return x
     if activation in activations_mod.ELEMENTWISE:
         return _ops.elementwise(x, activation)
@@ -45,7 +47,7 @@ def apply_activation(activation: Callable, x: Value) -> Value:
 
 
 def _flops_activation(activation: Callable, out_elems: int) -> int:
-    return 0 if activation is activations_mod.linear else out_elems
+    return 0 if activation is None or activation is activations_mod.linear else out_elems
 
 
 class Dense(Layer):
