@@ -128,7 +128,13 @@ class Variable:
         return len(self.shape)
 
     def numpy(self) -> np.ndarray:
-        """The current value as a host array (copied back from the device if it lives there)."""
+        """A copy of the current value as a host array, as TensorFlow's and Keras's ``numpy()`` give: writing
+        into it (style transfer's ``deprocess_image(x.numpy())`` adds the channel means in place) leaves the
+        Variable as it was."""
+        return self._read().copy()
+
+    def _read(self) -> np.ndarray:
+        """The host array itself (copied back from the device if it lives there): for reads that do not write."""
         if self._device is not None:
             self._host = np.array(self._device.numpy(), copy=True)
             self._device = None  # host is authoritative again until the runtime uploads it
@@ -159,14 +165,14 @@ class Variable:
         ctx = _active_trace()
         if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
             return ctx.assign_variable(self, self.__onnx_value__() + delta, in_inference=True)
-        return self.assign(self.numpy() + np.asarray(delta, dtype=self.dtype))
+        return self.assign(self._read() + np.asarray(delta, dtype=self.dtype))
 
     def assign_sub(self, delta: Any) -> Any:
         """``assign(self - delta)`` (in the graph inside a traced program, like ``assign``)."""
         ctx = _active_trace()
         if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
             return ctx.assign_variable(self, self.__onnx_value__() - delta, in_inference=True)
-        return self.assign(self.numpy() - np.asarray(delta, dtype=self.dtype))
+        return self.assign(self._read() - np.asarray(delta, dtype=self.dtype))
 
     @property
     def value(self) -> Any:
@@ -182,7 +188,7 @@ class Variable:
             return self.__onnx_value__()
         read = _TAPE_READ[0]
         recorded = read(self) if read is not None else None
-        return recorded if recorded is not None else self.numpy()
+        return recorded if recorded is not None else self._read()
 
     def __add__(self, o: Any) -> Any:
         return self._operand() + o

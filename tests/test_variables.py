@@ -95,3 +95,19 @@ def test_keras_variable_matches_keras():
         ours, theirs = fkeras.Variable(*args, **kwargs), keras.Variable(*args, **kwargs)
         assert (str(ours.dtype), ours.shape, ours.trainable) == (theirs.dtype, tuple(theirs.shape), theirs.trainable)
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+@pytest.mark.parametrize("lib", ["keras", "onnxforge"])
+def test_numpy_is_a_copy(lib):
+    """Style transfer's ``deprocess_image(combination_image.numpy())`` adds the channel means in place: the
+    Variable must not change (before, onnxforge handed out its host array and the next step read the edit)."""
+    api = pytest.importorskip("keras") if lib == "keras" else fkeras
+    image = api.Variable(np.ones((2, 3), np.float32))
+    optimizer = api.optimizers.SGD(0.5)
+    for _ in range(2):   # the second round reads the value the first update left on the runtime
+        host = image.numpy()
+        host += 100.0
+        host[0, 0] = -1.0
+        optimizer.apply_gradients([(api.ops.ones((2, 3)), image)])
+    np.testing.assert_allclose(np.asarray(image.numpy()), np.zeros((2, 3)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(image.numpy() + image), np.zeros((2, 3)), atol=1e-6)
