@@ -214,18 +214,21 @@ def _decode_arg(x: Any, tensors: Any) -> Any:
 
 
 def is_public_op(fn: Any) -> bool:
-    """Whether ``fn`` is a public op of ``onnxforge.ops`` (or an activation): a function its defining module
-    lists in ``__all__``. A file's config names ops by path, and a path may reach any attribute of those
-    modules, so private helpers (``_util.register_functional_tensor``, which rewires every later functional
-    call) and names they import must not resolve."""
+    """Whether ``fn`` is an op of ``onnxforge.ops`` (or an activation) a saved config may name: a function its
+    defining module lists in ``__all__``, or a graph op (``ops._util.symbolic``) defined in a public op module
+    (``linalg_spectral._svd``, which ``svd`` records). A file's config names ops by path, and a path may reach
+    any attribute of those modules, so other helpers (``_util.register_functional_tensor``, which rewires
+    every later functional call) and names the modules import must not resolve."""
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__name__", None) or ""
-    if isinstance(fn, type) or not callable(fn) or name.startswith("_"):
+    if isinstance(fn, type) or not callable(fn):
         return False
     if not (module.startswith("onnxforge.ops.") or module in tuple(f"onnxforge.{m}" for m in _TOP_LEVEL_OP_MODULES)):
         return False
     if any(part.startswith("_") for part in module.split(".")):
         return False
+    if name.startswith("_"):
+        return getattr(fn, "graph_op", False) is True and getattr(sys.modules.get(module), name, None) is fn
     return name in getattr(sys.modules.get(module), "__all__", ())
 
 
@@ -236,8 +239,10 @@ def _resolve_op(path: str) -> Any:
 
     module, _, name = str(path).rpartition(".")
     unknown = ValueError(f"Unknown keras.ops function {path!r} in an OpCall config.")
-    if not isinstance(path, str) or not all(part.isidentifier() and not part.startswith("_")
-                                            for part in path.split(".")):
+    # Module names never start with "_"; a private name must be a graph op, which is_public_op checks.
+    if not isinstance(path, str) or not all(part.isidentifier() and not part.startswith("__")
+                                            for part in path.split(".")) \
+            or any(part.startswith("_") for part in module.split(".")):
         raise unknown
     package = "onnxforge" if module in _TOP_LEVEL_OP_MODULES else "onnxforge.ops"
     try:

@@ -274,4 +274,8 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
         fill_shapes(b, start)
         return out
 
+    # A public op may delegate to a private symbolic one after normalising its arguments (``svd`` to ``_svd``);
+    # the functional API then records the private one, so a saved config names it: the mark lets
+    # ``layers.operators.is_public_op`` resolve exactly these, and no other private name, from a file.
+    op.graph_op = True
     return op
