@@ -26,6 +26,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO
 
 import onnx
 
@@ -47,6 +48,17 @@ _EXTERNAL_KEYS = ("location", "offset", "length", "checksum")
 _ORT_MEMORY_MARKER = "*/_ORT_MEM_ADDR_/*"
 
 
+def _open_nonblocking(path: str | os.PathLike[str]) -> BinaryIO:
+    """The file opened for reading without waiting: ``open()`` of a FIFO blocks until something writes to
+    it, before the regular-file check after it could refuse it. (No effect on regular files.)"""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        return os.fdopen(fd, "rb")
+    except BaseException:   # a folder: fdopen refuses it without closing the descriptor
+        os.close(fd)
+        raise
+
+
 def read_bounded(path: str | os.PathLike[str], max_bytes: int, what: str = "the file") -> bytes:
     """The content of a regular file, read in chunks after checking its size against ``max_bytes``.
 
@@ -57,7 +69,7 @@ def read_bounded(path: str | os.PathLike[str], max_bytes: int, what: str = "the 
         OnnxLoadError: missing, not a regular file, empty, over ``max_bytes``, or changing while read.
     """
     try:
-        with open(path, "rb") as f:
+        with _open_nonblocking(path) as f:
             st = os.fstat(f.fileno())   # of the file opened, not of whatever the path names later
             if not stat.S_ISREG(st.st_mode):
                 raise OnnxLoadError(path, "not a regular file")
@@ -174,7 +186,7 @@ def _plan_external(path: Path, base: Path, t: onnx.TensorProto, name: str, nbyte
 
 def _read_external(path: Path, r: _ExternalRead) -> bytes:
     try:
-        with open(r.file, "rb") as f:
+        with _open_nonblocking(r.file) as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise OnnxLoadError(path, f"{r.name}: external data '{r.location}' is not a regular file",
                                     tensor=r.name, location=r.location)

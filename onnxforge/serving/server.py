@@ -159,6 +159,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.NOT_FOUND, f"No such endpoint: POST {self.path}; try POST /v1/predict")
             return
         app = self.server.app
+        # The body's framing must be unambiguous (RFC 9112 6.3): a proxy in front that reads Transfer-Encoding,
+        # or the other Content-Length, would see another request boundary than this server (smuggling).
+        lengths = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None or len(lengths) > 1:
+            self._error(HTTPStatus.BAD_REQUEST, "POST /v1/predict takes one Content-Length header and no "
+                        f"Transfer-Encoding. Received: Content-Length={lengths}, "
+                        f"Transfer-Encoding={self.headers.get('Transfer-Encoding')!r}", body_unread=True)
+            return
         length_text = self.headers.get("Content-Length")
         if length_text is None or not length_text.strip().isascii() or not length_text.strip().isdigit():
             self._error(HTTPStatus.LENGTH_REQUIRED, "POST /v1/predict needs a Content-Length header",

@@ -31,6 +31,26 @@ _CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
 
 
 # ---------------------------------------------------------------------- indexing
+def _walk(root_dir: str, follow_links: bool) -> list[tuple[str, list[str], list[str]]]:
+    """``os.walk`` that enters each real folder once: with ``follow_links`` a symlink to a folder above it
+    (``cat/up -> ..``) made the walk revisit the tree until the path grew too long, exponentially in the
+    number of such links, so one directory listing never finished."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for root, dirs, files in os.walk(root_dir, followlinks=follow_links):
+        try:
+            st = os.stat(root)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []     # already listed through another path: its files are not counted twice either
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out.append((root, dirs, files))
+    return out
+
+
 def _index_directory(directory: str, labels: Any, formats: tuple[str, ...], class_names: Sequence[str] | None,
                      shuffle: bool, seed: int | None, follow_links: bool, verbose: bool
                      ) -> tuple[list[str], np.ndarray | None, list[str] | None]:
@@ -55,7 +75,7 @@ def _index_directory(directory: str, labels: Any, formats: tuple[str, ...], clas
     label_ids: list[int] = []
     for index, sub in enumerate(subdirs):
         root_dir = os.path.join(directory, sub)
-        walked = sorted(os.walk(root_dir, followlinks=follow_links), key=lambda entry: entry[0])
+        walked = sorted(_walk(root_dir, follow_links), key=lambda entry: entry[0])
         for root, _, files in walked:
             for name in sorted(files):
                 if name.lower().endswith(formats):
@@ -261,6 +281,9 @@ def text_dataset_from_directory(directory: str, labels: Any = "inferred", label_
     given. The other arguments are as in ``image_dataset_from_directory``.
     """
     def load(path: str) -> str:
+        if not os.path.isfile(path):   # a FIFO would block the read, a device (/dev/zero) never end it
+            raise ValueError(f"text_dataset_from_directory(): {path!r} is not a regular file (a device, FIFO or "
+                             "socket, or a link to one)")
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         return text if max_length is None else text[:max_length]

@@ -16,6 +16,7 @@ __all__ = ["array_to_img", "img_to_array", "load_img", "save_img", "smart_resize
 import io
 import os
 import pathlib
+import stat
 import warnings
 from typing import Any
 
@@ -114,6 +115,10 @@ def load_img(path: Any, color_mode: str = "rgb", target_size: tuple[int, int] | 
     if isinstance(path, io.BytesIO):
         img = Image.open(path)
     elif isinstance(path, (str, bytes, pathlib.Path, os.PathLike)):
+        # A FIFO blocks the read forever and a device (a link to /dev/zero) never ends it: only regular files.
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"load_img(): {os.fsdecode(path)!r} is not a regular file (a device, FIFO or socket, "
+                             "or a link to one); an image is read from a file")
         with open(path, "rb") as f:
             img = Image.open(io.BytesIO(f.read()))
     else:

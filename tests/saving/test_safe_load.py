@@ -116,6 +116,32 @@ def test_empty_missing_and_directory(tmp_path):
     expect(tmp_path, "not a regular file")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    # open() of a FIFO blocks until something writes to it: the regular-file check came only after that.
+    import threading
+
+    os.mkfifo(tmp_path / "m.onnx")
+    os.mkfifo(tmp_path / "w.bin")
+    outcome = []
+
+    def load():
+        try:
+            load_onnx(tmp_path / "m.onnx")
+        except OnnxLoadError as e:
+            outcome.append(str(e))
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():   # release the blocked open, then fail
+        with open(tmp_path / "m.onnx", "wb"):
+            pass
+        thread.join(10)
+        pytest.fail("load_onnx waited for a writer on a FIFO")
+    assert outcome and "not a regular file" in outcome[0]
+
+
 @pytest.mark.parametrize("cut", [1, 10, 60])
 def test_truncated(tmp_path, cut):
     data = matmul_relu().SerializeToString()
@@ -325,10 +351,7 @@ def test_sparse_dense_shape_is_a_size_claim(tmp_path):
 
 def test_file_is_read_at_its_size_not_at_the_limit(tmp_path, monkeypatch):
     """load_onnx used to call f.read(max_bytes + 1), reserving 16 GiB for any file."""
-    import builtins
-
     requested = []
-    real_open = builtins.open
 
     class Spy:
         def __init__(self, f):
@@ -348,8 +371,11 @@ def test_file_is_read_at_its_size_not_at_the_limit(tmp_path, monkeypatch):
             self.f.close()
 
     path = save(matmul_relu(), tmp_path / "m.onnx")
-    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: Spy(real_open(p, *a, **k)) if str(p) == path
-                        else real_open(p, *a, **k))
+    from onnxforge.graph import safe_load
+
+    real_open = safe_load._open_nonblocking   # how load_onnx opens files (a FIFO must not block the open)
+    monkeypatch.setattr(safe_load, "_open_nonblocking", lambda p: Spy(real_open(p)) if str(p) == path
+                        else real_open(p))
     load_onnx(path)
     assert requested and max(requested) <= os.path.getsize(path) + 1
 

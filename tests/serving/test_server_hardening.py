@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -377,3 +376,21 @@ def test_running_out_of_memory_is_503_not_a_model_failure(serve, monkeypatch):
     monkeypatch.setattr(server.runner, "parse_request", no_memory)
     status, body = request(server, {"inputs": {"x": [[1, 2, 3]]}})
     assert status == 503 and "memory" in body["error"] and "Model run failed" not in body["error"]
+
+
+def test_ambiguous_body_framing_is_400(serve):
+    # Transfer-Encoding next to a Content-Length, or two Content-Lengths, once answered 200 from the first
+    # length: a proxy honouring the other header would split the stream elsewhere (request smuggling).
+    server = serve(models.matmul_relu())
+    body = json.dumps({"inputs": {"x": [[1.0, 2.0, 3.0]]}}).encode()
+    head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    for extra in (b"Transfer-Encoding: chunked\r\nContent-Length: %d\r\n" % len(body),
+                  b"Content-Length: %d\r\nContent-Length: 3\r\n" % len(body)):
+        with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as conn:
+            conn.sendall(head + extra + b"\r\n" + body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 400"), answer[:200]
+        assert b"one Content-Length header and no Transfer-Encoding" in answer
+    assert request(server, {"inputs": {"x": [[1.0, 2.0, 3.0]]}})[0] == 200
