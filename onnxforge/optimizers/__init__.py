@@ -21,17 +21,21 @@ from .ftrl import Ftrl
 from .lamb import Lamb
 from .lion import Lion
 from .loss_scale import LossScaleOptimizer
+from .muon import Muon
 from .nadam import Nadam
 from .rmsprop import RMSprop
+from .schedule_free_adamw import ScheduleFreeAdamW
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion", "RMSprop", "Adagrad",
-           "Lamb", "Adafactor", "Ftrl", "LossScaleOptimizer", "schedules", "get", "serialize", "deserialize", "ALIASES"]
+           "Lamb", "Adafactor", "Ftrl", "Muon", "ScheduleFreeAdamW", "LossScaleOptimizer", "schedules", "get",
+           "serialize", "deserialize", "ALIASES"]
 
 #: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
 ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "nadam": Nadam, "adamax": Adamax,
                                        "adadelta": Adadelta, "lion": Lion, "rmsprop": RMSprop, "adagrad": Adagrad,
-                                       "lamb": Lamb, "adafactor": Adafactor, "ftrl": Ftrl}
+                                       "lamb": Lamb, "adafactor": Adafactor, "ftrl": Ftrl,
+                                       "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
 
 
 def get(identifier: Any, argument: str = "optimizer") -> Optimizer:

@@ -47,6 +47,8 @@ _SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
     "Adadelta": [("accumulated_grad", "accumulated_delta_var")],
     "Ftrl": [("accumulator", "linear")],
     "Adafactor": [("r", "c", "velocity")],
+    "Muon": [("momentum", "velocity")],   # a velocity only for the weights Muon steps the Adam way
+    "ScheduleFreeAdamW": [("momentum", "velocity")],
 }
 
 
@@ -288,6 +290,5 @@ def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     for group in _slot_groups(opt):
         for var in variables:
             slots = opt._slots[var.uid]
-            for slot in group:
-                refs.append(StateRef(slots[slot].name, slots[slot]))
+            refs += [StateRef(slots[slot].name, slots[slot]) for slot in group if slot in slots]
     return refs
