@@ -122,6 +122,10 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
     # Keras 2 spelling, still used by callbacks written for tf.keras.
     lr = learning_rate
 
+    def fed_learning_rate(self) -> Any:
+        """The value the trainer feeds to a step's learning-rate input (the current ``learning_rate``)."""
+        return self.learning_rate
+
     def _host_iterations(self) -> int:
         """The step counter without a device round trip: a host mirror, re-read only when the host copy
         of ``iterations`` is authoritative (after ``assign``/``numpy``)."""
