@@ -79,7 +79,7 @@ def convert_format(boxes: Any, source: str, target: str, height: Any = None, wid
     Example:
         >>> import numpy as np
         >>> out = convert_format(np.array([[10., 20., 30., 40.]]), "xyxy", "rel_center_xywh", height=200, width=100)
-        >>> np.round(np.asarray(out), 3).tolist()
+        >>> np.round(np.asarray(out, np.float64), 3).tolist()
         [[0.2, 0.15, 0.2, 0.1]]
     """
     if isinstance(boxes, dict):
