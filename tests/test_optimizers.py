@@ -18,9 +18,10 @@ torch = pytest.importorskip("torch")
 SHAPES = [(3, 2), (2,)]
 
 
-def graph_steps(opt, params0, grads_seq, checked=None):
+def graph_steps(opt, params0, grads_seq, checked=None, names=None):
     """Run ``opt``'s graph update for each gradient list; return the parameters after every step."""
-    variables = [Variable(p, f"layer/w{i}") for i, p in enumerate(params0)]
+    names = names or [f"layer/w{i}" for i in range(len(params0))]
+    variables = [Variable(p, n) for p, n in zip(params0, names)]
     opt.build(variables)
     b = GraphBuilder()
     ps = [b.input(v.name, onnx.TensorProto.FLOAT, v.shape) for v in variables]

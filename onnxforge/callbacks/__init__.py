@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN", "CSVLogger", "LambdaCallback",
-    "BackupAndRestore", "TensorBoard", "SwapEMAWeights",
+    "BackupAndRestore", "TensorBoard", "SwapEMAWeights", "RemoteMonitor",
 ]
 
 from .backup_and_restore import BackupAndRestore
@@ -21,6 +21,7 @@ from .early_stopping import EarlyStopping
 from .history import History, ProgbarLogger
 from .lambda_callback import LambdaCallback
 from .learning_rate import LearningRateScheduler, ReduceLROnPlateau
+from .remote_monitor import RemoteMonitor
 from .model_checkpoint import ModelCheckpoint, save_weights_npz  # noqa: F401  (save_weights_npz: tests, users)
 from .swap_ema_weights import SwapEMAWeights
 from .tensorboard import TensorBoard

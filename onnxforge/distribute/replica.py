@@ -150,7 +150,7 @@ class ReplicaDriver:
         feeds_apply = {b.name: array for b, array in zip(grads.buckets, self._buckets)}
         if state_size:
             feeds_apply[STATE_MEAN] = (rest[:state_size] / rest[state_size]).astype(np.float32)
-        self._apply.run(feeds_apply, learning_rate=model.optimizer.learning_rate)
+        self._apply.run(feeds_apply, learning_rate=model.optimizer.fed_learning_rate())
         model.optimizer._advance()
         return sums_out
 

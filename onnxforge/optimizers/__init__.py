@@ -21,17 +21,23 @@ from .ftrl import Ftrl
 from .lamb import Lamb
 from .lion import Lion
 from .loss_scale import LossScaleOptimizer
+from .multi_optimizer import MultiOptimizer, OptimizerMap
+from .muon import Muon
 from .nadam import Nadam
 from .rmsprop import RMSprop
+from .schedule_free_adamw import ScheduleFreeAdamW
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Nadam", "Adamax", "Adadelta", "Lion", "RMSprop", "Adagrad",
-           "Lamb", "Adafactor", "Ftrl", "LossScaleOptimizer", "schedules", "get", "serialize", "deserialize", "ALIASES"]
+           "Lamb", "Adafactor", "Ftrl", "Muon", "ScheduleFreeAdamW", "MultiOptimizer",
+           "OptimizerMap", "LossScaleOptimizer", "schedules", "get",
+           "serialize", "deserialize", "ALIASES"]
 
 #: Names accepted by ``get`` and ``compile(optimizer=...)`` (case-insensitive, as in Keras).
 ALIASES: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "nadam": Nadam, "adamax": Adamax,
                                        "adadelta": Adadelta, "lion": Lion, "rmsprop": RMSprop, "adagrad": Adagrad,
-                                       "lamb": Lamb, "adafactor": Adafactor, "ftrl": Ftrl}
+                                       "lamb": Lamb, "adafactor": Adafactor, "ftrl": Ftrl,
+                                       "muon": Muon, "schedulefreeadamw": ScheduleFreeAdamW}
 
 
 def get(identifier: Any, argument: str = "optimizer") -> Optimizer:
@@ -46,11 +52,12 @@ def get(identifier: Any, argument: str = "optimizer") -> Optimizer:
                              f"{argument}={identifier!r}")
         return cls()
     if isinstance(identifier, dict) and "class_name" in identifier:
-        cls = {**ALIASES, "lossscaleoptimizer": LossScaleOptimizer}.get(str(identifier["class_name"]).lower())
+        wrappers = {"lossscaleoptimizer": LossScaleOptimizer, "multioptimizer": MultiOptimizer}
+        cls = {**ALIASES, **wrappers}.get(str(identifier["class_name"]).lower())
         if cls is None:
             raise ValueError(f"Unknown optimizer class {identifier['class_name']!r} for argument `{argument}`. "
-                             f"Valid choices are: {sorted(c.__name__ for c in ALIASES.values())} and "
-                             "LossScaleOptimizer.")
+                             f"Valid choices are: {sorted(c.__name__ for c in ALIASES.values())}, "
+                             "LossScaleOptimizer and MultiOptimizer.")
         return cls.from_config(identifier.get("config", {}))
     raise ValueError(f"Could not interpret optimizer identifier for argument `{argument}`. "
                      f"Received: {argument}={identifier!r}")

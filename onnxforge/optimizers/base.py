@@ -122,6 +122,10 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
     # Keras 2 spelling, still used by callbacks written for tf.keras.
     lr = learning_rate
 
+    def fed_learning_rate(self) -> Any:
+        """The value the trainer feeds to a step's learning-rate input (the current ``learning_rate``)."""
+        return self.learning_rate
+
     def _host_iterations(self) -> int:
         """The step counter without a device round trip: a host mirror, re-read only when the host copy
         of ``iterations`` is authoritative (after ``assign``/``numpy``)."""
@@ -137,6 +141,18 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
     def slot_specs(self) -> list[tuple[str, float]]:
         """``[(slot name, initial value), ...]`` created for every trained weight."""
         return []
+
+    def slot_specs_for(self, var: Variable) -> list[tuple[str, Any]]:
+        """The slots of one weight: ``slot_specs()`` unless the optimizer treats weights differently (Muon keeps
+        a velocity only for the weights it updates the Adam way). An initial value may be a callable of the
+        weight, returning the array (ScheduleFreeAdamW starts its momentum at the weight's value)."""
+        return self.slot_specs()
+
+    def weight_decay_for(self, var: Variable) -> float | None:
+        """The decoupled weight decay ``var`` gets this step (None: none), after ``exclude_from_weight_decay``."""
+        if self.weight_decay is None or not self._use_weight_decay(var):
+            return None
+        return float(self.weight_decay)
 
     def slot_shape(self, slot: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of ``slot`` for a weight of ``shape`` (the weight's own, unless a factored moment says
@@ -156,10 +172,12 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
                                                    trainable=False, dtype=var.dtype)
                 self._averaged.append(var)
             slots = {}
-            for slot, init in self.slot_specs():
+            for slot, init in self.slot_specs_for(var):
                 name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_{slot}"
-                slots[slot] = Variable(np.full(self.slot_shape(slot, tuple(var.shape)), init, dtype=var.dtype),
-                                       name=name, trainable=False, dtype=var.dtype)
+                shape = self.slot_shape(slot, tuple(var.shape))
+                value = np.asarray(init(var), dtype=var.dtype).reshape(shape) if callable(init) else \
+                    np.full(shape, init, dtype=var.dtype)
+                slots[slot] = Variable(value, name=name, trainable=False, dtype=var.dtype)
                 self._slot_order.append(slots[slot])
             self._slots[var.uid] = slots
         self._built = True
@@ -278,8 +296,9 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         self._prepare_step(b, lr, local_step)
         new_params, new_slots = [], []
         for var, p, g, s in zip(variables, params, grads, slots):
-            if self.weight_decay is not None and self._use_weight_decay(var):
-                p = p - p * (lr * float(self.weight_decay))
+            decay = self.weight_decay_for(var)
+            if decay is not None:
+                p = p - p * (lr * decay)
             p_new, s_new = self.update_step(b, p, g, dict(s), lr, local_step)
             new_params.append(p_new)
             new_slots.append(s_new)

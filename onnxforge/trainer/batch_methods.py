@@ -55,10 +55,10 @@ class BatchMethodsMixin:
         sharded = None if temporal is not None else self._core_shards(feeds)
         if sharded is not None:
             runner.check_feeds(feeds)
-            sums = sharded.train_batch(feeds, self.optimizer.learning_rate)
+            sums = sharded.train_batch(feeds, self.optimizer.fed_learning_rate())
             self.optimizer._advance()
             return sums if fetch else (lambda: sums)
-        values = runner.run(feeds, learning_rate=self.optimizer.learning_rate, fetch=fetch)
+        values = runner.run(feeds, learning_rate=self.optimizer.fed_learning_rate(), fetch=fetch)
         self.optimizer._advance()
         if not fetch:
             return lambda: self._sums(program, [v.numpy() for v in values])

@@ -237,7 +237,7 @@ class CustomStep:
         sums merged into their metrics; the program's outputs (the ``keys`` outputs first)."""
         feeds = dict(zip(self.data_inputs, arrays))
         for opt, name in self.learning_rates:
-            feeds[name] = np.asarray(opt.learning_rate, np.float32)
+            feeds[name] = np.asarray(opt.fed_learning_rate(), np.float32)
         values = self.runner.run(feeds)
         for opt, _ in self.learning_rates:
             opt._advance()

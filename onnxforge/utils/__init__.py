@@ -20,6 +20,8 @@ from ..layers.serialization import get_registered_name, get_registered_object, r
 from .config import Config
 from .dataset import Dataset, split_dataset
 from .feature_space import FeatureSpace
+from . import bounding_boxes
+from .audio_dataset import audio_dataset_from_directory
 from .dataset_loaders import image_dataset_from_directory, text_dataset_from_directory, timeseries_dataset_from_array
 from .file import get_file
 from .image import array_to_img, img_to_array, load_img, save_img, smart_resize
@@ -32,7 +34,9 @@ from .sequence import pad_sequences
 
 __all__ = ["Progbar", "set_random_seed", "to_categorical", "normalize", "pad_sequences", "array_to_img",
            "img_to_array", "load_img", "save_img", "PyDataset", "Sequence", "Dataset", "split_dataset",
-           "image_dataset_from_directory", "text_dataset_from_directory", "timeseries_dataset_from_array",
+           "image_dataset_from_directory", "text_dataset_from_directory", "audio_dataset_from_directory",
+           "bounding_boxes",
+           "timeseries_dataset_from_array",
            "plot_model", "model_to_dot", "get_file", "pack_x_y_sample_weight", "unpack_x_y_sample_weight",
            "clear_session", "register_keras_serializable", "get_registered_name", "get_registered_object",
            "custom_object_scope", "CustomObjectScope", "get_custom_objects", "is_keras_tensor", "get_source_inputs",

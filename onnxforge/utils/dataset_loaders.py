@@ -150,12 +150,14 @@ def _check_label_mode(label_mode: str | None, labels: Any, class_names: list[str
 
 
 def _finish(elements: Any, n: int, batch_size: int | None, shuffle: bool, seed: int | None, class_names: Any,
-            paths: list[str]) -> Dataset:
+            paths: list[str], padded: bool = False) -> Dataset:
     ds = Dataset(elements, n, class_names=class_names, file_paths=list(paths))
     if batch_size is not None:
         if shuffle:   # Keras shuffles again, within a buffer, every epoch
             ds = ds.shuffle(buffer_size=batch_size * 8, seed=seed)
-        ds = ds.batch(batch_size)
+        # padded: elements of different lengths (audio) padded with zeros to the batch's longest, tf.data's
+        # padded_batch
+        ds = ds.padded_batch(batch_size) if padded else ds.batch(batch_size)
     elif shuffle:
         ds = ds.shuffle(buffer_size=1024, seed=seed)
     ds.class_names, ds.file_paths = class_names, list(paths)
@@ -164,7 +166,8 @@ def _finish(elements: Any, n: int, batch_size: int | None, shuffle: bool, seed: 
 
 def _from_directory(directory: str, labels: Any, label_mode: str | None, class_names: Any, batch_size: int | None,
                     shuffle: bool, seed: int | None, validation_split: float | None, subset: str | None,
-                    follow_links: bool, verbose: bool, formats: tuple[str, ...], load: Any) -> Any:
+                    follow_links: bool, verbose: bool, formats: tuple[str, ...], load: Any,
+                    padded: bool = False) -> Any:
     if labels not in ("inferred", None) and not isinstance(labels, (list, tuple, np.ndarray)):
         raise ValueError("`labels` argument should be a list/tuple of integer labels, of the same size as the number "
                          f"of files in the target directory. If you wish to infer the labels from the subdirectory "
@@ -190,7 +193,7 @@ def _from_directory(directory: str, labels: Any, label_mode: str | None, class_n
             for i, p in enumerate(sub_paths):
                 yield load(p) if targets is None else (load(p), targets[i])
 
-        return _finish(elements, len(sub_paths), batch_size, shuffle, seed, names, sub_paths)
+        return _finish(elements, len(sub_paths), batch_size, shuffle, seed, names, sub_paths, padded)
 
     if subset == "both":
         return build("training"), build("validation")

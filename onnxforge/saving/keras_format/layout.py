@@ -31,7 +31,7 @@ import numpy as np
 
 from ...layers.base import Layer
 from ...layers.input_layer import InputLayer
-from ...optimizers import Optimizer
+from ...optimizers import MultiOptimizer, Optimizer
 from ...optimizers.schedules import LearningRateSchedule
 from ...variables import Variable
 from ...optimizers.keras_style import is_keras_style
@@ -47,6 +47,8 @@ _SLOT_GROUPS: dict[str, list[tuple[str, ...]]] = {
     "Adadelta": [("accumulated_grad", "accumulated_delta_var")],
     "Ftrl": [("accumulator", "linear")],
     "Adafactor": [("r", "c", "velocity")],
+    "Muon": [("momentum", "velocity")],   # a velocity only for the weights Muon steps the Adam way
+    "ScheduleFreeAdamW": [("momentum", "velocity")],
 }
 
 
@@ -75,11 +77,15 @@ class StateRef:
         return np.dtype(np.float32) if self.variable is None else np.dtype(self.variable.dtype)
 
     def read(self) -> np.ndarray:
+        if self.variable is None and self.optimizer is None:   # a MultiOptimizer's unused learning rate
+            return np.zeros((), np.float32)
         if self.variable is None:
             return np.asarray(self.optimizer.learning_rate, np.float32)
         return np.asarray(self.variable.numpy())
 
     def write(self, value: np.ndarray) -> None:
+        if self.variable is None and self.optimizer is None:
+            return
         if self.variable is None:
             self.optimizer.learning_rate = float(np.asarray(value).reshape(()))
             return
@@ -163,6 +169,9 @@ def _name_key(name: str) -> str:
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, MultiOptimizer):   # Keras also writes each sub-optimizer under `optimizers/<class>`
+        yield "optimizers", obj.optimizers
+        return
     if isinstance(obj, Optimizer) or _silent(obj):
         return
     if _is_sequential(obj) or _is_functional(obj):
@@ -216,11 +225,13 @@ class _Walk:
             own = obj._keras_saved_variables()
             self.out.append(Saveable(path, obj.name, obj, [StateRef(v.name, v) for v in own]))
         self.visited.add(id(obj))
+        # A MultiOptimizer's sub-optimizers list the slots of the model's weights: the model stays their owner.
+        owner = owner if isinstance(obj, Optimizer) else obj
         for name, child in _children(obj):
             if _saveable(child):
-                self.visit(child, _join(path, name), obj)
+                self.visit(child, _join(path, name), owner)
             else:
-                self.container(child, _join(path, name), set(), obj)
+                self.container(child, _join(path, name), set(), owner)
 
     def container(self, items: Any, path: str, seen: set[int], owner: Any) -> None:
         if id(items) in seen:
@@ -276,6 +287,9 @@ def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     (unless it is a schedule or a callable), the moving averages (``use_ema``), then the slots (grouped as Keras
     creates them)."""
     refs = [StateRef(f"{opt.name}/iteration", opt.iterations, optimizer=opt)]
+    if isinstance(opt, MultiOptimizer):   # Keras: its own counter and placeholder rate, then each sub-optimizer's
+        refs.append(StateRef(f"{opt.name}/learning_rate"))
+        return refs + [ref for inner in opt.optimizers for ref in optimizer_refs(inner, model)]
     lr = getattr(opt, "_learning_rate", None)
     if not isinstance(lr, LearningRateSchedule) and not callable(lr):
         refs.append(StateRef(f"{opt.name}/learning_rate", None, optimizer=opt))
@@ -288,6 +302,5 @@ def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     for group in _slot_groups(opt):
         for var in variables:
             slots = opt._slots[var.uid]
-            for slot in group:
-                refs.append(StateRef(slots[slot].name, slots[slot]))
+            refs += [StateRef(slots[slot].name, slots[slot]) for slot in group if slot in slots]
     return refs
