@@ -31,10 +31,13 @@ ALLOWED: dict[str, dict[str, str]] = {
     "layers.SpatialDropout3D": {"keyword-only from 'name' (Keras position 4)": _KW_NAME},
     "layers.GRUCell": {"keyword-only from 'kernel_regularizer' (Keras position 8)": _CELL_KW},
     "layers.LSTMCell": {"keyword-only from 'kernel_regularizer' (Keras position 9)": _CELL_KW},
+    "metrics.Metric": {"positional Keras ('dtype', 'name') ours ('name', 'dtype')":
+                       "tf.keras 2's order, which its metric subclasses pass positionally "
+                       "(super().__init__(name, dtype)); Keras 3 programs pass both by keyword"},
 }
 
 #: The modules whose signatures are held to ``ALLOWED``.
-CHECKED_MODULES = ("layers",)
+CHECKED_MODULES = ("layers", "losses", "metrics", "activations")
 
 
 def _unexpected(found: dict[str, list[str]]) -> list[str]:
@@ -103,3 +106,19 @@ def test_inert_keras_arguments_are_accepted():
     fkeras.layers.BatchNormalization(renorm=False, renorm_clipping=None, renorm_momentum=0.9)
     fkeras.Input((3,), ragged=False)
     fkeras.layers.LSTM(2, use_cudnn=False)
+
+
+# ------------------------------------------------------------------------------------- losses, activations
+def test_sparse_categorical_crossentropy_axis_matches_keras():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 4)).astype("float32")   # classes on axis 1
+    labels = rng.integers(0, 3, size=(2, 4))
+    got, expected = (float(lib.losses.SparseCategoricalCrossentropy(from_logits=True, axis=1)(labels, logits))
+                     for lib in (fkeras, keras))
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_deserialize_keywords_are_keras_names():
+    assert fkeras.losses.deserialize(name="mse").name == "mean_squared_error"
+    assert fkeras.activations.deserialize(config="relu") is fkeras.activations.relu
