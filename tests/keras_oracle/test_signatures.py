@@ -15,6 +15,18 @@ _POOL_SIZE = "tf.keras 2's default pool size is kept: more permissive than Keras
 _CELL_KW = ("the regularizers, constraints, dropouts and seed after a cell's first eight arguments are "
             "keyword-only here (never passed positionally in practice)")
 
+_OPT_NAME = ("ours names the optimizer's state variables by this default (Keras's None resolves to the "
+             "snake-cased class name: the same but for SGD, AdamW, RMSprop); changing it renames the optimizer "
+             "state of onnxforge's saved files")
+_OPT_KW = "the base optimizer's arguments are keyword-only here; Keras programs pass them by keyword"
+_SCHEDULE_NAME = "None resolves to the class name, Keras's default string (the configs are the same)"
+_OPTIMIZERS = {"Adadelta": ("adadelta", "weight_decay", 4), "Adafactor": ("adafactor", "weight_decay", 7),
+               "Adagrad": ("adagrad", "weight_decay", 4), "Adam": ("adam", "weight_decay", 6),
+               "AdamW": ("adamw", "clipnorm", 7), "Adamax": ("adamax", "weight_decay", 5),
+               "Ftrl": ("ftrl", "weight_decay", 8), "Lamb": ("lamb", "weight_decay", 5),
+               "Lion": ("lion", "weight_decay", 4), "Nadam": ("nadam", "weight_decay", 5),
+               "RMSprop": ("rmsprop", "weight_decay", 6), "SGD": ("SGD", "weight_decay", 4)}
+
 #: ``{callable: {difference: reason}}``: the differences left on purpose.
 ALLOWED: dict[str, dict[str, str]] = {
     **{f"layers.{n}": {"keyword-only from 'name' (Keras position 5)": _KW_NAME}
@@ -31,13 +43,18 @@ ALLOWED: dict[str, dict[str, str]] = {
     "layers.SpatialDropout3D": {"keyword-only from 'name' (Keras position 4)": _KW_NAME},
     "layers.GRUCell": {"keyword-only from 'kernel_regularizer' (Keras position 8)": _CELL_KW},
     "layers.LSTMCell": {"keyword-only from 'kernel_regularizer' (Keras position 9)": _CELL_KW},
+    **{f"optimizers.{n}": {f"default name: Keras None ours {name!r}": _OPT_NAME,
+                           f"keyword-only from {arg!r} (Keras position {pos})": _OPT_KW}
+       for n, (name, arg, pos) in _OPTIMIZERS.items()},
+    **{f"optimizers.schedules.{n}": {f"default name: Keras {n!r} ours None": _SCHEDULE_NAME}
+       for n in ("ExponentialDecay", "InverseTimeDecay")},
     "metrics.Metric": {"positional Keras ('dtype', 'name') ours ('name', 'dtype')":
                        "tf.keras 2's order, which its metric subclasses pass positionally "
                        "(super().__init__(name, dtype)); Keras 3 programs pass both by keyword"},
 }
 
 #: The modules whose signatures are held to ``ALLOWED``.
-CHECKED_MODULES = ("layers", "losses", "metrics", "activations")
+CHECKED_MODULES = ("layers", "losses", "metrics", "optimizers", "optimizers.schedules", "callbacks", "activations")
 
 
 def _unexpected(found: dict[str, list[str]]) -> list[str]:
@@ -122,3 +139,34 @@ def test_sparse_categorical_crossentropy_axis_matches_keras():
 def test_deserialize_keywords_are_keras_names():
     assert fkeras.losses.deserialize(name="mse").name == "mean_squared_error"
     assert fkeras.activations.deserialize(config="relu") is fkeras.activations.relu
+
+
+# ------------------------------------------------------------------------------- optimizers, callbacks
+def test_deserialize_reads_custom_objects():
+    class MySGD(fkeras.optimizers.SGD):
+        pass
+
+    class MyDecay(fkeras.optimizers.schedules.ExponentialDecay):
+        pass
+
+    config = {"class_name": "MySGD", "config": fkeras.optimizers.SGD(0.3).get_config()}
+    assert type(fkeras.optimizers.deserialize(config, custom_objects={"MySGD": MySGD})) is MySGD
+    schedule = fkeras.optimizers.schedules.serialize(learning_rate_schedule=MyDecay(0.1, 10, 0.5))
+    got = fkeras.optimizers.schedules.deserialize(schedule, custom_objects={"MyDecay": MyDecay})
+    assert type(got) is MyDecay and got.decay_steps == 10
+
+
+def _nan_fit(callback):
+    import numpy as np
+    model = fkeras.Sequential([fkeras.Input((2,)), fkeras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 2), "float32")
+    y = np.full((8, 1), np.nan, "float32")
+    return model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[callback])
+
+
+def test_terminate_on_nan_raise_error():
+    with pytest.raises(RuntimeError, match="NaN or Inf loss encountered at batch 0"):
+        _nan_fit(fkeras.callbacks.TerminateOnNaN(raise_error=True))
+    history = _nan_fit(fkeras.callbacks.TerminateOnNaN())   # the default stops after the batch
+    assert len(history.history["loss"]) == 1
