@@ -48,13 +48,18 @@ ALLOWED: dict[str, dict[str, str]] = {
        for n, (name, arg, pos) in _OPTIMIZERS.items()},
     **{f"optimizers.schedules.{n}": {f"default name: Keras {n!r} ours None": _SCHEDULE_NAME}
        for n in ("ExponentialDecay", "InverseTimeDecay")},
+    "ops.convert_to_tensor": {"missing ragged=None": "ragged tensors exist on Keras's TensorFlow backend only"},
+    "ops.one_hot": {"missing sparse=False": "no sparse tensors in onnxforge (Keras's torch backend has none either)"},
+    "ops.multi_hot": {"default num_classes: Keras None ours '<required>'":
+                      "Keras's None is only there for its legacy `num_tokens=` alias, which ours does not take"},
     "metrics.Metric": {"positional Keras ('dtype', 'name') ours ('name', 'dtype')":
                        "tf.keras 2's order, which its metric subclasses pass positionally "
                        "(super().__init__(name, dtype)); Keras 3 programs pass both by keyword"},
 }
 
 #: The modules whose signatures are held to ``ALLOWED``.
-CHECKED_MODULES = ("layers", "losses", "metrics", "optimizers", "optimizers.schedules", "callbacks", "activations")
+CHECKED_MODULES = ("layers", "losses", "metrics", "optimizers", "optimizers.schedules", "callbacks", "activations",
+                   "ops")
 
 
 def _unexpected(found: dict[str, list[str]]) -> list[str]:
@@ -170,3 +175,53 @@ def test_terminate_on_nan_raise_error():
         _nan_fit(fkeras.callbacks.TerminateOnNaN(raise_error=True))
     history = _nan_fit(fkeras.callbacks.TerminateOnNaN())   # the default stops after the batch
     assert len(history.history["loss"]) == 1
+
+
+# ------------------------------------------------------------------------------------------------- ops
+def _both(fn):
+    import numpy as np
+    return [np.asarray(fn(lib)) for lib in (fkeras, keras)]
+
+
+def test_layer_normalization_default_epsilon_matches_keras():
+    import numpy as np
+    x = np.asarray([[0.0, 0.01, 0.02, 0.04]], "float32")   # a small variance: epsilon 1e-3 would swamp it
+    got, expected = _both(lambda lib: lib.ops.layer_normalization(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_rms_normalization_without_scale_matches_keras():
+    import numpy as np
+    x = np.asarray([[1.0, -2.0, 3.0]], "float32")
+    got, expected = _both(lambda lib: lib.ops.rms_normalization(x, None))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_arange_takes_step_none():
+    import numpy as np
+    got, expected = _both(lambda lib: lib.ops.arange(1.5, 4, None))
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+
+
+@pytest.mark.parametrize("reduction", [None, "add", "mul", "max", "min"])
+def test_scatter_update_reduction_matches_keras(reduction):
+    import numpy as np
+    x = np.arange(6, dtype="float32").reshape(2, 3) - 2
+    idx = np.asarray([[0, 1], [1, 2], [0, 1]], "int64")   # (0, 1) twice: every reduction combines both
+    upd = np.asarray([3.0, -4.0, 5.0], "float32")
+    if reduction is None:
+        idx, upd = idx[:2], upd[:2]
+    got, expected = _both(lambda lib: lib.ops.scatter_update(x, idx, upd, reduction=reduction))
+    np.testing.assert_allclose(got, expected)
+
+
+def test_scatter_update_rejects_an_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction: 'sum'"):
+        fkeras.ops.scatter_update([1.0, 2.0], [[0]], [3.0], reduction="sum")
+
+
+def test_polar_takes_keras_keyword():
+    import numpy as np
+    real, imag = fkeras.ops.polar(abs_=np.asarray([2.0], "float32"), angle=np.asarray([0.0], "float32"))
+    assert float(np.asarray(real)[0]) == 2.0 and float(np.asarray(imag)[0]) == 0.0
