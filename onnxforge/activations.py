@@ -220,15 +220,15 @@ def serialize(activation: Callable) -> str | Any:
     return repr(activation)
 
 
-def deserialize(name: Any, custom_objects: dict | None = None) -> Callable:
-    if isinstance(name, dict) and name.get("class_name") == "function":
+def deserialize(config: Any, custom_objects: dict | None = None) -> Callable:
+    if isinstance(config, dict) and config.get("class_name") == "function":
         # Keras 3 writes a function as {"class_name": "function", "config": <its (registered) name>}.
-        name = name.get("config")
-    elif isinstance(name, dict):
-        return keras_objects.deserialize(name, custom_objects)
-    fn = (custom_objects or {}).get(name) or lookup(name) or _BY_NAME.get(name)
+        config = config.get("config")
+    elif isinstance(config, dict):
+        return keras_objects.deserialize(config, custom_objects)
+    fn = (custom_objects or {}).get(config) or lookup(config) or _BY_NAME.get(config)
     if fn is None:
-        raise ValueError(f"Unknown activation function: {name!r}. Known: {sorted(_BY_NAME)}")
+        raise ValueError(f"Unknown activation function: {config!r}. Known: {sorted(_BY_NAME)}")
     return fn
 
 

@@ -383,9 +383,9 @@ def test_fit_with_class_weight_matches_keras():
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
-# Config keys onnxforge keeps that Keras drops: Keras's Huber.get_config leaves out ``delta`` (so its own
-# round trip resets it to 1.0); onnxforge keeps it.
-_OUR_EXTRA_OBJECT_KEYS = {("Huber", "delta")}
+# Config keys onnxforge keeps that Keras drops: Keras's Huber.get_config leaves out ``delta`` and
+# SparseCategoricalCrossentropy's ``axis`` (so its own round trip resets them); onnxforge keeps them.
+_OUR_EXTRA_OBJECT_KEYS = {("Huber", "delta"), ("SparseCategoricalCrossentropy", "axis")}
 
 
 def _shared_classes(module: str) -> list[str]:

@@ -57,7 +57,7 @@ class Conv3DTranspose(_ConvTranspose):
     """Transposed 3-D convolution; kernel ``(k1, k2, k3, filters, in)``."""
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1, 1), padding: str = "valid",
-                 output_padding: Any = None, data_format: str | None = None, dilation_rate: Any = (1, 1, 1),
+                 data_format: str | None = None, output_padding: Any = None, dilation_rate: Any = (1, 1, 1),
                  activation: Any = None, use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,

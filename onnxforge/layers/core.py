@@ -1,7 +1,8 @@
 """Core layers: ``Dense``, ``Activation``, ``Embedding``."""
 from __future__ import annotations
 
-__all__ = ["Dense", "Activation", "Embedding", "Identity", "apply_activation", "check_positive_int", "set_constraints"]
+__all__ = ["Dense", "Activation", "Embedding", "Identity", "apply_activation", "check_positive_int", "set_constraints",
+           "reject_unsupported"]
 
 from typing import Any, Callable
 
@@ -26,6 +27,16 @@ def check_positive_int(layer: str, arg: str, value: Any) -> int:
         raise ValueError(f"Received an invalid value for `{arg}` of layer {layer}, expected a positive integer. "
                          f"Received: {arg}={value!r}")
     return int(value)
+
+
+def reject_unsupported(layer: str, **args: Any) -> None:
+    """Raise for each Keras argument given a value other than its inert default ``None``: onnxforge accepts the
+    keyword (Keras configs carry it) but has no LoRA or quantized kernels, and would otherwise train a
+    different model silently."""
+    for arg, value in args.items():
+        if value is not None:
+            raise NotImplementedError(f"Layer {layer!r}: {arg} is not supported by onnxforge (only the default "
+                                      f"None). Received: {arg}={value!r}")
 
 
 def set_constraints(layer: Any, **constraints: Any) -> None:
@@ -64,8 +75,11 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, activity_regularizer: Any = None,
-                 kernel_constraint: Any = None, bias_constraint: Any = None, **kwargs: Any):
+                 kernel_constraint: Any = None, bias_constraint: Any = None, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, quantization_config: Any = None, **kwargs: Any):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                           quantization_config=quantization_config)
         self.units = check_positive_int(self.name, "units", units)
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
@@ -152,10 +166,13 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
-                 weights: Any = None, input_length: int | None = None, **kwargs: Any):
+                 weights: Any = None, lora_rank: int | None = None, lora_alpha: float | None = None,
+                 quantization_config: Any = None, input_length: int | None = None, **kwargs: Any):
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)  # tf.keras 2 argument: the sequence length
         super().__init__(**kwargs)
+        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                           quantization_config=quantization_config)
         self.input_dim = check_positive_int(self.name, "input_dim", input_dim)
         self.output_dim = check_positive_int(self.name, "output_dim", output_dim)
         set_constraints(self, embeddings_constraint=embeddings_constraint)

@@ -22,7 +22,7 @@ from .. import constraints as constraints_mod
 from ..graph import Value
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
-from .core import apply_activation, set_constraints
+from .core import apply_activation, reject_unsupported, set_constraints
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -125,15 +125,13 @@ class EinsumDense(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, kernel_constraint: Any = None,
                  bias_constraint: Any = None, lora_rank: Any = None, lora_alpha: Any = None,
-                 quantization_config: Any = None, **kwargs: Any):
+                 gptq_unpacked_column_size: int | None = None, quantization_config: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         _split(str(equation))  # reject malformed equations now, as Keras does at build time
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        for arg, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
-                           ("quantization_config", quantization_config)):
-            if value is not None:
-                raise NotImplementedError(f"EinsumDense {self.name!r}: {arg} is not supported by onnxforge. "
-                                          f"Received: {arg}={value!r}")
+        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                           quantization_config=quantization_config,
+                           gptq_unpacked_column_size=gptq_unpacked_column_size)
         self.equation = str(equation)
         self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
         self.bias_axes = bias_axes

@@ -26,12 +26,13 @@ class InputLayer(Layer):
     path = None
 
     def __init__(self, shape: Any = None, batch_size: int | None = None, dtype: Any = None,
-                 sparse: bool | None = None, batch_shape: Any = None, name: str | None = None,
-                 input_tensor: Any = None, **kwargs: Any):
+                 sparse: bool | None = None, ragged: bool | None = None, batch_shape: Any = None,
+                 input_tensor: Any = None, optional: bool = False, name: str | None = None, **kwargs: Any):
         if sparse:
             raise NotImplementedError("Sparse inputs are not supported by onnxforge. Received: sparse=True")
-        kwargs.pop("ragged", None)
-        optional = bool(kwargs.pop("optional", False))
+        if ragged:   # Keras itself takes ragged inputs on TensorFlow only
+            raise NotImplementedError("Ragged inputs are not supported by onnxforge. Received: ragged=True")
+        optional = bool(optional)
         if input_tensor is not None:
             shape, batch_size, batch_shape, dtype = _adopt(input_tensor, shape, batch_size, batch_shape, dtype)
         if shape is not None and batch_shape is not None:
@@ -93,7 +94,8 @@ def _adopt(tensor: Any, shape: Any, batch_size: Any, batch_shape: Any, dtype: An
 
 
 def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: bool | None = None,
-          batch_shape: Any = None, name: str | None = None, tensor: Any = None, optional: bool = False) -> KerasTensor:
+          ragged: bool | None = None, batch_shape: Any = None, name: str | None = None, tensor: Any = None,
+          optional: bool = False) -> KerasTensor:
     """A symbolic model input (Keras's ``keras.Input``).
 
     Example:
@@ -102,6 +104,6 @@ def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, s
         >>> x.shape, x.dtype, x.name
         ((None, 28, 28, 1), 'float32', 'image')
     """
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
-                       name=name, input_tensor=tensor)
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, ragged=ragged,
+                       batch_shape=batch_shape, name=name, input_tensor=tensor, optional=optional)
     return layer.output

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 class InputSpec:
     """What a layer accepts: rank (``ndim`` / ``min_ndim`` / ``max_ndim``) and fixed axis sizes (``axes``)."""
 
-    def __init__(self, ndim: int | None = None, min_ndim: int | None = None, max_ndim: int | None = None,
-                 axes: dict[int, int] | None = None, shape: tuple | None = None, dtype: Any = None,
+    # Keras's (and tf.keras 2's) positional order: ``InputSpec("float32", (None, 3))``.
+    def __init__(self, dtype: Any = None, shape: tuple | None = None, ndim: int | None = None,
+                 max_ndim: int | None = None, min_ndim: int | None = None, axes: dict[int, int] | None = None,
                  allow_last_axis_squeeze: bool = False, name: str | None = None, optional: bool = False):
         self.ndim = len(shape) if shape is not None else ndim
         self.min_ndim, self.max_ndim = min_ndim, max_ndim

@@ -86,8 +86,12 @@ class BatchNormalization(Layer):
                  scale: bool = True, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  moving_mean_initializer: Any = "zeros", moving_variance_initializer: Any = "ones",
                  beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
-                 gamma_constraint: Any = None, synchronized: bool = False, **kwargs: Any):
+                 gamma_constraint: Any = None, renorm: bool = False, renorm_clipping: dict | None = None,
+                 renorm_momentum: float = 0.99, synchronized: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
+        if renorm:   # batch renormalization (Ioffe 2017) is not implemented; training without it differs
+            raise NotImplementedError(f"Layer {self.name!r}: renorm=True (batch renormalization) is not supported "
+                                      f"by onnxforge. Received: renorm={renorm!r}")
         if not isinstance(axis, (int, np.integer)):
             raise ValueError(f"Layer {self.name}: `axis` must be an integer. Received: axis={axis!r}")
         if not 0.0 <= float(momentum) <= 1.0:
@@ -272,9 +276,9 @@ class LayerNormalization(Layer):
     supports_masking = True
 
     def __init__(self, axis: Any = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
-                 rms_scaling: bool = False, beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
+                 beta_initializer: Any = "zeros", gamma_initializer: Any = "ones",
                  beta_regularizer: Any = None, gamma_regularizer: Any = None, beta_constraint: Any = None,
-                 gamma_constraint: Any = None, **kwargs: Any):
+                 gamma_constraint: Any = None, rms_scaling: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.autocast = False   # Keras: inputs keep their dtype; the normalization runs in float32 or wider
         if isinstance(axis, (list, tuple)):

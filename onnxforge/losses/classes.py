@@ -60,6 +60,7 @@ class SparseCategoricalCrossentropy(_ProbabilisticLoss):
             probabilities: they are renormalized by their sum and clipped to [1e-7, 1 - 1e-7].
         ignore_class: a label value whose entries do not count (their loss is 0 and they are left out of
             the ``sum_over_batch_size`` divisor).
+        axis: the class axis of ``y_pred``.
         reduction, name, dtype: as in ``Loss``.
 
     Example:
@@ -72,15 +73,17 @@ class SparseCategoricalCrossentropy(_ProbabilisticLoss):
     sparse_labels = True
 
     def __init__(self, from_logits: bool = False, ignore_class: int | None = None,
-                 reduction: str | None = "sum_over_batch_size", name: str = "sparse_categorical_crossentropy",
-                 dtype: Any = None):
+                 reduction: str | None = "sum_over_batch_size", axis: int = -1,
+                 name: str = "sparse_categorical_crossentropy", dtype: Any = None):
         super().__init__(sparse_categorical_crossentropy, name=name, reduction=reduction, dtype=dtype,
-                         from_logits=from_logits, ignore_class=ignore_class)
+                         from_logits=from_logits, ignore_class=ignore_class, axis=axis)
         self.from_logits = from_logits
         self.ignore_class = ignore_class
+        # Keras's get_config leaves the class axis out (its round trip resets it to -1); ours keeps it.
+        self.axis = int(axis)
 
     def call(self, y_true: Value, y_pred: Value) -> tuple[Value, Value | None]:
-        return _sparse_cce(y_true, y_pred, self.from_logits, self.ignore_class, -1)
+        return _sparse_cce(y_true, y_pred, self.from_logits, self.ignore_class, self.axis)
 
 
 class CategoricalCrossentropy(_ProbabilisticLoss):

@@ -100,17 +100,17 @@ def get(identifier: Any, argument: str = "loss") -> Loss | None:
                      f"Received: {argument}={identifier!r}")
 
 
-def deserialize(config: Any, custom_objects: dict | None = None) -> Loss:
-    """Keras's ``keras.losses.deserialize``: the loss a config dict (or a name) describes; ``custom_objects``
-    classes first.
+def deserialize(name: Any, custom_objects: dict | None = None) -> Loss:
+    """Keras's ``keras.losses.deserialize``: the loss a config dict or a name (Keras's argument ``name``)
+    describes; ``custom_objects`` classes first.
 
     Example:
         >>> deserialize({"class_name": "Huber", "config": {"delta": 2.0}}).delta
         2.0
     """
-    if isinstance(config, dict) and config.get("class_name") in (custom_objects or {}):
-        return custom_objects[config["class_name"]].from_config(config.get("config") or {})
-    return get(config, "config")
+    if isinstance(name, dict) and name.get("class_name") in (custom_objects or {}):
+        return custom_objects[name["class_name"]].from_config(name.get("config") or {})
+    return get(name, "name")
 
 
 def serialize(loss: Loss) -> dict[str, Any]:

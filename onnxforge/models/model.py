@@ -374,10 +374,16 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return total
 
     # ------------------------------------------------------------ reporting
-    def summary(self, print_fn: Callable[[str], Any] | None = None, line_length: int | None = None,
-                expand_nested: bool = False, show_trainable: bool = False) -> None:
-        """Print Keras's summary table, with a FLOPs column (per example, inference)."""
+    def summary(self, line_length: int | None = None, positions: Any = None,
+                print_fn: Callable[[str], Any] | None = None, expand_nested: bool = False,
+                show_trainable: bool = False, layer_range: Any = None) -> None:
+        """Print Keras's summary table, with a FLOPs column (per example, inference). Keras's positional
+        order; ``line_length`` and ``positions`` (column widths) are accepted, the table sizes itself."""
         from .summary import print_summary
+
+        if layer_range is not None:
+            raise NotImplementedError(f"Model {self.name!r}: summary(layer_range=...) is not supported by "
+                                      f"onnxforge. Received: layer_range={layer_range!r}")
 
         print_summary(self, print_fn)
 

@@ -64,12 +64,15 @@ def scatter(indices: Any, values: Any, shape: Any) -> Value:
 
 
 @symbolic
-def scatter_update(inputs: Any, indices: Any, updates: Any) -> Value:
-    """``inputs`` with the entries (or slices) at ``indices`` replaced by ``updates``."""
+def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Value:
+    """``inputs`` with the entries (or slices) at ``indices`` replaced by ``updates``, or combined with them by
+    ``reduction`` (``"add"``, ``"mul"``, ``"max"``, ``"min"``: repeated indices all count, as in Keras)."""
+    if reduction not in (None, "add", "mul", "max", "min"):
+        raise ValueError(f"Unsupported reduction: {reduction!r}. Expected None, 'add', 'mul', 'max' or 'min'.")
     b = builder_of(inputs, indices, updates)
     v = as_value(inputs, b)
     idx = cast_value(as_value(indices, b), 7)
-    return emit(b, "ScatterND", [v, idx, as_value(updates, b, like=v)])
+    return emit(b, "ScatterND", [v, idx, as_value(updates, b, like=v)], reduction=reduction or "none")
 
 
 @symbolic

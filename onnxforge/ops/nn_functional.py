@@ -102,8 +102,12 @@ def batch_normalization(x: Any, mean: Any, variance: Any, axis: int, offset: Any
 
 
 @symbolic
-def layer_normalization(x: Any, gamma: Any = None, beta: Any = None, axis: int = -1, epsilon: float = 1e-3,
+def layer_normalization(x: Any, gamma: Any = None, beta: Any = None, axis: int = -1, epsilon: float | None = None,
                         **kwargs: Any) -> Value:
+    from ..backend_config import epsilon as backend_epsilon
+
+    # Keras's default is the backend epsilon (1e-7), not the LayerNormalization layer's 1e-3.
+    epsilon = backend_epsilon() if epsilon is None else epsilon
     v = _float(x)
     b = v.builder
     ax = [int(a) for a in axis] if isinstance(axis, (list, tuple)) else [int(axis)]
@@ -118,7 +122,7 @@ def layer_normalization(x: Any, gamma: Any = None, beta: Any = None, axis: int =
 
 
 @symbolic
-def rms_normalization(x: Any, scale: Any = 1, axis: int = -1, epsilon: float | None = None) -> Value:
+def rms_normalization(x: Any, scale: Any = None, axis: int = -1, epsilon: float | None = None) -> Value:
     from ..backend_config import epsilon as backend_epsilon
 
     v = _float(x)
@@ -126,7 +130,7 @@ def rms_normalization(x: Any, scale: Any = 1, axis: int = -1, epsilon: float | N
     eps = backend_epsilon() if epsilon is None else epsilon
     ax = [int(a) for a in axis] if isinstance(axis, (list, tuple)) else [int(axis)]
     out = v * emit(b, "Reciprocal", [emit(b, "Sqrt", [_mean(v * v, ax, True) + eps])])
-    return out * as_value(scale, b, like=v)
+    return out if scale is None else out * as_value(scale, b, like=v)
 
 
 # ------------------------------------------------------------------------------------------ activations
@@ -312,8 +316,8 @@ def psnr(x1: Any, x2: Any, max_val: float) -> Value:
 
 
 @symbolic
-def polar(abs: Any, angle: Any) -> tuple[Value, Value]:  # noqa: A002
-    """``(abs * cos(angle), abs * sin(angle))``: the real and imaginary parts (no complex dtype here)."""
-    b = builder_of(abs, angle)
-    r, t = promote(b, abs, angle)
+def polar(abs_: Any, angle: Any) -> tuple[Value, Value]:
+    """``(abs_ * cos(angle), abs_ * sin(angle))``: the real and imaginary parts (no complex dtype here)."""
+    b = builder_of(abs_, angle)
+    r, t = promote(b, abs_, angle)
     return r * emit(b, "Cos", [t]), r * emit(b, "Sin", [t])

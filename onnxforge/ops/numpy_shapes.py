@@ -271,7 +271,8 @@ def zeros_like(x: Any, dtype: Any = None) -> Value:
 
 
 @symbolic
-def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Value:
+def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> Value:
+    step = 1 if step is None else step   # Keras's default, given explicitly by some callers
     b = _creation_builder(start, stop, step)
     if stop is None:
         start, stop = 0, start

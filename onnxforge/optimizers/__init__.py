@@ -73,6 +73,9 @@ def serialize(optimizer: Optimizer) -> dict[str, Any]:
     return out
 
 
-def deserialize(config: dict[str, Any]) -> Optimizer:
-    """The optimizer described by ``serialize``'s output."""
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> Optimizer:
+    """The optimizer described by ``serialize``'s output; a ``custom_objects`` class of that name first."""
+    cls = (custom_objects or {}).get(config.get("class_name")) if isinstance(config, dict) else None
+    if cls is not None:
+        return cls.from_config(config.get("config") or {})
     return get(config)

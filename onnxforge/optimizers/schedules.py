@@ -243,14 +243,14 @@ _SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, CosineDecay
                                       PolynomialDecay, InverseTimeDecay)}
 
 
-def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}`` of a built-in schedule."""
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` of a schedule (Keras's argument name)."""
+    return {"class_name": type(learning_rate_schedule).__name__, "config": learning_rate_schedule.get_config()}
 
 
-def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
-    """The schedule described by ``serialize``'s output."""
-    cls = _SCHEDULES.get(config.get("class_name"))
+def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> LearningRateSchedule:
+    """The schedule described by ``serialize``'s output; a ``custom_objects`` class of that name first."""
+    cls = (custom_objects or {}).get(config.get("class_name")) or _SCHEDULES.get(config.get("class_name"))
     if cls is None:
         raise ValueError(f"Unknown learning rate schedule {config.get('class_name')!r}. Valid choices are: "
                          f"{sorted(_SCHEDULES)}.")

@@ -370,11 +370,11 @@ class StringLookup(_IndexLookup):
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, mask_token: Any = None,
                  oov_token: str = "[UNK]", vocabulary: Any = None, idf_weights: Any = None, invert: bool = False,
                  output_mode: str = "int", pad_to_max_tokens: bool = False, sparse: bool = False,
-                 encoding: str = "utf-8", name: str | None = None, **kwargs: Any):
+                 encoding: str = "utf-8", name: str | None = None, salt: Any = None, **kwargs: Any):
         kwargs.pop("vocabulary_dtype", None)
         self.encoding = encoding
         super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, "string", idf_weights,
-                         invert, output_mode, sparse, pad_to_max_tokens, name=name, **kwargs)
+                         invert, output_mode, sparse, pad_to_max_tokens, salt=salt, name=name, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -392,10 +392,12 @@ class IntegerLookup(_IndexLookup):
     """
 
     def __init__(self, max_tokens: int | None = None, num_oov_indices: int = 1, mask_token: Any = None,
-                 oov_token: int = -1, output_mode: str = "int", sparse: bool = False, pad_to_max_tokens: bool = False,
-                 vocabulary_dtype: str = "int64", idf_weights: Any = None, vocabulary: Any = None,
-                 invert: bool = False, name: str | None = None, **kwargs: Any):
+                 oov_token: int = -1, vocabulary: Any = None, vocabulary_dtype: str = "int64",
+                 idf_weights: Any = None, invert: bool = False, output_mode: str = "int", sparse: bool = False,
+                 pad_to_max_tokens: bool = False, oov_method: str = "floormod", salt: Any = None,
+                 name: str | None = None, **kwargs: Any):
         if vocabulary_dtype != "int64":
             raise ValueError(f"`vocabulary_dtype` must be 'int64'. Received: vocabulary_dtype={vocabulary_dtype}")
         super().__init__(max_tokens, num_oov_indices, mask_token, oov_token, vocabulary, vocabulary_dtype,
-                         idf_weights, invert, output_mode, sparse, pad_to_max_tokens, name=name, **kwargs)
+                         idf_weights, invert, output_mode, sparse, pad_to_max_tokens, oov_method=oov_method,
+                         salt=salt, name=name, **kwargs)

@@ -14,6 +14,11 @@ _LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "activity_regularizer",
                "batch_input_shape", "input_dim", "batch_size")
 
 
+def _arguments(frame: dict[str, Any]) -> dict[str, Any]:
+    """A subclass constructor's named arguments (its ``locals()``), for ``_CellLayer.__init__``."""
+    return {k: v for k, v in frame.items() if k not in ("self", "units", "kwargs", "__class__")}
+
+
 class _CellLayer(RNN):
     """An RNN whose constructor takes its cell's arguments (Keras's SimpleRNN / LSTM / GRU pattern)."""
 
@@ -66,6 +71,17 @@ class SimpleRNN(_CellLayer):
     _cell_class = SimpleRNNCell
     _cell_name = "simple_rnn_cell"
 
+    def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False, seed: int | None = None,
+                 **kwargs: Any):
+        # Keras's positional order, so ``SimpleRNN(8, "relu")`` binds as it does there.
+        super().__init__(units, **_arguments(locals()), **kwargs)
+
 
 class LSTM(_CellLayer):
     """Long short-term memory (Hochreiter 1997); with ``return_state`` the states are ``[h, c]``.
@@ -84,6 +100,17 @@ class LSTM(_CellLayer):
     _cell_class = LSTMCell
     _cell_name = "lstm_cell"
 
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, seed: int | None = None, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 unroll: bool = False, use_cudnn: Any = "auto", **kwargs: Any):
+        super().__init__(units, **_arguments(locals()), **kwargs)
+
 
 class GRU(_CellLayer):
     """Gated recurrent unit (Cho 2014), ``reset_after=True`` by default (cuDNN / ONNX compatible).
@@ -101,3 +128,14 @@ class GRU(_CellLayer):
 
     _cell_class = GRUCell
     _cell_name = "gru_cell"
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 seed: int | None = None, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False, reset_after: bool = True,
+                 use_cudnn: Any = "auto", **kwargs: Any):
+        super().__init__(units, **_arguments(locals()), **kwargs)
