@@ -160,7 +160,6 @@ def english_spanish(keras, data, init):
     encoder_inputs = keras.Input(shape=(None,), dtype="int64", name="encoder_inputs")
     x = PositionalEmbedding(sequence_length, vocab_size, embed_dim)(encoder_inputs)
     encoder_outputs = TransformerEncoder(embed_dim, latent_dim, num_heads)(x)
-    encoder = keras.Model(encoder_inputs, encoder_outputs)
     decoder_inputs = keras.Input(shape=(None,), dtype="int64", name="decoder_inputs")
     x = PositionalEmbedding(sequence_length, vocab_size, embed_dim)(decoder_inputs)
     x = TransformerDecoder(embed_dim, latent_dim, num_heads)([x, encoder_outputs])
