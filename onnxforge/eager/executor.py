@@ -271,6 +271,11 @@ def layer_array(layer: Any, array: Any, dtype: Any = None) -> np.ndarray:
     """A call argument as the layer receives it: float arrays in the layer's (float) compute dtype, as
     Keras autocasts them; small or unsigned integers as int64; ``dtype`` (a model input's) wins."""
     a = np.asarray(array)
+    if dtype == "string":   # Keras's name for a string input; NumPy holds the texts as str, bytes or objects
+        if a.dtype.kind not in "USO":
+            raise ValueError(f"Layer {getattr(layer, 'name', layer)!r} expects a string input; received an array "
+                             f"of dtype {a.dtype} with shape {a.shape}.")
+        return a
     if dtype is not None:
         return a if a.dtype == np.dtype(dtype) else a.astype(dtype)
     if a.dtype.kind == "f":
@@ -297,6 +302,9 @@ def op_array(array: Any) -> np.ndarray:
 def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     specs = None
     if getattr(layer, "_graph", None) is not None and args:
+        # A dict for a list-input model: its values in the inputs' order, so each gets its input's dtype.
+        standardize = getattr(layer, "_standardize_inputs", None)
+        args = (standardize(args[0]), *args[1:]) if standardize else args
         specs = [t.dtype for t in layer.inputs]
         if len(array_leaves(args[0])) != len(specs):
             specs = None

@@ -41,3 +41,29 @@ def test_dict_call_symbolic_and_missing_key():
     np.testing.assert_allclose(outer.predict([x, y], verbose=0), model.predict([x, y], verbose=0), rtol=1e-6)
     with pytest.raises(ValueError, match=r"missing .*decoder_inputs"):
         model({"encoder_inputs": x, "decoder": y})
+
+
+def test_dict_call_casts_each_value_to_its_own_inputs_dtype():
+    # The dtypes of a dict's values follow the inputs they are matched to, not the sorted keys' order.
+    fkeras = LIBS["onnxforge"]
+    ids = fkeras.Input(shape=(3,), dtype="int64", name="tokens")
+    dense = fkeras.Input(shape=(2,), name="a_features")
+    emb = fkeras.layers.Flatten()(fkeras.layers.Embedding(5, 2)(ids))
+    model = fkeras.Model([ids, dense], fkeras.layers.Concatenate()([emb, dense]))
+    tokens, feats = np.array([[1, 2, 4]]), np.array([[0.5, -1.0]], "float32")
+    out = model({"tokens": tokens, "a_features": feats})
+    np.testing.assert_allclose(np.asarray(out), model.predict([tokens, feats], verbose=0), rtol=1e-6)
+
+
+def test_end_to_end_string_model_called_on_a_numpy_array_of_texts():
+    # Pretrained word embeddings / text classification: end_to_end_model(np.array([["this message ..."]])).
+    fkeras = LIBS["onnxforge"]
+    vectorizer = fkeras.layers.TextVectorization(max_tokens=10, output_sequence_length=4)
+    vectorizer.adapt(["a good film", "a bad film", "good good"])
+    string_input = fkeras.Input(shape=(1,), dtype="string")
+    model = fkeras.Model(string_input, vectorizer(string_input))
+    texts = np.array([["good film"], ["bad"]])
+    np.testing.assert_array_equal(np.asarray(model(texts)), np.asarray(vectorizer(texts)))
+    np.testing.assert_array_equal(np.asarray(model(texts)), model.predict(texts, verbose=0))
+    with pytest.raises(ValueError, match="expects a string input; received an array of dtype float32"):
+        model(np.zeros((2, 1), "float32"))
