@@ -41,3 +41,48 @@ def test_dict_call_symbolic_and_missing_key():
     np.testing.assert_allclose(outer.predict([x, y], verbose=0), model.predict([x, y], verbose=0), rtol=1e-6)
     with pytest.raises(ValueError, match=r"missing .*decoder_inputs"):
         model({"encoder_inputs": x, "decoder": y})
+
+
+def _mask_probe_model(keras, named: bool):
+    """A layer reporting which masks its call() got: ``mask=`` (keras.io's English-to-Spanish decoder,
+    ``call(self, inputs, encoder_outputs, mask=None)``) or per-argument ``inputs_mask=``/``encoder_outputs_mask=``."""
+
+    class Probe(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        if named:
+            def call(self, inputs, encoder_outputs, inputs_mask=None, encoder_outputs_mask=None):
+                ops = keras.ops
+                a = ops.zeros_like(inputs[..., 0]) if inputs_mask is None else ops.cast(inputs_mask, "float32")
+                b = ops.zeros_like(encoder_outputs[..., 0]) if encoder_outputs_mask is None \
+                    else 2.0 * ops.cast(encoder_outputs_mask, "float32")
+                return ops.stack([a, b], axis=-1)
+        else:
+            def call(self, inputs, encoder_outputs, mask=None):
+                ops = keras.ops
+                a = ops.zeros_like(inputs[..., 0]) if mask is None else 1.0 + ops.cast(mask, "float32")
+                return ops.stack([a, ops.sum(encoder_outputs, axis=-1)], axis=-1)
+
+    dec = keras.Input(shape=(None,), dtype="int64")
+    enc = keras.Input(shape=(None,), dtype="int64")
+    embed = keras.layers.Embedding(5, 2, mask_zero=True, embeddings_initializer="ones")
+    out = Probe()(embed(dec), embed(enc))
+    return keras.Model([dec, enc], out)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_call_with_two_tensor_arguments_gets_masks_by_keras_rule(named):
+    # Keras 3 fills ``mask=`` only for a call with one tensor argument; with several, ``<argument>_mask``.
+    # onnxforge gave the decoder the first argument's padding mask, which keras.io's decoder then combined
+    # with its causal mask over the encoder's keys: other attention weights, other translations.
+    dec = np.array([[1, 2, 0], [3, 0, 0]], "int64")
+    enc = np.array([[4, 0, 0], [1, 2, 3]], "int64")
+    got = {name: LIBS[name].ops.convert_to_numpy(_mask_probe_model(lib, named)([dec, enc]))
+           for name, lib in LIBS.items()}
+    np.testing.assert_array_equal(got["onnxforge"], got["keras"])
+    if not named:
+        assert not got["keras"][..., 0].any()   # mask stayed None
+    else:
+        np.testing.assert_array_equal(got["keras"][..., 1], 2.0 * (enc != 0))
