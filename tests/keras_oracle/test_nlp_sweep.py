@@ -86,3 +86,29 @@ def test_call_with_two_tensor_arguments_gets_masks_by_keras_rule(named):
         assert not got["keras"][..., 0].any()   # mask stayed None
     else:
         np.testing.assert_array_equal(got["keras"][..., 1], 2.0 * (enc != 0))
+
+
+@pytest.mark.parametrize("writer,reader", [("keras", "onnxforge"), ("onnxforge", "keras")])
+def test_pretrained_embedding_constant_matrix_round_trips_through_keras_files(tmp_path, writer, reader):
+    # keras.io "Using pre-trained word embeddings": Embedding(embeddings_initializer=Constant(matrix),
+    # trainable=False). Keras writes the matrix as a "__numpy__" object, which onnxforge's Constant took as
+    # the fill value (TypeError while loading); onnxforge wrote a plain list.
+    matrix = np.random.default_rng(0).normal(size=(6, 3))
+    src, dst = LIBS[writer], LIBS[reader]
+    inputs = src.Input(shape=(None,), dtype="int32")
+    embedding = src.layers.Embedding(6, 3, embeddings_initializer=src.initializers.Constant(matrix), trainable=False)
+    model = src.Model(inputs, src.layers.GlobalAveragePooling1D()(embedding(inputs)))
+    path = str(tmp_path / "embedding.keras")
+    model.save(path)
+    loaded = dst.models.load_model(path)
+    x = np.array([[1, 5, 2]], "int32")
+    np.testing.assert_allclose(dst.ops.convert_to_numpy(loaded(x)), src.ops.convert_to_numpy(model(x)), rtol=1e-6)
+    rebuilt = dst.layers.Embedding.from_config(loaded.layers[1].get_config())
+    rebuilt.build((None, 3))
+    np.testing.assert_allclose(dst.ops.convert_to_numpy(rebuilt.embeddings), matrix.astype("float32"), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [2.0, np.float32(2.0), np.array(3.0), [1.0, 2.0], np.eye(2, dtype="float32")])
+def test_constant_config_matches_keras(value):
+    assert LIBS["onnxforge"].initializers.Constant(value).get_config() == \
+        LIBS["keras"].initializers.Constant(value).get_config()
