@@ -88,16 +88,36 @@ def _dtype(dtype: Any) -> np.dtype:
 
 
 class Constant(Initializer):
-    """Fills with ``value``."""
+    """Fills with ``value``: a number, or an array broadcast to the shape (keras.io's pretrained word
+    embeddings pass the whole matrix, ``Constant(embedding_matrix)``).
 
-    def __init__(self, value: float = 0.0):
+    Example:
+        >>> Constant(np.eye(2)).get_config()["value"]["class_name"]
+        '__numpy__'
+        >>> Constant.from_config(Constant(np.eye(2)).get_config())((2, 2)).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, value: Any = 0.0):
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":
+            # Keras's serialized form of an array (what a Keras-written .keras file holds)
+            value = np.asarray(value["config"]["value"], dtype=value["config"].get("dtype"))
+        elif not isinstance(value, (bool, int, float, np.ndarray, np.generic)) and hasattr(value, "__array__"):
+            value = np.asarray(value)   # an eager tensor: its values, as Keras's ops.cast(value) reads them
         self.value = value
 
     def __call__(self, shape, dtype=None):
         return np.full(tuple(shape), self.value, dtype=_dtype(dtype))
 
     def get_config(self):
-        return {"value": self.value}
+        value = self.value
+        if isinstance(value, (np.ndarray, np.generic)):
+            # As Keras's serialize_keras_object writes it, so either library reads the other's files: a
+            # scalar as a Python number, an array as a "__numpy__" object.
+            arr = np.asarray(value)
+            value = arr.item() if arr.ndim == 0 else \
+                {"class_name": "__numpy__", "config": {"value": arr.tolist(), "dtype": str(arr.dtype)}}
+        return {"value": value}
 
 
 class Zeros(Initializer):

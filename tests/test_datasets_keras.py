@@ -156,6 +156,27 @@ def test_text_dataset_from_directory_matches_keras(tmp_path):
             np.testing.assert_array_equal(gy, _np(ey))
 
 
+def test_label_mode_none_is_an_unlabelled_dataset_like_keras(tmp_path, image_dir):
+    # Keras: label_mode=None is labels=None: files indexed from the top folder down (a loose file included),
+    # no class_names; onnxforge kept the sub-folders as classes and skipped the loose file.
+    _tf()
+    root = tmp_path / "texts"   # beside image_dir, which is also in tmp_path
+    for cls, texts in (("neg", ["bad film", "awful"]), ("pos", ["great"])):
+        (root / cls).mkdir(parents=True)
+        for i, t in enumerate(texts):
+            (root / cls / f"{i}.txt").write_text(t)
+    (root / "loose.txt").write_text("no class")
+    theirs = keras.utils.text_dataset_from_directory(str(root), label_mode=None, shuffle=False, verbose=False)
+    ours = fk.utils.text_dataset_from_directory(str(root), label_mode=None, shuffle=False, verbose=False)
+    assert ours.class_names is None and getattr(theirs, "class_names", None) is None
+    assert [x.tolist() for x in ours] == [[v.decode() for v in _np(x)] for x in theirs]
+    kwargs = dict(label_mode=None, shuffle=False, image_size=(4, 4), verbose=False)
+    theirs = keras.utils.image_dataset_from_directory(image_dir, **kwargs)
+    ours = fk.utils.image_dataset_from_directory(image_dir, **kwargs)
+    assert ours.class_names is None and getattr(theirs, "class_names", None) is None
+    assert ours.file_paths == theirs.file_paths
+
+
 @pytest.mark.parametrize("kwargs", [dict(sequence_length=3, batch_size=4), dict(sequence_length=2, sequence_stride=2,
                                     sampling_rate=2, batch_size=3), dict(sequence_length=4, start_index=2, end_index=15,
                                                                          batch_size=None)])

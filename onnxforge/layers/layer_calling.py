@@ -27,6 +27,7 @@ from .host_inputs import host_arrays, read_variable_inputs
 from .input_spec import _check_spec
 from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
+from .call_masks import call_mask_kwargs
 from .symbolic_masks import attach_symbolic_masks, fresh_tensor, symbolic_masks
 
 if TYPE_CHECKING:
@@ -190,8 +191,7 @@ class CallingMixin(LayerAttributesMixin):
         in_masks = [get_keras_mask(v) for v in in_values]
         previous_mask = None if all(m is None for m in in_masks) else (
             in_masks[0] if isinstance(first, Value) else in_masks)
-        if previous_mask is not None and kwargs.get("mask") is None and self._call_accepts("mask", explicit=True):
-            kwargs["mask"] = previous_mask  # Keras feeds the upstream mask to a call() that takes one
+        kwargs.update(call_mask_kwargs(self.call, args, kwargs, previous_mask))
         # As Keras: only a call() naming ``training`` gets it; one taking ``**kwargs`` never does, even when the
         # caller passed it (``super().call(inputs, *args, **kwargs)`` forwards its kwargs on).
         if self._call_accepts("training", explicit=True):
@@ -342,16 +342,24 @@ class CallingMixin(LayerAttributesMixin):
                 onnx_dtype(t.dtype)
             return b.input(f"spec_input_{k}", elem, shape)
 
-        traced_args = map_structure(to_value, args)
+        def with_mask(t: Any) -> Any:
+            # Keras 3: call() gets the upstream masks while the model is built, too (every tensor argument's:
+            # a call() with several tensor arguments reads them as ``<argument>_mask``).
+            v = to_value(t)
+            m = getattr(t, "_keras_mask", None)
+            if isinstance(v, Value) and isinstance(m, KerasTensor):
+                set_keras_mask(v, b.input(f"spec_mask_{next(counter)}", onnx.TensorProto.BOOL,
+                                          tuple("batch" if i == 0 else d for i, d in enumerate(m.shape))))
+            return v
+
         masks = symbolic_masks.get()
-        if masks is not None:   # Keras 3: call() gets the upstream mask while the model is built, too
-            firsts = [v for v in flatten(traced_args[0]) if isinstance(v, Value)]
-            for v, m in zip(firsts, masks):
-                if isinstance(m, KerasTensor):
-                    set_keras_mask(v, b.input(f"spec_mask_{next(counter)}", onnx.TensorProto.BOOL,
-                                              tuple("batch" if i == 0 else d for i, d in enumerate(m.shape))))
+        firsts = flatten(args[0]) if args else []
+        if masks is not None:   # the first argument's masks, as _symbolic_call found them
+            for t, m in zip([t for t in firsts if isinstance(t, KerasTensor)], masks):
+                if m is not None and getattr(t, "_keras_mask", None) is None:
+                    t._keras_mask = m
         with ctx.active():
-            out = self._traced_call(traced_args, map_structure(to_value, kwargs))
+            out = self._traced_call(map_structure(with_mask, args), map_structure(with_mask, kwargs))
         self._clear_losses()  # values of the scratch graph are no layer's losses
         values = [v for v in flatten(out) if isinstance(v, Value)]
         for v in values:

@@ -173,8 +173,12 @@ def _from_directory(directory: str, labels: Any, label_mode: str | None, class_n
                          f"of files in the target directory. If you wish to infer the labels from the subdirectory "
                          f'names in the target directory, pass `labels="inferred"`. If you wish to get a dataset that '
                          f"only contains files (no labels), pass `labels=None`. Received: labels={labels}")
-    if labels is None:
-        label_mode = None
+    if labels is None or label_mode is None:
+        # Keras: either one makes an unlabelled dataset, indexed from the top folder down, whose class_names is
+        # None (a label_mode=None dataset still named the sub-folders as classes).
+        if labels is not None:
+            class_names = None
+        labels, label_mode = None, None
     _check_split(validation_split, subset, shuffle, seed)
     if seed is None and shuffle:
         seed = int(np.random.randint(1e6))

@@ -67,3 +67,74 @@ def test_end_to_end_string_model_called_on_a_numpy_array_of_texts():
     np.testing.assert_array_equal(np.asarray(model(texts)), model.predict(texts, verbose=0))
     with pytest.raises(ValueError, match="expects a string input; received an array of dtype float32"):
         model(np.zeros((2, 1), "float32"))
+
+
+def _mask_probe_model(keras, named: bool):
+    """A layer reporting which masks its call() got: ``mask=`` (keras.io's English-to-Spanish decoder,
+    ``call(self, inputs, encoder_outputs, mask=None)``) or per-argument ``inputs_mask=``/``encoder_outputs_mask=``."""
+
+    class Probe(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        if named:
+            def call(self, inputs, encoder_outputs, inputs_mask=None, encoder_outputs_mask=None):
+                ops = keras.ops
+                a = ops.zeros_like(inputs[..., 0]) if inputs_mask is None else ops.cast(inputs_mask, "float32")
+                b = ops.zeros_like(encoder_outputs[..., 0]) if encoder_outputs_mask is None \
+                    else 2.0 * ops.cast(encoder_outputs_mask, "float32")
+                return ops.stack([a, b], axis=-1)
+        else:
+            def call(self, inputs, encoder_outputs, mask=None):
+                ops = keras.ops
+                a = ops.zeros_like(inputs[..., 0]) if mask is None else 1.0 + ops.cast(mask, "float32")
+                return ops.stack([a, ops.sum(encoder_outputs, axis=-1)], axis=-1)
+
+    dec = keras.Input(shape=(None,), dtype="int64")
+    enc = keras.Input(shape=(None,), dtype="int64")
+    embed = keras.layers.Embedding(5, 2, mask_zero=True, embeddings_initializer="ones")
+    out = Probe()(embed(dec), embed(enc))
+    return keras.Model([dec, enc], out)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_call_with_two_tensor_arguments_gets_masks_by_keras_rule(named):
+    # Keras 3 fills ``mask=`` only for a call with one tensor argument; with several, ``<argument>_mask``.
+    # onnxforge gave the decoder the first argument's padding mask, which keras.io's decoder then combined
+    # with its causal mask over the encoder's keys: other attention weights, other translations.
+    dec = np.array([[1, 2, 0], [3, 0, 0]], "int64")
+    enc = np.array([[4, 0, 0], [1, 2, 3]], "int64")
+    got = {name: LIBS[name].ops.convert_to_numpy(_mask_probe_model(lib, named)([dec, enc]))
+           for name, lib in LIBS.items()}
+    np.testing.assert_array_equal(got["onnxforge"], got["keras"])
+    if not named:
+        assert not got["keras"][..., 0].any()   # mask stayed None
+    else:
+        np.testing.assert_array_equal(got["keras"][..., 1], 2.0 * (enc != 0))
+
+
+@pytest.mark.parametrize("writer,reader", [("keras", "onnxforge"), ("onnxforge", "keras")])
+def test_pretrained_embedding_constant_matrix_round_trips_through_keras_files(tmp_path, writer, reader):
+    # keras.io "Using pre-trained word embeddings": Embedding(embeddings_initializer=Constant(matrix),
+    # trainable=False). Keras writes the matrix as a "__numpy__" object, which onnxforge's Constant took as
+    # the fill value (TypeError while loading); onnxforge wrote a plain list.
+    matrix = np.random.default_rng(0).normal(size=(6, 3))
+    src, dst = LIBS[writer], LIBS[reader]
+    inputs = src.Input(shape=(None,), dtype="int32")
+    embedding = src.layers.Embedding(6, 3, embeddings_initializer=src.initializers.Constant(matrix), trainable=False)
+    model = src.Model(inputs, src.layers.GlobalAveragePooling1D()(embedding(inputs)))
+    path = str(tmp_path / "embedding.keras")
+    model.save(path)
+    loaded = dst.models.load_model(path)
+    x = np.array([[1, 5, 2]], "int32")
+    np.testing.assert_allclose(dst.ops.convert_to_numpy(loaded(x)), src.ops.convert_to_numpy(model(x)), rtol=1e-6)
+    rebuilt = dst.layers.Embedding.from_config(loaded.layers[1].get_config())
+    rebuilt.build((None, 3))
+    np.testing.assert_allclose(dst.ops.convert_to_numpy(rebuilt.embeddings), matrix.astype("float32"), rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [2.0, np.float32(2.0), np.array(3.0), [1.0, 2.0], np.eye(2, dtype="float32")])
+def test_constant_config_matches_keras(value):
+    assert LIBS["onnxforge"].initializers.Constant(value).get_config() == \
+        LIBS["keras"].initializers.Constant(value).get_config()
