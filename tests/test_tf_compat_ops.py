@@ -235,3 +235,16 @@ def test_old_lr_argument():
 def test_linspace_rejects_a_bad_count():
     with pytest.raises(ValueError, match=r"num must be a non-negative integer. Received: num=2.5"):
         tf.linspace(0.0, 1.0, 2.5)
+
+
+@pytest.mark.parametrize("fn,shape", [("depth_to_space", (2, 3, 2, 8)), ("space_to_depth", (2, 4, 6, 3))])
+def test_sub_pixel_rearrangements_match_tensorflow(fn, shape):
+    # ESPCN-style super-resolution ends with tf.nn.depth_to_space; TensorFlow runs NCHW on GPU only, so the
+    # NCHW layout is checked as the transpose of the NHWC answer.
+    x = np.random.default_rng(1).normal(size=shape).astype("float32")
+    want = getattr(rtf.nn, fn)(x, 2).numpy()
+    np.testing.assert_array_equal(np.asarray(getattr(tf.nn, fn)(x, 2)), want)
+    nchw = getattr(tf.nn, fn)(x.transpose(0, 3, 1, 2), 2, data_format="NCHW")
+    np.testing.assert_array_equal(np.asarray(nchw), want.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="data_format must be 'NHWC' or 'NCHW'.*NCHW_VECT_C"):
+        getattr(tf.nn, fn)(x, 2, data_format="NCHW_VECT_C")

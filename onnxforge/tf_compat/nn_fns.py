@@ -1,6 +1,7 @@
 """``tf.nn``: activations with TensorFlow's parameter names (``features``, ``beta``, ``alpha``) and the
 losses and helpers custom training loops call (``softmax_cross_entropy_with_logits``,
-``sparse_softmax_cross_entropy_with_logits``, ``dropout``, ``embedding_lookup``), built from ``keras.ops``.
+``sparse_softmax_cross_entropy_with_logits``, ``dropout``, ``embedding_lookup``) and the sub-pixel
+``depth_to_space`` / ``space_to_depth``, built from ``keras.ops``.
 
 The crossentropies are ``-sum(labels * log_softmax(logits))`` per row, unclipped and unreduced, as
 TensorFlow's (a Keras loss clips probabilities and averages over the batch; these do neither).
@@ -101,6 +102,27 @@ def bias_add(value: Any, bias: Any, data_format: str | None = None, name: str | 
     return _ops.add(value, bias)
 
 
+def _tf_data_format(data_format: Any, fn: str) -> str:
+    # TensorFlow spells the layout NHWC / NCHW where keras.ops says channels_last / channels_first.
+    formats = {"NHWC": "channels_last", "NCHW": "channels_first"}
+    if data_format not in formats:
+        raise ValueError(f"tf.nn.{fn}: data_format must be 'NHWC' or 'NCHW'. Received: data_format={data_format!r}")
+    return formats[data_format]
+
+
+def depth_to_space(input: Any, block_size: int, data_format: str = "NHWC", name: str | None = None) -> Any:
+    """``tf.nn.depth_to_space``: each pixel's ``block_size**2`` channel groups spread into a
+    ``block_size x block_size`` block (the sub-pixel upscaling ESPCN-style super-resolution ends with)."""
+    return _ops.depth_to_space(_as_array(input), block_size, data_format=_tf_data_format(data_format,
+                                                                                             "depth_to_space"))
+
+
+def space_to_depth(input: Any, block_size: int, data_format: str = "NHWC", name: str | None = None) -> Any:
+    """``tf.nn.space_to_depth``: the inverse of ``depth_to_space``."""
+    return _ops.space_to_depth(_as_array(input), block_size, data_format=_tf_data_format(data_format,
+                                                                                             "space_to_depth"))
+
+
 nn = types.SimpleNamespace(
     relu=_features(_ops.relu, "relu"), relu6=_features(_ops.relu6, "relu6"), elu=_features(_ops.elu, "elu"),
     selu=_features(_ops.selu, "selu"), softplus=_features(_ops.softplus, "softplus"),
@@ -112,7 +134,8 @@ nn = types.SimpleNamespace(
     softmax=lambda logits, axis=None, name=None: _ops.softmax(logits, axis=-1 if axis is None else axis),
     log_softmax=lambda logits, axis=None, name=None: _ops.log_softmax(logits, axis=-1 if axis is None else axis),
     moments=moments, l2_normalize=l2_normalize, dropout=dropout, embedding_lookup=embedding_lookup,
-    bias_add=bias_add, sigmoid_cross_entropy_with_logits=sigmoid_cross_entropy_with_logits,
+    bias_add=bias_add, depth_to_space=depth_to_space, space_to_depth=space_to_depth,
+    sigmoid_cross_entropy_with_logits=sigmoid_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits=softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits=sparse_softmax_cross_entropy_with_logits,
 )
