@@ -391,8 +391,10 @@ _OUR_EXTRA_OBJECT_KEYS = {("Huber", "delta"), ("SparseCategoricalCrossentropy", 
 def _shared_classes(module: str) -> list[str]:
     import inspect
     ours, theirs = getattr(onnxforge, module), getattr(keras, module)
-    # Abstract bases, and LossScaleOptimizer (it needs an inner optimizer: see tests/keras_oracle).
-    abstract = {"Optimizer", "Loss", "Metric", "LossFunctionWrapper", "MeanMetricWrapper", "LossScaleOptimizer"}
+    # Abstract bases, and the wrappers that need other optimizers: LossScaleOptimizer (see tests/keras_oracle),
+    # MultiOptimizer and OptimizerMap (tests/test_multi_optimizer.py covers them, .keras round trips included).
+    abstract = {"Optimizer", "Loss", "Metric", "LossFunctionWrapper", "MeanMetricWrapper", "LossScaleOptimizer",
+                "MultiOptimizer", "OptimizerMap"}
     return sorted(f"{module}.{n}" for n in dir(ours) if inspect.isclass(getattr(ours, n))
                   and hasattr(theirs, n) and n not in abstract)
 

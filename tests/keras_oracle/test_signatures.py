@@ -45,6 +45,8 @@ ALLOWED: dict[str, dict[str, str]] = {
     **{f"optimizers.{n}": {f"default name: Keras None ours {name!r}": _OPT_NAME,
                            f"keyword-only from {arg!r} (Keras position {pos})": _OPT_KW}
        for n, (name, arg, pos) in _OPTIMIZERS.items()},
+    "optimizers.Muon": {"keyword-only from 'clipnorm' (Keras position 7)": _OPT_KW},
+    "optimizers.ScheduleFreeAdamW": {"keyword-only from 'weight_decay' (Keras position 6)": _OPT_KW},
     **{f"optimizers.schedules.{n}": {f"default name: Keras {n!r} ours None": _SCHEDULE_NAME}
        for n in ("ExponentialDecay", "InverseTimeDecay")},
     "ops.convert_to_tensor": {"missing ragged=None": "ragged tensors exist on Keras's TensorFlow backend only"},

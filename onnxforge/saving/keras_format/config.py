@@ -16,10 +16,10 @@ Nothing here runs code from a config: classes come from onnxforge, ``register_ke
 unless the caller passes ``safe_mode=False``, as Keras does.
 
 Example:
-    >>> entry = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
-    ...          "config": {"name": "d", "units": 2, "quantization_config": None, "lora_rank": None}}
+    >>> entry = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
+    ...          "config": {"name": "c", "filters": 2, "kernel_size": 3, "lora_rank": None}}
     >>> keras_config_to_onnxforge(entry)["config"]
-    {'name': 'd', 'units': 2}
+    {'name': 'c', 'filters': 2, 'kernel_size': 3}
 """
 from __future__ import annotations
 
