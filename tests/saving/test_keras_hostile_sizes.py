@@ -4,7 +4,7 @@ the layer or constant and the size, before anything big is allocated (``graph/si
 bounds hold at the loaded model's first ``predict``. Models built in code are not bounded."""
 from __future__ import annotations
 
-import copy
+import io
 import json
 import re
 import subprocess
@@ -133,3 +133,49 @@ def test_the_bounds_hold_at_the_first_predict_and_not_for_models_built_in_code(t
         loaded.predict(x, verbose=0)
     built = of.Sequential([L.Input((3,)), L.RepeatVector(10**9)])      # in code: Keras's own behaviour
     assert built.output_shape == (None, 10**9, 3)
+
+
+def test_a_gzip_bomb_of_datasets_just_under_the_per_dataset_bound_is_refused(tmp_path):
+    # Each dataset inflates ~500x (under the 1000x shape-bomb bound) and the config claims them: without a
+    # bound on the total, a file of a few hundred KB made the model allocate and decompress 1000x its size.
+    import h5py
+
+    n = 2**23                                 # 32 MiB per dataset, two datasets
+    config, _ = _saved(tmp_path, of.Sequential([L.Input((1,)), L.Dense(2, name="d")]), "gz")
+    config["config"]["layers"][1]["config"]["units"] = n
+    config["config"]["layers"][1].pop("build_config", None)
+    block = np.zeros(2**20, np.float32)
+    block[::300] = 1.0                        # compresses a few hundred times, not a thousand
+
+    def weights(f):
+        g = f.create_group("layers/dense/vars")
+        for key, shape in (("0", (1, n)), ("1", (n,))):
+            ds = g.create_dataset(key, shape=shape, dtype="f4", chunks=shape[:-1] + (2**20,), compression="gzip")
+            for k in range(0, n, 2**20):
+                ds[..., k:k + 2**20] = block
+        declared = 4 * n
+        assert 100 < declared / ds.id.get_storage_size() < 1000
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        weights(f)
+    path = tmp_path / "gz.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("model.weights.h5", buffer.getvalue())
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(KerasFileError, match=r"declare 67108864 bytes but store only \d+ .*decompression bomb"):
+        of.load_model(path)
+    # Real weights that the user compressed still load.
+    real = of.Sequential([L.Input((512,)), L.Dense(1024, name="d")])
+    real_config, _ = _saved(tmp_path, real, "real")
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        for key, w in enumerate(real.get_weights()):
+            g.create_dataset(str(key), data=w, compression="gzip")
+    again = tmp_path / "real_gz.keras"
+    with zipfile.ZipFile(again, "w") as zf:
+        zf.writestr("config.json", json.dumps(real_config))
+        zf.writestr("model.weights.h5", buffer.getvalue())
+    np.testing.assert_array_equal(of.load_model(again).get_weights()[0], real.get_weights()[0])
