@@ -13,6 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .._version import __version__
+from . import size_limits
 from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
 from .shape_inference import fill_output_types, run_shape_inference, type_of
 from .value import Shape, Value, np_dtype, onnx_dtype
@@ -99,20 +100,18 @@ class GraphBuilder:
         self._taken: set[str] = set()
         self._counter = itertools.count()
         self._consts: dict[tuple, Value] = {}
-        #: ``(op type, element type)`` of ops emitted in float32 between Casts (see ``NO_FLOAT64_KERNEL``).
+        self._const_bytes = 0   # bounded by size_limits while a loaded file's model is built
+        #: ``(op type, element type)`` of ops emitted in float32 between Casts (``NO_FLOAT64_KERNEL``).
         self.float32_fallbacks: list[tuple[str, int]] = []
-        # Constant nodes by output name, so ``constant_value`` is a lookup rather than a scan of every node
-        # (rules ask for it once or more per node: a scan made differentiating big graphs quadratic).
+        # Constant nodes by output name: rules ask constant_value per node, and a scan made autodiff quadratic.
         self._constant_nodes: dict[str, onnx.NodeProto] = {}
-        #: Boundary output name -> its custom-gradient region (``autodiff/custom.py``): filled by
-        #: ``custom_gradient`` functions traced into this graph, read by the autodiff engine.
+        #: Boundary output name -> custom-gradient region (``autodiff/custom.py``), read by the autodiff engine.
         self.custom_gradients: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- naming
     def fresh(self, hint: str = "v") -> str:
         """A name not used yet in this builder, derived from ``hint``."""
-        base = f"{self.prefix}{hint}"
-        name = base
+        name = base = f"{self.prefix}{hint}"
         while name in self._taken:
             name = f"{base}_{next(self._counter)}"
         self._taken.add(name)
@@ -154,6 +153,7 @@ class GraphBuilder:
         return np.asarray(helper.get_attribute_value(attr))
 
     def _record(self, name: str, dtype: int | None, shape: Shape, sequence: bool = False) -> Value:
+        size_limits.check_value(shape, dtype, name)     # a no-op unless a loaded file's model is built
         value = Value(name, dtype, shape, self, sequence=sequence)
         self.values[name] = value
         return value
@@ -206,9 +206,12 @@ class GraphBuilder:
         array = np.asarray(value, dtype=dtype)
         if array.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
             array = array.astype(np.float32)  # Python floats default to float32, like Keras
+        size_limits.check_constant(array.shape, array.itemsize, f"a graph constant of {array.dtype}")  # pre-copy
         key = (array.dtype.str, array.shape, array.tobytes())
         cached = self._consts.get(key)
         if cached is None:
+            self._const_bytes = size_limits.charge_graph(self._const_bytes + array.nbytes, len(self.nodes),
+                                                         "a constant")
             cached = self._store(self.fresh("const"), array)
             self._consts[key] = cached
         return cached
@@ -260,6 +263,7 @@ class GraphBuilder:
             out_names = [self.reserve(n) if n else "" for n in outputs]
         node = helper.make_node(op_type, input_names, out_names, name=self.fresh(f"n_{op_type}"), **attrs)
         self.nodes.append(node)
+        size_limits.charge_nodes(len(self.nodes), self._const_bytes, op_type)   # loops unrolled over a config's sizes
         self._index(node)
         out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
         sequence = op_type in SEQUENCE_OPS or (op_type == "Identity" and like is not None and like.is_sequence)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ..graph.size_limits import check_tensor
 from ..graph.value import np_dtype
 from ..backend_config import floatx
 
@@ -80,6 +81,13 @@ class KerasHistory(NamedTuple):
     layer: Any
     node_index: int
     tensor_index: int
+
+
+def _itemsize(dtype: Any) -> int:
+    try:
+        return int(np.dtype(dtype).itemsize)
+    except TypeError:      # strings, bfloat16 names numpy lacks
+        return 4
 
 
 class KerasTensor:
@@ -254,6 +262,8 @@ class Node:
         self.outputs = outputs
         self.input_tensors = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         self.output_tensors = [t for t in flatten(outputs) if isinstance(t, KerasTensor)]
+        for t in self.output_tensors:    # a loaded config's sizes (RepeatVector(10**9)) stop here, before a run
+            check_tensor(t.shape, _itemsize(t.dtype), f"layer {getattr(layer, 'name', '?')!r}'s output")
         self.is_input = not self.input_tensors
         index = len(layer._inbound_nodes)
         layer._inbound_nodes.append(self)

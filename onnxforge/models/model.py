@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Value, unique_name
+from ..graph.size_limits import size_limits
 from ..layers import auto_config
 from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
 from ..layers.input_layer import InputLayer
@@ -351,10 +352,11 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if self._graph is not None and len(inputs) != len(self._graph.inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self._graph.inputs)} input(s) "
                              f"({self.input_names}), but trace() received {len(inputs)}.")
-        if self._graph is None and isinstance(self._input_specs, dict):
-            out = self(pack_as(self._input_specs, inputs), training=training)
-        else:
-            out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
+        with size_limits(getattr(self, "_size_limits", None)):   # set by loaders of untrusted files
+            if self._graph is None and isinstance(self._input_specs, dict):
+                out = self(pack_as(self._input_specs, inputs), training=training)
+            else:
+                out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
         return [v for v in flatten(out) if isinstance(v, Value)]
 
     def _count_flops(self, input_shapes: list, output_shapes: list) -> int | None:

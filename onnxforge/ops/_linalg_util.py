@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ..graph.size_limits import check_constant
 import onnx
 
 from ..backend_config import floatx
@@ -120,6 +122,7 @@ def lower_symmetric(a: Value) -> Value:
 
     n = a.shape[-1]
     strict = const(a, np.tril(np.ones((n, n)), -1))
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     diag = const(a, np.eye(n))
     low = a * strict
     filled = low + transpose(low) + a * diag
@@ -129,6 +132,7 @@ def lower_symmetric(a: Value) -> Value:
 
 def identities(a: Value, n: int) -> Value:
     """``(B, n, n)`` identity matrices, one per matrix of ``a`` ``(B, ., .)``."""
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     return cols(rows_of(a, 0, 1), 0, 1) * 0.0 + const(a, np.eye(n))
 
 
@@ -152,6 +156,7 @@ def householder_qr(a: Value, m: int, n: int) -> tuple[Value, Value]:
         vt = transpose(v)
         a = a - (v * scale) @ (vt @ a)
         reflect = (v * scale) @ vt
+        check_constant((m, m), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
         q = const(a, np.eye(m)) - reflect if q is None else q - (q @ v) @ (vt * scale)
     if q is None:
         q = identities(a, m)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.size_limits import check_constant
+
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value
 from ._arrays_util import emit
@@ -127,6 +129,7 @@ def inv(x: Any) -> Value:
     v = _float(x)
     b = v.builder
     n = v.shape[-1]
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     eye = as_value(np.eye(n, dtype=np.float32), b, like=v)
     rhs = emit(b, "Add", [emit(b, "Mul", [v, as_value(0.0, b, like=v)]), eye])   # eye broadcast to the batch
     return _gauss_jordan(v, rhs)

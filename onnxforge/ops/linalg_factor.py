@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.size_limits import check_constant
+
 from ..graph import Value
 from ._arrays_util import INT32, INT64, emit
 from ._linalg_util import (cols, const, eager_or_none, flatten_batch, float_matrix, householder_qr, lower_symmetric,
@@ -137,6 +139,7 @@ def solve_triangular(a: Any, b: Any, lower: bool = False) -> Value:
 def _cholesky_inverse(x: Any, upper: bool) -> Value:
     f, back = float_matrix(x, "cholesky_inverse", square=True, limit=MAX_FACTOR_SIZE)
     n = f.shape[-1]
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     eye = emit(f.builder, "Expand", [const(f, np.eye(n)), emit(f.builder, "Shape", [f])])
     inv = _triangular(f, eye, lower=not upper)
     return _back(inv @ transpose(inv) if upper else transpose(inv) @ inv, back)

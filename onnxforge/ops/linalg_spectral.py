@@ -28,6 +28,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from ..graph.size_limits import check_constant
 import onnx
 
 from ..graph import Value, np_dtype
@@ -70,6 +72,7 @@ class _Rotations:
         self.pq = b.const(np.array([p * n + q for p, q in pairs], np.int64))
         place_c = np.zeros((len(pairs), n * n))
         place_s = np.zeros((len(pairs), n * n))
+        check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
         fixed = np.eye(n)
         for k, (p, q) in enumerate(pairs):
             place_c[k, [p * n + p, q * n + q]] = 1.0
@@ -111,6 +114,7 @@ def _jacobi(a: Value, one_sided: bool) -> tuple[Value, Value]:
 
 
 def _diagonal(a: Value, n: int) -> Value:
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     return emit(a.builder, "ReduceSum", [a * const(a, np.eye(n)), int_const(a.builder, [-1])], keepdims=0)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..._version import __version__
 from ...layers.serialization import deserialize, serialize
+from ...graph.size_limits import size_limits
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from ...layers.safe_mode import safe_mode_override
@@ -207,8 +208,10 @@ def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, s
     with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"):
         converted = keras_config_to_onnxforge({k: v for k, v in entry.items() if k != "compile_config"}, custom)
     with Stage(path, _CONFIG, "config.json does not describe a model onnxforge can build"), \
-            weight_budget(stored, f"'{path}'"):
-        return deserialize(converted, custom)
+            weight_budget(stored, f"'{path}'"), size_limits(f"'{path}'") as limits:
+        model = deserialize(converted, custom)
+    model._size_limits = limits     # its later traces (the first predict) keep the bounds
+    return model
 
 
 def refuse_lambdas(entry: Any, safe_mode: bool, path: Path, key: str) -> None:

@@ -34,6 +34,8 @@ from .layout import Saveable, StateRef
 from .stores import overrides, own_entries, run_load_hooks
 
 _NUMERIC_KINDS = "biuf"
+#: The most the weight datasets may expand over what they store, together (see ``stored_shapes``).
+_MAX_TOTAL_RATIO = 100
 
 
 def require_h5py(what: str) -> Any:
@@ -154,9 +156,13 @@ class H5Reader:
         """Shapes of the datasets below ``under`` (not below the top-level groups in ``skip``) that really
         store their data: a dataset declaring more than a thousand times the bytes it stores (and over
         1 MiB) is a shape bomb and does not count. The loader lets the rebuilt model create only weights of
-        these shapes (``onnxforge.layers.allocation``)."""
+        these shapes (``onnxforge.layers.allocation``). Together the counted datasets may declare at most
+        ``_MAX_TOTAL_RATIO`` times what they store (plus 16 MiB): Keras stores weights uncompressed, and
+        even compressed real weights shrink a few times, while a gzip bomb of many datasets just under the
+        per-dataset bound would make the model allocate and decompress a thousand times the file."""
         root = self.group(under) if under else self.file
         shapes: list[tuple[int, ...]] = []
+        totals = [0, 0]    # declared, stored bytes of the counted datasets
         if root is None:
             return shapes
 
@@ -164,8 +170,11 @@ class H5Reader:
             if not isinstance(obj, self.h5py.Dataset) or name.split("/")[0] in skip:
                 return
             declared = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
-            if declared > 2**20 and declared > 1000 * obj.id.get_storage_size():
+            stored = obj.id.get_storage_size()
+            if declared > 2**20 and declared > 1000 * stored:
                 return
+            totals[0] += declared
+            totals[1] += stored
             shapes.append(tuple(int(d) for d in obj.shape))
 
         try:
@@ -173,6 +182,10 @@ class H5Reader:
         except (OSError, RuntimeError, TypeError, ValueError) as e:   # a corrupt object header or B-tree
             raise KerasFileError(self.path, f"the HDF5 file cannot be walked ({type(e).__name__}: {e})",
                                  key=under or "/") from None
+        if totals[0] > _MAX_TOTAL_RATIO * totals[1] + 2**24:
+            raise KerasFileError(self.path, f"its weight datasets declare {totals[0]} bytes but store only "
+                                 f"{totals[1]} (compressed over {_MAX_TOTAL_RATIO}x): a potential decompression "
+                                 "bomb; refusing it before anything is decompressed", key=under or "/")
         return shapes
 
     # -------------------------------------------------------------- whole models

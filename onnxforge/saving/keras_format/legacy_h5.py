@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ...layers.serialization import deserialize, serialize
+from ...graph.size_limits import size_limits
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from ...layers.safe_mode import safe_mode_override
@@ -288,8 +289,9 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
         with Stage(path, "model_weights", "the weights cannot be read"):
             stored = reader.stored_shapes("model_weights")
         with Stage(path, "model_config", "model_config does not describe a model onnxforge can build"), \
-                weight_budget(stored, f"'{path}'"):
+                weight_budget(stored, f"'{path}'"), size_limits(f"'{path}'") as limits:
             model = deserialize(converted, custom)
+        model._size_limits = limits     # its later traces (the first predict) keep the bounds
         weights = reader.group("model_weights")
         if weights is None:
             raise KerasFileError(path, "the file has no 'model_weights' group", key="model_weights")
