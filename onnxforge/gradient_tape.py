@@ -44,6 +44,7 @@ from .graph import FLOAT_TYPES, GraphBuilder, Value
 from .tracing import TraceContext, current_trace
 from .variables import Variable
 from .eager import tape as eager_tape
+from .eager.tape_sources import reroot
 from .eager_tensor import as_eager
 
 
@@ -234,6 +235,9 @@ class GradientTape:
         values = [self._source_value(s) for s in flat_sources]
 
         nodes = self._recorded(b)
+        graph_sources = [v.name for s, v in zip(flat_sources, values) if isinstance(s, Value) and v is not None]
+        if graph_sources:
+            nodes = _reroot_recorded(b, nodes, graph_sources)
         wrt = [v.name for v in values if v is not None and (v.dtype is None or v.dtype in FLOAT_TYPES)]
         walked = opaque(b, nodes)   # a custom_gradient region connects its inputs to its outputs as one node
         reached, _ = _forward_reach(b, walked, wrt)
@@ -341,6 +345,43 @@ class GradientTape:
         full = np.asarray(full).reshape(batch, -1, batch, int(np.prod(s_shape[1:], dtype=np.int64)))
         diagonal = np.stack([full[b, :, b, :] for b in range(batch)])
         return as_eager(diagonal.reshape((batch, *t_shape[1:], *s_shape[1:])))
+
+
+def _reroot_recorded(b: GraphBuilder, nodes: list[onnx.NodeProto], sources: list[str]) -> list[onnx.NodeProto]:
+    """The recorded ``nodes`` as the tape differentiates them when a source is a model's intermediate output.
+
+    Grad-CAM's ``Model(inputs, [last_conv.output, model.output])`` returns the conv output through a layout
+    ``Transpose`` (or an ``Identity``) that nothing downstream reads, so the gradient through it would be
+    ``None`` where TensorFlow's is the gradient of everything after the layer (``eager/tape_sources.py``
+    explains it). The forward graph stays as traced: copies of the recorded nodes read the value recomputed
+    from the source, and the few nodes recomputing it are appended to ``b`` for the gradient nodes to read.
+    """
+    copies = []
+    for node in nodes:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copies.append(copy)
+    ordered = reroot(copies, sources)
+    if len(ordered) == len(copies):
+        return nodes
+    kept = {id(c) for c in copies}
+    renamed: dict[str, str] = {}
+    start = len(b.nodes)
+    for node in ordered:
+        if id(node) in kept:
+            continue
+        attrs = {a.name: list(a.ints) for a in node.attribute}   # reroot makes Identity or Transpose(perm)
+        made = b.op(node.op_type, [b.value(renamed.get(node.input[0], node.input[0]))], **attrs)
+        renamed[node.output[0]] = made.name
+    fill_shapes(b, start)
+    emitted = iter(b.nodes[start:])
+    out = []
+    for node in ordered:
+        node = node if id(node) in kept else next(emitted)
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+        out.append(node)
+    return out
 
 
 def _differentiate(b: GraphBuilder, nodes: list[onnx.NodeProto], targets: list[Value], wrt: list[str],

@@ -102,6 +102,18 @@ def _signature(tree: Any) -> Any:
     return repr(map_structure(lambda x: type(x).__name__, tree)), tuple(leaf(x) for x in _leaves(tree))
 
 
+def _python_result(value: Any) -> Any:
+    """A returned Python leaf as TensorFlow hands it back: numbers and booleans become tensors (``return 3``
+    gives an int32 scalar, ``return 0.5`` a float32 one), ``None`` and other objects come back as they are."""
+    if isinstance(value, (bool, np.generic)):
+        return as_eager(np.asarray(value))
+    if isinstance(value, int):
+        return as_eager(np.asarray(value, np.int32 if -2 ** 31 <= value < 2 ** 31 else np.int64))
+    if isinstance(value, float):
+        return as_eager(np.asarray(value, np.float32))
+    return value
+
+
 class _Traced:
     """One traced signature: its step (program, runner, optimizers, trackers) and the output template."""
 
@@ -184,6 +196,10 @@ class CompiledFunction:
     def _run(self, traced: _Traced, arrays: list[np.ndarray], originals: list[Any]) -> Any:
         step = traced.step
         runner = step.runner
+        # A function that returns no tensor and changes no Variable (``return None``, only a ``print``) has
+        # an empty program, which onnxruntime refuses to load; TensorFlow just returns the Python values.
+        if not runner.outputs and not runner.state:
+            return map_structure(lambda slot: _python_result(slot.payload), traced.template)
         # Inside an eager GradientTape a function without an optimizer is one more recorded run: the tape
         # differentiates through its program like through any eager call's.
         recordings = [] if step.learning_rates else wants_record(originals, [var for var, _ in runner.params])
@@ -198,7 +214,7 @@ class CompiledFunction:
                 return out
             if slot.kind == "result":
                 return traced.results[slot.payload].result()
-            return slot.payload
+            return _python_result(slot.payload)
 
         out = map_structure(fill, traced.template)
         if recordings:

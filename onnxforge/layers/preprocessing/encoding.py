@@ -25,8 +25,9 @@ _MODES = ("one_hot", "multi_hot", "count")
 
 def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Value:
     """Keras's ``encode_categorical_inputs`` for integer ``indices``: ``one_hot`` adds a ``depth`` axis
-    (replacing a trailing axis of 1), ``multi_hot`` / ``count`` reduce the second axis (a rank-1 input is one
-    token per example). Values outside ``[0, depth)`` encode to zeros."""
+    (replacing a trailing axis of 1; a rank-1 input is one token per example), ``multi_hot`` / ``count``
+    reduce the second axis (a rank-1 input is one example: Keras gives one ``(depth,)`` vector for it,
+    eagerly and in a model). Values outside ``[0, depth)`` encode to zeros."""
     b = indices.builder
     if mode == "int":
         return indices
@@ -34,6 +35,10 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
     if x.dtype != onnx.TensorProto.INT64:
         x = b.op("Cast", [x], to=onnx.TensorProto.INT64, shape=x.shape)
     rank = len(x.shape)
+    if rank == 1 and mode != "one_hot":
+        hot = b.op("Cast", [b.op("Equal", [b.op("Unsqueeze", [x, _ops.ints(b, [1])]),
+                                           _ops.ints(b, list(range(depth)))])], to=dtype)
+        return _ops.reduce("ReduceMax" if mode == "multi_hot" else "ReduceSum", hot, [0], keepdims=False)
     if rank == 1:
         # The shape is annotated so the one_hot test below sees the trailing 1 and squeezes it back:
         # Keras one-hot encodes a rank-1 input to (N, depth), as it does an (N, 1) one.
@@ -53,7 +58,7 @@ def _encoded_shape(input_shape: tuple, mode: str, depth: int) -> tuple:
     if mode == "int":
         return tuple(input_shape)
     if len(input_shape) == 1:
-        return (input_shape[0], depth)
+        return (input_shape[0], depth) if mode == "one_hot" else (depth,)
     if mode == "one_hot":
         return (*input_shape[:-1], depth) if input_shape[-1] == 1 else (*input_shape, depth)
     return (input_shape[0], *input_shape[2:], depth)

@@ -71,9 +71,8 @@ class _IndexLookup(Layer):
         self.sparse, self.pad_to_max_tokens = False, bool(pad_to_max_tokens)
         self.vocabulary_dtype, self.oov_method, self.salt = vocabulary_dtype, oov_method, salt
         self.input_vocabulary = None if isinstance(vocabulary, str) else vocabulary
-        if isinstance(vocabulary, str):
-            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: vocabulary files are not supported; pass "
-                                      "the tokens as a list.")
+        if isinstance(vocabulary, str):   # a file; Keras's config then has no vocabulary (the assets hold it)
+            vocabulary = self._read_vocabulary_file(vocabulary)
         self.input_idf_weights = idf_weights
         self._tokens: list = []
         self._idf: np.ndarray | None = None
@@ -84,6 +83,27 @@ class _IndexLookup(Layer):
             raise ValueError("`idf_weights` should only be set together with `vocabulary`.")
 
     # ------------------------------------------------------------------ vocabulary
+    def _read_vocabulary_file(self, path: str) -> list:
+        """The tokens of a vocabulary file, one a line, refused where Keras's file table refuses them."""
+        if self.output_mode == "tf_idf":
+            raise ValueError("output_mode `'tf_idf'` does not support loading a vocabulary from file. Received: "
+                             f"vocabulary={path!r}")
+        if not os.path.isfile(path):
+            raise ValueError(f"Vocabulary file {path} does not exist.")
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        if lines and lines[-1] == "":
+            lines.pop()
+        if "" in lines:
+            raise ValueError(f"Invalid content in {path}: empty line found at position {lines.index('')}.")
+        if self._is_string:
+            return lines
+        try:
+            return [int(line) for line in lines]
+        except ValueError:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the vocabulary file {path} has a line that is "
+                             "not an integer.") from None
+
     def _oov_start_index(self) -> int:
         return 1 if self.mask_token is not None and self.output_mode == "int" else 0
 

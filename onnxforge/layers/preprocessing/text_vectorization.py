@@ -8,11 +8,13 @@
   call ``tf.strings.lower`` / ``regex_replace`` / ``join`` (``ops.strings``) on the string tensor;
 * ``split="whitespace"``: ``StringSplit`` (runs of whitespace), padded with empty strings, which the
   lookup maps to the mask index 0;
+* ``ngrams``: each window of tokens joined with a space (``StringConcat`` of shifted slices,
+  ``text_ngrams.py``), widths one after another as ``tf.strings.ngrams`` gives them;
 * the lookup is a ``StringLookup`` with ``mask_token=""`` (Keras's), then ``output_sequence_length``
   truncates or zero-pads.
 
-``split="character"``, ``ngrams`` and callable split functions have no standard-op formulation and are
-refused with a clear error.
+``split="character"`` and callable split functions have no standard-op formulation (ONNX splits strings
+on a delimiter only and has no substring operator) and are refused with a clear error.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from ...keras_objects import get_registered_name, get_registered_object
 from ...ops import strings as _strings
 from .adapt_data import batches
 from .lookup import StringLookup
+from .text_ngrams import compact_ids, ngram_rows, ngram_tokens, ngram_widths
 
 #: The characters Keras's default standardization strips (its regex ``[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']``).
 PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
@@ -73,6 +76,7 @@ class TextVectorization(Layer):
         standardize: ``"lower_and_strip_punctuation"`` (default), ``"lower"``, ``"strip_punctuation"``, ``None``,
             or a function of a string tensor written with ``tf.strings`` ops (traced into the graph).
         split: ``"whitespace"`` (default) or ``None`` (each input is one token).
+        ngrams: ``None``, an int ``n`` (token n-grams of widths 1 to ``n``) or a tuple of widths.
         output_mode: ``"int"``, ``"multi_hot"``, ``"count"`` or ``"tf_idf"``.
         output_sequence_length: ``"int"`` outputs are truncated or padded with 0 to this length.
         vocabulary / idf_weights / pad_to_max_tokens: as ``StringLookup``.
@@ -100,10 +104,8 @@ class TextVectorization(Layer):
         if split not in (None, "whitespace"):
             raise NotImplementedError(
                 f"TextVectorization {self.name!r}: split={split!r} cannot be written in standard ONNX operators "
-                "(ONNX splits strings on a delimiter only); use 'whitespace' or None.")
-        if ngrams is not None:
-            raise NotImplementedError(f"TextVectorization {self.name!r}: ngrams are not supported by onnxforge. "
-                                      f"Received: ngrams={ngrams!r}")
+                "(ONNX splits strings on a delimiter only and has no substring operator); use 'whitespace' or None.")
+        self._ngrams_arg, self._ngrams = ngrams, ngram_widths(ngrams, repr(self.name))
         if output_mode not in ("int", "multi_hot", "count", "tf_idf"):
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of ('int', 'multi_hot', "
                              f"'count', 'tf_idf'). Received: output_mode={output_mode}")
@@ -155,7 +157,7 @@ class TextVectorization(Layer):
         for t in texts.reshape(-1):
             text = _standardize_text(t.decode("utf-8") if isinstance(t, bytes) else str(t), mode)
             rows.append(text.split() if self._split == "whitespace" else [text])
-        return rows
+        return rows if self._ngrams is None else ngram_rows(rows, self._ngrams)
 
     def adapt(self, data: Any, batch_size: int | None = None, steps: int | None = None) -> None:
         """Learn the vocabulary (and tf-idf weights) from ``data``: strings, an array of them or batches."""
@@ -194,7 +196,13 @@ class TextVectorization(Layer):
             tokens.dtype, tokens.shape = _STRING, (x.shape[0], None)
         else:
             tokens = x
+        if self._ngrams is not None:
+            tokens = ngram_tokens(tokens, self._ngrams, padded=self._split is not None)
         ids = self._lookup_layer(tokens)
+        several_widths = self._ngrams is not None and len(self._ngrams) > 1
+        if several_widths and self._split is not None and self._output_mode == "int":
+            # Each width's padding sits after its own n-grams: Keras's rows are dense, padding last.
+            ids = compact_ids(ids)
         if self._output_mode != "int" or self._output_sequence_length is None:
             return ids
         n = self._output_sequence_length
@@ -216,6 +224,13 @@ class TextVectorization(Layer):
     def _count_flops(self, input_shapes, output_shapes):
         return None
 
+    @classmethod
+    def from_config(cls, config: dict) -> TextVectorization:
+        config = dict(config)
+        if isinstance(config.get("ngrams"), list):   # JSON has no tuples
+            config["ngrams"] = tuple(config["ngrams"])
+        return super().from_config(config)
+
     def get_config(self):
         lookup = self._lookup_layer.get_config()
         standardize = self._standardize
@@ -223,7 +238,7 @@ class TextVectorization(Layer):
             standardize = {"module": "builtins", "class_name": "function",
                            "config": get_registered_name(standardize), "registered_name": "function"}
         return {**super().get_config(), "max_tokens": self._max_tokens, "standardize": standardize,
-                "split": self._split, "ngrams": None, "output_mode": self._output_mode,
+                "split": self._split, "ngrams": self._ngrams_arg, "output_mode": self._output_mode,
                 "output_sequence_length": self._output_sequence_length, "pad_to_max_tokens": self._pad_to_max_tokens,
                 "sparse": False, "ragged": False, "vocabulary": lookup["vocabulary"],
                 "idf_weights": lookup["idf_weights"], "encoding": self._encoding,

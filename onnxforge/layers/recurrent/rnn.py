@@ -31,7 +31,7 @@ from ._scan import scan
 from .cells import _RecurrentCell
 from .fused import fusable, fused_forward
 from .stacked import StackedRNNCells, deserialize_cell, serialize_cell
-from .masking import get_keras_mask, set_keras_mask
+from .masking import set_keras_mask
 
 
 def _as_list(x: Any) -> list:
@@ -88,8 +88,10 @@ class RNN(Layer):
     Call arguments:
         sequences: ``(batch, time, features)``.
         initial_state: a list of state tensors (``[h]``, or ``[h, c]`` for LSTM); zeros by default.
-        mask: bool ``(batch, time)``; ``False`` marks a step to skip. Defaults to the mask attached to
-            ``sequences`` by an upstream ``Masking`` / ``Embedding(mask_zero=True)`` (see ``masking``).
+        mask: bool ``(batch, time)``; ``False`` marks a step to skip. Calling the layer passes the mask
+            attached to ``sequences`` by an upstream ``Masking`` / ``Embedding(mask_zero=True)`` (see
+            ``masking``) unless ``initial_state`` tensors are given too (Keras 3's rule for calls with
+            several tensor arguments): then the steps run unmasked unless ``mask=`` is passed.
         training: enables ``dropout`` / ``recurrent_dropout`` of the cell.
 
     Attributes:
@@ -273,8 +275,8 @@ class RNN(Layer):
     def call(self, sequences, initial_state=None, mask=None, training=False):
         x = sequences
         self._check_sequences(x)
-        if mask is None:
-            mask = get_keras_mask(x)
+        # Only the mask Keras passes is used: a call with ``initial_state`` tensors has two tensor arguments,
+        # so Keras 3 passes no ``mask=`` and the steps run unmasked although ``sequences`` carries one.
         mask = self._check_mask(mask, x)
         states0 = self._initial_states(x, initial_state)
         if states0 is None and self.stateful:

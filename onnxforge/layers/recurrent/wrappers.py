@@ -144,8 +144,7 @@ class Bidirectional(Layer):
         kwargs: dict[str, Any] = {}
         if training is not None:
             kwargs["training"] = training
-        if mask is None:
-            mask = get_keras_mask(sequences)
+        # As RNN.call: no mask= (``initial_state`` given) means unmasked, even if ``sequences`` carries one.
         if mask is not None:
             kwargs["mask"] = mask
         f_state = b_state = None

@@ -1,0 +1,98 @@
+"""``TextVectorization(ngrams=...)`` compared with Keras 3's own layer (torch backend; its text layers run on
+TensorFlow): the adapted vocabulary, every output mode, ``output_sequence_length``, a given vocabulary,
+``split=None`` and the ``.keras`` round trip both ways. Before, ``ngrams`` raised NotImplementedError."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.keras_oracle.common import fkeras, keras
+
+pytest.importorskip("tensorflow")
+
+CORPUS = ["The cat sat on the mat.", "the dog ate my homework!", "A cat, a dog; a bird?", "sat  sat sat",
+          "Ünïcode CAFÉ café"]
+TEXT = np.array(["the cat ate the bird", "unknown words here. the", "", "dog", "CAFÉ, a mat!"])
+
+
+def _both(**kwargs):
+    """The same layer in Keras and onnxforge, adapted on ``CORPUS`` unless a vocabulary is given."""
+    layers = []
+    for api in (keras, fkeras):
+        layer = api.layers.TextVectorization(**kwargs)
+        if "vocabulary" not in kwargs:
+            layer.adapt(CORPUS)
+        layers.append(layer)
+    return layers
+
+
+def _assert_same(want_layer, got_layer, text=TEXT):
+    assert [str(t) for t in got_layer.get_vocabulary()] == [str(t) for t in want_layer.get_vocabulary()]
+    want = keras.ops.convert_to_numpy(want_layer(text))
+    got = np.asarray(got_layer(text))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("output_mode", ["int", "multi_hot", "count", "tf_idf"])
+@pytest.mark.parametrize("ngrams", [2, 3, (2,), (1, 3), (2, 3)])
+def test_ngrams_match_keras(ngrams, output_mode):
+    _assert_same(*_both(ngrams=ngrams, output_mode=output_mode))
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"ngrams": 2, "output_sequence_length": 5},
+    {"ngrams": 3, "output_sequence_length": 20, "standardize": "lower"},
+    {"ngrams": 2, "max_tokens": 10},
+    {"ngrams": 2, "standardize": None},
+    {"ngrams": 2, "split": None},
+    {"ngrams": (1, 2), "vocabulary": ["the cat", "cat", "the", "a dog"]},
+    {"ngrams": 2, "output_mode": "multi_hot", "max_tokens": 12, "pad_to_max_tokens": True},
+])
+def test_ngram_options_match_keras(kwargs):
+    _assert_same(*_both(**kwargs))
+
+
+def test_ngrams_without_split_on_rank_2_inputs_match_keras():
+    """A ``(batch, 1)`` column without a split has one token per row: only width 1 gives n-grams."""
+    _assert_same(*_both(ngrams=2, split=None), text=TEXT[:, None])
+
+
+def test_ngrams_in_a_model_pass_the_checker(tmp_path):
+    layer = fkeras.layers.TextVectorization(ngrams=3)
+    layer.adapt(CORPUS)
+    inputs = fkeras.Input((1,), dtype="string")
+    model = fkeras.Model(inputs, layer(inputs))
+    model.export(tmp_path / "m.onnx")
+    proto = onnx.load(tmp_path / "m.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    assert {op.domain for op in proto.opset_import} <= {"", "ai.onnx"}
+    want = keras.layers.TextVectorization(ngrams=3)
+    want.adapt(CORPUS)
+    np.testing.assert_array_equal(model.predict(TEXT[:, None], verbose=0),
+                                  keras.ops.convert_to_numpy(want(TEXT)))
+
+
+def test_keras_file_round_trip_both_ways(tmp_path):
+    want, got = _both(ngrams=(1, 3), output_mode="tf_idf")
+    models = []
+    for api, layer in ((keras, want), (fkeras, got)):
+        inputs = api.Input((1,), dtype="string")
+        models.append(api.Model(inputs, layer(inputs)))
+    keras_path, ours_path = tmp_path / "keras.keras", tmp_path / "ours.keras"
+    models[0].save(keras_path)
+    models[1].save(ours_path)
+    expected = keras.ops.convert_to_numpy(want(TEXT))
+    for path in (keras_path, ours_path):
+        again = fkeras.models.load_model(path)
+        np.testing.assert_allclose(again.predict(TEXT[:, None], verbose=0), expected, rtol=1e-6)
+    theirs = keras.models.load_model(ours_path).layers[-1]
+    assert theirs.get_config()["ngrams"] == (1, 3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(TEXT)), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("ngrams", [0, -1, (0, 2), (), [1, 2], 2.0, "2", True])
+def test_bad_ngrams_are_refused(ngrams):
+    with pytest.raises(ValueError, match="ngrams"):
+        fkeras.layers.TextVectorization(ngrams=ngrams)
