@@ -98,7 +98,10 @@ class EagerTensor(np.ndarray):
             out = hook(self, index)
             if out is not NotImplemented:
                 return out
-        return super().__getitem__(index)
+        # ``t[0, 0]`` stays a tensor (``.numpy()`` works) as in TensorFlow and Keras; numpy would hand back a
+        # bare scalar.
+        item = super().__getitem__(index)
+        return _wrap(item) if isinstance(item, np.generic) else item
 
     def numpy(self) -> np.ndarray:
         """The values as a plain ``numpy.ndarray`` (a view, no copy)."""

@@ -91,6 +91,7 @@ class GradientTape:
         self._end: int | None = None
         self._paused: list[list[int]] = []
         self._used = False
+        self._watched_uids: set[int] = set()   # Variables watch-ed in a traced step
         self._values_at_exit: dict[int, Value] = {}
 
     # ------------------------------------------------------------------------------------ recording
@@ -126,6 +127,32 @@ class GradientTape:
                 self._recording.watch(leaf)
             elif not isinstance(leaf, (Value, Variable)):
                 raise TypeError(f"GradientTape.watch expects graph tensors or Variables. Received: {leaf!r}")
+            elif isinstance(leaf, Variable):
+                self._watched_uids.add(leaf.uid)
+
+    def watched_variables(self) -> tuple[Variable, ...]:
+        """The Variables this tape watches: those ``watch``-ed and, unless ``watch_accessed_variables=False``,
+        the trainable ones read while it recorded (TensorFlow's ``tape.watched_variables()``).
+
+        Example:
+            >>> import onnxforge as tf
+            >>> w, frozen = tf.Variable(2.0, name="w"), tf.Variable(1.0, name="frozen", trainable=False)
+            >>> with tf.GradientTape() as tape:
+            ...     y = w * frozen
+            >>> [v.name for v in tape.watched_variables()]
+            ['w']
+        """
+        if self._eager("watched_variables"):
+            assert self._recording is not None
+            return self._recording.watched_variables()
+        assert self._ctx is not None and self._start is not None
+        nodes = self._ctx.b.nodes[self._start:self._end]
+        used = {name for node in nodes for name in node.input}
+        # A read may reach the block through its autocast Cast, emitted before the block began.
+        casts = {node.input[0]: node.output[0] for node in self._ctx.b.nodes if node.op_type == "Cast"}
+        return tuple(var for var, value in self._ctx.reads.values()
+                     if (value.name in used or casts.get(value.name) in used)
+                     and (var.uid in self._watched_uids or (self.watch_accessed_variables and var.trainable)))
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .eager_tensor import as_eager
 from .trace_state import active_trace, current_trace
 
 _ids = itertools.count()
@@ -188,7 +189,9 @@ class Variable:
             return self.__onnx_value__()
         read = _TAPE_READ[0]
         recorded = read(self) if read is not None else None
-        return recorded if recorded is not None else self._read()
+        # An EagerTensor, not a bare array: ``v + 1.0`` is a tensor (``.numpy()``, a tape source) as in
+        # TensorFlow and Keras, and a scalar Variable's arithmetic does not decay to a NumPy scalar.
+        return recorded if recorded is not None else as_eager(self._read())
 
     def __add__(self, o: Any) -> Any:
         return self._operand() + o

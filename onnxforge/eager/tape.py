@@ -78,6 +78,7 @@ class Recording:
         self.produced: dict[int, tuple[int, str]] = {}   # id(result) -> (run index, output name)
         self.watched: dict[int, Any] = {}                # id(array or Variable) -> it
         self.paused = 0
+        self.variables_read: dict[int, Variable] = {}     # id -> each Variable a recorded run read
         # Everything whose id is a key above stays alive while recorded, so no id is reused.
         self._refs: list[Any] = []
 
@@ -93,11 +94,24 @@ class Recording:
     def _follows_variable(self, var: Variable) -> bool:
         return (var.trainable and self.watch_accessed_variables) or id(var) in self.watched
 
+    def watched_variables(self) -> tuple[Variable, ...]:
+        """The Variables watched explicitly or read by a recorded run (trainable ones, unless
+        ``watch_accessed_variables=False``), in the order first met."""
+        found: dict[int, Variable] = {k: v for k, v in self.watched.items() if isinstance(v, Variable)}
+        for var in self.variables_read.values():
+            if self._follows_variable(var):
+                found.setdefault(id(var), var)
+        return tuple(found.values())
+
     def wants(self, originals: Sequence[Any], params: Sequence[Variable]) -> bool:
         return not self.paused and (any(self.follows(o) for o in originals)
                                     or any(self._follows_variable(v) for v in params))
 
     def add(self, run: _Run, results: Sequence[tuple[Any, str]]) -> None:
+        # A Variable passed to an op is a host input of its run; one a layer reads is a parameter. Kept past
+        # ``reset`` so that ``watched_variables()`` still answers after ``gradient``.
+        for var in [obj for obj, _ in run.host.values() if isinstance(obj, Variable)] + list(run.params.values()):
+            self.variables_read.setdefault(id(var), var)
         index = len(self.runs)
         self.runs.append(run)
         for obj, name in results:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import types
 
+import numpy as _np
+
 from . import config, data, nest, train
 from .printing import print  # noqa: A004 (TensorFlow's name)
 from .tensor_types import Tensor, TensorShape
@@ -42,11 +44,30 @@ from .image_fns import image
 from .nn_fns import nn
 from .random_fns import random
 from .variable import Variable
+from .module import Module, name_scope
+from .errors import UnconnectedGradients, errors
+from .array_more import *  # noqa: F401,F403
+from .array_more import __all__ as _array_more_names
+from .control_flow import cond, map_fn, scan, while_loop
+from .tensors import cast as _cast
+from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
 from ..ops import strings as _string_ops
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
+int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint64", "float64", "float16"
+
+
+def as_dtype(type_value: object) -> str:
+    """``tf.as_dtype``: the dtype's name (onnxforge's dtypes are NumPy's names: ``tf.float32 == "float32"``)."""
+    return "string" if type_value in ("string", str, bytes) else _np.dtype(type_value).name  # type: ignore[arg-type]
+
+
+#: ``tf.dtypes``: the dtypes, ``cast`` and ``as_dtype`` under TensorFlow's module.
+dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64", "bfloat16", "int8", "int16",
+                                                 "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
+                               double="float64", half="float16", string="string", cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
                                    ("lower", "upper", "regex_replace", "regex_full_match", "join")})
 
@@ -56,4 +77,7 @@ _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squ
 _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
-           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image"]
+           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
+           "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
+           "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
+           "as_dtype", "int16", "uint16", "uint32", "uint64", "double", "half"]

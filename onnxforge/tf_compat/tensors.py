@@ -30,6 +30,8 @@ import numpy as np
 
 from .. import ops as _ops
 from ..eager_tensor import as_eager
+from ..trace_state import active_trace
+from .errors import InvalidArgumentError
 
 newaxis = None
 float16, float32, float64, bfloat16 = "float16", "float32", "float64", "bfloat16"
@@ -37,8 +39,13 @@ int8, int32, int64, uint8, bool = "int8", "int32", "int64", "uint8", "bool"  # n
 
 def shape(input: Any, out_type: Any = "int32", name: str | None = None) -> Any:  # noqa: A002
     """``tf.shape``: the dimensions of ``input``, a tuple of ints (static) and scalar tensors (run-time), which
-    indexes, slices and feeds ``tf.zeros`` / ``tf.random.*`` as TensorFlow's int32 shape tensor does."""
-    return _ops.shape(input)
+    indexes, slices and feeds ``tf.zeros`` / ``tf.random.*`` as TensorFlow's int32 shape tensor does. Of a
+    concrete array it is a 1-D ``out_type`` tensor, as TensorFlow's eager ``tf.shape``."""
+    dims = _ops.shape(input)
+    if active_trace() is None and type(input).__name__ != "KerasTensor" \
+            and all(isinstance(d, (builtins.int, np.integer)) for d in dims):
+        return as_eager(np.asarray(dims, dtype=_dtype_name(out_type)))
+    return dims
 
 
 def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
@@ -54,7 +61,27 @@ def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None, nam
 
 
 def reshape(tensor: Any, shape: Any, name: str | None = None) -> Any:
-    return _ops.reshape(tensor, tuple(shape) if isinstance(shape, list) else shape)
+    """``tf.reshape``: a shape whose size cannot hold ``tensor``'s elements raises
+    ``tf.errors.InvalidArgumentError`` now, with TensorFlow's message, not when onnxruntime loads the graph."""
+    shape = tuple(shape) if isinstance(shape, list) else shape
+    _check_reshape(tensor, shape)
+    return _ops.reshape(tensor, shape)
+
+
+def _check_reshape(tensor: Any, shape: Any) -> None:
+    dims = getattr(tensor, "shape", None) if hasattr(tensor, "shape") else np.shape(tensor)
+    if dims is None or not isinstance(shape, tuple) or any(d is None for d in dims) \
+            or not all(isinstance(d, (int, np.integer)) for d in shape):
+        return   # a run-time dim: onnxruntime's Reshape checks it
+    have, want = int(np.prod(dims, dtype=np.int64)), int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+    unknown = builtins.sum(1 for d in shape if d == -1)
+    if unknown > 1 or any(d < -1 for d in shape):
+        raise InvalidArgumentError(f"tf.reshape: only one dim may be -1 and none below it. Received: shape={shape}")
+    if (unknown == 0 and have != want) or (unknown == 1 and (want == 0 or have % want)):
+        kind = "a multiple of " if unknown else ""
+        raise InvalidArgumentError(f"Input to reshape is a tensor with {have} values, but the requested shape "
+                                   f"requires {kind}{want}. Received: shape={list(shape)} for a tensor of shape "
+                                   f"{list(dims)}.")
 
 
 def expand_dims(input: Any, axis: int, name: str | None = None) -> Any:  # noqa: A002
@@ -133,8 +160,17 @@ def gather(params: Any, indices: Any, validate_indices: Any = None, axis: int | 
     """``tf.gather``: rows of ``params`` (``axis`` 0 by default, unlike ``ops.take``)."""
     if batch_dims:
         raise NotImplementedError("tf.gather with batch_dims is not supported; use ops.take_along_axis.")
-    return _ops.take(params, np.asarray(indices) if isinstance(indices, (list, tuple)) else indices,
-                     axis=0 if axis is None else axis)
+    indices = np.asarray(indices) if isinstance(indices, (list, tuple, int, np.integer)) else indices
+    axis = 0 if axis is None else axis
+    dims = getattr(params, "shape", None)
+    if isinstance(indices, np.ndarray) and dims is not None and len(dims) and isinstance(dims[axis], int):
+        # TensorFlow's CPU kernel refuses an index outside [0, n), negative ones too.
+        bad = np.flatnonzero((indices < 0) | (indices >= dims[axis]))
+        if bad.size:
+            position = list(np.unravel_index(bad[0], indices.shape)) if indices.ndim else []
+            raise InvalidArgumentError(f"tf.gather: indices{position} = {int(indices.flat[bad[0]])} is not in "
+                                       f"[0, {dims[axis]}) (params of shape {list(dims)}, axis={axis}).")
+    return _ops.take(params, indices, axis=axis)
 
 
 def split(value: Any, num_or_size_splits: Any, axis: int = 0, num: int | None = None,
@@ -199,6 +235,8 @@ def argmin(input: Any, axis: int | None = None, output_type: Any = "int64", name
 def _reduction(fn: Callable[..., Any], tf_name: str | None = None) -> Callable[..., Any]:
     def reduce(input_tensor: Any, axis: Any = None, keepdims: builtins.bool = False, name: str | None = None) -> Any:
         axis = tuple(axis) if isinstance(axis, list) else axis
+        if not hasattr(input_tensor, "dtype"):   # a Python list: int32 / float32, as TensorFlow converts it
+            input_tensor = constant(input_tensor)
         out = fn(input_tensor, axis=axis, keepdims=keepdims)
         # TensorFlow keeps an integer input's type (reduce_mean truncates); eager ops widen int32 to int64.
         kind = _ops.dtype(input_tensor) if hasattr(input_tensor, "dtype") else None
@@ -294,8 +332,9 @@ def _dtype_name(dtype: Any) -> str:
 def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """``tf.function``: ``func`` traced once per input signature into one ONNX program run by onnxruntime
     (``onnxforge.trainer.compiled_function``), so a training loop written with ``GradientTape`` and
-    ``optimizer.apply_gradients`` runs as TensorFlow's guide writes it. ``input_signature``, ``jit_compile``,
-    ``reduce_retracing`` and ``autograph`` are accepted and have no effect (each new array shape is traced).
+    ``optimizer.apply_gradients`` runs as TensorFlow's guide writes it. ``input_signature`` is checked on
+    each call (``function_signature``); ``jit_compile``, ``reduce_retracing`` and ``autograph`` are accepted
+    and have no effect (each new array shape is traced).
 
     Example:
         >>> import numpy as np
@@ -308,7 +347,13 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     from ..trainer.compiled_function import compile_function
     from .config import functions_run_eagerly
 
-    if func is None:
-        return lambda f: compile_function(f, functions_run_eagerly)
-    return compile_function(func, functions_run_eagerly)
+    from .function_signature import with_signature
+
+    signature = kwargs.get("input_signature")
+
+    def make(f: Callable[..., Any]) -> Any:
+        compiled = compile_function(f, functions_run_eagerly)
+        return compiled if signature is None else with_signature(compiled, f, signature)
+
+    return make if func is None else make(func)
 

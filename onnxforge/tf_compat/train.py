@@ -21,7 +21,7 @@ Example:
     >>> path = ckpt.save(os.path.join(folder, "ckpt"))
     >>> os.path.basename(path), os.path.basename(latest_checkpoint(folder))
     ('ckpt-1', 'ckpt-1')
-    >>> step.assign(0); _ = ckpt.restore(path); int(step.numpy())
+    >>> _ = step.assign(0); _ = ckpt.restore(path); int(step.numpy())
     3
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ import numpy as np
 from ..saving.atomic import atomic_write
 from ..saving.model_files import _NPZ_NAMES
 from ..saving.npz_weights import read_npz
+from .module import Module
 from ..variables import Variable
 
 _STATE_FILE = "checkpoint"
@@ -57,6 +58,8 @@ def _own(name: str, obj: Any) -> list[tuple[str, Variable]]:
         return [(name, obj)]
     if isinstance(obj, Checkpoint):
         return [(f"{name}/{k}", v) for k, v in obj._keyed()]
+    if isinstance(obj, Module):   # TensorFlow's walk of its attributes
+        return [(f"{name}/variables/{i}", v) for i, v in enumerate(obj.variables)]
     if hasattr(obj, "weights"):   # a model or a layer
         return [(f"{name}/weights/{i}", v) for i, v in enumerate(obj.weights)]
     raise TypeError(f"tf.train.Checkpoint: {name}={obj!r} is not a model, layer, optimizer, Variable or Checkpoint.")

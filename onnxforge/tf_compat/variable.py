@@ -82,3 +82,32 @@ class Variable(_variables.Variable, metaclass=_VariableType):
         self.constraint = constraint
         if shape is not None and tuple(shape) != self.shape and None not in tuple(shape):
             raise ValueError(f"tf.Variable: initial_value has shape {self.shape}, not shape={tuple(shape)}.")
+
+    # TensorFlow's assignments return the Variable (``v.assign_add(1).numpy()``, chained calls); onnxforge's
+    # return None on the host. Inside a traced program the graph's result is kept.
+    def assign(self, value: Any, use_locking: Any = None, name: Any = None, read_value: bool = True) -> Any:
+        """``assign(value)``: replace the value; the Variable itself is returned (TensorFlow's)."""
+        out = super().assign(value)
+        return self if out is None else out
+
+    def assign_add(self, delta: Any, use_locking: Any = None, name: Any = None, read_value: bool = True) -> Any:
+        """``assign_add(delta)``: add ``delta`` in place; the Variable itself is returned."""
+        out = super().assign_add(delta)
+        return self if out is None else out
+
+    def assign_sub(self, delta: Any, use_locking: Any = None, name: Any = None, read_value: bool = True) -> Any:
+        """``assign_sub(delta)``: subtract ``delta`` in place; the Variable itself is returned."""
+        out = super().assign_sub(delta)
+        return self if out is None else out
+
+    def read_value(self) -> Any:
+        """The current value as a tensor (a graph value inside a trace), which a later assignment leaves as is.
+
+        Example:
+            >>> v = Variable(1.0)
+            >>> before = v.read_value()
+            >>> float(v.assign_add(1.0).read_value()), float(before)
+            (2.0, 1.0)
+        """
+        value = self._operand()
+        return value.copy() if isinstance(value, np.ndarray) else value

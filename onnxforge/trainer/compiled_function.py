@@ -87,6 +87,14 @@ class _Slot:
         self.kind, self.payload = kind, payload
 
 
+def _function_input(x: Any) -> np.ndarray:
+    """An argument array as the traced function receives it: int32 stays int32 (``tf.constant([1, 2])``, the
+    indices of ``tf.range``), as in TensorFlow, so ``x // 2`` returns int32; float64 becomes float32 and the
+    narrow integers int64, the types the models' batches are fed in."""
+    a = np.asarray(x)
+    return a if a.dtype == np.int32 else _host(a)
+
+
 def _signature(tree: Any) -> Any:
     """A hashable key: arrays by shape and dtype, Variables by identity, other values by value."""
     def leaf(x: Any) -> Any:
@@ -147,7 +155,7 @@ class CompiledFunction:
             return self.python_function(*args, **kwargs)
         tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
         given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
-        tree = map_structure(lambda x: _host(x) if _is_array(x) else x, tree)
+        tree = map_structure(lambda x: _function_input(x) if _is_array(x) else x, tree)
         key = _signature(tree)
         traced = self._traces.get(key)
         if traced is None:
@@ -179,6 +187,10 @@ class CompiledFunction:
             if isinstance(leaf, MetricResult):
                 results[len(results)] = leaf.metric
                 return _Slot("result", len(results) - 1)
+            if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "biuf":
+                # A tensor computed while tracing (``return tf.constant(1.0) * 2``): a constant output, a fresh
+                # tensor on each call as TensorFlow's, and the program is not left without outputs.
+                leaf = b.op("Identity", [b.const(np.array(leaf))])
             if isinstance(leaf, Value):
                 host_out.append((f"returns/{len(host_out)}", leaf))
                 return _Slot("output", len(host_out) - 1)
@@ -204,7 +216,9 @@ class CompiledFunction:
         # differentiates through its program like through any eager call's.
         recordings = [] if step.learning_rates else wants_record(originals, [var for var, _ in runner.params])
         fixed = {name: np.array(var.numpy(), copy=True) for var, name, _ in runner.state} if recordings else {}
-        values = step.run_outputs(arrays)
+        # A function whose every effect was Python (it returns None or Python values and assigns nothing) has
+        # an empty program, which onnxruntime does not load: there is nothing to run.
+        values = step.run_outputs(arrays) if runner.model.graph.output else []
         results: list[tuple[Any, str]] = []
 
         def fill(slot: _Slot) -> Any:

@@ -1,0 +1,128 @@
+"""``tf.cond``, ``tf.while_loop``, ``tf.map_fn`` and ``tf.scan``: TensorFlow's functional control flow, as
+``keras.ops.cond`` / ``while_loop`` / ``map`` / ``scan`` (ONNX ``If``, ``Loop`` and ``Scan`` inside a
+``tf.function``; Python control flow on arrays), with TensorFlow's arguments and result structures.
+
+A condition known while tracing (a Python value, an array) picks the branch, or unrolls the loop, then. A
+condition on a traced tensor: ``tf.cond`` computes both branches and selects each output with ``where``
+(the values, and the gradients of finite branches, are TensorFlow's; both branches run), and
+``tf.while_loop`` needs ``maximum_iterations``, runs that many masked steps (a finished loop keeps its
+variables) and raises without it. Python ``if`` / ``for`` over tensors inside a ``tf.function``
+(TensorFlow's AutoGraph) are not converted: write them with these functions.
+
+Example:
+    >>> import numpy as np
+    >>> i, x = while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2.0), [0, np.float32(1.0)])
+    >>> i, float(x)
+    (3, 8.0)
+    >>> float(cond(np.bool_(True), lambda: np.float32(1.0), lambda: np.float32(2.0)))
+    1.0
+"""
+from __future__ import annotations
+
+__all__ = ["cond", "while_loop", "map_fn", "scan"]
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from ..graph.value import Value
+from . import nest
+
+
+def _traced(x: Any) -> bool:
+    return isinstance(x, Value)
+
+
+def cond(pred: Any, true_fn: Callable[[], Any] | None = None, false_fn: Callable[[], Any] | None = None,
+         name: str | None = None) -> Any:
+    """``tf.cond``: ``true_fn()`` when ``pred`` holds, else ``false_fn()``; both must return the same
+    structure of tensors (see the module docstring for a traced ``pred``)."""
+    if true_fn is None or false_fn is None:
+        raise TypeError(f"tf.cond: true_fn and false_fn are both required. Received: true_fn={true_fn!r}, "
+                        f"false_fn={false_fn!r}")
+    if not _traced(pred):
+        return _ops.cond(pred, true_fn, false_fn)
+    when_true, when_false = true_fn(), false_fn()
+    flat_true, flat_false = nest.flatten(when_true), nest.flatten(when_false)
+    if len(flat_true) != len(flat_false):
+        raise ValueError(f"tf.cond: true_fn and false_fn must return the same structure. Received: "
+                         f"{when_true!r} and {when_false!r}")
+    return nest.pack_sequence_as(when_true, [_ops.where(pred, a, b) for a, b in zip(flat_true, flat_false)])
+
+
+def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any, shape_invariants: Any = None,
+               parallel_iterations: int = 10, back_prop: bool = True, swap_memory: bool = False,
+               maximum_iterations: Any = None, name: str | None = None) -> Any:
+    """``tf.while_loop``: ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)``; the final loop
+    variables in ``loop_vars``' structure (a list stays a list). ``parallel_iterations``, ``back_prop`` and
+    ``swap_memory`` only schedule TensorFlow's loop and are accepted."""
+    if shape_invariants is not None:
+        raise NotImplementedError("tf.while_loop: shape_invariants is not supported (loop variables keep their "
+                                  "shapes). Received: shape_invariants given")
+    single = not isinstance(loop_vars, (list, tuple))
+    state = [loop_vars] if single else list(loop_vars)
+    limit = None if maximum_iterations is None else int(maximum_iterations)
+
+    def step(values: list[Any]) -> list[Any]:
+        out = body(*values)
+        out = [out] if single or not isinstance(out, (list, tuple)) else list(out)
+        if len(out) != len(values):
+            raise ValueError(f"tf.while_loop: body must return {len(values)} loop variables. Received: {out!r}")
+        return out
+
+    steps = 0
+    while limit is None or steps < limit:
+        keep = cond(*state)
+        if _traced(keep):
+            state = _masked_steps(cond, step, state, keep, limit, steps)
+            break
+        if not bool(np.asarray(keep)):
+            break
+        state, steps = step(state), steps + 1
+    if single:
+        return state[0]
+    if hasattr(loop_vars, "_fields"):
+        return type(loop_vars)(*state)
+    return tuple(state) if isinstance(loop_vars, tuple) else state
+
+
+def _masked_steps(cond: Callable[..., Any], step: Callable[[list[Any]], list[Any]], state: list[Any], keep: Any,
+                  limit: int | None, done: int) -> list[Any]:
+    """The rest of a loop whose condition is a traced tensor: ``limit - done`` steps, each kept only while
+    the condition has held so far."""
+    if limit is None:
+        raise TypeError("tf.while_loop: the condition depends on a traced tensor, so the number of steps is not "
+                        "known while tracing. Pass maximum_iterations=<a Python int> to bound the loop (the "
+                        "remaining steps are masked once the condition is false).")
+    active = keep
+    for _ in range(limit - done):
+        new = step(state)
+        state = [_ops.where(active, n, s) for n, s in zip(new, state)]
+        active = _ops.logical_and(active, cond(*state))
+    return state
+
+
+def map_fn(fn: Callable[[Any], Any], elems: Any, dtype: Any = None, parallel_iterations: Any = None,
+           back_prop: bool = True, swap_memory: bool = False, infer_shape: bool = True, name: str | None = None,
+           fn_output_signature: Any = None) -> Any:
+    """``tf.map_fn``: ``fn`` applied to each slice of ``elems`` along its first axis, the results stacked."""
+    elems = np.asarray(elems) if isinstance(elems, list) else elems
+    return _ops.map(fn, elems)
+
+
+def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None, parallel_iterations: int = 10,
+         back_prop: bool = True, swap_memory: bool = False, infer_shape: bool = True, reverse: bool = False,
+         name: str | None = None) -> Any:
+    """``tf.scan``: the running ``acc = fn(acc, x)`` over the first axis of ``elems``, every ``acc`` stacked
+    (without ``initializer`` the first element starts the accumulator and is the first result)."""
+    elems = np.asarray(elems) if isinstance(elems, list) else elems
+    if initializer is None:
+        first = elems[-1] if reverse else elems[0]
+        rest = elems[:-1] if reverse else elems[1:]
+        _, tail = _ops.scan(lambda acc, x: (fn(acc, x),) * 2, first, rest, reverse=reverse)
+        head = _ops.expand_dims(first, 0)
+        return _ops.concatenate([tail, head] if reverse else [head, tail], axis=0)
+    _, out = _ops.scan(lambda acc, x: (fn(acc, x),) * 2, initializer, elems, reverse=reverse)
+    return out

@@ -1,0 +1,149 @@
+"""More of ``tf.math``: the inverse and hyperbolic trigonometric functions, ``erf``, ``expm1``, ``softmax``,
+``cumprod``, ``count_nonzero``, segment sums and ``xlogy``, with TensorFlow's argument names and result
+dtypes, built from ``keras.ops`` (so each runs on arrays, in a traced step and on functional tensors).
+
+Example:
+    >>> import numpy as np
+    >>> round(float(atan2(np.float32(1.0), np.float32(1.0))), 4)
+    0.7854
+    >>> count_nonzero(np.array([0, 3, 5])).tolist(), cumprod(np.array([1.0, 2.0, 3.0]), exclusive=True).tolist()
+    (2, [1.0, 1.0, 2.0])
+"""
+from __future__ import annotations
+
+__all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "atan2", "erf", "erfinv",
+           "expm1", "softsign", "softmax", "log_softmax", "cumprod", "count_nonzero", "xlogy", "xdivy", "mod",
+           "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max",
+           "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
+
+import builtins
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from .elementwise import _keep_dtype, _unary
+from .math_fns import _axis_index
+from .tensors import _reduction
+
+tan, sinh, cosh = _unary(_ops.tan, "tan"), _unary(_ops.sinh, "sinh"), _unary(_ops.cosh, "cosh")
+asin, acos, atan = _unary(_ops.arcsin, "asin"), _unary(_ops.arccos, "acos"), _unary(_ops.arctan, "atan")
+asinh, acosh = _unary(_ops.arcsinh, "asinh"), _unary(_ops.arccosh, "acosh")
+atanh, erf = _unary(_ops.arctanh, "atanh"), _unary(_ops.erf, "erf")
+erfinv, expm1 = _unary(_ops.erfinv, "erfinv"), _unary(_ops.expm1, "expm1")
+softsign = _unary(_ops.softsign, "softsign")
+reduce_euclidean_norm = _reduction(lambda x, axis=None, keepdims=False: _keep_dtype(
+    x, _ops.sqrt(_ops.sum(_ops.square(x), axis=axis, keepdims=keepdims))), "reduce_euclidean_norm")
+
+
+def atan2(y: Any, x: Any, name: str | None = None) -> Any:
+    """``tf.math.atan2(y, x)``: the angle of ``(x, y)``, elementwise."""
+    return _ops.arctan2(y, x)
+
+
+def softmax(logits: Any, axis: int | None = None, name: str | None = None) -> Any:
+    """``tf.math.softmax`` / ``tf.nn.softmax``: over the last axis by default."""
+    return _ops.softmax(_as_float(logits), axis=-1 if axis is None else axis)
+
+
+def log_softmax(logits: Any, axis: int | None = None, name: str | None = None) -> Any:
+    """``tf.math.log_softmax`` / ``tf.nn.log_softmax``: over the last axis by default."""
+    return _ops.log_softmax(_as_float(logits), axis=-1 if axis is None else axis)
+
+
+def _as_float(x: Any) -> Any:
+    """Python lists of floats are float32 tensors (TensorFlow's ``convert_to_tensor``)."""
+    return np.asarray(x, np.float32) if isinstance(x, (list, tuple, float)) else x
+
+
+def cumprod(x: Any, axis: int = 0, exclusive: builtins.bool = False, reverse: builtins.bool = False,
+            name: str | None = None) -> Any:
+    """``tf.math.cumprod``: running products along ``axis`` (0 by default); ``exclusive`` starts from 1,
+    ``reverse`` runs from the end."""
+    ndim, axis = _axis_index(x, axis)
+    if reverse:
+        x = _ops.flip(x, axis=axis)
+    if exclusive:   # a 1 padded in front, the last product dropped: TensorFlow's order of multiplications
+        pads = [[0, 0]] * ndim
+        pads[axis] = [1, 0]
+        index = (slice(None),) * axis + (slice(0, -1),)
+        out = _ops.cumprod(_ops.pad(x, pads, constant_values=1), axis=axis)[index]
+    else:
+        out = _ops.cumprod(x, axis=axis)
+    if reverse:
+        out = _ops.flip(out, axis=axis)
+    return _keep_dtype(x, out)
+
+
+def count_nonzero(input: Any, axis: Any = None, keepdims: Any = None, dtype: Any = "int64",  # noqa: A002
+                  name: str | None = None) -> Any:
+    """``tf.math.count_nonzero``: how many entries are not zero (int64 by default)."""
+    nonzero = _ops.cast(_ops.not_equal(input, 0), dtype)
+    return _ops.sum(nonzero, axis=tuple(axis) if isinstance(axis, list) else axis, keepdims=bool(keepdims))
+
+
+def xlogy(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.xlogy``: ``x * log(y)``, 0 where ``x`` is 0."""
+    return _ops.where(_ops.equal(x, 0), _ops.zeros_like(_ops.multiply(x, y)), _ops.multiply(x, _ops.log(y)))
+
+
+def xdivy(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.xdivy``: ``x / y``, 0 where ``x`` is 0."""
+    return _ops.where(_ops.equal(x, 0), _ops.zeros_like(_ops.divide(x, y)), _ops.divide(x, y))
+
+
+def mod(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.floormod`` (``tf.math.mod``): the remainder taking the sign of ``y``, in ``x``'s dtype."""
+    return _keep_dtype(x, _ops.mod(x, y), y)
+
+
+floormod = mod
+
+
+def multiply_no_nan(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.multiply_no_nan``: ``x * y``, 0 where ``y`` is 0 even when ``x`` is inf or nan."""
+    return _ops.where(_ops.equal(y, 0), _ops.zeros_like(_ops.multiply(x, y)), _ops.multiply(x, y))
+
+
+def reciprocal_no_nan(x: Any, name: str | None = None) -> Any:
+    """``tf.math.reciprocal_no_nan``: ``1 / x``, 0 where ``x`` is 0."""
+    return _ops.divide_no_nan(_ops.ones_like(x), x)
+
+
+def _segments(fn: Callable[..., Any], tf_name: str, sorted_ids: builtins.bool) -> Callable[..., Any]:
+    if sorted_ids:
+        def op(data: Any, segment_ids: Any, name: str | None = None) -> Any:
+            ids = np.asarray(segment_ids) if isinstance(segment_ids, (list, tuple)) else segment_ids
+            return fn(data, ids, sorted=True)
+    else:
+        def op(data: Any, segment_ids: Any, num_segments: Any, name: str | None = None) -> Any:  # type: ignore[misc]
+            ids = np.asarray(segment_ids) if isinstance(segment_ids, (list, tuple)) else segment_ids
+            return fn(data, ids, num_segments=int(num_segments))
+    op.__name__ = op.__qualname__ = tf_name
+    op.__doc__ = f"``tf.math.{tf_name}``: the segments of ``data`` along its first axis, reduced."
+    return op
+
+
+segment_sum = _segments(_ops.segment_sum, "segment_sum", True)
+segment_max = _segments(_ops.segment_max, "segment_max", True)
+unsorted_segment_sum = _segments(_ops.segment_sum, "unsorted_segment_sum", False)
+unsorted_segment_max = _segments(_ops.segment_max, "unsorted_segment_max", False)
+
+
+def bincount(arr: Any, weights: Any = None, minlength: Any = None, maxlength: Any = None, dtype: Any = "int32",
+             name: str | None = None, axis: Any = None, binary_output: builtins.bool = False) -> Any:
+    """``tf.math.bincount``: how often each value of ``arr`` occurs (int32 counts, or ``weights``' sums)."""
+    if maxlength is not None or axis is not None or binary_output:
+        raise NotImplementedError("tf.math.bincount: maxlength, axis and binary_output are not supported. "
+                                  f"Received: maxlength={maxlength}, axis={axis}, binary_output={binary_output}")
+    out = _ops.bincount(arr, weights=weights, minlength=int(minlength or 0))
+    return out if weights is not None else _ops.cast(out, dtype)
+
+
+def in_top_k(targets: Any, predictions: Any, k: int, name: str | None = None) -> Any:
+    """``tf.math.in_top_k(targets, predictions, k)``: whether each row's target class is among its ``k`` largest
+    predictions (ties with the k-th value count as in, as TensorFlow's)."""
+    kth = _ops.min(_ops.top_k(predictions, k)[0], axis=-1)
+    target_score = _ops.take_along_axis(predictions, _ops.expand_dims(_ops.cast(targets, "int64"), -1), axis=-1)
+    return _ops.greater_equal(_ops.squeeze(target_score, -1), kth)
