@@ -103,6 +103,13 @@ class EagerTensor(np.ndarray):
         item = super().__getitem__(index)
         return _wrap(item) if isinstance(item, np.generic) else item
 
+    def __hash__(self) -> int:
+        # A scalar hashes by value, as the numpy scalar indexing used to return did: ``set(np.unique(t))``,
+        # ``counts[t[i]] += 1`` and dict keys from a tensor's elements keep working (and match equal numbers).
+        if self.ndim == 0:
+            return hash(self.item())
+        raise TypeError(f"unhashable type: 'EagerTensor' of shape {self.shape}; only scalars hash")
+
     def numpy(self) -> np.ndarray:
         """The values as a plain ``numpy.ndarray`` (a view, no copy)."""
         return self.view(np.ndarray)

@@ -174,3 +174,19 @@ def test_unsupported_arguments_raise():
         tf.cond(True, lambda: 1.0)
     with pytest.raises(NotImplementedError, match="num_rows"):
         tf.linalg.diag(X, num_rows=4)
+
+
+def test_scalar_elements_hash_by_value_as_numpy_scalars_do():
+    # Indexing a tensor gives a 0-d tensor now (``.numpy()`` works); it must still serve as a set member and a
+    # dict key, as the numpy scalar did: ``set(np.unique(labels))``, ``counts[label] += 1``.
+    from onnxforge.eager_tensor import EagerTensor
+
+    t = EagerTensor(np.array([2, 0, 2, 1], np.int64))
+    assert isinstance(t[0], EagerTensor)
+    assert set(np.unique(t)) == {0, 1, 2}
+    counts: dict = {}
+    for label in t:
+        counts[label] = counts.get(label, 0) + 1
+    assert counts == {2: 2, 0: 1, 1: 1}
+    with pytest.raises(TypeError, match="only scalars hash"):
+        hash(t)
