@@ -26,9 +26,12 @@ CASES = [
 ]
 
 
-def keras_steps(opt, params, grads_seq):
-    """Keras's own optimizer applied to Keras variables; the parameters after every step."""
+def keras_steps(opt, params, grads_seq, paths=None):
+    """Keras's own optimizer applied to Keras variables; the parameters after every step. ``paths`` gives the
+    variables onnxforge's paths (Keras matches an optimizer's exclusions against ``variable.path``)."""
     variables = [keras.Variable(p, name=f"w{i}") for i, p in enumerate(params)]
+    for v, path in zip(variables, paths or ()):
+        v._path = path
     history = []
     for grads in grads_seq:
         opt.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)

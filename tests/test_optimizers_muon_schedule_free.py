@@ -11,6 +11,7 @@ from onnxforge.variables import Variable
 from tests.keras_oracle.common import copy_weights, fkeras, keras
 
 from .test_optimizers import graph_steps
+from .test_optimizers_keras import keras_steps
 
 SHAPES = [(3, 2), (4,), (5, 3), (2, 6), (2, 2, 2)]
 NAMES = ["dense/kernel", "dense/bias", "head/kernel", "token_embedding/embeddings", "conv/kernel"]
@@ -25,24 +26,12 @@ CASES = [
 ]
 
 
-def keras_steps(opt, params, grads_seq):
-    variables = [keras.Variable(p, name=n.split("/")[-1]) for p, n in zip(params, NAMES)]
-    # Keras matches exclusions against ``variable.path``; give its variables onnxforge's paths.
-    for v, n in zip(variables, NAMES):
-        v._path = n
-    history = []
-    for grads in grads_seq:
-        opt.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
-        history.append([keras.ops.convert_to_numpy(v) for v in variables])
-    return history
-
-
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_graph_update_matches_real_keras(checked, rng, name, kwargs):
     params = [rng.normal(size=s).astype(np.float32) for s in SHAPES]
     grads = [[rng.normal(size=p.shape).astype(np.float32) for p in params] for _ in range(4)]
     got = graph_steps(getattr(optimizers, name)(**kwargs), params, grads, checked, NAMES)
-    want = keras_steps(getattr(keras.optimizers, name)(**kwargs), params, grads)
+    want = keras_steps(getattr(keras.optimizers, name)(**kwargs), params, grads, NAMES)
     for step_got, step_want in zip(got, want):
         for g, w, p in zip(step_got, step_want, params):
             assert not np.array_equal(g, p)

@@ -152,6 +152,7 @@ class MultiOptimizer(Optimizer):
             self._add_inner(opt)
         self._assigned: dict[int, int] = {}      # weight uid -> index of its sub-optimizer
         self._fed_rates: dict[int, Variable] = {}  # sub-optimizer index -> its learning rate, as step state
+        self._written_rates: dict[int, tuple[float, Any]] = {}  # index -> (rate, host array) last assigned
 
     def _add_inner(self, opt: Optimizer) -> int:
         if not any(opt is o for o in self._inner_optimizers):
@@ -243,9 +244,14 @@ class MultiOptimizer(Optimizer):
         """Writes each used sub-optimizer's learning rate of this step into its state value; the step's own
         learning-rate input is unused (0)."""
         for index, rate in self._fed_rates.items():
-            value = np.asarray(float(self._inner_optimizers[index].learning_rate), np.float32)
-            if float(rate.numpy()) != float(value):
-                rate.assign(value)
+            value = float(np.float32(self._inner_optimizers[index].learning_rate))
+            # Compared with what was last written here, not read back: reading a rate that lives in
+            # onnxruntime would copy it to the host and re-upload it every step. Any other write (a restore)
+            # replaces the host array, so the identity check sees it.
+            written = self._written_rates.get(index)
+            if written is None or written[0] != value or written[1] is not rate._host:
+                rate.assign(np.float32(value))
+                self._written_rates[index] = (value, rate._host)
         return 0.0
 
     def _advance(self) -> None:
