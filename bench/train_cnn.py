@@ -137,8 +137,9 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   24.2 vs 30.5). Whole train_step: OpenVINO cannot convert MaxUnpool (and mis-types its output as a scalar without
   a value_info), so the graph splits into three partitions and ties MLAS (79-83 vs 75-82 CPU-ms); with each
   MaxUnpool rewritten as a ScatterElements into a flat zero tensor, one partition runs the whole step in 62-69
-  against 78-84 CPU-ms: 1.2x, with outputs within 3.4e-7. That is short of the 1.4-1.6x the seed CNN needs to
-  reach tf.keras, costs a 52 MB wheel and static shapes per batch size, so it was not adopted.
+  against 78-84 CPU-ms: 1.2x, with outputs within 3.4e-7, but only with every input's batch dimension fixed
+  (left dynamic, the same graph runs 89-93 against MLAS's 84-88). That is short of the 1.4-1.6x the seed CNN needs to
+  reach tf.keras, costs a 52 MB wheel and a session per batch size, so it was not adopted.
 """
 from __future__ import annotations
 
