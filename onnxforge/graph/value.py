@@ -184,6 +184,12 @@ class Value:
     def is_float(self) -> bool:
         return self.dtype in FLOAT_TYPES
 
+    def to_tensor(self, default_value: Any = None, name: str | None = None, shape: Any = None) -> Value:
+        """The value itself: where TensorFlow hands back a ``RaggedTensor`` whose rows are all the same length
+        (``tf.strings.unicode_split`` of one string), onnxforge has a dense tensor, and the ``.to_tensor()``
+        programs call on it has nothing to pad."""
+        return self
+
     def static_shape(self) -> tuple[int, ...] | None:
         """The shape if every dim is a known int, else ``None``."""
         if self.shape is None or not all(isinstance(d, int) for d in self.shape):

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.tape import record_run, wants_record
-from ..eager_tensor import as_eager
+from ..eager_tensor import as_eager, is_text
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
@@ -102,10 +102,14 @@ def _signature(tree: Any) -> Any:
             return ("array", x.shape, x.dtype.str)
         if isinstance(x, Variable):
             return ("variable", x.uid)
+        if isinstance(x, np.ndarray) and is_text(x):
+            # A string tensor stays a constant of the trace (ONNX cannot read characters: tf.strings runs on
+            # the host), so its value is part of the signature: TensorFlow would retrace on a Python string.
+            return ("text", x.shape, tuple(x.reshape(-1).tolist()))
         try:
             hash(x)
         except TypeError:
-            return ("object", id(x))
+            return ("object", id(x))   # the trace pins the object, so its id is not reused while it lives
         return ("value", type(x).__name__, x)
     return repr(map_structure(lambda x: type(x).__name__, tree)), tuple(leaf(x) for x in _leaves(tree))
 
@@ -125,10 +129,11 @@ def _python_result(value: Any) -> Any:
 class _Traced:
     """One traced signature: its step (program, runner, optimizers, trackers) and the output template."""
 
-    def __init__(self, step: CustomStep, template: Any, results: dict[int, Any]):
+    def __init__(self, step: CustomStep, template: Any, results: dict[int, Any], pinned: list[Any]):
         self.step = step
         self.template = template
         self.results = results
+        self.pinned = pinned
 
 
 class CompiledFunction:
@@ -203,7 +208,7 @@ class CompiledFunction:
         device = variables_device(var for var, _ in ctx.reads.values())
         step = _finish(None, b, ctx, host_out, names, device, n_returns, kind="function", label="returns")
         step.trackers = trackers
-        return _Traced(step, template, results)
+        return _Traced(step, template, results, _leaves(tree))
 
     def _run(self, traced: _Traced, arrays: list[np.ndarray], originals: list[Any]) -> Any:
         step = traced.step
