@@ -93,13 +93,16 @@ def _encoding(encoding: str, what: str, arg: str) -> None:
 
 
 def _axes(axis: Any, ndim: int, what: str) -> list[int]:
-    axes = list(range(ndim)) if axis is None else np.asarray(axis).reshape(-1).tolist()
-    out = []
+    """The axes to join, slowest-varying first: TensorFlow's element order is row-major for ``axis=None``
+    and, for a list, varies the first listed axis fastest."""
+    axes = list(range(ndim - 1, -1, -1)) if axis is None else np.asarray(axis).reshape(-1).tolist()
+    out: list[int] = []
     for a in axes:
         if not isinstance(a, int) or not -ndim <= a < builtins.max(ndim, 1):
             raise InvalidArgumentError(f"tf.strings.{what}: axis {a!r} is out of range for a tensor of rank {ndim}")
-        out.append(a % ndim if ndim else 0)
-    return sorted(set(out))
+        if a % ndim not in out:
+            out.append(a % ndim)
+    return out[::-1]
 
 
 def reduce_join(inputs: Any, axis: Any = None, keepdims: bool = False, separator: str = "",
@@ -109,7 +112,7 @@ def reduce_join(inputs: Any, axis: Any = None, keepdims: bool = False, separator
     texts = _texts(inputs, "reduce_join", "inputs")
     axes = _axes(axis, texts.ndim, "reduce_join") if texts.ndim else []
     kept = [a for a in range(texts.ndim) if a not in axes]
-    moved = np.transpose(texts, kept + axes)
+    moved = np.transpose(texts, kept + axes) if texts.ndim else texts
     rows = moved.reshape(moved.shape[:len(kept)] + (-1,))
     joined = [str(separator).join(str(t) for t in row) for row in rows.reshape(-1, rows.shape[-1])]
     shape = tuple(1 if a in axes else texts.shape[a] for a in range(texts.ndim)) if keepdims else \
@@ -203,6 +206,9 @@ def substr(input: Any, pos: Any, len: Any, unit: str = "BYTE", name: str | None 
     unit = _unit(unit, "substr")
     texts = _texts(input, "substr")
     starts, sizes = (np.asarray(_concrete(v, "substr", arg)) for v, arg in ((pos, "pos"), (len, "len")))
+    if starts.shape != sizes.shape:
+        raise InvalidArgumentError(f"tf.strings.substr: `pos` and `len` must have the same shape. Received shapes "
+                                   f"{starts.shape} and {sizes.shape}")
     texts, starts, sizes = np.broadcast_arrays(texts, starts, sizes)
     out = []
     for text, start, size in zip(texts.flat, starts.flat, sizes.flat):
