@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback, CallbackList, History, TerminateOnNaN
+from ..eager_tensor import as_tf_bytes, is_text
 from . import data as data_lib
 from .step_data import concat_batches
 
@@ -419,7 +420,8 @@ class FitMixin:
         if custom:
             return concat_batches(chunks, f"{type(self).__name__}.predict_step")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
-        return self._pack_outputs(merged)
+        # String outputs (StringLookup(invert=True)) as Keras on TensorFlow returns them: arrays of bytes.
+        return self._pack_outputs([as_tf_bytes(m) if is_text(m) else m for m in merged])
 
     def _pack_outputs(self, outputs: list) -> Any:
         """One array for a single output, else a list (models built on a dict of outputs return a dict)."""
