@@ -59,6 +59,22 @@ def is_text(array: np.ndarray) -> bool:
     return array.dtype == object and array.size > 0 and all(isinstance(v, (str, bytes)) for v in array.flat)
 
 
+def _text_operands(inputs: tuple) -> tuple:
+    """A string tensor compared with ``bytes`` (a value its ``.numpy()`` gave): the bytes decoded, so that
+    ``t == b"a"`` compares texts as TensorFlow does (NumPy would compare ``str`` with ``bytes`` as unequal)."""
+    if not any(isinstance(x, EagerTensor) and is_text(x.view(np.ndarray)) for x in inputs):
+        return inputs
+
+    def text(x: Any) -> Any:
+        if isinstance(x, bytes):
+            return x.decode("utf-8", errors="surrogateescape")
+        if isinstance(x, np.ndarray) and not isinstance(x, EagerTensor) and x.dtype.kind in "SO" and x.size and \
+                all(isinstance(v, bytes) for v in x.flat):
+            return np.asarray([v.decode("utf-8", errors="surrogateescape") for v in x.flat]).reshape(x.shape)
+        return x
+    return tuple(text(x) for x in inputs)
+
+
 def _utf8(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
@@ -85,6 +101,8 @@ class EagerTensor(np.ndarray):
             out = hook(ufunc, method, inputs, kwargs)
             if out is not NotImplemented:
                 return out
+        if ufunc in (np.equal, np.not_equal):
+            inputs = _text_operands(inputs)
         # numpy's own computation on plain views, the results as EagerTensors (0-d ones too).
         outs = kwargs.get("out")
         if outs:
@@ -130,7 +148,8 @@ class EagerTensor(np.ndarray):
         # ``t[0, 0]`` stays a tensor (``.numpy()`` works) as in TensorFlow and Keras; numpy would hand back a
         # bare scalar.
         item = super().__getitem__(index)
-        if isinstance(item, (str, bytes)):   # an element of an object array of strings (onnxruntime's results)
+        if isinstance(item, (str, bytes)) and not isinstance(item, np.generic):
+            # an element of an object array of strings (onnxruntime's results)
             scalar = np.empty((), dtype=object)
             scalar[()] = item
             return scalar.view(EagerTensor)

@@ -35,6 +35,8 @@ def test_numpy_of_string_tensors_gives_bytes():
     # Inside, the text stays str: NumPy, comparisons and the text layers see the same arrays as before.
     assert np.asarray(words).tolist() == ["a", "héllo"]
     assert (words == "a").tolist() == [True, False]
+    # ... and compare equal to the bytes their .numpy() gave, as TensorFlow's do.
+    assert (words == "a".encode()).tolist() == [True, False] and (words != words.numpy()).tolist() == [False, False]
     assert tf.constant(b"caf\xc3\xa9").numpy() == "café".encode() and np.asarray(tf.constant(b"x")).dtype.kind == "U"
     assert tf.constant(["a"], dtype=tf.string).numpy().tolist() == [b"a"]
     # An op's result (an object array from onnxruntime) too, and numbers are unchanged.
