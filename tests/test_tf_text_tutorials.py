@@ -221,14 +221,16 @@ def test_vocabulary_and_vectors_match_tensorflow(reviews, rtf):
 
 def test_text_classification_export_model_and_embedding_files(reviews, tmp_path):
     raw_train_ds, vectorize_layer = _vectorizer(tf, reviews)
+    def vectorize_text(text, label):
+        text = tf.expand_dims(text, -1)
+        return vectorize_layer(text), label
+
     for text_batch, label_batch in raw_train_ds.take(1):
         assert isinstance(text_batch.numpy()[0], bytes) and text_batch.numpy()[0].decode() in POS + NEG
         first_review, first_label = text_batch[0], label_batch[0]
         assert raw_train_ds.class_names[first_label] in ("neg", "pos")
-
-    def vectorize_text(text, label):
-        text = tf.expand_dims(text, -1)
-        return vectorize_layer(text), label
+        vectorized, label = vectorize_text(first_review, first_label)
+        assert vectorized.shape == (1, 8) and int(label) == int(first_label)
 
     layers = tf.keras.layers
     model = tf.keras.Sequential([layers.Embedding(40, 8, name="embedding"), layers.Dropout(0.2),

@@ -7,6 +7,8 @@ arrays). Standard ONNX has no operator that reads the characters of a string (``
 delimiter, ``StringConcat`` joins), so a tensor traced into an ONNX graph (inside a compiled ``tf.function``
 argument that is a number tensor, a model's ``call``, a ``TextVectorization`` standardization) is refused with
 an error naming the function; the graph-side string functions are in ``onnxforge.ops.strings``.
+``regex_replace`` is that module's where its pattern has an ONNX formulation (literals, character classes), and
+on concrete tensors takes any other pattern too, through Python's ``re`` (RE2's common syntax).
 
 TensorFlow returns a ``RaggedTensor`` where rows have different lengths (``unicode_split`` of several
 strings). onnxforge has no ragged tensors: rows of equal length come back as one dense tensor (whose
@@ -26,9 +28,10 @@ Example:
 from __future__ import annotations
 
 __all__ = ["reduce_join", "unicode_split", "unicode_decode", "unicode_encode", "bytes_split", "length", "substr",
-           "strip", "to_number", "as_string", "format"]
+           "strip", "to_number", "as_string", "format", "regex_replace"]
 
 import builtins
+import re
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,7 @@ import numpy as np
 from ..eager_tensor import as_eager, is_text
 from ..graph.value import Value
 from ..layers.keras_tensor import KerasTensor
+from ..ops import strings as _string_ops
 from .errors import InvalidArgumentError
 from .printing import _format_tensor
 from .tensors import _decoded
@@ -299,3 +303,26 @@ def _printable(array: np.ndarray) -> np.ndarray:
         return quoted
     return array
 
+
+
+def regex_replace(input: Any, pattern: str, rewrite: str, replace_global: bool = True,  # noqa: A002
+                  name: str | None = None) -> Any:
+    """``tf.strings.regex_replace``: in a graph, ``onnxforge.ops.strings.regex_replace`` (literal patterns
+    and character classes); on concrete tensors any pattern, with ``\\1`` group references in ``rewrite``."""
+    try:
+        return _string_ops.regex_replace(input, pattern, rewrite, replace_global=replace_global)
+    except NotImplementedError:
+        if isinstance(input, (Value, KerasTensor)):
+            raise
+    texts = _texts(input, "regex_replace")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        raise InvalidArgumentError(f"tf.strings.regex_replace: invalid pattern {pattern!r}: {err}") from None
+
+    def expand(match: re.Match) -> str:
+        # RE2's rewrite syntax: \0-\9 a group (\0 the whole match), \\ a backslash.
+        return re.sub(r"\\([0-9\\])", lambda m: "\\" if m.group(1) == "\\" else match.group(int(m.group(1))) or "",
+                      rewrite)
+    return _strings([compiled.sub(expand, _decode(t, "replace", 65533, "regex_replace"),
+                                  count=0 if replace_global else 1) for t in texts.flat], texts.shape)
