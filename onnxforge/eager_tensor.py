@@ -22,7 +22,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "is_text", "as_tf_bytes"]
+__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "is_text", "as_tf_bytes", "text_feed"]
 
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +73,28 @@ def _text_operands(inputs: tuple) -> tuple:
             return np.asarray([v.decode("utf-8", errors="surrogateescape") for v in x.flat]).reshape(x.shape)
         return x
     return tuple(text(x) for x in inputs)
+
+
+def text_feed(value: Any) -> Any:
+    """A host array fed to onnxruntime with its ``bytes`` (``.numpy()`` results fed back) decoded from UTF-8:
+    onnxruntime's Python binding feeds ``str(b"ab")``, the text ``"b'ab'"``, and fails on ``S`` arrays.
+    Other values are returned as they are.
+
+    Raises:
+        ValueError: the bytes are not UTF-8 (onnxruntime's string tensors take text only).
+    """
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "SO" or not value.size:
+        return value
+    if value.dtype.kind == "O" and not any(isinstance(v, bytes) for v in value.flat):
+        return value
+    try:
+        texts = [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.flat]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"A string input holds bytes that are not UTF-8 ({err}); onnxruntime's string tensors "
+                         "take UTF-8 text only.") from None
+    out = np.empty(value.shape, dtype=object)
+    out.flat[:] = texts
+    return out
 
 
 def _utf8(value: Any) -> bytes:

@@ -54,6 +54,24 @@ def test_string_tensors_concat_and_stack(rtf):
         tf.concat([tf.constant(["a"]), tf.constant([1.0])], 0)
 
 
+def test_bytes_fed_back_into_layers_ops_and_predict():
+    # .numpy() gives bytes; fed back, onnxruntime would read str(b"the cat") = "b'the cat'" (and fail on S arrays).
+    texts = tf.constant(["the cat", "the café"])
+    layer = tf.keras.layers.TextVectorization(output_sequence_length=3)
+    layer.adapt(texts.numpy())
+    assert layer.get_vocabulary() == ["", "[UNK]", "the", "cat", "café"]
+    want = np.asarray(layer(texts)).tolist()
+    assert want == [[2, 3, 0], [2, 4, 0]]
+    for fed in (texts.numpy(), texts.numpy().astype("S")):
+        assert np.asarray(layer(fed)).tolist() == want
+    model = tf.keras.Sequential([tf.keras.Input((), dtype="string"), layer])
+    assert model.predict(texts.numpy(), verbose=0).tolist() == want
+    lookup = tf.keras.layers.StringLookup(vocabulary=[b"a", b"b"])
+    assert np.asarray(lookup(np.array([b"b", b"z"], dtype=object))).tolist() == [2, 0]
+    assert tf.strings.upper(tf.constant(["ab"]).numpy()).numpy().tolist() == [b"AB"]
+    assert tf.strings.length(tf.constant("é").numpy()).numpy() == 2
+
+
 def test_numpy_matches_tensorflow(rtf):
     for value in ("abc", ["a", "bc"], [["é", ""]], b"\xff"):
         _same(tf.constant(value).numpy(), rtf.constant(value).numpy())

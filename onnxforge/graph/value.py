@@ -32,6 +32,8 @@ def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a numpy dtype (or anything ``np.dtype`` accepts)."""
     if isinstance(dtype, str) and dtype == "string":
         return onnx.TensorProto.STRING
+    if np.dtype(dtype).kind == "S":   # NumPy bytes (``.numpy()`` of a string tensor), fed decoded as text
+        return onnx.TensorProto.STRING
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
