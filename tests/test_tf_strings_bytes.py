@@ -50,6 +50,7 @@ def test_string_tensors_concat_and_stack(rtf):
         pair = [t.constant(["a"]), t.constant(["bc"])]
         assert t.concat(pair, 0).numpy().tolist() == [b"a", b"bc"]
         assert t.stack([t.constant("a"), t.constant("b")]).numpy().tolist() == [b"a", b"b"]
+        assert t.fill([2], "x").numpy().tolist() == [b"x", b"x"]
     with pytest.raises(ValueError, match="No implicit dtype promotion between"):
         tf.concat([tf.constant(["a"]), tf.constant([1.0])], 0)
 

@@ -219,6 +219,9 @@ def ones(shape: Any, dtype: Any = "float32", name: str | None = None) -> Any:
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Any:
+    """``tf.fill``: ``value`` repeated over ``dims`` (a string ``value`` gives a string tensor)."""
+    if isinstance(value, (str, bytes)) and active_trace() is None:
+        return constant(value, shape=tuple(int(d) for d in np.asarray(dims).reshape(-1)))
     return _ops.full(dims, value)
 
 
