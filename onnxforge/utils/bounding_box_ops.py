@@ -88,7 +88,7 @@ def affine_transform(boxes: Any, angle: Any, translate_x: Any, translate_y: Any,
         >>> out = affine_transform(np.array([[[10., 20., 30., 40.]]]), zero, zero + 0.1, zero, zero + 1, zero,
         ...                        zero, height=101, width=101)
         >>> np.round(np.asarray(out), 3).tolist()
-        [[[0.0, 20.0, 20.0, 40.0]]]
+        [[[20.0, 20.0, 40.0, 40.0]]]
     """
     _xyxy_only(bounding_box_format, "affine_transform")
     if len(ops.shape(boxes)) != 3:
@@ -177,9 +177,9 @@ def compute_iou(boxes1: Any, boxes2: Any, bounding_box_format: str, use_masking:
 
     Example:
         >>> import numpy as np
-        >>> np.round(np.asarray(compute_iou(np.array([[0., 0., 2., 2.]]), np.array([[1., 1., 3., 3.], [0., 0., 2., 2.]]),
-        ...                                 "xyxy")), 4).tolist()
-        [[0.1429, 1.0]]
+        >>> iou = compute_iou(np.array([[0., 0., 2., 2.]]), np.array([[1., 1., 3., 3.], [0., 0., 2., 2.]]), "xyxy")
+        >>> [round(float(v), 4) for v in np.asarray(iou)[0]]
+        [0.1429, 1.0]
     """
     ranks = len(ops.shape(boxes1)), len(ops.shape(boxes2))
     for name, rank in zip(("boxes1", "boxes2"), ranks):
