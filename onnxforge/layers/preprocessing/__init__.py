@@ -16,6 +16,7 @@ from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
 from .random_warps import RandomElasticTransform, RandomPerspective
 from .aug_mix import AugMix
+from .max_num_bounding_boxes import MaxNumBoundingBoxes
 from .mel_spectrogram import MelSpectrogram
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
@@ -32,4 +33,4 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
            "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix", "STFTSpectrogram",
-           "MelSpectrogram"]
+           "MelSpectrogram", "MaxNumBoundingBoxes"]
