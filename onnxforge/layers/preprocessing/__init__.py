@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                            RandomZoom)
+from .clahe import ContrastLimitedAdaptiveHistogramEqualization
 from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
@@ -33,4 +34,5 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
            "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix", "STFTSpectrogram",
-           "MelSpectrogram", "MaxNumBoundingBoxes"]
+           "MelSpectrogram", "MaxNumBoundingBoxes",
+           "ContrastLimitedAdaptiveHistogramEqualization"]
