@@ -139,9 +139,11 @@ class _Traced:
 class CompiledFunction:
     """The callable ``tf.function(fn)`` returns (see the module docstring); ``python_function`` is ``fn``."""
 
-    def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False):
+    def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False,
+                 keep_dtypes: bool = False):
         self.python_function = fn
         self._run_eagerly = run_eagerly
+        self._keep_dtypes = keep_dtypes   # arrays traced in their own dtypes (float64 stays float64)
         self._traces: dict[Any, _Traced] = {}
         functools.update_wrapper(self, fn)
 
@@ -151,7 +153,7 @@ class CompiledFunction:
             return self
         bound = obj.__dict__.get(f"_compiled_{self.python_function.__name__}")
         if bound is None:
-            bound = CompiledFunction(self.python_function.__get__(obj, objtype), self._run_eagerly)
+            bound = CompiledFunction(self.python_function.__get__(obj, objtype), self._run_eagerly, self._keep_dtypes)
             obj.__dict__[f"_compiled_{self.python_function.__name__}"] = bound
         return bound
 
@@ -160,7 +162,8 @@ class CompiledFunction:
             return self.python_function(*args, **kwargs)
         tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
         given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
-        tree = map_structure(lambda x: _function_input(x) if _is_array(x) else x, tree)
+        cast = np.asarray if self._keep_dtypes else _function_input
+        tree = map_structure(lambda x: cast(x) if _is_array(x) else x, tree)
         key = _signature(tree)
         traced = self._traces.get(key)
         if traced is None:
@@ -243,7 +246,9 @@ class CompiledFunction:
         return out
 
 
-def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False) -> CompiledFunction:
+def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False,
+                     keep_dtypes: bool = False) -> CompiledFunction:
     """``fn`` compiled per input signature (``tf.function``; see the module docstring); it runs as plain
-    Python whenever ``run_eagerly()`` says so (``tf.config.run_functions_eagerly``)."""
-    return fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn, run_eagerly)
+    Python whenever ``run_eagerly()`` says so (``tf.config.run_functions_eagerly``). ``keep_dtypes``: array
+    arguments keep their dtypes instead of being fed as a model's batches are (float64 as float32)."""
+    return fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn, run_eagerly, keep_dtypes)
