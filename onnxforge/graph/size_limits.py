@@ -15,8 +15,9 @@ return reopens it whenever it is traced again):
 - one graph's constants together are bounded by ``max_graph_constant_bytes`` and its nodes by
   ``max_graph_nodes``.
 
-Each refusal is a :class:`SizeLimitError` naming what was being built, its size and the limit. Outside
-the block (models built in code) nothing is checked.
+Each refusal is a :class:`SizeLimitError` naming what was being built, its size and the limit, after the
+layer being called (:func:`building`, which layers enter around their ``call``). Outside the block (models
+built in code) nothing is checked.
 
 Example:
     >>> with size_limits("demo.keras"):
@@ -29,7 +30,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["SizeLimitError", "SizeLimits", "size_limits", "current", "check_tensor", "check_constant",
+__all__ = ["SizeLimitError", "SizeLimits", "size_limits", "current", "building", "check_tensor", "check_constant",
            "charge_graph", "itemsize", "check_value", "charge_nodes",
            "MAX_TENSOR_BYTES", "MAX_CONSTANT_BYTES", "MAX_GRAPH_CONSTANT_BYTES", "MAX_GRAPH_NODES"]
 
@@ -70,6 +71,9 @@ class SizeLimits:
     max_graph_nodes: int = MAX_GRAPH_NODES
 
     def refuse(self, what: str, size: str, limit: int, unit: str = "bytes") -> SizeLimitError:
+        where = _WHERE.get()
+        if where is not None and not what.startswith(where):
+            what = f"{where}: {what}"
         return SizeLimitError(f"{what} {size}, over the limit of {limit} {unit} for a model loaded from "
                               f"{self.source}; the file's config asks for more than any real model needs, so "
                               "nothing was allocated (raise onnxforge.graph.size_limits' limits to load it "
@@ -77,6 +81,8 @@ class SizeLimits:
 
 
 _LIMITS: ContextVar[SizeLimits | None] = ContextVar("onnxforge_size_limits", default=None)
+#: The layer being called, named in refusals: an op deep inside it knows only its own arguments.
+_WHERE: ContextVar[str | None] = ContextVar("onnxforge_size_limits_where", default=None)
 
 
 @contextmanager
@@ -93,6 +99,28 @@ def size_limits(limits: SizeLimits | str | None) -> Iterator[SizeLimits | None]:
         yield limits
     finally:
         _LIMITS.reset(token)
+
+
+@contextmanager
+def building(what: str) -> Iterator[None]:
+    """Within the block, refusals name ``what`` (``"layer 'dense'"``) first; a no-op outside limits.
+
+    Example:
+        >>> with size_limits("demo.keras"), building("layer 'frames'"):
+        ...     try:
+        ...         check_constant((10**5, 10**5), 8, "a frame index")
+        ...     except SizeLimitError as e:
+        ...         print(str(e).split(" builds")[0])
+        layer 'frames': a frame index
+    """
+    if _LIMITS.get() is None:
+        yield
+        return
+    token = _WHERE.set(what)
+    try:
+        yield
+    finally:
+        _WHERE.reset(token)
 
 
 def current() -> SizeLimits | None:
@@ -136,11 +164,12 @@ def charge_nodes(nodes: int, constant_bytes: int, op_type: str) -> None:
 
 
 def check_constant(shape: Sequence[int], itemsize: int, what: str) -> None:
-    """Refuse, before it is allocated, a constant of ``shape`` over ``max_constant_bytes``."""
+    """Refuse, before it is allocated, a constant of ``shape`` over ``max_constant_bytes``: call it with the
+    size of the largest array (intermediates included) that code is about to build from static sizes."""
     limits = _LIMITS.get()
     if limits is None:
         return
-    size = math.prod(int(d) for d in shape) * max(int(itemsize), 1)
+    size = math.prod(max(int(d), 0) for d in shape) * max(int(itemsize), 1)   # numpy makes a negative size empty
     if size > limits.max_constant_bytes:
         raise limits.refuse(what, f"builds a constant of shape {tuple(int(d) for d in shape)} ({size} bytes)",
                             limits.max_constant_bytes)

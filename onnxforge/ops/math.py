@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph.size_limits import check_constant
 from ._arrays_util import emit
 from ._util import as_value, builder_of, cast_value, int_const, promote, symbolic
 
@@ -132,6 +133,7 @@ def extract_sequences(x: Any, sequence_length: int, sequence_stride: int) -> Val
     if not isinstance(n, int):
         raise ValueError("ops.extract_sequences needs a static size along the last axis.")
     count = 1 + (n - int(sequence_length)) // int(sequence_stride)
+    check_constant((count, int(sequence_length)), 8, "ops.extract_sequences's frame index")   # pre-alloc
     index = np.arange(count)[:, None] * int(sequence_stride) + np.arange(int(sequence_length))[None, :]
     return emit(b, "Gather", [v, as_value(index.astype(np.int64), b)], axis=-1)
 
@@ -149,6 +151,7 @@ def _pair(x: Any, name: str) -> tuple[Any, Value, Value]:
 
 def _dft(b: Any, n_in: int, n_out: int, like: Value, inverse: bool) -> tuple[Value, Value]:
     """Cosine and sine tables ``(n_in, n_out)`` of the (inverse) DFT: ``X_k = sum_j x_j e^{-+2 pi i jk/n}``."""
+    check_constant((n_in, n_out), 8, "the DFT table of a Fourier op")   # pre-alloc
     j = np.arange(n_in)[:, None]
     k = np.arange(n_out)[None, :]
     n = max(n_in, n_out)
@@ -218,6 +221,7 @@ def rfft(x: Any, fft_length: int | None = None) -> tuple[Value, Value]:
     length = n if fft_length is None else int(fft_length)
     if not isinstance(length, int):
         raise ValueError("ops.rfft needs a static size along the last axis (or fft_length).")
+    check_constant((n, length // 2 + 1), 8, "ops.rfft's DFT table")   # pre-alloc
     j = np.arange(n)[:, None]
     k = np.arange(length // 2 + 1)[None, :]
     angle = 2.0 * np.pi * ((j * k) % length) / length
@@ -237,6 +241,7 @@ def irfft(x: Any, fft_length: int | None = None) -> Value:
     if not isinstance(m, int):
         raise ValueError("ops.irfft needs a static number of frequencies.")
     n = 2 * (m - 1) if fft_length is None else int(fft_length)
+    check_constant((m, n), 8, "ops.irfft's DFT table")   # pre-alloc
     k = np.arange(m)[:, None]
     t = np.arange(n)[None, :]
     # Hermitian symmetry: the frequencies strictly between 0 and n/2 stand for two (weight 2).
