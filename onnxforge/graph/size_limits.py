@@ -13,7 +13,11 @@ return reopens it whenever it is traced again):
 - a graph constant over ``max_constant_bytes`` is refused before it is copied into the graph, and code
   that builds a constant from static sizes asks :func:`check_constant` *before* it allocates;
 - one graph's constants together are bounded by ``max_graph_constant_bytes`` and its nodes by
-  ``max_graph_nodes``.
+  ``max_graph_nodes``;
+- an op that grows a tensor by constant operands (``Tile``, ``Pad``, ``Resize``, ``Expand``,
+  ``ConstantOfShape``, ``Range``) is refused when its output for the smallest non-empty input (unknown
+  dims as 1, :mod:`.run_time_sizes`) is over ``max_tensor_bytes``: dynamic dims hide it from the static
+  check, not from onnxruntime.
 
 Each refusal is a :class:`SizeLimitError` naming what was being built, its size and the limit, after the
 layer being called (:func:`building`, which layers enter around their ``call``). Outside the block (models
@@ -31,7 +35,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["SizeLimitError", "SizeLimits", "size_limits", "current", "building", "check_tensor", "check_constant",
-           "charge_graph", "itemsize", "check_value", "charge_nodes",
+           "charge_graph", "itemsize", "check_value", "charge_nodes", "charge_node",
            "MAX_TENSOR_BYTES", "MAX_CONSTANT_BYTES", "MAX_GRAPH_CONSTANT_BYTES", "MAX_GRAPH_NODES"]
 
 import math
@@ -43,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .run_time_sizes import GROWING_OPS, least_shape
 from .value import np_dtype
 
 #: Largest static tensor (bytes per example) a loaded model may declare: far above any real model's
@@ -161,6 +166,28 @@ def charge_nodes(nodes: int, constant_bytes: int, op_type: str) -> None:
     """:func:`charge_graph` every 1024 nodes (the builder calls it for every node)."""
     if nodes % 1024 == 0:
         charge_graph(constant_bytes, nodes, f"a {op_type} node")
+
+
+def charge_node(node: Any, nodes: int, constant_bytes: int, values: Any, constant: Any) -> None:
+    """:func:`charge_nodes`, and the least output of a growing op (the builder calls it for every node;
+    ``values`` maps names to graph values, ``constant`` gives a name's constant value or ``None``)."""
+    charge_nodes(nodes, constant_bytes, node.op_type)
+    limits = _LIMITS.get()
+    if limits is None or node.op_type not in GROWING_OPS:
+        return
+
+    def shape_of(name: str) -> Any:
+        value = values.get(name)
+        return None if value is None else value.shape
+
+    shape = least_shape(node, shape_of, constant)
+    if shape is None:
+        return
+    first = values.get(node.input[0]) if node.op_type != "ConstantOfShape" and node.input else None
+    size = math.prod(shape) * itemsize(first.dtype if first is not None else None)
+    if size > limits.max_tensor_bytes:
+        raise limits.refuse(f"a {node.op_type} node", f"outputs shape {tuple(shape)} ({size} bytes) even for the "
+                            "smallest input (every dim known only at run time taken as 1)", limits.max_tensor_bytes)
 
 
 def check_constant(shape: Sequence[int], itemsize: int, what: str) -> None:
