@@ -50,6 +50,7 @@ from .assets import load_assets, read_assets, save_assets
 from .errors import KerasFileError, KerasFileNotFoundError, Stage
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
+from .zip_directory import check_directory
 
 #: The Keras release whose ``.keras`` layout onnxforge writes (and checks against in its tests).
 KERAS_FORMAT_VERSION = "3.15.1"
@@ -144,6 +145,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
                                 "`.keras` zip file.")
     if path.is_dir():
         raise KerasFileError(path, "it is a folder; onnxforge reads zipped .keras archives")
+    check_directory(path)   # before zipfile builds an object per entry
     try:
         zf = zipfile.ZipFile(path, "r")
     except zipfile.BadZipFile as e:
