@@ -207,7 +207,8 @@ def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, s
     refuse_lambdas(entry, safe_mode, path, _CONFIG)
     custom = dict(custom_objects or {})
     # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the member.
-    with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"):
+    # Converting constructs each layer once (to drop arguments it rejects): under the same bounds as the build.
+    with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"), size_limits(f"'{path}'"):
         converted = keras_config_to_onnxforge({k: v for k, v in entry.items() if k != "compile_config"}, custom)
     with Stage(path, _CONFIG, "config.json does not describe a model onnxforge can build"), \
             weight_budget(stored, f"'{path}'"), size_limits(f"'{path}'") as limits:

@@ -284,7 +284,8 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
         refuse_lambdas(model_config, safe_mode, path, "model_config")
         custom = dict(custom_objects or {})
         # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the part.
-        with Stage(path, "model_config", "model_config cannot be read as a Keras model config"):
+        with Stage(path, "model_config", "model_config cannot be read as a Keras model config"), \
+                size_limits(f"'{path}'"):   # converting constructs each layer once: bounded as the build is
             converted = keras_config_to_onnxforge(normalize_legacy_config(model_config), custom)
         with Stage(path, "model_weights", "the weights cannot be read"):
             stored = reader.stored_shapes("model_weights")
