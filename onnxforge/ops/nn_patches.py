@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend_config import image_data_format
 from ..graph import FLOAT_TYPES, Value, np_dtype
-from ..graph.size_limits import check_constant
+from ..graph.size_limits import charge_graph, check_constant
 from ._arrays_util import emit, value
 from ._util import int_const, symbolic
 
@@ -142,6 +142,8 @@ def _adaptive(x: Any, output_size: Any, data_format: str | None, name: str, aver
         length = v.shape[axis]
         if not isinstance(length, int):
             raise ValueError(f"ops.{name} needs static spatial sizes. Received: x with shape {v.shape}")
+        if not average:   # a Slice and a ReduceMax per bin: bounded before the bins are listed
+            charge_graph(0, len(b.nodes) + 2 * out, f"ops.{name}'s {out} bins")
         bins = _bins(length, out)
         if average:
             check_constant((length, out), 8, f"ops.{name}'s bin matrix")   # pre-alloc

@@ -1,5 +1,6 @@
 """Constants that ops and layers build with numpy from a loaded config's numbers (DFT tables, frame indices,
-identity kernels, attention masks, filter banks, resize weights, histograms, repeat indices) are bounded by
+identity kernels, attention masks, filter banks, resize weights, histograms, repeat indices, n-gram widths,
+adaptive pooling bins) are bounded by
 ``graph/size_limits.py`` *before* numpy allocates them, and the refusal names the layer; the bounds also hold
 when a loaded model is called eagerly. Each hostile file is a few KB; under a 3 GB address-space limit every
 load fails with the size error, never a ``MemoryError``."""
@@ -117,6 +118,11 @@ def _call_cases(tmp_path):
                                _both(_input_shape((N, 1, 1)), _config(height=30_000, width=1))), (1, N, 1, 1), "predict",
                       r"layer 'resizing\w*': an antialiased resize's weight matrix builds a constant of shape "
                       r"\(30000, 40000\)"),
+        # 4 x 10**8 bins (2**31 bytes of output, just under the tensor bound) were listed in Python first.
+        "adaptive_max": (_hostile(tmp_path, "adaptive_max", of.Sequential([L.Input((8, 1)), L.AdaptiveMaxPooling1D(2)]),
+                                  _config(output_size=[4 * 10**8])), (1, 8, 1), "predict",
+                         r"layer 'adaptive_max_pooling1d\w*': 400000000 max-pooling bins brings the graph to "
+                         r"800000000 nodes"),
         "equalization": (_hostile(tmp_path, "equalization", of.Sequential([L.Input((4, 4, 3)), L.Equalization()]),
                                   _config(bins=10**10)), (1, 4, 4, 3), "eager_training",
                          r"layer 'equalization\w*': the histogram builds a constant of shape \(10000000000, 3\)"),
