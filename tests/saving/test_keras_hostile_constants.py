@@ -102,6 +102,11 @@ def _load_cases(tmp_path):
                        max_tokens=20, ngrams=2, vocabulary=["a", "b", "c"])]), _config(ngrams=10**9)),
                    r"layer 'text_vectorization\w*' \(TextVectorization\): .*ngrams=1000000000 brings the graph to "
                    r"500000000500000000 nodes"),
+        "idf_weights": (_hostile(tmp_path, "idf", of.Sequential([L.Input((1,), dtype="int64"), L.IntegerLookup(
+                            vocabulary=[1, 2, 3], output_mode="tf_idf", idf_weights=[1.0, 2.0, 3.0], max_tokens=8,
+                            pad_to_max_tokens=True)]), _config(max_tokens=10**10)),
+                        r"layer 'integer_lookup\w*' \(IntegerLookup\): the idf weights builds a constant of shape "
+                        r"\(10000000000,\)"),
     }
 
 
@@ -123,6 +128,10 @@ def _call_cases(tmp_path):
                                   _config(output_size=[4 * 10**8])), (1, 8, 1), "predict",
                          r"layer 'adaptive_max_pooling1d\w*': 400000000 max-pooling bins brings the graph to "
                          r"800000000 nodes"),
+        "inverse_lookup": (_hostile(tmp_path, "inverse_lookup", of.Sequential([L.Input((1,), dtype="int64"), L.IntegerLookup(
+                               vocabulary=[1, 2, 3], invert=True)]), _config(num_oov_indices=10**9)), (1, 1), "predict",
+                           r"layer 'integer_lookup\w*': the inverse lookup table builds a constant of shape "
+                           r"\(1000000003,\)"),
         "equalization": (_hostile(tmp_path, "equalization", of.Sequential([L.Input((4, 4, 3)), L.Equalization()]),
                                   _config(bins=10**10)), (1, 4, 4, 3), "eager_training",
                          r"layer 'equalization\w*': the histogram builds a constant of shape \(10000000000, 3\)"),
@@ -145,7 +154,7 @@ for name, path in loads.items():
 for name, (path, shape, how) in calls.items():
     try:
         model = of.load_model(path)
-        x = np.ones(shape, np.float32)
+        x = np.ones(shape, np.int64 if "lookup" in name else np.float32)
         model.predict(x, verbose=0) if how == "predict" else model(x, training=True)
         out[name] = "ran"
     except BaseException as e:
@@ -200,3 +209,21 @@ def test_models_built_in_code_are_not_bounded():
         with pytest.raises(SizeLimitError, match=r"the causal mask builds a constant of shape \(4, 4\) \(16 bytes\)"):
             causal_mask(GraphBuilder(), 4, 4)
     assert causal_mask(GraphBuilder(), 4, 4).shape == (1, 4, 4)
+
+
+def test_a_billion_oov_buckets_load_without_listing_them(tmp_path):
+    # IntegerLookup buckets out-of-vocabulary ints by floormod: num_oov_indices=10**9 is a valid (if odd)
+    # config, yet loading it listed 10**9 OOV tokens in Python before comparing them with the vocabulary.
+    path = _hostile(tmp_path, "oov", of.Sequential([L.Input((1,), dtype="int64"), L.IntegerLookup(vocabulary=[1, 2, 3])]),
+                    _config(num_oov_indices=10**9))
+    script = textwrap.dedent(f"""
+        import resource
+        import numpy as np
+        import onnxforge as of
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+        print(of.load_model({path!r}).predict(np.array([[2], [7]]), verbose=0).reshape(-1).tolist())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Keras's indices: OOV buckets 0 .. 10**9 - 1 (7 mod 10**9), then the vocabulary (2 is its second token).
+    assert done.stdout.strip().splitlines()[-1] == str([10**9 + 1, 7])
