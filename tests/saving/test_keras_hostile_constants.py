@@ -227,3 +227,23 @@ def test_a_billion_oov_buckets_load_without_listing_them(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     # Keras's indices: OOV buckets 0 .. 10**9 - 1 (7 mod 10**9), then the vocabulary (2 is its second token).
     assert done.stdout.strip().splitlines()[-1] == str([10**9 + 1, 7])
+
+
+def test_axes_out_of_range_are_clear_errors_naming_the_argument(tmp_path):
+    # Before: an IndexError from deep inside ("string index out of range", "tuple index out of range").
+    def mha():
+        inp = L.Input((5, 3))
+        return of.Model(inp, L.MultiHeadAttention(2, 3)(inp, inp))
+    cases = {
+        "attention_axes": (_hostile(tmp_path, "mha_axes", mha(), _config(attention_axes=[10**9])),
+                           r"`attention_axes` must name query axes other than the batch and feature axes .*"
+                           r"Received: attention_axes=\(1000000000,\)"),
+        "group_norm_axis": (_hostile(tmp_path, "gn_axis", of.Sequential([L.Input((4, 4, 2)), L.GroupNormalization(2)]),
+                                     _config(axis=10**9)),
+                            r"Axis 1000000000 is out of bounds for input shape of rank 4 \(layer 'group_normalization"),
+    }
+    for name, (path, pattern) in cases.items():
+        with pytest.raises(ValueError, match=pattern):
+            of.load_model(path)
+    inp = L.Input((2, 5, 3))
+    assert L.MultiHeadAttention(2, 3, attention_axes=(1, -2))(inp, inp).shape == (None, 2, 5, 3)
