@@ -59,6 +59,7 @@ def _segments(data: Any, segment_ids: Any, num_segments: Any, name: str) -> tupl
         raise ValueError(f"ops.{name} in a graph needs num_segments: the output size cannot depend on the "
                          "data (eager calls on arrays find it from the ids).")
     n = int(num_segments)
+    check_constant((n,), 8, f"ops.{name}'s segment ids")   # before the list of them is made
     hits = emit(b, "Equal", [emit(b, "Unsqueeze", [ids, int_const(b, [-1])]), int_const(b, list(range(n)))])
     return b, v, hits, n   # hits: (N, n) bool
 

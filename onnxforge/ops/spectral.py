@@ -158,6 +158,7 @@ def _inverse_window(b: Any, win: np.ndarray | Value, n: int, stride: int, like: 
     each position of a frame (0 where that sum is 0)."""
     overlaps = -(-n // stride)
     if isinstance(win, np.ndarray):
+        check_constant((overlaps * stride,), 8, "ops.istft's window normalization")   # before numpy pads to it
         denom = np.pad(win ** 2, (0, overlaps * stride - n)).reshape(overlaps, stride).sum(axis=0)
         denom = np.tile(denom, overlaps)[:n]
         return np.where(denom == 0, 0.0, win / np.where(denom == 0, 1.0, denom))

@@ -67,6 +67,16 @@ def _config(**values):
     return lambda layers: layers[1]["config"].update(values)
 
 
+def _op_argument(op: str, *path, value):
+    """An edit setting ``path`` (keys / indices into its config) of the op layer named ``op...`` to ``value``."""
+    def edit(layers):
+        entry = next(e["config"] for e in layers if e["config"].get("name", "").startswith(op))
+        for key in path[:-1]:
+            entry = entry[key]
+        entry[path[-1]] = value
+    return edit
+
+
 N = 40_000
 
 
@@ -102,6 +112,23 @@ def _load_cases(tmp_path):
                        max_tokens=20, ngrams=2, vocabulary=["a", "b", "c"])]), _config(ngrams=10**9)),
                    r"layer 'text_vectorization\w*' \(TextVectorization\): .*ngrams=1000000000 brings the graph to "
                    r"500000000500000000 nodes"),
+        # Found by fuzzing op nodes' integer arguments with 10**9: each listed or allocated that many first.
+        "segment_sum": (_hostile(tmp_path, "segment_sum", _on((4,), lambda x: ops.segment_sum(
+                            x[0], ops.cast(x[0], "int32") * 0, num_segments=3)),
+                                 _op_argument("segment_sum", "num_segments", value=10**9)),
+                        r"layer 'segment_sum\w*': ops.segment_sum's segment ids builds a constant of shape \(1000000000,\)"),
+        "bincount": (_hostile(tmp_path, "bincount", _on((4,), lambda x: ops.bincount(ops.cast(x, "int32"), minlength=5)),
+                              _op_argument("bincount", "kwargs", "minlength", value=10**9)),
+                     r"layer 'bincount\w*': ops.bincount's classes builds a constant of shape \(1000000000,\)"),
+        "gaussian_blur": (_hostile(tmp_path, "gaussian_blur", _on((8, 8, 1), lambda x: ops.image.gaussian_blur(x, (3, 3))),
+                                   _op_argument("gaussian_blur", "kernel_size", 0, value=10**9)),
+                          r"layer 'gaussian_blur\w*': a Gaussian kernel builds a constant of shape \(1000000000,\)"),
+        "istft_stride": (_hostile(tmp_path, "istft", _on((3, 5), lambda x: ops.istft((x, x), 8, 4, 8)),
+                                  _op_argument("istft", "sequence_stride", value=10**9)),
+                         r"layer 'istft\w*': ops.istft's window normalization builds a constant of shape \(1000000000,\)"),
+        "vander": (_hostile(tmp_path, "vander", _on((3,), lambda x: ops.vander(x[0], 4)),
+                            _op_argument("vander", "args", 1, value=10**9)),
+                   r"layer 'vander\w*': ops.vander's powers builds a constant of shape \(1000000000,\)"),
         "idf_weights": (_hostile(tmp_path, "idf", of.Sequential([L.Input((1,), dtype="int64"), L.IntegerLookup(
                             vocabulary=[1, 2, 3], output_mode="tf_idf", idf_weights=[1.0, 2.0, 3.0], max_tokens=8,
                             pad_to_max_tokens=True)]), _config(max_tokens=10**10)),
