@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["top_k", "in_top_k", "segment_sum", "segment_max", "segment_min", "segment_prod",
            "extract_sequences", "fft", "ifft", "fft2", "ifft2", "rfft", "irfft", "logdet"]
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,33 @@ from ._util import as_value, builder_of, cast_value, int_const, promote, symboli
 
 
 # ------------------------------------------------------------------------------------------ top k
+def _integer(k: Any) -> int | None:
+    """``k`` as an int (Python, numpy or 0-d tensor), ``None`` for a bool or a non-integral number."""
+    if isinstance(k, bool):
+        return None
+    if isinstance(k, Value) or hasattr(k, "__onnx_value__"):
+        return int(k)   # raises Value's own explanation: k must be known while the graph is built
+    try:
+        return operator.index(k)
+    except TypeError:
+        try:
+            number = float(k)
+        except (TypeError, ValueError):
+            return None
+        return int(number) if number.is_integer() and not isinstance(k, float) else None
+
+
 @symbolic
 def top_k(x: Any, k: int, sorted: bool = True) -> tuple[Value, Value]:  # noqa: A002
     """The ``k`` largest entries along the last axis and their int32 indices (values differentiable)."""
     b = builder_of(x)
     v = as_value(x, b)
-    _, idx = emit(b, "TopK", [v, int_const(b, [int(k)])], outputs=2, axis=-1, largest=1, sorted=1)
+    last = v.shape[-1] if v.shape else None
+    count = _integer(k)
+    if count is None or count < 0 or (isinstance(last, int) and count > last):
+        raise ValueError(f"ops.top_k: `k` must be an integer between 0 and the size of the last axis ({last}). "
+                         f"Received: k={k!r} for x of shape {v.shape}")
+    _, idx = emit(b, "TopK", [v, int_const(b, [count])], outputs=2, axis=-1, largest=1, sorted=1)
     # Gathering by the indices makes the values differentiable (TopK itself has no gradient rule).
     values = emit(b, "GatherElements", [v, idx], axis=-1)
     return values, cast_value(idx, 6)

@@ -256,7 +256,7 @@ def test_a_billion_oov_buckets_load_without_listing_them(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == str([10**9 + 1, 7])
 
 
-def test_axes_out_of_range_are_clear_errors_naming_the_argument(tmp_path):
+def test_arguments_out_of_range_are_clear_errors_naming_the_argument(tmp_path):
     # Before: an IndexError from deep inside ("string index out of range", "tuple index out of range").
     def mha():
         inp = L.Input((5, 3))
@@ -268,6 +268,15 @@ def test_axes_out_of_range_are_clear_errors_naming_the_argument(tmp_path):
         "group_norm_axis": (_hostile(tmp_path, "gn_axis", of.Sequential([L.Input((4, 4, 2)), L.GroupNormalization(2)]),
                                      _config(axis=10**9)),
                             r"Axis 1000000000 is out of bounds for input shape of rank 4 \(layer 'group_normalization"),
+        # ops.top_k beyond the last axis reached onnxruntime's TopK ("could not infer the output shape").
+        "top_k": (_hostile(tmp_path, "top_k", _on((4,), lambda x: ops.top_k(x, 2)[0]), _op_argument("top_k", "k", value=10**9)),
+                  r"ops.top_k: `k` must be an integer between 0 and the size of the last axis \(4\). Received: "
+                  r"k=1000000000"),
+        # A pooling window over a static input (Keras refuses it when building; onnxruntime failed the run).
+        "average_pool": (_hostile(tmp_path, "pool", _on((8, 1), lambda x: ops.average_pool(x, 2)),
+                                  _op_argument("average_pool", "args", 1, value=10**9)),
+                         r"Computed output size would be zero or negative. Received: `inputs.shape=\('batch', 8, 1\)`, "
+                         r"`pool_size=1000000000`"),
     }
     for name, (path, pattern) in cases.items():
         with pytest.raises(ValueError, match=pattern):
