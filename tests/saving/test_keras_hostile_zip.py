@@ -1,5 +1,5 @@
 """Hostile ``.keras`` archives and weights, second pass: a zip directory of tens of thousands of entries is
-refused before ``zipfile`` parses it (``keras_format/zip_directory.py``); members that lie about their size,
+refused before ``zipfile`` parses it (``saving/zip_directory.py``); members that lie about their size,
 HDF5 virtual datasets mapping local files, object references and compound / variable-length / complex
 datasets are refused (these were already, and stay so)."""
 from __future__ import annotations
@@ -16,7 +16,8 @@ h5py = pytest.importorskip("h5py")
 import onnxforge as of  # noqa: E402
 from onnxforge.saving import KerasFileError  # noqa: E402
 from onnxforge.saving.keras_format import archive  # noqa: E402
-from onnxforge.saving.keras_format.zip_directory import MAX_DIRECTORY_BYTES, directory_size  # noqa: E402
+from onnxforge.saving.keras_format.archive import MAX_DIRECTORY_BYTES  # noqa: E402
+from onnxforge.saving.zip_directory import directory_size  # noqa: E402
 
 
 @pytest.fixture(scope="module")

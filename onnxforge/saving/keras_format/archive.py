@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["save_keras", "load_keras", "save_keras_weights", "load_keras_weights", "KERAS_FORMAT_VERSION",
-           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES"]
+           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_DIRECTORY_BYTES"]
 
 import datetime
 import json
@@ -46,11 +46,11 @@ from ..atomic import atomic_write
 from ...layers.safe_mode import safe_mode_override
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
-from .assets import load_assets, read_assets, save_assets
+from ..zip_directory import directory_size
+from .assets import MAX_ASSET_FILES, load_assets, read_assets, save_assets
 from .errors import KerasFileError, KerasFileNotFoundError, Stage
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
-from .zip_directory import check_directory
 
 #: The Keras release whose ``.keras`` layout onnxforge writes (and checks against in its tests).
 KERAS_FORMAT_VERSION = "3.15.1"
@@ -58,6 +58,9 @@ KERAS_FORMAT_VERSION = "3.15.1"
 DEFAULT_MAX_BYTES = 16 * 2**30
 #: ``config.json`` / ``metadata.json`` larger than this are refused (real ones are kilobytes).
 MAX_CONFIG_BYTES = 64 * 2**20
+#: The most bytes a .keras zip directory may take: Keras's own few members and ``MAX_ASSET_FILES`` assets
+#: with names of 200 characters (checked before zipfile parses it: ``saving/zip_directory.py``).
+MAX_DIRECTORY_BYTES = (MAX_ASSET_FILES + 64) * 256
 #: A stored member expanding more than this many times is a zip bomb (Keras stores members uncompressed).
 _MAX_RATIO = 200
 
@@ -145,7 +148,14 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
                                 "`.keras` zip file.")
     if path.is_dir():
         raise KerasFileError(path, "it is a folder; onnxforge reads zipped .keras archives")
-    check_directory(path)   # before zipfile builds an object per entry
+    try:
+        listed = directory_size(path)   # before zipfile builds an object per entry
+    except OSError:
+        listed = None                   # zipfile reports the unreadable file itself
+    if listed is not None and listed > MAX_DIRECTORY_BYTES:
+        raise KerasFileError(path, f"its zip directory takes {listed} bytes, over the limit of {MAX_DIRECTORY_BYTES} "
+                             f"(room for {MAX_ASSET_FILES} assets); a .keras archive lists a few members, so it "
+                             "was not parsed")
     try:
         zf = zipfile.ZipFile(path, "r")
     except zipfile.BadZipFile as e:

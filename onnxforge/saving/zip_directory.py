@@ -1,33 +1,27 @@
-"""The size of a ``.keras`` archive's central directory, read before ``zipfile`` parses it.
+"""The size of a zip archive's central directory, read before ``zipfile`` parses it.
 
 ``zipfile.ZipFile(path)`` builds a Python object for every entry of the central directory before anyone can
 count them, and reads entries for as many bytes as the end record says the directory takes, whatever entry
-count it declares. A 100 MB archive of empty members (or of directory entries all pointing at one member)
-costs about a gigabyte of memory and half a minute before the asset limit (``MAX_ASSET_FILES``) could
-refuse it. :func:`check_directory` reads the end record (and the ZIP64 one) and refuses a directory over
-``MAX_DIRECTORY_BYTES`` first; an archive without a readable end record is left to ``zipfile``'s own error.
+count it declares: a 100 MB archive of empty members (or of directory entries all pointing at one member)
+costs about a gigabyte of memory and half a minute before a member-count limit could refuse it. The loaders
+of untrusted archives (``.keras``, weights ``.npz``) ask :func:`directory_size` first and refuse a
+directory larger than their members need; an archive without a readable end record is left to
+``zipfile``'s own error.
 
 Example:
-    >>> import io, zipfile, tempfile, os
+    >>> import zipfile, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
     >>> with zipfile.ZipFile(path, "w") as zf:
     ...     zf.writestr("config.json", "{}")
-    >>> directory_size(path) < 100
-    True
+    >>> directory_size(path)
+    57
 """
 from __future__ import annotations
 
-__all__ = ["MAX_DIRECTORY_BYTES", "directory_size", "check_directory"]
+__all__ = ["directory_size"]
 
 import os
 import struct
-from pathlib import Path
-
-from .assets import MAX_ASSET_FILES
-from .errors import KerasFileError
-
-#: Room for Keras's own members and ``MAX_ASSET_FILES`` assets with names of 200 characters.
-MAX_DIRECTORY_BYTES = (MAX_ASSET_FILES + 64) * 256
 
 _END = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
@@ -55,15 +49,3 @@ def directory_size(path: str | os.PathLike[str]) -> int | None:
                 if len(record) == 56 and record[:4] == _ZIP64_END:
                     directory = max(directory, struct.unpack("<Q", record[40:48])[0])
         return directory
-
-
-def check_directory(path: Path) -> None:
-    """Refuse an archive whose central directory is over ``MAX_DIRECTORY_BYTES``, before parsing it."""
-    try:
-        size = directory_size(path)
-    except OSError:
-        return   # zipfile reports the unreadable file itself
-    if size is not None and size > MAX_DIRECTORY_BYTES:
-        raise KerasFileError(path, f"its zip directory takes {size} bytes, over the limit of {MAX_DIRECTORY_BYTES} "
-                             f"(room for {MAX_ASSET_FILES} assets); a .keras archive lists a few members, so it "
-                             "was not parsed")
