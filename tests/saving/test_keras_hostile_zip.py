@@ -1,5 +1,6 @@
 """Hostile ``.keras`` archives and weights, second pass: a zip directory of tens of thousands of entries is
-refused before ``zipfile`` parses it (``saving/zip_directory.py``); members that lie about their size,
+refused before ``zipfile`` parses it (``saving/zip_directory.py``), a config of millions of JSON values
+before ``json`` parses it; members that lie about their size,
 HDF5 virtual datasets mapping local files, object references and compound / variable-length / complex
 datasets are refused (these were already, and stay so)."""
 from __future__ import annotations
@@ -136,3 +137,32 @@ def test_hdf5_datasets_that_are_not_plain_numeric_tensors_are_refused(tmp_path, 
         with pytest.raises(KerasFileError, match=fragment) as info:
             of.load_model(path)
         assert info.value.key == "layers/dense/vars/0", name
+
+
+def test_config_json_of_millions_of_values_is_refused_before_parsing(tmp_path, members, monkeypatch):
+    # Before: 30 MB of "[]," (under the 64 MiB size bound) became 10 million Python lists, about 700 MB,
+    # before anything looked at them; a legacy .h5's model_config attribute likewise.
+    from onnxforge.saving.keras_format import legacy_h5
+
+    hostile = b"[" + b"[]," * (10**7) + b"[]]"
+    path = _archive(tmp_path / "values.keras", [("config.json", hostile), ("model.weights.h5", members["model.weights.h5"])])
+    monkeypatch.setattr(archive.json, "loads", lambda *a, **k: pytest.fail("json parsed it"))
+    with pytest.raises(KerasFileError, match=r"the JSON holds about 20000002 values, over the limit of 4000000") as info:
+        of.load_model(path)
+    assert info.value.key == "config.json"
+    legacy = tmp_path / "values.h5"
+    with h5py.File(legacy, "w", libver="latest") as f:
+        f.attrs["model_config"] = hostile[:15 * 10**6].decode() + "[]]"
+        f.create_group("model_weights")
+    monkeypatch.setattr(legacy_h5.json, "loads", lambda *a, **k: pytest.fail("json parsed it"))
+    with pytest.raises(KerasFileError, match=r"the JSON holds about \d{8} values, over the limit") as info:
+        of.load_model(legacy)
+    assert info.value.key == "model_config"
+
+
+def test_real_configs_are_far_under_the_value_bound():
+    keras = pytest.importorskip("keras")
+    import json
+
+    config = json.dumps(keras.applications.EfficientNetB0(weights=None).get_config())
+    assert sum(config.count(mark) for mark in "[{,") < archive.MAX_CONFIG_VALUES / 100

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["save_keras", "load_keras", "save_keras_weights", "load_keras_weights", "KERAS_FORMAT_VERSION",
-           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_DIRECTORY_BYTES"]
+           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MAX_DIRECTORY_BYTES", "check_json_values"]
 
 import datetime
 import json
@@ -58,6 +58,9 @@ KERAS_FORMAT_VERSION = "3.15.1"
 DEFAULT_MAX_BYTES = 16 * 2**30
 #: ``config.json`` / ``metadata.json`` larger than this are refused (real ones are kilobytes).
 MAX_CONFIG_BYTES = 64 * 2**20
+#: JSON values (arrays, objects and the items they hold) a config may hold: EfficientNetB7's 760 KB config holds
+#: 48,000; Python takes 25 times the bytes of ``[[],[],...]`` to hold it (1.6 GB for 64 MB), so it is counted first.
+MAX_CONFIG_VALUES = 4_000_000
 #: The most bytes a .keras zip directory may take: Keras's own few members and ``MAX_ASSET_FILES`` assets
 #: with names of 200 characters (checked before zipfile parses it: ``saving/zip_directory.py``).
 MAX_DIRECTORY_BYTES = (MAX_ASSET_FILES + 64) * 256
@@ -201,7 +204,18 @@ def _read_member(zf: zipfile.ZipFile, path: Path, name: str, limit: int) -> byte
     return data
 
 
+def check_json_values(data: bytes | str, path: Path, key: str) -> None:
+    """Refuse JSON holding more than ``MAX_CONFIG_VALUES`` values (counted by their brackets and commas)."""
+    marks = (b"[", b"{", b",") if isinstance(data, bytes) else ("[", "{", ",")
+    values = sum(data.count(mark) for mark in marks)
+    if values > MAX_CONFIG_VALUES:
+        raise KerasFileError(path, f"the JSON holds about {values} values, over the limit of {MAX_CONFIG_VALUES} "
+                             "(a config of thousands of layers holds a few hundred thousand); it was not parsed",
+                             key=key)
+
+
 def _json(data: bytes, path: Path, key: str) -> Any:
+    check_json_values(data, path, key)   # before json builds an object per value
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
