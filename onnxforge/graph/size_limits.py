@@ -77,7 +77,7 @@ class SizeLimits:
 
     def refuse(self, what: str, size: str, limit: int, unit: str = "bytes") -> SizeLimitError:
         where = _WHERE.get()
-        if where is not None and not what.startswith(where):
+        if where is not None and where.split(" (")[0] not in what:   # "layer 'x' (Class)" unless named already
             what = f"{where}: {what}"
         return SizeLimitError(f"{what} {size}, over the limit of {limit} {unit} for a model loaded from "
                               f"{self.source}; the file's config asks for more than any real model needs, so "

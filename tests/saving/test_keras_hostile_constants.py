@@ -110,8 +110,8 @@ def _load_cases(tmp_path):
         # widths (MemoryError).
         "ngrams": (_hostile(tmp_path, "ngrams", of.Sequential([L.Input((1,), dtype="string"), L.TextVectorization(
                        max_tokens=20, ngrams=2, vocabulary=["a", "b", "c"])]), _config(ngrams=10**9)),
-                   r"layer 'text_vectorization\w*' \(TextVectorization\): .*ngrams=1000000000 brings the graph to "
-                   r"500000000500000000 nodes"),
+                   r"layer 'text_vectorization\w*' \(TextVectorization\): TextVectorization's ngrams=1000000000 "
+                   r"brings the graph to 500000000500000000 nodes"),
         # Found by fuzzing op nodes' integer arguments with 10**9: each listed or allocated that many first.
         "segment_sum": (_hostile(tmp_path, "segment_sum", _on((4,), lambda x: ops.segment_sum(
                             x[0], ops.cast(x[0], "int32") * 0, num_segments=3)),
@@ -199,7 +199,7 @@ def test_config_sized_constants_are_refused_before_numpy_allocates_them(tmp_path
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     for name, (_, pattern) in loads.items():
-        assert results[name].split(":")[0] in ("KerasFileError", "UnsupportedKerasLayerError"), (name, results[name])
+        assert results[name].startswith("KerasFileError: "), (name, results[name])
         assert "over the limit of" in results[name] and re.search(pattern, results[name]), (name, results[name])
     for name, (*_, pattern) in calls.items():
         assert results[name].startswith("SizeLimitError") and "over the limit of" in results[name], (name, results[name])
