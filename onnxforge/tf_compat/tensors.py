@@ -4,7 +4,6 @@ defaults (``tf.gather``'s ``axis=0``, ``tf.split``'s sizes, ``tf.argmax``'s ``ax
 
 Example:
     >>> import numpy as np
-import onnx
     >>> reduce_mean(np.array([1.0, 9.0])).tolist()
     5.0
     >>> gather(np.array([[1, 2], [3, 4]]), [1]).tolist()
@@ -28,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .. import ops as _ops
 from ..eager_tensor import as_eager
