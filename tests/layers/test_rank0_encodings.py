@@ -55,3 +55,29 @@ def test_encoding_rows_inside_dataset_map_matches_tf_data():
         for key in want:
             assert got[key].shape == want[key].shape, key
             np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_a_lookup_made_per_row_compiles_once_and_unequal_ones_do_not_share():
+    """A ``Dataset.map`` function builds new lookups for every row: equal ones reuse one compiled program
+    (the from-scratch example took minutes compiling one per row); a different vocabulary, mode or adapted
+    state is another program."""
+    from onnxforge.tracing import eager_executor
+
+    def lookup(vocabulary=("a", "b"), mode="multi_hot"):
+        return fkeras.layers.StringLookup(vocabulary=list(vocabulary), output_mode=mode)
+
+    lookup()(np.str_("a"))
+    fkeras.layers.CategoryEncoding(num_tokens=3)(np.int64(1))
+    before = eager_executor().compiled
+    for word in ["a", "b", "z", "b"]:
+        lookup()(np.str_(word))
+        fkeras.layers.CategoryEncoding(num_tokens=3)(np.int64(2))
+    assert eager_executor().compiled == before
+    assert np.asarray(lookup(("b", "a"))(np.str_("a"))).tolist() == [0, 0, 1]
+    assert np.asarray(lookup(mode="count")(np.array(["a", "a"]))).tolist() == [0, 2, 0]
+    assert np.asarray(fkeras.layers.CategoryEncoding(num_tokens=4)(np.int64(2))).tolist() == [0, 0, 1, 0]
+    adapted = fkeras.layers.StringLookup(output_mode="multi_hot")
+    adapted.adapt(np.array(["q", "q", "r"]))
+    assert np.asarray(adapted(np.str_("q"))).tolist() == [0, 1, 0]
+    adapted.adapt(np.array(["r", "r", "q"]))
+    assert np.asarray(adapted(np.str_("q"))).tolist() == [0, 0, 1]

@@ -117,6 +117,10 @@ class CategoryEncoding(Layer):
     def get_config(self):
         return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode}
 
+    def _eager_program_key(self) -> tuple:
+        # Equal encodings share compiled eager programs (EagerExecutor._cache_of): one made per Dataset.map row.
+        return (type(self), repr(sorted((k, repr(v)) for k, v in self.get_config().items() if k != "name")))
+
 
 # ---------------------------------------------------------------------------------- quantile summaries
 def _summarize(values: np.ndarray, epsilon: float) -> np.ndarray:
