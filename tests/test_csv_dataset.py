@@ -117,3 +117,29 @@ def test_cast_to_string_keeps_strings_and_refuses_numbers():
     assert onnxforge.cast(np.str_("a"), onnxforge.string) == "a"
     with pytest.raises(UnimplementedError, match="int64 to string"):
         onnxforge.cast(np.array([1, 2]), "string")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"select_cols": [0, 2]}, {"header": True, "exclude_cols": [1]}])
+def test_csv_dataset_matches_tensorflow(kwargs, tmp_path):
+    """``CsvDataset`` as the overfit-and-underfit tutorial reads HIGGS: gzip, ``[float()] * n`` defaults, then
+    ``batch(...).map(pack_row).unbatch()``."""
+    tf = pytest.importorskip("tensorflow")
+    path = str(tmp_path / "higgs.csv.gz")
+    with gzip.open(path, "wt") as f:
+        f.write("1.000000e+00,8.692932e-01,-6.350818e-01\n0.0,,2.5\n1,3,-4.75e-1\n")
+    width = 2 if "select_cols" in kwargs or "exclude_cols" in kwargs else 3
+    defaults = [float()] * width if "select_cols" not in kwargs else [float(), 0.0]
+
+    def pack_row(*row):
+        return lib.stack(row[1:], 1), row[0]
+
+    outs = []
+    for lib in (tf, onnxforge):
+        ds = lib.data.experimental.CsvDataset(path, defaults, compression_type="GZIP", **kwargs)
+        outs.append([(np.asarray(f), np.asarray(y)) for f, y in ds.batch(2).map(pack_row).unbatch()])
+    want, got = outs
+    assert len(got) == len(want)
+    for (wf, wy), (gf, gy) in zip(want, got):
+        np.testing.assert_array_equal(gf, wf)
+        np.testing.assert_array_equal(gy, wy)
+        assert gf.dtype == wf.dtype == np.float32

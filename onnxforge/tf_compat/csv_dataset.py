@@ -1,5 +1,6 @@
 """``tf.data.experimental.make_csv_dataset``: CSV files read into an in-memory ``Dataset`` of
-``(features, label)`` batches, as keras.io's structured-data examples read their tables.
+``(features, label)`` batches, as keras.io's structured-data examples read their tables; and
+``tf.data.experimental.CsvDataset``, one tuple of scalars per record (the overfit-and-underfit tutorial).
 
 TensorFlow's rules are kept: column names from the header row unless given, each column's type from its
 default (``[0.0]`` float32, ``[0]`` int32, ``["NA"]`` string, a bare dtype for a required field) or, without
@@ -21,7 +22,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["make_csv_dataset"]
+__all__ = ["make_csv_dataset", "CsvDataset"]
 
 import collections
 import csv
@@ -217,3 +218,39 @@ def make_csv_dataset(file_pattern: Any, batch_size: int, column_names: Sequence[
     if num_epochs != 1:
         data = data.repeat(num_epochs)
     return data.batch(batch_size, drop_remainder=num_epochs is None).prefetch(prefetch_buffer_size)
+
+
+def CsvDataset(filenames: Any, record_defaults: Sequence[Any], compression_type: str | None = None,
+               buffer_size: Any = None, header: bool = False, field_delim: str = ",", use_quote_delim: bool = True,
+               na_value: str = "", select_cols: Sequence[int] | None = None,
+               exclude_cols: Sequence[int] | None = None) -> Dataset:  # noqa: N802 (TensorFlow's class name)
+    """``tf.data.experimental.CsvDataset``: each record of ``filenames`` as a tuple of scalars, one per column
+    (or per ``select_cols`` index), typed by ``record_defaults`` as in ``make_csv_dataset``.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "r.csv")
+        >>> _ = open(path, "w").write("1,2.5\\n0,\\n")
+        >>> [(int(a), float(b)) for a, b in CsvDataset(path, [0, float()])]
+        [(1, 2.5), (0, 0.0)]
+    """
+    if compression_type not in (None, "", "GZIP"):
+        raise ValueError(f"CsvDataset: compression_type must be None, '' or 'GZIP'. Received: {compression_type!r}")
+    if select_cols is not None and exclude_cols is not None:
+        raise ValueError("CsvDataset: give select_cols or exclude_cols, not both.")
+    types = [_default(item, i) for i, item in enumerate(record_defaults)]
+    rows = list(_rows(_file_names(filenames), field_delim, use_quote_delim, header, compression_type == "GZIP",
+                      "utf-8"))
+    width = len(rows[0]) if rows else len(types)
+    if select_cols is not None:
+        columns = _selected(list(select_cols), [str(i) for i in range(width)])
+    elif exclude_cols is not None:
+        columns = [i for i in range(width) if i not in set(exclude_cols)]
+    else:
+        columns, width = list(range(len(types))), len(types)
+    if len(columns) != len(types):
+        raise ValueError(f"CsvDataset: record_defaults has {len(types)} items for {len(columns)} (selected) columns.")
+    values = _parse(rows, columns, types, na_value, width, False)
+    arrays = [np.asarray(v, dtype=str if kind == "string" else kind) for v, (kind, _) in zip(values, types)]
+    n = len(values[0]) if values else 0
+    return Dataset(lambda: (tuple(a[i] for a in arrays) for i in range(n)), n)
