@@ -86,3 +86,28 @@ def test_ctc_asr_dataset_map_and_decoding(tmp_path):
     np.testing.assert_allclose(ga, wa, rtol=1e-6)
     np.testing.assert_array_equal(gl, wl)
     assert gd == wd == texts
+
+
+def test_split_to_number_and_to_tensor_match_tensorflow():
+    """keras.io's movielens transformer: ``tf.strings.to_number(tf.strings.split(batch, ","), tf.float32)
+    .to_tensor()`` on a batch of comma-joined ratings of one length, and ``tf.strings.split(ids, ",")``. Rows of
+    different lengths are a RaggedTensor in TensorFlow, which onnxforge has not: refused, naming it."""
+    batch = np.array(["4.0,3.5,5", "1,,2", "a b,c,d"])
+    for sep in [",", None]:
+        want = rtf.strings.split(batch, sep=sep).to_tensor().numpy()
+        if sep is None:
+            with pytest.raises(ValueError, match="RaggedTensor"):
+                onnxforge.strings.split(batch, sep=sep)
+            continue
+        got = onnxforge.strings.split(batch, sep=sep).to_tensor()
+        assert np.asarray(got).tolist() == [[v.decode() for v in row] for row in want.tolist()]
+    good = np.array(["4.0,3.5,5", "1,2,-3"])
+    want = rtf.strings.to_number(rtf.strings.split(good, ","), rtf.dtypes.float32).to_tensor()
+    got = onnxforge.strings.to_number(onnxforge.strings.split(good, ","), onnxforge.dtypes.float32).to_tensor()
+    assert np.asarray(got).dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(got), want.numpy())
+    for text in ["a  b c", "", "x,,y"]:
+        for sep in [None, ","]:
+            want = [v.decode() for v in rtf.strings.split(text, sep=sep).numpy()]
+            assert np.asarray(onnxforge.strings.split(text, sep=sep)).tolist() == want, (text, sep)
+    assert np.asarray(onnxforge.strings.split("a,b,c", ",", maxsplit=1)).tolist() == ["a", "b,c"]
