@@ -12,7 +12,8 @@ runs after changing its imports. ``tf.strings`` has the standardization function
 characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
 colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
-``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``); the rest of
+``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
+computes complex spectrograms there (``signal_host``); the rest of
 ``tf.io``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
@@ -59,6 +60,7 @@ from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
 from .io_audio import audio, io
+from .signal_host import signal
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
@@ -88,4 +90,4 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
            "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
            "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32", "uint64", "double", "half", "io",
-           "audio"]
+           "audio", "signal"]
