@@ -55,8 +55,7 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
         if _is_string(x):
             return x
         raise UnimplementedError(f"tf.cast: casting {getattr(x, 'dtype', type(x).__name__)} to string is not "
-                                 "supported (nor in TensorFlow). Format the numbers as strings before, e.g. with "
-                                 "NumPy's astype(str).")
+                                 "supported (nor in TensorFlow): format numbers with tf.strings.as_string.")
     return _ops.cast(x, dtype)
 
 
