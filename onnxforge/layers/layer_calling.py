@@ -79,6 +79,13 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
+def _takes_no_arguments(method: Any) -> bool:
+    try:
+        return not inspect.signature(method).parameters   # a bound method: ``self`` is not listed
+    except (TypeError, ValueError):
+        return False
+
+
 class CallingMixin(LayerAttributesMixin):
     """The calling half of ``Layer`` (see the module docstring)."""
 
@@ -132,7 +139,10 @@ class CallingMixin(LayerAttributesMixin):
         if self.built:
             return
         self._build_shapes = shapes
-        self.build(shapes)
+        if _takes_no_arguments(self.build):
+            self.build()   # Keras passes a shape only to a build() that names one (``def build(self):``)
+        else:
+            self.build(shapes)
         self.built = True
 
     def _input_structure_specs(self, first: Any) -> tuple[Any, Any]:

@@ -10,9 +10,11 @@ runs after changing its imports. ``tf.strings`` has the standardization function
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
 ``regex_full_match``, ``join``: ``onnxforge.ops.strings``) and, on concrete tensors, the functions that read
 characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
-colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``); ``tf.io``,
+colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
-``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
+``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
+computes complex spectrograms there (``signal_host``); the rest of
+``tf.io``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
     >>> import numpy as np
@@ -57,6 +59,8 @@ from ..utils.tensor_spec import TensorSpec
 from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
+from .io_audio import audio, io
+from .signal_host import signal
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
@@ -85,4 +89,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
            "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
-           "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32", "uint64", "double", "half"]
+           "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32", "uint64", "double", "half", "io",
+           "audio", "signal"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["StringLookup", "IntegerLookup"]
 
 import collections
+import json
 import os
 from typing import Any
 
@@ -325,6 +326,18 @@ class _IndexLookup(Layer):
 
     def _count_flops(self, input_shapes, output_shapes):
         return int(np.prod([d or 1 for d in input_shapes[0][1:]])) * max(1, len(self._tokens))
+
+    def _eager_program_key(self) -> tuple:
+        """What this lookup computes (its config without the name, its tokens and idf weights): equal lookups
+        share their compiled eager programs (see ``EagerExecutor._cache_of``)."""
+        cached = self.__dict__.get("_program_key")
+        if cached is not None and cached[0] is self._tokens and cached[1] is self._idf:
+            return cached[2]
+        config = {k: v for k, v in self.get_config().items() if k not in ("name", "vocabulary", "idf_weights")}
+        key = (type(self), json.dumps(config, sort_keys=True, default=repr), tuple(map(repr, self._tokens)),
+               None if self._idf is None else np.asarray(self._idf).tobytes())
+        self.__dict__["_program_key"] = (self._tokens, self._idf, key)
+        return key
 
     def get_config(self):
         vocabulary = self.input_vocabulary
