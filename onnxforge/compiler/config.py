@@ -189,6 +189,10 @@ def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs
                 any(m is metric for _, m in out.metrics + out.weighted_metrics):
             raise ValueError(f"In compile(), the metric object {metric!r} is listed twice for output {out.name!r}.")
     raw = identifier if isinstance(identifier, str) else metric.name
+    if isinstance(identifier, str):
+        # Keras names a metric built from a string after that string ("mae", not "mean_absolute_error"): a
+        # custom test_step's `{m.name: m.result() for m in self.metrics}` logs the key the user asked for.
+        metric.name = identifier
     prefix = f"{out.name}_" if n_outputs > 1 else ""
     name = prefix + raw
     if argument == "weighted_metrics" and name in taken:   # Keras: "<output>_weighted_<name>"
