@@ -198,3 +198,4 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Any
 
 
 _archive.SERIALIZE_OBJECT[:] = [serialize_keras_object]   # a model's own get_compile_config(), saved as Keras does
+keras_objects.register_object_serializer(serialize_keras_object)   # the objects a layer's get_config holds
