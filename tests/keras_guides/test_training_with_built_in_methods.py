@@ -307,3 +307,60 @@ def test_user_metrics_see_sparse_targets_as_fed_like_keras(column):
     want, got = run_both(user_metrics_on_class_ids, None, copy_weights=True, targets=targets)
     assert got["target_rank_0"] == (2.0 if column else 1.0)
     assert_close(want, got, rtol=2e-4, atol=1e-6)
+
+
+def test_tf_flavoured_custom_metric_matches_the_keras_one():
+    """The guide's TensorFlow version of ``CategoricalTruePositives`` under ``import onnxforge as tf``
+    (``add_weight``, ``tf.reshape(tf.argmax(...), shape=(-1, 1))``, ``reset_states``) counts what the Keras 3
+    version counts under Keras. The regression: ``tf.reshape`` checked the element count of a traced value
+    whose batch dimension is symbolic and failed with ``int('batch')``."""
+    import onnxforge as tf
+    from tests.keras_examples.harness import fkeras, keras
+
+    class CategoricalTruePositives(tf.keras.metrics.Metric):
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_weight(name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = tf.reshape(tf.argmax(y_pred, axis=1), shape=(-1, 1))
+            values = tf.cast(tf.cast(y_true, "int32") == tf.cast(y_pred, "int32"), "float32")
+            if sample_weight is not None:
+                values = tf.multiply(values, tf.cast(sample_weight, "float32"))
+            self.true_positives.assign_add(tf.reduce_sum(values))
+
+        def result(self):
+            return self.true_positives
+
+        def reset_states(self):
+            self.true_positives.assign(0.0)
+
+    ops = keras.ops
+
+    class KerasTruePositives(keras.metrics.Metric):   # the guide's Keras 3 version, for the oracle
+        def __init__(self, name="categorical_true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.true_positives = self.add_variable(shape=(), name="ctp", initializer="zeros")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_pred = ops.reshape(ops.argmax(y_pred, axis=1), (-1, 1))
+            self.true_positives.assign_add(ops.sum(ops.cast(ops.cast(y_true, "int32") == ops.cast(y_pred, "int32"),
+                                                            "float32")))
+
+        def result(self):
+            return self.true_positives
+
+    histories = {}
+    weights = None
+    for api in (keras, fkeras):
+        model = _classifier(api, lambda m: None)
+        weights = model.get_weights() if weights is None else weights
+        model.set_weights(weights)
+        metric = KerasTruePositives() if api is keras else CategoricalTruePositives()
+        model.compile(optimizer=api.optimizers.RMSprop(learning_rate=1e-3),
+                      loss=api.losses.SparseCategoricalCrossentropy(), metrics=[metric])
+        histories[api.__name__] = _history(model.fit(X, Y.reshape(-1, 1), batch_size=16, epochs=2, shuffle=False,
+                                                     verbose=0))
+    want, got = histories["keras"], histories["onnxforge.keras"]
+    assert max(got[k] for k in got if k.startswith("categorical_true_positives")) <= len(X)
+    assert_close(want, got, rtol=2e-4, atol=1e-6)
