@@ -209,7 +209,9 @@ def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs
     raw = identifier if isinstance(identifier, str) else metric.name
     if isinstance(identifier, str):
         # Keras names a metric built from a string after that string ("mae", not "mean_absolute_error"): a
-        # custom test_step's `{m.name: m.result() for m in self.metrics}` logs the key the user asked for.
+        # custom test_step's `{m.name: m.result() for m in self.metrics}` logs the key the user asked for. Its
+        # variables were made under the class's own name and keep it ("mean_absolute_error/total").
+        metric.__dict__.setdefault("_variable_prefix", metric.name)
         metric.name = identifier
     prefix = f"{out.name}_" if n_outputs > 1 else ""
     name = prefix + raw
