@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.keras_examples.harness import assert_close, run_both, workdir
+from tests.keras_examples.harness import assert_close, fkeras, run_both, workdir
 
 RNG = np.random.default_rng(0)
 X = RNG.random((64, 12)).astype("float32")
@@ -265,8 +265,6 @@ def test_guide_callbacks_and_schedules_match_keras(tmp_path):
 
 @pytest.mark.parametrize("bad", [0.0, 1.0])
 def test_validation_split_outside_zero_one_is_refused(bad):
-    from tests.keras_examples.harness import fkeras
-
     model = _classifier(fkeras, lambda m: None)
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="validation_split"):
@@ -315,7 +313,7 @@ def test_tf_flavoured_custom_metric_matches_the_keras_one():
     version counts under Keras. The regression: ``tf.reshape`` checked the element count of a traced value
     whose batch dimension is symbolic and failed with ``int('batch')``."""
     import onnxforge as tf
-    from tests.keras_examples.harness import fkeras, keras
+    from tests.keras_examples.harness import keras
 
     class CategoricalTruePositives(tf.keras.metrics.Metric):
         def __init__(self, name="categorical_true_positives", **kwargs):
@@ -364,3 +362,51 @@ def test_tf_flavoured_custom_metric_matches_the_keras_one():
     want, got = histories["keras"], histories["onnxforge.keras"]
     assert max(got[k] for k in got if k.startswith("categorical_true_positives")) <= len(X)
     assert_close(want, got, rtol=2e-4, atol=1e-6)
+
+
+def logged_activation(keras_api, data, init):
+    """The TensorFlow-era guide's ``MetricLoggingLayer`` (``self.add_metric(std, name=..., aggregation="mean")``)
+    under onnxforge; Keras 3 removed ``add_metric``, so its side logs the same value through a ``Mean`` tracker
+    the layer updates in ``call()``, which Keras 3 reports the same way."""
+    layers, ops = keras_api.layers, keras_api.ops
+
+    class MetricLoggingLayer(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if keras_api is not fkeras:
+                self.tracker = keras_api.metrics.Mean(name="std_of_activation")
+
+        def call(self, inputs):
+            if keras_api is fkeras:
+                self.add_metric(ops.std(inputs), name="std_of_activation", aggregation="mean")
+            else:
+                self.tracker.update_state(ops.std(inputs))
+            return inputs
+
+    inputs = keras_api.Input(shape=(12,), name="digits")
+    x = MetricLoggingLayer()(layers.Dense(16, activation="relu", name="dense_1")(inputs))
+    model = keras_api.Model(inputs, layers.Dense(10, name="predictions")(x))
+    init(model)
+    model.compile(optimizer=keras_api.optimizers.RMSprop(1e-3),
+                  loss=keras_api.losses.SparseCategoricalCrossentropy(from_logits=True))
+    out = _history(model.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0))
+    out.update({f"eval_{k}": float(v) for k, v in model.evaluate(X_VAL, Y_VAL, batch_size=8, verbose=0,
+                                                                   return_dict=True).items()})
+    return out
+
+
+def test_add_metric_logs_a_layer_value_like_a_keras_tracker():
+    want, got = run_both(logged_activation, None, copy_weights=True)
+    assert_close(want, got, rtol=2e-4, atol=1e-6)
+
+
+def test_add_metric_refuses_bad_arguments_clearly():
+    layer = fkeras.layers.Dense(2)
+    with pytest.raises(ValueError, match="aggregates by 'mean' only"):
+        layer.add_metric(1.0, name="x", aggregation="sum")
+    with pytest.raises(ValueError, match="needs the metric's name"):
+        layer.add_metric(1.0)
+    inputs = fkeras.Input((3,))
+    model = fkeras.Model(inputs, fkeras.layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="functional-API tensor"):
+        model.add_metric(fkeras.ops.mean(inputs), name="m")
