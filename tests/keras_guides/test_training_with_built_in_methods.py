@@ -410,3 +410,38 @@ def test_add_metric_refuses_bad_arguments_clearly():
     model = fkeras.Model(inputs, fkeras.layers.Dense(2)(inputs))
     with pytest.raises(ValueError, match="functional-API tensor"):
         model.add_metric(fkeras.ops.mean(inputs), name="m")
+
+
+def custom_schedule(keras_api, data, init, tmp_path=None):
+    """A ``LearningRateSchedule`` subclass of the user's drives the optimizer, survives a ``.keras`` round trip
+    with ``custom_objects`` and keeps counting steps (the regression: onnxforge's loader knew its own schedules
+    only and refused the file's compile config)."""
+    ops = keras_api.ops
+
+    class WarmUp(keras_api.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, initial, warmup):
+            self.initial, self.warmup = initial, warmup
+
+        def __call__(self, step):
+            return self.initial * ops.minimum(1.0, (ops.cast(step, "float32") + 1.0) / self.warmup)
+
+        def get_config(self):
+            return {"initial": self.initial, "warmup": self.warmup}
+
+    model = _classifier(keras_api, init)
+    model.compile(optimizer=keras_api.optimizers.SGD(learning_rate=WarmUp(0.5, 6.0)),
+                  loss="sparse_categorical_crossentropy")
+    out = _history(model.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0))
+    path = str(workdir(keras_api, tmp_path) / "warmup.keras")
+    model.save(path)
+    loaded = keras_api.models.load_model(path, custom_objects={"WarmUp": WarmUp})
+    out.update({f"resumed_{k}": v for k, v in _history(loaded.fit(X, Y, batch_size=16, epochs=1, shuffle=False,
+                                                                   verbose=0)).items()})
+    out["iterations"] = float(np.asarray(keras_api.ops.convert_to_numpy(loaded.optimizer.iterations)))
+    return out
+
+
+def test_custom_learning_rate_schedule_trains_and_reloads_like_keras(tmp_path):
+    want, got = run_both(custom_schedule, None, copy_weights=True, tmp_path=tmp_path)
+    assert got["iterations"] == 8.0
+    assert_close(want, got, rtol=2e-4, atol=1e-6)
