@@ -175,3 +175,23 @@ def test_multi_dimensional_cell_states_are_refused_clearly():
 
     with pytest.raises(ValueError, match=r"state_size` must give one integer per state.*\(2, 3\)"):
         fkeras.layers.RNN(NestedStateCell())(fkeras.Input((None, 3)))
+
+
+def test_tf_device_scope_of_the_guide_builds_and_predicts_on_the_cpu():
+    """``with tf.device("CPU:0"):`` around building a model and ``predict_on_batch`` (the guide's CuDNN section)
+    under ``import onnxforge as tf`` (the regression: ``tf.device`` did not exist)."""
+    import onnxforge as tf
+
+    def build_model():
+        return tf.keras.Sequential([tf.keras.Input((None, 6)), tf.keras.layers.LSTM(4),
+                                    tf.keras.layers.BatchNormalization(), tf.keras.layers.Dense(3)])
+
+    model = build_model()
+    sample = RNG.random((5, 6)).astype("float32")
+    with tf.device("CPU:0"):
+        cpu_model = build_model()
+        cpu_model.set_weights(model.get_weights())
+        result = tf.argmax(cpu_model.predict_on_batch(tf.expand_dims(sample, 0)), axis=1)
+    np.testing.assert_array_equal(np.asarray(result), np.argmax(model.predict_on_batch(sample[None]), axis=1))
+    with pytest.raises(ValueError, match="device_name"):
+        tf.device("TPU-ish")
