@@ -10,7 +10,8 @@ class up by name here: custom classes registered with ``register_keras_serializa
 from __future__ import annotations
 
 __all__ = ["object_config", "object_from_config", "register_keras_serializable", "get_registered_name",
-           "get_registered_object", "register_builtin_classes", "serialize", "deserialize"]
+           "get_registered_object", "register_builtin_classes", "register_object_serializer", "serialize",
+           "deserialize"]
 
 import inspect
 from collections.abc import Callable
@@ -142,6 +143,31 @@ def get_registered_object(name: str, custom_objects: dict | None = None) -> type
     return _BUILTIN.get(_ALIASES.get(name, name))
 
 
+#: ``keras.saving.serialize_keras_object``, registered by ``saving/object_serialization.py`` (above the layers):
+#: what ``serialize`` writes a Keras object found in a layer's config with.
+_OBJECT_SERIALIZER: list[Callable[[Any], Any]] = []
+
+
+def register_object_serializer(fn: Callable[[Any], Any]) -> None:
+    """Set the function that writes the Keras objects a layer's ``get_config`` returns as they are."""
+    _OBJECT_SERIALIZER[:] = [fn]
+
+
+def _nested_objects(value: Any) -> Any:
+    """``value`` with every Keras object in it (a sub-layer, a regularizer, anything with ``get_config``)
+    written as its ``{"class_name", "config", ...}`` entry, as Keras serializes a config's values: a custom
+    layer's ``get_config`` may return ``{"sublayer": self.sublayer}``, and Keras's guide then rebuilds it
+    with ``keras.layers.deserialize(config["sublayer"])``."""
+    if isinstance(value, dict):
+        return {k: _nested_objects(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_nested_objects(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if hasattr(value, "get_config") and not isinstance(value, type) and _OBJECT_SERIALIZER:
+        return _OBJECT_SERIALIZER[0](value)
+    return value
+
+
 def _brief(config: object, limit: int = 300) -> str:
     text = repr(config)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -160,7 +186,8 @@ def serialize(layer: Any) -> dict:
     keras_module = type(layer).__dict__.get("_keras_module")   # not inherited: a subclass is the user's own
     if keras_module is not None and registered is None:
         module, registered = keras_module, class_name
-    out = {"module": module, "class_name": class_name, "config": layer.get_config(), "registered_name": registered}
+    out = {"module": module, "class_name": class_name, "config": _nested_objects(layer.get_config()),
+           "registered_name": registered}
     # A subclassed model is rebuilt from its build_config, as Keras does (its weights exist only once built);
     # functional and Sequential models rebuild from their layers.
     subclassed = is_model and getattr(layer, "_graph", None) is None and \

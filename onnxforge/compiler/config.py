@@ -27,6 +27,15 @@ def keras_dtype(dtype: Any) -> np.dtype:
     return np.dtype(getattr(dtype, "name", dtype) if not isinstance(dtype, str) else dtype)
 
 
+def user_metric(metric: Any) -> bool:
+    """Whether ``metric``'s update is the user's code (a ``Metric`` subclass over ``add_variable``, or a function
+    of theirs wrapped in a ``MeanMetricWrapper``), which Keras hands the targets exactly as they were fed."""
+    if getattr(metric, "_user_defined", lambda: False)():
+        return True
+    fn = getattr(metric, "_fn", None)
+    return fn is not None and not (getattr(fn, "__module__", None) or "").startswith("onnxforge.")
+
+
 @dataclass
 class OutputConfig:
     """One model output and everything compiled against it."""
@@ -44,6 +53,10 @@ class OutputConfig:
     #: from the output's (TensorFlow's masked sequence losses: ``(batch, steps)`` ids for ``(batch, steps,
     #: vocab)`` logits); set by ``trainer/target_shapes.py``.
     fed_target_shape: tuple | None = None
+    #: Sparse targets came with a trailing unit axis (``(batch, 1)`` class ids): the metrics whose code is the
+    #: user's see them so, as Keras hands ``update_state`` the targets as fed (the built-in losses and metrics
+    #: read the squeezed ids); set by ``trainer/target_shapes.py``.
+    sparse_unit_axis: bool = False
 
     @property
     def free_target_shape(self) -> bool:
@@ -60,6 +73,11 @@ class OutputConfig:
         if self.loss is not None:
             return bool(getattr(self.loss, "sparse_labels", False))
         return any(getattr(m, "sparse_labels", False) for _, m in self.metrics + self.weighted_metrics)
+
+    @property
+    def user_metrics(self) -> bool:
+        """Whether a metric of this output runs the user's code on the targets (see ``user_metric``)."""
+        return any(user_metric(m) for _, m in self.metrics + self.weighted_metrics)
 
     @property
     def sequence_labels(self) -> bool:
@@ -189,6 +207,12 @@ def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs
                 any(m is metric for _, m in out.metrics + out.weighted_metrics):
             raise ValueError(f"In compile(), the metric object {metric!r} is listed twice for output {out.name!r}.")
     raw = identifier if isinstance(identifier, str) else metric.name
+    if isinstance(identifier, str):
+        # Keras names a metric built from a string after that string ("mae", not "mean_absolute_error"): a
+        # custom test_step's `{m.name: m.result() for m in self.metrics}` logs the key the user asked for. Its
+        # variables were made under the class's own name and keep it ("mean_absolute_error/total").
+        metric.__dict__.setdefault("_variable_prefix", metric.name)
+        metric.name = identifier
     prefix = f"{out.name}_" if n_outputs > 1 else ""
     name = prefix + raw
     if argument == "weighted_metrics" and name in taken:   # Keras: "<output>_weighted_<name>"

@@ -30,7 +30,7 @@ from ..keras_masks import get_keras_mask, set_keras_mask
 from ..variables import Variable
 from ..graph import contract
 from .cleanup import cleanup
-from .config import CompileConfig, OutputConfig, keras_dtype
+from .config import CompileConfig, OutputConfig, keras_dtype, user_metric
 from ..graph.rng import CounterRng
 from .custom_loss import custom_objective
 from .program_trace import ProgramTrace, declare_input, onnx_shape, release, reserve
@@ -196,9 +196,13 @@ def _metric_sums(t: _Tracer, config: CompileConfig) -> list[tuple[str, str, Valu
             cast_pred = t.b.op("Cast", [pred], to=_FLOAT, shape=pred.shape)
             set_keras_mask(cast_pred, get_keras_mask(pred))   # padded steps stay out of the metrics
             pred = cast_pred
+        target = fed_target = t.targets.get(o.name)
+        if o.sparse_unit_axis and target is not None:   # the class ids as fed, (batch, ..., 1), for user metrics
+            fed_target = t.b.op("Unsqueeze", [target, t.b.const(np.asarray([-1], np.int64))],
+                                shape=(*target.shape, 1))
         for weighted, items in ((False, o.metrics), (True, o.weighted_metrics)):
             for name, metric in items:
-                values = metric.batch_sums(t.targets[o.name], pred,
+                values = metric.batch_sums(fed_target if user_metric(metric) else target, pred,
                                            t.weights[o.name] if weighted else None)
                 for (state, _), v in zip(metric.state_spec(), values):
                     sums.append((name, state, v))

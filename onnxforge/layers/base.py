@@ -46,6 +46,7 @@ from .input_spec import InputSpec
 from .keras_tensor import Node, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 from .layer_losses import LossesMixin
+from .layer_metrics import MetricsMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
 # ---------------------------------------------------------------- naming
@@ -71,7 +72,7 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
-class Layer(CallingMixin, LossesMixin):
+class Layer(CallingMixin, LossesMixin, MetricsMixin):
     """Base class of all layers (Keras 3 semantics).
 
     Args:

@@ -37,7 +37,7 @@ class MetricState:
 
     @property
     def path(self) -> str:
-        return f"{self._metric.name}/{self.name}"
+        return f"{getattr(self._metric, '_variable_prefix', None) or self._metric.name}/{self.name}"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -121,6 +121,7 @@ class LayerAttributesMixin:
     def metrics(self) -> list[Any]:
         """The metric objects held as attributes of the layer and of its sub-layers (Keras's ``layer.metrics``)."""
         out: list[Any] = [value for value in vars(self).values() if is_metric(value)]
+        out += getattr(self, "_own_added_metrics", list)()   # tf.keras 2's add_metric trackers
         for layer in self._flat_sublayers() if hasattr(self, "_flat_sublayers") else []:
             out += [m for m in layer.metrics if all(m is not o for o in out)]
         return out

@@ -29,6 +29,7 @@ from .accuracy_metrics import (
     TopKCategoricalAccuracy, accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
     sparse_top_k_categorical_accuracy, top_k_categorical_accuracy,
 )
+from ..layers.layer_metrics import register_mean_factory as _register_mean_factory
 from .base import Mean, MeanMetricWrapper, Metric, Sum, mean_sums
 from .confusion import (
     FalseNegatives, FalsePositives, Precision, Recall, TrueNegatives, TruePositives, confusion_sums,
@@ -77,3 +78,5 @@ __all__ = [
     # lookup
     "get", "serialize", "deserialize", "resolve_accuracy", "ALIASES", "CLASSES",
 ]
+
+_register_mean_factory(Mean)   # Layer.add_metric's trackers (layers/ sits below metrics/)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..keras_masks import get_keras_mask
 from ..losses import (_snake, _rank, batch_size, cast, elementwise, mask_sample_weight, reduce,
@@ -246,12 +247,13 @@ class Metric:
     @property
     def variables(self) -> list[Any]:
         """The metric's state: its variables (a metric written with ``add_variable``), else the accumulated
-        sums (zeros before any update), in ``state_spec`` order."""
+        sums (zeros before any update), in ``state_spec`` order, as tensors with ``numpy()`` like Keras's
+        variables (``[v.numpy() for v in metric.variables]``)."""
         if self._metric_variables:
             return list(self._metric_variables)
         if self._states is None:
-            return [np.zeros(s, np.float32) for _, s in self.state_spec()]
-        return [np.asarray(s, np.float32) for s in self._states]
+            return [as_eager(np.zeros(s, np.float32)) for _, s in self.state_spec()]
+        return [as_eager(np.asarray(s, np.float32)) for s in self._states]
 
     def __getattr__(self, name: str) -> Any:
         # Keras's metrics hold their state as attributes named like it (``Mean.total``, ``Mean.count``,
@@ -266,9 +268,7 @@ class Metric:
         finally:
             del self.__dict__["_reading_state_names"]
         if name in names:
-            from ..eager_tensor import as_eager
-
-            return as_eager(np.asarray(self.variables[names.index(name)]))
+            return self.variables[names.index(name)]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_config(self) -> dict[str, Any]:

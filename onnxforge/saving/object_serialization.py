@@ -61,7 +61,10 @@ def serialize_keras_object(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: serialize_keras_object(v) for k, v in obj.items()}
     if isinstance(obj, Layer):
-        out = onnxforge_config_to_keras(serialize_layer(obj))
+        # A compiled model carries its compile_config, as Keras writes it (model.to_json, then model_from_json
+        # compiles the model again).
+        out = _archive.keras_model_config(obj) if getattr(obj, "compiled", False) and \
+            hasattr(obj, "get_compile_config") else onnxforge_config_to_keras(serialize_layer(obj))
         out.setdefault("registered_name", None)
         if isinstance(out["registered_name"], str) and ">" in out["registered_name"]:
             out["module"] = _defining_module(type(obj))
@@ -128,7 +131,11 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
             _chosen_class(config, custom_objects, Layer) is not None:
         # Arguments newer Keras releases add with an inert default are dropped, anything else unsupported
         # is refused with every problem named (the same reading as a .keras file's config.json).
-        return deserialize_layer(keras_config_to_onnxforge(config, custom_objects), custom_objects)
+        layer = deserialize_layer(keras_config_to_onnxforge(config, custom_objects), custom_objects)
+        compile_config = config.get("compile_config")
+        if isinstance(compile_config, dict) and compile_config and hasattr(layer, "compile"):   # Keras: {} uncompiled
+            _archive.compile_from_keras_config(layer, compile_config, custom_objects)
+        return layer
     cls = _chosen_class(config, custom_objects, object)
     if cls is not None:
         return cls.from_config(inner)
@@ -198,3 +205,4 @@ def model_from_json(json_string: str, custom_objects: dict | None = None) -> Any
 
 
 _archive.SERIALIZE_OBJECT[:] = [serialize_keras_object]   # a model's own get_compile_config(), saved as Keras does
+keras_objects.register_object_serializer(serialize_keras_object)   # the objects a layer's get_config holds

@@ -49,6 +49,7 @@ from .nn_fns import nn
 from .random_fns import random
 from .variable import Variable
 from .module import Module, name_scope
+from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -87,7 +88,7 @@ _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
-           "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
+           "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
            "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
            "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32", "uint64", "double", "half", "io",
            "audio", "signal"]

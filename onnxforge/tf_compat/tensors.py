@@ -86,9 +86,9 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Any:
 
 def _check_reshape(tensor: Any, shape: Any) -> None:
     dims = getattr(tensor, "shape", None) if hasattr(tensor, "shape") else np.shape(tensor)
-    if dims is None or not isinstance(shape, tuple) or any(d is None for d in dims) \
+    if dims is None or not isinstance(shape, tuple) or not all(isinstance(d, (int, np.integer)) for d in dims) \
             or not all(isinstance(d, (int, np.integer)) for d in shape):
-        return   # a run-time dim: onnxruntime's Reshape checks it
+        return   # a run-time dim (None, or a traced value's symbolic "batch"): onnxruntime's Reshape checks it
     have, want = int(np.prod(dims, dtype=np.int64)), int(np.prod([d for d in shape if d != -1], dtype=np.int64))
     unknown = builtins.sum(1 for d in shape if d == -1)
     if unknown > 1 or any(d < -1 for d in shape):

@@ -58,10 +58,10 @@ class ArraySource:
     """Batches of in-memory arrays.
 
     Without ``steps`` an epoch is one pass (the last batch may be partial), reshuffled each epoch.
-    With ``steps`` in training, an epoch is ``steps`` batches from an endless stream of passes (each
-    pass reshuffled), so consecutive epochs continue where the previous one stopped, like a repeated
-    ``tf.data`` dataset. With ``steps`` in evaluation and prediction, at most ``steps`` batches from the
-    start.
+    With ``steps`` in training, an epoch is the next ``steps`` batches of the current pass, so consecutive
+    epochs continue where the previous one stopped; as in Keras 3's epoch iterator, a pass that runs out
+    ends its epoch early (with Keras's warning) and the next epoch starts a new, reshuffled pass. With
+    ``steps`` in evaluation and prediction, at most ``steps`` batches from the start.
     """
 
     def __init__(self, data: ArrayData, batch_size: int, shuffle: bool | str = False,
@@ -74,6 +74,7 @@ class ArraySource:
         self.steps = steps if self.repeat else (
             self.batches_per_pass if steps is None else min(steps, self.batches_per_pass))
         self._stream: Iterator[Batch] | None = None
+        self._seen = 0   # batches of the current pass already given (Keras's ``_steps_seen``)
         self.exhausted = False
 
     def _order(self) -> np.ndarray:
@@ -92,10 +93,6 @@ class ArraySource:
             index = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
             yield self.data.take(index)
 
-    def _endless(self) -> Iterator[Batch]:
-        while True:
-            yield from self._one_pass()
-
     def epoch(self) -> Iterator[Batch]:
         if not self.repeat:
             for step, batch in enumerate(self._one_pass()):
@@ -104,9 +101,16 @@ class ArraySource:
                 yield batch
             return
         if self._stream is None:
-            self._stream = self._endless()
-        for _ in range(self.steps):
+            self._stream, self._seen = self._one_pass(), 0
+        for count in range(self.steps):
+            if self._seen >= self.batches_per_pass:
+                warnings.warn(f"fit(): your input ran out of data after {count} of {self.steps} steps; the next "
+                              "epoch reads it again from the start.", stacklevel=4)
+                break
+            self._seen += 1
             yield next(self._stream)
+        if self._seen >= self.batches_per_pass:   # the pass is over: the next epoch starts a new one
+            self._stream = None
 
 
 def unpack_batch(item: Any) -> tuple[Any, Any, Any]:

@@ -58,6 +58,7 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
         for index, y in enumerate(ys):
             if y is not None and not _is_ort_value(y):
                 fed.setdefault(index, (None, *np.shape(y)[1:]))
+                _record_unit_axis(model, index, y)
         model._programs, model._runners = {}, {}   # predict()'s alone: the steps are built now
         return
     if len(ys) != len(config.outputs):
@@ -65,7 +66,11 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
     changed = False
     for o in config.outputs:
         y = ys[o.index]
-        if not o.has_target or not o.free_target_shape or y is None or _is_ort_value(y):
+        if y is None or _is_ort_value(y):
+            continue
+        if not o.sparse_unit_axis and _record_unit_axis(model, o.index, y) and _sees_unit_axis(model, o):
+            o.sparse_unit_axis = changed = True   # the steps are built again with it (below)
+        if not o.has_target or not o.free_target_shape:
             continue
         shape = (None, *np.shape(y)[1:])
         if not _fits(tuple(np.shape(y)), tuple(o.target_shape)):
@@ -75,10 +80,26 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
         model._programs, model._runners = {}, {}
 
 
+def _record_unit_axis(model: Any, index: int, y: Any) -> bool:
+    """Note the rank of targets fed with a trailing unit axis (``(batch, 1)`` class ids); whether ``y`` has one."""
+    if np.ndim(y) < 2 or np.shape(y)[-1] != 1:
+        return False
+    model.__dict__.setdefault("_sparse_unit_axis", {}).setdefault(index, np.ndim(y))
+    return True
+
+
+def _sees_unit_axis(model: Any, o: Any) -> bool:
+    """Whether output ``o``'s sparse class ids came as ``(batch, ..., 1)`` and a metric of the user's reads them:
+    Keras hands ``update_state`` the targets as fed, where the built-in losses and metrics read squeezed ids."""
+    rank = (getattr(model, "_sparse_unit_axis", None) or {}).get(o.index)
+    return rank == len(o.shape) and o.sparse_labels and o.user_metrics
+
+
 def apply_target_shapes(model: Any, config: Any) -> None:
     """Give a freshly resolved compile config the target shapes the data showed (see ``adopt_target_shapes``)."""
     fed = getattr(model, "_fed_target_shapes", None) or {}
     for o in config.outputs:
+        o.sparse_unit_axis = _sees_unit_axis(model, o)
         shape = fed.get(o.index)
         if shape is not None and o.free_target_shape and not _fits(shape, tuple(o.shape)):
             o.fed_target_shape = shape

@@ -132,7 +132,16 @@ class RNN(Layer):
     # ------------------------------------------------------------ sizes
     @property
     def state_size(self) -> list[int]:
-        return [int(s) for s in _as_list(self.cell.state_size)]
+        sizes = []
+        for s in _as_list(self.cell.state_size):
+            dims = list(s) if isinstance(s, (list, tuple)) or hasattr(s, "as_list") else [s]
+            # A one-dimensional shape ((units,), tf.TensorShape([units])) is that vector's size; a state of more
+            # dimensions is tf.keras 2's nested-state form, which Keras 3's RNN does not run either.
+            if len(dims) != 1 or not isinstance(dims[0], (int, np.integer)) or isinstance(dims[0], bool):
+                raise ValueError(f"Layer {self.name!r}: the cell's `state_size` must give one integer per state "
+                                 f"(each state a vector of that size). Received: state_size={self.cell.state_size!r}")
+            sizes.append(int(dims[0]))
+        return sizes
 
     @property
     def _output_size(self) -> int:

@@ -25,8 +25,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["save_keras", "load_keras", "save_keras_weights", "load_keras_weights", "KERAS_FORMAT_VERSION",
-           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MAX_DIRECTORY_BYTES", "check_json_values"]
+__all__ = ["save_keras", "load_keras", "keras_model_config", "compile_from_keras_config", "save_keras_weights",
+           "load_keras_weights", "KERAS_FORMAT_VERSION", "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES",
+           "MAX_DIRECTORY_BYTES", "check_json_values"]
 
 import datetime
 import json
@@ -81,7 +82,9 @@ def _user_defines(model: Any, method: str) -> bool:
     return any(method in cls.__dict__ for cls in type(model).__mro__ if not cls.__module__.startswith("onnxforge."))
 
 
-def _keras_config(model: Any) -> dict:
+def keras_model_config(model: Any) -> dict:
+    """``model`` as Keras 3's serialized entry: its config and, once compiled, its ``compile_config`` (what
+    ``config.json`` holds and ``model.to_json()`` writes)."""
     config = onnxforge_config_to_keras(serialize(model))
     compile_config = model.get_compile_config() if getattr(model, "compiled", False) else None
     if compile_config is not None and _user_defines(model, "get_compile_config"):
@@ -114,7 +117,7 @@ def save_keras(model: Any, filepath: str | os.PathLike[str], include_optimizer: 
     if not getattr(model, "built", False):
         warnings.warn("You are saving a model that has not yet been built. It might not contain any weights yet. "
                       "Consider building the model first by calling it on some data.", stacklevel=3)
-    config = json.dumps(_keras_config(model))
+    config = json.dumps(keras_model_config(model))
     saveables = keras_saveables(model, include_optimizer)
     weights = write_h5(saveables)
     assets = save_assets(saveables)     # save_assets() hooks: lookup vocabularies, custom layers' files
@@ -264,6 +267,19 @@ def _raise_problems(problems: Sequence[LoadProblem], path: Path, skip_mismatch: 
         warnings.warn(f"{path}: {message}", stacklevel=4)
         return
     raise KerasFileError(path, message, key=layer[0].path)
+
+
+def compile_from_keras_config(model: Any, compile_config: Mapping[str, Any],
+                              custom_objects: Mapping[str, Any] | None) -> None:
+    """Compile ``model`` as a Keras ``compile_config`` says (the model's own ``compile_from_config`` if it has one).
+
+    Raises:
+        ValueError: an entry onnxforge cannot rebuild (named).
+    """
+    if _user_defines(model, "compile_from_config"):
+        model.compile_from_config(compile_config)   # the model's own hook reads its own config (Keras)
+        return
+    model.compile(**from_keras_compile_config(compile_config, custom_objects))
 
 
 def _compile(model: Any, compile_config: Any, path: Path, custom_objects: Mapping[str, Any] | None) -> None:

@@ -135,6 +135,12 @@ def _optimizer(value: Any, custom_objects: Mapping[str, Any] | None) -> Any:
     schedule = config.get("learning_rate")
     if isinstance(schedule, Mapping) and "class_name" in schedule:
         config["learning_rate"] = {"class_name": schedule["class_name"], "config": schedule.get("config") or {}}
+        # A schedule class of the user's (Keras's guide subclasses LearningRateSchedule), named in custom_objects
+        # or registered, is rebuilt here: the optimizer's reader knows onnxforge's schedules only.
+        names = [n for n in (schedule.get("registered_name"), schedule["class_name"]) if isinstance(n, str)]
+        custom = next((c for c in (_lookup(n, custom_objects) for n in names) if isinstance(c, type)), None)
+        if custom is not None:
+            config["learning_rate"] = custom.from_config(dict(schedule.get("config") or {}))
     entry["config"] = config
     registered = entry.get("registered_name")
     custom = _lookup(registered, custom_objects) if isinstance(registered, str) else None
