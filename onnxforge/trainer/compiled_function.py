@@ -154,6 +154,9 @@ class CompiledFunction:
         if active_trace() is not None or self._run_eagerly():
             return self.python_function(*args, **kwargs)
         tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
+        # A NumPy scalar is a tensor to TensorFlow (one trace serves every value), a Python number is not.
+        tree = map_structure(lambda x: np.asarray(x) if isinstance(x, np.generic) and x.dtype.kind in "biuf"
+                             else x, tree)
         given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
         tree = map_structure(lambda x: _function_input(x) if _is_array(x) else x, tree)
         key = _signature(tree)
