@@ -320,7 +320,10 @@ class Value:
         first = self.shape[0] if self.shape else None
         if not isinstance(first, int):
             raise TypeError(f"Cannot iterate over symbolic tensor {self.name!r} of shape {self.shape}: its first "
-                            "dimension is not known while tracing. Index it (x[:, 0]) instead.")
+                            "dimension is not known while tracing. Index it (x[:, 0]) instead; a Python `for i in "
+                            "tf.range(n)` with n known only at run time needs TensorFlow's AutoGraph, which "
+                            "onnxforge does not run: write the loop with tf.while_loop (a TensorArray may be one "
+                            "of its loop variables).")
         return iter([self[i] for i in range(first)])
 
     def _as_float(self) -> Value:

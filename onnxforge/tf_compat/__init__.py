@@ -49,6 +49,7 @@ from .errors import UnconnectedGradients, errors
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
 from .control_flow import cond, map_fn, scan, while_loop
+from .tensor_array import TensorArray
 from .tensors import cast as _cast
 from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
@@ -79,5 +80,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
-           "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
+           "while_loop", "TensorArray", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
            "as_dtype", "int16", "uint16", "uint32", "uint64", "double", "half"]
