@@ -1,0 +1,175 @@
+"""``tf.function``'s object and ``get_concrete_function``: one traced signature as a callable.
+
+``Function`` is the compiled function ``tf.function`` returns (``trainer.compiled_function``) with
+TensorFlow's introspection: ``get_concrete_function(*args)`` traces for tensors, ``tf.TensorSpec``s (a
+``None`` dim is unknown to the traced code and any size fits it) and Python values, and returns a
+``ConcreteFunction``, which runs that trace only: it takes the tensor arguments (positionally or by name;
+the Python values are part of the trace) and refuses a tensor of another dtype or shape with
+``tf.errors.InvalidArgumentError``. Its ``graph`` is the traced ONNX graph (``as_graph_def().node`` lists
+nodes with ``name``, ``input`` and ``op_type``). A later call of the ``Function`` whose tensors fit a spec
+trace reuses it, as TensorFlow does. ``experimental_get_tracing_count()`` counts traces.
+
+Example:
+    >>> import numpy as np, onnxforge as tf
+    >>> double = tf.function(lambda a: a + a)
+    >>> c = double.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.float32))
+    >>> c(np.array([1.0, 2.0], np.float32)).tolist(), c.structured_input_signature
+    ([2.0, 4.0], ((TensorSpec(shape=(None,), dtype=float32, name='a'),), {}))
+"""
+from __future__ import annotations
+
+__all__ = ["Function", "ConcreteFunction"]
+
+import inspect
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ..graph import np_dtype
+from ..layers.host_inputs import host_arrays
+from ..layers.keras_tensor import map_structure
+from ..trainer.compiled_function import CompiledFunction, _fits, _is_array, _is_spec, _leaves
+from ..utils.tensor_spec import TensorSpec
+from .errors import InvalidArgumentError
+
+
+class Function(CompiledFunction):
+    """``tf.function(fn)``: see the module docstring and ``trainer.compiled_function``."""
+
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
+        """The trace for these arguments (tensors, ``tf.TensorSpec``s, Python values), made now if needed."""
+        _, tree = self._arguments(args, kwargs)
+        traced, tree = self.trace_arguments(tree)
+        return ConcreteFunction(self, traced, tree)
+
+    def experimental_get_tracing_count(self) -> int:
+        """How many times the Python function has been traced."""
+        return self.tracing_count
+
+
+def _parameters(fn: Any) -> list[str]:
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
+
+
+def _spec_of(x: Any, name: str | None) -> Any:
+    if _is_spec(x):
+        return TensorSpec(x.shape, x.dtype, name=name)
+    if _is_array(x):
+        return TensorSpec(x.shape, x.dtype.name, name=name)
+    return x
+
+
+class FunctionGraph:
+    """``ConcreteFunction.graph``: the traced ONNX graph, with the TensorFlow ``FuncGraph`` methods tutorials
+    print it with."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self._model = model
+
+    def as_graph_def(self) -> onnx.GraphProto:
+        """The ONNX graph (its ``node`` list: each with ``name``, ``input``, ``output`` and ``op_type``)."""
+        return self._model.graph
+
+    def get_operations(self) -> list[onnx.NodeProto]:
+        return list(self._model.graph.node)
+
+    @property
+    def inputs(self) -> list[str]:
+        return [i.name for i in self._model.graph.input]
+
+    @property
+    def outputs(self) -> list[str]:
+        return [o.name for o in self._model.graph.output]
+
+
+class ConcreteFunction:
+    """One trace of a ``Function`` (see the module docstring)."""
+
+    def __init__(self, owner: Function, traced: Any, tree: Any):
+        self._owner, self._traced, self._tree = owner, traced, tree
+        names = _parameters(owner.python_function)
+        args, kwargs = tree
+        self._slots: list[tuple[Any, str]] = []   # (position or keyword, parameter name) of each tensor argument
+        for i, a in enumerate(args):
+            if any(_is_array(x) or _is_spec(x) for x in _leaves(a)):
+                self._slots.append((i, names[i] if i < len(names) else f"arg_{i}"))
+        for k, a in kwargs.items():
+            if any(_is_array(x) or _is_spec(x) for x in _leaves(a)):
+                self._slots.append((k, k))
+
+    @property
+    def structured_input_signature(self) -> tuple[tuple, dict]:
+        """The arguments traced: a ``TensorSpec`` named after its parameter for each tensor, Python values as
+        given."""
+        names = dict((slot, name) for slot, name in self._slots)
+        args, kwargs = self._tree
+        return (tuple(map_structure(lambda x, n=names.get(i): _spec_of(x, n), a) for i, a in enumerate(args)),
+                {k: map_structure(lambda x, n=k: _spec_of(x, n), a) for k, a in kwargs.items()})
+
+    @property
+    def structured_outputs(self) -> Any:
+        """What the function returns, each tensor as a ``TensorSpec`` of the traced output."""
+        outs = {o.name: o for o in self._traced.step.runner.model.graph.output}
+        names = self._traced.step.runner.outputs
+
+        def spec(slot: Any) -> Any:
+            if slot.kind != "output":
+                return slot.payload
+            t = outs[names[slot.payload]].type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim] \
+                if t.HasField("shape") else None
+            return TensorSpec(dims, np.dtype(np_dtype(t.elem_type)).name)
+        return map_structure(spec, self._traced.template)
+
+    @property
+    def graph(self) -> FunctionGraph:
+        return FunctionGraph(self._traced.step.runner.model)
+
+    @property
+    def name(self) -> str:
+        return getattr(self._owner.python_function, "__name__", "function")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) > len(self._slots):
+            raise TypeError(f"ConcreteFunction {self.name}: takes {len(self._slots)} tensor arguments "
+                            f"({[n for _, n in self._slots]}). Received {len(args)} positional arguments")
+        given = list(args)
+        for _, name in self._slots[len(args):]:
+            if name not in kwargs:
+                raise TypeError(f"ConcreteFunction {self.name}: missing the tensor argument {name!r}")
+            given.append(kwargs.pop(name))
+        if kwargs:
+            raise TypeError(f"ConcreteFunction {self.name}: unexpected arguments {sorted(kwargs)}")
+        arrays = []
+        for (slot, name), value in zip(self._slots, given):
+            want = self._tree[0][slot] if isinstance(slot, int) else self._tree[1][slot]
+            got = _leaves(map_structure(lambda x: np.asarray(x) if isinstance(x, np.generic) else x,
+                                        host_arrays(value)))
+            pattern = _leaves(want)
+            if len(got) != len(pattern):
+                raise TypeError(f"ConcreteFunction {self.name}: argument {name!r} has {len(got)} tensors, the "
+                                f"trace {len(pattern)}")
+            for p, x in zip(pattern, got):
+                spec = p if _is_spec(p) else TensorSpec(p.shape, p.dtype.name)
+                x = np.asarray(x)
+                if x.dtype == np.float64 and spec.numpy_dtype() == np.float32 and not hasattr(value, "numpy"):
+                    x = x.astype(np.float32)   # a Python float or list is converted, as TensorFlow does
+                if not _fits(spec, x):
+                    raise InvalidArgumentError(
+                        f"ConcreteFunction {self.name}: argument {name!r} was traced for {spec!r}. Received a "
+                        f"{x.dtype.name} tensor of shape {x.shape}")
+                arrays.append(x)
+        return self._owner.run_traced(self._traced, arrays)
+
+    def pretty_printed_signature(self) -> str:
+        args, kwargs = self.structured_input_signature
+        return f"{self.name}({', '.join(repr(a) for a in args)}{', ' if kwargs and args else ''}" \
+               f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+    def __repr__(self) -> str:
+        return f"<ConcreteFunction {self.pretty_printed_signature()}>"
