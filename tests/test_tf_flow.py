@@ -192,3 +192,27 @@ def test_while_loop_errors_name_the_loop_variable():
     with pytest.raises(TypeError, match="loop variable 0 enters the loop as int32"):
         retypes(np.int32(4))
 
+
+
+WHERE_CASES = {"sqrt": (lambda t: t.sqrt, -4.0), "sqrt_at_0": (lambda t: t.sqrt, 0.0),
+               "rsqrt": (lambda t: t.math.rsqrt, 0.0), "reciprocal": (lambda t: t.math.reciprocal, 0.0),
+               "norm": (lambda t: lambda x: t.norm(t.stack([x, x])), 0.0), "log": (lambda t: t.math.log, 0.0),
+               "divide": (lambda t: lambda x: 1.0 / x, 0.0), "log1p": (lambda t: t.math.log1p, -1.0)}
+
+
+@pytest.mark.parametrize("name", sorted(WHERE_CASES))
+def test_where_gradient_of_an_unselected_singularity_is_tensorflows(rtf, name):
+    """TensorFlow's Sqrt / Rsqrt / Reciprocal gradients are 0 where the incoming gradient is 0, so a
+    ``tf.where`` that does not select them stays finite; Log's and Div's are not guarded (NaN in both)."""
+    make, at = WHERE_CASES[name]
+
+    def grad(t):
+        @t.function
+        def g(x):
+            with t.GradientTape() as tape:
+                tape.watch(x)
+                y = t.where(x > 1.0, make(t)(x), x * 2.0)
+            return tape.gradient(y, x)
+        return np.asarray(g(t.constant(np.float32(at))))
+
+    np.testing.assert_array_equal(grad(tf), np.asarray(grad(rtf)))

@@ -75,6 +75,14 @@ def _select(ctx: GradContext, cond: Value, g: Value, other: Value | None = None)
     return ctx.b.op("Where", [cond, g, other if other is not None else _zero(ctx, g)], dtype=g.dtype)
 
 
+def _where_flowing(ctx: GradContext, dy: Value, g: Value) -> Value:
+    """``g`` where ``dy`` is nonzero, else exactly 0: TensorFlow's ``SqrtGrad`` / ``RsqrtGrad`` /
+    ``ReciprocalGrad``. So ``tf.where(x > 0, tf.sqrt(x), -x)`` has a finite gradient at ``x <= 0``, where
+    the unselected ``sqrt`` has an infinite or NaN derivative that a zero ``dy`` would otherwise turn to NaN."""
+    zero = _zero(ctx, dy)
+    return ctx.b.op("Where", [_op(ctx, "Equal", dy, zero), zero, g], dtype=g.dtype)
+
+
 def _two_sided(ctx: GradContext, x: Value, pos, neg) -> Value:
     """``pos`` where ``x > 0`` else ``neg``, as ``m * pos + (1 - m) * neg``.
 
@@ -254,8 +262,8 @@ _unary("Exp")(lambda ctx, x, y, dy: dy * y)
 _unary("Log")(lambda ctx, x, y, dy: dy / x)
 # dy / (y + y), not dy * 0.5 / y: the same rounding, and no Python constant, whose type would follow dy's --
 # unknown while a gradient arriving through a broadcast is built, which made float32 constants in float64 graphs.
-_unary("Sqrt")(lambda ctx, x, y, dy: dy / (y + y))
-_unary("Reciprocal")(lambda ctx, x, y, dy: -(dy * (y * y)))
+_unary("Sqrt")(lambda ctx, x, y, dy: _where_flowing(ctx, dy, dy / (y + y)))
+_unary("Reciprocal")(lambda ctx, x, y, dy: _where_flowing(ctx, dy, -(dy * (y * y))))
 _unary("Tanh")(lambda ctx, x, y, dy: dy * (1.0 - y * y))
 _unary("Sigmoid")(lambda ctx, x, y, dy: dy * (y * (1.0 - y)))
 _unary("Erf")(lambda ctx, x, y, dy: dy * _op(ctx, "Exp", -(x * x)) * (2.0 / math.sqrt(math.pi)))
