@@ -88,3 +88,26 @@ def test_text_vectorization_with_a_custom_standardization(tmp_path):
     assert model.layers[0].get_config()["standardize"]["config"] == "custom_standardization"
     with pytest.raises(ValueError, match="custom_standardization"):
         keras.models.load_model(path)
+
+
+@pytest.mark.parametrize("text, sep, maxsplit", [("hello  world foo", None, -1), ("1 10 100", " ", -1),
+                                                 ("a,b,,c", ",", -1), ("a,b,,c", ",", 2), (" x ", None, -1)])
+def test_split_of_a_scalar_and_to_number(text, sep, maxsplit):
+    rtf = pytest.importorskip("tensorflow")
+    want = [p.decode() for p in rtf.strings.split(rtf.constant(text), sep, maxsplit).numpy().tolist()]
+    assert tf.strings.split(tf.constant(text), sep, maxsplit).tolist() == want == text.split(sep, maxsplit)
+    traced = tf.function(lambda s: tf.strings.split(s, sep, maxsplit))(tf.constant(text))
+    assert np.asarray(traced).tolist() == want
+
+
+def test_to_number_of_split_pieces():
+    rtf = pytest.importorskip("tensorflow")
+    want = rtf.strings.to_number(rtf.strings.split(rtf.constant("1 10 100.5"), " ")).numpy()
+    got = tf.strings.to_number(tf.strings.split(tf.constant("1 10 100.5"), " "))
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()
+    assert tf.strings.to_number(tf.constant(["7", "-2"]), out_type=tf.int32).tolist() == [7, -2]
+
+
+def test_split_of_several_strings_names_the_ragged_gap():
+    with pytest.raises(NotImplementedError, match="RaggedTensor.*Split each string"):
+        tf.strings.split(tf.constant(["a b", "c"]))

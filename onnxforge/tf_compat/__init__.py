@@ -70,7 +70,8 @@ dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64"
                                                  "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
                                double="float64", half="float16", string="string", cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
-                                   ("lower", "upper", "regex_replace", "regex_full_match", "join")})
+                                   ("lower", "upper", "regex_replace", "regex_full_match", "join", "split",
+                                    "to_number")})
 
 # Only in tf.math: TensorFlow 2 has no top-level alias of these (tf.log is tf.math.log), so neither do we.
 _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squared_difference", "is_nan",
