@@ -100,6 +100,20 @@ def test_cond_assigns_a_variable_only_in_the_branch_taken(rtf):
         assert run(tf, x) == run(rtf, x)
 
 
+def test_cond_branch_with_stop_gradient_keeps_tensorflows_gradient(rtf):
+    """A branch holding a stop_gradient stays inline (selected by where): the If gradient could not see it."""
+    def program(t, x):
+        with t.GradientTape() as tape:
+            tape.watch(x)
+            y = t.cond(x > 0, lambda: t.stop_gradient(x) * x * x, lambda: -x)
+        return y, tape.gradient(y, x)
+
+    for x in (np.float32(2.0), np.float32(-1.0)):
+        got = tf.function(lambda x: program(tf, x))(x)
+        want = rtf.function(lambda x: program(rtf, x))(x)
+        np.testing.assert_allclose(got, [w.numpy() for w in want])
+
+
 def test_cond_requires_a_scalar_condition():
     f = tf.function(lambda x: tf.cond(x > 0, lambda: x, lambda: -x))
     with pytest.raises(ValueError, match="scalar.*shape \\(2,\\).*tf.where"):
@@ -108,15 +122,16 @@ def test_cond_requires_a_scalar_condition():
 
 def test_nested_cond_and_structures(rtf):
     def program(t, x):
-        return t.cond(x > 0, lambda: {"a": x, "b": t.cond(x > 1, lambda: x * 2.0, lambda: x * 3.0)},
-                      lambda: {"a": -x, "b": x})
+        return t.cond(x > 0, lambda: {"a": x, "b": t.cond(x > 1, lambda: x * 2.0, lambda: x * 3.0), "c": (None, 1)},
+                      lambda: {"a": -x, "b": x, "c": (None, 2)})
 
     for x in (np.float32(0.5), np.float32(2.0), np.float32(-1.0)):
         want = rtf.function(lambda x: program(rtf, x))(x)
         got = tf.function(lambda x: program(tf, x))(x)
-        assert sorted(got) == ["a", "b"]
-        for k in got:
-            np.testing.assert_allclose(got[k], want[k].numpy())
+        assert sorted(got) == ["a", "b", "c"] and got["c"][0] is None
+        for g, w in ((got["a"], want["a"]), (got["b"], want["b"]), (got["c"][1], want["c"][1])):
+            assert np.asarray(g).dtype == w.numpy().dtype
+            np.testing.assert_allclose(g, w.numpy())
 
 
 # ------------------------------------------------------------------------------------------ while_loop
@@ -216,3 +231,32 @@ def test_where_gradient_of_an_unselected_singularity_is_tensorflows(rtf, name):
         return np.asarray(g(t.constant(np.float32(at))))
 
     np.testing.assert_array_equal(grad(tf), np.asarray(grad(rtf)))
+
+
+def test_a_layer_with_a_traced_cond_trains_like_tensorflow(rtf):
+    """The compiled training step differentiates the If through the weight the branches capture."""
+    from onnxforge import keras
+
+    def branches(t, x, w):
+        return (lambda: t.sqrt(t.abs(x) - 0.5) * w, lambda: x * w * 2.0)
+
+    class Gate(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return tf.cond(tf.reduce_mean(x) > 0, *branches(tf, x, self.w))
+
+    rng = np.random.default_rng(0)
+    for shift in (1.0, -1.0):   # the sqrt branch is NaN on most entries when it is not taken
+        x = (rng.uniform(0.6, 1.0, size=(8, 3)) * shift).astype("float32")
+        y = rng.normal(size=(8, 3)).astype("float32")
+        inp = keras.Input((3,))
+        model = keras.Model(inp, Gate()(inp))
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.train_on_batch(x, y)
+        w = rtf.Variable(np.ones(3, np.float32))
+        with rtf.GradientTape() as tape:
+            loss = rtf.reduce_mean(rtf.square(rtf.cond(rtf.reduce_mean(x) > 0, *branches(rtf, x, w)) - y))
+        want = w.numpy() - 0.1 * tape.gradient(loss, w).numpy()
+        np.testing.assert_allclose(model.get_weights()[0], want, rtol=1e-5)

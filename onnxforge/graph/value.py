@@ -364,7 +364,9 @@ class Value:
         # Python control flow on a symbolic value cannot be traced into a graph.
         raise TypeError(
             f"The truth value of symbolic tensor {self.name!r} is not known while building the graph. "
-            "Use graph ops instead of Python branching (for example ops.where(cond, a, b))."
+            "Use graph ops instead of Python branching (for example ops.where(cond, a, b), or tf.cond / "
+            "tf.while_loop: onnxforge does not rewrite Python `if` / `while` on tensors as TensorFlow's AutoGraph "
+            "does)."
         )
 
     # Host conversions: a symbolic value has no number yet. Each error says what to write instead.

@@ -123,7 +123,7 @@ def _leaf_value(x: Any, b: GraphBuilder, like: Value | None) -> Value:
     if isinstance(x, bool) or (isinstance(x, np.ndarray) and x.dtype == np.bool_):
         return as_value(np.asarray(x), b)
     if isinstance(x, int):
-        return as_value(np.int32(x), b)
+        return as_value(x, b, dtype="int32")
     return as_value(x, b)
 
 
@@ -156,7 +156,8 @@ def traced_cond(pred: Value, true_fn: Callable[[], Any], false_fn: Callable[[], 
     if not all(r.movable for r in regions):
         return _selected(cond, results, flat, regions)
     pairs = []
-    for t, f in zip(*flat):
+    kept = [not (t is None and f is None) for t, f in zip(*flat)]   # None in both branches stays None
+    for t, f in (p for p, k in zip(zip(*flat), kept) if k):
         tv = _leaf_value(t, b, f if isinstance(f, Value) else None)
         fv = _leaf_value(f, b, tv)
         if tv.dtype != fv.dtype:
@@ -178,9 +179,11 @@ def traced_cond(pred: Value, true_fn: Callable[[], Any], false_fn: Callable[[], 
     outs = outs if isinstance(outs, list) else [outs]
     for o, (tv, fv) in zip(outs, pairs):
         o.dtype, o.shape = tv.dtype, _merged_shape(tv.shape, fv.shape)
-    for (uid, (var, _)), o in zip(changed.items(), outs[len(flat[0]):]):
+    n = sum(kept)
+    for (uid, (var, _)), o in zip(changed.items(), outs[n:]):
         ctx.update(var, o, in_inference=True)
-    return nest.pack_sequence_as(results[0], outs[:len(flat[0])])
+    results_out = iter(outs[:n])
+    return nest.pack_sequence_as(results[0], [next(results_out) if k else None for k in kept])
 
 
 def _selected(cond: Value, results: list[Any], flat: list[list[Any]], regions: list[Region]) -> Any:
