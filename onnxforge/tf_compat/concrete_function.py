@@ -14,7 +14,7 @@ Example:
     >>> double = tf.function(lambda a: a + a)
     >>> c = double.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.float32))
     >>> c(np.array([1.0, 2.0], np.float32)).tolist(), c.structured_input_signature
-    ([2.0, 4.0], ((TensorSpec(shape=(None,), dtype=float32, name='a'),), {}))
+    ([2.0, 4.0], ((TensorSpec(shape=(None,), dtype=tf.float32, name='a'),), {}))
 """
 from __future__ import annotations
 
