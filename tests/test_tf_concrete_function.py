@@ -32,8 +32,24 @@ def test_retracing_rules_match_tensorflow(rtf):
              lambda t: (t.constant([1.0, 2.0]),), lambda t: (np.int32(4),), lambda t: (np.int32(5),),
              lambda t: (np.array([1.0, 2.0], np.float32),), lambda t: (np.array([3.0, 4.0], np.float32),)]
     assert _traces(tf, [c(tf) for c in calls]) == _traces(rtf, [c(rtf) for c in calls]) == (7, 7)
-    # Accepted (TensorFlow's shape relaxation is not done: each new shape is traced, values are the same).
-    assert _traces(tf, [(np.ones(2, np.float32),)], experimental_relax_shapes=True, reduce_retracing=True) == (1, 1)
+
+
+@pytest.mark.parametrize("option", ["reduce_retracing", "experimental_relax_shapes"])
+def test_reduce_retracing_traces_one_shape_with_unknown_dims(rtf, option):
+    def program(t):
+        seen = []
+
+        @t.function(**{option: True})
+        def g(x):
+            seen.append(str(x.shape))
+            return x * 2
+        out = [g(t.constant(v)) for v in ([1, 2], [1, 2, 3], [1, 2, 3, 4, 5], [[1, 2]])]
+        return [np.asarray(o).tolist() for o in out], seen
+
+    ours, theirs = program(tf), program(rtf)
+    assert ours[0] == theirs[0]
+    assert ours[1][:2] == theirs[1][:2] == ["(2,)", "(None,)"]
+    assert len(ours[1]) == 3   # a new rank is traced exactly here (TensorFlow relaxes it to an unknown rank)
 
 
 def test_get_concrete_function_with_specs_and_tensors(rtf):
@@ -103,3 +119,21 @@ def test_eager_tensor_shape_is_a_tensor_shape(rtf):
     x = tf.constant([1.0, 2.0])
     x.shape = (2, 1)   # numpy's in-place reshape still works
     assert x.shape.as_list() == [2, 1]
+
+
+def test_guide_double_with_numbers_and_strings(rtf):
+    """The tf.function guide's first cells: one trace per dtype, strings included (``+`` concatenates)."""
+    def program(t):
+        @t.function
+        def double(a):
+            return a + a
+        out = [double(t.constant(1)), double(t.constant(1.1)), double(t.constant("a")), double(t.constant("bc"))]
+        strings = double.get_concrete_function(t.TensorSpec(shape=[], dtype=t.string))
+        out += [strings(t.constant("c")), strings(a=t.constant("d"))]
+        return [np.asarray(o).tolist() for o in out], double.experimental_get_tracing_count(), strings
+
+    ours, theirs = program(tf), program(rtf)
+    assert ours[0] == [v.decode() if isinstance(v, bytes) else v for v in theirs[0]]
+    assert ours[1] == theirs[1] == 3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="dtype=tf.string"):
+        ours[2](tf.constant(1))

@@ -194,6 +194,8 @@ class Value:
     # ``LayerNormalization()(inputs + attn)`` sees the same shape as ``ops.add(inputs, attn)`` gives.
     def _bin(self, op: str, other: Any, reverse: bool = False) -> Value:
         a, c = self._operands(other, reverse)
+        if op == "Add" and self.dtype == onnx.TensorProto.STRING:
+            op = "StringConcat"   # ``+`` joins strings, as TensorFlow's does
         shapes = [_shape_of(a), _shape_of(c)]
         shape = matmul_shape(*shapes) if op == "MatMul" else broadcast_shapes(*shapes)
         return self.builder.op(op, [a, c], shape=shape)

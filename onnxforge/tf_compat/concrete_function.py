@@ -29,13 +29,53 @@ import onnx
 from ..graph import np_dtype
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
-from ..trainer.compiled_function import CompiledFunction, _fits, _is_array, _is_spec, _leaves
+from ..trainer.compiled_function import (CompiledFunction, _fits, _function_input, _is_array, _is_spec, _leaves,
+                                         _signature)
 from ..utils.tensor_spec import TensorSpec
 from .errors import InvalidArgumentError
 
 
 class Function(CompiledFunction):
-    """``tf.function(fn)``: see the module docstring and ``trainer.compiled_function``."""
+    """``tf.function(fn)``: see the module docstring and ``trainer.compiled_function``. With
+    ``reduce_retracing`` (``experimental_relax_shapes``) an array of a new shape whose rank and dtype match an
+    earlier trace's is traced once with the differing dims unknown, and that trace serves every such shape."""
+
+    reduce_retracing = False
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        bound = super().__get__(obj, objtype)
+        bound.reduce_retracing = self.reduce_retracing
+        return bound
+
+    def trace_arguments(self, tree: Any) -> tuple[Any, Any]:
+        if self.reduce_retracing and not any(_is_spec(x) for x in _leaves(tree)):
+            relaxed = self._relaxed(tree)
+            if relaxed is not None:
+                return super().trace_arguments(relaxed)
+        return super().trace_arguments(tree)
+
+    def _relaxed(self, tree: Any) -> Any:
+        """``tree`` with its arrays as specs that also cover an earlier trace's arrays, when they differ only in
+        dims (TensorFlow's ``reduce_retracing``); ``None`` when the tree has a trace or no such neighbour."""
+        key = _signature(tree)
+        if key in self._traces or self._spec_trace(tree) is not None:
+            return None
+        leaves = _leaves(tree)
+        for old in self._traces:
+            if old[0] != key[0] or len(old[1]) != len(leaves):
+                continue
+            dims = []
+            for was, now, x in zip(old[1], key[1], leaves):
+                if was == now:
+                    dims.append(None)
+                elif was[0] == now[0] == "array" and was[2] == now[2] and len(was[1]) == len(now[1]):
+                    dims.append(tuple(a if a == b else None for a, b in zip(was[1], now[1])))
+                else:
+                    break
+            else:
+                it = iter(dims)
+                return map_structure(lambda x: _relax_leaf(x, next(it)), tree)
+        return None
 
     def get_concrete_function(self, *args: Any, **kwargs: Any) -> ConcreteFunction:
         """The trace for these arguments (tensors, ``tf.TensorSpec``s, Python values), made now if needed."""
@@ -46,6 +86,12 @@ class Function(CompiledFunction):
     def experimental_get_tracing_count(self) -> int:
         """How many times the Python function has been traced."""
         return self.tracing_count
+
+
+def _relax_leaf(x: Any, dims: Any) -> Any:
+    if dims is None:
+        return x
+    return TensorSpec(dims, "string" if x.dtype.kind in "OUS" else x.dtype.name)
 
 
 def _parameters(fn: Any) -> list[str]:
@@ -60,7 +106,7 @@ def _spec_of(x: Any, name: str | None) -> Any:
     if _is_spec(x):
         return TensorSpec(x.shape, x.dtype, name=name)
     if _is_array(x):
-        return TensorSpec(x.shape, x.dtype.name, name=name)
+        return TensorSpec(x.shape, "string" if x.dtype.kind in "OUS" else x.dtype.name, name=name)
     return x
 
 
@@ -155,10 +201,8 @@ class ConcreteFunction:
                 raise TypeError(f"ConcreteFunction {self.name}: argument {name!r} has {len(got)} tensors, the "
                                 f"trace {len(pattern)}")
             for p, x in zip(pattern, got):
-                spec = p if _is_spec(p) else TensorSpec(p.shape, p.dtype.name)
-                x = np.asarray(x)
-                if x.dtype == np.float64 and spec.numpy_dtype() == np.float32 and not hasattr(value, "numpy"):
-                    x = x.astype(np.float32)   # a Python float or list is converted, as TensorFlow does
+                spec = p if _is_spec(p) else _spec_of(p, None)
+                x = _function_input(np.asarray(x))   # the conversions a call of the Function makes
                 if not _fits(spec, x):
                     raise InvalidArgumentError(
                         f"ConcreteFunction {self.name}: argument {name!r} was traced for {spec!r}. Received a "

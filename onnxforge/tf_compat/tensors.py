@@ -333,9 +333,9 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """``tf.function``: ``func`` traced once per input signature into one ONNX program run by onnxruntime
     (``onnxforge.trainer.compiled_function``), so a training loop written with ``GradientTape`` and
     ``optimizer.apply_gradients`` runs as TensorFlow's guide writes it. ``input_signature`` is checked on
-    each call (``function_signature``); ``jit_compile``, ``reduce_retracing``, ``experimental_relax_shapes``
-    and ``autograph`` are accepted and have no effect (each new array shape is traced, as TensorFlow does
-    without ``reduce_retracing``). ``get_concrete_function`` returns one trace (``concrete_function``).
+    each call (``function_signature``); ``jit_compile`` and ``autograph`` are accepted and have no effect.
+    Each new array shape is traced, unless ``reduce_retracing`` (``experimental_relax_shapes``) asks for one
+    trace with unknown dims; ``get_concrete_function`` returns one trace (``concrete_function``).
 
     Example:
         >>> import numpy as np
@@ -355,6 +355,9 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
 
     def make(f: Callable[..., Any]) -> Any:
         compiled = f if isinstance(f, CompiledFunction) else Function(f, functions_run_eagerly)
+        if isinstance(compiled, Function):
+            compiled.reduce_retracing = builtins.bool(kwargs.get("reduce_retracing")
+                                                      or kwargs.get("experimental_relax_shapes"))
         return compiled if signature is None else with_signature(compiled, f, signature)
 
     return make if func is None else make(func)

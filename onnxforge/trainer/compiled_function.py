@@ -70,12 +70,24 @@ def _rng_state() -> Variable:
 
 
 def _is_array(x: Any) -> bool:
-    return isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
+    """A tensor argument: a numeric, boolean or string array (a ``tf.constant("a")``; text is kept as an object
+    array of ``str``, ONNX's strings)."""
+    if not isinstance(x, np.ndarray):
+        return False
+    kind = x.dtype.kind
+    return kind in "biufUS" or (kind == "O" and x.size > 0 and all(isinstance(s, str) for s in x.flat))
 
 
 def _is_spec(x: Any) -> bool:
     """Whether ``x`` describes a tensor without holding one (a ``tf.TensorSpec``: ``shape`` and ``numpy_dtype``)."""
     return callable(getattr(x, "numpy_dtype", None)) and hasattr(x, "shape") and not isinstance(x, np.ndarray)
+
+
+def _as_array_key(x: Any) -> Any:
+    """A fully known spec as an empty array of its shape and dtype (for the signature only), else ``x``."""
+    if _is_spec(x) and x.shape is not None and all(isinstance(d, int) for d in x.shape):
+        return np.empty(x.shape, x.numpy_dtype()) if x.numpy_dtype().kind != "O" else np.full(x.shape, "", object)
+    return x
 
 
 def _fits(spec: Any, x: Any) -> bool:
@@ -104,6 +116,8 @@ def _function_input(x: Any) -> np.ndarray:
     indices of ``tf.range``), as in TensorFlow, so ``x // 2`` returns int32; float64 becomes float32 and the
     narrow integers int64, the types the models' batches are fed in."""
     a = np.asarray(x)
+    if a.dtype.kind in "US":   # text travels as ONNX strings: one trace serves strings of every length
+        return a.astype(object)
     return a if a.dtype == np.int32 else _host(a)
 
 
@@ -188,8 +202,9 @@ class CompiledFunction:
         """The trace serving the argument ``tree`` (arrays, ``tf.TensorSpec``s, Python values), made now if
         there is none yet (what ``get_concrete_function`` returns a handle on), and the tree."""
         key = _signature(tree)
-        traced = self._traces.get(key)
         specs = any(_is_spec(x) for x in _leaves(tree))
+        # A spec with every dim known is the signature of an array of that shape: a trace for one serves both.
+        traced = self._traces.get(key) or self._traces.get(_signature(map_structure(_as_array_key, tree)))
         if traced is None and not specs:
             traced = self._spec_trace(tree)
         if traced is None:
