@@ -323,9 +323,9 @@ class Value:
         if not isinstance(first, int):
             raise TypeError(f"Cannot iterate over symbolic tensor {self.name!r} of shape {self.shape}: its first "
                             "dimension is not known while tracing. Index it (x[:, 0]) instead; a Python `for i in "
-                            "tf.range(n)` with n known only at run time needs TensorFlow's AutoGraph, which "
-                            "onnxforge does not run: write the loop with tf.while_loop (a TensorArray may be one "
-                            "of its loop variables).")
+                            "tf.range(n)` with n known only at run time needs AutoGraph, which converts it inside "
+                            "a tf.function unless the loop has break / continue / return: else write it with "
+                            "tf.while_loop (a TensorArray may be one of its loop variables).")
         return iter([self[i] for i in range(first)])
 
     def _as_float(self) -> Value:
@@ -367,8 +367,9 @@ class Value:
         raise TypeError(
             f"The truth value of symbolic tensor {self.name!r} is not known while building the graph. "
             "Use graph ops instead of Python branching (for example ops.where(cond, a, b), or tf.cond / "
-            "tf.while_loop: onnxforge does not rewrite Python `if` / `while` on tensors as TensorFlow's AutoGraph "
-            "does)."
+            "tf.while_loop). Inside a tf.function, onnxforge's AutoGraph converts `if` / `while` / `for` "
+            "statements on tensors, but not one with break / continue / return inside a loop, nor code outside a "
+            "tf.function."
         )
 
     # Host conversions: a symbolic value has no number yet. Each error says what to write instead.

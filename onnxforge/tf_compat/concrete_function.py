@@ -32,6 +32,8 @@ from ..layers.keras_tensor import map_structure
 from ..trainer.compiled_function import (CompiledFunction, _fits, _function_input, _is_array, _is_spec, _leaves,
                                          _signature)
 from ..utils.tensor_spec import TensorSpec
+from ..trace_state import active_trace
+from .autograph import convert
 from .errors import InvalidArgumentError
 
 
@@ -41,11 +43,34 @@ class Function(CompiledFunction):
     earlier trace's is traced once with the differing dims unknown, and that trace serves every such shape."""
 
     reduce_retracing = False
+    #: Whether Python ``if`` / ``while`` / ``for`` on tensors are converted (``autograph``; tf.function's
+    #: ``autograph=`` argument).
+    autograph = True
+    _converted: Any = None
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         bound = super().__get__(obj, objtype)
-        bound.reduce_retracing = self.reduce_retracing
+        if bound is not self:
+            bound.reduce_retracing, bound.autograph = self.reduce_retracing, self.autograph
         return bound
+
+    def _autograph_function(self) -> Any:
+        if self._converted is None:
+            self._converted = convert(self.python_function) if self.autograph else self.python_function
+        return self._converted
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if active_trace() is not None and not self._run_eagerly():   # inlined in another trace
+            return self._autograph_function()(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def _trace(self, tree: Any) -> Any:
+        original = self.python_function
+        self.python_function = self._autograph_function()
+        try:
+            return super()._trace(tree)
+        finally:
+            self.python_function = original
 
     def trace_arguments(self, tree: Any) -> tuple[Any, Any]:
         if self.reduce_retracing and not any(_is_spec(x) for x in _leaves(tree)):

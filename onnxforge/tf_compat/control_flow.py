@@ -5,8 +5,8 @@
 A condition known while tracing (a Python value, an array) picks the branch, or unrolls the loop, then. A
 condition on a traced tensor: ``tf.cond`` becomes one ONNX ``If`` that runs only the branch taken, and
 ``tf.while_loop`` one ONNX ``Loop`` that runs until the condition fails or ``maximum_iterations`` (both
-differentiable; ``graph_flow.py``). Python ``if`` / ``while`` on tensors inside a ``tf.function``
-(TensorFlow's AutoGraph) are not converted: write them with these functions.
+differentiable; ``graph_flow.py``). Python ``if`` / ``while`` / ``for`` statements on tensors inside a
+``tf.function`` are converted to these by ``autograph.py`` (TensorFlow's AutoGraph, for the common forms).
 
 Example:
     >>> import numpy as np

@@ -356,6 +356,7 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     def make(f: Callable[..., Any]) -> Any:
         compiled = f if isinstance(f, CompiledFunction) else Function(f, functions_run_eagerly)
         if isinstance(compiled, Function):
+            compiled.autograph = builtins.bool(kwargs.get("autograph", True))
             compiled.reduce_retracing = builtins.bool(kwargs.get("reduce_retracing")
                                                       or kwargs.get("experimental_relax_shapes"))
         return compiled if signature is None else with_signature(compiled, f, signature)
