@@ -162,3 +162,26 @@ def test_what_is_not_converted_fails_naming_the_construct():
 
     with pytest.raises(ValueError, match="\\['y'\\] must have a value in both branches"):
         tf.function(only_one_branch)(tf.constant(1.0))
+
+
+def relu_for_to_code(x):
+    if tf.greater(x, 0):
+        return x
+    else:
+        return 0
+
+
+def test_to_code_and_do_not_convert():
+    code = tf.autograph.to_code(relu_for_to_code)
+    assert "if_return(tf.greater(x, 0)" in code and code.startswith("def relu_for_to_code(x):")
+    assert tf.autograph.to_code(tf.function(relu_for_to_code)) == code
+
+    @tf.autograph.experimental.do_not_convert
+    def kept(x):
+        if x > 0:
+            return x
+        return -x
+
+    with pytest.raises(TypeError, match="truth value of symbolic tensor"):
+        tf.function(kept)(tf.constant(1.0))
+    assert float(tf.autograph.to_graph(relu_for_to_code)(np.int32(-1))) == 0

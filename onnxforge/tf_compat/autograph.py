@@ -29,7 +29,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["convert"]
+__all__ = ["convert", "to_code", "do_not_convert"]
 
 import ast
 import inspect
@@ -225,23 +225,31 @@ def _needs_conversion(fn_node: ast.FunctionDef) -> bool:
     return _has(fn_node.body, (ast.If, ast.While, ast.For))
 
 
+def _converted_node(target: types.FunctionType) -> tuple[ast.FunctionDef, int] | None:
+    """The function's definition with its statements converted, and its first line; ``None`` when there is
+    nothing to convert or the source cannot be read."""
+    if getattr(target, "__ag_do_not_convert__", False) or target.__name__ == "<lambda>":
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(target)))
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef) or node.name != target.__name__ or not _needs_conversion(node):
+        return None
+    node.decorator_list = []
+    node.body = _Converter(node).block(node.body)
+    return node, target.__code__.co_firstlineno
+
+
 def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` with its ``if`` / ``while`` / ``for`` statements converted (see the module docstring), or ``fn``
     itself where there is nothing to convert or its source cannot be read."""
     target = fn.__func__ if isinstance(fn, types.MethodType) else fn
-    if not isinstance(target, types.FunctionType) or target.__name__ == "<lambda>":
+    found = _converted_node(target) if isinstance(target, types.FunctionType) else None
+    if found is None:
         return fn
-    try:
-        source = textwrap.dedent(inspect.getsource(target))
-        tree = ast.parse(source)
-        first_line = target.__code__.co_firstlineno
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return fn
-    node = tree.body[0] if tree.body else None
-    if not isinstance(node, ast.FunctionDef) or node.name != target.__name__ or not _needs_conversion(node):
-        return fn
-    node.decorator_list = []
-    node.body = _Converter(node).block(node.body)
+    node, first_line = found
     free = list(target.__code__.co_freevars)
     try:
         cells = [c.cell_contents for c in (target.__closure__ or ())]
@@ -250,7 +258,7 @@ def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
     factory = _function("__ag_factory", [_AG] + free, [node, ast.Return(value=_name(node.name))], None)
     module = ast.Module(body=[factory], type_ignores=[])
     ast.fix_missing_locations(module)
-    ast.increment_lineno(module, first_line - 1)
+    ast.increment_lineno(module, first_line - 1)   # tracebacks point into the user's file
     namespace: dict[str, Any] = {}
     try:
         exec(compile(module, target.__code__.co_filename, "exec"), target.__globals__, namespace)
@@ -260,3 +268,23 @@ def convert(fn: Callable[..., Any]) -> Callable[..., Any]:
     converted.__defaults__, converted.__kwdefaults__ = target.__defaults__, target.__kwdefaults__
     converted.__wrapped__ = target
     return types.MethodType(converted, fn.__self__) if isinstance(fn, types.MethodType) else converted
+
+
+def to_code(fn: Callable[..., Any], recursive: bool = True, experimental_optional_features: Any = None) -> str:
+    """``tf.autograph.to_code``: the Python source of ``fn`` as ``tf.function`` runs it (the converted
+    statements call ``__autograph__``'s helpers), or its own source when nothing is converted."""
+    target = getattr(fn, "python_function", fn)
+    target = target.__func__ if isinstance(target, types.MethodType) else target
+    found = _converted_node(target) if isinstance(target, types.FunctionType) else None
+    if found is None:
+        return textwrap.dedent(inspect.getsource(target))
+    return ast.unparse(ast.fix_missing_locations(found[0])) + "\n"
+
+
+def do_not_convert(func: Callable[..., Any] | None = None) -> Any:
+    """``tf.autograph.experimental.do_not_convert``: ``func`` runs as written inside a ``tf.function``."""
+    def mark(f: Callable[..., Any]) -> Callable[..., Any]:
+        target = f.__func__ if isinstance(f, types.MethodType) else f
+        target.__ag_do_not_convert__ = True
+        return f
+    return mark if func is None else mark(func)
