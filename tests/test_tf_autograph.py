@@ -185,3 +185,31 @@ def test_to_code_and_do_not_convert():
     with pytest.raises(TypeError, match="truth value of symbolic tensor"):
         tf.function(kept)(tf.constant(1.0))
     assert float(tf.autograph.to_graph(relu_for_to_code)(np.int32(-1))) == 0
+
+
+def test_loops_assigning_variables_match_tensorflow(rtf):
+    """A Variable assigned in a traced loop is carried by the Loop; the guide's counters."""
+    def make(t):
+        v, w, c = t.Variable(0.0), t.Variable([1.0, 2.0]), t.Variable(0)
+
+        @t.function
+        def accumulate(n):
+            for i in t.range(n):
+                v.assign_add(t.cast(i, t.float32))
+                if v > 3.0:
+                    w.assign(w * 2.0)
+            return v.read_value() + 1.0
+
+        @t.function
+        def count():
+            while c < 5:
+                c.assign_add(2)
+            return c.read_value()
+        return accumulate, count, (v, w, c)
+
+    (f, g, ours), (rf, rg, theirs) = make(tf), make(rtf)
+    for n in (4, 2, 0):
+        assert float(f(tf.constant(n))) == float(rf(rtf.constant(n)))
+    assert int(g()) == int(rg()) == 6
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

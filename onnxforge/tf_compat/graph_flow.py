@@ -236,15 +236,27 @@ def traced_while(cond: Callable[..., Any], body: Callable[[list[Any]], list[Any]
     again = _leaf_value(again, b, None) if not isinstance(again, Value) else again
     again = _scalar_pred(again, "tf.while_loop")
     region.close()
-    if region.updates or not region.movable:
-        raise NotImplementedError("tf.while_loop: a loop body on a traced condition that assigns a Variable, "
-                                  "adds a loss or metric, or uses stop_gradient / custom_gradient is not "
-                                  "supported (the body becomes an ONNX Loop). Return the values as loop "
-                                  "variables and assign after the loop.")
+    if not region.movable:
+        raise NotImplementedError("tf.while_loop: a loop body on a traced condition that adds a loss or metric, "
+                                  "or uses stop_gradient / custom_gradient, is not supported (the body becomes an "
+                                  "ONNX Loop). Compute it after the loop from values the loop returns.")
     del b.nodes[len(b.nodes) - len(region.nodes):]
     for k, a in enumerate(arrays):
         if init[k] is None:
             init[k] = a.shaped_like(new_leaves[k]).flow(b)
+    # A Variable the body assigns is one more loop variable: the body read its value before the loop (the
+    # trace's table held it), which in the loop is the value the previous iteration left.
+    assigned = list(region.updates.values())
+    for var, entry in assigned:
+        before = region.ctx.read(var)
+        carried = b._record(b.fresh("loop_var"), before.dtype, before.shape)
+        _rename(region.nodes, before.name, carried.name)
+        new = [carried if v.name == before.name else v for v in new]
+        again = carried if again.name == before.name else again
+        init.append(before)
+        inner.append(carried)
+        value = _assigned_value(entry)
+        new.append(carried if value.name == before.name else value)
     graph = region.graph(b.fresh("while_body"), [it, going] + inner, [again] + new)
     limit = None
     if maximum_iterations is not None:
@@ -254,7 +266,23 @@ def traced_while(cond: Callable[..., Any], body: Callable[[list[Any]], list[Any]
     outs = outs if isinstance(outs, list) else [outs]
     for o, v in zip(outs, inner):
         o.dtype, o.shape = v.dtype, v.shape
-    return nest.pack_sequence_as(state, _as_arrays(outs, arrays))
+    for (var, _), o in zip(assigned, outs[len(leaves):]):
+        region.ctx.update(var, o, in_inference=True)
+    return nest.pack_sequence_as(state, _as_arrays(outs[:len(leaves)], arrays))
+
+
+def _rename(nodes: Sequence[onnx.NodeProto], old: str, new: str) -> None:
+    """Every read of ``old`` in ``nodes`` (and in their subgraphs, which capture it) reads ``new``."""
+    for node in nodes:
+        for k, name in enumerate(node.input):
+            if name == old:
+                node.input[k] = new
+        for attr in node.attribute:
+            for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+                _rename(g.node, old, new)
+                for out in g.output:
+                    if out.name == old:
+                        out.name = new
 
 
 def _enum(dtype: str) -> int:
