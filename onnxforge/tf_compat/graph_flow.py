@@ -7,9 +7,11 @@ ONNX allows and which the ``If`` / ``Loop`` gradient rules of ``autodiff/rules/c
 differentiate. So only the branch taken runs (a ``sqrt`` of a negative number in the other branch makes
 no NaN, in the values or in the gradients), and a loop runs as many times as its condition says.
 
-A region whose tracing left marks outside its nodes that a subgraph cannot carry (a ``stop_gradient``, a
-``custom_gradient`` region, a layer loss or metric) is kept inline instead: ``tf.cond`` then computes both
-branches and selects (``Regions.movable``), a loop refuses with the construct named.
+A Variable assigned in a branch becomes one more ``If`` output (the other branch passes its value on), one
+assigned in a loop body one more ``Loop`` state. A region whose tracing left marks outside its nodes that a
+subgraph cannot carry (a ``stop_gradient``, a ``custom_gradient`` region, a layer loss or metric) is kept
+inline instead: ``tf.cond`` then computes both branches and selects (``Region.movable``), a loop refuses
+with the construct named.
 
 Example:
     >>> import numpy as np, onnxforge as tf
