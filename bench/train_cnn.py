@@ -126,6 +126,20 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   steady 1.86 at one thread (the cross-core phases again). Residual BN CNN at one thread: 251 ms against torch
   184 and TensorFlow 174 (its 16-channel 32x32 convs run MLAS at ~55 GFLOP/s), and 1.43x from the second
   thread against torch's 1.7x.
+* A non-MLAS provider inside stock onnxruntime (Intel Xeon VM, AVX-512 + AMX, 2026-12-06, load 3-4 from other
+  jobs, so only 1-thread CPU-ms compared within one process): the OpenVINO plugin EP (``onnxruntime-ep-openvino``
+  1.8.1, registered with ``register_execution_provider_library``; 165 MB unpacked). Its ``precision`` and
+  ``num_of_threads`` options are ignored by the plugin: only ``load_config`` ``{"CPU": {"INFERENCE_PRECISION_HINT":
+  "f32", "INFERENCE_NUM_THREADS": "1"}}`` holds it to float32 (left alone it runs bfloat16 on AMX, 2.6e-3 relative
+  error, which the exact-gradient contract rules out). Fed-weight kernels at batch 128: conv2 forward 9.1-9.7 ms
+  (95-102 GFLOP/s) vs MLAS 13.3 (69); its input gradient as ConvTranspose 9.9-10.5 vs 11.3-11.6; the weight
+  gradient as 9 tap GEMMs 20.8 vs 16.3 on MLAS (batch/channel-swapped Conv 34.5 vs 26.8, NHWC im2col + one GEMM
+  24.2 vs 30.5). Whole train_step: OpenVINO cannot convert MaxUnpool (and mis-types its output as a scalar without
+  a value_info), so the graph splits into three partitions and ties MLAS (79-83 vs 75-82 CPU-ms); with each
+  MaxUnpool rewritten as a ScatterElements into a flat zero tensor, one partition runs the whole step in 62-69
+  against 78-84 CPU-ms: 1.2x, with outputs within 3.4e-7, but only with every input's batch dimension fixed
+  (left dynamic, the same graph runs 89-93 against MLAS's 84-88). That is short of the 1.4-1.6x the seed CNN needs to
+  reach tf.keras, costs a 52 MB wheel and a session per batch size, so it was not adopted.
 """
 from __future__ import annotations
 

@@ -6,15 +6,23 @@ array subclass, so everything numpy does works unchanged (``np.asarray(t)``, ``f
 ``t[0]``, ``t.shape``, ``t.dtype``, in-place ``t *= 255``) and the tensor habits of Keras code work too:
 ``t.numpy()`` and ``ops.convert_to_numpy(t)``. Passing one back into a layer or an op is passing an array.
 
+String tensors hold Python ``str`` inside (NumPy ``<U`` or object arrays, what onnxruntime takes and returns),
+so ``np.asarray(t)``, comparisons with ``str`` and the text layers work on them unchanged; only ``t.numpy()``
+hands them out as TensorFlow does: UTF-8 ``bytes`` for a scalar, an object array of ``bytes`` otherwise, so
+the tutorials' ``t.numpy().decode("utf-8")`` works. Indexing one gives a 0-d tensor, as TensorFlow's.
+
 Example:
     >>> import numpy as np
     >>> t = EagerTensor(np.arange(3, dtype=np.float32))
     >>> (t * 2).numpy().tolist(), float(t[1])
     ([0.0, 2.0, 4.0], 1.0)
+    >>> words = EagerTensor(np.array(["héllo", "a"]))
+    >>> words.numpy(), words[0].numpy().decode("utf-8")
+    (array([b'h\\xc3\\xa9llo', b'a'], dtype=object), 'héllo')
 """
 from __future__ import annotations
 
-__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "set_shape_type"]
+__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "set_shape_type", "is_text", "as_tf_bytes", "text_feed"]
 
 from collections.abc import Callable
 from typing import Any
@@ -49,9 +57,68 @@ def _plain(x: Any) -> Any:
 def _wrap(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.view(EagerTensor)
-    if isinstance(x, np.generic) and not isinstance(x, (np.str_, np.bytes_)):
+    if isinstance(x, np.generic):
         return np.asarray(x).view(EagerTensor)
     return x
+
+
+def is_text(array: np.ndarray) -> bool:
+    """Whether ``array`` is a string tensor: NumPy text dtypes, or an object array of only ``str`` / ``bytes``."""
+    if array.dtype.kind in "UST":
+        return True
+    return array.dtype == object and array.size > 0 and all(isinstance(v, (str, bytes)) for v in array.flat)
+
+
+def _text_operands(inputs: tuple) -> tuple:
+    """A string tensor compared with ``bytes`` (a value its ``.numpy()`` gave): the bytes decoded, so that
+    ``t == b"a"`` compares texts as TensorFlow does (NumPy would compare ``str`` with ``bytes`` as unequal)."""
+    if not any(isinstance(x, EagerTensor) and is_text(x.view(np.ndarray)) for x in inputs):
+        return inputs
+
+    def text(x: Any) -> Any:
+        if isinstance(x, bytes):
+            return x.decode("utf-8", errors="surrogateescape")
+        if isinstance(x, np.ndarray) and not isinstance(x, EagerTensor) and x.dtype.kind in "SO" and x.size and \
+                all(isinstance(v, bytes) for v in x.flat):
+            return np.asarray([v.decode("utf-8", errors="surrogateescape") for v in x.flat]).reshape(x.shape)
+        return x
+    return tuple(text(x) for x in inputs)
+
+
+def text_feed(value: Any) -> Any:
+    """A host array fed to onnxruntime with its ``bytes`` (``.numpy()`` results fed back) decoded from UTF-8:
+    onnxruntime's Python binding feeds ``str(b"ab")``, the text ``"b'ab'"``, and fails on ``S`` arrays.
+    Other values are returned as they are.
+
+    Raises:
+        ValueError: the bytes are not UTF-8 (onnxruntime's string tensors take text only).
+    """
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "SO" or not value.size:
+        return value
+    if value.dtype.kind == "O" and not any(isinstance(v, bytes) for v in value.flat):
+        return value
+    try:
+        texts = [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.flat]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"A string input holds bytes that are not UTF-8 ({err}); onnxruntime's string tensors "
+                         "take UTF-8 text only.") from None
+    out = np.empty(value.shape, dtype=object)
+    out.flat[:] = texts
+    return out
+
+
+def _utf8(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def as_tf_bytes(array: np.ndarray) -> Any:
+    """A string array as TensorFlow's ``Tensor.numpy()`` gives it: ``bytes`` for a scalar, else an object array
+    of UTF-8 ``bytes`` of the same shape."""
+    if array.ndim == 0:
+        return _utf8(array.item())
+    out = np.empty(array.shape, dtype=object)
+    out.flat[:] = [_utf8(v) for v in array.flat]
+    return out
 
 
 class EagerTensor(np.ndarray):
@@ -66,6 +133,8 @@ class EagerTensor(np.ndarray):
             out = hook(ufunc, method, inputs, kwargs)
             if out is not NotImplemented:
                 return out
+        if ufunc in (np.equal, np.not_equal):
+            inputs = _text_operands(inputs)
         # numpy's own computation on plain views, the results as EagerTensors (0-d ones too).
         outs = kwargs.get("out")
         if outs:
@@ -111,6 +180,11 @@ class EagerTensor(np.ndarray):
         # ``t[0, 0]`` stays a tensor (``.numpy()`` works) as in TensorFlow and Keras; numpy would hand back a
         # bare scalar.
         item = super().__getitem__(index)
+        if isinstance(item, (str, bytes)) and not isinstance(item, np.generic):
+            # an element of an object array of strings (onnxruntime's results)
+            scalar = np.empty((), dtype=object)
+            scalar[()] = item
+            return scalar.view(EagerTensor)
         return _wrap(item) if isinstance(item, np.generic) else item
 
     def __hash__(self) -> int:
@@ -130,9 +204,16 @@ class EagerTensor(np.ndarray):
     def shape(self, dims: Any) -> None:   # numpy's in-place reshape (``t.shape = (2, 3)``)
         np.ndarray.shape.__set__(self, dims)
 
-    def numpy(self) -> np.ndarray:
-        """The values as a plain ``numpy.ndarray`` (a view, no copy)."""
-        return self.view(np.ndarray)
+    def numpy(self) -> Any:
+        """The values as a plain ``numpy.ndarray`` (a view, no copy); a string tensor's as TensorFlow gives
+        them: ``bytes`` for a scalar, an object array of UTF-8 ``bytes`` otherwise (a copy)."""
+        plain = self.view(np.ndarray)
+        return as_tf_bytes(plain) if is_text(plain) else plain
+
+    def to_tensor(self, default_value: Any = None, name: str | None = None, shape: Any = None) -> EagerTensor:
+        """The tensor itself: TensorFlow's ragged results whose rows have one length (``unicode_split`` of
+        strings of equal length) are dense here, so its ``.to_tensor()`` has nothing to pad."""
+        return self
 
     def __repr__(self) -> str:
         body = repr(self.view(np.ndarray))
@@ -143,6 +224,6 @@ def as_eager(value: Any) -> Any:
     """``value`` as an ``EagerTensor`` when it is an array or a numpy scalar; anything else unchanged."""
     if isinstance(value, EagerTensor):
         return value
-    if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, (np.str_, np.bytes_)):
+    if isinstance(value, (np.ndarray, np.generic)):
         return EagerTensor(value)
     return value

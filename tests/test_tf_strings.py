@@ -45,10 +45,20 @@ def test_case_join_and_full_match():
 
 
 def test_unsupported_patterns_are_refused_by_name():
+    # The graph op refuses them; tf.strings.regex_replace runs them through Python's re on concrete tensors
+    # only (tests/test_tf_strings_bytes.py), so inside a graph they are refused too.
+    from onnxforge.ops import strings as string_ops
+
     with pytest.raises(NotImplementedError, match=r"\\\\s\+"):
-        tf.strings.regex_replace(TEXTS, r"\s+", " ")
+        string_ops.regex_replace(TEXTS, r"\s+", " ")
     with pytest.raises(NotImplementedError, match="holding a character"):
-        tf.strings.regex_replace(TEXTS, "[ab]", "b")
+        string_ops.regex_replace(TEXTS, "[ab]", "b")
+    layer = keras.layers.TextVectorization(standardize=lambda x: tf.strings.regex_replace(x, r"\s+", " "))
+    with pytest.raises(NotImplementedError, match=r"\\\\s\+"):
+        layer.adapt(TEXTS)
+        layer(TEXTS)
+    assert np.asarray(tf.strings.regex_replace(TEXTS[:2], r"\s+", "_")).tolist() == [
+        re.sub(r"\s+", "_", t) for t in TEXTS[:2]]
     with pytest.raises(ValueError, match="non-empty"):
         tf.strings.regex_replace(TEXTS, "", " ")
 

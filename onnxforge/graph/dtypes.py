@@ -34,6 +34,8 @@ _LATTICE: dict[object, tuple[object, ...]] = {
     _T.INT8: (_T.INT16,), _T.INT16: (_T.INT32,), _T.INT32: (_T.INT64,), _T.INT64: (_WEAK_FLOAT,),
     _WEAK_FLOAT: (_T.BFLOAT16, _T.FLOAT16),
     _T.BFLOAT16: (_T.FLOAT,), _T.FLOAT16: (_T.FLOAT,), _T.FLOAT: (_T.DOUBLE,), _T.DOUBLE: (),
+    # Strings meet only strings (``tf.concat`` / ``tf.stack`` of string tensors); numbers never promote to them.
+    _T.STRING: (),
 }
 
 
@@ -61,6 +63,9 @@ def _least_upper_bound(nodes: frozenset) -> object:
                          f"one dtype first. Received: dtypes={sorted(map(str, nodes))}")
     common = frozenset.intersection(*(_UPPER[n] for n in nodes))
     least = [c for c in common if common <= _UPPER[c]]
+    if not least:
+        raise ValueError(f"No implicit dtype promotion between ONNX element types {sorted(map(str, nodes))}. Cast "
+                         "the operands to one dtype first.")
     return least[0]
 
 

@@ -32,6 +32,8 @@ def onnx_dtype(dtype: Any) -> int:
     """The ONNX element type of a numpy dtype (or anything ``np.dtype`` accepts)."""
     if isinstance(dtype, str) and dtype == "string":
         return onnx.TensorProto.STRING
+    if np.dtype(dtype).kind == "S":   # NumPy bytes (``.numpy()`` of a string tensor), fed decoded as text
+        return onnx.TensorProto.STRING
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
@@ -183,6 +185,12 @@ class Value:
     @property
     def is_float(self) -> bool:
         return self.dtype in FLOAT_TYPES
+
+    def to_tensor(self, default_value: Any = None, name: str | None = None, shape: Any = None) -> Value:
+        """The value itself: where TensorFlow hands back a ``RaggedTensor`` whose rows are all the same length
+        (``tf.strings.unicode_split`` of one string), onnxforge has a dense tensor, and the ``.to_tensor()``
+        programs call on it has nothing to pad."""
+        return self
 
     def static_shape(self) -> tuple[int, ...] | None:
         """The shape if every dim is a known int, else ``None``."""

@@ -40,7 +40,7 @@ from .preprocessing import (CategoryEncoding, CenterCrop, Discretization, Hashed
                             RandomSharpness, Solarization, RandomPosterization, AutoContrast, Equalization,
                             RandomShear, MixUp, CutMix, RandomColorJitter, RandAugment, RandomErasing,
                             RandomGaussianBlur, RandomPerspective, RandomElasticTransform, AugMix, STFTSpectrogram,
-                            MelSpectrogram)
+                            MelSpectrogram, MaxNumBoundingBoxes, ContrastLimitedAdaptiveHistogramEqualization)
 from .regularization_extra import (ActivityRegularization, AlphaDropout, GaussianDropout,  # noqa: E402
                                    SpatialDropout1D, SpatialDropout2D, SpatialDropout3D)
 from .convolutional_nd import (Conv1DTranspose, Conv3D, Conv3DTranspose, DepthwiseConv1D,  # noqa: E402
@@ -93,7 +93,7 @@ __all__ = [
     "RandomHue", "RandomSaturation", "RandomColorDegeneration", "RandomSharpness", "Solarization",
     "RandomPosterization", "AutoContrast", "Equalization", "RandomShear", "MixUp", "CutMix", "RandomColorJitter",
     "RandAugment", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix",
-    "STFTSpectrogram", "MelSpectrogram",
+    "STFTSpectrogram", "MelSpectrogram", "MaxNumBoundingBoxes", "ContrastLimitedAdaptiveHistogramEqualization",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "dot",
     "serialize", "deserialize", "get_registered_object",
 ]

@@ -57,6 +57,7 @@ from .vectorize import vectorize
 from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, logdet, rfft, segment_max,
                    segment_min, segment_prod, segment_sum, top_k)
 from .linalg import det, inv, norm, solve
+from .forward_mode import jvp
 from .spectral import istft, stft
 from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
 from .core import cast, cond, convert_to_numpy, convert_to_tensor, custom_gradient, is_tensor, shape, stop_gradient
@@ -71,7 +72,7 @@ from .numpy import (abs, absolute, add, arange, argmax, argmin, broadcast_to, ce
                     sum, take, tanh, tile, transpose, true_divide, var, where, zeros, zeros_like)
 
 _DECOMPOSITIONS = ["cholesky", "cholesky_inverse", "solve_triangular", "lu_factor", "qr", "eigh", "eig", "svd",
-                   "lstsq", "pinv", "matrix_rank"]
+                   "lstsq", "pinv", "matrix_rank", "jvp"]
 __all__ = [
     "random", "image", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
     "custom_gradient",
@@ -89,7 +90,7 @@ __all__ += [*_arrays_all, *_numpy_math_all, *_products_all, *_sorting_all, *_con
             *_nn_functional_all, *_nan_reductions_all, *_bitwise_all, *_numpy_special_all, *_numpy_signal_all,
             *_nn_patches_all, *_linalg_extra_all, "rearrange", "unique", "vectorize", "ctc_loss", "ctc_decode", "extract_sequences", "fft", "fft2", "ifft", "ifft2", "in_top_k", "irfft", "logdet",
             "rfft", "stft", "istft", *_DECOMPOSITIONS, "segment_max", "segment_min", "segment_prod", "segment_sum", "top_k", "det", "inv", "norm",
-            "solve", "linalg", "math"]
+            "solve", "linalg", "math", "jvp"]
 
 # stft / istft live in spectral.py; Keras lists them under keras.ops.math too.
 math.stft, math.istft = stft, istft

@@ -41,9 +41,10 @@ def _convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
     return as_value(x, b, dtype=dtype)
 
 
-def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Any:
+def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Any:
     """A tensor for ``x``: in a trace a graph value (numbers and arrays become constants), outside one an
-    ``EagerTensor``; float64 becomes float32 unless ``dtype`` says otherwise."""
+    ``EagerTensor``; float64 becomes float32 unless ``dtype`` says otherwise. ``ragged`` is Keras's argument;
+    onnxforge's tensors are all dense, so it changes nothing."""
     if isinstance(x, Variable) and _active_trace() is None:
         x = x.numpy()   # a Variable's current value, as Keras converts one outside a trace
     if builder_of(x) is not None:

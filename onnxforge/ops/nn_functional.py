@@ -256,8 +256,16 @@ def sparsemax(x: Any, axis: int = -1) -> Value:
 
 # ------------------------------------------------------------------------------------------ encodings
 @symbolic
-def multi_hot(inputs: Any, num_classes: int, axis: int = -1, dtype: Any = None, sparse: bool = False) -> Value:
-    """1 for every class present in each row of integer ``inputs`` (rank 1 or 2)."""
+def multi_hot(inputs: Any, num_classes: int | None = None, axis: int = -1, dtype: Any = None, sparse: bool = False,
+              **kwargs: Any) -> Value:
+    """1 for every class present in each row of integer ``inputs`` (rank 1 or 2); ``num_tokens=`` is Keras's
+    older name of ``num_classes``."""
+    if num_classes is None and "num_tokens" in kwargs:
+        num_classes = kwargs.pop("num_tokens")
+    if kwargs:
+        raise TypeError(f"multi_hot() got unexpected keyword arguments: {sorted(kwargs)}")
+    if num_classes is None:
+        raise ValueError("Argument `num_classes` must be specified.")
     b = builder_of(inputs)
     v = cast_value(as_value(inputs, b), 7)
     elem = dtype_enum(dtype or floatx())

@@ -283,8 +283,9 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
 
 
 @symbolic
-def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None) -> Value:
-    """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``; default dtype ``floatx()``)."""
+def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None, sparse: bool = False) -> Value:
+    """One-hot rows for integer ``x`` (``num_classes`` wide, inserted at ``axis``; default dtype ``floatx()``).
+    ``sparse`` is accepted as Keras's; the result is dense either way (as ``multi_hot``'s)."""
     b = _b(x)
     # onnxruntime's OneHot kernels take int64 indices (none for int32); float indices truncate, as in Keras.
     v = cast_value(as_value(x, b), onnx.TensorProto.INT64)

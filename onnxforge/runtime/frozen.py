@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..eager_tensor import text_feed
 from ..graph import protos
 from ..variables import Variable
 from .device import Device
@@ -211,7 +212,7 @@ class FrozenProgram:
                 self._eager = True
             session = self._session
         try:
-            return session.run(self.outputs, {name: feeds[name] for name in self.inputs})
+            return session.run(self.outputs, {name: text_feed(feeds[name]) for name in self.inputs})
         except Exception as e:  # onnxruntime raises its own exception types
             raise RuntimeError(f"onnxruntime failed while running the {self.name} program: {e}") from e
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..eager_tensor import text_feed
 from ..graph.contract import DIM_CHECKS_KEY, VALUE_CHECKS_KEY
 from ..variables import Variable
 from .device import Device
@@ -229,7 +230,7 @@ class ProgramRunner:
         """A run through ``session.run`` with host arrays (string tensors cannot be bound as OrtValues)."""
         import onnxruntime as ort
 
-        host = {name: feeds[name] for name in self.inputs}
+        host = {name: text_feed(feeds[name]) for name in self.inputs}
         for var, name in self.params:
             host[name] = self._resident_value(var, name).numpy()
         for var, name, _ in self.state:

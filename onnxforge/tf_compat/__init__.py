@@ -8,9 +8,11 @@ in-memory ``keras.utils.Dataset``) and ``tf.config.run_functions_eagerly``. With
 these resolve to onnxforge's own, with TensorFlow's argument names, defaults and results, so such a program
 runs after changing its imports. ``tf.strings`` has the standardization functions text tutorials pass to
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
-``regex_full_match``, ``join``: ``onnxforge.ops.strings``); ``tf.image`` has the resizing, cropping, flipping,
+``regex_full_match``, ``join``: ``onnxforge.ops.strings``) and, on concrete tensors, the functions that read
+characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
 colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``); ``tf.io``,
-``tf.sparse``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
+``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
+``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
     >>> import numpy as np
@@ -55,6 +57,8 @@ from .tensors import cast as _cast
 from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
 from ..ops import strings as _string_ops
+from . import strings_fns as _strings_fns
+from .sparse import SparseTensor, sparse
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
@@ -71,8 +75,8 @@ dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64"
                                                  "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
                                double="float64", half="float16", string="string", cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
-                                   ("lower", "upper", "regex_replace", "regex_full_match", "join", "split",
-                                    "to_number")})
+                                   ("lower", "upper", "regex_full_match", "join", "split")},
+                                **{name: getattr(_strings_fns, name) for name in _strings_fns.__all__})
 
 #: ``tf.autograph``: the source ``tf.function`` runs (``to_code``), the conversion itself (``to_graph``) and
 #: ``experimental.do_not_convert``.
@@ -88,5 +92,6 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
-           "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
-           "as_dtype", "int16", "uint16", "uint32", "uint64", "double", "half"]
+           "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
+           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32",
+           "uint64", "double", "half"]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..eager_tensor import is_text
 from ..graph import np_dtype
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
@@ -227,8 +228,16 @@ class ConcreteFunction:
                                 f"trace {len(pattern)}")
             for p, x in zip(pattern, got):
                 spec = p if _is_spec(p) else _spec_of(p, None)
-                x = _function_input(np.asarray(x))   # the conversions a call of the Function makes
-                if not _fits(spec, x):
+                x = np.asarray(x)
+                if spec.numpy_dtype().kind == "O" and is_text(x):   # a string spec: text, as ONNX strings
+                    x = np.array([t.decode() if isinstance(t, bytes) else str(t) for t in x.flat],
+                                 object).reshape(x.shape)
+                    fits = spec.shape is None or (len(spec.shape) == x.ndim and all(
+                        d is None or d == n for d, n in zip(spec.shape, x.shape)))
+                else:
+                    x = _function_input(x)   # the conversions a call of the Function makes
+                    fits = _fits(spec, x)
+                if not fits:
                     raise InvalidArgumentError(
                         f"ConcreteFunction {self.name}: argument {name!r} was traced for {spec!r}. Received a "
                         f"{x.dtype.name} tensor of shape {x.shape}")

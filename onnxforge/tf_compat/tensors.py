@@ -135,9 +135,26 @@ def custom_gradient(f: Callable[..., Any] | None = None) -> Any:
     return _ops.custom_gradient(f)
 
 
+def _decoded(array: np.ndarray) -> np.ndarray:
+    """Byte strings as ``str``, the form onnxforge's string ops and text layers take; bytes that are not UTF-8
+    stay bytes."""
+    if array.dtype.kind != "S" and not (array.dtype == object and array.size
+                                        and any(isinstance(v, bytes) for v in array.flat)):
+        return array
+    try:
+        texts = [v.decode("utf-8") if isinstance(v, bytes) else v for v in array.flat]
+    except UnicodeDecodeError:
+        return array
+    return np.asarray(texts).reshape(array.shape)
+
+
 def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None = None) -> Any:
-    """``tf.constant``: an ``EagerTensor`` (a NumPy array with ``numpy()``; broadcast to ``shape`` when given)."""
+    """``tf.constant``: an ``EagerTensor`` (a NumPy array with ``numpy()``; broadcast to ``shape`` when given).
+    Text, ``str`` or UTF-8 ``bytes``, is held as ``str`` (see ``eager_tensor``): ``.numpy()`` gives ``bytes``."""
+    if dtype in ("string", str, bytes):
+        dtype = None
     array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
+    array = _decoded(array)
     if dtype is None and not isinstance(value, np.ndarray | np.generic):
         # TensorFlow's types for Python numbers: float32 and int32 (NumPy's would be float64 and int64).
         if array.dtype == np.float64:
@@ -202,6 +219,9 @@ def ones(shape: Any, dtype: Any = "float32", name: str | None = None) -> Any:
 
 
 def fill(dims: Any, value: Any, name: str | None = None) -> Any:
+    """``tf.fill``: ``value`` repeated over ``dims`` (a string ``value`` gives a string tensor)."""
+    if isinstance(value, (str, bytes)) and active_trace() is None:
+        return constant(value, shape=tuple(int(d) for d in np.asarray(dims).reshape(-1)))
     return _ops.full(dims, value)
 
 

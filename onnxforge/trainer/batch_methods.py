@@ -159,9 +159,15 @@ class BatchMethodsMixin:
             cache[1][kind] = None if layer_metrics else FrozenProgram.for_runner(program.model, self._runners[kind])
         return cache[1][kind]
 
-    def _metric_results(self, sums: Mapping[str, Any]) -> dict[str, Any]:
+    def _metric_results(self, sums: Mapping[str, Any], final: bool = False) -> dict[str, Any]:
+        """The logs from the summed states; ``final``: at an epoch's or evaluation's end, where a custom step
+        whose keys are ``model.metrics``' names reports those metrics instead (``custom_step.log_trackers``)."""
         results: dict[str, Any] = {}
-        for name, metric in getattr(self, "_trackers", []):
+        trackers = getattr(self, "_trackers", [])
+        swap = getattr(self, "_final_trackers", None) if final else None
+        if swap is not None and swap[0] is trackers:
+            trackers = swap[1]
+        for name, metric in trackers:
             keys = [f"{name}/{state}" for state, _ in metric.state_spec()]
             if all(k in sums for k in keys):
                 results[name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])

@@ -95,7 +95,10 @@ class CompileMetrics:
                     metric.update_state(ys[k], preds[k])
 
     def result(self) -> dict[str, Any]:
-        """``{log name: result}`` of every compiled metric (the logs flatten this dict)."""
+        """``{log name: result}`` of every compiled metric (the logs flatten this dict); their names are known
+        before any update, as in Keras once the model is built (``fit`` compares them with a custom step's keys)."""
+        if self._per_output is None and getattr(self._model, "built", False):
+            self._resolve()
         return {name: metric.result() for items in (self._per_output or []) for name, metric in items}
 
     def reset_state(self) -> None:

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..eager.tape import record_run, wants_record
-from ..eager_tensor import as_eager
+from ..eager_tensor import as_eager, is_text
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
@@ -70,12 +70,7 @@ def _rng_state() -> Variable:
 
 
 def _is_array(x: Any) -> bool:
-    """A tensor argument: a numeric, boolean or string array (a ``tf.constant("a")``; text is kept as an object
-    array of ``str``, ONNX's strings)."""
-    if not isinstance(x, np.ndarray):
-        return False
-    kind = x.dtype.kind
-    return kind in "biufUS" or (kind == "O" and x.size > 0 and all(isinstance(s, str) for s in x.flat))
+    return isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
 
 
 def _is_spec(x: Any) -> bool:
@@ -86,7 +81,7 @@ def _is_spec(x: Any) -> bool:
 def _as_array_key(x: Any) -> Any:
     """A fully known spec as an empty array of its shape and dtype (for the signature only), else ``x``."""
     if _is_spec(x) and x.shape is not None and all(isinstance(d, int) for d in x.shape):
-        return np.empty(x.shape, x.numpy_dtype()) if x.numpy_dtype().kind != "O" else np.full(x.shape, "", object)
+        return np.empty(x.shape, x.numpy_dtype())
     return x
 
 
@@ -116,8 +111,6 @@ def _function_input(x: Any) -> np.ndarray:
     indices of ``tf.range``), as in TensorFlow, so ``x // 2`` returns int32; float64 becomes float32 and the
     narrow integers int64, the types the models' batches are fed in."""
     a = np.asarray(x)
-    if a.dtype.kind in "US":   # text travels as ONNX strings: one trace serves strings of every length
-        return a.astype(object)
     return a if a.dtype == np.int32 else _host(a)
 
 
@@ -130,10 +123,14 @@ def _signature(tree: Any) -> Any:
             return ("spec", None if x.shape is None else tuple(x.shape), x.numpy_dtype().str)
         if isinstance(x, Variable):
             return ("variable", x.uid)
+        if isinstance(x, np.ndarray) and is_text(x):
+            # A string tensor stays a constant of the trace (ONNX cannot read characters: tf.strings runs on
+            # the host), so its value is part of the signature: TensorFlow would retrace on a Python string.
+            return ("text", x.shape, tuple(x.reshape(-1).tolist()))
         try:
             hash(x)
         except TypeError:
-            return ("object", id(x))
+            return ("object", id(x))   # the trace pins the object, so its id is not reused while it lives
         return ("value", type(x).__name__, x)
     return repr(map_structure(lambda x: type(x).__name__, tree)), tuple(leaf(x) for x in _leaves(tree))
 
@@ -153,18 +150,21 @@ def _python_result(value: Any) -> Any:
 class _Traced:
     """One traced signature: its step (program, runner, optimizers, trackers) and the output template."""
 
-    def __init__(self, step: CustomStep, template: Any, results: dict[int, Any]):
+    def __init__(self, step: CustomStep, template: Any, results: dict[int, Any], pinned: list[Any]):
         self.step = step
         self.template = template
         self.results = results
+        self.pinned = pinned
 
 
 class CompiledFunction:
     """The callable ``tf.function(fn)`` returns (see the module docstring); ``python_function`` is ``fn``."""
 
-    def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False):
+    def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False,
+                 keep_dtypes: bool = False):
         self.python_function = fn
         self._run_eagerly = run_eagerly
+        self._keep_dtypes = keep_dtypes   # arrays traced in their own dtypes (float64 stays float64)
         self._traces: dict[Any, _Traced] = {}
         #: Traces made for ``tf.TensorSpec``s (``get_concrete_function``): each serves every argument it fits.
         self._spec_traces: list[tuple[Any, _Traced]] = []
@@ -177,7 +177,7 @@ class CompiledFunction:
             return self
         bound = obj.__dict__.get(f"_compiled_{self.python_function.__name__}")
         if bound is None:
-            bound = type(self)(self.python_function.__get__(obj, objtype), self._run_eagerly)
+            bound = type(self)(self.python_function.__get__(obj, objtype), self._run_eagerly, self._keep_dtypes)
             obj.__dict__[f"_compiled_{self.python_function.__name__}"] = bound
         return bound
 
@@ -195,8 +195,9 @@ class CompiledFunction:
         # A NumPy scalar is a tensor to TensorFlow (one trace serves every value), a Python number is not.
         tree = map_structure(lambda x: np.asarray(x) if isinstance(x, np.generic) and x.dtype.kind in "biuf"
                              else x, tree)
-        given = [x for x in _leaves(tree) if _is_array(x)]
-        return given, map_structure(lambda x: _function_input(x) if _is_array(x) else x, tree)
+        given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
+        cast = np.asarray if self._keep_dtypes else _function_input
+        return given, map_structure(lambda x: cast(x) if _is_array(x) else x, tree)
 
     def trace_arguments(self, tree: Any) -> tuple[_Traced, Any]:
         """The trace serving the argument ``tree`` (arrays, ``tf.TensorSpec``s, Python values), made now if
@@ -215,7 +216,7 @@ class CompiledFunction:
 
     def run_traced(self, traced: _Traced, arrays: list[np.ndarray]) -> Any:
         """Run one trace on the arrays its inputs take, in order (a concrete function's call)."""
-        arrays = [_function_input(a) for a in arrays]
+        arrays = [np.asarray(a) if self._keep_dtypes else _function_input(a) for a in arrays]
         return self._run(traced, arrays, arrays)
 
     def _spec_trace(self, tree: Any) -> _Traced | None:
@@ -272,7 +273,7 @@ class CompiledFunction:
         device = variables_device(var for var, _ in ctx.reads.values())
         step = _finish(None, b, ctx, host_out, names, device, n_returns, kind="function", label="returns")
         step.trackers = trackers
-        return _Traced(step, template, results)
+        return _Traced(step, template, results, _leaves(tree))
 
     def _run(self, traced: _Traced, arrays: list[np.ndarray], originals: list[Any]) -> Any:
         step = traced.step
@@ -307,7 +308,9 @@ class CompiledFunction:
         return out
 
 
-def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False) -> CompiledFunction:
+def compile_function(fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False,
+                     keep_dtypes: bool = False) -> CompiledFunction:
     """``fn`` compiled per input signature (``tf.function``; see the module docstring); it runs as plain
-    Python whenever ``run_eagerly()`` says so (``tf.config.run_functions_eagerly``)."""
-    return fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn, run_eagerly)
+    Python whenever ``run_eagerly()`` says so (``tf.config.run_functions_eagerly``). ``keep_dtypes``: array
+    arguments keep their dtypes instead of being fed as a model's batches are (float64 as float32)."""
+    return fn if isinstance(fn, CompiledFunction) else CompiledFunction(fn, run_eagerly, keep_dtypes)

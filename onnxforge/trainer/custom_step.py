@@ -26,8 +26,10 @@ training program, run by onnxruntime every step:
   holding it: ``learning_rate/d_optimizer``), its step counter and slots are state.
 * Random ops (``ops.random.*`` without a seed, Dropout, GaussianNoise) draw from the model's RNG state
   Variable ``seed_generator/state``; a ``SeedGenerator`` from its own. See ``onnxforge.ops.random``.
-* The returned dict's values are scalar outputs ``logs/<key>``; ``fit`` reports each key's mean over the
-  epoch's steps (what a Keras ``Mean`` tracker updated once per step gives).
+* The returned dict's values are scalar outputs ``logs/<key>``. As in Keras 3 (``_get_metrics_result_or_logs``),
+  when the returned keys are exactly the names of ``model.metrics``' results, ``fit`` / ``evaluate`` report those
+  metrics' results; otherwise they report what the last step returned (a plain value is the last batch's, not an
+  epoch mean), listed in ``model.metrics``' order, then the other keys sorted.
 * Metric trackers work as in Keras's VAE and GAN examples: ``tracker.update_state(loss)`` in the step
   emits the batch's state sums as outputs ``metrics/<k>/<name>/<state>``, added to the tracker on the host
   after each step; a returned ``tracker.result()`` is logged as the tracker's result. ``fit`` resets
@@ -47,7 +49,7 @@ training or evaluation step from an override (``super().train_step(data)``).
 """
 from __future__ import annotations
 
-__all__ = ["CustomStepTrace", "CustomStep", "build_custom_step", "declare_data", "tracker_outputs", "train_batch"]
+__all__ = ["LAST_STATE", "CustomStepTrace", "CustomStep", "build_custom_step", "declare_data", "tracker_outputs", "train_batch"]
 
 import json
 import warnings
@@ -73,6 +75,8 @@ from .step_data import StepData, leaf_names, rebuild
 _FLOAT = onnx.TensorProto.FLOAT
 #: Prefix of the outputs carrying the dict returned by ``train_step``.
 LOGS_PREFIX = "logs/"
+#: The state of a plain returned value in the loops' sums: the last step's, which ``fit``'s totals replace.
+LAST_STATE = "last"
 #: Prefix of the outputs carrying the state sums of metric trackers updated in the step.
 METRICS_PREFIX = "metrics/"
 
@@ -226,6 +230,7 @@ class CustomStep:
     order: list[str] = field(default_factory=list)
     #: ``log_trackers()``, made once.
     log_entries: list[tuple[str, Any]] = field(default_factory=list)
+    final_entries: list[tuple[str, Any]] | None = None
 
     def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
         """One step; the values of the plain (non-tracker) logs. Tracker sums go into their metrics."""
@@ -247,27 +252,59 @@ class CustomStep:
             at += len(outs)
         return values
 
-    def log_trackers(self) -> list[tuple[str, Any]]:
-        """``(key, tracker)`` pairs for ``fit``'s logs: a mean over steps for plain values, the metric's own
-        result for tracker results (Keras reports ``metric.result()``, accumulated since its last reset)."""
-        from ..metrics import Mean
+    def log_trackers(self, model: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]] | None]:
+        """``(key, tracker)`` pairs for the loops' logs: after each step, what the step returned (a plain value
+        as it is, a ``tracker.result()`` read from the tracker, which holds the same); and, where the returned
+        keys are exactly the names of ``model.metrics``' results, those results for an epoch's or an
+        evaluation's end (Keras 3's ``_get_metrics_result_or_logs``), else ``None``: the last step's logs.
+        Ordered as Keras's ``_flatten_metrics_in_order``: ``model.metrics``' names first, the other keys sorted."""
+        named = _metric_results_by_name(model)
+        first = [key for key in named if key in self.order]
+        order = first + sorted(set(self.order) - set(first))
+        entries = [(key, _TrackerLog(self.results[key]) if key in self.results else _LastLog(key)) for key in order]
+        final = [(key, _TrackerLog(*named[key])) for key in order] if set(self.order) == set(named) else None
+        return entries, final
 
-        return [(key, _TrackerLog(self.results[key]) if key in self.results else Mean(name=key))
-                for key in self.order]
+
+def _metric_results_by_name(model: Any) -> dict[str, tuple[Any, str | None]]:
+    """``{name: (metric, key in its dict result or None)}`` for the results of ``model.metrics``, as Keras's
+    ``get_metrics_result`` names them (a dict result, ``compile_metrics``', contributes its keys)."""
+    named: dict[str, tuple[Any, str | None]] = {}
+    for metric in model.metrics:
+        result = metric.result() if hasattr(metric, "metrics") else None   # a container's result is a dict
+        if isinstance(result, dict):
+            named.update({key: (metric, key) for key in result})
+        else:
+            named[metric.name] = (metric, None)
+    return named
 
 
 class _TrackerLog:
     """A log entry read from a live metric tracker (no sums of its own in the fit loop)."""
 
-    def __init__(self, metric: Any):
-        self.metric = metric
-        self.name = metric.name
+    def __init__(self, metric: Any, key: str | None = None):
+        self.metric, self.key = metric, key
+        self.name = metric.name if key is None else key
 
     def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
         return []
 
     def result_from(self, states: Sequence[np.ndarray]) -> Any:
-        return self.metric.result()
+        result = self.metric.result()
+        return result if self.key is None else result[self.key]
+
+
+class _LastLog:
+    """A plain returned value: the loops keep the last step's (``LAST_STATE`` sums replace, not add)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [(LAST_STATE, ())]
+
+    def result_from(self, states: Sequence[np.ndarray]) -> Any:
+        return states[0]
 
 
 def _host(array: Any) -> np.ndarray:
@@ -376,7 +413,7 @@ def _check_logs(model: Any, logs: Any, method: str = "train_step") -> dict[str, 
             logs[key] = value.__onnx_value__()
         elif not isinstance(value, (Value, MetricResult, int, float, np.number)):
             hint = (" Return tracker.result() for a metric tracker updated with tracker.update_state(value) in "
-                    "the step, or the value itself (fit() reports its mean over the epoch)."
+                    "the step (fit() reports its mean), or the value itself (fit() reports the last step's)."
                     if hasattr(value, "update_state") or hasattr(value, "result") else "")
             raise CompileError(f"{type(model).__name__}.{method} returned {key!r}: {value!r}. Return graph "
                                f"tensors, numbers or metric results.{hint}")
@@ -433,8 +470,8 @@ def _signature(arrays: Sequence[np.ndarray]) -> tuple:
 
 def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] | None,
                 sample_weight: Any, method: str = "train_step") -> dict[str, np.ndarray]:
-    """One custom training (or ``test_step``) step on host arrays; the plain logs as sums for the fit loop
-    (``key/total``, ``key/count``); tracker results are read from the trackers themselves."""
+    """One custom training (or ``test_step``) step on host arrays; the plain logs for the fit loop as
+    ``key/last`` (kept, not summed); tracker results are read from the trackers themselves."""
     xs = StepData([_host(x) for x in xs], xs.spec) if isinstance(xs, StepData) else [_host(x) for x in xs]
     ys = [_host(y) for y in (ys or [])]
     if isinstance(sample_weight, list):
@@ -451,11 +488,9 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
         step = steps[key] = build_custom_step(model, xs, ys, sw, model._device, method)
         if method == "train_step":
             model._custom_program = step.program
-        step.log_entries = step.log_trackers()
-    model._trackers = step.log_entries   # what fit / evaluate report, in the step's order
+        step.log_entries, step.final_entries = step.log_trackers(model)
+    model._trackers = step.log_entries   # what fit / evaluate report, in Keras's order
+    # What an epoch's or evaluation's end reports instead, while these are the model's trackers.
+    model._final_trackers = (step.log_entries, step.final_entries) if step.final_entries else None
     logs = step.run(arrays)
-    sums: dict[str, np.ndarray] = {}
-    for k, v in logs.items():
-        sums[f"{k}/total"] = np.asarray(v, np.float64)
-        sums[f"{k}/count"] = np.asarray(1.0, np.float64)
-    return sums
+    return {f"{k}/{LAST_STATE}": np.asarray(v, np.float64) for k, v in logs.items()}

@@ -21,8 +21,12 @@ from typing import Any
 import numpy as np
 
 from ..callbacks import Callback, CallbackList, History, TerminateOnNaN
+from ..eager_tensor import as_tf_bytes, is_text
 from . import data as data_lib
+from .custom_step import LAST_STATE
 from .step_data import concat_batches
+
+_LAST_SUFFIX = "/" + LAST_STATE
 
 
 def _resolve_verbose(verbose: Any, method: str) -> int:
@@ -43,8 +47,10 @@ def _positive_int(value: Any, arg: str, method: str, default: int | None = None)
 
 def _add_sums(totals: dict[str, Any], sums: Mapping[str, Any]) -> None:
     for name, value in sums.items():
-        # Not in place: the runner may hand back arrays it reuses.
-        totals[name] = totals[name] + value if name in totals else value
+        # Not in place: the runner may hand back arrays it reuses. A custom step's plain logs are the last
+        # step's (Keras 3 reports what the last step returned), so they replace.
+        add = name in totals and not name.endswith(_LAST_SUFFIX)
+        totals[name] = totals[name] + value if add else value
 
 
 def _pythonify(results: Mapping[str, Any], sort: bool = True) -> dict[str, Any]:
@@ -259,7 +265,7 @@ class FitMixin:
                               f"dataset can produce at least steps_per_epoch * epochs batches "
                               f"({steps_per_epoch} * {epochs}).", stacklevel=2)
                 break
-            epoch_logs = _pythonify(self._metric_results(totals))
+            epoch_logs = _pythonify(self._metric_results(totals, final=True))
             if val_source is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._test_loop(val_source, callback_list, "fit")
                 epoch_logs.update({f"val_{k}": v for k, v in sorted(val_logs.items())})
@@ -324,7 +330,7 @@ class FitMixin:
                 break
         if not steps:   # (a custom test_step logging only metric trackers adds no sums)
             raise ValueError(f"{method}(): the evaluation data produced no batches.")
-        results = _pythonify(self._metric_results(totals), sort=False)
+        results = _pythonify(self._metric_results(totals, final=True), sort=False)
         callback_list.on_test_end(_pythonify(results))
         return results
 
@@ -419,7 +425,8 @@ class FitMixin:
         if custom:
             return concat_batches(chunks, f"{type(self).__name__}.predict_step")
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
-        return self._pack_outputs(merged)
+        # String outputs (StringLookup(invert=True)) as Keras on TensorFlow returns them: arrays of bytes.
+        return self._pack_outputs([as_tf_bytes(m) if is_text(m) else m for m in merged])
 
     def _pack_outputs(self, outputs: list) -> Any:
         """One array for a single output, else a list (models built on a dict of outputs return a dict)."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..eager_tensor import as_eager
+from ..eager_tensor import as_eager, as_tf_bytes, is_text
 from .dataset_methods import EXTRA_STAGES, DatasetMethods
 from .dataset_structure import as_element
 from .dataset_structure import call_spread as _call
@@ -150,8 +150,9 @@ class Dataset(DatasetMethods):
         return (_map_leaves(as_eager, element) for element in self._elements())
 
     def as_numpy_iterator(self) -> Iterator[Any]:
-        """The elements as plain NumPy arrays."""
-        return self._elements()
+        """The elements as plain NumPy arrays; strings as tf.data gives them: ``bytes``, or object arrays of
+        UTF-8 ``bytes``."""
+        return (_map_leaves(_numpy_leaf, element) for element in self._elements())
 
     def cardinality(self) -> int:
         """The number of elements: -1 for infinite, -2 when unknown (tf.data's codes)."""
@@ -166,6 +167,12 @@ class Dataset(DatasetMethods):
 
     def __repr__(self) -> str:
         return f"<Dataset cardinality={self._length}>"
+
+
+def _numpy_leaf(leaf: Any) -> Any:
+    if isinstance(leaf, (np.ndarray, np.str_, np.bytes_)) and is_text(np.asarray(leaf)):
+        return as_tf_bytes(np.asarray(leaf))
+    return leaf
 
 
 # ---------------------------------------------------------------------- stages

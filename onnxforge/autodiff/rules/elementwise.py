@@ -76,11 +76,14 @@ def _select(ctx: GradContext, cond: Value, g: Value, other: Value | None = None)
 
 
 def _where_flowing(ctx: GradContext, dy: Value, g: Value) -> Value:
-    """``g`` where ``dy`` is nonzero, else exactly 0: TensorFlow's ``SqrtGrad`` / ``RsqrtGrad`` /
-    ``ReciprocalGrad``. So ``tf.where(x > 0, tf.sqrt(x), -x)`` has a finite gradient at ``x <= 0``, where
-    the unselected ``sqrt`` has an infinite or NaN derivative that a zero ``dy`` would otherwise turn to NaN."""
+    """``g`` (a gradient linear in ``dy``), but 0 where ``dy`` is 0 and ``g`` came out NaN: TensorFlow's
+    ``SqrtGrad`` / ``RsqrtGrad`` / ``ReciprocalGrad``. So ``tf.where(x > 0, tf.sqrt(x), -x)`` has a finite
+    gradient at ``x <= 0``, where the unselected ``sqrt``'s infinite or NaN derivative times a zero ``dy``
+    would be NaN. Only NaN entries are replaced, so ``g`` stays ``g`` wherever it is a number and its own
+    derivative in ``dy`` is kept (``ops.jvp`` differentiates this gradient at a zero ``dy``)."""
     zero = _zero(ctx, dy)
-    return ctx.b.op("Where", [_op(ctx, "Equal", dy, zero), zero, g], dtype=g.dtype)
+    lost = _op(ctx, "And", _op(ctx, "Equal", dy, zero), _op(ctx, "IsNaN", g))
+    return ctx.b.op("Where", [lost, zero, g], dtype=g.dtype)
 
 
 def _two_sided(ctx: GradContext, x: Value, pos, neg) -> Value:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                            RandomZoom)
+from .clahe import ContrastLimitedAdaptiveHistogramEqualization
 from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
 from .encoding import CategoryEncoding, Discretization, Hashing
@@ -16,6 +17,7 @@ from .random_gaussian_blur import RandomGaussianBlur
 from .random_shear import RandomShear
 from .random_warps import RandomElasticTransform, RandomPerspective
 from .aug_mix import AugMix
+from .max_num_bounding_boxes import MaxNumBoundingBoxes
 from .mel_spectrogram import MelSpectrogram
 from .mixing import CutMix, MixUp
 from .color_jitter import RandomColorJitter
@@ -32,4 +34,5 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomSharpness", "Solarization", "RandomPosterization", "AutoContrast", "Equalization",
            "RandomShear", "MixUp", "CutMix", "RandomColorJitter", "RandAugment",
            "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix", "STFTSpectrogram",
-           "MelSpectrogram"]
+           "MelSpectrogram", "MaxNumBoundingBoxes",
+           "ContrastLimitedAdaptiveHistogramEqualization"]

@@ -63,6 +63,13 @@ class _RandomImageLayer(Layer):
         # Keras's BaseImagePreprocessingLayer: a batch, one image (a tf.data ``map`` before ``batch``), or a
         # dict whose "images" entry is transformed (and its "labels" with the same draws, where they mix).
         data = dict(inputs) if isinstance(inputs, dict) else None
+        if data is not None and "bounding_boxes" in data:
+            # Keras needs bounding_box_format= for boxes; onnxforge's augmentation layers take none and would
+            # hand the boxes back untransformed, so they are refused as Keras refuses them without a format.
+            raise ValueError("You passed an input with a 'bounding_boxes' key, but you didn't specify a bounding box "
+                             f"format. onnxforge's {type(self).__name__} does not transform bounding boxes (it takes "
+                             "no `bounding_box_format`); transform the boxes yourself with "
+                             "keras.utils.bounding_boxes, or pass the images alone.")
         images = data["images"] if data is not None else inputs
         if not (training or self._ALWAYS):
             return inputs
@@ -106,6 +113,8 @@ class _RandomImageLayer(Layer):
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):   # {"images", "labels"}: tuple() of a dict would be its keys
+            return dict(input_shape)
         return tuple(input_shape)
 
     def _count_flops(self, input_shapes, output_shapes):

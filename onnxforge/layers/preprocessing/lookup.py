@@ -202,7 +202,7 @@ class _IndexLookup(Layer):
         self._frozen_vocab_size = self.vocabulary_size()
 
     # ------------------------------------------------------------------ graph
-    def _key_const(self, b: Any, values: list) -> Value:
+    def _key_const(self, b: Any, values: Any) -> Value:
         if self._is_string:
             return b.const(np.asarray(values, dtype=object), _STRING)
         return b.const(np.asarray(values, np.int64))
@@ -249,8 +249,9 @@ class _IndexLookup(Layer):
                 result = b.op("Where", [found, index + b.const(np.asarray(start, np.int64)), oov], dtype=_I64)
         if self.mask_token is not None:
             mask_value = 0 if self.output_mode == "int" else np.iinfo(np.int64).max
-            is_mask = b.op("Equal", [x, self._key_const(b, [self.mask_token])])
-            result = b.op("Where", [is_mask, b.const(np.asarray([mask_value], np.int64)), result], dtype=_I64)
+            # 0-d constants: a scalar input gives a scalar, as in Keras (a 1-element one would broadcast it).
+            is_mask = b.op("Equal", [x, self._key_const(b, self.mask_token)])
+            result = b.op("Where", [is_mask, b.const(np.asarray(mask_value, np.int64)), result], dtype=_I64)
         return result
 
     def _dense_table(self) -> tuple[int, np.ndarray] | None:
@@ -274,7 +275,7 @@ class _IndexLookup(Layer):
                               b.op("Less", [ids, b.const(np.asarray(len(vocab), np.int64))])])
         safe = b.op("Where", [inside, ids, b.const(np.asarray(0, np.int64))], dtype=_I64)
         tokens = b.op("Gather", [table, safe], axis=0)
-        oov = self._key_const(b, [self.oov_token])
+        oov = self._key_const(b, self.oov_token)
         return b.op("Where", [inside, tokens, oov], dtype=table.dtype)
 
     def _depth(self) -> int:

@@ -8,13 +8,15 @@
   call ``tf.strings.lower`` / ``regex_replace`` / ``join`` (``ops.strings``) on the string tensor;
 * ``split="whitespace"``: ``StringSplit`` (runs of whitespace), padded with empty strings, which the
   lookup maps to the mask index 0;
+* ``split="character"``: each string cut into its Unicode characters (``text_chars.py``: lengths by
+  ``RegexFullMatch``, each vocabulary character placed by ``StringSplit`` on it), padded with ``""``;
 * ``ngrams``: each window of tokens joined with a space (``StringConcat`` of shifted slices,
   ``text_ngrams.py``), widths one after another as ``tf.strings.ngrams`` gives them;
 * the lookup is a ``StringLookup`` with ``mask_token=""`` (Keras's), then ``output_sequence_length``
   truncates or zero-pads.
 
-``split="character"`` and callable split functions have no standard-op formulation (ONNX splits strings
-on a delimiter only and has no substring operator) and are refused with a clear error.
+Callable split functions have no standard-op formulation (ONNX splits strings on a delimiter only and has
+no substring operator) and are refused with a clear error.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from ...keras_objects import get_registered_name, get_registered_object
 from ...ops import strings as _strings
 from .adapt_data import batches
 from .lookup import StringLookup
+from .text_chars import char_tokens
 from .text_ngrams import compact_ids, ngram_rows, ngram_tokens, ngram_widths
 
 #: The characters Keras's default standardization strips (its regex ``[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']``).
@@ -75,7 +78,8 @@ class TextVectorization(Layer):
         max_tokens: vocabulary size limit (mask and OOV indices included).
         standardize: ``"lower_and_strip_punctuation"`` (default), ``"lower"``, ``"strip_punctuation"``, ``None``,
             or a function of a string tensor written with ``tf.strings`` ops (traced into the graph).
-        split: ``"whitespace"`` (default) or ``None`` (each input is one token).
+        split: ``"whitespace"`` (default), ``"character"`` (each Unicode character is a token) or ``None``
+            (each input is one token).
         ngrams: ``None``, an int ``n`` (token n-grams of widths 1 to ``n``) or a tuple of widths.
         output_mode: ``"int"``, ``"multi_hot"``, ``"count"`` or ``"tf_idf"``.
         output_sequence_length: ``"int"`` outputs are truncated or padded with 0 to this length.
@@ -101,10 +105,14 @@ class TextVectorization(Layer):
         vocabulary_size = kwargs.pop("vocabulary_size", None)
         super().__init__(name=name, **kwargs)
         standardize = _resolve_standardize(standardize, repr(self.name))
-        if split not in (None, "whitespace"):
+        if callable(split):
             raise NotImplementedError(
-                f"TextVectorization {self.name!r}: split={split!r} cannot be written in standard ONNX operators "
-                "(ONNX splits strings on a delimiter only and has no substring operator); use 'whitespace' or None.")
+                f"TextVectorization {self.name!r}: a callable split={split!r} cannot be written in standard ONNX "
+                "operators (ONNX splits strings on a delimiter only and has no substring operator); use "
+                "'whitespace', 'character' or None.")
+        if split not in (None, "whitespace", "character"):
+            raise ValueError(f"TextVectorization {self.name!r}: `split` must be one of (None, 'whitespace', "
+                             f"'character'). Received: split={split!r}")
         self._ngrams_arg, self._ngrams = ngrams, ngram_widths(ngrams, repr(self.name))
         if output_mode not in ("int", "multi_hot", "count", "tf_idf"):
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of ('int', 'multi_hot', "
@@ -156,7 +164,8 @@ class TextVectorization(Layer):
         rows = []
         for t in texts.reshape(-1):
             text = _standardize_text(t.decode("utf-8") if isinstance(t, bytes) else str(t), mode)
-            rows.append(text.split() if self._split == "whitespace" else [text])
+            rows.append(text.split() if self._split == "whitespace" else list(text) if self._split == "character"
+                        else [text])
         return rows if self._ngrams is None else ngram_rows(rows, self._ngrams)
 
     def adapt(self, data: Any, batch_size: int | None = None, steps: int | None = None) -> None:
@@ -194,6 +203,9 @@ class TextVectorization(Layer):
         if self._split == "whitespace":
             tokens, _ = b.op("StringSplit", [x], outputs=2)
             tokens.dtype, tokens.shape = _STRING, (x.shape[0], None)
+        elif self._split == "character":
+            # Only the characters the vocabulary holds need telling apart; any other is out of vocabulary.
+            tokens = char_tokens(x, {c for t in self.get_vocabulary(include_special_tokens=False) for c in str(t)})
         else:
             tokens = x
         if self._ngrams is not None:
