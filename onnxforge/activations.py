@@ -23,6 +23,7 @@ __all__ = [
     "sparsemax", "squareplus", "tanh_shrink", "threshold", "get", "serialize", "deserialize", "ELEMENTWISE",
 ]
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -177,9 +178,17 @@ def mish(x: Value) -> Value:
 def _anywhere(fn: Callable) -> Callable:
     # Keras activations take any tensor: graph values (in layers), functional-API tensors (a graph node)
     # and arrays, which run now (``keras.activations.softmax(logits)`` in a sampling callback).
-    from .ops._util import symbolic
+    from .ops._util import as_value, builder_of, symbolic
 
-    return symbolic(fn)
+    @functools.wraps(fn)
+    def on_value(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(x, Value):
+            # Inside a trace: a weight (keras.io's decision forest takes softmax(self.pi) in call()) is read
+            # through the trace, an array becomes a constant.
+            x = as_value(x, builder_of(x))
+        return fn(x, *args, **kwargs)
+
+    return symbolic(on_value)
 
 
 relu, relu6, sigmoid, tanh, softmax, log_softmax, gelu, silu, elu, selu, softplus, softsign, leaky_relu, \

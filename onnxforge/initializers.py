@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph.size_limits import check_constant
 from .keras_objects import object_config, object_from_config
 
 
@@ -353,6 +354,7 @@ def signal_window(window: Any, length: int, periodic: bool = False) -> np.ndarra
         >>> signal_window("hann", 4, periodic=True).round(6).tolist()
         [0.0, 0.5, 1.0, 0.5]
     """
+    check_constant((length + 1,), 8, f"the {window!r} window")   # a loaded config sizes it: bound before numpy
     kind = _WINDOW_KIND.get(window) if isinstance(window, str) else None
     if kind is None:
         try:

@@ -148,10 +148,14 @@ class TraceContext:
         return value
 
     def _declare(self, var: Variable) -> Value:
-        """How a variable enters the graph; subclasses choose names."""
+        """How a variable enters the graph; subclasses choose names. Two variables may share a name (the
+        same ``Dense(name="decision")`` built in each tree of keras.io's decision forest): a suffix keeps the
+        second one's graph name unique."""
+        name = self.b.fresh(var.name)
+        self.b._taken.discard(name)   # claimed again by the declaration below
         if self.weights == "inputs":
-            return self.b.input(var.name, onnx_dtype(var.dtype), var.shape)
-        return self.b.initializer(var.name, var.numpy())
+            return self.b.input(name, onnx_dtype(var.dtype), var.shape)
+        return self.b.initializer(name, var.numpy())
 
     def assign_variable(self, var: Variable, value: Any, in_inference: bool = False) -> Value:
         """``var.assign(value)`` inside this program: ``value`` (a graph value or a constant) converted to the

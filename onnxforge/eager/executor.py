@@ -326,6 +326,7 @@ class EagerExecutor:
     def __init__(self) -> None:
         self._layers: weakref.WeakKeyDictionary[Any, collections.OrderedDict] = weakref.WeakKeyDictionary()
         self._ops: collections.OrderedDict = collections.OrderedDict()
+        self._shared: collections.OrderedDict = collections.OrderedDict()   # see _cache_of
         #: Programs compiled so far (a test hook: a second identical call must not add one).
         self.compiled = 0
 
@@ -349,7 +350,7 @@ class EagerExecutor:
         arrays = array_leaves((args, kwargs))
         originals = [origin.get(id(a), a) for a in arrays]
         version = getattr(layer, "_graph", None)   # a Sequential that gained a layer is another program
-        cache = self._layers.setdefault(layer, collections.OrderedDict())
+        cache = self._cache_of(layer)
 
         def call(*a: Any, **k: Any) -> Any:
             masks = k.pop(_MASKS, None)
@@ -383,6 +384,20 @@ class EagerExecutor:
         cache.move_to_end(key)
         return _with_masks(*entry.run(arrays, originals))
 
+    def _cache_of(self, layer: Any) -> collections.OrderedDict:
+        """The programs compiled for ``layer``: its own, or, for a layer without weights whose
+        ``_eager_program_key()`` says what it computes (a lookup's config and vocabulary), those of every
+        equal layer, since a ``Dataset.map`` function makes a new one for each row, as TensorFlow's traced
+        map does once."""
+        share = getattr(layer, "_eager_program_key", None)
+        key = share() if callable(share) and not layer.weights else None
+        if key is None:
+            return self._layers.setdefault(layer, collections.OrderedDict())
+        cache = self._shared.setdefault(key, collections.OrderedDict())
+        self._shared.move_to_end(key)
+        _trim(self._shared, LAYER_CACHE_SIZE)
+        return cache
+
     # ---------------------------------------------------------------- ops
     def run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """An op (written on graph values) applied to arrays and plain values, compiled per signature."""
@@ -410,6 +425,7 @@ class EagerExecutor:
         """Forget every compiled program (``keras.backend.clear_session``)."""
         self._layers = weakref.WeakKeyDictionary()
         self._ops.clear()
+        self._shared.clear()
 
 
 def _trim(cache: collections.OrderedDict, size: int) -> None:

@@ -259,7 +259,7 @@ class GraphBuilder:
             out_names = [self.reserve(n) if n else "" for n in outputs]
         node = helper.make_node(op_type, input_names, out_names, name=self.fresh(f"n_{op_type}"), **attrs)
         self.nodes.append(node)
-        size_limits.charge_nodes(len(self.nodes), self._const_bytes, op_type)   # loops unrolled over a config's sizes
+        size_limits.charge_node(node, len(self.nodes), self._const_bytes, self.values, self.constant_value)  # bounds
         self._index(node)
         out_dtype = dtype if dtype is not None else _infer_dtype(op_type, attrs, like)
         sequence = op_type in SEQUENCE_OPS or (op_type == "Identity" and like is not None and like.is_sequence)

@@ -13,10 +13,15 @@ return reopens it whenever it is traced again):
 - a graph constant over ``max_constant_bytes`` is refused before it is copied into the graph, and code
   that builds a constant from static sizes asks :func:`check_constant` *before* it allocates;
 - one graph's constants together are bounded by ``max_graph_constant_bytes`` and its nodes by
-  ``max_graph_nodes``.
+  ``max_graph_nodes``;
+- an op that grows a tensor by constant operands (``Tile``, ``Pad``, ``Resize``, ``Expand``,
+  ``ConstantOfShape``, ``Range``) is refused when its output for the smallest non-empty input (unknown
+  dims as 1, :mod:`.run_time_sizes`) is over ``max_tensor_bytes``: dynamic dims hide it from the static
+  check, not from onnxruntime.
 
-Each refusal is a :class:`SizeLimitError` naming what was being built, its size and the limit. Outside
-the block (models built in code) nothing is checked.
+Each refusal is a :class:`SizeLimitError` naming what was being built, its size and the limit, after the
+layer being called (:func:`building`, which layers enter around their ``call``). Outside the block (models
+built in code) nothing is checked.
 
 Example:
     >>> with size_limits("demo.keras"):
@@ -29,8 +34,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["SizeLimitError", "SizeLimits", "size_limits", "current", "check_tensor", "check_constant",
-           "charge_graph", "itemsize", "check_value", "charge_nodes",
+__all__ = ["SizeLimitError", "SizeLimits", "size_limits", "current", "building", "check_tensor", "check_constant",
+           "charge_graph", "itemsize", "check_value", "charge_nodes", "charge_node",
            "MAX_TENSOR_BYTES", "MAX_CONSTANT_BYTES", "MAX_GRAPH_CONSTANT_BYTES", "MAX_GRAPH_NODES"]
 
 import math
@@ -42,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from .run_time_sizes import GROWING_OPS, least_shape
 from .value import np_dtype
 
 #: Largest static tensor (bytes per example) a loaded model may declare: far above any real model's
@@ -70,6 +76,9 @@ class SizeLimits:
     max_graph_nodes: int = MAX_GRAPH_NODES
 
     def refuse(self, what: str, size: str, limit: int, unit: str = "bytes") -> SizeLimitError:
+        where = _WHERE.get()
+        if where is not None and where.split(" (")[0] not in what:   # "layer 'x' (Class)" unless named already
+            what = f"{where}: {what}"
         return SizeLimitError(f"{what} {size}, over the limit of {limit} {unit} for a model loaded from "
                               f"{self.source}; the file's config asks for more than any real model needs, so "
                               "nothing was allocated (raise onnxforge.graph.size_limits' limits to load it "
@@ -77,6 +86,8 @@ class SizeLimits:
 
 
 _LIMITS: ContextVar[SizeLimits | None] = ContextVar("onnxforge_size_limits", default=None)
+#: The layer being called, named in refusals: an op deep inside it knows only its own arguments.
+_WHERE: ContextVar[str | None] = ContextVar("onnxforge_size_limits_where", default=None)
 
 
 @contextmanager
@@ -93,6 +104,28 @@ def size_limits(limits: SizeLimits | str | None) -> Iterator[SizeLimits | None]:
         yield limits
     finally:
         _LIMITS.reset(token)
+
+
+@contextmanager
+def building(what: str) -> Iterator[None]:
+    """Within the block, refusals name ``what`` (``"layer 'dense'"``) first; a no-op outside limits.
+
+    Example:
+        >>> with size_limits("demo.keras"), building("layer 'frames'"):
+        ...     try:
+        ...         check_constant((10**5, 10**5), 8, "a frame index")
+        ...     except SizeLimitError as e:
+        ...         print(str(e).split(" builds")[0])
+        layer 'frames': a frame index
+    """
+    if _LIMITS.get() is None:
+        yield
+        return
+    token = _WHERE.set(what)
+    try:
+        yield
+    finally:
+        _WHERE.reset(token)
 
 
 def current() -> SizeLimits | None:
@@ -135,12 +168,35 @@ def charge_nodes(nodes: int, constant_bytes: int, op_type: str) -> None:
         charge_graph(constant_bytes, nodes, f"a {op_type} node")
 
 
+def charge_node(node: Any, nodes: int, constant_bytes: int, values: Any, constant: Any) -> None:
+    """:func:`charge_nodes`, and the least output of a growing op (the builder calls it for every node;
+    ``values`` maps names to graph values, ``constant`` gives a name's constant value or ``None``)."""
+    charge_nodes(nodes, constant_bytes, node.op_type)
+    limits = _LIMITS.get()
+    if limits is None or node.op_type not in GROWING_OPS:
+        return
+
+    def shape_of(name: str) -> Any:
+        value = values.get(name)
+        return None if value is None else value.shape
+
+    shape = least_shape(node, shape_of, constant)
+    if shape is None:
+        return
+    first = values.get(node.input[0]) if node.op_type != "ConstantOfShape" and node.input else None
+    size = math.prod(shape) * itemsize(first.dtype if first is not None else None)
+    if size > limits.max_tensor_bytes:
+        raise limits.refuse(f"a {node.op_type} node", f"outputs shape {tuple(shape)} ({size} bytes) even for the "
+                            "smallest input (every dim known only at run time taken as 1)", limits.max_tensor_bytes)
+
+
 def check_constant(shape: Sequence[int], itemsize: int, what: str) -> None:
-    """Refuse, before it is allocated, a constant of ``shape`` over ``max_constant_bytes``."""
+    """Refuse, before it is allocated, a constant of ``shape`` over ``max_constant_bytes``: call it with the
+    size of the largest array (intermediates included) that code is about to build from static sizes."""
     limits = _LIMITS.get()
     if limits is None:
         return
-    size = math.prod(int(d) for d in shape) * max(int(itemsize), 1)
+    size = math.prod(max(int(d), 0) for d in shape) * max(int(itemsize), 1)   # numpy makes a negative size empty
     if size > limits.max_constant_bytes:
         raise limits.refuse(what, f"builds a constant of shape {tuple(int(d) for d in shape)} ({size} bytes)",
                             limits.max_constant_bytes)

@@ -32,6 +32,9 @@ def host_arrays(x: Any) -> Any:
     """A layer's inputs as Keras 3 accepts them, with other frameworks' tensors and nested lists of Python
     scalars (``layer([[1.0, 2.0]])``, ``vectorize(["the cat"])``) turned into numpy arrays; symbolic
     tensors, arrays and other structures are left as they are."""
+    if isinstance(x, (np.str_, np.bytes_)):
+        # One string element (a ``Dataset.map`` over a string column) is a 0-d string array to the layer.
+        return np.asarray(x)
     if isinstance(x, (KerasTensor, Value, np.ndarray, np.generic, Variable)) or x is None:
         return x   # a Variable stays one: a GradientTape follows it into the call (read_variable_inputs)
     if isinstance(x, (list, tuple)):

@@ -19,6 +19,7 @@ import onnx
 from ..graph import GraphBuilder, Value
 from ..graph import emit as _ops
 from ..graph.shape_inference import fill_shapes
+from ..graph.size_limits import building, size_limits
 from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
@@ -78,6 +79,13 @@ def _dtype_of(x: Any) -> str | None:
 
 
 
+def _takes_no_arguments(method: Any) -> bool:
+    try:
+        return not inspect.signature(method).parameters   # a bound method: ``self`` is not listed
+    except (TypeError, ValueError):
+        return False
+
+
 class CallingMixin(LayerAttributesMixin):
     """The calling half of ``Layer`` (see the module docstring)."""
 
@@ -99,7 +107,8 @@ class CallingMixin(LayerAttributesMixin):
             return self._traced_call(args, kwargs)
         if any(isinstance(t, (np.ndarray, np.generic, Variable)) for t in leaves):
             # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
-            return eager_executor().call_layer(self, args, kwargs)
+            with size_limits(getattr(self, "_size_limits", None)):   # a loaded file's model, called eagerly
+                return eager_executor().call_layer(self, args, kwargs)
         raise TypeError(
             f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
             "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors holding "
@@ -130,7 +139,10 @@ class CallingMixin(LayerAttributesMixin):
         if self.built:
             return
         self._build_shapes = shapes
-        self.build(shapes)
+        if _takes_no_arguments(self.build):
+            self.build()   # Keras passes a shape only to a build() that names one (``def build(self):``)
+        else:
+            self.build(shapes)
         self.built = True
 
     def _input_structure_specs(self, first: Any) -> tuple[Any, Any]:
@@ -147,7 +159,8 @@ class CallingMixin(LayerAttributesMixin):
         in_masks = [getattr(t, "_keras_mask", None) for t in flatten(first) if isinstance(t, KerasTensor)]
         token = symbolic_masks.set(in_masks if any(m is not None for m in in_masks) else None)
         try:
-            spec = self.compute_output_spec(*cast_args, **cast_kwargs)
+            with building(f"layer {self.name!r}"):   # a loaded file's size refusals name the layer
+                spec = self.compute_output_spec(*cast_args, **cast_kwargs)
         finally:
             symbolic_masks.reset(token)
         outputs = map_structure(fresh_tensor, spec)
@@ -205,7 +218,7 @@ class CallingMixin(LayerAttributesMixin):
         fallbacks = len(b.float32_fallbacks)
         _training_stack.append(training)
         try:
-            with autocast_scope(self._variable_autocast_dtype()):
+            with autocast_scope(self._variable_autocast_dtype()), building(f"layer {self.name!r}"):
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_stack.pop()

@@ -67,6 +67,7 @@ class GroupNormalization(Layer):
         self.gamma_regularizer = regularizers_mod.get(gamma_regularizer)
 
     def build(self, input_shape):
+        _check_axes(self, self.axis, len(input_shape))   # a clear error, not an IndexError, for a bad config
         dim = input_shape[self.axis]
         if dim is None:
             raise ValueError(f"Axis {self.axis} of input tensor should have a defined dimension but the layer "

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..graph.shape_inference import fill_shapes
+from ..graph.size_limits import charge_graph
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .pooling import _GlobalPooling, _Pooling
@@ -118,6 +119,8 @@ class _AdaptivePooling(Layer):
         start = len(b.nodes)
         length = _ops.static_shape(x)[axis]
         self._check_bin_matrix(length, out, tuple(x.shape))
+        if self._max:   # a Slice and a ReduceMax per bin: a loaded config's bins are bounded before being listed
+            charge_graph(0, len(b.nodes) + 2 * out, f"{out} max-pooling bins")
         bins = adaptive_bins(length, out)
         if self._max:
             parts = [_ops.reduce("ReduceMax", b.op("Slice", [x, _ops.ints(b, [s]), _ops.ints(b, [e]),

@@ -17,6 +17,7 @@ import onnx
 
 from ..graph import Value
 from ..graph import emit as _ops
+from ..graph.size_limits import check_constant
 from ..graph.value import np_dtype, onnx_dtype
 
 _I64 = onnx.TensorProto.INT64
@@ -44,6 +45,7 @@ def antialias_matrix(length: int, out: int, kind: str) -> np.ndarray:
     scale = length / out
     filter_scale = max(scale, 1.0)
     support *= filter_scale
+    check_constant((out, length), 8, "an antialiased resize's weight matrix")   # pre-alloc
     weights = np.zeros((out, length), np.float64)
     for i in range(out):
         center = scale * (i + 0.5)

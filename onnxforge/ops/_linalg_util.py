@@ -121,8 +121,8 @@ def lower_symmetric(a: Value) -> Value:
     from .core import stop_gradient
 
     n = a.shape[-1]
+    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc (both masks)
     strict = const(a, np.tril(np.ones((n, n)), -1))
-    check_constant((n, n), 8, "the identity matrix of a linear-algebra op")   # pre-alloc
     diag = const(a, np.eye(n))
     low = a * strict
     filled = low + transpose(low) + a * diag
@@ -160,6 +160,7 @@ def householder_qr(a: Value, m: int, n: int) -> tuple[Value, Value]:
         q = const(a, np.eye(m)) - reflect if q is None else q - (q @ v) @ (vt * scale)
     if q is None:
         q = identities(a, m)
+    check_constant((m, n), 8, "the triangular mask of a linear-algebra op")   # pre-alloc
     return q, a * const(a, np.triu(np.ones((m, n))))
 
 

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import Value
+from ..graph.size_limits import check_constant
 from ._arrays_util import BIG, INT64, axis_index, dim, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, int_const, promote, symbolic
 
@@ -214,6 +215,8 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Value:
                          f"or a single count. Received: repeats of length {size}")
     if isinstance(repeats, Value):
         return emit(b, "Gather", [v, _repeat_index(repeats)], axis=axis)
+    # Before numpy (and the list) make it: the counts come from the caller, or a loaded config.
+    check_constant((sum(max(int(r), 0) for r in repeats.reshape(-1)),), 8, "ops.repeat's index")
     return emit(b, "Gather", [v, int_const(b, np.repeat(np.arange(size), repeats.reshape(-1)).tolist())], axis=axis)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value, np_dtype, protos
+from ..graph.size_limits import check_constant
 from ._arrays_util import BOOL, INT64, axis_index, dim, emit, rank_of, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, symbolic
 
@@ -257,6 +258,7 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Value:
     n = v.shape[0] if N is None else N
     if not isinstance(n, int):
         raise ValueError("ops.vander needs N or a static length.")
+    check_constant((n,), 8, "ops.vander's powers")   # before numpy allocates them
     powers = np.arange(n) if increasing else np.arange(n)[::-1]
     return emit(b, "Pow", [emit(b, "Unsqueeze", [v, int_const(b, [1])]),
                         b.const(powers.astype(np_dtype(v.dtype) if v.dtype is not None else np.float32))])

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backend_config import normalize_data_format
 from ..graph.shape_inference import fill_shapes
+from ..graph.size_limits import check_constant
 from ..graph import Value
 from ._util import as_value, builder_of, symbolic
 from . import _conv_utils as cu
@@ -80,6 +81,7 @@ def extract_patches(images: Any, size: Any, strides: Any = None, dilation_rate: 
         raise ValueError(f"extract_patches(): the channel dimension must be known. Received shape {x.shape}")
     out = int(np.prod(kernel)) * channels
     # The identity kernel in Keras's layout (*k, C, out), moved to ONNX's (out, C, *k).
+    check_constant((out, out), 4, "extract_patches's identity kernel")   # before numpy allocates it
     eye = np.eye(out, dtype=np.float32).reshape(*kernel, channels, out)
     weight = b.const(np.ascontiguousarray(np.moveaxis(eye, [-1, -2], [0, 1])), cf.dtype)
     attrs = cu.padding_attrs(tuple(cf.shape[2:]), kernel, strides, dilations, padding)

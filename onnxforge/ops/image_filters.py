@@ -25,6 +25,7 @@ import onnx
 from ..backend_config import normalize_data_format
 from ..graph import Value, np_dtype
 from ..graph import emit as _ops
+from ..graph.size_limits import check_constant
 from . import _color_kernels as ck
 from ._util import as_value, builder_of, cast_value, symbolic
 
@@ -106,6 +107,7 @@ def gaussian_kernel_1d(sigma: Value, size: int, support: Value | None = None) ->
     graph ``sigma``; offsets beyond ``support`` (a scalar, when given) weigh nothing, so a kernel whose size
     is only known at run time sits, zero padded, inside a static one."""
     b = sigma.builder
+    check_constant((size,), 4, "a Gaussian kernel")   # before numpy allocates its offsets
     offsets = b.const(np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2), sigma.dtype)
     scaled = offsets / b.op("Reshape", [sigma, _ops.ints(b, [1])])
     kernel = b.op("Exp", [scaled * scaled * -0.5])

@@ -16,22 +16,45 @@ from __future__ import annotations
 __all__ = ["top_k", "in_top_k", "segment_sum", "segment_max", "segment_min", "segment_prod",
            "extract_sequences", "fft", "ifft", "fft2", "ifft2", "rfft", "irfft", "logdet"]
 
+import operator
 from typing import Any
 
 import numpy as np
 
 from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph.size_limits import check_constant
 from ._arrays_util import emit
 from ._util import as_value, builder_of, cast_value, int_const, promote, symbolic
 
 
 # ------------------------------------------------------------------------------------------ top k
+def _integer(k: Any) -> int | None:
+    """``k`` as an int (Python, numpy or 0-d tensor), ``None`` for a bool or a non-integral number."""
+    if isinstance(k, bool):
+        return None
+    if isinstance(k, Value) or hasattr(k, "__onnx_value__"):
+        return int(k)   # raises Value's own explanation: k must be known while the graph is built
+    try:
+        return operator.index(k)
+    except TypeError:
+        try:
+            number = float(k)
+        except (TypeError, ValueError):
+            return None
+        return int(number) if number.is_integer() and not isinstance(k, float) else None
+
+
 @symbolic
 def top_k(x: Any, k: int, sorted: bool = True) -> tuple[Value, Value]:  # noqa: A002
     """The ``k`` largest entries along the last axis and their int32 indices (values differentiable)."""
     b = builder_of(x)
     v = as_value(x, b)
-    _, idx = emit(b, "TopK", [v, int_const(b, [int(k)])], outputs=2, axis=-1, largest=1, sorted=1)
+    last = v.shape[-1] if v.shape else None
+    count = _integer(k)
+    if count is None or count < 0 or (isinstance(last, int) and count > last):
+        raise ValueError(f"ops.top_k: `k` must be an integer between 0 and the size of the last axis ({last}). "
+                         f"Received: k={k!r} for x of shape {v.shape}")
+    _, idx = emit(b, "TopK", [v, int_const(b, [count])], outputs=2, axis=-1, largest=1, sorted=1)
     # Gathering by the indices makes the values differentiable (TopK itself has no gradient rule).
     values = emit(b, "GatherElements", [v, idx], axis=-1)
     return values, cast_value(idx, 6)
@@ -58,6 +81,7 @@ def _segments(data: Any, segment_ids: Any, num_segments: Any, name: str) -> tupl
         raise ValueError(f"ops.{name} in a graph needs num_segments: the output size cannot depend on the "
                          "data (eager calls on arrays find it from the ids).")
     n = int(num_segments)
+    check_constant((n,), 8, f"ops.{name}'s segment ids")   # before the list of them is made
     hits = emit(b, "Equal", [emit(b, "Unsqueeze", [ids, int_const(b, [-1])]), int_const(b, list(range(n)))])
     return b, v, hits, n   # hits: (N, n) bool
 
@@ -132,6 +156,7 @@ def extract_sequences(x: Any, sequence_length: int, sequence_stride: int) -> Val
     if not isinstance(n, int):
         raise ValueError("ops.extract_sequences needs a static size along the last axis.")
     count = 1 + (n - int(sequence_length)) // int(sequence_stride)
+    check_constant((count, int(sequence_length)), 8, "ops.extract_sequences's frame index")   # pre-alloc
     index = np.arange(count)[:, None] * int(sequence_stride) + np.arange(int(sequence_length))[None, :]
     return emit(b, "Gather", [v, as_value(index.astype(np.int64), b)], axis=-1)
 
@@ -149,6 +174,7 @@ def _pair(x: Any, name: str) -> tuple[Any, Value, Value]:
 
 def _dft(b: Any, n_in: int, n_out: int, like: Value, inverse: bool) -> tuple[Value, Value]:
     """Cosine and sine tables ``(n_in, n_out)`` of the (inverse) DFT: ``X_k = sum_j x_j e^{-+2 pi i jk/n}``."""
+    check_constant((n_in, n_out), 8, "the DFT table of a Fourier op")   # pre-alloc
     j = np.arange(n_in)[:, None]
     k = np.arange(n_out)[None, :]
     n = max(n_in, n_out)
@@ -218,6 +244,7 @@ def rfft(x: Any, fft_length: int | None = None) -> tuple[Value, Value]:
     length = n if fft_length is None else int(fft_length)
     if not isinstance(length, int):
         raise ValueError("ops.rfft needs a static size along the last axis (or fft_length).")
+    check_constant((n, length // 2 + 1), 8, "ops.rfft's DFT table")   # pre-alloc
     j = np.arange(n)[:, None]
     k = np.arange(length // 2 + 1)[None, :]
     angle = 2.0 * np.pi * ((j * k) % length) / length
@@ -237,6 +264,7 @@ def irfft(x: Any, fft_length: int | None = None) -> Value:
     if not isinstance(m, int):
         raise ValueError("ops.irfft needs a static number of frequencies.")
     n = 2 * (m - 1) if fft_length is None else int(fft_length)
+    check_constant((m, n), 8, "ops.irfft's DFT table")   # pre-alloc
     k = np.arange(m)[:, None]
     t = np.arange(n)[None, :]
     # Hermitian symmetry: the frequencies strictly between 0 and n/2 stand for two (weight 2).

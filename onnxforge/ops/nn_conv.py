@@ -151,7 +151,13 @@ def _pool(op_type: str, inputs: Any, pool_size: Any, strides: Any, padding: str,
     size = _tuple(pool_size, n, "pool_size")
     stride = size if strides is None else _tuple(strides, n, "strides")
     x_cf = _first(x, data_format)
-    attrs = cu.padding_attrs(list(x_cf.shape[2:]), size, stride, [1] * n, padding)
+    spatial = list(x_cf.shape[2:])
+    if padding.lower() == "valid" and any(isinstance(d, int) and k > d for d, k in zip(spatial, size)):
+        # Keras's own refusal, here before onnxruntime fails the run on it
+        raise ValueError(f"Computed output size would be zero or negative. Received: `inputs.shape={tuple(x.shape)}`, "
+                         f"`pool_size={pool_size}`, `strides={strides if strides is not None else pool_size}`, "
+                         "`padding=valid`.")
+    attrs = cu.padding_attrs(spatial, size, stride, [1] * n, padding)
     if op_type == "AveragePool":
         attrs["count_include_pad"] = 0   # Keras averages over the window's real entries at the border
     return _last(emit(b, op_type, [x_cf], kernel_shape=size, strides=stride, **attrs), data_format)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..backend_config import image_data_format
 from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph.size_limits import charge_graph, check_constant
 from ._arrays_util import emit, value
 from ._util import int_const, symbolic
 
@@ -141,8 +142,11 @@ def _adaptive(x: Any, output_size: Any, data_format: str | None, name: str, aver
         length = v.shape[axis]
         if not isinstance(length, int):
             raise ValueError(f"ops.{name} needs static spatial sizes. Received: x with shape {v.shape}")
+        if not average:   # a Slice and a ReduceMax per bin: bounded before the bins are listed
+            charge_graph(0, len(b.nodes) + 2 * out, f"ops.{name}'s {out} bins")
         bins = _bins(length, out)
         if average:
+            check_constant((length, out), 8, f"ops.{name}'s bin matrix")   # pre-alloc
             weights = np.zeros((length, out), np.float64)
             for i, (lo, hi) in enumerate(bins):
                 weights[lo:hi, i] = 1.0 / (hi - lo)
@@ -181,6 +185,7 @@ def _pair(value_: Any, name: str, minimum: int) -> list[int]:
 def _one_hot_kernels(channels: int, kernel: list[int], dtype: int) -> np.ndarray:
     """``(C * kh * kw, 1, kh, kw)``: output channel ``c * K + k`` copies tap ``k`` of input channel ``c``."""
     taps = kernel[0] * kernel[1]
+    check_constant((channels * taps, taps), np.dtype(np_dtype(dtype)).itemsize, "the one-hot kernels of ops.unfold")
     eye = np.eye(taps, dtype=np_dtype(dtype)).reshape(taps, 1, *kernel)
     return np.tile(eye, (channels, 1, 1, 1))
 

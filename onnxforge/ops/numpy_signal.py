@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value
+from ..graph.size_limits import check_constant
 from ._arrays_util import emit, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 
@@ -35,7 +36,9 @@ def _length(x: Any, name: str) -> int:
     array = np.asarray(x)
     if array.ndim != 0 or array.dtype.kind not in "iuf" or array != np.floor(array):
         raise ValueError(f"ops.{name}: the window length `x` must be an integer. Received: x={x!r}")
-    return max(int(array), 0)
+    length = max(int(array), 0)
+    check_constant((length,), 8, f"ops.{name}'s window")   # pre-alloc
+    return length
 
 
 def _window(values: np.ndarray) -> Any:
@@ -153,6 +156,7 @@ def correlate(x1: Any, x2: Any, mode: str = "valid") -> Value:
     else:
         length = abs(n - m) + 1
         start = min(n, m) - 1
+    check_constant((length, m), 8, "ops.correlate's window index")   # pre-alloc
     index = start + np.arange(length)[:, None] + np.arange(m)[None, :]
     windows = emit(b, "Gather", [padded, b.const(index.astype(np.int64))], axis=0)
     return emit(b, "MatMul", [windows, c])

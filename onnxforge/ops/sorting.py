@@ -41,6 +41,7 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value
+from ..graph.size_limits import check_constant
 from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 from .arrays_creation import linspace
@@ -273,6 +274,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = Fal
     b = builder_of(x, weights)
     v = cast_value(as_value(x, b), INT64)
     if minlength:
+        check_constant((int(minlength),), 8, "ops.bincount's classes")   # before the list of them is made
         classes = int_const(b, list(range(int(minlength))))
     else:
         top = emit(b, "Add", [emit(b, "ReduceMax", [v], keepdims=0), b.const(np.asarray(1, np.int64))])

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import FLOAT_TYPES, Value, np_dtype
+from ..graph.size_limits import check_constant
 from ..initializers import signal_window
 from ._arrays_util import BIG, INT64, emit, slice_axis
 from ._util import as_value, builder_of, cast_value, int_const, promote, symbolic
@@ -73,11 +74,13 @@ def _frames(v: Value, start: int, size: int, stride: int, window_size: int) -> V
     ``F`` the number of ``window_size`` windows that fit."""
     b = v.builder
     n = v.shape[-1]
+    check_constant((size,), 8, "the frame offsets of a spectral op")   # pre-alloc
     offsets = start + np.arange(size, dtype=np.int64)
     if isinstance(n, int):
         count = 1 + (n - window_size) // stride
         if count < 1:
             raise ValueError(f"The signal ({n} samples after padding) is shorter than one frame of {window_size}.")
+        check_constant((count, size), 8, "the frame index of a spectral op")   # pre-alloc
         index = as_value(np.arange(count, dtype=np.int64)[:, None] * stride + offsets[None, :], b)
     else:
         length = emit(b, "Squeeze", [emit(b, "Shape", [v], start=-1), int_const(b, [0])])
@@ -137,6 +140,7 @@ def stft(x: Any, sequence_length: int, sequence_stride: int, fft_length: int, wi
     # Only the window's support is read: the samples it zero-pads to fft_length (or all of them, unwindowed).
     start, size = ((n - sequence_length) // 2, sequence_length) if win is not None else (0, n)
     frames = _frames(v, start, size, stride, n)
+    check_constant((size, 2 * (n // 2 + 1)), 8, "ops.stft's DFT table")   # pre-alloc
     bins = np.arange(n // 2 + 1)
     angle = 2.0 * np.pi * (((np.arange(size)[:, None] + start) * bins[None, :]) % n) / n
     table = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)
@@ -154,6 +158,7 @@ def _inverse_window(b: Any, win: np.ndarray | Value, n: int, stride: int, like: 
     each position of a frame (0 where that sum is 0)."""
     overlaps = -(-n // stride)
     if isinstance(win, np.ndarray):
+        check_constant((overlaps * stride,), 8, "ops.istft's window normalization")   # before numpy pads to it
         denom = np.pad(win ** 2, (0, overlaps * stride - n)).reshape(overlaps, stride).sum(axis=0)
         denom = np.tile(denom, overlaps)[:n]
         return np.where(denom == 0, 0.0, win / np.where(denom == 0, 1.0, denom))
@@ -226,6 +231,7 @@ def istft(x: Any, sequence_length: int, sequence_stride: int, fft_length: int, l
     if not isinstance(bins, int):
         raise ValueError("ops.istft needs a static number of frequency bins (the last axis of x).")
     # TensorFlow's irfft reads the first n // 2 + 1 bins; the interior ones stand for two (conjugates).
+    check_constant((2 * bins, n), 8, "ops.istft's DFT table")   # pre-alloc
     k = np.arange(bins)[:, None]
     t = np.arange(n)[None, :]
     weight = np.where((k == 0) | ((n % 2 == 0) & (k == n // 2)), 1.0, 2.0) * (k <= n // 2)

@@ -13,11 +13,24 @@ from __future__ import annotations
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "CosineDecayRestarts", "PiecewiseConstantDecay",
            "PolynomialDecay", "InverseTimeDecay", "serialize", "deserialize"]
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+
+def _elementwise(call: Any) -> Any:
+    """A schedule's ``__call__`` that also takes an array of steps and returns the float32 rates, as
+    TensorFlow's do on a tensor (the overfit-and-underfit tutorial plots ``lr_schedule(np.linspace(...))``)."""
+    @functools.wraps(call)
+    def rates(self: Any, step: Any) -> Any:
+        if np.ndim(step) == 0:
+            return call(self, step)
+        steps = np.asarray(step)
+        return np.asarray([call(self, s) for s in steps.reshape(-1).tolist()], np.float32).reshape(steps.shape)
+    return rates
 
 
 class LearningRateSchedule:
@@ -68,6 +81,7 @@ class ExponentialDecay(_PeriodDecay):
         name: name of the schedule (default ``"ExponentialDecay"``).
     """
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         return float(self.initial_learning_rate * self.decay_rate ** self._periods(step))
 
@@ -97,6 +111,7 @@ class CosineDecay(LearningRateSchedule):
         cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
         return decay_from * ((1.0 - self.alpha) * cosine + self.alpha)
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         if self.warmup_target is None:
             return float(self._decay(min(step, self.decay_steps), self.initial_learning_rate))
@@ -131,6 +146,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.values = list(values)
         self.name = name
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         for boundary, value in zip(self.boundaries, self.values):
             if step <= boundary:
@@ -164,6 +180,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.cycle = cycle
         self.name = name
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         decay_steps = float(self.decay_steps)
         if self.cycle:
@@ -190,6 +207,7 @@ class InverseTimeDecay(_PeriodDecay):
         (1.0, 0.6666666666666666, 0.571429, 0.6666666666666666)
     """
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         return float(self.initial_learning_rate / (1.0 + self.decay_rate * self._periods(step)))
 
@@ -217,6 +235,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         self.alpha = alpha
         self.name = name
 
+    @_elementwise
     def __call__(self, step: int) -> float:
         # float32 as in Keras: which period a step falls in is a floor of a logarithm, and at a period's
         # boundary float32 and float64 may land on either side of it.

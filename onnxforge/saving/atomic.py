@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["atomic_write", "temp_files_for", "remove_stale_temps"]
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -148,6 +149,11 @@ def atomic_write(path: str | os.PathLike[str], data: Content) -> Path:
         )
     target = Path(path)
     folder = target.parent
+    if not folder.is_dir():
+        # Named here: the open() below would report the hidden temporary file, not the caller's path.
+        raise FileNotFoundError(errno.ENOENT, f"Cannot write {os.fspath(target)!r}: its folder "
+                                f"{os.fspath(folder)!r} does not exist (create it first, as with Keras)",
+                                os.fspath(target))
     _remove_stale_temps(target)
 
     try:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..graph.safe_load import OnnxLoadError
 from .model_files import _NPZ_NAMES
+from .zip_directory import directory_size
 
 _MEMBER = re.compile(r"(__names__|w\d{5}|arr_\d{1,9})\.npy")
 #: numpy's own default cap on a ``.npy`` header (``max_header_size``).
@@ -48,6 +49,10 @@ def _declared(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> tu
 
 def check_members(path: Path, limit: int, max_members: int) -> None:
     """Every member of the ``.npz`` checked as the module docstring says, before anything is decompressed."""
+    listed = directory_size(path)   # before zipfile builds an object per entry: ~100 bytes a member at most
+    if listed is not None and listed > 256 * max_members:
+        raise OnnxLoadError(path, f"not a readable weights .npz file: its zip directory takes {listed} bytes, far "
+                            f"more than {max_members} members (the model's weights and their names) need: not read")
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
         if len(infos) > max_members:

@@ -7,11 +7,11 @@ Endpoints:
                          ``Content-Type: application/json`` -> ``{"outputs": {name: nested list}}``
 
 Answers other than 200, each with ``{"error": ...}``: 400 a bad request (naming the input, received versus
-expected shape or dtype), 403 a ``Host`` header not allowed, 404 an unknown path, 411 no
+expected shape or dtype; duplicated JSON keys, numbers beyond float64, not exactly one ``Host``), 403 a ``Host`` header not allowed, 404 an unknown path, 411 no
 ``Content-Length``, 413 a body over ``max_body_bytes``, 415 a body that is not declared JSON, 500 the
 model failed (naming the node), 503 the server is busy (connection cap, body memory budget, no model
 slot within ``request_timeout_s``, or out of memory); the standard library's own refusals (a bad request
-line, 414, 431, 501) are JSON too.
+line, 414, 431, 501, and 505 for HTTP/0.9 or HTTP/2) are JSON too, always after a status line.
 
 What it guarantees under load and abuse:
 
@@ -52,6 +52,7 @@ from onnxforge.serving.batcher import Batcher
 from onnxforge.serving.limits import ByteBudget, Connections, host_allowed, linger_close, refuse
 from onnxforge.graph.row_independence import analyze
 from onnxforge.serving.request_runner import ModelRunner, RequestError
+from onnxforge.serving.strict_json import JSONRequestError, loads_request
 
 BATCHING_MODES = ("auto", "on", "off")
 NON_FINITE_MODES = ("null", "error")
@@ -91,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "onnxforge-serving/0.2"
     # One request per connection: no idle keep-alive connection can hold up a shutdown.
     protocol_version = "HTTP/1.0"
+    # The standard library answers a request line it cannot read with the version it assumed, HTTP/0.9: a
+    # bare body without a status line. Every answer here has a status line.
+    default_request_version = "HTTP/1.0"
 
     #: Bytes and seconds of a refused body read and thrown away after the answer (see ``finish``).
     LINGER_BYTES, LINGER_SECONDS = 1 << 20, 1.0
@@ -133,8 +137,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_unread = body_unread
         self._send(status, json.dumps({"error": message}).encode(), extra)
 
+    def parse_request(self) -> bool:
+        if len(self.raw_requestline.split()) == 2:   # HTTP/0.9 ("GET /path"): answered with no status at all
+            self.command, self.request_version = None, self.default_request_version   # what send_error reads
+            self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not served: send an HTTP/1.0 or "
+                            "HTTP/1.1 request line (method, path and version)")
+            return False
+        return super().parse_request()
+
     def _host_ok(self) -> bool:
         app = self.server.app
+        hosts = self.headers.get_all("Host") or []
+        # RFC 9112 3.2: exactly one Host in HTTP/1.1. With two, a proxy may route on one and this check read
+        # the other.
+        if len(hosts) > 1 or (not hosts and self.request_version == "HTTP/1.1"):
+            self._error(HTTPStatus.BAD_REQUEST, "An HTTP/1.1 request takes exactly one Host header. Received: "
+                        f"{len(hosts)} Host headers", body_unread=True)
+            return False
         if host_allowed(self.headers.get("Host"), app.allowed_hosts):
             return True
         self._error(HTTPStatus.FORBIDDEN, f"Host {self.headers.get('Host')!r} is not allowed (DNS rebinding "
@@ -205,7 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         app.connections.phase(self.connection, "running")
         try:
-            payload = json.loads(body)
+            payload = loads_request(body)
+        except JSONRequestError as e:
+            self._error(HTTPStatus.BAD_REQUEST, f"The request body is JSON this server does not read: {e}")
+            return
         except ValueError as e:  # includes JSONDecodeError and UnicodeDecodeError
             self._error(HTTPStatus.BAD_REQUEST, f"The request body is not valid JSON: {e}")
             return

@@ -10,9 +10,11 @@ runs after changing its imports. ``tf.strings`` has the standardization function
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
 ``regex_full_match``, ``join``: ``onnxforge.ops.strings``) and, on concrete tensors, the functions that read
 characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
-colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``); ``tf.io``,
+colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
-``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
+``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
+computes complex spectrograms there (``signal_host``); the rest of
+``tf.io``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
     >>> import numpy as np
@@ -59,6 +61,8 @@ from ..utils.tensor_spec import TensorSpec
 from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
+from .io_audio import audio, io
+from .signal_host import signal
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = "string"
@@ -75,7 +79,7 @@ dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64"
                                                  "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
                                double="float64", half="float16", string="string", cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
-                                   ("lower", "upper", "regex_full_match", "join", "split")},
+                                   ("lower", "upper", "regex_full_match", "join")},
                                 **{name: getattr(_strings_fns, name) for name in _strings_fns.__all__})
 
 #: ``tf.autograph``: the source ``tf.function`` runs (``to_code``), the conversion itself (``to_graph``) and
@@ -94,4 +98,4 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
            "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32",
-           "uint64", "double", "half"]
+           "uint64", "double", "half", "io", "audio", "signal"]

@@ -3,8 +3,9 @@
 It has tf.data's sources (``from_tensor_slices``, ``from_tensors``, ``range``, ``from_generator``, ``zip``,
 ``counter``, ``sample_from_datasets``, ``choose_from_datasets``) and the methods programs chain (``shuffle``,
 ``batch``, ``padded_batch``, ``map``, ``filter``, ``window``, ``flat_map``, ``interleave``, ``prefetch``,
-``cache``, ...); iterating it yields ``EagerTensor`` elements. Readers of files (``TFRecordDataset``,
-``TextLineDataset``) are not here: load the data into arrays, or use a ``keras.utils.PyDataset``.
+``cache``, ...); iterating it yields ``EagerTensor`` elements. ``experimental.make_csv_dataset`` and
+``experimental.CsvDataset`` read CSV files into one (``csv_dataset``); other readers of files (``TFRecordDataset``, ``TextLineDataset``) are not
+here: load the data into arrays, or use a ``keras.utils.PyDataset``.
 
 Example:
     >>> import numpy as np
@@ -26,6 +27,7 @@ from ..utils.dataset import AUTOTUNE, Dataset
 from ..utils.dataset_methods import INFINITE as INFINITE_CARDINALITY
 from ..utils.dataset_methods import UNKNOWN as UNKNOWN_CARDINALITY
 from ..utils.dataset_methods import Options
+from .csv_dataset import CsvDataset, make_csv_dataset
 
 
 class AutoShardPolicy(enum.IntEnum):
@@ -44,7 +46,8 @@ def _cardinality(dataset: Dataset) -> int:
 experimental = types.SimpleNamespace(
     AUTOTUNE=AUTOTUNE, INFINITE_CARDINALITY=INFINITE_CARDINALITY, UNKNOWN_CARDINALITY=UNKNOWN_CARDINALITY,
     cardinality=_cardinality, AutoShardPolicy=AutoShardPolicy,
-    sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets)
+    sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets,
+    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset)
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,10 @@ __all__ = [
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import ops as _ops
+from ..eager_tensor import as_eager
 
 _SMALL_INTS = {"int8", "uint8", "int16", "uint16"}
 
@@ -95,7 +98,15 @@ logical_not = _unary(_ops.logical_not, "logical_not")
 is_nan, is_finite, is_inf = _unary(_ops.isnan, "is_nan"), _unary(_ops.isfinite, "is_finite"), \
     _unary(_ops.isinf, "is_inf")
 negative, sign = _same_dtype(_ops.negative, "negative"), _same_dtype(_ops.sign, "sign")
-square, abs = _same_dtype(_ops.square, "square"), _same_dtype(_ops.abs, "abs")  # noqa: A001
+square, _abs = _same_dtype(_ops.square, "square"), _same_dtype(_ops.abs, "abs")
+
+
+def abs(x: Any, name: str | None = None) -> Any:  # noqa: A001 (TensorFlow's name)
+    """``tf.abs(x)``: elementwise, in ``x``'s dtype; of a complex array (``tf.signal.stft``'s, on the host)
+    its real magnitude, as TensorFlow gives."""
+    if isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        return as_eager(np.abs(x))
+    return _abs(x)
 floor = _unary(_ops.floor, "floor")
 
 

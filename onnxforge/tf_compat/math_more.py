@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "atan2", "erf", "erfinv",
            "expm1", "softsign", "softmax", "log_softmax", "cumprod", "count_nonzero", "xlogy", "xdivy", "mod",
            "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max",
+           "segment_min", "segment_mean", "unsorted_segment_min", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
            "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
 
 import builtins
@@ -125,10 +126,40 @@ def _segments(fn: Callable[..., Any], tf_name: str, sorted_ids: builtins.bool) -
     return op
 
 
+def _segment_mean(data: Any, segment_ids: Any, num_segments: Any = None, sorted: builtins.bool = False,
+                  root: builtins.bool = False) -> Any:  # noqa: A002
+    # The sum over the segment's rows divided by their count (or its square root); an empty segment is 0.
+    total = _ops.segment_sum(data, segment_ids, num_segments=num_segments, sorted=sorted)
+    ones = _ops.cast(_ops.ones_like(segment_ids), total.dtype)
+    count = _ops.maximum(_ops.segment_sum(ones, segment_ids, num_segments=num_segments, sorted=sorted), 1.0)
+    count = _ops.reshape(count, (-1,) + (1,) * (len(total.shape) - 1))
+    return _ops.divide(total, _ops.sqrt(count) if root else count)
+
+
+def _segment_sqrt_n(data: Any, segment_ids: Any, num_segments: Any = None, sorted: builtins.bool = False) -> Any:  # noqa: A002
+    return _segment_mean(data, segment_ids, num_segments, sorted, root=True)
+
+
+def _empty_as_zero(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # TensorFlow's sorted segment_max / segment_min give 0 for an id skipped in the sorted ids (the unsorted
+    # ones keep the dtype's extreme there).
+    def extreme(data: Any, segment_ids: Any, num_segments: Any = None, sorted: builtins.bool = False) -> Any:  # noqa: A002
+        out = fn(data, segment_ids, num_segments=num_segments, sorted=sorted)
+        hits = _ops.segment_sum(_ops.ones_like(segment_ids), segment_ids, num_segments=out.shape[0], sorted=sorted)
+        hits = _ops.reshape(hits, (-1,) + (1,) * (len(out.shape) - 1))
+        return _ops.where(_ops.greater(hits, 0), out, _ops.zeros_like(out))
+    return extreme
+
+
 segment_sum = _segments(_ops.segment_sum, "segment_sum", True)
-segment_max = _segments(_ops.segment_max, "segment_max", True)
+segment_max = _segments(_empty_as_zero(_ops.segment_max), "segment_max", True)
+segment_min = _segments(_empty_as_zero(_ops.segment_min), "segment_min", True)
+segment_mean = _segments(_segment_mean, "segment_mean", True)
 unsorted_segment_sum = _segments(_ops.segment_sum, "unsorted_segment_sum", False)
 unsorted_segment_max = _segments(_ops.segment_max, "unsorted_segment_max", False)
+unsorted_segment_min = _segments(_ops.segment_min, "unsorted_segment_min", False)
+unsorted_segment_mean = _segments(_segment_mean, "unsorted_segment_mean", False)
+unsorted_segment_sqrt_n = _segments(_segment_sqrt_n, "unsorted_segment_sqrt_n", False)
 
 
 def bincount(arr: Any, weights: Any = None, minlength: Any = None, maxlength: Any = None, dtype: Any = "int32",

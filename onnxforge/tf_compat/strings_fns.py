@@ -1,5 +1,5 @@
 """``tf.strings`` functions that read the characters or bytes of strings: ``reduce_join``, ``unicode_split``,
-``unicode_decode``, ``unicode_encode``, ``bytes_split``, ``length``, ``substr``, ``strip``, ``to_number``,
+``unicode_decode``, ``unicode_encode``, ``bytes_split``, ``split``, ``length``, ``substr``, ``strip``, ``to_number``,
 ``as_string`` and ``format``, with TensorFlow's arguments and results.
 
 They run on concrete tensors: eagerly and in ``Dataset.map`` (onnxforge's tf.data runs its functions on
@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["reduce_join", "unicode_split", "unicode_decode", "unicode_encode", "bytes_split", "length", "substr",
-           "strip", "to_number", "as_string", "format", "regex_replace"]
+           "strip", "to_number", "as_string", "format", "regex_replace", "split"]
 
 import builtins
 import re
@@ -194,6 +194,20 @@ def bytes_split(input: Any, name: str | None = None) -> Any:  # noqa: A002
     texts = _texts(input, "bytes_split")
     pieces = [[_text(bytes([b])) for b in _utf8(t)] for t in texts.flat]
     return _rows(pieces, texts.shape, "bytes_split", _strings)
+
+
+def split(input: Any, sep: str | None = None, maxsplit: int = -1, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.strings.split``: each string's pieces (a new last axis): runs of whitespace for ``sep=None``, else
+    the literal ``sep``, keeping empty pieces (``""`` is one empty piece), as TensorFlow. keras.io's movielens
+    transformer splits its comma-joined id and rating sequences so, then ``to_number`` and ``.to_tensor()``.
+    In a graph, one string (a scalar) is split by ONNX ``StringSplit`` (``onnxforge.ops.strings.split``)."""
+    if isinstance(input, (Value, KerasTensor)):
+        return _string_ops.split(input, sep, maxsplit)
+    texts = _texts(input, "split")
+    sep = sep.decode("utf-8") if isinstance(sep, bytes) else sep
+    limit = maxsplit if maxsplit >= 0 else -1
+    pieces = [(str(t).split(None, limit) if sep is None else str(t).split(sep, limit)) for t in texts.flat]
+    return _rows(pieces, texts.shape, "split", _strings)
 
 
 def length(input: Any, unit: str = "BYTE", name: str | None = None) -> Any:  # noqa: A002

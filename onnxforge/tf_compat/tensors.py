@@ -27,11 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .. import ops as _ops
 from ..eager_tensor import as_eager
 from ..trace_state import active_trace
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, UnimplementedError
 
 newaxis = None
 float16, float32, float64, bfloat16 = "float16", "float32", "float64", "bfloat16"
@@ -49,7 +50,22 @@ def shape(input: Any, out_type: Any = "int32", name: str | None = None) -> Any: 
 
 
 def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
+    """``tf.cast``; to ``tf.string`` only a string tensor casts (unchanged), as in TensorFlow."""
+    if isinstance(dtype, str) and dtype == "string":
+        if _is_string(x):
+            return x
+        raise UnimplementedError(f"tf.cast: casting {getattr(x, 'dtype', type(x).__name__)} to string is not "
+                                 "supported (nor in TensorFlow): format numbers with tf.strings.as_string.")
     return _ops.cast(x, dtype)
+
+
+def _is_string(x: Any) -> bool:
+    if isinstance(x, (str, bytes)):
+        return True
+    dtype = getattr(x, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "USO"
+    return dtype == onnx.TensorProto.STRING
 
 
 def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None, name: str | None = None) -> Any:

@@ -46,7 +46,12 @@ def _tensor_leaves(structure: Any) -> Any:
         return tuple(_tensor_leaves(s) for s in structure)
     if isinstance(structure, dict):
         return {k: _tensor_leaves(v) for k, v in structure.items()}
-    return np.asarray(structure)
+    array = np.asarray(structure)
+    if array.dtype == object and array.size and all(isinstance(v, (str, bytes)) for v in array.flat):
+        # A pandas text column is an object array; tf.data makes it a string tensor, so rows are string
+        # scalars that layers accept (not Python str objects).
+        array = array.astype(bytes if isinstance(array.flat[0], bytes) else str)
+    return array
 
 
 class Dataset(DatasetMethods):

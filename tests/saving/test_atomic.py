@@ -130,3 +130,12 @@ def test_live_writers_temp_files_are_left_alone(tmp_path):
     atomic_write(p, b"x")
     assert live.exists() and other_target.exists()
     assert temp_files_for(p) == [live]
+
+
+def test_a_missing_folder_is_named_not_the_temporary_file(tmp_path):
+    """The save-and-load tutorial's ``model.save_weights("training_2/cp-0000.weights.h5")`` before the folder
+    exists fails in Keras too; the error names the caller's path and folder, not onnxforge's hidden temp file."""
+    target = tmp_path / "training_2" / "cp-0000.weights.h5"
+    with pytest.raises(FileNotFoundError, match="training_2' does not exist") as info:
+        atomic_write(target, b"x")
+    assert info.value.filename == str(target) and "onnxforge-tmp" not in str(info.value)

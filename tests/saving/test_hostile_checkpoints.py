@@ -315,6 +315,21 @@ def test_save_weights_files_carry_and_check_a_digest(tmp_path, saved):
     model.load_weights(path)
 
 
+def test_an_npz_zip_directory_far_larger_than_the_weights_need_is_not_parsed(tmp_path, saved, monkeypatch):
+    """Before: zipfile built an entry object for each of 30,000 members, then their count was refused."""
+    import zipfile
+
+    from onnxforge.saving import npz_weights
+
+    model = load_model(saved)
+    with zipfile.ZipFile(tmp_path / "many.npz", "w") as z:
+        for i in range(30_000):
+            z.writestr(f"arr_{i}.npy", b"")
+    monkeypatch.setattr(npz_weights.zipfile, "ZipFile", lambda *a, **k: pytest.fail("zipfile parsed it"))
+    with pytest.raises(OnnxLoadError, match=r"its zip directory takes \d+ bytes, far more than \d+ members"):
+        model.load_weights(tmp_path / "many.npz")
+
+
 def test_npz_weights_declaring_huge_arrays_are_not_read(tmp_path, saved):
     """A few KB of zipped zeros can declare gigabytes; the header is checked before anything is read."""
     import io

@@ -11,6 +11,7 @@ import onnx
 
 from ...graph import Value
 from ...graph import emit as _ops
+from ...graph.size_limits import check_constant
 
 _BOOL = onnx.TensorProto.BOOL
 _I64 = onnx.TensorProto.INT64
@@ -46,6 +47,7 @@ def _row_col(b, t: int | Value, s: int | Value) -> tuple[Value, Value]:
 def causal_mask(b, t: int | Value, s: int | Value) -> Value:
     """Bool ``(1, T, S)``: query step ``i`` sees key steps ``j <= i`` (Keras's lower-triangular mask)."""
     if isinstance(t, int) and isinstance(s, int):
+        check_constant((t, s), 1, "the causal mask")   # before numpy allocates it
         return b.const(np.tril(np.ones((t, s), bool))[None], _BOOL)
     rows, cols = _row_col(b, t, s)
     return b.op("GreaterOrEqual", [rows, cols], shape=(1, None, None))
@@ -54,6 +56,7 @@ def causal_mask(b, t: int | Value, s: int | Value) -> Value:
 def band_mask(b, t: int | Value, s: int | Value, window: int) -> Value:
     """Bool ``(1, T, S)``: ``|i - j| < window`` (Keras's sliding-window band)."""
     if isinstance(t, int) and isinstance(s, int):
+        check_constant((t, s), 8, "the sliding-window mask")   # before numpy allocates it (int64 i - j)
         i, j = np.arange(t)[:, None], np.arange(s)[None, :]
         return b.const((np.abs(i - j) < window)[None], _BOOL)
     rows, cols = _row_col(b, t, s)

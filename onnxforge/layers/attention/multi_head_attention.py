@@ -217,6 +217,10 @@ class MultiHeadAttention(Layer):
         rank = len(query_shape) + 1  # projected: (..., heads, channels)
         axes = self._attention_axes or tuple(range(1, rank - 2))
         self._attention_axes = tuple(a if a >= 0 else (rank - 1) + a for a in axes)
+        if any(not 1 <= a <= rank - 3 for a in self._attention_axes):   # else the einsum equations index past
+            raise ValueError(f"Layer {self.name!r}: `attention_axes` must name query axes other than the batch "
+                             f"and feature axes (1 to {rank - 3}, or negative). Received: attention_axes={axes} "
+                             f"for a query of shape {tuple(query_shape)}")
         self._dot_product_equation, self._combine_equation, scores_rank = attention_equations(
             rank, self._attention_axes)
         self._scores_rank = scores_rank

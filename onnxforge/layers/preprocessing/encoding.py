@@ -27,13 +27,17 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
     """Keras's ``encode_categorical_inputs`` for integer ``indices``: ``one_hot`` adds a ``depth`` axis
     (replacing a trailing axis of 1; a rank-1 input is one token per example), ``multi_hot`` / ``count``
     reduce the second axis (a rank-1 input is one example: Keras gives one ``(depth,)`` vector for it,
-    eagerly and in a model). Values outside ``[0, depth)`` encode to zeros."""
+    eagerly and in a model; a scalar is that one-token example, as inside ``Dataset.map``). Values outside
+    ``[0, depth)`` encode to zeros."""
     b = indices.builder
     if mode == "int":
         return indices
     x = indices
     if x.dtype != onnx.TensorProto.INT64:
         x = b.op("Cast", [x], to=onnx.TensorProto.INT64, shape=x.shape)
+    if len(x.shape) == 0:
+        # Keras ups a scalar to one example of one token: (depth,), or (1, depth) one-hot.
+        x = b.op("Unsqueeze", [x, _ops.ints(b, [0])], shape=(1,))
     rank = len(x.shape)
     if rank == 1 and mode != "one_hot":
         hot = b.op("Cast", [b.op("Equal", [b.op("Unsqueeze", [x, _ops.ints(b, [1])]),
@@ -57,6 +61,8 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
 def _encoded_shape(input_shape: tuple, mode: str, depth: int) -> tuple:
     if mode == "int":
         return tuple(input_shape)
+    if len(input_shape) == 0:
+        input_shape = (1,)
     if len(input_shape) == 1:
         return (input_shape[0], depth) if mode == "one_hot" else (depth,)
     if mode == "one_hot":
@@ -110,6 +116,10 @@ class CategoryEncoding(Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode}
+
+    def _eager_program_key(self) -> tuple:
+        # Equal encodings share compiled eager programs (EagerExecutor._cache_of): one made per Dataset.map row.
+        return (type(self), repr(sorted((k, repr(v)) for k, v in self.get_config().items() if k != "name")))
 
 
 # ---------------------------------------------------------------------------------- quantile summaries

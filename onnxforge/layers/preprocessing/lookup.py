@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = ["StringLookup", "IntegerLookup"]
 
 import collections
+import json
 import os
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import onnx
 
 from ...graph.shape_inference import fill_shapes
+from ...graph.size_limits import check_constant
 from ...graph.value import onnx_dtype
 from ...graph import Value, protos
 from ...graph import emit as _ops
@@ -127,7 +129,11 @@ class _IndexLookup(Layer):
         if not tokens:
             raise ValueError(f"Cannot set an empty vocabulary. Received: vocabulary={vocabulary}")
         start = self._token_start_index()
-        special = [self.mask_token] * self._oov_start_index() + [self.oov_token] * self.num_oov_indices
+        # Listed only when the vocabulary is long enough to begin with them: num_oov_indices comes from a config
+        # (10**9 in a hostile file, which Keras would list whole).
+        special = [self.mask_token] * self._oov_start_index() + [self.oov_token] * self.num_oov_indices \
+            if start <= len(tokens) else f"[{self.mask_token!r}] * {self._oov_start_index()} + " \
+                                         f"[{self.oov_token!r}] * {self.num_oov_indices}"
         found_special = tokens[:start] == special
         if found_special:
             tokens = tokens[start:]
@@ -154,6 +160,7 @@ class _IndexLookup(Layer):
                                  f"len(idf_weights) is {len(weights)}; len(vocabulary) is {len(tokens)}")
             front = 0 if found_special else start
             back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens and self.max_tokens else 0
+            check_constant((front + len(weights) + max(back, 0),), 8, "the idf weights")   # a config's sizes
             self._idf = np.pad(weights, (front, back), constant_values=(np.average(weights) if front else 0, 0))
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list:
@@ -197,6 +204,7 @@ class _IndexLookup(Layer):
         if self.output_mode == "tf_idf":
             idf = np.log(1 + documents / (1 + np.asarray([doc_counts[t] for t in self._tokens], np.float64)))
             back = self.max_tokens - self._token_start_index() - len(idf) if self.pad_to_max_tokens else 0
+            check_constant((self._token_start_index() + len(idf) + max(back, 0),), 8, "the idf weights")
             self._idf = np.pad(idf, (self._token_start_index(), back),
                                constant_values=(idf.mean() if len(idf) else 0.0, 0))
         self._frozen_vocab_size = self.vocabulary_size()
@@ -269,6 +277,7 @@ class _IndexLookup(Layer):
         b = ids.builder
         if ids.dtype != _I64:
             ids = b.op("Cast", [ids], to=_I64, shape=ids.shape)
+        check_constant((self.vocabulary_size(),), 8, "the inverse lookup table")   # OOV slots from the config
         vocab = self.get_vocabulary()
         table = self._key_const(b, vocab)
         inside = b.op("And", [b.op("GreaterOrEqual", [ids, b.const(np.asarray(0, np.int64))]),
@@ -317,6 +326,18 @@ class _IndexLookup(Layer):
 
     def _count_flops(self, input_shapes, output_shapes):
         return int(np.prod([d or 1 for d in input_shapes[0][1:]])) * max(1, len(self._tokens))
+
+    def _eager_program_key(self) -> tuple:
+        """What this lookup computes (its config without the name, its tokens and idf weights): equal lookups
+        share their compiled eager programs (see ``EagerExecutor._cache_of``)."""
+        cached = self.__dict__.get("_program_key")
+        if cached is not None and cached[0] is self._tokens and cached[1] is self._idf:
+            return cached[2]
+        config = {k: v for k, v in self.get_config().items() if k not in ("name", "vocabulary", "idf_weights")}
+        key = (type(self), json.dumps(config, sort_keys=True, default=repr), tuple(map(repr, self._tokens)),
+               None if self._idf is None else np.asarray(self._idf).tobytes())
+        self.__dict__["_program_key"] = (self._tokens, self._idf, key)
+        return key
 
     def get_config(self):
         vocabulary = self.input_vocabulary

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import np_dtype
+from ...graph.size_limits import check_constant
 from ...ops import stft
 from ...ops._arrays_util import emit
 from ..base import Layer
@@ -35,6 +36,7 @@ def mel_filter_bank(num_mel_bins: int, num_spectrogram_bins: int, sampling_rate:
         >>> mel_filter_bank(4, 9, 16000, 20.0, 8000.0).shape
         (9, 4)
     """
+    check_constant((num_spectrogram_bins, num_mel_bins + 2), 8, "the mel filter bank")   # pre-alloc
     hz = np.linspace(0.0, sampling_rate / 2.0, num_spectrogram_bins)[1:]
     mel = _hz_to_mel(hz)[:, None]
     edges = np.linspace(_hz_to_mel(lower_edge_hertz), _hz_to_mel(upper_edge_hertz), num_mel_bins + 2)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import emit as _ops
+from ...graph.size_limits import check_constant
 from ...tracing import current_trace
 from .image_base import ImageAugmentationLayer, factor_pair
 
@@ -83,6 +84,7 @@ class RandomGaussianBlur(ImageAugmentationLayer):
     def _gaussian(self, sigma, size):
         """A normalised 1-D Gaussian over ``size`` offsets, shaped ``(size,)``."""
         b = sigma.builder
+        check_constant((size,), 4, "the Gaussian kernel")   # before numpy allocates its offsets
         offsets = b.const(np.arange(size, dtype=np.float32) - np.float32((size - 1) / 2), sigma.dtype)
         scaled = offsets / b.op("Reshape", [sigma, _ops.ints(b, [1])])
         kernel = b.op("Exp", [scaled * scaled * -0.5])

@@ -27,6 +27,7 @@ import onnx
 
 from ...graph import Value
 from ...graph import emit as _ops
+from ...graph.size_limits import charge_graph
 from ...ops import strings as _strings
 
 _STRING, _I64 = onnx.TensorProto.STRING, onnx.TensorProto.INT64
@@ -41,6 +42,10 @@ def ngram_widths(ngrams: Any, owner: str) -> tuple[int, ...] | None:
             isinstance(n, int) and not isinstance(n, bool) for n in ngrams)):
         raise ValueError(f"TextVectorization {owner}: `ngrams` must be None, an integer, or a tuple of integers. "
                          f"Received: ngrams={ngrams!r}")
+    # The graph slices each window of each width (n (n + 1) / 2 nodes for 1..n): a loaded config's n is bounded
+    # by the node limit before the widths are even listed.
+    nodes = ngrams * (ngrams + 1) // 2 if isinstance(ngrams, int) else sum(max(n, 0) for n in ngrams)
+    charge_graph(0, nodes, f"TextVectorization's ngrams={ngrams if isinstance(ngrams, int) else '(...)'}")
     widths = tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else ngrams
     if not widths or min(widths) < 1:
         raise ValueError(f"TextVectorization {owner}: n-gram widths must be positive integers. Received: "

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 
 from ...graph import emit as _ops
+from ...graph.size_limits import check_constant
 from .image_base import ImageAugmentationLayer, factor_pair, to_range, value_range_pair
 
 _I64 = onnx.TensorProto.INT64
@@ -171,6 +172,7 @@ class Equalization(ImageAugmentationLayer):
             raise ValueError(f"Equalization {self.name!r} needs a known number of channels. "
                              f"Received shape {_ops.static_shape(images)}")
         bins = self.bins
+        check_constant((bins, channels), 4, "the histogram")   # before numpy allocates it
         x = _scale(images, self.value_range, (0, 255))
         # Channel last, flattened: the histogram index of a pixel is bin * channels + channel.
         last = _ops.transpose(x, (0, 2, 3, 1)) if axis == 1 else x

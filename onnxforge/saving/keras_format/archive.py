@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["save_keras", "load_keras", "save_keras_weights", "load_keras_weights", "KERAS_FORMAT_VERSION",
-           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES"]
+           "DEFAULT_MAX_BYTES", "MAX_CONFIG_BYTES", "MAX_CONFIG_VALUES", "MAX_DIRECTORY_BYTES", "check_json_values"]
 
 import datetime
 import json
@@ -46,7 +46,8 @@ from ..atomic import atomic_write
 from ...layers.safe_mode import safe_mode_override
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import check_no_lambda_bytecode, keras_config_to_onnxforge, onnxforge_config_to_keras
-from .assets import load_assets, read_assets, save_assets
+from ..zip_directory import directory_size
+from .assets import MAX_ASSET_FILES, load_assets, read_assets, save_assets
 from .errors import KerasFileError, KerasFileNotFoundError, Stage
 from .h5io import H5Reader, LoadProblem, require_h5py, write_h5
 from .layout import keras_saveables
@@ -57,6 +58,12 @@ KERAS_FORMAT_VERSION = "3.15.1"
 DEFAULT_MAX_BYTES = 16 * 2**30
 #: ``config.json`` / ``metadata.json`` larger than this are refused (real ones are kilobytes).
 MAX_CONFIG_BYTES = 64 * 2**20
+#: JSON values (arrays, objects and the items they hold) a config may hold: EfficientNetB7's 760 KB config holds
+#: 48,000; Python takes 25 times the bytes of ``[[],[],...]`` to hold it (1.6 GB for 64 MB), so it is counted first.
+MAX_CONFIG_VALUES = 4_000_000
+#: The most bytes a .keras zip directory may take: Keras's own few members and ``MAX_ASSET_FILES`` assets
+#: with names of 200 characters (checked before zipfile parses it: ``saving/zip_directory.py``).
+MAX_DIRECTORY_BYTES = (MAX_ASSET_FILES + 64) * 256
 #: A stored member expanding more than this many times is a zip bomb (Keras stores members uncompressed).
 _MAX_RATIO = 200
 
@@ -145,6 +152,14 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     if path.is_dir():
         raise KerasFileError(path, "it is a folder; onnxforge reads zipped .keras archives")
     try:
+        listed = directory_size(path)   # before zipfile builds an object per entry
+    except OSError:
+        listed = None                   # zipfile reports the unreadable file itself
+    if listed is not None and listed > MAX_DIRECTORY_BYTES:
+        raise KerasFileError(path, f"its zip directory takes {listed} bytes, over the limit of {MAX_DIRECTORY_BYTES} "
+                             f"(room for {MAX_ASSET_FILES} assets); a .keras archive lists a few members, so it "
+                             "was not parsed")
+    try:
         zf = zipfile.ZipFile(path, "r")
     except zipfile.BadZipFile as e:
         raise KerasFileError(path, f"it is not a zip archive ({e}); a .keras file is the zip Keras 3's "
@@ -189,7 +204,18 @@ def _read_member(zf: zipfile.ZipFile, path: Path, name: str, limit: int) -> byte
     return data
 
 
+def check_json_values(data: bytes | str, path: Path, key: str) -> None:
+    """Refuse JSON holding more than ``MAX_CONFIG_VALUES`` values (counted by their brackets and commas)."""
+    marks = (b"[", b"{", b",") if isinstance(data, bytes) else ("[", "{", ",")
+    values = sum(data.count(mark) for mark in marks)
+    if values > MAX_CONFIG_VALUES:
+        raise KerasFileError(path, f"the JSON holds about {values} values, over the limit of {MAX_CONFIG_VALUES} "
+                             "(a config of thousands of layers holds a few hundred thousand); it was not parsed",
+                             key=key)
+
+
 def _json(data: bytes, path: Path, key: str) -> Any:
+    check_json_values(data, path, key)   # before json builds an object per value
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
@@ -205,7 +231,8 @@ def _rebuild(entry: Any, path: Path, custom_objects: Mapping[str, Any] | None, s
     refuse_lambdas(entry, safe_mode, path, _CONFIG)
     custom = dict(custom_objects or {})
     # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the member.
-    with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"):
+    # Converting constructs each layer once (to drop arguments it rejects): under the same bounds as the build.
+    with Stage(path, _CONFIG, "config.json cannot be read as a Keras model config"), size_limits(f"'{path}'"):
         converted = keras_config_to_onnxforge({k: v for k, v in entry.items() if k != "compile_config"}, custom)
     with Stage(path, _CONFIG, "config.json does not describe a model onnxforge can build"), \
             weight_budget(stored, f"'{path}'"), size_limits(f"'{path}'") as limits:

@@ -36,6 +36,7 @@ import numpy as np
 from ... import initializers as initializers_module
 from ... import regularizers as regularizers_module
 from ...custom_objects import custom_object_scope
+from ...graph.size_limits import SizeLimitError, building
 from ...layers.base import Layer
 from ...layers.operators import keras_op_entry_to_operator, operator_entry_to_keras_op
 from .op_nodes import keras_op_entry_to_opcall, opcall_entry_to_keras_op
@@ -65,9 +66,11 @@ def _drop_inert_arguments(cls: type, config: dict, owner: str, problems: list[st
     with ``custom_objects`` in scope, as the real rebuild does, so ``Dense(activation=custom_fn)`` finds it."""
     for _ in range(len(config) + 1):
         try:
-            with custom_object_scope(custom_objects):
+            with custom_object_scope(custom_objects), building(owner):
                 cls.from_config(dict(config)) if hasattr(cls, "from_config") else cls(**config)
             return
+        except SizeLimitError:
+            raise   # the file asks for too much: not an argument onnxforge lacks
         except TypeError as e:
             match = _UNEXPECTED.search(str(e))
             if match is None or match.group(1) not in config:

@@ -38,7 +38,7 @@ from ...graph.size_limits import size_limits
 from ...layers.allocation import weight_budget
 from ..atomic import atomic_write
 from ...layers.safe_mode import safe_mode_override
-from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES, refuse_lambdas
+from .archive import KERAS_FORMAT_VERSION, MAX_CONFIG_BYTES, check_json_values, refuse_lambdas
 from .compile_config import from_keras_compile_config, to_keras_compile_config
 from .config import keras_config_to_onnxforge, normalize_legacy_config, onnxforge_config_to_keras
 from .errors import KerasFileError, Stage
@@ -70,6 +70,7 @@ def _json_attr(reader: H5Reader, obj: Any, name: str) -> Any:
     text = _text_attr(reader, obj, name)
     if text is None:
         return None
+    check_json_values(text, reader.path, name)   # before json builds an object per value
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as e:
@@ -284,7 +285,8 @@ def load_legacy_h5(filepath: str | os.PathLike[str], custom_objects: Mapping[str
         refuse_lambdas(model_config, safe_mode, path, "model_config")
         custom = dict(custom_objects or {})
         # Each stage's failure, whatever the code underneath raised, ends as one KerasFileError naming the part.
-        with Stage(path, "model_config", "model_config cannot be read as a Keras model config"):
+        with Stage(path, "model_config", "model_config cannot be read as a Keras model config"), \
+                size_limits(f"'{path}'"):   # converting constructs each layer once: bounded as the build is
             converted = keras_config_to_onnxforge(normalize_legacy_config(model_config), custom)
         with Stage(path, "model_weights", "the weights cannot be read"):
             stored = reader.stored_shapes("model_weights")

@@ -1,0 +1,77 @@
+"""``tf.io.read_file`` and ``tf.audio.decode_wav`` on the host, for the ``Dataset.map`` functions of keras.io's
+speech examples (CTC ASR, speaker recognition) that read each WAV file by name.
+
+onnxforge runs a ``Dataset.map`` function eagerly, element by element, so these are host functions on
+concrete values: ``read_file`` gives the file's bytes as a scalar string tensor (an object array holding
+``bytes``, whose ``numpy()`` is the bytes, as TensorFlow's), ``decode_wav`` gives ``(audio, sample_rate)``
+with float32 samples in [-1, 1) of shape ``(samples, channels)`` and an int32 rate. Inside a compiled model
+(a graph) they are refused with a clear error.
+
+Example:
+    >>> import os, tempfile, wave
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> with wave.open(path, "wb") as w:
+    ...     w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+    ...     w.writeframes(np.asarray([0, 16384], "<i2").tobytes())
+    >>> audio, rate = decode_wav(read_file(path))
+    >>> audio[:, 0].tolist(), int(rate)
+    ([0.0, 0.5], 8000)
+"""
+from __future__ import annotations
+
+__all__ = ["read_file", "decode_wav", "io", "audio"]
+
+import io as _io
+import os
+import types
+from typing import Any
+
+import numpy as np
+
+from ..eager_tensor import EagerTensor
+from ..graph import Value
+from ..utils.audio_dataset import read_wav
+
+
+def _host(x: Any, fn: str) -> Any:
+    if isinstance(x, Value) or type(x).__name__ == "KerasTensor":
+        raise TypeError(f"tf.{fn} runs on concrete values (in a Dataset.map function or eagerly), not inside a "
+                        f"compiled model or tf.function graph. Received: {x!r}")
+    value = np.asarray(x).reshape(()).item() if not isinstance(x, (str, bytes, os.PathLike)) else x
+    return value
+
+
+def read_file(filename: Any, name: str | None = None) -> EagerTensor:
+    """``tf.io.read_file``: the whole file as one scalar string (its ``numpy()`` is the ``bytes``)."""
+    path = _host(filename, "io.read_file")
+    path = path.decode() if isinstance(path, bytes) else os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    out = np.empty((), dtype=object)
+    out[()] = data
+    return out.view(EagerTensor)
+
+
+def decode_wav(contents: Any, desired_channels: int = -1, desired_samples: int = -1,
+               name: str | None = None) -> tuple[EagerTensor, EagerTensor]:
+    """``tf.audio.decode_wav``: ``(audio, sample_rate)`` of 8/16/24/32-bit PCM WAV bytes; ``desired_samples``
+    cuts or zero-pads, ``desired_channels`` keeps the first channels or repeats a mono one."""
+    data = _host(contents, "audio.decode_wav")
+    if not isinstance(data, bytes):
+        raise TypeError(f"tf.audio.decode_wav expects the bytes of a WAV file (tf.io.read_file's result). "
+                        f"Received: {type(data).__name__}")
+    audio, rate = read_wav(_io.BytesIO(data), desired_samples)  # type: ignore[arg-type]
+    if desired_channels is not None and desired_channels > 0 and desired_channels != audio.shape[1]:
+        if audio.shape[1] == 1:
+            audio = np.repeat(audio, desired_channels, axis=1)
+        elif desired_channels < audio.shape[1]:
+            audio = audio[:, :desired_channels]
+        else:
+            raise ValueError(f"tf.audio.decode_wav: the file has {audio.shape[1]} channels; cannot make "
+                             f"desired_channels={desired_channels} of them.")
+    return audio.view(EagerTensor), np.asarray(rate, np.int32).view(EagerTensor)
+
+
+io = types.SimpleNamespace(read_file=read_file)
+audio = types.SimpleNamespace(decode_wav=decode_wav)
