@@ -22,7 +22,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "is_text", "as_tf_bytes", "text_feed"]
+__all__ = ["EagerTensor", "as_eager", "set_tape_hooks", "set_shape_type", "is_text", "as_tf_bytes", "text_feed"]
 
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +33,16 @@ import numpy as np
 #: calls on tensors the tape follows go to onnxforge's ops so the tape sees them (TensorFlow records its
 #: tensors' operators the same way). Each hook returns ``NotImplemented`` to leave the call to numpy.
 _TAPE_HOOKS: list[Callable[..., Any] | None] = [None, None]
+
+
+#: The tuple type ``EagerTensor.shape`` returns: ``tf.TensorShape`` (``as_list()``, ``rank``) once ``tf_compat``
+#: registers it, as a TensorFlow tensor's shape is.
+_SHAPE_TYPE: list[type] = [tuple]
+
+
+def set_shape_type(shape_type: type) -> None:
+    """Make ``EagerTensor.shape`` a ``shape_type`` (a ``tuple`` subclass built from the dims)."""
+    _SHAPE_TYPE[0] = shape_type
 
 
 def set_tape_hooks(ufunc: Callable[..., Any] | None, getitem: Callable[..., Any] | None) -> None:
@@ -183,6 +193,16 @@ class EagerTensor(np.ndarray):
         if self.ndim == 0:
             return hash(self.item())
         raise TypeError(f"unhashable type: 'EagerTensor' of shape {self.shape}; only scalars hash")
+
+    @property
+    def shape(self) -> tuple:
+        """The dims, a ``tuple`` (``tf.TensorShape``, with ``as_list()`` and ``rank``, under ``import onnxforge``)."""
+        dims = np.ndarray.shape.__get__(self)
+        return dims if _SHAPE_TYPE[0] is tuple else _SHAPE_TYPE[0](dims)
+
+    @shape.setter
+    def shape(self, dims: Any) -> None:   # numpy's in-place reshape (``t.shape = (2, 3)``)
+        np.ndarray.shape.__set__(self, dims)
 
     def numpy(self) -> Any:
         """The values as a plain ``numpy.ndarray`` (a view, no copy); a string tensor's as TensorFlow gives

@@ -98,3 +98,44 @@ def test_text_vectorization_with_a_custom_standardization(tmp_path):
     assert model.layers[0].get_config()["standardize"]["config"] == "custom_standardization"
     with pytest.raises(ValueError, match="custom_standardization"):
         keras.models.load_model(path)
+
+
+def _graph_split(text: str, sep, maxsplit) -> list:
+    """``tf.strings.split`` of a traced string (a graph input): ONNX StringSplit run by onnxruntime."""
+    import onnxruntime as ort
+
+    from onnxforge.graph import GraphBuilder
+    from onnxforge.tracing import TraceContext
+    from tests.conftest import check_full
+
+    b = GraphBuilder()
+    with TraceContext(b, training=False).active():
+        s = b.input("s", onnx.TensorProto.STRING, ())
+        b.output(tf.strings.split(s, sep, maxsplit), "pieces")
+        b.output(tf.strings.to_number(tf.strings.split(s), out_type=tf.float32) if text[0].isdigit()
+                 else tf.strings.split(s), "numbers")
+    model = check_full(b.to_model())
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [o.tolist() for o in session.run(None, {"s": np.array(text, dtype=object)})]
+
+
+@pytest.mark.parametrize("text, sep, maxsplit", [("hello  world foo", None, -1), ("1 10 100", " ", -1),
+                                                 ("a,b,,c", ",", -1), ("a,b,,c", ",", 2), (" x ", None, -1)])
+def test_split_of_a_traced_scalar_string(text, sep, maxsplit):
+    rtf = pytest.importorskip("tensorflow")
+    want = [p.decode() for p in rtf.strings.split(rtf.constant(text), sep, maxsplit).numpy().tolist()]
+    pieces, numbers = _graph_split(text, sep, maxsplit)
+    assert pieces == want == text.split(sep, maxsplit)
+    if text[0].isdigit():
+        assert numbers == rtf.strings.to_number(rtf.strings.split(rtf.constant(text))).numpy().tolist()
+
+
+def test_split_of_a_traced_tensor_of_strings_names_the_ragged_gap():
+    from onnxforge.graph import GraphBuilder
+    from onnxforge.tracing import TraceContext
+
+    b = GraphBuilder()
+    with TraceContext(b, training=False).active():
+        s = b.input("s", onnx.TensorProto.STRING, (2,))
+        with pytest.raises(NotImplementedError, match="RaggedTensor.*Split each string"):
+            tf.strings.split(s)

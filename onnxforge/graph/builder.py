@@ -13,7 +13,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .._version import __version__
-from . import size_limits
+from . import protos, size_limits
 from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
 from .shape_inference import fill_output_types, run_shape_inference, type_of
 from .value import Shape, Value, np_dtype, onnx_dtype
@@ -52,11 +52,7 @@ def _float32_fallback(op_type: str, inputs: Sequence[Any], attrs: dict) -> int |
 
 # Ops whose first output's element type is not their first input's.
 _OUTPUT_DTYPE = {
-    "Shape": TensorProto.INT64,
-    "Size": TensorProto.INT64,
-    "ArgMax": TensorProto.INT64,
-    "ArgMin": TensorProto.INT64,
-    "NonZero": TensorProto.INT64,
+    **{op: TensorProto.INT64 for op in ("Shape", "Size", "ArgMax", "ArgMin", "NonZero")},
     **{op: TensorProto.BOOL for op in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not",
                                           "And", "Or", "Xor", "IsNaN", "IsInf")},
 }
@@ -351,6 +347,8 @@ class GraphBuilder:
             if out and out not in self.values:
                 self._taken.add(out)
                 self._record(out, None, None, sequence=copy.op_type in SEQUENCE_OPS)
+        # What its subgraphs define stays taken too: a node added later must not redefine it (ONNX's SSA).
+        self._taken.update(protos.subgraph_names(copy))
         self.nodes.append(copy)
         self._index(copy)
         return copy

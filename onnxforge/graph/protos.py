@@ -18,7 +18,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["node", "attribute", "attribute_value", "attributes", "tensor", "tensor_from_array", "array_from_tensor",
-           "value_info", "sequence_value_info", "tensor_type", "graph", "model", "opset_id", "min_ir_version"]
+           "value_info", "sequence_value_info", "tensor_type", "graph", "model", "opset_id", "min_ir_version",
+           "subgraph_names"]
 
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -106,3 +107,22 @@ def model(g: onnx.GraphProto, opset: int, ir_version: int | None = None, **field
 def min_ir_version(opset: int) -> int:
     """The oldest IR version that can carry an ``ai.onnx`` import of ``opset``."""
     return helper.find_min_ir_version_for([opset_id(opset)])
+
+
+def subgraph_names(node: onnx.NodeProto) -> set[str]:
+    """The names ``node``'s subgraphs define, at any depth: their inputs, initializers and node outputs.
+
+    Example:
+        >>> g = graph([node("Neg", ["x"], ["y"])], "b", [], [value_info("y", onnx.TensorProto.FLOAT, [])])
+        >>> sorted(subgraph_names(node("If", ["c"], ["z"], then_branch=g, else_branch=g)))
+        ['y']
+    """
+    names: set[str] = set()
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)):
+            names.update(i.name for i in g.input)
+            names.update(t.name for t in g.initializer)
+            for n in g.node:
+                names.update(o for o in n.output if o)
+                names |= subgraph_names(n)
+    return names

@@ -202,6 +202,8 @@ class Value:
     # ``LayerNormalization()(inputs + attn)`` sees the same shape as ``ops.add(inputs, attn)`` gives.
     def _bin(self, op: str, other: Any, reverse: bool = False) -> Value:
         a, c = self._operands(other, reverse)
+        if op == "Add" and self.dtype == onnx.TensorProto.STRING:
+            op = "StringConcat"   # ``+`` joins strings, as TensorFlow's does
         shapes = [_shape_of(a), _shape_of(c)]
         shape = matmul_shape(*shapes) if op == "MatMul" else broadcast_shapes(*shapes)
         return self.builder.op(op, [a, c], shape=shape)
@@ -328,7 +330,10 @@ class Value:
         first = self.shape[0] if self.shape else None
         if not isinstance(first, int):
             raise TypeError(f"Cannot iterate over symbolic tensor {self.name!r} of shape {self.shape}: its first "
-                            "dimension is not known while tracing. Index it (x[:, 0]) instead.")
+                            "dimension is not known while tracing. Index it (x[:, 0]) instead; a Python `for i in "
+                            "tf.range(n)` with n known only at run time needs AutoGraph, which converts it inside "
+                            "a tf.function unless the loop has break / continue / return: else write it with "
+                            "tf.while_loop (a TensorArray may be one of its loop variables).")
         return iter([self[i] for i in range(first)])
 
     def _as_float(self) -> Value:
@@ -369,7 +374,10 @@ class Value:
         # Python control flow on a symbolic value cannot be traced into a graph.
         raise TypeError(
             f"The truth value of symbolic tensor {self.name!r} is not known while building the graph. "
-            "Use graph ops instead of Python branching (for example ops.where(cond, a, b))."
+            "Use graph ops instead of Python branching (for example ops.where(cond, a, b), or tf.cond / "
+            "tf.while_loop). Inside a tf.function, onnxforge's AutoGraph converts `if` / `while` / `for` "
+            "statements on tensors, but not one with break / continue / return inside a loop, nor code outside a "
+            "tf.function."
         )
 
     # Host conversions: a symbolic value has no number yet. Each error says what to write instead.

@@ -18,7 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["lower", "upper", "regex_replace", "regex_full_match", "join", "replace_literal"]
+__all__ = ["lower", "upper", "regex_replace", "regex_full_match", "join", "replace_literal", "split", "to_number"]
 
 from collections.abc import Sequence
 from typing import Any
@@ -196,3 +196,34 @@ def join(inputs: Sequence[Any], separator: str = "", name: str | None = None) ->
             out = b.op("StringConcat", [out, sep], dtype=_STRING)
         out = b.op("StringConcat", [out, v], dtype=_STRING)
     return out
+
+
+@symbolic
+def split(input: Any, sep: str | None = None, maxsplit: int = -1, name: str | None = None) -> Value:  # noqa: A002
+    """``tf.strings.split`` of one string (a scalar): its pieces, a 1-D string tensor (``StringSplit``).
+
+    Without ``sep`` runs of whitespace separate the pieces; with it every ``sep`` does (empty pieces kept),
+    as Python's ``str.split``. TensorFlow returns a ``RaggedTensor`` for a tensor of several strings, which
+    onnxforge has no type for: that is refused, naming the way round."""
+    x = _strings(input, "strings.split")
+    if x.shape is None or len(x.shape) != 0:
+        raise NotImplementedError(
+            f"strings.split: splitting a tensor of shape {x.shape} gives a RaggedTensor in TensorFlow, which "
+            "onnxforge does not represent. Split each string (a scalar) on its own, or use TextVectorization "
+            "(its split='whitespace' pads the tokens of each row).")
+    b = x.builder
+    attrs = {"maxsplit": int(maxsplit)} if maxsplit is not None and int(maxsplit) >= 0 else {}
+    if sep:
+        attrs["delimiter"] = sep
+    pieces, _ = b.op("StringSplit", [x], outputs=2, **attrs)
+    pieces.dtype, pieces.shape = _STRING, (None,)
+    return pieces
+
+
+@symbolic
+def to_number(string_tensor: Any, out_type: Any = "float32", name: str | None = None) -> Value:
+    """``tf.strings.to_number``: each string parsed as a number of ``out_type`` (float32 by default)."""
+    from ._util import dtype_enum
+
+    x = _strings(string_tensor, "strings.to_number")
+    return x.builder.op("Cast", [x], to=dtype_enum(out_type), shape=x.shape)

@@ -54,6 +54,8 @@ from .errors import UnconnectedGradients, errors
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
 from .control_flow import cond, map_fn, scan, while_loop
+from .tensor_array import TensorArray
+from .autograph import do_not_convert as _do_not_convert, convert as _convert, to_code as _to_code
 from .tensors import cast as _cast
 from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
@@ -81,6 +83,12 @@ strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
                                    ("lower", "upper", "regex_full_match", "join")},
                                 **{name: getattr(_strings_fns, name) for name in _strings_fns.__all__})
 
+#: ``tf.autograph``: the source ``tf.function`` runs (``to_code``), the conversion itself (``to_graph``) and
+#: ``experimental.do_not_convert``.
+autograph = types.SimpleNamespace(to_code=_to_code, to_graph=_convert,
+                                  set_verbosity=lambda level, alsologtostdout=False: None,
+                                  experimental=types.SimpleNamespace(do_not_convert=_do_not_convert))
+
 # Only in tf.math: TensorFlow 2 has no top-level alias of these (tf.log is tf.math.log), so neither do we.
 _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squared_difference", "is_nan",
               "is_finite", "is_inf", "divide_no_nan", "logical_xor", "ceil", "log1p", "log"}
@@ -88,7 +96,7 @@ _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
-           "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
-           "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
-           "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32", "uint64", "double", "half", "io",
-           "audio", "signal"]
+           "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn",
+           "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
+           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32",
+           "uint64", "double", "half", "io", "audio", "signal"]

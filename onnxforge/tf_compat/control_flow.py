@@ -3,11 +3,10 @@
 ``tf.function``; Python control flow on arrays), with TensorFlow's arguments and result structures.
 
 A condition known while tracing (a Python value, an array) picks the branch, or unrolls the loop, then. A
-condition on a traced tensor: ``tf.cond`` computes both branches and selects each output with ``where``
-(the values, and the gradients of finite branches, are TensorFlow's; both branches run), and
-``tf.while_loop`` needs ``maximum_iterations``, runs that many masked steps (a finished loop keeps its
-variables) and raises without it. Python ``if`` / ``for`` over tensors inside a ``tf.function``
-(TensorFlow's AutoGraph) are not converted: write them with these functions.
+condition on a traced tensor: ``tf.cond`` becomes one ONNX ``If`` that runs only the branch taken, and
+``tf.while_loop`` one ONNX ``Loop`` that runs until the condition fails or ``maximum_iterations`` (both
+differentiable; ``graph_flow.py``). Python ``if`` / ``while`` / ``for`` statements on tensors inside a
+``tf.function`` are converted to these by ``autograph.py`` (TensorFlow's AutoGraph, for the common forms).
 
 Example:
     >>> import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 
 from .. import ops as _ops
 from ..graph.value import Value
-from . import nest
+from .graph_flow import traced_cond, traced_while
 
 
 def _traced(x: Any) -> bool:
@@ -44,12 +43,7 @@ def cond(pred: Any, true_fn: Callable[[], Any] | None = None, false_fn: Callable
                         f"false_fn={false_fn!r}")
     if not _traced(pred):
         return _ops.cond(pred, true_fn, false_fn)
-    when_true, when_false = true_fn(), false_fn()
-    flat_true, flat_false = nest.flatten(when_true), nest.flatten(when_false)
-    if len(flat_true) != len(flat_false):
-        raise ValueError(f"tf.cond: true_fn and false_fn must return the same structure. Received: "
-                         f"{when_true!r} and {when_false!r}")
-    return nest.pack_sequence_as(when_true, [_ops.where(pred, a, b) for a, b in zip(flat_true, flat_false)])
+    return traced_cond(pred, true_fn, false_fn)
 
 
 def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any, shape_invariants: Any = None,
@@ -57,13 +51,13 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
                maximum_iterations: Any = None, name: str | None = None) -> Any:
     """``tf.while_loop``: ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)``; the final loop
     variables in ``loop_vars``' structure (a list stays a list). ``parallel_iterations``, ``back_prop`` and
-    ``swap_memory`` only schedule TensorFlow's loop and are accepted."""
-    if shape_invariants is not None:
-        raise NotImplementedError("tf.while_loop: shape_invariants is not supported (loop variables keep their "
-                                  "shapes). Received: shape_invariants given")
+    ``swap_memory`` only schedule TensorFlow's loop and are accepted. ``shape_invariants`` (the loop
+    variables' structure of shapes, ``None`` dims free) lets a traced loop's variables change shape."""
     single = not isinstance(loop_vars, (list, tuple))
     state = [loop_vars] if single else list(loop_vars)
-    limit = None if maximum_iterations is None else int(maximum_iterations)
+    invariants = [shape_invariants] if single and shape_invariants is not None else shape_invariants
+    traced_limit = _traced(maximum_iterations)
+    limit = None if maximum_iterations is None or traced_limit else int(maximum_iterations)
 
     def step(values: list[Any]) -> list[Any]:
         out = body(*values)
@@ -75,8 +69,12 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     steps = 0
     while limit is None or steps < limit:
         keep = cond(*state)
-        if _traced(keep):
-            state = _masked_steps(cond, step, state, keep, limit, steps)
+        if _traced(keep) or traced_limit:
+            # The condition (or the bound) is known only when the program runs: one ONNX Loop from here on.
+            if not _traced(keep):
+                keep = maximum_iterations.builder.const(np.bool_(bool(np.asarray(keep))))
+            left = maximum_iterations if limit is None else limit - steps
+            state = traced_while(cond, step, state, keep, left, invariants)
             break
         if not bool(np.asarray(keep)):
             break
@@ -86,22 +84,6 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     if hasattr(loop_vars, "_fields"):
         return type(loop_vars)(*state)
     return tuple(state) if isinstance(loop_vars, tuple) else state
-
-
-def _masked_steps(cond: Callable[..., Any], step: Callable[[list[Any]], list[Any]], state: list[Any], keep: Any,
-                  limit: int | None, done: int) -> list[Any]:
-    """The rest of a loop whose condition is a traced tensor: ``limit - done`` steps, each kept only while
-    the condition has held so far."""
-    if limit is None:
-        raise TypeError("tf.while_loop: the condition depends on a traced tensor, so the number of steps is not "
-                        "known while tracing. Pass maximum_iterations=<a Python int> to bound the loop (the "
-                        "remaining steps are masked once the condition is false).")
-    active = keep
-    for _ in range(limit - done):
-        new = step(state)
-        state = [_ops.where(active, n, s) for n, s in zip(new, state)]
-        active = _ops.logical_and(active, cond(*state))
-    return state
 
 
 def map_fn(fn: Callable[[Any], Any], elems: Any, dtype: Any = None, parallel_iterations: Any = None,

@@ -85,6 +85,16 @@ class SignedFunction:
         args, kwargs = bind(self.python_function, self.input_signature, args, kwargs)
         return self._compiled(*args, **kwargs)
 
+    def get_concrete_function(self, *args: Any, **kwargs: Any) -> Any:
+        """The trace for the signature (arguments, if given, must fit it)."""
+        if args or kwargs:
+            args, kwargs = bind(self.python_function, self.input_signature, args, kwargs)
+            return self._compiled.get_concrete_function(*args, **kwargs)
+        return self._compiled.get_concrete_function(*self.input_signature)
+
+    def experimental_get_tracing_count(self) -> int:
+        return self._compiled.experimental_get_tracing_count()
+
 
 def with_signature(compiled: Callable[..., Any], fn: Callable[..., Any], signature: Sequence[Any]) -> Any:
     """``compiled`` wrapped so that each call is checked against ``signature`` first."""

@@ -199,7 +199,10 @@ def bytes_split(input: Any, name: str | None = None) -> Any:  # noqa: A002
 def split(input: Any, sep: str | None = None, maxsplit: int = -1, name: str | None = None) -> Any:  # noqa: A002
     """``tf.strings.split``: each string's pieces (a new last axis): runs of whitespace for ``sep=None``, else
     the literal ``sep``, keeping empty pieces (``""`` is one empty piece), as TensorFlow. keras.io's movielens
-    transformer splits its comma-joined id and rating sequences so, then ``to_number`` and ``.to_tensor()``."""
+    transformer splits its comma-joined id and rating sequences so, then ``to_number`` and ``.to_tensor()``.
+    In a graph, one string (a scalar) is split by ONNX ``StringSplit`` (``onnxforge.ops.strings.split``)."""
+    if isinstance(input, (Value, KerasTensor)):
+        return _string_ops.split(input, sep, maxsplit)
     texts = _texts(input, "split")
     sep = sep.decode("utf-8") if isinstance(sep, bytes) else sep
     limit = maxsplit if maxsplit >= 0 else -1
@@ -246,7 +249,10 @@ def strip(input: Any, name: str | None = None) -> Any:  # noqa: A002
 
 
 def to_number(string_tensor: Any, out_type: Any = "float32", name: str | None = None) -> Any:
-    """``tf.strings.to_number``: each string parsed as a number of ``out_type`` (float32 by default)."""
+    """``tf.strings.to_number``: each string parsed as a number of ``out_type`` (float32 by default); in a
+    graph, an ONNX ``Cast`` from strings (``onnxforge.ops.strings.to_number``)."""
+    if isinstance(string_tensor, (Value, KerasTensor)):
+        return _string_ops.to_number(string_tensor, out_type)
     dtype = np.dtype(out_type)
     if dtype.kind not in "iuf":
         raise TypeError(f"tf.strings.to_number: `out_type` must be a float or integer type. Received: "

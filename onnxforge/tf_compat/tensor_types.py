@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..eager_tensor import EagerTensor
+from ..eager_tensor import EagerTensor, set_shape_type
 from ..graph.value import Value
 from ..layers.keras_tensor import KerasTensor
 
@@ -116,9 +116,31 @@ class TensorShape(tuple):
         """The product of the dims, or ``None`` when one is unknown."""
         return int(np.prod(self, dtype=np.int64)) if self.is_fully_defined() else None
 
+    def is_compatible_with(self, other: Any) -> bool:
+        """Whether some shape fits both: an unknown rank or dim matches anything."""
+        other = other if isinstance(other, TensorShape) else TensorShape(other)
+        if self._unknown_rank or other._unknown_rank:
+            return True
+        return tuple.__len__(self) == tuple.__len__(other) and all(
+            a is None or b is None or a == b for a, b in zip(self, other))
+
+    def merge_with(self, other: Any) -> TensorShape:
+        """The shape with the dims known in either (they must agree where both are known)."""
+        other = other if isinstance(other, TensorShape) else TensorShape(other)
+        if not self.is_compatible_with(other):
+            raise ValueError(f"Shapes {self} and {other} are not compatible")
+        if self._unknown_rank:
+            return other
+        if other._unknown_rank:
+            return self
+        return TensorShape(a if a is not None else b for a, b in zip(self, other))
+
     def concatenate(self, other: Iterable[int | None] | None) -> TensorShape:
         """This shape followed by ``other``'s dims."""
         other = other if isinstance(other, TensorShape) else TensorShape(other)
         if self._unknown_rank or other._unknown_rank:
             return TensorShape(None)
         return TensorShape(tuple(self) + tuple(other))
+
+
+set_shape_type(TensorShape)   # an eager tensor's shape is a TensorShape, as TensorFlow's is

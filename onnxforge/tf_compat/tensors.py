@@ -369,8 +369,9 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     """``tf.function``: ``func`` traced once per input signature into one ONNX program run by onnxruntime
     (``onnxforge.trainer.compiled_function``), so a training loop written with ``GradientTape`` and
     ``optimizer.apply_gradients`` runs as TensorFlow's guide writes it. ``input_signature`` is checked on
-    each call (``function_signature``); ``jit_compile``, ``reduce_retracing`` and ``autograph`` are accepted
-    and have no effect (each new array shape is traced).
+    each call (``function_signature``); ``jit_compile`` and ``autograph`` are accepted and have no effect.
+    Each new array shape is traced, unless ``reduce_retracing`` (``experimental_relax_shapes``) asks for one
+    trace with unknown dims; ``get_concrete_function`` returns one trace (``concrete_function``).
 
     Example:
         >>> import numpy as np
@@ -380,7 +381,8 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         >>> double(np.arange(3, dtype=np.float32)).tolist()
         [0.0, 2.0, 4.0]
     """
-    from ..trainer.compiled_function import compile_function
+    from ..trainer.compiled_function import CompiledFunction
+    from .concrete_function import Function
     from .config import functions_run_eagerly
 
     from .function_signature import with_signature
@@ -388,7 +390,11 @@ def function(func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
     signature = kwargs.get("input_signature")
 
     def make(f: Callable[..., Any]) -> Any:
-        compiled = compile_function(f, functions_run_eagerly)
+        compiled = f if isinstance(f, CompiledFunction) else Function(f, functions_run_eagerly)
+        if isinstance(compiled, Function):
+            compiled.autograph = builtins.bool(kwargs.get("autograph", True))
+            compiled.reduce_retracing = builtins.bool(kwargs.get("reduce_retracing")
+                                                      or kwargs.get("experimental_relax_shapes"))
         return compiled if signature is None else with_signature(compiled, f, signature)
 
     return make if func is None else make(func)

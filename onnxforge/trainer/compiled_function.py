@@ -73,6 +73,25 @@ def _is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
 
 
+def _is_spec(x: Any) -> bool:
+    """Whether ``x`` describes a tensor without holding one (a ``tf.TensorSpec``: ``shape`` and ``numpy_dtype``)."""
+    return callable(getattr(x, "numpy_dtype", None)) and hasattr(x, "shape") and not isinstance(x, np.ndarray)
+
+
+def _as_array_key(x: Any) -> Any:
+    """A fully known spec as an empty array of its shape and dtype (for the signature only), else ``x``."""
+    if _is_spec(x) and x.shape is not None and all(isinstance(d, int) for d in x.shape):
+        return np.empty(x.shape, x.numpy_dtype())
+    return x
+
+
+def _fits(spec: Any, x: Any) -> bool:
+    """Whether the array ``x`` is one ``spec`` describes (its dtype, and every known dim)."""
+    shape = spec.shape
+    return (_is_array(x) and x.dtype == spec.numpy_dtype() and (shape is None or (
+        len(shape) == x.ndim and all(d is None or d == n for d, n in zip(shape, x.shape)))))
+
+
 def _leaves(tree: Any) -> list:
     """The leaves in ``map_structure``'s order (``flatten`` sorts dict keys; the traced inputs follow this)."""
     out: list = []
@@ -100,6 +119,8 @@ def _signature(tree: Any) -> Any:
     def leaf(x: Any) -> Any:
         if _is_array(x):
             return ("array", x.shape, x.dtype.str)
+        if _is_spec(x):
+            return ("spec", None if x.shape is None else tuple(x.shape), x.numpy_dtype().str)
         if isinstance(x, Variable):
             return ("variable", x.uid)
         if isinstance(x, np.ndarray) and is_text(x):
@@ -145,6 +166,9 @@ class CompiledFunction:
         self._run_eagerly = run_eagerly
         self._keep_dtypes = keep_dtypes   # arrays traced in their own dtypes (float64 stays float64)
         self._traces: dict[Any, _Traced] = {}
+        #: Traces made for ``tf.TensorSpec``s (``get_concrete_function``): each serves every argument it fits.
+        self._spec_traces: list[tuple[Any, _Traced]] = []
+        self.tracing_count = 0
         functools.update_wrapper(self, fn)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
@@ -153,32 +177,70 @@ class CompiledFunction:
             return self
         bound = obj.__dict__.get(f"_compiled_{self.python_function.__name__}")
         if bound is None:
-            bound = CompiledFunction(self.python_function.__get__(obj, objtype), self._run_eagerly, self._keep_dtypes)
+            bound = type(self)(self.python_function.__get__(obj, objtype), self._run_eagerly, self._keep_dtypes)
             obj.__dict__[f"_compiled_{self.python_function.__name__}"] = bound
         return bound
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if active_trace() is not None or self._run_eagerly():
             return self.python_function(*args, **kwargs)
-        tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
-        given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
-        cast = np.asarray if self._keep_dtypes else _function_input
-        tree = map_structure(lambda x: cast(x) if _is_array(x) else x, tree)
-        key = _signature(tree)
-        traced = self._traces.get(key)
-        if traced is None:
-            traced = self._traces[key] = self._trace(tree)
+        given, tree = self._arguments(args, kwargs)
+        traced, _ = self.trace_arguments(tree)
         arrays = [x for x in _leaves(tree) if _is_array(x)]
         return self._run(traced, arrays, given if len(given) == len(arrays) else arrays)
+
+    def _arguments(self, args: tuple, kwargs: dict) -> tuple[list[Any], Any]:
+        """The caller's arrays (before any cast) and the argument tree as the trace takes it."""
+        tree = (tuple(host_arrays(a) for a in args), {k: host_arrays(v) for k, v in kwargs.items()})
+        # A NumPy scalar is a tensor to TensorFlow (one trace serves every value), a Python number is not.
+        tree = map_structure(lambda x: np.asarray(x) if isinstance(x, np.generic) and x.dtype.kind in "biuf"
+                             else x, tree)
+        given = [x for x in _leaves(tree) if _is_array(x)]   # the caller's arrays, before any cast
+        cast = np.asarray if self._keep_dtypes else _function_input
+        return given, map_structure(lambda x: cast(x) if _is_array(x) else x, tree)
+
+    def trace_arguments(self, tree: Any) -> tuple[_Traced, Any]:
+        """The trace serving the argument ``tree`` (arrays, ``tf.TensorSpec``s, Python values), made now if
+        there is none yet (what ``get_concrete_function`` returns a handle on), and the tree."""
+        key = _signature(tree)
+        specs = any(_is_spec(x) for x in _leaves(tree))
+        # A spec with every dim known is the signature of an array of that shape: a trace for one serves both.
+        traced = self._traces.get(key) or self._traces.get(_signature(map_structure(_as_array_key, tree)))
+        if traced is None and not specs:
+            traced = self._spec_trace(tree)
+        if traced is None:
+            traced = self._traces[key] = self._trace(tree)
+            if specs:
+                self._spec_traces.append((_leaves(tree), traced))
+        return traced, tree
+
+    def run_traced(self, traced: _Traced, arrays: list[np.ndarray]) -> Any:
+        """Run one trace on the arrays its inputs take, in order (a concrete function's call)."""
+        arrays = [np.asarray(a) if self._keep_dtypes else _function_input(a) for a in arrays]
+        return self._run(traced, arrays, arrays)
+
+    def _spec_trace(self, tree: Any) -> _Traced | None:
+        """A trace made for specs that ``tree``'s arrays fit, its other arguments equal."""
+        leaves = _leaves(tree)
+        for pattern, traced in self._spec_traces:
+            if len(pattern) == len(leaves) and all(
+                    _fits(p, x) if _is_spec(p) else _signature(p) == _signature(x) for p, x in zip(pattern, leaves)):
+                return traced
+        return None
 
     def _trace(self, tree: Any) -> _Traced:
         b = GraphBuilder(float32_fallback=True)
         names: list[str] = []
+        self.tracing_count += 1
 
         def to_input(x: Any) -> Any:
-            if not _is_array(x):
+            if _is_spec(x):   # a dim the spec leaves open (None) is unknown to the traced code, as in TensorFlow
+                v = b.input(f"arg_{len(names)}", onnx_dtype(x.numpy_dtype()),
+                            None if x.shape is None else tuple(x.shape))
+            elif _is_array(x):
+                v = b.input(f"arg_{len(names)}", onnx_dtype(x.dtype), tuple(x.shape))
+            else:
                 return x
-            v = b.input(f"arg_{len(names)}", onnx_dtype(x.dtype), tuple(x.shape))
             names.append(v.name)
             return v
 

@@ -75,6 +75,17 @@ def _select(ctx: GradContext, cond: Value, g: Value, other: Value | None = None)
     return ctx.b.op("Where", [cond, g, other if other is not None else _zero(ctx, g)], dtype=g.dtype)
 
 
+def _where_flowing(ctx: GradContext, dy: Value, g: Value) -> Value:
+    """``g`` (a gradient linear in ``dy``), but 0 where ``dy`` is 0 and ``g`` came out NaN: TensorFlow's
+    ``SqrtGrad`` / ``RsqrtGrad`` / ``ReciprocalGrad``. So ``tf.where(x > 0, tf.sqrt(x), -x)`` has a finite
+    gradient at ``x <= 0``, where the unselected ``sqrt``'s infinite or NaN derivative times a zero ``dy``
+    would be NaN. Only NaN entries are replaced, so ``g`` stays ``g`` wherever it is a number and its own
+    derivative in ``dy`` is kept (``ops.jvp`` differentiates this gradient at a zero ``dy``)."""
+    zero = _zero(ctx, dy)
+    lost = _op(ctx, "And", _op(ctx, "Equal", dy, zero), _op(ctx, "IsNaN", g))
+    return ctx.b.op("Where", [lost, zero, g], dtype=g.dtype)
+
+
 def _two_sided(ctx: GradContext, x: Value, pos, neg) -> Value:
     """``pos`` where ``x > 0`` else ``neg``, as ``m * pos + (1 - m) * neg``.
 
@@ -254,8 +265,8 @@ _unary("Exp")(lambda ctx, x, y, dy: dy * y)
 _unary("Log")(lambda ctx, x, y, dy: dy / x)
 # dy / (y + y), not dy * 0.5 / y: the same rounding, and no Python constant, whose type would follow dy's --
 # unknown while a gradient arriving through a broadcast is built, which made float32 constants in float64 graphs.
-_unary("Sqrt")(lambda ctx, x, y, dy: dy / (y + y))
-_unary("Reciprocal")(lambda ctx, x, y, dy: -(dy * (y * y)))
+_unary("Sqrt")(lambda ctx, x, y, dy: _where_flowing(ctx, dy, dy / (y + y)))
+_unary("Reciprocal")(lambda ctx, x, y, dy: _where_flowing(ctx, dy, -(dy * (y * y))))
 _unary("Tanh")(lambda ctx, x, y, dy: dy * (1.0 - y * y))
 _unary("Sigmoid")(lambda ctx, x, y, dy: dy * (y * (1.0 - y)))
 _unary("Erf")(lambda ctx, x, y, dy: dy * _op(ctx, "Exp", -(x * x)) * (2.0 / math.sqrt(math.pi)))
