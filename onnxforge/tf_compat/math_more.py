@@ -13,7 +13,9 @@ from __future__ import annotations
 
 __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "atan2", "erf", "erfinv",
            "expm1", "softsign", "softmax", "log_softmax", "cumprod", "count_nonzero", "xlogy", "xdivy", "mod",
-           "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max",
+           "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max", "segment_min",
+           "segment_prod", "segment_mean", "unsorted_segment_min", "unsorted_segment_prod", "unsorted_segment_mean",
+           "unsorted_segment_sqrt_n",
            "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
 
 import builtins
@@ -125,10 +127,49 @@ def _segments(fn: Callable[..., Any], tf_name: str, sorted_ids: builtins.bool) -
     return op
 
 
+def _zero_when_empty(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """TensorFlow's sorted ``segment_max`` / ``segment_min`` give 0 for an id that no row has (the unsorted
+    ones give the dtype's extreme)."""
+    def sorted_fn(data: Any, segment_ids: Any, sorted: builtins.bool = True) -> Any:  # noqa: A002
+        n = int(np.max(np.asarray(segment_ids))) + 1 if np.size(segment_ids) else 0
+        out = fn(data, segment_ids, num_segments=n)
+        present = _ops.segment_sum(_ops.ones_like(data), segment_ids, num_segments=n)
+        return _ops.where(_ops.greater(present, 0), out, _ops.zeros_like(out))
+
+    return sorted_fn
+
+
 segment_sum = _segments(_ops.segment_sum, "segment_sum", True)
-segment_max = _segments(_ops.segment_max, "segment_max", True)
+segment_max = _segments(_zero_when_empty(_ops.segment_max), "segment_max", True)
 unsorted_segment_sum = _segments(_ops.segment_sum, "unsorted_segment_sum", False)
 unsorted_segment_max = _segments(_ops.segment_max, "unsorted_segment_max", False)
+segment_min = _segments(_zero_when_empty(_ops.segment_min), "segment_min", True)
+segment_prod = _segments(_ops.segment_prod, "segment_prod", True)
+unsorted_segment_min = _segments(_ops.segment_min, "unsorted_segment_min", False)
+unsorted_segment_prod = _segments(_ops.segment_prod, "unsorted_segment_prod", False)
+
+
+def _normalized_sum(data: Any, segment_ids: Any, num_segments: Any, root: builtins.bool) -> Any:
+    # Each segment's sum over its row count (or the count's square root); an empty segment's sum is 0, and
+    # TensorFlow gives 0 there, so the count is floored at 1. Counted over ones shaped as the data, so each
+    # sum divides by a count of its own shape and dtype.
+    sums = _ops.segment_sum(data, segment_ids, num_segments=num_segments)
+    counts = _ops.maximum(_ops.segment_sum(_ops.ones_like(data), segment_ids, num_segments=num_segments), 1)
+    return _ops.divide(sums, _ops.sqrt(counts) if root else counts)
+
+
+def _normalized(tf_name: str, sorted_ids: builtins.bool, root: builtins.bool) -> Callable[..., Any]:
+    def fn(data: Any, segment_ids: Any, num_segments: Any = None, sorted: builtins.bool = False) -> Any:  # noqa: A002
+        if num_segments is None:   # sorted ids: as many segments as the largest id says (known on arrays)
+            num_segments = int(np.max(np.asarray(segment_ids))) + 1 if np.size(segment_ids) else 0
+        return _normalized_sum(data, segment_ids, num_segments, root)
+
+    return _segments(fn, tf_name, sorted_ids)
+
+
+segment_mean = _normalized("segment_mean", True, False)
+unsorted_segment_mean = _normalized("unsorted_segment_mean", False, False)
+unsorted_segment_sqrt_n = _normalized("unsorted_segment_sqrt_n", False, True)
 
 
 def bincount(arr: Any, weights: Any = None, minlength: Any = None, maxlength: Any = None, dtype: Any = "int32",
