@@ -52,6 +52,7 @@ from .control_flow import cond, map_fn, scan, while_loop
 from .tensors import cast as _cast
 from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
+from .experimental_numpy import experimental
 # TensorFlow's own initializer classes (``tf.random_uniform_initializer(minval=, maxval=)`` as a Dense layer's
 # ``kernel_initializer`` in keras.io's DDPG): the same arguments and call as Keras's, so they are Keras's.
 from ..initializers import Constant as constant_initializer, Ones as ones_initializer, \
@@ -85,5 +86,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
            "Module", "name_scope", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn", "scan",
            "while_loop", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "cosh", "sinh", "tan", "dtypes",
-           "as_dtype", "constant_initializer", "ones_initializer", "random_normal_initializer",
+           "as_dtype", "experimental", "constant_initializer", "ones_initializer", "random_normal_initializer",
            "random_uniform_initializer", "zeros_initializer", "int16", "uint16", "uint32", "uint64", "double", "half"]
