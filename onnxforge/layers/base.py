@@ -122,6 +122,9 @@ class Layer(CallingMixin, LossesMixin):
                 self.built = True
                 if self.__dict__.get("_build_shapes") is None and len(args) + len(kw) == 1:  # built by hand: Keras
                     self.__dict__["_build_shapes"] = (*args, *kw.values())[0]   # records the build config too
+                    by_hand = getattr(self, "_built_by_hand", None)
+                    if by_hand is not None:
+                        by_hand(self.__dict__["_build_shapes"])
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]

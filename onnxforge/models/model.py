@@ -272,6 +272,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._input_specs = [KerasTensor(tuple(s), standardize_dtype(d), name="input" if k == 0 else f"input_{k}")
                              for k, (s, d) in enumerate(zip(shapes, dtypes))]
 
+    def _built_by_hand(self, input_shape: Any) -> None:
+        """A subclassed model whose own build() ran on ``model.build(shape)``: its inputs are that shape (Keras
+        then fits it on arrays of it; keras.io's TensorFlow-NumPy model builds its weights this way)."""
+        if self._graph is None and self._input_specs is None and input_shape is not None:
+            self._record_input_specs(input_shape, None)
+
     def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
         if self.built:
             return
