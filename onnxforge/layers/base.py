@@ -358,6 +358,14 @@ class Layer(CallingMixin, LossesMixin):
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
+    def quantize(self, mode: str, **kwargs: Any) -> None:
+        """Keras 3's in-place quantization (``"int8"``, ``"float8"``, ...): refused, onnxforge has no quantized
+        kernels; quantize the exported ``.onnx`` file with onnxruntime's quantization tools instead."""
+        raise NotImplementedError(f"{type(self).__name__} {self.name!r}: quantize() is not supported by onnxforge "
+                                  f"(its layers have no quantized kernels). Received: mode={mode!r}. Export the "
+                                  "model (model.export(...)) and quantize the ONNX file with "
+                                  "onnxruntime.quantization instead.")
+
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:
         """Create the weights for ``input_shape`` (batch dim ``None``). Override in layers with weights."""

@@ -59,3 +59,15 @@ def test_a_subclassed_model_built_by_its_own_build_has_inputs():
     assert [tuple(t.shape) for t in model.inputs] == [(None, 3)]
     model.compile(optimizer="sgd", loss="mse")
     assert model.evaluate(np.ones((2, 3), "float32"), np.full((2, 1), 3.0, "float32"), verbose=0) == 0.0
+
+
+def test_float8_quantization_and_ragged_tensors_are_refused_clearly():
+    # keras.io's float8 recipe quantizes in place; the MPNN molecule example batches ragged graphs
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(NotImplementedError, match="quantize\\(\\) is not supported .* mode='float8'"):
+        model.quantize("float8")
+    with pytest.raises(AttributeError, match="no tf.RaggedTensor: ragged tensors are not supported"):
+        tf.RaggedTensor.from_row_lengths(np.arange(5.0), [2, 3])
+    with pytest.raises(AttributeError, match="no tf.ragged"):
+        tf.ragged.constant([[1, 2], [3]])
+    assert not hasattr(tf, "no_such_name")
