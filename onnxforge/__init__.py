@@ -30,3 +30,18 @@ from . import distribute  # noqa: E402  (MPIStrategy; starts no MPI until a stra
 __all__ = ["__version__", "keras", "Sequential", "Model", "Input", "Layer", "Variable", "GradientTape", "ops",
            "layers", "models", "losses", "metrics", "optimizers", "callbacks", "initializers", "activations",
            "regularizers", "constraints", "datasets", "load_model", "from_onnx", "OnnxModel", "distribute"]
+
+# TensorFlow names ``import onnxforge as tf`` programs reach for that onnxforge does not have: each says why.
+_REFUSED = {
+    "RaggedTensor": "ragged tensors are not supported (ONNX tensors are dense): pad the rows to one length "
+                    "(keras.utils.pad_sequences) and carry a mask or the row lengths",
+    "ragged": "ragged tensors are not supported (ONNX tensors are dense): pad the rows to one length "
+              "(keras.utils.pad_sequences) and carry a mask or the row lengths",
+    "lookup": "tf.lookup tables are not supported: use keras.layers.StringLookup / IntegerLookup",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _REFUSED:
+        raise AttributeError(f"onnxforge has no tf.{name}: {_REFUSED[name]}.")
+    raise AttributeError(f"module 'onnxforge' has no attribute {name!r}")

@@ -9,9 +9,9 @@ class up by name here: custom classes registered with ``register_keras_serializa
 """
 from __future__ import annotations
 
-__all__ = ["object_config", "object_from_config", "register_keras_serializable", "get_registered_name",
-           "get_registered_object", "register_builtin_classes", "register_object_serializer", "serialize",
-           "deserialize"]
+__all__ = ["is_builtin_class", "object_config", "object_from_config", "register_keras_serializable",
+           "get_registered_name", "get_registered_object", "register_builtin_classes", "register_object_serializer",
+           "serialize", "deserialize"]
 
 import inspect
 from collections.abc import Callable
@@ -113,10 +113,19 @@ _ALIASES = {"Functional": "Model"}
 _BUILTIN: dict[str, type] = {}
 
 
+_BUILTIN_CLASSES: set[type] = set()
+
+
 def register_builtin_classes(classes: dict[str, type]) -> None:
     """Add onnxforge's own exported Layer/Model classes (``{exported name: class}``); the first name wins."""
     for name, cls in classes.items():
         _BUILTIN.setdefault(name, cls)
+        _BUILTIN_CLASSES.add(cls)
+
+
+def is_builtin_class(cls: type) -> bool:
+    """Whether ``cls`` is one of onnxforge's own exported layer or model classes (not a user's subclass)."""
+    return cls in _BUILTIN_CLASSES
 
 
 def get_registered_object(name: str, custom_objects: dict | None = None) -> type | None:

@@ -14,6 +14,7 @@ U = np.array([[0.3, -0.2, 0.6], [0.1, 0.5, -0.9]], "float32")
 I32 = np.array([1, 1, 2, 4, 4, 4, 7, 8, 8], "int32")
 SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]], "float32")
 M = np.array([[2.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 2.0, 3.0]], "float32")
+G = np.array([[1.0, -2.0], [3.0, 0.5], [-4.0, 2.0], [0.25, 1.5], [9.0, 9.0]], "float32")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,10 @@ CASES = [
     ("math.mod", (X, 4.0), {}), ("math.segment_sum", (X, [0, 0]), {}),
     ("math.unsorted_segment_sum", (np.array([1.0, 2.0, 3.0], "float32"), [0, 2, 0], 3), {}),
     ("math.unsorted_segment_max", (np.array([1.0, 2.0, 3.0], "float32"), [1, 1, 0], 2), {}),
+    # keras.io's GNN aggregations: an empty segment (id 3), a dropped negative id, rows of features
+    *[(f"math.unsorted_segment_{kind}", (G, [0, 2, 0, 2, -1], 4), {})
+      for kind in ("mean", "sqrt_n", "min", "prod", "sum", "max")],
+    *[(f"math.segment_{kind}", (G, [0, 0, 2, 2, 2]), {}) for kind in ("mean", "min", "max", "prod")],
     ("math.reduce_euclidean_norm", (X,), {"axis": 1}), ("math.multiply_no_nan",
                                                         (np.array([np.inf, 2.0], "float32"),
                                                          np.array([0.0, 3.0], "float32")), {}),

@@ -41,6 +41,7 @@ from ..compiler.program_trace import ProgramTrace, release
 from ..eager_tensor import as_eager
 from ..graph import GraphBuilder, Value, onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
+from ..layers import array_attributes
 from ..layers.keras_tensor import flatten, map_structure
 from ..runtime import Device, ProgramRunner, variables_device
 from ..runtime.frozen import FrozenProgram
@@ -349,7 +350,8 @@ class EagerExecutor:
             kwargs = {**kwargs, _MASKS: [np.asarray(m, bool) if m is not None else None for m in in_masks]}
         arrays = array_leaves((args, kwargs))
         originals = [origin.get(id(a), a) for a in arrays]
-        version = getattr(layer, "_graph", None)   # a Sequential that gained a layer is another program
+        # A Sequential that gained a layer is another program; so is a model whose array attributes were replaced.
+        version = (getattr(layer, "_graph", None), array_attributes.snapshot(layer))
         cache = self._cache_of(layer)
 
         def call(*a: Any, **k: Any) -> Any:

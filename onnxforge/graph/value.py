@@ -389,17 +389,32 @@ class Value:
             "values you want to see on the host from train_step (they come back as numpy arrays)."
         )
 
+    def _known(self, what: str) -> np.ndarray:
+        # A value computed from constants only has its number now (graph/folding.py): a size that TensorFlow
+        # code derives from an array the model holds (``tf.reduce_max(edges[:, 0]) + 1``).
+        from .folding import known_value
+
+        value = known_value(self)
+        if value is None:
+            raise self._no_value(what)
+        return value
+
     def __float__(self) -> float:
-        raise self._no_value("float()")
+        return float(self._known("float()"))
 
     def __int__(self) -> int:
-        raise self._no_value("int()")
+        return int(self._known("int()"))
 
     def __index__(self) -> int:
-        raise self._no_value("Using a tensor as a Python integer")
+        value = self._known("Using a tensor as a Python integer")
+        if value.dtype.kind not in "iub" or value.size != 1:
+            raise TypeError(f"Only an integer scalar tensor can be a Python integer. Received: tensor "
+                            f"{self.name!r} of dtype {value.dtype} and shape {value.shape}")
+        return int(value.reshape(()))
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise self._no_value("Converting to a numpy array")
+        value = self._known("Converting to a numpy array")
+        return value if dtype is None else value.astype(dtype)
 
     _UFUNC_OPS = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "true_divide": "Div", "divide": "Div",
                   "matmul": "MatMul", "power": "Pow", "greater": "Greater", "less": "Less", "greater_equal": "GreaterOrEqual",

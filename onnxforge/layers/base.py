@@ -123,6 +123,9 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
                 self.built = True
                 if self.__dict__.get("_build_shapes") is None and len(args) + len(kw) == 1:  # built by hand: Keras
                     self.__dict__["_build_shapes"] = (*args, *kw.values())[0]   # records the build config too
+                    by_hand = getattr(self, "_built_by_hand", None)
+                    if by_hand is not None:
+                        by_hand(self.__dict__["_build_shapes"])
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]
@@ -355,6 +358,14 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
             raise ValueError(f"You tried to call `count_params` on layer '{self.name}', but the layer isn't "
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    def quantize(self, mode: str, **kwargs: Any) -> None:
+        """Keras 3's in-place quantization (``"int8"``, ``"float8"``, ...): refused, onnxforge has no quantized
+        kernels; quantize the exported ``.onnx`` file with onnxruntime's quantization tools instead."""
+        raise NotImplementedError(f"{type(self).__name__} {self.name!r}: quantize() is not supported by onnxforge "
+                                  f"(its layers have no quantized kernels). Received: mode={mode!r}. Export the "
+                                  "model (model.export(...)) and quantize the ONNX file with "
+                                  "onnxruntime.quantization instead.")
 
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:

@@ -67,6 +67,8 @@ def _spec_of(x: Any) -> Any:
         return x.shape
     if isinstance(x, Value):
         return _ops.static_shape(x)
+    if isinstance(x, np.ndarray):
+        return tuple(x.shape)   # Keras converts arrays among a call's inputs to tensors (a GNN's edge list)
     return None
 
 
@@ -74,6 +76,8 @@ def _dtype_of(x: Any) -> str | None:
     if isinstance(x, KerasTensor):
         return x.dtype
     if isinstance(x, Value) and x.dtype:
+        return standardize_dtype(x.dtype)
+    if isinstance(x, np.ndarray):
         return standardize_dtype(x.dtype)
     return None
 
@@ -186,7 +190,11 @@ class CallingMixin(LayerAttributesMixin):
         first = args[0]
         self._assert_input_compatibility(first)
         shapes, dtypes = self._input_structure_specs(first)
-        self._maybe_build(shapes, dtypes)
+        self.__dict__["_build_inputs"] = first   # a subclassed model's build may read the values of constant inputs
+        try:
+            self._maybe_build(shapes, dtypes)
+        finally:
+            self.__dict__.pop("_build_inputs", None)
         self._assert_input_compatibility(first)
         args, kwargs = self._autocast_inputs(args, kwargs)
         first = args[0]
@@ -349,6 +357,8 @@ class CallingMixin(LayerAttributesMixin):
         def to_value(t: Any) -> Any:
             if not isinstance(t, KerasTensor):
                 return t
+            if getattr(t, "_known_value", None) is not None:
+                return b.const(t._known_value)   # a constant the build call received (see Model.build)
             k = next(counter)
             shape = tuple(("batch" if i == 0 else f"unk{k}_{i}") if d is None else d for i, d in enumerate(t.shape))
             elem = onnx.TensorProto.STRING if t.dtype == "string" else \
@@ -464,7 +474,9 @@ def _as_structure(shape: Any) -> Any:
 
 
 def flatten_shapes(shapes: Any) -> list:
-    if shapes is None or is_shape(shapes):
+    if shapes is None:
+        return []   # an input that is not a tensor (a Python number among the inputs)
+    if is_shape(shapes):
         return [tuple(shapes)]
     if isinstance(shapes, dict):
         return [s for k in sorted(shapes) for s in flatten_shapes(shapes[k])]

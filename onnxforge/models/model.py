@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Value, unique_name
+from ..graph.folding import known_value
 from ..graph.size_limits import size_limits
 from ..layers import auto_config
 from ..layers.base import InputSpec, Layer, auto_name, to_snake_case
@@ -249,6 +250,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
             raise ValueError(f"Model {self.name!r}: build() needs an input_shape.")
         if self._input_specs is None:
             self._record_input_specs(input_shape, None)
+        _attach_known_values(self._input_specs, self.__dict__.get("_build_inputs"))
         # get_build_config() reports it: a saved subclassed model is rebuilt (its weights created) from it.
         self._build_shapes = input_shape
         self.built = True
@@ -269,6 +271,12 @@ class Model(TrainingMixin, SavingMixin, Layer):
         dtypes = dtypes if isinstance(dtypes, (list, tuple)) else [None] * len(shapes)
         self._input_specs = [KerasTensor(tuple(s), standardize_dtype(d), name="input" if k == 0 else f"input_{k}")
                              for k, (s, d) in enumerate(zip(shapes, dtypes))]
+
+    def _built_by_hand(self, input_shape: Any) -> None:
+        """A subclassed model whose own build() ran on ``model.build(shape)``: its inputs are that shape (Keras
+        then fits it on arrays of it; keras.io's TensorFlow-NumPy model builds its weights this way)."""
+        if self._graph is None and self._input_specs is None and input_shape is not None:
+            self._record_input_specs(input_shape, None)
 
     def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
         if self.built:
@@ -347,16 +355,25 @@ class Model(TrainingMixin, SavingMixin, Layer):
         Returns:
             One graph value per model output, in ``outputs`` order.
         """
-        current_trace()  # fail early, with the trace's own message, outside a compilation
+        ctx = current_trace()  # fail early, with the trace's own message, outside a compilation
         inputs = list(inputs)
         if self._graph is not None and len(inputs) != len(self._graph.inputs):
             raise ValueError(f"Model {self.name!r} expects {len(self._graph.inputs)} input(s) "
                              f"({self.input_names}), but trace() received {len(inputs)}.")
-        with size_limits(getattr(self, "_size_limits", None)):   # set by loaders of untrusted files
-            if self._graph is None and isinstance(self._input_specs, dict):
-                out = self(pack_as(self._input_specs, inputs), training=training)
-            else:
-                out = self(inputs[0] if len(inputs) == 1 else inputs, training=training)
+        flag = {"training": training}
+        unspecified = getattr(ctx, "training_unspecified", False)
+        if self._graph is None and not self._call_accepts("training", explicit=True):
+            # Keras 3's steps call a model whose call() does not name `training` as `self(x)`: its layers run
+            # at their own defaults (Dropout off, BatchNormalization on its moving statistics) in fit too.
+            flag, ctx.training_unspecified = {}, True
+        try:
+            with size_limits(getattr(self, "_size_limits", None)):   # set by loaders of untrusted files
+                if self._graph is None and isinstance(self._input_specs, dict):
+                    out = self(pack_as(self._input_specs, inputs), **flag)
+                else:
+                    out = self(inputs[0] if len(inputs) == 1 else inputs, **flag)
+        finally:
+            ctx.training_unspecified = unspecified
         return [v for v in flatten(out) if isinstance(v, Value)]
 
     def _count_flops(self, input_shapes: list, output_shapes: list) -> int | None:
@@ -437,3 +454,17 @@ def _shape_of(x: Any) -> tuple | None:
         return static_shape(x)
     shape = getattr(x, "shape", None)
     return None if shape is None else tuple(shape)
+
+
+def _attach_known_values(specs: Any, inputs: Any) -> None:
+    """Marks each input spec whose build-time input is a constant (``self([self.node_states, self.edges])`` in
+    a custom ``train_step``) with its array: TensorFlow builds such a model on the values, and a call() that
+    sizes its output from them (``num_segments=tf.reduce_max(edges[:, 0]) + 1``) needs them to be traced."""
+    if inputs is None:
+        return
+    spec_leaves, input_leaves = flatten(specs), flatten(inputs)
+    if len(spec_leaves) != len(input_leaves):
+        return
+    for spec, value in zip(spec_leaves, input_leaves):
+        if isinstance(spec, KerasTensor) and isinstance(value, Value):
+            spec._known_value = known_value(value)

@@ -100,6 +100,8 @@ def as_value(x: Any, b: GraphBuilder, like: Value | None = None, dtype: Any = No
         return x if dtype is None or x.dtype == dtype_enum(dtype) else cast_value(x, dtype_enum(dtype))
     if hasattr(x, "__onnx_value__"):
         return as_value(x.__onnx_value__(), b, like, dtype)
+    if isinstance(x, (list, tuple)) and _holds_tensor(x):
+        return _pack(x, b, dtype)
     if dtype is not None:
         return b.const(_host_array(x, dtype_enum(dtype)))
     if like is not None and like.dtype is not None and not isinstance(x, np.ndarray):
@@ -109,6 +111,25 @@ def as_value(x: Any, b: GraphBuilder, like: Value | None = None, dtype: Any = No
     if like is not None and like.dtype in FLOAT_TYPES and isinstance(x, np.ndarray) and x.dtype.kind == "f":
         return b.const(x.astype(np_dtype(like.dtype)))   # a float64 array meets a float32 tensor: Keras casts
     return b.const(_host_array(x, None))
+
+
+def _holds_tensor(x: Any) -> bool:
+    return any(isinstance(leaf, Value) or hasattr(leaf, "__onnx_value__") for leaf in _leaves(x))
+
+
+def _pack(items: list | tuple, b: GraphBuilder, dtype: Any) -> Value:
+    """A list of tensors (and numbers) as one tensor, stacked on a new first axis, as Keras's
+    ``convert_to_tensor`` reads ``[t0, t1]``: an eager call receives each array of such a list (a replay
+    buffer's ``[np.int64(2), 0, ...]``) as a graph value of its own."""
+    parts = [_pack(i, b, dtype) if isinstance(i, (list, tuple)) else i for i in items]
+    if dtype is not None:
+        values = [as_value(p, b, dtype=dtype) for p in parts]
+    else:
+        values = promote(b, *parts)
+        if values and values[0].dtype == onnx.TensorProto.DOUBLE:
+            values = [cast_value(v, onnx.TensorProto.FLOAT) for v in values]   # float64 lists read as floatx
+    axis = int_const(b, [0])
+    return b.op("Concat", [b.op("Unsqueeze", [v, axis]) for v in values], axis=0)
 
 
 def cast_value(x: Value, to: int) -> Value:

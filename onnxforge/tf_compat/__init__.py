@@ -59,6 +59,12 @@ from .autograph import do_not_convert as _do_not_convert, convert as _convert, t
 from .tensors import cast as _cast
 from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
 from ..utils.tensor_spec import TensorSpec
+from .experimental_numpy import experimental
+# TensorFlow's own initializer classes (``tf.random_uniform_initializer(minval=, maxval=)`` as a Dense layer's
+# ``kernel_initializer`` in keras.io's DDPG): the same arguments and call as Keras's, so they are Keras's.
+from ..initializers import Constant as constant_initializer, Ones as ones_initializer, \
+    RandomNormal as random_normal_initializer, RandomUniform as random_uniform_initializer, \
+    Zeros as zeros_initializer
 from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
@@ -98,5 +104,6 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
            "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn",
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
-           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "int16", "uint16", "uint32",
-           "uint64", "double", "half", "io", "audio", "signal"]
+           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
+           "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
+           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal"]

@@ -67,9 +67,30 @@ def get_memory_growth(device: PhysicalDevice) -> bool:
     return _MEMORY_GROWTH.get(_check_device(device).name, False)
 
 
+_DETERMINISM = [False]
+
+
+def enable_op_determinism() -> None:
+    """Recorded only (keras.io's reproducibility recipe): onnxforge's CPU programs already give the same
+    numbers run after run for the same seed (``keras.utils.set_random_seed``); its random draws are
+    counter-based in the graph."""
+    _DETERMINISM[0] = True
+
+
+def disable_op_determinism() -> None:
+    _DETERMINISM[0] = False
+
+
+def is_op_determinism_enabled() -> bool:
+    return _DETERMINISM[0]
+
+
 experimental = types.SimpleNamespace(list_physical_devices=list_physical_devices,
                                      list_logical_devices=list_logical_devices,
-                                     set_memory_growth=set_memory_growth, get_memory_growth=get_memory_growth)
+                                     set_memory_growth=set_memory_growth, get_memory_growth=get_memory_growth,
+                                     enable_op_determinism=enable_op_determinism,
+                                     disable_op_determinism=disable_op_determinism,
+                                     is_op_determinism_enabled=is_op_determinism_enabled)
 
 
 def run_functions_eagerly(run_eagerly: bool) -> None:
@@ -84,5 +105,5 @@ def functions_run_eagerly() -> bool:
 
 def __getattr__(name: str) -> None:
     raise AttributeError(f"onnxforge's tf.config has only run_functions_eagerly, functions_run_eagerly, device "
-                         f"listing and memory growth; "
+                         f"listing, memory growth and op determinism (experimental); "
                          f"tf.config.{name} is not supported (devices: compile(device=...)).")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "atan2", "erf", "erfinv",
            "expm1", "softsign", "softmax", "log_softmax", "cumprod", "count_nonzero", "xlogy", "xdivy", "mod",
-           "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max",
-           "segment_min", "segment_mean", "unsorted_segment_min", "unsorted_segment_mean", "unsorted_segment_sqrt_n",
+           "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max", "segment_min",
+           "segment_prod", "segment_mean", "unsorted_segment_min", "unsorted_segment_prod", "unsorted_segment_mean",
+           "unsorted_segment_sqrt_n",
            "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
 
 import builtins
@@ -160,6 +161,9 @@ unsorted_segment_max = _segments(_ops.segment_max, "unsorted_segment_max", False
 unsorted_segment_min = _segments(_ops.segment_min, "unsorted_segment_min", False)
 unsorted_segment_mean = _segments(_segment_mean, "unsorted_segment_mean", False)
 unsorted_segment_sqrt_n = _segments(_segment_sqrt_n, "unsorted_segment_sqrt_n", False)
+# An empty segment's product is 1, in both of TensorFlow's forms and in ops.segment_prod.
+segment_prod = _segments(_ops.segment_prod, "segment_prod", True)
+unsorted_segment_prod = _segments(_ops.segment_prod, "unsorted_segment_prod", False)
 
 
 def bincount(arr: Any, weights: Any = None, minlength: Any = None, maxlength: Any = None, dtype: Any = "int32",

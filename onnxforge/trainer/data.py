@@ -335,6 +335,11 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
         return ArrayData(structured_batch(pack_batch(x, y, sample_weight), method, label), [], None)
     build_from_dict(model, x)
     in_names, out_names = io_names(model, "input"), io_names(model, "output")
+    custom = getattr(model, f"_has_custom_{step}", None) if step else None
+    if custom is not None and custom() and getattr(model, "_graph", False) is None:
+        # A subclassed model's own step reads x and y as it likes (keras.io's GAT: node ids in, while its
+        # train_step calls the model on the whole graph): the inputs it was built on do not count them.
+        in_names = out_names = None
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)

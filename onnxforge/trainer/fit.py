@@ -23,6 +23,7 @@ import numpy as np
 from ..callbacks import Callback, CallbackList, History, TerminateOnNaN
 from ..eager_tensor import as_tf_bytes, is_text
 from . import data as data_lib
+from ..layers import array_attributes
 from .custom_step import LAST_STATE
 from .step_data import concat_batches
 
@@ -109,6 +110,14 @@ class FitMixin:
             name = getattr(self, "name", type(self).__name__)
             raise RuntimeError(f"You must call compile() before {method}(): model {name!r} has no optimizer "
                                "and loss yet. Call model.compile(optimizer=..., loss=..., metrics=...) first.")
+
+    def _retrace_for_new_host_arrays(self) -> None:
+        """Drop the programs traced before a user layer's array attribute was replaced (a GNN's
+        ``model.edges = new_edges``): they hold the old arrays as constants (``layers.array_attributes``)."""
+        if getattr(self, "_programs", None) and \
+                array_attributes.snapshot(self) != getattr(self, "_host_arrays", ()):
+            self._programs, self._runners = {}, {}
+            self._custom_steps, self._custom_predict_steps, self._custom_program = {}, {}, None
 
     def _distributed_loop(self, method: str, callbacks: Any, verbose: int) -> tuple[Any, int]:
         """Under a data-parallel strategy: the callbacks and verbosity this rank runs the loop with (side
@@ -217,6 +226,7 @@ class FitMixin:
             train_source = data_lib.ArraySource(train, batch_size, shuffle=shuffle, steps=steps_per_epoch,
                                                 repeat=True)
 
+        self._retrace_for_new_host_arrays()
         callbacks, verbose = self._distributed_loop("fit", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "fit", add_history=True, add_progbar=verbose != 0,
                                              model=self, verbose=verbose, epochs=epochs,
@@ -363,6 +373,7 @@ class FitMixin:
         if y is None and x is not None and not data_lib.is_batch_source(x) and self._needs_eval_targets():
             raise ValueError("evaluate(): y (the targets) is required when x holds arrays. Received: y=None")
         source = self._eval_source("evaluate", x, y, sample_weight, batch_size, steps)
+        self._retrace_for_new_host_arrays()
         callbacks, verbose = self._distributed_loop("evaluate", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "evaluate", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
@@ -403,6 +414,7 @@ class FitMixin:
         else:
             data = data_lib.array_data("predict", self, x, None, None)
             source = data_lib.ArraySource(data, batch_size, steps=steps)
+        self._retrace_for_new_host_arrays()
         callbacks, verbose = self._distributed_loop("predict", callbacks, verbose)
         callback_list = self._make_callbacks(callbacks, "predict", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)

@@ -16,6 +16,7 @@ from ..compiler import CompileConfig, Program, build_eval_step, build_infer, bui
 from ..compiler.programs import CompileError
 from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..autodiff.tuning import session_threads
+from ..layers import array_attributes
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..runtime.session import planned_threads
 from ..variables import Variable
@@ -242,6 +243,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
         self._trackers = config.trackers() + _layer_trackers(programs)
         self._compiled_config = config
         self._portable_programs: dict[str, Program] = {}
+        self._host_arrays = array_attributes.snapshot(self)
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
     def _portable_program(self, kind: str) -> Program:
@@ -456,4 +458,5 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             program = build_infer(self, rng_state=self._rng_stream())
             self._device = getattr(self, "_device", None) or resolve_device("auto")
             self._runners = {"infer": self._make_runner(program)}
+            self._host_arrays = array_attributes.snapshot(self)
             self._programs = {"infer": program}   # last: see _build_programs

@@ -329,3 +329,45 @@ def test_a_call_taking_only_kwargs_never_gets_training_as_in_keras():
     np.testing.assert_allclose(runs["onnxforge"][0], runs["keras"][0], rtol=1e-5)
     np.testing.assert_allclose(runs["onnxforge"][1], runs["keras"][1], rtol=1e-5, atol=1e-6)
     assert runs["onnxforge"][2] == runs["keras"][2] == []   # Keras never hands training to **kwargs
+
+
+# --------------------------------------------------------------------------- call() without `training`
+def _graph_classifier(K, features, edges):
+    class GraphClassifier(K.Model):
+        """keras.io's GNN shape: the graph held as attributes, a call() that takes node ids only."""
+
+        def __init__(self):
+            super().__init__()
+            self.node_features, self.edges = features, edges
+            self.norm = K.layers.BatchNormalization()
+            self.drop = K.layers.Dropout(0.5)
+            self.dense = K.layers.Dense(3)
+
+        def call(self, node_ids):
+            x = self.drop(self.norm(K.ops.convert_to_tensor(self.node_features)))
+            x = x + K.ops.segment_sum(K.ops.take(x, self.edges[1], axis=0), self.edges[0], num_segments=6)
+            return self.dense(K.ops.take(x, node_ids, axis=0))
+
+    return GraphClassifier()
+
+
+def test_fit_calls_a_model_whose_call_takes_no_training_flag_without_one():
+    # Keras 3's train step calls such a model as self(x): BatchNormalization normalizes with its moving
+    # statistics and leaves them alone, Dropout passes everything; tf.keras 2 trained them.
+    features = RNG.normal(size=(6, 4)).astype("float32")
+    edges = np.array([[0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 3]])
+    ids, labels = np.arange(6), np.array([0, 1, 2, 0, 1, 2])
+    k, f = _graph_classifier(keras, features, edges), _graph_classifier(fkeras, features, edges)
+    for m, K in ((k, keras), (f, fkeras)):
+        m(ids)
+        m.compile(optimizer=K.optimizers.SGD(0.1), loss=K.losses.SparseCategoricalCrossentropy(from_logits=True))
+    random_weights(k)
+    k.set_weights([np.abs(w) + 0.5 if i == 3 else w for i, w in enumerate(k.get_weights())])   # variances
+    copy_weights(k, f)
+    for _ in range(3):
+        assert f.train_on_batch(ids, labels) == pytest.approx(k.train_on_batch(ids, labels), rel=1e-5)
+    assert max_diff(k.get_weights(), f.get_weights()) < 1e-5   # moving statistics unchanged in both
+    # called with training=True, the flag reaches its layers in both (only the Dropout draws differ)
+    f.drop.rate = k.drop.rate = 0.0
+    np.testing.assert_allclose(f(ids, training=True), keras.ops.convert_to_numpy(k(ids, training=True)),
+                               rtol=1e-5, atol=1e-6)

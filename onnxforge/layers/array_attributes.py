@@ -1,0 +1,78 @@
+"""The arrays that user-written layers hold as attributes, which a traced call reads as constants.
+
+keras.io's GNN node classifier keeps its graph as attributes (``self.node_features``, ``self.edges``) that
+``call()`` reads; the compiled programs bake them in. When the program replaces them (new nodes and links,
+then ``predict``), Keras on its eager backends reads the new ones, and on TensorFlow traces its predict
+function after the change: the programs built before must be rebuilt. ``snapshot`` names the arrays by
+identity (an array changed in place is not seen, as in TensorFlow's traced functions) and holds them, so
+that a freed array's id reused by a new one cannot pass for it.
+
+Example:
+    >>> import numpy as np
+    >>> import onnxforge.keras as keras
+    >>> class Graph(keras.layers.Layer):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.edges = np.zeros((2, 3), "int64")
+    >>> layer = Graph()
+    >>> before = snapshot(layer)
+    >>> before == snapshot(layer)
+    True
+    >>> layer.edges = np.ones((2, 4), "int64")
+    >>> before == snapshot(layer)
+    False
+"""
+from __future__ import annotations
+
+__all__ = ["snapshot"]
+
+from typing import Any
+
+import numpy as np
+
+from ..keras_objects import is_builtin_class
+
+
+class _Held:
+    """An array compared by identity, kept alive while a snapshot names it."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Held) and other.array is self.array
+
+    def __hash__(self) -> int:
+        return id(self.array)
+
+
+def _arrays(value: Any) -> list[_Held] | None:
+    if isinstance(value, np.ndarray):
+        return [_Held(value)]
+    if isinstance(value, (list, tuple)) and value and any(isinstance(v, np.ndarray) for v in value):
+        return [_Held(v) for v in value if isinstance(v, np.ndarray)]   # a graph_info tuple
+    return None
+
+
+def snapshot(layer: Any) -> tuple:
+    """``(layer name, attribute, held arrays)`` for every array attribute of the user-written layers in
+    ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables."""
+    found: list[tuple] = []
+    seen: set[int] = set()
+    stack = [layer]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if not is_builtin_class(type(current)):
+            for name, value in vars(current).items():
+                held = _arrays(value)
+                if held is not None:
+                    found.append((id(current), name, tuple(held)))
+        sublayers = getattr(current, "_flat_sublayers", None)
+        if sublayers is not None:
+            stack.extend(sublayers())
+    return tuple(found)

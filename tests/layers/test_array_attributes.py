@@ -1,0 +1,31 @@
+"""layers/array_attributes.py: which array attributes a traced call may have baked in, by identity."""
+from __future__ import annotations
+
+import numpy as np
+
+import onnxforge.keras as keras
+from onnxforge.layers.array_attributes import snapshot
+
+
+class Holder(keras.layers.Layer):
+    def __init__(self, table):
+        super().__init__()
+        self.table = table
+        self.graph_info = (table, None)
+
+    def call(self, x):
+        return x
+
+
+def test_replacing_an_array_changes_the_snapshot_and_editing_it_in_place_does_not():
+    inner = Holder(np.zeros(3))
+    outer = keras.Sequential([keras.Input((3,)), inner])   # a user layer inside a built-in model is visited
+    before = snapshot(outer)
+    inner.table[0] = 5.0
+    assert snapshot(outer) == before
+    inner.table = np.ones(3)
+    assert snapshot(outer) != before
+
+
+def test_built_in_layers_are_not_read():
+    assert snapshot(keras.layers.Dense(2)) == ()
