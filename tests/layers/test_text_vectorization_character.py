@@ -10,6 +10,7 @@ import onnx
 import pytest
 
 from tests.keras_oracle.common import fkeras, keras
+from tests.layers.text_vectorization_parity import assert_same, both_layers
 
 pytest.importorskip("tensorflow")
 
@@ -18,21 +19,11 @@ TEXT = np.array(["the cat ü", "", "zz日本", "x", "Ünïcode CAFÉ  café\n", 
 
 
 def _both(corpus=CORPUS, **kwargs):
-    layers = []
-    for api in (keras, fkeras):
-        layer = api.layers.TextVectorization(split="character", **kwargs)
-        if "vocabulary" not in kwargs:
-            layer.adapt(corpus)
-        layers.append(layer)
-    return layers
+    return both_layers(corpus, split="character", **kwargs)
 
 
 def _assert_same(want_layer, got_layer, text=TEXT):
-    assert [str(t) for t in got_layer.get_vocabulary()] == [str(t) for t in want_layer.get_vocabulary()]
-    want = keras.ops.convert_to_numpy(want_layer(text))
-    got = np.asarray(got_layer(text))
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert_same(want_layer, got_layer, text)
 
 
 @pytest.mark.parametrize("output_mode", ["int", "multi_hot", "count", "tf_idf"])
