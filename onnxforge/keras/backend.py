@@ -163,7 +163,7 @@ def ctc_batch_cost(y_true: Any, y_pred: Any, input_length: Any, label_length: An
         >>> probs = np.full((1, 4, 3), 1 / 3, np.float32)
         >>> loss = ctc_batch_cost(np.array([[0, 1]]), probs, np.array([[4]]), np.array([[2]]))
         >>> loss.shape, round(float(loss[0, 0]), 3)
-        ((1, 1), 1.686)
+        (TensorShape([1, 1]), 1.686)
     """
     logits = ops.log(ops.add(y_pred, epsilon()))
     loss = ops.ctc_loss(y_true, logits, _column(label_length), _column(input_length), mask_index=-1)

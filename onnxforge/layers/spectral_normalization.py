@@ -18,7 +18,7 @@ Example:
     >>> from onnxforge import layers
     >>> sn = layers.SpectralNormalization(layers.Conv2D(2, 2))
     >>> sn(np.random.rand(1, 10, 10, 1).astype("float32")).shape
-    (1, 9, 9, 2)
+    TensorShape([1, 9, 9, 2])
 """
 from __future__ import annotations
 

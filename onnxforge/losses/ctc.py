@@ -154,7 +154,7 @@ def ctc(y_true: Any, y_pred: Any) -> Any:
     Example:
         >>> import numpy as np
         >>> ctc(np.array([[1, 1, 0]]), np.zeros((1, 5, 3), np.float32)).shape
-        (1,)
+        TensorShape([1])
     """
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(ctc, y_true, y_pred)

@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> e = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32)
     >>> circle(np.array([0, 0, 1]), e).shape
-    (3,)
+    TensorShape([3])
     >>> Circle(gamma=64.0).get_config()["gamma"]
     64.0
 """

@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.rearrange(np.zeros((2, 6, 5)), "b (h w) c -> b c h w", h=2).shape
-    (2, 5, 2, 3)
+    TensorShape([2, 5, 2, 3])
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.image.extract_patches(np.ones((1, 4, 4, 3), np.float32), 2).shape
-    (1, 2, 2, 12)
+    TensorShape([1, 2, 2, 12])
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def rgb_to_grayscale(images: Any, data_format: str | None = None) -> Value:
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> ops.image.rgb_to_grayscale(np.ones((2, 4, 4, 3), np.float32)).shape
-        (2, 4, 4, 1)
+        TensorShape([2, 4, 4, 1])
     """
     b = _b(images)
     x = as_value(images, b)
@@ -173,7 +173,7 @@ def extract_patches_3d(volumes: Any, size: Any, strides: Any = None, dilation_ra
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> ops.image.extract_patches_3d(np.ones((4, 4, 4, 2), np.float32), 2).shape
-        (2, 2, 2, 16)
+        TensorShape([2, 2, 2, 16])
     """
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (int(size),) * 3

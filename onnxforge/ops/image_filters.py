@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.image.gaussian_blur(np.ones((1, 5, 5, 2), np.float32)).shape
-    (1, 5, 5, 2)
+    TensorShape([1, 5, 5, 2])
     >>> float(ops.image.ssim(np.ones((8, 8, 1), np.float32), np.ones((8, 8, 1), np.float32), filter_size=3))
     1.0
 """
@@ -195,7 +195,7 @@ def sobel_edges(images: Any, data_format: str | None = None) -> Value:
         >>> import numpy as np
         >>> from onnxforge import ops
         >>> ops.image.sobel_edges(np.ones((1, 8, 8, 1), np.float32)).shape
-        (1, 8, 8, 1, 2)
+        TensorShape([1, 8, 8, 1, 2])
     """
     data_format = normalize_data_format(data_format)
     x = _images(images, ranks=(4,))

@@ -9,9 +9,9 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.image.pad_images(np.ones((2, 3, 3, 1), np.float32), 1, 1, target_height=6, target_width=6).shape
-    (2, 6, 6, 1)
+    TensorShape([2, 6, 6, 1])
     >>> ops.image.crop_images(np.ones((4, 5, 2), np.float32), 1, 1, target_height=2, target_width=3).shape
-    (2, 3, 2)
+    TensorShape([2, 3, 2])
 """
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def scale_and_translate(images: Any, output_shape: Any, scale: Any, translation:
         >>> from onnxforge import ops
         >>> x = np.arange(4, dtype=np.float32).reshape(1, 4)
         >>> ops.image.scale_and_translate(x, (1, 8), np.float32([2.0]), np.float32([0.0]), (1,), "linear").shape
-        (1, 8)
+        TensorShape([1, 8])
     """
     if method not in _METHODS:
         raise ValueError(f"Invalid value for argument `method`. Expected of one {sorted(_METHODS)}. Received: "

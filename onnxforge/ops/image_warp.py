@@ -298,7 +298,7 @@ def elastic_transform(images: Any, alpha: float = 20.0, sigma: float = 5.0, inte
         >>> from onnxforge import ops
         >>> x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
         >>> ops.image.elastic_transform(x, alpha=2.0, sigma=1.0, seed=1).shape
-        (2, 8, 8, 3)
+        TensorShape([2, 8, 8, 3])
     """
     if interpolation not in ("nearest", "bilinear"):
         raise ValueError("Invalid value for argument `interpolation`. Expected of one ('nearest', 'bilinear'). "

@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.conv(np.ones((1, 5, 5, 2), "float32"), np.ones((3, 3, 2, 4), "float32")).shape
-    (1, 3, 3, 4)
+    TensorShape([1, 3, 3, 4])
 """
 from __future__ import annotations
 

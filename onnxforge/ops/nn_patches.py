@@ -12,9 +12,9 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.depth_to_space(np.arange(8.0).reshape(1, 1, 2, 4), 2).shape
-    (1, 2, 4, 1)
+    TensorShape([1, 2, 4, 1])
     >>> ops.unfold(np.ones((1, 2, 4, 4), "float32"), kernel_size=2, stride=2).shape
-    (1, 8, 4)
+    TensorShape([1, 8, 4])
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.reshape(np.arange(6), (2, 3)).shape
-    (2, 3)
+    TensorShape([2, 3])
 """
 from __future__ import annotations
 

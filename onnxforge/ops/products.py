@@ -7,7 +7,7 @@ Example:
     >>> import numpy as np
     >>> from onnxforge import ops
     >>> ops.tensordot(np.ones((2, 3)), np.ones((3, 4)), axes=1).shape
-    (2, 4)
+    TensorShape([2, 4])
     >>> bool(ops.any(np.array([0, 0, 1])))
     True
 """

@@ -123,7 +123,7 @@ def stft(x: Any, sequence_length: int, sequence_stride: int, fft_length: int, wi
         >>> from onnxforge import ops
         >>> real, imag = ops.stft(np.zeros((2, 64), "float32"), 16, 8, 16)
         >>> real.shape
-        (2, 9, 9)
+        TensorShape([2, 9, 9])
     """
     sequence_length, stride, n = _check_lengths(sequence_length, sequence_stride, fft_length)
     v = _float_signal(x, "stft")

@@ -14,7 +14,7 @@ Example:
     [3, 4, 5, 6]
     >>> mv = ops.vectorize(lambda m, v: ops.matmul(m, v), signature="(m,n),(n)->(m)")
     >>> mv(np.ones((2, 3, 4), np.float32), np.ones((4,), np.float32)).shape
-    (2, 3)
+    TensorShape([2, 3])
 """
 from __future__ import annotations
 

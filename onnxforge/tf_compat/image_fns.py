@@ -16,7 +16,7 @@ Example:
     >>> flip_left_right(image)[0, 0].tolist()
     [3.0, 4.0, 5.0]
     >>> resize(np.zeros((4, 6, 3), "uint8"), [2, 3]).shape, str(resize(np.zeros((4, 6, 3)), [2, 3]).dtype)
-    ((2, 3, 3), 'float32')
+    (TensorShape([2, 3, 3]), 'float32')
 """
 from __future__ import annotations
 

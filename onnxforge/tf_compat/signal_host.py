@@ -12,7 +12,7 @@ Example:
     >>> import numpy as np
     >>> spectrogram = stft(np.sin(np.arange(64, dtype=np.float32)), frame_length=16, frame_step=8)
     >>> spectrogram.shape, spectrogram.dtype.name
-    ((7, 9), 'complex64')
+    (TensorShape([7, 9]), 'complex64')
 """
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def audio_dataset_from_directory(directory: str, labels: Any = "inferred", label
         >>> ds = audio_dataset_from_directory(root, batch_size=2, shuffle=False, verbose=False)
         >>> audio, label = next(iter(ds))
         >>> audio.shape, label.tolist(), ds.class_names
-        ((2, 5, 1), [0, 1], ['no', 'yes'])
+        (TensorShape([2, 5, 1]), [0, 1], ['no', 'yes'])
     """
     if labels is not None and not (isinstance(labels, str) and labels == "inferred"):
         if not isinstance(labels, (list, tuple)):

@@ -138,18 +138,18 @@ def test_native_onnxforge_model_to_keras():
 
 
 def test_unsupported_layers_and_arguments_are_all_named():
-    # ContrastLimitedAdaptiveHistogramEqualization: a Keras layer onnxforge still lacks (RandomPerspective and
-    # STFTSpectrogram, used here before, convert now).
-    kmodel = keras.Sequential([keras.Input((16, 16, 1)),
-                               L.ContrastLimitedAdaptiveHistogramEqualization(value_range=(0, 255), name="vol"),
-                               L.Flatten(),
+    # TorchModuleWrapper: a Keras layer onnxforge lacks, since it runs torch code (RandomPerspective,
+    # STFTSpectrogram and ContrastLimitedAdaptiveHistogramEqualization, used here before, convert now).
+    import torch
+    kmodel = keras.Sequential([keras.Input((16, 16, 1)), L.Flatten(),
+                               L.TorchModuleWrapper(torch.nn.Linear(256, 8), name="vol"),
                                L.Dense(2, kernel_constraint=keras.constraints.MaxNorm(2), name="fc"),
                                L.BatchNormalization(renorm=True, name="bn")])
     with pytest.raises(UnsupportedKerasLayerError) as info:
         from_keras(kmodel)
     problems = info.value.problems
     assert len(problems) == 2    # the MaxNorm constraint converts (onnxforge.constraints)
-    assert "'vol': class ContrastLimitedAdaptiveHistogramEqualization" in problems[0]
+    assert "'vol': class TorchModuleWrapper" in problems[0]
     # BatchNormalization takes Keras's renorm keyword and refuses a value it cannot honour, naming it.
     assert "'bn' (BatchNormalization)" in problems[1] and "renorm=True (batch renormalization) is not supported" \
         in problems[1]

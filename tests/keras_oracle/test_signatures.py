@@ -49,10 +49,6 @@ ALLOWED: dict[str, dict[str, str]] = {
     "optimizers.ScheduleFreeAdamW": {"keyword-only from 'weight_decay' (Keras position 6)": _OPT_KW},
     **{f"optimizers.schedules.{n}": {f"default name: Keras {n!r} ours None": _SCHEDULE_NAME}
        for n in ("ExponentialDecay", "InverseTimeDecay")},
-    "ops.convert_to_tensor": {"missing ragged=None": "ragged tensors exist on Keras's TensorFlow backend only"},
-    "ops.one_hot": {"missing sparse=False": "no sparse tensors in onnxforge (Keras's torch backend has none either)"},
-    "ops.multi_hot": {"default num_classes: Keras None ours '<required>'":
-                      "Keras's None is only there for its legacy `num_tokens=` alias, which ours does not take"},
     "metrics.Metric": {"positional Keras ('dtype', 'name') ours ('name', 'dtype')":
                        "tf.keras 2's order, which its metric subclasses pass positionally "
                        "(super().__init__(name, dtype)); Keras 3 programs pass both by keyword"},

@@ -24,7 +24,7 @@ def extra_required_args(lib: Any) -> dict:
         "Lambda": dict(function=_double), "Wrapper": dict(layer=lib.layers.Dense(2)),
         "StackedRNNCells": dict(cells=[lib.layers.LSTMCell(3), lib.layers.GRUCell(2)]),
         "Pipeline": dict(layers=[lib.layers.Rescaling(0.5), lib.layers.RandomFlip()]), "ReversibleEmbedding": dict(input_dim=10, output_dim=3),
-        "Dot": dict(axes=1), "RepeatVector": dict(n=2),
+        "Dot": dict(axes=1), "RepeatVector": dict(n=2), "MaxNumBoundingBoxes": dict(max_number=4),
         **{n: dict(filters=2, kernel_size=3) for n in (
             "Conv3D", "Convolution3D", "Conv1DTranspose", "Convolution1DTranspose", "Conv3DTranspose",
             "Convolution3DTranspose", "SeparableConv1D", "SeparableConvolution1D")},

@@ -64,7 +64,7 @@ class FakeModel(FitMixin):
         _, pred = self._forward(xs)
         return [pred.astype(np.float32)]
 
-    def _metric_results(self, sums):
+    def _metric_results(self, sums, final=False):
         return {"loss": sums["loss_sum"] / sums["weight_sum"], "mae": sums["abs_sum"] / sums["count"]}
 
     def get_weights(self):

@@ -370,7 +370,7 @@ def test_evaluate_returns_list_scalar_or_dict_reduced_from_sums():
 
 def test_evaluate_single_metric_is_a_scalar_and_steps_limit():
     class LossOnly(FakeModel):
-        def _metric_results(self, sums):
+        def _metric_results(self, sums, final=False):
             return {"loss": sums["loss_sum"] / sums["weight_sum"]}
 
     x, y = regression_data(10)

@@ -72,7 +72,7 @@ class AugMix(ImageAugmentationLayer):
         >>> images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
         >>> out = AugMix(num_chains=2, chain_depth=1)(images, training=True)
         >>> out.shape, bool(out.min() >= 0 and out.max() <= 255)
-        ((2, 8, 8, 3), True)
+        (TensorShape([2, 8, 8, 3]), True)
     """
 
     def __init__(self, value_range: Any = (0, 255), num_chains: int = 3, chain_depth: int = 3, factor: Any = 0.3,

@@ -88,5 +88,11 @@ class MaxNumBoundingBoxes(Layer):
         return out
 
     def get_config(self):
-        return {**super().get_config(), "max_number": self.max_number, "fill_value": self.fill_value,
-                "bounding_box_format": self.bounding_box_format, "data_format": self.data_format}
+        # Keras 3.15's config holds max_number and data_format only; the other two are written when they differ
+        # from their defaults, so a default layer's config is Keras's and a chosen fill value still round-trips.
+        config = {**super().get_config(), "data_format": self.data_format, "max_number": self.max_number}
+        if self.fill_value != -1:
+            config["fill_value"] = self.fill_value
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config

@@ -69,7 +69,7 @@ class MelSpectrogram(Layer):
         >>> from onnxforge import layers
         >>> mel = layers.MelSpectrogram(fft_length=256, sequence_stride=128, num_mel_bins=20)
         >>> mel(np.zeros((2, 1024), "float32")).shape
-        (2, 20, 9)
+        TensorShape([2, 20, 9])
     """
 
     def __init__(self, fft_length: int = 2048, sequence_stride: int = 512, sequence_length: int | None = None,

@@ -48,7 +48,7 @@ class RandomPerspective(_ProbableWarp):
         >>> from onnxforge.layers import RandomPerspective
         >>> images = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
         >>> RandomPerspective(factor=1.0, scale=0.5)(images, training=True).shape
-        (2, 8, 8, 3)
+        TensorShape([2, 8, 8, 3])
         >>> bool((RandomPerspective()(images, training=False) == images).all())
         True
     """
@@ -103,7 +103,7 @@ class RandomElasticTransform(_ProbableWarp):
         >>> images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
         >>> out = RandomElasticTransform(factor=1.0, scale=1.0)(images, training=True)
         >>> out.shape, bool(out.min() >= 0 and out.max() <= 255)
-        ((2, 16, 16, 3), True)
+        (TensorShape([2, 16, 16, 3]), True)
     """
 
     def __init__(self, factor: Any = 1.0, scale: Any = 1.0, interpolation: str = "bilinear",

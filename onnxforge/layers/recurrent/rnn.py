@@ -400,7 +400,7 @@ class RNN(Layer):
         Example:
             >>> from onnxforge import layers
             >>> [s.shape for s in layers.LSTM(4).get_initial_state(2)]
-            [(2, 4), (2, 4)]
+            [TensorShape([2, 4]), TensorShape([2, 4])]
         """
         if getattr(batch_size, "ndim", getattr(batch_size, "rank", 0)):
             batch_size = keras_ops.shape(batch_size)[0]
