@@ -139,7 +139,11 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   MaxUnpool rewritten as a ScatterElements into a flat zero tensor, one partition runs the whole step in 62-69
   against 78-84 CPU-ms: 1.2x, with outputs within 3.4e-7, but only with every input's batch dimension fixed
   (left dynamic, the same graph runs 89-93 against MLAS's 84-88). That is short of the 1.4-1.6x the seed CNN needs to
-  reach tf.keras, costs a 52 MB wheel and a session per batch size, so it was not adopted.
+  reach tf.keras, costs a 52 MB wheel and a session per batch size, so it was not adopted. Rerun on the same VM
+  quiet (23:12 UTC, load 0.6-0.7), the same static-batch graph against the CPU provider: 1 thread 54.7-56.8 vs
+  70.2-71.2 ms (1.27x); 2 threads 30.3-31.0 vs 44.7-47.3 ms wall (1.5x). The bench run minutes earlier had
+  tf.keras's fit step at 24.5 ms and onnxforge's (sharded over the cores) at 34.4, so the OpenVINO step alone
+  would sit near 0.8x tf.keras: better than today's 0.71x, still short of the issue's 1.0x.
 """
 from __future__ import annotations
 
