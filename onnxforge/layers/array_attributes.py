@@ -5,7 +5,9 @@ keras.io's GNN node classifier keeps its graph as attributes (``self.node_featur
 then ``predict``), Keras on its eager backends reads the new ones, and on TensorFlow traces its predict
 function after the change: the programs built before must be rebuilt. ``snapshot`` names the arrays by
 identity (an array changed in place is not seen, as in TensorFlow's traced functions) and holds them, so
-that a freed array's id reused by a new one cannot pass for it.
+that a freed array's id reused by a new one cannot pass for it. Every eager call asks for the snapshot, so it
+is kept per layer and walked again only after some layer was given an array attribute (``note_assignment``,
+called by ``Layer.__setattr__``): a ResNet-50's walk costs about 1 ms, a sixth of its eager call.
 
 Example:
     >>> import numpy as np
@@ -24,8 +26,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["snapshot"]
+__all__ = ["snapshot", "note_assignment"]
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -56,9 +59,24 @@ def _arrays(value: Any) -> list[_Held] | None:
     return None
 
 
+#: Bumped whenever a layer is given an array attribute; a kept snapshot of an older generation is walked again.
+_GENERATION = [0]
+_KEPT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def note_assignment(value: Any) -> None:
+    """Called for every attribute a layer is given: an array (or a tuple / list holding one) outdates the kept
+    snapshots."""
+    if _arrays(value) is not None:
+        _GENERATION[0] += 1
+
+
 def snapshot(layer: Any) -> tuple:
     """``(layer name, attribute, held arrays)`` for every array attribute of the user-written layers in
     ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables."""
+    kept = _KEPT.get(layer)
+    if kept is not None and kept[0] == _GENERATION[0]:
+        return kept[1]
     found: list[tuple] = []
     seen: set[int] = set()
     stack = [layer]
@@ -75,4 +93,6 @@ def snapshot(layer: Any) -> tuple:
         sublayers = getattr(current, "_flat_sublayers", None)
         if sublayers is not None:
             stack.extend(sublayers())
-    return tuple(found)
+    result = tuple(found)
+    _KEPT[layer] = (_GENERATION[0], result)
+    return result

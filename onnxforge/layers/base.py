@@ -40,7 +40,7 @@ from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..constraints import check_constraint
 from ..variables import Variable
-from . import allocation, auto_config
+from . import allocation, array_attributes, auto_config
 from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
 from .keras_tensor import Node, standardize_dtype
@@ -175,6 +175,7 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
         # the order the layer first holds them; sub-layers are found when asked (``_flat_sublayers``).
         if name not in UNTRACKED and isinstance(value, (Variable, list, tuple, dict)):
             self._tracker().track(value, self)
+        array_attributes.note_assignment(value)
         super().__setattr__(name, value)
 
     def _tracker(self) -> TrackedVariables:

@@ -29,3 +29,17 @@ def test_replacing_an_array_changes_the_snapshot_and_editing_it_in_place_does_no
 
 def test_built_in_layers_are_not_read():
     assert snapshot(keras.layers.Dense(2)) == ()
+
+
+def test_the_snapshot_is_kept_until_some_layer_gets_an_array_attribute():
+    # Every eager call asks for it: walking a deep model each time cost a sixth of a ResNet-50's eager call.
+    inner = Holder(np.zeros(3))
+    outer = keras.Sequential([keras.Input((3,)), inner])
+    kept = snapshot(outer)
+    inner.name_tag = "not an array"
+    assert snapshot(outer) is kept
+    Holder(np.zeros(2))   # any layer given an array attribute outdates every kept snapshot
+    renewed = snapshot(outer)
+    assert renewed is not kept and renewed == kept
+    inner.graph_info = (np.ones(3), None)
+    assert snapshot(outer) != kept
