@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from tests.keras_oracle.common import fkeras, keras
-from tests.layers.text_vectorization_parity import assert_same, both_layers
+from tests.layers.text_vectorization_parity import assert_keras_file_round_trip, assert_same, both_layers
 
 pytest.importorskip("tensorflow")
 
@@ -76,20 +76,8 @@ def test_character_split_in_a_model_passes_the_checker(tmp_path):
 def test_keras_file_round_trip_both_ways(tmp_path):
     # The corpus without "\n": Keras's vocabulary.txt is one token a line, so neither library keeps that token.
     want, got = _both(output_mode="tf_idf", ngrams=2, corpus=[t.replace("\n", " ") for t in CORPUS])
-    models = []
-    for api, layer in ((keras, want), (fkeras, got)):
-        inputs = api.Input((1,), dtype="string")
-        models.append(api.Model(inputs, layer(inputs)))
-    keras_path, ours_path = tmp_path / "keras.keras", tmp_path / "ours.keras"
-    models[0].save(keras_path)
-    models[1].save(ours_path)
-    expected = keras.ops.convert_to_numpy(want(TEXT))
-    for path in (keras_path, ours_path):
-        again = fkeras.models.load_model(path)
-        np.testing.assert_allclose(again.predict(TEXT[:, None], verbose=0), expected, rtol=1e-6)
-    theirs = keras.models.load_model(ours_path).layers[-1]
+    theirs = assert_keras_file_round_trip(want, got, TEXT, tmp_path)
     assert theirs.get_config()["split"] == "character"
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(TEXT)), expected, rtol=1e-6)
 
 
 def test_bad_split_is_refused():

@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from tests.keras_oracle.common import fkeras, keras
-from tests.layers.text_vectorization_parity import assert_same, both_layers
+from tests.layers.text_vectorization_parity import assert_keras_file_round_trip, assert_same, both_layers
 
 pytest.importorskip("tensorflow")
 
@@ -66,20 +66,8 @@ def test_ngrams_in_a_model_pass_the_checker(tmp_path):
 
 def test_keras_file_round_trip_both_ways(tmp_path):
     want, got = _both(ngrams=(1, 3), output_mode="tf_idf")
-    models = []
-    for api, layer in ((keras, want), (fkeras, got)):
-        inputs = api.Input((1,), dtype="string")
-        models.append(api.Model(inputs, layer(inputs)))
-    keras_path, ours_path = tmp_path / "keras.keras", tmp_path / "ours.keras"
-    models[0].save(keras_path)
-    models[1].save(ours_path)
-    expected = keras.ops.convert_to_numpy(want(TEXT))
-    for path in (keras_path, ours_path):
-        again = fkeras.models.load_model(path)
-        np.testing.assert_allclose(again.predict(TEXT[:, None], verbose=0), expected, rtol=1e-6)
-    theirs = keras.models.load_model(ours_path).layers[-1]
+    theirs = assert_keras_file_round_trip(want, got, TEXT, tmp_path)
     assert theirs.get_config()["ngrams"] == (1, 3)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(TEXT)), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("ngrams", [0, -1, (0, 2), (), [1, 2], 2.0, "2", True])
