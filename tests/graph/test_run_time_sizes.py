@@ -5,10 +5,6 @@ refused naming the layer, where onnxruntime was asked for tens of gigabytes at t
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-import zipfile
 
 import numpy as np
 import onnxruntime as ort
@@ -21,6 +17,7 @@ from onnxforge.graph.run_time_sizes import least_shape
 pytest.importorskip("h5py")
 
 import onnxforge as of  # noqa: E402
+from tests.saving.hostile_files import rewrite_config, run_limited  # noqa: E402
 from onnxforge import ops  # noqa: E402
 
 L = of.layers
@@ -77,16 +74,8 @@ def test_sizes_from_the_data_are_not_decided():
 
 
 def _hostile(tmp_path, name, model, edit):
-    path = model.save(tmp_path / f"{name}.keras")
-    with zipfile.ZipFile(path) as zf:
-        config, weights = json.loads(zf.read("config.json")), zf.read("model.weights.h5")
-    for entry in config["config"]["layers"]:
-        entry.pop("build_config", None)
-    edit(config["config"]["layers"][1]["config"])
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("config.json", json.dumps(config))
-        zf.writestr("model.weights.h5", weights)
-    return str(path)
+    """``model`` saved with its second layer's config changed by ``edit(config)``."""
+    return rewrite_config(tmp_path, name, model, lambda layers: edit(layers[1]["config"]))
 
 
 def test_huge_growth_of_dynamic_dims_is_refused_naming_the_layer(tmp_path):
@@ -102,11 +91,10 @@ def test_huge_growth_of_dynamic_dims_is_refused_naming_the_layer(tmp_path):
                           lambda c: c.update(repeats=[1, 10**10])),
                  "layer 'tile", "a Tile node outputs shape (1, 10000000000)"),
     }
-    script = textwrap.dedent(f"""
-        import json, resource
+    results = json.loads(run_limited(f"""
+        import json
         import numpy as np
         import onnxforge as of
-        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
         out = {{}}
         for name, path in {json.dumps({k: v[0] for k, v in cases.items()})}.items():
             try:
@@ -116,10 +104,7 @@ def test_huge_growth_of_dynamic_dims_is_refused_naming_the_layer(tmp_path):
             except BaseException as e:
                 out[name] = type(e).__name__ + ": " + str(e)
         print(json.dumps(out))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    """))
     for name, (_, layer, fragment) in cases.items():
         assert "SizeLimitError: " in results[name] and layer in results[name], (name, results[name])
         assert fragment in results[name] and "even for the smallest input" in results[name], (name, results[name])

@@ -7,9 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
-import textwrap
 import zipfile
 
 import numpy as np
@@ -18,6 +15,7 @@ import pytest
 pytest.importorskip("h5py")
 
 import onnxforge as of  # noqa: E402
+from tests.saving.hostile_files import run_limited  # noqa: E402
 from onnxforge.graph import size_limits  # noqa: E402
 from onnxforge.saving import KerasFileError  # noqa: E402
 
@@ -100,10 +98,9 @@ def test_tiny_configs_asking_for_huge_sizes_are_refused_naming_the_layer(tmp_pat
 def test_refusals_happen_before_any_big_allocation(tmp_path):
     # Under a 3 GB address-space limit each load fails with the clear error, never a MemoryError or a kill.
     paths = {name: str(path) for name, (path, _) in _cases(tmp_path).items()}
-    script = textwrap.dedent(f"""
-        import resource, json
+    results = json.loads(run_limited(f"""
+        import json
         import onnxforge as of
-        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
         out = {{}}
         for name, path in {paths!r}.items():
             try:
@@ -112,10 +109,7 @@ def test_refusals_happen_before_any_big_allocation(tmp_path):
             except BaseException as e:
                 out[name] = type(e).__name__ + ": " + str(e)
         print(json.dumps(out))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    """))
     for name, result in results.items():
         assert result.startswith("KerasFileError") and "over the limit of" in result, (name, result)
 
