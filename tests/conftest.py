@@ -12,6 +12,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Keras is the oracle on its torch backend everywhere; importing TensorFlow first (the tf.* comparisons)
 # would otherwise load Keras on the TensorFlow backend for every test module that follows.
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# TensorFlow (the oracle here and in child processes, which inherit this) turns oneDNN on by itself only on
+# some CPUs (AVX-512 ones); without it its CPU Conv2D refuses NCHW, which Keras's channels_first STFT
+# layers use. One setting on every machine keeps the oracle the same everywhere.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def check_full(model: onnx.ModelProto) -> onnx.ModelProto:
