@@ -9,6 +9,11 @@ import pytest
 
 # Tests run on 2 cores next to each other; keep intra-op pools small and results reproducible.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One worker per core: onnxruntime's sessions keep to one thread each and do not spin, or two workers'
+    # pools would fight over both cores.
+    os.environ.setdefault("ONNXFORGE_INTRA_OP_THREADS", "1")
+    os.environ.setdefault("ONNXFORGE_ALLOW_SPINNING", "0")
 # Keras is the oracle on its torch backend everywhere; importing TensorFlow first (the tf.* comparisons)
 # would otherwise load Keras on the TensorFlow backend for every test module that follows.
 os.environ.setdefault("KERAS_BACKEND", "torch")

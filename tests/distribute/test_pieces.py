@@ -156,7 +156,8 @@ def test_cross_replica_sum_is_the_identity_outside_replicated_programs():
     assert total is not x and any(v is total for v in b.inputs) and ctx.replica_sums == [(x, total)]
 
 
-def test_intra_op_threads_setting():
+def test_intra_op_threads_setting(monkeypatch):
+    monkeypatch.delenv("ONNXFORGE_INTRA_OP_THREADS", raising=False)   # tests/conftest.py sets it under xdist
     set_intra_op_threads(1)
     try:
         assert session_options().intra_op_num_threads == 1
