@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 
 from .dtypes import result_type
+from .element_type import ElementType, element_type
 
 if TYPE_CHECKING:
     from .builder import GraphBuilder
@@ -150,7 +151,7 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "dtype", "shape", "builder", "is_sequence")
+    __slots__ = ("name", "_dtype", "shape", "builder", "is_sequence")
 
     def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
                  sequence: bool = False):
@@ -166,6 +167,16 @@ class Value:
         if self.is_sequence:
             return f"Value({self.name!r}, sequence of {dtype})"
         return f"Value({self.name!r}, {dtype}, {self.shape})"
+
+    @property
+    def dtype(self) -> ElementType | None:
+        """The ONNX element type: an ``int`` that also equals Keras's dtype name (``x.dtype == "float32"``,
+        ``x.dtype.name``), as user code inside a traced ``call()`` compares it (``graph/element_type.py``)."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, elem_type: int | None) -> None:
+        self._dtype = element_type(elem_type)
 
     @property
     def rank(self) -> int | None:
