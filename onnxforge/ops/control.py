@@ -31,6 +31,10 @@ from ..variables import Variable
 from ._arrays_util import emit
 from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, int_const, is_functional_tensor,
                     shape_tensor, symbolic)
+from .traced_flow import is_traced, lowering
+
+# ONNX integer element types: a loop counter keeps a traced bound's type.
+_INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
 
 
 def _tree_map(fn: Callable[..., Any], *trees: Any) -> Any:
@@ -119,32 +123,75 @@ def _static_int(value: Any, what: str, op: str) -> int:
 
 
 def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
-    """``for i in range(lower, upper): val = body_fun(i, val)``; returns ``val``."""
-    lo, hi = _static_int(lower, "lower", "fori_loop"), _static_int(upper, "upper", "fori_loop")
-    val = init_val
-    for i in range(lo, hi):
-        val = body_fun(i, val)
+    """``for i in range(lower, upper): val = body_fun(i, val)``; returns ``val``. Python bounds unroll the
+    loop into the graph; a traced bound (``ops.shape(x)[0]``, a count computed from the data) makes one ONNX
+    ``Loop`` whose counter ``i`` has the bound's integer type (int32 for Python ints)."""
+    if not (is_traced(lower) or is_traced(upper)):
+        lo, hi = _static_int(lower, "lower", "fori_loop"), _static_int(upper, "upper", "fori_loop")
+        val = init_val
+        for i in range(lo, hi):
+            val = body_fun(i, val)
+        return val
+    b = builder_of(lower, upper)
+    bounds = [as_value(x, b) if is_traced(x) else None for x in (lower, upper)]
+    kinds = [v.dtype for v in bounds if v is not None and v.dtype in _INT_TYPES]
+    counter = kinds[0] if kinds else dtype_enum("int32")
+    lo, hi = (cast_value(v if v is not None else as_value(np.asarray(int(x)), b), counter)
+              for v, x in zip(bounds, (lower, upper)))
+    _, val = while_loop(lambda i, v: emit(b, "Less", [as_value(i, b), hi]),
+                        lambda i, v: (i + as_value(np.asarray(1, np_dtype(counter)), b), body_fun(i, v)),
+                        (lo, init_val))
     return val
 
 
 def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any,
                maximum_iterations: int | None = None) -> Any:
-    """``while cond(*vars): vars = body(*vars)``, where ``cond`` must give a Python bool at trace time."""
+    """``while cond(*vars): vars = body(*vars)``, at most ``maximum_iterations`` times; returns the final
+    loop variables in ``loop_vars``' structure. A condition known while tracing unrolls the loop; one on a
+    traced tensor (a trip count that depends on the data) makes one ONNX ``Loop`` from there on."""
+    return run_while(cond, body, loop_vars, maximum_iterations, None, "ops.while_loop")
+
+
+def run_while(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any, maximum_iterations: Any,
+              shape_invariants: Any, op: str) -> Any:
+    """``while_loop`` with ``tf.while_loop``'s ``shape_invariants`` (``op`` names the caller in errors): both
+    ``ops.while_loop`` and ``tf.while_loop`` run here."""
     single = not isinstance(loop_vars, (list, tuple))
-    state = (loop_vars,) if single else tuple(loop_vars)
+    state = [loop_vars] if single else list(loop_vars)
+    invariants = [shape_invariants] if single and shape_invariants is not None else shape_invariants
+    traced_limit = is_traced(maximum_iterations)
+    limit = (None if maximum_iterations is None or traced_limit
+             else _static_int(maximum_iterations, "maximum_iterations", op.split(".")[-1]))
+
+    def step(values: list[Any]) -> list[Any]:
+        out = body(*values)
+        out = [out] if single or not isinstance(out, (list, tuple)) else list(out)
+        if len(out) != len(values):
+            raise ValueError(f"{op}: body must return {len(values)} loop variables. Received: {out!r}")
+        return out
+
     steps = 0
-    while maximum_iterations is None or steps < maximum_iterations:
+    while limit is None or steps < limit:
         keep = cond(*state)
-        if isinstance(keep, Value) or (hasattr(keep, "__onnx_value__")):
-            raise TypeError("ops.while_loop: the condition depends on tensor values, which a traced graph "
-                            "cannot decide while tracing. Bound the loop with a Python count (ops.fori_loop) "
-                            "and mask finished steps with ops.where.")
+        if is_traced(keep) or traced_limit:
+            # The condition (or the bound) is known only when the program runs: one ONNX Loop from here on.
+            b = builder_of(keep, maximum_iterations)
+            keep = as_value(keep, b) if is_traced(keep) else b.const(np.bool_(bool(np.asarray(keep))))
+            left = maximum_iterations if limit is None else limit - steps
+            state = lowering()["while"](cond, step, state, keep, left, invariants)
+            break
+        if is_functional_tensor(keep):
+            raise TypeError(f"{op} on a functional-API tensor (keras.Input or a layer output) is not supported: "
+                            f"the condition returned {keep!r}. Call it inside a layer's call(), where it becomes "
+                            "an ONNX Loop.")
         if not bool(np.asarray(keep)):
             break
-        out = body(*state)
-        state = (out,) if single or not isinstance(out, (list, tuple)) else tuple(out)
-        steps += 1
-    return state[0] if single else type(loop_vars)(state) if isinstance(loop_vars, list) else state
+        state, steps = step(state), steps + 1
+    if single:
+        return state[0]
+    if hasattr(loop_vars, "_fields"):
+        return type(loop_vars)(*state)
+    return tuple(state) if isinstance(loop_vars, tuple) else state
 
 
 def _length(xs: Any, length: Any, op: str) -> int:
@@ -232,23 +279,24 @@ def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = F
 
 
 def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -> Any:
-    """``branches[index](*operands)``; a symbolic ``index`` evaluates every branch and selects (clamped)."""
-    if not isinstance(index, Value) and not hasattr(index, "__onnx_value__"):
+    """``branches[index](*operands)``, ``index`` clamped to the branches as in Keras. A traced ``index``
+    makes a chain of ONNX ``If`` nodes, so only the branch selected runs (its gradients only, too)."""
+    if not branches:
+        raise ValueError(f"ops.switch needs at least one branch. Received: branches={branches!r}")
+    if not is_traced(index):
         i = builtins.min(builtins.max(int(np.asarray(index)), 0), len(branches) - 1)
         return branches[i](*operands)
-    outs = [branch(*operands) for branch in branches]
     b = builder_of(index)
     idx = cast_value(as_value(index, b), 7)
-    idx = emit(b, "Clip", [idx, as_value(np.int64(0), b), as_value(np.int64(len(branches) - 1), b)])
 
-    def pick(*leaves: Any) -> Any:
-        values = [as_value(x, b) for x in leaves]
-        out = values[-1]
-        for k in range(len(values) - 2, -1, -1):
-            out = emit(b, "Where", [emit(b, "Equal", [idx, as_value(np.int64(k), b)]), values[k], out])
-        return out
+    def pick(k: int) -> Any:
+        # index <= k for the first k that holds: below 0 gives branch 0, beyond the end the last branch.
+        if k == len(branches) - 1:
+            return branches[k](*operands)
+        taken = emit(b, "LessOrEqual", [idx, as_value(np.int64(k), b)])
+        return lowering()["cond"](taken, lambda: branches[k](*operands), lambda: pick(k + 1))
 
-    return _tree_map(pick, *outs)
+    return pick(0)
 
 
 # ------------------------------------------------------------------------------------------ dtypes
