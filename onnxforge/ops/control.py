@@ -194,19 +194,22 @@ def run_while(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any
     return tuple(state) if isinstance(loop_vars, tuple) else state
 
 
-def _length(xs: Any, length: Any, op: str) -> int:
+def _length(xs: Any, length: Any, op: str) -> int | None:
+    """The static size of the first axis of ``xs`` (or ``length``); ``None`` where it is known only at run time
+    on traced tensors (the loop then becomes an ONNX ``Scan``)."""
     if length is not None:
         return _static_int(length, "length", op)
     leaves = _leaves(xs)
     if not leaves or leaves[0] is None:
-        raise ValueError(f"ops.{op} needs xs or length.")
+        raise ValueError(f"ops.{op} needs xs or length. Received: xs={xs!r}, length={length!r}")
     n = getattr(leaves[0], "shape", None)
     n = n[0] if n else None
-    if not isinstance(n, (int, np.integer)):
-        raise ValueError(f"ops.{op} maps over the first axis, which must have a static size (it is unrolled "
-                         f"into the graph). Received a first axis of size {n!r}; write the function with "
-                         "batched ops instead.")
-    return int(n)
+    if isinstance(n, (int, np.integer)):
+        return int(n)
+    if builtins.all(is_traced(leaf) for leaf in leaves):
+        return None
+    raise ValueError(f"ops.{op} maps over the first axis of xs, which has no size here. Received a first axis "
+                     f"of size {n!r} for xs={xs!r}.")
 
 
 def _index(tree: Any, i: int) -> Any:
@@ -234,8 +237,11 @@ def _stack(items: list[Any]) -> Any:
 def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | None = None,
          reverse: bool = False, unroll: Any = 1) -> tuple[Any, Any]:
     """``carry, y = f(carry, x)`` over the first axis of ``xs``; returns the final carry and the stacked
-    ``y``s (JAX's ``lax.scan`` semantics, as Keras)."""
+    ``y``s (JAX's ``lax.scan`` semantics, as Keras). A static length is unrolled into the graph; a traced
+    ``xs`` whose first axis is known only at run time (the batch) makes one ONNX ``Scan``."""
     n = _length(xs, length, "scan")
+    if n is None:
+        return lowering()["scan"](f, init, xs, reverse)
     order = range(n - 1, -1, -1) if reverse else range(n)
     carry, ys = init, []
     for i in order:
@@ -249,19 +255,26 @@ def scan(f: Callable[[Any, Any], Any], init: Any, xs: Any = None, length: int | 
 
 
 def map(f: Callable[[Any], Any], xs: Any) -> Any:  # noqa: A001 (Keras's name)
-    """``f`` applied to each slice of ``xs`` along its first axis, the results stacked."""
+    """``f`` applied to each slice of ``xs`` along its first axis, the results stacked (an ONNX ``Scan`` over
+    a traced first axis of run-time size, as ``scan``)."""
+    if _length(xs, None, "map") is None:
+        return lowering()["scan"](lambda carry, x: (carry, f(x)), (), xs)[1]
     n = _length(xs, None, "map")
     return _stack([f(_index(xs, i)) for i in range(n)])
 
 
 def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
-    """``function`` applied to each slice of ``elements`` along axis 0 (unrolled over a static size)."""
+    """``function`` applied to each slice of ``elements`` along axis 0 (unrolled over a static size, else
+    ``map``'s ``Scan``)."""
+    if _length(elements, None, "vectorized_map") is None:
+        return map(function, elements)
     n = _length(elements, None, "vectorized_map")
     return _stack([function(_index(elements, i)) for i in range(n)])
 
 
 def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False, axis: int = 0) -> Any:
-    """Inclusive scan of the associative ``f`` along ``axis`` (a static size), computed sequentially."""
+    """Inclusive scan of the associative ``f`` along ``axis``, computed sequentially: unrolled over a static
+    size, one ONNX ``Scan`` over a traced axis of run-time size."""
     if axis != 0:
         from .arrays import moveaxis
 
@@ -269,6 +282,8 @@ def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = F
         out = associative_scan(f, moved, reverse, 0)
         return _tree_map(lambda x: moveaxis(x, 0, axis), out)
     n = _length(elems, None, "associative_scan")
+    if n is None:
+        return _associative_scan_traced(f, elems, reverse)
     order = list(range(n - 1, -1, -1)) if reverse else list(range(n))
     acc, outs = None, {}
     for i in order:
@@ -276,6 +291,22 @@ def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = F
         acc = item if acc is None else f(acc, item)
         outs[i] = acc
     return _stack([outs[i] for i in range(n)])
+
+
+def _associative_scan_traced(f: Callable[[Any, Any], Any], elems: Any, reverse: bool) -> Any:
+    """The running ``f`` as a ``scan`` whose carry starts at the first element (the last when ``reverse``),
+    that element prepended (appended) to the stacked results."""
+    edge = -1 if reverse else 0
+    first = _tree_map(lambda x: x[edge], elems)
+    rest = _tree_map(lambda x: x[:-1] if reverse else x[1:], elems)
+    _, ys = scan(lambda acc, x: (f(acc, x),) * 2, first, rest, reverse=reverse)
+    head = _stack([first])
+    return _tree_map(lambda h, y: _concat([y, h] if reverse else [h, y]), head, ys)
+
+
+def _concat(parts: list[Any]) -> Value:
+    b = builder_of(*parts)
+    return emit(b, "Concat", [as_value(p, b) for p in parts], axis=0)
 
 
 def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -> Any:

@@ -28,7 +28,13 @@ import numpy as np
 from .. import ops as _ops
 from ..graph.value import Value
 from ..ops.control import run_while
-from .graph_flow import traced_cond
+from ..ops.traced_flow import register_traced_flow
+from .graph_flow import traced_cond, traced_while
+from .graph_scan import traced_scan
+
+# keras.ops.cond / while_loop / fori_loop / switch / scan / map on traced tensors lower through the same
+# If / Loop / Scan as tf.cond and tf.while_loop (ops/ sits below tf_compat/, so it is handed them here).
+register_traced_flow(cond=traced_cond, while_=traced_while, scan=traced_scan)
 
 
 def _traced(x: Any) -> bool:

@@ -32,7 +32,6 @@ import onnx
 from ..graph import GraphBuilder, Value, protos
 from ..ops._util import as_value, cast_value
 from ..ops.core import stopped_outputs
-from ..ops.traced_flow import register_traced_flow
 from ..trace_state import active_trace
 from . import nest
 from .tensor_array import TensorArray
@@ -338,7 +337,3 @@ def _check_carried(k: int, new: Value, inner: Value, init: Value) -> None:
                          f"has shape {tuple(new.shape)} after one iteration. To allow the shape to vary across "
                          "iterations, use the `shape_invariants` argument of tf.while_loop to specify a "
                          "less-specific shape.")
-
-
-# keras.ops.cond / while_loop / fori_loop / switch on traced tensors lower through the same If / Loop.
-register_traced_flow(traced_cond, traced_while)

@@ -64,8 +64,30 @@ def _calls(ops):
     def associative(layer, x):
         return ops.associative_scan(lambda a, b: a * b, x * layer.w, axis=1)
 
+    def scan_batch(layer, x):
+        # Over the batch axis, whose size is known only at run time: one ONNX Scan.
+        def step(carry, row):
+            carry = carry * 0.5 + row * layer.w
+            return carry, ops.sum(carry * carry)
+        carry, ys = ops.scan(step, ops.zeros((3,)), x, reverse=False)
+        return ops.expand_dims(ys, 1) + carry * 0.0 + x * 0.0
+
+    def scan_reverse(layer, x):
+        return ops.scan(lambda c, row: (c + row * layer.w, c), ops.zeros((3,)), x, reverse=True)[1]
+
+    def map_batch(layer, x):
+        return ops.map(lambda row: ops.sqrt(ops.sum(row * row * layer.w)) + row, x)
+
+    def vectorized(layer, x):
+        return ops.vectorized_map(lambda row: row * ops.max(row * layer.w), x)
+
+    def associative_batch(layer, x):
+        return ops.associative_scan(lambda a, b: a + b * layer.w, x, reverse=True)
+
     return {"cond": cond, "while": while_, "while_bounded": while_bounded, "fori": fori, "switch": switch,
-            "scan": scan, "map": map_, "associative_scan": associative}
+            "scan": scan, "map": map_, "associative_scan": associative, "scan_batch": scan_batch,
+            "scan_reverse": scan_reverse, "map_batch": map_batch, "vectorized_map": vectorized,
+            "associative_batch": associative_batch}
 
 
 KINDS = list(_calls(None))
@@ -140,7 +162,8 @@ def test_eager_ops_on_arrays_match_keras():
                                    rtol=1e-6)
 
 
-@pytest.mark.parametrize("kind,op_type", [("cond", "If"), ("while", "Loop"), ("fori", "Loop"), ("switch", "If")])
+@pytest.mark.parametrize("kind,op_type", [("cond", "If"), ("while", "Loop"), ("fori", "Loop"), ("switch", "If"),
+                                          ("scan_batch", "Scan"), ("map_batch", "Scan")])
 def test_keras_round_trip_and_onnx_export(tmp_path, kind, op_type):
     model = _model(of.keras, kind)
     cls = type(model.get_layer("flow"))
@@ -166,3 +189,58 @@ def test_errors_name_the_argument():
         of.ops.fori_loop(0, 2.5, lambda i, v: v, 0.0)
     with pytest.raises(TypeError, match="functional-API tensor"):
         of.ops.cond(of.keras.Input((3,)), lambda: calls, lambda: calls)
+
+
+def _train_step_model(k, tape_cls):
+    """A custom ``train_step`` choosing its loss with ``ops.cond`` on the targets, and shrinking the gradients
+    with an ``ops.while_loop`` whose trip count depends on their norm (Keras's torch autograd as the oracle)."""
+    ops = k.ops
+
+    class StepModel(k.Model):
+        def train_step(self, data):
+            x, y = data
+            if tape_cls is None:
+                self.zero_grad()
+            tape = tape_cls() if tape_cls is not None else None
+            if tape is not None:
+                tape.__enter__()
+            y_pred = self(x, training=True)
+            loss = ops.cond(ops.sum(y) > 0, lambda: ops.mean((y_pred - y) ** 2),
+                            lambda: ops.mean(ops.abs(y_pred - y)) * 2.0)
+            if tape is None:
+                loss.backward()
+                grads = [v.value.grad for v in self.trainable_variables]
+            else:
+                tape.__exit__(None, None, None)
+                grads = tape.gradient(loss, self.trainable_variables)
+            norm = ops.sqrt(sum(ops.sum(g * g) for g in grads))
+            scale = ops.while_loop(lambda s: s * norm > 0.5, lambda s: s * 0.5, ops.convert_to_tensor(1.0))
+            grads = [g * scale for g in grads]
+            if tape is None:
+                import torch
+
+                with torch.no_grad():
+                    self.optimizer.apply(grads, self.trainable_variables)
+            else:
+                self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return {"loss": loss, "scale": scale}
+
+    inp = k.Input((3,))
+    model = StepModel(inp, k.layers.Dense(2, kernel_initializer="ones", bias_initializer="zeros")(inp))
+    model.compile(optimizer=k.optimizers.SGD(0.1))
+    return model
+
+
+def test_custom_train_step_with_cond_and_while_matches_keras():
+    x = np.concatenate([X_POS, X_NEG, X_POS * 3.0])
+    y = np.array([[1.0, 2.0], [3.0, -1.0], [-4.0, -1.0], [-2.0, 0.5], [0.5, 0.5], [2.0, 1.0]], np.float32)
+    results = []
+    for k, tape in ((keras, None), (of.keras, of.GradientTape)):
+        model = _train_step_model(k, tape)
+        history = model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0).history
+        results.append(([np.asarray(w) for w in model.get_weights()], history))
+    (want_w, want_h), (got_w, got_h) = results
+    for g, w in zip(got_w, want_w):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_h["loss"], want_h["loss"], rtol=1e-5)
+    np.testing.assert_allclose(got_h["scale"], want_h["scale"], rtol=1e-6)
