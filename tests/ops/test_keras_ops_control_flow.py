@@ -244,3 +244,12 @@ def test_custom_train_step_with_cond_and_while_matches_keras():
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_h["loss"], want_h["loss"], rtol=1e-5)
     np.testing.assert_allclose(got_h["scale"], want_h["scale"], rtol=1e-6)
+
+
+def test_scan_body_that_cannot_become_a_scan_is_refused_by_name():
+    class StopRows(of.keras.layers.Layer):
+        def call(self, x):
+            return of.ops.map(lambda row: of.ops.stop_gradient(row) * 2.0, x)
+
+    with pytest.raises(NotImplementedError, match=r"ops\.scan / ops\.map .*stop_gradient"):
+        StopRows()(of.keras.Input((3,)))   # the call is traced for its output shape here
