@@ -2,10 +2,10 @@
 ``slice_update``, loops (``fori_loop``, ``while_loop``, ``scan``, ``map``, ``vectorized_map``) and
 ``switch``, ``dtype`` and ``saturate_cast``.
 
-Loops run at trace time: a loop whose trip count is a Python int (or a static size) is unrolled into the
-graph, which is what Keras's own backends do under ``jit`` for short static loops, and gives the same values
-and gradients. A loop whose length is known only at run time (a dynamic batch in ``vectorized_map``) is
-refused with a message naming the fix, as a Python ``if`` on a tensor is.
+Loops whose trip count is known while tracing (a Python int, a static size, a condition on arrays) run at
+trace time and are unrolled into the graph, which is what Keras's own backends do under ``jit`` for short
+static loops, and gives the same values and gradients. A condition, bound or index on a traced tensor, or a
+first axis known only at run time, becomes one ONNX ``Loop`` / ``If`` / ``Scan`` (``traced_flow.py``).
 
 Example:
     >>> import numpy as np
@@ -148,8 +148,10 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
                maximum_iterations: int | None = None) -> Any:
     """``while cond(*vars): vars = body(*vars)``, at most ``maximum_iterations`` times; returns the final
     loop variables in ``loop_vars``' structure. A condition known while tracing unrolls the loop; one on a
-    traced tensor (a trip count that depends on the data) makes one ONNX ``Loop`` from there on."""
-    return run_while(cond, body, loop_vars, maximum_iterations, None, "ops.while_loop")
+    traced tensor (a trip count that depends on the data) makes one ONNX ``Loop`` from there on. Several
+    loop variables come back as a tuple, as Keras returns them (``tf.while_loop`` keeps a list a list)."""
+    out = run_while(cond, body, loop_vars, maximum_iterations, None, "ops.while_loop")
+    return tuple(out) if isinstance(loop_vars, (list, tuple)) else out
 
 
 def run_while(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any, maximum_iterations: Any,
@@ -178,7 +180,14 @@ def run_while(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: Any
             b = builder_of(keep, maximum_iterations)
             keep = as_value(keep, b) if is_traced(keep) else b.const(np.bool_(bool(np.asarray(keep))))
             left = maximum_iterations if limit is None else limit - steps
-            state = lowering()["while"](cond, step, state, keep, left, invariants)
+            try:
+                state = lowering()["while"](cond, step, state, keep, left, invariants)
+            except (NotImplementedError, TypeError, ValueError) as e:
+                # graph_flow names tf.while_loop; an ops.while_loop / fori_loop user sees the op they called.
+                prefix = "tf.while_loop:"
+                if op == "tf.while_loop" or not str(e).startswith(prefix):
+                    raise
+                raise type(e)(f"{op}:{str(e)[len(prefix):]}") from e
             break
         if is_functional_tensor(keep):
             raise TypeError(f"{op} on a functional-API tensor (keras.Input or a layer output) is not supported: "

@@ -253,3 +253,12 @@ def test_scan_body_that_cannot_become_a_scan_is_refused_by_name():
 
     with pytest.raises(NotImplementedError, match=r"ops\.scan / ops\.map .*stop_gradient"):
         StopRows()(of.keras.Input((3,)))   # the call is traced for its output shape here
+
+
+def test_while_body_that_cannot_become_a_loop_is_refused_naming_ops_while_loop():
+    class StopLoop(of.keras.layers.Layer):
+        def call(self, x):
+            return of.ops.while_loop(lambda v: of.ops.sum(v) < 10.0, lambda v: of.ops.stop_gradient(v) + 1.0, x)
+
+    with pytest.raises(NotImplementedError, match=r"^ops\.while_loop: .*stop_gradient"):
+        StopLoop()(of.keras.Input((3,)))
