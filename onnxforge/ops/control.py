@@ -117,9 +117,8 @@ def _static_int(value: Any, what: str, op: str) -> int:
         return int(value)
     if isinstance(value, np.ndarray) and value.ndim == 0:
         return int(value)
-    raise TypeError(f"ops.{op}: {what} must be a Python int here (the loop is unrolled into the graph). "
-                    f"Received: {what}={value!r}. For a data-dependent count, express the computation with "
-                    "batched ops (ops.cumsum, ops.where, ...).")
+    raise TypeError(f"ops.{op}: {what} must be an int or an integer tensor. Received: {what}={value!r}. A "
+                    "Python int unrolls the loop into the graph; a traced tensor makes one ONNX Loop.")
 
 
 def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
@@ -207,6 +206,9 @@ def _length(xs: Any, length: Any, op: str) -> int | None:
     """The static size of the first axis of ``xs`` (or ``length``); ``None`` where it is known only at run time
     on traced tensors (the loop then becomes an ONNX ``Scan``)."""
     if length is not None:
+        if is_traced(length):
+            raise TypeError(f"ops.{op}: length must be a Python int, as in Keras and JAX. Received: "
+                            f"length={length!r}; pass xs to scan over a first axis of run-time size.")
         return _static_int(length, "length", op)
     leaves = _leaves(xs)
     if not leaves or leaves[0] is None:

@@ -185,8 +185,10 @@ def test_errors_name_the_argument():
     calls = []
     with pytest.raises(ValueError, match="at least one branch"):
         of.ops.switch(0, [])
-    with pytest.raises(TypeError, match="upper"):
+    with pytest.raises(TypeError, match=r"upper must be an int or an integer tensor. Received: upper=2\.5"):
         of.ops.fori_loop(0, 2.5, lambda i, v: v, 0.0)
+    with pytest.raises(TypeError, match=r"length must be a Python int"):
+        of.function(lambda n: of.ops.scan(lambda c, _: (c + 1.0, c), 0.0, None, length=n))(np.int32(3))
     with pytest.raises(TypeError, match="functional-API tensor"):
         of.ops.cond(of.keras.Input((3,)), lambda: calls, lambda: calls)
 
