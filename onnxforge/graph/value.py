@@ -385,8 +385,8 @@ class Value:
         # Python control flow on a symbolic value cannot be traced into a graph.
         raise TypeError(
             f"The truth value of symbolic tensor {self.name!r} is not known while building the graph. "
-            "Use graph ops instead of Python branching (for example ops.where(cond, a, b), or tf.cond / "
-            "tf.while_loop). Inside a tf.function, onnxforge's AutoGraph converts `if` / `while` / `for` "
+            "Use graph ops instead of Python branching (for example ops.where(cond, a, b), ops.cond / "
+            "ops.while_loop / ops.fori_loop, or tf.cond / tf.while_loop: ONNX If / Loop). Inside a tf.function, onnxforge's AutoGraph converts `if` / `while` / `for` "
             "statements on tensors, but not one with break / continue / return inside a loop, nor code outside a "
             "tf.function."
         )

@@ -22,7 +22,9 @@ import numpy as np
 from ..eager_tensor import EagerTensor, as_eager
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
-from ._util import _active_trace, _has_keras_tensor, _host_array, as_value, builder_of, cast_value, dtype_enum, record_dim, symbolic
+from ._util import (_active_trace, _has_keras_tensor, _host_array, as_value, builder_of, cast_value, dtype_enum,
+                    is_functional_tensor, record_dim, symbolic)
+from .traced_flow import is_traced, lowering
 
 # builder -> outputs of ``stop_gradient`` nodes (GradientTape leaves those nodes out of the differentiated graph).
 _stopped: weakref.WeakKeyDictionary[GraphBuilder, set[str]] = weakref.WeakKeyDictionary()
@@ -123,12 +125,21 @@ def stopped_outputs(b: GraphBuilder) -> set[str]:
 
 
 def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
-    """Python booleans choose a branch at trace time; a symbolic ``pred`` cannot (see the error)."""
-    if isinstance(pred, Value):
-        raise TypeError(
-            f"ops.cond on the symbolic tensor {pred.name!r} is not supported: compute both branches and pick "
-            "with ops.where(pred, true_value, false_value) (both are evaluated; gradients flow to the chosen "
-            "entries).")
+    """``true_fn()`` if ``pred`` else ``false_fn()``. A Python or array ``pred`` picks the branch now; a traced
+    one (``ops.sum(x) > 0`` in a layer's ``call()``) becomes one ONNX ``If`` running only the branch taken,
+    gradients included (``ops/traced_flow.py``).
+
+    Example:
+        >>> import numpy as np
+        >>> float(cond(np.sum(np.float32([1.0, -3.0])) > 0, lambda: np.float32(1.0), lambda: np.float32(2.0)))
+        2.0
+    """
+    if is_traced(pred):
+        b = builder_of(pred)
+        return lowering()["cond"](as_value(pred, b), true_fn, false_fn)
+    if is_functional_tensor(pred):
+        raise TypeError("ops.cond on a functional-API tensor (keras.Input or a layer output) is not supported: "
+                        f"received pred={pred!r}. Call it inside a layer's call(), where it becomes an ONNX If.")
     return true_fn() if pred else false_fn()
 
 

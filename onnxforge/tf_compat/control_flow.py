@@ -27,7 +27,14 @@ import numpy as np
 
 from .. import ops as _ops
 from ..graph.value import Value
+from ..ops.control import run_while
+from ..ops.traced_flow import register_traced_flow
 from .graph_flow import traced_cond, traced_while
+from .graph_scan import traced_scan
+
+# keras.ops.cond / while_loop / fori_loop / switch / scan / map on traced tensors lower through the same
+# If / Loop / Scan as tf.cond and tf.while_loop (ops/ sits below tf_compat/, so it is handed them here).
+register_traced_flow(cond=traced_cond, while_=traced_while, scan=traced_scan)
 
 
 def _traced(x: Any) -> bool:
@@ -53,37 +60,7 @@ def while_loop(cond: Callable[..., Any], body: Callable[..., Any], loop_vars: An
     variables in ``loop_vars``' structure (a list stays a list). ``parallel_iterations``, ``back_prop`` and
     ``swap_memory`` only schedule TensorFlow's loop and are accepted. ``shape_invariants`` (the loop
     variables' structure of shapes, ``None`` dims free) lets a traced loop's variables change shape."""
-    single = not isinstance(loop_vars, (list, tuple))
-    state = [loop_vars] if single else list(loop_vars)
-    invariants = [shape_invariants] if single and shape_invariants is not None else shape_invariants
-    traced_limit = _traced(maximum_iterations)
-    limit = None if maximum_iterations is None or traced_limit else int(maximum_iterations)
-
-    def step(values: list[Any]) -> list[Any]:
-        out = body(*values)
-        out = [out] if single or not isinstance(out, (list, tuple)) else list(out)
-        if len(out) != len(values):
-            raise ValueError(f"tf.while_loop: body must return {len(values)} loop variables. Received: {out!r}")
-        return out
-
-    steps = 0
-    while limit is None or steps < limit:
-        keep = cond(*state)
-        if _traced(keep) or traced_limit:
-            # The condition (or the bound) is known only when the program runs: one ONNX Loop from here on.
-            if not _traced(keep):
-                keep = maximum_iterations.builder.const(np.bool_(bool(np.asarray(keep))))
-            left = maximum_iterations if limit is None else limit - steps
-            state = traced_while(cond, step, state, keep, left, invariants)
-            break
-        if not bool(np.asarray(keep)):
-            break
-        state, steps = step(state), steps + 1
-    if single:
-        return state[0]
-    if hasattr(loop_vars, "_fields"):
-        return type(loop_vars)(*state)
-    return tuple(state) if isinstance(loop_vars, tuple) else state
+    return run_while(cond, body, loop_vars, maximum_iterations, shape_invariants, "tf.while_loop")
 
 
 def map_fn(fn: Callable[[Any], Any], elems: Any, dtype: Any = None, parallel_iterations: Any = None,
