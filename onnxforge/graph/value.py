@@ -10,6 +10,7 @@ import onnx
 
 from .dtypes import result_type
 from .element_type import ElementType, element_type
+from .traced_shape import TracedShape, traced_shape
 
 if TYPE_CHECKING:
     from .builder import GraphBuilder
@@ -151,13 +152,13 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "_dtype", "shape", "builder", "is_sequence")
+    __slots__ = ("name", "_dtype", "_shape", "builder", "is_sequence")
 
     def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
                  sequence: bool = False):
         self.name = name
         self.dtype = dtype
-        self.shape = None if shape is None else tuple(shape)
+        self.shape = shape
         self.builder = builder
         #: A sequence of tensors (``dtype`` is then its elements' type, ``shape`` ``None``).
         self.is_sequence = sequence
@@ -177,6 +178,16 @@ class Value:
     @dtype.setter
     def dtype(self, elem_type: int | None) -> None:
         self._dtype = element_type(elem_type)
+
+    @property
+    def shape(self) -> TracedShape | None:
+        """The dims (a ``tuple``; ``None`` for an unknown rank), with ``tf.TensorShape``'s ``as_list()`` /
+        ``rank`` for user code in a traced ``call()`` (``graph/traced_shape.py``)."""
+        return self._shape
+
+    @shape.setter
+    def shape(self, dims: Shape) -> None:
+        self._shape = traced_shape(dims)
 
     @property
     def rank(self) -> int | None:

@@ -1,6 +1,6 @@
 """Inside a traced ``call()`` or ``tf.function`` a tensor's dtype reads as Keras's dtype name, as Keras 3 code
 compares it (``x.dtype == "float32"``, ``"int" in x.dtype``, ``x.dtype.name``, ``ops.cast(y, x.dtype)``), while
-staying the ONNX number the graph code uses."""
+staying the ONNX number the graph code uses; its shape has ``tf.TensorShape``'s ``as_list()`` / ``rank``."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,3 +65,31 @@ def test_element_type_stays_the_onnx_number():
     assert element_type(onnx.TensorProto.BFLOAT16) == "bfloat16"
     assert element_type(onnx.TensorProto.STRING) == "string" and element_type(onnx.TensorProto.STRING) == str
     assert (t == object()) is False and t != "no-such-dtype"
+
+
+class FlattenByShapeList(layers.Layer):
+    """tf.keras-style code: the static dims through ``x.shape.as_list()`` (``None`` for the batch)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen: list = []
+
+    def call(self, x):
+        dims = x.shape.as_list()
+        self.seen.append((dims, x.shape.rank, x.shape.is_fully_defined()))
+        return ops.reshape(x, [-1, int(np.prod(dims[1:]))])
+
+
+def test_shape_as_list_in_call_and_tf_function():
+    layer = FlattenByShapeList()
+    inp = layers.Input((4, 3))
+    model = keras.Model(inp, layer(inp))
+    x = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x.reshape(2, 12))
+    assert ([None, 4, 3], 3, False) in layer.seen
+
+    @tf.function
+    def static_dims(t):
+        return tf.reshape(t, [t.shape.as_list()[0] * t.shape[1], -1])
+
+    np.testing.assert_array_equal(static_dims(x), x.reshape(8, 3))
