@@ -136,9 +136,13 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         if problem:
             problems.append(problem)
         return
-    if module.startswith("keras.layers") or is_model:
+    # Keras writes a class of the program's own under its Python module, with its name as registered_name.
+    own = not module.startswith("keras") and isinstance(entry.get("registered_name"), str)
+    if module.startswith("keras.layers") or is_model or own:
         registered = entry.get("registered_name")
         cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
+        if own and isinstance(cls, type) and not issubclass(cls, Layer):
+            return   # the program's own regularizer, initializer, ...: its config is its own
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
                             "onnxforge counterpart (a class of your own: pass it in custom_objects={...} or "
