@@ -9,7 +9,10 @@ records their constructor arguments itself.
 
 Tolerance: Keras's initial weights copied, Dropout at rate 0 and a stochastic depth rate of 0, at which
 the layer still draws its uniform numbers but ``floor(1 + u)`` keeps every sample: predictions, one AdamW
-step and the reloaded model agree with Keras to float32 order. A drop probability of 0.5 is checked on
+step and the reloaded model agree with Keras to float32 order. The reloaded model is not the saved one,
+in Keras too: the MLP's ``activation=keras.ops.gelu`` (tanh approximation) is written as ``"gelu"`` and
+read back as ``keras.activations.gelu`` (exact erf), ~2e-4 apart here; onnxforge does the same, so its
+reloaded model is compared with Keras's reloaded model. A drop probability of 0.5 is checked on
 its own: in training each sample is either zeroed or doubled, in inference passed through.
 """
 from __future__ import annotations
@@ -148,7 +151,7 @@ def test_cct(tmp_path):
     data = (rng.uniform(0, 255, (16, IMAGE, IMAGE, 3)).astype("float32"),
             np.eye(CLASSES, dtype="float32")[rng.integers(0, CLASSES, 16)])
     want, got = run_both(cct, data, copy_weights=True, tmp_path=tmp_path)
-    compare(want, got)
+    compare(want, got, same_after_reload=False)
     load_in_keras(got["path"], data[0], got["reloaded"], cct_layers(real_keras))
 
 
