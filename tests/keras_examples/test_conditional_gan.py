@@ -4,7 +4,7 @@ images as extra channels (discriminator input); a ``ConditionalGAN(keras.Model)`
 optimizers and a ``BinaryCrossentropy(from_logits=True)``, whose ``train_step`` takes one gradient per
 network (``GradientTape`` under onnxforge, ``backward()`` under Keras on torch, see harness.py), with two
 ``Mean`` trackers; then the page's class interpolation with the trained generator, saved to ``.keras`` and
-loaded back.
+loaded back (in onnxforge and in real Keras).
 
 The page draws its latent vectors with ``keras.random.normal`` inside ``train_step``; those draws differ
 between frameworks, so here they come from ``sample_latent``, the page's draw, which the deterministic run
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .equal_weights import load_in_keras
 from .harness import (apply_gradients, fkeras, mnist, run_both, to_numpy, value_and_grad, workdir)
 
 LATENT, CLASSES, SIZE, BATCH = 16, 10, 28, 16
@@ -156,6 +157,7 @@ def conditional_gan(keras, data, init, tmp_path, fixed_noise=None):
     out = {f"step{i}_{name}": v for i, pair in enumerate(steps.seen) for name, v in zip(("g_loss", "d_loss"), pair)}
     out["fake"] = np.asarray(to_numpy(fake))
     out["reloaded"] = np.asarray(to_numpy(reloaded.predict(noise_and_labels, verbose=0)))
+    out["path"], out["noise_and_labels"] = path, np.asarray(to_numpy(noise_and_labels))
     return out
 
 
@@ -168,6 +170,7 @@ def test_conditional_gan_from_equal_weights_and_noise(tmp_path):
     assert got["fake"].shape == (5, SIZE, SIZE, 1)
     np.testing.assert_allclose(got["fake"], want["fake"], atol=1e-4)
     np.testing.assert_array_equal(got["reloaded"], got["fake"])
+    load_in_keras(got["path"], got["noise_and_labels"], got["fake"])
 
 
 def test_conditional_gan_with_the_pages_draws(tmp_path):
