@@ -144,7 +144,9 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         if own and isinstance(cls, type) and not issubclass(cls, Layer):
             return   # the program's own regularizer, initializer, ...: its config is its own
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
-            problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
+            # An unknown object of one's own inside a layer (a regularizer) has no name: name its layer.
+            where = owner if own and "name" not in config else f"layer {config.get('name', '?')!r}"
+            problems.append(f"{where}: class {class_name} (module {module or '__main__'}) has no "
                             "onnxforge counterpart (a class of your own: pass it in custom_objects={...} or "
                             "decorate it with @keras.saving.register_keras_serializable())")
             return
@@ -160,7 +162,7 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     count = len(problems)
     for value in config.values():
         _walk(value, owner, problems, custom_objects)
-    if cls is not None and not is_model and len(problems) == count:
+    if cls is not None and not is_model and not own and len(problems) == count:   # own: the user's arguments
         _drop_inert_arguments(cls, config, owner, problems, custom_objects)
     if cls is not None and "inbound_nodes" in entry:
         _drop_unused_call_kwargs(cls, entry)
