@@ -8,9 +8,9 @@ loaded back (in onnxforge and in real Keras).
 
 The page draws its latent vectors with ``keras.random.normal`` inside ``train_step``; those draws differ
 between frameworks, so here they come from ``sample_latent``, the page's draw, which the deterministic run
-replaces with two fixed arrays (one per draw of a step). From Keras's initial weights, the losses of each step, the generator after
-training, the interpolation and the reloaded generator then agree with Keras to float32 order (the losses
-within 1e-4 relative, images within 1e-4 absolute). A run with the page's own draws is checked to train
+replaces with two fixed arrays (one per draw of a step). From Keras's initial weights, the losses of each
+step, the generator after training, the interpolation and the reloaded generator then agree with Keras to
+float32 order (the losses within 1e-4 relative, images within 1e-4 absolute). A run with the page's own draws is checked to train
 (finite losses, images in [0, 1]).
 """
 from __future__ import annotations

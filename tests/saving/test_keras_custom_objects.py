@@ -344,7 +344,8 @@ def test_unregistered_classes_of_ones_own_are_written_as_keras_writes_them(tmp_p
         assert (mine["module"], mine["registered_name"]) == (keras_entry["module"], keras_entry["registered_name"])
     path = tmp_path / "m.keras"
     model.save(path)
-    with pytest.raises(ValueError, match=r"layer 'dense\w*' \(Dense\): class SumSquares .*custom_objects="):
+    with pytest.raises(ValueError,
+                       match=r"layer 'dense\w*' \(Dense\): Could not locate class 'SumSquares'.*custom_objects="):
         of.keras.models.load_model(path, custom_objects={"Doubler": ours["Doubler"]})
     again = of.keras.models.load_model(path, custom_objects=ours)
     np.testing.assert_allclose(again(X), model(X), rtol=1e-6)

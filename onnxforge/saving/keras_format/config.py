@@ -146,7 +146,12 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             # An unknown object of one's own inside a layer (a regularizer) has no name: name its layer.
             where = owner if own and "name" not in config else f"layer {config.get('name', '?')!r}"
-            problems.append(f"{where}: class {class_name} (module {module or '__main__'}) has no "
+            if own:   # Keras 3's words for a class it cannot find, then the remedy
+                problems.append(f"{where}: Could not locate class {registered!r}: {class_name} (module "
+                                f"{module or '__main__'}) is a class of your own: pass it in custom_objects={{...}} "
+                                "or decorate it with @keras.saving.register_keras_serializable()")
+                return
+            problems.append(f"{where}: class {class_name} (module {module}) has no "
                             "onnxforge counterpart (a class of your own: pass it in custom_objects={...} or "
                             "decorate it with @keras.saving.register_keras_serializable())")
             return
