@@ -22,8 +22,14 @@ from .custom_objects import custom_object_scope, get_custom_objects, lookup
 
 def object_config(obj: Any, module: str) -> dict:
     """``{"module", "class_name", "config", "registered_name"}`` of an object with ``get_config()``."""
-    return {"module": module, "class_name": type(obj).__name__, "config": obj.get_config(),
-            "registered_name": None}
+    cls = type(obj)
+    if not cls.__module__.startswith("onnxforge"):
+        # A class of the program's own (PointNet's OrthogonalRegularizer): Keras writes where it is defined
+        # and its (registered) name, the key load_model finds custom_objects by; under "keras.regularizers"
+        # with no registered_name, real Keras refuses the file.
+        return {"module": None if cls.__module__ == "__main__" else cls.__module__, "class_name": cls.__name__,
+                "config": obj.get_config(), "registered_name": get_registered_name(cls)}
+    return {"module": module, "class_name": cls.__name__, "config": obj.get_config(), "registered_name": None}
 
 
 def object_from_config(config: dict, aliases: dict[str, type], custom_objects: dict | None, kind: str,
@@ -195,6 +201,11 @@ def serialize(layer: Any) -> dict:
     keras_module = type(layer).__dict__.get("_keras_module")   # not inherited: a subclass is the user's own
     if keras_module is not None and registered is None:
         module, registered = keras_module, class_name
+    elif registered is None and not type(layer).__module__.startswith("onnxforge"):
+        # A class of the program's own (``class Patches(layers.Layer)``): Keras writes its Python module and
+        # its name as registered_name, the key load_model looks custom_objects up by; under "keras.layers"
+        # with no registered_name, Keras would look for keras.layers.Patches and refuse the file.
+        module, registered = type(layer).__module__, class_name
     out = {"module": module, "class_name": class_name, "config": _nested_objects(layer.get_config()),
            "registered_name": registered}
     # A subclassed model is rebuilt from its build_config, as Keras does (its weights exist only once built);

@@ -84,10 +84,14 @@ def serialize_keras_object(obj: Any) -> Any:
                         "value, list, dict or named function.")
     cls = type(obj)
     registered = keras_objects.get_registered_name(cls)
-    module = _defining_module(cls) if ">" in registered else \
-        next((m for base, m in _KINDS if isinstance(obj, base)), cls.__module__)
+    if ">" in registered or not cls.__module__.startswith("onnxforge"):
+        # A class of the program's own (PointNet's OrthogonalRegularizer), registered or not: Keras writes
+        # where it is defined and its name as registered_name, the key load_model finds custom_objects by.
+        return {"module": _defining_module(cls), "class_name": cls.__name__,
+                "config": serialize_keras_object(obj.get_config()), "registered_name": registered}
+    module = next((m for base, m in _KINDS if isinstance(obj, base)), cls.__module__)
     return {"module": module, "class_name": cls.__name__, "config": serialize_keras_object(obj.get_config()),
-            "registered_name": registered if ">" in registered else None}
+            "registered_name": None}
 
 
 def _defining_module(cls: type) -> str | None:

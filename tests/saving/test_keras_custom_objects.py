@@ -297,3 +297,62 @@ def test_nested_objects_in_a_custom_config_serialize_and_load(tmp_path):
     np.testing.assert_allclose(again.predict(X, verbose=0), X @ np.full((4, 3), 0.5, "float32"), rtol=1e-6)
     assert type(layer.kernel_regularizer).__name__ == "dict"        # Keras hands the entry to __init__ too
     np.testing.assert_allclose(float(np.asarray(again.losses[0])), 0.1 * 12 * 0.25, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ unregistered classes
+def _own_classes(ns):
+    """An unregistered layer and regularizer of the program's own (keras.io's Patches / OrthogonalRegularizer)."""
+    class Doubler(ns.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def call(self, x):
+            return x * self.factor
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    class SumSquares(ns.regularizers.Regularizer):
+        def __init__(self, strength):
+            self.strength = strength
+
+        def __call__(self, x):
+            return self.strength * ns.ops.sum(ns.ops.square(x))
+
+        def get_config(self):
+            return {"strength": self.strength}
+
+    return {"Doubler": Doubler, "SumSquares": SumSquares}
+
+
+def test_unregistered_classes_of_ones_own_are_written_as_keras_writes_them(tmp_path):
+    """Keras writes an unregistered custom class under its Python module with its name as registered_name
+    (its custom_objects key); written under "keras.layers" / "keras.regularizers" with no registered_name,
+    real Keras refused the file ("Could not deserialize 'keras.layers.Doubler'")."""
+    ours, theirs = _own_classes(of.keras), _own_classes(keras)
+    model = of.keras.Sequential([of.keras.Input((4,)), ours["Doubler"](3.0),
+                                 of.keras.layers.Dense(2, kernel_regularizer=ours["SumSquares"](0.5))])
+    kmodel = keras.Sequential([keras.Input((4,)), theirs["Doubler"](3.0),
+                               keras.layers.Dense(2, kernel_regularizer=theirs["SumSquares"](0.5))])
+    def entries(config):
+        by_class = {e["class_name"]: e for e in config["config"]["layers"]}
+        return by_class["Doubler"], by_class["Dense"]["config"]["kernel_regularizer"]
+
+    for mine, keras_entry in zip(entries(of.saving.serialize_keras_object(model)),
+                                 entries(keras.saving.serialize_keras_object(kmodel))):
+        assert (mine["module"], mine["registered_name"]) == (keras_entry["module"], keras_entry["registered_name"])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with pytest.raises(ValueError,
+                       match=r"layer 'dense\w*' \(Dense\): Could not locate class 'SumSquares'.*custom_objects="):
+        of.keras.models.load_model(path, custom_objects={"Doubler": ours["Doubler"]})
+    again = of.keras.models.load_model(path, custom_objects=ours)
+    np.testing.assert_allclose(again(X), model(X), rtol=1e-6)
+    assert again.layers[1].kernel_regularizer.strength == 0.5
+    loaded = keras.models.load_model(path, custom_objects=theirs)
+    np.testing.assert_allclose(np.asarray(loaded(X).detach()), np.asarray(model(X)), rtol=1e-5, atol=1e-6)
+    assert loaded.layers[1].kernel_regularizer.strength == 0.5
+    kmodel.save(tmp_path / "k.keras")   # and Keras's own file loads in onnxforge with the same custom_objects
+    back = of.keras.models.load_model(tmp_path / "k.keras", custom_objects=ours)
+    assert isinstance(back.layers[1].kernel_regularizer, ours["SumSquares"])

@@ -136,11 +136,22 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
         if problem:
             problems.append(problem)
         return
-    if module.startswith("keras.layers") or is_model:
+    # Keras writes a class of the program's own under its Python module, with its name as registered_name.
+    own = not module.startswith("keras") and isinstance(entry.get("registered_name"), str)
+    if module.startswith("keras.layers") or is_model or own:
         registered = entry.get("registered_name")
         cls = get_registered_object(registered if isinstance(registered, str) else class_name, custom_objects)
+        if own and isinstance(cls, type) and not issubclass(cls, Layer):
+            return   # the program's own regularizer, initializer, ...: its config is its own
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
-            problems.append(f"layer {config.get('name', '?')!r}: class {class_name} (module {module}) has no "
+            # An unknown object of one's own inside a layer (a regularizer) has no name: name its layer.
+            where = owner if own and "name" not in config else f"layer {config.get('name', '?')!r}"
+            if own:   # Keras 3's words for a class it cannot find, then the remedy
+                problems.append(f"{where}: Could not locate class {registered!r}: {class_name} (module "
+                                f"{module or '__main__'}) is a class of your own: pass it in custom_objects={{...}} "
+                                "or decorate it with @keras.saving.register_keras_serializable()")
+                return
+            problems.append(f"{where}: class {class_name} (module {module}) has no "
                             "onnxforge counterpart (a class of your own: pass it in custom_objects={...} or "
                             "decorate it with @keras.saving.register_keras_serializable())")
             return
@@ -156,7 +167,7 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     count = len(problems)
     for value in config.values():
         _walk(value, owner, problems, custom_objects)
-    if cls is not None and not is_model and len(problems) == count:
+    if cls is not None and not is_model and not own and len(problems) == count:   # own: the user's arguments
         _drop_inert_arguments(cls, config, owner, problems, custom_objects)
     if cls is not None and "inbound_nodes" in entry:
         _drop_unused_call_kwargs(cls, entry)
