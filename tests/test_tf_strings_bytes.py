@@ -232,3 +232,21 @@ def test_sparse_bad_arguments():
         tf.sparse.to_dense(tf.SparseTensor(indices=[[5]], values=[1.0], dense_shape=[2]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="repeated"):
         tf.sparse.to_dense(tf.SparseTensor(indices=[[1], [1]], values=[1.0, 2.0], dense_shape=[2]))
+
+
+def test_string_tensors_have_tf_string_dtype():
+    """``t.dtype == tf.string`` holds for string tensors (eager, ``.numpy()``, traced) and for nothing else, while
+    ``tf.string`` still works wherever the name "string" does."""
+    text = tf.constant(["a", "bc"])
+    assert text.dtype == tf.string and not (text.dtype != tf.string)
+    assert text.numpy().dtype == tf.string
+    assert tf.constant([1.0]).dtype != tf.string and tf.constant([1]).dtype != tf.string
+    assert tf.string == "string" and {"string": 1}[tf.string] == 1 and tf.string.name == "string"
+
+    @tf.function
+    def is_text(x):
+        return x.dtype == tf.string, x.dtype == tf.float32
+
+    assert is_text(text) == (True, False)
+    assert is_text(np.float32([1.0])) == (False, True)
+    assert tf.constant(["x"], dtype=tf.string).numpy().tolist() == [b"x"]

@@ -34,7 +34,7 @@ import numpy as _np
 
 from . import config, data, nest, train
 from .printing import print  # noqa: A004 (TensorFlow's name)
-from .tensor_types import Tensor, TensorShape
+from .tensor_types import StringDType, Tensor, TensorShape
 from .tensors import *  # noqa: F401,F403
 from .tensors import __all__ as _tensor_names
 from .elementwise import *  # noqa: F401,F403
@@ -72,7 +72,7 @@ from .io_audio import audio, io
 from .signal_host import signal
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
-string = "string"
+string = StringDType("string")
 int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint64", "float64", "float16"
 
 
@@ -84,7 +84,7 @@ def as_dtype(type_value: object) -> str:
 #: ``tf.dtypes``: the dtypes, ``cast`` and ``as_dtype`` under TensorFlow's module.
 dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64", "bfloat16", "int8", "int16",
                                                  "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
-                               double="float64", half="float16", string="string", cast=_cast, as_dtype=as_dtype)
+                               double="float64", half="float16", string=string, cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
                                    ("lower", "upper", "regex_full_match", "join")},
                                 **{name: getattr(_strings_fns, name) for name in _strings_fns.__all__})

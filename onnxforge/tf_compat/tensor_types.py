@@ -17,7 +17,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Tensor", "TensorShape"]
+__all__ = ["Tensor", "TensorShape", "StringDType"]
 
 import abc
 from collections.abc import Iterable
@@ -144,3 +144,32 @@ class TensorShape(tuple):
 
 
 set_shape_type(TensorShape)   # an eager tensor's shape is a TensorShape, as TensorFlow's is
+
+
+class StringDType(str):
+    """``tf.string``: the name ``"string"`` (so it goes wherever a dtype name does) that also equals the dtype of a
+    string tensor, whose values NumPy holds as ``<U`` text (``.numpy()``'s object arrays of bytes too), as
+    ``t.dtype == tf.string`` is true in TensorFlow.
+
+    Example:
+        >>> import numpy as np
+        >>> string = StringDType("string")
+        >>> np.array(["a", "bc"]).dtype == string, np.dtype("float32") == string, string == "string"
+        (True, False, True)
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, np.dtype):
+            return other.kind in "OUS"
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: Any) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    @property
+    def name(self) -> str:
+        return "string"
