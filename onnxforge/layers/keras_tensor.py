@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..graph.size_limits import check_tensor
-from ..graph.value import np_dtype
+from ..graph.element_type import dtype_name
 from ..backend_config import floatx
 
 if TYPE_CHECKING:
@@ -33,13 +33,7 @@ def standardize_dtype(dtype: Any) -> str:
             (isinstance(dtype, np.dtype) and dtype.kind in "OUS"):
         return "string"  # text tensors (ONNX STRING); numpy holds them as str objects
     if isinstance(dtype, int) and not isinstance(dtype, bool):  # an ONNX element type
-        import onnx
-
-        if dtype == onnx.TensorProto.BFLOAT16:
-            return "bfloat16"
-        if dtype == onnx.TensorProto.STRING:
-            return "string"
-        return np_dtype(dtype).name
+        return dtype_name(dtype)
     if dtype == "bfloat16" or getattr(dtype, "name", None) == "bfloat16":
         return "bfloat16"
     return np.dtype(dtype).name

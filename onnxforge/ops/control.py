@@ -33,9 +33,6 @@ from ._util import (as_value, builder_of, cast_value, dtype_enum, fill_const, in
                     shape_tensor, symbolic)
 from .traced_flow import is_traced, lowering
 
-# ONNX integer element types: a loop counter keeps a traced bound's type.
-_INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
-
 
 def _tree_map(fn: Callable[..., Any], *trees: Any) -> Any:
     first = trees[0]
@@ -133,7 +130,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
         return val
     b = builder_of(lower, upper)
     bounds = [as_value(x, b) if is_traced(x) else None for x in (lower, upper)]
-    kinds = [v.dtype for v in bounds if v is not None and v.dtype in _INT_TYPES]
+    kinds = [v.dtype for v in bounds if v is not None and v.dtype is not None and v.dtype.is_integer]
     counter = kinds[0] if kinds else dtype_enum("int32")
     lo, hi = (cast_value(v if v is not None else as_value(np.asarray(int(x)), b), counter)
               for v, x in zip(bounds, (lower, upper)))
