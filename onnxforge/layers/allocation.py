@@ -18,7 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["WeightBudgetError", "weight_budget", "claim", "active"]
+__all__ = ["WeightBudgetError", "weight_budget", "claim", "active", "unstored_weights"]
 
 import math
 from collections import Counter
@@ -72,9 +72,33 @@ def active() -> bool:
     return _BUDGET.get() is not None
 
 
+_UNSTORED: ContextVar[int | None] = ContextVar("onnxforge_unstored_weights", default=None)
+
+
+@contextmanager
+def unstored_weights(max_elements: int) -> Iterator[None]:
+    """Within the block, weights a file never stores (Keras saves a LoRA layer's merged kernel, not its
+    factors) claim nothing, but each may hold at most ``max_elements``: the caller passes the size of a
+    weight that did claim a stored tensor, so the file still bounds what its config can allocate."""
+    token = _UNSTORED.set(int(max_elements))
+    try:
+        yield
+    finally:
+        _UNSTORED.reset(token)
+
+
 def claim(owner: str, name: Any, shape: tuple[int, ...]) -> None:
     """Called before a weight of ``shape`` is allocated; raises :class:`WeightBudgetError` if the open
     budget has no tensor of that shape left. A no-op outside :func:`weight_budget`."""
     budget = _BUDGET.get()
-    if budget is not None:
-        budget.take(f"layer {owner!r}", str(name), tuple(int(d) for d in shape))
+    if budget is None:
+        return
+    shape = tuple(int(d) for d in shape)
+    limit = _UNSTORED.get()
+    if limit is None:
+        budget.take(f"layer {owner!r}", str(name), shape)
+    elif math.prod(shape) > limit:
+        raise WeightBudgetError(
+            f"layer {owner!r} declares weight {name!r} of shape {shape} ({math.prod(shape)} elements), which the "
+            f"file does not store and which may hold at most {limit} elements (the size of the stored weight it "
+            f"derives from) while loading {budget.source}, so nothing was allocated")

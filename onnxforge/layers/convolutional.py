@@ -22,6 +22,7 @@ from ..ops import _conv_utils as cu
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import _flops_activation, apply_activation, check_positive_int, set_constraints
+from .lora import LoraMixin
 from .reshaping import normalize_data_format, normalize_tuple
 
 
@@ -144,7 +145,15 @@ class _BaseConv(Layer):
                 "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
 
 
-class _Conv(_BaseConv):
+class _Conv(LoraMixin, _BaseConv):
+    """``Conv1D/2D/3D``: ``_BaseConv`` with a kernel of Keras layout and Keras 3's LoRA (``enable_lora``)."""
+
+    def __init__(self, *args: Any, lora_rank: int | None = None, lora_alpha: float | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_lora(lora_rank, lora_alpha)
+
+    def get_config(self):
+        return {**super().get_config(), **self._lora_config()}
 
     def _keras_saved_variables(self):    # Keras's BaseConv.save_own_variables writes exactly these
         return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
@@ -158,6 +167,7 @@ class _Conv(_BaseConv):
                                      regularizer=self.bias_regularizer,
                                      constraint=self.bias_constraint) if self.use_bias else None)
         self._finish_build(input_shape, in_channels)
+        self._build_lora()
 
     def convolution_op(self, inputs, kernel):
         """``inputs`` convolved by ``kernel`` (Keras layout ``(*kernel_size, in / groups, filters)``), without
@@ -170,7 +180,7 @@ class _Conv(_BaseConv):
     def call(self, inputs):
         if type(self).convolution_op is not _Conv.convolution_op:
             # A subclass's own convolution: Keras's call, bias and activation around it.
-            outputs = self.convolution_op(inputs, self.kernel)
+            outputs = self.convolution_op(inputs, self._lora_weight())
             if self.use_bias:
                 shape = (1,) * (self.rank + 1) + (self.filters,) if self.data_format == "channels_last" else \
                     (1, self.filters) + (1,) * self.rank
@@ -179,7 +189,8 @@ class _Conv(_BaseConv):
             return apply_activation(self.activation, outputs)
         b = inputs.builder
         x = cu.to_channels_first(inputs, self.data_format)
-        y = self._conv(x, self._weight_to_onnx(b, self.kernel), self.bias, _cf_shape(x), self.filters, self.groups)
+        y = self._conv(x, self._weight_to_onnx(b, self._lora_weight()), self.bias, _cf_shape(x), self.filters,
+                       self.groups)
         return apply_activation(self.activation, cu.to_channels_last(y, self.data_format))
 
     def _count_flops(self, input_shapes, output_shapes):

@@ -19,6 +19,7 @@ from ..tracing import current_trace
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
+from .lora import LoraMixin
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -31,8 +32,8 @@ def check_positive_int(layer: str, arg: str, value: Any) -> int:
 
 def reject_unsupported(layer: str, **args: Any) -> None:
     """Raise for each Keras argument given a value other than its inert default ``None``: onnxforge accepts the
-    keyword (Keras configs carry it) but has no LoRA or quantized kernels, and would otherwise train a
-    different model silently."""
+    keyword (Keras configs carry it) but has no quantized kernels, and would otherwise train a different
+    model silently. (LoRA is supported: ``layers/lora.py``.)"""
     for arg, value in args.items():
         if value is not None:
             raise NotImplementedError(f"Layer {layer!r}: {arg} is not supported by onnxforge (only the default "
@@ -61,7 +62,7 @@ def _flops_activation(activation: Callable, out_elems: int) -> int:
     return 0 if activation is None or activation is activations_mod.linear else out_elems
 
 
-class Dense(Layer):
+class Dense(LoraMixin, Layer):
     """``activation(inputs @ kernel + bias)``; kernel ``(input_dim, units)``.
 
     Example:
@@ -71,6 +72,7 @@ class Dense(Layer):
     """
 
     supports_masking = True
+    _lora_alpha_at_build = False   # Keras's Dense.build enables a configured lora_rank with alpha = rank
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
@@ -78,8 +80,8 @@ class Dense(Layer):
                  kernel_constraint: Any = None, bias_constraint: Any = None, lora_rank: int | None = None,
                  lora_alpha: float | None = None, quantization_config: Any = None, **kwargs: Any):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                           quantization_config=quantization_config)
+        reject_unsupported(self.name, quantization_config=quantization_config)
+        self._init_lora(lora_rank, lora_alpha)
         self.units = check_positive_int(self.name, "units", units)
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         self.activation = activations_mod.get(activation)
@@ -106,9 +108,10 @@ class Dense(Layer):
                                      constraint=self.bias_constraint) if self.use_bias else None)
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
+        self._build_lora()
 
     def call(self, inputs, training=None):   # ``training`` as Keras's (subclasses forward their **kwargs)
-        y = inputs @ self.kernel
+        y = inputs @ self._lora_weight()
         if self.bias is not None:
             y = y + self.bias
         return apply_activation(self.activation, y)
@@ -130,7 +133,7 @@ class Dense(Layer):
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), **self._lora_config()}
 
 
 class Activation(Layer):
@@ -155,7 +158,7 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations_mod.serialize(self.activation)}
 
 
-class Embedding(Layer):
+class Embedding(LoraMixin, Layer):
     """Maps integer indices to dense vectors: ``embeddings[inputs]``; embeddings ``(input_dim, output_dim)``.
 
     ``mask_zero=True`` makes index 0 padding: the mask it computes travels to later layers (recurrent layers
@@ -163,6 +166,9 @@ class Embedding(Layer):
     """
 
     _autocast = False  # indices stay integers
+    _lora_target, _lora_factor_names = "embeddings", ("lora_embeddings_a", "lora_embeddings_b")
+    _lora_constraint = "embeddings_constraint"
+    _lora_alpha_at_build = False   # as Keras's Embedding.build
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
@@ -171,8 +177,8 @@ class Embedding(Layer):
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)  # tf.keras 2 argument: the sequence length
         super().__init__(**kwargs)
-        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                           quantization_config=quantization_config)
+        reject_unsupported(self.name, quantization_config=quantization_config)
+        self._init_lora(lora_rank, lora_alpha)
         self.input_dim = check_positive_int(self.name, "input_dim", input_dim)
         self.output_dim = check_positive_int(self.name, "output_dim", output_dim)
         set_constraints(self, embeddings_constraint=embeddings_constraint)
@@ -195,6 +201,7 @@ class Embedding(Layer):
                                           regularizer=self.embeddings_regularizer,
                                           constraint=self.embeddings_constraint)
         self.built = True
+        self._build_lora()
 
     def call(self, inputs):
         b = inputs.builder
@@ -207,7 +214,7 @@ class Embedding(Layer):
                                f"smaller than input_dim.")
         if inputs.dtype not in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
             inputs = b.op("Cast", [inputs], to=onnx.TensorProto.INT64, shape=inputs.shape)
-        return b.op("Gather", [self.embeddings, inputs], axis=0)
+        return b.op("Gather", [self._lora_weight(), inputs], axis=0)
 
     def compute_mask(self, inputs: Value, mask: Any = None) -> Value | None:
         if not self.mask_zero:
@@ -226,7 +233,7 @@ class Embedding(Layer):
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
                 "embeddings_constraint": constraints_mod.serialize(self.embeddings_constraint),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, **self._lora_config()}
 
 
 class Identity(Layer):

@@ -23,6 +23,7 @@ from ..graph import Value
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import apply_activation, reject_unsupported, set_constraints
+from .lora import LoraMixin
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -102,7 +103,7 @@ def analyze_einsum(equation: str, bias_axes: str | None, input_shape: tuple,
     return tuple(kernel), bias, tuple(full), k_in, k_out
 
 
-class EinsumDense(Layer):
+class EinsumDense(LoraMixin, Layer):
     """``activation(einsum(equation, inputs, kernel) + bias)`` (Keras 3 ``keras.layers.EinsumDense``).
 
     Args:
@@ -129,9 +130,9 @@ class EinsumDense(Layer):
         super().__init__(**kwargs)
         _split(str(equation))  # reject malformed equations now, as Keras does at build time
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        reject_unsupported(self.name, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                           quantization_config=quantization_config,
+        reject_unsupported(self.name, quantization_config=quantization_config,
                            gptq_unpacked_column_size=gptq_unpacked_column_size)
+        self._init_lora(lora_rank, lora_alpha)
         self.equation = str(equation)
         self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
         self.bias_axes = bias_axes
@@ -161,12 +162,14 @@ class EinsumDense(Layer):
         self.bias = (self.add_weight(shape=bias_shape, initializer=self.bias_initializer, name="bias",
                                      regularizer=self.bias_regularizer,
                                      constraint=self.bias_constraint) if bias_shape is not None else None)
+        self.built = True
+        self._build_lora()
 
     def compute_output_shape(self, input_shape):
         return analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2]
 
     def call(self, inputs, training=None):   # ``training`` accepted as Keras's Dense family
-        y = einsum_product(self.equation, inputs, self.kernel, tuple(self.kernel.shape))
+        y = einsum_product(self.equation, inputs, self._lora_weight(), tuple(self.kernel.shape))
         if self.bias is not None:
             y = y + self.bias
         return apply_activation(self.activation, y)
@@ -189,7 +192,8 @@ class EinsumDense(Layer):
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None,
+                **self._lora_config()}
 
 
 def _dense_form(equation: str) -> tuple[int, int] | None:

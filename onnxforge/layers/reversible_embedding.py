@@ -56,7 +56,7 @@ class ReversibleEmbedding(Embedding):
             return super().call(inputs)
         b = inputs.builder
         if self.tie_weights:
-            kernel = b.op("Transpose", [self.embeddings], perm=[1, 0])
+            kernel = b.op("Transpose", [self._lora_weight()], perm=[1, 0])
         else:
             kernel = self.reverse_embeddings
         x = inputs

@@ -17,6 +17,7 @@ from ..compiler.programs import CompileError
 from ..compiler.custom_loss import default_compute_loss, mark_default as mark_default_compute_loss
 from ..autodiff.tuning import session_threads
 from ..layers import array_attributes
+from ..layers.lora import lora_enablings
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..runtime.session import planned_threads
 from ..variables import Variable
@@ -237,6 +238,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             # A user loss that does not take output-shaped targets (sparse ids for logits): the steps are built
             # for the first batch's targets instead (trainer/target_shapes.py); predict() needs none.
             self._runners = {"infer": self._make_runner(programs["infer"])}
+            self._mark_weights()
             self._programs = {"infer": programs["infer"]}
             return
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
@@ -244,6 +246,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
         self._compiled_config = config
         self._portable_programs: dict[str, Program] = {}
         self._host_arrays = array_attributes.snapshot(self)
+        self._mark_weights()
         self._programs = programs   # last: a non-empty _programs tells other threads everything is ready
 
     def _portable_program(self, kind: str) -> Program:
@@ -440,10 +443,33 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
         """Build the model from the first batch if compile() came before it was built."""
         if getattr(self, "_programs", None):
+            if self.__dict__.get("_weights_mark", (0, 0))[0] != lora_enablings():
+                self._check_weights_unchanged(xs, method)
             return
         with _BUILD_LOCK:   # first calls from several threads: one builds, the others use its programs
             if not getattr(self, "_programs", None):
                 self._build_for(xs, method)
+
+    def _mark_weights(self) -> None:
+        """Record what the programs about to be kept were built over (see ``_check_weights_unchanged``)."""
+        self.__dict__["_weights_mark"] = (lora_enablings(), len(self.weights))
+
+    def _check_weights_unchanged(self, xs: Sequence[np.ndarray], method: str) -> None:
+        """A layer's ``enable_lora`` somewhere since the programs were built: if it was one of this model's, the
+        programs compute with the old weights. A predict-only model rebuilds them; a compiled one must be
+        compiled again, as in Keras (the training step's variables and optimizer slots are fixed there)."""
+        built_with = self.__dict__["_weights_mark"][1]
+        if len(self.weights) == built_with:
+            self._mark_weights()
+            return
+        if getattr(self, "compiled", False):
+            raise RuntimeError(f"Model {getattr(self, 'name', '')!r} gained weights after compile() ({built_with} -> "
+                               f"{len(self.weights)} variables: a layer's enable_lora()), noticed by {method}(). "
+                               "Call compile() again before training or predicting, as in Keras, so the compiled "
+                               "programs use the new weights and train what is now trainable.")
+        with _BUILD_LOCK:
+            self._programs = {}
+            self._build_for(xs, method)
 
     def _build_for(self, xs: Sequence[np.ndarray], method: str) -> None:
         if not getattr(self, "built", False):
@@ -459,4 +485,5 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             self._device = getattr(self, "_device", None) or resolve_device("auto")
             self._runners = {"infer": self._make_runner(program)}
             self._host_arrays = array_attributes.snapshot(self)
+            self._mark_weights()
             self._programs = {"infer": program}   # last: see _build_programs

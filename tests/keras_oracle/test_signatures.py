@@ -123,8 +123,6 @@ def test_optional_input_is_kept():
 
 
 @pytest.mark.parametrize("factory, arg", [
-    (lambda: fkeras.layers.Dense(2, lora_rank=4), "lora_rank"),
-    (lambda: fkeras.layers.Embedding(5, 2, lora_alpha=2.0), "lora_alpha"),
     (lambda: fkeras.layers.Dense(2, quantization_config={"mode": "int8"}), "quantization_config"),
     (lambda: fkeras.layers.EinsumDense("ab,bc->ac", 4, gptq_unpacked_column_size=3), "gptq_unpacked_column_size"),
     (lambda: fkeras.layers.BatchNormalization(renorm=True), "renorm"),

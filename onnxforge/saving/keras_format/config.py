@@ -17,7 +17,7 @@ unless the caller passes ``safe_mode=False``, as Keras does.
 
 Example:
     >>> entry = {"module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
-    ...          "config": {"name": "c", "filters": 2, "kernel_size": 3, "lora_rank": None}}
+    ...          "config": {"name": "c", "filters": 2, "kernel_size": 3, "synchronized": False}}
     >>> keras_config_to_onnxforge(entry)["config"]
     {'name': 'c', 'filters': 2, 'kernel_size': 3}
 """

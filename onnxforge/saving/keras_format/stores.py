@@ -31,6 +31,9 @@ def overrides(obj: Any, method: str) -> bool:
     from ...layers.base import Layer
 
     found = getattr(type(obj), method, None)
+    only_if = getattr(found, "_overrides_only_if", None)   # LoRA layers: their own I/O only once enabled
+    if only_if is not None:
+        return bool(getattr(obj, only_if, False))
     return callable(found) and isinstance(obj, Layer) and found is not getattr(Layer, method, None)
 
 
