@@ -145,15 +145,7 @@ class _BaseConv(Layer):
                 "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
 
 
-class _Conv(LoraMixin, _BaseConv):
-    """``Conv1D/2D/3D``: ``_BaseConv`` with a kernel of Keras layout and Keras 3's LoRA (``enable_lora``)."""
-
-    def __init__(self, *args: Any, lora_rank: int | None = None, lora_alpha: float | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._init_lora(lora_rank, lora_alpha)
-
-    def get_config(self):
-        return {**super().get_config(), **self._lora_config()}
+class _Conv(LoraMixin, _BaseConv):   # LoraMixin takes lora_rank / lora_alpha and adds them to the config
 
     def _keras_saved_variables(self):    # Keras's BaseConv.save_own_variables writes exactly these
         return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]

@@ -133,7 +133,7 @@ class Dense(LoraMixin, Layer):
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint), **self._lora_config()}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
 
 
 class Activation(Layer):
@@ -233,7 +233,7 @@ class Embedding(LoraMixin, Layer):
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
                 "embeddings_constraint": constraints_mod.serialize(self.embeddings_constraint),
-                "mask_zero": self.mask_zero, **self._lora_config()}
+                "mask_zero": self.mask_zero}
 
 
 class Identity(Layer):

@@ -192,8 +192,7 @@ class EinsumDense(LoraMixin, Layer):
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None,
-                **self._lora_config()}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None}
 
 
 def _dense_form(equation: str) -> tuple[int, int] | None:

@@ -74,6 +74,14 @@ class LoraMixin:
     #: ``lora_alpha`` (so it falls back to the rank); EinsumDense and the convolutions pass it on.
     _lora_alpha_at_build = True
 
+    def __init__(self, *args: Any, lora_rank: Any = None, lora_alpha: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_lora(lora_rank, lora_alpha)
+
+    def get_config(self) -> dict:
+        config = super().get_config()   # type: ignore[misc]
+        return {**config, "lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else config
+
     def _init_lora(self, lora_rank: Any, lora_alpha: Any) -> None:
         self.lora_rank = _check_rank(self.name, "lora_rank", lora_rank)
         alpha = _check_alpha(self.name, lora_alpha)
@@ -182,5 +190,3 @@ class LoraMixin:
     save_own_variables._overrides_only_if = "lora_enabled"   # type: ignore[attr-defined]
     load_own_variables._overrides_only_if = "lora_enabled"   # type: ignore[attr-defined]
 
-    def _lora_config(self) -> dict:
-        return {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else {}
