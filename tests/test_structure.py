@@ -48,7 +48,8 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("models",)),
     ("saving", ("saving",)),
     ("serving", ("serving",)),
-    ("surface", ("keras", "cli", "datasets", "utils", "preprocessing", "tf_compat", "applications", "__init__")),
+    ("surface", ("keras", "cli", "datasets", "utils", "preprocessing", "tf_compat", "applications", "wrappers",
+                 "__init__")),
     ("exporters", ("exporters",)),
 ]
 LEVEL_OF = {unit: i for i, (_, units) in enumerate(LEVELS) for unit in units}

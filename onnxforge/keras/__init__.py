@@ -56,7 +56,7 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
            "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree",
-           "name_scope", "device"]
+           "name_scope", "device", "wrappers"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
@@ -78,3 +78,12 @@ register_lambda_globals(keras=sys.modules[__name__])
 # `from keras.preprocessing.sequence import pad_sequences` / `keras.preprocessing.image` as in Keras 3.
 for _name in ("sequence", "image", "text"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)
+
+
+def __getattr__(name: str) -> object:
+    # keras.wrappers imports scikit-learn (seconds): only when a program asks for it.
+    if name == "wrappers":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.wrappers")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
