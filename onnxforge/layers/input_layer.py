@@ -3,6 +3,7 @@ from __future__ import annotations
 
 __all__ = ["InputLayer", "Input"]
 
+import warnings
 from typing import Any
 
 from .base import Layer, auto_name
@@ -33,6 +34,12 @@ class InputLayer(Layer):
         if ragged:   # Keras itself takes ragged inputs on TensorFlow only
             raise NotImplementedError("Ragged inputs are not supported by onnxforge. Received: ragged=True")
         optional = bool(optional)
+        # Keras 3 still reads tf.keras 2's names (with a deprecation warning for input_shape).
+        if "input_shape" in kwargs:
+            warnings.warn("Argument `input_shape` is deprecated. Use `shape` instead.", stacklevel=2)
+            shape = kwargs.pop("input_shape")
+        if "batch_input_shape" in kwargs:
+            batch_shape = kwargs.pop("batch_input_shape")
         if input_tensor is not None:
             shape, batch_size, batch_shape, dtype = _adopt(input_tensor, shape, batch_size, batch_shape, dtype)
         if shape is not None and batch_shape is not None:

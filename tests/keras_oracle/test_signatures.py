@@ -246,3 +246,13 @@ def test_summary_takes_keras_positional_order():
     assert any("Dense" in line for line in lines)
     with pytest.raises(NotImplementedError, match="layer_range="):
         model.summary(layer_range=["dense", "dense"])
+
+
+def test_input_layer_reads_tf_keras_2_shape_names_as_keras_3_does():
+    # keras.io's "subclassing conv layers" recipe: keras.layers.InputLayer(input_shape=(28, 28, 1)).
+    with pytest.warns(UserWarning, match="`input_shape` is deprecated"):
+        layer = fkeras.layers.InputLayer(input_shape=(28, 28, 1))
+    assert layer.batch_shape == (None, 28, 28, 1)
+    assert fkeras.layers.InputLayer(batch_input_shape=(4, 3)).batch_shape == (4, 3)
+    model = fkeras.Sequential([fkeras.layers.InputLayer(input_shape=(3,)), fkeras.layers.Dense(2)])
+    assert model.output_shape == (None, 2)
