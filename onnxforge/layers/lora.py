@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import initializers as initializers_mod
 from . import allocation
-from ..tracing import current_trace
+from ..tracing import active_trace
 
 
 _ENABLINGS = [0]
@@ -150,7 +150,7 @@ class LoraMixin:
         """The weight ``call`` computes with: the variable itself, or (LoRA enabled, inside a trace) the graph
         value ``W + (alpha / rank) * A @ B`` in the dtype ``W`` is read in."""
         weight = getattr(self, self._lora_target)
-        if not getattr(self, "lora_enabled", False) or current_trace() is None:
+        if not getattr(self, "lora_enabled", False) or active_trace() is None:
             return weight
         name_a, name_b = self._lora_factor_names
         w = weight.__onnx_value__()

@@ -163,6 +163,7 @@ class BatchMethodsMixin:
         """The logs from the summed states; ``final``: at an epoch's or evaluation's end, where a custom step
         whose keys are ``model.metrics``' names reports those metrics instead (``custom_step.log_trackers``)."""
         results: dict[str, Any] = {}
+        self.__dict__["_last_metric_sums"] = sums   # get_metrics_result() reads the latest states
         trackers = getattr(self, "_trackers", [])
         swap = getattr(self, "_final_trackers", None) if final else None
         if swap is not None and swap[0] is trackers:
@@ -277,6 +278,7 @@ class BatchMethodsMixin:
         """Clear the metric state: what ``train_on_batch`` / ``test_on_batch`` accumulate, and every metric in
         ``model.metrics`` (Keras resets them at the start of each epoch and of ``evaluate``)."""
         self._running_sums = {}
+        self.__dict__.pop("_last_metric_sums", None)
         for metric in self.metrics:
             reset = getattr(metric, "reset_state", None)
             if reset is not None:

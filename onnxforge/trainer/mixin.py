@@ -18,6 +18,7 @@ from ..compiler.custom_loss import default_compute_loss, mark_default as mark_de
 from ..autodiff.tuning import session_threads
 from ..layers import array_attributes
 from ..layers.lora import lora_enablings
+from ..tracing import active_trace
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..runtime.session import planned_threads
 from ..variables import Variable
@@ -186,7 +187,11 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
     def get_metrics_result(self) -> dict[str, Any]:
         """``{name: result}`` of every metric in ``self.metrics``, a dict result (``compile_metrics``) flattened
-        into the top level, as Keras 3 returns it."""
+        into the top level, as Keras 3 returns it: after fit / evaluate / train_on_batch, the states they left
+        (a compiled step keeps them in its graph, not in the Metric objects)."""
+        sums = self.__dict__.get("_last_metric_sums")
+        if sums is not None and active_trace() is None:
+            return self._metric_results(sums)
         out: dict[str, Any] = {}
         for metric in self.metrics:
             result = metric.result()
