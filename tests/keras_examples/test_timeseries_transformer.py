@@ -11,8 +11,8 @@ Shrunk: series of 32 steps, head size 8, 2 heads, 2 blocks, an MLP of 16 units.
 Tolerance: Keras's initial weights copied and every Dropout rate 0 for the deterministic part: predictions, one
 Adam step and the reloaded model agree with Keras to float32 summation order. The page's rates (0.25 / 0.4) are
 run by a second program trained for a few epochs with ``shuffle=False``: Dropout masks differ between the
-frameworks, so the losses are compared within 15% and the test accuracies within 0.15 (observed gaps
-are noted next to the test).
+frameworks. Over seeds 1, 2, 3, 5 from the same weights the losses were 1-12% apart and the test accuracies
+0.03-0.05 apart; bounds: losses within 20%, test accuracies within 0.15.
 """
 from __future__ import annotations
 
@@ -76,9 +76,9 @@ def transformer_equal(keras, data, init, tmp_path):
     return predict_fit_reload(keras, model, x_train[:16], y_train[:16], workdir(keras, tmp_path))
 
 
-def transformer_training(keras, data, init):
+def transformer_training(keras, data, init, seed=3):
     (x_train, y_train), (x_test, y_test) = prepare(data)
-    keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(seed)
     n_classes = len(np.unique(y_train))
     model = build_model(keras, x_train.shape[1:], n_classes, head_size=8, num_heads=2, ff_dim=4,
                         num_transformer_blocks=2, mlp_units=[16], mlp_dropout=0.4, dropout=0.25)
@@ -106,7 +106,6 @@ def test_timeseries_transformer_equal_weights(tmp_path):
 
 
 def test_timeseries_transformer_training():
-    # observed (seed 3): losses 1-10% apart, test accuracies 0.90 vs 0.87
     want, got = run_both(transformer_training, series(), copy_weights=True)
-    assert_close(want, got, rtol=0.15, keys=["loss", "val_loss", "test_loss"])
+    assert_close(want, got, rtol=0.2, keys=["loss", "val_loss", "test_loss"])
     assert_band(want, got, 0.15, ["test_accuracy"])
