@@ -244,7 +244,18 @@ def _tensor_config(graph: FunctionalGraph, t: Any) -> Any:
 
 def _history(graph: FunctionalGraph, t: KerasTensor) -> list:
     layer, node_index, tensor_index = t._keras_history
-    return [layer.name, graph.node_index_in_graph(layer, node_index), tensor_index]
+    return [layer.name, graph.node_index_in_graph(layer, node_index) + _own_nodes(layer), tensor_index]
+
+
+def _own_nodes(layer: Layer) -> int:
+    """1 for a nested functional model: in ``input_layers`` / ``output_layers`` Keras 3 counts its calls after
+    the node a functional model has of its own (inputs to outputs; Keras's ``node_reindexing_map`` starts it
+    at 1, and ``functional_from_config`` subtracts 1 again), which onnxforge's models do not have. Tensors in
+    ``inbound_nodes`` do not count it (``serialize_node`` drops it as outside the outer model). Sequential is
+    not a functional model in Keras 3, so it counts from 0 everywhere."""
+    from .sequential import Sequential
+
+    return int(getattr(layer, "_graph", None) is not None and not isinstance(layer, Sequential))
 
 
 def serialize_graph(graph: FunctionalGraph, inputs_struct: Any, outputs_struct: Any) -> dict:
@@ -324,7 +335,8 @@ def deserialize_graph(config: dict, custom_objects: dict | None = None) -> tuple
 
     def history_to_tensor(h: list) -> KerasTensor:
         name, node_index, tensor_index = h
-        return created[name]._inbound_nodes[node_index].output_tensors[tensor_index]
+        layer = created[name]
+        return layer._inbound_nodes[node_index - _own_nodes(layer)].output_tensors[tensor_index]
 
     def structure(x: Any) -> Any:
         if _is_history(x):

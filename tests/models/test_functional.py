@@ -146,6 +146,28 @@ def test_functional_config_round_trip_with_shared_and_nested():
         np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_nested_functional_model_outputs_count_its_own_node_as_keras_does():
+    # Keras 3 writes a nested functional model's first call as node 1 in output_layers (node 0 is the model's
+    # own inputs-to-outputs node) but as node 0 in the inbound_nodes of the layers after it; Sequential counts
+    # from 0. keras.io's end-to-end text model (TextVectorization, then the trained model) is saved that way.
+    i = Input(shape=(3,), name="i")
+    inner = Model(i, L.Dense(2, name="d")(i), name="inner")
+    seq = Sequential([Input(shape=(2,)), L.Dense(2, name="s")], name="seq")
+    x = Input(shape=(3,), name="x")
+    h1, h2 = inner(x), inner(L.Dense(3, name="pre")(x))
+    model = Model(x, [h1, seq(h2), L.Dense(1, name="post")(h2)], name="outer")
+    config = model.get_config()
+    assert config["output_layers"] == [["inner", 1, 0], ["seq", 0, 0], ["post", 0, 0]]
+    post = next(e for e in config["layers"] if e["name"] == "post")
+    assert post["inbound_nodes"][0]["args"][0]["config"]["keras_history"] == ["inner", 1, 0]
+    clone = Model.from_config(config)
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    x = _x(4, 3)
+    for got, want in zip(run(clone, x), run(model, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_construction_errors():
     a, b = Input(shape=(3,)), Input(shape=(3,))
     y = L.Add()([a, b])
