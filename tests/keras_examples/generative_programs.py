@@ -225,3 +225,336 @@ def wgan_gp(tf, keras, epochs=2, n=64, batch_size=16, seed=0):
             "images": np.stack(cbk.images), "pngs": np.array(len(pngs)),
             "norm_before": norm_before, "norm_after": critic_grad_norm(),
             "eval_mean": np.array(float(np.mean(g_model(np.zeros((2, noise_dim), "float32")).numpy())))}
+
+
+def _flowers(n, seed=0):
+    """``n`` uint8 RGB "flowers" 20x24 (not square, so the page's center crop crops): petals round a centre."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:20, 0:24]
+    out = np.empty((n, 20, 24, 3), "uint8")
+    for i in range(n):
+        cy, cx = rng.uniform(7, 13), rng.uniform(9, 15)
+        angle = np.arctan2(yy - cy, xx - cx)
+        radius = np.hypot(yy - cy, xx - cx) / (4 + 2 * np.cos(rng.integers(3, 7) * angle))
+        petal = np.clip(1.5 - radius, 0, 1)[..., None] * rng.uniform(0.3, 1.0, 3)
+        out[i] = np.clip(255 * (petal + 0.15 * rng.uniform(size=(20, 24, 3))), 0, 255).astype("uint8")
+    return out
+
+
+def ddim(tf, keras, seed=0):
+    """keras.io "Denoising Diffusion Implicit Models" at 16x16 with widths [8, 16, 24] and one block a level.
+
+    Kept: the tf.data pipeline (center crop, antialiased resize, cache / repeat / shuffle / batch / prefetch),
+    ``Normalization.adapt`` on it, the sinusoidal embedding Lambda, the U-Net, the custom ``train_step`` /
+    ``test_step``, AdamW, EMA weights written with ``assign``, the KID metric's polynomial-kernel MMD, a
+    per-epoch image callback, ``ModelCheckpoint(save_weights_only, save_best_only)`` on ``val_kid`` and
+    ``load_weights``. Changed: KID's encoder is a small seeded conv net, not an ImageNet InceptionV3 (weights
+    we cannot download, and seconds per call), the images are synthetic, and the callback keeps the images
+    instead of plotting them.
+    """
+    import math
+
+    layers = keras.layers
+    tf.random.set_seed(seed)
+    dataset_repetitions = 2
+    num_epochs = 2
+    image_size = 16
+    kid_image_size = 20
+    kid_diffusion_steps = 2
+    plot_diffusion_steps = 4
+    min_signal_rate = 0.02
+    max_signal_rate = 0.95
+    embedding_dims = 8
+    embedding_max_frequency = 1000.0
+    widths = [8, 16, 24]
+    block_depth = 1
+    batch_size = 8
+    ema = 0.999
+    learning_rate = 1e-3
+    weight_decay = 1e-4
+    folder = tempfile.mkdtemp()
+
+    def preprocess_image(data):
+        height = tf.shape(data["image"])[0]
+        width = tf.shape(data["image"])[1]
+        crop_size = tf.minimum(height, width)
+        image = tf.image.crop_to_bounding_box(data["image"], (height - crop_size) // 2, (width - crop_size) // 2,
+                                              crop_size, crop_size)
+        image = tf.image.resize(image, size=[image_size, image_size], antialias=True)
+        return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+
+    flowers = _flowers(32)
+
+    def prepare_dataset(images):
+        return (tf.data.Dataset.from_tensor_slices({"image": images})
+                .map(preprocess_image, num_parallel_calls=tf.data.AUTOTUNE)
+                .cache()
+                .repeat(dataset_repetitions)
+                .shuffle(10 * batch_size)
+                .batch(batch_size, drop_remainder=True)
+                .prefetch(buffer_size=tf.data.AUTOTUNE))
+
+    train_dataset = prepare_dataset(flowers[:24])
+    val_dataset = prepare_dataset(flowers[24:])
+
+    class KID(keras.metrics.Metric):
+        def __init__(self, name, **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.kid_tracker = keras.metrics.Mean(name="kid_tracker")
+            self.encoder = keras.Sequential([
+                keras.Input(shape=(image_size, image_size, 3)),
+                layers.Rescaling(255.0),
+                layers.Resizing(height=kid_image_size, width=kid_image_size),
+                layers.Rescaling(1.0 / 127.5, offset=-1.0),
+                layers.Conv2D(8, 3, strides=2, activation="relu"),
+                layers.Conv2D(16, 3, strides=2, activation="relu"),
+                layers.GlobalAveragePooling2D(),
+            ], name="inception_encoder")
+            seeded_weights(self.encoder, 11)
+
+        def polynomial_kernel(self, features_1, features_2):
+            feature_dimensions = tf.cast(tf.shape(features_1)[1], dtype=tf.float32)
+            return (features_1 @ tf.transpose(features_2) / feature_dimensions + 1.0) ** 3.0
+
+        def update_state(self, real_images, generated_images, sample_weight=None):
+            real_features = self.encoder(real_images, training=False)
+            generated_features = self.encoder(generated_images, training=False)
+            kernel_real = self.polynomial_kernel(real_features, real_features)
+            kernel_generated = self.polynomial_kernel(generated_features, generated_features)
+            kernel_cross = self.polynomial_kernel(real_features, generated_features)
+            batch_size = tf.shape(real_features)[0]
+            batch_size_f = tf.cast(batch_size, dtype=tf.float32)
+            mean_kernel_real = tf.reduce_sum(kernel_real * (1.0 - tf.eye(batch_size))) / (
+                batch_size_f * (batch_size_f - 1.0))
+            mean_kernel_generated = tf.reduce_sum(kernel_generated * (1.0 - tf.eye(batch_size))) / (
+                batch_size_f * (batch_size_f - 1.0))
+            mean_kernel_cross = tf.reduce_mean(kernel_cross)
+            kid = mean_kernel_real + mean_kernel_generated - 2.0 * mean_kernel_cross
+            self.kid_tracker.update_state(kid)
+
+        def result(self):
+            return self.kid_tracker.result()
+
+        def reset_state(self):
+            self.kid_tracker.reset_state()
+
+    @keras.saving.register_keras_serializable()   # clone_model re-creates the Lambda from its config
+    def sinusoidal_embedding(x):
+        embedding_min_frequency = 1.0
+        frequencies = tf.exp(tf.linspace(tf.math.log(embedding_min_frequency), tf.math.log(embedding_max_frequency),
+                                         embedding_dims // 2))
+        angular_speeds = 2.0 * math.pi * frequencies
+        embeddings = tf.concat([tf.sin(angular_speeds * x), tf.cos(angular_speeds * x)], axis=3)
+        return embeddings
+
+    def ResidualBlock(width):
+        def apply(x):
+            input_width = x.shape[3]
+            if input_width == width:
+                residual = x
+            else:
+                residual = layers.Conv2D(width, kernel_size=1)(x)
+            x = layers.BatchNormalization(center=False, scale=False)(x)
+            x = layers.Conv2D(width, kernel_size=3, padding="same", activation=keras.activations.swish)(x)
+            x = layers.Conv2D(width, kernel_size=3, padding="same")(x)
+            x = layers.Add()([x, residual])
+            return x
+        return apply
+
+    def DownBlock(width, block_depth):
+        def apply(x):
+            x, skips = x
+            for _ in range(block_depth):
+                x = ResidualBlock(width)(x)
+                skips.append(x)
+            x = layers.AveragePooling2D(pool_size=2)(x)
+            return x
+        return apply
+
+    def UpBlock(width, block_depth):
+        def apply(x):
+            x, skips = x
+            x = layers.UpSampling2D(size=2, interpolation="bilinear")(x)
+            for _ in range(block_depth):
+                x = layers.Concatenate()([x, skips.pop()])
+                x = ResidualBlock(width)(x)
+            return x
+        return apply
+
+    def get_network(image_size, widths, block_depth):
+        noisy_images = keras.Input(shape=(image_size, image_size, 3))
+        noise_variances = keras.Input(shape=(1, 1, 1))
+        e = layers.Lambda(sinusoidal_embedding)(noise_variances)
+        e = layers.UpSampling2D(size=image_size, interpolation="nearest")(e)
+        x = layers.Conv2D(widths[0], kernel_size=1)(noisy_images)
+        x = layers.Concatenate()([x, e])
+        skips = []
+        for width in widths[:-1]:
+            x = DownBlock(width, block_depth)([x, skips])
+        for _ in range(block_depth):
+            x = ResidualBlock(widths[-1])(x)
+        for width in reversed(widths[:-1]):
+            x = UpBlock(width, block_depth)([x, skips])
+        x = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros")(x)
+        return keras.Model([noisy_images, noise_variances], x, name="residual_unet")
+
+    class DiffusionModel(keras.Model):
+        def __init__(self, image_size, widths, block_depth):
+            super().__init__()
+            self.normalizer = layers.Normalization()
+            self.network = get_network(image_size, widths, block_depth)
+            self.ema_network = keras.models.clone_model(self.network)
+
+        def compile(self, **kwargs):
+            super().compile(**kwargs)
+            self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+            self.image_loss_tracker = keras.metrics.Mean(name="i_loss")
+            self.kid = KID(name="kid")
+
+        @property
+        def metrics(self):
+            return [self.noise_loss_tracker, self.image_loss_tracker, self.kid]
+
+        def denormalize(self, images):
+            images = self.normalizer.mean + images * self.normalizer.variance**0.5
+            return tf.clip_by_value(images, 0.0, 1.0)
+
+        def diffusion_schedule(self, diffusion_times):
+            start_angle = tf.acos(max_signal_rate)
+            end_angle = tf.acos(min_signal_rate)
+            diffusion_angles = start_angle + diffusion_times * (end_angle - start_angle)
+            signal_rates = tf.cos(diffusion_angles)
+            noise_rates = tf.sin(diffusion_angles)
+            return noise_rates, signal_rates
+
+        def denoise(self, noisy_images, noise_rates, signal_rates, training):
+            if training:
+                network = self.network
+            else:
+                network = self.ema_network
+            pred_noises = network([noisy_images, noise_rates**2], training=training)
+            pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
+            return pred_noises, pred_images
+
+        def reverse_diffusion(self, initial_noise, diffusion_steps):
+            num_images = initial_noise.shape[0]
+            step_size = 1.0 / diffusion_steps
+            next_noisy_images = initial_noise
+            for step in range(diffusion_steps):
+                noisy_images = next_noisy_images
+                diffusion_times = tf.ones((num_images, 1, 1, 1)) - step * step_size
+                noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+                pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=False)
+                next_diffusion_times = diffusion_times - step_size
+                next_noise_rates, next_signal_rates = self.diffusion_schedule(next_diffusion_times)
+                next_noisy_images = next_signal_rates * pred_images + next_noise_rates * pred_noises
+            return pred_images
+
+        def generate(self, num_images, diffusion_steps):
+            initial_noise = tf.random.normal(shape=(num_images, image_size, image_size, 3))
+            generated_images = self.reverse_diffusion(initial_noise, diffusion_steps)
+            generated_images = self.denormalize(generated_images)
+            return generated_images
+
+        def train_step(self, images):
+            images = self.normalizer(images, training=True)
+            noises = tf.random.normal(shape=(batch_size, image_size, image_size, 3))
+            diffusion_times = tf.random.uniform(shape=(batch_size, 1, 1, 1), minval=0.0, maxval=1.0)
+            noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+            noisy_images = signal_rates * images + noise_rates * noises
+            with tf.GradientTape() as tape:
+                pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=True)
+                noise_loss = self.loss(noises, pred_noises)
+                image_loss = self.loss(images, pred_images)
+            gradients = tape.gradient(noise_loss, self.network.trainable_weights)
+            self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+            self.noise_loss_tracker.update_state(noise_loss)
+            self.image_loss_tracker.update_state(image_loss)
+            for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+                ema_weight.assign(ema * ema_weight + (1 - ema) * weight)
+            return {m.name: m.result() for m in self.metrics[:-1]}
+
+        def test_step(self, images):
+            images = self.normalizer(images, training=False)
+            noises = tf.random.normal(shape=(batch_size, image_size, image_size, 3))
+            diffusion_times = tf.random.uniform(shape=(batch_size, 1, 1, 1), minval=0.0, maxval=1.0)
+            noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+            noisy_images = signal_rates * images + noise_rates * noises
+            pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=False)
+            noise_loss = self.loss(noises, pred_noises)
+            image_loss = self.loss(images, pred_images)
+            self.image_loss_tracker.update_state(image_loss)
+            self.noise_loss_tracker.update_state(noise_loss)
+            images = self.denormalize(images)
+            generated_images = self.generate(num_images=batch_size, diffusion_steps=kid_diffusion_steps)
+            self.kid.update_state(images, generated_images)
+            return {m.name: m.result() for m in self.metrics}
+
+        def plot_images(self, epoch=None, logs=None, num_rows=2, num_cols=3):
+            generated_images = self.generate(num_images=num_rows * num_cols, diffusion_steps=plot_diffusion_steps)
+            plotted.append(np.asarray(generated_images))
+
+    plotted = []
+    model = DiffusionModel(image_size, widths, block_depth)
+    seeded_weights(model.network, 21)
+    seeded_weights(model.ema_network, 22)
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay),
+                  loss=keras.losses.mean_absolute_error)
+    checkpoint_path = os.path.join(folder, "diffusion_model.weights.h5")
+    checkpoint_callback = keras.callbacks.ModelCheckpoint(filepath=checkpoint_path, save_weights_only=True,
+                                                          monitor="val_kid", mode="min", save_best_only=True)
+    model.normalizer.adapt(train_dataset)
+    model.built = True   # no call(): Keras 3 refuses to save the weights of a model it thinks unbuilt
+
+    # Deterministic from the seeded weights: the pipeline's first image, the networks on fixed inputs, and a
+    # three-step reverse diffusion from fixed noise (the EMA network in inference mode).
+    fixed = np.random.default_rng(5)
+    noisy = fixed.normal(size=(2, image_size, image_size, 3)).astype("float32")
+    variances = np.array([0.1, 0.8], "float32").reshape(2, 1, 1, 1)
+    out = {"first_image": next(iter(tf.data.Dataset.from_tensor_slices({"image": flowers[:1]})
+                                     .map(preprocess_image))).numpy(),
+           "norm_mean": np.asarray(model.normalizer.mean), "norm_variance": np.asarray(model.normalizer.variance),
+           "network": model.network([noisy, variances], training=False).numpy(),
+           "embedding": np.asarray(sinusoidal_embedding(tf.constant(variances))),
+           "reverse": model.reverse_diffusion(tf.constant(noisy), 3).numpy()}
+    kid_check = KID(name="kid_check")
+    real = np.clip(noisy * 0.2 + 0.5, 0, 1).astype("float32")
+    kid_check.update_state(tf.constant(real), tf.constant(np.stack([out["first_image"], 0.5 * out["first_image"]])))
+    out["kid_fixed"] = np.asarray(kid_check.result())
+
+    ema_start = [w.numpy() for w in model.ema_network.weights]
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.steps, self.epochs = [], []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.append([w.numpy() for w in self.model.network.weights])
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append([w.numpy() for w in self.model.ema_network.weights])
+
+    recorder = Recorder()
+    history = model.fit(train_dataset, epochs=num_epochs, validation_data=val_dataset, verbose=0,
+                        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=model.plot_images),
+                                   checkpoint_callback, recorder])
+
+    # ema_k = ema^k ema_0 + (1 - ema) sum_j ema^(k-j) w_j, from the weights each step left behind
+    expected = [np.asarray(w, "float64") for w in ema_start]
+    for step in recorder.steps:
+        expected = [ema * e + (1 - ema) * w for e, w in zip(expected, step)]
+    ema_error = max(float(np.max(np.abs(e - w.numpy()))) for e, w in zip(expected, model.ema_network.weights))
+    moved = max(float(np.max(np.abs(e - s))) for e, s in zip(expected, ema_start))
+
+    for w in model.ema_network.weights:   # so that the check below sees what load_weights restores
+        w.assign(np.zeros(tuple(w.shape), "float32"))
+    model.load_weights(checkpoint_path)
+    best = int(np.argmin(history.history["val_kid"]))
+    loaded_error = max(float(np.max(np.abs(a - w.numpy())))
+                       for a, w in zip(recorder.epochs[best], model.ema_network.weights))
+    out.update({"n_loss": np.array(history.history["n_loss"]), "i_loss": np.array(history.history["i_loss"]),
+                "val_n_loss": np.array(history.history["val_n_loss"]), "val_kid": np.array(history.history["val_kid"]),
+                "steps": np.array(len(recorder.steps)), "ema_error": np.array(ema_error), "ema_moved": np.array(moved),
+                "loaded_error": np.array(loaded_error), "plotted": np.stack(plotted)})
+    return out
