@@ -558,3 +558,275 @@ def ddim(tf, keras, seed=0):
                 "steps": np.array(len(recorder.steps)), "ema_error": np.array(ema_error), "ema_moved": np.array(moved),
                 "loaded_error": np.array(loaded_error), "plotted": np.stack(plotted)})
     return out
+
+
+def _symmetric_scenes(n, seed):
+    """``n`` uint8 RGB 16x16 images, mirror-symmetric left-right: the page's random flip leaves them as they are."""
+    rng = np.random.default_rng(seed)
+    half = rng.integers(0, 256, (n, 16, 8, 3))
+    smooth = (half + np.roll(half, 1, axis=1) + np.roll(half, 1, axis=2)) // 3
+    return np.concatenate([smooth, smooth[:, :, ::-1]], axis=2).astype("uint8")
+
+
+def cyclegan(tf, keras):
+    """keras.io "CycleGAN" at 16x16 with 4 base filters and 2 residual blocks, on 4 + 4 synthetic images.
+
+    As on the page: a random-flip / resize / random-crop training pipeline, ``ReflectionPadding2D`` with
+    ``tf.pad(mode="REFLECT")``, instance normalization (Keras 3's ``GroupNormalization(groups=-1)``, the
+    page's replacement for tfa's layer), two ResNet generators and two PatchGAN discriminators, a
+    ``CycleGan(keras.Model)`` whose ``train_step`` takes four gradients from one persistent tape and applies
+    them with four Adam optimizers, a PNG-saving monitor, ``ModelCheckpoint(save_weights_only=True)`` per
+    epoch and ``load_weights`` into a new model. Made deterministic for the comparison: the images are
+    mirror-symmetric (the random flip is a no-op), the "original" size equals the crop size (the random
+    crop takes the whole image) and the shuffle buffer is 1.
+    """
+    layers = keras.layers
+    tf.random.set_seed(0)
+    autotune = tf.data.AUTOTUNE
+    orig_img_size = (16, 16)
+    input_img_size = (16, 16, 3)
+    kernel_init = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+    gamma_init = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+    buffer_size = 1
+    batch_size = 1
+    folder = tempfile.mkdtemp()
+
+    labels = np.zeros(4, "int64")
+    train_horses = tf.data.Dataset.from_tensor_slices((_symmetric_scenes(4, 1), labels))
+    train_zebras = tf.data.Dataset.from_tensor_slices((_symmetric_scenes(4, 2), labels))
+    test_horses = tf.data.Dataset.from_tensor_slices((_symmetric_scenes(2, 3), labels[:2]))
+
+    def normalize_img(img):
+        img = tf.cast(img, dtype=tf.float32)
+        return (img / 127.5) - 1.0
+
+    def preprocess_train_image(img, label):
+        img = tf.image.random_flip_left_right(img)
+        img = tf.image.resize(img, [*orig_img_size])
+        img = tf.image.random_crop(img, size=[*input_img_size])
+        img = normalize_img(img)
+        return img
+
+    def preprocess_test_image(img, label):
+        img = tf.image.resize(img, [input_img_size[0], input_img_size[1]])
+        img = normalize_img(img)
+        return img
+
+    train_horses = (train_horses.map(preprocess_train_image, num_parallel_calls=autotune)
+                    .cache().shuffle(buffer_size).batch(batch_size))
+    train_zebras = (train_zebras.map(preprocess_train_image, num_parallel_calls=autotune)
+                    .cache().shuffle(buffer_size).batch(batch_size))
+    test_horses = (test_horses.map(preprocess_test_image, num_parallel_calls=autotune)
+                   .cache().shuffle(buffer_size).batch(batch_size))
+
+    class ReflectionPadding2D(layers.Layer):
+        def __init__(self, padding=(1, 1), **kwargs):
+            self.padding = tuple(padding)
+            super().__init__(**kwargs)
+
+        def call(self, input_tensor, mask=None):
+            padding_width, padding_height = self.padding
+            padding_tensor = [[0, 0], [padding_height, padding_height], [padding_width, padding_width], [0, 0]]
+            return tf.pad(input_tensor, padding_tensor, mode="REFLECT")
+
+    def residual_block(x, activation, kernel_initializer=kernel_init, kernel_size=(3, 3), strides=(1, 1),
+                       padding="valid", gamma_initializer=gamma_init, use_bias=False):
+        dim = x.shape[-1]
+        input_tensor = x
+        x = ReflectionPadding2D()(input_tensor)
+        x = layers.Conv2D(dim, kernel_size, strides=strides, kernel_initializer=kernel_initializer, padding=padding,
+                          use_bias=use_bias)(x)
+        x = layers.GroupNormalization(groups=-1, gamma_initializer=gamma_initializer)(x)
+        x = activation(x)
+        x = ReflectionPadding2D()(x)
+        x = layers.Conv2D(dim, kernel_size, strides=strides, kernel_initializer=kernel_initializer, padding=padding,
+                          use_bias=use_bias)(x)
+        x = layers.GroupNormalization(groups=-1, gamma_initializer=gamma_initializer)(x)
+        x = layers.add([input_tensor, x])
+        return x
+
+    def downsample(x, filters, activation, kernel_initializer=kernel_init, kernel_size=(3, 3), strides=(2, 2),
+                   padding="same", gamma_initializer=gamma_init, use_bias=False):
+        x = layers.Conv2D(filters, kernel_size, strides=strides, kernel_initializer=kernel_initializer,
+                          padding=padding, use_bias=use_bias)(x)
+        x = layers.GroupNormalization(groups=-1, gamma_initializer=gamma_initializer)(x)
+        if activation:
+            x = activation(x)
+        return x
+
+    def upsample(x, filters, activation, kernel_size=(3, 3), strides=(2, 2), padding="same",
+                 kernel_initializer=kernel_init, gamma_initializer=gamma_init, use_bias=False):
+        x = layers.Conv2DTranspose(filters, kernel_size, strides=strides, padding=padding,
+                                   kernel_initializer=kernel_initializer, use_bias=use_bias)(x)
+        x = layers.GroupNormalization(groups=-1, gamma_initializer=gamma_initializer)(x)
+        if activation:
+            x = activation(x)
+        return x
+
+    def get_resnet_generator(filters=4, num_downsampling_blocks=2, num_residual_blocks=2, num_upsample_blocks=2,
+                             gamma_initializer=gamma_init, name=None):
+        img_input = layers.Input(shape=input_img_size, name=name + "_img_input")
+        x = ReflectionPadding2D(padding=(3, 3))(img_input)
+        x = layers.Conv2D(filters, (7, 7), kernel_initializer=kernel_init, use_bias=False)(x)
+        x = layers.GroupNormalization(groups=-1, gamma_initializer=gamma_initializer)(x)
+        x = layers.Activation("relu")(x)
+        for _ in range(num_downsampling_blocks):
+            filters *= 2
+            x = downsample(x, filters=filters, activation=layers.Activation("relu"))
+        for _ in range(num_residual_blocks):
+            x = residual_block(x, activation=layers.Activation("relu"))
+        for _ in range(num_upsample_blocks):
+            filters //= 2
+            x = upsample(x, filters, activation=layers.Activation("relu"))
+        x = ReflectionPadding2D(padding=(3, 3))(x)
+        x = layers.Conv2D(3, (7, 7), padding="valid")(x)
+        x = layers.Activation("tanh")(x)
+        return keras.models.Model(img_input, x, name=name)
+
+    def get_discriminator(filters=4, kernel_initializer=kernel_init, num_downsampling=3, name=None):
+        img_input = layers.Input(shape=input_img_size, name=name + "_img_input")
+        x = layers.Conv2D(filters, (4, 4), strides=(2, 2), padding="same",
+                          kernel_initializer=kernel_initializer)(img_input)
+        x = layers.LeakyReLU(0.2)(x)
+        num_filters = filters
+        for num_downsample_block in range(3):
+            num_filters *= 2
+            if num_downsample_block < 2:
+                x = downsample(x, filters=num_filters, activation=layers.LeakyReLU(0.2), kernel_size=(4, 4),
+                               strides=(2, 2))
+            else:
+                x = downsample(x, filters=num_filters, activation=layers.LeakyReLU(0.2), kernel_size=(4, 4),
+                               strides=(1, 1))
+        x = layers.Conv2D(1, (4, 4), strides=(1, 1), padding="same", kernel_initializer=kernel_initializer)(x)
+        return keras.models.Model(inputs=img_input, outputs=x, name=name)
+
+    class CycleGan(keras.Model):
+        def __init__(self, generator_G, generator_F, discriminator_X, discriminator_Y, lambda_cycle=10.0,
+                     lambda_identity=0.5):
+            super().__init__()
+            self.gen_G = generator_G
+            self.gen_F = generator_F
+            self.disc_X = discriminator_X
+            self.disc_Y = discriminator_Y
+            self.lambda_cycle = lambda_cycle
+            self.lambda_identity = lambda_identity
+
+        def call(self, inputs):
+            return (self.disc_X(inputs), self.disc_Y(inputs), self.gen_G(inputs), self.gen_F(inputs))
+
+        def compile(self, gen_G_optimizer, gen_F_optimizer, disc_X_optimizer, disc_Y_optimizer, gen_loss_fn,
+                    disc_loss_fn):
+            super().compile()
+            self.gen_G_optimizer = gen_G_optimizer
+            self.gen_F_optimizer = gen_F_optimizer
+            self.disc_X_optimizer = disc_X_optimizer
+            self.disc_Y_optimizer = disc_Y_optimizer
+            self.generator_loss_fn = gen_loss_fn
+            self.discriminator_loss_fn = disc_loss_fn
+            self.cycle_loss_fn = keras.losses.MeanAbsoluteError()
+            self.identity_loss_fn = keras.losses.MeanAbsoluteError()
+
+        def train_step(self, batch_data):
+            real_x, real_y = batch_data
+            with tf.GradientTape(persistent=True) as tape:
+                fake_y = self.gen_G(real_x, training=True)
+                fake_x = self.gen_F(real_y, training=True)
+                cycled_x = self.gen_F(fake_y, training=True)
+                cycled_y = self.gen_G(fake_x, training=True)
+                same_x = self.gen_F(real_x, training=True)
+                same_y = self.gen_G(real_y, training=True)
+                disc_real_x = self.disc_X(real_x, training=True)
+                disc_fake_x = self.disc_X(fake_x, training=True)
+                disc_real_y = self.disc_Y(real_y, training=True)
+                disc_fake_y = self.disc_Y(fake_y, training=True)
+                gen_G_loss = self.generator_loss_fn(disc_fake_y)
+                gen_F_loss = self.generator_loss_fn(disc_fake_x)
+                cycle_loss_G = self.cycle_loss_fn(real_y, cycled_y) * self.lambda_cycle
+                cycle_loss_F = self.cycle_loss_fn(real_x, cycled_x) * self.lambda_cycle
+                id_loss_G = self.identity_loss_fn(real_y, same_y) * self.lambda_cycle * self.lambda_identity
+                id_loss_F = self.identity_loss_fn(real_x, same_x) * self.lambda_cycle * self.lambda_identity
+                total_loss_G = gen_G_loss + cycle_loss_G + id_loss_G
+                total_loss_F = gen_F_loss + cycle_loss_F + id_loss_F
+                disc_X_loss = self.discriminator_loss_fn(disc_real_x, disc_fake_x)
+                disc_Y_loss = self.discriminator_loss_fn(disc_real_y, disc_fake_y)
+
+            grads_G = tape.gradient(total_loss_G, self.gen_G.trainable_variables)
+            grads_F = tape.gradient(total_loss_F, self.gen_F.trainable_variables)
+            disc_X_grads = tape.gradient(disc_X_loss, self.disc_X.trainable_variables)
+            disc_Y_grads = tape.gradient(disc_Y_loss, self.disc_Y.trainable_variables)
+            self.gen_G_optimizer.apply_gradients(zip(grads_G, self.gen_G.trainable_variables))
+            self.gen_F_optimizer.apply_gradients(zip(grads_F, self.gen_F.trainable_variables))
+            self.disc_X_optimizer.apply_gradients(zip(disc_X_grads, self.disc_X.trainable_variables))
+            self.disc_Y_optimizer.apply_gradients(zip(disc_Y_grads, self.disc_Y.trainable_variables))
+            return {"G_loss": total_loss_G, "F_loss": total_loss_F, "D_X_loss": disc_X_loss, "D_Y_loss": disc_Y_loss}
+
+    class GANMonitor(keras.callbacks.Callback):
+        def __init__(self, num_img=4):
+            self.num_img = num_img
+            self.predictions = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            for i, img in enumerate(test_horses.take(self.num_img)):
+                prediction = self.model.gen_G(img)[0].numpy()
+                self.predictions.append(prediction)
+                prediction = (prediction * 127.5 + 127.5).astype(np.uint8)
+                prediction = keras.preprocessing.image.array_to_img(prediction)
+                prediction.save(os.path.join(folder, "generated_img_{i}_{epoch}.png".format(i=i, epoch=epoch + 1)))
+
+    class BatchLosses(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append([float(logs[k]) for k in ("G_loss", "F_loss", "D_X_loss", "D_Y_loss")])
+
+    adv_loss_fn = keras.losses.MeanSquaredError()
+
+    def generator_loss_fn(fake):
+        fake_loss = adv_loss_fn(tf.ones_like(fake), fake)
+        return fake_loss
+
+    def discriminator_loss_fn(real, fake):
+        real_loss = adv_loss_fn(tf.ones_like(real), real)
+        fake_loss = adv_loss_fn(tf.zeros_like(fake), fake)
+        return (real_loss + fake_loss) * 0.5
+
+    def build_and_compile():
+        gen_G = get_resnet_generator(name="generator_G")
+        gen_F = get_resnet_generator(name="generator_F")
+        disc_X = get_discriminator(name="discriminator_X")
+        disc_Y = get_discriminator(name="discriminator_Y")
+        for seed, net in enumerate([gen_G, gen_F, disc_X, disc_Y]):
+            seeded_weights(net, 30 + seed)
+        model = CycleGan(generator_G=gen_G, generator_F=gen_F, discriminator_X=disc_X, discriminator_Y=disc_Y)
+        model.compile(gen_G_optimizer=keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5),
+                      gen_F_optimizer=keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5),
+                      disc_X_optimizer=keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5),
+                      disc_Y_optimizer=keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5),
+                      gen_loss_fn=generator_loss_fn, disc_loss_fn=discriminator_loss_fn)
+        return model
+
+    cycle_gan_model = build_and_compile()
+    first = next(iter(test_horses))
+    before = cycle_gan_model.gen_G(first).numpy()
+    cycle_gan_model(first)   # build it: Keras 3 saves the weights of built models only
+    if tf.__name__ == "tensorflow":
+        # The oracle's side only: TensorFlow takes over a minute to trace this step and 50 ms to run it
+        # eagerly; the numbers are the same. onnxforge compiles the step as fit always does.
+        cycle_gan_model.run_eagerly = True
+    plotter = GANMonitor(num_img=2)
+    losses = BatchLosses()
+    checkpoint_filepath = os.path.join(folder, "cyclegan_checkpoints.{epoch:03d}.weights.h5")
+    model_checkpoint_callback = keras.callbacks.ModelCheckpoint(filepath=checkpoint_filepath, save_weights_only=True)
+    cycle_gan_model.fit(tf.data.Dataset.zip((train_horses, train_zebras)), epochs=2, verbose=0,
+                        callbacks=[plotter, model_checkpoint_callback, losses])
+
+    restored = build_and_compile()
+    restored(first)   # build it: Keras 3 loads weights into a built model
+    restored.load_weights(os.path.join(folder, "cyclegan_checkpoints.002.weights.h5"))
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+    return {"before": before, "losses": np.array(losses.seen), "monitor": np.stack(plotter.predictions),
+            "after": cycle_gan_model.gen_G(first).numpy(), "restored": restored.gen_G(first).numpy(),
+            "restored_disc": restored.disc_Y(first).numpy(), "disc": cycle_gan_model.disc_Y(first).numpy(),
+            "pngs": np.array(len(pngs))}
