@@ -830,3 +830,141 @@ def cyclegan(tf, keras):
             "after": cycle_gan_model.gen_G(first).numpy(), "restored": restored.gen_G(first).numpy(),
             "restored_disc": restored.disc_Y(first).numpy(), "disc": cycle_gan_model.disc_Y(first).numpy(),
             "pngs": np.array(len(pngs))}
+
+
+def _tiny_vgg(keras, weights_seed):
+    """VGG19's layer names and shape (blocks of 3x3 convs and 2x2 max pools, any image size) with 4-16
+    filters and seeded weights, standing in for ``vgg19.VGG19(weights="imagenet", include_top=False)``."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(None, None, 3))
+    x = inputs
+    for block, (filters, convs) in enumerate([(4, 2), (6, 2), (8, 2), (12, 2), (16, 2)], start=1):
+        for conv in range(1, convs + 1):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
+        x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+    model = keras.Model(inputs, x, name="vgg19")
+    rng = np.random.default_rng(weights_seed)
+    # He-scaled kernels, small positive biases: activations stay alive through five blocks of ReLUs
+    model.set_weights([rng.normal(0, np.sqrt(2.0 / np.prod(w.shape[:-1])), tuple(w.shape)).astype("float32")
+                       if len(w.shape) > 1 else np.full(tuple(w.shape), 0.5, "float32") for w in model.weights])
+    return model
+
+
+def neural_style_transfer(tf, keras, iterations=20):
+    """keras.io "Neural style transfer" on 32x40 images with a small VGG-shaped network (seeded weights).
+
+    As on the page: ``load_img`` / ``img_to_array`` / ``vgg19.preprocess_input``, a feature extractor built
+    from the base network's layer outputs as a dict, Gram-matrix style losses on five layers, a content
+    loss and a total variation loss with ``tf.pow(..., 1.25)``, a ``@tf.function`` taking the gradient of the
+    loss with respect to a ``tf.Variable`` image, SGD with an ``ExponentialDecay`` schedule applied with
+    ``apply_gradients([(grads, combination_image)])``, and ``save_img`` of the deprocessed image.
+    """
+    from PIL import Image as PILImage
+
+    vgg19 = keras.applications.vgg19
+    folder = tempfile.mkdtemp()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:60]
+    base = np.stack([128 + 100 * np.sin(xx / 6.0), 128 + 100 * np.cos(yy / 5.0), 60 + 2 * xx], -1)
+    style = 127 + 127 * np.sin((xx + yy)[..., None] / np.array([2.0, 3.0, 4.5])) * rng.uniform(0.5, 1, (48, 60, 1))
+    base_image_path = os.path.join(folder, "paris.png")
+    style_reference_image_path = os.path.join(folder, "starry_night.png")
+    PILImage.fromarray(np.clip(base, 0, 255).astype("uint8")).save(base_image_path)
+    PILImage.fromarray(np.clip(style, 0, 255).astype("uint8")).save(style_reference_image_path)
+    result_prefix = os.path.join(folder, "paris_generated")
+
+    total_variation_weight = 1e-6
+    style_weight = 1e-6
+    content_weight = 2.5e-8
+    width, height = keras.preprocessing.image.load_img(base_image_path).size
+    img_nrows = 32
+    img_ncols = int(width * img_nrows / height)
+
+    def preprocess_image(image_path):
+        img = keras.preprocessing.image.load_img(image_path, target_size=(img_nrows, img_ncols))
+        img = keras.preprocessing.image.img_to_array(img)
+        img = np.expand_dims(img, axis=0)
+        img = vgg19.preprocess_input(img)
+        return tf.convert_to_tensor(img)
+
+    def deprocess_image(x):
+        x = x.reshape((img_nrows, img_ncols, 3))
+        x[:, :, 0] += 103.939
+        x[:, :, 1] += 116.779
+        x[:, :, 2] += 123.68
+        x = x[:, :, ::-1]
+        x = np.clip(x, 0, 255).astype("uint8")
+        return x
+
+    def gram_matrix(x):
+        x = tf.transpose(x, (2, 0, 1))
+        features = tf.reshape(x, (tf.shape(x)[0], -1))
+        gram = tf.matmul(features, tf.transpose(features))
+        return gram
+
+    def style_loss(style, combination):
+        S = gram_matrix(style)
+        C = gram_matrix(combination)
+        channels = 3
+        size = img_nrows * img_ncols
+        return tf.reduce_sum(tf.square(S - C)) / (4.0 * (channels**2) * (size**2))
+
+    def content_loss(base, combination):
+        return tf.reduce_sum(tf.square(combination - base))
+
+    def total_variation_loss(x):
+        a = tf.square(x[:, : img_nrows - 1, : img_ncols - 1, :] - x[:, 1:, : img_ncols - 1, :])
+        b = tf.square(x[:, : img_nrows - 1, : img_ncols - 1, :] - x[:, : img_nrows - 1, 1:, :])
+        return tf.reduce_sum(tf.pow(a + b, 1.25))
+
+    model = _tiny_vgg(keras, 3)
+    outputs_dict = dict([(layer.name, layer.output) for layer in model.layers])
+    feature_extractor = keras.Model(inputs=model.inputs, outputs=outputs_dict)
+
+    style_layer_names = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+    content_layer_name = "block5_conv2"
+
+    def compute_loss(combination_image, base_image, style_reference_image):
+        input_tensor = tf.concat([base_image, style_reference_image, combination_image], axis=0)
+        features = feature_extractor(input_tensor)
+        loss = tf.zeros(shape=())
+        layer_features = features[content_layer_name]
+        base_image_features = layer_features[0, :, :, :]
+        combination_features = layer_features[2, :, :, :]
+        loss = loss + content_weight * content_loss(base_image_features, combination_features)
+        for layer_name in style_layer_names:
+            layer_features = features[layer_name]
+            style_reference_features = layer_features[1, :, :, :]
+            combination_features = layer_features[2, :, :, :]
+            sl = style_loss(style_reference_features, combination_features)
+            loss += (style_weight / len(style_layer_names)) * sl
+        loss += total_variation_weight * total_variation_loss(combination_image)
+        return loss
+
+    @tf.function
+    def compute_loss_and_grads(combination_image, base_image, style_reference_image):
+        with tf.GradientTape() as tape:
+            loss = compute_loss(combination_image, base_image, style_reference_image)
+        grads = tape.gradient(loss, combination_image)
+        return loss, grads
+
+    optimizer = keras.optimizers.SGD(
+        keras.optimizers.schedules.ExponentialDecay(initial_learning_rate=100.0, decay_steps=5, decay_rate=0.96))
+    base_image = preprocess_image(base_image_path)
+    style_reference_image = preprocess_image(style_reference_image_path)
+    combination_image = tf.Variable(preprocess_image(base_image_path))
+
+    losses, first_grads = [], None
+    for i in range(1, iterations + 1):
+        loss, grads = compute_loss_and_grads(combination_image, base_image, style_reference_image)
+        if first_grads is None:
+            first_grads = np.array(grads)
+        optimizer.apply_gradients([(grads, combination_image)])
+        losses.append(float(loss))
+        if i % 10 == 0:
+            img = deprocess_image(combination_image.numpy())
+            fname = result_prefix + "_at_iteration_%d.png" % i
+            keras.preprocessing.image.save_img(fname, img)
+    saved = np.asarray(PILImage.open(result_prefix + "_at_iteration_%d.png" % iterations))
+    return {"base": np.asarray(base_image), "losses": np.array(losses), "first_grads": first_grads,
+            "final": combination_image.numpy(), "saved": saved.astype("int64")}
