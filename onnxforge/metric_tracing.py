@@ -7,7 +7,10 @@ hands them to the active trace (``TraceContext.track_metric``); a custom step ou
 to the tracker after each run. ``result()`` inside a trace gives a ``MetricResult`` reference that the
 step's logs may return. A metric updated inside a layer's ``call()`` (Keras's endpoint layer) is recorded
 by the trace too: compiled ``train_step`` / ``eval_step`` programs output its sums and ``fit`` reports it
-after the compiled metrics; an eager call adds them to the metric. Outside any trace both methods run as
+after the compiled metrics; an eager call adds them to the metric. A metric with no state of its own whose
+``update_state`` feeds another metric (keras.io DDIM's ``KID`` averages its per-batch value in a ``Mean``
+tracker) runs its own code in the trace, so the inner tracker records the sums and ``result()`` is read on
+the host. Outside any trace both methods run as
 they always did, on arrays.
 
 ``trace_aware(cls)`` wraps a metric class's own ``update_state`` / ``result`` this way; ``Metric`` applies
@@ -74,6 +77,8 @@ def _wrap_update(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise TypeError(f"Metric {self.name!r} ({type(self).__name__}).update_state() received symbolic "
                                 "tensors outside the trace that made them; update trackers inside train_step.")
             return fn(self, *args, **kwargs)
+        if getattr(self, "_delegating", lambda: False)():
+            return fn(self, *args, **kwargs)   # its update_state updates other metrics: those record their sums
         if any(isinstance(v, Value) and v.shape is None for v in _leaves((args, kwargs))):
             fill_shapes(ctx.b, 0)   # values made by Python arithmetic in train_step: the sums need ranks
         start = len(ctx.b.nodes)

@@ -173,6 +173,12 @@ class Metric:
         """A metric written the Keras way: its own update_state over variables from add_variable."""
         return bool(self._metric_variables) and type(self).update_state is not Metric.update_state
 
+    def _delegating(self) -> bool:
+        """A metric written the Keras way with no state of its own: its ``update_state`` updates other metrics
+        (keras.io DDIM's ``KID`` feeds a ``Mean`` tracker), so in a trace that code runs as written."""
+        return (not self._metric_variables and type(self).batch_sums is Metric.batch_sums
+                and _raw(type(self).update_state) is not _raw(Metric.update_state))
+
     # ---------------------------------------------------------------- graph side
     def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
         """``[(state name, shape), ...]`` of the sums this metric keeps."""

@@ -191,9 +191,10 @@ class IterableSource:
                 raise ValueError(f"{self.method}(): {where} is an OrtValue batch; sample weights and class_weight "
                                  "need host arrays.")
             return [x], ([] if y is None else [y]), None
-        xs = to_arrays(x, self.in_names, "x", self.method, self.text_ok)
-        ys = to_arrays(y, self.out_names, "y", self.method, targeted=self.targeted)
-        sw = to_weights(sw, self.out_names, len(ys), f"sample_weight of {where}", self.method)
+        in_names, out_names = _step_names(self.model, self.step, self.in_names, self.out_names)
+        xs = to_arrays(x, in_names, "x", self.method, self.text_ok)
+        ys = to_arrays(y, out_names, "y", self.method, targeted=self.targeted)
+        sw = to_weights(sw, out_names, len(ys), f"sample_weight of {where}", self.method)
         if self.class_weight is not None and ys:
             if sw is not None:
                 raise ValueError(f"{self.method}(): cannot use class_weight when {where} also yields "
@@ -312,6 +313,19 @@ def keeps_structure(model: Any, step: str | None, data: Any) -> bool:
     return has_custom is not None and has_custom() and has_mapping(data)
 
 
+def _step_names(model: Any, step: str | None, in_names: Any, out_names: Any) -> tuple[Any, Any]:
+    """The input and output names ``x`` and ``y`` are matched to: none for a subclassed model's own step.
+
+    That step reads x and y as it likes (keras.io's GAT: node ids in, while its train_step calls the model on
+    the whole graph; CycleGAN: (horses, zebras) batches, while its call() returns four outputs), so the inputs
+    and outputs it was built with do not count them.
+    """
+    custom = getattr(model, f"_has_custom_{step}", None) if step else None
+    if custom is not None and custom() and getattr(model, "_graph", False) is None:
+        return None, None
+    return in_names, out_names
+
+
 def structured_batch(data: Any, method: str, arg: str) -> StepData:
     """``data``'s arrays, checked, with its structure (see ``step_data``)."""
     leaves, spec = flatten(data)
@@ -334,12 +348,7 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
         label = x_arg if y is None and sample_weight is None else "data"
         return ArrayData(structured_batch(pack_batch(x, y, sample_weight), method, label), [], None)
     build_from_dict(model, x)
-    in_names, out_names = io_names(model, "input"), io_names(model, "output")
-    custom = getattr(model, f"_has_custom_{step}", None) if step else None
-    if custom is not None and custom() and getattr(model, "_graph", False) is None:
-        # A subclassed model's own step reads x and y as it likes (keras.io's GAT: node ids in, while its
-        # train_step calls the model on the whole graph): the inputs it was built on do not count them.
-        in_names = out_names = None
+    in_names, out_names = _step_names(model, step, io_names(model, "input"), io_names(model, "output"))
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
