@@ -223,3 +223,46 @@ def test_a_metrics_list_of_another_length_is_refused_as_in_keras_3(metrics):
         _history_keys(keras, metrics)          # Keras refuses it when the metrics are built, at fit
     with pytest.raises(ValueError, match="one entry per output"):
         _two_outputs(onnxforge.keras).compile("adam", loss=["mse", "mse"], metrics=metrics)
+
+
+def _structure(x):
+    """Containers kept, tensors as their shapes: what must match between the frameworks."""
+    if isinstance(x, dict):
+        return {k: _structure(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_structure(v) for v in x)
+    return tuple(np.shape(x))
+
+
+@pytest.mark.parametrize("form", ["[o]", "(o,)", "[[o]]", "[o,o]", "(o,o)", "[(o,o)]", "{a:[o,o]}", "[o,[o]]",
+                                  "layer_tuples"])
+def test_nested_outputs_keep_their_structure_in_call_predict_and_output(form):
+    """Keras 3 packs a functional model's results into the ``outputs`` structure (tuples stay tuples, nested
+    lists and dicts stay nested) and unwraps one single-item level in ``call`` / ``predict``; ``.output`` is
+    the structure as given. keras.io's involution ``vis_model`` lists layers' ``(output, kernel)`` tuples."""
+    x = R.normal(size=(2, 3)).astype("float32")
+
+    def build(lib):
+        class Two(lib.layers.Layer):
+            def call(self, t):
+                return t * 2.0, t + 1.0
+
+        i = lib.Input((3,))
+        o1, o2 = lib.layers.Dense(2)(i), lib.layers.Dense(4)(i)
+        outs = {"[o]": [o1], "(o,)": (o1,), "[[o]]": [[o1]], "[o,o]": [o1, o2], "(o,o)": (o1, o2),
+                "[(o,o)]": [(o1, o2)], "{a:[o,o]}": {"a": [o1, o2]}, "[o,[o]]": [o1, [o2]]}.get(form)
+        if outs is None:
+            first = Two(name="t1")(i)
+            second = Two(name="t2")(first[0])
+            trunk = lib.Model(i, second[1])
+            outs = [trunk.get_layer(name).output for name in ("t1", "t2")]
+        return lib.Model(i, outs)
+
+    want, got = build(keras), build(onnxforge.keras)
+    expected = _structure(keras.ops.convert_to_numpy(want(x)) if form in ("[o]", "(o,)") else
+                          keras.tree.map_structure(keras.ops.convert_to_numpy, want(x)))
+    assert _structure(want.predict(x, verbose=0)) == expected
+    assert _structure(got.predict(x, verbose=0)) == expected
+    assert _structure(got.predict_on_batch(x)) == expected
+    assert _structure(got(x)) == expected
+    assert type(got.output) is type(want.output)

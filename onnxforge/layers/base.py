@@ -43,7 +43,7 @@ from ..variables import Variable
 from . import allocation, array_attributes, auto_config
 from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
-from .keras_tensor import Node, standardize_dtype
+from .keras_tensor import Node, flatten, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 from .layer_losses import LossesMixin
 from .layer_metrics import MetricsMixin
@@ -435,8 +435,9 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
             raise AttributeError(f"Layer '{self.name}' has never been called on a symbolic tensor and thus has "
                                  f"no defined {what}.")
         node = self._inbound_nodes[0]
-        if what == "output":
-            return node.outputs
+        if what == "output":   # Keras 3: the flat list of output tensors, one tensor unwrapped
+            flat = flatten(node.outputs)
+            return flat[0] if len(flat) == 1 else flat
         return node.args[0] if node.args else node.input_tensors
 
     def __repr__(self) -> str:

@@ -89,7 +89,8 @@ class Model(TrainingMixin, SavingMixin, Layer):
                                   f"has name {t.name!r}. Change the tensor name to {key!r} (via `Input(..., "
                                   f"name={key!r})`)", stacklevel=3)
         self._inputs_struct = list(inputs) if isinstance(inputs, tuple) else inputs
-        self._outputs_struct = list(outputs) if isinstance(outputs, tuple) else outputs
+        # A tuple of outputs stays a tuple: Keras 3 returns it as such from call() and predict().
+        self._outputs_struct = outputs
         for arg, value in (("inputs", self._inputs_struct), ("outputs", self._outputs_struct)):
             if not flatten(value):   # Keras 3 refuses these too: a model of nothing cannot be traced or run
                 raise ValueError(f"`{arg}` argument cannot be empty. Received:\ninputs={inputs!r}\n"
@@ -183,8 +184,9 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
     @property
     def output(self) -> Any:
-        if self._graph is not None and isinstance(self._outputs_struct, dict):
-            return dict(self._outputs_struct)
+        if self._graph is not None:   # Keras 3: the structure given as ``outputs`` (``[o]`` stays a list)
+            struct = self._outputs_struct
+            return dict(struct) if isinstance(struct, dict) else list(struct) if isinstance(struct, list) else struct
         outputs = self.outputs
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -234,9 +236,15 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return names
 
     def _pack_outputs(self, outputs: list) -> Any:
-        """``predict``'s result: a dict keyed like ``outputs`` for a dict-output model, else one array or a list."""
-        if self._graph is not None and isinstance(self._outputs_struct, dict):
-            return dict(zip(self.output_keys, outputs))
+        """``predict``'s result, shaped as Keras 3 shapes it: a functional model's like what calling it returns
+        (its ``outputs`` structure, nested lists, tuples and dicts kept, one level of a single item unwrapped);
+        a subclassed model's like what its ``call`` returned when traced."""
+        if self._graph is not None:
+            return _unpack_singleton(pack_as(self._outputs_struct, outputs))
+        specs = self.__dict__.get("_output_specs")
+        if specs is not None and not isinstance(specs, KerasTensor) and len(flatten(specs)) == len(outputs) \
+                and all(isinstance(t, KerasTensor) for t in flatten(specs)):
+            return pack_as(specs, outputs)
         return outputs[0] if len(outputs) == 1 else outputs
 
     # ------------------------------------------------------------ building
@@ -300,7 +308,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
             return node.layer(*args, **kwargs)
 
         values = self._graph.run(self._adjust_input_rank(flatten(self._standardize_inputs(inputs))), call_node)
-        return self._restructure(values)
+        return _unpack_singleton(self._restructure(values))   # Keras 3: Model(i, [o])(x) is one tensor
 
     def _standardize_inputs(self, inputs: Any) -> Any:
         """A dict given to a model built on a list (or one tensor) of inputs: its values by input name, as
@@ -468,3 +476,8 @@ def _attach_known_values(specs: Any, inputs: Any) -> None:
     for spec, value in zip(spec_leaves, input_leaves):
         if isinstance(spec, KerasTensor) and isinstance(value, Value):
             spec._known_value = known_value(value)
+
+
+def _unpack_singleton(x: Any) -> Any:
+    """A one-item list or tuple as its item (Keras's ``functional.unpack_singleton``), anything else as is."""
+    return x[0] if isinstance(x, (list, tuple)) and len(x) == 1 else x

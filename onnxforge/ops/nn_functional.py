@@ -27,6 +27,10 @@ from ..graph import FLOAT_TYPES, Value
 from ._arrays_util import emit
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 
+# The module name that OpCall configs record for these ops: Keras's family (keras.src.ops.nn), which
+# onnxforge.ops.nn re-exports, so a saved call is written as the op node Keras reads (``Celu``).
+OPCALL_MODULE = "nn"
+
 
 def _float(x: Any) -> Value:
     b = builder_of(x)

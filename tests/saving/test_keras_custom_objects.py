@@ -154,6 +154,31 @@ def test_an_unregistered_layer_of_ones_own_fails_to_load_naming_the_remedy(tmp_p
     np.testing.assert_allclose(again.predict(X[:, :3], verbose=0), model.predict(X[:, :3], verbose=0), rtol=1e-6)
 
 
+def test_a_layer_whose_init_takes_no_kwargs_fails_to_load_with_a_type_error_as_in_keras(tmp_path):
+    """keras.io's Swin ``PatchMerging(num_patch, embed_dim)`` has no ``**kwargs``: ``from_config`` passes
+    ``trainable`` / ``dtype`` and Keras raises ``TypeError``; onnxforge's file error is a ``TypeError`` too."""
+    def no_kwargs(ns):
+        class NoKwargs(ns.layers.Layer):
+            def __init__(self, units):
+                super().__init__()
+                self.dense = ns.layers.Dense(units)
+
+            def call(self, x):
+                return self.dense(x)
+        return NoKwargs
+
+    ours, theirs = no_kwargs(of.keras), no_kwargs(keras)
+    for ns, cls, name in ((of.keras, ours, "m"), (keras, theirs, "k")):
+        inputs = ns.Input((3,))
+        ns.Model(inputs, cls(2)(inputs)).save(tmp_path / f"{name}.keras")
+    with pytest.raises(TypeError, match="'trainable'"):
+        keras.models.load_model(tmp_path / "k.keras", custom_objects={"NoKwargs": theirs})
+    for path in ("k.keras", "m.keras"):
+        with pytest.raises(TypeError, match=r"NoKwargs.*unexpected keyword argument 'trainable'") as caught:
+            of.keras.models.load_model(tmp_path / path, custom_objects={"NoKwargs": ours})
+        assert isinstance(caught.value, of.saving.KerasFileError)
+
+
 def _custom_compile_model(ns, register, tape):
     @register(package="t_kco", name="CustomCompile")
     class CustomCompile(ns.Model):   # keras.io "Save, serialize and export": get/compile_from_config hooks

@@ -60,3 +60,34 @@ def test_an_unknown_keras_op_is_named(tmp_path):
     entry = {"module": "keras.src.ops.numpy", "class_name": "Sum", "config": {"name": "s", "bogus": 1},
              "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {}}], "kwargs": {}}]}
     assert "do not fit" in keras_op_entry_to_opcall(entry)
+
+
+_ACTIVATIONS = ["swish", "silu", "gelu", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+                "softsign", "leaky_relu", "relu6", "hard_sigmoid", "log_softmax", "exponential", "celu",
+                "hard_shrink", "squareplus", "log_sigmoid"]
+
+
+def _activation_model(lib):
+    """keras.activations functions applied to functional tensors (keras.io MobileViT's
+    ``m = keras.activations.swish(m)``), gelu with its default ``approximate=False`` and relu with arguments."""
+    inputs = lib.Input((6,))
+    x = lib.layers.Dense(6)(inputs)
+    outs = [getattr(lib.activations, name)(x) for name in _ACTIVATIONS]
+    outs.append(lib.activations.relu(x, negative_slope=0.1, max_value=0.5, threshold=-0.2))
+    outs.append(lib.activations.gelu(x, approximate=True))
+    return lib.Model(inputs, lib.layers.Concatenate()(outs))
+
+
+@pytest.mark.parametrize("writer", ["keras", "onnxforge"])
+def test_activations_on_functional_tensors_load_in_the_other_framework(writer, tmp_path):
+    """Keras records ``keras.activations.swish(x)`` as its ``Silu`` op node (``relu`` as the activations
+    module's ``ReLU`` operation); onnxforge writes and reads the same nodes, so either file loads in both."""
+    made = _activation_model(keras if writer == "keras" else fkeras)
+    path = tmp_path / f"{writer}.keras"
+    made.save(path)
+    x = np.random.default_rng(2).normal(size=(3, 6)).astype(np.float32)
+    want = np.asarray(keras.ops.convert_to_numpy(made.predict(x, verbose=0)))
+    for lib in (keras, fkeras):
+        loaded = lib.models.load_model(path)
+        np.testing.assert_allclose(np.asarray(keras.ops.convert_to_numpy(loaded.predict(x, verbose=0))), want,
+                                   rtol=1e-5, atol=1e-6, err_msg=f"{writer} file in {lib.__name__}")

@@ -129,7 +129,9 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     if not isinstance(config, dict):
         return
     is_model = module == "keras" and class_name in ("Sequential", "Functional", "Model")
-    if module.startswith("keras.src.ops"):   # an op node of a functional model (``inputs + attn``)
+    # An op node of a functional model (``inputs + attn``; ``keras.activations.relu(x)`` records the
+    # activations module's own ReLU operation, not the ReLU layer, which refuses a negative threshold).
+    if module.startswith("keras.src.ops") or module == "keras.src.activations.activations":
         problem = keras_op_entry_to_operator(entry)
         if problem:   # not a Python operator: a keras.ops function (ops.expand_dims), read as an OpCall
             problem = keras_op_entry_to_opcall(entry)

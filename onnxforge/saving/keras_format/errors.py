@@ -2,7 +2,7 @@
 sure of it."""
 from __future__ import annotations
 
-__all__ = ["KerasFileError", "KerasFileNotFoundError", "UnsupportedKerasLayerError", "Stage"]
+__all__ = ["KerasFileError", "KerasFileNotFoundError", "KerasFileTypeError", "UnsupportedKerasLayerError", "Stage"]
 
 import os
 from typing import Any
@@ -37,6 +37,11 @@ class KerasFileError(ValueError):
 class KerasFileNotFoundError(FileNotFoundError, ValueError):
     """A ``.keras`` path that does not exist: Keras 3 raises ``ValueError`` here, Python code expects
     ``FileNotFoundError``; this is both, so either ``except`` catches it."""
+
+
+class KerasFileTypeError(KerasFileError, TypeError):
+    """A class in the file's config refused its arguments (``from_config`` / ``__init__`` raised
+    ``TypeError``): Keras 3 raises ``TypeError`` there, so this is one too, and a ``KerasFileError``."""
 
 
 class UnsupportedKerasLayerError(KerasFileError, NotImplementedError):
@@ -96,4 +101,6 @@ class Stage:
             reason = str(error)
         else:
             reason = f"{type(error).__name__}: {error}"
+        if isinstance(error, TypeError):   # e.g. a custom layer whose __init__ takes no **kwargs
+            raise KerasFileTypeError(self.path, f"{self.what}: {reason}", key=self.key) from error
         raise KerasFileError(self.path, f"{self.what}: {reason}", key=self.key) from error

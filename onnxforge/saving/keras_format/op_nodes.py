@@ -38,9 +38,22 @@ def _function_name(class_name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", class_name).lower()
 
 
+#: Operation classes of ``keras.src.activations.activations`` (what ``keras.activations.relu`` records on a
+#: functional tensor), by the onnxforge activation that computes them with the same keyword arguments.
+_KERAS_ACTIVATION_CLASSES = {"ReLU": "relu"}
+#: ``keras.activations`` functions as the ``keras.ops`` op Keras 3 records when they are applied to a functional
+#: tensor (the others record ``nn.<their name>``; ``relu`` records its own class, above).
+_ACTIVATION_OPS = {"swish": "nn.silu", "silu": "nn.silu", "tanh": "numpy.tanh", "exponential": "numpy.exp"}
+
+
 def _resolve(module: str, class_name: str) -> Any:
     name = _function_name(class_name)
     family_name = module.rpartition(".")[2]
+    if module == "keras.src.activations.activations":
+        from ... import activations
+
+        fn = getattr(activations, _KERAS_ACTIVATION_CLASSES.get(class_name, ""), None)
+        return fn if is_public_op(fn) else None
     # keras.src.ops.image -> onnxforge.ops.image; a private family or helper (both come from the file) never
     # resolves: only public ops may be called (is_public_op).
     family = getattr(ops_module, family_name, None) if not family_name.startswith("_") else None
@@ -129,8 +142,9 @@ def opcall_entry_to_keras_op(entry: dict) -> None:
     config = entry.get("config") or {}
     family, _, name = str(config.get("op", "")).rpartition(".")
     nodes = entry.get("inbound_nodes") or []
-    if family not in _FAMILIES or len(nodes) != 1:
+    if family not in (*_FAMILIES, "activations") or len(nodes) != 1:
         return
+    module, cls = f"keras.src.ops.{family}", _class_name(name)
     try:
         fn = _resolve_op(config["op"])
         tensors = iter(nodes[0].get("args") or [])
@@ -138,6 +152,18 @@ def opcall_entry_to_keras_op(entry: dict) -> None:
         kwargs = {k: _decode_arg(v, tensors) for k, v in (config.get("kwargs") or {}).items()}
         signature = inspect.signature(fn)
         bound = signature.bind(*args, **kwargs)
+        if family == "activations":   # keras.activations.swish(x) on a functional tensor: Keras records an op
+            # Every argument explicit: the op may default otherwise (ops.gelu's approximate=True).
+            bound.apply_defaults()
+            if name in _KERAS_ACTIVATION_CLASSES.values():
+                module = "keras.src.activations.activations"
+                cls = next(c for c, f in _KERAS_ACTIVATION_CLASSES.items() if f == name)
+            else:
+                family, _, name = _ACTIVATION_OPS.get(name, f"nn.{name}").rpartition(".")
+                module, cls = f"keras.src.ops.{family}", _class_name(name)
+                fn = _resolve_op(f"{family}.{name}")
+                signature = inspect.signature(fn)
+                bound = signature.bind(**bound.arguments)
     except (ValueError, TypeError, StopIteration):
         return
     call_args: list[Any] = []
@@ -155,8 +181,7 @@ def opcall_entry_to_keras_op(entry: dict) -> None:
             return
         else:
             constructor[pname] = value
-    cls = _class_name(name)
-    entry.update(module=f"keras.src.ops.{family}", class_name=cls, registered_name=cls)
+    entry.update(module=module, class_name=cls, registered_name=cls)
     entry["config"] = {"name": config.get("name"), **constructor}
     nodes[0]["args"], nodes[0]["kwargs"] = call_args, {}
     entry.pop("build_config", None)
