@@ -9,13 +9,14 @@ that neither tensorflow nor protobuf is needed. Field numbers are those of ``eve
 from __future__ import annotations
 
 __all__ = ["crc32c", "masked_crc32c", "tfrecord", "read_tfrecords", "scalar_event", "histogram_event",
-           "text_tensor_event", "file_version_event", "EventFileWriter"]
+           "text_tensor_event", "image_event", "png", "file_version_event", "EventFileWriter"]
 
 import itertools
 import os
 import socket
 import struct
 import time
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -174,6 +175,28 @@ def text_tensor_event(tag: str, text: str, plugin_name: str, content: bytes, ste
     plugin = _bytes_field(1, plugin_name.encode()) + _bytes_field(2, content)
     value_proto = _bytes_field(1, tag.encode()) + _bytes_field(8, tensor) + _bytes_field(9, _bytes_field(1, plugin))
     return _event(step, value_proto, wall_time=wall_time)
+
+
+def png(image: np.ndarray) -> bytes:
+    """``image`` (``(height, width, channels)`` uint8, 1-4 channels) as PNG bytes: filter 0 rows, zlib."""
+    height, width, channels = image.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]   # gray, gray+alpha, RGB, RGBA
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = b"".join(b"\x00" + image[r].tobytes() for r in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def image_event(tag: str, image: np.ndarray, step: int, wall_time: float | None = None) -> bytes:
+    """An ``Event`` holding ``Summary.Value{tag (1), image (4)}``: ``Summary.Image{height (1), width (2),
+    colorspace (3), encoded_image_string (4)}`` of one ``(height, width, channels)`` uint8 image as PNG."""
+    height, width, channels = image.shape
+    encoded = (_key(1, 0) + _varint(height) + _key(2, 0) + _varint(width) + _key(3, 0) + _varint(channels)
+               + _bytes_field(4, png(np.ascontiguousarray(image, dtype=np.uint8))))
+    return _event(step, _bytes_field(1, tag.encode()) + _bytes_field(4, encoded), wall_time=wall_time)
 
 
 # ---------------------------------------------------------------------------------------- writer

@@ -32,7 +32,7 @@ import types
 
 import numpy as _np
 
-from . import config, data, nest, train
+from . import config, data, nest, summary, train
 from .printing import print  # noqa: A004 (TensorFlow's name)
 from .tensor_types import StringDType, Tensor, TensorShape
 from .tensors import *  # noqa: F401,F403
@@ -101,7 +101,7 @@ _MATH_ONLY = {"floordiv", "log_sigmoid", "softplus", "rsqrt", "reciprocal", "squ
 _TOP_LEVEL = [n for n in _elementwise_names if n not in _MATH_ONLY]
 __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_global_norm", "clip_by_norm",
            "cumsum", "norm", "reduce_logsumexp", "sort", "math", "linalg", "nn", "random", "Variable", "data",
-           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "train", "image",
+           "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "summary", "train", "image",
            "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn",
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
