@@ -38,6 +38,8 @@ _REFUSED = {
     "ragged": "ragged tensors are not supported (ONNX tensors are dense): pad the rows to one length "
               "(keras.utils.pad_sequences) and carry a mask or the row lengths",
     "lookup": "tf.lookup tables are not supported: use keras.layers.StringLookup / IntegerLookup",
+    "saved_model": "models are saved as ONNX (model.export('model.onnx'), served by any onnxruntime) or as Keras "
+                   "files (model.save('model.keras')); TensorFlow SavedModels are not written or read",
 }
 
 

@@ -93,3 +93,8 @@ def test_bad_summaries_say_what_was_wrong(tmp_path):
 
         with pytest.raises(NotImplementedError, match="ONNX has no summary op"):
             step(np.ones(3, "float32"))
+
+
+def test_tf_saved_model_says_what_to_use_instead():
+    with pytest.raises(AttributeError, match="tf.saved_model.*model.export\\('model.onnx'\\)"):
+        tf.saved_model.save(None, "unused")
