@@ -59,6 +59,7 @@ from .math import (extract_sequences, fft, fft2, ifft, ifft2, in_top_k, irfft, l
 from .linalg import det, inv, norm, solve
 from .forward_mode import jvp
 from .spectral import istft, stft
+from .complex_arrays import view_as_complex, view_as_real
 from . import linalg, math  # noqa: E402  (keras.ops.linalg / keras.ops.math namespaces)
 from .core import cast, cond, convert_to_numpy, convert_to_tensor, custom_gradient, is_tensor, shape, stop_gradient
 from .nn import (binary_crossentropy, categorical_crossentropy, elu, gelu, hard_sigmoid, leaky_relu, log_sigmoid,
@@ -75,7 +76,7 @@ _DECOMPOSITIONS = ["cholesky", "cholesky_inverse", "solve_triangular", "lu_facto
                    "lstsq", "pinv", "matrix_rank", "jvp"]
 __all__ = [
     "random", "image", "cast", "cond", "convert_to_numpy", "convert_to_tensor", "is_tensor", "shape", "stop_gradient",
-    "custom_gradient",
+    "custom_gradient", "view_as_complex", "view_as_real",
     "binary_crossentropy", "categorical_crossentropy", "elu", "gelu", "hard_sigmoid", "leaky_relu", "log_sigmoid",
     "log_softmax", "relu", "relu6", "selu", "sigmoid", "silu", "softmax", "softplus", "softsign",
     "sparse_categorical_crossentropy", "swish",

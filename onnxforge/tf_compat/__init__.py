@@ -69,11 +69,14 @@ from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
 from .io_audio import audio, io
-from .signal_host import signal
+from .signal_host import angle as _angle, complex, conj as _conj, imag as _imag, real as _real, signal  # noqa: A004
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
 string = StringDType("string")
 int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint64", "float64", "float16"
+#: Complex values live on the host only (``signal_host``: FFTs, ``tf.complex``, ``tf.math.real`` ...).
+complex64, complex128 = "complex64", "complex128"
+math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
 
 
 def as_dtype(type_value: object) -> str:
@@ -83,7 +86,8 @@ def as_dtype(type_value: object) -> str:
 
 #: ``tf.dtypes``: the dtypes, ``cast`` and ``as_dtype`` under TensorFlow's module.
 dtypes = types.SimpleNamespace(**{n: n for n in ("float16", "float32", "float64", "bfloat16", "int8", "int16",
-                                                 "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")},
+                                                 "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
+                                                 "complex64", "complex128")},
                                double="float64", half="float16", string=string, cast=_cast, as_dtype=as_dtype)
 strings = types.SimpleNamespace(**{name: getattr(_string_ops, name) for name in
                                    ("lower", "upper", "regex_full_match", "join")},
@@ -106,4 +110,4 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
-           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal"]
+           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128"]

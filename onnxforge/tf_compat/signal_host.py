@@ -1,5 +1,8 @@
-"""``tf.signal.stft``, ``frame`` and ``hann_window`` on the host, for the ``Dataset.map`` functions of
-keras.io's speech examples and TensorFlow's audio tutorial (``tf.abs(tf.signal.stft(waveform, 255, 128))``).
+"""``tf.signal.stft``, ``frame``, ``hann_window`` and the FFTs, ``tf.complex``, ``tf.math.real`` / ``imag`` /
+``conj`` / ``angle`` and ``tf.cast`` to complex, on the host, for the ``Dataset.map`` functions of keras.io's
+speech examples and TensorFlow's audio tutorial (``tf.abs(tf.signal.stft(waveform, 255, 128))``, the speaker
+recognition page's ``tf.signal.fft(tf.complex(audio, tf.zeros_like(audio)))``). Structural ops on the complex
+results (``tf.expand_dims``, slicing, ``tf.concat``) run on the host too (``ops/complex_arrays.py``).
 
 onnxforge's graphs have no complex dtype, so ``stft`` runs on concrete arrays only and returns a complex64
 NumPy tensor, whose ``tf.abs`` is its float32 magnitude (computed on the host); inside a model use
@@ -16,7 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["stft", "frame", "hann_window", "signal"]
+__all__ = ["stft", "frame", "hann_window", "signal", "complex", "real", "imag", "conj", "angle", "to_complex"]
 
 import math
 import types
@@ -83,4 +86,61 @@ def stft(signals: Any, frame_length: int, frame_step: int, fft_length: int | Non
     return out.astype(np.complex64 if x.dtype != np.float64 else np.complex128).view(EagerTensor)
 
 
-signal = types.SimpleNamespace(stft=stft, frame=frame, hann_window=hann_window)
+def _complex_dtype(x: np.ndarray) -> Any:
+    return np.complex128 if x.dtype in (np.float64, np.complex128) else np.complex64
+
+
+def _fourier(fn: Callable[..., np.ndarray], name: str, axes: int, inverse_real: bool = False) -> Callable[..., Any]:
+    """TensorFlow's FFTs over the innermost ``axes`` axes (``fft_length`` for the real ones)."""
+    name_ = name
+
+    def transform(input: Any, fft_length: Any = None, name: str | None = None) -> EagerTensor:  # noqa: A002
+        x = _host(input, name_)
+        lengths = None if fft_length is None else [int(n) for n in np.ravel(np.asarray(fft_length))]
+        if lengths is not None and len(lengths) != axes:
+            raise ValueError(f"tf.signal.{name_}: fft_length needs {axes} value(s). Received: fft_length={fft_length!r}")
+        out = fn(x, s=lengths, axes=tuple(range(-axes, 0)))
+        if inverse_real:
+            return out.astype(np.float64 if x.dtype == np.complex128 else np.float32).view(EagerTensor)
+        return out.astype(_complex_dtype(x)).view(EagerTensor)
+
+    transform.__name__ = name
+    transform.__doc__ = f"``tf.signal.{name}`` on a concrete array (complex results stay on the host)."
+    return transform
+
+
+def complex(real: Any, imag: Any, name: str | None = None) -> EagerTensor:  # noqa: A001 (TensorFlow's name)
+    """``tf.complex(real, imag)``: complex64 from float32 parts (complex128 from float64), on the host."""
+    re, im = _host(real, "complex"), _host(imag, "complex")
+    if re.dtype != im.dtype or re.dtype not in (np.float32, np.float64):
+        raise TypeError(f"tf.complex needs two float32 or two float64 tensors. Received dtypes {re.dtype} and {im.dtype}")
+    return (re + 1j * im).astype(_complex_dtype(re)).view(EagerTensor)
+
+
+def _part(fn: Callable[[np.ndarray], np.ndarray], what: str) -> Callable[..., Any]:
+    def part(input: Any, name: str | None = None) -> EagerTensor:  # noqa: A002
+        x = _host(input, what)
+        out = fn(x)
+        float_type = np.float64 if x.dtype in (np.complex128, np.float64) else np.float32
+        return np.asarray(out, x.dtype if what == "conj" else float_type).view(EagerTensor)
+    part.__name__ = what
+    return part
+
+
+real, imag, conj, angle = _part(np.real, "real"), _part(np.imag, "imag"), _part(np.conj, "conj"), \
+    _part(np.angle, "angle")
+
+
+def to_complex(x: Any, dtype: str) -> EagerTensor:
+    """``tf.cast(x, tf.complex64)`` on the host: real values get a zero imaginary part."""
+    return _host(x, "cast").astype(dtype).view(EagerTensor)
+
+
+signal = types.SimpleNamespace(
+    stft=stft, frame=frame, hann_window=hann_window,
+    fft=_fourier(np.fft.fftn, "fft", 1), ifft=_fourier(np.fft.ifftn, "ifft", 1),
+    fft2d=_fourier(np.fft.fftn, "fft2d", 2), ifft2d=_fourier(np.fft.ifftn, "ifft2d", 2),
+    fft3d=_fourier(np.fft.fftn, "fft3d", 3), ifft3d=_fourier(np.fft.ifftn, "ifft3d", 3),
+    rfft=_fourier(np.fft.rfftn, "rfft", 1), irfft=_fourier(np.fft.irfftn, "irfft", 1, inverse_real=True),
+    rfft2d=_fourier(np.fft.rfftn, "rfft2d", 2), irfft2d=_fourier(np.fft.irfftn, "irfft2d", 2, inverse_real=True),
+)

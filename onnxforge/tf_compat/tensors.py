@@ -56,6 +56,10 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
             return x
         raise UnimplementedError(f"tf.cast: casting {getattr(x, 'dtype', type(x).__name__)} to string is not "
                                  "supported (nor in TensorFlow): format numbers with tf.strings.as_string.")
+    if isinstance(dtype, str) and dtype in ("complex64", "complex128"):
+        from .signal_host import to_complex   # host arrays only: graphs have no complex dtype
+
+        return to_complex(x, dtype)
     return _ops.cast(x, dtype)
 
 
