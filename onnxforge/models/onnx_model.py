@@ -123,7 +123,9 @@ class OnnxModel(Model):
         self._onnx_output_names = [o.name for o in graph.output]
         outs = [self._types.get(o.name, _type_of(o)) for o in graph.output]
         if all(e is not None and d is not None for e, d in outs):
-            self._output_specs = [KerasTensor(_keras_shape(d), e, name=o.name) for (e, d), o in zip(outs, graph.output)]
+            specs = [KerasTensor(_keras_shape(d), e, name=o.name) for (e, d), o in zip(outs, graph.output)]
+            # One output is one array from predict() (as from a Keras model's call), several a list.
+            self._output_specs = specs[0] if len(specs) == 1 else specs
         self.built = True
 
     # ------------------------------------------------------------ Keras model surface
