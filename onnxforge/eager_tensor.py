@@ -205,10 +205,12 @@ class EagerTensor(np.ndarray):
         np.ndarray.shape.__set__(self, dims)
 
     def numpy(self) -> Any:
-        """The values as a plain ``numpy.ndarray`` (a view, no copy); a string tensor's as TensorFlow gives
-        them: ``bytes`` for a scalar, an object array of UTF-8 ``bytes`` otherwise (a copy)."""
+        """The values as a plain ``numpy.ndarray`` of its own, as TensorFlow's ``numpy()`` gives them: writing to
+        it leaves the tensor as it was (keras.io's Deep Dream deprocesses ``img.numpy()`` in place, then uses
+        ``img`` again); a string tensor's as TensorFlow gives them: ``bytes`` for a scalar, an object array of
+        UTF-8 ``bytes`` otherwise."""
         plain = self.view(np.ndarray)
-        return as_tf_bytes(plain) if is_text(plain) else plain
+        return as_tf_bytes(plain) if is_text(plain) else plain.copy()
 
     def to_tensor(self, default_value: Any = None, name: str | None = None, shape: Any = None) -> EagerTensor:
         """The tensor itself: TensorFlow's ragged results whose rows have one length (``unicode_split`` of

@@ -32,6 +32,9 @@ from .graph import Value
 from .tracing import active_trace
 
 
+_RECORDED = [0]   # traced updates that recorded sums, so far (a delegating metric must cause one)
+
+
 def _leaves(x: Any) -> list[Any]:
     if isinstance(x, (list, tuple)):
         return [leaf for item in x for leaf in _leaves(item)]
@@ -78,13 +81,23 @@ def _wrap_update(fn: Callable[..., Any]) -> Callable[..., Any]:
                                 "tensors outside the trace that made them; update trackers inside train_step.")
             return fn(self, *args, **kwargs)
         if getattr(self, "_delegating", lambda: False)():
-            return fn(self, *args, **kwargs)   # its update_state updates other metrics: those record their sums
+            # Its update_state updates other metrics, which record their sums. One that records nothing keeps
+            # its state some other way (Python attributes), which a compiled step cannot carry: refuse it.
+            before = _RECORDED[0]
+            fn(self, *args, **kwargs)
+            if _RECORDED[0] == before:
+                raise NotImplementedError(
+                    f"Metric {self.name!r} ({type(self).__name__}) has no graph form: its update_state, run in a "
+                    "compiled step, updated no metric variable or inner metric. Keep its state with add_variable "
+                    "(and assign_add in update_state), or update another metric (a keras.metrics.Mean tracker).")
+            return None
         if any(isinstance(v, Value) and v.shape is None for v in _leaves((args, kwargs))):
             fill_shapes(ctx.b, 0)   # values made by Python arithmetic in train_step: the sums need ranks
         start = len(ctx.b.nodes)
         sums = _batch_sums(self, ctx.b, args, kwargs)
         fill_shapes(ctx.b, start)
         ctx.track_metric(self, sums)
+        _RECORDED[0] += 1
         return None
 
     update_state._trace_aware = True  # type: ignore[attr-defined]

@@ -968,3 +968,123 @@ def neural_style_transfer(tf, keras, iterations=20):
     saved = np.asarray(PILImage.open(result_prefix + "_at_iteration_%d.png" % iterations))
     return {"base": np.asarray(base_image), "losses": np.array(losses), "first_grads": first_grads,
             "final": combination_image.numpy(), "saved": saved.astype("int64")}
+
+
+def _tiny_inception(keras, weights_seed):
+    """An any-size network whose ``mixed4`` ... ``mixed7`` layers concatenate two conv branches, as
+    InceptionV3's mixed blocks do (seeded weights, a few filters), for ``InceptionV3(include_top=False)``."""
+    layers = keras.layers
+    inputs = keras.Input(shape=(None, None, 3))
+    x = layers.Conv2D(6, 3, strides=2, activation="relu", name="stem")(inputs)
+    for block in range(8):
+        a = layers.Conv2D(4, 1, activation="relu")(x)
+        b = layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+        x = layers.Concatenate(name=f"mixed{block}")([a, b])
+        if block in (1, 5):
+            x = layers.MaxPooling2D(3, strides=1, padding="same")(x)
+    model = keras.Model(inputs, x, name="inception_v3")
+    rng = np.random.default_rng(weights_seed)
+    model.set_weights([rng.normal(0, np.sqrt(2.0 / np.prod(w.shape[:-1])), tuple(w.shape)).astype("float32")
+                       if len(w.shape) > 1 else np.full(tuple(w.shape), 0.1, "float32") for w in model.weights])
+    return model
+
+
+def deep_dream(tf, keras):
+    """keras.io "Deep Dream" on a 40x52 image, 3 octaves of 5 ascent steps, with a small Inception-named net.
+
+    As on the page: ``load_img`` / ``inception_v3.preprocess_input``, a feature extractor over ``get_layer``
+    outputs as a dict, a loss on the activations' interior scaled by ``reduce_prod(cast(shape))``, a
+    ``@tf.function`` gradient-ascent step that watches the image tensor and normalizes its gradient, called
+    on three image sizes (one trace each), ``tf.image.resize`` between octaves with the lost detail added
+    back, and ``save_img`` of the deprocessed result.
+    """
+    from PIL import Image as PILImage
+
+    inception_v3 = keras.applications.inception_v3
+    folder = tempfile.mkdtemp()
+    yy, xx = np.mgrid[0:40, 0:52]
+    sky = np.stack([90 + 60 * np.sin(xx / 7.0) * np.cos(yy / 9.0), 120 + 3 * yy, 200 - xx], -1)
+    base_image_path = os.path.join(folder, "sky.png")
+    PILImage.fromarray(np.clip(sky, 0, 255).astype("uint8")).save(base_image_path)
+    result_prefix = os.path.join(folder, "sky_dream")
+
+    layer_settings = {"mixed4": 1.0, "mixed5": 1.5, "mixed6": 2.0, "mixed7": 2.5}
+    step = 0.01
+    num_octave = 3
+    octave_scale = 1.4
+    iterations = 5
+    max_loss = 15.0
+
+    def preprocess_image(image_path):
+        img = keras.preprocessing.image.load_img(image_path)
+        img = keras.preprocessing.image.img_to_array(img)
+        img = np.expand_dims(img, axis=0)
+        img = inception_v3.preprocess_input(img)
+        return img
+
+    def deprocess_image(x):
+        x = x.reshape((x.shape[1], x.shape[2], 3))
+        x /= 2.0
+        x += 0.5
+        x *= 255.0
+        x = np.clip(x, 0, 255).astype("uint8")
+        return x
+
+    model = _tiny_inception(keras, 4)
+    outputs_dict = dict([(layer.name, layer.output)
+                         for layer in [model.get_layer(name) for name in layer_settings.keys()]])
+    feature_extractor = keras.Model(inputs=model.inputs, outputs=outputs_dict)
+
+    def compute_loss(input_image):
+        features = feature_extractor(input_image)
+        loss = tf.zeros(shape=())
+        for name in features.keys():
+            coeff = layer_settings[name]
+            activation = features[name]
+            scaling = tf.reduce_prod(tf.cast(tf.shape(activation), "float32"))
+            loss += coeff * tf.reduce_sum(tf.square(activation[:, 2:-2, 2:-2, :])) / scaling
+        return loss
+
+    @tf.function
+    def gradient_ascent_step(img, learning_rate):
+        with tf.GradientTape() as tape:
+            tape.watch(img)
+            loss = compute_loss(img)
+        grads = tape.gradient(loss, img)
+        grads /= tf.maximum(tf.reduce_mean(tf.abs(grads)), 1e-6)
+        img += learning_rate * grads
+        return loss, img
+
+    losses = []
+
+    def gradient_ascent_loop(img, iterations, learning_rate, max_loss=None):
+        for i in range(iterations):
+            loss, img = gradient_ascent_step(img, learning_rate)
+            if max_loss is not None and loss > max_loss:
+                break
+            losses.append(float(loss))
+        return img
+
+    original_img = preprocess_image(base_image_path)
+    original_shape = original_img.shape[1:3]
+    successive_shapes = [original_shape]
+    for i in range(1, num_octave):
+        shape = tuple([int(dim / (octave_scale**i)) for dim in original_shape])
+        successive_shapes.append(shape)
+    successive_shapes = successive_shapes[::-1]
+    shrunk_original_img = tf.image.resize(original_img, successive_shapes[0])
+
+    img = tf.identity(original_img)
+    for i, shape in enumerate(successive_shapes):
+        img = tf.image.resize(img, shape)
+        img = gradient_ascent_loop(img, iterations=iterations, learning_rate=step, max_loss=max_loss)
+        upscaled_shrunk_original_img = tf.image.resize(shrunk_original_img, shape)
+        same_size_original = tf.image.resize(original_img, shape)
+        lost_detail = same_size_original - upscaled_shrunk_original_img
+        img += lost_detail
+        shrunk_original_img = tf.image.resize(original_img, shape)
+
+    keras.preprocessing.image.save_img(result_prefix + ".png", deprocess_image(img.numpy()))
+    saved = np.asarray(PILImage.open(result_prefix + ".png")).astype("int64")
+    return {"shapes": np.array(successive_shapes), "losses": np.array(losses), "dream": img.numpy(),
+            "original": np.asarray(original_img), "saved": saved}

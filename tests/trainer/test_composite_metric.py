@@ -89,3 +89,38 @@ def test_a_metric_feeding_an_inner_tracker_matches_keras():
     assert got[2] == pytest.approx(want[2], rel=1e-6)
     # eager: batches of 4 and 2 rows of X[:, 0] (steps of 3/8), spreads 9/8 and 3/8, scaled by 2, averaged
     assert got[2] == pytest.approx((2 * 9 / 8 + 2 * 3 / 8) / 2, rel=1e-6)
+
+
+def test_a_metric_keeping_python_state_is_refused_in_a_compiled_step():
+    k = LIBS["onnxforge"]
+
+    class Counter(k.metrics.Metric):
+        def __init__(self, name="counter", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.seen = 0
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.seen += 1   # once per trace, not per batch: a compiled step cannot carry it
+
+        def result(self):
+            return float(self.seen)
+
+    class M(k.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = k.layers.Dense(1)
+            self.counter = Counter()
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            x, y = data
+            self.counter.update_state(y, self(x))
+            return {"counter": self.counter.result()}
+
+    model = M()
+    model.compile(optimizer="sgd")
+    model(X[:1])
+    with pytest.raises(NotImplementedError, match=r"Metric 'counter' \(Counter\) has no graph form"):
+        model.fit(X, Y, batch_size=4, epochs=1, verbose=0)
