@@ -26,7 +26,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["snapshot", "note_assignment"]
+__all__ = ["snapshot", "note_assignment", "note_state_change", "by_identity"]
 
 import weakref
 from typing import Any
@@ -37,7 +37,7 @@ from ..keras_objects import is_builtin_class
 
 
 class _Held:
-    """An array compared by identity, kept alive while a snapshot names it."""
+    """An array (or other host value) compared by identity, kept alive while a snapshot names it."""
 
     __slots__ = ("array",)
 
@@ -71,9 +71,22 @@ def note_assignment(value: Any) -> None:
         _GENERATION[0] += 1
 
 
+def note_state_change() -> None:
+    """Called by onnxforge's own layers whose ``_traced_host_state`` changed (a lookup layer given a
+    vocabulary): outdates the kept snapshots."""
+    _GENERATION[0] += 1
+
+
+def by_identity(value: Any) -> _Held:
+    """``value`` compared by identity in a snapshot (and kept alive by it)."""
+    return _Held(value)
+
+
 def snapshot(layer: Any) -> tuple:
     """``(layer name, attribute, held arrays)`` for every array attribute of the user-written layers in
-    ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables."""
+    ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables, except the
+    host state a layer names by a ``_traced_host_state()`` method (a lookup layer's vocabulary, which traced
+    programs hold as constant tables and ``set_vocabulary`` or loading a ``.keras`` file's assets replaces)."""
     kept = _KEPT.get(layer)
     if kept is not None and kept[0] == _GENERATION[0]:
         return kept[1]
@@ -90,6 +103,9 @@ def snapshot(layer: Any) -> tuple:
                 held = _arrays(value)
                 if held is not None:
                     found.append((id(current), name, tuple(held)))
+        traced_state = getattr(current, "_traced_host_state", None)
+        if traced_state is not None:
+            found.append((id(current), "_traced_host_state", traced_state()))
         sublayers = getattr(current, "_flat_sublayers", None)
         if sublayers is not None:
             stack.extend(sublayers())

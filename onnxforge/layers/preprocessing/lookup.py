@@ -25,6 +25,7 @@ from ...graph.size_limits import check_constant
 from ...graph.value import onnx_dtype
 from ...graph import Value, protos
 from ...graph import emit as _ops
+from .. import array_attributes
 from ..base import Layer
 from .adapt_data import batches
 from .encoding import _encoded_shape, encode_categorical
@@ -152,6 +153,7 @@ class _IndexLookup(Layer):
             raise ValueError("Attempted to set a vocabulary larger than the maximum vocab size. Received vocabulary "
                              f"size is {start + len(tokens)}; `max_tokens` is {self.max_tokens}.")
         self._tokens = tokens
+        array_attributes.note_state_change()
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             weights = np.asarray(idf_weights, np.float64).reshape(-1)
@@ -162,6 +164,12 @@ class _IndexLookup(Layer):
             back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens and self.max_tokens else 0
             check_constant((front + len(weights) + max(back, 0),), 8, "the idf weights")   # a config's sizes
             self._idf = np.pad(weights, (front, back), constant_values=(np.average(weights) if front else 0, 0))
+
+    def _traced_host_state(self) -> tuple:
+        """What traced programs hold as constants (``array_attributes.snapshot``): the vocabulary and idf
+        weights, by identity (``set_vocabulary`` and ``adapt`` assign new ones). A model compiled before its
+        vocabulary came (``load_model`` compiles, then reads the assets) is traced again at its next call."""
+        return (array_attributes.by_identity(self._tokens), array_attributes.by_identity(getattr(self, "_idf", None)))
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list:
         """The vocabulary, by index (with the mask and OOV tokens first unless ``include_special_tokens=False``)."""
@@ -201,6 +209,7 @@ class _IndexLookup(Layer):
         if self.max_tokens:
             order = order[: self.max_tokens - self._token_start_index()]
         self._tokens = [tokens[i] for i in order]
+        array_attributes.note_state_change()
         if self.output_mode == "tf_idf":
             idf = np.log(1 + documents / (1 + np.asarray([doc_counts[t] for t in self._tokens], np.float64)))
             back = self.max_tokens - self._token_start_index() - len(idf) if self.pad_to_max_tokens else 0
