@@ -144,6 +144,11 @@ def ctc_asr(tf, keras):
     preds = model.predict(spectrograms, verbose=0)
     out["after"] = preds
     out["texts"] = np.array(decode_batch_predictions(preds))
+    path = str(folder / "deepspeech.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path, custom_objects={"CTCLoss": CTCLoss})
+    out["reloaded"] = reloaded.predict(spectrograms, verbose=0)
+    out["path"] = np.array(path)
     out["targets"] = np.array([tf.strings.reduce_join(num_to_char(label)).numpy().decode("utf-8")
                                for label in labels])
     return out
