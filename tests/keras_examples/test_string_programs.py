@@ -3,9 +3,9 @@ on TensorFlow (``tf_oracle.py``; Keras on torch has no string tensors):
 
 - "Structured data learning with Wide, Deep, and Cross networks" (covertype): CSV files through
   ``make_csv_dataset``, scalar ``float32`` / ``string`` Inputs, StringLookup to multi-hot (wide) or to indices
-  into an Embedding (deep), the cross layers ``x0 * Dense(x) + cross`` on KerasTensors; the baseline, wide &
-  deep and deep & cross models each trained, evaluated, saved and reloaded (the baseline
-  model, made of the same layers, is left out for time).
+  into an Embedding (deep), the cross layers ``x0 * Dense(x) + cross`` on KerasTensors; the wide & deep and
+  deep & cross models each trained, evaluated, saved and reloaded (the page's baseline, made of the same
+  layers, is left out for time).
 - "Text classification from scratch" (IMDB): review files through ``text_dataset_from_directory`` with a
   validation split, a TextVectorization whose ``standardize`` is a function of ``tf.strings.lower`` and
   ``tf.strings.regex_replace``, adapted on ``dataset.map(lambda x, y: x)`` and applied in ``Dataset.map``; a
@@ -19,11 +19,15 @@ learns little more than the class balance: the test compares the numbers both fr
 Keras's own ``.keras`` files (all three models) are also loaded in onnxforge and must predict what Keras's
 reloaded models predicted.
 
-Tolerance: before training the two frameworks compute the same float32 numbers (1e-5). Training uses Adam,
-whose step ``lr * m / (sqrt(v) + eps)`` turns float32 noise in near-zero gradients (saturated softmax rows of
-the untrained wide and cross parts) into steps of up to ``lr``; with SGD the same models agree to 1e-7 after
-several steps (checked while writing this test). So after two epochs losses are compared within 1e-3, predictions
-within 5e-3, and accuracies within two samples.
+Tolerance: before training the two frameworks compute the same float32 numbers, up to summation order: 5e-5
+(the untrained cross layers multiply raw numeric columns, so the deep & cross logits reach the hundreds and their
+softmax carries ~1e-5 of float32 noise; the others agree to 1e-7). Training uses Adam, whose step
+``lr * m / (sqrt(v) + eps)`` turns float32 noise in near-zero gradients into steps of up to ``lr``; the text
+model alone, against Keras on torch, agrees to 5e-7 after three SGD or Adam steps on padded batches (checked
+while writing this test; GlobalMaxPooling1D splits tied maxima's gradient evenly in all three). Observed after
+training against TensorFlow: covertype losses within 1e-4 and predictions within 3e-4; text losses within 2e-3,
+predictions within 2e-3, training accuracy one sample apart. Bounds: predictions within 5e-3; the ``[loss,
+accuracy]`` rows within 1e-3 relative plus two samples' worth of accuracy (``2 / samples``, loose for the losses).
 """
 from __future__ import annotations
 
@@ -62,7 +66,7 @@ def compare(ours, theirs, samples):
         if want.dtype.kind not in "fc":   # vocabularies, token ids
             np.testing.assert_array_equal(got, want, err_msg=key)
         elif key.endswith("before"):
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=key)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=5e-5, err_msg=key)
         elif "evaluate" in key or key == "history":   # [loss, accuracy] rows
             np.testing.assert_allclose(got, want, rtol=1e-3, atol=max(1e-3, 2.0 / samples), err_msg=key)
         else:
