@@ -26,7 +26,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["snapshot", "note_assignment", "note_state_change", "by_identity"]
+__all__ = ["snapshot", "note_assignment", "note_state_change"]
 
 import weakref
 from typing import Any
@@ -37,7 +37,7 @@ from ..keras_objects import is_builtin_class
 
 
 class _Held:
-    """An array (or other host value) compared by identity, kept alive while a snapshot names it."""
+    """An array compared by identity, kept alive while a snapshot names it."""
 
     __slots__ = ("array",)
 
@@ -77,11 +77,6 @@ def note_state_change() -> None:
     _GENERATION[0] += 1
 
 
-def by_identity(value: Any) -> _Held:
-    """``value`` compared by identity in a snapshot (and kept alive by it)."""
-    return _Held(value)
-
-
 def snapshot(layer: Any) -> tuple:
     """``(layer name, attribute, held arrays)`` for every array attribute of the user-written layers in
     ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables, except the
@@ -104,8 +99,8 @@ def snapshot(layer: Any) -> tuple:
                 if held is not None:
                     found.append((id(current), name, tuple(held)))
         traced_state = getattr(current, "_traced_host_state", None)
-        if traced_state is not None:
-            found.append((id(current), "_traced_host_state", traced_state()))
+        if traced_state is not None:   # by content, not by layer: a Dataset.map makes an equal lookup per row
+            found.append((type(current).__name__, "_traced_host_state", traced_state()))
         sublayers = getattr(current, "_flat_sublayers", None)
         if sublayers is not None:
             stack.extend(sublayers())

@@ -84,6 +84,10 @@ class _IndexLookup(Layer):
             self.set_vocabulary(vocabulary, idf_weights)
         elif output_mode == "tf_idf" and idf_weights is not None:
             raise ValueError("`idf_weights` should only be set together with `vocabulary`.")
+        # From here on a traced program may hold this layer's table: a new vocabulary outdates the snapshots.
+        # (Not before: keras.io's structured-data example builds a lookup with its vocabulary for every
+        # element inside Dataset.map, and each outdated snapshot costs a walk of every model at its next call.)
+        self._may_be_traced = True
 
     # ------------------------------------------------------------------ vocabulary
     def _read_vocabulary_file(self, path: str) -> list:
@@ -153,7 +157,8 @@ class _IndexLookup(Layer):
             raise ValueError("Attempted to set a vocabulary larger than the maximum vocab size. Received vocabulary "
                              f"size is {start + len(tokens)}; `max_tokens` is {self.max_tokens}.")
         self._tokens = tokens
-        array_attributes.note_state_change()
+        if getattr(self, "_may_be_traced", False):
+            array_attributes.note_state_change()
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             weights = np.asarray(idf_weights, np.float64).reshape(-1)
@@ -167,9 +172,9 @@ class _IndexLookup(Layer):
 
     def _traced_host_state(self) -> tuple:
         """What traced programs hold as constants (``array_attributes.snapshot``): the vocabulary and idf
-        weights, by identity (``set_vocabulary`` and ``adapt`` assign new ones). A model compiled before its
-        vocabulary came (``load_model`` compiles, then reads the assets) is traced again at its next call."""
-        return (array_attributes.by_identity(self._tokens), array_attributes.by_identity(getattr(self, "_idf", None)))
+        weights, as ``_eager_program_key`` names them. A model compiled before its vocabulary came
+        (``load_model`` compiles, then reads the assets) is traced again at its next call."""
+        return self._eager_program_key()
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list:
         """The vocabulary, by index (with the mask and OOV tokens first unless ``include_special_tokens=False``)."""
