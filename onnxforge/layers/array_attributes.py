@@ -26,7 +26,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["snapshot", "note_assignment"]
+__all__ = ["snapshot", "note_assignment", "note_state_change"]
 
 import weakref
 from typing import Any
@@ -71,9 +71,17 @@ def note_assignment(value: Any) -> None:
         _GENERATION[0] += 1
 
 
+def note_state_change() -> None:
+    """Called by onnxforge's own layers whose ``_traced_host_state`` changed (a lookup layer given a
+    vocabulary): outdates the kept snapshots."""
+    _GENERATION[0] += 1
+
+
 def snapshot(layer: Any) -> tuple:
     """``(layer name, attribute, held arrays)`` for every array attribute of the user-written layers in
-    ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables."""
+    ``layer`` (itself and its sub-layers); onnxforge's own layers hold their arrays in Variables, except the
+    host state a layer names by a ``_traced_host_state()`` method (a lookup layer's vocabulary, which traced
+    programs hold as constant tables and ``set_vocabulary`` or loading a ``.keras`` file's assets replaces)."""
     kept = _KEPT.get(layer)
     if kept is not None and kept[0] == _GENERATION[0]:
         return kept[1]
@@ -90,6 +98,9 @@ def snapshot(layer: Any) -> tuple:
                 held = _arrays(value)
                 if held is not None:
                     found.append((id(current), name, tuple(held)))
+        traced_state = getattr(current, "_traced_host_state", None)
+        if traced_state is not None:   # by content, not by layer: a Dataset.map makes an equal lookup per row
+            found.append((type(current).__name__, "_traced_host_state", traced_state()))
         sublayers = getattr(current, "_flat_sublayers", None)
         if sublayers is not None:
             stack.extend(sublayers())

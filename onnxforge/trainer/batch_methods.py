@@ -338,6 +338,7 @@ class BatchMethodsMixin:
                                  f"at least one sample. Received: x with shapes {[a.shape for a in data.xs]}")
             xs, ys, sample_weight = data.xs, data.ys, data.sample_weight
         self.reset_metrics()   # Keras 3 (every backend) resets before the step: one batch's logs
+        self._retrace_for_new_host_arrays()
         sums = self._train_batch(xs, ys, sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
 
@@ -346,6 +347,7 @@ class BatchMethodsMixin:
         self._assert_compile_called("test_on_batch")
         data = self._batch_data("test_on_batch", x, y, sample_weight)
         self.reset_metrics()
+        self._retrace_for_new_host_arrays()
         sums = self._eval_batch(data.xs, data.ys, data.sample_weight)
         return self._logs(self._accumulate(sums), return_dict)
 
@@ -353,6 +355,7 @@ class BatchMethodsMixin:
         """The model's outputs on one batch: an array, or a list of arrays for several outputs (what an
         overridden ``predict_step`` returns, if any)."""
         data = self._batch_data("predict_on_batch", x, None, None)
+        self._retrace_for_new_host_arrays()
         outputs = self._predict_batch(data.xs)
         return outputs if self._has_custom_predict_step() else self._pack_outputs(outputs)
 

@@ -21,11 +21,14 @@ __all__ = ["wide_deep_cross", "text_classification_from_scratch"]
 
 
 def by_shape(model):
-    """Trainable weights that depend on their shape only, whatever order each framework lists them in."""
+    """Trainable weights that depend on their shape only, whatever order each framework lists them in: Glorot
+    uniform draws from a generator seeded by the shape (biases too, small)."""
     for w in model.trainable_weights:
         shape = tuple(w.shape)
-        size = int(np.prod(shape))
-        w.assign((0.3 * np.sin(np.arange(size) * 0.37 + size)).reshape(shape).astype("float32"))
+        fan_in, fan_out = (int(np.prod(shape[:-1])), shape[-1]) if len(shape) > 1 else (shape[0], shape[0])
+        limit = np.sqrt(6.0 / (fan_in + fan_out)) if len(shape) > 1 else 0.05
+        rng = np.random.default_rng(list(shape))
+        w.assign(rng.uniform(-limit, limit, shape).astype("float32"))
 
 
 # ---------------------------------------------------------------- wide, deep and cross networks (covertype)
@@ -109,6 +112,8 @@ def wide_deep_cross(tf, keras):
         path = str(folder / f"{name}.keras")
         model.save(path)
         out[f"{name}/reloaded"] = keras.models.load_model(path).predict(test_dataset, verbose=0)
+        out[f"{name}/path"] = np.array(path)   # for the test to load the other framework's file
+    out["test_csv"] = np.array(test_data_file)
 
     def create_model_inputs():
         inputs = {}
@@ -277,4 +282,9 @@ def text_classification_from_scratch(tf, keras):
     out["end_to_end_evaluate"] = np.array(end_to_end_model.evaluate(raw_test_ds, verbose=0))
     texts = tf.constant([["This movie was GREAT!<br /><br />Brilliant, funny."], ["Dull... and boring, awful plot"]])
     out["end_to_end_predict"] = end_to_end_model.predict(texts, verbose=0)
+    path = str(folder / "end_to_end.keras")
+    end_to_end_model.save(path)
+    reloaded = keras.models.load_model(path, custom_objects={"custom_standardization": custom_standardization})
+    out["end_to_end_reloaded"] = reloaded.predict(texts, verbose=0)
+    out["end_to_end/path"] = np.array(path)
     return out

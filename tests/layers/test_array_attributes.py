@@ -43,3 +43,19 @@ def test_the_snapshot_is_kept_until_some_layer_gets_an_array_attribute():
     assert renewed is not kept and renewed == kept
     inner.graph_info = (np.ones(3), None)
     assert snapshot(outer) != kept
+
+
+def test_a_new_vocabulary_is_traced_again_like_a_new_array():
+    # Lookup tables are constants of the traced programs: set_vocabulary after predict reads the new one
+    # (Keras on TensorFlow keeps its traced predict function's old table here; its eager call reads the new).
+    text = keras.layers.TextVectorization(output_mode="int", output_sequence_length=4)
+    text.adapt(["a b c"])
+    inputs = keras.Input(shape=(1,), dtype="string")
+    model = keras.Model(inputs, text(inputs))
+    x = np.array([["a b c d"]])
+    before = snapshot(model)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), [[4, 3, 2, 1]])
+    text.set_vocabulary(["d", "c"])
+    assert snapshot(model) != before
+    np.testing.assert_array_equal(model.predict(x, verbose=0), [[1, 1, 3, 2]])
+    np.testing.assert_array_equal(model.predict_on_batch(x), [[1, 1, 3, 2]])

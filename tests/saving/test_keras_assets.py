@@ -81,6 +81,33 @@ def test_adapted_lookup_round_trip_writes_keras_assets(tmp_path):
         np.testing.assert_array_equal(ours, theirs)
 
 
+def test_compiled_model_reads_its_vocabulary_before_predicting(tmp_path):
+    # Keras 3 writes an adapted TextVectorization's vocabulary as null in config.json and the tokens in the
+    # assets; load_model compiles (tracing the programs) before it reads the assets. keras.io's end-to-end text
+    # model predicted with every token out of vocabulary until the traced vocabulary was compared at predict.
+    inputs = of.keras.Input((1,), dtype="string")
+    text = of.keras.layers.TextVectorization(max_tokens=10, output_sequence_length=3)
+    text.adapt(np.array(["x y", "y"]))
+    model = of.keras.Model(inputs, text(inputs))
+    model.compile(loss="mse")
+    path, keras_like = tmp_path / "m.keras", tmp_path / "keras_like.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as zf, zipfile.ZipFile(keras_like, "w") as out:
+        for name in zf.namelist():
+            data = zf.read(name)
+            if name == "config.json":
+                import json
+                config = json.loads(data)
+                config["config"]["layers"][1]["config"]["vocabulary"] = None
+                data = json.dumps(config).encode()
+            out.writestr(name, data)
+    x = np.array([["y x z"]])
+    for file in (path, keras_like):
+        again = of.keras.models.load_model(file)
+        np.testing.assert_array_equal(again.predict(x, verbose=0), [[2, 3, 1]])
+        np.testing.assert_array_equal(again.predict_on_batch(x), [[2, 3, 1]])
+
+
 def test_lookup_reads_vocabulary_from_assets_only_when_config_has_none(tmp_path):
     layer = of.layers.StringLookup()
     (tmp_path / "vocabulary.txt").write_text("[UNK]\nq\nr\n\n")

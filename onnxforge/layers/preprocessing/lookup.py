@@ -25,6 +25,7 @@ from ...graph.size_limits import check_constant
 from ...graph.value import onnx_dtype
 from ...graph import Value, protos
 from ...graph import emit as _ops
+from .. import array_attributes
 from ..base import Layer
 from .adapt_data import batches
 from .encoding import _encoded_shape, encode_categorical
@@ -83,6 +84,10 @@ class _IndexLookup(Layer):
             self.set_vocabulary(vocabulary, idf_weights)
         elif output_mode == "tf_idf" and idf_weights is not None:
             raise ValueError("`idf_weights` should only be set together with `vocabulary`.")
+        # From here on a traced program may hold this layer's table: a new vocabulary outdates the snapshots.
+        # (Not before: keras.io's structured-data example builds a lookup with its vocabulary for every
+        # element inside Dataset.map, and each outdated snapshot costs a walk of every model at its next call.)
+        self._may_be_traced = True
 
     # ------------------------------------------------------------------ vocabulary
     def _read_vocabulary_file(self, path: str) -> list:
@@ -152,6 +157,8 @@ class _IndexLookup(Layer):
             raise ValueError("Attempted to set a vocabulary larger than the maximum vocab size. Received vocabulary "
                              f"size is {start + len(tokens)}; `max_tokens` is {self.max_tokens}.")
         self._tokens = tokens
+        if getattr(self, "_may_be_traced", False):
+            array_attributes.note_state_change()
         self._frozen_vocab_size = self.vocabulary_size()
         if self.output_mode == "tf_idf":
             weights = np.asarray(idf_weights, np.float64).reshape(-1)
@@ -162,6 +169,12 @@ class _IndexLookup(Layer):
             back = self.max_tokens - front - len(weights) if self.pad_to_max_tokens and self.max_tokens else 0
             check_constant((front + len(weights) + max(back, 0),), 8, "the idf weights")   # a config's sizes
             self._idf = np.pad(weights, (front, back), constant_values=(np.average(weights) if front else 0, 0))
+
+    def _traced_host_state(self) -> tuple:
+        """What traced programs hold as constants (``array_attributes.snapshot``): the vocabulary and idf
+        weights, as ``_eager_program_key`` names them. A model compiled before its vocabulary came
+        (``load_model`` compiles, then reads the assets) is traced again at its next call."""
+        return self._eager_program_key()
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list:
         """The vocabulary, by index (with the mask and OOV tokens first unless ``include_special_tokens=False``)."""
@@ -201,6 +214,7 @@ class _IndexLookup(Layer):
         if self.max_tokens:
             order = order[: self.max_tokens - self._token_start_index()]
         self._tokens = [tokens[i] for i in order]
+        array_attributes.note_state_change()
         if self.output_mode == "tf_idf":
             idf = np.log(1 + documents / (1 + np.asarray([doc_counts[t] for t in self._tokens], np.float64)))
             back = self.max_tokens - self._token_start_index() - len(idf) if self.pad_to_max_tokens else 0
