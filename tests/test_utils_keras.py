@@ -47,6 +47,33 @@ def test_normalize_matches_keras(axis, order):
                                rtol=1e-6)
 
 
+def test_normalize_and_squeeze_on_traced_tensors_as_in_a_custom_loss():
+    """keras.io's supervised contrastive loss calls ``keras.utils.normalize`` and ``ops.squeeze(labels)`` on the
+    loss's symbolic tensors: normalize stays in the graph (a tensor in, a tensor out, as in Keras) and squeeze
+    drops the labels' static 1 while keeping the dynamic batch."""
+    def loss_class(api):
+        class Loss(api.losses.Loss):
+            def __call__(self, y_true, y_pred, sample_weight=None):
+                normalized = api.utils.normalize(y_pred, axis=1, order=2)
+                labels = api.ops.squeeze(y_true)
+                return api.ops.mean(api.ops.sum(normalized, axis=1) * labels)
+        return Loss()
+
+    x = R.normal(size=(6, 3)).astype("float32")
+    y = R.integers(0, 3, (6, 1)).astype("float32")
+    results = []
+    for api in (keras, fk):
+        inputs = api.Input((3,))
+        model = api.Model(inputs, api.layers.Dense(4)(inputs))
+        model.compile(loss=loss_class(api))
+        if api is fk:
+            model.set_weights(results[0][1])
+        results.append((float(model.evaluate(x, y, batch_size=3, verbose=0)), model.get_weights()))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
+    eager = fk.utils.normalize(onnxforge.ops.convert_to_tensor(x))
+    np.testing.assert_allclose(np.asarray(eager), x / np.linalg.norm(x, axis=-1, keepdims=True), rtol=1e-6)
+
+
 def test_normalize_along_the_first_axis():
     """(Keras 3.15's NumPy path turns axis=0 into -1 and fails to broadcast; the columns are normalized here.)"""
     x = R.normal(size=(4, 3)).astype("float32")

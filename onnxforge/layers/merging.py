@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import emit as _ops
+from ..graph.value import broadcast_shapes
 from .base import Layer
 
 
@@ -85,8 +86,13 @@ class _ElementwiseMerge(_Merge):
         out = shapes[0][1:]
         for s in shapes[1:]:
             out = _broadcast(self.name, out, s[1:])
-        batch = next((s[0] for s in shapes if s[0] is not None), None)
-        return (batch, *out)
+        # A batch of 1 broadcasts against the traced batch (keras.io's Perceiver adds its (1, latent, dim)
+        # latent array to a batch of attention outputs); different known batches are unknown, as in Keras.
+        batches = {s[0] for s in shapes}
+        if batches == {1}:
+            return (1, *out)
+        known = batches - {None, 1}
+        return (known.pop() if len(known) == 1 and None not in batches else None, *out)
 
     def _combine(self, values: list) -> Any:
         b = values[0].builder
@@ -102,7 +108,7 @@ class _ElementwiseMerge(_Merge):
             sources, perm = _same_perm_sources(values)
             if perm is not None:
                 out = self._combine(sources)
-                out.shape = sources[0].shape
+                out.shape = broadcast_shapes(*(v.shape for v in sources))   # a batch of 1 broadcasts
                 return _ops.transpose(out, perm)
         # Keras expands lower-rank inputs at axis 1 until all ranks match.
         expanded = []

@@ -105,8 +105,13 @@ class Model(TrainingMixin, SavingMixin, Layer):
                 raise ValueError(f'The name "{name}" is used {count} times in the model {self.name!r}. '
                                  "All layer names should be unique.")
         self._check_weight_names()
+        # Keras names each spec after its Input, or after its key when the inputs are a flat dict (whose keys,
+        # sorted as the graph's inputs are, then take a called dict's values, whatever the Inputs are named).
+        struct = self._inputs_struct
+        keys = (sorted(struct) if isinstance(struct, dict) and all(isinstance(t, KerasTensor) for t in struct.values())
+                else None)
         self.input_spec = [InputSpec(shape=(None, *t.shape[1:]) if t.shape else t.shape, allow_last_axis_squeeze=True,
-                                     name=t.name) for t in self._graph.inputs]
+                                     name=keys[i] if keys else t.name) for i, t in enumerate(self._graph.inputs)]
         self.built = True
 
     def _check_weight_names(self) -> None:

@@ -88,13 +88,19 @@ def expand_dims(x: Any, axis: Any) -> Value:
 
 @symbolic
 def squeeze(x: Any, axis: Any = None) -> Value:
+    """Drop axes of size 1: ``axis``, or without it every axis known to be 1 while tracing.
+
+    Without ``axis`` a dynamic dimension (the batch of a traced ``train_step`` or loss) is kept: labels of
+    shape ``(batch, 1)`` squeeze to ``(batch,)``, as keras.io's losses expect. Keras on torch squeezes
+    eagerly and would also drop a batch of exactly one; pass ``axis`` where that matters.
+    """
     b = _b(x)
     v = as_value(x, b)
     if axis is None:
-        if v.shape is None or not builtins.all(isinstance(d, int) for d in v.shape):
-            raise ValueError("ops.squeeze without `axis` needs a fully static shape (which axes have size 1 "
-                             f"must be known while tracing). Received a tensor of shape {v.shape}; pass axis=...")
-        axes = [i for i, d in enumerate(v.shape) if d == 1]
+        if v.shape is None:
+            raise ValueError("ops.squeeze without `axis` needs a tensor of known rank (which axes have size 1 "
+                             "must be known while tracing). Received a tensor of unknown rank; pass axis=...")
+        axes = [i for i, d in enumerate(v.shape) if isinstance(d, int) and d == 1]
         return b.op("Squeeze", [v, int_const(b, axes)]) if axes else v
     return b.op("Squeeze", [v, int_const(b, _axes(axis))])
 

@@ -59,8 +59,11 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     return out.reshape(shape + (num_classes,))
 
 
-def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
+def normalize(x: Any, axis: int = -1, order: int = 2) -> Any:
     """``x`` divided by its ``order``-norm along ``axis`` (rows of norm 0 are left as they are).
+
+    As in Keras, a host array gives a NumPy array and a tensor a tensor: a symbolic tensor (inside a traced
+    loss or ``call``, e.g. keras.io's supervised contrastive loss) or an eager one goes to ``ops.normalize``.
 
     Example:
         >>> normalize(np.array([[3.0, 4.0]])).tolist()
@@ -68,6 +71,13 @@ def normalize(x: Any, axis: int = -1, order: int = 2) -> np.ndarray:
     """
     if not isinstance(order, int) or order < 1:
         raise ValueError(f"Argument `order` must be an int >= 1. Received: order={order}")
+    from ..eager_tensor import EagerTensor
+    from ..graph.value import Value
+
+    if isinstance(x, (Value, EagerTensor)) or hasattr(x, "__onnx_value__"):   # a tensor or a Variable
+        from ..ops import normalize as tensor_normalize
+
+        return tensor_normalize(x, axis=axis, order=order)
     arr = _host(x)
     arr = arr.astype(np.float32) if arr.dtype.kind in "iub" else arr
     norm = np.atleast_1d(np.linalg.norm(arr, order, axis))

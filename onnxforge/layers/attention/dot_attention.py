@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ...graph import Value
+from ...graph.value import broadcast_shapes
 from ...tracing import current_trace
 from ...graph import emit as _ops
 from ..base import Layer
@@ -119,7 +120,12 @@ class Attention(Layer):
         return mask[0]
 
     def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape[0])[:-1], tuple(input_shape[1])[-1])
+        # The leading (batch) dims broadcast as the matmuls do: keras.io's Perceiver attends from a latent
+        # array of batch 1 (``ops.expand_dims(weight, 0)``) to a batch of images.
+        q, v = tuple(input_shape[0]), tuple(input_shape[1])
+        k = tuple(input_shape[2]) if len(input_shape) > 2 else v
+        lead = broadcast_shapes(q[:-2], k[:-2], v[:-2]) if len(q) == len(k) == len(v) >= 2 else None
+        return (*(q[:-2] if lead is None else lead), *q[-2:-1], v[-1])
 
     def compute_output_spec(self, inputs, mask=None, return_attention_scores=False, training=None,
                             use_causal_mask=False):
@@ -130,7 +136,7 @@ class Attention(Layer):
         k = inputs[2] if len(inputs) > 2 else v
         out = KerasTensor(self.compute_output_shape([q.shape, v.shape, k.shape]), self.compute_dtype)
         if return_attention_scores:
-            return out, KerasTensor((*q.shape[:-1], k.shape[-2]), self.compute_dtype)
+            return out, KerasTensor((*out.shape[:-1], k.shape[-2]), self.compute_dtype)
         return out
 
     def get_config(self):
