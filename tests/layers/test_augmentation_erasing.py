@@ -173,7 +173,9 @@ def test_keras_files_load_both_ways(tmp_path):
     theirs = keras.saving.load_model(tmp_path / "ours.keras")
     assert type(theirs.layers[0]).__name__ == "RandomErasing"
     assert theirs.layers[0].get_config()["fill_value"] == [0, 0, 0]
-    np.testing.assert_allclose(_np(theirs.predict(x, verbose=0)), first, rtol=1e-5, atol=1e-6)
+    # Unscaled 0-255 pixels make logits of tens: float32 summation order (torch vs onnxruntime, one thread or
+    # two) moves the softmax by up to ~2e-5 relative (seen once in the 2-worker suite), hence 1e-4.
+    np.testing.assert_allclose(_np(theirs.predict(x, verbose=0)), first, rtol=1e-4, atol=1e-6)
 
     inp = keras.Input((6, 6, 3))
     kmodel = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(
