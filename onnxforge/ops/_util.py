@@ -25,7 +25,6 @@ from ..graph.shape_inference import fill_shapes
 from ..graph import FLOAT_TYPES, GraphBuilder, Value, np_dtype, onnx_dtype, protos
 from ..graph.dtypes import result_type
 from ..variables import Variable, tape_follows
-from .complex_arrays import has_complex, run_split
 
 _INT64 = onnx.TensorProto.INT64
 _FLOAT = onnx.TensorProto.FLOAT
@@ -290,7 +289,10 @@ def symbolic(fn: Callable[..., Any]) -> Callable[..., Any]:
             # eager GradientTape follows it, the program reads the Variable itself so the tape can link it.
             args, kwargs = _map(lambda x: x.numpy() if isinstance(x, Variable) and not tape_follows(x) else x,
                                 (args, kwargs))
-            if has_complex(args, kwargs):   # onnxruntime has no complex kernels: two real runs, where that is exact
+            if any(np.iscomplexobj(leaf) for leaf in _leaves((args, kwargs)) if isinstance(leaf, np.ndarray)):
+                # onnxruntime has no complex kernels: two real runs, where that is exact
+                from .complex_arrays import run_split
+
                 return run_split(fn.__name__.lstrip("_"), fn, args, kwargs, _run_eagerly)
             return _run_eagerly(fn, args, kwargs)
         start = len(b.nodes)

@@ -15,12 +15,14 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["has_complex", "run_split", "view_as_complex", "view_as_real"]
+__all__ = ["is_complex", "run_split", "view_as_complex", "view_as_real"]
 
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ._util import _leaves, _map
 
 # Ops linear over the reals in every floating operand (the rest of their arguments are shapes, axes, indices).
 _SPLITTABLE = frozenset({
@@ -32,35 +34,13 @@ _SPLITTABLE = frozenset({
 })
 
 
-def _leaves(tree: Any) -> list[Any]:
-    if isinstance(tree, (list, tuple)):
-        return [leaf for item in tree for leaf in _leaves(item)]
-    if isinstance(tree, dict):
-        return [leaf for item in tree.values() for leaf in _leaves(item)]
-    return [tree]
-
-
-def _map(fn: Callable[[Any], Any], tree: Any) -> Any:
-    if isinstance(tree, list):
-        return [_map(fn, item) for item in tree]
-    if isinstance(tree, tuple):
-        return tuple(_map(fn, item) for item in tree)
-    if isinstance(tree, dict):
-        return {k: _map(fn, v) for k, v in tree.items()}
-    return fn(tree)
-
-
-def _is_complex(x: Any) -> bool:
+def is_complex(x: Any) -> bool:
+    """Whether ``x`` is a complex array or number."""
     return isinstance(x, np.ndarray) and np.iscomplexobj(x) or isinstance(x, (complex, np.complexfloating))
 
 
-def has_complex(args: tuple, kwargs: dict) -> bool:
-    """Whether any argument is a complex array or number."""
-    return any(_is_complex(leaf) for leaf in _leaves((args, kwargs)))
-
-
 def _part(x: Any, imaginary: bool) -> Any:
-    if _is_complex(x):
+    if is_complex(x):
         part = np.imag(x) if imaginary else np.real(x)
         return np.ascontiguousarray(part) if isinstance(part, np.ndarray) else part
     if imaginary and isinstance(x, np.ndarray) and x.dtype.kind == "f":
