@@ -119,8 +119,10 @@ def test_end_to_end_string_model_with_multi_hot_bigrams_runs():
     strings = fkeras.Input(shape=(1,), dtype="string")
     end_to_end = fkeras.Model(strings, model(vectorizer(strings)))
     direct = model(vectorizer(np.array(["The one the other will absorb"])))
+    # One fused graph against an eager vectorizer then the model: float32 summation order differs (7e-9 seen on
+    # an output of -1.6e-3), so the bound is absolute as well as relative.
     np.testing.assert_allclose(to_numpy(end_to_end(np.array([["The one the other will absorb"]]))), to_numpy(direct),
-                               rtol=1e-6)
+                               rtol=1e-5, atol=1e-7)
 
 
 def test_hashing_is_refused_with_the_reason_and_the_alternatives():
