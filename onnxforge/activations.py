@@ -56,8 +56,10 @@ def relu(x: Value, negative_slope: float = 0.0, max_value: float | None = None, 
     else:
         y = _op("Relu", x)
         negative = _op("Relu", -x) if negative_slope != 0.0 else None
-    if max_value is not None:   # Keras clips to [0, max_value]: a negative threshold keeps values below 0
-        y = b.op("Min", [b.op("Max", [y, 0.0], shape=x.shape), float(max_value)], shape=x.shape)
+    if max_value is not None:   # Keras clips to [0, max_value]
+        if threshold < 0.0:   # only then does y hold values below 0 (relu6 and the rest need no Max node)
+            y = b.op("Max", [y, 0.0], shape=x.shape)
+        y = b.op("Min", [y, float(max_value)], shape=x.shape)
     if negative is not None:
         y = y - negative * float(negative_slope)
     y.shape = x.shape

@@ -230,6 +230,10 @@ class EventFileWriter:
             self._file.write(tfrecord(event))
         self._file.flush()
 
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()

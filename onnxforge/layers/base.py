@@ -29,8 +29,10 @@ from __future__ import annotations
 __all__ = ["Layer", "InputSpec", "clear_session", "auto_name", "to_snake_case"]
 
 import collections
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -259,6 +261,21 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
             layer.trainable = value
 
     # ------------------------------------------------------------ weights
+    @contextlib.contextmanager
+    def _state_unlocked(self) -> Iterator[None]:
+        """``add_weight`` on a built layer outside ``build`` (Keras's ``_tracker.unlock()``, as ``enable_lora``
+        uses it): inside the block the layer counts as being built."""
+        saved = {k: self.__dict__.get(k) for k in ("_build_depth", "_state_locked")}
+        self.__dict__["_build_depth"], self.__dict__["_state_locked"] = 1, False
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    self.__dict__.pop(key, None)
+                else:
+                    self.__dict__[key] = value
+
     def add_weight(self, shape: Any = None, initializer: Any = None, name: str | None = None,
                    trainable: bool = True, regularizer: Any = None, dtype: Any = None,
                    constraint: Any = None, autocast: bool = True) -> Variable:

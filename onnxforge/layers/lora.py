@@ -25,8 +25,7 @@ from __future__ import annotations
 
 __all__ = ["LoraMixin", "lora_enablings"]
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +117,7 @@ class LoraMixin:
         name_a, name_b = self._lora_factor_names
         # A loaded file stores only the merged weight: the factors claim none of its tensors, and may each
         # be at most as large as the weight (rank <= its fan-in and fan-out, all LoRA ever needs).
-        with self._lora_unlocked(), allocation.unstored_weights(int(np.prod(shape))):
+        with self._state_unlocked(), allocation.unstored_weights(int(np.prod(shape))):
             # float32 factors whatever the policy, as Keras: they are small and trained in full precision.
             factor_a = self.add_weight(shape=shape[:-1] + (rank,), initializer=initializers_mod.get(a_initializer),
                                        name=name_a, dtype="float32", regularizer=regularizer)
@@ -131,20 +130,6 @@ class LoraMixin:
         _ENABLINGS[0] += 1
         self.lora_rank = rank
         self.lora_alpha = alpha if alpha is not None else rank
-
-    @contextlib.contextmanager
-    def _lora_unlocked(self) -> Iterator[None]:
-        # add_weight refuses new state on a built layer outside build(); enable_lora is Keras's exception.
-        saved = {k: self.__dict__.get(k) for k in ("_build_depth", "_state_locked")}
-        self.__dict__["_build_depth"], self.__dict__["_state_locked"] = 1, False
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    self.__dict__.pop(key, None)
-                else:
-                    self.__dict__[key] = value
 
     def _lora_weight(self) -> Any:
         """The weight ``call`` computes with: the variable itself, or (LoRA enabled, inside a trace) the graph

@@ -46,7 +46,7 @@ class SummaryWriter:
 
     def init(self) -> None:
         """Open the event file (done on creation; again after ``close``)."""
-        if self._logdir is not None and (self._file is None or self._file._file.closed):
+        if self._logdir is not None and (self._file is None or self._file.closed):
             self._file = EventFileWriter(self._logdir)
 
     @contextlib.contextmanager
@@ -57,16 +57,13 @@ class SummaryWriter:
             yield self
         finally:
             _STATE.stack.pop()
-            self.flush()
 
     def set_as_default(self, step: int | None = None) -> None:
         """Make this the default writer from now on (TensorFlow's form without a ``with`` block)."""
         _STATE.base = (self, step)
 
     def flush(self) -> None:
-        """Every record is written as it comes; kept for TensorFlow's API."""
-        if self._file is not None:
-            self._file._file.flush()
+        """A no-op kept for TensorFlow's API: ``EventFileWriter`` flushes every record as it writes it."""
 
     def close(self) -> None:
         if self._file is not None:

@@ -152,6 +152,7 @@ class IterableSource:
         self.text_ok = has_text_input(model)
         self.out_names = io_names(model, "output")
         self.targeted = target_slots(model)
+        self.own_step = reads_data_freely(model, self.step)   # fixed for the model: asked once, not per batch
         self.class_weight = class_weight
         self.shuffle = bool(shuffle)
         # A PyDataset is indexed even when it is also an iterator (ImageDataGenerator.flow's), as in Keras;
@@ -191,7 +192,7 @@ class IterableSource:
                 raise ValueError(f"{self.method}(): {where} is an OrtValue batch; sample weights and class_weight "
                                  "need host arrays.")
             return [x], ([] if y is None else [y]), None
-        in_names, out_names = _step_names(self.model, self.step, self.in_names, self.out_names)
+        in_names, out_names = (None, None) if self.own_step else (self.in_names, self.out_names)
         xs = to_arrays(x, in_names, "x", self.method, self.text_ok)
         ys = to_arrays(y, out_names, "y", self.method, targeted=self.targeted)
         sw = to_weights(sw, out_names, len(ys), f"sample_weight of {where}", self.method)
@@ -313,17 +314,15 @@ def keeps_structure(model: Any, step: str | None, data: Any) -> bool:
     return has_custom is not None and has_custom() and has_mapping(data)
 
 
-def _step_names(model: Any, step: str | None, in_names: Any, out_names: Any) -> tuple[Any, Any]:
-    """The input and output names ``x`` and ``y`` are matched to: none for a subclassed model's own step.
+def reads_data_freely(model: Any, step: str | None) -> bool:
+    """Whether ``x`` and ``y`` go unmatched to the model's inputs and outputs: a subclassed model's own step.
 
     That step reads x and y as it likes (keras.io's GAT: node ids in, while its train_step calls the model on
     the whole graph; CycleGAN: (horses, zebras) batches, while its call() returns four outputs), so the inputs
     and outputs it was built with do not count them.
     """
     custom = getattr(model, f"_has_custom_{step}", None) if step else None
-    if custom is not None and custom() and getattr(model, "_graph", False) is None:
-        return None, None
-    return in_names, out_names
+    return custom is not None and custom() and getattr(model, "_graph", False) is None
 
 
 def structured_batch(data: Any, method: str, arg: str) -> StepData:
@@ -348,7 +347,8 @@ def array_data(method: str, model: Any, x: Any, y: Any, sample_weight: Any,
         label = x_arg if y is None and sample_weight is None else "data"
         return ArrayData(structured_batch(pack_batch(x, y, sample_weight), method, label), [], None)
     build_from_dict(model, x)
-    in_names, out_names = _step_names(model, step, io_names(model, "input"), io_names(model, "output"))
+    in_names, out_names = (None, None) if reads_data_freely(model, step) else \
+        (io_names(model, "input"), io_names(model, "output"))
     xs = to_arrays(x, in_names, x_arg, method, has_text_input(model))
     ys = to_arrays(y, out_names, y_arg, method, targeted=target_slots(model))
     sw = to_weights(sample_weight, out_names, len(ys), sw_arg, method)
