@@ -13,7 +13,8 @@ characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``s
 colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
 ``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
-computes complex spectrograms there (``signal_host``); the rest of
+computes complex spectrograms there (``signal_host``), ``tf.numpy_function`` / ``tf.py_function`` run
+Python on concrete arrays (``host_function``); the rest of
 ``tf.io``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
@@ -69,6 +70,7 @@ from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
 from .io_audio import audio, io
+from .host_function import numpy_function, py_function
 from .signal_host import angle as _angle, complex, conj as _conj, imag as _imag, real as _real, signal  # noqa: A004
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
@@ -110,4 +112,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
-           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128"]
+           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
+           "numpy_function", "py_function"]
