@@ -10,7 +10,8 @@ runs after changing its imports. ``tf.strings`` has the standardization function
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
 ``regex_full_match``, ``join``: ``onnxforge.ops.strings``) and, on concrete tensors, the functions that read
 characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
-colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
+colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``) and the PNG / JPEG
+codecs on concrete bytes (``image_codecs``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
 ``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
 computes complex spectrograms there (``signal_host``), ``tf.numpy_function`` / ``tf.py_function`` run
@@ -79,6 +80,9 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 #: Complex values live on the host only (``signal_host``: FFTs, ``tf.complex``, ``tf.math.real`` ...).
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
+# tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
+for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
+    setattr(io, _name, getattr(image, _name))
 
 
 def as_dtype(type_value: object) -> str:
