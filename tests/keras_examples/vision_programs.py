@@ -211,3 +211,93 @@ def zero_dce(tf, keras, epochs=2):
     out["enhanced"] = np.asarray(enhanced)
     out["after"] = np.asarray(zero_dce_model(first_batch))
     return out
+
+
+def integrated_gradients(tf, keras, num_steps=8, num_runs=2):
+    """keras.io "Model interpretability with Integrated Gradients", shrunk: the page's ImageNet Xception is a
+    small seeded softmax CNN here (24x24 images, 5 classes), 8 interpolation steps."""
+    from PIL import Image
+
+    layers = keras.layers
+    xception = keras.applications.xception
+    img_size = (24, 24, 3)
+    rng = np.random.default_rng(11)
+    folder = tempfile.mkdtemp()
+    img_path = os.path.join(folder, "elephant.png")
+    Image.fromarray(rng.integers(0, 256, (30, 28, 3)).astype("uint8")).save(img_path)
+
+    inputs = keras.Input(img_size)
+    x = layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.SeparableConv2D(8, 3, activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(5, activation="softmax")(x))
+    seeded_weights(model, 9)
+
+    def get_img_array(img_path, size=(24, 24)):
+        img = keras.preprocessing.image.load_img(img_path, target_size=size)
+        array = keras.preprocessing.image.img_to_array(img)
+        array = np.expand_dims(array, axis=0)
+        return array
+
+    def get_gradients(img_input, top_pred_idx):
+        images = tf.cast(img_input, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            preds = model(images)
+            top_class = preds[:, top_pred_idx]
+        grads = tape.gradient(top_class, images)
+        return grads
+
+    def get_integrated_gradients(img_input, top_pred_idx, baseline=None, num_steps=50):
+        if baseline is None:
+            baseline = np.zeros(img_size).astype(np.float32)
+        else:
+            baseline = baseline.astype(np.float32)
+        img_input = img_input.astype(np.float32)
+        interpolated_image = [baseline + (step / num_steps) * (img_input - baseline) for step in range(num_steps + 1)]
+        interpolated_image = np.array(interpolated_image).astype(np.float32)
+        interpolated_image = xception.preprocess_input(interpolated_image)
+        grads = []
+        for i, img in enumerate(interpolated_image):
+            img = tf.expand_dims(img, axis=0)
+            grad = get_gradients(img, top_pred_idx=top_pred_idx)
+            grads.append(grad[0])
+        grads = tf.convert_to_tensor(grads, dtype=tf.float32)
+        grads = (grads[:-1] + grads[1:]) / 2.0
+        avg_grads = tf.reduce_mean(grads, axis=0)
+        integrated_grads = (img_input - baseline) * avg_grads
+        return integrated_grads
+
+    def random_baseline_integrated_gradients(img_input, top_pred_idx, num_steps=50, num_runs=2):
+        integrated_grads = []
+        for run in range(num_runs):
+            baseline = rng.random(img_size) * 255
+            igrads = get_integrated_gradients(img_input=img_input, top_pred_idx=top_pred_idx, baseline=baseline,
+                                              num_steps=num_steps)
+            integrated_grads.append(igrads)
+        integrated_grads = tf.convert_to_tensor(integrated_grads)
+        return tf.reduce_mean(integrated_grads, axis=0)
+
+    def process_grads(image, attributions, clip_above_percentile=99.9):
+        """The page's ``GradVisualizer.process_grads`` (positive polarity, linear transformation, overlay)."""
+        attributions = np.clip(attributions, 0, 1)
+        attributions = np.average(attributions, axis=2)
+        flat = np.sort(np.abs(attributions.flatten()))[::-1]
+        cum_sum = 100.0 * np.cumsum(flat) / np.sum(flat)
+        m = flat[np.where(cum_sum >= 100 - clip_above_percentile)[0][0]]
+        e = np.min(attributions)
+        transformed = (np.abs(attributions) - e) / (m - e) * np.sign(attributions)
+        transformed = np.clip(transformed * (transformed >= 0.0), 0.0, 1.0)
+        return np.clip(np.expand_dims(transformed, 2) * [0, 255, 0] * 0.8 + image, 0, 255)
+
+    img = get_img_array(img_path)
+    orig_img = np.copy(img[0]).astype(np.uint8)
+    img_processed = tf.cast(xception.preprocess_input(img), dtype=tf.float32)
+    preds = model.predict(img_processed, verbose=0)
+    top_pred_idx = tf.argmax(preds[0])
+    grads = get_gradients(img_processed, top_pred_idx=top_pred_idx)
+    igrads = random_baseline_integrated_gradients(np.copy(orig_img), top_pred_idx=top_pred_idx, num_steps=num_steps,
+                                                  num_runs=num_runs)
+    return {"preds": preds, "top": np.asarray(top_pred_idx), "grads": grads[0].numpy(), "igrads": igrads.numpy(),
+            "overlay": process_grads(orig_img, igrads.numpy(), clip_above_percentile=99)}
