@@ -63,3 +63,25 @@ def test_inside_a_model_it_is_refused_by_name():
 
     with pytest.raises(TypeError, match=r"tf.numpy_function\(sin\).*Dataset.map function"):
         keras.Sequential([keras.Input((2,)), HostSin()])
+
+
+def test_tf_function_reading_and_decoding_files_runs_as_python(tmp_path):
+    from PIL import Image
+
+    path = str(tmp_path / "a.png")
+    Image.fromarray(np.full((4, 5, 3), 51, np.uint8)).save(path)
+
+    @tf.function
+    def load(p):
+        image = tf.image.decode_png(tf.io.read_file(p), channels=3)
+        return tf.image.resize(image, [2, 2]) / 255.0
+
+    np.testing.assert_allclose(load(path), np.full((2, 2, 3), 0.2, np.float32), rtol=1e-6)
+    batch = next(iter(tf.data.Dataset.from_tensor_slices([path, path]).map(load).batch(2)))
+    assert batch.shape == (2, 2, 2, 3)
+
+    @tf.function
+    def spectrogram(x):
+        return tf.abs(tf.signal.stft(x, 16, 8))
+
+    assert spectrogram(np.zeros(64, "float32")).shape == (7, 9)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..eager_tensor import EagerTensor
+from ..trainer.compiled_function import HostFunctionInTrace
 from .io_audio import _host
 
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -135,8 +136,9 @@ def _host_array(x: Any, fn: str) -> Any:
     from ..graph import Value
 
     if isinstance(x, Value) or type(x).__name__ == "KerasTensor":
-        raise TypeError(f"tf.{fn} runs on concrete values (in a Dataset.map function or eagerly), not inside a "
-                        f"compiled model or tf.function graph. Received: {x!r}")
+        raise HostFunctionInTrace(f"tf.{fn} runs on concrete values (in a Dataset.map function or eagerly; a "
+                                  f"tf.function that calls it runs as Python), not inside a compiled model. "
+                                  f"Received: {x!r}")
     return x.numpy() if hasattr(x, "numpy") else x
 
 
