@@ -36,6 +36,8 @@ def gradients_through_apply(optimizer: Any, ctx: Any, trained: Sequence[Variable
         captured.extend(tuple(p) for p in grads_and_vars)
         return ctx.read(optimizer.iterations)
 
+    if not optimizer.built:   # Keras's fit builds the optimizer before the first step: `super().apply(grads)` works
+        optimizer.build(list(trained))
     ctx.apply_gradients = capture
     try:
         with ctx.active():

@@ -91,3 +91,23 @@ def test_an_override_that_never_calls_super_apply_is_refused():
     x, y = _data()
     with pytest.raises(TypeError, match=r"Silent.apply returned without passing the gradients on to super\(\).apply"):
         _model(tf.keras, Silent()).train_on_batch(x, y)   # compile() builds the step already
+
+
+def test_super_apply_without_variables_uses_the_built_ones_as_keras():
+    class Halved(tf.keras.optimizers.SGD):
+        def apply(self, grads, trainable_variables=None):
+            return super().apply([g * 0.5 for g in grads])   # no variables: the ones fit built it with
+
+    class KerasHalved(keras.optimizers.SGD):
+        def apply(self, grads, trainable_variables=None):
+            return super().apply([g * 0.5 for g in grads])
+
+    x, y = _data()
+    want = _model(keras, KerasHalved(learning_rate=0.1))
+    want.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    got = _model(tf.keras, Halved(learning_rate=0.1))
+    got.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(got.get_weights(), want.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="the optimizer must already be built"):
+        tf.keras.optimizers.SGD().apply([np.ones(2, "float32")])
