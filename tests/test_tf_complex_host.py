@@ -87,13 +87,20 @@ def test_structural_ops_on_complex_arrays_and_what_is_refused():
         ops.multiply(z, np.full((2, 3), 2.0, "float32"))
 
 
-def test_complex_values_are_refused_inside_a_compiled_function():
+def test_complex_values_run_as_python_in_a_tf_function_and_are_refused_in_a_model():
     @tf.function
     def spectrum(x):
         return tf.abs(tf.signal.fft(tf.complex(x, tf.zeros_like(x))))
 
+    x = np.random.default_rng(0).normal(size=(2, 8)).astype("float32")
+    np.testing.assert_allclose(spectrum(x), np.abs(np.fft.fft(x)), rtol=1e-5, atol=1e-5)
+
+    class Spectrum(tf.keras.layers.Layer):
+        def call(self, x):
+            return tf.abs(tf.signal.fft(tf.complex(x, tf.zeros_like(x))))
+
     with pytest.raises(TypeError, match="no complex dtype.*keras.ops.stft"):
-        spectrum(np.ones((2, 8), "float32"))
+        tf.keras.Sequential([tf.keras.Input((8,)), Spectrum()])
 
 
 def test_view_as_complex_and_real_match_keras():

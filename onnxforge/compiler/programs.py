@@ -33,6 +33,7 @@ from .cleanup import cleanup
 from .config import CompileConfig, OutputConfig, keras_dtype, user_metric
 from ..graph.rng import CounterRng
 from .custom_loss import custom_objective
+from .overridden_apply import gradients_through_apply, overrides_apply
 from .program_trace import ProgramTrace, declare_input, onnx_shape, release, reserve
 
 _FLOAT = onnx.TensorProto.FLOAT
@@ -355,6 +356,9 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     # Rewrites that span several gradient rules (e.g. a Relu mask applied before MaxUnpool, on the 4x
     # smaller pooled gradient): each rule only sees its own node.
     optimize_gradients(b)
+    if overrides_apply(opt):   # a subclass's apply(grads, variables) sees the gradients first, as in Keras's fit
+        trained, grads = gradients_through_apply(opt, ctx, trained, grads)
+        params = [ctx.reads[v.uid][1] for v in trained]
     for g, p in zip(grads, params):
         g.dtype = g.dtype or p.dtype
         g.shape = g.shape if g.shape is not None else p.shape

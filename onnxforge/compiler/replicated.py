@@ -49,6 +49,7 @@ from .cleanup import cleanup
 from .config import CompileConfig
 from .programs import CompileError, Program, _finish, _metric_sums, _scalar, _sum_outputs, _Tracer, _typed
 from .program_trace import ProgramTrace, declare_input, release
+from .overridden_apply import gradients_through_apply, overrides_apply
 
 _FLOAT = onnx.TensorProto.FLOAT
 #: float32 scalar input: the number of samples in the global batch this step (all replicas together).
@@ -326,6 +327,9 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
         for var, offset, size in bucket.members:
             grads[var.uid] = _piece(b, flat, offset, size, var.shape)
     lr = declare_input(b, release(b, contract.LEARNING_RATE), np.float32, ())
+    if overrides_apply(optimizer):   # the subclass's apply sees the summed gradients first, as in Keras's fit
+        passed, through = gradients_through_apply(optimizer, ctx, trained, [grads[v.uid] for v in trained])
+        grads = {**grads, **{v.uid: g for v, g in zip(passed, through)}}
     params = [ctx.read(v) for v in trained]
     state: list[tuple[Variable, Value, Value]] = []
     if is_keras_style(optimizer):   # a user's Keras 3 update_step: traced by apply_graph, its writes are the state

@@ -34,6 +34,7 @@ from ..optimizers import Optimizer
 from ..variables import Variable
 from .cleanup import cleanup
 from .program_trace import declare_input
+from .overridden_apply import overrides_apply
 from .programs import _typed
 
 #: Ranges start at multiples of this many elements (64 bytes of float32: one cache line).
@@ -81,6 +82,8 @@ def elementwise_update(optimizer: Any) -> tuple[bool, str]:
     if kind.update_graph is not Optimizer.update_graph or not kind.update_step.__module__.startswith(
             "onnxforge.optimizers"):
         return False, f"{kind.__name__} defines its own update"
+    if overrides_apply(optimizer):
+        return False, f"{kind.__name__} overrides apply() (it may look at whole gradients)"
     if not kind.elementwise:
         return False, f"{kind.__name__}'s update reads whole tensors (norms, means)"
     if optimizer.clipnorm or optimizer.global_clipnorm:

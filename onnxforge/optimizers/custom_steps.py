@@ -83,8 +83,21 @@ class CustomStepMixin:
         grads = tape.gradient(loss, variables)
         return self.apply_gradients(zip(grads, variables))
 
-    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable]) -> Value:
-        """Keras 3 spelling of ``apply_gradients(zip(grads, trainable_variables))``."""
+    def apply(self, grads: Sequence[Any], trainable_variables: Sequence[Variable] | None = None) -> Value:
+        """Keras 3 spelling of ``apply_gradients(zip(grads, trainable_variables))``; without
+        ``trainable_variables``, the variables the optimizer was built with, in that order (as Keras)."""
+        grads = list(grads)
+        if trainable_variables is None:
+            known = list(getattr(self, "_trainable_variables", []))
+            if not known:
+                raise ValueError("When passing `grads` without `variables`, the optimizer must already be built on "
+                                 "a list of variables. Call `optimizer.build(trainable_variables)` first. "
+                                 f"Received: {len(grads)} gradients, trainable_variables=None")
+            if len(grads) != len(known):
+                raise ValueError(f"When passing `grads` as a list of gradient tensors, the gradients must match "
+                                 f"`optimizer.variables` one-to-one. Received a list of {len(grads)} gradients, "
+                                 f"but the optimizer is tracking {len(known)} trainable variables.")
+            trainable_variables = known
         return self.apply_gradients(zip(grads, trainable_variables))
 
     def scale_loss(self, loss: Any) -> Any:

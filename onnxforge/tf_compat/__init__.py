@@ -10,10 +10,12 @@ runs after changing its imports. ``tf.strings`` has the standardization function
 ``TextVectorization`` (``lower``, ``upper``, ``regex_replace`` of literals and character classes,
 ``regex_full_match``, ``join``: ``onnxforge.ops.strings``) and, on concrete tensors, the functions that read
 characters (``reduce_join``, ``unicode_split``, ``length``, ``substr``, ...: ``strings_fns``); ``tf.image`` has the resizing, cropping, flipping,
-colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``);
+colour and random-augmentation functions of TensorFlow's image tutorials (``image_fns``) and the PNG / JPEG
+codecs on concrete bytes (``image_codecs``);
 ``tf.SparseTensor`` / ``tf.sparse.to_dense`` build dense tensors from concrete indices (``sparse``);
 ``tf.io.read_file`` and ``tf.audio.decode_wav`` read WAV files on the host (``io_audio``), ``tf.signal.stft``
-computes complex spectrograms there (``signal_host``); the rest of
+computes complex spectrograms there (``signal_host``), ``tf.numpy_function`` / ``tf.py_function`` run
+Python on concrete arrays (``host_function``); the rest of
 ``tf.io``, ``tf.distribute`` and the file-reading parts of ``tf.data`` are not here.
 
 Example:
@@ -69,6 +71,7 @@ from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
 from .io_audio import audio, io
+from .host_function import numpy_function, py_function
 from .signal_host import angle as _angle, complex, conj as _conj, imag as _imag, real as _real, signal  # noqa: A004
 
 #: TensorFlow's text dtype (NumPy object arrays of bytes here): for ``tf.TensorSpec(dtype=tf.string)``.
@@ -77,6 +80,9 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 #: Complex values live on the host only (``signal_host``: FFTs, ``tf.complex``, ``tf.math.real`` ...).
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
+# tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
+for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
+    setattr(io, _name, getattr(image, _name))
 
 
 def as_dtype(type_value: object) -> str:
@@ -110,4 +116,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
-           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128"]
+           "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
+           "numpy_function", "py_function"]

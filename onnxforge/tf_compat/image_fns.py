@@ -33,6 +33,7 @@ from ..ops import random as _random
 from ..ops._image_kernels import resize_images
 from ..ops._util import as_value, builder_of, symbolic
 from . import image_color as _color
+from . import image_codecs as _codecs
 
 ResizeMethod = types.SimpleNamespace(BILINEAR="bilinear", NEAREST_NEIGHBOR="nearest", BICUBIC="bicubic",
                                      AREA="area", LANCZOS3="lanczos3", LANCZOS5="lanczos5", GAUSSIAN="gaussian",
@@ -380,6 +381,7 @@ def _stateless_form(fn: Any) -> Any:
 
 
 image = types.SimpleNamespace(
+    **{fn: getattr(_codecs, fn) for fn in _codecs.__all__},
     ResizeMethod=ResizeMethod, resize=resize, convert_image_dtype=convert_image_dtype,
     flip_left_right=flip_left_right, flip_up_down=flip_up_down, rot90=rot90, rgb_to_grayscale=rgb_to_grayscale,
     grayscale_to_rgb=grayscale_to_rgb, adjust_brightness=adjust_brightness, adjust_contrast=adjust_contrast,

@@ -30,14 +30,16 @@ from typing import Any
 import numpy as np
 
 from ..eager_tensor import EagerTensor
+from ..trainer.compiled_function import HostFunctionInTrace
 from ..graph import Value
 from ..utils.audio_dataset import read_wav
 
 
 def _host(x: Any, fn: str) -> Any:
     if isinstance(x, Value) or type(x).__name__ == "KerasTensor":
-        raise TypeError(f"tf.{fn} runs on concrete values (in a Dataset.map function or eagerly), not inside a "
-                        f"compiled model or tf.function graph. Received: {x!r}")
+        raise HostFunctionInTrace(f"tf.{fn} runs on concrete values (in a Dataset.map function or eagerly; a "
+                                  f"tf.function that calls it runs as Python), not inside a compiled model. "
+                                  f"Received: {x!r}")
     value = np.asarray(x).reshape(()).item() if not isinstance(x, (str, bytes, os.PathLike)) else x
     return value
 

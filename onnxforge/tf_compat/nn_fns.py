@@ -1,7 +1,9 @@
 """``tf.nn``: activations with TensorFlow's parameter names (``features``, ``beta``, ``alpha``) and the
 losses and helpers custom training loops call (``softmax_cross_entropy_with_logits``,
 ``sparse_softmax_cross_entropy_with_logits``, ``dropout``, ``embedding_lookup``) and the sub-pixel
-``depth_to_space`` / ``space_to_depth``, built from ``keras.ops``.
+``depth_to_space`` / ``space_to_depth``, and the convolution and pooling functions (``conv2d``, ``avg_pool2d``,
+``max_pool2d`` and their N-D forms) in TensorFlow's spelling (``NHWC``, ``"SAME"``, ``[1, s, s, 1]`` strides),
+built from ``keras.ops``.
 
 The crossentropies are ``-sum(labels * log_softmax(logits))`` per row, unclipped and unreduced, as
 TensorFlow's (a Keras loss clips probabilities and averages over the batch; these do neither).
@@ -123,6 +125,106 @@ def space_to_depth(input: Any, block_size: int, data_format: str = "NHWC", name:
                                                                                              "space_to_depth"))
 
 
+def _window(value: Any, n: int, data_format: str, fn: str, argument: str) -> tuple[int, ...]:
+    """TensorFlow's ``strides`` / ``ksize`` / ``dilations``: one int, ``n`` ints, or ``n + 2`` with the batch
+    and channel entries 1, as ``n`` spatial ints."""
+    values = [builtins.int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if len(values) == 1:
+        return tuple(values * n)
+    if len(values) == n:
+        return tuple(values)
+    if len(values) == n + 2:
+        outer = (values[0], values[1]) if data_format.startswith("NC") else (values[0], values[-1])
+        if outer == (1, 1):
+            return tuple(values[2:] if data_format.startswith("NC") else values[1:-1])
+    raise ValueError(f"tf.nn.{fn}: {argument} must be an int or a list of 1, {n} or {n + 2} ints (the batch and "
+                     f"channel entries 1). Received: {argument}={value!r}")
+
+
+def _padding(padding: Any, fn: str) -> str:
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"tf.nn.{fn}: padding must be 'SAME' or 'VALID' (explicit paddings are not supported: pad "
+                         f"with tf.pad first). Received: padding={padding!r}")
+    return padding.lower()
+
+
+def _nd_format(data_format: Any, n: int, fn: str) -> str:
+    formats = {f"N{s}C": "channels_last" for s in ("W", "HW", "DHW")}
+    formats.update({f"NC{s}": "channels_first" for s in ("W", "HW", "DHW")})
+    if data_format is None:
+        return "channels_last"
+    if data_format not in formats or len(data_format) != n + 2:
+        raise ValueError(f"tf.nn.{fn}: data_format must be channels-last (NHWC, ...) or channels-first (NCHW, ...) "
+                         f"for {n} spatial dims. Received: data_format={data_format!r}")
+    return formats[data_format]
+
+
+def convolution(input: Any, filters: Any, strides: Any = None, padding: str = "VALID", data_format: Any = None,
+                dilations: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.convolution``: N-D convolution of ``input`` with ``filters`` shaped ``(*spatial, in, out)``."""
+    n = len(_ops.shape(filters)) - 2
+    layout = data_format or ("NWC", "NHWC", "NDHWC")[n - 1]
+    return _ops.conv(_as_array(input), _as_array(filters), strides=_window(1 if strides is None else strides, n,
+                     layout, "convolution", "strides"), padding=_padding(padding, "convolution"),
+                     data_format=_nd_format(layout, n, "convolution"),
+                     dilation_rate=_window(1 if dilations is None else dilations, n, layout, "convolution",
+                                           "dilations"))
+
+
+def conv2d(input: Any, filters: Any, strides: Any, padding: Any, data_format: str = "NHWC", dilations: Any = None,
+           name: str | None = None) -> Any:
+    """``tf.nn.conv2d``: 2-D convolution, ``filters`` shaped ``(height, width, in, out)``.
+
+    Example:
+        >>> import numpy as np
+        >>> edge = np.array([-1.0, 1.0, 0.0], np.float32).reshape(1, 3, 1, 1)
+        >>> image = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
+        >>> conv2d(image, edge, strides=[1, 1, 1, 1], padding="SAME").numpy().ravel().tolist()
+        [0.0, 1.0, 1.0, 1.0]
+    """
+    return _conv_n(input, filters, strides, padding, data_format, dilations, 2, "conv2d")
+
+
+def conv1d(input: Any, filters: Any, stride: Any, padding: Any, data_format: str = "NWC", dilations: Any = None,
+           name: str | None = None) -> Any:
+    """``tf.nn.conv1d``: 1-D convolution, ``filters`` shaped ``(width, in, out)``."""
+    return _conv_n(input, filters, stride, padding, data_format, dilations, 1, "conv1d")
+
+
+def conv3d(input: Any, filters: Any, strides: Any, padding: Any, data_format: str = "NDHWC", dilations: Any = None,
+           name: str | None = None) -> Any:
+    """``tf.nn.conv3d``: 3-D convolution, ``filters`` shaped ``(depth, height, width, in, out)``."""
+    return _conv_n(input, filters, strides, padding, data_format, dilations, 3, "conv3d")
+
+
+def _conv_n(input: Any, filters: Any, strides: Any, padding: Any, data_format: Any, dilations: Any, n: int,
+            fn: str) -> Any:
+    layout = _nd_format(data_format, n, fn)
+    return _ops.conv(_as_array(input), _as_array(filters), strides=_window(strides, n, data_format, fn, "strides"),
+                     padding=_padding(padding, fn), data_format=layout,
+                     dilation_rate=_window(1 if dilations is None else dilations, n, data_format, fn, "dilations"))
+
+
+def _pool_fn(kind: str, n: int | None) -> Any:
+    default_layouts = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
+    fn = f"{kind}_pool{'' if n is None else f'{n}d'}"
+    op = _ops.average_pool if kind == "avg" else _ops.max_pool
+
+    def pool(input: Any, ksize: Any, strides: Any, padding: Any, data_format: Any = None,
+             name: str | None = None) -> Any:
+        x = _as_array(input)
+        spatial = n if n is not None else len(_ops.shape(x)) - 2
+        layout = data_format or default_layouts.get(spatial, "NHWC")
+        return op(x, pool_size=_window(ksize, spatial, layout, fn, "ksize"),
+                  strides=_window(strides, spatial, layout, fn, "strides"), padding=_padding(padding, fn),
+                  data_format=_nd_format(layout, spatial, fn))
+
+    pool.__name__ = pool.__qualname__ = fn
+    pool.__doc__ = (f"``tf.nn.{fn}``: {'average' if kind == 'avg' else 'max'} pooling over ``ksize`` windows every "
+                    "``strides`` (an average counts only the window's entries inside the input, as TensorFlow's).")
+    return pool
+
+
 nn = types.SimpleNamespace(
     relu=_features(_ops.relu, "relu"), relu6=_features(_ops.relu6, "relu6"), elu=_features(_ops.elu, "elu"),
     selu=_features(_ops.selu, "selu"), softplus=_features(_ops.softplus, "softplus"),
@@ -138,4 +240,7 @@ nn = types.SimpleNamespace(
     sigmoid_cross_entropy_with_logits=sigmoid_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits=softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits=sparse_softmax_cross_entropy_with_logits,
+    conv1d=conv1d, conv2d=conv2d, conv3d=conv3d, convolution=convolution,
+    **{f"{kind}_pool{suffix}": _pool_fn(kind, n) for kind in ("avg", "max")
+       for suffix, n in (("", None), ("1d", 1), ("2d", 2), ("3d", 3))},
 )

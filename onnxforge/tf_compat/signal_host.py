@@ -29,14 +29,16 @@ from typing import Any
 import numpy as np
 
 from ..eager_tensor import EagerTensor
+from ..trainer.compiled_function import HostFunctionInTrace
 from ..graph import Value
 
 
 def _host(x: Any, fn: str) -> np.ndarray:
     if isinstance(x, Value) or type(x).__name__ == "KerasTensor":
-        raise TypeError(f"tf.signal.{fn} runs on concrete arrays (a Dataset.map function, eager code): onnxforge's "
-                        "graphs have no complex dtype. Inside a model use keras.ops.stft or "
-                        f"keras.layers.STFTSpectrogram. Received: {x!r}")
+        raise HostFunctionInTrace(f"tf.signal.{fn} runs on concrete arrays (a Dataset.map function, eager code; a "
+                                  "tf.function that calls it runs as Python): onnxforge's graphs have no complex "
+                                  "dtype. Inside a model use keras.ops.stft or keras.layers.STFTSpectrogram. "
+                                  f"Received: {x!r}")
     return np.asarray(x)
 
 

@@ -39,7 +39,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CompiledFunction", "compile_function"]
+__all__ = ["CompiledFunction", "compile_function", "HostFunctionInTrace"]
 
 import functools
 from collections.abc import Callable
@@ -157,8 +157,16 @@ class _Traced:
         self.pinned = pinned
 
 
+class HostFunctionInTrace(TypeError):
+    """Python that only runs on concrete arrays (``tf.numpy_function`` / ``tf.py_function``) met while tracing;
+    ``CompiledFunction`` then runs its function as plain Python."""
+
+
 class CompiledFunction:
     """The callable ``tf.function(fn)`` returns (see the module docstring); ``python_function`` is ``fn``."""
+
+    #: Set once a trace met ``tf.numpy_function`` / ``py_function``: the function then runs as plain Python.
+    _host_python = False
 
     def __init__(self, fn: Callable[..., Any], run_eagerly: Callable[[], bool] = lambda: False,
                  keep_dtypes: bool = False):
@@ -182,10 +190,16 @@ class CompiledFunction:
         return bound
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if active_trace() is not None or self._run_eagerly():
+        if active_trace() is not None or self._run_eagerly() or self._host_python:
             return self.python_function(*args, **kwargs)
         given, tree = self._arguments(args, kwargs)
-        traced, _ = self.trace_arguments(tree)
+        try:
+            traced, _ = self.trace_arguments(tree)
+        except HostFunctionInTrace:
+            # It calls tf.numpy_function / py_function: Python an ONNX program cannot hold. TensorFlow runs it
+            # as a host op inside its graph; here the whole function runs as Python, from now on.
+            self._host_python = True
+            return self.python_function(*args, **kwargs)
         arrays = [x for x in _leaves(tree) if _is_array(x)]
         return self._run(traced, arrays, given if len(given) == len(arrays) else arrays)
 
