@@ -80,10 +80,22 @@ for _name in ("sequence", "image", "text"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)
 
 
+_LAZY = {"distillation": "onnxforge.distillation", "distribution": "onnxforge.keras.distribution",
+         "visualization": "onnxforge.keras.visualization"}
+
+
 def __getattr__(name: str) -> object:
     # keras.wrappers imports scikit-learn (seconds): only when a program asks for it.
     if name == "wrappers":
         import importlib
 
         return importlib.import_module(f"{__name__}.wrappers")
+    # The rarely used namespaces load on first use (keras.visualization reads matplotlib, keras.distribution
+    # asks onnxruntime for its devices).
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        globals()[name] = module
+        return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

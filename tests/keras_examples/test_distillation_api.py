@@ -1,0 +1,75 @@
+"""Keras 3.15's ``keras.distillation``: a ``Distiller`` of a Functional teacher and a Sequential student with
+a ``LogitsDistillation`` (KL divergence of temperature-softened softmaxes) and a ``FeatureDistillation`` between
+two hidden layers picked by name, compiled with the student's sparse crossentropy and an accuracy metric;
+``evaluate``, one ``train_on_batch`` step, ``predict``, then the distilled student saved to ``.keras`` and
+loaded back.
+
+Tolerance: Keras's initial weights copied to all three models (teacher, student), no Dropout: nothing is
+random, so the losses and the student's predictions after one Adam step agree to float32 summation order
+(1e-4 relative; Adam's first step moves each weight by ~lr whatever the gradient's size, so 1e-4 on outputs of
+order 1 leaves room for that). The reloaded student equals the trained one to 1e-6.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .harness import keras as real_keras, run_both, to_numpy, workdir
+
+
+def distill_program(keras, data, init, tmp_path):
+    x, y = data
+    layers = keras.layers
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6,))
+    h = layers.Dense(16, activation="relu", name="t_dense")(inputs)
+    h = layers.Dense(8, activation="tanh", name="t_feature")(h)
+    teacher = keras.Model(inputs, layers.Dense(4, name="t_logits")(h), name="teacher")
+    student = keras.Sequential([keras.Input((6,)), layers.Dense(8, activation="tanh", name="s_feature"),
+                                layers.Dense(4, name="s_logits")], name="student")
+    init(teacher)
+    init(student)
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=student,
+        distillation_losses=[keras.distillation.LogitsDistillation(temperature=2.0),
+                             keras.distillation.FeatureDistillation(loss="mse", teacher_layer_name="t_feature",
+                                                                    student_layer_name="s_feature")],
+        distillation_loss_weights=[1.0, 0.5], student_loss_weight=0.3)
+    distiller.compile(optimizer=keras.optimizers.Adam(0.01),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    out = {"teacher_trainable": teacher.trainable,
+           "trainable_weights": len(distiller.trainable_weights)}
+    out["teacher_before"] = np.asarray(to_numpy(teacher.predict(x, verbose=0)))
+    out["evaluate"] = distiller.evaluate(x, y, batch_size=len(x), return_dict=True, verbose=0)
+    out["step"] = {k: float(to_numpy(v)) for k, v in distiller.train_on_batch(x, y, return_dict=True).items()}
+    out["predict"] = np.asarray(to_numpy(distiller.predict(x, verbose=0)))
+    out["teacher_predict"] = np.asarray(to_numpy(teacher.predict(x, verbose=0)))
+    path = str(workdir(keras, tmp_path) / "student.keras")
+    distiller.student.save(path)
+    out["reloaded"] = np.asarray(to_numpy(keras.models.load_model(path).predict(x, verbose=0)))
+    out["path"] = path
+    return out
+
+
+def test_distiller_matches_keras(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6)).astype("float32")
+    y = rng.integers(0, 4, size=(16,))
+    want, got = run_both(distill_program, (x, y), copy_weights=True, tmp_path=tmp_path)
+    assert got["teacher_trainable"] is False and want["teacher_trainable"] is False
+    assert got["trainable_weights"] == want["trainable_weights"] == 4   # the student's kernels and biases only
+    assert sorted(got["evaluate"]) == sorted(want["evaluate"])
+    for key in want["evaluate"]:
+        assert got["evaluate"][key] == pytest.approx(want["evaluate"][key], rel=1e-4, abs=1e-6), key
+    assert sorted(got["step"]) == sorted(want["step"])
+    for key in want["step"]:
+        assert got["step"][key] == pytest.approx(want["step"][key], rel=1e-4, abs=1e-6), key
+    np.testing.assert_allclose(got["teacher_before"], want["teacher_before"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(want["teacher_predict"], want["teacher_before"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["teacher_predict"], got["teacher_before"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got["predict"], want["predict"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["reloaded"], got["predict"], rtol=1e-6, atol=1e-6)
+    # The student onnxforge saved is an ordinary Keras 3 file.
+    np.testing.assert_allclose(to_numpy(real_keras.models.load_model(got["path"]).predict(x, verbose=0)),
+                               got["predict"], rtol=1e-5, atol=1e-6)
