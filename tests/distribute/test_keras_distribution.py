@@ -5,6 +5,7 @@ all-reduce sums the two halves' gradients in another order), and both ranks end 
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -19,11 +20,10 @@ from . import keras_dp_worker
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_dp_worker.py")
 
-try:
-    import mpi4py  # noqa: F401
-    _MPI_MISSING = None if find_mpirun() else "no mpirun/mpiexec beside this Python or on PATH"
-except ImportError:
+if importlib.util.find_spec("mpi4py") is None:
     _MPI_MISSING = "mpi4py is not installed (pip install -e '.[distributed]')"
+else:
+    _MPI_MISSING = None if find_mpirun() else "no mpirun/mpiexec beside this Python or on PATH"
 
 
 @pytest.mark.skipif(_MPI_MISSING is not None, reason=f"MPI unavailable: {_MPI_MISSING}")
