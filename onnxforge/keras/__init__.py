@@ -27,6 +27,8 @@ from . import backend, config, datasets, legacy_optimizers, mixed_precision
 from ..utils import tree
 from .variable import Variable
 from .scopes import device, name_scope
+from .state_scopes import RematScope, StatelessScope, SymbolicScope, remat
+from .operation import Function, Operation
 from ..initializers import Initializer
 from ..layers import InputSpec
 from ..losses import Loss
@@ -56,7 +58,8 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
            "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree",
-           "name_scope", "device", "wrappers"]
+           "name_scope", "device", "wrappers", "StatelessScope", "SymbolicScope", "RematScope", "remat", "Operation",
+           "Function", "distillation", "distribution", "visualization", "export"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
@@ -81,7 +84,7 @@ for _name in ("sequence", "image", "text"):
 
 
 _LAZY = {"distillation": "onnxforge.distillation", "distribution": "onnxforge.keras.distribution",
-         "visualization": "onnxforge.keras.visualization"}
+         "visualization": "onnxforge.keras.visualization", "export": "onnxforge.keras.export"}
 
 
 def __getattr__(name: str) -> object:
