@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import losses as losses_module
 from .. import ops
+from ..keras_objects import register_builtin_classes
 from ..utils import tree
 
 
@@ -204,3 +205,7 @@ class LogitsDistillation(DistillationLoss):
         config = dict(config)
         config["loss"] = _deserialize_losses(config["loss"])
         return cls(**config)
+
+
+# Found by name when a saved Distiller's config is read (module "keras.distillation", as Keras writes it).
+register_builtin_classes({"FeatureDistillation": FeatureDistillation, "LogitsDistillation": LogitsDistillation})

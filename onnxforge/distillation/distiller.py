@@ -24,7 +24,7 @@ __all__ = ["Distiller"]
 from typing import Any
 
 from .. import ops
-from ..layers.serialization import register_keras_serializable
+from ..keras_objects import register_builtin_classes
 from ..metrics import Mean
 from ..models import Model, Sequential
 from ..utils import tree
@@ -48,7 +48,6 @@ def _symbolic(model: Any, what: str) -> Any:
         return None
 
 
-@register_keras_serializable(package="keras.distillation")
 class Distiller(Model):
     """Knowledge distillation from ``teacher`` (frozen) to ``student`` (trained).
 
@@ -61,6 +60,8 @@ class Distiller(Model):
         student_loss_weight: the share of the supervised loss, in ``[0, 1]``. Defaults to 0.5.
         name: the model's name. Defaults to ``"distiller"``.
     """
+
+    _keras_module = "keras.distillation"   # where Keras's saved configs say the class lives
 
     def __init__(self, teacher: Any, student: Any, distillation_losses: Any, distillation_loss_weights: Any = None,
                  student_loss_weight: float = 0.5, name: str = "distiller", **kwargs: Any):
@@ -223,3 +224,7 @@ class Distiller(Model):
         config["distillation_losses"] = [deserialize_keras_object(l, custom_objects=custom_objects)
                                          for l in config["distillation_losses"]]
         return cls(**config)
+
+
+# Saved as Keras writes it (module "keras.distillation", no registered name) and found by class name on load.
+register_builtin_classes({"Distiller": Distiller})

@@ -24,6 +24,7 @@ from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
+from .. import distillation   # registers Distiller, so load_model finds it by name as Keras writes it
 from ..utils import tree
 from .variable import Variable
 from .scopes import device, name_scope
@@ -83,7 +84,7 @@ for _name in ("sequence", "image", "text"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)
 
 
-_LAZY = {"distillation": "onnxforge.distillation", "distribution": "onnxforge.keras.distribution",
+_LAZY = {"distribution": "onnxforge.keras.distribution",
          "visualization": "onnxforge.keras.visualization", "export": "onnxforge.keras.export"}
 
 
@@ -93,8 +94,7 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f"{__name__}.wrappers")
-    # The rarely used namespaces load on first use (keras.visualization reads matplotlib, keras.distribution
-    # asks onnxruntime for its devices).
+    # The rarely used namespaces load on first use.
     if name in _LAZY:
         import importlib
 

@@ -160,13 +160,12 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
 
 
 def _distillation_object(config: dict) -> Any:
-    """A ``keras.distillation`` loss (``LogitsDistillation``, ``FeatureDistillation``) from its config."""
-    from .. import distillation
-
-    cls = getattr(distillation, config["class_name"], None)
-    if not isinstance(cls, type):
+    """A ``keras.distillation`` loss (``LogitsDistillation``, ``FeatureDistillation``) from its config; the
+    classes register themselves by name (``onnxforge.distillation`` sits above saving)."""
+    cls = keras_objects.get_registered_object(config["class_name"])
+    if not isinstance(cls, type) or getattr(cls, "_keras_module", None) != "keras.distillation":
         raise ValueError(f"Could not locate class '{config['class_name']}' (module 'keras.distillation'). Expected "
-                         f"one of {distillation.__all__}.")
+                         "LogitsDistillation, FeatureDistillation or a class of yours passed in custom_objects.")
     return cls.from_config(config["config"])
 
 

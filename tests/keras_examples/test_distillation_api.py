@@ -2,7 +2,7 @@
 a ``LogitsDistillation`` (KL divergence of temperature-softened softmaxes) and a ``FeatureDistillation`` between
 two hidden layers picked by name, compiled with the student's sparse crossentropy and an accuracy metric;
 ``evaluate``, one ``train_on_batch`` step, ``predict``, then the distilled student saved to ``.keras`` and
-loaded back.
+loaded back; a whole ``Distiller`` saved by either framework loads in the other; argument errors as Keras's.
 
 Tolerance: Keras's initial weights copied to all three models (teacher, student), no Dropout: nothing is
 random, so the losses and the student's predictions after one Adam step agree to float32 summation order
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .harness import keras as real_keras, run_both, to_numpy, workdir
+from .harness import fkeras, keras as real_keras, run_both, to_numpy, workdir
 
 
 def distill_program(keras, data, init, tmp_path):
@@ -73,3 +73,50 @@ def test_distiller_matches_keras(tmp_path):
     # The student onnxforge saved is an ordinary Keras 3 file.
     np.testing.assert_allclose(to_numpy(real_keras.models.load_model(got["path"]).predict(x, verbose=0)),
                                got["predict"], rtol=1e-5, atol=1e-6)
+
+
+def _mlp(keras, name):
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="relu", name="h"),
+                             keras.layers.Dense(3)], name=name)
+
+
+def test_a_saved_distiller_loads_in_either_framework(tmp_path):
+    """The whole Distiller (teacher, student and losses in its config) saved by one framework and loaded by the
+    other predicts as the saved one (its custom ``compile`` is skipped on load, with Keras's warning)."""
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+    y = np.array([0, 1, 2, 1, 0])
+    for saver, loader in ((fkeras, real_keras), (real_keras, fkeras)):
+        saver.utils.set_random_seed(0)
+        distiller = saver.distillation.Distiller(_mlp(saver, "teacher"), _mlp(saver, "student"),
+                                                 [saver.distillation.LogitsDistillation(temperature=4.0),
+                                                  saver.distillation.FeatureDistillation("mae", "h", "h")],
+                                                 student_loss_weight=0.2)
+        distiller.compile(optimizer="sgd", loss=saver.losses.SparseCategoricalCrossentropy(from_logits=True))
+        distiller.train_on_batch(x, y)
+        path = str(tmp_path / f"distiller_{saver.__name__}.keras")
+        distiller.save(path)
+        with pytest.warns(UserWarning, match="compile\\(\\)` was not called"):
+            loaded = loader.models.load_model(path)
+        assert type(loaded).__name__ == "Distiller" and loaded.student_loss_weight == 0.2
+        assert [type(l).__name__ for l in loaded.distillation_losses] == ["LogitsDistillation", "FeatureDistillation"]
+        assert loaded.distillation_losses[0].temperature == 4.0
+        np.testing.assert_allclose(to_numpy(loaded.predict(x, verbose=0)), to_numpy(distiller.predict(x, verbose=0)),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_distiller_argument_errors_match_keras():
+    for keras in (real_keras, fkeras):
+        d = keras.distillation
+        with pytest.raises(ValueError, match="Teacher must be a keras.Model"):
+            d.Distiller("teacher", _mlp(keras, "s"), d.LogitsDistillation())
+        with pytest.raises(ValueError, match="In teacher model: No such layer: nope"):
+            d.Distiller(_mlp(keras, "t"), _mlp(keras, "s"), d.FeatureDistillation(teacher_layer_name="nope"))
+        with pytest.raises(ValueError, match="student_loss_weight must be between 0.0 and 1.0"):
+            d.Distiller(_mlp(keras, "t"), _mlp(keras, "s"), d.LogitsDistillation(), student_loss_weight=1.5)
+        with pytest.raises(ValueError, match="temperature must be positive"):
+            d.LogitsDistillation(temperature=0.0)
+        with pytest.raises(ValueError, match="must match number of distillation_losses"):
+            d.Distiller(_mlp(keras, "t"), _mlp(keras, "s"), [d.LogitsDistillation()], distillation_loss_weights=[1, 2])
+        distiller = d.Distiller(_mlp(keras, "t"), _mlp(keras, "s"), d.LogitsDistillation())
+        with pytest.raises(ValueError, match="'loss' cannot be `None`"):
+            distiller.compile(optimizer="adam")
