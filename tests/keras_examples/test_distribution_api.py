@@ -98,6 +98,12 @@ def test_what_one_process_cannot_run_is_refused_clearly():
     flat[".*kernel"] = (None, "model")
     with d.ModelParallel(layout_map=flat).scope():
         assert isinstance(d.distribution(), d.ModelParallel)
+    # distribute_tensor: whole tensors stay whole; a layout that would split one across devices is refused.
+    value = np.arange(6.0).reshape(2, 3)
+    one = d.DeviceMesh((1,), ["batch"], devices=["cpu:0"])
+    assert d.distribute_tensor(value, d.TensorLayout(("batch", None), one)) is value
+    with pytest.raises(NotImplementedError, match="splits the tensor across devices"):
+        d.distribute_tensor(value, d.TensorLayout((None, "model"), mesh))
     with pytest.raises(ValueError, match="mpirun -n 2"):
         d.initialize(num_processes=2)
     d.initialize(num_processes=1, process_id=0)
