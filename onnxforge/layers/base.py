@@ -49,6 +49,7 @@ from .keras_tensor import Node, flatten, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 from .layer_losses import LossesMixin
 from .layer_metrics import MetricsMixin
+from .stateless import StatelessCallMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
 # ---------------------------------------------------------------- naming
@@ -74,7 +75,7 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
-class Layer(CallingMixin, LossesMixin, MetricsMixin):
+class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
     """Base class of all layers (Keras 3 semantics).
 
     Args:

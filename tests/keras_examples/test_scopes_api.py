@@ -1,6 +1,6 @@
 """Keras 3's scopes and graph classes against real Keras: ``StatelessScope`` (a model run on substitute weights
 in training mode: same outputs, the BatchNormalization statistics' new values collected in the scope, every
-variable unchanged after it; ``assign`` inside it; its argument checks), ``SymbolicScope``, ``RematScope`` and
+variable unchanged after it; ``assign`` inside it; its argument checks) and ``Layer.stateless_call``, ``SymbolicScope``, ``RematScope`` and
 ``remat`` (identity here: onnxruntime has no rematerialization, so a model trained inside the scope matches
 Keras's), ``Operation`` subclasses and ``Function`` graphs, and ``keras.export.ExportArchive`` (refused, naming
 the ONNX export).
@@ -42,6 +42,32 @@ def test_stateless_scope_matches_keras():
     assert not np.allclose(got["moving_mean"], 0.0)   # the statistics did move inside the scope
     assert got["unchanged"] and want["unchanged"]
     np.testing.assert_allclose(got["outside"], want["outside"], rtol=1e-5, atol=1e-5)
+
+
+def stateless_call_program(keras, data, init):
+    x = data
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.BatchNormalization()])
+    init(model)
+    trainable = [np.asarray(to_numpy(v)) * 0.5 for v in model.trainable_variables]
+    non_trainable = [np.asarray(to_numpy(v)) for v in model.non_trainable_variables]
+    outputs, new_values = model.stateless_call(trainable, non_trainable, x, training=True)
+    return {"outputs": np.asarray(to_numpy(outputs)), "new": [np.asarray(to_numpy(v)) for v in new_values],
+            "kept": [np.asarray(to_numpy(v)) for v in model.non_trainable_variables]}
+
+
+def test_stateless_call_matches_keras():
+    x = np.random.default_rng(4).normal(size=(6, 4)).astype("float32")
+    want, got = run_both(stateless_call_program, x, copy_weights=True)
+    np.testing.assert_allclose(got["outputs"], want["outputs"], rtol=1e-5, atol=1e-5)
+    for g, w, kept in zip(got["new"], want["new"], got["kept"]):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+        assert not np.array_equal(g, kept)   # the moving statistics moved, in the returned values only
+    with pytest.raises(ValueError, match="must be built"):
+        fkeras.layers.Dense(2).stateless_call([], [], x)
+    with pytest.raises(ValueError, match="Received list with length 1, but expected 2 variables"):
+        dense = fkeras.layers.Dense(2)
+        dense(x)
+        dense.stateless_call([np.zeros((4, 2), "float32")], [], x)
 
 
 def test_stateless_scope_assign_and_errors():
