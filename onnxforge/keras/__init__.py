@@ -65,7 +65,7 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing",
-              "tree"):
+              "tree", "distillation"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `from keras.applications.resnet50 import preprocess_input` and the other families' modules.
 sys.modules[f"{__name__}.applications"] = applications
