@@ -15,6 +15,17 @@ _ids = itertools.count()
 _unnamed = itertools.count()
 
 
+#: The innermost open ``keras.StatelessScope`` (``None`` outside one). A variable about to change inside it hands
+#: the scope its value first, which the scope puts back on exit (``onnxforge.keras.state_scopes``).
+_STATELESS: list[Any] = [None]
+
+
+def _before_change(var: Any) -> None:
+    scope = _STATELESS[0]
+    if scope is not None:
+        scope._remember(var)
+
+
 def _default_name() -> str:
     """Keras 3's name for a variable created without one: ``variable``, then ``variable_1``, ..."""
     n = next(_unnamed)
@@ -157,6 +168,7 @@ class Variable:
         if array.shape != self.shape:
             raise ValueError(f"Cannot assign a value of shape {array.shape} to variable {self.name!r} "
                              f"of shape {self.shape}.")
+        _before_change(self)
         self._host = array.copy()
         self._device = None
         return None
@@ -284,6 +296,7 @@ class Variable:
 
     # Runtime hooks: the device copy is swapped in without touching the host.
     def _set_device(self, ortvalue: Any) -> None:
+        _before_change(self)
         self._device = ortvalue
         self._version += 1
 

@@ -49,7 +49,7 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
     ("saving", ("saving",)),
     ("serving", ("serving",)),
     ("surface", ("keras", "cli", "datasets", "utils", "preprocessing", "tf_compat", "applications", "wrappers",
-                 "__init__")),
+                 "distillation", "__init__")),
     ("exporters", ("exporters",)),
 ]
 LEVEL_OF = {unit: i for i, (_, units) in enumerate(LEVELS) for unit in units}

@@ -24,9 +24,12 @@ from ..ops import random
 from ..models import Model, Sequential
 from ..saving import load_model
 from . import backend, config, datasets, legacy_optimizers, mixed_precision
+from .. import distillation   # registers Distiller, so load_model finds it by name as Keras writes it
 from ..utils import tree
 from .variable import Variable
 from .scopes import device, name_scope
+from .state_scopes import RematScope, StatelessScope, SymbolicScope, remat
+from .operation import Function, Operation
 from ..initializers import Initializer
 from ..layers import InputSpec
 from ..losses import Loss
@@ -56,12 +59,13 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "load_model", "ops", "random", "utils", "backend", "config", "mixed_precision", "dtype_policies",
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
            "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree",
-           "name_scope", "device", "wrappers"]
+           "name_scope", "device", "wrappers", "StatelessScope", "SymbolicScope", "RematScope", "remat", "Operation",
+           "Function", "distillation", "distribution", "visualization", "export"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing",
-              "tree"):
+              "tree", "distillation"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `from keras.applications.resnet50 import preprocess_input` and the other families' modules.
 sys.modules[f"{__name__}.applications"] = applications
@@ -80,10 +84,21 @@ for _name in ("sequence", "image", "text"):
     sys.modules[f"{__name__}.preprocessing.{_name}"] = getattr(preprocessing, _name)
 
 
+_LAZY = {"distribution": "onnxforge.keras.distribution",
+         "visualization": "onnxforge.keras.visualization", "export": "onnxforge.keras.export"}
+
+
 def __getattr__(name: str) -> object:
     # keras.wrappers imports scikit-learn (seconds): only when a program asks for it.
     if name == "wrappers":
         import importlib
 
         return importlib.import_module(f"{__name__}.wrappers")
+    # The rarely used namespaces load on first use.
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        globals()[name] = module
+        return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

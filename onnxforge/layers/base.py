@@ -49,6 +49,7 @@ from .keras_tensor import Node, flatten, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 from .layer_losses import LossesMixin
 from .layer_metrics import MetricsMixin
+from .stateless import StatelessCallMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
 # ---------------------------------------------------------------- naming
@@ -74,7 +75,7 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
-class Layer(CallingMixin, LossesMixin, MetricsMixin):
+class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
     """Base class of all layers (Keras 3 semantics).
 
     Args:
@@ -435,7 +436,12 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
 
     def build_from_config(self, config: dict | None) -> None:
         if config and "input_shape" in config and not self.built:
-            self._maybe_build(_as_structure(config["input_shape"]))
+            shape = _as_structure(config["input_shape"])
+            if hasattr(type(self), "fit"):
+                # A model's recorded shape carries the batch size of the call that built it (Keras 3 writes the
+                # fit batch, (8, 4)); the rebuilt model takes any batch, as Keras's does.
+                shape = _free_batch(shape)
+            self._maybe_build(shape)
 
     @property
     def input(self) -> Any:
@@ -460,3 +466,9 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
+
+def _free_batch(shape: Any) -> Any:
+    """``shape`` (one tuple or a list of them) with each leading dimension left open."""
+    if isinstance(shape, tuple):
+        return (None, *shape[1:]) if shape else shape
+    return [_free_batch(s) for s in shape]

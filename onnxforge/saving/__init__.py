@@ -24,6 +24,7 @@ from onnxforge.saving.formats import load_model, load_weights, save_model, save_
 from onnxforge.saving.model_reading import restore_training_state
 from onnxforge.saving.object_serialization import deserialize_keras_object, model_from_json, serialize_keras_object
 from onnxforge.saving.keras_format.errors import KerasFileError
+from onnxforge.saving.file_editor import KerasFileEditor
 from onnxforge.saving.portable import TrainingFile, companion_path, load_training
 from onnxforge import models as _models
 from onnxforge.models.saving_methods import register_saving_functions as _register
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "OnnxLoadError",
     "KerasFileError",
+    "KerasFileEditor",
     "atomic_write",
     "iter_tensors",
     "load_onnx",

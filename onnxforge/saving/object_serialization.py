@@ -89,7 +89,9 @@ def serialize_keras_object(obj: Any) -> Any:
         # where it is defined and its name as registered_name, the key load_model finds custom_objects by.
         return {"module": _defining_module(cls), "class_name": cls.__name__,
                 "config": serialize_keras_object(obj.get_config()), "registered_name": registered}
-    module = next((m for base, m in _KINDS if isinstance(obj, base)), cls.__module__)
+    # A class that says which Keras namespace it mirrors (keras.distillation's losses) is written under it.
+    module = getattr(cls, "_keras_module", None) or next((m for base, m in _KINDS if isinstance(obj, base)),
+                                                         cls.__module__)
     return {"module": module, "class_name": cls.__name__, "config": serialize_keras_object(obj.get_config()),
             "registered_name": None}
 
@@ -146,7 +148,7 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
     readers: dict[str, Callable[[dict], Any]] = {
         "keras.losses": losses.get, "keras.metrics": metrics.deserialize, "keras.optimizers": optimizers.deserialize,
         "keras.initializers": initializers.deserialize, "keras.regularizers": regularizers.deserialize,
-        "keras.constraints": constraints.deserialize,
+        "keras.constraints": constraints.deserialize, "keras.distillation": _distillation_object,
     }
     # Keras's backend-specific classes live deeper (``keras.src.backend.torch.optimizers.torch_adam``).
     reader = readers.get(module) or next((r for m, r in readers.items() if f".{m.split('.')[-1]}." in f".{module}."),
@@ -155,6 +157,16 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
         raise ValueError(f"Could not locate class '{class_name}' (module {module!r}). Pass it in custom_objects "
                          "or decorate it with @onnxforge.saving.register_keras_serializable().")
     return reader({k: v for k, v in config.items() if k in ("class_name", "config", "module", "registered_name")})
+
+
+def _distillation_object(config: dict) -> Any:
+    """A ``keras.distillation`` loss (``LogitsDistillation``, ``FeatureDistillation``) from its config; the
+    classes register themselves by name (``onnxforge.distillation`` sits above saving)."""
+    cls = keras_objects.get_registered_object(config["class_name"])
+    if not isinstance(cls, type) or getattr(cls, "_keras_module", None) != "keras.distillation":
+        raise ValueError(f"Could not locate class '{config['class_name']}' (module 'keras.distillation'). Expected "
+                         "LogitsDistillation, FeatureDistillation or a class of yours passed in custom_objects.")
+    return cls.from_config(config["config"])
 
 
 def _chosen_class(config: dict, custom_objects: dict | None, base: type) -> type | None:

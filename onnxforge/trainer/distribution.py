@@ -19,11 +19,13 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["enter_scope", "exit_scope", "current_strategy", "strategy_of"]
+__all__ = ["enter_scope", "exit_scope", "current_strategy", "strategy_of", "set_default_strategy"]
 
 from typing import Any
 
 _scopes: list[Any] = []
+# The strategy outside any scope: ``keras.distribution.set_distribution(DataParallel(...))`` sets it globally.
+_default: list[Any] = [None]
 
 
 def enter_scope(strategy: Any) -> None:
@@ -39,8 +41,13 @@ def exit_scope(strategy: Any) -> None:
 
 
 def current_strategy() -> Any | None:
-    """The strategy of the innermost open scope, or ``None``."""
-    return _scopes[-1] if _scopes else None
+    """The strategy of the innermost open scope, else the default one, or ``None``."""
+    return _scopes[-1] if _scopes else _default[0]
+
+
+def set_default_strategy(strategy: Any) -> None:
+    """The strategy ``compile()`` records outside any scope (``None``: a single process)."""
+    _default[0] = strategy
 
 
 def strategy_of(model: Any) -> Any | None:

@@ -293,13 +293,18 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
         if not flags:
             return list(self.trainable_weights)
         now = [(layer, layer.trainable) for layer, _ in flags]
+        # Parents first: a layer's setter also sets its sub-layers. Only flags that changed since compile are
+        # set again: a model sharing another's layers (a Distiller's feature extractor over its frozen teacher)
+        # is itself trainable, and setting that flag again would unfreeze the teacher's layers.
         try:
-            for layer, flag in flags:   # parents first: a layer's setter also sets its sub-layers
-                layer.trainable = flag
+            for layer, flag in flags:
+                if layer.trainable != flag:
+                    layer.trainable = flag
             trainable = list(self.trainable_weights)
         finally:
             for layer, flag in now:
-                layer.trainable = flag
+                if layer.trainable != flag:
+                    layer.trainable = flag
         self._trainable_at_compile = trainable
         return list(trainable)
 

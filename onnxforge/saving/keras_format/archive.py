@@ -82,6 +82,25 @@ def _user_defines(model: Any, method: str) -> bool:
     return any(method in cls.__dict__ for cls in type(model).__mro__ if not cls.__module__.startswith("onnxforge."))
 
 
+def _custom_compile(model: Any) -> bool:
+    """Whether the model's class overrides ``compile()`` (a ``Distiller``, keras.io's distillation example): Keras
+    then skips compiling on load, with a warning, since the saved config's arguments are not its ``compile``'s."""
+    for cls in type(model).__mro__:
+        if "compile" in cls.__dict__:
+            return not cls.__module__.startswith(("onnxforge.trainer", "onnxforge.models"))
+    return False
+
+
+def _skip_custom_compile(model: Any) -> bool:
+    if _user_defines(model, "compile_from_config") or not _custom_compile(model):
+        return False
+    warnings.warn("`compile()` was not called as part of model loading because the model's `compile()` method is "
+                  "custom. All subclassed Models that have `compile()` overridden should also override "
+                  "`get_compile_config()` and `compile_from_config(config)`. Alternatively, you can call "
+                  "`compile()` manually after loading.", stacklevel=3)
+    return True
+
+
 def keras_model_config(model: Any) -> dict:
     """``model`` as Keras 3's serialized entry: its config and, once compiled, its ``compile_config`` (what
     ``config.json`` holds and ``model.to_json()`` writes)."""
@@ -279,6 +298,8 @@ def compile_from_keras_config(model: Any, compile_config: Mapping[str, Any],
     if _user_defines(model, "compile_from_config"):
         model.compile_from_config(compile_config)   # the model's own hook reads its own config (Keras)
         return
+    if _skip_custom_compile(model):
+        return
     model.compile(**from_keras_compile_config(compile_config, custom_objects))
 
 
@@ -289,6 +310,8 @@ def _compile(model: Any, compile_config: Any, path: Path, custom_objects: Mappin
                "compile the model yourself)"):
         if _user_defines(model, "compile_from_config"):
             model.compile_from_config(compile_config)   # the model's own hook reads its own config (Keras)
+            return
+        if _skip_custom_compile(model):
             return
         try:
             kwargs = from_keras_compile_config(compile_config, custom_objects)
