@@ -20,6 +20,7 @@ from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
 from .lora import LoraMixin
+from .quantization import QuantizeMixin, int8_product, quantizable
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -62,7 +63,8 @@ def _flops_activation(activation: Callable, out_elems: int) -> int:
     return 0 if activation is None or activation is activations_mod.linear else out_elems
 
 
-class Dense(LoraMixin, Layer):
+@quantizable
+class Dense(QuantizeMixin, LoraMixin, Layer):
     """``activation(inputs @ kernel + bias)``; kernel ``(input_dim, units)``.
 
     Example:
@@ -93,16 +95,20 @@ class Dense(LoraMixin, Layer):
         self.input_spec = InputSpec(min_ndim=2)
 
     def _keras_saved_variables(self):    # Keras's Dense.save_own_variables writes exactly these
-        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
+        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None),
+                            getattr(self, "kernel_scale", None)) if v is not None]
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
         if input_dim is None:
             raise ValueError(f"Layer {self.name!r} needs a known last input dimension. "
                              f"Received: input_shape={tuple(input_shape)}")
-        self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        if self._check_build_mode():   # a quantized layer read back from its config: int8 kernel and its scale
+            self._int8_build((input_dim, self.units))
+        else:
+            self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
+                                          name="kernel", regularizer=self.kernel_regularizer,
+                                          constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias",
                                      regularizer=self.bias_regularizer,
                                      constraint=self.bias_constraint) if self.use_bias else None)
@@ -111,10 +117,21 @@ class Dense(LoraMixin, Layer):
         self._build_lora()
 
     def call(self, inputs, training=None):   # ``training`` as Keras's (subclasses forward their **kwargs)
-        y = inputs @ self._lora_weight()
+        if self.quantization_mode == "int8":
+            y = self._int8_call(inputs)
+        else:
+            y = inputs @ self._lora_weight()
         if self.bias is not None:
             y = y + self.bias
         return apply_activation(self.activation, y)
+
+    def _int8_call(self, inputs):
+        """Keras's ``Dense._int8_call`` before the bias: the int8 product, then the LoRA update if enabled."""
+        y = int8_product(inputs, self.kernel, self.kernel_scale, [-1], lambda xq, w: xq @ w,
+                         lambda dy, w: dy @ _ops.transpose(w / self.kernel_scale, (1, 0)))
+        if self.lora_enabled:
+            y = y + (self.lora_alpha / self.lora_rank) * ((inputs @ self.lora_kernel_a) @ self.lora_kernel_b)
+        return y
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)

@@ -139,6 +139,17 @@ class Model(TrainingMixin, SavingMixin, Layer):
             return [layer for layer in self._graph.layers if not isinstance(layer, (TensorOperator, OpCall))]
         return self._flat_sublayers()
 
+    def quantize(self, mode: Any = None, config: Any = None, filters: Any = None, **kwargs: Any) -> None:
+        """Quantize the weights of the model's ``Dense``, ``EinsumDense`` and ``Embedding`` layers (Keras 3's
+        ``model.quantize("int8")``; see ``layers/quantization.py``). ``filters`` (a regex, a list of them or a
+        callable on the layer) selects layers by name; other layers are left as they are."""
+        type_check = kwargs.pop("type_check", True)
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        from ..layers.quantization import quantize_model
+
+        quantize_model(self, mode, config, filters, type_check)
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by ``name`` or by position ``index`` in ``layers``."""
         if name is not None and index is not None:
