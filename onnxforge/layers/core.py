@@ -20,7 +20,7 @@ from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
 from .lora import LoraMixin
-from .quantization import QuantizeMixin, int8_product, quantizable
+from .quantization import QuantizeMixin, int8_product, quantizable, quantization_config_arg, serialize_config
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -82,7 +82,7 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
                  kernel_constraint: Any = None, bias_constraint: Any = None, lora_rank: int | None = None,
                  lora_alpha: float | None = None, quantization_config: Any = None, **kwargs: Any):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        reject_unsupported(self.name, quantization_config=quantization_config)
+        self.quantization_config = quantization_config_arg(self.name, quantization_config)
         self._init_lora(lora_rank, lora_alpha)
         self.units = check_positive_int(self.name, "units", units)
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
@@ -150,7 +150,7 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
                 "kernel_regularizer": regularizers_mod.serialize(self.kernel_regularizer),
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint)}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), **serialize_config(self)}
 
 
 class Activation(Layer):
@@ -175,7 +175,8 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations_mod.serialize(self.activation)}
 
 
-class Embedding(LoraMixin, Layer):
+@quantizable
+class Embedding(QuantizeMixin, LoraMixin, Layer):
     """Maps integer indices to dense vectors: ``embeddings[inputs]``; embeddings ``(input_dim, output_dim)``.
 
     ``mask_zero=True`` makes index 0 padding: the mask it computes travels to later layers (recurrent layers
@@ -186,6 +187,10 @@ class Embedding(LoraMixin, Layer):
     _lora_target, _lora_factor_names = "embeddings", ("lora_embeddings_a", "lora_embeddings_b")
     _lora_constraint = "embeddings_constraint"
     _lora_alpha_at_build = False   # as Keras's Embedding.build
+    _quantize_target, _quantize_scale = "embeddings", "embeddings_scale"
+
+    def _quantize_reduced_axes(self):   # one scale per row (Keras: output_dim is usually the smaller axis)
+        return (1,)
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, embeddings_constraint: Any = None, mask_zero: bool = False,
@@ -194,7 +199,7 @@ class Embedding(LoraMixin, Layer):
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)  # tf.keras 2 argument: the sequence length
         super().__init__(**kwargs)
-        reject_unsupported(self.name, quantization_config=quantization_config)
+        self.quantization_config = quantization_config_arg(self.name, quantization_config)
         self._init_lora(lora_rank, lora_alpha)
         self.input_dim = check_positive_int(self.name, "input_dim", input_dim)
         self.output_dim = check_positive_int(self.name, "output_dim", output_dim)
@@ -208,15 +213,19 @@ class Embedding(LoraMixin, Layer):
             self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
 
     def _keras_saved_variables(self):    # Keras's Embedding.save_own_variables writes exactly these
-        return [v for v in (getattr(self, "embeddings", None),) if v is not None]
+        return [v for v in (getattr(self, "embeddings", None), getattr(self, "embeddings_scale", None))
+                if v is not None]
 
     def build(self, input_shape=None):
         if self.built:
             return
-        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
-                                          initializer=self.embeddings_initializer, name="embeddings",
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint)
+        if self._check_build_mode():   # a quantized layer read back from its config
+            self._int8_build((self.input_dim, self.output_dim))
+        else:
+            self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                              initializer=self.embeddings_initializer, name="embeddings",
+                                              regularizer=self.embeddings_regularizer,
+                                              constraint=self.embeddings_constraint)
         self.built = True
         self._build_lora()
 
@@ -231,7 +240,24 @@ class Embedding(LoraMixin, Layer):
                                f"smaller than input_dim.")
         if inputs.dtype not in (onnx.TensorProto.INT32, onnx.TensorProto.INT64):
             inputs = b.op("Cast", [inputs], to=onnx.TensorProto.INT64, shape=inputs.shape)
+        if self.quantization_mode == "int8":
+            return self._int8_call(inputs)
         return b.op("Gather", [self._lora_weight(), inputs], axis=0)
+
+    def _int8_call(self, ids: Value) -> Value:
+        """Keras's ``Embedding._int8_call``: the int8 rows cast to float, divided by their scales (the int8 table
+        is frozen, so no custom gradient is needed); the LoRA update, if enabled, added on top."""
+        b = ids.builder
+        shape = (*ids.shape, self.output_dim) if ids.shape is not None else None
+        rows = b.op("Gather", [self.embeddings, ids], axis=0, shape=shape)
+        scale = b.op("Gather", [self.embeddings_scale, ids], axis=0, shape=ids.shape)
+        scale = b.op("Unsqueeze", [scale, _ops.ints(b, [-1])],
+                     shape=(*ids.shape, 1) if ids.shape is not None else None)
+        out = b.op("Cast", [rows], to=onnx.TensorProto.FLOAT, shape=shape) / scale
+        if self.lora_enabled:
+            lora = b.op("Gather", [self.lora_embeddings_a, ids], axis=0) @ self.lora_embeddings_b
+            out = out + (self.lora_alpha / self.lora_rank) * lora
+        return out
 
     def compute_mask(self, inputs: Value, mask: Any = None) -> Value | None:
         if not self.mask_zero:
@@ -250,7 +276,7 @@ class Embedding(LoraMixin, Layer):
                 "embeddings_regularizer": regularizers_mod.serialize(self.embeddings_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),  # always, as Keras
                 "embeddings_constraint": constraints_mod.serialize(self.embeddings_constraint),
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, **serialize_config(self)}
 
 
 class Identity(Layer):

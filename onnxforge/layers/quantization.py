@@ -122,9 +122,11 @@ class QuantizeMixin:
             config: a ``QuantizationConfig``; only the default (``None``) is supported.
         """
         name = getattr(self, "name", type(self).__name__)
+        if isinstance(config, str):   # Keras's shortcut quantize(config="int8")
+            mode, config = config, None
         if config is not None:
-            raise NotImplementedError(f"Layer {name!r}: quantize(config=...) is not supported by onnxforge (only the "
-                                      f"default int8 quantizers). Received: config={config!r}")
+            config = quantization_config_arg(name, config)
+            mode = config.mode if mode is None else mode
         if type_check and type(self) not in _QUANTIZABLE:
             raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize()` method implemented "
                                       "(onnxforge, as Keras, quantizes Dense, EinsumDense and Embedding themselves, "
@@ -141,6 +143,9 @@ class QuantizeMixin:
         if mode != "int8":
             raise NotImplementedError(f"Layer {name!r}: quantization mode={mode!r} is not supported by onnxforge; "
                                       "the supported mode is 'int8'.")
+        if self.compute_dtype not in ("float16", "float32"):   # type: ignore[attr-defined]
+            raise NotImplementedError(f"Layer {name!r}: int8 quantization computes in float32 in onnxforge. Received "
+                                      f"compute_dtype={self.compute_dtype!r}")   # type: ignore[attr-defined]
         if self.compute_dtype == "float16":   # type: ignore[attr-defined]
             raise ValueError(f"Quantization mode='{mode}' doesn't work well with compute_dtype='float16'. Consider "
                              "loading model/layer with another dtype policy such as 'mixed_bfloat16' or "
@@ -153,6 +158,8 @@ class QuantizeMixin:
         getattr(self, self._quantize_target).assign(q)
         getattr(self, self._quantize_scale).assign(self._quantize_scale_layout(scale))
         self.dtype_policy = dtype_policies.QuantizedDTypePolicy(mode, self.dtype_policy.name)  # type: ignore
+        from ..quantizers import Int8QuantizationConfig
+        self.quantization_config = config if config is not None else Int8QuantizationConfig()   # as Keras records it
         _QUANTIZATIONS[0] += 1
 
     def _drop_weight(self, weight: Any) -> None:
@@ -187,6 +194,9 @@ class QuantizeMixin:
             raise NotImplementedError(f"Layer {self.name!r}: quantization mode={mode!r} (dtype policy "  # type: ignore
                                       f"{self.dtype_policy.name!r}) is not supported by onnxforge; the supported "
                                       "mode is 'int8'.")
+        if mode is not None and self.compute_dtype != "float32":   # type: ignore[attr-defined]
+            raise NotImplementedError(f"Layer {self.name!r}: int8 quantization computes in float32 in onnxforge. "  # type: ignore
+                                      f"Received: dtype policy {self.dtype_policy.name!r}")   # type: ignore
         return mode == "int8"
 
     # ------------------------------------------------------------------ serialization
@@ -304,13 +314,16 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
     if filters is not None and not isinstance(filters, (str, list, tuple)) and not callable(filters):
         raise ValueError(f"The `filters` argument must be a regex string, a list of regex strings, or a callable. "
                          f"Received: {type(filters)}")
+    if config is not None:
+        config = quantization_config_arg(model.name, config)
+        mode = config.mode if mode is None else mode
     if mode not in dtype_policies.QUANTIZATION_MODES:
         raise ValueError(f"Invalid quantization mode. Expected one of {dtype_policies.QUANTIZATION_MODES}. "
                          f"Received: mode={mode}")
-    if mode != "int8" or config is not None:
+    if mode != "int8":
         # Every layer would refuse it and be skipped with a warning: say it once, loudly.
-        raise NotImplementedError(f"Model {model.name!r}: quantize(mode={mode!r}, config={config!r}) is not "
-                                  "supported by onnxforge; the supported mode is 'int8' with its default config.")
+        raise NotImplementedError(f"Model {model.name!r}: quantization mode={mode!r} is not supported by "
+                                  "onnxforge; the supported mode is 'int8'.")
 
     def selected(layer: Any) -> bool:
         if filters is None:
@@ -326,7 +339,7 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
         if not selected(layer) or len(_leaves(layer)) != 1:
             continue
         try:
-            layer.quantize(mode, type_check=type_check)
+            layer.quantize(mode, type_check=type_check, config=config)
             changed = True
         except NotImplementedError as e:
             warnings.warn(str(e), stacklevel=3)
@@ -335,3 +348,32 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
     if changed:
         # The programs built so far compute with the float weights: build them again on next use.
         model.__dict__["_programs"] = {}
+
+
+def quantization_config_arg(layer: str, config: Any) -> Any:
+    """A layer's ``quantization_config=`` argument: ``None``, or Keras's default int8 config (what Keras writes
+    in the config of a layer it quantized: ``Int8QuantizationConfig`` with the per-token ``AbsMaxQuantizer``),
+    given as the object or its serialized dict. Custom quantizers, int4, float8, GPTQ and AWQ configs are
+    refused by name."""
+    from .. import quantizers
+
+    if config is None:
+        return None
+    try:
+        found = quantizers.deserialize(config)
+    except (ValueError, TypeError) as e:
+        raise NotImplementedError(f"Layer {layer!r}: quantization_config is not supported by onnxforge ({e}). "
+                                  f"Received: quantization_config={config!r}") from None
+    if not quantizers.is_default_int8_config(found):
+        raise NotImplementedError(f"Layer {layer!r}: only the default int8 quantization config is supported by "
+                                  "onnxforge (Int8QuantizationConfig() with the per-token AbsMaxQuantizer). "
+                                  f"Received: quantization_config={config!r}")
+    return found
+
+
+def serialize_config(layer: Any) -> dict:
+    """``{"quantization_config": <serialized>}`` for a layer that has one (Keras writes it once quantized)."""
+    from .. import quantizers
+
+    config = getattr(layer, "quantization_config", None)
+    return {} if config is None else {"quantization_config": quantizers.serialize(config)}
