@@ -327,9 +327,8 @@ def fake_quant_with_min_max_vars(inputs: Any, min_vals: Any, max_vals: Any, num_
     of it below / above."""
     ops = _ops()
     num_bits = int(num_bits)
-    x = ops.convert_to_tensor(inputs)
     if axis is not None:
-        axis = axis % len(x.shape)
+        axis = axis % len(inputs.shape if hasattr(inputs, "shape") else np.shape(inputs))
 
     @ops.custom_gradient
     def fake_quant(x: Any, min_val: Any, max_val: Any) -> Any:
@@ -352,7 +351,8 @@ def fake_quant_with_min_max_vars(inputs: Any, min_vals: Any, max_vals: Any, num_
             return dx, ops.reshape(d_min, ops.shape(min_val)), ops.reshape(d_max, ops.shape(max_val))
         return result, grad
 
-    return fake_quant(x, ops.convert_to_tensor(min_vals), ops.convert_to_tensor(max_vals))
+    # Variables pass as they are, so an open GradientTape follows them into the custom gradient.
+    return fake_quant(inputs, min_vals, max_vals)
 
 
 def pack_int4(arr: Any, axis: int = 0, dtype: str = "int8") -> tuple[np.ndarray, tuple, int]:

@@ -175,7 +175,8 @@ class QuantizeMixin:
     def _int8_build(self, shape: tuple[int, ...]) -> None:
         """Create the int8 weight of ``shape`` and its scale (zeros and ones; quantize() or a loaded file fills
         them)."""
-        scale_shape = self._quantize_scale_layout(np.ones(self._reduced_shape(shape), np.float32)).shape
+        # A zero-stride view: the layout is found without allocating (a file's config may declare huge shapes).
+        scale_shape = self._quantize_scale_layout(np.broadcast_to(np.float32(1), self._reduced_shape(shape))).shape
         with self._state_unlocked():   # type: ignore[attr-defined]
             weight = self.add_weight(shape=shape, initializer="zeros", name=self._quantize_target,  # type: ignore
                                      dtype="int8", trainable=False)
