@@ -34,10 +34,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import onnx
 
 from .. import dtype_policies
-from ..graph import Value
+from ..graph import Value, np_dtype
 from ..graph import emit as _ops
 
 #: Keras's ``backend.epsilon()``, the abs-max quantizers' default.
@@ -78,7 +77,7 @@ def quantize_inputs(x: Value, axes: Sequence[int]) -> tuple[Value, Value]:
 
 
 def _const(b: Any, value: float, like: Value) -> Value:
-    return b.const(np.asarray(value, dtype=onnx.helper.tensor_dtype_to_np_dtype(like.dtype)))
+    return b.const(np.asarray(value, dtype=np_dtype(like.dtype)))
 
 
 def dequantized(kernel: Value, like: Value) -> Value:
