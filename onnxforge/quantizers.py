@@ -12,7 +12,7 @@ Example:
     >>> import numpy as np
     >>> q, scale = abs_max_quantize(np.array([[0.5, -1.0, 0.25]], np.float32), axis=-1, to_numpy=True)
     >>> q.tolist(), round(float(scale[0, 0]), 3)
-    ([[64, -127, 32]], 127.0)
+    ([[63, -127, 32]], 127.0)
 """
 from __future__ import annotations
 
