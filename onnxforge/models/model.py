@@ -149,6 +149,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         from ..layers.quantization import quantize_model
 
         quantize_model(self, mode, config, filters, type_check)
+        self._drop_replaced_weights()
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by ``name`` or by position ``index`` in ``layers``."""

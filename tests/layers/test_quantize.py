@@ -285,3 +285,41 @@ def test_fake_quant_values_and_gradients_match_keras(axis):
     np.testing.assert_allclose(np.asarray(got), want.detach().numpy(), rtol=1e-6, atol=1e-6)
     for g, t in zip(tape.gradient(loss, [vx, vlo, vhi]), (tx, tlo, thi)):
         np.testing.assert_allclose(np.asarray(g), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_layer_quantize_in_built_and_compiled_models_matches_keras(tmp_path):
+    """``layer.quantize`` on a layer of a model that already predicted (its programs are rebuilt) and of a
+    compiled one mid-training with Adam (the replaced float kernel leaves the training step and the optimizer's
+    slots); onnxforge's own ``.onnx`` file then resumes training exactly."""
+    rng = np.random.RandomState(6)
+    x, y = rng.randn(16, 12).astype("float32"), rng.randint(0, 4, 16)
+    results = []
+    for api in (keras, fkeras):
+        inp = api.Input((12,))
+        out = api.layers.Dense(4, name="o")(api.layers.Dense(16, activation="relu", name="h")(inp))
+        model = api.Model(inp, out)
+        if results:
+            model.set_weights(results[0][0])
+        weights = [to_numpy(w) for w in model.get_weights()]
+        model.predict(x, verbose=0)
+        model.get_layer("o").quantize("int8")
+        first = to_numpy(model.predict(x, verbose=0))
+        model.compile(optimizer=api.optimizers.Adam(0.01),
+                      loss=api.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.train_on_batch(x, y)
+        model.get_layer("h").quantize("int8")
+        loss = float(model.train_on_batch(x, y))
+        results.append((weights, first, loss, to_numpy(model.predict(x, verbose=0)), model))
+    (_, first_k, loss_k, after_k, _), (_, first_o, loss_o, after_o, ours) = results
+    np.testing.assert_allclose(first_o, first_k, rtol=1e-6, atol=1e-7)
+    assert abs(loss_o - loss_k) <= 1e-5 * abs(loss_k)
+    np.testing.assert_allclose(after_o, after_k, rtol=1e-5, atol=1e-6)
+    assert [v.name for v in ours.optimizer.variables] == ["adam/iteration", "adam/h_bias_momentum",
+                                                          "adam/h_bias_velocity", "adam/o_bias_momentum",
+                                                          "adam/o_bias_velocity"]
+    import onnxforge
+    ours.save(tmp_path / "q.onnx")
+    resumed = onnxforge.load_model(tmp_path / "q.onnx")
+    ours.train_on_batch(x, y)
+    resumed.train_on_batch(x, y)
+    np.testing.assert_array_equal(resumed.predict(x, verbose=0), ours.predict(x, verbose=0))
