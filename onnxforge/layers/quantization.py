@@ -161,15 +161,16 @@ class QuantizeMixin:
         self.quantization_config = config if config is not None else Int8QuantizationConfig()   # as Keras records it
         _QUANTIZATIONS[0] += 1
 
-    def _drop_weight(self, weight: Any) -> None:
-        """Forget the float weight (its name becomes free for the int8 one, as after Keras's ``del``)."""
+    def _drop_weight(self, weight: Any, attr: str | None = None) -> None:
+        """Forget the float weight held in ``attr`` (default the target): its name becomes free for the int8
+        one, as after Keras's ``del``."""
         tracked = self._tracker()   # type: ignore[attr-defined]
         for group in (tracked.trainable, tracked.non_trainable):
             if any(v is weight for v in group):
                 group[:] = [v for v in group if v is not weight]
         tracked._uids.discard(weight.uid)
         self.__dict__.get("_weight_names", set()).discard(weight.name.rsplit("/", 1)[-1])
-        self.__dict__.pop(self._quantize_target, None)
+        self.__dict__.pop(attr or self._quantize_target, None)
 
     def _int8_build(self, shape: tuple[int, ...]) -> None:
         """Create the int8 weight of ``shape`` and its scale (zeros and ones; quantize() or a loaded file fills

@@ -323,3 +323,37 @@ def test_layer_quantize_in_built_and_compiled_models_matches_keras(tmp_path):
     ours.train_on_batch(x, y)
     resumed.train_on_batch(x, y)
     np.testing.assert_array_equal(resumed.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_reversible_embedding_int8_matches_keras(tie, tmp_path):
+    """Keras's int8 ``ReversibleEmbedding``: the untied reverse table is quantized too (one scale per vocabulary
+    entry); the reverse projection quantizes its inputs per token, with no custom gradient (as in Keras, the
+    rounding passes no gradient back through it). Predictions, one SGD step and the files, both ways."""
+    rng = np.random.RandomState(7)
+    ids, target = rng.randint(0, 11, (4, 5)), rng.randn(4, 5, 11).astype("float32")
+    runs = []
+    for api in (keras, fkeras):
+        inp = api.Input((5,), dtype="int32")
+        emb = api.layers.ReversibleEmbedding(11, 6, tie_weights=tie, logit_soft_cap=5.0, name="tokens")
+        model = api.Model(inp, emb(api.layers.Dense(6, name="mix")(emb(inp)), reverse=True))
+        if runs:
+            model.set_weights(runs[0]["initial"])
+        run = {"initial": [to_numpy(w) for w in model.get_weights()]}
+        model.quantize("int8")
+        run["predict"] = to_numpy(model.predict(ids, verbose=0))
+        run["weights"] = [(w.path, str(w.dtype)) for w in model.weights]
+        model.compile(optimizer=api.optimizers.SGD(0.1), loss="mse")
+        model.train_on_batch(ids, target)
+        run["after"] = to_numpy(model.predict(ids, verbose=0))
+        run["path"] = tmp_path / f"{'ours' if api is fkeras else 'theirs'}.keras"
+        model.save(run["path"])
+        runs.append(run)
+    theirs, ours = runs
+    assert ours["weights"] == theirs["weights"]
+    np.testing.assert_allclose(ours["predict"], theirs["predict"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours["after"], theirs["after"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(keras.models.load_model(ours["path"]).predict(ids, verbose=0)),
+                               theirs["after"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fkeras.models.load_model(theirs["path"]).predict(ids, verbose=0), ours["after"],
+                               rtol=1e-5, atol=1e-6)
