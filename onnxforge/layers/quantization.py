@@ -152,8 +152,14 @@ class QuantizeMixin:
         weight = getattr(self, self._quantize_target)
         q, scale = abs_max_quantize_numpy(np.asarray(weight.numpy(), dtype=np.float32),
                                           self._quantize_reduced_axes())
+        prefix = weight.name.rsplit("/", 1)[0]   # "mha/query" inside a MultiHeadAttention, else the layer's name
         self._drop_weight(weight)
         self._int8_build(tuple(weight.shape))
+        if prefix != self.name:   # type: ignore[attr-defined]
+            own = f"{self.name}/"   # type: ignore[attr-defined]
+            for w in self.weights:   # type: ignore[attr-defined]
+                if w.name.startswith(own):
+                    w.name = f"{prefix}/{w.name[len(own):]}"
         getattr(self, self._quantize_target).assign(q)
         getattr(self, self._quantize_scale).assign(self._quantize_scale_layout(scale))
         self.dtype_policy = dtype_policies.QuantizedDTypePolicy(mode, self.dtype_policy.name)  # type: ignore

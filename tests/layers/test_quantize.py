@@ -357,3 +357,21 @@ def test_reversible_embedding_int8_matches_keras(tie, tmp_path):
                                theirs["after"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fkeras.models.load_model(theirs["path"]).predict(ids, verbose=0), ours["after"],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_multi_head_attention_projections_quantize_like_keras():
+    """``model.quantize`` reaches the EinsumDense projections inside a MultiHeadAttention (leaf layers, as Keras
+    walks them); the int8 weights keep their ``mha/query/...`` paths. Softmax and the attention products run in
+    float32 in a different order: 1e-5."""
+    x = np.random.RandomState(8).randn(2, 5, 8).astype("float32")
+    runs = []
+    for api in (keras, fkeras):
+        inp = api.Input((5, 8))
+        model = api.Model(inp, api.layers.MultiHeadAttention(2, 4, name="mha")(inp, inp))
+        if runs:
+            model.set_weights(runs[0][0])
+        weights = [to_numpy(w) for w in model.get_weights()]
+        model.quantize("int8")
+        runs.append((weights, [(w.path, str(w.dtype)) for w in model.weights], to_numpy(model.predict(x, verbose=0))))
+    assert runs[1][1] == runs[0][1]
+    np.testing.assert_allclose(runs[1][2], runs[0][2], rtol=1e-5, atol=1e-6)
