@@ -1,4 +1,5 @@
-"""Keras 3's int8 quantization of ``Dense``, ``EinsumDense`` and ``Embedding`` (``layer.quantize("int8")``).
+"""Keras 3's int8 quantization of ``Dense``, ``EinsumDense``, ``Embedding`` and ``ReversibleEmbedding``
+(``layer.quantize("int8")``, ``model.quantize("int8")``).
 
 ``quantize("int8")`` replaces the layer's float weight by an int8 weight (same name, ``kernel`` /
 ``embeddings``, frozen) and a float32 scale (``kernel_scale`` / ``embeddings_scale``), from a per-output-channel
@@ -8,14 +9,19 @@ abs-max quantization done once, in NumPy, exactly as Keras's ``abs_max_quantize(
 carry; a layer built under that policy (a file being loaded) creates the int8 weights directly.
 
 In the graph, ``Dense`` and ``EinsumDense`` quantize their inputs per token as Keras does (abs-max over the
-contracted axes, same formula, no epsilon change), multiply the integer values, then divide by
+contracted axes, the same formula and epsilon), multiply the integer values, then divide by
 ``inputs_scale * kernel_scale``. The integer product is computed as a float ``MatMul`` / ``Einsum`` of the
 int8 values cast to float: every product and partial sum is an integer below 2**24 (127 * 127 * 1040), so it is
 exact for contractions up to 1040 elements (beyond, it may round the sum's last bit, as Keras's own cast of the
-int32 sum to float32 does), and onnxruntime's CPU ``MatMulInteger`` for int8 x int8 measured 3-5x slower than
-the float ``MatMul`` on this project's machine (256x512x512: 13 ms vs 3.7 ms). The weights stay int8 in every
-graph and file. Gradients follow Keras's custom gradient: the inputs get ``upstream @ dequantized_kernel.T``
-(straight through the rounding), the int8 kernel and its scale get none; a LoRA update on top trains.
+int32 sum to float32 does), and onnxruntime's CPU ``MatMulInteger`` for int8 x int8 measured 3-4x slower than
+the float ``MatMul`` on this project's machine (``bench/int8_matmul.py``: 256x512x512, 10.6 ms vs 3.6 ms). The
+weights stay int8 in every graph and file. Gradients follow Keras's custom gradient: the inputs get ``upstream @ dequantized_kernel.T``
+(straight through the rounding), the int8 kernel and its scale get none; a LoRA update on top trains. The
+replaced float weight leaves the layer (its name and path pass to the int8 one); a model that had compiled
+programs or optimizer slots for it drops them (``TrainingMixin._drop_replaced_weights``).
+
+Not computed (refused by name): ``int4``, ``float8``, ``gptq``, ``awq``, custom quantizer configs, compute dtypes
+other than float32.
 
 Example:
     >>> import numpy as np
