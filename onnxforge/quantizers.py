@@ -19,7 +19,7 @@ from __future__ import annotations
 __all__ = ["Quantizer", "AbsMaxQuantizer", "QuantizationConfig", "Int8QuantizationConfig", "Int4QuantizationConfig",
            "Float8QuantizationConfig", "abs_max_quantize", "compute_float8_scale", "compute_float8_amax_history",
            "quantize_and_dequantize", "fake_quant_with_min_max_vars", "pack_int4", "unpack_int4", "get",
-           "serialize", "deserialize", "is_default_int8_config"]
+           "serialize", "deserialize", "is_default_int8_config", "is_default_int4_config"]
 
 import inspect
 from typing import Any
@@ -206,6 +206,12 @@ def is_default_int8_config(config: Any) -> bool:
     act_ok = type(a) is AbsMaxQuantizer and a.axis in (None, (-1,)) and \
         (tuple(a.value_range), a.epsilon, a.output_dtype) == ((-127, 127), EPSILON, "int8")
     return weight_ok and act_ok and (w is None or w.axis is None)
+
+
+def is_default_int4_config(config: Any) -> bool:
+    """Whether ``config`` is an ``Int4QuantizationConfig`` without custom quantizers (any block size)."""
+    return isinstance(config, Int4QuantizationConfig) and config.weight_quantizer is None and \
+        config.activation_quantizer is None
 
 
 # ------------------------------------------------------------------------------------------ (de)serialization

@@ -20,7 +20,8 @@ from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
 from .lora import LoraMixin
-from .quantization import QuantizeMixin, int8_product, quantizable, quantization_config_arg, serialize_config
+from .quantization import (QuantizeMixin, abs_max_quantize_grouped_numpy, abs_max_quantize_numpy, int8_product,
+                           quantizable, quantization_config_arg, serialize_config, unpack_int4_graph)
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -94,9 +95,12 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
         self.bias_regularizer = regularizers_mod.get(bias_regularizer)
         self.input_spec = InputSpec(min_ndim=2)
 
+    _supports_int4 = True
+
     def _keras_saved_variables(self):    # Keras's Dense.save_own_variables writes exactly these
         return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None),
-                            getattr(self, "kernel_scale", None)) if v is not None]
+                            getattr(self, "kernel_scale", None), getattr(self, "kernel_zero", None),
+                            getattr(self, "g_idx", None)) if v is not None]
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -104,7 +108,10 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
             raise ValueError(f"Layer {self.name!r} needs a known last input dimension. "
                              f"Received: input_shape={tuple(input_shape)}")
         if self._check_build_mode():   # a quantized layer read back from its config: int8 kernel and its scale
-            self._int8_build((input_dim, self.units))
+            if self.quantization_mode == "int4":
+                self._int4_build((input_dim, self.units), self._int4_block())
+            else:
+                self._int8_build((input_dim, self.units))
         else:
             self.kernel = self.add_weight(shape=(input_dim, self.units), initializer=self.kernel_initializer,
                                           name="kernel", regularizer=self.kernel_regularizer,
@@ -119,6 +126,8 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
     def call(self, inputs, training=None):   # ``training`` as Keras's (subclasses forward their **kwargs)
         if self.quantization_mode == "int8":
             y = self._int8_call(inputs)
+        elif self.quantization_mode == "int4":
+            y = self._int4_call(inputs)
         else:
             y = inputs @ self._lora_weight()
         if self.bias is not None:
@@ -132,6 +141,61 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
         if self.lora_enabled:
             y = y + (self.lora_alpha / self.lora_rank) * ((inputs @ self.lora_kernel_a) @ self.lora_kernel_b)
         return y
+
+    # ------------------------------------------------------------------ int4 (Keras's weight-only mode)
+    def _int4_block(self) -> int:
+        """The group size along the input axis (``-1``: one scale per output unit), as Keras finds it: the
+        quantization config first, then the ``int4/<block>`` policy."""
+        block = getattr(self.quantization_config, "block_size", None) if self.quantization_config is not None \
+            else getattr(self.dtype_policy, "block_size", None)
+        return -1 if block in (None, -1) else int(block)
+
+    def _int4_build(self, shape, block):
+        """Keras's int4 weights: the kernel packed two values per byte along the units axis, its scale (and, per
+        group of ``block`` input rows, an int8 zero point and the rows' group index ``g_idx``)."""
+        input_dim, units = shape
+        scale_shape = (units,) if block == -1 else (-(-input_dim // block), units)
+        with self._state_unlocked():
+            self.kernel = self.add_weight(shape=(input_dim, (units + 1) // 2), initializer="zeros", name="kernel",
+                                          dtype="int8", trainable=False)
+            self.kernel_scale = self.add_weight(shape=scale_shape, initializer="ones", name="kernel_scale",
+                                                trainable=False)
+            if block != -1:
+                self.kernel_zero = self.add_weight(shape=scale_shape, initializer="zeros", name="kernel_zero",
+                                                   dtype="int8", trainable=False)
+                self.g_idx = self.add_weight(
+                    shape=(input_dim,), name="g_idx", dtype="float32", trainable=False,
+                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+
+    def _int4_quantize(self, weight, block):
+        from ..quantizers import pack_int4
+
+        w = np.asarray(weight.numpy(), dtype=np.float32)
+        if block == -1:
+            q, scale = abs_max_quantize_numpy(w, 0, (-8, 7))
+            scale, zero = np.squeeze(scale, axis=0), None
+        else:
+            q, scale, zero = abs_max_quantize_grouped_numpy(w, block)
+        prefix = weight.name.rsplit("/", 1)[0]
+        self._drop_weight(weight)
+        self._int4_build(w.shape, block)
+        self._keep_prefix(prefix)
+        self.kernel.assign(pack_int4(q, axis=-1)[0])
+        self.kernel_scale.assign(scale)
+        if zero is not None:
+            self.kernel_zero.assign(zero)
+
+    def _int4_call(self, inputs):
+        """Keras's ``Dense._int4_call``: weight-only, the unpacked kernel in floats; per channel the product is
+        divided by the scale, per group the kernel is dequantized first, ``(q - zero) * scale``."""
+        b = inputs.builder
+        w = unpack_int4_graph(self.kernel.__onnx_value__(), self.units)
+        if getattr(self, "g_idx", None) is None:
+            return (inputs @ w) / self.kernel_scale
+        groups = b.op("Cast", [self.g_idx], to=onnx.TensorProto.INT64)
+        scale = b.op("Gather", [self.kernel_scale, groups], axis=0)
+        zero = b.op("Cast", [b.op("Gather", [self.kernel_zero, groups], axis=0)], to=onnx.TensorProto.FLOAT)
+        return inputs @ ((w - zero) * scale)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-1], self.units)

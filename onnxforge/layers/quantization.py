@@ -98,6 +98,8 @@ class QuantizeMixin:
 
     _quantize_target = "kernel"
     _quantize_scale = "kernel_scale"
+    #: Whether the layer computes Keras's weight-only ``"int4"`` mode too (``Dense``).
+    _supports_int4 = False
 
     @property
     def quantization_mode(self) -> str | None:
@@ -145,9 +147,10 @@ class QuantizeMixin:
         if mode not in dtype_policies.QUANTIZATION_MODES:
             raise ValueError(f"Invalid quantization mode. Expected one of {dtype_policies.QUANTIZATION_MODES}. "
                              f"Received: mode={mode}")
-        if mode != "int8":
-            raise NotImplementedError(f"Layer {name!r}: quantization mode={mode!r} is not supported by onnxforge; "
-                                      "the supported mode is 'int8'.")
+        if mode != "int8" and not (mode == "int4" and self._supports_int4):
+            supported = "'int8' and 'int4'" if self._supports_int4 else "'int8'"
+            raise NotImplementedError(f"Layer {name!r}: quantization mode={mode!r} is not supported by onnxforge "
+                                      f"for {type(self).__name__}; supported: {supported}.")
         if self.compute_dtype not in ("float16", "float32"):   # type: ignore[attr-defined]
             raise NotImplementedError(f"Layer {name!r}: int8 quantization computes in float32 in onnxforge. Received "
                                       f"compute_dtype={self.compute_dtype!r}")   # type: ignore[attr-defined]
@@ -156,22 +159,42 @@ class QuantizeMixin:
                              "loading model/layer with another dtype policy such as 'mixed_bfloat16' or "
                              "'mixed_float16' before calling `quantize()`.")
         weight = getattr(self, self._quantize_target)
+        if mode == "int4":
+            from ..quantizers import Int4QuantizationConfig
+            config = config if config is not None else Int4QuantizationConfig()
+            block = config.block_size if config.block_size not in (None, -1) else -1
+            self._int4_quantize(weight, block)   # type: ignore[attr-defined]
+            self.dtype_policy = dtype_policies.Int4DTypePolicy(f"int4/{block}",   # type: ignore[attr-defined]
+                                                               self.dtype_policy.name)   # type: ignore
+            self.quantization_config = config
+            _QUANTIZATIONS[0] += 1
+            return
         q, scale = abs_max_quantize_numpy(np.asarray(weight.numpy(), dtype=np.float32),
                                           self._quantize_reduced_axes())
         prefix = weight.name.rsplit("/", 1)[0]   # "mha/query" inside a MultiHeadAttention, else the layer's name
         self._drop_weight(weight)
         self._int8_build(tuple(weight.shape))
-        if prefix != self.name:   # type: ignore[attr-defined]
-            own = f"{self.name}/"   # type: ignore[attr-defined]
-            for w in self.weights:   # type: ignore[attr-defined]
-                if w.name.startswith(own):
-                    w.name = f"{prefix}/{w.name[len(own):]}"
+        self._keep_prefix(prefix)
         getattr(self, self._quantize_target).assign(q)
         getattr(self, self._quantize_scale).assign(self._quantize_scale_layout(scale))
         self.dtype_policy = dtype_policies.QuantizedDTypePolicy(mode, self.dtype_policy.name)  # type: ignore
         from ..quantizers import Int8QuantizationConfig
         self.quantization_config = config if config is not None else Int8QuantizationConfig()   # as Keras records it
         _QUANTIZATIONS[0] += 1
+
+    def _keep_prefix(self, prefix: str) -> None:
+        """Give the new weights the path prefix the replaced one had (``mha/query/kernel``, as Keras)."""
+        if prefix != self.name:   # type: ignore[attr-defined]
+            own = f"{self.name}/"   # type: ignore[attr-defined]
+            for w in self.weights:   # type: ignore[attr-defined]
+                if w.name.startswith(own):
+                    w.name = f"{prefix}/{w.name[len(own):]}"
+
+    def enable_lora(self, *args: Any, **kwargs: Any) -> None:
+        if self.quantization_mode == "int4":
+            raise NotImplementedError(f"Layer {self.name!r}: enable_lora on an int4-quantized layer is not "  # type: ignore
+                                      "supported by onnxforge (int8 layers support it).")
+        super().enable_lora(*args, **kwargs)   # type: ignore[misc]
 
     def _drop_weight(self, weight: Any, attr: str | None = None) -> None:
         """Forget the float weight held in ``attr`` (default the target): its name becomes free for the int8
@@ -203,14 +226,14 @@ class QuantizeMixin:
     def _check_build_mode(self) -> bool:
         """In ``build``: whether the layer's policy asks for int8 weights (another mode is refused by name)."""
         mode = self.quantization_mode
-        if mode is not None and mode != "int8":
+        if mode is not None and mode != "int8" and not (mode == "int4" and self._supports_int4):
             raise NotImplementedError(f"Layer {self.name!r}: quantization mode={mode!r} (dtype policy "  # type: ignore
-                                      f"{self.dtype_policy.name!r}) is not supported by onnxforge; the supported "
-                                      "mode is 'int8'.")
+                                      f"{self.dtype_policy.name!r}) is not supported by onnxforge for "
+                                      f"{type(self).__name__}.")
         if mode is not None and self.compute_dtype != "float32":   # type: ignore[attr-defined]
             raise NotImplementedError(f"Layer {self.name!r}: int8 quantization computes in float32 in onnxforge. "  # type: ignore
                                       f"Received: dtype policy {self.dtype_policy.name!r}")   # type: ignore
-        return mode == "int8"
+        return mode is not None
 
     # ------------------------------------------------------------------ serialization
     def dequantized_weight(self) -> np.ndarray:
@@ -235,6 +258,9 @@ class QuantizeMixin:
     def save_own_variables(self, store: Any) -> None:
         if self.quantization_mode is None:
             return super().save_own_variables(store)   # type: ignore[misc]
+        if self.quantization_mode == "int4":
+            raise NotImplementedError(f"Layer {self.name!r}: saving an int4 layer with LoRA enabled (Keras merges "  # type: ignore
+                                      "and quantizes again) is not supported by onnxforge.")
         q, scale = self._int8_saved()
         weight, scale_var = getattr(self, self._quantize_target), getattr(self, self._quantize_scale)
         for i, variable in enumerate(self._keras_saved_variables()):   # type: ignore[attr-defined]
@@ -333,10 +359,10 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
     if mode not in dtype_policies.QUANTIZATION_MODES:
         raise ValueError(f"Invalid quantization mode. Expected one of {dtype_policies.QUANTIZATION_MODES}. "
                          f"Received: mode={mode}")
-    if mode != "int8":
+    if mode not in ("int8", "int4"):
         # Every layer would refuse it and be skipped with a warning: say it once, loudly.
         raise NotImplementedError(f"Model {model.name!r}: quantization mode={mode!r} is not supported by "
-                                  "onnxforge; the supported mode is 'int8'.")
+                                  "onnxforge; the supported modes are 'int8' and 'int4' (Dense only).")
 
     def selected(layer: Any) -> bool:
         if filters is None:
@@ -347,10 +373,16 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
             return any(re.search(p, layer.name) for p in filters)
         return bool(filters(layer))
 
+    chosen = [layer for layer in _leaves(model) if selected(layer) and len(_leaves(layer)) == 1]
+    if mode == "int4":
+        # Keras quantizes EinsumDense and Embedding to int4 too: skipping them would leave a different model.
+        lacking = [layer.name for layer in chosen if isinstance(layer, QuantizeMixin) and not layer._supports_int4]
+        if lacking:
+            raise NotImplementedError(f"Model {model.name!r}: quantization mode='int4' is supported by onnxforge for "
+                                      f"Dense layers only; these layers would be left unquantized: {lacking}. "
+                                      "Select the Dense layers with `filters=`, or use mode='int8'.")
     changed = False
-    for layer in _leaves(model):
-        if not selected(layer) or len(_leaves(layer)) != 1:
-            continue
+    for layer in chosen:
         try:
             layer.quantize(mode, type_check=type_check, config=config)
             changed = True
@@ -377,9 +409,10 @@ def quantization_config_arg(layer: str, config: Any) -> Any:
     except (ValueError, TypeError) as e:
         raise NotImplementedError(f"Layer {layer!r}: quantization_config is not supported by onnxforge ({e}). "
                                   f"Received: quantization_config={config!r}") from None
-    if not quantizers.is_default_int8_config(found):
-        raise NotImplementedError(f"Layer {layer!r}: only the default int8 quantization config is supported by "
-                                  "onnxforge (Int8QuantizationConfig() with the per-token AbsMaxQuantizer). "
+    if not (quantizers.is_default_int8_config(found) or quantizers.is_default_int4_config(found)):
+        raise NotImplementedError(f"Layer {layer!r}: only the default quantization configs are supported by "
+                                  "onnxforge (Int8QuantizationConfig() with the per-token AbsMaxQuantizer, "
+                                  "Int4QuantizationConfig(block_size=...) without custom quantizers). "
                                   f"Received: quantization_config={config!r}")
     return found
 
@@ -390,3 +423,50 @@ def serialize_config(layer: Any) -> dict:
 
     config = getattr(layer, "quantization_config", None)
     return {} if config is None else {"quantization_config": quantizers.serialize(config)}
+
+
+def abs_max_quantize_grouped_numpy(w: np.ndarray, block_size: int, value_range: tuple = (-8, 7),
+                                   epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keras's ``abs_max_quantize_grouped_with_zero_point(..., to_numpy=True)``: rows in groups of
+    ``block_size`` (the last one zero-padded), each group's columns mapped from ``[min, max]`` to
+    ``value_range`` with a scale and an int8 zero point. Returns ``(q, scale, zero)``, the latter two
+    ``(n_groups, columns)``."""
+    w = np.asarray(w)
+    rows, cols = w.shape
+    groups = -(-rows // block_size)
+    padded = np.concatenate([w, np.zeros((groups * block_size - rows, cols), w.dtype)]) if groups * block_size > rows \
+        else w
+    shaped = padded.reshape(groups, block_size, cols)
+    lo, hi = np.min(shaped, axis=1, keepdims=True), np.max(shaped, axis=1, keepdims=True)
+    qmin, qmax = value_range
+    scale = np.divide(np.subtract(hi, lo) + epsilon, qmax - qmin)
+    zero = np.clip(np.round(np.divide(-lo, scale)) + qmin, qmin, qmax)
+    q = np.clip(np.round(np.divide(shaped, scale)) + zero, qmin, qmax).astype(np.int8)
+    q = q.reshape(groups * block_size, cols)[:rows]
+    return q, np.squeeze(scale, axis=1).astype(w.dtype), np.squeeze(zero, axis=1).astype(np.int8)
+
+
+def unpack_int4_graph(packed: Value, length: int) -> Value:
+    """Keras's ``unpack_int4(packed, length, axis=-1)`` in the graph, as floats: each int8 byte holds two signed
+    int4 values, the low nibble first. Computed in float32 (exact for these small integers)."""
+    b = packed.builder
+    f32 = 1   # onnx.TensorProto.FLOAT
+    v = b.op("Cast", [packed], to=f32, shape=packed.shape)
+    byte = b.op("Where", [b.op("Less", [v, _f(b, 0.0)]), v + 256.0, v])        # the unsigned byte, 0..255
+    high = b.op("Floor", [byte / 16.0])
+    low = byte - high * 16.0
+
+    def signed(n: Value) -> Value:
+        return b.op("Where", [b.op("Greater", [n, _f(b, 7.0)]), n - 16.0, n])
+    rows, packed_cols = packed.shape
+    both = b.op("Concat", [b.op("Unsqueeze", [signed(low), _ops.ints(b, [-1])]),
+                           b.op("Unsqueeze", [signed(high), _ops.ints(b, [-1])])], axis=-1)
+    flat = b.op("Reshape", [both, _ops.ints(b, [rows, 2 * packed_cols])], shape=(rows, 2 * packed_cols))
+    if 2 * packed_cols == length:
+        return flat
+    return b.op("Slice", [flat, _ops.ints(b, [0]), _ops.ints(b, [length]), _ops.ints(b, [1])],
+                shape=(rows, length))
+
+
+def _f(b: Any, value: float) -> Value:
+    return b.const(np.asarray(value, dtype=np.float32))
