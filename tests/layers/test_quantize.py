@@ -203,9 +203,17 @@ def test_refusals_and_policies():
     layer.build((None, 3))
     with pytest.raises(ValueError, match="Invalid quantization mode"):
         layer.quantize("int3")
-    for mode in ("float8", "int4", "gptq"):
+    for mode in ("float8", "gptq"):
         with pytest.raises(NotImplementedError, match=f"mode='{mode}'.*'int8'"):
             layer.quantize(mode)
+    einsum = fkeras.layers.EinsumDense("ab,bc->ac", output_shape=2)
+    einsum.build((None, 3))
+    with pytest.raises(NotImplementedError, match="mode='int4'.*EinsumDense"):
+        einsum.quantize("int4")
+    mixed = fkeras.Sequential([fkeras.Input((3,), dtype="int32"), fkeras.layers.Embedding(5, 2, name="emb"),
+                               fkeras.layers.Flatten(), fkeras.layers.Dense(2)])
+    with pytest.raises(NotImplementedError, match=r"Dense layers only.*\['emb'\]"):
+        mixed.quantize("int4")
     layer.quantize("int8")
     with pytest.raises(ValueError, match="already quantized"):
         layer.quantize("int8")
@@ -375,3 +383,51 @@ def test_multi_head_attention_projections_quantize_like_keras():
         runs.append((weights, [(w.path, str(w.dtype)) for w in model.weights], to_numpy(model.predict(x, verbose=0))))
     assert runs[1][1] == runs[0][1]
     np.testing.assert_allclose(runs[1][2], runs[0][2], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("block_size", [-1, 4, None])
+def test_dense_int4_matches_keras(block_size, tmp_path, checked):
+    """Keras's weight-only int4 Dense: per channel (``block_size=-1``) or in groups of input rows with zero points
+    (``4``: 10 rows make 3 groups, the last padded; ``None`` here means ``quantize("int4")``, Keras's default
+    groups of 128). The kernel is unpacked and multiplied in float32 in another order than torch's: 1e-6 of the
+    outputs' scale. Predictions, one SGD step, and the files both ways."""
+    rng = np.random.RandomState(9)
+    x, y = rng.randn(6, 10).astype("float32"), rng.randn(6, 5).astype("float32")
+    runs = []
+    for api in (keras, fkeras):
+        inp = api.Input((10,))
+        model = api.Model(inp, api.layers.Dense(5, name="d")(api.layers.Dense(7, activation="relu", name="h")(inp)))
+        if runs:
+            model.set_weights(runs[0]["initial"])
+        run = {"initial": [to_numpy(w) for w in model.get_weights()]}
+        if block_size is None:
+            model.quantize("int4")
+        else:
+            model.quantize(config=api.quantizers.Int4QuantizationConfig(block_size=block_size))
+        run["policy"] = model.get_layer("d").dtype_policy.name
+        run["weights"] = [(w.path, str(w.dtype), tuple(w.shape)) for w in model.weights]
+        run["predict"] = to_numpy(model.predict(x, verbose=0))
+        model.compile(optimizer=api.optimizers.SGD(0.1), loss="mse")
+        model.train_on_batch(x, y)
+        run["after"] = to_numpy(model.predict(x, verbose=0))
+        run["values"] = [to_numpy(w) for w in model.get_weights()]
+        if api is fkeras:   # the unpacking is plain ai.onnx; the packed kernel stays int8 in the exported file
+            for program in model.compiled_programs.values():
+                checked(program.model)
+            exported = checked(onnx.load(model.export(tmp_path / "int4.onnx")))
+            assert {tuple(t.dims) for t in exported.graph.initializer if t.data_type == onnx.TensorProto.INT8} >= \
+                {(10, 4), (7, 3)}
+        run["path"] = tmp_path / f"{'ours' if api is fkeras else 'theirs'}.keras"
+        model.save(run["path"])
+        runs.append(run)
+    theirs, ours = runs
+    assert ours["policy"] == theirs["policy"] == f"int4/{128 if block_size is None else block_size}_from_float32"
+    assert ours["weights"] == theirs["weights"]
+    for a, b in zip(ours["values"], theirs["values"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours["predict"], theirs["predict"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours["after"], theirs["after"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(keras.models.load_model(ours["path"]).predict(x, verbose=0)),
+                               theirs["after"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fkeras.models.load_model(theirs["path"]).predict(x, verbose=0), ours["after"],
+                               rtol=1e-5, atol=1e-6)
