@@ -143,13 +143,6 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
         return y
 
     # ------------------------------------------------------------------ int4 (Keras's weight-only mode)
-    def _int4_block(self) -> int:
-        """The group size along the input axis (``-1``: one scale per output unit), as Keras finds it: the
-        quantization config first, then the ``int4/<block>`` policy."""
-        block = getattr(self.quantization_config, "block_size", None) if self.quantization_config is not None \
-            else getattr(self.dtype_policy, "block_size", None)
-        return -1 if block in (None, -1) else int(block)
-
     def _int4_build(self, shape, block):
         """Keras's int4 weights: the kernel packed two values per byte along the units axis, its scale (and, per
         group of ``block`` input rows, an int8 zero point and the rows' group index ``g_idx``)."""
@@ -276,15 +269,20 @@ class Embedding(QuantizeMixin, LoraMixin, Layer):
             self.build(None)
             self.set_weights(weights if isinstance(weights, (list, tuple)) else [weights])
 
+    _supports_int4 = True
+
     def _keras_saved_variables(self):    # Keras's Embedding.save_own_variables writes exactly these
-        return [v for v in (getattr(self, "embeddings", None), getattr(self, "embeddings_scale", None))
-                if v is not None]
+        return [v for v in (getattr(self, "embeddings", None), getattr(self, "embeddings_scale", None),
+                            getattr(self, "embeddings_zero", None), getattr(self, "g_idx", None)) if v is not None]
 
     def build(self, input_shape=None):
         if self.built:
             return
         if self._check_build_mode():   # a quantized layer read back from its config
-            self._int8_build((self.input_dim, self.output_dim))
+            if self.quantization_mode == "int4":
+                self._int4_build((self.input_dim, self.output_dim), self._int4_block())
+            else:
+                self._int8_build((self.input_dim, self.output_dim))
         else:
             self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
                                               initializer=self.embeddings_initializer, name="embeddings",
@@ -306,7 +304,56 @@ class Embedding(QuantizeMixin, LoraMixin, Layer):
             inputs = b.op("Cast", [inputs], to=onnx.TensorProto.INT64, shape=inputs.shape)
         if self.quantization_mode == "int8":
             return self._int8_call(inputs)
+        if self.quantization_mode == "int4":
+            return self._int4_call(inputs)
         return b.op("Gather", [self._lora_weight(), inputs], axis=0)
+
+    def _int4_build(self, shape, block):
+        """Keras's int4 embeddings: rows packed two values per byte, one scale per row (or, per group of
+        ``block`` columns, a scale and an int8 zero point, with the columns' group index ``g_idx``)."""
+        input_dim, output_dim = shape
+        scale_shape = (input_dim,) if block == -1 else (input_dim, -(-output_dim // block))
+        with self._state_unlocked():
+            self.embeddings = self.add_weight(shape=(input_dim, (output_dim + 1) // 2), initializer="zeros",
+                                              name="embeddings", dtype="int8", trainable=False)
+            self.embeddings_scale = self.add_weight(shape=scale_shape, initializer="ones", name="embeddings_scale",
+                                                    trainable=False)
+            if block != -1:
+                self.embeddings_zero = self.add_weight(shape=scale_shape, initializer="zeros",
+                                                       name="embeddings_zero", dtype="int8", trainable=False)
+                self.g_idx = self.add_weight(
+                    shape=(output_dim,), name="g_idx", dtype="float32", trainable=False,
+                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+
+    def _int4_quantize(self, weight, block):
+        from ..quantizers import pack_int4
+
+        w = np.asarray(weight.numpy(), dtype=np.float32)
+        if block == -1:
+            q, scale = abs_max_quantize_numpy(w, 1, (-8, 7))
+            scale, zero = np.squeeze(scale, axis=1), None
+        else:   # Keras groups the columns: it quantizes the transposed table
+            q, scale, zero = (a.T for a in abs_max_quantize_grouped_numpy(w.T, block))
+        prefix = weight.name.rsplit("/", 1)[0]
+        self._drop_weight(weight)
+        self._int4_build(w.shape, block)
+        self._keep_prefix(prefix)
+        self.embeddings.assign(pack_int4(np.ascontiguousarray(q), axis=-1)[0])
+        self.embeddings_scale.assign(scale)
+        if zero is not None:
+            self.embeddings_zero.assign(zero)
+
+    def _int4_call(self, ids: Value) -> Value:
+        """Keras's ``Embedding._int4_call``: the unpacked rows, divided by their scale (per row) or dequantized
+        with their groups' zero points and scales."""
+        b = ids.builder
+        rows = b.op("Gather", [unpack_int4_graph(self.embeddings.__onnx_value__(), self.output_dim), ids], axis=0)
+        scale = b.op("Gather", [self.embeddings_scale, ids], axis=0)
+        if getattr(self, "g_idx", None) is None:
+            return rows / b.op("Unsqueeze", [scale, _ops.ints(b, [-1])])
+        groups = b.op("Cast", [self.g_idx], to=onnx.TensorProto.INT64)
+        zero = b.op("Cast", [b.op("Gather", [self.embeddings_zero, ids], axis=0)], to=onnx.TensorProto.FLOAT)
+        return (rows - b.op("Gather", [zero, groups], axis=-1)) * b.op("Gather", [scale, groups], axis=-1)
 
     def _int8_call(self, ids: Value) -> Value:
         """Keras's ``Embedding._int8_call``: the int8 rows cast to float, divided by their scales (the int8 table

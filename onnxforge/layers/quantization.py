@@ -20,8 +20,11 @@ weights stay int8 in every graph and file. Gradients follow Keras's custom gradi
 replaced float weight leaves the layer (its name and path pass to the int8 one); a model that had compiled
 programs or optimizer slots for it drops them (``TrainingMixin._drop_replaced_weights``).
 
-Not computed (refused by name): ``int4``, ``float8``, ``gptq``, ``awq``, custom quantizer configs, compute dtypes
-other than float32.
+``"int4"`` (Keras's weight-only mode) is computed for ``Dense`` and ``Embedding``: values in [-8, 7] packed two
+per int8 byte, one scale per output channel or, in groups of ``block_size`` (Keras's default 128), a scale and an
+int8 zero point per group; the graph unpacks them in float32 (``unpack_int4_graph``). Not computed (refused by
+name): int4 ``EinsumDense`` / ``ReversibleEmbedding``, LoRA on int4 layers, ``float8``, ``gptq``, ``awq``, custom
+quantizer configs, compute dtypes other than float32.
 
 Example:
     >>> import numpy as np
@@ -98,7 +101,7 @@ class QuantizeMixin:
 
     _quantize_target = "kernel"
     _quantize_scale = "kernel_scale"
-    #: Whether the layer computes Keras's weight-only ``"int4"`` mode too (``Dense``).
+    #: Whether the layer computes Keras's weight-only ``"int4"`` mode too (``Dense``, ``Embedding``).
     _supports_int4 = False
 
     @property
@@ -181,6 +184,14 @@ class QuantizeMixin:
         from ..quantizers import Int8QuantizationConfig
         self.quantization_config = config if config is not None else Int8QuantizationConfig()   # as Keras records it
         _QUANTIZATIONS[0] += 1
+
+    def _int4_block(self) -> int:
+        """The int4 group size (``-1``: one scale per output channel), as Keras finds it: the quantization
+        config first, then the ``int4/<block>`` policy."""
+        config = getattr(self, "quantization_config", None)
+        block = getattr(config, "block_size", None) if config is not None \
+            else getattr(self.dtype_policy, "block_size", None)   # type: ignore[attr-defined]
+        return -1 if block in (None, -1) else int(block)
 
     def _keep_prefix(self, prefix: str) -> None:
         """Give the new weights the path prefix the replaced one had (``mha/query/kernel``, as Keras)."""
@@ -379,8 +390,8 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
         lacking = [layer.name for layer in chosen if isinstance(layer, QuantizeMixin) and not layer._supports_int4]
         if lacking:
             raise NotImplementedError(f"Model {model.name!r}: quantization mode='int4' is supported by onnxforge for "
-                                      f"Dense layers only; these layers would be left unquantized: {lacking}. "
-                                      "Select the Dense layers with `filters=`, or use mode='int8'.")
+                                      f"Dense and Embedding layers only; these layers would be left unquantized: "
+                                      f"{lacking}. Select the others with `filters=`, or use mode='int8'.")
     changed = False
     for layer in chosen:
         try:

@@ -45,6 +45,8 @@ class ReversibleEmbedding(Embedding):
         self.reverse_dtype = reverse_dtype
         self.logit_soft_cap = logit_soft_cap
 
+    _supports_int4 = False   # Keras's int4 ReversibleEmbedding packs its reverse table too: not computed here
+
     def _keras_saved_variables(self):    # Keras appends the untied reverse table (and its scale) after the embeddings
         return super()._keras_saved_variables() + [v for v in (getattr(self, "reverse_embeddings", None),
                                                                getattr(self, "reverse_embeddings_scale", None))

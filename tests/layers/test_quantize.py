@@ -210,10 +210,11 @@ def test_refusals_and_policies():
     einsum.build((None, 3))
     with pytest.raises(NotImplementedError, match="mode='int4'.*EinsumDense"):
         einsum.quantize("int4")
-    mixed = fkeras.Sequential([fkeras.Input((3,), dtype="int32"), fkeras.layers.Embedding(5, 2, name="emb"),
+    mixed = fkeras.Sequential([fkeras.Input((3, 4)), fkeras.layers.EinsumDense("abc,cd->abd", (None, 2), name="ed"),
                                fkeras.layers.Flatten(), fkeras.layers.Dense(2)])
-    with pytest.raises(NotImplementedError, match=r"Dense layers only.*\['emb'\]"):
+    with pytest.raises(NotImplementedError, match=r"Dense and Embedding layers only.*\['ed'\]"):
         mixed.quantize("int4")
+    assert mixed.layers[-1].quantization_mode is None   # nothing was quantized
     layer.quantize("int8")
     with pytest.raises(ValueError, match="already quantized"):
         layer.quantize("int8")
@@ -386,17 +387,18 @@ def test_multi_head_attention_projections_quantize_like_keras():
 
 
 @pytest.mark.parametrize("block_size", [-1, 4, None])
-def test_dense_int4_matches_keras(block_size, tmp_path, checked):
-    """Keras's weight-only int4 Dense: per channel (``block_size=-1``) or in groups of input rows with zero points
-    (``4``: 10 rows make 3 groups, the last padded; ``None`` here means ``quantize("int4")``, Keras's default
-    groups of 128). The kernel is unpacked and multiplied in float32 in another order than torch's: 1e-6 of the
-    outputs' scale. Predictions, one SGD step, and the files both ways."""
+def test_dense_and_embedding_int4_match_keras(block_size, tmp_path, checked):
+    """Keras's weight-only int4 Dense and Embedding: per channel (``block_size=-1``) or in groups with zero points
+    (``4``: the hidden Dense's 10 input rows make 3 groups, the last padded; ``None`` here means
+    ``quantize("int4")``, Keras's default groups of 128). The kernel is unpacked and multiplied in float32 in
+    another order than torch's: 1e-6 of the outputs' scale. Predictions, one SGD step, and the files both ways."""
     rng = np.random.RandomState(9)
-    x, y = rng.randn(6, 10).astype("float32"), rng.randn(6, 5).astype("float32")
+    x, y = rng.randint(0, 9, (6, 5)), rng.randn(6, 5).astype("float32")
     runs = []
     for api in (keras, fkeras):
-        inp = api.Input((10,))
-        model = api.Model(inp, api.layers.Dense(5, name="d")(api.layers.Dense(7, activation="relu", name="h")(inp)))
+        inp = api.Input((5,), dtype="int32")
+        h = api.layers.Flatten()(api.layers.Embedding(9, 2, name="e")(inp))
+        model = api.Model(inp, api.layers.Dense(5, name="d")(api.layers.Dense(7, activation="relu", name="h")(h)))
         if runs:
             model.set_weights(runs[0]["initial"])
         run = {"initial": [to_numpy(w) for w in model.get_weights()]}
@@ -416,7 +418,7 @@ def test_dense_int4_matches_keras(block_size, tmp_path, checked):
                 checked(program.model)
             exported = checked(onnx.load(model.export(tmp_path / "int4.onnx")))
             assert {tuple(t.dims) for t in exported.graph.initializer if t.data_type == onnx.TensorProto.INT8} >= \
-                {(10, 4), (7, 3)}
+                {(10, 4), (7, 3), (9, 1)}
         run["path"] = tmp_path / f"{'ours' if api is fkeras else 'theirs'}.keras"
         model.save(run["path"])
         runs.append(run)
