@@ -15,6 +15,7 @@ import string
 from typing import Any, NamedTuple
 
 import numpy as np
+import onnx
 
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
@@ -25,7 +26,8 @@ from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import apply_activation, reject_unsupported, set_constraints
 from .lora import LoraMixin
-from .quantization import QuantizeMixin, int8_product, quantizable, quantization_config_arg, serialize_config
+from .quantization import (QuantizeMixin, abs_max_quantize_grouped_numpy, abs_max_quantize_numpy, int8_product,
+                           quantizable, quantization_config_arg, serialize_config, unpack_int4_graph)
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -145,9 +147,70 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
         self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
+    _supports_int4 = True
+
     def _keras_saved_variables(self):    # Keras's EinsumDense.save_own_variables writes exactly these
         return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None),
-                            getattr(self, "kernel_scale", None)) if v is not None]
+                            getattr(self, "kernel_scale", None), getattr(self, "kernel_zero", None),
+                            getattr(self, "g_idx", None)) if v is not None]
+
+    # ------------------------------------------------------------------ int4 (Keras's weight-only mode)
+    def _int4_layout(self, shape) -> tuple[int, int]:
+        """Keras's 2-D view of the kernel: rows = the contracted axes' sizes multiplied, columns = the rest (the
+        kernel is reshaped in its own axis order, as Keras does)."""
+        reduced = set(self._quantization_info().kernel_reduced)
+        rows = int(np.prod([d for i, d in enumerate(shape) if i in reduced], dtype=np.int64))
+        return rows, int(np.prod([d for i, d in enumerate(shape) if i not in reduced], dtype=np.int64))
+
+    def _int4_build(self, shape, block):
+        rows, columns = self._int4_layout(shape)
+        self._original_kernel_shape = tuple(shape)
+        scale_shape = (columns,) if block == -1 else (-(-rows // block), columns)
+        with self._state_unlocked():
+            self.kernel = self.add_weight(shape=(rows, (columns + 1) // 2), initializer="zeros", name="kernel",
+                                          dtype="int8", trainable=False)
+            self.kernel_scale = self.add_weight(shape=scale_shape, initializer="ones", name="kernel_scale",
+                                                trainable=False)
+            if block != -1:
+                self.kernel_zero = self.add_weight(shape=scale_shape, initializer="zeros", name="kernel_zero",
+                                                   dtype="int8", trainable=False)
+                self.g_idx = self.add_weight(
+                    shape=(rows,), name="g_idx", dtype="float32", trainable=False,
+                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+
+    def _int4_quantize(self, weight, block):
+        from ..quantizers import pack_int4
+
+        w = np.asarray(weight.numpy(), dtype=np.float32)
+        flat = w.reshape(self._int4_layout(w.shape))
+        if block == -1:
+            q, scale = abs_max_quantize_numpy(flat, 0, (-8, 7))
+            scale, zero = np.squeeze(scale, axis=0), None
+        else:
+            q, scale, zero = abs_max_quantize_grouped_numpy(flat, block)
+        prefix = weight.name.rsplit("/", 1)[0]
+        self._drop_weight(weight)
+        self._int4_build(w.shape, block)
+        self._keep_prefix(prefix)
+        self.kernel.assign(pack_int4(q, axis=-1)[0])
+        self.kernel_scale.assign(scale)
+        if zero is not None:
+            self.kernel_zero.assign(zero)
+
+    def _int4_call(self, inputs):
+        """Keras's ``EinsumDense._int4_call`` (weight-only): the kernel unpacked and dequantized, reshaped back to
+        its shape, then the float einsum."""
+        b = inputs.builder
+        rows, columns = self._int4_layout(self._original_kernel_shape)
+        w = unpack_int4_graph(self.kernel.__onnx_value__(), columns)
+        if getattr(self, "g_idx", None) is None:
+            w = w / self.kernel_scale
+        else:
+            groups = b.op("Cast", [self.g_idx], to=onnx.TensorProto.INT64)
+            zero = b.op("Cast", [b.op("Gather", [self.kernel_zero, groups], axis=0)], to=onnx.TensorProto.FLOAT)
+            w = (w - zero) * b.op("Gather", [self.kernel_scale, groups], axis=0)
+        w = b.op("Reshape", [w, _ops.ints(b, self._original_kernel_shape)], shape=self._original_kernel_shape)
+        return einsum_product(self.equation, inputs, w, self._original_kernel_shape)
 
     # ------------------------------------------------------------------ int8 (layers/quantization.py)
     def _quantization_info(self) -> QuantizationInfo:
@@ -217,7 +280,10 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
             init.input_axes, init.output_axes = k_in, k_out
         self.input_spec = InputSpec(ndim=len(input_shape))
         if self._check_build_mode():   # a quantized layer read back from its config
-            self._int8_build(tuple(kernel_shape))
+            if self.quantization_mode == "int4":
+                self._int4_build(tuple(kernel_shape), self._int4_block())
+            else:
+                self._int8_build(tuple(kernel_shape))
         else:
             self.kernel = self.add_weight(shape=kernel_shape, initializer=init, name="kernel",
                                           regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
@@ -233,6 +299,8 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
     def call(self, inputs, training=None):   # ``training`` accepted as Keras's Dense family
         if self.quantization_mode == "int8":
             y = self._int8_call(inputs)
+        elif self.quantization_mode == "int4":
+            y = self._int4_call(inputs)
         else:
             y = einsum_product(self.equation, inputs, self._lora_weight(), tuple(self.kernel.shape))
         if self.bias is not None:
@@ -241,12 +309,16 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
 
     def _count_flops(self, input_shapes, output_shapes):
         out = int(np.prod([d or 1 for d in output_shapes[0][1:]]))
-        contracted = int(np.prod(self.kernel.shape)) // max(1, int(np.prod([d or 1 for d in self._kernel_out()])))
+        contracted = int(np.prod(self._kernel_shape())) // max(1, int(np.prod([d or 1 for d in self._kernel_out()])))
         return 2 * out * contracted
 
     def _kernel_out(self) -> list[int]:
         _, w_spec, out_spec, _ = _split(self.equation)
-        return [d for c, d in zip(w_spec, self.kernel.shape) if c in out_spec]
+        return [d for c, d in zip(w_spec, self._kernel_shape()) if c in out_spec]
+
+    def _kernel_shape(self) -> tuple:
+        """The kernel's logical shape (an int4 kernel is stored packed in 2-D)."""
+        return self.__dict__.get("_original_kernel_shape") or tuple(self.kernel.shape)
 
     def get_config(self):
         return {**super().get_config(), "output_shape": list(self.partial_output_shape), "equation": self.equation,

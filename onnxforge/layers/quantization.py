@@ -20,11 +20,12 @@ weights stay int8 in every graph and file. Gradients follow Keras's custom gradi
 replaced float weight leaves the layer (its name and path pass to the int8 one); a model that had compiled
 programs or optimizer slots for it drops them (``TrainingMixin._drop_replaced_weights``).
 
-``"int4"`` (Keras's weight-only mode) is computed for ``Dense`` and ``Embedding``: values in [-8, 7] packed two
-per int8 byte, one scale per output channel or, in groups of ``block_size`` (Keras's default 128), a scale and an
-int8 zero point per group; the graph unpacks them in float32 (``unpack_int4_graph``). Not computed (refused by
-name): int4 ``EinsumDense`` / ``ReversibleEmbedding``, LoRA on int4 layers, ``float8``, ``gptq``, ``awq``, custom
-quantizer configs, compute dtypes other than float32.
+``"int4"`` (Keras's weight-only mode) is computed for ``Dense``, ``EinsumDense`` (its kernel viewed in 2-D as Keras
+does: contracted sizes by the rest) and ``Embedding``: values in [-8, 7] packed two per int8 byte, one scale per
+output channel or, in groups of ``block_size`` (Keras's default 128), a scale and an int8 zero point per group;
+the graph unpacks them in float32 (``unpack_int4_graph``). Not computed (refused by name): int4
+``ReversibleEmbedding``, LoRA on int4 layers, ``float8``, ``gptq``, ``awq``, custom quantizer configs, compute
+dtypes other than float32.
 
 Example:
     >>> import numpy as np
@@ -101,7 +102,7 @@ class QuantizeMixin:
 
     _quantize_target = "kernel"
     _quantize_scale = "kernel_scale"
-    #: Whether the layer computes Keras's weight-only ``"int4"`` mode too (``Dense``, ``Embedding``).
+    #: Whether the layer computes Keras's weight-only ``"int4"`` mode too (``Dense``, ``EinsumDense``, ``Embedding``).
     _supports_int4 = False
 
     @property
@@ -386,12 +387,12 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
 
     chosen = [layer for layer in _leaves(model) if selected(layer) and len(_leaves(layer)) == 1]
     if mode == "int4":
-        # Keras quantizes EinsumDense and Embedding to int4 too: skipping them would leave a different model.
+        # Keras quantizes ReversibleEmbedding to int4 too: skipping it would leave a different model.
         lacking = [layer.name for layer in chosen if isinstance(layer, QuantizeMixin) and not layer._supports_int4]
         if lacking:
             raise NotImplementedError(f"Model {model.name!r}: quantization mode='int4' is supported by onnxforge for "
-                                      f"Dense and Embedding layers only; these layers would be left unquantized: "
-                                      f"{lacking}. Select the others with `filters=`, or use mode='int8'.")
+                                      f"Dense, EinsumDense and Embedding layers; these layers would be left "
+                                      f"unquantized: {lacking}. Select the others with `filters=`, or use mode='int8'.")
     changed = False
     for layer in chosen:
         try:

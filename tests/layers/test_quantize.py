@@ -206,13 +206,13 @@ def test_refusals_and_policies():
     for mode in ("float8", "gptq"):
         with pytest.raises(NotImplementedError, match=f"mode='{mode}'.*'int8'"):
             layer.quantize(mode)
-    einsum = fkeras.layers.EinsumDense("ab,bc->ac", output_shape=2)
-    einsum.build((None, 3))
-    with pytest.raises(NotImplementedError, match="mode='int4'.*EinsumDense"):
-        einsum.quantize("int4")
-    mixed = fkeras.Sequential([fkeras.Input((3, 4)), fkeras.layers.EinsumDense("abc,cd->abd", (None, 2), name="ed"),
+    reversible = fkeras.layers.ReversibleEmbedding(5, 2)
+    reversible.build()
+    with pytest.raises(NotImplementedError, match="mode='int4'.*ReversibleEmbedding"):
+        reversible.quantize("int4")
+    mixed = fkeras.Sequential([fkeras.Input((3,), dtype="int32"), fkeras.layers.ReversibleEmbedding(5, 2, name="re"),
                                fkeras.layers.Flatten(), fkeras.layers.Dense(2)])
-    with pytest.raises(NotImplementedError, match=r"Dense and Embedding layers only.*\['ed'\]"):
+    with pytest.raises(NotImplementedError, match=r"left unquantized: \['re'\]"):
         mixed.quantize("int4")
     assert mixed.layers[-1].quantization_mode is None   # nothing was quantized
     layer.quantize("int8")
@@ -433,3 +433,30 @@ def test_dense_and_embedding_int4_match_keras(block_size, tmp_path, checked):
                                theirs["after"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fkeras.models.load_model(theirs["path"]).predict(x, verbose=0), ours["after"],
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("block_size", [-1, 2])
+def test_einsum_dense_int4_matches_keras(block_size):
+    """Keras's weight-only int4 EinsumDense: the kernel viewed in 2-D (contracted sizes by the rest, reshaped in its
+    own axis order, as Keras does even when the contracted axis is not the first: ``abc,dc->abd``), quantized per
+    column or in groups of rows. Weights equal, outputs to float32 order (1e-5)."""
+    rng = np.random.RandomState(10)
+    for equation, output_shape, bias_axes, input_shape in EQUATIONS[1:3] + [("abc,dc->abd", (None, 4), "d", (3, 5))]:
+        x = rng.randn(2, *input_shape).astype("float32")
+
+        def build(api):
+            inp = api.Input(input_shape)
+            layer = api.layers.EinsumDense(equation, output_shape=output_shape, bias_axes=bias_axes, name="ed")
+            return api.Model(inp, layer(inp)), layer
+
+        theirs, their_layer = build(keras)
+        ours, our_layer = build(fkeras)
+        ours.set_weights([to_numpy(w) for w in theirs.get_weights()])
+        for api, model in ((keras, theirs), (fkeras, ours)):
+            model.quantize(config=api.quantizers.Int4QuantizationConfig(block_size=block_size))
+        assert [(w.path, tuple(w.shape)) for w in our_layer.weights] == \
+            [(w.path, tuple(w.shape)) for w in their_layer.weights]
+        for a, b in zip(ours.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, to_numpy(b))
+        np.testing.assert_allclose(ours.predict(x, verbose=0), to_numpy(theirs.predict(x, verbose=0)), rtol=1e-5,
+                                   atol=1e-6, err_msg=equation)
