@@ -34,8 +34,9 @@ def check_positive_int(layer: str, arg: str, value: Any) -> int:
 
 def reject_unsupported(layer: str, **args: Any) -> None:
     """Raise for each Keras argument given a value other than its inert default ``None``: onnxforge accepts the
-    keyword (Keras configs carry it) but has no quantized kernels, and would otherwise train a different
-    model silently. (LoRA is supported: ``layers/lora.py``.)"""
+    keyword (Keras configs carry it) but does not implement what it asks for, and would otherwise train a
+    different model silently. (LoRA and the default quantization configs are supported: ``layers/lora.py``,
+    ``layers/quantization.py``.)"""
     for arg, value in args.items():
         if value is not None:
             raise NotImplementedError(f"Layer {layer!r}: {arg} is not supported by onnxforge (only the default "
