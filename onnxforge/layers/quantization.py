@@ -38,7 +38,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["QuantizeMixin", "abs_max_quantize_numpy", "quantizations", "quantize_inputs"]
+__all__ = ["QuantizeMixin", "abs_max_quantize_numpy", "abs_max_quantize_grouped_numpy", "quantizations",
+           "replaced_weights", "quantize_inputs", "quantize_model", "quantization_config_arg", "serialize_config",
+           "unpack_int4_graph", "int8_product", "quantizable"]
 
 from collections.abc import Sequence
 from typing import Any
@@ -53,11 +55,17 @@ from ..graph import emit as _ops
 EPSILON = 1e-7
 
 _QUANTIZATIONS = [0]
+_REPLACED: set[int] = set()
 
 
 def quantizations() -> int:
     """How many layers have been quantized in this process (models compare it, as ``lora_enablings``)."""
     return _QUANTIZATIONS[0]
+
+
+def replaced_weights() -> set[int]:
+    """The uids of the float weights ``quantize`` replaced in this process (see ``trainer/replaced_weights.py``)."""
+    return set(_REPLACED)
 
 
 def abs_max_quantize_numpy(w: np.ndarray, axis: Sequence[int] | int, value_range: tuple = (-127, 127),
@@ -216,6 +224,7 @@ class QuantizeMixin:
             if any(v is weight for v in group):
                 group[:] = [v for v in group if v is not weight]
         tracked._uids.discard(weight.uid)
+        _REPLACED.add(weight.uid)
         self.__dict__.get("_weight_names", set()).discard(weight.name.rsplit("/", 1)[-1])
         self.__dict__.pop(attr or self._quantize_target, None)
 

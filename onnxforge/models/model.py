@@ -140,16 +140,16 @@ class Model(TrainingMixin, SavingMixin, Layer):
         return self._flat_sublayers()
 
     def quantize(self, mode: Any = None, config: Any = None, filters: Any = None, **kwargs: Any) -> None:
-        """Quantize the weights of the model's ``Dense``, ``EinsumDense`` and ``Embedding`` layers (Keras 3's
-        ``model.quantize("int8")``; see ``layers/quantization.py``). ``filters`` (a regex, a list of them or a
-        callable on the layer) selects layers by name; other layers are left as they are."""
+        """Keras 3's ``model.quantize("int8")`` / ``("int4")`` of the Dense, EinsumDense and Embedding layers that
+        ``filters`` (a regex, a list of them, a callable on the layer) selects (``layers/quantization.py``)."""
         type_check = kwargs.pop("type_check", True)
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         from ..layers.quantization import quantize_model
+        from ..trainer.replaced_weights import drop_replaced_weights
 
         quantize_model(self, mode, config, filters, type_check)
-        self._drop_replaced_weights()
+        drop_replaced_weights(self)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by ``name`` or by position ``index`` in ``layers``."""

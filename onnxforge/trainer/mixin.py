@@ -19,6 +19,7 @@ from ..autodiff.tuning import session_threads
 from ..layers import array_attributes
 from ..layers.lora import lora_enablings
 from ..layers.quantization import quantizations
+from .replaced_weights import drop_replaced_weights
 from ..tracing import active_trace
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..runtime.session import planned_threads
@@ -35,13 +36,6 @@ from .target_shapes import apply_target_shapes, may_wait_for_targets
 _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy")
 #: Held while a model builds its programs lazily (first predict / fit); rare, so one lock for all models.
 _BUILD_LOCK = threading.RLock()
-
-
-class _Uid:
-    """A stand-in carrying only ``uid`` (an optimizer slot's owner that no model lists any more)."""
-
-    def __init__(self, uid: int):
-        self.uid = uid
 
 
 class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelStateMixin):
@@ -455,13 +449,11 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
         """Build the model from the first batch if compile() came before it was built."""
+        mark = self.__dict__.get("_weights_mark", (0, 0, 0))
+        if getattr(self, "_programs", None) and mark[2:] != (quantizations(),) and \
+                (drop_replaced_weights(self) or len(self.weights) != mark[1]):
+            self._programs = {}   # a layer of this model was quantized: its programs read the float weights
         if getattr(self, "_programs", None):
-            mark = self.__dict__.get("_weights_mark", (0, 0, 0))
-            if mark[2:] != (quantizations(),) and (self._drop_replaced_weights() or len(self.weights) != mark[1]):
-                with _BUILD_LOCK:   # a layer of this model was quantized: its programs read the float weights
-                    self._programs = {}
-                    self._build_for(xs, method)
-                return
             if mark[0] != lora_enablings():
                 self._check_weights_unchanged(xs, method)
             return
@@ -472,27 +464,6 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
     def _mark_weights(self) -> None:
         """Record what the programs about to be kept were built over (see ``_check_weights_unchanged``)."""
         self.__dict__["_weights_mark"] = (lora_enablings(), len(self.weights), quantizations())
-
-    def _drop_replaced_weights(self) -> bool:
-        """After ``quantize`` (of the model or of one of its layers): forget the float weights it replaced in
-        what ``compile()`` recorded as trainable and in the optimizer's slots. Whether any was this model's."""
-        live = {w.uid for w in self.weights}
-        captured = self.__dict__.get("_trainable_at_compile") or []
-        replaced = [w for w in captured if w.uid not in live]
-        optimizer = getattr(self, "optimizer", None)
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        slots = getattr(optimizer, "_slots", None) or {}
-        by_uid = {u: s for u, s in slots.items() if u not in live}
-        if not replaced and not by_uid:
-            self.__dict__["_weights_mark"] = (*self.__dict__.get("_weights_mark", (0, 0))[:2], quantizations())
-            return False
-        if captured:
-            self._trainable_at_compile = [w for w in captured if w.uid in live]
-        if hasattr(optimizer, "forget_variables"):
-            # Keras keeps the replaced weights' slots, stale: its own .keras file then lists more optimizer
-            # variables than the reloaded model builds, and drops them all.
-            optimizer.forget_variables([_Uid(u) for u in by_uid] + replaced)
-        return True
 
     def _check_weights_unchanged(self, xs: Sequence[np.ndarray], method: str) -> None:
         """A layer's ``enable_lora`` somewhere since the programs were built: if it was one of this model's, the
