@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["DTypePolicy", "FloatDTypePolicy", "QuantizedDTypePolicy", "QuantizedFloat8DTypePolicy", "Int4DTypePolicy",
-           "DTypePolicyMap", "QUANTIZATION_MODES", "Policy", "get", "serialize", "deserialize", "set_dtype_policy",
+           "GPTQDTypePolicy", "AWQDTypePolicy", "DTypePolicyMap", "QUANTIZATION_MODES", "Policy", "get", "serialize", "deserialize", "set_dtype_policy",
            "dtype_policy", "set_global_policy", "global_policy"]
 
 from typing import Any
@@ -208,6 +208,23 @@ class Int4DTypePolicy(QuantizedDTypePolicy):
         return {"mode": f"int4/{self.block_size}", "source_name": self._source_name}
 
 
+class GPTQDTypePolicy(QuantizedDTypePolicy):
+    """Keras's GPTQ policy (``"gptq/<bits>/<group>_from_float32"``): refused by name, as onnxforge does not compute
+    GPTQ layers."""
+
+    def __init__(self, mode: str, source_name: str | None = None, **kwargs: Any):
+        raise NotImplementedError(f"GPTQ-quantized layers (dtype policy mode {mode!r}) are not supported by "
+                                  "onnxforge; the supported modes are 'int8' and 'int4'.")
+
+
+class AWQDTypePolicy(QuantizedDTypePolicy):
+    """Keras's AWQ policy: refused by name, as ``GPTQDTypePolicy``."""
+
+    def __init__(self, mode: str, source_name: str | None = None, **kwargs: Any):
+        raise NotImplementedError(f"AWQ-quantized layers (dtype policy mode {mode!r}) are not supported by "
+                                  "onnxforge; the supported modes are 'int8' and 'int4'.")
+
+
 class DTypePolicyMap:
     """Keras's map from layer paths to policies (``default_policy`` for the rest), as a model's ``dtype``.
 
@@ -327,7 +344,8 @@ global_policy = dtype_policy
 _CLASSES: dict[str, type] = {"DTypePolicy": DTypePolicy, "FloatDTypePolicy": DTypePolicy, "Policy": DTypePolicy,
                               "QuantizedDTypePolicy": QuantizedDTypePolicy,
                               "QuantizedFloat8DTypePolicy": QuantizedFloat8DTypePolicy,
-                              "Int4DTypePolicy": Int4DTypePolicy, "DTypePolicyMap": DTypePolicyMap}
+                              "Int4DTypePolicy": Int4DTypePolicy, "DTypePolicyMap": DTypePolicyMap,
+                              "GPTQDTypePolicy": GPTQDTypePolicy, "AWQDTypePolicy": AWQDTypePolicy}
 
 
 def serialize(policy: Any) -> dict[str, Any]:
@@ -363,6 +381,10 @@ def _quantized_by_name(name: str) -> QuantizedDTypePolicy:
         raise ValueError("Cannot convert `policy` into a valid pair (`mode`, `source_name`) to instantiate "
                          f"`QuantizedDTypePolicy`. Received: policy={name!r}")
     mode, source = parts
+    if mode.startswith("gptq"):
+        return GPTQDTypePolicy(mode, source)
+    if mode.startswith("awq"):
+        return AWQDTypePolicy(mode, source)
     if mode.startswith("int4") and "/" in mode:
         return Int4DTypePolicy(mode, source)
     if mode.startswith("float8"):

@@ -19,7 +19,8 @@ from __future__ import annotations
 __all__ = ["Quantizer", "AbsMaxQuantizer", "QuantizationConfig", "Int8QuantizationConfig", "Int4QuantizationConfig",
            "Float8QuantizationConfig", "abs_max_quantize", "compute_float8_scale", "compute_float8_amax_history",
            "quantize_and_dequantize", "fake_quant_with_min_max_vars", "pack_int4", "unpack_int4", "get",
-           "serialize", "deserialize", "is_default_int8_config", "is_default_int4_config"]
+           "serialize", "deserialize", "is_default_int8_config", "is_default_int4_config",
+           "abs_max_quantize_grouped_with_zero_point", "GPTQConfig", "AWQConfig"]
 
 import inspect
 from typing import Any
@@ -74,6 +75,32 @@ def abs_max_quantize(inputs: Any, axis: Any, value_range: tuple = (-127, 127), d
     scale = ops.cast(scale, x.dtype)
     out = ops.clip(ops.round(ops.multiply(x, scale)), value_range[0], value_range[1])
     return ops.cast(out, dtype), scale
+
+
+def abs_max_quantize_grouped_with_zero_point(inputs: Any, block_size: int, value_range: tuple = (-8, 7),
+                                             dtype: str = "int8", epsilon: float = EPSILON,
+                                             to_numpy: bool = False) -> tuple[Any, Any, Any]:
+    """Keras's grouped asymmetric quantization of a 2-D ``(input_dim, output_dim)`` tensor: rows in groups of
+    ``block_size``, each group's columns mapped from ``[min, max]`` to ``value_range``. Returns
+    ``(quantized, scale, zero_point)``, the latter two ``(n_groups, output_dim)``.
+
+    Computed on the host (Keras's ``to_numpy`` path; its device path gives the same values), so graph values are
+    refused.
+    """
+    if _is_graph(inputs):
+        raise NotImplementedError("abs_max_quantize_grouped_with_zero_point runs on arrays in onnxforge (a layer's "
+                                  "weights are quantized once, on the host). Received a graph value.")
+    from .layers.quantization import abs_max_quantize_grouped_numpy
+
+    x = np.asarray(inputs.numpy() if hasattr(inputs, "numpy") else inputs)
+    if x.ndim != 2:
+        raise ValueError(f"abs_max_quantize_grouped_with_zero_point expects a 2-D tensor. Received: shape={x.shape}")
+    q, scale, zero = abs_max_quantize_grouped_numpy(x, int(block_size), tuple(value_range), epsilon)
+    q = q.astype(dtype)
+    if to_numpy:
+        return q, scale, zero
+    ops = _ops()
+    return ops.convert_to_tensor(q), ops.convert_to_tensor(scale), ops.convert_to_tensor(zero)
 
 
 class AbsMaxQuantizer(Quantizer):
@@ -196,6 +223,23 @@ class Float8QuantizationConfig(QuantizationConfig):
         return cls()
 
 
+class GPTQConfig(QuantizationConfig):
+    """Keras's GPTQ config: refused (GPTQ calibrates with a dataset and a tokenizer; onnxforge computes int8 and
+    int4 only)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError("GPTQ quantization (keras.quantizers.GPTQConfig) is not supported by onnxforge; "
+                                  "the supported modes are 'int8' and 'int4'.")
+
+
+class AWQConfig(QuantizationConfig):
+    """Keras's AWQ config: refused, as ``GPTQConfig``."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError("AWQ quantization (keras.quantizers.AWQConfig) is not supported by onnxforge; "
+                                  "the supported modes are 'int8' and 'int4'.")
+
+
 def is_default_int8_config(config: Any) -> bool:
     """Whether ``config`` quantizes as ``Int8QuantizationConfig()`` does (the only config layers compute)."""
     if not isinstance(config, Int8QuantizationConfig):
@@ -217,7 +261,7 @@ def is_default_int4_config(config: Any) -> bool:
 # ------------------------------------------------------------------------------------------ (de)serialization
 _OBJECTS: dict[str, type] = {cls.__name__: cls for cls in (Quantizer, AbsMaxQuantizer, QuantizationConfig,
                                                             Int8QuantizationConfig, Int4QuantizationConfig,
-                                                            Float8QuantizationConfig)}
+                                                            Float8QuantizationConfig, GPTQConfig, AWQConfig)}
 _OBJECTS.update({"abs_max_quantizer": AbsMaxQuantizer, "int8_quantization_config": Int8QuantizationConfig,
                  "int4_quantization_config": Int4QuantizationConfig,
                  "float8_quantization_config": Float8QuantizationConfig})

@@ -268,6 +268,15 @@ def test_quantizers_match_keras():
     np.testing.assert_array_equal(np.asarray(ours.quantize_and_dequantize(x, np.float32(0.01), "float8_e4m3fn",
                                                                           "float32")),
                                   to_numpy(theirs.quantize_and_dequantize(x, 0.01, "float8_e4m3fn", "float32")))
+    w = rng.randn(10, 6).astype("float32")
+    for to_numpy_ in (False, True):
+        for u, v in zip(ours.abs_max_quantize_grouped_with_zero_point(w, 4, to_numpy=to_numpy_),
+                        theirs.abs_max_quantize_grouped_with_zero_point(w, 4, to_numpy=to_numpy_)):
+            np.testing.assert_array_equal(np.asarray(u), to_numpy(v))
+    with pytest.raises(NotImplementedError, match="GPTQ"):
+        ours.GPTQConfig(dataset=None, tokenizer=None)
+    with pytest.raises(NotImplementedError, match="GPTQ.*'gptq/4/128'"):
+        fkeras.dtype_policies.get("gptq/4/128_from_float32")
     ints = rng.randint(-8, 8, (5, 3)).astype("int8")
     for axis in (0, -1):
         packed = ours.pack_int4(ints, axis=axis)
