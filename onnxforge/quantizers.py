@@ -20,7 +20,7 @@ __all__ = ["Quantizer", "AbsMaxQuantizer", "QuantizationConfig", "Int8Quantizati
            "Float8QuantizationConfig", "abs_max_quantize", "compute_float8_scale", "compute_float8_amax_history",
            "quantize_and_dequantize", "fake_quant_with_min_max_vars", "pack_int4", "unpack_int4", "get",
            "serialize", "deserialize", "is_default_int8_config", "is_default_int4_config",
-           "abs_max_quantize_grouped_with_zero_point", "GPTQConfig", "AWQConfig"]
+           "abs_max_quantize_grouped_with_zero_point", "abs_max_quantize_grouped_numpy", "GPTQConfig", "AWQConfig"]
 
 import inspect
 from typing import Any
@@ -90,8 +90,6 @@ def abs_max_quantize_grouped_with_zero_point(inputs: Any, block_size: int, value
     if _is_graph(inputs):
         raise NotImplementedError("abs_max_quantize_grouped_with_zero_point runs on arrays in onnxforge (a layer's "
                                   "weights are quantized once, on the host). Received a graph value.")
-    from .layers.quantization import abs_max_quantize_grouped_numpy
-
     x = np.asarray(inputs.numpy() if hasattr(inputs, "numpy") else inputs)
     if x.ndim != 2:
         raise ValueError(f"abs_max_quantize_grouped_with_zero_point expects a 2-D tensor. Received: shape={x.shape}")
@@ -101,6 +99,27 @@ def abs_max_quantize_grouped_with_zero_point(inputs: Any, block_size: int, value
         return q, scale, zero
     ops = _ops()
     return ops.convert_to_tensor(q), ops.convert_to_tensor(scale), ops.convert_to_tensor(zero)
+
+
+def abs_max_quantize_grouped_numpy(w: np.ndarray, block_size: int, value_range: tuple = (-8, 7),
+                                   epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keras's ``abs_max_quantize_grouped_with_zero_point(..., to_numpy=True)``: rows in groups of
+    ``block_size`` (the last one zero-padded), each group's columns mapped from ``[min, max]`` to
+    ``value_range`` with a scale and an int8 zero point. Returns ``(q, scale, zero)``, the latter two
+    ``(n_groups, columns)``."""
+    w = np.asarray(w)
+    rows, cols = w.shape
+    groups = -(-rows // block_size)
+    padded = np.concatenate([w, np.zeros((groups * block_size - rows, cols), w.dtype)]) if groups * block_size > rows \
+        else w
+    shaped = padded.reshape(groups, block_size, cols)
+    lo, hi = np.min(shaped, axis=1, keepdims=True), np.max(shaped, axis=1, keepdims=True)
+    qmin, qmax = value_range
+    scale = np.divide(np.subtract(hi, lo) + epsilon, qmax - qmin)
+    zero = np.clip(np.round(np.divide(-lo, scale)) + qmin, qmin, qmax)
+    q = np.clip(np.round(np.divide(shaped, scale)) + zero, qmin, qmax).astype(np.int8)
+    q = q.reshape(groups * block_size, cols)[:rows]
+    return q, np.squeeze(scale, axis=1).astype(w.dtype), np.squeeze(zero, axis=1).astype(np.int8)
 
 
 class AbsMaxQuantizer(Quantizer):

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtype_policies
+from ..quantizers import abs_max_quantize_grouped_numpy
 from ..graph import Value, np_dtype
 from ..graph import emit as _ops
 
@@ -444,27 +445,6 @@ def serialize_config(layer: Any) -> dict:
 
     config = getattr(layer, "quantization_config", None)
     return {} if config is None else {"quantization_config": quantizers.serialize(config)}
-
-
-def abs_max_quantize_grouped_numpy(w: np.ndarray, block_size: int, value_range: tuple = (-8, 7),
-                                   epsilon: float = EPSILON) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keras's ``abs_max_quantize_grouped_with_zero_point(..., to_numpy=True)``: rows in groups of
-    ``block_size`` (the last one zero-padded), each group's columns mapped from ``[min, max]`` to
-    ``value_range`` with a scale and an int8 zero point. Returns ``(q, scale, zero)``, the latter two
-    ``(n_groups, columns)``."""
-    w = np.asarray(w)
-    rows, cols = w.shape
-    groups = -(-rows // block_size)
-    padded = np.concatenate([w, np.zeros((groups * block_size - rows, cols), w.dtype)]) if groups * block_size > rows \
-        else w
-    shaped = padded.reshape(groups, block_size, cols)
-    lo, hi = np.min(shaped, axis=1, keepdims=True), np.max(shaped, axis=1, keepdims=True)
-    qmin, qmax = value_range
-    scale = np.divide(np.subtract(hi, lo) + epsilon, qmax - qmin)
-    zero = np.clip(np.round(np.divide(-lo, scale)) + qmin, qmin, qmax)
-    q = np.clip(np.round(np.divide(shaped, scale)) + zero, qmin, qmax).astype(np.int8)
-    q = q.reshape(groups * block_size, cols)[:rows]
-    return q, np.squeeze(scale, axis=1).astype(w.dtype), np.squeeze(zero, axis=1).astype(np.int8)
 
 
 def unpack_int4_graph(packed: Value, length: int) -> Value:
