@@ -29,11 +29,12 @@ from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dtype
 from ..tracing import current_trace
 from ..trainer import TrainingMixin
+from ..trainer.replaced_weights import ReplacedWeightsMixin, drop_replaced_weights
 from .saving_methods import SavingMixin
 from .functional_graph import FunctionalGraph, deserialize_graph, detach_inputs, pack_as, serialize_graph
 
 
-class Model(TrainingMixin, SavingMixin, Layer):
+class Model(ReplacedWeightsMixin, TrainingMixin, SavingMixin, Layer):
     """A Keras 3 model.
 
     Functional: ``Model(inputs, outputs, name=None)`` where ``inputs`` / ``outputs`` are KerasTensors (or
@@ -146,7 +147,6 @@ class Model(TrainingMixin, SavingMixin, Layer):
         if kwargs:
             raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         from ..layers.quantization import quantize_model
-        from ..trainer.replaced_weights import drop_replaced_weights
 
         quantize_model(self, mode, config, filters, type_check)
         drop_replaced_weights(self)

@@ -18,8 +18,6 @@ from ..compiler.custom_loss import default_compute_loss, mark_default as mark_de
 from ..autodiff.tuning import session_threads
 from ..layers import array_attributes
 from ..layers.lora import lora_enablings
-from ..layers.quantization import quantizations
-from .replaced_weights import drop_replaced_weights
 from ..tracing import active_trace
 from ..runtime import Device, ProgramRunner, fused_training_ops, resolve_device
 from ..runtime.session import planned_threads
@@ -449,12 +447,8 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
         """Build the model from the first batch if compile() came before it was built."""
-        mark = self.__dict__.get("_weights_mark", (0, 0, 0))
-        if getattr(self, "_programs", None) and mark[2:] != (quantizations(),) and \
-                (drop_replaced_weights(self) or len(self.weights) != mark[1]):
-            self._programs = {}   # a layer of this model was quantized: its programs read the float weights
         if getattr(self, "_programs", None):
-            if mark[0] != lora_enablings():
+            if self.__dict__.get("_weights_mark", (0, 0))[0] != lora_enablings():
                 self._check_weights_unchanged(xs, method)
             return
         with _BUILD_LOCK:   # first calls from several threads: one builds, the others use its programs
@@ -463,7 +457,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
     def _mark_weights(self) -> None:
         """Record what the programs about to be kept were built over (see ``_check_weights_unchanged``)."""
-        self.__dict__["_weights_mark"] = (lora_enablings(), len(self.weights), quantizations())
+        self.__dict__["_weights_mark"] = (lora_enablings(), len(self.weights))
 
     def _check_weights_unchanged(self, xs: Sequence[np.ndarray], method: str) -> None:
         """A layer's ``enable_lora`` somewhere since the programs were built: if it was one of this model's, the

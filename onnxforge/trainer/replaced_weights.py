@@ -8,8 +8,9 @@ optimizer variables than the reloaded model has, and the loader drops the optimi
 """
 from __future__ import annotations
 
-__all__ = ["drop_replaced_weights"]
+__all__ = ["drop_replaced_weights", "ReplacedWeightsMixin"]
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..layers.quantization import quantizations, replaced_weights
@@ -40,3 +41,20 @@ def drop_replaced_weights(model: Any) -> bool:
     if hasattr(optimizer, "forget_variables"):
         optimizer.forget_variables([_Uid(u) for u in slotted])
     return True
+
+
+class ReplacedWeightsMixin:
+    """Mixed into ``Model`` before ``TrainingMixin``: programs built before one of the model's layers was
+    quantized (``layer.quantize`` on a built or compiled model) are built again on their next use, over the new
+    weights; the weights marker records the quantization count beside ``TrainingMixin``'s."""
+
+    def _ensure_programs(self, xs: Sequence[Any], method: str) -> None:
+        mark = self.__dict__.get("_weights_mark", (0, 0, 0))
+        if getattr(self, "_programs", None) and mark[2:] != (quantizations(),) and \
+                (drop_replaced_weights(self) or len(self.weights) != mark[1]):   # type: ignore[attr-defined]
+            self._programs = {}   # they read the float weights quantize() replaced
+        super()._ensure_programs(xs, method)   # type: ignore[misc]
+
+    def _mark_weights(self) -> None:
+        super()._mark_weights()   # type: ignore[misc]
+        self.__dict__["_weights_mark"] = (*self.__dict__["_weights_mark"][:2], quantizations())
