@@ -37,6 +37,8 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
                      "keras_masks")),
     ("losses", ("losses",)),
     ("ops", ("ops",)),
+    # keras.quantizers: functions written with ops, configs the quantized layers read.
+    ("quantizers", ("quantizers",)),
     ("activations", ("activations",)),
     ("layers", ("layers",)),
     ("metrics, optimizers", ("metrics", "optimizers")),

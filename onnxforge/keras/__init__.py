@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from .. import (activations, applications, callbacks, constraints, dtype_policies, initializers, layers, losses,
-                metrics, models, ops, optimizers, preprocessing, regularizers, saving, utils)
+                metrics, models, ops, optimizers, preprocessing, quantizers, regularizers, saving, utils)
 from ..dtype_policies import DTypePolicy, FloatDTypePolicy
 from ..layers import Input, Layer
 from ..layers.keras_tensor import KerasTensor
@@ -35,6 +35,7 @@ from ..layers import InputSpec
 from ..losses import Loss
 from ..metrics import Metric
 from ..optimizers import Optimizer
+from ..quantizers import Quantizer
 from ..regularizers import Regularizer
 from ..saving.keras_format.archive import KERAS_FORMAT_VERSION
 
@@ -60,12 +61,12 @@ __all__ = ["Sequential", "Model", "Input", "Layer", "layers", "models", "losses"
            "DTypePolicy", "FloatDTypePolicy", "preprocessing", "Variable", "KerasTensor", "Initializer", "InputSpec",
            "Loss", "Metric", "Optimizer", "Regularizer", "version", "__version__", "applications", "tree",
            "name_scope", "device", "wrappers", "StatelessScope", "SymbolicScope", "RematScope", "remat", "Operation",
-           "Function", "distillation", "distribution", "visualization", "export"]
+           "Function", "distillation", "distribution", "visualization", "export", "quantizers", "Quantizer"]
 
 # `import onnxforge.keras.layers` and `from onnxforge.keras.layers import Dense` work like tf.keras's.
 for _name in ("activations", "callbacks", "constraints", "initializers", "layers", "losses", "metrics", "models",
               "optimizers", "regularizers", "saving", "ops", "random", "utils", "dtype_policies", "preprocessing",
-              "tree", "distillation"):
+              "tree", "distillation", "quantizers"):
     sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 # `from keras.applications.resnet50 import preprocess_input` and the other families' modules.
 sys.modules[f"{__name__}.applications"] = applications

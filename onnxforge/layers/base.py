@@ -378,13 +378,17 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
                              "built. You can build it manually via: `layer.build(input_shape)`.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
-    def quantize(self, mode: str, **kwargs: Any) -> None:
-        """Keras 3's in-place quantization (``"int8"``, ``"float8"``, ...): refused, onnxforge has no quantized
-        kernels; quantize the exported ``.onnx`` file with onnxruntime's quantization tools instead."""
-        raise NotImplementedError(f"{type(self).__name__} {self.name!r}: quantize() is not supported by onnxforge "
-                                  f"(its layers have no quantized kernels). Received: mode={mode!r}. Export the "
-                                  "model (model.export(...)) and quantize the ONNX file with "
-                                  "onnxruntime.quantization instead.")
+    def quantize(self, mode: Any = None, type_check: bool = True, config: Any = None) -> None:
+        """Keras 3's in-place quantization: ``Dense``, ``EinsumDense`` and ``Embedding`` implement ``"int8"``
+        (``layers/quantization.py``); other layers raise ``NotImplementedError`` as Keras's do (a model's
+        ``quantize`` skips them with a warning)."""
+        raise NotImplementedError(f"Layer {type(self).__name__} does not have a `quantize()` method implemented. "
+                                  f"Received: mode={mode!r}")
+
+    @property
+    def quantization_mode(self) -> Any:
+        """The layer's quantization mode (``"int8"`` once quantized), ``None`` otherwise."""
+        return getattr(self.dtype_policy, "quantization_mode", None)
 
     # ------------------------------------------------------------ contract
     def build(self, input_shape: Any) -> None:

@@ -11,9 +11,11 @@ __all__ = ["EinsumDense", "analyze_einsum"]
 
 import copy
 import re
-from typing import Any
+import string
+from typing import Any, NamedTuple
 
 import numpy as np
+import onnx
 
 from .. import activations as activations_mod
 from .. import initializers as initializers_mod
@@ -24,6 +26,8 @@ from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import apply_activation, reject_unsupported, set_constraints
 from .lora import LoraMixin
+from .quantization import (QuantizeMixin, abs_max_quantize_grouped_numpy, abs_max_quantize_numpy, int8_product,
+                           quantizable, quantization_config_arg, serialize_config, unpack_int4_graph)
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -103,7 +107,8 @@ def analyze_einsum(equation: str, bias_axes: str | None, input_shape: tuple,
     return tuple(kernel), bias, tuple(full), k_in, k_out
 
 
-class EinsumDense(LoraMixin, Layer):
+@quantizable
+class EinsumDense(QuantizeMixin, LoraMixin, Layer):
     """``activation(einsum(equation, inputs, kernel) + bias)`` (Keras 3 ``keras.layers.EinsumDense``).
 
     Args:
@@ -130,8 +135,8 @@ class EinsumDense(LoraMixin, Layer):
         super().__init__(**kwargs)
         _split(str(equation))  # reject malformed equations now, as Keras does at build time
         set_constraints(self, kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
-        reject_unsupported(self.name, quantization_config=quantization_config,
-                           gptq_unpacked_column_size=gptq_unpacked_column_size)
+        reject_unsupported(self.name, gptq_unpacked_column_size=gptq_unpacked_column_size)
+        self.quantization_config = quantization_config_arg(self.name, quantization_config)
         self._init_lora(lora_rank, lora_alpha)
         self.equation = str(equation)
         self.partial_output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
@@ -142,8 +147,125 @@ class EinsumDense(LoraMixin, Layer):
         self.kernel_regularizer = regularizers_mod.get(kernel_regularizer)
         self.bias_regularizer = regularizers_mod.get(bias_regularizer)
 
+    _supports_int4 = True
+
     def _keras_saved_variables(self):    # Keras's EinsumDense.save_own_variables writes exactly these
-        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None)) if v is not None]
+        return [v for v in (getattr(self, "kernel", None), getattr(self, "bias", None),
+                            getattr(self, "kernel_scale", None), getattr(self, "kernel_zero", None),
+                            getattr(self, "g_idx", None)) if v is not None]
+
+    # ------------------------------------------------------------------ int4 (Keras's weight-only mode)
+    def _int4_layout(self, shape) -> tuple[int, int]:
+        """Keras's 2-D view of the kernel: rows = the contracted axes' sizes multiplied, columns = the rest (the
+        kernel is reshaped in its own axis order, as Keras does)."""
+        reduced = set(self._quantization_info().kernel_reduced)
+        rows = int(np.prod([d for i, d in enumerate(shape) if i in reduced], dtype=np.int64))
+        return rows, int(np.prod([d for i, d in enumerate(shape) if i not in reduced], dtype=np.int64))
+
+    def _int4_build(self, shape, block):
+        rows, columns = self._int4_layout(shape)
+        self._original_kernel_shape = tuple(shape)
+        scale_shape = (columns,) if block == -1 else (-(-rows // block), columns)
+        with self._state_unlocked():
+            self.kernel = self.add_weight(shape=(rows, (columns + 1) // 2), initializer="zeros", name="kernel",
+                                          dtype="int8", trainable=False)
+            self.kernel_scale = self.add_weight(shape=scale_shape, initializer="ones", name="kernel_scale",
+                                                trainable=False)
+            if block != -1:
+                self.kernel_zero = self.add_weight(shape=scale_shape, initializer="zeros", name="kernel_zero",
+                                                   dtype="int8", trainable=False)
+                self.g_idx = self.add_weight(
+                    shape=(rows,), name="g_idx", dtype="float32", trainable=False,
+                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+
+    def _int4_quantize(self, weight, block):
+        from ..quantizers import pack_int4
+
+        w = np.asarray(weight.numpy(), dtype=np.float32)
+        flat = w.reshape(self._int4_layout(w.shape))
+        if block == -1:
+            q, scale = abs_max_quantize_numpy(flat, 0, (-8, 7))
+            scale, zero = np.squeeze(scale, axis=0), None
+        else:
+            q, scale, zero = abs_max_quantize_grouped_numpy(flat, block)
+        prefix = weight.name.rsplit("/", 1)[0]
+        self._drop_weight(weight)
+        self._int4_build(w.shape, block)
+        self._keep_prefix(prefix)
+        self.kernel.assign(pack_int4(q, axis=-1)[0])
+        self.kernel_scale.assign(scale)
+        if zero is not None:
+            self.kernel_zero.assign(zero)
+
+    def _int4_call(self, inputs):
+        """Keras's ``EinsumDense._int4_call`` (weight-only): the kernel unpacked and dequantized, reshaped back to
+        its shape, then the float einsum."""
+        b = inputs.builder
+        rows, columns = self._int4_layout(self._original_kernel_shape)
+        w = unpack_int4_graph(self.kernel.__onnx_value__(), columns)
+        if getattr(self, "g_idx", None) is None:
+            w = w / self.kernel_scale
+        else:
+            groups = b.op("Cast", [self.g_idx], to=onnx.TensorProto.INT64)
+            zero = b.op("Cast", [b.op("Gather", [self.kernel_zero, groups], axis=0)], to=onnx.TensorProto.FLOAT)
+            w = (w - zero) * b.op("Gather", [self.kernel_scale, groups], axis=0)
+        w = b.op("Reshape", [w, _ops.ints(b, self._original_kernel_shape)], shape=self._original_kernel_shape)
+        return einsum_product(self.equation, inputs, w, self._original_kernel_shape)
+
+    # ------------------------------------------------------------------ int8 (layers/quantization.py)
+    def _quantization_info(self) -> QuantizationInfo:
+        info = self.__dict__.get("_qinfo")
+        if info is None:
+            info = self.__dict__["_qinfo"] = quantization_info(self.equation, self.input_spec.ndim)
+        return info
+
+    def _quantize_reduced_axes(self):
+        return tuple(self._quantization_info().kernel_reduced)
+
+    def _quantize_scale_layout(self, scale):
+        info = self._quantization_info()
+        return _layout_for_quant(scale, info.kernel_transpose, info.kernel_expand, info.kernel_squeeze)
+
+    def _dequantize_scale_layout(self, scale):
+        info = self._quantization_info()
+        if info.kernel_squeeze:
+            scale = np.expand_dims(scale, axis=tuple(info.kernel_squeeze))
+        if info.kernel_expand:
+            scale = np.squeeze(scale, axis=tuple(info.kernel_expand))
+        return np.transpose(scale, _ops.inverse_perm(info.kernel_transpose)) if info.kernel_transpose else scale
+
+    def _int8_call(self, inputs):
+        """Keras's ``EinsumDense._int8_call`` before the bias (inputs quantized over the contracted axes)."""
+        info = self._quantization_info()
+        shape = tuple(self.kernel.shape)
+
+        def align(x_scale):      # the inputs' scale laid out to divide the output (Keras's "input" adjustment)
+            b = x_scale.builder
+            if info.input_transpose:
+                x_scale = _ops.transpose(x_scale, info.input_transpose)
+            if info.input_expand:
+                x_scale = b.op("Unsqueeze", [x_scale, _ops.ints(b, info.input_expand)])
+            if info.input_squeeze:
+                x_scale = b.op("Squeeze", [x_scale, _ops.ints(b, info.input_squeeze)])
+            return x_scale
+
+        def backward(dy, w):
+            b = dy.builder
+            scale = self.kernel_scale.__onnx_value__()
+            if info.kernel_squeeze:
+                scale = b.op("Unsqueeze", [scale, _ops.ints(b, info.kernel_squeeze)])
+            if info.kernel_expand:
+                scale = b.op("Squeeze", [scale, _ops.ints(b, info.kernel_expand)])
+            if info.kernel_transpose:
+                scale = _ops.transpose(scale, _ops.inverse_perm(info.kernel_transpose))
+            return b.op("Einsum", [dy, w / scale], equation=info.gradient_equation)
+
+        y = int8_product(inputs, self.kernel, self.kernel_scale, info.input_reduced,
+                         lambda xq, w: einsum_product(self.equation, xq, w, shape), backward, align)
+        if self.lora_enabled:
+            lora = einsum_product(self.equation, inputs, self.lora_kernel_a, tuple(self.lora_kernel_a.shape))
+            y = y + (self.lora_alpha / self.lora_rank) * (lora @ self.lora_kernel_b)
+        return y
 
     def build(self, input_shape):
         kernel_shape, bias_shape, _, k_in, k_out = analyze_einsum(self.equation, self.bias_axes, tuple(input_shape),
@@ -157,8 +279,14 @@ class EinsumDense(LoraMixin, Layer):
             init = copy.copy(init)
             init.input_axes, init.output_axes = k_in, k_out
         self.input_spec = InputSpec(ndim=len(input_shape))
-        self.kernel = self.add_weight(shape=kernel_shape, initializer=init, name="kernel",
-                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        if self._check_build_mode():   # a quantized layer read back from its config
+            if self.quantization_mode == "int4":
+                self._int4_build(tuple(kernel_shape), self._int4_block())
+            else:
+                self._int8_build(tuple(kernel_shape))
+        else:
+            self.kernel = self.add_weight(shape=kernel_shape, initializer=init, name="kernel",
+                                          regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = (self.add_weight(shape=bias_shape, initializer=self.bias_initializer, name="bias",
                                      regularizer=self.bias_regularizer,
                                      constraint=self.bias_constraint) if bias_shape is not None else None)
@@ -169,19 +297,28 @@ class EinsumDense(LoraMixin, Layer):
         return analyze_einsum(self.equation, self.bias_axes, tuple(input_shape), self.partial_output_shape)[2]
 
     def call(self, inputs, training=None):   # ``training`` accepted as Keras's Dense family
-        y = einsum_product(self.equation, inputs, self._lora_weight(), tuple(self.kernel.shape))
+        if self.quantization_mode == "int8":
+            y = self._int8_call(inputs)
+        elif self.quantization_mode == "int4":
+            y = self._int4_call(inputs)
+        else:
+            y = einsum_product(self.equation, inputs, self._lora_weight(), tuple(self.kernel.shape))
         if self.bias is not None:
             y = y + self.bias
         return apply_activation(self.activation, y)
 
     def _count_flops(self, input_shapes, output_shapes):
         out = int(np.prod([d or 1 for d in output_shapes[0][1:]]))
-        contracted = int(np.prod(self.kernel.shape)) // max(1, int(np.prod([d or 1 for d in self._kernel_out()])))
+        contracted = int(np.prod(self._kernel_shape())) // max(1, int(np.prod([d or 1 for d in self._kernel_out()])))
         return 2 * out * contracted
 
     def _kernel_out(self) -> list[int]:
         _, w_spec, out_spec, _ = _split(self.equation)
-        return [d for c, d in zip(w_spec, self.kernel.shape) if c in out_spec]
+        return [d for c, d in zip(w_spec, self._kernel_shape()) if c in out_spec]
+
+    def _kernel_shape(self) -> tuple:
+        """The kernel's logical shape (an int4 kernel is stored packed in 2-D)."""
+        return self.__dict__.get("_original_kernel_shape") or tuple(self.kernel.shape)
 
     def get_config(self):
         return {**super().get_config(), "output_shape": list(self.partial_output_shape), "equation": self.equation,
@@ -192,7 +329,8 @@ class EinsumDense(LoraMixin, Layer):
                 "bias_regularizer": regularizers_mod.serialize(self.bias_regularizer),
                 "activity_regularizer": regularizers_mod.serialize(self.activity_regularizer),
                 "kernel_constraint": constraints_mod.serialize(self.kernel_constraint),
-                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None}
+                "bias_constraint": constraints_mod.serialize(self.bias_constraint), "quantization_config": None,
+                **serialize_config(self)}
 
 
 def _dense_form(equation: str) -> tuple[int, int] | None:
@@ -231,3 +369,71 @@ def einsum_product(equation: str, x: Value, kernel: Any, kernel_shape: tuple) ->
     if n_free != 1:
         y = b.op("Reshape", [y, _ops.ints(b, [0] * (rank - n_contracted) + free_dims)])
     return y
+
+
+class QuantizationInfo(NamedTuple):
+    """How Keras's int8 ``EinsumDense`` lays out its scales (``_analyze_quantization_info``): the axes the
+    inputs and the kernel are quantized over, the permutation / new axes / dropped axes that put each scale
+    in the output's layout, and the equation of the inputs' gradient."""
+
+    input_reduced: list[int]
+    kernel_reduced: list[int]
+    input_transpose: list[int]
+    kernel_transpose: list[int]
+    input_expand: list[int]
+    kernel_expand: list[int]
+    input_squeeze: list[int]
+    kernel_squeeze: list[int]
+    gradient_equation: str
+
+
+def _full_specs(equation: str, ndim: int) -> tuple[str, str, str]:
+    """The equation's three label strings with the ellipsis replaced by fresh labels for ``ndim`` inputs."""
+    in_spec, w_spec, out_spec, elided_side = _split(equation)
+    if elided_side is None:
+        return in_spec, w_spec, out_spec
+    fresh = sorted(set(string.ascii_letters) - set(in_spec + w_spec + out_spec))[:ndim - len(in_spec)]
+    if elided_side == "left":
+        # Keras prepends the i-th fresh label at each step, so the last one ends first.
+        for label in fresh:
+            in_spec, out_spec = label + in_spec, label + out_spec
+    else:
+        in_spec, out_spec = in_spec + "".join(fresh), out_spec + "".join(fresh)
+    return in_spec, w_spec, out_spec
+
+
+def quantization_info(equation: str, ndim: int) -> QuantizationInfo:
+    """Keras 3's analysis of an ``EinsumDense`` equation for int8 quantization (same axes, same layouts)."""
+    in_spec, w_spec, out_spec = _full_specs(equation, ndim)
+
+    def side(spec: str) -> tuple[list[int], list[int], list[int], list[int]]:
+        reduced = [i for i, c in enumerate(spec) if c not in out_spec]
+        expand = [i for i, c in enumerate(out_spec) if c not in spec]
+        transpose = [spec.index(c) for c in out_spec if c in spec]
+        squeeze: list[int] = []
+        index = None
+        for original in reduced:
+            if expand:
+                index = expand.pop(0)
+            else:   # as Keras: no free output slot, so the axis is squeezed and goes at the last index used
+                squeeze.append(original)
+            if index is None:
+                raise NotImplementedError(f"EinsumDense equation {equation!r} cannot be int8-quantized: its output "
+                                          f"{out_spec!r} has no axis to hold the scale of the contracted axes of "
+                                          f"{spec!r} (Keras 3 cannot quantize it either).")
+            transpose.insert(index, original)
+        return reduced, transpose, expand, squeeze
+
+    in_red, in_t, in_e, in_s = side(in_spec)
+    w_red, w_t, w_e, w_s = side(w_spec)
+    return QuantizationInfo(in_red, w_red, in_t, w_t, in_e, w_e, in_s, w_s, f"{out_spec},{w_spec}->{in_spec}")
+
+
+def _layout_for_quant(scale: np.ndarray, transpose: list[int], expand: list[int], squeeze: list[int]) -> np.ndarray:
+    if transpose:
+        scale = np.transpose(scale, transpose)
+    if expand:
+        scale = np.expand_dims(scale, axis=tuple(expand))
+    if squeeze:
+        scale = np.squeeze(scale, axis=tuple(squeeze))
+    return scale

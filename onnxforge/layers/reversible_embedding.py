@@ -6,11 +6,16 @@ __all__ = ["ReversibleEmbedding"]
 
 from typing import Any
 
+import numpy as np
+
+from ..graph import emit as _ops
 from ..graph.value import onnx_dtype
 from .core import Embedding
 from .keras_tensor import KerasTensor
+from .quantization import abs_max_quantize_numpy, dequantized, quantizable, quantize_inputs
 
 
+@quantizable
 class ReversibleEmbedding(Embedding):
     """Token ids to vectors, and (``reverse=True``) vectors to logits over the vocabulary.
 
@@ -40,13 +45,36 @@ class ReversibleEmbedding(Embedding):
         self.reverse_dtype = reverse_dtype
         self.logit_soft_cap = logit_soft_cap
 
-    def _keras_saved_variables(self):    # Keras appends the untied reverse table after the embeddings
-        return super()._keras_saved_variables() + [v for v in (getattr(self, "reverse_embeddings", None),)
+    _supports_int4 = False   # Keras's int4 ReversibleEmbedding packs its reverse table too: not computed here
+
+    def _keras_saved_variables(self):    # Keras appends the untied reverse table (and its scale) after the embeddings
+        return super()._keras_saved_variables() + [v for v in (getattr(self, "reverse_embeddings", None),
+                                                               getattr(self, "reverse_embeddings_scale", None))
                                                     if v is not None]
+
+    def _int8_build(self, shape):
+        """Keras's int8 ``ReversibleEmbedding``: the untied reverse table becomes int8 too, one scale per
+        vocabulary entry (quantized over ``output_dim``, axis 0)."""
+        super()._int8_build(shape)
+        if self.tie_weights:
+            return
+        old = self.__dict__.get("reverse_embeddings")
+        values = None
+        if old is not None:     # quantize(): the float table is replaced
+            values = abs_max_quantize_numpy(np.asarray(old.numpy(), np.float32), 0)
+            self._drop_weight(old, "reverse_embeddings")
+        with self._state_unlocked():
+            self.reverse_embeddings = self.add_weight(shape=(self.output_dim, self.input_dim), initializer="zeros",
+                                                      name="reverse_embeddings", dtype="int8", trainable=False)
+            self.reverse_embeddings_scale = self.add_weight(shape=(self.input_dim,), initializer="ones",
+                                                            name="reverse_embeddings_scale", trainable=False)
+        if values is not None:
+            self.reverse_embeddings.assign(values[0])
+            self.reverse_embeddings_scale.assign(np.squeeze(values[1], axis=0))
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        if not self.tie_weights:
+        if not self.tie_weights and self.quantization_mode is None:
             self.reverse_embeddings = self.add_weight(shape=(self.output_dim, self.input_dim),
                                                       initializer=self.embeddings_initializer,
                                                       name="reverse_embeddings")
@@ -55,6 +83,8 @@ class ReversibleEmbedding(Embedding):
         if not reverse:
             return super().call(inputs)
         b = inputs.builder
+        if self.quantization_mode == "int8":
+            return self._soft_cap(self._int8_reverse(inputs))
         if self.tie_weights:
             kernel = b.op("Transpose", [self._lora_weight()], perm=[1, 0])
         else:
@@ -63,11 +93,23 @@ class ReversibleEmbedding(Embedding):
         if self.reverse_dtype is not None:
             to = onnx_dtype(self.reverse_dtype)
             x, kernel = b.op("Cast", [x], to=to), b.op("Cast", [kernel], to=to)
-        logits = x @ kernel
+        return self._soft_cap(x @ kernel)
+
+    def _soft_cap(self, logits):
         if self.logit_soft_cap is not None:
             cap = float(self.logit_soft_cap)
-            logits = b.op("Tanh", [logits * (1.0 / cap)]) * cap
+            logits = logits.builder.op("Tanh", [logits * (1.0 / cap)]) * cap
         return logits
+
+    def _int8_reverse(self, x):
+        """Keras's int8 reverse projection: per-token quantized inputs times the int8 table, divided by both
+        scales. Keras gives it no custom gradient, so (as there) the inputs' gradient through the rounding is 0."""
+        if self.tie_weights:
+            kernel, scale = _ops.transpose(self.embeddings.__onnx_value__(), (1, 0)), self.embeddings_scale
+        else:
+            kernel, scale = self.reverse_embeddings.__onnx_value__(), self.reverse_embeddings_scale
+        xq, x_scale = quantize_inputs(x, [-1])
+        return (xq @ dequantized(kernel, x)) / (x_scale * scale)
 
     def compute_mask(self, inputs, mask=None):
         if getattr(inputs, "dtype", None) is not None and getattr(inputs, "is_float", False):

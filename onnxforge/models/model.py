@@ -29,11 +29,12 @@ from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, flatten, is_shape, standardize_dtype
 from ..tracing import current_trace
 from ..trainer import TrainingMixin
+from ..trainer.replaced_weights import ReplacedWeightsMixin, drop_replaced_weights
 from .saving_methods import SavingMixin
 from .functional_graph import FunctionalGraph, deserialize_graph, detach_inputs, pack_as, serialize_graph
 
 
-class Model(TrainingMixin, SavingMixin, Layer):
+class Model(ReplacedWeightsMixin, TrainingMixin, SavingMixin, Layer):
     """A Keras 3 model.
 
     Functional: ``Model(inputs, outputs, name=None)`` where ``inputs`` / ``outputs`` are KerasTensors (or
@@ -138,6 +139,17 @@ class Model(TrainingMixin, SavingMixin, Layer):
 
             return [layer for layer in self._graph.layers if not isinstance(layer, (TensorOperator, OpCall))]
         return self._flat_sublayers()
+
+    def quantize(self, mode: Any = None, config: Any = None, filters: Any = None, **kwargs: Any) -> None:
+        """Keras 3's ``model.quantize("int8")`` / ``("int4")`` of the Dense, EinsumDense and Embedding layers that
+        ``filters`` (a regex, a list of them, a callable on the layer) selects (``layers/quantization.py``)."""
+        type_check = kwargs.pop("type_check", True)
+        if kwargs:
+            raise ValueError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        from ..layers.quantization import quantize_model
+
+        quantize_model(self, mode, config, filters, type_check)
+        drop_replaced_weights(self)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by ``name`` or by position ``index`` in ``layers``."""

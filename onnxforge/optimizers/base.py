@@ -202,6 +202,16 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         ``get_weights`` uses; Keras creates the averages before the slots too)."""
         return [self.iterations] + [self._averages[v.uid] for v in self._averaged] + list(self._slot_order)
 
+    def forget_variables(self, variables: Sequence[Variable]) -> None:
+        """Drop the slots and moving averages of ``variables``, which the model no longer has (a layer's float
+        kernel replaced by its int8 one in ``quantize``), so saved optimizer state lists only live weights."""
+        uids = {v.uid for v in variables}
+        dropped = {id(s) for u in uids if u in self._slots for s in self._slots.pop(u).values()}
+        self._slot_order = [s for s in self._slot_order if id(s) not in dropped]
+        self._averaged = [v for v in self._averaged if v.uid not in uids]
+        for u in uids:
+            self._averages.pop(u, None)
+
     def average_of(self, var: Variable) -> Variable:
         """The moving average of ``var`` (``use_ema``; built on demand)."""
         if var.uid not in self._averages:

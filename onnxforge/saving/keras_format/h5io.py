@@ -263,7 +263,12 @@ class H5Reader:
         for i, ref in enumerate(s.refs):
             where = f"{s.group}/{i}"
             try:
-                values.append(self.read(self.dataset(group, str(i), where), ref.shape, where))
+                ds = self.dataset(group, str(i), where)
+                if ref.dtype == np.int8 and ds.dtype != np.int8:
+                    # A quantized layer's int8 weight: a float tensor here would be truncated, not loaded.
+                    raise ValueError(f"dtype mismatch: the model's weight is int8 (a quantized layer's), the file "
+                                     f"holds {ds.dtype}")
+                values.append(self.read(ds, ref.shape, where))
             except ValueError as e:
                 if isinstance(e, KerasFileError):
                     raise
