@@ -267,6 +267,12 @@ class Distribution:
     def get_data_layout(self, data_shape: Any) -> TensorLayout:
         raise NotImplementedError()
 
+    def _batch_split_layout(self, data_shape: Any) -> TensorLayout:
+        """Data split along its first axis over the mesh's batch axis, whole along the others."""
+        spec: list[str | None] = [None] * len(data_shape)
+        spec[0] = self.batch_dim_name
+        return TensorLayout(spec, self.device_mesh)
+
     def get_variable_layout(self, variable: Any) -> TensorLayout:
         raise NotImplementedError()
 
@@ -341,9 +347,7 @@ class DataParallel(Distribution):
         return int(self.device_mesh.devices.size)
 
     def get_data_layout(self, data_shape: Any) -> TensorLayout:
-        spec = [None] * len(data_shape)
-        spec[0] = self.batch_dim_name
-        return TensorLayout(spec, self.device_mesh)
+        return self._batch_split_layout(data_shape)
 
     def get_variable_layout(self, variable: Any) -> TensorLayout:
         if getattr(variable, "_layout", None) is not None:
@@ -382,9 +386,7 @@ class ModelParallel(Distribution):
         return int(self.device_mesh.shape[list(self.device_mesh.axis_names).index(self.batch_dim_name)])
 
     def get_data_layout(self, data_shape: Any) -> TensorLayout:
-        spec = [None] * len(data_shape)
-        spec[0] = self.batch_dim_name
-        return TensorLayout(spec, self.device_mesh)
+        return self._batch_split_layout(data_shape)
 
     def get_variable_layout(self, variable: Any) -> TensorLayout:
         if getattr(variable, "_layout", None) is not None:
