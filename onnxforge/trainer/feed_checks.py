@@ -64,7 +64,15 @@ def _serialize(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_serialize(v) for v in value]
     if hasattr(value, "get_config") and not isinstance(value, type):
-        return {"class_name": type(value).__name__, "config": value.get_config()}
+        cls = type(value)
+        entry = {"class_name": cls.__name__, "config": value.get_config()}
+        if not cls.__module__.split(".")[0] == "onnxforge":
+            # A user's class (a Loss subclass of the program's): Keras 3 records where it lives and the name it is
+            # registered under, which its loader looks up in custom_objects; "keras.losses" would send it there.
+            from ..keras_objects import get_registered_name
+
+            entry.update(module=cls.__module__, registered_name=get_registered_name(cls))
+        return entry
     return getattr(value, "__name__", repr(value))
 
 

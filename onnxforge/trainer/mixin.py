@@ -446,7 +446,12 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
                 stacklevel=_user_stacklevel())
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
-        """Build the model from the first batch if compile() came before it was built."""
+        """Build the model from the first batch if compile() came before it was built; build its programs
+        again where a subclassed model is fed sizes it was not built for (``Model._relax_input_specs``)."""
+        relax = getattr(self, "_relax_input_specs", None)
+        if relax is not None and getattr(self, "built", False) and relax(xs):
+            with _BUILD_LOCK:
+                self._programs, self._runners = {}, {}
         if getattr(self, "_programs", None):
             if self.__dict__.get("_weights_mark", (0, 0))[0] != lora_enablings():
                 self._check_weights_unchanged(xs, method)
