@@ -418,3 +418,27 @@ def test_a_compiled_loss_of_ones_own_is_written_under_its_module(tmp_path):
     assert isinstance(of.keras.models.load_model(path, custom_objects={"MaskedLoss": ours}).loss, ours)
     assert isinstance(of.keras.models.load_model(tmp_path / "k.keras", custom_objects={"MaskedLoss": ours}).loss,
                       ours)
+
+
+def _block_class(api):
+    class Block(api.layers.Layer):   # keras.io's Switch Transformer block: its feed-forward layer as an argument
+        def __init__(self, ffn):
+            super().__init__()
+            self.ffn = ffn
+
+        def call(self, inputs):
+            return inputs + self.ffn(inputs)
+
+    return Block
+
+
+def test_a_layer_given_a_layer_and_no_get_config_refuses_to_save_as_in_keras(tmp_path):
+    """Keras records no automatic config for a layer argument and raises at save; onnxforge wrote a config
+    without ``ffn``, a file that could not be loaded."""
+    for api in (keras, of.keras):
+        block = _block_class(api)(api.layers.Dense(4))
+        model = api.Sequential([api.Input((4,)), block])
+        with pytest.raises(NotImplementedError, match="get_config"):
+            model.save(tmp_path / f"{api.__name__}.keras")
+        with pytest.raises(NotImplementedError, match="non-serializable"):
+            block.get_config()
