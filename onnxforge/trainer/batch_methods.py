@@ -168,10 +168,13 @@ class BatchMethodsMixin:
         swap = getattr(self, "_final_trackers", None) if final else None
         if swap is not None and swap[0] is trackers:
             trackers = swap[1]
-        for name, metric in trackers:
+        listed = getattr(self, "_listed_trackers", None)
+        entries = [(name, name, metric) for name, metric in trackers] if listed is None or \
+            trackers is not getattr(self, "_trackers", None) else listed
+        for name, log_name, metric in entries:
             keys = [f"{name}/{state}" for state, _ in metric.state_spec()]
             if all(k in sums for k in keys):
-                results[name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
+                results[log_name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
         return results
 
     def _step_runner(self, kind: str, method: str) -> ProgramRunner:

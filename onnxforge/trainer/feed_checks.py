@@ -233,6 +233,10 @@ def check_weights(w: np.ndarray, y: Any, out: Any, label: str, method: str) -> n
         y_shape[:-1]
     if len(loss_shape) >= 2 and w.shape == loss_shape:
         return w
+    if out.loss is None and getattr(out, "needs_target", False) and w.shape == y_shape and len(y_shape) >= 2:
+        # A model's own compute_loss receives the weights as fed (keras.io's masked language model: one per
+        # token id, shaped like its (batch, steps) targets).
+        return w
     also = f", or one per sample and time step, shape {loss_shape}" if len(loss_shape) >= 2 else ""
     raise ValueError(f"{method}(): {label} has shape {w.shape}, but output {out.name!r} takes one weight per sample, "
                      f"shape ({y_shape[0]},){also}.")
