@@ -208,3 +208,153 @@ def switch_transformer_fit(tf, keras):
     history = classifier.fit(x_train, y_train, batch_size=BATCH, epochs=2, validation_data=(x_val, y_val),
                              verbose=0)
     return {key: np.asarray(values, "float64") for key, values in history.history.items()}
+
+
+_GOOD = ["great", "wonderful", "brilliant", "moving", "superb", "charming"]
+_BAD = ["boring", "awful", "dull", "terrible", "clumsy", "tedious"]
+_FILLER = ["the", "movie", "film", "plot", "actor", "story", "was", "and", "a", "it", "scene", "music", "i", "this"]
+
+
+def labelled_reviews(n, seed=0):
+    """IMDB-like review strings (HTML breaks, punctuation) with 0/1 labels, balanced."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for k in range(n):
+        label = k % 2
+        words = list(rng.choice(_FILLER, size=int(rng.integers(12, 24))))
+        strong, weak = (_GOOD, _BAD) if label else (_BAD, _GOOD)
+        for _ in range(int(rng.integers(2, 4))):
+            words.insert(int(rng.integers(0, len(words))), str(rng.choice(strong)) + ",")
+        if rng.random() < 0.3:
+            words.insert(int(rng.integers(0, len(words))), str(rng.choice(weak)))
+        words.insert(len(words) // 2, "<br />")
+        texts.append(" ".join(words).capitalize() + "!")
+        labels.append(label)
+    return np.asarray(texts), np.asarray(labels, "int64")
+
+
+def active_learning(tf, keras):
+    """keras.io "Review Classification using Active Learning", shrunk: stratified splits with ``tf.concat``,
+    ``tf.data`` pools vectorized in ``map``, a Bidirectional LSTM, RMSprop with BinaryAccuracy /
+    FalseNegatives / FalsePositives, ModelCheckpoint(save_best_only, ``.h5``) and EarlyStopping, then
+    iterations that sample the pools in the ratio of the test set's errors (``take`` / ``skip`` /
+    ``concatenate``), recompile, fit again and reload the best checkpoint."""
+    import re
+    import string
+
+    layers = keras.layers
+    keras.utils.set_random_seed(4)
+    reviews, labels = labelled_reviews(360)
+    folder = tempfile.mkdtemp()
+
+    val_split = 20
+    test_split = 20
+    train_split = 30
+
+    x_positives, y_positives = reviews[labels == 1], labels[labels == 1]
+    x_negatives, y_negatives = reviews[labels == 0], labels[labels == 0]
+    x_val, y_val = (tf.concat((x_positives[:val_split], x_negatives[:val_split]), 0),
+                    tf.concat((y_positives[:val_split], y_negatives[:val_split]), 0))
+    x_test, y_test = (
+        tf.concat((x_positives[val_split: val_split + test_split], x_negatives[val_split: val_split + test_split]), 0),
+        tf.concat((y_positives[val_split: val_split + test_split], y_negatives[val_split: val_split + test_split]), 0))
+    x_train, y_train = (
+        tf.concat((x_positives[val_split + test_split: val_split + test_split + train_split],
+                   x_negatives[val_split + test_split: val_split + test_split + train_split]), 0),
+        tf.concat((y_positives[val_split + test_split: val_split + test_split + train_split],
+                   y_negatives[val_split + test_split: val_split + test_split + train_split]), 0))
+    x_pool_positives, y_pool_positives = (x_positives[val_split + test_split + train_split:],
+                                          y_positives[val_split + test_split + train_split:])
+    x_pool_negatives, y_pool_negatives = (x_negatives[val_split + test_split + train_split:],
+                                          y_negatives[val_split + test_split + train_split:])
+
+    train_dataset = tf.data.Dataset.from_tensor_slices((x_train, y_train))
+    val_dataset = tf.data.Dataset.from_tensor_slices((x_val, y_val))
+    test_dataset = tf.data.Dataset.from_tensor_slices((x_test, y_test))
+    pool_negatives = tf.data.Dataset.from_tensor_slices((x_pool_negatives, y_pool_negatives))
+    pool_positives = tf.data.Dataset.from_tensor_slices((x_pool_positives, y_pool_positives))
+    out = {"sizes": np.asarray([len(train_dataset), len(val_dataset), len(test_dataset), len(pool_negatives),
+                                len(pool_positives)])}
+
+    def custom_standardization(input_data):
+        lowercase = tf.strings.lower(input_data)
+        stripped_html = tf.strings.regex_replace(lowercase, "<br />", " ")
+        return tf.strings.regex_replace(stripped_html, f"[{re.escape(string.punctuation)}]", "")
+
+    vectorizer = layers.TextVectorization(60, standardize=custom_standardization, output_sequence_length=30)
+    vectorizer.adapt(train_dataset.map(lambda x, y: x, num_parallel_calls=tf.data.AUTOTUNE).batch(256))
+    out["vocabulary"] = np.asarray(vectorizer.get_vocabulary())
+
+    def vectorize_text(text, label):
+        text = vectorizer(text)
+        return text, label
+
+    train_dataset = train_dataset.map(vectorize_text, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    pool_negatives = pool_negatives.map(vectorize_text, num_parallel_calls=tf.data.AUTOTUNE)
+    pool_positives = pool_positives.map(vectorize_text, num_parallel_calls=tf.data.AUTOTUNE)
+    val_dataset = val_dataset.batch(256).map(vectorize_text, num_parallel_calls=tf.data.AUTOTUNE)
+    test_dataset = test_dataset.batch(256).map(vectorize_text, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def append_history(losses, val_losses, accuracy, val_accuracy, history):
+        losses = losses + history.history["loss"]
+        val_losses = val_losses + history.history["val_loss"]
+        accuracy = accuracy + history.history["binary_accuracy"]
+        val_accuracy = val_accuracy + history.history["val_binary_accuracy"]
+        return losses, val_losses, accuracy, val_accuracy
+
+    def create_model():
+        model = keras.models.Sequential([
+            layers.Input(shape=(30,)),
+            layers.Embedding(input_dim=60, output_dim=16),
+            layers.Bidirectional(layers.LSTM(8, return_sequences=True)),
+            layers.GlobalMaxPool1D(),
+            layers.Dense(8, activation="relu"),
+            layers.Dropout(0.5),
+            layers.Dense(1, activation="sigmoid"),
+        ])
+        return model
+
+    def metrics():
+        return [keras.metrics.BinaryAccuracy(), keras.metrics.FalseNegatives(), keras.metrics.FalsePositives()]
+
+    losses, val_losses, accuracies, val_accuracies = [], [], [], []
+    model = create_model()
+    seeded(model, 3)
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.RMSprop(0.01), metrics=metrics())
+    checkpoint_path = os.path.join(folder, "AL_Model.h5")
+    checkpoint = keras.callbacks.ModelCheckpoint(checkpoint_path, save_best_only=True, verbose=0)
+    early_stopping = keras.callbacks.EarlyStopping(patience=4, verbose=0)
+    history = model.fit(train_dataset.cache().shuffle(20000).batch(16), epochs=4, validation_data=val_dataset,
+                        callbacks=[checkpoint, early_stopping], verbose=0)
+    losses, val_losses, accuracies, val_accuracies = append_history(losses, val_losses, accuracies, val_accuracies,
+                                                                    history)
+    sampled_sizes, evaluations = [], []
+    sampling_size = 40
+    for iteration in range(2):
+        predictions = model.predict(test_dataset, verbose=0)
+        rounded = tf.where(tf.greater(predictions, 0.5), 1, 0)
+        _, _, false_negatives, false_positives = model.evaluate(test_dataset, verbose=0)
+        evaluations.append([float(np.sum(np.asarray(rounded))), false_negatives, false_positives])
+        if false_negatives != 0 and false_positives != 0:
+            total = false_negatives + false_positives
+            sample_ratio_ones, sample_ratio_zeros = false_positives / total, false_negatives / total
+        else:
+            sample_ratio_ones, sample_ratio_zeros = 0.5, 0.5
+        sampled_dataset = pool_negatives.take(int(sample_ratio_zeros * sampling_size)).concatenate(
+            pool_positives.take(int(sample_ratio_ones * sampling_size)))
+        pool_negatives = pool_negatives.skip(int(sample_ratio_zeros * sampling_size))
+        pool_positives = pool_positives.skip(int(sample_ratio_ones * sampling_size))
+        train_dataset = train_dataset.concatenate(sampled_dataset).prefetch(tf.data.AUTOTUNE)
+        sampled_sizes.append(len(train_dataset))
+        model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.RMSprop(0.01), metrics=metrics())
+        history = model.fit(train_dataset.cache().shuffle(20000).batch(16), validation_data=val_dataset, epochs=3,
+                            callbacks=[checkpoint, keras.callbacks.EarlyStopping(patience=4, verbose=0)], verbose=0)
+        losses, val_losses, accuracies, val_accuracies = append_history(losses, val_losses, accuracies,
+                                                                        val_accuracies, history)
+        model = keras.models.load_model(checkpoint_path)
+    final = model.evaluate(test_dataset, verbose=0, return_dict=True)
+    out.update({"losses": np.asarray(losses), "val_losses": np.asarray(val_losses),
+                "accuracies": np.asarray(accuracies), "val_accuracies": np.asarray(val_accuracies),
+                "sampled_sizes": np.asarray(sampled_sizes), "evaluations": np.asarray(evaluations),
+                "final_keys": np.asarray(sorted(final)), "final": np.asarray([final[k] for k in sorted(final)])})
+    return out
