@@ -297,7 +297,7 @@ class Model(TrainingMixin, SavingMixin, Layer):
         arrays = list(xs) if isinstance(xs, (list, tuple)) else [xs]
         if len(flat) != len(arrays):
             return False
-        relaxed, changed = [], False
+        relaxed, exact, changed = [], [], False
         for spec, x in zip(flat, arrays):
             shape = tuple(x.shape()) if callable(getattr(x, "shape", None)) else tuple(getattr(x, "shape", ()))
             old = tuple(spec.shape)
@@ -305,14 +305,21 @@ class Model(TrainingMixin, SavingMixin, Layer):
             if len(shape) == len(old):
                 dims = tuple(d if k == 0 or d is None or d == n else None
                              for k, (d, n) in enumerate(zip(old, shape)))
+            exact.append(KerasTensor((old[0], *shape[1:]), spec.dtype, name=spec.name) if dims != old else spec)
             if dims != old:
                 changed = True
                 spec = KerasTensor(dims, spec.dtype, name=spec.name)
             relaxed.append(spec)
-        if changed:
-            self._input_specs = relaxed[0] if isinstance(specs, KerasTensor) else relaxed
-            self._output_specs = self._spec_by_tracing((self._input_specs,), {})
-        return changed
+        if not changed:
+            return False
+        single = isinstance(specs, KerasTensor)
+        try:   # the sizes fed must suit the layers (a Dense built on 3 features refuses 5): else the clear
+            self._spec_by_tracing(((exact[0] if single else exact),), {})   # "incompatible" error stands
+        except Exception:   # noqa: BLE001 (whatever a layer raises on sizes it does not take)
+            return False
+        self._input_specs = relaxed[0] if single else relaxed
+        self._output_specs = self._spec_by_tracing((self._input_specs,), {})
+        return True
 
     def _built_by_hand(self, input_shape: Any) -> None:
         """A subclassed model whose own build() ran on ``model.build(shape)``: its inputs are that shape (Keras

@@ -246,3 +246,12 @@ def test_functional_model_keeps_its_declared_length():
     model = Model(inputs, L.Dense(2)(L.Embedding(10, 4)(inputs)))
     with pytest.raises(ValueError, match=r"expected shape=\(None, 6\), found shape=\(1, 3\)"):
         model.predict(np.zeros((1, 3), "int64"), verbose=0)
+
+
+def test_subclassed_model_keeps_its_shape_for_sizes_its_layers_refuse():
+    """Only sizes the layers take widen the inputs: a Dense built on 3 features given 5 keeps the clear error."""
+    model = TwoLayer()
+    model(_x(2, 3))
+    with pytest.raises(ValueError, match=r"incompatible: expected shape=\(None, 3\), found shape=\(4, 5\)"):
+        model.predict(_x(4, 5), verbose=0)
+    assert model.inputs[0].shape == (None, 3) and model.predict(_x(4, 3), verbose=0).shape == (4, 1)
