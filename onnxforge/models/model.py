@@ -285,42 +285,6 @@ class Model(TrainingMixin, SavingMixin, Layer):
         self._input_specs = [KerasTensor(tuple(s), standardize_dtype(d), name="input" if k == 0 else f"input_{k}")
                              for k, (s, d) in enumerate(zip(shapes, dtypes))]
 
-    def _relax_input_specs(self, xs: Any) -> bool:
-        """A subclassed model fed arrays whose non-batch sizes differ from those it was built on (sentences
-        padded per batch, then one sentence of another length to predict): Keras runs its ``call`` on any
-        size, so the differing axes become ``None`` here and the model's programs are traced again, once,
-        for any size on them. Whether the specs changed. Functional models keep their declared shapes."""
-        specs = self._input_specs
-        if self._graph is not None or specs is None or isinstance(specs, dict):
-            return False
-        flat = flatten(specs)
-        arrays = list(xs) if isinstance(xs, (list, tuple)) else [xs]
-        if len(flat) != len(arrays):
-            return False
-        relaxed, exact, changed = [], [], False
-        for spec, x in zip(flat, arrays):
-            shape = tuple(x.shape()) if callable(getattr(x, "shape", None)) else tuple(getattr(x, "shape", ()))
-            old = tuple(spec.shape)
-            dims = old
-            if len(shape) == len(old):
-                dims = tuple(d if k == 0 or d is None or d == n else None
-                             for k, (d, n) in enumerate(zip(old, shape)))
-            exact.append(KerasTensor((old[0], *shape[1:]), spec.dtype, name=spec.name) if dims != old else spec)
-            if dims != old:
-                changed = True
-                spec = KerasTensor(dims, spec.dtype, name=spec.name)
-            relaxed.append(spec)
-        if not changed:
-            return False
-        single = isinstance(specs, KerasTensor)
-        try:   # the sizes fed must suit the layers (a Dense built on 3 features refuses 5): else the clear
-            self._spec_by_tracing(((exact[0] if single else exact),), {})   # "incompatible" error stands
-        except Exception:   # noqa: BLE001 (whatever a layer raises on sizes it does not take)
-            return False
-        self._input_specs = relaxed[0] if single else relaxed
-        self._output_specs = self._spec_by_tracing((self._input_specs,), {})
-        return True
-
     def _built_by_hand(self, input_shape: Any) -> None:
         """A subclassed model whose own build() ran on ``model.build(shape)``: its inputs are that shape (Keras
         then fits it on arrays of it; keras.io's TensorFlow-NumPy model builds its weights this way)."""

@@ -36,25 +36,6 @@ _PROBABILISTIC = ("SparseCategoricalCrossentropy", "CategoricalCrossentropy", "B
 _BUILD_LOCK = threading.RLock()
 
 
-
-def _listed_trackers(model: Any, trackers: list[tuple[str, Any]]) -> list[tuple[str, str, Any]] | None:
-    """``(tracker, log name, metric)`` of what the compiled steps log for a model whose class lists its own
-    ``metrics`` (keras.io's masked language model: ``[loss_tracker]``, a ``Mean`` named "loss" that its
-    ``compute_loss`` updates): Keras's default ``compute_metrics`` returns ``{m.name: m.result()}`` for the
-    metrics that property lists, so its compiled loss tracker is not logged and the listed one is, under its own
-    name. ``None`` for a model that does not override ``metrics`` (everything tracked is logged)."""
-    prop = getattr(type(model), "metrics", None)
-    getter = getattr(prop, "fget", None)
-    if getter is None or (getattr(getter, "__module__", None) or "").startswith("onnxforge."):
-        return None
-    try:
-        listed = list(model.metrics)
-    except Exception:   # noqa: BLE001 (a property of the user's that cannot answer yet: log everything)
-        return None
-    kept = [(name, listed_metric.name, metric) for name, metric in trackers for listed_metric in listed
-            if listed_metric is metric]
-    return kept or None
-
 class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelStateMixin):
     """Mixed into ``onnxforge.Model``: ``compile``, ``train_on_batch``, ``test_on_batch``,
     ``predict_on_batch``, ``reset_metrics``, and ``fit`` / ``evaluate`` / ``predict`` (``FitMixin``).
@@ -267,7 +248,6 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             return
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
         self._trackers = config.trackers() + _layer_trackers(programs)
-        self._listed_trackers = _listed_trackers(self, self._trackers)
         self._compiled_config = config
         self._portable_programs: dict[str, Program] = {}
         self._host_arrays = array_attributes.snapshot(self)
@@ -466,12 +446,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
                 stacklevel=_user_stacklevel())
 
     def _ensure_programs(self, xs: Sequence[np.ndarray], method: str) -> None:
-        """Build the model from the first batch if compile() came before it was built; build its programs
-        again where a subclassed model is fed sizes it was not built for (``Model._relax_input_specs``)."""
-        relax = getattr(self, "_relax_input_specs", None)
-        if relax is not None and getattr(self, "built", False) and relax(xs):
-            with _BUILD_LOCK:
-                self._programs, self._runners = {}, {}
+        """Build the model from the first batch if compile() came before it was built."""
         if getattr(self, "_programs", None):
             if self.__dict__.get("_weights_mark", (0, 0))[0] != lora_enablings():
                 self._check_weights_unchanged(xs, method)
