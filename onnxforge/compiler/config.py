@@ -61,12 +61,12 @@ class OutputConfig:
     @property
     def free_target_shape(self) -> bool:
         """Whether the loss is the user's (a function, or a ``Loss`` subclass of theirs), which (as in Keras)
-        takes targets of whatever shape are fed; so does a model's own ``compute_loss`` with no compiled loss
-        (keras.io's masked language model: ``(batch, steps)`` ids for ``(batch, steps, vocab)`` probabilities)."""
-        if self.sparse_labels or self.sequence_labels:
+        takes targets of whatever shape are fed. So does a model's own ``compute_loss`` (a ``Distiller`` given
+        class ids for ``(batch, classes)`` logits) when no compiled loss or metric fixes the targets' layout."""
+        if self.loss is None and self.needs_target and not self.sparse_labels:
+            return not (self.metrics or self.weighted_metrics)
+        if self.loss is None or self.sparse_labels or self.sequence_labels:
             return False
-        if self.loss is None:
-            return self.needs_target
         code = getattr(self.loss, "fn", None) or type(self.loss)
         return not (getattr(code, "__module__", None) or "").startswith("onnxforge.losses")
 
