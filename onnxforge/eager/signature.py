@@ -62,7 +62,10 @@ def _leaf_key(x: Any, free_batch: bool) -> Any:
         shape = tuple(x.shape)
         if free_batch and shape:
             shape = (None, *shape[1:])
-        return ("array", shape, x.dtype.str)
+        # Strings of any width are one ONNX string input: "<U117" and "<U98" share a program (keras.io's
+        # active learning maps a TextVectorization over single reviews of every length).
+        dtype = x.dtype.kind if x.dtype.kind in "US" else x.dtype.str
+        return ("array", shape, dtype)
     if x is None or isinstance(x, (bool, int, float, complex, str, bytes)):
         return ("value", type(x).__name__, x)
     try:

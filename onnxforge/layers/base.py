@@ -405,6 +405,14 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
                                   "dtype": dtype_policies.serialize(self.dtype_policy)}
         recorded = self.__dict__.get("_auto_config")
+        if recorded is None and auto_config.uses_default_config(self) \
+                and not type(self).__module__.startswith("onnxforge."):
+            # Keras 3 raises here too, at save time: a config without the constructor's arguments would write a
+            # file that cannot be loaded (keras.io's Switch Transformer block takes its feed-forward layer).
+            raise NotImplementedError(
+                f"Layer {type(self).__name__} was created by passing non-serializable argument values in "
+                "`__init__()` (only strings, numbers, booleans, None and lists / dicts of them are recorded "
+                "automatically), and therefore must override `get_config()` in order to be serializable.")
         if recorded is not None and auto_config.uses_default_config(self):
             config.update(recorded)
             if not auto_config.accepts_name(type(self)):

@@ -20,10 +20,11 @@ from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
 from .target_shapes import adopt_target_shapes
 from .temporal_weights import temporal_step
-from .compile_metrics import CompiledMetrics, compiled_trackers
+from .compile_metrics import CompiledMetrics, compiled_trackers, listed_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights,
                           check_weights)
+from .input_specs import widen_input_specs
 
 
 
@@ -45,6 +46,7 @@ class BatchMethodsMixin:
 
             return train_batch(self, xs, ys, sample_weight)
         adopt_target_shapes(self, ys)
+        self._widen_inputs(xs)
         self._ensure_programs(xs, "train_on_batch")
         runner = self._step_runner("train_step", "train_on_batch")
         feeds = self._feeds(xs, ys, sample_weight, "train_on_batch")
@@ -103,6 +105,7 @@ class BatchMethodsMixin:
 
             return train_batch(self, xs, ys, sample_weight, method="test_step")
         adopt_target_shapes(self, ys)
+        self._widen_inputs(xs)
         self._ensure_programs(xs, "test_on_batch")
         self._step_runner("eval_step", "test_on_batch")   # a clear error where compile() had no loss
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
@@ -125,9 +128,15 @@ class BatchMethodsMixin:
             return predict_batch(self, xs)
         if strategy is not None:
             return strategy.predict_batch(self, xs)
+        self._widen_inputs(xs)
         self._ensure_programs(xs, "predict")
         feeds = self._input_feeds(xs, "predict")
         return self._run_inference("infer", feeds, ShardedProgram.predict)
+
+    def _widen_inputs(self, xs: Sequence[np.ndarray]) -> None:
+        """A subclassed model fed sizes it was not built for: its programs are traced again (``input_specs``)."""
+        if widen_input_specs(self, xs):
+            self._programs, self._runners = {}, {}
 
     def _run_inference(self, kind: str, feeds: Mapping[str, Any],
                        combine: Callable[[ShardedProgram, Mapping[str, Any]], list[np.ndarray]]) -> list[np.ndarray]:
@@ -168,10 +177,15 @@ class BatchMethodsMixin:
         swap = getattr(self, "_final_trackers", None) if final else None
         if swap is not None and swap[0] is trackers:
             trackers = swap[1]
-        for name, metric in trackers:
+        listed = self.__dict__.get("_listed")   # (trackers, what a class listing its own metrics logs of them)
+        if listed is None or listed[0] is not getattr(self, "_trackers", None):
+            listed = self.__dict__["_listed"] = (getattr(self, "_trackers", None), listed_trackers(self, trackers))
+        entries = [(name, name, metric) for name, metric in trackers] if listed[1] is None or \
+            trackers is not listed[0] else listed[1]
+        for name, log_name, metric in entries:
             keys = [f"{name}/{state}" for state, _ in metric.state_spec()]
             if all(k in sums for k in keys):
-                results[name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
+                results[log_name] = metric.result_from([np.asarray(sums[k], np.float64) for k in keys])
         return results
 
     def _step_runner(self, kind: str, method: str) -> ProgramRunner:

@@ -28,7 +28,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CompileMetrics", "CompiledMetrics", "compiled_trackers"]
+__all__ = ["CompileMetrics", "CompiledMetrics", "compiled_trackers", "listed_trackers"]
 
 import warnings
 from typing import Any
@@ -159,3 +159,21 @@ class CompiledMetrics(list):
                 metric.update_state(y_pred, sample_weight=sample_weight)
             else:
                 metric.update_state(y, y_pred, sample_weight=sample_weight)
+
+
+def listed_trackers(model: Any, trackers: list[tuple[str, Any]]) -> list[tuple[str, str, Any]] | None:
+    """``(tracker, log name, metric)`` of what the compiled steps log for a model whose class lists its own
+    ``metrics`` (keras.io's masked language model: ``[loss_tracker]``, a ``Mean`` named "loss" that its
+    ``compute_loss`` updates): Keras's default ``compute_metrics`` returns ``{m.name: m.result()}`` for the
+    metrics that property lists, so its compiled loss tracker is not logged and the listed one is, under its own
+    name. ``None`` for a model that does not override ``metrics`` (everything tracked is logged)."""
+    getter = getattr(getattr(type(model), "metrics", None), "fget", None)
+    if getter is None or (getattr(getter, "__module__", None) or "").startswith("onnxforge."):
+        return None
+    try:
+        listed = list(model.metrics)
+    except Exception:   # noqa: BLE001 (a property of the user's that cannot answer yet: log everything)
+        return None
+    kept = [(name, listed_metric.name, metric) for name, metric in trackers for listed_metric in listed
+            if listed_metric is metric]
+    return kept or None

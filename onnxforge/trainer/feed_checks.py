@@ -64,7 +64,15 @@ def _serialize(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_serialize(v) for v in value]
     if hasattr(value, "get_config") and not isinstance(value, type):
-        return {"class_name": type(value).__name__, "config": value.get_config()}
+        cls = type(value)
+        entry = {"class_name": cls.__name__, "config": value.get_config()}
+        if not cls.__module__.split(".")[0] == "onnxforge":
+            # A user's class (a Loss subclass of the program's): Keras 3 records where it lives and the name it is
+            # registered under, which its loader looks up in custom_objects; "keras.losses" would send it there.
+            from ..keras_objects import get_registered_name
+
+            entry.update(module=cls.__module__, registered_name=get_registered_name(cls))
+        return entry
     return getattr(value, "__name__", repr(value))
 
 
@@ -224,6 +232,10 @@ def check_weights(w: np.ndarray, y: Any, out: Any, label: str, method: str) -> n
     loss_shape = y_shape[:1] if getattr(out, "sequence_labels", False) else y_shape if out.sparse_labels else \
         y_shape[:-1]
     if len(loss_shape) >= 2 and w.shape == loss_shape:
+        return w
+    if out.loss is None and getattr(out, "needs_target", False) and w.shape == y_shape and len(y_shape) >= 2:
+        # A model's own compute_loss receives the weights as fed (keras.io's masked language model: one per
+        # token id, shaped like its (batch, steps) targets).
         return w
     also = f", or one per sample and time step, shape {loss_shape}" if len(loss_shape) >= 2 else ""
     raise ValueError(f"{method}(): {label} has shape {w.shape}, but output {out.name!r} takes one weight per sample, "

@@ -74,10 +74,18 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
             continue
         shape = (None, *np.shape(y)[1:])
         if not _fits(tuple(np.shape(y)), tuple(o.target_shape)):
-            fed[o.index] = shape
+            fed[o.index] = _merged(fed.get(o.index), shape)
             changed = True
     if changed:
         model._programs, model._runners = {}, {}
+
+
+def _merged(before: tuple | None, shape: tuple) -> tuple:
+    """``shape``, with ``None`` where targets fed before had another size (sentences padded per batch): the
+    steps are then built once for any size there, not once per size."""
+    if before is None or len(before) != len(shape):
+        return shape
+    return tuple(a if a == b else None for a, b in zip(before, shape))
 
 
 def _record_unit_axis(model: Any, index: int, y: Any) -> bool:

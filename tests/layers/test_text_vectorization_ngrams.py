@@ -74,3 +74,38 @@ def test_keras_file_round_trip_both_ways(tmp_path):
 def test_bad_ngrams_are_refused(ngrams):
     with pytest.raises(ValueError, match="ngrams"):
         fkeras.layers.TextVectorization(ngrams=ngrams)
+
+
+@pytest.mark.parametrize("output_mode", ["int", "multi_hot"])
+def test_one_string_gives_one_row_like_keras(output_mode):
+    """A scalar string (a ``tf.data`` element vectorized in ``map`` before ``batch``, keras.io's active learning):
+    Keras returns the row alone; onnxforge's StringSplit took the missing batch axis and raised IndexError."""
+    kwargs = {"output_sequence_length": 6} if output_mode == "int" else {}
+    want, got = _both(output_mode=output_mode, **kwargs)
+    for text in ("the cat ate the bird", "A dog!") + (("",) if output_mode != "int" else ()):   # Keras fails on ""
+        expected = np.asarray(want(np.array(text)))
+        result = np.asarray(got(np.array(text)))
+        assert result.shape == expected.shape and result.ndim == 1
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_strings_of_other_lengths_reuse_one_eager_program(monkeypatch):
+    """numpy gives each string width its own dtype ("<U7", "<U20"); the eager cache keyed on it, so mapping the
+    layer over reviews of a hundred lengths compiled a hundred programs (0.15 s each)."""
+    import importlib
+
+    executor = importlib.import_module("onnxforge.eager.executor")
+    _, got = _both(output_sequence_length=4)
+    got(np.array(["the cat"]))
+    compiled = []
+    original = executor.compile_call
+    monkeypatch.setattr(executor, "compile_call", lambda *a, **k: (compiled.append(1), original(*a, **k))[1])
+    for k in range(1, 30):
+        got(np.array(["the cat " + "sat " * k]))
+    assert compiled == []
+
+
+def test_multi_hot_of_only_empty_strings_is_zeros_like_keras():
+    """A batch of empty strings has no token at all: Keras gives zeros; ReduceMax over the empty axis gave -inf."""
+    want, got = _both(output_mode="multi_hot")
+    np.testing.assert_array_equal(np.asarray(got(np.array(["", ""]))), np.asarray(want(np.array(["", ""]))))

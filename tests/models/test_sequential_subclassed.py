@@ -198,3 +198,60 @@ def test_sequential_built_by_a_call_takes_other_lengths_later():
     np.testing.assert_allclose(out, np.full((1, 1, 2), 12.0))
     with pytest.raises(ValueError, match="(?i)incompatible|expected"):
         seq(np.ones((1, 1, 5), np.float32))   # the Dense still checks its own last axis
+
+
+class Tagger(Model):
+    """keras.io's NER model in small: token ids to per-token tag probabilities (any sentence length)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.embed = L.Embedding(10, 4)
+        self.tags = L.Dense(3, activation="softmax")
+
+    def call(self, inputs):
+        return self.tags(self.embed(inputs))
+
+
+def test_subclassed_model_takes_new_sequence_lengths_after_build():
+    """Built on one length, then fed batches padded to their own lengths and one sentence to predict: the
+    differing axis becomes ``None`` (Keras runs ``call`` on any length) and the steps are built again at most
+    once for the inputs and once for a user loss's targets, not once per length."""
+    from onnxforge import keras, optimizers
+
+    def masked_loss(y_true, y_pred):
+        loss = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        mask = keras.ops.cast(y_true > 0, "float32")
+        return keras.ops.sum(loss * mask) / keras.ops.sum(mask)
+
+    model = Tagger()
+    model(np.zeros((1, 6), "int64"))
+    assert model.inputs[0].shape == (None, 6)
+    model.compile(optimizer=optimizers.SGD(0.1), loss=masked_loss)
+    rng = np.random.default_rng(0)
+    builds = []
+    build_programs = model._build_programs
+    model._build_programs = lambda: (builds.append(1), build_programs())[1]
+    for width in (6, 4, 9, 5, 7):
+        ids = rng.integers(1, 10, (3, width))
+        loss = model.train_on_batch(ids, rng.integers(0, 3, (3, width)))
+        assert np.isfinite(loss)
+    assert model.inputs[0].shape == (None, None) and model.outputs[0].shape == (None, None, 3)
+    assert 2 <= len(builds) <= 3   # the first build, then once for the inputs and once for the targets
+    sentence = rng.integers(1, 10, (1, 3))
+    np.testing.assert_allclose(model.predict(sentence, verbose=0), np.asarray(model(sentence)), rtol=1e-6)
+
+
+def test_functional_model_keeps_its_declared_length():
+    inputs = Input(shape=(6,), dtype="int64")
+    model = Model(inputs, L.Dense(2)(L.Embedding(10, 4)(inputs)))
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 6\), found shape=\(1, 3\)"):
+        model.predict(np.zeros((1, 3), "int64"), verbose=0)
+
+
+def test_subclassed_model_keeps_its_shape_for_sizes_its_layers_refuse():
+    """Only sizes the layers take widen the inputs: a Dense built on 3 features given 5 keeps the clear error."""
+    model = TwoLayer()
+    model(_x(2, 3))
+    with pytest.raises(ValueError, match=r"incompatible: expected shape=\(None, 3\), found shape=\(4, 5\)"):
+        model.predict(_x(4, 5), verbose=0)
+    assert model.inputs[0].shape == (None, 3) and model.predict(_x(4, 3), verbose=0).shape == (4, 1)

@@ -381,3 +381,64 @@ def test_unregistered_classes_of_ones_own_are_written_as_keras_writes_them(tmp_p
     kmodel.save(tmp_path / "k.keras")   # and Keras's own file loads in onnxforge with the same custom_objects
     back = of.keras.models.load_model(tmp_path / "k.keras", custom_objects=ours)
     assert isinstance(back.layers[1].kernel_regularizer, ours["SumSquares"])
+
+
+def _masked_loss_class(api):
+    class MaskedLoss(api.losses.Loss):   # keras.io NER's CustomNonPaddingTokenLoss, with **kwargs to reload
+        def __init__(self, name="masked_loss", **kwargs):
+            super().__init__(name=name, **kwargs)
+
+        def call(self, y_true, y_pred):
+            return api.ops.mean(api.ops.square(y_true - y_pred))
+
+    return MaskedLoss
+
+
+def test_a_compiled_loss_of_ones_own_is_written_under_its_module(tmp_path):
+    """The compile config names a user's Loss subclass by its module and registered name, as Keras does;
+    under "keras.losses" real Keras refused the file ("Could not deserialize
+    'keras.losses.CustomNonPaddingTokenLoss' because it is not a KerasSaveable subclass")."""
+    ours, theirs = _masked_loss_class(of.keras), _masked_loss_class(keras)
+    model = of.keras.Sequential([of.keras.Input((4,)), of.keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss=ours())
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    kmodel.compile(optimizer="adam", loss=theirs())
+    path = tmp_path / "m.keras"
+    model.save(path)
+    kmodel.save(tmp_path / "k.keras")
+    import zipfile
+
+    def loss_entry(file):
+        with zipfile.ZipFile(file) as archive:
+            return json.loads(archive.read("config.json"))["compile_config"]["loss"]
+
+    mine, theirs_entry = loss_entry(path), loss_entry(tmp_path / "k.keras")
+    assert (mine["module"], mine["registered_name"]) == (theirs_entry["module"], theirs_entry["registered_name"])
+    assert isinstance(keras.models.load_model(path, custom_objects={"MaskedLoss": theirs}).loss, theirs)
+    assert isinstance(of.keras.models.load_model(path, custom_objects={"MaskedLoss": ours}).loss, ours)
+    assert isinstance(of.keras.models.load_model(tmp_path / "k.keras", custom_objects={"MaskedLoss": ours}).loss,
+                      ours)
+
+
+def _block_class(api):
+    class Block(api.layers.Layer):   # keras.io's Switch Transformer block: its feed-forward layer as an argument
+        def __init__(self, ffn):
+            super().__init__()
+            self.ffn = ffn
+
+        def call(self, inputs):
+            return inputs + self.ffn(inputs)
+
+    return Block
+
+
+def test_a_layer_given_a_layer_and_no_get_config_refuses_to_save_as_in_keras(tmp_path):
+    """Keras records no automatic config for a layer argument and raises at save; onnxforge wrote a config
+    without ``ffn``, a file that could not be loaded."""
+    for api in (keras, of.keras):
+        block = _block_class(api)(api.layers.Dense(4))
+        model = api.Sequential([api.Input((4,)), block])
+        with pytest.raises(NotImplementedError, match="get_config"):
+            model.save(tmp_path / f"{api.__name__}.keras")
+        with pytest.raises(NotImplementedError, match="non-serializable"):
+            block.get_config()

@@ -119,3 +119,44 @@ def test_compute_loss_must_return_a_scalar():
     model.compile("sgd")
     with pytest.raises(ValueError, match="compute_loss.*scalar"):
         model.fit(np.ones((4, 3), "float32"), np.ones((4, 2), "float32"), verbose=0)
+
+
+def test_token_loss_with_sparse_ids_weights_per_token_and_its_own_tracker_like_keras():
+    """keras.io's masked language model: compile() with an optimizer only, a compute_loss reading ``(batch,
+    steps)`` token ids against ``(batch, steps, vocab)`` probabilities with ``(batch, steps)`` sample weights,
+    and a ``metrics`` property listing only the Mean it updates, named "loss": Keras logs just that tracker.
+    onnxforge built its steps on output-shaped targets (ONNX shape inference failed on the OneHot), refused the
+    per-token weights, and logged its own "loss" beside the user's as "loss_1"."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 7, (8, 5))
+    y = rng.integers(1, 7, (8, 5))
+    w = (rng.random((8, 5)) < 0.4).astype("float32")
+    out = {}
+    for lib, k in LIBS.items():
+        loss_fn = k.losses.SparseCategoricalCrossentropy(reduction=None)
+        loss_tracker = k.metrics.Mean(name="loss")
+
+        class TokenModel(k.Model):
+            def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+                loss = loss_fn(y, y_pred, sample_weight)
+                loss_tracker.update_state(loss, sample_weight=sample_weight)
+                return k.ops.sum(loss)
+
+            def compute_metrics(self, x, y, y_pred, sample_weight):
+                return {"loss": loss_tracker.result()}
+
+            @property
+            def metrics(self):
+                return [loss_tracker]
+
+        inputs = k.Input((5,), dtype="int64")
+        probs = k.layers.Dense(7, activation="softmax", kernel_initializer="ones")(
+            k.layers.Embedding(7, 3, embeddings_initializer="ones")(inputs))
+        model = TokenModel(inputs, probs)
+        model.compile(optimizer=k.optimizers.SGD(0.01))
+        history = model.fit(x, y, sample_weight=w, batch_size=4, epochs=2, shuffle=False, verbose=0).history
+        out[lib] = (history, model.get_weights())
+    assert sorted(out["onnxforge"][0]) == sorted(out["keras"][0]) == ["loss"]
+    np.testing.assert_allclose(out["onnxforge"][0]["loss"], out["keras"][0]["loss"], rtol=1e-5)
+    for a, b in zip(out["keras"][1], out["onnxforge"][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)

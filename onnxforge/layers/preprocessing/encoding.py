@@ -42,7 +42,7 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
     if rank == 1 and mode != "one_hot":
         hot = b.op("Cast", [b.op("Equal", [b.op("Unsqueeze", [x, _ops.ints(b, [1])]),
                                            _ops.ints(b, list(range(depth)))])], to=dtype)
-        return _ops.reduce("ReduceMax" if mode == "multi_hot" else "ReduceSum", hot, [0], keepdims=False)
+        return _combine(hot, 0, mode)
     if rank == 1:
         # The shape is annotated so the one_hot test below sees the trailing 1 and squeezes it back:
         # Keras one-hot encodes a rank-1 input to (N, depth), as it does an (N, 1) one.
@@ -55,7 +55,14 @@ def encode_categorical(indices: Value, mode: str, depth: int, dtype: int) -> Val
                                        _ops.ints(b, list(range(depth)))])], to=dtype)
     if mode == "one_hot":
         return hot
-    return _ops.reduce("ReduceMax" if mode == "multi_hot" else "ReduceSum", hot, [1], keepdims=False)
+    return _combine(hot, 1, mode)
+
+
+def _combine(hot: Any, axis: int, mode: str) -> Any:
+    """The counts of each index over ``axis``, or for ``multi_hot`` whether there is one: the sign of the count,
+    0 over no tokens at all (``ReduceMax`` gave -inf there: a batch of empty strings through TextVectorization)."""
+    total = _ops.reduce("ReduceSum", hot, [axis], keepdims=False)
+    return hot.builder.op("Sign", [total]) if mode == "multi_hot" else total
 
 
 def _encoded_shape(input_shape: tuple, mode: str, depth: int) -> tuple:

@@ -181,6 +181,12 @@ class TextVectorization(Layer):
     def call(self, inputs):
         b = inputs.builder
         x = inputs
+        if x.dtype == _STRING and x.shape is not None and len(x.shape) == 0:
+            # One string (a tf.data element mapped before batching, as keras.io's active learning example
+            # does): Keras returns that row alone, ``(output_sequence_length,)`` ids for instance.
+            row = self.call(b.op("Unsqueeze", [x, _ops.ints(b, [0])], dtype=_STRING, shape=(1,)))
+            shape = tuple(row.shape[1:]) if row.shape is not None else None
+            return b.op("Squeeze", [row, _ops.ints(b, [0])], dtype=row.dtype, shape=shape)
         if x.dtype != _STRING:
             raise TypeError(f"TextVectorization {self.name!r} expects string inputs. Received dtype "
                             f"{np_dtype(x.dtype) if x.dtype else None}")
@@ -227,6 +233,8 @@ class TextVectorization(Layer):
         return "int64" if self._output_mode == "int" else self.compute_dtype
 
     def compute_output_shape(self, input_shape):
+        if len(tuple(input_shape)) == 0:   # one string: one row
+            return self.compute_output_shape((1,))[1:]
         batch = tuple(input_shape)[0]
         if self._output_mode == "int":
             return (batch, self._output_sequence_length)
