@@ -18,6 +18,14 @@ import pytest
 
 from tests.keras_examples.harness import fkeras, keras, to_numpy, torch
 
+@pytest.fixture(autouse=True)
+def fresh_names():
+    """Both frameworks count layer names from zero in each test: weight paths (``dense/kernel``) are compared
+    across them, and earlier tests in the process advance one framework's counters and not the other's."""
+    keras.backend.clear_session()
+    fkeras.backend.clear_session()
+
+
 EQUATIONS = [("ab,bc->ac", 4, "c", (5,)), ("abc,cd->abd", (None, 4), "d", (3, 5)),
              ("abc,cde->abde", (None, 2, 4), "de", (3, 5)), ("abcd,cde->abe", (None, 4), "e", (3, 2, 5)),
              ("abc,bcd->ad", 4, "d", (3, 5)), ("abc,cd->abd", (None, 4), None, (3, 5))]

@@ -12,7 +12,10 @@ import onnx
 import pytest
 
 from tests.keras_examples.harness import fkeras, keras, to_numpy
+from tests.layers import test_quantize
 from tests.layers.test_quantize import EQUATIONS
+
+fresh_names = test_quantize.fresh_names   # the autouse fixture: layer names counted from zero in each test
 
 
 @pytest.mark.parametrize("block_size", [-1, 4, None])
