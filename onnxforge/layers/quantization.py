@@ -383,8 +383,9 @@ def quantize_model(model: Any, mode: Any = None, config: Any = None, filters: An
                          f"Received: mode={mode}")
     if mode not in ("int8", "int4"):
         # Every layer would refuse it and be skipped with a warning: say it once, loudly.
-        raise NotImplementedError(f"Model {model.name!r}: quantization mode={mode!r} is not supported by "
-                                  "onnxforge; the supported modes are 'int8' and 'int4' (Dense only).")
+        raise NotImplementedError(f"Model {model.name!r}: quantize() is not supported by onnxforge for "
+                                  f"mode={mode!r}; the supported modes are 'int8' (Dense, EinsumDense, Embedding, "
+                                  "ReversibleEmbedding) and 'int4' (Dense, EinsumDense, Embedding).")
 
     def selected(layer: Any) -> bool:
         if filters is None:
