@@ -5,13 +5,16 @@ variable values, changing none), ``SymbolicScope`` and ``RematScope`` / ``remat`
 checkpointing): onnxforge's training programs keep the activations their backward pass needs, scope or not.
 
 Example:
-    >>> import numpy as np
     >>> from onnxforge import keras
-    >>> v = keras.Variable(np.zeros(2, "float32"))
-    >>> with keras.StatelessScope([(v, np.ones(2, "float32"))]) as scope:
-    ...     v.assign(v.numpy() * 3)
-    >>> v.numpy().tolist(), scope.get_current_value(v).tolist()
-    ([0.0, 0.0], [3.0, 3.0])
+    >>> from onnxforge.keras import state_scopes
+    >>> with keras.SymbolicScope():
+    ...     state_scopes.in_symbolic_scope()
+    True
+    >>> with keras.RematScope(mode="larger_than", output_size_threshold=4096):
+    ...     state_scopes.get_current_remat_mode().output_size_threshold
+    4096
+    >>> state_scopes.get_current_remat_mode() is None
+    True
 """
 from __future__ import annotations
 

@@ -149,17 +149,7 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
         group of ``block`` input rows, an int8 zero point and the rows' group index ``g_idx``)."""
         input_dim, units = shape
         scale_shape = (units,) if block == -1 else (-(-input_dim // block), units)
-        with self._state_unlocked():
-            self.kernel = self.add_weight(shape=(input_dim, (units + 1) // 2), initializer="zeros", name="kernel",
-                                          dtype="int8", trainable=False)
-            self.kernel_scale = self.add_weight(shape=scale_shape, initializer="ones", name="kernel_scale",
-                                                trainable=False)
-            if block != -1:
-                self.kernel_zero = self.add_weight(shape=scale_shape, initializer="zeros", name="kernel_zero",
-                                                   dtype="int8", trainable=False)
-                self.g_idx = self.add_weight(
-                    shape=(input_dim,), name="g_idx", dtype="float32", trainable=False,
-                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+        self._int4_weights((input_dim, (units + 1) // 2), scale_shape, input_dim, block)
 
     def _int4_quantize(self, weight, block):
         from ..quantizers import pack_int4
@@ -314,17 +304,7 @@ class Embedding(QuantizeMixin, LoraMixin, Layer):
         ``block`` columns, a scale and an int8 zero point, with the columns' group index ``g_idx``)."""
         input_dim, output_dim = shape
         scale_shape = (input_dim,) if block == -1 else (input_dim, -(-output_dim // block))
-        with self._state_unlocked():
-            self.embeddings = self.add_weight(shape=(input_dim, (output_dim + 1) // 2), initializer="zeros",
-                                              name="embeddings", dtype="int8", trainable=False)
-            self.embeddings_scale = self.add_weight(shape=scale_shape, initializer="ones", name="embeddings_scale",
-                                                    trainable=False)
-            if block != -1:
-                self.embeddings_zero = self.add_weight(shape=scale_shape, initializer="zeros",
-                                                       name="embeddings_zero", dtype="int8", trainable=False)
-                self.g_idx = self.add_weight(
-                    shape=(output_dim,), name="g_idx", dtype="float32", trainable=False,
-                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+        self._int4_weights((input_dim, (output_dim + 1) // 2), scale_shape, output_dim, block)
 
     def _int4_quantize(self, weight, block):
         from ..quantizers import pack_int4

@@ -166,17 +166,7 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
         rows, columns = self._int4_layout(shape)
         self._original_kernel_shape = tuple(shape)
         scale_shape = (columns,) if block == -1 else (-(-rows // block), columns)
-        with self._state_unlocked():
-            self.kernel = self.add_weight(shape=(rows, (columns + 1) // 2), initializer="zeros", name="kernel",
-                                          dtype="int8", trainable=False)
-            self.kernel_scale = self.add_weight(shape=scale_shape, initializer="ones", name="kernel_scale",
-                                                trainable=False)
-            if block != -1:
-                self.kernel_zero = self.add_weight(shape=scale_shape, initializer="zeros", name="kernel_zero",
-                                                   dtype="int8", trainable=False)
-                self.g_idx = self.add_weight(
-                    shape=(rows,), name="g_idx", dtype="float32", trainable=False,
-                    initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(dtype or "float32"))
+        self._int4_weights((rows, (columns + 1) // 2), scale_shape, rows, block)
 
     def _int4_quantize(self, weight, block):
         from ..quantizers import pack_int4

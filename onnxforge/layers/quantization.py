@@ -241,6 +241,23 @@ class QuantizeMixin:
             setattr(self, self._quantize_scale, self.add_weight(  # type: ignore[attr-defined]
                 shape=scale_shape, initializer="ones", name=self._quantize_scale, trainable=False))
 
+    def _int4_weights(self, packed_shape: tuple[int, int], scale_shape: tuple[int, ...], grouped: int,
+                      block: int) -> None:
+        """Create Keras's int4 weights in its order: the packed int8 weight, its scale and, for ``block`` != -1, an
+        int8 zero point per group and ``g_idx``, the group of each of the ``grouped`` quantized rows."""
+        target, scale = self._quantize_target, self._quantize_scale
+        with self._state_unlocked():   # type: ignore[attr-defined]
+            add = self.add_weight  # type: ignore[attr-defined]
+            setattr(self, target, add(shape=packed_shape, initializer="zeros", name=target, dtype="int8",
+                                      trainable=False))
+            setattr(self, scale, add(shape=scale_shape, initializer="ones", name=scale, trainable=False))
+            if block != -1:
+                setattr(self, f"{target}_zero", add(shape=scale_shape, initializer="zeros", name=f"{target}_zero",
+                                                    dtype="int8", trainable=False))
+                self.g_idx = add(shape=(grouped,), name="g_idx", dtype="float32", trainable=False,
+                                 initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(
+                                     dtype or "float32"))
+
     def _reduced_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         reduced = set(self._quantize_reduced_axes())
         return tuple(1 if i in reduced else d for i, d in enumerate(shape))
