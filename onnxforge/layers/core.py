@@ -19,9 +19,10 @@ from ..tracing import current_trace
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .keras_tensor import KerasTensor
+from .int4_weights import Int4WeightsMixin, unpack_int4_graph
 from .lora import LoraMixin
 from .quantization import (QuantizeMixin, abs_max_quantize_grouped_numpy, abs_max_quantize_numpy, int8_product,
-                           quantizable, quantization_config_arg, serialize_config, unpack_int4_graph)
+                           quantizable, quantization_config_arg, serialize_config)
 
 
 def check_positive_int(layer: str, arg: str, value: Any) -> int:
@@ -66,7 +67,7 @@ def _flops_activation(activation: Callable, out_elems: int) -> int:
 
 
 @quantizable
-class Dense(QuantizeMixin, LoraMixin, Layer):
+class Dense(QuantizeMixin, Int4WeightsMixin, LoraMixin, Layer):
     """``activation(inputs @ kernel + bias)``; kernel ``(input_dim, units)``.
 
     Example:
@@ -152,22 +153,7 @@ class Dense(QuantizeMixin, LoraMixin, Layer):
         self._int4_weights((input_dim, (units + 1) // 2), scale_shape, input_dim, block)
 
     def _int4_quantize(self, weight, block):
-        from ..quantizers import pack_int4
-
-        w = np.asarray(weight.numpy(), dtype=np.float32)
-        if block == -1:
-            q, scale = abs_max_quantize_numpy(w, 0, (-8, 7))
-            scale, zero = np.squeeze(scale, axis=0), None
-        else:
-            q, scale, zero = abs_max_quantize_grouped_numpy(w, block)
-        prefix = weight.name.rsplit("/", 1)[0]
-        self._drop_weight(weight)
-        self._int4_build(w.shape, block)
-        self._keep_prefix(prefix)
-        self.kernel.assign(pack_int4(q, axis=-1)[0])
-        self.kernel_scale.assign(scale)
-        if zero is not None:
-            self.kernel_zero.assign(zero)
+        self._int4_quantize_matrix(weight, np.asarray(weight.numpy(), dtype=np.float32), block)
 
     def _int4_call(self, inputs):
         """Keras's ``Dense._int4_call``: weight-only, the unpacked kernel in floats; per channel the product is
@@ -224,7 +210,7 @@ class Activation(Layer):
 
 
 @quantizable
-class Embedding(QuantizeMixin, LoraMixin, Layer):
+class Embedding(QuantizeMixin, Int4WeightsMixin, LoraMixin, Layer):
     """Maps integer indices to dense vectors: ``embeddings[inputs]``; embeddings ``(input_dim, output_dim)``.
 
     ``mask_zero=True`` makes index 0 padding: the mask it computes travels to later layers (recurrent layers

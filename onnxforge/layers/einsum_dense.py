@@ -25,9 +25,9 @@ from ..graph import Value
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
 from .core import apply_activation, reject_unsupported, set_constraints
+from .int4_weights import Int4WeightsMixin, unpack_int4_graph
 from .lora import LoraMixin
-from .quantization import (QuantizeMixin, abs_max_quantize_grouped_numpy, abs_max_quantize_numpy, int8_product,
-                           quantizable, quantization_config_arg, serialize_config, unpack_int4_graph)
+from .quantization import QuantizeMixin, int8_product, quantizable, quantization_config_arg, serialize_config
 
 _FORMS = (  # (pattern, where the ellipsis is): "ab,bc->ac", "...b,bc->...c", "ab...,bc->ac..."
     (re.compile(r"^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$"), None),
@@ -108,7 +108,7 @@ def analyze_einsum(equation: str, bias_axes: str | None, input_shape: tuple,
 
 
 @quantizable
-class EinsumDense(QuantizeMixin, LoraMixin, Layer):
+class EinsumDense(QuantizeMixin, Int4WeightsMixin, LoraMixin, Layer):
     """``activation(einsum(equation, inputs, kernel) + bias)`` (Keras 3 ``keras.layers.EinsumDense``).
 
     Args:
@@ -169,23 +169,8 @@ class EinsumDense(QuantizeMixin, LoraMixin, Layer):
         self._int4_weights((rows, (columns + 1) // 2), scale_shape, rows, block)
 
     def _int4_quantize(self, weight, block):
-        from ..quantizers import pack_int4
-
         w = np.asarray(weight.numpy(), dtype=np.float32)
-        flat = w.reshape(self._int4_layout(w.shape))
-        if block == -1:
-            q, scale = abs_max_quantize_numpy(flat, 0, (-8, 7))
-            scale, zero = np.squeeze(scale, axis=0), None
-        else:
-            q, scale, zero = abs_max_quantize_grouped_numpy(flat, block)
-        prefix = weight.name.rsplit("/", 1)[0]
-        self._drop_weight(weight)
-        self._int4_build(w.shape, block)
-        self._keep_prefix(prefix)
-        self.kernel.assign(pack_int4(q, axis=-1)[0])
-        self.kernel_scale.assign(scale)
-        if zero is not None:
-            self.kernel_zero.assign(zero)
+        self._int4_quantize_matrix(weight, w.reshape(self._int4_layout(w.shape)), block)
 
     def _int4_call(self, inputs):
         """Keras's ``EinsumDense._int4_call`` (weight-only): the kernel unpacked and dequantized, reshaped back to

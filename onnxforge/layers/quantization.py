@@ -40,7 +40,7 @@ from __future__ import annotations
 
 __all__ = ["QuantizeMixin", "abs_max_quantize_numpy", "abs_max_quantize_grouped_numpy", "quantizations",
            "replaced_weights", "quantize_inputs", "quantize_model", "quantization_config_arg", "serialize_config",
-           "unpack_int4_graph", "int8_product", "quantizable"]
+           "int8_product", "quantizable"]
 
 from collections.abc import Sequence
 from typing import Any
@@ -240,23 +240,6 @@ class QuantizeMixin:
             setattr(self, self._quantize_target, weight)
             setattr(self, self._quantize_scale, self.add_weight(  # type: ignore[attr-defined]
                 shape=scale_shape, initializer="ones", name=self._quantize_scale, trainable=False))
-
-    def _int4_weights(self, packed_shape: tuple[int, int], scale_shape: tuple[int, ...], grouped: int,
-                      block: int) -> None:
-        """Create Keras's int4 weights in its order: the packed int8 weight, its scale and, for ``block`` != -1, an
-        int8 zero point per group and ``g_idx``, the group of each of the ``grouped`` quantized rows."""
-        target, scale = self._quantize_target, self._quantize_scale
-        with self._state_unlocked():   # type: ignore[attr-defined]
-            add = self.add_weight  # type: ignore[attr-defined]
-            setattr(self, target, add(shape=packed_shape, initializer="zeros", name=target, dtype="int8",
-                                      trainable=False))
-            setattr(self, scale, add(shape=scale_shape, initializer="ones", name=scale, trainable=False))
-            if block != -1:
-                setattr(self, f"{target}_zero", add(shape=scale_shape, initializer="zeros", name=f"{target}_zero",
-                                                    dtype="int8", trainable=False))
-                self.g_idx = add(shape=(grouped,), name="g_idx", dtype="float32", trainable=False,
-                                 initializer=lambda shape, dtype=None: (np.arange(shape[0]) // block).astype(
-                                     dtype or "float32"))
 
     def _reduced_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         reduced = set(self._quantize_reduced_axes())
@@ -463,29 +446,3 @@ def serialize_config(layer: Any) -> dict:
 
     config = getattr(layer, "quantization_config", None)
     return {} if config is None else {"quantization_config": quantizers.serialize(config)}
-
-
-def unpack_int4_graph(packed: Value, length: int) -> Value:
-    """Keras's ``unpack_int4(packed, length, axis=-1)`` in the graph, as floats: each int8 byte holds two signed
-    int4 values, the low nibble first. Computed in float32 (exact for these small integers)."""
-    b = packed.builder
-    f32 = 1   # onnx.TensorProto.FLOAT
-    v = b.op("Cast", [packed], to=f32, shape=packed.shape)
-    byte = b.op("Where", [b.op("Less", [v, _f(b, 0.0)]), v + 256.0, v])        # the unsigned byte, 0..255
-    high = b.op("Floor", [byte / 16.0])
-    low = byte - high * 16.0
-
-    def signed(n: Value) -> Value:
-        return b.op("Where", [b.op("Greater", [n, _f(b, 7.0)]), n - 16.0, n])
-    rows, packed_cols = packed.shape
-    both = b.op("Concat", [b.op("Unsqueeze", [signed(low), _ops.ints(b, [-1])]),
-                           b.op("Unsqueeze", [signed(high), _ops.ints(b, [-1])])], axis=-1)
-    flat = b.op("Reshape", [both, _ops.ints(b, [rows, 2 * packed_cols])], shape=(rows, 2 * packed_cols))
-    if 2 * packed_cols == length:
-        return flat
-    return b.op("Slice", [flat, _ops.ints(b, [0]), _ops.ints(b, [length]), _ops.ints(b, [1])],
-                shape=(rows, length))
-
-
-def _f(b: Any, value: float) -> Value:
-    return b.const(np.asarray(value, dtype=np.float32))
