@@ -10,10 +10,11 @@ Tolerance: both frameworks start from the same seeded weights, so the critic's i
 training is the same computation (rtol 1e-4). Training draws latent vectors, alphas and Dropout masks from
 each framework's own generator; over three seeds each (TensorFlow and onnxforge), the mean of the last two
 batches' d_loss varied by 0.8 and g_loss by 0.4 between any two runs, the critic's gradient norm after
-training by 0.02 and the generator's eval-mode output by 0.01. Bands: d_loss 1.5, g_loss 0.6, norm 0.05,
-eval output 0.02, the monitor's mean intensity 0.1 (of 255). And the property a broken penalty fails: the
-gradient norm on fixed interpolations, ~0.65 at the start, ends within 0.06 of 1 (the penalty's target)
-while d_loss falls by more than 2.5.
+training by 0.02 and the generator's eval-mode output by 0.01; later, a full-suite run on a loaded machine
+gave TensorFlow a norm of 0.946 against onnxforge's 0.999, so the norm's band is 0.08. Bands: d_loss 1.5,
+g_loss 0.6, norm 0.08, eval output 0.02, the monitor's mean intensity 0.1 (of 255). And the property a broken
+penalty fails: the gradient norm on fixed interpolations, ~0.65 at the start, ends within 0.06 of 1 (the
+penalty's target; 0.08 for TensorFlow's run, the oracle) while d_loss falls by more than 2.5.
 """
 from __future__ import annotations
 
@@ -38,11 +39,11 @@ def test_wgan_gp_train_step_with_nested_tape_matches_tensorflow(oracle):
     assert sorted(ours) == sorted(theirs)
     np.testing.assert_allclose(ours["norm_before"], theirs["norm_before"], rtol=1e-4, err_msg="norm_before")
 
-    for run in (ours, theirs):
+    for run, norm_band in ((ours, 0.06), (theirs, 0.08)):
         assert run["d_loss"].shape == (8,) and run["g_loss"].shape == (8,)
         assert run["d_loss"][-1] < run["d_loss"][0] - 2.5, run["d_loss"]
         assert np.mean(run["norm_before"]) < 0.75
-        assert abs(np.mean(run["norm_after"]) - 1.0) < 0.06, run["norm_after"]
+        assert abs(np.mean(run["norm_after"]) - 1.0) < norm_band, run["norm_after"]
         assert run["images"].shape == (2, 3, 28, 28, 1)
         assert 0.0 <= run["images"].min() and run["images"].max() <= 255.0
         assert int(run["pngs"]) == 6
@@ -54,6 +55,6 @@ def test_wgan_gp_train_step_with_nested_tape_matches_tensorflow(oracle):
 
     band("d_loss", 1.5, lambda r: r[-2:].mean())
     band("g_loss", 0.6, lambda r: r[-2:].mean())
-    band("norm_after", 0.05, np.mean)
+    band("norm_after", 0.08, np.mean)
     band("eval_mean", 0.02)
     band("images", 0.1 * 255, lambda r: r[-1].mean())
