@@ -144,6 +144,37 @@ there mean nothing, and the final side-by-side table is for a quiet machine):
   70.2-71.2 ms (1.27x); 2 threads 30.3-31.0 vs 44.7-47.3 ms wall (1.5x). The bench run minutes earlier had
   tf.keras's fit step at 24.5 ms and onnxforge's (sharded over the cores) at 34.4, so the OpenVINO step alone
   would sit near 0.8x tf.keras: better than today's 0.71x, still short of the issue's 1.0x.
+* Residual BN CNN on an AMD EPYC with AVX2 only (2026-12-07, 2 vCPUs shared with 3 other jobs, load 5-9, so
+  only CPU time of 1-thread sessions counts; whole steps A/B in one process, paired medians; single layers'
+  gradients at batch 128 interleaved, medians of 15-21). Kept: BatchNormalization's backward no longer
+  recomputes the batch statistics. The forward op runs with momentum 0, so its running-statistics outputs are
+  the batch mean and biased variance (the moving statistics are blended per channel after it, from fresh
+  input buffers: onnxruntime writes the running statistics in place over its inputs), and the backward's xhat
+  is one inference-mode BatchNormalization with them (1.06 vs 2.14 CPU-ms for the training-mode recompute on
+  128x16x32x32); the backward's ``b * xhat + c`` is an inference-mode BatchNormalization too (mean 0, variance
+  1, epsilon 0: 1.06 vs 2.03 for Mul + Add): ~2 CPU-ms saved per 2M elements, ~11 over the model's nine
+  BatchNormalizations. Whole step, paired medians of 100 interleaved steps, load 7-8.5: -16.0 CPU-ms with the
+  old step compiled first, -0.2 with the new one first (30 steps: -19.4 and -10.0). In this harness the model
+  compiled second runs ~8 CPU-ms faster whichever it is, so the change is about -8 CPU-ms of ~320 (2.5%),
+  as the kernels predict; at 2 threads (one session, wall time, load 7.5, 24 steps) it was not slower
+  (-169 ms paired median of ~1.4 s steps on the oversubscribed machine). Measured and dropped (CPU-ms,
+  current -> alternative): the input gradient
+  as the reversed-taps Conv for each of the model's shapes at one thread (16 ch at 32x32 16.1 -> 15.9, 32 at
+  16x16 11.7 -> 12.6, 64 at 8x8 11.4 -> 11.2, the stride-2 convs equal): within noise, ConvTranspose kept;
+  the patches weight gradient for the 16-64 channel 3x3 convs (31.5 -> 29.2, 22.3 -> 26.2, 14.9 -> 17.5);
+  row-shifted weight gradients in NCHW (Pad, three whole-row slices of X, three column-shifted pads of dY,
+  one per-sample ``[3M, H*Wp] x [H*Wp, 3C]`` MatMul: 32.6 -> 33.3, 23.2 -> 28.7, 18.4 -> 26.0, the 3-channel
+  stem 6.9 -> 16.4; the batched MatMul ran at ~28 GFLOP/s); the same with batch and channels swapped, three
+  GEMMs ``[3M, N*H*Wp] x [N*H*Wp, C]`` over the whole batch, one per kernel row (a lone GEMM of that shape is
+  faster: 3 x 3.4 vs 9 x 1.7 for the taps' ``[16, 131072]`` ones, but the three Pads and the Concat of dY eat
+  it: 30.0 -> 29.6, 20.0 -> 21.1, 14.0 -> 17.0, seed conv2 20.1 -> 29.5); the stride-2 convs' patches as Pad +
+  nine strided Slices + Concat instead of the one-hot Conv (18.1 -> 28.4, 9.2 -> 14.5); the stride-2 convs'
+  weight gradients by taps (strided Slices of the padded, batch/channel-swapped X and one GEMM per tap: 3x3
+  12.9 -> 17.8 and 8.5 -> 12.3, the 1x1 projections 2.8 -> 4.5 and 1.6 -> 2.2); taps for the 3-channel stem
+  and the seed's 1-channel conv1 (6.5 -> 13.0, 5.0 -> 15.5, as documented in rules/conv.py); Relu's mask taken
+  from its output instead of its input (same values; frees the BatchNormalization output earlier): -10.6 and
+  +7.3 in the two compile orders, nothing; per-channel sums over (N, H, W) as two ReduceSums (0.46 vs 0.56 on
+  2M elements) or a MatMul by ones (0.95): too small to matter.
 """
 from __future__ import annotations
 

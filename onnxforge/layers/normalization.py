@@ -207,15 +207,26 @@ class BatchNormalization(Layer):
 
     def _fused_training(self, ctx, x: Value, channels: int, moving_mean: Value, moving_variance: Value) -> Value:
         """Training mode on a channels-first value as ONNX's ``BatchNormalization(training_mode=1)``: one
-        onnxruntime kernel for the statistics, the normalization and the moving-statistics update (the
-        spec's ``running = input * momentum + batch * (1 - momentum)`` with the biased batch variance is
-        Keras's update), and a gradient rule that folds the backward into a few passes over X
+        onnxruntime kernel for the statistics and the normalization (Keras's moving-statistics update,
+        ``moving * momentum + batch * (1 - momentum)`` with the biased batch variance, is per channel), and a
+        gradient rule that folds the backward into a few passes over X
         (``autodiff/rules/nn.py``). Residual BatchNorm CNN of ``bench/train_cnn.py``, 1 thread: see there."""
         b = x.builder
         ctx.used_fused_ops = True
         scale, bias = _scale_and_bias(self, ctx, x, [channels])
-        y, new_mean, new_var = b.op("BatchNormalization", [x, scale, bias, moving_mean, moving_variance], outputs=3,
-                                    training_mode=1, momentum=self.momentum, epsilon=self.epsilon)
+        # momentum 0: the op's running statistics are then the batch mean and biased variance, which the
+        # gradient rule reuses instead of recomputing them (one pass over X instead of three); the moving
+        # statistics are blended here, per channel, as the op would have: input * momentum + batch * (1 - m).
+        # Its input statistics are then unused: two fresh buffers (2 and 3, distinct from the scale's and
+        # bias's fills), because onnxruntime may write the running statistics in place over them, and
+        # over the moving statistics the blend below still has to read.
+        channel = b.op("Slice", [b.op("Shape", [x]), _ops.ints(b, [1]), _ops.ints(b, [2])])
+        y, mean, var = b.op("BatchNormalization", [x, scale, bias, b.fill(channel, x, 2.0), b.fill(channel, x, 3.0)],
+                            outputs=3, training_mode=1, momentum=0.0, epsilon=self.epsilon)
+        mean.dtype = var.dtype = x.dtype
+        m = self.momentum
+        new_mean, new_var = (old * m + batch * (1.0 - m)
+                             for old, batch in ((moving_mean, mean), (moving_variance, var)))
         for state, new in ((self.moving_mean, new_mean), (self.moving_variance, new_var)):
             new.dtype = x.dtype
             ctx.update(state, _cast_to(_ops.set_shape(new, (channels,)), ctx.read(state).dtype))

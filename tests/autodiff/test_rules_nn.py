@@ -71,6 +71,14 @@ CASES = [
     Case("BatchNormalization", [(3, 2, 4), (2,), (2,), (2,), (2,)], gen=[normal] * 4 + [positive],
          attrs={"training_mode": 1}, outputs=3, wrt=[1, 2, 3, 4], torch_fn=_bn_train(),
          name="BatchNorm_training_params_only"),
+    # momentum 0 (how layers.BatchNormalization emits its fused training op): the rule then reads the batch
+    # statistics from the node's running-statistics outputs instead of recomputing them.
+    Case("BatchNormalization", [("N", 3, 3, 2), (3,), (3,), (3,), (3,)], gen=[normal] * 4 + [positive],
+         attrs={"training_mode": 1, "momentum": 0.0, "epsilon": 1e-3}, outputs=3, torch_fn=_bn_train(0.0, 1e-3),
+         name="BatchNorm_training_momentum0"),
+    Case("BatchNormalization", [(5, 2, 3), (2,), (2,), (2,), (2,)], gen=[normal] * 4 + [positive],
+         attrs={"training_mode": 1, "momentum": 0.0}, outputs=3, wrt=[0, 1], torch_fn=_bn_train(0.0),
+         name="BatchNorm_training_momentum0_x_scale"),
     Case("InstanceNormalization", [("N", 3, 5), (3,), (3,)], torch_fn=lambda x, s, b: F.instance_norm(x, weight=s, bias=b)),
     Case("InstanceNormalization", [(2, 2, 3, 2), (2,), (2,)], attrs={"epsilon": 1e-2},
          torch_fn=lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=1e-2), name="InstanceNorm_2d"),

@@ -65,7 +65,15 @@ def test_fused_and_primitive_steps_train_alike(monkeypatch, checked):
     fused = _compile(_model())
     monkeypatch.setattr(trainer_mixin, "fused_training_ops", lambda device: False)
     plain = _compile(_model())
-    assert len(_training_bn(checked(fused.compiled_programs["train_step"].model))) == 4   # 2 forward, 2 backward
+    proto = checked(fused.compiled_programs["train_step"].model)
+    forward = _training_bn(proto)
+    assert len(forward) == 2
+    # The backward reads the forward node's batch statistics (momentum 0) through an inference-mode
+    # BatchNormalization instead of recomputing them with a second training-mode one.
+    stats = {o for n in proto.graph.node if n.name in forward for o in n.output[1:]}
+    assert stats and all(any(a.name == "momentum" and a.f == 0.0 for a in n.attribute)
+                         for n in proto.graph.node if n.name in forward)
+    assert sum(1 for n in proto.graph.node if n.op_type == "BatchNormalization" and set(n.input[3:]) <= stats) == 2
     assert not _training_bn(checked(plain.compiled_programs["train_step"].model))
     assert not fused.compiled_programs["train_step"].portable and plain.compiled_programs["train_step"].portable
     x, y = _data()

@@ -107,7 +107,7 @@ def _batch_norm(ctx: GradContext):
     need_x = ctx.needs(0) and (dy is not None or g_mean is not None or g_var is not None)
     xhat = inv = count = None
     if need_x or (dy is not None and ctx.needs(1)):
-        xhat, inv = _batch_xhat(ctx, x, eps)
+        xhat, inv = _batch_xhat(ctx, x, eps, momentum)
         count = _per_channel_count(ctx, x)
     dy_sum = _sum(ctx, dy, axes) if dy is not None and (ctx.needs(0) or ctx.needs(2)) else None
     dy_xhat_sum = _sum(ctx, dy * xhat, axes) if dy is not None and xhat is not None else None
@@ -116,8 +116,17 @@ def _batch_norm(ctx: GradContext):
         # dx = scale * inv * (dy - mean(dy) - xhat * mean(dy * xhat)) = a * dy + b * xhat + c per channel,
         # folded so that only dy * xhat (above) and these three full-size products and sums touch X's size.
         a = scale * inv
-        dx = dy * _per_channel(ctx, a, rank) + (xhat * _per_channel(ctx, -(a * dy_xhat_sum) / count, rank)
-                                                 + _per_channel(ctx, -(a * dy_sum) / count, rank))
+        coef_xhat, shift = -(a * dy_xhat_sum) / count, -(a * dy_sum) / count
+        if x.dtype in (_F32, onnx.TensorProto.DOUBLE):
+            # b * xhat + c as an inference-mode BatchNormalization with mean 0, variance 1 and epsilon 0: one
+            # pass instead of a Mul and an Add (1.06 vs 2.03 CPU-ms on 128x16x32x32, 1 thread).
+            channel = b.op("Slice", [b.op("Shape", [x]), _ints(ctx, [1]), _ints(ctx, [2])])
+            affine = b.op("BatchNormalization", [xhat, coef_xhat, shift, b.fill(channel, x, 0.0),
+                                                 b.fill(channel, x, 1.0)], epsilon=0.0)
+            affine.shape, affine.dtype = x.shape, x.dtype
+        else:
+            affine = xhat * _per_channel(ctx, coef_xhat, rank) + _per_channel(ctx, shift, rank)
+        dx = dy * _per_channel(ctx, a, rank) + affine
     if need_x and (g_mean is not None or g_var is not None):
         # d batch_mean / dx = 1 / M; d batch_var / dx = 2 (x - mean) / M = 2 xhat / (inv M).
         weight = (1.0 - momentum) / count
@@ -137,17 +146,28 @@ def _batch_norm(ctx: GradContext):
     ]
 
 
-def _batch_xhat(ctx: GradContext, x: Value, eps: float) -> tuple[Value, Value]:
+def _batch_xhat(ctx: GradContext, x: Value, eps: float, momentum: float) -> tuple[Value, Value]:
     """``xhat = (x - mean) / sqrt(var + eps)`` over axis 1's complement and ``inv = 1 / sqrt(var + eps)``
-    as a ``(C,)`` vector, recomputed for a training-mode BatchNormalization's gradient.
+    as a ``(C,)`` vector, for a training-mode BatchNormalization's gradient.
 
-    For float and double, one more training-mode BatchNormalization with unit scale, zero bias and momentum
-    0 returns exactly these (its running statistics are then the batch mean and biased variance, whatever
-    the input statistics): one pass over X in onnxruntime, against five for the same in elementwise ops.
+    For float and double: with ``momentum=0`` (how ``layers.BatchNormalization`` emits its fused training op)
+    the forward node's running-statistics outputs are exactly the batch mean and biased variance, so xhat is
+    one inference-mode BatchNormalization with them (one pass over X; 1.06 vs 2.14 CPU-ms for the training-mode
+    recompute on 128x16x32x32, 1 thread). Otherwise one more training-mode BatchNormalization with unit scale,
+    zero bias and momentum 0 returns exactly these (its running statistics are then the batch mean and biased
+    variance, whatever the input statistics): one kernel, against five passes for the same in elementwise ops.
     """
     b = ctx.b
     rank = _rank(ctx, x)
     axes = [0, *range(2, rank)]
+    if x.dtype in (_F32, onnx.TensorProto.DOUBLE) and momentum == 0.0:
+        mean, var = ctx.O(1), ctx.O(2)
+        mean.dtype = var.dtype = x.dtype
+        channel = b.op("Slice", [b.op("Shape", [x]), _ints(ctx, [1]), _ints(ctx, [2])])
+        xhat = b.op("BatchNormalization", [x, b.fill(channel, x, 1.0), b.fill(channel, x, 0.0), mean, var],
+                    epsilon=eps)
+        xhat.shape, xhat.dtype = x.shape, x.dtype
+        return xhat, b.op("Reciprocal", [b.op("Sqrt", [var + eps])])
     if x.dtype in (_F32, onnx.TensorProto.DOUBLE):
         channel = b.op("Slice", [b.op("Shape", [x]), _ints(ctx, [1]), _ints(ctx, [2])])
         # Four distinct buffers: onnxruntime may write the running statistics in place over the input ones,
