@@ -1,0 +1,99 @@
+"""Calls from Keras 3's own API docstrings (``keras/src/**``) that onnxforge once got wrong, each against Keras 3
+(torch backend): the docstring's call, its data, and Keras's answer on the same inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .common import LIBS, copy_weights, fkeras, keras
+
+
+# ------------------------------------------------------------------ regression metrics on integer lists
+# keras/src/metrics/regression_metrics.py and probabilistic_metrics.py: ``m.update_state([[0, 1], [0, 0]],
+# [[1, 1], [0, 0]])``. Keras takes the mean (and the log) in floatx; integer means gave 0 here, and log /
+# softplus of int64 were invalid graphs.
+INT_TRUE, INT_PRED = [[0, 1], [0, 0]], [[1, 1], [0, 0]]
+
+
+@pytest.mark.parametrize("name", ["MeanSquaredError", "MeanAbsoluteError", "MeanSquaredLogarithmicError",
+                                  "Hinge", "SquaredHinge"])
+def test_regression_metric_on_integer_lists_matches_keras(name):
+    results = {}
+    for lib_name, lib in LIBS.items():
+        m = getattr(lib.metrics, name)()
+        m.update_state(INT_TRUE, INT_PRED)
+        results[lib_name] = float(lib.ops.convert_to_numpy(m.result()))
+    assert results["onnxforge"] == pytest.approx(results["keras"], rel=1e-5)
+    assert results["onnxforge"] > 0.0   # the integer mean floored every one of these to 0
+
+
+@pytest.mark.parametrize("name, documented", [("Poisson", 0.49999997), ("LogCoshError", 0.10844523),
+                                              ("MeanAbsolutePercentageError", 250000000.0)])
+def test_metric_on_integer_lists_gives_the_documented_value(name, documented):
+    # Keras on torch answers nan / 0.8016 here (its int64 tensors meet float32 epsilons); the docstrings'
+    # numbers are those of the float math that Keras's other backends do, and that onnxforge does.
+    m = getattr(fkeras.metrics, name)()
+    m.update_state(INT_TRUE, INT_PRED)
+    assert float(m.result()) == pytest.approx(documented, rel=1e-5)
+
+
+def test_loss_functions_promote_integer_predictions_like_keras():
+    # (not huber: Keras casts its 0.5 to the integers' dtype, so its integer Huber is 0 everywhere; not
+    # poisson: Keras on torch gives nan where the docstring says 0.5, see above)
+    for fn in ("mean_squared_error", "mean_absolute_error", "mean_squared_logarithmic_error"):
+        want = keras.ops.convert_to_numpy(getattr(keras.losses, fn)(INT_TRUE, INT_PRED))
+        got = np.asarray(getattr(fkeras.losses, fn)(INT_TRUE, INT_PRED))
+        assert got.dtype == np.float32, fn
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=fn)
+
+
+# ------------------------------------------------------------------ targets one rank short (callbacks' docstrings)
+def test_fit_broadcasts_targets_one_rank_short_for_regression_losses():
+    # keras/src/callbacks/early_stopping.py and backup_and_restore.py: Dense(10), loss="mse", targets
+    # np.zeros(5), batch_size=1. Keras subtracts the (1,) targets from the (1, 10) output with broadcasting;
+    # a batch of 10 lines the targets up with the 10 units instead, and a batch of 5 is a shape error.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 20)).astype("float32"), rng.normal(size=10).astype("float32")
+    results = {}
+    models = {name: lib.models.Sequential([lib.Input((20,)), lib.layers.Dense(10)]) for name, lib in LIBS.items()}
+    copy_weights(models["keras"], models["onnxforge"])
+    for name, lib in LIBS.items():
+        model = models[name]
+        model.compile(lib.optimizers.SGD(0.05), loss="mse")
+        history = model.fit(x, y, epochs=2, batch_size=1, shuffle=False, verbose=0)
+        results[name] = [*history.history["loss"], model.evaluate(x, y, batch_size=10, verbose=0)]
+        with pytest.raises((ValueError, RuntimeError)):
+            model.evaluate(x[:5], y[:5], batch_size=5, verbose=0)
+    np.testing.assert_allclose(results["onnxforge"], results["keras"], rtol=1e-4)
+
+
+def test_crossentropy_keeps_the_target_shape_check():
+    model = fkeras.models.Sequential([fkeras.Input((4,)), fkeras.layers.Dense(3, activation="sigmoid")])
+    model.compile("sgd", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match=r"must have the same shape.*y\.shape=\(2,\)"):
+        model.train_on_batch(np.ones((2, 4), "float32"), np.ones(2, "float32"))
+
+
+# ------------------------------------------------------------------ ops.image.affine_transform on one image
+@pytest.mark.parametrize("interpolation, fill_mode", [("bilinear", "constant"), ("nearest", "reflect"),
+                                                      ("bilinear", "wrap")])
+def test_affine_transform_of_a_single_image_matches_keras(interpolation, fill_mode):
+    # keras/src/ops/image.py: ``x = np.random.uniform(size=(64, 80, 3)); affine_transform(x, transform)``.
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(12, 10, 3)).astype("float32")
+    transform = np.array([0.9, 0.1, 1.0, -0.1, 1.1, 0.5, 0.0, 0.0], "float32")
+    for t in (transform, transform[None]):
+        want = keras.ops.convert_to_numpy(keras.ops.image.affine_transform(
+            x, t, interpolation=interpolation, fill_mode=fill_mode))
+        got = np.asarray(fkeras.ops.image.affine_transform(x, t, interpolation=interpolation, fill_mode=fill_mode))
+        assert got.shape == want.shape == (12, 10, 3)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_affine_transform_rank_errors_match_keras():
+    for images, transform, match in [(np.zeros((4, 4)), np.zeros(8), r"Invalid images rank.*images\.shape="),
+                                     (np.zeros((4, 4, 1)), np.zeros((1, 1, 8)),
+                                      r"Invalid transform rank.*transform\.shape=")]:
+        for lib in LIBS.values():
+            with pytest.raises(ValueError, match=match):
+                lib.ops.image.affine_transform(images, transform)
