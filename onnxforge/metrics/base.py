@@ -19,7 +19,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "mean_sums", "divide_no_nan", "EagerPrograms", "sum_of"]
+__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "MetricValue", "mean_sums", "divide_no_nan", "EagerPrograms",
+           "sum_of"]
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -97,6 +98,23 @@ class EagerPrograms:
         options.intra_op_num_threads = 1   # tiny programs: thread start-up costs more than it saves
         session = ort.InferenceSession(b.to_model().SerializeToString(), options, providers=["CPUExecutionProvider"])
         return session, names, isinstance(out, (list, tuple))
+
+
+class MetricValue(float):
+    """A scalar metric result: a Python float (logs, ``History``, formatting and arithmetic see one) that also
+    reads like the scalar tensor Keras returns, so ``m.result().numpy()`` (a float32, as in Keras) works.
+
+    Example:
+        >>> v = MetricValue(0.25)
+        >>> v + 1.0, v.numpy().dtype, v.shape
+        (1.25, dtype('float32'), ())
+    """
+
+    shape: tuple = ()
+    dtype: str = "float32"
+
+    def numpy(self) -> np.float32:
+        return np.float32(self)
 
 
 def divide_no_nan(x: Any, y: Any) -> Any:
@@ -234,10 +252,13 @@ class Metric:
         self.merge_state(sums)
 
     def result(self) -> Any:
-        """The metric value from everything seen since the last ``reset_state`` (a float or an array)."""
+        """The metric value from everything seen since the last ``reset_state`` (a ``MetricValue`` float or an
+        array)."""
         if self._states is None:
-            return self.result_from([np.zeros(s, np.float64) for _, s in self.state_spec()])
-        return self.result_from(self._states)
+            out = self.result_from([np.zeros(s, np.float64) for _, s in self.state_spec()])
+        else:
+            out = self.result_from(self._states)
+        return MetricValue(out) if isinstance(out, float) else out
 
     def reset_state(self) -> None:
         """Forget every update."""

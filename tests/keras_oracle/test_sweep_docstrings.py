@@ -97,3 +97,18 @@ def test_affine_transform_rank_errors_match_keras():
         for lib in LIBS.values():
             with pytest.raises(ValueError, match=match):
                 lib.ops.image.affine_transform(images, transform)
+
+
+# ------------------------------------------------------------------ m.result().numpy()
+@pytest.mark.parametrize("name", ["CategoricalHinge", "BinaryAccuracy", "AUC", "Precision"])
+def test_metric_result_reads_like_a_keras_tensor(name):
+    # keras/src/metrics/hinge_metrics.py: ``m.result().numpy()``, as many training loops print it.
+    y_true, y_pred = [[0, 1], [1, 0]], [[0.6, 0.4], [0.3, 0.7]]
+    results = {}
+    for lib_name, lib in LIBS.items():
+        m = getattr(lib.metrics, name)()
+        m.update_state(y_true, y_pred)
+        results[lib_name] = m.result().numpy()
+    assert results["onnxforge"].dtype == results["keras"].dtype == np.float32
+    assert results["onnxforge"].shape == results["keras"].shape == ()
+    assert float(results["onnxforge"]) == pytest.approx(float(results["keras"]), rel=1e-5)
