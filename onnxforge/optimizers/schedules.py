@@ -36,6 +36,9 @@ def _elementwise(call: Any) -> Any:
 class LearningRateSchedule:
     """Base class: ``schedule(step) -> learning rate`` (a Python float), with a Keras-style config."""
 
+    #: The Keras namespace ``serialize`` writes as the built-in schedules' ``module``.
+    _keras_module = "keras.optimizers.schedules"
+
     def __call__(self, step: int) -> float:
         raise NotImplementedError
 
@@ -263,8 +266,15 @@ _SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, CosineDecay
 
 
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}`` of a schedule (Keras's argument name)."""
-    return {"class_name": type(learning_rate_schedule).__name__, "config": learning_rate_schedule.get_config()}
+    """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` of a schedule (Keras's argument name).
+
+    Example:
+        >>> serialize(ExponentialDecay(0.1, decay_steps=10, decay_rate=0.9))["module"]
+        'keras.optimizers.schedules'
+    """
+    from ..saving.object_serialization import serialize_keras_object   # saving sits above the optimizers
+
+    return serialize_keras_object(learning_rate_schedule)
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> LearningRateSchedule:

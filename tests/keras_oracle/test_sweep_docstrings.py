@@ -112,3 +112,23 @@ def test_metric_result_reads_like_a_keras_tensor(name):
     assert results["onnxforge"].dtype == results["keras"].dtype == np.float32
     assert results["onnxforge"].shape == results["keras"].shape == ()
     assert float(results["onnxforge"]) == pytest.approx(float(results["keras"]), rel=1e-5)
+
+
+# ------------------------------------------------------------------ serialize() of losses and schedules
+def test_loss_and_schedule_serialize_match_keras():
+    # keras/src/optimizers/schedules/learning_rate_schedule.py: ``schedules.serialize(lr_schedule)``.
+    def dicts(lib):
+        class MyLoss(lib.losses.Loss):
+            def call(self, y_true, y_pred):
+                return y_pred
+
+        schedule = lib.optimizers.schedules.ExponentialDecay(0.1, decay_steps=100000, decay_rate=0.96,
+                                                             staircase=True)
+        return [lib.optimizers.schedules.serialize(schedule), lib.losses.serialize(lib.losses.MeanSquaredError()),
+                lib.losses.serialize(MyLoss())]
+
+    ours, theirs = dicts(fkeras), dicts(keras)
+    assert ours == theirs
+    assert type(fkeras.optimizers.schedules.deserialize(ours[0])).__name__ == "ExponentialDecay"
+    # (Huber's config keeps delta, which Keras's drops: a deliberate difference, see test_keras_conformance)
+    assert fkeras.losses.deserialize(fkeras.losses.serialize(fkeras.losses.Huber(2.0))).delta == 2.0
