@@ -132,3 +132,23 @@ def test_loss_and_schedule_serialize_match_keras():
     assert type(fkeras.optimizers.schedules.deserialize(ours[0])).__name__ == "ExponentialDecay"
     # (Huber's config keeps delta, which Keras's drops: a deliberate difference, see test_keras_conformance)
     assert fkeras.losses.deserialize(fkeras.losses.serialize(fkeras.losses.Huber(2.0))).delta == 2.0
+
+
+# ------------------------------------------------------------------ CSVLogger's columns
+@pytest.mark.parametrize("validation", [None, 2])
+def test_csv_logger_header_matches_keras(tmp_path, validation):
+    # Keras writes val_ columns from the first epoch whenever that epoch has none (no validation, or
+    # validation_freq=2), so that later epochs fit the header; missing values are NA.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 1)).astype("float32")
+    files = {}
+    for name, lib in LIBS.items():
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+        model.compile("sgd", "mse", metrics=["mae"])
+        files[name] = tmp_path / f"{name}.csv"
+        extra = {} if validation is None else {"validation_data": (x, y), "validation_freq": validation}
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[lib.callbacks.CSVLogger(str(files[name]))], **extra)
+    rows = {name: [line.split(",") for line in path.read_text().splitlines()] for name, path in files.items()}
+    assert rows["onnxforge"][0] == rows["keras"][0]
+    assert [[cell == "NA" for cell in row] for row in rows["onnxforge"]] == \
+        [[cell == "NA" for cell in row] for row in rows["keras"]]
