@@ -152,3 +152,34 @@ def test_csv_logger_header_matches_keras(tmp_path, validation):
     assert rows["onnxforge"][0] == rows["keras"][0]
     assert [[cell == "NA" for cell in row] for row in rows["onnxforge"]] == \
         [[cell == "NA" for cell in row] for row in rows["keras"]]
+
+
+# ------------------------------------------------------------------ fit(validation_data=<generator>)
+@pytest.mark.parametrize("validation_steps, finite", [(2, False), (3, False), (None, True)])
+def test_fit_validation_generator_is_read_as_keras_reads_it(validation_steps, finite):
+    # Keras's generator adapter peeks at two batches and starts every validation run with them again, then
+    # goes on with the generator: with validation_steps=2 each epoch validates on the same two batches.
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 2, size=(32, 1)).astype("float32")
+    results = {}
+    models = {name: lib.Sequential([lib.Input((4,)), lib.layers.Dense(3, activation="tanh"),
+                                    lib.layers.Dense(1, activation="sigmoid")]) for name, lib in LIBS.items()}
+    copy_weights(models["keras"], models["onnxforge"])
+    for name, lib in LIBS.items():
+        seen = []
+
+        def batches():
+            while True:
+                for i in range(4):
+                    seen.append(i)
+                    yield x[8 * i:8 * i + 8], y[8 * i:8 * i + 8]
+                if finite:
+                    return
+
+        model = models[name]
+        model.compile(lib.optimizers.SGD(0.1), "binary_crossentropy")
+        history = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0, validation_data=batches(),
+                            validation_steps=validation_steps)
+        results[name] = (history.history["val_loss"], seen)
+    np.testing.assert_allclose(results["onnxforge"][0], results["keras"][0], rtol=1e-5)
+    assert results["onnxforge"][1] == results["keras"][1]
