@@ -183,3 +183,19 @@ def test_fit_validation_generator_is_read_as_keras_reads_it(validation_steps, fi
         results[name] = (history.history["val_loss"], seen)
     np.testing.assert_allclose(results["onnxforge"][0], results["keras"][0], rtol=1e-5)
     assert results["onnxforge"][1] == results["keras"][1]
+
+
+# ------------------------------------------------------------------ compile(loss_weights=[w]) with one output
+def test_single_output_loss_weights_list_matches_keras():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    models = {name: lib.Sequential([lib.Input((4,)), lib.layers.Dense(1)]) for name, lib in LIBS.items()}
+    copy_weights(models["keras"], models["onnxforge"])
+    losses = {}
+    for name, lib in LIBS.items():
+        models[name].compile(lib.optimizers.SGD(0.05), "mse", loss_weights=[2.5])
+        losses[name] = models[name].fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(losses["onnxforge"], losses["keras"], rtol=1e-5)
+    model = fkeras.Sequential([fkeras.Input((4,)), fkeras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"loss_weights.*must be a number.*'2'"):
+        model.compile("sgd", "mse", loss_weights=["2"])
