@@ -199,3 +199,27 @@ def test_single_output_loss_weights_list_matches_keras():
     model = fkeras.Sequential([fkeras.Input((4,)), fkeras.layers.Dense(1)])
     with pytest.raises(ValueError, match=r"loss_weights.*must be a number.*'2'"):
         model.compile("sgd", "mse", loss_weights=["2"])
+
+
+# ------------------------------------------------------------------ ops.arctan2 at signed zeros and infinities
+def test_arctan2_edges_and_axis_gradients_match_keras_and_torch():
+    # keras/src/ops/numpy.py: ``arctan2([0., 0., inf], [+0., -0., inf])`` is [0, pi, pi/4].
+    import torch
+
+    edges = np.array([0.0, -0.0, 1.0, -1.0, 2.5, np.inf, -np.inf, np.nan], "float32")
+    y, x = (a.ravel() for a in np.meshgrid(edges, edges, indexing="ij"))
+    want = keras.ops.convert_to_numpy(keras.ops.arctan2(y, x))
+    got = np.asarray(fkeras.ops.arctan2(y, x))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)   # pi vs -pi differ; the sign of 0 is not held
+    # Gradients on the axes, where atan(y / x) alone has none in x: torch's atan2 gives (x, -y) / (x^2 + y^2).
+    import onnxforge as tf
+
+    y, x = np.array([0.0, 1.0, 0.0, -2.0, 0.3], "float32"), np.array([1.0, 0.0, -1.0, 0.0, -0.7], "float32")
+    yv, xv = tf.Variable(y), tf.Variable(x)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(fkeras.ops.arctan2(yv, xv))
+    grads = [np.asarray(g) for g in tape.gradient(total, [yv, xv])]
+    ty, tx = torch.tensor(y, requires_grad=True), torch.tensor(x, requires_grad=True)
+    torch.atan2(ty, tx).sum().backward()
+    np.testing.assert_allclose(grads[0], ty.grad.numpy(), atol=1e-6)
+    np.testing.assert_allclose(grads[1], tx.grad.numpy(), atol=1e-6)
