@@ -121,6 +121,6 @@ def serialize(loss: Loss) -> dict[str, Any]:
         >>> sorted(serialize(get("mse")).items())[:2]
         [('class_name', 'MeanSquaredError'), ('config', {'name': 'mean_squared_error', 'reduction': 'sum_over_batch_size'})]
     """
-    from ..saving.object_serialization import serialize_keras_object   # saving sits above the losses
+    from ..keras_objects import object_config
 
-    return serialize_keras_object(loss)
+    return object_config(loss, "keras.losses")

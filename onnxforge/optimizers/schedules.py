@@ -36,9 +36,6 @@ def _elementwise(call: Any) -> Any:
 class LearningRateSchedule:
     """Base class: ``schedule(step) -> learning rate`` (a Python float), with a Keras-style config."""
 
-    #: The Keras namespace ``serialize`` writes as the built-in schedules' ``module``.
-    _keras_module = "keras.optimizers.schedules"
-
     def __call__(self, step: int) -> float:
         raise NotImplementedError
 
@@ -272,9 +269,9 @@ def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
         >>> serialize(ExponentialDecay(0.1, decay_steps=10, decay_rate=0.9))["module"]
         'keras.optimizers.schedules'
     """
-    from ..saving.object_serialization import serialize_keras_object   # saving sits above the optimizers
+    from ..keras_objects import object_config
 
-    return serialize_keras_object(learning_rate_schedule)
+    return object_config(learning_rate_schedule, "keras.optimizers.schedules")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> LearningRateSchedule:
