@@ -19,8 +19,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "MetricValue", "mean_sums", "divide_no_nan", "EagerPrograms",
-           "sum_of"]
+__all__ = ["Metric", "Mean", "Sum", "MeanMetricWrapper", "mean_sums", "divide_no_nan", "EagerPrograms", "sum_of"]
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from ..keras_masks import get_keras_mask
 from ..losses import (_snake, _rank, batch_size, cast, elementwise, mask_sample_weight, reduce,
                       squeeze_or_expand_to_same_rank)
 from ..metric_tracing import trace_aware
+from .result_values import MetricArray, MetricValue
 
 _FLOAT = onnx.TensorProto.FLOAT
 _FLOAT_DTYPES = (None, "float32", np.float32)
@@ -98,23 +98,6 @@ class EagerPrograms:
         options.intra_op_num_threads = 1   # tiny programs: thread start-up costs more than it saves
         session = ort.InferenceSession(b.to_model().SerializeToString(), options, providers=["CPUExecutionProvider"])
         return session, names, isinstance(out, (list, tuple))
-
-
-class MetricValue(float):
-    """A scalar metric result: a Python float (logs, ``History``, formatting and arithmetic see one) that also
-    reads like the scalar tensor Keras returns, so ``m.result().numpy()`` (a float32, as in Keras) works.
-
-    Example:
-        >>> v = MetricValue(0.25)
-        >>> v + 1.0, v.numpy().dtype, v.shape
-        (1.25, dtype('float32'), ())
-    """
-
-    shape: tuple = ()
-    dtype: str = "float32"
-
-    def numpy(self) -> np.float32:
-        return np.float32(self)
 
 
 def divide_no_nan(x: Any, y: Any) -> Any:
@@ -258,7 +241,9 @@ class Metric:
             out = self.result_from([np.zeros(s, np.float64) for _, s in self.state_spec()])
         else:
             out = self.result_from(self._states)
-        return MetricValue(out) if isinstance(out, float) else out
+        if isinstance(out, float):
+            return MetricValue(out)
+        return out.view(MetricArray) if type(out) is np.ndarray else out
 
     def reset_state(self) -> None:
         """Forget every update."""

@@ -114,6 +114,20 @@ def test_metric_result_reads_like_a_keras_tensor(name):
     assert float(results["onnxforge"]) == pytest.approx(float(results["keras"]), rel=1e-5)
 
 
+def test_array_metric_result_reads_like_a_keras_tensor():
+    y_true = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], "float32")
+    y_pred = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.4, 0.4, 0.2]], "float32")
+    results = {}
+    for lib_name, lib in LIBS.items():
+        f1, precision = lib.metrics.F1Score(), lib.metrics.Precision(thresholds=[0.3, 0.5])
+        f1.update_state(y_true, y_pred)
+        precision.update_state(y_true, y_pred)
+        results[lib_name] = [f1.result().numpy(), precision.result().numpy()]
+    for ours, theirs in zip(results["onnxforge"], results["keras"]):
+        assert ours.dtype == theirs.dtype == np.float32 and ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
 # ------------------------------------------------------------------ serialize() of losses and schedules
 def test_loss_and_schedule_serialize_match_keras():
     # keras/src/optimizers/schedules/learning_rate_schedule.py: ``schedules.serialize(lr_schedule)``.
