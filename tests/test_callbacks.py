@@ -254,11 +254,12 @@ def test_csv_logger_content_append_and_separator(tmp_path):
     path = tmp_path / "log.csv"
     _fit_script([0.5, 0.25], [CSVLogger(str(path))])
     rows = list(csv.reader(open(path)))
-    assert rows[0] == ["epoch", "loss", "mae"]
+    assert rows[0] == ["epoch", "loss", "mae", "val_loss", "val_mae"]   # Keras adds val_ columns up front
     assert [r[:2] for r in rows[1:]] == [["0", "0.5"], ["1", "0.25"]]
+    assert [r[3:] for r in rows[1:]] == [["NA", "NA"], ["NA", "NA"]]
     _fit_script([0.125], [CSVLogger(str(path), append=True)])
     lines = path.read_text().splitlines()
-    assert lines.count("epoch,loss,mae") == 1 and lines[-1].startswith("0,0.125")
+    assert lines.count("epoch,loss,mae,val_loss,val_mae") == 1 and lines[-1].startswith("0,0.125")
     semi = tmp_path / "semi.csv"
     x, y = regression_data(4)
     FakeModel().fit(x, y, epochs=1, validation_data=(x, y), callbacks=[CSVLogger(str(semi), separator=";")],

@@ -16,7 +16,8 @@ from .callback import Callback
 class CSVLogger(Callback):
     """Streams each epoch's logs to a CSV file: a header ``epoch,<sorted keys>`` then one row per epoch.
 
-    ``epoch`` counts from 0, as in Keras.
+    ``epoch`` counts from 0, as in Keras. When the first epoch's logs have no ``val_`` keys, a ``val_`` column
+    follows for each key (Keras's rule, for ``validation_freq > 1``); epochs without them write ``NA``.
 
     Args:
         filename: the CSV file.
@@ -29,7 +30,7 @@ class CSVLogger(Callback):
         >>> log = CSVLogger(path)
         >>> log.on_train_begin(); log.on_epoch_end(0, {"loss": 0.5}); log.on_train_end()
         >>> open(path).read().splitlines()
-        ['epoch,loss', '0,0.5']
+        ['epoch,loss,val_loss', '0,0.5,NA']
     """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
@@ -64,6 +65,10 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
+            # Like Keras, columns for validation from the start: with validation_freq > 1 (or none at all) the
+            # first epoch has no val_ keys, and a header cannot grow later. Epochs without them write NA.
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
         if self.model is not None and getattr(self.model, "stop_training", False):
             # The last epoch may lack keys (validation skipped): keep the columns, mark the gaps.
             logs = {k: logs.get(k, "NA") for k in self.keys}

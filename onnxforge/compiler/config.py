@@ -245,11 +245,16 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
         if not isinstance(loss_weights, (Mapping, list, tuple, int, float)):
             raise ValueError(f"In compile(), `loss_weights` must be a float, a list or a dict keyed by output names. "
                              f"Received: loss_weights={loss_weights!r}")
-        weights = _per_output(loss_weights, output_names, "loss_weights", (str,))
         if isinstance(loss_weights, (list, tuple)) and len(loss_weights) != len(outs):
             raise ValueError(f"In compile(), `loss_weights` has {len(loss_weights)} entries but the model has "
                              f"{len(outs)} outputs {output_names}. Received: loss_weights={loss_weights!r}")
+        # A list holds one weight per output, a single output's too (Keras takes loss_weights=[2.0]).
+        weights = list(loss_weights) if isinstance(loss_weights, (list, tuple)) else \
+            _per_output(loss_weights, output_names, "loss_weights", (str,))
         for out, w in zip(outs, weights):
+            if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float, np.number))):
+                raise ValueError(f"In compile(), each entry of `loss_weights` must be a number. Received: "
+                                 f"loss_weights={loss_weights!r} (entry for output {out.name!r}: {w!r})")
             out.loss_weight = 1.0 if w is None else float(w)
 
     taken = {contract.LOSS} | {f"{o.name}_loss" for o in outs}

@@ -11,8 +11,8 @@ import onnx
 
 from .. import backend_config
 from ..graph import Value, np_dtype
-from .values import (EPSILON, _is_symbolic, _like, _num_classes, _probabilities, _rank, cast, elementwise, reduce,
-                     run_eagerly, squeeze, squeeze_or_expand_to_same_rank)
+from .values import (EPSILON, _is_symbolic, _like, _num_classes, _probabilities, _rank, cast, elementwise, floating,
+                     reduce, run_eagerly, squeeze, squeeze_or_expand_to_same_rank)
 
 
 _INT64 = onnx.TensorProto.INT64
@@ -112,6 +112,7 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(square(y_true - y_pred), axis=-1)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(mean_squared_error, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     d = elementwise("Sub", y_true, y_pred)
     return reduce("ReduceMean", elementwise("Mul", d, d), -1)
@@ -121,6 +122,7 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(abs(y_true - y_pred), axis=-1)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(mean_absolute_error, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     return reduce("ReduceMean", elementwise("Abs", elementwise("Sub", y_true, y_pred)), -1)
 
@@ -130,6 +132,7 @@ def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Any:
     over the last axis."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(huber, y_true, y_pred, delta=delta)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     abs_err = elementwise("Abs", elementwise("Sub", y_pred, y_true))
     # q = min(|e|, delta); q * (|e| - q / 2) is both branches of Keras's where() at once.
@@ -162,6 +165,7 @@ def hinge(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(maximum(1 - y_true * y_pred, 0), axis=-1)``; 0/1 labels count as -1/1."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(hinge, y_true, y_pred)
+    y_pred = floating(y_pred)
     return reduce("ReduceMean", _margin(y_true, y_pred), -1)
 
 
@@ -169,6 +173,7 @@ def squared_hinge(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1)``; 0/1 labels count as -1/1."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(squared_hinge, y_true, y_pred)
+    y_pred = floating(y_pred)
     m = _margin(y_true, y_pred)
     return reduce("ReduceMean", elementwise("Mul", m, m), -1)
 
@@ -177,6 +182,7 @@ def categorical_hinge(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)`` (one-hot labels)."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(categorical_hinge, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true = cast(y_true, y_pred.dtype)
     pos = reduce("ReduceSum", elementwise("Mul", y_true, y_pred), -1)
     neg = reduce("ReduceMax", elementwise("Mul", elementwise("Sub", _f(y_pred, 1.0), y_true, shape=y_true.shape),
@@ -188,6 +194,7 @@ def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), 1e-7)), axis=-1)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(mean_absolute_percentage_error, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     scale = elementwise("Max", elementwise("Abs", y_true), _f(y_true, EPSILON))
     diff = elementwise("Abs", elementwise("Div", elementwise("Sub", y_true, y_pred), scale))
@@ -198,6 +205,7 @@ def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(square(log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1)), axis=-1)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(mean_squared_logarithmic_error, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
 
     def log1p(x: Value) -> Value:
@@ -219,6 +227,7 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Any:
     (the loss form: -1 is perfect agreement)."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(cosine_similarity, y_true, y_pred, axis=axis)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     product = elementwise("Mul", l2_normalize(y_true, axis), l2_normalize(y_pred, axis))
     return elementwise("Neg", reduce("ReduceSum", product, axis))
@@ -229,6 +238,7 @@ def log_cosh(y_true: Any, y_pred: Any) -> Any:
     ``x + softplus(-2x) - log(2)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(log_cosh, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(cast(y_true, y_pred.dtype), y_pred)
     x = elementwise("Sub", y_pred, y_true)
     per = elementwise("Sub", elementwise("Add", x, elementwise("Softplus", elementwise("Mul", x, _f(x, -2.0)))),
@@ -240,6 +250,7 @@ def kl_divergence(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``sum(y_true * log(y_true / y_pred), axis=-1)``, both clipped to [1e-7, 1]."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(kl_divergence, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true = cast(y_true, y_pred.dtype)
     t = elementwise("Clip", y_true, _f(y_true, EPSILON), _f(y_true, 1.0))
     p = elementwise("Clip", y_pred, _f(y_pred, EPSILON), _f(y_pred, 1.0))
@@ -250,6 +261,7 @@ def poisson(y_true: Any, y_pred: Any) -> Any:
     """Per-sample ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``."""
     if not _is_symbolic(y_true, y_pred):
         return run_eagerly(poisson, y_true, y_pred)
+    y_pred = floating(y_pred)
     y_true = cast(y_true, y_pred.dtype)
     log_p = elementwise("Log", elementwise("Add", y_pred, _f(y_pred, EPSILON)))
     return reduce("ReduceMean", elementwise("Sub", y_pred, elementwise("Mul", y_true, log_p)), -1)

@@ -73,6 +73,15 @@ def cast(x: Value, elem_type: int) -> Value:
     return x.builder.op("Cast", [x], to=elem_type, shape=x.shape)
 
 
+_FLOATING = (_FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16)
+
+
+def floating(x: Value) -> Value:
+    """``x`` as float32 when it holds integers or booleans: Keras's regression losses take the mean (or the
+    log) of ``y_pred``, which Keras promotes to floatx, so ``mse([[0, 1]], [[1, 1]])`` is 0.5, not 0."""
+    return x if x.dtype in _FLOATING else cast(x, _FLOAT)
+
+
 def _like(x: Value, shape: tuple | None) -> Value:
     """Set a static shape on a freshly made elementwise value (the builder records dtypes only)."""
     if x.shape is None:

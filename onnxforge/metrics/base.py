@@ -34,6 +34,7 @@ from ..keras_masks import get_keras_mask
 from ..losses import (_snake, _rank, batch_size, cast, elementwise, mask_sample_weight, reduce,
                       squeeze_or_expand_to_same_rank)
 from ..metric_tracing import trace_aware
+from .result_values import MetricArray, MetricValue
 
 _FLOAT = onnx.TensorProto.FLOAT
 _FLOAT_DTYPES = (None, "float32", np.float32)
@@ -234,10 +235,15 @@ class Metric:
         self.merge_state(sums)
 
     def result(self) -> Any:
-        """The metric value from everything seen since the last ``reset_state`` (a float or an array)."""
+        """The metric value from everything seen since the last ``reset_state`` (a ``MetricValue`` float or an
+        array)."""
         if self._states is None:
-            return self.result_from([np.zeros(s, np.float64) for _, s in self.state_spec()])
-        return self.result_from(self._states)
+            out = self.result_from([np.zeros(s, np.float64) for _, s in self.state_spec()])
+        else:
+            out = self.result_from(self._states)
+        if isinstance(out, float):
+            return MetricValue(out)
+        return out.view(MetricArray) if type(out) is np.ndarray else out
 
     def reset_state(self) -> None:
         """Forget every update."""

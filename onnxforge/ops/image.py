@@ -122,9 +122,22 @@ def affine_transform(images: Any, transform: Any, interpolation: str = "bilinear
     """Keras 3's ``ops.image.affine_transform``: ``transform`` ``(N, 8)`` maps output pixels to input points."""
     b = _b(images, transform)
     x, t = as_value(images, b), as_value(transform, b)
+    if x.shape is None or len(x.shape) not in (3, 4):
+        raise ValueError("Invalid images rank: expected rank 3 (single image) or rank 4 (batch of images). "
+                         f"Received input with shape: images.shape={x.shape}")
+    if t.shape is None or len(t.shape) not in (1, 2):
+        raise ValueError("Invalid transform rank: expected rank 1 (single transform) or rank 2 (batch of "
+                         f"transforms). Received input with shape: transform.shape={t.shape}")
+    zero = b.const(np.asarray([0], np.int64))
+    unbatched = len(x.shape) == 3   # one image, as Keras allows: a batch of one inside
+    if unbatched:
+        x = b.op("Unsqueeze", [x, zero], shape=(1, *x.shape))
     if len(t.shape) == 1:
-        t = b.op("Unsqueeze", [t, b.const(np.asarray([0], np.int64))])
-    return _affine(x, t, interpolation, fill_mode, fill_value, normalize_data_format(data_format))
+        t = b.op("Unsqueeze", [t, zero])
+    y = _affine(x, t, interpolation, fill_mode, fill_value, normalize_data_format(data_format))
+    if not unbatched:
+        return y
+    return b.op("Squeeze", [y, zero], shape=None if y.shape is None else tuple(y.shape[1:]))
 
 
 # ITU-R 601 luma weights, as Keras 3 (and torchvision) use them.

@@ -112,18 +112,33 @@ def tan(x: Any) -> Value:
 
 @symbolic
 def arctan2(x1: Any, x2: Any) -> Value:
-    """The angle of the point ``(x2, x1)``, in ``[-pi, pi]`` (NumPy's quadrant rules)."""
+    """The angle of the point ``(x2, x1)``, in ``[-pi, pi]``, with NumPy's (IEEE's) rules at the edges: the sign
+    of a zero picks the half-plane (``arctan2(0., -0.)`` is pi, ``arctan2(-0., -1.)`` is -pi) and two infinities
+    give their limit (``arctan2(inf, inf)`` is pi/4). The gradient is ``(x, -y) / (x^2 + y^2)`` on the axes too.
+    A zero result comes back as +0 whatever its sign (onnxruntime's ``Where`` drops the sign of a zero)."""
     y, x = _floats(x1, x2)
     b = y.builder
     zero = _const_like(y, 0.0)
-    # atan(y / x) is right for x > 0; x < 0 adds +-pi by the sign of y; x == 0 gives +-pi/2 (0 at the origin).
-    safe_x = _where(_op(b, "Equal", [x, zero]), 1.0, x)
-    base = _op(b, "Atan", [y / safe_x])
-    y_neg = _op(b, "Less", [y, zero])
-    shift = _where(y_neg, -math.pi, math.pi)
-    left = _where(_op(b, "Less", [x, zero]), base + shift, base)
-    on_axis = _where(_op(b, "Greater", [y, zero]), math.pi / 2, _where(y_neg, -math.pi / 2, 0.0))
-    return _where(_op(b, "Equal", [x, zero]), on_axis, left)
+
+    def negative(v: Value) -> Value:   # the sign bit: v < 0, or v is -0 (its reciprocal is -inf)
+        signed_zero = _op(b, "And", [_op(b, "Equal", [v, zero]),
+                                     _op(b, "Less", [_op(b, "Reciprocal", [v]), zero])])
+        return _op(b, "Or", [_op(b, "Less", [v, zero]), signed_zero])
+
+    neg_y = negative(y)
+    x_zero, y_zero = _op(b, "Equal", [x, zero]), _op(b, "Equal", [y, zero])
+    # Off the y axis: atan(y / x), shifted by +-pi (the sign of y, -0 included) left of it.
+    base = _op(b, "Atan", [y / _where(x_zero, 1.0, x)])
+    off_axis = _where(_op(b, "Less", [x, zero]), base + _where(neg_y, -math.pi, math.pi), base)
+    # On it: +-pi/2 - atan(x / y), whose gradient in x is -1 / y; at the origin 0 or pi by the sign of x.
+    half = _where(neg_y, -math.pi / 2, math.pi / 2) - _op(b, "Atan", [x / _where(y_zero, 1.0, y)])
+    origin = _where(negative(x), math.pi, 0.0)
+    on_axis = _where(y_zero, _where(neg_y, _op(b, "Neg", [origin]), origin), half)
+    out = _where(x_zero, on_axis, off_axis)
+    # Both infinite: y / x is NaN; the limit is +-pi/4 or +-3pi/4.
+    both_inf = _op(b, "And", [_op(b, "IsInf", [y]), _op(b, "IsInf", [x])])
+    corner = _where(_op(b, "Greater", [x, zero]), math.pi / 4, 3 * math.pi / 4)
+    return _where(both_inf, _where(neg_y, -corner, corner), out)
 
 
 @symbolic

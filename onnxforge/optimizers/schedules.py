@@ -263,8 +263,15 @@ _SCHEDULES = {c.__name__: c for c in (ExponentialDecay, CosineDecay, CosineDecay
 
 
 def serialize(learning_rate_schedule: LearningRateSchedule) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}`` of a schedule (Keras's argument name)."""
-    return {"class_name": type(learning_rate_schedule).__name__, "config": learning_rate_schedule.get_config()}
+    """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` of a schedule (Keras's argument name).
+
+    Example:
+        >>> serialize(ExponentialDecay(0.1, decay_steps=10, decay_rate=0.9))["module"]
+        'keras.optimizers.schedules'
+    """
+    from ..keras_objects import object_config
+
+    return object_config(learning_rate_schedule, "keras.optimizers.schedules")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> LearningRateSchedule:

@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["ArrayData", "ArraySource", "IterableSource", "Batch", "make_source", "io_names",
            "target_slots", "to_arrays", "to_weights", "class_weight_to_sample_weight", "split_validation", "unpack_batch"]
 
+import itertools
 import math
 import random
 import warnings
@@ -173,6 +174,16 @@ class IterableSource:
             self.steps = steps
         self.exhausted = False
         self._iterator: Iterator[Any] | None = None
+        # fit's validation generator, read as Keras reads it: see replay_first_batches().
+        self._replayed: list[Any] | None = None
+
+    def replay_first_batches(self) -> None:
+        """Read a generator as Keras 3 reads ``fit``'s ``validation_data``: its generator adapter keeps the first
+        two batches it peeked at (for their specs) and every validation run starts again with them, then goes on
+        with the generator. With ``validation_steps=2`` each epoch validates on the same two batches; a finite
+        generator gives them again once it has run dry."""
+        if self.is_iterator and self._replayed is None:
+            self._replayed = list(itertools.islice(self.source, _PEEKED_BATCHES))
 
     def _convert(self, item: Any, step: int) -> Batch:
         x, y, sw = unpack_batch(item)
@@ -228,7 +239,7 @@ class IterableSource:
                 self.source.on_epoch_end()
             return
         if self.is_iterator:
-            it = self.source
+            it = self.source if self._replayed is None else itertools.chain(self._replayed, self.source)
         elif self.steps is not None:
             it = self._iterator = self._iterator or iter(self.source)
         else:
@@ -241,7 +252,7 @@ class IterableSource:
             except StopIteration:
                 self._iterator = None
                 if self.is_iterator:
-                    self.exhausted = True
+                    self.exhausted = self._replayed is None
                     return
                 if self.steps is None:
                     return
@@ -261,6 +272,10 @@ class IterableSource:
     def epoch(self) -> Iterator[Batch]:
         for step, item in enumerate(self._items()):
             yield self._convert(item, step)
+
+
+#: How many batches Keras's generator adapter peeks at (``NUM_BATCHES_FOR_TENSOR_SPEC``).
+_PEEKED_BATCHES = 2
 
 
 def _num_batches(source: Any) -> int | None:

@@ -172,6 +172,27 @@ def _check_array(array: np.ndarray, expected: tuple, dtype: np.dtype, what: str,
     return _cast(array, dtype, what, method)
 
 
+def _broadcast_target(y: np.ndarray, loss: Any, out_shape: tuple) -> np.ndarray | None:
+    """Targets one rank short as Keras's elementwise regression losses read them, or ``None``: Keras subtracts
+    them from the output with NumPy broadcasting, so ``(1,)`` targets against a ``(1, 10)`` output count for every
+    unit (the ``EarlyStopping`` docstring fits ``np.zeros(5)`` to ``Dense(10)`` with ``mse`` and ``batch_size=1``)
+    and ``(10,)`` against ``(10, 10)`` line up with the units. The crossentropies and the cosine similarity do
+    not broadcast (a shape error or another value), so they keep the shape check."""
+    from ..losses import functions as F
+
+    broadcasting = (F.mean_squared_error, F.mean_absolute_error, F.huber, F.log_cosh, F.poisson, F.hinge,
+                    F.squared_hinge, F.mean_absolute_percentage_error, F.mean_squared_logarithmic_error)
+    if getattr(loss, "fn", None) not in broadcasting or y.ndim != len(out_shape) - 1 or y.ndim == 0:
+        return None
+    full = (y.shape[0], *out_shape[1:])
+    if not all(isinstance(d, int) for d in full[1:]):
+        return None
+    try:
+        return np.ascontiguousarray(np.broadcast_to(y, np.broadcast_shapes(y.shape, full)))
+    except ValueError:
+        return None
+
+
 def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarray:
     out_shape = tuple(out.shape)
     if getattr(out, "sequence_labels", False):
@@ -207,6 +228,8 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
         out_shape = tuple(out.fed_target_shape)   # a user loss's targets, shaped as the data first came
     if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:
         y = y.reshape(y.shape + (1,))
+    elif (broadcast := _broadcast_target(y, out.loss, out_shape)) is not None:
+        y = broadcast
     if not _shape_ok(y.shape, out_shape):
         hint = ""
         if y.ndim == len(out_shape) - 1 and isinstance(out_shape[-1], int) and out_shape[-1] > 1:

@@ -208,6 +208,8 @@ class FitMixin:
             val_source = self._eval_source("fit", vx, vy, vsw, validation_batch_size, validation_steps,
                                            names=("validation_data[0]", "validation_data[1]",
                                                   "validation_data[2]"))
+            if hasattr(val_source, "replay_first_batches"):
+                val_source.replay_first_batches()
         if data_lib.is_batch_source(x):
             if validation_split:
                 raise ValueError("fit(): validation_split is only supported for arrays, not for x of type "
