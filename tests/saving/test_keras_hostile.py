@@ -389,3 +389,25 @@ def test_missing_keras_file_is_both_value_error_and_file_not_found(tmp_path):
     for expected in (ValueError, FileNotFoundError):
         with pytest.raises(expected, match="File not found: filepath="):
             fkeras.models.load_model(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize("value", [0x7F, 0xFF])
+def test_corrupt_hdf5_headers_are_keras_file_errors(tmp_path, value):
+    # Bytes of the attribute message that follows the name "backend": h5py raised RuntimeError ("Can't
+    # synchronously determine if attribute exists") or TypeError ("Unknown string encoding") from
+    # `name in attrs` / `attrs[name]`, outside any stage, naming neither the file nor the attribute.
+    path = tmp_path / "m.h5"
+    with pytest.warns(UserWarning, match="legacy"):
+        _model().save(path)
+    data = path.read_bytes()
+    at = data.index(b"backend\x00")
+    refused = 0
+    for offset in range(8, 24):
+        corrupt = bytearray(data)
+        corrupt[at + offset] = value
+        path.write_bytes(bytes(corrupt))
+        try:
+            of.load_model(path)
+        except KerasFileError as e:
+            refused += "corrupt or unreadable" in str(e) and "m.h5" in str(e)
+    assert refused >= 4     # the others are bytes HDF5 does not check, or are refused by another check

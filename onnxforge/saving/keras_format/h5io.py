@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import KerasFileError
+from .errors import KerasFileError, KerasFileTypeError
 from .layout import Saveable, StateRef
 from .stores import overrides, own_entries, run_load_hooks
 
@@ -96,8 +96,21 @@ class H5Reader:
     def __enter__(self) -> H5Reader:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        try:
+            self.close()
+        except (RuntimeError, OSError):   # a read-only file: nothing is lost, and the reason below is the one to say
+            if error is None:
+                raise
+        # The HDF5 library reports a corrupt object header or attribute message, met while the block reads the
+        # file (``name in obj.attrs`` outside any Stage), as a RuntimeError / OSError / KeyError naming neither
+        # the file nor what was read: one KerasFileError instead. ValueErrors (KerasFileError) are already clear.
+        # A TypeError: h5py's reading of a corrupt datatype message ("Unknown string encoding").
+        if isinstance(error, (RuntimeError, OSError, KeyError, EOFError, TypeError)) \
+                and not isinstance(error, ValueError):
+            cls = KerasFileTypeError if isinstance(error, TypeError) else KerasFileError
+            raise cls(self.path, f"the HDF5 data is corrupt or unreadable ({type(error).__name__}: {error})") \
+                from error
 
     def close(self) -> None:
         self.file.close()
