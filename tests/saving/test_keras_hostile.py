@@ -411,3 +411,20 @@ def test_corrupt_hdf5_headers_are_keras_file_errors(tmp_path, value):
         except KerasFileError as e:
             refused += "corrupt or unreadable" in str(e) and "m.h5" in str(e)
     assert refused >= 4     # the others are bytes HDF5 does not check, or are refused by another check
+
+
+def test_a_superblock_address_past_any_file_is_a_keras_file_error(tmp_path, archive):
+    # The superblock's addresses (bytes 24-55) set to ~2**63: h5py's file-object driver raised OverflowError
+    # (not a ValueError) while opening the weights of a .keras archive.
+    weights = archive["model.weights.h5"]
+    refused = 0
+    for offset in range(40, 56):
+        corrupt = bytearray(weights)
+        corrupt[offset] = 0xFF if corrupt[offset] != 0xFF else 0
+        path = _write(tmp_path / "s.keras", [(n, bytes(corrupt) if n == "model.weights.h5" else d)
+                                             for n, d in archive.items()])
+        try:
+            of.load_model(path)
+        except KerasFileError as e:
+            refused += "OverflowError" in str(e) and "s.keras" in str(e)
+    assert refused >= 2

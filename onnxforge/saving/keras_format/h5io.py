@@ -90,8 +90,10 @@ class H5Reader:
         try:
             handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
             self.file = self.h5py.File(handle, "r")
-        except (OSError, ValueError) as e:
-            raise KerasFileError(self.path, f"the weights are not a readable HDF5 file ({e})") from None
+        except (OSError, ValueError, OverflowError, RuntimeError) as e:
+            # OverflowError: a superblock declaring an address past what h5py's file-object driver can seek to
+            raise KerasFileError(self.path, f"the weights are not a readable HDF5 file ({type(e).__name__}: {e})") \
+                from None
 
     def __enter__(self) -> H5Reader:
         return self
