@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .errors import KerasFileError, KerasFileTypeError
+from .h5_heaps import check_global_heaps
 from .layout import Saveable, StateRef
 from .stores import overrides, own_entries, run_load_hooks
 
@@ -87,6 +88,8 @@ class H5Reader:
     def __init__(self, source: bytes | str | os.PathLike[str], path: str | os.PathLike[str]):
         self.h5py = require_h5py("Reading Keras weights")
         self.path = os.fspath(path)
+        if isinstance(source, (bytes, bytearray)) or os.path.isfile(source):
+            check_global_heaps(source, self.path)    # a corrupt heap hangs the library's string reads
         try:
             handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
             self.file = self.h5py.File(handle, "r")
