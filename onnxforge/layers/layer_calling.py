@@ -467,9 +467,8 @@ def _shape_specs(shapes: Any, dtype: str) -> Any:
 
 
 def _as_structure(shape: Any, depth: int = 0) -> Any:
-    """One shape stays a tuple; a list of shapes becomes a list of tuples. Anything else (a config's
-    ``build_config`` may hold ``NaN``, a string or a dict, which were iterated, a string forever) is a
-    ``ValueError`` naming it."""
+    """One shape stays a tuple; a list of shapes becomes a list of tuples; else a ValueError (a config's NaN,
+    string or dict was iterated, a string forever)."""
     if is_shape(shape):
         return tuple(shape)
     if not isinstance(shape, (list, tuple)) or depth >= 64:
@@ -479,9 +478,7 @@ def _as_structure(shape: Any, depth: int = 0) -> Any:
 
 
 def flatten_shapes(shapes: Any) -> list:
-    if shapes is None or isinstance(shapes, (str, bytes)):
-        # an input that is not a tensor (a Python number among the inputs); a string, iterated, would yield
-        # one-character strings forever (a config's node arguments may hold one)
+    if shapes is None or isinstance(shapes, (str, bytes)):   # not a tensor (a number; a string iterates forever)
         return []
     if is_shape(shapes):
         return [tuple(shapes)]
