@@ -35,7 +35,13 @@ def object_config(obj: Any, module: str) -> dict:
 def object_from_config(config: dict, aliases: dict[str, type], custom_objects: dict | None, kind: str,
                        known: list[str]) -> Any:
     """The object ``object_config`` described: a custom class first, then the module's own names."""
-    name = config["class_name"]
+    name = config.get("class_name") if isinstance(config, dict) else None
+    if not isinstance(name, str):    # ``{}`` or ``{"class_name": 5}`` from a file: a KeyError or TypeError naming nothing
+        raise ValueError(f"A serialized {kind} must be a dict with a string 'class_name'. Received: "
+                         f"{_brief(config)}")
+    inner = config.get("config")
+    if inner is not None and not isinstance(inner, dict):
+        raise ValueError(f"The 'config' of a serialized {kind} {name!r} must be a dict. Received: {_brief(inner)}")
     cls = (custom_objects or {}).get(name)
     registered = config.get("registered_name")
     if cls is None and isinstance(registered, str) and ">" in registered:

@@ -96,3 +96,20 @@ def test_bad_arguments():
 
 def test_exported_as_keras_does():
     assert tf.keras.callbacks.BackupAndRestore is BackupAndRestore
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b'[2]', "holds a list"), (b'{}', "no 'epoch'"), (b'{"epoch": "2"}', "'epoch' is '2'"),
+    (b'{"epoch": -1}', "'epoch' is -1"), (b'{"epoch": true}', "'epoch' is True"),
+    (b'{"epoch": 1, "batch": 1.5}', "'batch' is 1.5"), (b'\xff\xfe', "not UTF-8 JSON"),
+    (b'[' * 100000, "not UTF-8 JSON|over 65536 bytes"),
+])
+def test_hostile_training_metadata_is_a_value_error_naming_the_file(tmp_path, content, fragment):
+    # A list once failed in fit as a TypeError, a missing key as a KeyError, "2" as range()'s TypeError.
+    x, y = _data()
+    model = _model()
+    cb = BackupAndRestore(tmp_path / "b", delete_checkpoint=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    (tmp_path / "b" / "training_metadata.json").write_bytes(content)
+    with pytest.raises(ValueError, match=f"training_metadata.json'.*({fragment})"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[cb])

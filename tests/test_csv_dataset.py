@@ -111,6 +111,20 @@ def test_bad_arguments_and_records_are_named(csv_file, tmp_path):
         make(csv_file, 2, compression_type="ZLIB")
 
 
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"a,b\n1," + b"9" * 200_000 + b"\n", r"near line 2 \(Error: field larger than field limit"),
+    (b"a,b\n1,caf\xe9\n", r"near line 1 \(UnicodeDecodeError"),
+    ("gzip", r"BadGzipFile|EOFError"),
+])
+def test_files_csv_cannot_read_are_named_with_the_line(tmp_path, content, fragment):
+    # csv.Error and UnicodeDecodeError named neither the file nor the line; csv.Error is not a ValueError.
+    path = tmp_path / "bad.csv"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"1,2\n" * 5000)[:-12] if content == "gzip" else content)
+    with pytest.raises(ValueError, match=r"cannot read '.*bad\.csv' .*" + fragment):
+        onnxforge.data.experimental.make_csv_dataset(str(path), 2, num_epochs=1,
+                                                     compression_type="GZIP" if content == "gzip" else None)
+
 def test_cast_to_string_keeps_strings_and_refuses_numbers():
     words = np.array(["a", "b"])
     assert onnxforge.cast(words, "string") is words

@@ -57,3 +57,26 @@ def test_files_that_are_not_regular_are_refused_by_name(tmp_path, kind):
     ds = of.keras.utils.text_dataset_from_directory(folder, batch_size=8, verbose=False)
     with pytest.raises(ValueError, match="bad.txt' is not a regular file"):
         list(ds)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_audio_files_that_are_not_regular_are_refused_by_name(tmp_path, kind):
+    (tmp_path / "yes").mkdir()
+    bad = tmp_path / "yes" / "bad.wav"
+    os.mkfifo(bad) if kind == "fifo" else os.symlink("/dev/zero", bad)   # the FIFO once blocked forever
+    ds = of.keras.utils.audio_dataset_from_directory(tmp_path, batch_size=2, verbose=False)
+    with pytest.raises(ValueError, match="bad.wav' is not a regular file"):
+        list(ds)
+
+
+@pytest.mark.parametrize("content", [b"not an image", "half"])
+def test_images_that_do_not_decode_are_refused_naming_the_file(tmp_path, content):
+    folder = _folder(tmp_path)
+    png = (folder / "cat" / "1.png").read_bytes()
+    (folder / "cat" / "bad.png").write_bytes(png[:len(png) // 2] if content == "half" else content)
+    with pytest.raises(ValueError, match=r"cannot decode '.*bad\.png' as an image") as info:
+        of.keras.utils.load_img(folder / "cat" / "bad.png")
+    assert isinstance(info.value, OSError)    # Pillow's errors are OSErrors: code catching those still does
+    ds = of.keras.utils.image_dataset_from_directory(folder, image_size=(4, 4), batch_size=8, verbose=False)
+    with pytest.raises(ValueError, match=r"bad\.png"):    # Pillow named only an io.BytesIO object
+        list(ds)

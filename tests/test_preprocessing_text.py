@@ -1,6 +1,7 @@
 """``keras.preprocessing.text`` (tf.keras 2's Tokenizer and helpers) against TensorFlow's tf.keras."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -56,3 +57,25 @@ def test_bad_arguments_are_named():
         tok.fit_on_texts("a b")
     with pytest.raises(ValueError, match="num_words"):
         Tokenizer(num_words=-1)
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda c: c.update(analyzer="str.upper"), r"config\['analyzer'\] must be one of the settings"),
+    (lambda c: c.update(split=""), r"config\['split'\] must be a non-empty string"),
+    (lambda c: c.update(filters=5), r"config\['filters'\] must be a string.*5 \(int\)"),
+    (lambda c: c.update(num_words=-1), r"config\['num_words'\] must be an integer >= 0"),
+    (lambda c: c.update(word_index="[1, 2]"), r"config\['word_index'\] must be a JSON string of an object"),
+    (lambda c: c.update(word_index='{"cat": "1"}'), r"config\['word_index'\]\['cat'\] must be an entry.*'1'"),
+    (lambda c: c.update(index_word='{"x": "cat"}'), r"config\['index_word'\]\['x'\]"),
+    (lambda c: c.update(word_counts={"cat": 1}), r"config\['word_counts'\] must be a JSON string"),
+])
+def test_tokenizer_json_of_the_wrong_types_is_refused_naming_the_key(edit, fragment):
+    # tf.keras reads such JSON as it is and fails later (str is not callable, empty separator) or never.
+    tok = Tokenizer()
+    tok.fit_on_texts(["the cat sat"])
+    data = json.loads(tok.to_json())
+    edit(data["config"])
+    with pytest.raises(ValueError, match=fragment):
+        tokenizer_from_json(json.dumps(data))
+    with pytest.raises(ValueError, match="reads the JSON string"):
+        tokenizer_from_json("{" * 10)

@@ -79,8 +79,7 @@ class BackupAndRestore(Callback):
         if os.path.exists(self._weights_path):
             self.model._restore_training_state(self._weights_path)
         if os.path.exists(self._training_metadata_path):
-            with open(self._training_metadata_path) as f:
-                epoch = json.load(f)["epoch"]
+            epoch = _read_epoch(self._training_metadata_path)
             # Read by fit() right after on_train_begin, as Keras's trainers read it.
             self.model._initial_epoch = epoch
             self._current_epoch = epoch
@@ -126,3 +125,37 @@ class BackupAndRestore(Callback):
     def on_train_end(self, logs=None):
         if self.delete_checkpoint and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)
+
+
+#: ``training_metadata.json`` holds two small integers; a larger file is not one of ours.
+_MAX_METADATA_BYTES = 64 * 1024
+
+
+def _read_epoch(path: str) -> int:
+    """The epoch ``training_metadata.json`` records, or a ``ValueError`` naming the file, the key and the value
+    (which makes ``on_train_begin`` fall back to the previous backup): a list, a missing key or ``"3"``
+    once failed later, inside ``fit``, as a ``TypeError`` / ``KeyError`` naming neither."""
+    def refuse(why: str) -> ValueError:
+        return ValueError(f"BackupAndRestore: cannot resume from {path!r}: {why}. Expected the JSON object "
+                          '{"epoch": <int >= 0>, "batch": <int >= 0>} that this callback writes; delete the backup '
+                          "folder to start over.")
+
+    if not os.path.isfile(path):
+        raise refuse("it is not a regular file")
+    with open(path, "rb") as f:
+        raw = f.read(_MAX_METADATA_BYTES + 1)
+    if len(raw) > _MAX_METADATA_BYTES:
+        raise refuse(f"it is over {_MAX_METADATA_BYTES} bytes")
+    try:
+        state = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as e:     # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise refuse(f"it is not UTF-8 JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict):
+        raise refuse(f"it holds a {type(state).__name__}, not an object")
+    for key in ("epoch", "batch"):
+        value = state.get(key, 0)
+        if key == "epoch" and key not in state:
+            raise refuse("it has no 'epoch'")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise refuse(f"its {key!r} is {value!r}")
+    return state["epoch"]

@@ -46,8 +46,12 @@ class CSVLogger(Callback):
     def on_train_begin(self, logs=None):
         self._append_header = True
         if self.append and os.path.exists(self.filename):
-            with open(self.filename, encoding="utf-8") as f:
-                self._append_header = not bool(len(f.readline()))
+            # Keras reads the first line to see whether the file is empty: a file of one huge line was read
+            # whole, one not in UTF-8 raised UnicodeDecodeError, a FIFO blocked. Its size says the same.
+            if not os.path.isfile(self.filename):
+                raise ValueError(f"CSVLogger: {os.fspath(self.filename)!r} is not a regular file (a folder, device, "
+                                 "FIFO or socket); append=True appends to a file")
+            self._append_header = os.path.getsize(self.filename) == 0
         folder = os.path.dirname(self.filename)
         if folder:
             os.makedirs(folder, exist_ok=True)

@@ -97,10 +97,14 @@ def _load_function(config: Any, custom_objects: dict | None, safe_mode: bool) ->
     if registered in _REGISTERED:
         return _REGISTERED[registered]
     module = config.get("module") or ""
-    if module.startswith(("keras", "onnxforge")) or module == "builtins":
+    if isinstance(module, str) and (module.startswith(("keras", "onnxforge")) or module == "builtins"):
+        from .operators import is_public_op
+
         for namespace in (ops, ops.nn, activations):
-            fn = getattr(namespace, name, None) if isinstance(name, str) else None
-            if callable(fn):
+            fn = getattr(namespace, name, None) if isinstance(name, str) and not name.startswith("_") else None
+            # Only public ops: the namespaces also hold helpers and the names they import (ops.nn.symbolic,
+            # activations.lookup), which a config must not reach (as OpCall's _resolve_op refuses them).
+            if callable(fn) and is_public_op(fn):
                 return fn
     raise ValueError(f"Could not locate function '{name}'. Make sure custom functions are passed in "
                      "`custom_objects` (or registered with `register_keras_serializable`). "

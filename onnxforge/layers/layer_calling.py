@@ -466,16 +466,20 @@ def _shape_specs(shapes: Any, dtype: str) -> Any:
     return tuple(specs) if isinstance(shapes, tuple) else specs
 
 
-def _as_structure(shape: Any) -> Any:
-    """One shape stays a tuple; a list of shapes becomes a list of tuples."""
+def _as_structure(shape: Any, depth: int = 0) -> Any:
+    """One shape stays a tuple; a list of shapes becomes a list of tuples; else a ValueError (a config's NaN,
+    string or dict was iterated, a string forever)."""
     if is_shape(shape):
         return tuple(shape)
-    return [_as_structure(s) for s in shape]
+    if not isinstance(shape, (list, tuple)) or depth >= 64:
+        raise ValueError("An input shape must be a list of dimensions (integers or None), or a list of such "
+                         f"shapes nested at most 64 deep. Received: {str(shape)[:200]!r} ({type(shape).__name__})")
+    return [_as_structure(s, depth + 1) for s in shape]
 
 
 def flatten_shapes(shapes: Any) -> list:
-    if shapes is None:
-        return []   # an input that is not a tensor (a Python number among the inputs)
+    if shapes is None or isinstance(shapes, (str, bytes)):   # not a tensor (a number; a string iterates forever)
+        return []
     if is_shape(shapes):
         return [tuple(shapes)]
     if isinstance(shapes, dict):

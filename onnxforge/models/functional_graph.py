@@ -292,11 +292,16 @@ def _is_history(x: Any) -> bool:
 def deserialize_graph(config: dict, custom_objects: dict | None = None) -> tuple[Any, Any]:
     """Recreate the layers of a functional config and call them; returns ``(inputs, outputs)`` structures."""
     from ..layers.serialization import deserialize
+    from .functional_config_check import ConfigStructureError, check_functional_config, layer_failure
 
+    check_functional_config(config)
     created: dict[str, Layer] = {}
     pending: dict[str, list] = {}
-    for entry in config["layers"]:
-        layer = deserialize(entry, custom_objects)
+    for i, entry in enumerate(config["layers"]):
+        try:
+            layer = deserialize(entry, custom_objects)
+        except (TypeError, KeyError, AttributeError, IndexError, RecursionError) as e:
+            raise layer_failure(i, entry, e) from None
         name = entry.get("name") or layer.name
         created[name] = layer
         pending[name] = list(entry.get("inbound_nodes") or [])
@@ -310,7 +315,11 @@ def deserialize_graph(config: dict, custom_objects: dict | None = None) -> tuple
             layer = created[name]
             if node_index >= len(layer._inbound_nodes):
                 raise _NotReady
-            return layer._inbound_nodes[node_index].output_tensors[tensor_index]
+            outputs = layer._inbound_nodes[node_index].output_tensors
+            if tensor_index >= len(outputs):
+                raise ConfigStructureError(f"Functional model config: keras_history {[name, node_index, tensor_index]} "
+                                           f"names output {tensor_index} of layer {name!r}, which has {len(outputs)}")
+            return outputs[tensor_index]
         if isinstance(x, list):
             return [tensor(i) for i in x]
         if isinstance(x, dict):
@@ -336,7 +345,12 @@ def deserialize_graph(config: dict, custom_objects: dict | None = None) -> tuple
     def history_to_tensor(h: list) -> KerasTensor:
         name, node_index, tensor_index = h
         layer = created[name]
-        return layer._inbound_nodes[node_index - _own_nodes(layer)].output_tensors[tensor_index]
+        index = node_index - _own_nodes(layer)
+        if not 0 <= index < len(layer._inbound_nodes) or \
+                tensor_index >= len(layer._inbound_nodes[index].output_tensors):
+            raise ConfigStructureError(f"Functional model config: input_layers / output_layers name {h}, but layer "
+                                       f"{name!r} has {len(layer._inbound_nodes)} nodes in the config")
+        return layer._inbound_nodes[index].output_tensors[tensor_index]
 
     def structure(x: Any) -> Any:
         if _is_history(x):

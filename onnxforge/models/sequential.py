@@ -10,6 +10,7 @@ from .. import dtype_policies
 from ..backend_config import floatx
 from ..layers.input_layer import InputLayer
 from ..layers.keras_tensor import KerasTensor, is_shape
+from ..layers.layer_calling import _as_structure
 from .model import Model
 
 
@@ -163,12 +164,21 @@ class Sequential(Model):
     @classmethod
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Sequential:
         from ..layers.serialization import deserialize
+        from .functional_config_check import layer_failure
 
+        layers = config.get("layers", [])
+        if not isinstance(layers, list):
+            raise ValueError(f"Sequential config: 'layers' must be a list of serialized layers. Received: "
+                             f"{str(layers)[:200]!r} ({type(layers).__name__})")
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
-        for entry in config.get("layers", []):
-            model.add(deserialize(entry, custom_objects), rebuild=False)
+        for i, entry in enumerate(layers):
+            try:
+                layer = deserialize(entry, custom_objects)
+            except (TypeError, KeyError, AttributeError, IndexError, RecursionError) as e:
+                raise layer_failure(i, entry if isinstance(entry, dict) else {}, e, "Sequential") from None
+            model.add(layer, rebuild=False)
         if model._seq:
             model._maybe_rebuild()
         if not model.built and config.get("build_input_shape"):
-            model.build(tuple(config["build_input_shape"]))
+            model.build(_as_structure(config["build_input_shape"]))
         return model

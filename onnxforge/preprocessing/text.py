@@ -220,14 +220,32 @@ class Tokenizer:
 def tokenizer_from_json(json_string: str) -> Tokenizer:
     """The ``Tokenizer`` that ``Tokenizer.to_json`` described.
 
+    The JSON may come from anyone: every setting and every vocabulary entry is checked for its type first,
+    and one of the wrong type (an ``analyzer`` string, a list for ``word_index``, a word index that is not
+    an integer) is a ``ValueError`` naming the key and the value, not a later failure inside
+    ``texts_to_sequences``.
+
     Example:
         >>> tok = Tokenizer(oov_token="?"); tok.fit_on_texts(["x y y"])
         >>> tokenizer_from_json(tok.to_json()).texts_to_sequences(["y z"])
         [[2, 1]]
     """
-    config = dict(json.loads(json_string).get("config", {}))
-    fitted = {name: json.loads(config.pop(name)) for name in ("word_counts", "word_docs", "index_docs",
-                                                              "index_word", "word_index") if name in config}
+    try:
+        data = json.loads(json_string)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"tokenizer_from_json() reads the JSON string Tokenizer.to_json() writes ({type(e).__name__}: "
+                         f"{e})") from None
+    config = data.get("config", {}) if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise _refuse_tokenizer("the 'config'", "a JSON object", config if isinstance(data, dict) else data)
+    config = dict(config)
+    fitted = {name: _fitted(name, config.pop(name)) for name in _FITTED if name in config}
+    for key, value in config.items():
+        if key not in _SETTINGS:
+            raise _refuse_tokenizer(f"config[{key!r}]", "one of the settings Tokenizer.to_json writes "
+                                    f"({sorted(_SETTINGS)})", value)
+        if not _SETTINGS[key](value):
+            raise _refuse_tokenizer(f"config[{key!r}]", _SETTING_TYPES[key], value)
     tokenizer = Tokenizer(**config)
     tokenizer.word_counts = collections.OrderedDict(fitted.get("word_counts", {}))
     tokenizer.word_docs = collections.defaultdict(int, fitted.get("word_docs", {}))
@@ -235,3 +253,55 @@ def tokenizer_from_json(json_string: str) -> Tokenizer:
     tokenizer.index_word = {int(k): v for k, v in fitted.get("index_word", {}).items()}
     tokenizer.word_index = fitted.get("word_index", {})
     return tokenizer
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _is_index_key(x: Any) -> bool:      # JSON writes an int key as a string of digits
+    return isinstance(x, str) and x.isascii() and x.isdigit() and len(x) <= 18
+
+
+_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    "num_words": lambda v: v is None or _is_count(v), "nb_words": lambda v: v is None or _is_count(v),
+    "filters": lambda v: isinstance(v, str), "lower": lambda v: isinstance(v, bool),
+    "split": lambda v: isinstance(v, str) and v != "", "char_level": lambda v: isinstance(v, bool),
+    "oov_token": lambda v: v is None or isinstance(v, str), "document_count": _is_count,
+}
+_SETTING_TYPES = {"num_words": "an integer >= 0 or null", "nb_words": "an integer >= 0 or null",
+                  "filters": "a string", "lower": "true or false", "split": "a non-empty string",
+                  "char_level": "true or false", "oov_token": "a string or null", "document_count": "an integer >= 0"}
+#: The fitted tables, each a JSON string of an object: (key check, value check, what is expected).
+_FITTED: dict[str, tuple[Callable[[Any], bool], Callable[[Any], bool], str]] = {
+    "word_counts": (lambda k: True, _is_count, "words to counts >= 0"),
+    "word_docs": (lambda k: True, _is_count, "words to counts >= 0"),
+    "index_docs": (_is_index_key, _is_count, "indices to counts >= 0"),
+    "index_word": (_is_index_key, lambda v: isinstance(v, str), "indices to words"),
+    "word_index": (lambda k: True, _is_count, "words to indices >= 0"),
+}
+
+
+def _refuse_tokenizer(where: str, expected: str, value: Any) -> ValueError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 120 else shown[:117] + "..."
+    return ValueError(f"tokenizer_from_json(): {where} must be {expected}. Received: {shown} "
+                      f"({type(value).__name__})")
+
+
+def _fitted(name: str, text: Any) -> dict:
+    """One fitted table from its JSON string, every entry of the type ``texts_to_sequences`` reads."""
+    key_ok, value_ok, what = _FITTED[name]
+    expected = f"a JSON string of an object mapping {what}"
+    if not isinstance(text, str):
+        raise _refuse_tokenizer(f"config[{name!r}]", expected, text)
+    try:
+        table = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _refuse_tokenizer(f"config[{name!r}]", expected, text) from None
+    if not isinstance(table, dict):
+        raise _refuse_tokenizer(f"config[{name!r}]", expected, table)
+    for key, value in table.items():
+        if not (key_ok(key) and value_ok(value)):
+            raise _refuse_tokenizer(f"config[{name!r}][{key!r}]", f"an entry of an object mapping {what}", value)
+    return table

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write
+from .keras_format.h5_heaps import check_global_heaps
 from .keras_format.h5io import require_h5py
 
 _CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
@@ -66,7 +67,7 @@ class KerasFileEditor:
                 raw = zf.read(_WEIGHTS) if _WEIGHTS in zf.namelist() else None
             source: Any = io.BytesIO(raw) if raw is not None else None
         elif self.filepath.endswith(".weights.h5"):
-            source = self.filepath
+            source, raw = self.filepath, None
             self._entries = {}
         else:
             raise ValueError(f"Invalid filename: expected a `.keras` `.weights.h5` extension. Received: "
@@ -74,6 +75,8 @@ class KerasFileEditor:
         if source is None:
             self.weights_dict, self.object_metadata = collections.OrderedDict(), {}
         else:
+            # A corrupt global heap made h5py's read of a string attribute never return (see h5_heaps).
+            check_global_heaps(raw if raw is not None else self.filepath, self.filepath)
             with h5py.File(source, "r") as f:
                 self.weights_dict, self.object_metadata = self._extract(f, h5py, {}, "")
         print(f"Keras model file '{self.filepath}'")

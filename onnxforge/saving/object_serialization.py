@@ -132,12 +132,20 @@ def deserialize_keras_object(config: Any, custom_objects: dict | None = None, **
     if class_name == "function":
         return _function(inner, config.get("registered_name"), custom_objects)
     module = config.get("module") or ""
+    if not isinstance(module, str):
+        raise TypeError(f"'module' must be a string or null. Received: module={module!r} (class {class_name!r})")
     keras_layer_modules = ("keras.src.layers", "keras.src.models")     # Keras writes Functional under the latter
     if module in ("keras.layers", "keras", "keras.models") or module.startswith(keras_layer_modules) or \
             _chosen_class(config, custom_objects, Layer) is not None:
         # Arguments newer Keras releases add with an inert default are dropped, anything else unsupported
         # is refused with every problem named (the same reading as a .keras file's config.json).
-        layer = deserialize_layer(keras_config_to_onnxforge(config, custom_objects), custom_objects)
+        try:
+            layer = deserialize_layer(keras_config_to_onnxforge(config, custom_objects), custom_objects)
+        except RecursionError:     # a config nested past Python's limit (a deeply wrapped layer)
+            from ..models.functional_config_check import ConfigStructureError
+
+            raise ConfigStructureError(f"deserialize_keras_object(): the config of {class_name!r} nests too "
+                                       "deeply to rebuild") from None
         compile_config = config.get("compile_config")
         if isinstance(compile_config, dict) and compile_config and hasattr(layer, "compile"):   # Keras: {} uncompiled
             _archive.compile_from_keras_config(layer, compile_config, custom_objects)

@@ -29,6 +29,7 @@ import csv
 import glob
 import gzip
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,11 +57,21 @@ def _rows(names: list[str], delim: str, quote: bool, header: bool, gzipped: bool
     """Each record of each file as a list of fields (``[]`` for an empty line), after its header."""
     for name in names:
         opener = gzip.open if gzipped else open
+        if not os.path.isfile(name):    # a FIFO would block the read, a device never end it
+            raise InvalidArgumentError(f"make_csv_dataset: {name!r} is not a regular file (a folder, device, FIFO "
+                                       "or socket)")
         with opener(name, "rt", encoding=encoding, newline="") as f:
             reader = csv.reader(f, delimiter=delim, quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE)
-            if header:
-                next(reader, None)
-            yield from reader
+            try:
+                if header:
+                    next(reader, None)
+                yield from reader
+            except (csv.Error, UnicodeDecodeError, EOFError, OSError, zlib.error) as e:
+                # csv's errors (a field over its limit, a NUL byte) and a decoding failure named neither the
+                # file nor the line; gzip's errors: a corrupt or truncated compressed file
+                line = max(reader.line_num, 1)
+                raise InvalidArgumentError(f"make_csv_dataset: cannot read {name!r} near line {line} "
+                                           f"({type(e).__name__}: {e})") from None
 
 
 def _valid(text: str, kind: str) -> bool:

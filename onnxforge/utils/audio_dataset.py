@@ -3,6 +3,8 @@ from __future__ import annotations
 
 __all__ = ["audio_dataset_from_directory", "read_wav"]
 
+import os
+import stat
 import wave
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +31,11 @@ def read_wav(path: str, desired_samples: int = -1) -> tuple[np.ndarray, int]:
         >>> audio[:, 0].tolist(), rate
         ([0.0, 0.5, -1.0, 0.0], 8000)
     """
+    # wave.open would wait forever on a FIFO and read a device until memory runs out: regular files only.
+    if isinstance(path, (str, bytes, os.PathLike)) and os.path.exists(path) \
+            and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"read_wav(): {os.fsdecode(path)!r} is not a regular file (a device, FIFO or socket, or a "
+                         "link to one); a WAV clip is read from a file")
     try:
         with wave.open(path, "rb") as f:
             channels, width, rate, frames = f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()

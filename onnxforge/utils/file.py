@@ -21,11 +21,11 @@ __all__ = ["get_file"]
 import hashlib
 import os
 import shutil
-import tarfile
 import urllib.parse
 import urllib.request
-import zipfile
 from typing import Any
+
+from .archives import extract_archive
 
 
 def _hash(path: str, algorithm: str) -> str:
@@ -58,19 +58,10 @@ def _local_source(origin: str) -> str | None:
     return None
 
 
-def _extract(path: str, into: str, archive_format: Any) -> str | None:
-    kinds = ["tar", "zip"] if archive_format in ("auto", True) else (
-        [archive_format] if isinstance(archive_format, str) else list(archive_format or []))
-    for kind in kinds:
-        if kind == "tar" and tarfile.is_tarfile(path):
-            with tarfile.open(path) as archive:
-                archive.extractall(into, filter="data")
-            return into
-        if kind == "zip" and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(into)
-            return into
-    return None
+def _formats(archive_format: Any) -> list[str]:
+    if archive_format in ("auto", True):
+        return ["tar", "zip"]
+    return [archive_format] if isinstance(archive_format, str) else list(archive_format or [])
 
 
 def get_file(fname: str | None = None, origin: str | None = None, untar: bool = False, md5_hash: str | None = None,
@@ -83,7 +74,8 @@ def get_file(fname: str | None = None, origin: str | None = None, untar: bool = 
         fname: the file's name in the cache (default: the last part of ``origin``).
         origin: a ``file://`` URL or a local path to copy from; a remote URL only names the file (onnxforge
             does not download), so it must already be cached.
-        untar, extract: extract a tar / zip archive next to it and return the extracted folder.
+        untar, extract: extract a tar / zip archive next to it and return the extracted folder (checked
+            first and written whole or not at all: see ``onnxforge.utils.archives``).
         md5_hash, file_hash, hash_algorithm: the expected hash (``"md5"``, ``"sha256"`` or ``"auto"``).
         cache_subdir: the sub-folder of the cache (an absolute path is used as is).
         archive_format: ``"auto"``, ``"tar"``, ``"zip"`` or a list of them.
@@ -94,7 +86,7 @@ def get_file(fname: str | None = None, origin: str | None = None, untar: bool = 
         raise ValueError('Please specify the "origin" argument (URL of the file to download).')
     if fname is None:
         fname = os.path.basename(urllib.parse.urlparse(origin).path)
-        if not fname:
+        if fname in ("", ".", ".."):   # "https://host/a/.." would name the cache folder's parent
             raise ValueError(f"Can't parse the file name from the origin provided: '{origin}'. Please specify the "
                              "`fname` argument.")
     if md5_hash is not None and file_hash is None:
@@ -128,7 +120,7 @@ def get_file(fname: str | None = None, origin: str | None = None, untar: bool = 
         if into == target:
             into = target + "_extracted"
         if not os.path.isdir(into) or force_download:
-            if _extract(target, into, archive_format) is None:
+            if extract_archive(target, into, _formats(archive_format)) is None:
                 raise ValueError(f"get_file: {target} is not a {archive_format} archive; it cannot be extracted.")
         return into
     return target

@@ -100,6 +100,23 @@ def save_img(path: Any, x: Any, data_format: str | None = None, file_format: str
     img.save(path, format=file_format, **kwargs)
 
 
+class ImageFileError(OSError, ValueError):
+    """An image file Pillow cannot decode (not an image, truncated, corrupt, or over Pillow's pixel bound),
+    named in the message. An ``OSError`` as Pillow's own errors are, and a ``ValueError`` as onnxforge's
+    refusals of bad files are."""
+
+
+def _decoded(Image: Any, stream: Any, what: str) -> Any:
+    """``Image.open`` and the decoding itself, which Pillow defers: a corrupt file fails here naming the file
+    (Pillow's message names only a BytesIO), not later inside a dataset's batch."""
+    try:
+        img = Image.open(stream)
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:   # SyntaxError: some decoders
+        raise ImageFileError(f"load_img(): cannot decode {what} as an image ({type(e).__name__}: {e})") from None
+    return img
+
+
 def load_img(path: Any, color_mode: str = "rgb", target_size: tuple[int, int] | None = None,
              interpolation: str = "nearest", keep_aspect_ratio: bool = False) -> Any:
     """Read an image file as a PIL image.
@@ -113,14 +130,14 @@ def load_img(path: Any, color_mode: str = "rgb", target_size: tuple[int, int] | 
     """
     Image = _pil()
     if isinstance(path, io.BytesIO):
-        img = Image.open(path)
+        img = _decoded(Image, path, "the io.BytesIO given")
     elif isinstance(path, (str, bytes, pathlib.Path, os.PathLike)):
         # A FIFO blocks the read forever and a device (a link to /dev/zero) never ends it: only regular files.
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
             raise ValueError(f"load_img(): {os.fsdecode(path)!r} is not a regular file (a device, FIFO or socket, "
                              "or a link to one); an image is read from a file")
         with open(path, "rb") as f:
-            img = Image.open(io.BytesIO(f.read()))
+            img = _decoded(Image, io.BytesIO(f.read()), repr(os.fsdecode(path)))
     else:
         raise TypeError(f"path should be path-like or io.BytesIO, not {type(path)}")
     if color_mode == "grayscale":

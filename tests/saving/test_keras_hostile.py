@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import struct
+import subprocess
 import sys
 import zipfile
 
@@ -389,3 +392,75 @@ def test_missing_keras_file_is_both_value_error_and_file_not_found(tmp_path):
     for expected in (ValueError, FileNotFoundError):
         with pytest.raises(expected, match="File not found: filepath="):
             fkeras.models.load_model(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize("value", [0x7F, 0xFF])
+def test_corrupt_hdf5_headers_are_keras_file_errors(tmp_path, value):
+    # Bytes of the attribute message that follows the name "backend": h5py raised RuntimeError ("Can't
+    # synchronously determine if attribute exists") or TypeError ("Unknown string encoding") from
+    # `name in attrs` / `attrs[name]`, outside any stage, naming neither the file nor the attribute.
+    path = tmp_path / "m.h5"
+    with pytest.warns(UserWarning, match="legacy"):
+        _model().save(path)
+    data = path.read_bytes()
+    at = data.index(b"backend\x00")
+    refused = 0
+    for offset in range(8, 24):
+        corrupt = bytearray(data)
+        corrupt[at + offset] = value
+        path.write_bytes(bytes(corrupt))
+        try:
+            of.load_model(path)
+        except KerasFileError as e:
+            refused += "corrupt or unreadable" in str(e) and "m.h5" in str(e)
+    assert refused >= 4     # the others are bytes HDF5 does not check, or are refused by another check
+
+
+def test_a_superblock_address_past_any_file_is_a_keras_file_error(tmp_path, archive):
+    # The superblock's addresses (bytes 24-55) set to ~2**63: h5py's file-object driver raised OverflowError
+    # (not a ValueError) while opening the weights of a .keras archive.
+    weights = archive["model.weights.h5"]
+    refused = 0
+    for offset in range(40, 56):
+        corrupt = bytearray(weights)
+        corrupt[offset] = 0xFF if corrupt[offset] != 0xFF else 0
+        path = _write(tmp_path / "s.keras", [(n, bytes(corrupt) if n == "model.weights.h5" else d)
+                                             for n, d in archive.items()])
+        try:
+            of.load_model(path)
+        except KerasFileError as e:
+            refused += "OverflowError" in str(e) and "s.keras" in str(e)
+    assert refused >= 2
+
+
+def _zero_free_space(data: bytes) -> bytes:
+    """The bytes with the free-space object of the first global heap collection declaring size 0."""
+    start = data.index(b"GCOL\x01\x00\x00\x00")
+    end = start + struct.unpack_from("<Q", data, start + 8)[0]
+    at = start + 16
+    while True:
+        index, _, _, size = struct.unpack_from("<HHIQ", data, at)
+        if index == 0:
+            return data[:at + 8] + bytes(8) + data[at + 16:]
+        at += 16 + (size + 7) // 8 * 8
+        assert at < end
+
+
+def test_a_global_heap_that_would_hang_hdf5_is_refused_first(tmp_path, archive):
+    # One zeroed size in the heap holding the string attributes: h5py's read of `model_config` never returned
+    # (the HDF5 library looped in C, out of reach of signals). Run in a child with a deadline, to fail, not hang.
+    # The weights of a .keras archive are checked the same way (a later read of their strings would hang).
+    path = tmp_path / "m.h5"
+    with pytest.warns(UserWarning, match="legacy"):
+        _model().save(path)
+    path.write_bytes(_zero_free_space(path.read_bytes()))
+    weights = tmp_path / "w.keras"
+    _write(weights, [(n, _zero_free_space(d) if n == "model.weights.h5" else d) for n, d in archive.items()])
+    script = ("import sys, onnxforge as of\n"
+              "for p in sys.argv[1:]:\n"
+              "    try:\n        of.load_model(p)\n    except ValueError as e:\n        print(e)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(path), str(weights)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    lines = [line for line in done.stdout.splitlines() if "global heap" in line]
+    assert len(lines) == 2 and "m.h5" in lines[0] and "w.keras" in lines[1], done.stdout + done.stderr[-2000:]
+    assert "its free space at byte" in lines[0] and "declares 0 bytes" in lines[0]

@@ -95,7 +95,8 @@ def _drop_unused_call_kwargs(cls: type, config: dict) -> None:
         return
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    for node in config.get("inbound_nodes") or []:
+    nodes = config.get("inbound_nodes")
+    for node in nodes if isinstance(nodes, list) else []:   # another type is refused when the graph is rebuilt
         kwargs = node.get("kwargs") if isinstance(node, dict) else None
         if isinstance(kwargs, dict):
             for key in [k for k, v in kwargs.items() if v is None and k not in params]:
@@ -127,6 +128,11 @@ def _clean(entry: dict, owner: str, problems: list[str], custom_objects: dict | 
     module = entry.get("module") or ""
     config = entry.get("config")
     if not isinstance(config, dict):
+        return
+    if not isinstance(module, str) or not isinstance(class_name, str):   # read by startswith / getattr below
+        where = f"layer {config['name']!r}" if isinstance(config.get("name"), str) else owner
+        problems.append(f"{where}: a serialized object's 'module' and 'class_name' must be strings. Received: "
+                        f"module={module!r}, class_name={class_name!r}")
         return
     is_model = module == "keras" and class_name in ("Sequential", "Functional", "Model")
     # An op node of a functional model (``inputs + attn``; ``keras.activations.relu(x)`` records the

@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import KerasFileError
+from .errors import KerasFileError, KerasFileTypeError
+from .h5_heaps import check_global_heaps
 from .layout import Saveable, StateRef
 from .stores import overrides, own_entries, run_load_hooks
 
@@ -87,17 +88,34 @@ class H5Reader:
     def __init__(self, source: bytes | str | os.PathLike[str], path: str | os.PathLike[str]):
         self.h5py = require_h5py("Reading Keras weights")
         self.path = os.fspath(path)
+        if isinstance(source, (bytes, bytearray)) or os.path.isfile(source):
+            check_global_heaps(source, self.path)    # a corrupt heap hangs the library's string reads
         try:
             handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fspath(source)
             self.file = self.h5py.File(handle, "r")
-        except (OSError, ValueError) as e:
-            raise KerasFileError(self.path, f"the weights are not a readable HDF5 file ({e})") from None
+        except (OSError, ValueError, OverflowError, RuntimeError) as e:
+            # OverflowError: a superblock declaring an address past what h5py's file-object driver can seek to
+            raise KerasFileError(self.path, f"the weights are not a readable HDF5 file ({type(e).__name__}: {e})") \
+                from None
 
     def __enter__(self) -> H5Reader:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
+        try:
+            self.close()
+        except (RuntimeError, OSError):   # a read-only file: nothing is lost, and the reason below is the one to say
+            if error is None:
+                raise
+        # The HDF5 library reports a corrupt object header or attribute message, met while the block reads the
+        # file (``name in obj.attrs`` outside any Stage), as a RuntimeError / OSError / KeyError naming neither
+        # the file nor what was read: one KerasFileError instead. ValueErrors (KerasFileError) are already clear.
+        # A TypeError: h5py's reading of a corrupt datatype message ("Unknown string encoding").
+        if isinstance(error, (RuntimeError, OSError, KeyError, EOFError, TypeError)) \
+                and not isinstance(error, ValueError):
+            cls = KerasFileTypeError if isinstance(error, TypeError) else KerasFileError
+            raise cls(self.path, f"the HDF5 data is corrupt or unreadable ({type(error).__name__}: {error})") \
+                from error
 
     def close(self) -> None:
         self.file.close()
