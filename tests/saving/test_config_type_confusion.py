@@ -17,6 +17,8 @@ k = of.keras
 
 @pytest.fixture(scope="module")
 def functional():
+    # The expected messages name layers ('input_layer', 'dense_1'): count names from zero whatever ran before.
+    k.backend.clear_session()
     inputs = k.Input((4,))
     x = k.layers.Dense(3, activation="relu")(inputs)
     return json.loads(k.Model(inputs, k.layers.Dense(2)(x)).to_json())
@@ -24,6 +26,7 @@ def functional():
 
 @pytest.fixture(scope="module")
 def sequential():
+    k.backend.clear_session()
     return json.loads(k.Sequential([k.Input((5,)), k.layers.Dense(2), k.layers.Dense(1)]).to_json())
 
 
