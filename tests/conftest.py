@@ -64,3 +64,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stops the TensorFlow oracle server (tests/tf_server.py) of this process, if a test started one."""
+    import sys
+
+    server = sys.modules.get("tests.tf_server")
+    if server is not None:
+        server.stop()

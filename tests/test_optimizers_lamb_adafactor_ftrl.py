@@ -8,9 +8,6 @@ optimizer variables when Keras loads the ``.keras`` files onnxforge wrote.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from onnxforge.saving.keras_format.layout import optimizer_refs
 
 from .conftest import check_full
 from .test_optimizers import graph_steps
+from tests import tf_server
 
 SHAPES = [(3, 2), (4,), (2, 3, 4), ()]
 SCHEDULE = {"class_name": "ExponentialDecay",
@@ -119,9 +117,8 @@ def oracle(tmp_path_factory):
         cases.append(dict(kind="load", id=f"l{c}", path=str(path)))
     (folder / "cases.json").write_text(json.dumps(cases))
     script = Path(__file__).parent / "keras_oracle" / "tf_optimizer_runs.py"
-    done = subprocess.run([sys.executable, str(script), str(folder / "in.npz"), str(folder / "cases.json"),
-                           str(folder / "out.npz")], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    done = tf_server.run([str(script), str(folder / "in.npz"), str(folder / "cases.json"), str(folder / "out.npz")],
+                         timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return data, dict(np.load(folder / "out.npz")), saved
 

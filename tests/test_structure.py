@@ -17,6 +17,7 @@ Run as a script (``python tests/test_structure.py``) to print the whole import g
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 import re
 import sys
@@ -135,7 +136,8 @@ TREES = _trees()
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def upward_imports() -> list[str]:
+@functools.cache   # each rule's test and test_known_violations_are_still_there read it
+def upward_imports() -> tuple[str, ...]:
     """Rule (a): ``"a.b -> c.d (line n): unit level -> unit level"`` for every import that points up."""
     out = []
     for name, tree in TREES.items():
@@ -145,7 +147,7 @@ def upward_imports() -> list[str]:
             if LEVEL_OF[dst] > LEVEL_OF[src]:
                 out.append(f"up: {name} -> {target} (line {line}): {src} [{LEVELS[LEVEL_OF[src]][0]}] -> "
                            f"{dst} [{LEVELS[LEVEL_OF[dst]][0]}]")
-    return out
+    return tuple(out)
 
 
 def unit_graph() -> dict[str, dict[str, list[str]]]:
@@ -195,7 +197,8 @@ def _strongly_connected(graph: dict[str, dict[str, list[str]]]) -> list[list[str
     return out
 
 
-def unit_cycles() -> list[str]:
+@functools.cache
+def unit_cycles() -> tuple[str, ...]:
     """Rule (b): one line per import edge inside a cycle of units: ``"cycle: a -> b (module:line, ...)"``."""
     graph = unit_graph()
     out = []
@@ -204,13 +207,14 @@ def unit_cycles() -> list[str]:
             for dst in comp:
                 if dst in graph.get(src, {}):
                     out.append(f"cycle: {src} -> {dst} ({', '.join(sorted(graph[src][dst]))})")
-    return out
+    return tuple(out)
 
 
 _HELPER = re.compile(r"\b(onnx\.helper|onnx\.numpy_helper|from onnx import [^\n]*\b(helper|numpy_helper)\b)")
 
 
-def helper_calls() -> list[str]:
+@functools.cache
+def helper_calls() -> tuple[str, ...]:
     """Rule (c): every use of ``onnx.helper`` / ``onnx.numpy_helper`` outside ``onnxforge/graph/``."""
     out = []
     for name, tree in TREES.items():
@@ -227,7 +231,7 @@ def helper_calls() -> list[str]:
             elif isinstance(node, ast.Attribute) and node.attr in ("helper", "numpy_helper") and \
                     isinstance(node.value, ast.Name) and node.value.id == "onnx":
                 out.append(f"helper: {name} (line {node.lineno}): onnx.{node.attr}")
-    return out
+    return tuple(out)
 
 
 def _docstring_nodes(tree: ast.AST) -> set[int]:
@@ -245,7 +249,8 @@ def _docstring_nodes(tree: ast.AST) -> set[int]:
 _KEY = re.compile(r"onnxforge\.[a-z_]+(/\d+)?\n?")
 
 
-def metadata_keys() -> list[str]:
+@functools.cache
+def metadata_keys() -> tuple[str, ...]:
     """Rule (d): a string constant (docstrings aside) that is an ``onnxforge.<key>`` outside contract.py."""
     out = []
     for name, tree in TREES.items():
@@ -258,21 +263,22 @@ def metadata_keys() -> list[str]:
             value = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
             if isinstance(value, str) and _KEY.fullmatch(value) and value.rstrip("\n").split("/")[0] not in MODULES:
                 out.append(f"key: {name} (line {node.lineno}): {value!r}")
-    return out
+    return tuple(out)
 
 
-def long_modules() -> list[str]:
+@functools.cache
+def long_modules() -> tuple[str, ...]:
     """Rule (e): modules over ``MAX_LINES`` lines that are not in ``LONG_MODULES``."""
     out = []
     for name, path in MODULES.items():
         lines = len(path.read_text().splitlines())
         if lines > MAX_LINES and name not in LONG_MODULES:
             out.append(f"long: {name} ({lines} lines)")
-    return out
+    return tuple(out)
 
 
 def all_violations() -> list[str]:
-    return upward_imports() + unit_cycles() + helper_calls() + metadata_keys() + long_modules()
+    return [*upward_imports(), *unit_cycles(), *helper_calls(), *metadata_keys(), *long_modules()]
 
 
 # ------------------------------------------------------------------------------------------------- tests
@@ -281,7 +287,7 @@ def _key(violation: str) -> str:
     return re.sub(r"\s*\((line \d+|\d+ lines|[^)]*:\d+[^)]*)\)", "", violation)
 
 
-def _check(found: list[str]) -> None:
+def _check(found: tuple[str, ...]) -> None:
     new = sorted({_key(v) for v in found} - set(KNOWN_VIOLATIONS))
     assert not new, "\n".join(["New structure violations (see ARCHITECTURE.md for the flow):"] + [
         v for v in found if _key(v) in new])

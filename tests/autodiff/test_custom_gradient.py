@@ -3,9 +3,6 @@ TensorFlow gives the same gradients eagerly, in ``tf.function``, in a model unde
 autodiff where the custom gradient is the derivative; the sharded step; the errors of TensorFlow's contract."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from onnxforge.graph import GraphBuilder
 from onnxforge.tracing import TraceContext
 
 from . import custom_gradient_cases as cases
+from tests import tf_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,9 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def tf_reference(tmp_path_factory):
     pytest.importorskip("tensorflow")
     path = tmp_path_factory.mktemp("custom_gradient") / "ref.npz"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "tests.autodiff.custom_gradient_cases", str(path)], cwd=ROOT, env=env,
-                   check=True, timeout=300, capture_output=True)
+    tf_server.run(["-m", "tests.autodiff.custom_gradient_cases", str(path)], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+                  check=True, timeout=300)
     return dict(np.load(path))
 
 

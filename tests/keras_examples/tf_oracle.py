@@ -5,6 +5,10 @@ its TensorFlow backend, in a child process (the test process runs Keras on torch
 test itself (``import onnxforge as tf``); the test compares the two dicts. ``start`` launches the child
 while the test computes onnxforge's side; ``TFRun.results`` waits for it.
 
+Importing TensorFlow and Keras on it costs 7-8 CPU-seconds, and two dozen test modules want an oracle: each
+test process keeps one server (``tf_server.py``) that imports them once and forks a fresh child per request,
+so every run still starts from a process that has run nothing, as a new interpreter would.
+
 Run as ``python tf_oracle.py OUT.npz MODULE PROGRAM [PROGRAM ...]``: each program's results are saved under
 ``<program>/<name>`` keys.
 """
@@ -12,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,15 +38,15 @@ def skip_without_tensorflow() -> None:
 class TFRun:
     """A child process computing TensorFlow's results of some programs."""
 
-    def __init__(self, process: subprocess.Popen, out: Path):
-        self.process, self.out = process, out
+    def __init__(self, job: Any, out: Path):   # a tests.tf_server.Job
+        self.job, self.out = job, out
         self._results: dict[str, dict[str, np.ndarray]] | None = None
 
     def results(self, program: str) -> dict[str, np.ndarray]:
         if self._results is None:
-            _, err = self.process.communicate(timeout=600)
-            if self.process.returncode != 0:
-                raise RuntimeError(f"the TensorFlow run failed:\n{err.decode(errors='replace')[-4000:]}")
+            done = self.job.wait()
+            if done.returncode != 0:
+                raise RuntimeError(f"the TensorFlow run failed:\n{done.stderr[-4000:]}")
             found: dict[str, dict[str, np.ndarray]] = {}
             with np.load(self.out) as data:
                 for key in data.files:
@@ -55,10 +58,16 @@ class TFRun:
 
 def start(module: str, programs: list[str], out: Path) -> TFRun:
     """Starts TensorFlow on ``programs`` of ``tests/keras_examples/<module>.py``, results to ``out``."""
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.Popen([sys.executable, __file__, str(out), module, *programs], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return TFRun(process, out)
+    from .. import tf_server   # here: the child runs this file as a top-level module
+
+    job = tf_server.submit(["-c", _RUN, str(out), module, *programs], env={"CUDA_VISIBLE_DEVICES": ""},
+                           timeout=600)
+    return TFRun(job, out)
+
+
+# What a child runs (as ``python -c``): this file's ``_main`` on its arguments.
+_RUN = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import tf_oracle; " \
+       "tf_oracle._main(*sys.argv[1:])"
 
 
 def _main(out: str, module: str, *programs: str) -> None:

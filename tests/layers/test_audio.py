@@ -3,8 +3,6 @@ child process, since the suite's Keras is on torch): values on random signals, f
 models trained with ``fit``, and the STFT's input gradient against torch autograd and finite differences."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from onnxforge import ops as fops
 from onnxforge.graph import GraphBuilder
 from onnxforge.tracing import TraceContext
 from tests.conftest import check_full
+from tests import tf_server
 
 R = np.random.default_rng(0)
 # (signal shape, sequence_length, sequence_stride, fft_length, window, center); "array" is a random window.
@@ -142,8 +141,7 @@ def compared(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "data.npz"
     np.savez(path, **data)
     root = str(Path(__file__).resolve().parents[2])
-    subprocess.run([sys.executable, "-c", _CHILD, str(path), root], check=True, timeout=600,
-                   env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    tf_server.run(["-c", _CHILD, str(path), root], check=True, timeout=600)
     theirs = dict(np.load(str(path) + ".out.npz"))
     ours = run_all(fk, data)
     for name, x in (("melfit", data["audio"]), ("stftfit", data["audio"][..., None])):

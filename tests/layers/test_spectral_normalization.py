@@ -4,8 +4,6 @@ process: the other tests load Keras on its torch backend): forward passes in tra
 the same weights; the penalties' values and gradients; configs, ``.keras`` files and the emitted graphs."""
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from onnxforge import ops
 
 sys.path.insert(0, str(Path(__file__).parent))
 from spectral_models import build  # noqa: E402
+from tests import tf_server
 
 SHAPES = {"dense": ((6, 4), (6, 2)), "conv": ((4, 5, 5, 2), (4, 2))}
 
@@ -46,9 +45,8 @@ def oracle(tmp_path_factory):
     data = _inputs()
     path = tmp_path_factory.mktemp("spectral") / "run.npz"
     np.savez(path, **data)
-    subprocess.run([sys.executable, str(Path(__file__).parent / "spectral_oracle_tf.py"), str(path),
-                    str(Path(__file__).parent)], check=True, timeout=300,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"})
+    tf_server.run([str(Path(__file__).parent / "spectral_oracle_tf.py"), str(path), str(Path(__file__).parent)],
+                  check=True, timeout=300)
     ref = dict(np.load(path))
     listed = {}
     for key in [k[:-2] for k in ref if k.endswith("_n")]:

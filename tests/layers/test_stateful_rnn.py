@@ -49,9 +49,9 @@ np.savez(sys.argv[1], **{k: v for k, v in out.items() if k != "weights"})
 def test_states_carry_over_like_keras(tmp_path):
     """Against Keras 3 on TensorFlow, in a child process (Keras's torch backend cannot fit a stateful RNN:
     autograd sees the states modified in place)."""
-    import subprocess
-    import sys
     from pathlib import Path
+
+    from tests import tf_server
 
     pytest.importorskip("tensorflow")
     rng = np.random.default_rng(0)
@@ -60,8 +60,7 @@ def test_states_carry_over_like_keras(tmp_path):
     ours = _run(of.keras, weights, x, y)
     data = tmp_path / "run.npz"
     np.savez(data, x=x, y=y, n=len(weights), **{f"w{k}": w for k, w in enumerate(weights)})
-    subprocess.run([sys.executable, "-c", _KERAS_TF_RUN, str(data), str(Path(__file__).parent)], check=True,
-                   timeout=300, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    tf_server.run(["-c", _KERAS_TF_RUN, str(data), str(Path(__file__).parent)], check=True, timeout=300)
     theirs = np.load(data)
     assert not np.allclose(ours["p1"], ours["p2"])       # the second batch starts from the first's states
     for key in ("p1", "p2", "reset", "eager", "loss", "state"):

@@ -5,9 +5,6 @@ traced graphs with the inputs' exact dtypes; NumPy where Keras's TensorFlow back
 gradients against torch autograd; functional models, layers and ``tf.function``; and the errors."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ from onnxforge.graph import GraphBuilder, onnx_dtype
 from onnxforge.tracing import TraceContext
 from tests.conftest import check_full
 from tests.ops.keras_ops_gap_cases import CASES, IMG, NCHW, SQ, WINDOWS, XN, A1, V4, X, Y
+from tests import tf_server
 
 torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def keras_tf(tmp_path_factory):
     """Every case's ``keras.ops`` result on the TensorFlow backend (one Keras process for the module)."""
     out = tmp_path_factory.mktemp("keras_tf") / "results.npz"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "tests.ops.keras_ops_gap_cases", str(out)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = tf_server.run(["-m", "tests.ops.keras_ops_gap_cases", str(out)], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+                        timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return dict(np.load(out))
 

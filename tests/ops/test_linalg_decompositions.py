@@ -4,9 +4,6 @@ the TensorFlow backend (one subprocess), reconstructions, float64 gradients agai
 autograd, the full checker on every graph, and the errors."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +15,7 @@ from onnxforge import ops as fops
 from onnxforge.graph import GraphBuilder, onnx_dtype
 from onnxforge.tracing import TraceContext
 from tests.conftest import check_full
+from tests import tf_server
 
 torch = pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,9 +173,7 @@ def test_values_match_keras_on_tensorflow(tmp_path):
             "a": f32(TALL[0]), "c": f32(R.normal(size=(6, 2))), "spd": f32(SPD[0]),
             "factor": f32(np.linalg.cholesky(SPD[0, 0])), "tri": f32(TRI[0]), "rhs": f32(RHS[0])}
     np.savez(tmp_path / "in.npz", **data)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    run = subprocess.run([sys.executable, "-c", KERAS_TF, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = tf_server.run(["-c", KERAS_TF, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     want = dict(np.load(tmp_path / "out.npz"))
     got = {}

@@ -2,9 +2,6 @@
 passes the full checker; ``ops.vectorize`` against ``numpy.vectorize``, eagerly and traced; their errors."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,7 @@ from onnxforge.tracing import TraceContext
 
 from ..conftest import check_full
 from . import unique_vectorize_cases as cases
+from tests import tf_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def keras_tf(tmp_path_factory):
     pytest.importorskip("tensorflow")
     path = tmp_path_factory.mktemp("unique") / "ref.npz"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "tests.ops.unique_vectorize_cases", str(path)], cwd=ROOT, env=env,
-                   check=True, timeout=300, capture_output=True)
+    tf_server.run(["-m", "tests.ops.unique_vectorize_cases", str(path)], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+                  check=True, timeout=300)
     return dict(np.load(path))
 
 

@@ -4,8 +4,6 @@ subprocess: string inputs need it), and custom layers' hooks."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 pytest.importorskip("h5py")
 import onnxforge as of  # noqa: E402
+from tests import tf_server  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -36,8 +35,7 @@ print(json.dumps({"vocab": [model.get_layer("sl").get_vocabulary(), [int(v) for 
 
 def _keras(mode, path):
     pytest.importorskip("tensorflow")
-    done = subprocess.run([sys.executable, "-c", _KERAS_SCRIPT, mode, str(path)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    done = tf_server.run(["-c", _KERAS_SCRIPT, mode, str(path)], timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     import json
     return json.loads(done.stdout.strip().splitlines()[-1])
