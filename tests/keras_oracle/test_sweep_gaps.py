@@ -91,3 +91,31 @@ def test_eager_nan_ops_match_keras(name, dtype):
     assert wide.dtype == (np.int32 if name.startswith("nanarg") else np.float64)
     np.testing.assert_allclose(wide, NAN_OPS[name](np, _input("float64")) if name != "nanquantile" else
                                np.nanquantile(_input("float64"), 0.5, axis=1), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ 3. bfloat16 creation ops, eagerly
+BF16_CREATION = {
+    "ones": lambda o: o.ones((2, 3), dtype="bfloat16"), "zeros": lambda o: o.zeros((2,), dtype="bfloat16"),
+    "full": lambda o: o.full((2,), 1.5, dtype="bfloat16"), "eye": lambda o: o.eye(3, dtype="bfloat16"),
+    "identity": lambda o: o.identity(2, dtype="bfloat16"), "tri": lambda o: o.tri(3, dtype="bfloat16"),
+    "arange": lambda o: o.arange(0, 7, 2, dtype="bfloat16"), "linspace": lambda o: o.linspace(0, 1, 5, dtype="bfloat16"),
+    "full_like": lambda o: o.full_like(np.ones(3, "float32"), 2.5, dtype="bfloat16"),
+    "zeros_like": lambda o: o.zeros_like(np.ones(3, "float32"), dtype="bfloat16"),
+    "cast": lambda o: o.cast(np.array([1.5, 2.25, 1e3 + 3], "float32"), "bfloat16"),
+    "arange_float16": lambda o: o.arange(0, 7, 2, dtype="float16"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BF16_CREATION))
+def test_bfloat16_creation_ops_give_what_keras_gives(name):
+    want = BF16_CREATION[name](keras.ops)
+    got = np.asarray(BF16_CREATION[name](fkeras.ops))
+    assert got.dtype.name == str(want.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(got.astype("float32"), want.float().numpy())
+
+
+def test_bfloat16_arithmetic_on_the_cpu_names_the_op_and_dtype():
+    x = fkeras.ops.ones((2,), dtype="bfloat16")
+    assert np.asarray(fkeras.ops.cast(x, "float32")).tolist() == [1.0, 1.0]   # fed back in, cast only
+    with pytest.raises(RuntimeError, match=r"ops\.add .*bfloat16"):
+        fkeras.ops.add(x, 1.0)
