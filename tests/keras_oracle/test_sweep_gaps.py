@@ -119,3 +119,18 @@ def test_bfloat16_arithmetic_on_the_cpu_names_the_op_and_dtype():
     assert np.asarray(fkeras.ops.cast(x, "float32")).tolist() == [1.0, 1.0]   # fed back in, cast only
     with pytest.raises(RuntimeError, match=r"ops\.add .*bfloat16"):
         fkeras.ops.add(x, 1.0)
+
+
+# ------------------------------------------------------------------ 4. keras.Function on bare KerasTensors
+def test_function_on_bare_keras_tensors_matches_keras():
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    results = {}
+    for name, lib in LIBS.items():
+        a, b = lib.KerasTensor((None, 3)), lib.KerasTensor((None, 3))
+        fn = lib.Function([a, b], lib.ops.add(lib.ops.multiply(a, 2.0), b))
+        assert [t.shape for t in fn.inputs] == [(None, 3), (None, 3)]
+        c = lib.KerasTensor((None, 3))
+        by_key = lib.Function({"c": c}, {"o": lib.ops.exp(c)})
+        results[name] = (lib.ops.convert_to_numpy(fn([x, x])), lib.ops.convert_to_numpy(by_key({"c": x})["o"]))
+    for got, want in zip(results["onnxforge"], results["keras"]):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
