@@ -134,3 +134,25 @@ def test_function_on_bare_keras_tensors_matches_keras():
         results[name] = (lib.ops.convert_to_numpy(fn([x, x])), lib.ops.convert_to_numpy(by_key({"c": x})["o"]))
     for got, want in zip(results["onnxforge"], results["keras"]):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ 5. initializers.get(array or tensor)
+def test_initializers_get_takes_an_array_or_tensor_as_keras_does():
+    value = np.arange(6, dtype="float64").reshape(3, 2)
+    outs = {}
+    for name, lib in LIBS.items():
+        for ident in (value, lib.ops.convert_to_tensor(value.astype("float32"))):
+            init = lib.initializers.get(ident)
+            got = lib.ops.convert_to_numpy(init((3, 2), dtype="float32"))
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, value)
+            # (Keras on torch prints the tensor's shape as torch.Size([3, 2]))
+            with pytest.raises(ValueError, match=r"Expected `shape` to be .*3, 2.* for direct tensor as "
+                                                 r"initializer\. Received shape=\(2, 3\)"):
+                init((2, 3))
+        for bad in (3, [1.0, 2.0], lib.Variable(np.ones(2, "float32"))):   # Keras takes none of these
+            with pytest.raises(ValueError, match="Could not interpret initializer identifier"):
+                lib.initializers.get(bad)
+        layer = lib.layers.Dense(2, kernel_initializer=value)
+        outs[name] = lib.ops.convert_to_numpy(layer(np.ones((1, 3), "float32")))
+    np.testing.assert_array_equal(outs["onnxforge"], outs["keras"])
