@@ -78,6 +78,14 @@ def test_eager_ops_keep_keras_dtype(name, dtype):
     np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-6, atol=1e-7)
 
 
+def test_float64_scalars_still_meet_float32_arrays_as_numbers():
+    x = np.ones(2, "float32")
+    for fn in (lambda o: o.ops.maximum(x, np.float64(0.5)), lambda o: o.ops.add(x, np.array(0.5)),
+               lambda o: o.ops.add(x, np.array([0.5, 1.0]))):
+        got = _both(fn)
+        assert got["onnxforge"].dtype == got["keras"].dtype
+
+
 @pytest.mark.parametrize("dtype", ["float32", "int32"])
 @pytest.mark.parametrize("name", sorted(NAN_OPS))
 def test_eager_nan_ops_match_keras(name, dtype):
