@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .graph.size_limits import check_constant
+from .initializer_values import is_value, value_initializer
 from .keras_objects import object_config, object_from_config
 
 
@@ -465,7 +466,7 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer
 
 
 def get(identifier: Any) -> Initializer | None:
-    """An initializer from a name (``"he_normal"``), a config dict, an instance or a callable.
+    """An initializer from a name (``"he_normal"``), a config dict, an instance, a callable or an array.
 
     Raises:
         ValueError: for an unknown name or an unsupported identifier type.
@@ -480,6 +481,8 @@ def get(identifier: Any) -> Initializer | None:
             raise ValueError(f"Could not interpret initializer identifier: {identifier!r}. Known names: "
                              f"{sorted(k for k in _ALIASES if k[0].islower())}")
         return cls()
+    if is_value(identifier):   # an array or tensor: the initial value itself
+        return value_initializer(identifier)
     if callable(identifier):
         if isinstance(identifier, type) and issubclass(identifier, Initializer):
             return identifier()

@@ -34,7 +34,7 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
     # return (it imports nothing), not the executor (eager/). Losses are written on graph values directly;
     # ops.nn's crossentropies call them.
     ("keras state", ("trace_state", "custom_objects", "keras_objects", "backend_config", "dtype_policies", "variables", "eager_tensor",
-                     "initializers", "regularizers", "constraints", "tracing", "metric_tracing",
+                     "initializer_values", "initializers", "regularizers", "constraints", "tracing", "metric_tracing",
                      "keras_masks")),
     ("losses", ("losses",)),
     ("ops", ("ops",)),

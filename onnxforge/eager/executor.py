@@ -403,6 +403,16 @@ class EagerExecutor:
     # ---------------------------------------------------------------- ops
     def run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """An op (written on graph values) applied to arrays and plain values, compiled per signature."""
+        try:
+            return self._run_function(fn, args, kwargs)
+        except RuntimeError as e:
+            if "no bfloat16 kernels" not in str(e):
+                raise
+            # The session's refusal names no op; the caller wants to know which call computed in bfloat16.
+            raise RuntimeError(f"ops.{getattr(fn, '__name__', fn)} cannot compute on bfloat16 values here "
+                               f"(dtype='bfloat16'): {e}") from e
+
+    def _run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         before = array_leaves((args, kwargs))
         args, kwargs = map_arrays((args, kwargs), op_array)
         arrays = array_leaves((args, kwargs))

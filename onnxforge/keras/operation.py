@@ -19,6 +19,7 @@ from __future__ import annotations
 
 __all__ = ["Operation", "Function"]
 
+import warnings
 from typing import Any
 
 from ..layers import Layer
@@ -51,7 +52,8 @@ class Operation(Layer, metaclass=_AnyOperation):
 
 
 class Function:
-    """The computation from ``inputs`` (``keras.Input`` tensors) to ``outputs`` (tensors derived from them).
+    """The computation from ``inputs`` (``keras.Input`` tensors or bare ``KerasTensor``s) to ``outputs``
+    (tensors derived from them).
 
     Args:
         inputs: a ``KerasTensor`` or a list / dict of them.
@@ -62,11 +64,21 @@ class Function:
     """
 
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None):
+        from ..layers.input_layer import InputLayer
+        from ..layers.keras_tensor import KerasTensor, flatten
         from ..models import Model
 
         self.name = name or "function"
         self._inputs_struct, self._outputs_struct = inputs, outputs
-        self._model = Model(inputs=inputs, outputs=outputs, name=self.name)
+        for t in flatten(inputs):
+            if isinstance(t, KerasTensor) and t._keras_history is None:
+                # A bare ``KerasTensor(shape)`` that ops were applied to: Keras takes it as an input as it is;
+                # here an InputLayer adopts it, so the model's graph search stops at it.
+                InputLayer(input_tensor=t)
+        with warnings.catch_warnings():
+            # Keras's Function maps a dict of inputs by its keys, whatever the tensors' names (a Model warns).
+            warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+            self._model = Model(inputs=inputs, outputs=outputs, name=self.name)
 
     @property
     def inputs(self) -> list:

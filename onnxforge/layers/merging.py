@@ -11,9 +11,12 @@ __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Conc
 from typing import Any
 
 import numpy as np
+import onnx
 
+from ..backend_config import floatx
 from ..graph import emit as _ops
-from ..graph.value import broadcast_shapes
+from ..graph.value import broadcast_shapes, onnx_dtype
+from ..ops._util import cast_value, promote
 from .base import Layer
 
 
@@ -26,8 +29,21 @@ def _same_perm_sources(values: list) -> tuple[list, tuple | None]:
     return values, None
 
 
+def _common_type(values: list) -> list:
+    """The inputs in the one type Keras's ops give them (int32 + int32 stays int32, int + float -> float)."""
+    return promote(values[0].builder, *values) if len({v.dtype for v in values}) > 1 else values
+
+
+def _keras_int32(values: list) -> list:
+    """Integer and bool inputs as int32, the type Keras's ``batch_dot`` answers them in on torch."""
+    return [v if v.is_float else cast_value(v, onnx.TensorProto.INT32) for v in values]
+
+
 class _Merge(Layer):
     _min_inputs = 1
+    # Keras's merge layers compute integers as integers (eagerly, Add of int32 arrays is int32); only floating
+    # inputs are cast to the compute dtype.
+    _autocast = False
 
     def _check_list(self, input_shape: Any) -> list:
         if not isinstance(input_shape, (list, tuple)) or not input_shape or \
@@ -40,7 +56,8 @@ class _Merge(Layer):
         return [tuple(s) for s in input_shape]
 
     def _output_dtype(self, input_dtypes):
-        return input_dtypes[0] or self.compute_dtype
+        # Keras's symbolic answer is the compute dtype whatever the inputs (its eager answer follows them).
+        return "string" if "string" in input_dtypes else self.compute_dtype
 
     def _count_flops(self, input_shapes, output_shapes):
         return 0
@@ -76,6 +93,8 @@ def _broadcast(layer: str, a: tuple, b: tuple) -> tuple:
 
 class _ElementwiseMerge(_Merge):
     _op = "Add"
+    #: The ONNX op on bools (Keras's torch ops: True + True is True, max is or, product is and).
+    _bool_op: str | None = "Or"
 
     def build(self, input_shape):
         self.compute_output_shape(input_shape)  # validates broadcasting while the model is built
@@ -96,13 +115,19 @@ class _ElementwiseMerge(_Merge):
 
     def _combine(self, values: list) -> Any:
         b = values[0].builder
+        op = self._op
+        if values[0].dtype == onnx.TensorProto.BOOL:
+            if self._bool_op is None:
+                raise TypeError(f"Layer {self.name!r} ({type(self).__name__}) cannot combine bool inputs, as "
+                                f"Keras cannot subtract bools. Cast them to an integer or float dtype first.")
+            op = self._bool_op
         out = values[0]
         for v in values[1:]:
-            out = b.op(self._op, [out, v])
+            out = b.op(op, [out, v])
         return out
 
     def call(self, inputs):
-        values = list(inputs)
+        values = _common_type(list(inputs))
         rank = max(len(v.shape) for v in values)
         if all(len(v.shape) == rank for v in values):
             sources, perm = _same_perm_sources(values)
@@ -140,24 +165,28 @@ class Multiply(_ElementwiseMerge):
     """Elementwise product of a list of inputs."""
 
     _op = "Mul"
+    _bool_op = "And"
 
 
 class Maximum(_ElementwiseMerge):
     """Elementwise maximum of a list of inputs."""
 
     _op = "Max"
+    _bool_op = "Or"
 
 
 class Minimum(_ElementwiseMerge):
     """Elementwise minimum of a list of inputs."""
 
     _op = "Min"
+    _bool_op = "And"
 
 
 class Subtract(_ElementwiseMerge):
     """``inputs[0] - inputs[1]`` (exactly two inputs)."""
 
     _op = "Sub"
+    _bool_op = None
     _min_inputs = 2
 
     def compute_output_shape(self, input_shape):
@@ -171,9 +200,10 @@ class Average(_ElementwiseMerge):
     """Elementwise mean of a list of inputs."""
 
     def _combine(self, values):
-        total = values[0]
-        for v in values[1:]:
-            total = total.builder.op("Add", [total, v])
+        # Keras adds (bools: or), then divides by the count: integers and bools give floatx.
+        total = super()._combine(values)
+        if not total.is_float:
+            total = cast_value(total, onnx_dtype(floatx()))
         return total * (1.0 / len(values))
 
 
@@ -211,7 +241,7 @@ class Concatenate(_Merge):
         return tuple(out)
 
     def call(self, inputs):
-        values = list(inputs)
+        values = _common_type(list(inputs))
         axis = self.axis % len(values[0].shape)
         sources, perm = _same_perm_sources(values)
         b = values[0].builder
@@ -294,11 +324,20 @@ class Dot(_Merge):
             raise ValueError(f"A `Dot` layer should be called on exactly 2 inputs. Received: inputs={inputs}")
         from ._math import l2_normalize
 
-        x, y = inputs
+        boolean = all(v.dtype == onnx.TensorProto.BOOL for v in inputs)
+        x, y = _common_type(_keras_int32(list(inputs)))
         nx, ny = len(x.shape), len(y.shape)
         a1, a2 = self._resolved((nx, ny))
         if self.normalize:
+            if not x.is_float:
+                x, y = (cast_value(v, onnx_dtype(floatx())) for v in (x, y))
             x, y = l2_normalize(x, [a1], 1e-7), l2_normalize(y, [a2], 1e-7)
+        out = self._dot(x, y, nx, ny, a1, a2)
+        # Keras's bool dot is an "any" of the products: a nonzero int32 count reads True.
+        return cast_value(out, onnx.TensorProto.BOOL) if boolean and not self.normalize else out
+
+    @staticmethod
+    def _dot(x: Any, y: Any, nx: int, ny: int, a1: int, a2: int) -> Any:
         b = x.builder
         if nx == 2 and ny == 2:
             return _ops.reduce("ReduceSum", x * y, [1], keepdims=True)

@@ -102,12 +102,17 @@ def _with_num_segments(fn: Any) -> Any:
 @_with_num_segments
 @symbolic
 def segment_sum(data: Any, segment_ids: Any, num_segments: Any = None, sorted: bool = False) -> Value:  # noqa: A002
-    """Sums of the rows of ``data`` that share a segment id (a one-hot contraction: differentiable)."""
+    """Sums of the rows of ``data`` that share a segment id (masked rows summed: differentiable)."""
     b, v, hits, n = _segments(data, segment_ids, num_segments, "segment_sum")
-    onehot = cast_value(hits, v.dtype if v.dtype is not None else 1)
-    rank = len(v.shape)
-    letters = "abcdefghij"[:rank - 1]
-    return emit(b, "Einsum", [onehot, v], equation=f"nk,n{letters}->k{letters}")
+    if v.dtype not in FLOAT_TYPES:
+        onehot = cast_value(hits, v.dtype if v.dtype is not None else 1)
+        letters = "abcdefghij"[:len(v.shape) - 1]
+        return emit(b, "Einsum", [onehot, v], equation=f"nk,n{letters}->k{letters}")
+    # Not a one-hot contraction for floats: 0 * nan is nan, so a nan would reach every segment (Keras's holds
+    # it to its own).
+    mask = emit(b, "Reshape", [hits, int_const(b, [0, n] + [1] * (len(v.shape) - 1))], allowzero=0)
+    filled = emit(b, "Where", [mask, emit(b, "Unsqueeze", [v, int_const(b, [1])]), as_value(0, b, like=v)])
+    return emit(b, "ReduceSum", [filled, int_const(b, [0])], keepdims=0)
 
 
 def _masked_extreme(data: Any, segment_ids: Any, num_segments: Any, name: str, largest: bool) -> Value:
@@ -120,7 +125,13 @@ def _masked_extreme(data: Any, segment_ids: Any, num_segments: Any, name: str, l
     else:
         fill = np.iinfo(np_dtype(v.dtype)).min if largest else np.iinfo(np_dtype(v.dtype)).max
     filled = emit(b, "Where", [mask, expanded, as_value(fill, b, like=v)])
-    return emit(b, "ReduceMax" if largest else "ReduceMin", [filled, int_const(b, [0])], keepdims=0)
+    out = emit(b, "ReduceMax" if largest else "ReduceMin", [filled, int_const(b, [0])], keepdims=0)
+    if v.dtype not in FLOAT_TYPES:
+        return out
+    # onnxruntime's ReduceMax skips nan; Keras's segment_max answers nan for a segment holding one.
+    nan = emit(b, "ReduceMax", [cast_value(emit(b, "IsNaN", [filled]), 7), int_const(b, [0])], keepdims=0)
+    nan = emit(b, "Greater", [nan, as_value(np.int64(0), b)])
+    return emit(b, "Where", [nan, as_value(np.nan, b, like=v), out])
 
 
 @_with_num_segments

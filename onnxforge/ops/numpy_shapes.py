@@ -284,8 +284,15 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
         start, stop = 0, start
     is_float = builtins.any(isinstance(a, float) for a in (start, stop, step))
     elem = dtype_enum(dtype) if dtype is not None else dtype_enum(floatx() if is_float else "int64")
-    lo, hi, st = (as_value(a, b, dtype=elem) for a in (start, stop, step))
-    return b.op("Range", [lo, hi, st], dtype=elem)
+    # ONNX's Range has no float16 / bfloat16 / 8-bit kernels: those count in float32 / int64, then cast.
+    kernel = elem if elem in _RANGE_TYPES else \
+        onnx.TensorProto.FLOAT if elem in (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16) else onnx.TensorProto.INT64
+    lo, hi, st = (as_value(a, b, dtype=kernel) for a in (start, stop, step))
+    return cast_value(b.op("Range", [lo, hi, st], dtype=kernel), elem)
+
+
+_RANGE_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.INT16, onnx.TensorProto.INT32,
+                onnx.TensorProto.INT64)
 
 
 @symbolic

@@ -158,10 +158,19 @@ def create_session(model: onnx.ModelProto, device: Device, name: str = "program"
 
 
 def computes_in_bfloat16(model: onnx.ModelProto) -> bool:
-    """Whether the program casts anything to bfloat16 (a 'bfloat16' / 'mixed_bfloat16' dtype policy)."""
+    """Whether the program computes on bfloat16 values it casts to (a 'bfloat16' / 'mixed_bfloat16' dtype
+    policy); a cast whose result is only returned (``ops.ones(..., dtype="bfloat16")``) needs no kernel
+    but Cast, which the CPU provider has."""
     bf16 = onnx.TensorProto.BFLOAT16
-    return any(n.op_type == "Cast" and any(a.name == "to" and a.i == bf16 for a in n.attribute)
-               for n in model.graph.node)
+    returned = {o.name for o in model.graph.output}
+    used = {name for n in model.graph.node for name in n.input}
+    if any(n.op_type == "Cast" and any(a.name == "to" and a.i == bf16 for a in n.attribute)
+           and not (set(n.output) <= returned and not set(n.output) & used)
+           for n in model.graph.node):
+        return True
+    # bfloat16 arrays fed in (an eager op on them) are computed on unless only cast or passed through.
+    fed = {i.name for i in model.graph.input if i.type.tensor_type.elem_type == bf16}
+    return any(n.op_type not in ("Cast", "Identity") and fed & set(n.input) for n in model.graph.node)
 
 
 def _check_cpu_dtypes(model: onnx.ModelProto, device: Device, name: str) -> None:

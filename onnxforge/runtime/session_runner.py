@@ -186,7 +186,7 @@ class ProgramRunner:
         # (bound first) are read here.
         raw = getattr(io, "get_outputs_as_ortvaluevector", io.get_outputs)
         values = raw()
-        fetched = [values[i].numpy() if fetch else values[i] for i in range(len(self.outputs))]
+        fetched = [host_array(values[i]) if fetch else values[i] for i in range(len(self.outputs))]
         for (var, name, out), old, new in zip(self.state, olds, news):
             var._set_device(new)
             self._resident[name] = new
@@ -204,6 +204,11 @@ class ProgramRunner:
             if not isinstance(value, ort.OrtValue):   # a raw output of another run (``fetch=False``)
                 value = ort.OrtValue(value)
             io.bind_ortvalue_input(name, value)
+        elif isinstance(value, np.ndarray) and value.dtype.name == "bfloat16":
+            # onnxruntime binds no ml_dtypes array: its bits go in as an OrtValue typed bfloat16.
+            bits = np.ascontiguousarray(value).view(np.uint16)
+            io.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy_with_onnx_type(
+                bits, onnx.TensorProto.BFLOAT16))
         elif isinstance(value, np.ndarray) and not value.flags.writeable:
             # Read-only host arrays (the trainer's cached unit sample weights) cannot change: upload once.
             cached = self._constants.get(id(value))
@@ -277,6 +282,22 @@ class _Binding:
         if self.outputs.get(name) is not value:
             self.io.bind_ortvalue_output(name, value)
             self.outputs[name] = value
+
+
+def host_array(value: Any) -> np.ndarray:
+    """A fetched (CPU) OrtValue as a NumPy array; bfloat16, which ``OrtValue.numpy()`` refuses, as an
+    ``ml_dtypes.bfloat16`` array (what Keras's ``convert_to_numpy`` gives for one)."""
+    if value.data_type() != "tensor(bfloat16)":
+        return value.numpy()
+    import ctypes
+
+    import ml_dtypes
+
+    shape = tuple(value.shape())
+    size = int(np.prod(shape, dtype=np.int64))
+    raw = np.ctypeslib.as_array((ctypes.c_uint16 * size).from_address(value.data_ptr())) if size else \
+        np.zeros(0, np.uint16)
+    return raw.copy().view(ml_dtypes.bfloat16).reshape(shape)
 
 
 def device_value(var: Variable, device: Device) -> Any:
