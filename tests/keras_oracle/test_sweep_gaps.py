@@ -70,11 +70,10 @@ def _input(dtype):
     return X.astype(dtype) if dtype.startswith("float") else np.array([[1, 5, 3], [4, 2, 6]], dtype)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "int32"])
-@pytest.mark.parametrize("name", sorted(EAGER_OPS))
+# erfinv of integers is inf / nan everywhere but 0: a comparison of nothing, so that pair is not generated.
+@pytest.mark.parametrize("name, dtype", [(name, dtype) for name in sorted(EAGER_OPS) for dtype in ("float32", "int32")
+                                         if (name, dtype) != ("erfinv", "int32")])
 def test_eager_ops_keep_keras_dtype(name, dtype):
-    if dtype == "int32" and name == "erfinv":
-        pytest.skip("erfinv of integers is inf / nan everywhere but 0")
     got = _both(lambda lib: EAGER_OPS[name](lib.ops, _input(dtype)))
     assert got["onnxforge"].dtype == got["keras"].dtype
     np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-6, atol=1e-7)
@@ -100,7 +99,8 @@ BF16_CREATION = {
     "ones": lambda o: o.ones((2, 3), dtype="bfloat16"), "zeros": lambda o: o.zeros((2,), dtype="bfloat16"),
     "full": lambda o: o.full((2,), 1.5, dtype="bfloat16"), "eye": lambda o: o.eye(3, dtype="bfloat16"),
     "identity": lambda o: o.identity(2, dtype="bfloat16"), "tri": lambda o: o.tri(3, dtype="bfloat16"),
-    "arange": lambda o: o.arange(0, 7, 2, dtype="bfloat16"), "linspace": lambda o: o.linspace(0, 1, 5, dtype="bfloat16"),
+    "arange": lambda o: o.arange(0, 7, 2, dtype="bfloat16"),
+    "linspace": lambda o: o.linspace(0, 1, 5, dtype="bfloat16"),
     "full_like": lambda o: o.full_like(np.ones(3, "float32"), 2.5, dtype="bfloat16"),
     "zeros_like": lambda o: o.zeros_like(np.ones(3, "float32"), dtype="bfloat16"),
     "cast": lambda o: o.cast(np.array([1.5, 2.25, 1e3 + 3], "float32"), "bfloat16"),
