@@ -272,11 +272,13 @@ def test_csv_logger_appends_to_hostile_files_without_reading_them(tmp_path):
     path = tmp_path / "log.csv"
     path.write_bytes(b"\xff\xfe" + b"x" * 100_000)   # not UTF-8, one long line: once a UnicodeDecodeError
     _fit_script([0.5], [CSVLogger(str(path), append=True)])
-    assert path.read_bytes()[100_002:] == b"0,0.5,0.0\r\n"     # appended, and no header: the file was not empty
+    # Appended, and no header: the file was not empty. The row has Keras's val_ columns (NA without validation).
+    assert path.read_bytes()[100_002:] == b"0,0.5,0.0,NA,NA\r\n"
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "fifo.csv")        # open() for appending once waited for a reader forever
         with pytest.raises(ValueError, match="fifo.csv' is not a regular file"):
             _fit_script([0.5], [CSVLogger(str(tmp_path / "fifo.csv"), append=True)])
+
 
 def test_terminate_on_nan_on_inf():
     model = FakeModel()
