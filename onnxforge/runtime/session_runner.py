@@ -68,6 +68,9 @@ class ProgramRunner:
         self.device = device
         self.inputs = list(inputs)
         self.outputs = list(outputs)
+        # Decided once from the graph, not per step: which fetched outputs need the bfloat16 conversion.
+        bf16 = {o.name for o in model.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.BFLOAT16}
+        self._fetchers = [host_array if name in bf16 else _ort_numpy for name in self.outputs]
         self.params = list(params)
         self.state = list(state)
         self.learning_rate = learning_rate
@@ -186,7 +189,7 @@ class ProgramRunner:
         # (bound first) are read here.
         raw = getattr(io, "get_outputs_as_ortvaluevector", io.get_outputs)
         values = raw()
-        fetched = [host_array(values[i]) if fetch else values[i] for i in range(len(self.outputs))]
+        fetched = [self._fetchers[i](values[i]) if fetch else values[i] for i in range(len(self.outputs))]
         for (var, name, out), old, new in zip(self.state, olds, news):
             var._set_device(new)
             self._resident[name] = new
@@ -282,6 +285,10 @@ class _Binding:
         if self.outputs.get(name) is not value:
             self.io.bind_ortvalue_output(name, value)
             self.outputs[name] = value
+
+
+def _ort_numpy(value: Any) -> np.ndarray:
+    return value.numpy()
 
 
 def host_array(value: Any) -> np.ndarray:
