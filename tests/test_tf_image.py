@@ -31,6 +31,9 @@ CASES = [
     ("convert_image_dtype", (U8, "int16"), {}), ("central_crop", (IMG, 0.5), {}), ("central_crop", (BATCH, 0.7), {}),
     ("crop_to_bounding_box", (BATCH, 1, 2, 3, 4), {}), ("pad_to_bounding_box", (IMG, 1, 2, 8, 10), {}),
     ("resize_with_crop_or_pad", (IMG, 3, 11), {}), ("resize_with_crop_or_pad", (BATCH, 9, 4), {}),
+    # float64 images: float32 results, nearest keeps float64 (eager ops compute float64 arrays in float64)
+    ("resize", (IMG.astype("float64"), [3, 4]), {}), ("resize", (IMG.astype("float64"), [10, 9]), {"method": "nearest"}),
+    ("flip_left_right", (IMG.astype("float64"),), {}), ("adjust_brightness", (IMG.astype("float64"), 0.2), {}),
 ]
 
 

@@ -289,11 +289,11 @@ def layer_array(layer: Any, array: Any, dtype: Any = None) -> np.ndarray:
 
 
 def op_array(array: Any) -> np.ndarray:
-    """An op argument: float64 becomes float32 (Keras's floatx); int32 and int64 keep their type, as Keras
-    computes in it; narrower integers become int32 (onnxruntime lacks many of their kernels: ReduceSum, Pow),
-    uint32 and uint64 int64."""
+    """An op argument: float64 arrays, int32 and int64 keep their type, as Keras computes in it (``ops.erf`` of
+    a float64 array is float64; float64 scalars and Python float lists take floatx); narrower integers
+    become int32 (onnxruntime lacks many of their kernels: ReduceSum, Pow), uint32 and uint64 int64."""
     a = np.asarray(array)
-    if a.dtype == np.float64:
+    if a.dtype == np.float64 and a.ndim == 0:   # a NumPy float scalar: Keras reads it in floatx, as a number
         return a.astype(np.float32)
     if a.dtype.kind in "iu" and a.dtype not in (np.int32, np.int64):
         return a.astype(np.int32 if a.dtype.itemsize < 4 else np.int64)

@@ -45,12 +45,15 @@ def _convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
 
 def convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None, ragged: Any = None) -> Any:
     """A tensor for ``x``: in a trace a graph value (numbers and arrays become constants), outside one an
-    ``EagerTensor``; float64 becomes float32 unless ``dtype`` says otherwise. ``ragged`` is Keras's argument;
-    onnxforge's tensors are all dense, so it changes nothing."""
+    ``EagerTensor``. Python floats, float lists and NumPy float64 scalars become float32 (floatx) unless
+    ``dtype`` says otherwise; a float64 NumPy array stays float64 outside a trace, as in Keras. ``ragged`` is
+    Keras's argument; onnxforge's tensors are all dense, so it changes nothing."""
     if isinstance(x, Variable) and _active_trace() is None:
         x = x.numpy()   # a Variable's current value, as Keras converts one outside a trace
     if builder_of(x) is not None:
         return _convert_to_tensor(x, dtype=dtype, sparse=sparse)
+    if dtype is None and isinstance(x, np.ndarray) and x.dtype == np.float64:
+        return EagerTensor(x)
     return EagerTensor(_host_array(x, None if dtype is None else dtype_enum(dtype)))
 
 

@@ -5,7 +5,7 @@ Example:
     >>> from onnxforge import ops
     >>> ops.sigmoid(np.array([0.0])).tolist()
     [0.5]
-    >>> ops.binary_crossentropy(np.array([1.0]), np.array([0.0]), from_logits=True)
+    >>> ops.binary_crossentropy([1.0], [0.0], from_logits=True)   # Python floats: floatx, as Keras
     tensor([0.6931472], dtype=float32)
 """
 from __future__ import annotations

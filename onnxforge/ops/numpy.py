@@ -6,7 +6,7 @@ gradient rule in ``onnxforge.autodiff``, and keeps Keras's argument names and de
 Example:
     >>> import numpy as np
     >>> from onnxforge import ops
-    >>> ops.mean(ops.square(np.array([1.0, 2.0, 3.0])))
+    >>> ops.mean(ops.square([1.0, 2.0, 3.0]))   # a float64 array would compute in float64, as in Keras
     tensor(4.6666665, dtype=float32)
 """
 from __future__ import annotations
@@ -207,6 +207,9 @@ def clip(x: Any, x_min: Any, x_max: Any) -> Value:
     b = _b(x, x_min, x_max)
     v = as_value(x, b)
     lo, hi = as_value(x_min, b, v), as_value(x_max, b, v)
+    # Bounds take x's type (Keras clips in x's dtype): a float32 bound of a float64 array is no Clip onnxruntime
+    # loads, and an eager 0-d float64 bound arrives in floatx.
+    lo, hi = (bound if bound.dtype == v.dtype or v.dtype is None else cast_value(bound, v.dtype) for bound in (lo, hi))
     if lo.shape == () and hi.shape == ():
         return b.op("Clip", [v, lo, hi], shape=v.shape)
     return b.op("Min", [b.op("Max", [v, lo]), hi])

@@ -109,7 +109,9 @@ def resize(images: Any, size: Any, method: str = "bilinear", preserve_aspect_rat
     else:
         out = _resize(images, tuple(size), _METHODS[key], bool(antialias))
     dtype = _dtype(images)
-    return _ops.cast(out, dtype.name) if key == "nearest" and dtype != np.float32 else out
+    if key == "nearest":
+        return out if _dtype(out) == dtype else _ops.cast(out, dtype.name)
+    return out if _dtype(out) == np.float32 else _ops.cast(out, "float32")   # float64 images too, as TensorFlow
 
 
 def _area_matrix(length: int, out: int) -> np.ndarray:

@@ -45,8 +45,7 @@ def test_symbolic_merge_of_integers_is_the_compute_dtype_as_in_keras():
 
 
 # ------------------------------------------------------------------ 2. eager ops' dtypes and nan handling
-# (float64 arrays still compute in float32 eagerly, where Keras keeps float64: keeping them float64 changes
-# every eager op's dtype and some docstrings and tf_compat functions depend on float32; not done here.)
+# (float64 arrays compute in float64 eagerly, as in Keras; float64 scalars and Python floats take floatx.)
 X = np.array([[0.5, np.nan, -0.25], [0.2, 0.3, 0.4]])
 IDX = np.array([[0, 1], [1, 2]])
 SEGMENTS = np.array([0, 0, 1, 1, 2, 2])
@@ -71,7 +70,8 @@ def _input(dtype):
 
 
 # erfinv of integers is inf / nan everywhere but 0: a comparison of nothing, so that pair is not generated.
-@pytest.mark.parametrize("name, dtype", [(name, dtype) for name in sorted(EAGER_OPS) for dtype in ("float32", "int32")
+@pytest.mark.parametrize("name, dtype", [(name, dtype) for name in sorted(EAGER_OPS)
+                                         for dtype in ("float32", "float64", "int32")
                                          if (name, dtype) != ("erfinv", "int32")])
 def test_eager_ops_keep_keras_dtype(name, dtype):
     got = _both(lambda lib: EAGER_OPS[name](lib.ops, _input(dtype)))
@@ -79,9 +79,13 @@ def test_eager_ops_keep_keras_dtype(name, dtype):
     np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-6, atol=1e-7)
 
 
-def test_float64_scalars_still_meet_float32_arrays_as_numbers():
+def test_float64_scalars_meet_float32_arrays_as_numbers_and_float64_arrays_stay_float64():
     x = np.ones(2, "float32")
-    for fn in (lambda o: o.ops.maximum(x, np.float64(0.5)), lambda o: o.ops.add(x, np.array(0.5))):
+    for fn in (lambda o: o.ops.maximum(x, np.float64(0.5)), lambda o: o.ops.add(x, np.array(0.5)),
+               lambda o: o.ops.add(x, np.array([0.5, 1.0])), lambda o: o.ops.convert_to_tensor(np.ones(2)),
+               lambda o: o.ops.convert_to_tensor([0.5, 1.0]), lambda o: o.ops.convert_to_tensor(np.float64(2)),
+               lambda o: o.ops.clip(np.array([-1.0, 0.5, 3.0]), np.array(0.0), np.float64(2.0)),
+               lambda o: o.ops.clip(np.array([-1.0, 0.5, 3.0]), 0, o.ops.cast(2, "float64"))):
         got = _both(fn)
         assert got["onnxforge"].dtype == got["keras"].dtype
 
