@@ -147,9 +147,12 @@ def _is_symbolic(*xs: Any) -> bool:
 
 
 def _loss_array(a: Any) -> Any:
-    """Integer and bool arrays as int64, the rest as float32 (Keras's floatx); an array already of one of those
-    dtypes is passed as it is, so an eager GradientTape links it to the call that produced it."""
+    """Integer and bool arrays as int64, float64 arrays as they are (Keras's loss functions compute in their
+    dtype; Loss objects cast to their own), the rest as float32 (Keras's floatx); an array already of one of
+    those dtypes is passed as it is, so an eager GradientTape links it to the call that produced it."""
     arr = a if isinstance(a, np.ndarray) else np.asarray(a)
+    if arr.dtype == np.float64 and isinstance(a, np.ndarray) and arr.ndim:
+        return arr
     want = np.int64 if arr.dtype.kind in "iub" else np.float32
     return arr if arr.dtype == want else arr.astype(want)
 
@@ -158,7 +161,7 @@ def run_eagerly(fn: Callable[..., Any], *arrays: Any, **kwargs: Any) -> Any:
     """``fn`` (written on graph values) run now on ``arrays`` by the eager executor: one program per
     signature, compiled once; an open eager GradientTape records the run.
 
-    Integer arrays enter as int64, everything else as float32 (Keras's floatx). ``fn`` returns a Value or
+    Integer arrays enter as int64, float64 NumPy arrays as float64, everything else as float32 (Keras's floatx). ``fn`` returns a Value or
     a list of Values; the result has the same structure, as EagerTensors.
     """
     from ..tracing import eager_executor

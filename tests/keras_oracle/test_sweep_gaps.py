@@ -90,6 +90,25 @@ def test_float64_scalars_meet_float32_arrays_as_numbers_and_float64_arrays_stay_
         assert got["onnxforge"].dtype == got["keras"].dtype
 
 
+LOSS_CALLS = {
+    "mse_function": lambda k, t, p: k.losses.mean_squared_error(t, p),
+    "cce_function": lambda k, t, p: k.losses.categorical_crossentropy(t, p),
+    "sparse_cce_function": lambda k, t, p: k.losses.sparse_categorical_crossentropy(np.array([1, 0]), p),
+    "mse_object": lambda k, t, p: k.losses.MeanSquaredError()(t, p),
+    "cce_object": lambda k, t, p: k.losses.CategoricalCrossentropy()(t, p),
+}
+
+
+@pytest.mark.parametrize("pred_dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(LOSS_CALLS))
+def test_eager_loss_calls_keep_keras_dtype(name, pred_dtype):
+    # Loss functions compute in the predictions' dtype, Loss objects in their own (floatx).
+    y_true, y_pred = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0.2, 0.8], [0.6, 0.4]], pred_dtype)
+    got = _both(lambda lib: LOSS_CALLS[name](lib, y_true, y_pred))
+    assert got["onnxforge"].dtype == got["keras"].dtype
+    np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "int32"])
 @pytest.mark.parametrize("name", sorted(NAN_OPS))
 def test_eager_nan_ops_match_keras(name, dtype):
