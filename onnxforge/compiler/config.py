@@ -14,6 +14,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from ..optimizers import Optimizer
 from ..graph import contract
+from ..layers.base import to_snake_case
 
 
 def keras_dtype(dtype: Any) -> np.dtype:
@@ -199,6 +200,12 @@ def _metric_list(value: Any, argument: str) -> list[Any]:
     return [value]
 
 
+def _plain_function(identifier: Any) -> bool:
+    """A user's ``fn(y_true, y_pred)``: callable, named, and neither a Metric/Loss object nor a class."""
+    return (callable(identifier) and hasattr(identifier, "__name__") and not isinstance(identifier, type)
+            and not isinstance(identifier, (metrics_module.Metric, losses_module.Loss)))
+
+
 def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs: int, taken: set[str],
                     raw_names: dict[str, str]) -> tuple[str, metrics_module.Metric]:
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
@@ -209,6 +216,11 @@ def _resolve_metric(identifier: Any, out: OutputConfig, argument: str, n_outputs
         if not isinstance(identifier, str) and isinstance(identifier, metrics_module.Metric) and \
                 any(m is metric for _, m in out.metrics + out.weighted_metrics):
             raise ValueError(f"In compile(), the metric object {metric!r} is listed twice for output {out.name!r}.")
+    if _plain_function(identifier):
+        # Keras 3 names a metric given as a function by its snake-cased __name__ (``PSNR`` logs ``psnr``,
+        # ``DiceCoef`` logs ``dice_coef``), as it names layers after their classes.
+        metric.__dict__.setdefault("_variable_prefix", metric.name)
+        metric.name = to_snake_case(identifier.__name__)
     raw = identifier if isinstance(identifier, str) else metric.name
     if isinstance(identifier, str):
         # Keras names a metric built from a string after that string ("mae", not "mean_absolute_error"): a

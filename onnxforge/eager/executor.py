@@ -24,6 +24,7 @@ from __future__ import annotations
 __all__ = ["EagerExecutor", "EagerProgram"]
 
 import collections
+import functools
 import json
 import weakref
 from collections.abc import Callable
@@ -300,6 +301,21 @@ def op_array(array: Any) -> np.ndarray:
     return a
 
 
+def layout_array(array: Any) -> np.ndarray:
+    """An argument of an op that only moves elements (``squeeze``, ``reshape``, ...): every integer type kept,
+    as Keras keeps it (a uint8 image squeezed stays uint8); onnxruntime has these kernels for all types."""
+    a = np.asarray(array)
+    return a.astype(np.float32) if a.dtype == np.float64 and a.ndim == 0 else a
+
+
+@functools.lru_cache(maxsize=1)
+def _layout_ops() -> frozenset:
+    from ..ops import numpy_shapes
+
+    names = ("reshape", "transpose", "expand_dims", "squeeze", "tile", "broadcast_to")
+    return frozenset(getattr(numpy_shapes, n).__wrapped__ for n in names)
+
+
 def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     specs = None
     if getattr(layer, "_graph", None) is not None and args:
@@ -414,7 +430,7 @@ class EagerExecutor:
 
     def _run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         before = array_leaves((args, kwargs))
-        args, kwargs = map_arrays((args, kwargs), op_array)
+        args, kwargs = map_arrays((args, kwargs), layout_array if fn in _layout_ops() else op_array)
         arrays = array_leaves((args, kwargs))
         try:
             key = (fn, signature((args, kwargs), free_batch=False)[0])

@@ -40,6 +40,15 @@ def _static_shape(x: Any) -> tuple:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
+def _compatible(shape_a: tuple, shape_b: tuple) -> bool:
+    """TensorFlow's ``is_compatible_with``: same rank, and every axis known on both sides is equal (a
+    symbolic tensor's unknown axes, ``None`` or a named dimension inside a Keras model, match any size)."""
+    if len(shape_a) != len(shape_b):
+        return False
+    return all(not isinstance(x, (int, np.integer)) or not isinstance(y, (int, np.integer)) or x == y
+               for x, y in zip(shape_a, shape_b))
+
+
 def _float_images(images: Any, fn: str) -> Any:
     """``images`` as a tensor with a last axis of 3 in a float dtype (TensorFlow refuses integer images)."""
     if isinstance(images, (list, tuple)):
@@ -108,7 +117,7 @@ def psnr(a: Any, b: Any, max_val: Any, name: str | None = None) -> Any:
     ``max_val`` scaled alike, as TensorFlow does).
     """
     shape_a, shape_b = _static_shape(a), _static_shape(b)
-    if shape_a != shape_b or len(shape_a) < 3:
+    if not _compatible(shape_a, shape_b) or len(shape_a) < 3:
         raise ValueError(f"tf.image.psnr: 'a' and 'b' must be images of one shape, at least 3-D "
                          f"[height, width, channels]. Received: a.shape={shape_a}, b.shape={shape_b}")
     kind = np.dtype(str(_ops.dtype(a))).kind

@@ -1,0 +1,63 @@
+"""Calls from keras.io vision programs (EDSR, ...) that onnxforge got wrong, each compared with real Keras 3
+(torch backend) or, for ``tf.image.psnr``, with its defining formula computed in NumPy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .common import fkeras, keras, onnxforge
+
+
+def _history_keys(lib, metric) -> list[str]:
+    inputs = lib.Input((3,))
+    model = lib.Model(inputs, lib.layers.Dense(2)(inputs))
+    model.compile("sgd", "mse", metrics=[metric(lib)])
+    x = np.ones((4, 3), np.float32)
+    return sorted(model.fit(x, np.ones((4, 2), np.float32), verbose=0, validation_data=(x, x[:, :2])).history)
+
+
+@pytest.mark.parametrize("fn_name", ["PSNR", "DiceCoef", "my_metric"])
+def test_function_metric_logged_under_its_snake_case_name(fn_name):
+    # EDSR compiles metrics=[PSNR] and keras.io plots history["psnr"]; Keras snake-cases a function's name.
+    def metric(lib):
+        def fn(y_true, y_pred):
+            return lib.ops.mean(lib.ops.abs(y_true - y_pred), axis=-1)
+        fn.__name__ = fn_name
+        return fn
+
+    assert _history_keys(fkeras, metric) == _history_keys(keras, metric)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16"])
+def test_layout_ops_keep_small_integer_dtypes(dtype):
+    # EDSR's predict_step: tf.squeeze(tf.cast(image, tf.uint8), axis=0) must stay uint8 for plt.imshow.
+    x = np.arange(6, dtype=dtype).reshape(1, 2, 3)
+    calls = [("squeeze", lambda o: o.squeeze(x, 0)), ("expand_dims", lambda o: o.expand_dims(x, -1)),
+             ("transpose", lambda o: o.transpose(x)), ("tile", lambda o: o.tile(x, (2, 1, 1))),
+             ("broadcast_to", lambda o: o.broadcast_to(x, (2, 2, 3))), ("reshape", lambda o: o.reshape(x, (3, 2)))]
+    for name, call in calls:
+        want = keras.ops.convert_to_numpy(call(keras.ops))
+        got = np.asarray(call(fkeras.ops))
+        assert got.dtype == want.dtype, (name, got.dtype, want.dtype)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_psnr_as_compiled_metric_on_dynamic_image_sizes():
+    # EDSR: Input((None, None, 3)) and metrics=[PSNR] calling tf.image.psnr(y_true, y_pred, 255)[0]; the
+    # target's dims are named and the prediction's unknown while tracing, which is a compatible pair.
+    tf = onnxforge
+
+    def PSNR(super_resolution, high_resolution):
+        return tf.image.psnr(high_resolution, super_resolution, max_val=255)[0]
+
+    inputs = fkeras.Input((None, None, 3))
+    model = fkeras.Model(inputs, fkeras.layers.Rescaling(2.0)(inputs))
+    model.compile("sgd", "mae", metrics=[PSNR])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 100, (2, 6, 5, 3)).astype(np.float32)
+    y = rng.uniform(0, 255, (2, 6, 5, 3)).astype(np.float32)
+    logs = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
+    mse = np.mean((y[0].astype(np.float64) - 2 * x[0]) ** 2)
+    assert abs(logs["psnr"] - 10 * np.log10(255.0 ** 2 / mse)) < 1e-3
+    with pytest.raises(ValueError, match="must be images of one shape"):
+        tf.image.psnr(np.zeros((4, 4, 3), np.float32), np.zeros((4, 5, 3), np.float32), max_val=1.0)
