@@ -129,6 +129,17 @@ def resize_images(x: Value, size: tuple[int, int], interpolation: str = "bilinea
         y = b.op("Reshape", [y, b.op("Concat", [lead, _ops.ints(b, [th, tw])], axis=0)],
                  shape=(out_shape[0], out_shape[3], th, tw))
         return _ops.transpose(y, (0, 2, 3, 1))
+    src, perm = _ops.peel(x)
+    if perm is not None and src.shape is not None:
+        # x is a pending Transpose of a conv's NCHW output. onnxruntime's transpose optimizer, pushing that
+        # Transpose through a Resize with an ``axes`` attribute, leaves ``sizes`` empty and refuses the model
+        # ("Number of elements of input 'sizes' (0) does not match the number of axes"): resize the untransposed
+        # value on the same two axes instead, so the next conv's Transpose back cancels and none meets Resize.
+        axes = [perm[ha], perm[wa]]
+        shape = list(src.shape)
+        shape[axes[0]], shape[axes[1]] = th, tw
+        y = b.op("Resize", [src, "", "", _ops.ints(b, [th, tw])], axes=axes, shape=tuple(shape), **attrs)
+        return _ops.transpose(y, perm)
     return b.op("Resize", [x, "", "", _ops.ints(b, [th, tw])], axes=[ha, wa], shape=tuple(out_shape), **attrs)
 
 

@@ -302,14 +302,22 @@ def one_hot(x: Any, num_classes: int, axis: int = -1, dtype: Any = None, sparse:
     b = _b(x)
     # onnxruntime's OneHot kernels take int64 indices (none for int32); float indices truncate, as in Keras.
     v = cast_value(as_value(x, b), onnx.TensorProto.INT64)
+    scalar = v.shape == ()
     depth = int_const(b, [int(num_classes)])
     # A negative index is an all-zero row in Keras (TF and torch); ONNX would count it from the end, so it is
-    # moved out of range, where OneHot writes only the off value.
-    v = b.op("Where", [b.op("Less", [v, b.const(np.asarray(0, np.int64))]), depth, v])
+    # moved out of range, where OneHot writes only the off value. The replacement is a scalar: the 1-element
+    # `depth` would broadcast a scalar index to shape (1,) and its one-hot row to (1, num_classes).
+    v = b.op("Where", [b.op("Less", [v, b.const(np.asarray(0, np.int64))]),
+                       b.const(np.asarray(int(num_classes), np.int64)), v])
     elem = dtype_enum(dtype or floatx())
     # onnxruntime has OneHot kernels for these outputs only (none for int32 or bool): others are cast after.
     kernel = elem if elem in _ONEHOT_OUTPUTS else onnx.TensorProto.FLOAT
     values = b.const(np.asarray([0, 1], dtype=np_dtype(kernel)))
+    if scalar:
+        # A scalar index (tf.data's per-element label) is one row of num_classes, as in Keras; onnxruntime's
+        # OneHot wants indices of rank >= 1, so it encodes a 1-element vector and drops that axis.
+        row = b.op("OneHot", [b.op("Unsqueeze", [v, int_const(b, [0])]), depth, values], axis=-1, dtype=kernel)
+        return cast_value(b.op("Squeeze", [row, int_const(b, [0])]), elem)
     return cast_value(b.op("OneHot", [v, depth, values], axis=int(axis), dtype=kernel), elem)
 
 

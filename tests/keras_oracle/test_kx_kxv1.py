@@ -61,3 +61,40 @@ def test_psnr_as_compiled_metric_on_dynamic_image_sizes():
     assert abs(logs["psnr"] - 10 * np.log10(255.0 ** 2 / mse)) < 1e-3
     with pytest.raises(ValueError, match="must be images of one shape"):
         tf.image.psnr(np.zeros((4, 4, 3), np.float32), np.zeros((4, 5, 3), np.float32), max_val=1.0)
+
+
+def _conv_resize_conv(lib):
+    inputs = lib.Input((None, None, 3))
+    x = lib.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = lib.layers.Resizing(6, 5, interpolation="bilinear")(x)
+    x = lib.layers.Conv2D(2, 3, padding="same")(x)
+    model = lib.Model(inputs, lib.layers.GlobalAveragePooling2D()(x))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_resizing_between_convolutions_runs_and_trains_like_keras():
+    # learnable_resizer: Conv2D -> Resizing -> Conv2D. The Resize sat between the convs' layout Transposes and
+    # onnxruntime's transpose optimizer emptied its `sizes` ("... (0) does not match the number of axes (2)").
+    want, got = _conv_resize_conv(keras), _conv_resize_conv(fkeras)
+    got.set_weights(want.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 11, 9, 3)).astype(np.float32)
+    y = rng.random((2, 2)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(got(x)), keras.ops.convert_to_numpy(want(x)), rtol=1e-4, atol=1e-5)
+    for _ in range(2):
+        np.testing.assert_allclose(got.train_on_batch(x, y), want.train_on_batch(x, y), rtol=1e-4)
+
+
+@pytest.mark.parametrize("index", [1, -1, 2])
+def test_one_hot_of_a_scalar_index_is_one_row(index):
+    # learnable_resizer's tf.data map: tf.one_hot(label, depth=2) on one element's scalar label gave (1, 2),
+    # so the batched labels were (batch, 1, 2) and fit() refused them.
+    want = keras.ops.convert_to_numpy(keras.ops.one_hot(np.int64(index), 3))
+    got = np.asarray(fkeras.ops.one_hot(np.int64(index), 3))
+    assert got.shape == want.shape == (3,)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.asarray(onnxforge.one_hot(index, depth=3)), want)
+    ds = onnxforge.data.Dataset.from_tensor_slices(np.array([0, 2, 1], np.int64))
+    batch = next(iter(ds.map(lambda label: onnxforge.one_hot(label, depth=3)).batch(3)))
+    np.testing.assert_array_equal(np.asarray(batch), np.eye(3, dtype=np.float32)[[0, 2, 1]])
