@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["rgb_to_yuv", "yuv_to_rgb", "rgb_to_yiq", "yiq_to_rgb", "rgb_to_hsv", "hsv_to_rgb", "psnr",
-           "total_variation", "image_gradients"]
+           "ssim", "total_variation", "image_gradients"]
 
 from typing import Any
 
@@ -129,6 +129,39 @@ def psnr(a: Any, b: Any, max_val: Any, name: str | None = None) -> Any:
     # TensorFlow's own arrangement of the formula, so that mse == 0 gives +inf as it does.
     return _ops.subtract(_ops.multiply(_ops.log(max_val), 20.0 / np.log(10.0)),
                          _ops.multiply(_ops.log(mse), 10.0 / np.log(10.0)))
+
+
+def ssim(img1: Any, img2: Any, max_val: Any, filter_size: int = 11, filter_sigma: float = 1.5, k1: float = 0.01,
+         k2: float = 0.03, return_index_map: bool = False) -> Any:
+    """``tf.image.ssim``: the structural similarity of two images (or batches, one value per image) over the
+    last three axes [height, width, channels], averaged over the valid ``filter_size`` Gaussian windows and
+    the channels. Integer images are compared in [0, 1] with ``max_val`` scaled alike, as TensorFlow does.
+
+    Example:
+        >>> import numpy as np
+        >>> import onnxforge as tf
+        >>> a = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+        >>> tf.image.ssim(a, a, max_val=1.0, filter_size=7).numpy().round(5).tolist()
+        [1.0, 1.0]
+    """
+    shape_a, shape_b = _static_shape(img1), _static_shape(img2)
+    if not _compatible(shape_a, shape_b) or len(shape_a) < 3:
+        raise ValueError(f"tf.image.ssim: 'img1' and 'img2' must be images of one shape, at least 3-D "
+                         f"[height, width, channels]. Received: img1.shape={shape_a}, img2.shape={shape_b}")
+    if return_index_map:
+        raise NotImplementedError("tf.image.ssim(return_index_map=True) is not supported: onnxforge returns the "
+                                  "mean SSIM per image only.")
+    kind = np.dtype(str(_ops.dtype(img1))).kind
+    if kind in "iu":
+        max_val = float(max_val) / float(np.iinfo(np.dtype(str(_ops.dtype(img1)))).max)
+    img1, img2 = _as_unit_float(img1), _as_unit_float(img2)
+    if len(shape_a) > 4:   # TensorFlow takes any leading batch axes: flatten them to one and back
+        lead, inner = shape_a[:-3], (-1, *shape_a[-3:])
+        out = _ops.image.ssim(_ops.reshape(img1, inner), _ops.reshape(img2, inner), max_val=float(max_val), filter_size=filter_size,
+                              filter_sigma=filter_sigma, k1=k1, k2=k2, data_format="channels_last")
+        return _ops.reshape(out, tuple(-1 if d is None or not isinstance(d, int) else d for d in lead))
+    return _ops.image.ssim(img1, img2, max_val=float(max_val), filter_size=filter_size, filter_sigma=filter_sigma,
+                           k1=k1, k2=k2, data_format="channels_last")
 
 
 def total_variation(images: Any, name: str | None = None) -> Any:

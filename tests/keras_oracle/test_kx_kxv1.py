@@ -98,3 +98,32 @@ def test_one_hot_of_a_scalar_index_is_one_row(index):
     ds = onnxforge.data.Dataset.from_tensor_slices(np.array([0, 2, 1], np.int64))
     batch = next(iter(ds.map(lambda label: onnxforge.one_hot(label, depth=3)).batch(3)))
     np.testing.assert_array_equal(np.asarray(batch), np.eye(3, dtype=np.float32)[[0, 2, 1]])
+
+
+@pytest.mark.parametrize("kwargs", [dict(max_val=1.0), dict(max_val=32.0, filter_size=7, k1=0.01 ** 2, k2=0.03 ** 2)])
+def test_tf_image_ssim_matches_keras_ssim(kwargs):
+    # depth_estimation's loss: tf.image.ssim(target, pred, max_val=WIDTH, filter_size=7, k1=..., k2=...).
+    rng = np.random.default_rng(0)
+    a = rng.random((2, 16, 14, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1).astype(np.float32)
+    want = keras.ops.convert_to_numpy(keras.ops.image.ssim(a, b, **kwargs))
+    np.testing.assert_allclose(np.asarray(onnxforge.image.ssim(a, b, **kwargs)), want, rtol=1e-5, atol=1e-6)
+    # uint8 images are compared in [0, 1] with max_val scaled alike (TensorFlow's convert_image_dtype)
+    ua, ub = np.round(a * 255).astype(np.uint8), np.round(b * 255).astype(np.uint8)
+    scaled = dict(kwargs, max_val=kwargs["max_val"] / 255.0)
+    want8 = keras.ops.convert_to_numpy(keras.ops.image.ssim(ua / np.float32(255), ub / np.float32(255), **scaled))
+    np.testing.assert_allclose(np.asarray(onnxforge.image.ssim(ua, ub, **kwargs)), want8, rtol=1e-4, atol=1e-5)
+
+    # inside a traced loss, as in a custom train_step
+    def loss_model(lib, ssim):
+        inputs = lib.Input((16, 14, 3))
+        model = lib.Model(inputs, lib.layers.Conv2D(3, 1, activation="sigmoid")(inputs))
+        model.compile("sgd", loss=lambda t, p: 1.0 - ssim(t, p, max_val=1.0, filter_size=5))
+        return model
+
+    want_m = loss_model(keras, keras.ops.image.ssim)
+    got_m = loss_model(fkeras, onnxforge.image.ssim)
+    got_m.set_weights(want_m.get_weights())
+    np.testing.assert_allclose(got_m.evaluate(a, b, verbose=0), want_m.evaluate(a, b, verbose=0), rtol=1e-4)
+    with pytest.raises(ValueError, match="must be images of one shape"):
+        onnxforge.image.ssim(a, b[:, :5], max_val=1.0)
