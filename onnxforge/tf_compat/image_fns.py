@@ -27,11 +27,13 @@ import types
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .. import ops as _ops
 from ..ops import random as _random
 from ..ops._image_kernels import resize_images
-from ..ops._util import as_value, builder_of, symbolic
+from ..graph import Value
+from ..ops._util import as_value, builder_of, cast_value, symbolic
 from . import image_color as _color
 from . import image_codecs as _codecs
 
@@ -245,6 +247,8 @@ def crop_to_bounding_box(image: Any, offset_height: int, offset_width: int, targ
     """``tf.image.crop_to_bounding_box``: the ``target_height x target_width`` window at the offsets."""
     image = _array(image)
     shape = _dims(image, "crop_to_bounding_box")
+    if _traced(offset_height, offset_width, target_height, target_width):
+        return _crop_traced(image, offset_height, offset_width, target_height, target_width)
     height, width = shape[-3], shape[-2]
     if offset_height < 0 or offset_width < 0 or offset_height + target_height > height or \
             offset_width + target_width > width or target_height <= 0 or target_width <= 0:
@@ -258,12 +262,51 @@ def pad_to_bounding_box(image: Any, offset_height: int, offset_width: int, targe
     """``tf.image.pad_to_bounding_box``: zeros above and left by the offsets, out to the target size."""
     image = _array(image)
     shape = _dims(image, "pad_to_bounding_box")
+    if _traced(offset_height, offset_width, target_height, target_width):
+        return _pad_traced(image, offset_height, offset_width, target_height, target_width)
     after_h, after_w = target_height - offset_height - shape[-3], target_width - offset_width - shape[-2]
     if min(offset_height, offset_width, after_h, after_w) < 0:
         raise ValueError(f"tf.image.pad_to_bounding_box: a {shape[-3]}x{shape[-2]} image at offsets "
                          f"({offset_height}, {offset_width}) does not fit {target_height}x{target_width}.")
     pads = [[0, 0]] * (len(shape) - 3) + [[offset_height, after_h], [offset_width, after_w], [0, 0]]
     return _ops.pad(image, pads)
+
+
+def _traced(*values: Any) -> builtins.bool:
+    """Whether a box offset or size is a value of the graph being traced (cutmix's ``tf.function`` computes
+    them from random draws), so it cannot be read or checked while building."""
+    return any(isinstance(v, Value) for v in values)
+
+
+def _box_scalars(b: Any, *values: Any) -> list[Any]:
+    return [b.op("Reshape", [cast_value(as_value(v, b), onnx.TensorProto.INT64), b.const(np.asarray([1], np.int64))])
+            for v in values]
+
+
+@symbolic
+def _crop_traced(image: Any, offset_height: Any, offset_width: Any, target_height: Any, target_width: Any) -> Any:
+    b = builder_of(image, offset_height, offset_width, target_height, target_width)
+    x = as_value(image, b)
+    oh, ow, th, tw = _box_scalars(b, offset_height, offset_width, target_height, target_width)
+    starts = b.op("Concat", [oh, ow], axis=0)
+    ends = b.op("Concat", [b.op("Add", [oh, th]), b.op("Add", [ow, tw])], axis=0)
+    rank = len(x.shape)
+    return b.op("Slice", [x, starts, ends, b.const(np.asarray([rank - 3, rank - 2], np.int64))])
+
+
+@symbolic
+def _pad_traced(image: Any, offset_height: Any, offset_width: Any, target_height: Any, target_width: Any) -> Any:
+    b = builder_of(image, offset_height, offset_width, target_height, target_width)
+    x = as_value(image, b)
+    oh, ow, th, tw = _box_scalars(b, offset_height, offset_width, target_height, target_width)
+    rank = len(x.shape)
+    sizes = b.op("Slice", [b.op("Shape", [x]), b.const(np.asarray([rank - 3], np.int64)),
+                           b.const(np.asarray([rank - 1], np.int64))])   # [height, width]
+    after = b.op("Sub", [b.op("Sub", [b.op("Concat", [th, tw], axis=0), b.op("Concat", [oh, ow], axis=0)]), sizes])
+    zeros = b.const(np.zeros(rank - 3, np.int64))
+    zero = b.const(np.zeros(1, np.int64))
+    pads = b.op("Concat", [zeros, oh, ow, zero, zeros, after, zero], axis=0)
+    return b.op("Pad", [x, pads], mode="constant")
 
 
 def resize_with_crop_or_pad(image: Any, target_height: int, target_width: int) -> Any:

@@ -127,3 +127,24 @@ def test_tf_image_ssim_matches_keras_ssim(kwargs):
     np.testing.assert_allclose(got_m.evaluate(a, b, verbose=0), want_m.evaluate(a, b, verbose=0), rtol=1e-4)
     with pytest.raises(ValueError, match="must be images of one shape"):
         onnxforge.image.ssim(a, b[:, :5], max_val=1.0)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_crop_and_pad_to_bounding_box_with_traced_offsets(batched):
+    # cutmix: inside a tf.function the box comes from random draws, so offsets and sizes are graph values;
+    # the window and the zero padding are plain slicing / padding of the image (NumPy's, checked here).
+    tf = onnxforge
+
+    @tf.function
+    def cut_and_paste(image, oh, ow):
+        crop = tf.image.crop_to_bounding_box(image, oh, ow, oh + 1, ow + 2)
+        return tf.image.pad_to_bounding_box(crop, oh, ow, 9, 8)
+
+    rng = np.random.default_rng(0)
+    image = rng.random((2, 6, 5, 3) if batched else (6, 5, 3)).astype(np.float32)
+    for oh, ow in [(1, 0), (2, 1)]:
+        got = np.asarray(cut_and_paste(image, tf.constant(oh), tf.constant(ow)))
+        crop = image[..., oh:2 * oh + 1, ow:2 * ow + 2, :]
+        lead = [(0, 0)] * (image.ndim - 3)
+        want = np.pad(crop, lead + [(oh, 9 - oh - crop.shape[-3]), (ow, 8 - ow - crop.shape[-2]), (0, 0)])
+        np.testing.assert_array_equal(got, want)
