@@ -204,6 +204,21 @@ class EagerTensor(np.ndarray):
     def shape(self, dims: Any) -> None:   # numpy's in-place reshape (``t.shape = (2, 3)``)
         np.ndarray.shape.__set__(self, dims)
 
+    def set_shape(self, shape: Any) -> None:
+        """TensorFlow's ``Tensor.set_shape`` on a concrete tensor: a check that ``shape`` fits (its ``None`` dims
+        match anything), as TensorFlow's eager tensors do; the shape itself is already known.
+
+        Raises:
+            ValueError: ``shape`` contradicts a dim or the rank.
+        """
+        from .graph.traced_shape import refined_shape
+
+        refined_shape(tuple(self.shape), shape)
+
+    def get_shape(self) -> tuple:
+        """TensorFlow's ``Tensor.get_shape``: the same as ``shape``."""
+        return self.shape
+
     def numpy(self) -> Any:
         """The values as a plain ``numpy.ndarray`` of its own, as TensorFlow's ``numpy()`` gives them: writing to
         it leaves the tensor as it was (keras.io's Deep Dream deprocesses ``img.numpy()`` in place, then uses

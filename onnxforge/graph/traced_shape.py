@@ -9,7 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["TracedShape", "traced_shape"]
+__all__ = ["TracedShape", "traced_shape", "refined_shape"]
 
 import math
 from typing import Any
@@ -50,3 +50,26 @@ def traced_shape(dims: Any) -> TracedShape | None:
     if dims is None or type(dims) is TracedShape:
         return dims
     return TracedShape(dims)
+
+
+def refined_shape(current: Any, given: Any) -> tuple | None:
+    """TensorFlow's ``Tensor.set_shape`` rule: ``current`` (``None`` for an unknown rank) with each dim it does not
+    know taken from ``given``; ``None`` dims of ``given`` leave the dim as it is.
+
+    Example:
+        >>> refined_shape(("batch", None, 3), [None, 8, 3])
+        ('batch', 8, 3)
+
+    Raises:
+        ValueError: the ranks differ, or a dim known on both sides differs (TensorFlow's message).
+    """
+    if given is None:
+        return None if current is None else tuple(current)
+    wanted = [None if d is None else int(d) for d in (given.as_list() if hasattr(given, "as_list") else given)]
+    if current is None:
+        return tuple(wanted)
+    have = list(current)
+    if len(have) != len(wanted) or any(isinstance(h, int) and w is not None and h != w for h, w in zip(have, wanted)):
+        shown = tuple(h if isinstance(h, int) else None for h in have)
+        raise ValueError(f"Tensor's shape {shown} is not compatible with supplied shape {wanted}.")
+    return tuple(w if w is not None and not isinstance(h, int) else h for h, w in zip(have, wanted))

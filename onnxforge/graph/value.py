@@ -10,7 +10,7 @@ import onnx
 
 from .dtypes import result_type
 from .element_type import ElementType, element_type
-from .traced_shape import TracedShape, traced_shape
+from .traced_shape import TracedShape, refined_shape, traced_shape
 
 if TYPE_CHECKING:
     from .builder import GraphBuilder
@@ -188,6 +188,19 @@ class Value:
     @shape.setter
     def shape(self, dims: Shape) -> None:
         self._shape = traced_shape(dims)
+
+    def set_shape(self, shape: Any) -> None:
+        """TensorFlow's ``Tensor.set_shape``: the dims this value does not know yet taken from ``shape`` (fixres's
+        ``image.set_shape([None, None, channels])`` after a ``tf.slice`` of traced sizes).
+
+        Raises:
+            ValueError: ``shape`` contradicts a known dim or the rank.
+        """
+        self.shape = refined_shape(self._shape, shape)
+
+    def get_shape(self) -> TracedShape | None:
+        """TensorFlow's ``Tensor.get_shape``: the same as ``shape``."""
+        return self.shape
 
     @property
     def rank(self) -> int | None:

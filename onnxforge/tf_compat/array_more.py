@@ -1,5 +1,5 @@
 """More top-level TensorFlow tensor functions: ``tf.broadcast_to``, ``tf.tensordot``, ``tf.repeat``,
-``tf.meshgrid``, ``tf.unique``, ``tf.scatter_nd``, ``tf.searchsorted``, ``tf.is_tensor`` and
+``tf.meshgrid``, ``tf.unique``, ``tf.scatter_nd``, ``tf.searchsorted``, ``tf.slice``, ``tf.is_tensor`` and
 ``tf.executing_eagerly``, with TensorFlow's argument names and result dtypes, built from ``keras.ops``.
 
 Example:
@@ -13,13 +13,15 @@ Example:
 from __future__ import annotations
 
 __all__ = ["broadcast_to", "tensordot", "repeat", "meshgrid", "unique", "scatter_nd", "searchsorted", "is_tensor",
-           "executing_eagerly", "identity_n"]
+           "executing_eagerly", "identity_n", "slice"]
 
 from typing import Any
 
 import numpy as np
+import onnx
 
 from .. import ops as _ops
+from ..ops._util import as_value, builder_of, cast_value, symbolic
 from ..trace_state import active_trace
 from ..variables import Variable
 from .tensor_types import Tensor
@@ -86,3 +88,27 @@ def executing_eagerly() -> bool:
 def identity_n(input: Any, name: str | None = None) -> list[Any]:  # noqa: A002
     """``tf.identity_n``: each tensor of the list, unchanged."""
     return [_ops.identity(x) for x in input]
+
+
+def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Any:  # noqa: A001 - TensorFlow's name
+    """``tf.slice``: ``size[i]`` elements from ``begin[i]`` on every axis ``i``; a size of -1 takes the rest of
+    the axis. ``begin`` and ``size`` may be tensors computed in a traced function (fixres's random crops).
+
+    Example:
+        >>> import numpy as np
+        >>> slice(np.arange(12).reshape(3, 4), [1, 1], [2, -1]).tolist()
+        [[5, 6, 7], [9, 10, 11]]
+    """
+    return _slice(_index_array(input_), _index_array(begin), _index_array(size))
+
+
+@symbolic
+def _slice(x: Any, begin: Any, size: Any) -> Any:
+    b = builder_of(x, begin, size)
+    v = as_value(x, b)
+    start = cast_value(as_value(begin, b), onnx.TensorProto.INT64)
+    count = cast_value(as_value(size, b), onnx.TensorProto.INT64)
+    # -1 reads "to the end": an end past every axis, which ONNX's Slice clamps to the axis length.
+    end = b.op("Where", [b.op("Less", [count, b.const(np.asarray(0, np.int64))]),
+                         b.const(np.asarray(np.iinfo(np.int64).max, np.int64)), b.op("Add", [start, count])])
+    return b.op("Slice", [v, start, end])

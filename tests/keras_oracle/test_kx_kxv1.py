@@ -148,3 +148,27 @@ def test_crop_and_pad_to_bounding_box_with_traced_offsets(batched):
         lead = [(0, 0)] * (image.ndim - 3)
         want = np.pad(crop, lead + [(oh, 9 - oh - crop.shape[-3]), (ow, 8 - ow - crop.shape[-2]), (0, 0)])
         np.testing.assert_array_equal(got, want)
+
+
+def test_tf_slice_and_set_shape_in_a_traced_map():
+    # fixres: begin/size from a random box, tf.slice(image, begin, size), then image.set_shape([None, None, c]).
+    tf = onnxforge
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    want = keras.ops.convert_to_numpy(keras.ops.slice(x, (1, 0, 2), (2, 3, 2)))
+    np.testing.assert_array_equal(np.asarray(tf.slice(x, [1, 0, 2], [2, 3, 2])), want)
+    np.testing.assert_array_equal(np.asarray(tf.slice(x, [1, 2, 0], [-1, 2, -1])), x[1:, 2:4, :])
+
+    @tf.function
+    def crop(image, begin, size):
+        out = tf.slice(image, begin, size)
+        out.set_shape([None, None, 5])
+        assert out.shape.as_list() == [None, None, 5]
+        return out
+
+    got = crop(x, tf.constant([0, 1, 0]), tf.constant([2, -1, -1]))
+    np.testing.assert_array_equal(np.asarray(got), x[0:2, 1:, :])
+    eager = tf.constant(x)
+    eager.set_shape([None, 4, None])   # a concrete tensor: only checked, as TensorFlow's eager tensors
+    assert eager.get_shape() == (3, 4, 5)
+    with pytest.raises(ValueError, match="not compatible with supplied shape"):
+        eager.set_shape([3, 5, 5])
