@@ -84,3 +84,24 @@ def wrap_compute_mask(cls: type) -> None:
 
     compute_mask._wrapped_compute_mask = True  # type: ignore[attr-defined]
     cls.compute_mask = compute_mask  # type: ignore[attr-defined]
+
+
+def pipeline_inputs(layer: Any, args: tuple) -> tuple:
+    """``args`` with the first argument's numeric arrays in the layer's compute dtype, when ``layer`` is a Keras
+    data layer (image preprocessing, ``Rescaling``; or a ``Sequential`` starting with one) called inside a
+    ``Dataset.map``: Keras 3 converts a data layer's inputs so in tf.data, and Resizing of uint8 images there
+    gives float32 (float16 under mixed_float16) where an eager call keeps the integers."""
+    from ..utils.dataset_structure import in_data_pipeline
+    from .keras_tensor import map_structure
+
+    inner = getattr(layer, "layers", None) if type(layer).__name__ == "Sequential" else None
+    data_layer = getattr(layer, "_data_layer", False) or bool(inner) and getattr(inner[0], "_data_layer", False)
+    if not data_layer or not args or not in_data_pipeline():
+        return args
+    dtype = np.dtype(layer.compute_dtype)
+
+    def convert(a: Any) -> Any:
+        numeric = isinstance(a, (np.ndarray, np.generic)) and np.asarray(a).dtype.kind in "biuf"
+        return np.asarray(a).astype(dtype) if numeric else a
+
+    return (map_structure(convert, args[0]), *args[1:])

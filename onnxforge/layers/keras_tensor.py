@@ -242,6 +242,17 @@ class KerasTensor:
         return iter([self[i] for i in range(self.shape[0])])
 
 
+def _own_containers(structure: Any) -> Any:
+    """``structure`` with its lists, dicts and plain tuples rebuilt (leaves shared); other values as they are."""
+    if isinstance(structure, list):
+        return [_own_containers(s) for s in structure]
+    if isinstance(structure, dict):
+        return type(structure)((k, _own_containers(v)) for k, v in structure.items())
+    if type(structure) is tuple:
+        return tuple(_own_containers(s) for s in structure)
+    return structure
+
+
 class Node:
     """One call of a layer on symbolic tensors: its arguments and the tensors it produced.
 
@@ -251,9 +262,11 @@ class Node:
 
     def __init__(self, layer: Layer, args: tuple, kwargs: dict, outputs: Any):
         self.layer = layer
-        self.args = args
-        self.kwargs = kwargs
-        self.outputs = outputs
+        # The node keeps containers of its own: a program that edits the list a call returned (keras.io's FCN
+        # does ``x[-1] = dense_convs(x[-1])`` on a sub-model's outputs) must not rewire the recorded graph.
+        self.args = _own_containers(args)
+        self.kwargs = _own_containers(kwargs)
+        self.outputs = _own_containers(outputs)
         self.input_tensors = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         self.output_tensors = [t for t in flatten(outputs) if isinstance(t, KerasTensor)]
         for t in self.output_tensors:    # a loaded config's sizes (RepeatVector(10**9)) stop here, before a run

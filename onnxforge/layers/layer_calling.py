@@ -24,7 +24,7 @@ from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
-from .host_inputs import host_arrays, read_variable_inputs
+from .host_inputs import host_arrays, pipeline_inputs, read_variable_inputs
 from .input_spec import _check_spec
 from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -112,7 +112,7 @@ class CallingMixin(LayerAttributesMixin):
         if any(isinstance(t, (np.ndarray, np.generic, Variable)) for t in leaves):
             # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
             with size_limits(getattr(self, "_size_limits", None)):   # a loaded file's model, called eagerly
-                return eager_executor().call_layer(self, args, kwargs)
+                return eager_executor().call_layer(self, pipeline_inputs(self, args), kwargs)
         raise TypeError(
             f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
             "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors holding "

@@ -31,6 +31,7 @@ from .dataset_methods import EXTRA_STAGES, DatasetMethods
 from .dataset_structure import as_element
 from .dataset_structure import call_spread as _call
 from .dataset_structure import leaves as _leaves
+from .dataset_structure import pipeline_call as _pipeline_call
 from .dataset_structure import map_leaves as _map_leaves
 from .dataset_structure import split_batch as _split_batch
 from .dataset_structure import stack as _stack
@@ -211,7 +212,7 @@ def _shuffle(it: Iterator[Any], buffer_size: int, seed: int | None, reshuffle: b
 
 def _map(it: Iterator[Any], fn: Callable[..., Any]) -> Iterator[Any]:
     for element in it:
-        yield as_element(_call(fn, element))
+        yield as_element(_pipeline_call(fn, element))
 
 
 def _filter(it: Iterator[Any], predicate: Callable[..., Any]) -> Iterator[Any]:

@@ -10,8 +10,10 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["map_leaves", "leaves", "stack", "split_batch", "call_spread", "same_structure", "as_element"]
+__all__ = ["map_leaves", "leaves", "stack", "split_batch", "call_spread", "same_structure", "as_element",
+           "in_data_pipeline", "pipeline_call"]
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +59,23 @@ def split_batch(batch: Any) -> list[Any]:
 def call_spread(fn: Callable[..., Any], element: Any) -> Any:
     """tf.data's calling convention: a tuple element is spread over the function's arguments."""
     return fn(*element) if isinstance(element, tuple) else fn(element)
+
+
+_PIPELINE = threading.local()
+
+
+def in_data_pipeline() -> bool:
+    """Whether a ``Dataset.map`` function is running now (Keras's preprocessing layers behave as in tf.data)."""
+    return getattr(_PIPELINE, "depth", 0) > 0
+
+
+def pipeline_call(fn: Callable[..., Any], element: Any) -> Any:
+    """``call_spread`` marked as running inside a data pipeline (see ``in_data_pipeline``)."""
+    _PIPELINE.depth = getattr(_PIPELINE, "depth", 0) + 1
+    try:
+        return call_spread(fn, element)
+    finally:
+        _PIPELINE.depth -= 1
 
 
 def same_structure(a: Any, b: Any) -> bool:

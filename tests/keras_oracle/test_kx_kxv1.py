@@ -172,3 +172,41 @@ def test_tf_slice_and_set_shape_in_a_traced_map():
     assert eager.get_shape() == (3, 4, 5)
     with pytest.raises(ValueError, match="not compatible with supplied shape"):
         eager.set_shape([3, 5, 5])
+
+
+def _fcn_like(lib):
+    # keras.io FCN: a sub-model from a backbone's inner layer, whose returned list of outputs the program edits.
+    inputs = lib.Input((8, 8, 3))
+    a = lib.layers.Conv2D(2, 1, name="c1")(inputs)
+    b = lib.layers.MaxPooling2D(name="p1")(a)
+    base = lib.Model(inputs, lib.layers.MaxPooling2D(name="p2")(b))
+    sub = lib.Model(inputs=base.layers[1].input, outputs=[base.get_layer(n).output for n in ("p1", "p2")])
+    x = lib.Input((8, 8, 3))
+    outs = sub(x)
+    outs[-1] = lib.layers.Conv2D(2, 1, name="head")(outs[-1])   # rewrites the list the call returned
+    p1, p2 = outs
+    return lib.Model(x, [p1, lib.layers.UpSampling2D(2)(p2)])
+
+
+def test_editing_a_returned_outputs_list_leaves_the_graph_intact():
+    want, got = _fcn_like(keras), _fcn_like(fkeras)
+    got.set_weights(want.get_weights())
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
+    for w, g in zip(want.predict(x, verbose=0), got.predict(x, verbose=0)):
+        np.testing.assert_allclose(g, keras.ops.convert_to_numpy(w), rtol=1e-5, atol=1e-6)
+
+
+def test_preprocessing_layers_in_a_dataset_map_compute_in_float():
+    # Keras 3 converts a data layer's inputs to its compute dtype inside tf.data: FCN resizes uint8 images
+    # and masks in a map and gets floats; onnxforge's map kept the integers.
+    images = np.random.default_rng(0).integers(0, 256, (2, 6, 5, 3)).astype(np.uint8)
+    resize = fkeras.layers.Resizing(4, 4)
+    ds = onnxforge.data.Dataset.from_tensor_slices(images).map(resize).batch(2)
+    got = next(iter(ds))
+    want = keras.ops.convert_to_numpy(keras.layers.Resizing(4, 4)(images.astype(np.float32)))
+    assert np.asarray(got).dtype == np.float32
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
+    augment = fkeras.Sequential([fkeras.layers.CenterCrop(4, 4)])
+    crops = next(iter(onnxforge.data.Dataset.from_tensor_slices(images).map(augment).batch(2)))
+    assert np.asarray(crops).dtype == np.float32
+    assert np.asarray(resize(images)).dtype.kind in "iu"   # an eager call outside a pipeline keeps integers

@@ -34,6 +34,8 @@ _INTERPOLATIONS = ("nearest", "bilinear")
 class _RandomImageLayer(Layer):
     """Shared: Keras's training flag (identity at inference), per-image uniforms, config."""
 
+    _data_layer = True  # inside a Dataset.map its inputs take the compute dtype first (layers/host_inputs.py)
+
     def __init__(self, data_format: str | None = None, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(data_format)

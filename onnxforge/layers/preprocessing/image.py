@@ -25,6 +25,7 @@ _INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
 
 class _ImageLayer(Layer):
     _autocast = False  # integer images stay integers until the layer decides
+    _data_layer = True  # inside a Dataset.map its inputs take the compute dtype first (layers/host_inputs.py)
 
     def __init__(self, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -52,6 +53,7 @@ class Rescaling(Layer):
     """
 
     supports_masking = True
+    _data_layer = True
 
     def __init__(self, scale: Any, offset: Any = 0.0, **kwargs: Any):
         super().__init__(**kwargs)

@@ -33,6 +33,8 @@ _I64 = onnx.TensorProto.INT64
 class RandomCrop(Layer):
     """Randomly crops images to ``(height, width)`` during training (see the module docstring)."""
 
+    _data_layer = True  # inside a Dataset.map its inputs take the compute dtype first (layers/host_inputs.py)
+
     def __init__(self, height: int, width: int, seed: int | None = None, data_format: str | None = None,
                  name: str | None = None, **kwargs: Any):
         super().__init__(name=name, **kwargs)
