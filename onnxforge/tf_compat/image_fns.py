@@ -393,6 +393,19 @@ def random_crop(value: Any, size: Any, seed: Any = None, name: str | None = None
     """``tf.image.random_crop``: a ``size`` window at a uniformly random offset."""
     value = _array(value)
     shape = tuple(_ops.shape(value))
+    if _traced(*(size if isinstance(size, (list, tuple)) else [size])):
+        # barlow_twins draws the crop side inside the traced call: offsets and the window are read in the graph.
+        from .array_more import slice as _tf_slice
+
+        sizes = _ops.stack([_ops.cast(s, "int32") for s in size]) if isinstance(size, (list, tuple)) else \
+            _ops.cast(size, "int32")
+        span = _ops.cast(_ops.add(_ops.subtract(_ops.cast(_ops.shape(value), "int32") if not all(
+            isinstance(d, int) for d in shape) else np.asarray(shape, np.int32), sizes), 1), "float32")
+        offsets = _ops.cast(_ops.floor(_ops.multiply(_random.uniform((len(shape),), seed=seed), span)), "int32")
+        out = _tf_slice(value, offsets, sizes)
+        if isinstance(out, Value) and isinstance(size, (list, tuple)):   # the sizes known now stay known
+            out.set_shape([None if _traced(s) else int(s) for s in size])
+        return out
     size = [int(s) for s in np.asarray(size).tolist()]
     if len(size) != len(shape) or any(s > d or s <= 0 for s, d in zip(size, shape)):
         raise ValueError(f"tf.image.random_crop: size must give each axis of a {shape} value a length in "

@@ -1,6 +1,6 @@
 """``tf.linalg``'s matrix functions on batches of matrices (the last two axes), from ``keras.ops``:
 ``det``, ``inv``, ``solve``, ``cholesky``, ``qr``, ``svd``, ``eigh``, ``slogdet``, ``logdet``, ``trace``,
-``diag`` / ``diag_part``, ``band_part``, ``matvec``, ``triangular_solve``, ``adjoint``, ``pinv``, ``lstsq``.
+``diag`` / ``diag_part`` / ``set_diag``, ``band_part``, ``matvec``, ``triangular_solve``, ``adjoint``, ``pinv``, ``lstsq``.
 
 TensorFlow's ``svd`` returns ``(s, u, v)`` with ``v`` not transposed; ``eigh`` returns ``(e, v)``.
 
@@ -13,10 +13,12 @@ Example:
 from __future__ import annotations
 
 __all__ = ["det", "inv", "solve", "cholesky", "qr", "svd", "eigh", "eigvalsh", "slogdet", "logdet", "trace", "diag",
-           "diag_part", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross"]
+           "diag_part", "set_diag", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross"]
 
 import builtins
 from typing import Any
+
+import numpy as np
 
 from .. import ops as _ops
 
@@ -101,6 +103,30 @@ def diag_part(input: Any, name: str | None = None, k: int = 0, padding_value: An
               align: str = "RIGHT_LEFT") -> Any:
     """``tf.linalg.diag_part``: the main diagonal of each matrix (``k`` above it, below when negative)."""
     return _ops.diagonal(input, offset=k, axis1=-2, axis2=-1)
+
+
+def set_diag(input: Any, diagonal: Any, name: str | None = None, k: int = 0,  # noqa: A002
+             align: str = "RIGHT_LEFT") -> Any:
+    """``tf.linalg.set_diag``: each matrix (the last two axes) with its main diagonal replaced by ``diagonal``
+    (``[..., min(M, N)]``); barlow_twins zeroes a cross-correlation matrix's diagonal with it.
+
+    Example:
+        >>> import numpy as np
+        >>> set_diag(np.ones((2, 3), np.float32), np.zeros(2, np.float32)).tolist()
+        [[0.0, 1.0, 1.0], [1.0, 0.0, 1.0]]
+    """
+    if k != 0:
+        raise NotImplementedError(f"tf.linalg.set_diag: only the main diagonal (k=0) is supported. Received: k={k!r}")
+    shape = tuple(_ops.shape(input))
+    if len(shape) < 2 or not all(isinstance(d, int) for d in shape[-2:]):
+        raise ValueError(f"tf.linalg.set_diag: 'input' must be at least 2-D with known matrix sizes. "
+                         f"Received: input.shape={shape}")
+    rows, cols = shape[-2:]
+    diagonal = _ops.cast(diagonal, _ops.dtype(input))
+    # diagonal[j] broadcast down the columns (or diagonal[i] along the rows when there are fewer rows): on
+    # the diagonal, i == j, either reads the right entry.
+    spread = _ops.expand_dims(diagonal, -2) if rows >= cols else _ops.expand_dims(diagonal, -1)
+    return _ops.where(np.eye(rows, cols, dtype=bool), spread, input)
 
 
 def band_part(input: Any, num_lower: Any, num_upper: Any, name: str | None = None) -> Any:  # noqa: A002

@@ -210,3 +210,34 @@ def test_preprocessing_layers_in_a_dataset_map_compute_in_float():
     crops = next(iter(onnxforge.data.Dataset.from_tensor_slices(images).map(augment).batch(2)))
     assert np.asarray(crops).dtype == np.float32
     assert np.asarray(resize(images)).dtype.kind in "iu"   # an eager call outside a pipeline keeps integers
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 3, 4), (4, 2)])
+def test_tf_linalg_set_diag_replaces_the_main_diagonal(shape):
+    # barlow_twins' off-diagonal term: tf.linalg.set_diag(c, tf.zeros(c.shape[-1])).
+    rng = np.random.default_rng(0)
+    x = rng.random(shape).astype(np.float32)
+    d = rng.random(shape[:-2] + (min(shape[-2:]),)).astype(np.float32)
+    want = x.copy()
+    idx = np.arange(min(shape[-2:]))
+    want[..., idx, idx] = d
+    np.testing.assert_array_equal(np.asarray(onnxforge.linalg.set_diag(x, d)), want)
+
+
+def test_random_crop_with_a_size_drawn_in_the_trace():
+    # barlow_twins' RandomResizedCrop: rand_size = tf.random.uniform([], 24, 32, tf.int32) inside call(), then
+    # tf.image.random_crop(x, (rand_size, rand_size, 3)); the window is one contiguous block of the image.
+    tf = onnxforge
+    image = np.arange(8 * 8 * 3, dtype=np.float32).reshape(8, 8, 3)
+
+    @tf.function
+    def crop(x, side):
+        out = tf.image.random_crop(x, (side, side, 3))
+        assert out.shape.as_list() == [None, None, 3]
+        return out
+
+    for side in (3, 6):
+        got = np.asarray(crop(image, tf.constant(side)))
+        assert got.shape == (side, side, 3)
+        top, left = divmod(int(got[0, 0, 0]) // 3, 8)
+        np.testing.assert_array_equal(got, image[top:top + side, left:left + side])
