@@ -34,6 +34,13 @@ CASES = [
     # float64 images: float32 results, nearest keeps float64 (eager ops compute float64 arrays in float64)
     ("resize", (IMG.astype("float64"), [3, 4]), {}), ("resize", (IMG.astype("float64"), [10, 9]), {"method": "nearest"}),
     ("flip_left_right", (IMG.astype("float64"),), {}), ("adjust_brightness", (IMG.astype("float64"), 0.2), {}),
+    # the patchify step of keras.io's "ViT on small datasets": TensorFlow's [1, h, w, 1] lists
+    ("extract_patches", (BATCH,), {"sizes": [1, 2, 3, 1], "strides": [1, 2, 3, 1], "rates": [1, 1, 1, 1],
+                                   "padding": "VALID"}),
+    ("extract_patches", (BATCH,), {"sizes": [1, 3, 3, 1], "strides": [1, 2, 3, 1], "rates": [1, 1, 1, 1],
+                                   "padding": "SAME"}),
+    ("extract_patches", (BATCH,), {"sizes": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "rates": [1, 2, 3, 1],
+                                   "padding": "VALID"}),
 ]
 
 
@@ -66,6 +73,19 @@ def test_resize_method_names_and_bad_arguments():
         tf.image.central_crop(IMG, 0.0)
     with pytest.raises(ValueError, match="does not fit a 5x7 image"):
         tf.image.crop_to_bounding_box(IMG, 2, 0, 4, 2)
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"sizes": [2, 2]}, "InvalidArgumentError"), ({"sizes": [2, 2, 2, 2]}, "UnimplementedError"),
+    ({"padding": "valid"}, "InvalidArgumentError"), ({"images": IMG}, "InvalidArgumentError")])
+def test_extract_patches_bad_arguments_raise_tensorflows_error_classes(kwargs, error):
+    args = {"images": BATCH, "sizes": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "rates": [1, 1, 1, 1],
+            "padding": "VALID", **kwargs}
+    with pytest.raises(Exception) as theirs:
+        rtf.image.extract_patches(**{k: rtf.constant(v) if k == "images" else v for k, v in args.items()})
+    with pytest.raises((ValueError, NotImplementedError)) as ours:   # tf.errors classes, also Python's
+        tf.image.extract_patches(**args)
+    assert type(theirs.value).__name__ == type(ours.value).__name__ == error
 
 
 def test_random_augmentations_draw_within_their_ranges():
