@@ -1,0 +1,64 @@
+"""Calls from keras.io's vision programs (examples/vision, m-z) that onnxforge once failed, against Keras 3.
+
+Each test builds the same small model in both frameworks, copies Keras's weights and compares predictions:
+the "ViT on small datasets" page's constant diagonal ``attention_mask`` (built once with ``ops.eye`` outside
+the model) and its ``MultiHeadAttention`` subclass that overrides ``_compute_attention`` with a trainable
+temperature and Keras's ``_masked_softmax`` / ``_dropout_layer`` / einsum-equation attributes.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from .common import LIBS, copy_weights, keras, fkeras
+
+T, DIM = 5, 6
+
+
+def _lsa_class(api):
+    """The page's locality self-attention, with Keras 3.15's ``_compute_attention`` arguments."""
+    class LSA(api.layers.MultiHeadAttention):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.tau = api.Variable(math.sqrt(float(self._key_dim)), trainable=True)
+
+        def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                               return_attention_scores=False):
+            query = api.ops.multiply(query, 1.0 / self.tau)
+            scores = api.ops.einsum(self._dot_product_equation, key, query)
+            scores = self._masked_softmax(scores, attention_mask)
+            dropped = self._dropout_layer(scores, training=training)
+            return api.ops.einsum(self._combine_equation, dropped, value), scores
+    return LSA
+
+
+def _model(api, subclass: bool, mask_kind: str):
+    ops = api.ops
+    if mask_kind == "int8":
+        mask = ops.cast([1 - ops.eye(T)], dtype="int8")
+    else:
+        mask = np.tril(np.ones((1, T, T), bool))
+    inputs = api.Input((T, DIM))
+    layer = (_lsa_class(api) if subclass else api.layers.MultiHeadAttention)(num_heads=2, key_dim=4, dropout=0.1)
+    out, scores = layer(inputs, inputs, attention_mask=mask, return_attention_scores=True)
+    return api.Model(inputs, [out, scores])
+
+
+@pytest.mark.parametrize("subclass,mask_kind", [(True, "int8"), (False, "int8"), (False, "bool")])
+def test_constant_attention_mask_and_compute_attention_override(subclass, mask_kind):
+    x = np.random.default_rng(0).normal(size=(3, T, DIM)).astype("float32")
+    theirs = _model(keras, subclass, mask_kind)
+    ours = _model(fkeras, subclass, mask_kind)
+    copy_weights(theirs, ours)
+    want = [keras.ops.convert_to_numpy(v) for v in theirs(x)]
+    got = [np.asarray(v) for v in ours(x)]
+    for w, g in zip(want, got):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[1][..., np.arange(T), np.arange(T)] == 0, mask_kind == "int8")
+    np.testing.assert_allclose(ours.predict(x, verbose=0)[0], want[0], rtol=1e-5, atol=1e-6)
+
+
+__all__ = ["LIBS"]
