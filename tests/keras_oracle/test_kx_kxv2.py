@@ -62,3 +62,35 @@ def test_constant_attention_mask_and_compute_attention_override(subclass, mask_k
 
 
 __all__ = ["LIBS"]
+
+
+def test_mixup_weights_drawn_with_keras_random_gamma_in_a_dataset_map():
+    """keras.io's mixup: ``keras.random.gamma`` sized by ``ops.shape(images)[0]`` inside ``Dataset.map``."""
+    import onnxforge as tf
+
+    ops = fkeras.ops
+    x = np.random.default_rng(0).uniform(size=(24, 4, 4, 1)).astype("float32")
+    y = ops.one_hot(np.arange(24) % 3, 3)
+
+    def mix_up(one, two, alpha=0.2):
+        (images_one, labels_one), (images_two, labels_two) = one, two
+        size = ops.shape(images_one)[0]
+        g1 = fkeras.random.gamma(shape=[size], alpha=alpha)
+        g2 = fkeras.random.gamma(shape=[size], alpha=alpha)
+        lam = g1 / (g1 + g2)
+        x_l, y_l = ops.reshape(lam, (size, 1, 1, 1)), ops.reshape(lam, (size, 1))
+        return images_one * x_l + images_two * (1 - x_l), labels_one * y_l + labels_two * (1 - y_l)
+
+    one = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    two = tf.data.Dataset.from_tensor_slices((x[::-1].copy(), y[::-1])).batch(8)
+    mixed = list(tf.data.Dataset.zip((one, two)).map(mix_up, num_parallel_calls=tf.data.AUTOTUNE))
+    assert len(mixed) == 3
+    labels = np.concatenate([np.asarray(lab) for _, lab in mixed])
+    images = np.concatenate([np.asarray(img) for img, _ in mixed])
+    np.testing.assert_allclose(labels.sum(axis=1), 1.0, rtol=1e-5)
+    lam = labels[np.arange(24), np.arange(24) % 3]   # the weight of the first image where the classes differ
+    differ = (np.arange(24) % 3) != (np.arange(24)[::-1] % 3)
+    np.testing.assert_allclose(images[differ], (lam[differ, None, None, None] * x[differ]
+                                                + (1 - lam[differ, None, None, None]) * x[::-1][differ]), atol=1e-5)
+    # Beta(0.2, 0.2) puts most weight near 0 and 1: not every pair is mixed half and half.
+    assert np.abs(lam[differ] - 0.5).max() > 0.2
