@@ -94,3 +94,50 @@ def test_mixup_weights_drawn_with_keras_random_gamma_in_a_dataset_map():
                                                 + (1 - lam[differ, None, None, None]) * x[::-1][differ]), atol=1e-5)
     # Beta(0.2, 0.2) puts most weight near 0 and 1: not every pair is mixed half and half.
     assert np.abs(lam[differ] - 0.5).max() > 0.2
+
+
+def _pair_model(api):
+    """keras.io NNCLR's shape of step: unlabelled and labelled batches of different sizes zipped into one
+    batch, and a per-sample loss returned as a log next to scalar ones."""
+    class Pairs(api.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = api.layers.Dense(1)
+
+        def call(self, x):
+            # Keras's fit() first calls the model on the first batch's x: the (images, ids) pair.
+            return self.dense(x[0] if isinstance(x, (tuple, list)) else x)
+
+        def train_step(self, data):
+            (unlabelled, _), (labelled, labels) = data
+            both = api.ops.concatenate([unlabelled, labelled], axis=0)
+            per_sample = api.ops.sum(api.ops.square(self(both)), axis=-1)
+            fit = api.ops.mean(api.ops.square(self(labelled)[:, 0] - labels))
+            return {"per_sample": per_sample, "fit": fit, "batch": api.ops.shape(unlabelled)[0] * 1.0}
+
+    model = Pairs()
+    model(np.zeros((1, 3), "float32"))   # builds the Dense in both (Keras's build() of a model without one does not)
+    return model
+
+
+def test_custom_step_takes_unequal_batches_and_logs_a_per_sample_tensor():
+    rng = np.random.default_rng(1)
+    unlabelled, labelled = rng.normal(size=(4, 6, 3)).astype("float32"), rng.normal(size=(4, 2, 3)).astype("float32")
+    labels = rng.normal(size=(4, 2)).astype("float32")
+
+    def batches():
+        while True:
+            for k in range(4):
+                yield (unlabelled[k], np.zeros(6, "float32")), (labelled[k], labels[k])
+
+    theirs, ours = _pair_model(keras), _pair_model(fkeras)
+    copy_weights(theirs, ours)
+    histories = []
+    for model in (theirs, ours):
+        model.compile(optimizer="sgd")
+        histories.append(model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0).history)
+    want, got = histories
+    assert sorted(got) == sorted(want) == ["batch", "fit", "per_sample"]
+    for key in want:
+        assert [np.shape(v) for v in got[key]] == [np.shape(v) for v in want[key]], key
+        np.testing.assert_allclose(np.asarray(got[key], "float64"), np.asarray(want[key], "float64"), rtol=1e-5)
