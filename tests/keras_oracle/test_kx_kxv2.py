@@ -8,6 +8,7 @@ temperature and Keras's ``_masked_softmax`` / ``_dropout_layer`` / einsum-equati
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -120,7 +121,7 @@ def _pair_model(api):
     return model
 
 
-def test_custom_step_takes_unequal_batches_and_logs_a_per_sample_tensor():
+def test_custom_step_takes_unequal_batches_and_logs_a_per_sample_tensor(capsys):
     rng = np.random.default_rng(1)
     unlabelled, labelled = rng.normal(size=(4, 6, 3)).astype("float32"), rng.normal(size=(4, 2, 3)).astype("float32")
     labels = rng.normal(size=(4, 2)).astype("float32")
@@ -132,11 +133,14 @@ def test_custom_step_takes_unequal_batches_and_logs_a_per_sample_tensor():
 
     theirs, ours = _pair_model(keras), _pair_model(fkeras)
     copy_weights(theirs, ours)
-    histories = []
+    histories, shown = [], []
     for model in (theirs, ours):
         model.compile(optimizer="sgd")
-        histories.append(model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0).history)
+        histories.append(model.fit(batches(), steps_per_epoch=4, epochs=2, verbose=2).history)
+        # verbose=2's epoch lines: the array's mean is what the bar shows
+        shown.append(re.findall(r"per_sample: ([0-9.e+-]+)", capsys.readouterr().out))
     want, got = histories
+    assert len(shown[0]) == 2 and shown[1] == shown[0]
     assert sorted(got) == sorted(want) == ["batch", "fit", "per_sample"]
     for key in want:
         assert [np.shape(v) for v in got[key]] == [np.shape(v) for v in want[key]], key
