@@ -145,3 +145,104 @@ def test_custom_step_takes_unequal_batches_and_logs_a_per_sample_tensor(capsys):
     for key in want:
         assert [np.shape(v) for v in got[key]] == [np.shape(v) for v in want[key]], key
         np.testing.assert_allclose(np.asarray(got[key], "float64"), np.asarray(want[key], "float64"), rtol=1e-5)
+
+
+@pytest.mark.parametrize("index_shape,axis,batch_dims", [((2, 5), 1, 1), ((2, 3, 6), 2, 2), ((2, 7), 2, 1),
+                                                         ((2, 3, 2, 2), 3, 1), ((2, 3), -1, -1), ((2, 4), None, 1)])
+def test_tf_gather_with_batch_dims_matches_tensorflow_values_and_gradients(index_shape, axis, batch_dims):
+    """The masked autoencoder's ``tf.gather(patches, mask_indices, axis=1, batch_dims=1)``, values and the
+    gradient with respect to ``params`` (it trains through the gathered patches)."""
+    rtf = pytest.importorskip("tensorflow")
+    import onnxforge as tf
+
+    rng = np.random.default_rng(0)
+    params = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    size = params.shape[batch_dims if axis is None else axis]
+    indices = rng.integers(0, size, index_shape)
+    out = {}
+    for name, t in (("tf", rtf), ("onnxforge", tf)):
+        p = t.Variable(params)
+        with t.GradientTape() as tape:
+            g = t.gather(p, indices, axis=axis, batch_dims=batch_dims)
+            loss = t.reduce_sum(g * t.cos(g))
+        out[name] = (np.asarray(g), np.asarray(tape.gradient(loss, p)))
+    for want, got in zip(out["tf"], out["onnxforge"]):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="should be equal to indices.shape"):
+        tf.gather(params, np.zeros((3, 2), "int64"), axis=1, batch_dims=1)
+
+
+def _tile_layer(api):
+    class TiledPositions(api.layers.Layer):
+        """keras.io's masked autoencoder: position embeddings tiled to the batch by a tensor, then normalized."""
+
+        def build(self, input_shape):
+            self.positions = self.add_weight(shape=(1, input_shape[1], input_shape[2]), initializer="ones")
+            self.norm = api.layers.LayerNormalization()
+
+        def call(self, x):
+            tiled = api.ops.tile(self.positions, [api.ops.shape(x)[0], 1, 1])
+            return self.norm(x + tiled)
+    return TiledPositions
+
+
+def test_tile_by_a_batch_tensor_keeps_the_known_axes():
+    x = np.random.default_rng(2).normal(size=(3, 4, 5)).astype("float32")
+    theirs, ours = (api.Sequential([api.Input((4, 5)), _tile_layer(api)()]) for api in (keras, fkeras))
+    copy_weights(theirs, ours)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5,
+                               atol=1e-6)
+
+
+def _callless_model(api):
+    """A model without ``call()`` whose step runs its parts and hands the compiled loss and metrics its
+    predictions (keras.io's masked autoencoder): they take their outputs from ``y_pred``."""
+    from tests.keras_examples.harness import apply_gradients, value_and_grad
+
+    class Parts(api.Model):
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = api.layers.Dense(4, activation="tanh"), api.layers.Dense(2)
+
+        def train_step(self, data):
+            x, y = data
+
+            def forward():
+                pred = self.second(self.first(x))
+                return self.compute_loss(y=y, y_pred=pred), pred
+            (loss, pred), grads = value_and_grad(api, forward, self.trainable_variables)
+            apply_gradients(api, self.optimizer, grads, self.trainable_variables)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    if api is keras:
+        # Keras on torch builds its compiled loss by calling the model before fit() (TensorFlow's trainer
+        # does not): the oracle gets a call() doing the step's forward pass; onnxforge's model has none.
+        Parts.call = lambda self, x: self.second(self.first(x))
+    model = Parts()
+    model.second(model.first(np.zeros((1, 3), "float32")))   # weights to copy
+    return model
+
+
+def test_compiled_loss_and_metrics_of_a_model_without_call():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    theirs, ours = _callless_model(keras), _callless_model(fkeras)
+    copy_weights(theirs, ours)
+    histories = []
+    for model in (theirs, ours):
+        model.compile(optimizer=model_optimizer(model), loss="mse", metrics=["mae"])
+        histories.append(model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history)
+    want, got = histories
+    assert sorted(got) == sorted(want) == ["loss", "mae"]
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5)
+
+
+def model_optimizer(model):
+    return (keras if isinstance(model, keras.Model) else fkeras).optimizers.SGD(0.1)
