@@ -120,3 +120,19 @@ def test_in_dataset_map_and_in_a_lambda_layer():
         lambda x: tf.image.adjust_contrast(tf.image.flip_left_right(x), 2.0))])
     np.testing.assert_allclose(model.predict(BATCH, verbose=0),
                                rtf.image.adjust_contrast(rtf.image.flip_left_right(BATCH), 2.0).numpy(), atol=2e-5)
+
+
+def test_psnr_as_a_metric_of_a_model_with_free_height_and_width():
+    """keras.io's MIRNet: ``tf.image.psnr`` as a compiled metric of an ``Input([None, None, 3])`` model, whose
+    traced output and target sizes are symbolic."""
+    inputs = keras.Input(shape=[None, None, 3])
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+
+    def peak_signal_noise_ratio(y_true, y_pred):
+        return tf.image.psnr(y_pred, y_true, max_val=255.0)
+
+    model.compile(optimizer="adam", loss="mse", metrics=[peak_signal_noise_ratio])
+    x, y = BATCH, BATCH[::-1].copy()
+    got = model.evaluate(x, y, verbose=0, return_dict=True)["peak_signal_noise_ratio"]
+    want = float(np.mean(rtf.image.psnr(rtf.constant(model.predict(x, verbose=0)), rtf.constant(y), max_val=255.0)))
+    np.testing.assert_allclose(got, want, rtol=1e-5)

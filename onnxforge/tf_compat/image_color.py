@@ -108,7 +108,11 @@ def psnr(a: Any, b: Any, max_val: Any, name: str | None = None) -> Any:
     ``max_val`` scaled alike, as TensorFlow does).
     """
     shape_a, shape_b = _static_shape(a), _static_shape(b)
-    if shape_a != shape_b or len(shape_a) < 3:
+    # Only sizes known on both sides can disagree: inside a traced metric the height and width of a
+    # fully convolutional model's output are symbolic (keras.io's MIRNet takes Input([None, None, 3])).
+    clash = len(shape_a) != len(shape_b) or any(
+        isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(shape_a, shape_b))
+    if clash or len(shape_a) < 3:
         raise ValueError(f"tf.image.psnr: 'a' and 'b' must be images of one shape, at least 3-D "
                          f"[height, width, channels]. Received: a.shape={shape_a}, b.shape={shape_b}")
     kind = np.dtype(str(_ops.dtype(a))).kind
