@@ -232,10 +232,10 @@ class CustomStep:
     log_entries: list[tuple[str, Any]] = field(default_factory=list)
     final_entries: list[tuple[str, Any]] | None = None
 
-    def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
+    def run(self, arrays: Sequence[np.ndarray]) -> dict[str, Any]:
         """One step; the values of the plain (non-tracker) logs. Tracker sums go into their metrics."""
         values = self.run_outputs(arrays)
-        return {key: float(v) for key, v in zip(self.keys, values)}
+        return {key: float(v) if np.size(v) == 1 else np.asarray(v) for key, v in zip(self.keys, values)}
 
     def run_outputs(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One step on the data ``arrays``: the learning rates fed, the optimizers advanced, the trackers'
@@ -366,12 +366,11 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
         v = value if isinstance(value, Value) else b.const(np.asarray(value, np.float32))
         if v.shape is None:
             fill_shapes(b, 0)
-        if v.shape not in ((), None) and any(d != 1 for d in v.shape):
-            raise CompileError(f"{type(model).__name__}.{method} returned {key!r} of shape {v.shape}: return "
-                               f"scalars (e.g. ops.mean({key})) so fit() can log them.")
         if v.dtype != _FLOAT:
             v = b.op("Cast", [v], to=_FLOAT, shape=v.shape)
-        if v.shape not in ((), None):
+        # A tensor of several values (NNCLR's per-sample loss) is logged as the array it is, as Keras's
+        # float() conversion of the logs leaves it; one of a single value becomes a float.
+        if v.shape not in ((), None) and all(d == 1 for d in v.shape):
             v = b.op("Reshape", [v, b.const(np.zeros(0, np.int64))], shape=())
         host_out.append((LOGS_PREFIX + key, v))
     n_logs = len(host_out)
@@ -493,4 +492,4 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
     # What an epoch's or evaluation's end reports instead, while these are the model's trackers.
     model._final_trackers = (step.log_entries, step.final_entries) if step.final_entries else None
     logs = step.run(arrays)
-    return {f"{k}/{LAST_STATE}": np.asarray(v, np.float64) for k, v in logs.items()}
+    return {f"{k}/{LAST_STATE}": np.asarray(v, np.float64 if np.ndim(v) == 0 else None) for k, v in logs.items()}
