@@ -1,0 +1,60 @@
+"""Keras 3 behaviours that keras.io programs (examples/generative, structured_data, timeseries, keras_recipes)
+rely on, each compared with real Keras 3 on its torch backend: the ``training`` flag a layer sees when a
+custom ``test_step`` / ``predict_step`` calls it without one (keras.io "Density estimation using Real NVP"
+declares ``call(self, x, training=True)``), and the shape checks of ``keras.Input``."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .common import LIBS
+
+
+def _step_model(lib, nested: bool):
+    """A model whose steps call a layer (or itself) without ``training=``; the outputs tell which flag won."""
+    ops = lib.ops
+
+    class Probe(lib.layers.Layer):
+        def call(self, x, training=False):
+            return x * 2.0 if training else x
+
+    class Flow(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.inner = lib.Sequential([Probe()]) if nested else None
+            self.tracker = lib.metrics.Mean(name="v")
+
+        def call(self, x, training=True):   # the Real NVP signature: training unless told otherwise
+            if self.inner is not None:
+                return self.inner(x)         # inherits this call's training=True (its own default is False)
+            return x * 3.0 if training else x
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+        def test_step(self, data):
+            self.tracker.update_state(ops.mean(self(data)))
+            return {"v": self.tracker.result()}
+
+        def predict_step(self, data):
+            return self(data)
+
+    model = Flow()
+    model.build((None, 3))
+    model.compile(optimizer="sgd")
+    return model
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_custom_steps_call_layers_at_their_own_training_default(nested):
+    x = np.arange(12, dtype="float32").reshape(4, 3) + 1.0
+    got = {}
+    for name, lib in LIBS.items():
+        model = _step_model(lib, nested)
+        got[name] = (model.evaluate(x, batch_size=4, verbose=0, return_dict=True)["v"],
+                     model.predict(x, batch_size=4, verbose=0))
+    expect = (2.0 if nested else 3.0) * x   # Keras runs the steps' layers with training=True here
+    np.testing.assert_allclose(got["keras"][1], expect)
+    np.testing.assert_allclose(got["onnxforge"][1], got["keras"][1], rtol=1e-6)
+    np.testing.assert_allclose(got["onnxforge"][0], got["keras"][0], rtol=1e-6)
