@@ -36,8 +36,7 @@ training program, run by onnxruntime every step:
   ``model.metrics`` (the trackers the model holds, or its ``metrics`` property) at each epoch's start.
 * Layers called without ``training=`` take their ``call()``'s default, as in Keras 3: inference mode for
   Dropout and BatchNormalization (pass ``training=True`` for their training behaviour), but ``True`` for a
-  model or layer whose ``call`` declares ``training=True`` (and for the layers it calls). Regularization
-  losses are not added for you.
+  model or layer whose ``call`` declares ``training=True`` (and the layers it calls). Regularizers add no loss here.
 
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
@@ -99,9 +98,8 @@ class CustomStepTrace(ProgramTrace):
         self.rng = CounterRng(lambda: self.read(rng_state))
         self.rng_state = rng_state
         super().__init__(builder, training=False, weights="inputs", random_uniform=self.rng.uniform)
-        # fit() and evaluate() pass no training flag into a custom step: as in Keras 3, a layer called there
-        # without ``training=`` takes its call()'s own default (True for a model whose call says
-        # ``training=True``, RandomFlip's True, Dropout's False), not a flag of the program.
+        # Keras 3 passes no flag into a custom step: a layer called without ``training=`` takes its call()'s
+        # default (a model's ``call(x, training=True)``: True), not this program's False.
         self.training_unspecified = True
         self.owner = owner
         #: Variable uid -> its value after the updates emitted so far.
