@@ -58,3 +58,20 @@ def test_custom_steps_call_layers_at_their_own_training_default(nested):
     np.testing.assert_allclose(got["keras"][1], expect)
     np.testing.assert_allclose(got["onnxforge"][1], got["keras"][1], rtol=1e-6)
     np.testing.assert_allclose(got["onnxforge"][0], got["keras"][0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"shape": 2}, {"batch_shape": 3}, {"shape": (2.0,)}, {"shape": ("a",)},
+                                    {"shape": (4, -1)}])
+def test_input_refuses_what_keras_cannot_convert_to_a_shape(kwargs):
+    # keras.io's Real NVP writes Input(shape=2) (tf.keras 2 took an int); Keras 3 refuses it.
+    messages = {}
+    for name, lib in LIBS.items():
+        with pytest.raises(ValueError, match="Cannot convert") as info:
+            lib.Input(**kwargs)
+        messages[name] = str(info.value)
+    assert messages["onnxforge"] == messages["keras"]
+
+
+def test_input_takes_lists_and_numpy_dims_as_keras_does():
+    shapes = {name: lib.Input(shape=[np.int64(3), None]).shape for name, lib in LIBS.items()}
+    assert shapes["onnxforge"] == shapes["keras"] == (None, 3, None)
