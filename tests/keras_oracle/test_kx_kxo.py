@@ -75,3 +75,43 @@ def test_input_refuses_what_keras_cannot_convert_to_a_shape(kwargs):
 def test_input_takes_lists_and_numpy_dims_as_keras_does():
     shapes = {name: lib.Input(shape=[np.int64(3), None]).shape for name, lib in LIBS.items()}
     assert shapes["onnxforge"] == shapes["keras"] == (None, 3, None)
+
+
+@pytest.mark.parametrize("flag", [True, 1, 2.0, "yes"])
+def test_a_python_scalar_passed_positionally_is_refused_as_keras_does(flag):
+    # keras.io GAN-ADA (a tf.keras 2 page) calls self.augmenter(images, training): Keras 3 refuses it.
+    x = np.ones((2, 3), "float32")
+    messages = {}
+    for name, lib in LIBS.items():
+        class Probe(lib.layers.Layer):
+            def call(self, inputs, training=None):
+                return inputs
+
+        with pytest.raises(ValueError, match="Only input tensors may be passed as positional") as info:
+            Probe()(x, flag)
+        messages[name] = str(info.value)
+        assert np.asarray(Probe()(x, training=bool(flag))).shape == (2, 3)   # as a keyword it is fine
+    assert messages["onnxforge"] == messages["keras"]
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_resizing_between_convolutions_loads_and_trains_as_in_keras(interpolation):
+    # keras.io GAN-ADA's KID encoder (and any CNN with Resizing inside): Conv2D -> Rescaling -> Resizing ->
+    # Conv2D made a program onnxruntime's layout optimizer refused to load.
+    x = np.random.default_rng(0).random((4, 8, 8, 2)).astype("float32")
+    y = np.random.default_rng(1).random((4, 10, 10, 2)).astype("float32")
+    out = {}
+    for name, lib in LIBS.items():
+        layers = lib.layers
+        inp = lib.Input((8, 8, 2))
+        h = layers.Rescaling(2.0)(layers.Conv2D(3, 3, padding="same")(inp))
+        h = layers.Conv2D(2, 3)(layers.Resizing(12, 12, interpolation=interpolation)(h))
+        model = lib.Model(inp, h)
+        model.set_weights([np.random.default_rng(i).normal(0, 0.3, w.shape).astype("float32")
+                           for i, w in enumerate(model.get_weights())])
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        before = np.asarray(model.predict(x, verbose=0))
+        loss = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+        out[name] = (before, loss, np.asarray(model.predict(x, verbose=0)))
+    for got, want in zip(out["onnxforge"], out["keras"]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
