@@ -34,8 +34,9 @@ training program, run by onnxruntime every step:
   emits the batch's state sums as outputs ``metrics/<k>/<name>/<state>``, added to the tracker on the host
   after each step; a returned ``tracker.result()`` is logged as the tracker's result. ``fit`` resets
   ``model.metrics`` (the trackers the model holds, or its ``metrics`` property) at each epoch's start.
-* Layers called without ``training=`` run in inference mode, as in Keras 3 (pass ``training=True`` for
-  Dropout and BatchNormalization batch statistics). Regularization losses are not added for you.
+* Layers called without ``training=`` take their ``call()``'s default, as in Keras 3: inference mode for
+  Dropout and BatchNormalization (pass ``training=True`` for their training behaviour), but ``True`` for a
+  model or layer whose ``call`` declares ``training=True`` (and the layers it calls). Regularizers add no loss here.
 
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
@@ -97,6 +98,9 @@ class CustomStepTrace(ProgramTrace):
         self.rng = CounterRng(lambda: self.read(rng_state))
         self.rng_state = rng_state
         super().__init__(builder, training=False, weights="inputs", random_uniform=self.rng.uniform)
+        # Keras 3 passes no flag into a custom step: a layer called without ``training=`` takes its call()'s
+        # default (a model's ``call(x, training=True)``: True), not this program's False.
+        self.training_unspecified = True
         self.owner = owner
         #: Variable uid -> its value after the updates emitted so far.
         self.current: dict[int, Value] = {}
