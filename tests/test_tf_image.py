@@ -34,6 +34,13 @@ CASES = [
     # float64 images: float32 results, nearest keeps float64 (eager ops compute float64 arrays in float64)
     ("resize", (IMG.astype("float64"), [3, 4]), {}), ("resize", (IMG.astype("float64"), [10, 9]), {"method": "nearest"}),
     ("flip_left_right", (IMG.astype("float64"),), {}), ("adjust_brightness", (IMG.astype("float64"), 0.2), {}),
+    # the patchify step of keras.io's "ViT on small datasets": TensorFlow's [1, h, w, 1] lists
+    ("extract_patches", (BATCH,), {"sizes": [1, 2, 3, 1], "strides": [1, 2, 3, 1], "rates": [1, 1, 1, 1],
+                                   "padding": "VALID"}),
+    ("extract_patches", (BATCH,), {"sizes": [1, 3, 3, 1], "strides": [1, 2, 3, 1], "rates": [1, 1, 1, 1],
+                                   "padding": "SAME"}),
+    ("extract_patches", (BATCH,), {"sizes": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "rates": [1, 2, 3, 1],
+                                   "padding": "VALID"}),
 ]
 
 
@@ -68,6 +75,19 @@ def test_resize_method_names_and_bad_arguments():
         tf.image.crop_to_bounding_box(IMG, 2, 0, 4, 2)
 
 
+@pytest.mark.parametrize("kwargs,error", [
+    ({"sizes": [2, 2]}, "InvalidArgumentError"), ({"sizes": [2, 2, 2, 2]}, "UnimplementedError"),
+    ({"padding": "valid"}, "InvalidArgumentError"), ({"images": IMG}, "InvalidArgumentError")])
+def test_extract_patches_bad_arguments_raise_tensorflows_error_classes(kwargs, error):
+    args = {"images": BATCH, "sizes": [1, 2, 2, 1], "strides": [1, 1, 1, 1], "rates": [1, 1, 1, 1],
+            "padding": "VALID", **kwargs}
+    with pytest.raises(Exception) as theirs:
+        rtf.image.extract_patches(**{k: rtf.constant(v) if k == "images" else v for k, v in args.items()})
+    with pytest.raises((ValueError, NotImplementedError)) as ours:   # tf.errors classes, also Python's
+        tf.image.extract_patches(**args)
+    assert type(theirs.value).__name__ == type(ours.value).__name__ == error
+
+
 def test_random_augmentations_draw_within_their_ranges():
     flipped = np.asarray(tf.image.random_flip_left_right(np.repeat(BATCH[:1], 64, axis=0), seed=3))
     is_flipped = [bool(np.array_equal(f, BATCH[0, :, ::-1])) for f in flipped]
@@ -100,3 +120,19 @@ def test_in_dataset_map_and_in_a_lambda_layer():
         lambda x: tf.image.adjust_contrast(tf.image.flip_left_right(x), 2.0))])
     np.testing.assert_allclose(model.predict(BATCH, verbose=0),
                                rtf.image.adjust_contrast(rtf.image.flip_left_right(BATCH), 2.0).numpy(), atol=2e-5)
+
+
+def test_psnr_as_a_metric_of_a_model_with_free_height_and_width():
+    """keras.io's MIRNet: ``tf.image.psnr`` as a compiled metric of an ``Input([None, None, 3])`` model, whose
+    traced output and target sizes are symbolic."""
+    inputs = keras.Input(shape=[None, None, 3])
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+
+    def peak_signal_noise_ratio(y_true, y_pred):
+        return tf.image.psnr(y_pred, y_true, max_val=255.0)
+
+    model.compile(optimizer="adam", loss="mse", metrics=[peak_signal_noise_ratio])
+    x, y = BATCH, BATCH[::-1].copy()
+    got = model.evaluate(x, y, verbose=0, return_dict=True)["peak_signal_noise_ratio"]
+    want = float(np.mean(rtf.image.psnr(rtf.constant(model.predict(x, verbose=0)), rtf.constant(y), max_val=255.0)))
+    np.testing.assert_allclose(got, want, rtol=1e-5)

@@ -149,6 +149,29 @@ def test_reshape_and_gather_raise_invalid_argument(rtf):
     assert issubclass(tf.errors.InvalidArgumentError, tf.errors.OpError)
 
 
+@pytest.mark.parametrize("index_shape,axis,batch_dims", [((2, 5), 1, 1), ((2, 3, 6), 2, 2), ((2, 7), 2, 1),
+                                                         ((2, 3, 2, 2), 3, 1), ((2, 3), -1, -1), ((2, 4), None, 1)])
+def test_tf_gather_with_batch_dims_matches_tensorflow_values_and_gradients(rtf, index_shape, axis, batch_dims):
+    """The masked autoencoder's ``tf.gather(patches, mask_indices, axis=1, batch_dims=1)``, values and the
+    gradient with respect to ``params`` (it trains through the gathered patches)."""
+    rng = np.random.default_rng(0)
+    params = rng.normal(size=(2, 3, 4, 5)).astype("float32")
+    size = params.shape[batch_dims if axis is None else axis]
+    indices = rng.integers(0, size, index_shape)
+    out = {}
+    for name, t in (("tf", rtf), ("onnxforge", tf)):
+        p = t.Variable(params)
+        with t.GradientTape() as tape:
+            g = t.gather(p, indices, axis=axis, batch_dims=batch_dims)
+            loss = t.reduce_sum(g * t.cos(g))
+        out[name] = (np.asarray(g), np.asarray(tape.gradient(loss, p)))
+    for want, got in zip(out["tf"], out["onnxforge"]):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="should be equal to indices.shape"):
+        tf.gather(params, np.zeros((3, 2), "int64"), axis=1, batch_dims=1)
+
+
 def test_tensor_basics_match_tensorflow(rtf):
     def program(t):
         m = t.constant([[1, 2], [3, 4], [5, 6]], dtype=t.float16)

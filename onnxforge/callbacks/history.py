@@ -5,9 +5,16 @@ __all__ = ["History", "ProgbarLogger"]
 
 from typing import Any
 
+import numpy as np
+
 from .progbar import Progbar
 from .callback import Callback, Logs
 from .monitor import _is_scalar
+
+
+def _shown(value: Any) -> bool:
+    """A number, or an array of numbers (a custom step's per-sample loss), which the bar shows by its mean."""
+    return _is_scalar(value) or (isinstance(value, np.ndarray) and value.dtype.kind in "fiu")
 
 
 class History(Callback):
@@ -77,7 +84,7 @@ class ProgbarLogger(Callback):
             self._new_bar()
         self._seen = batch + 1
         # Logs hold running averages already, so every value is shown as given (stateful).
-        items = [(k, v) for k, v in (logs or {}).items() if _is_scalar(v)]
+        items = [(k, v) for k, v in (logs or {}).items() if _shown(v)]
         self._bar.stateful_metrics.update(k for k, _ in items)
         self._bar.update(self._seen, items, finalize=False)
 
@@ -87,7 +94,7 @@ class ProgbarLogger(Callback):
         if self.target is None:
             self.target = self._seen  # an unknown epoch length is known after the first epoch
             self._bar.target = self._seen
-        items = [(k, v) for k, v in (logs or {}).items() if _is_scalar(v)]
+        items = [(k, v) for k, v in (logs or {}).items() if _shown(v)]
         self._bar.stateful_metrics.update(k for k, _ in items)
         self._bar.update(self._seen, items, finalize=True)
 

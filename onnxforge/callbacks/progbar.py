@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+import numpy as np
+
 _BAR_CHAR = "━"
 # ANSI styles, used only on an interactive terminal: logs piped to a file stay plain text.
 _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
@@ -18,7 +20,8 @@ _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
 def format_value(value: Any) -> str:
     """A metric value as Keras prints it: 4 decimals, scientific notation for tiny magnitudes."""
     try:
-        number = float(value)
+        # An array (a custom train_step's per-sample loss) shows its mean, as Keras's bar does.
+        number = float(np.mean(value)) if isinstance(value, np.ndarray) else float(value)
     except (TypeError, ValueError):
         return str(value)
     return f"{number:.4f}" if abs(number) > 1e-3 else f"{number:.4e}"

@@ -1,8 +1,9 @@
 """What ``compile()`` asked for, resolved per model output: loss, loss weight, metrics, target layout."""
 from __future__ import annotations
 
-__all__ = ["OutputConfig", "CompileConfig", "resolve_config", "keras_dtype"]
+__all__ = ["OutputConfig", "CompileConfig", "resolve_config", "outputs_of", "keras_dtype"]
 
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -299,3 +300,33 @@ def resolve_config(model: Any, optimizer: Any, loss: Any, loss_weights: Any, met
     for out in outs:
         out.needs_target = custom
     return CompileConfig(optimizer=opt, outputs=outs, loss_order=loss_order, raw_names=raw_names, custom_loss=custom)
+
+
+class _PredictedOutputs:
+    """The outputs of a model that has none of its own (no ``call()``: keras.io's masked autoencoder), read
+    from the ``y_pred`` its step hands to ``compiled_loss`` / ``compiled_metrics``, as Keras's compile
+    loss and metrics take them from the structure of ``y_pred``."""
+
+    def __init__(self, model: Any, y_pred: Any):
+        if isinstance(y_pred, Mapping):
+            self.output_keys = list(y_pred)
+            values = list(y_pred.values())
+        else:
+            values = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+            self.output_keys = None
+        self.output_names = self.output_keys or (
+            [f"output_{k}" for k in range(len(values))] if len(values) > 1 else [f"{model.name}_output"])
+        self.outputs = [types.SimpleNamespace(shape=tuple(v.shape if hasattr(v, "shape") else np.shape(v)))
+                        for v in values]
+
+
+def outputs_of(model: Any, y_pred: Any) -> Any:
+    """What ``resolve_config`` reads the outputs from: the model, or for a model without defined outputs
+    (a subclass whose ``train_step`` calls its parts, never itself) the predictions its step computed."""
+    try:
+        model.output_names   # noqa: B018 (raises for a model without inputs and outputs)
+        return model
+    except ValueError:
+        if y_pred is None:
+            raise
+        return _PredictedOutputs(model, y_pred)

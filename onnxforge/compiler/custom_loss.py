@@ -108,14 +108,14 @@ def _takes_training(fn: Callable) -> bool:
 def default_compute_loss(model: Any, x: Any, y: Any, y_pred: Any, sample_weight: Any) -> Any:
     """Keras's base ``compute_loss``: the compiled losses of each output (times its loss weight) plus the loss
     terms layers added with ``add_loss`` during the forward pass; symbolic inside a program, NumPy outside."""
-    from .config import resolve_config
+    from .config import outputs_of, resolve_config
 
     if not getattr(model, "compiled", False):
         raise ValueError(f"compute_loss(): model {model.name!r} has no compiled loss. Call `compile()` first.")
     config = getattr(model, "_compiled_config", None)
     if config is None:
         args = model._compile_args
-        config = resolve_config(model, None, args["loss"], args["loss_weights"], None, None)
+        config = resolve_config(outputs_of(model, y_pred), None, args["loss"], args["loss_weights"], None, None)
     keys = [o.name for o in config.outputs]
     ys, preds = _unpack(y, keys, "y"), _unpack(y_pred, keys, "y_pred")
     weights = _unpack(sample_weight, keys, "sample_weight")

@@ -7,7 +7,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["host_arrays", "read_variable_inputs", "wrap_compute_mask"]
+__all__ = ["host_arrays", "read_variable_inputs", "call_arguments", "wrap_compute_mask"]
 
 import functools
 from typing import Any
@@ -62,6 +62,20 @@ def read_variable_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     from .keras_tensor import map_structure
 
     return map_structure(lambda t: t.__onnx_value__() if isinstance(t, Variable) else t, (args, kwargs))
+
+
+def call_arguments(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """A layer call's arguments ready for dispatch: the first as ``host_arrays`` makes it, Variables read
+    (``read_variable_inputs``), and Keras 3's refusal of a Python scalar passed positionally after it:
+    tf.keras 2's ``self.augmenter(images, training)`` must say ``training=training`` (preprocessing layers,
+    which take Python values, are exempt as in Keras)."""
+    if not getattr(layer, "_allow_non_tensor_positional_args", False) and \
+            not type(layer).__module__.startswith("onnxforge.layers.preprocessing"):
+        for arg in flatten(tuple(args[1:])):
+            if isinstance(arg, (bool, int, float, complex, str, bytes)):
+                raise ValueError("Only input tensors may be passed as positional arguments. The following "
+                                 f"argument value should be passed as a keyword argument: {arg} (of type {type(arg)})")
+    return read_variable_inputs((host_arrays(args[0]),) + tuple(args[1:]), kwargs)
 
 
 def wrap_compute_mask(cls: type) -> None:

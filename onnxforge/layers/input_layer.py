@@ -47,12 +47,8 @@ class InputLayer(Layer):
         if batch_shape is None:
             if shape is None:
                 raise ValueError("You must pass a `shape` argument. Received: shape=None")
-            if isinstance(shape, int):
-                shape = (shape,)
-            batch_shape = (batch_size, *tuple(shape))
-        batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
-        if any(d is not None and d < 0 for d in batch_shape):
-            raise ValueError(f"Input shape dims must be non-negative or None. Received: batch_shape={batch_shape}")
+            batch_shape = (batch_size, *_standardize_shape(shape))
+        batch_shape = _standardize_shape(batch_shape)
         super().__init__(name=name or auto_name("input_layer"), **kwargs)
         # Keras keeps the input's dtype apart from the layer's policy: floatx() unless given.
         self._input_dtype = standardize_dtype(dtype.name if hasattr(dtype, "compute_dtype") else dtype)
@@ -98,6 +94,27 @@ def _adopt(tensor: Any, shape: Any, batch_size: Any, batch_shape: Any, dtype: An
             raise ValueError(f"When providing the `input_tensor` argument, you cannot provide an incompatible "
                              f"`{arg}` argument. Received: {arg}={value!r}, input_tensor={tensor!r}")
     return None, None, given, tensor.dtype
+
+
+def _standardize_shape(shape: Any) -> tuple:
+    """Keras 3's check of a shape: an iterable of non-negative ints (or ``None``); ``shape=2`` is refused."""
+    if not isinstance(shape, tuple) and not hasattr(shape, "__iter__"):
+        raise ValueError(f"Cannot convert '{shape}' to a shape.")
+    dims = []
+    for d in shape:
+        if d is not None:
+            if isinstance(d, (str, float)):   # refused even where int() would take them, as Keras does
+                raise ValueError(f"Cannot convert '{shape}' to a shape. Found invalid dimension '{d}' of type "
+                                 f"'{type(d)}'. ")
+            try:
+                d = int(d)
+            except Exception as e:
+                raise ValueError(f"Cannot convert '{shape}' to a shape. Found invalid dimension '{d}' of type "
+                                 f"'{type(d)}'. ") from e
+            if d < 0:
+                raise ValueError(f"Cannot convert '{shape}' to a shape. Negative dimensions are not allowed.")
+        dims.append(d)
+    return tuple(dims)
 
 
 def Input(shape: Any = None, batch_size: int | None = None, dtype: Any = None, sparse: bool | None = None,

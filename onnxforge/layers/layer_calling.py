@@ -24,7 +24,7 @@ from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
 from ..variables import Variable
-from .host_inputs import host_arrays, pipeline_inputs, read_variable_inputs
+from .host_inputs import call_arguments, pipeline_inputs
 from .input_spec import _check_spec
 from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -103,7 +103,7 @@ class CallingMixin(LayerAttributesMixin):
                 raise TypeError(f"Layer '{self.name}' must be called with its inputs as first argument "
                                 f"({first or 'inputs'}=...). Received only keyword arguments {sorted(kwargs)}.")
             args = (kwargs.pop(key),)
-        args, kwargs = read_variable_inputs((host_arrays(args[0]),) + tuple(args[1:]), kwargs)
+        args, kwargs = call_arguments(self, args, kwargs)
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)

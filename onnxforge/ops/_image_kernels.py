@@ -129,18 +129,22 @@ def resize_images(x: Value, size: tuple[int, int], interpolation: str = "bilinea
         y = b.op("Reshape", [y, b.op("Concat", [lead, _ops.ints(b, [th, tw])], axis=0)],
                  shape=(out_shape[0], out_shape[3], th, tw))
         return _ops.transpose(y, (0, 2, 3, 1))
-    src, perm = _ops.peel(x)
-    if perm is not None and src.shape is not None:
-        # x is a pending Transpose of a conv's NCHW output. onnxruntime's transpose optimizer, pushing that
-        # Transpose through a Resize with an ``axes`` attribute, leaves ``sizes`` empty and refuses the model
-        # ("Number of elements of input 'sizes' (0) does not match the number of axes"): resize the untransposed
-        # value on the same two axes instead, so the next conv's Transpose back cancels and none meets Resize.
-        axes = [perm[ha], perm[wa]]
-        shape = list(src.shape)
-        shape[axes[0]], shape[axes[1]] = th, tw
-        y = b.op("Resize", [src, "", "", _ops.ints(b, [th, tw])], axes=axes, shape=tuple(shape), **attrs)
-        return _ops.transpose(y, perm)
-    return b.op("Resize", [x, "", "", _ops.ints(b, [th, tw])], axes=[ha, wa], shape=tuple(out_shape), **attrs)
+    return b.op("Resize", [x, "", "", _full_sizes(x, out_shape, ha, wa)], shape=tuple(out_shape), **attrs)
+
+
+def _full_sizes(x: Value, out_shape: list, ha: int, wa: int) -> Value:
+    """Resize's ``sizes`` over every axis, not two with an ``axes`` attribute: onnxruntime's layout optimizer
+    (TransposeOptimizer_CPUExecutionProvider) moves a convolution's Transpose through a Resize with ``axes``
+    and leaves it an empty ``sizes`` ("Conv2D -> Resizing -> Conv2D" failed to load)."""
+    b = x.builder
+    if all(isinstance(d, int) for d in out_shape):
+        return _ops.ints(b, list(out_shape))
+    shape, rank = b.op("Shape", [x]), len(out_shape)
+    parts = [b.op("Slice", [shape, _ops.ints(b, [0]), _ops.ints(b, [ha])])] if ha else []
+    parts.append(_ops.ints(b, [out_shape[ha], out_shape[wa]]))
+    if wa + 1 < rank:
+        parts.append(b.op("Slice", [shape, _ops.ints(b, [wa + 1]), _ops.ints(b, [rank])]))
+    return parts[0] if len(parts) == 1 else b.op("Concat", parts, axis=0)
 
 
 def _antialiased(x: Value, sizes: tuple[int, int], targets: tuple[int, int], kind: str, axes: tuple[int, int],

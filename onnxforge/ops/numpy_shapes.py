@@ -143,18 +143,27 @@ def tile(x: Any, repeats: Any) -> Value:
             raise ValueError(f"ops.tile: a tensor of repeats needs a known length (one entry per axis). "
                              f"Received: repeats={repeats!r}")
         reps = cast_value(repeats, 7)
+        known: list[Any] = [None] * n
     else:
         items = list(repeats) if isinstance(repeats, (list, tuple)) else [repeats]
         n = len(items)
         reps = _int_vector(b, [_symbol(b, r, "ops.tile", repeats) for r in items])
+        known = [int(r) if isinstance(r, (int, np.integer)) else None for r in items]
     rank = v.rank
     if rank is None:
         raise ValueError(f"ops.tile needs the rank of its input to align it with repeats. Received: x={v!r}")
+    dims = tuple(v.shape) if v.shape is not None else (None,) * rank
     if n > rank:   # numpy: x gains leading axes of size 1
         v = b.op("Unsqueeze", [v, int_const(b, list(range(n - rank)))])
+        dims = (1,) * (n - rank) + dims
     elif n < rank:   # numpy: the leading axes are repeated once
         reps = b.op("Concat", [int_const(b, [1] * (rank - n)), reps], axis=0, shape=(rank,))
-    return b.op("Tile", [v, reps])
+        known = [1] * (rank - n) + known
+    # The axes repeated a known number of times keep a known size (tf.tile(pos, [batch_size, 1, 1]) stays
+    # (None, patches, dim)); ONNX's inference gives up on the whole shape when one repeat is a tensor.
+    shape = tuple(d if r == 1 else d * r if isinstance(d, int) and r is not None else None
+                  for d, r in zip(dims, known))
+    return b.op("Tile", [v, reps], shape=shape)
 
 
 @symbolic

@@ -1,8 +1,8 @@
 """More ``keras.random`` distributions, each built in the graph on the uniform source of ``random.py`` (so
 ``seed`` means the same there: ``None``, an int or a ``SeedGenerator``): ``randint`` (floor of uniform),
 ``truncated_normal`` (inverse CDF on the truncated range, no re-draws), ``categorical`` (Gumbel-max),
-``shuffle`` (argsort of uniform keys) and ``binomial`` for counts known when the graph is built. ``gamma`` and
-``beta`` need rejection loops whose length depends on the draws: a clear error, not an eager-only op.
+``shuffle`` (argsort of uniform keys), ``binomial`` for counts known when the graph is built, and ``gamma`` /
+``beta`` (Marsaglia-Tsang on a fixed number of candidates per sample: mixup's and cutmix's mixing weights).
 
 Example:
     >>> import numpy as np
@@ -128,21 +128,57 @@ def binomial(shape: Any, counts: Any, probabilities: Any, dtype: Any = None, see
     return out
 
 
+# Marsaglia-Tsang candidates drawn per sample: each is accepted with probability >= 0.95 (for the shape >= 1
+# it works on), so all eight fail with probability <= 0.05 ** 8 < 4e-11; a fixed count keeps the graph a
+# straight line where the textbook sampler loops until it accepts.
+_GAMMA_TRIES = 8
+
+
 @symbolic
 def gamma(shape: Any, alpha: Any, dtype: Any = None, seed: Any = None) -> Value:
-    """Not available in graphs: see ``_no_rejection_sampler``."""
-    raise _no_rejection_sampler("gamma")
+    """Gamma samples of ``shape`` with concentration ``alpha`` (a number or an array broadcast to ``shape``)
+    and scale 1: Marsaglia and Tsang's method on a fixed number of candidates (see ``_GAMMA_TRIES``), boosted
+    by ``U ** (1 / alpha)`` below 1, as TensorFlow and torch sample it."""
+    like = _zeros(shape, dtype)
+    return _gamma(like, alpha, uniform_source(like.builder, seed))
 
 
 @symbolic
 def beta(shape: Any, alpha: Any, beta: Any, dtype: Any = None, seed: Any = None) -> Value:  # noqa: A002
-    """Not available in graphs: see ``_no_rejection_sampler``."""
-    raise _no_rejection_sampler("beta")
+    """Beta(``alpha``, ``beta``) samples of ``shape``: ``X / (X + Y)`` of two gamma draws from one stream."""
+    like = _zeros(shape, dtype)
+    draw = uniform_source(like.builder, seed)
+    x, y = _gamma(like, alpha, draw), _gamma(like, beta, draw)
+    out = x / (x + y)
+    out.shape = like.shape
+    return out
 
 
-def _no_rejection_sampler(name: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"keras.random.{name} is not available in onnxforge: its exact samplers (Marsaglia-Tsang for gamma, "
-        "which beta uses twice) repeat a draw until it is accepted, a data-dependent loop that a compiled graph "
-        "does not hold, and onnxforge runs random ops only in graphs. Draw the samples with NumPy outside the "
-        "model and feed them as an input.")
+def _gamma(like: Value, alpha: Any, draw: Any) -> Value:
+    b = like.builder
+    zeros = cast_value(like, _DOUBLE)
+    a = as_value(alpha, b, dtype="float64") + zeros
+    small = emit(b, "Less", [a, b.const(np.asarray(1.0))])
+    boosted = emit(b, "Where", [small, a + 1.0, a])
+    d = boosted - 1.0 / 3.0
+    c = emit(b, "Reciprocal", [emit(b, "Sqrt", [d * 9.0])])
+    tries = emit(b, "Concat", [int_const(b, [_GAMMA_TRIES]), emit(b, "Shape", [zeros])], axis=0)
+    stacked = emit(b, "Expand", [emit(b, "Unsqueeze", [zeros, int_const(b, [0])]), tries])
+    u1, u2, u3 = (cast_value(draw(stacked), _DOUBLE) for _ in range(3))
+    # Box-Muller normals; 1 - u lies in (0, 1], so the logs stay finite.
+    z = emit(b, "Sqrt", [emit(b, "Log", [1.0 - u1]) * -2.0]) * emit(b, "Cos", [u2 * (2.0 * math.pi)])
+    v = emit(b, "Pow", [z * c + 1.0, b.const(np.asarray(3.0))])
+    log_v = emit(b, "Log", [emit(b, "Max", [v, b.const(np.asarray(1e-300))])])
+    accept = emit(b, "And", [emit(b, "Greater", [v, b.const(np.asarray(0.0))]),
+                             emit(b, "Less", [emit(b, "Log", [1.0 - u3]), z * z * 0.5 + d - d * v + d * log_v])])
+    hits = cast_value(accept, onnx.TensorProto.INT32)
+    first = emit(b, "ArgMax", [hits], axis=0, keepdims=1)     # the first accepted candidate
+    picked = emit(b, "Squeeze", [emit(b, "GatherElements", [d * v, first], axis=0), int_const(b, [0])])
+    # Eight rejections in a row: the mode d stands in (a value of the right size, never negative).
+    any_hit = emit(b, "Cast", [emit(b, "ReduceMax", [hits, int_const(b, [0])], keepdims=0)], to=onnx.TensorProto.BOOL)
+    x = emit(b, "Where", [any_hit, picked, d])
+    boost = emit(b, "Pow", [1.0 - cast_value(draw(zeros), _DOUBLE), emit(b, "Reciprocal", [a])])
+    x = emit(b, "Where", [small, x * boost, x])
+    out = cast_value(x, like.dtype)
+    out.shape = like.shape
+    return out

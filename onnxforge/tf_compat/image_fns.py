@@ -3,7 +3,8 @@
 Resizing (``resize`` with TensorFlow's method names, ``resize_with_crop_or_pad``, ``central_crop``, the
 bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``, ``grayscale_to_rgb``, the
 ``adjust_*`` functions, ``per_image_standardization``; the YUV / YIQ / HSV conversions, ``psnr``,
-``total_variation`` and ``image_gradients`` come from ``image_color``), ``convert_image_dtype``, and the
+``total_variation`` and ``image_gradients`` come from ``image_color``; ``extract_patches`` from
+``image_patches``), ``convert_image_dtype``, and the
 random augmentations (``random_*`` and the ``stateless_random_*`` forms, whose ``seed`` pair fixes the draw).
 They are ``keras.ops`` compositions, so they run on arrays, in a traced step and inside a Lambda layer. Images
 are ``[height, width, channels]`` or ``[batch, height, width, channels]``; integer images go through float32
@@ -36,6 +37,7 @@ from ..graph import Value
 from ..ops._util import as_value, builder_of, cast_value, symbolic
 from . import image_color as _color
 from . import image_codecs as _codecs
+from .image_patches import extract_patches
 
 ResizeMethod = types.SimpleNamespace(BILINEAR="bilinear", NEAREST_NEIGHBOR="nearest", BICUBIC="bicubic",
                                      AREA="area", LANCZOS3="lanczos3", LANCZOS5="lanczos5", GAUSSIAN="gaussian",
@@ -446,7 +448,7 @@ image = types.SimpleNamespace(
     adjust_saturation=adjust_saturation, adjust_hue=adjust_hue, adjust_gamma=adjust_gamma,
     per_image_standardization=per_image_standardization, crop_to_bounding_box=crop_to_bounding_box,
     pad_to_bounding_box=pad_to_bounding_box, resize_with_crop_or_pad=resize_with_crop_or_pad,
-    central_crop=central_crop, random_flip_left_right=random_flip_left_right,
+    central_crop=central_crop, extract_patches=extract_patches, random_flip_left_right=random_flip_left_right,
     random_flip_up_down=random_flip_up_down, random_brightness=random_brightness, random_contrast=random_contrast,
     random_saturation=random_saturation, random_hue=random_hue, random_crop=random_crop,
     **{fn: getattr(_color, fn) for fn in _color.__all__},

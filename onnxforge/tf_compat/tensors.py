@@ -196,7 +196,8 @@ def gather(params: Any, indices: Any, validate_indices: Any = None, axis: int | 
            name: str | None = None) -> Any:
     """``tf.gather``: rows of ``params`` (``axis`` 0 by default, unlike ``ops.take``)."""
     if batch_dims:
-        raise NotImplementedError("tf.gather with batch_dims is not supported; use ops.take_along_axis.")
+        from .gather_batched import gather_batched   # one gather per batch entry: keras.io's masked autoencoder
+        return gather_batched(params, indices, axis=batch_dims if axis is None else axis, batch_dims=batch_dims)
     indices = np.asarray(indices) if isinstance(indices, (list, tuple, int, np.integer)) else indices
     axis = 0 if axis is None else axis
     dims = getattr(params, "shape", None)

@@ -63,14 +63,15 @@ class CompileMetrics:
         """Resolved lazily: a subclassed model knows its outputs once its step has called it."""
         return cls(None, None, None, model)
 
-    def _resolve(self) -> None:
+    def _resolve(self, y_pred: Any = None) -> None:
         if self._per_output is not None:
             return
         from ..compiler import resolve_config
+        from ..compiler.config import outputs_of
 
         args = self._model._compile_args
-        config = resolve_config(self._model, None, args["loss"], args["loss_weights"], args["metrics"],
-                                args["weighted_metrics"])
+        config = resolve_config(outputs_of(self._model, y_pred), None, args["loss"], args["loss_weights"],
+                                args["metrics"], args["weighted_metrics"])
         self._output_names = [o.name for o in config.outputs]
         self._per_output = [list(o.metrics) + list(o.weighted_metrics) for o in config.outputs]
         self._weighted = [{name for name, _ in o.weighted_metrics} for o in config.outputs]
@@ -82,7 +83,7 @@ class CompileMetrics:
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Update every compiled metric of every output with its target and prediction."""
-        self._resolve()
+        self._resolve(y_pred)
         keys = self._output_names
         ys, preds, weights = _unpack(y_true, keys, "y"), _unpack(y_pred, keys, "y_pred"), \
             _unpack(sample_weight, keys, "sample_weight")

@@ -34,8 +34,9 @@ training program, run by onnxruntime every step:
   emits the batch's state sums as outputs ``metrics/<k>/<name>/<state>``, added to the tracker on the host
   after each step; a returned ``tracker.result()`` is logged as the tracker's result. ``fit`` resets
   ``model.metrics`` (the trackers the model holds, or its ``metrics`` property) at each epoch's start.
-* Layers called without ``training=`` run in inference mode, as in Keras 3 (pass ``training=True`` for
-  Dropout and BatchNormalization batch statistics). Regularization losses are not added for you.
+* Layers called without ``training=`` take their ``call()``'s default, as in Keras 3: inference mode for
+  Dropout and BatchNormalization (pass ``training=True`` for their training behaviour), but ``True`` for a
+  model or layer whose ``call`` declares ``training=True`` (and the layers it calls). Regularizers add no loss here.
 
 The data passed to ``train_step`` is what Keras passes: ``x`` alone, ``(x, y)`` or ``(x, y, sample_weight)``
 (a tuple of tensors for several input arrays). Host inputs are named ``x`` (``x/0``, ``x/1``, ...), ``y``
@@ -97,6 +98,9 @@ class CustomStepTrace(ProgramTrace):
         self.rng = CounterRng(lambda: self.read(rng_state))
         self.rng_state = rng_state
         super().__init__(builder, training=False, weights="inputs", random_uniform=self.rng.uniform)
+        # Keras 3 passes no flag into a custom step: a layer called without ``training=`` takes its call()'s
+        # default (a model's ``call(x, training=True)``: True), not this program's False.
+        self.training_unspecified = True
         self.owner = owner
         #: Variable uid -> its value after the updates emitted so far.
         self.current: dict[int, Value] = {}
@@ -232,10 +236,10 @@ class CustomStep:
     log_entries: list[tuple[str, Any]] = field(default_factory=list)
     final_entries: list[tuple[str, Any]] | None = None
 
-    def run(self, arrays: Sequence[np.ndarray]) -> dict[str, float]:
+    def run(self, arrays: Sequence[np.ndarray]) -> dict[str, Any]:
         """One step; the values of the plain (non-tracker) logs. Tracker sums go into their metrics."""
         values = self.run_outputs(arrays)
-        return {key: float(v) for key, v in zip(self.keys, values)}
+        return {key: float(v) if np.size(v) == 1 else np.asarray(v) for key, v in zip(self.keys, values)}
 
     def run_outputs(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One step on the data ``arrays``: the learning rates fed, the optimizers advanced, the trackers'
@@ -366,12 +370,11 @@ def build_custom_step(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndar
         v = value if isinstance(value, Value) else b.const(np.asarray(value, np.float32))
         if v.shape is None:
             fill_shapes(b, 0)
-        if v.shape not in ((), None) and any(d != 1 for d in v.shape):
-            raise CompileError(f"{type(model).__name__}.{method} returned {key!r} of shape {v.shape}: return "
-                               f"scalars (e.g. ops.mean({key})) so fit() can log them.")
         if v.dtype != _FLOAT:
             v = b.op("Cast", [v], to=_FLOAT, shape=v.shape)
-        if v.shape not in ((), None):
+        # A tensor of several values (NNCLR's per-sample loss) is logged as the array it is, as Keras's
+        # float() conversion of the logs leaves it; one of a single value becomes a float.
+        if v.shape not in ((), None) and all(d == 1 for d in v.shape):
             v = b.op("Reshape", [v, b.const(np.zeros(0, np.int64))], shape=())
         host_out.append((LOGS_PREFIX + key, v))
     n_logs = len(host_out)
@@ -493,4 +496,4 @@ def train_batch(model: Any, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray] |
     # What an epoch's or evaluation's end reports instead, while these are the model's trackers.
     model._final_trackers = (step.log_entries, step.final_entries) if step.final_entries else None
     logs = step.run(arrays)
-    return {f"{k}/{LAST_STATE}": np.asarray(v, np.float64) for k, v in logs.items()}
+    return {f"{k}/{LAST_STATE}": np.asarray(v, np.float64 if np.ndim(v) == 0 else None) for k, v in logs.items()}

@@ -191,7 +191,7 @@ class IterableSource:
             if self.class_weight is not None:
                 raise ValueError(f"{self.method}(): class_weight needs (x, y) batches of arrays; the model's own "
                                  f"{self.step} receives the batches as they are (batch {step} holds a dict).")
-            return structured_batch(item, self.method, f"batch {step}"), [], None
+            return structured_batch(item, self.method, f"batch {step}", same_count=False), [], None
         if isinstance(x, Mapping) and self.in_names is None:
             build_from_dict(self.model, x)
             self.in_names = io_names(self.model, "input")
@@ -217,7 +217,10 @@ class IterableSource:
             sw = class_weight_to_sample_weight(ys[0], self.class_weight)
         named = (_labelled("x", xs, self.in_names) + _labelled("y", ys, self.out_names)
                  + _labelled_weights("sample_weight", sw, self.out_names))
-        if named:
+        # A model's own step takes each batch as it comes, as Keras's dataset and generator adapters hand it
+        # over: keras.io's NNCLR zips 8 unlabelled images with 4 labelled ones. Only arrays that fit() slices
+        # itself must agree (array_data).
+        if named and not self.own_step:
             check_cardinality(self.method, named)
         return xs, ys, sw
 
@@ -340,12 +343,14 @@ def reads_data_freely(model: Any, step: str | None) -> bool:
     return custom is not None and custom() and getattr(model, "_graph", False) is None
 
 
-def structured_batch(data: Any, method: str, arg: str) -> StepData:
-    """``data``'s arrays, checked, with its structure (see ``step_data``)."""
+def structured_batch(data: Any, method: str, arg: str, same_count: bool = True) -> StepData:
+    """``data``'s arrays, checked (with ``same_count``, for one number of samples: arrays fit() slices), with
+    its structure (see ``step_data``)."""
     leaves, spec = flatten(data)
     labels = [f"{arg}[{name!r}]" for name in leaf_names(spec)]
     named = [(label, _as_array(a, label, method)) for label, a in zip(labels, leaves)]
-    check_cardinality(method, named)
+    if same_count:
+        check_cardinality(method, named)
     return StepData([a for _, a in named], spec)
 
 

@@ -1,5 +1,5 @@
 """keras.random's randint, truncated_normal, categorical, shuffle and binomial: statistics of eager draws,
-Keras's dtypes and shapes, one traced graph through the full checker; gamma and beta are clear errors."""
+Keras's dtypes and shapes, one traced graph through the full checker; gamma and beta against Keras's own draws."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,10 +56,28 @@ def test_binomial_counts_successes_per_trial():
     assert (per_column[:, 0] == 0).all() and (per_column[:, 1] <= 5).all() and (per_column[:, 2] == 10).all()
 
 
-@pytest.mark.parametrize("name,args", [("gamma", ((2,), 1.0)), ("beta", ((2,), 1.0, 2.0))])
-def test_gamma_and_beta_are_clear_errors(name, args):
-    with pytest.raises(NotImplementedError, match="data-dependent loop"):
-        getattr(ops.random, name)(*args)
+def _ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs."""
+    grid = np.sort(np.concatenate([a, b]))
+    return float(np.abs(np.searchsorted(np.sort(a), grid, "right") / a.size
+                        - np.searchsorted(np.sort(b), grid, "right") / b.size).max())
+
+
+@pytest.mark.parametrize("name,args", [("gamma", (0.2,)), ("gamma", (1.0,)), ("gamma", (4.5,)),
+                                       ("beta", (0.2, 0.2)), ("beta", (0.5, 3.0))])
+def test_gamma_and_beta_draw_kerass_distributions(name, args):
+    keras = pytest.importorskip("keras")
+    want = keras.ops.convert_to_numpy(getattr(keras.random, name)((N,), *args, seed=3)).astype("float64")
+    got = np.asarray(getattr(ops.random, name)((N,), *args, seed=3), "float64")
+    assert got.min() >= 0.0 and (name == "gamma" or got.max() <= 1.0)
+    # Two samples of 20000 from one distribution differ by more than 0.02 with probability < 0.001; a wrong
+    # boost below alpha = 1 or a wrong acceptance test moves the CDF by more than 0.05.
+    assert _ks_distance(got, want) < 0.02
+
+
+def test_gamma_broadcasts_an_array_of_concentrations():
+    got = np.asarray(ops.random.gamma((4000, 3), np.array([0.5, 2.0, 9.0]), seed=1))
+    np.testing.assert_allclose(got.mean(axis=0), [0.5, 2.0, 9.0], rtol=0.08)
 
 
 def test_draws_in_one_traced_graph_use_the_programs_stream():
@@ -68,7 +86,8 @@ def test_draws_in_one_traced_graph_use_the_programs_stream():
     with TraceContext(b, training=True, random_uniform=rng.uniform).active():
         x = b.input("x", onnx.TensorProto.FLOAT, ("batch", 5))
         outs = [ops.random.randint((3, 4), 0, 7), ops.random.truncated_normal((2, 3)),
-                ops.random.categorical(x, 6), ops.random.shuffle(x, axis=1), ops.random.binomial((2,), 4, 0.5)]
+                ops.random.categorical(x, 6), ops.random.shuffle(x, axis=1), ops.random.binomial((2,), 4, 0.5),
+                ops.random.beta((ops.shape(x)[0],), 0.2, 0.2)]
         for k, v in enumerate(outs):
             b.output(v, f"out{k}")
     model = check_full(b.to_model())
@@ -79,6 +98,7 @@ def test_draws_in_one_traced_graph_use_the_programs_stream():
     assert got[2].shape == (3, 6) and got[2].max() < 5
     np.testing.assert_array_equal(np.sort(got[3], axis=1), np.sort(xv, axis=1))
     assert got[4].shape == (2,) and 0 <= got[4].min() and got[4].max() <= 4
+    assert got[5].shape == (3,) and got[5].dtype == np.float32 and 0 <= got[5].min() and got[5].max() <= 1
 
 
 def test_keras_random_namespace_matches_keras_dtypes():
@@ -87,7 +107,7 @@ def test_keras_random_namespace_matches_keras_dtypes():
 
     for name, args in [("randint", ((2, 3), 0, 5)), ("truncated_normal", ((2, 3),)),
                        ("categorical", (np.zeros((2, 3), "float32"), 4)), ("shuffle", (np.arange(6, dtype="float32"),)),
-                       ("binomial", ((2,), 3, 0.5))]:
+                       ("binomial", ((2,), 3, 0.5)), ("gamma", ((2,), 0.5)), ("beta", ((2,), 0.5, 2.0))]:
         want = keras.ops.convert_to_numpy(getattr(keras.random, name)(*args, seed=1))
         got = np.asarray(getattr(ok.random, name)(*args, seed=1))
         assert (got.shape, got.dtype) == (want.shape, want.dtype), name

@@ -28,6 +28,7 @@ from ... import regularizers as regularizers_mod
 from ...constraints import check_constraint, serialize as serialize_constraint
 from ...graph import Value
 from ...graph import emit as _ops
+from ...ops._util import as_value
 from ..base import Layer
 from ..einsum_dense import EinsumDense
 from ..keras_tensor import KerasTensor
@@ -301,7 +302,9 @@ class MultiHeadAttention(Layer):
         if self._sliding_window is not None:
             auto = C.both(auto, C.band_mask(b, t, s, self._sliding_window))
         if attention_mask is not None:
-            attention_mask = C.as_bool(attention_mask)
+            # A mask the program built once outside the model (``1 - ops.eye(n)``, a NumPy array) reaches the
+            # functional graph as a constant, not a traced value.
+            attention_mask = C.as_bool(as_value(attention_mask, b))
         mask = C.both(attention_mask, auto)
         fill_shapes(b, start)
         return mask
@@ -360,6 +363,19 @@ class MultiHeadAttention(Layer):
             out = b.op("Einsum", [dropped, v], equation=self._combine_equation)
         fill_shapes(b, start)  # the output projection reads the rank
         return out, probs
+
+    def _masked_softmax(self, attention_scores: Value, attention_mask: Any = None) -> Value:
+        """Keras's softmax step for subclasses that override ``_compute_attention`` (keras.io's locality
+        self-attention calls it): the mask gains the head and query axes it lacks, masked scores give 0."""
+        b = attention_scores.builder
+        start = len(b.nodes)
+        if attention_mask is not None:
+            attention_mask = C.expand_mask(C.as_bool(as_value(attention_mask, b)), len(attention_scores.shape),
+                                           -len(self._attention_axes) * 2 - 1)
+        probs = C.masked_softmax(attention_scores, attention_mask, self._norm_axes,
+                                 rank=len(attention_scores.shape))
+        fill_shapes(b, start)
+        return probs
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self._num_heads, "key_dim": self._key_dim,
