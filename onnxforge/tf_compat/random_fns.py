@@ -80,10 +80,71 @@ def shuffle(value: Any, seed: Any = None, name: str | None = None) -> Any:
     return _ops.take(value, _ops.argsort(keys, axis=0), axis=0)
 
 
+def truncated_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = "float32", seed: Any = None,
+                     name: str | None = None) -> Any:
+    """``tf.random.truncated_normal``: normal samples of ``shape`` within two standard deviations of ``mean``."""
+    return _random.truncated_normal(_shape(shape), mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
+def gamma(shape: Any, alpha: Any, beta: Any = None, dtype: Any = "float32", seed: Any = None,
+          name: str | None = None) -> Any:
+    """``tf.random.gamma``: samples of shape ``shape + broadcast(alpha, beta).shape`` from Gamma(``alpha``) with
+    rate ``beta`` (1 when ``None``), as TensorFlow draws them: one sample of every concentration per entry of
+    ``shape``.
+
+    Example:
+        >>> x = gamma([4], [0.5, 2.0], seed=1)
+        >>> tuple(x.shape), bool((np.asarray(x) > 0).all())
+        ((4, 2), True)
+    """
+    alpha = np.asarray(alpha, dtype) if isinstance(alpha, (builtins.int, builtins.float, list, tuple)) else alpha
+    rate = None if beta is None else (np.asarray(beta, dtype) if isinstance(beta, (builtins.int, builtins.float,
+                                                                                    list, tuple)) else beta)
+    params = _ops.shape(alpha) if rate is None else \
+        np.broadcast_shapes(tuple(_ops.shape(alpha)), tuple(_ops.shape(rate)))
+    out_shape = tuple(_shape(shape)) + tuple(params)
+    draws = _random.gamma(out_shape, _ops.broadcast_to(alpha, out_shape), dtype=dtype, seed=seed)
+    return draws if rate is None else _ops.divide(draws, _ops.cast(rate, dtype))
+
+
+def _stateless_seed(seed: Any, fn: str) -> builtins.int:
+    """TensorFlow's stateless ``seed`` (two integers) as the one integer seed of ``keras.random``: the same pair
+    gives the same numbers on every call, as in TensorFlow (another generator, so not TensorFlow's numbers)."""
+    try:
+        pair = np.asarray(seed).astype(np.int64).reshape(-1)
+    except (TypeError, ValueError) as e:   # a traced tensor has no value while the graph is built
+        raise ValueError(f"tf.random.{fn}: seed must be two concrete integers (a list, tuple or array of shape "
+                         f"[2]) in onnxforge; a seed computed inside a traced function is not supported. "
+                         f"Received: seed={seed!r}") from e
+    if pair.shape != (2,):
+        raise ValueError(f"tf.random.{fn}: seed must have shape [2]. Received: seed={seed!r}")
+    return builtins.int((builtins.int(pair[0]) * 1_000_003 + builtins.int(pair[1])) % (2 ** 31 - 1))
+
+
+def stateless_uniform(shape: Any, seed: Any, minval: Any = 0, maxval: Any = None, dtype: Any = "float32",
+                      name: str | None = None, alg: Any = "auto_select") -> Any:
+    """``tf.random.stateless_uniform``: ``uniform`` with a two-integer seed that fixes the numbers."""
+    return uniform(shape, minval, maxval, dtype, seed=_stateless_seed(seed, "stateless_uniform"))
+
+
+def stateless_normal(shape: Any, seed: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = "float32",
+                     name: str | None = None, alg: Any = "auto_select") -> Any:
+    """``tf.random.stateless_normal``: ``normal`` with a two-integer seed that fixes the numbers."""
+    return normal(shape, mean, stddev, dtype, seed=_stateless_seed(seed, "stateless_normal"))
+
+
+def stateless_truncated_normal(shape: Any, seed: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = "float32",
+                               name: str | None = None, alg: Any = "auto_select") -> Any:
+    """``tf.random.stateless_truncated_normal``: ``truncated_normal`` with a two-integer seed."""
+    return truncated_normal(shape, mean, stddev, dtype, seed=_stateless_seed(seed, "stateless_truncated_normal"))
+
+
 def set_seed(seed: builtins.int | None) -> None:
     """``tf.random.set_seed``: seeds NumPy's global generator, which seeds the programs' RNG state."""
     np.random.seed(seed)
 
 
 random = types.SimpleNamespace(uniform=uniform, normal=normal, categorical=categorical, shuffle=shuffle,
-                               set_seed=set_seed)
+                               set_seed=set_seed, truncated_normal=truncated_normal, gamma=gamma,
+                               stateless_uniform=stateless_uniform, stateless_normal=stateless_normal,
+                               stateless_truncated_normal=stateless_truncated_normal)
