@@ -53,3 +53,20 @@ def test_shapes_dict_must_be_a_dict():
     layer = _extra_arg_layer(LIBS["onnxforge"])()
     with pytest.raises(TypeError, match="shapes_dict.*Received: list"):
         layer.build_from_config({"shapes_dict": [(3,), "ones"]})
+
+
+def test_keras_file_round_trip_rebuilds_with_every_build_argument(tmp_path):
+    """Saved by hand-built ``build(input_shape, layer_init)``, the loaded layer is rebuilt with both arguments."""
+    x = np.ones((2, 3), "float32")
+    got = {}
+    for lib, api in LIBS.items():
+        cls = _extra_arg_layer(api)
+        layer = cls(name="extra")
+        layer.build(input_shape=(3,), layer_init="ones")
+        model = api.Sequential([layer, api.layers.Dense(1, kernel_initializer="ones")])
+        path = str(tmp_path / f"{lib}.keras")
+        model.save(path)
+        restored = api.models.load_model(path, custom_objects={"ExtraArgBuild": cls})
+        got[lib] = api.ops.convert_to_numpy(restored(x))
+    np.testing.assert_allclose(got["onnxforge"], got["keras"])
+    np.testing.assert_allclose(got["keras"], 6.0)
