@@ -3,6 +3,8 @@ differentiation", "... to Variables", "... to modules, layers and models", "Basi
 "tf.function"), shrunk to small shapes, run with ``import onnxforge as tf`` and compared with TensorFlow."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -284,3 +286,27 @@ def test_function_returning_constants_or_nothing():
     a, b = constants()
     assert float(a) == 2.0 and b.dtype == np.int32 and b.tolist() == [1, 2]
     assert nothing(3) is None
+
+
+# ------------------------------------------------------------------------ keras.io distributed training
+def test_single_device_mirrored_strategy(rtf):
+    """keras.io's distributed-training guide: ``MirroredStrategy()``, its replica count, a model built,
+    compiled and fit inside ``scope()`` (TensorFlow here sees one CPU: one replica, as onnxforge always has)."""
+    mine, theirs = tf.distribute.MirroredStrategy(), rtf.distribute.MirroredStrategy()
+    assert mine.num_replicas_in_sync == theirs.num_replicas_in_sync == 1
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 3)).astype("float32"), rng.random((16, 1)).astype("float32")
+
+    def fitted(scope):
+        keras = tf.keras
+        with scope:
+            model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="ones")])
+            model.compile(optimizer="sgd", loss="mse")
+            return model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history["loss"]
+
+    with mine.scope() as entered:
+        assert entered is mine
+    # One replica: training inside the scope is training without one.
+    assert fitted(mine.scope()) == fitted(contextlib.nullcontext())
+    with pytest.raises(NotImplementedError, match="MPIStrategy"):
+        tf.distribute.MirroredStrategy(["/gpu:0", "/gpu:1"])

@@ -4,6 +4,7 @@
 with the compiled graphs, ``MPI_Allreduce`` sums them in a few contiguous buckets, and every rank applies the
 same optimizer update with the optimizer's own graph. Needs ``mpi4py`` and an MPI library
 (``pip install "onnxforge[distributed]"`` brings both); importing this package does not start MPI.
+``MirroredStrategy`` is the one-device form keras.io's single-machine guide uses (one replica, no MPI).
 
 Example:
     >>> import onnxforge as tf
@@ -17,8 +18,9 @@ from __future__ import annotations
 
 from .buckets import DEFAULT_BUCKET_BYTES, plan_buckets
 from .communicator import Communicator, DistributedError
+from .mirrored import MirroredStrategy
 from .replica import shard_bounds
 from .strategy import MPIStrategy
 
-__all__ = ["MPIStrategy", "DistributedError", "Communicator", "plan_buckets", "shard_bounds",
+__all__ = ["MPIStrategy", "MirroredStrategy", "DistributedError", "Communicator", "plan_buckets", "shard_bounds",
            "DEFAULT_BUCKET_BYTES"]

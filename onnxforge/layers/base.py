@@ -31,6 +31,7 @@ __all__ = ["Layer", "InputSpec", "clear_session", "auto_name", "to_snake_case"]
 import collections
 import contextlib
 import functools
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -129,6 +130,10 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
                     by_hand = getattr(self, "_built_by_hand", None)
                     if by_hand is not None:
                         by_hand(self.__dict__["_build_shapes"])
+                elif self.__dict__.get("_build_shapes") is None and len(args) + len(kw) > 1:
+                    # Keras records every build() argument by name: {"shapes_dict": {"input_shape": ..., ...}}
+                    bound = inspect.signature(original).bind(self, *args, **kw).arguments
+                    self.__dict__["_build_shapes_dict"] = {k: v for k, v in list(bound.items())[1:]}
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]
@@ -444,9 +449,16 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
             v.assign(store[str(i)])
 
     def get_build_config(self) -> dict | None:
+        if self._build_shapes is None and self.__dict__.get("_build_shapes_dict") is not None:
+            return {"shapes_dict": dict(self.__dict__["_build_shapes_dict"])}
         return None if self._build_shapes is None else {"input_shape": self._build_shapes}
 
     def build_from_config(self, config: dict | None) -> None:
+        if config and "shapes_dict" in config and not self.built:
+            if not isinstance(config["shapes_dict"], dict):
+                raise TypeError(f"Layer {self.name!r}: build_config['shapes_dict'] must be a dict of build() "
+                                f"arguments. Received: {type(config['shapes_dict']).__name__}")
+            self.build(**config["shapes_dict"])
         if config and "input_shape" in config and not self.built:
             shape = _as_structure(config["input_shape"])
             if hasattr(type(self), "fit"):
