@@ -7,9 +7,10 @@ above the layers in the import flow) can register itself here for layers and ops
 from __future__ import annotations
 
 __all__ = ["current_trace", "active_trace", "entered", "set_eager_executor", "eager_executor", "autocast_scope",
-           "autocast_dtype"]
+           "autocast_dtype", "data_pipeline", "in_data_pipeline"]
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -74,3 +75,23 @@ def eager_executor() -> Any:
         raise RuntimeError("No eager executor is registered: import onnxforge (the package) to call layers and "
                            "ops on arrays.")
     return _executor
+
+
+# How many ``Dataset.map`` functions run now on this thread: Keras's data layers convert their inputs as in tf.data
+# there (layers read it, the Dataset sets it, and layers sit below the Dataset in the import flow).
+_pipeline = threading.local()
+
+
+@contextlib.contextmanager
+def data_pipeline() -> Iterator[None]:
+    """Within the block a ``Dataset.map`` function runs (see ``in_data_pipeline``)."""
+    _pipeline.depth = getattr(_pipeline, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _pipeline.depth -= 1
+
+
+def in_data_pipeline() -> bool:
+    """Whether a ``Dataset.map`` function is running now (Keras's preprocessing layers behave as in tf.data)."""
+    return getattr(_pipeline, "depth", 0) > 0

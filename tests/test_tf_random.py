@@ -21,12 +21,12 @@ def test_gamma_shapes_are_tensorflows(shape, alpha, beta):
 
 
 def test_gamma_moments_per_concentration_and_rate():
-    n = 40000
+    n = 20000
     draws = np.asarray(tf.random.gamma([n], [0.3, 1.0, 4.0], beta=[1.0, 2.0, 0.5], seed=5))
     alpha, rate = np.array([0.3, 1.0, 4.0]), np.array([1.0, 2.0, 0.5])
     mean, var = alpha / rate, alpha / rate ** 2
     assert (np.abs(draws.mean(0) - mean) < 6 * np.sqrt(var / n)).all(), (draws.mean(0), mean)
-    np.testing.assert_allclose(draws.var(0), var, rtol=0.08)
+    np.testing.assert_allclose(draws.var(0), var, rtol=0.12)
 
 
 def test_gamma_inside_a_traced_function_draws_anew_each_call():

@@ -105,7 +105,7 @@ def pipeline_inputs(layer: Any, args: tuple) -> tuple:
     data layer (image preprocessing, ``Rescaling``; or a ``Sequential`` starting with one) called inside a
     ``Dataset.map``: Keras 3 converts a data layer's inputs so in tf.data, and Resizing of uint8 images there
     gives float32 (float16 under mixed_float16) where an eager call keeps the integers."""
-    from ..utils.dataset_structure import in_data_pipeline
+    from ..trace_state import in_data_pipeline
     from .keras_tensor import map_structure
 
     inner = getattr(layer, "layers", None) if type(layer).__name__ == "Sequential" else None

@@ -13,11 +13,12 @@ from __future__ import annotations
 __all__ = ["map_leaves", "leaves", "stack", "split_batch", "call_spread", "same_structure", "as_element",
            "in_data_pipeline", "pipeline_call"]
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ..trace_state import data_pipeline, in_data_pipeline
 
 
 def map_leaves(fn: Callable[[Any], Any], structure: Any) -> Any:
@@ -61,21 +62,10 @@ def call_spread(fn: Callable[..., Any], element: Any) -> Any:
     return fn(*element) if isinstance(element, tuple) else fn(element)
 
 
-_PIPELINE = threading.local()
-
-
-def in_data_pipeline() -> bool:
-    """Whether a ``Dataset.map`` function is running now (Keras's preprocessing layers behave as in tf.data)."""
-    return getattr(_PIPELINE, "depth", 0) > 0
-
-
 def pipeline_call(fn: Callable[..., Any], element: Any) -> Any:
     """``call_spread`` marked as running inside a data pipeline (see ``in_data_pipeline``)."""
-    _PIPELINE.depth = getattr(_PIPELINE, "depth", 0) + 1
-    try:
+    with data_pipeline():
         return call_spread(fn, element)
-    finally:
-        _PIPELINE.depth -= 1
 
 
 def same_structure(a: Any, b: Any) -> bool:
