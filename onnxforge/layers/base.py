@@ -133,7 +133,7 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
                 elif self.__dict__.get("_build_shapes") is None and len(args) + len(kw) > 1:
                     # Keras records every build() argument by name: {"shapes_dict": {"input_shape": ..., ...}}
                     bound = inspect.signature(original).bind(self, *args, **kw).arguments
-                    self.__dict__["_build_shapes_dict"] = {k: v for k, v in list(bound.items())[1:]}
+                    self.__dict__["_build_arguments"] = {k: v for k, v in list(bound.items())[1:]}
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]
@@ -449,8 +449,8 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
             v.assign(store[str(i)])
 
     def get_build_config(self) -> dict | None:
-        if self._build_shapes is None and self.__dict__.get("_build_shapes_dict") is not None:
-            return {"shapes_dict": dict(self.__dict__["_build_shapes_dict"])}
+        if self._build_shapes is None and self.__dict__.get("_build_arguments") is not None:
+            return {"shapes_dict": dict(self.__dict__["_build_arguments"])}
         return None if self._build_shapes is None else {"input_shape": self._build_shapes}
 
     def build_from_config(self, config: dict | None) -> None:
