@@ -67,10 +67,9 @@ def read_variable_inputs(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
 def call_arguments(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """A layer call's arguments ready for dispatch: the first as ``host_arrays`` makes it, Variables read
     (``read_variable_inputs``), and Keras 3's refusal of a Python scalar passed positionally after it:
-    tf.keras 2's ``self.augmenter(images, training)`` must say ``training=training`` (preprocessing layers,
-    which take Python values, are exempt as in Keras)."""
-    if not getattr(layer, "_allow_non_tensor_positional_args", False) and \
-            not type(layer).__module__.startswith("onnxforge.layers.preprocessing"):
+    tf.keras 2's ``self.augmenter(images, training)`` must say ``training=training`` (a layer that sets
+    ``_allow_non_tensor_positional_args``, as the preprocessing layers do, is exempt as in Keras)."""
+    if not getattr(layer, "_allow_non_tensor_positional_args", False):
         for arg in flatten(tuple(args[1:])):
             if isinstance(arg, (bool, int, float, complex, str, bytes)):
                 raise ValueError("Only input tensors may be passed as positional arguments. The following "

@@ -36,3 +36,8 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
            "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomElasticTransform", "AugMix", "STFTSpectrogram",
            "MelSpectrogram", "MaxNumBoundingBoxes",
            "ContrastLimitedAdaptiveHistogramEqualization"]
+
+# Keras's preprocessing layers take Python values positionally (``RandomFlip()(images, True)``, as its
+# TFDataLayer allows): the flag the layer call checks, set once per exported class so subclasses inherit it.
+for _name in __all__:
+    globals()[_name]._allow_non_tensor_positional_args = True
