@@ -59,6 +59,10 @@ class OutputConfig:
     #: user's see them so, as Keras hands ``update_state`` the targets as fed (the built-in losses and metrics
     #: read the squeezed ids); set by ``trainer/target_shapes.py``.
     sparse_unit_axis: bool = False
+    #: Sparse class ids came as floats with fractional parts (bilinearly resized masks): they are fed as float32,
+    #: which Keras's sparse losses truncate to integers and ``SparseCategoricalAccuracy`` compares as floats (a
+    #: fractional id matches no class); set by ``trainer/target_shapes.py``.
+    fractional_labels: bool = False
 
     @property
     def free_target_shape(self) -> bool:
@@ -103,6 +107,8 @@ class OutputConfig:
 
     @property
     def target_dtype(self) -> np.dtype:
+        if self.sparse_labels and self.fractional_labels:
+            return np.dtype(np.float32)
         return np.dtype(np.int64) if self.sparse_labels or self.sequence_labels else np.dtype(np.float32)
 
 

@@ -213,7 +213,13 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
             raise ValueError(f"{method}(): arguments `target` and `output` must have the same shape up until the last "
                              f"dimension. Received: {label}.shape={y.shape}, output {out.name!r} shape="
                              f"{out_shape}.{hint}")
-        y = _cast(y, np.dtype(np.int64), label, method)
+        if getattr(out, "fractional_labels", False) and y.dtype.kind in "biuf":
+            # Fed as floats (see target_shapes._record_fractional); the ids the loss reads are truncated ones.
+            if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+                raise ValueError(f"{method}(): {label} holds class ids, but received non-finite values")
+            fed, y = y.astype(np.float32), _cast(np.trunc(y), np.dtype(np.int64), label, method)
+        else:
+            fed = y = _cast(y, np.dtype(np.int64), label, method)
         classes = out_shape[-1]
         # Circle's labels name groups of embeddings, not output classes: any integer is valid.
         if isinstance(classes, int) and y.size and getattr(out.loss, "labels_are_classes", True):
@@ -223,7 +229,7 @@ def _check_target(y: np.ndarray, out: Any, label: str, method: str) -> np.ndarra
                 bad = int(valid.min()) if valid.min() < 0 else int(valid.max())
                 raise ValueError(f"{method}(): received a label value of {bad} in {label}, which is outside the valid "
                                  f"range of [0, {classes}) for output {out.name!r} ({classes} classes).")
-        return y
+        return fed
     if getattr(out, "fed_target_shape", None) is not None:
         out_shape = tuple(out.fed_target_shape)   # a user loss's targets, shaped as the data first came
     if y.ndim == len(out_shape) - 1 and out_shape[-1] == 1:

@@ -59,6 +59,7 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
             if y is not None and not _is_ort_value(y):
                 fed.setdefault(index, (None, *np.shape(y)[1:]))
                 _record_unit_axis(model, index, y)
+                _record_fractional(model, index, y)
         model._programs, model._runners = {}, {}   # predict()'s alone: the steps are built now
         return
     if len(ys) != len(config.outputs):
@@ -70,6 +71,8 @@ def adopt_target_shapes(model: Any, ys: Sequence[Any] | Any | None) -> None:
             continue
         if not o.sparse_unit_axis and _record_unit_axis(model, o.index, y) and _sees_unit_axis(model, o):
             o.sparse_unit_axis = changed = True   # the steps are built again with it (below)
+        if o.sparse_labels and not o.fractional_labels and _record_fractional(model, o.index, y):
+            o.fractional_labels = changed = True   # float32 targets from now on (built again below)
         if not o.has_target or not o.free_target_shape:
             continue
         shape = (None, *np.shape(y)[1:])
@@ -96,6 +99,17 @@ def _record_unit_axis(model: Any, index: int, y: Any) -> bool:
     return True
 
 
+def _record_fractional(model: Any, index: int, y: Any) -> bool:
+    """Note targets that are floats with fractional parts (a bilinearly resized segmentation mask fed as class
+    ids, keras.io's FCN); whether ``y`` is such. Keras takes them silently: its sparse losses cast them to integers
+    (truncation) and ``SparseCategoricalAccuracy`` compares them as floats, so the steps must see the floats."""
+    y = np.asarray(y)
+    if y.dtype.kind != "f" or not y.size or np.all(y == np.trunc(y)):
+        return False
+    model.__dict__.setdefault("_fractional_labels", set()).add(index)
+    return True
+
+
 def _sees_unit_axis(model: Any, o: Any) -> bool:
     """Whether output ``o``'s sparse class ids came as ``(batch, ..., 1)`` and a metric of the user's reads them:
     Keras hands ``update_state`` the targets as fed, where the built-in losses and metrics read squeezed ids."""
@@ -108,6 +122,7 @@ def apply_target_shapes(model: Any, config: Any) -> None:
     fed = getattr(model, "_fed_target_shapes", None) or {}
     for o in config.outputs:
         o.sparse_unit_axis = _sees_unit_axis(model, o)
+        o.fractional_labels = o.sparse_labels and o.index in (getattr(model, "_fractional_labels", None) or ())
         shape = fed.get(o.index)
         if shape is not None and o.free_target_shape and not _fits(shape, tuple(o.shape)):
             o.fed_target_shape = shape

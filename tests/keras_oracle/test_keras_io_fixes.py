@@ -1,0 +1,44 @@
+"""keras.io programs that onnxforge once failed, each fixed call compared with real Keras 3 (torch backend).
+
+- examples/vision/fully_convolutional_network: bilinearly resized segmentation masks reach
+  ``SparseCategoricalCrossentropy`` as fractional float class ids. Keras takes them silently: the loss truncates
+  them to integers, ``MeanIoU`` does too, ``SparseCategoricalAccuracy`` compares them as floats (so a fractional
+  id matches no class).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .common import copy_weights, keras, fkeras
+
+
+def _segmenter(api):
+    inputs = api.Input((16, 3))   # pixels flattened: Keras on torch fails the 4-D backward
+    model = api.Model(inputs, api.layers.Dense(4, activation="softmax")(inputs))
+    model.compile(optimizer=api.optimizers.SGD(0.5), loss=api.losses.SparseCategoricalCrossentropy(),
+                  metrics=[api.metrics.MeanIoU(num_classes=4, sparse_y_pred=False),
+                           api.metrics.SparseCategoricalAccuracy()])
+    return model
+
+
+def test_fractional_float_class_ids_are_truncated_by_the_loss_and_compared_as_floats_by_accuracy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 16, 3)).astype("float32")
+    y = rng.integers(0, 4, size=(6, 16, 1)).astype("float32")
+    y[:, ::2] += 0.5   # half the ids fractional, as a bilinear resize leaves them between classes
+    y = np.minimum(y, 3.0)
+    theirs, ours = _segmenter(keras), _segmenter(fkeras)
+    keras.utils.set_random_seed(1)
+    copy_weights(theirs, ours)
+    want = theirs.evaluate(x, y, verbose=0, batch_size=3)
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0, batch_size=3), want, rtol=1e-5)
+    assert 0 < want[2] < 0.5   # the fractional ids count as misses: a truncating accuracy would differ
+    theirs_fit = theirs.fit(x, y, epochs=2, batch_size=3, verbose=0, shuffle=False).history
+    ours_fit = ours.fit(x, y, epochs=2, batch_size=3, verbose=0, shuffle=False).history
+    for key, values in theirs_fit.items():
+        np.testing.assert_allclose(ours_fit[key], values, rtol=1e-4, err_msg=key)
+    # Integer ids still feed the same steps; a truncated id outside the classes is still refused.
+    ours.train_on_batch(x, np.round(y))
+    with pytest.raises(ValueError, match=r"label value of 4 .*\[0, 4\)"):
+        ours.train_on_batch(x, y + 1.0)
