@@ -58,6 +58,17 @@ def merge_shape(computed: Sequence, existing: Sequence | None, batch: Any) -> tu
     return tuple(out)
 
 
+def contradicts(computed: Sequence, existing: Sequence | None) -> bool:
+    """Whether a Keras shape a layer computes disagrees with what the traced graph knows of its output (another
+    rank, or another size on an axis both know): the traced value is what runs (a ``Dense`` subclass whose
+    ``call()`` scales by a ``(10,)`` vector still reports ``Dense``'s ``(None, 1)``), so it keeps its own shape."""
+    if existing is None:
+        return False
+    if len(existing) != len(computed):
+        return True
+    return any(isinstance(c, int) and isinstance(e, int) and c != e for c, e in zip(computed, existing))
+
+
 def inverse_perm(perm: Sequence[int]) -> tuple[int, ...]:
     inv = [0] * len(perm)
     for i, p in enumerate(perm):

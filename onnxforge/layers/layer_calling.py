@@ -328,7 +328,7 @@ class CallingMixin(LayerAttributesMixin):
         if len(values) != len(computed):
             return
         for v, s in zip(values, computed):
-            if s is not None:
+            if s is not None and not _ops.contradicts(s, v.shape):
                 v.shape = _ops.merge_shape(s, v.shape, batch)
 
     def _add_regularization(self, ctx: TraceContext, outputs: Any) -> None:

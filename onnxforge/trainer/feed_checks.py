@@ -176,13 +176,15 @@ def _broadcast_target(y: np.ndarray, loss: Any, out_shape: tuple) -> np.ndarray 
     """Targets one rank short as Keras's elementwise regression losses read them, or ``None``: Keras subtracts
     them from the output with NumPy broadcasting, so ``(1,)`` targets against a ``(1, 10)`` output count for every
     unit (the ``EarlyStopping`` docstring fits ``np.zeros(5)`` to ``Dense(10)`` with ``mse`` and ``batch_size=1``)
-    and ``(10,)`` against ``(10, 10)`` line up with the units. The crossentropies and the cosine similarity do
+    and ``(10,)`` against ``(10, 10)`` line up with the units; same-rank ``(n, 1)`` targets against ``(n, 10)``
+    count for every unit too (keras.io's saving guide). The crossentropies and the cosine similarity do
     not broadcast (a shape error or another value), so they keep the shape check."""
     from ..losses import functions as F
 
     broadcasting = (F.mean_squared_error, F.mean_absolute_error, F.huber, F.log_cosh, F.poisson, F.hinge,
                     F.squared_hinge, F.mean_absolute_percentage_error, F.mean_squared_logarithmic_error)
-    if getattr(loss, "fn", None) not in broadcasting or y.ndim != len(out_shape) - 1 or y.ndim == 0:
+    if getattr(loss, "fn", None) not in broadcasting or y.ndim not in (len(out_shape) - 1, len(out_shape)) \
+            or y.ndim == 0:
         return None
     full = (y.shape[0], *out_shape[1:])
     if not all(isinstance(d, int) for d in full[1:]):

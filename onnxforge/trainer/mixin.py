@@ -222,11 +222,11 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
         args = self._compile_args
         config = resolve_config(self, self.optimizer, args["loss"], args["loss_weights"], args["metrics"],
                                 args["weighted_metrics"])
-        apply_target_shapes(self, config)
+        programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
+        apply_target_shapes(self, config, programs["infer"])
         self._warn_linear_outputs(config)
         trainable = self._compiled_trainable()
         self.optimizer.build(trainable)
-        programs = {"infer": build_infer(self, rng_state=self._rng_stream())}
         try:
             programs["eval_step"] = build_eval_step(self, config, self._rng_stream())
             with session_threads(planned_threads(self._device)):

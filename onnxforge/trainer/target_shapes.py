@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..graph.emit import contradicts
 from .feed_checks import _is_ort_value, _shape_ok
 
 
@@ -117,8 +118,12 @@ def _sees_unit_axis(model: Any, o: Any) -> bool:
     return rank == len(o.shape) and o.sparse_labels and o.user_metrics
 
 
-def apply_target_shapes(model: Any, config: Any) -> None:
-    """Give a freshly resolved compile config the target shapes the data showed (see ``adopt_target_shapes``)."""
+def apply_target_shapes(model: Any, config: Any, infer: Any = None) -> None:
+    """Give a freshly resolved compile config the target shapes the data showed (see ``adopt_target_shapes``),
+    and the output shapes the traced ``infer`` program shows where they contradict the symbolic ones (see
+    ``_traced_output_shapes``)."""
+    if infer is not None:
+        _traced_output_shapes(config, infer)
     fed = getattr(model, "_fed_target_shapes", None) or {}
     for o in config.outputs:
         o.sparse_unit_axis = _sees_unit_axis(model, o)
@@ -126,6 +131,23 @@ def apply_target_shapes(model: Any, config: Any) -> None:
         shape = fed.get(o.index)
         if shape is not None and o.free_target_shape and not _fits(shape, tuple(o.shape)):
             o.fed_target_shape = shape
+
+
+def _traced_output_shapes(config: Any, infer: Any) -> None:
+    """Outputs whose traced shape contradicts the symbolic one take the traced one. A layer's
+    ``compute_output_shape`` stamps the symbolic outputs, but what runs is its ``call()``: keras.io's saving guide
+    subclasses ``Dense(1)`` with a ``call()`` that scales by a ``(10,)`` vector, so the model's ``output_shape``
+    says ``(None, 1)`` while the loss sees ``(batch, 10)``, as Keras's does at run time."""
+    graph_outputs = infer.model.graph.output
+    for o in config.outputs:
+        if o.index >= len(graph_outputs) or not graph_outputs[o.index].type.HasField("tensor_type"):
+            continue
+        tensor = graph_outputs[o.index].type.tensor_type
+        if not tensor.HasField("shape"):
+            continue
+        traced = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+        if traced and contradicts(tuple(o.shape), (None, *traced[1:])):
+            o.shape = (None, *traced[1:])
 
 
 def may_wait_for_targets(config: Any) -> bool:

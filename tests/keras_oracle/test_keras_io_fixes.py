@@ -4,6 +4,9 @@
   ``SparseCategoricalCrossentropy`` as fractional float class ids. Keras takes them silently: the loss truncates
   them to integers, ``MeanIoU`` does too, ``SparseCategoricalAccuracy`` compares them as floats (so a fractional
   id matches no class).
+- guides/customizing_saving_and_serialization: a ``Dense(1)`` subclass whose ``call()`` scales by a ``(10,)``
+  variable. The model's ``output_shape`` stays ``Dense``'s ``(None, 1)``, but the loss sees the ``(batch, 10)``
+  that runs: targets are checked against that, and same-rank ``(batch, 1)`` targets broadcast as in Keras's MSE.
 """
 from __future__ import annotations
 
@@ -42,3 +45,34 @@ def test_fractional_float_class_ids_are_truncated_by_the_loss_and_compared_as_fl
     ours.train_on_batch(x, np.round(y))
     with pytest.raises(ValueError, match=r"label value of 4 .*\[0, 4\)"):
         ours.train_on_batch(x, y + 1.0)
+
+
+def _scaled_dense_model(api):
+    class ScaledDense(api.layers.Dense):
+        def __init__(self, units, **kwargs):
+            super().__init__(units, **kwargs)
+            self.scale = api.Variable(np.linspace(0.1, 1.0, 10), name="special_arr", dtype="float32")
+
+        def call(self, inputs):
+            return super().call(inputs) * self.scale
+
+    model = api.Sequential([ScaledDense(1)])
+    model.compile(optimizer=api.optimizers.SGD(0.1), loss="mean_squared_error")
+    model.build((None, 10))
+    return model
+
+
+@pytest.mark.parametrize("target_shape", [(8, 10), (8, 1)])
+def test_subclass_call_that_changes_the_output_shape_trains_on_the_traced_shape(target_shape):
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 10)).astype("float32")
+    y = rng.random(target_shape).astype("float32")
+    theirs, ours = _scaled_dense_model(keras), _scaled_dense_model(fkeras)
+    copy_weights(theirs, ours)
+    assert ours.output_shape == theirs.output_shape == (None, 1)   # Keras's symbolic shape, kept
+    want = theirs.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False).history["loss"]
+    got = ours.fit(x, y, epochs=2, batch_size=4, verbose=0, shuffle=False).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"y.shape=\(4, 3\), output .* shape=\(None, 10\)"):
+        ours.fit(x, y[:, :1] + np.zeros((8, 3), "float32"), batch_size=4, verbose=0)
