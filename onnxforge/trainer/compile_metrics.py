@@ -119,9 +119,9 @@ def compiled_trackers(model: Any) -> list[Any]:
     cached = model.__dict__.get("_compile_trackers")
     if cached is not None and cached[0] is args:
         return list(cached[1])
-    trackers: list[Any] = []
-    if args.get("loss") is not None:
-        trackers.append(Mean(name="loss"))
+    # Keras 3's compile() makes the loss tracker whether or not it is given a loss (keras.io's DeiT compiles
+    # metrics alone, and its step's ``compiled_metrics.update_state`` feeds the tracker the predictions).
+    trackers: list[Any] = [Mean(name="loss")]
     if args.get("metrics") or args.get("weighted_metrics"):
         trackers.append(CompileMetrics.from_model(model))
     model.__dict__["_compile_trackers"] = (args, trackers)

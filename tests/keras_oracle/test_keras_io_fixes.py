@@ -7,13 +7,30 @@
 - guides/customizing_saving_and_serialization: a ``Dense(1)`` subclass whose ``call()`` scales by a ``(10,)``
   variable. The model's ``output_shape`` stays ``Dense``'s ``(None, 1)``, but the loss sees the ``(batch, 10)``
   that runs: targets are checked against that, and same-rank ``(batch, 1)`` targets broadcast as in Keras's MSE.
+
+The tf.keras-style calls run under TensorFlow through ``tf_oracle`` (``keras_examples/keras_io_fix_programs.py``):
+
+- examples/vision/deit: a distillation wrapper compiled with metrics and no loss, whose ``train_step`` calls
+  ``compiled_metrics.update_state``: Keras 3 logs its loss tracker too (fed the predictions by that shim).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import onnxforge as tf
+
+from ..keras_examples import keras_io_fix_programs as programs
+from ..keras_examples import tf_oracle
 from .common import copy_weights, keras, fkeras
+
+_TF_PROGRAMS = ["deit_distiller"]
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory):
+    tf_oracle.skip_without_tensorflow()
+    return tf_oracle.start("keras_io_fix_programs", _TF_PROGRAMS, tmp_path_factory.mktemp("fixes") / "tf.npz")
 
 
 def _segmenter(api):
@@ -76,3 +93,10 @@ def test_subclass_call_that_changes_the_output_shape_trains_on_the_traced_shape(
     np.testing.assert_allclose(ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5)
     with pytest.raises(ValueError, match=r"y.shape=\(4, 3\), output .* shape=\(None, 10\)"):
         ours.fit(x, y[:, :1] + np.zeros((8, 3), "float32"), batch_size=4, verbose=0)
+
+
+def test_distillation_wrapper_step_with_compiled_metrics_logs_as_tensorflow(oracle):
+    ours, theirs = programs.deit_distiller(tf, fkeras), oracle.results("deit_distiller")
+    assert sorted(ours) == sorted(theirs)   # "history_loss" and "history_val_loss" included
+    for key, value in theirs.items():
+        np.testing.assert_allclose(ours[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
