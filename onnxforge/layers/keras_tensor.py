@@ -54,7 +54,9 @@ def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
     if isinstance(structure, list):
         return [map_structure(fn, s) for s in structure]
     if isinstance(structure, tuple):
-        return tuple(map_structure(fn, s) for s in structure)
+        items = [map_structure(fn, s) for s in structure]
+        # A namedtuple keeps its class (tf.image.combined_non_max_suppression's result), as Keras's tree does.
+        return type(structure)(*items) if hasattr(structure, "_fields") else tuple(items)
     if isinstance(structure, dict):
         return {k: map_structure(fn, v) for k, v in structure.items()}
     return fn(structure)

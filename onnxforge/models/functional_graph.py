@@ -226,7 +226,8 @@ def pack_as(structure: Any, flat: list) -> Any:
             filled = {k: fill(s[k]) for k in sorted(s)}
             return {k: filled[k] for k in s}
         if isinstance(s, (list, tuple)):
-            return type(s)(fill(i) for i in s)
+            items = [fill(i) for i in s]
+            return type(s)(*items) if hasattr(s, "_fields") else type(s)(items)   # a namedtuple takes fields
         return next(it)
 
     return fill(structure)

@@ -35,6 +35,7 @@ from ..ops import random as _random
 from ..ops._image_kernels import resize_images
 from ..graph import Value
 from ..ops._util import as_value, builder_of, cast_value, symbolic
+from . import image_boxes as _boxes
 from . import image_color as _color
 from . import image_codecs as _codecs
 from .image_patches import extract_patches
@@ -452,6 +453,7 @@ image = types.SimpleNamespace(
     random_flip_up_down=random_flip_up_down, random_brightness=random_brightness, random_contrast=random_contrast,
     random_saturation=random_saturation, random_hue=random_hue, random_crop=random_crop,
     **{fn: getattr(_color, fn) for fn in _color.__all__},
+    **{fn: getattr(_boxes, fn) for fn in _boxes.__all__},
     **{f"stateless_{fn.__name__}": _stateless_form(fn) for fn in (
         random_flip_left_right, random_flip_up_down, random_brightness, random_contrast, random_saturation,
         random_hue, random_crop)},

@@ -12,6 +12,11 @@ The tf.keras-style calls run under TensorFlow through ``tf_oracle`` (``keras_exa
 
 - examples/vision/deit: a distillation wrapper compiled with metrics and no loss, whose ``train_step`` calls
   ``compiled_metrics.update_state``: Keras 3 logs its loss tracker too (fed the predictions by that shim).
+- examples/vision/retinanet: ``tf.image.combined_non_max_suppression`` (values equal to TensorFlow's), also as a
+  layer's result in a functional model, whose ``predict`` keeps the namedtuple.
+- examples/vision/fixres: ``tf.image.sample_distorted_bounding_box``, random: the mean crop offsets and sizes of
+  400 draws agree within 4 standard errors (seen under 2), every draw obeys the op's invariants, the argument
+  checks refuse what TensorFlow's refuse, and the whole image comes back when no crop fits.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from ..keras_examples import keras_io_fix_programs as programs
 from ..keras_examples import tf_oracle
 from .common import copy_weights, keras, fkeras
 
-_TF_PROGRAMS = ["deit_distiller"]
+_TF_PROGRAMS = ["deit_distiller", "combined_nms", "distorted_boxes"]
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +105,53 @@ def test_distillation_wrapper_step_with_compiled_metrics_logs_as_tensorflow(orac
     assert sorted(ours) == sorted(theirs)   # "history_loss" and "history_val_loss" included
     for key, value in theirs.items():
         np.testing.assert_allclose(ours[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_combined_non_max_suppression_matches_tensorflow(oracle):
+    ours, theirs = programs.combined_nms(tf, fkeras), oracle.results("combined_nms")
+    assert sorted(ours) == sorted(theirs)
+    assert bool(theirs["model_namedtuple"]) and bool(ours["model_namedtuple"])
+    # The cases reach what they are for: padding, a size of min(2 * 3, 7), suppression that changes the ranking.
+    assert 0 < theirs["own_threshold_valid_detections"].min() < 7
+    assert theirs["shared_per_class_pad_nmsed_scores"].shape == (2, 6)
+    assert not np.array_equal(theirs["shared_tight_nmsed_scores"], theirs["shared_plain_nmsed_scores"])
+    for key, value in theirs.items():
+        assert ours[key].dtype == value.dtype and ours[key].shape == value.shape, key
+        np.testing.assert_allclose(ours[key], value, rtol=1e-6, atol=1e-6, err_msg=key)
+
+
+def test_sample_distorted_bounding_box_draws_as_tensorflow(oracle):
+    ours, theirs = programs.distorted_boxes(tf, fkeras), oracle.results("distorted_boxes")
+    np.testing.assert_array_equal(ours["refused"], theirs["refused"])
+    np.testing.assert_array_equal(ours["whole_image"], theirs["whole_image"])
+    np.testing.assert_array_equal(ours["dtypes"], theirs["dtypes"])
+    mine, tf_draws = ours["draws"], theirs["draws"]
+    for draws in (mine, tf_draws):
+        y, x, z, h, w, minus_one = draws[:, :6].T
+        assert (z == 0).all() and (minus_one == -1).all() and (h > 0).all() and (w > 0).all()
+        assert (y + h <= 40).all() and (x + w <= 60).all()
+        np.testing.assert_allclose(draws[:, 6:], np.stack([y / 40, x / 60, (y + h) / 40, (x + w) / 60], 1),
+                                   rtol=1e-6)
+        # The box in pixels is rows [4, 28), columns [12, 54): every crop covers 60% of it.
+        cover = (np.minimum(y + h, 28) - np.maximum(y, 4)).clip(0) * (np.minimum(x + w, 54) - np.maximum(x, 12)).clip(0)
+        assert (cover >= 0.6 * 24 * 42).all()
+    spread = np.sqrt(mine[:, :5].var(0) / len(mine) + tf_draws[:, :5].var(0) / len(tf_draws)) + 1e-9
+    assert (np.abs(mine[:, :5].mean(0) - tf_draws[:, :5].mean(0)) <= 4 * spread).all()
+
+
+def test_combined_non_max_suppression_in_an_exported_graph_is_standard_onnx(tmp_path, checked):
+    import onnx
+
+    rng = np.random.default_rng(1)
+    boxes, scores = rng.uniform(size=(2, 6, 2, 4)).astype("float32"), rng.uniform(size=(2, 6, 2)).astype("float32")
+    class Suppress(fkeras.layers.Layer):   # in a layer's call(), as Keras 3 on TensorFlow requires
+        def call(self, boxes, scores):
+            return tf.image.combined_non_max_suppression(boxes, scores, 2, 5)
+
+    box_in, score_in = fkeras.Input((6, 2, 4)), fkeras.Input((6, 2))
+    model = fkeras.Model([box_in, score_in], Suppress()(box_in, score_in))
+    want = tf.image.combined_non_max_suppression(boxes, scores, 2, 5)
+    for got, expected in zip(model.predict([boxes, scores], verbose=0), want):
+        np.testing.assert_array_equal(got, np.asarray(expected))
+    model.export(tmp_path / "nms.onnx")
+    checked(onnx.load(tmp_path / "nms.onnx"))
