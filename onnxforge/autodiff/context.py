@@ -45,15 +45,16 @@ class GradContext:
             return None
         return self.b.value(self.node.input[i])
 
-    def O(self, i: int = 0) -> Value:  # noqa: E743
+    def O(self, i: int = 0, dtype: int | None = None) -> Value:  # noqa: E743
         """Forward output ``i``. An optional output the model left out (MaxPool's Indices, Dropout's mask)
-        is added to the forward node, so the rule can reuse what the forward pass computes anyway."""
+        is added to the forward node, so the rule can reuse what the forward pass computes anyway; ``dtype``
+        types it (a Scan body saves such a value per iteration only when its element type is known)."""
         while len(self.node.output) <= i:
             self.node.output.append("")
         if not self.node.output[i]:
             name = self.b.fresh(f"{self.node.name or self.op_type}_out{i}")
             self.node.output[i] = name
-            self.b._record(name, None, None)
+            self.b._record(name, dtype, None)
         return self.b.value(self.node.output[i])
 
     def has_output(self, i: int) -> bool:

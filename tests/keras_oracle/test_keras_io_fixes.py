@@ -14,6 +14,10 @@ The tf.keras-style calls run under TensorFlow through ``tf_oracle`` (``keras_exa
   ``compiled_metrics.update_state``: Keras 3 logs its loss tracker too (fed the predictions by that shim).
 - examples/vision/retinanet: ``tf.image.combined_non_max_suppression`` (values equal to TensorFlow's), also as a
   layer's result in a functional model, whose ``predict`` keeps the namedtuple.
+- examples/vision/temporal_latent_bottleneck (and ConvLSTM-style cells): ``keras.layers.RNN`` over
+  ``(batch, time, rows, cols)`` sequences with a custom cell whose ``get_initial_state`` makes
+  ``(batch, rows, cols)`` states, as Keras 3 runs it (compared with Keras on torch: outputs, masked sequences,
+  training losses and trained weights); tf.keras 2's ``state_size=tf.TensorShape([rows, cols])`` runs too.
 - examples/vision/fixres: ``tf.image.sample_distorted_bounding_box``, random: the mean crop offsets and sizes of
   400 draws agree within 4 standard errors (seen under 2), every draw obeys the op's invariants, the argument
   checks refuse what TensorFlow's refuse, and the whole image comes back when no crop fits.
@@ -155,3 +159,79 @@ def test_combined_non_max_suppression_in_an_exported_graph_is_standard_onnx(tmp_
         np.testing.assert_array_equal(got, np.asarray(expected))
     model.export(tmp_path / "nms.onnx")
     checked(onnx.load(tmp_path / "nms.onnx"))
+
+
+def _grid_cell(api, tensor_shape: bool = False):
+    """A cell on ``(batch, rows, cols)`` steps and states: Keras 3's form (``get_initial_state``), or tf.keras 2's
+    (``state_size`` / ``output_size`` given as a shape)."""
+    ops = api.ops
+
+    class GridCell(api.layers.Layer):
+        def __init__(self, rows, cols, **kwargs):
+            super().__init__(**kwargs)
+            self.rows, self.cols = rows, cols
+            self.state_size = tf.TensorShape([rows, cols]) if tensor_shape else -1
+            if tensor_shape:
+                self.output_size = tf.TensorShape([rows, cols])
+            self.mix = api.layers.Dense(cols)
+            self.norm = api.layers.LayerNormalization()   # its statistics are saved per step for the gradient
+
+        def get_initial_state(self, batch_size=None):
+            return [ops.zeros((batch_size, self.rows, self.cols))]
+
+        def call(self, inputs, states):
+            out = ops.tanh(self.norm(self.mix(inputs)) + 0.5 * states[0])
+            return out, [out * 0.9]
+
+    if tensor_shape:
+        del GridCell.get_initial_state   # tf.keras 2 cells give the shape instead
+    return GridCell(3, 4)
+
+
+class _GridModel:
+    @staticmethod
+    def build(api, tensor_shape=False, **rnn_kwargs):
+        class GridModel(api.Model):
+            def __init__(self):
+                super().__init__()
+                self.rnn = api.layers.RNN(_grid_cell(api, tensor_shape), **rnn_kwargs)
+                self.head = api.layers.Dense(2)
+
+            def call(self, x):
+                return self.head(api.layers.GlobalAveragePooling1D()(self.rnn(x)))
+
+        return GridModel()
+
+
+def test_rnn_runs_custom_cells_on_multi_axis_steps_and_states_as_keras():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 5, 3, 4)).astype("float32")
+    y = rng.normal(size=(6, 2)).astype("float32")
+    theirs, ours = _GridModel.build(keras), _GridModel.build(fkeras)
+    theirs(x[:1]), ours(x[:1])
+    copy_weights(theirs, ours)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5,
+                               atol=1e-6)
+    for model, api in ((theirs, keras), (ours, fkeras)):
+        model.compile(optimizer=api.optimizers.SGD(0.1), loss="mse")
+    want = theirs.fit(x, y, epochs=2, batch_size=3, verbose=0, shuffle=False).history["loss"]
+    got = ours.fit(x, y, epochs=2, batch_size=3, verbose=0, shuffle=False).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for g, w in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    # Masked steps keep the states and repeat (or zero) the output, over every axis of the step.
+    mask = np.ones((6, 5), bool)
+    mask[:, 3] = False
+    mask[2, :2] = False
+    for zero in (False, True):
+        layers = [api.layers.RNN(_grid_cell(api), return_sequences=True, zero_output_for_mask=zero)
+                  for api in (keras, fkeras)]
+        layers[0](x[:1]), layers[1](x[:1])
+        layers[1].set_weights(layers[0].get_weights())
+        want = keras.ops.convert_to_numpy(layers[0](x, mask=mask))
+        np.testing.assert_allclose(np.asarray(layers[1](x, mask=mask)), want, rtol=1e-5, atol=1e-6)
+    # tf.keras 2's shape-valued state_size (Keras 3 refuses it) gives the same states as Keras 3's form.
+    ts_model = _GridModel.build(fkeras, tensor_shape=True)
+    ts_model(x[:1])
+    ts_model.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ts_model.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=1e-6)

@@ -218,7 +218,7 @@ def _layer_norm(ctx: GradContext):
     xw, dy, sw = _cast(ctx, x, work), _cast(ctx, ctx.GO_or_zeros(0), work), _cast(ctx, scale, work)
     if work == stash:
         # The forward node already computes Mean and InvStdDev (its optional outputs): reuse them.
-        mean, inv = ctx.O(1), ctx.O(2)
+        mean, inv = ctx.O(1, stash), ctx.O(2, stash)
     else:
         mean, inv = _statistics(ctx, xw, axes, float(ctx.attr("epsilon", 1e-5)))
     xhat = (xw - mean) * inv
@@ -260,7 +260,7 @@ def _dropout(ctx: GradContext):
         one = b.const(1.0, x.dtype)
         scale = b.op("Where", [training, scale if isinstance(scale, Value) else b.const(scale, x.dtype), one],
                      dtype=x.dtype)
-    mask = b.op("Cast", [ctx.O(1)], to=x.dtype)
+    mask = b.op("Cast", [ctx.O(1, onnx.TensorProto.BOOL)], to=x.dtype)
     return [dy * mask * scale, None, None]
 
 
@@ -320,7 +320,7 @@ def _softmax_cross_entropy(ctx: GradContext):
     # loss_i = -log_softmax(scores)[i, label_i] * w_i, so d/dscores = coef * (softmax - onehot); a gradient
     # reaching the log_prob output adds log-softmax's own backward, g - softmax * sum(g).
     scores, b = ctx.I(0), ctx.b
-    prob = b.op("Exp", [ctx.O(1)])
+    prob = b.op("Exp", [ctx.O(1, scores.dtype)])
     grad = None
     if ctx.GO(0) is not None:
         labels, coef = _loss_coefficients(ctx, scores.dtype)

@@ -85,7 +85,7 @@ def _row_major(b: GraphBuilder, idx: Value, spatial: tuple) -> Value:
 def _scatter_by_indices(ctx: GradContext, x: Value, dy: Value, geo: _Geometry, pads, spatial) -> Value:
     """Send each ``dY`` element to the input position the forward MaxPool's Indices output names."""
     b = ctx.b
-    idx = ctx.O(1)
+    idx = ctx.O(1, onnx.TensorProto.INT64)
     if ctx.attr("storage_order", 0):
         if spatial is None:
             raise ctx.fail(f"storage_order=1 needs X's spatial dims known while building. Received: {x.shape}")

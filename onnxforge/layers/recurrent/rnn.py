@@ -1,4 +1,5 @@
-"""``RNN``: runs a cell over the time axis of ``(batch, time, features)`` inputs.
+"""``RNN``: runs a cell over the time axis of ``(batch, time, features)`` inputs (any ``(batch, time, ...)``
+for a custom cell, whose states may have several axes too: ``nd_states``).
 
 Two graph forms, one semantics:
 
@@ -26,7 +27,7 @@ from ...graph import Value
 from ...tracing import current_trace
 from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
-from . import _ops, stateful
+from . import _ops, nd_states, stateful
 from ._scan import scan
 from .cells import _RecurrentCell
 from .fused import fusable, fused_forward
@@ -38,11 +39,12 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-def check_sequences_shape(name: str, shape: tuple) -> None:
-    """Raise the Keras-style error for inputs that are not ``(batch, timesteps, features)`` or have no step."""
-    if len(shape) != 3:
-        raise ValueError(f'Layer "{name}" expects inputs of shape (batch, timesteps, features), rank 3. '
-                         f"Received: shape={shape}")
+def check_sequences_shape(name: str, shape: tuple, any_rank: bool = False) -> None:
+    """Raise the Keras-style error for inputs that are not ``(batch, timesteps, features)`` (with ``any_rank``,
+    ``(batch, timesteps, ...)``: a custom cell's steps) or have no step."""
+    if len(shape) != 3 and not (any_rank and len(shape) > 3):
+        wanted = "(batch, timesteps, ...), rank 3 or more" if any_rank else "(batch, timesteps, features), rank 3"
+        raise ValueError(f'Layer "{name}" expects inputs of shape {wanted}. Received: shape={shape}')
     if shape[1] == 0:
         raise ValueError(f'Layer "{name}" got a zero-length sequence: there is no time step to run. '
                          f"Received: shape={shape}")
@@ -124,14 +126,18 @@ class RNN(Layer):
         self.unroll = bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.supports_masking = True
-        self.input_spec = InputSpec(ndim=3)
+        # A custom cell may take steps of any rank (Keras 3's RNN slices any (batch, time, ...) sequence).
+        self._any_rank = not isinstance(cell, (_RecurrentCell, StackedRNNCells))
+        self.input_spec = InputSpec(min_ndim=3) if self._any_rank else InputSpec(ndim=3)
         self.fused: bool | None = None
         # Set by Bidirectional: a backward pass returns its sequence in input time order (no flip needed).
         self._time_order_outputs = False
 
     # ------------------------------------------------------------ sizes
     @property
-    def state_size(self) -> list[int]:
+    def state_size(self) -> list[Any]:
+        if self._any_rank and not nd_states.is_vector_cell(self.cell):
+            return [s if s is not None else -1 for s in nd_states.state_shapes(self.cell)]
         sizes = []
         for s in _as_list(self.cell.state_size):
             dims = list(s) if isinstance(s, (list, tuple)) or hasattr(s, "as_list") else [s]
@@ -148,6 +154,13 @@ class RNN(Layer):
         size = getattr(self.cell, "output_size", None)
         return int(size if size is not None else self.state_size[0])
 
+    def _shapes(self) -> tuple[list[tuple | None], tuple | None]:
+        """Each state's and the output's shape without the batch axis (``None`` where only a run tells)."""
+        if not self._any_rank:
+            return [(s,) for s in self.state_size], (self._output_size,)
+        states = nd_states.state_shapes(self.cell)
+        return states, nd_states.output_shape(self.cell, states)
+
     @property
     def states(self) -> list | None:
         """A stateful layer's state Variables (``None`` before it is built, or when not stateful)."""
@@ -162,9 +175,12 @@ class RNN(Layer):
     # ------------------------------------------------------------ contract
     def build(self, sequences_shape, initial_state_shape=None):
         shape = tuple(sequences_shape)
-        check_sequences_shape(self.name, shape)
+        check_sequences_shape(self.name, shape, self._any_rank)
+        if self.stateful and self._any_rank and not nd_states.is_vector_cell(self.cell):
+            raise ValueError(f'Layer "{self.name}": stateful=True needs states that are vectors of known size. '
+                             f"Received: a cell with state_size={self.cell.state_size!r}")
         if isinstance(self.cell, Layer) and not self.cell.built:
-            self.cell._maybe_build((shape[0], shape[2]))
+            self.cell._maybe_build((shape[0], *shape[2:]))
             prefix_weight_names(self.cell, self.name)
         if self.stateful:
             if self._rnn_states is None:
@@ -174,12 +190,22 @@ class RNN(Layer):
         self.built = True
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
-        check_sequences_shape(self.name, tuple(sequences_shape))
+        check_sequences_shape(self.name, tuple(sequences_shape), self._any_rank)
         batch, time = tuple(sequences_shape)[:2]
-        out = (batch, time, self._output_size) if self.return_sequences else (batch, self._output_size)
+        states, step = self._shapes()
+        if step is None or any(s is None for s in states):
+            raise ValueError(f'Layer "{self.name}": the output shape of a cell whose state_size is '
+                             f"{self.cell.state_size!r} is known only when it runs (give the cell an `output_size` "
+                             "and state sizes to build it on symbolic inputs)")
+        out = (batch, time, *step) if self.return_sequences else (batch, *step)
         if self.return_state:
-            return (out, *self._group_states([(batch, s) for s in self.state_size], symbolic=True))
+            return (out, *self._group_states([(batch, *s) for s in states], symbolic=True))
         return out
+
+    def _annotate_output_shapes(self, first: Any, shapes: Any, outputs: Any) -> None:
+        if self._any_rank and not nd_states.is_vector_cell(self.cell):
+            return   # call() gave its outputs the shapes the traced cell produced
+        super()._annotate_output_shapes(first, shapes, outputs)
 
     def _group_states(self, states: list, symbolic: bool = False) -> list:
         """Final states as Keras 3 returns them: flat for one cell; for stacked cells one list per cell when
@@ -199,7 +225,7 @@ class RNN(Layer):
         # when the model is built rather than when it is compiled.
         shape = getattr(sequences, "shape", None)
         if shape is not None:
-            check_sequences_shape(self.name, tuple(shape))
+            check_sequences_shape(self.name, tuple(shape), self._any_rank)
             m = _as_list(mask)[0] if mask is not None else None
             if m is not None and getattr(m, "shape", None) is not None:
                 check_mask_shape(self.name, tuple(m.shape), tuple(shape))
@@ -216,7 +242,7 @@ class RNN(Layer):
     # ------------------------------------------------------------ checks
     def _check_sequences(self, x: Value) -> None:
         if x.shape is not None:
-            check_sequences_shape(self.name, tuple(x.shape))
+            check_sequences_shape(self.name, tuple(x.shape), self._any_rank)
         time = x.shape[1] if x.shape is not None else None
         if isinstance(time, str):
             # A symbolic length is checked on the host before each run (a Scan over zero steps fails
@@ -244,14 +270,16 @@ class RNN(Layer):
         return _ops.to_bool(mask)
 
     def _check_state_shapes(self, shapes: list) -> None:
-        sizes = self.state_size
+        sizes, expected = self.state_size, self._shapes()[0]
         if len(shapes) != len(sizes):
             raise ValueError(f'Layer "{self.name}" expects {len(sizes)} initial state tensor(s) of sizes {sizes}. '
                              f"Received: {len(shapes)} initial state(s)")
-        for k, (shape, size) in enumerate(zip(shapes, sizes)):
-            if shape is not None and (len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != size)):
-                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must have shape (batch, {size}). '
-                                 f"Received: shape={tuple(shape)}")
+        for k, (shape, want) in enumerate(zip(shapes, expected)):
+            if shape is None or want is None:
+                continue
+            if len(shape) != 1 + len(want) or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], want)):
+                raise ValueError(f'Layer "{self.name}": initial_state[{k}] must have shape '
+                                 f"{('batch', *want)}. Received: shape={tuple(shape)}".replace("'batch'", "batch"))
 
     def _initial_states(self, x: Value, initial_state: Any) -> list[Value] | None:
         if initial_state is None:
@@ -300,12 +328,16 @@ class RNN(Layer):
         else:
             seq, last, states = self._scan_forward(x, states0, mask, bool(training))
         batch = x.shape[0] if x.shape else None
-        for s, size in zip(states, self.state_size):
-            s.shape = (batch, size)
+        shapes, step_shape = self._shapes()
+        for s, shape in zip(states, shapes):
+            if shape is not None:
+                s.shape = (batch, *shape)
+        step_shape = step_shape if step_shape is not None else tuple(last.shape[1:]) if last.shape else None
         if self.stateful:
             stateful.write_states(self, states)
         if self.return_sequences:
-            seq.shape = (batch, x.shape[1] if x.shape else None, self._output_size)
+            if step_shape is not None:
+                seq.shape = (batch, x.shape[1] if x.shape else None, *step_shape)
             set_keras_mask(seq, mask)
             output = seq
         else:
@@ -313,7 +345,8 @@ class RNN(Layer):
                 # Keras returns the last output and the state as two tensors; two graph outputs need two names.
                 last = x.builder.op("Identity", [last], dtype=last.dtype)
             output = last
-            output.shape = (batch, self._output_size)
+            if step_shape is not None:
+                output.shape = (batch, *step_shape)
         if self.return_state:
             return (output, *self._group_states(states))     # a tuple, as Keras 3's RNN returns
         return output
@@ -329,10 +362,17 @@ class RNN(Layer):
         if states0 is None:
             states0 = self._zero_states(x, batch)
         batch_dim, time_dim = (x.shape[0], x.shape[1]) if x.shape is not None else (None, None)
-        for s, size in zip(states0, self.state_size):
-            if s.shape is None or s.shape[0] is None:
-                s.shape = (batch_dim, size)
-        x_tm = layer_ops.transpose(x, (1, 0, 2))
+        shapes, step_shape = self._shapes()
+        for s, shape in zip(states0, shapes):
+            if shape is not None and (s.shape is None or s.shape[0] is None):
+                s.shape = (batch_dim, *shape)
+        if step_shape is None:   # Keras's rule: a cell without output_size outputs its first state's shape
+            step_shape = tuple(states0[0].shape[1:]) if states0[0].shape is not None else None
+        if carry_out_needed := (not fast or (mask is not None and given)):
+            if step_shape is None or not all(isinstance(d, int) for d in step_shape):
+                raise ValueError(f'Layer "{self.name}": the shape of the cell\'s output must be known (give the '
+                                 f"cell an `output_size`). Received: state_size={cell.state_size!r}")
+        x_tm = layer_ops.transpose(x, nd_states.time_major(x.shape or (None,) * 3))
         if fast:
             in_mask, rec_mask = cell._dropout_masks(x, batch, training)
             seq_in = cell._project(x_tm, in_mask)  # every gate's input part for all steps: one MatMul
@@ -349,11 +389,11 @@ class RNN(Layer):
 
         # The previous output is its own loop state when it can differ from the first state: a custom
         # cell, or a mask with an initial state (Keras's first "previous output" is zeros).
-        carry_out = not fast or (mask is not None and given)
+        carry_out = carry_out_needed
         n = len(states0)
         init = list(states0)
         if carry_out:
-            init.append(_ops.zeros(b, [batch, self._output_size], x.dtype, shape=(batch_dim, self._output_size)))
+            init.append(_ops.zeros(b, [batch, *step_shape], x.dtype, shape=(batch_dim, *step_shape)))
         sequences = [seq_in]
         if mask is not None:
             m_tm = b.op("Transpose", [mask], perm=[1, 0])
@@ -366,14 +406,17 @@ class RNN(Layer):
             if len(new) != n:
                 raise ValueError(f'Layer "{self.name}": the cell returned {len(new)} states, expected {n}.')
             prev = states[n] if carry_out else core[0]
+            if carry_out and out.shape is not None and nd_states.contradicts(prev.shape, out.shape):
+                raise ValueError(f'Layer "{self.name}": the cell returned an output of shape {tuple(out.shape)}, '
+                                 f"but its output_size / first state says {tuple(prev.shape)}")
             y = out
             if mask is not None:
                 sb, m = out.builder, inputs[1]
-                new = [sb.op("Where", [m, s_new, s_old], dtype=s_old.dtype, shape=s_old.shape)
-                       for s_new, s_old in zip(new, core)]
+                new = [sb.op("Where", [nd_states.mask_for(sb, m, s_old), s_new, s_old], dtype=s_old.dtype,
+                             shape=s_old.shape) for s_new, s_old in zip(new, core)]
                 # A masked step repeats the previous output.
-                out = sb.op("Where", [m, out, prev], dtype=prev.dtype, shape=prev.shape)
-                y = y * sb.op("Cast", [m], to=y.dtype) if zero_out else out
+                out = sb.op("Where", [nd_states.mask_for(sb, m, prev), out, prev], dtype=prev.dtype, shape=prev.shape)
+                y = y * sb.op("Cast", [nd_states.mask_for(sb, m, y)], to=y.dtype) if zero_out else out
             carried = list(new) + ([out] if carry_out else [])
             return carried, ([y] if self.return_sequences else [])
 
@@ -387,8 +430,9 @@ class RNN(Layer):
             t_last = b.const(np.asarray(0 if self.go_backwards else -1, np.int64))
             m_last = b.op("Gather", [mask, t_last], axis=1)
             m_last = b.op("Unsqueeze", [b.op("Cast", [m_last], to=x.dtype), layer_ops.ints(b, [1])])
-            last = last * m_last
-        seq = layer_ops.transpose(stacked[0], (1, 0, 2)) if self.return_sequences else None
+            last = last * nd_states.mask_for(b, m_last, last)
+        seq = layer_ops.transpose(stacked[0], nd_states.time_major(x.shape or (None,) * 3)) \
+            if self.return_sequences else None
         return seq, last, states
 
     def get_initial_state(self, batch_size: Any) -> list[Any]:
@@ -404,14 +448,31 @@ class RNN(Layer):
         """
         if getattr(batch_size, "ndim", getattr(batch_size, "rank", 0)):
             batch_size = keras_ops.shape(batch_size)[0]
+        own = getattr(self.cell, "get_initial_state", None)
+        if self._any_rank and callable(own):   # Keras asks a custom cell that has one
+            states = own(batch_size=batch_size)
+            return list(states) if isinstance(states, (list, tuple)) else [states]
         dtype = getattr(self.cell, "compute_dtype", None) or "float32"
-        return [keras_ops.zeros((batch_size, size), dtype=dtype) for size in self.state_size]
+        return [keras_ops.zeros((batch_size, *shape), dtype=dtype) for shape in self._shapes()[0]]
 
     def _zero_states(self, x: Value, batch: Value) -> list[Value]:
         get = getattr(self.cell, "get_initial_state", None)
         if isinstance(self.cell, _RecurrentCell):
             return get(batch)
-        return [_ops.zeros(x.builder, [batch, s], x.dtype, shape=(None, s)) for s in self.state_size]
+        if self._any_rank and callable(get):
+            # A custom cell's own initial states (ConvLSTM-style cells: the only place their shapes are given),
+            # called with the batch size as a scalar, as Keras calls it; cast to the sequences' dtype.
+            scalar = x.builder.op("Squeeze", [batch, layer_ops.ints(x.builder, [0])], shape=())
+            got = get(batch_size=scalar)
+            states = [s.__onnx_value__() if hasattr(s, "__onnx_value__") else s for s in _as_list(got)]
+            if not all(isinstance(s, Value) for s in states):
+                states = [s if isinstance(s, Value) else x.builder.const(np.asarray(s)) for s in states]
+            return [s if s.dtype == x.dtype else x.builder.op("Cast", [s], to=x.dtype, shape=s.shape) for s in states]
+        shapes = self._shapes()[0]
+        if any(s is None for s in shapes):
+            raise ValueError(f'Layer "{self.name}": the cell\'s state_size {self.cell.state_size!r} gives no state '
+                             "shape; give the cell a `get_initial_state(batch_size)` or pass `initial_state`")
+        return [_ops.zeros(x.builder, [batch, *s], x.dtype, shape=(None, *s)) for s in shapes]
 
     # ------------------------------------------------------------ config
     def get_config(self):
