@@ -9,13 +9,18 @@ fails under Keras 3 itself, so it was run with ``training=None``), ``bit`` (BigT
 net for the TF-Hub module: ``tf.data`` pipeline, ``PiecewiseConstantDecay``, SGD momentum,
 ``EarlyStopping(restore_best_weights)``), ``consistency_training`` (a teacher and a ``SelfTrainer`` whose
 ``train_step`` uses ``tf.GradientTape``, ``KLDivergence`` on tempered softmaxes and the deprecated
-``self.compiled_metrics.update_state``; RandAugment and tfa's SWA replaced).
+``self.compiled_metrics.update_state``; RandAugment and tfa's SWA replaced), ``handwriting_recognition``
+(PNG words read by ``tf.io``, ``resize(preserve_aspect_ratio=True)`` and ``tf.pad`` by tensor amounts,
+``StringLookup`` on ``tf.strings.unicode_split``, a CTC endpoint layer, ``ctc_decode``, ``tf.edit_distance``;
+Keras 3.15's ``InputLayer.input`` is ``[]``, so the page's ``get_layer("image").input`` fails in Keras itself
+as in onnxforge, and ``model.input[0]`` was used).
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import pytest
 
 import onnxforge
 from .common import copy_weights, fkeras, keras
@@ -96,3 +101,30 @@ def test_dataset_cardinality_is_an_int64_tensor():
                         (ds.filter(lambda x, y: y > 3).cardinality(), tf.data.UNKNOWN_CARDINALITY)]:
         assert count.numpy() == want and count.numpy().dtype == np.int64 and count.shape == ()
     assert int(ds.cardinality()) // 5 == 6 and len(list(ds.take(ds.cardinality() // 5))) == 6
+
+
+def test_edit_distance_of_sparse_tensors_from_dense():
+    # Handwriting recognition's metric: tf.edit_distance(tf.cast(tf.sparse.from_dense(decoded), tf.int64),
+    # tf.cast(tf.sparse.from_dense(labels), tf.int64), normalize=False). The expected values are Levenshtein
+    # distances worked out by hand ("kitten" -> "sitting" is 3) and tf.edit_distance's documented rules: zeros
+    # are absent from a from_dense tensor, a sequence missing from the truth scores inf when normalized, one
+    # missing from the hypothesis 1 (its length unnormalized); the result has the larger leading shape.
+    tf = onnxforge
+    codes = {c: i + 1 for i, c in enumerate("eiknstg")}
+
+    def row(word, width=8):
+        return [codes[c] for c in word] + [0] * (width - len(word))
+
+    hyp = tf.cast(tf.sparse.from_dense(np.array([row("kitten"), row("sit"), row(""), row("gig")], "int32")), tf.int64)
+    truth = tf.cast(tf.sparse.from_dense(np.array([row("sitting"), row("sit"), row("sit")], "int32")), tf.int64)
+    assert isinstance(hyp, tf.SparseTensor) and hyp.values.dtype == np.int64 and hyp.indices.shape == (12, 2)
+    raw = tf.edit_distance(hyp, truth, normalize=False)
+    assert raw.dtype == np.float32 and raw.shape == (4,)
+    np.testing.assert_array_equal(raw.numpy(), [3.0, 0.0, 3.0, 3.0])
+    np.testing.assert_allclose(tf.edit_distance(hyp, truth).numpy(), [3 / 7, 0.0, 1.0, np.inf])
+    text = tf.sparse.from_dense(np.array([[b"a", b""], [b"", b"b"]]))
+    assert text.indices.tolist() == [[0, 0], [1, 1]] and text.values.tolist() == [b"a", b"b"]
+    with pytest.raises(TypeError, match="Hypothesis must be a SparseTensor"):
+        tf.edit_distance(np.array([[1]]), truth)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same dtype"):
+        tf.edit_distance(tf.sparse.from_dense(np.array([[1]], "int32")), truth)
