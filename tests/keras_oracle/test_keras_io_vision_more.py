@@ -13,7 +13,12 @@ net for the TF-Hub module: ``tf.data`` pipeline, ``PiecewiseConstantDecay``, SGD
 (PNG words read by ``tf.io``, ``resize(preserve_aspect_ratio=True)`` and ``tf.pad`` by tensor amounts,
 ``StringLookup`` on ``tf.strings.unicode_split``, a CTC endpoint layer, ``ctc_decode``, ``tf.edit_distance``;
 Keras 3.15's ``InputLayer.input`` is ``[]``, so the page's ``get_layer("image").input`` fails in Keras itself
-as in onnxforge, and ``model.input[0]`` was used).
+as in onnxforge, and ``model.input[0]`` was used), ``nerf`` (rays from ``tf.meshgrid`` in a ``tf.data`` map,
+``tf.math.cumprod(exclusive=True)``, ``tf.image.psnr`` in a custom step, ``model.predict`` in a callback,
+``array_to_img``, camera poses from ``tf.convert_to_tensor`` of lists of tensors), ``simsiam`` (random
+``tf.image`` colour jitter under ``if tf.random.uniform([]) < p`` in a map, ``tf.stop_gradient``,
+``l2_normalize``, a custom step with its own ``metrics`` property, ``CosineDecay``, a frozen backbone cut out
+with ``get_layer(...).output``).
 """
 from __future__ import annotations
 
@@ -128,3 +133,18 @@ def test_edit_distance_of_sparse_tensors_from_dense():
         tf.edit_distance(np.array([[1]]), truth)
     with pytest.raises(tf.errors.InvalidArgumentError, match="same dtype"):
         tf.edit_distance(tf.sparse.from_dense(np.array([[1]], "int32")), truth)
+
+
+@pytest.mark.parametrize("dtype,scalar", [("float32", np.float64(6.0)), ("float32", np.int64(3)),
+                                          ("float16", np.float64(0.5)), ("int32", np.int64(3))])
+def test_numpy_scalar_keeps_an_eager_tensors_dtype(dtype, scalar):
+    # NeRF divides float32 rays by the focal length read from an .npz (a float64 NumPy scalar): the rays stay
+    # float32 in TensorFlow and with Keras's torch tensors; NumPy 2's rules alone would make them float64.
+    calls = [lambda t: scalar * t, lambda t: t - scalar, lambda t: t ** scalar]
+    if dtype.startswith("float"):   # an integer tensor's true division: float32 in torch, float64 in TensorFlow
+        calls.append(lambda t: t / scalar)
+    for call in calls:
+        want = keras.ops.convert_to_numpy(call(keras.ops.convert_to_tensor(np.array([1, 2], dtype))))
+        got = call(fkeras.ops.convert_to_tensor(np.array([1, 2], dtype)))
+        assert got.dtype == want.dtype, (dtype, scalar, got.dtype, want.dtype)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-3)
