@@ -35,7 +35,9 @@ Also run and matching after the fixes: ``attention_mil_classification`` (Keras 3
 a layer returning a list, ``class_weight`` with ``batch_size=1``, ``ModelCheckpoint(save_weights_only)``,
 an intermediate model on ``get_layer("alpha").output``), ``patch_convnet`` (``self.compiled_loss`` /
 ``compiled_metrics`` in a custom step, gradients of a list of variable lists, a ``tf.where`` warm-up cosine
-schedule, AdamW for tfa's).
+schedule, AdamW for tfa's), ``semisupervised_simclr`` (a zipped labeled / unlabeled dataset, a custom colour
+layer with ``tf.eye(batch_shape=...)`` of a traced batch size, two optimizers and two tapes in one step, a
+``metrics`` property, ``test_step`` logging ``self.metrics[2:]``, fine-tuning the pretrained encoder).
 """
 from __future__ import annotations
 
@@ -256,3 +258,21 @@ def test_compiled_metrics_shim_follows_the_steps_predictions():
     np.testing.assert_allclose(history["accuracy"][0], np.mean(ranks == 0), atol=1e-6)
     np.testing.assert_allclose(history["top2"][0], np.mean(ranks < 2), atol=1e-6)
     np.testing.assert_allclose(history["loss"][0], logits.mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_eye_with_a_traced_batch_shape():
+    # SimCLR's RandomColorAffine in a train_step: tf.eye(3, batch_shape=[tf.shape(images)[0], 1]); tf.eye's
+    # documented result is the identity broadcast to batch_shape + (3, 3).
+    tf = onnxforge
+
+    class ColorAffine(fkeras.layers.Layer):
+        def call(self, images):
+            transforms = tf.eye(3, batch_shape=[tf.shape(images)[0], 1]) * 2.0
+            return tf.matmul(images, transforms)
+
+    inputs = fkeras.Input((4, 4, 3))
+    model = fkeras.Model(inputs, ColorAffine()(inputs))
+    x = np.random.default_rng(3).uniform(size=(5, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=0), x @ np.broadcast_to(np.eye(3) * 2, (5, 1, 3, 3)),
+                               rtol=1e-6)
+    assert tf.eye(2, batch_shape=[3]).shape == (3, 2, 2)
