@@ -69,6 +69,29 @@ def is_text(array: np.ndarray) -> bool:
     return array.dtype == object and array.size > 0 and all(isinstance(v, (str, bytes)) for v in array.flat)
 
 
+def _weak_scalars(inputs: tuple) -> tuple:
+    """NumPy scalars beside a tensor as Python numbers: TensorFlow and torch keep the tensor's dtype for
+    ``t / np.float64(2)`` or ``t - np.int64(1)`` (keras.io's NeRF divides float32 rays by the focal length,
+    a float64 read from an ``.npz``), where NumPy 2 would promote a float32 tensor to float64. Only a float
+    beside a float tensor, or an integer beside a float or integer tensor that can hold it: where the two
+    frameworks disagree (a float beside an integer tensor) NumPy's rule stays."""
+    kinds = {x.dtype.kind for x in inputs if isinstance(x, EagerTensor)}
+    if not kinds or not kinds <= {"f", "i", "u"} or not any(isinstance(x, np.generic) for x in inputs):
+        return inputs
+    tensor_dtype = next(x.dtype for x in inputs if isinstance(x, EagerTensor))
+
+    def weak(x: Any) -> Any:
+        if not isinstance(x, np.generic) or isinstance(x, np.bool_):
+            return x
+        if x.dtype.kind == "f" and kinds == {"f"}:
+            return float(x)
+        if x.dtype.kind in "iu" and (kinds == {"f"} or (len(kinds) == 1 and np.min_scalar_type(x) != object and
+                                                        np.can_cast(np.min_scalar_type(x), tensor_dtype))):
+            return int(x)
+        return x
+    return tuple(weak(x) for x in inputs)
+
+
 def _text_operands(inputs: tuple) -> tuple:
     """A string tensor compared with ``bytes`` (a value its ``.numpy()`` gave): the bytes decoded, so that
     ``t == b"a"`` compares texts as TensorFlow does (NumPy would compare ``str`` with ``bytes`` as unequal)."""
@@ -135,6 +158,8 @@ class EagerTensor(np.ndarray):
                 return out
         if ufunc in (np.equal, np.not_equal):
             inputs = _text_operands(inputs)
+        if method == "__call__" and len(inputs) > 1:
+            inputs = _weak_scalars(inputs)
         # numpy's own computation on plain views, the results as EagerTensors (0-d ones too).
         outs = kwargs.get("out")
         if outs:

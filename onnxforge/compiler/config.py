@@ -326,11 +326,20 @@ class _PredictedOutputs:
                         for v in values]
 
 
+def _count(y_pred: Any) -> int:
+    return len(y_pred) if isinstance(y_pred, (list, tuple, Mapping)) else 1
+
+
 def outputs_of(model: Any, y_pred: Any) -> Any:
     """What ``resolve_config`` reads the outputs from: the model, or for a model without defined outputs
     (a subclass whose ``train_step`` calls its parts, never itself) the predictions its step computed."""
     try:
         model.output_names   # noqa: B018 (raises for a model without inputs and outputs)
+        if y_pred is not None and _count(y_pred) != len(model.outputs):
+            # A step scoring fewer predictions than call() returns (keras.io's PatchConvNet: call() gives
+            # logits and attention maps, compiled_metrics gets the logits): Keras on TensorFlow resolves the
+            # compiled metrics against that y_pred (measured); the model's outputs would not line up with it.
+            return _PredictedOutputs(model, y_pred)
         return model
     except ValueError:
         if y_pred is None:

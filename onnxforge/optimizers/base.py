@@ -126,6 +126,14 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         """The value the trainer feeds to a step's learning-rate input (the current ``learning_rate``)."""
         return self.learning_rate
 
+    def fed_learning_rate_at(self, applies: int) -> Any:
+        """The rate fed to the ``applies``-th later ``apply_gradients`` of one step (a custom step applying this
+        optimizer several times): a schedule evaluated that many iterations on, each apply advancing them."""
+        schedule = getattr(self, "_learning_rate", None)
+        if isinstance(schedule, LearningRateSchedule):
+            return LearningRate(schedule(self._host_iterations() + applies), self)
+        return self.fed_learning_rate()
+
     def _host_iterations(self) -> int:
         """The step counter without a device round trip: a host mirror, re-read only when the host copy
         of ``iterations`` is authoritative (after ``assign``/``numpy``)."""

@@ -70,6 +70,7 @@ from ..initializers import Constant as constant_initializer, Ones as ones_initia
 from ..ops import strings as _string_ops
 from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
+from .edit_distance import edit_distance
 from .io_audio import audio, io
 from .host_function import numpy_function, py_function
 from .signal_host import angle as _angle, complex, conj as _conj, imag as _imag, real as _real, signal  # noqa: A004
@@ -114,7 +115,7 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "nest", "config", "print", "Tensor", "TensorShape", "TensorSpec", "string", "strings", "summary", "train", "image",
            "Module", "name_scope", "device", "UnconnectedGradients", "errors", *_array_more_names, "cond", "map_fn",
            "scan", "while_loop", "TensorArray", "autograph", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
-           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
+           "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "edit_distance", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
            "numpy_function", "py_function"]

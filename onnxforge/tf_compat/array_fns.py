@@ -110,7 +110,12 @@ def eye(num_rows: int, num_columns: int | None = None, batch_shape: Any = None, 
     out = _ops.eye(num_rows, num_columns, dtype=dtype)
     if batch_shape is None:
         return out
-    batch = tuple(np.asarray(batch_shape).tolist())
+    if isinstance(batch_shape, (list, tuple)):
+        # dims may be traced scalars (keras.io's SimCLR: ``tf.eye(3, batch_shape=[tf.shape(images)[0], 1])``
+        # in a train_step), which broadcast_to takes as they are
+        batch = tuple(int(d) if isinstance(d, (int, np.integer)) else d for d in batch_shape)
+    else:
+        batch = tuple(np.asarray(batch_shape).tolist())
     return _ops.broadcast_to(out, batch + tuple(_ops.shape(out)))
 
 

@@ -12,8 +12,8 @@ Example:
     >>> ds = Dataset.from_tensor_slices((np.arange(4.0), np.arange(4))).batch(2).prefetch(AUTOTUNE)
     >>> [y.tolist() for _, y in ds]
     [[0, 1], [2, 3]]
-    >>> experimental.cardinality(ds) == 2, INFINITE_CARDINALITY
-    (True, -1)
+    >>> int(experimental.cardinality(ds).numpy()), INFINITE_CARDINALITY   # a 0-d int64 tensor, as in TensorFlow
+    (2, -1)
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class AutoShardPolicy(enum.IntEnum):
     HINT = 3
 
 
-def _cardinality(dataset: Dataset) -> int:
-    return dataset.cardinality()
+def _cardinality(dataset: Dataset) -> Any:
+    return dataset.cardinality()   # a 0-d int64 tensor, as TensorFlow's
 
 
 experimental = types.SimpleNamespace(

@@ -5,6 +5,7 @@ a dense tensor from a few indices, such as the text-generation tutorial's mask o
 A ``SparseTensor`` holds its concrete ``indices`` (int64, ``(N, rank)``), ``values`` (``(N,)``) and
 ``dense_shape``; ``to_dense`` scatters them on the host. Sparse tensors are not graph values: arithmetic on
 them, sparse ops inside a compiled graph and ``tf.sparse`` functions other than the ones below are not here.
+``tf.cast`` casts a sparse tensor's values; ``tf.edit_distance`` (``edit_distance.py``) compares two of them.
 
 Example:
     >>> import onnxforge as tf
@@ -94,5 +95,22 @@ def to_dense(sp_input: SparseTensor, default_value: Any = None, validate_indices
     return as_eager(dense)
 
 
-#: ``tf.sparse``: ``SparseTensor`` and ``to_dense``.
-sparse = types.SimpleNamespace(SparseTensor=SparseTensor, to_dense=to_dense)
+def from_dense(tensor: Any, name: str | None = None) -> SparseTensor:
+    """``tf.sparse.from_dense``: the nonzero elements of ``tensor`` (non-empty ones of a string tensor), their
+    indices in row-major order, its dtype kept.
+
+    Example:
+        >>> from_dense(np.array([[0, 7], [3, 0]])).indices.tolist()
+        [[0, 1], [1, 0]]
+    """
+    dense = _host(tensor, "tensor")
+    if dense.dtype == object or dense.dtype.kind in "SU":
+        present = np.vectorize(lambda v: len(v) > 0, otypes=[bool])(dense) if dense.size else np.zeros(dense.shape, bool)
+    else:
+        present = dense != 0
+    indices = np.argwhere(present).astype(np.int64).reshape(-1, dense.ndim)
+    return SparseTensor(indices, dense[present], np.asarray(dense.shape, np.int64))
+
+
+#: ``tf.sparse``: ``SparseTensor``, ``to_dense`` and ``from_dense``.
+sparse = types.SimpleNamespace(SparseTensor=SparseTensor, to_dense=to_dense, from_dense=from_dense)

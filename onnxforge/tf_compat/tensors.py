@@ -50,7 +50,12 @@ def shape(input: Any, out_type: Any = "int32", name: str | None = None) -> Any: 
 
 
 def cast(x: Any, dtype: Any, name: str | None = None) -> Any:
-    """``tf.cast``; to ``tf.string`` only a string tensor casts (unchanged), as in TensorFlow."""
+    """``tf.cast``; to ``tf.string`` only a string tensor casts (unchanged), as in TensorFlow. A ``SparseTensor``
+    casts its values (keras.io's handwriting recognition: ``tf.cast(tf.sparse.from_dense(labels), tf.int64)``)."""
+    from .sparse import SparseTensor
+
+    if isinstance(x, SparseTensor):
+        return SparseTensor(x.indices, np.asarray(cast(x.values, dtype)), x.dense_shape)
     if isinstance(dtype, str) and dtype == "string":
         if _is_string(x):
             return x

@@ -33,8 +33,12 @@ __all__ = ["CompileMetrics", "CompiledMetrics", "compiled_trackers", "listed_tra
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ..compiler.custom_loss import _unpack
-from ..metrics import Mean
+from ..metrics import BinaryAccuracy, CategoricalAccuracy, Mean, SparseCategoricalAccuracy, resolve_accuracy
+
+_ACCURACIES = (BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy)
 
 
 class CompileMetrics:
@@ -57,6 +61,7 @@ class CompileMetrics:
         self._output_names = output_names
         self._weighted = weighted
         self._model = model
+        self._shapes_seen = False
 
     @classmethod
     def from_model(cls, model: Any) -> CompileMetrics:
@@ -76,6 +81,26 @@ class CompileMetrics:
         self._per_output = [list(o.metrics) + list(o.weighted_metrics) for o in config.outputs]
         self._weighted = [{name for name, _ in o.weighted_metrics} for o in config.outputs]
 
+    def _accuracy_by_shapes(self, y_true: Any, y_pred: Any) -> None:
+        """Keras picks the metric behind ``"accuracy"`` from the first update's target and prediction shapes
+        (``compile_utils.is_binary_or_sparse_categorical``); ``resolve_config`` guessed it from the loss, and a
+        custom step may have compiled none (keras.io's consistency training: ``compile(optimizer, metrics=
+        ["accuracy"])``, integer labels of shape (batch, 1), softmax of shape (batch, 10))."""
+        keys = self._output_names
+        for k, (y, p) in enumerate(zip(_unpack(y_true, keys, "y"), _unpack(y_pred, keys, "y_pred"))):
+            if y is None or p is None:
+                continue
+            true_shape, pred_shape = _shape(y), _shape(p)
+            if not true_shape or not pred_shape:
+                continue
+            sparse = len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] != 1)
+            for i, (name, metric) in enumerate(self._per_output[k]):
+                if type(metric) in _ACCURACIES and metric.name in ("accuracy", "acc") \
+                        and "_variable_prefix" in metric.__dict__:   # made from the string, not given as an object
+                    chosen = resolve_accuracy(metric.name, pred_shape[-1], sparse)
+                    chosen.__dict__["_variable_prefix"] = metric.__dict__["_variable_prefix"]
+                    self._per_output[k][i] = (name, chosen)
+
     @property
     def metrics(self) -> list[Any]:
         """The wrapped metric objects (empty until resolved)."""
@@ -84,6 +109,9 @@ class CompileMetrics:
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Update every compiled metric of every output with its target and prediction."""
         self._resolve(y_pred)
+        if not self._shapes_seen:
+            self._accuracy_by_shapes(y_true, y_pred)
+            self._shapes_seen = True
         keys = self._output_names
         ys, preds, weights = _unpack(y_true, keys, "y"), _unpack(y_pred, keys, "y_pred"), \
             _unpack(sample_weight, keys, "sample_weight")
@@ -108,6 +136,12 @@ class CompileMetrics:
 
     def __repr__(self) -> str:
         return f"<CompileMetrics {[name for items in (self._per_output or []) for name, _ in items]}>"
+
+
+def _shape(x: Any) -> tuple:
+    """A traced tensor's (possibly partly unknown) shape, or an array-like's."""
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
 
 
 def compiled_trackers(model: Any) -> list[Any]:

@@ -72,12 +72,11 @@ from ..runtime import ProgramRunner
 from ..tracing import MetricResult
 from ..variables import Variable
 from .step_data import StepData, leaf_names, rebuild
+from .custom_step_logs import LAST_STATE, LastLog, TrackerLog, metric_results_by_name
 
 _FLOAT = onnx.TensorProto.FLOAT
 #: Prefix of the outputs carrying the dict returned by ``train_step``.
 LOGS_PREFIX = "logs/"
-#: The state of a plain returned value in the loops' sums: the last step's, which ``fit``'s totals replace.
-LAST_STATE = "last"
 #: Prefix of the outputs carrying the state sums of metric trackers updated in the step.
 METRICS_PREFIX = "metrics/"
 
@@ -106,6 +105,10 @@ class CustomStepTrace(ProgramTrace):
         self.current: dict[int, Value] = {}
         #: Optimizers applied in this step, with their learning-rate inputs, in first-use order.
         self.learning_rates: dict[int, tuple[Any, Value]] = {}
+        #: The learning-rate inputs of an optimizer's 2nd, 3rd ... ``apply_gradients`` in this step:
+        #: ``(optimizer, input, k)``, fed its rate ``k`` iterations on (a schedule moves between them, as in Keras).
+        self.later_rates: list[tuple[Any, Value, int]] = []
+        self.apply_counts: dict[int, int] = {}
         #: Metric trackers updated in this step: id -> (metric, this step's state sums), in first-use order.
         self.trackers: dict[int, tuple[Any, list[Value]]] = {}
 
@@ -192,7 +195,14 @@ class CustomStepTrace(ProgramTrace):
             g.dtype = g.dtype or p.dtype
             g.shape = g.shape if g.shape is not None else p.shape
             grads.append(g)
-        lr = self.learning_rate_input(optimizer)
+        k = self.apply_counts.get(id(optimizer), 0)
+        self.apply_counts[id(optimizer)] = k + 1
+        if k == 0:
+            lr = self.learning_rate_input(optimizer)
+        else:   # each apply_gradients advances `iterations`: Keras evaluates the schedule afresh for each
+            label = _attribute_name(self.owner, optimizer) or optimizer.name
+            lr = declare_input(self.b, f"{contract.LEARNING_RATE}/{label}/apply_{k}", np.float32, (), unique=True)
+            self.later_rates.append((optimizer, lr, k))
         for var, new in optimizer.apply_graph(b, self.read, variables, params, grads, lr):
             self.assign(var, new)
         new_iterations = self.read(optimizer.iterations)
@@ -226,6 +236,8 @@ class CustomStep:
     learning_rates: list[tuple[Any, str]] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     data_inputs: list[str] = field(default_factory=list)
+    #: ``(optimizer, input name, k)`` of the rates of an optimizer's later applies in one step.
+    later_rates: list[tuple[Any, str, int]] = field(default_factory=list)
     #: ``(metric, output names of its state sums)`` of every tracker the step updates.
     trackers: list[tuple[Any, list[str]]] = field(default_factory=list)
     #: The logged keys whose value is a tracker's ``result()``, in the order of the returned dict.
@@ -247,8 +259,12 @@ class CustomStep:
         feeds = dict(zip(self.data_inputs, arrays))
         for opt, name in self.learning_rates:
             feeds[name] = np.asarray(opt.fed_learning_rate(), np.float32)
+        for opt, name, k in self.later_rates:
+            feeds[name] = np.asarray(opt.fed_learning_rate_at(k), np.float32)
         values = self.runner.run(feeds)
         for opt, _ in self.learning_rates:
+            opt._advance()
+        for opt, _, _ in self.later_rates:
             opt._advance()
         at = len(self.keys)
         for metric, outs in self.trackers:
@@ -262,53 +278,12 @@ class CustomStep:
         keys are exactly the names of ``model.metrics``' results, those results for an epoch's or an
         evaluation's end (Keras 3's ``_get_metrics_result_or_logs``), else ``None``: the last step's logs.
         Ordered as Keras's ``_flatten_metrics_in_order``: ``model.metrics``' names first, the other keys sorted."""
-        named = _metric_results_by_name(model)
+        named = metric_results_by_name(model)
         first = [key for key in named if key in self.order]
         order = first + sorted(set(self.order) - set(first))
-        entries = [(key, _TrackerLog(self.results[key]) if key in self.results else _LastLog(key)) for key in order]
-        final = [(key, _TrackerLog(*named[key])) for key in order] if set(self.order) == set(named) else None
+        entries = [(key, TrackerLog(self.results[key]) if key in self.results else LastLog(key)) for key in order]
+        final = [(key, TrackerLog(*named[key])) for key in order] if set(self.order) == set(named) else None
         return entries, final
-
-
-def _metric_results_by_name(model: Any) -> dict[str, tuple[Any, str | None]]:
-    """``{name: (metric, key in its dict result or None)}`` for the results of ``model.metrics``, as Keras's
-    ``get_metrics_result`` names them (a dict result, ``compile_metrics``', contributes its keys)."""
-    named: dict[str, tuple[Any, str | None]] = {}
-    for metric in model.metrics:
-        result = metric.result() if hasattr(metric, "metrics") else None   # a container's result is a dict
-        if isinstance(result, dict):
-            named.update({key: (metric, key) for key in result})
-        else:
-            named[metric.name] = (metric, None)
-    return named
-
-
-class _TrackerLog:
-    """A log entry read from a live metric tracker (no sums of its own in the fit loop)."""
-
-    def __init__(self, metric: Any, key: str | None = None):
-        self.metric, self.key = metric, key
-        self.name = metric.name if key is None else key
-
-    def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
-        return []
-
-    def result_from(self, states: Sequence[np.ndarray]) -> Any:
-        result = self.metric.result()
-        return result if self.key is None else result[self.key]
-
-
-class _LastLog:
-    """A plain returned value: the loops keep the last step's (``LAST_STATE`` sums replace, not add)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def state_spec(self) -> list[tuple[str, tuple[int, ...]]]:
-        return [(LAST_STATE, ())]
-
-    def result_from(self, states: Sequence[np.ndarray]) -> Any:
-        return states[0]
 
 
 def _host(array: Any) -> np.ndarray:
@@ -438,12 +413,14 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
     state_ids = {var.uid for var, _, _ in state}
     params = [(var, v.name) for var, v in ctx.reads.values() if var.uid not in state_ids]
     lrs = [(opt, value.name) for opt, value in ctx.learning_rates.values()]
-    host_inputs = data_inputs + [name for _, name in lrs]
+    later = [(opt, value.name, k) for opt, value, k in ctx.later_rates]
+    host_inputs = data_inputs + [name for _, name in lrs] + [name for _, name, _ in later]
     onnx_model = b.to_model(name=f"onnxforge_{kind}")
     protected = set(host_inputs) | {s[1] for s in state}
     onnx_model, removed = cleanup(onnx_model, protected)
     params = [(var, name) for var, name in params if name not in removed]
-    io = {"inputs": {"data": data_inputs, "learning_rates": {opt.name: name for opt, name in lrs},
+    rate_names = {opt.name: name for opt, name in lrs} | {f"{opt.name}#{k}": name for opt, name, k in later}
+    io = {"inputs": {"data": data_inputs, "learning_rates": rate_names,
                      "params": [name for _, name in params], "state": [s[1] for s in state]},
           "outputs": {label: [name for name, _ in host_out[:n_logs]], "state": [s[2] for s in state]}}
     if n_logs is not None and n_logs < len(host_out):
@@ -463,7 +440,7 @@ def _finish(model: Any, b: GraphBuilder, ctx: CustomStepTrace, host_out: list[tu
                       outputs=outputs)
     runner = ProgramRunner(onnx_model, device, host_inputs, outputs, params=params, state=state, name=kind)
     keys = [name[len(LOGS_PREFIX):] for name in outputs[:n_logs]]
-    return CustomStep(program, runner, lrs, keys, data_inputs)
+    return CustomStep(program, runner, lrs, keys, data_inputs, later_rates=later)
 
 
 # ------------------------------------------------------------------------------------------ driving

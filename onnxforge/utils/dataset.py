@@ -160,9 +160,10 @@ class Dataset(DatasetMethods):
         UTF-8 ``bytes``."""
         return (_map_leaves(_numpy_leaf, element) for element in self._elements())
 
-    def cardinality(self) -> int:
-        """The number of elements: -1 for infinite, -2 when unknown (tf.data's codes)."""
-        return self._length
+    def cardinality(self) -> Any:
+        """The number of elements: -1 for infinite, -2 when unknown (tf.data's codes), as tf.data gives it: a
+        0-d int64 tensor (programs call ``.numpy()`` on it)."""
+        return as_eager(np.int64(self._length))
 
     def __len__(self) -> int:
         if self._length == -1:
