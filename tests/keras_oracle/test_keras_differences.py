@@ -104,3 +104,48 @@ def test_the_data_layer_flag_follows_keras_class_tree():
     for name in preprocessing.__all__:
         assert getattr(getattr(preprocessing, name), "_keras_data_layer", False) == \
             issubclass(getattr(keras.layers, name), DataLayer), name
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_text_dataset_from_directory_yields_string_tensors_as_keras(tmp_path, batch_size):
+    for folder, text in (("neg", "bad film\n"), ("pos", "good film, twice as long\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.txt").write_text(text)
+    got = {}
+    for name, k in LIBS.items():
+        ds = k.utils.text_dataset_from_directory(str(tmp_path), batch_size=batch_size, shuffle=False, verbose=False)
+        got[name] = [(np.asarray(x.numpy()).tolist(), np.asarray(x.numpy()).dtype.kind, np.asarray(y).tolist())
+                     for x, y in ds]   # a bare `str` has no numpy(): Keras yields string tensors
+    assert got["onnxforge"] == got["keras"]
+
+
+@pytest.mark.parametrize("how", ["call", "call_with_key", "build", "build_with_key"])
+def test_multi_head_attention_build_config_as_keras_and_rebuilt_from_it(how):
+    got = {}
+    for name, k in LIBS.items():
+        layer = k.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+        if how.startswith("call"):
+            q, v = k.Input((4, 8)), k.Input((5, 6))
+            layer(q, v, v) if how == "call_with_key" else layer(q, v)
+        else:
+            layer.build((None, 4, 8), (None, 5, 6), *([(None, 5, 7)] if how == "build_with_key" else []))
+        config = layer.get_build_config()
+        again = k.layers.MultiHeadAttention(num_heads=2, key_dim=3)
+        again.build_from_config(config)
+        got[name] = ({key: tuple(shape) for key, shape in config["shapes_dict"].items()},
+                     [tuple(w.shape) for w in again.weights])
+    assert got["onnxforge"] == got["keras"]
+
+
+@pytest.mark.parametrize("make", [lambda k: k.metrics.Mean(), lambda k: k.metrics.MeanSquaredError(),
+                                  lambda k: k.metrics.AUC(num_thresholds=5), lambda k: k.metrics.Precision()])
+def test_metric_variables_are_named_as_keras(make):
+    y_true, y_pred = np.array([0.0, 1.0, 1.0, 0.0]), np.array([0.2, 0.8, 0.4, 0.6])
+    got = {}
+    for name, k in LIBS.items():
+        metric = make(k)
+        metric.update_state(y_pred) if type(metric).__name__ == "Mean" else metric.update_state(y_true, y_pred)
+        got[name] = [(v.name, v.path, tuple(v.shape), np.round(np.asarray(v.numpy(), np.float64), 5).tolist())
+                     for v in metric.variables]
+    assert got["onnxforge"] == got["keras"]
+
