@@ -149,3 +149,55 @@ def test_metric_variables_are_named_as_keras(make):
                      for v in metric.variables]
     assert got["onnxforge"] == got["keras"]
 
+
+def _named(variables):
+    return [(v.name, v.path) for v in variables]
+
+
+def test_variable_name_is_the_last_part_of_its_path_as_keras():
+    got = {}
+    for name, k in LIBS.items():
+        x = k.Input((5, 4))
+        h = k.layers.LSTM(3, return_sequences=True, name="lstm")(x)
+        h = k.layers.MultiHeadAttention(num_heads=2, key_dim=2, name="mha")(h, h)
+        h = k.layers.BatchNormalization(name="bn")(h)
+        model = k.Model(x, k.layers.Dense(2, name="head")(h))
+        optimizer = k.optimizers.Adam()
+        optimizer.build(model.trainable_variables)
+        with k.name_scope("outer"):
+            scoped = k.Variable(np.zeros(2, "float32"), name="v")
+        slots = [v for v in optimizer.variables if v.name != "learning_rate"]   # a Variable in Keras, not here
+        got[name] = (_named(model.weights), _named(slots), _named([scoped]),
+                     _named([k.Variable(1.0, name="solo")]))
+    assert got["onnxforge"] == got["keras"]
+
+
+def test_weights_saved_and_checkpointed_by_path_load_back(tmp_path):
+    """Files key weights by path (as before ``name`` became the last part): two ``kernel``s do not collide."""
+    def build():
+        x = fkeras.Input((3,))
+        return fkeras.Model(x, fkeras.layers.Dense(2, name="b")(fkeras.layers.Dense(4, name="a")(x)))
+
+    model = build()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(X, Y, epochs=1, verbose=0)
+    assert [w.name for w in model.weights] == ["kernel", "bias", "kernel", "bias"]
+    for ext in (".keras", ".weights.h5", ".onnx"):
+        path = str(tmp_path / f"m{ext}")
+        if ext == ".weights.h5":
+            model.save_weights(path)
+            again = build()
+            again.load_weights(path)
+        else:
+            model.save(path)
+            again = fkeras.models.load_model(path)
+        if ext == ".onnx":   # keyed by the full paths, the strings files written while name was the path hold
+            import json
+
+            import onnx
+
+            meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+            assert json.loads(meta["onnxforge.weights"]) == ["a/kernel", "a/bias", "b/kernel", "b/bias"]
+        for a, b in zip(model.weights, again.weights):
+            assert a.path == b.path
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
