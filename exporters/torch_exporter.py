@@ -372,7 +372,7 @@ def to_torch_state_dict(model: Any, module: Any = None, strict: bool = True) -> 
     """
     import torch
 
-    weights = {v.name: torch.from_numpy(v.numpy().copy()) for v in model.weights}
+    weights = {v.path: torch.from_numpy(v.numpy().copy()) for v in model.weights}
     if module is None:
         return weights
     own = module.state_dict()

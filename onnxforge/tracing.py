@@ -151,7 +151,7 @@ class TraceContext:
         """How a variable enters the graph; subclasses choose names. Two variables may share a name (the
         same ``Dense(name="decision")`` built in each tree of keras.io's decision forest): a suffix keeps the
         second one's graph name unique."""
-        name = self.b.fresh(var.name)
+        name = self.b.fresh(var.path)
         self.b._taken.discard(name)   # claimed again by the declaration below
         if self.weights == "inputs":
             return self.b.input(name, onnx_dtype(var.dtype), var.shape)
@@ -171,7 +171,7 @@ class TraceContext:
         static = value.static_shape() if value.shape is not None else None
         if static is not None and tuple(static) != tuple(var.shape):
             if int(np.prod(static)) != int(np.prod(var.shape)) or len(static) > len(var.shape):
-                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.name!r} of "
+                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.path!r} of "
                                  f"shape {var.shape}.")
             value = self.b.op("Reshape", [value, self.b.const(np.asarray(var.shape, np.int64))], shape=var.shape)
         self.update(var, value, in_inference)

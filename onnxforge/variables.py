@@ -83,7 +83,8 @@ class Variable:
                  dtype: Any = np.float32, autocast: bool = True):
         self._host = np.array(value, dtype=dtype)
         self._device: Any = None  # an onnxruntime OrtValue, owned by the runtime
-        self.name = name if name is not None else _default_name()
+        #: Keras 3's ``path`` ("dense/kernel"): programs name state inputs, weight files and slots by it.
+        self._path = name if name is not None else _default_name()
         self.trainable = trainable
         self.regularizer = regularizer
         #: Projection the optimizer applies after each update (``constraints``); Keras sets it after creation.
@@ -113,19 +114,30 @@ class Variable:
     @property
     def path(self) -> str:
         """Keras 3's ``variable.path``: the layers' names and the weight's own joined by ``/``
-        (``"dense/kernel"``, ``"lstm/lstm_cell/kernel"``).
-
-        onnxforge's ``name`` holds this same string (Keras 3's ``name`` is the last part, ``"kernel"``): programs
-        name their state inputs, weight files and optimizer slots by it, so it stays. Unlike Keras 3, the path
-        does not start with the name of a ``Sequential`` or subclassed model the layer was built in (Keras:
-        ``"sequential/dense/kernel"``); for a functional model's layers, or a layer built on its own, the two
-        agree.
+        (``"dense/kernel"``, ``"lstm/lstm_cell/kernel"``), unique among a model's weights: programs name their
+        state inputs, weight files and optimizer slots by it. Unlike Keras 3, it does not start with the name of
+        a ``Sequential`` or subclassed model the layer was built in (Keras: ``"sequential/dense/kernel"``); for a
+        functional model's layers, or a layer built on its own, the two agree.
 
         Example:
             >>> Variable(np.zeros(2, np.float32), name="dense/bias").path
             'dense/bias'
         """
-        return self.name
+        return self._path
+
+    @path.setter
+    def path(self, value: str) -> None:
+        self._path = str(value)
+
+    @property
+    def name(self) -> str:
+        """Keras 3's ``variable.name``: the last part of ``path`` (``"kernel"`` for ``"dense/kernel"``).
+
+        Example:
+            >>> Variable(np.zeros(2, np.float32), name="dense/bias").name
+            'bias'
+        """
+        return self._path.rsplit("/", 1)[-1]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -166,7 +178,7 @@ class Variable:
             return ctx.assign_variable(self, value, in_inference=True)
         array = np.asarray(value, dtype=self.dtype)
         if array.shape != self.shape:
-            raise ValueError(f"Cannot assign a value of shape {array.shape} to variable {self.name!r} "
+            raise ValueError(f"Cannot assign a value of shape {array.shape} to variable {self.path!r} "
                              f"of shape {self.shape}.")
         _before_change(self)
         self._host = array.copy()
@@ -268,7 +280,7 @@ class Variable:
             return value.__array__(dtype)  # a graph value: raises with its explanation
         if copy is False:
             if dtype is not None and np.dtype(dtype) != value.dtype:
-                raise ValueError(f"Variable {self.name!r}: converting {value.dtype} to {np.dtype(dtype)} needs a "
+                raise ValueError(f"Variable {self.path!r}: converting {value.dtype} to {np.dtype(dtype)} needs a "
                                  "copy, and copy=False was given.")
             return value
         # A copy: writing into the result must not change the weight behind the runtime's back.
@@ -283,7 +295,7 @@ class Variable:
     def __index__(self) -> int:
         value = self._operand()
         if isinstance(value, np.ndarray) and value.dtype.kind not in "iub":
-            raise TypeError(f"Variable {self.name!r} of dtype {value.dtype} cannot be used as an index.")
+            raise TypeError(f"Variable {self.path!r} of dtype {value.dtype} cannot be used as an index.")
         return int(value)
 
     def __bool__(self) -> bool:
@@ -291,7 +303,7 @@ class Variable:
 
     def __len__(self) -> int:
         if not self.shape:
-            raise TypeError(f"len() of a scalar Variable ({self.name!r}, shape ()).")
+            raise TypeError(f"len() of a scalar Variable ({self.path!r}, shape ()).")
         return self.shape[0]
 
     # Runtime hooks: the device copy is swapped in without touching the host.
@@ -307,4 +319,4 @@ class Variable:
         return current_trace().read_autocast(self)
 
     def __repr__(self) -> str:
-        return f"<Variable {self.name!r} shape={self.shape} trainable={self.trainable}>"
+        return f"<Variable {self.path!r} shape={self.shape} trainable={self.trainable}>"

@@ -47,18 +47,18 @@ def gradients_through_apply(optimizer: Any, ctx: Any, trained: Sequence[Variable
     if not captured:
         raise TypeError(f"{type(optimizer).__name__}.apply returned without passing the gradients on to "
                         "super().apply(grads, trainable_variables): fit() emits the update there. "
-                        f"Received: {len(grads)} gradients for {[v.name for v in trained]}")
+                        f"Received: {len(grads)} gradients for {[v.path for v in trained]}")
     known = {v.uid for v in trained}
     variables, out = [], []
     for g, v in captured:
         if not isinstance(v, Variable) or v.uid not in known:
             raise TypeError(f"{type(optimizer).__name__}.apply passed on {v!r}, which is not one of the "
-                            f"trainable variables it was given ({[w.name for w in trained]})")
+                            f"trainable variables it was given ({[w.path for w in trained]})")
         if g is None:
             continue
         g = g.__onnx_value__() if isinstance(g, Variable) else g
         if not isinstance(g, Value):
-            raise TypeError(f"{type(optimizer).__name__}.apply passed on a gradient for {v.name!r} that is not "
+            raise TypeError(f"{type(optimizer).__name__}.apply passed on a gradient for {v.path!r} that is not "
                             f"a traced tensor. Received: {g!r}")
         variables.append(v)
         out.append(g)

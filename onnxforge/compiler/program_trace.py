@@ -65,5 +65,5 @@ class ProgramTrace(TraceContext):
 
     def _declare(self, var: Variable) -> Value:
         if self.weights == "inputs":
-            return declare_input(self.b, var.name, var.dtype, var.shape, unique=True)
-        return self.b.initializer(release(self.b, self.b.fresh(var.name)), np.array(var.numpy()))
+            return declare_input(self.b, var.path, var.dtype, var.shape, unique=True)
+        return self.b.initializer(release(self.b, self.b.fresh(var.path)), np.array(var.numpy()))

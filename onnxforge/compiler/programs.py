@@ -370,7 +370,7 @@ def build_train_step(model: Any, config: CompileConfig, trainable: Sequence[Vari
     for var, new_value in opt.apply_graph(b, ctx.read, trained, current, grads, lr):
         state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))
     reassigned = {v.uid for v in trained if v.uid in ctx.updates}
-    program_reassigned = [v.name for v in trained if v.uid in reassigned]
+    program_reassigned = [v.path for v in trained if v.uid in reassigned]
     for var, new_value in ctx.updates.values():
         if var.uid not in reassigned:
             state.append((var, ctx.input_of(var), _typed(new_value, ctx.input_of(var))))

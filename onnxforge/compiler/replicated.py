@@ -225,7 +225,7 @@ def build_replica_grads(model, config: CompileConfig, trainable: Sequence[Variab
     t.extra_inputs.append(global_batch)
     total, loss_sums = _share_objective(t, config, global_batch)
     trained = [v for v in trainable if v.uid in ctx.reads]
-    clash = [v.name for v in trained if v.uid in ctx.updates]
+    clash = [v.path for v in trained if v.uid in ctx.updates]
     if clash:
         raise CompileError(f"Variables {clash} are both trained and updated by their layer; a state variable "
                            "must be non-trainable.")

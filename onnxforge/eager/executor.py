@@ -271,7 +271,8 @@ def compile_call(call: Callable[..., Any], args: tuple, kwargs: dict, arrays: li
 # ------------------------------------------------------------------------------------------ arrays
 def layer_array(layer: Any, array: Any, dtype: Any = None) -> np.ndarray:
     """A call argument as the layer receives it: float arrays in the layer's (float) compute dtype, as
-    Keras autocasts them; small or unsigned integers as int64; ``dtype`` (a model input's) wins."""
+    Keras autocasts them; small or unsigned integers as int64 (onnxruntime lacks many of their kernels) unless
+    the layer sets ``_keeps_integer_dtype`` (it casts them itself); ``dtype`` (a model input's) wins."""
     a = np.asarray(array)
     if dtype == "string":   # Keras's name for a string input; NumPy holds the texts as str, bytes or objects
         if a.dtype.kind not in "USO":
@@ -285,6 +286,12 @@ def layer_array(layer: Any, array: Any, dtype: Any = None) -> np.ndarray:
         target = compute if compute.kind == "f" else np.dtype(np.float32)
         return a if a.dtype == target else a.astype(target)
     if a.dtype.kind in "iu" and a.dtype not in (np.int32, np.int64):
+        if getattr(layer, "_keeps_integer_dtype", False):
+            # Keras on torch keeps the integer types torch has (a uint8 image resized stays uint8) and widens
+            # the unsigned ones it lacks: uint16 to int32, uint32 / uint64 to int64.
+            if a.dtype in (np.int8, np.int16, np.uint8):
+                return a
+            return a.astype(np.int32 if a.dtype == np.uint16 else np.int64)
         return a.astype(np.int64)
     return a
 

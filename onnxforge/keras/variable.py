@@ -90,4 +90,4 @@ class Variable(_Variable, metaclass=_AnyVariable):
         super().__init__(value, name=name, trainable=bool(trainable), dtype=value.dtype, autocast=autocast)
         scope = current_path()
         if scope:   # keras.name_scope: the path starts with the open scopes' names
-            self.name = f"{scope}/{self.name}"
+            self.path = f"{scope}/{self.path}"

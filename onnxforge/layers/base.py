@@ -21,8 +21,8 @@ Example:
     ...     def compute_output_shape(self, input_shape):
     ...         return input_shape
     >>> layer = Scale()
-    >>> layer.build((None, 3)); [w.name for w in layer.weights]
-    ['scale/w']
+    >>> layer.build((None, 3)); [(w.name, w.path) for w in layer.weights]
+    [('w', 'scale/w')]
 """
 from __future__ import annotations
 
@@ -131,9 +131,10 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
                     if by_hand is not None:
                         by_hand(self.__dict__["_build_shapes"])
                 elif self.__dict__.get("_build_shapes") is None and len(args) + len(kw) > 1:
-                    # Keras records every build() argument by name: {"shapes_dict": {"input_shape": ..., ...}}
+                    # Keras records every build() argument given a shape by name: {"shapes_dict": {"query_shape":
+                    # ..., "value_shape": ...}} (a MultiHeadAttention called without a key records no key_shape)
                     bound = inspect.signature(original).bind(self, *args, **kw).arguments
-                    self.__dict__["_build_arguments"] = {k: v for k, v in list(bound.items())[1:]}
+                    self.__dict__["_build_arguments"] = {k: v for k, v in list(bound.items())[1:] if v is not None}
 
         build._wrapped_build = True  # type: ignore[attr-defined]
         cls.build = build  # type: ignore[method-assign]

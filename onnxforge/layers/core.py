@@ -301,7 +301,7 @@ class Embedding(QuantizeMixin, Int4WeightsMixin, LoraMixin, Layer):
             scale, zero = np.squeeze(scale, axis=1), None
         else:   # Keras groups the columns: it quantizes the transposed table
             q, scale, zero = (a.T for a in abs_max_quantize_grouped_numpy(w.T, block))
-        prefix = weight.name.rsplit("/", 1)[0]
+        prefix = weight.path.rsplit("/", 1)[0]
         self._drop_weight(weight)
         self._int4_build(w.shape, block)
         self._keep_prefix(prefix)

@@ -68,7 +68,11 @@ def call_arguments(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """A layer call's arguments ready for dispatch: the first as ``host_arrays`` makes it, Variables read
     (``read_variable_inputs``), and Keras 3's refusal of a Python scalar passed positionally after it:
     tf.keras 2's ``self.augmenter(images, training)`` must say ``training=training`` (a layer that sets
-    ``_allow_non_tensor_positional_args``, as the preprocessing layers do, is exempt as in Keras)."""
+    ``_allow_non_tensor_positional_args``, as the preprocessing layers do, is exempt as in Keras). Keras's
+    DataLayer preprocessing layers (``_keras_data_layer``) take the input alone positionally, as its ``__call__``."""
+    if getattr(layer, "_keras_data_layer", False) and len(args) > 1:
+        raise TypeError(f"{type(layer).__name__}.__call__() takes 2 positional arguments but {len(args) + 1} were "
+                        "given: pass the other arguments by keyword (training=...).")
     if not getattr(layer, "_allow_non_tensor_positional_args", False):
         for arg in flatten(tuple(args[1:])):
             if isinstance(arg, (bool, int, float, complex, str, bytes)):

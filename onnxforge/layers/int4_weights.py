@@ -57,7 +57,7 @@ class Int4WeightsMixin:
             scale, zero = np.squeeze(scale, axis=0), None
         else:
             q, scale, zero = abs_max_quantize_grouped_numpy(matrix, block)
-        prefix = weight.name.rsplit("/", 1)[0]
+        prefix = weight.path.rsplit("/", 1)[0]
         shape = tuple(weight.shape)
         self._drop_weight(weight)  # type: ignore[attr-defined]
         self._int4_build(shape, block)  # type: ignore[attr-defined]

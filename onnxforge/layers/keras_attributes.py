@@ -52,7 +52,7 @@ class MetricState:
         return False
 
     def numpy(self) -> np.ndarray:
-        return np.asarray(self._metric.variables[self._index], np.float32).reshape(self._shape)
+        return np.asarray(self._metric._state_arrays()[self._index], np.float32).reshape(self._shape)
 
     @property
     def value(self) -> np.ndarray:

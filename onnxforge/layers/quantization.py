@@ -184,7 +184,7 @@ class QuantizeMixin:
             return
         q, scale = abs_max_quantize_numpy(np.asarray(weight.numpy(), dtype=np.float32),
                                           self._quantize_reduced_axes())
-        prefix = weight.name.rsplit("/", 1)[0]   # "mha/query" inside a MultiHeadAttention, else the layer's name
+        prefix = weight.path.rsplit("/", 1)[0]   # "mha/query" inside a MultiHeadAttention, else the layer's name
         self._drop_weight(weight)
         self._int8_build(tuple(weight.shape))
         self._keep_prefix(prefix)
@@ -208,8 +208,8 @@ class QuantizeMixin:
         if prefix != self.name:   # type: ignore[attr-defined]
             own = f"{self.name}/"   # type: ignore[attr-defined]
             for w in self.weights:   # type: ignore[attr-defined]
-                if w.name.startswith(own):
-                    w.name = f"{prefix}/{w.name[len(own):]}"
+                if w.path.startswith(own):
+                    w.path = f"{prefix}/{w.path[len(own):]}"
 
     def enable_lora(self, *args: Any, **kwargs: Any) -> None:
         if self.quantization_mode == "int4":
@@ -226,7 +226,7 @@ class QuantizeMixin:
                 group[:] = [v for v in group if v is not weight]
         tracked._uids.discard(weight.uid)
         _REPLACED.add(weight.uid)
-        self.__dict__.get("_weight_names", set()).discard(weight.name.rsplit("/", 1)[-1])
+        self.__dict__.get("_weight_names", set()).discard(weight.path.rsplit("/", 1)[-1])
         self.__dict__.pop(attr or self._quantize_target, None)
 
     def _int8_build(self, shape: tuple[int, ...]) -> None:
@@ -305,7 +305,7 @@ def check_int8_entries(layer: Any, store: Any) -> None:
         if str(variable.dtype) == "int8" and str(i) in store:
             got = np.asarray(store[str(i)]).dtype
             if got != np.int8:
-                raise ValueError(f"Layer {layer.name!r}: the stored value of its int8 weight {variable.name!r} "
+                raise ValueError(f"Layer {layer.name!r}: the stored value of its int8 weight {variable.path!r} "
                                  f"(entry {i}) has dtype {got}; expected int8 (a quantized layer's weight).")
 
 

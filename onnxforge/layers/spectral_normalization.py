@@ -64,7 +64,7 @@ class SpectralNormalization(Wrapper):
         >>> from onnxforge import keras
         >>> sn = keras.layers.SpectralNormalization(keras.layers.Dense(3, name="d"), name="sn")
         >>> model = keras.Sequential([keras.Input((4,)), sn])
-        >>> [w.name for w in sn.weights]
+        >>> [w.path for w in sn.weights]
         ['sn/d/kernel', 'sn/vector_u', 'sn/d/bias']
     """
 
@@ -92,8 +92,8 @@ class SpectralNormalization(Wrapper):
                                         initializer=initializers.TruncatedNormal(stddev=0.02),
                                         trainable=False, name="vector_u", dtype=kernel.dtype)
         for w in self.layer.weights:   # Keras's paths: spectral_normalization/dense/kernel
-            if not w.name.startswith(self.name + "/"):
-                w.name = f"{self.name}/{w.name}"
+            if not w.path.startswith(self.name + "/"):
+                w.path = f"{self.name}/{w.path}"
         self.built = True
 
     def call(self, inputs, training=False):

@@ -24,8 +24,8 @@ Example:
     ...         self.alpha = Variable(np.ones(2, np.float32), name="alpha")
     ...         self.offsets = [Variable(np.zeros(2, np.float32), name="offset", trainable=False)]
     >>> layer = Scale()
-    >>> [w.name for w in layer.weights], [w.name for w in layer.trainable_weights]
-    (['scale/alpha', 'scale/offset'], ['scale/alpha'])
+    >>> [w.path for w in layer.weights], [w.name for w in layer.trainable_weights]
+    (['scale/alpha', 'scale/offset'], ['alpha'])
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class TrackedVariables:
                 # unfreezing the layer unfreezes it again.
                 variable.trainable = False
             if not getattr(variable, "_owned", False) and "name" in layer.__dict__:
-                variable.name = f"{layer.name}/{claim_name(layer, variable.name)}"
+                variable.path = f"{layer.name}/{claim_name(layer, variable.path)}"
             variable._owned = True
 
 

@@ -258,11 +258,17 @@ class Metric:
 
     @property
     def variables(self) -> list[Any]:
-        """The metric's state: its variables (a metric written with ``add_variable``), else the accumulated
-        sums (zeros before any update), in ``state_spec`` order, as tensors with ``numpy()`` like Keras's
-        variables (``[v.numpy() for v in metric.variables]``)."""
+        """The metric's state: its variables (a metric written with ``add_variable``), else views of the
+        accumulated sums in ``state_spec`` order, named as Keras's variables (``name`` ``"total"``, ``path``
+        ``"mean/total"``) with ``numpy()`` and ``assign()`` (``[v.numpy() for v in metric.variables]``)."""
         if self._metric_variables:
             return list(self._metric_variables)
+        from ..layers.keras_attributes import metric_state_variables
+
+        return metric_state_variables(self)
+
+    def _state_arrays(self) -> list[Any]:
+        """The accumulated sums (zeros before any update), in ``state_spec`` order, as tensors."""
         if self._states is None:
             return [as_eager(np.zeros(s, np.float32)) for _, s in self.state_spec()]
         return [as_eager(np.asarray(s, np.float32)) for s in self._states]
@@ -280,7 +286,7 @@ class Metric:
         finally:
             del self.__dict__["_reading_state_names"]
         if name in names:
-            return self.variables[names.index(name)]
+            return self._state_arrays()[names.index(name)]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_config(self) -> dict[str, Any]:

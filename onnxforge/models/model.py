@@ -118,8 +118,8 @@ class Model(ReplacedWeightsMixin, TrainingMixin, SavingMixin, Layer):
     def _check_weight_names(self) -> None:
         seen: dict[str, int] = {}
         for w in self.weights:
-            if seen.setdefault(w.name, w.uid) != w.uid:
-                raise ValueError(f"Model {self.name!r}: two different weights are named {w.name!r} (layers with the "
+            if seen.setdefault(w.path, w.uid) != w.uid:
+                raise ValueError(f"Model {self.name!r}: two different weights are named {w.path!r} (layers with the "
                                  "same name in different sub-models?). Weight names must be unique in a model: give "
                                  "the layers unique names.")
 

@@ -149,10 +149,10 @@ class OnnxModel(Model):
         keep = [t for t in stripped.graph.initializer if t.name not in self._variables]
         del stripped.graph.initializer[:]
         stripped.graph.initializer.extend(keep)
-        weights = [[v.name, np.dtype(v.dtype).name, list(v.shape)] for v in self._variables.values()]
+        weights = [[v.path, np.dtype(v.dtype).name, list(v.shape)] for v in self._variables.values()]
         return {"name": self.name, "trainable": self.trainable,
                 "onnx": base64.b64encode(stripped.SerializeToString()).decode("ascii"),
-                "weights": weights, "trainable_initializers": [v.name for v in self._trainable_variables],
+                "weights": weights, "trainable_initializers": [v.path for v in self._trainable_variables],
                 "training_mode": self.training_mode}
 
     @classmethod

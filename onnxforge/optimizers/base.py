@@ -175,13 +175,13 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
             self._trainable_variables_indices[self._var_key(var)] = len(self._trainable_variables)
             self._trainable_variables.append(var)
             if self.use_ema:
-                name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_average"
+                name = f"{self.name}/{var.path.replace('/', '_').replace(':', '_')}_average"
                 self._averages[var.uid] = Variable(np.zeros(var.shape, dtype=var.dtype), name=name,
                                                    trainable=False, dtype=var.dtype)
                 self._averaged.append(var)
             slots = {}
             for slot, init in self.slot_specs_for(var):
-                name = f"{self.name}/{var.name.replace('/', '_').replace(':', '_')}_{slot}"
+                name = f"{self.name}/{var.path.replace('/', '_').replace(':', '_')}_{slot}"
                 shape = self.slot_shape(slot, tuple(var.shape))
                 value = np.asarray(init(var), dtype=var.dtype).reshape(shape) if callable(init) else \
                     np.full(shape, init, dtype=var.dtype)
@@ -409,7 +409,7 @@ def apply_constraints(variables: Sequence[Variable], new_params: Sequence[Value]
         projected = constraint(new)
         projected = projected.__onnx_value__() if hasattr(projected, "__onnx_value__") else projected
         if not isinstance(projected, Value):
-            raise TypeError(f"The constraint {constraint!r} of {var.name!r} must return a tensor computed from its "
+            raise TypeError(f"The constraint {constraint!r} of {var.path!r} must return a tensor computed from its "
                             f"argument with keras.ops (it runs inside the training graph). Received: {projected!r}")
         if projected.dtype is not None and new.dtype is not None and projected.dtype != new.dtype:
             projected = projected.builder.op("Cast", [projected], to=new.dtype, shape=projected.shape)

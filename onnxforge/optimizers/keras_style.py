@@ -180,7 +180,7 @@ class UpdateScope:
         static = value.static_shape() if value.shape is not None else None
         if static is not None and tuple(static) != tuple(var.shape):
             if int(np.prod(static)) != int(np.prod(var.shape)):
-                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.name!r} of "
+                raise ValueError(f"Cannot assign a value of shape {tuple(static)} to variable {var.path!r} of "
                                  f"shape {tuple(var.shape)}.")
             value = self.b.op("Reshape", [value, self.b.const(np.asarray(var.shape, np.int64))], shape=var.shape)
         value.dtype = value.dtype or to

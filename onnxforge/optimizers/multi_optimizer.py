@@ -198,7 +198,7 @@ class MultiOptimizer(Optimizer):
         for var in var_list:
             if var.uid not in self._assigned:
                 opt = self._optimizer_map(var)
-                _check_member(opt, f"The optimizer for variable {var.name!r}")
+                _check_member(opt, f"The optimizer for variable {var.path!r}")
                 self._assigned[var.uid] = self._add_inner(opt)
             groups.setdefault(self._assigned[var.uid], []).append(var)
         for index, variables in sorted(groups.items()):

@@ -49,7 +49,7 @@ class Muon(Optimizer):
         >>> opt = Muon(exclude_layers=["head"])
         >>> opt.build([Variable(np.zeros((3, 2), np.float32), name="dense/kernel"),
         ...            Variable(np.zeros((2,), np.float32), name="dense/bias")])
-        >>> [v.name for v in opt.variables[1:]]
+        >>> [v.path for v in opt.variables[1:]]
         ['muon/dense_kernel_momentum', 'muon/dense_bias_momentum', 'muon/dense_bias_velocity']
     """
 

@@ -152,7 +152,7 @@ def optimizer_entries(model: Any, store: Callable[[str, np.ndarray], str]) -> li
         if attr is None:
             continue
         out.append({"attribute": attr, "built_for": built_for(model, opt),
-                    "variables": [[v.name, store(v.name, v.numpy())] for v in opt.variables]})
+                    "variables": [[v.path, store(v.path, v.numpy())] for v in opt.variables]})
     return out
 
 

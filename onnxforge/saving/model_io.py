@@ -101,7 +101,7 @@ def _weights_proto(model: Any, method: str) -> tuple[onnx.ModelProto, set[str], 
     taken = _taken_names(proto)
     weight_names = []
     for var, name in zip(model.weights, listed):
-        weight_names.append(name if name is not None else _store(proto, taken, var.name, var.numpy()))
+        weight_names.append(name if name is not None else _store(proto, taken, var.path, var.numpy()))
     _set_meta(proto, contract.WEIGHTS_KEY, json.dumps(weight_names))
     return proto, taken, weight_names
 
@@ -164,14 +164,14 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
             state["custom_compile"] = custom_compile
         optimizer = getattr(model, "optimizer", None)
         if include_optimizer and optimizer is not None:
-            state["optimizer"] = [[v.name, store(v.name, v.numpy())] for v in optimizer.variables]
+            state["optimizer"] = [[v.path, store(v.path, v.numpy())] for v in optimizer.variables]
             state["optimizer_built_for"] = custom_state.built_for(model, optimizer)
         if include_optimizer:
             state["optimizers"] = custom_state.optimizer_entries(model, store)
     rng = getattr(model, "_rng_state", None)
     if rng is not None:
-        state["rng"] = store(rng.name, rng.numpy())
-    state["seed_generators"] = [[v.name, store(v.name, v.numpy())]
+        state["rng"] = store(rng.path, rng.numpy())
+    state["seed_generators"] = [[v.path, store(v.path, v.numpy())]
                                 for v in custom_state.seed_generator_variables(model)]
     numpy_rng = _numpy_rng_state()
     if numpy_rng is not None:
@@ -192,7 +192,7 @@ def save_weights(model: Any, filepath: str | os.PathLike[str], overwrite: bool =
         raise ValueError(f"save_weights(): model {getattr(model, 'name', '?')!r} is not built, so it has no weights "
                          "yet. Build it (or run it on data) first.")
     if kind == "npz":
-        names = [w.name for w in model.weights]
+        names = [w.path for w in model.weights]
         arrays = {f"w{k:05d}": np.asarray(w.numpy()) for k, w in enumerate(model.weights)}
         arrays[_NPZ_NAMES] = np.asarray(names, dtype=np.str_)
         return atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -55,18 +55,18 @@ def _assign(variables: Sequence[Any], arrays: Sequence[np.ndarray], labels: Sequ
     """Check every array against its variable (count, shape; dtype kind), then assign them all."""
     if len(variables) != len(arrays):
         raise error(f"{what}: the file holds {len(arrays)} tensors but the model has {len(variables)} "
-                    f"({[v.name for v in variables][:8]}...). Received weights for {list(labels)[:8]}...")
+                    f"({[v.path for v in variables][:8]}...). Received weights for {list(labels)[:8]}...")
     pending = []
     for var, array, label in zip(variables, arrays, labels):
         if tuple(array.shape) != tuple(var.shape):
             if skip_mismatch:
-                warnings.warn(f"{what}: skipping {var.name!r}: shape {tuple(var.shape)} in the model, "
+                warnings.warn(f"{what}: skipping {var.path!r}: shape {tuple(var.shape)} in the model, "
                               f"{tuple(array.shape)} in the file ({label!r}).", stacklevel=3)
                 continue
-            raise error(f"{what}: variable {var.name!r} has shape {tuple(var.shape)}, but the file's tensor "
+            raise error(f"{what}: variable {var.path!r} has shape {tuple(var.shape)}, but the file's tensor "
                         f"{label!r} has shape {tuple(array.shape)}.")
         if array.dtype.kind not in "biuf" or (array.dtype.kind == "f") != (np.dtype(var.dtype).kind == "f"):
-            raise error(f"{what}: variable {var.name!r} has dtype {np.dtype(var.dtype).name}, but the file's tensor "
+            raise error(f"{what}: variable {var.path!r} has dtype {np.dtype(var.dtype).name}, but the file's tensor "
                         f"{label!r} holds {array.dtype.name} values.")
         pending.append((var, array))
     for var, array in pending:
@@ -383,7 +383,7 @@ def load_weights(model: Any, filepath: str | os.PathLike[str], skip_mismatch: bo
                                 "only files written by onnxforge's save(), save_weights() or export() can be loaded",
                                 key=contract.WEIGHTS_KEY)
         labels = metadata.weight_names(meta, contract.WEIGHTS_KEY, path, allow_null=True)
-        missing = [model.weights[k].name for k, n in enumerate(labels) if n is None and k < len(model.weights)]
+        missing = [model.weights[k].path for k, n in enumerate(labels) if n is None and k < len(model.weights)]
         if any(n is None for n in labels):
             raise OnnxLoadError(path, f"it does not store the weights {missing} (its inference graph does not read "
                                 "them); use a file from save_weights()", key=contract.WEIGHTS_KEY)

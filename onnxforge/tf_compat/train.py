@@ -73,11 +73,11 @@ def _optimizer_keys(name: str, opt: Any, owner: dict[int, str]) -> list[tuple[st
     per_weight += [(uid, {"average": avg}) for uid, avg in getattr(opt, "_averages", {}).items()]
     for var_uid, slots in per_weight:
         for slot, slot_var in slots.items():
-            where = owner.get(var_uid, slot_var.name)
+            where = owner.get(var_uid, slot_var.path)
             keyed.append((f"{name}/{slot}/{where}", slot_var))
             seen.add(slot_var.uid)
     # Whatever else the optimizer holds (a Keras-style optimizer's add_variable state), by name.
-    keyed += [(f"{name}/{v.name}", v) for v in opt.variables if v.uid not in seen]
+    keyed += [(f"{name}/{v.path}", v) for v in opt.variables if v.uid not in seen]
     return keyed
 
 

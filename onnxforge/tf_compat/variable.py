@@ -83,6 +83,12 @@ class Variable(_variables.Variable, metaclass=_VariableType):
         if shape is not None and tuple(shape) != self.shape and None not in tuple(shape):
             raise ValueError(f"tf.Variable: initial_value has shape {self.shape}, not shape={tuple(shape)}.")
 
+    @property
+    def name(self) -> str:
+        """TensorFlow's ``variable.name`` holds the whole path (``"dense/kernel"``, without TensorFlow's ``:0``),
+        not Keras 3's last part."""
+        return self.path
+
     # TensorFlow's assignments return the Variable (``v.assign_add(1).numpy()``, chained calls); onnxforge's
     # return None on the host. Inside a traced program the graph's result is kept.
     def assign(self, value: Any, use_locking: Any = None, name: Any = None, read_value: bool = True) -> Any:

@@ -20,7 +20,7 @@ from . import distribution
 from .core_parallel import CoreShards, ShardedProgram, plan_shards
 from .target_shapes import adopt_target_shapes
 from .temporal_weights import temporal_step
-from .compile_metrics import CompiledMetrics, compiled_trackers, listed_trackers
+from .compile_metrics import CompiledMetrics, compiled_trackers, keras_metrics_names, listed_trackers
 from .feed_checks import (_adjust_rank, _all_layers, _check_array, _check_cardinality, _check_ort_value,
                           _check_target, _is_ort_value, _length, _ones, _per_output_weights,
                           check_weights)
@@ -173,6 +173,8 @@ class BatchMethodsMixin:
         whose keys are ``model.metrics``' names reports those metrics instead (``custom_step.log_trackers``)."""
         results: dict[str, Any] = {}
         self.__dict__["_last_metric_sums"] = sums   # get_metrics_result() reads the latest states
+        # Keras lists the per-output loss trackers in metrics_names once a step has computed the loss.
+        self.__dict__["_reported_for"] = getattr(self, "_compile_args", None)
         trackers = getattr(self, "_trackers", [])
         swap = getattr(self, "_final_trackers", None) if final else None
         if swap is not None and swap[0] is trackers:
@@ -276,8 +278,8 @@ class BatchMethodsMixin:
 
     def _logs(self, sums: Mapping[str, Any], return_dict: bool) -> Any:
         logs = {k: (float(v) if np.ndim(v) == 0 else np.asarray(v)) for k, v in self._metric_results(sums).items()}
-        if return_dict:
-            return logs
+        if return_dict:   # keys sorted, as Keras's pythonify_logs returns them; the list keeps the metrics' order
+            return dict(sorted(logs.items()))
         values = list(logs.values())
         return values[0] if len(values) == 1 else values
 
@@ -321,8 +323,10 @@ class BatchMethodsMixin:
 
     @property
     def metrics_names(self) -> list[str]:
-        """The names of the reported quantities, in order (``["loss", "accuracy"]``)."""
-        return [name for name, _ in getattr(self, "_trackers", [])]
+        """Keras 3's names of ``model.metrics``: ``"loss"``, ``"compile_metrics"`` (one entry for all the compiled
+        metrics), the per-output losses once a step has run, then the metrics layers update
+        (``["loss", "compile_metrics", "a_loss", "b_loss"]``); a custom ``train_step``'s trackers by name."""
+        return keras_metrics_names(self)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
                        return_dict: bool = False) -> Any:

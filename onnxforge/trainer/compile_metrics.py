@@ -212,3 +212,31 @@ def listed_trackers(model: Any, trackers: list[tuple[str, Any]]) -> list[tuple[s
     kept = [(name, listed_metric.name, metric) for name, metric in trackers for listed_metric in listed
             if listed_metric is metric]
     return kept or None
+
+
+def keras_metrics_names(model: Any) -> list[str]:
+    """Keras 3's ``metrics_names`` (the names of its ``model.metrics``) for a compiled model: ``"loss"``, then
+    ``"compile_metrics"`` (the one metric that holds everything ``compile(metrics=...)`` asked for) when there is
+    any, then the per-output loss trackers, which Keras builds with its loss at the first step (so not before a
+    step after ``compile()``), then what layers update. A model with its own ``train_step`` lists its trackers."""
+    trackers = list(getattr(model, "_trackers", []))
+    config = getattr(model, "_compiled_config", None)
+    if model._has_custom_train_step():
+        names = [metric.name for metric in model.metrics]
+        getter = getattr(getattr(type(model), "metrics", None), "fget", None)
+        overridden = not (getattr(getter, "__module__", None) or "onnxforge.").startswith("onnxforge.")
+        if getattr(model, "compiled", False) and not overridden and (getattr(model, "_compile_args", None) or
+                                                                     {}).get("loss") is None:
+            names.insert(0, "loss")   # Keras's loss tracker exists with no compiled loss too
+        return names
+    if config is None:
+        return [name for name, _ in trackers]
+    from_config = {name for name, _ in config.trackers()}
+    args = getattr(model, "_compile_args", None) or {}
+    names = ["loss"]
+    if args.get("metrics") or args.get("weighted_metrics"):
+        names.append("compile_metrics")
+    if config.per_output_losses and model.__dict__.get("_reported_for", False) is args:
+        with_loss = {o.name for o in config.outputs if o.loss is not None}
+        names += [f"{name}_loss" for name in config.loss_order if name in with_loss]
+    return names + [name for name, _ in trackers if name not in from_config]

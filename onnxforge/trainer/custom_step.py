@@ -133,10 +133,10 @@ class CustomStepTrace(ProgramTrace):
 
     def _declare(self, var: Variable) -> Value:
         # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.
-        name, k = var.name, 0
+        name, k = var.path, 0
         while name in self.b._taken:
             k += 1
-            name = f"{var.name}_{k}"
+            name = f"{var.path}_{k}"
         return self.b.input(name, onnx_dtype(var.dtype), var.shape)
 
     def assign(self, var: Variable, value: Value) -> None:
@@ -171,9 +171,9 @@ class CustomStepTrace(ProgramTrace):
         kept = [(g, v) for g, v in pairs if g is not None]
         if not kept:
             raise ValueError(f"{optimizer.name}.apply_gradients: no gradients provided for any variable "
-                             f"{[v.name for _, v in pairs]}. The loss does not depend on them inside the tape "
+                             f"{[v.path for _, v in pairs]}. The loss does not depend on them inside the tape "
                              "(was it computed outside the `with GradientTape()` block?).")
-        skipped = [v.name for g, v in pairs if g is None]
+        skipped = [v.path for g, v in pairs if g is None]
         if skipped:
             warnings.warn(f"Gradients do not exist for variables {skipped} when minimizing the loss; they are "
                           "left unchanged.", stacklevel=3)
@@ -181,7 +181,7 @@ class CustomStepTrace(ProgramTrace):
         seen: set[int] = set()
         for v in variables:
             if v.uid in seen:
-                raise ValueError(f"{optimizer.name}.apply_gradients received variable {v.name!r} twice.")
+                raise ValueError(f"{optimizer.name}.apply_gradients received variable {v.path!r} twice.")
             seen.add(v.uid)
         b = self.b
         start = len(b.nodes)
@@ -190,7 +190,7 @@ class CustomStepTrace(ProgramTrace):
         for (g, v), p in zip(kept, params):
             g = g.__onnx_value__() if isinstance(g, Variable) else g
             if not isinstance(g, Value):
-                raise TypeError(f"{optimizer.name}.apply_gradients: the gradient of {v.name!r} must be a graph "
+                raise TypeError(f"{optimizer.name}.apply_gradients: the gradient of {v.path!r} must be a graph "
                                 f"tensor (from GradientTape.gradient). Received: {g!r}")
             g.dtype = g.dtype or p.dtype
             g.shape = g.shape if g.shape is not None else p.shape

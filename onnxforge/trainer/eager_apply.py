@@ -37,7 +37,7 @@ def apply_eagerly(optimizer: Any, grads_and_vars: Any) -> Any:
             raise TypeError(f"{type(optimizer).__name__}.apply_gradients expects (gradient, Variable) pairs. "
                             f"Received: {pair!r}")
     kept = [(g, v) for g, v in pairs if g is not None]
-    missing = [v.name for g, v in pairs if g is None]
+    missing = [v.path for g, v in pairs if g is None]
     if missing:
         warnings.warn(f"Gradients do not exist for variables {missing} when minimizing the loss. If using "
                       "`model.compile()`, did you forget to provide a `loss` argument?", stacklevel=3)
@@ -48,7 +48,7 @@ def apply_eagerly(optimizer: Any, grads_and_vars: Any) -> Any:
     for g, v in kept:
         g = np.asarray(g)
         if g.shape != tuple(v.shape):
-            raise ValueError(f"{type(optimizer).__name__}.apply_gradients: the gradient of {v.name!r} has shape "
+            raise ValueError(f"{type(optimizer).__name__}.apply_gradients: the gradient of {v.path!r} has shape "
                              f"{g.shape}; expected the Variable's shape {tuple(v.shape)}.")
         grads.append(g.astype(v.dtype, copy=False))
     cache = optimizer.__dict__.setdefault("_eager_updates", {})

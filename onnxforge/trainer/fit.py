@@ -380,8 +380,8 @@ class FitMixin:
         callback_list = self._make_callbacks(callbacks, "evaluate", add_progbar=verbose != 0, model=self,
                                              verbose=verbose, epochs=1, steps=source.steps)
         results = self._test_loop(source, callback_list, "evaluate")
-        if return_dict:
-            return results
+        if return_dict:   # keys sorted, as Keras's pythonify_logs returns them; the list keeps the metrics' order
+            return dict(sorted(results.items()))
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 

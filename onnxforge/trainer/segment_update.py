@@ -99,7 +99,7 @@ class SegmentUpdate:
         for var in self._written:
             if tuple(current[var.uid].shape()) != self._shapes[var.uid]:
                 # The pieces are bound by address: a buffer of another size would be read and written past its end.
-                raise RuntimeError(f"Variable {var.name!r} holds a device value of shape {current[var.uid].shape()}; "
+                raise RuntimeError(f"Variable {var.path!r} holds a device value of shape {current[var.uid].shape()}; "
                                    f"the compiled update expects {self._shapes[var.uid]}.")
             buffer = self._spare.get(var.uid)
             if buffer is None or buffer is current[var.uid] or buffer.shape() != current[var.uid].shape():

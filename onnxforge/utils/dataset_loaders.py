@@ -284,16 +284,18 @@ def text_dataset_from_directory(directory: str, labels: Any = "inferred", label_
                                 follow_links: bool = False, verbose: bool = True) -> Any:
     """A ``Dataset`` of ``(texts, labels)`` batches from ``directory/<class>/<.txt files>``.
 
-    Texts are Python strings (NumPy unicode arrays when batched), cut to ``max_length`` characters when
-    given. The other arguments are as in ``image_dataset_from_directory``.
+    Texts are string tensors, as Keras's ``tf.string`` ones (``numpy()`` gives bytes), scalars when
+    ``batch_size=None``; cut to ``max_length`` characters when given. The other arguments are as in
+    ``image_dataset_from_directory``.
     """
-    def load(path: str) -> str:
+    def load(path: str) -> np.ndarray:
         if not os.path.isfile(path):   # a FIFO would block the read, a device (/dev/zero) never end it
             raise ValueError(f"text_dataset_from_directory(): {path!r} is not a regular file (a device, FIFO or "
                              "socket, or a link to one)")
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
-        return text if max_length is None else text[:max_length]
+        # A 0-d string array: iterating gives a scalar string tensor, as Keras's unbatched dataset does (not `str`).
+        return np.asarray(text if max_length is None else text[:max_length])
 
     return _from_directory(directory, labels, label_mode, class_names, batch_size, shuffle, seed, validation_split,
                            subset, follow_links, verbose, (".txt",), load)

@@ -33,7 +33,7 @@ def build_pair(keras: Any, ours: Callable, theirs: Callable, **kwargs: Any) -> t
 def assert_same_structure(model: Any, kmodel: Any) -> None:
     """Same layer names in the same order, same weight names and shapes in order, same parameter count."""
     assert [layer.name for layer in model.layers] == [layer.name for layer in kmodel.layers]
-    assert [w.name for w in model.weights] == [w.path for w in kmodel.weights]
+    assert [(w.name, w.path) for w in model.weights] == [(w.name, w.path) for w in kmodel.weights]
     assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in kmodel.weights]
     assert model.count_params() == kmodel.count_params()
     assert model.name == kmodel.name

@@ -172,13 +172,13 @@ def test_per_replica_batch_norm_statistics_are_averaged_like_keras_on_read_mean(
 
     models, got = _replicated(2, lambda: _bn_model(False), _compile, call)
     bn = models[0].layers[1]
-    names = [w.name for w in models[0].weights]
-    i = names.index(bn.moving_mean.name)
+    names = [w.path for w in models[0].weights]
+    i = names.index(bn.moving_mean.path)
     # moving = 0.99 * 0 + 0.01 * batch mean; each rank normalizes with its own 4 samples' statistics, and the
     # stored statistic is the mean of the ranks' (the first layer sees the data directly).
     conv = models[0].layers[0]
-    kernel = got[0][names.index(conv.kernel.name)]
-    initial = _bn_model(False).get_weights()[names.index(conv.kernel.name)]
+    kernel = got[0][names.index(conv.kernel.path)]
+    initial = _bn_model(False).get_weights()[names.index(conv.kernel.path)]
     del kernel   # the update changed it after the statistics were taken; they use the initial kernel
     probe = tf.keras.Sequential([tf.keras.layers.Conv2D(4, 3, use_bias=False, input_shape=(6, 6, 2))])
     probe.set_weights([initial])

@@ -155,7 +155,7 @@ def test_adamw_artifacts_train_like_onnxforge_fit(tmp_path):
         losses.append(ours)
     assert losses[-1] < losses[0]
     for v in model.trainable_weights:
-        np.testing.assert_allclose(loop.state[v.name], v.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loop.state[v.path], v.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loop.evaluate((x, y)), model.evaluate(x, y, verbose=0), rtol=1e-5)
 
 

@@ -37,9 +37,9 @@ def test_alternating_steps_equal_pytorch_and_frozen_weights_stay_frozen(checked)
         for program in model.compiled_programs.values():
             checked(program.model)
     # The combined model trains the generator only; the discriminator's weights are read-only inputs.
-    assert _state_names(gan) >= {w.name for w in g.weights}
-    assert not _state_names(gan) & {w.name for w in d.weights}
-    assert _state_names(d) >= {w.name for w in d.weights}
+    assert _state_names(gan) >= {w.path for w in g.weights}
+    assert not _state_names(gan) & {w.path for w in d.weights}
+    assert _state_names(d) >= {w.path for w in d.weights}
 
     d_opt = torch.optim.Adam(D.parameters(), lr=0.01)
     g_opt = torch.optim.Adam(G.parameters(), lr=0.02)

@@ -48,8 +48,8 @@ def test_two_steps_with_adam_and_sgd_equal_pytorch(checked):
     pairs = dict(json.loads(next(p.value for p in program.metadata_props if p.key == "onnxforge.state")))
     # Both updates live in the one graph: every weight, every slot, both step counters.
     for w in g.weights + d.weights:
-        assert pairs[w.name] == f"{w.name}:new"
-    assert {gan.d_optimizer.iterations.name, gan.g_optimizer.iterations.name} <= set(pairs)
+        assert pairs[w.path] == f"{w.path}:new"
+    assert {gan.d_optimizer.iterations.path, gan.g_optimizer.iterations.path} <= set(pairs)
 
 
 def _conv_pair(seed=0):

@@ -102,7 +102,7 @@ def test_restoring_every_state_variable_resumes_exactly():
     gan = _gan(3)
     _run(gan, 2, DATA)
     variables, saved = _state(gan)
-    names = {v.name for v in variables}
+    names = {v.path for v in variables}
     assert {"seed_generator/state", "seed_generator/state"} <= names and gan.seed_generator.state in variables
     assert gan.d_optimizer in gan.tracked_optimizers() and gan.g_optimizer in gan.tracked_optimizers()
     first = _run(gan, 2, DATA)

@@ -122,8 +122,8 @@ def test_slots_are_optimizer_variables_and_config_round_trips():
     model.compile(optimizer=opt, loss="mse")
     model.fit(*_batches(1)[0], verbose=0)
     # iterations, then one momentum per weight in build's order (Keras leaves out its learning-rate Variable)
-    assert [v.name for v in opt.variables] == ["momentum_sgd/iteration"] + [
-        f"momentum_sgd/{w.name.replace('/', '_')}_momentum" for w in model.trainable_weights]
+    assert [v.path for v in opt.variables] == ["momentum_sgd/iteration"] + [
+        f"momentum_sgd/{w.path.replace('/', '_')}_momentum" for w in model.trainable_weights]
     assert np.abs(opt.momentums[0].numpy()).sum() > 0
     config = opt.get_config()
     assert config["momentum"] == 0.5 and config["learning_rate"] == pytest.approx(0.2)

@@ -75,7 +75,7 @@ def test_variables_config_and_properties_match_keras():
     assert onnxforge.optimizers.deserialize(onnxforge.optimizers.serialize(f_opt)).get_config() == config
     f_opt.learning_rate = 0.5   # the inner optimizer's, as in Keras
     assert f_opt.inner_optimizer.learning_rate == 0.5
-    names = [v.name for v in f_opt.variables]
+    names = [v.path for v in f_opt.variables]
     assert names[:3] == [f"{k_opt.name}/iteration", f"{k_opt.name}/step_counter", f"{k_opt.name}/dynamic_scale"]
     for bad, message in ((dict(dynamic=False), "dynamic=False"), (dict(clipnorm=1.0), "clipnorm"),
                          (dict(foo=1), "foo")):

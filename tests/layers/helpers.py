@@ -82,7 +82,7 @@ def trace(obj: Any, specs: Any, training: bool = False, weights: str = "initiali
         b.output(v, f"out_{k}")
     update_names = {}
     for k, (var, v) in enumerate(ctx.updates.values()):
-        update_names[var.name] = f"update_{k}"
+        update_names[var.path] = f"update_{k}"
         b.output(v, f"update_{k}")
     loss_names = []
     for k, v in enumerate(ctx.losses):

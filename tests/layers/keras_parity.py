@@ -79,7 +79,7 @@ def check_layer_parity(make: Callable[[Any], Any], inputs: Sequence[np.ndarray] 
     # Weights: same paths (Keras variable paths are onnxforge names), shapes and order.
     assert [tuple(w.shape) for w in fmodel.weights] == [tuple(w.shape) for w in kmodel.weights]
     if not native:  # natively built layers count their auto-names on from 0 in this process
-        assert [w.name for w in fmodel.weights] == [w.path for w in kmodel.weights]
+        assert [(w.name, w.path) for w in fmodel.weights] == [(w.name, w.path) for w in kmodel.weights]
     expected = _as_list(kmodel.predict(feed, verbose=0))
     got = _as_list(fmodel.predict(feed, verbose=0))
     assert len(got) == len(expected)

@@ -125,7 +125,7 @@ def test_depthwise_conv2d():
 
 def test_separable_conv2d():
     layer = _built(L.SeparableConv2D(4, 3, depth_multiplier=2, activation="relu"), (None, 6, 6, 3))
-    assert [w.name.split("/")[1] for w in layer.weights] == ["depthwise_kernel", "pointwise_kernel", "bias"]
+    assert [w.path.split("/")[1] for w in layer.weights] == ["depthwise_kernel", "pointwise_kernel", "bias"]
     dk, pk, b = layer.get_weights()
     assert pk.shape == (1, 1, 6, 4)
     x = _x(2, 6, 6, 3)

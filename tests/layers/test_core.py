@@ -26,7 +26,7 @@ def test_dense_shape_weights_config():
     layer = L.Dense(4, activation="relu", name="d1")
     y = layer(L.Input(shape=(3,)))
     assert y.shape == (None, 4) and y.dtype == "float32"
-    assert [w.name for w in layer.weights] == ["d1/kernel", "d1/bias"]
+    assert [w.path for w in layer.weights] == ["d1/kernel", "d1/bias"]
     assert [w.shape for w in layer.weights] == [(3, 4), (4,)]
     assert layer.count_params() == 16
     clone = roundtrip(layer)
@@ -109,8 +109,8 @@ def test_weight_regularizers_add_losses_in_training_and_evaluation(training):
     layer.build((None, 3))
     x = _x(5, 3)
     traced = trace(layer, ((3,), np.float32), training=training, weights="inputs")
-    out = traced.session.run(None, {"x0": x, layer.kernel.name: layer.kernel.numpy(),
-                                    layer.bias.name: layer.bias.numpy()})
+    out = traced.session.run(None, {"x0": x, layer.kernel.path: layer.kernel.numpy(),
+                                    layer.bias.path: layer.bias.numpy()})
     names = [o.name for o in traced.model.graph.output]
     losses = sorted(float(out[names.index(n)]) for n in traced.loss_names)
     expected = sorted([0.1 * float(np.sum(layer.kernel.numpy() ** 2)), 0.01 * 2.0])

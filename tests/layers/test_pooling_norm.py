@@ -92,8 +92,8 @@ def _bn(axis=-1, **kwargs):
 def test_batchnorm_weights_config_and_inference():
     layer = _bn(name="bn")
     layer.build((None, 4, 3))
-    assert [w.name for w in layer.weights] == ["bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance"]
-    assert [w.name for w in layer.non_trainable_weights] == ["bn/moving_mean", "bn/moving_variance"]
+    assert [w.path for w in layer.weights] == ["bn/gamma", "bn/beta", "bn/moving_mean", "bn/moving_variance"]
+    assert [w.path for w in layer.non_trainable_weights] == ["bn/moving_mean", "bn/moving_variance"]
     gamma, beta, mean, var = _x(3, seed=1), _x(3, seed=2), _x(3, seed=3), np.abs(_x(3, seed=4)) + 0.5
     layer.set_weights([gamma, beta, mean, var])
     x = _x(2, 4, 3)
@@ -278,7 +278,7 @@ def test_layernorm_rms_scaling_is_keras_3_15s(axis, scale):
     with pytest.warns(UserWarning, match="rms_scaling=True.*deprecated"):
         rms = L.LayerNormalization(axis=axis, rms_scaling=True, scale=scale)
     rms.build((None, 3, 4))
-    assert [w.name.split("/")[1] for w in rms.weights] == ["gamma"]   # gamma even with scale=False; no beta
+    assert [w.path.split("/")[1] for w in rms.weights] == ["gamma"]   # gamma even with scale=False; no beta
     gamma = _x(*rms.gamma.shape, seed=1)
     rms.set_weights([gamma])
     x = _x(2, 3, 4) * 2 + 1

@@ -101,7 +101,7 @@ def build(layer: Any, features: int, *, training: bool = True, grads: bool = Tru
                 g = b.input(f"g{k}", F32, o.shape)
                 terms.append(b.op("ReduceSum", [o * g], keepdims=0, shape=()))
             loss = terms[0] if len(terms) == 1 else b.op("Sum", terms, shape=())
-            wrt = {var.name: v for var, v in ctx.reads.values()}
+            wrt = {var.path: v for var, v in ctx.reads.values()}
             if not ids:
                 wrt["x"] = x
             wrt.update({f"s{k}": s for k, s in enumerate(state_in)})
@@ -123,7 +123,7 @@ def feeds_for(graph: Graph, x: np.ndarray, *, mask=None, states=(), gys=(), nois
     feeds.update({f"g{k}": g.astype(np.float32) for k, g in enumerate(gys)})
     feeds.update({name: n.astype(np.float32) for (name, _), n in zip(graph.noise, noise)})
     for var in graph.weights:
-        feeds[var.name] = var.numpy()
+        feeds[var.path] = var.numpy()
     return feeds
 
 
@@ -242,7 +242,7 @@ def torch_weights(layer: Any) -> dict[str, torch.Tensor]:
 
 
 def grad_of(graph: Graph, layer: Any, what: str) -> str:
-    return graph.grads[getattr(layer.cell, what).name]
+    return graph.grads[getattr(layer.cell, what).path]
 
 
 def close(a, b, rtol=2e-4, atol=2e-5, what=""):
@@ -509,8 +509,8 @@ def test_generic_cell_with_mask(rng):
                          return_sequences=True, step=step)
         (y * torch.tensor(gy)).sum().backward()
         close(out["y0"], y)
-        close(out[graph.grads[cell.kernel.name]], K.grad)
-        close(out[graph.grads[cell.recurrent_kernel.name]], R.grad)
+        close(out[graph.grads[cell.kernel.path]], K.grad)
+        close(out[graph.grads[cell.recurrent_kernel.path]], R.grad)
 
 
 # ------------------------------------------------------------------- masks from layers
@@ -624,7 +624,7 @@ def test_fused_refusals():
 def test_weights_layouts_names_and_initializers():
     lstm = LSTM(4, name="enc")
     lstm.build((None, None, 3))
-    assert [w.name for w in lstm.weights] == ["enc/lstm_cell/kernel", "enc/lstm_cell/recurrent_kernel",
+    assert [w.path for w in lstm.weights] == ["enc/lstm_cell/kernel", "enc/lstm_cell/recurrent_kernel",
                                              "enc/lstm_cell/bias"]
     assert [tuple(w.shape) for w in lstm.weights] == [(3, 16), (4, 16), (16,)]
     bias = lstm.cell.bias.numpy()

@@ -58,7 +58,7 @@ def test_bidirectional_merge_modes_with_mask(merge_mode, rng):
             close(out[f"y{k}"], r, what=f"output {k}")
         for sub, w in ((layer.forward_layer, wf), (layer.backward_layer, wb)):
             for name, t in w.items():
-                close(out[graph.grads[getattr(sub.cell, name).name]], t.grad, what=f"{sub.name} d{name}")
+                close(out[graph.grads[getattr(sub.cell, name).path]], t.grad, what=f"{sub.name} d{name}")
         close(out[graph.grads["x"]], xt.grad, what="dx")
 
 
@@ -82,7 +82,7 @@ def test_bidirectional_return_state_and_initial_state(rng):
             close(out[f"y{k}"], r, what=f"output {k}")
         for k, s in enumerate(st):
             close(out[graph.grads[f"s{k}"]], s.grad, what=f"d initial_state[{k}]")
-        close(out[graph.grads[layer.backward_layer.cell.recurrent_kernel.name]], wb["recurrent_kernel"].grad)
+        close(out[graph.grads[layer.backward_layer.cell.recurrent_kernel.path]], wb["recurrent_kernel"].grad)
 
 
 @pytest.mark.parametrize("inner", [lambda: LSTM(3, return_sequences=True), lambda: GRU(3, return_sequences=True),
@@ -103,9 +103,9 @@ def test_bidirectional_contract():
     layer = Bidirectional(LSTM(4, return_sequences=True, name="lstm"), name="bi")
     out = layer(Input(shape=(None, 3)))
     assert out.shape == (None, None, 8)
-    assert [w.name for w in layer.weights][:2] == ["bi/forward_lstm/lstm_cell/kernel",
+    assert [w.path for w in layer.weights][:2] == ["bi/forward_lstm/lstm_cell/kernel",
                                                     "bi/forward_lstm/lstm_cell/recurrent_kernel"]
-    assert layer.weights[3].name == "bi/backward_lstm/lstm_cell/kernel"
+    assert layer.weights[3].path == "bi/backward_lstm/lstm_cell/kernel"
     assert layer.backward_layer.go_backwards and not layer.forward_layer.go_backwards
     assert layer.count_params() == 2 * (3 * 16 + 4 * 16 + 16)
     config = layer.get_config()
@@ -138,7 +138,7 @@ def test_time_distributed_dense_values_and_gradients(rng):
     layer = TimeDistributed(dense, name="td")
     graph = build(layer, F)
     randomize(layer, rng)
-    assert [w.name.split("/", 2)[::2] for w in layer.weights] == [["td", "kernel"], ["td", "bias"]]
+    assert [w.path.split("/", 2)[::2] for w in layer.weights] == [["td", "kernel"], ["td", "bias"]]
     for batch, time in SIZES:
         x = rng.standard_normal((batch, time, F)).astype(np.float32)
         gy = rng.standard_normal((batch, time, u))
@@ -148,8 +148,8 @@ def test_time_distributed_dense_values_and_gradients(rng):
         y = torch.tanh(torch.tensor(x.astype(np.float64)) @ K + b)
         (y * torch.tensor(gy)).sum().backward()
         close(out["y0"], y)
-        close(out[graph.grads[dense.kernel.name]], K.grad)
-        close(out[graph.grads[dense.bias.name]], b.grad)
+        close(out[graph.grads[dense.kernel.path]], K.grad)
+        close(out[graph.grads[dense.bias.path]], b.grad)
 
 
 def test_time_distributed_then_lstm_keeps_the_mask(rng):

@@ -127,7 +127,7 @@ def test_config_save_load_functional_and_graphs(tmp_path, checked):
     clone = fk.layers.SpectralNormalization.from_config(config)
     assert clone.power_iterations == 3 and type(clone.layer).__name__ == "Conv2D"
     conv = sn.layer.name
-    assert [w.name for w in sn.weights] == [f"sn/{conv}/kernel", "sn/vector_u", f"sn/{conv}/bias"]   # Keras's
+    assert [w.path for w in sn.weights] == [f"sn/{conv}/kernel", "sn/vector_u", f"sn/{conv}/bias"]   # Keras's
     assert [w.trainable for w in sn.weights] == [True, False, True]
     x = np.random.default_rng(1).normal(size=(3, 6, 6, 2)).astype(np.float32)
     model.compile(optimizer="adam", loss="mse")

@@ -100,7 +100,7 @@ def test_saved_weights_load_into_keras_and_back(tmp_path):
 
 def test_two_instances_own_their_variables():
     model = fkeras.Sequential([fkeras.Input((3,)), _affine_class(fkeras)(name="a"), _affine_class(fkeras)(name="b")])
-    assert [w.name for w in model.weights][:2] == ["a/alpha", "a/s0"] and "b/alpha" in [w.name for w in model.weights]
+    assert [w.path for w in model.weights][:2] == ["a/alpha", "a/s0"] and "b/alpha" in [w.path for w in model.weights]
     model.compile(optimizer="sgd", loss="mse")
     model.fit(X, Y, epochs=1, verbose=0)
     assert not np.allclose(model.layers[1].alpha.numpy(), 0.5)

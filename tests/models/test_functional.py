@@ -60,7 +60,7 @@ def test_input_and_output_shape_and_compiled_like_keras():
 
 def test_shared_layer_weights_are_counted_once():
     model = _two_tower()
-    names = [w.name for w in model.weights]
+    names = [w.path for w in model.weights]
     assert len(names) == len(set(names)) == 2 * 5  # proj_a, proj_b, shared, head1, head2
     assert model.count_params() == (4 * 4 + 4) + (3 * 4 + 4) + (4 * 5 + 5) + (10 * 2 + 2) + (5 + 1)
     weights = model.get_weights()
@@ -113,7 +113,7 @@ def test_nested_model_called_twice_and_traced_in_training():
     traced = trace(outer, [((3,), np.float32), ((3,), np.float32)], training=True, weights="inputs")
     assert len(traced.noise_names) == 2  # each call draws its own dropout mask
     assert len(traced.update_names) == 2  # BN statistics: the last call's update wins, one per variable
-    assert {i.name for i in traced.model.graph.input} >= {w.name for w in outer.weights}
+    assert {i.name for i in traced.model.graph.input} >= {w.path for w in outer.weights}
 
 
 def test_explicit_training_kwarg_on_a_node_yields_to_the_models_own_flag():

@@ -35,7 +35,7 @@ def _gradient_session(model, x):
         loss = b.op("ReduceSum", [b.op("Tanh", [y]) * y], keepdims=0)
         for extra in ctx.losses:
             loss = loss + extra
-    wrt = [w.name for w in model.trainable_weights]
+    wrt = [w.path for w in model.trainable_weights]
     grads = backward(b, loss, wrt)
     b.output(loss, "loss")
     for w in wrt:
@@ -79,7 +79,7 @@ def test_training_graph_gradients_match_finite_differences(name):
          else rng.standard_normal((2, *first.shape[1:])).astype(np.float32))
     session, wrt, noise, n_updates = _gradient_session(model, x)
     assert n_updates == 2 * sum(isinstance(layer, L.BatchNormalization) for layer in model.layers)
-    feeds = {"x": x, **{w.name: w.numpy() for w in model.weights}}
+    feeds = {"x": x, **{w.path: w.numpy() for w in model.weights}}
     for inp in session.get_inputs():
         if inp.name in noise:
             feeds[inp.name] = rng.uniform(size=[2 if isinstance(d, str) else d for d in inp.shape]).astype(np.float32)

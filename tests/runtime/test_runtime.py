@@ -70,16 +70,16 @@ def test_cuda_training_keeps_state_on_the_gpu():
 def test_state_lives_on_the_device_and_the_host_copy_is_untouched_between_steps():
     model = _compiled(running_stat=True)
     x, y = _xy()
-    host_before = {v.name: (v._host, v._host.copy()) for v in model.weights}
+    host_before = {v.path: (v._host, v._host.copy()) for v in model.weights}
     model.train_on_batch(x, y)
-    first = {v.name: v._get_device() for v in model.weights}
+    first = {v.path: v._get_device() for v in model.weights}
     model.train_on_batch(x, y)
     for v in model.weights + model.optimizer.variables:
-        assert isinstance(v._get_device(), ort.OrtValue), v.name
+        assert isinstance(v._get_device(), ort.OrtValue), v.path
     for v in model.weights:
-        array, values = host_before[v.name]
-        assert v._host is array and np.array_equal(v._host, values), v.name    # never written by a step
-        assert v._get_device() is not first[v.name]                             # swapped for the new value
+        array, values = host_before[v.path]
+        assert v._host is array and np.array_equal(v._host, values), v.path    # never written by a step
+        assert v._get_device() is not first[v.path]                             # swapped for the new value
     # Reading back copies from the device; a host assign is uploaded again on the next step.
     k1 = model.k1.numpy()
     assert not np.array_equal(k1, host_before["dense/kernel"][1])

@@ -62,7 +62,7 @@ def test_export_is_standalone_checked_named_and_matches_predict_at_any_batch(tmp
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == contract.BATCH_DIM and [d.dim_value for d in dims[1:]] == [8, 8, 1]
     init = {t.name for t in proto.graph.initializer}
-    assert {w.name for w in trained.weights} <= init   # Keras-named weights, none merged
+    assert {w.path for w in trained.weights} <= init   # Keras-named weights, none merged
     meta = _meta(proto)
     assert proto.producer_name == "onnxforge" and meta["onnxforge.version"] == tf.__version__
     assert json.loads(meta["onnxforge.input_layout"]) == {"image": "NHWC"}
@@ -256,7 +256,7 @@ def test_training_export_has_true_state_inputs_and_an_initial_state_model(tmp_pa
                                                             "learning_rate"]
     assert set(values) <= set(graph_inputs)
     assert int(values["adam/iteration"]) == 2                # the state at export time
-    by_name = {v.name: v for v in trained.weights}
+    by_name = {v.path: v for v in trained.weights}
     for name in ("conv2d/kernel", "batch_normalization/moving_variance"):
         np.testing.assert_array_equal(values[name], by_name[name].numpy())
     assert values["seed_generator/state"].tolist() == trained._rng_state.numpy().tolist()
@@ -280,7 +280,7 @@ def test_training_export_steps_equal_train_on_batch(tmp_path, trained):
         trained.reset_metrics()
         assert out["sums/loss/total"] / out["sums/loss/count"] == pytest.approx(logs["loss"], rel=1e-6)
     for v in trained.weights:
-        np.testing.assert_allclose(state[v.name], v.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(state[v.path], v.numpy(), rtol=1e-6, atol=1e-7)
     assert state["seed_generator/state"].tolist() == trained._rng_state.numpy().tolist()
 
 

@@ -159,7 +159,7 @@ def test_a_first_format_file_loads_upgrades_and_trains_identically(tmp_path, cap
     np.testing.assert_allclose(losses, expected, rtol=1e-6)
     np.testing.assert_allclose(legacy_losses, expected, rtol=1e-6)
     for v in model.weights:
-        np.testing.assert_allclose(state[v.name], v.numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(state[v.path], v.numpy(), rtol=1e-6, atol=1e-7)
     with pytest.raises(OnnxLoadError, match="already format 'train_step/2'"):
         upgrade_training(tmp_path / "new.onnx")
     assert cli.main(["upgrade", str(tmp_path / "new.onnx")]) == 1

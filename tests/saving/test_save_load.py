@@ -191,7 +191,7 @@ def test_every_layer_type_round_trips(tmp_path, case):
     loaded = load_model(path)
     assert type(loaded) is type(model)
     assert serialize(loaded) == serialize(model)
-    assert [w.name for w in loaded.weights] == [w.name for w in model.weights]
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     want, got = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
@@ -288,7 +288,7 @@ def test_save_and_load_weights(tmp_path, suffix, checked):
     if suffix.endswith(".onnx"):
         checked(onnx.load(str(path)))
     twin = _classifier()                     # same architecture, other layer names (dense_2, ...)
-    assert twin.weights[0].name != model.weights[0].name
+    assert twin.weights[0].path != model.weights[0].path
     twin.load_weights(path)
     np.testing.assert_array_equal(twin.predict(x, verbose=0), model.predict(x, verbose=0))
 

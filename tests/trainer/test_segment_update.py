@@ -163,7 +163,7 @@ def test_a_device_value_of_another_shape_is_refused_before_binding(monkeypatch, 
     ranged = _step(two)._ranged
     kernel = two.trainable_weights[0]
     kernel._set_device(ort.OrtValue.ortvalue_from_numpy(np.zeros(3, np.float32)))
-    with pytest.raises(RuntimeError, match=f"{kernel.name}.*shape"):
+    with pytest.raises(RuntimeError, match=f"{kernel.path}.*shape"):
         ranged.run([None, None], 0.01)
 
 

@@ -159,7 +159,6 @@ class MultiHeadAttention(Layer):
         self._activity_regularizer = regularizers_mod.get(activity_regularizer)
         self.seed = seed
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
-        self._build_shapes_dict: dict | None = None
 
     # ------------------------------------------------------------------ properties (Keras's)
     num_heads = property(lambda self: self._num_heads)
@@ -205,9 +204,6 @@ class MultiHeadAttention(Layer):
             if len(shape) < 3 or shape[-1] is None:
                 raise ValueError(f"Layer {self.name!r}: `{arg}` must have rank >= 3 and a known last dim. "
                                  f"Received: {arg}_shape={shape}")
-        self._build_shapes_dict = {"query_shape": query_shape, "value_shape": value_shape}
-        if key_shape is not value_shape:
-            self._build_shapes_dict["key_shape"] = key_shape
         # Attribute order is Keras's weight order: query, key, (gate), value, attention_output.
         self._query_dense = self._projection("query", query_shape, [self._num_heads, self._key_dim])
         self._key_dense = self._projection("key", key_shape, [self._num_heads, self._key_dim])
@@ -234,11 +230,6 @@ class MultiHeadAttention(Layer):
         self._output_dense = self._projection("attention_output", tuple(projected), out_dims, bound_dims=2)
         for layer in self._flat_sublayers():
             prefix_weight_names(layer, self.name)
-
-    def get_build_config(self) -> dict | None:
-        if self._build_shapes_dict is None:
-            return None
-        return {"shapes_dict": {k: list(v) for k, v in self._build_shapes_dict.items()}}
 
     def build_from_config(self, config: dict | None) -> None:
         if not config or self.built:

@@ -41,3 +41,10 @@ __all__ = ["Normalization", "Rescaling", "Resizing", "CenterCrop", "CategoryEnco
 # TFDataLayer allows): the flag the layer call checks, set once per exported class so subclasses inherit it.
 for _name in __all__:
     globals()[_name]._allow_non_tensor_positional_args = True
+
+# Keras's DataLayer (the base of these, not of the lookups, hashing, TextVectorization or STFTSpectrogram) takes
+# one positional argument in ``__call__``: ``RandomFlip()(images, True)`` is a TypeError there, so a program that
+# runs under Keras never passes ``training`` positionally; the layer call checks this flag.
+for _name in set(__all__) - {"Hashing", "HashedCrossing", "StringLookup", "IntegerLookup", "TextVectorization",
+                             "STFTSpectrogram"}:
+    globals()[_name]._keras_data_layer = True

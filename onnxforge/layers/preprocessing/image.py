@@ -107,6 +107,9 @@ class Resizing(_ImageLayer):
         self.fill_mode, self.fill_value = fill_mode, float(fill_value)
         self.antialias = bool(antialias)
 
+    # An eager call keeps a uint8 / int8 / int16 image's dtype (the graph computes in floats and casts back).
+    _keeps_integer_dtype = True
+
     def call(self, inputs):
         x = _as_float(inputs, self.compute_dtype)
         y = resize_images(x, (self.height, self.width), self.interpolation, self.antialias, self.crop_to_aspect_ratio,

@@ -65,8 +65,8 @@ def check_mask_shape(name: str, mask_shape: tuple, shape: tuple) -> None:
 def prefix_weight_names(layer: Layer, prefix: str) -> None:
     """Give ``layer``'s weights Keras 3 paths under an enclosing layer (``lstm/lstm_cell/kernel``)."""
     for w in layer.weights:
-        if not w.name.startswith(prefix + "/"):
-            w.name = f"{prefix}/{w.name}"
+        if not w.path.startswith(prefix + "/"):
+            w.path = f"{prefix}/{w.path}"
 
 
 _serialize, _deserialize = serialize_cell, deserialize_cell

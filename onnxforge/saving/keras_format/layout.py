@@ -223,7 +223,7 @@ class _Walk:
             self.out.append(Saveable(path, obj.name, obj, optimizer_refs(obj, owner)))
         elif isinstance(obj, Layer):
             own = obj._keras_saved_variables()
-            self.out.append(Saveable(path, obj.name, obj, [StateRef(v.name, v) for v in own]))
+            self.out.append(Saveable(path, obj.name, obj, [StateRef(v.path, v) for v in own]))
         self.visited.add(id(obj))
         # A MultiOptimizer's sub-optimizers list the slots of the model's weights: the model stays their owner.
         owner = owner if isinstance(obj, Optimizer) else obj
@@ -296,11 +296,11 @@ def optimizer_refs(opt: Optimizer, model: Any) -> list[StateRef]:
     variables = trained_variables(opt, model)
     averages = getattr(opt, "_averages", {})
     # use_ema: Keras's base build creates the averages before any slot.
-    refs += [StateRef(averages[v.uid].name, averages[v.uid]) for v in variables if v.uid in averages]
+    refs += [StateRef(averages[v.uid].path, averages[v.uid]) for v in variables if v.uid in averages]
     if is_keras_style(opt):   # a user's build: its add_variable calls, in the order they ran (Keras's order)
-        return refs + [StateRef(v.name, v) for v in opt._slot_order]
+        return refs + [StateRef(v.path, v) for v in opt._slot_order]
     for group in _slot_groups(opt):
         for var in variables:
             slots = opt._slots[var.uid]
-            refs += [StateRef(slots[slot].name, slots[slot]) for slot in group if slot in slots]
+            refs += [StateRef(slots[slot].path, slots[slot]) for slot in group if slot in slots]
     return refs

@@ -131,7 +131,7 @@ def _assign_layer(reader: H5Reader, group: Any, layer: Any, k: int, file_name: s
         where = f"{group.name}/{name}"
         ds = _dataset_at(reader, group, name, where)
         if tuple(ds.shape) != tuple(var.shape):
-            message = (f"Shape mismatch in layer #{k} (named {layer.name}) for weight {var.name}. Weight expects "
+            message = (f"Shape mismatch in layer #{k} (named {layer.name}) for weight {var.path}. Weight expects "
                        f"shape {tuple(var.shape)}. Received saved weight with shape {tuple(ds.shape)}")
             if skip_mismatch:
                 warnings.warn(message, stacklevel=4)
@@ -346,7 +346,7 @@ def _unique_names(variables: Sequence[Any]) -> list[str]:
     taken: set[str] = set()
     out = []
     for var in variables:
-        base = name = str(var.name).replace(":", "_")
+        base = name = str(var.path).replace(":", "_")
         k = 0
         while name in taken:
             k += 1
@@ -396,7 +396,7 @@ def save_legacy_h5(model: Any, filepath: str | os.PathLike[str], include_optimiz
         if include_optimizer and optimizer is not None and compile_config is not None:
             refs = optimizer_refs(optimizer, model)
             group = f.create_group("optimizer_weights")
-            names = _unique_names([type("R", (), {"name": r.label})() for r in refs])
+            names = _unique_names([type("R", (), {"path": r.label})() for r in refs])
             _save_names(group, "weight_names", names)
             for name, ref in zip(names, refs):
                 group.create_dataset(name, data=np.asarray(ref.read()))
