@@ -225,8 +225,7 @@ def keras_metrics_names(model: Any) -> list[str]:
         names = [metric.name for metric in model.metrics]
         getter = getattr(getattr(type(model), "metrics", None), "fget", None)
         overridden = not (getattr(getter, "__module__", None) or "onnxforge.").startswith("onnxforge.")
-        if getattr(model, "compiled", False) and not overridden and (getattr(model, "_compile_args", None) or
-                                                                     {}).get("loss") is None:
+        if getattr(model, "compiled", False) and not overridden and "loss" not in names:
             names.insert(0, "loss")   # Keras's loss tracker exists with no compiled loss too
         return names
     if config is None:
