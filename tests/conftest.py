@@ -66,6 +66,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def pytest_collection_finish(session):
+    """The garbage collector stops walking what collection left alive (torch, Keras, TensorFlow, onnxruntime,
+    the test modules: ~0.5M objects), which every full collection walked again (~0.2 s each, 10-15% of a
+    Keras-heavy file's CPU), and collects the young generation every 7000 allocations instead of 700, so fewer
+    collections reach the old one. Objects a test creates are collected as before, only in fewer passes;
+    garbage is collected first, so nothing unreachable is frozen."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Stops the TensorFlow oracle server (tests/tf_server.py) of this process, if a test started one."""
     import sys

@@ -128,11 +128,9 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
+@functools.cache   # parsed on first use, not at collection: every xdist worker imports this file
 def _trees() -> dict[str, ast.AST]:
     return {name: ast.parse(path.read_text(), str(path)) for name, path in MODULES.items()}
-
-
-TREES = _trees()
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -140,7 +138,7 @@ TREES = _trees()
 def upward_imports() -> tuple[str, ...]:
     """Rule (a): ``"a.b -> c.d (line n): unit level -> unit level"`` for every import that points up."""
     out = []
-    for name, tree in TREES.items():
+    for name, tree in _trees().items():
         src = _unit(name)
         for target, line in _imports(name, tree):
             dst = _unit(target)
@@ -154,7 +152,7 @@ def unit_graph() -> dict[str, dict[str, list[str]]]:
     """``{unit: {imported unit: ["module:line", ...]}}``, upward imports left out (rule (a) reports those,
     and any cycle through units of different levels holds one): what is left are the uses within a level."""
     graph: dict[str, dict[str, list[str]]] = {}
-    for name, tree in TREES.items():
+    for name, tree in _trees().items():
         src = _unit(name)
         for target, line in _imports(name, tree):
             dst = _unit(target)
@@ -217,7 +215,7 @@ _HELPER = re.compile(r"\b(onnx\.helper|onnx\.numpy_helper|from onnx import [^\n]
 def helper_calls() -> tuple[str, ...]:
     """Rule (c): every use of ``onnx.helper`` / ``onnx.numpy_helper`` outside ``onnxforge/graph/``."""
     out = []
-    for name, tree in TREES.items():
+    for name, tree in _trees().items():
         if name.startswith("onnxforge.graph"):
             continue
         for node in ast.walk(tree):
@@ -253,7 +251,7 @@ _KEY = re.compile(r"onnxforge\.[a-z_]+(/\d+)?\n?")
 def metadata_keys() -> tuple[str, ...]:
     """Rule (d): a string constant (docstrings aside) that is an ``onnxforge.<key>`` outside contract.py."""
     out = []
-    for name, tree in TREES.items():
+    for name, tree in _trees().items():
         if name == "onnxforge.graph.contract":
             continue
         docs = _docstring_nodes(tree)

@@ -14,12 +14,19 @@ from onnxforge.autodiff import gradient_model
 from tests.conftest import check_full
 
 torch = pytest.importorskip("torch")  # every test here is a torch comparison
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("onnxscript")  # torch's dynamo exporter
 from exporters.torch_exporter import export_torch  # noqa: E402
 
-transformers.logging.set_verbosity_error()
 VOCAB = 40
+
+
+@pytest.fixture(scope="module")
+def transformers():
+    """``transformers`` and torch's dynamo exporter (``onnxscript``), imported when a test here runs: at
+    collection every xdist worker imported them (~2 CPU-s), though only one runs this file."""
+    module = pytest.importorskip("transformers")
+    pytest.importorskip("onnxscript")
+    module.logging.set_verbosity_error()
+    return module
 
 
 class WithLoss(torch.nn.Module):
@@ -34,20 +41,20 @@ class WithLoss(torch.nn.Module):
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
 
 
-def _gpt2():
+def _gpt2(transformers):
     cfg = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=VOCAB, n_positions=8, attn_pdrop=0.0,
                                   resid_pdrop=0.0, embd_pdrop=0.0, bos_token_id=0, eos_token_id=0)
     return transformers.GPT2LMHeadModel(cfg), lambda n, g: (_tokens(n, g), _tokens(n, g))
 
 
-def _bert():
+def _bert(transformers):
     cfg = transformers.BertConfig(num_hidden_layers=2, num_attention_heads=2, hidden_size=16, intermediate_size=32,
                                   vocab_size=VOCAB, max_position_embeddings=8, hidden_dropout_prob=0.0,
                                   attention_probs_dropout_prob=0.0)
     return transformers.BertForMaskedLM(cfg), lambda n, g: (_tokens(n, g), _tokens(n, g))
 
 
-def _vit():
+def _vit(transformers):
     cfg = transformers.ViTConfig(num_hidden_layers=2, num_attention_heads=2, hidden_size=16, intermediate_size=32,
                                  image_size=8, patch_size=4, num_channels=3, num_labels=3, hidden_dropout_prob=0.0,
                                  attention_probs_dropout_prob=0.0)
@@ -65,9 +72,9 @@ def _tokens(n, g):
 
 @pytest.mark.parametrize("name,opset,expect", [("gpt2", 20, "SplitToSequence"), ("gpt2", 23, "Attention"),
                                                ("bert", 23, "Attention"), ("vit", 23, "Attention")])
-def test_gradients_of_every_parameter_match_torch(name, opset, expect):
+def test_gradients_of_every_parameter_match_torch(transformers, name, opset, expect):
     torch.manual_seed(0)
-    model, inputs = {"gpt2": _gpt2, "bert": _bert, "vit": _vit}[name]()
+    model, inputs = {"gpt2": _gpt2, "bert": _bert, "vit": _vit}[name](transformers)
     net = WithLoss(model).train()
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
