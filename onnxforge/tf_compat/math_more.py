@@ -16,7 +16,9 @@ __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "ata
            "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max", "segment_min",
            "segment_prod", "segment_mean", "unsorted_segment_min", "unsorted_segment_prod", "unsorted_segment_mean",
            "unsorted_segment_sqrt_n",
-           "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
+           "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k", "rint", "erfc",
+           "xlog1py", "polyval", "zero_fraction", "invert_permutation", "is_non_decreasing", "is_strictly_increasing",
+           "confusion_matrix", "scalar_mul", "truncatediv", "truncatemod"]
 
 import builtins
 from collections.abc import Callable
@@ -26,6 +28,7 @@ import numpy as np
 
 from .. import ops as _ops
 from .elementwise import _keep_dtype, _unary
+from .errors import InvalidArgumentError
 from .math_fns import _axis_index
 from .tensors import _reduction
 
@@ -182,3 +185,93 @@ def in_top_k(targets: Any, predictions: Any, k: int, name: str | None = None) ->
     kth = _ops.min(_ops.top_k(predictions, k)[0], axis=-1)
     target_score = _ops.take_along_axis(predictions, _ops.expand_dims(_ops.cast(targets, "int64"), -1), axis=-1)
     return _ops.greater_equal(_ops.squeeze(target_score, -1), kth)
+
+
+rint, erfc = _unary(_ops.round, "rint"), _unary(_ops.erfc, "erfc")
+
+
+def xlog1py(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.xlog1py``: ``x * log1p(y)``, and 0 where ``x`` is 0 (whatever ``y`` is)."""
+    return _ops.where(_ops.equal(x, 0), _ops.zeros_like(_ops.multiply(x, y)), _ops.multiply(x, _ops.log1p(y)))
+
+
+def polyval(coeffs: Any, x: Any, name: str | None = None) -> Any:
+    """``tf.math.polyval``: ``coeffs[0] * x**(n-1) + ... + coeffs[n-1]`` by Horner's rule (a list of
+    coefficients; none gives zeros)."""
+    if not isinstance(coeffs, (list, tuple)):
+        raise ValueError(f"tf.math.polyval: coeffs must be a list of tensors or numbers. Received: {type(coeffs)}")
+    if not coeffs:
+        return _ops.zeros_like(x)
+    out = _ops.add(_ops.zeros_like(x), coeffs[0])
+    for c in coeffs[1:]:
+        out = _ops.add(_ops.multiply(out, x), c)
+    return out
+
+
+def zero_fraction(value: Any, name: str | None = None) -> Any:
+    """``tf.math.zero_fraction``: the float32 fraction of ``value``'s elements that are zero."""
+    return _ops.mean(_ops.cast(_ops.equal(value, 0), "float32"))
+
+
+def invert_permutation(x: Any, name: str | None = None) -> Any:
+    """``tf.math.invert_permutation``: ``y`` with ``y[x[i]] = i`` for a permutation ``x`` of ``0 .. n-1``."""
+    known = np.asarray(x) if isinstance(x, (list, tuple, np.ndarray)) else None
+    if known is not None and sorted(known.ravel().tolist()) != list(range(known.size)):
+        raise InvalidArgumentError(f"tf.math.invert_permutation: x must be a permutation of 0 .. {known.size - 1}. "
+                                   f"Received: x={known.tolist()}")
+    dtype = _ops.dtype(x) if hasattr(x, "dtype") and not isinstance(x, list) else "int32"
+    return _ops.cast(_ops.argsort(x), dtype)
+
+
+def _monotone(strict: builtins.bool) -> Callable[..., Any]:
+    def op(x: Any, name: str | None = None) -> Any:
+        flat = _ops.reshape(x, (-1,))
+        step = (_ops.greater if strict else _ops.greater_equal)(flat[1:], flat[:-1])
+        return _ops.all(step)
+    op.__name__ = op.__qualname__ = "is_strictly_increasing" if strict else "is_non_decreasing"
+    op.__doc__ = (f"``tf.math.{op.__name__}``: whether each element of ``x`` (flattened) is "
+                  f"{'greater than' if strict else 'at least'} the one before (true for fewer than two).")
+    return op
+
+
+is_non_decreasing, is_strictly_increasing = _monotone(False), _monotone(True)
+
+
+def confusion_matrix(labels: Any, predictions: Any, num_classes: Any = None, weights: Any = None,
+                     dtype: Any = "int32", name: str | None = None) -> Any:
+    """``tf.math.confusion_matrix``: ``(num_classes, num_classes)`` counts (or summed ``weights``), rows the
+    true labels and columns the predictions; ``num_classes`` defaults to the largest value plus one, which
+    needs concrete labels.
+
+    Example:
+        >>> confusion_matrix([1, 2, 1], [2, 2, 1], num_classes=3).tolist()
+        [[0, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    if num_classes is None:
+        known = [np.asarray(v) for v in (labels, predictions) if isinstance(v, (list, tuple, np.ndarray))]
+        if len(known) != 2:
+            raise ValueError("tf.math.confusion_matrix: num_classes is required for traced labels or predictions.")
+        num_classes = int(max(known[0].max(initial=-1), known[1].max(initial=-1))) + 1
+    n = int(num_classes)
+    flat = _ops.add(_ops.multiply(_ops.cast(labels, "int64"), n), _ops.cast(predictions, "int64"))
+    counts = _ops.bincount(flat, weights=None if weights is None else _ops.cast(weights, "float64"),
+                           minlength=n * n)
+    return _ops.cast(_ops.reshape(counts[:n * n], (n, n)), dtype)
+
+
+def scalar_mul(scalar: Any, x: Any, name: str | None = None) -> Any:
+    """``tf.math.scalar_mul`` (``tf.scalar_mul``): ``x`` times the scalar, in ``x``'s dtype."""
+    return _keep_dtype(x, _ops.multiply(scalar, x))
+
+
+def truncatediv(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.truncatediv``: integer division rounding toward zero (C's ``/``; ``tf.math.floordiv`` rounds down)."""
+    q = _ops.floor_divide(_ops.abs(x), _ops.abs(y))
+    return _keep_dtype(x, _ops.multiply(_ops.multiply(_ops.sign(x), _ops.sign(y)), q), y)
+
+
+def truncatemod(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.truncatemod``: the remainder with the sign of ``x`` (C's ``fmod``; ``tf.math.floormod`` takes
+    ``y``'s)."""
+    r = _ops.mod(_ops.abs(x), _ops.abs(y))
+    return _keep_dtype(x, _ops.multiply(_ops.sign(x), r), y)

@@ -1,0 +1,150 @@
+"""More of ``tf.nn``: ``batch_normalization``, ``l2_loss``, ``weighted_cross_entropy_with_logits``, ``crelu``,
+``local_response_normalization`` (``lrn``), ``depthwise_conv2d`` and ``conv2d_transpose``, with TensorFlow's
+argument names and defaults, built from ``keras.ops`` (so each runs on arrays, in a traced step and in a
+functional model, and has gradients). ``nn_fns`` adds them to the ``tf.nn`` namespace.
+
+Example:
+    >>> import numpy as np
+    >>> float(l2_loss(np.array([1.0, 2.0], np.float32)))
+    2.5
+    >>> crelu(np.array([[1.0, -2.0]], np.float32)).tolist()
+    [[1.0, 0.0, 0.0, 2.0]]
+"""
+from __future__ import annotations
+
+__all__ = ["batch_normalization", "l2_loss", "weighted_cross_entropy_with_logits", "crelu",
+           "local_response_normalization", "lrn", "depthwise_conv2d", "conv2d_transpose"]
+
+from typing import Any
+
+import numpy as np
+
+from .. import ops as _ops
+from .errors import InvalidArgumentError
+
+
+def _as_array(x: Any) -> Any:
+    return np.asarray(x, np.float32) if isinstance(x, (list, tuple, float)) else x
+
+
+def batch_normalization(x: Any, mean: Any, variance: Any, offset: Any, scale: Any, variance_epsilon: float,
+                        name: str | None = None) -> Any:
+    """``tf.nn.batch_normalization``: ``(x - mean) / sqrt(variance + variance_epsilon) * scale + offset``
+    (``offset`` / ``scale`` may be ``None``), computed as TensorFlow does: one factor, then one shift."""
+    x = _as_array(x)
+    inv = _ops.rsqrt(_ops.add(_as_array(variance), variance_epsilon))
+    if scale is not None:
+        inv = _ops.multiply(inv, _as_array(scale))
+    shift = _ops.negative(_ops.multiply(_as_array(mean), inv))
+    if offset is not None:
+        shift = _ops.add(_as_array(offset), shift)
+    return _ops.add(_ops.multiply(x, _ops.cast(inv, _ops.dtype(x))), _ops.cast(shift, _ops.dtype(x)))
+
+
+def l2_loss(t: Any, name: str | None = None) -> Any:
+    """``tf.nn.l2_loss``: half the sum of the squares of ``t``'s elements (float tensors only, as in TensorFlow)."""
+    t = _as_array(t)
+    dtype = np.dtype(_ops.dtype(t))
+    if dtype.kind != "f":
+        raise InvalidArgumentError(f"tf.nn.l2_loss: t must be a float tensor (half, bfloat16, float, double). "
+                                   f"Received: t of dtype {dtype.name}")
+    return _ops.multiply(_ops.sum(_ops.square(t)), _ops.cast(0.5, dtype.name))
+
+
+def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any, name: str | None = None) -> Any:
+    """``tf.nn.weighted_cross_entropy_with_logits``: sigmoid cross-entropy with the positive term scaled by
+    ``pos_weight``, in the form that stays finite for large ``|logits|``."""
+    labels, logits = _as_array(labels), _as_array(logits)
+    if tuple(_ops.shape(labels)) != tuple(_ops.shape(logits)):
+        raise ValueError(f"tf.nn.weighted_cross_entropy_with_logits: logits and labels must have the same shape. "
+                         f"Received: logits.shape={tuple(_ops.shape(logits))}, "
+                         f"labels.shape={tuple(_ops.shape(labels))}")
+    log_weight = _ops.add(1.0, _ops.multiply(_ops.subtract(pos_weight, 1.0), labels))
+    softplus_neg = _ops.add(_ops.log1p(_ops.exp(_ops.negative(_ops.abs(logits)))), _ops.relu(_ops.negative(logits)))
+    return _ops.add(_ops.multiply(_ops.subtract(1.0, labels), logits), _ops.multiply(log_weight, softplus_neg))
+
+
+def crelu(features: Any, name: str | None = None, axis: int = -1) -> Any:
+    """``tf.nn.crelu``: ``relu(x)`` and ``relu(-x)`` concatenated along ``axis`` (twice the channels)."""
+    x = _as_array(features)
+    return _ops.concatenate([_ops.relu(x), _ops.relu(_ops.negative(x))], axis=axis)
+
+
+def local_response_normalization(input: Any, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,  # noqa: A002
+                                 beta: float = 0.5, name: str | None = None) -> Any:
+    """``tf.nn.local_response_normalization`` (``tf.nn.lrn``): each channel of 4-D ``input`` divided by
+    ``(bias + alpha * sum of squares over the 2 * depth_radius + 1 nearest channels) ** beta``."""
+    x = _as_array(input)
+    if len(_ops.shape(x)) != 4:
+        raise InvalidArgumentError(f"tf.nn.local_response_normalization: input must be 4-dimensional. "
+                                   f"Received: input.shape={tuple(_ops.shape(x))}")
+    r = int(depth_radius)
+    channels = _ops.shape(x)[-1]
+    squares = _ops.pad(_ops.square(x), [[0, 0], [0, 0], [0, 0], [r, r]])
+    # The window sum as 2r + 1 shifted slices of the zero-padded squares (small radii: AlexNet's is 2 to 5).
+    total = squares[..., 0:channels]
+    for k in range(1, 2 * r + 1):
+        total = _ops.add(total, squares[..., k:k + channels])
+    return _ops.divide(x, _ops.power(_ops.add(bias, _ops.multiply(alpha, total)), beta))
+
+
+lrn = local_response_normalization
+
+
+def _nhwc(data_format: str, fn: str) -> str:
+    if data_format not in ("NHWC", "NCHW"):
+        raise ValueError(f"tf.nn.{fn}: data_format must be 'NHWC' or 'NCHW'. Received: data_format={data_format!r}")
+    return "channels_last" if data_format == "NHWC" else "channels_first"
+
+
+def _pair(value: Any, data_format: str, fn: str, argument: str) -> tuple[int, int]:
+    values = [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    if len(values) == 4:
+        return (values[2], values[3]) if data_format == "NCHW" else (values[1], values[2])
+    raise ValueError(f"tf.nn.{fn}: {argument} must be an int or a list of 1, 2 or 4 ints. "
+                     f"Received: {argument}={value!r}")
+
+
+def _padding(padding: Any, fn: str) -> str:
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"tf.nn.{fn}: padding must be 'SAME' or 'VALID'. Received: padding={padding!r}")
+    return padding.lower()
+
+
+def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: Any, data_format: str | None = None,  # noqa: A002
+                     dilations: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.depthwise_conv2d``: each input channel convolved with its own ``channel_multiplier`` filters,
+    ``filter`` shaped ``(height, width, in_channels, channel_multiplier)``."""
+    layout = data_format or "NHWC"
+    return _ops.depthwise_conv(_as_array(input), _as_array(filter), strides=_pair(strides, layout, "depthwise_conv2d",
+                               "strides"), padding=_padding(padding, "depthwise_conv2d"),
+                               data_format=_nhwc(layout, "depthwise_conv2d"),
+                               dilation_rate=_pair(1 if dilations is None else dilations, layout, "depthwise_conv2d",
+                                                   "dilations"))
+
+
+def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, padding: str = "SAME",  # noqa: A002
+                     data_format: str = "NHWC", dilations: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.conv2d_transpose``: the gradient of ``conv2d`` with respect to its input, ``filters`` shaped
+    ``(height, width, out_channels, in_channels)``. ``output_shape`` must be the size TensorFlow's and
+    Keras's defaults agree on (``in * stride`` for SAME, ``(in - 1) * stride + kernel`` for VALID); other
+    sizes raise."""
+    fmt = _nhwc(data_format, "conv2d_transpose")
+    pad = _padding(padding, "conv2d_transpose")
+    x, k = _as_array(input), _as_array(filters)
+    s = _pair(strides, data_format, "conv2d_transpose", "strides")
+    d = _pair(1 if dilations is None else dilations, data_format, "conv2d_transpose", "dilations")
+    out = _ops.conv_transpose(x, k, strides=s, padding=pad, data_format=fmt, dilation_rate=d)
+    # Entries known now are checked (a traced batch size in the list is not).
+    entries = list(output_shape) if isinstance(output_shape, (list, tuple, np.ndarray)) else None
+    got = [int(v) if isinstance(v, (int, np.integer)) else None for v in _ops.shape(out)]
+    if entries is not None and (len(entries) != 4 or any(
+            isinstance(w, (int, np.integer)) and g is not None and g != int(w) for g, w in zip(got, entries))):
+        raise ValueError(f"tf.nn.conv2d_transpose: output_shape must be {got} here (the size of a {padding} "
+                         f"transposed convolution with strides {list(s)}; other sizes are not supported). "
+                         f"Received: output_shape={[w if isinstance(w, (int, np.integer)) else '?' for w in entries]}")
+    return out

@@ -1,0 +1,161 @@
+"""``import onnxforge as tf``: the scatter / index functions (``tf.tensor_scatter_nd_*``, ``tf.unravel_index``,
+``tf.histogram_fixed_width``, ``tf.unique_with_counts``, ``tf.reverse_sequence``) and the ``tf.math`` /
+``tf.nn`` / ``tf.linalg`` functions added with them give TensorFlow's values, dtypes and shapes (checked
+against TensorFlow itself) on arrays, in a functional model (exported and fully checked) and under a
+``GradientTape`` in a ``tf.function``; bad indices raise ``tf.errors.InvalidArgumentError`` as TensorFlow's do."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+import onnxforge as tf
+from onnxforge import keras
+
+rtf = pytest.importorskip("tensorflow")
+
+T = np.arange(12, dtype="float32").reshape(4, 3)
+I32 = np.array([1, 5, 3, -2], "int32")
+IMG = np.linspace(-1.0, 1.0, 2 * 5 * 5 * 3, dtype="float32").reshape(2, 5, 5, 3)
+DW = np.linspace(-0.5, 0.5, 3 * 3 * 3 * 2, dtype="float32").reshape(3, 3, 3, 2)
+UPK = np.linspace(-0.5, 0.5, 3 * 3 * 4 * 3, dtype="float32").reshape(3, 3, 4, 3)
+
+
+def _get(root, path):
+    for part in path.split("."):
+        root = getattr(root, part)
+    return root
+
+
+CASES = [
+    ("tensor_scatter_nd_update", (T, [[1], [3]], np.ones((2, 3), "float32")), {}),
+    ("tensor_scatter_nd_update", (T, [[0, 2], [2, 1]], [7.0, 8.0]), {}),
+    ("tensor_scatter_nd_update", (I32, np.array([[0], [3]], "int64"), [9, 9]), {}),
+    ("tensor_scatter_nd_add", (T, [[1, 1], [1, 1], [3, 0]], [5.0, 2.0, -1.0]), {}),
+    ("tensor_scatter_nd_add", (T, [[2]], [[1, 2, 3]]), {}),
+    ("tensor_scatter_nd_sub", (I32, [[1], [1], [2]], [1, 2, 3]), {}),
+    ("tensor_scatter_nd_max", (I32, [[0], [1], [3]], [4, 4, 4]), {}),
+    ("tensor_scatter_nd_min", (T, [[0], [3]], [[5.0, 0.0, 1.0], [0.0, 20.0, 10.0]]), {}),
+    ("unravel_index", ([1, 5, 7, 11], [3, 4]), {}), ("unravel_index", (5, [3, 4]), {}),
+    ("unravel_index", (np.array([0, 23, 7, 12], "int64"), [2, 3, 4]), {}),
+    ("histogram_fixed_width", ([-1.0, 0.0, 1.5, 2.0, 5.0, 15.0], [0.0, 5.0]), {"nbins": 5}),
+    ("histogram_fixed_width", (T, [2.0, 8.0]), {"nbins": 4, "dtype": "int64"}),
+    ("histogram_fixed_width_bins", ([-1.0, 0.0, 1.5, 2.0, 5.0, 15.0], [0.0, 5.0]), {"nbins": 5}),
+    ("unique_with_counts", ([1, 1, 2, 4, 4, 4, 7, 8, 8],), {}),
+    ("unique_with_counts", (np.array([3.0, 1.0, 3.0], "float32"),), {"out_idx": "int64"}),
+    ("reverse_sequence", ([[1, 2, 3], [4, 5, 6]], [2, 3]), {"seq_axis": 1, "batch_axis": 0}),
+    ("reverse_sequence", (np.arange(24).reshape(2, 3, 4), [2, 4, 1]), {"seq_axis": 2, "batch_axis": 1}),
+    ("reverse_sequence", (np.arange(6).reshape(3, 2), [0, 3]), {"seq_axis": 0, "batch_axis": 1}),
+    ("math.rint", (np.array([0.5, 1.5, -2.5, 2.7], "float32"),), {}),
+    ("math.erfc", (np.array([-1.0, 0.5, 3.0], "float32"),), {}),
+    ("math.xlog1py", (np.array([0.0, 2.0, 1.5], "float32"), np.array([-1.0, 1.0, 0.5], "float32")), {}),
+    ("math.polyval", ([1.0, 2.0, 3.0], np.array([1.0, 2.0, -0.5], "float32")), {}),
+    ("math.zero_fraction", ([0, 1, 0, 3],), {}), ("math.zero_fraction", (T,), {}),
+    ("math.invert_permutation", ([3, 4, 0, 2, 1],), {}),
+    ("math.is_non_decreasing", ([1, 2, 2],), {}), ("math.is_strictly_increasing", ([1, 2, 2],), {}),
+    ("math.is_strictly_increasing", (T,), {}),
+    ("math.confusion_matrix", ([1, 2, 4], [2, 2, 4]), {}),
+    ("math.confusion_matrix", ([1, 0, 1], [1, 1, 1]), {"num_classes": 3, "weights": [0.5, 1.0, 2.0],
+                                                      "dtype": "float32"}),
+    ("scalar_mul", (2, I32), {}), ("math.scalar_mul", (0.5, T), {}),
+    ("truncatediv", (I32, np.int32(-2)), {}), ("truncatemod", (I32, np.int32(3)), {}),
+    ("math.add_n", ([T, T, T],), {}),
+    ("linalg.normalize", (T,), {"axis": 1}), ("linalg.normalize", (T,), {"ord": 1}),
+    ("nn.batch_normalization", (T, 2.0, 4.0, None, None, 1e-3), {}),
+    ("nn.batch_normalization", (T, T.mean(0), T.var(0), np.ones(3, "float32"), np.full(3, 2.0, "float32"), 0.01),
+     {}),
+    ("nn.l2_loss", (T,), {}),
+    ("nn.weighted_cross_entropy_with_logits", (), {"labels": T / 12.0, "logits": T - 6.0, "pos_weight": 2.0}),
+    ("nn.crelu", (T - 5.0,), {}), ("nn.crelu", (T - 5.0,), {"axis": 0}),
+    ("nn.lrn", (IMG,), {"depth_radius": 1, "bias": 2.0, "alpha": 0.5, "beta": 0.75}),
+    ("nn.local_response_normalization", (IMG,), {}),
+    ("nn.top_k", (T, 2), {}), ("nn.in_top_k", (), {"targets": [0, 2], "predictions": T[:2], "k": 1}),
+    ("nn.depthwise_conv2d", (IMG, DW, [1, 1, 1, 1], "SAME"), {}),
+    ("nn.depthwise_conv2d", (IMG, DW, [1, 2, 2, 1], "VALID"), {}),
+    ("nn.conv2d_transpose", (IMG, UPK, [2, 10, 10, 4], [1, 2, 2, 1]), {}),
+    ("nn.conv2d_transpose", (IMG, UPK, [2, 11, 11, 4], 2), {"padding": "VALID"}),
+]
+
+
+def _compare(ours, theirs, label):
+    if isinstance(theirs, (list, tuple)):
+        assert isinstance(ours, (list, tuple)) and len(ours) == len(theirs), label
+        if hasattr(theirs, "_fields"):
+            assert ours._fields == theirs._fields, label
+        for a, b in zip(ours, theirs):
+            _compare(a, b, label)
+        return
+    want, got = theirs.numpy(), np.asarray(ours)
+    assert got.dtype == want.dtype, f"{label}: dtype {got.dtype} != {want.dtype}"
+    assert got.shape == want.shape, f"{label}: shape {got.shape} != {want.shape}"
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6, err_msg=label)
+
+
+@pytest.mark.parametrize("path,args,kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_eager_results_match_tensorflow(path, args, kwargs):
+    _compare(_get(tf, path)(*args, **kwargs), _get(rtf, path)(*args, **kwargs), f"tf.{path}")
+
+
+BAD = [
+    ("tensor_scatter_nd_update", (T, [[5]], np.ones((1, 3), "float32")), "does not index into shape"),
+    ("tensor_scatter_nd_add", (T, [[-1]], np.ones((1, 3), "float32")), "does not index into shape"),
+    ("tensor_scatter_nd_update", (T, [[1]], np.ones((1, 2), "float32")), r"updates.shape=\[1, 2\]"),
+    ("tensor_scatter_nd_update", (T, [[1, 1, 1]], [1.0]), "at most the rank"),
+    ("tensor_scatter_nd_update", (T, [[1.0]], np.ones((1, 3), "float32")), "indices of dtype float32"),
+    ("unravel_index", ([12], [3, 4]), "out of bound"),
+    ("unravel_index", ([[1, 2]], [3, 4]), "scalar or vector"),
+    ("math.invert_permutation", ([0, 0, 1],), "permutation"),
+    ("nn.l2_loss", (np.array([1, 2], "int32"),), "dtype int32"),
+]
+
+
+@pytest.mark.parametrize("path,args,match", BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_arguments_raise_invalid_argument_as_tensorflow(path, args, match):
+    with pytest.raises(rtf.errors.InvalidArgumentError):
+        _get(rtf, path)(*args)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+        _get(tf, path)(*args)
+
+
+def _program(t, x):
+    """Functions a model's graph holds, written once for both modules (x: a (batch, 4, 3) float tensor)."""
+    labels = t.tensor_scatter_nd_update(x, [[0, 0, 0], [1, 2, 1]], [10.0, -10.0])
+    added = t.tensor_scatter_nd_add(x, [[0, 3], [0, 3]], t.ones((2, 3)))
+    capped = t.tensor_scatter_nd_min(t.tensor_scatter_nd_max(x, [[1, 0]], [[0.5, 0.5, 0.5]]), [[0, 1]],
+                                     [[-0.5, -0.5, -0.5]])
+    rev = t.reverse_sequence(x, [2, 4], seq_axis=1, batch_axis=0)
+    normed = t.nn.batch_normalization(x, 0.5, 2.0, 0.1, 3.0, 1e-3) + t.nn.crelu(x)[..., :3]
+    hist = t.cast(t.histogram_fixed_width(x, [-1.0, 1.0], nbins=3), "float32")
+    return labels + added + capped + rev + normed + t.math.xlog1py(x, t.abs(x)) + t.reduce_sum(hist)
+
+
+def test_in_a_functional_model_the_graph_matches_tensorflow_and_checks(tmp_path, checked):
+    x = np.linspace(-1.5, 1.5, 24, dtype="float32").reshape(2, 4, 3)
+    inp = keras.Input((4, 3), batch_size=2)
+    model = keras.Model(inp, keras.layers.Lambda(lambda v: _program(tf, v))(inp))
+    want = _program(rtf, rtf.constant(x)).numpy()
+    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), want, rtol=2e-5, atol=2e-5)
+    model.export(tmp_path / "m.onnx")
+    exported = checked(onnx.load(tmp_path / "m.onnx"))
+    assert {"ScatterND", "GatherElements"} <= {n.op_type for n in exported.graph.node}
+
+
+def _gradients(t, x, u):
+    with t.GradientTape() as tape:
+        tape.watch([x, u])
+        y = t.tensor_scatter_nd_update(x, [[1], [3]], u * 2.0)
+        y = t.tensor_scatter_nd_add(y, [[0, 0], [0, 0]], t.reduce_sum(u, axis=1))
+        y = t.tensor_scatter_nd_max(y, [[2]], u[:1] * 5.0)
+        y = t.nn.batch_normalization(y, t.reduce_mean(y), 2.0, None, 1.5, 1e-3)
+        loss = t.reduce_sum(y * y) + t.nn.l2_loss(t.nn.depthwise_conv2d(
+            t.reshape(y, (1, 2, 6, 1)), t.ones((2, 2, 1, 2)), [1, 1, 1, 1], "SAME"))
+    return tape.gradient(loss, [x, u])
+
+
+def test_gradients_in_a_tf_function_match_tensorflow():
+    x = np.linspace(-1.0, 1.0, 12, dtype="float32").reshape(4, 3)
+    u = np.array([[0.3, -0.2, 0.5], [1.0, 0.1, -0.7]], "float32")
+    want = rtf.function(lambda a, b: _gradients(rtf, a, b))(x, u)
+    got = tf.function(lambda a, b: _gradients(tf, a, b))(x, u)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-5)
