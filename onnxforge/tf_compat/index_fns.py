@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .errors import InvalidArgumentError
 from .tensors import constant
 
@@ -77,8 +78,13 @@ def _scatter(fn: str, tensor: Any, indices: Any, updates: Any, reduction: str | 
         if bad.size:
             raise InvalidArgumentError(f"{fn}: indices[{bad[0]}] = {rows[bad[0]].tolist()} does not index into "
                                        f"shape {list(t_shape)}")
-    # Arrays and lists take the tensor's dtype, as TensorFlow converts them to it.
-    updates = _ops.cast(_tensor(updates), _ops.dtype(tensor))
+    return _scatter_program(tensor, indices, _tensor(updates), reduction=reduction)
+
+
+@symbolic
+def _scatter_program(tensor: Any, indices: Any, updates: Any, reduction: str | None) -> Any:
+    # One program for the cast, the negation and the scatter (eagerly: one compiled run, not three).
+    updates = _ops.cast(updates, _ops.dtype(tensor))   # arrays and lists take the tensor's dtype, as in TF
     if reduction == "sub":
         updates, reduction = _ops.negative(updates), "add"
     return _ops.scatter_update(tensor, indices, updates, reduction=reduction)
@@ -123,6 +129,11 @@ def unravel_index(indices: Any, dims: Any, name: str | None = None) -> Any:
             ((known < 0) | (known >= int(np.prod(known_dims)))).any():
         raise InvalidArgumentError(f"tf.unravel_index: index is out of bound as with dims {known_dims.tolist()}. "
                                    f"Received: indices={known.tolist()}")
+    return _unravel(indices, dims)
+
+
+@symbolic
+def _unravel(indices: Any, dims: Any) -> Any:
     dtype = _ops.dtype(indices)
     dims = _ops.cast(dims, dtype)
     # Row-major strides: the product of the dimensions after each one (a reversed exclusive cumprod).
@@ -141,6 +152,11 @@ def histogram_fixed_width_bins(values: Any, value_range: Any, nbins: int = 100, 
     if isinstance(nbins, (int, np.integer)) and nbins <= 0:
         raise InvalidArgumentError(f"tf.histogram_fixed_width: nbins should be a positive number. "
                                    f"Received: nbins={nbins}")
+    return _bins(values, value_range, nbins=int(nbins), dtype=dtype)
+
+
+@symbolic
+def _bins(values: Any, value_range: Any, nbins: int, dtype: Any) -> Any:
     lo, hi = value_range[0], value_range[1]
     scaled = _ops.divide(_ops.subtract(values, lo), _ops.subtract(hi, lo))
     index = _ops.floor(_ops.multiply(_ops.cast(scaled, "float32"), float(nbins)))
@@ -157,7 +173,12 @@ def histogram_fixed_width(values: Any, value_range: Any, nbins: int = 100, dtype
         [2, 1, 1, 0, 2]
     """
     bins = histogram_fixed_width_bins(values, value_range, nbins=nbins, dtype="int32")
-    return _ops.cast(_ops.bincount(_ops.reshape(bins, (-1,)), minlength=int(nbins))[:nbins], dtype)
+    return _count(bins, nbins=int(nbins), dtype=dtype)
+
+
+@symbolic
+def _count(bins: Any, nbins: int, dtype: Any) -> Any:
+    return _ops.cast(_ops.bincount(_ops.reshape(bins, (-1,)), minlength=nbins)[:nbins], dtype)
 
 
 def unique_with_counts(x: Any, out_idx: Any = "int32", name: str | None = None) -> UniqueWithCounts:
@@ -192,10 +213,16 @@ def reverse_sequence(input: Any, seq_lengths: Any, seq_axis: int | None = None, 
     if lengths is not None and isinstance(steps, int) and ((lengths < 0) | (lengths > steps)).any():
         raise InvalidArgumentError(f"tf.reverse_sequence: seq_lengths must be in [0, {steps}] "
                                    f"(input.shape[seq_axis]). Received: seq_lengths={lengths.tolist()}")
+    return _reverse(x, _tensor(seq_lengths), seq_axis=seq_axis, batch_axis=batch_axis)
+
+
+@symbolic
+def _reverse(x: Any, seq_lengths: Any, seq_axis: int, batch_axis: int) -> Any:
+    rank, steps = len(_shape(x)), _shape(x)[seq_axis]
     # Position t of entry b reads from length - 1 - t while t < length, from t itself after.
     t = _ops.arange(steps, dtype="int64") if isinstance(steps, int) else \
         _ops.arange(_ops.shape(x)[seq_axis], dtype="int64")
-    n = _ops.expand_dims(_ops.cast(_tensor(seq_lengths), "int64"), 1)
+    n = _ops.expand_dims(_ops.cast(seq_lengths, "int64"), 1)
     src = _ops.where(_ops.less(t, n), _ops.subtract(_ops.subtract(n, 1), t), t)   # (batch, steps)
     # Put the (batch, steps) map on batch_axis / seq_axis, size 1 elsewhere, and gather along seq_axis.
     if batch_axis > seq_axis:

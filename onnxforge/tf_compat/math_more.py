@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .elementwise import _keep_dtype, _unary
 from .errors import InvalidArgumentError
 from .math_fns import _axis_index
@@ -192,6 +193,11 @@ rint, erfc = _unary(_ops.round, "rint"), _unary(_ops.erfc, "erfc")
 
 def xlog1py(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.math.xlog1py``: ``x * log1p(y)``, and 0 where ``x`` is 0 (whatever ``y`` is)."""
+    return _xlog1py(x, y)
+
+
+@symbolic
+def _xlog1py(x: Any, y: Any) -> Any:
     return _ops.where(_ops.equal(x, 0), _ops.zeros_like(_ops.multiply(x, y)), _ops.multiply(x, _ops.log1p(y)))
 
 
@@ -210,6 +216,11 @@ def polyval(coeffs: Any, x: Any, name: str | None = None) -> Any:
 
 def zero_fraction(value: Any, name: str | None = None) -> Any:
     """``tf.math.zero_fraction``: the float32 fraction of ``value``'s elements that are zero."""
+    return _zero_fraction(np.asarray(value) if isinstance(value, (list, tuple)) else value)
+
+
+@symbolic
+def _zero_fraction(value: Any) -> Any:
     return _ops.mean(_ops.cast(_ops.equal(value, 0), "float32"))
 
 
@@ -224,10 +235,13 @@ def invert_permutation(x: Any, name: str | None = None) -> Any:
 
 
 def _monotone(strict: builtins.bool) -> Callable[..., Any]:
-    def op(x: Any, name: str | None = None) -> Any:
+    @symbolic
+    def program(x: Any) -> Any:
         flat = _ops.reshape(x, (-1,))
-        step = (_ops.greater if strict else _ops.greater_equal)(flat[1:], flat[:-1])
-        return _ops.all(step)
+        return _ops.all((_ops.greater if strict else _ops.greater_equal)(flat[1:], flat[:-1]))
+
+    def op(x: Any, name: str | None = None) -> Any:
+        return program(np.asarray(x) if isinstance(x, (list, tuple)) else x)
     op.__name__ = op.__qualname__ = "is_strictly_increasing" if strict else "is_non_decreasing"
     op.__doc__ = (f"``tf.math.{op.__name__}``: whether each element of ``x`` (flattened) is "
                   f"{'greater than' if strict else 'at least'} the one before (true for fewer than two).")
@@ -252,7 +266,14 @@ def confusion_matrix(labels: Any, predictions: Any, num_classes: Any = None, wei
         if len(known) != 2:
             raise ValueError("tf.math.confusion_matrix: num_classes is required for traced labels or predictions.")
         num_classes = int(max(known[0].max(initial=-1), known[1].max(initial=-1))) + 1
-    n = int(num_classes)
+    return _confusion(np.asarray(labels) if isinstance(labels, (list, tuple)) else labels,
+                      np.asarray(predictions) if isinstance(predictions, (list, tuple)) else predictions,
+                      None if weights is None else np.asarray(weights, np.float64) if isinstance(
+                          weights, (list, tuple)) else weights, n=int(num_classes), dtype=dtype)
+
+
+@symbolic
+def _confusion(labels: Any, predictions: Any, weights: Any, n: int, dtype: Any) -> Any:
     flat = _ops.add(_ops.multiply(_ops.cast(labels, "int64"), n), _ops.cast(predictions, "int64"))
     counts = _ops.bincount(flat, weights=None if weights is None else _ops.cast(weights, "float64"),
                            minlength=n * n)
@@ -266,12 +287,18 @@ def scalar_mul(scalar: Any, x: Any, name: str | None = None) -> Any:
 
 def truncatediv(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.truncatediv``: integer division rounding toward zero (C's ``/``; ``tf.math.floordiv`` rounds down)."""
-    q = _ops.floor_divide(_ops.abs(x), _ops.abs(y))
-    return _keep_dtype(x, _ops.multiply(_ops.multiply(_ops.sign(x), _ops.sign(y)), q), y)
+    return _keep_dtype(x, _truncated(x, y, remainder=False), y)
+
+
+@symbolic
+def _truncated(x: Any, y: Any, remainder: builtins.bool) -> Any:
+    # Both from |x| and |y|: the quotient takes the sign of x * y, the remainder that of x.
+    if remainder:
+        return _ops.multiply(_ops.sign(x), _ops.mod(_ops.abs(x), _ops.abs(y)))
+    return _ops.multiply(_ops.multiply(_ops.sign(x), _ops.sign(y)), _ops.floor_divide(_ops.abs(x), _ops.abs(y)))
 
 
 def truncatemod(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.truncatemod``: the remainder with the sign of ``x`` (C's ``fmod``; ``tf.math.floormod`` takes
     ``y``'s)."""
-    r = _ops.mod(_ops.abs(x), _ops.abs(y))
-    return _keep_dtype(x, _ops.multiply(_ops.sign(x), r), y)
+    return _keep_dtype(x, _truncated(x, y, remainder=True), y)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .errors import InvalidArgumentError
 
 
@@ -48,7 +49,12 @@ def l2_loss(t: Any, name: str | None = None) -> Any:
     if dtype.kind != "f":
         raise InvalidArgumentError(f"tf.nn.l2_loss: t must be a float tensor (half, bfloat16, float, double). "
                                    f"Received: t of dtype {dtype.name}")
-    return _ops.multiply(_ops.sum(_ops.square(t)), _ops.cast(0.5, dtype.name))
+    return _half_square_sum(t)
+
+
+@symbolic
+def _half_square_sum(t: Any) -> Any:
+    return _ops.multiply(_ops.sum(_ops.square(t)), _ops.cast(0.5, _ops.dtype(t)))
 
 
 def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any, name: str | None = None) -> Any:
@@ -59,6 +65,11 @@ def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any
         raise ValueError(f"tf.nn.weighted_cross_entropy_with_logits: logits and labels must have the same shape. "
                          f"Received: logits.shape={tuple(_ops.shape(logits))}, "
                          f"labels.shape={tuple(_ops.shape(labels))}")
+    return _weighted_ce(labels, logits, pos_weight)
+
+
+@symbolic
+def _weighted_ce(labels: Any, logits: Any, pos_weight: Any) -> Any:
     log_weight = _ops.add(1.0, _ops.multiply(_ops.subtract(pos_weight, 1.0), labels))
     softplus_neg = _ops.add(_ops.log1p(_ops.exp(_ops.negative(_ops.abs(logits)))), _ops.relu(_ops.negative(logits)))
     return _ops.add(_ops.multiply(_ops.subtract(1.0, labels), logits), _ops.multiply(log_weight, softplus_neg))
@@ -66,7 +77,11 @@ def weighted_cross_entropy_with_logits(labels: Any, logits: Any, pos_weight: Any
 
 def crelu(features: Any, name: str | None = None, axis: int = -1) -> Any:
     """``tf.nn.crelu``: ``relu(x)`` and ``relu(-x)`` concatenated along ``axis`` (twice the channels)."""
-    x = _as_array(features)
+    return _crelu(_as_array(features), axis=axis)
+
+
+@symbolic
+def _crelu(x: Any, axis: int) -> Any:
     return _ops.concatenate([_ops.relu(x), _ops.relu(_ops.negative(x))], axis=axis)
 
 
@@ -78,7 +93,11 @@ def local_response_normalization(input: Any, depth_radius: int = 5, bias: float 
     if len(_ops.shape(x)) != 4:
         raise InvalidArgumentError(f"tf.nn.local_response_normalization: input must be 4-dimensional. "
                                    f"Received: input.shape={tuple(_ops.shape(x))}")
-    r = int(depth_radius)
+    return _lrn(x, r=int(depth_radius), bias=float(bias), alpha=float(alpha), beta=float(beta))
+
+
+@symbolic
+def _lrn(x: Any, r: int, bias: float, alpha: float, beta: float) -> Any:
     channels = _ops.shape(x)[-1]
     squares = _ops.pad(_ops.square(x), [[0, 0], [0, 0], [0, 0], [r, r]])
     # The window sum as 2r + 1 shifted slices of the zero-padded squares (small radii: AlexNet's is 2 to 5).
