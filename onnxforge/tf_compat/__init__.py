@@ -57,6 +57,8 @@ from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
 from .index_fns import *  # noqa: F401,F403
 from .index_fns import __all__ as _index_names
+from .shape_fns import *  # noqa: F401,F403
+from .shape_fns import __all__ as _shape_names
 from .control_flow import cond, map_fn, scan, while_loop
 from .tensor_array import TensorArray
 from .autograph import do_not_convert as _do_not_convert, convert as _convert, to_code as _to_code
@@ -121,5 +123,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
-           "numpy_function", "py_function", *_index_names,
+           "numpy_function", "py_function", *_index_names, *_shape_names,
            "scalar_mul", "truncatediv", "truncatemod"]

@@ -18,7 +18,7 @@ __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "ata
            "unsorted_segment_sqrt_n",
            "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k", "rint", "erfc",
            "xlog1py", "polyval", "zero_fraction", "invert_permutation", "is_non_decreasing", "is_strictly_increasing",
-           "confusion_matrix", "scalar_mul", "truncatediv", "truncatemod"]
+           "confusion_matrix", "scalar_mul", "truncatediv", "truncatemod", "cumulative_logsumexp"]
 
 import builtins
 from collections.abc import Callable
@@ -30,7 +30,7 @@ from .. import ops as _ops
 from ..ops._util import symbolic
 from .elementwise import _keep_dtype, _unary
 from .errors import InvalidArgumentError
-from .math_fns import _axis_index
+from .math_fns import _axis_index, cumsum
 from .tensors import _reduction
 
 tan, sinh, cosh = _unary(_ops.tan, "tan"), _unary(_ops.sinh, "sinh"), _unary(_ops.cosh, "cosh")
@@ -302,3 +302,12 @@ def truncatemod(x: Any, y: Any, name: str | None = None) -> Any:
     """``tf.truncatemod``: the remainder with the sign of ``x`` (C's ``fmod``; ``tf.math.floormod`` takes
     ``y``'s)."""
     return _keep_dtype(x, _truncated(x, y, remainder=True), y)
+
+
+def cumulative_logsumexp(x: Any, axis: int = 0, exclusive: builtins.bool = False, reverse: builtins.bool = False,
+                         name: str | None = None) -> Any:
+    """``tf.math.cumulative_logsumexp``: ``log(cumsum(exp(x)))`` along ``axis``, computed after subtracting
+    the axis's maximum so large values do not overflow (an exclusive first entry is ``-inf``)."""
+    top = _ops.stop_gradient(_ops.max(x, axis=axis, keepdims=True))
+    return _ops.add(_ops.log(cumsum(_ops.exp(_ops.subtract(x, top)), axis=axis, exclusive=exclusive,
+                                    reverse=reverse)), top)
