@@ -191,3 +191,23 @@ def test_gradients_in_a_tf_function_match_tensorflow():
     got = tf.function(lambda a, b: _gradients(tf, a, b))(x, u)
     for g, w in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _control(t, i, x):
+    picked = t.switch_case(i, [lambda: x * 2.0, lambda: x + 1.0, lambda: -x])
+    chosen = t.case([(t.reduce_sum(x) > 0, lambda: x), (t.reduce_sum(x) < -5, lambda: x * 0.0)],
+                    default=lambda: x * 3.0)
+    with t.control_dependencies([t.no_op()]):
+        folded = t.foldl(lambda a, r: a * r, t.reshape(x, (2, 3))) + t.foldr(lambda a, r: a - r, t.reshape(x, (2, 3)),
+                                                                           initializer=t.ones(3))
+    return picked + chosen + t.tile(folded, [2])
+
+
+@pytest.mark.parametrize("index,sign", [(0, 1.0), (2, -1.0), (7, 1.0)])
+def test_switch_case_case_and_folds_match_tensorflow_eagerly_and_traced(index, sign):
+    x = sign * np.linspace(0.5, 3.0, 6, dtype="float32")
+    want = _control(rtf, rtf.constant(index), rtf.constant(x)).numpy()
+    np.testing.assert_allclose(np.asarray(_control(tf, np.int32(index), x)), want, rtol=1e-6)
+    got = tf.function(lambda i, v: _control(tf, i, v))(np.int32(index), x)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
+    assert tf.group(tf.no_op()) is None and tf.tuple([x])[0] is x

@@ -59,7 +59,10 @@ from .index_fns import *  # noqa: F401,F403
 from .index_fns import __all__ as _index_names
 from .shape_fns import *  # noqa: F401,F403
 from .shape_fns import __all__ as _shape_names
-from .control_flow import cond, map_fn, scan, while_loop
+from .control_flow import case, cond, control_dependencies, foldl, foldr, group, map_fn, no_op, scan, switch_case, \
+    while_loop
+# tf.tuple: this module and onnxforge/__init__.py (which star-imports it) must not call the builtin tuple().
+from .control_flow import tuple_ as tuple  # noqa: A004
 from .tensor_array import TensorArray
 from .autograph import do_not_convert as _do_not_convert, convert as _convert, to_code as _to_code
 from .tensors import add_n as _add_n, cast as _cast
@@ -123,5 +126,6 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
-           "numpy_function", "py_function", *_index_names, *_shape_names,
+           "numpy_function", "py_function", *_index_names, *_shape_names, "foldl", "foldr",
+           "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
            "scalar_mul", "truncatediv", "truncatemod"]
