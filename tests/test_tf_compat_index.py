@@ -18,6 +18,7 @@ T = np.arange(12, dtype="float32").reshape(4, 3)
 I32 = np.array([1, 5, 3, -2], "int32")
 IMG = np.linspace(-1.0, 1.0, 2 * 5 * 5 * 3, dtype="float32").reshape(2, 5, 5, 3)
 DW = np.linspace(-0.5, 0.5, 3 * 3 * 3 * 2, dtype="float32").reshape(3, 3, 3, 2)
+PW = np.linspace(-1.0, 1.0, 6 * 4, dtype="float32").reshape(1, 1, 6, 4)
 A3 = np.arange(24, dtype="int32").reshape(2, 3, 4)
 UPK = np.linspace(-0.5, 0.5, 3 * 3 * 4 * 3, dtype="float32").reshape(3, 3, 4, 3)
 
@@ -88,6 +89,17 @@ CASES = [
     ("signal.hamming_window", (6,), {"periodic": False}), ("signal.fftshift", (np.arange(5),), {}),
     ("signal.ifftshift", (A3,), {"axes": [1, 2]}), ("image.transpose", (IMG,), {}),
     ("image.transpose", (IMG[0],), {}),
+    ("nn.separable_conv2d", (IMG, DW, PW, [1, 1, 1, 1], "SAME"), {}),
+    ("nn.compute_average_loss", (T[:, 0],), {}),
+    ("nn.compute_average_loss", (T[:, 0],), {"sample_weight": [1.0, 0.0, 2.0, 1.0], "global_batch_size": 8}),
+    ("nn.scale_regularization_loss", (T,), {}),
+    ("nn.log_poisson_loss", (T / 4.0, T / 10.0 - 0.5), {}),
+    ("nn.log_poisson_loss", (T / 4.0, T / 10.0 - 0.5), {"compute_full_loss": True}),
+    ("nn.sufficient_statistics", (T, [0]), {}), ("nn.sufficient_statistics", (T, [0, 1], 2.0, True), {}),
+    ("nn.normalize_moments", (4.0, T[0], T[1] * 10.0, None), {}),
+    ("nn.normalize_moments", (4.0, T[0], T[1] * 10.0, 0.5), {}),
+    ("nn.weighted_moments", (T, [0], np.array([[1.0], [0.0], [2.0], [1.0]], "float32")), {}),
+    ("nn.weighted_moments", (T, [0, 1], np.zeros((4, 3), "float32")), {"keepdims": True}),
 ]
 
 

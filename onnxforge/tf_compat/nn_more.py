@@ -1,5 +1,7 @@
 """More of ``tf.nn``: ``batch_normalization``, ``l2_loss``, ``weighted_cross_entropy_with_logits``, ``crelu``,
-``local_response_normalization`` (``lrn``), ``depthwise_conv2d`` and ``conv2d_transpose``, with TensorFlow's
+``local_response_normalization`` (``lrn``), ``depthwise_conv2d`` / ``separable_conv2d`` / ``conv2d_transpose``,
+the custom-training-loop losses (``compute_average_loss``, ``scale_regularization_loss``, ``log_poisson_loss``)
+and the moment helpers (``sufficient_statistics``, ``normalize_moments``, ``weighted_moments``), with TensorFlow's
 argument names and defaults, built from ``keras.ops`` (so each runs on arrays, in a traced step and in a
 functional model, and has gradients). ``nn_fns`` adds them to the ``tf.nn`` namespace.
 
@@ -13,7 +15,9 @@ Example:
 from __future__ import annotations
 
 __all__ = ["batch_normalization", "l2_loss", "weighted_cross_entropy_with_logits", "crelu",
-           "local_response_normalization", "lrn", "depthwise_conv2d", "conv2d_transpose"]
+           "local_response_normalization", "lrn", "depthwise_conv2d", "conv2d_transpose", "separable_conv2d",
+           "compute_average_loss", "scale_regularization_loss", "log_poisson_loss", "sufficient_statistics",
+           "normalize_moments", "weighted_moments"]
 
 from typing import Any
 
@@ -167,3 +171,95 @@ def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, 
                          f"transposed convolution with strides {list(s)}; other sizes are not supported). "
                          f"Received: output_shape={[w if isinstance(w, (int, np.integer)) else '?' for w in entries]}")
     return out
+
+
+def separable_conv2d(input: Any, depthwise_filter: Any, pointwise_filter: Any, strides: Any, padding: Any,  # noqa: A002
+                     data_format: str | None = None, dilations: Any = None, name: str | None = None) -> Any:
+    """``tf.nn.separable_conv2d``: ``depthwise_conv2d`` then a 1x1 convolution with ``pointwise_filter``
+    (``(1, 1, in_channels * channel_multiplier, out_channels)``)."""
+    layout = data_format or "NHWC"
+    depthwise = depthwise_conv2d(input, depthwise_filter, strides, padding, layout, dilations)
+    return _ops.conv(depthwise, _as_array(pointwise_filter), strides=1, padding="valid",
+                     data_format=_nhwc(layout, "separable_conv2d"))
+
+
+def compute_average_loss(per_example_loss: Any, sample_weight: Any = None, global_batch_size: Any = None) -> Any:
+    """``tf.nn.compute_average_loss``: the (weighted) per-example losses summed and divided by the global batch
+    size, by default the first dimension of ``per_example_loss`` (one replica here, so it is the batch)."""
+    loss = _as_array(per_example_loss)
+    if sample_weight is not None:
+        loss = _ops.multiply(loss, _ops.cast(_as_array(sample_weight), _ops.dtype(loss)))
+    if global_batch_size is None:
+        shape = _ops.shape(loss)
+        global_batch_size = shape[0] if shape else 1
+    elif isinstance(global_batch_size, (int, np.integer)) and global_batch_size < 0:
+        raise ValueError(f"tf.nn.compute_average_loss: global_batch_size must be non-negative. "
+                         f"Received: global_batch_size={global_batch_size}")
+    total = _ops.sum(loss)
+    # An empty batch averages to 0, as TensorFlow's divide_no_nan gives.
+    count = _ops.cast(global_batch_size, _ops.dtype(total))
+    return _ops.where(_ops.equal(count, 0), _ops.zeros_like(total), _ops.divide(total, _ops.maximum(count, 1)))
+
+
+def scale_regularization_loss(regularization_loss: Any) -> Any:
+    """``tf.nn.scale_regularization_loss``: the summed loss divided by the number of replicas (one here)."""
+    return _ops.sum(_as_array(regularization_loss))
+
+
+def log_poisson_loss(targets: Any, log_input: Any, compute_full_loss: bool = False, name: str | None = None) -> Any:
+    """``tf.nn.log_poisson_loss``: ``exp(log_input) - log_input * targets``, plus Stirling's approximation of
+    ``log(targets!)`` for targets above 1 when ``compute_full_loss``."""
+    targets, log_input = _as_array(targets), _as_array(log_input)
+    if tuple(_ops.shape(targets)) != tuple(_ops.shape(log_input)):
+        raise ValueError(f"tf.nn.log_poisson_loss: log_input and targets must have the same shape. Received: "
+                         f"log_input.shape={tuple(_ops.shape(log_input))}, targets.shape={tuple(_ops.shape(targets))}")
+    result = _ops.subtract(_ops.exp(log_input), _ops.multiply(log_input, targets))
+    if not compute_full_loss:
+        return result
+    safe = _ops.maximum(targets, 1.0)   # the approximation is only used (and only finite) above 1
+    stirling = _ops.add(_ops.subtract(_ops.multiply(safe, _ops.log(safe)), safe),
+                        _ops.multiply(0.5, _ops.log(_ops.multiply(2.0 * np.pi, safe))))
+    return _ops.add(result, _ops.where(_ops.greater(targets, 1.0), stirling, _ops.zeros_like(targets)))
+
+
+def sufficient_statistics(x: Any, axes: Any, shift: Any = None, keepdims: bool = False,
+                          name: str | None = None) -> tuple[Any, Any, Any, Any]:
+    """``tf.nn.sufficient_statistics``: ``(count, sum of x - shift, sum of squares of x - shift, shift)`` over
+    ``axes`` (``count`` the number of elements reduced, in ``x``'s dtype)."""
+    x = _as_array(x)
+    axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+    shape = _ops.shape(x)
+    count = _ops.cast(np.prod([shape[a] for a in axes]), _ops.dtype(x))
+    if shift is not None:   # returned as a tensor of x's dtype, as TensorFlow converts it
+        shift = _ops.cast(_as_array(shift), _ops.dtype(x))
+    centred = x if shift is None else _ops.subtract(x, shift)
+    m_ss = _ops.sum(centred, axis=axes, keepdims=keepdims)
+    v_ss = _ops.sum(_ops.square(centred), axis=axes, keepdims=keepdims)
+    return count, m_ss, v_ss, shift
+
+
+def normalize_moments(counts: Any, mean_ss: Any, variance_ss: Any, shift: Any, name: str | None = None
+                      ) -> tuple[Any, Any]:
+    """``tf.nn.normalize_moments``: ``(mean, variance)`` from ``sufficient_statistics``'s sums."""
+    shifted_mean = _ops.divide(mean_ss, counts)
+    variance = _ops.subtract(_ops.divide(variance_ss, counts), _ops.square(shifted_mean))
+    return (shifted_mean if shift is None else _ops.add(shifted_mean, shift)), variance
+
+
+def weighted_moments(x: Any, axes: Any, frequency_weights: Any, keepdims: bool = False,
+                     name: str | None = None) -> tuple[Any, Any]:
+    """``tf.nn.weighted_moments``: the mean and variance over ``axes`` with each element counted
+    ``frequency_weights`` times (broadcast against ``x``; zero total weight gives 0)."""
+    x, w = _as_array(x), _ops.cast(_as_array(frequency_weights), _ops.dtype(_as_array(x)))
+    axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+    total = _ops.sum(_ops.add(w, _ops.zeros_like(x)), axis=axes, keepdims=True)
+
+    def safe_divide(a: Any) -> Any:   # TensorFlow's divide_no_nan
+        return _ops.where(_ops.equal(total, 0), _ops.zeros_like(a), _ops.divide(a, _ops.where(
+            _ops.equal(total, 0), _ops.ones_like(total), total)))
+
+    mean = safe_divide(_ops.sum(_ops.multiply(w, x), axis=axes, keepdims=True))
+    variance = safe_divide(_ops.sum(_ops.multiply(w, _ops.square(_ops.subtract(x, mean))), axis=axes, keepdims=True))
+    if not keepdims:
+        mean, variance = _ops.squeeze(mean, axis=axes), _ops.squeeze(variance, axis=axes)
+    return mean, variance
