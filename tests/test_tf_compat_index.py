@@ -100,6 +100,10 @@ CASES = [
     ("nn.normalize_moments", (4.0, T[0], T[1] * 10.0, 0.5), {}),
     ("nn.weighted_moments", (T, [0], np.array([[1.0], [0.0], [2.0], [1.0]], "float32")), {}),
     ("nn.weighted_moments", (T, [0, 1], np.zeros((4, 3), "float32")), {"keepdims": True}),
+    ("space_to_batch_nd", (IMG[:, :4, :4], [2, 2], [[0, 0], [0, 0]]), {}),
+    ("space_to_batch_nd", (IMG, [2, 3], [[1, 0], [0, 1]]), {}), ("space_to_batch", (IMG, [2], [[0, 1]]), {}),
+    ("batch_to_space", (IMG[:, :4, :4], [2], [[1, 2]]), {}),
+    ("batch_to_space", (np.arange(2 * 3 * 4, dtype="int32").reshape(6, 2, 2), [3, 2], [[0, 1], [1, 0]]), {}),
 ]
 
 
@@ -138,6 +142,7 @@ BAD = [
     ("nn.l2_loss", (np.array([1, 2], "int32"),), "dtype int32"),
     ("ensure_shape", (T, [4]), r"\[4,3\] is not compatible with expected shape \[4\]"),
     ("ensure_shape", (T, [4, 2]), "not compatible"),
+    ("space_to_batch_nd", (IMG, [2, 2], [[0, 0], [0, 0]]), "divisible"),
 ]
 
 
@@ -160,6 +165,9 @@ def _program(t, x):
     hist = t.cast(t.histogram_fixed_width(x, [-1.0, 1.0], nbins=3), "float32")
     sliced = t.strided_slice(x, [0, 3, 0], [0, 0, 3], [1, -1, 1], begin_mask=1, end_mask=5)
     shifted = t.signal.fftshift(t.ensure_shape(x, [None, 4, 3]), axes=1)
+    blocks = t.space_to_batch_nd(x, [2], [[1, 1]]) * t.reshape(t.range(36.0), (4, 3, 3)) / 100.0
+    merged = t.batch_to_space(x, [2], [[0, 1]]) * t.reshape(t.range(7.0), (7, 1)) / 10.0
+    shifted = shifted + t.reduce_sum(blocks) + t.reduce_sum(merged)
     return (labels + added + capped + rev + normed + t.math.xlog1py(x, t.abs(x)) + t.reduce_sum(hist)
             + t.pad(sliced, [[0, 0], [0, 1], [0, 0]]) + shifted + t.math.cumulative_logsumexp(x, axis=1))
 

@@ -1,6 +1,7 @@
 """TensorFlow's shape and slicing utilities: ``tf.strided_slice`` (with its five masks), ``tf.ensure_shape``,
 ``tf.get_static_value``, ``tf.broadcast_static_shape`` / ``broadcast_dynamic_shape``, ``tf.shape_n``,
-``tf.saturate_cast`` and ``tf.vectorized_map``, with TensorFlow's argument names and errors.
+``tf.saturate_cast``, ``tf.vectorized_map`` and ``tf.space_to_batch_nd`` / ``tf.batch_to_space`` (the
+rearrangement dilated convolutions are built from), with TensorFlow's argument names and errors.
 
 ``strided_slice`` becomes the Python index TensorFlow's masks describe (``begin_mask`` bit ``i``: no start on
 axis ``i``; ``shrink_axis_mask``: an int index; ``new_axis_mask``: ``None``; ``ellipsis_mask``: ``...``), so it
@@ -17,7 +18,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["strided_slice", "ensure_shape", "get_static_value", "broadcast_static_shape", "broadcast_dynamic_shape",
-           "shape_n", "saturate_cast", "vectorized_map"]
+           "shape_n", "saturate_cast", "vectorized_map", "space_to_batch_nd", "space_to_batch", "batch_to_space"]
 
 import builtins
 from collections.abc import Callable
@@ -139,3 +140,55 @@ def vectorized_map(fn: Callable[[Any], Any], elems: Any, fallback_to_while_loop:
     """``tf.vectorized_map``: ``fn`` applied to each slice of ``elems`` along its first axis, the results
     stacked (``keras.ops.vectorized_map``)."""
     return _ops.vectorized_map(fn, elems)
+
+
+def _block_args(x: Any, block_shape: Any, pairs: Any, fn: str, argument: str) -> tuple[list[int], np.ndarray, tuple]:
+    blocks = _ints(block_shape, fn, "block_shape")
+    amounts = np.asarray(_ints(pairs, fn, argument), np.int64).reshape(-1, 2) if len(blocks) else \
+        np.zeros((0, 2), np.int64)
+    shape = tuple(_ops.shape(x))
+    if amounts.shape[0] != len(blocks) or len(shape) < len(blocks) + 1 or builtins.any(b < 1 for b in blocks):
+        raise InvalidArgumentError(f"tf.{fn}: block_shape must hold M >= 1 positive sizes for M spatial axes of "
+                                   f"input (rank {len(shape)}) and {argument} must be M x 2. Received: "
+                                   f"block_shape={blocks}, {argument}={amounts.tolist()}")
+    if builtins.any(not isinstance(d, (builtins.int, np.integer)) for d in shape[1:len(blocks) + 1]):
+        raise ValueError(f"tf.{fn}: the spatial dimensions must be known while tracing. Received: input shape "
+                         f"{shape}")
+    return blocks, amounts, shape
+
+
+def space_to_batch_nd(input: Any, block_shape: Any, paddings: Any, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.space_to_batch_nd``: the ``M`` spatial axes after the batch zero-padded by ``paddings`` and cut
+    into ``block_shape`` blocks, each block offset moved into the batch (batch grows ``prod(block_shape)``
+    times, batch index ``offset * batch + b``)."""
+    x = np.asarray(input) if isinstance(input, (list, tuple)) else input
+    blocks, pads, shape = _block_args(x, block_shape, paddings, "space_to_batch_nd", "paddings")
+    m, rest = len(blocks), tuple(shape[len(blocks) + 1:])
+    x = _ops.pad(x, [[0, 0], *pads.tolist(), *[[0, 0]] * len(rest)])
+    padded = [builtins.int(shape[1 + k] + pads[k].sum()) for k in range(m)]
+    if builtins.any(p % b for p, b in zip(padded, blocks)):
+        raise InvalidArgumentError(f"tf.space_to_batch_nd: padded spatial sizes {padded} must be divisible by "
+                                   f"block_shape {blocks}")
+    split = [v for p, b in zip(padded, blocks) for v in (p // b, b)]
+    x = _ops.reshape(x, (-1, *split, *rest))
+    perm = [2 + 2 * k for k in range(m)] + [0] + [1 + 2 * k for k in range(m)] + \
+        list(range(1 + 2 * m, 1 + 2 * m + len(rest)))
+    x = _ops.transpose(x, perm)
+    return _ops.reshape(x, (-1, *(p // b for p, b in zip(padded, blocks)), *rest))
+
+
+space_to_batch = space_to_batch_nd
+
+
+def batch_to_space(input: Any, block_shape: Any, crops: Any, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.batch_to_space``: the inverse of ``space_to_batch_nd``, the result cropped by ``crops``."""
+    x = np.asarray(input) if isinstance(input, (list, tuple)) else input
+    blocks, crop, shape = _block_args(x, block_shape, crops, "batch_to_space", "crops")
+    m, rest = len(blocks), tuple(shape[len(blocks) + 1:])
+    spatial = [builtins.int(d) for d in shape[1:m + 1]]
+    x = _ops.reshape(x, (*blocks, -1, *spatial, *rest))
+    perm = [m] + [v for k in range(m) for v in (m + 1 + k, k)] + list(range(2 * m + 1, 2 * m + 1 + len(rest)))
+    x = _ops.reshape(_ops.transpose(x, perm), (-1, *(s * b for s, b in zip(spatial, blocks)), *rest))
+    index = (builtins.slice(None), *(builtins.slice(builtins.int(c[0]), s * b - builtins.int(c[1]))
+                                     for c, s, b in zip(crop, spatial, blocks)))
+    return x[index]
