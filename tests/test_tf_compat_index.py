@@ -19,6 +19,7 @@ I32 = np.array([1, 5, 3, -2], "int32")
 IMG = np.linspace(-1.0, 1.0, 2 * 5 * 5 * 3, dtype="float32").reshape(2, 5, 5, 3)
 DW = np.linspace(-0.5, 0.5, 3 * 3 * 3 * 2, dtype="float32").reshape(3, 3, 3, 2)
 PW = np.linspace(-1.0, 1.0, 6 * 4, dtype="float32").reshape(1, 1, 6, 4)
+GAMMA_X = np.array([-2.5, -1.3, -0.5, 1e-4, 0.1, 0.5, 1.0, 1.5, 2.0, 3.7, 10.0, 50.0, 1e3], "float32")
 A3 = np.arange(24, dtype="int32").reshape(2, 3, 4)
 UPK = np.linspace(-0.5, 0.5, 3 * 3 * 4 * 3, dtype="float32").reshape(3, 3, 4, 3)
 
@@ -100,6 +101,10 @@ CASES = [
     ("nn.normalize_moments", (4.0, T[0], T[1] * 10.0, 0.5), {}),
     ("nn.weighted_moments", (T, [0], np.array([[1.0], [0.0], [2.0], [1.0]], "float32")), {}),
     ("nn.weighted_moments", (T, [0, 1], np.zeros((4, 3), "float32")), {"keepdims": True}),
+    ("math.lgamma", (GAMMA_X,), {}), ("math.lgamma", (GAMMA_X.astype("float64"),), {}),
+    ("math.lgamma", (np.array([0.0, -1.0, -2.0], "float32"),), {}),
+    ("math.digamma", (GAMMA_X,), {}), ("math.digamma", (np.array([0.0, -3.0], "float32"),), {}),
+    ("math.lbeta", ([[1.0, 2.0], [3.0, 0.5]],), {}),
     ("space_to_batch_nd", (IMG[:, :4, :4], [2, 2], [[0, 0], [0, 0]]), {}),
     ("space_to_batch_nd", (IMG, [2, 3], [[1, 0], [0, 1]]), {}), ("space_to_batch", (IMG, [2], [[0, 1]]), {}),
     ("batch_to_space", (IMG[:, :4, :4], [2], [[1, 2]]), {}),
@@ -211,6 +216,19 @@ def test_gradients_in_a_tf_function_match_tensorflow():
     got = tf.function(lambda a, b: _gradients(tf, a, b))(x, u)
     for g, w in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _lgamma_gradient(t, x):
+    with t.GradientTape() as tape:
+        tape.watch(x)
+        y = t.reduce_sum(t.math.lgamma(x) + t.math.cumulative_logsumexp(x))
+    return tape.gradient(y, x)
+
+
+def test_lgammas_gradient_is_digamma_as_in_tensorflow():
+    x = np.array([-1.5, 0.3, 1.0, 2.5, 7.0], "float32")
+    want = rtf.function(lambda v: _lgamma_gradient(rtf, v))(x).numpy()
+    np.testing.assert_allclose(np.asarray(tf.function(lambda v: _lgamma_gradient(tf, v))(x)), want, rtol=1e-5)
 
 
 def _control(t, i, x):
