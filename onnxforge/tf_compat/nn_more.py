@@ -36,13 +36,18 @@ def batch_normalization(x: Any, mean: Any, variance: Any, offset: Any, scale: An
                         name: str | None = None) -> Any:
     """``tf.nn.batch_normalization``: ``(x - mean) / sqrt(variance + variance_epsilon) * scale + offset``
     (``offset`` / ``scale`` may be ``None``), computed as TensorFlow does: one factor, then one shift."""
-    x = _as_array(x)
-    inv = _ops.rsqrt(_ops.add(_as_array(variance), variance_epsilon))
+    return _batch_norm(_as_array(x), _as_array(mean), _as_array(variance), None if offset is None else
+                       _as_array(offset), None if scale is None else _as_array(scale), float(variance_epsilon))
+
+
+@symbolic
+def _batch_norm(x: Any, mean: Any, variance: Any, offset: Any, scale: Any, epsilon: float) -> Any:
+    inv = _ops.rsqrt(_ops.add(variance, epsilon))
     if scale is not None:
-        inv = _ops.multiply(inv, _as_array(scale))
-    shift = _ops.negative(_ops.multiply(_as_array(mean), inv))
+        inv = _ops.multiply(inv, scale)
+    shift = _ops.negative(_ops.multiply(mean, inv))
     if offset is not None:
-        shift = _ops.add(_as_array(offset), shift)
+        shift = _ops.add(offset, shift)
     return _ops.add(_ops.multiply(x, _ops.cast(inv, _ops.dtype(x))), _ops.cast(shift, _ops.dtype(x)))
 
 
@@ -195,6 +200,11 @@ def compute_average_loss(per_example_loss: Any, sample_weight: Any = None, globa
     elif isinstance(global_batch_size, (int, np.integer)) and global_batch_size < 0:
         raise ValueError(f"tf.nn.compute_average_loss: global_batch_size must be non-negative. "
                          f"Received: global_batch_size={global_batch_size}")
+    return _average(loss, global_batch_size)
+
+
+@symbolic
+def _average(loss: Any, global_batch_size: Any) -> Any:
     total = _ops.sum(loss)
     # An empty batch averages to 0, as TensorFlow's divide_no_nan gives.
     count = _ops.cast(global_batch_size, _ops.dtype(total))
@@ -213,8 +223,13 @@ def log_poisson_loss(targets: Any, log_input: Any, compute_full_loss: bool = Fal
     if tuple(_ops.shape(targets)) != tuple(_ops.shape(log_input)):
         raise ValueError(f"tf.nn.log_poisson_loss: log_input and targets must have the same shape. Received: "
                          f"log_input.shape={tuple(_ops.shape(log_input))}, targets.shape={tuple(_ops.shape(targets))}")
+    return _log_poisson(targets, log_input, full=bool(compute_full_loss))
+
+
+@symbolic
+def _log_poisson(targets: Any, log_input: Any, full: bool) -> Any:
     result = _ops.subtract(_ops.exp(log_input), _ops.multiply(log_input, targets))
-    if not compute_full_loss:
+    if not full:
         return result
     safe = _ops.maximum(targets, 1.0)   # the approximation is only used (and only finite) above 1
     stirling = _ops.add(_ops.subtract(_ops.multiply(safe, _ops.log(safe)), safe),
@@ -252,6 +267,11 @@ def weighted_moments(x: Any, axes: Any, frequency_weights: Any, keepdims: bool =
     ``frequency_weights`` times (broadcast against ``x``; zero total weight gives 0)."""
     x, w = _as_array(x), _ops.cast(_as_array(frequency_weights), _ops.dtype(_as_array(x)))
     axes = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+    return _weighted_moments(x, w, axes=axes, keepdims=bool(keepdims))
+
+
+@symbolic
+def _weighted_moments(x: Any, w: Any, axes: list[int], keepdims: bool) -> tuple[Any, Any]:
     total = _ops.sum(_ops.add(w, _ops.zeros_like(x)), axis=axes, keepdims=True)
 
     def safe_divide(a: Any) -> Any:   # TensorFlow's divide_no_nan
