@@ -20,6 +20,9 @@ IMG = np.linspace(-1.0, 1.0, 2 * 5 * 5 * 3, dtype="float32").reshape(2, 5, 5, 3)
 DW = np.linspace(-0.5, 0.5, 3 * 3 * 3 * 2, dtype="float32").reshape(3, 3, 3, 2)
 PW = np.linspace(-1.0, 1.0, 6 * 4, dtype="float32").reshape(1, 1, 6, 4)
 GAMMA_X = np.array([-2.5, -1.3, -0.5, 1e-4, 0.1, 0.5, 1.0, 1.5, 2.0, 3.7, 10.0, 50.0, 1e3], "float32")
+BOXES = np.array([[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, -0.1, 1, 0.9], [0, 10, 1, 11], [1, 1, 0, 0],
+                  [0, 10.1, 1, 11.1], [5, 5, 6, 6]], "float32")
+SCORES = np.array([0.9, 0.75, 0.6, 0.95, 0.5, 0.8, 0.3], "float32")
 A3 = np.arange(24, dtype="int32").reshape(2, 3, 4)
 UPK = np.linspace(-0.5, 0.5, 3 * 3 * 4 * 3, dtype="float32").reshape(3, 3, 4, 3)
 
@@ -108,6 +111,11 @@ CASES = [
     ("space_to_batch_nd", (IMG[:, :4, :4], [2, 2], [[0, 0], [0, 0]]), {}),
     ("space_to_batch_nd", (IMG, [2, 3], [[1, 0], [0, 1]]), {}), ("space_to_batch", (IMG, [2], [[0, 1]]), {}),
     ("batch_to_space", (IMG[:, :4, :4], [2], [[1, 2]]), {}),
+    ("nn.zero_fraction", (T,), {}), ("nn.space_to_batch", (IMG, [2], [[0, 1]]), {}),
+    ("math.accumulate_n", ([T, T],), {}),
+    ("image.non_max_suppression", (BOXES, SCORES, 10), {}),
+    ("image.non_max_suppression", (BOXES, SCORES, 2), {"iou_threshold": 0.3}),
+    ("image.non_max_suppression", (BOXES, SCORES, 10), {"iou_threshold": 0.9, "score_threshold": 0.5}),
     ("batch_to_space", (np.arange(2 * 3 * 4, dtype="int32").reshape(6, 2, 2), [3, 2], [[0, 1], [1, 0]]), {}),
 ]
 
@@ -148,6 +156,7 @@ BAD = [
     ("ensure_shape", (T, [4]), r"\[4,3\] is not compatible with expected shape \[4\]"),
     ("ensure_shape", (T, [4, 2]), "not compatible"),
     ("space_to_batch_nd", (IMG, [2, 2], [[0, 0], [0, 0]]), "divisible"),
+    ("image.non_max_suppression", (BOXES, SCORES, 3, 1.5), "iou_threshold"),
 ]
 
 
@@ -249,3 +258,10 @@ def test_switch_case_case_and_folds_match_tensorflow_eagerly_and_traced(index, s
     got = tf.function(lambda i, v: _control(tf, i, v))(np.int32(index), x)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6)
     assert tf.group(tf.no_op()) is None and tf.tuple([x])[0] is x
+
+
+def test_non_max_suppression_in_a_tf_function_matches_tensorflow():
+    fn = lambda t, b, s: t.image.non_max_suppression(b, s, 4, iou_threshold=0.4)  # noqa: E731
+    want = rtf.function(lambda b, s: fn(rtf, b, s))(BOXES, SCORES).numpy()
+    got = np.asarray(tf.function(lambda b, s: fn(tf, b, s))(BOXES, SCORES))
+    assert got.dtype == want.dtype and got.tolist() == want.tolist()

@@ -88,7 +88,7 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 #: Complex values live on the host only (``signal_host``: FFTs, ``tf.complex``, ``tf.math.real`` ...).
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
-math.add_n = _add_n  # tf.math.add_n is tf.add_n
+math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
