@@ -55,11 +55,19 @@ from ..keras.scopes import device   # tf.device: placement is per compiled progr
 from .errors import UnconnectedGradients, errors
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
-from .control_flow import cond, map_fn, scan, while_loop
+from .index_fns import *  # noqa: F401,F403
+from .index_fns import __all__ as _index_names
+from .shape_fns import *  # noqa: F401,F403
+from .shape_fns import __all__ as _shape_names
+from .control_flow import case, cond, control_dependencies, foldl, foldr, group, map_fn, no_op, scan, switch_case, \
+    while_loop
+# tf.tuple: this module and onnxforge/__init__.py (which star-imports it) must not call the builtin tuple().
+from .control_flow import tuple_ as tuple  # noqa: A004
 from .tensor_array import TensorArray
 from .autograph import do_not_convert as _do_not_convert, convert as _convert, to_code as _to_code
-from .tensors import cast as _cast
-from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan
+from .tensors import add_n as _add_n, cast as _cast
+from .math_more import acos, acosh, asin, asinh, atan, atan2, atanh, cosh, sinh, tan, scalar_mul, truncatediv, \
+    truncatemod
 from ..utils.tensor_spec import TensorSpec
 from .experimental_numpy import experimental
 # TensorFlow's own initializer classes (``tf.random_uniform_initializer(minval=, maxval=)`` as a Dense layer's
@@ -81,6 +89,7 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 #: Complex values live on the host only (``signal_host``: FFTs, ``tf.complex``, ``tf.math.real`` ...).
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
+math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
@@ -118,4 +127,6 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "cosh", "sinh", "tan", "dtypes", "as_dtype", "SparseTensor", "sparse", "edit_distance", "experimental", "constant_initializer",
            "ones_initializer", "random_normal_initializer", "random_uniform_initializer", "zeros_initializer", "int16",
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
-           "numpy_function", "py_function"]
+           "numpy_function", "py_function", *_index_names, *_shape_names, "foldl", "foldr",
+           "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
+           "scalar_mul", "truncatediv", "truncatemod"]

@@ -1,4 +1,5 @@
-"""``tf.cond``, ``tf.while_loop``, ``tf.map_fn`` and ``tf.scan``: TensorFlow's functional control flow, as
+"""``tf.cond``, ``tf.while_loop``, ``tf.map_fn`` and ``tf.scan`` (and ``foldl`` / ``foldr`` / ``switch_case`` /
+``case`` built on them): TensorFlow's functional control flow, as
 ``keras.ops.cond`` / ``while_loop`` / ``map`` / ``scan`` (ONNX ``If``, ``Loop`` and ``Scan`` inside a
 ``tf.function``; Python control flow on arrays), with TensorFlow's arguments and result structures.
 
@@ -18,9 +19,12 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["cond", "while_loop", "map_fn", "scan"]
+__all__ = ["cond", "while_loop", "map_fn", "scan", "foldl", "foldr", "switch_case", "case", "control_dependencies",
+           "no_op", "group", "tuple_"]
 
-from collections.abc import Callable
+import builtins
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -85,3 +89,90 @@ def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None, par
         return _ops.concatenate([tail, head] if reverse else [head, tail], axis=0)
     _, out = _ops.scan(lambda acc, x: (fn(acc, x),) * 2, initializer, elems, reverse=reverse)
     return out
+
+
+def _fold(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any, reverse: bool) -> Any:
+    elems = np.asarray(elems) if isinstance(elems, list) else elems
+    if initializer is None:
+        initializer, elems = (elems[-1], elems[:-1]) if reverse else (elems[0], elems[1:])
+    final, _ = _ops.scan(lambda acc, x: (fn(acc, x), None), initializer, elems, reverse=reverse)
+    return final
+
+
+def foldl(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None, parallel_iterations: int = 10,
+          back_prop: bool = True, swap_memory: bool = False, name: str | None = None) -> Any:
+    """``tf.foldl``: ``acc = fn(acc, x)`` over the first axis of ``elems`` from the front; the final ``acc``
+    (without ``initializer`` the first element starts it).
+
+    Example:
+        >>> int(foldl(lambda a, x: a + x, np.array([1, 2, 3])))
+        6
+    """
+    return _fold(fn, elems, initializer, reverse=False)
+
+
+def foldr(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None, parallel_iterations: int = 10,
+          back_prop: bool = True, swap_memory: bool = False, name: str | None = None) -> Any:
+    """``tf.foldr``: ``foldl`` from the back (without ``initializer`` the last element starts it)."""
+    return _fold(fn, elems, initializer, reverse=True)
+
+
+def switch_case(branch_index: Any, branch_fns: Any, default: Callable[[], Any] | None = None,
+                name: str | None = None) -> Any:
+    """``tf.switch_case``: ``branch_fns[branch_index]()`` (a list, or a dict of int keys); an index with no
+    branch runs ``default``, or the last branch when there is none, as TensorFlow does. A traced index becomes
+    nested ``tf.cond``s."""
+    pairs = sorted(branch_fns.items()) if isinstance(branch_fns, dict) else list(enumerate(branch_fns))
+    if not pairs:
+        raise ValueError("tf.switch_case: branch_fns must not be empty.")
+    fallback = default if default is not None else pairs[-1][1]
+    if not _traced(branch_index):
+        return dict(pairs).get(builtins.int(np.asarray(branch_index)), fallback)()
+    out = fallback
+    for key, fn in reversed(pairs):
+        out = (lambda k, f, rest: lambda: cond(_ops.equal(branch_index, k), f, rest))(key, fn, out)
+    return out()
+
+
+def case(pred_fn_pairs: Any, default: Callable[[], Any] | None = None, exclusive: bool = False,
+         strict: bool = False, name: str | None = None) -> Any:
+    """``tf.case``: the function paired with the first true predicate (``default``, else the last pair's
+    function, when none holds). ``exclusive=True`` with more than one known-true predicate raises
+    ``InvalidArgumentError`` as TensorFlow does."""
+    pairs = list(pred_fn_pairs.items() if isinstance(pred_fn_pairs, dict) else pred_fn_pairs)
+    if not pairs:
+        if default is None:
+            raise ValueError("tf.case: pred_fn_pairs is empty and no default was given.")
+        return default()
+    if exclusive:
+        known = [p for p, _ in pairs if not _traced(p)]
+        if builtins.sum(builtins.bool(np.asarray(p)) for p in known) > 1:
+            from .errors import InvalidArgumentError
+            raise InvalidArgumentError("tf.case: more than one condition evaluated as True but exclusive=True.")
+    out = default if default is not None else pairs[-1][1]
+    for pred, fn in reversed(pairs):
+        out = (lambda p, f, rest: lambda: cond(p, f, rest))(pred, fn, out)
+    return out()
+
+
+@contextlib.contextmanager
+def control_dependencies(control_inputs: Any) -> Iterator[None]:
+    """``tf.control_dependencies``: accepted and nothing more. As in TensorFlow 2's ``tf.function``, the ops of
+    a traced onnxforge function already take effect in program order (a Variable assigned is read back new),
+    and eager code runs line by line."""
+    yield
+
+
+def no_op(name: str | None = None) -> None:
+    """``tf.no_op``: nothing to run (``None`` stands for the operation)."""
+    return None
+
+
+def group(*inputs: Any, name: str | None = None) -> None:
+    """``tf.group``: the grouped operations have already run (see ``control_dependencies``); ``None``."""
+    return None
+
+
+def tuple_(tensors: Any, name: str | None = None, control_inputs: Any = None) -> list[Any]:
+    """``tf.tuple`` (named so here to leave the builtin alone in this module): the tensors, as a list (their computation is already complete, as ``group``'s)."""
+    return list(tensors)

@@ -28,7 +28,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["combined_non_max_suppression", "sample_distorted_bounding_box"]
+__all__ = ["combined_non_max_suppression", "sample_distorted_bounding_box", "non_max_suppression"]
 
 import collections
 from typing import Any
@@ -107,6 +107,44 @@ def combined_non_max_suppression(boxes: Any, scores: Any, max_output_size_per_cl
     out = _combined_nms(boxes, scores, per_class, size, float(iou_threshold), float(score_threshold), q,
                         bool(clip_boxes))
     return CombinedNonMaxSuppression(*out)
+
+
+def non_max_suppression(boxes: Any, scores: Any, max_output_size: Any, iou_threshold: float = 0.5,
+                        score_threshold: float = float("-inf"), name: str | None = None) -> Any:
+    """``tf.image.non_max_suppression``: the int32 indices of at most ``max_output_size`` boxes, by descending
+    score, each overlapping every box kept before it by an IoU of at most ``iou_threshold``; boxes scoring
+    ``score_threshold`` or less are dropped. ONNX ``NonMaxSuppression`` on ``[y1, x1, y2, x2]`` boxes (either
+    corner order), so the result's length is known only when it runs.
+
+    Example:
+        >>> boxes = np.array([[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, 2, 1, 3]], np.float32)
+        >>> non_max_suppression(boxes, np.array([0.9, 0.8, 0.7], np.float32), 3).tolist()
+        [0, 2]
+    """
+    size = _int(max_output_size, "max_output_size", "non_max_suppression")
+    box_shape, score_shape = _static_shape(boxes), _static_shape(scores)
+    if len(box_shape) != 2 or box_shape[-1] != 4 or len(score_shape) != 1:
+        raise _invalid(f"tf.image.non_max_suppression: boxes must be [num_boxes, 4] and scores [num_boxes]. "
+                       f"Received: boxes.shape={list(box_shape)}, scores.shape={list(score_shape)}")
+    if not 0.0 <= float(iou_threshold) <= 1.0:
+        raise _invalid(f"tf.image.non_max_suppression: iou_threshold must be in [0, 1]. "
+                       f"Received: iou_threshold={iou_threshold}")
+    if size < 0:
+        raise _invalid(f"tf.image.non_max_suppression: max_output_size must be non-negative. Received: {size}")
+    return _nms(boxes, scores, size=size, iou=float(iou_threshold), threshold=float(score_threshold))
+
+
+@symbolic
+def _nms(boxes: Any, scores: Any, size: int, iou: float, threshold: float) -> Value:
+    b = builder_of(boxes, scores)
+    bx, sc = as_value(boxes, b, dtype="float32"), as_value(scores, b, dtype="float32")
+    const = lambda a, t=np.int64: b.const(np.asarray(a, t))   # noqa: E731
+    # One batch item and one class: ONNX's [batch, class, box] triples, of which the box column is the answer.
+    selected = b.op("NonMaxSuppression", [b.op("Unsqueeze", [bx, const([0])]),
+                                          b.op("Unsqueeze", [sc, const([0, 1])]), const([size]),
+                                          const([iou], np.float32), const([threshold], np.float32)])
+    column = b.op("Slice", [selected, const([2]), const([3]), const([1])])
+    return cast_value(b.op("Reshape", [column, const([-1])]), onnx.TensorProto.INT32)
 
 
 def _shape_part(b: Any, x: Value, start: int, end: int) -> Value:

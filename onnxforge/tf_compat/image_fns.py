@@ -441,7 +441,13 @@ def _stateless_form(fn: Any) -> Any:
     return stateless
 
 
-image = types.SimpleNamespace(
+def transpose(image: Any, name: str | None = None) -> Any:
+    """``tf.image.transpose``: height and width swapped (a 3-D image or a 4-D batch)."""
+    rank = len(_ops.shape(image))
+    return _ops.transpose(image, [1, 0, 2] if rank == 3 else [0, 2, 1, 3])
+
+
+image = types.SimpleNamespace(transpose=transpose,
     **{fn: getattr(_codecs, fn) for fn in _codecs.__all__},
     ResizeMethod=ResizeMethod, resize=resize, convert_image_dtype=convert_image_dtype,
     flip_left_right=flip_left_right, flip_up_down=flip_up_down, rot90=rot90, rgb_to_grayscale=rgb_to_grayscale,

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["det", "inv", "solve", "cholesky", "qr", "svd", "eigh", "eigvalsh", "slogdet", "logdet", "trace", "diag",
-           "diag_part", "set_diag", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross"]
+           "diag_part", "set_diag", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross", "normalize"]
 
 import builtins
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from .math_fns import norm
 
 
 def _swap_last(x: Any) -> Any:
@@ -181,3 +182,9 @@ def lstsq(matrix: Any, rhs: Any, l2_regularizer: Any = 0.0, fast: builtins.bool 
 def cross(a: Any, b: Any, name: str | None = None) -> Any:
     """``tf.linalg.cross``: the cross product of 3-vectors along the last axis."""
     return _ops.cross(a, b)
+
+
+def normalize(tensor: Any, ord: Any = "euclidean", axis: Any = None, name: str | None = None) -> tuple[Any, Any]:  # noqa: A002
+    """``tf.linalg.normalize``: ``(tensor / norm, norm)``, the norm as ``tf.norm(..., keepdims=True)`` gives it."""
+    n = norm(tensor, ord=ord, axis=axis, keepdims=True)
+    return _ops.divide(tensor, n), n

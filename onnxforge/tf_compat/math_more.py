@@ -16,7 +16,10 @@ __all__ = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "ata
            "floormod", "segment_sum", "segment_max", "unsorted_segment_sum", "unsorted_segment_max", "segment_min",
            "segment_prod", "segment_mean", "unsorted_segment_min", "unsorted_segment_prod", "unsorted_segment_mean",
            "unsorted_segment_sqrt_n",
-           "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k"]
+           "reduce_euclidean_norm", "multiply_no_nan", "reciprocal_no_nan", "bincount", "in_top_k", "rint", "erfc",
+           "xlog1py", "polyval", "zero_fraction", "invert_permutation", "is_non_decreasing", "is_strictly_increasing",
+           "confusion_matrix", "scalar_mul", "truncatediv", "truncatemod", "cumulative_logsumexp", "lgamma",
+           "digamma", "lbeta"]
 
 import builtins
 from collections.abc import Callable
@@ -25,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .elementwise import _keep_dtype, _unary
-from .math_fns import _axis_index
+from .errors import InvalidArgumentError
+from .math_fns import _axis_index, cumsum
 from .tensors import _reduction
 
 tan, sinh, cosh = _unary(_ops.tan, "tan"), _unary(_ops.sinh, "sinh"), _unary(_ops.cosh, "cosh")
@@ -182,3 +187,202 @@ def in_top_k(targets: Any, predictions: Any, k: int, name: str | None = None) ->
     kth = _ops.min(_ops.top_k(predictions, k)[0], axis=-1)
     target_score = _ops.take_along_axis(predictions, _ops.expand_dims(_ops.cast(targets, "int64"), -1), axis=-1)
     return _ops.greater_equal(_ops.squeeze(target_score, -1), kth)
+
+
+rint, erfc = _unary(_ops.round, "rint"), _unary(_ops.erfc, "erfc")
+
+
+def xlog1py(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.math.xlog1py``: ``x * log1p(y)``, and 0 where ``x`` is 0 (whatever ``y`` is)."""
+    return _xlog1py(x, y)
+
+
+@symbolic
+def _xlog1py(x: Any, y: Any) -> Any:
+    return _ops.where(_ops.equal(x, 0), _ops.zeros_like(_ops.multiply(x, y)), _ops.multiply(x, _ops.log1p(y)))
+
+
+def polyval(coeffs: Any, x: Any, name: str | None = None) -> Any:
+    """``tf.math.polyval``: ``coeffs[0] * x**(n-1) + ... + coeffs[n-1]`` by Horner's rule (a list of
+    coefficients; none gives zeros)."""
+    if not isinstance(coeffs, (list, tuple)):
+        raise ValueError(f"tf.math.polyval: coeffs must be a list of tensors or numbers. Received: {type(coeffs)}")
+    if not coeffs:
+        return _ops.zeros_like(x)
+    out = _ops.add(_ops.zeros_like(x), coeffs[0])
+    for c in coeffs[1:]:
+        out = _ops.add(_ops.multiply(out, x), c)
+    return out
+
+
+def zero_fraction(value: Any, name: str | None = None) -> Any:
+    """``tf.math.zero_fraction``: the float32 fraction of ``value``'s elements that are zero."""
+    return _zero_fraction(np.asarray(value) if isinstance(value, (list, tuple)) else value)
+
+
+@symbolic
+def _zero_fraction(value: Any) -> Any:
+    return _ops.mean(_ops.cast(_ops.equal(value, 0), "float32"))
+
+
+def invert_permutation(x: Any, name: str | None = None) -> Any:
+    """``tf.math.invert_permutation``: ``y`` with ``y[x[i]] = i`` for a permutation ``x`` of ``0 .. n-1``."""
+    known = np.asarray(x) if isinstance(x, (list, tuple, np.ndarray)) else None
+    if known is not None and sorted(known.ravel().tolist()) != list(range(known.size)):
+        raise InvalidArgumentError(f"tf.math.invert_permutation: x must be a permutation of 0 .. {known.size - 1}. "
+                                   f"Received: x={known.tolist()}")
+    dtype = _ops.dtype(x) if hasattr(x, "dtype") and not isinstance(x, list) else "int32"
+    return _ops.cast(_ops.argsort(x), dtype)
+
+
+def _monotone(strict: builtins.bool) -> Callable[..., Any]:
+    @symbolic
+    def program(x: Any) -> Any:
+        flat = _ops.reshape(x, (-1,))
+        return _ops.all((_ops.greater if strict else _ops.greater_equal)(flat[1:], flat[:-1]))
+
+    def op(x: Any, name: str | None = None) -> Any:
+        return program(np.asarray(x) if isinstance(x, (list, tuple)) else x)
+    op.__name__ = op.__qualname__ = "is_strictly_increasing" if strict else "is_non_decreasing"
+    op.__doc__ = (f"``tf.math.{op.__name__}``: whether each element of ``x`` (flattened) is "
+                  f"{'greater than' if strict else 'at least'} the one before (true for fewer than two).")
+    return op
+
+
+is_non_decreasing, is_strictly_increasing = _monotone(False), _monotone(True)
+
+
+def confusion_matrix(labels: Any, predictions: Any, num_classes: Any = None, weights: Any = None,
+                     dtype: Any = "int32", name: str | None = None) -> Any:
+    """``tf.math.confusion_matrix``: ``(num_classes, num_classes)`` counts (or summed ``weights``), rows the
+    true labels and columns the predictions; ``num_classes`` defaults to the largest value plus one, which
+    needs concrete labels.
+
+    Example:
+        >>> confusion_matrix([1, 2, 1], [2, 2, 1], num_classes=3).tolist()
+        [[0, 0, 0], [0, 1, 1], [0, 0, 1]]
+    """
+    if num_classes is None:
+        known = [np.asarray(v) for v in (labels, predictions) if isinstance(v, (list, tuple, np.ndarray))]
+        if len(known) != 2:
+            raise ValueError("tf.math.confusion_matrix: num_classes is required for traced labels or predictions.")
+        num_classes = int(max(known[0].max(initial=-1), known[1].max(initial=-1))) + 1
+    return _confusion(np.asarray(labels) if isinstance(labels, (list, tuple)) else labels,
+                      np.asarray(predictions) if isinstance(predictions, (list, tuple)) else predictions,
+                      None if weights is None else np.asarray(weights, np.float64) if isinstance(
+                          weights, (list, tuple)) else weights, n=int(num_classes), dtype=dtype)
+
+
+@symbolic
+def _confusion(labels: Any, predictions: Any, weights: Any, n: int, dtype: Any) -> Any:
+    flat = _ops.add(_ops.multiply(_ops.cast(labels, "int64"), n), _ops.cast(predictions, "int64"))
+    counts = _ops.bincount(flat, weights=None if weights is None else _ops.cast(weights, "float64"),
+                           minlength=n * n)
+    return _ops.cast(_ops.reshape(counts[:n * n], (n, n)), dtype)
+
+
+def scalar_mul(scalar: Any, x: Any, name: str | None = None) -> Any:
+    """``tf.math.scalar_mul`` (``tf.scalar_mul``): ``x`` times the scalar, in ``x``'s dtype."""
+    return _keep_dtype(x, _ops.multiply(scalar, x))
+
+
+def truncatediv(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.truncatediv``: integer division rounding toward zero (C's ``/``; ``tf.math.floordiv`` rounds down)."""
+    return _keep_dtype(x, _truncated(x, y, remainder=False), y)
+
+
+@symbolic
+def _truncated(x: Any, y: Any, remainder: builtins.bool) -> Any:
+    # Both from |x| and |y|: the quotient takes the sign of x * y, the remainder that of x.
+    if remainder:
+        return _ops.multiply(_ops.sign(x), _ops.mod(_ops.abs(x), _ops.abs(y)))
+    return _ops.multiply(_ops.multiply(_ops.sign(x), _ops.sign(y)), _ops.floor_divide(_ops.abs(x), _ops.abs(y)))
+
+
+def truncatemod(x: Any, y: Any, name: str | None = None) -> Any:
+    """``tf.truncatemod``: the remainder with the sign of ``x`` (C's ``fmod``; ``tf.math.floormod`` takes
+    ``y``'s)."""
+    return _keep_dtype(x, _truncated(x, y, remainder=True), y)
+
+
+def cumulative_logsumexp(x: Any, axis: int = 0, exclusive: builtins.bool = False, reverse: builtins.bool = False,
+                         name: str | None = None) -> Any:
+    """``tf.math.cumulative_logsumexp``: ``log(cumsum(exp(x)))`` along ``axis``, computed after subtracting
+    the axis's maximum so large values do not overflow (an exclusive first entry is ``-inf``)."""
+    top = _ops.stop_gradient(_ops.max(x, axis=axis, keepdims=True))
+    return _ops.add(_ops.log(cumsum(_ops.exp(_ops.subtract(x, top)), axis=axis, exclusive=exclusive,
+                                    reverse=reverse)), top)
+
+
+# Lanczos's approximation of the gamma function (g = 7, nine terms), good to about 1e-15 in float64.
+_LANCZOS_G = 7.0
+_LANCZOS = (0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+            -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+            1.5056327351493116e-7)
+
+
+def _float_input(x: Any) -> Any:
+    return np.asarray(x, np.float32) if isinstance(x, (list, tuple, builtins.float, builtins.int)) else x
+
+
+def _lanczos_lgamma(z: Any) -> Any:
+    """log Gamma(z) for z >= 0.5 (float64 values)."""
+    z = _ops.subtract(z, 1.0)
+    total = _ops.add(_ops.zeros_like(z), _LANCZOS[0])
+    for k, c in enumerate(_LANCZOS[1:], start=1):
+        total = _ops.add(total, _ops.divide(c, _ops.add(z, builtins.float(k))))
+    t = _ops.add(z, _LANCZOS_G + 0.5)
+    return _ops.add(_ops.subtract(_ops.add(0.5 * np.log(2.0 * np.pi), _ops.multiply(_ops.add(z, 0.5), _ops.log(t))),
+                                  t), _ops.log(total))
+
+
+@symbolic
+def _lgamma(x: Any) -> Any:
+    # In float64, with the reflection formula below 0.5; both branches see safe inputs so neither the
+    # values nor the gradients of the unused one turn into NaN.
+    v = _ops.cast(x, "float64")
+    low = _ops.less(v, 0.5)
+    pole = _ops.logical_and(_ops.less_equal(v, 0.0), _ops.equal(v, _ops.floor(v)))   # 0, -1, -2, ...
+    upper = _lanczos_lgamma(_ops.where(low, _ops.subtract(1.0, v), v))
+    # The reflection's sin(pi v) is 0 at every integer: it reads 0.25 wherever its result is not used.
+    vr = _ops.where(_ops.logical_and(low, _ops.logical_not(pole)), v, 0.25)
+    reflected = _ops.subtract(_ops.log(_ops.divide(np.pi, _ops.abs(_ops.sin(_ops.multiply(np.pi, vr))))), upper)
+    return _ops.cast(_ops.where(pole, np.inf, _ops.where(low, reflected, upper)), _ops.dtype(x))
+
+
+def lgamma(x: Any, name: str | None = None) -> Any:
+    """``tf.math.lgamma``: ``log |Gamma(x)|`` (``inf`` at 0 and the negative integers)."""
+    return _lgamma(_float_input(x))
+
+
+@symbolic
+def _digamma(x: Any) -> Any:
+    v = _ops.cast(x, "float64")
+    low = _ops.less(v, 0.5)
+    z = _ops.where(low, _ops.subtract(1.0, v), v)
+    # Up by six with psi(z) = psi(z + 1) - 1 / z, then the asymptotic series, accurate for z + 6 >= 6.5.
+    shift = _ops.zeros_like(z)
+    for k in range(6):
+        shift = _ops.add(shift, _ops.divide(1.0, _ops.add(z, builtins.float(k))))
+    w = _ops.add(z, 6.0)
+    inv2 = _ops.divide(1.0, _ops.square(w))
+    series = _ops.add(_ops.zeros_like(w), -1.0 / 132)   # -1/12 w^-2 + 1/120 w^-4 - ... by Horner's rule
+    for c in (1.0 / 240, -1.0 / 252, 1.0 / 120, -1.0 / 12):
+        series = _ops.add(_ops.multiply(series, inv2), c)
+    series = _ops.multiply(series, inv2)
+    upper = _ops.subtract(_ops.add(_ops.subtract(_ops.log(w), _ops.divide(0.5, w)), series), shift)
+    pole = _ops.logical_and(_ops.less_equal(v, 0.0), _ops.equal(v, _ops.floor(v)))   # NaN there, as TensorFlow
+    vr = _ops.where(_ops.logical_and(low, _ops.logical_not(pole)), v, 0.25)   # as in _lgamma
+    reflected = _ops.subtract(upper, _ops.divide(np.pi, _ops.tan(_ops.multiply(np.pi, vr))))
+    return _ops.cast(_ops.where(pole, np.nan, _ops.where(low, reflected, upper)), _ops.dtype(x))
+
+
+def digamma(x: Any, name: str | None = None) -> Any:
+    """``tf.math.digamma``: the derivative of ``lgamma``."""
+    return _digamma(_float_input(x))
+
+
+def lbeta(x: Any, name: str | None = None) -> Any:
+    """``tf.math.lbeta``: ``log |Beta(x)|`` over the last axis: ``sum(lgamma(x)) - lgamma(sum(x))``."""
+    x = _float_input(x)
+    return _ops.subtract(_ops.sum(lgamma(x), axis=-1), lgamma(_ops.sum(x, axis=-1)))

@@ -26,7 +26,10 @@ import numpy as np
 
 from .. import ops as _ops
 from ..ops import random as _random
-from .math_fns import l2_normalize
+from . import nn_more as _nn_more
+from .math_fns import l2_normalize, top_k
+from .math_more import in_top_k, zero_fraction
+from .shape_fns import space_to_batch_nd
 
 
 def _features(fn: Any, name: str) -> Any:
@@ -243,4 +246,6 @@ nn = types.SimpleNamespace(
     conv1d=conv1d, conv2d=conv2d, conv3d=conv3d, convolution=convolution,
     **{f"{kind}_pool{suffix}": _pool_fn(kind, n) for kind in ("avg", "max")
        for suffix, n in (("", None), ("1d", 1), ("2d", 2), ("3d", 3))},
+    top_k=top_k, in_top_k=in_top_k, zero_fraction=zero_fraction, space_to_batch=space_to_batch_nd,
+    **{name: getattr(_nn_more, name) for name in _nn_more.__all__},
 )

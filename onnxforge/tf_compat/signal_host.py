@@ -1,4 +1,4 @@
-"""``tf.signal.stft``, ``frame``, ``hann_window`` and the FFTs, ``tf.complex``, ``tf.math.real`` / ``imag`` /
+"""``tf.signal.stft``, ``frame``, ``hann_window`` / ``hamming_window`` and the FFTs, ``tf.complex``, ``tf.math.real`` / ``imag`` /
 ``conj`` / ``angle`` and ``tf.cast`` to complex, on the host, for the ``Dataset.map`` functions of keras.io's
 speech examples and TensorFlow's audio tutorial (``tf.abs(tf.signal.stft(waveform, 255, 128))``, the speaker
 recognition page's ``tf.signal.fft(tf.complex(audio, tf.zeros_like(audio)))``). Structural ops on the complex
@@ -13,6 +13,8 @@ real FFT of ``fft_length`` (the next power of two by default).
 
 Example:
     >>> import numpy as np
+
+from .. import ops as _ops
     >>> spectrogram = stft(np.sin(np.arange(64, dtype=np.float32)), frame_length=16, frame_step=8)
     >>> spectrogram.shape, spectrogram.dtype.name
     (TensorShape([7, 9]), 'complex64')
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops as _ops
 from ..eager_tensor import EagerTensor
 from ..trainer.compiled_function import HostFunctionInTrace
 from ..graph import Value
@@ -53,6 +56,35 @@ def hann_window(window_length: int, periodic: bool = True, dtype: Any = "float32
     denominator = n if periodic and n % 2 == 0 else n - 1
     w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / denominator)
     return w.astype(np.dtype(dtype)).view(EagerTensor)
+
+
+def hamming_window(window_length: int, periodic: bool = True, dtype: Any = "float32", name: str | None = None
+                   ) -> EagerTensor:
+    """``tf.signal.hamming_window``: ``0.54 - 0.46 cos(2 pi n / N)``, ``N`` chosen as for ``hann_window``."""
+    n = int(window_length)
+    if n == 1:
+        return np.ones(1, np.dtype(dtype)).view(EagerTensor)
+    denominator = n if periodic and n % 2 == 0 else n - 1
+    w = 0.54 - 0.46 * np.cos(2.0 * np.pi * np.arange(n) / denominator)
+    return w.astype(np.dtype(dtype)).view(EagerTensor)
+
+
+def _shift(x: Any, axes: Any, sign: int) -> Any:
+    # A roll by half of each axis (rounded down forward, up backward): graph ops, so traced tensors work too.
+    rank = len(_ops.shape(x))
+    axes = list(range(rank)) if axes is None else [axes] if isinstance(axes, int) else list(axes)
+    sizes = [_ops.shape(x)[a] for a in axes]
+    return _ops.roll(x, [sign * (d // 2) for d in sizes], axis=axes)
+
+
+def fftshift(x: Any, axes: Any = None, name: str | None = None) -> Any:
+    """``tf.signal.fftshift``: the zero-frequency entry moved to the middle of each of ``axes`` (all by default)."""
+    return _shift(np.asarray(x) if isinstance(x, (list, tuple)) else x, axes, 1)
+
+
+def ifftshift(x: Any, axes: Any = None, name: str | None = None) -> Any:
+    """``tf.signal.ifftshift``: the inverse of ``fftshift``."""
+    return _shift(np.asarray(x) if isinstance(x, (list, tuple)) else x, axes, -1)
 
 
 def frame(signal: Any, frame_length: int, frame_step: int, pad_end: bool = False, pad_value: Any = 0,
@@ -139,7 +171,8 @@ def to_complex(x: Any, dtype: str) -> EagerTensor:
 
 
 signal = types.SimpleNamespace(
-    stft=stft, frame=frame, hann_window=hann_window,
+    stft=stft, frame=frame, hann_window=hann_window, hamming_window=hamming_window, fftshift=fftshift,
+    ifftshift=ifftshift,
     fft=_fourier(np.fft.fftn, "fft", 1), ifft=_fourier(np.fft.ifftn, "ifft", 1),
     fft2d=_fourier(np.fft.fftn, "fft2d", 2), ifft2d=_fourier(np.fft.ifftn, "ifft2d", 2),
     fft3d=_fourier(np.fft.fftn, "fft3d", 3), ifft3d=_fourier(np.fft.ifftn, "ifft3d", 3),
