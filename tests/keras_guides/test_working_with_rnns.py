@@ -162,19 +162,34 @@ def test_custom_cells_match_keras():
     assert_close(want, got, rtol=2e-4, atol=1e-6)
 
 
-def test_multi_dimensional_cell_states_are_refused_clearly():
+def test_multi_dimensional_cell_states_run_as_in_tf_keras():
+    """A state_size entry given as a shape ((2, 3)) is a state of that shape per sample, as tf.keras 2 read it and
+    keras.io's temporal latent bottleneck uses it; Keras 3 on torch fails inside torch.zeros on it, so the oracle
+    is the recurrence written out in NumPy."""
     from tests.keras_examples.harness import fkeras
 
-    class NestedStateCell(fkeras.layers.Layer):
+    class GridStateCell(fkeras.layers.Layer):
         def __init__(self):
             super().__init__()
             self.state_size = [3, (2, 3)]
 
         def call(self, inputs, states):
-            return inputs, states
+            h, grid = states
+            grid = grid + fkeras.ops.expand_dims(inputs, 1)
+            h = h + inputs + fkeras.ops.sum(grid, axis=1)
+            return h, [h, grid]
 
-    with pytest.raises(ValueError, match=r"state_size` must give one integer per state.*\(2, 3\)"):
-        fkeras.layers.RNN(NestedStateCell())(fkeras.Input((None, 3)))
+    x = RNG.random((2, 4, 3)).astype("float32")
+    seq, h_last, grid_last = fkeras.layers.RNN(GridStateCell(), return_sequences=True, return_state=True)(x)
+    h, grid, want = np.zeros((2, 3), np.float32), np.zeros((2, 2, 3), np.float32), []
+    for t in range(x.shape[1]):
+        grid = grid + x[:, t, None, :]
+        h = h + x[:, t] + grid.sum(axis=1)
+        want.append(h)
+    np.testing.assert_allclose(np.asarray(seq), np.stack(want, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(h_last), h, rtol=1e-5)
+    assert np.asarray(grid_last).shape == (2, 2, 3)
+    np.testing.assert_allclose(np.asarray(grid_last), grid, rtol=1e-5)
 
 
 def test_tf_device_scope_of_the_guide_builds_and_predicts_on_the_cpu():
