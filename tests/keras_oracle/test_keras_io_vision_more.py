@@ -276,3 +276,38 @@ def test_eye_with_a_traced_batch_shape():
     np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=0), x @ np.broadcast_to(np.eye(3) * 2, (5, 1, 3, 3)),
                                rtol=1e-6)
     assert tf.eye(2, batch_shape=[3]).shape == (3, 2, 2)
+
+
+def _same_named_sublayers(lib):
+    """GCViT's ``summary`` builds a functional model over custom layers that each make sublayers with the same
+    names (``norm1``, ``reduction``): Keras tells their weights apart by path, not by name."""
+    class Block(lib.layers.Layer):
+        def build(self, input_shape):
+            self.norm1 = lib.layers.LayerNormalization(epsilon=1e-5, name="norm1")
+            self.proj = lib.layers.Dense(input_shape[-1], name="proj")
+
+        def call(self, x):
+            return x + self.proj(self.norm1(x))
+
+    inputs = lib.Input((5,))
+    outputs = lib.layers.Dense(3, name="head")(Block(name="block_1")(Block(name="block_0")(inputs)))
+    return lib.Model(inputs, outputs)
+
+
+def test_functional_model_over_layers_with_same_named_sublayers():
+    ref, model = _same_named_sublayers(keras), _same_named_sublayers(fkeras)
+    ref.set_weights([np.random.default_rng(i).normal(0, 0.5, w.shape).astype("float32")
+                     for i, w in enumerate(ref.get_weights())])
+    copy_weights(ref, model)
+    assert len(model.weights) == len(ref.weights) == 10
+    x = np.random.default_rng(7).normal(size=(8, 5)).astype("float32")
+    y = np.random.default_rng(8).normal(size=(8, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    # each weight trains on its own: the two blocks' "norm1" weights must not be merged into one
+    ref.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.compile(optimizer=fkeras.optimizers.SGD(0.1), loss="mse")
+    h_ref = ref.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    h = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(h, h_ref, rtol=1e-5)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
