@@ -311,3 +311,23 @@ def test_functional_model_over_layers_with_same_named_sublayers():
     np.testing.assert_allclose(h, h_ref, rtol=1e-5)
     for got, want in zip(model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_resize_with_pad_sizes_and_offsets_as_tensorflow():
+    """keras.io AdaMatch pads MNIST digits into 32x32 with ``tf.image.resize_with_pad``. Expected values are
+    TensorFlow 2.x's: the resized size is floored from float32, and so is the padding computed from the float
+    size (a 4x3 image into 5x7 is resized to 5x3 and placed 1 column in, not 2)."""
+    wide = np.arange(18, dtype="float32").reshape(3, 6, 1)
+    np.testing.assert_allclose(np.asarray(onnxforge.image.resize_with_pad(wide, 4, 4))[..., 0],
+                               [[0, 0, 0, 0], [1.75, 3.25, 4.75, 6.25], [10.75, 12.25, 13.75, 15.25], [0, 0, 0, 0]],
+                               atol=1e-5)
+    tall = np.arange(12, dtype="float32").reshape(4, 3, 1)
+    out = np.asarray(onnxforge.image.resize_with_pad(tall, 5, 7, method="nearest"))
+    np.testing.assert_array_equal(out[..., 0], [[0, 0, 1, 2, 0, 0, 0], [0, 3, 4, 5, 0, 0, 0], [0, 6, 7, 8, 0, 0, 0],
+                                                [0, 6, 7, 8, 0, 0, 0], [0, 9, 10, 11, 0, 0, 0]])
+    digits = np.random.default_rng(0).integers(0, 255, (2, 28, 28, 1)).astype("uint8")
+    padded = onnxforge.image.resize_with_pad(digits, 32, 32)
+    assert tuple(padded.shape) == (2, 32, 32, 1) and str(padded.dtype) == "float32"
+    with pytest.raises(ValueError, match="target_height"):
+        onnxforge.image.resize_with_pad(tall, 0, 7)
+
