@@ -331,3 +331,49 @@ def test_resize_with_pad_sizes_and_offsets_as_tensorflow():
     with pytest.raises(ValueError, match="target_height"):
         onnxforge.image.resize_with_pad(tall, 0, 7)
 
+
+def _two_domain_trainer(lib):
+    """AdaMatch's step: each batch is ((source_weak, labels), (source_strong, labels)) zipped with the same for a
+    target domain three times as large; the step unpacks the nested tuples itself."""
+    class Trainer(lib.Model):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.tracker = lib.metrics.Mean(name="loss")
+            self.built = True   # no call(): Keras on torch would otherwise try to build it from a batch
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+        def train_step(self, data):
+            ((source_w, labels), (source_s, _)), ((target_w, _), (target_s, _)) = data
+            logits = self.net(lib.ops.concatenate([source_w, source_s, target_w, target_s], 0))
+            n = lib.ops.shape(source_w)[0]
+            loss = (lib.ops.mean(lib.losses.categorical_crossentropy(labels, logits[:n], from_logits=True))
+                    + lib.ops.mean(logits[2 * n:] ** 2))
+            self.tracker.update_state(loss)
+            return {"loss": self.tracker.result()}
+
+    return Trainer(lib.Sequential([lib.Input((4,)), lib.layers.Dense(3)]))
+
+
+def _two_domain_batches():
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        source = [rng.normal(size=(2, 4)).astype("float32") for _ in range(2)]
+        labels = np.eye(3, dtype="float32")[rng.integers(0, 3, 2)]
+        target = [rng.normal(size=(6, 4)).astype("float32") for _ in range(2)]
+        tlabels = rng.integers(0, 3, 6)
+        yield ((source[0], labels), (source[1], labels)), ((target[0], tlabels), (target[1], tlabels))
+
+
+def test_own_step_receives_nested_tuples_of_batches_of_different_sizes():
+    ref, model = _two_domain_trainer(keras), _two_domain_trainer(fkeras)
+    copy_weights(ref.net, model.net)
+    ref.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.compile(optimizer=fkeras.optimizers.SGD(0.1))
+    want = ref.fit(_two_domain_batches(), epochs=1, verbose=0).history["loss"]
+    got = model.fit(_two_domain_batches(), epochs=1, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(model.net.get_weights()[0], ref.net.get_weights()[0], rtol=1e-5, atol=1e-6)
