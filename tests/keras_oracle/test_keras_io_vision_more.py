@@ -377,3 +377,53 @@ def test_own_step_receives_nested_tuples_of_batches_of_different_sizes():
     got = model.fit(_two_domain_batches(), epochs=1, verbose=0).history["loss"]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     np.testing.assert_allclose(model.net.get_weights()[0], ref.net.get_weights()[0], rtol=1e-5, atol=1e-6)
+
+
+def _bn_twice_trainer(lib, torch_style: bool):
+    """AdaMatch's step: the model called in training mode (BatchNormalization updates its moving statistics),
+    then in inference mode (reading them) inside one tape; the loss uses both outputs."""
+    class Trainer(lib.Model):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.built = True
+
+        def train_step(self, data):
+            def loss_fn():
+                a = self.net(data, training=True)
+                b = self.net(data[:4], training=False)
+                return lib.ops.mean(a ** 2) + lib.ops.mean(b ** 3)
+            if torch_style:
+                import torch
+
+                self.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                with torch.no_grad():
+                    self.optimizer.apply([v.value.grad for v in self.net.trainable_weights],
+                                         self.net.trainable_weights)
+            else:
+                with onnxforge.GradientTape() as tape:
+                    loss = loss_fn()
+                grads = tape.gradient(loss, self.net.trainable_weights)
+                self.optimizer.apply_gradients(zip(grads, self.net.trainable_weights))
+            return {"loss": loss}
+
+    net = lib.Sequential([lib.Input((4,)), lib.layers.Dense(5, use_bias=False),
+                          lib.layers.BatchNormalization(momentum=0.5), lib.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    net.set_weights([rng.normal(size=w.shape).astype("float32") if i not in (3, 4) else
+                     np.abs(rng.normal(size=w.shape)).astype("float32") + 0.5
+                     for i, w in enumerate(net.get_weights())])
+    model = Trainer(net)
+    model.compile(optimizer=lib.optimizers.SGD(0.1))
+    return model
+
+
+def test_no_gradient_through_moving_statistics_read_after_their_update():
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32") * 3 + 1
+    theirs, ours = _bn_twice_trainer(keras, True), _bn_twice_trainer(fkeras, False)
+    theirs.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ours.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(ours.net.get_weights(), theirs.net.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
