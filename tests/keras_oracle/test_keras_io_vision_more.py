@@ -38,6 +38,22 @@ an intermediate model on ``get_layer("alpha").output``), ``patch_convnet`` (``se
 schedule, AdamW for tfa's), ``semisupervised_simclr`` (a zipped labeled / unlabeled dataset, a custom colour
 layer with ``tf.eye(batch_shape=...)`` of a traced batch size, two optimizers and two tapes in one step, a
 ``metrics`` property, ``test_step`` logging ``self.metrics[2:]``, fine-tuning the pretrained encoder).
+
+Then (Keras 3 pages against Keras on torch, tf-style pages against TensorFlow, weights copied):
+``image_classification_using_global_context_vision_transformer`` (GCViT: a subclassed ``keras.Model`` of nested
+custom layers built in ``build``, windowed attention with ``ops.take`` of a relative-position table,
+``ops.split`` / ``ops.repeat`` of a traced batch, ``summary()`` through a functional model on ``self.call``;
+keras_cv's ``DropPath`` replaced by an identity layer, ``path_drop=0``) matches predictions and a 2-epoch
+``fit`` history to float noise once functional models accept same-named sublayers. The page itself fails
+under Keras 3.15 twice: ``ops.reshape(..., new_shape=...)`` (the argument is ``newshape``) and ``Level``
+passing ``drop=`` to ``Block``, which takes ``dropout=``; the run used the fixed spellings. ``adamatch``
+(tf-style: ``tf.image.resize_with_pad``, a zip of zipped datasets of batch 16 and 48, a ``tf.Variable`` step
+counter, two forward passes in one tape, ``CosineDecay`` Adam; RandAugment replaced by ``random_brightness``
+/ ``random_contrast``, MNIST / SVHN by random uint8 images) runs after the three fixes below; with the
+augmentation, shuffling and ``lambd`` made deterministic one SGD step matches TensorFlow to 1e-4 of the
+update, while with the page's Adam (lr 0.03) sign flips of near-zero gradient components make the runs part
+after a few steps, as two TensorFlow kernels would. The page's ``compile(metrics=SparseCategoricalAccuracy())``
+(one metric, not a list) is refused by Keras 3 and accepted by onnxforge.
 """
 from __future__ import annotations
 
