@@ -53,7 +53,14 @@ counter, two forward passes in one tape, ``CosineDecay`` Adam; RandAugment repla
 augmentation, shuffling and ``lambd`` made deterministic one SGD step matches TensorFlow to 1e-4 of the
 update, while with the page's Adam (lr 0.03) sign flips of near-zero gradient components make the runs part
 after a few steps, as two TensorFlow kernels would. The page's ``compile(metrics=SparseCategoricalAccuracy())``
-(one metric, not a list) is refused by Keras 3 and accepted by onnxforge.
+(one metric, not a list) is refused by Keras 3 and accepted by onnxforge. ``video_transformers`` (tf-style:
+frame features from a ``DenseNet121(weights=None, pooling="avg")``, ``StringLookup`` labels, an
+``Input((None, None))`` model whose position-embedding layer supplies a mask through ``compute_mask``,
+MultiHeadAttention with ``mask[:, tf.newaxis, :]``, ``validation_split``, ``ModelCheckpoint(save_weights_only,
+save_best_only)`` then ``load_weights``) predicts as TensorFlow to 5 digits once a known axis wins over an
+unknown one in broadcast shapes; its dropout makes the histories differ by their draws. Under Keras 3 the
+page's ``compute_mask`` with ``tf.cast`` / ``tf.reduce_any`` on a KerasTensor and ``densenet.preprocess_input``
+on a KerasTensor both fail (in TensorFlow's Keras itself): the run used ``keras.ops`` and ``Rescaling``.
 """
 from __future__ import annotations
 
@@ -63,7 +70,7 @@ import numpy as np
 import pytest
 
 import onnxforge
-from .common import copy_weights, fkeras, keras
+from .common import copy_weights, fkeras, keras, random_weights
 
 
 def _self_trainer(lib, shim: bool):
@@ -443,3 +450,29 @@ def test_no_gradient_through_moving_statistics_read_after_their_update():
     ours.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
     for got, want in zip(ours.net.get_weights(), theirs.net.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def _frame_model(lib, features=None):
+    """Video transformer's head: ``Input((None, None))`` frame features plus position embeddings of a traced
+    length, whose sum has a known last axis that LayerNormalization needs (Keras on TensorFlow infers
+    ``(None, None, 4)``; Keras on torch traces None axes as 83 and cannot build it, so its model declares 4)."""
+    class Positions(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.table = lib.layers.Embedding(6, 4)
+
+        def call(self, inputs):
+            return inputs + self.table(lib.ops.arange(lib.ops.shape(inputs)[1]))
+
+    inputs = lib.Input((None, features))
+    x = lib.layers.LayerNormalization()(Positions()(inputs))
+    return lib.Model(inputs, lib.layers.Dense(2)(lib.layers.GlobalMaxPooling1D()(x)))
+
+
+def test_known_axis_wins_over_unknown_in_broadcast_shapes():
+    ref, model = _frame_model(keras, 4), _frame_model(fkeras)
+    random_weights(ref)
+    copy_weights(ref, model)
+    assert tuple(model.layers[1].output.shape) == (None, None, 4)
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
