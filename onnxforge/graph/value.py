@@ -47,6 +47,8 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
         ('batch',)
         >>> broadcast_shapes(("batch", 1), (3,))
         ('batch', 3)
+        >>> broadcast_shapes((None, None, None), (None, 16))
+        (None, None, 16)
     """
     if any(s is None for s in shapes):
         return None
@@ -54,7 +56,10 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     out: list = []
     for k in range(rank):
         dims = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
-        out.append(dims.pop() if len(dims) == 1 else (1 if not dims else None))
+        # A known size wins over unknown or symbolic ones (each is 1 or that size if the program is valid),
+        # as Keras infers it: (None, None, None) + (None, 16) is (None, None, 16) (keras.io video transformer).
+        known = {d for d in dims if isinstance(d, (int, np.integer))}
+        out.append(known.pop() if len(known) == 1 else dims.pop() if len(dims) == 1 else (1 if not dims else None))
     return tuple(out)
 
 

@@ -105,7 +105,6 @@ class Model(ReplacedWeightsMixin, TrainingMixin, SavingMixin, Layer):
             if count > 1:
                 raise ValueError(f'The name "{name}" is used {count} times in the model {self.name!r}. '
                                  "All layer names should be unique.")
-        self._check_weight_names()
         # Keras names each spec after its Input, or after its key when the inputs are a flat dict (whose keys,
         # sorted as the graph's inputs are, then take a called dict's values, whatever the Inputs are named).
         struct = self._inputs_struct
@@ -114,14 +113,6 @@ class Model(ReplacedWeightsMixin, TrainingMixin, SavingMixin, Layer):
         self.input_spec = [InputSpec(shape=(None, *t.shape[1:]) if t.shape else t.shape, allow_last_axis_squeeze=True,
                                      name=keys[i] if keys else t.name) for i, t in enumerate(self._graph.inputs)]
         self.built = True
-
-    def _check_weight_names(self) -> None:
-        seen: dict[str, int] = {}
-        for w in self.weights:
-            if seen.setdefault(w.path, w.uid) != w.uid:
-                raise ValueError(f"Model {self.name!r}: two different weights are named {w.path!r} (layers with the "
-                                 "same name in different sub-models?). Weight names must be unique in a model: give "
-                                 "the layers unique names.")
 
     def _flat_sublayers(self) -> list[Layer]:
         tracked = super()._flat_sublayers()

@@ -1,7 +1,7 @@
 """``tf.image``: the image functions TensorFlow's image tutorials call in ``dataset.map`` and in Lambda layers.
 
-Resizing (``resize`` with TensorFlow's method names, ``resize_with_crop_or_pad``, ``central_crop``, the
-bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``, ``grayscale_to_rgb``, the
+Resizing (``resize`` with TensorFlow's method names, ``resize_with_crop_or_pad``, ``resize_with_pad``,
+``central_crop``, the bounding-box crops and pads), flips and ``rot90``, colour (``rgb_to_grayscale``, ``grayscale_to_rgb``, the
 ``adjust_*`` functions, ``per_image_standardization``; the YUV / YIQ / HSV conversions, ``psnr``,
 ``total_variation`` and ``image_gradients`` come from ``image_color``; ``extract_patches`` from
 ``image_patches``), ``convert_image_dtype``, and the
@@ -324,6 +324,29 @@ def resize_with_crop_or_pad(image: Any, target_height: int, target_width: int) -
     return pad_to_bounding_box(image, pad_h, pad_w, target_height, target_width)
 
 
+def resize_with_pad(image: Any, target_height: int, target_width: int, method: str = "bilinear",
+                    antialias: builtins.bool = False) -> Any:
+    """``tf.image.resize_with_pad``: resized to fit the target keeping the aspect ratio, then centred in zeros
+    (float32 out, as ``resize``); sizes are rounded as TensorFlow does, in float32.
+
+    Example:
+        >>> tuple(resize_with_pad(np.ones((2, 4, 1), "uint8"), 4, 4)[:, 0, 0].numpy().tolist())
+        (0.0, 1.0, 1.0, 0.0)
+    """
+    image = _array(image)
+    shape = _dims(image, "resize_with_pad")
+    if target_height <= 0 or target_width <= 0:
+        raise ValueError(f"tf.image.resize_with_pad: target_height and target_width must be > 0. Received: "
+                         f"target_height={target_height}, target_width={target_width}")
+    height, width = np.float32(shape[-3]), np.float32(shape[-2])
+    ratio = max(width / np.float32(target_width), height / np.float32(target_height))
+    new_h, new_w = height / ratio, width / ratio   # float32, as TensorFlow's graph computes them
+    pad_h = max(0, int(np.floor((np.float32(target_height) - new_h) / np.float32(2))))
+    pad_w = max(0, int(np.floor((np.float32(target_width) - new_w) / np.float32(2))))
+    resized = resize(image, [int(np.floor(new_h)), int(np.floor(new_w))], method, antialias=antialias)
+    return pad_to_bounding_box(resized, pad_h, pad_w, target_height, target_width)
+
+
 def central_crop(image: Any, central_fraction: float) -> Any:
     """``tf.image.central_crop``: the centred ``central_fraction`` of each side (TensorFlow's rounding)."""
     if not 0.0 < central_fraction <= 1.0:
@@ -455,6 +478,7 @@ image = types.SimpleNamespace(transpose=transpose,
     adjust_saturation=adjust_saturation, adjust_hue=adjust_hue, adjust_gamma=adjust_gamma,
     per_image_standardization=per_image_standardization, crop_to_bounding_box=crop_to_bounding_box,
     pad_to_bounding_box=pad_to_bounding_box, resize_with_crop_or_pad=resize_with_crop_or_pad,
+    resize_with_pad=resize_with_pad,
     central_crop=central_crop, extract_patches=extract_patches, random_flip_left_right=random_flip_left_right,
     random_flip_up_down=random_flip_up_down, random_brightness=random_brightness, random_contrast=random_contrast,
     random_saturation=random_saturation, random_hue=random_hue, random_crop=random_crop,

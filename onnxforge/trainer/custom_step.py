@@ -129,7 +129,16 @@ class CustomStepTrace(ProgramTrace):
     # ------------------------------------------------------------------------------------ variables
     def read(self, var: Variable) -> Value:
         hit = self.current.get(var.uid)
-        return hit if hit is not None else self.input_of(var)
+        if hit is None:
+            return self.input_of(var)
+        if var.trainable:
+            return hit
+        # A read after an assign reads the variable, not what was assigned: no gradient flows back into the
+        # computation of the new state, as in Keras on TensorFlow and on torch. keras.io AdaMatch calls its
+        # model in inference mode after a training call updated BatchNormalization's moving statistics in the
+        # same tape; their batch-statistics path must not reach the gradients.
+        from ..ops.core import _stop_gradient
+        return _stop_gradient(hit)
 
     def _declare(self, var: Variable) -> Value:
         # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.

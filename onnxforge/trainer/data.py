@@ -29,7 +29,7 @@ import numpy as np
 from .data_checks import (Batch, Weights, _as_array, _is_array_like, _is_ort_value, _labelled, _labelled_weights,
                           _take_weights, check_cardinality, check_class_weight, class_weight_to_sample_weight, io_names,
                           is_batch_source, target_slots, to_arrays, to_weights)
-from .step_data import STEP_OF, StepData, flatten, has_mapping, leaf_names, pack_batch
+from .step_data import STEP_OF, StepData, flatten, has_mapping, has_nested_arrays, leaf_names, pack_batch
 
 
 @dataclass
@@ -190,7 +190,7 @@ class IterableSource:
         if keeps_structure(self.model, self.step, item):
             if self.class_weight is not None:
                 raise ValueError(f"{self.method}(): class_weight needs (x, y) batches of arrays; the model's own "
-                                 f"{self.step} receives the batches as they are (batch {step} holds a dict).")
+                                 f"{self.step} receives the batches as they are (batch {step} holds a dict or nested tuples).")
             return structured_batch(item, self.method, f"batch {step}", same_count=False), [], None
         if isinstance(x, Mapping) and self.in_names is None:
             build_from_dict(self.model, x)
@@ -326,10 +326,11 @@ def build_from_dict(model: Any, x: Any) -> None:
 
 
 def keeps_structure(model: Any, step: str | None, data: Any) -> bool:
-    """Whether ``data`` goes to the model's own ``step`` as it is: it holds a dict and the step is overridden (a
-    dict for the compiled steps is matched to the model's input and output names instead)."""
+    """Whether ``data`` goes to the model's own ``step`` as it is: it holds a dict or nested tuples of arrays and
+    the step is overridden (a dict for the compiled steps is matched to the model's input and output names
+    instead)."""
     has_custom = getattr(model, f"_has_custom_{step}", None) if step else None
-    return has_custom is not None and has_custom() and has_mapping(data)
+    return has_custom is not None and has_custom() and (has_mapping(data) or has_nested_arrays(data))
 
 
 def reads_data_freely(model: Any, step: str | None) -> bool:

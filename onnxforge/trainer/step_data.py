@@ -18,7 +18,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["StepData", "Spec", "flatten", "rebuild", "leaf_names", "has_mapping", "pack_batch", "concat_batches",
+__all__ = ["StepData", "Spec", "flatten", "rebuild", "leaf_names", "has_mapping", "has_nested_arrays", "pack_batch", "concat_batches",
            "STEP_OF"]
 
 from collections.abc import Mapping, Sequence
@@ -52,6 +52,19 @@ def has_mapping(data: Any) -> bool:
     if isinstance(data, Mapping):
         return True
     return isinstance(data, (tuple, list)) and any(has_mapping(d) for d in data)
+
+
+def has_nested_arrays(data: Any) -> bool:
+    """Whether a part of ``data`` (x, y or sample_weight of a batch) is a tuple or list holding tuples or lists
+    of arrays: keras.io's AdaMatch zips two zipped datasets of batches of different sizes, which only keep
+    their meaning in the structure its own step unpacks (plain nested lists of numbers are one array)."""
+    def arrays(v: Any) -> bool:
+        return isinstance(v, (tuple, list)) and bool(v) and all(
+            arrays(u) or u is None or (hasattr(u, "__array__") and not np.isscalar(u)) for u in v)
+
+    return isinstance(data, (tuple, list)) and any(
+        isinstance(part, (tuple, list)) and any(isinstance(v, (tuple, list)) and arrays(v) for v in part)
+        for part in data)
 
 
 def flatten(data: Any) -> tuple[list[Any], Spec]:

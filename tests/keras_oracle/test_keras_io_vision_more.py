@@ -38,6 +38,29 @@ an intermediate model on ``get_layer("alpha").output``), ``patch_convnet`` (``se
 schedule, AdamW for tfa's), ``semisupervised_simclr`` (a zipped labeled / unlabeled dataset, a custom colour
 layer with ``tf.eye(batch_shape=...)`` of a traced batch size, two optimizers and two tapes in one step, a
 ``metrics`` property, ``test_step`` logging ``self.metrics[2:]``, fine-tuning the pretrained encoder).
+
+Then (Keras 3 pages against Keras on torch, tf-style pages against TensorFlow, weights copied):
+``image_classification_using_global_context_vision_transformer`` (GCViT: a subclassed ``keras.Model`` of nested
+custom layers built in ``build``, windowed attention with ``ops.take`` of a relative-position table,
+``ops.split`` / ``ops.repeat`` of a traced batch, ``summary()`` through a functional model on ``self.call``;
+keras_cv's ``DropPath`` replaced by an identity layer, ``path_drop=0``) matches predictions and a 2-epoch
+``fit`` history to float noise once functional models accept same-named sublayers. The page itself fails
+under Keras 3.15 twice: ``ops.reshape(..., new_shape=...)`` (the argument is ``newshape``) and ``Level``
+passing ``drop=`` to ``Block``, which takes ``dropout=``; the run used the fixed spellings. ``adamatch``
+(tf-style: ``tf.image.resize_with_pad``, a zip of zipped datasets of batch 16 and 48, a ``tf.Variable`` step
+counter, two forward passes in one tape, ``CosineDecay`` Adam; RandAugment replaced by ``random_brightness``
+/ ``random_contrast``, MNIST / SVHN by random uint8 images) runs after the three fixes below; with the
+augmentation, shuffling and ``lambd`` made deterministic one SGD step matches TensorFlow to 1e-4 of the
+update, while with the page's Adam (lr 0.03) sign flips of near-zero gradient components make the runs part
+after a few steps, as two TensorFlow kernels would. The page's ``compile(metrics=SparseCategoricalAccuracy())``
+(one metric, not a list) is refused by Keras 3 and accepted by onnxforge. ``video_transformers`` (tf-style:
+frame features from a ``DenseNet121(weights=None, pooling="avg")``, ``StringLookup`` labels, an
+``Input((None, None))`` model whose position-embedding layer supplies a mask through ``compute_mask``,
+MultiHeadAttention with ``mask[:, tf.newaxis, :]``, ``validation_split``, ``ModelCheckpoint(save_weights_only,
+save_best_only)`` then ``load_weights``) predicts as TensorFlow to 5 digits once a known axis wins over an
+unknown one in broadcast shapes; its dropout makes the histories differ by their draws. Under Keras 3 the
+page's ``compute_mask`` with ``tf.cast`` / ``tf.reduce_any`` on a KerasTensor and ``densenet.preprocess_input``
+on a KerasTensor both fail (in TensorFlow's Keras itself): the run used ``keras.ops`` and ``Rescaling``.
 """
 from __future__ import annotations
 
@@ -47,7 +70,7 @@ import numpy as np
 import pytest
 
 import onnxforge
-from .common import copy_weights, fkeras, keras
+from .common import copy_weights, fkeras, keras, random_weights
 
 
 def _self_trainer(lib, shim: bool):
@@ -276,3 +299,180 @@ def test_eye_with_a_traced_batch_shape():
     np.testing.assert_allclose(model.predict(x, batch_size=5, verbose=0), x @ np.broadcast_to(np.eye(3) * 2, (5, 1, 3, 3)),
                                rtol=1e-6)
     assert tf.eye(2, batch_shape=[3]).shape == (3, 2, 2)
+
+
+def _same_named_sublayers(lib):
+    """GCViT's ``summary`` builds a functional model over custom layers that each make sublayers with the same
+    names (``norm1``, ``reduction``): Keras tells their weights apart by path, not by name."""
+    class Block(lib.layers.Layer):
+        def build(self, input_shape):
+            self.norm1 = lib.layers.LayerNormalization(epsilon=1e-5, name="norm1")
+            self.proj = lib.layers.Dense(input_shape[-1], name="proj")
+
+        def call(self, x):
+            return x + self.proj(self.norm1(x))
+
+    inputs = lib.Input((5,))
+    outputs = lib.layers.Dense(3, name="head")(Block(name="block_1")(Block(name="block_0")(inputs)))
+    return lib.Model(inputs, outputs)
+
+
+def test_functional_model_over_layers_with_same_named_sublayers():
+    ref, model = _same_named_sublayers(keras), _same_named_sublayers(fkeras)
+    ref.set_weights([np.random.default_rng(i).normal(0, 0.5, w.shape).astype("float32")
+                     for i, w in enumerate(ref.get_weights())])
+    copy_weights(ref, model)
+    assert len(model.weights) == len(ref.weights) == 10
+    x = np.random.default_rng(7).normal(size=(8, 5)).astype("float32")
+    y = np.random.default_rng(8).normal(size=(8, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    # each weight trains on its own: the two blocks' "norm1" weights must not be merged into one
+    ref.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.compile(optimizer=fkeras.optimizers.SGD(0.1), loss="mse")
+    h_ref = ref.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    h = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history["loss"]
+    np.testing.assert_allclose(h, h_ref, rtol=1e-5)
+    for got, want in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_resize_with_pad_sizes_and_offsets_as_tensorflow():
+    """keras.io AdaMatch pads MNIST digits into 32x32 with ``tf.image.resize_with_pad``. Expected values are
+    TensorFlow 2.x's: the resized size is floored from float32, and so is the padding computed from the float
+    size (a 4x3 image into 5x7 is resized to 5x3 and placed 1 column in, not 2)."""
+    wide = np.arange(18, dtype="float32").reshape(3, 6, 1)
+    np.testing.assert_allclose(np.asarray(onnxforge.image.resize_with_pad(wide, 4, 4))[..., 0],
+                               [[0, 0, 0, 0], [1.75, 3.25, 4.75, 6.25], [10.75, 12.25, 13.75, 15.25], [0, 0, 0, 0]],
+                               atol=1e-5)
+    tall = np.arange(12, dtype="float32").reshape(4, 3, 1)
+    out = np.asarray(onnxforge.image.resize_with_pad(tall, 5, 7, method="nearest"))
+    np.testing.assert_array_equal(out[..., 0], [[0, 0, 1, 2, 0, 0, 0], [0, 3, 4, 5, 0, 0, 0], [0, 6, 7, 8, 0, 0, 0],
+                                                [0, 6, 7, 8, 0, 0, 0], [0, 9, 10, 11, 0, 0, 0]])
+    digits = np.random.default_rng(0).integers(0, 255, (2, 28, 28, 1)).astype("uint8")
+    padded = onnxforge.image.resize_with_pad(digits, 32, 32)
+    assert tuple(padded.shape) == (2, 32, 32, 1) and str(padded.dtype) == "float32"
+    with pytest.raises(ValueError, match="target_height"):
+        onnxforge.image.resize_with_pad(tall, 0, 7)
+
+
+def _two_domain_trainer(lib):
+    """AdaMatch's step: each batch is ((source_weak, labels), (source_strong, labels)) zipped with the same for a
+    target domain three times as large; the step unpacks the nested tuples itself."""
+    class Trainer(lib.Model):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.tracker = lib.metrics.Mean(name="loss")
+            self.built = True   # no call(): Keras on torch would otherwise try to build it from a batch
+
+        @property
+        def metrics(self):
+            return [self.tracker]
+
+        def train_step(self, data):
+            ((source_w, labels), (source_s, _)), ((target_w, _), (target_s, _)) = data
+            logits = self.net(lib.ops.concatenate([source_w, source_s, target_w, target_s], 0))
+            n = lib.ops.shape(source_w)[0]
+            loss = (lib.ops.mean(lib.losses.categorical_crossentropy(labels, logits[:n], from_logits=True))
+                    + lib.ops.mean(logits[2 * n:] ** 2))
+            self.tracker.update_state(loss)
+            return {"loss": self.tracker.result()}
+
+    return Trainer(lib.Sequential([lib.Input((4,)), lib.layers.Dense(3)]))
+
+
+def _two_domain_batches():
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        source = [rng.normal(size=(2, 4)).astype("float32") for _ in range(2)]
+        labels = np.eye(3, dtype="float32")[rng.integers(0, 3, 2)]
+        target = [rng.normal(size=(6, 4)).astype("float32") for _ in range(2)]
+        tlabels = rng.integers(0, 3, 6)
+        yield ((source[0], labels), (source[1], labels)), ((target[0], tlabels), (target[1], tlabels))
+
+
+def test_own_step_receives_nested_tuples_of_batches_of_different_sizes():
+    ref, model = _two_domain_trainer(keras), _two_domain_trainer(fkeras)
+    copy_weights(ref.net, model.net)
+    ref.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.compile(optimizer=fkeras.optimizers.SGD(0.1))
+    want = ref.fit(_two_domain_batches(), epochs=1, verbose=0).history["loss"]
+    got = model.fit(_two_domain_batches(), epochs=1, verbose=0).history["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(model.net.get_weights()[0], ref.net.get_weights()[0], rtol=1e-5, atol=1e-6)
+
+
+def _bn_twice_trainer(lib, torch_style: bool):
+    """AdaMatch's step: the model called in training mode (BatchNormalization updates its moving statistics),
+    then in inference mode (reading them) inside one tape; the loss uses both outputs."""
+    class Trainer(lib.Model):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.built = True
+
+        def train_step(self, data):
+            def loss_fn():
+                a = self.net(data, training=True)
+                b = self.net(data[:4], training=False)
+                return lib.ops.mean(a ** 2) + lib.ops.mean(b ** 3)
+            if torch_style:
+                import torch
+
+                self.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                with torch.no_grad():
+                    self.optimizer.apply([v.value.grad for v in self.net.trainable_weights],
+                                         self.net.trainable_weights)
+            else:
+                with onnxforge.GradientTape() as tape:
+                    loss = loss_fn()
+                grads = tape.gradient(loss, self.net.trainable_weights)
+                self.optimizer.apply_gradients(zip(grads, self.net.trainable_weights))
+            return {"loss": loss}
+
+    net = lib.Sequential([lib.Input((4,)), lib.layers.Dense(5, use_bias=False),
+                          lib.layers.BatchNormalization(momentum=0.5), lib.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    net.set_weights([rng.normal(size=w.shape).astype("float32") if i not in (3, 4) else
+                     np.abs(rng.normal(size=w.shape)).astype("float32") + 0.5
+                     for i, w in enumerate(net.get_weights())])
+    model = Trainer(net)
+    model.compile(optimizer=lib.optimizers.SGD(0.1))
+    return model
+
+
+def test_no_gradient_through_moving_statistics_read_after_their_update():
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32") * 3 + 1
+    theirs, ours = _bn_twice_trainer(keras, True), _bn_twice_trainer(fkeras, False)
+    theirs.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    ours.fit(x, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(ours.net.get_weights(), theirs.net.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def _frame_model(lib, features=None):
+    """Video transformer's head: ``Input((None, None))`` frame features plus position embeddings of a traced
+    length, whose sum has a known last axis that LayerNormalization needs (Keras on TensorFlow infers
+    ``(None, None, 4)``; Keras on torch traces None axes as 83 and cannot build it, so its model declares 4)."""
+    class Positions(lib.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.table = lib.layers.Embedding(6, 4)
+
+        def call(self, inputs):
+            return inputs + self.table(lib.ops.arange(lib.ops.shape(inputs)[1]))
+
+    inputs = lib.Input((None, features))
+    x = lib.layers.LayerNormalization()(Positions()(inputs))
+    return lib.Model(inputs, lib.layers.Dense(2)(lib.layers.GlobalMaxPooling1D()(x)))
+
+
+def test_known_axis_wins_over_unknown_in_broadcast_shapes():
+    ref, model = _frame_model(keras, 4), _frame_model(fkeras)
+    random_weights(ref)
+    copy_weights(ref, model)
+    assert tuple(model.layers[1].output.shape) == (None, None, 4)
+    x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
