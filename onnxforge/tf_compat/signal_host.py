@@ -49,23 +49,23 @@ def hann_window(window_length: int, periodic: bool = True, dtype: Any = "float32
                 ) -> EagerTensor:
     """``tf.signal.hann_window``: ``0.5 - 0.5 cos(2 pi n / N)`` with ``N = window_length`` for a periodic window
     of even length, else ``window_length - 1``."""
-    n = int(window_length)
-    if n == 1:
-        return np.ones(1, np.dtype(dtype)).view(EagerTensor)
-    # TensorFlow's periodic window divides by N only for an even N (by N - 1 otherwise, as the symmetric one).
-    denominator = n if periodic and n % 2 == 0 else n - 1
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / denominator)
-    return w.astype(np.dtype(dtype)).view(EagerTensor)
+    return _raised_cosine(window_length, periodic, dtype, 0.5, 0.5)
 
 
 def hamming_window(window_length: int, periodic: bool = True, dtype: Any = "float32", name: str | None = None
                    ) -> EagerTensor:
     """``tf.signal.hamming_window``: ``0.54 - 0.46 cos(2 pi n / N)``, ``N`` chosen as for ``hann_window``."""
+    return _raised_cosine(window_length, periodic, dtype, 0.54, 0.46)
+
+
+def _raised_cosine(window_length: int, periodic: bool, dtype: Any, a: float, b: float) -> EagerTensor:
+    """``a - b cos(2 pi n / N)`` over ``n < window_length``: the Hann and Hamming windows."""
     n = int(window_length)
     if n == 1:
         return np.ones(1, np.dtype(dtype)).view(EagerTensor)
+    # TensorFlow's periodic window divides by N only for an even N (by N - 1 otherwise, as the symmetric one).
     denominator = n if periodic and n % 2 == 0 else n - 1
-    w = 0.54 - 0.46 * np.cos(2.0 * np.pi * np.arange(n) / denominator)
+    w = a - b * np.cos(2.0 * np.pi * np.arange(n) / denominator)
     return w.astype(np.dtype(dtype)).view(EagerTensor)
 
 
