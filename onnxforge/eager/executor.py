@@ -323,6 +323,21 @@ def _layout_ops() -> frozenset:
     return frozenset(getattr(numpy_shapes, n).__wrapped__ for n in names)
 
 
+def byte_array(array: Any) -> np.ndarray:
+    """An argument of a one-input op that moves or pads elements (``flip``, ``roll``, ``pad``): uint8 and int8
+    kept, as Keras and TensorFlow keep a flipped or padded uint8 image; wider integers as ``op_array`` (onnxruntime's
+    Pad has no 16-bit kernels)."""
+    a = np.asarray(array)
+    return a if a.dtype in (np.uint8, np.int8) else op_array(a)
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_ops() -> frozenset:
+    from ..ops import arrays
+
+    return frozenset(getattr(arrays, n).__wrapped__ for n in ("flip", "fliplr", "flipud", "roll", "pad"))
+
+
 def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     specs = None
     if getattr(layer, "_graph", None) is not None and args:
@@ -437,7 +452,8 @@ class EagerExecutor:
 
     def _run_function(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         before = array_leaves((args, kwargs))
-        args, kwargs = map_arrays((args, kwargs), layout_array if fn in _layout_ops() else op_array)
+        args, kwargs = map_arrays((args, kwargs), layout_array if fn in _layout_ops() else
+                                    byte_array if fn in _byte_ops() else op_array)
         arrays = array_leaves((args, kwargs))
         try:
             key = (fn, signature((args, kwargs), free_batch=False)[0])

@@ -1,6 +1,6 @@
 """Small behaviours real Keras 3 programs observe, against Keras 3 itself (torch backend): ``metrics_names``, the
 log dicts of ``train_on_batch`` / ``test_on_batch`` / ``evaluate``, an eager ``Resizing``'s integer dtype, and
-``training`` passed positionally to a preprocessing layer."""
+``training`` passed positionally to a preprocessing layer, the dtype of flipped or padded byte images."""
 from __future__ import annotations
 
 import numpy as np
@@ -201,3 +201,19 @@ def test_weights_saved_and_checkpointed_by_path_load_back(tmp_path):
         for a, b in zip(model.weights, again.weights):
             assert a.path == b.path
             np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("op", [lambda k, x: k.ops.flip(x, 1), lambda k, x: k.ops.roll(x, 2, axis=2),
+                                lambda k, x: k.ops.fliplr(x),
+                                lambda k, x: k.ops.pad(x, [(0, 0), (1, 2), (0, 1)], constant_values=7),
+                                lambda k, x: k.ops.pad(x, [(0, 0), (1, 1), (1, 1)], mode="reflect")],
+                         ids=["flip", "roll", "fliplr", "pad", "pad_reflect"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_eager_flip_roll_and_pad_keep_byte_images_as_keras(op, dtype):
+    """They widened uint8 to int32, so TensorFlow-style programs padding or flipping uint8 images
+    (``tf.image.pad_to_bounding_box``, ``resize_with_crop_or_pad``) got int32 where TF gives uint8."""
+    x = np.arange(24).reshape(2, 3, 4).astype(dtype)
+    want = keras.ops.convert_to_numpy(op(keras, x))
+    got = np.asarray(op(fkeras, x))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
