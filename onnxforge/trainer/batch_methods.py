@@ -326,7 +326,8 @@ class BatchMethodsMixin:
         """Keras 3's names of ``model.metrics``: ``"loss"``, ``"compile_metrics"`` (one entry for all the compiled
         metrics), the per-output losses once a step has run, then the metrics layers update
         (``["loss", "compile_metrics", "a_loss", "b_loss"]``); a custom ``train_step``'s trackers by name."""
-        return keras_metrics_names(self)
+        own_metrics = type(self).metrics is not BatchMethodsMixin.__dict__["metrics"]
+        return keras_metrics_names(self, metrics_overridden=own_metrics)
 
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None, class_weight: Any = None,
                        return_dict: bool = False) -> Any:

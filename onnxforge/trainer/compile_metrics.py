@@ -214,18 +214,17 @@ def listed_trackers(model: Any, trackers: list[tuple[str, Any]]) -> list[tuple[s
     return kept or None
 
 
-def keras_metrics_names(model: Any) -> list[str]:
+def keras_metrics_names(model: Any, metrics_overridden: bool = False) -> list[str]:
     """Keras 3's ``metrics_names`` (the names of its ``model.metrics``) for a compiled model: ``"loss"``, then
     ``"compile_metrics"`` (the one metric that holds everything ``compile(metrics=...)`` asked for) when there is
     any, then the per-output loss trackers, which Keras builds with its loss at the first step (so not before a
-    step after ``compile()``), then what layers update. A model with its own ``train_step`` lists its trackers."""
+    step after ``compile()``), then what layers update. A model with its own ``train_step`` lists its trackers
+    (``metrics_overridden``: its class defines its own ``metrics`` property, which Keras lists as it is)."""
     trackers = list(getattr(model, "_trackers", []))
     config = getattr(model, "_compiled_config", None)
     if model._has_custom_train_step():
         names = [metric.name for metric in model.metrics]
-        getter = getattr(getattr(type(model), "metrics", None), "fget", None)
-        overridden = not (getattr(getter, "__module__", None) or "onnxforge.").startswith("onnxforge.")
-        if getattr(model, "compiled", False) and not overridden and "loss" not in names:
+        if getattr(model, "compiled", False) and not metrics_overridden and "loss" not in names:
             names.insert(0, "loss")   # Keras's loss tracker exists with no compiled loss too
         return names
     if config is None:
