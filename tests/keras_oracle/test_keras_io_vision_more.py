@@ -452,6 +452,38 @@ def test_no_gradient_through_moving_statistics_read_after_their_update():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def _bn_twice_model(lib):
+    """The same rule in a compiled ``fit`` (no custom step): a model whose ``call()`` runs one
+    BatchNormalization in training mode and again in inference mode, the loss seeing both."""
+    class Net(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = lib.layers.Dense(4)
+            self.bn = lib.layers.BatchNormalization(momentum=0.5)
+            self.out = lib.layers.Dense(1)
+
+        def call(self, x, training=False):
+            h = self.d(x)
+            return self.out(self.bn(h, training=True) + self.bn(h, training=False))
+
+    return Net()
+
+
+def test_compiled_fit_reads_updated_statistics_without_their_gradient():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    theirs, ours = _bn_twice_model(keras), _bn_twice_model(fkeras)
+    theirs(x[:2]), ours(x[:2])
+    copy_weights(theirs, ours)
+    histories = []
+    for model, lib in ((theirs, keras), (ours, fkeras)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        histories.append(model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def _frame_model(lib, features=None):
     """Video transformer's head: ``Input((None, None))`` frame features plus position embeddings of a traced
     length, whose sum has a known last axis that LayerNormalization needs (Keras on TensorFlow infers
