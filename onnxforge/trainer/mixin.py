@@ -380,16 +380,18 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
         The model's in-graph RNG (``seed_generator/state``: Dropout, GaussianNoise, ``ops.random`` without
         a seed), once created, then the state of every ``ops.random.SeedGenerator`` held by the model or
-        its layers. Restoring them with the weights and optimizer variables resumes a run exactly.
+        its layers. Restoring them with the weights and optimizer variables resumes a run exactly. A built-in
+        layer's ``LayerSeedGenerator`` is left out: it is listed in ``variables``, never drawn from by the layer.
         """
-        from ..ops.random import SeedGenerator
+        from ..layers.seed_state import LayerSeedGenerator, SeedGenerator
 
         out: list[Variable] = []
         if getattr(self, "_rng_state", None) is not None:
             out.append(self._rng_state)
         for layer in _all_layers(self):
             for value in vars(layer).values():
-                if isinstance(value, SeedGenerator) and all(value.state is not v for v in out):
+                if isinstance(value, SeedGenerator) and not isinstance(value, LayerSeedGenerator) \
+                        and all(value.state is not v for v in out):
                     out.append(value.state)
         return out
 
