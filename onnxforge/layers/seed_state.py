@@ -34,18 +34,24 @@ from ..ops.random import SeedGenerator
 from ..variables import Variable
 
 
+_SEEDS = np.random.default_rng()
+
+
 class LayerSeedGenerator(SeedGenerator):
     """The ``SeedGenerator`` a built-in random layer holds (``layer.seed_generator`` / ``layer.generator``),
     named as Keras names one: ``seed_generator``, ``seed_generator_1``, ... with state ``seed_generator_state``.
 
     Args:
-        seed: the stream's seed; default: drawn from numpy's global RNG.
+        seed: the stream's seed; default: drawn from a private stream.
     """
 
     def __init__(self, seed: int | None = None):
         from .base import auto_name   # base imports this module
 
-        super().__init__(seed, name=auto_name("seed_generator"))
+        # An unseeded one draws its seed privately: numpy's global stream feeds initializers and compile's
+        # seed, and building a Dropout must not shift what a seeded program draws from it.
+        super().__init__(int(_SEEDS.integers(0, 2 ** 31 - 1)) if seed is None else seed,
+                         name=auto_name("seed_generator"))
         self.state = Variable(np.asarray([self.seed, 0], np.int64), name=f"{self.name}/seed_generator_state",
                               trainable=False, dtype=np.int64)
 

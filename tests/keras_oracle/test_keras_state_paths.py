@@ -113,6 +113,16 @@ def test_model_variables_weights_counts_and_files_as_keras(tmp_path):
     assert got["keras"][1] == ["seed_generator_state"] * 2   # the comparison has something to compare
 
 
+def test_a_listed_seed_generator_leaves_numpys_global_stream_alone():
+    """Building a Dropout must not shift what a program seeded with ``np.random.seed`` draws next."""
+    from onnxforge import keras as fkeras
+    np.random.seed(3)
+    expected = np.random.rand()
+    np.random.seed(3)
+    fkeras.layers.Dropout(0.5)
+    assert np.random.rand() == expected
+
+
 def test_state_lists_pair_with_stateless_call():
     from onnxforge import keras as fkeras
     model = _noisy_model(fkeras)
