@@ -53,7 +53,7 @@ counter, two forward passes in one tape, ``CosineDecay`` Adam; RandAugment repla
 augmentation, shuffling and ``lambd`` made deterministic one SGD step matches TensorFlow to 1e-4 of the
 update, while with the page's Adam (lr 0.03) sign flips of near-zero gradient components make the runs part
 after a few steps, as two TensorFlow kernels would. The page's ``compile(metrics=SparseCategoricalAccuracy())``
-(one metric, not a list) is refused by Keras 3 and accepted by onnxforge. ``video_transformers`` (tf-style:
+(one metric, not a list) is refused by Keras 3 and, with its message, by onnxforge. ``video_transformers`` (tf-style:
 frame features from a ``DenseNet121(weights=None, pooling="avg")``, ``StringLookup`` labels, an
 ``Input((None, None))`` model whose position-embedding layer supplies a mask through ``compute_mask``,
 MultiHeadAttention with ``mask[:, tf.newaxis, :]``, ``validation_split``, ``ModelCheckpoint(save_weights_only,
