@@ -23,6 +23,7 @@ from ..graph.size_limits import building, size_limits
 from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
 from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from ..trace_state import host_assigns
 from ..variables import Variable
 from .host_inputs import call_arguments, pipeline_inputs
 from .input_spec import _check_spec
@@ -143,10 +144,11 @@ class CallingMixin(LayerAttributesMixin):
         if self.built:
             return
         self._build_shapes = shapes
-        if _takes_no_arguments(self.build):
-            self.build()   # Keras passes a shape only to a build() that names one (``def build(self):``)
-        else:
-            self.build(shapes)
+        with host_assigns():   # build() runs once, even when first reached inside a traced call
+            if _takes_no_arguments(self.build):
+                self.build()   # Keras passes a shape only to a build() that names one (``def build(self):``)
+            else:
+                self.build(shapes)
         self.built = True
 
     def _input_structure_specs(self, first: Any) -> tuple[Any, Any]:

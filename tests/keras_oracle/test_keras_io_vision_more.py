@@ -508,3 +508,35 @@ def test_known_axis_wins_over_unknown_in_broadcast_shapes():
     assert tuple(model.layers[1].output.shape) == (None, None, 4)
     x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def _counting_model(lib):
+    """A layer whose ``call()`` assigns a host value (``assign_add(1.0)``), as Keras counters do: it counts every
+    batch of every fit, evaluate and predict, and never at model construction or program compilation."""
+    class Counter(lib.layers.Layer):
+        def build(self, shape):
+            self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+            self.count.assign(10.0)   # build() assigns once, on the host
+
+        def call(self, x):
+            self.count.assign_add(1.0)
+            return x
+
+    model = lib.Sequential([lib.Input((2,)), Counter(), lib.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_host_value_assigned_in_call_counts_every_batch_of_every_run():
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    counts = []
+    for lib in (keras, fkeras):
+        model, seen = _counting_model(lib), []
+        for epochs in (1, 2):
+            model.fit(x, y, batch_size=1, epochs=epochs, verbose=0)
+            seen.append(float(lib.ops.convert_to_numpy(model.layers[0].count)))
+        model.evaluate(x, y, batch_size=2, verbose=0)
+        model.predict(x, batch_size=2, verbose=0)
+        seen.append(float(lib.ops.convert_to_numpy(model.layers[0].count)))
+        counts.append(seen)
+    assert counts[1] == counts[0] == [14.0, 22.0, 26.0]
