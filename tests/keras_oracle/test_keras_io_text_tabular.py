@@ -26,8 +26,16 @@ pages under Keras 3 on TensorFlow, Keras-3 pages under Keras on torch) and what 
   tf.keras 2 tracked it, where Keras 3 leaves it untrained; ``tf.math.unsorted_segment_mean``, ``tf.gather``,
   ``tf.shape`` arithmetic in ``tf.reshape``, LSTM on ``batch * nodes`` rows; with ``add_weight`` instead, which
   Keras 3 tracks, the histories agree to 1e-7).
+- audio/transformer_asr (tf-style): fixed (see below); then works: wav files through ``tf.io.read_file`` /
+  ``tf.audio.decode_wav`` / ``tf.signal.stft``, a ``keras.Model`` with its own ``train_step`` (``GradientTape``,
+  ``compute_loss(None, one_hot, preds, sample_weight=mask)``) and ``test_step``, a causal mask from ``tf.range`` /
+  ``tf.tile`` by a run-time batch size, a ``LearningRateSchedule`` subclass, greedy ``generate``; losses agree
+  to 1e-7 with Keras 3 on TensorFlow and the generated tokens are the same.
 - audio/stft: fixed (see below). The non-trainable ``STFTSpectrogram`` Conv1D model agrees to 1e-7; the
   trainable multi-bandwidth spectrograms into MobileNet agree in the forward pass.
+
+Fixed: ``tf.data.Dataset.from_tensor_slices`` of Python lists gave NumPy's int64 / float64 where tf.data gives
+tf.constant's int32 / float32 (the ASR page's token-id lists became int64 targets).
 
 Fixed: ``ops.conv`` / ``ops.max_pool`` with ``padding="same"`` and a stride over a spatial size unknown until run
 time (``STFTSpectrogram(padding="same")`` on ``Input((None, 1))``, the stft page's 2D model) failed while
@@ -80,3 +88,22 @@ def test_stft_spectrogram_same_padding_on_variable_length_input():
         got[name] = lib.Model(inputs, layers.Concatenate(axis=-1)(specs)).predict(x, verbose=0)
     assert got["onnxforge"].shape == got["keras"].shape == (2, 7, 129, 3)
     np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-4, atol=1e-3)
+
+
+def test_dataset_slices_python_lists_with_tf_constant_dtypes():
+    """TensorFlow documents Python ints as int32 (int64 once a value needs it) and Python floats as float32;
+    NumPy arrays keep their dtype."""
+    from onnxforge import data
+
+    def first(value):
+        return data.Dataset.from_tensor_slices(value).as_numpy_iterator().__next__()
+
+    assert first([[1, 2], [3, 4]]).dtype == np.int32
+    assert first([1.5, 2]).dtype == np.float32
+    assert first([True, False]).dtype == np.bool_
+    assert first([2**40, 1]).dtype == np.int64
+    assert first(np.array([1.5, 2.0])).dtype == np.float64
+    assert first(np.arange(3)).dtype == np.int64
+    tokens, weights = first(([[2, 5, 3], [2, 7, 3]], [0.5, 1.0]))
+    assert (tokens.dtype, weights.dtype) == (np.int32, np.float32)
+    assert first({"ids": [7, 8]})["ids"].dtype == np.int32
