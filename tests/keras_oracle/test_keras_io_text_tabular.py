@@ -17,6 +17,12 @@ pages under Keras 3 on TensorFlow, Keras-3 pages under Keras on torch) and what 
   KerasTensors; with ``keras.ops`` both run, and agree to 1e-6 with SGD. With Adagrad Keras on TensorFlow differs
   from Keras on torch (and onnxforge, which agrees with torch): TensorFlow's sparse Embedding gradient squares
   each repeated index's slice separately in the accumulator.
+- structured_data/feature_space_advanced: still fails as written: ``FeatureSpace.string_hashed`` /
+  ``integer_hashed`` build Keras's ``Hashing`` layer, which onnxforge refuses (FarmHash / SipHash are not ONNX
+  operators; the page also puts them inside its end-to-end inference model). With those two features indexed
+  instead, the rest agrees to 1e-6: ``float_rescaled``, ``one_hot`` outputs, a ``one_hot`` cross in ``dict`` mode,
+  ``FeatureSpace.feature(preprocessor=TextVectorization(output_mode="tf_idf"))``, ``feature_space.save`` then
+  ``keras.saving.load_model`` of it, and the inference model built from the loaded space.
 - nlp/multi_label_classification: still fails as written: ``tf.ragged.constant`` for the label lists is refused
   (onnxforge has no ragged tensors, by design). With the labels binarized row by row the rest (StringLookup
   ``multi_hot``, TextVectorization ``ngrams=2, output_mode="tf_idf"``, the MLP, the inference Sequential on raw
@@ -26,6 +32,15 @@ pages under Keras 3 on TensorFlow, Keras-3 pages under Keras on torch) and what 
   tf.keras 2 tracked it, where Keras 3 leaves it untrained; ``tf.math.unsorted_segment_mean``, ``tf.gather``,
   ``tf.shape`` arithmetic in ``tf.reshape``, LSTM on ``batch * nodes`` rows; with ``add_weight`` instead, which
   Keras 3 tracks, the histories agree to 1e-7).
+- timeseries/eeg_signal_classification: works (strided ``same`` Conv1D + BatchNorm, ``class_weight`` with a
+  ``tf.data`` dataset, TopKCategoricalAccuracy / AUC / Precision / Recall, a legacy ``.h5`` ModelCheckpoint,
+  ReduceLROnPlateau on ``val_top_k_categorical_accuracy``, Adam ``amsgrad``; histories agree to 1e-6 with Keras
+  on TensorFlow).
+- timeseries/eeg_bci_ssvepformer: still fails as written: it calls ``K.set_image_data_format("channels_first")``,
+  which onnxforge refuses (its layers take channels_last by default). With ``data_format="channels_first"``
+  passed to the Conv1D / Flatten layers the program (``ops.rfft`` with ``fft_length`` above the length, a
+  ``Reshape`` made inside ``call()`` per channel, SGD with momentum and weight decay, ``jit_compile=True``)
+  agrees with Keras on torch to 1e-7.
 - audio/transformer_asr (tf-style): fixed (see below); then works: wav files through ``tf.io.read_file`` /
   ``tf.audio.decode_wav`` / ``tf.signal.stft``, a ``keras.Model`` with its own ``train_step`` (``GradientTape``,
   ``compute_loss(None, one_hot, preds, sample_weight=mask)``) and ``test_step``, a causal mask from ``tf.range`` /
