@@ -170,8 +170,6 @@ def test_errors_are_keras_and_clear():
         FeatureSpace({"a": FeatureSpace.integer_categorical(output_mode="int")}).adapt({"a": np.array([1, 2])})
     with pytest.raises(ValueError, match="dataset of dicts"):
         FeatureSpace({"a": "float_normalized"}).adapt(Dataset.from_tensor_slices((np.ones(3), np.ones(3))))
-    with pytest.raises(NotImplementedError, match="FarmHash"):
-        FeatureSpace({"a": "string_hashed"})
 
 
 def test_a_keras_inference_model_holding_a_feature_space_loads_and_predicts(tmp_path):

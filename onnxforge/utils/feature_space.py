@@ -127,13 +127,13 @@ class FeatureSpace(Layer):
 
     @classmethod
     def string_hashed(cls, num_bins: int, output_mode: str = "one_hot", name: str | None = None) -> Feature:
-        """A string category hashed into bins: Keras's ``Hashing`` layer, which onnxforge refuses (FarmHash)."""
+        """A string category hashed into bins by Keras's ``Hashing`` layer (on arrays: in the data pipeline)."""
         name = name or auto_name("string_hashed")
         return Feature("string", Hashing(name=f"{name}_preprocessor", num_bins=num_bins), output_mode)
 
     @classmethod
     def integer_hashed(cls, num_bins: int, output_mode: str = "one_hot", name: str | None = None) -> Feature:
-        """An integer category hashed into bins: Keras's ``Hashing`` layer, which onnxforge refuses (FarmHash)."""
+        """An integer category hashed into bins by Keras's ``Hashing`` layer (on arrays: in the data pipeline)."""
         name = name or auto_name("integer_hashed")
         return Feature("int32", Hashing(name=f"{name}_preprocessor", num_bins=num_bins), output_mode)
 
@@ -248,7 +248,7 @@ class FeatureSpace(Layer):
             return layer.vocabulary_size()
         if isinstance(layer, CategoryEncoding):
             return layer.num_tokens
-        if isinstance(layer, (Discretization, HashedCrossing)):
+        if isinstance(layer, (Discretization, HashedCrossing, Hashing)):
             return layer.num_bins
         raise ValueError(f"Feature '{name}' has `output_mode='one_hot'`. However it isn't a standard feature and the "
                          "dimensionality of its output space is not known, thus it cannot be one-hot encoded. Try "

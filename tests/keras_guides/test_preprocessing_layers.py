@@ -1,8 +1,8 @@
 """keras.io's "Working with preprocessing layers": ``adapt`` of Normalization, TextVectorization,
 StringLookup, IntegerLookup and Discretization; lookups with a given vocabulary; one-hot encodings with
 out-of-vocabulary values; CategoryEncoding; TextVectorization's int, multi-hot and TF-IDF outputs inside a
-model and in a data pipeline, and the end-to-end model that takes strings. ``Hashing`` is the one layer
-onnxforge refuses (Keras's FarmHash / SipHash bucket numbers have no standard ONNX form): the error says so.
+model and in a data pipeline, and the end-to-end model that takes strings. ``Hashing`` (the hashing trick) runs
+on arrays, as the guide calls it: FarmHash / SipHash have no standard ONNX form, so it is refused inside a model.
 """
 from __future__ import annotations
 
@@ -125,6 +125,15 @@ def test_end_to_end_string_model_with_multi_hot_bigrams_runs():
                                rtol=1e-5, atol=1e-7)
 
 
-def test_hashing_is_refused_with_the_reason_and_the_alternatives():
-    with pytest.raises(NotImplementedError, match="FarmHash.*IntegerLookup"):
-        fkeras.layers.Hashing(num_bins=64, salt=1337)
+def _hashing_trick(keras_api, data, init):
+    """The guide's "hashing trick" on an integer feature: Hashing(num_bins=64, salt=1337) then a multi-hot
+    CategoryEncoding, eagerly on arrays."""
+    values = np.random.default_rng(3).integers(0, 100000, size=(50, 1))
+    hasher = keras_api.layers.Hashing(num_bins=64, salt=1337)
+    encoder = keras_api.layers.CategoryEncoding(num_tokens=64, output_mode="multi_hot")
+    return {**_flat("bins", hasher(values)), **_flat("encoded", encoder(hasher(values)))}
+
+
+def test_hashing_trick_matches_keras():
+    want, got = run_both(_hashing_trick, None, copy_weights=False)
+    assert_close(want, got, rtol=0, atol=0)

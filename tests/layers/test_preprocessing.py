@@ -269,8 +269,6 @@ def test_string_model_saves_and_loads_its_vocabulary(tmp_path):
     np.testing.assert_array_equal(again.predict(x, verbose=0), before)
 
 
-def test_hashing_is_refused_with_a_clear_reason():
-    with pytest.raises(NotImplementedError, match="FarmHash"):
-        L.Hashing(num_bins=3)
+def test_string_lookup_hashing_oov_buckets_is_refused_with_a_clear_reason():
     with pytest.raises(NotImplementedError, match="FarmHash"):
         L.StringLookup(vocabulary=["a"], num_oov_indices=2)

@@ -6,8 +6,9 @@ from .augmentation import (RandomBrightness, RandomContrast, RandomFlip, RandomR
 from .clahe import ContrastLimitedAdaptiveHistogramEqualization
 from .color_adjust import RandomColorDegeneration, RandomHue, RandomSaturation, RandomSharpness
 from .color_augmentation import RandomGrayscale, RandomInvert
-from .encoding import CategoryEncoding, Discretization, Hashing
+from .encoding import CategoryEncoding, Discretization
 from .hashed_crossing import HashedCrossing
+from .hashing import Hashing
 from .image import CenterCrop, Rescaling, Resizing
 from .lookup import IntegerLookup, StringLookup
 from .normalization import Normalization

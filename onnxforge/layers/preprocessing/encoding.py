@@ -1,12 +1,12 @@
-"""Categorical encodings: ``CategoryEncoding``, ``Discretization`` (bucketing, with Keras's quantile
-``adapt()``), and ``Hashing``, which ONNX's standard operators cannot express (refused clearly).
+"""Categorical encodings: ``CategoryEncoding`` and ``Discretization`` (bucketing, with Keras's quantile
+``adapt()``); ``Hashing``, which ONNX's standard operators cannot express, runs on arrays (``.hashing``).
 
 Counting and one-hot codes are comparisons against a constant range (``Equal``) reduced with
 ``ReduceMax`` / ``ReduceSum``; bucketing counts the boundaries at or below each value.
 """
 from __future__ import annotations
 
-__all__ = ["CategoryEncoding", "Discretization", "Hashing", "encode_categorical", "quantile_boundaries"]
+__all__ = ["CategoryEncoding", "Discretization", "encode_categorical", "quantile_boundaries"]
 
 from typing import Any
 
@@ -243,18 +243,3 @@ class Discretization(Layer):
             layer.bin_boundaries = [float(v) for v in bounds]
             return layer
         return cls(**config)
-
-
-def Hashing(num_bins: int, mask_value: Any = None, salt: Any = None, output_mode: str = "int", sparse: bool = False,
-            **kwargs: Any) -> Layer:  # noqa: N802  (Keras's layer name)
-    """Keras 3's ``Hashing`` layer hashes with FarmHash / SipHash, which ONNX's standard operators cannot
-    compute: onnxforge refuses it rather than emit different bucket numbers.
-
-    Raises:
-        NotImplementedError: always, naming the alternatives.
-    """
-    raise NotImplementedError(
-        f"Hashing(num_bins={num_bins!r}): Keras hashes with FarmHash64 (or SipHash with a salt), which cannot be "
-        "written in standard ONNX operators, so onnxforge cannot reproduce its bucket numbers. Hash in your data "
-        "pipeline before the model, or use IntegerLookup / StringLookup with a vocabulary (IntegerLookup's "
-        "num_oov_indices > 1 buckets integers by floormod, which ONNX can do).")
