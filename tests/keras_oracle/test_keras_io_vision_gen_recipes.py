@@ -65,3 +65,32 @@ def test_layers_take_pandas_values_as_keras_converts_anything_with_array():
     for want, ours in zip(got["keras"], got["onnxforge"]):
         assert ours.shape == want.shape and ours.dtype == want.dtype
         np.testing.assert_allclose(ours, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shapes", [((None, 5), (10, 5)), ((5,), (4, 3)), ((2, 4, 5), (4,))])
+def test_matmul_refuses_unequal_inner_dimensions_as_keras_does(shapes):
+    """keras_recipes/debugging_tips multiplies a wrongly concatenated ``(4, 5)`` by a ``(10, 5)`` kernel on
+    purpose; onnxforge let onnxruntime fail to load the graph. Keras's symbolic check, word for word."""
+    a, b = shapes
+    messages = {}
+    for name, api in LIBS.items():
+        x = api.Input(a[1:]) if a[0] is None else np.zeros(a, "float32")
+        with pytest.raises(ValueError) as caught:
+            api.ops.matmul(x if a[0] is None else api.KerasTensor(a), np.zeros(b, "float32"))
+        messages[name] = str(caught.value)
+    assert messages["onnxforge"] == messages["keras"]
+
+
+def test_the_debugging_tips_layer_fails_by_name_before_onnxruntime():
+    import onnxforge as tf
+
+    class MyAntirectifier(tf.keras.layers.Layer):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1] * 2, input_shape[-1]), initializer="he_normal")
+
+        def call(self, inputs):
+            concatenated = tf.concat([tf.nn.relu(inputs), tf.nn.relu(-inputs)], axis=0)   # the page's bug
+            return tf.matmul(concatenated, self.kernel)
+
+    with pytest.raises(ValueError, match=r"Inner dimensions .* `x1.shape=\(4, 5\)` and `x2.shape=\(10, 5\)`"):
+        MyAntirectifier()(np.ones((2, 5), "float32"))
