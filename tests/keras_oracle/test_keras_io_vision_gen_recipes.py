@@ -94,3 +94,38 @@ def test_the_debugging_tips_layer_fails_by_name_before_onnxruntime():
 
     with pytest.raises(ValueError, match=r"Inner dimensions .* `x1.shape=\(4, 5\)` and `x2.shape=\(10, 5\)`"):
         MyAntirectifier()(np.ones((2, 5), "float32"))
+
+
+def _metrics_only_step_model(api):
+    class MetricsOnly(api.Model):
+        """A custom ``train_step`` (keras_recipes/debugging_tips's, without its weight update) and the default
+        ``test_step``: ``validation_split`` and ``evaluate`` run the compiled test step."""
+
+        def train_step(self, data):
+            x, y = data
+            return self.compute_metrics(x, y, self(x, training=True))
+
+    inputs = api.Input((4,))
+    model = MetricsOnly(inputs, api.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_validation_after_a_custom_train_step_reports_the_compiled_metrics_every_epoch():
+    """debugging_tips: with a custom ``train_step``, onnxforge logged ``val_loss`` / ``val_accuracy`` (and
+    ``evaluate`` returned) 0.0 from the second epoch on: the step's own log trackers had replaced the compiled
+    ones the test program's sums are read with."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype("float32"), rng.integers(0, 3, 40)
+    got, weights = {}, None
+    for name, api in LIBS.items():   # Keras first: its initial weights go to onnxforge's model
+        model = _metrics_only_step_model(api)
+        if weights is None:
+            weights = model.get_weights()
+        model.set_weights(weights)
+        history = model.fit(x, y, epochs=3, batch_size=8, validation_split=0.2, verbose=0, shuffle=False).history
+        got[name] = {k: history[k] for k in ("val_loss", "val_accuracy")}
+        got[name]["evaluate"] = model.evaluate(x[:16], y[:16], verbose=0)
+    assert min(got["keras"]["val_loss"]) > 0.1
+    for key in ("val_loss", "val_accuracy", "evaluate"):
+        np.testing.assert_allclose(got["onnxforge"][key], got["keras"][key], rtol=1e-5, err_msg=key)
