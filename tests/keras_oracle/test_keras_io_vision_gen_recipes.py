@@ -35,6 +35,29 @@ copied:
 - keras_recipes/approximating_non_function_mappings (keras_core page; tfp's mixture written out in ``tf``
   math): works, equal to 4 digits (a layer overriding ``trainable_weights``, a custom activation function,
   ``EarlyStopping`` / ``ReduceLROnPlateau``).
+- keras_recipes/debugging_tips (tf.keras page): failed twice, both fixed (below): the page's deliberately wrong
+  ``tf.matmul`` of a ``(4, 5)`` by a ``(10, 5)`` kernel reached onnxruntime (a load failure naming no layer), and
+  after its custom ``train_step`` (nested tapes, second-order gradients, ``compiled_loss`` /
+  ``compiled_metrics``, ``InverseTimeDecay``) ``val_loss`` / ``val_accuracy`` read 0.0 from the second epoch on.
+  Now equal to TensorFlow's to 4 digits. Still different by design: under ``compile(run_eagerly=True)`` the
+  step is traced anyway, so its ``"%.4f" % tf.reduce_max(...)`` prints fail with onnxforge's "needs the value
+  of symbolic tensor" error (README: onnxforge always runs compiled programs).
+- vision/reptile (Keras 3 on TF: ``get_weights`` / ``set_weights`` meta-steps, per-sample
+  ``sparse_categorical_crossentropy`` under a tape, ``tf.argmax`` on axis 0): works, equal to 4 digits.
+- vision/mlp_image_classification, its gMLP (Keras 3: ``ops.split`` / ``ops.transpose`` spatial gating,
+  ``extract_patches``, a ``PositionEmbedding`` with ``ops.slice``, AdamW, top-5): works, equal to 4 digits.
+- vision/masked_image_modeling (tf.keras page; tfa AdamW replaced by Keras's): works (``extract_patches``,
+  ``tf.gather(batch_dims=1)``, ``argsort`` masks, ``unstack`` / ``split`` reconstruction, a
+  ``LearningRateSchedule`` subclass with ``tf.where``, gradients of a list of variable lists,
+  ``compiled_loss`` / ``compiled_metrics``, a linear probe on frozen layers); deterministic parts equal,
+  random masks / crops differ by their draws; the raw ``tf.Variable`` mask token is the known difference.
+- generative/ddpm (Keras 3 on TF): works (``GroupNormalization``, einsum attention, ``tf.gather`` schedules,
+  EMA weights by ``assign``, ``LambdaCallback`` sampling with ``predict``), equal where deterministic.
+- vision/siamese_network (Keras 3 on TF, ``ResNet50(weights=None)`` at 32x32, triplet ``tf.data`` zip, custom
+  train / test steps, ``CosineSimilarity``): runs and agrees, but the untrained ResNet collapses every
+  embedding at that size, so the comparison says little.
+- Not run: keras_recipes/quasi_svm (``layers.experimental.RandomFourierFeatures`` is gone from Keras 3),
+  vision/forwardforward (TensorFlow's internal ``xla.dynamic_update_slice``).
 """
 from __future__ import annotations
 
