@@ -56,6 +56,10 @@ copied:
 - vision/siamese_network (Keras 3 on TF, ``ResNet50(weights=None)`` at 32x32, triplet ``tf.data`` zip, custom
   train / test steps, ``CosineSimilarity``): runs and agrees, but the untrained ResNet collapses every
   embedding at that size, so the comparison says little.
+- graph/node2vec_movielens (tf.keras page; synthetic walks instead of MovieLens / networkx): failed,
+  ``keras.preprocessing.sequence.skipgrams`` was missing; added (below), drawing from ``random`` as tf.keras
+  does, so the page's examples, its dict-input skip-gram model (shared ``Embedding``, ``Dot(axes=1)``, sample
+  weights from the dataset), losses and ``top_k`` neighbours equal TensorFlow's.
 - Not run: keras_recipes/quasi_svm (``layers.experimental.RandomFourierFeatures`` is gone from Keras 3),
   vision/forwardforward (TensorFlow's internal ``xla.dynamic_update_slice``).
 """
@@ -152,3 +156,28 @@ def test_validation_after_a_custom_train_step_reports_the_compiled_metrics_every
     assert min(got["keras"]["val_loss"]) > 0.1
     for key in ("val_loss", "val_accuracy", "evaluate"):
         np.testing.assert_allclose(got["onnxforge"][key], got["keras"][key], rtol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"window_size": 2, "negative_samples": 0.5, "categorical": True},
+                                    {"shuffle": False, "negative_samples": 2.0}, {"seed": 7},
+                                    {"sampling_table": "table"}])
+def test_skipgrams_draws_the_pairs_tf_keras_draws(kwargs):
+    """graph/node2vec_movielens builds its skip-gram examples with ``keras.preprocessing.sequence.skipgrams``
+    (tf.keras, absent from onnxforge): the same pairs and labels as Keras's legacy implementation (which
+    TensorFlow's ``tf.keras`` exports) from the same ``random`` state; index 0 (padding) never pairs."""
+    import random
+
+    legacy = pytest.importorskip("keras.src.legacy.preprocessing.sequence")
+    from onnxforge.keras.preprocessing import sequence
+
+    np.testing.assert_allclose(sequence.make_sampling_table(12, 0.05), legacy.make_sampling_table(12, 0.05))
+    walk = [3, 0, 5, 1, 9, 9, 2, 7, 0, 4]
+    results = []
+    for impl in (legacy, sequence):
+        args = dict(kwargs)
+        if args.get("sampling_table") == "table":
+            args["sampling_table"] = impl.make_sampling_table(10, 0.05)
+        random.seed(11)
+        results.append(impl.skipgrams(walk, vocabulary_size=10, **args))
+    assert results[1] == results[0]
+    assert results[0][0] and all(0 not in pair[:1] for pair in results[0][0])
