@@ -50,6 +50,13 @@ def host_arrays(x: Any) -> Any:
             return np.asarray((detach().cpu() if callable(detach) else x).numpy())
         except Exception:   # a symbolic tensor (inside tf.function) has no value: the caller names it
             return x
+    if hasattr(x, "__array__"):
+        # Keras 3 converts whatever offers ``__array__``: a pandas Series or ``df["tag"].values`` (a pandas
+        # StringArray under pandas 3), as keras.io's video classification page gives its StringLookup.
+        try:
+            return np.asarray(x)
+        except Exception:   # an array-like that cannot give its values: the caller names it
+            return x
     return x
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "one_hot",
 ]
 
+from numbers import Integral
 from typing import Any
 
 from ..graph import Value
@@ -93,7 +94,25 @@ def power(x1: Any, x2: Any) -> Value:
 @symbolic
 def matmul(x1: Any, x2: Any) -> Value:
     """Matrix product with NumPy's broadcasting of batch dims."""
-    return _binary("MatMul", x1, x2)
+    b = _b(x1, x2)
+    a, c = promote(b, x1, x2)
+    _check_inner_dims(a.shape, c.shape)
+    return b.op("MatMul", [a, c])
+
+
+def _check_inner_dims(s1: Any, s2: Any) -> None:
+    """Keras's ``Matmul`` shape check, before onnxruntime sees the graph (which otherwise fails to load it with
+    a shape-inference error naming no layer): keras.io's debugging-tips page multiplies a wrongly concatenated
+    ``(4, 5)`` by a ``(10, 5)`` kernel on purpose."""
+    if not s1 or not s2:   # unknown rank or a scalar
+        return
+    inner1, inner2 = s1[-1], s2[-2] if len(s2) > 1 else s2[0]
+    if isinstance(inner1, Integral) and isinstance(inner2, Integral) and inner1 != inner2:
+        show = lambda s: tuple(int(d) if isinstance(d, Integral) else None for d in s)   # noqa: E731 (Keras prints None)
+        # Keras prints a vector as the matrix it stands for: (5,) on the left as (1, 5), on the right as (5, 1).
+        s1, s2 = ((1, *s1) if len(s1) == 1 else s1), ((*s2, 1) if len(s2) == 1 else s2)
+        raise ValueError("Inner dimensions (`x1.shape[-1]` and `x2.shape[-2]`) must be equal, but received "
+                         f"`x1.shape={show(s1)}` and `x2.shape={show(s2)}`.")
 
 
 @symbolic

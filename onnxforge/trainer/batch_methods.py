@@ -107,6 +107,11 @@ class BatchMethodsMixin:
         adopt_target_shapes(self, ys)
         self._widen_inputs(xs)
         self._ensure_programs(xs, "test_on_batch")
+        compiled = self.__dict__.get("_compiled_trackers")
+        if compiled is not None and getattr(self, "_trackers", None) is not compiled:
+            # A custom train_step reported its own logs last (custom_step.train_batch); the default test step
+            # reports the compiled trackers, whose sums this program returns (else val_* read 0 from epoch 2 on).
+            self._trackers, self._final_trackers = compiled, None
         self._step_runner("eval_step", "test_on_batch")   # a clear error where compile() had no loss
         feeds = self._feeds(xs, ys, sample_weight, "test_on_batch")
         temporal = temporal_step(self, "eval_step", feeds)

@@ -245,7 +245,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             self._programs = {"infer": programs["infer"]}
             return
         self._runners = {kind: self._make_runner(p) for kind, p in programs.items()}
-        self._trackers = config.trackers() + _layer_trackers(programs)
+        self._trackers = self._compiled_trackers = config.trackers() + _layer_trackers(programs)   # (_eval_batch)
         self._compiled_config = config
         self._portable_programs: dict[str, Program] = {}
         self._host_arrays = array_attributes.snapshot(self)
