@@ -53,6 +53,8 @@ from .variable import Variable
 from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
+from .graph_gradients import gradients
+from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
 from .index_fns import *  # noqa: F401,F403
@@ -129,4 +131,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
            "numpy_function", "py_function", *_index_names, *_shape_names, "foldl", "foldr",
            "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
-           "scalar_mul", "truncatediv", "truncatemod"]
+           "scalar_mul", "truncatediv", "truncatemod", "debugging", "Assert", "assert_equal", "assert_greater",
+           "assert_less", "assert_rank", "gradients"]

@@ -1,0 +1,135 @@
+"""``import onnxforge as tf``: ``tf.debugging``'s assertions, ``tf.gradients``, ``tf.nn.ctc_loss`` /
+``ctc_greedy_decoder``, ``tf.image.crop_and_resize`` and the other functions added with them pass and fail
+where TensorFlow's do (the same error types), give TensorFlow's values, dtypes and shapes (checked against
+TensorFlow itself), and work inside a ``tf.function``."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import onnxforge as tf
+
+rtf = pytest.importorskip("tensorflow")
+
+V = np.array([1.0, 2.0, 3.0], "float32")
+M = np.arange(6, dtype="int32").reshape(2, 3)
+NAN = np.array([1.0, np.nan], "float32")
+
+
+def _get(root, path):
+    for part in path.split("."):
+        root = getattr(root, part)
+    return root
+
+
+# (function, args, kwargs, the error both raise or None)
+ASSERTIONS = [
+    ("debugging.assert_equal", (V, V), {}, None), ("debugging.assert_equal", (V, [1.0, 2.0, 4.0]), {}, "invalid"),
+    ("assert_equal", (M, 1), {}, "invalid"), ("debugging.assert_equal", (V, [1.0, 2.0]), {}, "invalid"),
+    ("debugging.assert_none_equal", (V, [0.0, 2.0, 0.0]), {}, "invalid"),
+    ("debugging.assert_none_equal", (V, 0.0), {}, None),
+    ("assert_less", (V, 3.5), {}, None), ("debugging.assert_less", (V, 3.0), {}, "invalid"),
+    ("debugging.assert_less_equal", (V, 3.0), {}, None), ("assert_greater", (M, -1), {}, None),
+    ("assert_greater", (M, 0), {}, "invalid"), ("debugging.assert_greater_equal", (M, 0), {}, None),
+    ("debugging.assert_near", (V, V + 1e-7), {}, None), ("debugging.assert_near", (V, V + 1e-3), {}, "invalid"),
+    ("debugging.assert_near", (V, V + 1e-3), {"atol": 1e-2}, None),
+    ("debugging.assert_positive", (V,), {}, None), ("debugging.assert_positive", (V - 1.0,), {}, "invalid"),
+    ("debugging.assert_negative", (-V,), {}, None), ("debugging.assert_non_negative", (M,), {}, None),
+    ("debugging.assert_non_positive", (M,), {}, "invalid"),
+    ("assert_rank", (M, 2), {}, None), ("assert_rank", (V, 2), {}, ValueError),
+    ("debugging.assert_rank_at_least", (M, 1), {}, None), ("debugging.assert_rank_at_least", (V, 2), {}, ValueError),
+    ("debugging.assert_rank_in", (V, [0, 1]), {}, None), ("debugging.assert_rank_in", (M, [0, 1]), {}, ValueError),
+    ("debugging.assert_scalar", (V,), {}, ValueError), ("debugging.assert_integer", (V,), {}, TypeError),
+    ("debugging.assert_integer", (M,), {}, None), ("debugging.assert_type", (M, "int32"), {}, None),
+    ("debugging.assert_type", (V, "int32"), {}, TypeError),
+    ("debugging.assert_shapes", ([(V, ("N",)), (M, (2, "N"))],), {}, None),
+    ("debugging.assert_shapes", ([(V, ("N",)), (M, ("N", 3))],), {}, ValueError),
+    ("debugging.assert_shapes", ([(M, ("N",))],), {}, ValueError),
+    ("debugging.assert_shapes", ([(M, (".", 3)), (V, (3,))],), {}, None),
+    ("debugging.check_numerics", (NAN, "bad"), {}, "invalid"), ("debugging.check_numerics", (V, "ok"), {}, None),
+    ("debugging.check_numerics", (M, "ints"), {}, "invalid"),
+    ("debugging.assert_all_finite", (np.array([np.inf], "float32"), "inf"), {}, "invalid"),
+    ("Assert", (False, [V]), {}, "invalid"), ("debugging.Assert", (True, [V]), {}, None),
+    ("debugging.assert_proper_iterable", ("abc",), {}, TypeError),
+    ("debugging.assert_proper_iterable", ([V],), {}, None),
+]
+
+
+@pytest.mark.parametrize("path,args,kwargs,error", ASSERTIONS, ids=[f"{a[0]}-{i}" for i, a in enumerate(ASSERTIONS)])
+def test_assertions_pass_and_fail_as_tensorflows_eagerly(path, args, kwargs, error):
+    if error is None:
+        want = _get(rtf, path)(*args, **kwargs)
+        got = _get(tf, path)(*args, **kwargs)
+        if want is None:
+            assert got is None, path
+        else:   # check_numerics returns its tensor
+            np.testing.assert_array_equal(np.asarray(got), want.numpy())
+        return
+    ours, theirs = (tf.errors.InvalidArgumentError, rtf.errors.InvalidArgumentError) if error == "invalid" \
+        else (error, error)
+    with pytest.raises(theirs):
+        _get(rtf, path)(*args, **kwargs)
+    with pytest.raises(ours):
+        _get(tf, path)(*args, **kwargs)
+
+
+def test_assertion_messages_carry_the_callers_message_and_tensorflows_wording():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)labels.*Condition x == y did not hold"):
+        tf.debugging.assert_equal(M, 0, message="labels")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="bad : Tensor had NaN values"):
+        tf.debugging.check_numerics(NAN, "bad")
+    with pytest.raises(ValueError, match=r"must have rank 3.  Received rank 1"):
+        tf.debugging.assert_rank(V, 3)
+
+
+def test_in_a_tf_function_static_checks_run_at_trace_time_and_run_time_values_pass_through():
+    def checked(t, x):
+        t.debugging.assert_rank(x, 1)
+        t.debugging.assert_shapes([(x, ("N",))])
+        t.debugging.assert_equal(t.constant(2), 2)
+        with t.control_dependencies([t.debugging.assert_non_negative(x)]):
+            return t.debugging.check_numerics(x * 2.0, "doubled")
+
+    want = rtf.function(lambda v: checked(rtf, v))(V).numpy()
+    np.testing.assert_array_equal(np.asarray(tf.function(lambda v: checked(tf, v))(V)), want)
+
+    def wrong_rank(t, x):
+        t.debugging.assert_rank(x, 2)
+        return x
+
+    with pytest.raises(ValueError, match="must have rank 2"):
+        rtf.function(lambda v: wrong_rank(rtf, v))(V)
+    with pytest.raises(ValueError, match="must have rank 2"):
+        tf.function(lambda v: wrong_rank(tf, v))(V)
+
+    def known_values(t, x):
+        t.debugging.assert_equal(t.constant([1, 2]), [1, 3])
+        return x
+
+    with pytest.raises(rtf.errors.InvalidArgumentError):
+        rtf.function(lambda v: known_values(rtf, v))(V)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.function(lambda v: known_values(tf, v))(V)
+
+
+def _symbolic_gradients(t, x, w):
+    h = t.tanh(x * w)
+    y1, y2 = t.reduce_sum(h * h), h * 3.0
+    both = t.gradients([y1, y2], [x, w], grad_ys=[None, t.ones_like(y2) * 0.5])
+    unconnected = t.gradients(y1, [x, t.constant(1.0)], unconnected_gradients="zero")
+    z = x * 2.0
+    stopped = t.gradients(t.reduce_sum(z * x), x, stop_gradients=[z])
+    return [*both, *unconnected, *stopped]
+
+
+def test_gradients_in_a_tf_function_match_tensorflow_and_refuse_eager_tensors():
+    x, w = np.array([0.5, -1.0, 2.0], "float32"), np.array([1.5, 0.2, -0.3], "float32")
+    want = rtf.function(lambda a, b: _symbolic_gradients(rtf, a, b))(x, w)
+    got = tf.function(lambda a, b: _symbolic_gradients(tf, a, b))(x, w)
+    assert len(got) == len(want) == 5
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), e.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="not supported when eager execution is enabled"):
+        rtf.gradients(rtf.constant(x), rtf.constant(x))
+    with pytest.raises(RuntimeError, match="not supported when eager execution is enabled"):
+        tf.gradients(x, x)
