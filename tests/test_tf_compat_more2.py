@@ -133,3 +133,67 @@ def test_gradients_in_a_tf_function_match_tensorflow_and_refuse_eager_tensors():
         rtf.gradients(rtf.constant(x), rtf.constant(x))
     with pytest.raises(RuntimeError, match="not supported when eager execution is enabled"):
         tf.gradients(x, x)
+
+
+CTC_LOGITS = np.random.default_rng(0).normal(size=(6, 2, 5)).astype("float32")   # time-major
+CTC_LABELS = np.array([[1, 2, 2], [3, 1, 0]], "int32")
+CTC_LENGTHS = (np.array([3, 2], "int32"), np.array([6, 4], "int32"))
+
+
+def _sparse_labels(t):
+    return t.SparseTensor([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1]], [1, 2, 2, 3, 1], [2, 3])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"blank_index": 4}, {"blank_index": -1}, {"logits_time_major": False},
+                                    {"sparse": True, "blank_index": 0}, {"sparse": True, "blank_index": -1}])
+def test_ctc_loss_matches_tensorflow(kwargs):
+    kwargs = dict(kwargs)
+    logits = CTC_LOGITS if kwargs.get("logits_time_major", True) else CTC_LOGITS.transpose(1, 0, 2)
+    labels = np.where(CTC_LABELS == 0, 3, CTC_LABELS) if kwargs.get("blank_index") in (4, -1) else CTC_LABELS
+    results = []
+    for t in (rtf, tf):
+        args = (_sparse_labels(t), logits, None) if kwargs.get("sparse") else (labels, logits, CTC_LENGTHS[0])
+        results.append(t.nn.ctc_loss(*args, CTC_LENGTHS[1], **{k: v for k, v in kwargs.items() if k != "sparse"}))
+    want, got = results[0].numpy(), np.asarray(results[1])
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_ctc_loss_gradients_in_a_tf_function_match_tensorflow_and_sparse_labels_need_a_blank():
+    def grads(t, logits):
+        with t.GradientTape() as tape:
+            tape.watch(logits)
+            loss = t.reduce_mean(t.nn.ctc_loss(CTC_LABELS, logits, CTC_LENGTHS[0], CTC_LENGTHS[1]))
+        return loss, tape.gradient(loss, logits)
+
+    want = rtf.function(lambda v: grads(rtf, v))(CTC_LOGITS)
+    got = tf.function(lambda v: grads(tf, v))(CTC_LOGITS)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-6)
+    for t in (rtf, tf):
+        with pytest.raises(ValueError, match="blank_index"):
+            t.nn.ctc_loss(_sparse_labels(t), CTC_LOGITS, None, CTC_LENGTHS[1])
+
+
+def _same_sparse(ours, theirs):
+    assert ours.indices.tolist() == theirs.indices.numpy().tolist()
+    assert ours.values.dtype == theirs.values.numpy().dtype
+    assert ours.values.tolist() == theirs.values.numpy().tolist()
+    assert ours.dense_shape.tolist() == theirs.dense_shape.numpy().tolist()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"merge_repeated": False, "blank_index": 0}])
+def test_ctc_greedy_decoder_matches_tensorflow(kwargs):
+    (want,), want_scores = rtf.nn.ctc_greedy_decoder(CTC_LOGITS, CTC_LENGTHS[1], **kwargs)
+    (got,), scores = tf.nn.ctc_greedy_decoder(CTC_LOGITS, CTC_LENGTHS[1], **kwargs)
+    _same_sparse(got, want)
+    np.testing.assert_allclose(np.asarray(scores), want_scores.numpy(), rtol=1e-6)
+
+
+def test_ctc_beam_search_decoder_matches_tensorflow():
+    want, want_scores = rtf.nn.ctc_beam_search_decoder(CTC_LOGITS, CTC_LENGTHS[1], beam_width=4, top_paths=2)
+    got, scores = tf.nn.ctc_beam_search_decoder(CTC_LOGITS, CTC_LENGTHS[1], beam_width=4, top_paths=2)
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        _same_sparse(g, w)
+    np.testing.assert_allclose(np.asarray(scores), want_scores.numpy(), rtol=1e-5)

@@ -54,6 +54,7 @@ from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
 from .graph_gradients import gradients
+from . import nn_ctc as _nn_ctc
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -92,6 +93,10 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
 math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
+# tf.nn's CTC functions and other later additions live in their own modules.
+for _module in (_nn_ctc,):
+    for _name in _module.__all__:
+        setattr(nn, _name, getattr(_module, _name))
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
