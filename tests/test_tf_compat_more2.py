@@ -197,3 +197,62 @@ def test_ctc_beam_search_decoder_matches_tensorflow():
     for g, w in zip(got, want):
         _same_sparse(g, w)
     np.testing.assert_allclose(np.asarray(scores), want_scores.numpy(), rtol=1e-5)
+
+
+IMAGES = np.random.default_rng(1).normal(size=(2, 5, 6, 3)).astype("float32")
+BOXES = np.array([[0, 0, 1, 1], [0.11, 0.23, 0.77, 0.91], [0.93, 0.81, 0.13, 0.37], [-0.2, -0.1, 1.2, 0.5],
+                  [0.33, 0.31, 0.37, 0.39]], "float32")
+BOX_INDICES = np.array([0, 1, 1, 0, 1], "int32")
+
+
+@pytest.mark.parametrize("image,crop_size,kwargs", [
+    (IMAGES, [3, 4], {}), (IMAGES, [1, 1], {}), (IMAGES, [4, 3], {"method": "nearest"}),
+    (IMAGES, [3, 3], {"extrapolation_value": -1.0}),
+    (np.arange(60, dtype="uint8").reshape(2, 5, 6, 1), [2, 5], {})])
+def test_crop_and_resize_matches_tensorflow(image, crop_size, kwargs):
+    want = rtf.image.crop_and_resize(image, BOXES, BOX_INDICES, crop_size, **kwargs).numpy()
+    got = np.asarray(tf.image.crop_and_resize(image, BOXES, BOX_INDICES, crop_size, **kwargs))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("args,kwargs,error", [
+    ((IMAGES, BOXES, BOX_INDICES + 1, [2, 2]), {}, "OutOfRangeError"),
+    ((IMAGES, BOXES, BOX_INDICES, [0, 2]), {}, "InvalidArgumentError"),
+    ((IMAGES, BOXES[:, :3], BOX_INDICES, [2, 2]), {}, "InvalidArgumentError"),
+    ((IMAGES[0], BOXES, BOX_INDICES, [2, 2]), {}, "InvalidArgumentError"),
+    ((IMAGES, BOXES, BOX_INDICES, [2, 2]), {"method": "bicubic"}, "InvalidArgumentError")])
+def test_crop_and_resize_refuses_bad_arguments_as_tensorflow(args, kwargs, error):
+    with pytest.raises(getattr(rtf.errors, error)):
+        rtf.image.crop_and_resize(*args, **kwargs)
+    with pytest.raises(getattr(tf.errors, error), match="tf.image.crop_and_resize"):
+        tf.image.crop_and_resize(*args, **kwargs)
+
+
+def _crop_gradients(t, image, boxes):
+    with t.GradientTape() as tape:
+        tape.watch([image, boxes])
+        loss = t.reduce_sum(t.square(t.image.crop_and_resize(image, boxes, BOX_INDICES, [3, 4])))
+    return tape.gradient(loss, [image, boxes])
+
+
+def test_crop_and_resize_gradients_for_image_and_boxes_match_tensorflow_in_a_tf_function():
+    want = rtf.function(lambda i, b: _crop_gradients(rtf, i, b))(IMAGES, BOXES)
+    got = tf.function(lambda image, boxes: _crop_gradients(tf, image, boxes))(IMAGES, BOXES)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_crop_and_resize_in_a_functional_model_exports_standard_onnx(tmp_path, checked):
+    import onnx
+
+    from onnxforge import keras
+
+    inp = keras.Input((5, 6, 3), batch_size=2)
+    crop = keras.layers.Lambda(lambda v: tf.image.crop_and_resize(v, BOXES, BOX_INDICES, [3, 2],
+                                                                  method="nearest"))(inp)
+    model = keras.Model(inp, crop)
+    want = rtf.image.crop_and_resize(IMAGES, BOXES, BOX_INDICES, [3, 2], method="nearest").numpy()
+    np.testing.assert_allclose(np.asarray(model.predict(IMAGES, verbose=0)), want, rtol=1e-5, atol=1e-6)
+    model.export(tmp_path / "m.onnx")
+    assert "Einsum" in {n.op_type for n in checked(onnx.load(tmp_path / "m.onnx")).graph.node}

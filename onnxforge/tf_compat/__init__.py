@@ -55,6 +55,7 @@ from ..keras.scopes import device   # tf.device: placement is per compiled progr
 from .errors import UnconnectedGradients, errors
 from .graph_gradients import gradients
 from . import nn_ctc as _nn_ctc
+from . import image_crops as _image_crops
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -97,6 +98,8 @@ math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate
 for _module in (_nn_ctc,):
     for _name in _module.__all__:
         setattr(nn, _name, getattr(_module, _name))
+for _name in _image_crops.__all__:
+    setattr(image, _name, getattr(_image_crops, _name))
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
