@@ -256,3 +256,51 @@ def test_crop_and_resize_in_a_functional_model_exports_standard_onnx(tmp_path, c
     np.testing.assert_allclose(np.asarray(model.predict(IMAGES, verbose=0)), want, rtol=1e-5, atol=1e-6)
     model.export(tmp_path / "m.onnx")
     assert "Einsum" in {n.op_type for n in checked(onnx.load(tmp_path / "m.onnx")).graph.node}
+
+
+_R = np.random.default_rng(2)
+X1, K1 = _R.normal(size=(2, 5, 3)).astype("float32"), _R.normal(size=(3, 4, 3)).astype("float32")
+X2, K2 = _R.normal(size=(1, 4, 5, 2)).astype("float32"), _R.normal(size=(3, 3, 3, 2)).astype("float32")
+X3, K3 = _R.normal(size=(1, 3, 4, 2, 2)).astype("float32"), _R.normal(size=(2, 3, 2, 3, 2)).astype("float32")
+TRANSPOSED = [
+    ("conv1d_transpose", (X1, K1, [2, 10, 4], 2), {}), ("conv1d_transpose", (X1, K1, [2, 9, 4], 2), {}),
+    ("conv1d_transpose", (X1, K1, [2, 12, 4], 2), {"padding": "VALID"}),
+    ("conv1d_transpose", (X1.transpose(0, 2, 1), K1, [2, 4, 11], [1, 1, 2]), {"padding": "VALID",
+                                                                                "data_format": "NCW"}),
+    ("conv3d_transpose", (X3, K3, [1, 6, 8, 4, 3], [1, 2, 2, 2, 1]), {}),
+    ("conv3d_transpose", (X3, K3, [1, 5, 7, 3, 3], 2), {}),
+    ("conv_transpose", (X2, K2, [1, 8, 9, 3], 2), {}), ("conv2d_transpose", (X2, K2, [1, 7, 10, 3], 2), {}),
+    ("atrous_conv2d", (X2, K2.transpose(0, 1, 3, 2), 2, "SAME"), {}),
+    ("atrous_conv2d_transpose", (X2, K2, [1, 8, 9, 3], 2, "VALID"), {}),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs", TRANSPOSED, ids=[f"{c[0]}-{i}" for i, c in enumerate(TRANSPOSED)])
+def test_transposed_convolutions_match_tensorflow_for_every_output_size_it_accepts(fn, args, kwargs):
+    want = getattr(rtf.nn, fn)(*args, **kwargs).numpy()
+    got = np.asarray(getattr(tf.nn, fn)(*args, **kwargs))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("args", [(X1, K1, [2, 8, 4], 2), (X1, K1, [2, 13, 4], 2, "VALID")])
+def test_conv1d_transpose_refuses_output_sizes_tensorflow_refuses(args):
+    with pytest.raises(rtf.errors.OpError):   # InvalidArgumentError, or AbortedError from the oneDNN kernels
+        rtf.nn.conv1d_transpose(*args)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="is not one a"):
+        tf.nn.conv1d_transpose(*args)
+
+
+def _transposed_gradients(t, x, k):
+    with t.GradientTape() as tape:
+        tape.watch([x, k])
+        y = t.nn.conv1d_transpose(x, k, [2, 9, 4], 2)   # an output_padding of 1 in ONNX's terms
+        loss = t.reduce_sum(y * y)
+    return tape.gradient(loss, [x, k])
+
+
+def test_conv1d_transpose_gradients_match_tensorflow_in_a_tf_function():
+    want = rtf.function(lambda a, b: _transposed_gradients(rtf, a, b))(X1, K1)
+    got = tf.function(lambda x, k: _transposed_gradients(tf, x, k))(X1, K1)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-4)

@@ -55,6 +55,7 @@ from ..keras.scopes import device   # tf.device: placement is per compiled progr
 from .errors import UnconnectedGradients, errors
 from .graph_gradients import gradients
 from . import nn_ctc as _nn_ctc
+from . import conv_transpose_fns as _conv_transpose_fns
 from . import image_crops as _image_crops
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
@@ -95,7 +96,7 @@ complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
 math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
 # tf.nn's CTC functions and other later additions live in their own modules.
-for _module in (_nn_ctc,):
+for _module in (_nn_ctc, _conv_transpose_fns):
     for _name in _module.__all__:
         setattr(nn, _name, getattr(_module, _name))
 for _name in _image_crops.__all__:
