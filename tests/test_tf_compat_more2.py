@@ -304,3 +304,52 @@ def test_conv1d_transpose_gradients_match_tensorflow_in_a_tf_function():
     got = tf.function(lambda x, k: _transposed_gradients(tf, x, k))(X1, K1)
     for g, w in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-4)
+
+
+PART_DATA, PART_IDS = np.arange(12, dtype="float32").reshape(6, 2), np.array([1, 0, 2, 1, 1, 0], "int32")
+PARTITIONS = [(PART_DATA, PART_IDS, 3), (PART_DATA, PART_IDS, 4), (np.arange(6).reshape(2, 3), [[0, 1, 0], [1, 1, 0]], 2),
+              (np.float32(5.0), 1, 2)]
+STITCHES = [([[0, 2], [1, 3]], [np.array([1.0, 3.0], "float32"), np.array([2.0, 4.0], "float32")]),
+            ([[0, 5], [1, 0]], [np.array([[1, 2], [3, 4]], "int32"), np.array([[5, 6], [7, 8]], "int32")]),
+            ([np.array([[4, 1], [0, 2]]), [2]], [np.arange(8, dtype="float32").reshape(2, 2, 2),
+                                                 np.array([[9.0, 9.0]], "float32")])]
+
+
+def _same_arrays(ours, theirs):
+    got, want = np.asarray(ours), theirs.numpy()
+    assert got.dtype == want.dtype and got.shape == want.shape and got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("args", PARTITIONS)
+def test_dynamic_partition_matches_tensorflow(args):
+    want, got = rtf.dynamic_partition(*args), tf.dynamic_partition(*args)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        _same_arrays(g, w)
+
+
+@pytest.mark.parametrize("args", STITCHES)
+def test_dynamic_stitch_matches_tensorflow_repeated_indices_included(args):
+    _same_arrays(tf.dynamic_stitch(*args), rtf.dynamic_stitch(*args))
+
+
+def _route(t, x, p):
+    with t.GradientTape() as tape:
+        tape.watch(x)
+        parts = t.dynamic_partition(x, p, 2)
+        rows = t.dynamic_partition(t.range(6), p, 2)
+        y = t.dynamic_stitch(rows, [parts[0] * 2.0, parts[1] * 3.0])
+        loss = t.reduce_sum(y * y)
+    return y, tape.gradient(loss, x)
+
+
+def test_partition_then_stitch_in_a_tf_function_matches_tensorflow_with_gradients():
+    x, p = np.arange(6, dtype="float32"), PART_IDS % 2
+    want = rtf.function(lambda a, b: _route(rtf, a, b))(x, p)
+    got = tf.function(lambda xs, ps: _route(tf, xs, ps))(x, p)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy())
+    with pytest.raises(rtf.errors.InvalidArgumentError):
+        rtf.dynamic_partition(PART_DATA, PART_IDS, 2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not in \\[0, 2\\)"):
+        tf.dynamic_partition(PART_DATA, PART_IDS, 2)

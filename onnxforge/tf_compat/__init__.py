@@ -54,6 +54,7 @@ from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
 from .graph_gradients import gradients
+from .partition_fns import dynamic_partition, dynamic_stitch
 from . import nn_ctc as _nn_ctc
 from . import conv_transpose_fns as _conv_transpose_fns
 from . import image_crops as _image_crops
@@ -141,4 +142,5 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "numpy_function", "py_function", *_index_names, *_shape_names, "foldl", "foldr",
            "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
            "scalar_mul", "truncatediv", "truncatemod", "debugging", "Assert", "assert_equal", "assert_greater",
-           "assert_less", "assert_rank", "gradients"]
+           "assert_less", "assert_rank", "gradients", "dynamic_partition",
+           "dynamic_stitch"]
