@@ -353,3 +353,65 @@ def test_partition_then_stitch_in_a_tf_function_matches_tensorflow_with_gradient
         rtf.dynamic_partition(PART_DATA, PART_IDS, 2)
     with pytest.raises(tf.errors.InvalidArgumentError, match="not in \\[0, 2\\)"):
         tf.dynamic_partition(PART_DATA, PART_IDS, 2)
+
+
+SIG_X = np.random.default_rng(3).normal(size=(3, 8)).astype("float32")
+SIG_FRAMES = np.random.default_rng(4).normal(size=(2, 5, 6)).astype("float32")
+SIGNAL_CASES = [
+    ("linear_to_mel_weight_matrix", (), {}), ("linear_to_mel_weight_matrix", (8, 33, 16000, 20.0, 8000.0), {}),
+    ("linear_to_mel_weight_matrix", (8, 33, 16000, 20.0, 8000.0), {"dtype": "float64"}),
+    *[(fn, (SIG_X,), {"type": t, "norm": norm}) for fn in ("dct", "idct") for t in (1, 2, 3, 4)
+      for norm in (None, "ortho") if not (t == 1 and norm)],
+    ("dct", (SIG_X,), {"n": 5}), ("dct", (SIG_X,), {"n": 11}),
+    ("mfccs_from_log_mel_spectrograms", (SIG_X,), {}),
+    ("overlap_and_add", (SIG_FRAMES, 2), {}), ("overlap_and_add", (SIG_FRAMES, 7), {}),
+]
+
+
+@pytest.mark.parametrize("fn,args,kwargs", SIGNAL_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(SIGNAL_CASES)])
+def test_signal_functions_match_tensorflow(fn, args, kwargs):
+    theirs = {**kwargs, "dtype": rtf.float64} if kwargs.get("dtype") == "float64" else kwargs
+    want = getattr(rtf.signal, fn)(*args, **theirs).numpy()
+    got = np.asarray(getattr(tf.signal, fn)(*args, **kwargs))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("frame_length,fft_length,inverse_window", [(64, None, False), (64, None, True), (60, 64, False)])
+def test_inverse_stft_and_its_window_match_tensorflow(frame_length, fft_length, inverse_window):
+    spectrum = rtf.signal.stft(np.sin(np.arange(400) * 0.1).astype("float32"), 64, 16).numpy()
+    kwargs = {"fft_length": fft_length}
+    want = rtf.signal.inverse_stft(spectrum, frame_length, 16, window_fn=rtf.signal.inverse_stft_window_fn(16)
+                                   if inverse_window else rtf.signal.hann_window, **kwargs).numpy()
+    got = np.asarray(tf.signal.inverse_stft(spectrum, frame_length, 16, window_fn=tf.signal.inverse_stft_window_fn(16)
+                                            if inverse_window else tf.signal.hann_window, **kwargs))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(tf.signal.inverse_stft_window_fn(3)(10)),
+                               rtf.signal.inverse_stft_window_fn(3)(10, rtf.float32).numpy(), rtol=1e-6)
+
+
+def _mfcc_program(t, spectrum):
+    with t.GradientTape() as tape:
+        tape.watch(spectrum)
+        mel = t.matmul(spectrum, t.signal.linear_to_mel_weight_matrix(4, 8, 8000, 100.0, 4000.0))
+        mfccs = t.signal.mfccs_from_log_mel_spectrograms(t.math.log(mel + 1e-3))[..., :3]
+        y = t.signal.overlap_and_add(mfccs, 1)
+        loss = t.reduce_sum(y * y)
+    return y, tape.gradient(loss, spectrum)
+
+
+def test_mel_mfcc_and_overlap_add_in_a_tf_function_match_tensorflow_with_gradients():
+    spectrum = np.abs(np.random.default_rng(5).normal(size=(2, 5, 8))).astype("float32")
+    want = rtf.function(lambda s: _mfcc_program(rtf, s))(spectrum)
+    got = tf.function(lambda spec: _mfcc_program(tf, spec))(spectrum)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_signal_arguments_tensorflow_refuses_are_refused():
+    for t in (rtf, tf):
+        with pytest.raises(ValueError, match="Nyquist"):
+            t.signal.linear_to_mel_weight_matrix(8, 33, 8000, 20.0, 5000.0)
+        with pytest.raises(ValueError, match="Normalization"):
+            t.signal.dct(SIG_X, type=1, norm="ortho")
