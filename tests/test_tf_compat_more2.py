@@ -415,3 +415,19 @@ def test_signal_arguments_tensorflow_refuses_are_refused():
             t.signal.linear_to_mel_weight_matrix(8, 33, 8000, 20.0, 5000.0)
         with pytest.raises(ValueError, match="Normalization"):
             t.signal.dct(SIG_X, type=1, norm="ortho")
+
+
+TOKENS = [["a", "b", "c", "d"], ["e", "f", "g", "h"]]
+NGRAMS = [((TOKENS, 2), {}), ((TOKENS, [1, 3]), {"separator": "_"}),
+          ((["a", "b", "c"], 2), {"pad_values": ("<s>", "</s>")}),
+          ((["a", "b", "c"], 4), {"pad_values": "#", "padding_width": 2}), ((["a", "b"], 3), {}),
+          ((["a", "b"], 3), {"preserve_short_sequences": True})]
+
+
+@pytest.mark.parametrize("args,kwargs", NGRAMS)
+def test_strings_ngrams_match_tensorflow(args, kwargs):
+    want, got = rtf.strings.ngrams(*args, **kwargs).numpy(), tf.strings.ngrams(*args, **kwargs).numpy()
+    assert got.shape == want.shape and got.tolist() == want.tolist()
+    for t in (rtf, tf):
+        with pytest.raises(ValueError, match="greater than 0"):
+            t.strings.ngrams(["a"], 0)
