@@ -431,3 +431,22 @@ def test_strings_ngrams_match_tensorflow(args, kwargs):
     for t in (rtf, tf):
         with pytest.raises(ValueError, match="greater than 0"):
             t.strings.ngrams(["a"], 0)
+
+
+def test_random_poisson_has_tensorflows_shapes_dtypes_and_distribution():
+    import math
+
+    rates = [0.0, 0.5, 3.0, 40.0]
+    want, got = rtf.random.poisson([20000], rates, seed=3).numpy(), np.asarray(tf.random.poisson([20000], rates, seed=3))
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert np.all(got == np.round(got)) and got[:, 0].max() == 0.0
+    for i, lam in enumerate(rates[1:], 1):   # mean and variance both lam, within 5 standard errors
+        assert abs(got[:, i].mean() - lam) < 5 * math.sqrt(lam / 20000)
+        assert abs(got[:, i].var() / lam - 1.0) < 5 * math.sqrt(2.0 / 20000) + 5 / math.sqrt(20000 * lam)
+    pmf = np.array([math.exp(-3.0) * 3.0 ** k / math.factorial(k) for k in range(12)])
+    assert np.abs(np.bincount(got[:, 2].astype(int), minlength=12)[:12] / 20000 - pmf).max() < 0.01
+    for dtype in ("int32", "int64", "float64"):
+        assert tf.random.poisson([3], 2.0, dtype=dtype).dtype == rtf.random.poisson([3], 2.0, dtype=dtype).dtype
+    assert tf.random.poisson([2, 3], [[1.0, 2.0]]).shape == tuple(rtf.random.poisson([2, 3], [[1.0, 2.0]]).shape)
+    traced = np.asarray(tf.function(lambda x: x + tf.random.poisson([5], 2.0, seed=1))(np.zeros(5, "float32")))
+    assert traced.shape == (5,) and np.all(traced >= 0)

@@ -59,6 +59,7 @@ from . import nn_ctc as _nn_ctc
 from . import conv_transpose_fns as _conv_transpose_fns
 from . import image_crops as _image_crops
 from . import signal_more as _signal_more
+from .random_poisson import poisson as _poisson
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -103,6 +104,7 @@ for _module in (_nn_ctc, _conv_transpose_fns):
         setattr(nn, _name, getattr(_module, _name))
 for _name in _image_crops.__all__:
     setattr(image, _name, getattr(_image_crops, _name))
+random.poisson = _poisson
 for _name in _signal_more.__all__:
     setattr(signal, _name, getattr(_signal_more, _name))
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
