@@ -450,3 +450,31 @@ def test_random_poisson_has_tensorflows_shapes_dtypes_and_distribution():
     assert tf.random.poisson([2, 3], [[1.0, 2.0]]).shape == tuple(rtf.random.poisson([2, 3], [[1.0, 2.0]]).shape)
     traced = np.asarray(tf.function(lambda x: x + tf.random.poisson([5], 2.0, seed=1))(np.zeros(5, "float32")))
     assert traced.shape == (5,) and np.all(traced >= 0)
+
+
+def _pass_through(t, v):
+    with t.GradientTape() as tape:
+        tape.watch(v)
+        y = t.grad_pass_through(t.round)(v * 3.0)
+        z = t.recompute_grad(lambda a: t.sin(a) * a)(v)
+        loss = t.reduce_sum(y * y) + t.reduce_sum(z)
+    # TensorFlow has no gradient for parallel_stack or guarantee_const
+    return y, tape.gradient(loss, v), t.parallel_stack([v, t.guarantee_const(y)])
+
+
+def test_framework_helpers_match_tensorflow():
+    x = np.array([0.3, 1.7, -2.2], "float32")
+    want = rtf.function(lambda v: _pass_through(rtf, v))(x)
+    got = tf.function(lambda value: _pass_through(tf, value))(x)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w.numpy(), rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(tf.realdiv(x, np.float32(2.0))), rtf.realdiv(x, np.float32(2.0)).numpy())
+    assert tf.as_string(np.array([1, 2])).numpy().tolist() == rtf.as_string(np.array([1, 2])).numpy().tolist()
+    for t in (rtf, tf):
+        with pytest.raises(RuntimeError, match="not compatible with eager execution"):
+            t.parallel_stack([x, x])
+    assert tf.inside_function() is rtf.inside_function() is False
+    assert np.asarray(tf.function(lambda v: v * float(tf.inside_function()))(x)).tolist() == x.tolist()
+    assert tf.get_logger() is rtf.get_logger()   # Python's logging.getLogger("tensorflow") for both
+    assert np.asarray(tf.timestamp()).dtype == rtf.timestamp().numpy().dtype
+    assert tf.is_symbolic_tensor(x) is rtf.is_symbolic_tensor(rtf.constant(x)) is False

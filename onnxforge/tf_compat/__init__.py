@@ -54,6 +54,8 @@ from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
 from .graph_gradients import gradients
+from .framework_fns import *  # noqa: F401,F403
+from .framework_fns import __all__ as _framework_names
 from .partition_fns import dynamic_partition, dynamic_stitch
 from . import nn_ctc as _nn_ctc
 from . import conv_transpose_fns as _conv_transpose_fns
@@ -148,4 +150,4 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
            "scalar_mul", "truncatediv", "truncatemod", "debugging", "Assert", "assert_equal", "assert_greater",
            "assert_less", "assert_rank", "gradients", "dynamic_partition",
-           "dynamic_stitch"]
+           "dynamic_stitch", *_framework_names]
