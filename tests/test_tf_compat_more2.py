@@ -478,3 +478,66 @@ def test_framework_helpers_match_tensorflow():
     assert tf.get_logger() is rtf.get_logger()   # Python's logging.getLogger("tensorflow") for both
     assert np.asarray(tf.timestamp()).dtype == rtf.timestamp().numpy().dtype
     assert tf.is_symbolic_tensor(x) is rtf.is_symbolic_tensor(rtf.constant(x)) is False
+
+
+WINDOW_IMAGES = np.random.default_rng(6).normal(size=(2, 5, 6, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sobel_edges_match_tensorflow(dtype):
+    image = WINDOW_IMAGES.astype(dtype)
+    want, got = rtf.image.sobel_edges(rtf.constant(image)).numpy(), np.asarray(tf.image.sobel_edges(image))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="float"):
+        tf.image.sobel_edges(image.astype("uint8"))
+
+
+@pytest.mark.parametrize("args,kwargs", [((2, 2, "VALID"), {}), ((3, 2, "SAME"), {}),
+                                         (([1, 2, 3, 1], [1, 1, 2, 1], "SAME"), {"include_batch_in_index": True}),
+                                         ((2, 1, "VALID"), {"output_dtype": "int32"})])
+def test_max_pool_with_argmax_matches_tensorflow(args, kwargs):
+    theirs = {**kwargs, "output_dtype": rtf.int32} if "output_dtype" in kwargs else kwargs
+    want, got = rtf.nn.max_pool_with_argmax(WINDOW_IMAGES, *args, **theirs), \
+        tf.nn.max_pool_with_argmax(WINDOW_IMAGES, *args, **kwargs)
+    for g, w in zip(got, want):
+        assert np.asarray(g).dtype == w.numpy().dtype
+        np.testing.assert_array_equal(np.asarray(g), w.numpy())
+
+
+def _window_gradients(t, image):
+    with t.GradientTape() as tape:
+        tape.watch(image)
+        pooled, where = t.nn.max_pool_with_argmax(image, 2, 2, "SAME")
+        loss = t.reduce_sum(t.square(t.image.sobel_edges(image))) + t.reduce_sum(pooled * pooled)
+    return where, tape.gradient(loss, image)
+
+
+def test_sobel_and_argmax_pool_in_a_tf_function_match_tensorflow_with_gradients():
+    want = rtf.function(lambda i: _window_gradients(rtf, i))(WINDOW_IMAGES)
+    got = tf.function(lambda image: _window_gradients(tf, image))(WINDOW_IMAGES)
+    np.testing.assert_array_equal(np.asarray(got[0]), want[0].numpy())
+    np.testing.assert_allclose(np.asarray(got[1]), want[1].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _model_program(t, v):
+    _, where = t.nn.max_pool_with_argmax(v, 2, 2, "SAME", include_batch_in_index=True)
+    edges = t.image.sobel_edges(v)[..., 0]
+    stitched = t.dynamic_stitch([t.range(3)], [t.reduce_sum(edges, axis=[0, 1, 2])])
+    mel = t.signal.mfccs_from_log_mel_spectrograms(t.image.crop_and_resize(v, BOXES, BOX_INDICES, [2, 3]))
+    return (t.reduce_sum(t.cast(where, "float32")) * 1e-3 + t.reduce_sum(stitched) + t.reduce_sum(mel)
+            + t.reduce_sum(t.nn.conv1d_transpose(v[:, 0], K1[..., :3], [2, 14, 4], 2, "VALID"))) * v[:, 0, 0, 0]
+
+
+def test_the_new_functions_in_a_functional_model_export_checked_standard_onnx(tmp_path, checked):
+    import onnx
+
+    from onnxforge import keras
+
+    inp = keras.Input((5, 6, 3), batch_size=2)
+    model = keras.Model(inp, keras.layers.Lambda(lambda v: _model_program(tf, v))(inp))
+    want = _model_program(rtf, rtf.constant(IMAGES)).numpy()
+    np.testing.assert_allclose(np.asarray(model.predict(IMAGES, verbose=0)), want, rtol=1e-4)
+    model.export(tmp_path / "m.onnx")
+    ops = {n.op_type for n in checked(onnx.load(tmp_path / "m.onnx")).graph.node}
+    assert {"MaxPool", "ConvTranspose", "Einsum"} <= ops
