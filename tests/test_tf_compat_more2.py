@@ -541,3 +541,29 @@ def test_the_new_functions_in_a_functional_model_export_checked_standard_onnx(tm
     model.export(tmp_path / "m.onnx")
     ops = {n.op_type for n in checked(onnx.load(tmp_path / "m.onnx")).graph.node}
     assert {"MaxPool", "ConvTranspose", "Einsum"} <= ops
+
+
+PROBS = np.array([1e-30, 1e-6, 1e-3, 0.02, 0.0243, 0.0245, 0.3, 0.5, 0.77, 0.98, 0.999, 1 - 1e-6, 0.0, 1.0, -0.1],
+                 "float32")
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float32", 3e-7), ("float64", 3e-9)])
+def test_ndtri_and_erfcinv_match_tensorflow_into_the_tails(dtype, rtol):
+    want, got = rtf.math.ndtri(PROBS.astype(dtype)).numpy(), np.asarray(tf.math.ndtri(PROBS.astype(dtype)))
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=rtol)   # inf, -inf and NaN in the same places too
+    x = np.array([1e-6, 0.1, 0.5, 1.0, 1.5, 1.9, 2.0, 0.0], dtype)
+    np.testing.assert_allclose(np.asarray(tf.math.erfcinv(x)), rtf.math.erfcinv(x).numpy(), rtol=rtol * 10)
+
+
+def _probit_gradient(t, v):
+    with t.GradientTape() as tape:
+        tape.watch(v)
+        y = t.reduce_sum(t.math.ndtri(v))
+    return tape.gradient(y, v)
+
+
+def test_ndtri_gradient_matches_tensorflow_in_a_tf_function():
+    v = np.array([0.01, 0.3, 0.5, 0.9, 0.999], "float32")
+    want = rtf.function(lambda p: _probit_gradient(rtf, p))(v).numpy()
+    np.testing.assert_allclose(np.asarray(tf.function(lambda x: _probit_gradient(tf, x))(v)), want, rtol=1e-5)

@@ -62,6 +62,7 @@ from . import conv_transpose_fns as _conv_transpose_fns
 from . import image_crops as _image_crops
 from . import signal_more as _signal_more
 from . import nhwc_windows as _nhwc_windows
+from . import math_quantiles as _math_quantiles
 from .random_poisson import poisson as _poisson
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
@@ -108,6 +109,7 @@ for _module in (_nn_ctc, _conv_transpose_fns):
 for _name in _image_crops.__all__:
     setattr(image, _name, getattr(_image_crops, _name))
 random.poisson = _poisson
+math.ndtri, math.erfcinv = _math_quantiles.ndtri, _math_quantiles.erfcinv
 image.sobel_edges, nn.max_pool_with_argmax = _nhwc_windows.sobel_edges, _nhwc_windows.max_pool_with_argmax
 for _name in _signal_more.__all__:
     setattr(signal, _name, getattr(_signal_more, _name))
