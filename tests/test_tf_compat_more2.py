@@ -365,6 +365,9 @@ SIGNAL_CASES = [
     ("dct", (SIG_X,), {"n": 5}), ("dct", (SIG_X,), {"n": 11}),
     ("mfccs_from_log_mel_spectrograms", (SIG_X,), {}),
     ("overlap_and_add", (SIG_FRAMES, 2), {}), ("overlap_and_add", (SIG_FRAMES, 7), {}),
+    ("kaiser_window", (1,), {}), ("kaiser_window", (8,), {}), ("kaiser_window", (7, 3.0), {"dtype": "float64"}),
+    ("kaiser_bessel_derived_window", (8,), {}), ("kaiser_bessel_derived_window", (9, 4.0), {}),
+    ("vorbis_window", (8,), {}), ("vorbis_window", (5,), {}),
 ]
 
 

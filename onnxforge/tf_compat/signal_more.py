@@ -1,5 +1,6 @@
 """More of ``tf.signal``: ``linear_to_mel_weight_matrix``, ``mfccs_from_log_mel_spectrograms``, ``dct`` /
-``idct``, ``overlap_and_add``, ``inverse_stft`` and ``inverse_stft_window_fn``, as audio programs chain them
+``idct``, ``overlap_and_add``, ``inverse_stft`` and ``inverse_stft_window_fn`` and the Kaiser, Kaiser-Bessel-derived
+and Vorbis windows, as audio programs chain them
 (STFT magnitude -> mel filterbank -> log -> MFCCs; a vocoder's ``inverse_stft``).
 
 The real-valued steps are products with constant matrices: the mel filterbank is a constant, the DCTs are a
@@ -19,7 +20,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["linear_to_mel_weight_matrix", "mfccs_from_log_mel_spectrograms", "dct", "idct", "overlap_and_add",
-           "inverse_stft", "inverse_stft_window_fn"]
+           "inverse_stft", "inverse_stft_window_fn", "kaiser_window", "kaiser_bessel_derived_window", "vorbis_window"]
 
 import math
 from collections.abc import Callable
@@ -198,3 +199,39 @@ def inverse_stft_window_fn(frame_step: int, forward_window_fn: Callable[..., Any
         return (forward / denominator).astype(forward.dtype).view(EagerTensor)
 
     return window
+
+
+def _window_dtype(dtype: Any, fn: str) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise ValueError(f"tf.signal.{fn}: dtype must be a floating point type. Received: dtype={dt.name}")
+    return dt
+
+
+def kaiser_window(window_length: int, beta: float = 12.0, dtype: Any = "float32",
+                  name: str | None = None) -> EagerTensor:
+    """``tf.signal.kaiser_window``: ``I0(beta sqrt(1 - a^2)) / I0(beta)`` with ``a`` running from -1 to 1."""
+    dt, n = _window_dtype(dtype, "kaiser_window"), int(window_length)
+    if n == 1:
+        return np.ones(1, dt).view(EagerTensor)
+    half = (n - 1) / 2.0
+    a = (np.arange(n, dtype=np.float64) - half) / half
+    w = np.i0(float(beta) * np.sqrt(np.clip(1.0 - a * a, 0.0, None))) / np.i0(float(beta))
+    return w.astype(dt).view(EagerTensor)
+
+
+def kaiser_bessel_derived_window(window_length: int, beta: float = 12.0, dtype: Any = "float32",
+                                 name: str | None = None) -> EagerTensor:
+    """``tf.signal.kaiser_bessel_derived_window``: the square root of the running sum of a Kaiser window of
+    ``window_length // 2 + 1`` (normalized by its total), mirrored (the MDCT's power-complementary window)."""
+    dt, half = _window_dtype(dtype, "kaiser_bessel_derived_window"), int(window_length) // 2
+    running = np.cumsum(np.asarray(kaiser_window(half + 1, beta, "float64")))
+    rising = np.sqrt(running[:-1] / running[-1])
+    return np.concatenate([rising, rising[::-1]]).astype(dt).view(EagerTensor)
+
+
+def vorbis_window(window_length: int, dtype: Any = "float32", name: str | None = None) -> EagerTensor:
+    """``tf.signal.vorbis_window``: ``sin(pi / 2 * sin(pi (n + 0.5) / N) ** 2)``."""
+    dt, n = _window_dtype(dtype, "vorbis_window"), int(window_length)
+    inner = np.sin(np.pi * (np.arange(n, dtype=np.float64) + 0.5) / n)
+    return np.sin(np.pi / 2.0 * inner * inner).astype(dt).view(EagerTensor)
