@@ -570,3 +570,20 @@ def test_ndtri_gradient_matches_tensorflow_in_a_tf_function():
     v = np.array([0.01, 0.3, 0.5, 0.9, 0.999], "float32")
     want = rtf.function(lambda p: _probit_gradient(rtf, p))(v).numpy()
     np.testing.assert_allclose(np.asarray(tf.function(lambda x: _probit_gradient(tf, x))(v)), want, rtol=1e-5)
+
+
+_A = np.random.default_rng(7).normal(size=(2, 4, 3)).astype("float32")
+_A[1, :, 2] = _A[1, :, 0] * 2.0
+_SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]], "float32")
+LINALG = [("matrix_rank", (_A,)), ("matrix_rank", (_A.astype("float64"),)), ("matrix_rank", (_A, 0.5)),
+          ("matrix_rank", (np.zeros((3, 3), "float32"),)),
+          ("cholesky_solve", (np.linalg.cholesky(_SPD).astype("float32"), _A[0, :3])),
+          ("tensor_diag", (np.arange(1.0, 7.0, dtype="float32").reshape(2, 3),)), ("tensor_diag", ([1, 2],)),
+          ("tensor_diag_part", (np.arange(36, dtype="int32").reshape(2, 3, 2, 3),))]
+
+
+@pytest.mark.parametrize("fn,args", LINALG, ids=[f"{c[0]}-{i}" for i, c in enumerate(LINALG)])
+def test_linalg_additions_match_tensorflow(fn, args):
+    want, got = getattr(rtf.linalg, fn)(*args).numpy(), np.asarray(getattr(tf.linalg, fn)(*args))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
