@@ -587,3 +587,17 @@ def test_linalg_additions_match_tensorflow(fn, args):
     want, got = getattr(rtf.linalg, fn)(*args).numpy(), np.asarray(getattr(tf.linalg, fn)(*args))
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def _second_derivatives(t, x, w):
+    y = t.reduce_sum(t.sin(x) * x * x) + t.reduce_sum(t.tanh(x[:2] * x[1:])) + t.reduce_sum(t.square(w) * x[:2])
+    return t.hessians(y, [x, w])
+
+
+def test_hessians_in_a_tf_function_match_tensorflow():
+    x, w = np.array([0.3, -1.2, 0.7], "float32"), np.array([[1.0, 2.0]], "float32")
+    want = rtf.function(lambda a, b: _second_derivatives(rtf, a, b))(x, w)
+    got = tf.function(lambda xs, ws: _second_derivatives(tf, xs, ws))(x, w)
+    for g, e in zip(got, want):
+        assert np.asarray(g).shape == tuple(e.shape)
+        np.testing.assert_allclose(np.asarray(g), e.numpy(), rtol=1e-5, atol=1e-6)

@@ -53,7 +53,7 @@ from .variable import Variable
 from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
-from .graph_gradients import gradients
+from .graph_gradients import gradients, hessians
 from .framework_fns import *  # noqa: F401,F403
 from .framework_fns import __all__ as _framework_names
 from .partition_fns import dynamic_partition, dynamic_stitch
@@ -154,4 +154,4 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
            "scalar_mul", "truncatediv", "truncatemod", "debugging", "Assert", "assert_equal", "assert_greater",
            "assert_less", "assert_rank", "gradients", "dynamic_partition",
-           "dynamic_stitch", *_framework_names]
+           "dynamic_stitch", "hessians", *_framework_names]

@@ -5,7 +5,8 @@ by its ``grad_ys`` entry) with respect to each of ``xs``. It is a ``GradientTape
 far, so it takes the same autodiff path (``onnxforge.autodiff``) and gives the same graph values;
 ``stop_gradients`` makes the nodes that produce those tensors constants to it. As in TensorFlow 2, calling it
 on concrete (eager) tensors raises ``RuntimeError``: there is no graph to differentiate, use
-``tf.GradientTape``.
+``tf.GradientTape``. ``tf.hessians`` differentiates each entry of such a gradient again (the gradient nodes
+are traced nodes too), one ``gradients`` call per entry of ``x``.
 
 Example:
     >>> import numpy as np
@@ -18,10 +19,11 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["gradients"]
+__all__ = ["gradients", "hessians"]
 
 from typing import Any
 
+import numpy as np
 import onnx
 
 from ..gradient_tape import GradientTape, _flatten
@@ -86,3 +88,24 @@ def _unconnected(x: Any, mode: str) -> Any:
     from .. import ops
 
     return ops.zeros_like(x) if mode == "zero" else None
+
+
+def hessians(ys: Any, xs: Any, gate_gradients: bool = False, aggregation_method: Any = None,
+             name: str = "hessians") -> list[Any]:
+    """``tf.hessians``: for each of ``xs``, the second derivatives of ``sum(ys)``, shaped ``x.shape + x.shape``
+    (``None`` where ``ys`` do not depend on ``x``). The sizes of ``xs`` must be known while tracing."""
+    from .. import ops
+
+    out = []
+    for x in _flatten(xs):
+        first = gradients(ys, x)[0]
+        if first is None:
+            out.append(None)
+            continue
+        shape = tuple(ops.shape(x))
+        if not all(isinstance(d, int) for d in shape):
+            raise ValueError(f"tf.hessians needs the shape of each x known while tracing. Received {shape}")
+        flat = ops.reshape(first, (-1,))
+        rows = [gradients(flat[i], x, unconnected_gradients="zero")[0] for i in range(int(np.prod(shape)))]
+        out.append(ops.reshape(ops.stack(rows), shape + shape))
+    return out
