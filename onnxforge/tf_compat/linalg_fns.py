@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .math_fns import norm
 from .tensors import constant
 
@@ -196,6 +197,11 @@ def matrix_rank(a: Any, tol: Any = None, validate_args: builtins.bool = False, n
     """``tf.linalg.matrix_rank``: the number of singular values above ``tol`` (default: the largest one times
     ``max(rows, cols)`` times the dtype's epsilon), as int32, per matrix of a batch."""
     x = np.asarray(a, np.float32) if isinstance(a, (list, tuple)) else a
+    return _matrix_rank(x, tol)
+
+
+@symbolic   # eagerly one compiled program per signature, not one per step
+def _matrix_rank(x: Any, tol: Any) -> Any:
     dtype = _ops.dtype(x)
     s = _ops.svd(x, full_matrices=False, compute_uv=False)
     if tol is None:

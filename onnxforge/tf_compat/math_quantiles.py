@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 
 _CENTRAL_NUM = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
                 -3.066479806614716e+01, 2.506628277459239e+00)
@@ -51,6 +52,11 @@ def _float_input(x: Any, fn: str) -> tuple[Any, str]:
 def ndtri(x: Any, name: str | None = None) -> Any:
     """``tf.math.ndtri``: ``z`` with ``P(Z <= z) = x`` for a standard normal ``Z`` (the probit)."""
     x, dtype = _float_input(x, "ndtri")
+    return _ndtri(x, dtype=dtype)
+
+
+@symbolic   # eagerly one compiled program per signature, not one per step
+def _ndtri(x: Any, dtype: str) -> Any:
     p = _ops.cast(x, "float64")
     inside = _ops.logical_and(p > 0.0, p < 1.0)
     safe = _ops.where(inside, p, 0.5)          # keep the logs of the unused branches finite

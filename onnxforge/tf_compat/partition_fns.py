@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .errors import InvalidArgumentError
 from .tensors import boolean_mask
 
@@ -55,9 +56,14 @@ def dynamic_partition(data: Any, partitions: Any, num_partitions: int, name: str
         bad = known[(known < 0) | (known >= num_partitions)].ravel()[0]
         raise InvalidArgumentError(f"tf.dynamic_partition: partitions holds {bad}, which is not in [0, "
                                    f"{num_partitions})")
-    if not p_shape:   # a scalar id: the whole tensor goes to one partition
+    return _partition(data, ids, num_partitions=int(num_partitions))
+
+
+@symbolic   # eagerly one compiled program per signature, not one per step
+def _partition(data: Any, ids: Any, num_partitions: int) -> list[Any]:
+    if not _ops.shape(ids):   # a scalar id: the whole tensor goes to one partition
         data, ids = _ops.expand_dims(data, 0), _ops.reshape(ids, (1,))
-    return [boolean_mask(data, _ops.equal(ids, i)) for i in range(int(num_partitions))]
+    return [boolean_mask(data, _ops.equal(ids, i)) for i in range(num_partitions)]
 
 
 def dynamic_stitch(indices: Any, data: Any, name: str | None = None) -> Any:
@@ -83,6 +89,13 @@ def dynamic_stitch(indices: Any, data: Any, name: str | None = None) -> Any:
     if all(k is not None for k in known) and any(k.size and k.min() < 0 for k in known):
         raise InvalidArgumentError("tf.dynamic_stitch: indices must be non-negative. Received: "
                                    f"{[k.tolist() for k in known]}")
+    return _stitch(idx, data, rest_rank=len(rest))
+
+
+@symbolic
+def _stitch(idx: list[Any], data: list[Any], rest_rank: int) -> Any:
+    rest = tuple(_ops.shape(data[0]))[len(_ops.shape(data[0])) - rest_rank:]
+    rest = tuple(d if isinstance(d, int) else -1 for d in rest)
     flat_idx = _ops.concatenate([_ops.reshape(_ops.cast(i, "int64"), (-1,)) for i in idx], axis=0)
     flat_data = _ops.concatenate([_ops.reshape(d, (-1, *rest)) for d in data], axis=0)
     rows = _ops.arange(_ops.max(flat_idx) + 1, dtype="int64")
@@ -90,5 +103,5 @@ def dynamic_stitch(indices: Any, data: Any, name: str | None = None) -> Any:
     order = _ops.arange(1, _ops.shape(flat_idx)[0] + 1, dtype="int64")
     last = _ops.argmax(_ops.where(hits, _ops.expand_dims(order, 0), 0), axis=1)         # last hit of each row
     picked = _ops.take(flat_data, last, axis=0)
-    present = _ops.reshape(_ops.any(hits, axis=1), (-1,) + (1,) * len(rest))
+    present = _ops.reshape(_ops.any(hits, axis=1), (-1,) + (1,) * rest_rank)
     return _ops.where(present, picked, _ops.zeros((), _ops.dtype(picked)))
