@@ -601,3 +601,36 @@ def test_hessians_in_a_tf_function_match_tensorflow():
     for g, e in zip(got, want):
         assert np.asarray(g).shape == tuple(e.shape)
         np.testing.assert_allclose(np.asarray(g), e.numpy(), rtol=1e-5, atol=1e-6)
+
+
+NMS_BOXES = np.array([[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, -0.1, 1, 0.9], [0, 10, 1, 11], [0, 10.1, 1, 11.1],
+                      [5, 5, 6, 6], [0.2, 0.1, 0.9, 1.0]], "float32")
+NMS_SCORES = np.array([0.9, 0.75, 0.6, 0.95, 0.8, 0.3, 0.5], "float32")
+
+
+@pytest.mark.parametrize("args,kwargs", [
+    ((NMS_BOXES, NMS_SCORES, 5), {}), ((NMS_BOXES, NMS_SCORES, 5), {"pad_to_max_output_size": True}),
+    ((NMS_BOXES, NMS_SCORES, 2), {"pad_to_max_output_size": True}),
+    ((NMS_BOXES, NMS_SCORES, 5, 0.3, 0.55), {"pad_to_max_output_size": True}),
+    ((np.stack([NMS_BOXES, NMS_BOXES[::-1]]), np.stack([NMS_SCORES, NMS_SCORES]), 5),
+     {"pad_to_max_output_size": True})])
+def test_non_max_suppression_padded_matches_tensorflow(args, kwargs):
+    want = rtf.image.non_max_suppression_padded(*[rtf.constant(a) if isinstance(a, np.ndarray) else a for a in args],
+                                                **kwargs)
+    got = tf.image.non_max_suppression_padded(*args, **kwargs)
+    for g, w in zip(got, want):
+        _same_arrays(g, w)
+
+
+def test_non_max_suppression_with_scores_matches_tensorflow_also_traced():
+    for args in ((NMS_BOXES, NMS_SCORES, 5, 0.5), (NMS_BOXES, NMS_SCORES, 5, 0.5, 0.7)):
+        for g, w in zip(tf.image.non_max_suppression_with_scores(*args),
+                        rtf.image.non_max_suppression_with_scores(*args)):
+            _same_arrays(g, w)
+    with pytest.raises(NotImplementedError, match="soft_nms_sigma"):
+        tf.image.non_max_suppression_with_scores(NMS_BOXES, NMS_SCORES, 5, soft_nms_sigma=0.5)
+    batch = (np.stack([NMS_BOXES, NMS_BOXES[::-1]]), np.stack([NMS_SCORES, NMS_SCORES]))
+    padded = lambda t, b, s: t.image.non_max_suppression_padded(b, s, 4, pad_to_max_output_size=True)  # noqa: E731
+    want = rtf.function(lambda b, s: padded(rtf, b, s))(*batch)
+    for g, w in zip(tf.function(lambda bx, sc: padded(tf, bx, sc))(*batch), want):
+        _same_arrays(g, w)

@@ -63,6 +63,7 @@ from . import image_crops as _image_crops
 from . import signal_more as _signal_more
 from . import nhwc_windows as _nhwc_windows
 from . import math_quantiles as _math_quantiles
+from . import nms_variants as _nms_variants
 from .random_poisson import poisson as _poisson
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
@@ -106,8 +107,8 @@ math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate
 for _module in (_nn_ctc, _conv_transpose_fns):
     for _name in _module.__all__:
         setattr(nn, _name, getattr(_module, _name))
-for _name in _image_crops.__all__:
-    setattr(image, _name, getattr(_image_crops, _name))
+for _name in (*_image_crops.__all__, *_nms_variants.__all__):
+    setattr(image, _name, getattr(_image_crops, _name, None) or getattr(_nms_variants, _name))
 random.poisson = _poisson
 math.ndtri, math.erfcinv = _math_quantiles.ndtri, _math_quantiles.erfcinv
 image.sobel_edges, nn.max_pool_with_argmax = _nhwc_windows.sobel_edges, _nhwc_windows.max_pool_with_argmax
