@@ -53,6 +53,19 @@ from .variable import Variable
 from .module import Module, name_scope
 from ..keras.scopes import device   # tf.device: placement is per compiled program, the scope is accepted
 from .errors import UnconnectedGradients, errors
+from .graph_gradients import gradients, hessians
+from .framework_fns import *  # noqa: F401,F403
+from .framework_fns import __all__ as _framework_names
+from .partition_fns import dynamic_partition, dynamic_stitch
+from . import nn_ctc as _nn_ctc
+from . import conv_transpose_fns as _conv_transpose_fns
+from . import image_crops as _image_crops
+from . import signal_more as _signal_more
+from . import nhwc_windows as _nhwc_windows
+from . import math_quantiles as _math_quantiles
+from . import nms_variants as _nms_variants
+from .random_poisson import poisson as _poisson
+from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
 from .index_fns import *  # noqa: F401,F403
@@ -90,6 +103,17 @@ int16, uint16, uint32, uint64, double, half = "int16", "uint16", "uint32", "uint
 complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
 math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
+# tf.nn's CTC functions and other later additions live in their own modules.
+for _module in (_nn_ctc, _conv_transpose_fns):
+    for _name in _module.__all__:
+        setattr(nn, _name, getattr(_module, _name))
+for _name in (*_image_crops.__all__, *_nms_variants.__all__):
+    setattr(image, _name, getattr(_image_crops, _name, None) or getattr(_nms_variants, _name))
+random.poisson = _poisson
+math.ndtri, math.erfcinv = _math_quantiles.ndtri, _math_quantiles.erfcinv
+image.sobel_edges, nn.max_pool_with_argmax = _nhwc_windows.sobel_edges, _nhwc_windows.max_pool_with_argmax
+for _name in _signal_more.__all__:
+    setattr(signal, _name, getattr(_signal_more, _name))
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
@@ -129,4 +153,6 @@ __all__ = [*_tensor_names, *_TOP_LEVEL, *_array_names, "argsort", "clip_by_globa
            "uint16", "uint32", "uint64", "double", "half", "io", "audio", "signal", "complex", "complex64", "complex128",
            "numpy_function", "py_function", *_index_names, *_shape_names, "foldl", "foldr",
            "switch_case", "case", "control_dependencies", "no_op", "group", "tuple",
-           "scalar_mul", "truncatediv", "truncatemod"]
+           "scalar_mul", "truncatediv", "truncatemod", "debugging", "Assert", "assert_equal", "assert_greater",
+           "assert_less", "assert_rank", "gradients", "dynamic_partition",
+           "dynamic_stitch", "hessians", *_framework_names]

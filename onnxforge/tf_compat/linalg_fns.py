@@ -13,7 +13,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["det", "inv", "solve", "cholesky", "qr", "svd", "eigh", "eigvalsh", "slogdet", "logdet", "trace", "diag",
-           "diag_part", "set_diag", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross", "normalize"]
+           "diag_part", "set_diag", "band_part", "matvec", "triangular_solve", "adjoint", "pinv", "lstsq", "cross", "normalize",
+           "matrix_rank", "cholesky_solve", "tensor_diag", "tensor_diag_part"]
 
 import builtins
 from typing import Any
@@ -21,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from ..ops._util import symbolic
 from .math_fns import norm
+from .tensors import constant
 
 
 def _swap_last(x: Any) -> Any:
@@ -188,3 +191,55 @@ def normalize(tensor: Any, ord: Any = "euclidean", axis: Any = None, name: str |
     """``tf.linalg.normalize``: ``(tensor / norm, norm)``, the norm as ``tf.norm(..., keepdims=True)`` gives it."""
     n = norm(tensor, ord=ord, axis=axis, keepdims=True)
     return _ops.divide(tensor, n), n
+
+
+def matrix_rank(a: Any, tol: Any = None, validate_args: builtins.bool = False, name: str | None = None) -> Any:
+    """``tf.linalg.matrix_rank``: the number of singular values above ``tol`` (default: the largest one times
+    ``max(rows, cols)`` times the dtype's epsilon), as int32, per matrix of a batch."""
+    x = np.asarray(a, np.float32) if isinstance(a, (list, tuple)) else a
+    return _matrix_rank(x, tol)
+
+
+@symbolic   # eagerly one compiled program per signature, not one per step
+def _matrix_rank(x: Any, tol: Any) -> Any:
+    dtype = _ops.dtype(x)
+    s = _ops.svd(x, full_matrices=False, compute_uv=False)
+    if tol is None:
+        rows, cols = _ops.shape(x)[-2:]
+        size = builtins.max(rows, cols) if isinstance(rows, builtins.int) and isinstance(cols, builtins.int) \
+            else _ops.cast(_ops.maximum(rows, cols), dtype)
+        tol = _ops.max(s, axis=-1, keepdims=True) * size * float(np.finfo(np.dtype(dtype)).eps)
+    return _ops.sum(_ops.cast(_ops.greater(s, tol), "int32"), axis=-1)
+
+
+def cholesky_solve(chol: Any, rhs: Any, name: str | None = None) -> Any:
+    """``tf.linalg.cholesky_solve``: ``x`` with ``A x = rhs`` for ``A = chol @ adjoint(chol)`` (``chol`` the
+    lower Cholesky factor): two triangular solves."""
+    y = triangular_solve(chol, rhs, lower=True)
+    return triangular_solve(adjoint(chol), y, lower=False)
+
+
+def tensor_diag(diagonal: Any, name: str | None = None) -> Any:
+    """``tf.linalg.tensor_diag``: the tensor of shape ``D + D`` (``D = diagonal.shape``) that holds
+    ``diagonal[i...]`` at ``[i..., i...]`` and zeros elsewhere."""
+    x = constant(diagonal) if isinstance(diagonal, (list, tuple)) else diagonal   # TF's int32 / float32
+    shape = tuple(_ops.shape(x))
+    if not builtins.all(isinstance(d, builtins.int) for d in shape):
+        raise ValueError(f"tf.linalg.tensor_diag needs a shape known while tracing. Received {shape}")
+    size = builtins.int(np.prod(shape, dtype=np.int64))
+    flat = _ops.reshape(x, (size,))
+    return _ops.reshape(_ops.expand_dims(flat, -1) * _ops.eye(size, dtype=_ops.dtype(x)), shape + shape)
+
+
+def tensor_diag_part(input: Any, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.linalg.tensor_diag_part``: the inverse of ``tensor_diag`` for a tensor of shape ``D + D``."""
+    x = constant(input) if isinstance(input, (list, tuple)) else input
+    shape = tuple(_ops.shape(x))
+    half = len(shape) // 2
+    if len(shape) % 2 or shape[:half] != shape[half:] or not builtins.all(isinstance(d, builtins.int)
+                                                                           for d in shape):
+        raise ValueError(f"tf.linalg.tensor_diag_part: input must have a known, even-rank shape D + D. Received "
+                         f"{shape}")
+    size = builtins.int(np.prod(shape[:half], dtype=np.int64))
+    square = _ops.reshape(x, (size, size))
+    return _ops.reshape(_ops.sum(square * _ops.eye(size, dtype=_ops.dtype(x)), axis=-1), shape[:half])

@@ -158,24 +158,12 @@ def depthwise_conv2d(input: Any, filter: Any, strides: Any, padding: Any, data_f
 def conv2d_transpose(input: Any, filters: Any, output_shape: Any, strides: Any, padding: str = "SAME",  # noqa: A002
                      data_format: str = "NHWC", dilations: Any = None, name: str | None = None) -> Any:
     """``tf.nn.conv2d_transpose``: the gradient of ``conv2d`` with respect to its input, ``filters`` shaped
-    ``(height, width, out_channels, in_channels)``. ``output_shape`` must be the size TensorFlow's and
-    Keras's defaults agree on (``in * stride`` for SAME, ``(in - 1) * stride + kernel`` for VALID); other
-    sizes raise."""
-    fmt = _nhwc(data_format, "conv2d_transpose")
-    pad = _padding(padding, "conv2d_transpose")
-    x, k = _as_array(input), _as_array(filters)
-    s = _pair(strides, data_format, "conv2d_transpose", "strides")
-    d = _pair(1 if dilations is None else dilations, data_format, "conv2d_transpose", "dilations")
-    out = _ops.conv_transpose(x, k, strides=s, padding=pad, data_format=fmt, dilation_rate=d)
-    # Entries known now are checked (a traced batch size in the list is not).
-    entries = list(output_shape) if isinstance(output_shape, (list, tuple, np.ndarray)) else None
-    got = [int(v) if isinstance(v, (int, np.integer)) else None for v in _ops.shape(out)]
-    if entries is not None and (len(entries) != 4 or any(
-            isinstance(w, (int, np.integer)) and g is not None and g != int(w) for g, w in zip(got, entries))):
-        raise ValueError(f"tf.nn.conv2d_transpose: output_shape must be {got} here (the size of a {padding} "
-                         f"transposed convolution with strides {list(s)}; other sizes are not supported). "
-                         f"Received: output_shape={[w if isinstance(w, (int, np.integer)) else '?' for w in entries]}")
-    return out
+    ``(height, width, out_channels, in_channels)``; any ``output_shape`` TensorFlow accepts
+    (``conv_transpose_fns``)."""
+    from .conv_transpose_fns import conv_transpose
+
+    _nhwc(data_format, "conv2d_transpose")
+    return conv_transpose(input, filters, output_shape, strides, padding, data_format, dilations)
 
 
 def separable_conv2d(input: Any, depthwise_filter: Any, pointwise_filter: Any, strides: Any, padding: Any,  # noqa: A002

@@ -1,6 +1,6 @@
 """``tf.strings`` functions that read the characters or bytes of strings: ``reduce_join``, ``unicode_split``,
 ``unicode_decode``, ``unicode_encode``, ``bytes_split``, ``split``, ``length``, ``substr``, ``strip``, ``to_number``,
-``as_string`` and ``format``, with TensorFlow's arguments and results.
+``as_string``, ``format`` and ``ngrams``, with TensorFlow's arguments and results.
 
 They run on concrete tensors: eagerly and in ``Dataset.map`` (onnxforge's tf.data runs its functions on
 arrays). Standard ONNX has no operator that reads the characters of a string (``StringSplit`` splits on a
@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 __all__ = ["reduce_join", "unicode_split", "unicode_decode", "unicode_encode", "bytes_split", "length", "substr",
-           "strip", "to_number", "as_string", "format", "regex_replace", "split"]
+           "strip", "to_number", "as_string", "format", "regex_replace", "split", "ngrams"]
 
 import builtins
 import re
@@ -343,3 +343,39 @@ def regex_replace(input: Any, pattern: str, rewrite: str, replace_global: bool =
                       rewrite)
     return _strings([compiled.sub(expand, _decode(t, "replace", 65533, "regex_replace"),
                                   count=0 if replace_global else 1) for t in texts.flat], texts.shape)
+
+
+def ngrams(data: Any, ngram_width: Any, separator: str = " ", pad_values: Any = None, padding_width: int | None = None,
+           preserve_short_sequences: bool = False, name: str | None = None) -> Any:
+    """``tf.strings.ngrams``: the ``ngram_width``-grams (an int or a list of widths, concatenated in that order)
+    of the tokens along ``data``'s last axis, joined by ``separator``. ``pad_values`` (a string, or a
+    ``(left, right)`` pair) adds ``padding_width`` pads (``width - 1`` by default) to both ends;
+    ``preserve_short_sequences`` makes a too-short sequence one n-gram of all its tokens."""
+    widths = [int(w) for w in np.asarray(ngram_width).reshape(-1).tolist()]
+    if builtins.any(w <= 0 for w in widths):
+        raise ValueError(f"All ngram_widths must be greater than 0. Got {ngram_width}")
+    tokens = _texts(data, "ngrams", "data")
+    if tokens.ndim == 0:
+        raise ValueError("tf.strings.ngrams: data must have rank 1 or more (a scalar has no token sequence).")
+    if pad_values is None:
+        left = right = None
+    elif isinstance(pad_values, (tuple, list)) and len(pad_values) == 2:
+        left, right = (str(_decoded(np.asarray(v)).item()) for v in pad_values)
+    elif isinstance(pad_values, (str, bytes)):
+        left = right = str(_decoded(np.asarray(pad_values)).item())
+    else:
+        raise ValueError(f"pad_values must be a string, tuple of strings, or None. Received: {pad_values!r}")
+    if padding_width is not None and int(padding_width) < 1:
+        raise ValueError(f"padding_width must be greater than 0. Got {padding_width}")
+    pieces = []
+    for row in tokens.reshape(-1, tokens.shape[-1]):
+        grams: list[str] = []
+        for w in widths:
+            pad = 0 if left is None else (w - 1 if padding_width is None else builtins.min(int(padding_width), w - 1))
+            seq = [left] * pad + [str(t) for t in row] + [right] * pad
+            found = [str(separator).join(seq[i:i + w]) for i in range(len(seq) - w + 1)]
+            if not found and preserve_short_sequences and len(row):
+                found = [str(separator).join(seq)]
+            grams.extend(found)
+        pieces.append(grams)
+    return _rows(pieces, tokens.shape[:-1], "ngrams", _strings)
