@@ -347,6 +347,11 @@ def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict
         specs = [t.dtype for t in layer.inputs]
         if len(array_leaves(args[0])) != len(specs):
             specs = None
+    elif args and not getattr(layer, "built", True) and hasattr(layer, "_first_call_dtype"):
+        # An unbuilt Sequential: the data is cast as the input its first call builds (uint8 images to float32).
+        leaves = array_leaves(args[0])
+        cast = layer._first_call_dtype(str(np.asarray(leaves[0]).dtype)) if len(leaves) == 1 else None
+        specs = [cast] if cast is not None else None
     if specs is None:
         return map_arrays((args, kwargs), lambda a: layer_array(layer, a))
     it = iter(specs)
