@@ -13,7 +13,12 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
 * keras/save_and_load (ModelCheckpoint weights with ``{epoch:04d}`` and ``save_freq``, ``.keras``, ``.h5``): works;
   ``tf.saved_model`` is refused by design (ONNX or ``.keras`` instead).
 * images/data_augmentation: fixed here -- ``Sequential([Resizing, Rescaling])`` called on a uint8 image resized
-  the integers and gave int64 (Keras casts the data to the input it builds, float32); see below.
+  the integers and gave int64 (Keras casts the data to the input it builds, float32); and
+  ``tf.image.stateless_random_crop`` of a uint8 image gave int32 (eager ``slice`` / ``take`` / ``concatenate`` /
+  ``stack`` / ``split`` / ``repeat`` / ``slice_update`` widened uint8 and int8; Keras keeps them). Still differs: a
+  ``Lambda`` / layer whose Python ``if`` reads a tensor (the tutorial's ``random_invert_img``) fails when called
+  eagerly (onnxforge compiles the call; AutoGraph converts only a ``tf.function``'s own body);
+  ``tf.data.experimental.Counter`` is missing (``tf.data.Dataset.counter`` works).
 """
 from __future__ import annotations
 
@@ -54,3 +59,35 @@ def test_first_call_of_a_sequential_keeps_integer_ids_for_an_embedding():
     assert inputs == {"keras": "float32", "onnxforge": "int64"}
     np.testing.assert_array_equal(outs["onnxforge"], outs["keras"])
     assert outs["onnxforge"].dtype == np.float32
+
+
+_BYTE_OPS = {
+    "slice": lambda k, x: k.ops.slice(x, (0, 1, 1), (2, 2, 2)),
+    "take": lambda k, x: k.ops.take(x, [0, -1], axis=1),
+    "concatenate": lambda k, x: k.ops.concatenate([x, x]),
+    "concatenate_int32": lambda k, x: k.ops.concatenate([x, x.astype("int32")]),
+    "stack": lambda k, x: k.ops.stack([x, x]),
+    "split": lambda k, x: k.ops.split(x, 2, axis=2)[1],
+    "slice_update": lambda k, x: k.ops.slice_update(x, (0, 0, 1), x[:1, :1, :1] + 7),
+    "repeat": lambda k, x: k.ops.repeat(x, 2, axis=0),
+}
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+@pytest.mark.parametrize("op", sorted(_BYTE_OPS))
+def test_ops_that_select_or_join_elements_keep_byte_dtypes(op, dtype):
+    """data_augmentation's ``tf.image.stateless_random_crop`` of a uint8 image slices it: Keras keeps uint8."""
+    x = np.arange(24).reshape(2, 3, 4).astype(dtype)
+    got = {lib: np.asarray(api.ops.convert_to_numpy(_BYTE_OPS[op](api, x))) for lib, api in LIBS.items()}
+    assert got["onnxforge"].dtype == got["keras"].dtype
+    np.testing.assert_array_equal(got["onnxforge"], got["keras"])
+
+
+def test_tf_image_random_crop_keeps_uint8():
+    import onnxforge as tf
+
+    image = np.arange(5 * 6 * 3).reshape(5, 6, 3).astype("uint8")
+    crop = np.asarray(tf.image.stateless_random_crop(image, size=[3, 4, 3], seed=(1, 0)))
+    assert crop.dtype == np.uint8 and crop.shape == (3, 4, 3)
+    # the window is one of the image's 3 x 3 placements
+    assert any(np.array_equal(crop, image[i:i + 3, j:j + 4]) for i in range(3) for j in range(3))
