@@ -47,7 +47,9 @@ experimental = types.SimpleNamespace(
     AUTOTUNE=AUTOTUNE, INFINITE_CARDINALITY=INFINITE_CARDINALITY, UNKNOWN_CARDINALITY=UNKNOWN_CARDINALITY,
     cardinality=_cardinality, AutoShardPolicy=AutoShardPolicy,
     sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets,
-    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset)
+    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset,
+    # TensorFlow's deprecated name, still in its data_augmentation tutorial (zipped with a dataset for seeds)
+    Counter=Dataset.counter)
 
 
 def __getattr__(name: str) -> Any:

@@ -18,7 +18,8 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
   ``stack`` / ``split`` / ``repeat`` / ``slice_update`` widened uint8 and int8; Keras keeps them). Still differs: a
   ``Lambda`` / layer whose Python ``if`` reads a tensor (the tutorial's ``random_invert_img``) fails when called
   eagerly (onnxforge compiles the call; AutoGraph converts only a ``tf.function``'s own body);
-  ``tf.data.experimental.Counter`` is missing (``tf.data.Dataset.counter`` works).
+  ``tf.random.Generator`` is missing. Added: ``tf.data.experimental.Counter`` and ``tf.random.split`` (the seed
+  pipeline of its stateless-augmentation part).
 """
 from __future__ import annotations
 
@@ -91,3 +92,22 @@ def test_tf_image_random_crop_keeps_uint8():
     assert crop.dtype == np.uint8 and crop.shape == (3, 4, 3)
     # the window is one of the image's 3 x 3 placements
     assert any(np.array_equal(crop, image[i:i + 3, j:j + 4]) for i in range(3) for j in range(3))
+
+
+def test_tutorial_seed_pipeline_counter_and_random_split():
+    """data_augmentation's seeds: ``Dataset.zip((images, (Counter(), Counter())))`` and ``tf.random.split``."""
+    import onnxforge as tf
+
+    rtf = pytest.importorskip("tensorflow")
+    for t in (tf, rtf):
+        counter = t.data.experimental.Counter()
+        pairs = [tuple(np.asarray(s).tolist()) for _, s in t.data.Dataset.zip(
+            (t.data.Dataset.range(3), (counter, counter)))]
+        assert pairs == [(0, 0), (1, 1), (2, 2)]
+    ours, theirs = tf.random.split(np.array([1, 2]), num=3), rtf.random.split(np.array([1, 2]), num=3)
+    assert tuple(ours.shape) == tuple(theirs.shape) == (3, 2) and ours.dtype == theirs.dtype.as_numpy_dtype
+    assert tf.random.split([1, 2], num=1).dtype == rtf.random.split([1, 2], num=1).dtype.as_numpy_dtype
+    np.testing.assert_array_equal(tf.random.split(np.array([1, 2]), num=3), ours)   # same seed, same seeds
+    assert not np.array_equal(tf.random.split(np.array([1, 3]), num=3), ours)
+    with pytest.raises(ValueError, match="seed must have shape"):
+        tf.random.split([1, 2, 3])
