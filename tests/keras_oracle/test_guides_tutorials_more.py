@@ -12,6 +12,9 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
   NumPy array, EarlyStopping, TensorBoard, l2 regularizers, ``tf.add_n(model.losses)``): works.
 * keras/save_and_load (ModelCheckpoint weights with ``{epoch:04d}`` and ``save_freq``, ``.keras``, ``.h5``): works;
   ``tf.saved_model`` is refused by design (ONNX or ``.keras`` instead).
+* customization/custom_layers: fixed -- its ResNet block's ``Model(name='')`` was refused (Keras takes the empty
+  name; its weights' paths then have no prefix). Its ``add_weight("kernel", shape=...)`` fails under both (Keras 3:
+  ValueError "`name` must be passed as a keyword argument"; onnxforge: Python's TypeError for ``shape`` twice).
 * images/data_augmentation: fixed here -- ``Sequential([Resizing, Rescaling])`` called on a uint8 image resized
   the integers and gave int64 (Keras casts the data to the input it builds, float32); and
   ``tf.image.stateless_random_crop`` of a uint8 image gave int32 (eager ``slice`` / ``take`` / ``concatenate`` /
@@ -111,3 +114,25 @@ def test_tutorial_seed_pipeline_counter_and_random_split():
     assert not np.array_equal(tf.random.split(np.array([1, 3]), num=3), ours)
     with pytest.raises(ValueError, match="seed must have shape"):
         tf.random.split([1, 2, 3])
+
+
+def test_a_model_named_with_the_empty_string():
+    """tensorflow.org's custom_layers tutorial: ``super().__init__(name='')`` in its ResNet identity block."""
+    x = np.ones((3, 4), "float32")
+    seen = {}
+    for lib, api in LIBS.items():
+        class Block(api.Model):
+            def __init__(self):
+                super().__init__(name="")
+                self.dense = api.layers.Dense(2)
+                self.head = api.layers.Dense(1, name="")
+
+            def call(self, inputs):
+                return self.head(self.dense(inputs))
+
+        block = Block()
+        out = block(x)
+        seen[lib] = (block.name, block.head.name, sorted(w.path for w in block.head.weights), tuple(out.shape))
+    assert seen["onnxforge"] == seen["keras"]
+    with pytest.raises(ValueError, match="without '/'.*Received: name='a/b'"):
+        LIBS["onnxforge"].layers.Dense(2, name="a/b")
