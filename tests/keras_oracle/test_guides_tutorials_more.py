@@ -12,6 +12,12 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
   NumPy array, EarlyStopping, TensorBoard, l2 regularizers, ``tf.add_n(model.losses)``): works.
 * keras/save_and_load (ModelCheckpoint weights with ``{epoch:04d}`` and ``save_freq``, ``.keras``, ``.h5``): works;
   ``tf.saved_model`` is refused by design (ONNX or ``.keras`` instead).
+* customization/basics: fixed -- ``tf.data.TextLineDataset`` was missing (added, TensorFlow's line rules and
+  compressions). Still differs: ``tf.math.add(1, 2)`` / ``tf.linalg.matmul([[1]], [[2, 3]])`` give int64 where
+  TensorFlow (and ``keras.ops`` on Python ints, ``ops.arange(5)``) give int32; ``x.device`` is NumPy's ``'cpu'``,
+  not TensorFlow's ``'/job:localhost/replica:0/task:0/device:CPU:0'`` (the tutorial asserts ``endswith('CPU:0')``).
+* customization/custom_training_walkthrough (GradientTape loop, SGD, Mean / SparseCategoricalAccuracy / Accuracy
+  trackers, ``argmax(output_type=tf.int64)``): works, the same losses to 5 digits from the same weights.
 * customization/custom_layers: fixed -- its ResNet block's ``Model(name='')`` was refused (Keras takes the empty
   name; its weights' paths then have no prefix). Its ``add_weight("kernel", shape=...)`` fails under both (Keras 3:
   ValueError "`name` must be passed as a keyword argument"; onnxforge: Python's TypeError for ``shape`` twice).
@@ -136,3 +142,28 @@ def test_a_model_named_with_the_empty_string():
     assert seen["onnxforge"] == seen["keras"]
     with pytest.raises(ValueError, match="without '/'.*Received: name='a/b'"):
         LIBS["onnxforge"].layers.Dense(2, name="a/b")
+
+
+def test_text_line_dataset_matches_tensorflow(tmp_path):
+    """tensorflow.org's customization/basics tutorial: ``tf.data.TextLineDataset(filename).batch(2)``."""
+    import gzip
+    import zlib
+
+    import onnxforge as tf
+
+    rtf = pytest.importorskip("tensorflow")
+    plain, crlf = tmp_path / "a.txt", tmp_path / "b.txt"
+    plain.write_text("Line 1\nLine 2\nLine 3\n  ")
+    crlf.write_bytes("x\r\n\r\ny é\n".encode())
+    gz, zl = tmp_path / "c.gz", tmp_path / "d.z"
+    gz.write_bytes(gzip.compress(b"g1\ng2\n"))
+    zl.write_bytes(zlib.compress(b"z1\nz2"))
+    cases = [([str(plain), str(crlf)], None), (str(plain), ""), (str(gz), "GZIP"), ([str(zl)], "ZLIB")]
+    for files, compression in cases:
+        ours = [np.asarray(b.numpy()).tolist() for b in tf.data.TextLineDataset(files, compression).batch(2)]
+        theirs = [b.numpy().tolist() for b in rtf.data.TextLineDataset(files, compression).batch(2)]
+        assert ours == theirs, (files, compression)
+    with pytest.raises(tf.errors.NotFoundError, match="missing.txt"):
+        list(tf.data.TextLineDataset(str(tmp_path / "missing.txt")))
+    with pytest.raises(ValueError, match="compression_type.*Received: compression_type='BZ2'"):
+        tf.data.TextLineDataset(str(plain), "BZ2")
