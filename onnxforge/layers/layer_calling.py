@@ -22,9 +22,10 @@ from ..graph.shape_inference import fill_shapes
 from ..graph.size_limits import building, size_limits
 from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
-from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace
 from ..variables import Variable
-from .host_inputs import call_arguments, pipeline_inputs
+from .host_inputs import call_arguments
+from .eager_call import eager_call
 from .input_spec import _check_spec
 from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -110,9 +111,8 @@ class CallingMixin(LayerAttributesMixin):
         if any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
         if any(isinstance(t, (np.ndarray, np.generic, Variable)) for t in leaves):
-            # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
             with size_limits(getattr(self, "_size_limits", None)):   # a loaded file's model, called eagerly
-                return eager_executor().call_layer(self, pipeline_inputs(self, args), kwargs)
+                return eager_call(self, args, kwargs)   # concrete arrays: run now (eager_call.py)
         raise TypeError(
             f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
             "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors holding "

@@ -24,10 +24,11 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
 * images/data_augmentation: fixed here -- ``Sequential([Resizing, Rescaling])`` called on a uint8 image resized
   the integers and gave int64 (Keras casts the data to the input it builds, float32); and
   ``tf.image.stateless_random_crop`` of a uint8 image gave int32 (eager ``slice`` / ``take`` / ``concatenate`` /
-  ``stack`` / ``split`` / ``repeat`` / ``slice_update`` widened uint8 and int8; Keras keeps them). Still differs: a
-  ``Lambda`` / layer whose Python ``if`` reads a tensor (the tutorial's ``random_invert_img``) fails when called
-  eagerly (onnxforge compiles the call; AutoGraph converts only a ``tf.function``'s own body);
-  ``tf.random.Generator`` is missing. Added: ``tf.data.experimental.Counter`` and ``tf.random.split`` (the seed
+  ``stack`` / ``split`` / ``repeat`` / ``slice_update`` widened uint8 and int8; Keras keeps them); and a ``Lambda``
+  or layer whose Python ``if`` reads a tensor (the tutorial's ``random_invert_img``) failed when called eagerly
+  (its call now runs as Python on eager tensors when the trace refuses the branch). Still differs: a
+  ``Sequential`` holding such a layer, called eagerly before it is built, fails (Keras applies its layers one by
+  one); ``tf.random.Generator`` is missing. Added: ``tf.data.experimental.Counter`` and ``tf.random.split`` (the seed
   pipeline of its stateless-augmentation part).
 """
 from __future__ import annotations
@@ -167,3 +168,36 @@ def test_text_line_dataset_matches_tensorflow(tmp_path):
         list(tf.data.TextLineDataset(str(tmp_path / "missing.txt")))
     with pytest.raises(ValueError, match="compression_type.*Received: compression_type='BZ2'"):
         tf.data.TextLineDataset(str(plain), "BZ2")
+
+
+def _invert_layers(api, ops):
+    def random_invert_img(x, p=0.5):   # the data_augmentation tutorial's, with a draw made deterministic
+        if ops.max(x) > p * 255:
+            x = 255 - x
+        return x
+
+    class RandomInvert(api.layers.Layer):
+        def call(self, x):
+            return random_invert_img(x)
+
+    return api.layers.Lambda(lambda x: random_invert_img(x, 0.5)), RandomInvert()
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("bright", [True, False])
+def test_eager_call_of_a_layer_that_branches_on_a_tensor_value(which, bright):
+    """data_augmentation's ``random_invert``: a Python ``if`` on a tensor in a Lambda and in a layer's call."""
+    x = np.full((1, 4, 4, 3), 200.0 if bright else 50.0, "float32")
+    outs = {}
+    for lib, api in LIBS.items():
+        layer = _invert_layers(api, api.ops)[which]
+        outs[lib] = np.asarray(api.ops.convert_to_numpy(layer(x)))
+    assert outs["onnxforge"].dtype == outs["keras"].dtype
+    np.testing.assert_array_equal(outs["onnxforge"], outs["keras"])
+
+
+def test_a_branch_on_a_tensor_in_a_symbolic_model_is_still_refused():
+    api = LIBS["onnxforge"]
+    layer = _invert_layers(api, api.ops)[0]
+    with pytest.raises(ValueError, match="could not be traced.*truth value of symbolic tensor"):
+        layer(api.Input((4, 4, 3)))
