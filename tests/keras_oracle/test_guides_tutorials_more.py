@@ -30,6 +30,30 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
   ``Sequential`` holding such a layer, called eagerly before it is built, fails (Keras applies its layers one by
   one); ``tf.random.Generator`` is missing. Added: ``tf.data.experimental.Counter`` and ``tf.random.split`` (the seed
   pipeline of its stateless-augmentation part).
+* generative/autoencoder (subclassed models holding Sequentials, denoising Conv2DTranspose, anomaly detection with
+  boolean-mask indexing and ``tf.math.less``): works. The tutorial's ``Dense(tf.math.reduce_prod(shape).numpy())``
+  fails under both (Keras wants a Python int; run with ``int(...)``).
+* generative/cvae (``@tf.function`` method and train step, ``tf.split``, ``sigmoid_cross_entropy_with_logits``):
+  works.
+* structured_data/imbalanced_data (eleven metrics incl. ``AUC(curve='PR')``, ``Constant`` output bias,
+  ``.weights.h5`` round trip, ``bias.assign``, ``class_weight``, EarlyStopping ``restore_best_weights``,
+  ``sample_from_datasets``): works, the same evaluate numbers from the same weights. One difference kept: its
+  ``METRICS`` list is shared by every model; Keras does not reset those metric objects before a new model's first
+  evaluate (its numbers then include the previous model's), onnxforge does.
+* keras.io distributed_training_with_tensorflow (one-device ``MirroredStrategy``, ModelCheckpoint ``.keras`` per
+  epoch, restore the newest and resume): works.
+* keras.io migrating_to_keras_3, first half: works where Keras works (``export``, dict inputs, ``@tf.function``
+  ``call``, ``keras.ops.squeeze``, optional ``None`` arguments). Differs: ``tf.strings`` in a predicted model is
+  refused (no ONNX string ops, by design); ``tf.squeeze(KerasTensor)`` is accepted (Keras refuses); a
+  ``tf.Variable`` attribute of a layer is tracked (Keras 3 tracks only ``keras.Variable``).
+* keras.io customizing_saving_and_serialization (``save_own_variables`` / ``load_own_variables``, ``save_assets``
+  / ``load_assets``, ``get_compile_config`` / ``compile_from_config``; the page's shapes and missing ``**kwargs``
+  fixed, as Keras needs too): assets and compile config work; custom variables still fail at load, because the
+  layer's ``tf.Variable`` is tracked (above), so ``enumerate(self.weights)`` in its ``load_own_variables`` meets
+  it first.
+* keras.io custom_train_step_in_torch / writing_a_custom_training_loop_in_torch: not run -- they call
+  ``loss.backward()`` and read ``v.value.grad`` on torch tensors, which onnxforge (ONNX graphs) has no counterpart
+  for; their TensorFlow versions are the ported customizing_what_happens_in_fit / writing_a_training_loop guides.
 """
 from __future__ import annotations
 
