@@ -43,13 +43,16 @@ def _branches_on_a_tensor(error: BaseException | None) -> bool:
 
 def eager_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     """``layer(*args, **kwargs)`` on concrete arrays (see the module docstring)."""
-    try:
-        return eager_executor().call_layer(layer, pipeline_inputs(layer, args), kwargs)
-    except (TypeError, ValueError) as e:
-        # A layer not built by the failed trace, or one holding state updated in call(), stays refused.
-        if not _branches_on_a_tensor(e) or not layer.built or layer.non_trainable_weights:
-            raise
-        refusal = e
+    refusal: BaseException | None = None
+    if not layer.__dict__.get("_eager_python_call"):
+        try:
+            return eager_executor().call_layer(layer, pipeline_inputs(layer, args), kwargs)
+        except (TypeError, ValueError) as e:
+            # A layer not built by the failed trace, or one holding state updated in call(), stays refused.
+            if not _branches_on_a_tensor(e) or not layer.built or layer.non_trainable_weights:
+                raise
+            refusal = e
+        layer.__dict__["_eager_python_call"] = True   # later calls skip the trace that cannot succeed
 
     compute = str(getattr(layer, "compute_dtype", "") or "")
 
@@ -62,4 +65,6 @@ def eager_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     try:
         return layer.call(*map_structure(tensor, tuple(args)), **kwargs)
     except Exception as e:   # noqa: BLE001 - the Python run failed too: the trace's refusal says more
+        if refusal is None:
+            raise
         raise refusal from e
