@@ -6,7 +6,7 @@ above the layers in the import flow) can register itself here for layers and ops
 """
 from __future__ import annotations
 
-__all__ = ["current_trace", "active_trace", "entered", "set_eager_executor", "eager_executor", "autocast_scope",
+__all__ = ["current_trace", "active_trace", "entered", "host_assigns", "assigns_on_host", "set_eager_executor", "eager_executor", "autocast_scope",
            "autocast_dtype", "data_pipeline", "in_data_pipeline"]
 
 import contextlib
@@ -56,6 +56,26 @@ def entered(trace: TraceContext) -> Iterator[TraceContext]:
         yield trace
     finally:
         _stack.pop()
+
+
+# How many blocks run now whose ``Variable.assign`` of a host value applies on the host at once even inside a
+# trace: a layer's ``build()`` (initial values are set once, as in Keras), not its ``call()``.
+_host_assign_depth = [0]
+
+
+@contextlib.contextmanager
+def host_assigns() -> Iterator[None]:
+    """Within the block, assigns of host values change the Variable now, not the traced program."""
+    _host_assign_depth[0] += 1
+    try:
+        yield
+    finally:
+        _host_assign_depth[0] -= 1
+
+
+def assigns_on_host() -> bool:
+    """Whether a ``host_assigns`` block is open."""
+    return _host_assign_depth[0] > 0
 
 
 def active_trace() -> TraceContext | None:

@@ -123,7 +123,20 @@ class TraceContext:
         """The graph value of ``var`` at this point of the program: its value after the updates recorded so
         far (eager order: a layer called twice per step sees its first call's update), else its input."""
         hit = self.updates.get(var.uid)
-        return hit[1] if hit is not None else self.input_of(var)
+        return self.read_after_assign(var, hit[1]) if hit is not None else self.input_of(var)
+
+    def read_after_assign(self, var: Variable, assigned: Value) -> Value:
+        """What a read of ``var`` gives after this program assigned it ``assigned``.
+
+        A non-trainable variable reads as the value assigned, but no gradient flows back through the read
+        into the computation of that value: in Keras on TensorFlow and on torch the read returns the
+        variable, not the expression assigned to it. A BatchNormalization called in training mode and then in
+        inference mode in one step (keras.io AdaMatch) must not send gradients into its batch statistics.
+        Trainable variables keep the value: their reads are versions the gradient sums over."""
+        if var.trainable:
+            return assigned
+        from .ops.core import _stop_gradient   # ops.core imports this module
+        return _stop_gradient(assigned)
 
     def read_autocast(self, var: Variable) -> Value:
         """``read(var)``, cast to the autocast scope's dtype where Keras would cast it: a float Variable with

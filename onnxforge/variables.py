@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .eager_tensor import as_eager
-from .trace_state import active_trace, current_trace
+from .trace_state import active_trace, assigns_on_host, current_trace
 
 _ids = itertools.count()
 _unnamed = itertools.count()
@@ -174,7 +174,7 @@ class Variable:
         ``train_step`` a host value is assigned in the graph too (every step, like the code says).
         """
         ctx = _active_trace()
-        if ctx is not None and (_is_symbolic(value) or getattr(ctx, "assigns_in_graph", False)):
+        if ctx is not None and (_is_symbolic(value) or not assigns_on_host()):
             return ctx.assign_variable(self, value, in_inference=True)
         array = np.asarray(value, dtype=self.dtype)
         if array.shape != self.shape:
@@ -188,14 +188,14 @@ class Variable:
     def assign_add(self, delta: Any) -> Any:
         """``assign(self + delta)`` (in the graph inside a traced program, like ``assign``)."""
         ctx = _active_trace()
-        if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
+        if ctx is not None and (_is_symbolic(delta) or not assigns_on_host()):
             return ctx.assign_variable(self, self.__onnx_value__() + delta, in_inference=True)
         return self.assign(self._read() + np.asarray(delta, dtype=self.dtype))
 
     def assign_sub(self, delta: Any) -> Any:
         """``assign(self - delta)`` (in the graph inside a traced program, like ``assign``)."""
         ctx = _active_trace()
-        if ctx is not None and (_is_symbolic(delta) or getattr(ctx, "assigns_in_graph", False)):
+        if ctx is not None and (_is_symbolic(delta) or not assigns_on_host()):
             return ctx.assign_variable(self, self.__onnx_value__() - delta, in_inference=True)
         return self.assign(self._read() - np.asarray(delta, dtype=self.dtype))
 

@@ -50,6 +50,7 @@ from .keras_tensor import Node, flatten, standardize_dtype
 from .layer_calling import _BASE_KWARGS, CallingMixin, _as_structure
 from .layer_losses import LossesMixin
 from .layer_metrics import MetricsMixin
+from .seed_state import VariablesMixin
 from .stateless import StatelessCallMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
 
@@ -76,7 +77,7 @@ def clear_session() -> None:
     _name_uids.clear()
 
 
-class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
+class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, VariablesMixin):
     """Base class of all layers (Keras 3 semantics).
 
     Args:
@@ -346,8 +347,6 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
                 out.append(w)
         return out
 
-    variables = weights
-
     @property
     def trainable_weights(self) -> list[Variable]:
         return [w for w in self.weights if w.trainable] if self.trainable else []
@@ -357,8 +356,6 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin):
     @property
     def non_trainable_weights(self) -> list[Variable]:
         return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
-
-    non_trainable_variables = non_trainable_weights
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the weights' values, in ``weights`` order (Keras layouts)."""

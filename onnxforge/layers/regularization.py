@@ -15,6 +15,7 @@ from ..graph import Value
 from ..tracing import current_trace
 from ..graph import emit as _ops
 from .base import Layer
+from .seed_state import LayerSeedGenerator
 
 
 def standard_normal(like: Value) -> Value:
@@ -51,6 +52,8 @@ class Dropout(Layer):
         self.rate = _check_rate(self.name, rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
+        if self.rate > 0:   # listed in `variables` as Keras lists it (see seed_state.py)
+            self.seed_generator = LayerSeedGenerator(seed)
 
     def _drop(self, x: Value, like: Value) -> Value:
         b = x.builder
@@ -105,6 +108,8 @@ class GaussianNoise(Layer):
                              f"non-negative float. Received: stddev={stddev!r}")
         self.stddev = float(stddev)
         self.seed = seed
+        if self.stddev > 0:
+            self.seed_generator = LayerSeedGenerator(seed)
 
     def _noisy(self, x: Value) -> Value:
         return x + standard_normal(x) * self.stddev

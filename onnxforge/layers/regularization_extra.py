@@ -14,6 +14,7 @@ from .. import regularizers as regularizers_mod
 from ..tracing import current_trace
 from ..graph import emit as _ops
 from .base import InputSpec, Layer
+from .seed_state import LayerSeedGenerator
 from .regularization import Dropout, _check_rate, standard_normal
 from .reshaping import normalize_data_format
 
@@ -89,6 +90,8 @@ class GaussianDropout(Layer):
         super().__init__(**kwargs)
         self.rate = _check_rate(self.name, rate)
         self.seed = seed
+        if self.rate > 0:   # listed in `variables` as Keras lists it (see seed_state.py)
+            self.seed_generator = LayerSeedGenerator(seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:
@@ -117,6 +120,8 @@ class AlphaDropout(Layer):
         self.rate = _check_rate(self.name, rate)
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = seed
+        if self.rate > 0:
+            self.seed_generator = LayerSeedGenerator(seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0.0:

@@ -13,6 +13,8 @@ __all__ = ["conv_output_length", "padding_attrs", "transpose_padding", "to_chann
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ..graph import Value
 from ..tracing import current_trace
 from ..graph import emit as _ops
@@ -55,18 +57,20 @@ def require_windows(layer: Any, spatial: Sequence[Any], kernel: Sequence[int], d
                             f"{tuple(dilations)}, padding='valid') cannot be greater than the input.")
 
 
-def _same_pads(n: int | None, k: int, stride: int, dilation: int) -> tuple[int, int] | None:
+def _same_pads(n: int | str | None, k: int, stride: int, dilation: int) -> tuple[int, int] | None:
     dk = (k - 1) * dilation + 1
     if stride == 1:
         total = dk - 1
-    elif n is None:
+    elif not isinstance(n, (int, np.integer)):
+        # Unknown until run time (None, or a traced value's symbolic dim name such as an ``Input((None, 1))``
+        # time axis reaching ``ops.conv``): the pads depend on it, so onnxruntime works them out (SAME_UPPER).
         return None
     else:
         total = max(((n - 1) // stride) * stride + dk - n, 0)
     return total // 2, total - total // 2
 
 
-def padding_attrs(spatial: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
+def padding_attrs(spatial: Sequence[int | str | None], kernel: Sequence[int], strides: Sequence[int],
                   dilations: Sequence[int], padding: str) -> dict:
     """ONNX ``pads`` (or ``auto_pad``) for a Conv / pool over the ``spatial`` input sizes."""
     n = len(kernel)

@@ -129,16 +129,7 @@ class CustomStepTrace(ProgramTrace):
     # ------------------------------------------------------------------------------------ variables
     def read(self, var: Variable) -> Value:
         hit = self.current.get(var.uid)
-        if hit is None:
-            return self.input_of(var)
-        if var.trainable:
-            return hit
-        # A read after an assign reads the variable, not what was assigned: no gradient flows back into the
-        # computation of the new state, as in Keras on TensorFlow and on torch. keras.io AdaMatch calls its
-        # model in inference mode after a training call updated BatchNormalization's moving statistics in the
-        # same tape; their batch-statistics path must not reach the gradients.
-        from ..ops.core import _stop_gradient
-        return _stop_gradient(hit)
+        return self.input_of(var) if hit is None else self.read_after_assign(var, hit)
 
     def _declare(self, var: Variable) -> Value:
         # Two optimizers of one class share variable names ("adam/iteration"): number the later ones.

@@ -24,6 +24,7 @@ from ..runtime.session import planned_threads
 from ..variables import Variable
 from . import distribution
 from .batch_methods import BatchMethodsMixin
+from .compile_checks import check_compile_args, listed_metrics
 from .compile_metrics import CompileMetrics
 from .feed_checks import _all_layers, _is_ort_value, _layer_trackers, _output_layer, _serialize, _user_stacklevel
 from .fit import FitMixin
@@ -102,11 +103,7 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
             >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
             ...               metrics=["accuracy"])                                  # doctest: +SKIP
         """
-        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-            raise ValueError("Argument `steps_per_execution` must be a positive integer. "
-                             f"Received: steps_per_execution={steps_per_execution!r}")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-            raise ValueError(f"Argument `seed` must be an integer or None. Received: seed={seed!r}")
+        check_compile_args(metrics, weighted_metrics, steps_per_execution, seed)
         self.optimizer = optimizers_module.get(optimizer, "optimizer")
         policy = getattr(self, "dtype_policy", None)
         if auto_scale_loss and getattr(policy, "name", None) == "mixed_float16" \
@@ -204,8 +201,9 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
     def compile_from_config(self, config: Mapping[str, Any], device: str | Device = "auto") -> None:
         """``compile()`` with the output of ``get_compile_config`` (the optimizer's state is not included)."""
         self.compile(optimizer=optimizers_module.deserialize(config["optimizer"]), loss=config.get("loss"),
-                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"),
-                     weighted_metrics=config.get("weighted_metrics"), seed=config.get("seed"), device=device)
+                     loss_weights=config.get("loss_weights"), metrics=listed_metrics(config.get("metrics")),
+                     weighted_metrics=listed_metrics(config.get("weighted_metrics")), seed=config.get("seed"),
+                     device=device)
 
     @property
     def distribute_strategy(self) -> Any:
@@ -382,16 +380,18 @@ class TrainingMixin(BatchMethodsMixin, FitMixin, GeneratorMethodsMixin, ModelSta
 
         The model's in-graph RNG (``seed_generator/state``: Dropout, GaussianNoise, ``ops.random`` without
         a seed), once created, then the state of every ``ops.random.SeedGenerator`` held by the model or
-        its layers. Restoring them with the weights and optimizer variables resumes a run exactly.
+        its layers. Restoring them with the weights and optimizer variables resumes a run exactly. A built-in
+        layer's ``LayerSeedGenerator`` is left out: it is listed in ``variables``, never drawn from by the layer.
         """
-        from ..ops.random import SeedGenerator
+        from ..layers.seed_state import LayerSeedGenerator, SeedGenerator
 
         out: list[Variable] = []
         if getattr(self, "_rng_state", None) is not None:
             out.append(self._rng_state)
         for layer in _all_layers(self):
             for value in vars(layer).values():
-                if isinstance(value, SeedGenerator) and all(value.state is not v for v in out):
+                if isinstance(value, SeedGenerator) and not isinstance(value, LayerSeedGenerator) \
+                        and all(value.state is not v for v in out):
                     out.append(value.state)
         return out
 

@@ -41,6 +41,11 @@ AUTOTUNE = -1
 _UNKNOWN = -2
 
 
+def _python_numbers(values: list) -> bool:
+    """Whether a (nested) list holds only Python ``int`` / ``float`` / ``bool`` values, no NumPy ones."""
+    return all(_python_numbers(v) if isinstance(v, list) else type(v) in (int, float, bool) for v in values)
+
+
 def _tensor_leaves(structure: Any) -> Any:
     """``structure`` with its leaves as arrays, where tuples and dicts nest but lists are leaves (tf.data's rule)."""
     if isinstance(structure, tuple):
@@ -48,6 +53,13 @@ def _tensor_leaves(structure: Any) -> Any:
     if isinstance(structure, dict):
         return {k: _tensor_leaves(v) for k, v in structure.items()}
     array = np.asarray(structure)
+    if isinstance(structure, list) and array.dtype in (np.float64, np.int64) and _python_numbers(structure):
+        # tf.data converts a list of Python numbers as tf.constant does: float32, and int32 where every value
+        # fits (keras.io's Transformer ASR slices token-id lists and gets int32 targets); NumPy says 64 bits.
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif not array.size or (-2**31 <= array.min() and array.max() < 2**31):
+            array = array.astype(np.int32)
     if array.dtype == object and array.size and all(isinstance(v, (str, bytes)) for v in array.flat):
         # A pandas text column is an object array; tf.data makes it a string tensor, so rows are string
         # scalars that layers accept (not Python str objects).

@@ -166,7 +166,7 @@ def test_variable_name_is_the_last_part_of_its_path_as_keras():
         h = k.layers.MultiHeadAttention(num_heads=2, key_dim=2, name="mha")(h, h)
         h = k.layers.BatchNormalization(name="bn")(h)
         model = k.Model(x, k.layers.Dense(2, name="head")(h))
-        optimizer = k.optimizers.Adam()
+        optimizer = k.optimizers.Adam(name="adam")   # Keras numbers auto-named ones per process
         optimizer.build(model.trainable_variables)
         with k.name_scope("outer"):
             scoped = k.Variable(np.zeros(2, "float32"), name="v")

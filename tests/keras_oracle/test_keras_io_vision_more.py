@@ -53,7 +53,7 @@ counter, two forward passes in one tape, ``CosineDecay`` Adam; RandAugment repla
 augmentation, shuffling and ``lambd`` made deterministic one SGD step matches TensorFlow to 1e-4 of the
 update, while with the page's Adam (lr 0.03) sign flips of near-zero gradient components make the runs part
 after a few steps, as two TensorFlow kernels would. The page's ``compile(metrics=SparseCategoricalAccuracy())``
-(one metric, not a list) is refused by Keras 3 and accepted by onnxforge. ``video_transformers`` (tf-style:
+(one metric, not a list) is refused by Keras 3 and, with its message, by onnxforge. ``video_transformers`` (tf-style:
 frame features from a ``DenseNet121(weights=None, pooling="avg")``, ``StringLookup`` labels, an
 ``Input((None, None))`` model whose position-embedding layer supplies a mask through ``compute_mask``,
 MultiHeadAttention with ``mask[:, tf.newaxis, :]``, ``validation_split``, ``ModelCheckpoint(save_weights_only,
@@ -452,6 +452,38 @@ def test_no_gradient_through_moving_statistics_read_after_their_update():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def _bn_twice_model(lib):
+    """The same rule in a compiled ``fit`` (no custom step): a model whose ``call()`` runs one
+    BatchNormalization in training mode and again in inference mode, the loss seeing both."""
+    class Net(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = lib.layers.Dense(4)
+            self.bn = lib.layers.BatchNormalization(momentum=0.5)
+            self.out = lib.layers.Dense(1)
+
+        def call(self, x, training=False):
+            h = self.d(x)
+            return self.out(self.bn(h, training=True) + self.bn(h, training=False))
+
+    return Net()
+
+
+def test_compiled_fit_reads_updated_statistics_without_their_gradient():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 1)).astype("float32")
+    theirs, ours = _bn_twice_model(keras), _bn_twice_model(fkeras)
+    theirs(x[:2]), ours(x[:2])
+    copy_weights(theirs, ours)
+    histories = []
+    for model, lib in ((theirs, keras), (ours, fkeras)):
+        model.compile(optimizer=lib.optimizers.SGD(0.1), loss="mse")
+        histories.append(model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(histories[1], histories[0], rtol=1e-5)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def _frame_model(lib, features=None):
     """Video transformer's head: ``Input((None, None))`` frame features plus position embeddings of a traced
     length, whose sum has a known last axis that LayerNormalization needs (Keras on TensorFlow infers
@@ -476,3 +508,35 @@ def test_known_axis_wins_over_unknown_in_broadcast_shapes():
     assert tuple(model.layers[1].output.shape) == (None, None, 4)
     x = np.random.default_rng(2).normal(size=(3, 5, 4)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def _counting_model(lib):
+    """A layer whose ``call()`` assigns a host value (``assign_add(1.0)``), as Keras counters do: it counts every
+    batch of every fit, evaluate and predict, and never at model construction or program compilation."""
+    class Counter(lib.layers.Layer):
+        def build(self, shape):
+            self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="count")
+            self.count.assign(10.0)   # build() assigns once, on the host
+
+        def call(self, x):
+            self.count.assign_add(1.0)
+            return x
+
+    model = lib.Sequential([lib.Input((2,)), Counter(), lib.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_host_value_assigned_in_call_counts_every_batch_of_every_run():
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    counts = []
+    for lib in (keras, fkeras):
+        model, seen = _counting_model(lib), []
+        for epochs in (1, 2):
+            model.fit(x, y, batch_size=1, epochs=epochs, verbose=0)
+            seen.append(float(lib.ops.convert_to_numpy(model.layers[0].count)))
+        model.evaluate(x, y, batch_size=2, verbose=0)
+        model.predict(x, batch_size=2, verbose=0)
+        seen.append(float(lib.ops.convert_to_numpy(model.layers[0].count)))
+        counts.append(seen)
+    assert counts[1] == counts[0] == [14.0, 22.0, 26.0]

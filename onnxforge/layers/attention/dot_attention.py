@@ -17,6 +17,7 @@ from ...graph.value import broadcast_shapes
 from ...tracing import current_trace
 from ...graph import emit as _ops
 from ..base import Layer
+from ..seed_state import LayerSeedGenerator
 from . import _common as C
 
 
@@ -50,6 +51,8 @@ class Attention(Layer):
             raise ValueError(f"Layer {self.name!r}: `dropout` must be a float in [0, 1]. Received: dropout={dropout!r}")
         self.dropout = float(dropout)
         self.seed = seed
+        if self.dropout > 0:   # listed in `variables` as Keras lists it (see layers/seed_state.py)
+            self.seed_generator = LayerSeedGenerator(seed)
         if self.score_mode not in ("dot", "concat"):
             raise ValueError("Invalid value for argument score_mode. Expected one of {'dot', 'concat'}. "
                              f"Received: score_mode={score_mode}")

@@ -22,6 +22,7 @@ from ...graph import Value
 from ...tracing import current_trace
 from ...graph import emit as _ops
 from ..base import Layer
+from ..seed_state import LayerSeedGenerator
 from ..reshaping import normalize_data_format
 from ...ops._image_kernels import _f, affine_transform
 
@@ -35,11 +36,14 @@ class _RandomImageLayer(Layer):
     """Shared: Keras's training flag (identity at inference), per-image uniforms, config."""
 
     _data_layer = True  # inside a Dataset.map its inputs take the compute dtype first (layers/host_inputs.py)
+    _draws = True       # False: a deterministic image layer (AutoContrast), which Keras gives no SeedGenerator
 
     def __init__(self, data_format: str | None = None, seed: int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.data_format = normalize_data_format(data_format)
         self.seed = seed
+        if self._draws:   # listed in `variables` as Keras lists it (see layers/seed_state.py)
+            self.generator = LayerSeedGenerator(seed)
 
     def _uniform(self, images: Value, low: float, high: float, count: int = 1) -> list[Value]:
         """``count`` independent U[low, high) draws per image, each shaped ``(B, 1, 1, 1)``."""

@@ -64,6 +64,8 @@ class ContrastLimitedAdaptiveHistogramEqualization(ImageAugmentationLayer):
         (1, 8, 8, 3)
     """
 
+    _draws = False   # deterministic: Keras gives it no SeedGenerator (layers/seed_state.py)
+
     _ALWAYS = True
     _autocast = False   # an integer image stays one (Keras casts the result back to the input's dtype)
 

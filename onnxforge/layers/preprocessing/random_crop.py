@@ -24,6 +24,7 @@ import onnx
 from ...tracing import current_trace
 from ...graph import emit as _ops
 from ..base import Layer
+from ..seed_state import LayerSeedGenerator
 from ..reshaping import normalize_data_format
 from .image import resize_images
 
@@ -43,6 +44,7 @@ class RandomCrop(Layer):
                 raise ValueError(f"RandomCrop: `{arg}` must be a positive integer. Received: {arg}={value!r}")
         self.height, self.width = int(height), int(width)
         self.seed = seed
+        self.generator = LayerSeedGenerator(seed)   # listed in `variables` as Keras's (see layers/seed_state.py)
         self.data_format = normalize_data_format(data_format)
 
     def _axes(self, rank: int) -> tuple[int, int]:

@@ -125,6 +125,8 @@ class AutoContrast(ImageAugmentationLayer):
         (None, 8, 8, 3)
     """
 
+    _draws = False   # deterministic: Keras gives it no SeedGenerator (layers/seed_state.py)
+
     _ALWAYS = True
 
     def __init__(self, value_range: Any = (0, 255), **kwargs: Any):
@@ -157,6 +159,8 @@ class Equalization(ImageAugmentationLayer):
         >>> Equalization(value_range=(0, 1))(Input(shape=(8, 8, 3))).shape
         (None, 8, 8, 3)
     """
+
+    _draws = False   # deterministic: Keras gives it no SeedGenerator (layers/seed_state.py)
 
     def __init__(self, value_range: Any = (0, 255), bins: int = 256, data_format: str | None = None,
                  **kwargs: Any):

@@ -31,6 +31,7 @@ from ... import regularizers as regularizers_mod
 from ... import constraints as constraints_mod
 from ...graph import Value, onnx_dtype
 from ..base import Layer
+from ..seed_state import LayerSeedGenerator
 from ..core import check_positive_int, set_constraints
 from . import _ops
 
@@ -76,6 +77,7 @@ class _RecurrentCell(Layer):
         self.dropout = _rate(self.name, "dropout", dropout)
         self.recurrent_dropout = _rate(self.name, "recurrent_dropout", recurrent_dropout)
         self.seed = seed
+        self.seed_generator = LayerSeedGenerator(seed)   # listed in `variables` as Keras's (see layers/seed_state.py)
         # Keras 3: recurrent dropout forces implementation 1 (one dropout mask per gate).
         self.implementation = 1 if self.recurrent_dropout != 0.0 else int(implementation)
         self.kernel: Any = None

@@ -32,6 +32,7 @@ from ...graph import Value
 from ...ops import _conv_utils as cu
 from ...graph import emit as layer_ops
 from ..base import InputSpec, Layer
+from ..seed_state import LayerSeedGenerator
 from ..core import apply_activation, check_positive_int, set_constraints
 from . import _ops as rnn_ops
 from ._scan import scan
@@ -106,6 +107,7 @@ class _ConvLSTM(Layer):
         self.input_spec = InputSpec(ndim=r + 3)
         # Keras keeps the weights on a cell (``.keras`` files store them under ``<layer>/cell``).
         self.cell = ConvLSTMCell(name=f"{self.name}_cell", dtype=self.dtype_policy)
+        self.cell.seed_generator = LayerSeedGenerator(seed)   # Keras's cell holds one (layers/seed_state.py)
 
     @property
     def kernel(self) -> Any:
