@@ -324,18 +324,21 @@ def _layout_ops() -> frozenset:
 
 
 def byte_array(array: Any) -> np.ndarray:
-    """An argument of a one-input op that moves or pads elements (``flip``, ``roll``, ``pad``): uint8 and int8
-    kept, as Keras and TensorFlow keep a flipped or padded uint8 image; wider integers as ``op_array`` (onnxruntime's
-    Pad has no 16-bit kernels)."""
+    """An argument of an op that moves, selects, joins or pads elements (``flip``, ``pad``, ``slice``, ``take``,
+    ``concatenate``, ...): uint8 and int8 kept, as Keras and TensorFlow keep a cropped or padded uint8 image (
+    ``tf.image.random_crop`` slices); wider integers as ``op_array`` (onnxruntime's Pad has no 16-bit kernels)."""
     a = np.asarray(array)
     return a if a.dtype in (np.uint8, np.int8) else op_array(a)
 
 
 @functools.lru_cache(maxsize=1)
 def _byte_ops() -> frozenset:
-    from ..ops import arrays
+    from ..ops import arrays, control, numpy_shapes
 
-    return frozenset(getattr(arrays, n).__wrapped__ for n in ("flip", "fliplr", "flipud", "roll", "pad"))
+    return frozenset([*(getattr(arrays, n).__wrapped__ for n in ("flip", "fliplr", "flipud", "roll", "pad", "split",
+                                                                 "repeat")),
+                      *(getattr(numpy_shapes, n).__wrapped__ for n in ("slice", "take", "concatenate", "stack")),
+                      control.slice_update.__wrapped__])
 
 
 def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
@@ -347,6 +350,11 @@ def _cast_layer_args(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict
         specs = [t.dtype for t in layer.inputs]
         if len(array_leaves(args[0])) != len(specs):
             specs = None
+    elif args and not getattr(layer, "built", True) and hasattr(layer, "_first_call_dtype"):
+        # An unbuilt Sequential: the data is cast as the input its first call builds (uint8 images to float32).
+        leaves = array_leaves(args[0])
+        cast = layer._first_call_dtype(str(np.asarray(leaves[0]).dtype)) if len(leaves) == 1 else None
+        specs = [cast] if cast is not None else None
     if specs is None:
         return map_arrays((args, kwargs), lambda a: layer_array(layer, a))
     it = iter(specs)

@@ -154,9 +154,9 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, Variabl
                             f"{unknown[0]!r}. Received: {unknown[0]}={kwargs[unknown[0]]!r}")
         if not isinstance(trainable, (bool, np.bool_)):
             raise ValueError(f"Expected `trainable` to be a boolean. Received: trainable={trainable!r}")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name):
-            raise ValueError(f"Layer name must be a non-empty string without '/'. Received: name={name!r}")
-        self.name = name or auto_name(to_snake_case(type(self).__name__))
+        if name is not None and (not isinstance(name, str) or "/" in name):
+            raise ValueError(f"Layer name must be a string without '/'. Received: name={name!r}")
+        self.name = name if name is not None else auto_name(to_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
         try:
             self._dtype_policy = dtype_policies.get(dtype)
@@ -321,9 +321,10 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, Variabl
             raise ValueError(f"Layer {self.name!r}: initializer of weight {name!r} returned shape {value.shape}, "
                              f"expected {shape}.")
         wname = claim_name(self, name or "variable")
-        # A weight added to a frozen layer starts frozen (Keras: the layer's flag governs).
-        variable = Variable(value, name=f"{self.name}/{wname}", trainable=bool(trainable) and self._trainable,
-                            regularizer=regularizers_mod.get(regularizer), dtype=dtype, autocast=autocast)
+        # Frozen layer: the weight starts frozen (Keras: the layer's flag governs). Layer named '': no path prefix.
+        variable = Variable(value, name=f"{self.name}/{wname}".lstrip("/"), trainable=bool(trainable) and
+                            self._trainable, regularizer=regularizers_mod.get(regularizer), dtype=dtype,
+                            autocast=autocast)
         variable.constraint = constraint
         self._tracker().add(variable, bool(trainable))
         variable._owned = True

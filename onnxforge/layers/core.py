@@ -218,6 +218,7 @@ class Embedding(QuantizeMixin, Int4WeightsMixin, LoraMixin, Layer):
     """
 
     _autocast = False  # indices stay integers
+    _reads_ids = True  # a Sequential built by a first call on integer ids keeps them integers
     _lora_target, _lora_factor_names = "embeddings", ("lora_embeddings_a", "lora_embeddings_b")
     _lora_constraint = "embeddings_constraint"
     _lora_alpha_at_build = False   # as Keras's Embedding.build

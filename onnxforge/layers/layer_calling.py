@@ -22,10 +22,11 @@ from ..graph.shape_inference import fill_shapes
 from ..graph.size_limits import building, size_limits
 from ..graph.value import onnx_dtype
 from ..keras_masks import get_keras_mask, set_keras_mask
-from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace, eager_executor
+from ..tracing import TraceContext, autocast_dtype, autocast_scope, current_trace
 from ..trace_state import host_assigns
 from ..variables import Variable
-from .host_inputs import call_arguments, pipeline_inputs
+from .host_inputs import call_arguments
+from .eager_call import eager_call
 from .input_spec import _check_spec
 from .keras_attributes import LayerAttributesMixin
 from .keras_tensor import KerasTensor, Node, flatten, is_shape, map_structure, standardize_dtype
@@ -38,10 +39,9 @@ if TYPE_CHECKING:
 
 
 # ---------------------------------------------------------------- call context
-# The ``training`` flag of the enclosing layer calls: an inner layer called without ``training`` inherits
-# it (as Keras's call context does), and the trace's own flag is the outermost default. ``None``: nobody
-# said (an eager ``layer(x)``): each layer then takes its ``call()``'s own default, as Keras 3 does (True for
-# augmentation layers, so ``data_augmentation(x)`` in a ``tf.data`` map augments; False for Dropout).
+# The ``training`` flag of enclosing layer calls: an inner layer called without it inherits it (Keras's call
+# context); the trace's flag is the outermost default. ``None`` (an eager ``layer(x)``): each layer takes its
+# ``call()``'s default, as Keras 3 (True for augmentation layers, so a ``tf.data`` map augments; False: Dropout).
 _training_stack: list[bool | None] = []
 _CALL_DEFAULTS: dict[type, bool | None] = {}
 
@@ -111,14 +111,12 @@ class CallingMixin(LayerAttributesMixin):
         if any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
         if any(isinstance(t, (np.ndarray, np.generic, Variable)) for t in leaves):
-            # Concrete arrays: run now (a compiled, cached program), or constants inside a trace.
             with size_limits(getattr(self, "_size_limits", None)):   # a loaded file's model, called eagerly
-                return eager_executor().call_layer(self, pipeline_inputs(self, args), kwargs)
-        raise TypeError(
-            f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
-            "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors holding "
-            "values) to compute outputs now; a symbolic tensor of another framework (inside tf.function or "
-            "tf.data's map) has no values to compute with.")
+                return eager_call(self, args, kwargs)   # concrete arrays: run now (eager_call.py)
+        raise TypeError(f"Layer '{self.name}' was called on {type(args[0]).__name__} values. Call layers on symbolic "
+                        "inputs (keras.Input(...)) to build models, or on numpy arrays (or other frameworks' tensors "
+                        "holding values) to compute outputs now; a symbolic tensor of another framework (inside "
+                        "tf.function or tf.data's map) has no values to compute with.")
 
     def _assert_input_compatibility(self, first: Any) -> None:
         if self.input_spec is None:

@@ -124,10 +124,23 @@ class Sequential(Model):
     def _maybe_build(self, shapes: Any, dtypes: Any = None) -> None:
         if self.built:
             return
-        # Keras makes the input in the first layer's compute dtype; integer data keeps its type here (an
-        # Embedding's ids would lose precision as floats).
         given = dtypes if isinstance(dtypes, str) else None
-        self._build_graph(shapes, given if given is not None and "float" not in given else self._first_compute_dtype())
+        self._build_graph(shapes, (given if given is not None and self._first_call_dtype(given) is None
+                                   else self._first_compute_dtype()))
+
+    def _first_call_dtype(self, given: str) -> str | None:
+        """The dtype a first call's data of dtype ``given`` is cast to, ``None`` where it keeps its own.
+
+        Keras builds the input in the first layer's compute dtype and casts the data to it, so uint8 images fed to
+        ``Sequential([Resizing, Rescaling])`` are resized as float32. Integer ids fed to a layer that reads ids
+        (Embedding, the lookups, CategoryEncoding) keep their type here: Keras casts them to float32 and back,
+        which loses ids above 2**24 and would give the exported model a float input for ids. Text stays text.
+        """
+        numeric = given.startswith(("float", "bfloat", "int", "uint", "bool"))
+        first = next((layer for layer in self._seq if not isinstance(layer, InputLayer)), None)
+        if not numeric or (given.startswith(("int", "uint")) and getattr(first, "_reads_ids", False)):
+            return None
+        return self._first_compute_dtype()
 
     def _first_compute_dtype(self) -> str:
         first = next((layer for layer in self._seq if not isinstance(layer, InputLayer)), None)

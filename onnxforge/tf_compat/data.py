@@ -4,8 +4,9 @@ It has tf.data's sources (``from_tensor_slices``, ``from_tensors``, ``range``, `
 ``counter``, ``sample_from_datasets``, ``choose_from_datasets``) and the methods programs chain (``shuffle``,
 ``batch``, ``padded_batch``, ``map``, ``filter``, ``window``, ``flat_map``, ``interleave``, ``prefetch``,
 ``cache``, ...); iterating it yields ``EagerTensor`` elements. ``experimental.make_csv_dataset`` and
-``experimental.CsvDataset`` read CSV files into one (``csv_dataset``); other readers of files (``TFRecordDataset``, ``TextLineDataset``) are not
-here: load the data into arrays, or use a ``keras.utils.PyDataset``.
+``experimental.CsvDataset`` read CSV files into one (``csv_dataset``), ``TextLineDataset`` the lines of text
+files (``text_line_dataset``); ``TFRecordDataset`` is not here: load the data into arrays, or use a
+``keras.utils.PyDataset``.
 
 Example:
     >>> import numpy as np
@@ -17,7 +18,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Dataset", "AUTOTUNE", "experimental", "Options", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY"]
+__all__ = ["Dataset", "AUTOTUNE", "experimental", "Options", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY",
+           "TextLineDataset"]
 
 import enum
 import types
@@ -28,6 +30,7 @@ from ..utils.dataset_methods import INFINITE as INFINITE_CARDINALITY
 from ..utils.dataset_methods import UNKNOWN as UNKNOWN_CARDINALITY
 from ..utils.dataset_methods import Options
 from .csv_dataset import CsvDataset, make_csv_dataset
+from .text_line_dataset import TextLineDataset
 
 
 class AutoShardPolicy(enum.IntEnum):
@@ -47,7 +50,9 @@ experimental = types.SimpleNamespace(
     AUTOTUNE=AUTOTUNE, INFINITE_CARDINALITY=INFINITE_CARDINALITY, UNKNOWN_CARDINALITY=UNKNOWN_CARDINALITY,
     cardinality=_cardinality, AutoShardPolicy=AutoShardPolicy,
     sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets,
-    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset)
+    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset,
+    # TensorFlow's deprecated name, still in its data_augmentation tutorial (zipped with a dataset for seeds)
+    Counter=Dataset.counter)
 
 
 def __getattr__(name: str) -> Any:

@@ -139,6 +139,23 @@ def stateless_truncated_normal(shape: Any, seed: Any, mean: Any = 0.0, stddev: A
     return truncated_normal(shape, mean, stddev, dtype, seed=_stateless_seed(seed, "stateless_truncated_normal"))
 
 
+def split(seed: Any, num: builtins.int = 2, alg: Any = "auto_select") -> Any:
+    """``tf.random.split``: ``num`` new stateless seeds (a ``[num, 2]`` array of ``seed``'s integer dtype) drawn
+    from ``seed``: the same seed gives the same new ones (not TensorFlow's numbers: another generator).
+
+    Example:
+        >>> tuple(split([1, 2], num=3).shape)
+        (3, 2)
+    """
+    key = _stateless_seed(seed, "split")
+    given = np.asarray(seed).dtype
+    # TensorFlow reads a list of Python ints as int32, as tf.constant does
+    dtype = given if given in (np.int32, np.int64) and not isinstance(seed, (list, tuple)) else np.dtype(np.int32)
+    if not isinstance(num, builtins.int) or num < 1:
+        raise ValueError(f"tf.random.split: num must be a positive integer. Received: num={num!r}")
+    return _ops.convert_to_tensor(np.random.default_rng(key).integers(0, np.iinfo(np.int32).max, (num, 2)).astype(dtype))
+
+
 def set_seed(seed: builtins.int | None) -> None:
     """``tf.random.set_seed``: seeds NumPy's global generator, which seeds the programs' RNG state."""
     np.random.seed(seed)
@@ -147,4 +164,4 @@ def set_seed(seed: builtins.int | None) -> None:
 random = types.SimpleNamespace(uniform=uniform, normal=normal, categorical=categorical, shuffle=shuffle,
                                set_seed=set_seed, truncated_normal=truncated_normal, gamma=gamma,
                                stateless_uniform=stateless_uniform, stateless_normal=stateless_normal,
-                               stateless_truncated_normal=stateless_truncated_normal)
+                               stateless_truncated_normal=stateless_truncated_normal, split=split)

@@ -88,6 +88,7 @@ class CategoryEncoding(Layer):
     """
 
     _autocast = False
+    _reads_ids = True   # see Sequential._keeps_dtype
 
     def __init__(self, num_tokens: int | None = None, output_mode: str = "multi_hot", sparse: bool = False,
                  **kwargs: Any):

@@ -69,6 +69,7 @@ class HashedCrossing(Layer):
     """
 
     _autocast = False
+    _reads_ids = True   # see Sequential._keeps_dtype
 
     def __init__(self, num_bins: int, output_mode: str = "int", sparse: bool = False, name: str | None = None,
                  dtype: Any = None, **kwargs: Any):

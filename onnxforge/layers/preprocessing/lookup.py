@@ -36,6 +36,7 @@ _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 
 class _IndexLookup(Layer):
     _autocast = False
+    _reads_ids = True   # see Sequential._keeps_dtype
     _is_string = False
 
     def __init__(self, max_tokens: int | None, num_oov_indices: int, mask_token: Any, oov_token: Any,
