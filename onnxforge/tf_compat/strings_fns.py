@@ -28,7 +28,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["reduce_join", "unicode_split", "unicode_decode", "unicode_encode", "bytes_split", "length", "substr",
-           "strip", "to_number", "as_string", "format", "regex_replace", "split", "ngrams"]
+           "strip", "to_number", "as_string", "format", "regex_replace", "split", "ngrams",
+           "to_hash_bucket_fast", "to_hash_bucket_strong"]
 
 import builtins
 import re
@@ -38,6 +39,7 @@ import numpy as np
 
 from ..eager_tensor import as_eager, is_text
 from ..graph.value import Value
+from ..layers.preprocessing.hashing import hash_buckets
 from ..layers.keras_tensor import KerasTensor
 from ..ops import strings as _string_ops
 from .errors import InvalidArgumentError
@@ -379,3 +381,36 @@ def ngrams(data: Any, ngram_width: Any, separator: str = " ", pad_values: Any = 
             grams.extend(found)
         pieces.append(grams)
     return _rows(pieces, tokens.shape[:-1], "ngrams", _strings)
+
+
+def to_hash_bucket_fast(input: Any, num_buckets: int, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.strings.to_hash_bucket_fast``: FarmHash ``Fingerprint64`` of each string modulo ``num_buckets``
+    (int64, the input's shape), bit for bit as TensorFlow.
+
+    Example:
+        >>> import onnxforge as tf
+        >>> tf.strings.to_hash_bucket_fast(["Hello", "TensorFlow", "2.x"], 3).numpy().tolist()
+        [0, 2, 2]
+    """
+    return as_eager(hash_buckets(_texts(input, "to_hash_bucket_fast"), _buckets(num_buckets)))
+
+
+def to_hash_bucket_strong(input: Any, num_buckets: int, key: Any, name: str | None = None) -> Any:  # noqa: A002
+    """``tf.strings.to_hash_bucket_strong``: SipHash-2-4 of each string under ``key`` (two integers) modulo
+    ``num_buckets`` (int64), bit for bit as TensorFlow.
+
+    Example:
+        >>> import onnxforge as tf
+        >>> tf.strings.to_hash_bucket_strong(["Hello", "TF"], 3, [1, 2]).numpy().tolist()
+        [2, 0]
+    """
+    if not isinstance(key, (list, tuple)) or len(key) != 2:
+        raise ValueError(f"tf.strings.to_hash_bucket_strong: `key` must be a list of 2 integers. Received: key={key!r}")
+    return as_eager(hash_buckets(_texts(input, "to_hash_bucket_strong"), _buckets(num_buckets),
+                                 (int(key[0]), int(key[1]))))
+
+
+def _buckets(num_buckets: Any) -> int:
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, (int, np.integer)) or num_buckets < 1:
+        raise ValueError(f"tf.strings: `num_buckets` must be a positive integer. Received: num_buckets={num_buckets!r}")
+    return int(num_buckets)

@@ -51,6 +51,15 @@ def test_siphash_reference_vector_and_tensorflow_strong_buckets():
     np.testing.assert_array_equal(hash_buckets(words, 1000, (3, 2 ** 62 + 5)),
                                   tf.strings.to_hash_bucket_strong(words, 1000, [3, 2 ** 62 + 5]).numpy())
     np.testing.assert_array_equal(hash_buckets(words, 1000), tf.strings.to_hash_bucket_fast(words, 1000).numpy())
+    import onnxforge
+
+    grid = WORDS[:4]
+    np.testing.assert_array_equal(onnxforge.strings.to_hash_bucket_fast(grid, 9).numpy(),
+                                  tf.strings.to_hash_bucket_fast(grid, 9).numpy())
+    np.testing.assert_array_equal(onnxforge.strings.to_hash_bucket_strong(grid, 9, [7, 11]).numpy(),
+                                  tf.strings.to_hash_bucket_strong(grid, 9, [7, 11]).numpy())
+    with pytest.raises(TypeError, match="to_hash_bucket_fast"):
+        onnxforge.strings.to_hash_bucket_fast(np.arange(3), 9)
 
 
 def test_config_and_argument_errors_as_keras():
