@@ -4,9 +4,10 @@ the dtype of an eager ``StringLookup`` / ``IntegerLookup`` encoding, ``add_weigh
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 
-from tests.keras_oracle.common import LIBS, keras, onnxforge
+from tests.keras_oracle.common import LIBS, fkeras, keras, onnxforge
 
 _LOOKUPS = {"StringLookup": (["a", "b", "c"], [["a", "b"], ["c", "z"]], "string"),
             "IntegerLookup": ([1, 2, 3], [[1, 2], [3, 9]], "int64")}
@@ -68,3 +69,58 @@ def test_refused_tf_names_end_in_one_period(name):
         getattr(onnxforge, name)
     text = str(info.value)
     assert text.startswith(f"onnxforge has no tf.{name}: ") and text.endswith(".") and not text.endswith("..")
+
+
+def _mean_model(k, axis):
+    x = k.Input((None,))   # the reduced width is unknown while tracing
+    return k.Model(x, k.layers.Lambda(lambda t: k.ops.mean(t, axis=axis))(x))
+
+
+@pytest.mark.parametrize("shape,axis", [((2, 0), 1), ((2, 0), None), ((2, 3), 1), ((0, 3), 0)])
+def test_mean_over_an_empty_axis_is_nan_as_keras(shape, axis):
+    # onnxruntime's ReduceMean of an empty set is 0; Keras (and TensorFlow's reduce_mean) give NaN.
+    data = np.arange(np.prod(shape), dtype="float32").reshape(shape)
+    want = np.asarray(keras.ops.mean(data, axis=axis))
+    np.testing.assert_allclose(np.asarray(fkeras.ops.mean(data, axis=axis)), want)
+    np.testing.assert_allclose(np.asarray(onnxforge.reduce_mean(data, axis=axis)), want)
+    np.testing.assert_allclose(np.asarray(onnxforge.math.reduce_mean(data, axis=axis)), want)
+    if shape[0]:   # through a model whose reduced width is unknown at trace time: sum / count at run time
+        np.testing.assert_allclose(np.asarray(_mean_model(fkeras, axis)(data)),
+                                   np.asarray(_mean_model(keras, axis)(data)), rtol=1e-6)
+
+
+def _op_types(fn, shape, directory) -> list[str]:
+    x = fkeras.Input(shape)
+    model = fkeras.Model(x, fkeras.layers.Lambda(fn)(x))
+    path = str(directory / f"m{len(list(directory.iterdir()))}.onnx")
+    model.export(path)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto, full_check=True)
+    return [n.op_type for n in proto.graph.node]
+
+
+def test_mean_of_a_known_positive_size_stays_one_reducemean(tmp_path):
+    # The sum / count form is only for sizes that can be 0: a known width keeps the single ReduceMean node.
+    assert _op_types(lambda t: fkeras.ops.mean(t, axis=-1), (4,), tmp_path).count("ReduceMean") == 1
+    assert not {"ReduceSum", "Div", "Size"} & set(_op_types(lambda t: fkeras.ops.mean(t, axis=-1), (4,), tmp_path))
+    unknown = _op_types(lambda t: fkeras.ops.mean(t, axis=-1), (None,), tmp_path)
+    assert "ReduceMean" not in unknown and {"ReduceSum", "Div"} <= set(unknown)
+
+
+def test_gradient_of_a_mean_over_an_unknown_size_float64():
+    @onnxforge.function(input_signature=[onnxforge.TensorSpec((None, 3), "float64")])
+    def grad(x):
+        with onnxforge.GradientTape() as tape:
+            tape.watch(x)
+            loss = onnxforge.reduce_sum(onnxforge.reduce_mean(x * x, axis=0) * np.array([1.0, 2.0, 3.0]))
+        return tape.gradient(loss, x)
+
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    got = np.asarray(grad(x), np.float64)
+    eps, numeric = 1e-6, np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = eps
+        f = [float(np.sum(np.mean(v * v, axis=0) * [1.0, 2.0, 3.0])) for v in (x + step, x - step)]
+        numeric[i] = (f[0] - f[1]) / (2 * eps)
+    np.testing.assert_allclose(got, numeric, atol=1e-6)
