@@ -1,6 +1,6 @@
 """Small differences from Keras 3 that programs observe, each checked against Keras 3 itself (torch backend):
-the dtype of an eager ``StringLookup`` / ``IntegerLookup`` encoding, ``add_weight`` with a positional name,
-``tensor.device``, the refusal of ``tf.ragged`` and the mean over an empty axis."""
+the dtype of an eager ``StringLookup`` / ``IntegerLookup`` encoding, ``add_weight`` with positional arguments
+(a name first is refused with Keras's hint), the refusal of ``tf.ragged`` and the mean over an empty axis."""
 from __future__ import annotations
 
 import numpy as np
