@@ -53,6 +53,7 @@ from .layer_metrics import MetricsMixin
 from .seed_state import VariablesMixin
 from .stateless import StatelessCallMixin
 from .variable_tracking import UNTRACKED, TrackedVariables, claim_name
+from .weight_arguments import positional_weight_arguments
 
 # ---------------------------------------------------------------- naming
 _name_uids: collections.Counter[str] = collections.Counter()
@@ -284,7 +285,7 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, Variabl
                 else:
                     self.__dict__[key] = value
 
-    def add_weight(self, shape: Any = None, initializer: Any = None, name: str | None = None,
+    def add_weight(self, *args: Any, shape: Any = None, initializer: Any = None, name: str | None = None,
                    trainable: bool = True, regularizer: Any = None, dtype: Any = None,
                    constraint: Any = None, autocast: bool = True) -> Variable:
         """Create a weight ``Variable`` named ``f"{layer.name}/{name}"`` and track it.
@@ -301,6 +302,7 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, Variabl
             autocast: under a mixed policy, whether ``call`` reads the weight cast to the compute dtype
                 (Keras's ``autocast``; normalization layers keep their statistics in float32).
         """
+        shape, initializer, dtype = positional_weight_arguments(args, shape, initializer, dtype)  # Keras's order
         if self.built and (not self.__dict__.get("_build_depth") or self.__dict__.get("_state_locked")):
             raise ValueError(f"Layer {self.name!r} is already built: cannot add weight {name!r}. All state must "
                              "be created in the `__init__()` method or in the `build()` method.")

@@ -21,8 +21,11 @@ __all__ = [
     "one_hot",
 ]
 
+import builtins
 from numbers import Integral
 from typing import Any
+
+import numpy as np
 
 from ..graph import Value
 from ._util import as_value, cast_value, dtype_enum, int_const, promote, symbolic
@@ -336,10 +339,37 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Value:  # noqa: A00
     return _reduce("ReduceSum", _accumulated(x), axis, keepdims)
 
 
+def _reduced_size(v: Value, axes: list[int] | None) -> int | None:
+    """How many elements each slice ``axes`` reduces holds, or ``None`` when a reduced dimension is unknown."""
+    if v.shape is None:
+        return None
+    rank = len(v.shape)
+    dims = [v.shape[a % rank] for a in axes] if axes is not None and rank else list(v.shape)
+    if not builtins.all(isinstance(d, Integral) for d in dims):   # (this module defines ops.all)
+        return None
+    return int(np.prod(dims, dtype=np.int64))
+
+
 @symbolic
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Value:
-    """Mean over ``axis`` (integers are averaged as floats)."""
-    return _reduce("ReduceMean", _float(x), axis, keepdims)
+    """Mean over ``axis`` (integers are averaged as floats); over an empty axis it is NaN, as in Keras.
+
+    Example:
+        >>> import numpy as np
+        >>> from onnxforge import ops
+        >>> ops.mean(np.zeros((0, 2), "float32"), axis=0).tolist()
+        [nan, nan]
+    """
+    v = _float(x)
+    if _reduced_size(v, _axes(axis)):   # known and positive: onnxruntime's ReduceMean, the one fast node
+        return _reduce("ReduceMean", v, axis, keepdims)
+    # ReduceMean of an empty set gives 0 in onnxruntime; sum / count gives Keras's 0 / 0 = NaN, and the count
+    # is read from the shape at run time where a reduced dimension is unknown while tracing.
+    b = v.builder
+    size = b.op("Size", [v], dtype=7, shape=()) if axis is None else b.op(
+        "ReduceProd", [b.op("Gather", [b.op("Shape", [v], dtype=7), int_const(b, _axes(axis))], dtype=7)],
+        keepdims=0, dtype=7, shape=())
+    return _reduce("ReduceSum", v, axis, keepdims) / cast_value(size, v.dtype)
 
 
 @symbolic

@@ -19,8 +19,8 @@ Programs run (small shapes, synthetic data of the tutorial's shapes and dtypes, 
 * customization/custom_training_walkthrough (GradientTape loop, SGD, Mean / SparseCategoricalAccuracy / Accuracy
   trackers, ``argmax(output_type=tf.int64)``): works, the same losses to 5 digits from the same weights.
 * customization/custom_layers: fixed -- its ResNet block's ``Model(name='')`` was refused (Keras takes the empty
-  name; its weights' paths then have no prefix). Its ``add_weight("kernel", shape=...)`` fails under both (Keras 3:
-  ValueError "`name` must be passed as a keyword argument"; onnxforge: Python's TypeError for ``shape`` twice).
+  name; its weights' paths then have no prefix). Its ``add_weight("kernel", shape=...)`` fails under both with Keras 3's
+  ValueError "`name` must be passed as a keyword argument" (test_keras_small_diffs.py).
 * images/data_augmentation: fixed here -- ``Sequential([Resizing, Rescaling])`` called on a uint8 image resized
   the integers and gave int64 (Keras casts the data to the input it builds, float32); and
   ``tf.image.stateless_random_crop`` of a uint8 image gave int32 (eager ``slice`` / ``take`` / ``concatenate`` /

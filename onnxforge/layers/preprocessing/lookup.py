@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ...eager_tensor import EagerTensor
 from ...graph.shape_inference import fill_shapes
 from ...graph.size_limits import check_constant
 from ...graph.value import onnx_dtype
@@ -32,6 +33,7 @@ from .encoding import _encoded_shape, encode_categorical
 
 _I64, _STRING = onnx.TensorProto.INT64, onnx.TensorProto.STRING
 _MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+_EAGER_INT64_MODES = ("one_hot", "multi_hot", "count")
 
 
 class _IndexLookup(Layer):
@@ -327,6 +329,15 @@ class _IndexLookup(Layer):
         if self.output_mode == "tf_idf":
             encoded = encoded * inputs.builder.const(self._idf.astype(self.compute_dtype))
         return encoded
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().__call__(*args, **kwargs)
+        # Keras encodes an eager call's lookups in the table's int64 (tf_idf then scales by float32 weights),
+        # while its symbolic output spec, which models are built from, says floatx: both are kept as Keras has them.
+        if isinstance(out, EagerTensor) and not self.invert and self.output_mode in _EAGER_INT64_MODES:
+            from ... import ops
+            out = ops.cast(out, "int64")
+        return out
 
     def _output_dtype(self, input_dtypes):
         if self.invert:
