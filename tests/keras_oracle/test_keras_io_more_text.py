@@ -10,6 +10,19 @@ both sides; tf-style pages against Keras 3 on TensorFlow, Keras-3 pages against 
   ``Input(shape=(1,))`` fed a *dict* dataset, ``concatenate``, sigmoid Dense layers, Adam with
   ``Accuracy`` and ``AUC``. On the deterministic validation pipeline the evaluation, two epochs of history
   and the predictions agree with Keras 3 on TensorFlow to 1e-7; the resampled training runs.
+- structured_data/customer_lifetime_value (keras_hub's ``TransformerEncoder`` replaced by the same post-norm block
+  of MultiHeadAttention / LayerNormalization / Dense; the UCI download by random rows of the page's shapes):
+  fixed (see below); then works: an Embedding over a ``StringLookup(output_mode="one_hot")`` encoding fed as
+  an int32 ``Input``, Flatten + RepeatVector, Concatenate, an LSTM encoder and a ``RepeatVector`` -> LSTM
+  decoder with ``recurrent_regularizer=L1L2``, Adam on MSE with an ``"mse"`` metric, NumPy metrics on
+  ``ops.cast`` results; history (val_loss included), predictions and metrics agree with Keras on torch to
+  1e-6. Left as it is: eager ``StringLookup(output_mode="one_hot")`` gives float32 where Keras on torch gives
+  int64 (already reported with multi_label_classification).
+
+Fixed: recurrent layers (LSTM, GRU, SimpleRNN, Bidirectional, stacked cells) added their cells' weight penalties
+to the training loss only, and ConvLSTM1D/2D/3D to no loss at all; Keras 3 adds them to every loss, so
+``evaluate`` and ``val_loss`` came out lower (the customer-lifetime-value page's decoder LSTM has a
+``recurrent_regularizer``).
 
 Fixed: ``Dataset.rejection_resample`` / ``tf.data.experimental.rejection_resample`` were missing
 (AttributeError). They now sample as tf.data does: ``(class, element)`` pairs, mixing the original stream
@@ -83,3 +96,28 @@ def test_rejection_resample_bad_arguments_are_named(kwargs, message):
     kwargs = {"class_func": lambda e: e["y"], **kwargs}
     with pytest.raises(ValueError, match=message):
         list(ds.rejection_resample(**kwargs).as_numpy_iterator())
+
+
+def test_recurrent_weight_penalties_join_every_loss():
+    """Keras 3 adds a recurrent layer's kernel / recurrent-kernel penalties to ``evaluate`` and ``val_loss`` as
+    well as the training loss (ConvLSTM's to neither, before): LSTM, GRU, SimpleRNN, ConvLSTM1D, Bidirectional
+    and stacked cells side by side in one model."""
+    from .common import LIBS
+
+    x = np.linspace(-1, 1, 48, dtype=np.float32).reshape(4, 3, 4)
+    reg = {"kernel_regularizer": "l2", "recurrent_regularizer": {"class_name": "L1L2",
+                                                                 "config": {"l1": 0.01, "l2": 0.02}}}
+    got = {}
+    for name, lib in LIBS.items():
+        L = lib.layers
+        seq, grid = lib.Input((3, 4)), lib.Input((3, 4, 1))
+        outs = [L.LSTM(3, **reg)(seq), L.GRU(3, **reg)(seq), L.SimpleRNN(3, **reg)(seq),
+                L.Flatten()(L.ConvLSTM1D(2, 2, **reg)(grid)), L.Bidirectional(L.GRU(2, **reg))(seq),
+                L.RNN(L.StackedRNNCells([L.LSTMCell(2, **reg), L.GRUCell(2, **reg)]))(seq)]
+        model = lib.Model([seq, grid], L.Concatenate()(outs))
+        model.set_weights([np.full(w.shape, 0.3, np.float32) for w in model.get_weights()])
+        model.compile("sgd", "mse")
+        data, target = [x, x[..., None]], np.ones((4, model.output.shape[-1]), np.float32)
+        got[name] = [model.evaluate(data, target, verbose=0), model.test_on_batch(data, target),
+                     model.train_on_batch(data, target)]
+    np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-5)
