@@ -18,6 +18,19 @@ both sides; tf-style pages against Keras 3 on TensorFlow, Keras-3 pages against 
   ``ops.cast`` results; history (val_loss included), predictions and metrics agree with Keras on torch to
   1e-6. Left as it is: eager ``StringLookup(output_mode="one_hot")`` gives float32 where Keras on torch gives
   int64 (already reported with multi_label_classification).
+- timeseries/lstm_vs_cnn_timeseries_classification: works (two-layer LSTM with ``dropout`` /
+  ``recurrent_dropout``, the Conv1D / BatchNorm / MaxPooling1D / Dropout CNN, ``validation_split``,
+  ``ModelCheckpoint(save_best_only=True)`` + ``EarlyStopping(restore_best_weights=True)``, ``load_model`` of the
+  best ``.keras`` file and ``evaluate``; with the dropout rates at 0 histories and test metrics agree with Keras
+  on torch to 1e-6, with them both train).
+- timeseries/multivariate_timeseries_forecasting_using_lstm (tf-style): fixed (see below); then works
+  (``TimeseriesGenerator`` batches into ``fit(validation_data=...)`` / ``evaluate`` / ``predict``, stacked LSTMs
+  with ``LeakyReLU(alpha=0.5)``, ``tf.losses.MeanSquaredError`` / ``tf.optimizers.Adam`` /
+  ``tf.metrics.MeanAbsoluteError`` and its ``mean_absolute_error`` history key; with the Dropout rates at 0 the
+  history, evaluation and predictions agree with Keras 3 on TensorFlow to 1e-7).
+
+Fixed: ``tf.keras.preprocessing.sequence.TimeseriesGenerator`` (which TensorFlow still ships under ``tf.keras``)
+was missing (ImportError).
 
 Fixed: recurrent layers (LSTM, GRU, SimpleRNN, Bidirectional, stacked cells) added their cells' weight penalties
 to the training loss only, and ConvLSTM1D/2D/3D to no loss at all; Keras 3 adds them to every loss, so
@@ -121,3 +134,39 @@ def test_recurrent_weight_penalties_join_every_loss():
         got[name] = [model.evaluate(data, target, verbose=0), model.test_on_batch(data, target),
                      model.train_on_batch(data, target)]
     np.testing.assert_allclose(got["onnxforge"], got["keras"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"length": 4, "batch_size": 5},
+    {"length": 6, "sampling_rate": 2, "stride": 3, "batch_size": 4},
+    {"length": 3, "start_index": 5, "end_index": 20, "reverse": True, "batch_size": 7},
+])
+def test_timeseries_generator_matches_tf_keras(kwargs):
+    from keras.src.legacy.preprocessing.sequence import TimeseriesGenerator as Reference
+
+    from onnxforge.keras.preprocessing.sequence import TimeseriesGenerator
+
+    data = np.arange(60, dtype=np.float64).reshape(30, 2)
+    targets = np.arange(30) * 10
+    ours, ref = TimeseriesGenerator(data, targets, **kwargs), Reference(data, targets, **kwargs)
+    assert len(ours) == len(ref)
+    for i in range(len(ref)):
+        for got, want in zip(ours[i], ref[i]):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def test_timeseries_generator_feeds_fit_and_refuses_bad_lengths():
+    import onnxforge as tf
+    from onnxforge.keras.preprocessing.sequence import TimeseriesGenerator
+
+    series = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    gen = TimeseriesGenerator(series, series[:, 0], length=5, batch_size=8)
+    model = tf.keras.Sequential([tf.keras.Input((5, 3)), tf.keras.layers.LSTM(2), tf.keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(gen, epochs=1, verbose=0)
+    assert model.predict(gen, verbose=0).shape == (35, 1)
+    with pytest.raises(ValueError, match="same length"):
+        TimeseriesGenerator(series, series[:-1, 0], length=5)
+    with pytest.raises(ValueError, match="start_index\\+length=45 > end_index=39"):
+        TimeseriesGenerator(series, series[:, 0], length=45)
