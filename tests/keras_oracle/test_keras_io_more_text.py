@@ -28,6 +28,33 @@ both sides; tf-style pages against Keras 3 on TensorFlow, Keras-3 pages against 
   with ``LeakyReLU(alpha=0.5)``, ``tf.losses.MeanSquaredError`` / ``tf.optimizers.Adam`` /
   ``tf.metrics.MeanAbsoluteError`` and its ``mean_absolute_error`` history key; with the Dropout rates at 0 the
   history, evaluation and predictions agree with Keras 3 on TensorFlow to 1e-7).
+- timeseries/timeseries_forecasting_with_lstm_for_temperature_prediction (tf-style): works
+  (``tf.keras.preprocessing.timeseries_dataset_from_array`` on pandas int64 features with float64 targets, a
+  validation batch of ``len - 10``, ``.numpy()`` on a batch, LSTM + Dense with Adam; histories and predictions
+  agree with Keras 3 on TensorFlow to 1e-6).
+- structured_data/regression_boston_housing (tf-style; the dataset replaced by random rows): works
+  (``Dense(input_shape=[13])`` first in a Sequential, ``metrics=["mae", "mse"]``, EarlyStopping,
+  ``validation_split``; agrees with Keras 3 on TensorFlow to 1e-6).
+- nlp/imdb_lstm_sentiment (tf-style; Kaggle data replaced by random reviews): as written, both onnxforge and Keras
+  fail on the label column, which pandas 2's ``replace({"positive": 1, ...})`` leaves of object dtype
+  (onnxforge: "fit(): y must hold numbers. Received an array of dtype object"; Keras: "Invalid dtype: object").
+  With the column cast to int64 it works (``Tokenizer(num_words)`` / ``texts_to_sequences`` /
+  ``pad_sequences``, ``Embedding(input_shape=(200,))``, ``LSTM(dropout=0.2)``, a pandas Series as ``y``,
+  ``predict_sentiment``); with dropout 0 it agrees with Keras on torch to 1e-7 (Keras on TensorFlow differs
+  by 1e-4 after the first Adam epoch: its sparse Embedding gradient).
+- structured_data/feature_preprocessing_layer (tf-style): onnxforge runs the subclassed ``FeaturePreprocessor``
+  Model (dicts of Normalization / StringLookup / ``IntegerLookup(output_mode="binary")`` / Discretization
+  layers adapted eagerly, a Sequential made in ``adapt`` with ``InputLayer(input_shape=(1,), dtype=string)``),
+  the functional preprocessing model on a dict of string / number Inputs and the training; Keras 3 on TensorFlow
+  stops earlier, at the symbolic call of the IntegerLookup inside the subclassed Model ("you must set the
+  layer's vocabulary before calling it"), so nothing could be compared. ``save_model`` / ``load_model`` of the
+  inference model fails here ("An input shape must be a list of dimensions": the nested Model's dict input
+  shape); Keras could not load it either, the page's ``embedding`` being made in ``adapt``, not ``__init__``.
+
+Not run: pages needing keras_hub / transformers / TF Hub weights (most of nlp/), JAX-only code
+(rl/rlhf_dummy_demo, rl/rlhf_demo), tf.feature_column (structured_data/advanced_techniques_for_structured_data,
+a draft of the covered wide-deep-cross page), TF 2.1 graph internals (timeseries/
+dimension_adaptive_neural_architecture), TF Decision Forests and Temporian beyond its Keras part.
 
 Fixed: ``tf.keras.preprocessing.sequence.TimeseriesGenerator`` (which TensorFlow still ships under ``tf.keras``)
 was missing (ImportError).
