@@ -42,6 +42,11 @@ class AutoShardPolicy(enum.IntEnum):
     HINT = 3
 
 
+def _rejection_resample(class_func: Any, target_dist: Any, initial_dist: Any = None, seed: Any = None) -> Any:
+    """``tf.data.experimental.rejection_resample``: the transformation for ``Dataset.apply``."""
+    return lambda dataset: dataset.rejection_resample(class_func, target_dist, initial_dist, seed)
+
+
 def _cardinality(dataset: Dataset) -> Any:
     return dataset.cardinality()   # a 0-d int64 tensor, as TensorFlow's
 
@@ -50,7 +55,7 @@ experimental = types.SimpleNamespace(
     AUTOTUNE=AUTOTUNE, INFINITE_CARDINALITY=INFINITE_CARDINALITY, UNKNOWN_CARDINALITY=UNKNOWN_CARDINALITY,
     cardinality=_cardinality, AutoShardPolicy=AutoShardPolicy,
     sample_from_datasets=Dataset.sample_from_datasets, choose_from_datasets=Dataset.choose_from_datasets,
-    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset,
+    make_csv_dataset=make_csv_dataset, CsvDataset=CsvDataset, rejection_resample=_rejection_resample,
     # TensorFlow's deprecated name, still in its data_augmentation tutorial (zipped with a dataset for seeds)
     Counter=Dataset.counter)
 

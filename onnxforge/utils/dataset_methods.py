@@ -1,6 +1,6 @@
 """The rest of ``tf.data.Dataset`` that programs chain (mixed into ``Dataset``): sources (``range``,
 ``from_tensors``, ``from_generator``, ``zip``, ``counter``, ``sample_from_datasets``,
-``choose_from_datasets``), ``concatenate``, ``enumerate``, ``padded_batch``, ``window``, ``flat_map``,
+``choose_from_datasets``), ``rejection_resample``, ``concatenate``, ``enumerate``, ``padded_batch``, ``window``, ``flat_map``,
 ``interleave``, ``scan``, ``reduce``, ``take_while``, ``shard``, ``rebatch``, ``unique``,
 ``group_by_window``, ``bucket_by_sequence_length``, ``get_single_element``, ``apply``, ``element_spec``
 and the no-op ``options`` / ``with_options``, with tf.data's semantics (orders, partial windows, padding).
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..eager_tensor import as_eager
 from .dataset_structure import leaves, map_leaves, same_structure
+from .dataset_resample import rejection_resample
 from .dataset_stages import EXTRA_STAGES
 from .tensor_spec import TensorSpec, normalize_dtype, shape_compatible
 
@@ -215,6 +216,12 @@ class DatasetMethods:
                         return
 
         return type(datasets[0])(source, UNKNOWN)
+
+    def rejection_resample(self, class_func: Callable[..., Any], target_dist: Any, initial_dist: Any = None,
+                           seed: int | None = None, name: str | None = None) -> Any:
+        """``(class, element)`` pairs resampled so ``class_func``'s classes follow ``target_dist``
+        (tf.data's mixed rejection sampling; ``dataset_resample``)."""
+        return rejection_resample(self, class_func, target_dist, initial_dist, seed)
 
     # ------------------------------------------------------------------ combining and reshaping
     def concatenate(self, dataset: Any, name: str | None = None) -> Any:

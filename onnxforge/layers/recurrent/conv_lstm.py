@@ -188,6 +188,11 @@ class _ConvLSTM(Layer):
         return x_cf.builder.op("Conv", inputs, kernel_shape=list(self.kernel_size), strides=list(strides),
                                dilations=list(dilations), shape=(x_cf.shape[0], weight.shape[0], *spatial), **attrs)
 
+    def _add_regularization(self, ctx: Any, outputs: Any) -> None:
+        # The weights live on the cell, which is never called: its penalties join every loss from here.
+        super()._add_regularization(ctx, outputs)
+        self.cell._add_regularization(ctx, [])
+
     def call(self, inputs, initial_state=None, mask=None, training=None):
         if mask is not None:
             raise NotImplementedError(f"Layer {self.name}: masks are not supported by onnxforge's ConvLSTM. "

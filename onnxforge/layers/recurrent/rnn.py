@@ -319,7 +319,8 @@ class RNN(Layer):
         if states0 is None and self.stateful:
             states0 = stateful.read_states(self, x)
         ctx = current_trace()
-        if ctx.training and isinstance(self.cell, Layer):
+        # Every loss gets the cell's weight penalties, evaluation's too: Keras 3 reports them in val_loss.
+        if isinstance(self.cell, Layer):
             self.cell._add_regularization(ctx, [])
         if self._use_fused(mask):
             seq, states = fused_forward(self.cell, x, states0, self.go_backwards, self.return_sequences,
