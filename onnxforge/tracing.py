@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 
 from .graph import GraphBuilder, Value, onnx_dtype
+from .graph.stopped import stop_gradient_value
 from .trace_state import (active_trace, autocast_dtype, autocast_scope, current_trace, eager_executor, entered,
                           set_eager_executor)
 from .variables import Variable
@@ -135,8 +136,7 @@ class TraceContext:
         Trainable variables keep the value: their reads are versions the gradient sums over."""
         if var.trainable:
             return assigned
-        from .ops.core import _stop_gradient   # ops.core imports this module
-        return _stop_gradient(assigned)
+        return stop_gradient_value(self.b, assigned)
 
     def read_autocast(self, var: Variable) -> Value:
         """``read(var)``, cast to the autocast scope's dtype where Keras would cast it: a float Variable with

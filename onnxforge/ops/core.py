@@ -13,22 +13,18 @@ from __future__ import annotations
 __all__ = ["cast", "convert_to_tensor", "convert_to_numpy", "shape", "stop_gradient", "is_tensor", "cond",
            "stopped_outputs", "custom_gradient"]
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..eager_tensor import EagerTensor, as_eager
-from ..graph import GraphBuilder, Value
+from ..graph import Value
+from ..graph.stopped import stop_gradient_value, stopped_outputs
 from ..variables import Variable
 from ._util import (_active_trace, _has_keras_tensor, _host_array, as_value, builder_of, cast_value, dtype_enum,
                     is_functional_tensor, record_dim, symbolic)
 from .traced_flow import is_traced, lowering
-
-# builder -> outputs of ``stop_gradient`` nodes (GradientTape leaves those nodes out of the differentiated graph).
-_stopped: weakref.WeakKeyDictionary[GraphBuilder, set[str]] = weakref.WeakKeyDictionary()
-
 
 @symbolic
 def cast(x: Any, dtype: Any) -> Value:
@@ -116,15 +112,7 @@ def stop_gradient(variable: Any) -> Any:
 @symbolic
 def _stop_gradient(variable: Any) -> Value:
     b = builder_of(variable)
-    v = as_value(variable, b)
-    out = b.op("Identity", [v], shape=v.shape)
-    _stopped.setdefault(b, set()).add(out.name)
-    return out
-
-
-def stopped_outputs(b: GraphBuilder) -> set[str]:
-    """Names of ``stop_gradient`` outputs in ``b``."""
-    return _stopped.get(b, set())
+    return stop_gradient_value(b, as_value(variable, b))
 
 
 def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
