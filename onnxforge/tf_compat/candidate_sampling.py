@@ -25,7 +25,7 @@ Example:
     >>> import onnxforge as tf
     >>> sampled, true_count, sampled_count = tf.random.log_uniform_candidate_sampler(
     ...     [[1]], num_true=1, num_sampled=4, unique=True, range_max=10, seed=1)
-    >>> sampled.dtype.name, sorted(set(sampled.tolist())) == sorted(sampled.tolist()), true_count.shape
+    >>> sampled.dtype.name, sorted(set(sampled.tolist())) == sorted(sampled.tolist()), tuple(true_count.shape)
     ('int64', True, (1, 1))
 """
 from __future__ import annotations
@@ -93,8 +93,9 @@ def log_uniform_candidate_sampler(true_classes: Any, num_true: int, num_sampled:
     sampled_expected_count)``: ``num_sampled`` int64 classes of ``[0, range_max)`` drawn log-uniformly
     (distinct when ``unique``), and float32 expected counts of ``true_classes`` (an int64
     ``[batch_size, num_true]`` matrix) and of the sampled classes. See the module docstring."""
-    if isinstance(true_classes, (list, tuple)):
-        true_classes = np.asarray(true_classes, np.int64)   # TensorFlow converts a nested list to int64 here
+    if isinstance(true_classes, (list, tuple)) or (type(true_classes) is np.ndarray
+                                                   and true_classes.dtype.kind in "iu"):
+        true_classes = np.asarray(true_classes, np.int64)   # TensorFlow converts lists and arrays to int64 here
     dtype = getattr(true_classes, "dtype", None)
     dtype = "int64" if dtype is None else getattr(dtype, "name", str(dtype))
     if dtype != "int64":
@@ -164,8 +165,9 @@ def _traced(true_classes: Any, num_sampled: int, unique: bool, range_max: int) -
 
 def compute_accidental_hits(true_classes: Any, sampled_candidates: Any, num_true: int, seed: Any = None,
                             name: str | None = None) -> Any:
-    """``tf.nn.compute_accidental_hits`` on concrete values: ``(indices, ids, weights)`` for every row ``i``
-    and sampled position ``j`` whose class is one of row ``i``'s true classes (``weights`` ``-FLT_MAX``).
+    """``tf.nn.compute_accidental_hits`` on concrete values: ``(indices, ids, weights)``: the row ``i``
+    (int32) and the position ``j`` in ``sampled_candidates`` (int64) of every sampled class that is one of
+    row ``i``'s true classes (once per listing of that class), each with weight ``-FLT_MAX``.
 
     Example:
         >>> [x.tolist() for x in compute_accidental_hits([[1], [3]], [3, 1, 5], num_true=1)]
@@ -176,6 +178,7 @@ def compute_accidental_hits(true_classes: Any, sampled_candidates: Any, num_true
     if true.ndim != 2 or true.shape[1] != num_true:
         raise InvalidArgumentError(f"tf.nn.compute_accidental_hits: true_classes must be [batch_size, num_true="
                                    f"{num_true}]. Received shape {true.shape}")
-    rows, cols = np.nonzero((sampled[None, None, :] == true[:, :, None]).any(axis=1))
-    return (_ops.convert_to_tensor(rows.astype(np.int32)), _ops.convert_to_tensor(sampled[cols]),
+    # One hit per (row, true entry, position): a class listed twice among a row's true classes hits twice.
+    rows, _, cols = np.nonzero(sampled[None, None, :] == true[:, :, None])
+    return (_ops.convert_to_tensor(rows.astype(np.int32)), _ops.convert_to_tensor(cols.astype(np.int64)),
             _ops.convert_to_tensor(np.full(rows.shape, -np.finfo(np.float32).max, np.float32)))

@@ -15,7 +15,7 @@ Example:
     >>> w, b, x = np.ones((5, 2), "float32"), np.zeros(5, "float32"), np.ones((1, 2), "float32")
     >>> sampled = (np.array([3, 4]), np.ones((1, 1), "float32"), np.ones(2, "float32"))
     >>> loss = tf.nn.sampled_softmax_loss(w, b, [[1]], x, 2, 5, sampled_values=sampled)
-    >>> loss.shape, round(float(loss[0]), 4)    # three equal logits: -log(1/3)
+    >>> tuple(loss.shape), round(float(loss[0]), 4)    # three equal logits: -log(1/3)
     ((1,), 1.0986)
 """
 from __future__ import annotations
