@@ -211,3 +211,65 @@ def test_word2vec_tutorial_trains_end_to_end():
     same = [scores[i, 1:6].mean() - scores[i, 6:11].mean() for i in range(1, 6)]
     other = [scores[i, 6:11].mean() - scores[i, 1:6].mean() for i in range(6, 11)]
     assert target.shape == (11, 8) and min(same + other) > 0, (same, other)
+
+
+GENERATOR_DRAWS = [("normal", ([500],), {}), ("normal", ([2, 250],), {"mean": 2.0, "stddev": 0.5, "dtype": "float64"}),
+                   ("uniform", ([500],), {}), ("uniform", ([500],), {"minval": -2.0, "maxval": 3.0}),
+                   ("uniform", ([500],), {"minval": 3, "maxval": 9, "dtype": "int32"}),
+                   ("uniform", ([500],), {"minval": None, "maxval": None, "dtype": "int64"}),
+                   ("truncated_normal", ([500],), {"stddev": 2.0}), ("uniform_full_int", ([500],), {"dtype": "int32"})]
+
+
+@pytest.mark.parametrize("method,args,kwargs", GENERATOR_DRAWS, ids=[f"{d[0]}-{i}" for i, d in enumerate(GENERATOR_DRAWS)])
+def test_generator_draws_have_tensorflows_dtypes_shapes_and_ranges(method, args, kwargs):
+    theirs = {k: (getattr(rtf, v) if k == "dtype" else v) for k, v in kwargs.items()}
+    want = getattr(rtf.random.Generator.from_seed(1), method)(*args, **theirs).numpy()
+    got = np.asarray(getattr(tf.random.Generator.from_seed(1), method)(*args, **kwargs))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if method == "truncated_normal":
+        assert np.all(np.abs(got) <= 2 * kwargs["stddev"])
+    elif method == "uniform" and kwargs.get("maxval", 1) is not None:
+        assert kwargs.get("minval", 0) <= got.min() and got.max() < kwargs.get("maxval", 1)
+    spread = max(float(np.std(want.astype(np.float64))), 1.0)
+    assert abs(np.mean(got.astype(np.float64)) - np.mean(want.astype(np.float64))) < 0.35 * spread
+    assert abs(np.std(got.astype(np.float64)) - np.std(want.astype(np.float64))) < 0.2 * spread
+    if method == "uniform" and kwargs.get("dtype") == "int32":
+        assert set(got.tolist()) == set(range(3, 9))
+
+
+def test_generator_is_reproducible_advances_and_splits_into_independent_streams():
+    g = tf.random.Generator.from_seed(5)
+    first, second = np.asarray(g.normal([200])), np.asarray(g.normal([200]))
+    assert np.array_equal(first, np.asarray(tf.random.Generator.from_seed(5).normal([200])))
+    assert not np.array_equal(first, second)
+    assert np.array_equal(np.asarray(tf.random.Generator.from_state(g.state).normal([3])),
+                          np.asarray(g.normal([3])))
+    children = tf.random.Generator.from_seed(5).split(3)
+    draws = np.stack([np.asarray(c.normal([400])) for c in children] + [np.asarray(g.normal([400]))])
+    corr = np.corrcoef(draws)
+    assert np.all(np.abs(corr[~np.eye(4, dtype=bool)]) < 0.2)
+    again = [np.asarray(c.normal([400])) for c in tf.random.Generator.from_seed(5).split(3)]
+    assert np.array_equal(np.stack(again), draws[:3])
+    seeds = tf.random.Generator.from_seed(5).make_seeds(4)
+    assert seeds.shape == rtf.random.Generator.from_seed(5).make_seeds(4).shape and seeds.dtype == np.int64
+    assert len({tuple(c) for c in np.asarray(seeds).T.tolist()}) == 4
+    a, b = (tf.random.Generator.from_non_deterministic_state().normal([4]) for _ in range(2))
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    assert isinstance(tf.random.get_global_generator(), tf.random.Generator)
+
+
+def test_generator_draws_anew_in_each_traced_step_and_refuses_what_tensorflow_refuses():
+    g = tf.random.Generator.from_seed(2)
+    noisy = tf.function(lambda x: x + g.normal([3]))
+    a, b = np.asarray(noisy(np.zeros(3, "float32"))), np.asarray(noisy(np.zeros(3, "float32")))
+    assert not np.array_equal(a, b)
+    h = tf.random.Generator.from_seed(2)
+    assert np.array_equal(np.asarray(tf.function(lambda x: x + h.normal([3]))(np.zeros(3, "float32"))), a)
+    for t in (rtf, tf):
+        gen = t.random.Generator.from_seed(1)
+        with pytest.raises(ValueError, match="both `None` or both non-`None`"):
+            gen.uniform([2], dtype="int32")
+        with pytest.raises(t.errors.InvalidArgumentError):
+            gen.uniform([2], minval=7, maxval=5, dtype="int32")
+        with pytest.raises(TypeError):
+            gen.normal([2], dtype="int32")
