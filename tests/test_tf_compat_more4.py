@@ -273,3 +273,34 @@ def test_generator_draws_anew_in_each_traced_step_and_refuses_what_tensorflow_re
             gen.uniform([2], minval=7, maxval=5, dtype="int32")
         with pytest.raises(TypeError):
             gen.normal([2], dtype="int32")
+
+
+STATELESS_DRAWS = [("stateless_categorical", lambda s: dict(logits=[[0.0, 1.0, 2.0], [2.0, -np.inf, 0.0]],
+                                                               num_samples=2000, seed=s)),
+                   ("stateless_categorical", lambda s: dict(logits=[[0.0, 1.0]], num_samples=500, seed=s,
+                                                            dtype="int32")),
+                   ("stateless_gamma", lambda s: dict(shape=[2000, 2], seed=s, alpha=[0.5, 3.0], beta=2.0)),
+                   ("stateless_gamma", lambda s: dict(shape=[1000], seed=s, alpha=2.0, dtype="float64")),
+                   ("stateless_poisson", lambda s: dict(shape=[2000, 2], seed=s, lam=[1.0, 10.0])),
+                   ("stateless_poisson", lambda s: dict(shape=[1000], seed=s, lam=4.0, dtype="float32"))]
+
+
+@pytest.mark.parametrize("fn,make", STATELESS_DRAWS, ids=[f"{d[0]}-{i}" for i, d in enumerate(STATELESS_DRAWS)])
+def test_stateless_draws_are_fixed_by_the_seed_with_tensorflows_distribution(fn, make):
+    def ours(seed):
+        return np.asarray(getattr(tf.random, fn)(**make(seed)))
+    kwargs = make([1, 2])
+    if "dtype" in kwargs:
+        kwargs["dtype"] = getattr(rtf, kwargs["dtype"])
+    want = getattr(rtf.random, fn)(**kwargs).numpy()
+    got = ours([1, 2])
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.array_equal(got, ours([1, 2])) and not np.array_equal(got, ours([1, 3]))
+    if fn == "stateless_categorical":      # per-row class frequencies
+        for row in range(got.shape[0]):
+            g, w = (np.bincount(x[row], minlength=3) / x.shape[1] for x in (got, want))
+            assert np.all(np.abs(g - w) < 0.07), (g, w)
+    else:                                  # per-column moments
+        g, w = got.astype(np.float64).reshape(got.shape[0], -1), want.astype(np.float64).reshape(got.shape[0], -1)
+        np.testing.assert_allclose(g.mean(0), w.mean(0), rtol=0.12, atol=0.03)
+        np.testing.assert_allclose(g.std(0), w.std(0), rtol=0.15, atol=0.03)

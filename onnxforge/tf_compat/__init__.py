@@ -68,6 +68,7 @@ from .random_poisson import poisson as _poisson
 from . import candidate_sampling as _candidate_sampling
 from . import nn_sampled as _nn_sampled
 from . import random_generator as _random_generator
+from . import random_stateless as _random_stateless
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -115,8 +116,9 @@ for _name in (*_image_crops.__all__, *_nms_variants.__all__):
 random.poisson = _poisson
 random.log_uniform_candidate_sampler = _candidate_sampling.log_uniform_candidate_sampler
 nn.compute_accidental_hits = _candidate_sampling.compute_accidental_hits
-for _name in _random_generator.__all__:
-    setattr(random, _name, getattr(_random_generator, _name))
+for _module in (_random_generator, _random_stateless):
+    for _name in _module.__all__:
+        setattr(random, _name, getattr(_module, _name))
 random.experimental = types.SimpleNamespace(**{_name: getattr(_random_generator, _name)
                                                for _name in _random_generator.__all__})
 math.ndtri, math.erfcinv = _math_quantiles.ndtri, _math_quantiles.erfcinv
