@@ -235,6 +235,8 @@ def test_generator_draws_have_tensorflows_dtypes_shapes_and_ranges(method, args,
     assert abs(np.std(got.astype(np.float64)) - np.std(want.astype(np.float64))) < 0.2 * spread
     if method == "uniform" and kwargs.get("dtype") == "int32":
         assert set(got.tolist()) == set(range(3, 9))
+    if method == "uniform_full_int" or kwargs.get("maxval", 1) is None:   # every bit random, low ones too
+        assert (got % 256 == 0).mean() < 0.05 and 0.4 < (got < 0).mean() < 0.6
 
 
 def test_generator_is_reproducible_advances_and_splits_into_independent_streams():
@@ -244,17 +246,17 @@ def test_generator_is_reproducible_advances_and_splits_into_independent_streams(
     assert not np.array_equal(first, second)
     assert np.array_equal(np.asarray(tf.random.Generator.from_state(g.state).normal([3])),
                           np.asarray(g.normal([3])))
-    children = tf.random.Generator.from_seed(5).split(3)
+    children = tf.random.Generator.from_seed(5).split(2)
     draws = np.stack([np.asarray(c.normal([400])) for c in children] + [np.asarray(g.normal([400]))])
     corr = np.corrcoef(draws)
-    assert np.all(np.abs(corr[~np.eye(4, dtype=bool)]) < 0.2)
-    again = [np.asarray(c.normal([400])) for c in tf.random.Generator.from_seed(5).split(3)]
-    assert np.array_equal(np.stack(again), draws[:3])
+    assert np.all(np.abs(corr[~np.eye(3, dtype=bool)]) < 0.2)
+    again = tf.random.Generator.from_seed(5).split(2)[1]
+    assert np.array_equal(np.asarray(again.normal([400])), draws[1])
     seeds = tf.random.Generator.from_seed(5).make_seeds(4)
     assert seeds.shape == rtf.random.Generator.from_seed(5).make_seeds(4).shape and seeds.dtype == np.int64
     assert len({tuple(c) for c in np.asarray(seeds).T.tolist()}) == 4
-    a, b = (tf.random.Generator.from_non_deterministic_state().normal([4]) for _ in range(2))
-    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    a, b = (tf.random.Generator.from_non_deterministic_state().state.numpy() for _ in range(2))
+    assert not np.array_equal(a, b)      # differently seeded in every call (and run)
     assert isinstance(tf.random.get_global_generator(), tf.random.Generator)
 
 

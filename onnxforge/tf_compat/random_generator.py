@@ -126,9 +126,19 @@ class Generator:
         pieces = 2 if dtype == "int32" else 4
         shape = tuple(shape) if isinstance(shape, (list, tuple)) else shape
         parts = uniform((pieces, *shape), 0, 2 ** 16, "int64", seed=self._stream)
-        value = _ops.convert_to_tensor(np.asarray(0, np.int64))
-        for i in range(pieces):   # shift in 16 bits at a time; int64 wraps as TensorFlow's bit patterns do
-            value = _ops.add(_ops.multiply(value, 2 ** 16), parts[i])
+        # Each 16-bit piece at its place value, summed: int64 arithmetic wraps, so the top piece sets the sign
+        # bit as a bit pattern would. (Not one ReduceSum: onnxruntime's int64 ReduceSum loses low bits of
+        # values near 2**63.) Eager pieces are combined in NumPy, traced ones by a chain of Mul / Add.
+        if isinstance(parts, np.ndarray):
+            with np.errstate(over="ignore"):
+                value = np.zeros(parts.shape[1:], np.int64)
+                for piece in np.asarray(parts, np.int64):
+                    value = value * np.int64(2 ** 16) + piece
+            value = _ops.convert_to_tensor(value)
+        else:
+            value = parts[0]
+            for i in range(1, pieces):
+                value = _ops.add(_ops.multiply(value, 2 ** 16), parts[i])
         if dtype == "int32":
             value = _ops.subtract(value, 2 ** 31)
         return _ops.cast(value, dtype)
