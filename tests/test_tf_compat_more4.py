@@ -144,9 +144,19 @@ def test_sampled_losses_and_gradients_match_tensorflow_in_a_tf_function(fn, remo
 def test_sampled_losses_draw_their_own_sample_when_traced():
     w, b = np.full((30, 2), 0.1, "float32"), np.zeros(30, "float32")
     x, labels = np.ones((3, 2), "float32"), np.array([[1], [2], [29]], np.int64)
+    def step(w, x, fn):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            loss = fn(w, b, labels, x, num_sampled=6, num_classes=30)
+            total = tf.reduce_sum(loss)
+        return loss, tape.gradient(total, w)
+
     for fn in (tf.nn.nce_loss, tf.nn.sampled_softmax_loss):
-        loss = tf.function(lambda w, x, fn=fn: fn(w, b, labels, x, num_sampled=6, num_classes=30))(w, x)
-        assert loss.shape == (3,) and np.all(np.isfinite(np.asarray(loss))) and np.all(np.asarray(loss) > 0)
+        loss, grad = (np.asarray(v) for v in tf.function(lambda w, x, fn=fn: step(w, x, fn))(w, x))
+        assert loss.shape == (3,) and np.all(np.isfinite(loss)) and np.all(loss > 0)
+        # Only the true classes and the (at most 6) sampled ones get a gradient, the true ones all of them.
+        touched = np.flatnonzero(np.abs(grad).sum(axis=1))
+        assert set(labels.ravel()) <= set(touched) and len(touched) <= 3 + 6 and np.all(np.isfinite(grad))
 
 
 # The word2vec tutorial (tensorflow.org/tutorials/text/word2vec), on a tiny corpus.
