@@ -65,6 +65,10 @@ from . import nhwc_windows as _nhwc_windows
 from . import math_quantiles as _math_quantiles
 from . import nms_variants as _nms_variants
 from .random_poisson import poisson as _poisson
+from . import candidate_sampling as _candidate_sampling
+from . import nn_sampled as _nn_sampled
+from . import random_generator as _random_generator
+from . import random_stateless as _random_stateless
 from .debugging import Assert, assert_equal, assert_greater, assert_less, assert_rank, debugging
 from .array_more import *  # noqa: F401,F403
 from .array_more import __all__ as _array_more_names
@@ -104,12 +108,19 @@ complex64, complex128 = "complex64", "complex128"
 math.real, math.imag, math.conj, math.angle = _real, _imag, _conj, _angle
 math.add_n = math.accumulate_n = _add_n  # tf.math.add_n is tf.add_n (accumulate_n: the same sum)
 # tf.nn's CTC functions and other later additions live in their own modules.
-for _module in (_nn_ctc, _conv_transpose_fns):
+for _module in (_nn_ctc, _conv_transpose_fns, _nn_sampled):
     for _name in _module.__all__:
         setattr(nn, _name, getattr(_module, _name))
 for _name in (*_image_crops.__all__, *_nms_variants.__all__):
     setattr(image, _name, getattr(_image_crops, _name, None) or getattr(_nms_variants, _name))
 random.poisson = _poisson
+random.log_uniform_candidate_sampler = _candidate_sampling.log_uniform_candidate_sampler
+nn.compute_accidental_hits = _candidate_sampling.compute_accidental_hits
+for _module in (_random_generator, _random_stateless):
+    for _name in _module.__all__:
+        setattr(random, _name, getattr(_module, _name))
+random.experimental = types.SimpleNamespace(**{_name: getattr(_random_generator, _name)
+                                               for _name in _random_generator.__all__})
 math.ndtri, math.erfcinv = _math_quantiles.ndtri, _math_quantiles.erfcinv
 image.sobel_edges, nn.max_pool_with_argmax = _nhwc_windows.sobel_edges, _nhwc_windows.max_pool_with_argmax
 for _name in _signal_more.__all__:

@@ -157,8 +157,12 @@ def split(seed: Any, num: builtins.int = 2, alg: Any = "auto_select") -> Any:
 
 
 def set_seed(seed: builtins.int | None) -> None:
-    """``tf.random.set_seed``: seeds NumPy's global generator, which seeds the programs' RNG state."""
+    """``tf.random.set_seed``: seeds NumPy's global generator, which seeds the programs' RNG state, and
+    restarts the seeded candidate samplers' streams."""
+    from .candidate_sampling import reset_seeded_streams
+
     np.random.seed(seed)
+    reset_seeded_streams()
 
 
 random = types.SimpleNamespace(uniform=uniform, normal=normal, categorical=categorical, shuffle=shuffle,
