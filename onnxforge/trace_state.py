@@ -52,30 +52,36 @@ def current_trace() -> TraceContext:
 def entered(trace: TraceContext) -> Iterator[TraceContext]:
     """Make ``trace`` the innermost active trace for the block (``TraceContext.active()``)."""
     _stack.append(trace)
+    _owners.append(threading.get_ident())
     try:
         yield trace
     finally:
         _stack.pop()
+        _owners.pop()
 
 
-# How many blocks run now whose ``Variable.assign`` of a host value applies on the host at once even inside a
-# trace: a layer's ``build()`` (initial values are set once, as in Keras), not its ``call()``.
-_host_assign_depth = [0]
+# Per thread, how many blocks run now whose ``Variable.assign`` of a host value applies on the host at once even
+# inside a trace: a layer's ``build()`` (initial values are set once, as in Keras), not its ``call()``.
+_host_assign_depth = threading.local()
+# The thread that entered each trace on ``_stack``: host-value assigns join only a trace of their own thread (a
+# data-parallel rank seeding its streams must not write into the program another rank is tracing).
+_owners: list[int] = []
 
 
 @contextlib.contextmanager
 def host_assigns() -> Iterator[None]:
     """Within the block, assigns of host values change the Variable now, not the traced program."""
-    _host_assign_depth[0] += 1
+    _host_assign_depth.n = getattr(_host_assign_depth, "n", 0) + 1
     try:
         yield
     finally:
-        _host_assign_depth[0] -= 1
+        _host_assign_depth.n -= 1
 
 
 def assigns_on_host() -> bool:
-    """Whether a ``host_assigns`` block is open."""
-    return _host_assign_depth[0] > 0
+    """Whether a host value assigned now changes the Variable at once: inside a ``host_assigns`` block, or
+    while the innermost trace belongs to another thread."""
+    return getattr(_host_assign_depth, "n", 0) > 0 or not _owners or _owners[-1] != threading.get_ident()
 
 
 def active_trace() -> TraceContext | None:

@@ -31,7 +31,7 @@ def extra_required_args(lib: Any) -> dict:
         "DepthwiseConv1D": dict(kernel_size=3),
         "Rescaling": dict(scale=0.5), "Resizing": dict(height=4, width=5), "CenterCrop": dict(height=3, width=3),
         "RandomCrop": dict(height=3, width=3, seed=1),   # Keras draws a seed when given none
-        "CategoryEncoding": dict(num_tokens=3), "HashedCrossing": dict(num_bins=4), "RandomRotation": dict(factor=0.1), "RandomZoom": dict(height_factor=0.1),
+        "CategoryEncoding": dict(num_tokens=3), "HashedCrossing": dict(num_bins=4), "Hashing": dict(num_bins=4), "RandomRotation": dict(factor=0.1), "RandomZoom": dict(height_factor=0.1),
         "RandomTranslation": dict(height_factor=0.1, width_factor=0.2), "RandomContrast": dict(factor=0.2),
         "RandomBrightness": dict(factor=0.2), "Discretization": dict(bin_boundaries=[0.0, 1.0]),
         **{n: dict(factor=0.5, seed=1) for n in ("RandomHue", "RandomSaturation", "RandomSharpness",

@@ -273,8 +273,9 @@ def test_blur_keras_files_load_both_ways(tmp_path):
     model.save(tmp_path / "ours.keras")
     theirs = keras.saving.load_model(tmp_path / "ours.keras")
     assert type(theirs.layers[0]).__name__ == "RandomGaussianBlur" and theirs.layers[0].kernel_size == (5, 5)
+    # Outputs reach ~200 from pixel sums of 0..255: float32 rounding of the two runtimes' sums is ~2e-5 there.
     np.testing.assert_allclose(_np(theirs.predict(x, verbose=0)), model.predict(x, verbose=0), rtol=1e-5,
-                               atol=1e-5)
+                               atol=1e-4)
     inp = keras.Input((6, 6, 3))
     kmodel = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.RandomGaussianBlur()(inp))))
     kmodel.save(tmp_path / "theirs.keras")
