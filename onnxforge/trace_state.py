@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .tracing import TraceContext
 
-_stack: list[TraceContext] = []
+# The active traces, innermost last, each with the thread that entered it: host-value assigns join only a trace of
+# their own thread (a data-parallel rank seeding its streams must not write into the program another rank traces).
+_stack: list[tuple[TraceContext, int]] = []
 # The dtype Variables read inside a layer's call are cast to (Keras's AutocastScope); None: no cast.
 _autocast: list[str | None] = []
 # The eager executor (``onnxforge.eager``): it compiles and runs, so it sits above the layers in the import
@@ -45,48 +47,51 @@ def current_trace() -> TraceContext:
     if not _stack:
         raise RuntimeError("No active trace: layers and Variables emit graph ops only while a model is being "
                            "compiled (inside TraceContext.active()).")
-    return _stack[-1]
+    return _stack[-1][0]
 
 
 @contextlib.contextmanager
 def entered(trace: TraceContext) -> Iterator[TraceContext]:
     """Make ``trace`` the innermost active trace for the block (``TraceContext.active()``)."""
-    _stack.append(trace)
-    _owners.append(threading.get_ident())
+    _stack.append((trace, threading.get_ident()))
     try:
         yield trace
     finally:
         _stack.pop()
-        _owners.pop()
 
 
-# Per thread, how many blocks run now whose ``Variable.assign`` of a host value applies on the host at once even
-# inside a trace: a layer's ``build()`` (initial values are set once, as in Keras), not its ``call()``.
-_host_assign_depth = threading.local()
-# The thread that entered each trace on ``_stack``: host-value assigns join only a trace of their own thread (a
-# data-parallel rank seeding its streams must not write into the program another rank is tracing).
-_owners: list[int] = []
+class _ThreadDepth(threading.local):
+    """How many blocks of one kind run now on this thread (nested blocks count)."""
+    depth = 0
+
+    @contextlib.contextmanager
+    def enter(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
 
-@contextlib.contextmanager
-def host_assigns() -> Iterator[None]:
+# Blocks whose ``Variable.assign`` of a host value applies on the host at once even inside a trace: a layer's
+# ``build()`` (initial values are set once, as in Keras), not its ``call()``.
+_host_assign_blocks = _ThreadDepth()
+
+
+def host_assigns() -> contextlib.AbstractContextManager[None]:
     """Within the block, assigns of host values change the Variable now, not the traced program."""
-    _host_assign_depth.n = getattr(_host_assign_depth, "n", 0) + 1
-    try:
-        yield
-    finally:
-        _host_assign_depth.n -= 1
+    return _host_assign_blocks.enter()
 
 
 def assigns_on_host() -> bool:
-    """Whether a host value assigned now changes the Variable at once: inside a ``host_assigns`` block, or
-    while the innermost trace belongs to another thread."""
-    return getattr(_host_assign_depth, "n", 0) > 0 or not _owners or _owners[-1] != threading.get_ident()
+    """Whether a host value assigned now changes the Variable at once: inside a ``host_assigns`` block, outside
+    any trace, or while the innermost trace belongs to another thread."""
+    return _host_assign_blocks.depth > 0 or not _stack or _stack[-1][1] != threading.get_ident()
 
 
 def active_trace() -> TraceContext | None:
     """The innermost active trace, or ``None`` outside any (eager code)."""
-    return _stack[-1] if _stack else None
+    return _stack[-1][0] if _stack else None
 
 
 def set_eager_executor(executor: Any) -> None:
@@ -105,19 +110,14 @@ def eager_executor() -> Any:
 
 # How many ``Dataset.map`` functions run now on this thread: Keras's data layers convert their inputs as in tf.data
 # there (layers read it, the Dataset sets it, and layers sit below the Dataset in the import flow).
-_pipeline = threading.local()
+_pipeline = _ThreadDepth()
 
 
-@contextlib.contextmanager
-def data_pipeline() -> Iterator[None]:
+def data_pipeline() -> contextlib.AbstractContextManager[None]:
     """Within the block a ``Dataset.map`` function runs (see ``in_data_pipeline``)."""
-    _pipeline.depth = getattr(_pipeline, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _pipeline.depth -= 1
+    return _pipeline.enter()
 
 
 def in_data_pipeline() -> bool:
     """Whether a ``Dataset.map`` function is running now (Keras's preprocessing layers behave as in tf.data)."""
-    return getattr(_pipeline, "depth", 0) > 0
+    return _pipeline.depth > 0

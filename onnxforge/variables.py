@@ -1,7 +1,7 @@
 """Variables: the weights and state of layers and optimizers, shared by every program that uses them."""
 from __future__ import annotations
 
-__all__ = ["Variable", "set_tape_read", "tape_follows"]
+__all__ = ["Variable", "set_tape_read", "tape_follows", "unique_variables"]
 
 import itertools
 from typing import Any
@@ -24,6 +24,14 @@ def _before_change(var: Any) -> None:
     scope = _STATELESS[0]
     if scope is not None:
         scope._remember(var)
+
+
+def unique_variables(variables: Any) -> list[Any]:
+    """``variables`` without repeats (by ``uid``), in first-seen order: a weight shared by two layers counts once."""
+    seen: dict[int, Any] = {}
+    for v in variables:
+        seen.setdefault(v.uid, v)
+    return list(seen.values())
 
 
 def _default_name() -> str:

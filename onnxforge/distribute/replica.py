@@ -30,7 +30,7 @@ import numpy as np
 from ..compiler.replicated import GLOBAL_BATCH, STATE_MEAN, STATE_UPDATE, replica_seed, shard_bounds
 from ..runtime import ProgramRunner
 from ..trainer.mixin import _BUILD_LOCK
-from ..variables import Variable
+from ..variables import Variable, unique_variables
 from .program_split import ReplicaPrograms, build_replica_programs
 from .stage_runner import StageRunner
 
@@ -66,7 +66,7 @@ class ReplicaDriver:
         model = self.model
         rng = model.rng_variables() if hasattr(model, "rng_variables") else []
         rng_ids = {v.uid for v in rng}
-        variables = [v for v in _unique(list(model.weights) + _optimizer_variables(model)) if v.uid not in rng_ids]
+        variables = [v for v in unique_variables(list(model.weights) + _optimizer_variables(model)) if v.uid not in rng_ids]
         if not self._seeded:
             variables += rng
         _broadcast_variables(self.comm, variables, "the initial broadcast of weights from rank 0")
@@ -223,13 +223,6 @@ class ReplicaDriver:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _unique(variables: list[Variable]) -> list[Variable]:
-    seen: dict[int, Variable] = {}
-    for v in variables:
-        seen.setdefault(v.uid, v)
-    return list(seen.values())
-
-
 def _optimizer_variables(model: Any) -> list[Variable]:
     opt = getattr(model, "optimizer", None)
     return list(getattr(opt, "variables", []) or [])

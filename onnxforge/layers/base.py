@@ -42,7 +42,7 @@ from .. import dtype_policies
 from .. import initializers as initializers_mod
 from .. import regularizers as regularizers_mod
 from ..constraints import check_constraint
-from ..variables import Variable
+from ..variables import Variable, unique_variables
 from . import allocation, array_attributes, auto_config
 from .host_inputs import wrap_compute_mask
 from .input_spec import InputSpec
@@ -341,13 +341,7 @@ class Layer(CallingMixin, LossesMixin, MetricsMixin, StatelessCallMixin, Variabl
     @property
     def weights(self) -> list[Variable]:
         """Own weights (created trainable first, then non-trainable) then sub-layers', deduplicated."""
-        out: list[Variable] = []
-        seen: set[int] = set()
-        for w in self._own_weights() + [w for layer in self._flat_sublayers() for w in layer.weights]:
-            if w.uid not in seen:
-                seen.add(w.uid)
-                out.append(w)
-        return out
+        return unique_variables(self._own_weights() + [w for layer in self._flat_sublayers() for w in layer.weights])
 
     @property
     def trainable_weights(self) -> list[Variable]:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..ops.random import SeedGenerator
-from ..variables import Variable
+from ..variables import Variable, unique_variables
 
 
 _SEEDS = np.random.default_rng()
@@ -73,14 +73,9 @@ class VariablesMixin:
 
     @property
     def variables(self) -> list[Variable]:
-        out: list[Variable] = []
-        seen: set[int] = set()
         own = self._own_weights() + seed_states(self)   # type: ignore[attr-defined]
-        for v in own + [v for layer in self._flat_sublayers() for v in layer.variables]:  # type: ignore[attr-defined]
-            if v.uid not in seen:
-                seen.add(v.uid)
-                out.append(v)
-        return out
+        return unique_variables(own + [v for layer in self._flat_sublayers()  # type: ignore[attr-defined]
+                                       for v in layer.variables])
 
     @property
     def non_trainable_variables(self) -> list[Variable]:

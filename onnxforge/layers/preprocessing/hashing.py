@@ -18,6 +18,7 @@ from __future__ import annotations
 
 __all__ = ["Hashing", "hash_buckets", "siphash24"]
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -157,6 +158,7 @@ class Hashing(Layer):
         self.num_bins, self.mask_value, self.output_mode, self.sparse = int(num_bins), mask_value, output_mode, False
         self.salt = None if salt is None else ([salt, salt] if isinstance(salt, int) else list(salt))
         self.strong_hash = salt is not None
+        self._encode: Callable[[np.ndarray], Any] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         inputs = args[0] if args else kwargs.get("inputs")
@@ -193,9 +195,13 @@ class Hashing(Layer):
             bins = np.where(mask, 0, bins + 1)
         if self.output_mode == "int":
             return bins.astype(self.dtype)
-        from .encoding import CategoryEncoding
-        encoder = CategoryEncoding(num_tokens=self.num_bins, output_mode=self.output_mode, dtype=self.dtype)
-        return np.asarray(encoder(bins))
+        if self._encode is None:
+            # One encoder, so its eager program is compiled once, not per call; kept as its bound call so the
+            # encoder is not a sub-layer (summary, saving and weights see only the Hashing layer, as in Keras).
+            from .encoding import CategoryEncoding
+            self._encode = CategoryEncoding(num_tokens=self.num_bins, output_mode=self.output_mode,
+                                            dtype=self.dtype).__call__
+        return np.asarray(self._encode(bins))
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         if self.output_mode == "int":

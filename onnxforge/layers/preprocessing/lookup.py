@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ...eager_tensor import EagerTensor
+from ...eager_tensor import EagerTensor, as_eager
 from ...graph.shape_inference import fill_shapes
 from ...graph.size_limits import check_constant
 from ...graph.value import onnx_dtype
@@ -335,8 +335,7 @@ class _IndexLookup(Layer):
         # Keras encodes an eager call's lookups in the table's int64 (tf_idf then scales by float32 weights),
         # while its symbolic output spec, which models are built from, says floatx: both are kept as Keras has them.
         if isinstance(out, EagerTensor) and not self.invert and self.output_mode in _EAGER_INT64_MODES:
-            from ... import ops
-            out = ops.cast(out, "int64")
+            out = as_eager(np.asarray(out).astype(np.int64))   # 0/1 and counts: exact, no second run
         return out
 
     def _output_dtype(self, input_dtypes):
