@@ -43,10 +43,6 @@ import onnxforge.keras as keras
 
 from . import string_programs, tf_oracle
 
-# The text program first: run after the covertype models in the same TensorFlow process, Keras on TensorFlow
-# trained it differently (the same data, weights and first evaluation, then other training losses, and a
-# training accuracy of 0 where the fresh process reports 0.375); in a fresh process, or first, it matches
-# onnxforge. Not investigated further: it is the oracle's process state, not the program.
 PROGRAMS = ["text_classification_from_scratch", "wide_deep_cross"]
 
 
