@@ -808,7 +808,8 @@ def cyclegan(tf, keras):
         return model
 
     cycle_gan_model = build_and_compile()
-    first = next(iter(test_horses))
+    # all of it: TensorFlow can keep the one element a dropped iterator read as the whole cache (string_programs)
+    first = list(test_horses)[0]
     before = cycle_gan_model.gen_G(first).numpy()
     cycle_gan_model(first)   # build it: Keras 3 saves the weights of built models only
     if tf.__name__ == "tensorflow":
