@@ -48,7 +48,7 @@ def test_fit_save_and_resume_match_real_keras(tmp_path, data):
         model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
     for got, want in zip(fm.get_weights(), km.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert [(o.name, int(o.iterations)) for o in fm.optimizer.optimizers] == [("adam", 6), ("SGD", 6)]
+    assert [(o.name, int(o.iterations)) for o in fm.optimizer.optimizers] == [("adam", 6), ("sgd", 6)]
     assert int(fm.optimizer.iterations) == 6
 
     fm.save(tmp_path / "f.keras")

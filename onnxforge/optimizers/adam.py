@@ -73,7 +73,7 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
-                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adamw",
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, name: str = "adam_w",
                  **kwargs: Any):
         if weight_decay is None:
             raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")

@@ -31,7 +31,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
-                 centered: bool = False, name: str = "rmsprop", **kwargs: Any):
+                 centered: bool = False, name: str = "rm_sprop", **kwargs: Any):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho = rho
         self.momentum = momentum

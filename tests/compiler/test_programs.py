@@ -51,7 +51,7 @@ def test_programs_pass_full_checker_with_stable_names_and_state_metadata(checked
     assert train.learning_rate == "learning_rate"
     state_in = [i for _, i, _ in train.state]
     assert state_in[:4] == ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
-    assert {"SGD/iteration", "stat/moving_mean", "seed_generator/state"} <= set(state_in)
+    assert {"sgd/iteration", "stat/moving_mean", "seed_generator/state"} <= set(state_in)
     assert all(o == f"{i}:new" for _, i, o in train.state)
     assert train.outputs == ["sums/loss/total", "sums/loss/count", "sums/accuracy/total", "sums/accuracy/count"]
     assert [i.name for i in programs["infer"].model.graph.input][0] == "features"
@@ -72,7 +72,7 @@ def test_train_step_runs_from_the_graph_alone_with_plain_onnxruntime():
     io = json.loads(meta[contract.IO_KEY])
     by_name = {v.path: v for v in reference.weights}
     state = {i: (by_name[i].numpy() if i in by_name else None) for i, _ in pairs}
-    state["SGD/iteration"] = np.asarray(0, np.int64)
+    state["sgd/iteration"] = np.asarray(0, np.int64)
     params = {n: by_name[n].numpy() for n in io["inputs"]["params"]}
     for _ in range(2):
         feeds = {"features": x, "target/dense_1": y.astype(np.int64), "sample_weight/dense_1": np.ones(12, np.float32),
@@ -82,7 +82,7 @@ def test_train_step_runs_from_the_graph_alone_with_plain_onnxruntime():
         model.train_on_batch(x, y)
     for v in model.weights:
         np.testing.assert_allclose(state[v.path], v.numpy(), rtol=1e-6, atol=1e-7)
-    assert int(state["SGD/iteration"]) == 2
+    assert int(state["sgd/iteration"]) == 2
 
 
 def test_infer_with_initializers_is_standalone_and_matches_predict(checked):

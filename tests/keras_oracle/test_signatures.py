@@ -14,17 +14,16 @@ _POOL_SIZE = "tf.keras 2's default pool size is kept: more permissive than Keras
 _CELL_KW = ("the regularizers, constraints, dropouts and seed after a cell's first eight arguments are "
             "keyword-only here (never passed positionally in practice)")
 
-_OPT_NAME = ("ours names the optimizer's state variables by this default (Keras's None resolves to the "
-             "snake-cased class name: the same but for SGD, AdamW, RMSprop); changing it renames the optimizer "
-             "state of onnxforge's saved files")
+_OPT_NAME = ("ours names the optimizer's state variables by this default: the snake-cased class name that Keras's "
+             "None resolves to")
 _OPT_KW = "the base optimizer's arguments are keyword-only here; Keras programs pass them by keyword"
 _SCHEDULE_NAME = "None resolves to the class name, Keras's default string (the configs are the same)"
 _OPTIMIZERS = {"Adadelta": ("adadelta", "weight_decay", 4), "Adafactor": ("adafactor", "weight_decay", 7),
                "Adagrad": ("adagrad", "weight_decay", 4), "Adam": ("adam", "weight_decay", 6),
-               "AdamW": ("adamw", "clipnorm", 7), "Adamax": ("adamax", "weight_decay", 5),
+               "AdamW": ("adam_w", "clipnorm", 7), "Adamax": ("adamax", "weight_decay", 5),
                "Ftrl": ("ftrl", "weight_decay", 8), "Lamb": ("lamb", "weight_decay", 5),
                "Lion": ("lion", "weight_decay", 4), "Nadam": ("nadam", "weight_decay", 5),
-               "RMSprop": ("rmsprop", "weight_decay", 6), "SGD": ("SGD", "weight_decay", 4)}
+               "RMSprop": ("rm_sprop", "weight_decay", 6), "SGD": ("sgd", "weight_decay", 4)}
 
 #: ``{callable: {difference: reason}}``: the differences left on purpose.
 ALLOWED: dict[str, dict[str, str]] = {
