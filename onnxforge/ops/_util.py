@@ -154,7 +154,7 @@ def _weak_kind(x: Any) -> type | None:
     scalars, float64 arrays: onnxforge reads those in the float type they meet), else ``None``
     for a tensor or array, whose own type takes part in the promotion."""
     if isinstance(x, Value):
-        return None
+        return int if x.weak else None   # a dim of ops.shape stands for a Python int
     if isinstance(x, np.ndarray) and x.dtype != np.float64:
         return None
     if isinstance(x, (list, tuple)) and python_numbers(x):
@@ -170,7 +170,8 @@ def promote(b: GraphBuilder, *xs: Any) -> list[Value]:
     values = [x.__onnx_value__() if hasattr(x, "__onnx_value__") else x for x in xs]
     kinds = [_weak_kind(v) for v in values]
     if all(k is not None for k in kinds):   # numbers only: the constants they become meet as tensors
-        return promote(b, *[as_value(v, b) for v in values])
+        return promote(b, *[cast_value(v, onnx.TensorProto.INT32) if isinstance(v, Value) else as_value(v, b)
+                            for v in values])
     strong = [v.dtype if isinstance(v, Value) else onnx_dtype(_host_array(v, None).dtype)
               for v, k in zip(values, kinds) if k is None]
     if None in strong:   # a value of unknown type: constants follow the first tensor, as they always did

@@ -247,6 +247,8 @@ def _tf_dtype(value: Any) -> Any:
         return "int32" if -2 ** 31 <= value < 2 ** 31 else "int64"
     if isinstance(value, builtins.float):
         return "float32"
+    if getattr(value, "weak", False):
+        return "int32"   # a run-time dim of tf.shape, an int32 tensor in TensorFlow
     return getattr(value, "dtype", None) or np.asarray(value).dtype
 
 

@@ -50,9 +50,10 @@ def _probe(lib):
         def call(self, x, f):
             n, b = ops.shape(x)[1], ops.shape(x)[0]
             batched = [x + 1, x * 2, x + 1.5, f + 1, ops.expand_dims(ops.arange(n), 0) + x, ops.full((b,), n),
-                       ops.ones((b, 1)), ops.where(x > 1, x, 0)]
+                       ops.ones((b, 1)), ops.where(x > 1, x, 0), x + b, x[:, :1] * b + b // 2, f * b]
             rest = [ops.arange(n), ops.arange(3), ops.convert_to_tensor(n), ops.add(1, 2), ops.full((2,), 3),
-                    ops.array([1, 2]), ops.cast(n, "float32")]
+                    ops.array([1, 2]), ops.cast(n, "float32"), ops.convert_to_tensor(b), ops.arange(b),
+                    ops.convert_to_tensor(b * 2)]
             return batched + rest
     return Probe()
 
@@ -65,7 +66,7 @@ def test_symbolic_dtypes_and_traced_outputs_match_keras():
     results = {}
     for name, lib in (("keras", keras), ("onnxforge", fkeras)):
         x, f = lib.Input((3,), dtype="int32"), lib.Input((3,), dtype="float16")
-        outs = _probe(lib)(x, f)[:8]
+        outs = _probe(lib)(x, f)[:11]
         model = lib.Model([x, f], outs)
         symbolic = [str(t.dtype) for t in outs]
         predicted = [np.asarray(v) for v in model.predict([X, XF], verbose=0)]
