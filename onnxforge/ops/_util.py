@@ -106,7 +106,8 @@ def _host_array(x: Any, dtype: int | None) -> np.ndarray:
 
 def as_value(x: Any, b: GraphBuilder, like: Value | None = None, dtype: Any = None) -> Value:
     """``x`` as a graph value: Values pass, Variables are read through the trace, numbers and arrays
-    become constants (of ``dtype``, else of ``like``'s float type for Python numbers, else float32/int64)."""
+    become constants (of ``dtype``, else of ``like``'s float type for Python numbers, else Keras's defaults:
+    float32 for Python floats, int32 for Python ints, an array's own type otherwise)."""
     if isinstance(x, Value):
         return x if dtype is None or x.dtype == dtype_enum(dtype) else cast_value(x, dtype_enum(dtype))
     if hasattr(x, "__onnx_value__"):
