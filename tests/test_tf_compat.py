@@ -28,6 +28,10 @@ X = np.arange(12, dtype="float32").reshape(3, 4)
     (lambda: tf.one_hot([0, 2], 3, on_value=5.0, off_value=-1.0), np.where(np.eye(3)[[0, 2]] > 0, 5.0, -1.0)),
     (lambda: tf.zeros((2, 2)), np.zeros((2, 2))),
     (lambda: tf.constant([1.0, 2.0]).dtype, np.dtype("float32")),
+    # tf.fill has its value's type, Python numbers as TensorFlow types them (keras.ops.full would give floatx)
+    (lambda: tf.fill((2,), 3).dtype, np.dtype("int32")), (lambda: tf.fill((2,), 3.0).dtype, np.dtype("float32")),
+    (lambda: tf.fill((2,), True).dtype, np.dtype("bool")), (lambda: tf.fill((2,), 3), np.full(2, 3)),
+    (lambda: tf.range(np.int64(3)).dtype, np.dtype("int64")),   # a tensor bound: its own type
     (lambda: tf.nn.softmax(X), np.exp(X) / np.exp(X).sum(-1, keepdims=True)),
     (lambda: tf.math.reduce_logsumexp(X, axis=0), np.log(np.exp(X).sum(0))),
     (lambda: tf.shape(X)[1], 4),

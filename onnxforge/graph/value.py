@@ -115,7 +115,11 @@ def _promote(a: Value, c: Any) -> tuple[Any, Any]:
     if isinstance(c, Value):
         if a.dtype is None or c.dtype is None or a.dtype == c.dtype:
             return a, c
-        to = result_type([a.dtype, c.dtype])
+        if a.weak != c.weak:   # a Python int's stand-in meets a tensor: it takes the tensor's type
+            strong = c if a.weak else a
+            to = result_type([strong.dtype], weak=[int])
+        else:
+            to = result_type([a.dtype, c.dtype])
         return _cast(a, to), _cast(c, to)
     if a.dtype is not None and isinstance(c, (bool, int, float, np.bool_, np.integer, np.floating)):
         kind = bool if isinstance(c, (bool, np.bool_)) else float if isinstance(c, (float, np.floating)) else int
@@ -131,6 +135,15 @@ def _python_mod(b: Any, a: Any, c: Any) -> Value:
     r = b.op("Mod", [a, c], fmod=1, shape=shape)  # C's fmod: the dividend's sign
     wrong_sign = b.op("And", [b.op("Not", [b.op("Equal", [r, 0.0])]), b.op("Less", [b.op("Mul", [r, c]), 0.0])])
     return b.op("Where", [wrong_sign, b.op("Add", [r, c], shape=shape), r], shape=shape)
+
+
+def _weak_if(out: Value, a: Value, other: Any) -> Value:
+    """``out`` marked weak where Keras would still hold a Python int: integer arithmetic of a weak value with
+    another one or with a Python int (``ops.shape(x)[0] * 2``)."""
+    if a.weak and (isinstance(other, Value) and other.weak or isinstance(other, int) and not isinstance(other, bool)) \
+            and out.dtype == a.dtype:
+        out.weak = True
+    return out
 
 
 def _cast(v: Value, to: int) -> Value:
@@ -157,7 +170,7 @@ class Value:
         True
     """
 
-    __slots__ = ("name", "_dtype", "_shape", "builder", "is_sequence")
+    __slots__ = ("name", "_dtype", "_shape", "builder", "is_sequence", "weak")
 
     def __init__(self, name: str, dtype: int | None, shape: Shape, builder: GraphBuilder | None = None,
                  sequence: bool = False):
@@ -167,6 +180,9 @@ class Value:
         self.builder = builder
         #: A sequence of tensors (``dtype`` is then its elements' type, ``shape`` ``None``).
         self.is_sequence = sequence
+        #: An int64 scalar standing for a Python int (a run-time dim of ``ops.shape``, where Keras has an int):
+        #: it takes the type of the tensors it meets, as a Python int does (``x + ops.shape(x)[0]`` stays int32).
+        self.weak = False
 
     def __repr__(self) -> str:
         dtype = onnx.TensorProto.DataType.Name(self.dtype) if self.dtype else "?"
@@ -246,7 +262,7 @@ class Value:
             op = "StringConcat"   # ``+`` joins strings, as TensorFlow's does
         shapes = [_shape_of(a), _shape_of(c)]
         shape = matmul_shape(*shapes) if op == "MatMul" else broadcast_shapes(*shapes)
-        return self.builder.op(op, [a, c], shape=shape)
+        return _weak_if(self.builder.op(op, [a, c], shape=shape), self, other)
 
     def __add__(self, o: Any) -> Value:
         return self._bin("Add", o)
@@ -290,7 +306,7 @@ class Value:
 
     def _mod(self, o: Any, reverse: bool) -> Value:
         a, c = self._operands(o, reverse)
-        return _python_mod(self.builder, a, c)
+        return _weak_if(_python_mod(self.builder, a, c), self, o)
 
     def __floordiv__(self, o: Any) -> Value:
         return self._floordiv(o, False)
@@ -305,7 +321,7 @@ class Value:
         if any(isinstance(v, Value) and v.is_float for v in (a, c)):
             return b.op("Floor", [b.op("Div", [a, c], shape=shape)], shape=shape)
         # Integer Div truncates toward zero; Python floors: a // c = (a - a mod c) / c, an exact division.
-        return b.op("Div", [b.op("Sub", [a, _python_mod(b, a, c)], shape=shape), c], shape=shape)
+        return _weak_if(b.op("Div", [b.op("Sub", [a, _python_mod(b, a, c)], shape=shape), c], shape=shape), self, o)
 
     def _operands(self, o: Any, reverse: bool) -> tuple[Any, Any]:
         assert self.builder is not None, f"{self!r} is not attached to a builder"

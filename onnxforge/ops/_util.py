@@ -82,20 +82,32 @@ def dtype_enum(dtype: Any) -> int:
         raise ValueError(f"Invalid dtype: {dtype!r}. Expected a dtype name such as 'float32' or 'int64'.") from None
 
 
+def python_numbers(x: Any) -> bool:
+    """Whether ``x`` is a Python number or a (nested) list / tuple of them only: what Keras types by its own
+    defaults (int32, floatx, bool) rather than by NumPy's (int64, float64)."""
+    if isinstance(x, (list, tuple)):
+        return all(python_numbers(i) for i in x)
+    return isinstance(x, (bool, int, float))
+
+
 def _host_array(x: Any, dtype: int | None) -> np.ndarray:
     if dtype is not None:
         return np.asarray(x, dtype=np_dtype(dtype))
     array = np.asarray(x)
     if array.dtype == np.float64:
         return array.astype(np.float32)   # Keras's floatx for Python and float64 numbers
-    if array.dtype.kind in "iu" and array.dtype != np.int64 and not isinstance(x, np.ndarray):
-        return array.astype(np.int64)
+    if array.dtype.kind in "iu" and python_numbers(x):
+        # Keras's default int for Python ints is int32 (``convert_to_tensor(1)``); one outside its range gets
+        # int64, as Keras's torch backend gives it.
+        fits = not array.size or (-2 ** 31 <= array.min() and array.max() < 2 ** 31)
+        return array.astype(np.int32 if fits else np.int64)
     return array
 
 
 def as_value(x: Any, b: GraphBuilder, like: Value | None = None, dtype: Any = None) -> Value:
     """``x`` as a graph value: Values pass, Variables are read through the trace, numbers and arrays
-    become constants (of ``dtype``, else of ``like``'s float type for Python numbers, else float32/int64)."""
+    become constants (of ``dtype``, else of ``like``'s float type for Python numbers, else Keras's defaults:
+    float32 for Python floats, int32 for Python ints, an array's own type otherwise)."""
     if isinstance(x, Value):
         return x if dtype is None or x.dtype == dtype_enum(dtype) else cast_value(x, dtype_enum(dtype))
     if hasattr(x, "__onnx_value__"):
@@ -140,12 +152,14 @@ def cast_value(x: Value, to: int) -> Value:
 
 def _weak_kind(x: Any) -> type | None:
     """The Python number type of an operand that takes the type of the tensors it meets (Python and NumPy
-    scalars, lists of them, float64 arrays: onnxforge reads those in the float type they meet), else ``None``
+    scalars, float64 arrays: onnxforge reads those in the float type they meet), else ``None``
     for a tensor or array, whose own type takes part in the promotion."""
     if isinstance(x, Value):
-        return None
+        return int if x.weak else None   # a dim of ops.shape stands for a Python int
     if isinstance(x, np.ndarray) and x.dtype != np.float64:
         return None
+    if isinstance(x, (list, tuple)) and python_numbers(x):
+        return None   # a list is a tensor of its own in Keras (int32, floatx or bool), not a weak number
     kind = np.asarray(x).dtype.kind
     return bool if kind == "b" else int if kind in "iu" else float if kind == "f" else None
 
@@ -157,7 +171,8 @@ def promote(b: GraphBuilder, *xs: Any) -> list[Value]:
     values = [x.__onnx_value__() if hasattr(x, "__onnx_value__") else x for x in xs]
     kinds = [_weak_kind(v) for v in values]
     if all(k is not None for k in kinds):   # numbers only: the constants they become meet as tensors
-        return promote(b, *[as_value(v, b) for v in values])
+        return promote(b, *[cast_value(v, onnx.TensorProto.INT32) if isinstance(v, Value) else as_value(v, b)
+                            for v in values])
     strong = [v.dtype if isinstance(v, Value) else onnx_dtype(_host_array(v, None).dtype)
               for v, k in zip(values, kinds) if k is None]
     if None in strong:   # a value of unknown type: constants follow the first tensor, as they always did

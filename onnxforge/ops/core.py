@@ -26,6 +26,8 @@ from ._util import (_active_trace, _has_keras_tensor, _host_array, as_value, bui
                     is_functional_tensor, record_dim, symbolic)
 from .traced_flow import is_traced, lowering
 
+_INT32 = 6   # onnx.TensorProto.INT32
+
 @symbolic
 def cast(x: Any, dtype: Any) -> Value:
     """``x`` converted to ``dtype`` (``"float32"``, ``"int64"``, ``"bool"``, ...); float to int truncates."""
@@ -36,6 +38,8 @@ def cast(x: Any, dtype: Any) -> Value:
 @symbolic
 def _convert_to_tensor(x: Any, dtype: Any = None, sparse: Any = None) -> Value:
     b = builder_of(x)
+    if dtype is None and isinstance(x, Value) and x.weak:
+        return cast_value(x, _INT32)   # a dim of ops.shape: Keras converts the Python int it has to int32
     return as_value(x, b, dtype=dtype)
 
 
@@ -87,6 +91,7 @@ def shape(x: Any) -> tuple:
         full = full if full is not None else b.op("Shape", [x], shape=(len(x.shape),))
         dim = b.op("Gather", [full, b.const(np.asarray(i, np.int64))], axis=0, shape=())
         record_dim(dim, d)
+        dim.weak = True   # Keras has a Python int here: it must not widen the int32 tensors it meets to int64
         dims.append(dim)
     return tuple(dims)
 

@@ -38,9 +38,20 @@ _BOOL, _INT32 = 9, 6  # onnx.TensorProto.BOOL, INT32
 _NARROW_INTS = (_BOOL, 3, 5, 2, 4)   # BOOL, INT8, INT16, UINT8, UINT16
 
 
+# Bools meeting bools stay bool in Keras (torch's ``add`` of two bools is their logical or); ONNX has no
+# arithmetic kernels for bool, so these are their logical equivalents.
+_BOOL_OPS = {"Add": "Or", "Max": "Or", "Mul": "And", "Min": "And"}
+_OP_NAMES = {"Sub": "subtract", "Pow": "power"}
+
+
 def _binary(op: str, x1: Any, x2: Any) -> Value:
     b = _b(x1, x2)
     a, c = promote(b, x1, x2)
+    if a.dtype == _BOOL and c.dtype == _BOOL and op in _BOOL_OPS:
+        return b.op(_BOOL_OPS[op], [a, c])
+    if a.dtype == _BOOL and c.dtype == _BOOL:
+        raise TypeError(f"ops.{_OP_NAMES.get(op, op)} is not defined on two bool tensors (as in Keras); use "
+                        "ops.logical_xor, or cast them to an integer dtype first. Received: dtypes=('bool', 'bool')")
     return b.op(op, [a, c])
 
 

@@ -241,12 +241,13 @@ def _creation_builder(*args: Any):
 def full(shape: Any, fill_value: Any, dtype: Any = None) -> Value:
     """A tensor of ``shape`` (ints and scalar tensors such as ``ops.shape(x)[0]``) filled with ``fill_value``."""
     b = _creation_builder(shape)
-    if isinstance(fill_value, Value):
-        base = fill_const(b, shape, 0, fill_value.dtype)
-        return b.op("Add", [base, fill_value])
-    elem = dtype_enum(dtype) if dtype is not None else dtype_enum(
-        floatx() if isinstance(fill_value, float) or np.asarray(fill_value).dtype.kind == "f" else
-        "bool" if isinstance(fill_value, (bool, np.bool_)) else "int64")
+    # floatx unless ``dtype`` says otherwise, whatever the fill value's type (``ops.full((2,), 3)`` is float32),
+    # as Keras's backends and its symbolic ``Full`` op give.
+    elem = dtype_enum(dtype) if dtype is not None else dtype_enum(floatx())
+    if isinstance(fill_value, Value) or np.ndim(fill_value):
+        # A tensor or a non-scalar fill (``ops.full((2, 3), [1, 2, 3])``) broadcast over the shape.
+        tensor, static = shape_tensor(b, shape)
+        return b.op("Expand", [as_value(fill_value, b, dtype=elem), tensor], shape=static)
     return fill_const(b, shape, fill_value, elem)
 
 
@@ -291,13 +292,22 @@ def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) ->
     b = _creation_builder(start, stop, step)
     if stop is None:
         start, stop = 0, start
-    is_float = builtins.any(isinstance(a, float) for a in (start, stop, step))
-    elem = dtype_enum(dtype) if dtype is not None else dtype_enum(floatx() if is_float else "int64")
+    # Keras's rule: a float bound (a Python float or a float tensor) gives floatx, integer bounds int32, even
+    # int64 ones (``ops.arange(ops.shape(x)[1])``: Keras reads the dim as a Python int, onnxforge as an int64
+    # scalar), and bools too (``keras.backend.result_type(bool, int)``).
+    is_float = builtins.any(_is_float_bound(a) for a in (start, stop, step))
+    elem = dtype_enum(dtype) if dtype is not None else dtype_enum(floatx() if is_float else "int32")
     # ONNX's Range has no float16 / bfloat16 / 8-bit kernels: those count in float32 / int64, then cast.
     kernel = elem if elem in _RANGE_TYPES else \
         onnx.TensorProto.FLOAT if elem in (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16) else onnx.TensorProto.INT64
     lo, hi, st = (as_value(a, b, dtype=kernel) for a in (start, stop, step))
     return cast_value(b.op("Range", [lo, hi, st], dtype=kernel), elem)
+
+
+def _is_float_bound(a: Any) -> bool:
+    if isinstance(a, Value):
+        return a.is_float
+    return np.asarray(a).dtype.kind == "f"
 
 
 _RANGE_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.INT16, onnx.TensorProto.INT32,

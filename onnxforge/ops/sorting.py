@@ -41,8 +41,9 @@ import numpy as np
 
 from ..backend_config import floatx
 from ..graph import FLOAT_TYPES, Value
+from ..graph.dtypes import result_type
 from ..graph.size_limits import check_constant
-from ._arrays_util import BIG, BOOL, INT64, axis_index, dim, emit, rank_of, slice_axis, value
+from ._arrays_util import BIG, BOOL, INT32, INT64, axis_index, dim, emit, rank_of, slice_axis, value
 from ._util import as_value, builder_of, cast_value, dtype_enum, int_const, promote, symbolic
 from .arrays_creation import linspace
 
@@ -177,13 +178,16 @@ def quantile(x: Any, q: Any, axis: Any = None, method: str = "linear", keepdims:
 
 @symbolic
 def searchsorted(sorted_sequence: Any, values: Any, side: str = "left") -> Value:
-    """Insertion indices of ``values`` into the 1-D ascending ``sorted_sequence`` (int64)."""
+    """Insertion indices of ``values`` into the 1-D ascending ``sorted_sequence``: int32, as Keras gives them,
+    or int64 where the sequence's length is not known while tracing (Keras's rule too)."""
     b = builder_of(sorted_sequence, values)
     seq, vals = promote(b, sorted_sequence, values)
     flat = emit(b, "Reshape", [vals, int_const(b, [-1, 1])])
     cmp = emit(b, "Less" if side == "left" else "LessOrEqual", [seq, flat])   # [n_values, n_seq]
     counts = emit(b, "ReduceSum", [cast_value(cmp, INT64), int_const(b, [1])], keepdims=0)
-    return emit(b, "Reshape", [counts, emit(b, "Shape", [vals])])
+    static = seq.shape is not None and len(seq.shape) == 1 and isinstance(seq.shape[0], int)
+    out = emit(b, "Reshape", [counts, emit(b, "Shape", [vals])])
+    return cast_value(out, INT32) if static else out
 
 
 @symbolic
@@ -257,11 +261,11 @@ def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Value:
 
 @symbolic
 def nonzero(x: Any) -> tuple[Value, ...]:
-    """Indices of the nonzero entries, one int64 vector per axis (a data-dependent size: eager use and
-    graphs that only reduce it)."""
+    """Indices of the nonzero entries, one int32 vector per axis as in Keras (a data-dependent size: eager use
+    and graphs that only reduce it)."""
     v = value(x)
     b = v.builder
-    idx = emit(b, "NonZero", [v])
+    idx = cast_value(emit(b, "NonZero", [v]), INT32)
     rank = rank_of(v, "nonzero")
     return tuple(emit(b, "Squeeze", [slice_axis(idx, 0, i, i + 1), int_const(b, [0])]) for i in range(rank))
 
@@ -272,7 +276,8 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = Fal
     of them or ``minlength`` if that is more. With ``minlength`` >= max + 1 the length is static; without,
     it follows the data (as on arrays in Keras), so a graph knows it only at run time."""
     b = builder_of(x, weights)
-    v = cast_value(as_value(x, b), INT64)
+    v = as_value(x, b)
+    x_dtype, v = v.dtype, cast_value(v, INT64)
     if minlength:
         check_constant((int(minlength),), 8, "ops.bincount's classes")   # before the list of them is made
         classes = int_const(b, list(range(int(minlength))))
@@ -281,10 +286,12 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = Fal
         top = emit(b, "Max", [top, b.const(np.asarray(0, np.int64))])   # empty x: no counts
         classes = emit(b, "Range", [b.const(np.asarray(0, np.int64)), top, b.const(np.asarray(1, np.int64))])
     hits = emit(b, "Equal", [emit(b, "Unsqueeze", [v, int_const(b, [-1])]), classes])
-    if weights is None:
+    if weights is None:   # int32 counts, as Keras gives them (summed in int64: ReduceSum has no bool kernel)
         counts = cast_value(hits, INT64)
-        return emit(b, "ReduceSum", [counts, int_const(b, [-2])], keepdims=0)
+        return cast_value(emit(b, "ReduceSum", [counts, int_const(b, [-2])], keepdims=0), INT32)
     w = as_value(weights, b)
+    # Keras's type for weighted counts: x's and the weights' types promoted (int32 ids, float32 weights: float32)
+    w = cast_value(w, result_type([x_dtype, w.dtype]))
     counts = cast_value(hits, w.dtype) * emit(b, "Unsqueeze", [w, int_const(b, [-1])])
     return emit(b, "ReduceSum", [counts, int_const(b, [-2])], keepdims=0)
 

@@ -233,7 +233,23 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name
             dtype = "int32"
         elif all(isinstance(b, (builtins.int, builtins.float)) for b in bounds):
             dtype = "float32"
+        else:   # a tensor bound: TensorFlow counts in its dtype (``tf.range(n)`` of an int64 n is int64)
+            dtype = _tf_dtype(next(b for b in bounds if not isinstance(b, (builtins.int, builtins.float))))
     return _ops.arange(start, limit, delta, dtype=dtype)
+
+
+def _tf_dtype(value: Any) -> Any:
+    """The dtype TensorFlow gives ``value``: a tensor's or array's own, int32 / float32 / bool for Python
+    numbers (NumPy would say int64 / float64)."""
+    if isinstance(value, builtins.bool):
+        return "bool"
+    if isinstance(value, builtins.int):
+        return "int32" if -2 ** 31 <= value < 2 ** 31 else "int64"
+    if isinstance(value, builtins.float):
+        return "float32"
+    if getattr(value, "weak", False):
+        return "int32"   # a run-time dim of tf.shape, an int32 tensor in TensorFlow
+    return getattr(value, "dtype", None) or np.asarray(value).dtype
 
 
 def zeros(shape: Any, dtype: Any = "float32", name: str | None = None) -> Any:
@@ -248,7 +264,9 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Any:
     """``tf.fill``: ``value`` repeated over ``dims`` (a string ``value`` gives a string tensor)."""
     if isinstance(value, (str, bytes)) and active_trace() is None:
         return constant(value, shape=tuple(int(d) for d in np.asarray(dims).reshape(-1)))
-    return _ops.full(dims, value)
+    # TensorFlow's fill has the value's dtype (``keras.ops.full`` would give floatx).
+    dtype = _tf_dtype(value) if np.ndim(value) == 0 or hasattr(value, "dtype") else constant(value).dtype
+    return _ops.full(dims, value, dtype=dtype)
 
 
 def matmul(a: Any, b: Any, transpose_a: builtins.bool = False, transpose_b: builtins.bool = False,
