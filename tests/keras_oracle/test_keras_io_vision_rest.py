@@ -1,0 +1,63 @@
+"""keras.io vision pages that no earlier test names, run whole, and the calls they found wrong, each fixed call
+compared here with real Keras 3 (torch backend).
+
+The pages were shrunk (random or synthetic data of the page's shapes and dtypes, 1 epoch, a few steps) and run
+under onnxforge and under real Keras (Keras 3 pages on torch, or on TensorFlow where the page needs ``tf``),
+initial weights copied:
+
+- vision/deeplabv3_plus (Keras 3; PNG files read by ``tf.io`` / ``tf.image`` in a ``Dataset.map``,
+  ``ResNet50(weights=None, input_tensor=preprocess_input(...))`` cut at two ``get_layer(...).output``\\ s,
+  dilated-conv pyramid pooling, ``UpSampling2D(interpolation="bilinear")``, ``ops.nn.relu``, SparseCCE on
+  bilinearly resized masks, ``array_to_img``): passes unchanged. Predictions agree to 5e-6; after one SGD step
+  on a batch of 2 the gradients are 2-3% apart, as far as Keras's torch and TensorFlow backends are from each
+  other on the same weights (BatchNormalization over 2x4x4 maps makes them ill-conditioned).
+- vision/mnist_moe (Keras 3 with ``tf``, run against Keras on TensorFlow): fixed, see
+  ``test_eager_layer_call_reading_indices_with_numpy``: the page's first ``LinearMoE`` is called on a concrete
+  tensor and picks its experts with ``top_k_indices.numpy()``, which the traced call refused. Then the page
+  runs: the ``GradientTape`` step with ``compute_loss`` + load-balancing losses, ``compiled_metrics``, history,
+  evaluation and predictions agree to 1e-4. Left as known: its ``expert_usage_count`` is a raw ``tf.Variable``,
+  which onnxforge lists and trains (tf.keras 2 style) and Keras 3 does not (see test_keras_io_vision_more).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .common import LIBS, copy_weights, fkeras, keras
+
+
+def _top_k_mixture(api):
+    """mnist_moe's first ``LinearMoE``: a gating Dense, ``top_k`` and experts chosen in Python from the first
+    row's indices (``.numpy()``), combined by an einsum."""
+    class TopKMixture(api.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.experts = [api.layers.Dense(3) for _ in range(4)]
+            self.gate = api.layers.Dense(4)
+
+        def call(self, x):
+            weights, indices = api.ops.top_k(self.gate(x), k=2)
+            chosen = [self.experts[i](x) for i in indices.numpy()[0]]
+            return api.ops.einsum("ijk,ij->ik", api.ops.stack(chosen, axis=1), weights)
+
+    return TopKMixture()
+
+
+def test_eager_layer_call_reading_indices_with_numpy():
+    """A layer called on an array whose ``call`` reads a tensor's value (``t.numpy()``) runs eagerly, as in
+    Keras, where the trace of it refused: every expert is built and used as the values choose."""
+    x = np.random.default_rng(0).normal(size=(2, 5)).astype("float32")
+    ref, ours = _top_k_mixture(keras), _top_k_mixture(fkeras)
+    want = keras.ops.convert_to_numpy(ref(x))
+    for expert in ref.experts:   # build the experts the values did not choose, so every weight is copied
+        expert(x)
+    for expert in ours.experts:
+        expert(x)
+    ours.gate(x)
+    for a, b in zip(ref.experts + [ref.gate], ours.experts + [ours.gate]):
+        copy_weights(a, b)
+    got = ours(x)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+    assert got.shape == (2, 3)
+
+
+__all__ = ["LIBS"]
