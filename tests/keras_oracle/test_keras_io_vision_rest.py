@@ -39,8 +39,9 @@ initial weights copied:
   ``WarmUpCosine`` schedule (``tf.where`` / ``tf.cos`` on the step), predictions, history, the ``gates`` /
   ``modulator`` attributes read after an eager ``model(test_images)`` and ``UpSampling2D(bilinear)`` of them agree
   to 3e-7; with the random layers on it runs. ``tf.keras.optimizers.experimental`` is missing in both (the run
-  used ``keras.optimizers.AdamW``). Still differs: Python's ``random`` module is drawn differently (Keras seeds
-  each unseeded ``SeedGenerator`` from it), so the page's ``randint`` picks other images in the callback.
+  used ``keras.optimizers.AdamW``). Its callback's ``randint`` picked other images than Keras's: fixed, see
+  ``test_unseeded_random_layers_draw_their_seeds_from_python_random_as_keras`` (Keras seeds each unseeded
+  ``SeedGenerator`` from Python's ``random``; onnxforge drew from numpy's stream or a private one).
 """
 from __future__ import annotations
 
@@ -140,6 +141,23 @@ def test_save_format_is_taken_where_the_extension_names_the_format(tmp_path, ext
             outcome[lib] = ("refused", str(e).split(" Received")[0].split("Received")[0])
     assert outcome["onnxforge"] == outcome["keras"]
     assert outcome["keras"][0] == ("refused" if ext == ".tf" else "saved")
+
+
+def test_unseeded_random_layers_draw_their_seeds_from_python_random_as_keras():
+    """Keras seeds each unseeded ``SeedGenerator`` with ``random.randint`` (and ``RandomCrop`` its config's seed
+    first): after ``set_random_seed`` and building such layers, a program's own ``random`` / ``np.random``
+    draws (FocalNet's ``randint`` picking an image to show) are Keras's. onnxforge drew them from numpy's
+    stream or a private one."""
+    import random
+
+    got = {}
+    for lib, k in LIBS.items():
+        k.utils.set_random_seed(7)
+        made = [k.layers.Dropout(0.1), k.layers.Dropout(0.0), k.layers.RandomFlip(), k.layers.RandomCrop(4, 4),
+                k.layers.GaussianNoise(0.1), k.random.SeedGenerator(), k.layers.LSTM(2, dropout=0.1),
+                k.layers.MultiHeadAttention(2, 4, dropout=0.1), k.layers.SpatialDropout2D(0.2)]
+        got[lib] = (made[3].get_config()["seed"], random.randint(0, 10 ** 9), int(np.random.randint(0, 10 ** 9)))
+    assert got["onnxforge"] == got["keras"]
 
 
 __all__ = ["LIBS"]
