@@ -468,6 +468,11 @@ class Value:
                             f"{self.name!r} of dtype {value.dtype} and shape {value.shape}")
         return int(value.reshape(()))
 
+    def numpy(self) -> np.ndarray:
+        """The value, where constants alone decide it; otherwise the host-conversion refusal (a ``TypeError``),
+        which an eager layer call answers by running ``call`` on eager tensors (layers/eager_call.py)."""
+        return self._known(".numpy()")
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         value = self._known("Converting to a numpy array")
         return value if dtype is None else value.astype(dtype)

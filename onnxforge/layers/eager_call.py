@@ -6,7 +6,8 @@ function) that writes ``if tf.random.uniform([]) < p:`` cannot become a graph: t
 tracing. Keras runs such a layer eagerly, and so does TensorFlow's data_augmentation tutorial (its
 ``random_invert_img`` in a ``Lambda`` and in a ``RandomInvert`` layer). Here the trace's refusal makes the call run
 ``call`` itself on ``EagerTensor`` inputs: each op then runs on values (compiled per op and cached), so the
-branch reads a real boolean. Inside a model, ``fit`` or a ``tf.function`` the refusal stands, as under
+branch reads a real boolean. A ``call`` reading a value on the host (keras.io's MoE picks its experts
+with ``top_k_indices.numpy()``) runs the same way. Inside a model, ``fit`` or a ``tf.function`` the refusal stands, as under
 TensorFlow's graph mode (use ``ops.cond`` / ``ops.where`` there).
 
 Example:
@@ -29,13 +30,15 @@ from .host_inputs import pipeline_inputs
 from .keras_tensor import map_structure
 
 _BRANCH = "The truth value of symbolic tensor"   # graph/value.py's refusal of bool() on a traced value
+_NO_VALUE = "needs the value of symbolic tensor"    # its refusal of .numpy(), int(), np.asarray() on one
 
 
 def _branches_on_a_tensor(error: BaseException | None) -> bool:
-    """Whether ``error`` (or an error it was raised from) is the trace's refusal of a Python branch."""
+    """Whether ``error`` (or an error it was raised from) is the trace's refusal of a Python branch or of a
+    host conversion (``t.numpy()``, ``int(t)``): both need the values an eager call has."""
     seen = 0
     while error is not None and seen < 8:
-        if isinstance(error, TypeError) and str(error).startswith(_BRANCH):
+        if isinstance(error, TypeError) and (str(error).startswith(_BRANCH) or _NO_VALUE in str(error)):
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False

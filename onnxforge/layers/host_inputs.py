@@ -82,7 +82,8 @@ def call_arguments(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
                         "given: pass the other arguments by keyword (training=...).")
     if not getattr(layer, "_allow_non_tensor_positional_args", False):
         for arg in flatten(tuple(args[1:])):
-            if isinstance(arg, (bool, int, float, complex, str, bytes)):
+            # A static dim from tf.shape is a tensor in TensorFlow (tf_compat.tensors.ShapeDim): taken.
+            if isinstance(arg, (bool, int, float, complex, str, bytes)) and not getattr(arg, "_tensor_dim", False):
                 raise ValueError("Only input tensors may be passed as positional arguments. The following "
                                  f"argument value should be passed as a keyword argument: {arg} (of type {type(arg)})")
     return read_variable_inputs((host_arrays(args[0]),) + tuple(args[1:]), kwargs)

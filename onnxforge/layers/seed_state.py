@@ -26,6 +26,7 @@ from __future__ import annotations
 
 __all__ = ["LayerSeedGenerator", "seed_states", "VariablesMixin"]
 
+import random
 from typing import Any
 
 import numpy as np
@@ -34,24 +35,22 @@ from ..ops.random import SeedGenerator
 from ..variables import Variable, unique_variables
 
 
-_SEEDS = np.random.default_rng()
-
 
 class LayerSeedGenerator(SeedGenerator):
     """The ``SeedGenerator`` a built-in random layer holds (``layer.seed_generator`` / ``layer.generator``),
     named as Keras names one: ``seed_generator``, ``seed_generator_1``, ... with state ``seed_generator_state``.
 
     Args:
-        seed: the stream's seed; default: drawn from a private stream.
+        seed: the stream's seed; default: drawn from Python's ``random``, as Keras draws it.
     """
 
     def __init__(self, seed: int | None = None):
         from .base import auto_name   # base imports this module
 
-        # An unseeded one draws its seed privately: numpy's global stream feeds initializers and compile's
-        # seed, and building a Dropout must not shift what a seeded program draws from it.
-        super().__init__(int(_SEEDS.integers(0, 2 ** 31 - 1)) if seed is None else seed,
-                         name=auto_name("seed_generator"))
+        # An unseeded one draws its seed from Python's ``random``, as Keras's ``make_default_seed``: building a
+        # Dropout moves that stream as in Keras (a program's later ``random.randint`` picks the same) and leaves
+        # numpy's global stream, which feeds compile's seed and the program's own draws, untouched.
+        super().__init__(random.randint(1, int(1e9)) if seed is None else seed, name=auto_name("seed_generator"))
         self.state = Variable(np.asarray([self.seed, 0], np.int64), name=f"{self.name}/seed_generator_state",
                               trainable=False, dtype=np.int64)
 

@@ -72,7 +72,10 @@ def run_split(name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
 
 
 def _host_array(x: Any, op: str) -> np.ndarray:
-    if not isinstance(x, (np.ndarray, list, tuple, int, float, complex, np.generic)) and not hasattr(x, "numpy"):
+    from ..graph import Value   # a traced value has a .numpy() that refuses: name the real limit instead
+
+    if isinstance(x, Value) or (not isinstance(x, (np.ndarray, list, tuple, int, float, complex, np.generic))
+                                and not hasattr(x, "numpy")):
         raise TypeError(f"ops.{op}: onnxforge's graphs have no complex dtype, so {op} runs on concrete arrays only "
                         f"(eager code, a Dataset.map function). Received: {type(x).__name__}")
     return np.asarray(x.numpy() if hasattr(x, "numpy") and not isinstance(x, np.ndarray) else x)

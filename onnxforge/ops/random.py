@@ -26,6 +26,7 @@ __all__ = ["normal", "uniform", "dropout", "SeedGenerator", "uniform_source", "r
            "categorical", "shuffle", "binomial", "gamma", "beta"]
 
 import math
+import random as python_random
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ class SeedGenerator:
     """A random stream with its own state Variable (``[seed, counter]``, int64).
 
     Args:
-        seed: the stream's seed; default: drawn from numpy's global RNG.
+        seed: the stream's seed; default: drawn from Python's ``random``, as Keras draws it.
         name: prefix of the state Variable's name.
 
     Example:
@@ -54,7 +55,8 @@ class SeedGenerator:
     def __init__(self, seed: int | None = None, name: str | None = None, **kwargs: Any):
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise ValueError(f"SeedGenerator: `seed` must be an integer or None. Received: seed={seed!r}")
-        self.seed = int(seed) if seed is not None else int(np.random.randint(0, 2 ** 31 - 1))
+        # Unseeded: Keras's make_default_seed, from Python's ``random`` (numpy's global stream is left alone).
+        self.seed = int(seed) if seed is not None else python_random.randint(1, int(1e9))
         self.name = name or "seed_generator"
         self.state = Variable(np.asarray([self.seed, 0], np.int64), name=f"{self.name}/state", trainable=False,
                               dtype=np.int64)

@@ -29,6 +29,7 @@ from __future__ import annotations
 __all__ = ["save_model", "load_model", "save_weights", "load_weights"]
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,19 @@ def _check_overwrite(path: str, overwrite: bool, method: str) -> None:
         raise FileExistsError(f"{method}(): {path!r} exists and overwrite=False.")
 
 
+def _check_save_format(name: str, save_format: Any) -> None:
+    """Keras 3 still takes tf.keras's ``save_format`` where the extension names a format it writes (keras.io's
+    ``model.save("detector.h5", save_format="h5")``), with a deprecation warning; elsewhere it refuses it."""
+    if not save_format:
+        return
+    if name.lower().endswith(_LEGACY + (".keras", ".onnx")):
+        warnings.warn("The `save_format` argument is deprecated in Keras 3. We recommend removing this argument as "
+                      f"it can be inferred from the file path. Received: save_format={save_format}", stacklevel=4)
+        return
+    raise ValueError("The `save_format` argument is deprecated in Keras 3. Please remove this argument and pass a "
+                     f"file path with either `.keras` or `.h5` extension.Received: save_format={save_format}")
+
+
 def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True,
                external_data: bool | None = None, **kwargs: Any) -> Path:
     """Save the whole model; the format follows the extension (``.onnx``, ``.keras`` or legacy ``.h5``).
@@ -67,6 +81,7 @@ def save_model(model: Any, filepath: str | os.PathLike[str], overwrite: bool = T
     """
     name = _name(filepath, "save")
     kwargs.pop("zipped", None)
+    _check_save_format(name, kwargs.pop("save_format", None))
     if kwargs:
         raise ValueError(f"The following argument(s) are not supported: {list(kwargs.keys())}")
     lower = name.lower()

@@ -38,15 +38,25 @@ newaxis = None
 float16, float32, float64, bfloat16 = "float16", "float32", "float64", "bfloat16"
 int8, int32, int64, uint8, bool = "int8", "int32", "int64", "uint8", "bool"  # noqa: A001 (TensorFlow's names)
 
+class ShapeDim(builtins.int):
+    """A static dimension read from ``tf.shape`` while tracing: an ``int`` for every use (reshapes, arithmetic,
+    indexing), marked as what it is in TensorFlow, an element of a shape tensor, so that a layer takes it as a
+    positional argument (keras.io's FocalNet passes ``height, width, channels = tf.shape(x)[1:]`` on), which
+    Keras refuses for a Python number (layers/host_inputs.py)."""
+
+    _tensor_dim = True
+
+
 def shape(input: Any, out_type: Any = "int32", name: str | None = None) -> Any:  # noqa: A002
-    """``tf.shape``: the dimensions of ``input``, a tuple of ints (static) and scalar tensors (run-time), which
-    indexes, slices and feeds ``tf.zeros`` / ``tf.random.*`` as TensorFlow's int32 shape tensor does. Of a
-    concrete array it is a 1-D ``out_type`` tensor, as TensorFlow's eager ``tf.shape``."""
+    """``tf.shape``: the dimensions of ``input``, a tuple of ints (static, ``ShapeDim``) and scalar tensors
+    (run-time), which indexes, slices and feeds ``tf.zeros`` / ``tf.random.*`` as TensorFlow's int32 shape
+    tensor does. Of a concrete array it is a 1-D ``out_type`` tensor, as TensorFlow's eager ``tf.shape``."""
     dims = _ops.shape(input)
     if active_trace() is None and type(input).__name__ != "KerasTensor" \
             and all(isinstance(d, (builtins.int, np.integer)) for d in dims):
         return as_eager(np.asarray(dims, dtype=_dtype_name(out_type)))
-    return dims
+    return tuple(ShapeDim(d) if isinstance(d, (builtins.int, np.integer)) and not isinstance(d, builtins.bool)
+                 else d for d in dims)
 
 
 def cast(x: Any, dtype: Any, name: str | None = None) -> Any:

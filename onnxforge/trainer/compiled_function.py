@@ -107,11 +107,12 @@ class _Slot:
 
 
 def _function_input(x: Any) -> np.ndarray:
-    """An argument array as the traced function receives it: int32 stays int32 (``tf.constant([1, 2])``, the
-    indices of ``tf.range``), as in TensorFlow, so ``x // 2`` returns int32; float64 becomes float32 and the
-    narrow integers int64, the types the models' batches are fed in."""
+    """An argument array as the traced function receives it: integers keep their dtype, as in TensorFlow (int32
+    from ``tf.constant([1, 2])`` or ``tf.range`` so ``x // 2`` returns int32; uint8 pixels so
+    ``tf.image.convert_image_dtype`` scales by 255, not by int64's maximum); float64 becomes float32, the type
+    the models' batches are fed in."""
     a = np.asarray(x)
-    return a if a.dtype == np.int32 else _host(a)
+    return a if a.dtype.kind in "iu" else _host(a)
 
 
 def _signature(tree: Any) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = ["RandomCrop"]
 
+import random
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,9 @@ class RandomCrop(Layer):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"RandomCrop: `{arg}` must be a positive integer. Received: {arg}={value!r}")
         self.height, self.width = int(height), int(width)
-        self.seed = seed
+        # Keras draws the config's seed from Python's ``random`` and then, for an unseeded layer, the generator's
+        # own: two draws, which a program's later ``random.randint`` sees.
+        self.seed = seed if seed is not None else random.randint(1, int(1e9))
         self.generator = LayerSeedGenerator(seed)   # listed in `variables` as Keras's (see layers/seed_state.py)
         self.data_format = normalize_data_format(data_format)
 
