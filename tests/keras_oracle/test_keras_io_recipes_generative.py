@@ -40,6 +40,23 @@ onnxforge as tf`` against TensorFlow 2.21 with Keras 3), weights set from NumPy 
   ``Adam(gradient_accumulation_steps=2)``, which onnxforge refuses clearly (not implemented). Without it, losses,
   predictions and the reloaded model equal Keras's to 1e-6; ``ops.istft`` (so the ``sdr`` metric) equals Keras on
   TensorFlow to 1e-7 and differs from Keras on torch by 0.04 near the edges, as Keras's two backends differ.
+- audio/melgan_spectrogram_inversion (Keras 3 page on TensorFlow: a ``MelSpec`` layer with ``call(self, audio,
+  training=True)`` first in the generator, ``tf.signal.linear_to_mel_weight_matrix``, a ``WeightNormalization``
+  wrapper calling ``tf.nn.conv1d`` on a wrapped layer's kernel, ``Conv1DTranspose``, a two-tape GAN
+  ``train_step``, ``clipnorm`` Adam): failed, fixed (below): onnxforge built the functional generator with
+  ``MelSpec`` at ``training=False`` where Keras uses the call's default, so the next Conv1D expected 1 channel
+  and training failed on its input spec. ``tf.signal.stft`` stays refused by design (complex output; the error
+  points to ``keras.ops.stft``); with the magnitude taken from ``keras.ops.stft`` on both sides the losses equal
+  TensorFlow's to 1e-6. The page's inference call (``generator.predict`` on mel spectrograms of 80 channels into
+  a model whose ``Input`` is ``(None, 1)``) runs in Keras only through its last-axis-squeeze leniency;
+  onnxforge compiles predict for the declared input and refuses it. TensorFlow on CPU cannot take gradients of
+  the grouped ``tf.nn.conv1d`` calls the page makes (``groups=4`` kernels, Conv1DTranspose kernels with unequal
+  channels), so the comparison used ungrouped ones.
+- Not run: keras_recipes/bayesian_neural_networks and generative/vae_with_tfp (TensorFlow Probability),
+  better_knowledge_distillation / near_dup_search / tf_serving / creating_tfrecords / melanoma (hub weights,
+  TF Serving, TFRecord files), generative/ijepa (broken as written: ``DataLoader`` used before its definition,
+  ``vit_block`` called without its input), generative stable-diffusion / keras_hub / transformers pages, the
+  keras_rs pages built on keras_rs layers (dcn, dlrm, listwise_ranking, sas_rec, hstu, scann, ...).
 """
 from __future__ import annotations
 
@@ -104,3 +121,32 @@ def _dataset(columns):
     tf = pytest.importorskip("tensorflow")
     return tf.data.Dataset.from_tensor_slices(columns).batch(2)
 
+
+
+def _training_default_model(api):
+    class MelLike(api.layers.Layer):   # keras.io MelGAN's MelSpec: transforms only "during training"
+        def call(self, audio, training=True):
+            if training:
+                return api.ops.concatenate([audio, 2.0 * audio], axis=-1)
+            return audio
+
+    inp = api.Input((4, 1))
+    features = MelLike()(inp)
+    out = api.layers.Dense(3, kernel_initializer="ones", bias_initializer="zeros")(features)
+    return features, api.Model(inp, out)
+
+
+def test_functional_construction_runs_layers_at_their_own_training_default():
+    """audio/melgan_spectrogram_inversion: a layer whose ``call(self, audio, training=True)`` changes the shape
+    in training. Keras builds the functional graph at that default (the next Conv1D expects its channels);
+    onnxforge built it with ``training=False``, so training the generator then failed on the Conv1D's input spec."""
+    x = np.arange(8, dtype="float32").reshape(2, 4, 1)
+    got = {}
+    for name, api in LIBS.items():
+        features, model = _training_default_model(api)
+        got[name] = (tuple(features.shape), tuple(model.weights[0].shape), _numpy(api, model(x)),
+                     _numpy(api, model(x, training=True)))
+    assert got["keras"][:2] == ((None, 4, 2), (2, 3))
+    assert got["onnxforge"][:2] == got["keras"][:2]
+    for want, ours in zip(got["keras"][2:], got["onnxforge"][2:]):
+        np.testing.assert_allclose(ours, want, rtol=1e-6)
