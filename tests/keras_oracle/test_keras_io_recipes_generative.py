@@ -52,6 +52,12 @@ onnxforge as tf`` against TensorFlow 2.21 with Keras 3), weights set from NumPy 
   onnxforge compiles predict for the declared input and refuses it. TensorFlow on CPU cannot take gradients of
   the grouped ``tf.nn.conv1d`` calls the page makes (``groups=4`` kernels, Conv1DTranspose kernels with unequal
   channels), so the comparison used ungrouped ones.
+- generative/adain (Keras 3: ``NeuralStyleTransfer`` overriding ``compute_loss`` and updating its own trackers
+  there, dict outputs, a ``PyDataset`` of ``((style, content),)`` batches without targets, ``keras.ops.moments``;
+  VGG19 replaced by a small stand-in with the page's layer names): still fails: a model overriding
+  ``compute_loss`` and fed no ``y`` is refused ("no loss to compute" with dict outputs; "need targets" with one
+  output), where Keras calls ``compute_loss(y=None)``. It shares its cause with keras_rs/deep_recommender:
+  onnxforge feeds a custom ``compute_loss`` one target per model output, not ``y`` as given.
 - Not run: keras_recipes/bayesian_neural_networks and generative/vae_with_tfp (TensorFlow Probability),
   better_knowledge_distillation / near_dup_search / tf_serving / creating_tfrecords / melanoma (hub weights,
   TF Serving, TFRecord files), generative/ijepa (broken as written: ``DataLoader`` used before its definition,
