@@ -86,7 +86,12 @@ def call_arguments(layer: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
             if isinstance(arg, (bool, int, float, complex, str, bytes)) and not getattr(arg, "_tensor_dim", False):
                 raise ValueError("Only input tensors may be passed as positional arguments. The following "
                                  f"argument value should be passed as a keyword argument: {arg} (of type {type(arg)})")
-    return read_variable_inputs((host_arrays(args[0]),) + tuple(args[1:]), kwargs)
+    first = args[0]
+    if getattr(layer, "_allow_non_tensor_positional_args", False) and isinstance(first, (str, bytes, int, float)):
+        # Keras's lookup, hashing and TextVectorization layers convert any non-tensor input themselves:
+        # ``vectorizer(x["movie_title"])`` on one element of ``Dataset.as_numpy_iterator()`` (a Python bytes).
+        first = np.asarray(first)
+    return read_variable_inputs((host_arrays(first),) + tuple(args[1:]), kwargs)
 
 
 def wrap_compute_mask(cls: type) -> None:

@@ -83,7 +83,6 @@ def _dtype_of(x: Any) -> str | None:
     return None
 
 
-
 def _takes_no_arguments(method: Any) -> bool:
     try:
         return not inspect.signature(method).parameters   # a bound method: ``self`` is not listed
@@ -352,6 +351,7 @@ class CallingMixin(LayerAttributesMixin):
         b = GraphBuilder()
         ctx = TraceContext(b, training=False, weights="inputs",
                            random_uniform=lambda like: b.op("RandomUniformLike", [like], shape=like.shape))
+        ctx.training_unspecified = True   # layers at their call()'s training default, as Keras builds (MelGAN)
         counter = iter(range(10**9))
 
         def to_value(t: Any) -> Any:

@@ -171,7 +171,7 @@ class Discretization(Layer):
     Example:
         >>> from onnxforge.layers import Discretization, Input
         >>> Discretization(bin_boundaries=[0.0, 1.0])(Input(shape=(3,))).dtype
-        'int64'
+        'int32'
     """
 
     _autocast = False
@@ -217,13 +217,14 @@ class Discretization(Layer):
         above = b.op("GreaterOrEqual", [b.op("Unsqueeze", [x, _ops.ints(b, [rank])]), bounds])
         indices = _ops.reduce("ReduceSum", b.op("Cast", [above], to=onnx.TensorProto.INT64), [rank], keepdims=False)
         if self.output_mode == "int":
-            return indices
+            # Keras 3 gives bucket indices as int32 (its ``output_dtype``), eagerly and symbolically.
+            return b.op("Cast", [indices], to=onnx.TensorProto.INT32)
         fill_shapes(b, start)  # the encoding reads the rank
         dtype = onnx_dtype(self.compute_dtype)
         return encode_categorical(indices, self.output_mode, self._depth(), dtype)
 
     def _output_dtype(self, input_dtypes):
-        return "int64" if self.output_mode == "int" else self.compute_dtype
+        return "int32" if self.output_mode == "int" else self.compute_dtype
 
     def compute_output_shape(self, input_shape):
         return _encoded_shape(tuple(input_shape), self.output_mode, self._depth())
