@@ -95,20 +95,20 @@ def decode_raw(input_bytes: Any, out_type: Any, little_endian: bool = True, fixe
     dtype = dtype.newbyteorder("<" if little_endian else ">")
     strings = np.asarray(input_bytes.numpy() if hasattr(input_bytes, "numpy") else input_bytes, dtype=object)
     data = [v.encode() if isinstance(v, str) else bytes(v) for v in strings.reshape(-1)]
+    from .errors import InvalidArgumentError
     if fixed_length is not None:
         if fixed_length % dtype.itemsize:
-            raise ValueError(f"tf.io.decode_raw: fixed_length={fixed_length} is not a multiple of {dtype.name}'s "
-                             f"{dtype.itemsize} bytes.")
+            raise InvalidArgumentError(f"tf.io.decode_raw: fixed_length ({fixed_length}) must be a multiple of the "
+                                       f"size of out_type {dtype.name} ({dtype.itemsize})")
         data = [d[:fixed_length].ljust(fixed_length, b"\0") for d in data]
     sizes = {len(d) for d in data}
     for d in data:
         if len(d) % dtype.itemsize:
-            raise ValueError(f"tf.io.decode_raw: input to DecodeRaw has length {len(d)} that is not a multiple "
-                             f"of {dtype.itemsize}, the size of {dtype.name}")
+            raise InvalidArgumentError(f"tf.io.decode_raw: input to DecodeRaw has length {len(d)} that is not a "
+                                       f"multiple of {dtype.itemsize}, the size of {dtype.name}")
     if len(sizes) > 1:
-        from .errors import InvalidArgumentError
         raise InvalidArgumentError(f"tf.io.decode_raw: the strings have different lengths {sorted(sizes)}; "
-                                   "pass fixed_length to read each as that many bytes.")
+                                   "TensorFlow requires one size (or pass fixed_length).")
     count = (sizes.pop() if sizes else 0) // dtype.itemsize
     values = np.asarray([np.frombuffer(d, dtype) for d in data], dtype).reshape(strings.shape + (count,))
     return values.astype(dtype.newbyteorder("=")).view(EagerTensor)
