@@ -185,3 +185,16 @@ def _leak(t):
 def test_tensor_leaked_from_a_function_raises_type_error_as_tensorflow():
     _leak(rtf)
     assert "out of scope" in _leak(tf)
+
+
+# ------------------------------------------------------------------------- data guide
+def _repeats(t):
+    endless = t.data.Dataset.range(7).repeat().filter(lambda x: x % 3 == 0)   # unknown length, endless
+    taken = [int(v) for v in endless.repeat().batch(4).take(2).unbatch()]
+    empty = [int(v) for v in t.data.Dataset.range(0).repeat()]
+    twice = [int(v) for v in t.data.Dataset.range(3).repeat(2)]
+    return taken, empty, twice, list(t.data.Dataset.range(3).repeat(0)), int(t.data.Dataset.range(2).repeat().repeat(3).cardinality())
+
+
+def test_repeat_streams_an_endless_dataset_as_tensorflow():
+    assert _repeats(tf) == _repeats(rtf)

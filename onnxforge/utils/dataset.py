@@ -144,6 +144,8 @@ class Dataset(DatasetMethods):
     def repeat(self, count: int | None = None) -> Dataset:
         """The dataset ``count`` times over (forever for ``None`` or -1)."""
         forever = count is None or count < 0
+        if self._length == -1:
+            return self   # an endless dataset repeated is itself (nothing to cache)
         length = -1 if forever else (self._length * count if self._length >= 0 else self._length)
         return self._with(("repeat", None if forever else int(count)), length)
 
@@ -243,9 +245,18 @@ def _skip(it: Iterator[Any], count: int) -> Iterator[Any]:
 
 
 def _repeat(it: Iterator[Any], count: int | None) -> Iterator[Any]:
-    # The pipeline above this stage is rebuilt from its elements: cache them on the first pass.
-    cached = list(it)
-    for _ in (itertools.count() if count is None else range(count)):
+    # The pipeline above this stage is rebuilt from its elements: cache them on the first pass, handing each
+    # out at once, so an endless upstream (make_csv_dataset's default, then filter) streams instead of hanging
+    # (TensorFlow's data guide), and an empty one ends the repeat instead of looping forever.
+    if count == 0:
+        return
+    cached = []
+    for element in it:
+        cached.append(element)
+        yield element
+    for _ in (itertools.count() if count is None else range(count - 1)):
+        if not cached:
+            return
         yield from cached
 
 
