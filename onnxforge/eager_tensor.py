@@ -263,6 +263,11 @@ class EagerTensor(np.ndarray):
         plain = self.view(np.ndarray)
         return str(as_tf_bytes(plain)) if is_text(plain) else super().__str__()
 
+    def __format__(self, spec: str) -> str:
+        # ``f"{value}"`` of a string scalar is TensorFlow's ``b'female'`` (the data guide prints CSV rows so).
+        plain = self.view(np.ndarray)
+        return format(as_tf_bytes(plain), spec) if is_text(plain) else super().__format__(spec)
+
     def __repr__(self) -> str:
         body = repr(self.view(np.ndarray))
         return "tensor" + body[len("array"):] if body.startswith("array") else f"tensor({body})"

@@ -198,3 +198,31 @@ def _repeats(t):
 
 def test_repeat_streams_an_endless_dataset_as_tensorflow():
     assert _repeats(tf) == _repeats(rtf)
+
+
+def _flower_files(root):
+    for klass in ("daisy", "roses"):
+        (root / klass).mkdir()
+        for i in range(3):
+            (root / klass / f"{klass}{i}.jpg").write_bytes(b"x")
+    return str(root / "*" / "*")
+
+
+def test_list_files_matches_tensorflow(tmp_path):
+    pattern = _flower_files(tmp_path)
+    ordered = [x.numpy() for x in tf.data.Dataset.list_files(pattern, shuffle=False)]
+    assert ordered == [x.numpy() for x in rtf.data.Dataset.list_files(pattern, shuffle=False)]
+    assert tf.data.Dataset.list_files([pattern]).cardinality().numpy() == 6
+    shuffled = tf.data.Dataset.list_files(pattern, seed=3)
+    orders = [[x.numpy() for x in shuffled] for _ in range(4)]
+    assert all(sorted(o) == ordered for o in orders) and len({tuple(o) for o in orders}) > 1  # a new order each pass
+    with pytest.raises(rtf.errors.InvalidArgumentError):
+        rtf.data.Dataset.list_files(str(tmp_path / "none" / "*"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no files matched"):
+        tf.data.Dataset.list_files(str(tmp_path / "none" / "*"))
+
+
+def test_formatted_string_scalar_matches_tensorflow():
+    for value in ("female", ["a", "b"]):
+        assert f"{tf.constant(value)}" == f"{rtf.constant(value).numpy()}"
+    assert f"{tf.constant(3.25):.1f}" == f"{rtf.constant(3.25):.1f}"
