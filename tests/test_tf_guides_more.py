@@ -226,3 +226,15 @@ def test_formatted_string_scalar_matches_tensorflow():
     for value in ("female", ["a", "b"]):
         assert f"{tf.constant(value)}" == f"{rtf.constant(value).numpy()}"
     assert f"{tf.constant(3.25):.1f}" == f"{rtf.constant(3.25):.1f}"
+
+
+# ------------------------------------------------------------------------- load_data/pandas_dataframe
+def test_dataframe_to_tensor_keeps_its_dtype_as_tensorflow():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"age": [61, 67], "oldpeak": [0.0, 0.1]})
+    for convert in ("convert_to_tensor", "constant"):
+        for value in (df, df["age"], df["oldpeak"]):
+            got, want = getattr(tf, convert)(value), getattr(rtf, convert)(value).numpy()
+            assert got.dtype == want.dtype, (convert, got.dtype, want.dtype)
+            np.testing.assert_array_equal(np.asarray(got), want)
+    assert tf.constant([1.5]).dtype == rtf.constant([1.5]).numpy().dtype == np.float32   # Python floats unchanged
