@@ -43,6 +43,23 @@ dtype=int32)``, ``x.dtype`` prints ``float32`` (not ``<dtype: 'float32'>``), ``.
   missing under both (Keras 3).
 * guide/core/matrix_core (random image), guide/core/optimizers_core: pass (optimizers_core after the Variable
   equality fix: "Converged in 80 iterations" as TensorFlow).
+* guide/data (local stand-ins for its downloads: a Titanic-shaped CSV, text files, a folder of JPEGs, a
+  credit-card CSV, fashion-MNIST-shaped arrays): fixed -- ``repeat()`` of an endless stream (``make_csv_dataset``
+  then ``unbatch().filter().repeat()``) hung caching it, and ``repeat()`` of an empty dataset looped forever;
+  ``Dataset.list_files`` was missing; ``f"{value}"`` of a string scalar printed ``female``, not ``b'female'``.
+  Still differs: ``TFRecordDataset`` / ``tf.train.Example`` / ``tf.io.parse_example`` and
+  ``ImageDataGenerator.flow_from_directory`` are refused by design; ``TensorSpec.value_type`` is missing; an
+  iterator in ``tf.train.Checkpoint`` is refused; ``from_tensors(SparseTensor)`` (out of scope).
+* tutorials/keras/classification, images/cnn, load_data/numpy (synthetic arrays of the datasets' shapes, 1-2
+  epochs): pass (``summary()`` adds a FLOPs column).
+* tutorials/generative/adversarial_fgsm (MobileNetV2 with random weights, a random PNG, FGSM under a tape):
+  passes.
+* tutorials/load_data/pandas_dataframe (a heart.csv of the same columns): fixed -- ``tf.convert_to_tensor`` of a
+  DataFrame / Series gave float32 (TensorFlow keeps float64). ``fit(dict(df), ...)`` with a pandas-3 string
+  column works here while TensorFlow 2.21 fails ("Invalid dtype: str").
+* tutorials/structured_data/preprocessing_layers (a petfinder-shaped CSV): passes; its
+  ``np.split(dataframe, ...)`` fails under both with pandas 3 (run with ``iloc`` slices), and its last cell
+  fails under both ("only 0-dimensional arrays can be converted").
 """
 from __future__ import annotations
 
