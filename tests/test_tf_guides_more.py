@@ -255,3 +255,44 @@ def test_dataframe_to_tensor_keeps_its_dtype_as_tensorflow():
             assert got.dtype == want.dtype, (convert, got.dtype, want.dtype)
             np.testing.assert_array_equal(np.asarray(got), want)
     assert tf.constant([1.5]).dtype == rtf.constant([1.5]).numpy().dtype == np.float32   # Python floats unchanged
+
+
+# ------------------------------------------------------------------------- load_data/csv
+_LINES = ["0,female,53.0,2,,95.1217", '1,"male, jr",,0,1,7.25']
+
+
+@pytest.mark.parametrize("defaults, kwargs", [
+    ([str()] * 6, {}), ([int(), str(), float(), int(), int(), float()], {}),
+    ([int(), float()], {"select_cols": [0, 5]}), ([0, "x", -1.0, 0, 9, 0.0], {"na_value": "53.0"}),
+])
+def test_decode_csv_matches_tensorflow(defaults, kwargs):
+    got = tf.io.decode_csv(tf.constant(_LINES), record_defaults=defaults, **kwargs)
+    want = rtf.io.decode_csv(rtf.constant(_LINES), record_defaults=defaults, **kwargs)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        w = w.numpy()
+        assert g.shape == w.shape and (g.numpy().tolist() if w.dtype == object else np.asarray(g).tolist()) \
+            == w.tolist()
+        assert w.dtype == object or np.asarray(g).dtype == w.dtype
+
+
+def test_decode_csv_refuses_what_tensorflow_refuses():
+    required = [rtf.constant([], rtf.int32)] + [str()] * 5
+    for t, defaults in ((rtf, required), (tf, [tf.constant([], tf.int32)] + [str()] * 5)):
+        with pytest.raises(t.errors.InvalidArgumentError):
+            t.io.decode_csv(t.constant([",a,b,c,d,e"]), record_defaults=defaults)   # a required field empty
+        with pytest.raises(t.errors.InvalidArgumentError):
+            t.io.decode_csv(t.constant(["1,2"]), record_defaults=[int()] * 3)   # too few fields
+        with pytest.raises(t.errors.InvalidArgumentError):
+            t.io.decode_csv(t.constant(["x"]), record_defaults=[int()])   # not an int
+
+
+def test_csv_dataset_of_a_listed_file_and_snapshot(tmp_path):
+    (tmp_path / "a.csv").write_text("x,y\n1,2.5\n3,4.5\n")
+
+    def rows(t):
+        files = t.data.Dataset.list_files(str(tmp_path / "*.csv"), shuffle=False)
+        ds = files.interleave(lambda f: t.data.experimental.CsvDataset(f, [int(), float()], header=True))
+        return [(int(a), float(b)) for a, b in ds.snapshot(str(tmp_path / "snap"))]
+
+    assert rows(tf) == rows(rtf) == [(1, 2.5), (3, 4.5)]

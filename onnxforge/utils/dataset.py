@@ -153,6 +153,12 @@ class Dataset(DatasetMethods):
         """Accepted for tf.data compatibility (elements are already in memory)."""
         return self
 
+    def snapshot(self, path: str, compression: str = "AUTO", reader_func: Any = None, shard_func: Any = None,
+                 name: str | None = None) -> Dataset:
+        """Accepted for tf.data compatibility (TensorFlow's CSV tutorial): TensorFlow writes the elements under
+        ``path`` to reuse them in later runs; here the pipeline gives the same elements without it."""
+        return self
+
     def cache(self, filename: str = "") -> Dataset:
         """Accepted for tf.data compatibility (elements are already in memory)."""
         return self
