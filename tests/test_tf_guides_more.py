@@ -60,6 +60,14 @@ dtype=int32)``, ``x.dtype`` prints ``float32`` (not ``<dtype: 'float32'>``), ``.
 * tutorials/structured_data/preprocessing_layers (a petfinder-shaped CSV): passes; its
   ``np.split(dataframe, ...)`` fails under both with pandas 3 (run with ``iloc`` slices), and its last cell
   fails under both ("only 0-dimensional arrays can be converted").
+* tutorials/load_data/csv (abalone-, Titanic-, traffic- and fonts-shaped files): fixed -- ``tf.io.decode_csv``
+  was missing; ``CsvDataset`` of a file name from ``list_files`` (a string tensor) failed; ``Dataset.snapshot``
+  was missing (accepted, a pass-through). Its ``titanic_preprocessing`` cell fails under both with pandas 3.
+  Differs: a string tensor's ``dtype.name`` is NumPy's (``str32``), not ``string``.
+
+Not run, out of reach here: pages built on downloads of pretrained weights or TensorFlow Hub (transfer learning,
+style transfer, deep dream, integrated gradients, segmentation with tfds), TPUs / multi-worker / DTensor /
+estimators / ``tf.compat.v1`` migration guides, ``ragged_tensor`` / ``sparse_tensor`` (out of scope).
 """
 from __future__ import annotations
 
