@@ -28,9 +28,11 @@ dtype=int32)``, ``x.dtype`` prints ``float32`` (not ``<dtype: 'float32'>``), ``.
   are missing; a ``get_concrete_function`` on a string tensor takes no argument; a ``tf.function`` calling a
   ``py_function`` prints "Tracing." on every call (it runs as Python); creating a ``tf.Variable`` on a later
   call and a second optimizer are accepted where TensorFlow raises ValueError.
-* guide/intro_to_modules: mostly passes. Differs: ``tf.train.list_variables`` and ``tf.summary.trace_on`` are
-  missing; a ``tf.Variable`` made of ``tf.random.normal`` in a Keras layer's ``build`` fails ("Cannot
-  interpret 'float32'": ``build`` runs inside the layer's trace) -- Keras 3 does not track it anyway.
+* guide/intro_to_modules: fixed -- a ``tf.Variable`` made in a Keras layer's ``build`` (which runs inside the
+  layer's first traced call) from ``tf.zeros`` failed with "Cannot interpret 'float32' as a data type"; values
+  computed from constants now work. Still differs: from ``tf.random.normal`` there it raises a TypeError saying
+  why (TensorFlow runs it; Keras 3 does not track such a Variable, onnxforge does); ``tf.train.list_variables``
+  and ``tf.summary.trace_on`` are missing.
 * guide/basic_training_loops: passes.
 * guide/checkpoint: differs -- a dataset iterator in ``tf.train.Checkpoint`` is refused, attributes set after
   construction (``ckpt.listed = [...]``) are not tracked, ``tf.train.load_checkpoint`` is missing, keys are
@@ -304,3 +306,30 @@ def test_csv_dataset_of_a_listed_file_and_snapshot(tmp_path):
         return [(int(a), float(b)) for a, b in ds.snapshot(str(tmp_path / "snap"))]
 
     assert rows(tf) == rows(rtf) == [(1, 2.5), (3, 4.5)]
+
+
+# ------------------------------------------------------------------------- intro_to_modules
+def _flexible_dense(t, init):
+    class FlexibleDense(t.keras.layers.Layer):
+        def __init__(self, out_features, **kwargs):
+            super().__init__(**kwargs)
+            self.out_features = out_features
+
+        def build(self, input_shape):   # the guide's tf.Variable in build(), from constants
+            self.w = t.Variable(init(t, [input_shape[-1], self.out_features]), name="w")
+            self.b = t.Variable(t.zeros([self.out_features]), name="b")
+
+        def call(self, inputs):
+            return t.matmul(inputs, self.w) + self.b
+
+    return FlexibleDense(out_features=3)(t.constant([[2.0, 2.0, 2.0], [3.0, 3.0, 3.0]]))
+
+
+def test_variable_of_constants_in_build_matches_tensorflow():
+    def init(t, shape):
+        return t.ones(shape) * 0.5 + t.range(3, dtype=t.float32)
+
+    np.testing.assert_allclose(np.asarray(_flexible_dense(tf, init)), _flexible_dense(rtf, init).numpy())
+    # A random draw there has no value while the layer traces (TensorFlow runs it): a clear error, not a dtype one.
+    with pytest.raises(TypeError, match="initial_value .* graph tensor computed while tracing"):
+        _flexible_dense(tf, lambda t, shape: t.random.normal(shape))
