@@ -257,6 +257,17 @@ class EagerTensor(np.ndarray):
         strings of equal length) are dense here, so its ``.to_tensor()`` has nothing to pad."""
         return self
 
+    def __str__(self) -> str:
+        # A string tensor prints its elements as TensorFlow's ``print`` does (``[b'c' b'a']``): numpy's own
+        # printing indexes the elements, which come back as 0-d tensors and print as ``tensor('c', ...)``.
+        plain = self.view(np.ndarray)
+        return str(as_tf_bytes(plain)) if is_text(plain) else super().__str__()
+
+    def __format__(self, spec: str) -> str:
+        # ``f"{value}"`` of a string scalar is TensorFlow's ``b'female'`` (the data guide prints CSV rows so).
+        plain = self.view(np.ndarray)
+        return format(as_tf_bytes(plain), spec) if is_text(plain) else super().__format__(spec)
+
     def __repr__(self) -> str:
         body = repr(self.view(np.ndarray))
         return "tensor" + body[len("array"):] if body.startswith("array") else f"tensor({body})"

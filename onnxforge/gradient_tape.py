@@ -300,14 +300,14 @@ class GradientTape:
         targets = _flatten(target)
         for t in targets:
             # A number or array no recorded run produced is a constant: its gradients are None (TensorFlow's).
-            if isinstance(t, Variable) or not isinstance(t, (np.ndarray, np.generic, int, float)):
+            if not isinstance(t, (Variable, np.ndarray, np.generic, int, float)):
                 raise TypeError(f"GradientTape.gradient: the target must be a tensor computed while the tape "
                                 f"recorded. Received: {t!r} of type {type(t).__name__}")
         seeds = None if output_gradients is None else _flatten(output_gradients)
         if seeds is not None and len(seeds) != len(targets):
             raise ValueError(f"GradientTape.gradient: output_gradients must hold one array per target "
                              f"({len(targets)}). Received {len(seeds)}.")
-        out = rec.gradient(targets, flat_sources, seeds, unconnected_gradients)
+        out = _with_variable_targets(rec, targets, flat_sources, seeds, unconnected_gradients)
         if not self.persistent:
             rec.reset()   # a used non-persistent tape keeps nothing alive (TensorFlow frees its tape too)
         if isinstance(sources, (list, tuple, dict)):
@@ -428,3 +428,26 @@ def _differentiate(b: GraphBuilder, nodes: list[onnx.NodeProto], targets: list[V
     saved.extend(new_nodes)
     fill_shapes(b, start)
     return grads
+
+
+def _with_variable_targets(rec: Any, targets: list, sources: list, seeds: list | None, unconnected: str) -> list:
+    """The recording's gradients, where a target may be a Variable itself (TensorFlow's autodiff guide's
+    ``result = v0``): d v / d v is the target's seed (ones), and a Variable target reaches no other source."""
+    computed = [i for i, t in enumerate(targets) if not isinstance(t, Variable)]
+    if len(computed) == len(targets):
+        return rec.gradient(targets, sources, seeds, unconnected)
+    out = ([None] * len(sources) if not computed else
+           rec.gradient([targets[i] for i in computed], sources,
+                        None if seeds is None else [seeds[i] for i in computed], "none"))
+    for i, t in enumerate(targets):
+        if not isinstance(t, Variable):
+            continue
+        seed = (np.ones(t.shape, t.dtype) if seeds is None else
+                np.asarray(seeds[i].numpy() if hasattr(seeds[i], "numpy") else seeds[i], t.dtype))
+        for j, s in enumerate(sources):
+            if s is t:
+                out[j] = as_eager(seed if out[j] is None else np.asarray(out[j]) + seed)
+    if unconnected == "zero":
+        out = [as_eager(np.zeros(np.shape(s), np.asarray(s).dtype)) if g is None else g for g, s in zip(out, sources)]
+    return out
+

@@ -34,6 +34,15 @@ def unique_variables(variables: Any) -> list[Any]:
     return list(seen.values())
 
 
+def _elementwise_operand(o: Any) -> bool:
+    """Whether ``variable == o`` compares values: ``o`` is a number, a NumPy array or scalar (an EagerTensor
+    too) or a graph value, and not a Variable."""
+    if isinstance(o, (bool, int, float, complex, np.ndarray, np.generic)):
+        return True
+    from .graph.value import Value
+    return isinstance(o, Value)
+
+
 def _default_name() -> str:
     """Keras 3's name for a variable created without one: ``variable``, then ``variable_1``, ..."""
     n = next(_unnamed)
@@ -264,8 +273,16 @@ class Variable:
     def __getitem__(self, key: Any) -> Any:
         return self._operand()[key]
 
-    # Comparisons give bool tensors, as Keras's do. ``==`` / ``!=`` stay identity: Variables are dict keys and
-    # list members throughout the compiler and the runtime (``v in weights`` must not compare elementwise).
+    # Comparisons give bool tensors, as Keras's and TensorFlow's do. ``==`` / ``!=`` compare elementwise only
+    # against numbers, arrays and tensors (``x_star == x_old`` after an update, TensorFlow's optimizer guide);
+    # against a Variable or anything else they stay identity (NotImplemented falls back to ``is``): Variables are
+    # dict keys and list members throughout the compiler and the runtime (``v in weights``).
+    def __eq__(self, o: Any) -> Any:
+        return self._operand() == o if _elementwise_operand(o) else NotImplemented
+
+    def __ne__(self, o: Any) -> Any:
+        return self._operand() != o if _elementwise_operand(o) else NotImplemented
+
     def __gt__(self, o: Any) -> Any:
         return self._operand() > o
 

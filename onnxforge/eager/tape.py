@@ -422,6 +422,11 @@ _UFUNCS: dict[Any, str] = {
     np.matmul: "matmul", np.sin: "sin", np.cos: "cos", np.reciprocal: "reciprocal", np.positive: "copy",
 }
 
+#: Ufuncs whose results are booleans or integers: nothing differentiable flows through them.
+_NO_GRADIENT = {np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal, np.logical_and,
+                np.logical_or, np.logical_not, np.logical_xor, np.isnan, np.isinf, np.isfinite, np.sign,
+                np.floor_divide, np.floor, np.ceil, np.rint, np.signbit}
+
 _run_op: list[Callable[[str, tuple], Any]] = []
 
 
@@ -440,7 +445,8 @@ def record_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
     a followed value (so the tape sees it), else ``NotImplemented`` (numpy computes it)."""
     op = _UFUNCS.get(ufunc)
     if op is None or method != "__call__" or kwargs or not _run_op or not _followed(inputs):
-        if op is None and method == "__call__" and _run_op and _followed(inputs):
+        # A comparison (``if x > 0.0:`` under the tape, TensorFlow's autodiff guide) has no gradient to lose.
+        if op is None and method == "__call__" and _run_op and ufunc not in _NO_GRADIENT and _followed(inputs):
             warnings.warn(f"GradientTape: numpy's {ufunc.__name__} is not recorded; gradients through its "
                           "result are None. Use the onnxforge / tf op instead.", stacklevel=3)
         return NotImplemented

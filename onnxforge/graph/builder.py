@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .._version import __version__
 from . import protos, size_limits
+from .scope import check_in_scope
 from .opset import DEFAULT_OPSET, ir_version_for, opset_imports
 from .shape_inference import fill_output_types, run_shape_inference, type_of
 from .value import Shape, Value, np_dtype, onnx_dtype
@@ -216,6 +217,7 @@ class GraphBuilder:
         if item is None:
             return ""
         if isinstance(item, Value):
+            check_in_scope(self, item)   # a tensor leaked from a finished tf.function
             return item.name
         if isinstance(item, str):
             return item

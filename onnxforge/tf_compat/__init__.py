@@ -97,6 +97,7 @@ from . import strings_fns as _strings_fns
 from .sparse import SparseTensor, sparse
 from .edit_distance import edit_distance
 from .io_audio import audio, io
+from .decode_csv import decode_csv as _decode_csv
 from .host_function import numpy_function, py_function
 from .signal_host import angle as _angle, complex, conj as _conj, imag as _imag, real as _real, signal  # noqa: A004
 
@@ -128,6 +129,7 @@ for _name in _signal_more.__all__:
 # tf.io has the image codecs too (tf.io.decode_png is tf.image.decode_png).
 for _name in ("decode_png", "decode_jpeg", "decode_image", "decode_bmp", "decode_gif", "encode_png", "encode_jpeg"):
     setattr(io, _name, getattr(image, _name))
+io.decode_csv = _decode_csv
 
 
 def as_dtype(type_value: object) -> str:

@@ -43,6 +43,9 @@ _REQUIRED = object()   # a column whose default is a bare dtype: an empty field 
 
 
 def _file_names(file_pattern: Any) -> list[str]:
+    if hasattr(file_pattern, "numpy") or isinstance(file_pattern, np.ndarray):   # a string tensor (list_files')
+        file_pattern = [v.decode() if isinstance(v, bytes) else str(v)
+                        for v in np.asarray(getattr(file_pattern, "numpy", lambda: file_pattern)()).ravel().tolist()]
     patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else list(file_pattern)
     names: list[str] = []
     for pattern in patterns:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = ["numpy_function", "py_function", "HostFunctionInTrace"]
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,13 +61,35 @@ def _cast(value: Any, dtype: Any) -> EagerTensor:
     return EagerTensor(np.asarray(value).astype(name, copy=False))
 
 
-def numpy_function(func: Callable[..., Any], inp: Sequence[Any], Tout: Any, stateful: bool = True,
-                   name: str | None = None) -> Any:
-    """``tf.numpy_function``: ``func`` called with ``inp`` as NumPy arrays; its result(s) as ``Tout``."""
+def _decorator(host: Callable[..., Any], Tout: Any, fn: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """TensorFlow's decorator form (``@tf.py_function(Tout=tf.float32)``): the decorated function takes the
+    tensors as its arguments and runs through ``host``."""
+    if Tout is None:
+        raise TypeError(f"tf.{fn}: used as a decorator (no func), it needs Tout.")
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def call(*args: Any) -> Any:
+            return host(func, list(args), Tout)
+        return call
+
+    return decorate
+
+
+def numpy_function(func: Callable[..., Any] | None = None, inp: Sequence[Any] | None = None, Tout: Any = None,
+                   stateful: bool = True, name: str | None = None) -> Any:
+    """``tf.numpy_function``: ``func`` called with ``inp`` as NumPy arrays; its result(s) as ``Tout``. Without
+    ``func`` (``@tf.numpy_function(Tout=...)``), a decorator."""
+    if func is None:
+        return _decorator(numpy_function, Tout, "numpy_function")
     return _outputs(func(*_arrays(inp, "numpy_function", func)), Tout, "numpy_function")
 
 
-def py_function(func: Callable[..., Any], inp: Sequence[Any], Tout: Any, name: str | None = None) -> Any:
-    """``tf.py_function``: ``func`` called with ``inp`` as eager tensors; its result(s) as ``Tout``."""
+def py_function(func: Callable[..., Any] | None = None, inp: Sequence[Any] | None = None, Tout: Any = None,
+                name: str | None = None) -> Any:
+    """``tf.py_function``: ``func`` called with ``inp`` as eager tensors; its result(s) as ``Tout``. Without
+    ``func`` (``@tf.py_function(Tout=...)``, TensorFlow's tf.function guide), a decorator."""
+    if func is None:
+        return _decorator(py_function, Tout, "py_function")
     args = [EagerTensor(a) for a in _arrays(inp, "py_function", func)]
     return _outputs(func(*args), Tout, "py_function")

@@ -5,7 +5,8 @@ onnxforge runs a ``Dataset.map`` function eagerly, element by element, so these 
 concrete values: ``read_file`` gives the file's bytes as a scalar string tensor (an object array holding
 ``bytes``, whose ``numpy()`` is the bytes, as TensorFlow's), ``decode_wav`` gives ``(audio, sample_rate)``
 with float32 samples in [-1, 1) of shape ``(samples, channels)`` and an int32 rate. Inside a compiled model
-(a graph) they are refused with a clear error.
+(a graph) they are refused with a clear error. ``tf.io.decode_raw`` reinterprets strings' bytes as numbers (TensorFlow's
+tensor guide reads ``"Duck"`` as uint8), also on the host.
 
 Example:
     >>> import os, tempfile, wave
@@ -20,7 +21,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["read_file", "decode_wav", "io", "audio"]
+__all__ = ["read_file", "decode_wav", "decode_raw", "io", "audio"]
 
 import io as _io
 import os
@@ -75,5 +76,43 @@ def decode_wav(contents: Any, desired_channels: int = -1, desired_samples: int =
     return audio.view(EagerTensor), np.asarray(rate, np.int32).view(EagerTensor)
 
 
-io = types.SimpleNamespace(read_file=read_file)
+def decode_raw(input_bytes: Any, out_type: Any, little_endian: bool = True, fixed_length: int | None = None,
+               name: str | None = None) -> EagerTensor:
+    """``tf.io.decode_raw``: each string's bytes read as ``out_type`` numbers, a new last axis (TensorFlow's).
+
+    All strings must give the same count (TensorFlow's rule), unless ``fixed_length`` (bytes per string)
+    cuts or zero-pads them to one length.
+
+    Example:
+        >>> decode_raw(np.asarray(["Duck"], object), "uint8").tolist()
+        [[68, 117, 99, 107]]
+    """
+    if isinstance(input_bytes, Value) or type(input_bytes).__name__ == "KerasTensor":
+        _host(input_bytes, "io.decode_raw")
+    dtype = np.dtype(getattr(out_type, "name", out_type))
+    if dtype.kind not in "iufcb":
+        raise TypeError(f"tf.io.decode_raw: out_type must be a numeric dtype. Received: {out_type!r}")
+    dtype = dtype.newbyteorder("<" if little_endian else ">")
+    strings = np.asarray(input_bytes.numpy() if hasattr(input_bytes, "numpy") else input_bytes, dtype=object)
+    data = [v.encode() if isinstance(v, str) else bytes(v) for v in strings.reshape(-1)]
+    from .errors import InvalidArgumentError
+    if fixed_length is not None:
+        if fixed_length % dtype.itemsize:
+            raise InvalidArgumentError(f"tf.io.decode_raw: fixed_length ({fixed_length}) must be a multiple of the "
+                                       f"size of out_type {dtype.name} ({dtype.itemsize})")
+        data = [d[:fixed_length].ljust(fixed_length, b"\0") for d in data]
+    sizes = {len(d) for d in data}
+    for d in data:
+        if len(d) % dtype.itemsize:
+            raise InvalidArgumentError(f"tf.io.decode_raw: input to DecodeRaw has length {len(d)} that is not a "
+                                       f"multiple of {dtype.itemsize}, the size of {dtype.name}")
+    if len(sizes) > 1:
+        raise InvalidArgumentError(f"tf.io.decode_raw: the strings have different lengths {sorted(sizes)}; "
+                                   "TensorFlow requires one size (or pass fixed_length).")
+    count = (sizes.pop() if sizes else 0) // dtype.itemsize
+    values = np.asarray([np.frombuffer(d, dtype) for d in data], dtype).reshape(strings.shape + (count,))
+    return values.astype(dtype.newbyteorder("=")).view(EagerTensor)
+
+
+io = types.SimpleNamespace(read_file=read_file, decode_raw=decode_raw)
 audio = types.SimpleNamespace(decode_wav=decode_wav)

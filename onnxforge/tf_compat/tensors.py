@@ -89,7 +89,9 @@ def _is_string(x: Any) -> bool:
 
 def convert_to_tensor(value: Any, dtype: Any = None, dtype_hint: Any = None, name: str | None = None) -> Any:
     """``tf.convert_to_tensor``: Python floats become float32 and Python ints int32 (TensorFlow's defaults,
-    or ``dtype_hint``), arrays keep their dtype."""
+    or ``dtype_hint``), arrays keep their dtype (pandas frames and series too, as TensorFlow's)."""
+    if not isinstance(value, np.ndarray) and hasattr(value, "to_numpy") and hasattr(value, "iloc"):
+        value = value.to_numpy()   # a pandas Series of float64 stays float64 (Keras's conversion gives floatx)
     if dtype is None and not hasattr(value, "dtype"):
         return constant(value, dtype=dtype_hint)
     return _ops.convert_to_tensor(value, dtype=dtype)
@@ -190,8 +192,9 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str | None 
         dtype = None
     array = np.asarray(value, dtype=dtype) if dtype is not None else np.asarray(value)
     array = _decoded(array)
-    if dtype is None and not isinstance(value, np.ndarray | np.generic):
-        # TensorFlow's types for Python numbers: float32 and int32 (NumPy's would be float64 and int64).
+    if dtype is None and not isinstance(value, np.ndarray | np.generic) and not hasattr(value, "__array__"):
+        # TensorFlow's types for Python numbers: float32 and int32 (NumPy's would be float64 and int64). An
+        # array-like (a pandas DataFrame: the pandas tutorial's convert_to_tensor) keeps its NumPy dtype.
         if array.dtype == np.float64:
             array = array.astype(np.float32)
         elif array.dtype == np.int64 and array.size and -2**31 <= array.min() and array.max() < 2**31:

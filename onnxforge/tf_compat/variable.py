@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from .. import variables as _variables
+from ..graph import Value
+from ..graph.folding import known_value
 
 _unnamed = itertools.count()
 
@@ -45,6 +47,18 @@ def _tensorflow_dtype(value: Any) -> Any:
     if array.dtype == np.float64:
         return np.dtype(np.float32)
     return np.dtype(np.int32) if array.dtype == np.int64 else array.dtype
+
+
+def _concrete_initial_value(value: Value) -> np.ndarray:
+    """The value of a graph tensor made while tracing (a Keras layer's ``build`` runs inside its first traced
+    call: TensorFlow's modules guide makes ``tf.Variable(tf.zeros([n]))`` there), when constants alone give it."""
+    known = known_value(value)
+    if known is None:
+        raise TypeError(f"tf.Variable: initial_value {value.name!r} is a graph tensor computed while tracing (a "
+                        "random draw or a value of the inputs, e.g. tf.random.normal in a layer's build()), so it "
+                        "has no value yet. Give a NumPy array or an initializer (self.add_weight(shape, "
+                        "initializer='random_normal')), or create the Variable outside the traced call.")
+    return np.asarray(known)
 
 
 class Variable(_variables.Variable, metaclass=_VariableType):
@@ -71,6 +85,8 @@ class Variable(_variables.Variable, metaclass=_VariableType):
             raise ValueError("tf.Variable: initial_value must be specified.")
         if callable(initial_value):
             initial_value = initial_value()
+        if isinstance(initial_value, Value):
+            initial_value = _concrete_initial_value(initial_value)
         if hasattr(initial_value, "numpy") and not isinstance(initial_value, np.ndarray):
             initial_value = initial_value.numpy()
         dtype = _tensorflow_dtype(initial_value) if dtype is None else np.dtype(dtype)

@@ -50,6 +50,7 @@ import numpy as np
 from ..eager.tape import record_run, wants_record
 from ..eager_tensor import as_eager, is_text
 from ..graph import GraphBuilder, Value, onnx_dtype
+from ..graph.scope import close
 from ..layers.host_inputs import host_arrays
 from ..layers.keras_tensor import map_structure
 from ..runtime import variables_device
@@ -287,6 +288,7 @@ class CompiledFunction:
         # The program runs where the Variables it reads live (CUDA after a CUDA fit), so nothing is copied.
         device = variables_device(var for var, _ in ctx.reads.values())
         step = _finish(None, b, ctx, host_out, names, device, n_returns, kind="function", label="returns")
+        close(b)   # a tensor that leaked out (a global) is refused by any later graph
         step.trackers = trackers
         return _Traced(step, template, results, _leaves(tree))
 

@@ -144,11 +144,19 @@ class Dataset(DatasetMethods):
     def repeat(self, count: int | None = None) -> Dataset:
         """The dataset ``count`` times over (forever for ``None`` or -1)."""
         forever = count is None or count < 0
+        if self._length == -1:
+            return self   # an endless dataset repeated is itself (nothing to cache)
         length = -1 if forever else (self._length * count if self._length >= 0 else self._length)
         return self._with(("repeat", None if forever else int(count)), length)
 
     def prefetch(self, buffer_size: Any = None) -> Dataset:
         """Accepted for tf.data compatibility (elements are already in memory)."""
+        return self
+
+    def snapshot(self, path: str, compression: str = "AUTO", reader_func: Any = None, shard_func: Any = None,
+                 name: str | None = None) -> Dataset:
+        """Accepted for tf.data compatibility (TensorFlow's CSV tutorial): TensorFlow writes the elements under
+        ``path`` to reuse them in later runs; here the pipeline gives the same elements without it."""
         return self
 
     def cache(self, filename: str = "") -> Dataset:
@@ -243,9 +251,18 @@ def _skip(it: Iterator[Any], count: int) -> Iterator[Any]:
 
 
 def _repeat(it: Iterator[Any], count: int | None) -> Iterator[Any]:
-    # The pipeline above this stage is rebuilt from its elements: cache them on the first pass.
-    cached = list(it)
-    for _ in (itertools.count() if count is None else range(count)):
+    # The pipeline above this stage is rebuilt from its elements: cache them on the first pass, handing each
+    # out at once, so an endless upstream (make_csv_dataset's default, then filter) streams instead of hanging
+    # (TensorFlow's data guide), and an empty one ends the repeat instead of looping forever.
+    if count == 0:
+        return
+    cached = []
+    for element in it:
+        cached.append(element)
+        yield element
+    for _ in (itertools.count() if count is None else range(count - 1)):
+        if not cached:
+            return
         yield from cached
 
 

@@ -1,5 +1,5 @@
 """The rest of ``tf.data.Dataset`` that programs chain (mixed into ``Dataset``): sources (``range``,
-``from_tensors``, ``from_generator``, ``zip``, ``counter``, ``sample_from_datasets``,
+``from_tensors``, ``from_generator``, ``list_files``, ``zip``, ``counter``, ``sample_from_datasets``,
 ``choose_from_datasets``), ``rejection_resample``, ``concatenate``, ``enumerate``, ``padded_batch``, ``window``, ``flat_map``,
 ``interleave``, ``scan``, ``reduce``, ``take_while``, ``shard``, ``rebatch``, ``unique``,
 ``group_by_window``, ``bucket_by_sequence_length``, ``get_single_element``, ``apply``, ``element_spec``
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 __all__ = ["DatasetMethods", "EXTRA_STAGES", "Options", "INFINITE", "UNKNOWN"]
 
+import glob
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -132,6 +133,24 @@ class DatasetMethods:
         numbers = range(*(int(a) for a in args))
         np_dtype = np.dtype(normalize_dtype(dtype))
         return cls(lambda: (np_dtype.type(i) for i in numbers), len(numbers))
+
+    @classmethod
+    def list_files(cls, file_pattern: Any, shuffle: bool | None = None, seed: int | None = None,
+                   name: str | None = None) -> Any:
+        """The paths matching ``file_pattern`` (a glob, or a list of them) as string scalars, sorted, then
+        shuffled anew each iteration unless ``shuffle=False`` (tf.data's default is to shuffle).
+
+        Raises:
+            InvalidArgumentError: no file matches (TensorFlow's error).
+        """
+        patterns = np.asarray(file_pattern.numpy() if hasattr(file_pattern, "numpy") else file_pattern, object)
+        patterns = [p.decode() if isinstance(p, bytes) else os.fspath(p) for p in patterns.ravel().tolist()]
+        paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
+        if not paths:
+            from ..tf_compat.errors import InvalidArgumentError
+            raise InvalidArgumentError(f"Dataset.list_files: no files matched pattern: {', '.join(patterns)}")
+        files = cls(lambda: (np.asarray(path) for path in paths), len(paths))
+        return files if shuffle is False else files.shuffle(len(paths), seed=seed)
 
     @classmethod
     def counter(cls, start: int = 0, step: int = 1, dtype: Any = "int64", name: str | None = None) -> Any:
