@@ -147,7 +147,7 @@ class DatasetMethods:
         patterns = [p.decode() if isinstance(p, bytes) else os.fspath(p) for p in patterns.ravel().tolist()]
         paths = sorted({path for pattern in patterns for path in glob.glob(pattern)})
         if not paths:
-            from ..tf_compat.errors import InvalidArgumentError
+            from ..graph.tf_errors import InvalidArgumentError
             raise InvalidArgumentError(f"Dataset.list_files: no files matched pattern: {', '.join(patterns)}")
         files = cls(lambda: (np.asarray(path) for path in paths), len(paths))
         return files if shuffle is False else files.shuffle(len(paths), seed=seed)
