@@ -332,7 +332,8 @@ def build_apply_step(optimizer: Optimizer, trained: Sequence[Variable], buckets:
         grads = {**grads, **{v.uid: g for v, g in zip(passed, through)}}
     params = [ctx.read(v) for v in trained]
     state: list[tuple[Variable, Value, Value]] = []
-    if is_keras_style(optimizer):   # a user's Keras 3 update_step: traced by apply_graph, its writes are the state
+    # A user's Keras 3 update_step, or gradient accumulation: apply_graph emits it, its writes are the state.
+    if is_keras_style(optimizer) or getattr(optimizer, "gradient_accumulation_steps", None):
         updates = optimizer.apply_graph(b, ctx.read, trained, params, [grads[v.uid] for v in trained], lr)
         state += [(var, ctx.read(var), _typed(new, ctx.read(var))) for var, new in updates]
     else:

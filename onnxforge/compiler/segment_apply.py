@@ -88,6 +88,8 @@ def elementwise_update(optimizer: Any) -> tuple[bool, str]:
         return False, f"{kind.__name__}'s update reads whole tensors (norms, means)"
     if optimizer.clipnorm or optimizer.global_clipnorm:
         return False, "clipping by norm reads whole tensors"
+    if optimizer.gradient_accumulation_steps:
+        return False, "gradient accumulation keeps whole-tensor sums between steps"
     if optimizer.loss_scale_factor is not None:
         return False, "loss_scale_factor"
     if optimizer.use_ema:

@@ -12,6 +12,7 @@ import onnx
 
 from ..graph import GraphBuilder, Value
 from ..variables import Variable
+from .accumulation import accumulated_update, check_accumulation_steps
 from .ema import check_ema_arguments, ema_graph, overwrite_with_averages
 from .custom_steps import CustomStepMixin, set_eager_apply
 from .keras_style import KerasOptimizerAPI, is_keras_style, keras_style_apply
@@ -43,7 +44,8 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
             the step graph; ``fit`` ends with the weights set to them; ``SwapEMAWeights`` swaps them in).
         ema_momentum: the average's momentum, in [0, 1] (0.99).
         ema_overwrite_frequency: every this many steps the weights are replaced by their averages (None).
-        gradient_accumulation_steps: only the default (None).
+        gradient_accumulation_steps: update every this many steps, with the mean of their gradients
+            (``accumulation.py``; ``iterations`` still counts every step).
         name: prefix of the optimizer's variables.
     """
 
@@ -65,9 +67,7 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. Received: "
                              f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
-        if gradient_accumulation_steps:
-            raise ValueError("gradient_accumulation_steps is not supported by onnxforge optimizers yet. Received: "
-                             f"gradient_accumulation_steps={gradient_accumulation_steps!r}")
+        steps = check_accumulation_steps(gradient_accumulation_steps)
         check_ema_arguments(use_ema, ema_momentum, ema_overwrite_frequency)
         self.name = name or _snake(type(self).__name__)
         self.weight_decay = weight_decay
@@ -78,7 +78,9 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         self.use_ema = bool(use_ema)
         self.ema_momentum = ema_momentum
         self.ema_overwrite_frequency = ema_overwrite_frequency
-        self.gradient_accumulation_steps = None
+        self.gradient_accumulation_steps = steps
+        self._accumulators: dict[int, Variable] = {}   # gradient_accumulation_steps: each weight's running sum
+        self._grads_unscaled = False   # set while an accumulated update runs: the sums were unscaled already
         self._learning_rate = _check_learning_rate(learning_rate)
         self.iterations = StepCounter(np.asarray(0, np.int64), name=f"{self.name}/iteration", trainable=False,
                                       dtype=np.int64)
@@ -179,6 +181,10 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
                 self._averages[var.uid] = Variable(np.zeros(var.shape, dtype=var.dtype), name=name,
                                                    trainable=False, dtype=var.dtype)
                 self._averaged.append(var)
+            if self.gradient_accumulation_steps:
+                name = f"{self.name}/{var.path.replace('/', '_').replace(':', '_')}_gradient_accumulator"
+                self._accumulators[var.uid] = Variable(np.zeros(var.shape, dtype=var.dtype), name=name,
+                                                       trainable=False, dtype=var.dtype)
             slots = {}
             for slot, init in self.slot_specs_for(var):
                 name = f"{self.name}/{var.path.replace('/', '_').replace(':', '_')}_{slot}"
@@ -206,9 +212,17 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
 
     @property
     def variables(self) -> list[Variable]:
-        """``iterations``, the EMA averages (``use_ema``), then every slot, in creation order (the order
-        ``get_weights`` uses; Keras creates the averages before the slots too)."""
-        return [self.iterations] + [self._averages[v.uid] for v in self._averaged] + list(self._slot_order)
+        """``iterations``, the EMA averages (``use_ema``), the gradient accumulators, then every slot, in
+        creation order (the order ``get_weights`` uses; Keras creates the averages and accumulators first too)."""
+        return [self.iterations] + [self._averages[v.uid] for v in self._averaged] + \
+            [self._accumulators[v.uid] for v in self._trainable_variables if v.uid in self._accumulators] + \
+            list(self._slot_order)
+
+    def accumulator(self, var: Variable) -> Variable:
+        """The gradient accumulator of ``var`` (``gradient_accumulation_steps``; built on demand)."""
+        if var.uid not in self._accumulators:
+            self.build([var])
+        return self._accumulators[var.uid]
 
     def forget_variables(self, variables: Sequence[Variable]) -> None:
         """Drop the slots and moving averages of ``variables``, which the model no longer has (a layer's float
@@ -219,6 +233,7 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         self._averaged = [v for v in self._averaged if v.uid not in uids]
         for u in uids:
             self._averages.pop(u, None)
+            self._accumulators.pop(u, None)
 
     def average_of(self, var: Variable) -> Variable:
         """The moving average of ``var`` (``use_ema``; built on demand)."""
@@ -275,6 +290,8 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
 
         A weight's ``constraint`` projects its new value, after the update, as Keras's ``apply`` does.
         """
+        if self.gradient_accumulation_steps:
+            return self._accumulated_apply_graph(b, read, variables, params, grads, lr)
         if is_keras_style(self):   # update_step(gradient, variable, learning_rate), traced per weight
             iterations = read(self.iterations)
             new_params, others = keras_style_apply(self, b, read, variables, params, grads, lr)
@@ -296,6 +313,18 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
             updates += [(sv, news[k]) for k, sv in slots.items()]
         updates.append((self.iterations, iterations + 1))
         return updates
+
+    def _accumulated_apply_graph(self, b: GraphBuilder, read: Callable[[Variable], Value],
+                                 variables: Sequence[Variable], params: Sequence[Value], grads: Sequence[Value],
+                                 lr: Value) -> list[tuple[Variable, Value]]:
+        """``apply_graph`` under ``gradient_accumulation_steps`` (``accumulation.py``)."""
+        if is_keras_style(self):
+            raise ValueError(f"{type(self).__name__}: gradient_accumulation_steps is not supported for an "
+                             "optimizer written the Keras 3 way (update_step(gradient, variable, learning_rate)). "
+                             f"Received: gradient_accumulation_steps={self.gradient_accumulation_steps}")
+        new_params, state = accumulated_update(self, b, read, variables, params, grads, lr)
+        return list(zip(variables, apply_constraints(variables, new_params))) + state + [
+            (self.iterations, read(self.iterations) + 1)]
 
     # ---------------------------------------------------------------- the update, in graph ops
     def update_graph(self, b: GraphBuilder, variables: Sequence[Variable], params: Sequence[Value],
@@ -324,7 +353,7 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
 
     def _prepared_gradients(self, b: GraphBuilder, grads: list[Value]) -> list[Value]:
         """The gradients divided by ``loss_scale_factor`` and clipped, as Keras's ``apply`` does first."""
-        if self.loss_scale_factor is not None:
+        if self.loss_scale_factor is not None and not self._grads_unscaled:
             grads = [g * (1.0 / self.loss_scale_factor) for g in grads]
         return self._clip(b, grads)
 
@@ -356,7 +385,7 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
             "weight_decay": self.weight_decay, "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
             "clipvalue": self.clipvalue, "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
             "ema_overwrite_frequency": self.ema_overwrite_frequency, "loss_scale_factor": self.loss_scale_factor,
-            "gradient_accumulation_steps": None,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
 
     @classmethod

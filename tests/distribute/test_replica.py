@@ -261,3 +261,25 @@ def test_replica_programs_pass_the_full_checker(checked):
     checked(programs.apply.model)
     assert len(programs.grads.buckets) > 1   # 64-byte buckets: several messages, each within one dtype
     assert sum(b.size for b in programs.grads.buckets) == sum(int(np.prod(v.shape)) for v in programs.grads.trained)
+
+
+def test_gradient_accumulation_over_ranks_matches_one_process():
+    # The replicated apply step sums the ranks' gradients, then accumulates them as one process would: 3 batches
+    # an epoch, an update every second step, so epochs end mid-accumulation.
+    x, y, w = _data(n=22)
+
+    def compile_fn(m):
+        _compile(m, optimizer=tf.keras.optimizers.Adam(0.05, gradient_accumulation_steps=2))
+
+    def call(m):
+        h = m.fit(x, y, sample_weight=w, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        return h.history["loss"], m.get_weights(), [np.asarray(v) for v in m.optimizer.variables]
+
+    ref = _dense_model()
+    compile_fn(ref)
+    want = call(ref)
+    _, got = _replicated(2, _dense_model, compile_fn, call)
+    for losses, weights, state in got:
+        np.testing.assert_allclose(losses, want[0], rtol=1e-5)
+        for a, b in zip(weights + state, want[1] + want[2]):
+            assert _rel(b, a) < 1e-5

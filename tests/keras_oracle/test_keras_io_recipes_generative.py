@@ -37,7 +37,8 @@ onnxforge as tf`` against TensorFlow 2.21 with Keras 3), weights set from NumPy 
 - audio/vocal_track_separation (Keras 3: ``ops.stft`` / ``ops.istft``, ``GroupNormalization(groups=-1)``, a
   ``PyDataset``, ``Conv2DTranspose``, registered custom layers and functions, best-only ``ModelCheckpoint`` on
   ``val_sdr``, ``ReduceLROnPlateau``, ``CSVLogger``, ``load_model``): fails as written on
-  ``Adam(gradient_accumulation_steps=2)``, which onnxforge refuses clearly (not implemented). Without it, losses,
+  ``Adam(gradient_accumulation_steps=2)``, which onnxforge refused then (it is implemented since, and checked
+  against Keras in ``test_gradient_accumulation.py``; the page was not rerun). Without it, losses,
   predictions and the reloaded model equal Keras's to 1e-6; ``ops.istft`` (so the ``sdr`` metric) equals Keras on
   TensorFlow to 1e-7 and differs from Keras on torch by 0.04 near the edges, as Keras's two backends differ.
 - audio/melgan_spectrogram_inversion (Keras 3 page on TensorFlow: a ``MelSpec`` layer with ``call(self, audio,
