@@ -23,7 +23,8 @@ dtype=int32)``, ``x.dtype`` prints ``float32`` (not ``<dtype: 'float32'>``), ``.
   out-of-range ``tf.gather`` in a ``tf.function``, which raises while tracing (TensorFlow prunes the op).
 * guide/function: fixed -- ``@tf.py_function(Tout=...)`` as a decorator; a tensor leaked from a finished
   ``tf.function`` (a global) used by another raised onnxruntime's "graph is not acyclic" load failure, now
-  TensorFlow's TypeError. Still differs: ``tf.print`` of a traced tensor is refused (no ONNX print op);
+  TensorFlow's TypeError; ``tf.print`` of a traced tensor failed the function (fixed since: the function runs as
+  Python and prints at every call, as TensorFlow's; in a model's compiled step it is still refused). Still differs:
   ``tf.types.experimental`` and ``ConcreteFunction.function_type`` / ``inference_fn`` / ``graph.as_graph_def``
   are missing; a ``get_concrete_function`` on a string tensor takes no argument; a ``tf.function`` calling a
   ``py_function`` prints "Tracing." on every call (it runs as Python); creating a ``tf.Variable`` on a later
@@ -220,7 +221,8 @@ def _repeats(t):
     taken = [int(v) for v in endless.repeat().batch(4).take(2).unbatch()]
     empty = [int(v) for v in t.data.Dataset.range(0).repeat()]
     twice = [int(v) for v in t.data.Dataset.range(3).repeat(2)]
-    return taken, empty, twice, list(t.data.Dataset.range(3).repeat(0)), int(t.data.Dataset.range(2).repeat().repeat(3).cardinality())
+    return taken, empty, twice, list(t.data.Dataset.range(3).repeat(0)), \
+        int(t.data.Dataset.range(2).repeat().repeat(3).cardinality())
 
 
 def test_repeat_streams_an_endless_dataset_as_tensorflow():
@@ -333,3 +335,27 @@ def test_variable_of_constants_in_build_matches_tensorflow():
     # A random draw there has no value while the layer traces (TensorFlow runs it): a clear error, not a dtype one.
     with pytest.raises(TypeError, match="initial_value .* graph tensor computed while tracing"):
         _flexible_dense(tf, lambda t, shape: t.random.normal(shape))
+
+
+# ------------------------------------------------------------------------- tf.print in a tf.function (function guide)
+def _prints(t, path):
+    v = t.Variable(1.0)
+
+    @t.function
+    def double(x):
+        t.print("x is", x, output_stream=f"file://{path}")
+        return x * 2
+
+    @t.function
+    def bump():
+        v.assign_add(1.0)
+        t.print("v", v, output_stream=f"file://{path}")
+        return v.read_value()
+
+    outs = [np.asarray(double(t.constant([1.0, 2.0]))).tolist(), np.asarray(double(t.constant([3.0, 4.0]))).tolist(),
+            float(np.asarray(bump())), float(np.asarray(bump()))]
+    return outs, path.read_text()
+
+
+def test_print_in_a_function_prints_every_call_as_tensorflow(tmp_path):
+    assert _prints(tf, tmp_path / "ours.txt") == _prints(rtf, tmp_path / "tf.txt")

@@ -1,8 +1,10 @@
 """``tf.print``: prints tensors the way TensorFlow does (``[0 1 2 ... 7 8 9]``), on arrays only.
 
-TensorFlow's ``tf.print`` is an op: inside a ``tf.function`` it prints at every run. onnxforge compiles
-``train_step``, ``test_step`` and ``call`` into ONNX programs, and ONNX has no print op, so ``tf.print`` of a
-graph value raises an error that says so instead of printing a symbol once at trace time.
+TensorFlow's ``tf.print`` is an op: inside a ``tf.function`` it prints at every run. ONNX has no print op, so a
+``tf.function`` whose trace meets ``tf.print`` of a graph value runs as plain Python from then on (as with
+``tf.py_function``: ``trainer.compiled_function``), printing at every call as TensorFlow does. In a model's
+compiled ``train_step``, ``test_step`` or ``call`` there is no such fallback: the error says so instead of printing
+a symbol once at trace time.
 
 Example:
     >>> import sys
@@ -13,7 +15,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["print"]
+__all__ = ["print", "PrintInTrace"]
 
 import sys
 from typing import Any
@@ -23,6 +25,8 @@ import numpy as np
 from ..eager_tensor import EagerTensor
 from ..graph.value import Value
 from ..layers.keras_tensor import KerasTensor
+from ..trace_state import active_trace
+from ..trainer.compiled_function import HostFunctionInTrace
 from ..variables import Variable
 from .nest import flatten
 
@@ -56,6 +60,11 @@ def _format(x: Any, summarize: int) -> str:
     return x if isinstance(x, str) else repr(x)
 
 
+class PrintInTrace(HostFunctionInTrace, NotImplementedError):
+    """``tf.print`` of a graph value: a ``tf.function`` catches it and runs as Python (a ``HostFunctionInTrace``);
+    anywhere else it is the ``NotImplementedError`` that explains why."""
+
+
 def print(*inputs: Any, output_stream: Any = sys.stderr, summarize: int = 3, sep: str = " ", end: str = "\n",
           name: str | None = None) -> None:  # noqa: A001 (TensorFlow's name)
     """``tf.print``: ``inputs`` separated by ``sep``; tensors show ``summarize`` items at each end of each axis
@@ -63,14 +72,17 @@ def print(*inputs: Any, output_stream: Any = sys.stderr, summarize: int = 3, sep
     ``"file://<path>"`` (appended to).
 
     Raises:
-        NotImplementedError: an input is a graph value (inside a traced ``train_step`` or ``call``).
+        PrintInTrace: a ``NotImplementedError``: an input is a graph value inside a traced ``train_step`` or
+            ``call`` (in a ``tf.function``, the function runs as Python instead and prints).
     """
     leaves = flatten(list(inputs))
-    if any(isinstance(leaf, (Value, KerasTensor)) for leaf in leaves):
-        raise NotImplementedError(
+    graph_leaves = (Value, KerasTensor, Variable) if active_trace() is not None else (Value, KerasTensor)
+    if any(isinstance(leaf, graph_leaves) for leaf in leaves):   # a Variable read while tracing is a graph value
+        raise PrintInTrace(
             "tf.print cannot print a tensor inside a compiled step or call: onnxforge traces train_step, "
             "test_step and call into an ONNX graph once, and ONNX has no print op. Return the value in the "
-            "step's logs dict (fit shows and records it), or call the model on arrays and print the result.")
+            "step's logs dict (fit shows and records it), or call the model on arrays and print the result. "
+            "(A tf.function that calls tf.print runs as Python and prints at every call.)")
     text = sep.join(_format(x, summarize) for x in inputs) + end
     if isinstance(output_stream, str):
         if not output_stream.startswith("file://"):
