@@ -72,12 +72,8 @@ def accumulated_update(optimizer: Any, b: GraphBuilder, read: Callable[[Variable
     summed = [g + read(a) for g, a in zip(grads, accumulators)]
     slot_vars = [optimizer.slots(v) for v in variables]
     slot_vals = [{name: read(sv) for name, sv in slots.items()} for slots in slot_vars]
-    optimizer._grads_unscaled = True
-    try:
-        new_params, new_slots = optimizer.update_graph(b, variables, params, [s * (1.0 / steps) for s in summed],
-                                                       slot_vals, lr, count)
-    finally:
-        optimizer._grads_unscaled = False
+    new_params, new_slots = optimizer.update_graph(b, variables, params, [s * (1.0 / steps) for s in summed],
+                                                   slot_vals, lr, count, unscaled=True)
 
     def pick(new: Value, old: Value) -> Value:
         return b.op("Where", [is_update, new, old], dtype=new.dtype, shape=new.shape)

@@ -80,7 +80,6 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
         self.ema_overwrite_frequency = ema_overwrite_frequency
         self.gradient_accumulation_steps = steps
         self._accumulators: dict[int, Variable] = {}   # gradient_accumulation_steps: each weight's running sum
-        self._grads_unscaled = False   # set while an accumulated update runs: the sums were unscaled already
         self._learning_rate = _check_learning_rate(learning_rate)
         self.iterations = StepCounter(np.asarray(0, np.int64), name=f"{self.name}/iteration", trainable=False,
                                       dtype=np.int64)
@@ -329,16 +328,17 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
     # ---------------------------------------------------------------- the update, in graph ops
     def update_graph(self, b: GraphBuilder, variables: Sequence[Variable], params: Sequence[Value],
                      grads: Sequence[Value], slots: Sequence[dict[str, Value]], lr: Value,
-                     iterations: Value) -> tuple[list[Value], list[dict[str, Value]]]:
+                     iterations: Value, unscaled: bool = False) -> tuple[list[Value], list[dict[str, Value]]]:
         """Emit one update step. Returns the new parameters and the new slots, in the order given.
 
         ``variables`` are the Variables behind ``params`` (for weight-decay exclusions); ``lr`` is a
-        float32 scalar and ``iterations`` the int64 step counter *before* this update.
+        float32 scalar and ``iterations`` the int64 step counter *before* this update. ``unscaled``: the
+        gradients were divided by ``loss_scale_factor`` already (accumulated sums, ``accumulation.py``).
         """
         if is_keras_style(self):
             raise NotImplementedError(f"{type(self).__name__} updates the Keras 3 way (update_step(gradient, "
                                       "variable, learning_rate)): its update is emitted by apply_graph.")
-        grads = self._prepared_gradients(b, list(grads))
+        grads = self._prepared_gradients(b, list(grads), unscale=not unscaled)
         local_step = b.op("Cast", [iterations + 1], to=_FLOAT, shape=())
         self._prepare_step(b, lr, local_step)
         new_params, new_slots = [], []
@@ -351,9 +351,10 @@ class Optimizer(CustomStepMixin, KerasOptimizerAPI):
             new_slots.append(s_new)
         return new_params, new_slots
 
-    def _prepared_gradients(self, b: GraphBuilder, grads: list[Value]) -> list[Value]:
-        """The gradients divided by ``loss_scale_factor`` and clipped, as Keras's ``apply`` does first."""
-        if self.loss_scale_factor is not None and not self._grads_unscaled:
+    def _prepared_gradients(self, b: GraphBuilder, grads: list[Value], unscale: bool = True) -> list[Value]:
+        """The gradients divided by ``loss_scale_factor`` (unless ``unscale`` is False) and clipped, as Keras's
+        ``apply`` does first."""
+        if self.loss_scale_factor is not None and unscale:
             grads = [g * (1.0 / self.loss_scale_factor) for g in grads]
         return self._clip(b, grads)
 
